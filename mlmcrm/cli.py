@@ -1,0 +1,190 @@
+"""The command line: ``python -m mlmcrm <command>``.
+
+Commands: ``run`` (the whole app: services, migrations, demo data, worker and web app),
+``worker``, ``migrate``, ``seed`` and ``commissions simulate``. Errors a person can cause print
+one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from mlmcrm.settings import ConfigError
+
+DEMO_DISTRIBUTORS = 2_000
+DEMO_ORDERS = 20_000
+
+
+class CommandError(Exception):
+    """A failure to report in one line with exit status 2."""
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from exc
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from mlmcrm.migrations import current_revision, upgrade_to_head
+    from mlmcrm.runtime import prepare_services
+
+    prepare_services()
+    upgrade_to_head()
+    print(f"database is at revision {current_revision()}")
+    return 0
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from mlmcrm.migrations import upgrade_to_head
+    from mlmcrm.runtime import prepare_services
+    from mlmcrm.services.seed import demo_company_exists, seed_demo_company
+
+    prepare_services()
+    upgrade_to_head()
+    if demo_company_exists():
+        if args.if_empty:
+            print("the database already holds a company; nothing seeded")
+            return 0
+        raise CommandError(
+            "the database already holds distributors; seed only an empty database"
+        )
+    report = seed_demo_company(
+        distributors=args.distributors,
+        orders=args.orders,
+        months=args.months,
+        progress=None if args.quiet else lambda line: print(line, flush=True),
+    )
+    print(
+        f"seeded {report.get('distributors', args.distributors):,} distributors and "
+        f"{report.get('orders', args.orders):,} orders in {report.get('seconds', 0):.1f} s"
+    )
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from mlmcrm.runtime import prepare_services
+    from workers.main import run_worker
+
+    prepare_services()
+    return run_worker(burst=args.burst, queues=args.queues or None)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mlmcrm.runtime import run_app
+
+    return run_app(port=args.port, env=args.env, seed=not args.no_seed)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from mlmcrm.engine import simulate
+
+    return simulate.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every command and its ``--help``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mlmcrm",
+        description="mlmcrm: back office and CRM for direct-selling companies.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="start everything: database, Redis, migrations, demo data, worker and web app",
+        description=(
+            "Start the app. With no DATABASE_URL / REDIS_URL an embedded PostgreSQL and Redis "
+            "are started with their data under ./.data. Migrates, seeds a demo company on the "
+            "first run, starts a worker and the web app, and prints the URL and demo logins."
+        ),
+    )
+    run.add_argument("--port", type=_positive_int, default=3000, help="web port (default 3000)")
+    run.add_argument(
+        "--env",
+        choices=("prod", "dev"),
+        default="prod",
+        help="prod serves a built frontend (default); dev hot-reloads while you edit",
+    )
+    run.add_argument("--no-seed", action="store_true", help="do not seed a demo company")
+    run.set_defaults(handler=_cmd_run)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run a background worker (commission runs, messages, schedules)",
+        description="Run an RQ worker that processes the app's background jobs.",
+    )
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--queues", nargs="*", help="queues to listen on (default: all)")
+    worker.set_defaults(handler=_cmd_worker)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date (safe to run any time)",
+        description="Apply every pending migration as the database owner. Idempotent.",
+    )
+    migrate.set_defaults(handler=_cmd_migrate)
+
+    seed = commands.add_parser(
+        "seed",
+        help="load a believable demo company into an empty database",
+        description=(
+            "Build a demo company: people, a product catalogue, a sponsor tree, binary "
+            "placement, months of orders, customers and contacts, with demo logins."
+        ),
+    )
+    seed.add_argument("--distributors", type=_positive_int, default=DEMO_DISTRIBUTORS)
+    seed.add_argument("--orders", type=_positive_int, default=DEMO_ORDERS)
+    seed.add_argument("--months", type=_positive_int, default=5, help="months of orders")
+    seed.add_argument(
+        "--if-empty", action="store_true", help="do nothing when a company is already there"
+    )
+    seed.add_argument("--quiet", action="store_true", help="print only the summary")
+    seed.set_defaults(handler=_cmd_seed)
+
+    commissions = commands.add_parser(
+        "commissions",
+        help="commission tools",
+        description="Commission tools that work on files.",
+    )
+    commission_commands = commissions.add_subparsers(
+        dest="commissions_command", metavar="COMMAND", required=True
+    )
+    simulate = commission_commands.add_parser(
+        "simulate",
+        help="run the commission engine on CSV files",
+        description=(
+            "Run the commission engine on a plan and CSV files, writing ledger.csv and "
+            "state.csv. Reads no database."
+        ),
+    )
+    try:
+        from mlmcrm.engine import simulate as simulate_module
+
+        simulate_module.add_arguments(simulate)
+    except ImportError:
+        pass
+    simulate.set_defaults(handler=_cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (CommandError, ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

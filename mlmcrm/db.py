@@ -1,0 +1,137 @@
+"""Database engines, roles and session scopes.
+
+Three PostgreSQL roles take part:
+
+- the **owner** (the role of ``DATABASE_URL``) owns the schema and runs migrations and bulk loads;
+- ``mlmcrm_app``, the runtime role: no superuser, no BYPASSRLS, so row-level security applies to
+  every query the app, the API and the workers make on behalf of a person;
+- ``mlmcrm_batch``, for jobs that read across owners (the commission run).
+
+Every pooled connection switches to its role with ``SET ROLE`` as it is opened. A session scope
+sets the acting user for its transaction (``mlmcrm.user_id``), which the row-level security
+policies read.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Literal
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+from mlmcrm.settings import get_settings
+
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
+APP_ROLE = "mlmcrm_app"
+BATCH_ROLE = "mlmcrm_batch"
+Role = Literal["owner", "app", "batch"]
+_ROLE_NAMES: dict[str, str | None] = {"owner": None, "app": APP_ROLE, "batch": BATCH_ROLE}
+
+
+def normalize_url(url: str) -> str:
+    """Return ``url`` with the psycopg 3 driver, whatever PostgreSQL scheme it was given with."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+@lru_cache(maxsize=1)
+def database_url() -> str:
+    """The owner's database URL: ``DATABASE_URL``, or the embedded server's when it is unset."""
+    settings = get_settings()
+    if settings.database_url:
+        return normalize_url(settings.database_url)
+    from mlmcrm.embedded import embedded_postgres_url
+
+    return embedded_postgres_url(settings.data_dir)
+
+
+def libpq_url(url: str | None = None) -> str:
+    """The database URL in the form psycopg and libpq accept (no SQLAlchemy driver suffix)."""
+    parsed = make_url(url or database_url()).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+@lru_cache(maxsize=3)
+def get_engine(role: Role = "app") -> Engine:
+    """Return the pooled engine whose connections act as ``role``.
+
+    Args:
+        role: ``owner`` for migrations and bulk loads, ``app`` for everything done for a person,
+            ``batch`` for jobs that read across owners.
+
+    Returns:
+        A SQLAlchemy engine; cached per role.
+    """
+    engine = create_engine(
+        database_url(),
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"application_name": f"mlmcrm-{role}"},
+    )
+    role_name = _ROLE_NAMES[role]
+    if role_name is not None:
+
+        @event.listens_for(engine, "connect")
+        def _switch_role(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET ROLE {role_name}")
+            dbapi_connection.autocommit = autocommit
+
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection and forget the engines and URL (tests, forked workers)."""
+    for role in _ROLE_NAMES:
+        if get_engine.cache_info().currsize:
+            try:
+                get_engine(role).dispose()  # type: ignore[arg-type]
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+    get_engine.cache_clear()
+    database_url.cache_clear()
+
+
+def set_actor(session: Session, user_id: int | None) -> None:
+    """Make ``user_id`` the acting user of the session's current transaction.
+
+    Row-level security policies read it with ``current_setting('mlmcrm.user_id', true)``;
+    with no acting user they let nothing through.
+    """
+    session.execute(
+        text("SELECT set_config('mlmcrm.user_id', :uid, true)"),
+        {"uid": "" if user_id is None else str(user_id)},
+    )
+
+
+@contextmanager
+def session_scope(role: Role = "app", *, actor_id: int | None = None) -> Iterator[Session]:
+    """Open a session for one unit of work: commit on success, roll back on error.
+
+    Args:
+        role: The database role the work runs as.
+        actor_id: The user on whose behalf the work is done (for row-level security).
+
+    Yields:
+        The session.
+    """
+    with Session(get_engine(role), expire_on_commit=False) as session:
+        try:
+            if actor_id is not None:
+                set_actor(session, actor_id)
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,184 @@
+"""Starting the pieces of mlmcrm: services, the worker and the web app.
+
+``python -m mlmcrm run`` is what ``make run`` calls: it resolves the database and Redis
+(embedded servers when ``DATABASE_URL`` / ``REDIS_URL`` are unset), migrates, seeds a demo
+company on the first run, then starts a worker and the Reflex app as child processes that
+inherit the resolved URLs, and stops everything cleanly on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from mlmcrm.settings import PROJECT_ROOT, get_settings
+
+DEMO_LOGINS = (
+    ("admin", "admin@example.com", "mlmcrm-demo"),
+    ("distributor", "distributor@example.com", "mlmcrm-demo"),
+)
+
+
+def prepare_services() -> tuple[str, str]:
+    """Resolve (starting embedded servers if needed) the database and Redis of this process.
+
+    Returns:
+        ``(database_url, redis_url)``; both are also exported for child processes.
+    """
+    from mlmcrm import db
+    from mlmcrm.embedded import export_for_children, resolve_service_urls
+
+    settings = get_settings()
+    database_url, redis_url = resolve_service_urls(
+        settings.data_dir, settings.database_url, settings.redis_url
+    )
+    export_for_children(db.normalize_url(database_url), redis_url)
+    get_settings.cache_clear()
+    db.dispose_engines()
+    return database_url, redis_url
+
+
+def child_environment() -> dict[str, str]:
+    """The environment for the Reflex and worker processes: the venv's Node.js first on PATH."""
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env.setdefault("REFLEX_USE_NPM", "1")
+    env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+    env["PYTHONPATH"] = str(PROJECT_ROOT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
+    return env
+
+
+def reflex_command(port: int, env: str) -> list[str]:
+    """The command that starts the Reflex app on ``port`` in ``env`` (prod or dev)."""
+    reflex = str(Path(sys.executable).parent / "reflex")
+    command = [reflex, "run", "--env", env, "--frontend-port", str(port)]
+    if env == "prod":
+        command += ["--single-port", "--backend-port", str(port)]
+    return command
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
+    """Poll ``url`` until it answers 200, the process dies, or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(1)
+    return False
+
+
+def _stop(process: subprocess.Popen | None, name: str) -> None:
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        print(f"{name} did not stop in time; killing it", flush=True)
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _print_banner(url: str) -> None:
+    settings = get_settings()
+    lines = ["", f"mlmcrm is running at {url}", ""]
+    if not settings.is_production:
+        lines.append("Demo logins:")
+        for role, email, password in DEMO_LOGINS:
+            lines.append(f"  {role:<12} {email:<28} password: {password}")
+        lines.append("")
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+def run_app(*, port: int = 3000, env: str = "prod", seed: bool = True) -> int:
+    """Run services, migrations, the demo seed, a worker and the web app until interrupted.
+
+    Args:
+        port: The port the app listens on.
+        env: ``prod`` (built frontend, one port) or ``dev`` (hot reload).
+        seed: Seed a demo company when the database holds none.
+
+    Returns:
+        The exit status.
+    """
+    from mlmcrm.cli import DEMO_DISTRIBUTORS, DEMO_ORDERS
+    from mlmcrm.migrations import upgrade_to_head
+
+    prepare_services()
+    print("migrating the database…", flush=True)
+    upgrade_to_head()
+    if seed:
+        from mlmcrm.services.seed import demo_company_exists, seed_demo_company
+
+        if not demo_company_exists():
+            print("seeding a demo company (first run)…", flush=True)
+            seed_demo_company(distributors=DEMO_DISTRIBUTORS, orders=DEMO_ORDERS)
+
+    stop_requested = False
+
+    def _request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
+
+    child_env = child_environment()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "mlmcrm", "worker"],
+        cwd=PROJECT_ROOT,
+        env=child_env,
+        start_new_session=True,
+    )
+    print("starting the web app (the first start builds the frontend: a few minutes)…", flush=True)
+    web = subprocess.Popen(
+        reflex_command(port, env), cwd=PROJECT_ROOT, env=child_env, start_new_session=True
+    )
+    status = 0
+    try:
+        url = f"http://localhost:{port}"
+        if wait_for_http(f"{url}/ping", timeout=900, process=web):
+            _print_banner(url)
+        elif not stop_requested:
+            print("the web app did not start; see the messages above", file=sys.stderr)
+            status = 1
+        while status == 0 and not stop_requested:
+            if web.poll() is not None:
+                print("the web app stopped", file=sys.stderr)
+                status = web.returncode or 1
+                break
+            if worker.poll() is not None:
+                print("the worker stopped; restarting it", file=sys.stderr)
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "mlmcrm", "worker"],
+                    cwd=PROJECT_ROOT,
+                    env=child_env,
+                    start_new_session=True,
+                )
+            time.sleep(1)
+    finally:
+        print("stopping…", flush=True)
+        _stop(web, "the web app")
+        _stop(worker, "the worker")
+        from mlmcrm.embedded import stop_embedded_postgres, stop_embedded_redis
+
+        stop_embedded_redis()
+        stop_embedded_postgres()
+    return status

@@ -1,0 +1,232 @@
+"""Configuration from the environment, validated at start.
+
+Every setting comes from an environment variable. In development, secrets that are not set are
+generated once and kept in ``<data dir>/secrets.json`` so that sessions and encrypted fields
+survive restarts. Staging and production refuse to start when a secret is missing or still a
+placeholder, and say which one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "staging", "production")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_PLACEHOLDERS = {
+    "",
+    "changeme",
+    "change-me",
+    "change_me",
+    "secret",
+    "placeholder",
+    "xxx",
+    "todo",
+    "dev",
+    "test",
+    "example",
+    "your-secret-key",
+}
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message says which variable and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one process.
+
+    Attributes:
+        environment: ``development``, ``staging`` or ``production``.
+        data_dir: Where embedded servers, generated secrets and local files live.
+        database_url: The PostgreSQL URL of the owner role, or None for the embedded server.
+        redis_url: The Redis URL, or None for the embedded server.
+        secret_key: Signs tokens; at least 32 characters.
+        field_encryption_keys: Key id to 32-byte AES key; the first one encrypts new values.
+        app_url: The public URL of the frontend, used in emails and links.
+        backend_url: The public URL of the backend (API, websocket).
+        stripe_secret_key: Stripe API key, empty when payments are off.
+        stripe_webhook_secret: Stripe webhook signing secret.
+        stripe_api_base: Override of the Stripe API base URL (a local server in tests).
+        twilio_account_sid: Twilio account.
+        twilio_auth_token: Twilio token.
+        twilio_from_number: The sender number of SMS.
+        smtp_url: ``smtp://user:password@host:port`` for outgoing email; empty logs email instead.
+        email_from: The From address of outgoing email.
+        chromium_path: The Chromium binary the browser tests drive.
+    """
+
+    environment: str
+    data_dir: Path
+    database_url: str | None
+    redis_url: str | None
+    secret_key: str
+    field_encryption_keys: dict[str, bytes] = field(repr=False)
+    app_url: str = "http://localhost:3000"
+    backend_url: str = "http://localhost:8000"
+    stripe_secret_key: str = field(default="", repr=False)
+    stripe_webhook_secret: str = field(default="", repr=False)
+    stripe_api_base: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = field(default="", repr=False)
+    twilio_from_number: str = ""
+    smtp_url: str = field(default="", repr=False)
+    email_from: str = "mlmcrm <no-reply@localhost>"
+    chromium_path: str = "/usr/bin/chromium"
+
+    @property
+    def is_production(self) -> bool:
+        """True in production, where nothing is generated or printed for convenience."""
+        return self.environment == "production"
+
+    @property
+    def is_development(self) -> bool:
+        """True in development: demo conveniences (generated secrets, printed codes) are on."""
+        return self.environment == "development"
+
+
+def _is_placeholder(value: str) -> bool:
+    return value.strip().lower() in _PLACEHOLDERS or value.strip().lower().startswith("change")
+
+
+def parse_encryption_keys(raw: str) -> dict[str, bytes]:
+    """Parse ``FIELD_ENCRYPTION_KEY``.
+
+    The value is one key, or several separated by commas, each ``key_id:base64`` (a bare
+    base64 key gets the id ``k1``). The first key encrypts new values; the others still decrypt.
+
+    Args:
+        raw: The variable's value.
+
+    Returns:
+        The keys by id, in the order given.
+
+    Raises:
+        ConfigError: A key is not 32 bytes of base64 or an id repeats.
+    """
+    keys: dict[str, bytes] = {}
+    for index, part in enumerate(p.strip() for p in raw.split(",") if p.strip()):
+        key_id, _, encoded = part.rpartition(":")
+        key_id = key_id or f"k{index + 1}"
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except ValueError as exc:
+            raise ConfigError(
+                f"FIELD_ENCRYPTION_KEY: key {key_id!r} is not valid base64"
+            ) from exc
+        if len(key) != 32:
+            raise ConfigError(
+                f"FIELD_ENCRYPTION_KEY: key {key_id!r} must be 32 bytes (AES-256), got {len(key)}"
+            )
+        if key_id in keys:
+            raise ConfigError(f"FIELD_ENCRYPTION_KEY: key id {key_id!r} appears twice")
+        keys[key_id] = key
+    if not keys:
+        raise ConfigError("FIELD_ENCRYPTION_KEY is empty")
+    return keys
+
+
+def _development_secrets(data_dir: Path) -> dict[str, str]:
+    """Load, or create once, the secrets a development machine keeps in its data dir."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {}
+    changed = False
+    if "SECRET_KEY" not in stored:
+        stored["SECRET_KEY"] = secrets.token_urlsafe(48)
+        changed = True
+    if "FIELD_ENCRYPTION_KEY" not in stored:
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        stored["FIELD_ENCRYPTION_KEY"] = f"dev1:{key}"
+        changed = True
+    if changed:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored, indent=2))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return stored
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build settings from environment variables.
+
+    Args:
+        env: The variables to read; the process environment when omitted.
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigError: A variable is missing, malformed or a placeholder where that is refused.
+    """
+    env = dict(os.environ if env is None else env)
+    environment = env.get("ENVIRONMENT", "development").strip().lower() or "development"
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(
+            f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}"
+        )
+    data_dir = Path(env.get("DATA_DIR") or PROJECT_ROOT / ".data").resolve()
+    database_url = env.get("DATABASE_URL", "").strip() or None
+    redis_url = env.get("REDIS_URL", "").strip() or None
+
+    secret_key = env.get("SECRET_KEY", "")
+    encryption_raw = env.get("FIELD_ENCRYPTION_KEY", "")
+    if environment == "development":
+        generated = _development_secrets(data_dir)
+        secret_key = secret_key or generated["SECRET_KEY"]
+        encryption_raw = encryption_raw or generated["FIELD_ENCRYPTION_KEY"]
+    else:
+        problems = []
+        for name, value in (("SECRET_KEY", secret_key), ("FIELD_ENCRYPTION_KEY", encryption_raw)):
+            if not value.strip():
+                problems.append(f"{name} is not set")
+            elif _is_placeholder(value):
+                problems.append(f"{name} is a placeholder")
+        for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN"):
+            value = env.get(name, "")
+            if value and _is_placeholder(value):
+                problems.append(f"{name} is a placeholder")
+        if database_url is None:
+            problems.append("DATABASE_URL is not set (the embedded database is for development)")
+        if redis_url is None:
+            problems.append("REDIS_URL is not set (the embedded Redis is for development)")
+        if problems:
+            raise ConfigError(f"refusing to start in {environment}: " + "; ".join(problems))
+    if len(secret_key) < 32:
+        raise ConfigError("SECRET_KEY must be at least 32 characters")
+
+    return Settings(
+        environment=environment,
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=secret_key,
+        field_encryption_keys=parse_encryption_keys(encryption_raw),
+        app_url=env.get("APP_URL", "http://localhost:3000").rstrip("/"),
+        backend_url=env.get("BACKEND_URL", "http://localhost:8000").rstrip("/"),
+        stripe_secret_key=env.get("STRIPE_SECRET_KEY", ""),
+        stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
+        stripe_api_base=env.get("STRIPE_API_BASE", ""),
+        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+        twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+        twilio_from_number=env.get("TWILIO_FROM_NUMBER", ""),
+        smtp_url=env.get("SMTP_URL", ""),
+        email_from=env.get("EMAIL_FROM", "mlmcrm <no-reply@localhost>"),
+        chromium_path=env.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the settings of this process, read once from the environment."""
+    return load_settings()

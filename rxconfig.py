@@ -1,0 +1,29 @@
+"""Reflex configuration: the app reads its services from mlmcrm's settings."""
+
+import os
+
+import reflex as rx
+
+from mlmcrm.settings import get_settings
+
+
+def _redis_url() -> str:
+    """The Redis that holds Reflex state; the embedded one when ``REDIS_URL`` is unset."""
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    from mlmcrm.embedded import embedded_redis_url
+
+    url = embedded_redis_url(get_settings().data_dir)
+    os.environ["REDIS_URL"] = url
+    return url
+
+
+config = rx.Config(
+    app_name="mlmcrm",
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    redis_url=_redis_url(),
+    state_manager_mode="redis",
+    plugins=[rx.plugins.RadixThemesPlugin()],
+    disable_plugins=["reflex_base.plugins.sitemap.SitemapPlugin"],
+)
