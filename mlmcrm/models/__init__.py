@@ -1,0 +1,54 @@
+"""SQLModel tables by domain. Importing this package registers every table on SQLModel.metadata."""
+
+from sqlmodel import SQLModel
+
+from mlmcrm.models.audit import AuditLog
+from mlmcrm.models.base import NAMING_CONVENTION
+from mlmcrm.models.catalog import Product, ProductCategory
+from mlmcrm.models.commissions import (
+    CommissionLedger,
+    CommissionPeriod,
+    CommissionPeriodStat,
+    CompPlan,
+    create_ledger_partition,
+    ledger_partition_name,
+)
+from mlmcrm.models.compliance import ComplianceCase
+from mlmcrm.models.crm import Contact, Customer, Task
+from mlmcrm.models.jobs import Job
+from mlmcrm.models.network import Distributor, Rank
+from mlmcrm.models.orders import Order, OrderItem, OrderRefund
+from mlmcrm.models.payouts import Payout
+from mlmcrm.models.settings import CompanySetting
+from mlmcrm.models.users import User, UserProfile, UserSession
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "AuditLog",
+    "CommissionLedger",
+    "CommissionPeriod",
+    "CommissionPeriodStat",
+    "CompPlan",
+    "CompanySetting",
+    "ComplianceCase",
+    "Contact",
+    "Customer",
+    "Distributor",
+    "Job",
+    "Order",
+    "OrderItem",
+    "OrderRefund",
+    "Payout",
+    "Product",
+    "ProductCategory",
+    "Rank",
+    "Task",
+    "User",
+    "UserProfile",
+    "UserSession",
+    "create_ledger_partition",
+    "ledger_partition_name",
+    "metadata",
+]

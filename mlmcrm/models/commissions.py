@@ -1,0 +1,175 @@
+"""Compensation plans, commission periods, the ledger and the per-period state.
+
+``commission_ledger`` is partitioned by LIST (``period_id``): one partition per period, named
+``commission_ledger_p<period id>``. Inserting a period creates its partition (a trigger calls the
+SQL function ``create_ledger_partition(period_id)``, which runs as the schema owner), so a
+re-run of a period can replace its lines by truncating one partition, and old periods can be
+detached and archived whole.
+
+The ledger has foreign keys to its period and its recipient only. ``source_order_id`` and
+``source_distributor_id`` explain a line; they are written by the engine from the same
+snapshot, and checking them row by row would slow every run's bulk insert for no protection the
+engine does not already give.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlmodel import Field, SQLModel
+
+from mlmcrm.models.base import (
+    JSONB,
+    VOLUME,
+    column_field,
+    created_at_field,
+    fk_field,
+    id_field,
+    in_values,
+    timestamp_field,
+)
+
+PLAN_STATUSES = ("draft", "active", "retired")
+PERIOD_STATUSES = ("open", "previewed", "closed")
+LEDGER_SEQUENCE = sa.Sequence("commission_ledger_id_seq", metadata=SQLModel.metadata)
+LEDGER_PARTITION_PREFIX = "commission_ledger_p"
+
+
+class CompPlan(SQLModel, table=True):
+    """A version of the compensation plan, stored as the YAML the engine reads."""
+
+    __tablename__ = "comp_plans"
+    __table_args__ = (
+        sa.CheckConstraint(in_values("status", PLAN_STATUSES), name="status"),
+        sa.CheckConstraint("version >= 1", name="version_positive"),
+        sa.UniqueConstraint("name", "version"),
+    )
+
+    id: int | None = id_field()
+    name: str = column_field(sa.Text, nullable=False)
+    version: int = column_field(sa.Integer, nullable=False, default=1)
+    yaml: str = column_field(sa.Text, nullable=False)
+    status: str = column_field(sa.Text, nullable=False, default="draft", server_default="draft")
+    created_by: int | None = fk_field("users.id", nullable=True)
+    created_at: datetime = created_at_field()
+    activated_at: datetime | None = timestamp_field()
+
+
+class CommissionPeriod(SQLModel, table=True):
+    """A half-open period ``[starts_at, ends_at)``; the service keeps periods from overlapping."""
+
+    __tablename__ = "commission_periods"
+    __table_args__ = (
+        sa.CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
+        sa.CheckConstraint(in_values("status", PERIOD_STATUSES), name="status"),
+        sa.UniqueConstraint("starts_at"),
+    )
+
+    id: int | None = id_field()
+    starts_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    ends_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    status: str = column_field(sa.Text, nullable=False, default="open", server_default="open")
+    plan_id: int | None = fk_field("comp_plans.id", nullable=True)
+    closed_at: datetime | None = timestamp_field()
+    closed_by: int | None = fk_field("users.id", nullable=True)
+    last_run_at: datetime | None = timestamp_field()
+    created_at: datetime = created_at_field()
+
+
+class CommissionLedger(SQLModel, table=True):
+    """One line of pay: a bonus to a distributor for a period, with its explanation.
+
+    ``id`` comes from ``commission_ledger_id_seq`` (identity columns cannot be used on partitioned
+    tables before PostgreSQL 17): the ORM calls ``nextval`` itself and the column's server default
+    (set by the migration, seen by reflection as a serial) serves plain SQL and COPY.
+    """
+
+    __tablename__ = "commission_ledger"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("period_id", "id"),
+        sa.Index("ix_commission_ledger_period_id_distributor_id", "period_id", "distributor_id"),
+        {"postgresql_partition_by": "LIST (period_id)"},
+    )
+
+    period_id: int = fk_field("commission_periods.id")
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger,
+            LEDGER_SEQUENCE,
+            nullable=False,
+            autoincrement=False,
+        ),
+    )
+    distributor_id: int = fk_field("distributors.id")
+    bonus: str = column_field(sa.Text, nullable=False)
+    amount: Decimal = column_field(VOLUME, nullable=False)
+    source_order_id: int | None = column_field(sa.BigInteger)
+    source_distributor_id: int | None = column_field(sa.BigInteger)
+    level: int | None = column_field(sa.Integer)
+    details: dict[str, Any] | None = column_field(JSONB)
+    created_at: datetime = created_at_field()
+
+
+class CommissionPeriodStat(SQLModel, table=True):
+    """A distributor's volumes, activity and ranks in a period (the engine's ``state.csv``)."""
+
+    __tablename__ = "commission_period_stats"
+
+    period_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger,
+            sa.ForeignKey("commission_periods.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    distributor_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("distributors.id"), primary_key=True)
+    )
+    pv: Decimal = column_field(VOLUME, nullable=False, default=Decimal(0), server_default="0")
+    gv: Decimal = column_field(VOLUME, nullable=False, default=Decimal(0), server_default="0")
+    active: bool = column_field(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    paid_as_rank_id: int | None = fk_field("ranks.id", nullable=True, sa_type=sa.SmallInteger)
+    title_rank_id: int | None = fk_field("ranks.id", nullable=True, sa_type=sa.SmallInteger)
+    bonus_rank_id: int | None = fk_field("ranks.id", nullable=True, sa_type=sa.SmallInteger)
+    left_volume: Decimal = column_field(
+        VOLUME, nullable=False, default=Decimal(0), server_default="0"
+    )
+    right_volume: Decimal = column_field(
+        VOLUME, nullable=False, default=Decimal(0), server_default="0"
+    )
+    carry_left: Decimal = column_field(
+        VOLUME, nullable=False, default=Decimal(0), server_default="0"
+    )
+    carry_right: Decimal = column_field(
+        VOLUME, nullable=False, default=Decimal(0), server_default="0"
+    )
+
+
+def ledger_partition_name(period_id: int) -> str:
+    """The name of the ledger partition of a period."""
+    return f"{LEDGER_PARTITION_PREFIX}{int(period_id)}"
+
+
+def create_ledger_partition(connection: Connection, period_id: int) -> str:
+    """Create the ledger partition of a period if it is missing.
+
+    Inserting a period already does this (by trigger); call it for periods loaded with the
+    trigger disabled or after dropping a partition.
+
+    Args:
+        connection: A connection (or ``session.connection()``) of any mlmcrm role.
+        period_id: The period.
+
+    Returns:
+        The partition's table name.
+    """
+    return connection.execute(
+        sa.text("SELECT create_ledger_partition(:period_id)"), {"period_id": int(period_id)}
+    ).scalar_one()
