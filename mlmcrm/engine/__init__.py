@@ -1,0 +1,1 @@
+"""The commission engine (placeholder docstring, completed below)."""

@@ -1,0 +1,887 @@
+"""The engine proper: arrays in, ledger and state arrays out (COMP_PLAN.md sections 4 to 7).
+
+Units inside a run: volumes (pv, cv, gv, legs, carry) are integers of ``10**-volume_places``,
+where ``volume_places = 6 + k`` and ``k`` (0..6) is the fewest extra digits that make every
+refund-reduced order value exact (``k = 0`` without partial refunds). Ledger amounts are
+integers of ``10**-places`` (the plan's rounding places). Percentages are integers over a
+power of ten. Every line amount is a single exact integer division rounded once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+
+from mlmcrm.engine.inputs import (
+    ACTIVE,
+    LEFT,
+    MICRO,
+    NO_TIME,
+    RIGHT,
+    SUSPENDED,
+    TERMINATED,
+    Carry,
+    Network,
+    Orders,
+    PriorLedger,
+    Refunds,
+    to_micros,
+)
+from mlmcrm.engine.money import divide_round, multiply, scaled_integers
+from mlmcrm.engine.plan import Bonus, Plan
+from mlmcrm.engine.trees import Tree, sum_by
+
+NOTE_CAPPED = 1
+_DAY_MICROS = 86_400 * MICRO
+
+
+@dataclass
+class Ledger:
+    """Ledger lines, column by column (all arrays of one length).
+
+    Attributes:
+        distributor: Recipient index.
+        bonus: Index into ``Result.bonus_names``.
+        amount: Amount in units of ``10**-places``.
+        source_order: Order index or ``-1``.
+        source_distributor: Distributor index or ``-1``.
+        level: Level, steps or generation, or ``-1`` for none.
+        basis: What the rate applied to, in units of ``10**-volume_places`` (the order's cv for
+            order-based lines, matched volume for binary, the matched distributor's earnings
+            for matching, the pool's cv for pool, the original amount for a clawback, the
+            tier basis for tiered, the summed amounts for rank advancement).
+        rate: Millionths of the percent applied (percent bonuses), of the fixed amount
+            (``amounts``, ``per_pair``) or of the refund ratio (clawback).
+        skipped_inactive: Uplines passed over below this one (dynamic compression) because
+            they were active in status but below the activity pv.
+        skipped_suspended: Likewise, because suspended.
+        skipped_terminated: Likewise, because terminated.
+        note: Index into ``Result.notes`` (0 = no note).
+    """
+
+    distributor: np.ndarray
+    bonus: np.ndarray
+    amount: np.ndarray
+    source_order: np.ndarray
+    source_distributor: np.ndarray
+    level: np.ndarray
+    basis: np.ndarray
+    rate: np.ndarray
+    skipped_inactive: np.ndarray
+    skipped_suspended: np.ndarray
+    skipped_terminated: np.ndarray
+    note: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """Number of lines."""
+        return self.distributor.size
+
+
+@dataclass
+class State:
+    """Per-distributor state after the period (COMP_PLAN.md section 3, ``state.csv``).
+
+    Volumes are in units of ``10**-volume_places``; ranks are indices into ``Plan.ranks``.
+    """
+
+    pv: np.ndarray
+    gv: np.ndarray
+    active: np.ndarray
+    paid_as_rank: np.ndarray
+    title_rank: np.ndarray
+    bonus_rank: np.ndarray
+    left_volume: np.ndarray
+    right_volume: np.ndarray
+    carry_left: np.ndarray
+    carry_right: np.ndarray
+
+
+@dataclass
+class Result:
+    """What :func:`compute` returns.
+
+    Attributes:
+        ledger: The period's ledger lines, sorted by recipient, bonus (plan order, then clawbacks
+            by bonus id), source order, source distributor and level.
+        state: Per-distributor state.
+        bonus_names: Bonus id of each ``Ledger.bonus`` index.
+        notes: Text of each ``Ledger.note`` index (``notes[0] == ""``).
+        places: Decimal places of ``Ledger.amount``.
+        volume_places: Decimal places of volumes and ``Ledger.basis``.
+    """
+
+    ledger: Ledger
+    state: State
+    bonus_names: list[str]
+    notes: list[str]
+    places: int
+    volume_places: int
+
+
+class EngineError(ValueError):
+    """Inputs the engine cannot compute exactly (values beyond int64 range)."""
+
+
+class _Lines:
+    """Collects ledger columns chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.chunks: list[dict[str, np.ndarray]] = []
+
+    def add(
+        self,
+        bonus: int,
+        distributor: np.ndarray,
+        amount: np.ndarray,
+        *,
+        source_order: np.ndarray | int = -1,
+        source_distributor: np.ndarray | int = -1,
+        level: np.ndarray | int = -1,
+        basis: np.ndarray | int = 0,
+        rate: np.ndarray | int = 0,
+        skipped: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        note: np.ndarray | int = 0,
+    ) -> None:
+        keep = amount != 0
+        count = int(keep.sum())
+        if count == 0:
+            return
+
+        def column(value: np.ndarray | int) -> np.ndarray:
+            if isinstance(value, np.ndarray):
+                return value[keep].astype(np.int64)
+            return np.full(count, value, dtype=np.int64)
+
+        zero = np.zeros(count, dtype=np.int64)
+        self.chunks.append(
+            {
+                "distributor": column(distributor),
+                "bonus": np.full(count, bonus, dtype=np.int64),
+                "amount": column(amount),
+                "source_order": column(source_order),
+                "source_distributor": column(source_distributor),
+                "level": column(level),
+                "basis": column(basis),
+                "rate": column(rate),
+                "skipped_inactive": column(skipped[0]) if skipped else zero,
+                "skipped_suspended": column(skipped[1]) if skipped else zero,
+                "skipped_terminated": column(skipped[2]) if skipped else zero,
+                "note": column(note),
+            }
+        )
+
+    def earned_by(self, bonuses: set[int], size: int) -> np.ndarray:
+        total = np.zeros(size, dtype=np.int64)
+        for chunk in self.chunks:
+            if int(chunk["bonus"][0]) in bonuses:
+                total += sum_by(chunk["distributor"], chunk["amount"], size)
+        return total
+
+    def ledger(self) -> Ledger:
+        names = list(Ledger.__dataclass_fields__)
+        if not self.chunks:
+            return Ledger(*(np.zeros(0, dtype=np.int64) for _ in names))
+        columns = {name: np.concatenate([c[name] for c in self.chunks]) for name in names}
+        order = np.lexsort(
+            (
+                columns["level"],
+                columns["source_distributor"],
+                columns["source_order"],
+                columns["bonus"],
+                columns["distributor"],
+            )
+        )
+        return Ledger(*(columns[name][order] for name in names))
+
+
+class _Run:
+    """One engine run: the period's derived arrays and the bonus computations."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        network: Network,
+        orders: Orders,
+        refunds: Refunds,
+        carry: Carry,
+        prior: PriorLedger,
+        start: int,
+        end: int,
+    ) -> None:
+        self.plan = plan
+        self.net = network
+        self.orders = orders
+        self.carry = carry
+        self.prior = prior
+        self.n = n = network.size
+        self.mode = plan.rounding_mode
+        self.places = plan.places
+        self.lines = _Lines()
+        self.notes = ["", "capped"]
+        m = orders.size
+        created = orders.created_at
+        self.period = np.flatnonzero((created >= start) & (created < end))
+        in_period = np.zeros(m, dtype=bool)
+        in_period[self.period] = True
+        own = in_period[refunds.order] & (refunds.refunded_at < end)
+        earlier = (
+            (created[refunds.order] < start)
+            & (refunds.refunded_at >= start)
+            & (refunds.refunded_at < end)
+        )
+        refunded = sum_by(refunds.order[own], refunds.ratio[own], m)
+        self.claw_ratio = sum_by(refunds.order[earlier], refunds.ratio[earlier], m)
+        deduct = plan.refund_volume == "deduct_in_refund_period"
+        exact_parts = [refunded[refunded > 0]]
+        if deduct:
+            exact_parts.append(self.claw_ratio[self.claw_ratio > 0])
+        ratios = np.concatenate(exact_parts)
+        digits = 0
+        while digits < 6 and np.any(ratios % 10 ** (6 - digits)):
+            digits += 1
+        self.vs = vs = 10**digits
+        self.volume_places = 6 + digits
+        total = float(np.abs(orders.pv).sum(dtype=np.float64)) + float(
+            np.abs(orders.cv).sum(dtype=np.float64)
+        )
+        carry_total = float(np.abs(carry.left).sum(dtype=np.float64)) + float(
+            np.abs(carry.right).sum(dtype=np.float64)
+        )
+        if (total + carry_total) * vs >= 2**61:
+            raise EngineError("the volumes are too large for exact arithmetic")
+        share = vs - refunded[self.period] // 10 ** (6 - digits)
+        self.o_dist = orders.distributor[self.period]
+        self.o_pv = orders.pv[self.period] * share
+        self.o_cv = orders.cv[self.period] * share
+        self.o_share = share
+        pv = sum_by(self.o_dist, self.o_pv, n)
+        self.cv_own = sum_by(self.o_dist, self.o_cv, n)
+        if deduct:
+            clawed = np.flatnonzero(self.claw_ratio)
+            lost = orders.pv[clawed] * (self.claw_ratio[clawed] // 10 ** (6 - digits))
+            pv = pv - sum_by(orders.distributor[clawed], lost, n)
+        self.pv = pv
+        self.sponsor: Tree = network.sponsor_tree()
+        self.gv = self.sponsor.subtree_sum(pv)
+        status = network.status
+        self.status_active = status == ACTIVE
+        self.qualified = self.status_active & (pv >= self.volume(plan.active_min_pv))
+        self._upline_cache: dict[tuple[str, str], tuple[np.ndarray, tuple]] = {}
+        self.bonus_rank = network.bonus_rank.copy()
+        self.left_volume = np.zeros(n, dtype=np.int64)
+        self.right_volume = np.zeros(n, dtype=np.int64)
+        self.carry_left = np.zeros(n, dtype=np.int64)
+        self.carry_right = np.zeros(n, dtype=np.int64)
+
+    def volume(self, value: Decimal) -> int:
+        """A plan volume in this run's volume units."""
+        return int(value * MICRO) * self.vs
+
+    def money_denominator(self) -> int:
+        """Divide (volume units x rate) by this and by the rate's scale to get amount units."""
+        return 10 ** (self.volume_places - self.places)
+
+    # ranks -----------------------------------------------------------------------------
+
+    def compute_ranks(self) -> None:
+        plan, tree, n = self.plan, self.sponsor, self.n
+        pv, gv, qualified = self.pv, self.gv, self.qualified
+        nonroot = np.flatnonzero(tree.parent >= 0)
+        leg_parent = tree.parent[nonroot]
+        active_personal = sum_by(leg_parent, qualified[nonroot], n)
+        base = [np.ones(n, dtype=bool)]
+        for rank in plan.ranks[1:]:
+            ok = qualified.copy()
+            if rank.min_pv is not None:
+                ok &= pv >= self.volume(rank.min_pv)
+            if rank.active_personal is not None:
+                ok &= active_personal >= rank.active_personal
+            if rank.min_gv is not None:
+                target = self.volume(rank.min_gv)
+                ok &= gv >= target
+                if rank.max_leg_pct is not None:
+                    ok &= self._capped_volume_reaches(ok, target, rank.max_leg_pct)
+            base.append(ok)
+        leg_ranks = sorted({leg.rank for rank in plan.ranks for leg in rank.legs})
+        paid = np.zeros(n, dtype=np.int64)
+        while True:
+            legs_with = {}
+            for wanted in leg_ranks:
+                holds = tree.subtree_sum(paid >= wanted) > 0
+                legs_with[wanted] = sum_by(leg_parent, holds[nonroot], n)
+            new = np.zeros(n, dtype=np.int64)
+            for index in range(1, len(plan.ranks)):
+                ok = base[index]
+                for leg in plan.ranks[index].legs:
+                    ok = ok & (legs_with[leg.rank] >= leg.count)
+                new[ok] = index
+            if np.array_equal(new, paid) or not leg_ranks:
+                paid = new
+                break
+            paid = new
+        self.paid = paid
+        self.title = np.maximum(self.net.rank, paid)
+
+    def _capped_volume_reaches(
+        self, candidates: np.ndarray, target: int, pct: Decimal
+    ) -> np.ndarray:
+        tree, n = self.sponsor, self.n
+        nonroot = np.flatnonzero(tree.parent >= 0)
+        parent = tree.parent[nonroot]
+        leg = self.gv[nonroot]
+        numerator = int(pct * MICRO) * target
+        denominator = 100 * MICRO
+        cap_ceiling = -(-numerator // denominator)
+        capped = leg >= cap_ceiling
+        uncapped_sum = sum_by(parent, np.where(capped, 0, leg), n)
+        capped_count = sum_by(parent, capped, n)
+        idx = np.flatnonzero(candidates)
+        shortfall = target - (self.pv[idx] + uncapped_sum[idx])
+        count = capped_count[idx]
+        # count * numerator / denominator >= shortfall, exactly.
+        reaches = multiply(count, numerator) >= multiply(shortfall, denominator)
+        out = np.zeros(n, dtype=bool)
+        out[idx] = np.asarray(reaches, dtype=bool)
+        return out
+
+    # walking up ------------------------------------------------------------------------
+
+    def _uplines(self, tree: Tree, name: str) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        key = (name, "dynamic")
+        if key not in self._upline_cache:
+            nearest = tree.nearest_marked_ancestor(self.qualified)
+            status = self.net.status
+            categories = (
+                (status == ACTIVE) & ~self.qualified,
+                status == SUSPENDED,
+                status == TERMINATED,
+            )
+            counts = tuple(tree.ancestor_sum(c) for c in categories)
+            self._upline_cache[key] = (nearest, counts)
+        return self._upline_cache[key]
+
+    def walk(self, tree: Tree, name: str, start: np.ndarray, levels: int, compression: str):
+        """Yield ``(level, upline, skipped)`` for levels 1..levels above each start node.
+
+        With compression ``none`` the upline is the ``level``-th ancestor (qualified or not);
+        with ``dynamic`` it is the ``level``-th qualified ancestor and ``skipped`` counts the
+        unqualified ones passed over since the previous level, by reason.
+        """
+        current = start.copy()
+        if compression == "none":
+            for level in range(1, levels + 1):
+                live = current >= 0
+                current[live] = tree.parent[current[live]]
+                yield level, current, None
+            return
+        nearest, counts = self._uplines(tree, name)
+        for level in range(1, levels + 1):
+            live = np.flatnonzero(current >= 0)
+            previous = current[live]
+            upline = nearest[previous]
+            current[live] = upline
+            reached = upline >= 0
+            above = tree.parent[previous[reached]]
+            skipped = []
+            for count in counts:
+                column = np.zeros(start.size, dtype=np.int64)
+                column[live[reached]] = count[above] - count[upline[reached]]
+                skipped.append(column)
+            yield level, current, tuple(skipped)
+
+    # bonuses ---------------------------------------------------------------------------
+
+    def percent_amount(self, base: np.ndarray, percent: int, scale: int) -> np.ndarray:
+        """Round ``base`` (volume units) x ``percent / scale`` % to amount units."""
+        return divide_round(
+            multiply(base, percent), 100 * scale * self.money_denominator(), self.mode
+        )
+
+    def retail(self, index: int, bonus: Bonus) -> None:
+        (percent,), scale = scaled_integers([bonus.percent])
+        customer = np.flatnonzero(self.orders.is_customer[self.period])
+        who = self.o_dist[customer]
+        cv = self.o_cv[customer]
+        amount = self.percent_amount(cv, percent, scale)
+        amount[~self.status_active[who]] = 0
+        self.lines.add(
+            index,
+            who,
+            amount,
+            source_order=self.period[customer],
+            source_distributor=who,
+            level=0,
+            basis=cv,
+            rate=int(bonus.percent * MICRO),
+        )
+
+    def fast_start_window(self, bonus: Bonus) -> np.ndarray:
+        joined = self.net.joined_at[self.o_dist]
+        created = self.orders.created_at[self.period]
+        known = joined != NO_TIME
+        limit = np.where(known, joined, 0) + int(bonus.days * _DAY_MICROS)
+        return known & (created < limit)
+
+    def fast_start(self, index: int, bonus: Bonus) -> None:
+        rows = np.flatnonzero(self.fast_start_window(bonus))
+        self._order_levels(index, bonus, rows, self.sponsor, "sponsor", "none", {})
+
+    def level_bonus(self, index: int, bonus: Bonus, excluded: np.ndarray) -> None:
+        rows = np.flatnonzero(~excluded)
+        if bonus.type == "matrix":
+            tree, name, limits = self.net.placement_tree(), "placement", {}
+        else:
+            tree, name, limits = self.sponsor, "sponsor", bonus.rank_levels
+        self._order_levels(index, bonus, rows, tree, name, bonus.compression, limits)
+
+    def _order_levels(
+        self,
+        index: int,
+        bonus: Bonus,
+        rows: np.ndarray,
+        tree: Tree,
+        name: str,
+        compression: str,
+        limits: dict[int, int],
+    ) -> None:
+        source = self.o_dist[rows]
+        cv = self.o_cv[rows]
+        order_ids = self.period[rows]
+        rates = bonus.levels if bonus.levels is not None else bonus.amounts
+        values, scale = scaled_integers(list(rates))
+        limit = np.array(
+            [limits.get(r, len(rates)) for r in range(len(self.plan.ranks))], dtype=np.int64
+        )
+        walk = self.walk(tree, name, source, len(rates), compression)
+        for level, upline, skipped in walk:
+            reached = upline >= 0
+            safe = np.where(reached, upline, 0)
+            paid = reached & self.qualified[safe] & (limit[self.paid[safe]] >= level)
+            if bonus.levels is not None:
+                amount = self.percent_amount(cv, values[level - 1], scale)
+                basis = cv
+            else:
+                amount = self._fixed_amount(self.o_share[rows], values[level - 1], scale)
+                basis = cv
+            amount[~paid] = 0
+            self.lines.add(
+                index,
+                upline,
+                amount,
+                source_order=order_ids,
+                source_distributor=source,
+                level=level,
+                basis=basis,
+                rate=int(rates[level - 1] * MICRO),
+                skipped=skipped,
+            )
+
+    def _fixed_amount(self, share: np.ndarray, value: int, scale: int) -> np.ndarray:
+        # value/scale currency x share/vs, in units of 10**-places
+        numerator = multiply(share, value * 10**self.places)
+        return divide_round(numerator, scale * self.vs, self.mode)
+
+    def differential(self, index: int, bonus: Bonus) -> None:
+        tree, n = self.sponsor, self.n
+        if bonus.percent_by == "rank":
+            table = [bonus.percents.get(r, Decimal(0)) for r in range(len(self.plan.ranks))]
+            values, scale = scaled_integers(table)
+            pct = np.array(values, dtype=np.int64)[self.paid]
+        else:
+            values, scale = scaled_integers([t.percent for t in bonus.tiers])
+            mins = np.array([self.volume(t.min) for t in bonus.tiers], dtype=np.int64)
+            tier = np.searchsorted(mins, self.gv, side="right") - 1
+            pct = np.where(tier >= 0, np.array(values, dtype=np.int64)[np.maximum(tier, 0)], 0)
+        qualified = self.qualified
+        met = np.where(qualified, pct, 0)
+        next_higher = np.full(n, -1, dtype=np.int64)
+        for threshold in np.unique(met):
+            nodes = np.flatnonzero(met == threshold)
+            ancestor = tree.nearest_marked_ancestor(qualified & (pct > threshold))
+            next_higher[nodes] = ancestor[nodes]
+        if bonus.breakaway_rank is not None:
+            stop = tree.nearest_marked_self_or_ancestor(self.paid >= bonus.breakaway_rank)
+            stop_depth = np.where(stop >= 0, tree.depth[np.maximum(stop, 0)], -1)
+        else:
+            stop_depth = np.full(n, -1, dtype=np.int64)
+        source = self.o_dist
+        cv = self.o_cv
+        order_ids = self.period
+        depth = tree.depth
+        if bonus.include_self:
+            own = met[source]
+            amount = self._pct_rows(cv, own, scale)
+            self.lines.add(
+                index,
+                source,
+                amount,
+                source_order=order_ids,
+                source_distributor=source,
+                level=0,
+                basis=cv,
+                rate=own * (MICRO // scale),
+            )
+        previous = met[source]
+        upline = next_higher[source]
+        limit = stop_depth[source]
+        source_depth = depth[source]
+        while True:
+            safe = np.maximum(upline, 0)
+            live = (upline >= 0) & (depth[safe] >= limit)
+            if not live.any():
+                break
+            rate = np.where(live, pct[safe] - previous, 0)
+            amount = self._pct_rows(cv, rate, scale)
+            self.lines.add(
+                index,
+                upline,
+                amount,
+                source_order=order_ids,
+                source_distributor=source,
+                level=source_depth - depth[safe],
+                basis=cv,
+                rate=rate * (MICRO // scale),
+            )
+            previous = np.where(live, pct[safe], previous)
+            upline = np.where(live, next_higher[safe], -1)
+
+    def _pct_rows(self, base: np.ndarray, percent: np.ndarray, scale: int) -> np.ndarray:
+        return divide_round(
+            multiply(base, percent), 100 * scale * self.money_denominator(), self.mode
+        )
+
+    def binary(self, index: int, bonus: Bonus) -> None:
+        n = self.n
+        tree = self.net.placement_tree()
+        basis = self.o_pv if bonus.basis == "pv" else self.o_cv
+        own = sum_by(self.o_dist, basis, n)
+        below = tree.subtree_sum(own)
+        placed = np.flatnonzero(tree.parent >= 0)
+        side = self.net.position[placed]
+        left_child = np.full(n, -1, dtype=np.int64)
+        right_child = np.full(n, -1, dtype=np.int64)
+        left_child[tree.parent[placed[side == LEFT]]] = placed[side == LEFT]
+        right_child[tree.parent[placed[side == RIGHT]]] = placed[side == RIGHT]
+        left = self.carry.left * self.vs + np.where(
+            left_child >= 0, below[np.maximum(left_child, 0)], 0
+        )
+        right = self.carry.right * self.vs + np.where(
+            right_child >= 0, below[np.maximum(right_child, 0)], 0
+        )
+        qualified = self.qualified.copy()
+        if bonus.requires_sponsored_each_leg:
+            recruits = np.flatnonzero((self.net.sponsor >= 0) & self.qualified)
+            sponsor = self.net.sponsor[recruits]
+            in_left = tree.in_subtree(left_child[sponsor], recruits)
+            in_right = tree.in_subtree(right_child[sponsor], recruits)
+            need = bonus.requires_sponsored_each_leg
+            qualified &= sum_by(sponsor, in_left, n) >= need
+            qualified &= sum_by(sponsor, in_right, n) >= need
+        ratio_strong, ratio_weak = bonus.ratio
+        if bonus.pair_unit is None:
+            matched = np.minimum(left, right)
+            used_left = used_right = matched
+            values, scale = scaled_integers([bonus.percent])
+            numerator = multiply(matched, values[0])
+            denominator = 100 * scale * self.money_denominator()
+            rate = int(bonus.percent * MICRO)
+        else:
+            unit = self.volume(bonus.pair_unit)
+            left_strong = left >= right
+            strong = np.where(left_strong, left, right)
+            weak = np.where(left_strong, right, left)
+            pairs = np.minimum(strong // (ratio_strong * unit), weak // (ratio_weak * unit))
+            strong_used = pairs * ratio_strong * unit
+            weak_used = pairs * ratio_weak * unit
+            used_left = np.where(left_strong, strong_used, weak_used)
+            used_right = np.where(left_strong, weak_used, strong_used)
+            matched = pairs * unit
+            if bonus.per_pair is not None:
+                numerator = multiply(pairs, int(bonus.per_pair * MICRO))
+                denominator = 10 ** (6 - self.places)
+                rate = int(bonus.per_pair * MICRO)
+            else:
+                values, scale = scaled_integers([bonus.percent])
+                numerator = multiply(matched, values[0])
+                denominator = 100 * scale * self.money_denominator()
+                rate = int(bonus.percent * MICRO)
+        used_left = np.where(qualified, used_left, 0)
+        used_right = np.where(qualified, used_right, 0)
+        amount = divide_round(numerator, denominator, self.mode)
+        capped = np.zeros(n, dtype=bool)
+        caps = [bonus.cap_by_rank.get(r, bonus.cap) for r in range(len(self.plan.ranks))]
+        for rank_index, cap in enumerate(caps):
+            if cap is None:
+                continue
+            who = np.flatnonzero(self.paid == rank_index)
+            cap_micro = int(cap * MICRO)
+            # numerator / denominator > cap, exactly
+            over = multiply(numerator[who], MICRO) > multiply(
+                np.full(who.size, cap_micro, dtype=np.int64), denominator * 10**self.places
+            )
+            over = np.asarray(over, dtype=bool)
+            capped[who[over]] = True
+            cap_units = divide_round(np.array([cap_micro]), 10 ** (6 - self.places), self.mode)
+            amount[who[over]] = cap_units[0]
+        amount[~qualified] = 0
+        remaining_left = left - used_left
+        remaining_right = right - used_right
+        max_carry = self.volume(bonus.max_carry) if bonus.max_carry is not None else None
+
+        def bounded(values: np.ndarray) -> np.ndarray:
+            return values if max_carry is None else np.minimum(values, max_carry)
+
+        if bonus.carryover:
+            out_left, out_right = bounded(remaining_left), bounded(remaining_right)
+        else:
+            out_left = out_right = np.zeros(n, dtype=np.int64)
+        if bonus.unqualified == "carry":
+            out_left = np.where(qualified, out_left, bounded(left))
+            out_right = np.where(qualified, out_right, bounded(right))
+        else:
+            out_left = np.where(qualified, out_left, 0)
+            out_right = np.where(qualified, out_right, 0)
+        # Carry-out is kept to micro-units so it can be read back next period.
+        self.carry_left = out_left // self.vs * self.vs
+        self.carry_right = out_right // self.vs * self.vs
+        self.left_volume, self.right_volume = left, right
+        self.lines.add(
+            index,
+            np.arange(n),
+            amount,
+            basis=matched,
+            rate=rate,
+            note=np.where(capped, NOTE_CAPPED, 0),
+        )
+
+    def tiered(self, index: int, bonus: Bonus) -> None:
+        value = self.pv if bonus.tier_by == "pv" else self.gv
+        basis = self.pv if bonus.basis == "pv" else self.cv_own
+        mins = np.array([self.volume(t.min) for t in bonus.tiers], dtype=np.int64)
+        values, scale = scaled_integers([t.percent for t in bonus.tiers])
+        tier = np.searchsorted(mins, value, side="right") - 1
+        pct = np.where(tier >= 0, np.array(values, dtype=np.int64)[np.maximum(tier, 0)], 0)
+        amount = self._pct_rows(np.maximum(basis, 0), pct, scale)
+        amount[~self.status_active] = 0
+        rate = np.where(
+            tier >= 0,
+            np.array([int(t.percent * MICRO) for t in bonus.tiers])[np.maximum(tier, 0)],
+            0,
+        )
+        self.lines.add(index, np.arange(self.n), amount, basis=basis, rate=rate)
+
+    def matching(self, index: int, bonus: Bonus, names: list[str]) -> None:
+        listed = {names.index(b) for b in bonus.of}
+        earned = self.lines.earned_by(listed, self.n)
+        matched = np.flatnonzero(earned > 0)
+        values, scale = scaled_integers(list(bonus.generations))
+        limit = np.array(
+            [bonus.rank_generations.get(r, len(values)) for r in range(len(self.plan.ranks))],
+            dtype=np.int64,
+        )
+        base = earned[matched]
+        walk = self.walk(self.sponsor, "sponsor", matched, len(values), bonus.compression)
+        for level, upline, skipped in walk:
+            reached = upline >= 0
+            safe = np.where(reached, upline, 0)
+            paid = reached & self.qualified[safe] & (limit[self.paid[safe]] >= level)
+            amount = divide_round(multiply(base, values[level - 1]), 100 * scale, self.mode)
+            amount[~paid] = 0
+            self.lines.add(
+                index,
+                upline,
+                amount,
+                source_distributor=matched,
+                level=level,
+                basis=base * 10 ** (self.volume_places - self.places),
+                rate=int(bonus.generations[level - 1] * MICRO),
+                skipped=skipped,
+            )
+
+    def rank_advancement(self, index: int, bonus: Bonus) -> None:
+        count = len(self.plan.ranks)
+        amounts = np.array(
+            [int(bonus.amounts_by_rank.get(r, Decimal(0)) * MICRO) for r in range(count)],
+            dtype=np.int64,
+        )
+        cumulative = np.concatenate([[0], np.cumsum(amounts)])
+        before = self.net.bonus_rank
+        due = self.qualified & (self.paid > before)
+        if bonus.skipped == "pay_all":
+            reached = np.where(due, self.paid, before)
+        else:
+            reached = np.where(due, before + 1, before)
+        total = cumulative[reached + 1] - cumulative[before + 1]
+        amount = divide_round(total, 10 ** (6 - self.places), self.mode)
+        amount[~due] = 0
+        self.bonus_rank = np.where(due, np.maximum(reached, before), before)
+        self.lines.add(index, np.arange(self.n), amount, basis=total * self.vs, rate=0)
+
+    def pool(self, index: int, bonus: Bonus) -> None:
+        total = int(self.o_cv.sum(dtype=np.int64))
+        count = len(self.plan.ranks)
+        shares = [bonus.shares.get(r, Decimal(0)) for r in range(count)]
+        share_values, _ = scaled_integers(shares)
+        share_of = np.array(share_values, dtype=np.int64)[self.paid]
+        share_of[~self.qualified] = 0
+        total_shares = int(share_of.sum())
+        if total_shares == 0 or total == 0:
+            return
+        (percent,), scale = scaled_integers([bonus.percent])
+        amount = np.zeros(self.n, dtype=np.int64)
+        note = np.zeros(self.n, dtype=np.int64)
+        for value in np.unique(share_of[share_of > 0]):
+            numerator = total * percent * int(value)
+            denominator = 100 * scale * total_shares * self.money_denominator()
+            rounded = divide_round(np.array([numerator], dtype=object), denominator, self.mode)
+            who = share_of == value
+            amount[who] = rounded[0]
+            self.notes.append(f"pool shares {int(value)}/{total_shares}")
+            note[who] = len(self.notes) - 1
+        self.lines.add(
+            index,
+            np.arange(self.n),
+            amount,
+            basis=total,
+            rate=int(bonus.percent * MICRO),
+            note=note,
+        )
+
+    def clawbacks(self, names: list[str]) -> list[str]:
+        prior = self.prior
+        source = prior.source_order
+        has_source = source >= 0
+        candidates = np.flatnonzero(has_source)
+        ratio = self.claw_ratio[source[candidates]]
+        is_clawback = np.array(
+            [str(b).startswith("clawback:") for b in prior.bonus[candidates]], dtype=bool
+        )
+        rows = candidates[(ratio > 0) & ~is_clawback]
+        if rows.size == 0:
+            return []
+        originals = sorted({str(b) for b in prior.bonus[rows]})
+        extra = [f"clawback:{b}" for b in originals]
+        first = len(names)
+        bonus_index = np.array(
+            [first + originals.index(str(b)) for b in prior.bonus[rows]], dtype=np.int64
+        )
+        ratio = self.claw_ratio[source[rows]]
+        amount = -divide_round(
+            multiply(prior.amount[rows], ratio), 10 ** (12 - self.places), self.mode
+        )
+        for offset in range(len(originals)):
+            chosen = bonus_index == first + offset
+            self.lines.add(
+                first + offset,
+                prior.distributor[rows][chosen],
+                amount[chosen],
+                source_order=source[rows][chosen],
+                source_distributor=prior.source_distributor[rows][chosen],
+                level=prior.level[rows][chosen],
+                basis=prior.amount[rows][chosen] * self.vs,
+                rate=ratio[chosen],
+            )
+        return extra
+
+    def run(self) -> Result:
+        self.compute_ranks()
+        plan = self.plan
+        names = [b.id for b in plan.bonuses]
+        excluded = np.zeros(self.period.size, dtype=bool)
+        for bonus in plan.bonuses:
+            if bonus.type == "fast_start" and bonus.exclusive:
+                excluded |= self.fast_start_window(bonus)
+        for index, bonus in enumerate(plan.bonuses):
+            kind = bonus.type
+            if kind == "retail":
+                self.retail(index, bonus)
+            elif kind == "fast_start":
+                self.fast_start(index, bonus)
+            elif kind == "unilevel":
+                self.level_bonus(index, bonus, excluded)
+            elif kind == "matrix":
+                self.level_bonus(index, bonus, np.zeros(self.period.size, dtype=bool))
+            elif kind == "differential":
+                self.differential(index, bonus)
+            elif kind == "binary":
+                self.binary(index, bonus)
+            elif kind == "tiered":
+                self.tiered(index, bonus)
+            elif kind == "rank_advancement":
+                self.rank_advancement(index, bonus)
+            elif kind == "pool":
+                self.pool(index, bonus)
+        for index, bonus in enumerate(plan.bonuses):
+            if bonus.type == "matching":
+                self.matching(index, bonus, names)
+        names = names + self.clawbacks(names)
+        state = State(
+            pv=self.pv,
+            gv=self.gv,
+            active=self.qualified,
+            paid_as_rank=self.paid,
+            title_rank=self.title,
+            bonus_rank=self.bonus_rank,
+            left_volume=self.left_volume,
+            right_volume=self.right_volume,
+            carry_left=self.carry_left,
+            carry_right=self.carry_right,
+        )
+        return Result(
+            ledger=self.lines.ledger(),
+            state=state,
+            bonus_names=names,
+            notes=self.notes,
+            places=self.places,
+            volume_places=self.volume_places,
+        )
+
+
+def compute(
+    plan: Plan,
+    network: Network,
+    orders: Orders,
+    refunds: Refunds | None = None,
+    carry: Carry | None = None,
+    prior_ledger: PriorLedger | None = None,
+    *,
+    period_start: datetime | int,
+    period_end: datetime | int,
+) -> Result:
+    """Run the plan on one period (COMP_PLAN.md sections 4 to 7).
+
+    The inputs must already be valid (:func:`mlmcrm.engine.inputs.validate`).
+
+    Args:
+        plan: The validated plan.
+        network: Distributors and trees.
+        orders: All orders the period may need (of this period, and earlier refunded ones).
+        refunds: Refunds (any dates; the engine picks those that matter).
+        carry: Binary carry-in; none = zero.
+        prior_ledger: Lines of earlier periods, for clawbacks.
+        period_start: Inclusive start (aware datetime or microseconds since the epoch).
+        period_end: Exclusive end.
+
+    Returns:
+        The ledger and per-distributor state.
+
+    Raises:
+        EngineError: Values too large for exact int64 arithmetic.
+    """
+    start = period_start if isinstance(period_start, int) else to_micros(period_start)
+    end = period_end if isinstance(period_end, int) else to_micros(period_end)
+    run = _Run(
+        plan,
+        network,
+        orders,
+        refunds if refunds is not None else Refunds.empty(),
+        carry if carry is not None else Carry.zeros(network.size),
+        prior_ledger if prior_ledger is not None else PriorLedger.empty(),
+        start,
+        end,
+    )
+    return run.run()
