@@ -3,6 +3,7 @@
 import os
 
 import reflex as rx
+from reflex_base.plugins.sitemap import SitemapPlugin
 
 from mlmcrm.settings import get_settings
 
@@ -24,6 +25,6 @@ config = rx.Config(
     show_built_with_reflex=False,
     redis_url=_redis_url(),
     state_manager_mode="redis",
-    plugins=[rx.plugins.RadixThemesPlugin()],
-    disable_plugins=["reflex_base.plugins.sitemap.SitemapPlugin"],
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="teal", radius="medium"))],
+    disable_plugins=[SitemapPlugin],
 )

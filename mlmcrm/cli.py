@@ -53,9 +53,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         if args.if_empty:
             print("the database already holds a company; nothing seeded")
             return 0
-        raise CommandError(
-            "the database already holds distributors; seed only an empty database"
-        )
+        raise CommandError("the database already holds distributors; seed only an empty database")
     report = seed_demo_company(
         distributors=args.distributors,
         orders=args.orders,

@@ -14,6 +14,7 @@ policies read.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,10 +96,8 @@ def dispose_engines() -> None:
     """Close every pooled connection and forget the engines and URL (tests, forked workers)."""
     for role in _ROLE_NAMES:
         if get_engine.cache_info().currsize:
-            try:
+            with contextlib.suppress(Exception):
                 get_engine(role).dispose()  # type: ignore[arg-type]
-            except Exception:  # noqa: BLE001 - best effort
-                pass
     get_engine.cache_clear()
     database_url.cache_clear()
 

@@ -126,7 +126,9 @@ def stop_embedded_postgres() -> None:
         _pg_server = None
 
 
-def resolve_service_urls(data_dir: Path, database_url: str | None, redis_url: str | None) -> tuple[str, str]:
+def resolve_service_urls(
+    data_dir: Path, database_url: str | None, redis_url: str | None
+) -> tuple[str, str]:
     """Return the database and Redis URLs to use, starting embedded servers where none is set.
 
     The URLs are also exported as ``DATABASE_URL`` / ``REDIS_URL`` to child processes of this one

@@ -65,9 +65,9 @@ class Settings:
 
     environment: str
     data_dir: Path
-    database_url: str | None
-    redis_url: str | None
-    secret_key: str
+    database_url: str | None = field(repr=False)
+    redis_url: str | None = field(repr=False)
+    secret_key: str = field(repr=False)
     field_encryption_keys: dict[str, bytes] = field(repr=False)
     app_url: str = "http://localhost:3000"
     backend_url: str = "http://localhost:8000"
@@ -118,9 +118,7 @@ def parse_encryption_keys(raw: str) -> dict[str, bytes]:
         try:
             key = base64.b64decode(encoded, validate=True)
         except ValueError as exc:
-            raise ConfigError(
-                f"FIELD_ENCRYPTION_KEY: key {key_id!r} is not valid base64"
-            ) from exc
+            raise ConfigError(f"FIELD_ENCRYPTION_KEY: key {key_id!r} is not valid base64") from exc
         if len(key) != 32:
             raise ConfigError(
                 f"FIELD_ENCRYPTION_KEY: key {key_id!r} must be 32 bytes (AES-256), got {len(key)}"
@@ -136,10 +134,7 @@ def parse_encryption_keys(raw: str) -> dict[str, bytes]:
 def _development_secrets(data_dir: Path) -> dict[str, str]:
     """Load, or create once, the secrets a development machine keeps in its data dir."""
     path = data_dir / "secrets.json"
-    if path.exists():
-        stored = json.loads(path.read_text())
-    else:
-        stored = {}
+    stored = json.loads(path.read_text()) if path.exists() else {}
     changed = False
     if "SECRET_KEY" not in stored:
         stored["SECRET_KEY"] = secrets.token_urlsafe(48)

@@ -4,7 +4,7 @@ import uuid
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database
 from sqlalchemy import create_engine, inspect, pool, text
 from sqlmodel import SQLModel
 

@@ -1,0 +1,29 @@
+"""The FastAPI app that Reflex mounts through ``api_transformer``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from mlmcrm import routes
+from mlmcrm.api import health
+from mlmcrm.services.errors import DomainError
+
+
+def create_api() -> FastAPI:
+    """Build the API app: its routes, its OpenAPI document and its error handling."""
+    api = FastAPI(
+        title="mlmcrm API",
+        version="1",
+        description="Health, webhooks and the REST API of mlmcrm.",
+        openapi_url=routes.API_OPENAPI,
+        docs_url=routes.API_DOCS,
+        redoc_url=None,
+    )
+
+    @api.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"error": str(exc)})
+
+    api.include_router(health.router)
+    return api

@@ -1,0 +1,196 @@
+"""The app shell: a sidebar on wide screens, a top bar with a menu drawer on phones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import reflex as rx
+
+from mlmcrm import routes
+from mlmcrm.state.auth import AuthState
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A link in the navigation."""
+
+    label: str
+    icon: str
+    href: str
+
+
+DISTRIBUTOR_NAV = (NavItem("Home", "layout-dashboard", routes.DISTRIBUTOR_HOME),)
+STAFF_NAV = (NavItem("Overview", "building-2", routes.ADMIN_HOME),)
+
+
+def brand() -> rx.Component:
+    """The product name and mark."""
+    return rx.hstack(
+        rx.icon("network", size=22, color=rx.color("accent", 10)),
+        rx.heading("mlmcrm", size="5", weight="bold"),
+        align="center",
+        spacing="2",
+    )
+
+
+def _nav_link(item: NavItem) -> rx.Component:
+    active = AuthState.router.url.path == item.href
+    return rx.link(
+        rx.hstack(
+            rx.icon(item.icon, size=18),
+            rx.text(item.label, size="3"),
+            align="center",
+            spacing="3",
+            padding_x="0.75rem",
+            padding_y="0.55rem",
+            border_radius="var(--radius-3)",
+            width="100%",
+            background=rx.cond(active, rx.color("accent", 4), "transparent"),
+            color=rx.cond(active, rx.color("accent", 11), rx.color("gray", 12)),
+            _hover={"background": rx.color("accent", 3)},
+        ),
+        href=item.href,
+        underline="none",
+        width="100%",
+    )
+
+
+def _user_block() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.avatar(fallback=AuthState.user_name.to(str)[:1], size="2", radius="full"),
+            rx.vstack(
+                rx.text(AuthState.user_name, size="2", weight="medium", trim="both"),
+                rx.badge(AuthState.user_role, variant="soft", size="1"),
+                spacing="1",
+                align="start",
+            ),
+            align="center",
+            spacing="2",
+        ),
+        rx.button(
+            rx.icon("log-out", size=16),
+            "Sign out",
+            on_click=AuthState.logout,
+            variant="soft",
+            color_scheme="gray",
+            width="100%",
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
+def _nav(items: Sequence[NavItem]) -> rx.Component:
+    return rx.vstack(*[_nav_link(item) for item in items], spacing="1", width="100%")
+
+
+def app_shell(content: rx.Component, *, title: str, nav: Sequence[NavItem]) -> rx.Component:
+    """Wrap a page's content in the navigation layout.
+
+    Args:
+        content: The page body.
+        title: The page title shown above the content.
+        nav: The navigation of the user's role.
+    """
+    sidebar = rx.desktop_only(
+        rx.vstack(
+            brand(),
+            rx.separator(),
+            _nav(nav),
+            rx.spacer(),
+            _user_block(),
+            height="100vh",
+            width="15rem",
+            padding="1.25rem",
+            position="sticky",
+            top="0",
+            border_right=f"1px solid {rx.color('gray', 5)}",
+            background=rx.color("gray", 2),
+            spacing="4",
+        )
+    )
+    topbar = rx.mobile_and_tablet(
+        rx.hstack(
+            brand(),
+            rx.spacer(),
+            rx.drawer.root(
+                rx.drawer.trigger(
+                    rx.icon_button(rx.icon("menu"), variant="ghost", aria_label="Open menu")
+                ),
+                rx.drawer.overlay(),
+                rx.drawer.portal(
+                    rx.drawer.content(
+                        rx.vstack(
+                            rx.hstack(
+                                brand(),
+                                rx.spacer(),
+                                rx.drawer.close(
+                                    rx.icon_button(
+                                        rx.icon("x"), variant="ghost", aria_label="Close menu"
+                                    )
+                                ),
+                                width="100%",
+                            ),
+                            _nav(nav),
+                            rx.spacer(),
+                            _user_block(),
+                            height="100%",
+                            spacing="4",
+                        ),
+                        height="100%",
+                        width="17rem",
+                        padding="1.25rem",
+                        background=rx.color("gray", 1),
+                    )
+                ),
+                direction="left",
+            ),
+            align="center",
+            width="100%",
+            padding="0.75rem 1rem",
+            border_bottom=f"1px solid {rx.color('gray', 5)}",
+            position="sticky",
+            top="0",
+            z_index="10",
+            background=rx.color("gray", 1),
+        )
+    )
+    return rx.flex(
+        sidebar,
+        rx.box(
+            topbar,
+            rx.box(
+                rx.heading(title, size="7", margin_bottom="1.25rem"),
+                content,
+                padding=["1rem", "1rem", "1.5rem", "2rem"],
+                max_width="80rem",
+            ),
+            flex="1",
+            min_width="0",
+        ),
+        direction="row",
+        min_height="100vh",
+    )
+
+
+def stat_card(
+    label: str, value: rx.Var | str, hint: rx.Var | str = "", icon: str = ""
+) -> rx.Component:
+    """A card with one figure."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text(label, size="2", color=rx.color("gray", 11)),
+                rx.spacer(),
+                rx.icon(icon, size=16, color=rx.color("gray", 10)) if icon else rx.fragment(),
+                width="100%",
+            ),
+            rx.text(value, size="6", weight="bold"),
+            rx.text(hint, size="1", color=rx.color("gray", 10)),
+            spacing="1",
+            align="start",
+        ),
+        width="100%",
+    )

@@ -1,0 +1,134 @@
+"""The login page."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from mlmcrm import routes
+from mlmcrm.components.layout import brand
+from mlmcrm.db import session_scope
+from mlmcrm.services import auth as auth_service
+from mlmcrm.services import permissions
+from mlmcrm.services.errors import AuthenticationFailed
+from mlmcrm.state.auth import AuthState
+
+
+class LoginState(AuthState):
+    """The login form."""
+
+    error: str = ""
+    submitting: bool = False
+
+    @rx.event
+    def open_page(self) -> rx.event.EventSpec | None:
+        """Skip the form when the browser is already signed in."""
+        self.error = ""
+        self.submitting = False
+        user = self._current_user()
+        if user is not None:
+            return rx.redirect(permissions.home_path(user.role))
+        return None
+
+    def _next_path(self, role: str) -> str:
+        wanted = self.router.url.query_parameters.get("next", "")
+        if isinstance(wanted, list):
+            wanted = wanted[0] if wanted else ""
+        if wanted.startswith("/") and not wanted.startswith("//") and wanted != routes.LOGIN:
+            return wanted
+        return permissions.home_path(role)
+
+    @rx.event
+    def submit(self, form_data: dict) -> rx.event.EventSpec | None:
+        """Check the email and password; on success open a session and go on."""
+        self.error = ""
+        email = str(form_data.get("email", ""))
+        password = str(form_data.get("password", ""))
+        if not email.strip() or not password:
+            self.error = "Enter your email and password."
+            return None
+        try:
+            with session_scope("app") as session:
+                user, token = auth_service.login(
+                    session,
+                    email=email,
+                    password=password,
+                    ip_address=self._client_ip() or None,
+                    user_agent=self.router.headers.user_agent,
+                )
+        except AuthenticationFailed as exc:
+            # The failure is audited in its own transaction: the login's was rolled back.
+            with session_scope("app") as session:
+                auth_service.record_failed_login(
+                    session, email=email, ip_address=self._client_ip() or None
+                )
+            self.error = str(exc)
+            return None
+        self.session_token = token
+        self.user_email, self.user_name, self.user_role = user.email, user.display_name, user.role
+        return rx.redirect(self._next_path(user.role))
+
+
+def login_page() -> rx.Component:
+    """Email and password, centred, usable on a phone."""
+    return rx.center(
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    brand(),
+                    rx.text("Sign in to your back office", color=rx.color("gray", 11)),
+                    rx.cond(
+                        LoginState.error != "",
+                        rx.callout(
+                            LoginState.error,
+                            icon="triangle-alert",
+                            color_scheme="red",
+                            role="alert",
+                            width="100%",
+                        ),
+                    ),
+                    rx.vstack(
+                        rx.text("Email", as_="label", html_for="email", size="2", weight="medium"),
+                        rx.input(
+                            id="email",
+                            name="email",
+                            type="email",
+                            auto_complete="username",
+                            placeholder="you@example.com",
+                            required=True,
+                            width="100%",
+                            size="3",
+                        ),
+                        spacing="1",
+                        width="100%",
+                    ),
+                    rx.vstack(
+                        rx.text(
+                            "Password", as_="label", html_for="password", size="2", weight="medium"
+                        ),
+                        rx.input(
+                            id="password",
+                            name="password",
+                            type="password",
+                            auto_complete="current-password",
+                            required=True,
+                            width="100%",
+                            size="3",
+                        ),
+                        spacing="1",
+                        width="100%",
+                    ),
+                    rx.button("Sign in", type="submit", size="3", width="100%"),
+                    spacing="4",
+                    width="100%",
+                ),
+                on_submit=LoginState.submit,
+                reset_on_submit=False,
+            ),
+            width="100%",
+            max_width="24rem",
+            padding="1.5rem",
+        ),
+        min_height="100vh",
+        padding="1rem",
+        background=rx.color("gray", 2),
+    )

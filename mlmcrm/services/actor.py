@@ -1,0 +1,36 @@
+"""Who is acting: passed to every service function that reads or changes data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STAFF_ROLES = frozenset({"admin", "finance", "compliance", "support"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person (or system process) on whose behalf a service function runs.
+
+    Attributes:
+        user_id: The acting user, or None for the system (CLI, scheduled jobs).
+        role: One of admin, finance, compliance, support, distributor, system.
+        distributor_id: The actor's distributor record, for distributors.
+        label: A readable name for audit rows (an email or a process name).
+        ip_address: Where the request came from, when it came over the network.
+    """
+
+    user_id: int | None
+    role: str
+    distributor_id: int | None = None
+    label: str = ""
+    ip_address: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        """True for the company's own roles."""
+        return self.role in STAFF_ROLES
+
+    @classmethod
+    def system(cls, label: str) -> Actor:
+        """An actor for work no person asked for directly (seeding, schedules)."""
+        return cls(user_id=None, role="system", label=label)

@@ -1,0 +1,30 @@
+"""Errors a person can cause, with messages a person understands."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A request that cannot be carried out; ``str(error)`` is shown to the user as it is.
+
+    Pages show it in place, the API returns it as 4xx JSON, the CLI prints it and exits 2.
+    """
+
+    status_code = 400
+
+
+class NotFound(DomainError):
+    """The record does not exist, or the actor may not know that it does."""
+
+    status_code = 404
+
+
+class PermissionDenied(DomainError):
+    """The actor's role does not allow this."""
+
+    status_code = 403
+
+
+class AuthenticationFailed(DomainError):
+    """Login failed; one message for every reason, so nothing is revealed."""
+
+    status_code = 401

@@ -1,0 +1,221 @@
+"""Background jobs with a row in PostgreSQL that the UI reads.
+
+Each job is queued on RQ and recorded in ``jobs`` (status, progress, message, result, error).
+The worker updates the row in short transactions of its own, so a page polling the row sees
+progress while the job's main work is still running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from mlmcrm.db import session_scope
+from mlmcrm.models import Job
+from mlmcrm.models.base import utcnow
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import DomainError, NotFound
+
+QUEUES = ("commissions", "default", "messages")
+JOB_TIMEOUT_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class JobPublic:
+    """What the UI shows of a job."""
+
+    id: int
+    kind: str
+    status: str
+    progress: float
+    message: str
+    error: str
+    result: dict[str, Any] | None
+    created_at: str
+    finished_at: str
+
+    @classmethod
+    def from_row(cls, job: Job) -> JobPublic:
+        """Build from a ``jobs`` row."""
+        return cls(
+            id=job.id,  # type: ignore[arg-type]
+            kind=job.kind,
+            status=job.status,
+            progress=float(job.progress or 0),
+            message=job.message or "",
+            error=job.error or "",
+            result=job.result,
+            created_at=job.created_at.isoformat() if job.created_at else "",
+            finished_at=job.finished_at.isoformat() if job.finished_at else "",
+        )
+
+
+_REGISTRY: dict[str, tuple[Callable[..., Any], str]] = {}
+
+
+def job_kind(
+    kind: str, *, queue: str = "default"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a job function under ``kind``; it is called as ``fn(progress, **params)``.
+
+    ``progress(percent, message)`` records progress on the job row. The function's return value
+    (a JSON-able dict) becomes the job's result.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        _REGISTRY[kind] = (fn, queue)
+        return fn
+
+    return decorate
+
+
+def registered_kinds() -> list[str]:
+    """The job kinds the worker can run."""
+    _load_job_modules()
+    return sorted(_REGISTRY)
+
+
+def _load_job_modules() -> None:
+    import workers.jobs  # noqa: F401 - registers the job functions
+
+
+def redis_connection():  # type: ignore[no-untyped-def]
+    """A Redis client for RQ on the configured Redis."""
+    import redis
+
+    from mlmcrm.settings import get_settings
+
+    url = get_settings().redis_url
+    if not url:
+        from mlmcrm.embedded import embedded_redis_url
+
+        url = embedded_redis_url(get_settings().data_dir)
+    return redis.Redis.from_url(url)
+
+
+def enqueue_job(
+    *,
+    actor: Actor,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    connection: Any = None,
+) -> JobPublic:
+    """Record a job and queue it for a worker.
+
+    The row is committed before the job is queued, so the worker always finds it.
+
+    Args:
+        actor: Who asked for the job.
+        kind: A registered job kind.
+        params: Keyword arguments for the job function (JSON-able).
+        connection: The Redis connection (the configured Redis when omitted).
+
+    Returns:
+        The queued job.
+
+    Raises:
+        DomainError: ``kind`` is not a job the worker knows.
+    """
+    from rq import Queue
+
+    _load_job_modules()
+    if kind not in _REGISTRY:
+        raise DomainError(f"Unknown job kind {kind!r}.")
+    _, queue_name = _REGISTRY[kind]
+    with session_scope("app", actor_id=actor.user_id) as session:
+        job = Job(
+            kind=kind, status="queued", progress=0, params=params or {}, created_by=actor.user_id
+        )
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    rq_id = f"mlmcrm-job-{job_id}"
+    Queue(queue_name, connection=connection or redis_connection()).enqueue(
+        "workers.jobs.execute",
+        job_id,
+        job_id=rq_id,
+        job_timeout=JOB_TIMEOUT_SECONDS,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+    )
+    with session_scope("app") as session:
+        row = session.get(Job, job_id)
+        row.rq_job_id = rq_id  # type: ignore[union-attr]
+        session.add(row)
+        return JobPublic.from_row(row)  # type: ignore[arg-type]
+
+
+def _update(job_id: int, **values: Any) -> None:
+    sets = ", ".join(f"{name} = :{name}" for name in values)
+    with session_scope("app") as session:
+        session.execute(
+            text(f"UPDATE jobs SET {sets}, heartbeat_at = now() WHERE id = :id"),
+            {"id": job_id, **values},
+        )
+
+
+def execute(job_id: int) -> dict[str, Any] | None:
+    """Run the job of row ``job_id`` (called by the worker), recording status and outcome."""
+    import json
+    import traceback
+
+    _load_job_modules()
+    with session_scope("app") as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"Job {job_id} does not exist.")
+        kind, params = job.kind, dict(job.params or {})
+    fn, _ = _REGISTRY[kind]
+    _update(job_id, status="running", started_at=utcnow(), progress=0, message="Started")
+
+    def progress(percent: float, message: str = "") -> None:
+        _update(job_id, progress=max(0.0, min(100.0, round(percent, 2))), message=message[:500])
+
+    try:
+        result = fn(progress, **params)
+    except DomainError as exc:
+        _update(job_id, status="failed", finished_at=utcnow(), error=str(exc), message="Failed")
+        return None
+    except Exception as exc:
+        _update(
+            job_id,
+            status="failed",
+            finished_at=utcnow(),
+            error=f"{type(exc).__name__}: {exc}",
+            message="Failed",
+        )
+        traceback.print_exc()
+        raise
+    payload = json.dumps(result if result is not None else {}, default=str)
+    with session_scope("app") as session:
+        session.execute(
+            text(
+                "UPDATE jobs SET status = 'succeeded', progress = 100, message = 'Done',"
+                " result = CAST(:result AS jsonb), finished_at = now(), heartbeat_at = now()"
+                " WHERE id = :id"
+            ),
+            {"id": job_id, "result": payload},
+        )
+    return result
+
+
+def get_job(session: Session, *, job_id: int) -> JobPublic:
+    """Return job ``job_id``.
+
+    Raises:
+        NotFound: No such job.
+    """
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound("That job does not exist.")
+    return JobPublic.from_row(job)
+
+
+def recent_jobs(session: Session, *, limit: int = 10) -> list[JobPublic]:
+    """The latest jobs, newest first."""
+    rows = session.exec(select(Job).order_by(Job.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+    return [JobPublic.from_row(row) for row in rows]

@@ -1,0 +1,61 @@
+"""The one permission map of mlmcrm.
+
+A permission is an action on a kind of data. Every page guard, every event handler that touches
+data and every ``/api`` route asks :func:`require` (or :func:`can`) here, so that what a role may
+do is written in one place.
+"""
+
+from __future__ import annotations
+
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import PermissionDenied
+
+ROLES = ("admin", "finance", "compliance", "support", "distributor")
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # The distributor's own back office.
+    "back_office.view": frozenset({"distributor"}),
+    # The company's back office.
+    "admin.view": frozenset({"admin", "finance", "compliance", "support"}),
+    "company.summary": frozenset({"admin", "finance", "compliance", "support"}),
+    "distributors.read": frozenset({"admin", "finance", "compliance", "support"}),
+    "distributors.manage": frozenset({"admin", "support"}),
+    "orders.read": frozenset({"admin", "finance", "support"}),
+    "orders.refund": frozenset({"admin", "finance"}),
+    "catalog.manage": frozenset({"admin"}),
+    "commissions.read": frozenset({"admin", "finance", "compliance"}),
+    "commissions.run": frozenset({"admin", "finance"}),
+    "payouts.manage": frozenset({"admin", "finance"}),
+    "compliance.manage": frozenset({"admin", "compliance"}),
+    "audit.read": frozenset({"admin", "compliance"}),
+    "users.manage": frozenset({"admin"}),
+    "jobs.read": frozenset({"admin", "finance", "compliance", "support"}),
+}
+
+
+def can(actor: Actor | None, permission: str) -> bool:
+    """Return True when ``actor``'s role holds ``permission``.
+
+    Args:
+        actor: The acting user; None (not logged in) holds nothing.
+        permission: A key of :data:`PERMISSIONS`.
+
+    Raises:
+        KeyError: ``permission`` is not in the map (a programming error, never user input).
+    """
+    roles = PERMISSIONS[permission]
+    return actor is not None and actor.role in roles
+
+
+def require(actor: Actor | None, permission: str) -> Actor:
+    """Return ``actor`` when it holds ``permission``; raise :class:`PermissionDenied` if not."""
+    if actor is None or not can(actor, permission):
+        raise PermissionDenied("You do not have access to this.")
+    return actor
+
+
+def home_path(role: str) -> str:
+    """The page a user of ``role`` lands on after login."""
+    from mlmcrm import routes
+
+    return routes.DISTRIBUTOR_HOME if role == "distributor" else routes.ADMIN_HOME

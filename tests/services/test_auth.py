@@ -1,0 +1,99 @@
+import hashlib
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from mlmcrm.models import UserSession
+from mlmcrm.models.base import utcnow
+from mlmcrm.services import auth
+from mlmcrm.services.errors import AuthenticationFailed
+from tests.factories import PASSWORD, make_user
+
+
+def test_login_opens_a_session_stored_only_as_a_hash(owner_session):
+    user = make_user(owner_session, role="distributor")
+    signed_in, token = auth.login(
+        owner_session, email=user.email.upper(), password=PASSWORD, ip_address="10.1.2.3"
+    )
+    owner_session.commit()
+    assert signed_in.user_id == user.id and signed_in.role == "distributor"
+    assert signed_in.distributor_id is not None
+    assert len(token) >= 43  # 256 bits, url-safe base64
+    rows = owner_session.exec(select(UserSession).where(UserSession.user_id == user.id)).all()
+    assert len(rows) == 1
+    assert rows[0].token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in rows[0].token_hash
+    assert str(rows[0].ip_address) == "10.1.2.3"
+    assert auth.resolve_session(owner_session, token).user_id == user.id
+
+
+def test_wrong_password_and_unknown_email_get_the_same_message(owner_session):
+    user = make_user(owner_session)
+    with pytest.raises(AuthenticationFailed) as wrong:
+        auth.login(owner_session, email=user.email, password="not the password")
+    with pytest.raises(AuthenticationFailed) as unknown:
+        auth.login(owner_session, email="nobody-here@example.com", password="whatever it is")
+    assert str(wrong.value) == str(unknown.value) == auth.LOGIN_FAILED_MESSAGE
+
+
+def test_unknown_email_costs_about_as_much_as_a_wrong_password(owner_session):
+    user = make_user(owner_session)
+
+    def timed(email: str) -> float:
+        start = time.perf_counter()
+        with pytest.raises(AuthenticationFailed):
+            auth.login(owner_session, email=email, password="not the password")
+        return time.perf_counter() - start
+
+    wrong = min(timed(user.email) for _ in range(3))
+    unknown = min(timed("nobody-else@example.com") for _ in range(3))
+    assert unknown > wrong * 0.5 and wrong > unknown * 0.5
+
+
+def test_disabled_account_cannot_log_in(owner_session):
+    user = make_user(owner_session, status="disabled")
+    with pytest.raises(AuthenticationFailed):
+        auth.login(owner_session, email=user.email, password=PASSWORD)
+
+
+def test_failed_login_is_audited(owner_session):
+    user = make_user(owner_session)
+    auth.record_failed_login(owner_session, email=user.email, ip_address="10.9.9.9")
+    owner_session.commit()
+    row = owner_session.execute(
+        text(
+            "SELECT action, entity_id, host(ip_address) AS ip FROM audit_logs"
+            " WHERE entity_type = 'user' AND entity_id = :id ORDER BY id DESC LIMIT 1"
+        ),
+        {"id": str(user.id)},
+    ).one()
+    assert row.action == "user.login_failed" and row.ip == "10.9.9.9"
+
+
+def test_idle_and_absolute_timeouts_end_a_session(owner_session):
+    staff = make_user(owner_session, role="admin")
+    _, token = auth.login(owner_session, email=staff.email, password=PASSWORD)
+    owner_session.commit()
+    now = utcnow()
+    assert auth.resolve_session(owner_session, token, now=now + timedelta(minutes=29)) is not None
+    assert auth.resolve_session(owner_session, token, now=now + timedelta(minutes=61)) is None
+
+    distributor = make_user(owner_session)
+    _, token = auth.login(owner_session, email=distributor.email, password=PASSWORD)
+    owner_session.commit()
+    assert auth.resolve_session(owner_session, token, now=now + timedelta(hours=11)) is not None
+    assert auth.resolve_session(owner_session, token, now=now + timedelta(days=8)) is None
+
+
+def test_logout_revokes_the_session(owner_session):
+    user = make_user(owner_session)
+    _, token = auth.login(owner_session, email=user.email, password=PASSWORD)
+    owner_session.commit()
+    auth.logout(owner_session, token)
+    owner_session.commit()
+    assert auth.resolve_session(owner_session, token) is None
+    assert auth.resolve_session(owner_session, "made-up-token") is None
+    assert auth.resolve_session(owner_session, "") is None

@@ -1,0 +1,35 @@
+import pytest
+
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import PermissionDenied
+from mlmcrm.services.permissions import PERMISSIONS, ROLES, can, home_path, require
+
+
+def test_every_permission_names_known_roles():
+    for permission, roles in PERMISSIONS.items():
+        assert roles, permission
+        assert roles <= set(ROLES), permission
+
+
+def test_distributor_has_the_back_office_but_no_company_view():
+    distributor = Actor(user_id=1, role="distributor", distributor_id=1)
+    assert can(distributor, "back_office.view")
+    assert not can(distributor, "admin.view")
+    with pytest.raises(PermissionDenied):
+        require(distributor, "company.summary")
+
+
+@pytest.mark.parametrize("role", ["admin", "finance", "compliance", "support"])
+def test_staff_roles_see_the_company_but_not_the_distributor_back_office(role):
+    staff = Actor(user_id=1, role=role)
+    assert can(staff, "admin.view")
+    assert not can(staff, "back_office.view")
+    assert home_path(role) == "/admin"
+
+
+def test_only_admin_manages_users_and_nobody_signed_out_holds_anything():
+    assert can(Actor(user_id=1, role="admin"), "users.manage")
+    assert not can(Actor(user_id=1, role="support"), "users.manage")
+    assert not can(None, "back_office.view")
+    with pytest.raises(PermissionDenied):
+        require(None, "admin.view")

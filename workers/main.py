@@ -1,0 +1,36 @@
+"""The RQ worker: ``python -m mlmcrm worker``."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from mlmcrm.services.jobs import QUEUES, redis_connection
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
+    """Process jobs from ``queues`` (all of the app's queues by default) until stopped.
+
+    Args:
+        burst: Exit once the queues are empty instead of waiting for more work.
+        queues: Queue names, highest priority first.
+
+    Returns:
+        The exit status.
+    """
+    from rq import Queue, Worker
+
+    import workers.jobs  # noqa: F401 - registers job functions before the first fork
+
+    connection = redis_connection()
+    names = queues or list(QUEUES)
+    worker = Worker(
+        [Queue(name, connection=connection) for name in names],
+        connection=connection,
+        name=f"mlmcrm-{socket.gethostname()}-{__import__('os').getpid()}",
+    )
+    log.info("worker listening on %s", ", ".join(names))
+    worker.work(burst=burst, with_scheduler=True)
+    return 0
