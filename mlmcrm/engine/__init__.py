@@ -1,1 +1,113 @@
-"""The commission engine (placeholder docstring, completed below)."""
+"""The commission engine: a pure function from a plan and flat arrays to a ledger and state.
+
+The contract is ``COMP_PLAN.md``. Typical use::
+
+    plan = load_plan(yaml_text)  # raises PlanError naming the field path
+    network, orders, refunds, carry, prior = read_inputs(plan, d_csv, o_csv, ...)  # or from SQL
+    validate(plan, network, orders, refunds, carry, prior)  # read_inputs already did
+    result = compute(plan, network, orders, refunds, carry, prior,
+                     period_start=start, period_end=end)
+    result.ledger.amount, result.state.paid_as_rank, ...  # numpy columns
+
+Everything is vectorised over flat int64 arrays: each tree is ordered depth first once
+(:class:`~mlmcrm.engine.trees.Tree`), subtree sums are cumulative sums over that order, and
+compressed uplines are found by pointer jumping (a logarithmic number of whole-array steps), so no
+Python loop runs per distributor, per order or per tree level. Money is exact: volumes are integer
+millionths (more digits only when a partial refund needs them), percentages are integers over a
+power of ten, and each ledger line is one exact integer division rounded once with the plan's
+mode; a product that could overflow int64 falls back to Python integers.
+
+Choices where the contract is silent (also listed in the README):
+
+- **Plan numbers** have at most 6 decimal places; ``rounding.places`` is 0..6. Unknown plan keys
+  are errors (``name`` and ``description`` are allowed anywhere as free text). ``binary.ratio``
+  is two whole numbers >= 1. ``max_leg_pct`` needs ``min_gv``. Bonus ids may not start with
+  ``clawback:``.
+- **Rounding modes** follow :mod:`decimal`: ``half_up`` rounds halves away from zero,
+  ``half_even`` to the even neighbour, ``down`` towards zero, ``up`` away from zero; a negative
+  amount (a clawback) rounds as the mirror image of the positive one.
+- **Refund ratios** have at most 6 decimal places, like pv and cv. Refunds of an order of this
+  period dated on or after ``period-end`` are ignored in this run (they will be clawbacks next
+  period); refunds of an earlier order dated before ``period-start`` were handled by earlier runs
+  and are ignored; orders created on or after ``period-end`` are ignored.
+- **Clawbacks**: one line per prior-ledger line of a refunded earlier order, with the sum of that
+  order's refund ratios dated in this period: ``-round(sum_of_ratios x amount)``. Prior lines
+  whose bonus starts with ``clawback:`` and lines without ``source_order_id`` are never clawed
+  back. Clawback lines go to the original recipient whatever their status now.
+- **Terminated people and levels**: with compression ``none`` every upline takes a level,
+  terminated ones included (they are paid nothing); with ``dynamic`` every unqualified upline,
+  terminated included, is skipped. "Levels below" for matching are counted the same way.
+- **Negative PV** (refund deductions): GV, qualifying volume and tiers use it as is; a PV below
+  ``active.min_pv`` (default 0) makes the distributor inactive; a tiered basis at or below 0 pays
+  nothing.
+- **Tiered** with ``basis: cv`` uses the cv of the period's orders (after same-period refunds);
+  refunds of earlier orders reduce only PV, as the contract says.
+- **Pool**: the pool is ``percent`` of the cv of the period's orders after same-period refunds;
+  each share is rounded on its own, so the rounded shares may differ from the pool by a few
+  cents; nothing is redistributed. A rank with 0 shares does not take part.
+- **Binary**: matched volume is consumed only for qualified distributors. The carry-out is
+  truncated to 6 decimal places (it may have more only after partial refunds) so it can be read
+  back as the next carry-in. ``max_carry`` bounds each leg. The cap compares the exact amount
+  before rounding; a capped line pays the cap rounded with the plan's mode and is noted
+  ``capped``.
+- **Differential**: the ``level`` is the number of sponsor steps from the order's distributor;
+  ties (an upline whose pct equals the highest met) earn nothing.
+- **Fast start** with ``exclusive: true`` removes the window orders from every unilevel bonus (not
+  from matrix). The window compares ``created_at < joined_at + days`` exactly (days may be
+  fractional).
+- **Unilevel/matrix with amounts**: the fixed amount is scaled by the share of the order not
+  refunded in its own period, then rounded.
+- **Rank advancement** pays only qualified distributors (a paid-as rank above the lowest already
+  implies ``active``); one line per recipient, the sum of the rank amounts, rounded once.
+- **Ranks** with a ``legs`` requirement are solved bottom-up by iterating to a fixed point (each
+  pass is vectorised; the number of passes is the longest chain of nested rank dependencies, 2
+  or 3 in real plans).
+- **Ledger order**: lines are sorted by recipient (input order), then bonus (plan order, then the
+  clawback bonuses by original bonus id), then source order (input order), source distributor
+  and level. Extra ledger columns after the contract's: ``basis``, ``rate`` (percent, fixed
+  amount or refund ratio), ``skipped_inactive``/``skipped_suspended``/``skipped_terminated``
+  (uplines passed over by dynamic compression before this level), ``note`` (``capped``, pool
+  shares).
+- **Bad input rows** are the file's line numbers (the header is line 1). Two distributors in one
+  placement slot is checked whatever the plan; with no binary or matrix bonus any non-empty
+  position is a slot name and an empty position is no slot. Empty pv/cv/carry cells mean 0; an
+  empty refund ratio means 1. A carry file may name a distributor once.
+- **Volumes in state.csv** are written exactly (shortest decimal form); amounts with exactly
+  ``places`` decimals.
+"""
+
+from mlmcrm.engine.compute import EngineError, Ledger, Result, State, compute
+from mlmcrm.engine.inputs import (
+    Carry,
+    InputError,
+    Network,
+    Orders,
+    PriorLedger,
+    Refunds,
+    parse_time,
+    read_inputs,
+    to_micros,
+    validate,
+)
+from mlmcrm.engine.plan import Plan, PlanError, load_plan
+
+__all__ = [
+    "Carry",
+    "EngineError",
+    "InputError",
+    "Ledger",
+    "Network",
+    "Orders",
+    "Plan",
+    "PlanError",
+    "PriorLedger",
+    "Refunds",
+    "Result",
+    "State",
+    "compute",
+    "load_plan",
+    "parse_time",
+    "read_inputs",
+    "to_micros",
+    "validate",
+]

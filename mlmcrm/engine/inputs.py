@@ -114,7 +114,7 @@ class Orders:
 
 @dataclass
 class Refunds:
-    """Refunds: ``order`` index, ``refunded_at`` microseconds, ``ratio`` in millionths (1..10**6)."""
+    """Refunds: ``order`` index, ``refunded_at`` in microseconds, ``ratio`` in millionths."""
 
     order: np.ndarray
     refunded_at: np.ndarray

@@ -53,7 +53,11 @@ def divide_round(numerator: np.ndarray, denominator: int, mode: str) -> np.ndarr
         numerator = numerator.astype(object)
     negative = numerator < 0
     magnitude = np.abs(numerator)
-    quotient, remainder = np.divmod(magnitude, denominator)
+    if magnitude.dtype == object:
+        quotient = magnitude // denominator
+        remainder = magnitude - quotient * denominator
+    else:
+        quotient, remainder = np.divmod(magnitude, denominator)
     if mode == "half_up":
         bump = 2 * remainder >= denominator
     elif mode == "half_even":

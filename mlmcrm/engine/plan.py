@@ -50,7 +50,7 @@ class Tier:
 
 @dataclass(frozen=True)
 class LegRequirement:
-    """``count`` legs each holding someone paid as ``rank`` (an index into ``Plan.ranks``) or higher."""
+    """``count`` legs each holding someone paid as ``rank`` (an index) or higher."""
 
     count: int
     rank: int
