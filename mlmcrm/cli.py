@@ -163,12 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
             "state.csv. Reads no database."
         ),
     )
-    try:
-        from mlmcrm.engine import simulate as simulate_module
+    from mlmcrm.engine import simulate as simulate_module
 
-        simulate_module.add_arguments(simulate)
-    except ImportError:
-        pass
+    simulate_module.add_arguments(simulate)
     simulate.set_defaults(handler=_cmd_simulate)
     return parser
 

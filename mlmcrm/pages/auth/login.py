@@ -68,6 +68,12 @@ class LoginState(AuthState):
         return rx.redirect(self._next_path(user.role))
 
 
+def _label(text: str, field_id: str) -> rx.Component:
+    return rx.el.label(
+        text, html_for=field_id, style={"fontSize": "var(--font-size-2)", "fontWeight": "500"}
+    )
+
+
 def login_page() -> rx.Component:
     """Email and password, centred, usable on a phone."""
     return rx.center(
@@ -87,7 +93,7 @@ def login_page() -> rx.Component:
                         ),
                     ),
                     rx.vstack(
-                        rx.text("Email", as_="label", html_for="email", size="2", weight="medium"),
+                        _label("Email", "email"),
                         rx.input(
                             id="email",
                             name="email",
@@ -102,9 +108,7 @@ def login_page() -> rx.Component:
                         width="100%",
                     ),
                     rx.vstack(
-                        rx.text(
-                            "Password", as_="label", html_for="password", size="2", weight="medium"
-                        ),
+                        _label("Password", "password"),
                         rx.input(
                             id="password",
                             name="password",
