@@ -74,7 +74,8 @@ def test_numbers_are_exact_decimals_and_defaults_apply():
             "bonuses[1].type",
         ),
         (
-            "[{id: x, type: retail, percent: 1}, {id: m, type: matching, of: [x], generations: [1]},"
+            "[{id: x, type: retail, percent: 1},"
+            " {id: m, type: matching, of: [x], generations: [1]},"
             " {id: n, type: matching, of: [m], generations: [1]}]",
             "bonuses[2].of[0]",
         ),

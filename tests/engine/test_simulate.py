@@ -244,7 +244,9 @@ def test_bad_period_dates(files, tmp_path, capsys):
 
 
 def test_one_slot_holds_one_distributor_whatever_the_plan(files, tmp_path, capsys):
-    files["plan"].write_text("ranks: [{id: a}]\nbonuses: [{id: r, type: retail, percent: 1}]\n")
+    files["plan"].write_text(
+        "ranks: [{id: associate}, {id: director}]\nbonuses: [{id: r, type: retail, percent: 1}]\n"
+    )
     files["prior_ledger"].write_text("distributor_id,bonus,amount\n")
     assert _simulate(files, tmp_path / "ok") == 0
     _replace(files["distributors"], "C,A,A,R", "C,A,A,L")
