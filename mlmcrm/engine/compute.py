@@ -80,6 +80,16 @@ class Ledger:
         """Number of lines."""
         return self.distributor.size
 
+    def sort_order(self) -> np.ndarray:
+        """The permutation that sorts lines by recipient, bonus, source order, source, level."""
+        return np.lexsort(
+            (self.level, self.source_distributor, self.source_order, self.bonus, self.distributor)
+        )
+
+    def take(self, rows: np.ndarray) -> Ledger:
+        """The lines at ``rows`` (for example ``ledger.take(ledger.sort_order())``)."""
+        return Ledger(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
+
 
 @dataclass
 class State:
@@ -105,8 +115,9 @@ class Result:
     """What :func:`compute` returns.
 
     Attributes:
-        ledger: The period's ledger lines, sorted by recipient, bonus (plan order, then clawbacks
-            by bonus id), source order, source distributor and level.
+        ledger: The period's ledger lines, grouped by bonus in a deterministic order;
+            ``ledger.take(ledger.sort_order())`` sorts them by recipient, bonus (plan order,
+            then clawbacks by bonus id), source order, source distributor and level.
         state: Per-distributor state.
         bonus_names: Bonus id of each ``Ledger.bonus`` index.
         notes: Text of each ``Ledger.note`` index (``notes[0] == ""``).
@@ -126,8 +137,24 @@ class EngineError(ValueError):
     """Inputs the engine cannot compute exactly (values beyond int64 range)."""
 
 
+_LINE_TYPES = {
+    "distributor": np.int32,
+    "bonus": np.int16,
+    "amount": np.int64,
+    "source_order": np.int32,
+    "source_distributor": np.int32,
+    "level": np.int32,
+    "basis": np.int64,
+    "rate": np.int64,
+    "skipped_inactive": np.int32,
+    "skipped_suspended": np.int32,
+    "skipped_terminated": np.int32,
+    "note": np.int16,
+}
+
+
 class _Lines:
-    """Collects ledger columns chunk by chunk."""
+    """Collects ledger columns chunk by chunk (lines of amount 0 are dropped)."""
 
     def __init__(self) -> None:
         self.chunks: list[dict[str, np.ndarray]] = []
@@ -146,33 +173,32 @@ class _Lines:
         skipped: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         note: np.ndarray | int = 0,
     ) -> None:
-        keep = amount != 0
-        count = int(keep.sum())
+        keep = np.flatnonzero(amount)
+        count = keep.size
         if count == 0:
             return
-
-        def column(value: np.ndarray | int) -> np.ndarray:
+        values = {
+            "distributor": distributor,
+            "bonus": bonus,
+            "amount": amount,
+            "source_order": source_order,
+            "source_distributor": source_distributor,
+            "level": level,
+            "basis": basis,
+            "rate": rate,
+            "skipped_inactive": skipped[0] if skipped else 0,
+            "skipped_suspended": skipped[1] if skipped else 0,
+            "skipped_terminated": skipped[2] if skipped else 0,
+            "note": note,
+        }
+        chunk = {}
+        for name, value in values.items():
+            dtype = _LINE_TYPES[name]
             if isinstance(value, np.ndarray):
-                return value[keep].astype(np.int64)
-            return np.full(count, value, dtype=np.int64)
-
-        zero = np.zeros(count, dtype=np.int64)
-        self.chunks.append(
-            {
-                "distributor": column(distributor),
-                "bonus": np.full(count, bonus, dtype=np.int64),
-                "amount": column(amount),
-                "source_order": column(source_order),
-                "source_distributor": column(source_distributor),
-                "level": column(level),
-                "basis": column(basis),
-                "rate": column(rate),
-                "skipped_inactive": column(skipped[0]) if skipped else zero,
-                "skipped_suspended": column(skipped[1]) if skipped else zero,
-                "skipped_terminated": column(skipped[2]) if skipped else zero,
-                "note": column(note),
-            }
-        )
+                chunk[name] = value[keep].astype(dtype, copy=False)
+            else:
+                chunk[name] = np.full(count, value, dtype=dtype)
+        self.chunks.append(chunk)
 
     def earned_by(self, bonuses: set[int], size: int) -> np.ndarray:
         total = np.zeros(size, dtype=np.int64)
@@ -182,20 +208,9 @@ class _Lines:
         return total
 
     def ledger(self) -> Ledger:
-        names = list(Ledger.__dataclass_fields__)
         if not self.chunks:
-            return Ledger(*(np.zeros(0, dtype=np.int64) for _ in names))
-        columns = {name: np.concatenate([c[name] for c in self.chunks]) for name in names}
-        order = np.lexsort(
-            (
-                columns["level"],
-                columns["source_distributor"],
-                columns["source_order"],
-                columns["bonus"],
-                columns["distributor"],
-            )
-        )
-        return Ledger(*(columns[name][order] for name in names))
+            return Ledger(*(np.zeros(0, dtype=dtype) for dtype in _LINE_TYPES.values()))
+        return Ledger(*(np.concatenate([c[name] for c in self.chunks]) for name in _LINE_TYPES))
 
 
 class _Run:
@@ -365,33 +380,32 @@ class _Run:
         return self._upline_cache[key]
 
     def walk(self, tree: Tree, name: str, start: np.ndarray, levels: int, compression: str):
-        """Yield ``(level, upline, skipped)`` for levels 1..levels above each start node.
+        """Yield ``(level, upline, previous)`` for levels 1..levels above each start node.
 
-        With compression ``none`` the upline is the ``level``-th ancestor (qualified or not);
-        with ``dynamic`` it is the ``level``-th qualified ancestor and ``skipped`` counts the
-        unqualified ones passed over since the previous level, by reason.
+        With compression ``none`` the upline is the ``level``-th ancestor (qualified or not) and
+        ``previous`` is None; with ``dynamic`` it is the ``level``-th qualified ancestor and
+        ``previous`` the node the step started from (for :meth:`skipped`). ``-1``: no upline.
         """
-        current = start.copy()
+        current = start.astype(np.int64, copy=True)
         if compression == "none":
             for level in range(1, levels + 1):
                 live = current >= 0
                 current[live] = tree.parent[current[live]]
                 yield level, current, None
             return
-        nearest, counts = self._uplines(tree, name)
+        nearest, _ = self._uplines(tree, name)
         for level in range(1, levels + 1):
-            live = np.flatnonzero(current >= 0)
-            previous = current[live]
-            upline = nearest[previous]
-            current[live] = upline
-            reached = upline >= 0
-            above = tree.parent[previous[reached]]
-            skipped = []
-            for count in counts:
-                column = np.zeros(start.size, dtype=np.int64)
-                column[live[reached]] = count[above] - count[upline[reached]]
-                skipped.append(column)
-            yield level, current, tuple(skipped)
+            previous = current
+            current = np.where(previous >= 0, nearest[np.maximum(previous, 0)], -1)
+            yield level, current, previous
+
+    def skipped(
+        self, tree: Tree, name: str, previous: np.ndarray, upline: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unqualified uplines strictly between ``previous`` and ``upline``, by reason."""
+        _, counts = self._uplines(tree, name)
+        above = tree.parent[previous]
+        return tuple(count[above] - count[upline] for count in counts)
 
     # bonuses ---------------------------------------------------------------------------
 
@@ -457,25 +471,27 @@ class _Run:
             [limits.get(r, len(rates)) for r in range(len(self.plan.ranks))], dtype=np.int64
         )
         walk = self.walk(tree, name, source, len(rates), compression)
-        for level, upline, skipped in walk:
-            reached = upline >= 0
-            safe = np.where(reached, upline, 0)
-            paid = reached & self.qualified[safe] & (limit[self.paid[safe]] >= level)
+        for level, upline, previous in walk:
+            rows_up = np.flatnonzero(upline >= 0)
+            who = upline[rows_up]
+            paid = self.qualified[who] & (limit[self.paid[who]] >= level)
+            rows_up, who = rows_up[paid], who[paid]
+            base = cv[rows_up]
             if bonus.levels is not None:
-                amount = self.percent_amount(cv, values[level - 1], scale)
-                basis = cv
+                amount = self.percent_amount(base, values[level - 1], scale)
             else:
-                amount = self._fixed_amount(self.o_share[rows], values[level - 1], scale)
-                basis = cv
-            amount[~paid] = 0
+                amount = self._fixed_amount(self.o_share[rows][rows_up], values[level - 1], scale)
+            skipped = None
+            if previous is not None:
+                skipped = self.skipped(tree, name, previous[rows_up], who)
             self.lines.add(
                 index,
-                upline,
+                who,
                 amount,
-                source_order=order_ids,
-                source_distributor=source,
+                source_order=order_ids[rows_up],
+                source_distributor=source[rows_up],
                 level=level,
-                basis=basis,
+                basis=base,
                 rate=int(rates[level - 1] * MICRO),
                 skipped=skipped,
             )
@@ -685,19 +701,22 @@ class _Run:
         )
         base = earned[matched]
         walk = self.walk(self.sponsor, "sponsor", matched, len(values), bonus.compression)
-        for level, upline, skipped in walk:
-            reached = upline >= 0
-            safe = np.where(reached, upline, 0)
-            paid = reached & self.qualified[safe] & (limit[self.paid[safe]] >= level)
-            amount = divide_round(multiply(base, values[level - 1]), 100 * scale, self.mode)
-            amount[~paid] = 0
+        for level, upline, previous in walk:
+            rows = np.flatnonzero(upline >= 0)
+            who = upline[rows]
+            paid = self.qualified[who] & (limit[self.paid[who]] >= level)
+            rows, who = rows[paid], who[paid]
+            amount = divide_round(multiply(base[rows], values[level - 1]), 100 * scale, self.mode)
+            skipped = None
+            if previous is not None:
+                skipped = self.skipped(self.sponsor, "sponsor", previous[rows], who)
             self.lines.add(
                 index,
-                upline,
+                who,
                 amount,
-                source_distributor=matched,
+                source_distributor=matched[rows],
                 level=level,
-                basis=base * 10 ** (self.volume_places - self.places),
+                basis=base[rows] * 10 ** (self.volume_places - self.places),
                 rate=int(bonus.generations[level - 1] * MICRO),
                 skipped=skipped,
             )

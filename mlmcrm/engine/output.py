@@ -61,7 +61,7 @@ def format_plain(value: int, places: int) -> str:
 def ledger_rows(result: Result, distributor_ids: Sequence, order_ids: Sequence) -> Iterator[list]:
     """Yield the ledger as CSV rows (header first)."""
     yield list(LEDGER_COLUMNS)
-    ledger = result.ledger
+    ledger = result.ledger.take(result.ledger.sort_order())
     columns = [
         ledger.distributor.tolist(),
         ledger.bonus.tolist(),

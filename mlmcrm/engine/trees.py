@@ -1,9 +1,9 @@
 """Forests as flat numpy arrays: pre-order, subtree and ancestor sums, compressed uplines.
 
 A forest is given by ``parent`` (``-1`` for a root). :meth:`Tree.build` orders it depth first in C
-(scipy's depth-first order on the left-child/right-sibling form of the forest, so a node with a
-hundred thousand children costs no more than a chain), after which every subtree is a contiguous
-range ``pos[v] <= p < end[v]`` of the order. Subtree sums are then two cumulative sums, and an
+(scipy's depth-first order, with wide fan-outs split under virtual nodes so a node with a hundred
+thousand children costs no more than a chain), after which every subtree is a contiguous range
+``pos[v] <= p < end[v]`` of the order. Subtree sums are then two cumulative sums, and an
 upline search is pointer jumping: a logarithmic number of whole-array steps, whatever the depth.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import breadth_first_order, depth_first_order
+from scipy.sparse.csgraph import depth_first_order
 
 
 class CycleError(ValueError):
@@ -37,6 +37,56 @@ def sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+_MAX_FAN_OUT = 64
+
+
+def _group_children(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR offsets and children grouped by parent, in node order (a counting sort in C)."""
+    size = parent.size
+    child = np.flatnonzero(parent >= 0)
+    matrix = sp.csr_matrix(
+        (np.ones(child.size, dtype=np.int8), (parent[child], child)), shape=(size, size)
+    )
+    return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64)
+
+
+def _preorder(parent: np.ndarray) -> np.ndarray:
+    """Depth-first pre-order of a forest, computed by scipy in C.
+
+    scipy rescans a node's neighbours each time it returns to it, so a node with k children
+    costs k**2; children beyond 64 are therefore grouped under virtual nodes first.
+    """
+    n = parent.size
+    par = np.append(np.where(parent < 0, n, parent), -1)  # node n: a root above all roots
+    while True:
+        counts = np.bincount(par[par >= 0], minlength=par.size)
+        big = np.flatnonzero(counts > _MAX_FAN_OUT)
+        if big.size == 0:
+            break
+        indptr, children = _group_children(par)
+        groups = -(-counts[big] // _MAX_FAN_OUT)
+        first_group = par.size + np.concatenate([[0], np.cumsum(groups)[:-1]])
+        kid_counts = counts[big]
+        starts = np.repeat(indptr[big], kid_counts)
+        rank = np.arange(int(kid_counts.sum())) - np.repeat(
+            np.concatenate([[0], np.cumsum(kid_counts)[:-1]]), kid_counts
+        )
+        kids = children[starts + rank]
+        par = np.concatenate([par, np.repeat(big, groups)])
+        par[kids] = np.repeat(first_group, kid_counts) + rank // _MAX_FAN_OUT
+    indptr, children = _group_children(par)
+    graph = sp.csr_matrix(
+        (np.ones(children.size, dtype=np.int8), children.astype(np.int32), indptr),
+        shape=(par.size, par.size),
+    )
+    order = depth_first_order(graph, n, directed=True, return_predecessors=False)
+    if order.size != par.size:
+        seen = np.zeros(par.size, dtype=bool)
+        seen[order] = True
+        raise CycleError(int(np.flatnonzero(~seen[:n])[0]))
+    return order[order < n].astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Tree:
     """A forest in depth-first pre-order.
@@ -47,8 +97,6 @@ class Tree:
         pos: Position of each node in ``order``.
         end: One past the last position of each node's subtree.
         depth: Number of ancestors of each node.
-        first_child_ptr: CSR offsets of ``children`` per node.
-        children: Children grouped by parent (each group in node order).
     """
 
     parent: np.ndarray
@@ -56,8 +104,6 @@ class Tree:
     pos: np.ndarray
     end: np.ndarray
     depth: np.ndarray
-    first_child_ptr: np.ndarray
-    children: np.ndarray
 
     @classmethod
     def build(cls, parent: np.ndarray) -> Tree:
@@ -68,61 +114,24 @@ class Tree:
         """
         parent = np.asarray(parent, dtype=np.int64)
         n = parent.size
-        par = np.where(parent < 0, n, parent)
-        children = np.argsort(par, kind="stable")
-        counts = np.bincount(par, minlength=n + 1)
-        indptr = np.zeros(n + 2, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        graph = sp.csr_matrix(
-            (np.ones(n, dtype=np.int8), children.astype(np.int32), indptr), shape=(n + 1, n + 1)
-        )
-        bfs = breadth_first_order(graph, n, directed=True, return_predecessors=False)
-        if bfs.size != n + 1:
-            seen = np.zeros(n + 1, dtype=bool)
-            seen[bfs] = True
-            raise CycleError(int(np.flatnonzero(~seen)[0]))
-        # scipy visits neighbours in column order, so relabel nodes deepest-first: then a node's
-        # first child always has a smaller label than its next sibling and is visited first.
-        inverse = bfs[::-1]
-        label = np.empty(n + 1, dtype=np.int64)
-        label[inverse] = np.arange(n + 1)
-        first = np.full(n + 1, -1, dtype=np.int64)
-        has_children = counts > 0
-        first[has_children] = children[indptr[:-1][has_children]]
-        sibling = np.full(n + 1, -1, dtype=np.int64)
-        if n > 1:
-            same = par[children[1:]] == par[children[:-1]]
-            sibling[children[:-1][same]] = children[1:][same]
-        first_l = first[inverse]
-        sibling_l = sibling[inverse]
-        has_first = first_l >= 0
-        has_sibling = sibling_l >= 0
-        ptr = np.zeros(n + 2, dtype=np.int64)
-        np.cumsum(has_first.astype(np.int64) + has_sibling, out=ptr[1:])
-        columns = np.empty(ptr[-1], dtype=np.int32)
-        columns[ptr[:-1][has_first]] = label[first_l[has_first]]
-        columns[ptr[:-1][has_sibling] + has_first[has_sibling]] = label[sibling_l[has_sibling]]
-        lcrs = sp.csr_matrix(
-            (np.ones(columns.size, dtype=np.int8), columns, ptr), shape=(n + 1, n + 1)
-        )
-        lcrs.has_sorted_indices = True
-        pre = depth_first_order(lcrs, n, directed=True, return_predecessors=False)
-        order = inverse[pre[1:]].astype(np.int64)
+        order = _preorder(parent)
         pos = np.empty(n, dtype=np.int64)
         pos[order] = np.arange(n)
-        # The last position of a subtree is its deepest last-child descendant: pointer jumping.
+        # A subtree ends after its deepest last-child descendant: pointer jumping.
+        child = np.flatnonzero(parent >= 0)
+        last_pos = np.full(n, -1, dtype=np.int64)
+        np.maximum.at(last_pos, parent[child], pos[child])
         last = np.arange(n, dtype=np.int64)
-        inner = np.flatnonzero(has_children[:n])
-        last[inner] = children[indptr[1:][inner] - 1]
-        while True:
-            jumped = last[last]
-            if np.array_equal(jumped, last):
-                break
-            last = jumped
+        inner = np.flatnonzero(last_pos >= 0)
+        last[inner] = order[last_pos[inner]]
+        todo = inner
+        while todo.size:
+            last[todo] = last[last[todo]]
+            todo = todo[last[last[todo]] != last[todo]]
         end = pos[last] + 1
         diff = np.bincount(pos, minlength=n + 1) - np.bincount(end, minlength=n + 1)
         depth = np.cumsum(diff)[pos] - 1
-        return cls(parent, order, pos, end, depth, indptr[: n + 1], children[:n])
+        return cls(parent, order, pos, end, depth)
 
     @property
     def size(self) -> int:
@@ -142,12 +151,6 @@ class Tree:
         diff[self.pos] = values
         diff -= sum_by(self.end, values, self.size + 1)
         return np.cumsum(diff)[: self.size][self.pos]
-
-    def children_sum(self, values: np.ndarray) -> np.ndarray:
-        """Sum of ``values`` over each node's children, exact in int64."""
-        prefix = np.zeros(self.size + 1, dtype=np.int64)
-        np.cumsum(np.asarray(values, dtype=np.int64)[self.children], out=prefix[1:])
-        return prefix[self.first_child_ptr[1:]] - prefix[self.first_child_ptr[:-1]]
 
     def in_subtree(self, root: np.ndarray, node: np.ndarray) -> np.ndarray:
         """Whether each ``node`` lies in the subtree of the matching ``root`` (``-1``: never)."""

@@ -122,7 +122,8 @@ class Run:
 
     def lines(self) -> list[tuple]:
         """(recipient, bonus, amount str, order id, source id, level) per line."""
-        ledger, r = self.result.ledger, self.result
+        r = self.result
+        ledger = r.ledger.take(r.ledger.sort_order())
         out = []
         for i in range(ledger.size):
             o, s, lvl = ledger.source_order[i], ledger.source_distributor[i], ledger.level[i]
@@ -174,7 +175,7 @@ def run(plan: Plan, net: Network, orders: Orders, refunds=None, carry=None, prio
 
 
 def engine_lines(result: Result) -> list[Line]:
-    ledger = result.ledger
+    ledger = result.ledger.take(result.ledger.sort_order())
     return [
         Line(
             int(ledger.distributor[i]),
