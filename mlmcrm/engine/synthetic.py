@@ -33,7 +33,8 @@ bonuses:
   - {id: binary, type: binary, basis: pv, percent: 10, cap: 5000, carryover: true,
      unqualified: flush, requires_sponsored_each_leg: 1}
   - {id: match, type: matching, of: [unilevel, binary], generations: [10, 5]}
-  - {id: rank_bonus, type: rank_advancement, amounts: {director: 100, diamond: 1000}, skipped: pay_all}
+  - {id: rank_bonus, type: rank_advancement, amounts: {director: 100, diamond: 1000},
+     skipped: pay_all}
   - {id: pool, type: pool, percent: 2, shares: {diamond: 1}}
 """
 
