@@ -2,9 +2,9 @@
 
 The sponsor tree grows like a real enrolment tree: each newcomer is enrolled by an earlier
 distributor, usually anyone (a random recursive tree, depth ~ ln n) and sometimes a recent
-recruit building a line, so most people sit 5 to 25 levels deep. The binary placement tree has
-one outer left leg at least ``spine`` deep, the shape outer-leg spillover makes, and a balanced
-right side.
+recruit building a line, so most people sit 5 to 25 levels deep. Everyone is placed in the binary tree
+under their sponsor, in both legs; the founder's first ``spine`` recruits go down the outer left
+leg, which is then at least ``spine`` deep, the shape outer-leg spillover makes.
 """
 
 from __future__ import annotations
@@ -55,29 +55,55 @@ def sponsor_tree(size: int, rng: np.random.Generator) -> np.ndarray:
     index = np.arange(size)
     anyone = np.floor(rng.random(size) * index).astype(np.int64)
     recent = index - 1 - np.minimum(rng.geometric(0.35, size) - 1, np.maximum(index - 1, 0))
-    parent = np.where(rng.random(size) < 0.25, recent, anyone)
+    parent = np.where(rng.random(size) < 0.3, recent, anyone)
     parent[0] = -1
     return parent
 
 
-def binary_placement(size: int, spine: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Placement parent and slot: a left outer leg ``spine`` deep, a balanced heap on the right."""
-    parent = np.full(size, -1, dtype=np.int64)
-    position = np.zeros(size, dtype=np.int64)
-    others = np.arange(1, size)
-    spine = min(spine, size - 1)
-    chosen = np.sort(rng.choice(others, size=spine, replace=False)) if spine else others[:0]
-    rest = np.setdiff1d(others, chosen, assume_unique=True)
-    if chosen.size:
-        parent[chosen] = np.concatenate([[0], chosen[:-1]])
-        position[chosen] = LEFT
-    if rest.size:
-        heap = np.arange(rest.size)
-        parent[rest[1:]] = rest[(heap[1:] - 1) // 2]
-        position[rest[1:]] = np.where(heap[1:] % 2 == 1, LEFT, RIGHT)
-        parent[rest[0]] = 0
-        position[rest[0]] = RIGHT
-    return parent, position
+def binary_placement(
+    sponsor: np.ndarray, spine: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Place everyone in a binary tree under their sponsor, as spillover does.
+
+    Distributors are placed in join order. The first ``spine`` people the founder enrolls go
+    to the bottom of the founder's outer left leg (so that leg is at least ``spine`` deep);
+    everyone else goes into the sponsor's left or right leg, alternately, at the first free slot
+    of a random descent. Recruits therefore sit in both legs of their sponsor.
+
+    Returns:
+        The placement parent (``-1`` for roots) and the slot (``LEFT``/``RIGHT``, 0 for roots).
+    """
+    size = sponsor.size
+    slots = [[-1, -1] for _ in range(size)]  # children per node: [left, right]
+    parent = [-1] * size
+    position = [0] * size
+    recruits = [0] * size
+    coins = rng.integers(0, 2, size * 4).tolist()
+    coin = 0
+    spine_left = spine
+    spine_bottom = 0
+    for person, enroller in enumerate(sponsor.tolist()):
+        if enroller < 0:
+            continue
+        if enroller == 0 and spine_left > 0:
+            spine_left -= 1
+            node = spine_bottom
+            while slots[node][0] >= 0:
+                node = slots[node][0]
+            side = 0
+            spine_bottom = person
+        else:
+            side = recruits[enroller] % 2
+            recruits[enroller] += 1
+            node = enroller
+            while slots[node][side] >= 0:
+                node = slots[node][side]
+                side = coins[coin % len(coins)]
+                coin += 1
+        slots[node][side] = person
+        parent[person] = node
+        position[person] = LEFT if side == 0 else RIGHT
+    return np.array(parent, dtype=np.int64), np.array(position, dtype=np.int64)
 
 
 def make_company(
@@ -107,7 +133,11 @@ def make_company(
     rng = np.random.default_rng(seed)
     n = distributors
     sponsor = sponsor_tree(n, rng)
-    placement, position = binary_placement(n, spine, rng)
+    if spine:
+        # The company itself enrolls walk-in sign-ups; it spills them down its outer left leg.
+        late = np.arange(max(1, n - 4 * spine), n)
+        sponsor[rng.choice(late, size=min(spine, late.size), replace=False)] = 0
+    placement, position = binary_placement(sponsor, spine, rng)
     start, end = to_micros(period_start), to_micros(period_end)
     day = 86_400 * MICRO
     joined = np.sort(rng.integers(start - 730 * day, end, n))
