@@ -2,6 +2,14 @@
 
 from sqlmodel import SQLModel
 
+from mlmcrm.models.accounts import (
+    AccountToken,
+    ApiToken,
+    EnrolmentApplication,
+    LoginAttempt,
+    RecoveryCode,
+    TotpEnrolment,
+)
 from mlmcrm.models.audit import AuditLog
 from mlmcrm.models.base import NAMING_CONVENTION
 from mlmcrm.models.catalog import Product, ProductCategory
@@ -26,6 +34,8 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "NAMING_CONVENTION",
+    "AccountToken",
+    "ApiToken",
     "AuditLog",
     "CommissionLedger",
     "CommissionPeriod",
@@ -36,7 +46,9 @@ __all__ = [
     "Contact",
     "Customer",
     "Distributor",
+    "EnrolmentApplication",
     "Job",
+    "LoginAttempt",
     "Order",
     "OrderItem",
     "OrderRefund",
@@ -44,7 +56,9 @@ __all__ = [
     "Product",
     "ProductCategory",
     "Rank",
+    "RecoveryCode",
     "Task",
+    "TotpEnrolment",
     "User",
     "UserProfile",
     "UserSession",

@@ -71,6 +71,7 @@ class Contact(SQLModel, table=True):
     customer_id: int | None = fk_field("customers.id", nullable=True)
     distributor_id: int | None = fk_field("distributors.id", nullable=True)
     last_touched_at: datetime | None = timestamp_field()
+    private_notes_enc: str | None = column_field(sa.Text)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

@@ -98,6 +98,7 @@ class UserSession(SQLModel, table=True):
     ip_address: str | None = column_field(INET)
     user_agent: str | None = column_field(sa.Text)
     two_factor_at: datetime | None = timestamp_field()
+    reauthenticated_at: datetime | None = timestamp_field()
     revoked_at: datetime | None = timestamp_field()
     revoked_reason: str | None = column_field(sa.Text)
 

@@ -17,6 +17,8 @@ class Actor:
         distributor_id: The actor's distributor record, for distributors.
         label: A readable name for audit rows (an email or a process name).
         ip_address: Where the request came from, when it came over the network.
+        session_id: The server-side session the request came through (re-authentication is
+            tracked per session), or None for API tokens and system work.
     """
 
     user_id: int | None
@@ -24,6 +26,7 @@ class Actor:
     distributor_id: int | None = None
     label: str = ""
     ip_address: str | None = None
+    session_id: int | None = None
 
     @property
     def is_staff(self) -> bool:

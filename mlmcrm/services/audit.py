@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from datetime import date, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import Session
+from sqlalchemy import func, text
+from sqlmodel import Session, select
 
+from mlmcrm.models import AuditLog
 from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import ValidationFailed
 
 
 def _jsonable(value: Any) -> Any:
@@ -70,3 +75,171 @@ def record(
             "ip": actor.ip_address,
         },
     )
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit viewer narrows by; empty values do not narrow.
+
+    Attributes:
+        actor: Part of the actor's label (an email) or an exact actor id.
+        action: Part of the action, such as ``login`` or ``user.2fa``.
+        entity_type: The exact entity type.
+        entity_id: The exact entity id.
+        since: The first day (``YYYY-MM-DD``, UTC) included.
+        until: The last day (``YYYY-MM-DD``, UTC) included.
+    """
+
+    actor: str = ""
+    action: str = ""
+    entity_type: str = ""
+    entity_id: str = ""
+    since: str = ""
+    until: str = ""
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit row as the viewer and the CSV show it."""
+
+    id: int
+    created_at: str
+    actor_id: str
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    before: str
+    after: str
+    reason: str
+    ip_address: str
+
+
+CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "actor_id",
+    "actor",
+    "action",
+    "entity_type",
+    "entity_id",
+    "before",
+    "after",
+    "reason",
+    "ip_address",
+)
+MAX_EXPORT_ROWS = 100_000
+
+
+def _day(value: str, label: str) -> date | None:
+    if not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ValidationFailed(f"Enter the {label} date as YYYY-MM-DD.") from exc
+
+
+def _filtered(filters: AuditFilter, *, actor: Actor) -> Any:
+    from mlmcrm.services import scoping
+
+    statement = scoping.restrict(select(AuditLog), actor=actor, entity="audit_log")
+    if filters.actor.strip():
+        needle = filters.actor.strip()
+        if needle.isdigit():
+            statement = statement.where(AuditLog.actor_id == int(needle))
+        else:
+            statement = statement.where(AuditLog.actor_label.ilike(f"%{_like(needle)}%"))  # type: ignore[union-attr]
+    if filters.action.strip():
+        statement = statement.where(AuditLog.action.ilike(f"%{_like(filters.action.strip())}%"))  # type: ignore[attr-defined]
+    if filters.entity_type.strip():
+        statement = statement.where(AuditLog.entity_type == filters.entity_type.strip())
+    if filters.entity_id.strip():
+        statement = statement.where(AuditLog.entity_id == filters.entity_id.strip())
+    since, until = _day(filters.since, "from"), _day(filters.until, "to")
+    if since and until and since > until:
+        raise ValidationFailed("The 'from' date is after the 'to' date.")
+    if since:
+        statement = statement.where(AuditLog.created_at >= datetime.combine(since, time(), UTC))
+    if until:
+        statement = statement.where(
+            AuditLog.created_at < datetime.combine(until + timedelta(days=1), time(), UTC)
+        )
+    return statement
+
+
+def _like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _row(log: AuditLog) -> AuditRow:
+    return AuditRow(
+        id=log.id,  # type: ignore[arg-type]
+        created_at=log.created_at.isoformat(),
+        actor_id="" if log.actor_id is None else str(log.actor_id),
+        actor=log.actor_label or "",
+        action=log.action,
+        entity_type=log.entity_type,
+        entity_id=log.entity_id or "",
+        before="" if log.before is None else json.dumps(log.before, sort_keys=True),
+        after="" if log.after is None else json.dumps(log.after, sort_keys=True),
+        reason=log.reason or "",
+        ip_address=str(log.ip_address or ""),
+    )
+
+
+def search(
+    session: Session, *, actor: Actor, filters: AuditFilter, limit: int = 50, offset: int = 0
+) -> tuple[list[AuditRow], int]:
+    """One page of audit rows, newest first, and how many match; admin and compliance only.
+
+    Raises:
+        PermissionDenied: The actor may not read the audit log.
+        ValidationFailed: A malformed date.
+    """
+    from mlmcrm.services import permissions
+
+    permissions.require(actor, "audit.read")
+    statement = _filtered(filters, actor=actor)
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = session.exec(
+        statement.order_by(AuditLog.id.desc()).limit(max(1, min(limit, 500))).offset(max(0, offset))  # type: ignore[union-attr]
+    ).all()
+    return [_row(log) for log in rows], int(total)
+
+
+def export_csv(session: Session, *, actor: Actor, filters: AuditFilter) -> str:
+    """Every matching audit row as CSV (oldest first); the export itself is audited.
+
+    Raises:
+        PermissionDenied: The actor may not read the audit log.
+        ValidationFailed: A malformed date, or more than 100,000 rows (narrow the filters).
+    """
+    from mlmcrm.services import permissions
+
+    permissions.require(actor, "audit.read")
+    statement = _filtered(filters, actor=actor)
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    if total > MAX_EXPORT_ROWS:
+        raise ValidationFailed(
+            f"{total:,} rows match; narrow the filters to at most {MAX_EXPORT_ROWS:,}."
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for log in session.exec(statement.order_by(AuditLog.id)).all():  # type: ignore[union-attr]
+        row = _row(log)
+        writer.writerow([_csv_safe(str(getattr(row, column))) for column in CSV_COLUMNS])
+    record(
+        session,
+        actor=actor,
+        action="audit.exported",
+        entity_type="audit_log",
+        after={"rows": int(total), "filters": asdict(filters)},
+    )
+    return buffer.getvalue()
+
+
+def _csv_safe(value: str) -> str:
+    """Neutralise spreadsheet formulas (CSV injection) in a cell."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

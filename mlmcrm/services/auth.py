@@ -4,6 +4,12 @@ A session token is 256 bits from ``secrets``; the browser keeps the token, the d
 its SHA-256 digest. Sessions expire after an idle timeout (30 minutes for staff, 12 hours for
 distributors) and an absolute 7 days. An unknown email costs the same Argon2 verification as a
 wrong password and gets the same message.
+
+Failed logins are counted per email (whether or not an account has it, so a lock reveals
+nothing) and per IP address: 10 failures within 15 minutes lock either for the rest of the
+window. A wrong 2FA code counts as a failure too. A user with 2FA gets a session that is good
+for nothing but the 2FA challenge until a code is accepted. Re-authentication (the password, and
+a 2FA code when enabled) is recorded per session and stays fresh for 5 minutes.
 """
 
 from __future__ import annotations
@@ -13,23 +19,35 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import delete, func, text
 from sqlmodel import Session, select
 
-from mlmcrm.models import Distributor, User, UserProfile, UserSession
+from mlmcrm.models import Distributor, LoginAttempt, RecoveryCode, User, UserProfile, UserSession
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit
+from mlmcrm.services import audit, crypto, totp
 from mlmcrm.services.actor import STAFF_ROLES, Actor
-from mlmcrm.services.errors import AuthenticationFailed
+from mlmcrm.services.errors import AuthenticationFailed, ReauthenticationRequired
 from mlmcrm.services.passwords import hash_password, needs_rehash, verify_password
 
 ABSOLUTE_TIMEOUT = timedelta(days=7)
 STAFF_IDLE_TIMEOUT = timedelta(minutes=30)
 DISTRIBUTOR_IDLE_TIMEOUT = timedelta(hours=12)
 LOGIN_FAILED_MESSAGE = "Email or password is incorrect."
+LOCKED_MESSAGE = "Too many failed sign-in attempts. Wait 15 minutes and try again."
+PENDING_MESSAGE = "Confirm your email first: open the link we sent you."
+CODE_FAILED_MESSAGE = "That code is not valid. Enter the current code from your app."
+LOCKOUT_WINDOW = timedelta(minutes=15)
+LOCKOUT_THRESHOLD = 10
+REAUTH_FRESHNESS = timedelta(minutes=5)
 
 # Verified against when the email is unknown, so both paths cost one Argon2 verification.
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+class AccountLocked(AuthenticationFailed):
+    """Too many failures for this email or from this address; wait for the window to pass."""
+
+    status_code = 429
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,10 @@ class SessionUser:
         role: The user's role.
         display_name: First and last name, or the email.
         distributor_id: The user's distributor record, if any.
+        session_id: The server-side session, when resolved from one.
+        two_factor_enabled: The user has confirmed a TOTP secret.
+        two_factor_verified: This session has passed the 2FA challenge.
+        reauthenticated_at: When this session last presented full credentials.
     """
 
     user_id: int
@@ -49,6 +71,25 @@ class SessionUser:
     role: str
     display_name: str
     distributor_id: int | None
+    session_id: int | None = None
+    two_factor_enabled: bool = False
+    two_factor_verified: bool = False
+    reauthenticated_at: datetime | None = None
+
+    @property
+    def needs_two_factor(self) -> bool:
+        """The session still has to answer the 2FA challenge."""
+        return self.two_factor_enabled and not self.two_factor_verified
+
+    @property
+    def must_enrol_two_factor(self) -> bool:
+        """A staff member without 2FA: nothing but the enrolment page until they set it up."""
+        return self.role in STAFF_ROLES and not self.two_factor_enabled
+
+    @property
+    def fully_signed_in(self) -> bool:
+        """Password and, where required, 2FA are done: the session may reach data."""
+        return not self.needs_two_factor and not self.must_enrol_two_factor
 
     def actor(self, ip_address: str | None = None) -> Actor:
         """The :class:`Actor` for service calls made by this user."""
@@ -58,6 +99,7 @@ class SessionUser:
             distributor_id=self.distributor_id,
             label=self.email,
             ip_address=ip_address or None,
+            session_id=self.session_id,
         )
 
 
@@ -71,7 +113,7 @@ def idle_timeout_for(role: str) -> timedelta:
     return STAFF_IDLE_TIMEOUT if role in STAFF_ROLES else DISTRIBUTOR_IDLE_TIMEOUT
 
 
-def _session_user(session: Session, user: User) -> SessionUser:
+def _session_user(session: Session, user: User, row: UserSession | None = None) -> SessionUser:
     profile = session.get(UserProfile, user.id)
     distributor_id = session.exec(
         select(Distributor.id).where(Distributor.user_id == user.id)
@@ -83,7 +125,39 @@ def _session_user(session: Session, user: User) -> SessionUser:
         role=user.role,
         display_name=name or user.email,
         distributor_id=distributor_id,
+        session_id=row.id if row is not None else None,
+        two_factor_enabled=user.totp_secret_enc is not None,
+        two_factor_verified=row is not None and row.two_factor_at is not None,
+        reauthenticated_at=row.reauthenticated_at if row is not None else None,
     )
+
+
+def _failures_since(session: Session, *, email: str, ip_address: str | None, since: datetime):
+    by_email = session.execute(
+        text("SELECT count(*) FROM login_attempts WHERE email = :email AND created_at > :since"),
+        {"email": email.lower(), "since": since},
+    ).scalar_one()
+    by_ip = 0
+    if ip_address:
+        by_ip = session.execute(
+            text(
+                "SELECT count(*) FROM login_attempts"
+                " WHERE ip_address = CAST(:ip AS inet) AND created_at > :since"
+            ),
+            {"ip": ip_address, "since": since},
+        ).scalar_one()
+    return by_email, by_ip
+
+
+def is_locked(
+    session: Session, *, email: str, ip_address: str | None, now: datetime | None = None
+) -> bool:
+    """True when the email or the IP address has 10 failures within the last 15 minutes."""
+    now = now or utcnow()
+    by_email, by_ip = _failures_since(
+        session, email=(email or "").strip(), ip_address=ip_address, since=now - LOCKOUT_WINDOW
+    )
+    return by_email >= LOCKOUT_THRESHOLD or by_ip >= LOCKOUT_THRESHOLD
 
 
 def login(
@@ -107,8 +181,9 @@ def login(
         The signed-in user and the session token to give the browser.
 
     Raises:
-        AuthenticationFailed: Unknown email, wrong password or a disabled account (one message).
-            Nothing is written; the caller audits the failure with :func:`record_failed_login`.
+        AuthenticationFailed: Unknown email, wrong password or a disabled account (one message),
+            or a lock after too many failures. Nothing is written; the caller records the failure
+            with :func:`record_failed_login`.
     """
     email = (email or "").strip()
     password = password or ""
@@ -118,58 +193,115 @@ def login(
     password_ok = verify_password(
         user.password_hash if user and user.password_hash else _DUMMY_HASH, password
     )
-    if user is None or not password_ok or user.status != "active":
+    if is_locked(session, email=email, ip_address=ip_address):
+        raise AccountLocked(LOCKED_MESSAGE)
+    if user is None or not password_ok or user.status == "disabled":
         raise AuthenticationFailed(LOGIN_FAILED_MESSAGE)
-
+    if user.status == "pending":
+        raise AuthenticationFailed(PENDING_MESSAGE)
     if needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
     now = utcnow()
     user.last_login_at = now
+    user.failed_logins = 0
+    user.locked_until = None
     session.add(user)
+    session.execute(delete(LoginAttempt).where(LoginAttempt.email == email.lower()))
+    two_factor = user.totp_secret_enc is not None
     token = secrets.token_urlsafe(32)
-    session.add(
-        UserSession(
-            user_id=user.id,
-            token_hash=hash_token(token),
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + ABSOLUTE_TIMEOUT,
-            idle_timeout_seconds=int(idle_timeout_for(user.role).total_seconds()),
-            ip_address=ip_address or None,
-            user_agent=(user_agent or "")[:500] or None,
-        )
+    row = UserSession(
+        user_id=user.id,
+        token_hash=hash_token(token),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + ABSOLUTE_TIMEOUT,
+        idle_timeout_seconds=int(idle_timeout_for(user.role).total_seconds()),
+        ip_address=ip_address or None,
+        user_agent=(user_agent or "")[:500] or None,
+        reauthenticated_at=None if two_factor else now,
     )
-    signed_in = _session_user(session, user)
+    session.add(row)
+    session.flush()
+    signed_in = _session_user(session, user, row)
     audit.record(
         session,
         actor=signed_in.actor(ip_address),
         action="user.login",
         entity_type="user",
         entity_id=user.id,
+        after={"session_id": row.id, "two_factor_pending": two_factor},
     )
     return signed_in, token
 
 
-def record_failed_login(session: Session, *, email: str, ip_address: str | None = None) -> None:
-    """Audit a failed login, in a transaction of its own (the failed login's was rolled back)."""
+def record_failed_login(
+    session: Session,
+    *,
+    email: str,
+    ip_address: str | None = None,
+    reason: str = "password",
+    now: datetime | None = None,
+) -> bool:
+    """Count and audit a failed login, in a transaction of its own (the login's was rolled back).
+
+    Args:
+        session: A fresh unit of work; the caller commits.
+        email: The email that was tried.
+        ip_address: Where the attempt came from.
+        reason: ``password`` or ``2fa`` (a wrong second-factor code).
+        now: The time of the attempt (tests).
+
+    Returns:
+        True when this failure locked the email or the IP address.
+    """
+    now = now or utcnow()
     email = (email or "").strip()[:320]
     user = (
         session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
         if email
         else None
     )
+    actor = Actor(
+        user_id=user.id if user else None,
+        role=user.role if user else "anonymous",
+        label=email or "anonymous",
+        ip_address=ip_address,
+    )
+    was_locked = is_locked(session, email=email, ip_address=ip_address, now=now)
+    session.add(LoginAttempt(email=email.lower(), ip_address=ip_address or None, created_at=now))
+    session.flush()
     audit.record(
         session,
-        actor=Actor(
-            user_id=user.id if user else None,
-            role=user.role if user else "anonymous",
-            label=email or "anonymous",
-            ip_address=ip_address,
-        ),
+        actor=actor,
         action="user.login_failed",
         entity_type="user",
         entity_id=user.id if user else None,
+        after={"factor": reason},
     )
+    by_email, by_ip = _failures_since(
+        session, email=email, ip_address=ip_address, since=now - LOCKOUT_WINDOW
+    )
+    if user is not None:
+        user.failed_logins = min(by_email, 1_000_000)
+        session.add(user)
+    if was_locked or (by_email < LOCKOUT_THRESHOLD and by_ip < LOCKOUT_THRESHOLD):
+        return False
+    if by_email >= LOCKOUT_THRESHOLD and user is not None:
+        user.locked_until = now + LOCKOUT_WINDOW
+        session.add(user)
+    audit.record(
+        session,
+        actor=actor,
+        action="user.locked" if by_email >= LOCKOUT_THRESHOLD else "ip.locked",
+        entity_type="user" if by_email >= LOCKOUT_THRESHOLD else "ip_address",
+        entity_id=(user.id if user else None) if by_email >= LOCKOUT_THRESHOLD else ip_address,
+        after={
+            "failures_by_email": by_email,
+            "failures_by_ip": by_ip,
+            "until": (now + LOCKOUT_WINDOW).isoformat(),
+        },
+    )
+    return True
 
 
 def resolve_session(
@@ -178,8 +310,22 @@ def resolve_session(
     """Return the user of a live session token, refreshing its last-seen time.
 
     A token that is unknown, revoked, idle too long, past its absolute expiry, or whose user is
-    no longer active resolves to None.
+    no longer active resolves to None. The result says whether the 2FA challenge is still due.
     """
+    found = _live_session(session, token, now=now)
+    if found is None:
+        return None
+    user, row = found
+    now = now or utcnow()
+    if now - row.last_seen_at > timedelta(seconds=30):
+        row.last_seen_at = now
+        session.add(row)
+    return _session_user(session, user, row)
+
+
+def _live_session(
+    session: Session, token: str, *, now: datetime | None = None
+) -> tuple[User, UserSession] | None:
     if not token or len(token) > 200:
         return None
     now = now or utcnow()
@@ -193,10 +339,174 @@ def resolve_session(
     user = session.get(User, row.user_id)
     if user is None or user.status != "active":
         return None
-    if now - row.last_seen_at > timedelta(seconds=30):
-        row.last_seen_at = now
+    return user, row
+
+
+def _check_second_factor(session: Session, user: User, code: str) -> str | None:
+    """Accept a TOTP code (once) or an unused recovery code; return which, or None."""
+    if user.totp_secret_enc is None:
+        return None
+    secret = crypto.decrypt_field(user.totp_secret_enc, field="users.totp_secret")
+    step = totp.verify(secret, code, last_step=user.totp_last_step)
+    if step is not None:
+        user.totp_last_step = step
+        session.add(user)
+        return "totp"
+    normalized = totp.normalize_recovery_code(code)
+    if not normalized:
+        return None
+    recovery = session.exec(
+        select(RecoveryCode).where(
+            RecoveryCode.user_id == user.id,
+            RecoveryCode.code_hash == crypto.keyed_hash(normalized, purpose="recovery-code"),
+            RecoveryCode.used_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).first()
+    if recovery is None:
+        return None
+    recovery.used_at = utcnow()
+    session.add(recovery)
+    return "recovery_code"
+
+
+def verify_second_factor(
+    session: Session, *, token: str, code: str, ip_address: str | None = None
+) -> SessionUser:
+    """Answer the 2FA challenge of a session that passed the password step.
+
+    Args:
+        session: The unit of work; the caller commits.
+        token: The browser's session token.
+        code: A current TOTP code or one of the user's unused recovery codes.
+        ip_address: Where the request came from.
+
+    Returns:
+        The fully signed-in user.
+
+    Raises:
+        AuthenticationFailed: No live session, a lock, or a wrong or already used code. Nothing
+            is written; the caller records the failure with :func:`record_failed_login`
+            (``reason="2fa"``).
+    """
+    found = _live_session(session, token)
+    if found is None:
+        raise AuthenticationFailed("Your sign-in expired. Sign in again.")
+    user, row = found
+    if is_locked(session, email=user.email, ip_address=ip_address):
+        raise AccountLocked(LOCKED_MESSAGE)
+    used = _check_second_factor(session, user, code)
+    if used is None:
+        raise AuthenticationFailed(CODE_FAILED_MESSAGE)
+    now = utcnow()
+    row.two_factor_at = now
+    row.reauthenticated_at = now
+    session.add(row)
+    signed_in = _session_user(session, user, row)
+    audit.record(
+        session,
+        actor=signed_in.actor(ip_address),
+        action="user.2fa_passed" if used == "totp" else "user.recovery_code_used",
+        entity_type="user",
+        entity_id=user.id,
+        after={"session_id": row.id},
+    )
+    return signed_in
+
+
+def reauthenticate(
+    session: Session,
+    *,
+    token: str,
+    password: str,
+    code: str = "",
+    ip_address: str | None = None,
+) -> SessionUser:
+    """Confirm the user's identity again before a sensitive change (fresh for 5 minutes).
+
+    Args:
+        session: The unit of work; the caller commits.
+        token: The browser's session token.
+        password: The account password.
+        code: A TOTP or recovery code, required when the user has 2FA.
+        ip_address: Where the request came from.
+
+    Returns:
+        The user, with ``reauthenticated_at`` now.
+
+    Raises:
+        AuthenticationFailed: The password or code is wrong (nothing is written; the caller
+            records the failure), or the session is gone.
+    """
+    found = _live_session(session, token)
+    if found is None:
+        raise AuthenticationFailed("Your session expired. Sign in again.")
+    user, row = found
+    if is_locked(session, email=user.email, ip_address=ip_address):
+        raise AccountLocked(LOCKED_MESSAGE)
+    if not verify_password(user.password_hash or _DUMMY_HASH, password or ""):
+        raise AuthenticationFailed("That password is not correct.")
+    if user.totp_secret_enc is not None and _check_second_factor(session, user, code) is None:
+        raise AuthenticationFailed(CODE_FAILED_MESSAGE)
+    row.reauthenticated_at = utcnow()
+    session.add(row)
+    signed_in = _session_user(session, user, row)
+    audit.record(
+        session,
+        actor=signed_in.actor(ip_address),
+        action="user.reauthenticated",
+        entity_type="user",
+        entity_id=user.id,
+        after={"session_id": row.id},
+    )
+    return signed_in
+
+
+def require_fresh_authentication(
+    session: Session, *, actor: Actor, now: datetime | None = None
+) -> None:
+    """Refuse a sensitive change unless the actor's session re-authenticated in the last 5 min.
+
+    Raises:
+        ReauthenticationRequired: Not re-authenticated recently, or no session (API tokens
+            cannot make these changes).
+    """
+    now = now or utcnow()
+    row = session.get(UserSession, actor.session_id) if actor.session_id else None
+    if (
+        row is None
+        or row.user_id != actor.user_id
+        or row.revoked_at is not None
+        or row.reauthenticated_at is None
+        or now - row.reauthenticated_at > REAUTH_FRESHNESS
+    ):
+        raise ReauthenticationRequired(
+            "For your security, confirm your password (and 2FA code) before this change."
+        )
+
+
+def revoke_all_sessions(
+    session: Session, *, user_id: int, reason: str, except_session_id: int | None = None
+) -> int:
+    """Revoke every live session of ``user_id`` (but ``except_session_id``); return how many.
+
+    The caller writes the audit row of the change that caused it.
+    """
+    now = utcnow()
+    rows = session.exec(
+        select(UserSession).where(
+            UserSession.user_id == user_id,
+            UserSession.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).all()
+    count = 0
+    for row in rows:
+        if row.id == except_session_id:
+            continue
+        row.revoked_at = now
+        row.revoked_reason = reason
         session.add(row)
-    return _session_user(session, user)
+        count += 1
+    return count
 
 
 def logout(session: Session, token: str, *, ip_address: str | None = None) -> None:

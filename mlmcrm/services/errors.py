@@ -28,3 +28,15 @@ class AuthenticationFailed(DomainError):
     """Login failed; one message for every reason, so nothing is revealed."""
 
     status_code = 401
+
+
+class ReauthenticationRequired(DomainError):
+    """A sensitive change needs the password (and 2FA code) entered again within a few minutes."""
+
+    status_code = 401
+
+
+class ValidationFailed(DomainError):
+    """Input that breaks a rule (a weak password, a malformed email); nothing was changed."""
+
+    status_code = 422

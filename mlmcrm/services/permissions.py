@@ -30,7 +30,22 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"admin", "compliance"}),
     "users.manage": frozenset({"admin"}),
     "jobs.read": frozenset({"admin", "finance", "compliance", "support"}),
+    # Every signed-in person: their own profile, password, 2FA, sessions and API tokens.
+    "account.self": frozenset(ROLES),
+    # Full value of an encrypted field (tax id, bank account, date of birth); audited.
+    "sensitive.reveal": frozenset({"finance"}),
+    # A distributor's own CRM (contacts, customers, tasks).
+    "crm.own": frozenset({"distributor"}),
+    # Another owner's CRM records: read by these roles, private notes only with a reason.
+    "crm.read_any": frozenset({"admin", "compliance", "support"}),
+    "customers.read_any": frozenset({"admin", "finance", "compliance", "support"}),
 }
+
+API_SCOPES: dict[str, str] = {
+    "me:read": "Read your own account",
+    "contacts:read": "Read the contacts you may see",
+}
+"""Scopes a personal API token can hold; a token never grants more than its user's role."""
 
 
 def can(actor: Actor | None, permission: str) -> bool:

@@ -1,0 +1,137 @@
+"""Account security: sign-up applications, one-time tokens, 2FA, login attempts and API tokens.
+
+Every secret here is stored only as a hash (tokens, recovery codes) or encrypted in the
+application (a pending TOTP secret).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from mlmcrm.models.base import (
+    INET,
+    column_field,
+    created_at_field,
+    fk_field,
+    id_field,
+    in_values,
+    timestamp_field,
+)
+
+ACCOUNT_TOKEN_PURPOSES = ("verify_email", "reset_password")
+PLACEMENT_PREFERENCES = ("auto", "left", "right")
+
+
+class EnrolmentApplication(SQLModel, table=True):
+    """How a distributor joined: through whose link, where they asked to be placed, which agreement.
+
+    ``placement_preference`` is read by the genealogy's placement step; the agreement's version
+    and the moment it was accepted are kept as evidence.
+    """
+
+    __tablename__ = "enrolment_applications"
+    __table_args__ = (
+        sa.CheckConstraint(
+            in_values("placement_preference", PLACEMENT_PREFERENCES), name="placement_preference"
+        ),
+    )
+
+    id: int | None = id_field()
+    user_id: int = fk_field("users.id", ondelete="CASCADE", unique=True)
+    sponsor_id: int = fk_field("distributors.id")
+    placement_preference: str = column_field(
+        sa.Text, nullable=False, default="auto", server_default="auto"
+    )
+    agreement_version: str = column_field(sa.Text, nullable=False)
+    agreement_accepted_at: datetime = Field(
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
+    )
+    ip_address: str | None = column_field(INET)
+    created_at: datetime = created_at_field()
+
+
+class AccountToken(SQLModel, table=True):
+    """A one-time emailed token (email verification, password reset), stored as a keyed hash."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (
+        sa.CheckConstraint(in_values("purpose", ACCOUNT_TOKEN_PURPOSES), name="purpose"),
+        sa.Index("ix_account_tokens_user_id", "user_id"),
+    )
+
+    id: int | None = id_field()
+    user_id: int = fk_field("users.id", ondelete="CASCADE")
+    purpose: str = column_field(sa.Text, nullable=False)
+    token_hash: str = column_field(sa.Text, nullable=False, unique=True)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    used_at: datetime | None = timestamp_field()
+
+
+class LoginAttempt(SQLModel, table=True):
+    """A failed login, counted per email and per IP address for the lockout."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        sa.Index("ix_login_attempts_email_created_at", "email", "created_at"),
+        sa.Index("ix_login_attempts_ip_address_created_at", "ip_address", "created_at"),
+    )
+
+    id: int | None = id_field()
+    email: str = column_field(sa.Text, nullable=False)
+    ip_address: str | None = column_field(INET)
+    created_at: datetime = created_at_field()
+
+
+class TotpEnrolment(SQLModel, table=True):
+    """A TOTP secret shown to the user but not yet confirmed with a code (encrypted)."""
+
+    __tablename__ = "totp_enrolments"
+
+    user_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    secret_enc: str = column_field(sa.Text, nullable=False)
+    created_at: datetime = created_at_field()
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A single-use 2FA recovery code, stored as a keyed hash."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (sa.UniqueConstraint("user_id", "code_hash"),)
+
+    id: int | None = id_field()
+    user_id: int = fk_field("users.id", ondelete="CASCADE")
+    code_hash: str = column_field(sa.Text, nullable=False)
+    created_at: datetime = created_at_field()
+    used_at: datetime | None = timestamp_field()
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal API token for ``/api/v1``: scoped, revocable, stored as a SHA-256 digest."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (sa.Index("ix_api_tokens_user_id", "user_id"),)
+
+    id: int | None = id_field()
+    user_id: int = fk_field("users.id", ondelete="CASCADE")
+    name: str = column_field(sa.Text, nullable=False)
+    token_prefix: str = column_field(sa.Text, nullable=False)
+    token_hash: str = column_field(sa.Text, nullable=False, unique=True)
+    scopes: list[str] = column_field(
+        postgresql.ARRAY(sa.Text),
+        nullable=False,
+        default_factory=list,
+        server_default=sa.text("'{}'::text[]"),
+    )
+    created_at: datetime = created_at_field()
+    last_used_at: datetime | None = timestamp_field()
+    expires_at: datetime | None = timestamp_field()
+    revoked_at: datetime | None = timestamp_field()

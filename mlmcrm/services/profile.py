@@ -1,0 +1,258 @@
+"""Personal details and the sensitive fields: tax id, bank account, date of birth, private notes.
+
+Sensitive values are encrypted in the application (AES-256-GCM, see :mod:`crypto`) before they
+reach the database; pages get only the last 4 characters. The full value is revealed only to
+the finance role, with a reason, and every reveal writes an audit row. Audit rows record that
+a sensitive field changed, never its value. Payout details (tax id, bank account) change only
+after a fresh re-authentication.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import Session, select
+
+from mlmcrm.models import Contact, User, UserProfile
+from mlmcrm.services import audit, auth, crypto, permissions, scoping
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import NotFound, PermissionDenied, ValidationFailed
+
+SENSITIVE_FIELDS = {
+    "tax_id": "user_profiles.tax_id",
+    "bank_account": "user_profiles.bank_account",
+    "date_of_birth": "user_profiles.date_of_birth",
+}
+CONTACT_NOTES_FIELD = "contacts.private_notes"
+MAX_NOTES = 10_000
+
+
+@dataclass(frozen=True)
+class ProfilePublic:
+    """A profile as pages show it: sensitive values only as their last 4 characters."""
+
+    user_id: int
+    email: str
+    phone: str
+    role: str
+    first_name: str
+    last_name: str
+    tax_id_last4: str
+    bank_account_last4: str
+    date_of_birth_on_file: bool
+
+
+def _visible_user(session: Session, actor: Actor, user_id: int) -> User:
+    if actor.user_id != user_id:
+        permissions.require(actor, "distributors.read")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("That person does not exist.")
+    return user
+
+
+def get_profile(session: Session, *, actor: Actor, user_id: int) -> ProfilePublic:
+    """The profile of ``user_id``: the actor's own, or anyone's for staff who read distributors.
+
+    Raises:
+        PermissionDenied: Another person's profile without the permission.
+        NotFound: No such user.
+    """
+    user = _visible_user(session, actor, user_id)
+    profile = session.get(UserProfile, user_id) or UserProfile(user_id=user_id)
+    return ProfilePublic(
+        user_id=user_id,
+        email=user.email,
+        phone=user.phone or "",
+        role=user.role,
+        first_name=profile.first_name or "",
+        last_name=profile.last_name or "",
+        tax_id_last4=(profile.tax_id_last4 or "").strip(),
+        bank_account_last4=(profile.bank_account_last4 or "").strip(),
+        date_of_birth_on_file=profile.date_of_birth_enc is not None,
+    )
+
+
+def _profile_row(session: Session, user_id: int) -> UserProfile:
+    profile = session.get(UserProfile, user_id)
+    if profile is None:
+        profile = UserProfile(user_id=user_id)
+        session.add(profile)
+    return profile
+
+
+def update_payout_details(
+    session: Session, *, actor: Actor, tax_id: str | None = None, bank_account: str | None = None
+) -> None:
+    """Store the actor's tax id and/or bank account, encrypted; needs a fresh re-authentication.
+
+    Args:
+        session: The unit of work; the caller commits.
+        actor: The owner of the details.
+        tax_id: The new tax id (SSN, EIN or a national id), or None to keep it.
+        bank_account: The new account number or IBAN, or None to keep it.
+
+    Raises:
+        ReauthenticationRequired: Not re-authenticated in the last 5 minutes.
+        ValidationFailed: A value is malformed; nothing is changed.
+    """
+    permissions.require(actor, "account.self")
+    auth.require_fresh_authentication(session, actor=actor)
+    changes: dict[str, str] = {}
+    if tax_id is not None:
+        value = re.sub(r"[\s\-]", "", tax_id)
+        if not re.fullmatch(r"[A-Za-z0-9]{4,20}", value):
+            raise ValidationFailed("Enter the tax id with 4 to 20 letters or digits.")
+        changes["tax_id"] = value
+    if bank_account is not None:
+        value = re.sub(r"\s", "", bank_account).upper()
+        if not re.fullmatch(r"[A-Z0-9\-]{6,34}", value):
+            raise ValidationFailed(
+                "Enter the bank account (or IBAN) with 6 to 34 letters or digits."
+            )
+        changes["bank_account"] = value
+    if not changes:
+        raise ValidationFailed("Enter a tax id or a bank account to save.")
+    profile = _profile_row(session, actor.user_id)  # type: ignore[arg-type]
+    for name, value in changes.items():
+        setattr(profile, f"{name}_enc", crypto.encrypt_field(value, field=SENSITIVE_FIELDS[name]))
+        setattr(profile, f"{name}_last4", crypto.last4(value))
+    session.add(profile)
+    audit.record(
+        session,
+        actor=actor,
+        action="profile.payout_details_changed",
+        entity_type="user_profile",
+        entity_id=actor.user_id,
+        after={name: "changed" for name in changes},
+    )
+
+
+def update_date_of_birth(session: Session, *, actor: Actor, date_of_birth: str) -> None:
+    """Store the actor's date of birth (``YYYY-MM-DD``), encrypted.
+
+    Raises:
+        ValidationFailed: Not a date, or not a plausible birth date; nothing is changed.
+    """
+    permissions.require(actor, "account.self")
+    try:
+        born = date.fromisoformat((date_of_birth or "").strip())
+    except ValueError as exc:
+        raise ValidationFailed("Enter the date of birth as YYYY-MM-DD.") from exc
+    if not date(1900, 1, 1) <= born <= date.today():
+        raise ValidationFailed("Enter a date of birth between 1900 and today.")
+    profile = _profile_row(session, actor.user_id)  # type: ignore[arg-type]
+    profile.date_of_birth_enc = crypto.encrypt_field(
+        born.isoformat(), field=SENSITIVE_FIELDS["date_of_birth"]
+    )
+    session.add(profile)
+    audit.record(
+        session,
+        actor=actor,
+        action="profile.date_of_birth_changed",
+        entity_type="user_profile",
+        entity_id=actor.user_id,
+        after={"date_of_birth": "changed"},
+    )
+
+
+def reveal_sensitive_field(
+    session: Session, *, actor: Actor, user_id: int, field: str, reason: str
+) -> str:
+    """Return the full value of a sensitive field: finance only, with a reason, audited.
+
+    Raises:
+        PermissionDenied: The actor is not finance.
+        ValidationFailed: Unknown field or no reason.
+        NotFound: No such user or nothing on file.
+    """
+    permissions.require(actor, "sensitive.reveal")
+    if field not in SENSITIVE_FIELDS:
+        raise ValidationFailed("Choose the tax id, the bank account or the date of birth.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why you need the full value, for the audit log.")
+    profile = session.get(UserProfile, user_id)
+    stored = getattr(profile, f"{field}_enc", None) if profile is not None else None
+    if stored is None:
+        raise NotFound("Nothing is on file for that field.")
+    value = crypto.decrypt_field(stored, field=SENSITIVE_FIELDS[field])
+    audit.record(
+        session,
+        actor=actor,
+        action="profile.sensitive_revealed",
+        entity_type="user_profile",
+        entity_id=user_id,
+        after={"field": field},
+        reason=reason,
+    )
+    return value
+
+
+def _visible_contact(session: Session, actor: Actor, contact_id: int) -> Contact:
+    contact = session.exec(
+        scoping.restrict(
+            select(Contact).where(Contact.id == contact_id), actor=actor, entity="contact"
+        )
+    ).first()
+    if contact is None:
+        raise NotFound("That contact does not exist.")
+    return contact
+
+
+def set_contact_private_notes(
+    session: Session, *, actor: Actor, contact_id: int, notes: str
+) -> None:
+    """Replace the private notes of one of the actor's own contacts (stored encrypted).
+
+    Raises:
+        NotFound: Not one of the actor's contacts (others' look the same).
+        ValidationFailed: Notes longer than 10,000 characters.
+    """
+    permissions.require(actor, "account.self")
+    contact = _visible_contact(session, actor, contact_id)
+    if contact.owner_id != actor.user_id:
+        raise PermissionDenied("Only the contact's owner can write its private notes.")
+    if len(notes or "") > MAX_NOTES:
+        raise ValidationFailed(f"Keep private notes under {MAX_NOTES:,} characters.")
+    contact.private_notes_enc = (
+        crypto.encrypt_field(notes, field=CONTACT_NOTES_FIELD) if notes else None
+    )
+    session.add(contact)
+    audit.record(
+        session,
+        actor=actor,
+        action="contact.private_notes_changed",
+        entity_type="contact",
+        entity_id=contact_id,
+        after={"private_notes": "changed"},
+    )
+
+
+def read_contact_private_notes(
+    session: Session, *, actor: Actor, contact_id: int, reason: str = ""
+) -> str:
+    """The private notes of a contact: its owner freely, staff who read CRM only with a reason.
+
+    Raises:
+        NotFound: The actor may not see the contact.
+        ValidationFailed: Staff without a reason.
+    """
+    contact = _visible_contact(session, actor, contact_id)
+    if contact.owner_id != actor.user_id:
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValidationFailed("Say why you are opening this person's private notes.")
+        audit.record(
+            session,
+            actor=actor,
+            action="contact.private_notes_read",
+            entity_type="contact",
+            entity_id=contact_id,
+            reason=reason,
+        )
+    if contact.private_notes_enc is None:
+        return ""
+    return crypto.decrypt_field(contact.private_notes_enc, field=CONTACT_NOTES_FIELD)

@@ -1,0 +1,106 @@
+"""The one query-scoping function every list and every lookup by id goes through.
+
+``restrict(statement, actor=..., entity=...)`` narrows a ``SELECT`` of an entity to the rows the
+actor may see: a distributor their own CRM records, their own downline in the sponsor tree and
+their own orders and payouts; staff what their role's permissions open to them; nobody else's
+sessions or API tokens. A lookup by id that comes back empty is reported as "not found", so
+another owner's record cannot even be confirmed to exist. Row-level security in PostgreSQL is
+the second wall behind this one for contacts, customers and tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from mlmcrm.models import (
+    ApiToken,
+    AuditLog,
+    Contact,
+    Customer,
+    Distributor,
+    Order,
+    Payout,
+    Task,
+    User,
+    UserSession,
+)
+from mlmcrm.services import permissions
+from mlmcrm.services.actor import Actor
+
+
+@dataclass(frozen=True)
+class _Rule:
+    model: Any
+    everything: str | None
+    """The permission that opens every row, or None when only the owner's rows are visible."""
+    own_column: str | None
+    """The column compared with the actor (``user`` or ``distributor`` per ``own_by``)."""
+    own_by: str = "user"
+    """``user`` (the actor's user id), ``distributor`` (their distributor id) or ``downline``."""
+
+
+_RULES: dict[str, _Rule] = {
+    "contact": _Rule(Contact, "crm.read_any", "owner_id"),
+    "task": _Rule(Task, "crm.read_any", "assignee_id"),
+    "customer": _Rule(Customer, "customers.read_any", "distributor_id", "distributor"),
+    "order": _Rule(Order, "orders.read", "distributor_id", "distributor"),
+    "payout": _Rule(Payout, "payouts.manage", "distributor_id", "distributor"),
+    "distributor": _Rule(Distributor, "distributors.read", "id", "downline"),
+    "user": _Rule(User, "users.manage", "id"),
+    "user_session": _Rule(UserSession, None, "user_id"),
+    "api_token": _Rule(ApiToken, None, "user_id"),
+    "audit_log": _Rule(AuditLog, "audit.read", None),
+}
+ENTITIES = tuple(_RULES)
+
+
+def downline_ids(distributor_id: int) -> sa.Select:
+    """A subquery of ``distributor_id`` and every distributor below it in the sponsor tree."""
+    tree = (
+        select(Distributor.id.label("id"))  # type: ignore[union-attr]
+        .where(Distributor.id == distributor_id)
+        .cte("downline", recursive=True)
+    )
+    below = sa.alias(Distributor.__table__, name="below")  # type: ignore[attr-defined]
+    tree = tree.union_all(select(below.c.id).where(below.c.sponsor_id == tree.c.id))
+    return select(tree.c.id)
+
+
+def condition(*, actor: Actor | None, entity: str) -> sa.ColumnElement[bool]:
+    """The WHERE condition of the rows of ``entity`` that ``actor`` may read."""
+    rule = _RULES[entity]
+    if actor is None or actor.user_id is None:
+        return sa.false()
+    if rule.everything is not None and permissions.can(actor, rule.everything):
+        return sa.true()
+    if rule.own_column is None:
+        return sa.false()
+    column = getattr(rule.model, rule.own_column)
+    if rule.own_by == "user":
+        return column == actor.user_id
+    if actor.distributor_id is None or not permissions.can(actor, "back_office.view"):
+        return sa.false()
+    if rule.own_by == "distributor":
+        return column == actor.distributor_id
+    return column.in_(downline_ids(actor.distributor_id))
+
+
+def restrict(statement: Any, *, actor: Actor | None, entity: str) -> Any:
+    """Narrow ``statement`` (a SELECT of ``entity``'s table) to the rows ``actor`` may read.
+
+    Args:
+        statement: A ``select(...)`` over the entity's model.
+        actor: Who is asking; None sees nothing.
+        entity: One of :data:`ENTITIES`.
+
+    Returns:
+        The statement with the actor's condition added.
+
+    Raises:
+        KeyError: ``entity`` is unknown (a programming error).
+    """
+    return statement.where(condition(actor=actor, entity=entity))

@@ -1,0 +1,139 @@
+"""A user's own signed-in browsers: list them and sign them out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from mlmcrm.models import UserSession
+from mlmcrm.models.base import utcnow
+from mlmcrm.services import audit, permissions, scoping
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import NotFound
+
+
+@dataclass(frozen=True)
+class SessionPublic:
+    """One signed-in browser as the sessions page shows it."""
+
+    id: int
+    device: str
+    ip_address: str
+    created_at: str
+    last_seen_at: str
+    current: bool
+
+
+def describe_device(user_agent: str | None) -> str:
+    """A short name for a browser from its user agent, such as ``Chrome on Linux``."""
+    agent = user_agent or ""
+    browser = next(
+        (
+            name
+            for token, name in (
+                ("Edg/", "Edge"),
+                ("Firefox/", "Firefox"),
+                ("Chrome/", "Chrome"),
+                ("Safari/", "Safari"),
+                ("curl/", "curl"),
+            )
+            if token in agent
+        ),
+        "Unknown browser",
+    )
+    system = next(
+        (
+            name
+            for token, name in (
+                ("Android", "Android"),
+                ("iPhone", "iPhone"),
+                ("iPad", "iPad"),
+                ("Windows", "Windows"),
+                ("Mac OS X", "macOS"),
+                ("Linux", "Linux"),
+            )
+            if token in agent
+        ),
+        "",
+    )
+    return f"{browser} on {system}" if system else browser
+
+
+def list_sessions(session: Session, *, actor: Actor) -> list[SessionPublic]:
+    """The actor's live sessions, most recently seen first."""
+    permissions.require(actor, "account.self")
+    now = utcnow()
+    statement = scoping.restrict(
+        select(UserSession).where(
+            UserSession.revoked_at.is_(None),  # type: ignore[union-attr]
+            UserSession.expires_at > now,
+        ),
+        actor=actor,
+        entity="user_session",
+    ).order_by(UserSession.last_seen_at.desc())  # type: ignore[union-attr]
+    rows = session.exec(statement).all()
+    return [
+        SessionPublic(
+            id=row.id,  # type: ignore[arg-type]
+            device=describe_device(row.user_agent),
+            ip_address=str(row.ip_address or ""),
+            created_at=row.created_at.isoformat(),
+            last_seen_at=(row.last_seen_at or row.created_at).isoformat(),
+            current=row.id == actor.session_id,
+        )
+        for row in rows
+        if (row.last_seen_at or row.created_at).timestamp() + row.idle_timeout_seconds
+        > now.timestamp()
+    ]
+
+
+def revoke_session(session: Session, *, actor: Actor, session_id: int) -> None:
+    """Sign one of the actor's own browsers out.
+
+    Raises:
+        NotFound: No such live session of the actor (another user's looks the same).
+    """
+    permissions.require(actor, "account.self")
+    row = session.exec(
+        scoping.restrict(
+            select(UserSession).where(UserSession.id == session_id),
+            actor=actor,
+            entity="user_session",
+        )
+    ).first()
+    if row is None or row.revoked_at is not None:
+        raise NotFound("That session does not exist or has already ended.")
+    row.revoked_at = utcnow()
+    row.revoked_reason = "revoked_by_user"
+    session.add(row)
+    audit.record(
+        session,
+        actor=actor,
+        action="session.revoked",
+        entity_type="user_session",
+        entity_id=row.id,
+        after={"user_id": row.user_id},
+    )
+
+
+def revoke_other_sessions(session: Session, *, actor: Actor) -> int:
+    """Sign out every browser of the actor except this one; return how many."""
+    permissions.require(actor, "account.self")
+    from mlmcrm.services.auth import revoke_all_sessions
+
+    count = revoke_all_sessions(
+        session,
+        user_id=actor.user_id,  # type: ignore[arg-type]
+        reason="revoked_by_user",
+        except_session_id=actor.session_id,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="session.revoked_others",
+        entity_type="user",
+        entity_id=actor.user_id,
+        after={"sessions_revoked": count},
+    )
+    return count

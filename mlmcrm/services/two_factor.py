@@ -1,0 +1,177 @@
+"""TOTP two-factor enrolment, recovery codes and turning 2FA off.
+
+Enrolment shows a fresh secret (QR code and text) that is kept encrypted in
+``totp_enrolments`` until the user confirms it with a code; then it moves to the user, the
+session counts as 2FA-verified, and 10 recovery codes are shown once and stored as keyed hashes.
+Changing 2FA when it is already on needs a fresh re-authentication; staff cannot turn it off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, select
+
+from mlmcrm.models import RecoveryCode, TotpEnrolment, User, UserSession
+from mlmcrm.models.base import utcnow
+from mlmcrm.services import audit, auth, crypto, permissions, totp
+from mlmcrm.services.actor import STAFF_ROLES, Actor
+from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
+
+SECRET_FIELD = "users.totp_secret"
+PENDING_FIELD = "totp_enrolments.secret"
+
+
+@dataclass(frozen=True)
+class EnrolmentPublic:
+    """What the enrolment page shows: the secret as text and as a QR code."""
+
+    secret: str
+    uri: str
+    qr_svg: str
+
+
+def _user(session: Session, actor: Actor) -> User:
+    permissions.require(actor, "account.self")
+    user = session.get(User, actor.user_id) if actor.user_id else None
+    if user is None:
+        raise NotFound("Your account was not found.")
+    return user
+
+
+def two_factor_status(session: Session, *, actor: Actor) -> tuple[bool, int]:
+    """Whether the actor has 2FA and how many unused recovery codes they hold."""
+    user = _user(session, actor)
+    unused = session.exec(
+        select(func.count())
+        .select_from(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))  # type: ignore[union-attr]
+    ).one()
+    return user.totp_secret_enc is not None, int(unused)
+
+
+def begin_enrolment(session: Session, *, actor: Actor) -> EnrolmentPublic:
+    """Create (or replace) the pending secret the actor scans into an authenticator app.
+
+    Raises:
+        ReauthenticationRequired: 2FA is already on and the session did not re-authenticate.
+    """
+    user = _user(session, actor)
+    if user.totp_secret_enc is not None:
+        auth.require_fresh_authentication(session, actor=actor)
+    secret = totp.new_secret()
+    pending = session.get(TotpEnrolment, user.id)
+    encrypted = crypto.encrypt_field(secret, field=PENDING_FIELD)
+    if pending is None:
+        session.add(TotpEnrolment(user_id=user.id, secret_enc=encrypted))  # type: ignore[arg-type]
+    else:
+        pending.secret_enc = encrypted
+        pending.created_at = utcnow()
+        session.add(pending)
+    uri = totp.provisioning_uri(secret, account=user.email)
+    return EnrolmentPublic(secret=secret, uri=uri, qr_svg=totp.qr_svg(uri))
+
+
+def _new_recovery_codes(session: Session, user_id: int) -> list[str]:
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    codes = totp.new_recovery_codes()
+    for code in codes:
+        session.add(
+            RecoveryCode(
+                user_id=user_id, code_hash=crypto.keyed_hash(code, purpose="recovery-code")
+            )
+        )
+    return codes
+
+
+def confirm_enrolment(session: Session, *, actor: Actor, code: str) -> list[str]:
+    """Turn 2FA on with the pending secret once ``code`` proves the app has it.
+
+    Returns:
+        The 10 recovery codes, to show once.
+
+    Raises:
+        DomainError: No enrolment was started.
+        ValidationFailed: The code is wrong; nothing changes.
+        ReauthenticationRequired: 2FA was already on and the session did not re-authenticate.
+    """
+    user = _user(session, actor)
+    if user.totp_secret_enc is not None:
+        auth.require_fresh_authentication(session, actor=actor)
+    pending = session.get(TotpEnrolment, user.id)
+    if pending is None:
+        raise DomainError("Start the set-up again: no QR code is waiting for a code.")
+    secret = crypto.decrypt_field(pending.secret_enc, field=PENDING_FIELD)
+    step = totp.verify(secret, code, last_step=None)
+    if step is None:
+        raise ValidationFailed(
+            "That code does not match. Check the time on your phone and enter the current code."
+        )
+    replacing = user.totp_secret_enc is not None
+    user.totp_secret_enc = crypto.encrypt_field(secret, field=SECRET_FIELD)
+    user.totp_last_step = step
+    session.add(user)
+    session.delete(pending)
+    codes = _new_recovery_codes(session, user.id)  # type: ignore[arg-type]
+    row = session.get(UserSession, actor.session_id) if actor.session_id else None
+    if row is not None and row.user_id == user.id:
+        now = utcnow()
+        row.two_factor_at = now
+        row.reauthenticated_at = now
+        session.add(row)
+    audit.record(
+        session,
+        actor=actor,
+        action="user.2fa_replaced" if replacing else "user.2fa_enabled",
+        entity_type="user",
+        entity_id=user.id,
+        after={"totp_secret": "changed", "recovery_codes": "issued"},
+    )
+    return codes
+
+
+def regenerate_recovery_codes(session: Session, *, actor: Actor) -> list[str]:
+    """Replace the actor's recovery codes (the old ones stop working) after re-authentication."""
+    user = _user(session, actor)
+    if user.totp_secret_enc is None:
+        raise DomainError("Turn on two-factor authentication first.")
+    auth.require_fresh_authentication(session, actor=actor)
+    codes = _new_recovery_codes(session, user.id)  # type: ignore[arg-type]
+    audit.record(
+        session,
+        actor=actor,
+        action="user.recovery_codes_regenerated",
+        entity_type="user",
+        entity_id=user.id,
+        after={"recovery_codes": "issued"},
+    )
+    return codes
+
+
+def disable(session: Session, *, actor: Actor) -> None:
+    """Turn the actor's 2FA off after re-authentication (distributors only: staff must keep it).
+
+    Raises:
+        DomainError: A staff member, or 2FA is not on.
+        ReauthenticationRequired: The session did not re-authenticate in the last 5 minutes.
+    """
+    user = _user(session, actor)
+    if user.role in STAFF_ROLES:
+        raise DomainError("Two-factor authentication is required for company staff.")
+    if user.totp_secret_enc is None:
+        raise DomainError("Two-factor authentication is not on.")
+    auth.require_fresh_authentication(session, actor=actor)
+    user.totp_secret_enc = None
+    user.totp_last_step = None
+    session.add(user)
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    audit.record(
+        session,
+        actor=actor,
+        action="user.2fa_disabled",
+        entity_type="user",
+        entity_id=user.id,
+        before={"totp_secret": "set"},
+        after={"totp_secret": None},
+    )

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+
+from mlmcrm import settings
+from mlmcrm.services import auth
+from tests.factories import PASSWORD
+from tests.smtp_sink import SmtpSink
+
+
+@pytest.fixture()
+def smtp(monkeypatch):
+    """A local SMTP server that the app sends to; the test reads what arrived."""
+    sink = SmtpSink().start()
+    monkeypatch.setenv("SMTP_URL", sink.url)
+    settings.get_settings.cache_clear()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+        monkeypatch.undo()
+        settings.get_settings.cache_clear()
+
+
+def signed_in(session, user, *, ip="10.9.8.7", user_agent="pytest"):
+    """Log ``user`` in (password only) and return ``(actor, token)``."""
+    who, token = auth.login(
+        session, email=user.email, password=PASSWORD, ip_address=ip, user_agent=user_agent
+    )
+    session.commit()
+    return who.actor(ip), token
