@@ -273,6 +273,9 @@ class _Run:
         self.o_pv = orders.pv[self.period] * share
         self.o_cv = orders.cv[self.period] * share
         self.o_share = share
+        self.order_value_bound = (
+            max(int(orders.pv.max()), int(orders.cv.max())) * vs if orders.size else 0
+        )
         pv = sum_by(self.o_dist, self.o_pv, n)
         self.cv_own = sum_by(self.o_dist, self.o_cv, n)
         if deduct:
@@ -410,9 +413,11 @@ class _Run:
     # bonuses ---------------------------------------------------------------------------
 
     def percent_amount(self, base: np.ndarray, percent: int, scale: int) -> np.ndarray:
-        """Round ``base`` (volume units) x ``percent / scale`` % to amount units."""
+        """Round ``base`` (order values, volume units) x ``percent / scale`` % to amount units."""
         return divide_round(
-            multiply(base, percent), 100 * scale * self.money_denominator(), self.mode
+            multiply(base, percent, bound=self.order_value_bound),
+            100 * scale * self.money_denominator(),
+            self.mode,
         )
 
     def retail(self, index: int, bonus: Bonus) -> None:
@@ -635,14 +640,12 @@ class _Run:
                 continue
             who = np.flatnonzero(self.paid == rank_index)
             cap_micro = int(cap * MICRO)
-            # numerator / denominator > cap, exactly
-            over = multiply(numerator[who], MICRO) > multiply(
-                np.full(who.size, cap_micro, dtype=np.int64), denominator * 10**self.places
-            )
-            over = np.asarray(over, dtype=bool)
-            capped[who[over]] = True
+            # numerator / denominator (amount units) > cap, exactly, for integer numerators
+            threshold = cap_micro * denominator // 10 ** (6 - self.places)
+            over = who[np.asarray(numerator[who] > threshold, dtype=bool)]
+            capped[over] = True
             cap_units = divide_round(np.array([cap_micro]), 10 ** (6 - self.places), self.mode)
-            amount[who[over]] = cap_units[0]
+            amount[over] = cap_units[0]
         amount[~qualified] = 0
         remaining_left = left - used_left
         remaining_right = right - used_right

@@ -23,11 +23,15 @@ def _max_abs(values: np.ndarray | int) -> int:
     return max(abs(int(values.max())), abs(int(values.min())))
 
 
-def multiply(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
-    """Exact elementwise ``a * b``: int64 when it cannot overflow, else Python integers."""
+def multiply(a: np.ndarray, b: np.ndarray | int, *, bound: int | None = None) -> np.ndarray:
+    """Exact elementwise ``a * b``: int64 when it cannot overflow, else Python integers.
+
+    ``bound``, when given, is a known upper bound of ``abs(a)`` (saves a pass over ``a``).
+    """
     if isinstance(b, int) and abs(b) >= INT64_SAFE:
         return np.asarray(a).astype(object) * b
-    if a.dtype != object and _max_abs(a) * _max_abs(b) < INT64_SAFE:
+    limit = _max_abs(a) if bound is None else bound
+    if a.dtype != object and limit * _max_abs(b) < INT64_SAFE:
         return a * b
     other = b.astype(object) if isinstance(b, np.ndarray) else b
     return a.astype(object) * other

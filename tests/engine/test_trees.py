@@ -114,8 +114,7 @@ def test_engine_equals_reference_on_a_synthetic_company():
         for i in range(ledger.size)
     )
     want = sorted(
-        (x.distributor, x.bonus, int(x.amount.scaleb(2)), x.source_order, x.level)
-        for x in expected
+        (x.distributor, x.bonus, int(x.amount.scaleb(2)), x.source_order, x.level) for x in expected
     )
     assert got == want
     assert len(got) > 1_000
