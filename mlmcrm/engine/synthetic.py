@@ -2,9 +2,10 @@
 
 The sponsor tree grows like a real enrolment tree: each newcomer is enrolled by an earlier
 distributor, usually anyone (a random recursive tree, depth ~ ln n) and sometimes a recent
-recruit building a line, so most people sit 5 to 25 levels deep. Everyone is placed in the binary tree
-under their sponsor, in both legs; the founder's first ``spine`` recruits go down the outer left
-leg, which is then at least ``spine`` deep, the shape outer-leg spillover makes.
+recruit building a line, so most people sit 5 to 25 levels deep. The company itself enrolls
+``spine`` late walk-in sign-ups. Everyone is placed in the binary tree under their sponsor, in
+both legs; the company's sign-ups go down its outer left leg, which is then at least ``spine``
+deep, the shape outer-leg spillover makes.
 """
 
 from __future__ import annotations
