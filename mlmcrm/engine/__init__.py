@@ -32,8 +32,9 @@ Choices where the contract is silent (also listed in the README):
   and are ignored; orders created on or after ``period-end`` are ignored.
 - **Clawbacks**: one line per prior-ledger line of a refunded earlier order, with the sum of that
   order's refund ratios dated in this period: ``-round(sum_of_ratios x amount)``. Prior lines
-  whose bonus starts with ``clawback:`` and lines without ``source_order_id`` are never clawed
-  back. Clawback lines go to the original recipient whatever their status now.
+  whose bonus starts with ``clawback:``, lines without ``source_order_id`` and lines of a bonus
+  the plan defines as not order-based are never clawed back; a bonus id the plan no longer has
+  is clawed back when its line names an order. Clawback lines go to the original recipient whatever their status now.
 - **Terminated people and levels**: with compression ``none`` every upline takes a level,
   terminated ones included (they are paid nothing); with ``dynamic`` every unqualified upline,
   terminated included, is skipped. "Levels below" for matching are counted the same way.

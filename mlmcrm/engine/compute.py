@@ -31,7 +31,7 @@ from mlmcrm.engine.inputs import (
     to_micros,
 )
 from mlmcrm.engine.money import divide_round, multiply, scaled_integers
-from mlmcrm.engine.plan import Bonus, Plan
+from mlmcrm.engine.plan import ORDER_BASED_TYPES, Bonus, Plan
 from mlmcrm.engine.trees import Tree, sum_by
 
 NOTE_CAPPED = 1
@@ -776,13 +776,14 @@ class _Run:
     def clawbacks(self, names: list[str]) -> list[str]:
         prior = self.prior
         source = prior.source_order
-        has_source = source >= 0
-        candidates = np.flatnonzero(has_source)
-        ratio = self.claw_ratio[source[candidates]]
-        is_clawback = np.array(
-            [str(b).startswith("clawback:") for b in prior.bonus[candidates]], dtype=bool
-        )
-        rows = candidates[(ratio > 0) & ~is_clawback]
+        candidates = np.flatnonzero(source >= 0)
+        candidates = candidates[self.claw_ratio[source[candidates]] > 0]
+        not_clawed = {b.id for b in self.plan.bonuses if b.type not in ORDER_BASED_TYPES}
+        keep = [
+            not (str(name).startswith("clawback:") or str(name) in not_clawed)
+            for name in prior.bonus[candidates]
+        ]
+        rows = candidates[np.array(keep, dtype=bool)]
         if rows.size == 0:
             return []
         originals = sorted({str(b) for b in prior.bonus[rows]})

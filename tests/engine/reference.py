@@ -350,10 +350,15 @@ def reference(
                 if active[u] and level <= bonus.rank_generations.get(paid[u], count):
                     add(u, bonus.id, bonus.generations[level - 1] / 100 * base, -1, m, level)
 
+    not_order_based = {
+        b.id
+        for b in plan.bonuses
+        if b.type in ("binary", "pool", "matching", "rank_advancement", "tiered")
+    }
     for i in range(prior.distributor.size):
         o = int(prior.source_order[i])
         name = str(prior.bonus[i])
-        if o < 0 or o not in claw or name.startswith("clawback:"):
+        if o < 0 or o not in claw or name.startswith("clawback:") or name in not_order_based:
             continue
         amount = -rnd(claw[o] * dec(prior.amount[i]))
         if amount != 0:

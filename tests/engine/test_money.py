@@ -126,6 +126,7 @@ def test_clawback_of_earlier_orders():
         ("A", "fs", "0.05", "old", "B", 2),  # a bonus no longer in the plan
         ("A", "clawback:uni", "-10.00", "old", "B", 1),  # never clawed back again
         ("A", "bin", "9.00", None, None, None),  # not order-based
+        ("A", "bin", "9.00", "old", "B", None),  # a binary line is never clawed back
         ("B", "uni", "1.00", "new", "A", 1),  # this period's order: no clawback
     ]
     result = _refund_case(

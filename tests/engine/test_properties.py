@@ -253,7 +253,7 @@ def scenarios(draw):
                 prior_rows.append(
                     (
                         draw(st.integers(0, n - 1)),
-                        draw(st.sampled_from(["b0", "unilevel", "clawback:b0", "gone"])),
+                        draw(st.sampled_from(["b0", "b1", "unilevel", "clawback:b0", "gone"])),
                         draw(st.sampled_from([1_000_000, 12_345_000, 5_000, 7_770_000])),
                         o,
                         draw(st.integers(-1, n - 1)),
@@ -272,7 +272,7 @@ def scenarios(draw):
 
 
 @settings(
-    max_examples=400,
+    max_examples=1500,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
