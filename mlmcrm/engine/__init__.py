@@ -34,7 +34,8 @@ Choices where the contract is silent (also listed in the README):
   order's refund ratios dated in this period: ``-round(sum_of_ratios x amount)``. Prior lines
   whose bonus starts with ``clawback:``, lines without ``source_order_id`` and lines of a bonus
   the plan defines as not order-based are never clawed back; a bonus id the plan no longer has
-  is clawed back when its line names an order. Clawback lines go to the original recipient whatever their status now.
+  is clawed back when its line names an order. Clawback lines go to the original recipient
+  whatever their status now.
 - **Terminated people and levels**: with compression ``none`` every upline takes a level,
   terminated ones included (they are paid nothing); with ``dynamic`` every unqualified upline,
   terminated included, is skipped. "Levels below" for matching are counted the same way.
@@ -73,6 +74,11 @@ Choices where the contract is silent (also listed in the README):
   placement slot is checked whatever the plan; with no binary or matrix bonus any non-empty
   position is a slot name and an empty position is no slot. Empty pv/cv/carry cells mean 0; an
   empty refund ratio means 1. A carry file may name a distributor once.
+- **Exactness limit**: volumes are int64 in units of ``10**-(6+k)`` where ``k`` is the number of
+  decimals the period's partial refund ratios need (0 when there are none, 1 for 0.5, 6 for
+  0.333333). If the period's total volume in those units would not fit, the engine raises
+  :class:`EngineError` (``simulate`` exits 2) rather than round: e.g. a 0.333333 refund on a
+  company with more than about 9 million pv per period.
 - **Volumes in state.csv** are written exactly (shortest decimal form); amounts with exactly
   ``places`` decimals.
 """
