@@ -14,6 +14,7 @@ from mlmcrm.models.audit import AuditLog
 from mlmcrm.models.base import NAMING_CONVENTION
 from mlmcrm.models.catalog import Product, ProductCategory
 from mlmcrm.models.commissions import (
+    CommissionAdjustment,
     CommissionLedger,
     CommissionPeriod,
     CommissionPeriodStat,
@@ -37,6 +38,7 @@ __all__ = [
     "AccountToken",
     "ApiToken",
     "AuditLog",
+    "CommissionAdjustment",
     "CommissionLedger",
     "CommissionPeriod",
     "CommissionPeriodStat",

@@ -47,6 +47,12 @@ class CompPlan(SQLModel, table=True):
         sa.CheckConstraint(in_values("status", PLAN_STATUSES), name="status"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
         sa.UniqueConstraint("name", "version"),
+        sa.Index(
+            "uq_comp_plans_one_active",
+            "status",
+            unique=True,
+            postgresql_where=sa.text("status = 'active'"),
+        ),
     )
 
     id: int | None = id_field()
@@ -77,6 +83,7 @@ class CommissionPeriod(SQLModel, table=True):
     closed_at: datetime | None = timestamp_field()
     closed_by: int | None = fk_field("users.id", nullable=True)
     last_run_at: datetime | None = timestamp_field()
+    runs: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
     created_at: datetime = created_at_field()
 
 
@@ -111,6 +118,18 @@ class CommissionLedger(SQLModel, table=True):
     source_order_id: int | None = column_field(sa.BigInteger)
     source_distributor_id: int | None = column_field(sa.BigInteger)
     level: int | None = column_field(sa.Integer)
+    basis: Decimal | None = column_field(sa.Numeric(30, 12))
+    rate: Decimal | None = column_field(sa.Numeric(18, 6))
+    skipped_inactive: int = column_field(
+        sa.Integer, nullable=False, default=0, server_default="0"
+    )
+    skipped_suspended: int = column_field(
+        sa.Integer, nullable=False, default=0, server_default="0"
+    )
+    skipped_terminated: int = column_field(
+        sa.Integer, nullable=False, default=0, server_default="0"
+    )
+    note: str = column_field(sa.Text, nullable=False, default="", server_default="")
     details: dict[str, Any] | None = column_field(JSONB)
     created_at: datetime = created_at_field()
 
@@ -150,6 +169,25 @@ class CommissionPeriodStat(SQLModel, table=True):
     carry_right: Decimal = column_field(
         VOLUME, nullable=False, default=Decimal(0), server_default="0"
     )
+
+
+class CommissionAdjustment(SQLModel, table=True):
+    """A manual ledger line of a period, with the reason; every run of the period repeats it."""
+
+    __tablename__ = "commission_adjustments"
+    __table_args__ = (
+        sa.CheckConstraint("amount <> 0", name="amount_nonzero"),
+        sa.CheckConstraint("length(btrim(reason)) > 0", name="reason_given"),
+        sa.Index("ix_commission_adjustments_period_id", "period_id"),
+    )
+
+    id: int | None = id_field()
+    period_id: int = fk_field("commission_periods.id")
+    distributor_id: int = fk_field("distributors.id")
+    amount: Decimal = column_field(VOLUME, nullable=False)
+    reason: str = column_field(sa.Text, nullable=False)
+    created_by: int | None = fk_field("users.id", nullable=True)
+    created_at: datetime = created_at_field()
 
 
 def ledger_partition_name(period_id: int) -> str:

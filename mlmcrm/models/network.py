@@ -89,6 +89,7 @@ class Distributor(SQLModel, table=True):
         server_default=sa.func.now(),
     )
     rank_id: int | None = fk_field("ranks.id", nullable=True, sa_type=sa.SmallInteger)
+    bonus_rank_id: int | None = fk_field("ranks.id", nullable=True, sa_type=sa.SmallInteger)
     status: str = column_field(sa.Text, nullable=False, default="active", server_default="active")
     country: str | None = column_field(sa.CHAR(2))
     created_at: datetime = created_at_field()
