@@ -120,12 +120,8 @@ class CommissionLedger(SQLModel, table=True):
     level: int | None = column_field(sa.Integer)
     basis: Decimal | None = column_field(sa.Numeric(30, 12))
     rate: Decimal | None = column_field(sa.Numeric(18, 6))
-    skipped_inactive: int = column_field(
-        sa.Integer, nullable=False, default=0, server_default="0"
-    )
-    skipped_suspended: int = column_field(
-        sa.Integer, nullable=False, default=0, server_default="0"
-    )
+    skipped_inactive: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
+    skipped_suspended: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
     skipped_terminated: int = column_field(
         sa.Integer, nullable=False, default=0, server_default="0"
     )
