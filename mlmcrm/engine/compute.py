@@ -201,16 +201,23 @@ class _Lines:
         self.chunks.append(chunk)
 
     def earned_by(self, bonuses: set[int], size: int) -> np.ndarray:
-        total = np.zeros(size, dtype=np.int64)
-        for chunk in self.chunks:
-            if int(chunk["bonus"][0]) in bonuses:
-                total += sum_by(chunk["distributor"], chunk["amount"], size)
-        return total
+        chosen = [chunk for chunk in self.chunks if int(chunk["bonus"][0]) in bonuses]
+        if not chosen:
+            return np.zeros(size, dtype=np.int64)
+        return sum_by(
+            np.concatenate([chunk["distributor"] for chunk in chosen]),
+            np.concatenate([chunk["amount"] for chunk in chosen]),
+            size,
+        )
 
     def ledger(self) -> Ledger:
-        if not self.chunks:
-            return Ledger(*(np.zeros(0, dtype=dtype) for dtype in _LINE_TYPES.values()))
-        return Ledger(*(np.concatenate([c[name] for c in self.chunks]) for name in _LINE_TYPES))
+        columns = []
+        for name in _LINE_TYPES:
+            parts = [chunk.pop(name) for chunk in self.chunks]
+            columns.append(np.concatenate(parts) if parts else np.zeros(0, _LINE_TYPES[name]))
+            del parts  # each column's chunks are freed as soon as it is joined
+        self.chunks = []
+        return Ledger(*columns)
 
 
 class _Run:
@@ -288,7 +295,7 @@ class _Run:
         status = network.status
         self.status_active = status == ACTIVE
         self.qualified = self.status_active & (pv >= self.volume(plan.active_min_pv))
-        self._upline_cache: dict[tuple[str, str], tuple[np.ndarray, tuple]] = {}
+        self._upline_cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, int]] = {}
         self.bonus_rank = network.bonus_rank.copy()
         self.left_volume = np.zeros(n, dtype=np.int64)
         self.right_volume = np.zeros(n, dtype=np.int64)
@@ -368,18 +375,28 @@ class _Run:
 
     # walking up ------------------------------------------------------------------------
 
-    def _uplines(self, tree: Tree, name: str) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    def _uplines(self, tree: Tree, name: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """Nearest qualified ancestors, and packed root-path counts of unqualified people."""
         key = (name, "dynamic")
         if key not in self._upline_cache:
             nearest = tree.nearest_marked_ancestor(self.qualified)
             status = self.net.status
-            categories = (
-                (status == ACTIVE) & ~self.qualified,
-                status == SUSPENDED,
-                status == TERMINATED,
-            )
-            counts = tuple(tree.ancestor_sum(c) for c in categories)
-            self._upline_cache[key] = (nearest, counts)
+            # One ancestor sum carries three counters in 21-bit fields when depths allow.
+            shift = 21 if tree.size < 2**21 else 0
+            packed = ((status == ACTIVE) & ~self.qualified).astype(np.int64)
+            if shift:
+                packed |= (status == SUSPENDED).astype(np.int64) << shift
+                packed |= (status == TERMINATED).astype(np.int64) << (2 * shift)
+                counts = tree.ancestor_sum(packed)
+            else:
+                counts = np.stack(
+                    [
+                        tree.ancestor_sum(packed),
+                        tree.ancestor_sum(status == SUSPENDED),
+                        tree.ancestor_sum(status == TERMINATED),
+                    ]
+                )
+            self._upline_cache[key] = (nearest, counts, shift)
         return self._upline_cache[key]
 
     def walk(self, tree: Tree, name: str, start: np.ndarray, levels: int, compression: str):
@@ -396,7 +413,7 @@ class _Run:
                 current[live] = tree.parent[current[live]]
                 yield level, current, None
             return
-        nearest, _ = self._uplines(tree, name)
+        nearest = self._uplines(tree, name)[0]
         for level in range(1, levels + 1):
             previous = current
             current = np.where(previous >= 0, nearest[np.maximum(previous, 0)], -1)
@@ -406,9 +423,13 @@ class _Run:
         self, tree: Tree, name: str, previous: np.ndarray, upline: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unqualified uplines strictly between ``previous`` and ``upline``, by reason."""
-        _, counts = self._uplines(tree, name)
+        _, counts, shift = self._uplines(tree, name)
         above = tree.parent[previous]
-        return tuple(count[above] - count[upline] for count in counts)
+        if not shift:
+            return tuple(count[above] - count[upline] for count in counts)
+        between = counts[above] - counts[upline]
+        field = (1 << shift) - 1
+        return between & field, (between >> shift) & field, between >> (2 * shift)
 
     # bonuses ---------------------------------------------------------------------------
 

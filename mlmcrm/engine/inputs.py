@@ -241,6 +241,31 @@ def validate(
         **(names or {}),
     }
     dist = names["distributors"]
+    n, m, ranks = network.size, orders.size, len(plan.ranks)
+    checks = (
+        (dist, "sponsor_id", network.sponsor, -1, n),
+        (dist, "placement_id", network.placement, -1, n),
+        (dist, "status", network.status, 0, len(STATUSES)),
+        (dist, "rank", network.rank, 0, ranks),
+        (dist, "bonus_rank", network.bonus_rank, 0, ranks),
+        (names["orders"], "distributor_id", orders.distributor, 0, n),
+        (names["refunds"], "order_id", refunds.order, 0, m),
+        ("prior ledger", "distributor_id", prior.distributor, 0, n),
+        ("prior ledger", "source_order_id", prior.source_order, -1, m),
+        ("prior ledger", "source_distributor_id", prior.source_distributor, -1, n),
+    )
+    for table, column, values, low, high in checks:
+        bad = np.flatnonzero((values < low) | (values >= high))
+        if bad.size:
+            raise InputError(table, int(bad[0]) + 1, column, f"unknown value {values[bad[0]]}")
+    for column, values in (("sponsor_id", network.sponsor), ("placement_id", network.placement)):
+        own = np.flatnonzero(values == np.arange(n))
+        if own.size:
+            raise InputError(dist, int(own[0]) + 1, column, "the tree holds a cycle")
+    if carry.left.size != n or carry.right.size != n:
+        raise InputError(
+            names["carry"], None, "", "carry arrays must have one value per distributor"
+        )
     trees = (("sponsor_id", network.sponsor_tree), ("placement_id", network.placement_tree))
     for tree_field, build in trees:
         try:

@@ -26,10 +26,13 @@ class CycleError(ValueError):
 
 def sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """Exact int64 sums of ``values`` grouped by ``index`` (``0 <= index < size``)."""
-    values = np.asarray(values, dtype=np.int64)
+    values = np.asarray(values)
+    if values.dtype == bool:
+        return np.bincount(index[values], minlength=size).astype(np.int64)
+    values = values.astype(np.int64, copy=False)
     if values.size == 0:
         return np.zeros(size, dtype=np.int64)
-    if int(np.abs(values).sum(dtype=np.float64)) < 2**52:
+    if max(abs(int(values.max())), abs(int(values.min()))) * values.size < 2**52:
         # Every partial sum is an integer below 2**53, so the float sums are exact.
         return np.rint(np.bincount(index, weights=values, minlength=size)).astype(np.int64)
     out = np.zeros(size, dtype=np.int64)
