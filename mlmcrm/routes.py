@@ -7,10 +7,24 @@ FORBIDDEN = "/forbidden"
 DISTRIBUTOR_HOME = "/home"
 ADMIN_HOME = "/admin"
 
+JOIN = "/join/[code]"
+VERIFY_EMAIL = "/verify-email"
+FORGOT_PASSWORD = "/forgot-password"
+RESET_PASSWORD = "/reset-password"
+TWO_FACTOR_CHALLENGE = "/login/2fa"
+TWO_FACTOR_SETUP = "/account/2fa"
+REAUTHENTICATE = "/account/confirm"
+ACCOUNT = "/account"
+ACCOUNT_SESSIONS = "/account/sessions"
+ACCOUNT_TOKENS = "/account/tokens"
+ADMIN_AUDIT = "/admin/audit"
+ADMIN_PEOPLE = "/admin/people"
+
 API_PREFIX = "/api"
 API_HEALTH = "/api/health"
 API_OPENAPI = "/api/openapi.json"
 API_DOCS = "/api/docs"
+API_V1 = "/api/v1"
 
 
 def login_url(next_path: str | None = None) -> str:
@@ -20,3 +34,17 @@ def login_url(next_path: str | None = None) -> str:
 
         return f"{LOGIN}?next={quote(next_path, safe='/')}"
     return LOGIN
+
+
+def join_url(code: str) -> str:
+    """A distributor's enrolment link (the path; prefix the app's URL to share it)."""
+    return f"/join/{code}"
+
+
+def with_next(path: str, next_path: str | None) -> str:
+    """``path`` with ``?next=`` set to ``next_path`` when it is a path of this app."""
+    if next_path and next_path.startswith("/") and not next_path.startswith("//"):
+        from urllib.parse import quote
+
+        return f"{path}?next={quote(next_path, safe='/')}"
+    return path

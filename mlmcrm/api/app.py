@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from mlmcrm import routes
-from mlmcrm.api import health
+from mlmcrm.api import health, v1
 from mlmcrm.services.errors import DomainError
 
 
@@ -26,4 +26,5 @@ def create_api() -> FastAPI:
         return JSONResponse(status_code=exc.status_code, content={"error": str(exc)})
 
     api.include_router(health.router)
+    api.include_router(v1.router)
     return api

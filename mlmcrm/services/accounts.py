@@ -22,7 +22,7 @@ from mlmcrm.models.accounts import PLACEMENT_PREFERENCES
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.users import USER_ROLES
 from mlmcrm.services import audit, auth, crypto, permissions
-from mlmcrm.services.actor import Actor
+from mlmcrm.services.actor import Actor, valid_ip
 from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.services.passwords import hash_password, password_problem
 from mlmcrm.settings import get_settings
@@ -242,7 +242,7 @@ def enroll_through_link(
             placement_preference=application.placement_preference,
             agreement_version=AGREEMENT_VERSION,
             agreement_accepted_at=now,
-            ip_address=ip_address or None,
+            ip_address=valid_ip(ip_address),
         )
     )
     session.flush()

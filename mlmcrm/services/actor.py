@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 STAFF_ROLES = frozenset({"admin", "finance", "compliance", "support"})
@@ -37,3 +38,13 @@ class Actor:
     def system(cls, label: str) -> Actor:
         """An actor for work no person asked for directly (seeding, schedules)."""
         return cls(user_id=None, role="system", label=label)
+
+
+def valid_ip(value: str | None) -> str | None:
+    """``value`` when it is an IPv4 or IPv6 address, else None (what INET columns accept)."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None

@@ -14,7 +14,7 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from mlmcrm.models import AuditLog
-from mlmcrm.services.actor import Actor
+from mlmcrm.services.actor import Actor, valid_ip
 from mlmcrm.services.errors import ValidationFailed
 
 
@@ -72,7 +72,7 @@ def record(
             "before": None if before is None else json.dumps(_jsonable(before)),
             "after": None if after is None else json.dumps(_jsonable(after)),
             "reason": reason,
-            "ip": actor.ip_address,
+            "ip": valid_ip(actor.ip_address),
         },
     )
 

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from mlmcrm.models import Distributor, LoginAttempt, RecoveryCode, User, UserProfile, UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services import audit, crypto, totp
-from mlmcrm.services.actor import STAFF_ROLES, Actor
+from mlmcrm.services.actor import STAFF_ROLES, Actor, valid_ip
 from mlmcrm.services.errors import AuthenticationFailed, ReauthenticationRequired
 from mlmcrm.services.passwords import hash_password, needs_rehash, verify_password
 
@@ -154,6 +154,7 @@ def is_locked(
 ) -> bool:
     """True when the email or the IP address has 10 failures within the last 15 minutes."""
     now = now or utcnow()
+    ip_address = valid_ip(ip_address)
     by_email, by_ip = _failures_since(
         session, email=(email or "").strip(), ip_address=ip_address, since=now - LOCKOUT_WINDOW
     )
@@ -187,6 +188,7 @@ def login(
     """
     email = (email or "").strip()
     password = password or ""
+    ip_address = valid_ip(ip_address)
     user = None
     if email and len(email) <= 320 and len(password) <= 1024:
         user = session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
@@ -255,6 +257,7 @@ def record_failed_login(
         True when this failure locked the email or the IP address.
     """
     now = now or utcnow()
+    ip_address = valid_ip(ip_address)
     email = (email or "").strip()[:320]
     user = (
         session.exec(select(User).where(func.lower(User.email) == email.lower())).first()

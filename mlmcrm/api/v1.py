@@ -1,0 +1,137 @@
+"""``/api/v1``: the REST API for integrations, authenticated by personal API tokens.
+
+Send ``Authorization: Bearer mlm_...``. Each route declares the scope it needs, runs as the
+token's user (the acting user of row-level security too) and goes through the same services and
+scoping as the pages: a record the user may not see answers 404, exactly like one that does not
+exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+from sqlmodel import Session, select
+
+from mlmcrm import routes
+from mlmcrm.db import session_scope, set_actor
+from mlmcrm.models import Contact
+from mlmcrm.services import api_tokens, scoping
+from mlmcrm.services.api_tokens import TokenActor
+from mlmcrm.services.errors import AuthenticationFailed, NotFound
+
+router = APIRouter(prefix=routes.API_V1, tags=["v1"])
+
+
+class Me(BaseModel):
+    """The token's user."""
+
+    id: int
+    email: str
+    role: str
+    distributor_id: int | None
+    scopes: list[str]
+
+
+class ContactOut(BaseModel):
+    """A CRM contact (private notes are never served by the API)."""
+
+    id: int
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    stage: str
+    tags: list[str]
+
+
+class TokenOut(BaseModel):
+    """One of the user's API tokens (never the token itself)."""
+
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: str
+    last_used_at: str
+    expires_at: str
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise AuthenticationFailed("Send an API token as 'Authorization: Bearer <token>'.")
+    return value.strip()
+
+
+def token_session(request: Request) -> Iterator[tuple[Session, TokenActor]]:
+    """A unit of work acting as the token's user (dependency of every ``/api/v1`` route)."""
+    raw = _bearer(request)
+    ip_address = request.client.host if request.client else None
+    with session_scope("app") as session:
+        who = api_tokens.authenticate(session, raw=raw, ip_address=ip_address)
+        set_actor(session, who.actor.user_id)
+        yield session, who
+
+
+@router.get("/me", response_model=Me)
+def me(context: tuple[Session, TokenActor] = Depends(token_session)) -> Me:  # noqa: B008
+    """The user the token belongs to (scope ``me:read``)."""
+    _session, who = context
+    actor = who.require_scope("me:read")
+    email = actor.label.split(" (api token", 1)[0]
+    return Me(
+        id=actor.user_id,  # type: ignore[arg-type]
+        email=email,
+        role=actor.role,
+        distributor_id=actor.distributor_id,
+        scopes=sorted(who.scopes),
+    )
+
+
+@router.get("/contacts/{contact_id}", response_model=ContactOut)
+def get_contact(
+    contact_id: int,
+    context: tuple[Session, TokenActor] = Depends(token_session),  # noqa: B008
+) -> ContactOut:
+    """One contact the user may see (scope ``contacts:read``); 404 for anyone else's."""
+    session, who = context
+    actor = who.require_scope("contacts:read")
+    contact = session.exec(
+        scoping.restrict(
+            select(Contact).where(Contact.id == contact_id), actor=actor, entity="contact"
+        )
+    ).first()
+    if contact is None:
+        raise NotFound("That contact does not exist.")
+    return ContactOut(
+        id=contact.id,  # type: ignore[arg-type]
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        email=contact.email,
+        phone=contact.phone,
+        stage=contact.stage,
+        tags=list(contact.tags or []),
+    )
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+def list_tokens(
+    context: tuple[Session, TokenActor] = Depends(token_session),  # noqa: B008
+) -> list[TokenOut]:
+    """The user's live API tokens (scope ``me:read``)."""
+    session, who = context
+    actor = who.require_scope("me:read")
+    return [TokenOut(**vars(t)) for t in api_tokens.list_tokens(session, actor=actor)]
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke_token(
+    token_id: int,
+    context: tuple[Session, TokenActor] = Depends(token_session),  # noqa: B008
+) -> None:
+    """Revoke one of the user's own tokens (any token of theirs may do it); 404 for others'."""
+    session, who = context
+    api_tokens.revoke_token(session, actor=who.actor, token_id=token_id)
