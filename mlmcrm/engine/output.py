@@ -10,6 +10,7 @@ from typing import TextIO
 import numpy as np
 
 from mlmcrm.engine.compute import Result
+from mlmcrm.engine.explain import explain_line
 from mlmcrm.engine.plan import Plan
 
 LEDGER_COLUMNS = (
@@ -25,6 +26,7 @@ LEDGER_COLUMNS = (
     "skipped_suspended",
     "skipped_terminated",
     "note",
+    "explanation",
 )
 STATE_COLUMNS = (
     "distributor_id",
@@ -58,8 +60,10 @@ def format_plain(value: int, places: int) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def ledger_rows(result: Result, distributor_ids: Sequence, order_ids: Sequence) -> Iterator[list]:
-    """Yield the ledger as CSV rows (header first)."""
+def ledger_rows(
+    result: Result, plan: Plan, distributor_ids: Sequence, order_ids: Sequence
+) -> Iterator[list]:
+    """Yield the ledger as CSV rows (header first), sorted as :meth:`Ledger.sort_order` says."""
     yield list(LEDGER_COLUMNS)
     ledger = result.ledger.take(result.ledger.sort_order())
     columns = [
@@ -78,8 +82,9 @@ def ledger_rows(result: Result, distributor_ids: Sequence, order_ids: Sequence) 
     ]
     names, notes = result.bonus_names, result.notes
     places, volume_places = result.places, result.volume_places
-    for who, bonus, amount, order, source, level, basis, rate, si, ss, st, note in zip(
-        *columns, strict=True
+    rows = zip(*columns, strict=True)
+    for row, (who, bonus, amount, order, source, level, basis, rate, si, ss, st, note) in enumerate(
+        rows
     ):
         yield [
             distributor_ids[who],
@@ -94,6 +99,7 @@ def ledger_rows(result: Result, distributor_ids: Sequence, order_ids: Sequence) 
             ss,
             st,
             notes[note],
+            explain_line(result, plan, row, distributor_ids, order_ids, ledger),
         ]
 
 
@@ -152,7 +158,7 @@ def write_result(
     temporary = [target.with_name(f".{target.name}.tmp") for target in targets]
     try:
         with temporary[0].open("w", newline="", encoding="utf-8") as handle:
-            write_csv(handle, ledger_rows(result, distributor_ids, order_ids))
+            write_csv(handle, ledger_rows(result, plan, distributor_ids, order_ids))
         with temporary[1].open("w", newline="", encoding="utf-8") as handle:
             write_csv(handle, state_rows(result, plan, distributor_ids))
         for source, target in zip(temporary, targets, strict=True):

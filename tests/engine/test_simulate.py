@@ -115,6 +115,11 @@ def test_simulate_writes_ledger_and_state(files, tmp_path, capsys):
     assert ("A", "binary", "76.00", "", "") in rows  # legs 760 / 800
     assert ("A", "rank_bonus", "100.00", "", "") in rows
     assert ("A", "clawback:unilevel", "-2.50", "o0", "1") in rows
+    explained = {(r["distributor_id"], r["bonus"], r["source_order_id"]): r for r in ledger}
+    assert explained[("A", "fast_start", "o4")]["explanation"] == (
+        "10% of 150.09375 cv of order o4 by D, level 2"
+    )
+    assert explained[("A", "binary", "")]["basis"] == "760"
     state = {r["distributor_id"]: r for r in _read(out / "state.csv")}
     assert list(state["A"]) == [
         "distributor_id",
