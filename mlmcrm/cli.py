@@ -1,7 +1,8 @@
 """The command line: ``python -m mlmcrm <command>``.
 
 Commands: ``run`` (the whole app: services, migrations, demo data, worker and web app),
-``worker``, ``migrate``, ``seed`` and ``commissions simulate``. Errors a person can cause print
+``worker``, ``migrate``, ``seed``, ``totp-code`` (development only), ``rotate-keys`` and
+``commissions simulate``. Errors a person can cause print
 one line on stderr and exit with status 2.
 """
 
@@ -81,6 +82,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_app(port=args.port, env=args.env, seed=not args.no_seed)
 
 
+def _cmd_totp_code(args: argparse.Namespace) -> int:
+    from mlmcrm.db import session_scope
+    from mlmcrm.runtime import prepare_services
+    from mlmcrm.services.demo_accounts import current_code
+    from mlmcrm.services.errors import DomainError
+    from mlmcrm.settings import get_settings
+
+    if get_settings().is_production:
+        raise CommandError("totp-code is a development helper; it never runs in production")
+    prepare_services()
+    try:
+        with session_scope("owner") as session:
+            print(current_code(session, email=args.email))
+    except DomainError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+def _cmd_rotate_keys(args: argparse.Namespace) -> int:
+    from mlmcrm.db import session_scope
+    from mlmcrm.migrations import upgrade_to_head
+    from mlmcrm.runtime import prepare_services
+    from mlmcrm.services import crypto
+    from mlmcrm.services.actor import Actor
+    from mlmcrm.services.key_rotation import rotate_keys
+
+    prepare_services()
+    upgrade_to_head()
+    try:
+        with session_scope("owner") as session:
+            counts = rotate_keys(session, actor=Actor.system("cli rotate-keys"))
+    except crypto.DecryptionError as exc:
+        raise CommandError(f"nothing was changed: {exc}") from exc
+    for column, count in counts.items():
+        print(f"{column}: {count:,} re-encrypted")
+    print(f"every encrypted value is now on key {crypto.current_key_id()!r}")
+    return 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from mlmcrm.engine import simulate
 
@@ -146,6 +186,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seed.add_argument("--quiet", action="store_true", help="print only the summary")
     seed.set_defaults(handler=_cmd_seed)
+
+    totp_code = commands.add_parser(
+        "totp-code",
+        help="print the current 2FA code of a demo account (development only)",
+        description=(
+            "Print the current TOTP code of EMAIL's account so a newcomer can sign in as a demo "
+            "staff user. Refuses to run in production."
+        ),
+    )
+    totp_code.add_argument("email", metavar="EMAIL")
+    totp_code.set_defaults(handler=_cmd_totp_code)
+
+    rotate = commands.add_parser(
+        "rotate-keys",
+        help="re-encrypt every encrypted field with the current key",
+        description=(
+            "Re-encrypt every encrypted column (2FA secrets, tax ids, bank accounts, dates of "
+            "birth, private notes) with the first key of FIELD_ENCRYPTION_KEY. Put the new key "
+            "first and keep the old ones after it while this runs; all or nothing."
+        ),
+    )
+    rotate.set_defaults(handler=_cmd_rotate_keys)
 
     commissions = commands.add_parser(
         "commissions",

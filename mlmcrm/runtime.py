@@ -95,13 +95,19 @@ def _stop(process: subprocess.Popen | None, name: str) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def _print_banner(url: str) -> None:
+def _print_banner(url: str, staff_totp: list[tuple[str, str, str]] | None = None) -> None:
     settings = get_settings()
     lines = ["", f"mlmcrm is running at {url}", ""]
     if not settings.is_production:
         lines.append("Demo logins:")
         for role, email, password in DEMO_LOGINS:
             lines.append(f"  {role:<12} {email:<28} password: {password}")
+        lines.append("")
+    if settings.is_development and staff_totp:
+        lines.append("Demo staff 2FA secrets (add to an authenticator app, or run")
+        lines.append("`python -m mlmcrm totp-code EMAIL` for a current code):")
+        for role, email, secret in staff_totp:
+            lines.append(f"  {role:<12} {email:<28} {secret}")
         lines.append("")
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
@@ -130,6 +136,11 @@ def run_app(*, port: int = 3000, env: str = "prod", seed: bool = True) -> int:
         if not demo_company_exists():
             print("seeding a demo company (first run)…", flush=True)
             seed_demo_company(distributors=DEMO_DISTRIBUTORS, orders=DEMO_ORDERS)
+    staff_totp = None
+    if get_settings().is_development:
+        from mlmcrm.services.demo_accounts import ensure_demo_staff_totp
+
+        staff_totp = ensure_demo_staff_totp()
 
     stop_requested = False
 
@@ -155,7 +166,7 @@ def run_app(*, port: int = 3000, env: str = "prod", seed: bool = True) -> int:
     try:
         url = f"http://localhost:{port}"
         if wait_for_http(f"{url}/ping", timeout=900, process=web):
-            _print_banner(url)
+            _print_banner(url, staff_totp)
         elif not stop_requested:
             print("the web app did not start; see the messages above", file=sys.stderr)
             status = 1
