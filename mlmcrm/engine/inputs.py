@@ -326,10 +326,10 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str
         try:
             header = [name.strip() for name in next(reader)]
         except StopIteration:
-            raise InputError(path.name, None, "", "the file is empty (no header row)") from None
+            raise InputError(str(path), None, "", "the file is empty (no header row)") from None
         for name in required:
             if name not in header:
-                raise InputError(path.name, None, name, "missing column")
+                raise InputError(str(path), None, name, "missing column")
         columns = {name: header.index(name) for name in header}
         for number, row in enumerate(reader, start=2):
             if not any(cell.strip() for cell in row):
@@ -403,7 +403,7 @@ def read_inputs(
         InputError: Bad input; the message names the file, the data row (1 = the first row after
             the header) and the field.
     """
-    table = _Table(distributors, distributors.name)
+    table = _Table(distributors, str(distributors))
     raw = list(table.rows(("id",)))
     index: dict[str, int] = {}
     for row, record in raw:
@@ -460,7 +460,7 @@ def read_inputs(
     network = Network(ids, sponsor, placement, position, joined, status, rank, bonus_rank)
     rows_of = {"distributors": [row for row, _ in raw]}
 
-    table = _Table(orders, orders.name)
+    table = _Table(orders, str(orders))
     order_rows = list(table.rows(("id", "distributor_id", "created_at", "pv", "cv")))
     order_index: dict[str, int] = {}
     m = len(order_rows)
@@ -489,8 +489,8 @@ def read_inputs(
     refund_arrays = Refunds.empty()
     refund_label = "refunds"
     if refunds is not None:
-        table = _Table(refunds, refunds.name)
-        refund_label = refunds.name
+        table = _Table(refunds, str(refunds))
+        refund_label = str(refunds)
         refund_rows = list(table.rows(("order_id", "refunded_at")))
         r_order, r_at, r_ratio = [], [], []
         for row, record in refund_rows:
@@ -514,7 +514,7 @@ def read_inputs(
 
     carry_arrays = Carry.zeros(n)
     if carry is not None:
-        table = _Table(carry, carry.name)
+        table = _Table(carry, str(carry))
         seen: set[int] = set()
         for row, record in table.rows(("distributor_id", "left", "right")):
             who = table.lookup(
@@ -528,7 +528,7 @@ def read_inputs(
 
     prior_arrays = PriorLedger.empty()
     if prior_ledger is not None:
-        table = _Table(prior_ledger, prior_ledger.name)
+        table = _Table(prior_ledger, str(prior_ledger))
         columns: dict[str, list] = {k: [] for k in ("d", "b", "a", "o", "s", "l")}
         for row, record in table.rows(("distributor_id", "bonus", "amount")):
             columns["d"].append(
@@ -562,29 +562,17 @@ def read_inputs(
             np.array(columns["l"], dtype=np.int64),
         )
 
+    labels = {
+        "distributors": str(distributors),
+        "orders": str(orders),
+        "refunds": refund_label,
+        "carry": str(carry) if carry is not None else "carry",
+    }
     try:
-        validate(
-            plan,
-            network,
-            order_arrays,
-            refund_arrays,
-            carry_arrays,
-            prior_arrays,
-            names={
-                "distributors": distributors.name,
-                "orders": orders.name,
-                "refunds": refund_label,
-                "carry": carry.name if carry is not None else "carry",
-            },
-        )
+        validate(plan, network, order_arrays, refund_arrays, carry_arrays, prior_arrays)
     except InputError as exc:
         row = exc.row
-        source = {
-            distributors.name: "distributors",
-            orders.name: "orders",
-            refund_label: "refunds",
-        }.get(exc.table)
-        if row is not None and source in rows_of:
-            row = rows_of[source][row - 1]
-        raise InputError(exc.table, row, exc.field, exc.message) from None
+        if row is not None and exc.table in rows_of:
+            row = rows_of[exc.table][row - 1]
+        raise InputError(labels.get(exc.table, exc.table), row, exc.field, exc.message) from None
     return network, order_arrays, refund_arrays, carry_arrays, prior_arrays
