@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from mlmcrm.engine.explain import explain_line
 from tests.engine.helpers import network, orders_of, plan_of, run
 
 D = Decimal
@@ -185,6 +186,11 @@ def test_unilevel_dynamic_compression_and_rank_levels():
         ledger.skipped_suspended[first],
         ledger.skipped_terminated[first],
     ) == (1, 1, 1)
+    text = explain_line(result.result, plan, first, net.ids, orders.ids)
+    assert text == (
+        "10% of 1000 cv of order e by E, level 1 "
+        "(1 inactive skipped, 1 suspended skipped, 1 terminated skipped)"
+    )
 
 
 def test_unilevel_rank_limited_upline_still_takes_its_level():
