@@ -4,7 +4,6 @@ import uuid
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from tests.conftest import create_database, drop_database
 from sqlalchemy import create_engine, inspect, pool, text
 from sqlmodel import SQLModel
 
@@ -16,6 +15,7 @@ from mlmcrm.migrations import (
     head_revision,
     upgrade_to_head,
 )
+from tests.conftest import create_database, drop_database
 
 
 @pytest.fixture()
