@@ -75,10 +75,10 @@ Choices where the contract is silent (also listed in the README):
   position is a slot name and an empty position is no slot. Empty pv/cv/carry cells mean 0; an
   empty refund ratio means 1. A carry file may name a distributor once.
 - **Exactness limit**: volumes are int64 in units of ``10**-(6+k)`` where ``k`` is the number of
-  decimals the period's partial refund ratios need (0 when there are none, 1 for 0.5, 6 for
-  0.333333). If the period's total volume in those units would not fit, the engine raises
-  :class:`EngineError` (``simulate`` exits 2) rather than round: e.g. a 0.333333 refund on a
-  company with more than about 9 million pv per period.
+  decimals the period's partial refund ratios need (0 without partial refunds, 1 for 0.5, 6 for
+  0.333333). If the period's total pv + cv + carry in those units reaches ``2**62``, the engine
+  raises :class:`EngineError` (``simulate`` exits 2) rather than round; with ``k = 6`` that is
+  about 4.6 million pv + cv per period, with ``k <= 2`` about 46 billion.
 - **Volumes in state.csv** are written exactly (shortest decimal form); amounts with exactly
   ``places`` decimals.
 """

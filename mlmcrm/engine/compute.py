@@ -267,14 +267,16 @@ class _Run:
             digits += 1
         self.vs = vs = 10**digits
         self.volume_places = 6 + digits
-        total = float(np.abs(orders.pv).sum(dtype=np.float64)) + float(
-            np.abs(orders.cv).sum(dtype=np.float64)
+        relevant = np.concatenate([self.period, np.flatnonzero(self.claw_ratio)])
+        total = sum(
+            float(values.sum(dtype=np.float64))
+            for values in (orders.pv[relevant], orders.cv[relevant], carry.left, carry.right)
         )
-        carry_total = float(np.abs(carry.left).sum(dtype=np.float64)) + float(
-            np.abs(carry.right).sum(dtype=np.float64)
-        )
-        if (total + carry_total) * vs >= 2**61:
-            raise EngineError("the volumes are too large for exact arithmetic")
+        if total * vs >= 2**62:
+            raise EngineError(
+                f"the period's volumes need {6 + digits} decimal places for the refund ratios "
+                "and are too large for exact 64-bit arithmetic at that precision"
+            )
         share = vs - refunded[self.period] // 10 ** (6 - digits)
         self.o_dist = orders.distributor[self.period]
         self.o_pv = orders.pv[self.period] * share
@@ -497,11 +499,16 @@ class _Run:
             [limits.get(r, len(rates)) for r in range(len(self.plan.ranks))], dtype=np.int64
         )
         walk = self.walk(tree, name, source, len(rates), compression)
+        limited = bool((limit < len(rates)).any())
         for level, upline, previous in walk:
             rows_up = np.flatnonzero(upline >= 0)
             who = upline[rows_up]
-            paid = self.qualified[who] & (limit[self.paid[who]] >= level)
-            rows_up, who = rows_up[paid], who[paid]
+            if compression == "none":  # dynamic uplines are qualified already
+                paid = self.qualified[who]
+                rows_up, who = rows_up[paid], who[paid]
+            if limited:
+                paid = limit[self.paid[who]] >= level
+                rows_up, who = rows_up[paid], who[paid]
             base = cv[rows_up]
             if bonus.levels is not None:
                 amount = self.percent_amount(base, values[level - 1], scale)

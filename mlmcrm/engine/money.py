@@ -55,6 +55,8 @@ def divide_round(numerator: np.ndarray, denominator: int, mode: str) -> np.ndarr
     numerator = np.asarray(numerator)
     if numerator.dtype != object and denominator >= INT64_SAFE:
         numerator = numerator.astype(object)
+    if numerator.dtype != object and (numerator.size == 0 or numerator.min() >= 0):
+        return _divide_round_natural(numerator, denominator, mode)
     negative = numerator < 0
     magnitude = np.abs(numerator)
     if magnitude.dtype == object:
@@ -74,6 +76,22 @@ def divide_round(numerator: np.ndarray, denominator: int, mode: str) -> np.ndarr
     quotient = quotient + bump.astype(np.int64)
     result = np.where(negative, -quotient, quotient)
     return np.asarray(result).astype(np.int64)
+
+
+def _divide_round_natural(numerator: np.ndarray, denominator: int, mode: str) -> np.ndarray:
+    """:func:`divide_round` for non-negative int64 numerators, with fewer temporaries."""
+    quotient, remainder = np.divmod(numerator, denominator)
+    if mode == "half_up":
+        quotient += remainder >= denominator - denominator // 2
+    elif mode == "half_even":
+        half = denominator // 2
+        if denominator % 2:
+            quotient += remainder > half
+        else:
+            quotient += (remainder > half) | ((remainder == half) & (quotient % 2 == 1))
+    elif mode == "up":
+        quotient += remainder > 0
+    return quotient
 
 
 def round_decimal(value: Decimal, places: int, mode: str) -> Decimal:
