@@ -49,10 +49,11 @@ class Ledger:
         source_order: Order index or ``-1``.
         source_distributor: Distributor index or ``-1``.
         level: Level, steps or generation, or ``-1`` for none.
-        basis: What the rate applied to, in units of ``10**-volume_places`` (the order's cv for
-            order-based lines, matched volume for binary, the matched distributor's earnings
-            for matching, the pool's cv for pool, the original amount for a clawback, the
-            tier basis for tiered, the summed amounts for rank advancement).
+        basis: What the rate applied to, in units of ``10**-Result.basis_places[bonus]``: the
+            order's cv for order-based lines, matched volume for binary, the matched
+            distributor's earnings for matching, the pool's cv for pool, the tier basis for
+            tiered, the summed amounts for rank advancement, the original amount for a
+            clawback.
         rate: Millionths of the percent applied (percent bonuses), of the fixed amount
             (``amounts``, ``per_pair``) or of the refund ratio (clawback).
         skipped_inactive: Uplines passed over below this one (dynamic compression) because
@@ -122,7 +123,9 @@ class Result:
         bonus_names: Bonus id of each ``Ledger.bonus`` index.
         notes: Text of each ``Ledger.note`` index (``notes[0] == ""``).
         places: Decimal places of ``Ledger.amount``.
-        volume_places: Decimal places of volumes and ``Ledger.basis``.
+        volume_places: Decimal places of volumes.
+        basis_places: Decimal places of ``Ledger.basis`` per bonus index: ``volume_places``
+            for volume bases, ``places`` for matching, 6 for rank advancement and clawbacks.
     """
 
     ledger: Ledger
@@ -131,6 +134,7 @@ class Result:
     notes: list[str]
     places: int
     volume_places: int
+    basis_places: list[int]
 
 
 class EngineError(ValueError):
@@ -747,7 +751,7 @@ class _Run:
                 amount,
                 source_distributor=matched[rows],
                 level=level,
-                basis=base[rows] * 10 ** (self.volume_places - self.places),
+                basis=base[rows],
                 rate=int(bonus.generations[level - 1] * MICRO),
                 skipped=skipped,
             )
@@ -769,7 +773,7 @@ class _Run:
         amount = divide_round(total, 10 ** (6 - self.places), self.mode)
         amount[~due] = 0
         self.bonus_rank = np.where(due, np.maximum(reached, before), before)
-        self.lines.add(index, np.arange(self.n), amount, basis=total * self.vs, rate=0)
+        self.lines.add(index, np.arange(self.n), amount, basis=total, rate=0)
 
     def pool(self, index: int, bonus: Bonus) -> None:
         total = int(self.o_cv.sum(dtype=np.int64))
@@ -833,7 +837,7 @@ class _Run:
                 source_order=source[rows][chosen],
                 source_distributor=prior.source_distributor[rows][chosen],
                 level=prior.level[rows][chosen],
-                basis=prior.amount[rows][chosen] * self.vs,
+                basis=prior.amount[rows][chosen],
                 rate=ratio[chosen],
             )
         return extra
@@ -882,6 +886,10 @@ class _Run:
             carry_left=self.carry_left,
             carry_right=self.carry_right,
         )
+        basis_places = [
+            {"matching": self.places, "rank_advancement": 6}.get(b.type, self.volume_places)
+            for b in plan.bonuses
+        ] + [6] * (len(names) - len(plan.bonuses))
         return Result(
             ledger=self.lines.ledger(),
             state=state,
@@ -889,6 +897,7 @@ class _Run:
             notes=self.notes,
             places=self.places,
             volume_places=self.volume_places,
+            basis_places=basis_places,
         )
 
 

@@ -41,7 +41,7 @@ def explain_line(
     name = result.bonus_names[int(ledger.bonus[row])]
     kinds = {bonus.id: bonus for bonus in plan.bonuses}
     bonus = kinds.get(name)
-    basis = _number(int(ledger.basis[row]), result.volume_places)
+    basis = _number(int(ledger.basis[row]), result.basis_places[int(ledger.bonus[row])])
     rate = _number(int(ledger.rate[row]), 6)
     level = int(ledger.level[row])
     order = int(ledger.source_order[row])

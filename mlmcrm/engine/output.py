@@ -81,7 +81,7 @@ def ledger_rows(
         ledger.note.tolist(),
     ]
     names, notes = result.bonus_names, result.notes
-    places, volume_places = result.places, result.volume_places
+    places, basis_places = result.places, result.basis_places
     rows = zip(*columns, strict=True)
     for row, (who, bonus, amount, order, source, level, basis, rate, si, ss, st, note) in enumerate(
         rows
@@ -93,7 +93,7 @@ def ledger_rows(
             order_ids[order] if order >= 0 else "",
             distributor_ids[source] if source >= 0 else "",
             level if level >= 0 else "",
-            format_plain(basis, volume_places),
+            format_plain(basis, basis_places[bonus]),
             format_plain(rate, 6),
             si,
             ss,
