@@ -158,10 +158,26 @@ _LINE_TYPES = {
 
 
 class _Lines:
-    """Collects ledger columns chunk by chunk (lines of amount 0 are dropped)."""
+    """Collects ledger lines straight into their final columns (lines of amount 0 are dropped).
 
-    def __init__(self) -> None:
-        self.chunks: list[dict[str, np.ndarray]] = []
+    The columns are allocated once with an upper bound of the line count; the operating system
+    only backs the pages that get written, so the unused tail costs address space, not memory.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.columns = {name: np.empty(capacity, dtype) for name, dtype in _LINE_TYPES.items()}
+        self.count = 0
+        self.spans: list[tuple[int, int, int]] = []  # (bonus, start, stop)
+
+    def _reserve(self, count: int) -> None:
+        capacity = self.columns["amount"].size
+        if self.count + count <= capacity:
+            return
+        grown = max(2 * capacity, self.count + count)
+        for name, column in self.columns.items():
+            bigger = np.empty(grown, column.dtype)
+            bigger[: self.count] = column[: self.count]
+            self.columns[name] = bigger
 
     def add(
         self,
@@ -181,6 +197,7 @@ class _Lines:
         count = keep.size
         if count == 0:
             return
+        self._reserve(count)
         values = {
             "distributor": distributor,
             "bonus": bonus,
@@ -195,33 +212,29 @@ class _Lines:
             "skipped_terminated": skipped[2] if skipped else 0,
             "note": note,
         }
-        chunk = {}
+        start, stop = self.count, self.count + count
         for name, value in values.items():
-            dtype = _LINE_TYPES[name]
+            target = self.columns[name][start:stop]
             if isinstance(value, np.ndarray):
-                chunk[name] = value[keep].astype(dtype, copy=False)
+                if value.size == count:  # every line kept: no gather needed
+                    target[:] = value
+                else:
+                    target[:] = value[keep]
             else:
-                chunk[name] = np.full(count, value, dtype=dtype)
-        self.chunks.append(chunk)
+                target[:] = value
+        self.spans.append((bonus, start, stop))
+        self.count = stop
 
     def earned_by(self, bonuses: set[int], size: int) -> np.ndarray:
-        chosen = [chunk for chunk in self.chunks if int(chunk["bonus"][0]) in bonuses]
-        if not chosen:
+        spans = [(start, stop) for bonus, start, stop in self.spans if bonus in bonuses]
+        if not spans:
             return np.zeros(size, dtype=np.int64)
-        return sum_by(
-            np.concatenate([chunk["distributor"] for chunk in chosen]),
-            np.concatenate([chunk["amount"] for chunk in chosen]),
-            size,
-        )
+        who = np.concatenate([self.columns["distributor"][a:b] for a, b in spans])
+        amount = np.concatenate([self.columns["amount"][a:b] for a, b in spans])
+        return sum_by(who, amount, size)
 
     def ledger(self) -> Ledger:
-        columns = []
-        for name in _LINE_TYPES:
-            parts = [chunk.pop(name) for chunk in self.chunks]
-            columns.append(np.concatenate(parts) if parts else np.zeros(0, _LINE_TYPES[name]))
-            del parts  # each column's chunks are freed as soon as it is joined
-        self.chunks = []
-        return Ledger(*columns)
+        return Ledger(*(self.columns[name][: self.count] for name in _LINE_TYPES))
 
 
 class _Run:
@@ -246,7 +259,6 @@ class _Run:
         self.n = n = network.size
         self.mode = plan.rounding_mode
         self.places = plan.places
-        self.lines = _Lines()
         self.notes = ["", "capped"]
         m = orders.size
         created = orders.created_at
@@ -842,9 +854,30 @@ class _Run:
             )
         return extra
 
+    def _line_bound(self) -> int:
+        """An upper bound of the number of ledger lines this run can write."""
+        orders, n, ranks = self.period.size, self.n, len(self.plan.ranks)
+        total = int(self.prior.source_order.size)
+        for bonus in self.plan.bonuses:
+            kind = bonus.type
+            if kind == "retail":
+                total += orders
+            elif kind == "fast_start":
+                total += int(self.fast_start_window(bonus).sum()) * len(bonus.levels)
+            elif kind in ("unilevel", "matrix"):
+                total += orders * len(bonus.levels or bonus.amounts or ())
+            elif kind == "differential":
+                total += orders * (max(ranks, len(bonus.tiers)) + 2)
+            elif kind == "matching":
+                total += n * len(bonus.generations)
+            else:
+                total += n
+        return total
+
     def run(self) -> Result:
         self.compute_ranks()
         plan = self.plan
+        self.lines = _Lines(self._line_bound())
         names = [b.id for b in plan.bonuses]
         excluded = np.zeros(self.period.size, dtype=bool)
         for bonus in plan.bonuses:
