@@ -158,8 +158,10 @@ def _yaml(document: dict) -> str:
 
 
 @st.composite
-def scenarios(draw):
-    plan = load_plan(_yaml(draw(plans())))
+def scenarios_with_plan_text(draw):
+    """(plan YAML text, plan, network, orders, refunds, carry, prior ledger)."""
+    text = _yaml(draw(plans()))
+    plan = load_plan(text)
     width = 2 if plan.binary is not None else (plan.matrix.width if plan.matrix else 2)
     n = draw(st.integers(1, 12))
     sponsor = [-1]
@@ -268,7 +270,12 @@ def scenarios(draw):
         np.array([r[4] for r in prior_rows], dtype=np.int64),
         np.array([r[5] for r in prior_rows], dtype=np.int64),
     )
-    return plan, network, orders, refunds, carry, prior
+    return text, plan, network, orders, refunds, carry, prior
+
+
+def scenarios():
+    """(plan, network, orders, refunds, carry, prior ledger)."""
+    return scenarios_with_plan_text().map(lambda scenario: scenario[1:])
 
 
 @settings(
