@@ -331,11 +331,11 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str
             if name not in header:
                 raise InputError(str(path), None, name, "missing column")
         columns = {name: header.index(name) for name in header}
-        for number, row in enumerate(reader, start=2):
+        for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
             yield (
-                number,
+                reader.line_num,  # the file's line number (the header is line 1)
                 {name: (row[i].strip() if i < len(row) else "") for name, i in columns.items()},
             )
 
@@ -400,8 +400,8 @@ def read_inputs(
         The network, orders, refunds, carry-in and prior ledger as arrays.
 
     Raises:
-        InputError: Bad input; the message names the file, the data row (1 = the first row after
-            the header) and the field.
+        InputError: Bad input; the message names the file, the row (the file's line number;
+            the header is line 1) and the field.
     """
     table = _Table(distributors, str(distributors))
     raw = list(table.rows(("id",)))
