@@ -200,8 +200,16 @@ def _scatter(buffer: np.ndarray, starts: np.ndarray, matrix: np.ndarray, lengths
         buffer[index[mask]] = matrix[mask]
 
 
+def _length_header(lengths: np.ndarray | int, n: int) -> np.ndarray:
+    values = np.broadcast_to(np.asarray(lengths, dtype=">i4"), (n,))
+    return np.ascontiguousarray(values).view(np.uint8).reshape(n, 4)
+
+
 def encode_rows(columns: Sequence[Column], n: int) -> bytes:
     """Encode ``n`` rows (without the COPY header and trailer) in binary COPY format.
+
+    When every column is fixed-width and never NULL, rows all have one size and are simply
+    laid side by side; otherwise each field is scattered into place at its row's offset.
 
     Args:
         columns: The columns, in the order of the COPY statement's column list.
@@ -212,53 +220,67 @@ def encode_rows(columns: Sequence[Column], n: int) -> bytes:
     """
     if n == 0:
         return b""
-    payloads: list[tuple[Column, list[tuple[np.ndarray, np.ndarray | int]] | None]] = []
-    field_lengths: list[np.ndarray | int] = []
+    segments: list[tuple[np.ndarray | None, Column | None, list | None, np.ndarray | int]] = []
+    field_count = np.array([len(columns)], dtype=">i2").view(np.uint8)
+    block: list[np.ndarray] = [np.broadcast_to(field_count, (n, 2))]
+
+    def close_block() -> None:
+        if block:
+            matrix = np.hstack(block) if len(block) > 1 else np.ascontiguousarray(block[0])
+            segments.append((matrix, None, None, matrix.shape[1]))
+            block.clear()
+
+    all_fixed = all(c.fixed is not None and c.nulls is None for c in columns)
     for column in columns:
+        if column.fixed is not None and column.nulls is None:
+            block.append(_length_header(column.fixed.shape[1], n))
+            block.append(column.fixed)
+            if not all_fixed:
+                close_block()
+            continue
+        close_block()
         if column.fixed is not None:
-            length: np.ndarray | int = column.fixed.shape[1]
             pieces = None
+            length: np.ndarray | int = column.fixed.shape[1]
         else:
             assert column.parts is not None
             pieces = [_part_bytes(part, n) for part in column.parts]
             length = sum((p[1] for p in pieces), start=np.zeros(n, dtype=np.int64))
         if column.nulls is not None:
             length = np.where(column.nulls, -1, length)
-        payloads.append((column, pieces))
-        field_lengths.append(length)
+        segments.append((None, column, pieces, length))
+    close_block()
+    if len(segments) == 1 and segments[0][0] is not None:
+        return segments[0][0].tobytes()
 
-    row_lengths = np.full(n, 2 + 4 * len(columns), dtype=np.int64)
-    for length in field_lengths:
-        row_lengths += np.maximum(length, 0)
+    row_lengths = np.zeros(n, dtype=np.int64)
+    for matrix, _, _, length in segments:
+        row_lengths += length if matrix is not None else 4 + np.maximum(length, 0)
     starts = np.zeros(n, dtype=np.int64)
     np.cumsum(row_lengths[:-1], out=starts[1:])
     buffer = np.empty(int(row_lengths.sum()), dtype=np.uint8)
-
-    header = np.array([len(columns)], dtype=">i2").view(np.uint8)
-    _scatter(buffer, starts, np.broadcast_to(header, (n, 2)))
-    position = starts + 2
-    for (column, pieces), length in zip(payloads, field_lengths, strict=True):
-        length_bytes = np.broadcast_to(np.asarray(length, dtype=">i4"), (n,))
-        length_bytes = np.ascontiguousarray(length_bytes).view(np.uint8).reshape(n, 4)
-        _scatter(buffer, position, length_bytes)
-        position = position + 4
-        if column.fixed is not None:
-            if column.nulls is None:
-                _scatter(buffer, position, column.fixed)
-            else:
-                keep = ~column.nulls
-                _scatter(buffer, position[keep], column.fixed[keep])
-            position = position + np.maximum(length, 0)
+    position = starts
+    for matrix, column, pieces, length in segments:
+        if matrix is not None:
+            _scatter(buffer, position, matrix)
+            position = position + matrix.shape[1]
             continue
-        assert pieces is not None
-        cursor = position.copy()
+        assert column is not None
+        _scatter(buffer, position, _length_header(length, n))
+        position = position + 4
         keep = None if column.nulls is None else ~column.nulls
-        for matrix, part_lengths in pieces:
-            if keep is None:
-                _scatter(buffer, cursor, matrix, part_lengths)
-            else:
-                lengths = part_lengths if np.isscalar(part_lengths) else part_lengths[keep]
-                _scatter(buffer, cursor[keep], matrix[keep], lengths)
-            cursor = cursor + part_lengths
+        if column.fixed is not None:
+            assert keep is not None, "fixed non-null columns are written in blocks"
+            _scatter(buffer, position[keep], column.fixed[keep])
+        else:
+            assert pieces is not None
+            cursor = position.copy()
+            for part_matrix, part_lengths in pieces:
+                if keep is None:
+                    _scatter(buffer, cursor, part_matrix, part_lengths)
+                else:
+                    lengths = part_lengths if np.isscalar(part_lengths) else part_lengths[keep]
+                    _scatter(buffer, cursor[keep], part_matrix[keep], lengths)
+                cursor = cursor + part_lengths
         position = position + np.maximum(length, 0)
     return buffer.tobytes()
