@@ -158,12 +158,12 @@ def _yaml(document: dict) -> str:
 
 
 @st.composite
-def scenarios_with_plan_text(draw):
+def scenarios_with_plan_text(draw, max_distributors: int = 12, max_orders: int = 24):
     """(plan YAML text, plan, network, orders, refunds, carry, prior ledger)."""
     text = _yaml(draw(plans()))
     plan = load_plan(text)
     width = 2 if plan.binary is not None else (plan.matrix.width if plan.matrix else 2)
-    n = draw(st.integers(1, 12))
+    n = draw(st.integers(1, max_distributors))
     sponsor = [-1]
     placement = [-1]
     position = [0]
@@ -199,7 +199,7 @@ def scenarios_with_plan_text(draw):
         np.array(rank, dtype=np.int64),
         np.array([draw(st.integers(0, r)) for r in rank], dtype=np.int64),
     )
-    m = draw(st.integers(0, 24))
+    m = draw(st.integers(0, max_orders))
     values = st.sampled_from([0, 1, 10, 33.333, 50, 99.999999, 100, 150, 400, 0.125, 250, 700])
     created = [
         draw(
@@ -273,9 +273,9 @@ def scenarios_with_plan_text(draw):
     return text, plan, network, orders, refunds, carry, prior
 
 
-def scenarios():
+def scenarios(max_distributors: int = 12, max_orders: int = 24):
     """(plan, network, orders, refunds, carry, prior ledger)."""
-    return scenarios_with_plan_text().map(lambda scenario: scenario[1:])
+    return scenarios_with_plan_text(max_distributors, max_orders).map(lambda s: s[1:])
 
 
 @settings(
@@ -285,4 +285,14 @@ def scenarios():
 )
 @given(scenarios())
 def test_engine_equals_reference(scenario):
+    assert_matches_reference(*scenario)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(scenarios(max_distributors=60, max_orders=120))
+def test_engine_equals_reference_on_larger_networks(scenario):
     assert_matches_reference(*scenario)
