@@ -5,6 +5,10 @@ where ``volume_places = 6 + k`` and ``k`` (0..6) is the fewest extra digits that
 refund-reduced order value exact (``k = 0`` without partial refunds). Ledger amounts are
 integers of ``10**-places`` (the plan's rounding places). Percentages are integers over a
 power of ten. Every line amount is a single exact integer division rounded once.
+
+The database job calls :func:`compute` with arrays it loaded (ids mapped to dense indices) and
+writes ``Result.ledger`` back (``Result.bonus_names`` maps ``ledger.bonus``), and
+``Result.state`` to the distributors' period state.
 """
 
 from __future__ import annotations
@@ -34,13 +38,17 @@ from mlmcrm.engine.money import divide_round, multiply, scaled_integers
 from mlmcrm.engine.plan import ORDER_BASED_TYPES, Bonus, Plan
 from mlmcrm.engine.trees import Tree, sum_by
 
-NOTE_CAPPED = 1
+NOTE_CAPPED = 1  # index of "capped" in Result.notes
 _DAY_MICROS = 86_400 * MICRO
 
 
 @dataclass
 class Ledger:
     """Ledger lines, column by column (all arrays of one length).
+
+    Indices, levels and skip counts are int32, ``bonus`` and ``note`` int16, money and rates
+    int64. The columns may be views into larger buffers; copy them to keep them beyond the
+    result's life if memory matters.
 
     Attributes:
         distributor: Recipient index.
