@@ -46,3 +46,6 @@ def system_check(progress, **_params: Any) -> dict[str, Any]:  # type: ignore[no
         "counts": counts,
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+import workers.commission_jobs  # noqa: E402, F401 - registers commissions.run

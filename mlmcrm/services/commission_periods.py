@@ -1,0 +1,532 @@
+"""Commission periods: open → previewed → closed, runs, adjustments and comparisons.
+
+The run itself is :mod:`mlmcrm.services.commission_run` (an RQ job, ``commissions.run``); these
+are the use cases around it. Closing a period freezes its ledger and moves the title and bonus
+ranks of its stats onto the distributors; its binary carry is read by the next period's run.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from mlmcrm.models import CommissionAdjustment, CommissionPeriod, Distributor, Job
+from mlmcrm.models.base import utcnow
+from mlmcrm.models.commissions import ledger_partition_name
+from mlmcrm.services import audit, permissions
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.commission_run import ADJUSTMENT_BONUS, RUN_LOCK_CLASS, RunRefused
+from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
+
+RUN_JOB_KIND = "commissions.run"
+MAX_ADJUSTMENT = Decimal("1000000")
+
+
+@dataclass(frozen=True)
+class PeriodPublic:
+    """What the screens show of a period."""
+
+    id: int
+    label: str
+    starts_at: str
+    ends_at: str
+    status: str
+    plan_id: int | None
+    runs: int
+    last_run_at: str
+    closed_at: str
+    total: str
+    lines: int
+
+    @classmethod
+    def from_row(cls, row: CommissionPeriod, total: Decimal, lines: int) -> PeriodPublic:
+        """Build from a ``commission_periods`` row and its ledger totals."""
+        return cls(
+            id=row.id,  # type: ignore[arg-type]
+            label=period_label(row.starts_at, row.ends_at),
+            starts_at=row.starts_at.isoformat(),
+            ends_at=row.ends_at.isoformat(),
+            status=row.status,
+            plan_id=row.plan_id,
+            runs=row.runs,
+            last_run_at=row.last_run_at.isoformat() if row.last_run_at else "",
+            closed_at=row.closed_at.isoformat() if row.closed_at else "",
+            total=f"{total:.2f}",
+            lines=lines,
+        )
+
+
+def period_label(starts_at: datetime, ends_at: datetime) -> str:
+    """``January 2026`` for a calendar month, else ``2026-01-01 – 2026-01-15``."""
+    start, end = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
+    if start.day == 1 and start.time() == end.time() == datetime.min.time() and end.day == 1:
+        months = (end.year - start.year) * 12 + end.month - start.month
+        if months == 1:
+            return f"{calendar.month_name[start.month]} {start.year}"
+    last = end - timedelta(microseconds=1)
+    return f"{start:%Y-%m-%d} – {last:%Y-%m-%d}"
+
+
+def _totals(session: Session) -> dict[int, tuple[Decimal, int]]:
+    rows = session.execute(
+        text(
+            "SELECT period_id, COALESCE(sum(amount), 0), count(*) FROM commission_ledger"
+            " GROUP BY period_id"
+        )
+    ).all()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def list_periods(session: Session, *, actor: Actor) -> list[PeriodPublic]:
+    """Every period, newest first, with its ledger total."""
+    permissions.require(actor, "commissions.read")
+    totals = _totals(session)
+    rows = session.exec(
+        select(CommissionPeriod).order_by(CommissionPeriod.starts_at.desc())  # type: ignore[attr-defined]
+    ).all()
+    return [PeriodPublic.from_row(row, *totals.get(row.id, (Decimal(0), 0))) for row in rows]
+
+
+def get_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPublic:
+    """One period.
+
+    Raises:
+        NotFound: No such period.
+    """
+    permissions.require(actor, "commissions.read")
+    row = session.get(CommissionPeriod, period_id)
+    if row is None:
+        raise NotFound("That commission period does not exist.")
+    total, lines = session.execute(
+        text(
+            "SELECT COALESCE(sum(amount), 0), count(*) FROM commission_ledger WHERE period_id = :id"
+        ),
+        {"id": period_id},
+    ).one()
+    return PeriodPublic.from_row(row, total, lines)
+
+
+def _next_month(moment: datetime) -> datetime:
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return moment.replace(year=year, month=month, day=1)
+
+
+def create_next_period(
+    session: Session, *, actor: Actor, starts_at: datetime | None = None
+) -> PeriodPublic:
+    """Open the calendar month after the latest period (or the month of ``starts_at``).
+
+    Raises:
+        PermissionDenied: The actor may not run commissions.
+        DomainError: A period is still open, or ``starts_at`` is given when periods exist.
+    """
+    permissions.require(actor, "commissions.run")
+    latest = session.exec(
+        select(CommissionPeriod).order_by(CommissionPeriod.starts_at.desc())  # type: ignore[attr-defined]
+    ).first()
+    if latest is not None:
+        if latest.status != "closed":
+            raise DomainError(
+                f"{period_label(latest.starts_at, latest.ends_at)} is not closed yet; "
+                "close it before opening the next period."
+            )
+        start = latest.ends_at.astimezone(UTC)
+    else:
+        base = (starts_at or utcnow()).astimezone(UTC)
+        start = datetime(base.year, base.month, 1, tzinfo=UTC)
+    row = CommissionPeriod(starts_at=start, ends_at=_next_month(start), status="open")
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="commission_period.opened",
+        entity_type="commission_period",
+        entity_id=row.id,
+        after={"starts_at": row.starts_at, "ends_at": row.ends_at},
+    )
+    return PeriodPublic.from_row(row, Decimal(0), 0)
+
+
+def running_job(session: Session, period_id: int) -> Job | None:
+    """The queued or running run job of the period, if any."""
+    return session.exec(
+        select(Job).where(
+            Job.kind == RUN_JOB_KIND,
+            Job.status.in_(("queued", "running")),  # type: ignore[attr-defined]
+            Job.params["period_id"].astext == str(period_id),  # type: ignore[index]
+        )
+    ).first()
+
+
+def start_run(session: Session, *, actor: Actor, period_id: int, connection: Any = None) -> int:
+    """Queue a run of the period on the ``commissions`` queue; returns the job id.
+
+    Raises:
+        PermissionDenied: The actor may not run commissions.
+        NotFound: No such period.
+        RunRefused: The period is closed or a run of it is already queued or running.
+    """
+    from mlmcrm.services import jobs as job_service
+
+    permissions.require(actor, "commissions.run")
+    row = session.get(CommissionPeriod, period_id)
+    if row is None:
+        raise NotFound("That commission period does not exist.")
+    if row.status == "closed":
+        raise RunRefused("This period is closed; a closed period never changes.")
+    if running_job(session, period_id) is not None:
+        raise RunRefused("A run of this period is already queued or running.")
+    job = job_service.enqueue_job(
+        actor=actor,
+        kind=RUN_JOB_KIND,
+        params={"period_id": period_id, "requested_by": actor.user_id},
+        connection=connection,
+    )
+    return job.id
+
+
+def _take_period_lock(session: Session, period_id: int) -> None:
+    taken = session.execute(
+        text("SELECT pg_try_advisory_xact_lock(:cls, :period)"),
+        {"cls": RUN_LOCK_CLASS, "period": period_id},
+    ).scalar_one()
+    if not taken:
+        raise RunRefused("This period is being run right now; wait for the run to finish.")
+
+
+def close_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPublic:
+    """Close a previewed period: its ledger is final and its ranks move onto the distributors.
+
+    Title ranks (``distributors.rank_id``) and bonus ranks (``bonus_rank_id``) take the values of
+    the period's stats; the binary carry stays in the stats, where the next run reads it.
+
+    Raises:
+        PermissionDenied: The actor may not run commissions.
+        NotFound: No such period.
+        RunRefused: The period is already closed, has never been run, is being run, or an
+            earlier period is still open.
+    """
+    permissions.require(actor, "commissions.run")
+    _take_period_lock(session, period_id)
+    row = session.exec(
+        select(CommissionPeriod).where(CommissionPeriod.id == period_id).with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound("That commission period does not exist.")
+    if row.status == "closed":
+        raise RunRefused("This period is already closed.")
+    if row.status != "previewed":
+        raise RunRefused("Run a preview of this period before closing it.")
+    earlier = session.exec(
+        select(CommissionPeriod).where(
+            CommissionPeriod.starts_at < row.starts_at, CommissionPeriod.status != "closed"
+        )
+    ).first()
+    if earlier is not None:
+        raise RunRefused("An earlier period is still open; close it first.")
+    if running_job(session, period_id) is not None:
+        raise RunRefused("A run of this period is queued; wait for it before closing.")
+    changed = session.execute(
+        text(
+            "UPDATE distributors d SET rank_id = s.title_rank_id,"
+            " bonus_rank_id = NULLIF(s.bonus_rank_id, s.title_rank_id), updated_at = now()"
+            " FROM commission_period_stats s WHERE s.period_id = :id"
+            " AND s.distributor_id = d.id AND (d.rank_id IS DISTINCT FROM s.title_rank_id"
+            " OR d.bonus_rank_id IS DISTINCT FROM NULLIF(s.bonus_rank_id, s.title_rank_id))"
+        ),
+        {"id": period_id},
+    ).rowcount
+    total, lines = session.execute(
+        text(
+            "SELECT COALESCE(sum(amount), 0), count(*) FROM commission_ledger WHERE period_id = :id"
+        ),
+        {"id": period_id},
+    ).one()
+    row.status = "closed"
+    row.closed_at = utcnow()
+    row.closed_by = actor.user_id
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="commission_period.closed",
+        entity_type="commission_period",
+        entity_id=period_id,
+        before={"status": "previewed"},
+        after={
+            "status": "closed",
+            "run": row.runs,
+            "total": total,
+            "ledger_lines": lines,
+            "ranks_changed": changed,
+        },
+    )
+    return PeriodPublic.from_row(row, total, lines)
+
+
+def parse_amount(value: str | Decimal) -> Decimal:
+    """An adjustment amount: a non-zero number with at most 2 decimal places.
+
+    Raises:
+        ValidationFailed: Anything else.
+    """
+    try:
+        amount = Decimal(str(value).strip().replace(",", ""))
+    except InvalidOperation:
+        raise ValidationFailed("Enter the amount as a number, such as 25.00 or -10.") from None
+    if not amount.is_finite() or amount == 0:
+        raise ValidationFailed("Enter an amount other than 0.")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationFailed("Enter the amount with at most 2 decimal places.")
+    if abs(amount) > MAX_ADJUSTMENT:
+        raise ValidationFailed(f"An adjustment is at most {MAX_ADJUSTMENT:,} either way.")
+    return amount
+
+
+def adjust(
+    session: Session,
+    *,
+    actor: Actor,
+    period_id: int,
+    distributor_id: int,
+    amount: str | Decimal,
+    reason: str,
+) -> int:
+    """Add a manual ledger line with its reason (kept through re-runs); returns its id.
+
+    Raises:
+        PermissionDenied: The actor may not run commissions.
+        ValidationFailed: A bad amount, no reason, or an unknown distributor.
+        NotFound: No such period.
+        RunRefused: The period is closed or being run.
+    """
+    permissions.require(actor, "commissions.run")
+    value = parse_amount(amount)
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise ValidationFailed("Say why (at least 5 characters); the reason is shown and audited.")
+    if len(reason) > 500:
+        raise ValidationFailed("Keep the reason under 500 characters.")
+    _take_period_lock(session, period_id)
+    period = session.exec(
+        select(CommissionPeriod).where(CommissionPeriod.id == period_id).with_for_update()
+    ).first()
+    if period is None:
+        raise NotFound("That commission period does not exist.")
+    if period.status == "closed":
+        raise RunRefused("This period is closed; adjust the open period instead.")
+    if session.get(Distributor, distributor_id) is None:
+        raise ValidationFailed(f"There is no distributor #{distributor_id}.")
+    row = CommissionAdjustment(
+        period_id=period_id,
+        distributor_id=distributor_id,
+        amount=value,
+        reason=reason,
+        created_by=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    session.execute(
+        text(
+            "INSERT INTO commission_ledger (period_id, distributor_id, bonus, amount, note,"
+            " details) VALUES (:period, :distributor, :bonus, :amount, :reason,"
+            " jsonb_build_object('adjustment_id', CAST(:adjustment AS bigint), 'reason',"
+            " CAST(:reason AS text), 'created_by', CAST(:by AS bigint)))"
+        ),
+        {
+            "period": period_id,
+            "distributor": distributor_id,
+            "bonus": ADJUSTMENT_BONUS,
+            "amount": value,
+            "reason": reason,
+            "adjustment": row.id,
+            "by": actor.user_id,
+        },
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="commission.adjusted",
+        entity_type="commission_period",
+        entity_id=period_id,
+        after={"adjustment_id": row.id, "distributor_id": distributor_id, "amount": value},
+        reason=reason,
+    )
+    return row.id  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One bonus or distributor in a comparison of two ledgers."""
+
+    key: str
+    label: str
+    before: str
+    after: str
+    change: str
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """The current preview against the run before it (or the last closed period)."""
+
+    against: str
+    before_total: str
+    after_total: str
+    by_bonus: list[ComparisonRow]
+    by_distributor: list[ComparisonRow]
+    distributors_changed: int
+
+
+def _ledger_source(session: Session, period: CommissionPeriod) -> tuple[str, str] | None:
+    previous = f"{ledger_partition_name(period.id)}_prev"  # type: ignore[arg-type]
+    if session.execute(text(f"SELECT to_regclass('{previous}')")).scalar():
+        return previous, f"run {period.runs - 1} of this period"
+    closed = session.exec(
+        select(CommissionPeriod)
+        .where(CommissionPeriod.status == "closed", CommissionPeriod.starts_at < period.starts_at)
+        .order_by(CommissionPeriod.starts_at.desc())  # type: ignore[attr-defined]
+    ).first()
+    if closed is None:
+        return None
+    return (
+        f"(SELECT * FROM commission_ledger WHERE period_id = {int(closed.id)})",  # type: ignore[arg-type]
+        f"the closed period {period_label(closed.starts_at, closed.ends_at)}",
+    )
+
+
+def _change(before: Decimal, after: Decimal) -> str:
+    delta = after - before
+    return f"{delta:+,.2f}" if delta else "0.00"
+
+
+def compare_runs(
+    session: Session, *, actor: Actor, period_id: int, limit: int = 50
+) -> RunComparison | None:
+    """Compare the period's ledger with the run before it, per bonus and per distributor.
+
+    Without an earlier run of this period, the comparison is with the last closed period.
+
+    Returns:
+        The comparison, or None when there is nothing to compare with.
+
+    Raises:
+        NotFound: No such period.
+    """
+    permissions.require(actor, "commissions.read")
+    period = session.get(CommissionPeriod, period_id)
+    if period is None:
+        raise NotFound("That commission period does not exist.")
+    source = _ledger_source(session, period)
+    if source is None:
+        return None
+    previous, against = source
+    current = f"(SELECT * FROM commission_ledger WHERE period_id = {int(period_id)})"
+    bonus_rows = session.execute(
+        text(
+            f"SELECT COALESCE(a.bonus, b.bonus) AS bonus, COALESCE(b.total, 0), "
+            f" COALESCE(a.total, 0) FROM"
+            f" (SELECT bonus, sum(amount) AS total FROM {current} c GROUP BY bonus) a"
+            f" FULL JOIN (SELECT bonus, sum(amount) AS total FROM {previous} p GROUP BY bonus) b"
+            f" ON a.bonus = b.bonus ORDER BY 1"
+        )
+    ).all()
+    distributor_rows = session.execute(
+        text(
+            f"WITH a AS (SELECT distributor_id, sum(amount) AS total FROM {current} c"
+            f"  GROUP BY distributor_id),"
+            f" b AS (SELECT distributor_id, sum(amount) AS total FROM {previous} p"
+            f"  GROUP BY distributor_id),"
+            f" j AS (SELECT COALESCE(a.distributor_id, b.distributor_id) AS id,"
+            f"  COALESCE(b.total, 0) AS before, COALESCE(a.total, 0) AS after"
+            f"  FROM a FULL JOIN b ON a.distributor_id = b.distributor_id)"
+            f" SELECT j.id, j.before, j.after, count(*) OVER () AS changed,"
+            f"  concat_ws(' ', p.first_name, p.last_name) AS name, d.code"
+            f" FROM j JOIN distributors d ON d.id = j.id"
+            f" LEFT JOIN user_profiles p ON p.user_id = d.user_id"
+            f" WHERE j.before <> j.after ORDER BY abs(j.after - j.before) DESC, j.id"
+            f" LIMIT :limit"
+        ),
+        {"limit": limit},
+    ).all()
+    by_bonus = [
+        ComparisonRow(
+            key=row[0],
+            label=row[0],
+            before=f"{row[1]:,.2f}",
+            after=f"{row[2]:,.2f}",
+            change=_change(row[1], row[2]),
+        )
+        for row in bonus_rows
+    ]
+    by_distributor = [
+        ComparisonRow(
+            key=str(row.id),
+            label=(row.name or row.code),
+            before=f"{row.before:,.2f}",
+            after=f"{row.after:,.2f}",
+            change=_change(row.before, row.after),
+        )
+        for row in distributor_rows
+    ]
+    before_total = sum((row[1] for row in bonus_rows), Decimal(0))
+    after_total = sum((row[2] for row in bonus_rows), Decimal(0))
+    return RunComparison(
+        against=against,
+        before_total=f"{before_total:,.2f}",
+        after_total=f"{after_total:,.2f}",
+        by_bonus=by_bonus,
+        by_distributor=by_distributor,
+        distributors_changed=int(distributor_rows[0].changed) if distributor_rows else 0,
+    )
+
+
+@dataclass(frozen=True)
+class Earner:
+    """A distributor's total in a period."""
+
+    distributor_id: int
+    name: str
+    total: Decimal
+
+
+def top_earners(session: Session, *, actor: Actor, period_id: int, limit: int = 10) -> list[Earner]:
+    """The period's highest totals, highest first."""
+    permissions.require(actor, "commissions.read")
+    rows = session.execute(
+        text(
+            "SELECT l.distributor_id, sum(l.amount) AS total,"
+            " concat_ws(' ', p.first_name, p.last_name) AS name, d.code"
+            " FROM commission_ledger l JOIN distributors d ON d.id = l.distributor_id"
+            " LEFT JOIN user_profiles p ON p.user_id = d.user_id"
+            " WHERE l.period_id = :id GROUP BY l.distributor_id, p.first_name, p.last_name,"
+            " d.code ORDER BY total DESC, l.distributor_id LIMIT :limit"
+        ),
+        {"id": period_id, "limit": limit},
+    ).all()
+    return [
+        Earner(distributor_id=row[0], name=(row.name or row.code), total=row.total) for row in rows
+    ]
+
+
+def bonus_totals(
+    session: Session, *, actor: Actor, period_id: int
+) -> list[tuple[str, Decimal, int]]:
+    """``(bonus, total, lines)`` of the period, by bonus id."""
+    permissions.require(actor, "commissions.read")
+    rows = session.execute(
+        text(
+            "SELECT bonus, sum(amount), count(*) FROM commission_ledger WHERE period_id = :id"
+            " GROUP BY bonus ORDER BY bonus"
+        ),
+        {"id": period_id},
+    ).all()
+    return [(row[0], row[1], row[2]) for row in rows]

@@ -1,0 +1,688 @@
+"""One commission run of a period: load from PostgreSQL, compute, write, in seconds.
+
+1. **Load** (role ``batch``, one repeatable-read snapshot): distributors, the period's orders and
+   the earlier orders refunded in it, their refunds, the carry of the previous period and the
+   closed ledger lines of the refunded earlier orders (for clawbacks), each with one binary
+   ``COPY ... TO STDOUT`` parsed by numpy. Database ids become dense indices with a sort and a
+   binary search.
+2. **Compute** with :func:`mlmcrm.engine.compute`.
+3. **Write** (the schema owner, because it swaps a partition; ONE transaction): the lines go by
+   binary COPY into a fresh table, with the period's manual adjustments; its indexes are built
+   after the load; the per-distributor stats replace the period's; then the old partition is
+   detached and kept as ``commission_ledger_p<id>_prev`` (what "compare with the last run"
+   reads) and the new table is attached in its place. The period becomes ``previewed``.
+
+A session-level advisory lock keyed by the period makes a second run of the same period fail
+at once; closing a period and adjusting it take the same lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+
+from mlmcrm.db import get_engine
+from mlmcrm.engine import (
+    Carry,
+    EngineError,
+    InputError,
+    Network,
+    Orders,
+    PriorLedger,
+    Refunds,
+    compute,
+    load_plan,
+    to_micros,
+    validate,
+)
+from mlmcrm.engine.compute import Result
+from mlmcrm.engine.plan import Plan
+from mlmcrm.models.commissions import ledger_partition_name
+from mlmcrm.services import pgcopy
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import DomainError, NotFound
+
+RUN_LOCK_CLASS = 0x436F6D6D  # "Comm": advisory locks (RUN_LOCK_CLASS, period id)
+COUNTED_ORDER_STATUSES = ("paid", "fulfilled", "refunded", "partially_refunded")
+ADJUSTMENT_BONUS = "adjustment"
+SWAP_LOCK_TIMEOUT = "15s"  # readers of the ledger hold the swap back at most this long
+Progress = Callable[[float, str], None]
+
+_STATUS_CODES = "CASE d.status WHEN 'active' THEN 0 WHEN 'suspended' THEN 1 ELSE 2 END"
+_MICROS = "(extract(epoch FROM {0}) * 1000000)::bigint"
+
+
+class RunRefused(DomainError):
+    """The period cannot be run now (closed, already running, previous period open)."""
+
+    status_code = 409
+
+
+@dataclass
+class PeriodInputs:
+    """What one run computes on, with the database ids beside the dense indices."""
+
+    plan: Plan
+    plan_id: int
+    network: Network
+    orders: Orders
+    refunds: Refunds
+    carry: Carry
+    prior: PriorLedger
+    distributor_ids: np.ndarray
+    order_ids: np.ndarray
+    rank_db_ids: np.ndarray
+    period_start: datetime
+    period_end: datetime
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished run reports (also the job's result)."""
+
+    period_id: int
+    run: int
+    plan_id: int
+    distributors: int
+    orders: int
+    period_orders: int
+    ledger_lines: int
+    total: str
+    load_s: float
+    engine_s: float
+    write_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return dict(self.__dict__)
+
+
+def try_run_lock(connection: Any, period_id: int) -> bool:
+    """Take the period's session-level run lock on ``connection``; False when someone holds it."""
+    return bool(
+        connection.execute(
+            text("SELECT pg_try_advisory_lock(:cls, :period)"),
+            {"cls": RUN_LOCK_CLASS, "period": int(period_id)},
+        ).scalar_one()
+    )
+
+
+def run_period(*, actor: Actor, period_id: int, progress: Progress | None = None) -> RunSummary:
+    """Run a period's commissions and store the result as its preview.
+
+    Args:
+        actor: Who asked for the run (recorded in the audit row).
+        period_id: The period.
+        progress: Called with ``(percent, message)`` as the run goes.
+
+    Returns:
+        The run's summary.
+
+    Raises:
+        NotFound: No such period.
+        RunRefused: The period is closed, is being run or closed right now, or the previous
+            period is not closed yet.
+        DomainError: No active plan, or the data breaks the plan's rules (named by id).
+    """
+    report = progress or (lambda _percent, _message: None)
+    with get_engine("batch").connect() as lock_connection:
+        if not try_run_lock(lock_connection, period_id):
+            raise RunRefused("This period is already being run or closed; try again shortly.")
+        lock_connection.commit()
+        try:
+            started = time.perf_counter()
+            report(2, "Loading the period from the database")
+            inputs = load_inputs(period_id, report)
+            loaded = time.perf_counter()
+            report(45, f"Computing {inputs.network.size:,} distributors")
+            result = _compute(inputs)
+            computed = time.perf_counter()
+            report(65, f"Writing {result.ledger.size:,} ledger lines")
+            run, total = write_result(
+                actor=actor, period_id=period_id, inputs=inputs, result=result
+            )
+            written = time.perf_counter()
+        finally:
+            lock_connection.execute(
+                text("SELECT pg_advisory_unlock(:cls, :period)"),
+                {"cls": RUN_LOCK_CLASS, "period": int(period_id)},
+            )
+            lock_connection.commit()
+    start, end = to_micros(inputs.period_start), to_micros(inputs.period_end)
+    in_period = (inputs.orders.created_at >= start) & (inputs.orders.created_at < end)
+    return RunSummary(
+        period_id=period_id,
+        run=run,
+        plan_id=inputs.plan_id,
+        distributors=inputs.network.size,
+        orders=inputs.orders.size,
+        period_orders=int(in_period.sum()),
+        ledger_lines=int(result.ledger.size),
+        total=str(total),
+        load_s=round(loaded - started, 3),
+        engine_s=round(computed - loaded, 3),
+        write_s=round(written - computed, 3),
+    )
+
+
+def _compute(inputs: PeriodInputs) -> Result:
+    try:
+        return compute(
+            inputs.plan,
+            inputs.network,
+            inputs.orders,
+            inputs.refunds,
+            inputs.carry,
+            inputs.prior,
+            period_start=inputs.period_start,
+            period_end=inputs.period_end,
+        )
+    except EngineError as exc:
+        raise DomainError(f"The run cannot be computed exactly: {exc}") from None
+
+
+def _period_row(connection: Any, period_id: int) -> Any:
+    row = connection.execute(
+        text("SELECT id, starts_at, ends_at, status FROM commission_periods WHERE id = :id"),
+        {"id": period_id},
+    ).first()
+    if row is None:
+        raise NotFound("That commission period does not exist.")
+    return row
+
+
+def check_runnable(connection: Any, period_id: int) -> Any:
+    """The period's row, when it may be run.
+
+    Raises:
+        NotFound: No such period.
+        RunRefused: It is closed, or an earlier period is not closed.
+    """
+    period = _period_row(connection, period_id)
+    if period.status == "closed":
+        raise RunRefused("This period is closed; a closed period never changes.")
+    earlier = connection.execute(
+        text(
+            "SELECT starts_at FROM commission_periods WHERE starts_at < :start"
+            " AND status <> 'closed' ORDER BY starts_at LIMIT 1"
+        ),
+        {"start": period.starts_at},
+    ).first()
+    if earlier is not None:
+        raise RunRefused(
+            f"Close the period starting {earlier.starts_at:%Y-%m-%d} first: its carry and ranks "
+            "flow into this one."
+        )
+    return period
+
+
+def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInputs:
+    """Load everything a run of the period needs, from one snapshot, as the ``batch`` role.
+
+    Raises:
+        NotFound: No such period.
+        RunRefused: The period may not be run.
+        DomainError: No active plan, or input the engine refuses (named by database id).
+    """
+    report = progress or (lambda _percent, _message: None)
+    with get_engine("batch").connect() as connection:
+        connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        period = check_runnable(connection, period_id)
+        plan_row = connection.execute(
+            text("SELECT id, yaml FROM comp_plans WHERE status = 'active'")
+        ).first()
+        if plan_row is None:
+            raise DomainError("No compensation plan is active; activate one before running.")
+        plan = load_plan(plan_row.yaml)
+        rank_rows = connection.execute(text("SELECT id, code FROM ranks")).all()
+        plan_index = {rank.id: index for index, rank in enumerate(plan.ranks)}
+        rank_db_ids = np.full(len(plan.ranks), -1, dtype=np.int64)
+        rank_lookup = np.zeros(max((r.id for r in rank_rows), default=0) + 2, dtype=np.int64)
+        for rank in rank_rows:
+            if rank.code in plan_index:
+                rank_lookup[rank.id] = plan_index[rank.code]
+                rank_db_ids[plan_index[rank.code]] = rank.id
+        if (rank_db_ids < 0).any():
+            missing = [plan.ranks[i].id for i in np.flatnonzero(rank_db_ids < 0)]
+            raise DomainError(
+                f"The ranks table lacks the plan's ranks {', '.join(missing)}; "
+                "activate the plan again."
+            )
+        cursor = connection.connection.driver_connection.cursor()
+        start, end = period.starts_at, period.ends_at
+        report(5, "Loading distributors")
+        distributors = pgcopy.read_int64(
+            cursor,
+            "SELECT d.id, COALESCE(d.sponsor_id, -1), COALESCE(d.placement_id, -1),"
+            " COALESCE(d.position, 0)::bigint, " + _MICROS.format("d.joined_at") + ","
+            f" ({_STATUS_CODES})::bigint, COALESCE(d.rank_id, -1)::bigint,"
+            " COALESCE(d.bonus_rank_id, d.rank_id, -1)::bigint FROM distributors d",
+            None,
+            8,
+        )
+        report(20, f"Loaded {distributors.shape[0]:,} distributors; loading orders")
+        statuses = ", ".join(f"'{status}'" for status in COUNTED_ORDER_STATUSES)
+        orders = pgcopy.read_int64(
+            cursor,
+            "SELECT o.id, o.distributor_id, (o.customer_id IS NOT NULL)::int::bigint, "
+            + _MICROS.format("o.created_at")
+            + ", (o.pv_total * 1000000)::bigint, (o.cv_total * 1000000)::bigint"
+            f" FROM orders o WHERE o.status IN ({statuses}) AND ("
+            " (o.created_at >= %(start)s AND o.created_at < %(end)s) OR o.id IN ("
+            "  SELECT r.order_id FROM order_refunds r"
+            "  WHERE r.refunded_at >= %(start)s AND r.refunded_at < %(end)s))",
+            {"start": start, "end": end},
+            6,
+        )
+        report(35, f"Loaded {orders.shape[0]:,} orders; loading refunds and carry")
+        refunds = pgcopy.read_int64(
+            cursor,
+            "SELECT r.order_id, "
+            + _MICROS.format("r.refunded_at")
+            + ", (r.ratio * 1000000)::bigint, (r.ratio * 1000000 <> trunc(r.ratio * 1000000))"
+            "::int::bigint, r.id FROM order_refunds r JOIN orders o ON o.id = r.order_id"
+            f" WHERE o.status IN ({statuses}) AND r.refunded_at < %(end)s AND ("
+            " (o.created_at >= %(start)s AND o.created_at < %(end)s)"
+            " OR r.refunded_at >= %(start)s)",
+            {"start": start, "end": end},
+            5,
+        )
+        carry = pgcopy.read_int64(
+            cursor,
+            "SELECT s.distributor_id, (s.carry_left * 1000000)::bigint,"
+            " (s.carry_right * 1000000)::bigint FROM commission_period_stats s"
+            " WHERE s.period_id = (SELECT p.id FROM commission_periods p"
+            "  WHERE p.status = 'closed' AND p.starts_at < %(start)s"
+            "  ORDER BY p.starts_at DESC LIMIT 1)"
+            " AND (s.carry_left <> 0 OR s.carry_right <> 0)",
+            {"start": start},
+            3,
+        )
+        prior_rows = connection.execute(
+            text(
+                "SELECT l.distributor_id, l.bonus, (l.amount * 1000000)::bigint AS amount,"
+                " l.source_order_id, l.source_distributor_id, l.level"
+                " FROM commission_ledger l JOIN commission_periods p ON p.id = l.period_id"
+                " WHERE p.status = 'closed' AND l.source_order_id IN ("
+                "  SELECT r.order_id FROM order_refunds r JOIN orders o ON o.id = r.order_id"
+                "  WHERE r.refunded_at >= :start AND r.refunded_at < :end"
+                "  AND o.created_at < :start)"
+            ),
+            {"start": start, "end": end},
+        ).all()
+        connection.rollback()
+    if refunds.size and refunds[:, 3].any():
+        bad = int(refunds[np.flatnonzero(refunds[:, 3])[0], 4])
+        raise DomainError(f"Refund #{bad} has a ratio with more than 6 decimal places.")
+    return _assemble(
+        plan=plan,
+        plan_id=plan_row.id,
+        rank_lookup=rank_lookup,
+        rank_db_ids=rank_db_ids,
+        distributors=distributors,
+        orders=orders,
+        refunds=refunds,
+        carry=carry,
+        prior_rows=prior_rows,
+        period_start=start,
+        period_end=end,
+    )
+
+
+def _dense(ids: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
+    """Dense indices of ``wanted`` database ids in the sorted ``ids`` (-1 stays -1)."""
+    index = np.searchsorted(ids, wanted)
+    index = np.minimum(index, max(ids.size - 1, 0))
+    found = (wanted >= 0) & (ids.size > 0)
+    if ids.size:
+        found &= ids[index] == wanted
+    unknown = (wanted >= 0) & ~found
+    if unknown.any():
+        raise DomainError(f"{what} names distributor #{int(wanted[unknown][0])}, who is unknown.")
+    return np.where(wanted >= 0, index, -1)
+
+
+def _assemble(
+    *,
+    plan: Plan,
+    plan_id: int,
+    rank_lookup: np.ndarray,
+    rank_db_ids: np.ndarray,
+    distributors: np.ndarray,
+    orders: np.ndarray,
+    refunds: np.ndarray,
+    carry: np.ndarray,
+    prior_rows: list[Any],
+    period_start: datetime,
+    period_end: datetime,
+) -> PeriodInputs:
+    order = np.argsort(distributors[:, 0], kind="stable")
+    if not (order == np.arange(order.size)).all():
+        distributors = distributors[order]
+    ids = distributors[:, 0]
+    sponsor = _dense(ids, distributors[:, 1], "A sponsor")
+    placement = _dense(ids, distributors[:, 2], "A placement")
+    rank = np.where(distributors[:, 6] >= 0, rank_lookup[np.maximum(distributors[:, 6], 0)], 0)
+    bonus_rank = np.where(
+        distributors[:, 7] >= 0, rank_lookup[np.maximum(distributors[:, 7], 0)], rank
+    )
+    bonus_rank = np.maximum(bonus_rank, rank)
+    network = Network(
+        ids=ids,
+        sponsor=sponsor,
+        placement=placement,
+        position=distributors[:, 3].copy(),
+        joined_at=distributors[:, 4].copy(),
+        status=distributors[:, 5].copy(),
+        rank=rank,
+        bonus_rank=bonus_rank,
+    )
+    order_sort = np.argsort(orders[:, 0], kind="stable")
+    orders = orders[order_sort]
+    order_ids = orders[:, 0]
+    order_table = Orders(
+        ids=order_ids,
+        distributor=_dense(ids, orders[:, 1], "An order"),
+        is_customer=orders[:, 2].astype(bool),
+        created_at=orders[:, 3].copy(),
+        pv=orders[:, 4].copy(),
+        cv=orders[:, 5].copy(),
+    )
+    refund_orders = np.searchsorted(order_ids, refunds[:, 0]) if refunds.size else refunds[:, 0]
+    refund_table = Refunds(
+        order=refund_orders.astype(np.int64),
+        refunded_at=refunds[:, 1].copy(),
+        ratio=refunds[:, 2].copy(),
+    )
+    carry_table = Carry.zeros(ids.size)
+    if carry.size:
+        who = _dense(ids, carry[:, 0], "The carry")
+        carry_table.left[who] = carry[:, 1]
+        carry_table.right[who] = carry[:, 2]
+    prior = PriorLedger.empty()
+    if prior_rows:
+        prior = PriorLedger(
+            distributor=_dense(ids, np.array([r.distributor_id for r in prior_rows]), "A line"),
+            bonus=np.array([r.bonus for r in prior_rows], dtype=object),
+            amount=np.array([r.amount for r in prior_rows], dtype=np.int64),
+            source_order=np.searchsorted(
+                order_ids, np.array([r.source_order_id for r in prior_rows], dtype=np.int64)
+            ),
+            source_distributor=_dense(
+                ids,
+                np.array(
+                    [
+                        -1 if r.source_distributor_id is None else r.source_distributor_id
+                        for r in prior_rows
+                    ],
+                    dtype=np.int64,
+                ),
+                "A line",
+            ),
+            level=np.array([-1 if r.level is None else r.level for r in prior_rows], np.int64),
+        )
+    inputs = PeriodInputs(
+        plan=plan,
+        plan_id=plan_id,
+        network=network,
+        orders=order_table,
+        refunds=refund_table,
+        carry=carry_table,
+        prior=prior,
+        distributor_ids=ids,
+        order_ids=order_ids,
+        rank_db_ids=rank_db_ids,
+        period_start=period_start,
+        period_end=period_end,
+    )
+    try:
+        validate(plan, network, order_table, refund_table, carry_table, prior)
+    except InputError as exc:
+        raise DomainError(_input_error_message(exc, inputs)) from None
+    return inputs
+
+
+def _input_error_message(error: InputError, inputs: PeriodInputs) -> str:
+    table, row = error.table, error.row
+    where = table
+    if row is not None:
+        if table == "distributors" and 0 < row <= inputs.distributor_ids.size:
+            where = f"distributor #{int(inputs.distributor_ids[row - 1])}"
+        elif table == "orders" and 0 < row <= inputs.order_ids.size:
+            where = f"order #{int(inputs.order_ids[row - 1])}"
+        else:
+            where = f"{table} row {row}"
+    field = f", {error.field}" if error.field else ""
+    return f"The period's data breaks the plan: {where}{field}: {error.message}."
+
+
+def write_result(
+    *, actor: Actor, period_id: int, inputs: PeriodInputs, result: Result
+) -> tuple[int, Decimal]:
+    """Store a run's ledger and stats as the period's preview, in one transaction.
+
+    Returns:
+        The run number and the total paid (adjustments included).
+
+    Raises:
+        RunRefused: The period was closed meanwhile.
+    """
+    ledger = result.ledger
+    lines = ledger.size
+    partition = ledger_partition_name(period_id)
+    with get_engine("owner").begin() as connection:
+        period = connection.execute(
+            text("SELECT status, runs FROM commission_periods WHERE id = :id FOR UPDATE"),
+            {"id": period_id},
+        ).one()
+        if period.status == "closed":
+            raise RunRefused("This period is closed; a closed period never changes.")
+        run = period.runs + 1
+        stage = f"{partition}_r{run}"
+        first_id = connection.execute(
+            text(
+                "SELECT setval('commission_ledger_id_seq', nextval('commission_ledger_id_seq')"
+                " + :count) - :count"
+            ),
+            {"count": max(lines, 1)},
+        ).scalar_one()
+        connection.execute(text(f"DROP TABLE IF EXISTS {stage}"))
+        connection.execute(
+            text(f"CREATE TABLE {stage} (LIKE commission_ledger INCLUDING DEFAULTS)")
+        )
+        cursor = connection.connection.driver_connection.cursor()
+        _copy_ledger(cursor, stage, period_id, int(first_id), inputs, result)
+        connection.execute(
+            text(
+                f"INSERT INTO {stage} (period_id, distributor_id, bonus, amount, note, details)"
+                " SELECT period_id, distributor_id, :bonus, amount, reason,"
+                " jsonb_build_object('adjustment_id', id, 'reason', reason,"
+                "  'created_by', created_by)"
+                " FROM commission_adjustments WHERE period_id = :period ORDER BY id"
+            ),
+            {"bonus": ADJUSTMENT_BONUS, "period": period_id},
+        )
+        connection.execute(
+            text(f"CREATE INDEX {stage}_distributor ON {stage} (period_id, distributor_id)")
+        )
+        connection.execute(
+            text(
+                f"ALTER TABLE {stage} ADD CONSTRAINT {stage}_pkey PRIMARY KEY (period_id, id),"
+                f" ADD CONSTRAINT {stage}_period CHECK (period_id = {int(period_id)})"
+            )
+        )
+        connection.execute(
+            text("DELETE FROM commission_period_stats WHERE period_id = :id"), {"id": period_id}
+        )
+        _copy_stats(cursor, period_id, inputs, result)
+        _swap_partition(connection, period_id, stage, keep_previous=period.runs > 0)
+        total = connection.execute(
+            text(f"SELECT COALESCE(sum(amount), 0) FROM {partition}")
+        ).scalar_one()
+        total = Decimal(total).quantize(Decimal(1).scaleb(-result.places))
+        connection.execute(
+            text(
+                "UPDATE commission_periods SET status = 'previewed', plan_id = :plan,"
+                " last_run_at = now(), runs = :run WHERE id = :id"
+            ),
+            {"plan": inputs.plan_id, "run": run, "id": period_id},
+        )
+        _audit(
+            connection,
+            actor,
+            action="commission_period.previewed",
+            entity_id=period_id,
+            after={
+                "run": run,
+                "plan_id": inputs.plan_id,
+                "ledger_lines": lines,
+                "total": str(total),
+            },
+        )
+    return run, total
+
+
+def _audit(
+    connection: Any,
+    actor: Actor,
+    *,
+    action: str,
+    entity_id: int,
+    after: dict[str, Any],
+    reason: str | None = None,
+) -> None:
+    import json
+
+    connection.execute(
+        text(
+            "INSERT INTO audit_logs (actor_id, actor_label, action, entity_type, entity_id,"
+            " after, reason) VALUES (:actor_id, :label, :action, 'commission_period', :entity,"
+            " CAST(:after AS jsonb), :reason)"
+        ),
+        {
+            "actor_id": actor.user_id,
+            "label": actor.label or actor.role,
+            "action": action,
+            "entity": str(entity_id),
+            "after": json.dumps(after),
+            "reason": reason,
+        },
+    )
+
+
+def _copy_ledger(
+    cursor: Any, table: str, period_id: int, first_id: int, inputs: PeriodInputs, result: Result
+) -> None:
+    ledger = result.ledger
+    lines = ledger.size
+    if lines == 0:
+        return
+    ids = inputs.distributor_ids
+    source_order = ledger.source_order.astype(np.int64)
+    source_distributor = ledger.source_distributor.astype(np.int64)
+    level = ledger.level.astype(np.int64)
+    columns = [
+        pgcopy.Column("int8", int(period_id)),
+        pgcopy.Column("int8", np.arange(first_id, first_id + lines, dtype=np.int64)),
+        pgcopy.Column("int8", ids[ledger.distributor]),
+        pgcopy.Column("text", ledger.bonus.astype(np.int64), texts=result.bonus_names),
+        pgcopy.Column("numeric", ledger.amount, scale=result.places),
+        pgcopy.Column("int8", inputs.order_ids[np.maximum(source_order, 0)], null=source_order < 0),
+        pgcopy.Column("int8", ids[np.maximum(source_distributor, 0)], null=source_distributor < 0),
+        pgcopy.Column("int4", level, null=level < 0),
+        pgcopy.Column("numeric", ledger.basis, scale=result.volume_places),
+        pgcopy.Column("numeric", ledger.rate, scale=6),
+        pgcopy.Column("int4", ledger.skipped_inactive),
+        pgcopy.Column("int4", ledger.skipped_suspended),
+        pgcopy.Column("int4", ledger.skipped_terminated),
+        pgcopy.Column("text", ledger.note.astype(np.int64), texts=result.notes),
+    ]
+    names = [
+        "period_id",
+        "id",
+        "distributor_id",
+        "bonus",
+        "amount",
+        "source_order_id",
+        "source_distributor_id",
+        "level",
+        "basis",
+        "rate",
+        "skipped_inactive",
+        "skipped_suspended",
+        "skipped_terminated",
+        "note",
+    ]
+    pgcopy.write(cursor, table, names, columns, lines)
+
+
+def _copy_stats(cursor: Any, period_id: int, inputs: PeriodInputs, result: Result) -> None:
+    state = result.state
+    size = state.pv.size
+    places = result.volume_places
+    binary = inputs.plan.binary is not None
+    zero = np.zeros(size, dtype=np.int64)
+    ranks = inputs.rank_db_ids
+    columns = [
+        pgcopy.Column("int8", int(period_id)),
+        pgcopy.Column("int8", inputs.distributor_ids),
+        pgcopy.Column("numeric", state.pv, scale=places),
+        pgcopy.Column("numeric", state.gv, scale=places),
+        pgcopy.Column("bool", state.active.astype(np.uint8)),
+        pgcopy.Column("int2", ranks[state.paid_as_rank]),
+        pgcopy.Column("int2", ranks[state.title_rank]),
+        pgcopy.Column("int2", ranks[state.bonus_rank]),
+    ]
+    for values in (state.left_volume, state.right_volume, state.carry_left, state.carry_right):
+        columns.append(pgcopy.Column("numeric", values if binary else zero, scale=places))
+    names = [
+        "period_id",
+        "distributor_id",
+        "pv",
+        "gv",
+        "active",
+        "paid_as_rank_id",
+        "title_rank_id",
+        "bonus_rank_id",
+        "left_volume",
+        "right_volume",
+        "carry_left",
+        "carry_right",
+    ]
+    pgcopy.write(cursor, "commission_period_stats", names, columns, size)
+
+
+def _swap_partition(connection: Any, period_id: int, stage: str, *, keep_previous: bool) -> None:
+    partition = ledger_partition_name(period_id)
+    connection.execute(text(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'"))
+    previous = f"{partition}_prev"
+    attached = connection.execute(
+        text(
+            "SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'commission_ledger'::regclass AND c.relname = :name"
+        ),
+        {"name": partition},
+    ).first()
+    if attached:
+        connection.execute(text(f"ALTER TABLE commission_ledger DETACH PARTITION {partition}"))
+    connection.execute(text(f"DROP TABLE IF EXISTS {previous}"))
+    if attached or connection.execute(text(f"SELECT to_regclass('{partition}')")).scalar():
+        if keep_previous:
+            connection.execute(text(f"ALTER TABLE {partition} RENAME TO {previous}"))
+            connection.execute(text(f"GRANT SELECT ON {previous} TO mlmcrm_app, mlmcrm_batch"))
+        else:
+            connection.execute(text(f"DROP TABLE {partition}"))
+    connection.execute(text(f"ALTER TABLE {stage} RENAME TO {partition}"))
+    connection.execute(
+        text(
+            f"ALTER TABLE commission_ledger ATTACH PARTITION {partition}"
+            f" FOR VALUES IN ({int(period_id)})"
+        )
+    )

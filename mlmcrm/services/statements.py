@@ -1,0 +1,449 @@
+"""A distributor's commission statement, each line explained in words, and rank progress.
+
+The words come from what the run stored on each line (bonus, basis, rate, level, the uplines
+skipped by compression, the note) and the plan version the period ran with, never from a
+recomputation: "5% of order #1042 from Jane Doe (CV 120.00), level 2 — 1 inactive upline
+skipped".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from mlmcrm.engine import Plan, load_plan
+from mlmcrm.models import CommissionPeriod, CompPlan, Distributor
+from mlmcrm.services import permissions
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.commission_periods import period_label
+from mlmcrm.services.commission_run import ADJUSTMENT_BONUS
+from mlmcrm.services.errors import NotFound, PermissionDenied
+
+BONUS_NAMES = {
+    "retail": "Retail bonus",
+    "tiered": "Volume bonus",
+    "fast_start": "Fast start bonus",
+    "unilevel": "Unilevel bonus",
+    "matrix": "Matrix bonus",
+    "differential": "Rank differential",
+    "binary": "Binary bonus",
+    "matching": "Matching bonus",
+    "rank_advancement": "Rank advancement bonus",
+    "pool": "Leadership pool",
+}
+
+
+@dataclass(frozen=True)
+class LineFacts:
+    """What a stored ledger line says (the input of :func:`explain`)."""
+
+    bonus: str
+    amount: Decimal
+    source_order_id: int | None = None
+    source_name: str = ""
+    level: int | None = None
+    basis: Decimal | None = None
+    rate: Decimal | None = None
+    skipped_inactive: int = 0
+    skipped_suspended: int = 0
+    skipped_terminated: int = 0
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """One line of a statement."""
+
+    bonus: str
+    title: str
+    amount: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A distributor's pay for one period."""
+
+    period_id: int
+    period: str
+    status: str
+    distributor_id: int
+    lines: list[StatementLine]
+    total: str
+    by_bonus: list[tuple[str, str]]
+
+
+def _number(value: Decimal | None, places: int = 2) -> str:
+    if value is None:
+        return "0"
+    return f"{value:,.{places}f}"
+
+
+def _percent(rate: Decimal | None) -> str:
+    if rate is None:
+        return "?%"
+    text_value = format(rate.normalize(), "f")
+    return f"{text_value}%"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _skipped(facts: LineFacts) -> str:
+    parts = []
+    if facts.skipped_inactive:
+        parts.append(_plural(facts.skipped_inactive, "inactive upline"))
+    if facts.skipped_suspended:
+        parts.append(_plural(facts.skipped_suspended, "suspended upline"))
+    if facts.skipped_terminated:
+        parts.append(_plural(facts.skipped_terminated, "terminated upline"))
+    if not parts:
+        return ""
+    return " — " + ", ".join(parts) + " skipped"
+
+
+def _order(facts: LineFacts) -> str:
+    order = f"order #{facts.source_order_id}" if facts.source_order_id is not None else "an order"
+    who = f" from {facts.source_name}" if facts.source_name else ""
+    return f"{order}{who} (CV {_number(facts.basis)})"
+
+
+def bonus_type(plan: Plan | None, bonus: str) -> str:
+    """The type of a bonus id in the plan (``clawback`` and ``adjustment`` are their own)."""
+    if bonus.startswith("clawback:"):
+        return "clawback"
+    if bonus == ADJUSTMENT_BONUS:
+        return "adjustment"
+    if plan is not None:
+        for item in plan.bonuses:
+            if item.id == bonus:
+                return item.type
+    return ""
+
+
+def title_of(plan: Plan | None, bonus: str) -> str:
+    """A readable title of a bonus id."""
+    kind = bonus_type(plan, bonus)
+    if kind == "clawback":
+        return f"Clawback of {title_of(plan, bonus.removeprefix('clawback:')).lower()}"
+    if kind == "adjustment":
+        return "Manual adjustment"
+    return BONUS_NAMES.get(kind, bonus.replace("_", " ").capitalize())
+
+
+def explain(facts: LineFacts, plan: Plan | None, *, uses_amounts: bool = False) -> str:
+    """One ledger line in words.
+
+    Args:
+        facts: The stored line.
+        plan: The plan version the period ran with (for the bonus's type), if known.
+        uses_amounts: The bonus pays fixed amounts per level rather than percentages.
+    """
+    kind = bonus_type(plan, facts.bonus)
+    rate = _percent(facts.rate)
+    if kind == "adjustment":
+        return f"Manual adjustment: {facts.note}" if facts.note else "Manual adjustment"
+    if kind == "clawback":
+        original = title_of(plan, facts.bonus.removeprefix("clawback:")).lower()
+        share = (
+            f"{_percent(facts.rate * 100)} of "
+            if facts.rate is not None and facts.rate != 1
+            else ""
+        )
+        level = f", level {facts.level}" if facts.level else ""
+        return (
+            f"{share}the {original} of {_number(facts.basis)} on order #{facts.source_order_id}"
+            f"{' from ' + facts.source_name if facts.source_name else ''}{level} taken back:"
+            " the order was refunded after its period closed"
+        )
+    if kind == "retail":
+        return f"{rate} of customer {_order(facts)}"
+    if kind in ("unilevel", "matrix", "fast_start"):
+        what = f"{_number(facts.rate)} fixed" if uses_amounts else rate
+        label = {"fast_start": "fast start, level", "matrix": "matrix level"}.get(kind, "level")
+        return f"{what} of {_order(facts)}, {label} {facts.level}{_skipped(facts)}"
+    if kind == "differential":
+        steps = facts.level or 0
+        where = "your own order" if steps == 0 else f"{_plural(steps, 'level')} below you"
+        return f"{rate} rank difference on {_order(facts)}, {where}"
+    if kind == "binary":
+        note = " (capped at the plan's limit)" if facts.note == "capped" else ""
+        if uses_amounts:
+            return f"Pairs of your weaker leg's matched volume {_number(facts.basis)}{note}"
+        return f"{rate} of {_number(facts.basis)} matched volume in your weaker leg{note}"
+    if kind == "matching":
+        return (
+            f"{rate} of the {_number(facts.basis)} earned by {facts.source_name or 'your team'},"
+            f" generation {facts.level}{_skipped(facts)}"
+        )
+    if kind == "rank_advancement":
+        return "Bonus for reaching a new rank"
+    if kind == "pool":
+        shares = f" ({facts.note})" if facts.note else ""
+        return f"Your share of the {rate} pool of {_number(facts.basis)} company CV{shares}"
+    if kind == "tiered":
+        return f"{rate} of your personal volume {_number(facts.basis)}"
+    return facts.note or facts.bonus
+
+
+def _plan_of(session: Session, period: CommissionPeriod) -> Plan | None:
+    if period.plan_id is None:
+        return None
+    row = session.get(CompPlan, period.plan_id)
+    return load_plan(row.yaml) if row is not None else None
+
+
+def _own_distributor(session: Session, actor: Actor, distributor_id: int | None) -> int:
+    if actor.role == "distributor":
+        permissions.require(actor, "back_office.view")
+        if actor.distributor_id is None:
+            raise NotFound("You have no distributor record.")
+        if distributor_id not in (None, actor.distributor_id):
+            raise PermissionDenied("You can only see your own statement.")
+        return actor.distributor_id
+    permissions.require(actor, "commissions.read")
+    if distributor_id is None or session.get(Distributor, distributor_id) is None:
+        raise NotFound("That distributor does not exist.")
+    return distributor_id
+
+
+def statement(
+    session: Session, *, actor: Actor, period_id: int, distributor_id: int | None = None
+) -> Statement:
+    """A distributor's lines of a previewed or closed period, explained.
+
+    Distributors see their own statement of closed periods (and of a preview, marked as such);
+    staff with ``commissions.read`` see anyone's.
+
+    Raises:
+        NotFound: No such period or distributor.
+        PermissionDenied: Another distributor's statement.
+    """
+    who = _own_distributor(session, actor, distributor_id)
+    period = session.get(CommissionPeriod, period_id)
+    if period is None:
+        raise NotFound("That commission period does not exist.")
+    plan = _plan_of(session, period)
+    amounts_bonuses = {
+        bonus.id for bonus in (plan.bonuses if plan else ()) if bonus.amounts or bonus.per_pair
+    }
+    rows = session.execute(
+        text(
+            "SELECT l.bonus, l.amount, l.source_order_id, l.level, l.basis, l.rate,"
+            " l.skipped_inactive, l.skipped_suspended, l.skipped_terminated, l.note,"
+            " concat_ws(' ', p.first_name, p.last_name) AS source_name, s.code AS source_code"
+            " FROM commission_ledger l"
+            " LEFT JOIN distributors s ON s.id = l.source_distributor_id"
+            " LEFT JOIN user_profiles p ON p.user_id = s.user_id"
+            " WHERE l.period_id = :period AND l.distributor_id = :who"
+            " ORDER BY l.bonus, l.source_order_id NULLS FIRST, l.level NULLS FIRST, l.id"
+        ),
+        {"period": period_id, "who": who},
+    ).all()
+    lines = []
+    totals: dict[str, Decimal] = {}
+    for row in rows:
+        facts = LineFacts(
+            bonus=row.bonus,
+            amount=row.amount,
+            source_order_id=row.source_order_id,
+            source_name=(row.source_name or row.source_code or "").strip(),
+            level=row.level,
+            basis=row.basis,
+            rate=row.rate,
+            skipped_inactive=row.skipped_inactive,
+            skipped_suspended=row.skipped_suspended,
+            skipped_terminated=row.skipped_terminated,
+            note=row.note or "",
+        )
+        title = title_of(plan, row.bonus)
+        lines.append(
+            StatementLine(
+                bonus=row.bonus,
+                title=title,
+                amount=_number(row.amount),
+                explanation=explain(facts, plan, uses_amounts=row.bonus in amounts_bonuses),
+            )
+        )
+        totals[title] = totals.get(title, Decimal(0)) + row.amount
+    return Statement(
+        period_id=period_id,
+        period=period_label(period.starts_at, period.ends_at),
+        status=period.status,
+        distributor_id=who,
+        lines=lines,
+        total=_number(sum(totals.values(), Decimal(0))),
+        by_bonus=[(title, _number(amount)) for title, amount in totals.items()],
+    )
+
+
+@dataclass(frozen=True)
+class RankProgress:
+    """Where a distributor stands against the next rank."""
+
+    period: str
+    paid_as: str
+    title: str
+    next_rank: str
+    pv: str
+    gv: str
+    met: list[str]
+    missing: list[str]
+
+
+def _amount(value: Decimal) -> str:
+    value = value.quantize(Decimal("0.01")).normalize()
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+def rank_progress(
+    session: Session, *, actor: Actor, period_id: int, distributor_id: int | None = None
+) -> RankProgress:
+    """What the distributor has and lacks for the rank above their paid-as rank in a period.
+
+    Computed from the period's stats and the plan version it ran with.
+
+    Raises:
+        NotFound: No such period, no run of it yet, or no such distributor.
+        PermissionDenied: Another distributor's progress.
+    """
+    who = _own_distributor(session, actor, distributor_id)
+    period = session.get(CommissionPeriod, period_id)
+    if period is None:
+        raise NotFound("That commission period does not exist.")
+    plan = _plan_of(session, period)
+    stats = session.execute(
+        text(
+            "SELECT s.pv, s.gv, s.active, pr.code AS paid_as, tr.code AS title"
+            " FROM commission_period_stats s"
+            " LEFT JOIN ranks pr ON pr.id = s.paid_as_rank_id"
+            " LEFT JOIN ranks tr ON tr.id = s.title_rank_id"
+            " WHERE s.period_id = :period AND s.distributor_id = :who"
+        ),
+        {"period": period_id, "who": who},
+    ).first()
+    if plan is None or stats is None:
+        raise NotFound("This period has not been run yet.")
+    rank_ids = [rank.id for rank in plan.ranks]
+    paid_index = rank_ids.index(stats.paid_as) if stats.paid_as in rank_ids else 0
+    label = period_label(period.starts_at, period.ends_at)
+    names = [rank.replace("_", " ").title() for rank in rank_ids]
+    title = stats.title.replace("_", " ").title() if stats.title else names[0]
+    if paid_index + 1 >= len(plan.ranks):
+        return RankProgress(
+            period=label,
+            paid_as=names[paid_index],
+            title=title,
+            next_rank="",
+            pv=_amount(stats.pv),
+            gv=_amount(stats.gv),
+            met=["You are paid as the highest rank of the plan."],
+            missing=[],
+        )
+    target = plan.ranks[paid_index + 1]
+    met: list[str] = []
+    missing: list[str] = []
+    pv, gv = stats.pv, stats.gv
+    minimum_active = plan.active_min_pv
+    if not stats.active:
+        need = max(minimum_active - pv, Decimal(0))
+        missing.append(
+            f"{_amount(need)} more PV to be active" if need > 0 else "Be active (status active)"
+        )
+    else:
+        met.append("Active this period")
+    if target.min_pv is not None:
+        if pv >= target.min_pv:
+            met.append(f"PV {_amount(pv)} of {_amount(target.min_pv)}")
+        else:
+            missing.append(f"{_amount(target.min_pv - pv)} more PV")
+    legs = session.execute(
+        text(
+            "SELECT d.id, COALESCE(s.gv, 0) AS gv FROM distributors d"
+            " LEFT JOIN commission_period_stats s ON s.distributor_id = d.id"
+            "  AND s.period_id = :period WHERE d.sponsor_id = :who ORDER BY gv DESC"
+        ),
+        {"period": period_id, "who": who},
+    ).all()
+    if target.min_gv is not None:
+        if target.max_leg_pct is None:
+            if gv >= target.min_gv:
+                met.append(f"GV {_amount(gv)} of {_amount(target.min_gv)}")
+            else:
+                missing.append(f"{_amount(target.min_gv - gv)} more GV")
+        else:
+            cap = target.min_gv * target.max_leg_pct / 100
+            qualifying = pv + sum((min(leg.gv, cap) for leg in legs), Decimal(0))
+            if qualifying >= target.min_gv:
+                met.append(f"Qualifying GV {_amount(qualifying)} of {_amount(target.min_gv)}")
+            else:
+                short = target.min_gv - qualifying
+                largest = legs[0].gv if legs else Decimal(0)
+                if largest >= cap:
+                    missing.append(
+                        f"{_amount(short)} more GV outside your largest leg (at most "
+                        f"{_amount(cap)} counts from any one leg)"
+                    )
+                else:
+                    missing.append(
+                        f"{_amount(short)} more GV (at most {_amount(cap)} counts from any one leg)"
+                    )
+    for requirement in target.legs:
+        rank_code = plan.ranks[requirement.rank].id
+        qualified = _legs_holding(session, period_id, who, rank_ids[requirement.rank :])
+        rank_name = rank_code.replace("_", " ").title()
+        if qualified >= requirement.count:
+            met.append(f"{_plural(qualified, 'leg')} with a {rank_name} or higher")
+        else:
+            missing.append(
+                f"{_plural(requirement.count - qualified, 'more leg')} with a {rank_name} or "
+                f"higher (you have {qualified} of {requirement.count})"
+            )
+    if target.active_personal is not None:
+        active = session.execute(
+            text(
+                "SELECT count(*) FROM distributors d JOIN commission_period_stats s"
+                " ON s.distributor_id = d.id AND s.period_id = :period"
+                " WHERE d.sponsor_id = :who AND s.active"
+            ),
+            {"period": period_id, "who": who},
+        ).scalar_one()
+        if active >= target.active_personal:
+            met.append(f"{_plural(active, 'active personal recruit')}")
+        else:
+            missing.append(
+                f"{_plural(target.active_personal - active, 'more active personal recruit')}"
+            )
+    return RankProgress(
+        period=label,
+        paid_as=names[paid_index],
+        title=title,
+        next_rank=names[paid_index + 1],
+        pv=_amount(pv),
+        gv=_amount(gv),
+        met=met,
+        missing=missing,
+    )
+
+
+def _legs_holding(session: Session, period_id: int, who: int, rank_codes: list[str]) -> int:
+    """How many legs of ``who`` hold someone paid as one of ``rank_codes`` this period."""
+    return session.execute(
+        text(
+            "WITH RECURSIVE down(id, leg) AS ("
+            " SELECT d.id, d.id FROM distributors d WHERE d.sponsor_id = :who"
+            " UNION ALL SELECT c.id, down.leg FROM distributors c"
+            " JOIN down ON c.sponsor_id = down.id)"
+            " SELECT count(DISTINCT down.leg) FROM down"
+            " JOIN commission_period_stats s ON s.distributor_id = down.id"
+            "  AND s.period_id = :period"
+            " JOIN ranks r ON r.id = s.paid_as_rank_id WHERE r.code = ANY(:codes)"
+        ),
+        {"who": who, "period": period_id, "codes": rank_codes},
+    ).scalar_one()

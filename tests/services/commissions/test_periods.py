@@ -1,0 +1,386 @@
+import csv
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from mlmcrm.db import get_engine, session_scope
+from mlmcrm.models import CommissionPeriod, Distributor
+from mlmcrm.services import commission_periods as periods
+from mlmcrm.services import commission_run
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.commission_run import RunRefused, run_period
+from mlmcrm.services.errors import DomainError, ValidationFailed
+from tests.conftest import PROJECT_ROOT
+from tests.services.commissions.builders import FEBRUARY, add_order, ledger, refund
+
+
+def D(value):
+    return Decimal(value)
+
+
+def test_a_run_writes_the_hand_computed_ledger_and_stats(owner, company):
+    summary = run_period(actor=company.admin, period_id=company.period_id)
+    p, o = company.people, company.orders
+    assert summary.ledger_lines == 8
+    assert summary.period_orders == 4
+    assert ledger(owner, company.period_id) == sorted(
+        [
+            (p["A"], "unilevel", D("6.00"), o["e1"], p["E"], 2),
+            (p["A"], "unilevel", D("5.00"), o["b1"], p["B"], 1),
+            (p["A"], "unilevel", D("3.00"), o["c1"], p["C"], 1),
+            (p["A"], "binary", D("6.00"), None, None, None),
+            (p["A"], "rank_bonus", D("100.00"), None, None, None),
+            (p["B"], "unilevel", D("10.00"), o["e1"], p["E"], 1),
+            (p["B"], "rank_bonus", D("100.00"), None, None, None),
+            (p["E"], "retail", D("20.00"), o["e1"], p["E"], 0),
+        ]
+    )
+    stats = {
+        row.distributor_id: row
+        for row in owner.execute(
+            text(
+                "SELECT s.*, r.code AS paid_as FROM commission_period_stats s"
+                " JOIN ranks r ON r.id = s.paid_as_rank_id WHERE period_id = :id"
+            ),
+            {"id": company.period_id},
+        )
+    }
+    assert stats[p["A"]].gv == D("460") and stats[p["A"]].paid_as == "leader"
+    assert stats[p["A"]].carry_left == D("240") and stats[p["A"]].carry_right == 0
+    assert stats[p["D"]].active is False and stats[p["D"]].carry_left == D("200")
+    assert stats[p["C"]].paid_as == "member"
+    period = owner.get(CommissionPeriod, company.period_id)
+    owner.refresh(period)
+    assert (period.status, period.runs, period.plan_id) == ("previewed", 1, company.plan_id)
+    indexes = owner.execute(
+        text("SELECT count(*) FROM pg_indexes WHERE tablename = :name"),
+        {"name": f"commission_ledger_p{company.period_id}"},
+    ).scalar_one()
+    assert indexes == 2
+
+
+def _write_csv(path, header, rows):
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def test_the_database_run_equals_simulate_on_the_same_data(owner, company, tmp_path):
+    p = company.people
+    refund(owner, company.orders["b1"], "0.25", datetime(2026, 1, 20, tzinfo=UTC))
+    run_period(actor=company.admin, period_id=company.period_id)
+    distributors = owner.execute(
+        text("SELECT id, sponsor_id, placement_id, position, joined_at, status FROM distributors")
+    ).all()
+    _write_csv(
+        tmp_path / "d.csv",
+        ["id", "sponsor_id", "placement_id", "position", "joined_at", "status", "rank"],
+        [
+            [d.id, d.sponsor_id or "", d.placement_id or "", {1: "L", 2: "R"}.get(d.position, ""),
+             d.joined_at.isoformat(), d.status, ""]
+            for d in distributors
+        ],
+    )  # fmt: skip
+    orders = owner.execute(
+        text("SELECT id, distributor_id, customer_id, created_at, pv_total, cv_total FROM orders")
+    ).all()
+    _write_csv(
+        tmp_path / "o.csv",
+        ["id", "distributor_id", "customer_id", "created_at", "pv", "cv"],
+        [[o.id, o.distributor_id, o.customer_id or "", o.created_at.isoformat(), o.pv_total,
+          o.cv_total] for o in orders],
+    )  # fmt: skip
+    _write_csv(
+        tmp_path / "r.csv",
+        ["order_id", "refunded_at", "ratio"],
+        [[company.orders["b1"], "2026-01-20T00:00:00Z", "0.25"]],
+    )
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(owner.execute(text("SELECT yaml FROM comp_plans")).scalar_one())
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "mlmcrm", "commissions", "simulate", "--plan", str(plan),
+         "--distributors", str(tmp_path / "d.csv"), "--orders", str(tmp_path / "o.csv"),
+         "--refunds", str(tmp_path / "r.csv"), "--period-start", "2026-01-01",
+         "--period-end", "2026-02-01", "--out", str(out)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with (out / "ledger.csv").open() as handle:
+        expected = sorted(
+            (
+                int(row["distributor_id"]),
+                row["bonus"],
+                Decimal(row["amount"]),
+                int(row["source_order_id"]) if row["source_order_id"] else None,
+                int(row["source_distributor_id"]) if row["source_distributor_id"] else None,
+                int(row["level"]) if row["level"] else None,
+            )
+            for row in csv.DictReader(handle)
+        )
+    assert ledger(owner, company.period_id) == expected
+    assert (p["B"], "unilevel", D("10.00"), company.orders["e1"], p["E"], 1) in expected
+
+
+def test_a_rerun_replaces_the_preview_exactly_and_keeps_the_last_for_comparison(owner, company):
+    run_period(actor=company.admin, period_id=company.period_id)
+    first = ledger(owner, company.period_id)
+    add_order(owner, company.people["C"], "300", datetime(2026, 1, 9, tzinfo=UTC))
+    owner.commit()
+    second = run_period(actor=company.admin, period_id=company.period_id)
+    assert second.run == 2
+    after = ledger(owner, company.period_id)
+    assert after != first
+    run_period(actor=company.admin, period_id=company.period_id)
+    assert ledger(owner, company.period_id) == after
+    with session_scope("app", actor_id=company.admin_id) as session:
+        comparison = periods.compare_runs(session, actor=company.admin, period_id=company.period_id)
+    assert comparison.against == "run 2 of this period"
+    assert all(row.change == "0.00" for row in comparison.by_bonus)
+    stats = owner.execute(
+        text("SELECT count(*) FROM commission_period_stats WHERE period_id = :id"),
+        {"id": company.period_id},
+    ).scalar_one()
+    assert stats == 5
+
+
+def test_compare_with_the_previous_run_per_bonus_and_per_distributor(owner, company):
+    run_period(actor=company.admin, period_id=company.period_id)
+    add_order(owner, company.people["C"], "300", datetime(2026, 1, 9, tzinfo=UTC))
+    owner.commit()
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        comparison = periods.compare_runs(session, actor=company.admin, period_id=company.period_id)
+    by_bonus = {row.key: row for row in comparison.by_bonus}
+    # C's new 300 CV: A gets 5% more unilevel (15.00); binary right leg grows from 60 to 300.
+    assert by_bonus["unilevel"].change == "+15.00"
+    assert by_bonus["binary"].change == "+24.00"
+    by_person = {row.key: row for row in comparison.by_distributor}
+    assert by_person[str(company.people["A"])].change == "+39.00"
+    assert by_person[str(company.people["A"])].label == "Anna Root"
+
+
+def test_a_closed_period_is_refused_and_never_changes(owner, company):
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+    before = ledger(owner, company.period_id)
+    with pytest.raises(RunRefused, match="closed period never changes"):
+        run_period(actor=company.admin, period_id=company.period_id)
+    with (
+        session_scope("app", actor_id=company.admin_id) as session,
+        pytest.raises(RunRefused, match="already closed"),
+    ):
+        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        with pytest.raises(RunRefused, match="closed"):
+            periods.adjust(
+                session,
+                actor=company.admin,
+                period_id=company.period_id,
+                distributor_id=company.people["A"],
+                amount="5",
+                reason="Late bonus",
+            )
+    assert ledger(owner, company.period_id) == before
+
+
+def test_two_runs_of_one_period_at_the_same_time_are_refused(owner, company):
+    with get_engine("batch").connect() as other:
+        assert commission_run.try_run_lock(other, company.period_id)
+        with pytest.raises(RunRefused, match="already being run"):
+            run_period(actor=company.admin, period_id=company.period_id)
+        with (
+            session_scope("app", actor_id=company.admin_id) as session,
+            pytest.raises(RunRefused, match="being run"),
+        ):
+            periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        other.rollback()
+        other.execute(text("SELECT pg_advisory_unlock_all()"))
+    results, errors = [], []
+
+    def attempt():
+        try:
+            results.append(run_period(actor=company.admin, period_id=company.period_id))
+        except RunRefused as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) + len(errors) == 2 and results
+    assert ledger(owner, company.period_id)
+
+
+def test_queueing_a_second_run_while_one_is_queued_is_refused(owner, company, redis_url):
+    from rq import Queue
+
+    from mlmcrm.services.jobs import redis_connection
+
+    connection = redis_connection()
+    Queue("commissions", connection=connection).empty()
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.start_run(session, actor=company.admin, period_id=company.period_id)
+    with (
+        session_scope("app", actor_id=company.admin_id) as session,
+        pytest.raises(RunRefused, match="already queued"),
+    ):
+        periods.start_run(session, actor=company.admin, period_id=company.period_id)
+    assert Queue("commissions", connection=connection).count == 1
+    Queue("commissions", connection=connection).empty()
+
+
+def test_the_job_runs_through_rq_with_a_burst_worker(owner, company, redis_url):
+    from rq import Queue, SimpleWorker
+
+    from mlmcrm.services import jobs as job_service
+    from mlmcrm.services.jobs import redis_connection
+
+    connection = redis_connection()
+    queue = Queue("commissions", connection=connection)
+    queue.empty()
+    with session_scope("app", actor_id=company.admin_id) as session:
+        job_id = periods.start_run(session, actor=company.admin, period_id=company.period_id)
+    SimpleWorker([queue], connection=connection).work(burst=True)
+    with session_scope("app") as session:
+        job = job_service.get_job(session, job_id=job_id)
+    assert job.status == "succeeded", job.error
+    assert job.result["ledger_lines"] == 8 and job.result["total"] == "250.00"
+    audit = owner.execute(
+        text(
+            "SELECT actor_id FROM audit_logs WHERE action = 'commission_period.previewed'"
+            " AND entity_id = :id"
+        ),
+        {"id": str(company.period_id)},
+    ).scalar_one()
+    assert audit == company.admin_id
+
+
+def test_closing_moves_ranks_and_carry_into_the_next_period(owner, company):
+    p = company.people
+    run_period(actor=company.admin, period_id=company.period_id)
+    with (
+        session_scope("app", actor_id=company.admin_id) as session,
+        pytest.raises(DomainError, match="not closed"),
+    ):
+        periods.create_next_period(session, actor=company.admin)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+    leader = owner.execute(text("SELECT id FROM ranks WHERE code = 'leader'")).scalar_one()
+    owner.expire_all()
+    assert owner.get(Distributor, p["A"]).rank_id == leader
+    assert owner.get(Distributor, p["A"]).bonus_rank_id is None
+    assert owner.get(Distributor, p["C"]).rank_id is not None
+    with session_scope("app", actor_id=company.admin_id) as session:
+        february = periods.create_next_period(session, actor=company.admin)
+    assert february.label == "February 2026"
+    add_order(owner, p["A"], "100", datetime(2026, 2, 3, tzinfo=UTC))
+    c2 = add_order(owner, p["C"], "100", datetime(2026, 2, 3, tzinfo=UTC))
+    owner.commit()
+    run_period(actor=company.admin, period_id=february.id)
+    lines = ledger(owner, february.id)
+    # A stays leader (title) without a second rank bonus; the 240 carried left pairs with C's 100.
+    assert [line for line in lines if line[0] == p["A"]] == sorted(
+        [
+            (p["A"], "binary", D("10.00"), None, None, None),
+            (p["A"], "unilevel", D("5.00"), c2, p["C"], 1),
+        ]
+    )
+    stats = owner.execute(
+        text(
+            "SELECT left_volume, carry_left, t.code FROM commission_period_stats s"
+            " JOIN ranks t ON t.id = s.title_rank_id WHERE period_id = :id AND distributor_id = :a"
+        ),
+        {"id": february.id, "a": p["A"]},
+    ).one()
+    assert stats == (D("240"), D("140"), "leader")
+    assert not [line for line in lines if line[1] == "rank_bonus"]
+
+
+def test_a_refund_after_close_is_clawed_back_in_the_open_period(owner, company):
+    p, o = company.people, company.orders
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        february = periods.create_next_period(session, actor=company.admin)
+    refund(owner, o["e1"], "0.5", datetime(2026, 2, 10, tzinfo=UTC))
+    run_period(actor=company.admin, period_id=february.id)
+    assert ledger(owner, february.id) == sorted(
+        [
+            (p["A"], "clawback:unilevel", D("-3.00"), o["e1"], p["E"], 2),
+            (p["B"], "clawback:unilevel", D("-5.00"), o["e1"], p["E"], 1),
+            (p["E"], "clawback:retail", D("-10.00"), o["e1"], p["E"], 0),
+        ]
+    )
+
+
+def test_adjustments_are_audited_lines_that_survive_reruns(owner, company):
+    with session_scope("app", actor_id=company.admin_id) as session:
+        adjustment = periods.adjust(
+            session,
+            actor=company.admin,
+            period_id=company.period_id,
+            distributor_id=company.people["C"],
+            amount="-12.50",
+            reason="Duplicate payment in December",
+        )
+    for _ in range(2):
+        run_period(actor=company.admin, period_id=company.period_id)
+        lines = [line for line in ledger(owner, company.period_id) if line[1] == "adjustment"]
+        assert lines == [(company.people["C"], "adjustment", D("-12.50"), None, None, None)]
+    audit = owner.execute(
+        text("SELECT reason, after FROM audit_logs WHERE action = 'commission.adjusted'")
+    ).one()
+    assert audit.reason == "Duplicate payment in December"
+    assert audit.after["adjustment_id"] == adjustment
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason", "message"),
+    [
+        ("abc", "A good reason", "as a number"),
+        ("0", "A good reason", "other than 0"),
+        ("1.005", "A good reason", "2 decimal places"),
+        ("10", "  ", "Say why"),
+    ],
+)
+def test_bad_adjustments_change_nothing(owner, company, amount, reason, message):
+    with (
+        session_scope("app", actor_id=company.admin_id) as session,
+        pytest.raises(ValidationFailed, match=message),
+    ):
+        periods.adjust(
+            session,
+            actor=company.admin,
+            period_id=company.period_id,
+            distributor_id=company.people["C"],
+            amount=amount,
+            reason=reason,
+        )
+    assert owner.execute(text("SELECT count(*) FROM commission_adjustments")).scalar_one() == 0
+    assert ledger(owner, company.period_id) == []
+
+
+def test_a_distributor_may_not_run_or_close(owner, company):
+    from mlmcrm.services.errors import PermissionDenied
+
+    someone = Actor(user_id=None, role="distributor", distributor_id=company.people["A"])
+    with session_scope("app") as session, pytest.raises(PermissionDenied):
+        periods.close_period(session, actor=someone, period_id=company.period_id)
+        with pytest.raises(PermissionDenied):
+            periods.start_run(session, actor=someone, period_id=company.period_id)
+
+
+def test_an_earlier_open_period_blocks_the_run(owner, company):
+    later = CommissionPeriod(starts_at=FEBRUARY, ends_at=datetime(2026, 3, 1, tzinfo=UTC))
+    owner.add(later)
+    owner.commit()
+    with pytest.raises(RunRefused, match="Close the period starting 2026-01-01 first"):
+        run_period(actor=company.admin, period_id=later.id)

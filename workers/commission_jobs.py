@@ -1,0 +1,30 @@
+"""The commission run job: ``commissions.run`` on the ``commissions`` queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlmcrm.db import session_scope
+from mlmcrm.models import User
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.commission_periods import RUN_JOB_KIND
+from mlmcrm.services.commission_run import run_period
+from mlmcrm.services.jobs import job_kind
+
+
+def _requester(user_id: int | None) -> Actor:
+    if user_id is None:
+        return Actor.system("commission-run")
+    with session_scope("batch") as session:
+        user = session.get(User, user_id)
+        if user is None:
+            return Actor.system("commission-run")
+        return Actor(user_id=user.id, role=user.role, label=user.email)
+
+
+@job_kind(RUN_JOB_KIND, queue="commissions")
+def run_commissions(progress, *, period_id: int, requested_by: int | None = None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Run a period's commissions and store the result as its preview."""
+    summary = run_period(actor=_requester(requested_by), period_id=period_id, progress=progress)
+    progress(99, f"Stored run {summary.run}: {summary.ledger_lines:,} lines")
+    return summary.as_dict()
