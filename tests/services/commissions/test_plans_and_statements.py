@@ -1,0 +1,174 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from mlmcrm.db import session_scope
+from mlmcrm.models import CompPlan
+from mlmcrm.services import commission_periods as periods
+from mlmcrm.services import commission_plans as plans
+from mlmcrm.services import statements
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.commission_run import run_period
+from mlmcrm.services.errors import PermissionDenied
+from mlmcrm.services.statements import LineFacts, explain
+from tests.services.commissions.builders import TEST_PLAN, add_order
+
+
+def _count_plans(owner):
+    count = owner.execute(text("SELECT count(*) FROM comp_plans")).scalar_one()
+    owner.rollback()
+    return count
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "path", "detail"),
+    [
+        (TEST_PLAN.replace("levels: [5, 3]", "levels: [5, '3']"), "bonuses[1].levels[1]", "number"),
+        (TEST_PLAN.replace("percent: 10}", "percent: 10, bogus: 1}", 1), "bonuses[0]", "bogus"),
+        ("name: x\nranks: []\nbonuses: []\n", "ranks", ""),
+        ("", "", "empty"),
+        ("ranks: [", "", ""),
+    ],
+)
+def test_an_invalid_plan_names_the_field_and_stores_nothing(
+    owner, company, yaml_text, path, detail
+):
+    before = _count_plans(owner)
+    with (
+        session_scope("app", actor_id=company.admin_id) as session,
+        pytest.raises(plans.PlanInvalid) as caught,
+    ):
+        plans.upload_plan(session, actor=company.admin, yaml_text=yaml_text)
+    assert caught.value.path.startswith(path)
+    assert str(caught.value).startswith("The plan is not valid")
+    assert detail in str(caught.value)
+    assert _count_plans(owner) == before
+
+
+def test_upload_compare_and_activate_versions(owner, company):
+    changed = TEST_PLAN.replace("levels: [5, 3]", "levels: [6, 3]").replace(
+        "min_gv: 300", "min_gv: 400"
+    )
+    with session_scope("app", actor_id=company.admin_id) as session:
+        second = plans.upload_plan(session, actor=company.admin, yaml_text=changed)
+    assert (second.name, second.version, second.status) == ("Test plan", 2, "draft")
+    with session_scope("app", actor_id=company.admin_id) as session:
+        comparison = plans.compare_plans(
+            session, actor=company.admin, old_id=company.plan_id, new_id=second.id
+        )
+    assert "-  - {id: unilevel, type: unilevel, compression: dynamic, levels: [5, 3]}" in (
+        comparison.yaml_diff
+    )
+    assert "bonuses.unilevel.levels: [5, 3] → [6, 3]" in comparison.changes
+    assert "ranks.leader.min_gv: 300 → 400" in comparison.changes
+    with session_scope("app", actor_id=company.admin_id) as session:
+        plans.activate_plan(session, actor=company.admin, plan_id=second.id)
+    owner.expire_all()
+    assert owner.get(CompPlan, company.plan_id).status == "retired"
+    assert owner.get(CompPlan, second.id).status == "active"
+    ranks = owner.execute(text("SELECT min_gv FROM ranks WHERE code = 'leader'")).scalar_one()
+    assert ranks == 400
+    actions = (
+        owner.execute(
+            text("SELECT action FROM audit_logs WHERE entity_type = 'comp_plan' ORDER BY id")
+        )
+        .scalars()
+        .all()
+    )
+    assert actions == ["comp_plan.uploaded", "comp_plan.activated"] * 2
+    with session_scope("app", actor_id=company.admin_id) as session:
+        listed = plans.list_plans(session, actor=company.admin)
+    assert [(p.version, p.status) for p in listed] == [(2, "active"), (1, "retired")]
+
+
+def test_compliance_reads_plans_but_may_not_upload(owner, company):
+    reader = Actor(user_id=company.admin_id, role="compliance")
+    with session_scope("app") as session:
+        assert plans.list_plans(session, actor=reader)
+        with pytest.raises(PermissionDenied):
+            plans.upload_plan(session, actor=reader, yaml_text=TEST_PLAN)
+
+
+def test_a_statement_explains_every_line_in_words(owner, company):
+    run_period(actor=company.admin, period_id=company.period_id)
+    p, o = company.people, company.orders
+    ben = Actor(user_id=None, role="distributor", distributor_id=p["B"])
+    with session_scope("app") as session:
+        mine = statements.statement(session, actor=ben, period_id=company.period_id)
+    words = [(line.title, line.amount, line.explanation) for line in mine.lines]
+    assert words == [
+        ("Rank advancement bonus", "100.00", "Bonus for reaching a new rank"),
+        (
+            "Unilevel bonus",
+            "10.00",
+            f"5% of order #{o['e1']} from Jane Doe (CV 200.00), level 1 — 1 inactive upline"
+            " skipped",
+        ),
+    ]
+    assert mine.total == "110.00"
+    anna = Actor(user_id=None, role="distributor", distributor_id=p["A"])
+    with session_scope("app") as session:
+        lines = statements.statement(session, actor=anna, period_id=company.period_id).lines
+        with pytest.raises(PermissionDenied):
+            statements.statement(
+                session, actor=anna, period_id=company.period_id, distributor_id=p["B"]
+            )
+    assert "6% of 60.00 matched volume" not in [line.explanation for line in lines]
+    assert "10% of 60.00 matched volume in your weaker leg" in [line.explanation for line in lines]
+
+
+def test_clawback_and_adjustment_lines_in_words():
+    claw = LineFacts(
+        bonus="clawback:unilevel",
+        amount=Decimal(-3),
+        source_order_id=1042,
+        source_name="Jane Doe",
+        level=2,
+        basis=Decimal(6),
+        rate=Decimal("0.5"),
+    )
+    assert explain(claw, None) == (
+        "50% of the unilevel of 6.00 on order #1042 from Jane Doe, level 2 taken back:"
+        " the order was refunded after its period closed"
+    )
+    adjustment = LineFacts(bonus="adjustment", amount=Decimal(5), note="Late enrolment fix")
+    assert explain(adjustment, None) == "Manual adjustment: Late enrolment fix"
+
+
+def test_rank_progress_says_exactly_what_is_missing(owner, company):
+    capped = TEST_PLAN.replace(
+        "{id: leader, min_pv: 50, min_gv: 300}",
+        "{id: leader, min_pv: 50, min_gv: 300}\n  - {id: star, min_pv: 100, min_gv: 1000,"
+        " max_leg_pct: 50, legs: [{count: 2, rank: leader}]}",
+    )
+    with session_scope("app", actor_id=company.admin_id) as session:
+        version = plans.upload_plan(session, actor=company.admin, yaml_text=capped)
+        plans.activate_plan(session, actor=company.admin, plan_id=version.id)
+    add_order(owner, company.people["B"], "700", datetime(2026, 1, 7, tzinfo=UTC))
+    owner.commit()
+    run_period(actor=company.admin, period_id=company.period_id)
+    anna = Actor(user_id=None, role="distributor", distributor_id=company.people["A"])
+    with session_scope("app") as session:
+        progress = statements.rank_progress(session, actor=anna, period_id=company.period_id)
+    # A: PV 100; legs B (GV 1000, counts 500) and C (60): 660 of 1000 qualifying volume.
+    assert (progress.paid_as, progress.next_rank) == ("Leader", "Star")
+    assert progress.missing == [
+        "340 more GV outside your largest leg (at most 500 counts from any one leg)",
+        "1 more leg with a Leader or higher (you have 1 of 2)",
+    ]
+    assert "PV 100 of 100" in progress.met
+
+
+def test_staff_without_commission_access_cannot_read_statements(owner, company):
+    support = Actor(user_id=company.admin_id, role="support")
+    with session_scope("app") as session, pytest.raises(PermissionDenied):
+        statements.statement(
+            session,
+            actor=support,
+            period_id=company.period_id,
+            distributor_id=company.people["A"],
+        )
+    with session_scope("app", actor_id=company.admin_id) as session:
+        assert periods.list_periods(session, actor=company.admin)[0].label == "January 2026"
