@@ -211,22 +211,60 @@ def _own_distributor(session: Session, actor: Actor, distributor_id: int | None)
     return distributor_id
 
 
+def _visible_period(session: Session, actor: Actor, period_id: int) -> CommissionPeriod:
+    period = session.get(CommissionPeriod, period_id)
+    if period is None or (actor.role == "distributor" and period.status != "closed"):
+        raise NotFound("That commission period does not exist or is not closed yet.")
+    return period
+
+
+@dataclass(frozen=True)
+class PeriodChoice:
+    """A period a statement can be read for."""
+
+    id: int
+    label: str
+    status: str
+
+
+def statement_periods(session: Session, *, actor: Actor) -> list[PeriodChoice]:
+    """The periods whose statements the actor may read, newest first.
+
+    Distributors see closed periods; staff see every period that has been run.
+    """
+    if actor.role == "distributor":
+        permissions.require(actor, "back_office.view")
+        statuses: tuple[str, ...] = ("closed",)
+    else:
+        permissions.require(actor, "commissions.read")
+        statuses = ("previewed", "closed")
+    rows = session.execute(
+        text(
+            "SELECT id, starts_at, ends_at, status FROM commission_periods"
+            " WHERE status = ANY(:statuses) ORDER BY starts_at DESC"
+        ),
+        {"statuses": list(statuses)},
+    ).all()
+    return [
+        PeriodChoice(id=row.id, label=period_label(row.starts_at, row.ends_at), status=row.status)
+        for row in rows
+    ]
+
+
 def statement(
     session: Session, *, actor: Actor, period_id: int, distributor_id: int | None = None
 ) -> Statement:
-    """A distributor's lines of a previewed or closed period, explained.
+    """A distributor's lines of a period, explained.
 
-    Distributors see their own statement of closed periods (and of a preview, marked as such);
-    staff with ``commissions.read`` see anyone's.
+    Distributors see their own statement of closed periods; staff with ``commissions.read`` see
+    anyone's, previews included.
 
     Raises:
         NotFound: No such period or distributor.
         PermissionDenied: Another distributor's statement.
     """
     who = _own_distributor(session, actor, distributor_id)
-    period = session.get(CommissionPeriod, period_id)
-    if period is None:
-        raise NotFound("That commission period does not exist.")
+    period = _visible_period(session, actor, period_id)
     plan = _plan_of(session, period)
     amounts_bonuses = {
         bonus.id for bonus in (plan.bonuses if plan else ()) if bonus.amounts or bonus.per_pair
@@ -314,9 +352,7 @@ def rank_progress(
         PermissionDenied: Another distributor's progress.
     """
     who = _own_distributor(session, actor, distributor_id)
-    period = session.get(CommissionPeriod, period_id)
-    if period is None:
-        raise NotFound("That commission period does not exist.")
+    period = _visible_period(session, actor, period_id)
     plan = _plan_of(session, period)
     stats = session.execute(
         text(

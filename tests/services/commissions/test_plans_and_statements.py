@@ -11,7 +11,7 @@ from mlmcrm.services import commission_plans as plans
 from mlmcrm.services import statements
 from mlmcrm.services.actor import Actor
 from mlmcrm.services.commission_run import run_period
-from mlmcrm.services.errors import PermissionDenied
+from mlmcrm.services.errors import NotFound, PermissionDenied
 from mlmcrm.services.statements import LineFacts, explain
 from tests.services.commissions.builders import TEST_PLAN, add_order
 
@@ -93,6 +93,15 @@ def test_compliance_reads_plans_but_may_not_upload(owner, company):
 
 def test_a_statement_explains_every_line_in_words(owner, company):
     run_period(actor=company.admin, period_id=company.period_id)
+    ben = Actor(user_id=None, role="distributor", distributor_id=company.people["B"])
+    with session_scope("app") as session, pytest.raises(NotFound, match="not closed yet"):
+        statements.statement(session, actor=ben, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+    with session_scope("app") as session:
+        assert [p.label for p in statements.statement_periods(session, actor=ben)] == [
+            "January 2026"
+        ]
     p, o = company.people, company.orders
     ben = Actor(user_id=None, role="distributor", distributor_id=p["B"])
     with session_scope("app") as session:
@@ -149,6 +158,8 @@ def test_rank_progress_says_exactly_what_is_missing(owner, company):
     add_order(owner, company.people["B"], "700", datetime(2026, 1, 7, tzinfo=UTC))
     owner.commit()
     run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session, actor=company.admin, period_id=company.period_id)
     anna = Actor(user_id=None, role="distributor", distributor_id=company.people["A"])
     with session_scope("app") as session:
         progress = statements.rank_progress(session, actor=anna, period_id=company.period_id)
