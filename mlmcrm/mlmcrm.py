@@ -4,9 +4,12 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.api import create_api
+from mlmcrm.pages.admin.commissions import CommissionsState, commissions_page
 from mlmcrm.pages.admin.home import AdminHomeState, admin_home
+from mlmcrm.pages.admin.plans import PlansState, plans_page
 from mlmcrm.pages.auth.login import LoginState, login_page
 from mlmcrm.pages.distributor.home import DistributorHomeState, distributor_home
+from mlmcrm.pages.distributor.statement import StatementState, statement_page
 from mlmcrm.pages.forbidden import forbidden_page, index_page
 from mlmcrm.state.auth import AuthState
 
@@ -33,4 +36,22 @@ app.add_page(
     route=routes.ADMIN_HOME,
     title="Overview · mlmcrm",
     on_load=[AuthState.guard_staff, AdminHomeState.load],
+)
+app.add_page(
+    commissions_page,
+    route=routes.ADMIN_COMMISSIONS,
+    title="Commissions · mlmcrm",
+    on_load=[CommissionsState.guard, CommissionsState.load],
+)
+app.add_page(
+    plans_page,
+    route=routes.ADMIN_PLANS,
+    title="Compensation plan · mlmcrm",
+    on_load=[PlansState.guard, PlansState.load],
+)
+app.add_page(
+    statement_page,
+    route=routes.DISTRIBUTOR_STATEMENT,
+    title="Commission statement · mlmcrm",
+    on_load=[AuthState.guard_distributor, StatementState.load],
 )

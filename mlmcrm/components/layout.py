@@ -20,8 +20,15 @@ class NavItem:
     href: str
 
 
-DISTRIBUTOR_NAV = (NavItem("Home", "layout-dashboard", routes.DISTRIBUTOR_HOME),)
-STAFF_NAV = (NavItem("Overview", "building-2", routes.ADMIN_HOME),)
+DISTRIBUTOR_NAV = (
+    NavItem("Home", "layout-dashboard", routes.DISTRIBUTOR_HOME),
+    NavItem("Statement", "receipt-text", routes.DISTRIBUTOR_STATEMENT),
+)
+STAFF_NAV = (
+    NavItem("Overview", "building-2", routes.ADMIN_HOME),
+    NavItem("Commissions", "hand-coins", routes.ADMIN_COMMISSIONS),
+    NavItem("Plan", "file-cog", routes.ADMIN_PLANS),
+)
 
 
 def brand() -> rx.Component:

@@ -1,0 +1,306 @@
+"""Compensation plan versions for staff: upload YAML, see its errors, compare and activate."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from mlmcrm.components.layout import STAFF_NAV, app_shell
+from mlmcrm.db import session_scope
+from mlmcrm.services import commission_plans as plans
+from mlmcrm.services.errors import DomainError
+from mlmcrm.state.auth import AuthState
+
+
+class PlansState(AuthState):
+    """The versions, the upload form and a comparison."""
+
+    error: str = ""
+    notice: str = ""
+    can_manage: bool = False
+    versions: list[dict[str, str]] = []
+    yaml_text: str = ""
+    upload_error: str = ""
+    upload_path: str = ""
+    compare_old: str = ""
+    compare_new: str = ""
+    diff: str = ""
+    changes: list[str] = []
+    shown_yaml: str = ""
+
+    def _reload(self) -> None:
+        actor = self.actor_for("commissions.read")
+        if actor is None:
+            return
+        self.can_manage = self.actor_for("commissions.run") is not None
+        with session_scope("app", actor_id=actor.user_id) as session:
+            rows = plans.list_plans(session, actor=actor)
+        self.versions = [
+            {
+                "id": str(row.id),
+                "label": f"{row.name} v{row.version}",
+                "status": row.status,
+                "created_at": row.created_at[:16].replace("T", " "),
+                "summary": f"{row.ranks} ranks, {row.bonuses} bonuses",
+            }
+            for row in rows
+        ]
+
+    @rx.event
+    def guard(self) -> rx.event.EventSpec | None:
+        """Page guard: signed in with access to commissions."""
+        return self._guard("commissions.read")
+
+    @rx.event
+    def load(self) -> None:
+        """Load the versions (the permission is checked again here)."""
+        self.error = self.notice = ""
+        try:
+            self._reload()
+        except DomainError as exc:
+            self.error = str(exc)
+
+    @rx.event
+    def set_yaml_text(self, value: str) -> None:
+        """Form field."""
+        self.yaml_text = value
+
+    @rx.event
+    def set_compare_old(self, value: str) -> None:
+        """Form field."""
+        self.compare_old = value
+
+    @rx.event
+    def set_compare_new(self, value: str) -> None:
+        """Form field."""
+        self.compare_new = value
+
+    @rx.event
+    async def read_file(self, files: list[rx.UploadFile]) -> None:
+        """Put an uploaded YAML file into the editor."""
+        for upload in files[:1]:
+            data = await upload.read()
+            self.yaml_text = data[: plans.MAX_PLAN_BYTES + 1].decode("utf-8", errors="replace")
+
+    @rx.event
+    def upload(self) -> None:
+        """Validate and store the YAML as a new draft version."""
+        actor = self.actor_for("commissions.run")
+        if actor is None:
+            self.upload_error = "You do not have access to this."
+            return
+        self.upload_error = self.upload_path = self.notice = ""
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                version = plans.upload_plan(session, actor=actor, yaml_text=self.yaml_text)
+        except plans.PlanInvalid as exc:
+            self.upload_error, self.upload_path = str(exc), exc.path
+            return
+        except DomainError as exc:
+            self.upload_error = str(exc)
+            return
+        self.notice = f"Stored {version.name} v{version.version} as a draft."
+        self.yaml_text = ""
+        self._reload()
+
+    @rx.event
+    def activate(self, plan_id: str) -> None:
+        """Make a version the active plan."""
+        actor = self.actor_for("commissions.run")
+        if actor is None:
+            self.error = "You do not have access to this."
+            return
+        self.error = self.notice = ""
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                version = plans.activate_plan(session, actor=actor, plan_id=int(plan_id))
+        except DomainError as exc:
+            self.error = str(exc)
+            return
+        self.notice = f"{version.name} v{version.version} is now the active plan."
+        self._reload()
+
+    @rx.event
+    def show(self, plan_id: str) -> None:
+        """Show a version's YAML."""
+        actor = self.actor_for("commissions.read")
+        if actor is None:
+            return
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                _, self.shown_yaml = plans.get_plan(session, actor=actor, plan_id=int(plan_id))
+        except DomainError as exc:
+            self.error = str(exc)
+
+    @rx.event
+    def compare(self) -> None:
+        """Compare the two chosen versions."""
+        actor = self.actor_for("commissions.read")
+        if actor is None:
+            return
+        self.error = ""
+        if not self.compare_old or not self.compare_new:
+            self.error = "Choose two versions to compare."
+            return
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                result = plans.compare_plans(
+                    session,
+                    actor=actor,
+                    old_id=int(self.compare_old),
+                    new_id=int(self.compare_new),
+                )
+        except DomainError as exc:
+            self.error = str(exc)
+            return
+        self.diff = result.yaml_diff or "The YAML is identical."
+        self.changes = result.changes or ["No setting differs."]
+
+
+def _versions_table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                rx.table.column_header_cell("Version"),
+                rx.table.column_header_cell("Status"),
+                rx.table.column_header_cell("Uploaded (UTC)"),
+                rx.table.column_header_cell("Contents"),
+                rx.table.column_header_cell(""),
+            )
+        ),
+        rx.table.body(
+            rx.foreach(
+                PlansState.versions,
+                lambda row: rx.table.row(
+                    rx.table.cell(row["label"]),
+                    rx.table.cell(
+                        rx.badge(
+                            row["status"],
+                            color_scheme=rx.match(
+                                row["status"], ("active", "green"), ("draft", "blue"), "gray"
+                            ),
+                        )
+                    ),
+                    rx.table.cell(row["created_at"]),
+                    rx.table.cell(row["summary"]),
+                    rx.table.cell(
+                        rx.hstack(
+                            rx.button(
+                                "View",
+                                size="1",
+                                variant="ghost",
+                                on_click=PlansState.show(row["id"]),
+                            ),
+                            rx.cond(
+                                PlansState.can_manage & (row["status"] != "active"),
+                                rx.button(
+                                    "Activate",
+                                    size="1",
+                                    variant="soft",
+                                    on_click=PlansState.activate(row["id"]),
+                                    aria_label="Activate " + row["label"],
+                                ),
+                            ),
+                        )
+                    ),
+                ),
+            )
+        ),
+        size="1",
+        width="100%",
+    )
+
+
+def _upload_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Upload a version", size="4"),
+            rx.upload(
+                rx.text("Drop a YAML file here or click to choose one", size="2"),
+                id="plan-file",
+                accept={"application/x-yaml": [".yaml", ".yml"], "text/plain": [".txt"]},
+                max_files=1,
+                on_drop=PlansState.read_file(rx.upload_files(upload_id="plan-file")),
+                border="1px dashed var(--gray-7)",
+                padding="1rem",
+                width="100%",
+            ),
+            rx.text("Plan YAML", as_="label", html_for="plan-yaml"),
+            rx.text_area(
+                id="plan-yaml",
+                value=PlansState.yaml_text,
+                on_change=PlansState.set_yaml_text,
+                rows="14",
+                width="100%",
+                font_family="monospace",
+            ),
+            rx.cond(
+                PlansState.upload_error != "",
+                rx.callout(PlansState.upload_error, icon="triangle-alert", color_scheme="red"),
+            ),
+            rx.button("Validate and store", on_click=PlansState.upload),
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _compare_card() -> rx.Component:
+    options = rx.foreach(
+        PlansState.versions, lambda row: rx.select.item(row["label"], value=row["id"])
+    )
+    return rx.card(
+        rx.vstack(
+            rx.heading("Compare two versions", size="4"),
+            rx.hstack(
+                rx.select.root(
+                    rx.select.trigger(placeholder="Older version", aria_label="Older version"),
+                    rx.select.content(options),
+                    value=PlansState.compare_old,
+                    on_change=PlansState.set_compare_old,
+                ),
+                rx.select.root(
+                    rx.select.trigger(placeholder="Newer version", aria_label="Newer version"),
+                    rx.select.content(options),
+                    value=PlansState.compare_new,
+                    on_change=PlansState.set_compare_new,
+                ),
+                rx.button("Compare", on_click=PlansState.compare, variant="soft"),
+                wrap="wrap",
+                spacing="3",
+            ),
+            rx.cond(
+                PlansState.changes.length() > 0,
+                rx.vstack(
+                    rx.foreach(PlansState.changes, lambda change: rx.text(change, size="2")),
+                    rx.code_block(PlansState.diff, language="diff", width="100%"),
+                    width="100%",
+                ),
+            ),
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def plans_page() -> rx.Component:
+    """The page."""
+    content = rx.vstack(
+        rx.cond(
+            PlansState.error != "",
+            rx.callout(PlansState.error, icon="triangle-alert", color_scheme="red"),
+        ),
+        rx.cond(
+            PlansState.notice != "",
+            rx.callout(PlansState.notice, icon="circle-check", color_scheme="green"),
+        ),
+        _versions_table(),
+        rx.cond(
+            PlansState.shown_yaml != "",
+            rx.code_block(PlansState.shown_yaml, language="yaml", width="100%"),
+        ),
+        _compare_card(),
+        rx.cond(PlansState.can_manage, _upload_card()),
+        spacing="4",
+        width="100%",
+    )
+    return app_shell(content, title="Compensation plan", nav=STAFF_NAV)
