@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import json
 
+DEMO_PASSWORD = "mlmcrm-demo"
+ADMIN_EMAIL = "admin@example.com"
+DISTRIBUTOR_EMAIL = "distributor@example.com"
+COMPANY_EMAIL = "company@example.com"
+STAFF = (
+    ("admin", ADMIN_EMAIL, "Olivia", "Bennett"),
+    ("finance", "finance@example.com", "Samuel", "Chen"),
+    ("compliance", "compliance@example.com", "Carmen", "Ortiz"),
+    ("support", "support@example.com", "Jordan", "Patel"),
+)
+
 
 def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())

@@ -288,8 +288,14 @@ def test_refuses_a_database_that_holds_distributors(seeded):
     assert _one(conn, "SELECT count(*) FROM audit_logs")[0] == 1
 
 
-def test_an_empty_database_has_no_company(database_url):
-    assert not demo_company_exists(database_url)
+def test_a_freshly_migrated_database_has_no_company(server_url):
+    name = f"mlmcrm_seed_empty_{uuid.uuid4().hex[:8]}"
+    url = create_database(server_url, name)
+    try:
+        upgrade_to_head(url)
+        assert not demo_company_exists(url)
+    finally:
+        drop_database(server_url, name)
 
 
 def test_binary_copy_encodes_exact_values(database_url):
@@ -319,7 +325,7 @@ def test_binary_copy_encodes_exact_values(database_url):
 
 
 def test_a_failed_load_leaves_an_empty_database_with_every_constraint(server_url, monkeypatch):
-    from mlmcrm.services import seed
+    from mlmcrm.services import seed_tables
 
     name = f"mlmcrm_seed_fail_{uuid.uuid4().hex[:8]}"
     url = create_database(server_url, name)
@@ -332,7 +338,7 @@ def test_a_failed_load_leaves_an_empty_database_with_every_constraint(server_url
         def broken(*args, **kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr(seed, "_load_contacts", broken)
+        monkeypatch.setattr(seed_tables, "load_contacts", broken)
         with pytest.raises(RuntimeError, match="disk full"):
             seed_demo_company(distributors=100, orders=300, url=url)
         with psycopg.connect(libpq_url(url)) as conn:
