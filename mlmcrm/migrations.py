@@ -16,19 +16,20 @@ from sqlalchemy.engine import Connection
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATION_LOCK_KEY = 0x6D6C6D63726D  # "mlmcrm" as an integer: the advisory lock of migrations.
 LEDGER_PARTITION_PREFIX = "commission_ledger_p"
+PARTITION_PREFIXES = (LEDGER_PARTITION_PREFIX, "commission_period_stats_p")
 
 
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Alembic autogenerate filter: skip the ledger's per-period partitions and their indexes."""
-    if type_ == "table" and name and name.startswith(LEDGER_PARTITION_PREFIX):
+    """Alembic autogenerate filter: skip the per-period partitions and their indexes."""
+    if type_ == "table" and name and name.startswith(PARTITION_PREFIXES):
         return False
     table = getattr(obj, "table", None)
     table_name = getattr(table, "name", "") or ""
     return not (
         type_ in ("index", "unique_constraint", "foreign_key_constraint", "column")
-        and table_name.startswith(LEDGER_PARTITION_PREFIX)
+        and table_name.startswith(PARTITION_PREFIXES)
     )
 
 

@@ -37,6 +37,7 @@ PLAN_STATUSES = ("draft", "active", "retired")
 PERIOD_STATUSES = ("open", "previewed", "closed")
 LEDGER_SEQUENCE = sa.Sequence("commission_ledger_id_seq", metadata=SQLModel.metadata)
 LEDGER_PARTITION_PREFIX = "commission_ledger_p"
+STATS_PARTITION_PREFIX = "commission_period_stats_p"
 
 
 class CompPlan(SQLModel, table=True):
@@ -131,9 +132,15 @@ class CommissionLedger(SQLModel, table=True):
 
 
 class CommissionPeriodStat(SQLModel, table=True):
-    """A distributor's volumes, activity and ranks in a period (the engine's ``state.csv``)."""
+    """A distributor's volumes, activity and ranks in a period (the engine's ``state.csv``).
+
+    Partitioned by LIST (``period_id``) like the ledger: a run loads a period's rows into a fresh
+    table ``commission_period_stats_p<period id>`` and attaches it. The rank ids have no foreign
+    keys (the run writes ids it has just read from ``ranks``).
+    """
 
     __tablename__ = "commission_period_stats"
+    __table_args__ = ({"postgresql_partition_by": "LIST (period_id)"},)
 
     period_id: int = Field(
         sa_column=sa.Column(
@@ -150,9 +157,9 @@ class CommissionPeriodStat(SQLModel, table=True):
     active: bool = column_field(
         sa.Boolean, nullable=False, default=False, server_default=sa.false()
     )
-    paid_as_rank_id: int | None = fk_field("ranks.id", nullable=True, sa_type=sa.SmallInteger)
-    title_rank_id: int | None = fk_field("ranks.id", nullable=True, sa_type=sa.SmallInteger)
-    bonus_rank_id: int | None = fk_field("ranks.id", nullable=True, sa_type=sa.SmallInteger)
+    paid_as_rank_id: int | None = column_field(sa.SmallInteger)
+    title_rank_id: int | None = column_field(sa.SmallInteger)
+    bonus_rank_id: int | None = column_field(sa.SmallInteger)
     left_volume: Decimal = column_field(
         VOLUME, nullable=False, default=Decimal(0), server_default="0"
     )
@@ -189,6 +196,11 @@ class CommissionAdjustment(SQLModel, table=True):
 def ledger_partition_name(period_id: int) -> str:
     """The name of the ledger partition of a period."""
     return f"{LEDGER_PARTITION_PREFIX}{int(period_id)}"
+
+
+def stats_partition_name(period_id: int) -> str:
+    """The name of the stats partition of a period."""
+    return f"{STATS_PARTITION_PREFIX}{int(period_id)}"
 
 
 def create_ledger_partition(connection: Connection, period_id: int) -> str:

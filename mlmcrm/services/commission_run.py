@@ -44,7 +44,7 @@ from mlmcrm.engine import (
 )
 from mlmcrm.engine.compute import Result
 from mlmcrm.engine.plan import Plan
-from mlmcrm.models.commissions import ledger_partition_name
+from mlmcrm.models.commissions import ledger_partition_name, stats_partition_name
 from mlmcrm.services import pgcopy
 from mlmcrm.services.actor import Actor
 from mlmcrm.services.errors import DomainError, NotFound
@@ -53,10 +53,10 @@ RUN_LOCK_CLASS = 0x436F6D6D  # "Comm": advisory locks (RUN_LOCK_CLASS, period id
 COUNTED_ORDER_STATUSES = ("paid", "fulfilled", "refunded", "partially_refunded")
 ADJUSTMENT_BONUS = "adjustment"
 SWAP_LOCK_TIMEOUT = "15s"  # readers of the ledger hold the swap back at most this long
+INDEX_BUILD_MEMORY = "512MB"  # in-memory sorts for the indexes built after the load
 Progress = Callable[[float, str], None]
 
 _STATUS_CODES = "CASE d.status WHEN 'active' THEN 0 WHEN 'suspended' THEN 1 ELSE 2 END"
-_MICROS = "(extract(epoch FROM {0}) * 1000000)::bigint"
 
 
 class RunRefused(DomainError):
@@ -98,6 +98,7 @@ class RunSummary:
     load_s: float
     engine_s: float
     write_s: float
+    write_steps: dict[str, float]
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -145,8 +146,9 @@ def run_period(*, actor: Actor, period_id: int, progress: Progress | None = None
             result = _compute(inputs)
             computed = time.perf_counter()
             report(65, f"Writing {result.ledger.size:,} ledger lines")
+            write_steps: dict[str, float] = {}
             run, total = write_result(
-                actor=actor, period_id=period_id, inputs=inputs, result=result
+                actor=actor, period_id=period_id, inputs=inputs, result=result, steps=write_steps
             )
             written = time.perf_counter()
         finally:
@@ -169,6 +171,7 @@ def run_period(*, actor: Actor, period_id: int, progress: Progress | None = None
         load_s=round(loaded - started, 3),
         engine_s=round(computed - loaded, 3),
         write_s=round(written - computed, 3),
+        write_steps=write_steps,
     )
 
 
@@ -261,39 +264,43 @@ def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInput
         distributors = pgcopy.read_int64(
             cursor,
             "SELECT d.id, COALESCE(d.sponsor_id, -1), COALESCE(d.placement_id, -1),"
-            " COALESCE(d.position, 0)::bigint, " + _MICROS.format("d.joined_at") + ","
+            " COALESCE(d.position, 0)::bigint, d.joined_at,"
             f" ({_STATUS_CODES})::bigint, COALESCE(d.rank_id, -1)::bigint,"
             " COALESCE(d.bonus_rank_id, d.rank_id, -1)::bigint FROM distributors d",
             None,
             8,
         )
+        distributors[:, 4] += pgcopy.POSTGRES_EPOCH_MICROS
         report(20, f"Loaded {distributors.shape[0]:,} distributors; loading orders")
         statuses = ", ".join(f"'{status}'" for status in COUNTED_ORDER_STATUSES)
+        order_columns = (
+            "SELECT o.id, o.distributor_id, (o.customer_id IS NOT NULL)::int::bigint,"
+            " o.created_at, (o.pv_total * 1000000)::bigint, (o.cv_total * 1000000)::bigint"
+            f" FROM orders o WHERE o.status IN ({statuses})"
+        )
         orders = pgcopy.read_int64(
             cursor,
-            "SELECT o.id, o.distributor_id, (o.customer_id IS NOT NULL)::int::bigint, "
-            + _MICROS.format("o.created_at")
-            + ", (o.pv_total * 1000000)::bigint, (o.cv_total * 1000000)::bigint"
-            f" FROM orders o WHERE o.status IN ({statuses}) AND ("
-            " (o.created_at >= %(start)s AND o.created_at < %(end)s) OR o.id IN ("
+            f"{order_columns} AND o.created_at >= %(start)s AND o.created_at < %(end)s"
+            f" UNION ALL {order_columns} AND o.created_at < %(start)s AND o.id IN ("
             "  SELECT r.order_id FROM order_refunds r"
-            "  WHERE r.refunded_at >= %(start)s AND r.refunded_at < %(end)s))",
+            "  WHERE r.refunded_at >= %(start)s AND r.refunded_at < %(end)s)",
             {"start": start, "end": end},
             6,
         )
+        orders[:, 3] += pgcopy.POSTGRES_EPOCH_MICROS
         report(35, f"Loaded {orders.shape[0]:,} orders; loading refunds and carry")
         refunds = pgcopy.read_int64(
             cursor,
-            "SELECT r.order_id, "
-            + _MICROS.format("r.refunded_at")
-            + ", (r.ratio * 1000000)::bigint, (r.ratio * 1000000 <> trunc(r.ratio * 1000000))"
-            "::int::bigint, r.id FROM order_refunds r JOIN orders o ON o.id = r.order_id"
+            "SELECT r.order_id, r.refunded_at, (r.ratio * 1000000)::bigint,"
+            " (r.ratio * 1000000 <> trunc(r.ratio * 1000000))::int::bigint, r.id"
+            " FROM order_refunds r JOIN orders o ON o.id = r.order_id"
             f" WHERE o.status IN ({statuses}) AND r.refunded_at < %(end)s AND ("
             " (o.created_at >= %(start)s AND o.created_at < %(end)s)"
             " OR r.refunded_at >= %(start)s)",
             {"start": start, "end": end},
             5,
         )
+        refunds[:, 1] += pgcopy.POSTGRES_EPOCH_MICROS
         carry = pgcopy.read_int64(
             cursor,
             "SELECT s.distributor_id, (s.carry_left * 1000000)::bigint,"
@@ -337,12 +344,23 @@ def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInput
 
 
 def _dense(ids: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
-    """Dense indices of ``wanted`` database ids in the sorted ``ids`` (-1 stays -1)."""
-    index = np.searchsorted(ids, wanted)
-    index = np.minimum(index, max(ids.size - 1, 0))
-    found = (wanted >= 0) & (ids.size > 0)
-    if ids.size:
-        found &= ids[index] == wanted
+    """Dense indices of ``wanted`` database ids in the sorted ``ids`` (-1 stays -1).
+
+    Ids are usually nearly consecutive, so a lookup table (one array the size of the largest
+    id) maps them in one pass; sparse ids fall back to a binary search.
+    """
+    if ids.size == 0:
+        index = np.full(wanted.shape, -1, dtype=np.int64)
+        found = np.zeros(wanted.shape, dtype=bool)
+    elif ids[0] >= 0 and ids[-1] < 4 * ids.size + 1_000_000:
+        table = np.full(int(ids[-1]) + 2, -1, dtype=np.int64)
+        table[ids] = np.arange(ids.size, dtype=np.int64)
+        inside = (wanted >= 0) & (wanted <= ids[-1])
+        index = table[np.where(inside, wanted, table.size - 1)]
+        found = index >= 0
+    else:
+        index = np.minimum(np.searchsorted(ids, wanted), ids.size - 1)
+        found = ids[index] == wanted
     unknown = (wanted >= 0) & ~found
     if unknown.any():
         raise DomainError(f"{what} names distributor #{int(wanted[unknown][0])}, who is unknown.")
@@ -464,9 +482,16 @@ def _input_error_message(error: InputError, inputs: PeriodInputs) -> str:
 
 
 def write_result(
-    *, actor: Actor, period_id: int, inputs: PeriodInputs, result: Result
+    *,
+    actor: Actor,
+    period_id: int,
+    inputs: PeriodInputs,
+    result: Result,
+    steps: dict[str, float] | None = None,
 ) -> tuple[int, Decimal]:
     """Store a run's ledger and stats as the period's preview, in one transaction.
+
+    ``steps``, when given, receives the seconds each step took.
 
     Returns:
         The run number and the total paid (adjustments included).
@@ -477,6 +502,14 @@ def write_result(
     ledger = result.ledger
     lines = ledger.size
     partition = ledger_partition_name(period_id)
+    steps = {} if steps is None else steps
+    clock = [time.perf_counter()]
+
+    def mark(step: str) -> None:
+        now = time.perf_counter()
+        steps[step] = round(now - clock[0], 3)
+        clock[0] = now
+
     with get_engine("owner").begin() as connection:
         period = connection.execute(
             text("SELECT status, runs FROM commission_periods WHERE id = :id FOR UPDATE"),
@@ -486,6 +519,7 @@ def write_result(
             raise RunRefused("This period is closed; a closed period never changes.")
         run = period.runs + 1
         stage = f"{partition}_r{run}"
+        connection.execute(text(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'"))
         first_id = connection.execute(
             text(
                 "SELECT setval('commission_ledger_id_seq', nextval('commission_ledger_id_seq')"
@@ -498,7 +532,9 @@ def write_result(
             text(f"CREATE TABLE {stage} (LIKE commission_ledger INCLUDING DEFAULTS)")
         )
         cursor = connection.connection.driver_connection.cursor()
+        mark("prepare")
         _copy_ledger(cursor, stage, period_id, int(first_id), inputs, result)
+        mark("ledger copy")
         connection.execute(
             text(
                 f"INSERT INTO {stage} (period_id, distributor_id, bonus, amount, note, details)"
@@ -509,6 +545,7 @@ def write_result(
             ),
             {"bonus": ADJUSTMENT_BONUS, "period": period_id},
         )
+        mark("adjustments")
         connection.execute(
             text(f"CREATE INDEX {stage}_distributor ON {stage} (period_id, distributor_id)")
         )
@@ -518,11 +555,39 @@ def write_result(
                 f" ADD CONSTRAINT {stage}_period CHECK (period_id = {int(period_id)})"
             )
         )
+        mark("ledger indexes")
+        stats_stage = f"{stats_partition_name(period_id)}_r{run}"
+        connection.execute(text(f"DROP TABLE IF EXISTS {stats_stage}"))
         connection.execute(
-            text("DELETE FROM commission_period_stats WHERE period_id = :id"), {"id": period_id}
+            text(f"CREATE TABLE {stats_stage} (LIKE commission_period_stats INCLUDING DEFAULTS)")
         )
-        _copy_stats(cursor, period_id, inputs, result)
-        _swap_partition(connection, period_id, stage, keep_previous=period.runs > 0)
+        _copy_stats(cursor, stats_stage, period_id, inputs, result)
+        connection.execute(
+            text(
+                f"ALTER TABLE {stats_stage} ADD CONSTRAINT {stats_stage}_pkey"
+                f" PRIMARY KEY (period_id, distributor_id),"
+                f" ADD CONSTRAINT {stats_stage}_period CHECK (period_id = {int(period_id)})"
+            )
+        )
+        mark("stats copy")
+        connection.execute(text(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'"))
+        _swap_partition(
+            connection,
+            "commission_ledger",
+            partition,
+            stage,
+            period_id,
+            keep=period.runs > 0,
+        )
+        _swap_partition(
+            connection,
+            "commission_period_stats",
+            stats_partition_name(period_id),
+            stats_stage,
+            period_id,
+            keep=False,
+        )
+        mark("partition swap")
         total = connection.execute(
             text(f"SELECT COALESCE(sum(amount), 0) FROM {partition}")
         ).scalar_one()
@@ -620,10 +685,12 @@ def _copy_ledger(
         "skipped_terminated",
         "note",
     ]
-    pgcopy.write(cursor, table, names, columns, lines)
+    pgcopy.write(cursor, table, names, columns, lines, freeze=True)
 
 
-def _copy_stats(cursor: Any, period_id: int, inputs: PeriodInputs, result: Result) -> None:
+def _copy_stats(
+    cursor: Any, table: str, period_id: int, inputs: PeriodInputs, result: Result
+) -> None:
     state = result.state
     size = state.pv.size
     places = result.volume_places
@@ -656,33 +723,34 @@ def _copy_stats(cursor: Any, period_id: int, inputs: PeriodInputs, result: Resul
         "carry_left",
         "carry_right",
     ]
-    pgcopy.write(cursor, "commission_period_stats", names, columns, size)
+    pgcopy.write(cursor, table, names, columns, size, freeze=True)
 
 
-def _swap_partition(connection: Any, period_id: int, stage: str, *, keep_previous: bool) -> None:
-    partition = ledger_partition_name(period_id)
-    connection.execute(text(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'"))
+def _swap_partition(
+    connection: Any, parent: str, partition: str, stage: str, period_id: int, *, keep: bool
+) -> None:
+    """Put ``stage`` in the place of the period's partition of ``parent``.
+
+    With ``keep`` the replaced partition stays as ``<partition>_prev``; otherwise it is dropped.
+    """
     previous = f"{partition}_prev"
     attached = connection.execute(
         text(
             "SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent = 'commission_ledger'::regclass AND c.relname = :name"
+            " WHERE i.inhparent = CAST(:parent AS regclass) AND c.relname = :name"
         ),
-        {"name": partition},
+        {"parent": parent, "name": partition},
     ).first()
     if attached:
-        connection.execute(text(f"ALTER TABLE commission_ledger DETACH PARTITION {partition}"))
+        connection.execute(text(f"ALTER TABLE {parent} DETACH PARTITION {partition}"))
     connection.execute(text(f"DROP TABLE IF EXISTS {previous}"))
     if attached or connection.execute(text(f"SELECT to_regclass('{partition}')")).scalar():
-        if keep_previous:
+        if keep:
             connection.execute(text(f"ALTER TABLE {partition} RENAME TO {previous}"))
             connection.execute(text(f"GRANT SELECT ON {previous} TO mlmcrm_app, mlmcrm_batch"))
         else:
             connection.execute(text(f"DROP TABLE {partition}"))
     connection.execute(text(f"ALTER TABLE {stage} RENAME TO {partition}"))
     connection.execute(
-        text(
-            f"ALTER TABLE commission_ledger ATTACH PARTITION {partition}"
-            f" FOR VALUES IN ({int(period_id)})"
-        )
+        text(f"ALTER TABLE {parent} ATTACH PARTITION {partition} FOR VALUES IN ({int(period_id)})")
     )

@@ -1,15 +1,18 @@
 """PostgreSQL binary COPY to and from numpy columns, without a Python loop per row.
 
-Binary COPY rows of fixed-width fields all have the same length, so a whole stream is one numpy
-structured array: reading is ``np.frombuffer`` and writing is ``ndarray.tobytes``. Rows whose
-widths differ (a NULL, another text) are written in groups of equal width; the order of rows in
-a COPY does not matter. Numerics are sent in PostgreSQL's base-10000 form with a fixed number
+Reading aggregates each column into one array, sent as a single COPY row that numpy parses.
+Writing relies on binary COPY rows of fixed-width fields all having the same length, so a
+block of rows is one numpy structured array (``ndarray.tobytes``). Rows whose widths differ (a
+NULL, another text) are written in groups of equal width; the order of rows in a COPY does not
+matter. Numerics are sent in PostgreSQL's base-10000 form with a fixed number
 of digits per column; the server normalises them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,38 +26,58 @@ _NBASE = 10_000
 CHUNK_ROWS = 200_000
 
 
-def read_int64(cursor: Any, query: str, params: Sequence[Any] | None, columns: int) -> np.ndarray:
-    """Run ``COPY (query) TO STDOUT (FORMAT binary)`` whose columns are all non-NULL bigint.
+def read_int64(cursor: Any, query: str, params: Any, columns: int) -> np.ndarray:
+    """Read the result of a query whose columns are all non-NULL 8-byte integers or timestamps.
+
+    The rows travel as one COPY row of ``columns`` arrays (``array_agg`` of each column), so
+    the client parses a few large binary arrays with numpy instead of a million small
+    messages. Timestamps come as microseconds since 2000-01-01 (add
+    :data:`POSTGRES_EPOCH_MICROS`).
 
     Args:
         cursor: A psycopg 3 cursor.
-        query: A SELECT of ``columns`` bigint columns, none NULL (use ``COALESCE``).
-        params: Query parameters (``%s`` placeholders), or None.
+        query: A SELECT of ``columns`` bigint or timestamptz columns, none NULL.
+        params: Query parameters (``%s``/``%(name)s`` placeholders), or None.
         columns: The number of columns.
 
     Returns:
         An int64 array of shape ``(rows, columns)``.
     """
+    names = ", ".join(f"array_agg(q.c{i})" for i in range(columns))
+    aliases = ", ".join(f"c{i}" for i in range(columns))
+    statement = f"COPY (SELECT {names} FROM ({query}) AS q ({aliases})) TO STDOUT (FORMAT binary)"
     buffer = bytearray()
-    with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)", params) as copy:
+    with cursor.copy(statement, params) as copy:
         for chunk in copy:
             buffer += chunk
     if not buffer.startswith(SIGNATURE):
         raise ValueError("not a binary COPY stream")
-    extension = int.from_bytes(buffer[15:19], "big")
-    body = memoryview(buffer)[19 + extension : len(buffer) - len(TRAILER)]
-    fields = [("count", ">i2")]
-    for index in range(columns):
-        fields += [(f"length{index}", ">i4"), (f"value{index}", ">i8")]
-    rows = np.frombuffer(body, dtype=np.dtype(fields))
-    if rows.size and (
-        (rows["count"] != columns).any()
-        or any((rows[f"length{i}"] != 8).any() for i in range(columns))
-    ):
-        raise ValueError("the query returned NULLs or columns that are not bigint")
-    result = np.empty((rows.size, columns), dtype=np.int64)
-    for index in range(columns):
-        result[:, index] = rows[f"value{index}"]
+    offset = 19 + int.from_bytes(buffer[15:19], "big")
+    count = int.from_bytes(buffer[offset : offset + 2], "big", signed=True)
+    if count != columns:
+        raise ValueError(f"expected {columns} columns, got {count}")
+    offset += 2
+    arrays = []
+    for _ in range(columns):
+        length = int.from_bytes(buffer[offset : offset + 4], "big", signed=True)
+        offset += 4
+        if length < 0:  # no rows: array_agg of nothing is NULL
+            arrays.append(np.zeros(0, dtype=np.int64))
+            continue
+        dimensions, has_nulls = np.frombuffer(buffer, ">i4", 2, offset)
+        if dimensions != 1 or has_nulls:
+            raise ValueError("the query returned NULLs")
+        size = int(np.frombuffer(buffer, ">i4", 1, offset + 12)[0])
+        items = np.frombuffer(
+            buffer, np.dtype([("length", ">i4"), ("value", ">i8")]), size, offset + 20
+        )
+        if size and (items["length"] != 8).any():
+            raise ValueError("the query returned columns that are not 8-byte integers")
+        arrays.append(items["value"].astype(np.int64))
+        offset += length
+    result = np.empty((arrays[0].size, columns), dtype=np.int64)
+    for index, values in enumerate(arrays):
+        result[:, index] = values
     return result
 
 
@@ -63,9 +86,10 @@ class Column:
     """One column to write.
 
     Attributes:
-        kind: ``int8``, ``int4``, ``int2``, ``bool``, ``numeric`` or ``text``.
-        values: The values (integers of ``10**-scale`` for numerics; codes into ``texts`` for
-            text columns); a scalar repeats for every row.
+        kind: ``int8``, ``int4``, ``int2``, ``bool``, ``timestamptz``, ``numeric`` or ``text``.
+        values: The values (integers of ``10**-scale`` for numerics, microseconds since 1970
+            for timestamps, codes into ``texts`` for text columns); a scalar repeats for every
+            row.
         scale: Decimal places of a numeric column.
         texts: The distinct strings of a text column.
         null: Rows that are NULL, or None.
@@ -80,7 +104,8 @@ class Column:
     _fraction_groups: int = field(default=0, repr=False)
 
 
-_INT_TYPES = {"int8": ">i8", "int4": ">i4", "int2": ">i2", "bool": "u1"}
+_INT_TYPES = {"int8": ">i8", "int4": ">i4", "int2": ">i2", "bool": "u1", "timestamptz": ">i8"}
+POSTGRES_EPOCH_MICROS = 946_684_800_000_000  # 2000-01-01 UTC, the zero of binary timestamps
 
 
 def _prepare_numeric(column: Column, rows: int) -> np.ndarray:
@@ -112,11 +137,11 @@ def _numeric_payload(scaled: np.ndarray, negative: np.ndarray, column: Column) -
     return payload
 
 
-def binary_copy_data(columns: Sequence[Column], rows: int) -> list[bytes]:
+def binary_copy_data(columns: Sequence[Column], rows: int) -> Iterator[bytes]:
     """Encode ``rows`` rows of ``columns`` as binary COPY data (header and trailer included).
 
-    Returns:
-        Byte blocks to send in order.
+    Yields:
+        Byte blocks to send in order, each encoded when asked for.
     """
     prepared: list[np.ndarray | None] = []
     for column in columns:
@@ -136,12 +161,11 @@ def binary_copy_data(columns: Sequence[Column], rows: int) -> list[bytes]:
         groups = np.split(order, bounds) if rows else []
     else:
         groups = [np.arange(rows)]
-    blocks = [HEADER]
+    yield HEADER
     for group in groups:
         for start in range(0, group.size, CHUNK_ROWS):
-            blocks.append(_encode_group(columns, prepared, group[start : start + CHUNK_ROWS]))
-    blocks.append(TRAILER)
-    return blocks
+            yield _encode_group(columns, prepared, group[start : start + CHUNK_ROWS])
+    yield TRAILER
 
 
 def _at(values: Any, rows: np.ndarray) -> Any:
@@ -164,7 +188,8 @@ def _encode_group(
             dtype = _INT_TYPES[column.kind]
             fields += [(f"{name}len", ">i4"), (name, dtype)]
             values[f"{name}len"] = np.dtype(dtype).itemsize
-            values[name] = _at(column.values, rows)
+            raw = _at(column.values, rows)
+            values[name] = raw - POSTGRES_EPOCH_MICROS if column.kind == "timestamptz" else raw
         elif column.kind == "text":
             code = int(column.values[first]) if np.ndim(column.values) else int(column.values)
             text = column.texts[code].encode()
@@ -199,10 +224,52 @@ def _encode_group(
 
 
 def write(
-    cursor: Any, table: str, names: Sequence[str], columns: Sequence[Column], rows: int
+    cursor: Any,
+    table: str,
+    names: Sequence[str],
+    columns: Sequence[Column],
+    rows: int,
+    *,
+    freeze: bool = False,
 ) -> None:
-    """``COPY table (names) FROM STDIN (FORMAT binary)`` the given columns."""
-    statement = f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT binary)"
-    with cursor.copy(statement) as copy:
-        for block in binary_copy_data(columns, rows):
-            copy.write(block)
+    """``COPY table (names) FROM STDIN (FORMAT binary)`` the given columns.
+
+    A second thread encodes the next blocks while the server parses the current one (numpy
+    releases the GIL for most of the encoding).
+
+    Args:
+        cursor: A psycopg 3 cursor.
+        table: The table.
+        names: Its columns, in the order of ``columns``.
+        columns: The data.
+        rows: The number of rows.
+        freeze: Load the rows frozen (the table must be created or truncated in this
+            transaction); later readers then do not rewrite every page to set hint bits.
+    """
+    options = "FORMAT binary, FREEZE" if freeze else "FORMAT binary"
+    statement = f"COPY {table} ({', '.join(names)}) FROM STDIN ({options})"
+    blocks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=4)
+
+    def produce() -> None:
+        try:
+            for block in binary_copy_data(columns, rows):
+                blocks.put(block)
+        except BaseException as exc:  # handed to the writing thread, which raises it
+            blocks.put(exc)
+            return
+        blocks.put(None)
+
+    producer = threading.Thread(target=produce, name="pgcopy-encode", daemon=True)
+    producer.start()
+    try:
+        with cursor.copy(statement) as copy:
+            while (block := blocks.get()) is not None:
+                if isinstance(block, BaseException):
+                    raise block
+                copy.write(block)
+    finally:
+        while producer.is_alive():
+            try:
+                blocks.get_nowait()
+            except queue.Empty:
+                producer.join(0.01)
