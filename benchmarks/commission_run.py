@@ -1,0 +1,410 @@
+"""Benchmark a whole commission run in PostgreSQL: load, compute, write.
+
+Builds a company in a fresh database: 1,000,000 distributors (the synthetic company of
+``mlmcrm.engine.synthetic``: a realistic sponsor tree and a binary placement tree with an outer
+leg 100,000 deep), 5,000,000 paid orders over five months of which about 1,000,000 fall in the
+period that is run, and a few refunds; the example plan of COMP_PLAN.md section 8 is active.
+Then, in a fresh Python process (so its peak memory is the run's own), it runs the period as the
+RQ job does (binary COPY out, dense ids, the engine, binary COPY of the ledger into a new table,
+its indexes, the per-distributor stats, the partition swap, one transaction) and times the
+engine alone on the same inputs. Last comes the slow reference implementation
+(``tests/engine/reference.py``) against the engine on 10,000 distributors.
+
+The last line of output is one JSON object. The database is dropped at the end (``--keep`` keeps
+it). The server is ``DATABASE_URL``'s, else a PostgreSQL on 127.0.0.1:5432, else the embedded one.
+
+    .venv/bin/python benchmarks/commission_run.py [--distributors N] [--orders M] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from mlmcrm.engine import Carry, PriorLedger, compute, load_plan, to_micros  # noqa: E402
+from mlmcrm.engine.inputs import MICRO, Network  # noqa: E402
+from mlmcrm.engine.synthetic import EXAMPLE_PLAN, make_company  # noqa: E402
+
+PERIOD_START = datetime(2026, 1, 1, tzinfo=UTC)
+PERIOD_END = datetime(2026, 2, 1, tzinfo=UTC)
+EARLIER_DAYS = 123  # September to December 2025
+STATUSES = ("active", "suspended", "terminated")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _server_url() -> str:
+    import psycopg
+
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    local = "postgresql://postgres@127.0.0.1:5432/postgres"
+    try:
+        psycopg.connect(local, connect_timeout=2).close()
+        return local
+    except psycopg.Error:
+        from mlmcrm.embedded import embedded_postgres_url
+
+        return embedded_postgres_url(ROOT / ".data" / "bench", database="postgres")
+
+
+def _libpq(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _database_url(server: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server).set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def build(url: str, distributors: int, period_orders: int, earlier_orders: int) -> dict:
+    """Fill the database at ``url`` with the company; returns facts about it."""
+    import psycopg
+    from sqlmodel import Session
+
+    from mlmcrm.db import get_engine
+    from mlmcrm.services import pgcopy
+    from mlmcrm.services.actor import Actor
+    from mlmcrm.services.commission_plans import activate_plan, upload_plan
+
+    started = time.perf_counter()
+    company = make_company(
+        distributors,
+        period_orders,
+        spine=min(100_000, distributors // 10),
+        refunds=period_orders // 200,
+        period_start=PERIOD_START,
+        period_end=PERIOD_END,
+    )
+    network = company.network
+    depth = int(network.placement_tree().depth.max())
+    rng = np.random.default_rng(11)
+    start = to_micros(PERIOD_START)
+    day = 86_400 * MICRO
+    earlier_who = rng.integers(0, distributors, earlier_orders)
+    earlier_pv = rng.choice(np.array([25, 50, 100, 100, 150, 200]), earlier_orders) * MICRO
+    print(f"generated the company in {time.perf_counter() - started:.1f} s", flush=True)
+
+    admin = Actor(user_id=None, role="admin", label="benchmark")
+    with Session(get_engine("owner")) as session:
+        plan = upload_plan(session, actor=admin, yaml_text=EXAMPLE_PLAN)
+        activate_plan(session, actor=admin, plan_id=plan.id)
+        session.commit()
+
+    started = time.perf_counter()
+    with psycopg.connect(_libpq(url)) as connection, connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")  # skip FK triggers on load
+        rank_ids = dict(cursor.execute("SELECT level, id FROM ranks WHERE level >= 0").fetchall())
+        cursor.execute(
+            "INSERT INTO users (id, email, role, status)"
+            " SELECT g, 'd' || g || '@bench.example', 'distributor', 'active'"
+            " FROM generate_series(1, %s) g",
+            (distributors,),
+        )
+        cursor.execute(
+            "CREATE UNLOGGED TABLE bench_distributors (id bigint, sponsor bigint, placement"
+            " bigint, position smallint, joined_at timestamptz, status text, rank_id smallint)"
+        )
+        ids = np.arange(1, distributors + 1, dtype=np.int64)
+        rank_map = np.array([rank_ids[level] for level in range(len(rank_ids))], dtype=np.int64)
+        placed = network.placement >= 0
+        pgcopy.write(
+            cursor,
+            "bench_distributors",
+            ["id", "sponsor", "placement", "position", "joined_at", "status", "rank_id"],
+            [
+                pgcopy.Column("int8", ids),
+                pgcopy.Column("int8", network.sponsor + 1, null=network.sponsor < 0),
+                pgcopy.Column("int8", network.placement + 1, null=~placed),
+                pgcopy.Column("int2", network.position, null=~placed),
+                pgcopy.Column("timestamptz", network.joined_at),
+                pgcopy.Column("text", network.status.astype(np.int64), texts=STATUSES),
+                pgcopy.Column("int2", rank_map[network.rank], null=network.rank == 0),
+            ],
+            distributors,
+        )
+        cursor.execute(
+            "INSERT INTO distributors (id, user_id, code, sponsor_id, placement_id, position,"
+            " joined_at, status, rank_id)"
+            " SELECT id, id, 'D' || id, sponsor, placement, position, joined_at, status, rank_id"
+            " FROM bench_distributors"
+        )
+        cursor.execute("DROP TABLE bench_distributors")
+        cursor.execute(
+            "INSERT INTO customers (id, distributor_id, first_name)"
+            " SELECT g, g, 'Customer' FROM generate_series(1, %s) g",
+            (distributors,),
+        )
+        print(f"loaded distributors in {time.perf_counter() - started:.1f} s", flush=True)
+        for index in ("ix_orders_distributor_id_created_at", "ix_orders_created_at",
+                      "ix_orders_customer_id"):  # fmt: skip
+            cursor.execute(f"DROP INDEX {index}")
+        orders = company.orders
+        total = earlier_orders + orders.size
+        order_ids = np.arange(1, total + 1, dtype=np.int64)
+        who = np.concatenate([earlier_who, orders.distributor])
+        pv = np.concatenate([earlier_pv, orders.pv]).astype(np.int64)
+        cv = pv * 9 // 10
+        cv[earlier_orders:] = orders.cv
+        customer = np.concatenate([rng.random(earlier_orders) < 0.2, orders.is_customer])
+        created = np.concatenate(
+            [rng.integers(start - EARLIER_DAYS * day, start, earlier_orders), orders.created_at]
+        )
+        pgcopy.write(
+            cursor,
+            "orders",
+            ["id", "distributor_id", "customer_id", "status", "subtotal", "total", "pv_total",
+             "cv_total", "created_at", "paid_at"],
+            [
+                pgcopy.Column("int8", order_ids),
+                pgcopy.Column("int8", who + 1),
+                pgcopy.Column("int8", who + 1, null=~customer),
+                pgcopy.Column("text", 0, texts=["paid"]),
+                pgcopy.Column("numeric", cv, scale=6),
+                pgcopy.Column("numeric", cv, scale=6),
+                pgcopy.Column("numeric", pv, scale=6),
+                pgcopy.Column("numeric", cv, scale=6),
+                pgcopy.Column("timestamptz", created),
+                pgcopy.Column("timestamptz", created),
+            ],
+            total,
+        )  # fmt: skip
+        refunds = company.refunds
+        pgcopy.write(
+            cursor,
+            "order_refunds",
+            ["order_id", "amount", "ratio", "refunded_at"],
+            [
+                pgcopy.Column("int8", refunds.order + earlier_orders + 1),
+                pgcopy.Column("numeric", 1, scale=2),
+                pgcopy.Column("numeric", refunds.ratio, scale=6),
+                pgcopy.Column("timestamptz", refunds.refunded_at),
+            ],
+            refunds.order.size,
+        )
+        print(f"loaded {total:,} orders in {time.perf_counter() - started:.1f} s", flush=True)
+        cursor.execute(
+            "CREATE INDEX ix_orders_distributor_id_created_at ON orders"
+            " (distributor_id, created_at)"
+        )
+        cursor.execute("CREATE INDEX ix_orders_created_at ON orders (created_at)")
+        cursor.execute("CREATE INDEX ix_orders_customer_id ON orders (customer_id)")
+        for table in ("users", "distributors", "customers", "orders", "order_refunds"):
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                f" (SELECT max(id) FROM {table}))"
+            )
+        cursor.execute(
+            "INSERT INTO commission_periods (starts_at, ends_at) VALUES (%s, %s) RETURNING id",
+            (PERIOD_START, PERIOD_END),
+        )
+        period_id = cursor.fetchone()[0]
+        connection.commit()
+    with psycopg.connect(_libpq(url), autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+    print(f"database ready in {time.perf_counter() - started:.1f} s", flush=True)
+    return {
+        "period_id": period_id,
+        "orders": int(total),
+        "period_orders": int(orders.size),
+        "max_placement_depth": depth,
+    }
+
+
+def child(period_id: int) -> None:
+    """Run the period as the job does, then the engine alone; print one JSON line."""
+    from mlmcrm.services.actor import Actor
+    from mlmcrm.services.commission_run import load_inputs, run_period
+
+    started = time.perf_counter()
+    summary = run_period(actor=Actor.system("benchmark"), period_id=period_id)
+    total_s = time.perf_counter() - started
+    peak = _peak_rss_mb()
+    inputs = load_inputs(period_id)
+    engine_times = []
+    for _ in range(2):
+        network = inputs.network
+        fresh = Network(
+            network.ids,
+            network.sponsor,
+            network.placement,
+            network.position,
+            network.joined_at,
+            network.status,
+            network.rank,
+            network.bonus_rank,
+        )
+        began = time.perf_counter()
+        compute(
+            inputs.plan,
+            fresh,
+            inputs.orders,
+            inputs.refunds,
+            inputs.carry,
+            inputs.prior,
+            period_start=inputs.period_start,
+            period_end=inputs.period_end,
+        )
+        engine_times.append(time.perf_counter() - began)
+    print(
+        json.dumps(
+            {
+                "summary": summary.as_dict(),
+                "total_s": total_s,
+                "peak_rss_mb": peak,
+                "engine_alone_s": min(engine_times),
+            }
+        )
+    )
+
+
+def reference_comparison(size: int) -> tuple[float, float, bool]:
+    """Reference and engine on ``size`` distributors: (reference s, engine s, identical)."""
+    from tests.engine.reference import reference
+
+    plan = load_plan(EXAMPLE_PLAN)
+    small = make_company(size, size, spine=size // 10, refunds=size // 200)
+    began = time.perf_counter()
+    expected, _ = reference(
+        plan,
+        small.network,
+        small.orders,
+        small.refunds,
+        Carry.zeros(size),
+        PriorLedger.empty(),
+        to_micros(small.period_start),
+        to_micros(small.period_end),
+    )
+    reference_s = time.perf_counter() - began
+    began = time.perf_counter()
+    result = compute(
+        plan, small.network, small.orders, small.refunds,
+        period_start=small.period_start, period_end=small.period_end,
+    )  # fmt: skip
+    engine_s = time.perf_counter() - began
+    ledger = result.ledger
+    got = sorted(
+        zip(
+            ledger.distributor.tolist(),
+            [result.bonus_names[b] for b in ledger.bonus.tolist()],
+            ledger.amount.tolist(),
+            ledger.source_order.tolist(),
+            ledger.source_distributor.tolist(),
+            ledger.level.tolist(),
+            strict=True,
+        )
+    )
+    want = sorted(
+        (
+            line.distributor,
+            line.bonus,
+            int(line.amount.scaleb(result.places)),
+            line.source_order,
+            line.source_distributor,
+            line.level,
+        )
+        for line in expected
+    )
+    return reference_s, engine_s, got == want
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--distributors", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=5_000_000, help="orders over five months")
+    parser.add_argument("--period-orders", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=10_000, help="size of the reference run")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child)
+        return 0
+
+    import psycopg
+
+    from mlmcrm.migrations import upgrade_to_head
+
+    server = _server_url()
+    name = f"mlmcrm_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_libpq(server), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = _database_url(server, name)
+    os.environ["DATABASE_URL"] = url
+    try:
+        upgrade_to_head(url)
+        facts = build(url, args.distributors, args.period_orders, args.orders - args.period_orders)
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", str(facts["period_id"])],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DATABASE_URL": url},
+            check=False,
+        )
+        if done.returncode != 0:
+            print(done.stderr, file=sys.stderr)
+            return 1
+        run = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        if not args.keep:
+            from mlmcrm.db import dispose_engines
+
+            dispose_engines()
+            with psycopg.connect(_libpq(server), autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    summary = run["summary"]
+    print(
+        f"database run: load {summary['load_s']:.2f} s, engine {summary['engine_s']:.2f} s, "
+        f"write {summary['write_s']:.2f} s, total {run['total_s']:.2f} s; "
+        f"{summary['ledger_lines']:,} lines; peak RSS {run['peak_rss_mb']:.0f} MB; "
+        f"engine alone {run['engine_alone_s']:.2f} s",
+        flush=True,
+    )
+    reference_s, engine_small_s, identical = reference_comparison(args.small)
+    print(
+        f"{args.small:,} distributors: reference {reference_s:.2f} s, engine "
+        f"{engine_small_s:.3f} s, identical: {identical}",
+        flush=True,
+    )
+    print(
+        json.dumps(
+            {
+                "distributors": args.distributors,
+                "orders": facts["orders"],
+                "period_orders": summary["period_orders"],
+                "ledger_lines": summary["ledger_lines"],
+                "max_placement_depth": facts["max_placement_depth"],
+                "engine_s": round(run["engine_alone_s"], 3),
+                "load_s": summary["load_s"],
+                "write_s": summary["write_s"],
+                "total_s": round(run["total_s"], 3),
+                "peak_rss_mb": round(run["peak_rss_mb"]),
+                "reference_10k_s": round(reference_s, 3),
+                "engine_10k_s": round(engine_small_s, 4),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
