@@ -193,13 +193,15 @@ def _restore_after_failure(conn: psycopg.Connection, deferred: _Deferred) -> Non
     conn.execute(f"TRUNCATE {', '.join(LOADED_TABLES)} RESTART IDENTITY")
     for table in reversed(CATALOGUE_TABLES):
         conn.execute(f"DELETE FROM {table}")
-    orphans = conn.execute(
+    period_partitions = conn.execute(
         """
-        SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'commission_ledger'::regclass
+        SELECT c.relname FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid
+        JOIN pg_class p ON p.oid = i.inhparent
+        WHERE p.relkind = 'p' AND c.relname ~ ('^' || p.relname || '_p[0-9]+$')
         """
     ).fetchall()
-    for (partition,) in orphans:
+    for (partition,) in period_partitions:
         if not conn.execute(f"SELECT EXISTS (SELECT 1 FROM {partition})").fetchone()[0]:
             conn.execute(f'DROP TABLE "{partition}"')
     existing_indexes = {row[0] for row in conn.execute("SELECT relname FROM pg_class")}
