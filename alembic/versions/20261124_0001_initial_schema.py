@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from alembic import op
+from alembic import context, op
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
@@ -111,7 +111,9 @@ CREATE TRIGGER refuse_truncate
 
 
 def _schema() -> str:
-    """The quoted name of the schema the tables are created in."""
+    """The quoted name of the schema the tables are created in (``public`` for offline SQL)."""
+    if context.is_offline_mode():
+        return "public"
     bind = op.get_bind()
     return bind.execute(sa.text("SELECT quote_ident(current_schema())")).scalar_one()
 

@@ -247,3 +247,19 @@ def test_the_app_role_can_only_read_and_insert_audit_rows(owner_session):
         text("INSERT INTO users (email, role) VALUES ('app-role@example.com', 'support')")
     )
     owner_session.execute(text("RESET ROLE"))
+
+
+def test_the_app_role_can_open_a_period_and_its_partition(owner_session):
+    owner_session.execute(text("SET LOCAL ROLE mlmcrm_app"))
+    period_id = owner_session.execute(
+        text(
+            "INSERT INTO commission_periods (starts_at, ends_at) "
+            "VALUES ('2031-01-01Z', '2031-02-01Z') RETURNING id"
+        )
+    ).scalar_one()
+    owner = owner_session.execute(
+        text("SELECT tableowner FROM pg_tables WHERE tablename = :n"),
+        {"n": ledger_partition_name(period_id)},
+    ).scalar_one()
+    assert owner != "mlmcrm_app"
+    owner_session.execute(text("RESET ROLE"))
