@@ -426,6 +426,7 @@ def seed_demo_company(
     from mlmcrm.services.passwords import hash_password
 
     clock = _Clock(progress)
+    tables.COPY_STATS.clear()
     main = _connect(url)
     helper: psycopg.Connection | None = None
     deferred: _Deferred | None = None
@@ -504,7 +505,7 @@ def _load_everything(
     rng: np.random.Generator,
     password_hash: str,
 ) -> dict[str, int]:
-    """Load the big tables on two connections: orders on ``helper``, tables.people on ``main``."""
+    """Load the big tables on two connections: orders on ``helper``, people on ``main``."""
     counts: dict[str, int] = {}
     orders_result: dict[str, int] = {}
     order_rng = np.random.default_rng([seed, 1])
@@ -555,7 +556,7 @@ def _load_everything(
             people_tables = LOADED_TABLES[:6]
             _run_parallel([main], [_rebuild_statements(deferred, people_tables)])
             counts["compliance_cases"] = _insert_compliance_cases(main, company, people_rng)
-            clock.done("index tables.people", started)
+            clock.done("index people", started)
         finally:
             orders_future.result()
     counts.update(orders_result)
