@@ -653,10 +653,9 @@ def _copy_ledger(
     source_order = ledger.source_order.astype(np.int64)
     source_distributor = ledger.source_distributor.astype(np.int64)
     level = ledger.level.astype(np.int64)
+    recipients = ids[ledger.distributor]
     columns = [
-        pgcopy.Column("int8", int(period_id)),
-        pgcopy.Column("int8", np.arange(first_id, first_id + lines, dtype=np.int64)),
-        pgcopy.Column("int8", ids[ledger.distributor]),
+        pgcopy.Column("int8", recipients),
         pgcopy.Column("text", ledger.bonus.astype(np.int64), texts=result.bonus_names),
         pgcopy.Column("numeric", ledger.amount, scale=result.places),
         pgcopy.Column("int8", inputs.order_ids[np.maximum(source_order, 0)], null=source_order < 0),
@@ -668,6 +667,13 @@ def _copy_ledger(
         pgcopy.Column("int4", ledger.skipped_suspended),
         pgcopy.Column("int4", ledger.skipped_terminated),
         pgcopy.Column("text", ledger.note.astype(np.int64), texts=result.notes),
+    ]
+    # Ids follow the order rows are sent in, and rows go by recipient within each group, so
+    # both indexes are built from (nearly) presorted input.
+    columns = [
+        pgcopy.Column("int8", int(period_id)),
+        pgcopy.Column("int8", np.arange(first_id, first_id + lines, dtype=np.int64)),
+        *pgcopy.sort_rows(columns, lines, within=recipients),
     ]
     names = [
         "period_id",

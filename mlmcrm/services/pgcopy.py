@@ -10,6 +10,7 @@ of digits per column; the server normalises them.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -137,6 +138,40 @@ def _numeric_payload(scaled: np.ndarray, negative: np.ndarray, column: Column) -
     return payload
 
 
+def group_key(columns: Sequence[Column], rows: int) -> np.ndarray | None:
+    """The key that groups rows of equal width (same NULLs, same texts), or None if all are."""
+    key_parts = []
+    for column in columns:
+        if column.null is not None:
+            key_parts.append(np.asarray(column.null, dtype=np.int64))
+        if column.kind == "text" and np.ndim(column.values):
+            key_parts.append(np.asarray(column.values, dtype=np.int64) + 1)
+    if not key_parts:
+        return None
+    key = np.zeros(rows, dtype=np.int64)
+    for part in key_parts:
+        key = key * (int(part.max(initial=0)) + 1) + part
+    return key
+
+
+def sort_rows(columns: Sequence[Column], rows: int, within: np.ndarray) -> list[Column]:
+    """The columns with their rows in the order COPY will send them.
+
+    Inside each group of equal width the rows are in ``within`` order, so an index built later
+    on ``within`` sorts presorted runs.
+    """
+    key = group_key(columns, rows)
+    order = np.argsort(within, kind="stable") if key is None else np.lexsort((within, key))
+    return [
+        dataclasses.replace(
+            column,
+            values=column.values[order] if np.ndim(column.values) else column.values,
+            null=None if column.null is None else column.null[order],
+        )
+        for column in columns
+    ]
+
+
 def binary_copy_data(columns: Sequence[Column], rows: int) -> Iterator[bytes]:
     """Encode ``rows`` rows of ``columns`` as binary COPY data (header and trailer included).
 
@@ -146,21 +181,13 @@ def binary_copy_data(columns: Sequence[Column], rows: int) -> Iterator[bytes]:
     prepared: list[np.ndarray | None] = []
     for column in columns:
         prepared.append(_prepare_numeric(column, rows) if column.kind == "numeric" else None)
-    key_parts = []
-    for column in columns:
-        if column.null is not None:
-            key_parts.append(np.asarray(column.null, dtype=np.int64))
-        if column.kind == "text" and np.ndim(column.values):
-            key_parts.append(np.asarray(column.values, dtype=np.int64) + 1)
-    if key_parts:
-        key = np.zeros(rows, dtype=np.int64)
-        for part in key_parts:
-            key = key * (int(part.max(initial=0)) + 1) + part
+    key = group_key(columns, rows)
+    if key is None:
+        groups = [np.arange(rows)]
+    else:
         order = np.argsort(key, kind="stable")
         bounds = np.flatnonzero(np.diff(key[order])) + 1
         groups = np.split(order, bounds) if rows else []
-    else:
-        groups = [np.arange(rows)]
     yield HEADER
     for group in groups:
         for start in range(0, group.size, CHUNK_ROWS):

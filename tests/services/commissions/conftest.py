@@ -70,3 +70,21 @@ def owner(company_url):
 def company(owner):
     """The small company with its January period and active plan."""
     return build_company(owner)
+
+
+@pytest.fixture()
+def private_redis(redis_url):
+    """A Redis database of these tests alone (a browser test's worker listens on the shared one)."""
+    from rq import Queue
+
+    from mlmcrm.services.jobs import QUEUES, redis_connection
+
+    shared = redis_connection()
+    kwargs = dict(shared.connection_pool.connection_kwargs)
+    kwargs["db"] = 11 if kwargs.get("db", 0) != 11 else 12
+    connection = type(shared)(**kwargs)
+    for name in QUEUES:
+        Queue(name, connection=connection).empty()
+    yield connection
+    for name in QUEUES:
+        Queue(name, connection=connection).empty()

@@ -219,15 +219,14 @@ def test_two_runs_of_one_period_at_the_same_time_are_refused(owner, company):
     assert ledger(owner, company.period_id)
 
 
-def test_queueing_a_second_run_while_one_is_queued_is_refused(owner, company, redis_url):
+def test_queueing_a_second_run_while_one_is_queued_is_refused(owner, company, private_redis):
     from rq import Queue
 
-    from mlmcrm.services.jobs import redis_connection
-
-    connection = redis_connection()
-    Queue("commissions", connection=connection).empty()
+    connection = private_redis
     with session_scope("app", actor_id=company.admin_id) as session:
-        periods.start_run(session, actor=company.admin, period_id=company.period_id)
+        periods.start_run(
+            session, actor=company.admin, period_id=company.period_id, connection=connection
+        )
     with (
         session_scope("app", actor_id=company.admin_id) as session,
         pytest.raises(RunRefused, match="already queued"),
@@ -237,17 +236,17 @@ def test_queueing_a_second_run_while_one_is_queued_is_refused(owner, company, re
     Queue("commissions", connection=connection).empty()
 
 
-def test_the_job_runs_through_rq_with_a_burst_worker(owner, company, redis_url):
+def test_the_job_runs_through_rq_with_a_burst_worker(owner, company, private_redis):
     from rq import Queue, SimpleWorker
 
     from mlmcrm.services import jobs as job_service
-    from mlmcrm.services.jobs import redis_connection
 
-    connection = redis_connection()
+    connection = private_redis
     queue = Queue("commissions", connection=connection)
-    queue.empty()
     with session_scope("app", actor_id=company.admin_id) as session:
-        job_id = periods.start_run(session, actor=company.admin, period_id=company.period_id)
+        job_id = periods.start_run(
+            session, actor=company.admin, period_id=company.period_id, connection=connection
+        )
     SimpleWorker([queue], connection=connection).work(burst=True)
     with session_scope("app") as session:
         job = job_service.get_job(session, job_id=job_id)
