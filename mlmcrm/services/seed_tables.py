@@ -662,6 +662,7 @@ def load_orders(
         distributor = np.concatenate([distributor, company.customer_distributor[chosen]])
         created = np.concatenate([created, c_created])
         customer = np.concatenate([customer, chosen])
+    np.minimum(created, now - 1, out=created)
     order = np.argsort(created, kind="stable")
     distributor, created, customer = distributor[order], created[order], customer[order]
     del order
