@@ -450,7 +450,8 @@ RANKS = (
 )
 
 PLAN_NAME = "Example hybrid plan"
-PLAN_YAML = """\
+PLAN_YAML = (
+    """\
 name: Example hybrid plan
 rounding: {places: 2, mode: half_up}
 active: {min_pv: 100}
@@ -467,10 +468,11 @@ bonuses:
   - {id: binary, type: binary, basis: pv, percent: 10, cap: 5000, carryover: true,
      unqualified: flush, requires_sponsored_each_leg: 1}
   - {id: match, type: matching, of: [unilevel, binary], generations: [10, 5]}
-  - {id: rank_bonus, type: rank_advancement, amounts: {director: 100, diamond: 1000},
-     skipped: pay_all}
-  - {id: pool, type: pool, percent: 2, shares: {diamond: 1}}
 """
+    "  - {id: rank_bonus, type: rank_advancement, amounts: {director: 100, diamond: 1000}, "
+    "skipped: pay_all}\n"
+    "  - {id: pool, type: pool, percent: 2, shares: {diamond: 1}}\n"
+)
 
 CONTACT_SOURCES = ("referral", "instagram", "facebook", "event", "website", "whatsapp", "tiktok")
 LEAD_STAGES = ("new", "contacted", "interested", "lost")

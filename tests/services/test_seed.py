@@ -350,3 +350,13 @@ def test_a_failed_load_leaves_an_empty_database_with_every_constraint(server_url
         assert report["distributors"] == 100
     finally:
         drop_database(server_url, name)
+
+
+def test_the_stored_plan_is_the_contract_example_and_the_engine_reads_it(seeded):
+    from mlmcrm.engine import load_plan
+
+    conn, *_ = seeded
+    stored = _one(conn, "SELECT yaml FROM comp_plans WHERE status = 'active'")[0]
+    plan = load_plan(stored)
+    assert plan is not None
+    assert "{id: rank_bonus, type: rank_advancement" in stored
