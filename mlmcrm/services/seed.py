@@ -529,7 +529,7 @@ def _load_everything(
             started = time.perf_counter()
             network = build_network(company.n, rng)
             company.network = network
-            company.rank = tables.title_ranks(network, company.status)
+            company.rank = tables.title_ranks(network)
             company.demo = tables.choose_demo(network)
             company.activity[company.demo] = max(company.activity[company.demo], 3.0)
             company.status[company.demo] = 0

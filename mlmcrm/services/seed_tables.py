@@ -157,7 +157,7 @@ def choose_demo(network: Network) -> int:
     return int(candidates[np.argmin(np.abs(sizes - target))])
 
 
-def title_ranks(network: Network, status: np.ndarray) -> np.ndarray:
+def title_ranks(network: Network) -> np.ndarray:
     """Title ranks (1 associate, 2 director, 3 diamond) from the size of each downline."""
     n = network.size
     director_size = max(12, n // 50_000)
