@@ -1,0 +1,71 @@
+"""An admin previews, compares and closes a period; a distributor reads the statement."""
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import ADMIN_EMAIL, DISTRIBUTOR_EMAIL, owner_query, sign_in
+
+
+def test_admin_previews_compares_and_closes_then_a_distributor_reads_the_statement(browser, app):
+    admin = browser.new_context(viewport={"width": 1280, "height": 900})
+    admin.set_default_timeout(30_000)
+    page = admin.new_page()
+    try:
+        sign_in(page, app, ADMIN_EMAIL)
+        expect(page).to_have_url(re.compile(r"/admin"))
+        page.get_by_role("link", name="Commissions").first.click()
+        expect(page).to_have_url(re.compile(r"/admin/commissions"))
+        expect(page.get_by_role("heading", name="Periods")).to_be_visible()
+        expect(page.get_by_text("open", exact=True).first).to_be_visible()
+
+        page.get_by_role("button", name="Run preview").click()
+        expect(page.get_by_text(re.compile(r"Run 1 stored"))).to_be_visible(timeout=120_000)
+        expect(page.get_by_role("heading", name="Totals per bonus")).to_be_visible()
+        expect(page.get_by_role("heading", name="Top earners")).to_be_visible()
+
+        page.get_by_role("button", name="Run again").click()
+        expect(page.get_by_text(re.compile(r"Run 2 stored"))).to_be_visible(timeout=120_000)
+        expect(
+            page.get_by_role("heading", name="Compared with run 1 of this period")
+        ).to_be_visible()
+        expect(page.get_by_text("No distributor's pay changed.")).to_be_visible()
+
+        page.get_by_role("button", name="Close period").click()
+        dialog = page.get_by_role("alertdialog")
+        expect(dialog).to_contain_text("A closed period never changes.")
+        dialog.get_by_role("button", name="Close the period").click()
+        expect(page.get_by_text(re.compile(r"is closed: .* paid in"))).to_be_visible()
+        expect(page.get_by_role("button", name="Run again")).to_be_disabled()
+    finally:
+        admin.close()
+
+    closed = owner_query(
+        app, "SELECT count(*) FROM commission_periods WHERE status = 'closed' AND runs = 2"
+    )
+    assert closed == [(1,)]
+    lines = owner_query(
+        app,
+        "SELECT count(*) FROM commission_ledger l JOIN distributors d ON d.id = l.distributor_id"
+        " JOIN users u ON u.id = d.user_id JOIN commission_periods p ON p.id = l.period_id"
+        " WHERE lower(u.email) = lower(%s) AND p.status = 'closed' AND p.runs = 2",
+        DISTRIBUTOR_EMAIL,
+    )[0][0]
+
+    distributor = browser.new_context(viewport={"width": 1280, "height": 900})
+    distributor.set_default_timeout(30_000)
+    page = distributor.new_page()
+    try:
+        sign_in(page, app, DISTRIBUTOR_EMAIL)
+        expect(page).to_have_url(re.compile(r"/home"))
+        page.get_by_role("link", name="Statement").first.click()
+        expect(page).to_have_url(re.compile(r"/statement"))
+        expect(page.get_by_role("heading", name="Rank progress")).to_be_visible()
+        rows = page.get_by_role("row")
+        expect(rows).to_have_count(lines + 1)
+        if lines:
+            expect(
+                page.get_by_role("cell", name=re.compile(r"% of |Bonus for reaching")).first
+            ).to_be_visible()
+    finally:
+        distributor.close()
