@@ -494,6 +494,63 @@ def seed_demo_company(
         main.close()
 
 
+class _IndexWork:
+    """Index statements both connections take from as the tables they belong to are loaded.
+
+    Each side adds the statements of its tables when they are loaded, then builds indexes until
+    none are left and the other side has nothing more to add, so neither connection idles while
+    the other still has indexes to build. The biggest tables' indexes go first.
+    """
+
+    def __init__(self, producers: int) -> None:
+        self._condition = threading.Condition()
+        self._statements: list[tuple[int, str]] = []
+        self._producers = producers
+
+    def add(self, deferred: _Deferred, loaded: Sequence[str]) -> None:
+        """Queue the rebuild statements of the ``loaded`` tables."""
+        with self._condition:
+            for table in loaded:
+                rank = BIGGEST_FIRST.index(table) if table in BIGGEST_FIRST else len(BIGGEST_FIRST)
+                self._statements += [(rank, s) for s in _rebuild_statements(deferred, [table])]
+            self._statements.sort(key=lambda item: item[0])
+            self._producers -= 1
+            self._condition.notify_all()
+
+    def give_up(self) -> None:
+        """Add nothing: this side failed, so the other must not wait for it."""
+        with self._condition:
+            self._producers -= 1
+            self._condition.notify_all()
+
+    def build(self, conn: psycopg.Connection) -> None:
+        """Run queued statements on ``conn`` until every side is loaded and nothing is left."""
+        while True:
+            with self._condition:
+                while not self._statements and self._producers > 0:
+                    self._condition.wait()
+                if not self._statements:
+                    return
+                _, statement = self._statements.pop(0)
+            conn.execute(statement)
+            conn.commit()
+
+
+BIGGEST_FIRST = (
+    "order_items",
+    "orders",
+    "contacts",
+    "users",
+    "user_profiles",
+    "distributors",
+    "customers",
+    "tasks",
+    "order_refunds",
+)
+ORDER_TABLES = ("orders", "order_items", "order_refunds")
+PEOPLE_TABLES = tuple(t for t in LOADED_TABLES if t not in ORDER_TABLES)
+
+
 def _load_everything(
     main: psycopg.Connection,
     helper: psycopg.Connection,
@@ -505,23 +562,29 @@ def _load_everything(
     rng: np.random.Generator,
     password_hash: str,
 ) -> dict[str, int]:
-    """Load the big tables on two connections: orders on ``helper``, people on ``main``."""
+    """Load and index the big tables: orders on ``helper``, the others on ``main``."""
     counts: dict[str, int] = {}
     orders_result: dict[str, int] = {}
     order_rng = np.random.default_rng([seed, 1])
     people_rng = np.random.default_rng([seed, 2])
+    index_work = _IndexWork(producers=2)
 
     def orders_side() -> None:
+        try:
+            started = time.perf_counter()
+            orders_result.update(tables.load_orders(helper, company, orders, order_rng))
+            clock.done(
+                "load orders",
+                started,
+                f"{orders_result['orders']:,} orders, {orders_result['order_items']:,} items",
+            )
+        except BaseException:
+            index_work.give_up()
+            raise
+        index_work.add(deferred, ORDER_TABLES)
         started = time.perf_counter()
-        orders_result.update(tables.load_orders(helper, company, orders, order_rng))
-        clock.done(
-            "load orders",
-            started,
-            f"{orders_result['orders']:,} orders, {orders_result['order_items']:,} items",
-        )
-        started = time.perf_counter()
-        _run_parallel([helper], [_rebuild_statements(deferred, ("orders", "order_refunds"))])
-        clock.done("index orders", started)
+        index_work.build(helper)
+        clock.done("index (orders connection)", started)
 
     with ThreadPoolExecutor(1) as pool:
         orders_future = pool.submit(orders_side)
@@ -552,17 +615,19 @@ def _load_everything(
             counts["tasks"] = tables.load_tasks(main, company, owners, people_rng)
             clock.done("load tasks", started, f"{counts['tasks']:,} rows")
             del owners
-            started = time.perf_counter()
-            people_tables = LOADED_TABLES[:6]
-            _run_parallel([main], [_rebuild_statements(deferred, people_tables)])
             counts["compliance_cases"] = _insert_compliance_cases(main, company, people_rng)
-            clock.done("index people", started)
+        except BaseException:
+            index_work.give_up()
+            orders_future.exception()
+            raise
+        index_work.add(deferred, PEOPLE_TABLES)
+        started = time.perf_counter()
+        try:
+            index_work.build(main)
         finally:
             orders_future.result()
+        clock.done("index (people connection, then waiting)", started)
     counts.update(orders_result)
-    started = time.perf_counter()
-    _run_parallel([main, helper], [[s] for s in _rebuild_statements(deferred, ("order_items",))])
-    clock.done("index order items", started)
     return counts
 
 
