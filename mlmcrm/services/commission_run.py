@@ -148,7 +148,12 @@ def run_period(*, actor: Actor, period_id: int, progress: Progress | None = None
             report(65, f"Writing {result.ledger.size:,} ledger lines")
             write_steps: dict[str, float] = {}
             run, total = write_result(
-                actor=actor, period_id=period_id, inputs=inputs, result=result, steps=write_steps
+                actor=actor,
+                period_id=period_id,
+                inputs=inputs,
+                result=result,
+                steps=write_steps,
+                progress=report,
             )
             written = time.perf_counter()
         finally:
@@ -488,10 +493,11 @@ def write_result(
     inputs: PeriodInputs,
     result: Result,
     steps: dict[str, float] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[int, Decimal]:
     """Store a run's ledger and stats as the period's preview, in one transaction.
 
-    ``steps``, when given, receives the seconds each step took.
+    ``steps``, when given, receives the seconds each step took; ``progress`` hears of each.
 
     Returns:
         The run number and the total paid (adjustments included).
@@ -505,10 +511,22 @@ def write_result(
     steps = {} if steps is None else steps
     clock = [time.perf_counter()]
 
+    report = progress or (lambda _percent, _message: None)
+    following = {
+        "prepare": (66, "Copying the ledger lines"),
+        "ledger copy": (80, "Adding the manual adjustments"),
+        "adjustments": (81, "Indexing the ledger"),
+        "ledger indexes": (88, "Writing the distributors' period stats"),
+        "stats copy": (93, "Swapping in the new ledger and stats"),
+        "partition swap": (97, "Recording the run"),
+    }
+
     def mark(step: str) -> None:
         now = time.perf_counter()
         steps[step] = round(now - clock[0], 3)
         clock[0] = now
+        if step in following:
+            report(*following[step])
 
     with get_engine("owner").begin() as connection:
         period = connection.execute(

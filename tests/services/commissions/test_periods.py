@@ -383,3 +383,16 @@ def test_an_earlier_open_period_blocks_the_run(owner, company):
     owner.commit()
     with pytest.raises(RunRefused, match="Close the period starting 2026-01-01 first"):
         run_period(actor=company.admin, period_id=later.id)
+
+
+def test_a_run_reports_its_progress_in_order(owner, company):
+    heard = []
+    run_period(
+        actor=company.admin,
+        period_id=company.period_id,
+        progress=lambda percent, message: heard.append((percent, message)),
+    )
+    percents = [percent for percent, _ in heard]
+    assert percents == sorted(percents)
+    assert heard[0] == (2, "Loading the period from the database")
+    assert heard[-1] == (97, "Recording the run")
