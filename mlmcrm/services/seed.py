@@ -38,6 +38,7 @@ from mlmcrm.services.seed_data import ADMIN_EMAIL, DEMO_PASSWORD, DISTRIBUTOR_EM
 from mlmcrm.services.seed_tree import build_network
 
 SEED_ACTOR_LABEL = "cli"
+SEED_LOCK_KEY = 0x6D6C6D736565  # held while seeding, so two seeds cannot fill one database
 
 LOADED_TABLES = (
     "users",
@@ -431,6 +432,10 @@ def seed_demo_company(
     helper: psycopg.Connection | None = None
     deferred: _Deferred | None = None
     try:
+        locked = main.execute("SELECT pg_try_advisory_lock(%s)", (SEED_LOCK_KEY,)).fetchone()[0]
+        main.commit()
+        if not locked:
+            raise ValueError("another process is seeding this database; try again when it ends")
         _refuse_unless_empty(main)
         main.rollback()
         since = time.perf_counter()

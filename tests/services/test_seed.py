@@ -360,3 +360,19 @@ def test_the_stored_plan_is_the_contract_example_and_the_engine_reads_it(seeded)
     plan = load_plan(stored)
     assert plan is not None
     assert "{id: rank_bonus, type: rank_advancement" in stored
+
+
+def test_refuses_while_another_seed_holds_the_lock(server_url):
+    from mlmcrm.services.seed import SEED_LOCK_KEY
+
+    name = f"mlmcrm_seed_lock_{uuid.uuid4().hex[:8]}"
+    url = create_database(server_url, name)
+    try:
+        upgrade_to_head(url)
+        with psycopg.connect(libpq_url(url), autocommit=True) as other:
+            other.execute("SELECT pg_advisory_lock(%s)", (SEED_LOCK_KEY,))
+            with pytest.raises(ValueError, match="another process is seeding"):
+                seed_demo_company(distributors=20, orders=10, url=url)
+        assert not demo_company_exists(url)
+    finally:
+        drop_database(server_url, name)
