@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -265,34 +266,24 @@ def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInput
             )
         cursor = connection.connection.driver_connection.cursor()
         start, end = period.starts_at, period.ends_at
-        report(5, "Loading distributors")
-        distributors = pgcopy.read_int64(
-            cursor,
-            "SELECT d.id, COALESCE(d.sponsor_id, -1), COALESCE(d.placement_id, -1),"
-            " COALESCE(d.position, 0)::bigint, d.joined_at,"
-            f" ({_STATUS_CODES})::bigint, COALESCE(d.rank_id, -1)::bigint,"
-            " COALESCE(d.bonus_rank_id, d.rank_id, -1)::bigint FROM distributors d",
-            None,
-            8,
-        )
-        distributors[:, 4] += pgcopy.POSTGRES_EPOCH_MICROS
-        report(20, f"Loaded {distributors.shape[0]:,} distributors; loading orders")
+        snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+        report(5, "Loading distributors and orders")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The orders load on a second connection sharing this snapshot, in parallel.
+            pending_orders = pool.submit(_load_orders, snapshot, start, end)
+            distributors = pgcopy.read_int64(
+                cursor,
+                "SELECT d.id, COALESCE(d.sponsor_id, -1), COALESCE(d.placement_id, -1),"
+                " COALESCE(d.position, 0)::bigint, d.joined_at,"
+                f" ({_STATUS_CODES})::bigint, COALESCE(d.rank_id, -1)::bigint,"
+                " COALESCE(d.bonus_rank_id, d.rank_id, -1)::bigint FROM distributors d",
+                None,
+                8,
+            )
+            distributors[:, 4] += pgcopy.POSTGRES_EPOCH_MICROS
+            report(20, f"Loaded {distributors.shape[0]:,} distributors")
+            orders = pending_orders.result()
         statuses = ", ".join(f"'{status}'" for status in COUNTED_ORDER_STATUSES)
-        order_columns = (
-            "SELECT o.id, o.distributor_id, (o.customer_id IS NOT NULL)::int::bigint,"
-            " o.created_at, (o.pv_total * 1000000)::bigint, (o.cv_total * 1000000)::bigint"
-            f" FROM orders o WHERE o.status IN ({statuses})"
-        )
-        orders = pgcopy.read_int64(
-            cursor,
-            f"{order_columns} AND o.created_at >= %(start)s AND o.created_at < %(end)s"
-            f" UNION ALL {order_columns} AND o.created_at < %(start)s AND o.id IN ("
-            "  SELECT r.order_id FROM order_refunds r"
-            "  WHERE r.refunded_at >= %(start)s AND r.refunded_at < %(end)s)",
-            {"start": start, "end": end},
-            6,
-        )
-        orders[:, 3] += pgcopy.POSTGRES_EPOCH_MICROS
         report(35, f"Loaded {orders.shape[0]:,} orders; loading refunds and carry")
         refunds = pgcopy.read_int64(
             cursor,
@@ -346,6 +337,32 @@ def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInput
         period_start=start,
         period_end=end,
     )
+
+
+def _load_orders(snapshot: str, start: datetime, end: datetime) -> np.ndarray:
+    """The period's orders and the earlier orders refunded in it, from ``snapshot``."""
+    statuses = ", ".join(f"'{status}'" for status in COUNTED_ORDER_STATUSES)
+    order_columns = (
+        "SELECT o.id, o.distributor_id, (o.customer_id IS NOT NULL)::int::bigint,"
+        " o.created_at, (o.pv_total * 1000000)::bigint, (o.cv_total * 1000000)::bigint"
+        f" FROM orders o WHERE o.status IN ({statuses})"
+    )
+    with get_engine("batch").connect() as connection:
+        connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        connection.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        cursor = connection.connection.driver_connection.cursor()
+        orders = pgcopy.read_int64(
+            cursor,
+            f"{order_columns} AND o.created_at >= %(start)s AND o.created_at < %(end)s"
+            f" UNION ALL {order_columns} AND o.created_at < %(start)s AND o.id IN ("
+            "  SELECT r.order_id FROM order_refunds r"
+            "  WHERE r.refunded_at >= %(start)s AND r.refunded_at < %(end)s)",
+            {"start": start, "end": end},
+            6,
+        )
+        connection.rollback()
+    orders[:, 3] += pgcopy.POSTGRES_EPOCH_MICROS
+    return orders
 
 
 def _dense(ids: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
