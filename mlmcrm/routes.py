@@ -10,7 +10,7 @@ ADMIN_COMMISSIONS = "/admin/commissions"
 ADMIN_PLANS = "/admin/plans"
 DISTRIBUTOR_STATEMENT = "/statement"
 
-JOIN = "/join/[code]"
+JOIN = "/join/[sponsor_code]"
 VERIFY_EMAIL = "/verify-email"
 FORGOT_PASSWORD = "/forgot-password"
 RESET_PASSWORD = "/reset-password"

@@ -13,21 +13,36 @@ from mlmcrm.state.auth import AuthState
 
 @dataclass(frozen=True)
 class NavItem:
-    """A link in the navigation."""
+    """A link in the navigation; ``roles`` limits who sees it (empty: everyone of the nav)."""
 
     label: str
     icon: str
     href: str
+    roles: tuple[str, ...] = ()
 
 
+ACCOUNT_NAV = (
+    NavItem("My account", "user-round", routes.ACCOUNT),
+    NavItem("Devices", "monitor-smartphone", routes.ACCOUNT_SESSIONS),
+    NavItem("API tokens", "key-round", routes.ACCOUNT_TOKENS),
+)
 DISTRIBUTOR_NAV = (
     NavItem("Home", "layout-dashboard", routes.DISTRIBUTOR_HOME),
     NavItem("Statement", "receipt-text", routes.DISTRIBUTOR_STATEMENT),
+    *ACCOUNT_NAV,
 )
 STAFF_NAV = (
     NavItem("Overview", "building-2", routes.ADMIN_HOME),
-    NavItem("Commissions", "hand-coins", routes.ADMIN_COMMISSIONS),
-    NavItem("Plan", "file-cog", routes.ADMIN_PLANS),
+    NavItem(
+        "Commissions",
+        "hand-coins",
+        routes.ADMIN_COMMISSIONS,
+        roles=("admin", "finance", "compliance"),
+    ),
+    NavItem("Plan", "file-cog", routes.ADMIN_PLANS, roles=("admin", "finance", "compliance")),
+    NavItem("People", "users", routes.ADMIN_PEOPLE),
+    NavItem("Audit log", "scroll-text", routes.ADMIN_AUDIT, roles=("admin", "compliance")),
+    *ACCOUNT_NAV,
 )
 
 
@@ -42,6 +57,13 @@ def brand() -> rx.Component:
 
 
 def _nav_link(item: NavItem) -> rx.Component:
+    link = _nav_anchor(item)
+    if not item.roles:
+        return link
+    return rx.cond(rx.Var.create(list(item.roles)).contains(AuthState.user_role), link)
+
+
+def _nav_anchor(item: NavItem) -> rx.Component:
     active = AuthState.router.url.path == item.href
     return rx.link(
         rx.hstack(
@@ -89,17 +111,20 @@ def _user_block() -> rx.Component:
     )
 
 
-def _nav(items: Sequence[NavItem]) -> rx.Component:
+def _nav(items: Sequence[NavItem] | None) -> rx.Component:
+    if items is None:
+        return rx.cond(AuthState.user_role == "distributor", _nav(DISTRIBUTOR_NAV), _nav(STAFF_NAV))
     return rx.vstack(*[_nav_link(item) for item in items], spacing="1", width="100%")
 
 
-def app_shell(content: rx.Component, *, title: str, nav: Sequence[NavItem]) -> rx.Component:
+def app_shell(content: rx.Component, *, title: str, nav: Sequence[NavItem] | None) -> rx.Component:
     """Wrap a page's content in the navigation layout.
 
     Args:
         content: The page body.
         title: The page title shown above the content.
-        nav: The navigation of the user's role.
+        nav: The navigation of the page's role, or None for pages every role opens (the
+            navigation then follows the signed-in user's role).
     """
     sidebar = rx.desktop_only(
         rx.vstack(

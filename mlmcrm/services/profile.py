@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from mlmcrm.models import Contact, User, UserProfile
@@ -256,3 +257,41 @@ def read_contact_private_notes(
     if contact.private_notes_enc is None:
         return ""
     return crypto.decrypt_field(contact.private_notes_enc, field=CONTACT_NOTES_FIELD)
+
+
+@dataclass(frozen=True)
+class PersonPublic:
+    """An account as the staff's people page shows it (sensitive values as last 4 only)."""
+
+    profile: ProfilePublic
+    status: str
+    two_factor: bool
+
+
+def find_person(session: Session, *, actor: Actor, email: str) -> PersonPublic:
+    """Look an account up by its email, for staff who read distributors' accounts.
+
+    Raises:
+        PermissionDenied: The actor may not read other people's accounts.
+        NotFound: No account has that email.
+    """
+    permissions.require(actor, "distributors.read")
+    needle = (email or "").strip().lower()
+    user = (
+        session.exec(
+            scoping.restrict(
+                select(User).where(sa.func.lower(User.email) == needle),
+                actor=actor,
+                entity="user",
+            )
+        ).first()
+        if needle
+        else None
+    )
+    if user is None:
+        raise NotFound("No account has that email.")
+    return PersonPublic(
+        profile=get_profile(session, actor=actor, user_id=user.id),  # type: ignore[arg-type]
+        status=user.status,
+        two_factor=user.totp_secret_enc is not None,
+    )

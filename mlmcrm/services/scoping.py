@@ -50,7 +50,7 @@ _RULES: dict[str, _Rule] = {
     "order": _Rule(Order, "orders.read", "distributor_id", "distributor"),
     "payout": _Rule(Payout, "payouts.manage", "distributor_id", "distributor"),
     "distributor": _Rule(Distributor, "distributors.read", "id", "downline"),
-    "user": _Rule(User, "users.manage", "id"),
+    "user": _Rule(User, "distributors.read", "id"),
     "user_session": _Rule(UserSession, None, "user_id"),
     "api_token": _Rule(ApiToken, None, "user_id"),
     "audit_log": _Rule(AuditLog, "audit.read", None),

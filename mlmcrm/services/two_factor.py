@@ -9,6 +9,7 @@ Changing 2FA when it is already on needs a fresh re-authentication; staff cannot
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import delete, func
 from sqlmodel import Session, select
@@ -21,6 +22,7 @@ from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
 
 SECRET_FIELD = "users.totp_secret"
 PENDING_FIELD = "totp_enrolments.secret"
+PENDING_LIFETIME = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,10 @@ def two_factor_status(session: Session, *, actor: Actor) -> tuple[bool, int]:
 
 
 def begin_enrolment(session: Session, *, actor: Actor) -> EnrolmentPublic:
-    """Create (or replace) the pending secret the actor scans into an authenticator app.
+    """Show the pending secret the actor scans into an authenticator app.
+
+    A secret started less than 15 minutes ago is shown again (reloading the page must not
+    invalidate a QR code already scanned); an older one is replaced.
 
     Raises:
         ReauthenticationRequired: 2FA is already on and the session did not re-authenticate.
@@ -60,15 +65,18 @@ def begin_enrolment(session: Session, *, actor: Actor) -> EnrolmentPublic:
     user = _user(session, actor)
     if user.totp_secret_enc is not None:
         auth.require_fresh_authentication(session, actor=actor)
-    secret = totp.new_secret()
     pending = session.get(TotpEnrolment, user.id)
-    encrypted = crypto.encrypt_field(secret, field=PENDING_FIELD)
-    if pending is None:
-        session.add(TotpEnrolment(user_id=user.id, secret_enc=encrypted))  # type: ignore[arg-type]
+    if pending is not None and utcnow() - pending.created_at < PENDING_LIFETIME:
+        secret = crypto.decrypt_field(pending.secret_enc, field=PENDING_FIELD)
     else:
-        pending.secret_enc = encrypted
-        pending.created_at = utcnow()
-        session.add(pending)
+        secret = totp.new_secret()
+        encrypted = crypto.encrypt_field(secret, field=PENDING_FIELD)
+        if pending is None:
+            session.add(TotpEnrolment(user_id=user.id, secret_enc=encrypted))  # type: ignore[arg-type]
+        else:
+            pending.secret_enc = encrypted
+            pending.created_at = utcnow()
+            session.add(pending)
     uri = totp.provisioning_uri(secret, account=user.email)
     return EnrolmentPublic(secret=secret, uri=uri, qr_svg=totp.qr_svg(uri))
 

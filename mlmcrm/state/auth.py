@@ -4,6 +4,10 @@ The browser holds only an opaque session token in a cookie; who the user is come
 ``user_sessions`` row on every check. Page states subclass :class:`AuthState` so their handlers
 can ask :meth:`AuthState.actor_for` again before touching data (authorisation twice: the page
 guard redirects, the handler refuses).
+
+Guards check in a fixed order: signed in (else the login page), 2FA answered (else the
+challenge), 2FA set up for staff (else the enrolment page), then the role (else ``/forbidden``).
+``actor_for`` refuses until all of them pass.
 """
 
 from __future__ import annotations
@@ -53,20 +57,41 @@ class AuthState(rx.State):
         return user
 
     def actor_for(self, permission: str) -> Actor | None:
-        """The acting user when signed in and allowed ``permission``, else None."""
+        """The acting user when fully signed in (2FA included) and allowed ``permission``."""
         user = self._current_user()
-        if user is None:
+        if user is None or not user.fully_signed_in:
             return None
         actor = user.actor(self._client_ip())
         return actor if permissions.can(actor, permission) else None
+
+    def _here(self) -> str:
+        path = self.router.url.path or "/"
+        query = self.router.url.query or ""
+        return f"{path}?{query}" if query else path
 
     def _guard(self, permission: str) -> rx.event.EventSpec | None:
         user = self._current_user()
         if user is None:
             return rx.redirect(routes.login_url(self.router.url.path or None))
+        if user.needs_two_factor:
+            return rx.redirect(routes.with_next(routes.TWO_FACTOR_CHALLENGE, self._here()))
+        if user.must_enrol_two_factor:
+            return rx.redirect(routes.with_next(routes.TWO_FACTOR_SETUP, self._here()))
         if not permissions.can(user.actor(), permission):
             return rx.redirect(routes.FORBIDDEN)
         return None
+
+    def _next_path(self, default: str) -> str:
+        wanted = self.router.url.query_parameters.get("next", "")
+        if isinstance(wanted, list):
+            wanted = wanted[0] if wanted else ""
+        if (
+            wanted.startswith("/")
+            and not wanted.startswith("//")
+            and not wanted.startswith(routes.LOGIN)
+        ):
+            return wanted
+        return default
 
     @rx.event
     def guard_distributor(self) -> rx.event.EventSpec | None:
@@ -79,11 +104,30 @@ class AuthState(rx.State):
         return self._guard("admin.view")
 
     @rx.event
+    def guard_account(self) -> rx.event.EventSpec | None:
+        """Page guard: signed in (any role), for the user's own account pages."""
+        return self._guard("account.self")
+
+    @rx.event
+    def guard_audit(self) -> rx.event.EventSpec | None:
+        """Page guard: signed in as admin or compliance."""
+        return self._guard("audit.read")
+
+    @rx.event
+    def guard_people(self) -> rx.event.EventSpec | None:
+        """Page guard: signed in with a role that reads distributors' accounts."""
+        return self._guard("distributors.read")
+
+    @rx.event
     def route_home(self) -> rx.event.EventSpec:
         """Send the visitor to their home page, or to the login page."""
         user = self._current_user()
         if user is None:
             return rx.redirect(routes.LOGIN)
+        if user.needs_two_factor:
+            return rx.redirect(routes.TWO_FACTOR_CHALLENGE)
+        if user.must_enrol_two_factor:
+            return rx.redirect(routes.TWO_FACTOR_SETUP)
         return rx.redirect(permissions.home_path(user.role))
 
     @rx.event

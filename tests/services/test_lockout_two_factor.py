@@ -208,3 +208,12 @@ def test_totp_secret_at_rest_is_ciphertext_bound_to_its_column(owner_session):
     assert crypto.decrypt_field(raw, field="users.totp_secret") == secret
     with pytest.raises(crypto.DecryptionError):
         crypto.decrypt_field(raw, field="user_profiles.tax_id")
+
+
+def test_reopening_the_enrolment_page_shows_the_same_pending_secret(owner_session):
+    user = make_user(owner_session, role="finance")
+    actor, _token = signed_in(owner_session, user)
+    first = two_factor.begin_enrolment(owner_session, actor=actor)
+    owner_session.commit()
+    again = two_factor.begin_enrolment(owner_session, actor=actor)
+    assert again.secret == first.secret

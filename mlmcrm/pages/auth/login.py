@@ -25,17 +25,9 @@ class LoginState(AuthState):
         self.error = ""
         self.submitting = False
         user = self._current_user()
-        if user is not None:
+        if user is not None and user.fully_signed_in:
             return rx.redirect(permissions.home_path(user.role))
         return None
-
-    def _next_path(self, role: str) -> str:
-        wanted = self.router.url.query_parameters.get("next", "")
-        if isinstance(wanted, list):
-            wanted = wanted[0] if wanted else ""
-        if wanted.startswith("/") and not wanted.startswith("//") and wanted != routes.LOGIN:
-            return wanted
-        return permissions.home_path(role)
 
     @rx.event
     def submit(self, form_data: dict) -> rx.event.EventSpec | None:
@@ -55,8 +47,11 @@ class LoginState(AuthState):
                     ip_address=self._client_ip() or None,
                     user_agent=self.router.headers.user_agent,
                 )
+        except auth_service.AccountLocked as exc:
+            self.error = str(exc)
+            return None
         except AuthenticationFailed as exc:
-            # The failure is audited in its own transaction: the login's was rolled back.
+            # The failure is counted and audited in its own transaction: the login's rolled back.
             with session_scope("app") as session:
                 auth_service.record_failed_login(
                     session, email=email, ip_address=self._client_ip() or None
@@ -65,7 +60,12 @@ class LoginState(AuthState):
             return None
         self.session_token = token
         self.user_email, self.user_name, self.user_role = user.email, user.display_name, user.role
-        return rx.redirect(self._next_path(user.role))
+        next_path = self._next_path(permissions.home_path(user.role))
+        if user.needs_two_factor:
+            return rx.redirect(routes.with_next(routes.TWO_FACTOR_CHALLENGE, next_path))
+        if user.must_enrol_two_factor:
+            return rx.redirect(routes.with_next(routes.TWO_FACTOR_SETUP, next_path))
+        return rx.redirect(next_path)
 
 
 def _label(text: str, field_id: str) -> rx.Component:
@@ -122,6 +122,7 @@ def login_page() -> rx.Component:
                         width="100%",
                     ),
                     rx.button("Sign in", type="submit", size="3", width="100%"),
+                    rx.link("Forgot your password?", href=routes.FORGOT_PASSWORD, size="2"),
                     spacing="4",
                     width="100%",
                 ),

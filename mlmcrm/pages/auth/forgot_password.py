@@ -1,0 +1,63 @@
+"""``/forgot-password``: ask for a password reset link."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from mlmcrm import routes
+from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
+from mlmcrm.db import session_scope
+from mlmcrm.integrations.email import EmailNotSent
+from mlmcrm.services import accounts
+from mlmcrm.services.errors import DomainError
+from mlmcrm.state.auth import AuthState
+
+
+class ForgotPasswordState(AuthState):
+    """The reset request form."""
+
+    error: str = ""
+    message: str = ""
+
+    @rx.event
+    def open_page(self) -> None:
+        """Start with an empty form."""
+        self.error = self.message = ""
+
+    @rx.event
+    def submit(self, form_data: dict) -> None:
+        """Email a link when the account exists; say the same thing either way."""
+        self.error = self.message = ""
+        try:
+            with session_scope("app") as session:
+                self.message = accounts.request_password_reset(
+                    session,
+                    email=str(form_data.get("email", "")),
+                    ip_address=self._client_ip() or None,
+                )
+        except DomainError as exc:
+            self.error = str(exc)
+        except EmailNotSent:
+            self.error = "We could not send the email. Try again in a few minutes."
+
+
+def forgot_password_page() -> rx.Component:
+    """The page."""
+    return centered_card(
+        rx.heading("Reset your password", size="6"),
+        error_message(ForgotPasswordState.error),
+        notice_message(ForgotPasswordState.message),
+        rx.form(
+            rx.vstack(
+                labelled_input(
+                    "Email", "email", type="email", auto_complete="email", required=True
+                ),
+                rx.button("Email me a link", type="submit", size="3", width="100%"),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=ForgotPasswordState.submit,
+            reset_on_submit=False,
+        ),
+        rx.link("Back to sign in", href=routes.LOGIN, size="2"),
+    )

@@ -1,0 +1,144 @@
+"""``/join/<code>``: sign up under the sponsor whose enrolment link was opened."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from mlmcrm import routes
+from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
+from mlmcrm.db import session_scope
+from mlmcrm.integrations.email import EmailNotSent
+from mlmcrm.services import accounts
+from mlmcrm.services.errors import DomainError
+from mlmcrm.state.auth import AuthState
+
+
+class JoinState(AuthState):
+    """The sign-up form of an enrolment link."""
+
+    sponsor_name: str = ""
+    link_error: str = ""
+    error: str = ""
+    done_message: str = ""
+
+    def _sponsor_code(self) -> str:
+        value = self.router.page.params.get("sponsor_code", "")
+        return value if isinstance(value, str) else ""
+
+    @rx.event
+    def load(self) -> None:
+        """Look the sponsor up (an invalid link says so instead of showing the form)."""
+        self.error = self.done_message = self.link_error = ""
+        try:
+            with session_scope("app") as session:
+                sponsor = accounts.sponsor_for_link(session, code=self._sponsor_code())
+            self.sponsor_name = sponsor.name
+        except DomainError as exc:
+            self.link_error = str(exc)
+
+    @rx.event
+    def submit(self, form_data: dict) -> None:
+        """Create the pending account and email the confirmation link."""
+        self.error = ""
+        application = accounts.Application(
+            email=str(form_data.get("email", "")),
+            password=str(form_data.get("password", "")),
+            first_name=str(form_data.get("first_name", "")),
+            last_name=str(form_data.get("last_name", "")),
+            phone=str(form_data.get("phone", "")),
+            country=str(form_data.get("country", "")),
+            placement_preference=str(form_data.get("placement_preference", "auto") or "auto"),
+            agreement_accepted=form_data.get("agreement") in ("on", True, "true"),
+        )
+        try:
+            with session_scope("app") as session:
+                self.done_message = accounts.enroll_through_link(
+                    session,
+                    sponsor_code=self._sponsor_code(),
+                    application=application,
+                    ip_address=self._client_ip() or None,
+                )
+        except DomainError as exc:
+            self.error = str(exc)
+        except EmailNotSent:
+            self.error = "We could not send the confirmation email. Try again in a few minutes."
+
+
+def _form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.text("You are joining the team of ", rx.text.strong(JoinState.sponsor_name), "."),
+            error_message(JoinState.error),
+            rx.hstack(
+                labelled_input(
+                    "First name", "first_name", auto_complete="given-name", required=True
+                ),
+                labelled_input(
+                    "Last name", "last_name", auto_complete="family-name", required=True
+                ),
+                width="100%",
+            ),
+            labelled_input("Email", "email", type="email", auto_complete="email", required=True),
+            labelled_input(
+                "Password (8 to 128 characters)",
+                "password",
+                type="password",
+                auto_complete="new-password",
+                required=True,
+                id="new-password",
+            ),
+            rx.hstack(
+                labelled_input("Phone (optional)", "phone", type="tel", auto_complete="tel"),
+                labelled_input(
+                    "Country code", "country", auto_complete="country", placeholder="US"
+                ),
+                width="100%",
+            ),
+            rx.vstack(
+                rx.el.label(
+                    "Placement preference",
+                    html_for="placement-preference",
+                    style={"fontSize": "var(--font-size-2)", "fontWeight": "500"},
+                ),
+                rx.el.select(
+                    rx.el.option("Automatic (my sponsor decides)", value="auto"),
+                    rx.el.option("Left leg", value="left"),
+                    rx.el.option("Right leg", value="right"),
+                    id="placement-preference",
+                    name="placement_preference",
+                    default_value="auto",
+                    style={"padding": "0.5rem", "width": "100%"},
+                ),
+                spacing="1",
+                width="100%",
+            ),
+            rx.hstack(
+                rx.el.input(type="checkbox", id="agreement", name="agreement"),
+                rx.el.label(
+                    f"I have read and accept the distributor agreement (version "
+                    f"{accounts.AGREEMENT_VERSION}).",
+                    html_for="agreement",
+                ),
+                align="center",
+            ),
+            rx.button("Create my account", type="submit", size="3", width="100%"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=JoinState.submit,
+        reset_on_submit=False,
+    )
+
+
+def join_page() -> rx.Component:
+    """The page."""
+    return centered_card(
+        rx.heading("Join", size="6"),
+        rx.cond(
+            JoinState.link_error != "",
+            error_message(JoinState.link_error),
+            rx.cond(JoinState.done_message != "", notice_message(JoinState.done_message), _form()),
+        ),
+        rx.link("Already have an account? Sign in", href=routes.LOGIN, size="2"),
+        max_width="34rem",
+    )

@@ -1,0 +1,78 @@
+"""``/reset-password?token=…``: choose a new password with an emailed link."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from mlmcrm import routes
+from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
+from mlmcrm.db import session_scope
+from mlmcrm.services import accounts
+from mlmcrm.services.errors import DomainError
+from mlmcrm.state.auth import AuthState
+
+
+class ResetPasswordState(AuthState):
+    """The new-password form."""
+
+    error: str = ""
+    message: str = ""
+
+    @rx.event
+    def open_page(self) -> None:
+        """Start with an empty form."""
+        self.error = self.message = ""
+
+    @rx.event
+    def submit(self, form_data: dict) -> None:
+        """Set the new password; every browser of the account is signed out."""
+        self.error = self.message = ""
+        password = str(form_data.get("password", ""))
+        if password != str(form_data.get("confirm", "")):
+            self.error = "The two passwords are not the same."
+            return
+        token = self.router.url.query_parameters.get("token", "")
+        try:
+            with session_scope("app") as session:
+                accounts.reset_password(
+                    session,
+                    token=str(token),
+                    new_password=password,
+                    ip_address=self._client_ip() or None,
+                )
+            self.message = "Your password was changed. Sign in with the new one."
+        except DomainError as exc:
+            self.error = str(exc)
+
+
+def reset_password_page() -> rx.Component:
+    """The page."""
+    return centered_card(
+        rx.heading("Choose a new password", size="6"),
+        error_message(ResetPasswordState.error),
+        notice_message(ResetPasswordState.message),
+        rx.form(
+            rx.vstack(
+                labelled_input(
+                    "New password (8 to 128 characters)",
+                    "password",
+                    type="password",
+                    auto_complete="new-password",
+                    required=True,
+                ),
+                labelled_input(
+                    "New password again",
+                    "confirm",
+                    type="password",
+                    auto_complete="new-password",
+                    required=True,
+                ),
+                rx.button("Save the new password", type="submit", size="3", width="100%"),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=ResetPasswordState.submit,
+            reset_on_submit=False,
+        ),
+        rx.link("Go to sign in", href=routes.LOGIN, size="2"),
+    )

@@ -1,0 +1,260 @@
+"""Accounts in the browser: 2FA, enrolment, sign-up by link, sessions, and what each role sees."""
+
+import re
+import uuid
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from mlmcrm.services.passwords import hash_password
+from tests.e2e.conftest import (
+    ADMIN_EMAIL,
+    DEMO_PASSWORD,
+    DISTRIBUTOR_EMAIL,
+    owner_query,
+    sign_in,
+    totp_secret,
+    unused_code,
+)
+
+FINANCE_EMAIL = "finance@example.com"
+COMPLIANCE_EMAIL = "compliance@example.com"
+SUPPORT_EMAIL = "support@example.com"
+
+
+def _new_staff(app, role: str) -> str:
+    email = f"{role}-{uuid.uuid4().hex[:8]}@staff.test"
+    rows = owner_query(
+        app,
+        "INSERT INTO users (email, role, status, password_hash) VALUES (%s, %s, 'active', %s)"
+        " RETURNING id",
+        email,
+        role,
+        hash_password(DEMO_PASSWORD),
+    )
+    owner_query(
+        app, "INSERT INTO user_profiles (user_id, first_name) VALUES (%s, 'New')", rows[0][0]
+    )
+    return email
+
+
+def test_admin_answers_the_2fa_challenge_and_a_used_code_is_refused(page, app):
+    page.goto(app.url + "/login")
+    page.get_by_label("Email").fill(ADMIN_EMAIL)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/login/2fa"))
+    page.goto(app.url + "/admin")
+    expect(page).to_have_url(re.compile(r"/login/2fa"))
+    secret, last_step = totp_secret(app, ADMIN_EMAIL)
+    code = unused_code(secret, last_step)
+    page.get_by_label("Code").fill(code)
+    page.get_by_role("button", name="Verify").click()
+    expect(page).to_have_url(re.compile(r"/admin"))
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.get_by_label("Email").fill(ADMIN_EMAIL)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/login/2fa"))
+    page.get_by_label("Code").fill(code)
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+
+
+def test_new_staff_must_set_up_2fa_before_any_staff_page(page, app):
+    email = _new_staff(app, "support")
+    page.goto(app.url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/account/2fa"))
+    expect(page.get_by_text("Company staff must use two-factor authentication")).to_be_visible()
+    page.goto(app.url + "/admin")
+    expect(page).to_have_url(re.compile(r"/account/2fa"))
+    expect(page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
+    secret = page.locator("#totp-secret").inner_text()
+    page.get_by_label("Code from the app").fill(unused_code(secret, None))
+    page.get_by_role("button", name="Turn on two-factor authentication").click()
+    codes = page.get_by_text(re.compile(r"^[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{2}$"))
+    expect(codes).to_have_count(10)
+    stored = owner_query(
+        app,
+        "SELECT count(*) FROM recovery_codes r JOIN users u ON u.id = r.user_id WHERE u.email = %s",
+        email,
+    )
+    assert stored[0][0] == 10
+    page.get_by_role("button", name="I saved my recovery codes").click()
+    expect(page).to_have_url(re.compile(r"/admin"))
+
+
+def test_signup_through_a_sponsor_link_and_the_emailed_confirmation(page, app):
+    code = owner_query(
+        app,
+        "SELECT d.code FROM distributors d JOIN users u ON u.id = d.user_id WHERE u.email = %s",
+        DISTRIBUTOR_EMAIL,
+    )[0][0]
+    email = f"newcomer-{uuid.uuid4().hex[:8]}@example.org"
+    page.goto(f"{app.url}/join/{code}")
+    expect(page.get_by_text("You are joining the team of")).to_be_visible()
+    page.get_by_label("First name").fill("Nia")
+    page.get_by_label("Last name").fill("Okafor")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password (8 to 128 characters)").fill("password1")
+    page.get_by_label("I have read and accept").check()
+    page.get_by_role("button", name="Create my account").click()
+    expect(page.get_by_role("alert")).to_contain_text("most common")
+    page.get_by_label("Password (8 to 128 characters)").fill("a quiet orchard in june")
+    page.get_by_role("button", name="Create my account").click()
+    expect(page.get_by_role("status")).to_contain_text("Check your inbox")
+
+    (message,) = [m for m in app.smtp.messages if m["To"] == email]
+    link = re.search(r"http\S+/verify-email\?token=\S+", message.get_content()).group(0)
+    page.goto(link)
+    expect(page.get_by_role("status")).to_contain_text("is confirmed")
+    sign_in(page, app, email, "a quiet orchard in june")
+    expect(page).to_have_url(re.compile(r"/home"))
+    sponsor = owner_query(
+        app,
+        "SELECT s.code, a.placement_preference, a.agreement_version FROM users u"
+        " JOIN enrolment_applications a ON a.user_id = u.id"
+        " JOIN distributors s ON s.id = a.sponsor_id WHERE u.email = %s",
+        email,
+    )
+    assert sponsor == [(code, "auto", "2026-11")]
+
+
+def test_password_reset_by_email(page, app):
+    email = _new_staff(app, "distributor")
+    page.goto(app.url + "/login")
+    page.get_by_role("link", name="Forgot your password?").click()
+    expect(page).to_have_url(re.compile(r"/forgot-password"))
+    expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Email me a link").click()
+    expect(page.get_by_role("status")).to_contain_text("If an account uses that email")
+    (message,) = [m for m in app.smtp.messages if m["To"] == email]
+    link = re.search(r"http\S+/reset-password\?token=\S+", message.get_content()).group(0)
+    page.goto(link)
+    page.get_by_label("New password (8 to 128 characters)").fill("river stones at dusk")
+    page.get_by_label("New password again").fill("river stones at dusk")
+    page.get_by_role("button", name="Save the new password").click()
+    expect(page.get_by_role("status")).to_contain_text("Your password was changed")
+    page.goto(link)
+    page.get_by_label("New password (8 to 128 characters)").fill("another evening walk")
+    page.get_by_label("New password again").fill("another evening walk")
+    page.get_by_role("button", name="Save the new password").click()
+    expect(page.get_by_role("alert")).to_contain_text("already used")
+
+
+def test_a_user_sees_their_sessions_and_signs_another_browser_out(browser, page, app):
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    expect(page).to_have_url(re.compile(r"/home"))
+    other = browser.new_context()
+    other_page = other.new_page()
+    try:
+        sign_in(other_page, app, DISTRIBUTOR_EMAIL)
+        expect(other_page).to_have_url(re.compile(r"/home"))
+        page.goto(app.url + "/account/sessions")
+        expect(page.get_by_text("This browser")).to_be_visible()
+        page.get_by_role("button", name="Sign out all other browsers").click()
+        expect(page.get_by_role("status")).to_contain_text("Signed out")
+        other_page.goto(app.url + "/home")
+        expect(other_page).to_have_url(re.compile(r"/login"))
+        page.goto(app.url + "/home")
+        expect(page).to_have_url(re.compile(r"/home"))
+    finally:
+        other.close()
+
+
+def test_distributor_saves_payout_details_and_sees_only_the_last_4(page, app):
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    expect(page).to_have_url(re.compile(r"/home"))
+    page.goto(app.url + "/account")
+    page.get_by_label("New tax id").fill("987-65-4321")
+    page.get_by_role("button", name="Save payout details").click()
+    expect(page.get_by_role("status")).to_contain_text("Payout details saved")
+    expect(page.get_by_text("•••• 4321")).to_be_visible()
+    expect(page.get_by_text("987-65-4321")).to_have_count(0)
+    stored = owner_query(
+        app,
+        "SELECT p.tax_id_enc FROM user_profiles p JOIN users u ON u.id = p.user_id"
+        " WHERE u.email = %s",
+        DISTRIBUTOR_EMAIL,
+    )[0][0]
+    assert stored.startswith("v1:") and "4321" not in stored
+
+
+def test_distributor_cannot_open_staff_pages(page, app):
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    expect(page).to_have_url(re.compile(r"/home"))
+    for path in ("/admin/audit", "/admin/people", "/admin"):
+        page.goto(app.url + path)
+        expect(page).to_have_url(re.compile(r"/forbidden"))
+    expect(page.get_by_role("link", name="Audit log")).to_have_count(0)
+
+
+def test_admin_reads_and_exports_the_audit_log(page, app):
+    sign_in(page, app, ADMIN_EMAIL)
+    expect(page).to_have_url(re.compile(r"/admin"))
+    page.get_by_role("link", name="Audit log").first.click()
+    expect(page).to_have_url(re.compile(r"/admin/audit"))
+    page.get_by_label("Action").fill("user.login")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("user.login", exact=True).first).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    content = Path(download.value.path()).read_text(encoding="utf-8")
+    assert content.startswith("id,created_at,actor_id,actor,action")
+    assert "user.login" in content
+
+
+def test_compliance_reads_the_audit_log_but_finance_and_support_do_not(browser, app):
+    for email, allowed in (
+        (COMPLIANCE_EMAIL, True),
+        (FINANCE_EMAIL, False),
+        (SUPPORT_EMAIL, False),
+    ):
+        context = browser.new_context()
+        page = context.new_page()
+        try:
+            sign_in(page, app, email)
+            expect(page).to_have_url(re.compile(r"/admin"))
+            page.goto(app.url + "/admin/audit")
+            if allowed:
+                expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+            else:
+                expect(page).to_have_url(re.compile(r"/forbidden"))
+            page.goto(app.url + "/admin/people")
+            expect(page.get_by_role("heading", name="People")).to_be_visible()
+        finally:
+            context.close()
+
+
+def test_finance_reveals_a_tax_id_with_a_reason_and_it_is_audited(page, app):
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    expect(page).to_have_url(re.compile(r"/home"))
+    page.goto(app.url + "/account")
+    page.get_by_label("New tax id").fill("111-22-3333")
+    page.get_by_role("button", name="Save payout details").click()
+    expect(page.get_by_text("•••• 3333")).to_be_visible()
+    page.get_by_role("button", name="Sign out").first.click()
+    expect(page).to_have_url(re.compile(r"/login"))
+
+    sign_in(page, app, FINANCE_EMAIL)
+    expect(page).to_have_url(re.compile(r"/admin"))
+    page.goto(app.url + "/admin/people")
+    page.get_by_label("Email").fill(DISTRIBUTOR_EMAIL)
+    page.get_by_role("button", name="Find").click()
+    expect(page.get_by_text("•••• 3333")).to_be_visible()
+    page.get_by_label("Reason").fill("1099 preparation")
+    page.get_by_role("button", name="Reveal").click()
+    expect(page.locator("#revealed-value")).to_have_text("111223333")
+    rows = owner_query(
+        app,
+        "SELECT reason FROM audit_logs WHERE action = 'profile.sensitive_revealed'"
+        " ORDER BY id DESC LIMIT 1",
+    )
+    assert rows == [("1099 preparation",)]
