@@ -35,9 +35,7 @@ class StatementState(AuthState):
             return
         with session_scope("app", actor_id=actor.user_id) as session:
             mine = statements.statement(session, actor=actor, period_id=int(self.period_id))
-            progress = statements.rank_progress(
-                session, actor=actor, period_id=int(self.period_id)
-            )
+            progress = statements.rank_progress(session, actor=actor, period_id=int(self.period_id))
         self.period_label, self.total = mine.period, mine.total
         self.lines = [line.__dict__ for line in mine.lines]
         self.by_bonus = [{"title": title, "amount": amount} for title, amount in mine.by_bonus]
