@@ -307,6 +307,28 @@ def record_failed_login(
     return True
 
 
+def record_locked_attempt(session: Session, *, email: str, ip_address: str | None = None) -> None:
+    """Audit an attempt refused because of a lock (it does not count as a new failure)."""
+    email = (email or "").strip()[:320]
+    user = (
+        session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
+        if email
+        else None
+    )
+    audit.record(
+        session,
+        actor=Actor(
+            user_id=user.id if user else None,
+            role=user.role if user else "anonymous",
+            label=email or "anonymous",
+            ip_address=valid_ip(ip_address),
+        ),
+        action="user.login_refused_locked",
+        entity_type="user",
+        entity_id=user.id if user else None,
+    )
+
+
 def resolve_session(
     session: Session, token: str, *, now: datetime | None = None
 ) -> SessionUser | None:

@@ -20,6 +20,7 @@ from mlmcrm.services import auth as auth_service
 from mlmcrm.services import permissions
 from mlmcrm.services.actor import Actor
 from mlmcrm.services.auth import SessionUser
+from mlmcrm.settings import get_settings
 
 SESSION_COOKIE = "mlmcrm_session"
 
@@ -33,6 +34,7 @@ class AuthState(rx.State):
         path="/",
         max_age=int(auth_service.ABSOLUTE_TIMEOUT.total_seconds()),
         same_site="strict",
+        secure=get_settings().app_url.startswith("https://"),
     )
     user_email: str = ""
     user_name: str = ""

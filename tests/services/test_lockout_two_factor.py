@@ -217,3 +217,14 @@ def test_reopening_the_enrolment_page_shows_the_same_pending_secret(owner_sessio
     owner_session.commit()
     again = two_factor.begin_enrolment(owner_session, actor=actor)
     assert again.secret == first.secret
+
+
+def test_attempts_during_a_lock_are_audited_without_extending_it(owner_session):
+    user = make_user(owner_session)
+    for i in range(10):
+        _fail(owner_session, user.email, f"198.51.104.{i}")
+    auth.record_locked_attempt(owner_session, email=user.email, ip_address="198.51.104.99")
+    owner_session.commit()
+    assert "user.login_refused_locked" in _actions(owner_session, entity_id=str(user.id))
+    owner_session.refresh(user)
+    assert user.failed_logins == 10

@@ -48,6 +48,10 @@ class LoginState(AuthState):
                     user_agent=self.router.headers.user_agent,
                 )
         except auth_service.AccountLocked as exc:
+            with session_scope("app") as session:
+                auth_service.record_locked_attempt(
+                    session, email=email, ip_address=self._client_ip() or None
+                )
             self.error = str(exc)
             return None
         except AuthenticationFailed as exc:
