@@ -68,6 +68,18 @@ def _redis_url() -> str:
     return embedded_redis_url(_TEST_DATA_DIR)
 
 
+def redis_url_with_db(url: str, db: int) -> str:
+    """``url`` pointing at Redis database ``db`` of the same server (TCP or Unix socket)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(db)
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
 def create_database(server_url: str, name: str) -> str:
     """Create database ``name`` on the server of ``server_url`` and return its URL."""
     with psycopg.connect(_libpq(server_url), autocommit=True) as conn:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, create_database, drop_database
+from tests.conftest import PROJECT_ROOT, create_database, drop_database, redis_url_with_db
 from tests.smtp_sink import SmtpSink
 
 CHROMIUM_ARGS = [
@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 DEMO_PASSWORD = "mlmcrm-demo"
+E2E_REDIS_DB = 14
 ADMIN_EMAIL = "admin@example.com"
 DISTRIBUTOR_EMAIL = "distributor@example.com"
 
@@ -81,11 +82,14 @@ def _use_database(url: str | None) -> None:
 class RunningApp:
     """The app's URL, its log (read for errors), its database and the mail it sent."""
 
-    def __init__(self, url: str, log_path: Path, database_url: str, smtp: SmtpSink) -> None:
+    def __init__(
+        self, url: str, log_path: Path, database_url: str, smtp: SmtpSink, redis_url: str
+    ) -> None:
         self.url = url
         self.log_path = log_path
         self.database_url = database_url
         self.smtp = smtp
+        self.redis_url = redis_url
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size
@@ -112,11 +116,13 @@ def running_app(
     from mlmcrm.runtime import _stop, child_environment, reflex_command, wait_for_http
 
     port = _free_port()
+    # A Redis database of its own: the app's worker must not take the other tests' jobs.
+    app_redis_url = redis_url_with_db(redis_url, E2E_REDIS_DB)
     env = child_environment()
     env.update(
         {
             "DATABASE_URL": e2e_database,
-            "REDIS_URL": redis_url,
+            "REDIS_URL": app_redis_url,
             "SMTP_URL": smtp_sink.url,
             "APP_URL": f"http://127.0.0.1:{port}",
         }
@@ -143,7 +149,7 @@ def running_app(
     try:
         if not wait_for_http(f"{url}/ping", timeout=1200, process=web):
             pytest.fail("the app did not start:\n" + log_path.read_text(errors="replace")[-5000:])
-        yield RunningApp(url, log_path, e2e_database, smtp_sink)
+        yield RunningApp(url, log_path, e2e_database, smtp_sink, app_redis_url)
     finally:
         _stop(web, "the web app")
         _stop(worker, "the worker")
