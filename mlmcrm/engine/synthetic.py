@@ -12,32 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
 from mlmcrm.engine.inputs import LEFT, MICRO, RIGHT, Network, Orders, Refunds, to_micros
 
-EXAMPLE_PLAN = """\
-name: Example hybrid plan
-rounding: {places: 2, mode: half_up}
-active: {min_pv: 100}
-refunds: {volume: deduct_in_refund_period}
-ranks:
-  - {id: associate}
-  - {id: director, min_pv: 100, min_gv: 1000, max_leg_pct: 50}
-  - {id: diamond, min_pv: 100, min_gv: 10000, max_leg_pct: 40, legs: [{count: 2, rank: director}]}
-bonuses:
-  - {id: retail, type: retail, percent: 10}
-  - {id: fast_start, type: fast_start, days: 30, levels: [20, 10, 5]}
-  - {id: unilevel, type: unilevel, compression: dynamic, levels: [5, 5, 5, 3, 2],
-     rank_levels: {associate: 2, director: 4}}
-  - {id: binary, type: binary, basis: pv, percent: 10, cap: 5000, carryover: true,
-     unqualified: flush, requires_sponsored_each_leg: 1}
-  - {id: match, type: matching, of: [unilevel, binary], generations: [10, 5]}
-  - {id: rank_bonus, type: rank_advancement, amounts: {director: 100, diamond: 1000},
-     skipped: pay_all}
-  - {id: pool, type: pool, percent: 2, shares: {diamond: 1}}
-"""
+EXAMPLE_PLAN = (Path(__file__).resolve().parent / "example_plan.yaml").read_text()
+"""The example plan of the compensation plan contract (section 8), as a plan file."""
 
 
 @dataclass
