@@ -57,7 +57,7 @@ class PeriodPublic:
             runs=row.runs,
             last_run_at=row.last_run_at.isoformat() if row.last_run_at else "",
             closed_at=row.closed_at.isoformat() if row.closed_at else "",
-            total=f"{total:.2f}",
+            total=f"{total:,.2f}",
             lines=lines,
         )
 

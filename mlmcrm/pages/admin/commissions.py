@@ -267,6 +267,12 @@ def _status_badge(status: rx.Var) -> rx.Component:
     )
 
 
+def _label(text: str, field_id: str) -> rx.Component:
+    return rx.el.label(
+        text, html_for=field_id, style={"fontSize": "var(--font-size-2)", "fontWeight": "500"}
+    )
+
+
 def _simple_table(headers: list[str], rows: rx.Var, keys: list[str], empty: str) -> rx.Component:
     return rx.cond(
         rows.length() > 0,  # type: ignore[attr-defined]
@@ -404,7 +410,7 @@ def _adjustment_form() -> rx.Component:
             rx.heading("Manual adjustment", size="3"),
             rx.hstack(
                 rx.vstack(
-                    rx.text("Distributor number", as_="label", html_for="adjust-distributor"),
+                    _label("Distributor number", "adjust-distributor"),
                     rx.input(
                         id="adjust-distributor",
                         value=CommissionsState.adjust_distributor,
@@ -413,7 +419,7 @@ def _adjustment_form() -> rx.Component:
                     ),
                 ),
                 rx.vstack(
-                    rx.text("Amount", as_="label", html_for="adjust-amount"),
+                    _label("Amount", "adjust-amount"),
                     rx.input(
                         id="adjust-amount",
                         value=CommissionsState.adjust_amount,
@@ -424,7 +430,7 @@ def _adjustment_form() -> rx.Component:
                 wrap="wrap",
                 spacing="3",
             ),
-            rx.text("Reason", as_="label", html_for="adjust-reason"),
+            _label("Reason", "adjust-reason"),
             rx.text_area(
                 id="adjust-reason",
                 value=CommissionsState.adjust_reason,

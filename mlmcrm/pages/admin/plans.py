@@ -156,6 +156,12 @@ class PlansState(AuthState):
         self.changes = result.changes or ["No setting differs."]
 
 
+def _label(text: str, field_id: str) -> rx.Component:
+    return rx.el.label(
+        text, html_for=field_id, style={"fontSize": "var(--font-size-2)", "fontWeight": "500"}
+    )
+
+
 def _versions_table() -> rx.Component:
     return rx.table.root(
         rx.table.header(
@@ -224,7 +230,7 @@ def _upload_card() -> rx.Component:
                 padding="1rem",
                 width="100%",
             ),
-            rx.text("Plan YAML", as_="label", html_for="plan-yaml"),
+            _label("Plan YAML", "plan-yaml"),
             rx.text_area(
                 id="plan-yaml",
                 value=PlansState.yaml_text,

@@ -143,7 +143,7 @@ def statement_page() -> rx.Component:
     """The page."""
     body = rx.vstack(
         rx.hstack(
-            rx.text("Period", as_="label"),
+            rx.text("Period", size="2", weight="medium"),
             rx.select.root(
                 rx.select.trigger(aria_label="Period"),
                 rx.select.content(
@@ -168,7 +168,11 @@ def statement_page() -> rx.Component:
             spacing="4",
             width="100%",
         ),
-        _lines_table(),
+        rx.cond(
+            StatementState.lines.length() > 0,
+            _lines_table(),
+            rx.text("No commission was earned in this period.", color=rx.color("gray", 11)),
+        ),
         _progress_card(),
         spacing="4",
         width="100%",
