@@ -32,10 +32,10 @@ API_V1 = "/api/v1"
 
 def login_url(next_path: str | None = None) -> str:
     """The login page, returning to ``next_path`` afterwards when it is a path of this app."""
-    if next_path and next_path.startswith("/") and not next_path.startswith("//"):
+    if is_local_path(next_path):
         from urllib.parse import quote
 
-        return f"{LOGIN}?next={quote(next_path, safe='/')}"
+        return f"{LOGIN}?next={quote(next_path, safe='/')}"  # type: ignore[arg-type]
     return LOGIN
 
 
@@ -44,10 +44,21 @@ def join_url(code: str) -> str:
     return f"/join/{code}"
 
 
+def is_local_path(value: str | None) -> bool:
+    """True for a path of this app (``/x``), never for another site (``//x``, a backslash)."""
+    return bool(
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and not any(ord(c) < 32 for c in value)
+    )
+
+
 def with_next(path: str, next_path: str | None) -> str:
     """``path`` with ``?next=`` set to ``next_path`` when it is a path of this app."""
-    if next_path and next_path.startswith("/") and not next_path.startswith("//"):
+    if is_local_path(next_path):
         from urllib.parse import quote
 
-        return f"{path}?next={quote(next_path, safe='/')}"
+        return f"{path}?next={quote(next_path, safe='/')}"  # type: ignore[arg-type]
     return path

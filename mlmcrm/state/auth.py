@@ -87,11 +87,7 @@ class AuthState(rx.State):
         wanted = self.router.url.query_parameters.get("next", "")
         if isinstance(wanted, list):
             wanted = wanted[0] if wanted else ""
-        if (
-            wanted.startswith("/")
-            and not wanted.startswith("//")
-            and not wanted.startswith(routes.LOGIN)
-        ):
+        if routes.is_local_path(wanted) and not wanted.startswith(routes.LOGIN):
             return wanted
         return default
 

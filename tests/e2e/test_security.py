@@ -258,3 +258,52 @@ def test_finance_reveals_a_tax_id_with_a_reason_and_it_is_audited(page, app):
         " ORDER BY id DESC LIMIT 1",
     )
     assert rows == [("1099 preparation",)]
+
+
+def test_a_stale_session_must_confirm_the_password_before_changing_the_phone(page, app):
+    email = _new_staff(app, "distributor")
+    sign_in(page, app, email)
+    expect(page).to_have_url(re.compile(r"/forbidden|/home"))
+    owner_query(
+        app,
+        "UPDATE user_sessions SET reauthenticated_at = now() - interval '10 minutes'"
+        " WHERE user_id = (SELECT id FROM users WHERE email = %s)",
+        email,
+    )
+    page.goto(app.url + "/account")
+    page.get_by_label("Phone", exact=True).fill("+1 555 010 9999")
+    page.get_by_role("button", name="Save phone").click()
+    expect(page).to_have_url(re.compile(r"/account/confirm\?next=/account"))
+    page.get_by_label("Password").fill("not my password")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("alert")).to_contain_text("not correct")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(re.compile(r"/account/?$"))
+    page.get_by_label("Phone", exact=True).fill("+1 555 010 9999")
+    page.get_by_role("button", name="Save phone").click()
+    expect(page.get_by_role("status")).to_contain_text("Phone number saved")
+    expect(page.get_by_text("+1 555 010 9999")).to_be_visible()
+
+
+def test_a_personal_api_token_made_on_the_page_opens_api_v1_me(page, app):
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    expect(page).to_have_url(re.compile(r"/home"))
+    page.goto(app.url + "/account/tokens")
+    page.get_by_label("Token name").fill("spreadsheet")
+    page.get_by_label("me:read").check()
+    page.get_by_role("button", name="Create token").click()
+    token = page.locator("#new-token").inner_text()
+    assert token.startswith("mlm_")
+    response = page.request.get(
+        app.url + "/api/v1/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status == 200 and response.json()["email"] == DISTRIBUTOR_EMAIL
+    page.get_by_role("row", name=re.compile("spreadsheet")).get_by_role(
+        "button", name="Revoke"
+    ).click()
+    expect(page.get_by_role("status")).to_contain_text("revoked")
+    response = page.request.get(
+        app.url + "/api/v1/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status == 401

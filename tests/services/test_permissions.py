@@ -33,3 +33,13 @@ def test_only_admin_manages_users_and_nobody_signed_out_holds_anything():
     assert not can(None, "back_office.view")
     with pytest.raises(PermissionDenied):
         require(None, "admin.view")
+
+
+def test_only_paths_of_this_app_are_followed_after_login():
+    from mlmcrm import routes
+
+    assert routes.is_local_path("/admin/audit?since=2026-01-01")
+    for outside in ("//evil.example", "/\\evil.example", "https://evil.example", "", None):
+        assert not routes.is_local_path(outside)
+        assert routes.with_next("/login/2fa", outside) == "/login/2fa"
+    assert routes.with_next("/login/2fa", "/a?b=1&c=2") == "/login/2fa?next=/a%3Fb%3D1%26c%3D2"
