@@ -440,8 +440,7 @@ def change_email(session: Session, *, actor: Actor, new_email: str) -> str:
         action="user.email_changed",
         entity_type="user",
         entity_id=user.id,
-        before={"email": old},
-        after={"email": email},
+        after={"email": "changed", "verified": False},
     )
     email_adapter.send(
         email_adapter.OutgoingEmail(
@@ -473,7 +472,6 @@ def change_phone(session: Session, *, actor: Actor, phone: str) -> None:
     value = (phone or "").strip()
     if value and (len(value) > 32 or not re.fullmatch(r"\+?[0-9 ()\-.]{6,32}", value)):
         raise ValidationFailed("Enter a phone number with digits only, such as +1 555 123 4567.")
-    before = user.phone
     user.phone = value or None
     session.add(user)
     audit.record(
@@ -482,8 +480,7 @@ def change_phone(session: Session, *, actor: Actor, phone: str) -> None:
         action="user.phone_changed",
         entity_type="user",
         entity_id=user.id,
-        before={"phone": before},
-        after={"phone": user.phone},
+        after={"phone": "changed" if user.phone else "removed"},
     )
 
 

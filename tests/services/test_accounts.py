@@ -306,3 +306,21 @@ def test_role_changes_are_admin_only_and_audited(owner_session):
     ).one()
     assert log.before == {"role": "support"} and log.after["role"] == "finance"
     assert log.reason == "moved team" and log.actor_id == admin.id
+
+
+def test_audit_rows_record_that_contact_details_changed_not_their_values(owner_session, smtp):
+    user = make_user(owner_session)
+    actor, _token = signed_in(owner_session, user)
+    accounts.change_phone(owner_session, actor=actor, phone="+1 555 222 3333")
+    accounts.change_email(owner_session, actor=actor, new_email="private-new@example.org")
+    owner_session.commit()
+    rows = owner_session.exec(
+        select(AuditLog).where(
+            AuditLog.entity_id == str(user.id),
+            AuditLog.action.in_(["user.phone_changed", "user.email_changed"]),
+        )
+    ).all()
+    assert len(rows) == 2
+    for row in rows:
+        assert "555" not in str(row.after) and "private-new" not in str(row.after)
+        assert row.before is None
