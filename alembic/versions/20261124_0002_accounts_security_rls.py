@@ -5,11 +5,12 @@
   ``contacts.private_notes_enc``;
 - ``mlmcrm_acting_user()`` and ``mlmcrm_acting_role()``, which read the acting user that the app
   sets per transaction (``mlmcrm.user_id``);
-- row-level security, enabled and forced, on ``contacts``, ``customers`` and ``tasks``: the runtime
-  role ``mlmcrm_app`` sees a row when the acting user owns it, or when the acting user's role is
-  a staff role allowed to read it; only an admin may change another owner's rows; ``mlmcrm_batch``
-  reads every row; with no acting user nothing is visible. The migrating role keeps full access
-  through a policy of its own, so migrations, bulk loads and the seed keep working under FORCE.
+- row-level security on ``contacts``, ``customers`` and ``tasks``: the runtime role
+  ``mlmcrm_app`` sees a row when the acting user owns it, or when the acting user's role is a
+  staff role allowed to read it; only an admin may change another owner's rows; ``mlmcrm_batch``
+  reads every row; with no acting user nothing is visible. RLS is enabled, not forced: the app
+  never runs as the schema owner, and the owner bulk-loads these tables with ``COPY``, which
+  PostgreSQL refuses under forced RLS for an owner that is not a superuser.
 
 Revision ID: 0002
 Revises: 0001
@@ -64,14 +65,13 @@ STAFF_READERS = {
 }
 
 
-def _row_level_security_statements(owner_role: str) -> list[str]:
+def _row_level_security_statements() -> list[str]:
     statements = []
     for table in OWNER_SCOPED_TABLES:
         owns = OWNER_CONDITIONS[table]
         readers = ", ".join(f"'{role}'" for role in STAFF_READERS[table])
         statements += [
             f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
-            f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
             f"CREATE POLICY owner_all ON {table} FOR ALL TO mlmcrm_app"
             f" USING ({owns}) WITH CHECK ({owns})",
             f"CREATE POLICY staff_read ON {table} FOR SELECT TO mlmcrm_app"
@@ -79,8 +79,6 @@ def _row_level_security_statements(owner_role: str) -> list[str]:
             f"CREATE POLICY admin_all ON {table} FOR ALL TO mlmcrm_app"
             " USING (mlmcrm_acting_role() = 'admin') WITH CHECK (mlmcrm_acting_role() = 'admin')",
             f"CREATE POLICY batch_read ON {table} FOR SELECT TO mlmcrm_batch USING (true)",
-            f"CREATE POLICY schema_owner_all ON {table} TO {owner_role}"
-            " USING (true) WITH CHECK (true)",
         ]
     return statements
 
@@ -249,16 +247,14 @@ def upgrade() -> None:
     for table in NEW_TABLES:
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {roles}")
     op.execute(ACTING_USER_FUNCTIONS)
-    owner_role = op.get_bind().execute(sa.text("SELECT quote_ident(current_user)")).scalar_one()
-    for statement in _row_level_security_statements(owner_role):
+    for statement in _row_level_security_statements():
         op.execute(statement)
 
 
 def downgrade() -> None:
     for table in OWNER_SCOPED_TABLES:
-        for policy in ("owner_all", "staff_read", "admin_all", "batch_read", "schema_owner_all"):
+        for policy in ("owner_all", "staff_read", "admin_all", "batch_read"):
             op.execute(f"DROP POLICY IF EXISTS {policy} ON {table}")
-        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     op.execute("DROP FUNCTION mlmcrm_acting_role()")
     op.execute("DROP FUNCTION mlmcrm_acting_user()")
