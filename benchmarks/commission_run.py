@@ -379,6 +379,8 @@ def main() -> int:
         f"engine alone {run['engine_alone_s']:.2f} s",
         flush=True,
     )
+    steps = ", ".join(f"{step} {seconds:.2f} s" for step, seconds in summary["write_steps"].items())
+    print(f"write steps: {steps}", flush=True)
     reference_s, engine_small_s, identical = reference_comparison(args.small)
     print(
         f"{args.small:,} distributors: reference {reference_s:.2f} s, engine "
