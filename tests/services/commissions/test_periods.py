@@ -396,3 +396,36 @@ def test_a_run_reports_its_progress_in_order(owner, company):
     assert percents == sorted(percents)
     assert heard[0] == (2, "Loading the period from the database")
     assert heard[-1] == (97, "Recording the run")
+
+
+def test_a_period_without_orders_runs_to_an_empty_ledger(owner, company):
+    later = CommissionPeriod(starts_at=FEBRUARY, ends_at=datetime(2026, 3, 1, tzinfo=UTC))
+    owner.add(later)
+    owner.commit()
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+    summary = run_period(actor=company.admin, period_id=later.id)
+    assert (summary.ledger_lines, summary.period_orders, summary.total) == (0, 0, "0.00")
+    carried = owner.execute(
+        text(
+            "SELECT carry_left FROM commission_period_stats"
+            " WHERE period_id = :id AND distributor_id = :a"
+        ),
+        {"id": later.id, "a": company.people["A"]},
+    ).scalar_one()
+    assert carried == D("240")
+
+
+def test_sparse_database_ids_map_to_dense_indices():
+    import numpy as np
+
+    ids = np.array([3, 10**12, 10**12 + 5])
+    wanted = np.array([-1, 10**12 + 5, 3])
+    assert commission_run._dense(ids, wanted, "A sponsor").tolist() == [-1, 2, 0]
+    with pytest.raises(DomainError, match="names distributor #7, who is unknown"):
+        commission_run._dense(ids, np.array([7]), "A sponsor")
+    dense = np.arange(1, 6)
+    assert commission_run._dense(dense, np.array([5, -1, 1]), "x").tolist() == [4, -1, 0]
+    with pytest.raises(DomainError, match="#9"):
+        commission_run._dense(dense, np.array([9]), "x")
