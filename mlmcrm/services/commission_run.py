@@ -1,19 +1,22 @@
 """One commission run of a period: load from PostgreSQL, compute, write, in seconds.
 
-1. **Load** (role ``batch``, one repeatable-read snapshot): distributors, the period's orders and
-   the earlier orders refunded in it, their refunds, the carry of the previous period and the
-   closed ledger lines of the refunded earlier orders (for clawbacks), each with one binary
-   ``COPY ... TO STDOUT`` parsed by numpy. Database ids become dense indices with a sort and a
-   binary search.
+1. **Load** (role ``batch``, one repeatable-read snapshot, exported to a second connection so
+   distributors and orders load in parallel): distributors, the period's orders and the earlier
+   orders refunded in it, their refunds, the carry of the previous closed period and the closed
+   ledger lines of the refunded earlier orders (for clawbacks). Each table is one binary
+   ``COPY ... TO STDOUT`` of per-column arrays parsed by numpy. Database ids become dense
+   indices through a lookup table (a binary search when ids are sparse).
 2. **Compute** with :func:`mlmcrm.engine.compute`.
-3. **Write** (the schema owner, because it swaps a partition; ONE transaction): the lines go by
-   binary COPY into a fresh table, with the period's manual adjustments; its indexes are built
-   after the load; the per-distributor stats replace the period's; then the old partition is
-   detached and kept as ``commission_ledger_p<id>_prev`` (what "compare with the last run"
-   reads) and the new table is attached in its place. The period becomes ``previewed``.
+3. **Write** (the schema owner, because it swaps partitions; ONE transaction): the lines go by
+   binary COPY into a fresh table, with the period's manual adjustments, and its indexes are
+   built after the load; the per-distributor stats likewise go into a fresh table. Then the old
+   ledger partition is detached and kept as ``commission_ledger_p<id>_prev`` (what "compare
+   with the last run" reads), the old stats partition is dropped, and both new tables are
+   attached in their places. The period becomes ``previewed``.
 
 A session-level advisory lock keyed by the period makes a second run of the same period fail
-at once; closing a period and adjusting it take the same lock.
+at once; closing a period and adjusting it take the same lock. Readers of the ledger hold the
+swap back at most ``SWAP_LOCK_TIMEOUT``; then the run fails and changes nothing.
 """
 
 from __future__ import annotations
