@@ -1,7 +1,9 @@
+import asyncio
+import importlib
+
+
 def test_reflex_keeps_state_in_redis(redis_url, monkeypatch):
     monkeypatch.setenv("REDIS_URL", redis_url)
-    import importlib
-
     from reflex.istate.manager import StateManager
     from reflex.istate.manager.redis import StateManagerRedis
     from reflex_base.config import get_config
@@ -12,4 +14,7 @@ def test_reflex_keeps_state_in_redis(redis_url, monkeypatch):
     get_config(reload=True)
     assert rxconfig.config.redis_url == redis_url
     manager = StateManager.create()
-    assert isinstance(manager, StateManagerRedis)
+    try:
+        assert isinstance(manager, StateManagerRedis)
+    finally:
+        asyncio.run(manager.close())
