@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 run: $(STAMP)
 	$(PY) -m mlmcrm run
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(PY) -m pytest
 
 venv: $(STAMP)
