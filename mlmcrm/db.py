@@ -7,9 +7,12 @@ Three PostgreSQL roles take part:
   every query the app, the API and the workers make on behalf of a person;
 - ``mlmcrm_batch``, for jobs that read across owners (the commission run).
 
-Every pooled connection switches to its role with ``SET ROLE`` as it is opened. A session scope
-sets the acting user for its transaction (``mlmcrm.user_id``), which the row-level security
-policies read.
+Every pooled connection switches to its role with ``SET ROLE`` as it is opened, unless
+``APP_DATABASE_URL`` / ``BATCH_DATABASE_URL`` give a login of their own (a member of the role):
+then the app connects as that login, and SQL that ran ``RESET ROLE`` could not step up to the
+owner. Either way an app connection that would act with superuser or BYPASSRLS is refused.
+A session scope sets the acting user for its transaction (``mlmcrm.user_id``), which the
+row-level security policies read.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-from mlmcrm.settings import get_settings
+from mlmcrm.settings import ConfigError, get_settings
 
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
@@ -71,8 +74,10 @@ def get_engine(role: Role = "app") -> Engine:
     Returns:
         A SQLAlchemy engine; cached per role.
     """
+    settings = get_settings()
+    own_login = {"app": settings.app_database_url, "batch": settings.batch_database_url}.get(role)
     engine = create_engine(
-        database_url(),
+        normalize_url(own_login) if own_login else database_url(),
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
@@ -86,8 +91,19 @@ def get_engine(role: Role = "app") -> Engine:
             autocommit = dbapi_connection.autocommit
             dbapi_connection.autocommit = True
             with dbapi_connection.cursor() as cursor:
-                cursor.execute(f"SET ROLE {role_name}")
+                if not own_login:
+                    cursor.execute(f"SET ROLE {role_name}")
+                cursor.execute(
+                    "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+                )
+                (privileged,) = cursor.fetchone()
             dbapi_connection.autocommit = autocommit
+            if privileged and role == "app":
+                dbapi_connection.close()
+                raise ConfigError(
+                    "APP_DATABASE_URL logs in as a superuser or a role with BYPASSRLS; "
+                    "row-level security would not apply"
+                )
 
     return engine
 

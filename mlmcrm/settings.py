@@ -48,6 +48,8 @@ class Settings:
         data_dir: Where embedded servers, generated secrets and local files live.
         database_url: The PostgreSQL URL of the owner role, or None for the embedded server.
         redis_url: The Redis URL, or None for the embedded server.
+        app_database_url: A login of the runtime role for the app (no ``SET ROLE``), or None.
+        batch_database_url: A login of the batch role for cross-owner jobs, or None.
         secret_key: Signs tokens; at least 32 characters.
         field_encryption_keys: Key id to 32-byte AES key; the first one encrypts new values.
         app_url: The public URL of the frontend, used in emails and links.
@@ -67,6 +69,8 @@ class Settings:
     data_dir: Path
     database_url: str | None = field(repr=False)
     redis_url: str | None = field(repr=False)
+    app_database_url: str | None = field(repr=False)
+    batch_database_url: str | None = field(repr=False)
     secret_key: str = field(repr=False)
     field_encryption_keys: dict[str, bytes] = field(repr=False)
     app_url: str = "http://localhost:3000"
@@ -205,6 +209,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         database_url=database_url,
         redis_url=redis_url,
+        app_database_url=env.get("APP_DATABASE_URL", "").strip() or None,
+        batch_database_url=env.get("BATCH_DATABASE_URL", "").strip() or None,
         secret_key=secret_key,
         field_encryption_keys=parse_encryption_keys(encryption_raw),
         app_url=env.get("APP_URL", "http://localhost:3000").rstrip("/"),
