@@ -535,7 +535,10 @@ def revoke_all_sessions(
 
 
 def logout(session: Session, token: str, *, ip_address: str | None = None) -> None:
-    """Revoke the session of ``token`` (nothing happens for an unknown token)."""
+    """Sign the user of ``token`` out everywhere: every live session of theirs is revoked.
+
+    Nothing happens for an unknown or already revoked token.
+    """
     if not token:
         return
     row = session.exec(
@@ -543,9 +546,7 @@ def logout(session: Session, token: str, *, ip_address: str | None = None) -> No
     ).first()
     if row is None or row.revoked_at is not None:
         return
-    row.revoked_at = utcnow()
-    row.revoked_reason = "logout"
-    session.add(row)
+    revoked = revoke_all_sessions(session, user_id=row.user_id, reason="logout")
     user = session.get(User, row.user_id)
     audit.record(
         session,
@@ -558,4 +559,5 @@ def logout(session: Session, token: str, *, ip_address: str | None = None) -> No
         action="user.logout",
         entity_type="user",
         entity_id=row.user_id,
+        after={"sessions_revoked": revoked},
     )

@@ -97,3 +97,17 @@ def test_logout_revokes_the_session(owner_session):
     assert auth.resolve_session(owner_session, token) is None
     assert auth.resolve_session(owner_session, "made-up-token") is None
     assert auth.resolve_session(owner_session, "") is None
+
+
+def test_logout_revokes_every_session_of_the_user(owner_session):
+    user = make_user(owner_session)
+    _, laptop = auth.login(owner_session, email=user.email, password=PASSWORD)
+    _, phone = auth.login(owner_session, email=user.email, password=PASSWORD)
+    other = make_user(owner_session)
+    _, someone_else = auth.login(owner_session, email=other.email, password=PASSWORD)
+    owner_session.commit()
+    auth.logout(owner_session, laptop)
+    owner_session.commit()
+    assert auth.resolve_session(owner_session, laptop) is None
+    assert auth.resolve_session(owner_session, phone) is None
+    assert auth.resolve_session(owner_session, someone_else) is not None
