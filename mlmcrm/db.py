@@ -63,7 +63,9 @@ def libpq_url(url: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-@lru_cache(maxsize=3)
+_engines: dict[str, Engine] = {}
+
+
 def get_engine(role: Role = "app") -> Engine:
     """Return the pooled engine whose connections act as ``role``.
 
@@ -74,6 +76,8 @@ def get_engine(role: Role = "app") -> Engine:
     Returns:
         A SQLAlchemy engine; cached per role.
     """
+    if role in _engines:
+        return _engines[role]
     settings = get_settings()
     own_login = {"app": settings.app_database_url, "batch": settings.batch_database_url}.get(role)
     engine = create_engine(
@@ -105,16 +109,16 @@ def get_engine(role: Role = "app") -> Engine:
                     "row-level security would not apply"
                 )
 
+    _engines[role] = engine
     return engine
 
 
 def dispose_engines() -> None:
     """Close every pooled connection and forget the engines and URL (tests, forked workers)."""
-    for role in _ROLE_NAMES:
-        if get_engine.cache_info().currsize:
-            with contextlib.suppress(Exception):
-                get_engine(role).dispose()  # type: ignore[arg-type]
-    get_engine.cache_clear()
+    while _engines:
+        _, engine = _engines.popitem()
+        with contextlib.suppress(Exception):
+            engine.dispose()
     database_url.cache_clear()
 
 

@@ -1,5 +1,6 @@
 import asyncio
 import importlib
+import threading
 
 
 def test_reflex_keeps_state_in_redis(redis_url, monkeypatch):
@@ -17,4 +18,7 @@ def test_reflex_keeps_state_in_redis(redis_url, monkeypatch):
     try:
         assert isinstance(manager, StateManagerRedis)
     finally:
-        asyncio.run(manager.close())
+        # Closed on a loop of its own: the browser tests' driver may own this thread's loop.
+        closer = threading.Thread(target=lambda: asyncio.run(manager.close()))
+        closer.start()
+        closer.join(timeout=30)

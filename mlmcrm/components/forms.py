@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from mlmcrm.components.layout import brand
+from mlmcrm.components.layout import brand, ready_marker
 
 
 def labelled_input(
@@ -60,6 +60,7 @@ def notice_message(message: rx.Var) -> rx.Component:
 def centered_card(*children: rx.Component, max_width: str = "26rem") -> rx.Component:
     """The layout of the signed-out pages: the brand and a card in the middle of the screen."""
     return rx.center(
+        ready_marker(),
         rx.card(
             rx.vstack(brand(), *children, spacing="4", width="100%"),
             width="100%",

@@ -46,6 +46,18 @@ STAFF_NAV = (
 )
 
 
+def ready_marker() -> rx.Component:
+    """An invisible element present once the page is live (hydrated and connected).
+
+    Browser tests wait for it before they type, so a form is never submitted before its
+    handlers are attached.
+    """
+    return rx.cond(
+        rx.State.is_hydrated,
+        rx.el.span(id="app-ready", hidden=True, aria_hidden="true"),
+    )
+
+
 def brand() -> rx.Component:
     """The product name and mark."""
     return rx.hstack(
@@ -190,6 +202,7 @@ def app_shell(content: rx.Component, *, title: str, nav: Sequence[NavItem] | Non
         )
     )
     return rx.flex(
+        ready_marker(),
         sidebar,
         rx.box(
             topbar,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import reflex as rx
 
 from mlmcrm import routes
-from mlmcrm.components.layout import brand
+from mlmcrm.components.layout import brand, ready_marker
 from mlmcrm.state.auth import AuthState
 
 
 def forbidden_page() -> rx.Component:
     """The page."""
     return rx.center(
+        ready_marker(),
         rx.card(
             rx.vstack(
                 brand(),
@@ -34,7 +35,7 @@ def forbidden_page() -> rx.Component:
 
 def index_page() -> rx.Component:
     """``/``: sends the visitor on to their home page or to the login page."""
-    return rx.center(rx.spinner(size="3"), min_height="100vh")
+    return rx.center(ready_marker(), rx.spinner(size="3"), min_height="100vh")
 
 
 __all__ = ["forbidden_page", "index_page", "routes"]

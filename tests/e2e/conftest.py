@@ -183,12 +183,29 @@ def app(running_app: RunningApp) -> Iterator[RunningApp]:
     assert not problems, "the app logged errors:\n" + logged[-5000:]
 
 
+def wait_until_live(page) -> None:
+    """Wait until the page is hydrated and connected, so typing and clicks reach its handlers."""
+    page.locator("#app-ready").wait_for(state="attached")
+
+
+def _goto_and_wait(page):
+    original = page.goto
+
+    def goto(url: str, **kwargs):
+        response = original(url, **kwargs)
+        wait_until_live(page)
+        return response
+
+    page.goto = goto
+    return page
+
+
 @pytest.fixture()
 def page(browser, app):
-    """A fresh browser context (no cookies) at phone or desktop size per test."""
+    """A fresh browser context (no cookies) per test; ``goto`` waits until the page is live."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(30_000)
-    page = context.new_page()
+    page = _goto_and_wait(context.new_page())
     yield page
     context.close()
 
@@ -243,6 +260,7 @@ def sign_in(page, app: RunningApp, email: str, password: str = DEMO_PASSWORD) ->
     from playwright.sync_api import expect
 
     page.goto(f"{app.url}/login")
+    wait_until_live(page)
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()

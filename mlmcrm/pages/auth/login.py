@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from mlmcrm import routes
-from mlmcrm.components.layout import brand
+from mlmcrm.components.layout import brand, ready_marker
 from mlmcrm.db import session_scope
 from mlmcrm.services import auth as auth_service
 from mlmcrm.services import permissions
@@ -81,6 +81,7 @@ def _label(text: str, field_id: str) -> rx.Component:
 def login_page() -> rx.Component:
     """Email and password, centred, usable on a phone."""
     return rx.center(
+        ready_marker(),
         rx.card(
             rx.form(
                 rx.vstack(
