@@ -1,6 +1,6 @@
 import asyncio
 import importlib
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 
 def test_reflex_keeps_state_in_redis(redis_url, monkeypatch):
@@ -14,11 +14,15 @@ def test_reflex_keeps_state_in_redis(redis_url, monkeypatch):
     importlib.reload(rxconfig)
     get_config(reload=True)
     assert rxconfig.config.redis_url == redis_url
-    manager = StateManager.create()
-    try:
-        assert isinstance(manager, StateManagerRedis)
-    finally:
-        # Closed on a loop of its own: the browser tests' driver may own this thread's loop.
-        closer = threading.Thread(target=lambda: asyncio.run(manager.close()))
-        closer.start()
-        closer.join(timeout=30)
+
+    async def manager_kind() -> type:
+        manager = StateManager.create()
+        try:
+            return type(manager)
+        finally:
+            await manager.close()
+
+    # A loop of its own: the browser tests' driver may own this thread's loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        kind = pool.submit(asyncio.run, manager_kind()).result(timeout=60)
+    assert issubclass(kind, StateManagerRedis)
