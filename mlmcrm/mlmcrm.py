@@ -35,105 +35,65 @@ app = rx.App(
         rx.el.link(rel="manifest", href="/manifest.webmanifest"),
     ],
 )
-app.add_page(index_page, route=routes.INDEX, title="mlmcrm", on_load=AuthState.route_home)
-app.add_page(login_page, route=routes.LOGIN, title="Sign in · mlmcrm", on_load=LoginState.open_page)
-app.add_page(
-    forbidden_page, route=routes.FORBIDDEN, title="No access · mlmcrm", on_load=AuthState.load_user
-)
-app.add_page(
-    distributor_home,
-    route=routes.DISTRIBUTOR_HOME,
-    title="Home · mlmcrm",
-    on_load=[AuthState.guard_distributor, DistributorHomeState.load],
-)
-app.add_page(
-    admin_home,
-    route=routes.ADMIN_HOME,
-    title="Overview · mlmcrm",
-    on_load=[AuthState.guard_staff, AdminHomeState.load],
-)
-app.add_page(join_page, route=routes.JOIN, title="Join · mlmcrm", on_load=JoinState.load)
-app.add_page(
-    verify_email_page,
-    route=routes.VERIFY_EMAIL,
-    title="Confirm your email · mlmcrm",
-    on_load=VerifyEmailState.load,
-)
-app.add_page(
-    forgot_password_page,
-    route=routes.FORGOT_PASSWORD,
-    title="Reset your password · mlmcrm",
-    on_load=ForgotPasswordState.open_page,
-)
-app.add_page(
-    reset_password_page,
-    route=routes.RESET_PASSWORD,
-    title="Choose a new password · mlmcrm",
-    on_load=ResetPasswordState.open_page,
-)
-app.add_page(
-    two_factor_challenge_page,
-    route=routes.TWO_FACTOR_CHALLENGE,
-    title="Two-factor authentication · mlmcrm",
-    on_load=TwoFactorChallengeState.open_page,
-)
-app.add_page(
-    two_factor_page,
-    route=routes.TWO_FACTOR_SETUP,
-    title="Two-factor authentication · mlmcrm",
-    on_load=TwoFactorState.load,
-)
-app.add_page(
-    confirm_page,
-    route=routes.REAUTHENTICATE,
-    title="Confirm it's you · mlmcrm",
-    on_load=ConfirmState.open_page,
-)
-app.add_page(
-    profile_page,
-    route=routes.ACCOUNT,
-    title="My account · mlmcrm",
-    on_load=[AuthState.guard_account, ProfileState.load],
-)
-app.add_page(
-    sessions_page,
-    route=routes.ACCOUNT_SESSIONS,
-    title="Signed-in devices · mlmcrm",
-    on_load=[AuthState.guard_account, SessionsState.load],
-)
-app.add_page(
-    tokens_page,
-    route=routes.ACCOUNT_TOKENS,
-    title="API tokens · mlmcrm",
-    on_load=[AuthState.guard_account, TokensState.load],
-)
-app.add_page(
-    audit_log_page,
-    route=routes.ADMIN_AUDIT,
-    title="Audit log · mlmcrm",
-    on_load=[AuthState.guard_audit, AuditLogState.load],
-)
-app.add_page(
-    people_page,
-    route=routes.ADMIN_PEOPLE,
-    title="People · mlmcrm",
-    on_load=[AuthState.guard_people, PeopleState.load],
-)
-app.add_page(
-    commissions_page,
-    route=routes.ADMIN_COMMISSIONS,
-    title="Commissions · mlmcrm",
-    on_load=[CommissionsState.guard, CommissionsState.load],
-)
-app.add_page(
-    plans_page,
-    route=routes.ADMIN_PLANS,
-    title="Compensation plan · mlmcrm",
-    on_load=[PlansState.guard, PlansState.load],
-)
-app.add_page(
-    statement_page,
-    route=routes.DISTRIBUTOR_STATEMENT,
-    title="Commission statement · mlmcrm",
-    on_load=[AuthState.guard_distributor, StatementState.load],
-)
+# (page, route, title, on_load): guards first, then the page's own load.
+PAGES = [
+    (index_page, routes.INDEX, "mlmcrm", AuthState.route_home),
+    (login_page, routes.LOGIN, "Sign in", LoginState.open_page),
+    (forbidden_page, routes.FORBIDDEN, "No access", AuthState.load_user),
+    (join_page, routes.JOIN, "Join", JoinState.load),
+    (verify_email_page, routes.VERIFY_EMAIL, "Confirm your email", VerifyEmailState.load),
+    (
+        forgot_password_page,
+        routes.FORGOT_PASSWORD,
+        "Reset your password",
+        ForgotPasswordState.open_page,
+    ),
+    (
+        reset_password_page,
+        routes.RESET_PASSWORD,
+        "Choose a new password",
+        ResetPasswordState.open_page,
+    ),
+    (
+        two_factor_challenge_page,
+        routes.TWO_FACTOR_CHALLENGE,
+        "Two-factor authentication",
+        TwoFactorChallengeState.open_page,
+    ),
+    (two_factor_page, routes.TWO_FACTOR_SETUP, "Two-factor authentication", TwoFactorState.load),
+    (confirm_page, routes.REAUTHENTICATE, "Confirm it's you", ConfirmState.open_page),
+    (
+        distributor_home,
+        routes.DISTRIBUTOR_HOME,
+        "Home",
+        [AuthState.guard_distributor, DistributorHomeState.load],
+    ),
+    (
+        statement_page,
+        routes.DISTRIBUTOR_STATEMENT,
+        "Commission statement",
+        [AuthState.guard_distributor, StatementState.load],
+    ),
+    (admin_home, routes.ADMIN_HOME, "Overview", [AuthState.guard_staff, AdminHomeState.load]),
+    (profile_page, routes.ACCOUNT, "My account", [AuthState.guard_account, ProfileState.load]),
+    (
+        sessions_page,
+        routes.ACCOUNT_SESSIONS,
+        "Signed-in devices",
+        [AuthState.guard_account, SessionsState.load],
+    ),
+    (tokens_page, routes.ACCOUNT_TOKENS, "API tokens", [AuthState.guard_account, TokensState.load]),
+    (audit_log_page, routes.ADMIN_AUDIT, "Audit log", [AuthState.guard_audit, AuditLogState.load]),
+    (people_page, routes.ADMIN_PEOPLE, "People", [AuthState.guard_people, PeopleState.load]),
+    (
+        commissions_page,
+        routes.ADMIN_COMMISSIONS,
+        "Commissions",
+        [CommissionsState.guard, CommissionsState.load],
+    ),
+    (plans_page, routes.ADMIN_PLANS, "Compensation plan", [PlansState.guard, PlansState.load]),
+]
+
+for component, route, title, on_load in PAGES:
+    full_title = title if route == routes.INDEX else f"{title} · mlmcrm"
+    app.add_page(component, route=route, title=full_title, on_load=on_load)
