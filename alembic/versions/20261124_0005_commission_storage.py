@@ -1,0 +1,21 @@
+"""Commission storage refinements (ledger and stats columns).
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-24 05:00:00.000000+00:00
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Apply the revision."""
+
+
+def downgrade() -> None:
+    """Revert the revision."""

@@ -1,0 +1,21 @@
+"""CRM: contacts pipeline, tasks, timeline, search and imports.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-24 05:00:00.000000+00:00
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Apply the revision."""
+
+
+def downgrade() -> None:
+    """Revert the revision."""
