@@ -23,7 +23,14 @@ from mlmcrm.models.commissions import (
     ledger_partition_name,
 )
 from mlmcrm.models.compliance import ComplianceCase
-from mlmcrm.models.crm import Contact, Customer, Task
+from mlmcrm.models.crm import (
+    Contact,
+    ContactActivity,
+    ContactImport,
+    ContactImportChange,
+    Customer,
+    Task,
+)
 from mlmcrm.models.jobs import Job
 from mlmcrm.models.network import Distributor, Rank
 from mlmcrm.models.orders import Order, OrderItem, OrderRefund
@@ -46,6 +53,9 @@ __all__ = [
     "CompanySetting",
     "ComplianceCase",
     "Contact",
+    "ContactActivity",
+    "ContactImport",
+    "ContactImportChange",
     "Customer",
     "Distributor",
     "EnrolmentApplication",

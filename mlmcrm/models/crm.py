@@ -20,9 +20,14 @@ from mlmcrm.models.base import (
     updated_at_field,
 )
 
-CONTACT_STAGES = ("new", "contacted", "interested", "customer", "enrolled", "lost")
+CONTACT_STAGES = ("new", "contacted", "interested", "customer", "distributor", "not_interested")
+"""The default pipeline; a company changes it in the ``crm.stages`` company setting."""
 TASK_TYPES = ("call", "message", "meeting", "follow_up")
 TASK_STATUSES = ("open", "done", "cancelled")
+ACTIVITY_KINDS = ("note", "call", "message", "meeting", "stage_change", "task", "linked")
+"""What a timeline entry records (orders of a linked customer are read from ``orders``)."""
+IMPORT_FORMATS = ("vcard", "csv")
+IMPORT_STATUSES = ("imported", "undone")
 
 
 class Customer(SQLModel, table=True):
@@ -52,7 +57,13 @@ class Contact(SQLModel, table=True):
     """
 
     __tablename__ = "contacts"
-    __table_args__ = (sa.Index("ix_contacts_owner_id_stage", "owner_id", "stage"),)
+    __table_args__ = (
+        sa.Index("ix_contacts_owner_id_stage", "owner_id", "stage"),
+        sa.Index("ix_contacts_owner_id_email", "owner_id", "email"),
+        sa.Index("ix_contacts_owner_id_phone_e164", "owner_id", "phone_e164"),
+        sa.Index("ix_contacts_import_id", "import_id"),
+        sa.Index("ix_contacts_search_vector", "search_vector", postgresql_using="gin"),
+    )
 
     id: int | None = id_field()
     owner_id: int = fk_field("users.id")
@@ -72,6 +83,12 @@ class Contact(SQLModel, table=True):
     distributor_id: int | None = fk_field("distributors.id", nullable=True)
     last_touched_at: datetime | None = timestamp_field()
     private_notes_enc: str | None = column_field(sa.Text)
+    phone_e164: str | None = column_field(sa.Text)
+    """``phone`` normalised to E.164 (``+14155550123``), the key imports match phones by."""
+    stage_changed_at: datetime | None = timestamp_field()
+    import_id: int | None = fk_field("contact_imports.id", nullable=True, ondelete="SET NULL")
+    search_vector: Any = column_field(postgresql.TSVECTOR)
+    """Kept by a trigger from names, email, phone, source and tags (prefix search)."""
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
@@ -84,6 +101,9 @@ class Task(SQLModel, table=True):
         sa.CheckConstraint(in_values("type", TASK_TYPES), name="type"),
         sa.CheckConstraint(in_values("status", TASK_STATUSES), name="status"),
         sa.Index("ix_tasks_assignee_id_status_due_at", "assignee_id", "status", "due_at"),
+        sa.Index("ix_tasks_contact_id", "contact_id"),
+        sa.Index("ix_tasks_search_vector", "search_vector", postgresql_using="gin"),
+        sa.UniqueConstraint("auto_key"),
     )
 
     id: int | None = id_field()
@@ -96,4 +116,84 @@ class Task(SQLModel, table=True):
     status: str = column_field(sa.Text, nullable=False, default="open", server_default="open")
     description: str | None = column_field(sa.Text)
     completed_at: datetime | None = timestamp_field()
+    customer_id: int | None = fk_field("customers.id", nullable=True, ondelete="CASCADE")
+    auto_key: str | None = column_field(sa.Text)
+    """Set on tasks the app creates itself (``customer:42:checkin:6``) so it creates each once."""
+    search_vector: Any = column_field(postgresql.TSVECTOR)
     created_at: datetime = created_at_field()
+
+
+class ContactActivity(SQLModel, table=True):
+    """One entry of a contact's timeline: a note, a logged call, a stage change, a task event.
+
+    A private note keeps its text only encrypted in ``body_enc`` (never searchable, never in the
+    API); other entries keep it in ``body``.
+    """
+
+    __tablename__ = "contact_activities"
+    __table_args__ = (
+        sa.CheckConstraint(in_values("kind", ACTIVITY_KINDS), name="kind"),
+        sa.Index("ix_contact_activities_contact_id_created_at", "contact_id", "created_at"),
+        sa.Index("ix_contact_activities_owner_id", "owner_id"),
+        sa.Index("ix_contact_activities_search_vector", "search_vector", postgresql_using="gin"),
+    )
+
+    id: int | None = id_field()
+    owner_id: int = fk_field("users.id")
+    contact_id: int = fk_field("contacts.id", ondelete="CASCADE")
+    kind: str = column_field(sa.Text, nullable=False, default="note", server_default="note")
+    body: str | None = column_field(sa.Text)
+    body_enc: str | None = column_field(sa.Text)
+    is_private: bool = column_field(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    details: dict[str, Any] | None = column_field(JSONB)
+    created_by: int | None = fk_field("users.id", nullable=True)
+    search_vector: Any = column_field(postgresql.TSVECTOR)
+    created_at: datetime = created_at_field()
+
+
+class ContactImport(SQLModel, table=True):
+    """One import of a contacts file: what it did, row by row, so that it can be undone."""
+
+    __tablename__ = "contact_imports"
+    __table_args__ = (
+        sa.CheckConstraint(in_values("format", IMPORT_FORMATS), name="format"),
+        sa.CheckConstraint(in_values("status", IMPORT_STATUSES), name="status"),
+        sa.Index("ix_contact_imports_owner_id", "owner_id"),
+    )
+
+    id: int | None = id_field()
+    owner_id: int = fk_field("users.id")
+    filename: str = column_field(sa.Text, nullable=False, default="", server_default="")
+    format: str = column_field(sa.Text, nullable=False)
+    status: str = column_field(
+        sa.Text, nullable=False, default="imported", server_default="imported"
+    )
+    created_count: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
+    updated_count: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
+    skipped_count: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
+    report: list[dict[str, Any]] = column_field(
+        JSONB, nullable=False, default_factory=list, server_default=sa.text("'[]'::jsonb")
+    )
+    """Skipped rows with the reason for each (the first 1,000)."""
+    job_id: int | None = fk_field("jobs.id", nullable=True, ondelete="SET NULL")
+    created_at: datetime = created_at_field()
+    undone_at: datetime | None = timestamp_field()
+
+
+class ContactImportChange(SQLModel, table=True):
+    """A contact an import created or updated, with its fields before (for undo)."""
+
+    __tablename__ = "contact_import_changes"
+    __table_args__ = (
+        sa.CheckConstraint("action IN ('created', 'updated')", name="action"),
+        sa.Index("ix_contact_import_changes_import_id", "import_id"),
+    )
+
+    id: int | None = id_field()
+    import_id: int = fk_field("contact_imports.id", ondelete="CASCADE")
+    owner_id: int = fk_field("users.id")
+    contact_id: int = fk_field("contacts.id", ondelete="CASCADE")
+    action: str = column_field(sa.Text, nullable=False)
+    before: dict[str, Any] | None = column_field(JSONB)

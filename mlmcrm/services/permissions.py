@@ -39,11 +39,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Another owner's CRM records: read by these roles, private notes only with a reason.
     "crm.read_any": frozenset({"admin", "compliance", "support"}),
     "customers.read_any": frozenset({"admin", "finance", "compliance", "support"}),
+    # The company's CRM pipeline stages.
+    "crm.configure": frozenset({"admin"}),
 }
 
 API_SCOPES: dict[str, str] = {
     "me:read": "Read your own account",
     "contacts:read": "Read the contacts you may see",
+    "contacts:write": "Add and change your contacts",
+    "tasks:read": "Read your tasks",
+    "tasks:write": "Add, complete and change your tasks",
 }
 """Scopes a personal API token can hold; a token never grants more than its user's role."""
 

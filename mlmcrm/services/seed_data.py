@@ -455,7 +455,7 @@ PLAN_NAME = "Example hybrid plan"
 PLAN_YAML = EXAMPLE_PLAN
 
 CONTACT_SOURCES = ("referral", "instagram", "facebook", "event", "website", "whatsapp", "tiktok")
-LEAD_STAGES = ("new", "contacted", "interested", "lost")
+LEAD_STAGES = ("new", "contacted", "interested", "not_interested")
 LEAD_STAGE_WEIGHTS = (0.40, 0.30, 0.20, 0.10)
 TAG_SETS = (
     (),

@@ -35,7 +35,7 @@ DISTRIBUTOR_STATUSES = ("active", "suspended", "terminated")
 USER_ROLES = ("admin", "finance", "compliance", "support", "distributor")
 USER_STATUSES = ("active", "pending", "disabled")
 TASK_STATUSES = ("open", "done", "cancelled")
-CONTACT_STAGES = ("new", "contacted", "interested", "lost", "customer", "enrolled")
+CONTACT_STAGES = ("new", "contacted", "interested", "not_interested", "customer", "distributor")
 COUNTRIES = tuple(data.COUNTRY_WEIGHTS)
 
 

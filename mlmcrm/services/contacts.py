@@ -1,0 +1,497 @@
+"""A distributor's contacts: add, change, move, link, list, export, and the timeline."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from mlmcrm.models import Contact, ContactActivity, Customer, Distributor, Order, Task
+from mlmcrm.models.base import utcnow
+from mlmcrm.services import audit, crm, scoping
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.crypto import DecryptionError, decrypt_field, encrypt_field
+from mlmcrm.services.errors import NotFound, ValidationFailed
+
+PRIVATE_NOTE_FIELD = "contact_activities.body_enc"
+LOGGED_KINDS = ("note", "call", "message", "meeting")
+"""What a person adds to a timeline by hand."""
+MAX_NAME = 100
+MAX_NOTE = 5000
+MAX_EXPORT_ROWS = 200_000
+EXPORT_COLUMNS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "source",
+    "stage",
+    "tags",
+    "created_at",
+    "last_touched_at",
+)
+SORTS = {
+    "recent": (sa.desc(Contact.updated_at), sa.desc(Contact.id)),
+    "name": (Contact.first_name, Contact.last_name, Contact.id),
+    "untouched": (
+        sa.func.coalesce(Contact.last_touched_at, Contact.created_at),
+        Contact.id,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ContactInput:
+    """What a person types for a contact; empty strings clear a field."""
+
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    phone: str = ""
+    source: str = ""
+    tags: list[str] | str = field(default_factory=list)
+    stage: str = ""
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    """What a contact list narrows by; empty values do not narrow."""
+
+    query: str = ""
+    stage: str = ""
+    tag: str = ""
+    source: str = ""
+    sort: str = "recent"
+
+
+def _text(value: str | None, label: str, limit: int = MAX_NAME) -> str | None:
+    value = " ".join((value or "").split())
+    if len(value) > limit:
+        raise ValidationFailed(f"{label} is longer than {limit} characters.")
+    return value or None
+
+
+def _clean(session: Session, data: ContactInput) -> dict[str, Any]:
+    email = crm.normalize_email(data.email)
+    phone = _text(data.phone, "The phone number", 40)
+    phone_e164 = crm.normalize_phone(phone, crm.phone_region(session)) if phone else None
+    if phone and phone_e164 is None:
+        raise ValidationFailed(f"{phone!r} is not a phone number.")
+    values = {
+        "first_name": _text(data.first_name, "The first name"),
+        "last_name": _text(data.last_name, "The last name"),
+        "email": email,
+        "phone": phone,
+        "phone_e164": phone_e164,
+        "source": _text(data.source, "The source", 60),
+        "tags": crm.normalize_tags(data.tags),
+    }
+    if not (values["first_name"] or values["last_name"] or email or phone):
+        raise ValidationFailed("Give the contact a name, an email or a phone number.")
+    return values
+
+
+def create_contact(session: Session, *, actor: Actor, data: ContactInput) -> Contact:
+    """Add a contact to the actor's own list.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+        ValidationFailed: No name, email or phone; a malformed email, phone, stage or tag.
+    """
+    crm.require_owner(actor)
+    values = _clean(session, data)
+    stage = crm.check_stage(session, data.stage) if data.stage else crm.stage_keys(session)[0]
+    now = utcnow()
+    contact = Contact(owner_id=actor.user_id, stage=stage, stage_changed_at=now, **values)  # type: ignore[arg-type]
+    session.add(contact)
+    session.flush()
+    session.refresh(contact)
+    return contact
+
+
+def update_contact(
+    session: Session, *, actor: Actor, contact_id: int, data: ContactInput
+) -> Contact:
+    """Change a contact's details (the stage moves with :func:`move_stage`).
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+        NotFound: Not one of the actor's contacts.
+        ValidationFailed: As :func:`create_contact`.
+    """
+    contact = crm.own_contact(session, actor=actor, contact_id=contact_id)
+    values = _clean(session, data)
+    for name, value in values.items():
+        setattr(contact, name, value)
+    session.add(contact)
+    session.flush()
+    session.refresh(contact)
+    return contact
+
+
+def delete_contact(session: Session, *, actor: Actor, contact_id: int) -> None:
+    """Delete one of the actor's contacts with its timeline (its tasks stay, unlinked).
+
+    Raises:
+        NotFound: Not one of the actor's contacts.
+    """
+    contact = crm.own_contact(session, actor=actor, contact_id=contact_id)
+    session.delete(contact)
+    session.flush()
+
+
+def _log(
+    session: Session,
+    contact: Contact,
+    *,
+    actor: Actor,
+    kind: str,
+    body: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> ContactActivity:
+    entry = ContactActivity(
+        owner_id=contact.owner_id,
+        contact_id=contact.id,  # type: ignore[arg-type]
+        kind=kind,
+        body=body,
+        details=details,
+        created_by=actor.user_id,
+    )
+    session.add(entry)
+    return entry
+
+
+def move_stage(session: Session, *, actor: Actor, contact_id: int, stage: str) -> Contact:
+    """Move a contact to another stage of the pipeline (the board's drag, the "move to" menu).
+
+    The move is on the contact's timeline and counts as a touch.
+
+    Raises:
+        NotFound: Not one of the actor's contacts.
+        ValidationFailed: Not a stage of the company's pipeline.
+    """
+    contact = crm.own_contact(session, actor=actor, contact_id=contact_id)
+    stage = crm.check_stage(session, stage)
+    if stage == contact.stage:
+        return contact
+    before = contact.stage
+    now = utcnow()
+    contact.stage, contact.stage_changed_at, contact.last_touched_at = stage, now, now
+    session.add(contact)
+    _log(
+        session,
+        contact,
+        actor=actor,
+        kind="stage_change",
+        body=f"{before} → {stage}",
+        details={"from": before, "to": stage},
+    )
+    session.flush()
+    return contact
+
+
+def link_contact(
+    session: Session,
+    *,
+    actor: Actor,
+    contact_id: int,
+    customer_id: int | None = None,
+    distributor_id: int | None = None,
+) -> Contact:
+    """Link a contact to the customer or distributor record it became, and move it there.
+
+    A customer must be one of the actor's own; a distributor must be in the actor's team. The
+    contact moves to the ``customer`` or ``distributor`` stage when the pipeline has it.
+
+    Raises:
+        NotFound: The contact, customer or distributor is not one the actor may link.
+        ValidationFailed: Neither or both given.
+    """
+    contact = crm.own_contact(session, actor=actor, contact_id=contact_id)
+    if (customer_id is None) == (distributor_id is None):
+        raise ValidationFailed("Link the contact to one customer or one distributor.")
+    keys = crm.stage_keys(session)
+    if customer_id is not None:
+        found = session.exec(
+            scoping.restrict(
+                select(Customer.id).where(Customer.id == customer_id),
+                actor=actor,
+                entity="customer",
+            )
+        ).first()
+        if found is None:
+            raise NotFound("That customer does not exist.")
+        contact.customer_id, target = customer_id, "customer"
+    else:
+        found = session.exec(
+            scoping.restrict(
+                select(Distributor.id).where(Distributor.id == distributor_id),
+                actor=actor,
+                entity="distributor",
+            )
+        ).first()
+        if found is None or distributor_id == actor.distributor_id:
+            raise NotFound("That distributor is not in your team.")
+        contact.distributor_id, target = distributor_id, "distributor"
+    _log(
+        session,
+        contact,
+        actor=actor,
+        kind="linked",
+        body=f"Linked to {target} {customer_id or distributor_id}",
+        details={"customer_id": customer_id, "distributor_id": distributor_id},
+    )
+    session.add(contact)
+    session.flush()
+    if target in keys and contact.stage != target:
+        return move_stage(session, actor=actor, contact_id=contact_id, stage=target)
+    return contact
+
+
+def add_activity(
+    session: Session,
+    *,
+    actor: Actor,
+    contact_id: int,
+    kind: str,
+    body: str,
+    private: bool = False,
+) -> ContactActivity:
+    """Add a note, or log a call, message or meeting, on a contact's timeline (a touch).
+
+    A private note is stored encrypted only, is never searched or served by the API, and its
+    addition is audited (without its text).
+
+    Raises:
+        NotFound: Not one of the actor's contacts.
+        ValidationFailed: Unknown kind, empty or over-long text.
+    """
+    contact = crm.own_contact(session, actor=actor, contact_id=contact_id)
+    if kind not in LOGGED_KINDS:
+        raise ValidationFailed(f"Choose one of: {', '.join(LOGGED_KINDS)}.")
+    body = (body or "").strip()
+    if not body:
+        raise ValidationFailed("Write something first.")
+    if len(body) > MAX_NOTE:
+        raise ValidationFailed(f"Keep it under {MAX_NOTE:,} characters.")
+    private = bool(private) and kind == "note"
+    entry = _log(session, contact, actor=actor, kind=kind, body=None if private else body)
+    if private:
+        entry.is_private = True
+        entry.body_enc = encrypt_field(body, field=PRIVATE_NOTE_FIELD)
+    contact.last_touched_at = utcnow()
+    session.add(contact)
+    session.flush()
+    if private:
+        audit.record(
+            session,
+            actor=actor,
+            action="contact.private_note_added",
+            entity_type="contact",
+            entity_id=contact.id,
+            after={"private_note": "added", "activity_id": entry.id},
+        )
+    return entry
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a contact's timeline."""
+
+    at: str
+    kind: str
+    text: str
+    private: bool = False
+    ref: str = ""
+
+
+def _fmt(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def timeline(
+    session: Session, *, actor: Actor, contact: Contact, limit: int = 200
+) -> list[TimelineEntry]:
+    """Notes, calls, stage changes, tasks and the linked customer's orders, newest first.
+
+    The owner reads their private notes; anyone else sees that a private note is there.
+    """
+    entries: list[tuple[datetime, TimelineEntry]] = []
+    is_owner = actor.user_id == contact.owner_id
+    activities = session.exec(
+        select(ContactActivity)
+        .where(ContactActivity.contact_id == contact.id)
+        .order_by(ContactActivity.created_at.desc())  # type: ignore[attr-defined]
+        .limit(limit)
+    ).all()
+    for entry in activities:
+        text = entry.body or ""
+        if entry.is_private:
+            text = "Private note"
+            if is_owner and entry.body_enc:
+                try:
+                    text = decrypt_field(entry.body_enc, field=PRIVATE_NOTE_FIELD)
+                except DecryptionError:
+                    text = "Private note (cannot be decrypted)"
+        entries.append(
+            (
+                entry.created_at,
+                TimelineEntry(_fmt(entry.created_at), entry.kind, text, entry.is_private),
+            )
+        )
+    tasks = session.exec(
+        scoping.restrict(
+            select(Task).where(Task.contact_id == contact.id), actor=actor, entity="task"
+        )
+        .order_by(Task.created_at.desc())  # type: ignore[attr-defined]
+        .limit(limit)
+    ).all()
+    for task in tasks:
+        due = f" · due {task.due_at:%Y-%m-%d %H:%M}" if task.due_at else ""
+        entries.append(
+            (
+                task.created_at,
+                TimelineEntry(
+                    _fmt(task.created_at),
+                    "task",
+                    f"{task.type.replace('_', '-')} ({task.status}): {task.description or ''}{due}",
+                    ref=str(task.id),
+                ),
+            )
+        )
+    if contact.customer_id is not None:
+        orders = session.exec(
+            scoping.restrict(
+                select(Order).where(Order.customer_id == contact.customer_id),
+                actor=actor,
+                entity="order",
+            )
+            .order_by(Order.created_at.desc())  # type: ignore[attr-defined]
+            .limit(limit)
+        ).all()
+        for order in orders:
+            entries.append(
+                (
+                    order.created_at,
+                    TimelineEntry(
+                        _fmt(order.created_at),
+                        "order",
+                        f"Order #{order.id} · {order.currency} {order.total:,.2f} · {order.status}",
+                        ref=str(order.id),
+                    ),
+                )
+            )
+    entries.sort(key=lambda pair: pair[0], reverse=True)
+    return [entry for _, entry in entries[:limit]]
+
+
+def _filtered(session: Session, *, actor: Actor, filters: ContactFilter) -> Any:
+    from mlmcrm.services import crm_search
+
+    crm.require_owner(actor)
+    statement = scoping.restrict(select(Contact), actor=actor, entity="contact").where(
+        Contact.owner_id == actor.user_id
+    )
+    if filters.stage.strip():
+        statement = statement.where(Contact.stage == filters.stage.strip())
+    if filters.tag.strip():
+        statement = statement.where(
+            Contact.tags.contains([filters.tag.strip().lower()])  # type: ignore[attr-defined]
+        )
+    if filters.source.strip():
+        statement = statement.where(
+            func.lower(Contact.source) == filters.source.strip().lower()  # type: ignore[arg-type]
+        )
+    query = crm_search.prefix_query(filters.query)
+    if query is not None:
+        statement = statement.where(
+            Contact.search_vector.op("@@")(func.to_tsquery("simple", query))  # type: ignore[attr-defined]
+        )
+    return statement
+
+
+def list_contacts(
+    session: Session,
+    *,
+    actor: Actor,
+    filters: ContactFilter | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Contact], int]:
+    """One page of the actor's contacts matching ``filters``, and how many match.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+    """
+    filters = filters or ContactFilter()
+    statement = _filtered(session, actor=actor, filters=filters)
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    order = SORTS.get(filters.sort, SORTS["recent"])
+    rows = session.exec(
+        statement.order_by(*order).limit(max(1, min(limit, 500))).offset(max(0, offset))
+    ).all()
+    return list(rows), int(total)
+
+
+def board(
+    session: Session, *, actor: Actor, filters: ContactFilter | None = None, per_stage: int = 50
+) -> list[tuple[crm.Stage, int, list[Contact]]]:
+    """The pipeline as columns: each stage, how many contacts it holds, the latest of them.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+    """
+    filters = filters or ContactFilter()
+    statement = _filtered(session, actor=actor, filters=filters)
+    sub = statement.subquery()
+    counts = dict(session.exec(select(sub.c.stage, func.count()).group_by(sub.c.stage)).all())
+    columns = []
+    for stage in crm.stages(session):
+        rows = session.exec(
+            statement.where(Contact.stage == stage.key)
+            .order_by(sa.desc(Contact.updated_at), sa.desc(Contact.id))
+            .limit(per_stage)
+        ).all()
+        columns.append((stage, int(counts.get(stage.key, 0)), list(rows)))
+    return columns
+
+
+def export_csv(session: Session, *, actor: Actor, filters: ContactFilter) -> str:
+    """The actor's contacts matching ``filters`` as CSV (what the list shows, all pages).
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+        ValidationFailed: More rows than one export holds.
+    """
+    statement = _filtered(session, actor=actor, filters=filters)
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    if total > MAX_EXPORT_ROWS:
+        raise ValidationFailed(f"{total:,} contacts match; narrow the filters.")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    for contact in session.exec(statement.order_by(Contact.id)).all():
+        values = crm.contact_dict(contact)
+        values["tags"] = ", ".join(values["tags"])
+        writer.writerow([audit._csv_safe(str(values[column])) for column in EXPORT_COLUMNS])
+    return buffer.getvalue()
+
+
+def get_contact(session: Session, *, actor: Actor, contact_id: int) -> Contact:
+    """The actor's own contact (pages and the API).
+
+    Raises:
+        NotFound: Not one of the actor's contacts.
+    """
+    return crm.own_contact(session, actor=actor, contact_id=contact_id)
+
+
+def customer_contact_ids(session: Session, customer_id: int) -> list[int]:
+    """The contacts linked to a customer (visible to the acting user)."""
+    return list(session.exec(select(Contact.id).where(Contact.customer_id == customer_id)).all())

@@ -1,0 +1,136 @@
+"""Full-text search over a distributor's contacts, notes and tasks, as they type.
+
+Every word typed is matched as a prefix (``jo sm`` finds John Smith) against PostgreSQL
+``tsvector`` columns that triggers keep up to date; hits are ranked with ``ts_rank`` (a name
+outranks a tag) and narrowed by the contact's stage, tag and source.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from mlmcrm.services import crm
+from mlmcrm.services.actor import Actor
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_WORDS = 8
+MAX_RESULTS = 50
+
+
+def prefix_query(typed: str | None) -> str | None:
+    """A ``to_tsquery('simple', …)`` text matching every typed word as a prefix, or None.
+
+    Only letters, digits and underscores reach the query, so nothing typed can break its syntax.
+    """
+    words = _WORD.findall((typed or "").lower())[:MAX_WORDS]
+    words = [word.replace("_", "") for word in words]
+    words = [word for word in words if word]
+    if not words:
+        return None
+    return " & ".join(f"{word}:*" for word in words)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: a contact, a note on one, or a task."""
+
+    kind: str
+    id: int
+    contact_id: int | None
+    title: str
+    detail: str
+    rank: float
+
+
+_SEARCH_SQL = """
+WITH q AS (SELECT to_tsquery('simple', :query) AS q)
+(
+  SELECT 'contact' AS kind, c.id, c.id AS contact_id,
+         concat_ws(' ', c.first_name, c.last_name) AS title,
+         concat_ws(' · ', c.email, c.phone, c.stage) AS detail,
+         ts_rank(c.search_vector, q.q) * 2 AS rank
+  FROM contacts c, q
+  WHERE c.owner_id = :owner AND c.search_vector @@ q.q {contact_filters}
+  ORDER BY rank DESC, c.id DESC LIMIT :limit
+)
+UNION ALL
+(
+  SELECT 'note' AS kind, a.id, a.contact_id,
+         concat_ws(' ', c.first_name, c.last_name) AS title,
+         left(a.body, 160) AS detail,
+         ts_rank(a.search_vector, q.q) AS rank
+  FROM contact_activities a JOIN contacts c ON c.id = a.contact_id, q
+  WHERE a.owner_id = :owner AND NOT a.is_private AND a.search_vector @@ q.q {contact_filters}
+  ORDER BY rank DESC, a.id DESC LIMIT :limit
+)
+UNION ALL
+(
+  SELECT 'task' AS kind, t.id, t.contact_id,
+         coalesce(t.description, '') AS title,
+         concat_ws(' · ', replace(t.type, '_', '-'), t.status,
+                   to_char(t.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')) AS detail,
+         ts_rank(t.search_vector, q.q) AS rank
+  FROM tasks t LEFT JOIN contacts c ON c.id = t.contact_id, q
+  WHERE t.assignee_id = :owner AND t.search_vector @@ q.q {task_filters}
+  ORDER BY rank DESC, t.id DESC LIMIT :limit
+)
+ORDER BY rank DESC, kind, id DESC
+LIMIT :limit
+"""
+
+
+def search(
+    session: Session,
+    *,
+    actor: Actor,
+    typed: str,
+    stage: str = "",
+    tag: str = "",
+    source: str = "",
+    limit: int = 20,
+) -> list[SearchHit]:
+    """The actor's contacts, notes and tasks matching what they typed, best first.
+
+    Private notes are never searched. Row-level security narrows the same rows again.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+    """
+    crm.require_owner(actor)
+    query = prefix_query(typed)
+    if query is None:
+        return []
+    params: dict[str, object] = {
+        "query": query,
+        "owner": actor.user_id,
+        "limit": max(1, min(limit, MAX_RESULTS)),
+    }
+    conditions = []
+    if stage.strip():
+        conditions.append("c.stage = :stage")
+        params["stage"] = stage.strip()
+    if tag.strip():
+        conditions.append("c.tags @> ARRAY[CAST(:tag AS text)]")
+        params["tag"] = tag.strip().lower()
+    if source.strip():
+        conditions.append("lower(c.source) = :source")
+        params["source"] = source.strip().lower()
+    contact_filters = "".join(f" AND {condition}" for condition in conditions)
+    task_filters = contact_filters if conditions else ""
+    sql = _SEARCH_SQL.format(contact_filters=contact_filters, task_filters=task_filters)
+    rows = session.execute(text(sql), params).all()
+    return [
+        SearchHit(
+            kind=row.kind,
+            id=int(row.id),
+            contact_id=None if row.contact_id is None else int(row.contact_id),
+            title=(row.title or "").strip() or "(no name)",
+            detail=row.detail or "",
+            rank=float(row.rank),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,291 @@
+"""Tasks and follow-ups: what a distributor has to do today, and the ones the app adds itself.
+
+- :func:`today` is the "today" view: leads nobody touched for 14 days first, then overdue
+  tasks, then the tasks due today.
+- :func:`reminders` counts what is due or overdue (the badge of the CRM pages).
+- :func:`create_customer_follow_ups` gives every new customer, however it was created (the
+  shop, the API, an import), check-in tasks at +6 and +21 days. It is idempotent: a task's
+  ``auto_key`` is unique, so running it again, or twice at once, adds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Session, select
+
+from mlmcrm.db import session_scope, set_actor
+from mlmcrm.models import Contact, ContactActivity, Task
+from mlmcrm.models.base import utcnow
+from mlmcrm.models.crm import TASK_TYPES
+from mlmcrm.services import crm, scoping
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import ValidationFailed
+
+STALE_AFTER = timedelta(days=14)
+CHECK_IN_DAYS = (6, 21)
+FOLLOW_UP_LOOKBACK = timedelta(days=30)
+"""How far back the follow-up job looks for customers (longer than any worker outage)."""
+MAX_DESCRIPTION = 1000
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    """What a person types for a task."""
+
+    type: str = "follow_up"
+    description: str = ""
+    due_at: datetime | None = None
+    contact_id: int | None = None
+
+
+def parse_due(value: str) -> datetime | None:
+    """A due date typed as ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM`` (UTC), None when empty.
+
+    Raises:
+        ValidationFailed: Anything else.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(9, 0), UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationFailed("Enter the due date as YYYY-MM-DD or YYYY-MM-DD HH:MM.") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _check(session: Session, actor: Actor, data: TaskInput) -> tuple[str, str, int | None]:
+    if data.type not in TASK_TYPES:
+        raise ValidationFailed(f"Choose a task type: {', '.join(TASK_TYPES)}.")
+    description = " ".join((data.description or "").split())
+    if not description:
+        raise ValidationFailed("Say what the task is.")
+    if len(description) > MAX_DESCRIPTION:
+        raise ValidationFailed(f"Keep the task under {MAX_DESCRIPTION:,} characters.")
+    contact_id = None
+    if data.contact_id is not None:
+        contact_id = crm.own_contact(session, actor=actor, contact_id=data.contact_id).id
+    return data.type, description, contact_id
+
+
+def create_task(session: Session, *, actor: Actor, data: TaskInput) -> Task:
+    """Add a task for the actor, optionally about one of their contacts.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+        NotFound: The contact is not one of the actor's.
+        ValidationFailed: Unknown type, no or over-long description.
+    """
+    crm.require_owner(actor)
+    kind, description, contact_id = _check(session, actor, data)
+    task = Task(
+        assignee_id=actor.user_id,  # type: ignore[arg-type]
+        contact_id=contact_id,
+        type=kind,
+        description=description,
+        due_at=data.due_at,
+    )
+    session.add(task)
+    session.flush()
+    session.refresh(task)
+    return task
+
+
+def update_task(session: Session, *, actor: Actor, task_id: int, data: TaskInput) -> Task:
+    """Change a task's type, description, due date or contact.
+
+    Raises:
+        NotFound: Not one of the actor's tasks (or contacts).
+        ValidationFailed: As :func:`create_task`.
+    """
+    task = crm.own_task(session, actor=actor, task_id=task_id)
+    task.type, task.description, task.contact_id = _check(session, actor, data)
+    task.due_at = data.due_at
+    session.add(task)
+    session.flush()
+    return task
+
+
+def set_status(session: Session, *, actor: Actor, task_id: int, status: str) -> Task:
+    """Complete, cancel or reopen a task; completing one touches its contact.
+
+    Raises:
+        NotFound: Not one of the actor's tasks.
+        ValidationFailed: Unknown status.
+    """
+    task = crm.own_task(session, actor=actor, task_id=task_id)
+    if status not in ("open", "done", "cancelled"):
+        raise ValidationFailed("A task is open, done or cancelled.")
+    if task.status == status:
+        return task
+    task.status = status
+    task.completed_at = utcnow() if status == "done" else None
+    session.add(task)
+    if status == "done" and task.contact_id is not None:
+        contact = session.get(Contact, task.contact_id)
+        if contact is not None:
+            contact.last_touched_at = utcnow()
+            session.add(contact)
+            session.add(
+                ContactActivity(
+                    owner_id=contact.owner_id,
+                    contact_id=contact.id,  # type: ignore[arg-type]
+                    kind="task",
+                    body=f"Done: {task.description or task.type}",
+                    details={"task_id": task.id},
+                    created_by=actor.user_id,
+                )
+            )
+    session.flush()
+    return task
+
+
+def list_tasks(
+    session: Session, *, actor: Actor, status: str = "open", contact_id: int | None = None
+) -> list[Task]:
+    """The actor's tasks of ``status`` (all when empty), soonest due first.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+    """
+    crm.require_owner(actor)
+    statement = scoping.restrict(select(Task), actor=actor, entity="task").where(
+        Task.assignee_id == actor.user_id
+    )
+    if status:
+        statement = statement.where(Task.status == status)
+    if contact_id is not None:
+        statement = statement.where(Task.contact_id == contact_id)
+    statement = statement.order_by(Task.due_at.asc().nulls_last(), Task.id).limit(500)  # type: ignore[union-attr]
+    return list(session.exec(statement).all())
+
+
+def _day_bounds(now: datetime) -> tuple[datetime, datetime]:
+    start = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
+    return start, start + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Reminders:
+    """The CRM badge: tasks overdue and due later today."""
+
+    overdue: int
+    due_today: int
+
+    @property
+    def total(self) -> int:
+        """Both together."""
+        return self.overdue + self.due_today
+
+
+def reminders(session: Session, *, actor: Actor, now: datetime | None = None) -> Reminders:
+    """How many of the actor's open tasks are overdue, and how many are due later today."""
+    crm.require_owner(actor)
+    now = now or utcnow()
+    _, end = _day_bounds(now)
+    base = scoping.restrict(
+        select(func.count()).select_from(Task).where(Task.status == "open"),
+        actor=actor,
+        entity="task",
+    ).where(Task.assignee_id == actor.user_id)
+    overdue = session.exec(base.where(Task.due_at < now)).one()  # type: ignore[operator]
+    due_today = session.exec(base.where(Task.due_at >= now, Task.due_at < end)).one()  # type: ignore[operator]
+    return Reminders(int(overdue), int(due_today))
+
+
+@dataclass(frozen=True)
+class Today:
+    """The "today" view."""
+
+    stale_leads: list[Contact]
+    overdue: list[Task]
+    due_today: list[Task]
+
+
+def today(session: Session, *, actor: Actor, now: datetime | None = None) -> Today:
+    """Leads untouched for 14 days (longest first), overdue tasks, then today's tasks.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+    """
+    crm.require_owner(actor)
+    now = now or utcnow()
+    _, end = _day_bounds(now)
+    open_stages = [key for key in crm.stage_keys(session) if key not in crm.CLOSED_STAGES]
+    touched = func.coalesce(Contact.last_touched_at, Contact.created_at)
+    stale = session.exec(
+        scoping.restrict(select(Contact), actor=actor, entity="contact")
+        .where(
+            Contact.owner_id == actor.user_id,
+            Contact.stage.in_(open_stages),  # type: ignore[attr-defined]
+            touched < now - STALE_AFTER,
+        )
+        .order_by(touched, Contact.id)
+        .limit(50)
+    ).all()
+    tasks = scoping.restrict(select(Task), actor=actor, entity="task").where(
+        Task.assignee_id == actor.user_id, Task.status == "open"
+    )
+    overdue = session.exec(
+        tasks.where(Task.due_at < now).order_by(Task.due_at, Task.id).limit(200)  # type: ignore[operator, arg-type]
+    ).all()
+    due = session.exec(
+        tasks.where(Task.due_at >= now, Task.due_at < end).order_by(Task.due_at, Task.id)  # type: ignore[operator, arg-type]
+    ).all()
+    return Today(list(stale), list(overdue), list(due))
+
+
+_NEW_CUSTOMERS_SQL = """
+SELECT c.id, c.created_at, d.user_id AS owner_id,
+       concat_ws(' ', c.first_name, c.last_name) AS name,
+       (SELECT min(k.id) FROM contacts k WHERE k.customer_id = c.id) AS contact_id
+FROM customers c JOIN distributors d ON d.id = c.distributor_id
+WHERE c.created_at >= :since AND d.user_id IS NOT NULL
+  AND (SELECT count(*) FROM tasks t WHERE t.customer_id = c.id AND t.auto_key IS NOT NULL) < :per
+ORDER BY d.user_id, c.id
+"""
+
+
+def create_customer_follow_ups(*, now: datetime | None = None) -> int:
+    """Give each customer of the last 30 days its check-in tasks; returns how many were added.
+
+    Customers are read across owners with the batch role; each owner's tasks are written as
+    that owner (row-level security applies to the writes), with ``auto_key`` making every
+    insert happen at most once.
+    """
+    now = now or utcnow()
+    with session_scope("batch") as session:
+        customers = session.execute(
+            text(_NEW_CUSTOMERS_SQL),
+            {"since": now - FOLLOW_UP_LOOKBACK, "per": len(CHECK_IN_DAYS)},
+        ).all()
+    added = 0
+    owner: int | None = None
+    with session_scope("app") as session:
+        for row in customers:
+            if row.owner_id != owner:
+                owner = row.owner_id
+                set_actor(session, owner)
+            for days in CHECK_IN_DAYS:
+                name = (row.name or "").strip() or f"customer {row.id}"
+                inserted = session.execute(
+                    insert(Task)
+                    .values(
+                        assignee_id=row.owner_id,
+                        customer_id=row.id,
+                        contact_id=row.contact_id,
+                        type="follow_up",
+                        description=f"Check in with {name} ({days} days as a customer)",
+                        due_at=row.created_at + timedelta(days=days),
+                        auto_key=f"customer:{row.id}:checkin:{days}",
+                    )
+                    .on_conflict_do_nothing(index_elements=["auto_key"])
+                )
+                added += inserted.rowcount or 0
+    return added
