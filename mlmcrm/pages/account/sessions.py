@@ -10,6 +10,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.services import sessions
 from mlmcrm.services.errors import DomainError
 from mlmcrm.state.account import AccountState
+from mlmcrm.state.ids import parse_id
 
 
 class SessionsState(AccountState):
@@ -49,11 +50,15 @@ class SessionsState(AccountState):
         actor = self._account_actor()
         if actor is None:
             return self._signed_out()
+        wanted = parse_id(session_id)
+        if wanted is None:
+            self.error = "That session does not exist or has already ended."
+            return None
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                sessions.revoke_session(session, actor=actor, session_id=int(session_id))
-        except (DomainError, ValueError) as exc:
-            self.error = str(exc) if isinstance(exc, DomainError) else "That session is unknown."
+                sessions.revoke_session(session, actor=actor, session_id=wanted)
+        except DomainError as exc:
+            self.error = str(exc)
             return None
         self.message = "That browser is signed out."
         self._load()

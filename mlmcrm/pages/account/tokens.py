@@ -8,8 +8,9 @@ from mlmcrm.components.forms import error_message, labelled_input, notice_messag
 from mlmcrm.components.layout import app_shell
 from mlmcrm.db import session_scope
 from mlmcrm.services import api_tokens, permissions
-from mlmcrm.services.errors import DomainError
+from mlmcrm.services.errors import DomainError, NotFound
 from mlmcrm.state.account import AccountState
+from mlmcrm.state.ids import parse_id
 
 
 class TokensState(AccountState):
@@ -71,10 +72,13 @@ class TokensState(AccountState):
         actor = self._account_actor()
         if actor is None:
             return self._signed_out()
+        wanted = parse_id(token_id)
         try:
+            if wanted is None:
+                raise NotFound("That token does not exist or was already revoked.")
             with session_scope("app", actor_id=actor.user_id) as session:
-                api_tokens.revoke_token(session, actor=actor, token_id=int(token_id))
-        except (DomainError, ValueError):
+                api_tokens.revoke_token(session, actor=actor, token_id=wanted)
+        except DomainError:
             self.error = "That token does not exist or was already revoked."
             return None
         self.message = "The token was revoked."

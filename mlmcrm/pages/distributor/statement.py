@@ -9,6 +9,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.services import statements
 from mlmcrm.services.errors import DomainError
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.ids import parse_id
 
 
 class StatementState(AuthState):
@@ -67,8 +68,11 @@ class StatementState(AuthState):
     @rx.event
     def choose(self, period_id: str) -> None:
         """Show another period."""
-        self.period_id = period_id
         self.error = ""
+        if parse_id(period_id) is None:
+            self.error = "That period does not exist."
+            return
+        self.period_id = period_id
         try:
             self._show()
         except DomainError as exc:

@@ -1,0 +1,205 @@
+"""Call the app's Reflex event handlers in-process, as a signed-in user.
+
+A browser reaches data only through event handlers, and any client can send any handler any
+arguments over the websocket. These helpers run the real handler function on a real page state
+whose session cookie, client IP and URL are those of a signed-in user, with the real database,
+so a test sees exactly what the handler would do for that request: no Reflex server, no
+browser, no mocks.
+
+How to test a handler's object access
+-------------------------------------
+1. Make the owner of the records and an intruder with ``tests.factories.make_user`` (commit
+   them: the handler reads through its own connection), and give the owner the records under
+   test.
+2. Sign the intruder in: ``client = HandlerClient.sign_in(owner_session, intruder)``. Staff
+   roles get TOTP enrolled and answered on the way, as the guards require; pass ``path=`` for
+   handlers that read the URL.
+3. Snapshot what must not change, call the handler with the victim's id, and compare::
+
+       with unchanged(owner_session, "contacts", "audit_logs"):
+           call = client.call(ContactsState.delete, contact_id=str(victim_contact.id))
+       assert call.state.error  # or call.redirect == routes.FORBIDDEN, etc.
+
+   ``client.call`` takes the handler as the page refers to it (``State.handler``) and its
+   arguments by name, as the frontend sends them. It returns a :class:`HandlerCall` with the
+   page state after the call (``.state``: assert that it shows nothing of the victim's data)
+   and the events the handler returned or yielded (``.events``, ``.redirect``).
+4. Do the same for each staff role that must not reach the record, and once for the owner
+   (the handler must work for them, or the test proves nothing).
+
+``call`` is synchronous; async and background handlers are run to completion on a loop of
+their own. Handlers that take form data get ``form_data={...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import reflex as rx
+from reflex_base.event import EventHandler, EventSpec
+from sqlalchemy import text
+from sqlmodel import Session
+
+from mlmcrm.models import User
+from mlmcrm.services import auth, totp, two_factor
+from mlmcrm.services.actor import STAFF_ROLES
+from tests.factories import PASSWORD
+
+DEFAULT_IP = "198.51.100.77"
+
+
+@dataclass
+class HandlerCall:
+    """What one handler call did: the page state after it and the events it asked for."""
+
+    state: Any
+    events: list[EventSpec] = field(default_factory=list)
+    value: Any = None
+
+    @property
+    def redirect(self) -> str | None:
+        """The path of the first redirect the handler asked for, if any."""
+        for spec in self.events:
+            if spec.handler.fn.__qualname__ == "_redirect":
+                for name, value in spec.args:
+                    if str(name) == "path":
+                        return value._var_value  # type: ignore[attr-defined]
+        return None
+
+
+def _as_events(value: Any) -> list[EventSpec]:
+    if value is None:
+        return []
+    if isinstance(value, EventSpec):
+        return [value]
+    if isinstance(value, EventHandler):
+        return [value()]
+    if isinstance(value, list | tuple):
+        return [spec for item in value for spec in _as_events(item)]
+    return []
+
+
+class HandlerClient:
+    """One browser tab: a state tree with a session cookie, an IP address and a URL."""
+
+    def __init__(self, session_token: str, *, ip: str = DEFAULT_IP, path: str = "/") -> None:
+        """Open a tab carrying ``session_token`` (empty for a visitor who is not signed in)."""
+        self.root = rx.State(_reflex_internal_init=True)
+        self.session_token = session_token
+        self.ip = ip
+        self.navigate(path)
+
+    @classmethod
+    def sign_in(
+        cls,
+        session: Session,
+        user: User,
+        *,
+        ip: str = DEFAULT_IP,
+        path: str = "/",
+        password: str = PASSWORD,
+    ) -> HandlerClient:
+        """Sign ``user`` in through the real login (and 2FA for staff) and open a tab.
+
+        Staff without 2FA are enrolled with the real services first; the enrolling session
+        counts as having answered the challenge, as it does in the app.
+        """
+        who, token = auth.login(
+            session, email=user.email, password=password, ip_address=ip, user_agent="pytest"
+        )
+        session.commit()
+        if who.role in STAFF_ROLES and not who.fully_signed_in:
+            actor = who.actor(ip)
+            shown = two_factor.begin_enrolment(session, actor=actor)
+            two_factor.confirm_enrolment(
+                session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
+            )
+            session.commit()
+        resolved = auth.resolve_session(session, token)
+        session.commit()
+        assert resolved is not None and resolved.fully_signed_in, f"{user.email} is not signed in"
+        return cls(token, ip=ip, path=path)
+
+    def navigate(self, path: str) -> None:
+        """Point the tab at ``path`` (``/page?query``), as a page load does."""
+        route, _, query = path.partition("?")
+        router_data = {
+            "ip": self.ip,
+            "token": "handler-test-client",
+            "sid": "handler-test-sid",
+            "pathname": route,
+            "asPath": path,
+            "query": dict(
+                part.split("=", 1) if "=" in part else (part, "")
+                for part in query.split("&")
+                if part
+            ),
+            "headers": {"origin": "http://localhost:3000", "user-agent": "pytest"},
+        }
+        self.root.router_data = self.root._update_router_vars(router_data, {})
+
+    def state(self, state_cls: type[rx.State]) -> Any:
+        """This tab's instance of ``state_cls`` (with the session cookie set)."""
+        state = self.root.get_substate(state_cls.get_full_name().split("."))
+        if getattr(state, "session_token", None) != self.session_token:
+            state.session_token = self.session_token
+        return state
+
+    def call(self, handler: EventHandler, **payload: Any) -> HandlerCall:
+        """Run ``handler`` with ``payload`` (its arguments by name) and return what it did."""
+        assert isinstance(handler, EventHandler) and handler.state is not None, (
+            "pass the handler as the page refers to it, e.g. SessionsState.revoke"
+        )
+        state = self.state(handler.state)
+        value = handler.fn(state, **payload)
+        events: list[EventSpec] = []
+        if inspect.iscoroutine(value):
+            value = asyncio.run(value)
+        elif inspect.isasyncgen(value):
+            value = asyncio.run(_drain_async(value, events))
+        elif inspect.isgenerator(value):
+            for item in value:
+                events.extend(_as_events(item))
+            value = None
+        events.extend(_as_events(value))
+        return HandlerCall(state=state, events=events, value=value)
+
+
+async def _drain_async(generator: Any, events: list[EventSpec]) -> None:
+    async for item in generator:
+        events.extend(_as_events(item))
+
+
+def snapshot(
+    session: Session, *tables: str, ignore: Mapping[str, set[str]] | None = None
+) -> dict[str, list[tuple]]:
+    """Every row of ``tables`` as the schema owner sees it, in a comparable form.
+
+    ``last_seen_at`` of ``user_sessions`` is left out by default: every request touches it.
+    """
+    ignored = {"user_sessions": {"last_seen_at"}, **(ignore or {})}
+    session.commit()
+    out: dict[str, list[tuple]] = {}
+    for table in tables:
+        result = session.execute(text(f"SELECT * FROM {table}"))  # noqa: S608 - table names from tests
+        keep = [i for i, name in enumerate(result.keys()) if name not in ignored.get(table, set())]
+        out[table] = sorted((tuple(row[i] for i in keep) for row in result), key=repr)
+    session.commit()
+    return out
+
+
+@contextmanager
+def unchanged(
+    session: Session, *tables: str, ignore: Mapping[str, set[str]] | None = None
+) -> Iterator[None]:
+    """Assert that the block changes no row of ``tables`` (see :func:`snapshot`)."""
+    before = snapshot(session, *tables, ignore=ignore)
+    yield
+    after = snapshot(session, *tables, ignore=ignore)
+    for table in tables:
+        assert after[table] == before[table], f"{table} changed"
