@@ -31,6 +31,9 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
         connection=connection,
         name=f"mlmcrm-{socket.gethostname()}-{__import__('os').getpid()}",
     )
+    from workers.crm_jobs import schedule_follow_ups
+
+    schedule_follow_ups(connection)
     log.info("worker listening on %s", ", ".join(names))
     worker.work(burst=burst, with_scheduler=True)
     return 0

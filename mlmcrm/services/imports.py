@@ -1,0 +1,637 @@
+"""Importing contacts: preview, dry run, upsert by email and E.164 phone, report, undo.
+
+An import reads the whole file first (:mod:`mlmcrm.services.imports_parse`), then plans what
+each row does: **create** a contact, **update** the one it matches (by any of its emails, then
+any of its phones in E.164; blanks are filled and tags added, nothing typed by hand is
+overwritten) or **skip** it, with the reason. A dry run stops there. A real import writes the
+plan in one transaction, so it is all or nothing, and keeps what it changed so that
+:func:`undo_import` can put everything back. Large files run as a background job with progress.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from mlmcrm.db import session_scope
+from mlmcrm.models import ContactImport, User
+from mlmcrm.models.base import utcnow
+from mlmcrm.services import audit, crm
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import NotFound, ValidationFailed
+from mlmcrm.services.imports_parse import ImportRow, decode, detect_format, parse_csv, parse_vcard
+
+INLINE_ROWS = 5_000
+"""Files up to this many rows import at once; larger ones run as a background job."""
+REPORT_LIMIT = 1_000
+BATCH = 5_000
+JOB_KIND = "crm.import_contacts"
+UPLOAD_TTL_SECONDS = 24 * 3600
+_IGNORED_TAGS = {"mycontacts", "starred"}
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class RowOutcome:
+    """What one row of the file does."""
+
+    line: int
+    action: str
+    """``created``, ``updated`` or ``skipped``."""
+    name: str
+    reason: str = ""
+
+
+@dataclass
+class Plan:
+    """What an import will do (a dry run shows it; an import writes it)."""
+
+    format: str
+    rows: int
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    outcomes: list[RowOutcome] = field(default_factory=list)
+    creates: list[dict[str, Any]] = field(default_factory=list)
+    updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Existing contact id → the changed fields."""
+    befores: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def summary(self, limit: int = REPORT_LIMIT) -> dict[str, Any]:
+        """Counts and the skipped rows with their reasons (the report)."""
+        skipped = [asdict(o) for o in self.outcomes if o.action == "skipped"][:limit]
+        return {
+            "format": self.format,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "skipped_rows": skipped,
+        }
+
+
+def read_file(
+    data: bytes, *, filename: str, encoding: str = "auto", mapping: dict[str, str] | None = None
+) -> tuple[str, list[ImportRow]]:
+    """The format and rows of an uploaded file.
+
+    Raises:
+        ValidationFailed: The file cannot be read (the message says why).
+    """
+    content = decode(data, encoding)
+    kind = detect_format(filename, content)
+    rows = parse_vcard(content) if kind == "vcard" else parse_csv(content, mapping)
+    if not rows:
+        raise ValidationFailed("The file holds a header but no contacts.")
+    return kind, rows
+
+
+def _name(row: ImportRow) -> str:
+    name = " ".join(p for p in (row.first_name, row.last_name) if p)
+    return name or (row.emails[0] if row.emails else "") or (row.phones[0] if row.phones else "")
+
+
+_COLUMNS = ("first_name", "last_name", "email", "phone", "phone_e164", "source", "stage", "tags")
+
+
+def plan_import(
+    session: Session,
+    *,
+    actor: Actor,
+    kind: str,
+    rows: list[ImportRow],
+    progress: Progress | None = None,
+) -> Plan:
+    """Match every row against the actor's contacts (and earlier rows of the same file).
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+    """
+    crm.require_owner(actor)
+    region = crm.phone_region(session)
+    stages = set(crm.stage_keys(session))
+    first_stage = crm.stage_keys(session)[0]
+    existing: dict[int, dict[str, Any]] = {}
+    by_email: dict[str, int | str] = {}
+    by_phone: dict[str, int | str] = {}
+    result = session.execute(
+        text(
+            "SELECT id, first_name, last_name, email, phone, phone_e164, source, stage, tags"
+            " FROM contacts WHERE owner_id = :owner"
+        ),
+        {"owner": actor.user_id},
+    )
+    for row in result.mappings():
+        existing[row["id"]] = dict(row)
+        if row["email"]:
+            by_email.setdefault(row["email"].lower(), row["id"])
+        if row["phone_e164"]:
+            by_phone.setdefault(row["phone_e164"], row["id"])
+    plan = Plan(format=kind, rows=len(rows))
+    new_rows: dict[str, dict[str, Any]] = {}
+    for index, row in enumerate(rows):
+        if progress and index % 20_000 == 0 and index:
+            progress(30 * index / len(rows), f"Checked {index:,} of {len(rows):,} rows")
+        outcome = _plan_row(
+            row, plan, existing, new_rows, by_email, by_phone, region, stages, first_stage
+        )
+        plan.outcomes.append(outcome)
+        setattr(plan, outcome.action, getattr(plan, outcome.action) + 1)
+    return plan
+
+
+def _plan_row(
+    row: ImportRow,
+    plan: Plan,
+    existing: dict[int, dict[str, Any]],
+    new_rows: dict[str, dict[str, Any]],
+    by_email: dict[str, int | str],
+    by_phone: dict[str, int | str],
+    region: str,
+    stages: set[str],
+    first_stage: str,
+) -> RowOutcome:
+    name = _name(row)[:100]
+    try:
+        emails = [e for e in (crm.normalize_email(e) for e in row.emails) if e]
+    except ValidationFailed as exc:
+        return RowOutcome(row.line, "skipped", name, str(exc))
+    phones = [(p, crm.normalize_phone(p, region)) for p in row.phones]
+    e164s = [e for _, e in phones if e]
+    if not (row.first_name or row.last_name or emails or phones):
+        return RowOutcome(row.line, "skipped", name, "No name, email or phone.")
+    try:
+        tags = [t for t in crm.normalize_tags(row.tags) if t not in _IGNORED_TAGS]
+    except ValidationFailed as exc:
+        return RowOutcome(row.line, "skipped", name, str(exc))
+    stage = row.stage.strip().lower().replace(" ", "_") if row.stage else ""
+    if stage and stage not in stages:
+        return RowOutcome(row.line, "skipped", name, f"Unknown stage {row.stage!r}.")
+    for label, value, limit in (
+        ("first name", row.first_name, 100),
+        ("last name", row.last_name, 100),
+        ("source", row.source, 60),
+    ):
+        if len(value) > limit:
+            return RowOutcome(row.line, "skipped", name, f"The {label} is too long.")
+    values = {
+        "first_name": row.first_name or None,
+        "last_name": row.last_name or None,
+        "email": emails[0] if emails else None,
+        "phone": phones[0][0][:40] if phones else None,
+        "phone_e164": phones[0][1] if phones else None,
+        "source": row.source or None,
+        "stage": stage or None,
+        "tags": tags,
+        "note": row.note[:5000],
+    }
+    match: int | str | None = None
+    for email in emails:
+        match = by_email.get(email)
+        if match is not None:
+            break
+    if match is None:
+        for e164 in e164s:
+            match = by_phone.get(e164)
+            if match is not None:
+                break
+    if match is None:
+        key = f"new:{len(plan.creates)}"
+        record = dict(values, stage=values["stage"] or first_stage, key=key, line=row.line)
+        plan.creates.append(record)
+        new_rows[key] = record
+        for email in emails:
+            by_email.setdefault(email, key)
+        for e164 in e164s:
+            by_phone.setdefault(e164, key)
+        return RowOutcome(row.line, "created", name)
+    if isinstance(match, str):  # an earlier row of the same file: merge into it
+        record = new_rows[match]
+        changed = _merge(record, values)
+        return RowOutcome(
+            row.line,
+            "skipped",
+            name,
+            f"Same person as line {record['line']}" + (" (details merged)." if changed else "."),
+        )
+    current = dict(existing[match], **plan.updates.get(match, {}))
+    changes = {
+        column: value
+        for column, value in _merge(dict(current), values).items()
+        if current.get(column) != value
+    }
+    if not changes:
+        return RowOutcome(row.line, "skipped", name, "Already in your contacts, nothing new.")
+    if match in plan.updates:
+        plan.updates[match].update(changes)
+        return RowOutcome(row.line, "skipped", name, "Same person as an earlier line (merged).")
+    plan.befores[match] = {column: existing[match][column] for column in _COLUMNS}
+    plan.updates[match] = changes
+    return RowOutcome(row.line, "updated", name)
+
+
+def _merge(record: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Fill ``record``'s blanks from ``values`` and add tags; return the changed fields."""
+    changed: dict[str, Any] = {}
+    for column in ("first_name", "last_name", "email", "phone", "phone_e164", "source"):
+        if not record.get(column) and values.get(column):
+            record[column] = changed[column] = values[column]
+    tags = list(record.get("tags") or [])
+    added = [t for t in values.get("tags") or [] if t not in tags]
+    if added:
+        record["tags"] = changed["tags"] = tags + added
+    return changed
+
+
+def apply_plan(
+    session: Session,
+    *,
+    actor: Actor,
+    plan: Plan,
+    filename: str,
+    job_id: int | None = None,
+    progress: Progress | None = None,
+) -> ContactImport:
+    """Write a plan in the session's transaction and record it for undo.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+    """
+    crm.require_owner(actor)
+    record = ContactImport(
+        owner_id=actor.user_id,  # type: ignore[arg-type]
+        filename=filename[:200],
+        format=plan.format,
+        created_count=plan.created,
+        updated_count=plan.updated,
+        skipped_count=plan.skipped,
+        report=plan.summary()["skipped_rows"],
+        job_id=job_id,
+    )
+    session.add(record)
+    session.flush()
+    now = utcnow()
+    total = len(plan.creates) + len(plan.updates)
+    done = 0
+    for start in range(0, len(plan.creates), BATCH):
+        chunk = plan.creates[start : start + BATCH]
+        ids = (
+            session.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('contacts', 'id'))"
+                    " FROM generate_series(1, :n)"
+                ),
+                {"n": len(chunk)},
+            )
+            .scalars()
+            .all()
+        )
+        session.execute(
+            text(
+                "INSERT INTO contacts (id, owner_id, first_name, last_name, email, phone,"
+                " phone_e164, source, stage, tags, import_id, stage_changed_at, created_at,"
+                " updated_at)"
+                " SELECT u.id, :owner, u.first_name, u.last_name, u.email, u.phone, u.phone_e164,"
+                " u.source, u.stage, CASE WHEN u.tags = '' THEN '{}'::text[]"
+                " ELSE string_to_array(u.tags, ',') END, :import, :now, :now, :now"
+                " FROM unnest(CAST(:ids AS bigint[]), CAST(:first AS text[]),"
+                " CAST(:last AS text[]), CAST(:email AS text[]), CAST(:phone AS text[]),"
+                " CAST(:e164 AS text[]), CAST(:source AS text[]), CAST(:stage AS text[]),"
+                " CAST(:tags AS text[]))"
+                " AS u(id, first_name, last_name, email, phone, phone_e164, source, stage, tags)"
+            ),
+            {
+                "owner": actor.user_id,
+                "import": record.id,
+                "now": now,
+                "ids": list(ids),
+                "first": [r["first_name"] for r in chunk],
+                "last": [r["last_name"] for r in chunk],
+                "email": [r["email"] for r in chunk],
+                "phone": [r["phone"] for r in chunk],
+                "e164": [r["phone_e164"] for r in chunk],
+                "source": [r["source"] for r in chunk],
+                "stage": [r["stage"] for r in chunk],
+                "tags": [",".join(r["tags"]) for r in chunk],
+            },
+        )
+        _record_changes(session, record.id, actor, list(ids), "created", [None] * len(ids))  # type: ignore[arg-type]
+        notes = [(i, r["note"]) for i, r in zip(ids, chunk, strict=True) if r.get("note")]
+        _add_notes(session, actor, notes)
+        done += len(chunk)
+        if progress:
+            progress(30 + 70 * done / max(total, 1), f"Imported {done:,} of {total:,} contacts")
+    update_ids = list(plan.updates)
+    for start in range(0, len(update_ids), BATCH):
+        chunk_ids = update_ids[start : start + BATCH]
+        for contact_id in chunk_ids:
+            changes = plan.updates[contact_id]
+            sets = ", ".join(f"{column} = :{column}" for column in changes)
+            session.execute(
+                text(
+                    f"UPDATE contacts SET {sets}, updated_at = :now"
+                    " WHERE id = :id AND owner_id = :owner"
+                ),
+                {**changes, "id": contact_id, "owner": actor.user_id, "now": now},
+            )
+        _record_changes(
+            session,
+            record.id,  # type: ignore[arg-type]
+            actor,
+            chunk_ids,
+            "updated",
+            [plan.befores[i] for i in chunk_ids],
+        )
+        done += len(chunk_ids)
+        if progress:
+            progress(30 + 70 * done / max(total, 1), f"Imported {done:,} of {total:,} contacts")
+    audit.record(
+        session,
+        actor=actor,
+        action="contacts.imported",
+        entity_type="contact_import",
+        entity_id=record.id,
+        after={
+            "filename": record.filename,
+            "created": record.created_count,
+            "updated": record.updated_count,
+            "skipped": record.skipped_count,
+        },
+    )
+    return record
+
+
+def _record_changes(
+    session: Session,
+    import_id: int,
+    actor: Actor,
+    ids: list[int],
+    action: str,
+    befores: list[dict[str, Any] | None],
+) -> None:
+    if not ids:
+        return
+    session.execute(
+        text(
+            "INSERT INTO contact_import_changes (import_id, owner_id, contact_id, action, before)"
+            " SELECT :import, :owner, u.id, :action, CAST(u.before AS jsonb)"
+            " FROM unnest(CAST(:ids AS bigint[]), CAST(:befores AS text[])) AS u(id, before)"
+        ),
+        {
+            "import": import_id,
+            "owner": actor.user_id,
+            "action": action,
+            "ids": ids,
+            "befores": [None if b is None else json.dumps(b) for b in befores],
+        },
+    )
+
+
+def _add_notes(session: Session, actor: Actor, notes: list[tuple[int, str]]) -> None:
+    if not notes:
+        return
+    session.execute(
+        text(
+            "INSERT INTO contact_activities (owner_id, contact_id, kind, body, created_by)"
+            " SELECT :owner, u.id, 'note', u.body, :owner"
+            " FROM unnest(CAST(:ids AS bigint[]), CAST(:bodies AS text[])) AS u(id, body)"
+        ),
+        {"owner": actor.user_id, "ids": [i for i, _ in notes], "bodies": [b for _, b in notes]},
+    )
+
+
+def import_file(
+    *,
+    actor: Actor,
+    data: bytes,
+    filename: str,
+    encoding: str = "auto",
+    mapping: dict[str, str] | None = None,
+    dry_run: bool = False,
+    job_id: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Read, plan and (unless a dry run) write an import in one transaction; the report.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+        ValidationFailed: The file cannot be read; nothing was written.
+    """
+    crm.require_owner(actor)
+    kind, rows = read_file(data, filename=filename, encoding=encoding, mapping=mapping)
+    with session_scope("app", actor_id=actor.user_id) as session:
+        plan = plan_import(session, actor=actor, kind=kind, rows=rows, progress=progress)
+        report = plan.summary()
+        report["dry_run"] = dry_run
+        if dry_run:
+            return report
+        record = apply_plan(
+            session, actor=actor, plan=plan, filename=filename, job_id=job_id, progress=progress
+        )
+        report["import_id"] = record.id
+    return report
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the import page shows before anything is written."""
+
+    format: str
+    columns: list[str]
+    mapping: dict[str, str]
+    rows: list[dict[str, str]]
+    total_rows: int
+
+
+def preview(
+    *, data: bytes, filename: str, encoding: str = "auto", mapping: dict[str, str] | None = None
+) -> Preview:
+    """The file's columns, the guessed (or given) mapping and its first 10 rows as read.
+
+    Raises:
+        ValidationFailed: The file cannot be read.
+    """
+    from mlmcrm.services import imports_parse
+
+    content = decode(data, encoding)
+    kind = detect_format(filename, content)
+    if kind == "vcard":
+        rows = parse_vcard(content)
+        columns, used = [], {}
+    else:
+        header, _ = imports_parse.read_csv(content)
+        used = imports_parse.guess_mapping(header) if mapping is None else mapping
+        rows = parse_csv(content, used)
+        columns = header
+    shown = [
+        {
+            "line": str(row.line),
+            "name": " ".join(p for p in (row.first_name, row.last_name) if p),
+            "email": ", ".join(row.emails),
+            "phone": ", ".join(row.phones),
+            "tags": ", ".join(row.tags),
+            "source": row.source,
+        }
+        for row in rows[:10]
+    ]
+    return Preview(kind, columns, dict(used), shown, len(rows))
+
+
+def undo_import(session: Session, *, actor: Actor, import_id: int) -> dict[str, int]:
+    """Undo a whole import: delete the contacts it created, restore the ones it updated.
+
+    Raises:
+        NotFound: Not one of the actor's imports.
+        ValidationFailed: It was undone already.
+    """
+    crm.require_owner(actor)
+    record = session.exec(
+        select(ContactImport).where(
+            ContactImport.id == import_id, ContactImport.owner_id == actor.user_id
+        )
+    ).first()
+    if record is None:
+        raise NotFound("That import does not exist.")
+    if record.status == "undone":
+        raise ValidationFailed("This import was undone already.")
+    restored = 0
+    befores = session.execute(
+        text(
+            "SELECT contact_id, before FROM contact_import_changes"
+            " WHERE import_id = :import AND action = 'updated'"
+        ),
+        {"import": import_id},
+    ).all()
+    for contact_id, before in befores:
+        sets = ", ".join(f"{column} = :{column}" for column in before)
+        restored += (
+            session.execute(
+                text(f"UPDATE contacts SET {sets} WHERE id = :id AND owner_id = :owner"),
+                {**before, "id": contact_id, "owner": actor.user_id},
+            ).rowcount
+            or 0
+        )
+    deleted = (
+        session.execute(
+            text(
+                "DELETE FROM contacts WHERE owner_id = :owner AND id IN (SELECT contact_id"
+                " FROM contact_import_changes WHERE import_id = :import AND action = 'created')"
+            ),
+            {"owner": actor.user_id, "import": import_id},
+        ).rowcount
+        or 0
+    )
+    record.status, record.undone_at = "undone", utcnow()
+    session.add(record)
+    audit.record(
+        session,
+        actor=actor,
+        action="contacts.import_undone",
+        entity_type="contact_import",
+        entity_id=import_id,
+        after={"deleted": deleted, "restored": restored},
+    )
+    return {"deleted": deleted, "restored": restored}
+
+
+def list_imports(session: Session, *, actor: Actor, limit: int = 20) -> list[ContactImport]:
+    """The actor's latest imports."""
+    crm.require_owner(actor)
+    return list(
+        session.exec(
+            select(ContactImport)
+            .where(ContactImport.owner_id == actor.user_id)
+            .order_by(ContactImport.id.desc())  # type: ignore[union-attr]
+            .limit(limit)
+        ).all()
+    )
+
+
+# Background imports ---------------------------------------------------------------------------
+
+
+def _upload_key(token: str) -> str:
+    return f"mlmcrm:crm-import:{token}"
+
+
+def queue_import(
+    *,
+    actor: Actor,
+    data: bytes,
+    filename: str,
+    encoding: str = "auto",
+    mapping: dict[str, str] | None = None,
+    connection: Any = None,
+) -> int:
+    """Keep the file in Redis for a day and queue the import as a job; returns the job id.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+        ValidationFailed: The file cannot be read (checked before it is queued).
+    """
+    from mlmcrm.services import jobs
+
+    crm.require_owner(actor)
+    read_file(data, filename=filename, encoding=encoding, mapping=mapping)
+    redis = connection or jobs.redis_connection()
+    token = uuid.uuid4().hex
+    redis.set(_upload_key(token), data, ex=UPLOAD_TTL_SECONDS)
+    job = jobs.enqueue_job(
+        actor=actor,
+        kind=JOB_KIND,
+        params={
+            "owner_id": actor.user_id,
+            "upload": token,
+            "filename": filename,
+            "encoding": encoding,
+            "mapping": mapping,
+        },
+        connection=redis,
+    )
+    return job.id
+
+
+def run_import_job(
+    progress: Progress,
+    *,
+    owner_id: int,
+    upload: str,
+    filename: str,
+    encoding: str = "auto",
+    mapping: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The worker's side of :func:`queue_import`.
+
+    Raises:
+        ValidationFailed: The upload expired, the owner may no longer keep a CRM, or the file
+            cannot be read.
+    """
+    from mlmcrm.services import jobs
+
+    redis = jobs.redis_connection()
+    data = redis.get(_upload_key(upload))
+    if data is None:
+        raise ValidationFailed("The uploaded file expired; upload it again.")
+    with session_scope("batch") as session:
+        user = session.get(User, owner_id)
+        if user is None or user.status != "active":
+            raise ValidationFailed("The account that asked for this import is not active.")
+        actor = Actor(user_id=user.id, role=user.role, label=user.email)
+    progress(1, "Reading the file")
+    report = import_file(
+        actor=actor,
+        data=data,
+        filename=filename,
+        encoding=encoding,
+        mapping=mapping,
+        progress=progress,
+    )
+    redis.delete(_upload_key(upload))
+    report["skipped_rows"] = report["skipped_rows"][:100]
+    return report

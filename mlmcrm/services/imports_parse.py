@@ -1,0 +1,396 @@
+"""Reading contact files: vCard (what phones export) and CSV (Google, Outlook, any spreadsheet).
+
+Both readers return :class:`ImportRow` objects, or raise :class:`ValidationFailed` with a
+message a person can act on when the file as a whole cannot be read (wrong encoding, missing
+columns, a malformed card). A file is read completely before anything is written, so a broken
+file never half-imports.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import quopri
+import re
+from dataclasses import dataclass, field
+
+from mlmcrm.services.errors import ValidationFailed
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+ENCODINGS = {
+    "auto": "",
+    "utf-8": "utf-8",
+    "windows-1252": "cp1252",
+    "latin-1": "latin-1",
+    "utf-16": "utf-16",
+}
+"""Encodings a person may choose; ``auto`` reads UTF-8, or UTF-16 with a byte-order mark."""
+
+FIELDS = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "email",
+    "phone",
+    "source",
+    "tags",
+    "stage",
+    "note",
+)
+"""What a CSV column can be mapped to (``email`` and ``phone`` may take several columns)."""
+
+_KNOWN_HEADERS: dict[str, str] = {}
+for _field, _names in {
+    "first_name": ("first name", "given name", "firstname", "first", "vorname", "prénom"),
+    "last_name": ("last name", "family name", "surname", "lastname", "last", "nachname", "nom"),
+    "full_name": ("name", "full name", "display name", "fullname"),
+    "email": (
+        "email",
+        "e-mail",
+        "email address",
+        "e-mail address",
+        "e-mail 2 address",
+        "e-mail 3 address",
+        "e-mail 1 - value",
+        "e-mail 2 - value",
+        "e-mail 3 - value",
+        "email 1 - value",
+        "email 2 - value",
+    ),
+    "phone": (
+        "phone",
+        "mobile",
+        "mobile phone",
+        "cell",
+        "telephone",
+        "phone number",
+        "home phone",
+        "business phone",
+        "primary phone",
+        "other phone",
+        "home phone 2",
+        "business phone 2",
+        "phone 1 - value",
+        "phone 2 - value",
+        "phone 3 - value",
+    ),
+    "source": ("source", "lead source"),
+    "tags": ("tags", "labels", "group membership", "categories"),
+    "stage": ("stage", "status"),
+    "note": ("notes", "note"),
+}.items():
+    for _name in _names:
+        _KNOWN_HEADERS[_name] = _field
+
+
+@dataclass
+class ImportRow:
+    """One contact read from a file, before it is matched against the owner's contacts."""
+
+    line: int
+    first_name: str = ""
+    last_name: str = ""
+    emails: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+    source: str = ""
+    tags: list[str] = field(default_factory=list)
+    stage: str = ""
+    note: str = ""
+
+
+def decode(data: bytes, encoding: str = "auto") -> str:
+    """The text of an uploaded file.
+
+    Raises:
+        ValidationFailed: Empty, too large, binary, or not in the chosen encoding.
+    """
+    if not data:
+        raise ValidationFailed("The file is empty.")
+    if len(data) > MAX_FILE_BYTES:
+        raise ValidationFailed(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+    if encoding not in ENCODINGS:
+        raise ValidationFailed(f"Choose an encoding: {', '.join(ENCODINGS)}.")
+    codec = ENCODINGS[encoding]
+    if not codec:
+        if data.startswith(codecs.BOM_UTF8):
+            codec = "utf-8-sig"
+        elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            codec = "utf-16"
+        else:
+            codec = "utf-8"
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(
+            f"The file is not {encoding if encoding != 'auto' else 'UTF-8'} text (byte "
+            f"{exc.start + 1:,} cannot be read). If it came from Outlook or Excel on Windows, "
+            "choose the Windows-1252 encoding and try again."
+        ) from exc
+    if "\x00" in text:
+        raise ValidationFailed("This is not a text file (it holds binary data).")
+    return text.lstrip("\ufeff")
+
+
+def detect_format(filename: str, text: str) -> str:
+    """``vcard`` or ``csv``, from the name and the first line."""
+    if filename.lower().endswith((".vcf", ".vcard")) or text.lstrip()[:11].upper() == "BEGIN:VCARD":
+        return "vcard"
+    return "csv"
+
+
+# vCard ---------------------------------------------------------------------------------------
+
+
+def _unfold(text: str) -> list[tuple[int, str]]:
+    """Logical lines with their first physical line number (RFC 6350 folding, QP soft breaks)."""
+    physical = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines: list[tuple[int, str]] = []
+    for number, raw in enumerate(physical, start=1):
+        if raw[:1] in (" ", "\t") and lines:
+            start, previous = lines[-1]
+            lines[-1] = (start, previous + raw[1:])
+            continue
+        if lines and _open_quoted_printable(lines[-1][1]):
+            start, previous = lines[-1]
+            lines[-1] = (start, previous[:-1] + raw)
+            continue
+        lines.append((number, raw))
+    return [(n, line) for n, line in lines if line.strip()]
+
+
+def _open_quoted_printable(line: str) -> bool:
+    name, _, _value = line.partition(":")
+    return "QUOTED-PRINTABLE" in name.upper() and line.endswith("=")
+
+
+def _params(raw: str) -> tuple[str, dict[str, list[str]]]:
+    parts = raw.split(";")
+    name = parts[0].split(".")[-1].upper()
+    params: dict[str, list[str]] = {}
+    for part in parts[1:]:
+        key, eq, value = part.partition("=")
+        if not eq:  # vCard 2.1: TEL;CELL;PREF
+            params.setdefault("TYPE", []).append(key.strip().lower())
+            continue
+        values = [v.strip().strip('"').lower() for v in value.split(",")]
+        params.setdefault(key.strip().upper(), []).extend(values)
+    return name, params
+
+
+def _unescape(value: str) -> str:
+    return (
+        value.replace("\\n", "\n")
+        .replace("\\N", "\n")
+        .replace("\\,", ",")
+        .replace("\\;", ";")
+        .replace("\\\\", "\\")
+    )
+
+
+def _split(value: str, sep: str) -> list[str]:
+    parts, current, escaped = [], [], False
+    for char in value:
+        if escaped:
+            current.append("\\" + char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == sep:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [_unescape(part).strip() for part in parts]
+
+
+def _decode_value(value: str, params: dict[str, list[str]], line: int) -> str:
+    encoding = (params.get("ENCODING") or [""])[0]
+    if encoding in ("quoted-printable", "b", "base64"):
+        charset = (params.get("CHARSET") or ["utf-8"])[0] or "utf-8"
+        try:
+            if encoding == "quoted-printable":
+                raw = quopri.decodestring(value.encode("ascii", "replace"))
+            else:
+                import base64
+
+                raw = base64.b64decode(value, validate=False)
+            return raw.decode(charset, errors="replace")
+        except (LookupError, ValueError) as exc:
+            raise ValidationFailed(f"Line {line}: a value cannot be decoded ({exc}).") from exc
+    return value
+
+
+def parse_vcard(text: str) -> list[ImportRow]:
+    """Every card of a vCard 2.1, 3.0 or 4.0 file.
+
+    Raises:
+        ValidationFailed: No card, a card not closed or not opened, or a line that is not a
+            property (the message names the line).
+    """
+    rows: list[ImportRow] = []
+    current: ImportRow | None = None
+    preferred: dict[str, str] = {}
+    for number, line in _unfold(text):
+        upper = line.strip().upper()
+        if upper == "BEGIN:VCARD":
+            if current is not None:
+                raise ValidationFailed(
+                    f"Line {number}: a card begins before the card of line {current.line} ends."
+                )
+            current, preferred = ImportRow(line=number), {}
+            continue
+        if upper == "END:VCARD":
+            if current is None:
+                raise ValidationFailed(f"Line {number}: END:VCARD without a BEGIN:VCARD.")
+            _finish_card(current, preferred)
+            rows.append(current)
+            current = None
+            continue
+        if current is None:
+            raise ValidationFailed(f"Line {number}: text outside a card ({line[:40]!r}).")
+        raw_name, colon, value = line.partition(":")
+        if not colon or not raw_name.strip():
+            raise ValidationFailed(f"Line {number}: {line[:40]!r} is not a vCard property.")
+        name, params = _params(raw_name)
+        value = _decode_value(value, params, number)
+        _apply_property(current, preferred, name, params, value)
+    if current is not None:
+        raise ValidationFailed(f"The card that begins on line {current.line} has no END:VCARD.")
+    if not rows:
+        raise ValidationFailed("The file holds no contact cards (BEGIN:VCARD … END:VCARD).")
+    return rows
+
+
+def _apply_property(
+    row: ImportRow, preferred: dict[str, str], name: str, params: dict[str, list[str]], value: str
+) -> None:
+    types = params.get("TYPE", []) + params.get("PREF", [])
+    pref = "pref" in types or bool(params.get("PREF"))
+    if name == "N":
+        parts = _split(value, ";") + ["", ""]
+        row.last_name = row.last_name or parts[0]
+        row.first_name = row.first_name or " ".join(p for p in parts[1:3] if p)
+    elif name == "FN":
+        preferred["fn"] = _unescape(value).strip()
+    elif name == "EMAIL":
+        email = _unescape(value).strip().removeprefix("mailto:")
+        if email and email not in row.emails:
+            row.emails.insert(0, email) if pref else row.emails.append(email)
+    elif name == "TEL":
+        phone = _unescape(value).strip().removeprefix("tel:")
+        if phone and phone not in row.phones:
+            row.phones.insert(0, phone) if pref else row.phones.append(phone)
+    elif name == "CATEGORIES":
+        row.tags.extend(tag for tag in _split(value, ",") if tag)
+    elif name == "NOTE":
+        row.note = (row.note + "\n" + _unescape(value)).strip()
+    elif name == "ORG":
+        preferred.setdefault("org", _split(value, ";")[0])
+
+
+def _finish_card(row: ImportRow, preferred: dict[str, str]) -> None:
+    if not (row.first_name or row.last_name):
+        full = preferred.get("fn") or preferred.get("org") or ""
+        first, _, last = full.partition(" ")
+        row.first_name, row.last_name = first, last
+
+
+# CSV -----------------------------------------------------------------------------------------
+
+
+def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
+    """The header and data rows of a CSV file (comma, semicolon or tab separated).
+
+    Raises:
+        ValidationFailed: No header, repeated empty header, or unreadable CSV.
+    """
+    sample = text[:20000]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        reader = csv.reader(io.StringIO(text), dialect)
+        rows = [row for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise ValidationFailed(f"The CSV file cannot be read: {exc}.") from exc
+    if not rows:
+        raise ValidationFailed("The file is empty.")
+    header = [cell.strip() for cell in rows[0]]
+    if not any(header):
+        raise ValidationFailed("The first line must name the columns.")
+    return header, rows[1:]
+
+
+def guess_mapping(header: list[str]) -> dict[str, str]:
+    """Column → field for the columns whose names are known (Google, Outlook, common names)."""
+    mapping: dict[str, str] = {}
+    for column in header:
+        key = re.sub(r"\s+", " ", column.strip().lower())
+        guessed = _KNOWN_HEADERS.get(key)
+        if guessed is None and re.fullmatch(r"(e-?mail|phone) \d+ - value", key):
+            guessed = "email" if key.startswith("e") else "phone"
+        if guessed:
+            mapping[column] = guessed
+    return mapping
+
+
+def check_mapping(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
+    """The mapping without empty entries, checked against the file's columns.
+
+    Raises:
+        ValidationFailed: A column not in the file, an unknown field, a single-value field
+            mapped twice, or no column giving a name, an email or a phone.
+    """
+    cleaned = {column: target for column, target in mapping.items() if target}
+    for column, target in cleaned.items():
+        if column not in header:
+            raise ValidationFailed(f"The file has no column {column!r}.")
+        if target not in FIELDS:
+            raise ValidationFailed(f"Column {column!r}: unknown field {target!r}.")
+    for single in ("first_name", "last_name", "full_name", "source", "stage"):
+        if list(cleaned.values()).count(single) > 1:
+            raise ValidationFailed(f"Map only one column to {single.replace('_', ' ')}.")
+    identity = {"first_name", "last_name", "full_name", "email", "phone"}
+    if not identity & set(cleaned.values()):
+        raise ValidationFailed(
+            "Missing columns: map at least one column to a name, an email or a phone "
+            f"(the file has: {', '.join(h for h in header if h)[:300]})."
+        )
+    return cleaned
+
+
+def parse_csv(text: str, mapping: dict[str, str] | None = None) -> list[ImportRow]:
+    """Every data row of a CSV file, read through ``mapping`` (guessed when None).
+
+    Raises:
+        ValidationFailed: As :func:`read_csv` and :func:`check_mapping`.
+    """
+    header, data = read_csv(text)
+    mapping = check_mapping(header, guess_mapping(header) if mapping is None else mapping)
+    positions = [(header.index(column), target) for column, target in mapping.items()]
+    rows = []
+    for number, cells in enumerate(data, start=2):
+        row = ImportRow(line=number)
+        for index, target in positions:
+            value = cells[index].strip() if index < len(cells) else ""
+            if not value:
+                continue
+            if target in ("first_name", "last_name", "source", "stage"):
+                setattr(row, target, value)
+            elif target == "full_name":
+                first, _, last = value.partition(" ")
+                row.first_name, row.last_name = row.first_name or first, row.last_name or last
+            elif target == "email":
+                row.emails.extend(e.strip() for e in re.split(r"\s*:::\s*|;", value) if e.strip())
+            elif target == "phone":
+                row.phones.extend(p.strip() for p in value.split(" ::: ") if p.strip())
+            elif target == "tags":
+                parts = re.split(r"\s*:::\s*|[;,]", value)
+                row.tags.extend(p.strip().lstrip("* ") for p in parts if p.strip())
+            elif target == "note":
+                row.note = (row.note + "\n" + value).strip()
+        rows.append(row)
+    return rows
