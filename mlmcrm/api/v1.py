@@ -135,3 +135,8 @@ def revoke_token(
     """Revoke one of the user's own tokens (any token of theirs may do it); 404 for others'."""
     session, who = context
     api_tokens.revoke_token(session, actor=who.actor, token_id=token_id)
+
+
+from mlmcrm.api import commerce  # noqa: E402 - its routes use token_session above
+
+router.include_router(commerce.router)

@@ -13,6 +13,7 @@ from mlmcrm.models.accounts import (
 from mlmcrm.models.audit import AuditLog
 from mlmcrm.models.base import NAMING_CONVENTION
 from mlmcrm.models.catalog import Product, ProductCategory
+from mlmcrm.models.commerce import AutoshipItem, AutoshipSubscription, StripeEvent, TaxRate
 from mlmcrm.models.commissions import (
     CommissionAdjustment,
     CommissionLedger,
@@ -45,6 +46,8 @@ __all__ = [
     "AccountToken",
     "ApiToken",
     "AuditLog",
+    "AutoshipItem",
+    "AutoshipSubscription",
     "CommissionAdjustment",
     "CommissionLedger",
     "CommissionPeriod",
@@ -68,8 +71,10 @@ __all__ = [
     "Product",
     "ProductCategory",
     "Rank",
+    "StripeEvent",
     "RecoveryCode",
     "Task",
+    "TaxRate",
     "TotpEnrolment",
     "User",
     "UserProfile",

@@ -51,6 +51,7 @@ class Order(SQLModel, table=True):
         ),
         sa.Index("ix_orders_distributor_id_created_at", "distributor_id", "created_at"),
         sa.Index("ix_orders_created_at", "created_at"),
+        sa.CheckConstraint("autoship_day BETWEEN 1 AND 28", name="autoship_day_range"),
         sa.Index("ix_orders_customer_id", "customer_id"),
     )
 
@@ -71,6 +72,14 @@ class Order(SQLModel, table=True):
     paid_at: datetime | None = timestamp_field()
     stripe_checkout_session_id: str | None = column_field(sa.Text, unique=True)
     stripe_payment_intent_id: str | None = column_field(sa.Text)
+    region: str | None = column_field(sa.Text)
+    tax_rate: Decimal = column_field(
+        sa.Numeric(7, 6), nullable=False, default=Decimal(0), server_default="0"
+    )
+    checkout_token: str | None = column_field(sa.Text, unique=True)
+    stripe_checkout_url: str | None = column_field(sa.Text)
+    autoship_day: int | None = column_field(sa.SmallInteger)
+    autoship_id: int | None = fk_field("autoship_subscriptions.id", nullable=True)
 
 
 class OrderItem(SQLModel, table=True):
@@ -82,6 +91,10 @@ class OrderItem(SQLModel, table=True):
         sa.CheckConstraint("unit_price >= 0", name="unit_price_nonnegative"),
         sa.CheckConstraint("pv >= 0", name="pv_nonnegative"),
         sa.CheckConstraint("cv >= 0", name="cv_nonnegative"),
+        sa.CheckConstraint(
+            "returned_quantity >= 0 AND returned_quantity <= quantity",
+            name="returned_within_quantity",
+        ),
         sa.Index("ix_order_items_order_id", "order_id"),
     )
 
@@ -92,6 +105,7 @@ class OrderItem(SQLModel, table=True):
     unit_price: Decimal = column_field(MONEY, nullable=False)
     pv: Decimal = column_field(VOLUME, nullable=False, default=Decimal(0), server_default="0")
     cv: Decimal = column_field(VOLUME, nullable=False, default=Decimal(0), server_default="0")
+    returned_quantity: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
 
 
 class OrderRefund(SQLModel, table=True):

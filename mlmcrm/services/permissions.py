@@ -23,6 +23,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "orders.read": frozenset({"admin", "finance", "support"}),
     "orders.refund": frozenset({"admin", "finance"}),
     "catalog.manage": frozenset({"admin"}),
+    # Commerce: fulfil orders and change autoship subscriptions of anyone.
+    "orders.manage": frozenset({"admin", "support"}),
     "commissions.read": frozenset({"admin", "finance", "compliance"}),
     "commissions.run": frozenset({"admin", "finance"}),
     "payouts.manage": frozenset({"admin", "finance"}),
@@ -49,6 +51,8 @@ API_SCOPES: dict[str, str] = {
     "contacts:write": "Add and change your contacts",
     "tasks:read": "Read your tasks",
     "tasks:write": "Add, complete and change your tasks",
+    "products:read": "Read the product catalogue",
+    "orders:read": "Read the orders you may see",
 }
 """Scopes a personal API token can hold; a token never grants more than its user's role."""
 

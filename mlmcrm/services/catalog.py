@@ -1,0 +1,351 @@
+"""The product catalogue: create, edit and retire products; images in a local folder.
+
+Prices are exact decimals in the product's currency; PV and CV are the currency-independent
+units the compensation plan pays on. A product is ``draft`` (not in the shop), ``active`` or
+``retired`` (not sold any more; past orders keep their frozen lines). Images live under
+``<DATA_DIR>/uploads/products`` and are served by ``/api/files/products/<name>``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from mlmcrm.models import Product, ProductCategory
+from mlmcrm.models.catalog import PRODUCT_STATUSES
+from mlmcrm.services import audit, permissions
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import NotFound, ValidationFailed
+from mlmcrm.services.money import currency_code, parse_decimal
+from mlmcrm.settings import get_settings
+
+SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
+IMAGE_TYPES = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+IMAGE_URL_PREFIX = "/api/files/products/"
+AUDITED_FIELDS = (
+    "sku",
+    "name",
+    "description",
+    "price",
+    "currency",
+    "pv",
+    "cv",
+    "status",
+    "category_id",
+    "is_starter_kit",
+    "image_path",
+)
+
+
+@dataclass(frozen=True)
+class ProductInput:
+    """A product as typed into the form; every field is text and is validated here."""
+
+    sku: str
+    name: str
+    price: str
+    currency: str = "USD"
+    pv: str = "0"
+    cv: str = "0"
+    description: str = ""
+    category: str = ""
+    status: str = "active"
+    is_starter_kit: bool = False
+
+
+@dataclass(frozen=True)
+class ProductPublic:
+    """What screens and the API show of a product."""
+
+    id: int
+    sku: str
+    name: str
+    description: str
+    price: Decimal
+    currency: str
+    pv: Decimal
+    cv: Decimal
+    status: str
+    category: str
+    is_starter_kit: bool
+    image_url: str
+
+    @classmethod
+    def from_row(cls, product: Product, category: str = "") -> ProductPublic:
+        """Build from a ``products`` row and its category's name."""
+        return cls(
+            id=product.id,  # type: ignore[arg-type]
+            sku=product.sku,
+            name=product.name,
+            description=product.description or "",
+            price=product.price,
+            currency=product.currency,
+            pv=product.pv,
+            cv=product.cv,
+            status=product.status,
+            category=category,
+            is_starter_kit=product.is_starter_kit,
+            image_url=image_url(product.image_path),
+        )
+
+
+def image_url(image_path: str | None) -> str:
+    """The URL of a stored image, or an empty string."""
+    return f"{IMAGE_URL_PREFIX}{image_path}" if image_path else ""
+
+
+def image_dir() -> Path:
+    """The local folder of product images."""
+    return get_settings().data_dir / "uploads" / "products"
+
+
+def _clean(data: ProductInput) -> dict:
+    sku = data.sku.strip().upper()
+    if not SKU_PATTERN.match(sku):
+        raise ValidationFailed(
+            "A SKU is 1 to 40 letters, digits, dots, dashes or underscores, such as VIT-30."
+        )
+    name = data.name.strip()
+    if not name or len(name) > 200:
+        raise ValidationFailed("Give the product a name (at most 200 characters).")
+    status = data.status.strip().lower()
+    if status not in PRODUCT_STATUSES:
+        raise ValidationFailed(f"Status must be one of {', '.join(PRODUCT_STATUSES)}.")
+    return {
+        "sku": sku,
+        "name": name,
+        "description": data.description.strip() or None,
+        "price": parse_decimal(data.price, "The price"),
+        "currency": currency_code(data.currency),
+        "pv": parse_decimal(data.pv or "0", "PV", places=6),
+        "cv": parse_decimal(data.cv or "0", "CV", places=6),
+        "status": status,
+        "is_starter_kit": bool(data.is_starter_kit),
+    }
+
+
+def _category_id(session: Session, name: str) -> int | None:
+    name = name.strip()
+    if not name:
+        return None
+    row = session.exec(select(ProductCategory).where(ProductCategory.name == name)).first()
+    if row is None:
+        row = ProductCategory(name=name)
+        session.add(row)
+        session.flush()
+    return row.id
+
+
+def _category_name(session: Session, category_id: int | None) -> str:
+    if category_id is None:
+        return ""
+    row = session.get(ProductCategory, category_id)
+    return row.name if row else ""
+
+
+def _sku_taken(session: Session, sku: str, product_id: int | None) -> bool:
+    row = session.exec(select(Product.id).where(Product.sku == sku)).first()
+    return row is not None and row != product_id
+
+
+def _snapshot(product: Product) -> dict:
+    return {name: getattr(product, name) for name in AUDITED_FIELDS}
+
+
+def create_product(session: Session, *, actor: Actor, data: ProductInput) -> ProductPublic:
+    """Add a product; audited.
+
+    Raises:
+        PermissionDenied: The actor may not manage the catalogue.
+        ValidationFailed: A malformed field or a SKU already in use.
+    """
+    permissions.require(actor, "catalog.manage")
+    fields = _clean(data)
+    if _sku_taken(session, fields["sku"], None):
+        raise ValidationFailed(f"The SKU {fields['sku']} is already in use.")
+    product = Product(**fields, category_id=_category_id(session, data.category))
+    session.add(product)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="product.create",
+        entity_type="product",
+        entity_id=product.id,
+        after=_snapshot(product),
+    )
+    return ProductPublic.from_row(product, _category_name(session, product.category_id))
+
+
+def _locked(session: Session, product_id: int) -> Product:
+    product = session.exec(
+        select(Product).where(Product.id == product_id).with_for_update()
+    ).first()
+    if product is None:
+        raise NotFound("That product does not exist.")
+    return product
+
+
+def update_product(
+    session: Session, *, actor: Actor, product_id: int, data: ProductInput
+) -> ProductPublic:
+    """Change a product; orders already placed keep the price, PV and CV of their lines.
+
+    Raises:
+        PermissionDenied: The actor may not manage the catalogue.
+        NotFound: No such product.
+        ValidationFailed: A malformed field or a SKU already in use.
+    """
+    permissions.require(actor, "catalog.manage")
+    fields = _clean(data)
+    product = _locked(session, product_id)
+    if _sku_taken(session, fields["sku"], product_id):
+        raise ValidationFailed(f"The SKU {fields['sku']} is already in use.")
+    before = _snapshot(product)
+    for name, value in fields.items():
+        setattr(product, name, value)
+    product.category_id = _category_id(session, data.category)
+    session.add(product)
+    session.flush()
+    after = _snapshot(product)
+    changed = [name for name in AUDITED_FIELDS if before[name] != after[name]]
+    if changed:
+        audit.record(
+            session,
+            actor=actor,
+            action="product.update",
+            entity_type="product",
+            entity_id=product_id,
+            before={name: before[name] for name in changed},
+            after={name: after[name] for name in changed},
+        )
+    return ProductPublic.from_row(product, _category_name(session, product.category_id))
+
+
+def retire_product(session: Session, *, actor: Actor, product_id: int) -> ProductPublic:
+    """Take a product out of the shop for good (past orders are untouched); audited.
+
+    Raises:
+        PermissionDenied: The actor may not manage the catalogue.
+        NotFound: No such product.
+    """
+    permissions.require(actor, "catalog.manage")
+    product = _locked(session, product_id)
+    if product.status != "retired":
+        before = product.status
+        product.status = "retired"
+        session.add(product)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="product.retire",
+            entity_type="product",
+            entity_id=product_id,
+            before={"status": before},
+            after={"status": "retired"},
+        )
+    return ProductPublic.from_row(product, _category_name(session, product.category_id))
+
+
+def set_image(
+    session: Session, *, actor: Actor, product_id: int, filename: str, data: bytes
+) -> ProductPublic:
+    """Store an image (PNG, JPEG, GIF or WebP, at most 5 MB) and attach it to the product.
+
+    Raises:
+        PermissionDenied: The actor may not manage the catalogue.
+        NotFound: No such product.
+        ValidationFailed: Not an image of an accepted kind, or too large.
+    """
+    permissions.require(actor, "catalog.manage")
+    if not data:
+        raise ValidationFailed("The image file is empty.")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValidationFailed("The image is larger than 5 MB.")
+    suffix = next((ext for magic, ext in IMAGE_TYPES.items() if data.startswith(magic)), None)
+    if suffix is None or (suffix == ".webp" and data[8:12] != b"WEBP"):
+        raise ValidationFailed("Upload a PNG, JPEG, GIF or WebP image.")
+    product = _locked(session, product_id)
+    name = f"{product_id}-{secrets.token_hex(8)}{suffix}"
+    folder = image_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    before = product.image_path
+    product.image_path = name
+    session.add(product)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="product.image",
+        entity_type="product",
+        entity_id=product_id,
+        before={"image_path": before},
+        after={"image_path": name, "uploaded_as": filename[:200]},
+    )
+    return ProductPublic.from_row(product, _category_name(session, product.category_id))
+
+
+def image_file(name: str) -> Path:
+    """The stored image file ``name``.
+
+    Raises:
+        NotFound: A name that is not a stored image (or tries to leave the folder).
+    """
+    if not re.fullmatch(r"\d+-[0-9a-f]{16}\.(png|jpg|gif|webp)", name or ""):
+        raise NotFound("No such image.")
+    path = image_dir() / name
+    if not path.is_file():
+        raise NotFound("No such image.")
+    return path
+
+
+def _rows(session: Session, statement) -> list[ProductPublic]:  # type: ignore[no-untyped-def]
+    categories = {c.id: c.name for c in session.exec(select(ProductCategory)).all()}
+    return [
+        ProductPublic.from_row(p, categories.get(p.category_id, "") if p.category_id else "")
+        for p in session.exec(statement).all()
+    ]
+
+
+def list_products(
+    session: Session, *, actor: Actor | None, include_all: bool = False, search: str = ""
+) -> list[ProductPublic]:
+    """Products by SKU: the shop's active ones, or every product for catalogue managers.
+
+    Raises:
+        PermissionDenied: ``include_all`` for an actor who may not manage the catalogue.
+    """
+    statement = select(Product).order_by(Product.sku)
+    if include_all:
+        permissions.require(actor, "catalog.manage")
+    else:
+        statement = statement.where(Product.status == "active")
+    needle = search.strip()
+    if needle:
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            Product.sku.ilike(pattern) | Product.name.ilike(pattern)  # type: ignore[attr-defined]
+        )
+    return _rows(session, statement)
+
+
+def get_product(session: Session, *, actor: Actor | None, product_id: int) -> ProductPublic:
+    """One product: active ones for anyone, any product for catalogue managers.
+
+    Raises:
+        NotFound: No such product, or one the actor may not see.
+    """
+    product = session.get(Product, product_id)
+    if product is None or (
+        product.status != "active" and not permissions.can(actor, "catalog.manage")
+    ):
+        raise NotFound("That product does not exist.")
+    return ProductPublic.from_row(product, _category_name(session, product.category_id))

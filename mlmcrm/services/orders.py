@@ -1,0 +1,662 @@
+"""Orders: cart, totals, tax, statuses, lists and CSV export.
+
+An order is credited to a distributor; ``customer_id`` says which of their customers bought it
+(none: the distributor's own order). Price, PV and CV are copied from the product onto each line
+when the order is placed and never change afterwards. Statuses move
+``pending → paid → fulfilled``, then ``partially_refunded``/``refunded``; an unpaid order may be
+``cancelled``. Tax is ``round_half_up(subtotal × rate, 2)`` with the rate of the order's region.
+
+The shop's cart carries a checkout token: placing the same cart twice (a double click, a
+resubmitted form, two tabs) gives back the first order instead of a second one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, func, select
+
+from mlmcrm.db import set_actor
+from mlmcrm.models import Customer, Distributor, Order, OrderItem, OrderRefund, Product, UserProfile
+from mlmcrm.models.orders import ORDER_STATUSES
+from mlmcrm.services import audit, customers, permissions, scoping, tax
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import NotFound, PermissionDenied, ValidationFailed
+
+MAX_QUANTITY = 999
+MAX_LINES = 50
+MAX_EXPORT_ROWS = 100_000
+PAID_STATUSES = ("paid", "fulfilled", "partially_refunded", "refunded")
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    """One priced line of a cart."""
+
+    product_id: int
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    pv: Decimal
+    cv: Decimal
+    line_total: Decimal
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A priced cart: lines, subtotal, tax and total in one currency, and its volume."""
+
+    lines: list[QuoteLine]
+    currency: str
+    region: str
+    tax_rate: Decimal
+    subtotal: Decimal
+    tax_total: Decimal
+    total: Decimal
+    pv_total: Decimal
+    cv_total: Decimal
+
+
+def parse_quantity(value: Any, sku: str = "") -> int:
+    """A quantity typed by a person: a whole number from 1 to 999.
+
+    Raises:
+        ValidationFailed: Anything else (negative, zero, fractional, text).
+    """
+    label = f" of {sku}" if sku else ""
+    text = str(value).strip()
+    if not text.lstrip("-").isdigit():
+        raise ValidationFailed(f"The quantity{label} must be a whole number.")
+    number = int(text)
+    if number < 1:
+        raise ValidationFailed(f"The quantity{label} must be at least 1.")
+    if number > MAX_QUANTITY:
+        raise ValidationFailed(f"The quantity{label} may be at most {MAX_QUANTITY}.")
+    return number
+
+
+def normalise_lines(lines: list[tuple[str, Any]]) -> list[tuple[str, int]]:
+    """Merge a cart's ``(sku, quantity)`` lines by SKU and check each quantity.
+
+    Raises:
+        ValidationFailed: An empty cart, too many lines or a bad quantity.
+    """
+    merged: dict[str, int] = {}
+    for sku, quantity in lines:
+        code = str(sku).strip().upper()
+        if not code:
+            raise ValidationFailed("Every line needs a SKU.")
+        merged[code] = merged.get(code, 0) + parse_quantity(quantity, code)
+        if merged[code] > MAX_QUANTITY:
+            raise ValidationFailed(f"The quantity of {code} may be at most {MAX_QUANTITY}.")
+    if not merged:
+        raise ValidationFailed("The cart is empty.")
+    if len(merged) > MAX_LINES:
+        raise ValidationFailed(f"An order has at most {MAX_LINES} different products.")
+    return list(merged.items())
+
+
+def quote(session: Session, *, lines: list[tuple[str, Any]], region: str) -> Quote:
+    """Price a cart with today's catalogue and the region's tax rate.
+
+    Raises:
+        ValidationFailed: An empty cart, a bad quantity, an unknown or unavailable SKU,
+            products in different currencies, or a region without a tax rate.
+    """
+    wanted = normalise_lines(lines)
+    skus = [sku for sku, _ in wanted]
+    products = {
+        p.sku: p
+        for p in session.exec(select(Product).where(Product.sku.in_(skus))).all()  # type: ignore[attr-defined]
+    }
+    unknown = [sku for sku in skus if sku not in products]
+    if unknown:
+        raise ValidationFailed(f"Unknown SKU: {', '.join(unknown)}.")
+    unavailable = [sku for sku in skus if products[sku].status != "active"]
+    if unavailable:
+        raise ValidationFailed(f"No longer sold: {', '.join(unavailable)}.")
+    currencies = sorted({products[sku].currency for sku in skus})
+    if len(currencies) > 1:
+        raise ValidationFailed(
+            f"An order is paid in one currency; this cart mixes {', '.join(currencies)}."
+        )
+    rate = tax.rate_for(session, region)
+    priced = []
+    for sku, quantity in wanted:
+        product = products[sku]
+        priced.append(
+            QuoteLine(
+                product_id=product.id,  # type: ignore[arg-type]
+                sku=sku,
+                name=product.name,
+                quantity=quantity,
+                unit_price=product.price,
+                pv=product.pv,
+                cv=product.cv,
+                line_total=product.price * quantity,
+            )
+        )
+    subtotal = sum((line.line_total for line in priced), Decimal("0.00"))
+    tax_total = tax.tax_on(subtotal, rate.rate)
+    return Quote(
+        lines=priced,
+        currency=currencies[0],
+        region=rate.region,
+        tax_rate=rate.rate,
+        subtotal=subtotal,
+        tax_total=tax_total,
+        total=subtotal + tax_total,
+        pv_total=sum((line.pv * line.quantity for line in priced), Decimal(0)),
+        cv_total=sum((line.cv * line.quantity for line in priced), Decimal(0)),
+    )
+
+
+def _token_lock(session: Session, token: str) -> None:
+    session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtext('checkout:' || :token))"), {"token": token}
+    )
+
+
+def _by_token(session: Session, token: str) -> Order | None:
+    return session.exec(select(Order).where(Order.checkout_token == token)).first()
+
+
+def place_order(
+    session: Session,
+    *,
+    actor: Actor,
+    distributor_id: int,
+    lines: list[tuple[str, Any]],
+    region: str,
+    customer_id: int | None = None,
+    checkout_token: str | None = None,
+    autoship_day: int | None = None,
+    autoship_id: int | None = None,
+) -> Order:
+    """Place a pending order with the prices, PV and CV of today frozen on its lines; audited.
+
+    With a ``checkout_token`` already used, the order placed with it is returned unchanged.
+
+    Raises:
+        PermissionDenied: A distributor ordering for another distributor or their customers.
+        NotFound: No such distributor or customer.
+        ValidationFailed: Bad cart or region (see :func:`quote`), an inactive distributor, or a
+            customer of another distributor.
+    """
+    if actor.role == "distributor" and actor.distributor_id != distributor_id:
+        raise PermissionDenied("You can only order for yourself and your own customers.")
+    if actor.role not in ("distributor", "system"):
+        permissions.require(actor, "distributors.manage")
+    if checkout_token:
+        token = checkout_token.strip()
+        if not 16 <= len(token) <= 100:
+            raise ValidationFailed("The cart's checkout token is malformed; reload the page.")
+        _token_lock(session, token)
+        existing = _by_token(session, token)
+        if existing is not None:
+            if existing.distributor_id != distributor_id:
+                raise ValidationFailed("This cart belongs to another shop; reload the page.")
+            return existing
+    distributor = session.get(Distributor, distributor_id)
+    if distributor is None:
+        raise NotFound("That distributor does not exist.")
+    if distributor.status != "active":
+        raise ValidationFailed("This distributor cannot take orders at the moment.")
+    if customer_id is not None:
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.distributor_id != distributor_id:
+            raise ValidationFailed("That customer does not buy through this distributor.")
+    if autoship_day is not None and not 1 <= int(autoship_day) <= 28:
+        raise ValidationFailed("Choose an autoship day from 1 to 28.")
+    priced = quote(session, lines=lines, region=region)
+    order = Order(
+        distributor_id=distributor_id,
+        customer_id=customer_id,
+        status="pending",
+        currency=priced.currency,
+        subtotal=priced.subtotal,
+        tax_total=priced.tax_total,
+        total=priced.total,
+        pv_total=priced.pv_total,
+        cv_total=priced.cv_total,
+        region=priced.region,
+        tax_rate=priced.tax_rate,
+        checkout_token=checkout_token.strip() if checkout_token else None,
+        autoship_day=autoship_day,
+        autoship_id=autoship_id,
+    )
+    session.add(order)
+    session.flush()
+    for line in priced.lines:
+        session.add(
+            OrderItem(
+                order_id=order.id,  # type: ignore[arg-type]
+                product_id=line.product_id,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                pv=line.pv,
+                cv=line.cv,
+            )
+        )
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="order.create",
+        entity_type="order",
+        entity_id=order.id,
+        after={
+            "distributor_id": distributor_id,
+            "customer_id": customer_id,
+            "total": order.total,
+            "currency": order.currency,
+            "pv_total": order.pv_total,
+            "lines": [[line.sku, line.quantity] for line in priced.lines],
+        },
+    )
+    return order
+
+
+@dataclass(frozen=True)
+class ShopOwner:
+    """The distributor a shop link belongs to."""
+
+    distributor_id: int
+    user_id: int
+    code: str
+    name: str
+
+
+def shop_owner(session: Session, code: str) -> ShopOwner:
+    """The active distributor whose shop link is ``/shop/<code>``.
+
+    Raises:
+        NotFound: No active distributor has that code.
+    """
+    row = session.execute(
+        sa.select(
+            Distributor.id,
+            Distributor.user_id,
+            Distributor.code,
+            UserProfile.first_name,
+            UserProfile.last_name,
+        )
+        .join(UserProfile, UserProfile.user_id == Distributor.user_id, isouter=True)
+        .where(Distributor.code == (code or "").strip())
+        .where(Distributor.status == "active")
+    ).first()
+    if row is None:
+        raise NotFound("This shop does not exist. Check the link you were given.")
+    name = f"{row.first_name or ''} {row.last_name or ''}".strip() or row.code
+    return ShopOwner(distributor_id=row.id, user_id=row.user_id, code=row.code, name=name)
+
+
+def place_shop_order(
+    session: Session,
+    *,
+    code: str,
+    buyer: customers.CustomerInput,
+    lines: list[tuple[str, Any]],
+    region: str,
+    checkout_token: str,
+    autoship_day: int | None = None,
+    ip_address: str | None = None,
+) -> Order:
+    """A customer's order through a distributor's shop link, credited to that distributor.
+
+    The buyer becomes (or is found as) a customer of the distributor. The work acts for the
+    distributor (their customers are theirs under row-level security).
+
+    Raises:
+        NotFound: An unknown shop.
+        ValidationFailed: Bad buyer details, cart or region; nothing is written.
+    """
+    owner = shop_owner(session, code)
+    set_actor(session, owner.user_id)
+    actor = Actor(user_id=None, role="system", label=f"shop {owner.code}", ip_address=ip_address)
+    if checkout_token:
+        _token_lock(session, checkout_token.strip())
+        existing = _by_token(session, checkout_token.strip())
+        if existing is not None and existing.distributor_id == owner.distributor_id:
+            return existing
+    quote(session, lines=lines, region=region)  # refuse a bad cart before adding a customer
+    customer = customers.create_customer(
+        session, actor=actor, distributor_id=owner.distributor_id, data=buyer
+    )
+    return place_order(
+        session,
+        actor=actor,
+        distributor_id=owner.distributor_id,
+        customer_id=customer.id,
+        lines=lines,
+        region=region,
+        checkout_token=checkout_token,
+        autoship_day=autoship_day,
+    )
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """What the order lists narrow by; empty values do not narrow."""
+
+    status: str = ""
+    since: str = ""
+    until: str = ""
+    distributor: str = ""
+    buyer: str = ""
+    order_id: str = ""
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One order in a list or a CSV row."""
+
+    id: int
+    created_at: str
+    paid_at: str
+    distributor_id: int
+    distributor_code: str
+    buyer: str
+    status: str
+    currency: str
+    subtotal: str
+    tax_total: str
+    total: str
+    refunded_total: str
+    pv_total: str
+    cv_total: str
+    region: str
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """A line of an order as it was frozen."""
+
+    id: int
+    product_id: int
+    sku: str
+    name: str
+    quantity: int
+    returned_quantity: int
+    unit_price: str
+    pv: str
+    cv: str
+    is_starter_kit: bool
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    """An order with its lines and refunds."""
+
+    order: OrderRow
+    items: list[ItemRow] = field(default_factory=list)
+    refunds: list[dict[str, str]] = field(default_factory=list)
+
+
+CSV_COLUMNS = tuple(OrderRow.__dataclass_fields__)
+
+
+def _require_reader(actor: Actor | None) -> Actor:
+    if actor is not None and (
+        permissions.can(actor, "orders.read") or permissions.can(actor, "back_office.view")
+    ):
+        return actor
+    raise PermissionDenied("You do not have access to this.")
+
+
+def _day(value: str, label: str) -> date | None:
+    if not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ValidationFailed(f"Enter the {label} date as YYYY-MM-DD.") from exc
+
+
+def _buyer_name() -> Any:
+    return sa.case(
+        (Order.customer_id.is_(None), "Personal order"),  # type: ignore[union-attr]
+        else_=sa.func.coalesce(
+            sa.func.nullif(
+                sa.func.trim(
+                    sa.func.coalesce(Customer.first_name, "")
+                    + " "
+                    + sa.func.coalesce(Customer.last_name, "")
+                ),
+                "",
+            ),
+            "Customer",
+        ),
+    )
+
+
+def _filtered(actor: Actor, filters: OrderFilter) -> Any:
+    statement = (
+        sa.select(Order, Distributor.code, _buyer_name().label("buyer"))
+        .join(Distributor, Distributor.id == Order.distributor_id)
+        .join(Customer, Customer.id == Order.customer_id, isouter=True)
+    )
+    statement = scoping.restrict(statement, actor=actor, entity="order")
+    status = filters.status.strip().lower().replace(" ", "_")
+    if status:
+        if status not in ORDER_STATUSES:
+            raise ValidationFailed(f"Status must be one of {', '.join(ORDER_STATUSES)}.")
+        statement = statement.where(Order.status == status)
+    since, until = _day(filters.since, "from"), _day(filters.until, "to")
+    if since and until and since > until:
+        raise ValidationFailed("The 'from' date is after the 'to' date.")
+    if since:
+        statement = statement.where(Order.created_at >= datetime.combine(since, time(), UTC))
+    if until:
+        statement = statement.where(
+            Order.created_at < datetime.combine(until + timedelta(days=1), time(), UTC)
+        )
+    who = filters.distributor.strip()
+    if who:
+        if who.isdigit():
+            statement = statement.where(Order.distributor_id == int(who))
+        else:
+            statement = statement.where(Distributor.code == who)
+    if filters.order_id.strip():
+        number = filters.order_id.strip().lstrip("#")
+        if not number.isdigit():
+            raise ValidationFailed("An order number is digits only.")
+        statement = statement.where(Order.id == int(number))
+    buyer = filters.buyer.strip()
+    if buyer:
+        pattern = "%" + buyer.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            Customer.first_name.ilike(pattern)  # type: ignore[union-attr]
+            | Customer.last_name.ilike(pattern)  # type: ignore[union-attr]
+            | Customer.email.ilike(pattern)  # type: ignore[union-attr]
+        )
+    return statement
+
+
+def _volume(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return text
+
+
+def _row(order: Order, code: str, buyer: str) -> OrderRow:
+    return OrderRow(
+        id=order.id,  # type: ignore[arg-type]
+        created_at=order.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        paid_at=order.paid_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if order.paid_at else "",
+        distributor_id=order.distributor_id,
+        distributor_code=code,
+        buyer=buyer,
+        status=order.status,
+        currency=order.currency,
+        subtotal=f"{order.subtotal:.2f}",
+        tax_total=f"{order.tax_total:.2f}",
+        total=f"{order.total:.2f}",
+        refunded_total=f"{order.refunded_total:.2f}",
+        pv_total=_volume(order.pv_total),
+        cv_total=_volume(order.cv_total),
+        region=order.region or "",
+    )
+
+
+def search_orders(
+    session: Session,
+    *,
+    actor: Actor,
+    filters: OrderFilter | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[OrderRow], int]:
+    """One page of the orders the actor may see, newest first, and how many match.
+
+    A distributor sees the orders credited to them: their own and their customers'.
+
+    Raises:
+        PermissionDenied: The actor reads no orders.
+        ValidationFailed: A malformed filter.
+    """
+    _require_reader(actor)
+    statement = _filtered(actor, filters or OrderFilter())
+    total = session.execute(sa.select(func.count()).select_from(statement.subquery())).scalar_one()
+    rows = session.execute(
+        statement.order_by(Order.id.desc()).limit(max(1, min(limit, 500))).offset(max(0, offset))  # type: ignore[union-attr]
+    ).all()
+    return [_row(order, code, buyer) for order, code, buyer in rows], int(total)
+
+
+def export_csv(session: Session, *, actor: Actor, filters: OrderFilter) -> str:
+    """Every matching order as CSV (oldest first); the export is audited.
+
+    Raises:
+        PermissionDenied: The actor may not read the company's orders.
+        ValidationFailed: A malformed filter, or more than 100,000 rows.
+    """
+    permissions.require(actor, "orders.read")
+    statement = _filtered(actor, filters)
+    total = session.execute(sa.select(func.count()).select_from(statement.subquery())).scalar_one()
+    if total > MAX_EXPORT_ROWS:
+        raise ValidationFailed(
+            f"{total:,} orders match; narrow the filters to at most {MAX_EXPORT_ROWS:,}."
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for order, code, buyer in session.execute(statement.order_by(Order.id)).all():  # type: ignore[union-attr]
+        row = asdict(_row(order, code, buyer))
+        writer.writerow([audit._csv_safe(str(row[column])) for column in CSV_COLUMNS])
+    audit.record(
+        session,
+        actor=actor,
+        action="orders.exported",
+        entity_type="order",
+        after={"rows": int(total), "filters": asdict(filters)},
+    )
+    return buffer.getvalue()
+
+
+def visible_order(session: Session, *, actor: Actor, order_id: int, lock: bool = False) -> Order:
+    """The order ``order_id`` if the actor may see it.
+
+    Raises:
+        NotFound: No such order, or one the actor may not see.
+    """
+    statement = scoping.restrict(
+        select(Order).where(Order.id == order_id), actor=actor, entity="order"
+    )
+    if lock:
+        statement = statement.with_for_update(of=Order)
+    order = session.exec(statement).first()
+    if order is None:
+        raise NotFound("That order does not exist.")
+    return order
+
+
+def get_order(session: Session, *, actor: Actor, order_id: int) -> OrderDetail:
+    """An order with its frozen lines and its refunds.
+
+    Raises:
+        PermissionDenied: The actor reads no orders.
+        NotFound: No such order, or one the actor may not see.
+    """
+    _require_reader(actor)
+    order = visible_order(session, actor=actor, order_id=order_id)
+    code = session.get(Distributor, order.distributor_id).code  # type: ignore[union-attr]
+    buyer = "Personal order"
+    if order.customer_id is not None:
+        customer = session.get(Customer, order.customer_id)
+        buyer = (
+            f"{customer.first_name or ''} {customer.last_name or ''}".strip() if customer else ""
+        ) or "Customer"
+    items = session.execute(
+        sa.select(OrderItem, Product.sku, Product.name, Product.is_starter_kit)
+        .join(Product, Product.id == OrderItem.product_id)
+        .where(OrderItem.order_id == order_id)
+        .order_by(OrderItem.id)
+    ).all()
+    refunds = session.exec(
+        select(OrderRefund).where(OrderRefund.order_id == order_id).order_by(OrderRefund.id)
+    ).all()
+    return OrderDetail(
+        order=_row(order, code, buyer),
+        items=[
+            ItemRow(
+                id=item.id,  # type: ignore[arg-type]
+                product_id=item.product_id,
+                sku=sku,
+                name=name,
+                quantity=item.quantity,
+                returned_quantity=item.returned_quantity,
+                unit_price=f"{item.unit_price:.2f}",
+                pv=_volume(item.pv),
+                cv=_volume(item.cv),
+                is_starter_kit=starter,
+            )
+            for item, sku, name, starter in items
+        ],
+        refunds=[
+            {
+                "id": str(r.id),
+                "refunded_at": r.refunded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+                "amount": f"{r.amount:.2f}",
+                "ratio": f"{r.ratio.normalize():f}",
+                "reason": r.reason or "",
+            }
+            for r in refunds
+        ],
+    )
+
+
+def mark_fulfilled(session: Session, *, actor: Actor, order_id: int) -> Order:
+    """Record that a paid order has shipped; audited.
+
+    Raises:
+        PermissionDenied: The actor may not manage orders.
+        NotFound: No such order.
+        ValidationFailed: The order is not paid.
+    """
+    permissions.require(actor, "orders.manage")
+    order = visible_order(session, actor=actor, order_id=order_id, lock=True)
+    if order.status != "paid":
+        raise ValidationFailed(f"Only a paid order can be fulfilled; this one is {order.status}.")
+    order.status = "fulfilled"
+    session.add(order)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="order.fulfil",
+        entity_type="order",
+        entity_id=order_id,
+        before={"status": "paid"},
+        after={"status": "fulfilled"},
+    )
+    return order
