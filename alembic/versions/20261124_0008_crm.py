@@ -77,6 +77,13 @@ CREATE TRIGGER contact_activities_search BEFORE INSERT OR UPDATE ON contact_acti
 """
 
 
+# ``(SELECT mlmcrm_acting_role())`` is computed once per query (an InitPlan); called bare, the
+# function looks the user up again for every row a policy checks, which made a search over a
+# distributor's 20,000 contacts take 100 ms in the policy alone.
+ROLE_ONCE = "(SELECT mlmcrm_acting_role())"
+FASTER_POLICIES = ("contacts", "tasks")
+
+
 def _rls(table: str) -> list[str]:
     owns = "owner_id = mlmcrm_acting_user()"
     return [
@@ -84,11 +91,22 @@ def _rls(table: str) -> list[str]:
         f"CREATE POLICY owner_all ON {table} FOR ALL TO mlmcrm_app"
         f" USING ({owns}) WITH CHECK ({owns})",
         f"CREATE POLICY staff_read ON {table} FOR SELECT TO mlmcrm_app"
-        f" USING (mlmcrm_acting_role() IN ({STAFF_READERS}))",
+        f" USING ({ROLE_ONCE} IN ({STAFF_READERS}))",
         f"CREATE POLICY admin_all ON {table} FOR ALL TO mlmcrm_app"
-        " USING (mlmcrm_acting_role() = 'admin') WITH CHECK (mlmcrm_acting_role() = 'admin')",
+        f" USING ({ROLE_ONCE} = 'admin') WITH CHECK ({ROLE_ONCE} = 'admin')",
         f"CREATE POLICY batch_read ON {table} FOR SELECT TO mlmcrm_batch USING (true)",
     ]
+
+
+def _staff_policies(role: str) -> list[str]:
+    statements = []
+    for table in FASTER_POLICIES:
+        statements += [
+            f"ALTER POLICY staff_read ON {table} USING ({role} IN ({STAFF_READERS}))",
+            f"ALTER POLICY admin_all ON {table} USING ({role} = 'admin')"
+            f" WITH CHECK ({role} = 'admin')",
+        ]
+    return statements
 
 
 def _now() -> sa.TextClause:
@@ -261,6 +279,8 @@ def upgrade() -> None:
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {RUNTIME_ROLES}")
         for statement in _rls(table):
             op.execute(statement)
+    for statement in _staff_policies(ROLE_ONCE):
+        op.execute(statement)
     op.execute(SEARCH_FUNCTIONS)
     # The former stage names, and search vectors for the rows already there.
     op.execute("UPDATE contacts SET stage = 'distributor' WHERE stage = 'enrolled'")
@@ -276,6 +296,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert the revision."""
     op.execute("DELETE FROM company_settings WHERE key = 'crm.stages'")
+    for statement in _staff_policies("mlmcrm_acting_role()"):
+        op.execute(statement)
     op.execute("DROP TRIGGER IF EXISTS contacts_search ON contacts")
     op.execute("DROP TRIGGER IF EXISTS tasks_search ON tasks")
     op.execute("DROP FUNCTION IF EXISTS crm_contacts_search()")
