@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from mlmcrm import routes
-from mlmcrm.api import health, v1
+from mlmcrm.api import health, v1, webhooks
 from mlmcrm.services.errors import DomainError
 
 
@@ -27,4 +27,5 @@ def create_api() -> FastAPI:
 
     api.include_router(health.router)
     api.include_router(v1.router)
+    api.include_router(webhooks.router)
     return api

@@ -1,0 +1,459 @@
+"""Refunds through Stripe: by staff (full or partial), starter-kit cooling-off, buyback.
+
+Every refund is a Stripe refund of the order's payment and one ``order_refunds`` row, which the
+commission run reads: in the order's own period it reduces the order's volume, later it claws
+back the order-based commissions paid on it (COMP_PLAN.md §7).
+
+The ratio of a refund is ``amount / order total`` (tax included), rounded **down** to the
+column's 10 decimal places, so that an order's ratios never add up to more than 1; the refund
+that brings the order to fully refunded takes ``1 - (the ratios before it)``, so that a fully
+refunded order's ratios add up to exactly 1.
+
+A request may carry a token (a form's or an API client's): the Stripe idempotency key is built
+from it, so the same request sent twice reaches Stripe once and is recorded once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+import stripe
+from sqlmodel import Session, select
+
+from mlmcrm.integrations import stripe_gateway
+from mlmcrm.integrations.stripe_gateway import PaymentFailed
+from mlmcrm.models import CompanySetting, Order, OrderItem, OrderRefund, Product
+from mlmcrm.models.base import utcnow
+from mlmcrm.services import audit, orders, permissions
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import PermissionDenied, ValidationFailed
+from mlmcrm.services.money import from_minor, parse_decimal, round_money, to_minor
+
+RATIO_PLACES = Decimal("0.0000000001")
+REFUNDABLE_STATUSES = ("paid", "fulfilled", "partially_refunded")
+COOLING_OFF_SETTING = "compliance.cooling_off_business_days"
+DEFAULT_COOLING_OFF_DAYS = 3
+BUYBACK_SHARE = Decimal("0.9")
+BUYBACK_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """A refund that was recorded (or found already recorded for the same request)."""
+
+    refund_id: int
+    order_id: int
+    amount: Decimal
+    ratio: Decimal
+    order_status: str
+    stripe_refund_id: str
+    repeated: bool = False
+
+
+def refund_ratio(order: Order, amount: Decimal, previous_ratios: Decimal) -> Decimal:
+    """The ratio of a refund of ``amount`` (see the module's note on rounding).
+
+    Raises:
+        ValidationFailed: The amount is so small against the order that its ratio rounds to 0.
+    """
+    if order.refunded_total + amount == order.total:
+        ratio = Decimal(1) - previous_ratios
+    else:
+        ratio = (amount / order.total).quantize(RATIO_PLACES, rounding=ROUND_DOWN)
+    if ratio <= 0:
+        raise ValidationFailed("The amount is too small to refund against this order.")
+    return ratio
+
+
+def _request_key(token: str | None) -> str:
+    token = (token or "").strip()
+    if token and (len(token) > 100 or not all(c.isalnum() or c in "-_" for c in token)):
+        raise ValidationFailed("The request token is malformed; reload the page.")
+    return token or secrets.token_hex(16)
+
+
+def _refund(
+    session: Session,
+    *,
+    actor: Actor,
+    order: Order,
+    amount: Decimal,
+    reason: str,
+    action: str,
+    key: str,
+    extra: dict[str, Any] | None = None,
+) -> RefundResult:
+    """Refund ``amount`` of a locked, paid ``order`` through Stripe and record it."""
+    if order.status not in REFUNDABLE_STATUSES:
+        raise ValidationFailed(
+            f"Order #{order.id} is {order.status.replace('_', ' ')}; it cannot be refunded."
+        )
+    if not order.stripe_payment_intent_id:
+        raise ValidationFailed(f"Order #{order.id} was not paid through Stripe.")
+    remaining = order.total - order.refunded_total
+    if amount <= 0:
+        raise ValidationFailed("A refund must be more than 0.")
+    if amount > remaining:
+        raise ValidationFailed(
+            f"At most {remaining:.2f} {order.currency} of order #{order.id} can be refunded."
+        )
+    previous = session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(OrderRefund.ratio), 0)).where(
+            OrderRefund.order_id == order.id
+        )
+    ).scalar_one()
+    ratio = refund_ratio(order, amount, Decimal(previous))
+    try:
+        refund = stripe_gateway.client().v1.refunds.create(
+            params={
+                "payment_intent": order.stripe_payment_intent_id,
+                "amount": to_minor(amount),
+                "reason": "requested_by_customer",
+                "metadata": {"order_id": str(order.id), "kind": action},
+            },
+            options={"idempotency_key": f"mlmcrm-{action}-{order.id}-{key}"},
+        )
+    except stripe.StripeError as exc:
+        raise PaymentFailed(stripe_gateway.failure_message(exc)) from exc
+    already = session.exec(
+        select(OrderRefund).where(OrderRefund.stripe_refund_id == refund.id)
+    ).first()
+    if already is not None:
+        return RefundResult(
+            already.id,  # type: ignore[arg-type]
+            order.id,  # type: ignore[arg-type]
+            already.amount,
+            already.ratio,
+            order.status,
+            refund.id,
+            repeated=True,
+        )
+    if from_minor(refund.amount) != amount or refund.status not in ("succeeded", "pending"):
+        raise PaymentFailed("The payment service did not refund the amount asked for.")
+    row = OrderRefund(
+        order_id=order.id,  # type: ignore[arg-type]
+        amount=amount,
+        ratio=ratio,
+        reason=reason,
+        refunded_at=utcnow(),
+        stripe_refund_id=refund.id,
+    )
+    session.add(row)
+    before = {"status": order.status, "refunded_total": order.refunded_total}
+    order.refunded_total += amount
+    order.status = "refunded" if order.refunded_total == order.total else "partially_refunded"
+    session.add(order)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=f"order.{action}",
+        entity_type="order",
+        entity_id=order.id,
+        before=before,
+        after={
+            "status": order.status,
+            "refunded_total": order.refunded_total,
+            "amount": amount,
+            "ratio": ratio,
+            "stripe_refund": refund.id,
+            **(extra or {}),
+        },
+        reason=reason,
+    )
+    return RefundResult(
+        row.id,  # type: ignore[arg-type]
+        order.id,  # type: ignore[arg-type]
+        amount,
+        ratio,
+        order.status,
+        refund.id,
+    )
+
+
+def refund_order(
+    session: Session,
+    *,
+    actor: Actor,
+    order_id: int,
+    amount: str | Decimal | None = None,
+    reason: str = "",
+    request_token: str | None = None,
+) -> RefundResult:
+    """Refund an order in full (no ``amount``) or in part, through Stripe; audited.
+
+    Raises:
+        PermissionDenied: The actor may not refund.
+        NotFound: No such order.
+        ValidationFailed: Not paid, already refunded, a bad amount or no reason.
+        PaymentFailed: Stripe refused; nothing is recorded.
+    """
+    permissions.require(actor, "orders.refund")
+    key = _request_key(request_token)
+    why = reason.strip()
+    if not why:
+        raise ValidationFailed("Say why the order is refunded.")
+    order = orders.visible_order(session, actor=actor, order_id=order_id, lock=True)
+    value = (
+        order.total - order.refunded_total
+        if amount is None or str(amount).strip() == ""
+        else parse_decimal(amount, "The refund amount")
+    )
+    return _refund(
+        session, actor=actor, order=order, amount=value, reason=why[:500], action="refund", key=key
+    )
+
+
+# --- cooling-off -----------------------------------------------------------------------------
+
+
+def cooling_off_days(session: Session) -> int:
+    """The company's cooling-off period in business days (setting, default 3)."""
+    row = session.get(CompanySetting, COOLING_OFF_SETTING)
+    try:
+        return (
+            int(row.value)
+            if row is not None and row.value is not None
+            else DEFAULT_COOLING_OFF_DAYS
+        )
+    except (TypeError, ValueError):
+        return DEFAULT_COOLING_OFF_DAYS
+
+
+def business_days_after(start: date, end: date) -> int:
+    """Business days (Monday to Friday) after ``start`` up to and including ``end``."""
+    days, current = 0, start
+    while current < end:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            days += 1
+    return days
+
+
+def _starter_kit(session: Session, order_id: int) -> bool:
+    return (
+        session.execute(
+            sa.select(OrderItem.id)
+            .join(Product, Product.id == OrderItem.product_id)
+            .where(OrderItem.order_id == order_id, Product.is_starter_kit.is_(True))  # type: ignore[attr-defined]
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def cancel_starter_kit(
+    session: Session,
+    *,
+    actor: Actor,
+    order_id: int,
+    request_token: str | None = None,
+    now: datetime | None = None,
+) -> RefundResult:
+    """Cancel a starter-kit order within the cooling-off days, refunding all that is left.
+
+    The distributor who bought it may do this for their own order; so may staff who refund.
+
+    Raises:
+        PermissionDenied: Someone else's order, for a distributor.
+        NotFound: No such order.
+        ValidationFailed: No starter kit in the order, not paid, or past the cooling-off days.
+        PaymentFailed: Stripe refused; nothing is recorded.
+    """
+    key = _request_key(request_token)
+    if not permissions.can(actor, "orders.refund"):
+        permissions.require(actor, "back_office.view")
+    order = orders.visible_order(session, actor=actor, order_id=order_id, lock=True)
+    if actor.role == "distributor" and order.customer_id is not None:
+        raise PermissionDenied("Only the distributor's own starter-kit order can be cancelled.")
+    if not _starter_kit(session, order.id):  # type: ignore[arg-type]
+        raise ValidationFailed("Only an order with a starter kit can be cancelled this way.")
+    if order.paid_at is None:
+        raise ValidationFailed("This order has not been paid.")
+    limit = cooling_off_days(session)
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    if business_days_after(order.paid_at.astimezone(UTC).date(), today) > limit:
+        raise ValidationFailed(
+            f"The cooling-off period of {limit} business days after payment is over."
+        )
+    return _refund(
+        session,
+        actor=actor,
+        order=order,
+        amount=order.total - order.refunded_total,
+        reason="Starter kit cancelled within the cooling-off period.",
+        action="cooling_off_cancel",
+        key=key,
+    )
+
+
+# --- buyback ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuybackLine:
+    """An item a distributor may still return, with what they would get back per unit."""
+
+    item_id: int
+    order_id: int
+    sku: str
+    name: str
+    bought_at: str
+    returnable: int
+    refund_per_unit: Decimal
+    currency: str
+
+
+def buyback_unit_refund(item: OrderItem, order: Order) -> Decimal:
+    """90 % of the net price paid for one unit: its price plus its share of the order's tax."""
+    if order.subtotal == 0:
+        return Decimal("0.00")
+    return BUYBACK_SHARE * item.unit_price * order.total / order.subtotal
+
+
+def _cutoff(now: datetime | None) -> datetime:
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    year, month = moment.year, moment.month - BUYBACK_MONTHS
+    while month < 1:
+        month += 12
+        year -= 1
+    day = min(moment.day, 28)
+    return moment.replace(year=year, month=month, day=day)
+
+
+def _buyback_target(actor: Actor, distributor_id: int | None) -> int:
+    if actor.role == "distributor":
+        permissions.require(actor, "back_office.view")
+        if distributor_id not in (None, actor.distributor_id):
+            raise PermissionDenied("You can only return your own purchases.")
+        return actor.distributor_id  # type: ignore[return-value]
+    permissions.require(actor, "orders.refund")
+    if distributor_id is None:
+        raise ValidationFailed("Say whose purchases are returned.")
+    return distributor_id
+
+
+def buyback_candidates(
+    session: Session,
+    *,
+    actor: Actor,
+    distributor_id: int | None = None,
+    now: datetime | None = None,
+) -> list[BuybackLine]:
+    """The distributor's own items of the last 12 months that can still be returned."""
+    target = _buyback_target(actor, distributor_id)
+    rows = session.execute(
+        sa.select(OrderItem, Order, Product.sku, Product.name)
+        .join(Order, Order.id == OrderItem.order_id)
+        .join(Product, Product.id == OrderItem.product_id)
+        .where(
+            Order.distributor_id == target,
+            Order.customer_id.is_(None),  # type: ignore[union-attr]
+            Order.status.in_(REFUNDABLE_STATUSES),  # type: ignore[attr-defined]
+            Order.paid_at >= _cutoff(now),  # type: ignore[operator]
+            OrderItem.returned_quantity < OrderItem.quantity,
+        )
+        .order_by(Order.paid_at.desc(), OrderItem.id)  # type: ignore[union-attr]
+    ).all()
+    return [
+        BuybackLine(
+            item_id=item.id,  # type: ignore[arg-type]
+            order_id=order.id,  # type: ignore[arg-type]
+            sku=sku,
+            name=name,
+            bought_at=order.paid_at.astimezone(UTC).strftime("%Y-%m-%d"),  # type: ignore[union-attr]
+            returnable=item.quantity - item.returned_quantity,
+            refund_per_unit=round_money(buyback_unit_refund(item, order)),
+            currency=order.currency,
+        )
+        for item, order, sku, name in rows
+    ]
+
+
+def buyback(
+    session: Session,
+    *,
+    actor: Actor,
+    quantities: dict[int, Any],
+    distributor_id: int | None = None,
+    request_token: str | None = None,
+    now: datetime | None = None,
+) -> list[RefundResult]:
+    """Buy back unopened items: 90 % of the net price paid, one Stripe refund per order.
+
+    ``quantities`` maps order item ids to the number of unopened units returned. Items must come
+    from the distributor's own orders paid in the last 12 months. Everything is checked before
+    the first refund is asked of Stripe.
+
+    Raises:
+        PermissionDenied: Someone else's items, for a distributor.
+        ValidationFailed: No items, a bad quantity, more than is left, an item not theirs or
+            older than 12 months.
+        PaymentFailed: Stripe refused (retrying with the same ``request_token`` is safe).
+    """
+    target = _buyback_target(actor, distributor_id)
+    key = _request_key(request_token)
+    wanted: dict[int, int] = {}
+    for item_id, quantity in quantities.items():
+        if str(quantity).strip() in ("", "0"):
+            continue
+        wanted[int(item_id)] = orders.parse_quantity(quantity)
+    if not wanted:
+        raise ValidationFailed("Enter how many unopened units of each item you return.")
+    items = session.execute(
+        sa.select(OrderItem, Order, Product.sku)
+        .join(Order, Order.id == OrderItem.order_id)
+        .join(Product, Product.id == OrderItem.product_id)
+        .where(OrderItem.id.in_(list(wanted)))  # type: ignore[union-attr]
+        .order_by(Order.id, OrderItem.id)
+        .with_for_update(of=[Order, OrderItem])
+    ).all()
+    found = {item.id: (item, order, sku) for item, order, sku in items}
+    cutoff = _cutoff(now)
+    by_order: dict[int, list[tuple[OrderItem, int, str]]] = {}
+    for item_id, quantity in wanted.items():
+        if item_id not in found or found[item_id][1].distributor_id != target:
+            raise ValidationFailed(f"Item {item_id} is not one of your purchases.")
+        item, order, sku = found[item_id]
+        if order.customer_id is not None:
+            raise ValidationFailed(f"Item {item_id} was bought by a customer, not by you.")
+        if order.status not in REFUNDABLE_STATUSES or order.paid_at is None:
+            raise ValidationFailed(f"Order #{order.id} is {order.status.replace('_', ' ')}.")
+        if order.paid_at < cutoff:
+            raise ValidationFailed(
+                f"{sku} of order #{order.id} was bought more than 12 months ago."
+            )
+        left = item.quantity - item.returned_quantity
+        if quantity > left:
+            raise ValidationFailed(f"Only {left} of {sku} in order #{order.id} can be returned.")
+        by_order.setdefault(order.id, []).append((item, quantity, sku))  # type: ignore[arg-type]
+    results = []
+    for lines in by_order.values():
+        order = found[lines[0][0].id][1]  # type: ignore[index]
+        amount = round_money(
+            sum((buyback_unit_refund(item, order) * qty for item, qty, _ in lines), Decimal(0))
+        )
+        amount = min(amount, order.total - order.refunded_total)
+        for item, qty, _ in lines:
+            item.returned_quantity += qty
+            session.add(item)
+        returned = {sku: qty for _, qty, sku in lines}
+        results.append(
+            _refund(
+                session,
+                actor=actor,
+                order=order,
+                amount=amount,
+                reason=f"Buyback of unopened items: {json.dumps(returned, sort_keys=True)}",
+                action="buyback",
+                key=key,
+                extra={"returned": returned},
+            )
+        )
+    return results
