@@ -41,10 +41,17 @@ def test_checkout_sends_the_exact_total_and_the_webhook_marks_the_order_paid(
     assert order.status == "paid" and order.paid_at is not None
     assert order.stripe_payment_intent_id.startswith("pi_")
     assert stripe_fake.delivered[-1][1] == 200
-    audit = owner_session.execute(
-        text("SELECT action FROM audit_logs WHERE entity_type='order' AND entity_id=:id ORDER BY id"),
-        {"id": str(order_id)},
-    ).scalars().all()
+    audit = (
+        owner_session.execute(
+            text(
+                "SELECT action FROM audit_logs"
+                " WHERE entity_type='order' AND entity_id=:id ORDER BY id"
+            ),
+            {"id": str(order_id)},
+        )
+        .scalars()
+        .all()
+    )
     assert audit == ["order.create", "order.paid"]
 
 
@@ -154,7 +161,10 @@ def test_a_paid_event_with_another_amount_leaves_the_order_unpaid(owner_session,
     order_id = pending_order(shop, [("VIT", 1)])
     session_id = checkout(order_id).rsplit("/", 1)[1]
     tampered = dict(
-        stripe_fake.sessions[session_id], payment_status="paid", amount_total=1, payment_intent="pi_y"
+        stripe_fake.sessions[session_id],
+        payment_status="paid",
+        amount_total=1,
+        payment_intent="pi_y",
     )
     assert stripe_fake.post_event(stripe_fake.event("checkout.session.completed", tampered)) == 422
     assert _order(owner_session, order_id).status == "pending"

@@ -1,0 +1,246 @@
+"""Refunds through Stripe, their ratios, cooling-off, buyback and the clawback they cause."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from mlmcrm.db import session_scope
+from mlmcrm.models import CommissionPeriod, Order, OrderItem, OrderRefund
+from mlmcrm.services import commission_periods, refunds
+from mlmcrm.services.commission_plans import activate_plan, upload_plan
+from mlmcrm.services.commission_run import run_period
+from mlmcrm.services.errors import DomainError, PermissionDenied, ValidationFailed
+from tests.commerce.conftest import Shop
+from tests.commerce.helpers import own_order, paid_order
+from tests.services.commissions.builders import TEST_PLAN, ledger
+from tests.services.commissions.conftest import (  # noqa: F401 - fixtures
+    commission_template,
+    company_url,
+    owner,
+)
+
+
+def _refunds(owner_session, order_id):
+    owner_session.expire_all()
+    return owner_session.exec(
+        select(OrderRefund).where(OrderRefund.order_id == order_id).order_by(OrderRefund.id)
+    ).all()
+
+
+def test_partial_then_full_refunds_go_through_stripe_and_add_up_to_one(
+    owner_session, shop, stripe_fake
+):
+    order = paid_order(shop, stripe_fake, [("VIT", 1), ("TEA", 1)])  # 24.99 + 1.81 tax = 26.80
+    assert order.total == Decimal("26.80")
+    with session_scope("app", actor_id=shop.finance.user_id) as session:
+        first = refunds.refund_order(
+            session, actor=shop.finance, order_id=order.id, amount="10.00", reason="damaged"
+        )
+    assert first.order_status == "partially_refunded"
+    assert first.ratio == Decimal("0.3731343283")  # 10 / 26.80 rounded down to 10 places
+    with session_scope("app", actor_id=shop.finance.user_id) as session:
+        second = refunds.refund_order(
+            session, actor=shop.finance, order_id=order.id, reason="returned the rest"
+        )
+    assert second.amount == Decimal("16.80") and second.order_status == "refunded"
+    rows = _refunds(owner_session, order.id)
+    assert sum(r.ratio for r in rows) == Decimal(1)
+    assert [r.stripe_refund_id for r in rows] == [first.stripe_refund_id, second.stripe_refund_id]
+    intent = stripe_fake.payment_intents[order.stripe_payment_intent_id]
+    assert intent["amount_refunded"] == 2680
+    saved = owner_session.get(Order, order.id)
+    assert saved.refunded_total == saved.total and saved.status == "refunded"
+    audit = owner_session.execute(
+        text("SELECT count(*) FROM audit_logs WHERE action='order.refund' AND entity_id=:id"),
+        {"id": str(order.id)},
+    ).scalar_one()
+    assert audit == 2
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason", "message"),
+    [
+        ("30.00", "too much", "At most 26.80 USD"),
+        ("0", "zero", "more than 0"),
+        ("-5", "negative", "may not be below 0"),
+        ("1.005", "cents", "at most 2 decimal places"),
+        ("5", "  ", "Say why"),
+    ],
+)
+def test_bad_refunds_change_nothing(owner_session, shop, stripe_fake, amount, reason, message):
+    order = paid_order(shop, stripe_fake, [("VIT", 1), ("TEA", 1)])
+    with (
+        session_scope("app", actor_id=shop.admin_id) as session,
+        pytest.raises(ValidationFailed, match=message),
+    ):
+        refunds.refund_order(
+            session, actor=shop.admin, order_id=order.id, amount=amount, reason=reason
+        )
+    assert _refunds(owner_session, order.id) == []
+    assert stripe_fake.refunds == {}
+
+
+def test_a_repeated_refund_request_refunds_once(owner_session, shop, stripe_fake):
+    order = paid_order(shop, stripe_fake, [("VIT", 1)])
+    token = uuid.uuid4().hex
+    for _ in range(2):
+        with session_scope("app", actor_id=shop.admin_id) as session:
+            result = refunds.refund_order(
+                session,
+                actor=shop.admin,
+                order_id=order.id,
+                amount="5.00",
+                reason="goodwill",
+                request_token=token,
+            )
+    assert result.repeated is True
+    assert len(_refunds(owner_session, order.id)) == 1 and len(stripe_fake.refunds) == 1
+
+
+def test_distributors_and_support_may_not_refund(owner_session, shop, stripe_fake):
+    order = paid_order(shop, stripe_fake, [("VIT", 1)])
+    with session_scope("app") as session, pytest.raises(PermissionDenied):
+        refunds.refund_order(session, actor=shop.seller, order_id=order.id, reason="mine")
+    with session_scope("app") as session, pytest.raises(ValidationFailed, match="pending"):
+        from tests.commerce.helpers import pending_order
+
+        refunds.refund_order(
+            session, actor=shop.admin, order_id=pending_order(shop, [("TEA", 1)]), reason="x"
+        )
+
+
+def test_a_starter_kit_is_cancelled_for_a_full_refund_within_the_cooling_off_days(
+    owner_session, shop, stripe_fake
+):
+    order = own_order(shop, stripe_fake, [("KIT", 1)])
+    paid_at = order.paid_at
+    with session_scope("app", actor_id=shop.other.user_id) as session, pytest.raises(DomainError):
+        refunds.cancel_starter_kit(session, actor=shop.other, order_id=order.id)
+    late = paid_at + timedelta(days=10)
+    with (
+        session_scope("app", actor_id=shop.seller.user_id) as session,
+        pytest.raises(ValidationFailed, match="cooling-off period of 3 business days"),
+    ):
+        refunds.cancel_starter_kit(session, actor=shop.seller, order_id=order.id, now=late)
+    with session_scope("app", actor_id=shop.seller.user_id) as session:
+        result = refunds.cancel_starter_kit(session, actor=shop.seller, order_id=order.id)
+    assert result.order_status == "refunded" and result.amount == order.total
+    assert result.ratio == Decimal(1)
+    plain = own_order(shop, stripe_fake, [("TEA", 1)])
+    with (
+        session_scope("app", actor_id=shop.seller.user_id) as session,
+        pytest.raises(ValidationFailed, match="starter kit"),
+    ):
+        refunds.cancel_starter_kit(session, actor=shop.seller, order_id=plain.id)
+
+
+def test_business_days_skip_weekends():
+    friday = datetime(2026, 11, 20).date()
+    assert refunds.business_days_after(friday, friday + timedelta(days=3)) == 1  # Monday
+    assert refunds.business_days_after(friday, friday + timedelta(days=5)) == 3  # Wednesday
+    assert refunds.business_days_after(friday, friday + timedelta(days=6)) == 4
+
+
+def test_buyback_refunds_ninety_percent_of_the_net_paid_for_stated_quantities(
+    owner_session, shop, stripe_fake
+):
+    order = own_order(shop, stripe_fake, [("VIT", 3), ("TEA", 2)])
+    # 59.97 + 10.00 = 69.97, tax 5.072825 → 5.07, total 75.04
+    assert order.total == Decimal("75.04")
+    with session_scope("app", actor_id=shop.seller.user_id) as session:
+        candidates = refunds.buyback_candidates(session, actor=shop.seller)
+    vit = next(c for c in candidates if c.sku == shop.skus["VIT"])
+    assert vit.returnable == 3
+    with session_scope("app", actor_id=shop.seller.user_id) as session:
+        results = refunds.buyback(
+            session,
+            actor=shop.seller,
+            quantities={vit.item_id: "2"},
+            request_token=uuid.uuid4().hex,
+        )
+    # 0.9 × 19.99 × 2 × 75.04 / 69.97 = 38.5877… → 38.59
+    assert [r.amount for r in results] == [Decimal("38.59")]
+    assert results[0].order_status == "partially_refunded"
+    assert owner_session.get(OrderItem, vit.item_id).returned_quantity == 2
+    with (
+        session_scope("app", actor_id=shop.seller.user_id) as session,
+        pytest.raises(ValidationFailed, match="Only 1 of"),
+    ):
+        refunds.buyback(session, actor=shop.seller, quantities={vit.item_id: "2"})
+    with (
+        session_scope("app", actor_id=shop.seller.user_id) as session,
+        pytest.raises(ValidationFailed, match="at least 1"),
+    ):
+        refunds.buyback(session, actor=shop.seller, quantities={vit.item_id: "-1"})
+    with (
+        session_scope("app", actor_id=shop.other.user_id) as session,
+        pytest.raises(ValidationFailed, match="not one of your purchases"),
+    ):
+        refunds.buyback(session, actor=shop.other, quantities={vit.item_id: "1"})
+    old = datetime.now(UTC) + timedelta(days=400)
+    with (
+        session_scope("app", actor_id=shop.seller.user_id) as session,
+        pytest.raises(ValidationFailed, match="more than 12 months"),
+    ):
+        refunds.buyback(session, actor=shop.seller, quantities={vit.item_id: "1"}, now=old)
+    assert len(_refunds(owner_session, order.id)) == 1
+
+
+def test_a_customers_order_is_not_bought_back(owner_session, shop, stripe_fake):
+    order = paid_order(shop, stripe_fake, [("VIT", 1)])
+    item = owner_session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).one()
+    with (
+        session_scope("app", actor_id=shop.seller.user_id) as session,
+        pytest.raises(ValidationFailed, match="bought by a customer"),
+    ):
+        refunds.buyback(session, actor=shop.seller, quantities={item.id: "1"})
+
+
+def _month_start(moment: datetime) -> datetime:
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+
+
+def test_a_refund_through_stripe_is_clawed_back_in_the_open_period(owner, stripe_fake):  # noqa: F811
+    """Paid last month, commissions run and closed; refunded now → negative lines this month."""
+    shop = Shop(owner)
+    plan = upload_plan(owner, actor=shop.admin, yaml_text=TEST_PLAN)
+    activate_plan(owner, actor=shop.admin, plan_id=plan.id)
+    this_month = _month_start(datetime.now(UTC))
+    last_month = _month_start(this_month - timedelta(days=1))
+    period = CommissionPeriod(starts_at=last_month, ends_at=this_month)
+    owner.add(period)
+    owner.commit()
+    period_id = period.id
+    order = paid_order(shop, stripe_fake, [("VIT", 5)])  # 99.95 + 7.25 tax = 107.20; CV 100
+    order_id = order.id
+    paid_last_month = last_month + timedelta(days=3)
+    owner.execute(
+        text("UPDATE orders SET created_at = :t, paid_at = :t WHERE id = :id"),
+        {"t": paid_last_month, "id": order_id},
+    )
+    owner.commit()
+    run_period(actor=shop.admin, period_id=period_id)
+    paid_lines = [line for line in ledger(owner, period_id) if line[3] == order_id]
+    assert paid_lines, "the order earned commissions last month"
+    with session_scope("app", actor_id=shop.admin_id) as session:
+        commission_periods.close_period(session, actor=shop.admin, period_id=period_id)
+        current = commission_periods.create_next_period(session, actor=shop.admin)
+    with session_scope("app", actor_id=shop.admin_id) as session:
+        result = refunds.refund_order(
+            session, actor=shop.admin, order_id=order_id, amount="53.60", reason="half returned"
+        )
+    assert result.ratio == Decimal("0.5")
+    run_period(actor=shop.admin, period_id=current.id)
+    clawbacks = [line for line in ledger(owner, current.id) if line[3] == order_id]
+    expected = sorted(
+        (d, f"clawback:{bonus}", -(amount / 2).quantize(Decimal("0.01")), o, source, level)
+        for d, bonus, amount, o, source, level in paid_lines
+    )
+    assert clawbacks == expected
+    assert all(line[2] < 0 for line in clawbacks)
