@@ -34,6 +34,9 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     from workers.crm_jobs import schedule_follow_ups
 
     schedule_follow_ups(connection)
+    from workers.autoship_jobs import schedule_autoship
+
+    schedule_autoship(connection)
     log.info("worker listening on %s", ", ".join(names))
     worker.work(burst=burst, with_scheduler=True)
     return 0

@@ -61,6 +61,13 @@ def next_run_date(day_of_month: int, after: date) -> date:
     return date(year, month, day_of_month)
 
 
+def _field(obj: Any, key: str) -> Any:
+    try:
+        return obj[key]
+    except (KeyError, TypeError):
+        return None
+
+
 def manage_token(subscription_id: int) -> str:
     """The token of the customer's link to manage a subscription without signing in."""
     return f"{subscription_id}-{keyed_hash(str(subscription_id), purpose='autoship')[:32]}"
@@ -99,8 +106,8 @@ def subscribe_from_order(
             )
         except stripe.StripeError as exc:
             raise stripe_gateway.PaymentFailed(stripe_gateway.failure_message(exc)) from exc
-        method = intent.get("payment_method")
-        stripe_customer_id = stripe_customer_id or intent.get("customer")
+        method = _field(intent, "payment_method")
+        stripe_customer_id = stripe_customer_id or _field(intent, "customer")
     today = (order.paid_at or utcnow()).astimezone(UTC).date()
     subscription = AutoshipSubscription(
         distributor_id=order.distributor_id,
