@@ -12,14 +12,13 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.db import session_scope, set_actor
-from mlmcrm.models import Contact
-from mlmcrm.services import api_tokens, scoping
+from mlmcrm.services import api_tokens
 from mlmcrm.services.api_tokens import TokenActor
-from mlmcrm.services.errors import AuthenticationFailed, NotFound
+from mlmcrm.services.errors import AuthenticationFailed
 
 router = APIRouter(prefix=routes.API_V1, tags=["v1"])
 
@@ -32,18 +31,6 @@ class Me(BaseModel):
     role: str
     distributor_id: int | None
     scopes: list[str]
-
-
-class ContactOut(BaseModel):
-    """A CRM contact (private notes are never served by the API)."""
-
-    id: int
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    phone: str | None
-    stage: str
-    tags: list[str]
 
 
 class TokenOut(BaseModel):
@@ -91,32 +78,6 @@ def me(context: tuple[Session, TokenActor] = Depends(token_session)) -> Me:  # n
     )
 
 
-@router.get("/contacts/{contact_id}", response_model=ContactOut)
-def get_contact(
-    contact_id: int,
-    context: tuple[Session, TokenActor] = Depends(token_session),  # noqa: B008
-) -> ContactOut:
-    """One contact the user may see (scope ``contacts:read``); 404 for anyone else's."""
-    session, who = context
-    actor = who.require_scope("contacts:read")
-    contact = session.exec(
-        scoping.restrict(
-            select(Contact).where(Contact.id == contact_id), actor=actor, entity="contact"
-        )
-    ).first()
-    if contact is None:
-        raise NotFound("That contact does not exist.")
-    return ContactOut(
-        id=contact.id,  # type: ignore[arg-type]
-        first_name=contact.first_name,
-        last_name=contact.last_name,
-        email=contact.email,
-        phone=contact.phone,
-        stage=contact.stage,
-        tags=list(contact.tags or []),
-    )
-
-
 @router.get("/tokens", response_model=list[TokenOut])
 def list_tokens(
     context: tuple[Session, TokenActor] = Depends(token_session),  # noqa: B008
@@ -140,3 +101,7 @@ def revoke_token(
 from mlmcrm.api import commerce  # noqa: E402 - its routes use token_session above
 
 router.include_router(commerce.router)
+
+from mlmcrm.api import crm as crm_api  # noqa: E402 - contacts, tasks and CRM search
+
+router.include_router(crm_api.router)

@@ -36,7 +36,7 @@ def prefix_query(typed: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One search result: a contact, a note on one, or a task."""
+    """One search result: a contact, a note (or other timeline entry) on one, or a task."""
 
     kind: str
     id: int
@@ -59,7 +59,7 @@ WITH q AS (SELECT to_tsquery('simple', :query) AS q)
 )
 UNION ALL
 (
-  SELECT 'note' AS kind, a.id, a.contact_id,
+  SELECT CASE WHEN a.kind = 'note' THEN 'note' ELSE 'activity' END AS kind, a.id, a.contact_id,
          concat_ws(' ', c.first_name, c.last_name) AS title,
          left(a.body, 160) AS detail,
          ts_rank(a.search_vector, q.q) AS rank

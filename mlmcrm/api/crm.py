@@ -1,0 +1,352 @@
+"""``/api/v1`` contacts, tasks and CRM search.
+
+A distributor's token reads and changes their own contacts (scopes ``contacts:read``,
+``contacts:write``) and tasks (``tasks:read``, ``tasks:write``); anyone else's record answers
+404, exactly like one that does not exist. Staff who may read other owners' CRM records open
+one contact at a time with ``?reason=…``, which is audited. Private notes are never served.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from mlmcrm.api.v1 import token_session
+from mlmcrm.models import Contact, Task
+from mlmcrm.services import contacts, crm, crm_search, permissions, tasks
+from mlmcrm.services.api_tokens import TokenActor
+from mlmcrm.services.contacts import ContactFilter, ContactInput
+from mlmcrm.services.errors import NotFound, ValidationFailed
+from mlmcrm.services.tasks import TaskInput
+
+router = APIRouter(tags=["crm"])
+Context = tuple[Session, TokenActor]
+TOKEN = Depends(token_session)
+"""The unit of work of every route: acting as the token's user."""
+
+
+class ContactOut(BaseModel):
+    """A CRM contact (private notes are never served by the API)."""
+
+    id: int
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    phone_e164: str | None = None
+    source: str | None = None
+    stage: str
+    tags: list[str]
+    customer_id: int | None = None
+    distributor_id: int | None = None
+    last_touched_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+class ContactPage(BaseModel):
+    """One page of contacts and how many match."""
+
+    total: int
+    items: list[ContactOut]
+
+
+class ContactIn(BaseModel):
+    """A contact to add or change; on a change, fields left out stay as they are."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    source: str | None = None
+    tags: list[str] | None = None
+    stage: str | None = None
+
+
+class ActivityIn(BaseModel):
+    """A note, or a call, message or meeting to log on a contact's timeline."""
+
+    kind: str = "note"
+    body: str = Field(max_length=5000)
+    private: bool = False
+
+
+class TimelineOut(BaseModel):
+    """One line of a contact's timeline."""
+
+    at: str
+    kind: str
+    text: str
+    private: bool
+
+
+class TaskOut(BaseModel):
+    """A task."""
+
+    id: int
+    type: str
+    status: str
+    description: str | None
+    due_at: datetime | None
+    contact_id: int | None
+    customer_id: int | None
+    completed_at: datetime | None
+    created_at: datetime | None
+
+
+class TaskIn(BaseModel):
+    """A task to add or change; on a change, fields left out stay as they are."""
+
+    type: str | None = None
+    description: str | None = None
+    due_at: datetime | None = None
+    contact_id: int | None = None
+    status: str | None = None
+
+
+class SearchHitOut(BaseModel):
+    """A search result."""
+
+    kind: str
+    id: int
+    contact_id: int | None
+    title: str
+    detail: str
+    rank: float
+
+
+def _contact_out(contact: Contact) -> ContactOut:
+    return ContactOut.model_validate(contact, from_attributes=True)
+
+
+def _task_out(task: Task) -> TaskOut:
+    return TaskOut.model_validate(task, from_attributes=True)
+
+
+def _input(body: ContactIn, current: Contact | None = None) -> ContactInput:
+    def pick(name: str) -> str:
+        value = getattr(body, name)
+        if value is None and current is not None:
+            value = getattr(current, name)
+        return value or ""
+
+    tags = body.tags if body.tags is not None else (list(current.tags) if current else [])
+    return ContactInput(
+        first_name=pick("first_name"),
+        last_name=pick("last_name"),
+        email=pick("email"),
+        phone=pick("phone"),
+        source=pick("source"),
+        tags=tags,
+        stage=body.stage or "",
+    )
+
+
+@router.get("/contacts", response_model=ContactPage)
+def list_contacts(
+    context: Context = TOKEN,
+    q: str = "",
+    stage: str = "",
+    tag: str = "",
+    source: str = "",
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> ContactPage:
+    """The token user's own contacts, filtered like the list page (scope ``contacts:read``)."""
+    session, who = context
+    actor = who.require_scope("contacts:read")
+    rows, total = contacts.list_contacts(
+        session,
+        actor=actor,
+        filters=ContactFilter(query=q, stage=stage, tag=tag, source=source),
+        limit=limit,
+        offset=offset,
+    )
+    return ContactPage(total=total, items=[_contact_out(row) for row in rows])
+
+
+@router.post("/contacts", response_model=ContactOut, status_code=201)
+def create_contact(body: ContactIn, context: Context = TOKEN) -> ContactOut:
+    """Add a contact (scope ``contacts:write``)."""
+    session, who = context
+    actor = who.require_scope("contacts:write")
+    return _contact_out(contacts.create_contact(session, actor=actor, data=_input(body)))
+
+
+@router.get("/contacts/{contact_id}", response_model=ContactOut)
+def get_contact(
+    contact_id: int,
+    context: Context = TOKEN,
+    reason: str = "",
+) -> ContactOut:
+    """One contact (scope ``contacts:read``): the owner's own, or staff's with ``?reason=``.
+
+    Anyone else's contact answers 404, like one that does not exist.
+    """
+    session, who = context
+    actor = who.require_scope("contacts:read")
+    if permissions.can(actor, "crm.own"):
+        return _contact_out(contacts.get_contact(session, actor=actor, contact_id=contact_id))
+    if not permissions.can(actor, "crm.read_any"):
+        raise NotFound("That contact does not exist.")
+    contact = crm.open_contact_as_staff(session, actor=actor, contact_id=contact_id, reason=reason)
+    return _contact_out(contact)
+
+
+@router.patch("/contacts/{contact_id}", response_model=ContactOut)
+def update_contact(
+    contact_id: int,
+    body: ContactIn,
+    context: Context = TOKEN,
+) -> ContactOut:
+    """Change a contact's details and/or move it to another stage (scope ``contacts:write``)."""
+    session, who = context
+    actor = who.require_scope("contacts:write")
+    current = contacts.get_contact(session, actor=actor, contact_id=contact_id)
+    data = _input(body, current)
+    contact = contacts.update_contact(
+        session,
+        actor=actor,
+        contact_id=contact_id,
+        data=ContactInput(**{**data.__dict__, "stage": ""}),
+    )
+    if body.stage:
+        contact = contacts.move_stage(session, actor=actor, contact_id=contact_id, stage=body.stage)
+    return _contact_out(contact)
+
+
+@router.delete("/contacts/{contact_id}", status_code=204)
+def delete_contact(contact_id: int, context: Context = TOKEN) -> None:
+    """Delete a contact and its timeline (scope ``contacts:write``)."""
+    session, who = context
+    actor = who.require_scope("contacts:write")
+    contacts.delete_contact(session, actor=actor, contact_id=contact_id)
+
+
+@router.get("/contacts/{contact_id}/timeline", response_model=list[TimelineOut])
+def contact_timeline(contact_id: int, context: Context = TOKEN) -> list[TimelineOut]:
+    """A contact's timeline, newest first; private notes show only that they exist."""
+    session, who = context
+    actor = who.require_scope("contacts:read")
+    contact = contacts.get_contact(session, actor=actor, contact_id=contact_id)
+    return [
+        TimelineOut(
+            at=line.at,
+            kind=line.kind,
+            text="Private note" if line.private else line.text,
+            private=line.private,
+        )
+        for line in contacts.timeline(session, actor=actor, contact=contact)
+    ]
+
+
+@router.post("/contacts/{contact_id}/activities", response_model=TimelineOut, status_code=201)
+def add_activity(
+    contact_id: int,
+    body: ActivityIn,
+    context: Context = TOKEN,
+) -> TimelineOut:
+    """Add a note (private ones are stored encrypted) or log a call, message or meeting."""
+    session, who = context
+    actor = who.require_scope("contacts:write")
+    entry = contacts.add_activity(
+        session,
+        actor=actor,
+        contact_id=contact_id,
+        kind=body.kind,
+        body=body.body,
+        private=body.private,
+    )
+    return TimelineOut(
+        at=entry.created_at.isoformat(),
+        kind=entry.kind,
+        text="Private note" if entry.is_private else entry.body or "",
+        private=entry.is_private,
+    )
+
+
+@router.get("/tasks", response_model=list[TaskOut])
+def list_tasks(
+    context: Context = TOKEN,
+    status: str = "open",
+    contact_id: int | None = None,
+) -> list[TaskOut]:
+    """The token user's tasks, soonest due first (scope ``tasks:read``)."""
+    session, who = context
+    actor = who.require_scope("tasks:read")
+    if status not in ("", "open", "done", "cancelled"):
+        raise ValidationFailed("status is open, done, cancelled or empty (all).")
+    if contact_id is not None:
+        contacts.get_contact(session, actor=actor, contact_id=contact_id)
+    rows = tasks.list_tasks(session, actor=actor, status=status, contact_id=contact_id)
+    return [_task_out(task) for task in rows]
+
+
+@router.post("/tasks", response_model=TaskOut, status_code=201)
+def create_task(body: TaskIn, context: Context = TOKEN) -> TaskOut:
+    """Add a task (scope ``tasks:write``)."""
+    session, who = context
+    actor = who.require_scope("tasks:write")
+    task = tasks.create_task(
+        session,
+        actor=actor,
+        data=TaskInput(
+            type=body.type or "follow_up",
+            description=body.description or "",
+            due_at=body.due_at,
+            contact_id=body.contact_id,
+        ),
+    )
+    return _task_out(task)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskOut)
+def get_task(task_id: int, context: Context = TOKEN) -> TaskOut:
+    """One of the token user's tasks (scope ``tasks:read``); 404 for anyone else's."""
+    session, who = context
+    actor = who.require_scope("tasks:read")
+    return _task_out(crm.own_task(session, actor=actor, task_id=task_id))
+
+
+@router.patch("/tasks/{task_id}", response_model=TaskOut)
+def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskOut:
+    """Change a task, or complete, cancel or reopen it with ``status`` (scope ``tasks:write``)."""
+    session, who = context
+    actor = who.require_scope("tasks:write")
+    task = crm.own_task(session, actor=actor, task_id=task_id)
+    fields = body.model_fields_set - {"status"}
+    if fields:
+        task = tasks.update_task(
+            session,
+            actor=actor,
+            task_id=task_id,
+            data=TaskInput(
+                type=body.type if "type" in fields and body.type else task.type,
+                description=body.description if "description" in fields else task.description or "",
+                due_at=body.due_at if "due_at" in fields else task.due_at,
+                contact_id=body.contact_id if "contact_id" in fields else task.contact_id,
+            ),
+        )
+    if body.status is not None:
+        task = tasks.set_status(session, actor=actor, task_id=task_id, status=body.status)
+    return _task_out(task)
+
+
+@router.get("/crm/search", response_model=list[SearchHitOut])
+def search(
+    context: Context = TOKEN,
+    q: str = "",
+    stage: str = "",
+    tag: str = "",
+    source: str = "",
+    limit: int = Query(20, ge=1, le=50),
+) -> list[SearchHitOut]:
+    """Contacts, notes and tasks matching ``q`` as prefixes, best first (``contacts:read``)."""
+    session, who = context
+    actor = who.require_scope("contacts:read")
+    hits = crm_search.search(
+        session, actor=actor, typed=q, stage=stage, tag=tag, source=source, limit=limit
+    )
+    return [SearchHitOut(**hit.__dict__) for hit in hits]
