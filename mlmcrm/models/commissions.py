@@ -6,13 +6,16 @@ SQL function ``create_ledger_partition(period_id)``, which runs as the schema ow
 re-run of a period can replace its lines by truncating one partition, and old periods can be
 detached and archived whole.
 
-The ledger has foreign keys to its period and its recipient only. ``source_order_id`` and
-``source_distributor_id`` explain a line; they are written by the engine from the same
-snapshot, and checking them row by row would slow every run's bulk insert for no protection the
-engine does not already give. Even the two keys are costly row by row: on this project's 2-core
-test machine, 1,000,000 lines inserted into a partition took 18 s with the keys checked per row,
-against 3.2 s into a standalone table plus 2.2 s to ATTACH it as the partition (the attach checks
-the keys with one join each). Bulk writers should load a standalone table and attach it.
+The ledger and the stats have no foreign keys. Their ids come from the run's own snapshot of
+``distributors`` (or, for adjustments, from ``commission_adjustments``, which has its keys), and
+a period's rows live in the period's own partition, which exists only for an existing period.
+Deletes are guarded instead: a trigger refuses deleting a distributor who has ledger lines or
+stats, or a period that has either. Keys would cost every run dearly: checked row by row,
+1,000,000 lines took 18 s instead of 3.2 s on this project's 2-core test machine; checked at
+ATTACH they cost a join over every line (2-3 s for a month of a million distributors); and
+attaching or dropping a partition with keys takes an exclusive lock on ``distributors`` and
+``commission_periods``, so a run's swap would wait for, and then hold back, every order being
+written.
 """
 
 from __future__ import annotations
@@ -89,6 +92,12 @@ class CommissionPeriod(SQLModel, table=True):
     last_run_at: datetime | None = timestamp_field()
     runs: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
     created_at: datetime = created_at_field()
+    # What the last preview saw: when its snapshot was taken, the snapshot itself (the text of a
+    # ``pg_snapshot``: which transactions it saw), and how many of the period's orders and
+    # refunds it loaded. Closing compares the data with them.
+    snapshot_at: datetime | None = timestamp_field()
+    snapshot_xids: str | None = column_field(sa.Text)
+    snapshot_seen: dict[str, Any] | None = column_field(JSONB)
 
 
 class CommissionLedger(SQLModel, table=True):
@@ -101,12 +110,12 @@ class CommissionLedger(SQLModel, table=True):
 
     __tablename__ = "commission_ledger"
     __table_args__ = (
-        sa.PrimaryKeyConstraint("period_id", "id"),
-        sa.Index("ix_commission_ledger_period_id_distributor_id", "period_id", "distributor_id"),
+        # One index serves both: a distributor's lines in a period, and each line's identity.
+        sa.PrimaryKeyConstraint("period_id", "distributor_id", "id"),
         {"postgresql_partition_by": "LIST (period_id)"},
     )
 
-    period_id: int = fk_field("commission_periods.id")
+    period_id: int = column_field(sa.BigInteger, nullable=False)
     id: int | None = Field(
         default=None,
         sa_column=sa.Column(
@@ -116,7 +125,7 @@ class CommissionLedger(SQLModel, table=True):
             autoincrement=False,
         ),
     )
-    distributor_id: int = fk_field("distributors.id")
+    distributor_id: int = column_field(sa.BigInteger, nullable=False)
     bonus: str = column_field(sa.Text, nullable=False)
     amount: Decimal = column_field(VOLUME, nullable=False)
     source_order_id: int | None = column_field(sa.BigInteger)
@@ -138,23 +147,15 @@ class CommissionPeriodStat(SQLModel, table=True):
     """A distributor's volumes, activity and ranks in a period (the engine's ``state.csv``).
 
     Partitioned by LIST (``period_id``) like the ledger: a run loads a period's rows into a fresh
-    table ``commission_period_stats_p<period id>`` and attaches it. The rank ids have no foreign
-    keys (the run writes ids it has just read from ``ranks``).
+    table ``commission_period_stats_p<period id>`` and attaches it. Like the ledger it has no
+    foreign keys (see the module docstring).
     """
 
     __tablename__ = "commission_period_stats"
     __table_args__ = ({"postgresql_partition_by": "LIST (period_id)"},)
 
-    period_id: int = Field(
-        sa_column=sa.Column(
-            sa.BigInteger,
-            sa.ForeignKey("commission_periods.id", ondelete="CASCADE"),
-            primary_key=True,
-        )
-    )
-    distributor_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("distributors.id"), primary_key=True)
-    )
+    period_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    distributor_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
     pv: Decimal = column_field(VOLUME, nullable=False, default=Decimal(0), server_default="0")
     gv: Decimal = column_field(VOLUME, nullable=False, default=Decimal(0), server_default="0")
     active: bool = column_field(

@@ -201,6 +201,114 @@ def _take_period_lock(session: Session, period_id: int) -> None:
         raise RunRefused("This period is being run right now; wait for the run to finish.")
 
 
+# The full 64-bit id of a row's ``xmin`` (32 bits), relative to the newest id ``:now``: every
+# row of a table is within 2**31 transactions of it (PostgreSQL freezes older rows). Ids 0-2 are
+# the special ones (bootstrap, frozen): seen by every snapshot.
+_FULL_XMIN = (
+    "CASE WHEN CAST(CAST({row}.xmin AS text) AS bigint) < 3 THEN true ELSE"
+    " pg_visible_in_snapshot(CAST(CAST(CAST(:now AS bigint) - ((CAST(:now AS bigint)"
+    " % 4294967296 - CAST(CAST({row}.xmin AS text) AS bigint) + 4294967296) % 4294967296)"
+    " AS text) AS xid8), CAST(:snapshot AS pg_snapshot)) END"
+)
+_COUNTED = "('paid', 'fulfilled', 'refunded', 'partially_refunded')"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed in a period's data since its last preview's snapshot."""
+
+    orders: int
+    refunds: int
+    adjustments: int
+
+    def message(self, since: datetime) -> str:
+        """The refusal, naming what changed and when the preview saw the data."""
+        parts = []
+        for count, one, many in (
+            (self.orders, "order", "orders"),
+            (self.refunds, "refund", "refunds"),
+            (self.adjustments, "adjustment", "adjustments"),
+        ):
+            if count:
+                parts.append(f"{count:,} {one if count == 1 else many}")
+        what = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+        at = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"{what} changed since the preview at {at}; preview again before closing."
+
+
+def changes_since_preview(session: Session, period: CommissionPeriod) -> Changes | None:
+    """Count the period's orders, refunds and adjustments the last preview did not see.
+
+    The preview stored its snapshot (which transactions it saw) and how many orders and refunds
+    it loaded. A row whose ``xmin`` the snapshot does not see was added or changed after it; a
+    row the preview loaded that is no longer there (deleted, or changed so that it no longer
+    counts) shows as a shortfall against the stored counts. Adjustments are ledger lines as
+    soon as they are made, so an adjustment counts only when its line is missing.
+
+    Returns:
+        The changes (all zero when nothing changed), or None when no preview recorded its
+        snapshot.
+    """
+    seen = period.snapshot_seen
+    if not period.snapshot_xids or not seen:
+        return None
+    params = {
+        "snapshot": period.snapshot_xids,
+        "now": session.execute(
+            text("SELECT CAST(CAST(pg_snapshot_xmax(pg_current_snapshot()) AS text) AS bigint)")
+        ).scalar_one(),
+        "start": period.starts_at,
+        "end": period.ends_at,
+        "period": period.id,
+    }
+    orders = session.execute(
+        text(
+            "SELECT count(*) FILTER (WHERE NOT v.seen),"
+            " count(*) FILTER (WHERE NOT v.seen AND v.id <= :max_id),"
+            " count(*) FILTER (WHERE v.seen)"
+            f" FROM (SELECT o.id, {_FULL_XMIN.format(row='o')} AS seen FROM orders o"
+            f"  WHERE o.created_at >= :start AND o.created_at < :end"
+            f"  AND o.status IN {_COUNTED}) v"
+        ),
+        {**params, "max_id": seen.get("orders_max_id", 0)},
+    ).one()
+    refunds = session.execute(
+        text(
+            "SELECT count(*) FILTER (WHERE NOT v.seen),"
+            " count(*) FILTER (WHERE NOT v.seen AND v.id <= :max_id),"
+            " count(*) FILTER (WHERE v.seen)"
+            f" FROM (SELECT r.id, {_FULL_XMIN.format(row='r')} AS seen"
+            "  FROM order_refunds r JOIN orders o ON o.id = r.order_id"
+            f"  WHERE o.status IN {_COUNTED} AND r.refunded_at < :end"
+            "  AND ((o.created_at >= :start AND o.created_at < :end)"
+            "   OR r.refunded_at >= :start)) v"
+        ),
+        {**params, "max_id": seen.get("refunds_max_id", 0)},
+    ).one()
+    adjustments = session.execute(
+        text(
+            "SELECT count(*) FROM commission_adjustments a WHERE a.period_id = :period"
+            " AND NOT EXISTS (SELECT 1 FROM commission_ledger l WHERE l.period_id = :period"
+            "  AND l.bonus = :bonus"
+            "  AND l.details ->> 'adjustment_id' = CAST(a.id AS text))"
+        ),
+        {"period": period.id, "bonus": ADJUSTMENT_BONUS},
+    ).scalar_one()
+
+    def changed(counts: Any, loaded: int) -> int:
+        unseen, replaced, still_seen = counts
+        # Rows the preview loaded and no longer sees, less those changed in place (counted
+        # once, among the unseen rows).
+        gone = max(0, loaded - still_seen - replaced)
+        return int(unseen) + gone
+
+    return Changes(
+        orders=changed(orders, seen.get("orders", 0)),
+        refunds=changed(refunds, seen.get("refunds", 0)),
+        adjustments=int(adjustments),
+    )
+
+
 def close_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPublic:
     """Close a previewed period: its ledger is final and its ranks move onto the distributors.
 
@@ -233,6 +341,11 @@ def close_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPub
         raise RunRefused("An earlier period is still open; close it first.")
     if running_job(session, period_id) is not None:
         raise RunRefused("A run of this period is queued; wait for it before closing.")
+    changes = changes_since_preview(session, row)
+    if changes is None:
+        raise RunRefused("This period's preview predates change tracking; preview it again.")
+    if changes.orders or changes.refunds or changes.adjustments:
+        raise RunRefused(changes.message(row.snapshot_at or utcnow()))
     changed = session.execute(
         text(
             "UPDATE distributors d SET rank_id = s.title_rank_id,"
@@ -249,6 +362,7 @@ def close_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPub
         ),
         {"id": period_id},
     ).one()
+    session.execute(text("SELECT drop_replaced_ledger(:id)"), {"id": period_id})
     row.status = "closed"
     row.closed_at = utcnow()
     row.closed_by = actor.user_id

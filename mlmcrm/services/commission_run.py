@@ -7,12 +7,16 @@
    ``COPY ... TO STDOUT`` of per-column arrays parsed by numpy. Database ids become dense
    indices through a lookup table (a binary search when ids are sparse).
 2. **Compute** with :func:`mlmcrm.engine.compute`.
-3. **Write** (the schema owner, because it swaps partitions; ONE transaction): the lines go by
-   binary COPY into a fresh table, with the period's manual adjustments, and its indexes are
-   built after the load; the per-distributor stats likewise go into a fresh table. Then the old
-   ledger partition is detached and kept as ``commission_ledger_p<id>_prev`` (what "compare
-   with the last run" reads), the old stats partition is dropped, and both new tables are
-   attached in their places. The period becomes ``previewed``.
+3. **Write** (the schema owner, because it swaps partitions): the lines go by binary COPY into
+   new tables, one per range of recipients (loaded in parallel, each on its own connection and
+   indexed after its load), and the per-distributor stats into another, at the same time. Those
+   tables are committed but attached to nothing, so nobody sees them. Then ONE transaction
+   checks the period is still open, gathers the new tables into the period's new ledger
+   partition, detaches the old one and keeps it as ``commission_ledger_p<id>_prev`` (what
+   "compare with the last run" reads), drops the old stats, attaches the new ones, copies the
+   period's manual adjustments into the ledger and records the run. Readers see the old preview
+   or the new one, never a mix; if anything fails the new tables are dropped and the old preview
+   stays.
 
 A session-level advisory lock keyed by the period makes a second run of the same period fail
 at once; closing a period and adjusting it take the same lock. Readers of the ledger hold the
@@ -21,6 +25,7 @@ swap back at most ``SWAP_LOCK_TIMEOUT``; then the run fails and changes nothing.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +90,9 @@ class PeriodInputs:
     rank_db_ids: np.ndarray
     period_start: datetime
     period_end: datetime
+    snapshot_at: datetime | None = None
+    snapshot_xids: str | None = None
+    seen: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +255,10 @@ def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInput
     with get_engine("batch").connect() as connection:
         connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         period = check_runnable(connection, period_id)
+        # The transaction's snapshot (taken by the first statement): what this run sees.
+        snapshot_xids, snapshot_at = connection.execute(
+            text("SELECT CAST(pg_current_snapshot() AS text), now()")
+        ).one()
         plan_row = connection.execute(
             text("SELECT id, yaml FROM comp_plans WHERE status = 'active'")
         ).first()
@@ -327,7 +339,15 @@ def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInput
     if refunds.size and refunds[:, 3].any():
         bad = int(refunds[np.flatnonzero(refunds[:, 3])[0], 4])
         raise DomainError(f"Refund #{bad} has a ratio with more than 6 decimal places.")
-    return _assemble(
+    lower, upper = to_micros(start), to_micros(end)
+    in_period = (orders[:, 3] >= lower) & (orders[:, 3] < upper)
+    seen = {
+        "orders": int(in_period.sum()),
+        "orders_max_id": int(orders[in_period, 0].max()) if in_period.any() else 0,
+        "refunds": int(refunds.shape[0]),
+        "refunds_max_id": int(refunds[:, 4].max()) if refunds.size else 0,
+    }
+    inputs = _assemble(
         plan=plan,
         plan_id=plan_row.id,
         rank_lookup=rank_lookup,
@@ -340,6 +360,8 @@ def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInput
         period_start=start,
         period_end=end,
     )
+    inputs.snapshot_at, inputs.snapshot_xids, inputs.seen = snapshot_at, snapshot_xids, seen
+    return inputs
 
 
 def _load_orders(snapshot: str, start: datetime, end: datetime) -> np.ndarray:
@@ -515,7 +537,12 @@ def write_result(
     steps: dict[str, float] | None = None,
     progress: Progress | None = None,
 ) -> tuple[int, Decimal]:
-    """Store a run's ledger and stats as the period's preview, in one transaction.
+    """Store a run's ledger and stats as the period's preview; readers see it in one step.
+
+    The lines and the stats are first loaded into new tables nobody reads (in parallel, each on
+    a connection of its own, indexed after the load); then ONE transaction checks the period,
+    swaps them in as the period's partitions, adds the manual adjustments, and records the run.
+    If anything fails, the new tables are dropped and the period keeps its last preview.
 
     ``steps``, when given, receives the seconds each step took; ``progress`` hears of each.
 
@@ -525,39 +552,24 @@ def write_result(
     Raises:
         RunRefused: The period was closed meanwhile.
     """
-    ledger = result.ledger
-    lines = ledger.size
-    partition = ledger_partition_name(period_id)
     steps = {} if steps is None else steps
-    clock = [time.perf_counter()]
-
     report = progress or (lambda _percent, _message: None)
-    following = {
-        "prepare": (66, "Copying the ledger lines"),
-        "ledger copy": (80, "Adding the manual adjustments"),
-        "adjustments": (81, "Indexing the ledger"),
-        "ledger indexes": (88, "Writing the distributors' period stats"),
-        "stats copy": (93, "Swapping in the new ledger and stats"),
-        "partition swap": (97, "Recording the run"),
-    }
+    clock = [time.perf_counter()]
 
     def mark(step: str) -> None:
         now = time.perf_counter()
         steps[step] = round(now - clock[0], 3)
         clock[0] = now
-        if step in following:
-            report(*following[step])
 
-    with get_engine("owner").begin() as connection:
+    engine = get_engine("owner")
+    with engine.begin() as connection:
         period = connection.execute(
-            text("SELECT status, runs FROM commission_periods WHERE id = :id FOR UPDATE"),
-            {"id": period_id},
+            text("SELECT status, runs FROM commission_periods WHERE id = :id"), {"id": period_id}
         ).one()
         if period.status == "closed":
             raise RunRefused("This period is closed; a closed period never changes.")
-        run = period.runs + 1
-        stage = f"{partition}_r{run}"
-        connection.execute(text(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'"))
+        _drop_stages(connection, period_id)
+        lines = result.ledger.size
         first_id = connection.execute(
             text(
                 "SELECT setval('commission_ledger_id_seq', nextval('commission_ledger_id_seq')"
@@ -565,55 +577,193 @@ def write_result(
             ),
             {"count": max(lines, 1)},
         ).scalar_one()
-        connection.execute(text(f"DROP TABLE IF EXISTS {stage}"))
-        connection.execute(
-            text(f"CREATE TABLE {stage} (LIKE commission_ledger INCLUDING DEFAULTS)")
-        )
-        cursor = connection.connection.driver_connection.cursor()
-        mark("prepare")
-        _copy_ledger(cursor, stage, period_id, int(first_id), inputs, result)
-        mark("ledger copy")
-        connection.execute(
-            text(
-                f"INSERT INTO {stage} (period_id, distributor_id, bonus, amount, note, details)"
-                " SELECT period_id, distributor_id, :bonus, amount, reason,"
-                " jsonb_build_object('adjustment_id', id, 'reason', reason,"
-                "  'created_by', created_by)"
-                " FROM commission_adjustments WHERE period_id = :period ORDER BY id"
-            ),
-            {"bonus": ADJUSTMENT_BONUS, "period": period_id},
-        )
-        mark("adjustments")
-        connection.execute(
-            text(f"CREATE INDEX {stage}_distributor ON {stage} (period_id, distributor_id)")
-        )
-        connection.execute(
-            text(
-                f"ALTER TABLE {stage} ADD CONSTRAINT {stage}_pkey PRIMARY KEY (period_id, id),"
-                f" ADD CONSTRAINT {stage}_period CHECK (period_id = {int(period_id)})"
+    run = period.runs + 1
+    mark("prepare")
+    report(66, f"Writing {lines:,} ledger lines and {inputs.network.size:,} distributors' stats")
+    try:
+        leaves = _stage(period_id, run, int(first_id), inputs, result)
+        mark("ledger and stats load")
+        report(92, "Swapping in the new ledger and stats")
+        total = _swap(actor, period_id, run, inputs, result, leaves, report)
+        mark("swap")
+    except BaseException:
+        with engine.begin() as connection:
+            _drop_stages(connection, period_id)
+        raise
+    return run, total
+
+
+LEDGER_LEAVES = 2  # the period's ledger partition is split by recipient, loaded in parallel
+
+
+def _stage_names(period_id: int, run: int) -> tuple[str, str]:
+    """The new ledger partition and the new stats table of a run (before the swap)."""
+    return (
+        f"{ledger_partition_name(period_id)}_r{run}",
+        f"{stats_partition_name(period_id)}_r{run}",
+    )
+
+
+def _drop_stages(connection: Any, period_id: int) -> None:
+    """Drop the new tables of a run of the period that never got swapped in."""
+    names = connection.execute(
+        text(
+            "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND NOT relispartition"
+            " AND (relname LIKE :ledger OR relname LIKE :stats)"
+        ),
+        {
+            "ledger": f"{ledger_partition_name(period_id)}\\_r%",
+            "stats": f"{stats_partition_name(period_id)}\\_r%",
+        },
+    ).scalars()
+    for name in list(names):
+        connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """One table of the period's new ledger partition: recipients in ``[low, high)``."""
+
+    name: str
+    low: int | None
+    high: int | None
+    rows: np.ndarray
+
+
+def _leaves(period_id: int, run: int, recipients: np.ndarray) -> list[_Leaf]:
+    """Split the lines by recipient into about equal, contiguous ranges of distributor ids."""
+    stage = _stage_names(period_id, run)[0]
+    bounds: list[int] = []
+    if recipients.size:
+        ordered = np.sort(recipients)
+        for part in range(1, LEDGER_LEAVES):
+            bound = int(ordered[part * ordered.size // LEDGER_LEAVES])
+            if bound > int(ordered[0]) and (not bounds or bound > bounds[-1]):
+                bounds.append(bound)
+    edges: list[int | None] = [None, *bounds, None]
+    leaves = []
+    for index in range(len(edges) - 1):
+        low, high = edges[index], edges[index + 1]
+        inside = np.ones(recipients.size, dtype=bool)
+        if low is not None:
+            inside &= recipients >= low
+        if high is not None:
+            inside &= recipients < high
+        leaves.append(_Leaf(f"{stage}_{index}", low, high, np.flatnonzero(inside)))
+    return leaves
+
+
+def _stage(
+    period_id: int, run: int, first_id: int, inputs: PeriodInputs, result: Result
+) -> list[_Leaf]:
+    """Load the lines (one table per leaf) and the stats into new, committed tables, in parallel.
+
+    Each table is created, loaded with ``COPY ... FREEZE`` and indexed in one transaction of its
+    own connection; their CHECK constraints let the swap attach them without scanning them.
+    """
+    ledger = result.ledger
+    recipients = inputs.distributor_ids[ledger.distributor] if ledger.size else np.zeros(0, int)
+    leaves = _leaves(period_id, run, recipients)
+    starts = np.cumsum([0] + [leaf.rows.size for leaf in leaves])
+    period = int(period_id)
+
+    def load_leaf(index: int) -> None:
+        leaf = leaves[index]
+        checks = [f"period_id = {period}"]
+        if leaf.low is not None:
+            checks.append(f"distributor_id >= {leaf.low}")
+        if leaf.high is not None:
+            checks.append(f"distributor_id < {leaf.high}")
+        with get_engine("owner").begin() as connection:
+            connection.execute(text(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'"))
+            connection.execute(
+                text(f"CREATE TABLE {leaf.name} (LIKE commission_ledger INCLUDING DEFAULTS)")
             )
-        )
-        mark("ledger indexes")
-        stats_stage = f"{stats_partition_name(period_id)}_r{run}"
-        connection.execute(text(f"DROP TABLE IF EXISTS {stats_stage}"))
-        connection.execute(
-            text(f"CREATE TABLE {stats_stage} (LIKE commission_period_stats INCLUDING DEFAULTS)")
-        )
-        _copy_stats(cursor, stats_stage, period_id, inputs, result)
-        connection.execute(
-            text(
-                f"ALTER TABLE {stats_stage} ADD CONSTRAINT {stats_stage}_pkey"
-                f" PRIMARY KEY (period_id, distributor_id),"
-                f" ADD CONSTRAINT {stats_stage}_period CHECK (period_id = {int(period_id)})"
+            cursor = connection.connection.driver_connection.cursor()
+            _copy_ledger(
+                cursor, leaf.name, period, first_id + int(starts[index]), inputs, result, leaf.rows
             )
-        )
-        mark("stats copy")
+            connection.execute(
+                text(
+                    f"ALTER TABLE {leaf.name} ADD CONSTRAINT {leaf.name}_pkey"
+                    " PRIMARY KEY (period_id, distributor_id, id),"
+                    f" ADD CONSTRAINT {leaf.name}_bounds CHECK ({' AND '.join(checks)})"
+                )
+            )
+
+    def load_stats() -> None:
+        stats_stage = _stage_names(period_id, run)[1]
+        with get_engine("owner").begin() as connection:
+            connection.execute(
+                text(
+                    f"CREATE TABLE {stats_stage} (LIKE commission_period_stats INCLUDING DEFAULTS)"
+                )
+            )
+            cursor = connection.connection.driver_connection.cursor()
+            _copy_stats(cursor, stats_stage, period_id, inputs, result)
+            connection.execute(
+                text(
+                    f"ALTER TABLE {stats_stage} ADD CONSTRAINT {stats_stage}_pkey"
+                    f" PRIMARY KEY (period_id, distributor_id),"
+                    f" ADD CONSTRAINT {stats_stage}_period CHECK (period_id = {period})"
+                )
+            )
+
+    with ThreadPoolExecutor(max_workers=len(leaves) + 1) as pool:
+        pending = [pool.submit(load_leaf, index) for index in range(len(leaves))]
+        pending.append(pool.submit(load_stats))
+        for future in pending:
+            future.result()
+    return leaves
+
+
+def _swap(
+    actor: Actor,
+    period_id: int,
+    run: int,
+    inputs: PeriodInputs,
+    result: Result,
+    leaves: list[_Leaf],
+    report: Progress,
+) -> Decimal:
+    """The one transaction that makes the run the period's preview; returns the total."""
+    ledger_stage, stats_stage = _stage_names(period_id, run)
+    with get_engine("owner").begin() as connection:
+        period = connection.execute(
+            text("SELECT status, runs FROM commission_periods WHERE id = :id FOR UPDATE"),
+            {"id": period_id},
+        ).one()
+        if period.status == "closed":
+            raise RunRefused("This period is closed; a closed period never changes.")
+        if period.runs != run - 1:
+            raise RunRefused("Another run of this period finished meanwhile; run it again.")
         connection.execute(text(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'"))
+        connection.execute(
+            text(
+                f"CREATE TABLE {ledger_stage} (LIKE commission_ledger INCLUDING DEFAULTS)"
+                " PARTITION BY RANGE (distributor_id)"
+            )
+        )
+        connection.execute(
+            text(
+                f"ALTER TABLE {ledger_stage} ADD CONSTRAINT {ledger_stage}_pkey"
+                " PRIMARY KEY (period_id, distributor_id, id)"
+            )
+        )
+        for leaf in leaves:
+            low = "MINVALUE" if leaf.low is None else str(int(leaf.low))
+            high = "MAXVALUE" if leaf.high is None else str(int(leaf.high))
+            connection.execute(
+                text(
+                    f"ALTER TABLE {ledger_stage} ATTACH PARTITION {leaf.name}"
+                    f" FOR VALUES FROM ({low}) TO ({high})"
+                )
+            )
         _swap_partition(
             connection,
             "commission_ledger",
-            partition,
-            stage,
+            ledger_partition_name(period_id),
+            ledger_stage,
             period_id,
             keep=period.runs > 0,
         )
@@ -625,17 +775,40 @@ def write_result(
             period_id,
             keep=False,
         )
-        mark("partition swap")
-        total = connection.execute(
-            text(f"SELECT COALESCE(sum(amount), 0) FROM {partition}")
-        ).scalar_one()
-        total = Decimal(total).quantize(Decimal(1).scaleb(-result.places))
+        report(97, "Recording the run")
+        adjusted = connection.execute(
+            text(
+                "INSERT INTO commission_ledger (period_id, distributor_id, bonus, amount, note,"
+                " details) SELECT period_id, distributor_id, :bonus, amount, reason,"
+                " jsonb_build_object('adjustment_id', id, 'reason', reason,"
+                "  'created_by', created_by)"
+                " FROM commission_adjustments WHERE period_id = :period ORDER BY id"
+                " RETURNING amount"
+            ),
+            {"bonus": ADJUSTMENT_BONUS, "period": period_id},
+        ).scalars()
+        unit = Decimal(1).scaleb(-result.places)
+        computed = (
+            int(np.asarray(result.ledger.amount, dtype=object).sum())
+            if len(result.ledger.amount)
+            else 0
+        )
+        total = (Decimal(computed) * unit + sum(adjusted, Decimal(0))).quantize(unit)
+        lines = int(result.ledger.size)
         connection.execute(
             text(
                 "UPDATE commission_periods SET status = 'previewed', plan_id = :plan,"
-                " last_run_at = now(), runs = :run WHERE id = :id"
+                " last_run_at = now(), runs = :run, snapshot_at = :snapshot_at,"
+                " snapshot_xids = :xids, snapshot_seen = CAST(:seen AS jsonb) WHERE id = :id"
             ),
-            {"plan": inputs.plan_id, "run": run, "id": period_id},
+            {
+                "plan": inputs.plan_id,
+                "run": run,
+                "id": period_id,
+                "snapshot_at": inputs.snapshot_at,
+                "xids": inputs.snapshot_xids,
+                "seen": json.dumps(inputs.seen) if inputs.seen is not None else None,
+            },
         )
         _audit(
             connection,
@@ -649,7 +822,7 @@ def write_result(
                 "total": str(total),
             },
         )
-    return run, total
+    return total
 
 
 def _audit(
@@ -661,8 +834,6 @@ def _audit(
     after: dict[str, Any],
     reason: str | None = None,
 ) -> None:
-    import json
-
     connection.execute(
         text(
             "INSERT INTO audit_logs (actor_id, actor_label, action, entity_type, entity_id,"
@@ -681,50 +852,57 @@ def _audit(
 
 
 def _copy_ledger(
-    cursor: Any, table: str, period_id: int, first_id: int, inputs: PeriodInputs, result: Result
+    cursor: Any,
+    table: str,
+    period_id: int,
+    first_id: int,
+    inputs: PeriodInputs,
+    result: Result,
+    subset: np.ndarray | None = None,
 ) -> None:
-    """COPY the run's lines into ``table`` (a fresh table like the ledger).
+    """COPY the run's lines (those at ``subset``, default all) into ``table``, a new table.
 
     Most lines skip nobody and carry no note: they are sent without those columns, and every
     line without ``period_id``, which comes from a column default for the load; less to send
     and to parse. Ids follow the order rows are sent in, and rows go by recipient within each
-    group of equal width, so both indexes are built from (nearly) presorted input.
+    group of equal width, so the index is built from (nearly) presorted input.
     """
     ledger = result.ledger
-    if ledger.size == 0:
+    subset = np.arange(ledger.size) if subset is None else subset
+    if subset.size == 0:
         return
     ids = inputs.distributor_ids
-    source_order = ledger.source_order.astype(np.int64)
-    source_distributor = ledger.source_distributor.astype(np.int64)
-    level = ledger.level.astype(np.int64)
-    recipients = ids[ledger.distributor]
     plain = (
-        (ledger.skipped_inactive == 0)
-        & (ledger.skipped_suspended == 0)
-        & (ledger.skipped_terminated == 0)
-        & (ledger.note == 0)
+        (ledger.skipped_inactive[subset] == 0)
+        & (ledger.skipped_suspended[subset] == 0)
+        & (ledger.skipped_terminated[subset] == 0)
+        & (ledger.note[subset] == 0)
     )
     cursor.execute(f"ALTER TABLE {table} ALTER COLUMN period_id SET DEFAULT {int(period_id)}")
     next_id = first_id
     for explained in (False, True):
-        rows = np.flatnonzero(plain != explained)
+        rows = subset[plain != explained]
         if rows.size == 0:
             continue
+        recipients = ids[ledger.distributor[rows]]
+        source_order = ledger.source_order[rows].astype(np.int64)
+        source_distributor = ledger.source_distributor[rows].astype(np.int64)
+        level = ledger.level[rows].astype(np.int64)
         columns = [
-            pgcopy.Column("int8", recipients[rows]),
+            pgcopy.Column("int8", recipients),
             pgcopy.Column("text", ledger.bonus[rows].astype(np.int64), texts=result.bonus_names),
             pgcopy.Column("numeric", ledger.amount[rows], scale=result.places),
             pgcopy.Column(
                 "int8",
-                inputs.order_ids[np.maximum(source_order[rows], 0)],
-                null=source_order[rows] < 0,
+                inputs.order_ids[np.maximum(source_order, 0)],
+                null=source_order < 0,
             ),
             pgcopy.Column(
                 "int8",
-                ids[np.maximum(source_distributor[rows], 0)],
-                null=source_distributor[rows] < 0,
+                ids[np.maximum(source_distributor, 0)],
+                null=source_distributor < 0,
             ),
-            pgcopy.Column("int4", level[rows], null=level[rows] < 0),
+            pgcopy.Column("int4", level, null=level < 0),
             pgcopy.Column("numeric", ledger.basis[rows], scale=result.volume_places),
             pgcopy.Column("numeric", ledger.rate[rows], scale=6),
         ]
@@ -749,7 +927,7 @@ def _copy_ledger(
             names += ["skipped_inactive", "skipped_suspended", "skipped_terminated", "note"]
         columns = [
             pgcopy.Column("int8", np.arange(next_id, next_id + rows.size, dtype=np.int64)),
-            *pgcopy.sort_rows(columns, rows.size, within=recipients[rows]),
+            *pgcopy.sort_rows(columns, rows.size, within=recipients),
         ]
         pgcopy.write(cursor, table, names, columns, rows.size, freeze=True)
         next_id += rows.size
