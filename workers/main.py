@@ -23,9 +23,12 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     from rq import Queue, Worker
 
     import workers.jobs  # noqa: F401 - registers job functions before the first fork
+    from mlmcrm.services import mail
 
     connection = redis_connection()
     names = queues or list(QUEUES)
+    if mail.EMAIL_QUEUE in names and (waiting := mail.queue_waiting(connection=connection)):
+        log.info("queued %d email(s) that were waiting for the queue", waiting)
     worker = Worker(
         [Queue(name, connection=connection) for name in names],
         connection=connection,

@@ -21,7 +21,7 @@ from mlmcrm.models import AccountToken, Distributor, EnrolmentApplication, User,
 from mlmcrm.models.accounts import PLACEMENT_PREFERENCES
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.users import USER_ROLES
-from mlmcrm.services import audit, auth, crypto, permissions
+from mlmcrm.services import audit, auth, crypto, mail, permissions
 from mlmcrm.services.actor import Actor, valid_ip
 from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.services.passwords import hash_password, password_problem
@@ -202,7 +202,10 @@ def enroll_through_link(
         raise NotFound("This enrolment link is not valid. Ask your sponsor for a new one.")
     existing = _find_user_by_email(session, email)
     if existing is not None:
-        email_adapter.send(
+        # Hash anyway, so that a taken email answers in the same time as a new one.
+        hash_password(application.password)
+        mail.queue_email(
+            session,
             email_adapter.OutgoingEmail(
                 to=existing.email,
                 subject="Someone tried to sign up with your email",
@@ -212,7 +215,7 @@ def enroll_through_link(
                     f"{get_settings().app_url}/forgot-password.\n\nIf it was not you, ignore "
                     "this message."
                 ),
-            )
+            ),
         )
         return SIGNUP_RECEIVED_MESSAGE
     now = utcnow()
@@ -260,7 +263,8 @@ def enroll_through_link(
             "agreement_version": AGREEMENT_VERSION,
         },
     )
-    email_adapter.send(
+    mail.queue_email(
+        session,
         email_adapter.OutgoingEmail(
             to=email,
             subject="Confirm your email to finish signing up",
@@ -269,7 +273,7 @@ def enroll_through_link(
                 f"account (it works once, for 48 hours):\n\n{_link('/verify-email', raw)}\n\n"
                 "If you did not sign up, ignore this message."
             ),
-        )
+        ),
     )
     return SIGNUP_RECEIVED_MESSAGE
 
@@ -325,7 +329,8 @@ def request_password_reset(session: Session, *, email: str, ip_address: str | No
         entity_type="user",
         entity_id=user.id,
     )
-    email_adapter.send(
+    mail.queue_email(
+        session,
         email_adapter.OutgoingEmail(
             to=user.email,
             subject="Reset your password",
@@ -334,7 +339,7 @@ def request_password_reset(session: Session, *, email: str, ip_address: str | No
                 f"a new one (it works once, for one hour):\n\n{_link('/reset-password', raw)}\n\n"
                 "If it was not you, ignore this message: your password stays as it is."
             ),
-        )
+        ),
     )
     return RESET_REQUESTED_MESSAGE
 
@@ -442,20 +447,22 @@ def change_email(session: Session, *, actor: Actor, new_email: str) -> str:
         entity_id=user.id,
         after={"email": "changed", "verified": False},
     )
-    email_adapter.send(
+    mail.queue_email(
+        session,
         email_adapter.OutgoingEmail(
             to=old,
             subject="Your login email was changed",
             body=f"The login email of your account was changed to {email}. If this was not "
             "you, contact support at once.",
-        )
+        ),
     )
-    email_adapter.send(
+    mail.queue_email(
+        session,
         email_adapter.OutgoingEmail(
             to=email,
             subject="Confirm your new email",
             body=f"Open this link to confirm your new email:\n\n{_link('/verify-email', raw)}",
-        )
+        ),
     )
     return "Your email was changed. Open the link we sent to the new address to confirm it."
 

@@ -7,7 +7,8 @@ progress while the job's main work is still running.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,18 @@ class JobPublic:
 
 
 _REGISTRY: dict[str, tuple[Callable[..., Any], str]] = {}
+
+CURRENT_JOB_ID: ContextVar[int | None] = ContextVar("mlmcrm_current_job_id", default=None)
+"""The ``jobs`` row the worker is running now (None outside a job)."""
+
+
+class RetryLater(Exception):
+    """A job function's temporary failure (a mail server down, a timeout).
+
+    When the job was queued with retries left, its row goes back to ``queued`` with the error
+    and when the next attempt is due, and RQ runs it again after the interval; after the last
+    attempt the row is ``failed``.
+    """
 
 
 def job_kind(
@@ -120,8 +133,6 @@ def enqueue_job(
     Raises:
         DomainError: ``kind`` is not a job the worker knows.
     """
-    from rq import Queue
-
     _load_job_modules()
     if kind not in _REGISTRY:
         raise DomainError(f"Unknown job kind {kind!r}.")
@@ -133,14 +144,43 @@ def enqueue_job(
         session.add(job)
         session.flush()
         job_id = job.id
+    return hand_to_worker(job_id, queue=queue_name, connection=connection)  # type: ignore[arg-type]
+
+
+def hand_to_worker(
+    job_id: int,
+    *,
+    queue: str,
+    retry_intervals: Sequence[int] = (),
+    timeout_seconds: int = JOB_TIMEOUT_SECONDS,
+    connection: Any = None,
+) -> JobPublic:
+    """Put the committed ``jobs`` row ``job_id`` on RQ queue ``queue``.
+
+    Args:
+        job_id: A committed row of ``jobs``.
+        queue: One of :data:`QUEUES`.
+        retry_intervals: Seconds to wait before each retry after a :class:`RetryLater`; as
+            many retries as intervals (none by default).
+        timeout_seconds: How long one attempt may run.
+        connection: The Redis connection (the configured Redis when omitted).
+
+    Returns:
+        The queued job.
+    """
+    from rq import Queue, Retry
+
     rq_id = f"mlmcrm-job-{job_id}"
-    Queue(queue_name, connection=connection or redis_connection()).enqueue(
+    Queue(queue, connection=connection or redis_connection()).enqueue(
         "workers.jobs.execute",
         job_id,
         job_id=rq_id,
-        job_timeout=JOB_TIMEOUT_SECONDS,
+        job_timeout=timeout_seconds,
         result_ttl=3600,
         failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=len(retry_intervals), interval=list(retry_intervals))
+        if retry_intervals
+        else None,
     )
     with session_scope("app") as session:
         row = session.get(Job, job_id)
@@ -175,8 +215,12 @@ def execute(job_id: int) -> dict[str, Any] | None:
     def progress(percent: float, message: str = "") -> None:
         _update(job_id, progress=max(0.0, min(100.0, round(percent, 2))), message=message[:500])
 
+    marker = CURRENT_JOB_ID.set(job_id)
     try:
         result = fn(progress, **params)
+    except RetryLater as exc:
+        _record_retry(job_id, exc)
+        raise
     except DomainError as exc:
         _update(job_id, status="failed", finished_at=utcnow(), error=str(exc), message="Failed")
         return None
@@ -190,17 +234,43 @@ def execute(job_id: int) -> dict[str, Any] | None:
         )
         traceback.print_exc()
         raise
+    finally:
+        CURRENT_JOB_ID.reset(marker)
     payload = json.dumps(result if result is not None else {}, default=str)
     with session_scope("app") as session:
         session.execute(
             text(
                 "UPDATE jobs SET status = 'succeeded', progress = 100, message = 'Done',"
-                " result = CAST(:result AS jsonb), finished_at = now(), heartbeat_at = now()"
+                " error = NULL, result = CAST(:result AS jsonb), finished_at = now(),"
+                " heartbeat_at = now()"
                 " WHERE id = :id"
             ),
             {"id": job_id, "result": payload},
         )
     return result
+
+
+def _record_retry(job_id: int, exc: RetryLater) -> None:
+    """Record a temporary failure: back to ``queued`` while RQ will retry, else ``failed``."""
+    from rq import get_current_job
+
+    rq_job = get_current_job()
+    if rq_job is not None and rq_job.should_retry:
+        wait = rq_job.get_retry_interval()
+        _update(
+            job_id,
+            status="queued",
+            error=f"{exc} (retrying in {wait} s; {rq_job.retries_left} attempts left)"[:2000],
+            message="Waiting to retry",
+        )
+    else:
+        _update(
+            job_id,
+            status="failed",
+            finished_at=utcnow(),
+            error=f"{exc} (gave up)"[:2000],
+            message="Failed",
+        )
 
 
 def get_job(session: Session, *, job_id: int) -> JobPublic:

@@ -91,6 +91,18 @@ class RunningApp:
         self.smtp = smtp
         self.redis_url = redis_url
 
+    def email_to(self, address: str, *, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+        """The one message the app's worker delivered to ``address`` (waits for it)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in self.smtp.messages if m["To"] == address]
+            if found or time.monotonic() > deadline:
+                assert len(found) == 1, f"{len(found)} messages to {address}"
+                return found[0]
+            time.sleep(0.2)
+
     def log_size(self) -> int:
         return self.log_path.stat().st_size
 

@@ -9,8 +9,17 @@ from tests.smtp_sink import SmtpSink
 
 
 @pytest.fixture()
-def smtp(monkeypatch):
-    """A local SMTP server that the app sends to; the test reads what arrived."""
+def smtp(monkeypatch, redis_url):
+    """A local SMTP server that the app sends to; the test reads what arrived.
+
+    Emails go out through the worker: call :func:`deliver_emails` after the commit.
+    """
+    from rq import Queue
+
+    from mlmcrm.services.jobs import redis_connection
+    from mlmcrm.services.mail import EMAIL_QUEUE
+
+    Queue(EMAIL_QUEUE, connection=redis_connection()).empty()
     sink = SmtpSink().start()
     monkeypatch.setenv("SMTP_URL", sink.url)
     settings.get_settings.cache_clear()
@@ -29,3 +38,10 @@ def signed_in(session, user, *, ip="10.9.8.7", user_agent="pytest"):
     )
     session.commit()
     return who.actor(ip), token
+
+
+def deliver_emails() -> None:
+    """Run the worker on the email queue until it is empty, as ``python -m mlmcrm worker`` does."""
+    from workers.main import run_worker
+
+    run_worker(burst=True, queues=["messages"])

@@ -24,7 +24,7 @@ from mlmcrm.services.errors import (
 )
 from mlmcrm.services.passwords import password_problem, verify_password
 from tests.factories import PASSWORD, make_user
-from tests.services.conftest import signed_in
+from tests.services.conftest import deliver_emails, signed_in
 
 NEW_PASSWORD = "plum tree in the yard"
 
@@ -113,6 +113,7 @@ def test_signup_through_a_link_records_the_application_and_emails_a_link(owner_s
         auth.login(owner_session, email=user.email, password=NEW_PASSWORD)
     owner_session.rollback()
 
+    deliver_emails()
     (mail,) = smtp.to("nia.signup@example.org")
     token = _link_token(mail)
     stored = owner_session.exec(select(AccountToken).where(AccountToken.user_id == user.id)).one()
@@ -155,6 +156,7 @@ def test_bad_signup_input_gets_a_clear_message_and_changes_nothing(
         )
     owner_session.rollback()
     assert owner_session.execute(text("SELECT count(*) FROM users")).scalar_one() == before
+    deliver_emails()
     assert smtp.messages == []
 
 
@@ -172,6 +174,8 @@ def test_signup_with_a_taken_email_answers_the_same_and_warns_the_owner(owner_se
         owner_session, sponsor_code=sponsor.code, application=_application(existing.email.upper())
     )
     assert message == accounts.SIGNUP_RECEIVED_MESSAGE
+    owner_session.commit()
+    deliver_emails()
     (mail,) = smtp.to(existing.email)
     assert "already has one" in mail.get_content()
 
@@ -183,6 +187,7 @@ def test_password_reset_by_emailed_one_time_token(owner_session, smtp):
     known = accounts.request_password_reset(owner_session, email=user.email)
     owner_session.commit()
     assert unknown == known == accounts.RESET_REQUESTED_MESSAGE
+    deliver_emails()
     (mail,) = smtp.to(user.email)
     reset_token = _link_token(mail)
 
@@ -204,6 +209,7 @@ def test_an_expired_reset_link_is_refused(owner_session, smtp):
     user = make_user(owner_session)
     accounts.request_password_reset(owner_session, email=user.email)
     owner_session.commit()
+    deliver_emails()
     reset_token = _link_token(smtp.to(user.email)[0])
     row = owner_session.exec(select(AccountToken).where(AccountToken.user_id == user.id)).one()
     row.expires_at = row.created_at - timedelta(seconds=1)
@@ -249,6 +255,7 @@ def test_email_and_phone_changes_need_reauthentication(owner_session, smtp):
     assert "confirm" in message
     owner_session.refresh(user)
     assert user.email == "moved@example.org" and user.email_verified_at is None
+    deliver_emails()
     assert smtp.to("moved@example.org") and smtp.to(user.email)
     with pytest.raises(ValidationFailed, match="phone"):
         accounts.change_phone(owner_session, actor=actor, phone="not a phone")

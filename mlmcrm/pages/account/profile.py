@@ -8,7 +8,6 @@ from mlmcrm import routes
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import app_shell
 from mlmcrm.db import session_scope
-from mlmcrm.integrations.email import EmailNotSent
 from mlmcrm.services import accounts, profile
 from mlmcrm.services.errors import DomainError, ReauthenticationRequired
 from mlmcrm.state.account import AccountState
@@ -54,9 +53,6 @@ class ProfileState(AccountState):
             return self._confirm_first()
         except DomainError as exc:
             self.error = str(exc)
-            return None
-        except EmailNotSent:
-            self.error = "We could not send the confirmation email; nothing was changed."
             return None
         self.message = result if isinstance(result, str) else success
         self._load()

@@ -7,7 +7,6 @@ import reflex as rx
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
 from mlmcrm.db import session_scope
-from mlmcrm.integrations.email import EmailNotSent
 from mlmcrm.services import accounts
 from mlmcrm.services.errors import DomainError
 from mlmcrm.state.auth import AuthState
@@ -60,8 +59,6 @@ class JoinState(AuthState):
                 )
         except DomainError as exc:
             self.error = str(exc)
-        except EmailNotSent:
-            self.error = "We could not send the confirmation email. Try again in a few minutes."
 
 
 def _form() -> rx.Component:
