@@ -203,3 +203,36 @@ def unchanged(
     after = snapshot(session, *tables, ignore=ignore)
     for table in tables:
         assert after[table] == before[table], f"{table} changed"
+
+
+def database_fingerprint(session: Session) -> dict[str, str]:
+    """A digest of every table's rows (``last_seen_at`` and ``heartbeat_at`` left out)."""
+    session.commit()
+    tables = session.execute(
+        text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            " ORDER BY 1"
+        )
+    ).scalars()
+    out = {}
+    for table in list(tables):
+        out[table] = session.execute(
+            text(
+                f"SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))"  # noqa: S608
+                " FROM (SELECT to_jsonb(t) - 'last_seen_at' - 'heartbeat_at' AS r"
+                f" FROM {table} t) s"
+            )
+        ).scalar_one()
+    session.commit()
+    return out
+
+
+@contextmanager
+def nothing_changes(session: Session) -> Iterator[None]:
+    """Assert that the block changes no row of any table (see :func:`database_fingerprint`)."""
+    before = database_fingerprint(session)
+    yield
+    after = database_fingerprint(session)
+    changed = sorted(table for table in before if after.get(table) != before[table])
+    assert changed == [], f"changed: {', '.join(changed)}"
