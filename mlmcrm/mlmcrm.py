@@ -12,8 +12,10 @@ from mlmcrm.pages.account.two_factor import TwoFactorState, two_factor_page
 from mlmcrm.pages.admin.audit import AuditLogState, audit_log_page
 from mlmcrm.pages.admin.commissions import CommissionsState, commissions_page
 from mlmcrm.pages.admin.home import AdminHomeState, admin_home
+from mlmcrm.pages.admin.orders import AdminOrdersState, admin_orders_page
 from mlmcrm.pages.admin.people import PeopleState, people_page
 from mlmcrm.pages.admin.plans import PlansState, plans_page
+from mlmcrm.pages.admin.products import ProductsState, products_page
 from mlmcrm.pages.auth.forgot_password import ForgotPasswordState, forgot_password_page
 from mlmcrm.pages.auth.join import JoinState, join_page
 from mlmcrm.pages.auth.login import LoginState, login_page
@@ -24,8 +26,12 @@ from mlmcrm.pages.auth.two_factor_challenge import (
 )
 from mlmcrm.pages.auth.verify_email import VerifyEmailState, verify_email_page
 from mlmcrm.pages.distributor.home import DistributorHomeState, distributor_home
+from mlmcrm.pages.distributor.orders import DistributorOrdersState, distributor_orders_page
 from mlmcrm.pages.distributor.statement import StatementState, statement_page
 from mlmcrm.pages.forbidden import forbidden_page, index_page
+from mlmcrm.pages.shop.autoship import AutoshipManageState, autoship_manage_page
+from mlmcrm.pages.shop.done import CheckoutDoneState, checkout_done_page
+from mlmcrm.pages.shop.shop import ShopState, shop_page
 from mlmcrm.state.auth import AuthState
 
 app = rx.App(
@@ -92,6 +98,23 @@ PAGES = [
         [CommissionsState.guard, CommissionsState.load],
     ),
     (plans_page, routes.ADMIN_PLANS, "Compensation plan", [PlansState.guard, PlansState.load]),
+    # Commerce
+    (shop_page, routes.SHOP, "Shop", ShopState.load),
+    (checkout_done_page, routes.CHECKOUT_DONE, "Thank you", CheckoutDoneState.load),
+    (autoship_manage_page, routes.AUTOSHIP_MANAGE, "Your autoship", AutoshipManageState.load),
+    (
+        distributor_orders_page,
+        routes.DISTRIBUTOR_ORDERS,
+        "Orders",
+        [AuthState.guard_distributor, DistributorOrdersState.load],
+    ),
+    (
+        admin_orders_page,
+        routes.ADMIN_ORDERS,
+        "Orders",
+        [AdminOrdersState.guard, AdminOrdersState.load],
+    ),
+    (products_page, routes.ADMIN_PRODUCTS, "Products", [ProductsState.guard, ProductsState.load]),
 ]
 
 for component, route, title, on_load in PAGES:

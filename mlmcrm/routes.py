@@ -23,6 +23,14 @@ ACCOUNT_TOKENS = "/account/tokens"
 ADMIN_AUDIT = "/admin/audit"
 ADMIN_PEOPLE = "/admin/people"
 
+# Commerce
+SHOP = "/shop/[code]"
+CHECKOUT_DONE = "/checkout/done"
+AUTOSHIP_MANAGE = "/autoship/[token]"
+DISTRIBUTOR_ORDERS = "/orders"
+ADMIN_ORDERS = "/admin/orders"
+ADMIN_PRODUCTS = "/admin/products"
+
 API_PREFIX = "/api"
 API_HEALTH = "/api/health"
 API_OPENAPI = "/api/openapi.json"
@@ -42,6 +50,16 @@ def login_url(next_path: str | None = None) -> str:
 def join_url(code: str) -> str:
     """A distributor's enrolment link (the path; prefix the app's URL to share it)."""
     return f"/join/{code}"
+
+
+def shop_url(code: str) -> str:
+    """A distributor's shop link (the path; prefix the app's URL to share it)."""
+    return f"/shop/{code}"
+
+
+def autoship_manage_url(token: str) -> str:
+    """The customer's link to manage an autoship (the path)."""
+    return f"/autoship/{token}"
 
 
 def is_local_path(value: str | None) -> bool:

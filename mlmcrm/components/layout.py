@@ -29,6 +29,7 @@ ACCOUNT_NAV = (
 DISTRIBUTOR_NAV = (
     NavItem("Home", "layout-dashboard", routes.DISTRIBUTOR_HOME),
     NavItem("Statement", "receipt-text", routes.DISTRIBUTOR_STATEMENT),
+    NavItem("Orders", "shopping-bag", routes.DISTRIBUTOR_ORDERS),
     *ACCOUNT_NAV,
 )
 STAFF_NAV = (
@@ -41,6 +42,8 @@ STAFF_NAV = (
     ),
     NavItem("Plan", "file-cog", routes.ADMIN_PLANS, roles=("admin", "finance", "compliance")),
     NavItem("People", "users", routes.ADMIN_PEOPLE),
+    NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, roles=("admin", "finance", "support")),
+    NavItem("Products", "package", routes.ADMIN_PRODUCTS, roles=("admin",)),
     NavItem("Audit log", "scroll-text", routes.ADMIN_AUDIT, roles=("admin", "compliance")),
     *ACCOUNT_NAV,
 )

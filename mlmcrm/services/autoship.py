@@ -87,7 +87,9 @@ def subscription_for_token(token: str) -> int:
 
 def manage_url(subscription_id: int) -> str:
     """The customer's link to manage a subscription."""
-    return f"{get_settings().app_url}/shop/autoship/{manage_token(subscription_id)}"
+    from mlmcrm import routes
+
+    return get_settings().app_url + routes.autoship_manage_url(manage_token(subscription_id))
 
 
 def subscribe_from_order(

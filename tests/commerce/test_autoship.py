@@ -111,7 +111,7 @@ def test_a_declined_card_is_retried_with_backoff_and_a_notice_then_paused(
     notices = [m for m in smtp.messages if "did not go through" in m["Subject"]]
     assert {m["To"] for m in notices} >= {"carl@example.com"}
     body = notices[0].get_content()
-    assert "try again on" in body and "/shop/autoship/" in body
+    assert "try again on" in body and "/autoship/" in body
     # Not before the retry time; then the same order is retried after 1, 3 and 7 days.
     assert _run(sub.id, moment + timedelta(hours=12)).result == "not due"
     moment = moment + timedelta(days=1)

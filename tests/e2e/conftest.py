@@ -121,8 +121,18 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
+def stripe_stub():
+    """A local server speaking Stripe's API and serving a stand-in payment page."""
+    from tests.stripe_server import FakeStripe
+
+    fake = FakeStripe("whsec_" + uuid.uuid4().hex).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
 def running_app(
-    e2e_database: str, redis_url: str, smtp_sink: SmtpSink, tmp_path_factory
+    e2e_database: str, redis_url: str, smtp_sink: SmtpSink, tmp_path_factory, stripe_stub
 ) -> Iterator[RunningApp]:
     """Start the worker and the web app as ``python -m mlmcrm run`` does, and stop them after."""
     from mlmcrm.runtime import _stop, child_environment, reflex_command, wait_for_http
@@ -137,8 +147,12 @@ def running_app(
             "REDIS_URL": app_redis_url,
             "SMTP_URL": smtp_sink.url,
             "APP_URL": f"http://127.0.0.1:{port}",
+            "STRIPE_SECRET_KEY": "sk_test_" + uuid.uuid4().hex,
+            "STRIPE_WEBHOOK_SECRET": stripe_stub.webhook_secret,
+            "STRIPE_API_BASE": stripe_stub.url,
         }
     )
+    stripe_stub.webhook_url = f"http://127.0.0.1:{port}/api/webhooks/stripe"
     log_path = tmp_path_factory.mktemp("app") / "app.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(

@@ -1,0 +1,87 @@
+"""``/checkout/done``: where Stripe sends the buyer back; the order's payment is confirmed here.
+
+The order is marked paid by Stripe's webhook; if the buyer is back first, the page asks Stripe
+about the checkout session itself. Either way the order is paid once.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from mlmcrm.components.forms import centered_card
+from mlmcrm.db import session_scope
+from mlmcrm.models import Order
+from mlmcrm.services import payments
+from mlmcrm.services.errors import DomainError
+
+
+class CheckoutDoneState(rx.State):
+    """The returning buyer's order."""
+
+    order_id: str = ""
+    status: str = ""
+    total: str = ""
+    pv: str = ""
+    error: str = ""
+
+    def _param(self, name: str) -> str:
+        value = self.router.url.query_parameters.get(name, "")
+        return value[0] if isinstance(value, list) and value else str(value or "")
+
+    @rx.event
+    def load(self) -> None:
+        """Confirm the payment of the order in the link."""
+        self.error = self.status = ""
+        order_id, session_id = self._param("order"), self._param("session_id")
+        if not order_id.isdigit():
+            self.error = "This link has no order in it."
+            return
+        try:
+            with session_scope("app") as session:
+                self.status = payments.sync_checkout(
+                    session, order_id=int(order_id), checkout_session_id=session_id
+                )
+            with session_scope("app") as session:
+                order = session.get(Order, int(order_id))
+                self.total = f"{order.total:,.2f} {order.currency}"  # type: ignore[union-attr]
+                self.pv = f"{order.pv_total.normalize():f}"  # type: ignore[union-attr]
+        except DomainError as exc:
+            self.error = str(exc)
+            return
+        self.order_id = order_id
+
+
+def checkout_done_page() -> rx.Component:
+    """The page."""
+    return centered_card(
+        rx.cond(
+            CheckoutDoneState.error != "",
+            rx.callout(CheckoutDoneState.error, icon="triangle-alert", color_scheme="red"),
+            rx.cond(
+                CheckoutDoneState.status == "paid",
+                rx.vstack(
+                    rx.heading("Thank you!", size="5"),
+                    rx.text(
+                        "Order #",
+                        CheckoutDoneState.order_id,
+                        " is paid: ",
+                        CheckoutDoneState.total,
+                        ".",
+                        id="order-status",
+                    ),
+                    rx.text("A confirmation is on its way to your email.", size="2"),
+                ),
+                rx.vstack(
+                    rx.heading("Waiting for the payment", size="5"),
+                    rx.text(
+                        "Order #",
+                        CheckoutDoneState.order_id,
+                        " is ",
+                        CheckoutDoneState.status,
+                        ". Reload this page in a moment.",
+                        id="order-status",
+                    ),
+                ),
+            ),
+        )
+    )
