@@ -69,7 +69,7 @@ def checkout_done_page() -> rx.Component:
                         ".",
                         id="order-status",
                     ),
-                    rx.text("A confirmation is on its way to your email.", size="2"),
+                    rx.text("Volume: ", CheckoutDoneState.pv, " PV.", size="2"),
                 ),
                 rx.vstack(
                     rx.heading("Waiting for the payment", size="5"),

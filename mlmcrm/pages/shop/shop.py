@@ -104,7 +104,6 @@ class ShopState(rx.State):
                     ip_address=self.router.session.client_ip or None,
                 )
                 order_id = order.id
-            with session_scope("app") as session:
                 url = payments.start_checkout(
                     session,
                     order_id=order_id,  # type: ignore[arg-type]
