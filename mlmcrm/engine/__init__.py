@@ -87,11 +87,12 @@ Choices where the contract is silent (the README should repeat them):
   empty refund ratio means 1. A carry file may name a distributor once. Distributors' ``rank``
   and ``bonus_rank`` must be ranks of the plan. ``--period-end`` must be after
   ``--period-start``.
-- **Exactness limit**: volumes are int64 in units of ``10**-(6+k)`` where ``k`` is the number of
-  decimals the period's partial refund ratios need (0 without partial refunds, 1 for 0.5, 6 for
-  0.333333). If the period's total pv + cv + carry in those units reaches ``2**62``, the engine
-  raises :class:`EngineError` (``simulate`` exits 2) rather than round; with ``k = 6`` that is
-  about 4.6 million pv + cv per period, with ``k <= 2`` about 46 billion.
+- **Exactness at any size**: volumes are integers in units of ``10**-(6+k)`` where ``k`` is the
+  number of decimals the period's partial refund ratios need (0 without partial refunds, 1 for
+  0.5, 6 for 0.333333). They are int64 while the period's total pv + cv + carry in those units
+  stays below ``2**61`` (about 2.3 million with ``k = 6``, 23 billion with ``k <= 2``); above
+  that they are Python integers (numpy object arrays): exact at any size, several times slower.
+  Amounts, counts and indices are int64 either way.
 - **Output numbers**: amounts have exactly ``places`` decimals; volumes in ``state.csv`` and the
   ``basis`` column are written exactly in their shortest form (``150``, ``150.09375``).
 """

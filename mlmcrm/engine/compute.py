@@ -146,7 +146,7 @@ class Result:
 
 
 class EngineError(ValueError):
-    """Inputs the engine cannot compute exactly (values beyond int64 range)."""
+    """Inputs the engine cannot compute exactly (kept for callers; large volumes no longer are)."""
 
 
 _LINE_TYPES = {
@@ -170,10 +170,14 @@ class _Lines:
 
     The columns are allocated once with an upper bound of the line count; the operating system
     only backs the pages that get written, so the unused tail costs address space, not memory.
+    With ``big`` the ``basis`` column holds Python integers (volumes beyond int64).
     """
 
-    def __init__(self, capacity: int) -> None:
-        self.columns = {name: np.empty(capacity, dtype) for name, dtype in _LINE_TYPES.items()}
+    def __init__(self, capacity: int, *, big: bool = False) -> None:
+        types = dict(_LINE_TYPES, basis=object) if big else _LINE_TYPES
+        self.columns = {name: np.empty(capacity, dtype) for name, dtype in types.items()}
+        if big:
+            self.columns["basis"][:] = 0
         self.count = 0
         self.spans: list[tuple[int, int, int]] = []  # (bonus, start, stop)
 
@@ -293,28 +297,37 @@ class _Run:
         self.volume_places = 6 + digits
         relevant = np.concatenate([self.period, np.flatnonzero(self.claw_ratio)])
         total = sum(
-            float(values.sum(dtype=np.float64))
+            float(np.abs(values).sum(dtype=np.float64))
             for values in (orders.pv[relevant], orders.cv[relevant], carry.left, carry.right)
         )
-        if total * vs >= 2**62:
-            raise EngineError(
-                f"the period's volumes need {6 + digits} decimal places for the refund ratios "
-                "and are too large for exact 64-bit arithmetic at that precision"
-            )
+        # Every volume (a sum of order values and carry) is below ``total * vs``. When that
+        # may not fit int64 with room to spare (the float sum is near enough: the margin is a
+        # factor of 2), volumes are Python integers: exact at any size, only slower. Amounts,
+        # counts and indices stay int64 either way.
+        self.big = big = total * vs >= 2**61
         share = vs - refunded[self.period] // 10 ** (6 - digits)
         self.o_dist = orders.distributor[self.period]
-        self.o_pv = orders.pv[self.period] * share
-        self.o_cv = orders.cv[self.period] * share
+        largest = max(int(orders.pv.max()), int(orders.cv.max())) if orders.size else 0
+        if largest * vs >= 2**62:  # even one order's value does not fit int64
+            self.o_pv = orders.pv[self.period].astype(object) * share.astype(object)
+            self.o_cv = orders.cv[self.period].astype(object) * share.astype(object)
+        else:  # order values fit int64 (the bulk of the work); only their sums may not
+            self.o_pv = orders.pv[self.period] * share
+            self.o_cv = orders.cv[self.period] * share
         self.o_share = share
         self.order_value_bound = (
             max(int(orders.pv.max()), int(orders.cv.max())) * vs if orders.size else 0
         )
-        pv = sum_by(self.o_dist, self.o_pv, n)
-        self.cv_own = sum_by(self.o_dist, self.o_cv, n)
+        pv = self.sum_by(self.o_dist, self.o_pv, n)
+        self.cv_own = self.sum_by(self.o_dist, self.o_cv, n)
         if deduct:
             clawed = np.flatnonzero(self.claw_ratio)
             lost = orders.pv[clawed] * (self.claw_ratio[clawed] // 10 ** (6 - digits))
-            pv = pv - sum_by(orders.distributor[clawed], lost, n)
+            if big:
+                lost = orders.pv[clawed].astype(object) * (
+                    self.claw_ratio[clawed] // 10 ** (6 - digits)
+                ).astype(object)
+            pv = pv - self.sum_by(orders.distributor[clawed], lost, n)
         self.pv = pv
         self.sponsor: Tree = network.sponsor_tree()
         self.gv = self.sponsor.subtree_sum(pv)
@@ -328,9 +341,21 @@ class _Run:
         self.carry_left = np.zeros(n, dtype=np.int64)
         self.carry_right = np.zeros(n, dtype=np.int64)
 
+    def sum_by(self, index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+        """Sums of volumes by ``index``: Python integers when volumes may exceed int64."""
+        return sum_by(index, values.astype(object) if self.big else values, size)
+
     def volume(self, value: Decimal) -> int:
         """A plan volume in this run's volume units."""
         return int(value * MICRO) * self.vs
+
+    def volumes(self, values: list[Decimal]) -> np.ndarray:
+        """Plan volumes (sorted thresholds) as an array comparable with this run's volumes."""
+        return np.array([self.volume(v) for v in values], dtype=object if self.big else np.int64)
+
+    def carried(self, values: np.ndarray) -> np.ndarray:
+        """Carry-in (micro-units) in this run's volume units."""
+        return values.astype(object) * self.vs if self.big else values * self.vs
 
     def money_denominator(self) -> int:
         """Divide (volume units x rate) by this and by the rate's scale to get amount units."""
@@ -566,7 +591,7 @@ class _Run:
             pct = np.array(values, dtype=np.int64)[self.paid]
         else:
             values, scale = scaled_integers([t.percent for t in bonus.tiers])
-            mins = np.array([self.volume(t.min) for t in bonus.tiers], dtype=np.int64)
+            mins = self.volumes([t.min for t in bonus.tiers])
             tier = np.searchsorted(mins, self.gv, side="right") - 1
             pct = np.where(tier >= 0, np.array(values, dtype=np.int64)[np.maximum(tier, 0)], 0)
         qualified = self.qualified
@@ -631,7 +656,7 @@ class _Run:
         n = self.n
         tree = self.net.placement_tree()
         basis = self.o_pv if bonus.basis == "pv" else self.o_cv
-        own = sum_by(self.o_dist, basis, n)
+        own = self.sum_by(self.o_dist, basis, n)
         below = tree.subtree_sum(own)
         placed = np.flatnonzero(tree.parent >= 0)
         side = self.net.position[placed]
@@ -639,10 +664,10 @@ class _Run:
         right_child = np.full(n, -1, dtype=np.int64)
         left_child[tree.parent[placed[side == LEFT]]] = placed[side == LEFT]
         right_child[tree.parent[placed[side == RIGHT]]] = placed[side == RIGHT]
-        left = self.carry.left * self.vs + np.where(
+        left = self.carried(self.carry.left) + np.where(
             left_child >= 0, below[np.maximum(left_child, 0)], 0
         )
-        right = self.carry.right * self.vs + np.where(
+        right = self.carried(self.carry.right) + np.where(
             right_child >= 0, below[np.maximum(right_child, 0)], 0
         )
         qualified = self.qualified.copy()
@@ -732,7 +757,7 @@ class _Run:
     def tiered(self, index: int, bonus: Bonus) -> None:
         value = self.pv if bonus.tier_by == "pv" else self.gv
         basis = self.pv if bonus.basis == "pv" else self.cv_own
-        mins = np.array([self.volume(t.min) for t in bonus.tiers], dtype=np.int64)
+        mins = self.volumes([t.min for t in bonus.tiers])
         values, scale = scaled_integers([t.percent for t in bonus.tiers])
         tier = np.searchsorted(mins, value, side="right") - 1
         pct = np.where(tier >= 0, np.array(values, dtype=np.int64)[np.maximum(tier, 0)], 0)
@@ -796,7 +821,7 @@ class _Run:
         self.lines.add(index, np.arange(self.n), amount, basis=total, rate=0)
 
     def pool(self, index: int, bonus: Bonus) -> None:
-        total = int(self.o_cv.sum(dtype=np.int64))
+        total = int(self.o_cv.astype(object).sum()) if self.big else int(self.o_cv.sum())
         count = len(self.plan.ranks)
         shares = [bonus.shares.get(r, Decimal(0)) for r in range(count)]
         share_values, _ = scaled_integers(shares)
@@ -885,7 +910,7 @@ class _Run:
     def run(self) -> Result:
         self.compute_ranks()
         plan = self.plan
-        self.lines = _Lines(self._line_bound())
+        self.lines = _Lines(self._line_bound(), big=self.big)
         names = [b.id for b in plan.bonuses]
         excluded = np.zeros(self.period.size, dtype=bool)
         for bonus in plan.bonuses:
@@ -968,10 +993,9 @@ def compute(
         period_end: Exclusive end.
 
     Returns:
-        The ledger and per-distributor state.
-
-    Raises:
-        EngineError: Values too large for exact int64 arithmetic.
+        The ledger and per-distributor state. Volumes (state, and the basis of volume lines)
+        are int64 arrays, or object arrays of Python integers when the period's volumes may
+        exceed int64 at its precision (see the package docstring).
     """
     start = period_start if isinstance(period_start, int) else to_micros(period_start)
     end = period_end if isinstance(period_end, int) else to_micros(period_end)

@@ -25,8 +25,15 @@ class CycleError(ValueError):
 
 
 def sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Exact int64 sums of ``values`` grouped by ``index`` (``0 <= index < size``)."""
+    """Exact sums of ``values`` grouped by ``index`` (``0 <= index < size``).
+
+    int64, or Python integers when ``values`` are (object arrays, for volumes beyond int64).
+    """
     values = np.asarray(values)
+    if values.dtype == object:
+        out = np.zeros(size, dtype=object)
+        np.add.at(out, index, values)
+        return out
     if values.dtype == bool:
         return np.bincount(index[values], minlength=size).astype(np.int64)
     values = values.astype(np.int64, copy=False)
@@ -142,7 +149,15 @@ class Tree:
         return self.parent.size
 
     def subtree_sum(self, values: np.ndarray) -> np.ndarray:
-        """Sum of ``values`` over each node's subtree (the node included), exact in int64."""
+        """Sum of ``values`` over each node's subtree (the node included), exact.
+
+        int64 (the prefix sums may wrap around; their differences are still exact when each
+        subtree's sum fits), or Python integers for an object array.
+        """
+        if np.asarray(values).dtype == object:
+            prefix = np.zeros(self.size + 1, dtype=object)
+            prefix[1:] = np.cumsum(values[self.order])
+            return prefix[self.end] - prefix[self.pos]
         prefix = np.zeros(self.size + 1, dtype=np.int64)
         np.cumsum(np.asarray(values, dtype=np.int64)[self.order], out=prefix[1:])
         return prefix[self.end] - prefix[self.pos]

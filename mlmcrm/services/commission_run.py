@@ -52,6 +52,7 @@ from mlmcrm.engine import (
     validate,
 )
 from mlmcrm.engine.compute import Result
+from mlmcrm.engine.money import multiply
 from mlmcrm.engine.plan import Plan
 from mlmcrm.models.commissions import ledger_partition_name, stats_partition_name
 from mlmcrm.services import pgcopy
@@ -872,6 +873,13 @@ def _copy_ledger(
     if subset.size == 0:
         return
     ids = inputs.distributor_ids
+    # Each bonus has its basis in its own places (matching in money, rank advancement in
+    # micro-units): bring them all to the volume places, the column's scale.
+    factors = np.array(
+        [10 ** (result.volume_places - places) for places in result.basis_places],
+        dtype=np.int64,
+    )
+    basis_at = _BasisColumn(ledger.basis, ledger.bonus, factors)
     plain = (
         (ledger.skipped_inactive[subset] == 0)
         & (ledger.skipped_suspended[subset] == 0)
@@ -903,7 +911,7 @@ def _copy_ledger(
                 null=source_distributor < 0,
             ),
             pgcopy.Column("int4", level, null=level < 0),
-            pgcopy.Column("numeric", ledger.basis[rows], scale=result.volume_places),
+            pgcopy.Column("numeric", basis_at[rows], scale=result.volume_places),
             pgcopy.Column("numeric", ledger.rate[rows], scale=6),
         ]
         names = [
@@ -932,6 +940,19 @@ def _copy_ledger(
         pgcopy.write(cursor, table, names, columns, rows.size, freeze=True)
         next_id += rows.size
     cursor.execute(f"ALTER TABLE {table} ALTER COLUMN period_id DROP DEFAULT")
+
+
+class _BasisColumn:
+    """``basis`` in volume places, converted row by row as rows are taken."""
+
+    def __init__(self, basis: np.ndarray, bonus: np.ndarray, factors: np.ndarray) -> None:
+        self.basis, self.bonus, self.factors = basis, bonus, factors
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        factor = self.factors[self.bonus[rows]]
+        if (factor == 1).all():
+            return self.basis[rows]
+        return multiply(self.basis[rows], factor)
 
 
 def _copy_stats(

@@ -110,12 +110,15 @@ POSTGRES_EPOCH_MICROS = 946_684_800_000_000  # 2000-01-01 UTC, the zero of binar
 
 
 def _prepare_numeric(column: Column, rows: int) -> np.ndarray:
-    values = np.broadcast_to(np.asarray(column.values, dtype=np.int64), (rows,))
+    raw = np.asarray(column.values)
+    if raw.dtype != object:
+        raw = raw.astype(np.int64, copy=False)
+    values = np.broadcast_to(raw, (rows,))
     fraction_groups = -(-column.scale // 4)
     factor = 10 ** (4 * fraction_groups - column.scale)
     largest = int(np.abs(values).max()) if rows else 0
     if largest * factor >= 2**63:
-        raise OverflowError("a numeric value is too large to write")
+        values = values.astype(object)  # Python integers: exact at any size, only slower
     scaled = np.abs(values) * factor
     integer_groups = 1
     while largest * factor >= _NBASE ** (integer_groups + fraction_groups):

@@ -541,3 +541,53 @@ def test_pool_shares_in_proportion():
         ("A", "pool", "66.66", None, None, None),
         ("B", "pool", "33.33", None, None, None),
     ]
+
+
+def test_a_third_refunded_in_a_company_of_billions_is_exact():
+    """pv + cv of billions with a ratio needing 6 decimals: beyond int64 at 10**-12, exact."""
+    import numpy as np
+
+    from mlmcrm.engine import Carry, Network, Orders, PriorLedger, Refunds, compute, load_plan
+    from mlmcrm.engine.inputs import to_micros
+    from tests.engine.helpers import END, START, assert_matches_reference
+
+    START_MICROS = to_micros(START)  # noqa: N806
+
+    plan = load_plan(
+        "name: Big\nrounding: {places: 2, mode: half_even}\nranks:\n  - {id: member}\n"
+        "  - {id: leader, min_gv: 1000}\nbonuses:\n"
+        "  - {id: uni, type: unilevel, compression: none, levels: [5, 3]}\n"
+        "  - {id: tiers, type: tiered, tier_by: gv, basis: cv,"
+        " tiers: [{min: 0, percent: 1}, {min: 1000000000, percent: 2}]}\n"
+        "  - {id: binary, type: binary, percent: 10}\n"
+        "  - {id: pool, type: pool, percent: 1, shares: {leader: 1}}\n"
+    )
+    n = 4
+    network = Network(
+        np.array(["a", "b", "c", "d"], dtype=object),
+        np.array([-1, 0, 0, 1]),
+        np.array([-1, 0, 0, 1]),
+        np.array([0, 1, 2, 1]),
+        np.full(n, START_MICROS - 10**12),
+        np.zeros(n, dtype=np.int8),
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+    )
+    micro = 10**6
+    orders = Orders(
+        np.array(["o1", "o2", "o3"], dtype=object),
+        np.array([1, 2, 3]),
+        np.array([False, True, False]),
+        np.full(3, START_MICROS + 86_400 * micro),
+        np.array([2_000_000_000, 3_000_000_000, 1_234_567_891]) * micro,
+        np.array([2_000_000_000, 3_000_000_000, 1_234_567_891]) * micro,
+    )
+    refunds = Refunds(np.array([0, 2]), np.full(2, START_MICROS + 2 * 86_400 * micro),
+                      np.array([333_333, 1]))  # fmt: skip
+    result = compute(
+        plan, network, orders, refunds, Carry.zeros(n), PriorLedger.empty(),
+        period_start=START, period_end=END,
+    )  # fmt: skip
+    assert result.volume_places == 12
+    assert result.ledger.basis.dtype == object and max(result.ledger.basis) > 2**63
+    assert_matches_reference(plan, network, orders, refunds, Carry.zeros(n), PriorLedger.empty())

@@ -432,3 +432,52 @@ def test_sparse_database_ids_map_to_dense_indices():
     assert commission_run._dense(dense, np.array([5, -1, 1]), "x").tolist() == [4, -1, 0]
     with pytest.raises(DomainError, match="#9"):
         commission_run._dense(dense, np.array([9]), "x")
+
+
+def test_a_period_of_billions_with_a_third_refunded_is_stored_exactly(owner, company):
+    """Volumes that need 12 decimal places and exceed int64 there: the run stays exact."""
+    owner.execute(
+        text(
+            "UPDATE orders SET pv_total = pv_total * 50000000, cv_total = cv_total * 50000000,"
+            " subtotal = 1, total = 1"
+        )
+    )
+    owner.commit()
+    refund(owner, company.orders["e1"], "0.333333", datetime(2026, 1, 20, tzinfo=UTC))
+    summary = run_period(actor=company.admin, period_id=company.period_id)
+    inputs = commission_run.load_inputs(company.period_id)
+    result = commission_run._compute(inputs)
+    assert result.volume_places == 12
+    assert max(result.state.gv) > 2**63  # beyond int64 in units of 10**-12
+    ids, order_ids = inputs.distributor_ids, inputs.order_ids
+    lines = result.ledger
+    names = result.bonus_names
+    expected = sorted(
+        (
+            int(ids[lines.distributor[i]]),
+            names[lines.bonus[i]],
+            Decimal(int(lines.amount[i])).scaleb(-result.places),
+            int(order_ids[lines.source_order[i]]) if lines.source_order[i] >= 0 else None,
+            Decimal(int(lines.basis[i])).scaleb(-result.basis_places[lines.bonus[i]]),
+        )
+        for i in range(lines.size)
+    )
+    stored = sorted(
+        (row[0], row[1], row[2], row[3], row[4])
+        for row in owner.execute(
+            text(
+                "SELECT distributor_id, bonus, amount, source_order_id, basis"
+                " FROM commission_ledger WHERE period_id = :id"
+            ),
+            {"id": company.period_id},
+        )
+    )
+    owner.rollback()
+    assert stored == expected
+    assert summary.ledger_lines == len(stored)
+    # E's customer order: 200 x 50,000,000 CV, a third refunded; B's unilevel 5% of the rest.
+    e1 = company.orders["e1"]
+    unilevel = [row for row in stored if row[1] == "unilevel" and row[3] == e1]
+    rest = Decimal(10_000_000_000) * Decimal("0.666667")
+    assert {row[4] for row in unilevel} == {rest}
+    assert (company.people["B"], "unilevel", Decimal("333333500.000000"), e1, rest) in stored
