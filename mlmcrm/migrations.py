@@ -17,13 +17,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATION_LOCK_KEY = 0x6D6C6D63726D  # "mlmcrm" as an integer: the advisory lock of migrations.
 LEDGER_PARTITION_PREFIX = "commission_ledger_p"
 PARTITION_PREFIXES = (LEDGER_PARTITION_PREFIX, "commission_period_stats_p")
+OPTIONAL_INDEXES = ("ix_user_profiles_name_trgm",)
+"""Indexes a migration creates only when the server has the extension they need (pg_trgm)."""
 
 
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Alembic autogenerate filter: skip the per-period partitions and their indexes."""
+    """Alembic autogenerate filter: skip the partitions, their indexes and optional indexes."""
     if type_ == "table" and name and name.startswith(PARTITION_PREFIXES):
+        return False
+    if type_ == "index" and reflected and name in OPTIONAL_INDEXES:
         return False
     table = getattr(obj, "table", None)
     table_name = getattr(table, "name", "") or ""

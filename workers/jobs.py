@@ -51,3 +51,4 @@ def system_check(progress, **_params: Any) -> dict[str, Any]:  # type: ignore[no
 import workers.commission_jobs  # noqa: E402, F401 - registers commissions.run
 import workers.crm_jobs  # noqa: E402, F401 - registers crm.import_contacts
 import workers.email_jobs  # noqa: E402, F401 - registers email.send
+import workers.genealogy_jobs  # noqa: E402, F401 - registers genealogy.place_expired

@@ -32,6 +32,7 @@ from mlmcrm.models.crm import (
     Customer,
     Task,
 )
+from mlmcrm.models.genealogy import GenealogyNode, HoldingTankEntry, SponsorCompression
 from mlmcrm.models.jobs import Job
 from mlmcrm.models.network import Distributor, Rank
 from mlmcrm.models.orders import Order, OrderItem, OrderRefund
@@ -62,6 +63,8 @@ __all__ = [
     "Customer",
     "Distributor",
     "EnrolmentApplication",
+    "GenealogyNode",
+    "HoldingTankEntry",
     "Job",
     "LoginAttempt",
     "Order",
@@ -73,6 +76,7 @@ __all__ = [
     "Rank",
     "StripeEvent",
     "RecoveryCode",
+    "SponsorCompression",
     "Task",
     "TaxRate",
     "TotpEnrolment",

@@ -21,7 +21,7 @@ from mlmcrm.models import AccountToken, Distributor, EnrolmentApplication, User,
 from mlmcrm.models.accounts import PLACEMENT_PREFERENCES
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.users import USER_ROLES
-from mlmcrm.services import audit, auth, crypto, mail, permissions
+from mlmcrm.services import audit, auth, crypto, genealogy, mail, permissions
 from mlmcrm.services.actor import Actor, valid_ip
 from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.services.passwords import hash_password, password_problem
@@ -229,15 +229,16 @@ def enroll_through_link(
     session.add(user)
     session.flush()
     session.add(UserProfile(user_id=user.id, first_name=first, last_name=last))
-    distributor = Distributor(
-        user_id=user.id,
+    enrolment = genealogy.enroll(
+        session,
+        user_id=user.id,  # type: ignore[arg-type]
         code=_new_distributor_code(session),
         sponsor_id=sponsor.id,
-        status="active",
+        actor=Actor(user_id=user.id, role="distributor", label=email, ip_address=ip_address),
+        preference=application.placement_preference,
         country=country or None,
         joined_at=now,
     )
-    session.add(distributor)
     session.add(
         EnrolmentApplication(
             user_id=user.id,
@@ -258,7 +259,7 @@ def enroll_through_link(
         entity_id=user.id,
         after={
             "sponsor_id": sponsor.id,
-            "distributor_id": distributor.id,
+            "distributor_id": enrolment.distributor_id,
             "placement_preference": application.placement_preference,
             "agreement_version": AGREEMENT_VERSION,
         },

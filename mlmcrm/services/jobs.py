@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -116,6 +117,7 @@ def enqueue_job(
     kind: str,
     params: dict[str, Any] | None = None,
     connection: Any = None,
+    at: datetime | None = None,
 ) -> JobPublic:
     """Record a job and queue it for a worker.
 
@@ -126,6 +128,7 @@ def enqueue_job(
         kind: A registered job kind.
         params: Keyword arguments for the job function (JSON-able).
         connection: The Redis connection (the configured Redis when omitted).
+        at: Run it at this time (the worker's scheduler queues it then) instead of now.
 
     Returns:
         The queued job.
@@ -144,7 +147,7 @@ def enqueue_job(
         session.add(job)
         session.flush()
         job_id = job.id
-    return hand_to_worker(job_id, queue=queue_name, connection=connection)  # type: ignore[arg-type]
+    return hand_to_worker(job_id, queue=queue_name, connection=connection, at=at)  # type: ignore[arg-type]
 
 
 def hand_to_worker(
@@ -154,6 +157,7 @@ def hand_to_worker(
     retry_intervals: Sequence[int] = (),
     timeout_seconds: int = JOB_TIMEOUT_SECONDS,
     connection: Any = None,
+    at: datetime | None = None,
 ) -> JobPublic:
     """Put the committed ``jobs`` row ``job_id`` on RQ queue ``queue``.
 
@@ -164,6 +168,7 @@ def hand_to_worker(
             many retries as intervals (none by default).
         timeout_seconds: How long one attempt may run.
         connection: The Redis connection (the configured Redis when omitted).
+        at: Queue it at this time (the worker's scheduler does) instead of now.
 
     Returns:
         The queued job.
@@ -171,17 +176,20 @@ def hand_to_worker(
     from rq import Queue, Retry
 
     rq_id = f"mlmcrm-job-{job_id}"
-    Queue(queue, connection=connection or redis_connection()).enqueue(
-        "workers.jobs.execute",
-        job_id,
-        job_id=rq_id,
-        job_timeout=timeout_seconds,
-        result_ttl=3600,
-        failure_ttl=7 * 24 * 3600,
-        retry=Retry(max=len(retry_intervals), interval=list(retry_intervals))
+    queue_ = Queue(queue, connection=connection or redis_connection())
+    options: dict[str, Any] = {
+        "job_id": rq_id,
+        "job_timeout": timeout_seconds,
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 24 * 3600,
+        "retry": Retry(max=len(retry_intervals), interval=list(retry_intervals))
         if retry_intervals
         else None,
-    )
+    }
+    if at is None:
+        queue_.enqueue("workers.jobs.execute", job_id, **options)
+    else:
+        queue_.enqueue_at(at, "workers.jobs.execute", job_id, **options)
     with session_scope("app") as session:
         row = session.get(Job, job_id)
         row.rq_job_id = rq_id  # type: ignore[union-attr]

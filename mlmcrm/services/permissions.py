@@ -43,6 +43,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "customers.read_any": frozenset({"admin", "finance", "compliance", "support"}),
     # The company's CRM pipeline stages.
     "crm.configure": frozenset({"admin"}),
+    # Genealogy: a distributor their own downline; staff anyone's; admins change the trees.
+    "genealogy.own": frozenset({"distributor"}),
+    "genealogy.read_any": frozenset({"admin", "finance", "compliance", "support"}),
+    "genealogy.manage": frozenset({"admin"}),
+    "genealogy.settings": frozenset({"admin"}),
 }
 
 API_SCOPES: dict[str, str] = {

@@ -44,6 +44,7 @@ LOADED_TABLES = (
     "users",
     "user_profiles",
     "distributors",
+    "genealogy_nodes",
     "customers",
     "contacts",
     "tasks",
@@ -186,9 +187,20 @@ def _rebuild_statements(deferred: _Deferred, tables: Iterable[str]) -> list[str]
     return statements
 
 
+GENEALOGY_TRIGGER = "genealogy_sync"
+"""The trigger that indexes each new distributor; the seed loads the index in bulk instead."""
+
+
+def _set_genealogy_trigger(conn: psycopg.Connection, *, enabled: bool) -> None:
+    verb = "ENABLE" if enabled else "DISABLE"
+    conn.execute(f"ALTER TABLE distributors {verb} TRIGGER {GENEALOGY_TRIGGER}")
+    conn.commit()
+
+
 def _restore_after_failure(conn: psycopg.Connection, deferred: _Deferred) -> None:
     """Empty the tables the seed loaded and put back every dropped index and constraint."""
     conn.rollback()
+    _set_genealogy_trigger(conn, enabled=True)
     for table, name, _ in deferred.foreign_keys:
         conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "{name}"')
     conn.execute(f"TRUNCATE {', '.join(LOADED_TABLES)} RESTART IDENTITY")
@@ -367,7 +379,7 @@ def _run_parallel(
 
 
 def _reset_identities(conn: psycopg.Connection) -> None:
-    with_identity = [t for t in LOADED_TABLES if t != "user_profiles"]
+    with_identity = [t for t in LOADED_TABLES if t not in ("user_profiles", "genealogy_nodes")]
     for table in (*with_identity, "product_categories", "products", "ranks"):
         conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
@@ -445,6 +457,7 @@ def seed_demo_company(
         company = tables.people(distributors, rng, now, months)
         tables.add_customers(company, rng)
         deferred = _defer_constraints(main)
+        _set_genealogy_trigger(main, enabled=False)
         counts = _insert_small_tables(main, company, months)
         helper = _connect(url)
         clock.done("prepare", since, "constraints deferred, catalogue, plan and periods")
@@ -454,6 +467,7 @@ def seed_demo_company(
             )
         )
         _restore_foreign_keys(main, helper, deferred, clock)
+        _set_genealogy_trigger(main, enabled=True)
         deferred = None
 
         started = time.perf_counter()
@@ -548,6 +562,7 @@ BIGGEST_FIRST = (
     "users",
     "user_profiles",
     "distributors",
+    "genealogy_nodes",
     "customers",
     "tasks",
     "order_refunds",
@@ -607,6 +622,7 @@ def _load_everything(
                 ("users", lambda: tables.load_users(main, company, password_hash, people_rng)),
                 ("user_profiles", lambda: tables.load_profiles(main, company, people_rng)),
                 ("distributors", lambda: tables.load_distributors(main, company)),
+                ("genealogy_nodes", lambda: tables.load_genealogy(main, company)),
                 ("customers", lambda: tables.load_customers(main, company, people_rng)),
             ]
             for name, load in loads:

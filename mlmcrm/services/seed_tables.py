@@ -403,6 +403,50 @@ def load_distributors(conn: psycopg.Connection, company: Company) -> int:
     return copy_rows(conn, "distributors", names, [(company.n, build)])
 
 
+def load_genealogy(conn: psycopg.Connection, company: Company) -> int:
+    """Load the genealogy index of both trees (depths and Euler-tour labels computed in bulk).
+
+    The distributors are loaded with the genealogy trigger disabled; this fills what the trigger
+    would have written, in one COPY.
+    """
+    from mlmcrm.services.genealogy_store import copy_columns, euler_labels
+
+    net = company.network
+    assert net is not None and company.rank is not None
+    n = company.n
+    active_code = DISTRIBUTOR_STATUSES.index("active")
+    trees = []
+    for number, parent, key in (
+        (1, net.sponsor, None),
+        (2, net.placement, net.position),
+    ):
+        depth, pre, post = euler_labels(parent, key)
+        slot = np.zeros(n, dtype=np.int16) if key is None else np.asarray(key, dtype=np.int16)
+        trees.append((number, parent, depth, slot, pre, post))
+
+    def builder(number, parent, depth, slot, pre, post):
+        def build(low: int, high: int) -> list[sc.Column]:
+            k = np.arange(low, high)
+            return [
+                sc.int2(np.full(high - low, number)),
+                sc.int8(k + 1),
+                sc.int8(parent[k] + 1, nulls=parent[k] < 0),
+                sc.int4(depth[k]),
+                sc.int2(slot[k], nulls=slot[k] == 0),
+                sc.int8(pre[k]),
+                sc.int8(post[k]),
+                sc.boolean(company.status[k] == active_code),
+                sc.int2(company.rank[k]),
+                sc.timestamptz(company.joined_us[k]),
+            ]
+
+        return build
+
+    return copy_rows(
+        conn, "genealogy_nodes", list(copy_columns()), [(n, builder(*t)) for t in trees]
+    )
+
+
 def load_customers(conn: psycopg.Connection, company: Company, rng: np.random.Generator) -> int:
     """Load the retail customers drawn by ``add_customers``."""
     count = company.counts["customers"]

@@ -1,0 +1,613 @@
+"""How the two trees are stored and queried, for any size and any depth.
+
+``distributors.sponsor_id`` and ``placement_id`` (with ``position``) are the truth. The table
+``genealogy_nodes`` indexes each tree (tree 1 = sponsor, tree 2 = placement) with, per node:
+
+- ``parent_id`` and ``depth`` (levels below the tree's root): the upline is a recursive query
+  over parent ids bounded by ``LIMIT`` (50 ancestors = 50 primary-key probes), the depth is read
+  in O(1);
+- ``pre`` and ``post``: the labels of the node's opening and closing tokens in the tree's Euler
+  tour, numbered by an order-maintenance list labelling over ``[1, 2**62)``. X is in P's subtree
+  iff ``P.pre < X.pre < P.post``, however deep the tree is, so a subtree is one index range and
+  a level of it is one range of ``(tree, depth, pre)``.
+
+Maintenance lives in the database (migration 0006), so every writer keeps the index in step: a
+trigger on ``distributors`` calls ``genealogy_place`` on every insert and every change of sponsor
+or placement. A new leaf under P takes two labels in the gap just before P's closing token; when
+the gap is used up, the smallest aligned window of ``2**i`` labels around it whose tokens fit
+with a spacing of at least ``2**(i/2)`` is relabelled evenly in one UPDATE (the classic amortised
+list labelling: windows stay small, a few hundred rows at most in practice). Moving a subtree
+gives its contiguous token range fresh labels in the target gap (relabelling a window when the
+gap is too small) and shifts its depths: one UPDATE over the subtree's rows. Label allocation is
+serialised per tree by a transaction-scoped advisory lock.
+
+The seed and rebuilds compute the labels in bulk with :func:`euler_labels`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+from sqlmodel import Session
+
+from mlmcrm.models.genealogy import PLACEMENT_TREE, SPONSOR_TREE
+
+UNIVERSE = 2**62
+"""Labels are in ``[1, UNIVERSE)``; 0 and UNIVERSE are the tokens of a virtual super-root."""
+TREES = {"sponsor": SPONSOR_TREE, "placement": PLACEMENT_TREE}
+UPLINE_LIMIT = 50
+PAGE_SIZE = 50
+LEVEL_WINDOW = 64
+"""Levels a downline page walks one at a time before it scans the rest of the subtree."""
+LOCK_KEY = 7104357
+"""First key of the per-tree advisory lock that serialises label allocation (second: the tree)."""
+
+
+def tree_number(tree: str | int) -> int:
+    """The tree's number (1 sponsor, 2 placement) from its name or number.
+
+    Raises:
+        ValueError: Not a tree.
+    """
+    if isinstance(tree, int) and tree in (SPONSOR_TREE, PLACEMENT_TREE):
+        return tree
+    if isinstance(tree, str) and tree in TREES:
+        return TREES[tree]
+    raise ValueError(f"unknown tree {tree!r}: use sponsor or placement")
+
+
+def euler_labels(
+    parent: np.ndarray, sibling_key: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Depths and Euler-tour labels of a forest given as a parent array.
+
+    Children are visited in ``sibling_key`` order (then index order); roots likewise. Tokens are
+    spread evenly over the label range. Runs in O(n log n) numpy plus one O(n) pass.
+
+    Args:
+        parent: Parent index of each node, -1 for a root (no cycles).
+        sibling_key: Order of siblings (for example the binary position); index order if None.
+
+    Returns:
+        ``(depth, pre, post)`` as int32, int64, int64 arrays.
+    """
+    parent = np.asarray(parent, dtype=np.int64)
+    n = len(parent)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty.astype(np.int32), empty, empty
+    key = np.zeros(n, dtype=np.int64) if sibling_key is None else np.asarray(sibling_key)
+    # Children grouped by parent (roots under the virtual node n), each group in sibling order.
+    group = np.where(parent < 0, n, parent)
+    order = np.lexsort((np.arange(n), key, group))
+    starts = np.searchsorted(group[order], np.arange(n + 2))
+    # Breadth-first order: parents come before their children.
+    bfs = np.empty(n, dtype=np.int64)
+    depth = np.zeros(n, dtype=np.int32)
+    frontier = order[starts[n] : starts[n + 1]]
+    filled = 0
+    level = 0
+    while len(frontier):
+        bfs[filled : filled + len(frontier)] = frontier
+        depth[frontier] = level
+        filled += len(frontier)
+        level += 1
+        counts = starts[frontier + 1] - starts[frontier]
+        if counts.sum() == 0:
+            break
+        begins = np.repeat(starts[frontier], counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        frontier = order[begins + offsets]
+    if filled != n:
+        raise ValueError("the parent array has a cycle")
+    # Subtree sizes, children before parents.
+    size = np.ones(n, dtype=np.int64)
+    for lo, hi in _level_slices(depth[bfs])[::-1]:
+        nodes = bfs[lo:hi]
+        has_parent = parent[nodes] >= 0
+        np.add.at(size, parent[nodes[has_parent]], size[nodes[has_parent]])
+    # Preorder rank: parent's rank + 1 + the sizes of the earlier siblings.
+    sorted_sizes = size[order]
+    group_sorted = group[order]
+    cumulative = np.cumsum(sorted_sizes) - sorted_sizes
+    earlier = np.empty(n, dtype=np.int64)
+    earlier[order] = cumulative - cumulative[starts[group_sorted]]
+    rank = np.zeros(n, dtype=np.int64)
+    for lo, hi in _level_slices(depth[bfs]):
+        nodes = bfs[lo:hi]
+        has_parent = parent[nodes] >= 0
+        child = nodes[has_parent]
+        rank[child] = rank[parent[child]] + 1 + earlier[child]
+        roots = nodes[~has_parent]
+        rank[roots] = earlier[roots]
+    opening = 2 * rank - depth
+    closing = opening + 2 * size - 1
+    spacing = UNIVERSE // (2 * n + 1)
+    return depth, (opening + 1) * spacing, (closing + 1) * spacing
+
+
+def _level_slices(sorted_depths: np.ndarray) -> list[tuple[int, int]]:
+    bounds = np.flatnonzero(np.diff(sorted_depths)) + 1
+    edges = [0, *bounds.tolist(), len(sorted_depths)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+# ----------------------------------------------------------------------------------------------
+# Queries
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node as the queries return it."""
+
+    distributor_id: int
+    parent_id: int | None
+    depth: int
+    pre: int
+    post: int
+
+
+def node(session: Session, tree: str | int, distributor_id: int) -> Node | None:
+    """The node of ``distributor_id`` in ``tree``, or None when it is not in that tree."""
+    row = session.execute(
+        text(
+            "SELECT distributor_id, parent_id, depth, pre, post FROM genealogy_nodes"
+            " WHERE tree = :t AND distributor_id = :d"
+        ),
+        {"t": tree_number(tree), "d": distributor_id},
+    ).first()
+    return None if row is None else Node(*row)
+
+
+def is_below(session: Session, tree: str | int, ancestor_id: int, distributor_id: int) -> bool:
+    """True when ``distributor_id`` is ``ancestor_id`` or in its subtree in ``tree``."""
+    row = session.execute(
+        text(
+            "SELECT p.pre <= x.pre AND x.pre <= p.post FROM genealogy_nodes p, genealogy_nodes x"
+            " WHERE p.tree = :t AND x.tree = :t AND p.distributor_id = :a"
+            " AND x.distributor_id = :d"
+        ),
+        {"t": tree_number(tree), "a": ancestor_id, "d": distributor_id},
+    ).first()
+    return bool(row and row[0])
+
+
+UPLINE_SQL = """
+WITH RECURSIVE up AS (
+    SELECT g.parent_id AS id, 1 AS steps
+    FROM genealogy_nodes g WHERE g.tree = :t AND g.distributor_id = :d AND g.parent_id IS NOT NULL
+    UNION ALL
+    SELECT g.parent_id, up.steps + 1
+    FROM up JOIN genealogy_nodes g ON g.tree = :t AND g.distributor_id = up.id
+    WHERE g.parent_id IS NOT NULL AND up.steps < :limit
+)
+SELECT up.id, up.steps FROM up ORDER BY up.steps LIMIT :limit
+"""
+
+
+@dataclass(frozen=True)
+class Upline:
+    """The nearest ancestors (nearest first), the depth and the tree's root."""
+
+    ancestors: list[int]
+    depth: int
+    root_id: int | None
+
+
+def upline(
+    session: Session, tree: str | int, distributor_id: int, *, limit: int = UPLINE_LIMIT
+) -> Upline:
+    """The nearest ``limit`` ancestors of ``distributor_id``, its depth and the root of its tree.
+
+    Raises:
+        LookupError: The distributor is not in the tree.
+    """
+    number = tree_number(tree)
+    me = node(session, number, distributor_id)
+    if me is None:
+        raise LookupError(f"distributor {distributor_id} is not in the {tree} tree")
+    ancestors = [
+        int(row[0])
+        for row in session.execute(
+            text(UPLINE_SQL), {"t": number, "d": distributor_id, "limit": limit}
+        )
+    ]
+    root = distributor_id if me.depth == 0 else _root_of(session, number, me)
+    return Upline(ancestors=ancestors, depth=me.depth, root_id=root)
+
+
+def _root_of(session: Session, tree: int, me: Node) -> int | None:
+    row = session.execute(
+        text(
+            "SELECT distributor_id FROM genealogy_nodes WHERE tree = :t AND depth = 0"
+            " AND pre < :pre ORDER BY pre DESC LIMIT 1"
+        ),
+        {"t": tree, "pre": me.pre},
+    ).first()
+    return None if row is None else int(row[0])
+
+
+@dataclass(frozen=True)
+class DownlineFilters:
+    """Filters of a downline page or export; None means no filter.
+
+    Attributes:
+        level_from: First level below the person (1 = their direct children).
+        level_to: Last level below the person.
+        rank_id: Title rank (exact).
+        active: Status is active (True) or not (False).
+        joined_from: Joined on or after.
+        joined_to: Joined before.
+        name: Part of the first or last name (case-insensitive).
+    """
+
+    level_from: int | None = None
+    level_to: int | None = None
+    rank_id: int | None = None
+    active: bool | None = None
+    joined_from: datetime | None = None
+    joined_to: datetime | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class DownlineRow:
+    """One row of a downline page."""
+
+    distributor_id: int
+    level: int
+    pre: int
+    parent_id: int | None
+    code: str
+    name: str
+    rank_id: int | None
+    status: str
+    joined_at: datetime
+    position: int | None
+
+
+ROW_COLUMNS = (
+    "g.distributor_id, g.depth, g.pre, g.parent_id, d.code,"
+    " coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '') AS name,"
+    " d.rank_id, d.status, d.joined_at, d.position"
+)
+
+
+def _filter_sql(filters: DownlineFilters, params: dict[str, Any]) -> str:
+    clauses = []
+    if filters.rank_id is not None:
+        clauses.append("g.rank_id = :rank_id")
+        params["rank_id"] = filters.rank_id
+    if filters.active is not None:
+        clauses.append("g.active" if filters.active else "NOT g.active")
+    if filters.joined_from is not None:
+        clauses.append("g.joined_at >= :joined_from")
+        params["joined_from"] = filters.joined_from
+    if filters.joined_to is not None:
+        clauses.append("g.joined_at < :joined_to")
+        params["joined_to"] = filters.joined_to
+    if filters.name:
+        clauses.append(
+            "lower(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) LIKE :name"
+        )
+        escaped = filters.name.strip().lower().replace("\\", "\\\\")
+        params["name"] = "%" + escaped.replace("%", "\\%").replace("_", "\\_") + "%"
+    return "".join(f" AND {clause}" for clause in clauses)
+
+
+def max_depth(session: Session, tree: str | int) -> int:
+    """The depth of the deepest node of ``tree`` (one index probe)."""
+    row = session.execute(
+        text("SELECT max(depth) FROM genealogy_nodes WHERE tree = :t"), {"t": tree_number(tree)}
+    ).first()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def downline_page(
+    session: Session,
+    tree: str | int,
+    distributor_id: int,
+    *,
+    filters: DownlineFilters | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int = PAGE_SIZE,
+) -> list[DownlineRow]:
+    """A page of the downline of ``distributor_id`` in level order (then tour order).
+
+    Levels are walked one at a time (``depth = lvl AND pre BETWEEN``), so the query stops as
+    soon as the page is full; with a name filter, the names' trigram index is joined with the
+    interval test instead, which is faster when the name is rare.
+
+    Args:
+        session: The unit of work.
+        tree: ``sponsor`` or ``placement``.
+        distributor_id: Whose downline.
+        filters: Levels (relative), rank, active, joined dates, name.
+        after: ``(level, pre)`` of the last row of the previous page (keyset pagination).
+        limit: Rows per page (1..1000).
+
+    Returns:
+        The rows; fewer than ``limit`` only at the end.
+
+    Raises:
+        LookupError: The distributor is not in the tree.
+    """
+    number = tree_number(tree)
+    filters = filters or DownlineFilters()
+    me = node(session, number, distributor_id)
+    if me is None:
+        raise LookupError(f"distributor {distributor_id} is not in the {tree} tree")
+    limit = max(1, min(limit, 1000))
+    first = me.depth + max(1, filters.level_from or 1)
+    last = (
+        me.depth + filters.level_to
+        if filters.level_to is not None
+        else max(me.depth, max_depth(session, number))
+    )
+    after_depth, after_pre = (me.depth + after[0], after[1]) if after else (first - 1, me.pre)
+    first = max(first, after_depth)
+    params: dict[str, Any] = {
+        "t": number,
+        "lo": me.pre,
+        "hi": me.post,
+        "first": first,
+        "last": last,
+        "after_depth": after_depth,
+        "after_pre": after_pre,
+        "limit": limit,
+    }
+    where = _filter_sql(filters, params)
+    if filters.name and len(filters.name.strip()) >= 3:
+        sql = f"""
+            SELECT {ROW_COLUMNS}
+            FROM user_profiles p
+            JOIN distributors d ON d.user_id = p.user_id
+            JOIN genealogy_nodes g ON g.tree = :t AND g.distributor_id = d.id
+            WHERE g.pre > :lo AND g.pre < :hi AND g.depth BETWEEN :first AND :last
+              AND (g.depth, g.pre) > (:after_depth, :after_pre) {where}
+            ORDER BY g.depth, g.pre LIMIT :limit
+        """
+        rows = session.execute(text(sql), params).all()
+    else:
+        # The first levels one at a time (wide levels fill the page at once), then the rest of
+        # the subtree as one index-only range scan sorted by level (deep, narrow legs).
+        joins = (
+            "JOIN distributors d ON d.id = g.distributor_id"
+            " LEFT JOIN user_profiles p ON p.user_id = d.user_id"
+        )
+        near = {**params, "last": min(last, first + LEVEL_WINDOW - 1)}
+        rows = session.execute(
+            text(
+                f"""
+                SELECT r.* FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) lvl
+                CROSS JOIN LATERAL (
+                    SELECT {ROW_COLUMNS} FROM genealogy_nodes g {joins}
+                    WHERE g.tree = :t AND g.depth = lvl
+                      AND g.pre > (CASE WHEN lvl = :after_depth THEN :after_pre ELSE :lo END)
+                      AND g.pre < :hi {where}
+                    ORDER BY g.pre LIMIT :limit
+                ) r
+                LIMIT :limit
+                """
+            ),
+            near,
+        ).all()
+        if len(rows) < limit and last > near["last"]:
+            far = {**params, "first": max(first, near["last"] + 1), "limit": limit - len(rows)}
+            inner_joins = joins if filters.name else ""
+            rows += session.execute(
+                text(
+                    f"""
+                    WITH hits AS (
+                        SELECT g.* FROM genealogy_nodes g {inner_joins}
+                        WHERE g.tree = :t AND g.pre > :lo AND g.pre < :hi
+                          AND g.depth BETWEEN :first AND :last
+                          AND (g.depth, g.pre) > (:after_depth, :after_pre) {where}
+                        ORDER BY g.depth, g.pre LIMIT :limit
+                    )
+                    SELECT {ROW_COLUMNS} FROM hits g {joins} ORDER BY g.depth, g.pre
+                    """
+                ),
+                far,
+            ).all()
+    return [
+        DownlineRow(
+            distributor_id=int(r[0]),
+            level=int(r[1]) - me.depth,
+            pre=int(r[2]),
+            parent_id=None if r[3] is None else int(r[3]),
+            code=r[4],
+            name=r[5].strip(),
+            rank_id=r[6],
+            status=r[7],
+            joined_at=r[8],
+            position=r[9],
+        )
+        for r in rows
+    ]
+
+
+def level_counts(
+    session: Session, tree: str | int, distributor_id: int, *, levels: int = 10
+) -> list[int]:
+    """How many people are on each of the first ``levels`` levels below ``distributor_id``.
+
+    Raises:
+        LookupError: The distributor is not in the tree.
+    """
+    number = tree_number(tree)
+    me = node(session, number, distributor_id)
+    if me is None:
+        raise LookupError(f"distributor {distributor_id} is not in the {tree} tree")
+    rows = session.execute(
+        text(
+            """
+            SELECT lvl, (SELECT count(*) FROM genealogy_nodes g
+                         WHERE g.tree = :t AND g.depth = :depth + lvl
+                           AND g.pre > :lo AND g.pre < :hi)
+            FROM generate_series(1, CAST(:levels AS integer)) lvl ORDER BY lvl
+            """
+        ),
+        {"t": number, "depth": me.depth, "lo": me.pre, "hi": me.post, "levels": levels},
+    ).all()
+    return [int(r[1]) for r in rows]
+
+
+def subtree_size(session: Session, tree: str | int, distributor_id: int) -> int:
+    """How many people are in the subtree of ``distributor_id``, the person included."""
+    me = node(session, tree, distributor_id)
+    if me is None:
+        return 0
+    row = session.execute(
+        text("SELECT count(*) FROM genealogy_nodes WHERE tree = :t AND pre BETWEEN :lo AND :hi"),
+        {"t": tree_number(tree), "lo": me.pre, "hi": me.post},
+    ).first()
+    return int(row[0]) if row else 0
+
+
+def children(session: Session, tree: str | int, distributor_id: int) -> list[int]:
+    """The direct children of ``distributor_id`` in tree order."""
+    return [
+        int(row[0])
+        for row in session.execute(
+            text(
+                "SELECT distributor_id FROM genealogy_nodes WHERE tree = :t AND parent_id = :d"
+                " ORDER BY pre"
+            ),
+            {"t": tree_number(tree), "d": distributor_id},
+        )
+    ]
+
+
+def outer_leg_bottom(session: Session, distributor_id: int, side: int) -> int:
+    """The last node of ``distributor_id``'s outer left (side 1) or outer right (side 2) leg.
+
+    Children are in slot order in the tour, so the outer-left leg is the first-child chain down
+    to the first leaf F in tour order (the smallest closing label in the subtree), cut at the
+    first right child on it (one index probe on ``(slot, pre)``); the outer-right leg mirrors it
+    with the last leaf and the first left child. One statement of three index probes, whatever
+    the depth.
+
+    Raises:
+        LookupError: The distributor is not in the placement tree.
+    """
+    if side == 1:
+        sql = """
+            WITH me AS (SELECT pre, post FROM genealogy_nodes
+                        WHERE tree = 2 AND distributor_id = :d),
+            leaf AS (SELECT g.distributor_id, g.pre FROM genealogy_nodes g, me
+                     WHERE g.tree = 2 AND g.post > me.pre AND g.post < me.post
+                     ORDER BY g.post LIMIT 1)
+            SELECT COALESCE(
+                (SELECT c.parent_id FROM genealogy_nodes c, me, leaf
+                 WHERE c.tree = 2 AND c.slot = 2 AND c.pre > me.pre AND c.pre <= leaf.pre
+                 ORDER BY c.pre LIMIT 1),
+                (SELECT distributor_id FROM leaf), :d)
+            FROM me
+        """
+    else:
+        sql = """
+            WITH me AS (SELECT pre, post FROM genealogy_nodes
+                        WHERE tree = 2 AND distributor_id = :d),
+            leaf AS (SELECT g.distributor_id, g.post FROM genealogy_nodes g, me
+                     WHERE g.tree = 2 AND g.pre > me.pre AND g.pre < me.post
+                     ORDER BY g.pre DESC LIMIT 1)
+            SELECT COALESCE(
+                (SELECT c.parent_id FROM genealogy_nodes c, me, leaf
+                 WHERE c.tree = 2 AND c.slot = 1 AND c.post < me.post AND c.post >= leaf.post
+                 ORDER BY c.post DESC LIMIT 1),
+                (SELECT distributor_id FROM leaf), :d)
+            FROM me
+        """
+    row = session.execute(text(sql), {"d": distributor_id}).first()
+    if row is None:
+        raise LookupError(f"distributor {distributor_id} is not in the placement tree")
+    return int(row[0])
+
+
+def check_consistency(session: Session, tree: str | int) -> list[str]:
+    """Compare the index of ``tree`` with ``distributors``; return the problems found (none: []).
+
+    Checks that every node's parent and depth match the adjacency, that each node's labels lie
+    inside its parent's and that no two tokens share a label.
+    """
+    number = tree_number(tree)
+    column = "sponsor_id" if number == SPONSOR_TREE else "placement_id"
+    problems = [
+        f"distributor {r[0]}: {r[1]}"
+        for r in session.execute(
+            text(
+                f"""
+                SELECT d.id, CASE
+                    WHEN g.distributor_id IS NULL THEN 'missing'
+                    WHEN g.parent_id IS DISTINCT FROM d.{column} THEN 'wrong parent'
+                    WHEN :t = 2 AND g.slot IS DISTINCT FROM d.position THEN 'wrong slot'
+                    WHEN p.distributor_id IS NULL AND g.depth <> 0 THEN 'root depth'
+                    WHEN p.distributor_id IS NOT NULL AND g.depth <> p.depth + 1 THEN 'depth'
+                    WHEN p.distributor_id IS NOT NULL
+                         AND NOT (p.pre < g.pre AND g.post < p.post) THEN 'outside its parent'
+                    END AS problem
+                FROM distributors d
+                LEFT JOIN genealogy_nodes g ON g.tree = :t AND g.distributor_id = d.id
+                LEFT JOIN genealogy_nodes p ON p.tree = :t AND p.distributor_id = g.parent_id
+                WHERE (g.distributor_id IS NOT NULL OR d.{column} IS NOT NULL
+                       OR d.sponsor_id IS NULL)
+                """
+            ),
+            {"t": number},
+        )
+        if r[1] is not None
+    ]
+    disorder = session.execute(
+        text(
+            """
+            SELECT a.distributor_id FROM genealogy_nodes a JOIN genealogy_nodes b
+              ON b.tree = a.tree AND b.parent_id = a.parent_id AND b.slot > a.slot
+            WHERE a.tree = :t AND a.pre > b.pre LIMIT 1
+            """
+        ),
+        {"t": number},
+    ).first()
+    if disorder is not None:
+        problems.append(f"distributor {disorder[0]} comes after a sibling of a later slot")
+    duplicate = session.execute(
+        text(
+            """
+            SELECT lab FROM (
+                SELECT pre AS lab FROM genealogy_nodes WHERE tree = :t
+                UNION ALL SELECT post FROM genealogy_nodes WHERE tree = :t) x
+            GROUP BY lab HAVING count(*) > 1 LIMIT 1
+            """
+        ),
+        {"t": number},
+    ).first()
+    if duplicate is not None:
+        problems.append(f"label {duplicate[0]} used twice")
+    return problems
+
+
+def as_decimal(value: Any) -> Decimal:
+    """A volume from the database as a Decimal (0 when missing)."""
+    return Decimal(0) if value is None else Decimal(value)
+
+
+def copy_columns() -> Sequence[str]:
+    """The columns the seed loads ``genealogy_nodes`` with, in order."""
+    return (
+        "tree",
+        "distributor_id",
+        "parent_id",
+        "depth",
+        "slot",
+        "pre",
+        "post",
+        "active",
+        "rank_id",
+        "joined_at",
+    )

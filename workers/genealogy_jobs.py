@@ -1,0 +1,22 @@
+"""The holding-tank job: ``genealogy.place_expired`` places enrolees whose time is up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlmcrm.db import session_scope
+from mlmcrm.services.genealogy import PLACE_EXPIRED_JOB, place_expired
+from mlmcrm.services.jobs import job_kind
+
+
+@job_kind(PLACE_EXPIRED_JOB)
+def place_expired_enrolees(progress, **_params: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Place automatically everyone whose time in the holding tank is up."""
+    placed = 0
+    while True:
+        with session_scope("batch") as session:
+            batch = place_expired(session, limit=500)
+        placed += batch
+        progress(50, f"Placed {placed} people")
+        if batch < 500:
+            return {"placed": placed}
