@@ -146,6 +146,7 @@ DECLARE
     v_before bigint;
     v_step bigint;
     v_size bigint;
+    v_gap bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(7104357, p_tree);
     IF p_parent IS NOT NULL THEN
@@ -171,21 +172,22 @@ BEGIN
     v_at := v_ppost;
     IF p_parent IS NOT NULL AND p_slot IS NOT NULL THEN
         SELECT COALESCE(min(pre), v_ppost) INTO v_at FROM genealogy_nodes
-        WHERE tree = p_tree AND parent_id = p_parent AND slot > p_slot
-          AND distributor_id <> p_id;
+        WHERE tree = p_tree AND depth = v_pdepth + 1 AND pre > v_ppre AND pre < v_ppost
+          AND slot > p_slot AND distributor_id <> p_id;
     END IF;
     IF v_node.distributor_id IS NULL THEN
         v_before := genealogy_predecessor(p_tree, v_at);
         IF v_at - v_before < 3 THEN
             PERFORM genealogy_make_room(p_tree, v_at, 2, 1, 0, 0);
-            IF p_parent IS NOT NULL AND p_slot IS NOT NULL THEN
-                SELECT COALESCE(min(pre), (SELECT post FROM genealogy_nodes
-                                           WHERE tree = p_tree AND distributor_id = p_parent))
-                INTO v_at FROM genealogy_nodes
-                WHERE tree = p_tree AND parent_id = p_parent AND slot > p_slot;
-            ELSIF p_parent IS NOT NULL THEN
-                SELECT post INTO v_at FROM genealogy_nodes
+            IF p_parent IS NOT NULL THEN
+                SELECT pre, post INTO v_ppre, v_ppost FROM genealogy_nodes
                 WHERE tree = p_tree AND distributor_id = p_parent;
+                v_at := v_ppost;
+            END IF;
+            IF p_parent IS NOT NULL AND p_slot IS NOT NULL THEN
+                SELECT COALESCE(min(pre), v_ppost) INTO v_at FROM genealogy_nodes
+                WHERE tree = p_tree AND depth = v_pdepth + 1 AND pre > v_ppre AND pre < v_ppost
+                  AND slot > p_slot;
             END IF;
             v_before := genealogy_predecessor(p_tree, v_at);
         END IF;
@@ -206,8 +208,27 @@ BEGIN
     END IF;
     v_size := genealogy_token_count(p_tree, v_node.pre, v_node.post);
     IF (v_at - v_before) / (v_size + 1) >= 1024 THEN
-        PERFORM genealogy_relabel(p_tree, v_before, v_at, v_node.pre, v_node.post, v_at,
-                                  v_pdepth + 1 - v_node.depth);
+        -- The gap is roomy: map the subtree's labels into it by one order-preserving affine
+        -- map when its closest two tokens stay apart (one range UPDATE, no join); else rank.
+        SELECT min(lab - prev) INTO v_gap FROM (
+            SELECT lab, lag(lab) OVER (ORDER BY lab) AS prev FROM (
+                SELECT pre AS lab FROM genealogy_nodes
+                WHERE tree = p_tree AND pre BETWEEN v_node.pre AND v_node.post
+                UNION ALL
+                SELECT post FROM genealogy_nodes
+                WHERE tree = p_tree AND post BETWEEN v_node.pre AND v_node.post) tokens) gaps;
+        IF v_gap::numeric * (v_at - v_before - 2) >= (v_node.post - v_node.pre)::numeric THEN
+            UPDATE genealogy_nodes
+            SET pre = v_before + 1 + floor((pre - v_node.pre)::numeric * (v_at - v_before - 2)
+                                           / (v_node.post - v_node.pre))::bigint,
+                post = v_before + 1 + floor((post - v_node.pre)::numeric * (v_at - v_before - 2)
+                                            / (v_node.post - v_node.pre))::bigint,
+                depth = depth + (v_pdepth + 1 - v_node.depth)
+            WHERE tree = p_tree AND pre BETWEEN v_node.pre AND v_node.post;
+        ELSE
+            PERFORM genealogy_relabel(p_tree, v_before, v_at, v_node.pre, v_node.post, v_at,
+                                      v_pdepth + 1 - v_node.depth);
+        END IF;
     ELSE
         PERFORM genealogy_make_room(p_tree, v_at, v_size, v_node.pre, v_node.post,
                                     v_pdepth + 1 - v_node.depth);
@@ -220,7 +241,9 @@ CREATE FUNCTION genealogy_remove(p_tree smallint, p_id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(7104357, p_tree);
-    IF EXISTS (SELECT 1 FROM genealogy_nodes WHERE tree = p_tree AND parent_id = p_id) THEN
+    IF EXISTS (SELECT 1 FROM genealogy_nodes n, genealogy_nodes c
+               WHERE n.tree = p_tree AND n.distributor_id = p_id AND c.tree = p_tree
+                 AND c.pre > n.pre AND c.pre < n.post) THEN
         RAISE EXCEPTION 'genealogy: distributor % has a downline in tree %', p_id, p_tree
             USING ERRCODE = 'check_violation';
     END IF;
@@ -298,7 +321,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tree", "distributor_id", name=op.f("pk_genealogy_nodes")),
     )
     op.create_index(
-        "ix_genealogy_nodes_tree_depth_pre", "genealogy_nodes", ["tree", "depth", "pre"]
+        "ix_genealogy_nodes_tree_depth_pre",
+        "genealogy_nodes",
+        ["tree", "depth", "pre"],
+        postgresql_include=["distributor_id", "active", "rank_id", "joined_at"],
     )
     op.create_index(
         "ix_genealogy_nodes_tree_pre",
@@ -307,7 +333,6 @@ def upgrade() -> None:
         postgresql_include=["depth", "active", "rank_id", "joined_at"],
     )
     op.create_index("ix_genealogy_nodes_tree_post", "genealogy_nodes", ["tree", "post"])
-    op.create_index("ix_genealogy_nodes_tree_parent_id", "genealogy_nodes", ["tree", "parent_id"])
     op.create_index(
         "ix_genealogy_nodes_slot_pre",
         "genealogy_nodes",

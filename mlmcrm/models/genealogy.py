@@ -28,7 +28,13 @@ class GenealogyNode(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("tree IN (1, 2)", name="tree"),
         sa.CheckConstraint("pre < post", name="pre_before_post"),
-        sa.Index("ix_genealogy_nodes_tree_depth_pre", "tree", "depth", "pre"),
+        sa.Index(
+            "ix_genealogy_nodes_tree_depth_pre",
+            "tree",
+            "depth",
+            "pre",
+            postgresql_include=["distributor_id", "active", "rank_id", "joined_at"],
+        ),
         sa.Index(
             "ix_genealogy_nodes_tree_pre",
             "tree",
@@ -36,7 +42,6 @@ class GenealogyNode(SQLModel, table=True):
             postgresql_include=["depth", "active", "rank_id", "joined_at"],
         ),
         sa.Index("ix_genealogy_nodes_tree_post", "tree", "post"),
-        sa.Index("ix_genealogy_nodes_tree_parent_id", "tree", "parent_id"),
         sa.Index(
             "ix_genealogy_nodes_slot_pre", "slot", "pre", postgresql_where=sa.text("tree = 2")
         ),

@@ -201,8 +201,8 @@ def _matrix_slot(session: Session, top_id: int, width: int) -> tuple[int, int]:
                 """
                 SELECT g.distributor_id FROM genealogy_nodes g
                 WHERE g.tree = 2 AND g.depth = :lvl AND g.pre >= :lo AND g.pre <= :hi
-                  AND (SELECT count(*) FROM genealogy_nodes c
-                       WHERE c.tree = 2 AND c.parent_id = g.distributor_id) < :w
+                  AND (SELECT count(*) FROM distributors c
+                       WHERE c.placement_id = g.distributor_id) < :w
                 ORDER BY g.pre LIMIT 1
                 """
             ),

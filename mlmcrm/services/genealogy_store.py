@@ -43,7 +43,7 @@ UNIVERSE = 2**62
 TREES = {"sponsor": SPONSOR_TREE, "placement": PLACEMENT_TREE}
 UPLINE_LIMIT = 50
 PAGE_SIZE = 50
-LEVEL_WINDOW = 64
+LEVEL_WINDOW = 256
 """Levels a downline page walks one at a time before it scans the rest of the subtree."""
 LOCK_KEY = 7104357
 """First key of the per-tree advisory lock that serialises label allocation (second: the tree)."""
@@ -179,16 +179,16 @@ def is_below(session: Session, tree: str | int, ancestor_id: int, distributor_id
 
 
 UPLINE_SQL = """
-WITH RECURSIVE up AS (
-    SELECT g.parent_id AS id, 1 AS steps
-    FROM genealogy_nodes g WHERE g.tree = :t AND g.distributor_id = :d AND g.parent_id IS NOT NULL
-    UNION ALL
-    SELECT g.parent_id, up.steps + 1
-    FROM up JOIN genealogy_nodes g ON g.tree = :t AND g.distributor_id = up.id
-    WHERE g.parent_id IS NOT NULL AND up.steps < :limit
-)
-SELECT up.id, up.steps FROM up ORDER BY up.steps LIMIT :limit
+SELECT lvl, (SELECT g.distributor_id FROM genealogy_nodes g
+             WHERE g.tree = :t AND g.depth = lvl AND g.pre <= :pre
+             ORDER BY g.pre DESC LIMIT 1)
+FROM generate_series(CAST(:depth AS integer) - 1, GREATEST(:depth - :limit, 0), -1) lvl
+UNION ALL
+SELECT 0, (SELECT g.distributor_id FROM genealogy_nodes g
+           WHERE g.tree = :t AND g.depth = 0 AND g.pre <= :pre ORDER BY g.pre DESC LIMIT 1)
 """
+"""The ancestors nearest first, then the root: the ancestor at depth d is the last node of
+depth d opened before the person (an index-only probe per level, no walk over parent ids)."""
 
 
 @dataclass(frozen=True)
@@ -212,25 +212,13 @@ def upline(
     me = node(session, number, distributor_id)
     if me is None:
         raise LookupError(f"distributor {distributor_id} is not in the {tree} tree")
-    ancestors = [
-        int(row[0])
-        for row in session.execute(
-            text(UPLINE_SQL), {"t": number, "d": distributor_id, "limit": limit}
-        )
-    ]
-    root = distributor_id if me.depth == 0 else _root_of(session, number, me)
-    return Upline(ancestors=ancestors, depth=me.depth, root_id=root)
-
-
-def _root_of(session: Session, tree: int, me: Node) -> int | None:
-    row = session.execute(
-        text(
-            "SELECT distributor_id FROM genealogy_nodes WHERE tree = :t AND depth = 0"
-            " AND pre < :pre ORDER BY pre DESC LIMIT 1"
-        ),
-        {"t": tree, "pre": me.pre},
-    ).first()
-    return None if row is None else int(row[0])
+    if me.depth == 0:
+        return Upline(ancestors=[], depth=0, root_id=distributor_id)
+    rows = session.execute(
+        text(UPLINE_SQL), {"t": number, "pre": me.pre, "depth": me.depth, "limit": limit}
+    ).all()
+    ancestors = [int(r[1]) for r in rows[:-1]]
+    return Upline(ancestors=ancestors, depth=me.depth, root_id=int(rows[-1][1]))
 
 
 @dataclass(frozen=True)
@@ -371,36 +359,45 @@ def downline_page(
             JOIN genealogy_nodes g ON g.tree = :t AND g.distributor_id = d.id
             WHERE g.pre > :lo AND g.pre < :hi AND g.depth BETWEEN :first AND :last
               AND (g.depth, g.pre) > (:after_depth, :after_pre) {where}
-            ORDER BY g.depth, g.pre LIMIT :limit
+            ORDER BY g.depth + 0, g.pre LIMIT :limit
         """
         rows = session.execute(text(sql), params).all()
     else:
         # The first levels one at a time (wide levels fill the page at once), then the rest of
-        # the subtree as one index-only range scan sorted by level (deep, narrow legs).
+        # the subtree as one index-only range scan sorted by level (deep, narrow legs). The
+        # ``depth + 0`` keeps the planner from walking the level index in order across the
+        # whole tree to satisfy ORDER BY ... LIMIT.
         joins = (
             "JOIN distributors d ON d.id = g.distributor_id"
             " LEFT JOIN user_profiles p ON p.user_id = d.user_id"
         )
         near = {**params, "last": min(last, first + LEVEL_WINDOW - 1)}
+        inner_joins = joins if filters.name else ""
         rows = session.execute(
             text(
                 f"""
-                SELECT r.* FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) lvl
-                CROSS JOIN LATERAL (
-                    SELECT {ROW_COLUMNS} FROM genealogy_nodes g {joins}
-                    WHERE g.tree = :t AND g.depth = lvl
-                      AND g.pre > (CASE WHEN lvl = :after_depth THEN :after_pre ELSE :lo END)
-                      AND g.pre < :hi {where}
-                    ORDER BY g.pre LIMIT :limit
-                ) r
-                LIMIT :limit
+                WITH hits AS (
+                    SELECT r.* FROM
+                        generate_series(CAST(:first AS integer), CAST(:last AS integer)) lvl
+                    CROSS JOIN LATERAL (
+                        SELECT g.distributor_id, g.depth, g.pre
+                        FROM genealogy_nodes g {inner_joins}
+                        WHERE g.tree = :t AND g.depth = lvl
+                          AND g.pre > (CASE WHEN lvl = :after_depth THEN :after_pre ELSE :lo END)
+                          AND g.pre < :hi {where}
+                        ORDER BY g.pre LIMIT :limit
+                    ) r
+                    LIMIT :limit
+                )
+                SELECT {ROW_COLUMNS} FROM hits h
+                JOIN genealogy_nodes g ON g.tree = :t AND g.distributor_id = h.distributor_id
+                {joins} ORDER BY g.depth, g.pre
                 """
             ),
             near,
         ).all()
         if len(rows) < limit and last > near["last"]:
             far = {**params, "first": max(first, near["last"] + 1), "limit": limit - len(rows)}
-            inner_joins = joins if filters.name else ""
             rows += session.execute(
                 text(
                     f"""
@@ -409,7 +406,7 @@ def downline_page(
                         WHERE g.tree = :t AND g.pre > :lo AND g.pre < :hi
                           AND g.depth BETWEEN :first AND :last
                           AND (g.depth, g.pre) > (:after_depth, :after_pre) {where}
-                        ORDER BY g.depth, g.pre LIMIT :limit
+                        ORDER BY g.depth + 0, g.pre LIMIT :limit
                     )
                     SELECT {ROW_COLUMNS} FROM hits g {joins} ORDER BY g.depth, g.pre
                     """
@@ -473,14 +470,17 @@ def subtree_size(session: Session, tree: str | int, distributor_id: int) -> int:
 
 def children(session: Session, tree: str | int, distributor_id: int) -> list[int]:
     """The direct children of ``distributor_id`` in tree order."""
+    me = node(session, tree, distributor_id)
+    if me is None:
+        return []
     return [
         int(row[0])
         for row in session.execute(
             text(
-                "SELECT distributor_id FROM genealogy_nodes WHERE tree = :t AND parent_id = :d"
-                " ORDER BY pre"
+                "SELECT distributor_id FROM genealogy_nodes WHERE tree = :t AND depth = :d"
+                " AND pre > :lo AND pre < :hi ORDER BY pre"
             ),
-            {"t": tree_number(tree), "d": distributor_id},
+            {"t": tree_number(tree), "d": me.depth + 1, "lo": me.pre, "hi": me.post},
         )
     ]
 
@@ -491,44 +491,52 @@ def outer_leg_bottom(session: Session, distributor_id: int, side: int) -> int:
     Children are in slot order in the tour, so the outer-left leg is the first-child chain down
     to the first leaf F in tour order (the smallest closing label in the subtree), cut at the
     first right child on it (one index probe on ``(slot, pre)``); the outer-right leg mirrors it
-    with the last leaf and the first left child. One statement of three index probes, whatever
-    the depth.
+    with the last leaf and the first left child. Three index probes, whatever the depth.
 
     Raises:
         LookupError: The distributor is not in the placement tree.
     """
-    if side == 1:
-        sql = """
-            WITH me AS (SELECT pre, post FROM genealogy_nodes
-                        WHERE tree = 2 AND distributor_id = :d),
-            leaf AS (SELECT g.distributor_id, g.pre FROM genealogy_nodes g, me
-                     WHERE g.tree = 2 AND g.post > me.pre AND g.post < me.post
-                     ORDER BY g.post LIMIT 1)
-            SELECT COALESCE(
-                (SELECT c.parent_id FROM genealogy_nodes c, me, leaf
-                 WHERE c.tree = 2 AND c.slot = 2 AND c.pre > me.pre AND c.pre <= leaf.pre
-                 ORDER BY c.pre LIMIT 1),
-                (SELECT distributor_id FROM leaf), :d)
-            FROM me
-        """
-    else:
-        sql = """
-            WITH me AS (SELECT pre, post FROM genealogy_nodes
-                        WHERE tree = 2 AND distributor_id = :d),
-            leaf AS (SELECT g.distributor_id, g.post FROM genealogy_nodes g, me
-                     WHERE g.tree = 2 AND g.pre > me.pre AND g.pre < me.post
-                     ORDER BY g.pre DESC LIMIT 1)
-            SELECT COALESCE(
-                (SELECT c.parent_id FROM genealogy_nodes c, me, leaf
-                 WHERE c.tree = 2 AND c.slot = 1 AND c.post < me.post AND c.post >= leaf.post
-                 ORDER BY c.post DESC LIMIT 1),
-                (SELECT distributor_id FROM leaf), :d)
-            FROM me
-        """
-    row = session.execute(text(sql), {"d": distributor_id}).first()
-    if row is None:
+    me = node(session, PLACEMENT_TREE, distributor_id)
+    if me is None:
         raise LookupError(f"distributor {distributor_id} is not in the placement tree")
-    return int(row[0])
+    # Separate statements with the labels bound as values: a single statement would let the
+    # planner walk the (slot, pre) index from its start under ORDER BY ... LIMIT 1.
+    params = {"lo": me.pre, "hi": me.post}
+    if side == 1:
+        leaf = session.execute(
+            text(
+                "SELECT distributor_id, pre FROM genealogy_nodes WHERE tree = 2"
+                " AND post > :lo AND post < :hi ORDER BY post LIMIT 1"
+            ),
+            params,
+        ).first()
+        if leaf is None:
+            return distributor_id
+        cut = session.execute(
+            text(
+                "SELECT parent_id FROM genealogy_nodes WHERE tree = 2 AND slot = 2"
+                " AND pre > :lo AND pre <= :leaf ORDER BY pre LIMIT 1"
+            ),
+            {**params, "leaf": leaf[1]},
+        ).first()
+    else:
+        leaf = session.execute(
+            text(
+                "SELECT distributor_id, post FROM genealogy_nodes WHERE tree = 2"
+                " AND pre > :lo AND pre < :hi ORDER BY pre DESC LIMIT 1"
+            ),
+            params,
+        ).first()
+        if leaf is None:
+            return distributor_id
+        cut = session.execute(
+            text(
+                "SELECT parent_id FROM genealogy_nodes WHERE tree = 2 AND slot = 1"
+                " AND post < :hi AND post >= :leaf ORDER BY post DESC LIMIT 1"
+            ),
+            {**params, "leaf": leaf[1]},
+        ).first()
+    return int(cut[0]) if cut is not None else int(leaf[0])
 
 
 def check_consistency(session: Session, tree: str | int) -> list[str]:

@@ -22,12 +22,14 @@ from mlmcrm.models import (
     Contact,
     Customer,
     Distributor,
+    GenealogyNode,
     Order,
     Payout,
     Task,
     User,
     UserSession,
 )
+from mlmcrm.models.genealogy import SPONSOR_TREE
 from mlmcrm.services import permissions
 from mlmcrm.services.actor import Actor
 
@@ -58,16 +60,29 @@ _RULES: dict[str, _Rule] = {
 ENTITIES = tuple(_RULES)
 
 
-def downline_ids(distributor_id: int) -> sa.Select:
-    """A subquery of ``distributor_id`` and every distributor below it in the sponsor tree."""
-    tree = (
-        select(Distributor.id.label("id"))  # type: ignore[union-attr]
-        .where(Distributor.id == distributor_id)
-        .cte("downline", recursive=True)
+def downline_ids(distributor_id: int, tree: int = SPONSOR_TREE) -> sa.Select:
+    """A subquery of ``distributor_id`` and everyone below it in ``tree`` (sponsor by default).
+
+    One range of the genealogy index (``me.pre <= x.pre <= me.post``), however deep the tree.
+    """
+    nodes = GenealogyNode.__table__  # type: ignore[attr-defined]
+    me = sa.alias(nodes, name="me")
+    below = sa.alias(nodes, name="below")
+    return (
+        select(below.c.distributor_id)
+        .select_from(below.join(me, sa.true()))
+        .where(
+            me.c.tree == tree,
+            me.c.distributor_id == distributor_id,
+            below.c.tree == tree,
+            below.c.pre.between(me.c.pre, me.c.post),
+        )
     )
-    below = sa.alias(Distributor.__table__, name="below")  # type: ignore[attr-defined]
-    tree = tree.union_all(select(below.c.id).where(below.c.sponsor_id == tree.c.id))
-    return select(tree.c.id)
+
+
+def sees_whole_network(actor: Actor | None) -> bool:
+    """True for staff whose role reads every distributor (and so the whole genealogy)."""
+    return permissions.can(actor, "genealogy.read_any")
 
 
 def condition(*, actor: Actor | None, entity: str) -> sa.ColumnElement[bool]:

@@ -1,0 +1,373 @@
+"""What the genealogy screens and the API read, scoped like everything else.
+
+A distributor sees their own downline: in the sponsor view their sponsor downline, in the
+placement view their placement downline (both include themselves). Staff who read distributors
+see anyone. Asking for anyone else is answered "not found", so another person's place in the
+network cannot even be confirmed to exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from mlmcrm.models.genealogy import PLACEMENT_TREE
+from mlmcrm.services import genealogy_store as store
+from mlmcrm.services import permissions, scoping
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import NotFound, PermissionDenied, ValidationFailed
+
+EXPORT_LIMIT = 100_000
+NOT_VISIBLE = "That person is not in your downline."
+
+
+def _tree(tree: str) -> int:
+    try:
+        return store.tree_number(tree)
+    except ValueError as error:
+        raise ValidationFailed("Choose the sponsor tree or the placement tree.") from error
+
+
+def top_of(session: Session, *, actor: Actor, tree: str) -> int:
+    """Where the actor's view of ``tree`` starts: their own node, or the company's root (staff).
+
+    Raises:
+        PermissionDenied: The actor may not see the genealogy.
+        NotFound: The actor is not (yet) in that tree.
+    """
+    number = _tree(tree)
+    if scoping.sees_whole_network(actor):
+        row = session.execute(
+            text(
+                "SELECT distributor_id FROM genealogy_nodes WHERE tree = :t AND depth = 0"
+                " ORDER BY distributor_id LIMIT 1"
+            ),
+            {"t": number},
+        ).first()
+        if row is None:
+            raise NotFound("The network is empty.")
+        return int(row[0])
+    if not permissions.can(actor, "genealogy.own") or actor.distributor_id is None:
+        raise PermissionDenied("You do not have access to this.")
+    if store.node(session, number, actor.distributor_id) is None:
+        raise NotFound("You are not placed in this tree yet: your sponsor places you soon.")
+    return actor.distributor_id
+
+
+def require_visible(session: Session, *, actor: Actor, tree: str, distributor_id: int) -> None:
+    """Raise unless ``actor`` may see ``distributor_id`` in ``tree``.
+
+    Raises:
+        PermissionDenied: The actor may not see the genealogy at all.
+        NotFound: The person is not in the actor's view (or does not exist).
+    """
+    number = _tree(tree)
+    if not isinstance(distributor_id, int) or distributor_id <= 0:
+        raise NotFound(NOT_VISIBLE)
+    if scoping.sees_whole_network(actor):
+        if store.node(session, number, distributor_id) is None:
+            raise NotFound("That person is not in this tree.")
+        return
+    top = top_of(session, actor=actor, tree=tree)
+    if not store.is_below(session, number, top, distributor_id):
+        raise NotFound(NOT_VISIBLE)
+
+
+@dataclass(frozen=True)
+class Card:
+    """A node card: who, rank, this period's volumes and activity, binary legs and carry."""
+
+    distributor_id: int
+    code: str
+    name: str
+    rank: str
+    status: str
+    active: bool
+    pv: str
+    gv: str
+    left_volume: str
+    right_volume: str
+    carry_left: str
+    carry_right: str
+    level: int
+    slot: int | None
+    children: int
+    joined: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for pages and JSON."""
+        return asdict(self)
+
+
+CARD_SQL = """
+WITH period AS (
+    SELECT id, starts_at, ends_at FROM commission_periods
+    WHERE status <> 'closed' ORDER BY starts_at LIMIT 1
+)
+SELECT d.id, d.code, coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, ''),
+       coalesce(r.name, ''), d.status, s.active, s.pv, s.gv, s.left_volume, s.right_volume,
+       s.carry_left, s.carry_right, g.depth, g.slot,
+       (SELECT count(*) FROM distributors c WHERE c.sponsor_id = d.id AND :t = 1)
+       + (SELECT count(*) FROM distributors c WHERE c.placement_id = d.id AND :t = 2),
+       d.joined_at,
+       (SELECT coalesce(sum(o.pv_total), 0) FROM orders o, period
+        WHERE o.distributor_id = d.id AND o.created_at >= period.starts_at
+          AND o.created_at < period.ends_at
+          AND o.status IN ('paid', 'fulfilled', 'partially_refunded'))
+FROM distributors d
+JOIN genealogy_nodes g ON g.tree = :t AND g.distributor_id = d.id
+LEFT JOIN user_profiles p ON p.user_id = d.user_id
+LEFT JOIN ranks r ON r.id = d.rank_id
+LEFT JOIN period ON true
+LEFT JOIN commission_period_stats s ON s.period_id = period.id AND s.distributor_id = d.id
+WHERE d.id = ANY(:ids)
+"""
+
+
+def _money(value: Any) -> str:
+    return f"{Decimal(value or 0):,.2f}"
+
+
+def _cards(session: Session, number: int, ids: list[int], top_depth: int) -> list[Card]:
+    if not ids:
+        return []
+    rows = session.execute(text(CARD_SQL), {"t": number, "ids": ids}).all()
+    by_id = {}
+    for r in rows:
+        has_stats = r[6] is not None
+        by_id[int(r[0])] = Card(
+            distributor_id=int(r[0]),
+            code=r[1],
+            name=r[2].strip() or r[1],
+            rank=r[3],
+            status=r[4],
+            active=bool(r[5]) if has_stats else r[4] == "active",
+            pv=_money(r[6] if has_stats else r[16]),
+            gv=_money(r[7]) if has_stats else "—",
+            left_volume=_money(r[8]) if has_stats else "—",
+            right_volume=_money(r[9]) if has_stats else "—",
+            carry_left=_money(r[10]) if has_stats else "—",
+            carry_right=_money(r[11]) if has_stats else "—",
+            level=int(r[12]) - top_depth,
+            slot=r[13],
+            children=int(r[14]),
+            joined=f"{r[15]:%Y-%m-%d}" if r[15] else "",
+        )
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _top_depth(session: Session, actor: Actor, tree: str) -> int:
+    top = store.node(session, tree, top_of(session, actor=actor, tree=tree))
+    return top.depth if top is not None else 0
+
+
+def card(session: Session, *, actor: Actor, tree: str, distributor_id: int) -> Card:
+    """The card of one person in the actor's view.
+
+    Raises:
+        NotFound: Not in the actor's view.
+    """
+    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    cards = _cards(session, _tree(tree), [distributor_id], _top_depth(session, actor, tree))
+    if not cards:
+        raise NotFound(NOT_VISIBLE)
+    return cards[0]
+
+
+def children(session: Session, *, actor: Actor, tree: str, distributor_id: int) -> list[Card]:
+    """The cards of a person's direct children (lazy expand), in slot / tour order.
+
+    Raises:
+        NotFound: The person is not in the actor's view.
+    """
+    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    number = _tree(tree)
+    ids = store.children(session, number, distributor_id)[:500]
+    return _cards(session, number, ids, _top_depth(session, actor, tree))
+
+
+def breadcrumbs(
+    session: Session, *, actor: Actor, tree: str, distributor_id: int
+) -> list[dict[str, Any]]:
+    """The upline from the top of the actor's view down to the person (at most 50 steps).
+
+    Raises:
+        NotFound: The person is not in the actor's view.
+    """
+    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    number = _tree(tree)
+    top = top_of(session, actor=actor, tree=tree)
+    me = store.node(session, number, distributor_id)
+    top_node = store.node(session, number, top)
+    assert me is not None and top_node is not None
+    steps = min(store.UPLINE_LIMIT, me.depth - top_node.depth)
+    ancestors = (
+        store.upline(session, number, distributor_id, limit=steps).ancestors if steps else []
+    )
+    chain = [*reversed(ancestors), distributor_id]
+    names = dict(
+        session.execute(
+            text(
+                "SELECT d.id, coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')"
+                " FROM distributors d LEFT JOIN user_profiles p ON p.user_id = d.user_id"
+                " WHERE d.id = ANY(:ids)"
+            ),
+            {"ids": chain},
+        ).all()
+    )
+    return [{"distributor_id": i, "name": (names.get(i) or "").strip() or str(i)} for i in chain]
+
+
+def upline(session: Session, *, actor: Actor, tree: str, distributor_id: int) -> dict[str, Any]:
+    """The nearest 50 ancestors within the actor's view, the depth and the root of the view.
+
+    Raises:
+        NotFound: The person is not in the actor's view.
+    """
+    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    number = _tree(tree)
+    top = top_of(session, actor=actor, tree=tree)
+    top_node = store.node(session, number, top)
+    me = store.node(session, number, distributor_id)
+    assert me is not None and top_node is not None
+    steps = min(store.UPLINE_LIMIT, me.depth - top_node.depth)
+    ancestors = (
+        store.upline(session, number, distributor_id, limit=steps).ancestors if steps else []
+    )
+    return {
+        "distributor_id": distributor_id,
+        "depth": me.depth - top_node.depth,
+        "root_id": top,
+        "ancestors": ancestors,
+    }
+
+
+def search(session: Session, *, actor: Actor, tree: str, query: str) -> list[dict[str, Any]]:
+    """People in the actor's view whose name or code contains ``query`` (at most 20).
+
+    Raises:
+        ValidationFailed: The query is shorter than 2 characters.
+    """
+    query = (query or "").strip()
+    if len(query) < 2 or len(query) > 100:
+        raise ValidationFailed("Type at least 2 characters of a name or code.")
+    number = _tree(tree)
+    top = top_of(session, actor=actor, tree=tree)
+    code = session.execute(
+        text(
+            "SELECT d.id FROM distributors d JOIN genealogy_nodes g ON g.tree = :t"
+            " AND g.distributor_id = d.id JOIN genealogy_nodes me ON me.tree = :t"
+            " AND me.distributor_id = :top WHERE d.code = :q AND g.pre BETWEEN me.pre AND me.post"
+        ),
+        {"t": number, "top": top, "q": query},
+    ).first()
+    rows = store.downline_page(
+        session, number, top, filters=store.DownlineFilters(name=query), limit=20
+    )
+    found = [{"distributor_id": r.distributor_id, "name": r.name, "code": r.code} for r in rows]
+    if code is not None and all(f["distributor_id"] != code[0] for f in found):
+        found.insert(0, {"distributor_id": int(code[0]), "name": query, "code": query})
+    return found[:20]
+
+
+def downline(
+    session: Session,
+    *,
+    actor: Actor,
+    tree: str,
+    distributor_id: int,
+    filters: store.DownlineFilters | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int = store.PAGE_SIZE,
+) -> list[store.DownlineRow]:
+    """A page of a person's downline in level order, within the actor's view.
+
+    Raises:
+        NotFound: The person is not in the actor's view.
+        ValidationFailed: A filter is out of range.
+    """
+    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    filters = filters or store.DownlineFilters()
+    for value in (filters.level_from, filters.level_to):
+        if value is not None and not 1 <= value <= 1_000_000:
+            raise ValidationFailed("Levels are whole numbers from 1 up.")
+    if filters.level_from and filters.level_to and filters.level_from > filters.level_to:
+        raise ValidationFailed("The first level is after the last one.")
+    if filters.name is not None and len(filters.name) > 100:
+        raise ValidationFailed("Search a name of at most 100 characters.")
+    return store.downline_page(
+        session, _tree(tree), distributor_id, filters=filters, after=after, limit=limit
+    )
+
+
+def downline_csv(
+    session: Session,
+    *,
+    actor: Actor,
+    tree: str,
+    distributor_id: int,
+    filters: store.DownlineFilters | None = None,
+) -> str:
+    """The filtered downline as CSV, in level order (at most 100,000 rows).
+
+    Raises:
+        NotFound: The person is not in the actor's view.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["level", "code", "name", "rank_id", "status", "joined", "position"])
+    after: tuple[int, int] | None = None
+    written = 0
+    while written < EXPORT_LIMIT:
+        rows = downline(
+            session,
+            actor=actor,
+            tree=tree,
+            distributor_id=distributor_id,
+            filters=filters,
+            after=after,
+            limit=1000,
+        )
+        for r in rows:
+            writer.writerow(
+                [
+                    r.level,
+                    r.code,
+                    _safe_cell(r.name),
+                    r.rank_id or "",
+                    r.status,
+                    f"{r.joined_at:%Y-%m-%d}",
+                    r.position or "",
+                ]
+            )
+        written += len(rows)
+        if len(rows) < 1000:
+            break
+        after = (rows[-1].level, rows[-1].pre)
+    return out.getvalue()
+
+
+def _safe_cell(value: str) -> str:
+    """Neutralise spreadsheet formulas in exported text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def level_counts(session: Session, *, actor: Actor, tree: str, distributor_id: int) -> list[int]:
+    """People on each of the first 10 levels below a person in the actor's view.
+
+    Raises:
+        NotFound: The person is not in the actor's view.
+    """
+    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    return store.level_counts(session, _tree(tree), distributor_id)
+
+
+def is_binary(tree: str) -> bool:
+    """True for the placement view (binary legs and carry on the cards)."""
+    return _tree(tree) == PLACEMENT_TREE
