@@ -20,6 +20,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("user_profiles", "user_id", "bank_account_enc", "user_profiles.bank_account"),
     ("user_profiles", "user_id", "date_of_birth_enc", "user_profiles.date_of_birth"),
     ("contacts", "id", "private_notes_enc", "contacts.private_notes"),
+    ("contact_activities", "id", "body_enc", "contact_activities.body_enc"),
 )
 BATCH_SIZE = 500
 

@@ -222,3 +222,115 @@ def test_audit_rows_never_hold_a_sensitive_value_and_record_who_what_why_and_whe
         "profile.date_of_birth_changed",
     }
     assert all(str(row.ip_address) == "203.0.113.9" for row in changes)
+
+
+# -- TOTP -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("unix_time", "code"),
+    [(59, "287082"), (1111111109, "081804"), (1234567890, "005924"), (2000000000, "279037")],
+)
+def test_totp_codes_are_those_of_rfc_6238(unix_time, code):
+    # RFC 6238 appendix B, SHA-1 key "12345678901234567890", truncated to 6 digits.
+    secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+    assert totp.current_step(unix_time) == unix_time // 30
+    assert totp.code_at(secret, totp.current_step(unix_time)) == code
+    assert totp.verify(secret, code, last_step=None, now=unix_time) == unix_time // 30
+
+
+def test_totp_refuses_codes_two_steps_away():
+    secret = totp.new_secret()
+    now = 1_900_000_000.0
+    step = totp.current_step(now)
+    for far in (step - 2, step + 2):
+        assert totp.verify(secret, totp.code_at(secret, far), last_step=None, now=now) is None
+
+
+# -- row-level security -----------------------------------------------------------------------
+
+
+def test_the_acting_user_lasts_one_transaction_on_a_pooled_connection(owner_session):
+    from mlmcrm.db import get_engine, set_actor
+
+    owner = make_user(owner_session)
+    contact = Contact(owner_id=owner.id, first_name="Pooled")
+    owner_session.add(contact)
+    owner_session.commit()
+    visible = text("SELECT count(*) FROM contacts WHERE id = :id")
+    with get_engine("app").connect() as connection:
+        from sqlmodel import Session as _Session
+
+        with _Session(bind=connection) as session:
+            set_actor(session, owner.id)
+            assert session.execute(visible, {"id": contact.id}).scalar_one() == 1
+            session.commit()
+            # the same connection, the next transaction: nobody is acting any more
+            assert session.execute(visible, {"id": contact.id}).scalar_one() == 0
+            session.rollback()
+
+
+# -- key rotation -----------------------------------------------------------------------------
+
+
+def test_rotate_keys_knows_every_encrypted_column(owner_session):
+    from mlmcrm.services.key_rotation import ENCRYPTED_COLUMNS
+
+    columns = owner_session.execute(
+        text(
+            "SELECT c.relname || '.' || a.attname FROM pg_attribute a"
+            " JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            " AND a.attnum > 0 AND NOT a.attisdropped AND a.attname LIKE '%\\_enc'"
+        )
+    ).scalars()
+    rotated = {f"{table}.{column}" for table, _key, column, _field in ENCRYPTED_COLUMNS}
+    assert set(columns) == rotated
+
+
+def test_a_private_timeline_note_is_rotated_to_the_new_key(owner_session, monkeypatch):
+    import base64
+    import os
+
+    from mlmcrm import settings
+    from mlmcrm.services import key_rotation
+
+    owner = make_user(owner_session)
+    contact = Contact(owner_id=owner.id, first_name="Rotated")
+    owner_session.add(contact)
+    owner_session.flush()
+    field = "contact_activities.body_enc"
+    owner_session.execute(
+        text(
+            "INSERT INTO contact_activities (owner_id, contact_id, kind, body_enc, is_private)"
+            " VALUES (:owner, :contact, 'note', :body, true)"
+        ),
+        {
+            "owner": owner.id,
+            "contact": contact.id,
+            "body": crypto.encrypt_field("met at the gym", field=field),
+        },
+    )
+    owner_session.commit()
+    old = os.environ["FIELD_ENCRYPTION_KEY"]
+    new = "rotated2:" + base64.b64encode(b"s" * 32).decode()
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", f"{new},{old}")
+    settings.get_settings.cache_clear()
+    try:
+        key_rotation.rotate_keys(owner_session, actor=Actor.system("cli"))
+        owner_session.commit()
+        stored = owner_session.execute(
+            text("SELECT body_enc FROM contact_activities WHERE contact_id = :id"),
+            {"id": contact.id},
+        ).scalar_one()
+        assert crypto.key_id_of(stored) == "rotated2"
+        assert crypto.decrypt_field(stored, field=field) == "met at the gym"
+    finally:
+        # Rotate back so the rest of the run's data stays readable with the run's key.
+        monkeypatch.setenv("FIELD_ENCRYPTION_KEY", f"{old},{new}")
+        settings.get_settings.cache_clear()
+        key_rotation.rotate_keys(owner_session, actor=Actor.system("cli"))
+        owner_session.commit()
+        monkeypatch.undo()
+        settings.get_settings.cache_clear()
