@@ -13,9 +13,9 @@ import inspect
 import uuid
 
 import pytest
+import reflex as rx
 
 import mlmcrm.mlmcrm  # noqa: F401 - registers every page's state
-from mlmcrm.state.auth import AuthState
 from tests.factories import make_user
 from tests.handlers import HandlerClient, nothing_changes
 
@@ -28,14 +28,20 @@ PUBLIC_STATES = {
     "ResetPasswordState",
     "VerifyEmailState",
     "TwoFactorChallengeState",
+    # the public shop: a buyer places an order, pays, manages an autoship by its signed link
+    "ShopState",
+    "CheckoutDoneState",
+    "AutoshipManageState",
 }
 
 
 def _handlers() -> list[tuple[type, str]]:
-    found, pending = [], [AuthState]
+    found, pending = [], [rx.State]
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
+        if not cls.__module__.startswith("mlmcrm."):
+            continue
         for name, handler in cls.event_handlers.items():
             if name != "setvar" and handler.fn.__module__ == cls.__module__:
                 found.append((cls, name))

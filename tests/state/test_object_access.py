@@ -255,14 +255,17 @@ def test_compliance_reads_a_plan_and_a_period_but_changes_nothing(owner_session,
 
 
 def _id_handlers() -> list[str]:
+    import reflex as rx
+
     import mlmcrm.mlmcrm  # noqa: F401 - registers every page's state
-    from mlmcrm.state.auth import AuthState
 
     found = []
-    pending = [AuthState]
+    pending = [rx.State]
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
+        if not cls.__module__.startswith("mlmcrm."):
+            continue
         for name, handler in cls.event_handlers.items():
             if handler.fn.__module__ != cls.__module__ or name == "setvar":
                 continue
@@ -308,3 +311,16 @@ def test_a_malformed_period_gets_a_message(owner_session, bad_id):
     client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/statement")
     call = client.call(StatementState.choose, period_id=bad_id)
     assert call.state.error == "That period does not exist." and call.state.lines == []
+
+
+@pytest.mark.parametrize("bad_id", ["", "abc", "-1", "²", "99999999999999999999"])
+def test_malformed_plan_and_period_ids_get_a_message(owner_session, bad_id):
+    client = HandlerClient.sign_in(
+        owner_session, make_user(owner_session, role="admin"), path="/admin/commissions"
+    )
+    with unchanged(owner_session, *COMMISSION_TABLES):
+        shown = client.call(PlansState.show, plan_id=bad_id)
+        activated = client.call(PlansState.activate, plan_id=bad_id)
+        selected = client.call(CommissionsState.select, period_id=bad_id)
+    assert shown.state.error and activated.state.error
+    assert selected.state.error == "That period does not exist."

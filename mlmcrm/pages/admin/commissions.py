@@ -13,6 +13,7 @@ from mlmcrm.services import commission_periods as periods
 from mlmcrm.services import jobs as job_service
 from mlmcrm.services.errors import DomainError
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.ids import parse_id
 
 _FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -119,8 +120,11 @@ class CommissionsState(AuthState):
     @rx.event
     def select(self, period_id: str) -> None:
         """Show another period."""
-        self.selected_id = period_id
         self.error = self.notice = ""
+        if parse_id(period_id) is None:
+            self.error = "That period does not exist."
+            return
+        self.selected_id = period_id
         try:
             self._load_selected()
         except DomainError as exc:

@@ -14,6 +14,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.services import orders, refunds
 from mlmcrm.services.errors import DomainError
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.ids import parse_id
 
 PAGE_SIZE = 50
 
@@ -124,7 +125,7 @@ class AdminOrdersState(AuthState):
         """Show an order's lines and refunds, with the refund form."""
         self.error = self.notice = ""
         try:
-            self._open(int(order_id))
+            self._open(parse_id(order_id) or 0)
         except (DomainError, ValueError) as exc:
             self.error = str(exc)
 

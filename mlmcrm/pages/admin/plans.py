@@ -9,6 +9,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.services import commission_plans as plans
 from mlmcrm.services.errors import DomainError
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.ids import parse_id
 
 
 class PlansState(AuthState):
@@ -112,7 +113,7 @@ class PlansState(AuthState):
         self.error = self.notice = ""
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                version = plans.activate_plan(session, actor=actor, plan_id=int(plan_id))
+                version = plans.activate_plan(session, actor=actor, plan_id=parse_id(plan_id) or 0)
         except DomainError as exc:
             self.error = str(exc)
             return
@@ -127,7 +128,9 @@ class PlansState(AuthState):
             return
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                _, self.shown_yaml = plans.get_plan(session, actor=actor, plan_id=int(plan_id))
+                _, self.shown_yaml = plans.get_plan(
+                    session, actor=actor, plan_id=parse_id(plan_id) or 0
+                )
         except DomainError as exc:
             self.error = str(exc)
 

@@ -11,6 +11,7 @@ from mlmcrm.services import catalog, tax
 from mlmcrm.services.errors import DomainError
 from mlmcrm.services.money import CURRENCIES
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.ids import parse_id
 
 EMPTY_FORM = {
     "sku": "",
@@ -142,7 +143,9 @@ class ProductsState(AuthState):
             return
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                product = catalog.retire_product(session, actor=actor, product_id=int(product_id))
+                product = catalog.retire_product(
+                    session, actor=actor, product_id=parse_id(product_id) or 0
+                )
         except (DomainError, ValueError) as exc:
             self.error = str(exc)
             return

@@ -19,6 +19,7 @@ from mlmcrm.services import autoship, orders, refunds
 from mlmcrm.services.errors import DomainError
 from mlmcrm.settings import get_settings
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.ids import parse_id
 
 
 class DistributorOrdersState(AuthState):
@@ -96,7 +97,10 @@ class DistributorOrdersState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 autoship.change(
-                    session, actor=actor, subscription_id=int(subscription_id), action=action
+                    session,
+                    actor=actor,
+                    subscription_id=parse_id(subscription_id) or 0,
+                    action=action,
                 )
         except (DomainError, ValueError) as exc:
             self.error = str(exc)
@@ -114,7 +118,10 @@ class DistributorOrdersState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 result = refunds.cancel_starter_kit(
-                    session, actor=actor, order_id=int(order_id), request_token=self.request_token
+                    session,
+                    actor=actor,
+                    order_id=parse_id(order_id) or 0,
+                    request_token=self.request_token,
                 )
         except (DomainError, ValueError) as exc:
             self.error = str(exc)

@@ -13,6 +13,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.models import Order
 from mlmcrm.services import payments
 from mlmcrm.services.errors import DomainError
+from mlmcrm.state.ids import parse_id
 
 
 class CheckoutDoneState(rx.State):
@@ -33,7 +34,7 @@ class CheckoutDoneState(rx.State):
         """Confirm the payment of the order in the link."""
         self.error = self.status = ""
         order_id, session_id = self._param("order"), self._param("session_id")
-        if not order_id.isdigit():
+        if parse_id(order_id) is None:
             self.error = "This link has no order in it."
             return
         try:
