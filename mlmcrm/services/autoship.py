@@ -39,7 +39,7 @@ from mlmcrm.models import (
     User,
 )
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit, orders, permissions
+from mlmcrm.services import audit, mail, orders, permissions
 from mlmcrm.services.actor import Actor
 from mlmcrm.services.crypto import keyed_hash
 from mlmcrm.services.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -383,10 +383,10 @@ def _notify(session: Session, subscription: AutoshipSubscription, subject: str, 
             (user.email, f"{body}\n\n(Autoship #{subscription.id} of your customer.)")
         )
     for address, text in recipients:
-        try:
-            email_service.send(email_service.OutgoingEmail(to=address, subject=subject, body=text))
-        except email_service.EmailNotSent:
-            log.warning("autoship notice to %s not sent", address)
+        # Sent by the worker once this transaction commits, retried if the mail server is down.
+        mail.queue_email(
+            session, email_service.OutgoingEmail(to=address, subject=subject, body=text)
+        )
 
 
 def run_subscription(session: Session, *, subscription_id: int, now: datetime) -> RunOutcome:

@@ -12,14 +12,21 @@ from sqlmodel import select
 from mlmcrm import settings
 from mlmcrm.db import session_scope
 from mlmcrm.models import AutoshipSubscription, Order, OrderItem
-from mlmcrm.services import autoship
+from mlmcrm.services import autoship, mail
 from mlmcrm.services.errors import NotFound, ValidationFailed
 from tests.commerce.helpers import paid_order
+from tests.services.conftest import deliver_emails
 from tests.smtp_sink import SmtpSink
 
 
 @pytest.fixture()
-def smtp(monkeypatch):
+def smtp(monkeypatch, redis_url):
+    """A local SMTP server; notices are sent by the worker (``deliver_emails``)."""
+    from rq import Queue
+
+    from mlmcrm.services.jobs import redis_connection
+
+    Queue(mail.EMAIL_QUEUE, connection=redis_connection()).empty()
     sink = SmtpSink().start()
     monkeypatch.setenv("SMTP_URL", sink.url)
     settings.get_settings.cache_clear()
@@ -108,6 +115,7 @@ def test_a_declined_card_is_retried_with_backoff_and_a_notice_then_paused(
     assert sub.failed_attempts == 1 and sub.retry_at == moment + timedelta(days=1)
     order_id = outcome.order_id
     assert owner_session.get(Order, order_id).status == "pending"
+    deliver_emails()
     notices = [m for m in smtp.messages if "did not go through" in m["Subject"]]
     assert {m["To"] for m in notices} >= {"carl@example.com"}
     body = notices[0].get_content()
@@ -148,6 +156,7 @@ def test_after_the_last_retry_the_subscription_pauses(owner_session, shop, strip
     assert results == ["retry", "retry", "retry", "paused"]
     assert sub.status == "paused" and "declined" in sub.last_error
     assert owner_session.get(Order, outcome.order_id).status == "cancelled"
+    deliver_emails()
     assert any("is paused" in m["Subject"] for m in smtp.messages)
 
 
