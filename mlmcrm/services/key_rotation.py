@@ -66,6 +66,7 @@ def rotate_keys(session: Session, *, actor: Actor) -> dict[str, int]:
             moved += len(rows)
             last_key = rows[-1].k
         counts[f"{table}.{column}"] = moved
+    counts[EMAIL_BODIES] = _rotate_email_bodies(session, current)
     audit.record(
         session,
         actor=actor,
@@ -77,10 +78,40 @@ def rotate_keys(session: Session, *, actor: Actor) -> dict[str, int]:
     return counts
 
 
+EMAIL_BODIES = "jobs.params.body"
+"""Emails waiting for the worker keep their body encrypted in the job's parameters."""
+_EMAIL_BODIES_ON_OLD_KEYS = (
+    "FROM jobs WHERE kind = 'email.send' AND params ? 'body'"
+    " AND split_part(params ->> 'body', ':', 2) <> :current"
+)
+
+
+def _rotate_email_bodies(session: Session, current: str) -> int:
+    from mlmcrm.services.mail import BODY_FIELD
+
+    rows = session.execute(
+        text(f"SELECT id, params ->> 'body' AS v {_EMAIL_BODIES_ON_OLD_KEYS}"),  # noqa: S608
+        {"current": current},
+    ).all()
+    for row in rows:
+        session.execute(
+            text(
+                "UPDATE jobs SET params = jsonb_set(params, '{body}', to_jsonb(CAST(:v AS text)))"
+                " WHERE id = :id"
+            ),
+            {"v": crypto.reencrypt(row.v, field=BODY_FIELD), "id": row.id},
+        )
+    return len(rows)
+
+
 def values_on_old_keys(session: Session) -> int:
     """How many encrypted values are not on the current key."""
     current = crypto.current_key_id()
-    return sum(
+    waiting_emails = session.execute(
+        text(f"SELECT count(*) {_EMAIL_BODIES_ON_OLD_KEYS}"),  # noqa: S608
+        {"current": current},
+    ).scalar_one()
+    return waiting_emails + sum(
         session.execute(
             text(
                 f"SELECT count(*) FROM {table}"

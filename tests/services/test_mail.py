@@ -166,3 +166,38 @@ def test_an_email_committed_while_redis_is_down_is_sent_by_the_next_worker(
     assert smtp.to(user.email)
     owner_session.refresh(job)
     assert job.status == "succeeded"
+
+
+def test_a_waiting_email_is_rotated_to_the_new_key_and_still_delivered(owner_session, smtp):
+    import base64
+    import os
+
+    from mlmcrm.services import crypto, key_rotation
+    from mlmcrm.services.actor import Actor
+
+    user = make_user(owner_session)
+    accounts.request_password_reset(owner_session, email=user.email)
+    owner_session.commit()
+    (job,) = _email_jobs(owner_session, user.email)
+    old = os.environ["FIELD_ENCRYPTION_KEY"]
+    new = "mailkey:" + base64.b64encode(b"m" * 32).decode()
+    try:
+        os.environ["FIELD_ENCRYPTION_KEY"] = f"{new},{old}"
+        settings.get_settings.cache_clear()
+        assert key_rotation.values_on_old_keys(owner_session) >= 1
+        counts = key_rotation.rotate_keys(owner_session, actor=Actor.system("test"))
+        owner_session.commit()
+        assert counts[key_rotation.EMAIL_BODIES] >= 1
+        owner_session.refresh(job)
+        assert crypto.key_id_of(job.params["body"]) == "mailkey"
+        os.environ["FIELD_ENCRYPTION_KEY"] = new  # the old key is dropped
+        settings.get_settings.cache_clear()
+        deliver_emails()
+        assert "reset-password?token=" in smtp.to(user.email)[0].get_content()
+    finally:
+        os.environ["FIELD_ENCRYPTION_KEY"] = f"{old},{new}"
+        settings.get_settings.cache_clear()
+        key_rotation.rotate_keys(owner_session, actor=Actor.system("test"))
+        owner_session.commit()
+        os.environ["FIELD_ENCRYPTION_KEY"] = old
+        settings.get_settings.cache_clear()
