@@ -25,6 +25,11 @@ from mlmcrm.pages.auth.two_factor_challenge import (
     two_factor_challenge_page,
 )
 from mlmcrm.pages.auth.verify_email import VerifyEmailState, verify_email_page
+from mlmcrm.pages.crm.contact import ContactState, contact_page
+from mlmcrm.pages.crm.contacts import ContactsState, contacts_page
+from mlmcrm.pages.crm.imports import ImportState, import_page
+from mlmcrm.pages.crm.staff import StaffCrmState, staff_crm_page
+from mlmcrm.pages.crm.today import TodayState, today_page
 from mlmcrm.pages.distributor.home import DistributorHomeState, distributor_home
 from mlmcrm.pages.distributor.orders import DistributorOrdersState, distributor_orders_page
 from mlmcrm.pages.distributor.statement import StatementState, statement_page
@@ -115,6 +120,17 @@ PAGES = [
         [AdminOrdersState.guard, AdminOrdersState.load],
     ),
     (products_page, routes.ADMIN_PRODUCTS, "Products", [ProductsState.guard, ProductsState.load]),
+    # CRM
+    (today_page, routes.CRM_TODAY, "Today", [AuthState.guard_distributor, TodayState.load]),
+    (contacts_page, routes.CRM, "Contacts", [AuthState.guard_distributor, ContactsState.load]),
+    (contact_page, routes.CRM_CONTACT, "Contact", [AuthState.guard_distributor, ContactState.load]),
+    (
+        import_page,
+        routes.CRM_IMPORT,
+        "Import contacts",
+        [AuthState.guard_distributor, ImportState.load],
+    ),
+    (staff_crm_page, routes.ADMIN_CRM, "CRM", [StaffCrmState.guard, StaffCrmState.load]),
 ]
 
 for component, route, title, on_load in PAGES:

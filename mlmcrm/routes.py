@@ -22,6 +22,11 @@ ACCOUNT_SESSIONS = "/account/sessions"
 ACCOUNT_TOKENS = "/account/tokens"
 ADMIN_AUDIT = "/admin/audit"
 ADMIN_PEOPLE = "/admin/people"
+CRM = "/crm"
+CRM_TODAY = "/crm/today"
+CRM_IMPORT = "/crm/import"
+CRM_CONTACT = "/crm/contacts/[contact_id]"
+ADMIN_CRM = "/admin/crm"
 
 # Commerce
 SHOP = "/shop/[code]"
@@ -80,3 +85,8 @@ def with_next(path: str, next_path: str | None) -> str:
 
         return f"{path}?next={quote(next_path, safe='/')}"  # type: ignore[arg-type]
     return path
+
+
+def crm_contact_url(contact_id: int | str) -> str:
+    """A contact's page."""
+    return f"/crm/contacts/{contact_id}"

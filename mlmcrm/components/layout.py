@@ -30,6 +30,8 @@ DISTRIBUTOR_NAV = (
     NavItem("Home", "layout-dashboard", routes.DISTRIBUTOR_HOME),
     NavItem("Statement", "receipt-text", routes.DISTRIBUTOR_STATEMENT),
     NavItem("Orders", "shopping-bag", routes.DISTRIBUTOR_ORDERS),
+    NavItem("Today", "bell", routes.CRM_TODAY),
+    NavItem("Contacts", "contact", routes.CRM),
     *ACCOUNT_NAV,
 )
 STAFF_NAV = (
@@ -45,6 +47,7 @@ STAFF_NAV = (
     NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, roles=("admin", "finance", "support")),
     NavItem("Products", "package", routes.ADMIN_PRODUCTS, roles=("admin",)),
     NavItem("Audit log", "scroll-text", routes.ADMIN_AUDIT, roles=("admin", "compliance")),
+    NavItem("CRM", "contact", routes.ADMIN_CRM, roles=("admin", "compliance", "support")),
     *ACCOUNT_NAV,
 )
 

@@ -635,3 +635,29 @@ def run_import_job(
     redis.delete(_upload_key(upload))
     report["skipped_rows"] = report["skipped_rows"][:100]
     return report
+
+
+def stash_upload(data: bytes, *, connection: Any = None) -> str:
+    """Keep an uploaded file in Redis for a day (between preview, dry run and import)."""
+    from mlmcrm.services import jobs
+    from mlmcrm.services.imports_parse import MAX_FILE_BYTES
+
+    if len(data) > MAX_FILE_BYTES:
+        raise ValidationFailed(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+    token = uuid.uuid4().hex
+    (connection or jobs.redis_connection()).set(_upload_key(token), data, ex=UPLOAD_TTL_SECONDS)
+    return token
+
+
+def stashed_upload(token: str, *, connection: Any = None) -> bytes:
+    """An upload kept by :func:`stash_upload`.
+
+    Raises:
+        ValidationFailed: It expired (or never was).
+    """
+    from mlmcrm.services import jobs
+
+    data = (connection or jobs.redis_connection()).get(_upload_key(token)) if token else None
+    if data is None:
+        raise ValidationFailed("Upload the file again (uploads are kept for a day).")
+    return bytes(data)
