@@ -163,3 +163,30 @@ def test_other_roles_cannot_open_a_record_even_with_a_reason(owner_session, vict
             form_data={"contact_id": str(victim["contact"]), "reason": "just curious"},
         )
     assert call.state.error and call.state.opened_name == ""
+
+
+def test_only_an_admin_changes_the_pipeline_and_bad_input_changes_nothing(owner_session):
+    from mlmcrm.db import session_scope
+    from mlmcrm.services import crm
+
+    with session_scope("owner") as session:
+        before = "\n".join(f"{s.key}: {s.label}" for s in crm.stages(session))
+    support = HandlerClient.sign_in(
+        owner_session, make_user(owner_session, role="support"), path="/admin/crm"
+    )
+    with unchanged(owner_session, "company_settings"):
+        call = support.call(StaffCrmState.save_stages, form_data={"stages": "new: New"})
+        assert call.state.error
+    admin = HandlerClient.sign_in(
+        owner_session, make_user(owner_session, role="admin"), path="/admin/crm"
+    )
+    with unchanged(owner_session, "company_settings"):
+        bad = admin.call(StaffCrmState.save_stages, form_data={"stages": "Bad Key: x"})
+        assert "lower-case" in bad.state.error
+    try:
+        ok = admin.call(StaffCrmState.save_stages, form_data={"stages": before + "\nvip: VIP"})
+        assert ok.state.error == "" and ok.state.stages_notice
+        with session_scope("owner") as session:
+            assert crm.stage_keys(session)[-1] == "vip"
+    finally:
+        admin.call(StaffCrmState.save_stages, form_data={"stages": before})

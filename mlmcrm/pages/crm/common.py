@@ -95,9 +95,14 @@ def crm_tabs() -> rx.Component:
 
     def tab(label: str, href: str, icon: str) -> rx.Component:
         return rx.link(
-            rx.button(rx.icon(icon, size=14), label, variant="soft", size="2"),
+            rx.hstack(
+                rx.icon(icon, size=14), rx.text(label, size="2"), align="center", spacing="1"
+            ),
             href=href,
             underline="none",
+            padding="0.35rem 0.7rem",
+            border_radius="var(--radius-3)",
+            background=rx.color("accent", 3),
         )
 
     return rx.hstack(

@@ -145,7 +145,7 @@ class ContactsState(CrmState):
         self._reload()
 
     @rx.event
-    def set_view(self, view: str) -> None:
+    def set_view(self, view: str | list[str]) -> None:
         """Show the board or the list."""
         self.view = "list" if view == "list" else "board"
 

@@ -331,7 +331,7 @@ def _preview() -> rx.Component:
                 ),
                 rx.flex(
                     rx.button("Dry run", variant="soft", on_click=ImportState.dry_run),
-                    rx.button("Import", on_click=ImportState.start),
+                    rx.button("Import contacts", on_click=ImportState.start),
                     gap="2",
                 ),
                 spacing="3",

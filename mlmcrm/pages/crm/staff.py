@@ -8,7 +8,7 @@ import reflex as rx
 
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
 from mlmcrm.db import session_scope
-from mlmcrm.services import contacts, crm
+from mlmcrm.services import contacts, crm, permissions
 from mlmcrm.services.errors import DomainError, NotFound
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.ids import parse_id
@@ -43,6 +43,9 @@ class StaffCrmState(AuthState):
     opened_name: str = ""
     opened_detail: str = ""
     opened_lines: list[OpenedLine] = []
+    can_configure: bool = False
+    stages_text: str = ""
+    stages_notice: str = ""
 
     @rx.event
     def guard(self) -> rx.event.EventSpec | None:
@@ -59,9 +62,35 @@ class StaffCrmState(AuthState):
         self.error = ""
         with session_scope("app", actor_id=actor.user_id) as session:
             counts = crm.staff_counts(session, actor=actor)
+            self.stages_text = "\n".join(f"{s.key}: {s.label}" for s in crm.stages(session))
         self.contacts_total, self.owners = f"{counts.contacts:,}", f"{counts.owners:,}"
         self.open_tasks, self.overdue_tasks = f"{counts.open_tasks:,}", f"{counts.overdue_tasks:,}"
         self.by_stage = [StageCount(k, f"{v:,}") for k, v in sorted(counts.by_stage.items())]
+        self.can_configure = permissions.can(actor, "crm.configure")
+
+    @rx.event
+    def save_stages(self, form_data: dict) -> None:
+        """Replace the pipeline's stages (admins): one ``key: label`` per line, in order."""
+        actor = self.actor_for("crm.configure")
+        self.stages_notice = ""
+        if actor is None:
+            self.error = "You do not have access to this."
+            return
+        self.error = ""
+        text = str(form_data.get("stages", ""))
+        pairs = []
+        for line in text.splitlines():
+            if line.strip():
+                key, _, label = line.partition(":")
+                pairs.append((key.strip(), label.strip() or key.strip()))
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                crm.set_stages(session, actor=actor, new_stages=pairs)
+        except DomainError as exc:
+            self.error = str(exc)
+            return
+        self.stages_text = text.strip()
+        self.stages_notice = "The pipeline was saved."
 
     @rx.event
     def open_record(self, form_data: dict) -> None:
@@ -148,6 +177,37 @@ def staff_crm_page() -> rx.Component:
                 on_submit=StaffCrmState.open_record,
             ),
             width="100%",
+        ),
+        rx.cond(
+            StaffCrmState.can_configure,
+            rx.card(
+                rx.form(
+                    rx.vstack(
+                        rx.text("Pipeline stages", weight="bold", size="2"),
+                        rx.text(
+                            "One stage per line, in board order, as key: label. A stage that "
+                            "still holds contacts cannot be removed.",
+                            size="1",
+                        ),
+                        rx.text_area(
+                            name="stages",
+                            default_value=StaffCrmState.stages_text,
+                            rows="7",
+                            aria_label="Pipeline stages",
+                            width="100%",
+                            key=StaffCrmState.stages_text,
+                        ),
+                        rx.button("Save stages", type="submit"),
+                        rx.cond(
+                            StaffCrmState.stages_notice != "",
+                            rx.text(StaffCrmState.stages_notice, size="2", role="status"),
+                        ),
+                        width="100%",
+                    ),
+                    on_submit=StaffCrmState.save_stages,
+                ),
+                width="100%",
+            ),
         ),
         rx.cond(
             StaffCrmState.opened_name != "",
