@@ -73,6 +73,13 @@ class ActivityIn(BaseModel):
     private: bool = False
 
 
+class LinkIn(BaseModel):
+    """The customer or the distributor a contact became (one of the two)."""
+
+    customer_id: int | None = None
+    distributor_id: int | None = None
+
+
 class TimelineOut(BaseModel):
     """One line of a contact's timeline."""
 
@@ -223,6 +230,21 @@ def delete_contact(contact_id: int, context: Context = TOKEN) -> None:
     session, who = context
     actor = who.require_scope("contacts:write")
     contacts.delete_contact(session, actor=actor, contact_id=contact_id)
+
+
+@router.post("/contacts/{contact_id}/link", response_model=ContactOut)
+def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> ContactOut:
+    """Link a contact to the customer or team member it became (scope ``contacts:write``)."""
+    session, who = context
+    actor = who.require_scope("contacts:write")
+    contact = contacts.link_contact(
+        session,
+        actor=actor,
+        contact_id=contact_id,
+        customer_id=body.customer_id,
+        distributor_id=body.distributor_id,
+    )
+    return _contact_out(contact)
 
 
 @router.get("/contacts/{contact_id}/timeline", response_model=list[TimelineOut])

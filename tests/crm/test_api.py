@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from mlmcrm.api import create_api
-from mlmcrm.models import AuditLog, Contact, Distributor, Task
+from mlmcrm.models import AuditLog, Contact, Customer, Distributor, Task
 from mlmcrm.services import api_tokens
 from mlmcrm.services.actor import Actor
 from tests.factories import make_user
@@ -102,7 +102,11 @@ def test_every_route_that_takes_an_id_answers_404_for_someone_elses_record(clien
     owner_session.add(contact)
     owner_session.flush()
     task = Task(assignee_id=owner.id, contact_id=contact.id, description="theirs")
-    owner_session.add(task)
+    distributor_id = owner_session.exec(
+        select(Distributor.id).where(Distributor.user_id == owner.id)
+    ).one()
+    customer = Customer(distributor_id=distributor_id, first_name="Bought")
+    owner_session.add_all([task, customer])
     owner_session.commit()
     routes = [
         ("get", f"/api/v1/contacts/{contact.id}", None),
@@ -110,6 +114,7 @@ def test_every_route_that_takes_an_id_answers_404_for_someone_elses_record(clien
         ("delete", f"/api/v1/contacts/{contact.id}", None),
         ("get", f"/api/v1/contacts/{contact.id}/timeline", None),
         ("post", f"/api/v1/contacts/{contact.id}/activities", {"body": "planted"}),
+        ("post", f"/api/v1/contacts/{contact.id}/link", {"customer_id": customer.id}),
         ("get", f"/api/v1/tasks?contact_id={contact.id}", None),
         ("get", f"/api/v1/tasks/{task.id}", None),
         ("patch", f"/api/v1/tasks/{task.id}", {"status": "done"}),
