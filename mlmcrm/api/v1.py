@@ -105,3 +105,7 @@ router.include_router(commerce.router)
 from mlmcrm.api import crm as crm_api  # noqa: E402 - contacts, tasks and CRM search
 
 router.include_router(crm_api.router)
+
+from mlmcrm.api import genealogy as genealogy_api  # noqa: E402 - upline, downline, cards
+
+router.include_router(genealogy_api.router)

@@ -58,6 +58,7 @@ API_SCOPES: dict[str, str] = {
     "tasks:write": "Add, complete and change your tasks",
     "products:read": "Read the product catalogue",
     "orders:read": "Read the orders you may see",
+    "genealogy:read": "Read your downline: upline, downline pages and cards",
 }
 """Scopes a personal API token can hold; a token never grants more than its user's role."""
 
