@@ -34,6 +34,8 @@ from mlmcrm.pages.distributor.home import DistributorHomeState, distributor_home
 from mlmcrm.pages.distributor.orders import DistributorOrdersState, distributor_orders_page
 from mlmcrm.pages.distributor.statement import StatementState, statement_page
 from mlmcrm.pages.forbidden import forbidden_page, index_page
+from mlmcrm.pages.genealogy import admin_genealogy_page, team_page
+from mlmcrm.pages.genealogy.state import GenealogyState
 from mlmcrm.pages.shop.autoship import AutoshipManageState, autoship_manage_page
 from mlmcrm.pages.shop.done import CheckoutDoneState, checkout_done_page
 from mlmcrm.pages.shop.shop import ShopState, shop_page
@@ -96,6 +98,18 @@ PAGES = [
     (tokens_page, routes.ACCOUNT_TOKENS, "API tokens", [AuthState.guard_account, TokensState.load]),
     (audit_log_page, routes.ADMIN_AUDIT, "Audit log", [AuthState.guard_audit, AuditLogState.load]),
     (people_page, routes.ADMIN_PEOPLE, "People", [AuthState.guard_people, PeopleState.load]),
+    (
+        team_page,
+        routes.DISTRIBUTOR_TEAM,
+        "My team",
+        [AuthState.guard_distributor, GenealogyState.load],
+    ),
+    (
+        admin_genealogy_page,
+        routes.ADMIN_GENEALOGY,
+        "Genealogy",
+        [AuthState.guard_staff, GenealogyState.load],
+    ),
     (
         commissions_page,
         routes.ADMIN_COMMISSIONS,

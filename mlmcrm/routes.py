@@ -27,6 +27,8 @@ CRM_TODAY = "/crm/today"
 CRM_IMPORT = "/crm/import"
 CRM_CONTACT = "/crm/contacts/[contact_id]"
 ADMIN_CRM = "/admin/crm"
+DISTRIBUTOR_TEAM = "/team"
+ADMIN_GENEALOGY = "/admin/genealogy"
 
 # Commerce
 SHOP = "/shop/[code]"

@@ -28,6 +28,7 @@ ACCOUNT_NAV = (
 )
 DISTRIBUTOR_NAV = (
     NavItem("Home", "layout-dashboard", routes.DISTRIBUTOR_HOME),
+    NavItem("My team", "network", routes.DISTRIBUTOR_TEAM),
     NavItem("Statement", "receipt-text", routes.DISTRIBUTOR_STATEMENT),
     NavItem("Orders", "shopping-bag", routes.DISTRIBUTOR_ORDERS),
     NavItem("Today", "bell", routes.CRM_TODAY),
@@ -44,6 +45,7 @@ STAFF_NAV = (
     ),
     NavItem("Plan", "file-cog", routes.ADMIN_PLANS, roles=("admin", "finance", "compliance")),
     NavItem("People", "users", routes.ADMIN_PEOPLE),
+    NavItem("Genealogy", "network", routes.ADMIN_GENEALOGY),
     NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, roles=("admin", "finance", "support")),
     NavItem("Products", "package", routes.ADMIN_PRODUCTS, roles=("admin",)),
     NavItem("Audit log", "scroll-text", routes.ADMIN_AUDIT, roles=("admin", "compliance")),

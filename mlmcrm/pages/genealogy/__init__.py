@@ -1,0 +1,418 @@
+"""The genealogy pages: ``/team`` for distributors, ``/admin/genealogy`` for staff.
+
+A tree viewer (sponsor/unilevel and placement/binary views, lazy expand and collapse, node
+cards, search and jump, upline breadcrumbs), a downline table with filters and CSV export, the
+holding tank, and for admins moves, terminations and the placement settings.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.layout import DISTRIBUTOR_NAV, STAFF_NAV, app_shell
+from mlmcrm.pages.genealogy.state import GenealogyState
+
+S = GenealogyState
+
+
+def _figure(label: str, value: rx.Var) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", color=rx.color("gray", 10)),
+        rx.text(value, size="2", weight="medium"),
+        spacing="0",
+        min_width="4.5rem",
+    )
+
+
+def _node(row: rx.Var) -> rx.Component:
+    """One node card, indented by its depth below the focused person."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.cond(
+                    row["children"] != "0",
+                    rx.icon_button(
+                        rx.cond(row["expanded"] == "1", rx.icon("minus"), rx.icon("plus")),
+                        size="1",
+                        variant="soft",
+                        aria_label="Expand or collapse",
+                        on_click=S.toggle(row["id"]),
+                    ),
+                    rx.box(width="24px"),
+                ),
+                rx.cond(S.tree == "placement", rx.badge(row["slot"], variant="outline")),
+                rx.link(
+                    rx.text(row["name"], weight="bold"),
+                    on_click=S.jump(row["id"]),
+                    cursor="pointer",
+                ),
+                rx.badge(row["rank"], variant="surface"),
+                rx.badge(
+                    row["active"],
+                    color_scheme=rx.cond(row["active"] == "active", "green", "gray"),
+                ),
+                rx.text(row["code"], size="1", color=rx.color("gray", 10)),
+                wrap="wrap",
+                align="center",
+                spacing="2",
+            ),
+            rx.hstack(
+                _figure("PV", row["pv"]),
+                _figure("GV", row["gv"]),
+                rx.cond(
+                    S.tree == "placement",
+                    rx.hstack(
+                        _figure("Left", row["left"]),
+                        _figure("Right", row["right"]),
+                        _figure("Carry L", row["carry_left"]),
+                        _figure("Carry R", row["carry_right"]),
+                        wrap="wrap",
+                        spacing="3",
+                    ),
+                ),
+                _figure("Team below", row["children"]),
+                wrap="wrap",
+                spacing="3",
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        margin_left=row["indent"],
+        width="auto",
+        class_name="genealogy-node",
+    )
+
+
+def _viewer() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.segmented_control.root(
+                rx.segmented_control.item("Sponsor (unilevel)", value="sponsor"),
+                rx.segmented_control.item("Placement (binary)", value="placement"),
+                value=S.tree,
+                on_change=S.set_tree,
+            ),
+            rx.form(
+                rx.hstack(
+                    rx.input(
+                        name="query",
+                        placeholder="Name or code",
+                        aria_label="Search your team",
+                        id="genealogy-search",
+                    ),
+                    rx.button("Search", type="submit", variant="soft"),
+                ),
+                on_submit=S.search,
+                reset_on_submit=False,
+            ),
+            wrap="wrap",
+            spacing="3",
+            width="100%",
+        ),
+        rx.cond(
+            S.found.length() > 0,
+            rx.hstack(
+                rx.foreach(
+                    S.found,
+                    lambda f: rx.button(
+                        f["name"] + " (" + f["code"] + ")",
+                        size="1",
+                        variant="outline",
+                        on_click=S.jump(f["id"]),
+                    ),
+                ),
+                wrap="wrap",
+                spacing="2",
+            ),
+        ),
+        rx.hstack(
+            rx.foreach(
+                S.crumbs,
+                lambda c: rx.hstack(
+                    rx.link(c["name"], on_click=S.jump(c["id"]), cursor="pointer", size="2"),
+                    rx.text("›", color=rx.color("gray", 9)),
+                    spacing="1",
+                ),
+            ),
+            wrap="wrap",
+            spacing="1",
+            aria_label="Upline",
+        ),
+        rx.hstack(
+            rx.foreach(
+                S.counts,
+                lambda c: rx.badge("L" + c["level"] + ": " + c["count"], variant="soft"),
+            ),
+            wrap="wrap",
+            spacing="1",
+        ),
+        rx.vstack(rx.foreach(S.rows, _node), spacing="2", width="100%", id="genealogy-tree"),
+        spacing="3",
+        width="100%",
+    )
+
+
+def _table() -> rx.Component:
+    filters = rx.form(
+        rx.grid(
+            labelled_input("From level", "level_from", id="f-level-from", type="number"),
+            labelled_input("To level", "level_to", id="f-level-to", type="number"),
+            labelled_input("Rank id", "rank", id="f-rank", type="number"),
+            rx.vstack(
+                rx.el.label("Active", html_for="f-active"),
+                rx.el.select(
+                    rx.el.option("Any", value=""),
+                    rx.el.option("Active", value="yes"),
+                    rx.el.option("Not active", value="no"),
+                    name="active",
+                    id="f-active",
+                ),
+                spacing="1",
+            ),
+            labelled_input("Joined from", "joined_from", id="f-joined-from", type="date"),
+            labelled_input("Joined before", "joined_to", id="f-joined-to", type="date"),
+            labelled_input("Name", "name", id="f-name"),
+            columns=rx.breakpoints(initial="1", sm="2", lg="4"),
+            spacing="3",
+            width="100%",
+        ),
+        rx.hstack(
+            rx.button("Show downline", type="submit"),
+            rx.button("Export CSV", type="button", variant="soft", on_click=S.export),
+            margin_top="0.75rem",
+        ),
+        on_submit=S.filter_table,
+        reset_on_submit=False,
+    )
+    table = rx.box(
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    *[
+                        rx.table.column_header_cell(h)
+                        for h in ("Level", "Name", "Code", "Rank", "Status", "Joined", "Slot")
+                    ]
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    S.table,
+                    lambda r: rx.table.row(
+                        rx.table.cell(r["level"]),
+                        rx.table.cell(
+                            rx.link(r["name"], on_click=S.jump(r["id"]), cursor="pointer")
+                        ),
+                        rx.table.cell(r["code"]),
+                        rx.table.cell(r["rank"]),
+                        rx.table.cell(r["status"]),
+                        rx.table.cell(r["joined"]),
+                        rx.table.cell(r["position"]),
+                    ),
+                )
+            ),
+            width="100%",
+            id="downline-table",
+        ),
+        overflow_x="auto",
+        width="100%",
+    )
+    return section(
+        "Downline",
+        rx.text("Below ", rx.text.strong(S.focus["name"]), ", in level order.", size="2"),
+        filters,
+        table,
+        rx.cond(S.more, rx.button("More", variant="soft", on_click=S.next_page)),
+    )
+
+
+def _tank() -> rx.Component:
+    return rx.cond(
+        S.tank.length() > 0,
+        section(
+            "Holding tank",
+            rx.text(
+                "New enrolees waiting to be placed; after the date shown they are placed"
+                " automatically.",
+                size="2",
+            ),
+            rx.foreach(
+                S.tank,
+                lambda w: rx.text(
+                    w["name"] + " — id " + w["id"] + " — until " + w["place_by"], size="2"
+                ),
+            ),
+            rx.form(
+                rx.grid(
+                    labelled_input("Person (id)", "person", id="tank-person"),
+                    labelled_input("Parent (id)", "parent", id="tank-parent"),
+                    labelled_input("Slot (left, right or a number)", "slot", id="tank-slot"),
+                    columns=rx.breakpoints(initial="1", sm="3"),
+                    spacing="3",
+                    width="100%",
+                ),
+                rx.button("Place", type="submit", margin_top="0.5rem"),
+                on_submit=S.place,
+                reset_on_submit=True,
+            ),
+        ),
+    )
+
+
+def _admin_tools() -> rx.Component:
+    move = section(
+        "Move a person with their team",
+        rx.form(
+            rx.grid(
+                rx.vstack(
+                    rx.el.label("Tree", html_for="move-tree"),
+                    rx.el.select(
+                        rx.el.option("Sponsor tree", value="sponsor"),
+                        rx.el.option("Placement tree", value="placement"),
+                        name="tree",
+                        id="move-tree",
+                    ),
+                    spacing="1",
+                ),
+                labelled_input("Person (id)", "person", id="move-person"),
+                labelled_input("New parent (id)", "new_parent", id="move-parent"),
+                labelled_input("Slot (placement)", "slot", id="move-slot", type="number"),
+                columns=rx.breakpoints(initial="1", sm="2", lg="4"),
+                spacing="3",
+                width="100%",
+            ),
+            rx.button("Preview", type="submit", margin_top="0.5rem"),
+            on_submit=S.preview_move,
+            reset_on_submit=False,
+        ),
+        rx.cond(
+            S.pending_move.length() > 0,
+            rx.vstack(
+                rx.text(
+                    S.preview["people"]
+                    + " people move, with "
+                    + S.preview["volume"]
+                    + " PV this period.",
+                    id="move-preview",
+                ),
+                rx.text("Lose that volume: " + S.preview["losing"], size="2"),
+                rx.text("Gain that volume: " + S.preview["gaining"], size="2"),
+                rx.form(
+                    labelled_input("Reason (required)", "reason", id="move-reason"),
+                    rx.button("Confirm the move", type="submit", color_scheme="orange"),
+                    on_submit=S.confirm_move,
+                    reset_on_submit=True,
+                ),
+                spacing="2",
+                width="100%",
+            ),
+        ),
+    )
+    status = section(
+        "Terminate or reinstate",
+        rx.text(
+            "Terminating moves the person's personally sponsored distributors up to their"
+            " sponsor; in the placement tree they stay as a placeholder. Reinstating undoes it.",
+            size="2",
+        ),
+        rx.form(
+            rx.grid(
+                labelled_input("Distributor (id)", "person", id="status-person"),
+                rx.vstack(
+                    rx.el.label("Action", html_for="status-action"),
+                    rx.el.select(
+                        rx.el.option("Terminate", value="terminate"),
+                        rx.el.option("Reinstate", value="reinstate"),
+                        name="action",
+                        id="status-action",
+                    ),
+                    spacing="1",
+                ),
+                labelled_input("Reason (required)", "reason", id="status-reason"),
+                columns=rx.breakpoints(initial="1", sm="3"),
+                spacing="3",
+                width="100%",
+            ),
+            rx.button("Apply", type="submit", color_scheme="red", margin_top="0.5rem"),
+            on_submit=S.change_status,
+            reset_on_submit=True,
+        ),
+    )
+    settings = section(
+        "Placement settings",
+        rx.form(
+            rx.grid(
+                rx.vstack(
+                    rx.el.label("Placement tree", html_for="set-tree"),
+                    rx.el.select(
+                        rx.el.option("Binary", value="binary"),
+                        rx.el.option("Matrix", value="matrix"),
+                        name="placement_tree",
+                        id="set-tree",
+                        value=S.settings["placement_tree"],
+                    ),
+                    spacing="1",
+                ),
+                labelled_input(
+                    "Matrix width",
+                    "matrix_width",
+                    id="set-width",
+                    default_value=S.settings["matrix_width"],
+                ),
+                rx.vstack(
+                    rx.el.label("Automatic binary placement", html_for="set-spillover"),
+                    rx.el.select(
+                        rx.el.option("Outer left leg", value="outer_left"),
+                        rx.el.option("Outer right leg", value="outer_right"),
+                        rx.el.option("Weaker leg", value="weaker_leg"),
+                        name="spillover",
+                        id="set-spillover",
+                        value=S.settings["spillover"],
+                    ),
+                    spacing="1",
+                ),
+                labelled_input(
+                    "Holding tank days (0: place at once)",
+                    "holding_tank_days",
+                    id="set-days",
+                    default_value=S.settings["holding_tank_days"],
+                ),
+                labelled_input(
+                    "Company sponsor code (empty: the root)",
+                    "company_sponsor_code",
+                    id="set-sponsor",
+                    default_value=S.settings["company_sponsor_code"],
+                ),
+                columns=rx.breakpoints(initial="1", sm="2", lg="3"),
+                spacing="3",
+                width="100%",
+            ),
+            rx.button("Save settings", type="submit", margin_top="0.5rem"),
+            on_submit=S.save_settings,
+            reset_on_submit=False,
+        ),
+    )
+    return rx.cond(S.can_manage, rx.vstack(move, status, settings, spacing="4", width="100%"))
+
+
+def _content() -> rx.Component:
+    return rx.vstack(
+        error_message(S.error),
+        notice_message(S.message),
+        _viewer(),
+        _table(),
+        _tank(),
+        _admin_tools(),
+        spacing="4",
+        width="100%",
+    )
+
+
+def team_page() -> rx.Component:
+    """``/team``: the distributor's own downline."""
+    return app_shell(_content(), title="My team", nav=DISTRIBUTOR_NAV)
+
+
+def admin_genealogy_page() -> rx.Component:
+    """``/admin/genealogy``: anyone's downline; admins change the trees."""
+    return app_shell(_content(), title="Genealogy", nav=STAFF_NAV)

@@ -1,0 +1,494 @@
+"""The genealogy screens' state: tree viewer, downline table, and the admin's tree changes.
+
+Distributors see their own downline (``/team``), staff anyone (``/admin/genealogy``). Every
+handler asks the services again, which scope by the actor: an id that is not in the actor's
+view is answered "not found" and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import reflex as rx
+
+from mlmcrm.db import session_scope
+from mlmcrm.services import genealogy, permissions
+from mlmcrm.services import genealogy_store as store
+from mlmcrm.services import genealogy_views as views
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import DomainError
+from mlmcrm.state.auth import AuthState
+
+PAGE = 50
+
+
+def _card_row(card: views.Card, indent: int) -> dict[str, str]:
+    slot = {1: "L", 2: "R"}.get(card.slot or 0, str(card.slot or ""))
+    return {
+        "id": str(card.distributor_id),
+        "name": card.name,
+        "code": card.code,
+        "rank": card.rank or "—",
+        "pv": card.pv,
+        "gv": card.gv,
+        "active": "active" if card.active else "inactive",
+        "status": card.status,
+        "left": card.left_volume,
+        "right": card.right_volume,
+        "carry_left": card.carry_left,
+        "carry_right": card.carry_right,
+        "slot": slot,
+        "level": str(card.level),
+        "children": str(card.children),
+        "indent": f"{min(indent, 12) * 1.25}rem",
+        "depth": str(indent),
+        "expanded": "",
+    }
+
+
+def _int(value: object) -> int | None:
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return -1
+
+
+def _date(value: object) -> datetime | None:
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+class GenealogyState(AuthState):
+    """Everything the genealogy pages show."""
+
+    tree: str = "sponsor"
+    staff: bool = False
+    can_manage: bool = False
+    error: str = ""
+    message: str = ""
+    focus: dict[str, str] = {}
+    rows: list[dict[str, str]] = []
+    crumbs: list[dict[str, str]] = []
+    counts: list[dict[str, str]] = []
+    found: list[dict[str, str]] = []
+    filters: dict[str, str] = {}
+    table: list[dict[str, str]] = []
+    cursor: str = ""
+    more: bool = False
+    preview: dict[str, str] = {}
+    pending_move: dict[str, str] = {}
+    tank: list[dict[str, str]] = []
+    settings: dict[str, str] = {}
+
+    def _actor(self) -> Actor | None:
+        actor = self.actor_for("genealogy.read_any") or self.actor_for("genealogy.own")
+        if actor is None:
+            self.error = "You do not have access to this."
+        return actor
+
+    @rx.event
+    def load(self) -> None:
+        """Open the viewer at the top of the actor's view (their own node, or the root)."""
+        self.error = self.message = ""
+        self.preview, self.pending_move, self.found, self.table = {}, {}, [], []
+        actor = self._actor()
+        if actor is None:
+            return
+        self.staff = permissions.can(actor, "genealogy.read_any")
+        self.can_manage = permissions.can(actor, "genealogy.manage")
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                top = views.top_of(session, actor=actor, tree=self.tree)
+            self._show(actor, top)
+            self._load_tank(actor)
+            if self.can_manage:
+                with session_scope("app", actor_id=actor.user_id) as session:
+                    current = genealogy.get_settings(session)
+                self.settings = {k: str(v) for k, v in current.__dict__.items()}
+        except DomainError as exc:
+            self.error = str(exc)
+
+    def _show(self, actor: Actor, distributor_id: int) -> None:
+        with session_scope("app", actor_id=actor.user_id) as session:
+            card = views.card(session, actor=actor, tree=self.tree, distributor_id=distributor_id)
+            kids = views.children(
+                session, actor=actor, tree=self.tree, distributor_id=distributor_id
+            )
+            crumbs = views.breadcrumbs(
+                session, actor=actor, tree=self.tree, distributor_id=distributor_id
+            )
+            counts = views.level_counts(
+                session, actor=actor, tree=self.tree, distributor_id=distributor_id
+            )
+        self.focus = _card_row(card, 0)
+        top = _card_row(card, 0)
+        top["expanded"] = "1" if kids else ""
+        self.rows = [top] + [_card_row(k, 1) for k in kids]
+        self.crumbs = [{"id": str(c["distributor_id"]), "name": c["name"]} for c in crumbs]
+        self.counts = [{"level": str(i), "count": f"{n:,}"} for i, n in enumerate(counts, start=1)]
+        self.table, self.cursor, self.more = [], "", False
+
+    @rx.event
+    def set_tree(self, value: str | list[str]) -> None:
+        """Switch between the sponsor (unilevel) view and the placement (binary) view."""
+        if isinstance(value, list):
+            value = value[0] if value else ""
+        if value in ("sponsor", "placement"):
+            self.tree = value
+        self.load()
+
+    @rx.event
+    def jump(self, distributor_id: str) -> None:
+        """Show a person (in the actor's view) at the top of the viewer."""
+        self.error = self.message = ""
+        actor = self._actor()
+        target = _int(distributor_id)
+        if actor is None or target is None:
+            return
+        try:
+            self._show(actor, target)
+        except DomainError as exc:
+            self.error = str(exc)
+
+    @rx.event
+    def toggle(self, distributor_id: str) -> None:
+        """Expand a node (load its children) or collapse it."""
+        self.error = ""
+        actor = self._actor()
+        if actor is None:
+            return
+        index = next((i for i, r in enumerate(self.rows) if r["id"] == distributor_id), None)
+        if index is None:
+            self.error = "That person is not shown here."
+            return
+        row = self.rows[index]
+        depth = int(row["depth"])
+        if row["expanded"]:
+            end = index + 1
+            while end < len(self.rows) and int(self.rows[end]["depth"]) > depth:
+                end += 1
+            row["expanded"] = ""
+            self.rows = self.rows[: index + 1] + self.rows[end:]
+            self.rows[index] = row
+            return
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                kids = views.children(
+                    session, actor=actor, tree=self.tree, distributor_id=int(distributor_id)
+                )
+        except (DomainError, ValueError) as exc:
+            self.error = str(exc) if isinstance(exc, DomainError) else "Not found."
+            return
+        row["expanded"] = "1"
+        self.rows = (
+            self.rows[:index]
+            + [row]
+            + [_card_row(k, depth + 1) for k in kids]
+            + self.rows[index + 1 :]
+        )
+
+    @rx.event
+    def search(self, form_data: dict) -> None:
+        """Find people in the actor's view by name or code."""
+        self.error, self.found = "", []
+        actor = self._actor()
+        if actor is None:
+            return
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                hits = views.search(
+                    session, actor=actor, tree=self.tree, query=str(form_data.get("query", ""))
+                )
+        except DomainError as exc:
+            self.error = str(exc)
+            return
+        self.found = [
+            {"id": str(h["distributor_id"]), "name": h["name"], "code": h["code"]} for h in hits
+        ]
+        if not self.found:
+            self.message = "Nobody in your view matches."
+
+    # -- the downline table ---------------------------------------------------------------------
+
+    def _filters(self) -> store.DownlineFilters:
+        f = self.filters
+        active = {"yes": True, "no": False}.get(str(f.get("active", "")))
+        level_from, level_to, rank = _int(f.get("level_from")), _int(f.get("level_to")), None
+        if str(f.get("rank", "")).strip():
+            rank = _int(f.get("rank"))
+        return store.DownlineFilters(
+            level_from=level_from,
+            level_to=level_to,
+            rank_id=rank,
+            active=active,
+            joined_from=_date(f.get("joined_from")),
+            joined_to=_date(f.get("joined_to")),
+            name=str(f.get("name", "")).strip() or None,
+        )
+
+    def _page(self, actor: Actor, after: tuple[int, int] | None) -> None:
+        with session_scope("app", actor_id=actor.user_id) as session:
+            rows = views.downline(
+                session,
+                actor=actor,
+                tree=self.tree,
+                distributor_id=int(self.focus.get("id", "0") or 0),
+                filters=self._filters(),
+                after=after,
+                limit=PAGE,
+            )
+        page = [
+            {
+                "id": str(r.distributor_id),
+                "level": str(r.level),
+                "name": r.name,
+                "code": r.code,
+                "rank": str(r.rank_id or ""),
+                "status": r.status,
+                "joined": f"{r.joined_at:%Y-%m-%d}",
+                "position": {1: "L", 2: "R"}.get(r.position or 0, str(r.position or "")),
+            }
+            for r in rows
+        ]
+        self.table = self.table + page if after else page
+        self.more = len(rows) == PAGE
+        self.cursor = f"{rows[-1].level}:{rows[-1].pre}" if rows else ""
+
+    @rx.event
+    def filter_table(self, form_data: dict) -> None:
+        """List the focused person's downline with the filters, in level order."""
+        self.error = ""
+        self.filters = {k: str(v) for k, v in form_data.items()}
+        actor = self._actor()
+        if actor is None:
+            return
+        if any(
+            v == -1
+            for v in (_int(self.filters.get("level_from")), _int(self.filters.get("level_to")))
+        ):
+            self.error = "Levels are whole numbers."
+            return
+        try:
+            self._page(actor, None)
+        except DomainError as exc:
+            self.error = str(exc)
+
+    @rx.event
+    def next_page(self) -> None:
+        """The next 50 rows."""
+        actor = self._actor()
+        if actor is None or not self.cursor:
+            return
+        level, _, pre = self.cursor.partition(":")
+        try:
+            self._page(actor, (int(level), int(pre)))
+        except (DomainError, ValueError) as exc:
+            self.error = str(exc)
+
+    @rx.event
+    def export(self) -> rx.event.EventSpec | None:
+        """Download the filtered downline as CSV."""
+        self.error = ""
+        actor = self._actor()
+        if actor is None:
+            return None
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                data = views.downline_csv(
+                    session,
+                    actor=actor,
+                    tree=self.tree,
+                    distributor_id=int(self.focus.get("id", "0") or 0),
+                    filters=self._filters(),
+                )
+        except DomainError as exc:
+            self.error = str(exc)
+            return None
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        return rx.download(data=data, filename=f"downline-{stamp}.csv", mime_type="text/csv")
+
+    # -- the holding tank ------------------------------------------------------------------------
+
+    def _load_tank(self, actor: Actor) -> None:
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                waiting = genealogy.holding_tank(session, actor=actor)
+        except DomainError:
+            self.tank = []
+            return
+        self.tank = [
+            {
+                "id": str(w["distributor_id"]),
+                "name": w["name"],
+                "code": w["code"],
+                "place_by": f"{w['place_by']:%Y-%m-%d %H:%M} UTC",
+            }
+            for w in waiting
+        ]
+
+    @rx.event
+    def place(self, form_data: dict) -> None:
+        """Place a waiting enrolee in a free slot of the sponsor's placement downline."""
+        self.error = self.message = ""
+        actor = self._actor()
+        if actor is None:
+            return
+        who, parent = _int(form_data.get("person")), _int(form_data.get("parent"))
+        slot = {"left": 1, "right": 2}.get(
+            str(form_data.get("slot", "")), _int(form_data.get("slot"))
+        )
+        if not who or not parent or not slot or -1 in (who, parent, slot):
+            self.error = "Choose the person, the parent (an id) and the slot."
+            return
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                genealogy.place_from_tank(
+                    session, actor=actor, distributor_id=who, parent_id=parent, slot=slot
+                )
+        except DomainError as exc:
+            self.error = str(exc)
+            return
+        self.message = "Placed."
+        self._load_tank(actor)
+
+    # -- the admin's changes ---------------------------------------------------------------------
+
+    def _manager(self) -> Actor | None:
+        actor = self.actor_for("genealogy.manage")
+        if actor is None:
+            self.error = "You do not have access to this."
+        return actor
+
+    @rx.event
+    def preview_move(self, form_data: dict) -> None:
+        """Check a move and show who gains or loses volume before it is confirmed."""
+        self.error = self.message = ""
+        self.preview, self.pending_move = {}, {}
+        actor = self._manager()
+        if actor is None:
+            return
+        tree = str(form_data.get("tree", "sponsor"))
+        who, parent = _int(form_data.get("person")), _int(form_data.get("new_parent"))
+        slot = _int(form_data.get("slot")) if tree == "placement" else None
+        if not who or not parent or who < 0 or parent < 0 or (slot is not None and slot < 0):
+            self.error = "Enter the person's id and the new parent's id (whole numbers)."
+            return
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                found = genealogy.preview_move(
+                    session,
+                    actor=actor,
+                    tree=tree,
+                    distributor_id=who,
+                    new_parent_id=parent,
+                    slot=slot,
+                )
+        except DomainError as exc:
+            self.error = str(exc)
+            return
+        self.preview = {
+            "people": f"{found.subtree_size:,}",
+            "volume": found.period_volume,
+            "losing": f"{found.losing_count:,} (nearest: "
+            + ", ".join(map(str, found.losing[:10]))
+            + ")",
+            "gaining": f"{found.gaining_count:,} (nearest: "
+            + ", ".join(map(str, found.gaining[:10]))
+            + ")",
+        }
+        self.pending_move = {
+            "tree": tree,
+            "person": str(who),
+            "new_parent": str(parent),
+            "slot": "" if slot is None else str(slot),
+        }
+
+    @rx.event
+    def confirm_move(self, form_data: dict) -> None:
+        """Carry out the previewed move with the reason given (audited)."""
+        self.error = self.message = ""
+        actor = self._manager()
+        if actor is None or not self.pending_move:
+            return
+        move = self.pending_move
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                genealogy.move(
+                    session,
+                    actor=actor,
+                    tree=move["tree"],
+                    distributor_id=int(move["person"]),
+                    new_parent_id=int(move["new_parent"]),
+                    slot=int(move["slot"]) if move["slot"] else None,
+                    reason=str(form_data.get("reason", "")),
+                )
+        except DomainError as exc:
+            self.error = str(exc)
+            return
+        self.message = "Moved. The change is in the audit log."
+        self.preview, self.pending_move = {}, {}
+
+    @rx.event
+    def change_status(self, form_data: dict) -> None:
+        """Terminate or reinstate a distributor, with a reason (audited)."""
+        self.error = self.message = ""
+        actor = self._manager()
+        if actor is None:
+            return
+        who = _int(form_data.get("person"))
+        if not who or who < 0:
+            self.error = "Enter the distributor's id."
+            return
+        reason = str(form_data.get("reason", ""))
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                if form_data.get("action") == "reinstate":
+                    moved = genealogy.reinstate(
+                        session, actor=actor, distributor_id=who, reason=reason
+                    )
+                    self.message = f"Reinstated; {moved} people returned to them."
+                else:
+                    moved = genealogy.terminate(
+                        session, actor=actor, distributor_id=who, reason=reason
+                    )
+                    self.message = (
+                        f"Terminated; {moved} people moved up to their sponsor. In the"
+                        " placement tree they stay as a placeholder."
+                    )
+        except DomainError as exc:
+            self.error = str(exc)
+            self.message = ""
+
+    @rx.event
+    def save_settings(self, form_data: dict) -> None:
+        """Change the placement settings (admins; audited)."""
+        self.error = self.message = ""
+        actor = self.actor_for("genealogy.settings")
+        if actor is None:
+            self.error = "You do not have access to this."
+            return
+        width, days = _int(form_data.get("matrix_width")), _int(form_data.get("holding_tank_days"))
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                saved = genealogy.update_settings(
+                    session,
+                    actor=actor,
+                    placement_tree=str(form_data.get("placement_tree", "binary")),
+                    matrix_width=width if width is not None else 3,
+                    spillover=str(form_data.get("spillover", "outer_left")),
+                    holding_tank_days=days if days is not None else 0,
+                    company_sponsor_code=str(form_data.get("company_sponsor_code", "")).strip(),
+                )
+        except DomainError as exc:
+            self.error = str(exc)
+            return
+        self.settings = {k: str(v) for k, v in saved.__dict__.items()}
+        self.message = "Settings saved."

@@ -1,0 +1,122 @@
+"""The genealogy page handlers: each id a handler takes is checked against the actor's view.
+
+Run in-process as signed-in users (``tests.handlers``). Every refusal is paired with the same
+call by someone allowed, so a handler that refused everybody would fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from mlmcrm.models import Distributor
+from mlmcrm.pages.genealogy.state import GenealogyState
+from tests.factories import make_user
+from tests.handlers import HandlerClient, unchanged
+
+TREE_TABLES = ("distributors", "genealogy_nodes", "genealogy_holding_tank", "audit_logs")
+
+
+def _did(session, user) -> int:
+    return session.exec(select(Distributor.id).where(Distributor.user_id == user.id)).one()
+
+
+@pytest.fixture()
+def network(owner_session):
+    """root ─ leader ─ member, and an outsider under root, in both trees."""
+    s = owner_session
+    people = {"root": make_user(s, first_name="Rita", last_name="Root")}
+    for key, parent, slot in (
+        ("leader", "root", 1),
+        ("member", "leader", 1),
+        ("outsider", "root", 2),
+    ):
+        user = make_user(
+            s, sponsor_id=_did(s, people[parent]), first_name=key.title(), last_name="Z"
+        )
+        s.execute(
+            text("UPDATE distributors SET placement_id = :p, position = :s WHERE user_id = :u"),
+            {"p": _did(s, people[parent]), "s": slot, "u": user.id},
+        )
+        people[key] = user
+    s.commit()
+    return {k: (u, _did(s, u)) for k, u in people.items()}
+
+
+def test_a_distributor_opens_only_their_own_downline(owner_session, network):
+    leader_user, leader = network["leader"]
+    client = HandlerClient.sign_in(owner_session, leader_user, path="/team")
+    call = client.call(GenealogyState.load)
+    assert call.state.error == "" and call.state.focus["id"] == str(leader)
+    assert [r["name"] for r in call.state.rows] == ["Leader Z", "Member Z"]
+    for handler in (GenealogyState.jump, GenealogyState.toggle):
+        for hidden in (network["root"][1], network["outsider"][1]):
+            with unchanged(owner_session, *TREE_TABLES):
+                call = client.call(handler, distributor_id=str(hidden))
+            assert call.state.error, (handler, hidden)
+            assert all(r["name"] not in ("Rita Root", "Outsider Z") for r in call.state.rows)
+    call = client.call(GenealogyState.jump, distributor_id=str(network["member"][1]))
+    assert call.state.error == "" and call.state.focus["name"] == "Member Z"
+    call = client.call(GenealogyState.search, form_data={"query": "outsider"})
+    assert call.state.found == []
+    client.call(GenealogyState.jump, distributor_id=str(leader))
+    call = client.call(GenealogyState.filter_table, form_data={"name": ""})
+    assert [r["name"] for r in call.state.table] == ["Member Z"]
+    call = client.call(GenealogyState.set_tree, value="placement")
+    assert call.state.error == "" and [r["slot"] for r in call.state.rows] == ["L", "L"]
+
+
+def test_a_distributor_cannot_move_terminate_or_change_settings(owner_session, network):
+    client = HandlerClient.sign_in(owner_session, network["leader"][0], path="/team")
+    client.call(GenealogyState.load)
+    member, outsider = network["member"][1], network["outsider"][1]
+    with unchanged(owner_session, *TREE_TABLES, "company_settings"):
+        call = client.call(
+            GenealogyState.preview_move,
+            form_data={"tree": "sponsor", "person": str(outsider), "new_parent": str(member)},
+        )
+        assert call.state.error == "You do not have access to this."
+        call = client.call(
+            GenealogyState.change_status,
+            form_data={"person": str(outsider), "action": "terminate", "reason": "mine now"},
+        )
+        assert call.state.error == "You do not have access to this."
+        call = client.call(GenealogyState.save_settings, form_data={"placement_tree": "matrix"})
+        assert call.state.error == "You do not have access to this."
+        call = client.call(
+            GenealogyState.place,
+            form_data={"person": str(outsider), "parent": str(member), "slot": "right"},
+        )
+        assert call.state.error
+
+
+def test_an_admin_previews_and_moves_with_a_reason(owner_session, network):
+    admin = make_user(owner_session, role="admin")
+    client = HandlerClient.sign_in(owner_session, admin, path="/admin/genealogy")
+    call = client.call(GenealogyState.load)
+    assert call.state.error == "" and call.state.can_manage
+    call = client.call(GenealogyState.jump, distributor_id=str(network["root"][1]))
+    assert [r["name"] for r in call.state.rows] == ["Rita Root", "Leader Z", "Outsider Z"]
+    member, outsider = network["member"][1], network["outsider"][1]
+    with unchanged(owner_session, *TREE_TABLES):
+        call = client.call(
+            GenealogyState.preview_move,
+            form_data={
+                "tree": "sponsor",
+                "person": str(network["leader"][1]),
+                "new_parent": str(member),
+            },
+        )
+        assert "own downline" in call.state.error
+        call = client.call(
+            GenealogyState.preview_move,
+            form_data={"tree": "sponsor", "person": str(member), "new_parent": str(outsider)},
+        )
+        assert call.state.error == "" and call.state.preview["people"] == "1"
+        call = client.call(GenealogyState.confirm_move, form_data={"reason": ""})
+        assert "reason" in call.state.error
+    call = client.call(GenealogyState.confirm_move, form_data={"reason": "asked by both"})
+    assert call.state.error == "" and call.state.message.startswith("Moved")
+    owner_session.expire_all()
+    assert owner_session.get(Distributor, member).sponsor_id == outsider
