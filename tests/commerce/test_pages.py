@@ -1,0 +1,216 @@
+"""The commerce pages' handlers, called in-process as the people who use them (and intruders)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from mlmcrm.models import Order, User
+from mlmcrm.pages.admin.orders import AdminOrdersState
+from mlmcrm.pages.admin.products import ProductsState
+from mlmcrm.pages.distributor.orders import DistributorOrdersState
+from mlmcrm.pages.shop.autoship import AutoshipManageState
+from mlmcrm.pages.shop.done import CheckoutDoneState
+from mlmcrm.pages.shop.shop import ShopState
+from mlmcrm.services import autoship
+from tests.commerce.helpers import own_order, paid_order
+from tests.handlers import HandlerClient, unchanged
+
+
+class Visitor(HandlerClient):
+    """A browser tab on the public pages (their states carry no session cookie)."""
+
+    def __init__(self, path: str = "/") -> None:
+        super().__init__("", path=path)
+
+    def state(self, state_cls):  # type: ignore[no-untyped-def]
+        return self.root.get_substate(state_cls.get_full_name().split("."))
+
+
+def _user(session, user_id) -> User:
+    return session.get(User, user_id)
+
+
+def _shop_form(shop, **overrides):
+    form = {
+        f"qty_{shop.skus['VIT']}": "1",
+        f"qty_{shop.skus['TEA']}": "0",
+        "first_name": "Hana",
+        "last_name": "Buyer",
+        "email": "hana@example.com",
+        "region": shop.region,
+    }
+    form.update(overrides)
+    return form
+
+
+def test_the_shop_page_places_one_order_however_often_pay_is_pressed(
+    owner_session, shop, stripe_fake
+):
+    client = Visitor(path=f"/shop/{shop.distributor.code}")
+    state = client.state(ShopState)
+    state.router.page.params["code"] = shop.distributor.code
+    client.call(ShopState.load)
+    assert state.shop_name == "Dora Seller" and state.link_error == ""
+    assert shop.skus["VIT"] in [p["sku"] for p in state.products]
+    first = client.call(ShopState.pay, form_data=_shop_form(shop))
+    again = client.call(ShopState.pay, form_data=_shop_form(shop))
+    assert first.redirect and first.redirect == again.redirect
+    assert first.redirect.startswith(stripe_fake.url + "/pay/cs_")
+    assert len(stripe_fake.sessions) == 1
+    checkout = next(iter(stripe_fake.sessions.values()))
+    assert checkout["customer_email"] == "hana@example.com"
+    orders = owner_session.execute(
+        text("SELECT count(*) FROM orders WHERE checkout_token = :t"), {"t": state.checkout_token}
+    ).scalar_one()
+    assert orders == 1
+
+
+def test_bad_input_on_the_shop_page_is_shown_and_writes_nothing(owner_session, shop, stripe_fake):
+    client = Visitor(path=f"/shop/{shop.distributor.code}")
+    state = client.state(ShopState)
+    state.router.page.params["code"] = shop.distributor.code
+    client.call(ShopState.load)
+    for form, message in (
+        (_shop_form(shop, **{f"qty_{shop.skus['VIT']}": "-2"}), "at least 1"),
+        (_shop_form(shop, **{f"qty_{shop.skus['VIT']}": "0"}), "cart is empty"),
+        (_shop_form(shop, **{f"qty_{shop.skus['EUR']}": "1"}), "mixes EUR, USD"),
+        (_shop_form(shop, email="not-an-email"), "valid email"),
+        (_shop_form(shop, **{"qty_NOPE-0": "1"}), "Unknown SKU: NOPE-0"),
+        (_shop_form(shop, autoship="on", autoship_day="31"), "from 1 to 28"),
+    ):
+        with unchanged(owner_session, "orders", "customers", "order_items"):
+            call = client.call(ShopState.pay, form_data=form)
+        assert call.redirect is None and message in state.error, (form, state.error)
+    assert stripe_fake.sessions == {}
+
+
+def test_an_unknown_shop_link_says_so(owner_session, shop):
+    client = Visitor(path="/shop/nobody")
+    state = client.state(ShopState)
+    state.router.page.params["code"] = "nobody"
+    client.call(ShopState.load)
+    assert "does not exist" in state.link_error and state.products == []
+
+
+def test_the_return_page_shows_the_paid_order(owner_session, shop, stripe_fake):
+    stripe_fake.webhook_post = None
+    client = Visitor(path=f"/shop/{shop.distributor.code}")
+    shop_state = client.state(ShopState)
+    shop_state.router.page.params["code"] = shop.distributor.code
+    client.call(ShopState.load)
+    url = client.call(ShopState.pay, form_data=_shop_form(shop)).redirect
+    session_id = url.rsplit("/", 1)[1]
+    stripe_fake.pay(session_id)
+    order_id = owner_session.execute(
+        text("SELECT id FROM orders WHERE stripe_checkout_session_id = :s"), {"s": session_id}
+    ).scalar_one()
+    done = Visitor(path=f"/checkout/done?order={order_id}&session_id={session_id}")
+    call = done.call(CheckoutDoneState.load)
+    assert call.state.status == "paid" and call.state.error == ""
+    assert call.state.pv == "20"
+    forged = Visitor(path=f"/checkout/done?order={order_id}&session_id=cs_forged")
+    assert "does not exist" in forged.call(CheckoutDoneState.load).state.error
+
+
+def test_distributor_autoship_buttons_work_for_the_owner_only(owner_session, shop, stripe_fake):
+    order = paid_order(shop, stripe_fake, [("TEA", 1)], autoship_day=7)
+    owner_session.expire_all()
+    sub_id = owner_session.get(Order, order.id).autoship_id
+    intruder = HandlerClient.sign_in(owner_session, _user(owner_session, shop.other.user_id))
+    with unchanged(owner_session, "autoship_subscriptions", "audit_logs"):
+        call = intruder.call(
+            DistributorOrdersState.autoship_action, subscription_id=str(sub_id), action="cancel"
+        )
+    assert "does not exist" in call.state.error
+    seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
+    call = seller.call(DistributorOrdersState.load)
+    assert [s["id"] for s in call.state.subscriptions] == [str(sub_id)]
+    assert call.state.shop_link.endswith(f"/shop/{shop.distributor.code}")
+    assert [row["id"] for row in call.state.rows] == [str(order.id)]
+    call = seller.call(
+        DistributorOrdersState.autoship_action, subscription_id=str(sub_id), action="pause"
+    )
+    assert call.state.error == "" and call.state.subscriptions[0]["status"] == "paused"
+
+
+def test_the_customers_manage_link_changes_only_its_subscription(owner_session, shop, stripe_fake):
+    order = paid_order(shop, stripe_fake, [("TEA", 1)], autoship_day=9)
+    owner_session.expire_all()
+    sub_id = owner_session.get(Order, order.id).autoship_id
+    client = Visitor(path="/autoship/x")
+    state = client.state(AutoshipManageState)
+    state.router.page.params["token"] = autoship.manage_token(sub_id)
+    client.call(AutoshipManageState.load)
+    assert state.row["status"] == "active" and shop.skus["TEA"] in state.row["items"]
+    client.call(AutoshipManageState.act, action="skip")
+    assert state.error == "" and state.notice == "Done."
+    state.router.page.params["token"] = f"{sub_id}-{uuid.uuid4().hex}"
+    with unchanged(owner_session, "autoship_subscriptions"):
+        client.call(AutoshipManageState.act, action="cancel")
+    assert "not valid" in state.error
+
+
+def test_buyback_and_cooling_off_from_the_distributors_page(owner_session, shop, stripe_fake):
+    kit = own_order(shop, stripe_fake, [("KIT", 1)])
+    tea = own_order(shop, stripe_fake, [("TEA", 4)])
+    seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
+    state = seller.call(DistributorOrdersState.load).state
+    tea_line = next(r for r in state.returnable if r["order_id"] == str(tea.id))
+    call = seller.call(DistributorOrdersState.buyback, form_data={tea_line["field"]: "3"})
+    assert call.state.error == "" and "refunded" in call.state.notice
+    call = seller.call(DistributorOrdersState.cancel_kit, order_id=str(kit.id))
+    assert call.state.error == "" and "cancelled" in call.state.notice
+    owner_session.expire_all()
+    assert owner_session.get(Order, kit.id).status == "refunded"
+    assert owner_session.get(Order, tea.id).status == "partially_refunded"
+    # 0.9 × 5.00 × 3 × (21.45 / 20.00) = 14.4787… → 14.48
+    assert owner_session.get(Order, tea.id).refunded_total == Decimal("14.48")
+
+
+def test_admin_refunds_and_exports_from_the_orders_page(owner_session, shop, stripe_fake):
+    order = paid_order(shop, stripe_fake, [("VIT", 1)])
+    admin = HandlerClient.sign_in(owner_session, _user(owner_session, shop.admin_id))
+    admin.call(AdminOrdersState.load)
+    admin.call(AdminOrdersState.apply, form_data={"order_id": str(order.id)})
+    state = admin.call(AdminOrdersState.open_order, order_id=str(order.id)).state
+    assert state.detail["id"] == str(order.id) and state.items[0]["sku"] == shop.skus["VIT"]
+    state = admin.call(AdminOrdersState.refund, form_data={"amount": "999", "reason": "x"}).state
+    assert "At most" in state.error
+    state = admin.call(
+        AdminOrdersState.refund, form_data={"amount": "5.00", "reason": "scratched"}
+    ).state
+    assert state.error == "" and state.detail["status"] == "partially_refunded"
+    assert state.refund_rows[0]["amount"] == "5.00"
+    call = admin.call(AdminOrdersState.export)
+    assert call.events and call.state.error == ""
+
+
+def test_the_products_page_creates_edits_and_retires(owner_session, shop):
+    admin = HandlerClient.sign_in(owner_session, _user(owner_session, shop.admin_id))
+    admin.call(ProductsState.load)
+    sku = f"PG-{uuid.uuid4().hex[:6]}"
+    form = {
+        "sku": sku,
+        "name": "Page product",
+        "price": "3.50",
+        "currency": "USD",
+        "pv": "3",
+        "cv": "3",
+        "status": "active",
+        "category": "",
+        "description": "",
+    }
+    state = admin.call(ProductsState.save, form_data=form).state
+    assert state.error == "" and sku.upper() in state.notice
+    created = next(p for p in state.products if p["sku"] == sku.upper())
+    state = admin.call(ProductsState.save, form_data={**form, "price": "-1"}).state
+    assert "may not be below 0" in state.error
+    state = admin.call(ProductsState.retire, product_id=created["id"]).state
+    assert next(p for p in state.products if p["id"] == created["id"])["status"] == "retired"
+    seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
+    with unchanged(owner_session, "products"):
+        call = seller.call(ProductsState.save, form_data={**form, "sku": "INTRUDER-1"})
+    assert call.state.error == "You do not have access to this."
