@@ -63,6 +63,11 @@ class Settings:
         smtp_url: ``smtp://user:password@host:port`` for outgoing email; empty logs email instead.
         email_from: The From address of outgoing email.
         chromium_path: The Chromium binary the browser tests drive.
+        s3_bucket: The bucket of uploaded files; empty keeps them under the data dir.
+        s3_endpoint_url: The S3-compatible endpoint (empty for AWS).
+        s3_region: The bucket's region.
+        s3_access_key_id: The access key of the bucket.
+        s3_secret_access_key: Its secret.
     """
 
     environment: str
@@ -84,6 +89,11 @@ class Settings:
     smtp_url: str = field(default="", repr=False)
     email_from: str = "mlmcrm <no-reply@localhost>"
     chromium_path: str = "/usr/bin/chromium"
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = field(default="", repr=False)
+    s3_secret_access_key: str = field(default="", repr=False)
 
     @property
     def is_production(self) -> bool:
@@ -224,6 +234,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         smtp_url=env.get("SMTP_URL", ""),
         email_from=env.get("EMAIL_FROM", "mlmcrm <no-reply@localhost>"),
         chromium_path=env.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+        s3_bucket=env.get("S3_BUCKET", "").strip(),
+        s3_endpoint_url=env.get("S3_ENDPOINT_URL", "").strip(),
+        s3_region=env.get("S3_REGION", "").strip(),
+        s3_access_key_id=env.get("S3_ACCESS_KEY_ID", "").strip(),
+        s3_secret_access_key=env.get("S3_SECRET_ACCESS_KEY", ""),
     )
 
 

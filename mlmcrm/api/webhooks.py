@@ -7,7 +7,7 @@ each event id once; a forged, stale or replayed request changes nothing.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from mlmcrm import routes
@@ -36,6 +36,9 @@ async def stripe_webhook(request: Request) -> WebhookAnswer:
 
 
 @router.get("/files/products/{name}")
-def product_image(name: str) -> FileResponse:
+def product_image(name: str) -> Response:
     """A stored product image."""
-    return FileResponse(catalog.image_file(name))
+    data, content_type = catalog.image_file(name)
+    return Response(
+        content=data, media_type=content_type, headers={"Cache-Control": "public, max-age=86400"}
+    )

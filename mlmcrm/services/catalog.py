@@ -2,8 +2,9 @@
 
 Prices are exact decimals in the product's currency; PV and CV are the currency-independent
 units the compensation plan pays on. A product is ``draft`` (not in the shop), ``active`` or
-``retired`` (not sold any more; past orders keep their frozen lines). Images live under
-``<DATA_DIR>/uploads/products`` and are served by ``/api/files/products/<name>``.
+``retired`` (not sold any more; past orders keep their frozen lines). Images are stored by
+:mod:`mlmcrm.integrations.storage` (a local folder, or an S3-compatible bucket when configured)
+and served by ``/api/files/products/<name>``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,26 @@ import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 from sqlmodel import Session, select
 
+from mlmcrm.integrations import storage
 from mlmcrm.models import Product, ProductCategory
 from mlmcrm.models.catalog import PRODUCT_STATUSES
 from mlmcrm.services import audit, permissions
 from mlmcrm.services.actor import Actor
 from mlmcrm.services.errors import NotFound, ValidationFailed
 from mlmcrm.services.money import currency_code, parse_decimal
-from mlmcrm.settings import get_settings
 
 SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
 IMAGE_TYPES = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}
+CONTENT_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+IMAGE_FOLDER = "products"
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_URL_PREFIX = "/api/files/products/"
 AUDITED_FIELDS = (
@@ -98,11 +105,6 @@ class ProductPublic:
 def image_url(image_path: str | None) -> str:
     """The URL of a stored image, or an empty string."""
     return f"{IMAGE_URL_PREFIX}{image_path}" if image_path else ""
-
-
-def image_dir() -> Path:
-    """The local folder of product images."""
-    return get_settings().data_dir / "uploads" / "products"
 
 
 def _clean(data: ProductInput) -> dict:
@@ -274,9 +276,7 @@ def set_image(
         raise ValidationFailed("Upload a PNG, JPEG, GIF or WebP image.")
     product = _locked(session, product_id)
     name = f"{product_id}-{secrets.token_hex(8)}{suffix}"
-    folder = image_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(data)
+    storage.put(IMAGE_FOLDER, name, data, CONTENT_TYPES[suffix])
     before = product.image_path
     product.image_path = name
     session.add(product)
@@ -293,18 +293,19 @@ def set_image(
     return ProductPublic.from_row(product, _category_name(session, product.category_id))
 
 
-def image_file(name: str) -> Path:
-    """The stored image file ``name``.
+def image_file(name: str) -> tuple[bytes, str]:
+    """The bytes and content type of the stored image ``name``.
 
     Raises:
         NotFound: A name that is not a stored image (or tries to leave the folder).
     """
     if not re.fullmatch(r"\d+-[0-9a-f]{16}\.(png|jpg|gif|webp)", name or ""):
         raise NotFound("No such image.")
-    path = image_dir() / name
-    if not path.is_file():
-        raise NotFound("No such image.")
-    return path
+    try:
+        data = storage.get(IMAGE_FOLDER, name)
+    except storage.StoredFileMissing as exc:
+        raise NotFound("No such image.") from exc
+    return data, CONTENT_TYPES["." + name.rsplit(".", 1)[1]]
 
 
 def _rows(session: Session, statement) -> list[ProductPublic]:  # type: ignore[no-untyped-def]
