@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import text
 
 from mlmcrm.models import Order, User
@@ -214,3 +215,37 @@ def test_the_products_page_creates_edits_and_retires(owner_session, shop):
     with unchanged(owner_session, "products"):
         call = seller.call(ProductsState.save, form_data={**form, "sku": "INTRUDER-1"})
     assert call.state.error == "You do not have access to this."
+
+
+def test_the_product_form_opens_only_for_the_catalogue_manager(owner_session, shop):
+    admin = HandlerClient.sign_in(owner_session, _user(owner_session, shop.admin_id))
+    state = admin.call(ProductsState.load).state
+    product = next(p for p in state.products if p["sku"] == shop.skus["VIT"])
+    state = admin.call(ProductsState.edit, product_id=product["id"]).state
+    assert state.editing_id == int(product["id"]) and state.form["price"] == "19.99"
+    assert "does not exist" in admin.call(ProductsState.edit, product_id="abc").state.error
+    seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
+    call = seller.call(ProductsState.edit, product_id=product["id"])
+    assert call.state.editing_id == 0 and call.state.error == "You do not have access to this."
+    assert call.state.form["sku"] == ""
+
+
+@pytest.mark.parametrize("bad_id", ["", "abc", "-3", "99999999999999999999", "1.5"])
+def test_malformed_ids_get_a_message(owner_session, shop, bad_id):
+    admin = HandlerClient.sign_in(owner_session, _user(owner_session, shop.admin_id))
+    with unchanged(owner_session, "orders", "products", "autoship_subscriptions"):
+        assert (
+            "does not exist" in admin.call(AdminOrdersState.open_order, order_id=bad_id).state.error
+        )
+        assert "does not exist" in admin.call(ProductsState.retire, product_id=bad_id).state.error
+        seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
+        assert (
+            "does not exist"
+            in seller.call(DistributorOrdersState.cancel_kit, order_id=bad_id).state.error
+        )
+        assert (
+            "does not exist"
+            in seller.call(
+                DistributorOrdersState.autoship_action, subscription_id=bad_id, action="pause"
+            ).state.error
+        )

@@ -92,12 +92,16 @@ class ProductsState(AuthState):
     def edit(self, product_id: str) -> None:
         """Put a product into the form."""
         self.error = self.notice = ""
+        if self.actor_for("catalog.manage") is None:
+            self.error = "You do not have access to this."
+            return
         for product in self.products:
             if product["id"] == product_id:
                 self.editing_id = int(product_id)
                 self.form = {key: product.get(key, "") for key in EMPTY_FORM}
                 self.form_key += 1
                 return
+        self.error = "That product does not exist."
 
     @rx.event
     def save(self, form_data: dict) -> None:
