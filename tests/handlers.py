@@ -28,7 +28,9 @@ How to test a handler's object access
    (the handler must work for them, or the test proves nothing).
 
 ``call`` is synchronous; async and background handlers are run to completion on a loop of
-their own. Handlers that take form data get ``form_data={...}``.
+their own. Handlers that take form data get ``form_data={...}``. Arguments are converted by the
+handler's type hints the way Reflex converts what the browser sends (``"7"`` for an ``int``
+parameter arrives as ``7``; a value that does not convert arrives unchanged, as in the app).
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ class HandlerClient:
             "pass the handler as the page refers to it, e.g. SessionsState.revoke"
         )
         state = self.state(handler.state)
-        value = handler.fn(state, **payload)
+        value = handler.fn(state, **_as_dispatched(handler, payload))
         events: list[EventSpec] = []
         if inspect.iscoroutine(value):
             value = asyncio.run(value)
@@ -168,6 +170,15 @@ class HandlerClient:
             value = None
         events.extend(_as_events(value))
         return HandlerCall(state=state, events=events, value=value)
+
+
+def _as_dispatched(handler: EventHandler, payload: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as Reflex hands them to the handler (converted by its type hints)."""
+    try:
+        from reflex_base.event.processor.base_state_processor import _prepare_event_payload
+    except ImportError:  # another Reflex version: the arguments as sent
+        return payload
+    return _prepare_event_payload(handler, payload)
 
 
 async def _drain_async(generator: Any, events: list[EventSpec]) -> None:
