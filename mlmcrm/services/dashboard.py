@@ -7,7 +7,7 @@ refunded of them, credited in the current calendar month (UTC).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -66,6 +66,13 @@ class DistributorSummary:
     new_this_month: int
     customers: int
     recent_orders: list[OrderRow] = field(default_factory=list)
+    paid_as_rank: str = ""
+    title_rank: str = ""
+    active_share: Decimal = Decimal(0)
+    volume_by_month: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)
+    """(month, personal PV, group volume) for the last months, oldest first."""
+    team_growth: list[tuple[str, int, int]] = field(default_factory=list)
+    """(month, people who joined the team that month, team size at its end), oldest first."""
 
 
 @dataclass(frozen=True)
@@ -148,21 +155,67 @@ def distributor_summary(
         ),
         params,
     ).one()
+    # The team is the sponsor-tree subtree: one range of the genealogy index, whatever its depth.
+    team_range = (
+        "FROM genealogy_nodes me JOIN genealogy_nodes t ON t.tree = 1"
+        " AND t.pre > me.pre AND t.pre < me.post WHERE me.tree = 1 AND me.distributor_id = :id"
+    )
     team = session.execute(
         text(
-            "WITH RECURSIVE team AS ("
-            " SELECT id, joined_at FROM distributors WHERE sponsor_id = :id"
-            " UNION ALL SELECT d.id, d.joined_at FROM distributors d"
-            " JOIN team t ON d.sponsor_id = t.id)"
-            " SELECT count(*) AS size,"
-            " count(*) FILTER (WHERE joined_at >= :start AND joined_at < :end) AS new_members,"
+            "SELECT count(*) AS size,"
+            " count(*) FILTER (WHERE t.joined_at >= :start AND t.joined_at < :end) AS new_members,"
+            " coalesce(avg(CASE WHEN t.active THEN 1 ELSE 0 END), 0) AS active_share,"
             " (SELECT coalesce(sum(o.pv_total * "
-            f"{_KEPT_SQL}), 0) FROM orders o JOIN team t ON t.id = o.distributor_id"
-            f" WHERE o.created_at >= :start AND o.created_at < :end AND o.status IN {_COUNTED_SQL})"
-            " AS team_pv FROM team"
+            f"{_KEPT_SQL}), 0) FROM genealogy_nodes me JOIN genealogy_nodes t ON t.tree = 1"
+            " AND t.pre > me.pre AND t.pre < me.post"
+            " JOIN orders o ON o.distributor_id = t.distributor_id"
+            " WHERE me.tree = 1 AND me.distributor_id = :id"
+            f" AND o.created_at >= :start AND o.created_at < :end AND o.status IN {_COUNTED_SQL})"
+            f" AS team_pv {team_range}"
         ),
         params,
     ).one()
+    ranks = session.execute(
+        text(
+            "SELECT pr.name, tr.name FROM commission_periods cp"
+            " JOIN commission_period_stats s ON s.period_id = cp.id AND s.distributor_id = :id"
+            " LEFT JOIN ranks pr ON pr.id = s.paid_as_rank_id"
+            " LEFT JOIN ranks tr ON tr.id = s.title_rank_id"
+            " WHERE cp.starts_at < :end AND cp.ends_at > :start ORDER BY cp.starts_at DESC LIMIT 1"
+        ),
+        params,
+    ).first()
+    history_start = start
+    for _ in range(HISTORY_MONTHS - 1):
+        history_start = (history_start - timedelta(days=1)).replace(day=1)
+    by_month = session.execute(
+        text(
+            "SELECT date_trunc('month', o.created_at AT TIME ZONE 'UTC') AS month,"
+            f" coalesce(sum(o.pv_total * {_KEPT_SQL})"
+            " FILTER (WHERE o.distributor_id = :id), 0) AS pv,"
+            f" coalesce(sum(o.pv_total * {_KEPT_SQL}), 0) AS gv"
+            " FROM orders o WHERE o.distributor_id IN (SELECT t.distributor_id"
+            f" {team_range} UNION ALL SELECT CAST(:id AS bigint))"
+            f" AND o.created_at >= :history AND o.created_at < :end AND o.status IN {_COUNTED_SQL}"
+            " GROUP BY 1"
+        ),
+        {**params, "history": history_start},
+    ).all()
+    growth = session.execute(
+        text(
+            "SELECT date_trunc('month', t.joined_at AT TIME ZONE 'UTC') AS month, count(*)"
+            f" {team_range} AND t.joined_at >= :history AND t.joined_at < :end GROUP BY 1"
+        ),
+        {**params, "history": history_start},
+    ).all()
+    months = _months(history_start, HISTORY_MONTHS)
+    volume = {r.month.strftime("%Y-%m"): (Decimal(r.pv), Decimal(r.gv)) for r in by_month}
+    joined = {r.month.strftime("%Y-%m"): int(r.count) for r in growth}
+    size_before = int(team.size) - sum(joined.values())
+    team_growth = []
+    for label, key in months:
+        size_before += joined.get(key, 0)
+        team_growth.append((label, joined.get(key, 0), size_before))
     sponsored = session.execute(
         text("SELECT count(*) FROM distributors WHERE sponsor_id = :id"), params
     ).scalar_one()
@@ -184,7 +237,28 @@ def distributor_summary(
         new_this_month=team.new_members,
         customers=customers,
         recent_orders=_order_rows(session, "o.distributor_id = :id", {"id": distributor_id}),
+        paid_as_rank=(ranks[0] if ranks and ranks[0] else "not run yet"),
+        title_rank=(ranks[1] if ranks and ranks[1] else head.rank),
+        active_share=(Decimal(team.active_share) * 100).quantize(Decimal("0.1")),
+        volume_by_month=[
+            (label, *[v.quantize(Decimal("0.01")) for v in volume.get(key, (Decimal(0),) * 2)])
+            for label, key in months
+        ],
+        team_growth=team_growth,
     )
+
+
+HISTORY_MONTHS = 6
+
+
+def _months(first: datetime, count: int) -> list[tuple[str, str]]:
+    """(label, ``YYYY-MM``) of ``count`` calendar months from ``first``."""
+    out = []
+    month = first
+    for _ in range(count):
+        out.append((month.strftime("%b %Y"), month.strftime("%Y-%m")))
+        month = (month + timedelta(days=32)).replace(day=1)
+    return out
 
 
 def company_summary(

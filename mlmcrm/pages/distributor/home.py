@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import reflex as rx
 
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
@@ -30,6 +31,11 @@ class DistributorHomeState(AuthState):
     new_this_month: int = 0
     customers: int = 0
     recent_orders: list[dict[str, str]] = []
+    paid_as_rank: str = ""
+    title_rank: str = ""
+    active_share: str = "0"
+    volume_figure: go.Figure = go.Figure()
+    growth_figure: go.Figure = go.Figure()
 
     @rx.event
     def load(self) -> None:
@@ -55,6 +61,48 @@ class DistributorHomeState(AuthState):
         self.personally_sponsored, self.team_size = summary.personally_sponsored, summary.team_size
         self.new_this_month, self.customers = summary.new_this_month, summary.customers
         self.recent_orders = [row.__dict__ | {"id": str(row.id)} for row in summary.recent_orders]
+        self.paid_as_rank, self.title_rank = summary.paid_as_rank, summary.title_rank
+        self.active_share = f"{summary.active_share}"
+        layout = go.Layout(
+            height=260,
+            margin={"l": 40, "r": 10, "t": 30, "b": 40},
+            legend={"orientation": "h"},
+        )
+        months = [m for m, _, _ in summary.volume_by_month]
+        self.volume_figure = go.Figure(
+            [
+                go.Bar(
+                    name="Personal PV",
+                    x=months,
+                    y=[float(p) for _, p, _ in summary.volume_by_month],
+                ),
+                go.Bar(
+                    name="Group volume",
+                    x=months,
+                    y=[float(g) for _, _, g in summary.volume_by_month],
+                ),
+            ],
+            layout=layout.update(title="Volume by month"),
+        )
+        growth_months = [m for m, _, _ in summary.team_growth]
+        self.growth_figure = go.Figure(
+            [
+                go.Bar(name="Joined", x=growth_months, y=[j for _, j, _ in summary.team_growth]),
+                go.Scatter(
+                    name="Team size",
+                    x=growth_months,
+                    y=[n for _, _, n in summary.team_growth],
+                    yaxis="y2",
+                ),
+            ],
+            layout=go.Layout(
+                height=260,
+                margin={"l": 40, "r": 40, "t": 30, "b": 40},
+                legend={"orientation": "h"},
+                title="Team growth",
+                yaxis2={"overlaying": "y", "side": "right"},
+            ),
+        )
         self.loaded = True
 
 
@@ -106,6 +154,31 @@ def distributor_home() -> rx.Component:
             ),
             stat_card("Customers", DistributorHomeState.customers.to_string(), "", "contact"),
             columns=rx.breakpoints(initial="1", xs="2", md="3"),
+            spacing="4",
+            width="100%",
+        ),
+        rx.grid(
+            stat_card(
+                "Paid-as rank",
+                DistributorHomeState.paid_as_rank,
+                "this period",
+                "award",
+            ),
+            stat_card("Title rank", DistributorHomeState.title_rank, "highest reached", "medal"),
+            stat_card(
+                "Active in your team",
+                DistributorHomeState.active_share + "%",
+                "of your team",
+                "activity",
+            ),
+            columns=rx.breakpoints(initial="1", xs="2", md="3"),
+            spacing="4",
+            width="100%",
+        ),
+        rx.grid(
+            rx.card(rx.plotly(data=DistributorHomeState.volume_figure, width="100%")),
+            rx.card(rx.plotly(data=DistributorHomeState.growth_figure, width="100%")),
+            columns=rx.breakpoints(initial="1", lg="2"),
             spacing="4",
             width="100%",
         ),

@@ -1,0 +1,69 @@
+"""The distributor dashboard: team from the genealogy index, ranks, active share, charts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from mlmcrm.services import dashboard
+from mlmcrm.services.actor import Actor
+from mlmcrm.services.errors import NotFound
+from tests.services.genealogy.helpers import add_distributor
+
+NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
+
+
+def _order(session, distributor: int, pv: str, when: datetime) -> None:
+    session.execute(
+        text(
+            "INSERT INTO orders (distributor_id, status, total, pv_total, created_at)"
+            " VALUES (:d, 'paid', 100, :pv, :at)"
+        ),
+        {"d": distributor, "pv": pv, "at": when},
+    )
+
+
+def _joined(session, distributor: int, when: datetime) -> None:
+    session.execute(
+        text("UPDATE distributors SET joined_at = :w WHERE id = :d"), {"w": when, "d": distributor}
+    )
+
+
+def test_team_figures_ranks_and_monthly_charts(owner_session):
+    s = owner_session
+    me = add_distributor(s, sponsor_id=None)
+    a = add_distributor(s, sponsor_id=me)
+    b = add_distributor(s, sponsor_id=a, status="suspended")
+    c = add_distributor(s, sponsor_id=me)
+    outsider = add_distributor(s, sponsor_id=None)
+    _joined(s, a, datetime(2026, 3, 2, tzinfo=UTC))
+    _joined(s, b, datetime(2026, 6, 1, tzinfo=UTC))
+    _joined(s, c, datetime(2026, 6, 10, tzinfo=UTC))
+    _order(s, me, "40", datetime(2026, 6, 3, tzinfo=UTC))
+    _order(s, a, "60", datetime(2026, 6, 4, tzinfo=UTC))
+    _order(s, b, "25.5", datetime(2026, 5, 20, tzinfo=UTC))
+    _order(s, me, "10", datetime(2026, 4, 20, tzinfo=UTC))
+    _order(s, outsider, "999", datetime(2026, 6, 5, tzinfo=UTC))
+    actor = Actor(user_id=None, role="distributor", distributor_id=me)
+    summary = dashboard.distributor_summary(s, actor=actor, distributor_id=me, now=NOW)
+    assert summary.team_size == 3 and summary.new_this_month == 2
+    assert summary.pv == Decimal("40.00") and summary.gv == Decimal("100.00")
+    assert summary.active_share == Decimal("66.7")
+    assert summary.paid_as_rank == "not run yet"
+    assert [m for m, _, _ in summary.volume_by_month] == [
+        "Jan 2026",
+        "Feb 2026",
+        "Mar 2026",
+        "Apr 2026",
+        "May 2026",
+        "Jun 2026",
+    ]
+    assert summary.volume_by_month[3][1:] == (Decimal("10.00"), Decimal("10.00"))
+    assert summary.volume_by_month[4][1:] == (Decimal("0.00"), Decimal("25.50"))
+    assert summary.volume_by_month[5][1:] == (Decimal("40.00"), Decimal("100.00"))
+    assert [(j, n) for _, j, n in summary.team_growth][2:] == [(1, 1), (0, 1), (0, 1), (2, 3)]
+    with pytest.raises(NotFound):
+        dashboard.distributor_summary(s, actor=actor, distributor_id=outsider, now=NOW)
