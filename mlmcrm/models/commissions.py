@@ -132,7 +132,9 @@ class CommissionLedger(SQLModel, table=True):
     source_distributor_id: int | None = column_field(sa.BigInteger)
     level: int | None = column_field(sa.Integer)
     basis: Decimal | None = column_field(sa.Numeric(30, 12))
-    rate: Decimal | None = column_field(sa.Numeric(18, 6))
+    # Millionths of the percent, fixed amount or refund ratio applied (an integer: cheaper to
+    # load by the million than a NUMERIC); statements divide by 1,000,000.
+    rate_micros: int | None = column_field(sa.BigInteger)
     skipped_inactive: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
     skipped_suspended: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
     skipped_terminated: int = column_field(

@@ -271,7 +271,7 @@ def statement(
     }
     rows = session.execute(
         text(
-            "SELECT l.bonus, l.amount, l.source_order_id, l.level, l.basis, l.rate,"
+            "SELECT l.bonus, l.amount, l.source_order_id, l.level, l.basis, l.rate_micros,"
             " l.skipped_inactive, l.skipped_suspended, l.skipped_terminated, l.note,"
             " concat_ws(' ', p.first_name, p.last_name) AS source_name, s.code AS source_code"
             " FROM commission_ledger l"
@@ -292,7 +292,7 @@ def statement(
             source_name=(row.source_name or row.source_code or "").strip(),
             level=row.level,
             basis=row.basis,
-            rate=row.rate,
+            rate=None if row.rate_micros is None else Decimal(row.rate_micros).scaleb(-6),
             skipped_inactive=row.skipped_inactive,
             skipped_suspended=row.skipped_suspended,
             skipped_terminated=row.skipped_terminated,
