@@ -317,4 +317,9 @@ def handle_webhook(session: Session, *, payload: bytes, signature: str) -> Webho
     elif event_type == "checkout.session.expired":
         _expire(session, obj)
         detail = "expired"
+    elif event_type == "refund.created":
+        from mlmcrm.services import refunds
+
+        recorded = refunds.record_stripe_refund(session, obj, actor=WEBHOOK_ACTOR)
+        detail = f"order {recorded.order_id} {recorded.order_status}" if recorded else "known"
     return WebhookResult(event_id, event_type, True, detail)

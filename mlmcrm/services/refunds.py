@@ -136,13 +136,39 @@ def _refund(
         )
     if from_minor(refund.amount) != amount or refund.status not in ("succeeded", "pending"):
         raise PaymentFailed("The payment service did not refund the amount asked for.")
+    return _record(
+        session,
+        actor=actor,
+        order=order,
+        amount=amount,
+        ratio=ratio,
+        reason=reason,
+        action=action,
+        refund_id=refund.id,
+        extra=extra,
+    )
+
+
+def _record(
+    session: Session,
+    *,
+    actor: Actor,
+    order: Order,
+    amount: Decimal,
+    ratio: Decimal,
+    reason: str,
+    action: str,
+    refund_id: str,
+    extra: dict[str, Any] | None = None,
+) -> RefundResult:
+    """Write the ``order_refunds`` row of a Stripe refund, the order's totals and the audit row."""
     row = OrderRefund(
         order_id=order.id,  # type: ignore[arg-type]
         amount=amount,
         ratio=ratio,
         reason=reason,
         refunded_at=utcnow(),
-        stripe_refund_id=refund.id,
+        stripe_refund_id=refund_id,
     )
     session.add(row)
     before = {"status": order.status, "refunded_total": order.refunded_total}
@@ -162,7 +188,7 @@ def _refund(
             "refunded_total": order.refunded_total,
             "amount": amount,
             "ratio": ratio,
-            "stripe_refund": refund.id,
+            "stripe_refund": refund_id,
             **(extra or {}),
         },
         reason=reason,
@@ -173,7 +199,58 @@ def _refund(
         amount,
         ratio,
         order.status,
-        refund.id,
+        refund_id,
+    )
+
+
+def record_stripe_refund(session: Session, refund: Any, *, actor: Actor) -> RefundResult | None:
+    """Record a refund made at Stripe (its dashboard), as the ``refund.created`` webhook tells.
+
+    A refund the app made itself is recorded already and changes nothing; so does a refund of a
+    payment that is not an order's, or one that did not succeed.
+
+    Raises:
+        ValidationFailed: The refund is more than is left of the order (nothing is recorded).
+    """
+
+    def field(key: str) -> Any:
+        try:
+            return refund[key]
+        except (KeyError, TypeError):
+            return None
+
+    refund_id, intent = str(field("id") or ""), field("payment_intent")
+    if not refund_id or not intent or field("status") not in ("succeeded", "pending"):
+        return None
+    if session.exec(
+        select(OrderRefund.id).where(OrderRefund.stripe_refund_id == refund_id)
+    ).first():
+        return None
+    order = session.exec(
+        select(Order).where(Order.stripe_payment_intent_id == intent).with_for_update()
+    ).first()
+    if order is None:
+        return None
+    amount = from_minor(int(field("amount") or 0))
+    remaining = order.total - order.refunded_total
+    if amount <= 0 or amount > remaining:
+        raise ValidationFailed(
+            f"Refund {refund_id} of {amount} exceeds what is left of order #{order.id}."
+        )
+    previous = session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(OrderRefund.ratio), 0)).where(
+            OrderRefund.order_id == order.id
+        )
+    ).scalar_one()
+    return _record(
+        session,
+        actor=actor,
+        order=order,
+        amount=amount,
+        ratio=refund_ratio(order, amount, Decimal(previous)),
+        reason="Refunded at Stripe.",
+        action="refund",
+        refund_id=refund_id,
     )
 
 

@@ -244,3 +244,33 @@ def test_a_refund_through_stripe_is_clawed_back_in_the_open_period(owner, stripe
     )
     assert clawbacks == expected
     assert all(line[2] < 0 for line in clawbacks)
+
+
+def test_a_refund_made_at_stripe_reaches_the_order_once_through_the_webhook(
+    owner_session, shop, stripe_fake
+):
+    order = paid_order(shop, stripe_fake, [("VIT", 1)])  # 19.99 + 1.45 = 21.44
+    status, refund = stripe_fake.create_refund(
+        {"payment_intent": order.stripe_payment_intent_id, "amount": "1072"}
+    )
+    assert status == 200
+    event = stripe_fake.event("refund.created", refund)
+    assert stripe_fake.post_event(event) == 200
+    assert stripe_fake.post_event(event) == 200  # replayed: changes nothing
+    rows = _refunds(owner_session, order.id)
+    assert [(r.amount, r.ratio, r.stripe_refund_id) for r in rows] == [
+        (Decimal("10.72"), Decimal("0.5"), refund["id"])
+    ]
+    assert owner_session.get(Order, order.id).status == "partially_refunded"
+    # The app's own refunds are announced by Stripe too, and are not counted twice.
+    with session_scope("app", actor_id=shop.admin_id) as session:
+        own = refunds.refund_order(session, actor=shop.admin, order_id=order.id, reason="rest")
+    assert (
+        stripe_fake.post_event(
+            stripe_fake.event("refund.created", stripe_fake.refunds[own.stripe_refund_id])
+        )
+        == 200
+    )
+    rows = _refunds(owner_session, order.id)
+    assert len(rows) == 2 and sum(r.ratio for r in rows) == Decimal(1)
+    assert owner_session.get(Order, order.id).refunded_total == Decimal("21.44")
