@@ -89,12 +89,19 @@ def _as_events(value: Any) -> list[EventSpec]:
 class HandlerClient:
     """One browser tab: a state tree with a session cookie, an IP address and a URL."""
 
-    def __init__(self, session_token: str, *, ip: str = DEFAULT_IP, path: str = "/") -> None:
+    def __init__(
+        self,
+        session_token: str,
+        *,
+        ip: str = DEFAULT_IP,
+        path: str = "/",
+        params: Mapping[str, str] | None = None,
+    ) -> None:
         """Open a tab carrying ``session_token`` (empty for a visitor who is not signed in)."""
         self.root = rx.State(_reflex_internal_init=True)
         self.session_token = session_token
         self.ip = ip
-        self.navigate(path)
+        self.navigate(path, params=params)
 
     @classmethod
     def sign_in(
@@ -104,6 +111,7 @@ class HandlerClient:
         *,
         ip: str = DEFAULT_IP,
         path: str = "/",
+        params: Mapping[str, str] | None = None,
         password: str = PASSWORD,
     ) -> HandlerClient:
         """Sign ``user`` in through the real login (and 2FA for staff) and open a tab.
@@ -125,10 +133,15 @@ class HandlerClient:
         resolved = auth.resolve_session(session, token)
         session.commit()
         assert resolved is not None and resolved.fully_signed_in, f"{user.email} is not signed in"
-        return cls(token, ip=ip, path=path)
+        return cls(token, ip=ip, path=path, params=params)
 
-    def navigate(self, path: str) -> None:
-        """Point the tab at ``path`` (``/page?query``), as a page load does."""
+    def navigate(self, path: str, *, params: Mapping[str, str] | None = None) -> None:
+        """Point the tab at ``path`` (``/page?query``), as a page load does.
+
+        ``params`` are the arguments of a dynamic route (``/crm/contacts/[contact_id]`` is
+        ``path="/crm/contacts/5", params={"contact_id": "5"}``); pages read them from
+        ``self.router.page.params``.
+        """
         route, _, query = path.partition("?")
         router_data = {
             "ip": self.ip,
@@ -136,11 +149,14 @@ class HandlerClient:
             "sid": "handler-test-sid",
             "pathname": route,
             "asPath": path,
-            "query": dict(
-                part.split("=", 1) if "=" in part else (part, "")
-                for part in query.split("&")
-                if part
-            ),
+            "query": {
+                **dict(
+                    part.split("=", 1) if "=" in part else (part, "")
+                    for part in query.split("&")
+                    if part
+                ),
+                **(params or {}),
+            },
             "headers": {"origin": "http://localhost:3000", "user-agent": "pytest"},
         }
         self.root.router_data = self.root._update_router_vars(router_data, {})
