@@ -19,6 +19,10 @@ from mlmcrm.services.actor import Actor
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORDS = 8
 MAX_RESULTS = 50
+RANKED_CANDIDATES = 1000
+"""At most this many matches of each kind are ranked. Only a word of one or two letters matches
+more among a distributor's contacts; the results then come from the first 1,000 found, and each
+letter typed narrows them."""
 
 
 def prefix_query(typed: str | None) -> str | None:
@@ -47,36 +51,50 @@ class SearchHit:
 
 
 _SEARCH_SQL = """
-WITH q AS (SELECT to_tsquery('simple', :query) AS q)
+WITH q AS (SELECT CAST(:query AS tsquery) AS q),
+contact_hits AS (
+  SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.stage, c.search_vector
+  FROM contacts c
+  WHERE c.owner_id = :owner AND c.search_vector @@ CAST(:query AS tsquery) {contact_filters}
+  LIMIT :cap
+),
+note_hits AS (
+  SELECT a.id, a.kind, a.contact_id, a.body, a.search_vector
+  FROM contact_activities a JOIN contacts c ON c.id = a.contact_id
+  WHERE a.owner_id = :owner AND NOT a.is_private AND a.search_vector @@ CAST(:query AS tsquery)
+    {contact_filters}
+  LIMIT :cap
+),
+task_hits AS (
+  SELECT t.id, t.type, t.status, t.due_at, t.contact_id, t.description, t.search_vector
+  FROM tasks t LEFT JOIN contacts c ON c.id = t.contact_id
+  WHERE t.assignee_id = :owner AND t.search_vector @@ CAST(:query AS tsquery) {task_filters}
+  LIMIT :cap
+)
 (
-  SELECT 'contact' AS kind, c.id, c.id AS contact_id,
-         concat_ws(' ', c.first_name, c.last_name) AS title,
-         concat_ws(' · ', c.email, c.phone, c.stage) AS detail,
-         ts_rank(c.search_vector, q.q) * 2 AS rank
-  FROM contacts c, q
-  WHERE c.owner_id = :owner AND c.search_vector @@ q.q {contact_filters}
-  ORDER BY rank DESC, c.id DESC LIMIT :limit
+  SELECT 'contact' AS kind, h.id, h.id AS contact_id,
+         concat_ws(' ', h.first_name, h.last_name) AS title,
+         concat_ws(' · ', h.email, h.phone, h.stage) AS detail,
+         ts_rank(h.search_vector, q.q) * 2 AS rank
+  FROM contact_hits h, q ORDER BY rank DESC, h.id DESC LIMIT :limit
 )
 UNION ALL
 (
-  SELECT CASE WHEN a.kind = 'note' THEN 'note' ELSE 'activity' END AS kind, a.id, a.contact_id,
+  SELECT CASE WHEN h.kind = 'note' THEN 'note' ELSE 'activity' END AS kind, h.id, h.contact_id,
          concat_ws(' ', c.first_name, c.last_name) AS title,
-         left(a.body, 160) AS detail,
-         ts_rank(a.search_vector, q.q) AS rank
-  FROM contact_activities a JOIN contacts c ON c.id = a.contact_id, q
-  WHERE a.owner_id = :owner AND NOT a.is_private AND a.search_vector @@ q.q {contact_filters}
-  ORDER BY rank DESC, a.id DESC LIMIT :limit
+         left(h.body, 160) AS detail,
+         ts_rank(h.search_vector, q.q) AS rank
+  FROM note_hits h JOIN contacts c ON c.id = h.contact_id, q
+  ORDER BY rank DESC, h.id DESC LIMIT :limit
 )
 UNION ALL
 (
-  SELECT 'task' AS kind, t.id, t.contact_id,
-         coalesce(t.description, '') AS title,
-         concat_ws(' · ', replace(t.type, '_', '-'), t.status,
-                   to_char(t.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')) AS detail,
-         ts_rank(t.search_vector, q.q) AS rank
-  FROM tasks t LEFT JOIN contacts c ON c.id = t.contact_id, q
-  WHERE t.assignee_id = :owner AND t.search_vector @@ q.q {task_filters}
-  ORDER BY rank DESC, t.id DESC LIMIT :limit
+  SELECT 'task' AS kind, h.id, h.contact_id,
+         coalesce(h.description, '') AS title,
+         concat_ws(' · ', replace(h.type, '_', '-'), h.status,
+                   to_char(h.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')) AS detail,
+         ts_rank(h.search_vector, q.q) AS rank
+  FROM task_hits h, q ORDER BY rank DESC, h.id DESC LIMIT :limit
 )
 ORDER BY rank DESC, kind, id DESC
 LIMIT :limit
@@ -108,6 +126,7 @@ def search(
         "query": query,
         "owner": actor.user_id,
         "limit": max(1, min(limit, MAX_RESULTS)),
+        "cap": RANKED_CANDIDATES,
     }
     conditions = []
     if stage.strip():
