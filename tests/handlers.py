@@ -13,7 +13,7 @@ How to test a handler's object access
    test.
 2. Sign the intruder in: ``client = HandlerClient.sign_in(owner_session, intruder)``. Staff
    roles get TOTP enrolled and answered on the way, as the guards require; pass ``path=`` for
-   handlers that read the URL.
+   handlers that read the URL and ``params=`` for a dynamic route's arguments.
 3. Snapshot what must not change, call the handler with the victim's id, and compare::
 
        with unchanged(owner_session, "contacts", "audit_logs"):
@@ -26,6 +26,12 @@ How to test a handler's object access
    and the events the handler returned or yielded (``.events``, ``.redirect``).
 4. Do the same for each staff role that must not reach the record, and once for the owner
    (the handler must work for them, or the test proves nothing).
+
+``nothing_changes(owner_session)`` checks every table at once. A handler with an ``..._id``
+argument that no test using these helpers calls fails
+``tests/state/test_object_access.py::test_every_handler_that_takes_an_id_is_tested_through_the_handler_helper``;
+``tests/state/test_function_access.py`` calls every handler as a visitor who is not signed in
+and every staff-page handler as a distributor.
 
 ``call`` is synchronous; async and background handlers are run to completion on a loop of
 their own. Handlers that take form data get ``form_data={...}``. Arguments are converted by the
