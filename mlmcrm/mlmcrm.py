@@ -30,6 +30,7 @@ from mlmcrm.pages.crm.contacts import ContactsState, contacts_page
 from mlmcrm.pages.crm.imports import ImportState, import_page
 from mlmcrm.pages.crm.staff import StaffCrmState, staff_crm_page
 from mlmcrm.pages.crm.today import TodayState, today_page
+from mlmcrm.pages.distributor.customers import CustomersState, customers_page
 from mlmcrm.pages.distributor.home import DistributorHomeState, distributor_home
 from mlmcrm.pages.distributor.orders import DistributorOrdersState, distributor_orders_page
 from mlmcrm.pages.distributor.statement import StatementState, statement_page
@@ -126,6 +127,12 @@ PAGES = [
         routes.DISTRIBUTOR_ORDERS,
         "Orders",
         [AuthState.guard_distributor, DistributorOrdersState.load],
+    ),
+    (
+        customers_page,
+        routes.DISTRIBUTOR_CUSTOMERS,
+        "Customers",
+        [AuthState.guard_distributor, CustomersState.load],
     ),
     (
         admin_orders_page,

@@ -35,6 +35,7 @@ SHOP = "/shop/[code]"
 CHECKOUT_DONE = "/checkout/done"
 AUTOSHIP_MANAGE = "/autoship/[token]"
 DISTRIBUTOR_ORDERS = "/orders"
+DISTRIBUTOR_CUSTOMERS = "/customers"
 ADMIN_ORDERS = "/admin/orders"
 ADMIN_PRODUCTS = "/admin/products"
 

@@ -31,6 +31,7 @@ DISTRIBUTOR_NAV = (
     NavItem("My team", "network", routes.DISTRIBUTOR_TEAM),
     NavItem("Statement", "receipt-text", routes.DISTRIBUTOR_STATEMENT),
     NavItem("Orders", "shopping-bag", routes.DISTRIBUTOR_ORDERS),
+    NavItem("Customers", "contact", routes.DISTRIBUTOR_CUSTOMERS),
     NavItem("Today", "bell", routes.CRM_TODAY),
     NavItem("Contacts", "contact", routes.CRM),
     *ACCOUNT_NAV,

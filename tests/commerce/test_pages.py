@@ -249,3 +249,25 @@ def test_malformed_ids_get_a_message(owner_session, shop, bad_id):
                 DistributorOrdersState.autoship_action, subscription_id=bad_id, action="pause"
             ).state.error
         )
+
+
+def test_a_distributor_adds_and_finds_their_own_customers_only(owner_session, shop):
+    from mlmcrm.pages.distributor.customers import CustomersState
+
+    seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
+    seller.call(CustomersState.load)
+    form = {"first_name": "Ola", "last_name": "Nordmann", "email": "ola@example.com", "phone": ""}
+    state = seller.call(CustomersState.add, form_data=form).state
+    assert state.error == "" and [r["email"] for r in state.rows] == ["ola@example.com"]
+    with unchanged(owner_session, "customers", "audit_logs"):
+        bad = seller.call(CustomersState.add, form_data={**form, "email": "nope"}).state
+    assert "valid email" in bad.error
+    other = HandlerClient.sign_in(owner_session, _user(owner_session, shop.other.user_id))
+    assert other.call(CustomersState.load).state.rows == []
+    found = seller.call(CustomersState.search, form_data={"q": "nord"}).state
+    assert [r["name"] for r in found.rows] == ["Ola Nordmann"]
+    audit = owner_session.execute(
+        text("SELECT count(*) FROM audit_logs WHERE action = 'customer.create' AND actor_id = :u"),
+        {"u": shop.seller.user_id},
+    ).scalar_one()
+    assert audit == 1
