@@ -98,10 +98,32 @@ def test_a_contact_page_of_someone_else_shows_nothing(owner_session, victim, rol
             (ContactState.save, {"form_data": {"first_name": "Hijacked"}}),
             (ContactState.add_task, {"form_data": {"description": "planted"}}),
             (ContactState.complete, {"task_id": str(victim["task"])}),
+            (ContactState.link, {"form_data": {"kind": "customer", "record_id": "1"}}),
         ):
             call = client.call(handler, **payload)
             assert call.state.error, (role, handler)
             assert "Secret" not in call.state.name
+
+
+def test_the_owner_cannot_link_their_contact_to_someone_elses_customer(owner_session, victim):
+    from mlmcrm.models import Customer, Distributor
+
+    stranger = make_user(owner_session)
+    theirs = Customer(
+        distributor_id=owner_session.exec(
+            select(Distributor.id).where(Distributor.user_id == stranger.id)
+        ).one(),
+        first_name="NotYours",
+    )
+    owner_session.add(theirs)
+    owner_session.commit()
+    client = HandlerClient.sign_in(owner_session, victim["user"], path="/crm")
+    client.state(ContactState).router.page.params["contact_id"] = str(victim["contact"])
+    with unchanged(owner_session, *CRM_TABLES):
+        call = client.call(
+            ContactState.link, form_data={"kind": "customer", "record_id": str(theirs.id)}
+        )
+    assert call.state.error == "That customer does not exist."
 
 
 def test_the_owner_works_their_contact_page(owner_session, victim):
