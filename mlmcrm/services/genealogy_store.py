@@ -572,16 +572,21 @@ def check_consistency(session: Session, tree: str | int) -> list[str]:
         )
         if r[1] is not None
     ]
-    disorder = session.execute(
-        text(
-            """
+    disorder = (
+        session.execute(
+            text(
+                """
             SELECT a.distributor_id FROM genealogy_nodes a JOIN genealogy_nodes b
               ON b.tree = a.tree AND b.parent_id = a.parent_id AND b.slot > a.slot
-            WHERE a.tree = :t AND a.pre > b.pre LIMIT 1
+            WHERE a.tree = :t AND a.slot IS NOT NULL AND b.slot IS NOT NULL AND a.pre > b.pre
+            LIMIT 1
             """
-        ),
-        {"t": number},
-    ).first()
+            ),
+            {"t": number},
+        ).first()
+        if number == PLACEMENT_TREE
+        else None
+    )
     if disorder is not None:
         problems.append(f"distributor {disorder[0]} comes after a sibling of a later slot")
     duplicate = session.execute(

@@ -355,3 +355,34 @@ def test_termination_compresses_sponsor_tree_keeps_placeholder_and_reinstates(ow
     assert _audit_count(s, "distributor.terminate", a) == 1
     assert _audit_count(s, "distributor.reinstate", a) == 1
     assert store.check_consistency(s, "sponsor") == []
+
+
+def test_an_unplaced_sponsors_enrolee_waits_then_lands_below_the_nearest_placed_upline(
+    owner_session, admin, redis_url
+):
+    s = owner_session
+    root = add_distributor(s, sponsor_id=None)
+    waiting_sponsor = add_distributor(s, sponsor_id=root)  # sponsor tree only: not placed yet
+    newcomer = _enrol(s, waiting_sponsor, admin)
+    assert newcomer.placement_id is None and newcomer.holding_until is not None
+    assert genealogy.place_expired(s, now=utcnow() + timedelta(seconds=1)) == 1
+    node = store.node(s, "placement", newcomer.distributor_id)
+    assert node is not None and node.parent_id == root
+    assert store.check_consistency(s, "placement") == []
+
+
+def test_a_placed_person_with_a_downline_cannot_be_unplaced(owner_session):
+    s = owner_session
+    root = add_distributor(s, sponsor_id=None)
+    a = add_distributor(s, sponsor_id=root, placement_id=root, position=1)
+    add_distributor(s, sponsor_id=a, placement_id=a, position=1)
+    s.commit()
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError, match="has a downline"):
+        s.execute(
+            text("UPDATE distributors SET placement_id = NULL, position = NULL WHERE id = :a"),
+            {"a": a},
+        )
+    s.rollback()
+    assert store.check_consistency(s, "placement") == []
