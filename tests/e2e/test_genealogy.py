@@ -58,7 +58,7 @@ def test_a_distributor_explores_their_team_on_a_phone(phone, app):
     with page.expect_download() as download:
         page.get_by_role("button", name="Export CSV").click()
     assert download.value.suggested_filename.startswith("downline-")
-    page.get_by_text("Placement (binary)").click()
+    page.get_by_text("Placement (binary)").first.click()
     expect(tree.get_by_text("Carry L").first).to_be_visible()
     _fits(page)
 
