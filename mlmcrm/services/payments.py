@@ -308,7 +308,11 @@ def handle_webhook(session: Session, *, payload: bytes, signature: str) -> Webho
         return WebhookResult(event_id, event_type, False, "already applied")
     detail = "ignored"
     if event_type in PAID_EVENTS:
-        outcome = apply_checkout_session(session, obj)
+        try:
+            outcome = apply_checkout_session(session, obj)
+        except NotFound:
+            # A checkout of another system on the same Stripe account: nothing of ours.
+            return WebhookResult(event_id, event_type, False, "no order of this app")
         session.execute(
             sa.text("UPDATE stripe_events SET order_id = :order WHERE id = :id"),
             {"order": outcome.order_id, "id": event_id},

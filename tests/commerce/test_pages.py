@@ -271,3 +271,34 @@ def test_a_distributor_adds_and_finds_their_own_customers_only(owner_session, sh
         {"u": shop.seller.user_id},
     ).scalar_one()
     assert audit == 1
+
+
+def test_a_distributor_orders_for_themselves_with_autoship_and_pays_once(
+    owner_session, shop, stripe_fake
+):
+    seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
+    state = seller.call(DistributorOrdersState.load).state
+    assert shop.skus["KIT"] in [p["sku"] for p in state.products]
+    form = {
+        f"qty_{shop.skus['KIT']}": "1",
+        "region": shop.region,
+        "autoship": "on",
+        "autoship_day": "15",
+    }
+    with unchanged(owner_session, "orders"):
+        bad = seller.call(
+            DistributorOrdersState.order_for_myself, form_data={**form, "autoship_day": "29"}
+        )
+    assert "from 1 to 28" in bad.state.order_error
+    first = seller.call(DistributorOrdersState.order_for_myself, form_data=form)
+    again = seller.call(DistributorOrdersState.order_for_myself, form_data=form)
+    assert first.redirect and first.redirect == again.redirect and len(stripe_fake.sessions) == 1
+    stripe_fake.pay(first.redirect.rsplit("/", 1)[1])
+    order = owner_session.execute(
+        text("SELECT id, customer_id, status, autoship_id FROM orders WHERE checkout_token = :t"),
+        {"t": state.cart_token},
+    ).one()
+    assert order.customer_id is None and order.status == "paid" and order.autoship_id
+    state = seller.call(DistributorOrdersState.load).state
+    assert [s["buyer"] for s in state.subscriptions] == ["Personal"]
+    assert any(r["order_id"] == str(order.id) for r in state.returnable)

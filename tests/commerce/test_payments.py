@@ -209,3 +209,13 @@ def test_without_stripe_keys_payments_say_they_are_not_set_up(owner_session, sho
 def test_paid_orders_helper_is_paid(owner_session, shop, stripe_fake):
     order = paid_order(shop, stripe_fake, [("KIT", 1)])
     assert order.pv_total == Decimal("50")
+
+
+def test_a_checkout_of_another_system_is_acknowledged_and_changes_nothing(
+    owner_session, shop, stripe_fake
+):
+    foreign = {"id": "cs_test_elsewhere", "payment_status": "paid", "amount_total": 100}
+    before = owner_session.execute(text("SELECT count(*), max(id) FROM orders")).one()
+    event = stripe_fake.event("checkout.session.completed", foreign)
+    assert stripe_fake.post_event(event) == 200
+    assert owner_session.execute(text("SELECT count(*), max(id) FROM orders")).one() == before

@@ -15,7 +15,7 @@ from mlmcrm.components.forms import error_message, labelled_input, notice_messag
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.db import session_scope
 from mlmcrm.models import Distributor
-from mlmcrm.services import autoship, orders, refunds
+from mlmcrm.services import autoship, catalog, orders, payments, refunds, tax
 from mlmcrm.services.errors import DomainError
 from mlmcrm.settings import get_settings
 from mlmcrm.state.auth import AuthState
@@ -32,8 +32,12 @@ class DistributorOrdersState(AuthState):
     subscriptions: list[dict[str, str]] = []
     returnable: list[dict[str, str]] = []
     request_token: str = ""
+    cart_token: str = ""
+    products: list[dict[str, str]] = []
+    regions: list[list[str]] = []
     error: str = ""
     notice: str = ""
+    order_error: str = ""
 
     def _reload(self) -> None:
         actor = self.actor_for("back_office.view")
@@ -76,9 +80,71 @@ class DistributorOrdersState(AuthState):
     @rx.event
     def load(self) -> None:
         """The newest orders, autoships and returnable items."""
-        self.error = self.notice = self.status_filter = ""
+        self.error = self.notice = self.status_filter = self.order_error = ""
         self.request_token = uuid.uuid4().hex
+        self.cart_token = uuid.uuid4().hex
         self._reload()
+        if self.actor_for("back_office.view") is None:
+            return
+        with session_scope("app") as session:
+            self.products = [
+                {
+                    "sku": p.sku,
+                    "label": f"{p.sku} {p.name}: {p.price:,.2f} {p.currency}, "
+                    f"{p.pv.normalize():f} PV",
+                    "field": f"qty_{p.sku}",
+                }
+                for p in catalog.list_products(session, actor=None)
+            ]
+            self.regions = [
+                [r.region, "Other region" if r.region == tax.DEFAULT_REGION else r.region]
+                for r in tax.list_rates(session)
+            ]
+
+    @rx.event
+    def order_for_myself(self, form_data: dict) -> rx.event.EventSpec | None:
+        """Place the distributor's own order (once per form) and go to Stripe's payment page."""
+        self.order_error = ""
+        actor = self.actor_for("back_office.view")
+        if actor is None or actor.distributor_id is None:
+            self.order_error = "You do not have access to this."
+            return None
+        lines = [
+            (name.removeprefix("qty_"), str(value).strip())
+            for name, value in form_data.items()
+            if name.startswith("qty_") and str(value).strip() not in ("", "0")
+        ]
+        autoship_day = None
+        if form_data.get("autoship") in ("on", True, "true"):
+            day = str(form_data.get("autoship_day", "")).strip()
+            if not day.isdigit():
+                self.order_error = "Choose the day of the month for your autoship (1 to 28)."
+                return None
+            autoship_day = int(day)
+        app_url = get_settings().app_url
+        try:
+            with session_scope("app", actor_id=actor.user_id) as session:
+                order = orders.place_order(
+                    session,
+                    actor=actor,
+                    distributor_id=actor.distributor_id,
+                    lines=lines,
+                    region=str(form_data.get("region", "")),
+                    checkout_token=self.cart_token,
+                    autoship_day=autoship_day,
+                )
+                order_id = order.id
+                url = payments.start_checkout(
+                    session,
+                    order_id=order_id,  # type: ignore[arg-type]
+                    success_url=f"{app_url}{routes.CHECKOUT_DONE}?order={order_id}"
+                    "&session_id={CHECKOUT_SESSION_ID}",
+                    cancel_url=f"{app_url}{routes.DISTRIBUTOR_ORDERS}",
+                )
+        except DomainError as exc:
+            self.order_error = str(exc)
+            return None
+        return rx.redirect(url)
 
     @rx.event
     def filter_status(self, form_data: dict) -> None:
@@ -154,6 +220,56 @@ class DistributorOrdersState(AuthState):
         refunded = sum(r.amount for r in results)
         self.notice = f"Bought back: {refunded:.2f} refunded to your card."
         self._reload()
+
+
+def _order_for_myself() -> rx.Component:
+    return section(
+        "Order for yourself",
+        rx.form(
+            rx.foreach(
+                DistributorOrdersState.products,
+                lambda p: rx.hstack(
+                    rx.el.label(p["label"], html_for=p["field"]),
+                    rx.input(
+                        id=p["field"],
+                        name=p["field"],
+                        type="number",
+                        default_value="0",
+                        width="5rem",
+                    ),
+                    align="center",
+                ),
+            ),
+            rx.hstack(
+                rx.el.label("Deliver to", html_for="own-region"),
+                rx.el.select(
+                    rx.foreach(
+                        DistributorOrdersState.regions, lambda r: rx.el.option(r[1], value=r[0])
+                    ),
+                    id="own-region",
+                    name="region",
+                    style={"padding": "0.4rem"},
+                ),
+                rx.el.input(type="checkbox", id="own-autoship", name="autoship"),
+                rx.el.label("Repeat every month on day", html_for="own-autoship"),
+                rx.input(
+                    id="own-autoship-day",
+                    name="autoship_day",
+                    type="number",
+                    default_value="1",
+                    width="4.5rem",
+                    aria_label="Autoship day",
+                ),
+                align="center",
+                wrap="wrap",
+                margin_top="0.5rem",
+            ),
+            error_message(DistributorOrdersState.order_error),
+            rx.button("Pay", type="submit", id="pay-own-order", margin_top="0.5rem"),
+            on_submit=DistributorOrdersState.order_for_myself,
+            reset_on_submit=False,
+        ),
+    )
 
 
 def _order_row(row: rx.Var) -> rx.Component:
@@ -304,6 +420,7 @@ def distributor_orders_page() -> rx.Component:
             error_message(DistributorOrdersState.error),
             notice_message(DistributorOrdersState.notice),
             _orders(),
+            _order_for_myself(),
             section(
                 "Autoships",
                 rx.foreach(DistributorOrdersState.subscriptions, _subscription),
