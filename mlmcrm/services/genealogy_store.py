@@ -576,13 +576,13 @@ def check_consistency(session: Session, tree: str | int) -> list[str]:
         session.execute(
             text(
                 """
-            SELECT a.distributor_id FROM genealogy_nodes a JOIN genealogy_nodes b
-              ON b.tree = a.tree AND b.parent_id = a.parent_id AND b.slot > a.slot
-            WHERE a.tree = :t AND a.slot IS NOT NULL AND b.slot IS NOT NULL AND a.pre > b.pre
-            LIMIT 1
-            """
-            ),
-            {"t": number},
+                SELECT distributor_id FROM (
+                    SELECT distributor_id, slot,
+                           lag(slot) OVER (PARTITION BY parent_id ORDER BY pre) AS previous
+                    FROM genealogy_nodes WHERE tree = 2 AND parent_id IS NOT NULL) siblings
+                WHERE previous > slot LIMIT 1
+                """
+            )
         ).first()
         if number == PLACEMENT_TREE
         else None
