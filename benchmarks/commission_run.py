@@ -242,15 +242,51 @@ def reused_facts(url: str) -> dict:
     return facts
 
 
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _server_cpu_s() -> float | None:
+    """CPU seconds of this process's PostgreSQL backends so far (None when not on this host).
+
+    The run's connections are the only ones this process has opened yet, so this is the
+    server's share of the run: a figure that, unlike wall time, other work on a shared machine
+    barely changes.
+    """
+    import psycopg
+
+    with psycopg.connect(_libpq(os.environ["DATABASE_URL"])) as connection:
+        pids = [
+            row[0]
+            for row in connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name LIKE 'mlmcrm-%'"
+            )
+        ]
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def child(period_id: int) -> None:
     """Run the period as the job does, then the engine alone; print one JSON line."""
     from mlmcrm.services.actor import Actor
     from mlmcrm.services.commission_run import load_inputs, run_period
 
+    cpu_before = _own_cpu_s()
     started = time.perf_counter()
     summary = run_period(actor=Actor.system("benchmark"), period_id=period_id)
     total_s = time.perf_counter() - started
     peak = _peak_rss_mb()
+    client_cpu = _own_cpu_s() - cpu_before
+    server_cpu = _server_cpu_s()
     inputs = load_inputs(period_id)
     engine_times = []
     for _ in range(2):
@@ -284,6 +320,8 @@ def child(period_id: int) -> None:
                 "total_s": total_s,
                 "peak_rss_mb": peak,
                 "engine_alone_s": min(engine_times),
+                "client_cpu_s": client_cpu,
+                "server_cpu_s": server_cpu,
             }
         )
     )
@@ -412,6 +450,12 @@ def main() -> int:
     )
     steps = ", ".join(f"{step} {seconds:.2f} s" for step, seconds in summary["write_steps"].items())
     print(f"write steps: {steps}", flush=True)
+    server_cpu = run["server_cpu_s"]
+    print(
+        f"CPU time of the run: this process {run['client_cpu_s']:.2f} s, its PostgreSQL backends "
+        + ("unknown (the server is elsewhere)" if server_cpu is None else f"{server_cpu:.2f} s"),
+        flush=True,
+    )
     reference_s, engine_small_s = 0.0, 0.0
     if args.small:  # --small 0 skips the comparison
         reference_s, engine_small_s, identical = reference_comparison(args.small)
