@@ -277,8 +277,11 @@ def _server_cpu_s() -> float | None:
 
 def child(period_id: int) -> None:
     """Run the period as the job does, then the engine alone; print one JSON line."""
+    from mlmcrm.engine.memory import keep_freed_memory
     from mlmcrm.services.actor import Actor
     from mlmcrm.services.commission_run import load_inputs, run_period
+
+    keep_freed_memory()  # as the commission job does in its work horse
 
     cpu_before = _own_cpu_s()
     started = time.perf_counter()

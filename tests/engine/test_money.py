@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,3 +153,25 @@ def test_partial_refund_ratio_with_many_digits_is_exact():
     result = _refund_case("ignore", [("new", "2026-01-10", "0.333333")])
     assert result.state("B")["pv"] == Decimal("66.6667")
     assert ("A", "uni", "13.33", "new", "B", 1) in result.lines()  # 20 x 0.666667
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_keeping_freed_memory_applies_on_linux_and_arrays_still_work():
+    """In a process of its own: the setting lasts for the life of the process."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np\n"
+        "from mlmcrm.engine.memory import keep_freed_memory\n"
+        "applied = keep_freed_memory()\n"
+        "big = np.arange(5_000_000, dtype=np.int64); del big\n"
+        "again = np.ones(5_000_000, dtype=np.int64)\n"
+        "print(applied, int(again.sum()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.split() == [str(sys.platform.startswith("linux")), "5000000"]
