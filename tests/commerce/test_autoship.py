@@ -232,3 +232,48 @@ def test_the_worker_schedule_runs_the_tick_through_rq(owner_session, shop, strip
     registry = ScheduledJobRegistry(queue=Queue("default", connection=connection))
     assert AUTOSHIP_RQ_ID in registry.get_job_ids()
     registry.remove(AUTOSHIP_RQ_ID, delete_job=True)
+
+
+def test_a_due_autoship_places_itself_when_a_worker_runs_the_tick(
+    owner_session, shop, stripe_fake, redis_url
+):
+    from rq import Queue, SimpleWorker
+    from rq.registry import ScheduledJobRegistry
+
+    from mlmcrm.services.jobs import redis_connection
+    from workers.autoship_jobs import AUTOSHIP_RQ_ID
+
+    first = paid_order(shop, stripe_fake, [("VIT", 1)], autoship_day=1)
+    sub = _subscription(owner_session, first.id)
+    today = datetime.now(UTC).date()
+    owner_session.execute(  # the subscription's day has come
+        text("UPDATE autoship_subscriptions SET next_run_on = :d WHERE id = :id"),
+        {"d": today, "id": sub.id},
+    )
+    owner_session.commit()
+    shared = redis_connection()
+    kwargs = dict(shared.connection_pool.connection_kwargs)
+    kwargs["db"] = 10
+    private = type(shared)(**kwargs)
+    queue = Queue("default", connection=private)
+    queue.empty()
+    job = queue.enqueue("workers.autoship_jobs.autoship_tick")
+    SimpleWorker([queue], connection=private).work(burst=True)
+    job.refresh()
+    assert job.is_finished, job.latest_result()
+    assert job.return_value()["paid"] >= 1
+    placed = (
+        owner_session.execute(
+            text("SELECT status FROM orders WHERE autoship_id = :s ORDER BY id"), {"s": sub.id}
+        )
+        .scalars()
+        .all()
+    )
+    assert placed == ["paid", "paid"]
+    owner_session.refresh(sub)
+    assert sub.next_run_on == autoship.next_run_date(1, today)
+    # The tick scheduled the next one.
+    registry = ScheduledJobRegistry(queue=Queue("default", connection=shared))
+    assert AUTOSHIP_RQ_ID in registry.get_job_ids()
+    registry.remove(AUTOSHIP_RQ_ID, delete_job=True)
+    queue.empty()
