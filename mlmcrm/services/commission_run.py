@@ -743,6 +743,13 @@ def _swap(
 ) -> Decimal:
     """The one transaction that makes the run the period's preview; returns the total."""
     ledger_stage, stats_stage = _stage_names(period_id, run)
+    unit = Decimal(1).scaleb(-result.places)
+    amounts = result.ledger.amount
+    # The lines' total in amount units: int64 when it surely fits, else Python integers.
+    if abs(float(amounts.sum(dtype=np.float64))) + float(amounts.size) < 2**61:
+        computed = int(amounts.sum(dtype=np.int64))
+    else:
+        computed = int(amounts.astype(object).sum())
     with get_engine("owner").begin() as connection:
         period = connection.execute(
             text("SELECT status, runs FROM commission_periods WHERE id = :id FOR UPDATE"),
@@ -802,12 +809,6 @@ def _swap(
             ),
             {"bonus": ADJUSTMENT_BONUS, "period": period_id},
         ).scalars()
-        unit = Decimal(1).scaleb(-result.places)
-        computed = (
-            int(np.asarray(result.ledger.amount, dtype=object).sum())
-            if len(result.ledger.amount)
-            else 0
-        )
         total = (Decimal(computed) * unit + sum(adjusted, Decimal(0))).quantize(unit)
         lines = int(result.ledger.size)
         connection.execute(
