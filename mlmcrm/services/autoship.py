@@ -510,7 +510,8 @@ def _failed(
         subscription,
         "Your autoship payment did not go through",
         f"We could not charge your card for autoship order #{order.id}: {message}\n"
-        f"We will try again on {when}. You can update your card with your distributor.",
+        f"We will try again on {when}. If your card has changed, cancel this autoship and "
+        "start a new one from your distributor's shop with the new card.",
     )
     return RunOutcome(subscription.id, "retry", order.id, message)  # type: ignore[arg-type]
 
@@ -543,7 +544,8 @@ def _give_up(
         subscription,
         "Your autoship is paused",
         f"Your autoship #{subscription.id} is paused: {message}\n"
-        "Resume it once the problem is solved.",
+        "Resume it once the card can be charged again, or start a new autoship from your "
+        "distributor's shop with another card.",
     )
     return RunOutcome(subscription.id, "paused", order.id if order else None, message)
 
