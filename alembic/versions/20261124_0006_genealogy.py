@@ -433,11 +433,21 @@ def upgrade() -> None:
         """
     )
     bind = op.get_bind()
+    # The name index needs pg_trgm: created when the server has it and this role may (trusted
+    # extension: CREATE on the database is enough); without it name filters still work, slower.
+    can_create = bind.execute(
+        sa.text(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm')"
+            " AND (has_database_privilege(current_database(), 'CREATE')"
+            " OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = current_user AND rolsuper))"
+        )
+    ).scalar()
+    if can_create:
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     has_trgm = bind.execute(
-        sa.text("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm')")
+        sa.text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')")
     ).scalar()
     if has_trgm:
-        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         op.execute(
             "CREATE INDEX ix_user_profiles_name_trgm ON user_profiles USING gin "
             "((lower(coalesce(first_name, '') || ' ' || coalesce(last_name, ''))) gin_trgm_ops)"
