@@ -588,8 +588,11 @@ def write_result(
         total = _swap(actor, period_id, run, inputs, result, leaves, report)
         mark("swap")
     except BaseException:
-        with engine.begin() as connection:
-            _drop_stages(connection, period_id)
+        try:
+            with engine.begin() as connection:
+                _drop_stages(connection, period_id)
+        except Exception:  # noqa: S110 - the next run or the close drops them; keep the cause
+            pass
         raise
     return run, total
 
