@@ -63,7 +63,7 @@ def tree_number(tree: str | int) -> int:
 
 
 def euler_labels(
-    parent: np.ndarray, sibling_key: np.ndarray | None = None
+    parent: np.ndarray, sibling_key: np.ndarray | None = None, *, deep_levels: int = 2_000
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Depths and Euler-tour labels of a forest given as a parent array.
 
@@ -73,6 +73,8 @@ def euler_labels(
     Args:
         parent: Parent index of each node, -1 for a root (no cycles).
         sibling_key: Order of siblings (for example the binary position); index order if None.
+        deep_levels: Trees deeper than this are walked depth-first in Python instead of level
+            by level in numpy.
 
     Returns:
         ``(depth, pre, post)`` as int32, int64, int64 arrays.
@@ -87,6 +89,12 @@ def euler_labels(
     group = np.where(parent < 0, n, parent)
     order = np.lexsort((np.arange(n), key, group))
     starts = np.searchsorted(group[order], np.arange(n + 2))
+    levels = _count_levels(parent, deep_levels)
+    if levels is None:
+        # A deep tree: one walk in plain Python beats hundreds of thousands of numpy rounds.
+        depth, opening, closing = _walk(order, starts, n)
+        spacing = UNIVERSE // (2 * n + 1)
+        return depth, (opening + 1) * spacing, (closing + 1) * spacing
     # Breadth-first order: parents come before their children.
     bfs = np.empty(n, dtype=np.int64)
     depth = np.zeros(n, dtype=np.int32)
@@ -130,6 +138,58 @@ def euler_labels(
     closing = opening + 2 * size - 1
     spacing = UNIVERSE // (2 * n + 1)
     return depth, (opening + 1) * spacing, (closing + 1) * spacing
+
+
+def _count_levels(parent: np.ndarray, limit: int) -> int | None:
+    """The number of levels when at most ``limit`` (pointer jumping), else None."""
+    n = len(parent)
+    up = np.where(parent < 0, np.arange(n), parent)
+    for _ in range(max(1, limit).bit_length() + 1):
+        if np.all(up[up] == up):
+            return limit
+        up = up[up]
+    return None if not np.all(up[up] == up) else limit
+
+
+def _walk(order: np.ndarray, starts: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """Depths and Euler-tour token positions by one iterative depth-first walk."""
+    children = order.tolist()
+    first = starts.tolist()
+    depth = [0] * n
+    opening = [0] * n
+    closing = [0] * n
+    token = 0
+    seen = 0
+    for root in children[first[n] : first[n + 1]]:
+        opening[root] = token
+        token += 1
+        seen += 1
+        stack = [root]
+        cursor = [first[root]]
+        while stack:
+            v = stack[-1]
+            i = cursor[-1]
+            if i < first[v + 1]:
+                cursor[-1] = i + 1
+                child = children[i]
+                depth[child] = len(stack)
+                opening[child] = token
+                token += 1
+                seen += 1
+                stack.append(child)
+                cursor.append(first[child])
+            else:
+                closing[v] = token
+                token += 1
+                stack.pop()
+                cursor.pop()
+    if seen != n:
+        raise ValueError("the parent array has a cycle")
+    return (
+        np.array(depth, dtype=np.int32),
+        np.array(opening, dtype=np.int64),
+        np.array(closing, dtype=np.int64),
+    )
 
 
 def _level_slices(sorted_depths: np.ndarray) -> list[tuple[int, int]]:

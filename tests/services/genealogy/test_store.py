@@ -41,8 +41,9 @@ def _brute_force_tour(parent: list[int], key: list[int]) -> tuple[list[int], lis
     return depth, opening, closing
 
 
+@pytest.mark.parametrize("deep_levels", [2_000, 0])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_euler_labels_match_a_depth_first_walk(seed):
+def test_euler_labels_match_a_depth_first_walk(seed, deep_levels):
     rng = random.Random(seed)
     n = 400
     parent = [-1] + [rng.randrange(i) if rng.random() > 0.05 else -1 for i in range(1, n)]
@@ -54,7 +55,9 @@ def test_euler_labels_match_a_depth_first_walk(seed):
     for old, p in enumerate(parent):
         shuffled[inverse[old]] = -1 if p < 0 else inverse[p]
     key = [rng.randrange(3) for _ in range(n)]
-    depth, pre, post = store.euler_labels(np.array(shuffled), np.array(key))
+    depth, pre, post = store.euler_labels(
+        np.array(shuffled), np.array(key), deep_levels=deep_levels
+    )
     want_depth, opening, closing = _brute_force_tour(shuffled, key)
     assert depth.tolist() == want_depth
     spacing = store.UNIVERSE // (2 * n + 1)
@@ -65,6 +68,22 @@ def test_euler_labels_match_a_depth_first_walk(seed):
 def test_euler_labels_refuse_a_cycle():
     with pytest.raises(ValueError, match="cycle"):
         store.euler_labels(np.array([-1, 2, 1]))
+    with pytest.raises(ValueError, match="cycle"):
+        store.euler_labels(np.array([-1, 0, 3, 2]), deep_levels=0)
+
+
+def test_euler_labels_of_a_deep_leg_take_the_walk_and_agree():
+    rng = random.Random(4)
+    n = 3_000
+    parent = [-1] + [i - 1 if rng.random() < 0.9 else max(0, i - 2) for i in range(1, n)]
+    key = [rng.randrange(2) for _ in range(n)]
+    walked = store.euler_labels(np.array(parent), np.array(key), deep_levels=10)
+    levelled = store.euler_labels(np.array(parent), np.array(key), deep_levels=100_000)
+    for a, b in zip(walked, levelled, strict=True):
+        assert a.tolist() == b.tolist()
+    want_depth, opening, _ = _brute_force_tour(parent, key)
+    assert walked[0].tolist() == want_depth
+    assert max(want_depth) > 1_000
 
 
 def test_deep_chain_relabels_and_stays_consistent(owner_session):
