@@ -364,7 +364,9 @@ def _tasks() -> rx.Component:
                         name="type",
                         aria_label="Task type",
                     ),
-                    rx.input(name="description", placeholder="Task", aria_label="Task", flex="1"),
+                    rx.input(
+                        name="description", placeholder="Task", aria_label="Task", flex="1 1 12rem"
+                    ),
                     rx.input(name="due", type="date", aria_label="Due date", width="10rem"),
                     rx.button("Add task", type="submit", variant="soft"),
                     gap="2",

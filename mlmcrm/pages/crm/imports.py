@@ -384,6 +384,10 @@ def _report() -> rx.Component:
 def _history() -> rx.Component:
     return rx.vstack(
         rx.heading("Earlier imports", size="4"),
+        rx.cond(
+            ImportState.history.length() == 0,
+            rx.text("None yet.", size="2", color=rx.color("gray", 11)),
+        ),
         rx.foreach(
             ImportState.history,
             lambda past: rx.card(

@@ -204,7 +204,10 @@ def today_page() -> rx.Component:
                         aria_label="Task type",
                     ),
                     rx.input(
-                        name="description", placeholder="New task", aria_label="Task", flex="1"
+                        name="description",
+                        placeholder="New task",
+                        aria_label="Task",
+                        flex="1 1 12rem",
                     ),
                     rx.input(name="due", type="date", aria_label="Due date", width="10rem"),
                     rx.button("Add task", type="submit"),
