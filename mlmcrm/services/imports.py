@@ -34,6 +34,8 @@ BATCH = 5_000
 JOB_KIND = "crm.import_contacts"
 UPLOAD_TTL_SECONDS = 24 * 3600
 _IGNORED_TAGS = {"mycontacts", "starred"}
+TAG_SEPARATOR = "\x1f"
+"""Joins a row's tags into one text for ``unnest`` (a tag may hold a comma, never this)."""
 Progress = Callable[[float, str], None]
 
 
@@ -299,7 +301,7 @@ def apply_plan(
                 " updated_at)"
                 " SELECT u.id, :owner, u.first_name, u.last_name, u.email, u.phone, u.phone_e164,"
                 " u.source, u.stage, CASE WHEN u.tags = '' THEN '{}'::text[]"
-                " ELSE string_to_array(u.tags, ',') END, :import, :now, :now, :now"
+                " ELSE string_to_array(u.tags, :sep) END, :import, :now, :now, :now"
                 " FROM unnest(CAST(:ids AS bigint[]), CAST(:first AS text[]),"
                 " CAST(:last AS text[]), CAST(:email AS text[]), CAST(:phone AS text[]),"
                 " CAST(:e164 AS text[]), CAST(:source AS text[]), CAST(:stage AS text[]),"
@@ -318,7 +320,8 @@ def apply_plan(
                 "e164": [r["phone_e164"] for r in chunk],
                 "source": [r["source"] for r in chunk],
                 "stage": [r["stage"] for r in chunk],
-                "tags": [",".join(r["tags"]) for r in chunk],
+                "tags": [TAG_SEPARATOR.join(r["tags"]) for r in chunk],
+                "sep": TAG_SEPARATOR,
             },
         )
         _record_changes(session, record.id, actor, list(ids), "created", [None] * len(ids))  # type: ignore[arg-type]
@@ -330,16 +333,33 @@ def apply_plan(
     update_ids = list(plan.updates)
     for start in range(0, len(update_ids), BATCH):
         chunk_ids = update_ids[start : start + BATCH]
-        for contact_id in chunk_ids:
-            changes = plan.updates[contact_id]
-            sets = ", ".join(f"{column} = :{column}" for column in changes)
-            session.execute(
-                text(
-                    f"UPDATE contacts SET {sets}, updated_at = :now"
-                    " WHERE id = :id AND owner_id = :owner"
-                ),
-                {**changes, "id": contact_id, "owner": actor.user_id, "now": now},
-            )
+        rows = [{**plan.befores[i], **plan.updates[i]} for i in chunk_ids]
+        session.execute(
+            text(
+                "UPDATE contacts c SET first_name = u.first_name, last_name = u.last_name,"
+                " email = u.email, phone = u.phone, phone_e164 = u.phone_e164,"
+                " source = u.source, tags = CASE WHEN u.tags = '' THEN '{}'::text[]"
+                " ELSE string_to_array(u.tags, :sep) END, updated_at = :now"
+                " FROM unnest(CAST(:ids AS bigint[]), CAST(:first AS text[]),"
+                " CAST(:last AS text[]), CAST(:email AS text[]), CAST(:phone AS text[]),"
+                " CAST(:e164 AS text[]), CAST(:source AS text[]), CAST(:tags AS text[]))"
+                " AS u(id, first_name, last_name, email, phone, phone_e164, source, tags)"
+                " WHERE c.id = u.id AND c.owner_id = :owner"
+            ),
+            {
+                "owner": actor.user_id,
+                "now": now,
+                "sep": TAG_SEPARATOR,
+                "ids": chunk_ids,
+                "first": [r["first_name"] for r in rows],
+                "last": [r["last_name"] for r in rows],
+                "email": [r["email"] for r in rows],
+                "phone": [r["phone"] for r in rows],
+                "e164": [r["phone_e164"] for r in rows],
+                "source": [r["source"] for r in rows],
+                "tags": [TAG_SEPARATOR.join(r["tags"] or []) for r in rows],
+            },
+        )
         _record_changes(
             session,
             record.id,  # type: ignore[arg-type]

@@ -259,3 +259,25 @@ def test_rls_keeps_import_records_to_their_owner(acting, distributor, other_dist
         assert (
             session.execute(text("SELECT count(*) FROM contact_import_changes")).scalar_one() == 0
         )
+
+
+def test_an_update_keeps_every_existing_tag_and_field(acting, distributor):
+    with acting(distributor) as session:
+        kept = contacts.create_contact(
+            session,
+            actor=distributor,
+            data=ContactInput(
+                first_name="Ida", email="ida@example.com", source="Expo", tags=["a,b", "c"]
+            ),
+        )
+    data = (
+        b"Name,E-mail Address,Mobile Phone,Categories\n"
+        b"Someone Else,IDA@example.com,+1 212 555 0199,new\n"
+    )
+    report = imports.import_file(actor=distributor, data=data, filename="x.csv")
+    assert (report["created"], report["updated"]) == (0, 1)
+    with acting(distributor) as session:
+        ida = contacts.get_contact(session, actor=distributor, contact_id=kept.id)
+    # Blanks are filled (the last name), nothing typed by hand is overwritten (the first name).
+    assert (ida.first_name, ida.last_name, ida.source) == ("Ida", "Else", "Expo")
+    assert ida.tags == ["a,b", "c", "new"] and ida.phone_e164 == "+12125550199"
