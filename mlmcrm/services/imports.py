@@ -100,6 +100,7 @@ def _name(row: ImportRow) -> str:
 
 
 _COLUMNS = ("first_name", "last_name", "email", "phone", "phone_e164", "source", "stage", "tags")
+_TEXT_COLUMNS = ("first_name", "last_name", "email", "phone", "phone_e164", "source")
 
 
 def plan_import(
@@ -366,7 +367,7 @@ def apply_plan(
             actor,
             chunk_ids,
             "updated",
-            [plan.befores[i] for i in chunk_ids],
+            [{column: plan.befores[i][column] for column in plan.updates[i]} for i in chunk_ids],
         )
         done += len(chunk_ids)
         if progress:
@@ -524,16 +525,32 @@ def undo_import(session: Session, *, actor: Actor, import_id: int) -> dict[str, 
     befores = session.execute(
         text(
             "SELECT contact_id, before FROM contact_import_changes"
-            " WHERE import_id = :import AND action = 'updated'"
+            " WHERE import_id = :import AND action = 'updated' ORDER BY contact_id"
         ),
         {"import": import_id},
     ).all()
-    for contact_id, before in befores:
-        sets = ", ".join(f"{column} = :{column}" for column in before)
+    # Only the fields the import changed go back; later edits of other fields stay.
+    restore = (
+        "UPDATE contacts c SET "
+        + ", ".join(
+            f"{column} = CASE WHEN u.b ? '{column}' THEN u.b->>'{column}' ELSE c.{column} END"
+            for column in _TEXT_COLUMNS
+        )
+        + ", tags = CASE WHEN u.b ? 'tags' THEN"
+        " ARRAY(SELECT jsonb_array_elements_text(u.b->'tags')) ELSE c.tags END"
+        " FROM unnest(CAST(:ids AS bigint[]), CAST(:befores AS jsonb[])) AS u(id, b)"
+        " WHERE c.id = u.id AND c.owner_id = :owner"
+    )
+    for start in range(0, len(befores), BATCH):
+        chunk = befores[start : start + BATCH]
         restored += (
             session.execute(
-                text(f"UPDATE contacts SET {sets} WHERE id = :id AND owner_id = :owner"),
-                {**before, "id": contact_id, "owner": actor.user_id},
+                text(restore),
+                {
+                    "owner": actor.user_id,
+                    "ids": [contact_id for contact_id, _ in chunk],
+                    "befores": [json.dumps(before) for _, before in chunk],
+                },
             ).rowcount
             or 0
         )

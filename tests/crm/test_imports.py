@@ -281,3 +281,31 @@ def test_an_update_keeps_every_existing_tag_and_field(acting, distributor):
     # Blanks are filled (the last name), nothing typed by hand is overwritten (the first name).
     assert (ida.first_name, ida.last_name, ida.source) == ("Ida", "Else", "Expo")
     assert ida.tags == ["a,b", "c", "new"] and ida.phone_e164 == "+12125550199"
+
+
+def test_undo_puts_back_only_what_the_import_changed(acting, distributor):
+    with acting(distributor) as session:
+        lee = contacts.create_contact(
+            session, actor=distributor, data=ContactInput(first_name="Lee", email="lee@x.io")
+        )
+    data = b"First Name,E-mail Address,Mobile Phone,Categories\nLee,lee@x.io,+1 212 555 0142,vip\n"
+    report = imports.import_file(actor=distributor, data=data, filename="x.csv")
+    with acting(distributor) as session:
+        contacts.move_stage(session, actor=distributor, contact_id=lee.id, stage="interested")
+        contacts.update_contact(
+            session,
+            actor=distributor,
+            contact_id=lee.id,
+            data=ContactInput(
+                first_name="Lee",
+                email="lee@x.io",
+                phone="+1 212 555 0142",
+                source="Expo",
+                tags=["vip"],
+            ),
+        )
+        imports.undo_import(session, actor=distributor, import_id=report["import_id"])
+    with acting(distributor) as session:
+        back = contacts.get_contact(session, actor=distributor, contact_id=lee.id)
+    assert (back.phone, back.phone_e164, back.tags) == (None, None, [])
+    assert (back.stage, back.source, back.first_name) == ("interested", "Expo", "Lee")
