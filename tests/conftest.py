@@ -13,6 +13,7 @@ import base64
 import os
 import secrets
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,11 +59,13 @@ def _redis_url() -> str:
         if os.environ.get(name):
             return os.environ[name]
     local = "redis://127.0.0.1:6379/13"
-    try:
-        if redis.Redis.from_url(local, socket_connect_timeout=1).ping():
-            return local
-    except (redis.RedisError, OSError):
-        pass
+    for _attempt in range(3):  # a busy machine may be slow to answer the first time
+        try:
+            client = redis.Redis.from_url(local, socket_connect_timeout=2, socket_timeout=5)
+            if client.ping():
+                return local
+        except (redis.RedisError, OSError):
+            time.sleep(1)
     from mlmcrm.embedded import embedded_redis_url
 
     return embedded_redis_url(_TEST_DATA_DIR)
@@ -76,7 +79,8 @@ def redis_url_with_db(url: str, db: int) -> str:
     if parts.scheme == "unix":
         query = dict(parse_qsl(parts.query))
         query["db"] = str(db)
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        # urlunsplit would drop the empty host of ``unix:///path`` and give ``unix:/path``.
+        return f"unix://{parts.path}?{urlencode(query)}"
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from redis import Redis
 from sqlalchemy import text
 from sqlmodel import select
 
@@ -15,6 +16,7 @@ from mlmcrm.models import AutoshipSubscription, Order, OrderItem
 from mlmcrm.services import autoship, mail
 from mlmcrm.services.errors import NotFound, ValidationFailed
 from tests.commerce.helpers import paid_order
+from tests.conftest import redis_url_with_db
 from tests.services.conftest import deliver_emails
 from tests.smtp_sink import SmtpSink
 
@@ -252,9 +254,7 @@ def test_a_due_autoship_places_itself_when_a_worker_runs_the_tick(
     )
     owner_session.commit()
     shared = redis_connection()
-    kwargs = dict(shared.connection_pool.connection_kwargs)
-    kwargs["db"] = 10
-    private = type(shared)(**kwargs)
+    private = Redis.from_url(redis_url_with_db(redis_url, 10))
     queue = Queue("default", connection=private)
     queue.empty()
     job = queue.enqueue("workers.autoship_jobs.autoship_tick")

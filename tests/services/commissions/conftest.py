@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from mlmcrm import db, settings
 from mlmcrm.db import get_engine
-from tests.conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database, redis_url_with_db
 from tests.services.commissions.builders import build_company
 
 
@@ -75,14 +75,13 @@ def company(owner):
 @pytest.fixture()
 def private_redis(redis_url):
     """A Redis database of these tests alone (a browser test's worker listens on the shared one)."""
+    from redis import Redis
     from rq import Queue
 
     from mlmcrm.services.jobs import QUEUES, redis_connection
 
-    shared = redis_connection()
-    kwargs = dict(shared.connection_pool.connection_kwargs)
-    kwargs["db"] = 11 if kwargs.get("db", 0) != 11 else 12
-    connection = type(shared)(**kwargs)
+    shared_db = redis_connection().connection_pool.connection_kwargs.get("db", 0)
+    connection = Redis.from_url(redis_url_with_db(redis_url, 11 if shared_db != 11 else 12))
     for name in QUEUES:
         Queue(name, connection=connection).empty()
     yield connection
