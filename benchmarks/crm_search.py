@@ -320,7 +320,7 @@ def main() -> int:
 
     rng = random.Random(7)
     server = _server_url()
-    name = f"mlmcrm_bench_i7_crm_search_{uuid.uuid4().hex[:8]}"
+    name = f"mlmcrm_bench_crm_search_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(_libpq(server), autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     url = _database_url(server, name)

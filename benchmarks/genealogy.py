@@ -1,6 +1,6 @@
 """Benchmark the genealogy storage on a big network (1,000,000 distributors by default).
 
-Creates a throwaway database (its name has ``i5`` in it) on the server of DATABASE_URL (else
+Creates a throwaway database (``mlmcrm_bench_genealogy_…``) on the server of DATABASE_URL (else
 PostgreSQL on 127.0.0.1:5432), migrates it, seeds it with the demo seed (whose binary placement
 tree has an outer leg more than 100,000 levels deep), then times, over random people and both
 trees (the worse tree is reported):
@@ -163,7 +163,7 @@ def main() -> int:  # noqa: PLR0915
     args = parser.parse_args()
 
     server = _server_url()
-    name = f"mlmcrm_bench_i5_{uuid.uuid4().hex[:8]}"
+    name = f"mlmcrm_bench_genealogy_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(libpq_url(server), autocommit=True) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
         conn.execute(f'CREATE DATABASE "{name}"')
