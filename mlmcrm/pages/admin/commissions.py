@@ -7,6 +7,7 @@ import asyncio
 import plotly.graph_objects as go
 import reflex as rx
 
+from mlmcrm.components.forms import error_message, notice_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
 from mlmcrm.db import session_scope
 from mlmcrm.services import commission_periods as periods
@@ -441,12 +442,7 @@ def _adjustment_form() -> rx.Component:
                 on_change=CommissionsState.set_adjust_reason,
                 width="100%",
             ),
-            rx.cond(
-                CommissionsState.adjust_error != "",
-                rx.callout(
-                    CommissionsState.adjust_error, icon="triangle-alert", color_scheme="red"
-                ),
-            ),
+            error_message(CommissionsState.adjust_error),
             rx.button("Add adjustment", on_click=CommissionsState.add_adjustment, variant="soft"),
             width="100%",
         ),
@@ -526,14 +522,8 @@ def _selected() -> rx.Component:
 def commissions_page() -> rx.Component:
     """The page."""
     content = rx.vstack(
-        rx.cond(
-            CommissionsState.error != "",
-            rx.callout(CommissionsState.error, icon="triangle-alert", color_scheme="red"),
-        ),
-        rx.cond(
-            CommissionsState.notice != "",
-            rx.callout(CommissionsState.notice, icon="circle-check", color_scheme="green"),
-        ),
+        error_message(CommissionsState.error),
+        notice_message(CommissionsState.notice),
         _periods_card(),
         rx.cond(CommissionsState.selected_id != "", _selected()),
         spacing="4",

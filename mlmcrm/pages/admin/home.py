@@ -6,6 +6,7 @@ import asyncio
 
 import reflex as rx
 
+from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
 from mlmcrm.components.tables import orders_table
 from mlmcrm.db import session_scope
@@ -193,10 +194,7 @@ def _jobs_card() -> rx.Component:
 def admin_home() -> rx.Component:
     """The page."""
     content = rx.vstack(
-        rx.cond(
-            AdminHomeState.error != "",
-            rx.callout(AdminHomeState.error, icon="triangle-alert", color_scheme="red"),
-        ),
+        error_message(AdminHomeState.error),
         rx.text("The company in ", AdminHomeState.month_label, color=rx.color("gray", 11)),
         rx.grid(
             stat_card(

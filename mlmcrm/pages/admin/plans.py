@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from mlmcrm.components.forms import error_message, notice_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.db import session_scope
 from mlmcrm.services import commission_plans as plans
@@ -242,10 +243,7 @@ def _upload_card() -> rx.Component:
                 width="100%",
                 font_family="monospace",
             ),
-            rx.cond(
-                PlansState.upload_error != "",
-                rx.callout(PlansState.upload_error, icon="triangle-alert", color_scheme="red"),
-            ),
+            error_message(PlansState.upload_error),
             rx.button("Validate and store", on_click=PlansState.upload),
             width="100%",
         ),
@@ -294,14 +292,8 @@ def _compare_card() -> rx.Component:
 def plans_page() -> rx.Component:
     """The page."""
     content = rx.vstack(
-        rx.cond(
-            PlansState.error != "",
-            rx.callout(PlansState.error, icon="triangle-alert", color_scheme="red"),
-        ),
-        rx.cond(
-            PlansState.notice != "",
-            rx.callout(PlansState.notice, icon="circle-check", color_scheme="green"),
-        ),
+        error_message(PlansState.error),
+        notice_message(PlansState.notice),
         _versions_table(),
         rx.cond(
             PlansState.shown_yaml != "",

@@ -11,6 +11,7 @@ from reflex_base.components.component import field
 from reflex_base.event import EventHandler, no_args_event_spec
 
 from mlmcrm import routes
+from mlmcrm.components.forms import error_message, notice_message
 from mlmcrm.db import session_scope
 from mlmcrm.services import tasks
 from mlmcrm.services.actor import Actor
@@ -121,12 +122,6 @@ def crm_tabs() -> rx.Component:
 def messages(state: type[CrmState]) -> rx.Component:
     """The page's error and notice."""
     return rx.fragment(
-        rx.cond(
-            state.error != "",
-            rx.callout(state.error, icon="triangle-alert", color_scheme="red", role="alert"),
-        ),
-        rx.cond(
-            state.notice != "",
-            rx.callout(state.notice, icon="circle-check", color_scheme="green", role="status"),
-        ),
+        error_message(state.error),
+        notice_message(state.notice),
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import reflex as rx
 
+from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
 from mlmcrm.db import session_scope
 from mlmcrm.services import contacts, crm, permissions
@@ -128,12 +129,7 @@ class StaffCrmState(AuthState):
 def staff_crm_page() -> rx.Component:
     """The page."""
     content = rx.vstack(
-        rx.cond(
-            StaffCrmState.error != "",
-            rx.callout(
-                StaffCrmState.error, icon="triangle-alert", color_scheme="red", role="alert"
-            ),
-        ),
+        error_message(StaffCrmState.error),
         rx.grid(
             stat_card("Contacts", StaffCrmState.contacts_total, "in every distributor's CRM"),
             stat_card("Distributors using the CRM", StaffCrmState.owners),

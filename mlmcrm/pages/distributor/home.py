@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import reflex as rx
 
+from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
 from mlmcrm.components.tables import orders_table
 from mlmcrm.db import session_scope
@@ -109,10 +110,7 @@ class DistributorHomeState(AuthState):
 def distributor_home() -> rx.Component:
     """The page."""
     content = rx.vstack(
-        rx.cond(
-            DistributorHomeState.error != "",
-            rx.callout(DistributorHomeState.error, icon="triangle-alert", color_scheme="red"),
-        ),
+        error_message(DistributorHomeState.error),
         rx.hstack(
             rx.text("Welcome back, ", rx.text.strong(DistributorHomeState.name), size="4"),
             rx.badge(DistributorHomeState.rank, size="2", variant="surface"),

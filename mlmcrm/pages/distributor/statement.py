@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
 from mlmcrm.db import session_scope
 from mlmcrm.services import statements
@@ -182,10 +183,7 @@ def statement_page() -> rx.Component:
         width="100%",
     )
     content = rx.vstack(
-        rx.cond(
-            StatementState.error != "",
-            rx.callout(StatementState.error, icon="triangle-alert", color_scheme="red"),
-        ),
+        error_message(StatementState.error),
         rx.cond(
             StatementState.period_options.length() > 0,
             body,
