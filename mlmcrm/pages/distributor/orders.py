@@ -15,8 +15,9 @@ from mlmcrm.components.forms import error_message, labelled_input, notice_messag
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.db import session_scope
 from mlmcrm.models import Distributor
+from mlmcrm.pages.shop.cart_form import cart_from_form
 from mlmcrm.services import autoship, catalog, orders, payments, refunds, tax
-from mlmcrm.services.errors import DomainError
+from mlmcrm.services.errors import DomainError, ValidationFailed
 from mlmcrm.settings import get_settings
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.ids import parse_id
@@ -109,18 +110,11 @@ class DistributorOrdersState(AuthState):
         if actor is None or actor.distributor_id is None:
             self.order_error = "You do not have access to this."
             return None
-        lines = [
-            (name.removeprefix("qty_"), str(value).strip())
-            for name, value in form_data.items()
-            if name.startswith("qty_") and str(value).strip() not in ("", "0")
-        ]
-        autoship_day = None
-        if form_data.get("autoship") in ("on", True, "true"):
-            day = str(form_data.get("autoship_day", "")).strip()
-            if not day.isdigit():
-                self.order_error = "Choose the day of the month for your autoship (1 to 28)."
-                return None
-            autoship_day = int(day)
+        try:
+            lines, autoship_day = cart_from_form(form_data)
+        except ValidationFailed as exc:
+            self.order_error = str(exc)
+            return None
         app_url = get_settings().app_url
         try:
             with session_scope("app", actor_id=actor.user_id) as session:

@@ -15,8 +15,9 @@ from mlmcrm import routes
 from mlmcrm.components.forms import error_message, labelled_input
 from mlmcrm.components.layout import brand, ready_marker
 from mlmcrm.db import session_scope
+from mlmcrm.pages.shop.cart_form import cart_from_form
 from mlmcrm.services import catalog, customers, orders, payments, tax
-from mlmcrm.services.errors import DomainError
+from mlmcrm.services.errors import DomainError, ValidationFailed
 from mlmcrm.settings import get_settings
 
 
@@ -72,18 +73,11 @@ class ShopState(rx.State):
     def pay(self, form_data: dict) -> rx.event.EventSpec | None:
         """Place the order (once per cart) and go to Stripe's payment page."""
         self.error = ""
-        lines = [
-            (name.removeprefix("qty_"), str(value).strip())
-            for name, value in form_data.items()
-            if name.startswith("qty_") and str(value).strip() not in ("", "0")
-        ]
-        autoship_day = None
-        if form_data.get("autoship") in ("on", True, "true"):
-            day = str(form_data.get("autoship_day", "")).strip()
-            if not day.isdigit():
-                self.error = "Choose the day of the month for your autoship (1 to 28)."
-                return None
-            autoship_day = int(day)
+        try:
+            lines, autoship_day = cart_from_form(form_data)
+        except ValidationFailed as exc:
+            self.error = str(exc)
+            return None
         buyer = customers.CustomerInput(
             first_name=str(form_data.get("first_name", "")),
             last_name=str(form_data.get("last_name", "")),
