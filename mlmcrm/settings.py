@@ -9,6 +9,7 @@ placeholder, and say which one.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ENVIRONMENTS = ("development", "staging", "production")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,6 +70,8 @@ class Settings:
         s3_region: The bucket's region.
         s3_access_key_id: The access key of the bucket.
         s3_secret_access_key: Its secret.
+        trusted_proxies: The networks of our reverse proxies; ``X-Forwarded-For`` is believed
+            only from them.
     """
 
     environment: str
@@ -94,6 +98,7 @@ class Settings:
     s3_region: str = ""
     s3_access_key_id: str = field(default="", repr=False)
     s3_secret_access_key: str = field(default="", repr=False)
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -164,6 +169,23 @@ def _development_secrets(data_dir: Path) -> dict[str, str]:
         tmp.chmod(0o600)
         tmp.replace(path)
     return stored
+
+
+def parse_trusted_proxies(raw: str) -> tuple[IPNetwork, ...]:
+    """Parse ``TRUSTED_PROXIES``: CIDR networks or single addresses, separated by commas.
+
+    Raises:
+        ConfigError: An entry is not an address or a network (the message names it).
+    """
+    networks = []
+    for part in (p.strip() for p in (raw or "").split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"TRUSTED_PROXIES: {part!r} is not an address or a network") from exc
+    return tuple(networks)
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -239,6 +261,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         s3_region=env.get("S3_REGION", "").strip(),
         s3_access_key_id=env.get("S3_ACCESS_KEY_ID", "").strip(),
         s3_secret_access_key=env.get("S3_SECRET_ACCESS_KEY", ""),
+        trusted_proxies=parse_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
     )
 
 

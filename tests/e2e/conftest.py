@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 DEMO_PASSWORD = "mlmcrm-demo"
-E2E_REDIS_DB = 14
+E2E_REDIS_DB = int(os.environ.get("TEST_E2E_REDIS_DB", "14"))
 ADMIN_EMAIL = "admin@example.com"
 DISTRIBUTOR_EMAIL = "distributor@example.com"
 
