@@ -1,4 +1,9 @@
-"""Reflex configuration: the app reads its services from mlmcrm's settings."""
+"""Reflex configuration: the app reads its services from mlmcrm's settings.
+
+Loading the settings here validates them in every process Reflex starts (the build, the
+backend server), so a misconfigured production stops before it serves anything. The backend
+listens on ``BIND_HOST`` (loopback by default), and browsers may call it only from ``APP_URL``.
+"""
 
 import os
 
@@ -19,8 +24,12 @@ def _redis_url() -> str:
     return url
 
 
+_settings = get_settings()
+
 config = rx.Config(
     app_name="mlmcrm",
+    backend_host=_settings.bind_host,
+    cors_allowed_origins=list(_settings.allowed_origins),
     telemetry_enabled=False,
     show_built_with_reflex=False,
     redis_url=_redis_url(),

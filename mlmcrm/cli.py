@@ -1,14 +1,15 @@
 """The command line: ``python -m mlmcrm <command>``.
 
-Commands: ``run`` (the whole app: services, migrations, demo data, worker and web app),
-``worker``, ``migrate``, ``seed``, ``totp-code`` (development only), ``rotate-keys`` and
-``commissions simulate``. Errors a person can cause print
-one line on stderr and exit with status 2.
+Commands: ``run`` (the whole app: services, migrations, demo data in development, worker and
+web app), ``worker``, ``migrate``, ``seed`` (development only), ``create-admin``, ``totp-code``
+(development only), ``rotate-keys`` and ``commissions simulate``. Errors a person can cause
+print one line on stderr and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -43,11 +44,22 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_development(command: str, why: str) -> None:
+    from mlmcrm.settings import get_settings
+
+    environment = get_settings().environment
+    if environment != "development":
+        raise CommandError(f"{command} runs only in development, not in {environment}: {why}")
+
+
 def _cmd_seed(args: argparse.Namespace) -> int:
     from mlmcrm.migrations import upgrade_to_head
     from mlmcrm.runtime import prepare_services
     from mlmcrm.services.seed import demo_company_exists, seed_demo_company
 
+    _require_development(
+        "seed", "demo accounts share a published password (use create-admin to start a company)"
+    )
     prepare_services()
     upgrade_to_head()
     if demo_company_exists():
@@ -69,10 +81,11 @@ def _cmd_seed(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from mlmcrm.runtime import prepare_services
+    from mlmcrm.runtime import prepare_services, refuse_demo_accounts_in_production
     from workers.main import run_worker
 
     prepare_services()
+    refuse_demo_accounts_in_production()
     return run_worker(burst=args.burst, queues=args.queues or None)
 
 
@@ -87,16 +100,58 @@ def _cmd_totp_code(args: argparse.Namespace) -> int:
     from mlmcrm.runtime import prepare_services
     from mlmcrm.services.demo_accounts import current_code
     from mlmcrm.services.errors import DomainError
-    from mlmcrm.settings import get_settings
 
-    if get_settings().is_production:
-        raise CommandError("totp-code is a development helper; it never runs in production")
+    _require_development("totp-code", "it prints second factors of demo accounts only")
     prepare_services()
     try:
         with session_scope("owner") as session:
             print(current_code(session, email=args.email))
     except DomainError as exc:
         raise CommandError(str(exc)) from exc
+    return 0
+
+
+def _read_new_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise CommandError("no terminal to ask for the password; pass it with --password-stdin")
+    first = getpass.getpass("Password for the new admin: ")
+    if getpass.getpass("The same password again: ") != first:
+        raise CommandError("the two passwords differ; nothing was created")
+    return first
+
+
+def _cmd_create_admin(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import IntegrityError
+
+    from mlmcrm.db import session_scope
+    from mlmcrm.migrations import upgrade_to_head
+    from mlmcrm.runtime import prepare_services
+    from mlmcrm.services.actor import Actor
+    from mlmcrm.services.admin_accounts import create_admin
+    from mlmcrm.services.errors import DomainError
+
+    password = _read_new_password(args)
+    prepare_services()
+    upgrade_to_head()
+    try:
+        with session_scope("owner") as session:
+            user = create_admin(
+                session,
+                actor=Actor.system("cli create-admin"),
+                email=args.email,
+                password=password,
+            )
+    except DomainError as exc:
+        raise CommandError(f"{exc} Nothing was created.") from exc
+    except IntegrityError as exc:
+        raise CommandError(
+            f"an account with the email {args.email} already exists; nothing was created"
+        ) from exc
+    print(
+        f"created admin {user.email}; they set up two-factor authentication at their first sign-in"
+    )
     return 0
 
 
@@ -141,7 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Start the app. With no DATABASE_URL / REDIS_URL an embedded PostgreSQL and Redis "
             "are started with their data under ./.data. Migrates, seeds a demo company on the "
-            "first run, starts a worker and the web app, and prints the URL and demo logins."
+            "first run in development, starts a worker and the web app, and prints the URL "
+            "(and in development the demo logins). Outside development the company starts "
+            "empty (see create-admin) and production refuses to start while a demo account "
+            "is active."
         ),
     )
     run.add_argument("--port", type=_positive_int, default=3000, help="web port (default 3000)")
@@ -151,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="prod",
         help="prod serves a built frontend (default); dev hot-reloads while you edit",
     )
-    run.add_argument("--no-seed", action="store_true", help="do not seed a demo company")
+    run.add_argument(
+        "--no-seed", action="store_true", help="do not seed a demo company (development)"
+    )
     run.set_defaults(handler=_cmd_run)
 
     worker = commands.add_parser(
@@ -172,10 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     seed = commands.add_parser(
         "seed",
-        help="load a believable demo company into an empty database",
+        help="load a believable demo company into an empty database (development only)",
         description=(
             "Build a demo company: people, a product catalogue, a sponsor tree, binary "
-            "placement, months of orders, customers and contacts, with demo logins."
+            "placement, months of orders, customers and contacts, with demo logins. Runs only "
+            "when ENVIRONMENT is development; every account it makes is a demo account."
         ),
     )
     seed.add_argument("--distributors", type=_positive_int, default=DEMO_DISTRIBUTORS)
@@ -187,12 +248,31 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--quiet", action="store_true", help="print only the summary")
     seed.set_defaults(handler=_cmd_seed)
 
+    create_admin = commands.add_parser(
+        "create-admin",
+        help="create the first admin of a new company",
+        description=(
+            "Create an active admin account with login EMAIL. The password is asked twice at "
+            "the terminal, or read from the first line of standard input with "
+            "--password-stdin; the password rules apply. The admin sets up two-factor "
+            "authentication at their first sign-in and reaches nothing before that. Refuses "
+            "an email that already has an account."
+        ),
+    )
+    create_admin.add_argument("email", metavar="EMAIL")
+    create_admin.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of asking",
+    )
+    create_admin.set_defaults(handler=_cmd_create_admin)
+
     totp_code = commands.add_parser(
         "totp-code",
         help="print the current 2FA code of a demo account (development only)",
         description=(
-            "Print the current TOTP code of EMAIL's account so a newcomer can sign in as a demo "
-            "staff user. Refuses to run in production."
+            "Print the current TOTP code of EMAIL's demo account so a newcomer can sign in as "
+            "a demo staff user. Runs only in development and only for demo accounts."
         ),
     )
     totp_code.add_argument("email", metavar="EMAIL")

@@ -10,7 +10,8 @@ Three PostgreSQL roles take part:
 Every pooled connection switches to its role with ``SET ROLE`` as it is opened, unless
 ``APP_DATABASE_URL`` / ``BATCH_DATABASE_URL`` give a login of their own (a member of the role):
 then the app connects as that login, and SQL that ran ``RESET ROLE`` could not step up to the
-owner. Either way an app connection that would act with superuser or BYPASSRLS is refused.
+owner. Either way an app connection that would act with superuser, BYPASSRLS or the owner's
+rights is refused.
 A session scope sets the acting user for its transaction (``mlmcrm.user_id``), which the
 row-level security policies read.
 """
@@ -65,6 +66,15 @@ def libpq_url(url: str | None = None) -> str:
 
 _engines: dict[str, Engine] = {}
 
+# A table's owner (and any role that acts as it) is not bound by its row-level security.
+_PRIVILEGED_SQL = """
+SELECT rolsuper OR rolbypassrls OR coalesce(
+    pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = to_regclass('users')),
+                'USAGE'),
+    false)
+FROM pg_roles WHERE rolname = current_user
+"""
+
 
 def get_engine(role: Role = "app") -> Engine:
     """Return the pooled engine whose connections act as ``role``.
@@ -97,16 +107,14 @@ def get_engine(role: Role = "app") -> Engine:
             with dbapi_connection.cursor() as cursor:
                 if not own_login:
                     cursor.execute(f"SET ROLE {role_name}")
-                cursor.execute(
-                    "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
-                )
+                cursor.execute(_PRIVILEGED_SQL)
                 (privileged,) = cursor.fetchone()
             dbapi_connection.autocommit = autocommit
             if privileged and role == "app":
                 dbapi_connection.close()
                 raise ConfigError(
-                    "APP_DATABASE_URL logs in as a superuser or a role with BYPASSRLS; "
-                    "row-level security would not apply"
+                    "APP_DATABASE_URL logs in as a superuser, a role with BYPASSRLS or the "
+                    "owner of the tables; row-level security would not apply"
                 )
 
     _engines[role] = engine

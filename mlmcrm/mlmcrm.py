@@ -40,6 +40,7 @@ from mlmcrm.pages.genealogy.state import GenealogyState
 from mlmcrm.pages.shop.autoship import AutoshipManageState, autoship_manage_page
 from mlmcrm.pages.shop.done import CheckoutDoneState, checkout_done_page
 from mlmcrm.pages.shop.shop import ShopState, shop_page
+from mlmcrm.runtime import refuse_demo_accounts_in_production
 from mlmcrm.state.auth import AuthState
 
 app = rx.App(
@@ -49,6 +50,9 @@ app = rx.App(
         rx.el.link(rel="manifest", href="/manifest.webmanifest"),
     ],
 )
+# Before the server takes a request (a failed startup stops it), not at import: building the
+# frontend imports this module too and needs no database.
+app.register_lifespan_task(refuse_demo_accounts_in_production)
 # (page, route, title, on_load): guards first, then the page's own load.
 PAGES = [
     (index_page, routes.INDEX, "mlmcrm", AuthState.route_home),

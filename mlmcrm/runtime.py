@@ -2,8 +2,10 @@
 
 ``python -m mlmcrm run`` is what ``make run`` calls: it resolves the database and Redis
 (embedded servers when ``DATABASE_URL`` / ``REDIS_URL`` are unset), migrates, seeds a demo
-company on the first run, then starts a worker and the Reflex app as child processes that
-inherit the resolved URLs, and stops everything cleanly on Ctrl-C or SIGTERM.
+company on the first run in development (elsewhere the company starts empty, and production
+refuses to go on while a demo account is active), then starts a worker and the Reflex app as
+child processes that inherit the resolved URLs, and stops everything cleanly on Ctrl-C or
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -56,10 +58,66 @@ def child_environment() -> dict[str, str]:
     return env
 
 
+def refuse_demo_accounts_in_production() -> None:
+    """Stop a production process from starting while an active demo account exists.
+
+    Called where every production process starts: ``run`` (before its children), the worker,
+    and the web app's lifespan (before it serves a request). Does nothing elsewhere.
+
+    Raises:
+        DemoAccountsActive: In production, naming the accounts.
+    """
+    if not get_settings().is_production:
+        return
+    from mlmcrm.db import session_scope
+    from mlmcrm.services.demo_accounts import refuse_active_demo_accounts
+
+    with session_scope("owner") as session:
+        refuse_active_demo_accounts(session)
+
+
+def prepare_database(*, seed: bool = True) -> list[tuple[str, str, str]] | None:
+    """Migrate, then make the data fit the environment before anything serves it.
+
+    In development: seed the demo company when the database holds none (unless ``seed`` is
+    false) and give the demo staff their TOTP secrets. Elsewhere nothing is seeded (the first
+    admin comes from ``create-admin``), and production refuses to go on while an active demo
+    account exists.
+
+    Returns:
+        ``(role, email, secret)`` of the demo staff to print, or None outside development.
+
+    Raises:
+        DemoAccountsActive: In production, with an active demo account.
+    """
+    from mlmcrm.migrations import upgrade_to_head
+
+    print("migrating the database…", flush=True)
+    upgrade_to_head()
+    if not get_settings().is_development:
+        refuse_demo_accounts_in_production()
+        return None
+    if seed:
+        from mlmcrm.cli import DEMO_DISTRIBUTORS, DEMO_ORDERS
+        from mlmcrm.services.seed import demo_company_exists, seed_demo_company
+
+        if not demo_company_exists():
+            print("seeding a demo company (first run)…", flush=True)
+            seed_demo_company(distributors=DEMO_DISTRIBUTORS, orders=DEMO_ORDERS)
+    from mlmcrm.services.demo_accounts import ensure_demo_staff_totp
+
+    return ensure_demo_staff_totp()
+
+
 def reflex_command(port: int, env: str) -> list[str]:
-    """The command that starts the Reflex app on ``port`` in ``env`` (prod or dev)."""
+    """The command that starts the Reflex app on ``port`` in ``env`` (prod or dev).
+
+    The backend listens on the configured bind host (``BIND_HOST``, loopback by default), which
+    the settings checked against ``ENVIRONMENT``.
+    """
     reflex = str(Path(sys.executable).parent / "reflex")
     command = [reflex, "run", "--env", env, "--frontend-port", str(port)]
+    command += ["--backend-host", get_settings().bind_host]
     if env == "prod":
         command += ["--single-port", "--backend-port", str(port)]
     return command
@@ -96,14 +154,13 @@ def _stop(process: subprocess.Popen | None, name: str) -> None:
 
 
 def _print_banner(url: str, staff_totp: list[tuple[str, str, str]] | None = None) -> None:
-    settings = get_settings()
     lines = ["", f"mlmcrm is running at {url}", ""]
-    if not settings.is_production:
+    # staff_totp is set only in development, and non-empty only when demo staff exist.
+    if staff_totp:
         lines.append("Demo logins:")
         for role, email, password in DEMO_LOGINS:
             lines.append(f"  {role:<12} {email:<28} password: {password}")
         lines.append("")
-    if settings.is_development and staff_totp:
         lines.append("Demo staff 2FA secrets (add to an authenticator app, or run")
         lines.append("`python -m mlmcrm totp-code EMAIL` for a current code):")
         for role, email, secret in staff_totp:
@@ -119,28 +176,17 @@ def run_app(*, port: int = 3000, env: str = "prod", seed: bool = True) -> int:
     Args:
         port: The port the app listens on.
         env: ``prod`` (built frontend, one port) or ``dev`` (hot reload).
-        seed: Seed a demo company when the database holds none.
+        seed: Seed a demo company when the database holds none (development only).
 
     Returns:
         The exit status.
     """
-    from mlmcrm.cli import DEMO_DISTRIBUTORS, DEMO_ORDERS
-    from mlmcrm.migrations import upgrade_to_head
-
     prepare_services()
-    print("migrating the database…", flush=True)
-    upgrade_to_head()
-    if seed:
-        from mlmcrm.services.seed import demo_company_exists, seed_demo_company
-
-        if not demo_company_exists():
-            print("seeding a demo company (first run)…", flush=True)
-            seed_demo_company(distributors=DEMO_DISTRIBUTORS, orders=DEMO_ORDERS)
-    staff_totp = None
-    if get_settings().is_development:
-        from mlmcrm.services.demo_accounts import ensure_demo_staff_totp
-
-        staff_totp = ensure_demo_staff_totp()
+    if get_settings().is_development and not os.environ.get("APP_URL"):
+        # CORS admits only APP_URL: in development it follows the port the app runs on.
+        os.environ["APP_URL"] = f"http://localhost:{port}"
+        get_settings.cache_clear()
+    staff_totp = prepare_database(seed=seed)
 
     stop_requested = False
 

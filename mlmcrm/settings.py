@@ -4,6 +4,11 @@ Every setting comes from an environment variable. In development, secrets that a
 generated once and kept in ``<data dir>/secrets.json`` so that sessions and encrypted fields
 survive restarts. Staging and production refuse to start when a secret is missing or still a
 placeholder, and say which one.
+
+The configuration fails closed: ``ENVIRONMENT`` left unset means development only while the app
+listens on a loopback address (nobody else can reach its demo conveniences); on any other
+address it refuses to start. Outside development the app needs a database login of its own
+(``APP_DATABASE_URL``), a Redis that asks for a password or speaks TLS, and email over TLS.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ENVIRONMENTS = ("development", "staging", "production")
+DEFAULT_BIND_HOST = "127.0.0.1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _PLACEHOLDERS = {
@@ -72,6 +79,8 @@ class Settings:
         s3_secret_access_key: Its secret.
         trusted_proxies: The networks of our reverse proxies; ``X-Forwarded-For`` is believed
             only from them.
+        bind_host: The address the web app listens on (``BIND_HOST``, or the Reflex backend
+            host when that is set).
     """
 
     environment: str
@@ -99,6 +108,7 @@ class Settings:
     s3_access_key_id: str = field(default="", repr=False)
     s3_secret_access_key: str = field(default="", repr=False)
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    bind_host: str = DEFAULT_BIND_HOST
 
     @property
     def is_production(self) -> bool:
@@ -109,6 +119,21 @@ class Settings:
     def is_development(self) -> bool:
         """True in development: demo conveniences (generated secrets, printed codes) are on."""
         return self.environment == "development"
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """The origins a browser may call the backend from (CORS and the websocket): APP_URL.
+
+        In development the other loopback spelling of a loopback ``APP_URL`` is admitted too
+        (``localhost`` and ``127.0.0.1`` are the same machine but not the same origin).
+        """
+        origins = [self.app_url]
+        parts = urlsplit(self.app_url)
+        twin = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}.get(parts.hostname or "")
+        if self.is_development and twin:
+            port = f":{parts.port}" if parts.port else ""
+            origins.append(f"{parts.scheme}://{twin}{port}")
+        return tuple(origins)
 
 
 def _is_placeholder(value: str) -> bool:
@@ -188,6 +213,83 @@ def parse_trusted_proxies(raw: str) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+def is_loopback(host: str) -> bool:
+    """True when ``host`` (an address or a name) can be reached only from this machine."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_host_from(env: dict[str, str]) -> str:
+    """The address the web app will listen on.
+
+    ``REFLEX_BACKEND_HOST`` wins when set, because Reflex binds to it whatever its config file
+    says (``reflex run --backend-host`` sets it for the server process); then ``BIND_HOST``.
+    """
+    for name in ("REFLEX_BACKEND_HOST", "BIND_HOST"):
+        if env.get(name, "").strip():
+            return env[name].strip()
+    return DEFAULT_BIND_HOST
+
+
+def _environment_from(env: dict[str, str], bind_host: str) -> str:
+    raw = env.get("ENVIRONMENT", "").strip().lower()
+    if raw and raw not in ENVIRONMENTS:
+        raise ConfigError(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}, not {raw!r}")
+    if raw:
+        return raw
+    if not is_loopback(bind_host):
+        raise ConfigError(
+            f"ENVIRONMENT is not set and the app would listen on {bind_host}, which other "
+            "machines can reach: set ENVIRONMENT=production (or staging), or "
+            "ENVIRONMENT=development to run the demo on a network on purpose"
+        )
+    return "development"
+
+
+def _user_of(url: str) -> str:
+    return (urlsplit(url).username or "").lower()
+
+
+def _deployment_problems(env: dict[str, str], database_url: str | None) -> list[str]:
+    """What staging and production need beyond secrets: a runtime login, Redis and email."""
+    problems = []
+    if not env.get("APP_URL", "").strip():
+        problems.append("APP_URL is not set (the only origin browsers may call the app from)")
+    app_database_url = env.get("APP_DATABASE_URL", "").strip()
+    if not app_database_url:
+        problems.append(
+            "APP_DATABASE_URL is not set (the app must log in as a member of mlmcrm_app, "
+            "not as the owner of DATABASE_URL)"
+        )
+    elif database_url and _user_of(app_database_url) == _user_of(database_url):
+        problems.append(
+            "APP_DATABASE_URL logs in as the owner of DATABASE_URL "
+            "(row-level security does not bind the owner)"
+        )
+    redis_url = env.get("REDIS_URL", "").strip()
+    if redis_url:
+        parts = urlsplit(redis_url)
+        if parts.scheme != "rediss" and not parts.password:
+            problems.append(
+                "REDIS_URL has no password and no TLS (use rediss:// or "
+                "redis://:password@host; the sessions' state lives there)"
+            )
+    smtp_url = env.get("SMTP_URL", "").strip()
+    if not smtp_url:
+        problems.append("SMTP_URL is not set (password resets and notices are sent by email)")
+    elif urlsplit(smtp_url).scheme not in ("smtps", "smtp"):
+        problems.append(
+            "SMTP_URL must be smtps:// (TLS) or smtp:// (STARTTLS, required outside "
+            f"development), not {urlsplit(smtp_url).scheme or 'plain'}://"
+        )
+    return problems
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build settings from environment variables.
 
@@ -201,11 +303,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ConfigError: A variable is missing, malformed or a placeholder where that is refused.
     """
     env = dict(os.environ if env is None else env)
-    environment = env.get("ENVIRONMENT", "development").strip().lower() or "development"
-    if environment not in ENVIRONMENTS:
-        raise ConfigError(
-            f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}"
-        )
+    bind_host = bind_host_from(env)
+    environment = _environment_from(env, bind_host)
     data_dir = Path(env.get("DATA_DIR") or PROJECT_ROOT / ".data").resolve()
     database_url = env.get("DATABASE_URL", "").strip() or None
     redis_url = env.get("REDIS_URL", "").strip() or None
@@ -231,6 +330,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             problems.append("DATABASE_URL is not set (the embedded database is for development)")
         if redis_url is None:
             problems.append("REDIS_URL is not set (the embedded Redis is for development)")
+        problems += _deployment_problems(env, database_url)
         if problems:
             raise ConfigError(f"refusing to start in {environment}: " + "; ".join(problems))
     if len(secret_key) < 32:
@@ -262,6 +362,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         s3_access_key_id=env.get("S3_ACCESS_KEY_ID", "").strip(),
         s3_secret_access_key=env.get("S3_SECRET_ACCESS_KEY", ""),
         trusted_proxies=parse_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
+        bind_host=bind_host,
     )
 
 

@@ -65,3 +65,21 @@ def test_a_superuser_login_for_the_app_is_refused(
     _use(monkeypatch, APP_DATABASE_URL=database_url)
     with pytest.raises(ConfigError, match="row-level security would not apply"):
         db.get_engine("app").connect()
+
+
+def test_an_app_login_that_acts_as_the_owner_is_refused(
+    database_url, owner_session, monkeypatch, restore_engines
+):
+    owner = owner_session.execute(text("SELECT current_user")).scalar()
+    login = f"mlmcrm_owner_login_{uuid.uuid4().hex[:8]}"
+    owner_session.execute(text(f'CREATE ROLE {login} LOGIN IN ROLE mlmcrm_app, "{owner}"'))
+    owner_session.commit()
+    try:
+        url = make_url(database_url).set(username=login, password=None)
+        _use(monkeypatch, APP_DATABASE_URL=url.render_as_string(hide_password=False))
+        with pytest.raises(ConfigError, match="owner of the tables"):
+            db.get_engine("app").connect()
+    finally:
+        db.dispose_engines()
+        owner_session.execute(text(f"DROP ROLE {login}"))
+        owner_session.commit()

@@ -8,16 +8,22 @@ from fastapi.responses import JSONResponse
 from mlmcrm import routes
 from mlmcrm.api import health, v1, webhooks
 from mlmcrm.services.errors import DomainError
+from mlmcrm.settings import get_settings
 
 
 def create_api() -> FastAPI:
-    """Build the API app: its routes, its OpenAPI document and its error handling."""
+    """Build the API app: its routes, its OpenAPI document and its error handling.
+
+    The interactive docs and the OpenAPI document are served only in development: elsewhere
+    they would hand a map of every route to anyone who asks.
+    """
+    development = get_settings().is_development
     api = FastAPI(
         title="mlmcrm API",
         version="1",
         description="Health, webhooks and the REST API of mlmcrm.",
-        openapi_url=routes.API_OPENAPI,
-        docs_url=routes.API_DOCS,
+        openapi_url=routes.API_OPENAPI if development else None,
+        docs_url=routes.API_DOCS if development else None,
         redoc_url=None,
     )
 

@@ -1,9 +1,11 @@
 """Outgoing email over SMTP with the standard library.
 
-``SMTP_URL`` is ``smtp://[user:password@]host[:port]`` (plain, upgraded with STARTTLS when the
-server offers it) or ``smtps://...`` (TLS from the start). With no ``SMTP_URL`` in development
-the message is written to the log instead, so a newcomer can follow links without a mail server;
-staging and production refuse to send without one.
+``SMTP_URL`` is ``smtps://[user:password@]host[:port]`` (TLS from the start) or
+``smtp://...`` (upgraded with STARTTLS). Outside development STARTTLS is mandatory: a server that
+does not offer it gets nothing, so no message or password crosses the network in clear; in
+development it is used when offered (a local test server may not). With no ``SMTP_URL`` in
+development the message is written to the log instead, so a newcomer can follow links without a
+mail server; staging and production refuse to send without one (and to start, see settings).
 """
 
 from __future__ import annotations
@@ -74,9 +76,14 @@ def send(email: OutgoingEmail) -> None:
             client = smtplib.SMTP(host, url.port or 25, timeout=SMTP_TIMEOUT_SECONDS)
         with client:
             client.ehlo()
-            if url.scheme == "smtp" and client.has_extn("starttls"):
-                client.starttls(context=ssl.create_default_context())
-                client.ehlo()
+            if url.scheme == "smtp":
+                if client.has_extn("starttls"):
+                    client.starttls(context=ssl.create_default_context())
+                    client.ehlo()
+                elif not settings.is_development:
+                    raise EmailNotSent(
+                        f"the mail server {host} does not offer STARTTLS; refusing to send in clear"
+                    )
             if url.username:
                 client.login(unquote(url.username), unquote(url.password or ""))
             client.send_message(message)

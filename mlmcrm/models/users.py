@@ -48,6 +48,9 @@ class User(SQLModel, table=True):
     totp_secret_enc: str | None = column_field(sa.Text)
     totp_last_step: int | None = column_field(sa.BigInteger)
     failed_logins: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
+    is_demo: bool = column_field(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
     locked_until: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

@@ -14,8 +14,9 @@ five million orders in a few minutes on a small machine:
 - ``synchronous_commit`` is off for the load and every table is analysed at the end.
 
 If the load fails, the tables are emptied and the dropped indexes and constraints put back.
-Every seeded account shares one password hash (the demo password); the demo logins are
-``admin@example.com`` and ``distributor@example.com`` with password ``mlmcrm-demo``.
+Every seeded account shares one password hash (the demo password) and is marked ``is_demo``;
+the demo logins are ``admin@example.com`` and ``distributor@example.com`` with password
+``mlmcrm-demo``. Seeding runs only in development.
 """
 
 from __future__ import annotations
@@ -427,9 +428,15 @@ def seed_demo_company(
         about the network (``sponsor_depth_median``, ``placement_depth_max``, ...).
 
     Raises:
-        ValueError: The database already holds distributors (or other seeded data), or an
-            argument is out of range.
+        ValueError: Not in development, the database already holds distributors (or other
+            seeded data), or an argument is out of range. Nothing is written.
     """
+    from mlmcrm.settings import get_settings
+
+    environment = get_settings().environment
+    if environment != "development":
+        # Every seeded account shares the published demo password.
+        raise ValueError(f"the demo company is seeded only in development, not in {environment}")
     if distributors < 10:
         raise ValueError("a demo company needs at least 10 distributors")
     if orders < 0:

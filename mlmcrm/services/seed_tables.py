@@ -255,7 +255,10 @@ def _phone(rng: np.random.Generator, rows: int) -> sc.Column:
 def load_users(
     conn: psycopg.Connection, company: Company, password_hash: str, rng: np.random.Generator
 ) -> int:
-    """Load the staff accounts and one account per distributor, all with ``password_hash``."""
+    """Load the staff accounts and one account per distributor, all with ``password_hash``.
+
+    Every account is marked ``is_demo``: production refuses to start while one is active.
+    """
     n = company.n
     special_emails = [email for _, email, _, _ in STAFF] + [COMPANY_EMAIL, DISTRIBUTOR_EMAIL]
     special_index = np.array([0, company.demo])
@@ -266,7 +269,7 @@ def load_users(
     pending[company.demo] = False
     staff_created = company.window_start_us - 90 * DAY_US
     names = ["id", "created_at", "updated_at", "failed_logins", "role", "status"]
-    names += ["password_hash", "email", "phone", "email_verified_at", "last_login_at"]
+    names += ["password_hash", "email", "phone", "email_verified_at", "last_login_at", "is_demo"]
     role_vocab = sc.Vocabulary.of(USER_ROLES)
     status_vocab = sc.Vocabulary.of(USER_STATUSES)
     special_vocab = sc.Vocabulary.of(special_emails)
@@ -288,6 +291,7 @@ def load_users(
             _phone(rng, rows),
             sc.timestamptz(created),
             sc.timestamptz(created, nulls=np.ones(rows, dtype=bool)),
+            sc.boolean(np.ones(rows, dtype=bool)),
         ]
 
     def regular_rows(low: int, high: int) -> list[sc.Column]:
@@ -316,6 +320,7 @@ def load_users(
             _phone(rng, rows),
             sc.timestamptz(joined, nulls=pending[k]),
             sc.timestamptz(login, nulls=never_logged_in[k] | pending[k]),
+            sc.boolean(np.ones(rows, dtype=bool)),
         ]
 
     return copy_rows(conn, "users", names, [(6, special), (len(regular), regular_rows)])

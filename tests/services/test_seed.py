@@ -248,6 +248,13 @@ def test_demo_logins_share_one_verifying_hash(seeded):
     assert emails[0] >= DISTRIBUTORS - 2 and emails[1] == emails[2]
 
 
+def test_every_seeded_account_is_a_demo_account(seeded):
+    # They all share the published demo password: production must be able to find each one.
+    conn, *_ = seeded
+    assert _one(conn, "SELECT count(*) FROM users WHERE NOT is_demo")[0] == 0
+    assert _one(conn, "SELECT count(*) FROM users WHERE is_demo")[0] >= DISTRIBUTORS
+
+
 def test_exactly_one_audit_row_records_the_seeding(seeded):
     conn, *_ = seeded
     rows = conn.execute("SELECT actor_id, actor_label, action, after FROM audit_logs").fetchall()
