@@ -103,11 +103,17 @@ class HandlerClient:
         ip: str = DEFAULT_IP,
         path: str = "/",
         params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Open a tab carrying ``session_token`` (empty for a visitor who is not signed in)."""
+        """Open a tab carrying ``session_token`` (empty for a visitor who is not signed in).
+
+        ``ip`` is the TCP peer of the websocket; ``headers`` are extra request headers of the
+        handshake (lower-case names, e.g. ``x-forwarded-for``).
+        """
         self.root = rx.State(_reflex_internal_init=True)
         self.session_token = session_token
         self.ip = ip
+        self.headers = dict(headers or {})
         self.navigate(path, params=params)
 
     @classmethod
@@ -164,7 +170,12 @@ class HandlerClient:
                 ),
                 **(params or {}),
             },
-            "headers": {"origin": "http://localhost:3000", "user-agent": "pytest"},
+            "headers": {
+                "origin": "http://localhost:3000",
+                "user-agent": "pytest",
+                "asgi-scope-client": self.ip,
+                **self.headers,
+            },
         }
         self.root.router_data = self.root._update_router_vars(router_data, {})
 

@@ -9,6 +9,7 @@ from mlmcrm.models.accounts import (
     LoginAttempt,
     RecoveryCode,
     TotpEnrolment,
+    TwoFactorFailure,
 )
 from mlmcrm.models.audit import AuditLog
 from mlmcrm.models.base import NAMING_CONVENTION
@@ -80,6 +81,7 @@ __all__ = [
     "Task",
     "TaxRate",
     "TotpEnrolment",
+    "TwoFactorFailure",
     "User",
     "UserProfile",
     "UserSession",

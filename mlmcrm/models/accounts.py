@@ -73,16 +73,36 @@ class AccountToken(SQLModel, table=True):
 
 
 class LoginAttempt(SQLModel, table=True):
-    """A failed login, counted per email and per IP address for the lockout."""
+    """A failed login, counted per email and per client key for the lockout.
+
+    ``ip_address`` is the client's real address; ``client_key`` is what the per-client
+    throttle counts by (the address, or the /64 network of an IPv6 address).
+    """
 
     __tablename__ = "login_attempts"
     __table_args__ = (
         sa.Index("ix_login_attempts_email_created_at", "email", "created_at"),
         sa.Index("ix_login_attempts_ip_address_created_at", "ip_address", "created_at"),
+        sa.Index("ix_login_attempts_client_key_created_at", "client_key", "created_at"),
     )
 
     id: int | None = id_field()
     email: str = column_field(sa.Text, nullable=False)
+    ip_address: str | None = column_field(INET)
+    client_key: str | None = column_field(sa.Text)
+    created_at: datetime = created_at_field()
+
+
+class TwoFactorFailure(SQLModel, table=True):
+    """A wrong TOTP or recovery code, counted against the user on their own for the lockout."""
+
+    __tablename__ = "two_factor_failures"
+    __table_args__ = (
+        sa.Index("ix_two_factor_failures_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: int | None = id_field()
+    user_id: int = fk_field("users.id", ondelete="CASCADE")
     ip_address: str | None = column_field(INET)
     created_at: datetime = created_at_field()
 

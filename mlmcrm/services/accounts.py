@@ -75,10 +75,15 @@ def _issue_token(session: Session, *, user_id: int, purpose: str, ttl: timedelta
 
 
 def _redeem_token(session: Session, *, raw: str, purpose: str) -> AccountToken:
+    # The row lock makes a parallel redemption of the same link wait for this transaction and
+    # then read ``used_at`` afresh: a link works once however many requests race with it.
     row = None
     if raw and len(raw) <= 200:
         row = session.exec(
-            select(AccountToken).where(AccountToken.token_hash == _token_hash(raw))
+            select(AccountToken)
+            .where(AccountToken.token_hash == _token_hash(raw))
+            .with_for_update()
+            .execution_options(populate_existing=True)
         ).first()
     if row is None or row.purpose != purpose or row.used_at is not None:
         raise DomainError("This link is not valid or was already used. Ask for a new one.")

@@ -6,10 +6,32 @@ distributors) and an absolute 7 days. An unknown email costs the same Argon2 ver
 wrong password and gets the same message.
 
 Failed logins are counted per email (whether or not an account has it, so a lock reveals
-nothing) and per IP address: 10 failures within 15 minutes lock either for the rest of the
-window. A wrong 2FA code counts as a failure too. A user with 2FA gets a session that is good
-for nothing but the 2FA challenge until a code is accepted. Re-authentication (the password, and
-a 2FA code when enabled) is recorded per session and stays fresh for 5 minutes.
+nothing) and per client (:func:`mlmcrm.services.client_address.throttle_key`: the address, or
+the /64 network of an IPv6 address): 10 failures within 15 minutes lock either for the rest of
+the window. Wrong 2FA codes (TOTP or recovery) are counted apart, against the user, and a
+correct password never clears them: 10 within 15 minutes lock the account's sign-in (password
+step, 2FA challenge and re-authentication) for the rest of the window. A user with 2FA gets a
+session that is good for nothing but the 2FA challenge until a code is accepted.
+Re-authentication (the password, and a 2FA code when enabled) is recorded per session and
+stays fresh for 5 minutes.
+
+Counted and once-only things hold under concurrent requests, because each check and the write
+that follows it run in one transaction under a lock:
+
+- the password step takes transaction-scoped advisory locks on its throttle keys (the email,
+  then the client key; always in that order, so two attempts cannot deadlock). An unknown
+  email has no row to lock, and a lock per key also serialises attempts on one email from
+  many clients and on many emails from one client; N parallel wrong passwords are evaluated
+  one after the other, so the lock engages at the 10th however many arrive at once;
+- the 2FA challenge and re-authentication lock the user's row (``SELECT ... FOR UPDATE``):
+  the last TOTP step, the recovery codes and the count of wrong codes are read and written
+  by one request at a time (re-authentication takes the advisory locks first, in the same
+  order as the password step). A recovery code is also spent by an atomic
+  ``UPDATE ... WHERE used_at IS NULL``.
+
+The failure is recorded before the lock is released, so :func:`attempt_login`,
+:func:`attempt_second_factor` and :func:`attempt_reauthentication` run the whole exchange in
+a transaction of their own; every page and endpoint that signs people in calls them.
 """
 
 from __future__ import annotations
@@ -19,13 +41,23 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import delete, func, text, update
 from sqlmodel import Session, select
 
-from mlmcrm.models import Distributor, LoginAttempt, RecoveryCode, User, UserProfile, UserSession
+from mlmcrm.db import session_scope
+from mlmcrm.models import (
+    Distributor,
+    LoginAttempt,
+    RecoveryCode,
+    TwoFactorFailure,
+    User,
+    UserProfile,
+    UserSession,
+)
 from mlmcrm.models.base import utcnow
 from mlmcrm.services import audit, crypto, totp
 from mlmcrm.services.actor import STAFF_ROLES, Actor, valid_ip
+from mlmcrm.services.client_address import throttle_key
 from mlmcrm.services.errors import AuthenticationFailed, ReauthenticationRequired
 from mlmcrm.services.passwords import hash_password, needs_rehash, verify_password
 
@@ -45,9 +77,21 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 class AccountLocked(AuthenticationFailed):
-    """Too many failures for this email or from this address; wait for the window to pass."""
+    """Too many failures for this email, from this client or with 2FA codes; wait it out."""
 
     status_code = 429
+
+
+class _PasswordRejected(AuthenticationFailed):
+    """A wrong password at re-authentication (counted like a failed sign-in)."""
+
+
+class _SecondFactorRejected(AuthenticationFailed):
+    """A wrong or already used 2FA code (counted against the user)."""
+
+    def __init__(self, message: str, *, user_id: int) -> None:
+        super().__init__(message)
+        self.user_id = user_id
 
 
 @dataclass(frozen=True)
@@ -132,33 +176,84 @@ def _session_user(session: Session, user: User, row: UserSession | None = None) 
     )
 
 
+def _lock_throttles(session: Session, *, email: str, ip_address: str | None) -> None:
+    """Hold the email's and the client's throttle until this transaction ends (that order)."""
+    keys = [f"login:email:{(email or '').strip()[:320].lower()}"]
+    client_key = throttle_key(ip_address)
+    if client_key:
+        keys.append(f"login:client:{client_key}")
+    for key in keys:
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
+
+
+def _lock_user(session: Session, user_id: int) -> User:
+    """The user's row, locked until this transaction ends and read afresh."""
+    return session.exec(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def _failures_since(session: Session, *, email: str, ip_address: str | None, since: datetime):
     by_email = session.execute(
         text("SELECT count(*) FROM login_attempts WHERE email = :email AND created_at > :since"),
         {"email": email.lower(), "since": since},
     ).scalar_one()
-    by_ip = 0
-    if ip_address:
-        by_ip = session.execute(
+    by_client = 0
+    client_key = throttle_key(ip_address)
+    if client_key:
+        by_client = session.execute(
             text(
                 "SELECT count(*) FROM login_attempts"
-                " WHERE ip_address = CAST(:ip AS inet) AND created_at > :since"
+                " WHERE client_key = :key AND created_at > :since"
             ),
-            {"ip": ip_address, "since": since},
+            {"key": client_key, "since": since},
         ).scalar_one()
-    return by_email, by_ip
+    return by_email, by_client
+
+
+def _two_factor_failures_since(session: Session, *, user_id: int, since: datetime) -> int:
+    return session.execute(
+        text(
+            "SELECT count(*) FROM two_factor_failures"
+            " WHERE user_id = :user_id AND created_at > :since"
+        ),
+        {"user_id": user_id, "since": since},
+    ).scalar_one()
+
+
+def _find_user(session: Session, email: str) -> User | None:
+    email = (email or "").strip()
+    if not email or len(email) > 320:
+        return None
+    return session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
 
 
 def is_locked(
     session: Session, *, email: str, ip_address: str | None, now: datetime | None = None
 ) -> bool:
-    """True when the email or the IP address has 10 failures within the last 15 minutes."""
+    """True when sign-in is locked for this email or client.
+
+    Locked means 10 failed sign-ins for the email or from the client (its throttle key), or
+    10 wrong 2FA codes of the email's account, within the last 15 minutes.
+    """
     now = now or utcnow()
+    since = now - LOCKOUT_WINDOW
     ip_address = valid_ip(ip_address)
-    by_email, by_ip = _failures_since(
-        session, email=(email or "").strip(), ip_address=ip_address, since=now - LOCKOUT_WINDOW
+    email = (email or "").strip()[:320]
+    by_email, by_client = _failures_since(session, email=email, ip_address=ip_address, since=since)
+    if by_email >= LOCKOUT_THRESHOLD or by_client >= LOCKOUT_THRESHOLD:
+        return True
+    user = _find_user(session, email)
+    return (
+        user is not None
+        and _two_factor_failures_since(session, user_id=user.id, since=since)  # type: ignore[arg-type]
+        >= LOCKOUT_THRESHOLD
     )
-    return by_email >= LOCKOUT_THRESHOLD or by_ip >= LOCKOUT_THRESHOLD
 
 
 def login(
@@ -183,12 +278,13 @@ def login(
 
     Raises:
         AuthenticationFailed: Unknown email, wrong password or a disabled account (one message),
-            or a lock after too many failures. Nothing is written; the caller records the failure
-            with :func:`record_failed_login`.
+            or a lock after too many failures. Nothing is written; pages and endpoints call
+            :func:`attempt_login`, which records the failure under the same lock.
     """
     email = (email or "").strip()
     password = password or ""
     ip_address = valid_ip(ip_address)
+    _lock_throttles(session, email=email, ip_address=ip_address)
     user = None
     if email and len(email) <= 320 and len(password) <= 1024:
         user = session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
@@ -244,21 +340,25 @@ def record_failed_login(
     reason: str = "password",
     now: datetime | None = None,
 ) -> bool:
-    """Count and audit a failed login, in a transaction of its own (the login's was rolled back).
+    """Count and audit a failed login.
+
+    Call it in the transaction that found the failure (as :func:`attempt_login` does), so the
+    throttle lock taken by the check is still held while the failure is counted.
 
     Args:
-        session: A fresh unit of work; the caller commits.
+        session: The unit of work; the caller commits.
         email: The email that was tried.
         ip_address: Where the attempt came from.
-        reason: ``password`` or ``2fa`` (a wrong second-factor code).
+        reason: ``password`` or ``reauthentication``.
         now: The time of the attempt (tests).
 
     Returns:
-        True when this failure locked the email or the IP address.
+        True when this failure locked the email or the client.
     """
     now = now or utcnow()
     ip_address = valid_ip(ip_address)
     email = (email or "").strip()[:320]
+    _lock_throttles(session, email=email, ip_address=ip_address)
     user = (
         session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
         if email
@@ -271,7 +371,15 @@ def record_failed_login(
         ip_address=ip_address,
     )
     was_locked = is_locked(session, email=email, ip_address=ip_address, now=now)
-    session.add(LoginAttempt(email=email.lower(), ip_address=ip_address or None, created_at=now))
+    client_key = throttle_key(ip_address)
+    session.add(
+        LoginAttempt(
+            email=email.lower(),
+            ip_address=ip_address or None,
+            client_key=client_key,
+            created_at=now,
+        )
+    )
     session.flush()
     audit.record(
         session,
@@ -297,7 +405,7 @@ def record_failed_login(
         actor=actor,
         action="user.locked" if by_email >= LOCKOUT_THRESHOLD else "ip.locked",
         entity_type="user" if by_email >= LOCKOUT_THRESHOLD else "ip_address",
-        entity_id=(user.id if user else None) if by_email >= LOCKOUT_THRESHOLD else ip_address,
+        entity_id=(user.id if user else None) if by_email >= LOCKOUT_THRESHOLD else client_key,
         after={
             "failures_by_email": by_email,
             "failures_by_ip": by_ip,
@@ -368,7 +476,11 @@ def _live_session(
 
 
 def _check_second_factor(session: Session, user: User, code: str) -> str | None:
-    """Accept a TOTP code (once) or an unused recovery code; return which, or None."""
+    """Accept a TOTP code (once) or an unused recovery code; return which, or None.
+
+    The caller holds the user's row lock (:func:`_lock_user`), so the last step read here is
+    the one the previous request wrote.
+    """
     if user.totp_secret_enc is None:
         return None
     secret = crypto.decrypt_field(user.totp_secret_enc, field="users.totp_secret")
@@ -380,18 +492,18 @@ def _check_second_factor(session: Session, user: User, code: str) -> str | None:
     normalized = totp.normalize_recovery_code(code)
     if not normalized:
         return None
-    recovery = session.exec(
-        select(RecoveryCode).where(
-            RecoveryCode.user_id == user.id,
-            RecoveryCode.code_hash == crypto.keyed_hash(normalized, purpose="recovery-code"),
+    spent = session.execute(
+        update(RecoveryCode)
+        .where(
+            RecoveryCode.user_id == user.id,  # type: ignore[arg-type]
+            RecoveryCode.code_hash == crypto.keyed_hash(normalized, purpose="recovery-code"),  # type: ignore[arg-type]
             RecoveryCode.used_at.is_(None),  # type: ignore[union-attr]
         )
+        .values(used_at=utcnow())
+        .returning(RecoveryCode.id)
+        .execution_options(synchronize_session=False)
     ).first()
-    if recovery is None:
-        return None
-    recovery.used_at = utcnow()
-    session.add(recovery)
-    return "recovery_code"
+    return "recovery_code" if spent is not None else None
 
 
 def verify_second_factor(
@@ -410,18 +522,19 @@ def verify_second_factor(
 
     Raises:
         AuthenticationFailed: No live session, a lock, or a wrong or already used code. Nothing
-            is written; the caller records the failure with :func:`record_failed_login`
-            (``reason="2fa"``).
+            is written; pages and endpoints call :func:`attempt_second_factor`, which counts
+            the wrong code under the same row lock.
     """
     found = _live_session(session, token)
     if found is None:
         raise AuthenticationFailed("Your sign-in expired. Sign in again.")
     user, row = found
+    user = _lock_user(session, user.id)  # type: ignore[arg-type]
     if is_locked(session, email=user.email, ip_address=ip_address):
         raise AccountLocked(LOCKED_MESSAGE)
     used = _check_second_factor(session, user, code)
     if used is None:
-        raise AuthenticationFailed(CODE_FAILED_MESSAGE)
+        raise _SecondFactorRejected(CODE_FAILED_MESSAGE, user_id=user.id)  # type: ignore[arg-type]
     now = utcnow()
     row.two_factor_at = now
     row.reauthenticated_at = now
@@ -459,19 +572,23 @@ def reauthenticate(
         The user, with ``reauthenticated_at`` now.
 
     Raises:
-        AuthenticationFailed: The password or code is wrong (nothing is written; the caller
-            records the failure), or the session is gone.
+        AuthenticationFailed: The password or code is wrong, sign-in is locked, or the session
+            is gone. Nothing is written; pages and endpoints call
+            :func:`attempt_reauthentication`, which counts the failure under the same locks.
     """
     found = _live_session(session, token)
     if found is None:
         raise AuthenticationFailed("Your session expired. Sign in again.")
     user, row = found
+    ip_address = valid_ip(ip_address)
+    _lock_throttles(session, email=user.email, ip_address=ip_address)
+    user = _lock_user(session, user.id)  # type: ignore[arg-type]
     if is_locked(session, email=user.email, ip_address=ip_address):
         raise AccountLocked(LOCKED_MESSAGE)
     if not verify_password(user.password_hash or _DUMMY_HASH, password or ""):
-        raise AuthenticationFailed("That password is not correct.")
+        raise _PasswordRejected("That password is not correct.")
     if user.totp_secret_enc is not None and _check_second_factor(session, user, code) is None:
-        raise AuthenticationFailed(CODE_FAILED_MESSAGE)
+        raise _SecondFactorRejected(CODE_FAILED_MESSAGE, user_id=user.id)  # type: ignore[arg-type]
     row.reauthenticated_at = utcnow()
     session.add(row)
     signed_in = _session_user(session, user, row)
@@ -484,6 +601,193 @@ def reauthenticate(
         after={"session_id": row.id},
     )
     return signed_in
+
+
+def record_two_factor_failure(
+    session: Session,
+    *,
+    user_id: int,
+    ip_address: str | None = None,
+    context: str = "challenge",
+    now: datetime | None = None,
+) -> bool:
+    """Count and audit a wrong 2FA code against the user (``user.2fa_failed``).
+
+    Call it in the transaction that checked the code, while the user's row is locked. The
+    10th wrong code within 15 minutes locks the account's sign-in (``user.2fa_locked``).
+
+    Args:
+        session: The unit of work; the caller commits.
+        user_id: Whose code was wrong.
+        ip_address: Where the attempt came from (kept on the row and the audit entry).
+        context: ``challenge`` (signing in) or ``reauthentication``.
+        now: The time of the attempt (tests).
+
+    Returns:
+        True when this failure locked the account.
+    """
+    now = now or utcnow()
+    ip_address = valid_ip(ip_address)
+    user = _lock_user(session, user_id)
+    since = now - LOCKOUT_WINDOW
+    before = _two_factor_failures_since(session, user_id=user_id, since=since)
+    session.add(TwoFactorFailure(user_id=user_id, ip_address=ip_address, created_at=now))
+    session.flush()
+    failures = before + 1
+    actor = Actor(user_id=user.id, role=user.role, label=user.email, ip_address=ip_address)
+    audit.record(
+        session,
+        actor=actor,
+        action="user.2fa_failed",
+        entity_type="user",
+        entity_id=user.id,
+        after={"context": context, "failures": failures},
+    )
+    if before >= LOCKOUT_THRESHOLD or failures < LOCKOUT_THRESHOLD:
+        return False
+    user.locked_until = now + LOCKOUT_WINDOW
+    session.add(user)
+    audit.record(
+        session,
+        actor=actor,
+        action="user.2fa_locked",
+        entity_type="user",
+        entity_id=user.id,
+        after={"failures": failures, "until": user.locked_until.isoformat()},
+    )
+    return True
+
+
+def attempt_login(
+    *,
+    email: str,
+    password: str,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> tuple[SessionUser, str]:
+    """Sign in with an email and password, counting a failure, in one transaction of its own.
+
+    This is the password step every page and endpoint uses. The email's and the client's
+    throttles stay locked from the check until the failure is counted, so parallel attempts
+    cannot get past the lock.
+
+    Args:
+        email: The login email, in any case.
+        password: The password as typed.
+        ip_address: The client's real address (see ``services.client_address``); throttled
+            per :func:`~mlmcrm.services.client_address.throttle_key` and kept on audit rows.
+        user_agent: The client's browser, recorded on the session.
+
+    Returns:
+        The signed-in user (check ``needs_two_factor`` and ``must_enrol_two_factor``) and the
+        session token to give the browser. The session is committed.
+
+    Raises:
+        AccountLocked: Sign-in is locked for this email, client or account; the refused
+            attempt is audited (``user.login_refused_locked``) and not counted.
+        AuthenticationFailed: Wrong email or password, a disabled or unconfirmed account;
+            the failure is counted and audited (``user.login_failed``, ``user.locked`` or
+            ``ip.locked`` when it locks).
+    """
+    failure: AuthenticationFailed
+    with session_scope("app") as session:
+        try:
+            return login(
+                session,
+                email=email,
+                password=password,
+                ip_address=ip_address,
+                user_agent=user_agent,
+            )
+        except AccountLocked as exc:
+            record_locked_attempt(session, email=email, ip_address=ip_address)
+            failure = exc
+        except AuthenticationFailed as exc:
+            record_failed_login(session, email=email, ip_address=ip_address)
+            failure = exc
+    raise failure
+
+
+def attempt_second_factor(*, token: str, code: str, ip_address: str | None = None) -> SessionUser:
+    """Answer the 2FA challenge, counting a wrong code, in one transaction of its own.
+
+    Args:
+        token: The session token issued by :func:`attempt_login`.
+        code: A current TOTP code (each step accepted once) or an unused recovery code.
+        ip_address: The client's real address, kept on audit rows.
+
+    Returns:
+        The fully signed-in user. The session is committed as 2FA-verified.
+
+    Raises:
+        AccountLocked: Sign-in is locked; the refused attempt is audited and not counted.
+        AuthenticationFailed: The code is wrong or already used (counted against the user and
+            audited as ``user.2fa_failed``; the 10th in 15 minutes locks the account,
+            ``user.2fa_locked``), or the session is gone (nothing to count).
+    """
+    failure: AuthenticationFailed
+    with session_scope("app") as session:
+        try:
+            return verify_second_factor(session, token=token, code=code, ip_address=ip_address)
+        except _SecondFactorRejected as exc:
+            record_two_factor_failure(
+                session, user_id=exc.user_id, ip_address=ip_address, context="challenge"
+            )
+            failure = exc
+        except AccountLocked as exc:
+            _record_locked_session(session, token=token, ip_address=ip_address)
+            failure = exc
+    raise failure
+
+
+def attempt_reauthentication(
+    *, token: str, password: str, code: str = "", ip_address: str | None = None
+) -> SessionUser:
+    """Re-authenticate a session before a sensitive change, counting failures, in one transaction.
+
+    Args:
+        token: The browser's session token.
+        password: The account password.
+        code: A TOTP or recovery code, required when the user has 2FA.
+        ip_address: The client's real address (throttled and kept on audit rows).
+
+    Returns:
+        The user, re-authenticated now (fresh for 5 minutes). The session is committed.
+
+    Raises:
+        AccountLocked: Sign-in is locked; the refused attempt is audited and not counted.
+        AuthenticationFailed: A wrong password (counted like a failed sign-in, reason
+            ``reauthentication``), a wrong code (counted against the user like one at the 2FA
+            challenge), or the session is gone.
+    """
+    failure: AuthenticationFailed
+    with session_scope("app") as session:
+        try:
+            return reauthenticate(
+                session, token=token, password=password, code=code, ip_address=ip_address
+            )
+        except _PasswordRejected as exc:
+            user = resolve_session(session, token)
+            if user is not None:
+                record_failed_login(
+                    session, email=user.email, ip_address=ip_address, reason="reauthentication"
+                )
+            failure = exc
+        except _SecondFactorRejected as exc:
+            record_two_factor_failure(
+                session, user_id=exc.user_id, ip_address=ip_address, context="reauthentication"
+            )
+            failure = exc
+        except AccountLocked as exc:
+            _record_locked_session(session, token=token, ip_address=ip_address)
+            failure = exc
+    raise failure
+
+
+def _record_locked_session(session: Session, *, token: str, ip_address: str | None) -> None:
+    found = _live_session(session, token)
+    if found is not None:
+        record_locked_attempt(session, email=found[0].email, ip_address=ip_address)
 
 
 def require_fresh_authentication(

@@ -3,7 +3,10 @@
 Enrolment shows a fresh secret (QR code and text) that is kept encrypted in
 ``totp_enrolments`` until the user confirms it with a code; then it moves to the user, the
 session counts as 2FA-verified, and 10 recovery codes are shown once and stored as keyed hashes.
-Changing 2FA when it is already on needs a fresh re-authentication; staff cannot turn it off.
+Turning 2FA on, replacing it and turning it off all need a fresh re-authentication (within 5
+minutes), so a session left open cannot bind an attacker's authenticator to the account. A new
+sign-in without 2FA counts as re-authenticated (``auth.login``), which lets staff enrol at once
+when they are made to at their first sign-in. Staff cannot turn 2FA off.
 """
 
 from __future__ import annotations
@@ -60,11 +63,10 @@ def begin_enrolment(session: Session, *, actor: Actor) -> EnrolmentPublic:
     invalidate a QR code already scanned); an older one is replaced.
 
     Raises:
-        ReauthenticationRequired: 2FA is already on and the session did not re-authenticate.
+        ReauthenticationRequired: The session did not re-authenticate in the last 5 minutes.
     """
     user = _user(session, actor)
-    if user.totp_secret_enc is not None:
-        auth.require_fresh_authentication(session, actor=actor)
+    auth.require_fresh_authentication(session, actor=actor)
     pending = session.get(TotpEnrolment, user.id)
     if pending is not None and utcnow() - pending.created_at < PENDING_LIFETIME:
         secret = crypto.decrypt_field(pending.secret_enc, field=PENDING_FIELD)
@@ -102,11 +104,10 @@ def confirm_enrolment(session: Session, *, actor: Actor, code: str) -> list[str]
     Raises:
         DomainError: No enrolment was started.
         ValidationFailed: The code is wrong; nothing changes.
-        ReauthenticationRequired: 2FA was already on and the session did not re-authenticate.
+        ReauthenticationRequired: The session did not re-authenticate in the last 5 minutes.
     """
     user = _user(session, actor)
-    if user.totp_secret_enc is not None:
-        auth.require_fresh_authentication(session, actor=actor)
+    auth.require_fresh_authentication(session, actor=actor)
     pending = session.get(TotpEnrolment, user.id)
     if pending is None:
         raise DomainError("Start the set-up again: no QR code is waiting for a code.")

@@ -20,9 +20,23 @@ from mlmcrm.services import auth as auth_service
 from mlmcrm.services import permissions
 from mlmcrm.services.actor import Actor
 from mlmcrm.services.auth import SessionUser
+from mlmcrm.services.client_address import from_request
 from mlmcrm.settings import get_settings
 
 SESSION_COOKIE = "mlmcrm_session"
+
+
+def client_ip(state: rx.State) -> str:
+    """The real address of the client of ``state``'s tab, or "" when it has none.
+
+    The TCP peer of the websocket, or, when that peer is one of ``TRUSTED_PROXIES``, the
+    right-most untrusted address of its ``X-Forwarded-For``. Reflex's own
+    ``trusted_proxy_hops`` stays 0, so ``router.session.client_ip`` is always the peer.
+    """
+    router = state.router
+    raw = router.headers.raw_headers
+    peer = router.session.client_ip or raw.get("asgi-scope-client", "")
+    return from_request(peer, raw.get("x-forwarded-for")) or ""
 
 
 class AuthState(rx.State):
@@ -41,7 +55,7 @@ class AuthState(rx.State):
     user_role: str = ""
 
     def _client_ip(self) -> str:
-        return self.router.session.client_ip or ""
+        return client_ip(self)
 
     def _current_user(self) -> SessionUser | None:
         if not self.session_token:

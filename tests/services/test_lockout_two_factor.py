@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from mlmcrm.models import AuditLog, RecoveryCode, User, UserSession
+from mlmcrm.models import AuditLog, RecoveryCode, TotpEnrolment, User, UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services import auth, crypto, totp, two_factor
 from mlmcrm.services.errors import (
@@ -157,16 +157,12 @@ def test_login_with_2fa_needs_a_code_which_is_accepted_only_once(owner_session):
 def test_wrong_2fa_codes_count_towards_the_lockout(owner_session):
     user = make_user(owner_session, role="admin")
     _enrol(owner_session, user)
-    _who, token = auth.login(owner_session, email=user.email, password=PASSWORD)
-    owner_session.commit()
+    _who, token = auth.attempt_login(email=user.email, password=PASSWORD)
     for _ in range(10):
         with pytest.raises(AuthenticationFailed):
-            auth.verify_second_factor(owner_session, token=token, code="123456")
-        owner_session.rollback()
-        auth.record_failed_login(owner_session, email=user.email, reason="2fa")
-        owner_session.commit()
+            auth.attempt_second_factor(token=token, code="123456")
     with pytest.raises(auth.AccountLocked):
-        auth.verify_second_factor(owner_session, token=token, code="654321")
+        auth.attempt_second_factor(token=token, code="654321")
 
 
 def test_reauthentication_needs_the_code_when_2fa_is_on(owner_session):
@@ -228,3 +224,41 @@ def test_attempts_during_a_lock_are_audited_without_extending_it(owner_session):
     assert "user.login_refused_locked" in _actions(owner_session, entity_id=str(user.id))
     owner_session.refresh(user)
     assert user.failed_logins == 10
+
+
+def _aged(session, actor, minutes):
+    row = session.get(UserSession, actor.session_id)
+    row.reauthenticated_at = utcnow() - timedelta(minutes=minutes)
+    session.add(row)
+    session.commit()
+
+
+def test_turning_2fa_on_from_a_stale_session_needs_reauthentication(owner_session):
+    user = make_user(owner_session, role="distributor")
+    actor, _token = signed_in(owner_session, user)
+    _aged(owner_session, actor, 6)
+    with pytest.raises(ReauthenticationRequired):
+        two_factor.begin_enrolment(owner_session, actor=actor)
+    owner_session.rollback()
+    assert owner_session.get(TotpEnrolment, user.id) is None
+    # a QR code shown while the session was fresh cannot be confirmed once it is stale
+    _aged(owner_session, actor, 4)
+    shown = two_factor.begin_enrolment(owner_session, actor=actor)
+    owner_session.commit()
+    _aged(owner_session, actor, 6)
+    with pytest.raises(ReauthenticationRequired):
+        two_factor.confirm_enrolment(
+            owner_session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
+        )
+    owner_session.rollback()
+    owner_session.refresh(user)
+    assert user.totp_secret_enc is None
+    assert "user.2fa_enabled" not in _actions(owner_session, entity_id=str(user.id))
+    assert not owner_session.exec(select(RecoveryCode).where(RecoveryCode.user_id == user.id)).all()
+    _aged(owner_session, actor, 4)
+    two_factor.confirm_enrolment(
+        owner_session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
+    )
+    owner_session.commit()
+    owner_session.refresh(user)
+    assert user.totp_secret_enc is not None

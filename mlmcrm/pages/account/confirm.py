@@ -6,7 +6,6 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input
-from mlmcrm.db import session_scope
 from mlmcrm.services import auth as auth_service
 from mlmcrm.services.errors import AuthenticationFailed
 from mlmcrm.state.auth import AuthState
@@ -34,26 +33,14 @@ class ConfirmState(AuthState):
     def submit(self, form_data: dict) -> rx.event.EventSpec | None:
         """Record the re-authentication on this session and go back."""
         self.error = ""
-        ip = self._client_ip() or None
         try:
-            with session_scope("app") as session:
-                auth_service.reauthenticate(
-                    session,
-                    token=self.session_token,
-                    password=str(form_data.get("password", "")),
-                    code=str(form_data.get("code", "")),
-                    ip_address=ip,
-                )
-        except auth_service.AccountLocked as exc:
-            self.error = str(exc)
-            return None
+            auth_service.attempt_reauthentication(
+                token=self.session_token,
+                password=str(form_data.get("password", "")),
+                code=str(form_data.get("code", "")),
+                ip_address=self._client_ip() or None,
+            )
         except AuthenticationFailed as exc:
-            with session_scope("app") as session:
-                user = auth_service.resolve_session(session, self.session_token)
-                if user is not None:
-                    auth_service.record_failed_login(
-                        session, email=user.email, ip_address=ip, reason="reauthentication"
-                    )
             self.error = str(exc)
             return None
         return rx.redirect(self._next_path(routes.ACCOUNT))

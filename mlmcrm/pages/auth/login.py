@@ -6,7 +6,6 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.components.layout import brand, ready_marker
-from mlmcrm.db import session_scope
 from mlmcrm.services import auth as auth_service
 from mlmcrm.services import permissions
 from mlmcrm.services.errors import AuthenticationFailed
@@ -39,27 +38,13 @@ class LoginState(AuthState):
             self.error = "Enter your email and password."
             return None
         try:
-            with session_scope("app") as session:
-                user, token = auth_service.login(
-                    session,
-                    email=email,
-                    password=password,
-                    ip_address=self._client_ip() or None,
-                    user_agent=self.router.headers.user_agent,
-                )
-        except auth_service.AccountLocked as exc:
-            with session_scope("app") as session:
-                auth_service.record_locked_attempt(
-                    session, email=email, ip_address=self._client_ip() or None
-                )
-            self.error = str(exc)
-            return None
+            user, token = auth_service.attempt_login(
+                email=email,
+                password=password,
+                ip_address=self._client_ip() or None,
+                user_agent=self.router.headers.user_agent,
+            )
         except AuthenticationFailed as exc:
-            # The failure is counted and audited in its own transaction: the login's rolled back.
-            with session_scope("app") as session:
-                auth_service.record_failed_login(
-                    session, email=email, ip_address=self._client_ip() or None
-                )
             self.error = str(exc)
             return None
         self.session_token = token

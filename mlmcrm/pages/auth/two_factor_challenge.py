@@ -6,7 +6,6 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input
-from mlmcrm.db import session_scope
 from mlmcrm.services import auth as auth_service
 from mlmcrm.services import permissions
 from mlmcrm.services.errors import AuthenticationFailed
@@ -31,28 +30,17 @@ class TwoFactorChallengeState(AuthState):
 
     @rx.event
     def submit(self, form_data: dict) -> rx.event.EventSpec | None:
-        """Check the code; failures count towards the lockout like wrong passwords."""
+        """Check the code; wrong codes count towards the account's 2FA lockout."""
         self.error = ""
         code = str(form_data.get("code", "")).strip()
         if not code:
             self.error = "Enter the 6-digit code from your app, or a recovery code."
             return None
-        ip = self._client_ip() or None
         try:
-            with session_scope("app") as session:
-                user = auth_service.verify_second_factor(
-                    session, token=self.session_token, code=code, ip_address=ip
-                )
-        except auth_service.AccountLocked as exc:
-            self.error = str(exc)
-            return None
+            user = auth_service.attempt_second_factor(
+                token=self.session_token, code=code, ip_address=self._client_ip() or None
+            )
         except AuthenticationFailed as exc:
-            with session_scope("app") as session:
-                found = auth_service.resolve_session(session, self.session_token)
-                if found is not None:
-                    auth_service.record_failed_login(
-                        session, email=found.email, ip_address=ip, reason="2fa"
-                    )
             self.error = str(exc)
             return None
         return rx.redirect(self._next_path(permissions.home_path(user.role)))

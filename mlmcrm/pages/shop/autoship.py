@@ -10,6 +10,7 @@ from mlmcrm.models import AutoshipSubscription, Distributor
 from mlmcrm.services import autoship
 from mlmcrm.services.actor import Actor
 from mlmcrm.services.errors import DomainError
+from mlmcrm.state.auth import client_ip
 
 
 class AutoshipManageState(rx.State):
@@ -71,7 +72,7 @@ class AutoshipManageState(rx.State):
             user_id=None,
             role="system",
             label="customer (manage link)",
-            ip_address=self.router.session.client_ip or None,
+            ip_address=client_ip(self) or None,
         )
         try:
             with session_scope("app") as session:

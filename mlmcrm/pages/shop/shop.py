@@ -19,6 +19,7 @@ from mlmcrm.pages.shop.cart_form import cart_from_form
 from mlmcrm.services import catalog, customers, orders, payments, tax
 from mlmcrm.services.errors import DomainError, ValidationFailed
 from mlmcrm.settings import get_settings
+from mlmcrm.state.auth import client_ip
 
 
 class ShopState(rx.State):
@@ -95,7 +96,7 @@ class ShopState(rx.State):
                     region=str(form_data.get("region", "")),
                     checkout_token=self.checkout_token,
                     autoship_day=autoship_day,
-                    ip_address=self.router.session.client_ip or None,
+                    ip_address=client_ip(self) or None,
                 )
                 order_id = order.id
                 url = payments.start_checkout(
