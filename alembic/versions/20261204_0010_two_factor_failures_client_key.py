@@ -6,8 +6,8 @@
 - ``login_attempts.client_key``: what the per-client throttle counts by (an IPv4 address or
   the /64 network of an IPv6 address), beside ``ip_address``, which keeps the real address.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-04 23:40:00.000000+00:00
 """
 
@@ -18,8 +18,8 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0008"
+revision: str = "0010"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
