@@ -15,8 +15,9 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from mlmcrm import routes
+from mlmcrm.api.request_address import client_ip
 from mlmcrm.db import session_scope, set_actor
-from mlmcrm.services import api_tokens, client_address
+from mlmcrm.services import api_tokens
 from mlmcrm.services.api_tokens import TokenActor
 from mlmcrm.services.errors import AuthenticationFailed
 
@@ -56,10 +57,7 @@ def _bearer(request: Request) -> str:
 def token_session(request: Request) -> Iterator[tuple[Session, TokenActor]]:
     """A unit of work acting as the token's user (dependency of every ``/api/v1`` route)."""
     raw = _bearer(request)
-    ip_address = client_address.from_request(
-        request.client.host if request.client else None,
-        ",".join(request.headers.getlist("x-forwarded-for")) or None,
-    )
+    ip_address = client_ip(request)
     with session_scope("app") as session:
         who = api_tokens.authenticate(session, raw=raw, ip_address=ip_address)
         set_actor(session, who.actor.user_id)
