@@ -43,3 +43,53 @@ def make_user(
         )
     session.commit()
     return user
+
+
+def make_api_token(
+    session: Session,
+    user: User,
+    scopes: list[str] | tuple[str, ...],
+    *,
+    name: str = "test",
+    expires_in_days: int = 30,
+) -> tuple[object, str]:
+    """Create an API token for ``user`` as the tokens page does, and commit.
+
+    The user signs in with the real login, which counts as a fresh authentication; staff
+    without 2FA enrol first with the real services (a staff token needs 2FA). A staff user who
+    already has 2FA has the new session marked as having answered the challenge, since a code
+    is accepted only once per 30 seconds.
+
+    Returns:
+        The token's listing and the token itself.
+    """
+    from sqlalchemy import text
+
+    from mlmcrm.models.base import utcnow
+    from mlmcrm.services import api_tokens, auth, totp, two_factor
+
+    who, _session_token = auth.login(
+        session, email=user.email, password=PASSWORD, ip_address="198.51.100.9", user_agent="t"
+    )
+    session.commit()
+    actor = who.actor("198.51.100.9")
+    if not who.fully_signed_in:
+        if who.two_factor_enabled:
+            session.execute(
+                text(
+                    "UPDATE user_sessions SET two_factor_at = :now, reauthenticated_at = :now "
+                    "WHERE id = :id"
+                ),
+                {"now": utcnow(), "id": actor.session_id},
+            )
+        else:
+            shown = two_factor.begin_enrolment(session, actor=actor)
+            two_factor.confirm_enrolment(
+                session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
+            )
+        session.commit()
+    public, raw = api_tokens.create_token(
+        session, actor=actor, name=name, scopes=list(scopes), expires_in_days=expires_in_days
+    )
+    session.commit()
+    return public, raw

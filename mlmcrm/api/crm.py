@@ -249,10 +249,21 @@ def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> Con
 
 @router.get("/contacts/{contact_id}/timeline", response_model=list[TimelineOut])
 def contact_timeline(contact_id: int, context: Context = TOKEN) -> list[TimelineOut]:
-    """A contact's timeline, newest first; private notes show only that they exist."""
+    """A contact's timeline, newest first; private notes show only that they exist.
+
+    Scope ``contacts:read``; its tasks only with ``tasks:read`` and the orders of its customer
+    only with ``orders:read``.
+    """
     session, who = context
     actor = who.require_scope("contacts:read")
     contact = contacts.get_contact(session, actor=actor, contact_id=contact_id)
+    lines = contacts.timeline(
+        session,
+        actor=actor,
+        contact=contact,
+        include_tasks="tasks:read" in who.scopes,
+        include_orders="orders:read" in who.scopes,
+    )
     return [
         TimelineOut(
             at=line.at,
@@ -260,7 +271,7 @@ def contact_timeline(contact_id: int, context: Context = TOKEN) -> list[Timeline
             text="Private note" if line.private else line.text,
             private=line.private,
         )
-        for line in contacts.timeline(session, actor=actor, contact=contact)
+        for line in lines
     ]
 
 
@@ -365,10 +376,20 @@ def search(
     source: str = "",
     limit: int = Query(20, ge=1, le=50),
 ) -> list[SearchHitOut]:
-    """Contacts, notes and tasks matching ``q`` as prefixes, best first (``contacts:read``)."""
+    """Contacts, notes and tasks matching ``q`` as prefixes, best first (``contacts:read``).
+
+    Tasks are searched only when the token also holds ``tasks:read``.
+    """
     session, who = context
     actor = who.require_scope("contacts:read")
     hits = crm_search.search(
-        session, actor=actor, typed=q, stage=stage, tag=tag, source=source, limit=limit
+        session,
+        actor=actor,
+        typed=q,
+        stage=stage,
+        tag=tag,
+        source=source,
+        limit=limit,
+        include_tasks="tasks:read" in who.scopes,
     )
     return [SearchHitOut(**hit.__dict__) for hit in hits]

@@ -1,6 +1,7 @@
 """``/api/v1``: the REST API for integrations, authenticated by personal API tokens.
 
-Send ``Authorization: Bearer mlm_...``. Each route declares the scope it needs, runs as the
+Send ``Authorization: Bearer mlm_...``. Each route checks the scope it needs first (a test
+walks every route and fails on one that serves a token without it), then runs as the
 token's user (the acting user of row-level security too) and goes through the same services and
 scoping as the pages: a record the user may not see answers 404, exactly like one that does not
 exist.
@@ -83,9 +84,9 @@ def me(context: tuple[Session, TokenActor] = Depends(token_session)) -> Me:  # n
 def list_tokens(
     context: tuple[Session, TokenActor] = Depends(token_session),  # noqa: B008
 ) -> list[TokenOut]:
-    """The user's live API tokens (scope ``me:read``)."""
+    """The user's live API tokens (scope ``tokens:manage``)."""
     session, who = context
-    actor = who.require_scope("me:read")
+    actor = who.require_scope("tokens:manage")
     return [TokenOut(**vars(t)) for t in api_tokens.list_tokens(session, actor=actor)]
 
 
@@ -94,9 +95,10 @@ def revoke_token(
     token_id: int,
     context: tuple[Session, TokenActor] = Depends(token_session),  # noqa: B008
 ) -> None:
-    """Revoke one of the user's own tokens (any token of theirs may do it); 404 for others'."""
+    """Revoke one of the user's own tokens (scope ``tokens:manage``); 404 for others'."""
     session, who = context
-    api_tokens.revoke_token(session, actor=who.actor, token_id=token_id)
+    actor = who.require_scope("tokens:manage")
+    api_tokens.revoke_token(session, actor=actor, token_id=token_id)
 
 
 from mlmcrm.api import commerce  # noqa: E402 - its routes use token_session above

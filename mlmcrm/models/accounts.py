@@ -151,7 +151,9 @@ class ApiToken(SQLModel, table=True):
         default_factory=list,
         server_default=sa.text("'{}'::text[]"),
     )
+    role: str = column_field(sa.Text, nullable=False)
+    """The user's role when the token was made; the token is refused once the role differs."""
     created_at: datetime = created_at_field()
     last_used_at: datetime | None = timestamp_field()
-    expires_at: datetime | None = timestamp_field()
+    expires_at: datetime = timestamp_field(nullable=False)
     revoked_at: datetime | None = timestamp_field()

@@ -21,7 +21,16 @@ from mlmcrm.models import AccountToken, Distributor, EnrolmentApplication, User,
 from mlmcrm.models.accounts import PLACEMENT_PREFERENCES
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.users import USER_ROLES
-from mlmcrm.services import audit, auth, crypto, genealogy, mail, permissions
+from mlmcrm.services import (
+    account_notices,
+    api_tokens,
+    audit,
+    auth,
+    crypto,
+    genealogy,
+    mail,
+    permissions,
+)
 from mlmcrm.services.actor import Actor, valid_ip
 from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.services.passwords import hash_password, password_problem
@@ -376,13 +385,18 @@ def reset_password(
         user.status = "active"
     session.add(user)
     revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]
+    actor = Actor(user_id=user.id, role=user.role, label=user.email, ip_address=ip_address)
     audit.record(
         session,
-        actor=Actor(user_id=user.id, role=user.role, label=user.email, ip_address=ip_address),
+        actor=actor,
         action="user.password_reset",
         entity_type="user",
         entity_id=user.id,
         after={"password": "changed", "sessions_revoked": revoked},
+    )
+    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]
+    account_notices.notify_account_change(
+        session, user=user, change="password_reset", ip_address=actor.ip_address
     )
 
 
@@ -420,6 +434,10 @@ def change_password(session: Session, *, actor: Actor, new_password: str) -> int
         entity_id=user.id,
         after={"password": "changed", "sessions_revoked": revoked},
     )
+    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="password_changed")  # type: ignore[arg-type]
+    account_notices.notify_account_change(
+        session, user=user, change="password_changed", ip_address=actor.ip_address
+    )
     return revoked
 
 
@@ -453,14 +471,13 @@ def change_email(session: Session, *, actor: Actor, new_email: str) -> str:
         entity_id=user.id,
         after={"email": "changed", "verified": False},
     )
-    mail.queue_email(
+    account_notices.notify_account_change(
         session,
-        email_adapter.OutgoingEmail(
-            to=old,
-            subject="Your login email was changed",
-            body=f"The login email of your account was changed to {email}. If this was not "
-            "you, contact support at once.",
-        ),
+        user=user,
+        change="email_changed",
+        details=[f"The new login email is {email}."],
+        ip_address=actor.ip_address,
+        to=old,
     )
     mail.queue_email(
         session,
@@ -538,6 +555,13 @@ def set_account_disabled(
         after={"status": user.status, "sessions_revoked": revoked},
         reason=reason,
     )
+    if disabled:
+        api_tokens.revoke_all_tokens(
+            session,
+            actor=actor,
+            user_id=user.id,  # type: ignore[arg-type]
+            reason="account_disabled",
+        )
 
 
 def change_role(session: Session, *, actor: Actor, user_id: int, role: str, reason: str) -> None:
@@ -570,4 +594,8 @@ def change_role(session: Session, *, actor: Actor, user_id: int, role: str, reas
         before={"role": before},
         after={"role": role, "sessions_revoked": revoked},
         reason=reason,
+    )
+    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="role_changed")  # type: ignore[arg-type]
+    account_notices.notify_account_change(
+        session, user=user, change="role_changed", details=[f"Your role is now {role}."]
     )

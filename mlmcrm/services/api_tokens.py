@@ -2,6 +2,13 @@
 
 A token reads ``mlm_<43 characters>`` (256 bits); it is shown once when created. A request
 made with it acts as its user, limited to the token's scopes and, as always, to the user's role.
+
+Tokens follow the session rules: making one needs a recent re-authentication; each expires
+(at most 90 days after it is made); the events that sign a user out everywhere (a password
+change or reset, disabling the account, a role change, "sign out everywhere") revoke them all
+(:func:`revoke_all_tokens`); a token is refused once its user's role differs from the role it
+was made under, and a staff user's token works only while the user has two-factor
+authentication. The account's address is told of every token made or revoked.
 """
 
 from __future__ import annotations
@@ -15,12 +22,22 @@ from sqlmodel import Session, select
 
 from mlmcrm.models import ApiToken, Distributor, User
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit, permissions, scoping
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import AuthenticationFailed, NotFound, ValidationFailed
+from mlmcrm.services import account_notices, audit, auth, permissions, scoping
+from mlmcrm.services.actor import STAFF_ROLES, Actor
+from mlmcrm.services.errors import (
+    AuthenticationFailed,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 
 TOKEN_PREFIX = "mlm_"
 MAX_TOKENS_PER_USER = 20
+MAX_LIFETIME_DAYS = 90
+DEFAULT_LIFETIME_DAYS = 30
+LIFETIME_CHOICES = (7, 30, 60, 90)
+"""The lifetimes the tokens page offers, in days; the default is :data:`DEFAULT_LIFETIME_DAYS`."""
+REFUSED_MESSAGE = "The API token is missing, revoked or expired."
 
 
 @dataclass(frozen=True)
@@ -44,7 +61,7 @@ def _public(row: ApiToken) -> ApiTokenPublic:
         scopes=list(row.scopes),
         created_at=row.created_at.isoformat(),
         last_used_at=row.last_used_at.isoformat() if row.last_used_at else "",
-        expires_at=row.expires_at.isoformat() if row.expires_at else "",
+        expires_at=row.expires_at.isoformat(),
     )
 
 
@@ -59,17 +76,26 @@ def create_token(
     actor: Actor,
     name: str,
     scopes: list[str],
-    expires_in_days: int | None = 90,
+    expires_in_days: int = DEFAULT_LIFETIME_DAYS,
 ) -> tuple[ApiTokenPublic, str]:
-    """Create a personal API token for the actor.
+    """Create a personal API token for the actor, after a recent re-authentication.
+
+    The token keeps the actor's role: it is refused once the user's role differs.
 
     Returns:
         The token's listing and the token itself, to show once.
 
     Raises:
-        ValidationFailed: No name, unknown or no scopes, or too many tokens; nothing is written.
+        ReauthenticationRequired: The session did not re-authenticate in the last 5 minutes
+            (an API token never counts).
+        ValidationFailed: No name, unknown or no scopes, a lifetime outside 1 to 90 days, or
+            too many tokens; nothing is written.
     """
     permissions.require(actor, "account.self")
+    auth.require_fresh_authentication(session, actor=actor)
+    user = session.get(User, actor.user_id) if actor.user_id else None
+    if user is None or user.role != actor.role:
+        raise PermissionDenied("You do not have access to this.")
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationFailed("Name the token (up to 100 characters), such as 'Zapier'.")
@@ -78,8 +104,12 @@ def create_token(
         raise ValidationFailed(
             "Choose at least one scope: " + ", ".join(sorted(permissions.API_SCOPES)) + "."
         )
-    if expires_in_days is not None and not 1 <= expires_in_days <= 366:
-        raise ValidationFailed("A token can live from 1 to 366 days.")
+    if (
+        not isinstance(expires_in_days, int)
+        or isinstance(expires_in_days, bool)
+        or not 1 <= expires_in_days <= MAX_LIFETIME_DAYS
+    ):
+        raise ValidationFailed(f"A token can live from 1 to {MAX_LIFETIME_DAYS} days.")
     live = session.exec(
         scoping.restrict(
             select(ApiToken.id).where(ApiToken.revoked_at.is_(None)),  # type: ignore[union-attr]
@@ -97,8 +127,9 @@ def create_token(
         token_prefix=raw[:10],
         token_hash=hash_api_token(raw),
         scopes=chosen,
+        role=user.role,
         created_at=now,
-        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+        expires_at=now + timedelta(days=expires_in_days),
     )
     session.add(row)
     session.flush()
@@ -108,7 +139,18 @@ def create_token(
         action="api_token.created",
         entity_type="api_token",
         entity_id=row.id,
-        after={"name": name, "scopes": chosen},
+        after={"name": name, "scopes": chosen, "expires_at": row.expires_at.isoformat()},
+    )
+    account_notices.notify_account_change(
+        session,
+        user=user,
+        change="api_token_created",
+        details=[
+            f"Token name: {name}.",
+            f"Scopes: {', '.join(chosen)}.",
+            f"Expires: {row.expires_at:%Y-%m-%d %H:%M} UTC.",
+        ],
+        ip_address=actor.ip_address,
     )
     return _public(row), raw
 
@@ -150,6 +192,61 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> None:
         entity_id=row.id,
         after={"name": row.name},
     )
+    user = session.get(User, row.user_id)
+    if user is not None:
+        account_notices.notify_account_change(
+            session,
+            user=user,
+            change="api_token_revoked",
+            details=[f"Token name: {row.name}."],
+            ip_address=actor.ip_address,
+        )
+
+
+def revoke_all_tokens(session: Session, *, actor: Actor, user_id: int, reason: str) -> int:
+    """Revoke every live token of ``user_id`` at once; return how many.
+
+    Called where a user is signed out everywhere (a password change or reset, the account
+    disabled, a role change, "sign out everywhere"); the caller checked that ``actor`` may do
+    that. When tokens were revoked, an audit row records how many and why, and the account's
+    address is told.
+
+    Args:
+        session: The unit of work of the change that causes it; the caller commits.
+        actor: Who made that change.
+        user_id: Whose tokens to revoke.
+        reason: Why, as a short key (``password_changed``, ``role_changed``, ...).
+    """
+    rows = session.exec(
+        select(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .with_for_update()
+    ).all()
+    if not rows:
+        return 0
+    now = utcnow()
+    for row in rows:
+        row.revoked_at = now
+        session.add(row)
+    audit.record(
+        session,
+        actor=actor,
+        action="api_token.revoked_all",
+        entity_type="user",
+        entity_id=user_id,
+        after={"tokens_revoked": len(rows), "token_ids": sorted(row.id for row in rows)},
+        reason=reason,
+    )
+    user = session.get(User, user_id)
+    if user is not None:
+        account_notices.notify_account_change(
+            session,
+            user=user,
+            change="api_tokens_revoked_all",
+            details=[f"Tokens revoked: {', '.join(sorted(row.name for row in rows))}."],
+            ip_address=actor.ip_address,
+        )
+    return len(rows)
 
 
 @dataclass(frozen=True)
@@ -166,8 +263,6 @@ class TokenActor:
             PermissionDenied: The token lacks the scope.
         """
         if scope not in self.scopes:
-            from mlmcrm.services.errors import PermissionDenied
-
             raise PermissionDenied(f"This token does not have the {scope} scope.")
         return self.actor
 
@@ -177,8 +272,13 @@ def authenticate(
 ) -> TokenActor:
     """Resolve a bearer token to its user.
 
+    Each rule is checked here on its own, whatever else revokes tokens: a token acts only
+    while its user is active, has the role the token was made under and, for staff, has
+    two-factor authentication.
+
     Raises:
-        AuthenticationFailed: Unknown, revoked or expired token, or an inactive user.
+        AuthenticationFailed: Unknown, revoked or expired token; an inactive user; a user whose
+            role changed since the token was made; a staff user without 2FA (one message).
     """
     now = now or utcnow()
     row = None
@@ -186,11 +286,16 @@ def authenticate(
         row = session.exec(
             select(ApiToken).where(ApiToken.token_hash == hash_api_token(raw))
         ).first()
-    if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
-        raise AuthenticationFailed("The API token is missing, revoked or expired.")
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        raise AuthenticationFailed(REFUSED_MESSAGE)
     user = session.get(User, row.user_id)
-    if user is None or user.status != "active":
-        raise AuthenticationFailed("The API token is missing, revoked or expired.")
+    if (
+        user is None
+        or user.status != "active"
+        or user.role != row.role
+        or (user.role in STAFF_ROLES and user.totp_secret_enc is None)
+    ):
+        raise AuthenticationFailed(REFUSED_MESSAGE)
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         row.last_used_at = now
         session.add(row)

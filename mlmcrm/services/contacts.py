@@ -315,12 +315,20 @@ def _fmt(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
-def timeline(
-    session: Session, *, actor: Actor, contact: Contact, limit: int = 200
+def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
+    session: Session,
+    *,
+    actor: Actor,
+    contact: Contact,
+    limit: int = 200,
+    include_tasks: bool = True,
+    include_orders: bool = True,
 ) -> list[TimelineEntry]:
     """Notes, calls, stage changes, tasks and the linked customer's orders, newest first.
 
     The owner reads their private notes; anyone else sees that a private note is there.
+    ``include_tasks`` and ``include_orders`` leave those out (an API token without the
+    ``tasks:read`` or ``orders:read`` scope).
     """
     entries: list[tuple[datetime, TimelineEntry]] = []
     is_owner = actor.user_id == contact.owner_id
@@ -345,13 +353,17 @@ def timeline(
                 TimelineEntry(_fmt(entry.created_at), entry.kind, text, entry.is_private),
             )
         )
-    tasks = session.exec(
-        scoping.restrict(
-            select(Task).where(Task.contact_id == contact.id), actor=actor, entity="task"
-        )
-        .order_by(Task.created_at.desc())  # type: ignore[attr-defined]
-        .limit(limit)
-    ).all()
+    tasks = (
+        session.exec(
+            scoping.restrict(
+                select(Task).where(Task.contact_id == contact.id), actor=actor, entity="task"
+            )
+            .order_by(Task.created_at.desc())  # type: ignore[attr-defined]
+            .limit(limit)
+        ).all()
+        if include_tasks
+        else []
+    )
     for task in tasks:
         due = f" · due {task.due_at:%Y-%m-%d %H:%M}" if task.due_at else ""
         entries.append(
@@ -365,7 +377,7 @@ def timeline(
                 ),
             )
         )
-    if contact.customer_id is not None:
+    if include_orders and contact.customer_id is not None:
         orders = session.exec(
             scoping.restrict(
                 select(Order).where(Order.customer_id == contact.customer_id),

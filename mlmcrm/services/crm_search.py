@@ -110,10 +110,12 @@ def search(
     tag: str = "",
     source: str = "",
     limit: int = 20,
+    include_tasks: bool = True,
 ) -> list[SearchHit]:
     """The actor's contacts, notes and tasks matching what they typed, best first.
 
     Private notes are never searched. Row-level security narrows the same rows again.
+    ``include_tasks=False`` leaves tasks out (an API token without ``tasks:read``).
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
@@ -140,6 +142,8 @@ def search(
         params["source"] = source.strip().lower()
     contact_filters = "".join(f" AND {condition}" for condition in conditions)
     task_filters = contact_filters if conditions else ""
+    if not include_tasks:
+        task_filters += " AND false"
     sql = _SEARCH_SQL.format(contact_filters=contact_filters, task_filters=task_filters)
     rows = session.execute(text(sql), params).all()
     return [

@@ -59,6 +59,7 @@ API_SCOPES: dict[str, str] = {
     "products:read": "Read the product catalogue",
     "orders:read": "Read the orders you may see",
     "genealogy:read": "Read your downline: upline, downline pages and cards",
+    "tokens:manage": "List and revoke your API tokens",
 }
 """Scopes a personal API token can hold; a token never grants more than its user's role."""
 

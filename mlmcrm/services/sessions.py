@@ -118,8 +118,16 @@ def revoke_session(session: Session, *, actor: Actor, session_id: int) -> None:
 
 
 def revoke_other_sessions(session: Session, *, actor: Actor) -> int:
-    """Sign out every browser of the actor except this one; return how many."""
+    """Sign out everywhere else: every other browser of the actor, and every API token.
+
+    This is the explicit "sign out everywhere" of the sessions page, so it revokes the API
+    tokens too (an ordinary sign-out does not: it must not break the user's integrations).
+
+    Returns:
+        How many browsers were signed out.
+    """
     permissions.require(actor, "account.self")
+    from mlmcrm.services.api_tokens import revoke_all_tokens
     from mlmcrm.services.auth import revoke_all_sessions
 
     count = revoke_all_sessions(
@@ -135,5 +143,11 @@ def revoke_other_sessions(session: Session, *, actor: Actor) -> int:
         entity_type="user",
         entity_id=actor.user_id,
         after={"sessions_revoked": count},
+    )
+    revoke_all_tokens(
+        session,
+        actor=actor,
+        user_id=actor.user_id,  # type: ignore[arg-type]
+        reason="signed_out_everywhere",
     )
     return count

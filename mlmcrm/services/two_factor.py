@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from mlmcrm.models import RecoveryCode, TotpEnrolment, User, UserSession
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit, auth, crypto, permissions, totp
+from mlmcrm.services import account_notices, audit, auth, crypto, permissions, totp
 from mlmcrm.services.actor import STAFF_ROLES, Actor
 from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
 
@@ -137,6 +137,12 @@ def confirm_enrolment(session: Session, *, actor: Actor, code: str) -> list[str]
         entity_id=user.id,
         after={"totp_secret": "changed", "recovery_codes": "issued"},
     )
+    account_notices.notify_account_change(
+        session,
+        user=user,
+        change="two_factor_replaced" if replacing else "two_factor_enabled",
+        ip_address=actor.ip_address,
+    )
     return codes
 
 
@@ -154,6 +160,9 @@ def regenerate_recovery_codes(session: Session, *, actor: Actor) -> list[str]:
         entity_type="user",
         entity_id=user.id,
         after={"recovery_codes": "issued"},
+    )
+    account_notices.notify_account_change(
+        session, user=user, change="recovery_codes_regenerated", ip_address=actor.ip_address
     )
     return codes
 
@@ -183,4 +192,7 @@ def disable(session: Session, *, actor: Actor) -> None:
         entity_id=user.id,
         before={"totp_secret": "set"},
         after={"totp_secret": None},
+    )
+    account_notices.notify_account_change(
+        session, user=user, change="two_factor_disabled", ip_address=actor.ip_address
     )

@@ -7,9 +7,7 @@ from sqlmodel import select
 
 from mlmcrm.api import create_api
 from mlmcrm.models import Distributor
-from mlmcrm.services import api_tokens
-from mlmcrm.services.actor import Actor
-from tests.factories import make_user
+from tests.factories import make_api_token, make_user
 
 
 @pytest.fixture()
@@ -22,12 +20,7 @@ def _distributor(session, user) -> int:
 
 
 def _token(session, user, scopes=("genealogy:read",)):
-    distributor_id = session.exec(
-        select(Distributor.id).where(Distributor.user_id == user.id)
-    ).first()
-    actor = Actor(user_id=user.id, role=user.role, distributor_id=distributor_id)
-    _public, raw = api_tokens.create_token(session, actor=actor, name="t", scopes=list(scopes))
-    session.commit()
+    _public, raw = make_api_token(session, user, scopes, name="t")
     return {"Authorization": f"Bearer {raw}"}
 
 

@@ -1,12 +1,10 @@
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import select
 
 from mlmcrm.api import create_api
-from mlmcrm.models import Contact, Distributor
-from mlmcrm.services import api_tokens, crypto
-from mlmcrm.services.actor import Actor
-from tests.factories import make_user
+from mlmcrm.models import Contact
+from mlmcrm.services import crypto
+from tests.factories import make_api_token, make_user
 
 
 @pytest.fixture()
@@ -15,13 +13,7 @@ def client(database_url):
 
 
 def _token(session, user, scopes):
-    distributor_id = session.exec(
-        select(Distributor.id).where(Distributor.user_id == user.id)
-    ).first()
-    actor = Actor(user_id=user.id, role=user.role, distributor_id=distributor_id)
-    public, raw = api_tokens.create_token(session, actor=actor, name="test", scopes=scopes)
-    session.commit()
-    return public, raw
+    return make_api_token(session, user, scopes)
 
 
 def _auth(raw):
@@ -78,7 +70,7 @@ def test_contacts_by_id_are_served_only_to_their_owner_and_crm_staff(client, own
 
 def test_tokens_are_listed_and_revoked_only_by_their_owner(client, owner_session):
     mine, theirs = make_user(owner_session), make_user(owner_session)
-    my_public, my_raw = _token(owner_session, mine, ["me:read"])
+    my_public, my_raw = _token(owner_session, mine, ["me:read", "tokens:manage"])
     their_public, their_raw = _token(owner_session, theirs, ["me:read"])
     listed = client.get("/api/v1/tokens", headers=_auth(my_raw)).json()
     assert [t["id"] for t in listed] == [my_public.id]

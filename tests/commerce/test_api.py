@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from mlmcrm.models import Distributor
-from mlmcrm.services import api_tokens
+from mlmcrm.models import Distributor, User
 from mlmcrm.services.actor import Actor
 from tests.commerce.helpers import paid_order, pending_order
+from tests.factories import make_api_token
 
 
 def _token(session, actor: Actor, scopes):
-    _public, raw = api_tokens.create_token(session, actor=actor, name="test", scopes=scopes)
-    session.commit()
+    _public, raw = make_api_token(session, session.get(User, actor.user_id), scopes)
     return {"Authorization": f"Bearer {raw}"}
 
 

@@ -8,9 +8,7 @@ from sqlmodel import select
 
 from mlmcrm.api import create_api
 from mlmcrm.models import AuditLog, Contact, Customer, Distributor, Task
-from mlmcrm.services import api_tokens
-from mlmcrm.services.actor import Actor
-from tests.factories import make_user
+from tests.factories import make_api_token, make_user
 from tests.handlers import unchanged
 
 ALL = ["contacts:read", "contacts:write", "tasks:read", "tasks:write"]
@@ -22,12 +20,7 @@ def client(database_url):
 
 
 def _headers(session, user, scopes=ALL):
-    distributor_id = session.exec(
-        select(Distributor.id).where(Distributor.user_id == user.id)
-    ).first()
-    actor = Actor(user_id=user.id, role=user.role, distributor_id=distributor_id)
-    _public, raw = api_tokens.create_token(session, actor=actor, name="crm", scopes=scopes)
-    session.commit()
+    _public, raw = make_api_token(session, user, scopes, name="crm")
     return {"Authorization": f"Bearer {raw}"}
 
 

@@ -66,14 +66,17 @@ class SessionsState(AccountState):
 
     @rx.event
     def revoke_others(self) -> rx.event.EventSpec | None:
-        """Sign every other browser out."""
+        """Sign out everywhere else: every other browser, and every API token."""
         self.error = self.message = ""
         actor = self._account_actor()
         if actor is None:
             return self._signed_out()
         with session_scope("app", actor_id=actor.user_id) as session:
             count = sessions.revoke_other_sessions(session, actor=actor)
-        self.message = f"Signed out {count} other browser{'s' if count != 1 else ''}."
+        self.message = (
+            f"Signed out {count} other browser{'s' if count != 1 else ''}; "
+            "your API tokens no longer work."
+        )
         self._load()
         return None
 
@@ -132,6 +135,11 @@ def _content() -> rx.Component:
             on_click=SessionsState.revoke_others,
             color_scheme="red",
             variant="soft",
+        ),
+        rx.text(
+            "This signs you out everywhere but here and revokes all your API tokens.",
+            size="2",
+            color=rx.color("gray", 10),
         ),
         spacing="4",
         width="100%",

@@ -8,7 +8,7 @@ from mlmcrm.components.forms import error_message, labelled_input, notice_messag
 from mlmcrm.components.layout import app_shell
 from mlmcrm.db import session_scope
 from mlmcrm.services import api_tokens, permissions
-from mlmcrm.services.errors import DomainError, NotFound
+from mlmcrm.services.errors import DomainError, NotFound, ReauthenticationRequired
 from mlmcrm.state.account import AccountState
 from mlmcrm.state.ids import parse_id
 
@@ -40,7 +40,7 @@ class TokensState(AccountState):
                 "scopes": ", ".join(t.scopes),
                 "created": t.created_at[:10],
                 "last_used": t.last_used_at[:16].replace("T", " ") or "never",
-                "expires": t.expires_at[:10] or "never",
+                "expires": t.expires_at[:10],
             }
             for t in listed
         ]
@@ -53,11 +53,23 @@ class TokensState(AccountState):
         if actor is None:
             return self._signed_out()
         scopes = [scope for scope in permissions.API_SCOPES if form_data.get(f"scope_{scope}")]
+        lifetime = str(form_data.get("expires_in_days", "") or api_tokens.DEFAULT_LIFETIME_DAYS)
+        if lifetime not in {str(days) for days in api_tokens.LIFETIME_CHOICES}:
+            self.error = "Choose how long the token lives: " + ", ".join(
+                f"{days} days" for days in api_tokens.LIFETIME_CHOICES
+            )
+            return None
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 _public, raw = api_tokens.create_token(
-                    session, actor=actor, name=str(form_data.get("name", "")), scopes=scopes
+                    session,
+                    actor=actor,
+                    name=str(form_data.get("name", "")),
+                    scopes=scopes,
+                    expires_in_days=int(lifetime),
                 )
+        except ReauthenticationRequired:
+            return self._confirm_first()
         except DomainError as exc:
             self.error = str(exc)
             return None
@@ -136,6 +148,16 @@ def _content() -> rx.Component:
                 rx.vstack(
                     labelled_input("Token name", "name", required=True, placeholder="Zapier"),
                     *scope_boxes,
+                    rx.el.label("Expires after", html_for="expires-in-days"),
+                    rx.el.select(
+                        *[
+                            rx.el.option(f"{days} days", value=str(days))
+                            for days in api_tokens.LIFETIME_CHOICES
+                        ],
+                        id="expires-in-days",
+                        name="expires_in_days",
+                        default_value=str(api_tokens.DEFAULT_LIFETIME_DAYS),
+                    ),
                     rx.button("Create token", type="submit"),
                     width="100%",
                 ),
