@@ -332,9 +332,12 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
     """
     entries: list[tuple[datetime, TimelineEntry]] = []
     is_owner = actor.user_id == contact.owner_id
+    activity_filter = [ContactActivity.contact_id == contact.id]
+    if not include_tasks:  # a completed task is logged as a "task" activity
+        activity_filter.append(ContactActivity.kind != "task")
     activities = session.exec(
         select(ContactActivity)
-        .where(ContactActivity.contact_id == contact.id)
+        .where(*activity_filter)
         .order_by(ContactActivity.created_at.desc())  # type: ignore[attr-defined]
         .limit(limit)
     ).all()

@@ -62,7 +62,7 @@ note_hits AS (
   SELECT a.id, a.kind, a.contact_id, a.body, a.search_vector
   FROM contact_activities a JOIN contacts c ON c.id = a.contact_id
   WHERE a.owner_id = :owner AND NOT a.is_private AND a.search_vector @@ CAST(:query AS tsquery)
-    {contact_filters}
+    {contact_filters} {activity_filters}
   LIMIT :cap
 ),
 task_hits AS (
@@ -144,7 +144,13 @@ def search(
     task_filters = contact_filters if conditions else ""
     if not include_tasks:
         task_filters += " AND false"
-    sql = _SEARCH_SQL.format(contact_filters=contact_filters, task_filters=task_filters)
+    # Without tasks, a completed task's line on the timeline (kind "task") is left out too.
+    activity_filters = "" if include_tasks else " AND a.kind <> 'task'"
+    sql = _SEARCH_SQL.format(
+        contact_filters=contact_filters,
+        task_filters=task_filters,
+        activity_filters=activity_filters,
+    )
     rows = session.execute(text(sql), params).all()
     return [
         SearchHit(
