@@ -134,6 +134,20 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles(request: pytest.FixtureRequest) -> None:
+    """Each test starts with nothing counted by the throttles (one database serves the run)."""
+    if "database_url" not in request.fixturenames:
+        return
+    request.getfixturevalue("database_url")
+    from sqlalchemy import text
+
+    from mlmcrm.db import get_engine
+
+    with get_engine("owner").begin() as connection:
+        connection.execute(text("DELETE FROM throttle_hits"))
+
+
 @pytest.fixture()
 def owner_session(database_url: str) -> Iterator:
     """A session as the schema owner (bypasses row-level security); rolled back at the end."""

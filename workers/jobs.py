@@ -48,6 +48,7 @@ def system_check(progress, **_params: Any) -> dict[str, Any]:  # type: ignore[no
     }
 
 
+import workers.account_jobs  # noqa: E402, F401 - registers accounts.signup, accounts.password_reset
 import workers.commission_jobs  # noqa: E402, F401 - registers commissions.run
 import workers.crm_jobs  # noqa: E402, F401 - registers crm.import_contacts
 import workers.email_jobs  # noqa: E402, F401 - registers email.send

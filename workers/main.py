@@ -40,6 +40,9 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     from workers.autoship_jobs import schedule_autoship
 
     schedule_autoship(connection)
+    from workers.account_jobs import schedule_clean_up
+
+    schedule_clean_up(connection)
     log.info("worker listening on %s", ", ".join(names))
     worker.work(burst=burst, with_scheduler=True)
     return 0

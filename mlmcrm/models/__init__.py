@@ -8,6 +8,7 @@ from mlmcrm.models.accounts import (
     EnrolmentApplication,
     LoginAttempt,
     RecoveryCode,
+    ThrottleHit,
     TotpEnrolment,
     TwoFactorFailure,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "SponsorCompression",
     "Task",
     "TaxRate",
+    "ThrottleHit",
     "TotpEnrolment",
     "TwoFactorFailure",
     "User",

@@ -24,13 +24,17 @@ from mlmcrm.models.base import (
 
 ACCOUNT_TOKEN_PURPOSES = ("verify_email", "reset_password")
 PLACEMENT_PREFERENCES = ("auto", "left", "right")
+APPLICATION_STATUSES = ("pending", "accepted", "expired")
 
 
 class EnrolmentApplication(SQLModel, table=True):
     """How a distributor joined: through whose link, where they asked to be placed, which agreement.
 
-    ``placement_preference`` is read by the genealogy's placement step; the agreement's version
-    and the moment it was accepted are kept as evidence.
+    Sign-up records a ``pending`` application with what the form gave (names, phone, country);
+    the applicant becomes a distributor when the emailed link is opened and the agreement
+    accepted (``accepted``: the agreement's version and acceptance time are kept as evidence).
+    An application nobody confirmed in 7 days is anonymised (``expired``).
+    ``placement_preference`` is read by the genealogy's placement step.
     """
 
     __tablename__ = "enrolment_applications"
@@ -38,20 +42,39 @@ class EnrolmentApplication(SQLModel, table=True):
         sa.CheckConstraint(
             in_values("placement_preference", PLACEMENT_PREFERENCES), name="placement_preference"
         ),
+        sa.CheckConstraint(in_values("status", APPLICATION_STATUSES), name="status"),
+        sa.Index("ix_enrolment_applications_status_created_at", "status", "created_at"),
     )
 
     id: int | None = id_field()
     user_id: int = fk_field("users.id", ondelete="CASCADE", unique=True)
     sponsor_id: int = fk_field("distributors.id")
+    status: str = column_field(sa.Text, nullable=False, default="pending", server_default="pending")
+    first_name: str | None = column_field(sa.Text)
+    last_name: str | None = column_field(sa.Text)
+    phone: str | None = column_field(sa.Text)
+    country: str | None = column_field(sa.Text)
     placement_preference: str = column_field(
         sa.Text, nullable=False, default="auto", server_default="auto"
     )
-    agreement_version: str = column_field(sa.Text, nullable=False)
-    agreement_accepted_at: datetime = Field(
-        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
-    )
+    agreement_version: str | None = column_field(sa.Text)
+    agreement_accepted_at: datetime | None = timestamp_field()
     ip_address: str | None = column_field(INET)
     created_at: datetime = created_at_field()
+
+
+class ThrottleHit(SQLModel, table=True):
+    """How often one client or one email address used a public page in a window (keyed hash)."""
+
+    __tablename__ = "throttle_hits"
+    __table_args__ = (sa.Index("ix_throttle_hits_window_start", "window_start"),)
+
+    bucket: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    key_hash: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    window_start: datetime = Field(
+        sa_column=sa.Column(sa.DateTime(timezone=True), primary_key=True)
+    )
+    hits: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
 
 
 class AccountToken(SQLModel, table=True):

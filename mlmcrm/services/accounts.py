@@ -1,19 +1,29 @@
 """Accounts: sign-up through a sponsor's link, email verification, password reset and changes.
 
 One-time tokens are 256 bits from ``secrets``, emailed as a link and stored only as a keyed
-hash; each works once and expires (verification after 48 hours, reset after 1 hour). Asking for
-a reset, or signing up with an email that already has an account, answers the same whether or
-not the account exists: the mailbox owner is the only one told.
+hash; each works once and expires (verification after 48 hours, reset after 1 hour), and a new
+link of the same kind kills the earlier ones. Asking for a reset, or signing up with an email
+that already has an account, answers the same, in the same time, whether or not the account
+exists: the mailbox owner is the only one told.
+
+Signing up records an application only (a pending account and ``enrolment_applications``);
+the applicant becomes a distributor (row, code, ``joined_at``, placement) when they open the
+emailed link and accept the distributor agreement. Applications not confirmed within
+:data:`APPLICATION_TTL` are anonymised by a scheduled job.
+
+The public forms are throttled per client and per email address (:mod:`mlmcrm.services.throttle`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text, update
 from sqlmodel import Session, select
 
 from mlmcrm.integrations import email as email_adapter
@@ -30,6 +40,7 @@ from mlmcrm.services import (
     genealogy,
     mail,
     permissions,
+    throttle,
 )
 from mlmcrm.services.actor import Actor, valid_ip
 from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
@@ -37,10 +48,21 @@ from mlmcrm.services.passwords import hash_password, password_problem
 from mlmcrm.settings import get_settings
 
 AGREEMENT_VERSION = "2026-11"
-"""The version of the distributor agreement the sign-up form shows and records."""
+"""The version of the distributor agreement the confirmation page shows and records."""
+
+AGREEMENT_POINTS = (
+    "You are an independent distributor, not an employee, and you set your own hours.",
+    "Earnings depend on retail sales and effort; the company promises no income.",
+    "You may cancel within the cooling-off period and have your starter kit refunded in full.",
+    "Unsold inventory bought in the last 12 months is bought back at 90% or more of its cost.",
+    "You follow the company's policies on income claims, product claims and messaging.",
+)
+"""The distributor agreement, as the confirmation page shows it before it is accepted."""
 
 VERIFY_EMAIL_TTL = timedelta(hours=48)
 RESET_PASSWORD_TTL = timedelta(hours=1)
+APPLICATION_TTL = timedelta(days=7)
+"""An application whose link was not opened (and agreement accepted) in this time is anonymised."""
 SIGNUP_RECEIVED_MESSAGE = (
     "Thanks! Check your inbox: we sent a link to confirm your email and finish signing up."
 )
@@ -69,8 +91,19 @@ def _token_hash(raw: str) -> str:
 
 
 def _issue_token(session: Session, *, user_id: int, purpose: str, ttl: timedelta) -> str:
+    """A new link of ``purpose`` for the user; the earlier unused ones stop working."""
     raw = secrets.token_urlsafe(32)
     now = utcnow()
+    session.execute(
+        update(AccountToken)
+        .where(
+            AccountToken.user_id == user_id,  # type: ignore[arg-type]
+            AccountToken.purpose == purpose,  # type: ignore[arg-type]
+            AccountToken.used_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
     session.add(
         AccountToken(
             user_id=user_id,
@@ -143,7 +176,6 @@ class Application:
         phone: Phone number, optional.
         country: ISO 3166 two-letter country code, optional.
         placement_preference: ``auto``, ``left`` or ``right`` (read when the genealogy places).
-        agreement_accepted: The applicant ticked the distributor agreement.
     """
 
     email: str
@@ -153,7 +185,6 @@ class Application:
     phone: str = ""
     country: str = ""
     placement_preference: str = "auto"
-    agreement_accepted: bool = False
 
 
 def _validate_application(application: Application) -> tuple[str, str, str, str, str]:
@@ -173,8 +204,6 @@ def _validate_application(application: Application) -> tuple[str, str, str, str,
     phone = (application.phone or "").strip()
     if phone and (len(phone) > 32 or not re.fullmatch(r"\+?[0-9 ()\-.]{6,32}", phone)):
         raise ValidationFailed("Enter a phone number with digits only, such as +1 555 123 4567.")
-    if not application.agreement_accepted:
-        raise ValidationFailed("Read and accept the distributor agreement to sign up.")
     return email, first, last, country, phone
 
 
@@ -185,6 +214,68 @@ def _new_distributor_code(session: Session) -> str:
             return code
 
 
+def _confirmation_email(to: str, first_name: str, raw: str) -> email_adapter.OutgoingEmail:
+    return email_adapter.OutgoingEmail(
+        to=to,
+        subject="Confirm your email to finish signing up",
+        body=(
+            f"Hello {first_name},\n\nOpen this link to confirm your email, read the distributor "
+            "agreement and finish signing up (it works once, for 48 hours):\n\n"
+            f"{_link('/verify-email', raw)}\n\nIf you did not sign up, ignore this message."
+        ),
+    )
+
+
+def _pending_application(
+    session: Session, user_id: int, *, lock: bool = False
+) -> EnrolmentApplication | None:
+    query = select(EnrolmentApplication).where(EnrolmentApplication.user_id == user_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    application = session.exec(query).first()
+    return application if application is not None and application.status == "pending" else None
+
+
+SIGNUP_JOB = "accounts.signup"
+PASSWORD_RESET_JOB = "accounts.password_reset"
+_SEALED_FIELD = "jobs.account_request"
+
+
+def _queue_sealed(session: Session, *, kind: str, payload: dict[str, Any]) -> None:
+    """Hand the rest of a public request to the worker, its personal data encrypted.
+
+    The page does the same work whether or not the email has an account (this, and nothing
+    that depends on the answer), so its response time tells nothing; the job looks the email
+    up, applies the per-address email limit, and writes or sends what is needed.
+    """
+    mail.queue_after_commit(
+        session,
+        kind=kind,
+        params={"sealed": crypto.encrypt_field(json.dumps(payload), field=_SEALED_FIELD)},
+    )
+
+
+def run_sealed_job(session: Session, *, kind: str, sealed: str | None, job_id: int | None) -> None:
+    """The worker's side of :func:`_queue_sealed`: do the work, then forget the payload.
+
+    Raises:
+        DomainError: The job already ran (its payload is gone).
+    """
+    if sealed is None:
+        raise DomainError("This request was already handled.")
+    payload = json.loads(crypto.decrypt_field(sealed, field=_SEALED_FIELD))
+    if kind == SIGNUP_JOB:
+        record_application(session, **payload)
+    elif kind == PASSWORD_RESET_JOB:
+        send_password_reset(session, **payload)
+    else:
+        raise DomainError(f"Unknown account request {kind!r}.")
+    if job_id is not None:
+        session.execute(
+            text("UPDATE jobs SET params = params - 'sealed' WHERE id = :id"), {"id": job_id}
+        )
+
+
 def enroll_through_link(
     session: Session,
     *,
@@ -192,32 +283,96 @@ def enroll_through_link(
     application: Application,
     ip_address: str | None = None,
 ) -> str:
-    """Sign a new distributor up under the sponsor of ``sponsor_code``.
+    """Apply to join under the sponsor of ``sponsor_code``: check the form, queue the rest.
 
-    The account stays ``pending`` until the emailed link is opened. The application records the
-    sponsor, the placement preference and the agreement's version and acceptance time.
+    The page validates, counts the client against its throttle and hashes the password; the
+    worker then records the application (:func:`record_application`). No distributor exists
+    until the emailed link is opened and the agreement accepted (:func:`verify_email`). The
+    answer is the same, after the same work, whether or not the email has an account.
 
     Args:
         session: The unit of work; the caller commits.
         sponsor_code: The code of the sponsor's enrolment link.
         application: The form.
-        ip_address: Where the applicant signed up from.
+        ip_address: The client's address (counted by the per-client throttle).
 
     Returns:
-        The message to show (the same when the email already had an account).
+        The message to show.
 
     Raises:
         NotFound: The link's code is not an active distributor's.
         ValidationFailed: A field breaks a rule; nothing is written.
+        TooManyRequests: Too many sign-ups from this client; nothing is written.
     """
     email, first, last, country, phone = _validate_application(application)
     sponsor = session.exec(select(Distributor).where(Distributor.code == sponsor_code)).first()
     if sponsor is None or sponsor.status != "active":
         raise NotFound("This enrolment link is not valid. Ask your sponsor for a new one.")
+    throttle.check_client(session, throttle.JOIN_PER_CLIENT, ip_address)
+    _queue_sealed(
+        session,
+        kind=SIGNUP_JOB,
+        payload={
+            "email": email,
+            "password_hash": hash_password(application.password),
+            "first_name": first,
+            "last_name": last,
+            "phone": phone,
+            "country": country,
+            "placement_preference": application.placement_preference,
+            "sponsor_id": sponsor.id,
+            "ip_address": valid_ip(ip_address),
+        },
+    )
+    return SIGNUP_RECEIVED_MESSAGE
+
+
+def record_application(
+    session: Session,
+    *,
+    email: str,
+    password_hash: str,
+    first_name: str,
+    last_name: str,
+    phone: str,
+    country: str,
+    placement_preference: str,
+    sponsor_id: int,
+    ip_address: str | None,
+) -> None:
+    """Record a checked sign-up (the worker's part of :func:`enroll_through_link`).
+
+    A new email gets a ``pending`` account, an application holding what the form gave, and the
+    confirmation link. An email with a pending application gets a fresh link (the earlier one
+    dies); any other account is warned by email that someone tried. Nothing is sent once the
+    address had its share of emails this hour. The caller commits.
+    """
+    # One sign-up of an address at a time, even with several workers.
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('signup:' || lower(:e)))"), {"e": email}
+    )
+    may_email = throttle.email_allowed(session, email)
     existing = _find_user_by_email(session, email)
     if existing is not None:
-        # Hash anyway, so that a taken email answers in the same time as a new one.
-        hash_password(application.password)
+        if not may_email:
+            return
+        waiting = (
+            _pending_application(session, existing.id)  # type: ignore[arg-type]
+            if existing.status == "pending"
+            else None
+        )
+        if waiting is not None:
+            # The applicant lost the first email: a fresh link (the earlier one dies).
+            raw = _issue_token(
+                session,
+                user_id=existing.id,  # type: ignore[arg-type]
+                purpose="verify_email",
+                ttl=VERIFY_EMAIL_TTL,
+            )
+            mail.queue_email(
+                session, _confirmation_email(existing.email, waiting.first_name or "", raw)
+            )
+            return
         mail.queue_email(
             session,
             email_adapter.OutgoingEmail(
@@ -231,81 +386,144 @@ def enroll_through_link(
                 ),
             ),
         )
-        return SIGNUP_RECEIVED_MESSAGE
-    now = utcnow()
-    user = User(
-        email=email,
-        phone=phone or None,
-        password_hash=hash_password(application.password),
-        role="distributor",
-        status="pending",
-    )
+        return
+    user = User(email=email, password_hash=password_hash, role="distributor", status="pending")
     session.add(user)
     session.flush()
-    session.add(UserProfile(user_id=user.id, first_name=first, last_name=last))
-    enrolment = genealogy.enroll(
-        session,
-        user_id=user.id,  # type: ignore[arg-type]
-        code=_new_distributor_code(session),
-        sponsor_id=sponsor.id,
-        actor=Actor(user_id=user.id, role="distributor", label=email, ip_address=ip_address),
-        preference=application.placement_preference,
-        country=country or None,
-        joined_at=now,
-    )
     session.add(
         EnrolmentApplication(
-            user_id=user.id,
-            sponsor_id=sponsor.id,
-            placement_preference=application.placement_preference,
-            agreement_version=AGREEMENT_VERSION,
-            agreement_accepted_at=now,
-            ip_address=valid_ip(ip_address),
+            user_id=user.id,  # type: ignore[arg-type]
+            sponsor_id=sponsor_id,
+            status="pending",
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone or None,
+            country=country or None,
+            placement_preference=placement_preference,
+            ip_address=ip_address,
         )
     )
     session.flush()
     raw = _issue_token(session, user_id=user.id, purpose="verify_email", ttl=VERIFY_EMAIL_TTL)  # type: ignore[arg-type]
     audit.record(
         session,
-        actor=Actor(user_id=user.id, role="distributor", label=email, ip_address=ip_address),
+        # Not labelled with the email: the audit row outlives an application that expires.
+        actor=Actor(user_id=user.id, role="distributor", label="applicant", ip_address=ip_address),
         action="distributor.signup",
         entity_type="user",
         entity_id=user.id,
         after={
-            "sponsor_id": sponsor.id,
-            "distributor_id": enrolment.distributor_id,
-            "placement_preference": application.placement_preference,
-            "agreement_version": AGREEMENT_VERSION,
+            "status": "pending",
+            "sponsor_id": sponsor_id,
+            "placement_preference": placement_preference,
         },
     )
-    mail.queue_email(
-        session,
-        email_adapter.OutgoingEmail(
-            to=email,
-            subject="Confirm your email to finish signing up",
-            body=(
-                f"Hello {first},\n\nOpen this link to confirm your email and activate your "
-                f"account (it works once, for 48 hours):\n\n{_link('/verify-email', raw)}\n\n"
-                "If you did not sign up, ignore this message."
-            ),
-        ),
+    if may_email:
+        mail.queue_email(session, _confirmation_email(email, first_name, raw))
+
+
+def _token_row(session: Session, *, raw: str, purpose: str) -> AccountToken:
+    """The live token of a link, without using it up."""
+    row = None
+    if raw and len(raw) <= 200:
+        row = session.exec(
+            select(AccountToken).where(AccountToken.token_hash == _token_hash(raw))
+        ).first()
+    if row is None or row.purpose != purpose or row.used_at is not None:
+        raise DomainError("This link is not valid or was already used. Ask for a new one.")
+    if row.expires_at <= utcnow():
+        raise DomainError("This link has expired. Ask for a new one.")
+    return row
+
+
+@dataclass(frozen=True)
+class VerificationLink:
+    """What the confirmation page shows before anything is done.
+
+    Attributes:
+        needs_agreement: The link finishes a sign-up: the applicant must accept the agreement.
+        first_name: The applicant's given name (sign-ups only).
+        sponsor_name: Who the applicant joins under at sign-up (sign-ups only).
+        agreement_version: The version of the agreement to accept.
+    """
+
+    needs_agreement: bool
+    first_name: str = ""
+    sponsor_name: str = ""
+    agreement_version: str = AGREEMENT_VERSION
+
+
+def open_verification_link(session: Session, *, token: str) -> VerificationLink:
+    """Check an emailed confirmation link without using it up.
+
+    Raises:
+        DomainError: The link is unknown, used or expired.
+    """
+    row = _token_row(session, raw=token, purpose="verify_email")
+    user = session.get(User, row.user_id)
+    if user is None or user.status == "disabled":
+        raise DomainError("This link is not valid or was already used. Ask for a new one.")
+    application = (
+        _pending_application(session, user.id)  # type: ignore[arg-type]
+        if user.status == "pending"
+        else None
     )
-    return SIGNUP_RECEIVED_MESSAGE
+    if application is None:
+        return VerificationLink(needs_agreement=False)
+    sponsor = session.get(Distributor, application.sponsor_id)
+    profile = session.get(UserProfile, sponsor.user_id) if sponsor is not None else None
+    name = " ".join(p for p in (profile and profile.first_name, profile and profile.last_name) if p)
+    return VerificationLink(
+        needs_agreement=True,
+        first_name=application.first_name or "",
+        sponsor_name=name or "your sponsor",
+    )
 
 
-def verify_email(session: Session, *, token: str, ip_address: str | None = None) -> str:
-    """Confirm the email of the token's account and activate a pending account.
+def verify_email(
+    session: Session,
+    *,
+    token: str,
+    ip_address: str | None = None,
+    accept_agreement: bool = False,
+) -> str:
+    """Confirm the email of the token's account; for an applicant, make them a distributor.
+
+    An applicant's link works only with the agreement accepted: then, under the genealogy's
+    tree lock, the distributor row, code, ``joined_at`` and placement are made (so the
+    holding-tank and cooling-off clocks start now), the account becomes active, and the
+    agreement's version and acceptance time are recorded. A sponsor who is no longer active
+    passes the applicant to the company sponsor. Parallel openings of one link make one
+    distributor (the application row is locked). For an existing account (a changed email)
+    the link just confirms the address.
 
     Returns:
         The confirmed email.
 
     Raises:
+        ValidationFailed: An applicant did not accept the agreement (the link stays usable).
         DomainError: The link is unknown, used or expired.
     """
-    row = _redeem_token(session, raw=token, purpose="verify_email")
+    row = _token_row(session, raw=token, purpose="verify_email")
     user = session.get(User, row.user_id)
     if user is None or user.status == "disabled":
         raise DomainError("This link is not valid or was already used. Ask for a new one.")
+    if user.status == "pending":
+        locked = session.exec(
+            select(EnrolmentApplication)
+            .where(EnrolmentApplication.user_id == user.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+        if locked is not None:
+            if locked.status != "pending":
+                raise DomainError("This link is not valid or was already used. Ask for a new one.")
+            if not accept_agreement:
+                raise ValidationFailed("Read and accept the distributor agreement to finish.")
+            _redeem_token(session, raw=token, purpose="verify_email")
+            _accept_application(session, user=user, application=locked, ip_address=ip_address)
+            return user.email
+    _redeem_token(session, raw=token, purpose="verify_email")
     before = {"status": user.status, "email_verified": user.email_verified_at is not None}
     user.email_verified_at = utcnow()
     if user.status == "pending":
@@ -323,19 +541,155 @@ def verify_email(session: Session, *, token: str, ip_address: str | None = None)
     return user.email
 
 
+def _accept_application(
+    session: Session, *, user: User, application: EnrolmentApplication, ip_address: str | None
+) -> None:
+    now = utcnow()
+    # Held until commit: the sponsor cannot be terminated between this check and the enrolment.
+    sponsor_status = session.execute(
+        text("SELECT status FROM distributors WHERE id = :s FOR SHARE"),
+        {"s": application.sponsor_id},
+    ).scalar()
+    sponsor_id = application.sponsor_id if sponsor_status == "active" else None
+    actor = Actor(user_id=user.id, role="distributor", label=user.email, ip_address=ip_address)
+    enrolment = genealogy.enroll(
+        session,
+        user_id=user.id,  # type: ignore[arg-type]
+        code=_new_distributor_code(session),
+        sponsor_id=sponsor_id,
+        actor=actor,
+        preference=application.placement_preference,
+        country=application.country,
+        joined_at=now,
+    )
+    session.add(
+        UserProfile(
+            user_id=user.id, first_name=application.first_name, last_name=application.last_name
+        )
+    )
+    user.phone = application.phone
+    user.status = "active"
+    user.email_verified_at = now
+    session.add(user)
+    application.status = "accepted"
+    application.agreement_version = AGREEMENT_VERSION
+    application.agreement_accepted_at = now
+    # What the form gave now lives on the account, the profile and the distributor.
+    application.first_name = application.last_name = application.phone = None
+    application.country = None
+    session.add(application)
+    audit.record(
+        session,
+        actor=actor,
+        action="distributor.application_accepted",
+        entity_type="user",
+        entity_id=user.id,
+        before={"status": "pending"},
+        after={
+            "status": "active",
+            "distributor_id": enrolment.distributor_id,
+            "sponsor_id": enrolment.sponsor_id,
+            "sponsor_at_signup": application.sponsor_id,
+            "agreement_version": AGREEMENT_VERSION,
+        },
+    )
+
+
+def expire_applications(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+    """Anonymise applications whose link was not opened within :data:`APPLICATION_TTL`.
+
+    The pending account keeps no email, phone, name or password hash; its links are deleted;
+    the application keeps only its sponsor and dates. Audit rows stay; each removal is audited
+    as the system. The caller commits.
+
+    Returns:
+        How many applications were anonymised.
+    """
+    cutoff = (now or utcnow()) - APPLICATION_TTL
+    rows = session.exec(
+        select(EnrolmentApplication)
+        .where(
+            EnrolmentApplication.status == "pending",
+            EnrolmentApplication.created_at <= cutoff,  # type: ignore[operator]
+        )
+        .order_by(EnrolmentApplication.id)  # type: ignore[arg-type]
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    actor = Actor.system("application-expiry")
+    for application in rows:
+        user = session.get(User, application.user_id)
+        if user is not None:
+            old_email = user.email
+            user.email = f"expired-application-{user.id}@invalid"
+            user.phone = None
+            user.password_hash = None
+            user.email_verified_at = None
+            user.status = "disabled"
+            session.add(user)
+            session.execute(text("DELETE FROM account_tokens WHERE user_id = :u"), {"u": user.id})
+            session.execute(text("DELETE FROM user_profiles WHERE user_id = :u"), {"u": user.id})
+            # The confirmation emails' rows name the address; their bodies are already gone.
+            session.execute(
+                text(
+                    "UPDATE jobs SET params = (params - 'body' - 'to')"
+                    " || jsonb_build_object('to', 'removed')"
+                    " WHERE kind = :kind AND lower(params ->> 'to') = lower(:email)"
+                ),
+                {"kind": mail.EMAIL_JOB_KIND, "email": old_email},
+            )
+        application.status = "expired"
+        application.first_name = application.last_name = application.phone = None
+        application.country = None
+        application.ip_address = None
+        session.add(application)
+        audit.record(
+            session,
+            actor=actor,
+            action="distributor.application_expired",
+            entity_type="user",
+            entity_id=application.user_id,
+            before={"status": "pending"},
+            after={"status": "expired", "personal_data": "removed"},
+            reason=f"not confirmed within {APPLICATION_TTL.days} days",
+        )
+    return len(rows)
+
+
 def request_password_reset(session: Session, *, email: str, ip_address: str | None = None) -> str:
-    """Email a one-time reset link when an account uses ``email``; answer the same either way.
+    """Ask for a reset link for ``email``; answer the same, in the same time, either way.
+
+    The page checks the address and counts the client against its throttle; the worker sends
+    the link when an active account uses the address (:func:`send_password_reset`).
 
     Returns:
         The message to show.
 
     Raises:
         ValidationFailed: ``email`` is not an email address.
+        TooManyRequests: Too many requests from this client; nothing is sent.
     """
     email = normalize_email(email)
+    throttle.check_client(session, throttle.PASSWORD_RESET_PER_CLIENT, ip_address)
+    _queue_sealed(
+        session,
+        kind=PASSWORD_RESET_JOB,
+        payload={"email": email, "ip_address": valid_ip(ip_address)},
+    )
+    return RESET_REQUESTED_MESSAGE
+
+
+def send_password_reset(session: Session, *, email: str, ip_address: str | None = None) -> None:
+    """Email a one-time reset link when an active account uses ``email`` (the worker's part).
+
+    The account's earlier reset links stop working. A pending applicant finishes with the
+    confirmation link instead, and nothing is sent once the address had its share of emails
+    this hour. The caller commits.
+    """
+    may_email = throttle.email_allowed(session, email)
     user = _find_user_by_email(session, email)
-    if user is None or user.status == "disabled":
-        return RESET_REQUESTED_MESSAGE
+    if user is None or user.status != "active" or not may_email:
+        return
     raw = _issue_token(session, user_id=user.id, purpose="reset_password", ttl=RESET_PASSWORD_TTL)  # type: ignore[arg-type]
     audit.record(
         session,
@@ -356,7 +710,6 @@ def request_password_reset(session: Session, *, email: str, ip_address: str | No
             ),
         ),
     )
-    return RESET_REQUESTED_MESSAGE
 
 
 def reset_password(
@@ -381,8 +734,6 @@ def reset_password(
     user.password_hash = hash_password(new_password)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
-    if user.status == "pending":
-        user.status = "active"
     session.add(user)
     revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]
     actor = Actor(user_id=user.id, role=user.role, label=user.email, ip_address=ip_address)

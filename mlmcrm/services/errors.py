@@ -40,3 +40,9 @@ class ValidationFailed(DomainError):
     """Input that breaks a rule (a weak password, a malformed email); nothing was changed."""
 
     status_code = 422
+
+
+class TooManyRequests(DomainError):
+    """One client or one address asked too often; nothing was done, try again later."""
+
+    status_code = 429

@@ -93,6 +93,12 @@ def registered_kinds() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def kinds_on(queue: str) -> list[str]:
+    """The registered job kinds that run on RQ queue ``queue``."""
+    _load_job_modules()
+    return sorted(kind for kind, (_fn, name) in _REGISTRY.items() if name == queue)
+
+
 def _load_job_modules() -> None:
     import workers.jobs  # noqa: F401 - registers the job functions
 

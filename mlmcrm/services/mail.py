@@ -56,15 +56,34 @@ def queue_email(
     Returns:
         The id of the message's ``jobs`` row.
     """
-    job = Job(
+    return queue_after_commit(
+        session,
         kind=EMAIL_JOB_KIND,
-        status="queued",
-        message="Waiting for the worker",
         params={
             "to": message.to,
             "subject": message.subject,
             "body": crypto.encrypt_field(message.body, field=BODY_FIELD),
         },
+        created_by=created_by,
+    )
+
+
+def queue_after_commit(
+    session: Session, *, kind: str, params: dict[str, Any], created_by: int | None = None
+) -> int:
+    """Add a ``jobs`` row of ``kind`` (a job of the ``messages`` queue) in ``session``.
+
+    The row is handed to the worker once ``session`` commits (never if it rolls back), and, like
+    an email, queued by the next worker to start if Redis could not take it then.
+
+    Returns:
+        The id of the ``jobs`` row.
+    """
+    job = Job(
+        kind=kind,
+        status="queued",
+        message="Waiting for the worker",
+        params=params,
         created_by=created_by,
     )
     session.add(job)
@@ -122,7 +141,9 @@ def hand_to_worker(job_id: int, *, connection: Any = None) -> bool:
 
 
 def queue_waiting(*, connection: Any = None) -> int:
-    """Queue the email jobs that were committed but never reached RQ (run at worker start).
+    """Queue the ``messages`` jobs (emails above all) committed but never put on RQ.
+
+    Run at worker start.
 
     Returns:
         How many were queued.
@@ -130,7 +151,7 @@ def queue_waiting(*, connection: Any = None) -> int:
     with session_scope("app") as session:
         waiting = session.exec(
             select(Job.id).where(
-                Job.kind == EMAIL_JOB_KIND,
+                Job.kind.in_(job_service.kinds_on(EMAIL_QUEUE)),  # type: ignore[attr-defined]
                 Job.status == "queued",
                 Job.rq_job_id.is_(None),  # type: ignore[union-attr]
             )

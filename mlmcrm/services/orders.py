@@ -25,7 +25,7 @@ from sqlmodel import Session, func, select
 from mlmcrm.db import set_actor
 from mlmcrm.models import Customer, Distributor, Order, OrderItem, OrderRefund, Product, UserProfile
 from mlmcrm.models.orders import ORDER_STATUSES
-from mlmcrm.services import audit, customers, permissions, scoping, tax
+from mlmcrm.services import audit, customers, permissions, scoping, tax, throttle
 from mlmcrm.services.actor import Actor
 from mlmcrm.services.errors import NotFound, PermissionDenied, ValidationFailed
 
@@ -312,9 +312,12 @@ def place_shop_order(
     """A customer's order through a distributor's shop link, credited to that distributor.
 
     The buyer becomes (or is found as) a customer of the distributor. The work acts for the
-    distributor (their customers are theirs under row-level security).
+    distributor (their customers are theirs under row-level security). The same
+    ``checkout_token`` gives back the same order; each new order counts against the client's
+    checkout throttle.
 
     Raises:
+        TooManyRequests: Too many checkouts from this client; nothing is written.
         NotFound: An unknown shop.
         ValidationFailed: Bad buyer details, cart or region; nothing is written.
     """
@@ -326,6 +329,8 @@ def place_shop_order(
         existing = _by_token(session, checkout_token.strip())
         if existing is not None and existing.distributor_id == owner.distributor_id:
             return existing
+    # Counted only when a new order would be made: pressing "Pay" again on one cart is free.
+    throttle.check_client(session, throttle.CHECKOUT_PER_CLIENT, ip_address)
     quote(session, lines=lines, region=region)  # refuse a bad cart before adding a customer
     customer = customers.create_customer(
         session, actor=actor, distributor_id=owner.distributor_id, data=buyer

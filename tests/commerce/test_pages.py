@@ -15,16 +15,16 @@ from mlmcrm.pages.distributor.orders import DistributorOrdersState
 from mlmcrm.pages.shop.autoship import AutoshipManageState
 from mlmcrm.pages.shop.done import CheckoutDoneState
 from mlmcrm.pages.shop.shop import ShopState
-from mlmcrm.services import autoship
+from mlmcrm.services import autoship, throttle
 from tests.commerce.helpers import own_order, paid_order
-from tests.handlers import HandlerClient, unchanged
+from tests.handlers import DEFAULT_IP, HandlerClient, unchanged
 
 
 class Visitor(HandlerClient):
     """A browser tab on the public pages (their states carry no session cookie)."""
 
-    def __init__(self, path: str = "/") -> None:
-        super().__init__("", path=path)
+    def __init__(self, path: str = "/", *, ip: str = DEFAULT_IP) -> None:
+        super().__init__("", path=path, ip=ip)
 
     def state(self, state_cls):  # type: ignore[no-untyped-def]
         return self.root.get_substate(state_cls.get_full_name().split("."))
@@ -86,6 +86,27 @@ def test_bad_input_on_the_shop_page_is_shown_and_writes_nothing(owner_session, s
             call = client.call(ShopState.pay, form_data=form)
         assert call.redirect is None and message in state.error, (form, state.error)
     assert stripe_fake.sessions == {}
+
+
+def test_a_script_clicking_pay_from_one_client_is_refused_after_the_limit(
+    owner_session, shop, stripe_fake
+):
+    def checkout(ip: str):
+        client = Visitor(path=f"/shop/{shop.distributor.code}", ip=ip)
+        client.state(ShopState).router.page.params["code"] = shop.distributor.code
+        client.call(ShopState.load)
+        return client.call(ShopState.pay, form_data=_shop_form(shop))
+
+    limit = throttle.LIMITS[throttle.CHECKOUT_PER_CLIENT].hits
+    for _ in range(limit):
+        assert checkout("203.0.113.40").redirect
+    assert len(stripe_fake.sessions) == limit
+    with unchanged(owner_session, "orders", "customers", "order_items", "audit_logs"):
+        refused = checkout("203.0.113.40")
+    assert refused.redirect is None and "Wait an hour and try again" in refused.state.error
+    assert len(stripe_fake.sessions) == limit, "no Stripe session for the refused click"
+    assert checkout("203.0.113.41").redirect, "another client still can"
+    assert len(stripe_fake.sessions) == limit + 1
 
 
 def test_an_unknown_shop_link_says_so(owner_session, shop):

@@ -43,7 +43,6 @@ def _application(address, **changes):
         phone="+1 555 010 2030",
         country="us",
         placement_preference="left",
-        agreement_accepted=True,
     )
     values.update(changes)
     return accounts.Application(**values)
@@ -94,46 +93,52 @@ def test_signup_through_a_link_records_the_application_and_emails_a_link(owner_s
     )
     owner_session.commit()
     assert message == accounts.SIGNUP_RECEIVED_MESSAGE
+    deliver_emails()  # the worker records the application and sends its link
     user = owner_session.exec(select(User).where(User.email == "nia.signup@example.org")).one()
     assert user.status == "pending" and user.email_verified_at is None
     assert user.password_hash.startswith("$argon2id$")
-    distributor = owner_session.exec(
-        select(Distributor).where(Distributor.user_id == user.id)
-    ).one()
-    assert distributor.sponsor_id == sponsor.id and distributor.country == "US"
     application = owner_session.exec(
         select(EnrolmentApplication).where(EnrolmentApplication.user_id == user.id)
     ).one()
+    assert application.status == "pending" and application.sponsor_id == sponsor.id
+    assert (application.first_name, application.country) == ("Nia", "US")
     assert application.placement_preference == "left"
-    assert application.agreement_version == accounts.AGREEMENT_VERSION
-    assert application.agreement_accepted_at is not None
+    assert application.agreement_accepted_at is None
     assert str(application.ip_address) == "192.0.2.10"
 
     with pytest.raises(AuthenticationFailed, match="Confirm your email"):
         auth.login(owner_session, email=user.email, password=NEW_PASSWORD)
     owner_session.rollback()
 
-    deliver_emails()
     (mail,) = smtp.to("nia.signup@example.org")
     token = _link_token(mail)
     stored = owner_session.exec(select(AccountToken).where(AccountToken.user_id == user.id)).one()
     assert token not in stored.token_hash
-    assert accounts.verify_email(owner_session, token=token) == "nia.signup@example.org"
+    assert accounts.verify_email(owner_session, token=token, accept_agreement=True) == (
+        "nia.signup@example.org"
+    )
     owner_session.commit()
     owner_session.refresh(user)
+    owner_session.refresh(application)
     assert user.status == "active" and user.email_verified_at is not None
+    distributor = owner_session.exec(
+        select(Distributor).where(Distributor.user_id == user.id)
+    ).one()
+    assert distributor.sponsor_id == sponsor.id and distributor.country == "US"
+    assert application.agreement_version == accounts.AGREEMENT_VERSION
+    assert application.agreement_accepted_at is not None
     with pytest.raises(DomainError, match="already used"):
-        accounts.verify_email(owner_session, token=token)
+        accounts.verify_email(owner_session, token=token, accept_agreement=True)
     owner_session.rollback()
     who, _ = auth.login(owner_session, email=user.email, password=NEW_PASSWORD)
     assert who.user_id == user.id
     assert "distributor.signup" in _audit_actions(owner_session, user.id)
+    assert "distributor.application_accepted" in _audit_actions(owner_session, user.id)
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"agreement_accepted": False}, "agreement"),
         ({"password": "pass"}, "at least 8"),
         ({"password": "football1"}, "most common"),
         ({"email": "not-an-email"}, "valid email"),
@@ -257,6 +262,12 @@ def test_email_and_phone_changes_need_reauthentication(owner_session, smtp):
     assert user.email == "moved@example.org" and user.email_verified_at is None
     deliver_emails()
     assert smtp.to("moved@example.org") and smtp.to(user.email)
+    confirm = _link_token(smtp.to("moved@example.org")[-1])
+    assert not accounts.open_verification_link(owner_session, token=confirm).needs_agreement
+    assert accounts.verify_email(owner_session, token=confirm) == "moved@example.org"
+    owner_session.commit()
+    owner_session.refresh(user)
+    assert user.status == "active" and user.email_verified_at is not None
     with pytest.raises(ValidationFailed, match="phone"):
         accounts.change_phone(owner_session, actor=actor, phone="not a phone")
     row = owner_session.get(UserSession, actor.session_id)

@@ -37,7 +37,7 @@ class JoinState(AuthState):
 
     @rx.event
     def submit(self, form_data: dict) -> None:
-        """Create the pending account and email the confirmation link."""
+        """Record the application and email the confirmation link (throttled per client)."""
         self.error = ""
         application = accounts.Application(
             email=str(form_data.get("email", "")),
@@ -47,7 +47,6 @@ class JoinState(AuthState):
             phone=str(form_data.get("phone", "")),
             country=str(form_data.get("country", "")),
             placement_preference=str(form_data.get("placement_preference", "auto") or "auto"),
-            agreement_accepted=form_data.get("agreement") in ("on", True, "true"),
         )
         try:
             with session_scope("app") as session:
@@ -109,14 +108,11 @@ def _form() -> rx.Component:
                 spacing="1",
                 width="100%",
             ),
-            rx.hstack(
-                rx.el.input(type="checkbox", id="agreement", name="agreement"),
-                rx.el.label(
-                    f"I have read and accept the distributor agreement (version "
-                    f"{accounts.AGREEMENT_VERSION}).",
-                    html_for="agreement",
-                ),
-                align="center",
+            rx.text(
+                "We will email you a link. Opening it shows the distributor agreement; you "
+                "join the team once you accept it.",
+                size="2",
+                color=rx.color("gray", 11),
             ),
             rx.button("Create my account", type="submit", size="3", width="100%"),
             spacing="3",

@@ -1,4 +1,8 @@
-"""``/verify-email?token=…``: the link of the confirmation email."""
+"""``/verify-email?token=…``: the link of the confirmation email.
+
+For an applicant the link shows the distributor agreement; accepting it makes them a
+distributor. For an existing account whose email changed, opening it confirms the address.
+"""
 
 from __future__ import annotations
 
@@ -13,24 +17,94 @@ from mlmcrm.state.auth import AuthState
 
 
 class VerifyEmailState(AuthState):
-    """The outcome of opening a confirmation link."""
+    """The outcome of opening a confirmation link, or the agreement it asks to accept.
+
+    The token is read from the URL by each handler and never kept in the state.
+    """
 
     error: str = ""
     message: str = ""
+    needs_agreement: bool = False
+    first_name: str = ""
+    sponsor_name: str = ""
+
+    def _token(self) -> str:
+        value = self.router.url.query_parameters.get("token", "")
+        return value if isinstance(value, str) else ""
 
     @rx.event
     def load(self) -> None:
-        """Redeem the token of the link."""
+        """Check the link: show the agreement to an applicant, confirm a changed email."""
         self.error = self.message = ""
-        token = self.router.url.query_parameters.get("token", "")
+        self.needs_agreement = False
         try:
             with session_scope("app") as session:
+                link = accounts.open_verification_link(session, token=self._token())
+            if link.needs_agreement:
+                self.needs_agreement = True
+                self.first_name = link.first_name
+                self.sponsor_name = link.sponsor_name
+                return
+            with session_scope("app") as session:
                 email = accounts.verify_email(
-                    session, token=str(token), ip_address=self._client_ip() or None
+                    session, token=self._token(), ip_address=self._client_ip() or None
                 )
             self.message = f"Thanks, {email} is confirmed. You can sign in now."
         except DomainError as exc:
             self.error = str(exc)
+
+    @rx.event
+    def accept(self, form_data: dict) -> None:
+        """Accept the agreement and become a distributor."""
+        self.error = ""
+        try:
+            with session_scope("app") as session:
+                email = accounts.verify_email(
+                    session,
+                    token=self._token(),
+                    ip_address=self._client_ip() or None,
+                    accept_agreement=form_data.get("agreement") in ("on", True, "true"),
+                )
+        except DomainError as exc:
+            self.error = str(exc)
+            return
+        self.needs_agreement = False
+        self.message = f"Welcome! {email} is confirmed and you are now a distributor. Sign in."
+
+
+def _agreement() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.text(
+                "Hello ",
+                VerifyEmailState.first_name,
+                ", your email is nearly confirmed. To join the team of ",
+                rx.text.strong(VerifyEmailState.sponsor_name),
+                ", read and accept the distributor agreement.",
+            ),
+            rx.heading(
+                f"Distributor agreement (version {accounts.AGREEMENT_VERSION})", size="4"
+            ),
+            rx.el.ul(
+                *[rx.el.li(point) for point in accounts.AGREEMENT_POINTS],
+                style={"paddingLeft": "1.2rem"},
+            ),
+            rx.hstack(
+                rx.el.input(type="checkbox", id="agreement", name="agreement"),
+                rx.el.label(
+                    f"I have read and accept the distributor agreement (version "
+                    f"{accounts.AGREEMENT_VERSION}).",
+                    html_for="agreement",
+                ),
+                align="center",
+            ),
+            rx.button("Accept and join", type="submit", size="3", width="100%"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=VerifyEmailState.accept,
+        reset_on_submit=False,
+    )
 
 
 def verify_email_page() -> rx.Component:
@@ -39,5 +113,7 @@ def verify_email_page() -> rx.Component:
         rx.heading("Confirm your email", size="6"),
         error_message(VerifyEmailState.error),
         notice_message(VerifyEmailState.message),
+        rx.cond(VerifyEmailState.needs_agreement, _agreement()),
         rx.link("Go to sign in", href=routes.LOGIN),
+        max_width="34rem",
     )

@@ -23,7 +23,7 @@ from mlmcrm.state.auth import client_ip
 
 
 class ShopState(rx.State):
-    """The shop's products, the cart form and the outcome of "Pay"."""
+    """The shop's products, the cart form and the outcome of "Pay" (throttled per client)."""
 
     shop_name: str = ""
     link_error: str = ""
