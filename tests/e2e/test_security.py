@@ -103,27 +103,39 @@ def test_signup_through_a_sponsor_link_and_the_emailed_confirmation(page, app):
     page.get_by_label("Last name").fill("Okafor")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password (8 to 128 characters)").fill("password1")
-    page.get_by_label("I have read and accept").check()
     page.get_by_role("button", name="Create my account").click()
     expect(page.get_by_role("alert")).to_contain_text("most common")
     page.get_by_label("Password (8 to 128 characters)").fill("a quiet orchard in june")
     page.get_by_role("button", name="Create my account").click()
     expect(page.get_by_role("status")).to_contain_text("Check your inbox")
+    distributor_of_newcomer = (
+        "SELECT d.code, s.code, d.joined_at FROM distributors d JOIN users u ON u.id = d.user_id"
+        " JOIN distributors s ON s.id = d.sponsor_id WHERE u.email = %s"
+    )
 
     message = app.email_to(email)
+    assert owner_query(app, distributor_of_newcomer, email) == [], "no distributor before the link"
     link = re.search(r"http\S+/verify-email\?token=\S+", message.get_content()).group(0)
     page.goto(link)
-    expect(page.get_by_role("status")).to_contain_text("is confirmed")
+    expect(page.get_by_role("heading", name=re.compile("Distributor agreement"))).to_be_visible()
+    page.get_by_role("button", name="Accept and join").click()
+    expect(page.get_by_role("alert")).to_contain_text("accept the distributor agreement")
+    assert owner_query(app, distributor_of_newcomer, email) == []
+    page.get_by_label("I have read and accept").check()
+    page.get_by_role("button", name="Accept and join").click()
+    expect(page.get_by_role("status")).to_contain_text("now a distributor")
     sign_in(page, app, email, "a quiet orchard in june")
     expect(page).to_have_url(re.compile(r"/home"))
+    ((own_code, sponsor_code, joined_at),) = owner_query(app, distributor_of_newcomer, email)
+    assert own_code and sponsor_code == code and joined_at is not None
     sponsor = owner_query(
         app,
-        "SELECT s.code, a.placement_preference, a.agreement_version FROM users u"
+        "SELECT s.code, a.placement_preference, a.agreement_version, a.status FROM users u"
         " JOIN enrolment_applications a ON a.user_id = u.id"
         " JOIN distributors s ON s.id = a.sponsor_id WHERE u.email = %s",
         email,
     )
-    assert sponsor == [(code, "auto", "2026-11")]
+    assert sponsor == [(code, "auto", "2026-11", "accepted")]
 
 
 def test_password_reset_by_email(page, app):
