@@ -5,8 +5,8 @@ queues them, so it answers in the same time whether or not the email has an acco
 
 The clean-up runs on the RQ scheduler: each tick anonymises the applications nobody confirmed
 within :data:`mlmcrm.services.accounts.APPLICATION_TTL` and deletes throttle counters of
-windows long over, then schedules the next tick. There is only ever one tick scheduled (a fixed RQ job id);
-running it twice is harmless (an application is anonymised once, under a row lock).
+windows long over, then schedules the next tick. There is only ever one tick scheduled (a fixed
+RQ job id); running it twice is harmless (an application is anonymised once, under a row lock).
 """
 
 from __future__ import annotations
