@@ -82,9 +82,7 @@ def _agreement() -> rx.Component:
                 rx.text.strong(VerifyEmailState.sponsor_name),
                 ", read and accept the distributor agreement.",
             ),
-            rx.heading(
-                f"Distributor agreement (version {accounts.AGREEMENT_VERSION})", size="4"
-            ),
+            rx.heading(f"Distributor agreement (version {accounts.AGREEMENT_VERSION})", size="4"),
             rx.el.ul(
                 *[rx.el.li(point) for point in accounts.AGREEMENT_POINTS],
                 style={"paddingLeft": "1.2rem"},
