@@ -238,7 +238,7 @@ def _pending_application(
 
 SIGNUP_JOB = "accounts.signup"
 PASSWORD_RESET_JOB = "accounts.password_reset"
-_SEALED_FIELD = "jobs.account_request"
+SEALED_FIELD = "jobs.account_request"
 
 
 def _queue_sealed(session: Session, *, kind: str, payload: dict[str, Any]) -> None:
@@ -251,7 +251,7 @@ def _queue_sealed(session: Session, *, kind: str, payload: dict[str, Any]) -> No
     mail.queue_after_commit(
         session,
         kind=kind,
-        params={"sealed": crypto.encrypt_field(json.dumps(payload), field=_SEALED_FIELD)},
+        params={"sealed": crypto.encrypt_field(json.dumps(payload), field=SEALED_FIELD)},
     )
 
 
@@ -263,7 +263,7 @@ def run_sealed_job(session: Session, *, kind: str, sealed: str | None, job_id: i
     """
     if sealed is None:
         raise DomainError("This request was already handled.")
-    payload = json.loads(crypto.decrypt_field(sealed, field=_SEALED_FIELD))
+    payload = json.loads(crypto.decrypt_field(sealed, field=SEALED_FIELD))
     if kind == SIGNUP_JOB:
         record_application(session, **payload)
     elif kind == PASSWORD_RESET_JOB:

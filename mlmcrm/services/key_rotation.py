@@ -6,7 +6,7 @@ To rotate: put a new key first in ``FIELD_ENCRYPTION_KEY`` (keeping the old ones
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from mlmcrm.services import audit, crypto
@@ -66,7 +66,7 @@ def rotate_keys(session: Session, *, actor: Actor) -> dict[str, int]:
             moved += len(rows)
             last_key = rows[-1].k
         counts[f"{table}.{column}"] = moved
-    counts[EMAIL_BODIES] = _rotate_email_bodies(session, current)
+    counts.update(_rotate_job_values(session, current))
     audit.record(
         session,
         actor=actor,
@@ -80,38 +80,65 @@ def rotate_keys(session: Session, *, actor: Actor) -> dict[str, int]:
 
 EMAIL_BODIES = "jobs.params.body"
 """Emails waiting for the worker keep their body encrypted in the job's parameters."""
-_EMAIL_BODIES_ON_OLD_KEYS = (
-    "FROM jobs WHERE kind = 'email.send' AND params ? 'body'"
-    " AND split_part(params ->> 'body', ':', 2) <> :current"
-)
+SEALED_REQUESTS = "jobs.params.sealed"
+"""Sign-ups and reset requests waiting for the worker keep their data encrypted likewise."""
 
 
-def _rotate_email_bodies(session: Session, current: str) -> int:
-    from mlmcrm.services.mail import BODY_FIELD
+def _job_values() -> dict[str, tuple[tuple[str, ...], str, str]]:
+    """Encrypted job parameters: name → (job kinds, parameter, field bound to the ciphertext)."""
+    from mlmcrm.services import accounts, mail
 
-    rows = session.execute(
-        text(f"SELECT id, params ->> 'body' AS v {_EMAIL_BODIES_ON_OLD_KEYS}"),  # noqa: S608
-        {"current": current},
-    ).all()
-    for row in rows:
-        session.execute(
-            text(
-                "UPDATE jobs SET params = jsonb_set(params, '{body}', to_jsonb(CAST(:v AS text)))"
-                " WHERE id = :id"
+    return {
+        EMAIL_BODIES: ((mail.EMAIL_JOB_KIND,), "body", mail.BODY_FIELD),
+        SEALED_REQUESTS: (
+            (accounts.SIGNUP_JOB, accounts.PASSWORD_RESET_JOB),
+            "sealed",
+            accounts.SEALED_FIELD,
+        ),
+    }
+
+
+def _on_old_keys(param: str) -> str:
+    return (
+        f"FROM jobs WHERE kind IN :kinds AND params ? '{param}'"
+        f" AND split_part(params ->> '{param}', ':', 2) <> :current"
+    )
+
+
+def _rotate_job_values(session: Session, current: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name, (kinds, param, field) in _job_values().items():
+        rows = session.execute(
+            text(f"SELECT id, params ->> '{param}' AS v {_on_old_keys(param)}").bindparams(  # noqa: S608
+                bindparam("kinds", expanding=True)
             ),
-            {"v": crypto.reencrypt(row.v, field=BODY_FIELD), "id": row.id},
-        )
-    return len(rows)
+            {"current": current, "kinds": list(kinds)},
+        ).all()
+        for row in rows:
+            session.execute(
+                text(
+                    f"UPDATE jobs SET params = jsonb_set(params, '{{{param}}}',"
+                    " to_jsonb(CAST(:v AS text))) WHERE id = :id"
+                ),
+                {"v": crypto.reencrypt(row.v, field=field), "id": row.id},
+            )
+        counts[name] = len(rows)
+    return counts
 
 
 def values_on_old_keys(session: Session) -> int:
     """How many encrypted values are not on the current key."""
     current = crypto.current_key_id()
-    waiting_emails = session.execute(
-        text(f"SELECT count(*) {_EMAIL_BODIES_ON_OLD_KEYS}"),  # noqa: S608
-        {"current": current},
-    ).scalar_one()
-    return waiting_emails + sum(
+    waiting_jobs = sum(
+        session.execute(
+            text(f"SELECT count(*) {_on_old_keys(param)}").bindparams(  # noqa: S608
+                bindparam("kinds", expanding=True)
+            ),
+            {"current": current, "kinds": list(kinds)},
+        ).scalar_one()
+        for kinds, param, _field in _job_values().values()
+    )
+    return waiting_jobs + sum(
         session.execute(
             text(
                 f"SELECT count(*) FROM {table}"

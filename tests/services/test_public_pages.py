@@ -527,3 +527,44 @@ def test_the_pages_take_an_applicant_from_the_form_to_the_agreement_to_the_tree(
     assert _distributors_of(owner_session, user.id) == 1
     again = HandlerClient("", path=f"/verify-email?token={token}").call(VerifyEmailState.load)
     assert "already used" in again.state.error and not again.state.needs_agreement
+
+
+def test_a_waiting_request_is_rotated_to_the_new_key_and_still_handled(owner_session, smtp):
+    import base64
+    import os
+
+    from mlmcrm import settings
+    from mlmcrm.models import Job
+    from mlmcrm.services import crypto, key_rotation
+    from mlmcrm.services.actor import Actor
+
+    user = make_user(owner_session)
+    accounts.request_password_reset(owner_session, email=user.email)
+    owner_session.commit()
+    job = owner_session.exec(
+        select(Job).where(Job.kind == accounts.PASSWORD_RESET_JOB).order_by(Job.id.desc())
+    ).first()
+    old = os.environ["FIELD_ENCRYPTION_KEY"]
+    new = "reqkey:" + base64.b64encode(b"r" * 32).decode()
+    try:
+        os.environ["FIELD_ENCRYPTION_KEY"] = f"{new},{old}"
+        settings.get_settings.cache_clear()
+        counts = key_rotation.rotate_keys(owner_session, actor=Actor.system("test"))
+        owner_session.commit()
+        assert counts[key_rotation.SEALED_REQUESTS] >= 1
+        owner_session.refresh(job)
+        assert crypto.key_id_of(job.params["sealed"]) == "reqkey"
+        assert key_rotation.values_on_old_keys(owner_session) == 0
+        os.environ["FIELD_ENCRYPTION_KEY"] = new  # the old key is dropped
+        settings.get_settings.cache_clear()
+        deliver_emails()
+        assert "reset-password?token=" in smtp.to(user.email)[0].get_content()
+        owner_session.refresh(job)
+        assert job.status == "succeeded" and "sealed" not in job.params
+    finally:
+        os.environ["FIELD_ENCRYPTION_KEY"] = f"{old},{new}"
+        settings.get_settings.cache_clear()
+        key_rotation.rotate_keys(owner_session, actor=Actor.system("test"))
+        owner_session.commit()
+        os.environ["FIELD_ENCRYPTION_KEY"] = old
+        settings.get_settings.cache_clear()
