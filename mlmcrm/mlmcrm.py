@@ -4,6 +4,7 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.api import create_api
+from mlmcrm.api.security_headers import with_security_headers
 from mlmcrm.pages.account.confirm import ConfirmState, confirm_page
 from mlmcrm.pages.account.profile import ProfileState, profile_page
 from mlmcrm.pages.account.sessions import SessionsState, sessions_page
@@ -44,7 +45,7 @@ from mlmcrm.runtime import refuse_demo_accounts_in_production
 from mlmcrm.state.auth import AuthState
 
 app = rx.App(
-    api_transformer=create_api(),
+    api_transformer=[create_api(), with_security_headers],
     head_components=[
         rx.el.meta(name="theme-color", content="#0d9488"),
         rx.el.link(rel="manifest", href="/manifest.webmanifest"),
