@@ -5,6 +5,7 @@ import reflex as rx
 from mlmcrm import routes
 from mlmcrm.api import create_api
 from mlmcrm.api.security_headers import with_security_headers
+from mlmcrm.api.session import with_session_reference
 from mlmcrm.pages.account.confirm import ConfirmState, confirm_page
 from mlmcrm.pages.account.profile import ProfileState, profile_page
 from mlmcrm.pages.account.sessions import SessionsState, sessions_page
@@ -45,7 +46,7 @@ from mlmcrm.runtime import refuse_demo_accounts_in_production
 from mlmcrm.state.auth import AuthState
 
 app = rx.App(
-    api_transformer=[create_api(), with_security_headers],
+    api_transformer=[create_api(), with_session_reference, with_security_headers],
     head_components=[
         rx.el.meta(name="theme-color", content="#0d9488"),
         rx.el.link(rel="manifest", href="/manifest.webmanifest"),
@@ -161,4 +162,11 @@ PAGES = [
 
 for component, route, title, on_load in PAGES:
     full_title = title if route == routes.INDEX else f"{title} · mlmcrm"
-    app.add_page(component, route=route, title=full_title, on_load=on_load)
+    # Values shown once (a new token, recovery codes) leave the state when the tab moves on.
+    loads = on_load if isinstance(on_load, list) else [on_load]
+    app.add_page(
+        component,
+        route=route,
+        title=full_title,
+        on_load=[AuthState.forget_one_time_values, *loads],
+    )

@@ -44,6 +44,9 @@ API_HEALTH = "/api/health"
 API_OPENAPI = "/api/openapi.json"
 API_DOCS = "/api/docs"
 API_V1 = "/api/v1"
+API_SESSION_LOGIN = "/api/session/login"
+API_SESSION_TWO_FACTOR = "/api/session/two-factor"
+API_SESSION_LOGOUT = "/api/session/logout"
 
 
 def login_url(next_path: str | None = None) -> str:

@@ -57,6 +57,7 @@ from sqlmodel import Session
 from mlmcrm.models import User
 from mlmcrm.services import auth, totp, two_factor
 from mlmcrm.services.actor import STAFF_ROLES
+from mlmcrm.session_cookie import REFERENCE_HEADER
 from tests.factories import PASSWORD
 
 DEFAULT_IP = "198.51.100.77"
@@ -174,17 +175,20 @@ class HandlerClient:
                 "origin": "http://localhost:3000",
                 "user-agent": "pytest",
                 "asgi-scope-client": self.ip,
+                # What the session middleware puts in the handshake in place of the cookie.
+                **(
+                    {REFERENCE_HEADER: auth.SessionRef.of_token(self.session_token).digest}
+                    if self.session_token
+                    else {}
+                ),
                 **self.headers,
             },
         }
         self.root.router_data = self.root._update_router_vars(router_data, {})
 
     def state(self, state_cls: type[rx.State]) -> Any:
-        """This tab's instance of ``state_cls`` (with the session cookie set)."""
-        state = self.root.get_substate(state_cls.get_full_name().split("."))
-        if getattr(state, "session_token", None) != self.session_token:
-            state.session_token = self.session_token
-        return state
+        """This tab's instance of ``state_cls`` (its handshake carries the session reference)."""
+        return self.root.get_substate(state_cls.get_full_name().split("."))
 
     def call(self, handler: EventHandler, **payload: Any) -> HandlerCall:
         """Run ``handler`` with ``payload`` (its arguments by name) and return what it did."""

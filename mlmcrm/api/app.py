@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from mlmcrm import routes
-from mlmcrm.api import health, security_headers, v1, webhooks
+from mlmcrm.api import health, security_headers, session, v1, webhooks
 from mlmcrm.services.errors import DomainError
 from mlmcrm.settings import get_settings
 
@@ -35,4 +35,5 @@ def create_api() -> FastAPI:
     api.include_router(v1.router)
     api.include_router(webhooks.router)
     api.include_router(security_headers.router)
+    api.include_router(session.router)
     return api

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import reflex as rx
 
 from mlmcrm import routes
+from mlmcrm.components.post_form import post_form
 from mlmcrm.state.auth import AuthState
 
 
@@ -67,6 +68,19 @@ def ready_marker() -> rx.Component:
     )
 
 
+def sign_out_form(*children: rx.Component | str, **button_props) -> rx.Component:  # type: ignore[no-untyped-def]  # Radix button props
+    """A "Sign out" button: a plain form post, so the server can clear the HttpOnly cookie.
+
+    The page then loads in full (the websocket reconnects without a session) and the login page
+    forgets every state of the tab.
+    """
+    return post_form(
+        rx.button(*(children or ("Sign out",)), type="submit", **button_props),
+        action=routes.API_SESSION_LOGOUT,
+        style={"width": "100%"} if button_props.get("width") == "100%" else {},
+    )
+
+
 def brand() -> rx.Component:
     """The product name and mark."""
     return rx.hstack(
@@ -119,10 +133,9 @@ def _user_block() -> rx.Component:
             align="center",
             spacing="2",
         ),
-        rx.button(
+        sign_out_form(
             rx.icon("log-out", size=16),
             "Sign out",
-            on_click=AuthState.logout,
             variant="soft",
             color_scheme="gray",
             width="100%",

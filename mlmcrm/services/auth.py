@@ -147,9 +147,66 @@ class SessionUser:
         )
 
 
+EXPIRED_MESSAGE = "Your sign-in expired. Sign in again."
+SIGN_IN_MESSAGES = {
+    "failed": LOGIN_FAILED_MESSAGE,
+    "locked": LOCKED_MESSAGE,
+    "pending": PENDING_MESSAGE,
+    "missing": "Enter your email and password.",
+    "code": CODE_FAILED_MESSAGE,
+    "no_code": "Enter the 6-digit code from your app, or a recovery code.",
+    "expired": EXPIRED_MESSAGE,
+}
+"""What the sign-in pages show for each error code their form's endpoint sends back."""
+
+
+def sign_in_error_code(exc: AuthenticationFailed) -> str:
+    """The key of :data:`SIGN_IN_MESSAGES` that tells a person what went wrong."""
+    if isinstance(exc, AccountLocked):
+        return "locked"
+    return {
+        PENDING_MESSAGE: "pending",
+        CODE_FAILED_MESSAGE: "code",
+        EXPIRED_MESSAGE: "expired",
+    }.get(str(exc), "failed")
+
+
 def hash_token(token: str) -> str:
     """The SHA-256 hex digest under which a session token is stored."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    """A session named by the digest stored for it, not by its token.
+
+    The browser's token never reaches page state: the websocket handshake carries this digest
+    instead (see ``mlmcrm/api/session.py``). A digest is only ever made by the server from a
+    cookie, never read from a client, so knowing one (from a copy of the state store or of the
+    database) does not sign anybody in.
+    """
+
+    digest: str
+
+    @classmethod
+    def of_token(cls, token: str) -> SessionRef:
+        """The reference of a raw session token."""
+        return cls(hash_token(token))
+
+
+SessionKey = str | SessionRef
+"""A raw session token (from the cookie) or a :class:`SessionRef` (from the page state)."""
+
+
+def _digest(token: SessionKey | None) -> str | None:
+    if isinstance(token, SessionRef):
+        digest = token.digest
+        return (
+            digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
+        )
+    if not token or len(token) > 200:
+        return None
+    return hash_token(token)
 
 
 def idle_timeout_for(role: str) -> timedelta:
@@ -438,7 +495,7 @@ def record_locked_attempt(session: Session, *, email: str, ip_address: str | Non
 
 
 def resolve_session(
-    session: Session, token: str, *, now: datetime | None = None
+    session: Session, token: SessionKey, *, now: datetime | None = None
 ) -> SessionUser | None:
     """Return the user of a live session token, refreshing its last-seen time.
 
@@ -457,14 +514,13 @@ def resolve_session(
 
 
 def _live_session(
-    session: Session, token: str, *, now: datetime | None = None
+    session: Session, token: SessionKey, *, now: datetime | None = None
 ) -> tuple[User, UserSession] | None:
-    if not token or len(token) > 200:
+    digest = _digest(token)
+    if digest is None:
         return None
     now = now or utcnow()
-    row = session.exec(
-        select(UserSession).where(UserSession.token_hash == hash_token(token))
-    ).first()
+    row = session.exec(select(UserSession).where(UserSession.token_hash == digest)).first()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     if row.last_seen_at + timedelta(seconds=row.idle_timeout_seconds) <= now:
@@ -507,7 +563,7 @@ def _check_second_factor(session: Session, user: User, code: str) -> str | None:
 
 
 def verify_second_factor(
-    session: Session, *, token: str, code: str, ip_address: str | None = None
+    session: Session, *, token: SessionKey, code: str, ip_address: str | None = None
 ) -> SessionUser:
     """Answer the 2FA challenge of a session that passed the password step.
 
@@ -527,7 +583,7 @@ def verify_second_factor(
     """
     found = _live_session(session, token)
     if found is None:
-        raise AuthenticationFailed("Your sign-in expired. Sign in again.")
+        raise AuthenticationFailed(EXPIRED_MESSAGE)
     user, row = found
     user = _lock_user(session, user.id)  # type: ignore[arg-type]
     if is_locked(session, email=user.email, ip_address=ip_address):
@@ -554,7 +610,7 @@ def verify_second_factor(
 def reauthenticate(
     session: Session,
     *,
-    token: str,
+    token: SessionKey,
     password: str,
     code: str = "",
     ip_address: str | None = None,
@@ -708,7 +764,9 @@ def attempt_login(
     raise failure
 
 
-def attempt_second_factor(*, token: str, code: str, ip_address: str | None = None) -> SessionUser:
+def attempt_second_factor(
+    *, token: SessionKey, code: str, ip_address: str | None = None
+) -> SessionUser:
     """Answer the 2FA challenge, counting a wrong code, in one transaction of its own.
 
     Args:
@@ -741,7 +799,7 @@ def attempt_second_factor(*, token: str, code: str, ip_address: str | None = Non
 
 
 def attempt_reauthentication(
-    *, token: str, password: str, code: str = "", ip_address: str | None = None
+    *, token: SessionKey, password: str, code: str = "", ip_address: str | None = None
 ) -> SessionUser:
     """Re-authenticate a session before a sensitive change, counting failures, in one transaction.
 
@@ -784,10 +842,30 @@ def attempt_reauthentication(
     raise failure
 
 
-def _record_locked_session(session: Session, *, token: str, ip_address: str | None) -> None:
+def _record_locked_session(session: Session, *, token: SessionKey, ip_address: str | None) -> None:
     found = _live_session(session, token)
     if found is not None:
         record_locked_attempt(session, email=found[0].email, ip_address=ip_address)
+
+
+def rotate_session_token(session: Session, *, token: SessionKey) -> str | None:
+    """Give a live session a new token (after the 2FA step); the old one stops working at once.
+
+    A token seen before the second factor may have been watched (a shared computer, a proxy's
+    log): the fully signed-in session gets a token nobody saw.
+
+    Returns:
+        The new token for the browser, or None when ``token`` is not a live session.
+    """
+    found = _live_session(session, token)
+    if found is None:
+        return None
+    _user, row = found
+    fresh = secrets.token_urlsafe(32)
+    row.token_hash = hash_token(fresh)
+    session.add(row)
+    session.flush()
+    return fresh
 
 
 def require_fresh_authentication(
@@ -838,16 +916,15 @@ def revoke_all_sessions(
     return count
 
 
-def logout(session: Session, token: str, *, ip_address: str | None = None) -> None:
+def logout(session: Session, token: SessionKey, *, ip_address: str | None = None) -> None:
     """Sign the user of ``token`` out everywhere: every live session of theirs is revoked.
 
     Nothing happens for an unknown or already revoked token.
     """
-    if not token:
+    digest = _digest(token)
+    if digest is None:
         return
-    row = session.exec(
-        select(UserSession).where(UserSession.token_hash == hash_token(token))
-    ).first()
+    row = session.exec(select(UserSession).where(UserSession.token_hash == digest)).first()
     if row is None or row.revoked_at is not None:
         return
     revoked = revoke_all_sessions(session, user_id=row.user_id, reason="logout")

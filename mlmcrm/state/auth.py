@@ -1,7 +1,12 @@
 """The signed-in user, shared by every page.
 
-The browser holds only an opaque session token in a cookie; who the user is comes from the
-``user_sessions`` row on every check. Page states subclass :class:`AuthState` so their handlers
+The browser holds the session token in an ``HttpOnly`` cookie that neither page scripts nor
+this state ever see: the websocket handshake carries only a reference to the session (see
+``mlmcrm/session_cookie.py``), and who the user is comes from the ``user_sessions`` row on every
+check. Signing in and out are form posts to ``/api/session``; one-time values that pages show
+(a new API token, recovery codes, a TOTP secret, a revealed tax id) are declared in the page
+state with :func:`shows_once` and forgotten on the next page load, and the login page forgets
+every state of a tab that has no session. Page states subclass :class:`AuthState` so their handlers
 can ask :meth:`AuthState.actor_for` again before touching data (authorisation twice: the page
 guard redirects, the handler refuses).
 
@@ -19,11 +24,37 @@ from mlmcrm.db import session_scope
 from mlmcrm.services import auth as auth_service
 from mlmcrm.services import permissions
 from mlmcrm.services.actor import Actor
-from mlmcrm.services.auth import SessionUser
+from mlmcrm.services.auth import SessionRef, SessionUser
 from mlmcrm.services.client_address import from_request
-from mlmcrm.settings import get_settings
+from mlmcrm.session_cookie import REFERENCE_HEADER
 
-SESSION_COOKIE = "mlmcrm_session"
+_SHOWN_ONCE: dict[type[rx.State], tuple[str, ...]] = {}
+
+
+def shows_once(*names: str):  # type: ignore[no-untyped-def]  # a class decorator
+    """Declare vars of a page state that hold a value shown once (a secret, a new token).
+
+    They are emptied on the next page load of the tab, so they stay in the state store only
+    while the page that shows them is open.
+    """
+
+    def register(cls: type[rx.State]) -> type[rx.State]:
+        _SHOWN_ONCE[cls] = names
+        return cls
+
+    return register
+
+
+def _app_state_classes() -> list[type[rx.State]]:
+    """Every state class of the app (not Reflex's own), found by walking the state tree."""
+    found: list[type[rx.State]] = []
+    pending = list(rx.State.get_substates())
+    while pending:
+        cls = pending.pop()
+        if cls.__module__.startswith("mlmcrm."):
+            found.append(cls)
+        pending.extend(cls.get_substates())
+    return sorted(found, key=lambda cls: cls.get_full_name())
 
 
 def client_ip(state: rx.State) -> str:
@@ -40,16 +71,8 @@ def client_ip(state: rx.State) -> str:
 
 
 class AuthState(rx.State):
-    """The session cookie and what the layout shows of the signed-in user."""
+    """What the layout shows of the signed-in user, resolved from the tab's session reference."""
 
-    session_token: str = rx.Cookie(
-        "",
-        name=SESSION_COOKIE,
-        path="/",
-        max_age=int(auth_service.ABSOLUTE_TIMEOUT.total_seconds()),
-        same_site="strict",
-        secure=get_settings().app_url.startswith("https://"),
-    )
     user_email: str = ""
     user_name: str = ""
     user_role: str = ""
@@ -57,11 +80,18 @@ class AuthState(rx.State):
     def _client_ip(self) -> str:
         return client_ip(self)
 
+    def _session_ref(self) -> SessionRef | None:
+        """This tab's session, as the server put it in the websocket handshake (never the token)."""
+        digest = self.router.headers.raw_headers.get(REFERENCE_HEADER, "")
+        return SessionRef(digest) if digest else None
+
     def _current_user(self) -> SessionUser | None:
-        if not self.session_token:
+        ref = self._session_ref()
+        if ref is None:
+            self.user_email = self.user_name = self.user_role = ""
             return None
         with session_scope("app") as session:
-            user = auth_service.resolve_session(session, self.session_token)
+            user = auth_service.resolve_session(session, ref)
         if user is None:
             self.user_email = self.user_name = self.user_role = ""
         else:
@@ -148,11 +178,17 @@ class AuthState(rx.State):
         self._current_user()
 
     @rx.event
-    def logout(self) -> rx.event.EventSpec:
-        """Revoke this browser's session and go to the login page."""
-        if self.session_token:
-            with session_scope("app") as session:
-                auth_service.logout(session, self.session_token, ip_address=self._client_ip())
-        self.session_token = ""
-        self.user_email = self.user_name = self.user_role = ""
-        return rx.redirect(routes.LOGIN)
+    async def forget_one_time_values(self) -> None:
+        """Clear the values pages show once (see :func:`shows_once`); runs on every page load."""
+        for cls, names in _SHOWN_ONCE.items():
+            state = await self.get_state(cls)
+            for name in names:
+                current = getattr(state, name)
+                if current:
+                    setattr(state, name, type(current)())
+
+    async def _forget_tab(self) -> None:
+        """Reset every state of this tab to its defaults (after sign-out, or without a session)."""
+        for cls in _app_state_classes():
+            state = await self.get_state(cls)
+            state.reset()

@@ -286,6 +286,7 @@ def test_a_stale_session_must_confirm_the_password_before_changing_the_phone(pag
     page.get_by_label("Phone", exact=True).fill("+1 555 010 9999")
     page.get_by_role("button", name="Save phone").click()
     expect(page).to_have_url(re.compile(r"/account/confirm\?next=/account"))
+    expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible()
     page.get_by_label("Password").fill("not my password")
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("alert")).to_contain_text("not correct")

@@ -1,21 +1,25 @@
-"""The client's real address behind a proxy, as the Reflex handlers see it.
+"""The client's real address behind a proxy, as the sign-in endpoint and the pages see it.
 
-The sign-in runs through the real ``LoginState.submit`` with the websocket's TCP peer and its
-``X-Forwarded-For`` header set as Reflex sets them, so these tests prove the state's address
-extraction, not only the pure function in ``services/client_address.py``.
+The sign-in runs through the real ``POST /api/session/login`` with the TCP peer and its
+``X-Forwarded-For`` header set as a proxy sets them, and the 2FA page's handler runs with the
+websocket's peer, so these tests prove the address extraction of both, not only the pure
+function in ``services/client_address.py``.
 """
 
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from mlmcrm import routes, settings
+from mlmcrm.api import create_api
 from mlmcrm.models import AuditLog, LoginAttempt, UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.pages.account.two_factor import TwoFactorState
-from mlmcrm.pages.auth.login import LoginState
 from mlmcrm.services import auth
+from mlmcrm.session_cookie import cookie_name
 from tests.factories import PASSWORD, make_user
 from tests.handlers import HandlerClient
 
@@ -32,10 +36,30 @@ def trusted_proxy(monkeypatch):
     settings.get_settings.cache_clear()
 
 
+class _SignIn:
+    """What the sign-in endpoint answered: the error shown on the login page, the cookie."""
+
+    def __init__(self, response):
+        assert response.status_code == 303, response.text
+        location = response.headers["location"]
+        code = parse_qs(urlsplit(location).query).get("error", [""])[0]
+        self.error = auth.SIGN_IN_MESSAGES.get(code, "") if location.startswith("/login") else ""
+        self.session_token = response.cookies.get(cookie_name(), "")
+        self.redirect = location
+
+
 def _sign_in(peer, email, password, forwarded_for=None):
-    headers = {"x-forwarded-for": forwarded_for} if forwarded_for else {}
-    client = HandlerClient("", ip=peer, path=routes.LOGIN, headers=headers)
-    return client.call(LoginState.submit, form_data={"email": email, "password": password})
+    headers = {"origin": settings.get_settings().app_url}
+    if forwarded_for:
+        headers["x-forwarded-for"] = forwarded_for
+    client = TestClient(create_api(), client=(peer, 50000))
+    response = client.post(
+        routes.API_SESSION_LOGIN,
+        data={"email": email, "password": password},
+        headers=headers,
+        follow_redirects=False,
+    )
+    return _SignIn(response)
 
 
 def _failure_addresses(session, email):
@@ -53,16 +77,16 @@ def test_behind_a_trusted_proxy_one_clients_failures_never_lock_out_another(
     targets = [make_user(owner_session) for _ in range(10)]
     for target in targets:
         call = _sign_in(PROXY, target.email, "not the password!", "203.0.113.50")
-        assert call.state.error == auth.LOGIN_FAILED_MESSAGE
+        assert call.error == auth.LOGIN_FAILED_MESSAGE
     assert [str(ip) for ip in _failure_addresses(owner_session, targets[0].email)] == [
         "203.0.113.50"
     ]
     fresh = make_user(owner_session)
     locked = _sign_in(PROXY, fresh.email, PASSWORD, "198.51.100.9, 203.0.113.50")
-    assert locked.state.error == auth.LOCKED_MESSAGE, "the client is locked, whatever it prepends"
+    assert locked.error == auth.LOCKED_MESSAGE, "the client is locked, whatever it prepends"
     someone_else = make_user(owner_session)
     call = _sign_in(PROXY, someone_else.email, PASSWORD, "203.0.113.60")
-    assert call.state.error == "" and call.state.session_token
+    assert call.error == "" and call.session_token
     assert call.redirect
     row = owner_session.exec(
         select(UserSession).where(UserSession.user_id == someone_else.id)
@@ -75,29 +99,29 @@ def test_without_trusted_proxies_a_forged_forwarded_for_is_ignored(owner_session
     targets = [make_user(owner_session) for _ in range(10)]
     for i, target in enumerate(targets):
         call = _sign_in(peer, target.email, "not the password!", f"198.18.0.{i + 1}")
-        assert call.state.error == auth.LOGIN_FAILED_MESSAGE
+        assert call.error == auth.LOGIN_FAILED_MESSAGE
     assert [str(ip) for ip in _failure_addresses(owner_session, targets[3].email)] == [peer]
     fresh = make_user(owner_session)
     call = _sign_in(peer, fresh.email, PASSWORD, "198.18.0.200")
-    assert call.state.error == auth.LOCKED_MESSAGE
+    assert call.error == auth.LOCKED_MESSAGE
     call = _sign_in("203.0.113.202", fresh.email, PASSWORD, "203.0.113.201")
-    assert call.state.error == "" and call.state.session_token
+    assert call.error == "" and call.session_token
 
 
 def test_two_ipv6_addresses_of_one_64_share_a_counter(owner_session):
     for i in range(10):
         target = make_user(owner_session)
         call = _sign_in(f"2001:db8:aa:1::{i + 1:x}", target.email, "not the password!")
-        assert call.state.error == auth.LOGIN_FAILED_MESSAGE
+        assert call.error == auth.LOGIN_FAILED_MESSAGE
     stored = owner_session.exec(
         select(LoginAttempt).where(LoginAttempt.client_key == "2001:db8:aa:1::/64")
     ).all()
     assert len(stored) == 10 and str(stored[0].ip_address).startswith("2001:db8:aa:1::")
     fresh = make_user(owner_session)
     call = _sign_in("2001:db8:aa:1:ffff:ffff:ffff:ffff", fresh.email, PASSWORD)
-    assert call.state.error == auth.LOCKED_MESSAGE
+    assert call.error == auth.LOCKED_MESSAGE
     call = _sign_in("2001:db8:aa:2::1", fresh.email, PASSWORD)
-    assert call.state.error == "" and call.state.session_token
+    assert call.error == "" and call.session_token
 
 
 def test_reflex_does_not_believe_forwarded_for_on_its_own():

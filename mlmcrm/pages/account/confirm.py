@@ -35,7 +35,7 @@ class ConfirmState(AuthState):
         self.error = ""
         try:
             auth_service.attempt_reauthentication(
-                token=self.session_token,
+                token=self._session_ref() or "",
                 password=str(form_data.get("password", "")),
                 code=str(form_data.get("code", "")),
                 ip_address=self._client_ip() or None,

@@ -85,7 +85,7 @@ class ProfileState(AccountState):
             lambda s, a: accounts.change_password(s, actor=a, new_password=password), "changed"
         )
         if outcome is None and not self.error:
-            self.session_token = ""
+            # Every session is revoked; the login page then forgets this tab's state.
             return rx.redirect(routes.LOGIN)
         return outcome
 

@@ -10,9 +10,11 @@ from mlmcrm.db import session_scope
 from mlmcrm.services import api_tokens, permissions
 from mlmcrm.services.errors import DomainError, NotFound, ReauthenticationRequired
 from mlmcrm.state.account import AccountState
+from mlmcrm.state.auth import shows_once
 from mlmcrm.state.ids import parse_id
 
 
+@shows_once("new_token")
 class TokensState(AccountState):
     """The tokens page."""
 

@@ -17,13 +17,16 @@ from mlmcrm.components.forms import (
     notice_message,
     section,
 )
+from mlmcrm.components.layout import sign_out_form
 from mlmcrm.db import session_scope
 from mlmcrm.services import permissions, two_factor
 from mlmcrm.services.actor import Actor
 from mlmcrm.services.errors import DomainError, ReauthenticationRequired
 from mlmcrm.state.account import AccountState
+from mlmcrm.state.auth import shows_once
 
 
+@shows_once("secret", "qr_data_uri", "recovery_codes")
 class TwoFactorState(AccountState):
     """Enrolment and management of 2FA."""
 
@@ -255,7 +258,7 @@ def two_factor_page() -> rx.Component:
         rx.hstack(
             rx.link("Back to my account", href=routes.ACCOUNT, size="2"),
             rx.spacer(),
-            rx.button("Sign out", on_click=TwoFactorState.logout, variant="ghost", size="2"),
+            sign_out_form(variant="ghost", size="2"),
             width="100%",
         ),
         max_width="32rem",

@@ -14,9 +14,10 @@ from mlmcrm.db import session_scope
 from mlmcrm.models.users import USER_ROLES
 from mlmcrm.services import accounts, profile
 from mlmcrm.services.errors import DomainError
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, shows_once
 
 
+@shows_once("revealed")
 class PeopleState(AuthState):
     """The account found and what the staff member may do with it."""
 

@@ -6,55 +6,35 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.components.layout import brand, ready_marker
+from mlmcrm.components.post_form import post_form
 from mlmcrm.services import auth as auth_service
 from mlmcrm.services import permissions
-from mlmcrm.services.errors import AuthenticationFailed
 from mlmcrm.state.auth import AuthState
 
 
 class LoginState(AuthState):
-    """The login form."""
+    """The login form: a plain form that posts to ``/api/session/login``.
+
+    The endpoint sets the HttpOnly cookie and sends the browser on, or back here with an error
+    code that this page turns into a message.
+    """
 
     error: str = ""
-    submitting: bool = False
+    next_path: str = ""
 
     @rx.event
-    def open_page(self) -> rx.event.EventSpec | None:
-        """Skip the form when the browser is already signed in."""
-        self.error = ""
-        self.submitting = False
+    async def open_page(self) -> rx.event.EventSpec | None:
+        """Skip the form when signed in; otherwise forget everything this tab held."""
         user = self._current_user()
         if user is not None and user.fully_signed_in:
             return rx.redirect(permissions.home_path(user.role))
+        # No session (signed out, expired, or never signed in): nothing of an earlier user may
+        # stay in this tab's state.
+        await self._forget_tab()
+        code = self.router.url.query_parameters.get("error", "")
+        self.error = auth_service.SIGN_IN_MESSAGES.get(code if isinstance(code, str) else "", "")
+        self.next_path = self._next_path("")
         return None
-
-    @rx.event
-    def submit(self, form_data: dict) -> rx.event.EventSpec | None:
-        """Check the email and password; on success open a session and go on."""
-        self.error = ""
-        email = str(form_data.get("email", ""))
-        password = str(form_data.get("password", ""))
-        if not email.strip() or not password:
-            self.error = "Enter your email and password."
-            return None
-        try:
-            user, token = auth_service.attempt_login(
-                email=email,
-                password=password,
-                ip_address=self._client_ip() or None,
-                user_agent=self.router.headers.user_agent,
-            )
-        except AuthenticationFailed as exc:
-            self.error = str(exc)
-            return None
-        self.session_token = token
-        self.user_email, self.user_name, self.user_role = user.email, user.display_name, user.role
-        next_path = self._next_path(permissions.home_path(user.role))
-        if user.needs_two_factor:
-            return rx.redirect(routes.with_next(routes.TWO_FACTOR_CHALLENGE, next_path))
-        if user.must_enrol_two_factor:
-            return rx.redirect(routes.with_next(routes.TWO_FACTOR_SETUP, next_path))
-        return rx.redirect(next_path)
 
 
 def _label(text: str, field_id: str) -> rx.Component:
@@ -68,7 +48,8 @@ def login_page() -> rx.Component:
     return rx.center(
         ready_marker(),
         rx.card(
-            rx.form(
+            post_form(
+                rx.el.input(type="hidden", name="next", value=LoginState.next_path),
                 rx.vstack(
                     brand(),
                     rx.text("Sign in to your back office", color=rx.color("gray", 11)),
@@ -116,8 +97,7 @@ def login_page() -> rx.Component:
                     spacing="4",
                     width="100%",
                 ),
-                on_submit=LoginState.submit,
-                reset_on_submit=False,
+                action=routes.API_SESSION_LOGIN,
             ),
             width="100%",
             max_width="24rem",

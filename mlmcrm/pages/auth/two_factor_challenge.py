@@ -6,44 +6,31 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input
+from mlmcrm.components.layout import sign_out_form
+from mlmcrm.components.post_form import post_form
 from mlmcrm.services import auth as auth_service
 from mlmcrm.services import permissions
-from mlmcrm.services.errors import AuthenticationFailed
 from mlmcrm.state.auth import AuthState
 
 
 class TwoFactorChallengeState(AuthState):
-    """The code form."""
+    """The code form: a plain form that posts to ``/api/session/two-factor``."""
 
     error: str = ""
+    next_path: str = ""
 
     @rx.event
     def open_page(self) -> rx.event.EventSpec | None:
         """Only a session that passed the password step and still owes a code stays here."""
-        self.error = ""
         user = self._current_user()
         if user is None:
             return rx.redirect(routes.LOGIN)
         if not user.needs_two_factor:
             return rx.redirect(self._next_path(permissions.home_path(user.role)))
+        code = self.router.url.query_parameters.get("error", "")
+        self.error = auth_service.SIGN_IN_MESSAGES.get(code if isinstance(code, str) else "", "")
+        self.next_path = self._next_path("")
         return None
-
-    @rx.event
-    def submit(self, form_data: dict) -> rx.event.EventSpec | None:
-        """Check the code; wrong codes count towards the account's 2FA lockout."""
-        self.error = ""
-        code = str(form_data.get("code", "")).strip()
-        if not code:
-            self.error = "Enter the 6-digit code from your app, or a recovery code."
-            return None
-        try:
-            user = auth_service.attempt_second_factor(
-                token=self.session_token, code=code, ip_address=self._client_ip() or None
-            )
-        except AuthenticationFailed as exc:
-            self.error = str(exc)
-            return None
-        return rx.redirect(self._next_path(permissions.home_path(user.role)))
 
 
 def two_factor_challenge_page() -> rx.Component:
@@ -55,7 +42,8 @@ def two_factor_challenge_page() -> rx.Component:
             color=rx.color("gray", 11),
         ),
         error_message(TwoFactorChallengeState.error),
-        rx.form(
+        post_form(
+            rx.el.input(type="hidden", name="next", value=TwoFactorChallengeState.next_path),
             rx.vstack(
                 labelled_input(
                     "Code",
@@ -68,8 +56,8 @@ def two_factor_challenge_page() -> rx.Component:
                 spacing="3",
                 width="100%",
             ),
-            on_submit=TwoFactorChallengeState.submit,
-            reset_on_submit=True,
+            action=routes.API_SESSION_TWO_FACTOR,
+            style={"width": "100%"},
         ),
-        rx.button("Sign out", on_click=AuthState.logout, variant="ghost", size="2"),
+        sign_out_form(variant="ghost", size="2"),
     )
