@@ -222,7 +222,7 @@ def _timed(call) -> float:
 
 def test_join_answers_in_the_same_time_whether_the_email_exists(owner_session, smtp):
     sponsor = _sponsor(owner_session)
-    taken = [make_user(owner_session).email for _ in range(3)]
+    taken = [make_user(owner_session).email for _ in range(5)]
 
     def join(email):
         def call():
@@ -231,13 +231,14 @@ def test_join_answers_in_the_same_time_whether_the_email_exists(owner_session, s
 
         return call
 
-    new = min(_timed(join(_email())) for _ in range(3))
-    existing = min(_timed(join(email)) for email in taken)
+    # Interleaved, so that a burst of load elsewhere on the machine hits both paths alike.
+    pairs = [(_timed(join(_email())), _timed(join(email))) for email in taken]
+    new, existing = min(p[0] for p in pairs), min(p[1] for p in pairs)
     assert new > existing * 0.5 and existing > new * 0.5, (new, existing)
 
 
 def test_forgot_password_answers_in_the_same_time_whether_the_email_exists(owner_session, smtp):
-    known = [make_user(owner_session).email for _ in range(3)]
+    known = [make_user(owner_session).email for _ in range(5)]
 
     def reset(email):
         def call():
@@ -246,8 +247,8 @@ def test_forgot_password_answers_in_the_same_time_whether_the_email_exists(owner
 
         return call
 
-    unknown = min(_timed(reset(_email())) for _ in range(3))
-    existing = min(_timed(reset(email)) for email in known)
+    pairs = [(_timed(reset(_email())), _timed(reset(email))) for email in known]
+    unknown, existing = min(p[0] for p in pairs), min(p[1] for p in pairs)
     assert unknown > existing * 0.5 and existing > unknown * 0.5, (unknown, existing)
     deliver_emails()
     assert all(smtp.to(email) for email in known)
