@@ -78,9 +78,9 @@ def _run(args: argparse.Namespace) -> int:
     from mlmcrm.db import session_scope
     from mlmcrm.migrations import upgrade_to_head
     from mlmcrm.models import Distributor, Product, User
-    from mlmcrm.services import orders
-    from mlmcrm.services.actor import Actor
-    from mlmcrm.services.seed import seed_demo_company
+    from mlmcrm.services.commerce import orders
+    from mlmcrm.services.demo.seed import seed_demo_company
+    from mlmcrm.services.platform.actor import Actor
     from mlmcrm.settings import get_settings
 
     get_settings.cache_clear()

@@ -82,9 +82,9 @@ def build(url: str, distributors: int, period_orders: int, earlier_orders: int) 
     from sqlmodel import Session
 
     from mlmcrm.db import get_engine
-    from mlmcrm.services import pgcopy
-    from mlmcrm.services.actor import Actor
-    from mlmcrm.services.commission_plans import activate_plan, upload_plan
+    from mlmcrm.services.commissions.commission_plans import activate_plan, upload_plan
+    from mlmcrm.services.platform import pgcopy
+    from mlmcrm.services.platform.actor import Actor
 
     started = time.perf_counter()
     company = make_company(
@@ -278,8 +278,8 @@ def _server_cpu_s() -> float | None:
 def child(period_id: int) -> None:
     """Run the period as the job does, then the engine alone; print one JSON line."""
     from mlmcrm.engine.memory import keep_freed_memory
-    from mlmcrm.services.actor import Actor
-    from mlmcrm.services.commission_run import load_inputs, run_period
+    from mlmcrm.services.commissions.commission_run import load_inputs, run_period
+    from mlmcrm.services.platform.actor import Actor
 
     keep_freed_memory()  # as the commission job does in its work horse
 

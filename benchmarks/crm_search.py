@@ -174,7 +174,7 @@ def _csv(rng: random.Random, rows: int, prefix: str) -> bytes:
 
 def _user(session, email: str):  # type: ignore[no-untyped-def]
     from mlmcrm.models import Distributor, User
-    from mlmcrm.services.actor import Actor
+    from mlmcrm.services.platform.actor import Actor
 
     user = User(email=email, role="distributor", status="active", password_hash="x")
     session.add(user)
@@ -195,7 +195,7 @@ def build(contacts: int, rng: random.Random):  # type: ignore[no-untyped-def]
     from sqlalchemy import text
 
     from mlmcrm.db import session_scope
-    from mlmcrm.services import imports
+    from mlmcrm.services.crm import imports
 
     with session_scope("owner") as session:
         actor = _user(session, "bench-crm@example.com")
@@ -242,7 +242,7 @@ def build(contacts: int, rng: random.Random):  # type: ignore[no-untyped-def]
 def measure_search(actor, rng: random.Random, runs: int) -> list[float]:  # type: ignore[no-untyped-def]
     """Milliseconds of each search, as the app runs it."""
     from mlmcrm.db import session_scope
-    from mlmcrm.services import crm_search
+    from mlmcrm.services.crm import crm_search
 
     typed = []
     for _ in range(runs):
@@ -283,7 +283,8 @@ def measure_job(data: bytes) -> float:
     from rq import Queue, SimpleWorker
 
     from mlmcrm.db import session_scope
-    from mlmcrm.services import imports, jobs
+    from mlmcrm.services.crm import imports
+    from mlmcrm.services.platform import jobs
 
     with session_scope("owner") as session:
         actor = _user(session, "bench-import-job@example.com")
@@ -340,7 +341,7 @@ def main() -> int:
             flush=True,
         )
         from mlmcrm.db import session_scope
-        from mlmcrm.services import imports
+        from mlmcrm.services.crm import imports
 
         with session_scope("owner") as session:
             importer = _user(session, "bench-import@example.com")

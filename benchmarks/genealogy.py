@@ -44,10 +44,10 @@ from sqlmodel import Session  # noqa: E402
 
 from mlmcrm.db import libpq_url  # noqa: E402
 from mlmcrm.migrations import upgrade_to_head  # noqa: E402
-from mlmcrm.services import genealogy  # noqa: E402
-from mlmcrm.services import genealogy_store as store  # noqa: E402
-from mlmcrm.services.actor import Actor  # noqa: E402
-from mlmcrm.services.seed import seed_demo_company  # noqa: E402
+from mlmcrm.services.demo.seed import seed_demo_company  # noqa: E402
+from mlmcrm.services.network import genealogy  # noqa: E402
+from mlmcrm.services.network import genealogy_store as store  # noqa: E402
+from mlmcrm.services.platform.actor import Actor  # noqa: E402
 
 TREES = ("sponsor", "placement")
 

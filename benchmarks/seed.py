@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from mlmcrm.db import libpq_url  # noqa: E402
 from mlmcrm.migrations import upgrade_to_head  # noqa: E402
-from mlmcrm.services.seed import seed_demo_company  # noqa: E402
+from mlmcrm.services.demo.seed import seed_demo_company  # noqa: E402
 
 
 def _server_url() -> str:

@@ -70,7 +70,7 @@ def refuse_demo_accounts_in_production() -> None:
     if not get_settings().is_production:
         return
     from mlmcrm.db import session_scope
-    from mlmcrm.services.demo_accounts import refuse_active_demo_accounts
+    from mlmcrm.services.demo.demo_accounts import refuse_active_demo_accounts
 
     with session_scope("owner") as session:
         refuse_active_demo_accounts(session)
@@ -99,12 +99,12 @@ def prepare_database(*, seed: bool = True) -> list[tuple[str, str, str]] | None:
         return None
     if seed:
         from mlmcrm.cli import DEMO_DISTRIBUTORS, DEMO_ORDERS
-        from mlmcrm.services.seed import demo_company_exists, seed_demo_company
+        from mlmcrm.services.demo.seed import demo_company_exists, seed_demo_company
 
         if not demo_company_exists():
             print("seeding a demo company (first run)…", flush=True)
             seed_demo_company(distributors=DEMO_DISTRIBUTORS, orders=DEMO_ORDERS)
-    from mlmcrm.services.demo_accounts import ensure_demo_staff_totp
+    from mlmcrm.services.demo.demo_accounts import ensure_demo_staff_totp
 
     return ensure_demo_staff_totp()
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from mlmcrm.models import Distributor, User, UserProfile
-from mlmcrm.services.passwords import hash_password
+from mlmcrm.services.accounts.passwords import hash_password
 
 PASSWORD = "correct horse battery"
 _HASH = hash_password(PASSWORD)
@@ -66,7 +66,7 @@ def make_api_token(
     from sqlalchemy import text
 
     from mlmcrm.models.base import utcnow
-    from mlmcrm.services import api_tokens, auth, totp, two_factor
+    from mlmcrm.services.accounts import api_tokens, auth, totp, two_factor
 
     who, _session_token = auth.login(
         session, email=user.email, password=PASSWORD, ip_address="198.51.100.9", user_agent="t"

@@ -55,8 +55,8 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.models import User
-from mlmcrm.services import auth, totp, two_factor
-from mlmcrm.services.actor import STAFF_ROLES
+from mlmcrm.services.accounts import auth, totp, two_factor
+from mlmcrm.services.platform.actor import STAFF_ROLES
 from mlmcrm.session_cookie import REFERENCE_HEADER
 from tests.factories import PASSWORD
 

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from mlmcrm import db, runtime
 from mlmcrm.cli import main
 from mlmcrm.migrations import upgrade_to_head
-from mlmcrm.services.demo_accounts import DemoAccountsActive
+from mlmcrm.services.demo.demo_accounts import DemoAccountsActive
 from tests.conftest import create_database, drop_database
 from tests.deployment import deployed_as
 
@@ -68,7 +68,7 @@ def test_seed_in_production_is_refused_and_writes_nothing(empty_database, monkey
         error = capsys.readouterr().err
         assert "seed runs only in development, not in production" in error
         assert len(error.strip().splitlines()) == 1
-        from mlmcrm.services.seed import seed_demo_company
+        from mlmcrm.services.demo.seed import seed_demo_company
 
         with pytest.raises(ValueError, match="only in development"):
             seed_demo_company(distributors=10, orders=10, url=empty_database)

@@ -4,7 +4,7 @@ Sign-ups and reset requests run on the ``messages`` queue: the page only checks 
 queues them, so it answers in the same time whether or not the email has an account.
 
 The clean-up runs on the RQ scheduler: each tick anonymises the applications nobody confirmed
-within :data:`mlmcrm.services.accounts.APPLICATION_TTL` and deletes throttle counters of
+within :data:`mlmcrm.services.accounts.accounts.APPLICATION_TTL` and deletes throttle counters of
 windows long over, then schedules the next tick. There is only ever one tick scheduled (a fixed
 RQ job id); running it twice is harmless (an application is anonymised once, under a row lock).
 """
@@ -15,8 +15,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from mlmcrm.services import accounts, mail
-from mlmcrm.services.jobs import job_kind
+from mlmcrm.services.accounts import accounts
+from mlmcrm.services.platform import mail
+from mlmcrm.services.platform.jobs import job_kind
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def schedule_clean_up(connection: Any, *, delay: timedelta = timedelta(seconds=3
 def clean_up() -> dict[str, int]:
     """Anonymise expired applications (in batches) and delete old throttle counters."""
     from mlmcrm.db import session_scope
-    from mlmcrm.services import accounts, throttle
+    from mlmcrm.services.accounts import accounts, throttle
 
     expired = 0
     while True:
@@ -58,7 +59,7 @@ def clean_up() -> dict[str, int]:
 def clean_up_tick() -> dict[str, int]:
     """Run :func:`clean_up`, then schedule the next tick."""
     from mlmcrm.db import dispose_engines
-    from mlmcrm.services.jobs import redis_connection
+    from mlmcrm.services.platform.jobs import redis_connection
 
     dispose_engines()
     try:
@@ -71,8 +72,8 @@ def clean_up_tick() -> dict[str, int]:
 
 def _run_sealed(kind: str, sealed: str | None) -> dict[str, Any]:
     from mlmcrm.db import session_scope
-    from mlmcrm.services import accounts
-    from mlmcrm.services.jobs import CURRENT_JOB_ID
+    from mlmcrm.services.accounts import accounts
+    from mlmcrm.services.platform.jobs import CURRENT_JOB_ID
 
     with session_scope("app") as session:
         accounts.run_sealed_job(session, kind=kind, sealed=sealed, job_id=CURRENT_JOB_ID.get())

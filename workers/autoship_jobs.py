@@ -1,8 +1,8 @@
 """The autoship schedule: every 15 minutes the RQ scheduler runs :func:`autoship_tick`.
 
 There is only ever one tick scheduled (a fixed RQ job id); each tick places and charges the due
-autoship orders (:func:`mlmcrm.services.autoship.run_due`) and schedules the next one. Running a
-tick twice is harmless: a subscription is charged only while it is due, under a row lock.
+autoship orders (:func:`mlmcrm.services.commerce.autoship.run_due`) and schedules the next one.
+Running a tick twice is harmless: a subscription is charged only while it is due, under a row lock.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def schedule_autoship(connection: Any, *, delay: timedelta = timedelta(seconds=1
 def autoship_tick() -> dict[str, Any]:
     """Run the due autoship orders, then schedule the next tick."""
     from mlmcrm.db import dispose_engines
-    from mlmcrm.services import autoship
-    from mlmcrm.services.jobs import redis_connection
+    from mlmcrm.services.commerce import autoship
+    from mlmcrm.services.platform.jobs import redis_connection
 
     dispose_engines()
     try:

@@ -7,10 +7,10 @@ from typing import Any
 from mlmcrm.db import session_scope
 from mlmcrm.engine.memory import keep_freed_memory
 from mlmcrm.models import User
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.commission_periods import RUN_JOB_KIND
-from mlmcrm.services.commission_run import run_period
-from mlmcrm.services.jobs import job_kind
+from mlmcrm.services.commissions.commission_periods import RUN_JOB_KIND
+from mlmcrm.services.commissions.commission_run import run_period
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.jobs import job_kind
 
 
 def _requester(user_id: int | None) -> Actor:

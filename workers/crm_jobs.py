@@ -6,8 +6,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from mlmcrm.services import imports, tasks
-from mlmcrm.services.jobs import job_kind
+from mlmcrm.services.crm import imports, tasks
+from mlmcrm.services.platform.jobs import job_kind
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def schedule_follow_ups(connection: Any, *, delay: timedelta = timedelta(seconds
 def follow_ups_tick() -> int:
     """Add the check-in tasks of new customers, then schedule the next scan."""
     from mlmcrm.db import dispose_engines
-    from mlmcrm.services.jobs import redis_connection
+    from mlmcrm.services.platform.jobs import redis_connection
 
     dispose_engines()
     try:

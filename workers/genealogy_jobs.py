@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mlmcrm.db import session_scope
-from mlmcrm.services.genealogy import PLACE_EXPIRED_JOB, place_expired
-from mlmcrm.services.jobs import job_kind
+from mlmcrm.services.network.genealogy import PLACE_EXPIRED_JOB, place_expired
+from mlmcrm.services.platform.jobs import job_kind
 
 
 @job_kind(PLACE_EXPIRED_JOB)

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import text
 
 from mlmcrm.db import dispose_engines, session_scope
-from mlmcrm.services import jobs as job_service
-from mlmcrm.services.jobs import job_kind
+from mlmcrm.services.platform import jobs as job_service
+from mlmcrm.services.platform.jobs import job_kind
 
 
 def execute(job_id: int) -> dict[str, Any] | None:

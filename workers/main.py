@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from mlmcrm.services.jobs import QUEUES, redis_connection
+from mlmcrm.services.platform.jobs import QUEUES, redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     from rq import Queue, Worker
 
     import workers.jobs  # noqa: F401 - registers job functions before the first fork
-    from mlmcrm.services import mail
+    from mlmcrm.services.platform import mail
 
     connection = redis_connection()
     names = queues or list(QUEUES)

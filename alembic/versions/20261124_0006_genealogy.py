@@ -6,7 +6,7 @@ node's two tokens in the tree's Euler tour, numbered with an order-maintenance l
 (``pre`` and ``post``; X is below P iff ``P.pre < X.pre < P.post``). A trigger on
 ``distributors`` keeps the nodes in step with every insert and every change of sponsor or
 placement, whoever makes it; the labelling functions serialise per tree with a transaction
-advisory lock. See ``mlmcrm/services/genealogy_store.py`` for the algorithm.
+advisory lock. See ``mlmcrm/services/network/genealogy_store.py`` for the algorithm.
 
 Also: the holding tank (enrolees waiting to be placed), the sponsor-tree compressions of
 terminated distributors (so reinstatement can undo them) and a trigram index on names (when the

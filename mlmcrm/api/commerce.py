@@ -13,8 +13,9 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from mlmcrm.api.v1 import token_session
-from mlmcrm.services import catalog, orders, permissions
-from mlmcrm.services.api_tokens import TokenActor
+from mlmcrm.services.accounts.api_tokens import TokenActor
+from mlmcrm.services.commerce import catalog, orders
+from mlmcrm.services.platform import permissions
 
 router = APIRouter(tags=["v1"])
 

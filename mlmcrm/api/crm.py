@@ -16,11 +16,12 @@ from sqlmodel import Session
 
 from mlmcrm.api.v1 import token_session
 from mlmcrm.models import Contact, Task
-from mlmcrm.services import contacts, crm, crm_search, permissions, tasks
-from mlmcrm.services.api_tokens import TokenActor
-from mlmcrm.services.contacts import ContactFilter, ContactInput
-from mlmcrm.services.errors import NotFound, ValidationFailed
-from mlmcrm.services.tasks import TaskInput
+from mlmcrm.services.accounts.api_tokens import TokenActor
+from mlmcrm.services.crm import contacts, crm, crm_search, tasks
+from mlmcrm.services.crm.contacts import ContactFilter, ContactInput
+from mlmcrm.services.crm.tasks import TaskInput
+from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 router = APIRouter(tags=["crm"])
 Context = tuple[Session, TokenActor]

@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from mlmcrm.api.v1 import token_session
-from mlmcrm.services import genealogy_store as store
-from mlmcrm.services import genealogy_views as views
-from mlmcrm.services.api_tokens import TokenActor
+from mlmcrm.services.accounts.api_tokens import TokenActor
+from mlmcrm.services.network import genealogy_store as store
+from mlmcrm.services.network import genealogy_views as views
 
 router = APIRouter(prefix="/genealogy", tags=["genealogy"])
 Context = tuple[Session, TokenActor]
@@ -92,7 +92,7 @@ def get_upline(distributor_id: int, tree: str = TREE, context: Context = TOKEN) 
 
 
 def _cursor(value: str | None) -> tuple[int, int] | None:
-    from mlmcrm.services.errors import ValidationFailed
+    from mlmcrm.services.platform.errors import ValidationFailed
 
     if not value:
         return None

@@ -40,7 +40,7 @@ def check_database() -> str:
 
 def check_redis() -> str:
     """``ok``, or why Redis does not answer."""
-    from mlmcrm.services.jobs import redis_connection
+    from mlmcrm.services.platform.jobs import redis_connection
 
     try:
         redis_connection().ping()
@@ -53,7 +53,7 @@ def check_worker() -> str:
     """``ok`` when a worker has sent a heartbeat recently."""
     from rq import Worker
 
-    from mlmcrm.services.jobs import redis_connection
+    from mlmcrm.services.platform.jobs import redis_connection
 
     try:
         now = datetime.now(UTC)

@@ -1,10 +1,13 @@
-"""The real address of the client of an ``/api`` request (see ``services/client_address.py``)."""
+"""The real address of the client of an ``/api`` request.
+
+See ``services/platform/client_address.py``.
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from mlmcrm.services import client_address
+from mlmcrm.services.platform import client_address
 
 
 def client_ip(request: Request) -> str | None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from mlmcrm import routes
 from mlmcrm.db import session_scope
-from mlmcrm.services import catalog, payments
+from mlmcrm.services.commerce import catalog, payments
 
 router = APIRouter(prefix=routes.API_PREFIX, tags=["webhooks"])
 

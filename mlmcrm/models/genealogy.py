@@ -1,7 +1,7 @@
 """Genealogy storage: both trees indexed for upline, downline and subtree queries.
 
 ``distributors.sponsor_id`` and ``placement_id`` are the truth; ``genealogy_nodes`` is kept in step
-with them by a database trigger (see ``mlmcrm.services.genealogy_store``).
+with them by a database trigger (see ``mlmcrm.services.network.genealogy_store``).
 """
 
 from __future__ import annotations

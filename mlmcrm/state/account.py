@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from mlmcrm import routes
-from mlmcrm.services.actor import Actor
+from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import AuthState
 
 

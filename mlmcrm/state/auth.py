@@ -21,11 +21,11 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.db import session_scope
-from mlmcrm.services import auth as auth_service
-from mlmcrm.services import permissions
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.auth import SessionRef, SessionUser
-from mlmcrm.services.client_address import from_request
+from mlmcrm.services.accounts import auth as auth_service
+from mlmcrm.services.accounts.auth import SessionRef, SessionUser
+from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.client_address import from_request
 from mlmcrm.session_cookie import REFERENCE_HEADER
 
 _SHOWN_ONCE: dict[type[rx.State], tuple[str, ...]] = {}

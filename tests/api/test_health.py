@@ -4,7 +4,7 @@ from rq import Queue, Worker
 
 from mlmcrm import settings
 from mlmcrm.api import create_api
-from mlmcrm.services.jobs import redis_connection
+from mlmcrm.services.platform.jobs import redis_connection
 
 
 @pytest.fixture()

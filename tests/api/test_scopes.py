@@ -15,7 +15,7 @@ from sqlmodel import select
 from mlmcrm import routes
 from mlmcrm.api import create_api
 from mlmcrm.models import Contact, Customer, Distributor, Order, Task
-from mlmcrm.services import permissions
+from mlmcrm.services.platform import permissions
 from tests.factories import make_api_token, make_user
 
 MISSING_ID = "999999999"

@@ -16,7 +16,8 @@ from mlmcrm import routes, settings
 from mlmcrm.api import create_api
 from mlmcrm.api.session import SessionReferenceMiddleware, rewrite_handshake_headers
 from mlmcrm.models import UserSession
-from mlmcrm.services import auth, crypto, totp
+from mlmcrm.services.accounts import auth, totp
+from mlmcrm.services.platform import crypto
 from mlmcrm.session_cookie import REFERENCE_HEADER, cookie_name
 from tests.factories import PASSWORD, make_user
 

@@ -3,7 +3,7 @@ from fastapi.testclient import TestClient
 
 from mlmcrm.api import create_api
 from mlmcrm.models import Contact
-from mlmcrm.services import crypto
+from mlmcrm.services.platform import crypto
 from tests.factories import make_api_token, make_user
 
 

@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from mlmcrm import settings
 from mlmcrm.models import Distributor, TaxRate
-from mlmcrm.services import catalog
-from mlmcrm.services.actor import Actor
+from mlmcrm.services.commerce import catalog
+from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
 from tests.stripe_server import FakeStripe
 

@@ -6,7 +6,7 @@ import uuid
 
 from mlmcrm.db import session_scope
 from mlmcrm.models import Order
-from mlmcrm.services import customers, orders, payments
+from mlmcrm.services.commerce import customers, orders, payments
 
 BUYER = customers.CustomerInput(first_name="Carl", last_name="Buyer", email="carl@example.com")
 SUCCESS = "http://shop.test/return?session_id={CHECKOUT_SESSION_ID}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from mlmcrm.models import Distributor, User
-from mlmcrm.services.actor import Actor
+from mlmcrm.services.platform.actor import Actor
 from tests.commerce.helpers import paid_order, pending_order
 from tests.factories import make_api_token
 

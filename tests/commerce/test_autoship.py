@@ -13,8 +13,9 @@ from sqlmodel import select
 from mlmcrm import settings
 from mlmcrm.db import session_scope
 from mlmcrm.models import AutoshipSubscription, Order, OrderItem
-from mlmcrm.services import autoship, mail
-from mlmcrm.services.errors import NotFound, ValidationFailed
+from mlmcrm.services.commerce import autoship
+from mlmcrm.services.platform import mail
+from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 from tests.commerce.helpers import paid_order
 from tests.conftest import redis_url_with_db
 from tests.services.conftest import deliver_emails
@@ -26,7 +27,7 @@ def smtp(monkeypatch, redis_url):
     """A local SMTP server; notices are sent by the worker (``deliver_emails``)."""
     from rq import Queue
 
-    from mlmcrm.services.jobs import redis_connection
+    from mlmcrm.services.platform.jobs import redis_connection
 
     Queue(mail.EMAIL_QUEUE, connection=redis_connection()).empty()
     sink = SmtpSink().start()
@@ -226,7 +227,7 @@ def test_the_worker_schedule_runs_the_tick_through_rq(owner_session, shop, strip
     from rq import Queue
     from rq.registry import ScheduledJobRegistry
 
-    from mlmcrm.services.jobs import redis_connection
+    from mlmcrm.services.platform.jobs import redis_connection
     from workers.autoship_jobs import AUTOSHIP_RQ_ID, schedule_autoship
 
     connection = redis_connection()
@@ -242,7 +243,7 @@ def test_a_due_autoship_places_itself_when_a_worker_runs_the_tick(
     from rq import Queue, SimpleWorker
     from rq.registry import ScheduledJobRegistry
 
-    from mlmcrm.services.jobs import redis_connection
+    from mlmcrm.services.platform.jobs import redis_connection
     from workers.autoship_jobs import AUTOSHIP_RQ_ID
 
     first = paid_order(shop, stripe_fake, [("VIT", 1)], autoship_day=1)

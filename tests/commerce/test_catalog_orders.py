@@ -11,8 +11,8 @@ from sqlmodel import select
 
 from mlmcrm.db import session_scope
 from mlmcrm.models import Customer, Order, OrderItem, Product
-from mlmcrm.services import catalog, customers, orders, tax
-from mlmcrm.services.errors import PermissionDenied, ValidationFailed
+from mlmcrm.services.commerce import catalog, customers, orders, tax
+from mlmcrm.services.platform.errors import PermissionDenied, ValidationFailed
 
 BUYER = customers.CustomerInput(first_name="Carl", last_name="Buyer", email="carl@example.com")
 

@@ -15,7 +15,8 @@ from mlmcrm.pages.distributor.orders import DistributorOrdersState
 from mlmcrm.pages.shop.autoship import AutoshipManageState
 from mlmcrm.pages.shop.done import CheckoutDoneState
 from mlmcrm.pages.shop.shop import ShopState
-from mlmcrm.services import autoship, throttle
+from mlmcrm.services.accounts import throttle
+from mlmcrm.services.commerce import autoship
 from tests.commerce.helpers import own_order, paid_order
 from tests.handlers import DEFAULT_IP, HandlerClient, unchanged
 

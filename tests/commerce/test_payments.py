@@ -13,8 +13,8 @@ from sqlalchemy import text
 from mlmcrm import settings
 from mlmcrm.db import session_scope
 from mlmcrm.models import Order
-from mlmcrm.services import payments
-from mlmcrm.services.errors import DomainError, ValidationFailed
+from mlmcrm.services.commerce import payments
+from mlmcrm.services.platform.errors import DomainError, ValidationFailed
 from tests.commerce.helpers import checkout, paid_order, pending_order
 from tests.stripe_server import sign
 
@@ -86,7 +86,7 @@ def test_a_double_click_on_pay_makes_one_checkout_and_one_charge(owner_session, 
 def test_the_same_cart_sent_concurrently_places_one_order(owner_session, shop, stripe_fake):
     import uuid
 
-    from mlmcrm.services import orders
+    from mlmcrm.services.commerce import orders
     from tests.commerce.helpers import BUYER
 
     token = uuid.uuid4().hex

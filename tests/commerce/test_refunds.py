@@ -12,10 +12,11 @@ from sqlmodel import select
 
 from mlmcrm.db import session_scope
 from mlmcrm.models import CommissionPeriod, Order, OrderItem, OrderRefund
-from mlmcrm.services import commission_periods, refunds
-from mlmcrm.services.commission_plans import activate_plan, upload_plan
-from mlmcrm.services.commission_run import run_period
-from mlmcrm.services.errors import DomainError, PermissionDenied, ValidationFailed
+from mlmcrm.services.commerce import refunds
+from mlmcrm.services.commissions import commission_periods
+from mlmcrm.services.commissions.commission_plans import activate_plan, upload_plan
+from mlmcrm.services.commissions.commission_run import run_period
+from mlmcrm.services.platform.errors import DomainError, PermissionDenied, ValidationFailed
 from tests.commerce.conftest import Shop
 from tests.commerce.helpers import own_order, paid_order
 from tests.services.commissions.builders import TEST_PLAN, ledger

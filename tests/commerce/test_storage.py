@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from mlmcrm import settings
 from mlmcrm.models import Product
-from mlmcrm.services import catalog
+from mlmcrm.services.commerce import catalog
 
 
 def _free_port() -> int:

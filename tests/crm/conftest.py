@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from mlmcrm.db import session_scope
 from mlmcrm.models import Distributor
-from mlmcrm.services.actor import Actor
+from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
 
 

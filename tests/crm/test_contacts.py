@@ -12,9 +12,9 @@ from sqlmodel import select
 
 from mlmcrm.models import AuditLog, ContactActivity, Customer, Distributor, Order
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import contacts, crm
-from mlmcrm.services.contacts import ContactFilter, ContactInput
-from mlmcrm.services.errors import NotFound, PermissionDenied, ValidationFailed
+from mlmcrm.services.crm import contacts, crm
+from mlmcrm.services.crm.contacts import ContactFilter, ContactInput
+from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 
 def _add(acting, actor, **fields):

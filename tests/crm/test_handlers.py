@@ -15,9 +15,9 @@ from mlmcrm.pages.crm.contacts import ContactsState
 from mlmcrm.pages.crm.imports import ImportState
 from mlmcrm.pages.crm.staff import StaffCrmState
 from mlmcrm.pages.crm.today import TodayState
-from mlmcrm.services import imports
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.permissions import ROLES
+from mlmcrm.services.crm import imports
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.permissions import ROLES
 from tests.factories import make_user
 from tests.handlers import HandlerClient, unchanged
 
@@ -189,7 +189,7 @@ def test_other_roles_cannot_open_a_record_even_with_a_reason(owner_session, vict
 
 def test_only_an_admin_changes_the_pipeline_and_bad_input_changes_nothing(owner_session):
     from mlmcrm.db import session_scope
-    from mlmcrm.services import crm
+    from mlmcrm.services.crm import crm
 
     with session_scope("owner") as session:
         before = "\n".join(f"{s.key}: {s.label}" for s in crm.stages(session))

@@ -10,11 +10,11 @@ from sqlmodel import select
 
 from mlmcrm.db import session_scope
 from mlmcrm.models import AuditLog, Contact, ContactActivity
-from mlmcrm.services import contacts, imports
-from mlmcrm.services import jobs as job_service
-from mlmcrm.services.contacts import ContactInput
-from mlmcrm.services.errors import NotFound, ValidationFailed
-from mlmcrm.services.imports_parse import decode, parse_csv, parse_vcard
+from mlmcrm.services.crm import contacts, imports
+from mlmcrm.services.crm.contacts import ContactInput
+from mlmcrm.services.crm.imports_parse import decode, parse_csv, parse_vcard
+from mlmcrm.services.platform import jobs as job_service
+from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 VCARD_21 = (
     "BEGIN:VCARD\r\n"

@@ -11,10 +11,10 @@ from sqlmodel import select
 
 from mlmcrm.models import Customer, Task
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import contacts, crm_search, tasks
-from mlmcrm.services.contacts import ContactInput
-from mlmcrm.services.errors import NotFound, ValidationFailed
-from mlmcrm.services.tasks import TaskInput
+from mlmcrm.services.crm import contacts, crm_search, tasks
+from mlmcrm.services.crm.contacts import ContactInput
+from mlmcrm.services.crm.tasks import TaskInput
+from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 
 def _contact(acting, actor, **fields):

@@ -48,7 +48,7 @@ def _free_port() -> int:
 def e2e_database(server_url: str) -> Iterator[str]:
     """A migrated database holding a small demo company."""
     from mlmcrm.migrations import upgrade_to_head
-    from mlmcrm.services.seed import seed_demo_company
+    from mlmcrm.services.demo.seed import seed_demo_company
 
     name = f"mlmcrm_e2e_{uuid.uuid4().hex[:10]}"
     url = create_database(server_url, name)
@@ -56,7 +56,7 @@ def e2e_database(server_url: str) -> Iterator[str]:
     previous = os.environ.get("DATABASE_URL")
     _use_database(url)
     try:
-        from mlmcrm.services.demo_accounts import ensure_demo_staff_totp
+        from mlmcrm.services.demo.demo_accounts import ensure_demo_staff_totp
 
         seed_demo_company(distributors=300, orders=2_000)
         ensure_demo_staff_totp()
@@ -249,7 +249,7 @@ def owner_query(app: RunningApp, sql: str, *params):
 
 def totp_secret(app: RunningApp, email: str) -> tuple[str, int | None] | None:
     """The TOTP secret and last used step of ``email``'s account, or None without 2FA."""
-    from mlmcrm.services import crypto
+    from mlmcrm.services.platform import crypto
 
     rows = owner_query(
         app,
@@ -263,7 +263,7 @@ def totp_secret(app: RunningApp, email: str) -> tuple[str, int | None] | None:
 
 def unused_code(secret: str, last_step: int | None) -> str:
     """A code the server accepts now: within ±1 step and after the last step used."""
-    from mlmcrm.services import totp
+    from mlmcrm.services.accounts import totp
 
     while True:
         step = totp.current_step()

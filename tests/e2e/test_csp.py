@@ -46,7 +46,7 @@ def _all_routes() -> list[str]:
 
 def _concrete(app, route: str) -> str:
     """The route with its ``[parameter]`` filled from the seeded data."""
-    from mlmcrm.services.autoship import manage_token
+    from mlmcrm.services.commerce.autoship import manage_token
 
     code = owner_query(
         app,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from mlmcrm.services.passwords import hash_password
+from mlmcrm.services.accounts.passwords import hash_password
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
     DEMO_PASSWORD,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from mlmcrm import settings
-from mlmcrm.services import auth
+from mlmcrm.services.accounts import auth
 from tests.factories import PASSWORD
 from tests.smtp_sink import SmtpSink
 
@@ -16,8 +16,8 @@ def smtp(monkeypatch, redis_url):
     """
     from rq import Queue
 
-    from mlmcrm.services.jobs import redis_connection
-    from mlmcrm.services.mail import EMAIL_QUEUE
+    from mlmcrm.services.platform.jobs import redis_connection
+    from mlmcrm.services.platform.mail import EMAIL_QUEUE
 
     Queue(EMAIL_QUEUE, connection=redis_connection()).empty()
     sink = SmtpSink().start()

@@ -17,9 +17,17 @@ from sqlmodel import select
 
 from mlmcrm.models import Job
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import account_notices, accounts, api_tokens, mail, sessions, totp, two_factor
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import ReauthenticationRequired
+from mlmcrm.services.accounts import (
+    account_notices,
+    accounts,
+    api_tokens,
+    sessions,
+    totp,
+    two_factor,
+)
+from mlmcrm.services.platform import mail
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import ReauthenticationRequired
 from tests.factories import make_user
 from tests.services.conftest import deliver_emails, signed_in
 

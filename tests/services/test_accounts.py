@@ -13,8 +13,9 @@ from mlmcrm.models import (
     User,
     UserSession,
 )
-from mlmcrm.services import accounts, auth
-from mlmcrm.services.errors import (
+from mlmcrm.services.accounts import accounts, auth
+from mlmcrm.services.accounts.passwords import password_problem, verify_password
+from mlmcrm.services.platform.errors import (
     AuthenticationFailed,
     DomainError,
     NotFound,
@@ -22,7 +23,6 @@ from mlmcrm.services.errors import (
     ReauthenticationRequired,
     ValidationFailed,
 )
-from mlmcrm.services.passwords import password_problem, verify_password
 from tests.factories import PASSWORD, make_user
 from tests.services.conftest import deliver_emails, signed_in
 

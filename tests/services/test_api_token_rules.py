@@ -18,14 +18,15 @@ from mlmcrm.db import session_scope
 from mlmcrm.models import ApiToken, AuditLog, User
 from mlmcrm.models.base import utcnow
 from mlmcrm.pages.account.tokens import TokensState
-from mlmcrm.services import accounts, api_tokens, auth, crypto, sessions, totp, two_factor
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import (
+from mlmcrm.services.accounts import accounts, api_tokens, auth, sessions, totp, two_factor
+from mlmcrm.services.accounts.two_factor import SECRET_FIELD
+from mlmcrm.services.platform import crypto
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import (
     AuthenticationFailed,
     ReauthenticationRequired,
     ValidationFailed,
 )
-from mlmcrm.services.two_factor import SECRET_FIELD
 from tests.factories import PASSWORD, make_api_token, make_user
 from tests.handlers import HandlerClient, unchanged
 from tests.services.conftest import deliver_emails, signed_in

@@ -8,8 +8,8 @@ from sqlmodel import select
 
 from mlmcrm.models import UserSession
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import auth
-from mlmcrm.services.errors import AuthenticationFailed
+from mlmcrm.services.accounts import auth
+from mlmcrm.services.platform.errors import AuthenticationFailed
 from tests.factories import PASSWORD, make_user
 
 

@@ -16,8 +16,8 @@ from sqlmodel import select
 from mlmcrm.db import session_scope
 from mlmcrm.models import AuditLog, RecoveryCode, UserSession
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import accounts, auth, totp, two_factor
-from mlmcrm.services.errors import AuthenticationFailed, DomainError
+from mlmcrm.services.accounts import accounts, auth, totp, two_factor
+from mlmcrm.services.platform.errors import AuthenticationFailed, DomainError
 from tests.factories import PASSWORD, make_user
 from tests.services.conftest import signed_in
 

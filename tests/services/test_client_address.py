@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlmcrm.services.client_address import client_address, throttle_key
+from mlmcrm.services.platform.client_address import client_address, throttle_key
 from mlmcrm.settings import ConfigError, parse_trusted_proxies
 
 PROXIES = parse_trusted_proxies("10.0.0.0/8, 2001:db8:ffff::/48")

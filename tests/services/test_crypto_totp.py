@@ -3,7 +3,8 @@ import base64
 import pytest
 
 from mlmcrm import settings
-from mlmcrm.services import crypto, totp
+from mlmcrm.services.accounts import totp
+from mlmcrm.services.platform import crypto
 
 
 @pytest.fixture()

@@ -10,9 +10,10 @@ from sqlmodel import select
 
 from mlmcrm import settings
 from mlmcrm.models import AuditLog, Contact, UserProfile
-from mlmcrm.services import audit, crypto, key_rotation, profile
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import (
+from mlmcrm.services.accounts import profile
+from mlmcrm.services.platform import audit, crypto, key_rotation
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import (
     NotFound,
     PermissionDenied,
     ReauthenticationRequired,

@@ -5,8 +5,9 @@ from sqlmodel import select
 
 from mlmcrm.models import AuditLog, RecoveryCode, TotpEnrolment, User, UserSession
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import auth, crypto, totp, two_factor
-from mlmcrm.services.errors import (
+from mlmcrm.services.accounts import auth, totp, two_factor
+from mlmcrm.services.platform import crypto
+from mlmcrm.services.platform.errors import (
     AuthenticationFailed,
     DomainError,
     ReauthenticationRequired,

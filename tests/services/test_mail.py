@@ -17,8 +17,9 @@ from sqlmodel import select
 from mlmcrm import settings
 from mlmcrm.models import Job
 from mlmcrm.pages.auth.forgot_password import ForgotPasswordState
-from mlmcrm.services import accounts, mail
-from mlmcrm.services.jobs import redis_connection
+from mlmcrm.services.accounts import accounts
+from mlmcrm.services.platform import mail
+from mlmcrm.services.platform.jobs import redis_connection
 from tests.factories import make_user
 from tests.handlers import HandlerClient
 from tests.services.conftest import deliver_emails
@@ -174,8 +175,8 @@ def test_a_waiting_email_is_rotated_to_the_new_key_and_still_delivered(owner_ses
     import base64
     import os
 
-    from mlmcrm.services import crypto, key_rotation
-    from mlmcrm.services.actor import Actor
+    from mlmcrm.services.platform import crypto, key_rotation
+    from mlmcrm.services.platform.actor import Actor
 
     user = make_user(owner_session)
     accounts.send_password_reset(owner_session, email=user.email)

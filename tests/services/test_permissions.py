@@ -1,8 +1,8 @@
 import pytest
 
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import PermissionDenied
-from mlmcrm.services.permissions import PERMISSIONS, ROLES, can, home_path, require
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import PermissionDenied
+from mlmcrm.services.platform.permissions import PERMISSIONS, ROLES, can, home_path, require
 
 
 def test_every_permission_names_known_roles():

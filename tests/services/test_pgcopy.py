@@ -5,7 +5,7 @@ import psycopg
 import pytest
 
 from mlmcrm.db import libpq_url
-from mlmcrm.services import pgcopy
+from mlmcrm.services.platform import pgcopy
 
 
 @pytest.fixture()

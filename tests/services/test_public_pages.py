@@ -25,8 +25,9 @@ from mlmcrm.models import (
     UserProfile,
 )
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import accounts, auth, genealogy, throttle
-from mlmcrm.services.errors import (
+from mlmcrm.services.accounts import accounts, auth, throttle
+from mlmcrm.services.network import genealogy
+from mlmcrm.services.platform.errors import (
     AuthenticationFailed,
     DomainError,
     NotFound,
@@ -471,7 +472,7 @@ def test_the_expiry_job_anonymises_a_week_old_application_and_keeps_audit_rows(o
 
 
 def test_the_worker_start_schedules_the_clean_up(owner_session, redis_url):
-    from mlmcrm.services.jobs import redis_connection
+    from mlmcrm.services.platform.jobs import redis_connection
     from workers.account_jobs import CLEAN_UP_RQ_ID, clean_up
 
     connection = redis_connection()
@@ -536,8 +537,8 @@ def test_a_waiting_request_is_rotated_to_the_new_key_and_still_handled(owner_ses
 
     from mlmcrm import settings
     from mlmcrm.models import Job
-    from mlmcrm.services import crypto, key_rotation
-    from mlmcrm.services.actor import Actor
+    from mlmcrm.services.platform import crypto, key_rotation
+    from mlmcrm.services.platform.actor import Actor
 
     user = make_user(owner_session)
     accounts.request_password_reset(owner_session, email=user.email)

@@ -7,8 +7,8 @@ from sqlmodel import Session, select
 
 from mlmcrm.db import get_engine, set_actor
 from mlmcrm.models import Contact, Customer, Distributor, Task
-from mlmcrm.services import scoping
-from mlmcrm.services.actor import Actor
+from mlmcrm.services.platform import scoping
+from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
 
 

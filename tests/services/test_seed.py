@@ -8,16 +8,16 @@ import pytest
 
 from mlmcrm.db import libpq_url
 from mlmcrm.migrations import upgrade_to_head
-from mlmcrm.services import seed_copy as sc
-from mlmcrm.services.passwords import verify_password
-from mlmcrm.services.seed import (
+from mlmcrm.services.accounts.passwords import verify_password
+from mlmcrm.services.demo import seed_copy as sc
+from mlmcrm.services.demo.seed import (
     ADMIN_EMAIL,
     DEMO_PASSWORD,
     DISTRIBUTOR_EMAIL,
     demo_company_exists,
     seed_demo_company,
 )
-from mlmcrm.services.seed_data import PLAN_YAML
+from mlmcrm.services.demo.seed_data import PLAN_YAML
 from tests.conftest import create_database, drop_database
 
 DISTRIBUTORS = 2_000
@@ -332,7 +332,7 @@ def test_binary_copy_encodes_exact_values(database_url):
 
 
 def test_a_failed_load_leaves_an_empty_database_with_every_constraint(server_url, monkeypatch):
-    from mlmcrm.services import seed_tables
+    from mlmcrm.services.demo import seed_tables
 
     name = f"mlmcrm_seed_fail_{uuid.uuid4().hex[:8]}"
     url = create_database(server_url, name)
@@ -370,7 +370,7 @@ def test_the_stored_plan_is_the_contract_example_and_the_engine_reads_it(seeded)
 
 
 def test_refuses_while_another_seed_holds_the_lock(server_url):
-    from mlmcrm.services.seed import SEED_LOCK_KEY
+    from mlmcrm.services.demo.seed import SEED_LOCK_KEY
 
     name = f"mlmcrm_seed_lock_{uuid.uuid4().hex[:8]}"
     url = create_database(server_url, name)

@@ -5,8 +5,8 @@ from sqlmodel import select
 
 from mlmcrm.models import ApiToken, AuditLog
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import api_tokens, auth, sessions
-from mlmcrm.services.errors import (
+from mlmcrm.services.accounts import api_tokens, auth, sessions
+from mlmcrm.services.platform.errors import (
     AuthenticationFailed,
     NotFound,
     PermissionDenied,

@@ -3,7 +3,7 @@
 The sign-in runs through the real ``POST /api/session/login`` with the TCP peer and its
 ``X-Forwarded-For`` header set as a proxy sets them, and the 2FA page's handler runs with the
 websocket's peer, so these tests prove the address extraction of both, not only the pure
-function in ``services/client_address.py``.
+function in ``services/platform/client_address.py``.
 """
 
 from datetime import timedelta
@@ -18,7 +18,7 @@ from mlmcrm.api import create_api
 from mlmcrm.models import AuditLog, LoginAttempt, UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.pages.account.two_factor import TwoFactorState
-from mlmcrm.services import auth
+from mlmcrm.services.accounts import auth
 from mlmcrm.session_cookie import cookie_name
 from tests.factories import PASSWORD, make_user
 from tests.handlers import HandlerClient

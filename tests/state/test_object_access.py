@@ -22,9 +22,9 @@ from mlmcrm.pages.admin.commissions import CommissionsState
 from mlmcrm.pages.admin.people import PeopleState
 from mlmcrm.pages.admin.plans import PlansState
 from mlmcrm.pages.distributor.statement import StatementState
-from mlmcrm.services import api_tokens, profile
-from mlmcrm.services.commission_plans import upload_plan
-from mlmcrm.services.permissions import ROLES
+from mlmcrm.services.accounts import api_tokens, profile
+from mlmcrm.services.commissions.commission_plans import upload_plan
+from mlmcrm.services.platform.permissions import ROLES
 from tests.factories import make_user
 from tests.handlers import HandlerClient, unchanged
 from tests.services.commissions.builders import TEST_PLAN
@@ -122,7 +122,7 @@ def test_a_revoked_session_cookie_reaches_nothing(owner_session, victim):
     intruder = make_user(owner_session)
     client = HandlerClient.sign_in(owner_session, intruder, path="/account/tokens")
     owner_session.exec(select(UserSession).where(UserSession.user_id == intruder.id)).one()
-    from mlmcrm.services import auth
+    from mlmcrm.services.accounts import auth
 
     auth.revoke_all_sessions(owner_session, user_id=intruder.id, reason="test")
     owner_session.commit()
@@ -194,7 +194,7 @@ def test_admin_disables_an_account_and_it_is_signed_out(owner_session, victim):
 def plan_and_period(owner_session):
     """A draft plan and an open period far in the past, removed again afterwards."""
     admin = make_user(owner_session, role="admin")
-    from mlmcrm.services.actor import Actor
+    from mlmcrm.services.platform.actor import Actor
 
     plan = upload_plan(
         owner_session,

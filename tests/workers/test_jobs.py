@@ -2,10 +2,10 @@ import pytest
 from rq import Queue, SimpleWorker, Worker
 
 from mlmcrm.db import session_scope
-from mlmcrm.services import jobs as job_service
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import DomainError
-from mlmcrm.services.jobs import redis_connection
+from mlmcrm.services.platform import jobs as job_service
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import DomainError
+from mlmcrm.services.platform.jobs import redis_connection
 
 
 @pytest.fixture()

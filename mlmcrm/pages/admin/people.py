@@ -12,8 +12,8 @@ from mlmcrm.components.forms import error_message, labelled_input, notice_messag
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.db import session_scope
 from mlmcrm.models.users import USER_ROLES
-from mlmcrm.services import accounts, profile
-from mlmcrm.services.errors import DomainError
+from mlmcrm.services.accounts import accounts, profile
+from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.state.auth import AuthState, shows_once
 
 

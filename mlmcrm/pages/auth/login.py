@@ -7,8 +7,8 @@ import reflex as rx
 from mlmcrm import routes
 from mlmcrm.components.layout import brand, ready_marker
 from mlmcrm.components.post_form import post_form
-from mlmcrm.services import auth as auth_service
-from mlmcrm.services import permissions
+from mlmcrm.services.accounts import auth as auth_service
+from mlmcrm.services.platform import permissions
 from mlmcrm.state.auth import AuthState
 
 

@@ -8,8 +8,8 @@ from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input
 from mlmcrm.components.layout import sign_out_form
 from mlmcrm.components.post_form import post_form
-from mlmcrm.services import auth as auth_service
-from mlmcrm.services import permissions
+from mlmcrm.services.accounts import auth as auth_service
+from mlmcrm.services.platform import permissions
 from mlmcrm.state.auth import AuthState
 
 

@@ -12,10 +12,10 @@ from mlmcrm.db import session_scope
 from mlmcrm.models import Contact
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
 from mlmcrm.pages.crm.contacts import StageOption
-from mlmcrm.services import contacts, crm, tasks
-from mlmcrm.services.contacts import ContactInput
-from mlmcrm.services.errors import DomainError, NotFound
-from mlmcrm.services.tasks import TaskInput
+from mlmcrm.services.crm import contacts, crm, tasks
+from mlmcrm.services.crm.contacts import ContactInput
+from mlmcrm.services.crm.tasks import TaskInput
+from mlmcrm.services.platform.errors import DomainError, NotFound
 
 
 @dataclass

@@ -12,9 +12,9 @@ from mlmcrm.db import session_scope
 from mlmcrm.models import Task
 from mlmcrm.models.base import utcnow
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
-from mlmcrm.services import crm, tasks
-from mlmcrm.services.errors import DomainError, NotFound
-from mlmcrm.services.tasks import TaskInput
+from mlmcrm.services.crm import crm, tasks
+from mlmcrm.services.crm.tasks import TaskInput
+from mlmcrm.services.platform.errors import DomainError, NotFound
 
 
 @dataclass

@@ -16,8 +16,8 @@ from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.db import session_scope
 from mlmcrm.models import Distributor
 from mlmcrm.pages.shop.cart_form import cart_from_form
-from mlmcrm.services import autoship, catalog, orders, payments, refunds, tax
-from mlmcrm.services.errors import DomainError, ValidationFailed
+from mlmcrm.services.commerce import autoship, catalog, orders, payments, refunds, tax
+from mlmcrm.services.platform.errors import DomainError, ValidationFailed
 from mlmcrm.settings import get_settings
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.ids import parse_id

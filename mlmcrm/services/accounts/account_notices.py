@@ -20,7 +20,7 @@ from mlmcrm import routes
 from mlmcrm.integrations import email as email_adapter
 from mlmcrm.models import User
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import mail
+from mlmcrm.services.platform import mail
 from mlmcrm.settings import get_settings
 
 

@@ -11,7 +11,8 @@ the applicant becomes a distributor (row, code, ``joined_at``, placement) when t
 emailed link and accept the distributor agreement. Applications not confirmed within
 :data:`APPLICATION_TTL` are anonymised by a scheduled job.
 
-The public forms are throttled per client and per email address (:mod:`mlmcrm.services.throttle`).
+The public forms are throttled per client and per email address
+(:mod:`mlmcrm.services.accounts.throttle`).
 """
 
 from __future__ import annotations
@@ -31,20 +32,12 @@ from mlmcrm.models import AccountToken, Distributor, EnrolmentApplication, User,
 from mlmcrm.models.accounts import PLACEMENT_PREFERENCES
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.users import USER_ROLES
-from mlmcrm.services import (
-    account_notices,
-    api_tokens,
-    audit,
-    auth,
-    crypto,
-    genealogy,
-    mail,
-    permissions,
-    throttle,
-)
-from mlmcrm.services.actor import Actor, valid_ip
-from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
-from mlmcrm.services.passwords import hash_password, password_problem
+from mlmcrm.services.accounts import account_notices, api_tokens, auth, throttle
+from mlmcrm.services.accounts.passwords import hash_password, password_problem
+from mlmcrm.services.network import genealogy
+from mlmcrm.services.platform import audit, crypto, mail, permissions
+from mlmcrm.services.platform.actor import Actor, valid_ip
+from mlmcrm.services.platform.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.settings import get_settings
 
 AGREEMENT_VERSION = "2026-11"

@@ -12,11 +12,11 @@ from sqlmodel import Session
 
 from mlmcrm.models import User, UserProfile
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit
-from mlmcrm.services.accounts import _find_user_by_email, normalize_email
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import PermissionDenied, ValidationFailed
-from mlmcrm.services.passwords import hash_password, password_problem
+from mlmcrm.services.accounts.accounts import _find_user_by_email, normalize_email
+from mlmcrm.services.accounts.passwords import hash_password, password_problem
+from mlmcrm.services.platform import audit
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import PermissionDenied, ValidationFailed
 
 
 def create_admin(session: Session, *, actor: Actor, email: str, password: str) -> User:

@@ -22,9 +22,10 @@ from sqlmodel import Session, select
 
 from mlmcrm.models import ApiToken, Distributor, User
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import account_notices, audit, auth, permissions, scoping
-from mlmcrm.services.actor import STAFF_ROLES, Actor
-from mlmcrm.services.errors import (
+from mlmcrm.services.accounts import account_notices, auth
+from mlmcrm.services.platform import audit, permissions, scoping
+from mlmcrm.services.platform.actor import STAFF_ROLES, Actor
+from mlmcrm.services.platform.errors import (
     AuthenticationFailed,
     NotFound,
     PermissionDenied,

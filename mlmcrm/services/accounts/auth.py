@@ -5,13 +5,13 @@ its SHA-256 digest. Sessions expire after an idle timeout (30 minutes for staff,
 distributors) and an absolute 7 days. An unknown email costs the same Argon2 verification as a
 wrong password and gets the same message.
 
-Failed logins are counted per email (whether or not an account has it, so a lock reveals
-nothing) and per client (:func:`mlmcrm.services.client_address.throttle_key`: the address, or
-the /64 network of an IPv6 address): 10 failures within 15 minutes lock either for the rest of
-the window. Wrong 2FA codes (TOTP or recovery) are counted apart, against the user, and a
-correct password never clears them: 10 within 15 minutes lock the account's sign-in (password
-step, 2FA challenge and re-authentication) for the rest of the window. A user with 2FA gets a
-session that is good for nothing but the 2FA challenge until a code is accepted.
+Failed logins are counted per email (whether or not an account has it, so a lock reveals nothing)
+and per client (:func:`mlmcrm.services.platform.client_address.throttle_key`: the address, or the
+/64 network of an IPv6 address): 10 failures within 15 minutes lock either for the rest of the
+window. Wrong 2FA codes (TOTP or recovery) are counted apart, against the user, and a correct
+password never clears them: 10 within 15 minutes lock the account's sign-in (password step, 2FA
+challenge and re-authentication) for the rest of the window. A user with 2FA gets a session that is
+good for nothing but the 2FA challenge until a code is accepted.
 Re-authentication (the password, and a 2FA code when enabled) is recorded per session and
 stays fresh for 5 minutes.
 
@@ -55,11 +55,12 @@ from mlmcrm.models import (
     UserSession,
 )
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit, crypto, totp
-from mlmcrm.services.actor import STAFF_ROLES, Actor, valid_ip
-from mlmcrm.services.client_address import throttle_key
-from mlmcrm.services.errors import AuthenticationFailed, ReauthenticationRequired
-from mlmcrm.services.passwords import hash_password, needs_rehash, verify_password
+from mlmcrm.services.accounts import totp
+from mlmcrm.services.accounts.passwords import hash_password, needs_rehash, verify_password
+from mlmcrm.services.platform import audit, crypto
+from mlmcrm.services.platform.actor import STAFF_ROLES, Actor, valid_ip
+from mlmcrm.services.platform.client_address import throttle_key
+from mlmcrm.services.platform.errors import AuthenticationFailed, ReauthenticationRequired
 
 ABSOLUTE_TIMEOUT = timedelta(days=7)
 STAFF_IDLE_TIMEOUT = timedelta(minutes=30)
@@ -731,7 +732,8 @@ def attempt_login(
         email: The login email, in any case.
         password: The password as typed.
         ip_address: The client's real address (see ``services.client_address``); throttled
-            per :func:`~mlmcrm.services.client_address.throttle_key` and kept on audit rows.
+            per :func:`~mlmcrm.services.platform.client_address.throttle_key` and kept on audit
+            rows.
         user_agent: The client's browser, recorded on the session.
 
     Returns:

@@ -8,9 +8,9 @@ from sqlmodel import Session, select
 
 from mlmcrm.models import UserSession
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit, permissions, scoping
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound
+from mlmcrm.services.platform import audit, permissions, scoping
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,8 @@ def revoke_other_sessions(session: Session, *, actor: Actor) -> int:
         How many browsers were signed out.
     """
     permissions.require(actor, "account.self")
-    from mlmcrm.services.api_tokens import revoke_all_tokens
-    from mlmcrm.services.auth import revoke_all_sessions
+    from mlmcrm.services.accounts.api_tokens import revoke_all_tokens
+    from mlmcrm.services.accounts.auth import revoke_all_sessions
 
     count = revoke_all_sessions(
         session,

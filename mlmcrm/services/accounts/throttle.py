@@ -9,7 +9,8 @@ caller's transaction: a request that rolls back (bad input, nothing created, not
 not count, and the per-address count covers exactly the emails that were committed for sending.
 
 Keys are stored as keyed hashes, so the table holds no email or network address. A client is
-counted by :func:`mlmcrm.services.client_address.throttle_key` (an IPv4 address or an IPv6 /64);
+counted by :func:`mlmcrm.services.platform.client_address.throttle_key` (an IPv4 address or
+an IPv6 /64);
 a request whose address is unknown (a Unix socket with no trusted proxy in front) is not counted
 per client, rather than lumping every such client into one bucket that anyone could fill.
 """
@@ -23,9 +24,9 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import crypto
-from mlmcrm.services.client_address import throttle_key
-from mlmcrm.services.errors import TooManyRequests
+from mlmcrm.services.platform import crypto
+from mlmcrm.services.platform.client_address import throttle_key
+from mlmcrm.services.platform.errors import TooManyRequests
 
 
 @dataclass(frozen=True)

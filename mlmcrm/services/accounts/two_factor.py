@@ -19,9 +19,10 @@ from sqlmodel import Session, select
 
 from mlmcrm.models import RecoveryCode, TotpEnrolment, User, UserSession
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import account_notices, audit, auth, crypto, permissions, totp
-from mlmcrm.services.actor import STAFF_ROLES, Actor
-from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
+from mlmcrm.services.accounts import account_notices, auth, totp
+from mlmcrm.services.platform import audit, crypto, permissions
+from mlmcrm.services.platform.actor import STAFF_ROLES, Actor
+from mlmcrm.services.platform.errors import DomainError, NotFound, ValidationFailed
 
 SECRET_FIELD = "users.totp_secret"
 PENDING_FIELD = "totp_enrolments.secret"

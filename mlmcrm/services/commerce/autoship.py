@@ -39,11 +39,17 @@ from mlmcrm.models import (
     User,
 )
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit, mail, orders, permissions
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.crypto import keyed_hash
-from mlmcrm.services.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from mlmcrm.services.money import to_minor
+from mlmcrm.services.commerce import orders
+from mlmcrm.services.platform import audit, mail, permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.crypto import keyed_hash
+from mlmcrm.services.platform.errors import (
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from mlmcrm.services.platform.money import to_minor
 from mlmcrm.settings import get_settings
 
 log = logging.getLogger(__name__)

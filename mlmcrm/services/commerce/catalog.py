@@ -19,10 +19,10 @@ from sqlmodel import Session, select
 from mlmcrm.integrations import storage
 from mlmcrm.models import Product, ProductCategory
 from mlmcrm.models.catalog import PRODUCT_STATUSES
-from mlmcrm.services import audit, permissions
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound, ValidationFailed
-from mlmcrm.services.money import currency_code, parse_decimal
+from mlmcrm.services.platform import audit, permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound, ValidationFailed
+from mlmcrm.services.platform.money import currency_code, parse_decimal
 
 SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
 IMAGE_TYPES = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from mlmcrm.models import Customer, Distributor
-from mlmcrm.services import audit, permissions, scoping
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound, PermissionDenied, ValidationFailed
+from mlmcrm.services.platform import audit, permissions, scoping
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

@@ -25,9 +25,11 @@ from sqlmodel import Session, func, select
 from mlmcrm.db import set_actor
 from mlmcrm.models import Customer, Distributor, Order, OrderItem, OrderRefund, Product, UserProfile
 from mlmcrm.models.orders import ORDER_STATUSES
-from mlmcrm.services import audit, customers, permissions, scoping, tax, throttle
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound, PermissionDenied, ValidationFailed
+from mlmcrm.services.accounts import throttle
+from mlmcrm.services.commerce import customers, tax
+from mlmcrm.services.platform import audit, permissions, scoping
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 MAX_QUANTITY = 999
 MAX_LINES = 50

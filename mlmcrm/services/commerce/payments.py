@@ -25,10 +25,10 @@ from mlmcrm.integrations import stripe_gateway
 from mlmcrm.integrations.stripe_gateway import PaymentFailed
 from mlmcrm.models import Customer, Order, OrderItem, Product
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound, ValidationFailed
-from mlmcrm.services.money import to_minor
+from mlmcrm.services.platform import audit
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound, ValidationFailed
+from mlmcrm.services.platform.money import to_minor
 
 log = logging.getLogger(__name__)
 WEBHOOK_ACTOR = Actor.system("stripe webhook")
@@ -201,7 +201,7 @@ def apply_checkout_session(
         },
     )
     if order.autoship_day is not None and order.autoship_id is None:
-        from mlmcrm.services import autoship
+        from mlmcrm.services.commerce import autoship
 
         autoship.subscribe_from_order(
             session,
@@ -322,7 +322,7 @@ def handle_webhook(session: Session, *, payload: bytes, signature: str) -> Webho
         _expire(session, obj)
         detail = "expired"
     elif event_type == "refund.created":
-        from mlmcrm.services import refunds
+        from mlmcrm.services.commerce import refunds
 
         recorded = refunds.record_stripe_refund(session, obj, actor=WEBHOOK_ACTOR)
         detail = f"order {recorded.order_id} {recorded.order_status}" if recorded else "known"

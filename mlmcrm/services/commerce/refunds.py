@@ -30,10 +30,11 @@ from mlmcrm.integrations import stripe_gateway
 from mlmcrm.integrations.stripe_gateway import PaymentFailed
 from mlmcrm.models import CompanySetting, Order, OrderItem, OrderRefund, Product
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit, orders, permissions
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import PermissionDenied, ValidationFailed
-from mlmcrm.services.money import from_minor, parse_decimal, round_money, to_minor
+from mlmcrm.services.commerce import orders
+from mlmcrm.services.platform import audit, permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import PermissionDenied, ValidationFailed
+from mlmcrm.services.platform.money import from_minor, parse_decimal, round_money, to_minor
 
 RATIO_PLACES = Decimal("0.0000000001")
 REFUNDABLE_STATUSES = ("paid", "fulfilled", "partially_refunded")

@@ -1,8 +1,9 @@
 """Commission periods: open → previewed → closed, runs, adjustments and comparisons.
 
-The run itself is :mod:`mlmcrm.services.commission_run` (an RQ job, ``commissions.run``); these
-are the use cases around it. Closing a period freezes its ledger and moves the title and bonus
-ranks of its stats onto the distributors; its binary carry is read by the next period's run.
+The run itself is :mod:`mlmcrm.services.commissions.commission_run` (an RQ job,
+``commissions.run``); these are the use cases around it. Closing a period freezes its ledger and
+moves the title and bonus ranks of its stats onto the distributors; its binary carry is read by the
+next period's run.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from sqlmodel import Session, select
 from mlmcrm.models import CommissionAdjustment, CommissionPeriod, Distributor, Job
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.commissions import ledger_partition_name
-from mlmcrm.services import audit, permissions
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.commission_run import ADJUSTMENT_BONUS, RUN_LOCK_CLASS, RunRefused
-from mlmcrm.services.errors import DomainError, NotFound, ValidationFailed
+from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS, RUN_LOCK_CLASS, RunRefused
+from mlmcrm.services.platform import audit, permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import DomainError, NotFound, ValidationFailed
 
 RUN_JOB_KIND = "commissions.run"
 MAX_ADJUSTMENT = Decimal("1000000")
@@ -173,7 +174,7 @@ def start_run(session: Session, *, actor: Actor, period_id: int, connection: Any
         NotFound: No such period.
         RunRefused: The period is closed or a run of it is already queued or running.
     """
-    from mlmcrm.services import jobs as job_service
+    from mlmcrm.services.platform import jobs as job_service
 
     permissions.require(actor, "commissions.run")
     row = session.get(CommissionPeriod, period_id)

@@ -16,11 +16,11 @@ from sqlmodel import Session
 
 from mlmcrm.engine import Plan, load_plan
 from mlmcrm.models import CommissionPeriod, CompPlan, Distributor
-from mlmcrm.services import permissions
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.commission_periods import period_label
-from mlmcrm.services.commission_run import ADJUSTMENT_BONUS
-from mlmcrm.services.errors import NotFound, PermissionDenied
+from mlmcrm.services.commissions.commission_periods import period_label
+from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS
+from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound, PermissionDenied
 
 BONUS_NAMES = {
     "retail": "Retail bonus",

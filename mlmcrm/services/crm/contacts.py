@@ -14,10 +14,11 @@ from sqlmodel import Session, select
 
 from mlmcrm.models import Contact, ContactActivity, Customer, Distributor, Order, Task
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit, crm, scoping
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.crypto import DecryptionError, decrypt_field, encrypt_field
-from mlmcrm.services.errors import NotFound, ValidationFailed
+from mlmcrm.services.crm import crm
+from mlmcrm.services.platform import audit, scoping
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.crypto import DecryptionError, decrypt_field, encrypt_field
+from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 PRIVATE_NOTE_FIELD = "contact_activities.body_enc"
 LOGGED_KINDS = ("note", "call", "message", "meeting")
@@ -407,7 +408,7 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
 
 
 def _filtered(session: Session, *, actor: Actor, filters: ContactFilter) -> Any:
-    from mlmcrm.services import crm_search
+    from mlmcrm.services.crm import crm_search
 
     crm.require_owner(actor)
     statement = scoping.restrict(select(Contact), actor=actor, entity="contact").where(

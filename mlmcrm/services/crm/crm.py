@@ -2,7 +2,7 @@
 
 A distributor works their own contacts and tasks. Staff with ``crm.read_any`` see counts, and
 open one record only by giving a reason, which is audited (:func:`open_contact_as_staff`).
-Every lookup by id goes through :mod:`mlmcrm.services.scoping`; row-level security in
+Every lookup by id goes through :mod:`mlmcrm.services.platform.scoping`; row-level security in
 PostgreSQL is the second wall.
 """
 
@@ -18,9 +18,9 @@ from sqlmodel import Session, select
 
 from mlmcrm.models import CompanySetting, Contact, Task
 from mlmcrm.models.crm import CONTACT_STAGES
-from mlmcrm.services import audit, permissions, scoping
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound, PermissionDenied, ValidationFailed
+from mlmcrm.services.platform import audit, permissions, scoping
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 STAGES_SETTING = "crm.stages"
 PHONE_REGION_SETTING = "crm.phone_region"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlmodel import Session
 
-from mlmcrm.services import crm
-from mlmcrm.services.actor import Actor
+from mlmcrm.services.crm import crm
+from mlmcrm.services.platform.actor import Actor
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORDS = 8

@@ -1,6 +1,6 @@
 """Importing contacts: preview, dry run, upsert by email and E.164 phone, report, undo.
 
-An import reads the whole file first (:mod:`mlmcrm.services.imports_parse`), then plans what
+An import reads the whole file first (:mod:`mlmcrm.services.crm.imports_parse`), then plans what
 each row does: **create** a contact, **update** the one it matches (by any of its emails, then
 any of its phones in E.164; blanks are filled and tags added, nothing typed by hand is
 overwritten) or **skip** it, with the reason. A dry run stops there. A real import writes the
@@ -22,10 +22,17 @@ from sqlmodel import Session, select
 from mlmcrm.db import session_scope
 from mlmcrm.models import ContactImport, User
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import audit, crm
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound, ValidationFailed
-from mlmcrm.services.imports_parse import ImportRow, decode, detect_format, parse_csv, parse_vcard
+from mlmcrm.services.crm import crm
+from mlmcrm.services.crm.imports_parse import (
+    ImportRow,
+    decode,
+    detect_format,
+    parse_csv,
+    parse_vcard,
+)
+from mlmcrm.services.platform import audit
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 INLINE_ROWS = 5_000
 """Files up to this many rows import at once; larger ones run as a background job."""
@@ -478,7 +485,7 @@ def preview(
     Raises:
         ValidationFailed: The file cannot be read.
     """
-    from mlmcrm.services import imports_parse
+    from mlmcrm.services.crm import imports_parse
 
     content = decode(data, encoding)
     kind = detect_format(filename, content)
@@ -612,7 +619,7 @@ def queue_import(
         PermissionDenied: The actor keeps no CRM.
         ValidationFailed: The file cannot be read (checked before it is queued).
     """
-    from mlmcrm.services import jobs
+    from mlmcrm.services.platform import jobs
 
     crm.require_owner(actor)
     read_file(data, filename=filename, encoding=encoding, mapping=mapping)
@@ -649,7 +656,7 @@ def run_import_job(
         ValidationFailed: The upload expired, the owner may no longer keep a CRM, or the file
             cannot be read.
     """
-    from mlmcrm.services import jobs
+    from mlmcrm.services.platform import jobs
 
     redis = jobs.redis_connection()
     data = redis.get(_upload_key(upload))
@@ -676,8 +683,8 @@ def run_import_job(
 
 def stash_upload(data: bytes, *, connection: Any = None) -> str:
     """Keep an uploaded file in Redis for a day (between preview, dry run and import)."""
-    from mlmcrm.services import jobs
-    from mlmcrm.services.imports_parse import MAX_FILE_BYTES
+    from mlmcrm.services.crm.imports_parse import MAX_FILE_BYTES
+    from mlmcrm.services.platform import jobs
 
     if len(data) > MAX_FILE_BYTES:
         raise ValidationFailed(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
@@ -692,7 +699,7 @@ def stashed_upload(token: str, *, connection: Any = None) -> bytes:
     Raises:
         ValidationFailed: It expired (or never was).
     """
-    from mlmcrm.services import jobs
+    from mlmcrm.services.platform import jobs
 
     data = (connection or jobs.redis_connection()).get(_upload_key(token)) if token else None
     if data is None:

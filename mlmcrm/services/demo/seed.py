@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from mlmcrm.services import seed_data as data
-from mlmcrm.services import seed_tables as tables
-from mlmcrm.services.seed_data import ADMIN_EMAIL, DEMO_PASSWORD, DISTRIBUTOR_EMAIL
-from mlmcrm.services.seed_tree import build_network
+from mlmcrm.services.demo import seed_data as data
+from mlmcrm.services.demo import seed_tables as tables
+from mlmcrm.services.demo.seed_data import ADMIN_EMAIL, DEMO_PASSWORD, DISTRIBUTOR_EMAIL
+from mlmcrm.services.demo.seed_tree import build_network
 
 SEED_ACTOR_LABEL = "cli"
 SEED_LOCK_KEY = 0x6D6C6D736565  # held while seeding, so two seeds cannot fill one database
@@ -443,7 +443,7 @@ def seed_demo_company(
         raise ValueError("the number of orders cannot be negative")
     if months < 1:
         raise ValueError("a demo company needs at least one month of history")
-    from mlmcrm.services.passwords import hash_password
+    from mlmcrm.services.accounts.passwords import hash_password
 
     clock = _Clock(progress)
     tables.COPY_STATS.clear()

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from mlmcrm.services import seed_copy as sc
-from mlmcrm.services import seed_data as data
-from mlmcrm.services.seed_data import COMPANY_EMAIL, DISTRIBUTOR_EMAIL, STAFF
-from mlmcrm.services.seed_tree import Network
+from mlmcrm.services.demo import seed_copy as sc
+from mlmcrm.services.demo import seed_data as data
+from mlmcrm.services.demo.seed_data import COMPANY_EMAIL, DISTRIBUTOR_EMAIL, STAFF
+from mlmcrm.services.demo.seed_tree import Network
 
 CHUNK_ROWS = 200_000
 DAY_US = 86_400 * 1_000_000
@@ -414,7 +414,7 @@ def load_genealogy(conn: psycopg.Connection, company: Company) -> int:
     The distributors are loaded with the genealogy trigger disabled; this fills what the trigger
     would have written, in one COPY.
     """
-    from mlmcrm.services.genealogy_store import copy_columns, euler_labels
+    from mlmcrm.services.network.genealogy_store import copy_columns, euler_labels
 
     net = company.network
     assert net is not None and company.rank is not None

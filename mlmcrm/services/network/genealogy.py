@@ -24,10 +24,10 @@ from sqlmodel import Session
 from mlmcrm.models import CompanySetting, Distributor
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.genealogy import PLACEMENT_TREE, HoldingTankEntry
-from mlmcrm.services import audit, permissions
-from mlmcrm.services import genealogy_store as store
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound, ValidationFailed
+from mlmcrm.services.network import genealogy_store as store
+from mlmcrm.services.platform import audit, permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 SETTINGS_KEY = "genealogy"
 PLACE_EXPIRED_JOB = "genealogy.place_expired"
@@ -486,7 +486,7 @@ def schedule_placement(at: datetime) -> None:
     A failure to reach Redis is logged, not raised: the enrolment itself must not fail for it,
     and every run of the job places everyone whose time is up.
     """
-    from mlmcrm.services.jobs import enqueue_job
+    from mlmcrm.services.platform.jobs import enqueue_job
 
     try:
         enqueue_job(actor=Actor.system("holding-tank"), kind=PLACE_EXPIRED_JOB, at=at)

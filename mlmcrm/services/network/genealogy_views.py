@@ -18,10 +18,10 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.models.genealogy import PLACEMENT_TREE
-from mlmcrm.services import genealogy_store as store
-from mlmcrm.services import permissions, scoping
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound, PermissionDenied, ValidationFailed
+from mlmcrm.services.network import genealogy_store as store
+from mlmcrm.services.platform import permissions, scoping
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 EXPORT_LIMIT = 100_000
 NOT_VISIBLE = "That person is not in your downline."

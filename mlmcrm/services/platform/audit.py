@@ -14,8 +14,8 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from mlmcrm.models import AuditLog
-from mlmcrm.services.actor import Actor, valid_ip
-from mlmcrm.services.errors import ValidationFailed
+from mlmcrm.services.platform.actor import Actor, valid_ip
+from mlmcrm.services.platform.errors import ValidationFailed
 
 
 def _jsonable(value: Any) -> Any:
@@ -141,7 +141,7 @@ def _day(value: str, label: str) -> date | None:
 
 
 def _filtered(filters: AuditFilter, *, actor: Actor) -> Any:
-    from mlmcrm.services import scoping
+    from mlmcrm.services.platform import scoping
 
     statement = scoping.restrict(select(AuditLog), actor=actor, entity="audit_log")
     if filters.actor.strip():
@@ -197,7 +197,7 @@ def search(
         PermissionDenied: The actor may not read the audit log.
         ValidationFailed: A malformed date.
     """
-    from mlmcrm.services import permissions
+    from mlmcrm.services.platform import permissions
 
     permissions.require(actor, "audit.read")
     statement = _filtered(filters, actor=actor)
@@ -215,7 +215,7 @@ def export_csv(session: Session, *, actor: Actor, filters: AuditFilter) -> str:
         PermissionDenied: The actor may not read the audit log.
         ValidationFailed: A malformed date, or more than 100,000 rows (narrow the filters).
     """
-    from mlmcrm.services import permissions
+    from mlmcrm.services.platform import permissions
 
     permissions.require(actor, "audit.read")
     statement = _filtered(filters, actor=actor)

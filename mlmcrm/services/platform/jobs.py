@@ -19,8 +19,8 @@ from sqlmodel import Session, select
 from mlmcrm.db import session_scope
 from mlmcrm.models import Job
 from mlmcrm.models.base import utcnow
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import DomainError, NotFound
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import DomainError, NotFound
 
 QUEUES = ("commissions", "default", "messages")
 JOB_TIMEOUT_SECONDS = 3600

@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
-from mlmcrm.services import audit, crypto
-from mlmcrm.services.actor import Actor
+from mlmcrm.services.platform import audit, crypto
+from mlmcrm.services.platform.actor import Actor
 
 ENCRYPTED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     # table, key column, encrypted column, field name bound to the ciphertext
@@ -86,7 +86,8 @@ SEALED_REQUESTS = "jobs.params.sealed"
 
 def _job_values() -> dict[str, tuple[tuple[str, ...], str, str]]:
     """Encrypted job parameters: name → (job kinds, parameter, field bound to the ciphertext)."""
-    from mlmcrm.services import accounts, mail
+    from mlmcrm.services.accounts import accounts
+    from mlmcrm.services.platform import mail
 
     return {
         EMAIL_BODIES: ((mail.EMAIL_JOB_KIND,), "body", mail.BODY_FIELD),

@@ -26,9 +26,9 @@ from sqlmodel import Session, select
 from mlmcrm.db import session_scope
 from mlmcrm.integrations import email as email_adapter
 from mlmcrm.models import Job
-from mlmcrm.services import crypto
-from mlmcrm.services import jobs as job_service
-from mlmcrm.services.errors import DomainError
+from mlmcrm.services.platform import crypto
+from mlmcrm.services.platform import jobs as job_service
+from mlmcrm.services.platform.errors import DomainError
 
 logger = logging.getLogger("mlmcrm.mail")
 

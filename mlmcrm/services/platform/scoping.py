@@ -30,8 +30,8 @@ from mlmcrm.models import (
     UserSession,
 )
 from mlmcrm.models.genealogy import SPONSOR_TREE
-from mlmcrm.services import permissions
-from mlmcrm.services.actor import Actor
+from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.actor import Actor
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from mlmcrm.models import CommissionPeriod, Customer, Distributor, Order, OrderRefund
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.commission_plans import activate_plan, upload_plan
+from mlmcrm.services.commissions.commission_plans import activate_plan, upload_plan
+from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
 
 TEST_PLAN = """\

@@ -78,7 +78,7 @@ def private_redis(redis_url):
     from redis import Redis
     from rq import Queue
 
-    from mlmcrm.services.jobs import QUEUES, redis_connection
+    from mlmcrm.services.platform.jobs import QUEUES, redis_connection
 
     shared_db = redis_connection().connection_pool.connection_kwargs.get("db", 0)
     connection = Redis.from_url(redis_url_with_db(redis_url, 11 if shared_db != 11 else 12))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from mlmcrm.db import session_scope
-from mlmcrm.services import commission_periods as periods
-from mlmcrm.services.commission_run import run_period
+from mlmcrm.services.commissions import commission_periods as periods
+from mlmcrm.services.commissions.commission_run import run_period
 
 
 def test_closing_a_period_audits_who_closed_it_and_how_many_ranks_changed(owner, company):

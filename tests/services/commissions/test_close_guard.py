@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from mlmcrm.db import session_scope
 from mlmcrm.models import CommissionPeriod, Distributor
-from mlmcrm.services import commission_periods as periods
-from mlmcrm.services.commission_run import RunRefused, run_period
+from mlmcrm.services.commissions import commission_periods as periods
+from mlmcrm.services.commissions.commission_run import RunRefused, run_period
 from tests.factories import make_user
 from tests.services.commissions.builders import JANUARY, add_order, ledger, refund
 

@@ -10,11 +10,11 @@ from sqlalchemy import text
 
 from mlmcrm.db import get_engine, session_scope
 from mlmcrm.models import CommissionPeriod, Distributor
-from mlmcrm.services import commission_periods as periods
-from mlmcrm.services import commission_run
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.commission_run import RunRefused, run_period
-from mlmcrm.services.errors import DomainError, ValidationFailed
+from mlmcrm.services.commissions import commission_periods as periods
+from mlmcrm.services.commissions import commission_run
+from mlmcrm.services.commissions.commission_run import RunRefused, run_period
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import DomainError, ValidationFailed
 from tests.conftest import PROJECT_ROOT
 from tests.services.commissions.builders import FEBRUARY, add_order, ledger, refund
 
@@ -242,7 +242,7 @@ def test_queueing_a_second_run_while_one_is_queued_is_refused(owner, company, pr
 def test_the_job_runs_through_rq_with_a_burst_worker(owner, company, private_redis):
     from rq import Queue, SimpleWorker
 
-    from mlmcrm.services import jobs as job_service
+    from mlmcrm.services.platform import jobs as job_service
 
     connection = private_redis
     queue = Queue("commissions", connection=connection)
@@ -371,7 +371,7 @@ def test_bad_adjustments_change_nothing(owner, company, amount, reason, message)
 
 
 def test_a_distributor_may_not_run_or_close(owner, company):
-    from mlmcrm.services.errors import PermissionDenied
+    from mlmcrm.services.platform.errors import PermissionDenied
 
     someone = Actor(user_id=None, role="distributor", distributor_id=company.people["A"])
     with session_scope("app") as session, pytest.raises(PermissionDenied):

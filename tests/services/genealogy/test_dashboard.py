@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from mlmcrm.services import dashboard
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound
+from mlmcrm.services.reports import dashboard
 from tests.services.genealogy.helpers import add_distributor
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)

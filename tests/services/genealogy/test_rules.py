@@ -12,10 +12,10 @@ from sqlmodel import Session
 
 from mlmcrm.db import get_engine
 from mlmcrm.models.base import utcnow
-from mlmcrm.services import genealogy
-from mlmcrm.services import genealogy_store as store
-from mlmcrm.services.actor import Actor
-from mlmcrm.services.errors import NotFound, PermissionDenied, ValidationFailed
+from mlmcrm.services.network import genealogy
+from mlmcrm.services.network import genealogy_store as store
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 from tests.factories import make_user
 from tests.services.genealogy.helpers import add_distributor
 

@@ -9,8 +9,8 @@ from sqlalchemy import create_engine, pool, text
 from sqlmodel import Session
 
 from mlmcrm.migrations import upgrade_to_head
-from mlmcrm.services import genealogy_store as store
-from mlmcrm.services.seed import seed_demo_company
+from mlmcrm.services.demo.seed import seed_demo_company
+from mlmcrm.services.network import genealogy_store as store
 from tests.conftest import create_database, drop_database
 from tests.services.genealogy.helpers import (
     add_distributor,

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from mlmcrm.services import genealogy_store as store
+from mlmcrm.services.network import genealogy_store as store
 from tests.services.genealogy.helpers import (
     add_distributor,
     subtree_by_adjacency,

@@ -1,0 +1,1 @@
+"""The figures the company and each distributor see on their home pages."""
