@@ -6,42 +6,42 @@ from mlmcrm import routes
 from mlmcrm.api import create_api
 from mlmcrm.api.security_headers import with_security_headers
 from mlmcrm.api.session import with_session_reference
-from mlmcrm.pages.account.confirm import ConfirmState, confirm_page
-from mlmcrm.pages.account.profile import ProfileState, profile_page
-from mlmcrm.pages.account.sessions import SessionsState, sessions_page
-from mlmcrm.pages.account.tokens import TokensState, tokens_page
-from mlmcrm.pages.account.two_factor import TwoFactorState, two_factor_page
-from mlmcrm.pages.admin.audit import AuditLogState, audit_log_page
-from mlmcrm.pages.admin.commissions import CommissionsState, commissions_page
-from mlmcrm.pages.admin.home import AdminHomeState, admin_home
-from mlmcrm.pages.admin.orders import AdminOrdersState, admin_orders_page
-from mlmcrm.pages.admin.people import PeopleState, people_page
-from mlmcrm.pages.admin.plans import PlansState, plans_page
-from mlmcrm.pages.admin.products import ProductsState, products_page
-from mlmcrm.pages.auth.forgot_password import ForgotPasswordState, forgot_password_page
-from mlmcrm.pages.auth.join import JoinState, join_page
-from mlmcrm.pages.auth.login import LoginState, login_page
-from mlmcrm.pages.auth.reset_password import ResetPasswordState, reset_password_page
-from mlmcrm.pages.auth.two_factor_challenge import (
+from mlmcrm.pages.accounts.confirm import ConfirmState, confirm_page
+from mlmcrm.pages.accounts.forgot_password import ForgotPasswordState, forgot_password_page
+from mlmcrm.pages.accounts.join import JoinState, join_page
+from mlmcrm.pages.accounts.login import LoginState, login_page
+from mlmcrm.pages.accounts.people import PeopleState, people_page
+from mlmcrm.pages.accounts.profile import ProfileState, profile_page
+from mlmcrm.pages.accounts.reset_password import ResetPasswordState, reset_password_page
+from mlmcrm.pages.accounts.sessions import SessionsState, sessions_page
+from mlmcrm.pages.accounts.tokens import TokensState, tokens_page
+from mlmcrm.pages.accounts.two_factor import TwoFactorState, two_factor_page
+from mlmcrm.pages.accounts.two_factor_challenge import (
     TwoFactorChallengeState,
     two_factor_challenge_page,
 )
-from mlmcrm.pages.auth.verify_email import VerifyEmailState, verify_email_page
+from mlmcrm.pages.accounts.verify_email import VerifyEmailState, verify_email_page
+from mlmcrm.pages.commerce.admin_orders import AdminOrdersState, admin_orders_page
+from mlmcrm.pages.commerce.autoship import AutoshipManageState, autoship_manage_page
+from mlmcrm.pages.commerce.checkout_done import CheckoutDoneState, checkout_done_page
+from mlmcrm.pages.commerce.customers import CustomersState, customers_page
+from mlmcrm.pages.commerce.distributor_orders import DistributorOrdersState, distributor_orders_page
+from mlmcrm.pages.commerce.products import ProductsState, products_page
+from mlmcrm.pages.commerce.shop import ShopState, shop_page
+from mlmcrm.pages.commissions.periods import CommissionsState, commissions_page
+from mlmcrm.pages.commissions.plans import PlansState, plans_page
+from mlmcrm.pages.commissions.statement import StatementState, statement_page
+from mlmcrm.pages.compliance.audit import AuditLogState, audit_log_page
 from mlmcrm.pages.crm.contact import ContactState, contact_page
 from mlmcrm.pages.crm.contacts import ContactsState, contacts_page
 from mlmcrm.pages.crm.imports import ImportState, import_page
 from mlmcrm.pages.crm.staff import StaffCrmState, staff_crm_page
 from mlmcrm.pages.crm.today import TodayState, today_page
-from mlmcrm.pages.distributor.customers import CustomersState, customers_page
-from mlmcrm.pages.distributor.home import DistributorHomeState, distributor_home
-from mlmcrm.pages.distributor.orders import DistributorOrdersState, distributor_orders_page
-from mlmcrm.pages.distributor.statement import StatementState, statement_page
 from mlmcrm.pages.forbidden import forbidden_page, index_page
-from mlmcrm.pages.genealogy import admin_genealogy_page, team_page
-from mlmcrm.pages.genealogy.state import GenealogyState
-from mlmcrm.pages.shop.autoship import AutoshipManageState, autoship_manage_page
-from mlmcrm.pages.shop.done import CheckoutDoneState, checkout_done_page
-from mlmcrm.pages.shop.shop import ShopState, shop_page
+from mlmcrm.pages.network.genealogy import admin_genealogy_page, team_page
+from mlmcrm.pages.network.genealogy_state import GenealogyState
+from mlmcrm.pages.reports.admin_home import AdminHomeState, admin_home
+from mlmcrm.pages.reports.distributor_home import DistributorHomeState, distributor_home
 from mlmcrm.runtime import refuse_demo_accounts_in_production
 from mlmcrm.state.auth import AuthState
 

@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import select
 
 from mlmcrm.models import AutoshipSubscription, Order, Product, User
-from mlmcrm.pages.admin.orders import AdminOrdersState
-from mlmcrm.pages.admin.products import ProductsState
-from mlmcrm.pages.distributor.orders import DistributorOrdersState
+from mlmcrm.pages.commerce.admin_orders import AdminOrdersState
+from mlmcrm.pages.commerce.distributor_orders import DistributorOrdersState
+from mlmcrm.pages.commerce.products import ProductsState
 from tests.commerce.helpers import own_order, paid_order
 from tests.factories import make_user
 from tests.handlers import HandlerClient, unchanged

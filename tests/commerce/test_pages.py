@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import text
 
 from mlmcrm.models import Order, User
-from mlmcrm.pages.admin.orders import AdminOrdersState
-from mlmcrm.pages.admin.products import ProductsState
-from mlmcrm.pages.distributor.orders import DistributorOrdersState
-from mlmcrm.pages.shop.autoship import AutoshipManageState
-from mlmcrm.pages.shop.done import CheckoutDoneState
-from mlmcrm.pages.shop.shop import ShopState
+from mlmcrm.pages.commerce.admin_orders import AdminOrdersState
+from mlmcrm.pages.commerce.autoship import AutoshipManageState
+from mlmcrm.pages.commerce.checkout_done import CheckoutDoneState
+from mlmcrm.pages.commerce.distributor_orders import DistributorOrdersState
+from mlmcrm.pages.commerce.products import ProductsState
+from mlmcrm.pages.commerce.shop import ShopState
 from mlmcrm.services.accounts import throttle
 from mlmcrm.services.commerce import autoship
 from tests.commerce.helpers import own_order, paid_order
@@ -274,7 +274,7 @@ def test_malformed_ids_get_a_message(owner_session, shop, bad_id):
 
 
 def test_a_distributor_adds_and_finds_their_own_customers_only(owner_session, shop):
-    from mlmcrm.pages.distributor.customers import CustomersState
+    from mlmcrm.pages.commerce.customers import CustomersState
 
     seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
     seller.call(CustomersState.load)

@@ -17,7 +17,7 @@ from sqlmodel import select
 from mlmcrm.db import session_scope
 from mlmcrm.models import ApiToken, AuditLog, User
 from mlmcrm.models.base import utcnow
-from mlmcrm.pages.account.tokens import TokensState
+from mlmcrm.pages.accounts.tokens import TokensState
 from mlmcrm.services.accounts import accounts, api_tokens, auth, sessions, totp, two_factor
 from mlmcrm.services.accounts.two_factor import SECRET_FIELD
 from mlmcrm.services.platform import crypto

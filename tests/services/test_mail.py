@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from mlmcrm import settings
 from mlmcrm.models import Job
-from mlmcrm.pages.auth.forgot_password import ForgotPasswordState
+from mlmcrm.pages.accounts.forgot_password import ForgotPasswordState
 from mlmcrm.services.accounts import accounts
 from mlmcrm.services.platform import mail
 from mlmcrm.services.platform.jobs import redis_connection

@@ -491,8 +491,8 @@ def test_the_worker_start_schedules_the_clean_up(owner_session, redis_url):
 def test_the_pages_take_an_applicant_from_the_form_to_the_agreement_to_the_tree(
     owner_session, smtp
 ):
-    from mlmcrm.pages.auth.join import JoinState
-    from mlmcrm.pages.auth.verify_email import VerifyEmailState
+    from mlmcrm.pages.accounts.join import JoinState
+    from mlmcrm.pages.accounts.verify_email import VerifyEmailState
     from tests.handlers import HandlerClient
 
     sponsor = _sponsor(owner_session)

@@ -17,7 +17,7 @@ from mlmcrm import routes, settings
 from mlmcrm.api import create_api
 from mlmcrm.models import AuditLog, LoginAttempt, UserSession
 from mlmcrm.models.base import utcnow
-from mlmcrm.pages.account.two_factor import TwoFactorState
+from mlmcrm.pages.accounts.two_factor import TwoFactorState
 from mlmcrm.services.accounts import auth
 from mlmcrm.session_cookie import cookie_name
 from tests.factories import PASSWORD, make_user

@@ -16,12 +16,12 @@ import pytest
 from sqlmodel import select
 
 from mlmcrm.models import ApiToken, AuditLog, CommissionPeriod, User, UserSession
-from mlmcrm.pages.account.sessions import SessionsState
-from mlmcrm.pages.account.tokens import TokensState
-from mlmcrm.pages.admin.commissions import CommissionsState
-from mlmcrm.pages.admin.people import PeopleState
-from mlmcrm.pages.admin.plans import PlansState
-from mlmcrm.pages.distributor.statement import StatementState
+from mlmcrm.pages.accounts.people import PeopleState
+from mlmcrm.pages.accounts.sessions import SessionsState
+from mlmcrm.pages.accounts.tokens import TokensState
+from mlmcrm.pages.commissions.periods import CommissionsState
+from mlmcrm.pages.commissions.plans import PlansState
+from mlmcrm.pages.commissions.statement import StatementState
 from mlmcrm.services.accounts import api_tokens, profile
 from mlmcrm.services.commissions.commission_plans import upload_plan
 from mlmcrm.services.platform.permissions import ROLES

@@ -11,7 +11,7 @@ import reflex as rx
 
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, STAFF_NAV, app_shell
-from mlmcrm.pages.genealogy.state import GenealogyState
+from mlmcrm.pages.network.genealogy_state import GenealogyState
 
 S = GenealogyState
 

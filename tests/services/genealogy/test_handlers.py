@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from mlmcrm.models import Distributor
-from mlmcrm.pages.genealogy.state import GenealogyState
+from mlmcrm.pages.network.genealogy_state import GenealogyState
 from tests.factories import make_user
 from tests.handlers import HandlerClient, unchanged
 

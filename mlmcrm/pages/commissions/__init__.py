@@ -1,0 +1,1 @@
+"""Commission pages: plan versions and periods for finance, and a distributor's statement."""

@@ -1,0 +1,1 @@
+"""Compliance pages: the audit log."""

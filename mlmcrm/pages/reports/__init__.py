@@ -1,0 +1,1 @@
+"""Home pages: a distributor's figures and the company's."""
