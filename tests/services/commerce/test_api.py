@@ -6,8 +6,8 @@ from sqlmodel import select
 
 from mlmcrm.models import Distributor, User
 from mlmcrm.services.platform.actor import Actor
-from tests.commerce.helpers import paid_order, pending_order
 from tests.factories import make_api_token
+from tests.services.commerce.helpers import paid_order, pending_order
 
 
 def _token(session, actor: Actor, scopes):

@@ -16,8 +16,8 @@ from mlmcrm.models import AutoshipSubscription, Order, OrderItem
 from mlmcrm.services.commerce import autoship
 from mlmcrm.services.platform import mail
 from mlmcrm.services.platform.errors import NotFound, ValidationFailed
-from tests.commerce.helpers import paid_order
 from tests.conftest import redis_url_with_db
+from tests.services.commerce.helpers import paid_order
 from tests.services.conftest import deliver_emails
 from tests.smtp_sink import SmtpSink
 

@@ -13,9 +13,9 @@ from mlmcrm.models import AutoshipSubscription, Order, Product, User
 from mlmcrm.pages.commerce.admin_orders import AdminOrdersState
 from mlmcrm.pages.commerce.distributor_orders import DistributorOrdersState
 from mlmcrm.pages.commerce.products import ProductsState
-from tests.commerce.helpers import own_order, paid_order
 from tests.factories import make_user
 from tests.handlers import HandlerClient, unchanged
+from tests.services.commerce.helpers import own_order, paid_order
 
 COMMERCE_TABLES = ("orders", "order_refunds", "autoship_subscriptions", "products", "audit_logs")
 

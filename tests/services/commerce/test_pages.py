@@ -17,8 +17,8 @@ from mlmcrm.pages.commerce.products import ProductsState
 from mlmcrm.pages.commerce.shop import ShopState
 from mlmcrm.services.accounts import throttle
 from mlmcrm.services.commerce import autoship
-from tests.commerce.helpers import own_order, paid_order
 from tests.handlers import DEFAULT_IP, HandlerClient, unchanged
+from tests.services.commerce.helpers import own_order, paid_order
 
 
 class Visitor(HandlerClient):

@@ -15,7 +15,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.models import Order
 from mlmcrm.services.commerce import payments
 from mlmcrm.services.platform.errors import DomainError, ValidationFailed
-from tests.commerce.helpers import checkout, paid_order, pending_order
+from tests.services.commerce.helpers import checkout, paid_order, pending_order
 from tests.stripe_server import sign
 
 
@@ -87,7 +87,7 @@ def test_the_same_cart_sent_concurrently_places_one_order(owner_session, shop, s
     import uuid
 
     from mlmcrm.services.commerce import orders
-    from tests.commerce.helpers import BUYER
+    from tests.services.commerce.helpers import BUYER
 
     token = uuid.uuid4().hex
     ids, barrier = [], threading.Barrier(5)

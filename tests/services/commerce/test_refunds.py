@@ -17,8 +17,8 @@ from mlmcrm.services.commissions import commission_periods
 from mlmcrm.services.commissions.commission_plans import activate_plan, upload_plan
 from mlmcrm.services.commissions.commission_run import run_period
 from mlmcrm.services.platform.errors import DomainError, PermissionDenied, ValidationFailed
-from tests.commerce.conftest import Shop
-from tests.commerce.helpers import own_order, paid_order
+from tests.services.commerce.conftest import Shop
+from tests.services.commerce.helpers import own_order, paid_order
 from tests.services.commissions.builders import TEST_PLAN, ledger
 from tests.services.commissions.conftest import (  # noqa: F401 - fixtures
     commission_template,
@@ -109,7 +109,7 @@ def test_distributors_and_support_may_not_refund(owner_session, shop, stripe_fak
     with session_scope("app") as session, pytest.raises(PermissionDenied):
         refunds.refund_order(session, actor=shop.seller, order_id=order.id, reason="mine")
     with session_scope("app") as session, pytest.raises(ValidationFailed, match="pending"):
-        from tests.commerce.helpers import pending_order
+        from tests.services.commerce.helpers import pending_order
 
         refunds.refund_order(
             session, actor=shop.admin, order_id=pending_order(shop, [("TEA", 1)]), reason="x"

@@ -17,7 +17,7 @@ from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 from tests.factories import make_user
-from tests.services.genealogy.helpers import add_distributor
+from tests.services.network.helpers import add_distributor
 
 
 @pytest.fixture()

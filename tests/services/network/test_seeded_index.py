@@ -12,7 +12,7 @@ from mlmcrm.migrations import upgrade_to_head
 from mlmcrm.services.demo.seed import seed_demo_company
 from mlmcrm.services.network import genealogy_store as store
 from tests.conftest import create_database, drop_database
-from tests.services.genealogy.helpers import (
+from tests.services.network.helpers import (
     add_distributor,
     subtree_by_adjacency,
     subtree_by_labels,

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from mlmcrm.services.network import genealogy_store as store
-from tests.services.genealogy.helpers import (
+from tests.services.network.helpers import (
     add_distributor,
     subtree_by_adjacency,
     subtree_by_labels,

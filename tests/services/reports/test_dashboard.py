@@ -11,7 +11,7 @@ from sqlalchemy import text
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.errors import NotFound
 from mlmcrm.services.reports import dashboard
-from tests.services.genealogy.helpers import add_distributor
+from tests.services.network.helpers import add_distributor
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 
