@@ -97,9 +97,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_totp_code(args: argparse.Namespace) -> int:
     from mlmcrm.db import session_scope
+    from mlmcrm.errors import DomainError
     from mlmcrm.runtime import prepare_services
     from mlmcrm.services.demo.demo_accounts import current_code
-    from mlmcrm.services.platform.errors import DomainError
 
     _require_development("totp-code", "it prints second factors of demo accounts only")
     prepare_services()
@@ -126,11 +126,11 @@ def _cmd_create_admin(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import IntegrityError
 
     from mlmcrm.db import session_scope
+    from mlmcrm.errors import DomainError
     from mlmcrm.migrations import upgrade_to_head
     from mlmcrm.runtime import prepare_services
     from mlmcrm.services.accounts.admin_accounts import create_admin
     from mlmcrm.services.platform.actor import Actor
-    from mlmcrm.services.platform.errors import DomainError
 
     password = _read_new_password(args)
     prepare_services()
@@ -159,9 +159,9 @@ def _cmd_rotate_keys(args: argparse.Namespace) -> int:
     from mlmcrm.db import session_scope
     from mlmcrm.migrations import upgrade_to_head
     from mlmcrm.runtime import prepare_services
+    from mlmcrm.services.key_rotation import rotate_keys
     from mlmcrm.services.platform import crypto
     from mlmcrm.services.platform.actor import Actor
-    from mlmcrm.services.platform.key_rotation import rotate_keys
 
     prepare_services()
     upgrade_to_head()

@@ -8,13 +8,13 @@ from sqlmodel import select
 
 from mlmcrm import routes
 from mlmcrm.cli import build_parser, main
+from mlmcrm.errors import DomainError, PermissionDenied
 from mlmcrm.models import AuditLog, User
 from mlmcrm.services.accounts import auth, totp
 from mlmcrm.services.accounts.admin_accounts import create_admin
 from mlmcrm.services.demo.demo_accounts import current_code, ensure_demo_staff_totp
 from mlmcrm.services.platform import crypto
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError, PermissionDenied
 from mlmcrm.state.auth import AuthState
 from tests.deployment import deployed_as
 from tests.factories import make_user

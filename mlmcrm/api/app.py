@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from mlmcrm import routes
 from mlmcrm.api import health, security_headers, session, v1, webhooks
-from mlmcrm.services.platform.errors import DomainError
+from mlmcrm.errors import DomainError
 from mlmcrm.settings import get_settings
 
 

@@ -15,13 +15,13 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from mlmcrm.api.v1 import token_session
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Contact, Task
 from mlmcrm.services.accounts.api_tokens import TokenActor
 from mlmcrm.services.crm import contacts, crm, crm_search, tasks
 from mlmcrm.services.crm.contacts import ContactFilter, ContactInput
 from mlmcrm.services.crm.tasks import TaskInput
 from mlmcrm.services.platform import permissions
-from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 router = APIRouter(tags=["crm"])
 Context = tuple[Session, TokenActor]

@@ -92,7 +92,7 @@ def get_upline(distributor_id: int, tree: str = TREE, context: Context = TOKEN) 
 
 
 def _cursor(value: str | None) -> tuple[int, int] | None:
-    from mlmcrm.services.platform.errors import ValidationFailed
+    from mlmcrm.errors import ValidationFailed
 
     if not value:
         return None

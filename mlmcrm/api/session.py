@@ -27,9 +27,9 @@ from starlette.datastructures import FormData
 from mlmcrm import routes
 from mlmcrm.api.request_address import client_ip
 from mlmcrm.db import session_scope
+from mlmcrm.errors import AuthenticationFailed
 from mlmcrm.services.accounts import auth
 from mlmcrm.services.platform import permissions
-from mlmcrm.services.platform.errors import AuthenticationFailed
 from mlmcrm.session_cookie import REFERENCE_HEADER, cookie_name, uses_https
 from mlmcrm.settings import get_settings
 

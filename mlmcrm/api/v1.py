@@ -18,9 +18,9 @@ from sqlmodel import Session
 from mlmcrm import routes
 from mlmcrm.api.request_address import client_ip
 from mlmcrm.db import session_scope, set_actor
+from mlmcrm.errors import AuthenticationFailed
 from mlmcrm.services.accounts import api_tokens
 from mlmcrm.services.accounts.api_tokens import TokenActor
-from mlmcrm.services.platform.errors import AuthenticationFailed
 
 router = APIRouter(prefix=routes.API_V1, tags=["v1"])
 

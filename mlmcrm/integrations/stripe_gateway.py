@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import stripe
 
-from mlmcrm.services.platform.errors import DomainError
+from mlmcrm.errors import DomainError
 from mlmcrm.settings import get_settings
 
 

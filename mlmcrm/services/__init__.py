@@ -13,4 +13,7 @@ every change it makes.
 - :mod:`~mlmcrm.services.commissions`: plans, periods, runs and statements.
 - :mod:`~mlmcrm.services.reports`: the figures of the home pages.
 - :mod:`~mlmcrm.services.demo`: the demo company and its logins.
+
+:mod:`~mlmcrm.services.key_rotation` sits above the domains: it re-encrypts every domain's encrypted
+columns with the current key.
 """

@@ -2,9 +2,9 @@ import pytest
 from rq import Queue, SimpleWorker, Worker
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.services.platform import jobs as job_service
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.services.platform.jobs import redis_connection
 
 

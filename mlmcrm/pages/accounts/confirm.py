@@ -6,8 +6,8 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input
+from mlmcrm.errors import AuthenticationFailed
 from mlmcrm.services.accounts import auth as auth_service
-from mlmcrm.services.platform.errors import AuthenticationFailed
 from mlmcrm.state.auth import AuthState
 
 

@@ -7,8 +7,8 @@ import reflex as rx
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.services.accounts import accounts
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.state.auth import AuthState
 
 

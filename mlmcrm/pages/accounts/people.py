@@ -11,9 +11,9 @@ import reflex as rx
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.models.users import USER_ROLES
 from mlmcrm.services.accounts import accounts, profile
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.state.auth import AuthState, shows_once
 
 

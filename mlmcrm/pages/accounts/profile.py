@@ -8,8 +8,8 @@ from mlmcrm import routes
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, ReauthenticationRequired
 from mlmcrm.services.accounts import accounts, profile
-from mlmcrm.services.platform.errors import DomainError, ReauthenticationRequired
 from mlmcrm.state.account import AccountState
 
 

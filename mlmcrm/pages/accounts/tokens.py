@@ -7,9 +7,9 @@ import reflex as rx
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, NotFound, ReauthenticationRequired
 from mlmcrm.services.accounts import api_tokens
 from mlmcrm.services.platform import permissions
-from mlmcrm.services.platform.errors import DomainError, NotFound, ReauthenticationRequired
 from mlmcrm.state.account import AccountState
 from mlmcrm.state.auth import shows_once
 from mlmcrm.state.ids import parse_id

@@ -19,10 +19,10 @@ from mlmcrm.components.forms import (
 )
 from mlmcrm.components.layout import sign_out_form
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, ReauthenticationRequired
 from mlmcrm.services.accounts import two_factor
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError, ReauthenticationRequired
 from mlmcrm.state.account import AccountState
 from mlmcrm.state.auth import shows_once
 

@@ -6,10 +6,10 @@ import reflex as rx
 
 from mlmcrm.components.forms import centered_card, error_message, notice_message
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.models import AutoshipSubscription, Distributor
 from mlmcrm.services.commerce import autoship
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.state.auth import client_ip
 
 

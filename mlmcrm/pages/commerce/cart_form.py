@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlmcrm.services.platform.errors import ValidationFailed
+from mlmcrm.errors import ValidationFailed
 
 
 def cart_from_form(form_data: dict[str, Any]) -> tuple[list[tuple[str, str]], int | None]:

@@ -10,9 +10,9 @@ import reflex as rx
 
 from mlmcrm.components.forms import centered_card
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.models import Order
 from mlmcrm.services.commerce import payments
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.state.ids import parse_id
 
 

@@ -9,8 +9,8 @@ import reflex as rx
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.services.commerce import customers
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.state.auth import AuthState
 
 

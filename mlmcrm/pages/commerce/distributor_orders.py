@@ -14,10 +14,10 @@ from mlmcrm import routes
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, ValidationFailed
 from mlmcrm.models import Distributor
 from mlmcrm.pages.commerce.cart_form import cart_from_form
 from mlmcrm.services.commerce import autoship, catalog, orders, payments, refunds, tax
-from mlmcrm.services.platform.errors import DomainError, ValidationFailed
 from mlmcrm.settings import get_settings
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.ids import parse_id

@@ -7,8 +7,8 @@ import reflex as rx
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.services.commerce import catalog, tax
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.services.platform.money import CURRENCIES
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.ids import parse_id

@@ -15,9 +15,9 @@ from mlmcrm import routes
 from mlmcrm.components.forms import error_message, labelled_input
 from mlmcrm.components.layout import brand, ready_marker
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, ValidationFailed
 from mlmcrm.pages.commerce.cart_form import cart_from_form
 from mlmcrm.services.commerce import catalog, customers, orders, payments, tax
-from mlmcrm.services.platform.errors import DomainError, ValidationFailed
 from mlmcrm.settings import get_settings
 from mlmcrm.state.auth import client_ip
 

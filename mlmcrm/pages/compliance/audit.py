@@ -9,8 +9,8 @@ import reflex as rx
 from mlmcrm.components.forms import error_message, labelled_input
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.services.platform import audit
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.state.auth import AuthState
 
 PAGE_SIZE = 50

@@ -13,9 +13,9 @@ from reflex_base.event import EventHandler, no_args_event_spec
 from mlmcrm import routes
 from mlmcrm.components.forms import error_message, notice_message
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.services.crm import tasks
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.ids import parse_id
 

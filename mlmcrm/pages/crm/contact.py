@@ -9,13 +9,13 @@ import reflex as rx
 from mlmcrm import routes
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import Contact
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
 from mlmcrm.pages.crm.contacts import StageOption
 from mlmcrm.services.crm import contacts, crm, tasks
 from mlmcrm.services.crm.contacts import ContactInput
 from mlmcrm.services.crm.tasks import TaskInput
-from mlmcrm.services.platform.errors import DomainError, NotFound
 
 
 @dataclass

@@ -14,11 +14,11 @@ import reflex as rx
 from mlmcrm import routes
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import Contact
 from mlmcrm.pages.crm.common import CrmState, Draggable, DropZone, crm_tabs, messages
 from mlmcrm.services.crm import contacts, crm, crm_search
 from mlmcrm.services.crm.contacts import ContactFilter, ContactInput
-from mlmcrm.services.platform.errors import DomainError, NotFound
 
 
 @dataclass

@@ -13,11 +13,11 @@ import reflex as rx
 
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import Job
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
 from mlmcrm.services.crm import imports
 from mlmcrm.services.crm.imports_parse import ENCODINGS, FIELDS
-from mlmcrm.services.platform.errors import DomainError, NotFound
 
 
 @dataclass

@@ -9,9 +9,9 @@ import reflex as rx
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.services.crm import contacts, crm
 from mlmcrm.services.platform import permissions
-from mlmcrm.services.platform.errors import DomainError, NotFound
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.ids import parse_id
 

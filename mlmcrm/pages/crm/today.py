@@ -9,12 +9,12 @@ import reflex as rx
 from mlmcrm import routes
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import Task
 from mlmcrm.models.base import utcnow
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
 from mlmcrm.services.crm import crm, tasks
 from mlmcrm.services.crm.tasks import TaskInput
-from mlmcrm.services.platform.errors import DomainError, NotFound
 
 
 @dataclass

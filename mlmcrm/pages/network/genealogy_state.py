@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 import reflex as rx
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.services.network import genealogy
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.network import genealogy_views as views
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.state.auth import AuthState
 
 PAGE = 50

@@ -10,8 +10,8 @@ from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
 from mlmcrm.components.tables import orders_table
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.services.platform import jobs as job_service
-from mlmcrm.services.platform.errors import DomainError
 from mlmcrm.services.reports import dashboard
 from mlmcrm.state.auth import AuthState
 

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import func, text, update
 from sqlmodel import Session, select
 
+from mlmcrm.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.integrations import email as email_adapter
 from mlmcrm.models import AccountToken, Distributor, EnrolmentApplication, User, UserProfile
 from mlmcrm.models.accounts import PLACEMENT_PREFERENCES
@@ -37,7 +38,6 @@ from mlmcrm.services.accounts.passwords import hash_password, password_problem
 from mlmcrm.services.network import genealogy
 from mlmcrm.services.platform import audit, crypto, mail, permissions
 from mlmcrm.services.platform.actor import Actor, valid_ip
-from mlmcrm.services.platform.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.settings import get_settings
 
 AGREEMENT_VERSION = "2026-11"

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.models import User, UserProfile
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts.accounts import _find_user_by_email, normalize_email
 from mlmcrm.services.accounts.passwords import hash_password, password_problem
 from mlmcrm.services.platform import audit
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import PermissionDenied, ValidationFailed
 
 
 def create_admin(session: Session, *, actor: Actor, email: str, password: str) -> User:

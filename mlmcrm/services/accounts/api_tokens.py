@@ -20,17 +20,17 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from mlmcrm.models import ApiToken, Distributor, User
-from mlmcrm.models.base import utcnow
-from mlmcrm.services.accounts import account_notices, auth
-from mlmcrm.services.platform import audit, permissions, scoping
-from mlmcrm.services.platform.actor import STAFF_ROLES, Actor
-from mlmcrm.services.platform.errors import (
+from mlmcrm.errors import (
     AuthenticationFailed,
     NotFound,
     PermissionDenied,
     ValidationFailed,
 )
+from mlmcrm.models import ApiToken, Distributor, User
+from mlmcrm.models.base import utcnow
+from mlmcrm.services.accounts import account_notices, auth
+from mlmcrm.services.platform import audit, permissions, scoping
+from mlmcrm.services.platform.actor import STAFF_ROLES, Actor
 
 TOKEN_PREFIX = "mlm_"
 MAX_TOKENS_PER_USER = 20

@@ -45,6 +45,7 @@ from sqlalchemy import delete, func, text, update
 from sqlmodel import Session, select
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import AuthenticationFailed, ReauthenticationRequired
 from mlmcrm.models import (
     Distributor,
     LoginAttempt,
@@ -60,7 +61,6 @@ from mlmcrm.services.accounts.passwords import hash_password, needs_rehash, veri
 from mlmcrm.services.platform import audit, crypto
 from mlmcrm.services.platform.actor import STAFF_ROLES, Actor, valid_ip
 from mlmcrm.services.platform.client_address import throttle_key
-from mlmcrm.services.platform.errors import AuthenticationFailed, ReauthenticationRequired
 
 ABSOLUTE_TIMEOUT = timedelta(days=7)
 STAFF_IDLE_TIMEOUT = timedelta(minutes=30)

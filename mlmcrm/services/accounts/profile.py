@@ -16,11 +16,11 @@ from datetime import date
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Contact, User, UserProfile
 from mlmcrm.services.accounts import auth
 from mlmcrm.services.platform import audit, crypto, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 SENSITIVE_FIELDS = {
     "tax_id": "user_profiles.tax_id",

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from mlmcrm.errors import NotFound
 from mlmcrm.models import UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound
 
 
 @dataclass(frozen=True)

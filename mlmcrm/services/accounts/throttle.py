@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlmodel import Session
 
+from mlmcrm.errors import TooManyRequests
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.platform import crypto
 from mlmcrm.services.platform.client_address import throttle_key
-from mlmcrm.services.platform.errors import TooManyRequests
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from datetime import timedelta
 from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
+from mlmcrm.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.models import RecoveryCode, TotpEnrolment, User, UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import account_notices, auth, totp
 from mlmcrm.services.platform import audit, crypto, permissions
 from mlmcrm.services.platform.actor import STAFF_ROLES, Actor
-from mlmcrm.services.platform.errors import DomainError, NotFound, ValidationFailed
 
 SECRET_FIELD = "users.totp_secret"
 PENDING_FIELD = "totp_enrolments.secret"

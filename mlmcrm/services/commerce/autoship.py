@@ -26,6 +26,12 @@ import stripe
 from sqlmodel import Session, select
 
 from mlmcrm.db import session_scope, set_actor
+from mlmcrm.errors import (
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from mlmcrm.integrations import email as email_service
 from mlmcrm.integrations import stripe_gateway
 from mlmcrm.models import (
@@ -43,12 +49,6 @@ from mlmcrm.services.commerce import orders
 from mlmcrm.services.platform import audit, mail, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.crypto import keyed_hash
-from mlmcrm.services.platform.errors import (
-    DomainError,
-    NotFound,
-    PermissionDenied,
-    ValidationFailed,
-)
 from mlmcrm.services.platform.money import to_minor
 from mlmcrm.settings import get_settings
 

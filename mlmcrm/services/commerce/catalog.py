@@ -16,12 +16,12 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.integrations import storage
 from mlmcrm.models import Product, ProductCategory
 from mlmcrm.models.catalog import PRODUCT_STATUSES
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 from mlmcrm.services.platform.money import currency_code, parse_decimal
 
 SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Distributor
 from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

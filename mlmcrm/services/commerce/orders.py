@@ -23,13 +23,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
 from mlmcrm.db import set_actor
+from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Distributor, Order, OrderItem, OrderRefund, Product, UserProfile
 from mlmcrm.models.orders import ORDER_STATUSES
 from mlmcrm.services.accounts import throttle
 from mlmcrm.services.commerce import customers, tax
 from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 MAX_QUANTITY = 999
 MAX_LINES = 50

@@ -21,13 +21,13 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import Session, select
 
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.integrations import stripe_gateway
 from mlmcrm.integrations.stripe_gateway import PaymentFailed
 from mlmcrm.models import Customer, Order, OrderItem, Product
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.platform import audit
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 from mlmcrm.services.platform.money import to_minor
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import Session, select
 
+from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.integrations import stripe_gateway
 from mlmcrm.integrations.stripe_gateway import PaymentFailed
 from mlmcrm.models import CompanySetting, Order, OrderItem, OrderRefund, Product
@@ -33,7 +34,6 @@ from mlmcrm.models.base import utcnow
 from mlmcrm.services.commerce import orders
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import PermissionDenied, ValidationFailed
 from mlmcrm.services.platform.money import from_minor, parse_decimal, round_money, to_minor
 
 RATIO_PLACES = Decimal("0.0000000001")

@@ -12,10 +12,10 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
+from mlmcrm.errors import ValidationFailed
 from mlmcrm.models import TaxRate
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import ValidationFailed
 from mlmcrm.services.platform.money import parse_decimal, round_money
 
 DEFAULT_REGION = "*"

@@ -17,13 +17,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from mlmcrm.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.models import CommissionAdjustment, CommissionPeriod, Distributor, Job
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.commissions import ledger_partition_name
 from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS, RUN_LOCK_CLASS, RunRefused
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError, NotFound, ValidationFailed
 
 RUN_JOB_KIND = "commissions.run"
 MAX_ADJUSTMENT = Decimal("1000000")

@@ -19,11 +19,11 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from mlmcrm.engine import Plan, PlanError, load_plan
+from mlmcrm.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.models import CompPlan
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError, NotFound, ValidationFailed
 
 MAX_PLAN_BYTES = 200_000
 

@@ -54,10 +54,10 @@ from mlmcrm.engine import (
 from mlmcrm.engine.compute import Result
 from mlmcrm.engine.money import multiply
 from mlmcrm.engine.plan import Plan
+from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models.commissions import ledger_partition_name, stats_partition_name
 from mlmcrm.services.platform import pgcopy
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError, NotFound
 
 RUN_LOCK_CLASS = 0x436F6D6D  # "Comm": advisory locks (RUN_LOCK_CLASS, period id)
 COUNTED_ORDER_STATUSES = ("paid", "fulfilled", "refunded", "partially_refunded")

@@ -15,12 +15,12 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.engine import Plan, load_plan
+from mlmcrm.errors import NotFound, PermissionDenied
 from mlmcrm.models import CommissionPeriod, CompPlan, Distributor
 from mlmcrm.services.commissions.commission_periods import period_label
 from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, PermissionDenied
 
 BONUS_NAMES = {
     "retail": "Retail bonus",

@@ -12,13 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Contact, ContactActivity, Customer, Distributor, Order, Task
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.crm import crm
 from mlmcrm.services.platform import audit, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.crypto import DecryptionError, decrypt_field, encrypt_field
-from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 PRIVATE_NOTE_FIELD = "contact_activities.body_enc"
 LOGGED_KINDS = ("note", "call", "message", "meeting")

@@ -16,11 +16,11 @@ import phonenumbers
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import CompanySetting, Contact, Task
 from mlmcrm.models.crm import CONTACT_STAGES
 from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 STAGES_SETTING = "crm.stages"
 PHONE_REGION_SETTING = "crm.phone_region"

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import ContactImport, User
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.crm import crm
@@ -32,7 +33,6 @@ from mlmcrm.services.crm.imports_parse import (
 )
 from mlmcrm.services.platform import audit
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 INLINE_ROWS = 5_000
 """Files up to this many rows import at once; larger ones run as a background job."""

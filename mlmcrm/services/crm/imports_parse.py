@@ -15,7 +15,7 @@ import quopri
 import re
 from dataclasses import dataclass, field
 
-from mlmcrm.services.platform.errors import ValidationFailed
+from mlmcrm.errors import ValidationFailed
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 ENCODINGS = {

@@ -18,13 +18,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
 from mlmcrm.db import session_scope, set_actor
+from mlmcrm.errors import ValidationFailed
 from mlmcrm.models import Contact, ContactActivity, Task
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.crm import TASK_TYPES
 from mlmcrm.services.crm import crm
 from mlmcrm.services.platform import scoping
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import ValidationFailed
 
 STALE_AFTER = timedelta(days=14)
 CHECK_IN_DAYS = (6, 21)

@@ -15,11 +15,11 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import User
 from mlmcrm.services.accounts import totp
 from mlmcrm.services.platform import audit, crypto
 from mlmcrm.services.platform.actor import STAFF_ROLES, Actor
-from mlmcrm.services.platform.errors import DomainError, NotFound
 from mlmcrm.settings import ConfigError, get_settings
 
 SECRET_FIELD = "users.totp_secret"

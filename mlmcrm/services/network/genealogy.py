@@ -21,13 +21,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import CompanySetting, Distributor
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.genealogy import PLACEMENT_TREE, HoldingTankEntry
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 SETTINGS_KEY = "genealogy"
 PLACE_EXPIRED_JOB = "genealogy.place_expired"

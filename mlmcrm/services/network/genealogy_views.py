@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
+from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models.genealogy import PLACEMENT_TREE
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.platform import permissions, scoping
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 EXPORT_LIMIT = 100_000
 NOT_VISIBLE = "That person is not in your downline."

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
+from mlmcrm.errors import ValidationFailed
 from mlmcrm.models import AuditLog
 from mlmcrm.services.platform.actor import Actor, valid_ip
-from mlmcrm.services.platform.errors import ValidationFailed
 
 
 def _jsonable(value: Any) -> Any:

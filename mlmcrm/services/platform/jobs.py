@@ -17,10 +17,10 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import Job
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError, NotFound
 
 QUEUES = ("commissions", "default", "messages")
 JOB_TIMEOUT_SECONDS = 3600

@@ -24,11 +24,11 @@ from sqlalchemy import event, text
 from sqlmodel import Session, select
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError
 from mlmcrm.integrations import email as email_adapter
 from mlmcrm.models import Job
 from mlmcrm.services.platform import crypto
 from mlmcrm.services.platform import jobs as job_service
-from mlmcrm.services.platform.errors import DomainError
 
 logger = logging.getLogger("mlmcrm.mail")
 

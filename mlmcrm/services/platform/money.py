@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from mlmcrm.services.platform.errors import ValidationFailed
+from mlmcrm.errors import ValidationFailed
 
 CENT = Decimal("0.01")
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "NZD", "CHF", "SEK", "NOK", "DKK", "MXN")

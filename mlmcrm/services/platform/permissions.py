@@ -7,8 +7,8 @@ do is written in one place.
 
 from __future__ import annotations
 
+from mlmcrm.errors import PermissionDenied
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import PermissionDenied
 
 ROLES = ("admin", "finance", "compliance", "support", "distributor")
 

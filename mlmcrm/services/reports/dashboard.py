@@ -13,9 +13,9 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlmodel import Session
 
+from mlmcrm.errors import NotFound
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound
 
 COUNTED_STATUSES = ("paid", "fulfilled", "partially_refunded")
 _COUNTED_SQL = "('paid', 'fulfilled', 'partially_refunded')"

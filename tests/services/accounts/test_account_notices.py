@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from mlmcrm.errors import ReauthenticationRequired
 from mlmcrm.models import Job
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import (
@@ -27,7 +28,6 @@ from mlmcrm.services.accounts import (
 )
 from mlmcrm.services.platform import mail
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import ReauthenticationRequired
 from tests.factories import make_user
 from tests.services.conftest import deliver_emails, signed_in
 

@@ -5,6 +5,14 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from mlmcrm.errors import (
+    AuthenticationFailed,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    ReauthenticationRequired,
+    ValidationFailed,
+)
 from mlmcrm.models import (
     AccountToken,
     AuditLog,
@@ -15,14 +23,6 @@ from mlmcrm.models import (
 )
 from mlmcrm.services.accounts import accounts, auth
 from mlmcrm.services.accounts.passwords import password_problem, verify_password
-from mlmcrm.services.platform.errors import (
-    AuthenticationFailed,
-    DomainError,
-    NotFound,
-    PermissionDenied,
-    ReauthenticationRequired,
-    ValidationFailed,
-)
 from tests.factories import PASSWORD, make_user
 from tests.services.conftest import deliver_emails, signed_in
 

@@ -15,6 +15,11 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import (
+    AuthenticationFailed,
+    ReauthenticationRequired,
+    ValidationFailed,
+)
 from mlmcrm.models import ApiToken, AuditLog, User
 from mlmcrm.models.base import utcnow
 from mlmcrm.pages.accounts.tokens import TokensState
@@ -22,11 +27,6 @@ from mlmcrm.services.accounts import accounts, api_tokens, auth, sessions, totp,
 from mlmcrm.services.accounts.two_factor import SECRET_FIELD
 from mlmcrm.services.platform import crypto
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import (
-    AuthenticationFailed,
-    ReauthenticationRequired,
-    ValidationFailed,
-)
 from tests.factories import PASSWORD, make_api_token, make_user
 from tests.handlers import HandlerClient, unchanged
 from tests.services.conftest import deliver_emails, signed_in

@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from mlmcrm.errors import AuthenticationFailed
 from mlmcrm.models import UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import auth
-from mlmcrm.services.platform.errors import AuthenticationFailed
 from tests.factories import PASSWORD, make_user
 
 

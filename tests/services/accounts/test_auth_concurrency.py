@@ -14,10 +14,10 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import AuthenticationFailed, DomainError
 from mlmcrm.models import AuditLog, RecoveryCode, UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import accounts, auth, totp, two_factor
-from mlmcrm.services.platform.errors import AuthenticationFailed, DomainError
 from tests.factories import PASSWORD, make_user
 from tests.services.conftest import signed_in
 

@@ -9,16 +9,17 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from mlmcrm import settings
-from mlmcrm.models import AuditLog, Contact, UserProfile
-from mlmcrm.services.accounts import profile
-from mlmcrm.services.platform import audit, crypto, key_rotation
-from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import (
+from mlmcrm.errors import (
     NotFound,
     PermissionDenied,
     ReauthenticationRequired,
     ValidationFailed,
 )
+from mlmcrm.models import AuditLog, Contact, UserProfile
+from mlmcrm.services import key_rotation
+from mlmcrm.services.accounts import profile
+from mlmcrm.services.platform import audit, crypto
+from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
 from tests.services.conftest import signed_in
 

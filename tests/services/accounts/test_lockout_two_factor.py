@@ -3,16 +3,16 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from mlmcrm.models import AuditLog, RecoveryCode, TotpEnrolment, User, UserSession
-from mlmcrm.models.base import utcnow
-from mlmcrm.services.accounts import auth, totp, two_factor
-from mlmcrm.services.platform import crypto
-from mlmcrm.services.platform.errors import (
+from mlmcrm.errors import (
     AuthenticationFailed,
     DomainError,
     ReauthenticationRequired,
     ValidationFailed,
 )
+from mlmcrm.models import AuditLog, RecoveryCode, TotpEnrolment, User, UserSession
+from mlmcrm.models.base import utcnow
+from mlmcrm.services.accounts import auth, totp, two_factor
+from mlmcrm.services.platform import crypto
 from tests.factories import PASSWORD, make_user
 from tests.services.conftest import signed_in
 

@@ -14,6 +14,13 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from mlmcrm.db import get_engine
+from mlmcrm.errors import (
+    AuthenticationFailed,
+    DomainError,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+)
 from mlmcrm.models import (
     AccountToken,
     AuditLog,
@@ -27,13 +34,6 @@ from mlmcrm.models import (
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import accounts, auth, throttle
 from mlmcrm.services.network import genealogy
-from mlmcrm.services.platform.errors import (
-    AuthenticationFailed,
-    DomainError,
-    NotFound,
-    TooManyRequests,
-    ValidationFailed,
-)
 from tests.factories import make_user
 from tests.services.conftest import deliver_emails
 
@@ -537,7 +537,8 @@ def test_a_waiting_request_is_rotated_to_the_new_key_and_still_handled(owner_ses
 
     from mlmcrm import settings
     from mlmcrm.models import Job
-    from mlmcrm.services.platform import crypto, key_rotation
+    from mlmcrm.services import key_rotation
+    from mlmcrm.services.platform import crypto
     from mlmcrm.services.platform.actor import Actor
 
     user = make_user(owner_session)

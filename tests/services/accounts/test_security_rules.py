@@ -10,13 +10,13 @@ from argon2.low_level import Type
 from sqlalchemy import text
 from sqlmodel import select
 
+from mlmcrm.errors import ReauthenticationRequired
 from mlmcrm.models import AuditLog, Contact, User, UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import accounts, auth, profile, totp, two_factor
 from mlmcrm.services.accounts.passwords import hash_password, verify_password
 from mlmcrm.services.platform import crypto
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import ReauthenticationRequired
 from tests.factories import PASSWORD, make_user
 from tests.handlers import unchanged
 from tests.services.conftest import signed_in
@@ -275,7 +275,7 @@ def test_the_acting_user_lasts_one_transaction_on_a_pooled_connection(owner_sess
 
 
 def test_rotate_keys_knows_every_encrypted_column(owner_session):
-    from mlmcrm.services.platform.key_rotation import ENCRYPTED_COLUMNS
+    from mlmcrm.services.key_rotation import ENCRYPTED_COLUMNS
 
     columns = owner_session.execute(
         text(
@@ -295,7 +295,7 @@ def test_a_private_timeline_note_is_rotated_to_the_new_key(owner_session, monkey
     import os
 
     from mlmcrm import settings
-    from mlmcrm.services.platform import key_rotation
+    from mlmcrm.services import key_rotation
 
     owner = make_user(owner_session)
     contact = Contact(owner_id=owner.id, first_name="Rotated")

@@ -3,15 +3,15 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from mlmcrm.models import ApiToken, AuditLog
-from mlmcrm.models.base import utcnow
-from mlmcrm.services.accounts import api_tokens, auth, sessions
-from mlmcrm.services.platform.errors import (
+from mlmcrm.errors import (
     AuthenticationFailed,
     NotFound,
     PermissionDenied,
     ValidationFailed,
 )
+from mlmcrm.models import ApiToken, AuditLog
+from mlmcrm.models.base import utcnow
+from mlmcrm.services.accounts import api_tokens, auth, sessions
 from tests.factories import make_user
 from tests.services.conftest import signed_in
 

@@ -12,10 +12,10 @@ from sqlmodel import select
 
 from mlmcrm import settings
 from mlmcrm.db import session_scope
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import AutoshipSubscription, Order, OrderItem
 from mlmcrm.services.commerce import autoship
 from mlmcrm.services.platform import mail
-from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 from tests.conftest import redis_url_with_db
 from tests.services.commerce.helpers import paid_order
 from tests.services.conftest import deliver_emails

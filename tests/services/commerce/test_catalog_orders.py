@@ -10,9 +10,9 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Order, OrderItem, Product
 from mlmcrm.services.commerce import catalog, customers, orders, tax
-from mlmcrm.services.platform.errors import PermissionDenied, ValidationFailed
 
 BUYER = customers.CustomerInput(first_name="Carl", last_name="Buyer", email="carl@example.com")
 

@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 from mlmcrm import settings
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, ValidationFailed
 from mlmcrm.models import Order
 from mlmcrm.services.commerce import payments
-from mlmcrm.services.platform.errors import DomainError, ValidationFailed
 from tests.services.commerce.helpers import checkout, paid_order, pending_order
 from tests.stripe_server import sign
 

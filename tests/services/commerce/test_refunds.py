@@ -11,12 +11,12 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import DomainError, PermissionDenied, ValidationFailed
 from mlmcrm.models import CommissionPeriod, Order, OrderItem, OrderRefund
 from mlmcrm.services.commerce import refunds
 from mlmcrm.services.commissions import commission_periods
 from mlmcrm.services.commissions.commission_plans import activate_plan, upload_plan
 from mlmcrm.services.commissions.commission_run import run_period
-from mlmcrm.services.platform.errors import DomainError, PermissionDenied, ValidationFailed
 from tests.services.commerce.conftest import Shop
 from tests.services.commerce.helpers import own_order, paid_order
 from tests.services.commissions.builders import TEST_PLAN, ledger

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import text
 
 from mlmcrm.db import get_engine, session_scope
+from mlmcrm.errors import DomainError, ValidationFailed
 from mlmcrm.models import CommissionPeriod, Distributor
 from mlmcrm.services.commissions import commission_periods as periods
 from mlmcrm.services.commissions import commission_run
 from mlmcrm.services.commissions.commission_run import RunRefused, run_period
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import DomainError, ValidationFailed
 from tests.conftest import PROJECT_ROOT
 from tests.services.commissions.builders import FEBRUARY, add_order, ledger, refund
 
@@ -371,7 +371,7 @@ def test_bad_adjustments_change_nothing(owner, company, amount, reason, message)
 
 
 def test_a_distributor_may_not_run_or_close(owner, company):
-    from mlmcrm.services.platform.errors import PermissionDenied
+    from mlmcrm.errors import PermissionDenied
 
     someone = Actor(user_id=None, role="distributor", distributor_id=company.people["A"])
     with session_scope("app") as session, pytest.raises(PermissionDenied):

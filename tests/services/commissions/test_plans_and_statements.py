@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import NotFound, PermissionDenied
 from mlmcrm.models import CompPlan
 from mlmcrm.services.commissions import commission_periods as periods
 from mlmcrm.services.commissions import commission_plans as plans
@@ -12,7 +13,6 @@ from mlmcrm.services.commissions import statements
 from mlmcrm.services.commissions.commission_run import run_period
 from mlmcrm.services.commissions.statements import LineFacts, explain
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, PermissionDenied
 from tests.services.commissions.builders import TEST_PLAN, add_order
 
 

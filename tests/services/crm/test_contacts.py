@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import AuditLog, ContactActivity, Customer, Distributor, Order
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.crm import contacts, crm
 from mlmcrm.services.crm.contacts import ContactFilter, ContactInput
-from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 
 
 def _add(acting, actor, **fields):

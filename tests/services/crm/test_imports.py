@@ -9,12 +9,12 @@ from sqlalchemy import func, text
 from sqlmodel import select
 
 from mlmcrm.db import session_scope
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import AuditLog, Contact, ContactActivity
 from mlmcrm.services.crm import contacts, imports
 from mlmcrm.services.crm.contacts import ContactInput
 from mlmcrm.services.crm.imports_parse import decode, parse_csv, parse_vcard
 from mlmcrm.services.platform import jobs as job_service
-from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 VCARD_21 = (
     "BEGIN:VCARD\r\n"

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Customer, Task
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.crm import contacts, crm_search, tasks
 from mlmcrm.services.crm.contacts import ContactInput
 from mlmcrm.services.crm.tasks import TaskInput
-from mlmcrm.services.platform.errors import NotFound, ValidationFailed
 
 
 def _contact(acting, actor, **fields):

@@ -11,11 +11,11 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.db import get_engine
+from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.network import genealogy
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, PermissionDenied, ValidationFailed
 from tests.factories import make_user
 from tests.services.network.helpers import add_distributor
 

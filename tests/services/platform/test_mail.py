@@ -175,7 +175,8 @@ def test_a_waiting_email_is_rotated_to_the_new_key_and_still_delivered(owner_ses
     import base64
     import os
 
-    from mlmcrm.services.platform import crypto, key_rotation
+    from mlmcrm.services import key_rotation
+    from mlmcrm.services.platform import crypto
     from mlmcrm.services.platform.actor import Actor
 
     user = make_user(owner_session)

@@ -3,10 +3,10 @@
 import pytest
 from sqlmodel import select
 
+from mlmcrm.errors import NotFound, PermissionDenied
 from mlmcrm.models import ApiToken, Contact, Distributor, User, UserProfile, UserSession
 from mlmcrm.services.accounts import accounts, api_tokens, profile, sessions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound, PermissionDenied
 from tests.factories import make_user
 from tests.services.conftest import signed_in
 

@@ -1,7 +1,7 @@
 import pytest
 
+from mlmcrm.errors import PermissionDenied
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import PermissionDenied
 from mlmcrm.services.platform.permissions import PERMISSIONS, ROLES, can, home_path, require
 
 

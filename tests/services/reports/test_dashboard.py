@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from mlmcrm.errors import NotFound
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.errors import NotFound
 from mlmcrm.services.reports import dashboard
 from tests.services.network.helpers import add_distributor
 
