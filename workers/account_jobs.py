@@ -42,7 +42,8 @@ def schedule_clean_up(connection: Any, *, delay: timedelta = timedelta(seconds=3
 def clean_up() -> dict[str, int]:
     """Anonymise expired applications (in batches) and delete old throttle counters."""
     from mlmcrm.db import session_scope
-    from mlmcrm.services.accounts import accounts, throttle
+    from mlmcrm.services.accounts import accounts
+    from mlmcrm.services.platform import throttle
 
     expired = 0
     while True:

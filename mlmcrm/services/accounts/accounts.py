@@ -12,7 +12,7 @@ emailed link and accept the distributor agreement. Applications not confirmed wi
 :data:`APPLICATION_TTL` are anonymised by a scheduled job.
 
 The public forms are throttled per client and per email address
-(:mod:`mlmcrm.services.accounts.throttle`).
+(:mod:`mlmcrm.services.platform.throttle`).
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from mlmcrm.models import AccountToken, Distributor, EnrolmentApplication, User,
 from mlmcrm.models.accounts import PLACEMENT_PREFERENCES
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.users import USER_ROLES
-from mlmcrm.services.accounts import account_notices, api_tokens, auth, throttle
+from mlmcrm.services.accounts import account_notices, api_tokens, auth
 from mlmcrm.services.accounts.passwords import hash_password, password_problem
 from mlmcrm.services.network import genealogy
-from mlmcrm.services.platform import audit, crypto, mail, permissions
+from mlmcrm.services.platform import audit, crypto, mail, permissions, throttle
 from mlmcrm.services.platform.actor import Actor, valid_ip
 from mlmcrm.settings import get_settings
 

@@ -26,9 +26,8 @@ from mlmcrm.db import set_actor
 from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Distributor, Order, OrderItem, OrderRefund, Product, UserProfile
 from mlmcrm.models.orders import ORDER_STATUSES
-from mlmcrm.services.accounts import throttle
 from mlmcrm.services.commerce import customers, tax
-from mlmcrm.services.platform import audit, permissions, scoping
+from mlmcrm.services.platform import audit, permissions, scoping, throttle
 from mlmcrm.services.platform.actor import Actor
 
 MAX_QUANTITY = 999

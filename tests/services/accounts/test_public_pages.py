@@ -32,8 +32,9 @@ from mlmcrm.models import (
     UserProfile,
 )
 from mlmcrm.models.base import utcnow
-from mlmcrm.services.accounts import accounts, auth, throttle
+from mlmcrm.services.accounts import accounts, auth
 from mlmcrm.services.network import genealogy
+from mlmcrm.services.platform import throttle
 from tests.factories import make_user
 from tests.services.conftest import deliver_emails
 

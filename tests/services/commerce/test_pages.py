@@ -15,8 +15,8 @@ from mlmcrm.pages.commerce.checkout_done import CheckoutDoneState
 from mlmcrm.pages.commerce.distributor_orders import DistributorOrdersState
 from mlmcrm.pages.commerce.products import ProductsState
 from mlmcrm.pages.commerce.shop import ShopState
-from mlmcrm.services.accounts import throttle
 from mlmcrm.services.commerce import autoship
+from mlmcrm.services.platform import throttle
 from tests.handlers import DEFAULT_IP, HandlerClient, unchanged
 from tests.services.commerce.helpers import own_order, paid_order
 
