@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any
 
 from mlmcrm.services.accounts import accounts
-from mlmcrm.services.platform import mail
 from mlmcrm.services.platform.jobs import job_kind
 
 log = logging.getLogger(__name__)
@@ -81,13 +80,13 @@ def _run_sealed(kind: str, sealed: str | None) -> dict[str, Any]:
     return {}
 
 
-@job_kind(accounts.SIGNUP_JOB, queue=mail.EMAIL_QUEUE)
+@job_kind(accounts.SIGNUP_JOB)
 def record_application(progress, *, sealed: str | None = None, **_: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Record a sign-up the join page checked (and send its email)."""
     return _run_sealed(accounts.SIGNUP_JOB, sealed)
 
 
-@job_kind(accounts.PASSWORD_RESET_JOB, queue=mail.EMAIL_QUEUE)
+@job_kind(accounts.PASSWORD_RESET_JOB)
 def send_password_reset(progress, *, sealed: str | None = None, **_: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Send the reset link the forgot-password page asked for, when an account uses the email."""
     return _run_sealed(accounts.PASSWORD_RESET_JOB, sealed)

@@ -23,7 +23,7 @@ def _requester(user_id: int | None) -> Actor:
         return Actor(user_id=user.id, role=user.role, label=user.email)
 
 
-@job_kind(RUN_JOB_KIND, queue="commissions")
+@job_kind(RUN_JOB_KIND)
 def run_commissions(progress, *, period_id: int, requested_by: int | None = None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Run a period's commissions and store the result as its preview.
 

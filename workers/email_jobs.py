@@ -8,4 +8,4 @@ from __future__ import annotations
 from mlmcrm.services.platform import mail
 from mlmcrm.services.platform.jobs import job_kind
 
-send_email = job_kind(mail.EMAIL_JOB_KIND, queue=mail.EMAIL_QUEUE)(mail.deliver)
+send_email = job_kind(mail.EMAIL_JOB_KIND)(mail.deliver)

@@ -24,7 +24,7 @@ def execute(job_id: int) -> dict[str, Any] | None:
     return job_service.execute(job_id)
 
 
-@job_kind("system.check")
+@job_kind(job_service.SYSTEM_CHECK_JOB)
 def system_check(progress, **_params: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Check from the worker that the database and Redis answer, and report what they hold."""
     started = time.perf_counter()

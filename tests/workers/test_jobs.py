@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 from rq import Queue, SimpleWorker, Worker
 
@@ -35,6 +38,8 @@ def test_job_round_trip_through_redis_and_a_worker(connection):
 
 
 def test_a_failing_job_records_its_error(connection):
+    job_service.declare_job("test.fails")
+
     @job_service.job_kind("test.fails")
     def _fails(progress, **params):
         progress(50, "Halfway")
@@ -54,3 +59,57 @@ def test_unknown_job_kind_is_refused_and_nothing_is_queued(connection):
     with pytest.raises(DomainError, match="Unknown job kind"):
         job_service.enqueue_job(actor=Actor.system("test"), kind="no.such", connection=connection)
     assert Queue("default", connection=connection).count == 0
+
+
+def test_every_declared_job_kind_has_a_worker_function_and_every_function_is_declared():
+    # A fresh interpreter, so that kinds declared by other tests do not count: it imports every
+    # service module (what the app may queue) and the worker's job modules (what it can run).
+    script = (
+        "import importlib, pkgutil, mlmcrm.services as s\n"
+        "for m in pkgutil.walk_packages(s.__path__, 'mlmcrm.services.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "from mlmcrm.services.platform import jobs\n"
+        "declared = set(jobs.declared_kinds())\n"
+        "import workers.jobs\n"
+        "assert set(jobs.declared_kinds()) == declared, 'workers declared a kind of their own'\n"
+        "print(sorted(declared)); print(jobs.registered_kinds())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    declared, registered = eval(out[0]), eval(out[1])  # noqa: S307 - our own printed lists
+    assert "commissions.run" in declared and "email.send" in declared
+    assert declared == registered
+
+
+def test_the_services_queue_jobs_without_importing_the_worker():
+    script = (
+        "import sys\n"
+        "from mlmcrm.services.commissions import commission_periods\n"
+        "from mlmcrm.services.platform import jobs\n"
+        "assert 'commissions.run' in jobs.declared_kinds()\n"
+        "assert not [m for m in sys.modules if m == 'workers' or m.startswith('workers.')]\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_a_kind_must_be_declared_on_a_known_queue_before_a_function_is_attached():
+    with pytest.raises(ValueError, match="not declared"):
+        job_service.job_kind("test.undeclared")
+    with pytest.raises(ValueError, match="unknown queue"):
+        job_service.declare_job("test.bad_queue", queue="nowhere")
+    job_service.declare_job("test.on_default")
+    with pytest.raises(ValueError, match="already declared"):
+        job_service.declare_job("test.on_default", queue="messages")
+
+
+def test_a_job_whose_kind_has_no_function_fails_with_a_message(connection):
+    job_service.declare_job("test.no_function")
+    queued = job_service.enqueue_job(
+        actor=Actor.system("test"), kind="test.no_function", connection=connection
+    )
+    SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
+    with session_scope("app") as session:
+        failed = job_service.get_job(session, job_id=queued.id)
+    assert failed.status == "failed"
+    assert "no function for job kind 'test.no_function'" in failed.error

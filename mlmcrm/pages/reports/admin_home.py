@@ -90,7 +90,9 @@ class AdminHomeState(AuthState):
             self.check_progress = 0
             self.check_message = "Queued"
         try:
-            job = await asyncio.to_thread(job_service.enqueue_job, actor=actor, kind="system.check")
+            job = await asyncio.to_thread(
+                job_service.enqueue_job, actor=actor, kind=job_service.SYSTEM_CHECK_JOB
+            )
             for _ in range(600):
                 await asyncio.sleep(0.5)
                 job = await asyncio.to_thread(self._read_job, job.id)

@@ -38,6 +38,7 @@ from mlmcrm.services.accounts.passwords import hash_password, password_problem
 from mlmcrm.services.network import genealogy
 from mlmcrm.services.platform import audit, crypto, mail, permissions, throttle
 from mlmcrm.services.platform.actor import Actor, valid_ip
+from mlmcrm.services.platform.jobs import declare_job
 from mlmcrm.settings import get_settings
 
 AGREEMENT_VERSION = "2026-11"
@@ -229,8 +230,8 @@ def _pending_application(
     return application if application is not None and application.status == "pending" else None
 
 
-SIGNUP_JOB = "accounts.signup"
-PASSWORD_RESET_JOB = "accounts.password_reset"
+SIGNUP_JOB = declare_job("accounts.signup", queue=mail.EMAIL_QUEUE)
+PASSWORD_RESET_JOB = declare_job("accounts.password_reset", queue=mail.EMAIL_QUEUE)
 SEALED_FIELD = "jobs.account_request"
 
 

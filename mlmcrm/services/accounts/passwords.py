@@ -35,7 +35,7 @@ def needs_rehash(password_hash: str) -> bool:
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
-_COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common_passwords.txt"
+_COMMON_PASSWORDS_FILE = Path(__file__).resolve().parents[2] / "data" / "common_passwords.txt"
 
 
 @lru_cache(maxsize=1)

@@ -24,8 +24,9 @@ from mlmcrm.models.commissions import ledger_partition_name
 from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS, RUN_LOCK_CLASS, RunRefused
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.jobs import declare_job
 
-RUN_JOB_KIND = "commissions.run"
+RUN_JOB_KIND = declare_job("commissions.run", queue="commissions")
 MAX_ADJUSTMENT = Decimal("1000000")
 
 

@@ -33,12 +33,13 @@ from mlmcrm.services.crm.imports_parse import (
 )
 from mlmcrm.services.platform import audit
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.jobs import declare_job
 
 INLINE_ROWS = 5_000
 """Files up to this many rows import at once; larger ones run as a background job."""
 REPORT_LIMIT = 1_000
 BATCH = 5_000
-JOB_KIND = "crm.import_contacts"
+JOB_KIND = declare_job("crm.import_contacts")
 UPLOAD_TTL_SECONDS = 24 * 3600
 _IGNORED_TAGS = {"mycontacts", "starred"}
 TAG_SEPARATOR = "\x1f"

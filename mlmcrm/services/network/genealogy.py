@@ -28,9 +28,10 @@ from mlmcrm.models.genealogy import PLACEMENT_TREE, HoldingTankEntry
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.jobs import declare_job
 
 SETTINGS_KEY = "genealogy"
-PLACE_EXPIRED_JOB = "genealogy.place_expired"
+PLACE_EXPIRED_JOB = declare_job("genealogy.place_expired")
 SPILLOVERS = ("outer_left", "outer_right", "weaker_leg")
 PLACEMENT_TREES = ("binary", "matrix")
 LEFT, RIGHT = 1, 2

@@ -56,7 +56,11 @@ class JobPublic:
         )
 
 
-_REGISTRY: dict[str, tuple[Callable[..., Any], str]] = {}
+_QUEUE_OF: dict[str, str] = {}
+"""Every job kind the app may queue, with its RQ queue: filled by :func:`declare_job`."""
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {}
+"""The function that runs each kind: filled by :func:`job_kind` in the worker's job modules."""
 
 CURRENT_JOB_ID: ContextVar[int | None] = ContextVar("mlmcrm_current_job_id", default=None)
 """The ``jobs`` row the worker is running now (None outside a job)."""
@@ -71,36 +75,59 @@ class RetryLater(Exception):
     """
 
 
-def job_kind(
-    kind: str, *, queue: str = "default"
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a job function under ``kind``; it is called as ``fn(progress, **params)``.
+def declare_job(kind: str, *, queue: str = "default") -> str:
+    """Declare a job kind by name, with the RQ queue it runs on; returns ``kind``.
+
+    The domain that queues a job declares it (``RUN_JOB_KIND = declare_job("commissions.run",
+    queue="commissions")``), so queueing needs nothing from the worker; the worker's job modules
+    attach the function with :func:`job_kind`.
+
+    Raises:
+        ValueError: ``queue`` is not one of :data:`QUEUES`, or ``kind`` was declared on another
+            queue.
+    """
+    if queue not in QUEUES:
+        raise ValueError(f"Job kind {kind!r}: unknown queue {queue!r}.")
+    if _QUEUE_OF.setdefault(kind, queue) != queue:
+        raise ValueError(f"Job kind {kind!r} is already declared on queue {_QUEUE_OF[kind]!r}.")
+    return kind
+
+
+def job_kind(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Attach the function that runs the declared job ``kind``: ``fn(progress, **params)``.
 
     ``progress(percent, message)`` records progress on the job row. The function's return value
     (a JSON-able dict) becomes the job's result.
+
+    Raises:
+        ValueError: ``kind`` was not declared with :func:`declare_job`.
     """
+    if kind not in _QUEUE_OF:
+        raise ValueError(f"Job kind {kind!r} is not declared; declare it with declare_job().")
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        _REGISTRY[kind] = (fn, queue)
+        _FUNCTIONS[kind] = fn
         return fn
 
     return decorate
 
 
+def declared_kinds() -> list[str]:
+    """The job kinds declared so far by the modules imported in this process."""
+    return sorted(_QUEUE_OF)
+
+
 def registered_kinds() -> list[str]:
-    """The job kinds the worker can run."""
-    _load_job_modules()
-    return sorted(_REGISTRY)
+    """The job kinds this process can run (the worker's, once its job modules are imported)."""
+    return sorted(_FUNCTIONS)
 
 
 def kinds_on(queue: str) -> list[str]:
-    """The registered job kinds that run on RQ queue ``queue``."""
-    _load_job_modules()
-    return sorted(kind for kind, (_fn, name) in _REGISTRY.items() if name == queue)
+    """The declared job kinds that run on RQ queue ``queue``."""
+    return sorted(kind for kind, name in _QUEUE_OF.items() if name == queue)
 
 
-def _load_job_modules() -> None:
-    import workers.jobs  # noqa: F401 - registers the job functions
+SYSTEM_CHECK_JOB = declare_job("system.check")
 
 
 def redis_connection():  # type: ignore[no-untyped-def]
@@ -142,10 +169,9 @@ def enqueue_job(
     Raises:
         DomainError: ``kind`` is not a job the worker knows.
     """
-    _load_job_modules()
-    if kind not in _REGISTRY:
+    if kind not in _QUEUE_OF:
         raise DomainError(f"Unknown job kind {kind!r}.")
-    _, queue_name = _REGISTRY[kind]
+    queue_name = _QUEUE_OF[kind]
     with session_scope("app", actor_id=actor.user_id) as session:
         job = Job(
             kind=kind, status="queued", progress=0, params=params or {}, created_by=actor.user_id
@@ -217,13 +243,21 @@ def execute(job_id: int) -> dict[str, Any] | None:
     import json
     import traceback
 
-    _load_job_modules()
     with session_scope("app") as session:
         job = session.get(Job, job_id)
         if job is None:
             raise NotFound(f"Job {job_id} does not exist.")
         kind, params = job.kind, dict(job.params or {})
-    fn, _ = _REGISTRY[kind]
+    fn = _FUNCTIONS.get(kind)
+    if fn is None:
+        _update(
+            job_id,
+            status="failed",
+            finished_at=utcnow(),
+            error=f"This worker has no function for job kind {kind!r}.",
+            message="Failed",
+        )
+        return None
     _update(job_id, status="running", started_at=utcnow(), progress=0, message="Started")
 
     def progress(percent: float, message: str = "") -> None:

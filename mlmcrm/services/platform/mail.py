@@ -32,8 +32,8 @@ from mlmcrm.services.platform import jobs as job_service
 
 logger = logging.getLogger("mlmcrm.mail")
 
-EMAIL_JOB_KIND = "email.send"
 EMAIL_QUEUE = "messages"
+EMAIL_JOB_KIND = job_service.declare_job("email.send", queue=EMAIL_QUEUE)
 RETRY_INTERVALS_SECONDS: tuple[int, ...] = (30, 120, 600, 1800, 3600, 3600)
 """Wait before each retry: 6 retries over about 2 hours 40 minutes."""
 ATTEMPT_TIMEOUT_SECONDS = 120
