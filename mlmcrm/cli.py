@@ -14,10 +14,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from mlmcrm.services.demo import DEMO_DISTRIBUTORS, DEMO_ORDERS
 from mlmcrm.settings import ConfigError
-
-DEMO_DISTRIBUTORS = 2_000
-DEMO_ORDERS = 20_000
 
 
 class CommandError(Exception):

@@ -98,7 +98,7 @@ def prepare_database(*, seed: bool = True) -> list[tuple[str, str, str]] | None:
         refuse_demo_accounts_in_production()
         return None
     if seed:
-        from mlmcrm.cli import DEMO_DISTRIBUTORS, DEMO_ORDERS
+        from mlmcrm.services.demo import DEMO_DISTRIBUTORS, DEMO_ORDERS
         from mlmcrm.services.demo.seed import demo_company_exists, seed_demo_company
 
         if not demo_company_exists():

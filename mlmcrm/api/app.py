@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from mlmcrm import routes
-from mlmcrm.api import health, security_headers, session, v1, webhooks
+from mlmcrm.api import commerce, crm, genealogy, health, security_headers, session, v1, webhooks
 from mlmcrm.errors import DomainError
 from mlmcrm.settings import get_settings
 
@@ -31,9 +31,10 @@ def create_api() -> FastAPI:
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content={"error": str(exc)})
 
-    api.include_router(health.router)
-    api.include_router(v1.router)
-    api.include_router(webhooks.router)
-    api.include_router(security_headers.router)
-    api.include_router(session.router)
+    for router in (health.router, webhooks.router, security_headers.router, session.router):
+        api.include_router(router)
+    # /api/v1: the token's user and tokens, then each domain's routes under the same prefix.
+    api.include_router(v1.router, prefix=routes.API_V1)
+    for router in (commerce.router, crm.router, genealogy.router):
+        api.include_router(router, prefix=routes.API_V1)
     return api

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from mlmcrm.api.v1 import token_session
+from mlmcrm.api.token_auth import token_session
 from mlmcrm.services.accounts.api_tokens import TokenActor
 from mlmcrm.services.commerce import catalog, orders
 from mlmcrm.services.platform import permissions

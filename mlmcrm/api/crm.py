@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from mlmcrm.api.v1 import token_session
+from mlmcrm.api.token_auth import token_session
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Contact, Task
 from mlmcrm.services.accounts.api_tokens import TokenActor

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from mlmcrm.api.v1 import token_session
+from mlmcrm.api.token_auth import token_session
 from mlmcrm.services.accounts.api_tokens import TokenActor
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.network import genealogy_views as views

@@ -1,28 +1,19 @@
-"""``/api/v1``: the REST API for integrations, authenticated by personal API tokens.
+"""``/api/v1``: the token's own user and tokens; the domains' routes are in their own modules.
 
-Send ``Authorization: Bearer mlm_...``. Each route checks the scope it needs first (a test
-walks every route and fails on one that serves a token without it), then runs as the
-token's user (the acting user of row-level security too) and goes through the same services and
-scoping as the pages: a record the user may not see answers 404, exactly like one that does not
-exist.
+The REST API for integrations is authenticated by personal API tokens (:mod:`.token_auth`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from mlmcrm import routes
-from mlmcrm.api.request_address import client_ip
-from mlmcrm.db import session_scope, set_actor
-from mlmcrm.errors import AuthenticationFailed
+from mlmcrm.api.token_auth import token_session
 from mlmcrm.services.accounts import api_tokens
 from mlmcrm.services.accounts.api_tokens import TokenActor
 
-router = APIRouter(prefix=routes.API_V1, tags=["v1"])
+router = APIRouter(tags=["v1"])
 
 
 class Me(BaseModel):
@@ -45,24 +36,6 @@ class TokenOut(BaseModel):
     created_at: str
     last_used_at: str
     expires_at: str
-
-
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise AuthenticationFailed("Send an API token as 'Authorization: Bearer <token>'.")
-    return value.strip()
-
-
-def token_session(request: Request) -> Iterator[tuple[Session, TokenActor]]:
-    """A unit of work acting as the token's user (dependency of every ``/api/v1`` route)."""
-    raw = _bearer(request)
-    ip_address = client_ip(request)
-    with session_scope("app") as session:
-        who = api_tokens.authenticate(session, raw=raw, ip_address=ip_address)
-        set_actor(session, who.actor.user_id)
-        yield session, who
 
 
 @router.get("/me", response_model=Me)
@@ -99,16 +72,3 @@ def revoke_token(
     session, who = context
     actor = who.require_scope("tokens:manage")
     api_tokens.revoke_token(session, actor=actor, token_id=token_id)
-
-
-from mlmcrm.api import commerce  # noqa: E402 - its routes use token_session above
-
-router.include_router(commerce.router)
-
-from mlmcrm.api import crm as crm_api  # noqa: E402 - contacts, tasks and CRM search
-
-router.include_router(crm_api.router)
-
-from mlmcrm.api import genealogy as genealogy_api  # noqa: E402 - upline, downline, cards
-
-router.include_router(genealogy_api.router)
