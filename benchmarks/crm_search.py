@@ -172,7 +172,7 @@ def _csv(rng: random.Random, rows: int, prefix: str) -> bytes:
     return "\n".join(lines).encode()
 
 
-def _user(session, email: str):  # type: ignore[no-untyped-def]
+def _user(session, email: str):
     from mlmcrm.models import Distributor, User
     from mlmcrm.services.platform.actor import Actor
 
@@ -190,7 +190,7 @@ def _user(session, email: str):  # type: ignore[no-untyped-def]
     return Actor(user_id=user.id, role="distributor", distributor_id=distributor.id, label=email)
 
 
-def build(contacts: int, rng: random.Random):  # type: ignore[no-untyped-def]
+def build(contacts: int, rng: random.Random):
     """Fill the database; returns the measured distributor and the seconds of its import."""
     from sqlalchemy import text
 
@@ -239,7 +239,7 @@ def build(contacts: int, rng: random.Random):  # type: ignore[no-untyped-def]
     return actor, import_seconds
 
 
-def measure_search(actor, rng: random.Random, runs: int) -> list[float]:  # type: ignore[no-untyped-def]
+def measure_search(actor, rng: random.Random, runs: int) -> list[float]:
     """Milliseconds of each search, as the app runs it."""
     from mlmcrm.db import session_scope
     from mlmcrm.services.crm import crm_search

@@ -78,7 +78,7 @@ class HandlerCall:
             if spec.handler.fn.__qualname__ == "_redirect":
                 for name, value in spec.args:
                     if str(name) == "path":
-                        return value._var_value  # type: ignore[attr-defined]
+                        return value._var_value  # type: ignore[attr-defined]  # a LiteralVar holds its value
         return None
 
 

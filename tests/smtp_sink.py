@@ -39,7 +39,7 @@ class _Handler(socketserver.StreamRequestHandler):
                         break
                     lines.append(line[1:] if line.startswith(b"..") else line)
                 message = email.message_from_bytes(b"".join(lines), policy=email.policy.default)
-                self.server.messages.append(message)  # type: ignore[attr-defined]
+                self.server.messages.append(message)  # type: ignore[attr-defined]  # our server class has the list
                 self._reply("250 queued")
             elif verb == "QUIT":
                 self._reply("221 bye")

@@ -12,6 +12,7 @@ RQ job id); running it twice is harmless (an application is anonymised once, und
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -81,12 +82,16 @@ def _run_sealed(kind: str, sealed: str | None) -> dict[str, Any]:
 
 
 @job_kind(accounts.SIGNUP_JOB)
-def record_application(progress, *, sealed: str | None = None, **_: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def record_application(
+    progress: Callable[[float, str], None], *, sealed: str | None = None, **_: Any
+) -> dict[str, Any]:
     """Record a sign-up the join page checked (and send its email)."""
     return _run_sealed(accounts.SIGNUP_JOB, sealed)
 
 
 @job_kind(accounts.PASSWORD_RESET_JOB)
-def send_password_reset(progress, *, sealed: str | None = None, **_: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def send_password_reset(
+    progress: Callable[[float, str], None], *, sealed: str | None = None, **_: Any
+) -> dict[str, Any]:
     """Send the reset link the forgot-password page asked for, when an account uses the email."""
     return _run_sealed(accounts.PASSWORD_RESET_JOB, sealed)

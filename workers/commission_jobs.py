@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mlmcrm.db import session_scope
@@ -24,7 +25,9 @@ def _requester(user_id: int | None) -> Actor:
 
 
 @job_kind(RUN_JOB_KIND)
-def run_commissions(progress, *, period_id: int, requested_by: int | None = None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def run_commissions(
+    progress: Callable[[float, str], None], *, period_id: int, requested_by: int | None = None
+) -> dict[str, Any]:
     """Run a period's commissions and store the result as its preview.
 
     The job runs in a work horse the worker forks for it, so keeping freed memory for reuse

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ FOLLOW_UPS_EVERY = timedelta(hours=1)
 
 
 @job_kind(imports.JOB_KIND)
-def import_contacts(progress, **params: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def import_contacts(progress: Callable[[float, str], None], **params: Any) -> dict[str, Any]:
     """Import an uploaded contacts file for its owner."""
     return imports.run_import_job(progress, **params)
 

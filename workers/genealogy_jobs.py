@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mlmcrm.db import session_scope
@@ -10,7 +11,9 @@ from mlmcrm.services.platform.jobs import job_kind
 
 
 @job_kind(PLACE_EXPIRED_JOB)
-def place_expired_enrolees(progress, **_params: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def place_expired_enrolees(
+    progress: Callable[[float, str], None], **_params: Any
+) -> dict[str, Any]:
     """Place automatically everyone whose time in the holding tank is up."""
     placed = 0
     while True:

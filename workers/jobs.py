@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -25,7 +26,7 @@ def execute(job_id: int) -> dict[str, Any] | None:
 
 
 @job_kind(job_service.SYSTEM_CHECK_JOB)
-def system_check(progress, **_params: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def system_check(progress: Callable[[float, str], None], **_params: Any) -> dict[str, Any]:
     """Check from the worker that the database and Redis answer, and report what they hold."""
     started = time.perf_counter()
     progress(10, "Checking the database")

@@ -8,7 +8,7 @@ import reflex as rx
 def orders_table(rows: rx.Var, empty_text: str) -> rx.Component:
     """A table of orders (id, date, buyer, status, total, PV) that scrolls sideways on phones."""
     return rx.cond(
-        rows.length() > 0,  # type: ignore[attr-defined]
+        rows.length() > 0,  # type: ignore[attr-defined]  # a list Var has length() at run time
         rx.scroll_area(
             rx.table.root(
                 rx.table.header(

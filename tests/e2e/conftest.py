@@ -91,7 +91,7 @@ class RunningApp:
         self.smtp = smtp
         self.redis_url = redis_url
 
-    def email_to(self, address: str, *, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    def email_to(self, address: str, *, timeout: float = 30.0):
         """The one message the app's worker delivered to ``address`` (waits for it)."""
         import time
 
@@ -275,7 +275,7 @@ def unused_code(secret: str, last_step: int | None) -> str:
 
 def answer_two_factor(page, app: RunningApp, email: str) -> None:
     """Fill the 2FA challenge with a fresh code computed from the secret in the database."""
-    secret, last_step = totp_secret(app, email)  # type: ignore[misc]
+    secret, last_step = totp_secret(app, email)  # type: ignore[misc]  # it returns a pair once the secret exists
     page.get_by_label("Code").fill(unused_code(secret, last_step))
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(lambda url: "/login" not in url)

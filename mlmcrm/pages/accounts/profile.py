@@ -34,14 +34,14 @@ class ProfileState(AccountState):
         if actor is None:
             return
         with session_scope("app", actor_id=actor.user_id) as session:
-            shown = profile.get_profile(session, actor=actor, user_id=actor.user_id)  # type: ignore[arg-type]
+            shown = profile.get_profile(session, actor=actor, user_id=actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
         self.email, self.phone = shown.email, shown.phone
         self.name = f"{shown.first_name} {shown.last_name}".strip()
         self.tax_id_last4 = shown.tax_id_last4
         self.bank_account_last4 = shown.bank_account_last4
         self.date_of_birth_on_file = shown.date_of_birth_on_file
 
-    def _run(self, change, success: str) -> rx.event.EventSpec | None:  # type: ignore[no-untyped-def]
+    def _run(self, change, success: str) -> rx.event.EventSpec | None:
         self.error = self.message = ""
         actor = self._account_actor()
         if actor is None:
@@ -115,7 +115,7 @@ def _masked(last4: rx.Var) -> rx.Component:
     return rx.cond(last4 != "", rx.text("•••• " + last4), rx.text("Not on file"))
 
 
-def _one_field_form(label: str, name: str, handler, button: str, **props) -> rx.Component:  # type: ignore[no-untyped-def]
+def _one_field_form(label: str, name: str, handler, button: str, **props) -> rx.Component:
     return rx.form(
         rx.hstack(
             labelled_input(label, name, **props),

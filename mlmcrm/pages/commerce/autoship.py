@@ -37,7 +37,7 @@ class AutoshipManageState(rx.State):
             "day": str(row.day_of_month),
         }
 
-    def _owner(self, session, subscription_id: int) -> None:  # type: ignore[no-untyped-def]
+    def _owner(self, session, subscription_id: int) -> None:
         from mlmcrm.db import set_actor
 
         subscription = session.get(AutoshipSubscription, subscription_id)

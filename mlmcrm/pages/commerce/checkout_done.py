@@ -44,8 +44,8 @@ class CheckoutDoneState(rx.State):
                 )
             with session_scope("app") as session:
                 order = session.get(Order, int(order_id))
-                self.total = f"{order.total:,.2f} {order.currency}"  # type: ignore[union-attr]
-                self.pv = f"{order.pv_total.normalize():f}"  # type: ignore[union-attr]
+                self.total = f"{order.total:,.2f} {order.currency}"  # type: ignore[union-attr]  # sync_checkout found the order
+                self.pv = f"{order.pv_total.normalize():f}"  # type: ignore[union-attr]  # sync_checkout found the order
         except DomainError as exc:
             self.error = str(exc)
             return

@@ -130,7 +130,7 @@ class DistributorOrdersState(AuthState):
                 order_id = order.id
                 url = payments.start_checkout(
                     session,
-                    order_id=order_id,  # type: ignore[arg-type]
+                    order_id=order_id,  # type: ignore[arg-type]  # a flushed row has an id
                     success_url=f"{app_url}{routes.CHECKOUT_DONE}?order={order_id}"
                     "&session_id={CHECKOUT_SESSION_ID}",
                     cancel_url=f"{app_url}{routes.DISTRIBUTOR_ORDERS}",

@@ -101,7 +101,7 @@ class ShopState(rx.State):
                 order_id = order.id
                 url = payments.start_checkout(
                     session,
-                    order_id=order_id,  # type: ignore[arg-type]
+                    order_id=order_id,  # type: ignore[arg-type]  # a flushed row has an id
                     success_url=f"{app_url}{routes.CHECKOUT_DONE}?order={order_id}"
                     "&session_id={CHECKOUT_SESSION_ID}",
                     cancel_url=f"{app_url}{routes.shop_url(self._code())}",

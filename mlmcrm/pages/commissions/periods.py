@@ -255,7 +255,7 @@ class CommissionsState(AuthState):
                     self.error = str(exc)
 
     @staticmethod
-    def _start(actor, period_id: int) -> int:  # type: ignore[no-untyped-def]
+    def _start(actor, period_id: int) -> int:
         with session_scope("app", actor_id=actor.user_id) as session:
             return periods.start_run(session, actor=actor, period_id=period_id)
 
@@ -280,7 +280,7 @@ def _label(text: str, field_id: str) -> rx.Component:
 
 def _simple_table(headers: list[str], rows: rx.Var, keys: list[str], empty: str) -> rx.Component:
     return rx.cond(
-        rows.length() > 0,  # type: ignore[attr-defined]
+        rows.length() > 0,  # type: ignore[attr-defined]  # a list Var has length() at run time
         rx.scroll_area(
             rx.table.root(
                 rx.table.header(

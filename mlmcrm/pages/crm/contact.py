@@ -60,7 +60,7 @@ class ContactState(CrmState):
     def _current_id(self) -> int | None:
         return self._id(self.router.page.params.get("contact_id", ""))
 
-    def _show(self, contact: Contact, session) -> None:  # type: ignore[no-untyped-def]
+    def _show(self, contact: Contact, session) -> None:
         actor = self._crm_actor()
         self.found = True
         self.contact_id = str(contact.id)
@@ -80,7 +80,7 @@ class ContactState(CrmState):
             Line(
                 line.at[:16].replace("T", " "), line.kind.replace("_", " "), line.text, line.private
             )
-            for line in contacts.timeline(session, actor=actor, contact=contact)  # type: ignore[arg-type]
+            for line in contacts.timeline(session, actor=actor, contact=contact)  # type: ignore[arg-type]  # a loaded row has an id
         ]
         self.open_tasks = [
             TaskRow(
@@ -94,7 +94,7 @@ class ContactState(CrmState):
                 session,
                 actor=actor,
                 status="open",
-                contact_id=contact.id,  # type: ignore[arg-type]
+                contact_id=contact.id,  # type: ignore[arg-type]  # a loaded row has an id
             )
         ]
 
@@ -120,7 +120,7 @@ class ContactState(CrmState):
         self.error = self.notice = ""
         self._reload()
 
-    def _act(self, fn, notice: str) -> None:  # type: ignore[no-untyped-def]
+    def _act(self, fn, notice: str) -> None:
         actor = self._crm_actor()
         if actor is None:
             return
@@ -181,7 +181,7 @@ class ContactState(CrmState):
         description = str(form_data.get("description", ""))
         due = str(form_data.get("due", ""))
 
-        def run(s, a, cid):  # type: ignore[no-untyped-def]
+        def run(s, a, cid):
             tasks.create_task(
                 s,
                 actor=a,
@@ -197,7 +197,7 @@ class ContactState(CrmState):
         """Mark one of the contact's tasks done."""
         parsed = self._id(task_id)
 
-        def run(s, a, _cid):  # type: ignore[no-untyped-def]
+        def run(s, a, _cid):
             if parsed is None:
                 raise NotFound("That task does not exist.")
             tasks.set_status(s, actor=a, task_id=parsed, status="done")
@@ -210,7 +210,7 @@ class ContactState(CrmState):
         kind = str(form_data.get("kind", "customer"))
         target = self._id(str(form_data.get("record_id", "")))
 
-        def run(s, a, cid):  # type: ignore[no-untyped-def]
+        def run(s, a, cid):
             if target is None:
                 raise NotFound(f"That {kind} does not exist.")
             if kind == "distributor":

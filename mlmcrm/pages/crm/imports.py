@@ -180,11 +180,11 @@ class ImportState(CrmState):
         self._run(dry=True)
 
     @rx.event
-    def start(self):  # type: ignore[no-untyped-def]
+    def start(self):
         """Import now (small files) or as a background job (large ones)."""
         return self._run(dry=False)
 
-    def _run(self, *, dry: bool):  # type: ignore[no-untyped-def]
+    def _run(self, *, dry: bool):
         actor = self._crm_actor()
         if actor is None:
             return None

@@ -70,7 +70,7 @@ class TodayState(CrmState):
                         name=crm.display_name(c),
                         stage=c.stage.replace("_", " "),
                         idle=f"{(now - (c.last_touched_at or c.created_at)).days} days untouched",
-                        href=routes.crm_contact_url(c.id),  # type: ignore[arg-type]
+                        href=routes.crm_contact_url(c.id),  # type: ignore[arg-type]  # a loaded row has an id
                     )
                     for c in view.stale_leads
                 ]

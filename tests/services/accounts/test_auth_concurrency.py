@@ -172,8 +172,8 @@ def test_the_same_totp_code_from_two_browsers_at_once_is_accepted_once(owner_ses
     verified = owner_session.exec(
         select(UserSession).where(
             UserSession.user_id == user.id,
-            UserSession.two_factor_at.is_not(None),  # type: ignore[union-attr]
-            UserSession.id.in_([auth.resolve_session(owner_session, t).session_id for t in tokens]),  # type: ignore[union-attr]
+            UserSession.two_factor_at.is_not(None),  # type: ignore[union-attr]  # a column here
+            UserSession.id.in_([auth.resolve_session(owner_session, t).session_id for t in tokens]),  # type: ignore[union-attr]  # a column here
         )
     ).all()
     assert len(verified) == 1
@@ -194,7 +194,7 @@ def test_one_recovery_code_used_in_parallel_works_once(owner_session):
     used = owner_session.exec(
         select(RecoveryCode).where(
             RecoveryCode.user_id == user.id,
-            RecoveryCode.used_at.is_not(None),  # type: ignore[union-attr]
+            RecoveryCode.used_at.is_not(None),  # type: ignore[union-attr]  # a column here
         )
     ).all()
     assert len(used) == 1

@@ -25,7 +25,7 @@ def pending_order(shop, lines, *, code=None, autoship_day=None, buyer=BUYER) -> 
             checkout_token=uuid.uuid4().hex,
             autoship_day=autoship_day,
         )
-        return order.id  # type: ignore[return-value]
+        return order.id  # type: ignore[return-value]  # the order exists
 
 
 def checkout(order_id: int) -> str:
@@ -58,7 +58,7 @@ def own_order(shop, fake, lines) -> Order:
             region=shop.region,
         )
         order_id = order.id
-    url = checkout(order_id)  # type: ignore[arg-type]
+    url = checkout(order_id)  # type: ignore[arg-type]  # a flushed row has an id
     fake.pay(url.rsplit("/", 1)[1])
     with session_scope("app") as session:
-        return session.get(Order, order_id)  # type: ignore[return-value]
+        return session.get(Order, order_id)  # type: ignore[return-value]  # the order exists

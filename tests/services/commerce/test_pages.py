@@ -27,7 +27,7 @@ class Visitor(HandlerClient):
     def __init__(self, path: str = "/", *, ip: str = DEFAULT_IP) -> None:
         super().__init__("", path=path, ip=ip)
 
-    def state(self, state_cls):  # type: ignore[no-untyped-def]
+    def state(self, state_cls):
         return self.root.get_substate(state_cls.get_full_name().split("."))
 
 

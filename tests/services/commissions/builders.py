@@ -61,7 +61,7 @@ def build_company(session: Session, plan_yaml: str = TEST_PLAN) -> Company:
     """
     admin_user = make_user(session, role="admin", first_name="Ada", last_name="Admin")
     admin = Actor(user_id=admin_user.id, role="admin", label=admin_user.email)
-    company = Company(admin=admin, admin_id=admin_user.id)  # type: ignore[arg-type]
+    company = Company(admin=admin, admin_id=admin_user.id)  # type: ignore[arg-type]  # a flushed row has an id
     layout = {
         "A": (None, None, None, "Anna", "Root"),
         "B": ("A", "A", 1, "Ben", "Brown"),
@@ -83,7 +83,7 @@ def build_company(session: Session, plan_yaml: str = TEST_PLAN) -> Company:
         )
         session.add(distributor)
         session.flush()
-        company.people[letter] = distributor.id  # type: ignore[assignment]
+        company.people[letter] = distributor.id  # type: ignore[assignment]  # a flushed row has an id
     customer = Customer(distributor_id=company.people["E"], first_name="Carl", last_name="Buyer")
     session.add(customer)
     session.flush()
@@ -104,7 +104,7 @@ def build_company(session: Session, plan_yaml: str = TEST_PLAN) -> Company:
     period = CommissionPeriod(starts_at=JANUARY, ends_at=FEBRUARY)
     session.add(period)
     session.commit()
-    company.period_id = period.id  # type: ignore[assignment]
+    company.period_id = period.id  # type: ignore[assignment]  # a flushed row has an id
     return company
 
 
@@ -131,7 +131,7 @@ def add_order(
     )
     session.add(order)
     session.flush()
-    return order.id  # type: ignore[return-value]
+    return order.id  # type: ignore[return-value]  # a flushed row has an id
 
 
 def refund(session: Session, order_id: int, ratio: str, at: datetime) -> None:

@@ -48,4 +48,4 @@ def acting(database_url) -> Callable[[Actor], AbstractContextManager[Session]]:
     def scope(actor: Actor) -> Iterator[Session]:
         return session_scope("app", actor_id=actor.user_id)
 
-    return scope  # type: ignore[return-value]
+    return scope  # type: ignore[return-value]  # session_scope is a context manager factory
