@@ -1,0 +1,105 @@
+"""``make lint`` keeps the structure: a forbidden import, a cycle, a type error or an ignore without
+a reason fails it. Each check runs on a copy of the code with one such mistake put in."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _copy_project(target: Path) -> Path:
+    skip = shutil.ignore_patterns("__pycache__", ".web", "*.pyc")
+    for folder in ("mlmcrm", "workers"):
+        shutil.copytree(ROOT / folder, target / folder, ignore=skip)
+    shutil.copy(ROOT / "pyproject.toml", target / "pyproject.toml")
+    return target
+
+
+def _lint_imports(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "lint-imports"), "--no-cache", "--no-logo"],
+        cwd=project,
+        env={"PATH": str(BIN), "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _add_line(path: Path, line: str) -> None:
+    path.write_text(path.read_text() + f"\n{line}\n")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return _copy_project(tmp_path_factory.mktemp("project"))
+
+
+def test_the_code_as_it_is_keeps_every_contract(project):
+    result = _lint_imports(project)
+    assert result.returncode == 0, result.stdout
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("file", "line", "contract"),
+    [
+        (
+            "mlmcrm/services/platform/jobs.py",
+            "import workers.jobs  # noqa",
+            "Nothing but the CLI imports the workers",
+        ),
+        ("mlmcrm/services/crm/tasks.py", "import reflex  # noqa", "never import Reflex"),
+        ("mlmcrm/services/crm/tasks.py", "import mlmcrm.pages.crm.today  # noqa", "layers"),
+        ("mlmcrm/api/v1.py", "import mlmcrm.state.auth  # noqa", "never pages, state"),
+        ("mlmcrm/engine/plan.py", "import mlmcrm.settings  # noqa", "imports nothing of the app"),
+        ("mlmcrm/integrations/email.py", "import mlmcrm.services.platform.audit  # noqa", "layers"),
+        ("mlmcrm/services/platform/audit.py", "import mlmcrm.services.crm.crm  # noqa", "Domain"),
+        ("mlmcrm/api/token_auth.py", "import mlmcrm.api.v1  # noqa", "No import cycles"),
+        ("workers/email_jobs.py", "import workers.jobs  # noqa", "No import cycles"),
+    ],
+)
+def test_a_forbidden_import_or_a_cycle_breaks_a_contract(tmp_path, file, line, contract):
+    project = _copy_project(tmp_path)
+    _add_line(project / file, line)
+    result = _lint_imports(project)
+    assert result.returncode != 0
+    broken = [row for row in result.stdout.splitlines() if row.rstrip().endswith("BROKEN")]
+    assert any(contract in row for row in broken) or contract in result.stdout.split("Broken")[-1]
+
+
+def test_a_type_error_in_a_checked_layer_fails_mypy(tmp_path):
+    project = _copy_project(tmp_path)
+    _add_line(project / "mlmcrm/services/platform/money.py", 'WRONG: int = "not a number"')
+    result = subprocess.run(
+        [str(BIN / "mypy"), "--follow-imports=silent", "mlmcrm/services/platform/money.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode != 0
+    assert "money.py" in result.stdout and "[assignment]" in result.stdout
+
+
+def test_an_ignore_without_a_reason_is_refused(tmp_path):
+    checker = ROOT / ".ci" / "check_type_ignores.py"
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "a = f()  # type: ignore[arg-type]  # the row is flushed\n"
+        "b = f()  # type: ignore[arg-type]\n"
+        "c = f()  # type: ignore\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(checker), str(sample)], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert ":2: say why" in result.stdout and ":3: give the error code" in result.stdout
+    assert ":1:" not in result.stdout
