@@ -16,6 +16,7 @@ import pytest
 import reflex as rx
 
 import mlmcrm.mlmcrm  # noqa: F401 - registers every page's state
+from mlmcrm import routes
 from tests.factories import make_user
 from tests.handlers import HandlerClient, nothing_changes
 
@@ -80,9 +81,24 @@ def _arguments(handler, victim_email: str) -> dict:
 
 HANDLERS = _handlers()
 ALL = [(cls, name) for cls, name in HANDLERS if cls.__name__ not in PUBLIC_STATES]
-STAFF_PAGES = [
-    (cls, name) for cls, name in HANDLERS if cls.__module__.startswith("mlmcrm.pages.admin")
-]
+
+
+def _staff_page_states() -> set[type]:
+    """The states of pages served only under /admin (a state that also serves another page, such
+    as the genealogy's, is not one)."""
+    from mlmcrm.mlmcrm import PAGES
+    from mlmcrm.state.auth import AuthState
+
+    by_route: dict[type, set[bool]] = {}
+    for _component, route, _title, on_load in PAGES:
+        for handler in on_load if isinstance(on_load, list) else [on_load]:
+            if handler.state is not AuthState:
+                by_route.setdefault(handler.state, set()).add(route.startswith(routes.ADMIN_HOME))
+    return {state for state, admin in by_route.items() if admin == {True}}
+
+
+STAFF_STATES = _staff_page_states()
+STAFF_PAGES = [(cls, name) for cls, name in HANDLERS if cls in STAFF_STATES]
 
 
 def test_the_walk_finds_the_handlers():
