@@ -42,7 +42,9 @@ browser:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-logo
+	$(VENV)/bin/mypy
+	$(PY) .ci/check_type_ignores.py
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

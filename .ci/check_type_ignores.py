@@ -8,8 +8,10 @@ offending line and exits with 1 when there is one.
 
 from __future__ import annotations
 
+import io
 import re
 import sys
+import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,12 +21,16 @@ REASON = re.compile(r"^\s*#\s*\S")
 
 
 def problems(path: Path) -> list[str]:
-    """The lines of ``path`` whose ``type: ignore`` lacks a code or a reason."""
+    """The lines of ``path`` whose ``type: ignore`` comment lacks a code or a reason."""
     found = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        match = IGNORE.search(line)
+    source = path.read_text(encoding="utf-8")
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type != tokenize.COMMENT:
+            continue
+        match = IGNORE.search(token.string)
         if match is None:
             continue
+        number = token.start[0]
         if not match.group("code"):
             found.append(f"{path}:{number}: give the error code: # type: ignore[code]  # why")
         elif not REASON.match(match.group("rest")):

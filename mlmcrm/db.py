@@ -101,7 +101,7 @@ def get_engine(role: Role = "app") -> Engine:
     if role_name is not None:
 
         @event.listens_for(engine, "connect")
-        def _switch_role(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _switch_role(dbapi_connection, _record) -> None:
             autocommit = dbapi_connection.autocommit
             dbapi_connection.autocommit = True
             with dbapi_connection.cursor() as cursor:

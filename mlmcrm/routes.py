@@ -54,7 +54,7 @@ def login_url(next_path: str | None = None) -> str:
     if is_local_path(next_path):
         from urllib.parse import quote
 
-        return f"{LOGIN}?next={quote(next_path, safe='/')}"  # type: ignore[arg-type]
+        return f"{LOGIN}?next={quote(next_path, safe='/')}"  # type: ignore[arg-type]  # is_local_path ruled out None
     return LOGIN
 
 
@@ -89,7 +89,7 @@ def with_next(path: str, next_path: str | None) -> str:
     if is_local_path(next_path):
         from urllib.parse import quote
 
-        return f"{path}?next={quote(next_path, safe='/')}"  # type: ignore[arg-type]
+        return f"{path}?next={quote(next_path, safe='/')}"  # type: ignore[arg-type]  # is_local_path ruled out None
     return path
 
 

@@ -358,7 +358,9 @@ def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskOut
             task_id=task_id,
             data=TaskInput(
                 type=body.type if "type" in fields and body.type else task.type,
-                description=body.description if "description" in fields else task.description or "",
+                description=(body.description or "")
+                if "description" in fields
+                else task.description or "",
                 due_at=body.due_at if "due_at" in fields else task.due_at,
                 contact_id=body.contact_id if "contact_id" in fields else task.contact_id,
             ),

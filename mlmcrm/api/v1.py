@@ -45,7 +45,7 @@ def me(context: tuple[Session, TokenActor] = Depends(token_session)) -> Me:  # n
     actor = who.require_scope("me:read")
     email = actor.label.split(" (api token", 1)[0]
     return Me(
-        id=actor.user_id,  # type: ignore[arg-type]
+        id=actor.user_id,
         email=email,
         role=actor.role,
         distributor_id=actor.distributor_id,

@@ -493,7 +493,7 @@ class _Run:
         )
 
     def retail(self, index: int, bonus: Bonus) -> None:
-        (percent,), scale = scaled_integers([bonus.percent])
+        (percent,), scale = scaled_integers([bonus.percent])  # type: ignore[list-item]  # the plan schema requires it for this bonus type
         customer = np.flatnonzero(self.orders.is_customer[self.period])
         who = self.o_dist[customer]
         cv = self.o_cv[customer]
@@ -507,14 +507,14 @@ class _Run:
             source_distributor=who,
             level=0,
             basis=cv,
-            rate=int(bonus.percent * MICRO),
+            rate=int(bonus.percent * MICRO),  # type: ignore[operator]  # the plan schema requires it for this bonus type
         )
 
     def fast_start_window(self, bonus: Bonus) -> np.ndarray:
         joined = self.net.joined_at[self.o_dist]
         created = self.orders.created_at[self.period]
         known = joined != NO_TIME
-        limit = np.where(known, joined, 0) + int(bonus.days * _DAY_MICROS)
+        limit = np.where(known, joined, 0) + int(bonus.days * _DAY_MICROS)  # type: ignore[operator]  # the plan schema requires it for this bonus type
         return known & (created < limit)
 
     def fast_start(self, index: int, bonus: Bonus) -> None:
@@ -542,7 +542,10 @@ class _Run:
         source = self.o_dist[rows]
         cv = self.o_cv[rows]
         order_ids = self.period[rows]
-        rates = bonus.levels if bonus.levels is not None else bonus.amounts
+        # The plan schema requires levels or amounts for this bonus type.
+        rates: tuple[Decimal, ...] = (
+            bonus.levels if bonus.levels is not None else (bonus.amounts or ())
+        )
         values, scale = scaled_integers(list(rates))
         limit = np.array(
             [limits.get(r, len(rates)) for r in range(len(self.plan.ranks))], dtype=np.int64
@@ -683,10 +686,10 @@ class _Run:
         if bonus.pair_unit is None:
             matched = np.minimum(left, right)
             used_left = used_right = matched
-            values, scale = scaled_integers([bonus.percent])
+            values, scale = scaled_integers([bonus.percent])  # type: ignore[list-item]  # the plan schema requires it for this bonus type
             numerator = multiply(matched, values[0])
             denominator = 100 * scale * self.money_denominator()
-            rate = int(bonus.percent * MICRO)
+            rate = int(bonus.percent * MICRO)  # type: ignore[operator]  # the plan schema requires it for this bonus type
         else:
             unit = self.volume(bonus.pair_unit)
             left_strong = left >= right
@@ -703,10 +706,10 @@ class _Run:
                 denominator = 10 ** (6 - self.places)
                 rate = int(bonus.per_pair * MICRO)
             else:
-                values, scale = scaled_integers([bonus.percent])
+                values, scale = scaled_integers([bonus.percent])  # type: ignore[list-item]  # the plan schema requires it for this bonus type
                 numerator = multiply(matched, values[0])
                 denominator = 100 * scale * self.money_denominator()
-                rate = int(bonus.percent * MICRO)
+                rate = int(bonus.percent * MICRO)  # type: ignore[operator]  # the plan schema requires it for this bonus type
         used_left = np.where(qualified, used_left, 0)
         used_right = np.where(qualified, used_right, 0)
         amount = divide_round(numerator, denominator, self.mode)
@@ -830,7 +833,7 @@ class _Run:
         total_shares = int(share_of.sum())
         if total_shares == 0 or total == 0:
             return
-        (percent,), scale = scaled_integers([bonus.percent])
+        (percent,), scale = scaled_integers([bonus.percent])  # type: ignore[list-item]  # the plan schema requires it for this bonus type
         amount = np.zeros(self.n, dtype=np.int64)
         note = np.zeros(self.n, dtype=np.int64)
         for value in np.unique(share_of[share_of > 0]):
@@ -846,7 +849,7 @@ class _Run:
             np.arange(self.n),
             amount,
             basis=total,
-            rate=int(bonus.percent * MICRO),
+            rate=int(bonus.percent * MICRO),  # type: ignore[operator]  # the plan schema requires it for this bonus type
             note=note,
         )
 
@@ -896,7 +899,7 @@ class _Run:
             if kind == "retail":
                 total += orders
             elif kind == "fast_start":
-                total += int(self.fast_start_window(bonus).sum()) * len(bonus.levels)
+                total += int(self.fast_start_window(bonus).sum()) * len(bonus.levels)  # type: ignore[arg-type]  # the plan schema requires it for this bonus type
             elif kind in ("unilevel", "matrix"):
                 total += orders * len(bonus.levels or bonus.amounts or ())
             elif kind == "differential":

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from mlmcrm.engine.compute import Ledger, Result
 from mlmcrm.engine.plan import Plan
@@ -20,8 +23,8 @@ def explain_line(
     result: Result,
     plan: Plan,
     row: int,
-    distributor_ids: Sequence,
-    order_ids: Sequence,
+    distributor_ids: Sequence[Any] | np.ndarray,
+    order_ids: Sequence[Any] | np.ndarray,
     ledger: Ledger | None = None,
 ) -> str:
     """Describe one ledger line in a sentence.

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class Network:
         bonus_rank: Highest rank whose advancement bonus was paid (index into ``Plan.ranks``).
     """
 
-    ids: Sequence
+    ids: Sequence[Any] | np.ndarray
     sponsor: np.ndarray
     placement: np.ndarray
     position: np.ndarray
@@ -99,7 +100,7 @@ class Orders:
         cv: Commissionable value in micro-units.
     """
 
-    ids: Sequence
+    ids: Sequence[Any] | np.ndarray
     distributor: np.ndarray
     is_customer: np.ndarray
     created_at: np.ndarray
@@ -276,7 +277,7 @@ def validate(
     position = network.position
     binary, matrix = plan.binary, plan.matrix
     if binary is not None or matrix is not None:
-        high = 2 if binary is not None else matrix.width
+        high = 2 if binary is not None else matrix.width  # type: ignore[union-attr, assignment]  # validated: a matrix plan
         wrong = np.flatnonzero(placed & ((position < 1) | (position > high)))
         if wrong.size:
             what = "L or R" if binary is not None else f"a whole number 1..{high}"
@@ -438,7 +439,7 @@ def read_inputs(
                     raise table.error(row, "position", f"must be L or R, got {text!r}")
                 position[i] = LEFT if text == "L" else RIGHT
             elif matrix is not None:
-                if not text.isdigit() or not 1 <= int(text) <= matrix.width:
+                if not text.isdigit() or not 1 <= int(text) <= matrix.width:  # type: ignore[operator]  # validated: the plan has a matrix here
                     raise table.error(
                         row, "position", f"must be a whole number 1..{matrix.width}, got {text!r}"
                     )
@@ -571,7 +572,7 @@ def read_inputs(
     try:
         validate(plan, network, order_arrays, refund_arrays, carry_arrays, prior_arrays)
     except InputError as exc:
-        row = exc.row
+        row = exc.row  # type: ignore[assignment]  # validated: the plan has a matrix here
         if row is not None and exc.table in rows_of:
             row = rows_of[exc.table][row - 1]
         raise InputError(labels.get(exc.table, exc.table), row, exc.field, exc.message) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -61,7 +61,10 @@ def format_plain(value: int, places: int) -> str:
 
 
 def ledger_rows(
-    result: Result, plan: Plan, distributor_ids: Sequence, order_ids: Sequence
+    result: Result,
+    plan: Plan,
+    distributor_ids: Sequence[Any] | np.ndarray,
+    order_ids: Sequence[Any] | np.ndarray,
 ) -> Iterator[list]:
     """Yield the ledger as CSV rows (header first), sorted as :meth:`Ledger.sort_order` says."""
     yield list(LEDGER_COLUMNS)
@@ -103,7 +106,9 @@ def ledger_rows(
         ]
 
 
-def state_rows(result: Result, plan: Plan, distributor_ids: Sequence) -> Iterator[list]:
+def state_rows(
+    result: Result, plan: Plan, distributor_ids: Sequence[Any] | np.ndarray
+) -> Iterator[list]:
     """Yield the state as CSV rows (header first)."""
     yield list(STATE_COLUMNS)
     state = result.state
@@ -147,7 +152,11 @@ def write_csv(handle: TextIO, rows: Iterator[list]) -> None:
 
 
 def write_result(
-    result: Result, plan: Plan, directory: Path, distributor_ids: Sequence, order_ids: Sequence
+    result: Result,
+    plan: Plan,
+    directory: Path,
+    distributor_ids: Sequence[Any] | np.ndarray,
+    order_ids: Sequence[Any] | np.ndarray,
 ) -> tuple[Path, Path]:
     """Write ``ledger.csv`` and ``state.csv`` into ``directory``, each atomically.
 

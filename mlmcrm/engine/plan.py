@@ -145,7 +145,7 @@ class _DecimalLoader(yaml.SafeLoader):
 
 
 def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
-    text = str(loader.construct_scalar(node)).replace("_", "").strip()
+    text = str(loader.construct_scalar(node)).replace("_", "").strip()  # type: ignore[arg-type]  # a YAML key is a scalar node
     try:
         value = Decimal(text)
     except InvalidOperation as exc:  # .inf, .nan and friends

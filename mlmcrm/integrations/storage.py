@@ -17,7 +17,7 @@ class StoredFileMissing(Exception):
     """No stored file has that name."""
 
 
-def _s3():  # type: ignore[no-untyped-def]
+def _s3():
     import boto3
 
     settings = get_settings()

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, text, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.integrations import email as email_adapter
@@ -91,9 +91,9 @@ def _issue_token(session: Session, *, user_id: int, purpose: str, ttl: timedelta
     session.execute(
         update(AccountToken)
         .where(
-            AccountToken.user_id == user_id,  # type: ignore[arg-type]
-            AccountToken.purpose == purpose,  # type: ignore[arg-type]
-            AccountToken.used_at.is_(None),  # type: ignore[union-attr]
+            col(AccountToken.user_id) == user_id,
+            col(AccountToken.purpose) == purpose,
+            col(AccountToken.used_at).is_(None),
         )
         .values(used_at=now)
         .execution_options(synchronize_session="fetch")
@@ -351,7 +351,7 @@ def record_application(
         if not may_email:
             return
         waiting = (
-            _pending_application(session, existing.id)  # type: ignore[arg-type]
+            _pending_application(session, existing.id)  # type: ignore[arg-type]  # a stored row has an id
             if existing.status == "pending"
             else None
         )
@@ -359,7 +359,7 @@ def record_application(
             # The applicant lost the first email: a fresh link (the earlier one dies).
             raw = _issue_token(
                 session,
-                user_id=existing.id,  # type: ignore[arg-type]
+                user_id=existing.id,  # type: ignore[arg-type]  # a stored row has an id
                 purpose="verify_email",
                 ttl=VERIFY_EMAIL_TTL,
             )
@@ -386,7 +386,7 @@ def record_application(
     session.flush()
     session.add(
         EnrolmentApplication(
-            user_id=user.id,  # type: ignore[arg-type]
+            user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
             sponsor_id=sponsor_id,
             status="pending",
             first_name=first_name,
@@ -398,7 +398,7 @@ def record_application(
         )
     )
     session.flush()
-    raw = _issue_token(session, user_id=user.id, purpose="verify_email", ttl=VERIFY_EMAIL_TTL)  # type: ignore[arg-type]
+    raw = _issue_token(session, user_id=user.id, purpose="verify_email", ttl=VERIFY_EMAIL_TTL)  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
         session,
         # Not labelled with the email: the audit row outlives an application that expires.
@@ -458,7 +458,7 @@ def open_verification_link(session: Session, *, token: str) -> VerificationLink:
     if user is None or user.status == "disabled":
         raise DomainError("This link is not valid or was already used. Ask for a new one.")
     application = (
-        _pending_application(session, user.id)  # type: ignore[arg-type]
+        _pending_application(session, user.id)  # type: ignore[arg-type]  # a stored row has an id
         if user.status == "pending"
         else None
     )
@@ -548,7 +548,7 @@ def _accept_application(
     actor = Actor(user_id=user.id, role="distributor", label=user.email, ip_address=ip_address)
     enrolment = genealogy.enroll(
         session,
-        user_id=user.id,  # type: ignore[arg-type]
+        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
         code=_new_distributor_code(session),
         sponsor_id=sponsor_id,
         actor=actor,
@@ -558,7 +558,9 @@ def _accept_application(
     )
     session.add(
         UserProfile(
-            user_id=user.id, first_name=application.first_name, last_name=application.last_name
+            user_id=user.id,  # type: ignore[arg-type]  # a flushed row has an id
+            first_name=application.first_name,
+            last_name=application.last_name,
         )
     )
     user.phone = application.phone
@@ -604,9 +606,9 @@ def expire_applications(session: Session, *, now: datetime | None = None, limit:
         select(EnrolmentApplication)
         .where(
             EnrolmentApplication.status == "pending",
-            EnrolmentApplication.created_at <= cutoff,  # type: ignore[operator]
+            EnrolmentApplication.created_at <= cutoff,
         )
-        .order_by(EnrolmentApplication.id)  # type: ignore[arg-type]
+        .order_by(EnrolmentApplication.id)  # type: ignore[arg-type]  # a stored row has an id
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
@@ -684,7 +686,7 @@ def send_password_reset(session: Session, *, email: str, ip_address: str | None 
     user = _find_user_by_email(session, email)
     if user is None or user.status != "active" or not may_email:
         return
-    raw = _issue_token(session, user_id=user.id, purpose="reset_password", ttl=RESET_PASSWORD_TTL)  # type: ignore[arg-type]
+    raw = _issue_token(session, user_id=user.id, purpose="reset_password", ttl=RESET_PASSWORD_TTL)  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
         session,
         actor=Actor(user_id=None, role="anonymous", label=email, ip_address=ip_address),
@@ -729,7 +731,7 @@ def reset_password(
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
     session.add(user)
-    revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]
+    revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]  # a stored row has an id
     actor = Actor(user_id=user.id, role=user.role, label=user.email, ip_address=ip_address)
     audit.record(
         session,
@@ -739,7 +741,7 @@ def reset_password(
         entity_id=user.id,
         after={"password": "changed", "sessions_revoked": revoked},
     )
-    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]
+    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]  # a stored row has an id
     account_notices.notify_account_change(
         session, user=user, change="password_reset", ip_address=actor.ip_address
     )
@@ -770,7 +772,7 @@ def change_password(session: Session, *, actor: Actor, new_password: str) -> int
         raise ValidationFailed(problem)
     user.password_hash = hash_password(new_password)
     session.add(user)
-    revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="password_changed")  # type: ignore[arg-type]
+    revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="password_changed")  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
         session,
         actor=actor,
@@ -779,7 +781,7 @@ def change_password(session: Session, *, actor: Actor, new_password: str) -> int
         entity_id=user.id,
         after={"password": "changed", "sessions_revoked": revoked},
     )
-    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="password_changed")  # type: ignore[arg-type]
+    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="password_changed")  # type: ignore[arg-type]  # a stored row has an id
     account_notices.notify_account_change(
         session, user=user, change="password_changed", ip_address=actor.ip_address
     )
@@ -807,7 +809,7 @@ def change_email(session: Session, *, actor: Actor, new_email: str) -> str:
     user.email = email
     user.email_verified_at = None
     session.add(user)
-    raw = _issue_token(session, user_id=user.id, purpose="verify_email", ttl=VERIFY_EMAIL_TTL)  # type: ignore[arg-type]
+    raw = _issue_token(session, user_id=user.id, purpose="verify_email", ttl=VERIFY_EMAIL_TTL)  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
         session,
         actor=actor,
@@ -886,7 +888,7 @@ def set_account_disabled(
     user.status = "disabled" if disabled else "active"
     session.add(user)
     revoked = (
-        auth.revoke_all_sessions(session, user_id=user.id, reason="account_disabled")  # type: ignore[arg-type]
+        auth.revoke_all_sessions(session, user_id=user.id, reason="account_disabled")  # type: ignore[arg-type]  # a stored row has an id
         if disabled
         else 0
     )
@@ -904,7 +906,7 @@ def set_account_disabled(
         api_tokens.revoke_all_tokens(
             session,
             actor=actor,
-            user_id=user.id,  # type: ignore[arg-type]
+            user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
             reason="account_disabled",
         )
 
@@ -929,7 +931,7 @@ def change_role(session: Session, *, actor: Actor, user_id: int, role: str, reas
     before = user.role
     user.role = role
     session.add(user)
-    revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="role_changed")  # type: ignore[arg-type]
+    revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="role_changed")  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
         session,
         actor=actor,
@@ -940,7 +942,7 @@ def change_role(session: Session, *, actor: Actor, user_id: int, role: str, reas
         after={"role": role, "sessions_revoked": revoked},
         reason=reason,
     )
-    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="role_changed")  # type: ignore[arg-type]
+    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="role_changed")  # type: ignore[arg-type]  # a stored row has an id
     account_notices.notify_account_change(
         session, user=user, change="role_changed", details=[f"Your role is now {role}."]
     )

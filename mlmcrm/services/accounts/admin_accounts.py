@@ -54,7 +54,7 @@ def create_admin(session: Session, *, actor: Actor, email: str, password: str) -
     )
     session.add(user)
     session.flush()
-    session.add(UserProfile(user_id=user.id))  # type: ignore[arg-type]
+    session.add(UserProfile(user_id=user.id))  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
         session,
         actor=actor,

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import (
     AuthenticationFailed,
@@ -56,7 +56,7 @@ class ApiTokenPublic:
 
 def _public(row: ApiToken) -> ApiTokenPublic:
     return ApiTokenPublic(
-        id=row.id,  # type: ignore[arg-type]
+        id=row.id,  # type: ignore[arg-type]  # a stored row has an id
         name=row.name,
         prefix=row.token_prefix,
         scopes=list(row.scopes),
@@ -113,7 +113,7 @@ def create_token(
         raise ValidationFailed(f"A token can live from 1 to {MAX_LIFETIME_DAYS} days.")
     live = session.exec(
         scoping.restrict(
-            select(ApiToken.id).where(ApiToken.revoked_at.is_(None)),  # type: ignore[union-attr]
+            select(ApiToken.id).where(col(ApiToken.revoked_at).is_(None)),
             actor=actor,
             entity="api_token",
         )
@@ -123,7 +123,7 @@ def create_token(
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     row = ApiToken(
-        user_id=actor.user_id,  # type: ignore[arg-type]
+        user_id=actor.user_id,  # type: ignore[arg-type]  # a signed-in actor has a user id
         name=name,
         token_prefix=raw[:10],
         token_hash=hash_api_token(raw),
@@ -161,10 +161,10 @@ def list_tokens(session: Session, *, actor: Actor) -> list[ApiTokenPublic]:
     permissions.require(actor, "account.self")
     rows = session.exec(
         scoping.restrict(
-            select(ApiToken).where(ApiToken.revoked_at.is_(None)),  # type: ignore[union-attr]
+            select(ApiToken).where(col(ApiToken.revoked_at).is_(None)),
             actor=actor,
             entity="api_token",
-        ).order_by(ApiToken.id.desc())  # type: ignore[union-attr]
+        ).order_by(col(ApiToken.id).desc())
     ).all()
     return [_public(row) for row in rows]
 
@@ -220,7 +220,7 @@ def revoke_all_tokens(session: Session, *, actor: Actor, user_id: int, reason: s
     """
     rows = session.exec(
         select(ApiToken)
-        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(ApiToken.user_id == user_id, col(ApiToken.revoked_at).is_(None))
         .with_for_update()
     ).all()
     if not rows:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, text, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.db import session_scope
 from mlmcrm.errors import AuthenticationFailed, ReauthenticationRequired
@@ -222,7 +222,7 @@ def _session_user(session: Session, user: User, row: UserSession | None = None) 
     ).first()
     name = " ".join(p for p in (profile and profile.first_name, profile and profile.last_name) if p)
     return SessionUser(
-        user_id=user.id,  # type: ignore[arg-type]
+        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
         email=user.email,
         role=user.role,
         display_name=name or user.email,
@@ -309,7 +309,7 @@ def is_locked(
     user = _find_user(session, email)
     return (
         user is not None
-        and _two_factor_failures_since(session, user_id=user.id, since=since)  # type: ignore[arg-type]
+        and _two_factor_failures_since(session, user_id=user.id, since=since)  # type: ignore[arg-type]  # a stored row has an id
         >= LOCKOUT_THRESHOLD
     )
 
@@ -362,11 +362,11 @@ def login(
     user.failed_logins = 0
     user.locked_until = None
     session.add(user)
-    session.execute(delete(LoginAttempt).where(LoginAttempt.email == email.lower()))
+    session.execute(delete(LoginAttempt).where(col(LoginAttempt.email) == email.lower()))
     two_factor = user.totp_secret_enc is not None
     token = secrets.token_urlsafe(32)
     row = UserSession(
-        user_id=user.id,
+        user_id=user.id,  # type: ignore[arg-type]  # a flushed row has an id
         token_hash=hash_token(token),
         created_at=now,
         last_seen_at=now,
@@ -508,7 +508,7 @@ def resolve_session(
         return None
     user, row = found
     now = now or utcnow()
-    if now - row.last_seen_at > timedelta(seconds=30):
+    if now - row.last_seen_at > timedelta(seconds=30):  # type: ignore[operator]  # set at sign-in
         row.last_seen_at = now
         session.add(row)
     return _session_user(session, user, row)
@@ -524,7 +524,7 @@ def _live_session(
     row = session.exec(select(UserSession).where(UserSession.token_hash == digest)).first()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
-    if row.last_seen_at + timedelta(seconds=row.idle_timeout_seconds) <= now:
+    if row.last_seen_at + timedelta(seconds=row.idle_timeout_seconds) <= now:  # type: ignore[operator]  # set at sign-in
         return None
     user = session.get(User, row.user_id)
     if user is None or user.status != "active":
@@ -552,12 +552,12 @@ def _check_second_factor(session: Session, user: User, code: str) -> str | None:
     spent = session.execute(
         update(RecoveryCode)
         .where(
-            RecoveryCode.user_id == user.id,  # type: ignore[arg-type]
-            RecoveryCode.code_hash == crypto.keyed_hash(normalized, purpose="recovery-code"),  # type: ignore[arg-type]
-            RecoveryCode.used_at.is_(None),  # type: ignore[union-attr]
+            col(RecoveryCode.user_id) == user.id,
+            col(RecoveryCode.code_hash) == crypto.keyed_hash(normalized, purpose="recovery-code"),
+            col(RecoveryCode.used_at).is_(None),
         )
         .values(used_at=utcnow())
-        .returning(RecoveryCode.id)
+        .returning(col(RecoveryCode.id))
         .execution_options(synchronize_session=False)
     ).first()
     return "recovery_code" if spent is not None else None
@@ -586,12 +586,12 @@ def verify_second_factor(
     if found is None:
         raise AuthenticationFailed(EXPIRED_MESSAGE)
     user, row = found
-    user = _lock_user(session, user.id)  # type: ignore[arg-type]
+    user = _lock_user(session, user.id)  # type: ignore[arg-type]  # a stored row has an id
     if is_locked(session, email=user.email, ip_address=ip_address):
         raise AccountLocked(LOCKED_MESSAGE)
     used = _check_second_factor(session, user, code)
     if used is None:
-        raise _SecondFactorRejected(CODE_FAILED_MESSAGE, user_id=user.id)  # type: ignore[arg-type]
+        raise _SecondFactorRejected(CODE_FAILED_MESSAGE, user_id=user.id)  # type: ignore[arg-type]  # a stored row has an id
     now = utcnow()
     row.two_factor_at = now
     row.reauthenticated_at = now
@@ -639,13 +639,13 @@ def reauthenticate(
     user, row = found
     ip_address = valid_ip(ip_address)
     _lock_throttles(session, email=user.email, ip_address=ip_address)
-    user = _lock_user(session, user.id)  # type: ignore[arg-type]
+    user = _lock_user(session, user.id)  # type: ignore[arg-type]  # a stored row has an id
     if is_locked(session, email=user.email, ip_address=ip_address):
         raise AccountLocked(LOCKED_MESSAGE)
     if not verify_password(user.password_hash or _DUMMY_HASH, password or ""):
         raise _PasswordRejected("That password is not correct.")
     if user.totp_secret_enc is not None and _check_second_factor(session, user, code) is None:
-        raise _SecondFactorRejected(CODE_FAILED_MESSAGE, user_id=user.id)  # type: ignore[arg-type]
+        raise _SecondFactorRejected(CODE_FAILED_MESSAGE, user_id=user.id)  # type: ignore[arg-type]  # a stored row has an id
     row.reauthenticated_at = utcnow()
     session.add(row)
     signed_in = _session_user(session, user, row)
@@ -904,7 +904,7 @@ def revoke_all_sessions(
     rows = session.exec(
         select(UserSession).where(
             UserSession.user_id == user_id,
-            UserSession.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(UserSession.revoked_at).is_(None),
         )
     ).all()
     count = 0

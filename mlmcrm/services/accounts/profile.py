@@ -117,7 +117,7 @@ def update_payout_details(
         changes["bank_account"] = value
     if not changes:
         raise ValidationFailed("Enter a tax id or a bank account to save.")
-    profile = _profile_row(session, actor.user_id)  # type: ignore[arg-type]
+    profile = _profile_row(session, actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
     for name, value in changes.items():
         setattr(profile, f"{name}_enc", crypto.encrypt_field(value, field=SENSITIVE_FIELDS[name]))
         setattr(profile, f"{name}_last4", crypto.last4(value))
@@ -145,7 +145,7 @@ def update_date_of_birth(session: Session, *, actor: Actor, date_of_birth: str) 
         raise ValidationFailed("Enter the date of birth as YYYY-MM-DD.") from exc
     if not date(1900, 1, 1) <= born <= date.today():
         raise ValidationFailed("Enter a date of birth between 1900 and today.")
-    profile = _profile_row(session, actor.user_id)  # type: ignore[arg-type]
+    profile = _profile_row(session, actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
     profile.date_of_birth_enc = crypto.encrypt_field(
         born.isoformat(), field=SENSITIVE_FIELDS["date_of_birth"]
     )
@@ -292,7 +292,7 @@ def find_person(session: Session, *, actor: Actor, email: str) -> PersonPublic:
     if user is None:
         raise NotFound("No account has that email.")
     return PersonPublic(
-        profile=get_profile(session, actor=actor, user_id=user.id),  # type: ignore[arg-type]
+        profile=get_profile(session, actor=actor, user_id=user.id),  # type: ignore[arg-type]  # a flushed row has an id
         status=user.status,
         two_factor=user.totp_secret_enc is not None,
     )

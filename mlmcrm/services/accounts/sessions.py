@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound
 from mlmcrm.models import UserSession
@@ -66,16 +66,16 @@ def list_sessions(session: Session, *, actor: Actor) -> list[SessionPublic]:
     now = utcnow()
     statement = scoping.restrict(
         select(UserSession).where(
-            UserSession.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(UserSession.revoked_at).is_(None),
             UserSession.expires_at > now,
         ),
         actor=actor,
         entity="user_session",
-    ).order_by(UserSession.last_seen_at.desc())  # type: ignore[union-attr]
+    ).order_by(col(UserSession.last_seen_at).desc())
     rows = session.exec(statement).all()
     return [
         SessionPublic(
-            id=row.id,  # type: ignore[arg-type]
+            id=row.id,  # type: ignore[arg-type]  # a flushed row has an id
             device=describe_device(row.user_agent),
             ip_address=str(row.ip_address or ""),
             created_at=row.created_at.isoformat(),
@@ -132,7 +132,7 @@ def revoke_other_sessions(session: Session, *, actor: Actor) -> int:
 
     count = revoke_all_sessions(
         session,
-        user_id=actor.user_id,  # type: ignore[arg-type]
+        user_id=actor.user_id,  # type: ignore[arg-type]  # a signed-in actor has a user id
         reason="revoked_by_user",
         except_session_id=actor.session_id,
     )
@@ -147,7 +147,7 @@ def revoke_other_sessions(session: Session, *, actor: Actor) -> int:
     revoke_all_tokens(
         session,
         actor=actor,
-        user_id=actor.user_id,  # type: ignore[arg-type]
+        user_id=actor.user_id,  # type: ignore[arg-type]  # a signed-in actor has a user id
         reason="signed_out_everywhere",
     )
     return count

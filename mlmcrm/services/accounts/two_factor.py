@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.models import RecoveryCode, TotpEnrolment, User, UserSession
@@ -52,7 +52,7 @@ def two_factor_status(session: Session, *, actor: Actor) -> tuple[bool, int]:
     unused = session.exec(
         select(func.count())
         .select_from(RecoveryCode)
-        .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))  # type: ignore[union-attr]
+        .where(RecoveryCode.user_id == user.id, col(RecoveryCode.used_at).is_(None))
     ).one()
     return user.totp_secret_enc is not None, int(unused)
 
@@ -75,7 +75,7 @@ def begin_enrolment(session: Session, *, actor: Actor) -> EnrolmentPublic:
         secret = totp.new_secret()
         encrypted = crypto.encrypt_field(secret, field=PENDING_FIELD)
         if pending is None:
-            session.add(TotpEnrolment(user_id=user.id, secret_enc=encrypted))  # type: ignore[arg-type]
+            session.add(TotpEnrolment(user_id=user.id, secret_enc=encrypted))  # type: ignore[arg-type]  # a stored row has an id
         else:
             pending.secret_enc = encrypted
             pending.created_at = utcnow()
@@ -85,7 +85,7 @@ def begin_enrolment(session: Session, *, actor: Actor) -> EnrolmentPublic:
 
 
 def _new_recovery_codes(session: Session, user_id: int) -> list[str]:
-    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
     codes = totp.new_recovery_codes()
     for code in codes:
         session.add(
@@ -123,7 +123,7 @@ def confirm_enrolment(session: Session, *, actor: Actor, code: str) -> list[str]
     user.totp_last_step = step
     session.add(user)
     session.delete(pending)
-    codes = _new_recovery_codes(session, user.id)  # type: ignore[arg-type]
+    codes = _new_recovery_codes(session, user.id)  # type: ignore[arg-type]  # a stored row has an id
     row = session.get(UserSession, actor.session_id) if actor.session_id else None
     if row is not None and row.user_id == user.id:
         now = utcnow()
@@ -153,7 +153,7 @@ def regenerate_recovery_codes(session: Session, *, actor: Actor) -> list[str]:
     if user.totp_secret_enc is None:
         raise DomainError("Turn on two-factor authentication first.")
     auth.require_fresh_authentication(session, actor=actor)
-    codes = _new_recovery_codes(session, user.id)  # type: ignore[arg-type]
+    codes = _new_recovery_codes(session, user.id)  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
         session,
         actor=actor,
@@ -184,7 +184,7 @@ def disable(session: Session, *, actor: Actor) -> None:
     user.totp_secret_enc = None
     user.totp_last_step = None
     session.add(user)
-    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     audit.record(
         session,
         actor=actor,

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.db import session_scope, set_actor
 from mlmcrm.errors import (
@@ -120,11 +120,11 @@ def subscribe_from_order(
     subscription = AutoshipSubscription(
         distributor_id=order.distributor_id,
         customer_id=order.customer_id,
-        day_of_month=order.autoship_day,  # type: ignore[arg-type]
+        day_of_month=order.autoship_day,  # type: ignore[arg-type]  # an autoship order has its day
         status="active",
         region=order.region or "*",
         currency=order.currency,
-        next_run_on=next_run_date(order.autoship_day, today),  # type: ignore[arg-type]
+        next_run_on=next_run_date(order.autoship_day, today),  # type: ignore[arg-type]  # its day, too
         stripe_customer_id=stripe_customer_id,
         stripe_payment_method_id=method if isinstance(method, str) else None,
     )
@@ -133,7 +133,7 @@ def subscribe_from_order(
     for item in session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).all():
         session.add(
             AutoshipItem(
-                subscription_id=subscription.id,  # type: ignore[arg-type]
+                subscription_id=subscription.id,  # type: ignore[arg-type]  # a stored row has an id
                 product_id=item.product_id,
                 quantity=item.quantity,
             )
@@ -179,24 +179,24 @@ def _rows(session: Session, subscriptions: list[AutoshipSubscription]) -> list[S
     ids = [s.id for s in subscriptions]
     items: dict[int, list[str]] = {}
     for item, sku in session.execute(
-        sa.select(AutoshipItem, Product.sku)
-        .join(Product, Product.id == AutoshipItem.product_id)
-        .where(AutoshipItem.subscription_id.in_(ids))  # type: ignore[attr-defined]
-        .order_by(AutoshipItem.id)
+        sa.select(AutoshipItem, col(Product.sku))
+        .join(Product, col(Product.id) == col(AutoshipItem.product_id))
+        .where(col(AutoshipItem.subscription_id).in_(ids))
+        .order_by(col(AutoshipItem.id))
     ).all():
         items.setdefault(item.subscription_id, []).append(f"{item.quantity} × {sku}")
     buyers: dict[int, str] = {}
     customer_ids = [s.customer_id for s in subscriptions if s.customer_id]
     if customer_ids:
         for customer in session.exec(
-            select(Customer).where(Customer.id.in_(customer_ids))  # type: ignore[union-attr]
+            select(Customer).where(col(Customer.id).in_(customer_ids))
         ).all():
-            buyers[customer.id] = (  # type: ignore[index]
+            buyers[customer.id] = (  # type: ignore[index]  # a stored row has an id
                 f"{customer.first_name or ''} {customer.last_name or ''}".strip() or "Customer"
             )
     return [
         SubscriptionRow(
-            id=s.id,  # type: ignore[arg-type]
+            id=s.id,  # type: ignore[arg-type]  # a stored row has an id
             distributor_id=s.distributor_id,
             buyer=buyers.get(s.customer_id, "Customer") if s.customer_id else "Personal",
             day_of_month=s.day_of_month,
@@ -205,7 +205,7 @@ def _rows(session: Session, subscriptions: list[AutoshipSubscription]) -> list[S
             failed_attempts=s.failed_attempts,
             retry_at=s.retry_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if s.retry_at else "",
             last_error=s.last_error or "",
-            items=", ".join(items.get(s.id, [])),  # type: ignore[arg-type]
+            items=", ".join(items.get(s.id, [])),  # type: ignore[arg-type]  # a stored row has an id
         )
         for s in subscriptions
     ]
@@ -217,7 +217,7 @@ def list_subscriptions(session: Session, *, actor: Actor) -> list[SubscriptionRo
     Raises:
         PermissionDenied: The actor reads no orders.
     """
-    statement = select(AutoshipSubscription).order_by(AutoshipSubscription.id.desc())  # type: ignore[union-attr]
+    statement = select(AutoshipSubscription).order_by(col(AutoshipSubscription.id).desc())
     if permissions.can(actor, "orders.read"):
         pass
     elif permissions.can(actor, "back_office.view") and actor.distributor_id is not None:
@@ -316,7 +316,7 @@ def _open_order(session: Session, subscription: AutoshipSubscription) -> Order |
     return session.exec(
         select(Order)
         .where(Order.autoship_id == subscription.id, Order.status == "pending")
-        .order_by(Order.id.desc())  # type: ignore[union-attr]
+        .order_by(col(Order.id).desc())
         .with_for_update()
     ).first()
 
@@ -358,18 +358,18 @@ def due_ids(session: Session, now: datetime) -> list[int]:
     """Active subscriptions whose order is due (or whose retry is due) at ``now``."""
     today = now.astimezone(UTC).date()
     rows = session.execute(
-        sa.select(AutoshipSubscription.id)
-        .where(AutoshipSubscription.status == "active")
+        sa.select(col(AutoshipSubscription.id))
+        .where(col(AutoshipSubscription.status) == "active")
         .where(
             sa.or_(
                 sa.and_(
-                    AutoshipSubscription.retry_at.is_(None),  # type: ignore[union-attr]
-                    AutoshipSubscription.next_run_on <= today,
+                    col(AutoshipSubscription.retry_at).is_(None),
+                    col(AutoshipSubscription.next_run_on) <= today,
                 ),
-                AutoshipSubscription.retry_at <= now,  # type: ignore[operator]
+                col(AutoshipSubscription.retry_at) <= now,
             )
         )
-        .order_by(AutoshipSubscription.id)
+        .order_by(col(AutoshipSubscription.id))
     ).all()
     return [row.id for row in rows]
 
@@ -380,7 +380,7 @@ def _notify(session: Session, subscription: AutoshipSubscription, subject: str, 
         customer = session.get(Customer, subscription.customer_id)
         if customer is not None and customer.email:
             recipients.append(
-                (customer.email, f"{body}\n\nManage your autoship: {manage_url(subscription.id)}")  # type: ignore[arg-type]
+                (customer.email, f"{body}\n\nManage your autoship: {manage_url(subscription.id)}")  # type: ignore[arg-type]  # a stored row has an id
             )
     distributor = session.get(Distributor, subscription.distributor_id)
     user = session.get(User, distributor.user_id) if distributor else None
@@ -415,9 +415,9 @@ def run_subscription(session: Session, *, subscription_id: int, now: datetime) -
         lines = [
             (sku, item.quantity)
             for item, sku in session.execute(
-                sa.select(AutoshipItem, Product.sku)
-                .join(Product, Product.id == AutoshipItem.product_id)
-                .where(AutoshipItem.subscription_id == subscription.id)
+                sa.select(AutoshipItem, col(Product.sku))
+                .join(Product, col(Product.id) == col(AutoshipItem.product_id))
+                .where(col(AutoshipItem.subscription_id) == subscription.id)
             ).all()
         ]
         try:
@@ -453,7 +453,7 @@ def run_subscription(session: Session, *, subscription_id: int, now: datetime) -
         return _failed(session, subscription, order, stripe_gateway.failure_message(exc), now)
     except stripe.StripeError as exc:
         # The service could not be asked (not a decline): try again at the next run.
-        return RunOutcome(subscription.id, "error", order.id, stripe_gateway.failure_message(exc))  # type: ignore[arg-type]
+        return RunOutcome(subscription.id, "error", order.id, stripe_gateway.failure_message(exc))  # type: ignore[arg-type]  # a stored row has an id
     if intent.status != "succeeded":
         return _failed(session, subscription, order, f"The payment is {intent.status}.", now)
     order.status, order.paid_at, order.stripe_payment_intent_id = "paid", utcnow(), intent.id
@@ -480,7 +480,7 @@ def run_subscription(session: Session, *, subscription_id: int, now: datetime) -
         entity_id=subscription.id,
         after={"order_id": order.id, "next_run_on": subscription.next_run_on},
     )
-    return RunOutcome(subscription.id, "paid", order.id)  # type: ignore[arg-type]
+    return RunOutcome(subscription.id, "paid", order.id)  # type: ignore[arg-type]  # a stored row has an id
 
 
 def _failed(
@@ -519,7 +519,7 @@ def _failed(
         f"We will try again on {when}. If your card has changed, cancel this autoship and "
         "start a new one from your distributor's shop with the new card.",
     )
-    return RunOutcome(subscription.id, "retry", order.id, message)  # type: ignore[arg-type]
+    return RunOutcome(subscription.id, "retry", order.id, message)  # type: ignore[arg-type]  # a stored row has an id
 
 
 def _give_up(
@@ -553,7 +553,7 @@ def _give_up(
         "Resume it once the card can be charged again, or start a new autoship from your "
         "distributor's shop with another card.",
     )
-    return RunOutcome(subscription.id, "paused", order.id if order else None, message)
+    return RunOutcome(subscription.id, "paused", order.id if order else None, message)  # type: ignore[arg-type]  # a flushed row has an id
 
 
 def run_due(now: datetime | None = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Distributor
@@ -60,7 +60,7 @@ def _clean(data: CustomerInput) -> dict:
 
 def _public(customer: Customer) -> CustomerPublic:
     return CustomerPublic(
-        id=customer.id,  # type: ignore[arg-type]
+        id=customer.id,  # type: ignore[arg-type]  # a stored row has an id
         distributor_id=customer.distributor_id,
         name=f"{customer.first_name or ''} {customer.last_name or ''}".strip(),
         email=customer.email or "",
@@ -102,7 +102,7 @@ def create_customer(
             select(Customer)
             .where(Customer.distributor_id == distributor_id)
             .where(sa.func.lower(Customer.email) == fields["email"])
-            .order_by(Customer.id)
+            .order_by(col(Customer.id))
         ).first()
         if existing is not None:
             return existing
@@ -129,9 +129,9 @@ def list_customers(
     if needle:
         pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         statement = statement.where(
-            Customer.first_name.ilike(pattern)  # type: ignore[union-attr]
-            | Customer.last_name.ilike(pattern)  # type: ignore[union-attr]
-            | Customer.email.ilike(pattern)  # type: ignore[union-attr]
+            col(Customer.first_name).ilike(pattern)
+            | col(Customer.last_name).ilike(pattern)
+            | col(Customer.email).ilike(pattern)
         )
-    rows = session.exec(statement.order_by(Customer.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+    rows = session.exec(statement.order_by(col(Customer.id).desc()).limit(limit)).all()
     return [_public(c) for c in rows]

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from mlmcrm.db import set_actor
 from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
@@ -114,8 +114,7 @@ def quote(session: Session, *, lines: list[tuple[str, Any]], region: str) -> Quo
     wanted = normalise_lines(lines)
     skus = [sku for sku, _ in wanted]
     products = {
-        p.sku: p
-        for p in session.exec(select(Product).where(Product.sku.in_(skus))).all()  # type: ignore[attr-defined]
+        p.sku: p for p in session.exec(select(Product).where(col(Product.sku).in_(skus))).all()
     }
     unknown = [sku for sku in skus if sku not in products]
     if unknown:
@@ -134,7 +133,7 @@ def quote(session: Session, *, lines: list[tuple[str, Any]], region: str) -> Quo
         product = products[sku]
         priced.append(
             QuoteLine(
-                product_id=product.id,  # type: ignore[arg-type]
+                product_id=product.id,  # type: ignore[arg-type]  # a stored row has an id
                 sku=sku,
                 name=product.name,
                 quantity=quantity,
@@ -238,7 +237,7 @@ def place_order(
     for line in priced.lines:
         session.add(
             OrderItem(
-                order_id=order.id,  # type: ignore[arg-type]
+                order_id=order.id,  # type: ignore[arg-type]  # a stored row has an id
                 product_id=line.product_id,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
@@ -283,15 +282,15 @@ def shop_owner(session: Session, code: str) -> ShopOwner:
     """
     row = session.execute(
         sa.select(
-            Distributor.id,
-            Distributor.user_id,
-            Distributor.code,
-            UserProfile.first_name,
-            UserProfile.last_name,
+            col(Distributor.id),
+            col(Distributor.user_id),
+            col(Distributor.code),
+            col(UserProfile.first_name),
+            col(UserProfile.last_name),
         )
-        .join(UserProfile, UserProfile.user_id == Distributor.user_id, isouter=True)
-        .where(Distributor.code == (code or "").strip())
-        .where(Distributor.status == "active")
+        .join(UserProfile, col(UserProfile.user_id) == col(Distributor.user_id), isouter=True)
+        .where(col(Distributor.code) == (code or "").strip())
+        .where(col(Distributor.status) == "active")
     ).first()
     if row is None:
         raise NotFound("This shop does not exist. Check the link you were given.")
@@ -431,7 +430,7 @@ def _day(value: str, label: str) -> date | None:
 
 def _buyer_name() -> Any:
     return sa.case(
-        (Order.customer_id.is_(None), "Personal order"),  # type: ignore[union-attr]
+        (col(Order.customer_id).is_(None), "Personal order"),
         else_=sa.func.coalesce(
             sa.func.nullif(
                 sa.func.trim(
@@ -448,43 +447,43 @@ def _buyer_name() -> Any:
 
 def _filtered(actor: Actor, filters: OrderFilter) -> Any:
     statement = (
-        sa.select(Order, Distributor.code, _buyer_name().label("buyer"))
-        .join(Distributor, Distributor.id == Order.distributor_id)
-        .join(Customer, Customer.id == Order.customer_id, isouter=True)
+        sa.select(Order, col(Distributor.code), _buyer_name().label("buyer"))
+        .join(Distributor, col(Distributor.id) == col(Order.distributor_id))
+        .join(Customer, col(Customer.id) == col(Order.customer_id), isouter=True)
     )
     statement = scoping.restrict(statement, actor=actor, entity="order")
     status = filters.status.strip().lower().replace(" ", "_")
     if status:
         if status not in ORDER_STATUSES:
             raise ValidationFailed(f"Status must be one of {', '.join(ORDER_STATUSES)}.")
-        statement = statement.where(Order.status == status)
+        statement = statement.where(col(Order.status) == status)
     since, until = _day(filters.since, "from"), _day(filters.until, "to")
     if since and until and since > until:
         raise ValidationFailed("The 'from' date is after the 'to' date.")
     if since:
-        statement = statement.where(Order.created_at >= datetime.combine(since, time(), UTC))
+        statement = statement.where(col(Order.created_at) >= datetime.combine(since, time(), UTC))
     if until:
         statement = statement.where(
-            Order.created_at < datetime.combine(until + timedelta(days=1), time(), UTC)
+            col(Order.created_at) < datetime.combine(until + timedelta(days=1), time(), UTC)
         )
     who = filters.distributor.strip()
     if who:
         if who.isdigit():
-            statement = statement.where(Order.distributor_id == int(who))
+            statement = statement.where(col(Order.distributor_id) == int(who))
         else:
-            statement = statement.where(Distributor.code == who)
+            statement = statement.where(col(Distributor.code) == who)
     if filters.order_id.strip():
         number = filters.order_id.strip().lstrip("#")
         if not number.isdigit():
             raise ValidationFailed("An order number is digits only.")
-        statement = statement.where(Order.id == int(number))
+        statement = statement.where(col(Order.id) == int(number))
     buyer = filters.buyer.strip()
     if buyer:
         pattern = "%" + buyer.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         statement = statement.where(
-            Customer.first_name.ilike(pattern)  # type: ignore[union-attr]
-            | Customer.last_name.ilike(pattern)  # type: ignore[union-attr]
-            | Customer.email.ilike(pattern)  # type: ignore[union-attr]
+            col(Customer.first_name).ilike(pattern)
+            | col(Customer.last_name).ilike(pattern)
+            | col(Customer.email).ilike(pattern)
         )
     return statement
 
@@ -496,7 +495,7 @@ def _volume(value: Decimal) -> str:
 
 def _row(order: Order, code: str, buyer: str) -> OrderRow:
     return OrderRow(
-        id=order.id,  # type: ignore[arg-type]
+        id=order.id,  # type: ignore[arg-type]  # a stored row has an id
         created_at=order.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         paid_at=order.paid_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if order.paid_at else "",
         distributor_id=order.distributor_id,
@@ -534,7 +533,9 @@ def search_orders(
     statement = _filtered(actor, filters or OrderFilter())
     total = session.execute(sa.select(func.count()).select_from(statement.subquery())).scalar_one()
     rows = session.execute(
-        statement.order_by(Order.id.desc()).limit(max(1, min(limit, 500))).offset(max(0, offset))  # type: ignore[union-attr]
+        statement.order_by(col(Order.id).desc())
+        .limit(max(1, min(limit, 500)))
+        .offset(max(0, offset))
     ).all()
     return [_row(order, code, buyer) for order, code, buyer in rows], int(total)
 
@@ -556,7 +557,7 @@ def export_csv(session: Session, *, actor: Actor, filters: OrderFilter) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for order, code, buyer in session.execute(statement.order_by(Order.id)).all():  # type: ignore[union-attr]
+    for order, code, buyer in session.execute(statement.order_by(Order.id)).all():
         row = asdict(_row(order, code, buyer))
         writer.writerow([audit._csv_safe(str(row[column])) for column in CSV_COLUMNS])
     audit.record(
@@ -595,7 +596,7 @@ def get_order(session: Session, *, actor: Actor, order_id: int) -> OrderDetail:
     """
     _require_reader(actor)
     order = visible_order(session, actor=actor, order_id=order_id)
-    code = session.get(Distributor, order.distributor_id).code  # type: ignore[union-attr]
+    code = session.get(Distributor, order.distributor_id).code  # type: ignore[union-attr]  # a foreign key
     buyer = "Personal order"
     if order.customer_id is not None:
         customer = session.get(Customer, order.customer_id)
@@ -603,19 +604,21 @@ def get_order(session: Session, *, actor: Actor, order_id: int) -> OrderDetail:
             f"{customer.first_name or ''} {customer.last_name or ''}".strip() if customer else ""
         ) or "Customer"
     items = session.execute(
-        sa.select(OrderItem, Product.sku, Product.name, Product.is_starter_kit)
-        .join(Product, Product.id == OrderItem.product_id)
-        .where(OrderItem.order_id == order_id)
-        .order_by(OrderItem.id)
+        sa.select(OrderItem, col(Product.sku), col(Product.name), col(Product.is_starter_kit))
+        .join(Product, col(Product.id) == col(OrderItem.product_id))
+        .where(col(OrderItem.order_id) == order_id)
+        .order_by(col(OrderItem.id))
     ).all()
     refunds = session.exec(
-        select(OrderRefund).where(OrderRefund.order_id == order_id).order_by(OrderRefund.id)
+        select(OrderRefund)
+        .where(col(OrderRefund.order_id) == order_id)
+        .order_by(col(OrderRefund.id))
     ).all()
     return OrderDetail(
         order=_row(order, code, buyer),
         items=[
             ItemRow(
-                id=item.id,  # type: ignore[arg-type]
+                id=item.id,
                 product_id=item.product_id,
                 sku=sku,
                 name=name,

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.integrations import stripe_gateway
@@ -54,10 +54,10 @@ def _lock_order(session: Session, order_id: int) -> Order:
 def _line_items(session: Session, order: Order) -> list[dict[str, Any]]:
     currency = order.currency.lower()
     rows = session.execute(
-        sa.select(OrderItem, Product.name, Product.sku)
-        .join(Product, Product.id == OrderItem.product_id)
-        .where(OrderItem.order_id == order.id)
-        .order_by(OrderItem.id)
+        sa.select(OrderItem, col(Product.name), col(Product.sku))
+        .join(Product, col(Product.id) == col(OrderItem.product_id))
+        .where(col(OrderItem.order_id) == order.id)
+        .order_by(col(OrderItem.id))
     ).all()
     items: list[dict[str, Any]] = [
         {
@@ -131,7 +131,7 @@ def start_checkout(session: Session, *, order_id: int, success_url: str, cancel_
         params["customer_creation"] = "always"
     try:
         checkout = stripe_gateway.client().v1.checkout.sessions.create(
-            params=params,  # type: ignore[arg-type]
+            params=params,  # type: ignore[arg-type]  # a plain dict for Stripe's TypedDict
             options={"idempotency_key": f"mlmcrm-checkout-order-{order.id}"},
         )
     except stripe.StripeError as exc:
@@ -144,7 +144,7 @@ def start_checkout(session: Session, *, order_id: int, success_url: str, cancel_
     order.stripe_checkout_url = checkout.url
     session.add(order)
     session.flush()
-    return checkout.url  # type: ignore[return-value]
+    return checkout.url  # type: ignore[return-value]  # an open Checkout Session has a URL
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def apply_checkout_session(
     if order is None:
         raise NotFound("No order was paid with that checkout session.")
     if _get(checkout, "payment_status") != "paid" or order.status != "pending":
-        return PaymentOutcome(order.id, order.status, False)  # type: ignore[arg-type]
+        return PaymentOutcome(order.id, order.status, False)  # type: ignore[arg-type]  # a stored row has an id
     if (
         _get(checkout, "amount_total") != to_minor(order.total)
         or str(_get(checkout, "currency", "")).upper() != order.currency
@@ -209,7 +209,7 @@ def apply_checkout_session(
             stripe_customer_id=_get(checkout, "customer"),
             actor=actor,
         )
-    return PaymentOutcome(order.id, order.status, True)  # type: ignore[arg-type]
+    return PaymentOutcome(order.id, order.status, True)  # type: ignore[arg-type]  # a stored row has an id
 
 
 def sync_checkout(session: Session, *, order_id: int, checkout_session_id: str) -> str:

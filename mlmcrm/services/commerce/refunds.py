@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.integrations import stripe_gateway
@@ -106,7 +106,7 @@ def _refund(
         )
     previous = session.execute(
         sa.select(sa.func.coalesce(sa.func.sum(OrderRefund.ratio), 0)).where(
-            OrderRefund.order_id == order.id
+            col(OrderRefund.order_id) == order.id
         )
     ).scalar_one()
     ratio = refund_ratio(order, amount, Decimal(previous))
@@ -127,8 +127,8 @@ def _refund(
     ).first()
     if already is not None:
         return RefundResult(
-            already.id,  # type: ignore[arg-type]
-            order.id,  # type: ignore[arg-type]
+            already.id,  # type: ignore[arg-type]  # a stored row has an id
+            order.id,  # type: ignore[arg-type]  # a stored row has an id
             already.amount,
             already.ratio,
             order.status,
@@ -164,7 +164,7 @@ def _record(
 ) -> RefundResult:
     """Write the ``order_refunds`` row of a Stripe refund, the order's totals and the audit row."""
     row = OrderRefund(
-        order_id=order.id,  # type: ignore[arg-type]
+        order_id=order.id,  # type: ignore[arg-type]  # a stored row has an id
         amount=amount,
         ratio=ratio,
         reason=reason,
@@ -195,8 +195,8 @@ def _record(
         reason=reason,
     )
     return RefundResult(
-        row.id,  # type: ignore[arg-type]
-        order.id,  # type: ignore[arg-type]
+        row.id,  # type: ignore[arg-type]  # a stored row has an id
+        order.id,  # type: ignore[arg-type]  # a stored row has an id
         amount,
         ratio,
         order.status,
@@ -240,7 +240,7 @@ def record_stripe_refund(session: Session, refund: Any, *, actor: Actor) -> Refu
         )
     previous = session.execute(
         sa.select(sa.func.coalesce(sa.func.sum(OrderRefund.ratio), 0)).where(
-            OrderRefund.order_id == order.id
+            col(OrderRefund.order_id) == order.id
         )
     ).scalar_one()
     return _record(
@@ -317,9 +317,9 @@ def business_days_after(start: date, end: date) -> int:
 def _starter_kit(session: Session, order_id: int) -> bool:
     return (
         session.execute(
-            sa.select(OrderItem.id)
-            .join(Product, Product.id == OrderItem.product_id)
-            .where(OrderItem.order_id == order_id, Product.is_starter_kit.is_(True))  # type: ignore[attr-defined]
+            sa.select(col(OrderItem.id))
+            .join(Product, col(Product.id) == col(OrderItem.product_id))
+            .where(col(OrderItem.order_id) == order_id, col(Product.is_starter_kit).is_(True))
             .limit(1)
         ).first()
         is not None
@@ -350,7 +350,7 @@ def cancel_starter_kit(
     order = orders.visible_order(session, actor=actor, order_id=order_id, lock=True)
     if actor.role == "distributor" and order.customer_id is not None:
         raise PermissionDenied("Only the distributor's own starter-kit order can be cancelled.")
-    if not _starter_kit(session, order.id):  # type: ignore[arg-type]
+    if not _starter_kit(session, order.id):  # type: ignore[arg-type]  # a stored row has an id
         raise ValidationFailed("Only an order with a starter kit can be cancelled this way.")
     if order.paid_at is None:
         raise ValidationFailed("This order has not been paid.")
@@ -410,7 +410,7 @@ def _buyback_target(actor: Actor, distributor_id: int | None) -> int:
         permissions.require(actor, "back_office.view")
         if distributor_id not in (None, actor.distributor_id):
             raise PermissionDenied("You can only return your own purchases.")
-        return actor.distributor_id  # type: ignore[return-value]
+        return actor.distributor_id  # type: ignore[return-value]  # checked: the actor is a distributor
     permissions.require(actor, "orders.refund")
     if distributor_id is None:
         raise ValidationFailed("Say whose purchases are returned.")
@@ -427,25 +427,25 @@ def buyback_candidates(
     """The distributor's own items of the last 12 months that can still be returned."""
     target = _buyback_target(actor, distributor_id)
     rows = session.execute(
-        sa.select(OrderItem, Order, Product.sku, Product.name)
-        .join(Order, Order.id == OrderItem.order_id)
-        .join(Product, Product.id == OrderItem.product_id)
+        sa.select(OrderItem, Order, col(Product.sku), col(Product.name))
+        .join(Order, col(Order.id) == col(OrderItem.order_id))
+        .join(Product, col(Product.id) == col(OrderItem.product_id))
         .where(
-            Order.distributor_id == target,
-            Order.customer_id.is_(None),  # type: ignore[union-attr]
-            Order.status.in_(REFUNDABLE_STATUSES),  # type: ignore[attr-defined]
-            Order.paid_at >= _cutoff(now),  # type: ignore[operator]
-            OrderItem.returned_quantity < OrderItem.quantity,
+            col(Order.distributor_id) == target,
+            col(Order.customer_id).is_(None),
+            col(Order.status).in_(REFUNDABLE_STATUSES),
+            col(Order.paid_at) >= _cutoff(now),
+            col(OrderItem.returned_quantity) < col(OrderItem.quantity),
         )
-        .order_by(Order.paid_at.desc(), OrderItem.id)  # type: ignore[union-attr]
+        .order_by(col(Order.paid_at).desc(), col(OrderItem.id))
     ).all()
     return [
         BuybackLine(
-            item_id=item.id,  # type: ignore[arg-type]
-            order_id=order.id,  # type: ignore[arg-type]
+            item_id=item.id,
+            order_id=order.id,
             sku=sku,
             name=name,
-            bought_at=order.paid_at.astimezone(UTC).strftime("%Y-%m-%d"),  # type: ignore[union-attr]
+            bought_at=order.paid_at.astimezone(UTC).strftime("%Y-%m-%d"),
             returnable=item.quantity - item.returned_quantity,
             refund_per_unit=round_money(buyback_unit_refund(item, order)),
             currency=order.currency,
@@ -485,11 +485,11 @@ def buyback(
     if not wanted:
         raise ValidationFailed("Enter how many unopened units of each item you return.")
     items = session.execute(
-        sa.select(OrderItem, Order, Product.sku)
-        .join(Order, Order.id == OrderItem.order_id)
-        .join(Product, Product.id == OrderItem.product_id)
-        .where(OrderItem.id.in_(list(wanted)))  # type: ignore[union-attr]
-        .order_by(Order.id, OrderItem.id)
+        sa.select(OrderItem, Order, col(Product.sku))
+        .join(Order, col(Order.id) == col(OrderItem.order_id))
+        .join(Product, col(Product.id) == col(OrderItem.product_id))
+        .where(col(OrderItem.id).in_(list(wanted)))
+        .order_by(col(Order.id), col(OrderItem.id))
         .with_for_update(of=[Order, OrderItem])
     ).all()
     found = {item.id: (item, order, sku) for item, order, sku in items}
@@ -510,10 +510,10 @@ def buyback(
         left = item.quantity - item.returned_quantity
         if quantity > left:
             raise ValidationFailed(f"Only {left} of {sku} in order #{order.id} can be returned.")
-        by_order.setdefault(order.id, []).append((item, quantity, sku))  # type: ignore[arg-type]
+        by_order.setdefault(order.id, []).append((item, quantity, sku))
     results = []
     for lines in by_order.values():
-        order = found[lines[0][0].id][1]  # type: ignore[index]
+        order = found[lines[0][0].id][1]
         amount = round_money(
             sum((buyback_unit_refund(item, order) * qty for item, qty, _ in lines), Decimal(0))
         )

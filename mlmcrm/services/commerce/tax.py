@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.models import TaxRate
@@ -56,7 +56,7 @@ def rate_for(session: Session, region: str) -> Rate:
     rows = {
         row.region: row
         for row in session.exec(
-            select(TaxRate).where(TaxRate.region.in_([code, DEFAULT_REGION]))  # type: ignore[attr-defined]
+            select(TaxRate).where(col(TaxRate.region).in_([code, DEFAULT_REGION]))
         ).all()
     }
     row = rows.get(code) or rows.get(DEFAULT_REGION)

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.models import CommissionAdjustment, CommissionPeriod, Distributor, Job
@@ -50,7 +50,7 @@ class PeriodPublic:
     def from_row(cls, row: CommissionPeriod, total: Decimal, lines: int) -> PeriodPublic:
         """Build from a ``commission_periods`` row and its ledger totals."""
         return cls(
-            id=row.id,  # type: ignore[arg-type]
+            id=row.id,  # type: ignore[arg-type]  # a stored row has an id
             label=period_label(row.starts_at, row.ends_at),
             starts_at=row.starts_at.isoformat(),
             ends_at=row.ends_at.isoformat(),
@@ -90,9 +90,9 @@ def list_periods(session: Session, *, actor: Actor) -> list[PeriodPublic]:
     permissions.require(actor, "commissions.read")
     totals = _totals(session)
     rows = session.exec(
-        select(CommissionPeriod).order_by(CommissionPeriod.starts_at.desc())  # type: ignore[attr-defined]
+        select(CommissionPeriod).order_by(col(CommissionPeriod.starts_at).desc())
     ).all()
-    return [PeriodPublic.from_row(row, *totals.get(row.id, (Decimal(0), 0))) for row in rows]
+    return [PeriodPublic.from_row(row, *totals.get(row.id, (Decimal(0), 0))) for row in rows]  # type: ignore[arg-type]  # a flushed row has an id
 
 
 def get_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPublic:
@@ -130,7 +130,7 @@ def create_next_period(
     """
     permissions.require(actor, "commissions.run")
     latest = session.exec(
-        select(CommissionPeriod).order_by(CommissionPeriod.starts_at.desc())  # type: ignore[attr-defined]
+        select(CommissionPeriod).order_by(col(CommissionPeriod.starts_at).desc())
     ).first()
     if latest is not None:
         if latest.status != "closed":
@@ -161,8 +161,8 @@ def running_job(session: Session, period_id: int) -> Job | None:
     return session.exec(
         select(Job).where(
             Job.kind == RUN_JOB_KIND,
-            Job.status.in_(("queued", "running")),  # type: ignore[attr-defined]
-            Job.params["period_id"].astext == str(period_id),  # type: ignore[index]
+            col(Job.status).in_(("queued", "running")),
+            Job.params["period_id"].astext == str(period_id),  # type: ignore[index]  # a JSONB column
         )
     ).first()
 
@@ -348,7 +348,7 @@ def close_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPub
         raise RunRefused("This period's preview predates change tracking; preview it again.")
     if changes.orders or changes.refunds or changes.adjustments:
         raise RunRefused(changes.message(row.snapshot_at or utcnow()))
-    changed = session.execute(
+    changed = session.execute(  # type: ignore[attr-defined]  # a DML statement's result is a CursorResult
         text(
             "UPDATE distributors d SET rank_id = s.title_rank_id,"
             " bonus_rank_id = NULLIF(s.bonus_rank_id, s.title_rank_id), updated_at = now()"
@@ -476,7 +476,7 @@ def adjust(
         after={"adjustment_id": row.id, "distributor_id": distributor_id, "amount": value},
         reason=reason,
     )
-    return row.id  # type: ignore[return-value]
+    return row.id  # type: ignore[return-value]  # a stored row has an id
 
 
 @dataclass(frozen=True)
@@ -503,18 +503,18 @@ class RunComparison:
 
 
 def _ledger_source(session: Session, period: CommissionPeriod) -> tuple[str, str] | None:
-    previous = f"{ledger_partition_name(period.id)}_prev"  # type: ignore[arg-type]
+    previous = f"{ledger_partition_name(period.id)}_prev"  # type: ignore[arg-type]  # a stored row has an id
     if session.execute(text(f"SELECT to_regclass('{previous}')")).scalar():
         return previous, f"run {period.runs - 1} of this period"
     closed = session.exec(
         select(CommissionPeriod)
         .where(CommissionPeriod.status == "closed", CommissionPeriod.starts_at < period.starts_at)
-        .order_by(CommissionPeriod.starts_at.desc())  # type: ignore[attr-defined]
+        .order_by(col(CommissionPeriod.starts_at).desc())
     ).first()
     if closed is None:
         return None
     return (
-        f"(SELECT * FROM commission_ledger WHERE period_id = {int(closed.id)})",  # type: ignore[arg-type]
+        f"(SELECT * FROM commission_ledger WHERE period_id = {int(closed.id)})",  # type: ignore[arg-type]  # a stored row has an id
         f"the closed period {period_label(closed.starts_at, closed.ends_at)}",
     )
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.engine import Plan, PlanError, load_plan
 from mlmcrm.errors import DomainError, NotFound, ValidationFailed
@@ -56,7 +56,7 @@ class PlanVersion:
         """Build from a ``comp_plans`` row (its YAML is valid: it was checked on upload)."""
         plan = load_plan(row.yaml)
         return cls(
-            id=row.id,  # type: ignore[arg-type]
+            id=row.id,  # type: ignore[arg-type]  # a stored row has an id
             name=row.name,
             version=row.version,
             status=row.status,
@@ -129,7 +129,7 @@ def upload_plan(session: Session, *, actor: Actor, yaml_text: str) -> PlanVersio
 def list_plans(session: Session, *, actor: Actor) -> list[PlanVersion]:
     """Every stored version, newest first."""
     permissions.require(actor, "commissions.read")
-    rows = session.exec(select(CompPlan).order_by(CompPlan.id.desc())).all()  # type: ignore[union-attr]
+    rows = session.exec(select(CompPlan).order_by(col(CompPlan.id).desc())).all()
     return [PlanVersion.from_row(row) for row in rows]
 
 

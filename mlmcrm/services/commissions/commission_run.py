@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -280,7 +280,7 @@ def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInput
                 f"The ranks table lacks the plan's ranks {', '.join(missing)}; "
                 "activate the plan again."
             )
-        cursor = connection.connection.driver_connection.cursor()
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]  # a pooled psycopg connection is open here
         start, end = period.starts_at, period.ends_at
         snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
         report(5, "Loading distributors and orders")
@@ -376,7 +376,7 @@ def _load_orders(snapshot: str, start: datetime, end: datetime) -> np.ndarray:
     with get_engine("batch").connect() as connection:
         connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         connection.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-        cursor = connection.connection.driver_connection.cursor()
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]  # a pooled psycopg connection is open here
         orders = pgcopy.read_int64(
             cursor,
             f"{order_columns} AND o.created_at >= %(start)s AND o.created_at < %(end)s"
@@ -425,7 +425,7 @@ def _assemble(
     orders: np.ndarray,
     refunds: np.ndarray,
     carry: np.ndarray,
-    prior_rows: list[Any],
+    prior_rows: Sequence[Any],
     period_start: datetime,
     period_end: datetime,
 ) -> PeriodInputs:
@@ -689,7 +689,7 @@ def _stage(
             connection.execute(
                 text(f"CREATE TABLE {leaf.name} (LIKE commission_ledger INCLUDING DEFAULTS)")
             )
-            cursor = connection.connection.driver_connection.cursor()
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]  # a pooled psycopg connection is open here
             began = time.perf_counter()
             _copy_ledger(
                 cursor, leaf.name, period, first_id + int(starts[index]), inputs, result, leaf.rows
@@ -713,7 +713,7 @@ def _stage(
                     f"CREATE TABLE {stats_stage} (LIKE commission_period_stats INCLUDING DEFAULTS)"
                 )
             )
-            cursor = connection.connection.driver_connection.cursor()
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]  # a pooled psycopg connection is open here
             began = time.perf_counter()
             _copy_stats(cursor, stats_stage, period_id, inputs, result)
             loaded = time.perf_counter()

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Contact, ContactActivity, Customer, Distributor, Order, Task
@@ -38,7 +38,7 @@ EXPORT_COLUMNS = (
     "last_touched_at",
 )
 SORTS = {
-    "recent": (sa.desc(Contact.updated_at), sa.desc(Contact.id)),
+    "recent": (sa.desc(col(Contact.updated_at)), sa.desc(col(Contact.id))),
     "name": (Contact.first_name, Contact.last_name, Contact.id),
     "untouched": (
         sa.func.coalesce(Contact.last_touched_at, Contact.created_at),
@@ -109,7 +109,7 @@ def create_contact(session: Session, *, actor: Actor, data: ContactInput) -> Con
     values = _clean(session, data)
     stage = crm.check_stage(session, data.stage) if data.stage else crm.stage_keys(session)[0]
     now = utcnow()
-    contact = Contact(owner_id=actor.user_id, stage=stage, stage_changed_at=now, **values)  # type: ignore[arg-type]
+    contact = Contact(owner_id=actor.user_id, stage=stage, stage_changed_at=now, **values)  # type: ignore[arg-type]  # a signed-in actor has a user id
     session.add(contact)
     session.flush()
     session.refresh(contact)
@@ -158,7 +158,7 @@ def _log(
 ) -> ContactActivity:
     entry = ContactActivity(
         owner_id=contact.owner_id,
-        contact_id=contact.id,  # type: ignore[arg-type]
+        contact_id=contact.id,  # type: ignore[arg-type]  # a stored row has an id
         kind=kind,
         body=body,
         details=details,
@@ -339,7 +339,7 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
     activities = session.exec(
         select(ContactActivity)
         .where(*activity_filter)
-        .order_by(ContactActivity.created_at.desc())  # type: ignore[attr-defined]
+        .order_by(col(ContactActivity.created_at).desc())
         .limit(limit)
     ).all()
     for entry in activities:
@@ -362,7 +362,7 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
             scoping.restrict(
                 select(Task).where(Task.contact_id == contact.id), actor=actor, entity="task"
             )
-            .order_by(Task.created_at.desc())  # type: ignore[attr-defined]
+            .order_by(col(Task.created_at).desc())
             .limit(limit)
         ).all()
         if include_tasks
@@ -388,7 +388,7 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
                 actor=actor,
                 entity="order",
             )
-            .order_by(Order.created_at.desc())  # type: ignore[attr-defined]
+            .order_by(col(Order.created_at).desc())
             .limit(limit)
         ).all()
         for order in orders:
@@ -417,17 +417,13 @@ def _filtered(session: Session, *, actor: Actor, filters: ContactFilter) -> Any:
     if filters.stage.strip():
         statement = statement.where(Contact.stage == filters.stage.strip())
     if filters.tag.strip():
-        statement = statement.where(
-            Contact.tags.contains([filters.tag.strip().lower()])  # type: ignore[attr-defined]
-        )
+        statement = statement.where(col(Contact.tags).contains([filters.tag.strip().lower()]))
     if filters.source.strip():
-        statement = statement.where(
-            func.lower(Contact.source) == filters.source.strip().lower()  # type: ignore[arg-type]
-        )
+        statement = statement.where(func.lower(Contact.source) == filters.source.strip().lower())
     query = crm_search.prefix_query(filters.query)
     if query is not None:
         statement = statement.where(
-            Contact.search_vector.op("@@")(func.to_tsquery("simple", query))  # type: ignore[attr-defined]
+            col(Contact.search_vector).op("@@")(func.to_tsquery("simple", query))
         )
     return statement
 
@@ -471,7 +467,7 @@ def board(
     for stage in crm.stages(session):
         rows = session.exec(
             statement.where(Contact.stage == stage.key)
-            .order_by(sa.desc(Contact.updated_at), sa.desc(Contact.id))
+            .order_by(sa.desc(col(Contact.updated_at)), sa.desc(col(Contact.id)))
             .limit(per_stage)
         ).all()
         columns.append((stage, int(counts.get(stage.key, 0)), list(rows)))
@@ -510,4 +506,5 @@ def get_contact(session: Session, *, actor: Actor, contact_id: int) -> Contact:
 
 def customer_contact_ids(session: Session, customer_id: int) -> list[int]:
     """The contacts linked to a customer (visible to the acting user)."""
-    return list(session.exec(select(Contact.id).where(Contact.customer_id == customer_id)).all())
+    statement = select(col(Contact.id)).where(Contact.customer_id == customer_id)
+    return [contact_id for contact_id in session.exec(statement).all() if contact_id is not None]

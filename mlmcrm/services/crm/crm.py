@@ -14,7 +14,7 @@ from typing import Any
 
 import phonenumbers
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import CompanySetting, Contact, Task
@@ -112,7 +112,7 @@ def set_stages(session: Session, *, actor: Actor, new_stages: list[tuple[str, st
     if removed:
         in_use = session.exec(
             select(Contact.stage, func.count())
-            .where(Contact.stage.in_(sorted(removed)))  # type: ignore[attr-defined]
+            .where(col(Contact.stage).in_(sorted(removed)))
             .group_by(Contact.stage)
         ).all()
         if in_use:

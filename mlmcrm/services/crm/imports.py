@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.db import session_scope
 from mlmcrm.errors import NotFound, ValidationFailed
@@ -138,12 +138,12 @@ def plan_import(
         ),
         {"owner": actor.user_id},
     )
-    for row in result.mappings():
-        existing[row["id"]] = dict(row)
-        if row["email"]:
-            by_email.setdefault(row["email"].lower(), row["id"])
-        if row["phone_e164"]:
-            by_phone.setdefault(row["phone_e164"], row["id"])
+    for record in result.mappings():
+        existing[record["id"]] = dict(record)
+        if record["email"]:
+            by_email.setdefault(record["email"].lower(), record["id"])
+        if record["phone_e164"]:
+            by_phone.setdefault(record["phone_e164"], record["id"])
     plan = Plan(format=kind, rows=len(rows))
     new_rows: dict[str, dict[str, Any]] = {}
     for index, row in enumerate(rows):
@@ -276,7 +276,7 @@ def apply_plan(
     """
     crm.require_owner(actor)
     record = ContactImport(
-        owner_id=actor.user_id,  # type: ignore[arg-type]
+        owner_id=actor.user_id,  # type: ignore[arg-type]  # a signed-in actor has a user id
         filename=filename[:200],
         format=plan.format,
         created_count=plan.created,
@@ -333,7 +333,7 @@ def apply_plan(
                 "sep": TAG_SEPARATOR,
             },
         )
-        _record_changes(session, record.id, actor, list(ids), "created", [None] * len(ids))  # type: ignore[arg-type]
+        _record_changes(session, record.id, actor, list(ids), "created", [None] * len(ids))  # type: ignore[arg-type]  # a stored row has an id
         notes = [(i, r["note"]) for i, r in zip(ids, chunk, strict=True) if r.get("note")]
         _add_notes(session, actor, notes)
         done += len(chunk)
@@ -371,7 +371,7 @@ def apply_plan(
         )
         _record_changes(
             session,
-            record.id,  # type: ignore[arg-type]
+            record.id,  # type: ignore[arg-type]  # a stored row has an id
             actor,
             chunk_ids,
             "updated",
@@ -552,7 +552,7 @@ def undo_import(session: Session, *, actor: Actor, import_id: int) -> dict[str, 
     for start in range(0, len(befores), BATCH):
         chunk = befores[start : start + BATCH]
         restored += (
-            session.execute(
+            session.execute(  # type: ignore[attr-defined]  # a DML statement's result is a CursorResult
                 text(restore),
                 {
                     "owner": actor.user_id,
@@ -563,7 +563,7 @@ def undo_import(session: Session, *, actor: Actor, import_id: int) -> dict[str, 
             or 0
         )
     deleted = (
-        session.execute(
+        session.execute(  # type: ignore[attr-defined]  # a DML statement's result is a CursorResult
             text(
                 "DELETE FROM contacts WHERE owner_id = :owner AND id IN (SELECT contact_id"
                 " FROM contact_import_changes WHERE import_id = :import AND action = 'created')"
@@ -592,7 +592,7 @@ def list_imports(session: Session, *, actor: Actor, limit: int = 20) -> list[Con
         session.exec(
             select(ContactImport)
             .where(ContactImport.owner_id == actor.user_id)
-            .order_by(ContactImport.id.desc())  # type: ignore[union-attr]
+            .order_by(col(ContactImport.id).desc())
             .limit(limit)
         ).all()
     )

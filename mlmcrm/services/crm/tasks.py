@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.db import session_scope, set_actor
 from mlmcrm.errors import ValidationFailed
@@ -86,7 +86,7 @@ def create_task(session: Session, *, actor: Actor, data: TaskInput) -> Task:
     crm.require_owner(actor)
     kind, description, contact_id = _check(session, actor, data)
     task = Task(
-        assignee_id=actor.user_id,  # type: ignore[arg-type]
+        assignee_id=actor.user_id,  # type: ignore[arg-type]  # a signed-in actor has a user id
         contact_id=contact_id,
         type=kind,
         description=description,
@@ -136,7 +136,7 @@ def set_status(session: Session, *, actor: Actor, task_id: int, status: str) -> 
             session.add(
                 ContactActivity(
                     owner_id=contact.owner_id,
-                    contact_id=contact.id,  # type: ignore[arg-type]
+                    contact_id=contact.id,  # type: ignore[arg-type]  # a stored row has an id
                     kind="task",
                     body=f"Done: {task.description or task.type}",
                     details={"task_id": task.id},
@@ -163,7 +163,7 @@ def list_tasks(
         statement = statement.where(Task.status == status)
     if contact_id is not None:
         statement = statement.where(Task.contact_id == contact_id)
-    statement = statement.order_by(Task.due_at.asc().nulls_last(), Task.id).limit(500)  # type: ignore[union-attr]
+    statement = statement.order_by(col(Task.due_at).asc().nulls_last(), col(Task.id)).limit(500)
     return list(session.exec(statement).all())
 
 
@@ -195,8 +195,8 @@ def reminders(session: Session, *, actor: Actor, now: datetime | None = None) ->
         actor=actor,
         entity="task",
     ).where(Task.assignee_id == actor.user_id)
-    overdue = session.exec(base.where(Task.due_at < now)).one()  # type: ignore[operator]
-    due_today = session.exec(base.where(Task.due_at >= now, Task.due_at < end)).one()  # type: ignore[operator]
+    overdue = session.exec(base.where(col(Task.due_at) < now)).one()
+    due_today = session.exec(base.where(col(Task.due_at) >= now, col(Task.due_at) < end)).one()
     return Reminders(int(overdue), int(due_today))
 
 
@@ -224,20 +224,22 @@ def today(session: Session, *, actor: Actor, now: datetime | None = None) -> Tod
         scoping.restrict(select(Contact), actor=actor, entity="contact")
         .where(
             Contact.owner_id == actor.user_id,
-            Contact.stage.in_(open_stages),  # type: ignore[attr-defined]
+            col(Contact.stage).in_(open_stages),
             touched < now - STALE_AFTER,
         )
-        .order_by(touched, Contact.id)
+        .order_by(touched, col(Contact.id))
         .limit(50)
     ).all()
     tasks = scoping.restrict(select(Task), actor=actor, entity="task").where(
         Task.assignee_id == actor.user_id, Task.status == "open"
     )
     overdue = session.exec(
-        tasks.where(Task.due_at < now).order_by(Task.due_at, Task.id).limit(200)  # type: ignore[operator, arg-type]
+        tasks.where(col(Task.due_at) < now).order_by(col(Task.due_at), col(Task.id)).limit(200)
     ).all()
     due = session.exec(
-        tasks.where(Task.due_at >= now, Task.due_at < end).order_by(Task.due_at, Task.id)  # type: ignore[operator, arg-type]
+        tasks.where(col(Task.due_at) >= now, col(Task.due_at) < end).order_by(
+            col(Task.due_at), col(Task.id)
+        )
     ).all()
     return Today(list(stale), list(overdue), list(due))
 
@@ -288,5 +290,5 @@ def create_customer_follow_ups(*, now: datetime | None = None) -> int:
                     )
                     .on_conflict_do_nothing(index_elements=["auto_key"])
                 )
-                added += inserted.rowcount or 0
+                added += inserted.rowcount or 0  # type: ignore[attr-defined]  # a DML statement's result is a CursorResult
     return added

@@ -12,7 +12,7 @@ of them is active (:func:`refuse_active_demo_accounts`).
 from __future__ import annotations
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.db import session_scope
 from mlmcrm.errors import DomainError, NotFound
@@ -50,8 +50,8 @@ def ensure_demo_staff_totp() -> list[tuple[str, str, str]]:
     with session_scope("owner") as session:
         users = session.exec(
             select(User)
-            .where(User.role.in_(STAFF_ROLES), User.is_demo)  # type: ignore[attr-defined]
-            .order_by(User.id)
+            .where(col(User.role).in_(STAFF_ROLES), col(User.is_demo))
+            .order_by(col(User.id))
         ).all()
         for user in users:
             if user.totp_secret_enc is None:
@@ -84,7 +84,7 @@ def current_code(session: Session, *, email: str) -> str:
     user = session.exec(
         select(User).where(
             func.lower(User.email) == (email or "").strip().lower(),
-            User.is_demo,  # type: ignore[arg-type]
+            User.is_demo,
         )
     ).first()
     if user is None or user.totp_secret_enc is None:
@@ -98,7 +98,7 @@ def active_demo_accounts(session: Session) -> tuple[list[str], int]:
     condition = (User.is_demo, User.status == "active")
     total = session.exec(select(func.count()).select_from(User).where(*condition)).one()
     emails = session.exec(
-        select(User.email).where(*condition).order_by(User.id).limit(NAMED_DEMO_ACCOUNTS)
+        select(col(User.email)).where(*condition).order_by(col(User.id)).limit(NAMED_DEMO_ACCOUNTS)
     ).all()
     return list(emails), int(total)
 

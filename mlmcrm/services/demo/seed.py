@@ -95,17 +95,17 @@ def demo_company_exists(url: str | None = None) -> bool:
         url: The owner's database URL; ``mlmcrm.db.database_url()`` when omitted.
     """
     with _connect(url) as conn:
-        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM distributors)").fetchone()[0])
+        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM distributors)").fetchone()[0])  # type: ignore[index]  # the query always returns a row
 
 
 def _refuse_unless_empty(conn: psycopg.Connection) -> None:
-    if conn.execute("SELECT EXISTS (SELECT 1 FROM distributors)").fetchone()[0]:
+    if conn.execute("SELECT EXISTS (SELECT 1 FROM distributors)").fetchone()[0]:  # type: ignore[index]  # the query always returns a row
         raise ValueError(
             "the database already holds distributors; "
             "the demo company is seeded only into an empty database"
         )
     for table in LOADED_TABLES + CATALOGUE_TABLES:
-        if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:
+        if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:  # type: ignore[index]  # the query always returns a row
             raise ValueError(
                 f"the table {table} is not empty; "
                 "the demo company is seeded only into an empty database"
@@ -216,7 +216,7 @@ def _restore_after_failure(conn: psycopg.Connection, deferred: _Deferred) -> Non
         """
     ).fetchall()
     for (partition,) in period_partitions:
-        if not conn.execute(f"SELECT EXISTS (SELECT 1 FROM {partition})").fetchone()[0]:
+        if not conn.execute(f"SELECT EXISTS (SELECT 1 FROM {partition})").fetchone()[0]:  # type: ignore[index]  # the query always returns a row
             conn.execute(f'DROP TABLE "{partition}"')
     existing_indexes = {row[0] for row in conn.execute("SELECT relname FROM pg_class")}
     existing_constraints = {row[0] for row in conn.execute("SELECT conname FROM pg_constraint")}
@@ -280,7 +280,7 @@ def _insert_small_tables(conn: psycopg.Connection, company: tables.Company, mont
                 for r in data.RANKS
             ],
         )
-        plan_id = cursor.execute(
+        plan_id = cursor.execute(  # type: ignore[index]  # the query always returns a row
             "INSERT INTO comp_plans (name, version, yaml, status, created_by, created_at,"
             " activated_at) VALUES (%s, 1, %s, 'active', 1, %s, %s) RETURNING id",
             (data.PLAN_NAME, data.PLAN_YAML, launched, launched),
@@ -451,7 +451,7 @@ def seed_demo_company(
     helper: psycopg.Connection | None = None
     deferred: _Deferred | None = None
     try:
-        locked = main.execute("SELECT pg_try_advisory_lock(%s)", (SEED_LOCK_KEY,)).fetchone()[0]
+        locked = main.execute("SELECT pg_try_advisory_lock(%s)", (SEED_LOCK_KEY,)).fetchone()[0]  # type: ignore[index]  # the query always returns a row
         main.commit()
         if not locked:
             raise ValueError("another process is seeding this database; try again when it ends")

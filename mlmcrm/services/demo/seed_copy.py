@@ -260,7 +260,7 @@ def encode_rows(columns: Sequence[Column], n: int) -> bytes:
     np.cumsum(row_lengths[:-1], out=starts[1:])
     buffer = np.empty(int(row_lengths.sum()), dtype=np.uint8)
     position = starts
-    for matrix, column, pieces, length in segments:
+    for matrix, column, pieces, length in segments:  # type: ignore[assignment]  # a text segment has its column
         if matrix is not None:
             _scatter(buffer, position, matrix)
             position = position + matrix.shape[1]
@@ -279,7 +279,7 @@ def encode_rows(columns: Sequence[Column], n: int) -> bytes:
                 if keep is None:
                     _scatter(buffer, cursor, part_matrix, part_lengths)
                 else:
-                    lengths = part_lengths if np.isscalar(part_lengths) else part_lengths[keep]
+                    lengths = part_lengths if np.isscalar(part_lengths) else part_lengths[keep]  # type: ignore[index]  # not a scalar here
                     _scatter(buffer, cursor[keep], part_matrix[keep], lengths)
                 cursor = cursor + part_lengths
         position = position + np.maximum(length, 0)

@@ -256,7 +256,7 @@ def _lock_parent(session: Session, parent_id: int) -> Distributor:
     ).first()
     if parent is None:
         raise NotFound("That placement parent does not exist.")
-    return parent  # type: ignore[return-value]
+    return parent  # type: ignore[return-value]  # the row has the id and status read
 
 
 def validate_slot(
@@ -367,7 +367,7 @@ def enroll(
     assert distributor.id is not None
     if holding_until is not None:
         session.add(
-            HoldingTankEntry(
+            HoldingTankEntry(  # type: ignore[call-arg]  # the database sets entered_at
                 distributor_id=distributor.id, sponsor_id=sponsor_id, place_by=holding_until
             )
         )
@@ -759,7 +759,7 @@ def move(
         {"d": distributor_id},
     ).one()
     if number == PLACEMENT_TREE:
-        _set_placement(session, distributor_id, new_parent_id, slot)  # type: ignore[arg-type]
+        _set_placement(session, distributor_id, new_parent_id, slot)  # type: ignore[arg-type]  # checked above
         changed_before = {"placement_id": before[1], "position": before[2]}
         changed_after = {"placement_id": new_parent_id, "position": slot}
     else:

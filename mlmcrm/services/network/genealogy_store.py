@@ -458,7 +458,7 @@ def downline_page(
         ).all()
         if len(rows) < limit and last > near["last"]:
             far = {**params, "first": max(first, near["last"] + 1), "limit": limit - len(rows)}
-            rows += session.execute(
+            rows += session.execute(  # type: ignore[operator]  # .all() returns a list
                 text(
                     f"""
                     WITH hits AS (

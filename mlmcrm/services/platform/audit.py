@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.models import AuditLog
@@ -149,9 +149,11 @@ def _filtered(filters: AuditFilter, *, actor: Actor) -> Any:
         if needle.isdigit():
             statement = statement.where(AuditLog.actor_id == int(needle))
         else:
-            statement = statement.where(AuditLog.actor_label.ilike(f"%{_like(needle)}%"))  # type: ignore[union-attr]
+            statement = statement.where(col(AuditLog.actor_label).ilike(f"%{_like(needle)}%"))
     if filters.action.strip():
-        statement = statement.where(AuditLog.action.ilike(f"%{_like(filters.action.strip())}%"))  # type: ignore[attr-defined]
+        statement = statement.where(
+            col(AuditLog.action).ilike(f"%{_like(filters.action.strip())}%")
+        )
     if filters.entity_type.strip():
         statement = statement.where(AuditLog.entity_type == filters.entity_type.strip())
     if filters.entity_id.strip():
@@ -174,7 +176,7 @@ def _like(value: str) -> str:
 
 def _row(log: AuditLog) -> AuditRow:
     return AuditRow(
-        id=log.id,  # type: ignore[arg-type]
+        id=log.id,  # type: ignore[arg-type]  # a stored row has an id
         created_at=log.created_at.isoformat(),
         actor_id="" if log.actor_id is None else str(log.actor_id),
         actor=log.actor_label or "",
@@ -203,7 +205,9 @@ def search(
     statement = _filtered(filters, actor=actor)
     total = session.exec(select(func.count()).select_from(statement.subquery())).one()
     rows = session.exec(
-        statement.order_by(AuditLog.id.desc()).limit(max(1, min(limit, 500))).offset(max(0, offset))  # type: ignore[union-attr]
+        statement.order_by(col(AuditLog.id).desc())
+        .limit(max(1, min(limit, 500)))
+        .offset(max(0, offset))
     ).all()
     return [_row(log) for log in rows], int(total)
 
@@ -227,7 +231,7 @@ def export_csv(session: Session, *, actor: Actor, filters: AuditFilter) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for log in session.exec(statement.order_by(AuditLog.id)).all():  # type: ignore[union-attr]
+    for log in session.exec(statement.order_by(AuditLog.id)).all():
         row = _row(log)
         writer.writerow([_csv_safe(str(getattr(row, column))) for column in CSV_COLUMNS])
     record(

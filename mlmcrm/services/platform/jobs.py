@@ -11,10 +11,11 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.db import session_scope
 from mlmcrm.errors import DomainError, NotFound
@@ -44,7 +45,7 @@ class JobPublic:
     def from_row(cls, job: Job) -> JobPublic:
         """Build from a ``jobs`` row."""
         return cls(
-            id=job.id,  # type: ignore[arg-type]
+            id=job.id,  # type: ignore[arg-type]  # a stored row has an id
             kind=job.kind,
             status=job.status,
             progress=float(job.progress or 0),
@@ -130,7 +131,7 @@ def kinds_on(queue: str) -> list[str]:
 SYSTEM_CHECK_JOB = declare_job("system.check")
 
 
-def redis_connection():  # type: ignore[no-untyped-def]
+def redis_connection():
     """A Redis client for RQ on the configured Redis."""
     import redis
 
@@ -174,12 +175,16 @@ def enqueue_job(
     queue_name = _QUEUE_OF[kind]
     with session_scope("app", actor_id=actor.user_id) as session:
         job = Job(
-            kind=kind, status="queued", progress=0, params=params or {}, created_by=actor.user_id
+            kind=kind,
+            status="queued",
+            progress=Decimal(0),
+            params=params or {},
+            created_by=actor.user_id,
         )
         session.add(job)
         session.flush()
         job_id = job.id
-    return hand_to_worker(job_id, queue=queue_name, connection=connection, at=at)  # type: ignore[arg-type]
+    return hand_to_worker(job_id, queue=queue_name, connection=connection, at=at)  # type: ignore[arg-type]  # flushed
 
 
 def hand_to_worker(
@@ -224,9 +229,9 @@ def hand_to_worker(
         queue_.enqueue_at(at, "workers.jobs.execute", job_id, **options)
     with session_scope("app") as session:
         row = session.get(Job, job_id)
-        row.rq_job_id = rq_id  # type: ignore[union-attr]
+        row.rq_job_id = rq_id  # type: ignore[union-attr]  # committed before
         session.add(row)
-        return JobPublic.from_row(row)  # type: ignore[arg-type]
+        return JobPublic.from_row(row)  # type: ignore[arg-type]  # committed before
 
 
 def _update(job_id: int, **values: Any) -> None:
@@ -335,5 +340,5 @@ def get_job(session: Session, *, job_id: int) -> JobPublic:
 
 def recent_jobs(session: Session, *, limit: int = 10) -> list[JobPublic]:
     """The latest jobs, newest first."""
-    rows = session.exec(select(Job).order_by(Job.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+    rows = session.exec(select(Job).order_by(col(Job.id).desc()).limit(limit)).all()
     return [JobPublic.from_row(row) for row in rows]

@@ -34,7 +34,7 @@ def parse_decimal(
         raise ValidationFailed(f"{label} must be a number, such as 12.50.")
     if number < minimum:
         raise ValidationFailed(f"{label} may not be below {minimum}.")
-    if -number.as_tuple().exponent > places:  # type: ignore[operator]
+    if -number.as_tuple().exponent > places:  # type: ignore[operator]  # finite: an int exponent
         raise ValidationFailed(f"{label} has at most {places} decimal places.")
     return number
 

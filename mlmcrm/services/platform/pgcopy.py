@@ -217,9 +217,9 @@ def _encode_group(
             values[f"{name}len"] = -1
             continue
         if column.kind in _INT_TYPES:
-            dtype = _INT_TYPES[column.kind]
-            fields += [(f"{name}len", ">i4"), (name, dtype)]
-            values[f"{name}len"] = np.dtype(dtype).itemsize
+            kind = _INT_TYPES[column.kind]
+            fields += [(f"{name}len", ">i4"), (name, kind)]
+            values[f"{name}len"] = np.dtype(kind).itemsize
             raw = _at(column.values, rows)
             values[name] = raw - POSTGRES_EPOCH_MICROS if column.kind == "timestamptz" else raw
         elif column.kind == "text":

@@ -11,7 +11,7 @@ the second wall behind this one for contacts, customers and tasks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -65,7 +65,7 @@ def downline_ids(distributor_id: int, tree: int = SPONSOR_TREE) -> sa.Select:
 
     One range of the genealogy index (``me.pre <= x.pre <= me.post``), however deep the tree.
     """
-    nodes = GenealogyNode.__table__  # type: ignore[attr-defined]
+    nodes = GenealogyNode.__table__  # type: ignore[attr-defined]  # SQLModel sets it on tables
     me = sa.alias(nodes, name="me")
     below = sa.alias(nodes, name="below")
     return (
@@ -104,7 +104,10 @@ def condition(*, actor: Actor | None, entity: str) -> sa.ColumnElement[bool]:
     return column.in_(downline_ids(actor.distributor_id))
 
 
-def restrict(statement: Any, *, actor: Actor | None, entity: str) -> Any:
+_Statement = TypeVar("_Statement")
+
+
+def restrict(statement: _Statement, *, actor: Actor | None, entity: str) -> _Statement:
     """Narrow ``statement`` (a SELECT of ``entity``'s table) to the rows ``actor`` may read.
 
     Args:
@@ -118,4 +121,5 @@ def restrict(statement: Any, *, actor: Actor | None, entity: str) -> Any:
     Raises:
         KeyError: ``entity`` is unknown (a programming error).
     """
-    return statement.where(condition(actor=actor, entity=entity))
+    # A select keeps its type through .where(): the caller's rows stay typed.
+    return statement.where(condition(actor=actor, entity=entity))  # type: ignore[attr-defined]  # any select has where()

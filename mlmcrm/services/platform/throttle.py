@@ -131,4 +131,4 @@ def purge(session: Session, *, now: datetime | None = None) -> int:
         text("DELETE FROM throttle_hits WHERE window_start < :cutoff"),
         {"cutoff": (now or utcnow()) - KEEP_COUNTERS},
     )
-    return int(result.rowcount or 0)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # a DML statement's result is a CursorResult

@@ -203,14 +203,15 @@ def distributor_summary(
     ).all()
     growth = session.execute(
         text(
-            "SELECT date_trunc('month', t.joined_at AT TIME ZONE 'UTC') AS month, count(*)"
+            "SELECT date_trunc('month', t.joined_at AT TIME ZONE 'UTC') AS month,"
+            " count(*) AS joined"
             f" {team_range} AND t.joined_at >= :history AND t.joined_at < :end GROUP BY 1"
         ),
         {**params, "history": history_start},
     ).all()
     months = _months(history_start, HISTORY_MONTHS)
     volume = {r.month.strftime("%Y-%m"): (Decimal(r.pv), Decimal(r.gv)) for r in by_month}
-    joined = {r.month.strftime("%Y-%m"): int(r.count) for r in growth}
+    joined = {r.month.strftime("%Y-%m"): int(r.joined) for r in growth}
     size_before = int(team.size) - sum(joined.values())
     team_growth = []
     for label, key in months:
@@ -241,8 +242,9 @@ def distributor_summary(
         title_rank=(ranks[1] if ranks and ranks[1] else head.rank),
         active_share=(Decimal(team.active_share) * 100).quantize(Decimal("0.1")),
         volume_by_month=[
-            (label, *[v.quantize(Decimal("0.01")) for v in volume.get(key, (Decimal(0),) * 2)])
+            (label, pv.quantize(Decimal("0.01")), gv.quantize(Decimal("0.01")))
             for label, key in months
+            for pv, gv in [volume.get(key, (Decimal(0), Decimal(0)))]
         ],
         team_growth=team_growth,
     )
