@@ -608,7 +608,7 @@ def expire_applications(session: Session, *, now: datetime | None = None, limit:
             EnrolmentApplication.status == "pending",
             EnrolmentApplication.created_at <= cutoff,
         )
-        .order_by(EnrolmentApplication.id)  # type: ignore[arg-type]  # a stored row has an id
+        .order_by(col(EnrolmentApplication.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
