@@ -294,7 +294,7 @@ def measure_job(data: bytes) -> float:
     SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
     seconds = time.perf_counter() - started
     with session_scope("app") as session:
-        job = jobs.get_job(session, job_id=job_id)
+        job = jobs.get_job(session, actor=actor, job_id=job_id)
     if job.status != "succeeded":
         raise SystemExit(f"the import job {job.status}: {job.error}")
     print(

@@ -13,6 +13,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.errors import DomainError
 from mlmcrm.services.commissions import commission_periods as periods
 from mlmcrm.services.platform import jobs as job_service
+from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.ids import parse_id
 
@@ -228,7 +229,7 @@ class CommissionsState(AuthState):
                 return
             for _ in range(1200):
                 await asyncio.sleep(0.5)
-                job = await asyncio.to_thread(self._read_job, job_id)
+                job = await asyncio.to_thread(self._read_job, actor, job_id)
                 async with self:
                     self.run_progress = int(job.progress)
                     self.run_message = job.error or job.message
@@ -260,9 +261,9 @@ class CommissionsState(AuthState):
             return periods.start_run(session, actor=actor, period_id=period_id)
 
     @staticmethod
-    def _read_job(job_id: int) -> job_service.JobPublic:
+    def _read_job(actor: Actor, job_id: int) -> job_service.JobPublic:
         with session_scope("app") as session:
-            return job_service.get_job(session, job_id=job_id)
+            return job_service.get_job(session, actor=actor, job_id=job_id)
 
 
 def _status_badge(status: rx.Var) -> rx.Component:

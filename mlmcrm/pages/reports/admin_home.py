@@ -12,6 +12,7 @@ from mlmcrm.components.tables import orders_table
 from mlmcrm.db import session_scope
 from mlmcrm.errors import DomainError
 from mlmcrm.services.platform import jobs as job_service
+from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import dashboard
 from mlmcrm.state.auth import AuthState
 
@@ -35,7 +36,7 @@ class AdminHomeState(AuthState):
     check_progress: int = 0
     check_message: str = ""
 
-    def _load_jobs(self) -> None:
+    def _load_jobs(self, actor: Actor) -> None:
         with session_scope("app") as session:
             self.jobs = [
                 {
@@ -46,7 +47,7 @@ class AdminHomeState(AuthState):
                     "message": job.error or job.message,
                     "created_at": job.created_at[:19].replace("T", " "),
                 }
-                for job in job_service.recent_jobs(session, limit=8)
+                for job in job_service.recent_jobs(session, actor=actor, limit=8)
             ]
 
     @rx.event
@@ -76,8 +77,8 @@ class AdminHomeState(AuthState):
         self.pv_this_month = f"{summary.pv_this_month:,.2f}"
         self.open_period = summary.open_period
         self.recent_orders = [row.__dict__ | {"id": str(row.id)} for row in summary.recent_orders]
-        if self.actor_for("jobs.read") is not None:
-            self._load_jobs()
+        if (reader := self.actor_for("jobs.read")) is not None:
+            self._load_jobs(reader)
 
     @rx.event(background=True)
     async def run_system_check(self) -> None:
@@ -95,7 +96,7 @@ class AdminHomeState(AuthState):
             )
             for _ in range(600):
                 await asyncio.sleep(0.5)
-                job = await asyncio.to_thread(self._read_job, job.id)
+                job = await asyncio.to_thread(self._read_job, actor, job.id)
                 async with self:
                     self.check_progress = int(job.progress)
                     self.check_message = job.error or job.message
@@ -107,12 +108,12 @@ class AdminHomeState(AuthState):
         finally:
             async with self:
                 self.check_running = False
-                self._load_jobs()
+                self._load_jobs(actor)
 
     @staticmethod
-    def _read_job(job_id: int) -> job_service.JobPublic:
+    def _read_job(actor: Actor, job_id: int) -> job_service.JobPublic:
         with session_scope("app") as session:
-            return job_service.get_job(session, job_id=job_id)
+            return job_service.get_job(session, actor=actor, job_id=job_id)
 
 
 def _jobs_card() -> rx.Component:

@@ -21,6 +21,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import Job
 from mlmcrm.models.base import utcnow
+from mlmcrm.services.platform import scoping
 from mlmcrm.services.platform.actor import Actor
 
 QUEUES = ("commissions", "default", "messages")
@@ -326,19 +327,21 @@ def _record_retry(job_id: int, exc: RetryLater) -> None:
         )
 
 
-def get_job(session: Session, *, job_id: int) -> JobPublic:
-    """Return job ``job_id``.
+def get_job(session: Session, *, actor: Actor, job_id: int) -> JobPublic:
+    """Return job ``job_id`` when ``actor`` may read it: their own, or any for ``jobs.read``.
 
     Raises:
-        NotFound: No such job.
+        NotFound: No such job, or one the actor may not see.
     """
-    job = session.get(Job, job_id)
+    statement = scoping.restrict(select(Job).where(Job.id == job_id), actor=actor, entity="job")
+    job = session.exec(statement).first()
     if job is None:
         raise NotFound("That job does not exist.")
     return JobPublic.from_row(job)
 
 
-def recent_jobs(session: Session, *, limit: int = 10) -> list[JobPublic]:
-    """The latest jobs, newest first."""
-    rows = session.exec(select(Job).order_by(col(Job.id).desc()).limit(limit)).all()
+def recent_jobs(session: Session, *, actor: Actor, limit: int = 10) -> list[JobPublic]:
+    """The latest jobs ``actor`` may read, newest first."""
+    statement = scoping.restrict(select(Job), actor=actor, entity="job")
+    rows = session.exec(statement.order_by(col(Job.id).desc()).limit(limit)).all()
     return [JobPublic.from_row(row) for row in rows]

@@ -23,6 +23,7 @@ from mlmcrm.models import (
     Customer,
     Distributor,
     GenealogyNode,
+    Job,
     Order,
     Payout,
     Task,
@@ -56,6 +57,7 @@ _RULES: dict[str, _Rule] = {
     "user_session": _Rule(UserSession, None, "user_id"),
     "api_token": _Rule(ApiToken, None, "user_id"),
     "audit_log": _Rule(AuditLog, "audit.read", None),
+    "job": _Rule(Job, "jobs.read", "created_by"),
 }
 ENTITIES = tuple(_RULES)
 

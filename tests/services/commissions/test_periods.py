@@ -252,7 +252,7 @@ def test_the_job_runs_through_rq_with_a_burst_worker(owner, company, private_red
         )
     SimpleWorker([queue], connection=connection).work(burst=True)
     with session_scope("app") as session:
-        job = job_service.get_job(session, job_id=job_id)
+        job = job_service.get_job(session, actor=company.admin, job_id=job_id)
     assert job.status == "succeeded", job.error
     assert job.result["ledger_lines"] == 8 and job.result["total"] == "250.00"
     audit = owner.execute(

@@ -228,7 +228,7 @@ def test_a_large_import_runs_as_a_job_with_progress(connection, acting, distribu
     )
     SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
     with session_scope("app") as session:
-        job = job_service.get_job(session, job_id=job_id)
+        job = job_service.get_job(session, actor=distributor, job_id=job_id)
     assert job.status == "succeeded", job.error
     assert job.result["created"] == 6000 and job.result["import_id"]
     assert _count(acting, distributor) == 6000
