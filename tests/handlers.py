@@ -56,7 +56,7 @@ from sqlmodel import Session
 
 from mlmcrm.models import User
 from mlmcrm.services.accounts import auth, totp, two_factor
-from mlmcrm.services.platform.actor import STAFF_ROLES
+from mlmcrm.services.platform.permissions import STAFF_ROLES
 from mlmcrm.session_cookie import REFERENCE_HEADER
 from tests.factories import PASSWORD
 

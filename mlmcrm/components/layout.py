@@ -14,12 +14,12 @@ from mlmcrm.state.auth import AuthState
 
 @dataclass(frozen=True)
 class NavItem:
-    """A link in the navigation; ``roles`` limits who sees it (empty: everyone of the nav)."""
+    """A link in the navigation; only a user holding ``permission`` sees it (empty: everyone)."""
 
     label: str
     icon: str
     href: str
-    roles: tuple[str, ...] = ()
+    permission: str = ""
 
 
 ACCOUNT_NAV = (
@@ -39,19 +39,14 @@ DISTRIBUTOR_NAV = (
 )
 STAFF_NAV = (
     NavItem("Overview", "building-2", routes.ADMIN_HOME),
-    NavItem(
-        "Commissions",
-        "hand-coins",
-        routes.ADMIN_COMMISSIONS,
-        roles=("admin", "finance", "compliance"),
-    ),
-    NavItem("Plan", "file-cog", routes.ADMIN_PLANS, roles=("admin", "finance", "compliance")),
+    NavItem("Commissions", "hand-coins", routes.ADMIN_COMMISSIONS, permission="commissions.read"),
+    NavItem("Plan", "file-cog", routes.ADMIN_PLANS, permission="commissions.read"),
     NavItem("People", "users", routes.ADMIN_PEOPLE),
     NavItem("Genealogy", "network", routes.ADMIN_GENEALOGY),
-    NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, roles=("admin", "finance", "support")),
-    NavItem("Products", "package", routes.ADMIN_PRODUCTS, roles=("admin",)),
-    NavItem("Audit log", "scroll-text", routes.ADMIN_AUDIT, roles=("admin", "compliance")),
-    NavItem("CRM", "contact", routes.ADMIN_CRM, roles=("admin", "compliance", "support")),
+    NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, permission="orders.read"),
+    NavItem("Products", "package", routes.ADMIN_PRODUCTS, permission="catalog.manage"),
+    NavItem("Audit log", "scroll-text", routes.ADMIN_AUDIT, permission="audit.read"),
+    NavItem("CRM", "contact", routes.ADMIN_CRM, permission="crm.read_any"),
     *ACCOUNT_NAV,
 )
 
@@ -93,9 +88,9 @@ def brand() -> rx.Component:
 
 def _nav_link(item: NavItem) -> rx.Component:
     link = _nav_anchor(item)
-    if not item.roles:
+    if not item.permission:
         return link
-    return rx.cond(rx.Var.create(list(item.roles)).contains(AuthState.user_role), link)
+    return rx.cond(AuthState.user_permissions.contains(item.permission), link)
 
 
 def _nav_anchor(item: NavItem) -> rx.Component:
@@ -147,7 +142,8 @@ def _user_block() -> rx.Component:
 
 def _nav(items: Sequence[NavItem] | None) -> rx.Component:
     if items is None:
-        return rx.cond(AuthState.user_role == "distributor", _nav(DISTRIBUTOR_NAV), _nav(STAFF_NAV))
+        back_office = AuthState.user_permissions.contains("back_office.view")
+        return rx.cond(back_office, _nav(DISTRIBUTOR_NAV), _nav(STAFF_NAV))
     return rx.vstack(*[_nav_link(item) for item in items], spacing="1", width="100%")
 
 

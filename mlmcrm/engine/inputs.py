@@ -277,7 +277,7 @@ def validate(
     position = network.position
     binary, matrix = plan.binary, plan.matrix
     if binary is not None or matrix is not None:
-        high = 2 if binary is not None else matrix.width  # type: ignore[union-attr, assignment]  # validated: a matrix plan
+        high = 2 if binary is not None else matrix.width  # type: ignore[union-attr, assignment]  # a matrix plan has its width
         wrong = np.flatnonzero(placed & ((position < 1) | (position > high)))
         if wrong.size:
             what = "L or R" if binary is not None else f"a whole number 1..{high}"
@@ -439,7 +439,7 @@ def read_inputs(
                     raise table.error(row, "position", f"must be L or R, got {text!r}")
                 position[i] = LEFT if text == "L" else RIGHT
             elif matrix is not None:
-                if not text.isdigit() or not 1 <= int(text) <= matrix.width:  # type: ignore[operator]  # validated: the plan has a matrix here
+                if not text.isdigit() or not 1 <= int(text) <= matrix.width:  # type: ignore[operator]  # a matrix plan has its width
                     raise table.error(
                         row, "position", f"must be a whole number 1..{matrix.width}, got {text!r}"
                     )
@@ -572,8 +572,8 @@ def read_inputs(
     try:
         validate(plan, network, order_arrays, refund_arrays, carry_arrays, prior_arrays)
     except InputError as exc:
-        row = exc.row  # type: ignore[assignment]  # validated: the plan has a matrix here
-        if row is not None and exc.table in rows_of:
-            row = rows_of[exc.table][row - 1]
-        raise InputError(labels.get(exc.table, exc.table), row, exc.field, exc.message) from None
+        where = exc.row
+        if where is not None and exc.table in rows_of:
+            where = rows_of[exc.table][where - 1]
+        raise InputError(labels.get(exc.table, exc.table), where, exc.field, exc.message) from None
     return network, order_arrays, refund_arrays, carry_arrays, prior_arrays

@@ -76,6 +76,7 @@ class AuthState(rx.State):
     user_email: str = ""
     user_name: str = ""
     user_role: str = ""
+    user_permissions: list[str] = []
 
     def _client_ip(self) -> str:
         return client_ip(self)
@@ -89,12 +90,15 @@ class AuthState(rx.State):
         ref = self._session_ref()
         if ref is None:
             self.user_email = self.user_name = self.user_role = ""
+            self.user_permissions = []
             return None
         with session_scope("app") as session:
             user = auth_service.resolve_session(session, ref)
         if user is None:
             self.user_email = self.user_name = self.user_role = ""
+            self.user_permissions = []
         else:
+            self.user_permissions = permissions.held_by(user.role)
             self.user_email, self.user_name, self.user_role = (
                 user.email,
                 user.display_name,

@@ -15,7 +15,7 @@ from mlmcrm.models import User, UserProfile
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts.accounts import _find_user_by_email, normalize_email
 from mlmcrm.services.accounts.passwords import hash_password, password_problem
-from mlmcrm.services.platform import audit
+from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
 
 
@@ -36,7 +36,7 @@ def create_admin(session: Session, *, actor: Actor, email: str, password: str) -
         ValidationFailed: Not an email, the email is taken, or the password breaks a rule;
             nothing is written.
     """
-    if actor.role != "system":
+    if not permissions.can(actor, "admins.bootstrap"):
         raise PermissionDenied("Only the command line creates an admin this way.")
     email = normalize_email(email)
     if _find_user_by_email(session, email) is not None:

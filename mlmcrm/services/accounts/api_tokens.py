@@ -30,7 +30,7 @@ from mlmcrm.models import ApiToken, Distributor, User
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import account_notices, auth
 from mlmcrm.services.platform import audit, permissions, scoping
-from mlmcrm.services.platform.actor import STAFF_ROLES, Actor
+from mlmcrm.services.platform.actor import Actor
 
 TOKEN_PREFIX = "mlm_"
 MAX_TOKENS_PER_USER = 20
@@ -294,7 +294,10 @@ def authenticate(
         user is None
         or user.status != "active"
         or user.role != row.role
-        or (user.role in STAFF_ROLES and user.totp_secret_enc is None)
+        or (
+            permissions.role_holds(user.role, "two_factor.required")
+            and user.totp_secret_enc is None
+        )
     ):
         raise AuthenticationFailed(REFUSED_MESSAGE)
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):

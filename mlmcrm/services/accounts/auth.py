@@ -58,8 +58,8 @@ from mlmcrm.models import (
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import totp
 from mlmcrm.services.accounts.passwords import hash_password, needs_rehash, verify_password
-from mlmcrm.services.platform import audit, crypto
-from mlmcrm.services.platform.actor import STAFF_ROLES, Actor, valid_ip
+from mlmcrm.services.platform import audit, crypto, permissions
+from mlmcrm.services.platform.actor import Actor, valid_ip
 from mlmcrm.services.platform.client_address import throttle_key
 
 ABSOLUTE_TIMEOUT = timedelta(days=7)
@@ -129,7 +129,9 @@ class SessionUser:
     @property
     def must_enrol_two_factor(self) -> bool:
         """A staff member without 2FA: nothing but the enrolment page until they set it up."""
-        return self.role in STAFF_ROLES and not self.two_factor_enabled
+        return (
+            permissions.role_holds(self.role, "two_factor.required") and not self.two_factor_enabled
+        )
 
     @property
     def fully_signed_in(self) -> bool:
@@ -212,7 +214,7 @@ def _digest(token: SessionKey | None) -> str | None:
 
 def idle_timeout_for(role: str) -> timedelta:
     """The idle timeout of a session of ``role``."""
-    return STAFF_IDLE_TIMEOUT if role in STAFF_ROLES else DISTRIBUTOR_IDLE_TIMEOUT
+    return STAFF_IDLE_TIMEOUT if permissions.is_staff(role) else DISTRIBUTOR_IDLE_TIMEOUT
 
 
 def _session_user(session: Session, user: User, row: UserSession | None = None) -> SessionUser:

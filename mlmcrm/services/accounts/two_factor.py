@@ -22,7 +22,7 @@ from mlmcrm.models import RecoveryCode, TotpEnrolment, User, UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import account_notices, auth, totp
 from mlmcrm.services.platform import audit, crypto, permissions
-from mlmcrm.services.platform.actor import STAFF_ROLES, Actor
+from mlmcrm.services.platform.actor import Actor
 
 SECRET_FIELD = "users.totp_secret"
 PENDING_FIELD = "totp_enrolments.secret"
@@ -176,7 +176,7 @@ def disable(session: Session, *, actor: Actor) -> None:
         ReauthenticationRequired: The session did not re-authenticate in the last 5 minutes.
     """
     user = _user(session, actor)
-    if user.role in STAFF_ROLES:
+    if permissions.role_holds(user.role, "two_factor.required"):
         raise DomainError("Two-factor authentication is required for company staff.")
     if user.totp_secret_enc is None:
         raise DomainError("Two-factor authentication is not on.")

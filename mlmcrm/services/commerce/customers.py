@@ -88,12 +88,10 @@ def create_customer(
         ValidationFailed: A missing name or a malformed email or phone.
     """
     fields = _clean(data)
-    if actor.role == "distributor":
+    if not permissions.can(actor, "customers.add_any"):
         permissions.require(actor, "crm.own")
         if actor.distributor_id != distributor_id:
             raise PermissionDenied("You can only add customers of your own.")
-    elif actor.role != "system":
-        permissions.require(actor, "distributors.manage")
     distributor = session.get(Distributor, distributor_id)
     if distributor is None:
         raise NotFound("That distributor does not exist.")

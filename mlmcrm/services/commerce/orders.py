@@ -190,10 +190,10 @@ def place_order(
         ValidationFailed: Bad cart or region (see :func:`quote`), an inactive distributor, or a
             customer of another distributor.
     """
-    if actor.role == "distributor" and actor.distributor_id != distributor_id:
-        raise PermissionDenied("You can only order for yourself and your own customers.")
-    if actor.role not in ("distributor", "system"):
-        permissions.require(actor, "distributors.manage")
+    if not permissions.can(actor, "orders.place_any"):
+        permissions.require(actor, "back_office.view")
+        if actor.distributor_id != distributor_id:
+            raise PermissionDenied("You can only order for yourself and your own customers.")
     if checkout_token:
         token = checkout_token.strip()
         if not 16 <= len(token) <= 100:
@@ -323,7 +323,12 @@ def place_shop_order(
     """
     owner = shop_owner(session, code)
     set_actor(session, owner.user_id)
-    actor = Actor(user_id=None, role="system", label=f"shop {owner.code}", ip_address=ip_address)
+    actor = Actor(
+        user_id=None,
+        role=permissions.SYSTEM_ROLE,
+        label=f"shop {owner.code}",
+        ip_address=ip_address,
+    )
     if checkout_token:
         _token_lock(session, checkout_token.strip())
         existing = _by_token(session, checkout_token.strip())

@@ -345,10 +345,11 @@ def cancel_starter_kit(
         PaymentFailed: Stripe refused; nothing is recorded.
     """
     key = _request_key(request_token)
-    if not permissions.can(actor, "orders.refund"):
+    staff = permissions.can(actor, "orders.refund")
+    if not staff:
         permissions.require(actor, "back_office.view")
     order = orders.visible_order(session, actor=actor, order_id=order_id, lock=True)
-    if actor.role == "distributor" and order.customer_id is not None:
+    if not staff and order.customer_id is not None:
         raise PermissionDenied("Only the distributor's own starter-kit order can be cancelled.")
     if not _starter_kit(session, order.id):  # type: ignore[arg-type]  # a stored row has an id
         raise ValidationFailed("Only an order with a starter kit can be cancelled this way.")
@@ -406,12 +407,11 @@ def _cutoff(now: datetime | None) -> datetime:
 
 
 def _buyback_target(actor: Actor, distributor_id: int | None) -> int:
-    if actor.role == "distributor":
+    if not permissions.can(actor, "orders.refund"):
         permissions.require(actor, "back_office.view")
         if distributor_id not in (None, actor.distributor_id):
             raise PermissionDenied("You can only return your own purchases.")
         return actor.distributor_id  # type: ignore[return-value]  # checked: the actor is a distributor
-    permissions.require(actor, "orders.refund")
     if distributor_id is None:
         raise ValidationFailed("Say whose purchases are returned.")
     return distributor_id

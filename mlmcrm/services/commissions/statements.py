@@ -198,22 +198,22 @@ def _plan_of(session: Session, period: CommissionPeriod) -> Plan | None:
 
 
 def _own_distributor(session: Session, actor: Actor, distributor_id: int | None) -> int:
-    if actor.role == "distributor":
-        permissions.require(actor, "back_office.view")
-        if actor.distributor_id is None:
-            raise NotFound("You have no distributor record.")
-        if distributor_id not in (None, actor.distributor_id):
-            raise PermissionDenied("You can only see your own statement.")
-        return actor.distributor_id
-    permissions.require(actor, "commissions.read")
-    if distributor_id is None or session.get(Distributor, distributor_id) is None:
-        raise NotFound("That distributor does not exist.")
-    return distributor_id
+    if permissions.can(actor, "commissions.read"):
+        if distributor_id is None or session.get(Distributor, distributor_id) is None:
+            raise NotFound("That distributor does not exist.")
+        return distributor_id
+    permissions.require(actor, "back_office.view")
+    if actor.distributor_id is None:
+        raise NotFound("You have no distributor record.")
+    if distributor_id not in (None, actor.distributor_id):
+        raise PermissionDenied("You can only see your own statement.")
+    return actor.distributor_id
 
 
 def _visible_period(session: Session, actor: Actor, period_id: int) -> CommissionPeriod:
     period = session.get(CommissionPeriod, period_id)
-    if period is None or (actor.role == "distributor" and period.status != "closed"):
+    staff = permissions.can(actor, "commissions.read")
+    if period is None or (not staff and period.status != "closed"):
         raise NotFound("That commission period does not exist or is not closed yet.")
     return period
 
@@ -232,12 +232,11 @@ def statement_periods(session: Session, *, actor: Actor) -> list[PeriodChoice]:
 
     Distributors see closed periods; staff see every period that has been run.
     """
-    if actor.role == "distributor":
-        permissions.require(actor, "back_office.view")
-        statuses: tuple[str, ...] = ("closed",)
+    if permissions.can(actor, "commissions.read"):
+        statuses: tuple[str, ...] = ("previewed", "closed")
     else:
-        permissions.require(actor, "commissions.read")
-        statuses = ("previewed", "closed")
+        permissions.require(actor, "back_office.view")
+        statuses = ("closed",)
     rows = session.execute(
         text(
             "SELECT id, starts_at, ends_at, status FROM commission_periods"

@@ -19,7 +19,8 @@ from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import User
 from mlmcrm.services.accounts import totp
 from mlmcrm.services.platform import audit, crypto
-from mlmcrm.services.platform.actor import STAFF_ROLES, Actor
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.permissions import STAFF_ROLES
 from mlmcrm.settings import ConfigError, get_settings
 
 SECRET_FIELD = "users.totp_secret"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-STAFF_ROLES = frozenset({"admin", "finance", "compliance", "support"})
+from mlmcrm.services.platform.permissions import SYSTEM_ROLE, is_staff
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,12 @@ class Actor:
     @property
     def is_staff(self) -> bool:
         """True for the company's own roles."""
-        return self.role in STAFF_ROLES
+        return is_staff(self.role)
 
     @classmethod
     def system(cls, label: str) -> Actor:
         """An actor for work no person asked for directly (seeding, schedules)."""
-        return cls(user_id=None, role="system", label=label)
+        return cls(user_id=None, role=SYSTEM_ROLE, label=label)
 
 
 def valid_ip(value: str | None) -> str | None:

@@ -2,15 +2,34 @@
 
 A permission is an action on a kind of data. Every page guard, every event handler that touches
 data and every ``/api`` route asks :func:`require` (or :func:`can`) here, so that what a role may
-do is written in one place.
+do is written in one place. Services never compare a role with a name: they ask this map.
+
+Besides the roles of people there is the ``system`` role: work no person asked for directly (the
+command line, scheduled jobs, the shop acting for the distributor whose link a buyer used). It is
+an entry of the map like any other and holds only what is granted to it here.
 """
 
 from __future__ import annotations
 
-from mlmcrm.errors import PermissionDenied
-from mlmcrm.services.platform.actor import Actor
+from typing import TYPE_CHECKING
 
-ROLES = ("admin", "finance", "compliance", "support", "distributor")
+from mlmcrm.errors import PermissionDenied
+from mlmcrm.models.users import STAFF_ROLES as STAFF_ROLE_NAMES
+from mlmcrm.models.users import USER_ROLES
+
+if TYPE_CHECKING:
+    from mlmcrm.services.platform.actor import Actor
+
+ROLES: tuple[str, ...] = USER_ROLES
+"""The roles a user account can have."""
+
+SYSTEM_ROLE = "system"
+"""The role of an :class:`Actor` for work no person asked for directly."""
+
+ACTOR_ROLES: tuple[str, ...] = (*ROLES, SYSTEM_ROLE)
+
+STAFF_ROLES = frozenset(STAFF_ROLE_NAMES)
+"""The company's own people: they use the back office and must sign in with 2FA."""
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     # The distributor's own back office.
@@ -48,6 +67,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "genealogy.read_any": frozenset({"admin", "finance", "compliance", "support"}),
     "genealogy.manage": frozenset({"admin"}),
     "genealogy.settings": frozenset({"admin"}),
+    # Place an order for any distributor or their customers (a distributor orders for their own).
+    "orders.place_any": frozenset({"admin", "support", SYSTEM_ROLE}),
+    # Add a customer to any distributor's book (a distributor adds to their own).
+    "customers.add_any": frozenset({"admin", "support", SYSTEM_ROLE}),
+    # Create the first administrator of an installation (the command line only).
+    "admins.bootstrap": frozenset({SYSTEM_ROLE}),
+    # Accounts that must sign in with a second factor.
+    "two_factor.required": STAFF_ROLES,
 }
 
 API_SCOPES: dict[str, str] = {
@@ -76,6 +103,25 @@ def can(actor: Actor | None, permission: str) -> bool:
     """
     roles = PERMISSIONS[permission]
     return actor is not None and actor.role in roles
+
+
+def role_holds(role: str, permission: str) -> bool:
+    """Return True when ``role`` holds ``permission`` (for a user row rather than an actor).
+
+    Raises:
+        KeyError: ``permission`` is not in the map (a programming error, never user input).
+    """
+    return role in PERMISSIONS[permission]
+
+
+def held_by(role: str) -> list[str]:
+    """Every permission ``role`` holds, sorted (what the navigation may show)."""
+    return sorted(permission for permission, roles in PERMISSIONS.items() if role in roles)
+
+
+def is_staff(role: str) -> bool:
+    """Return True for the company's own roles."""
+    return role in STAFF_ROLES
 
 
 def require(actor: Actor | None, permission: str) -> Actor:

@@ -126,10 +126,10 @@ def distributor_summary(
     Raises:
         NotFound: No such distributor, or not one the actor may see.
     """
-    if actor.role == "distributor" and actor.distributor_id != distributor_id:
-        raise NotFound("That distributor does not exist.")
-    if actor.role != "distributor":
-        permissions.require(actor, "distributors.read")
+    if not permissions.can(actor, "distributors.read"):
+        permissions.require(actor, "back_office.view")
+        if actor.distributor_id != distributor_id:
+            raise NotFound("That distributor does not exist.")
     start, end = month_bounds(now)
     head = session.execute(
         text(
