@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
+from dateutil.relativedelta import relativedelta
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import PermissionDenied, ValidationFailed
@@ -396,14 +397,14 @@ def buyback_unit_refund(item: OrderItem, order: Order) -> Decimal:
     return BUYBACK_SHARE * item.unit_price * order.total / order.subtotal
 
 
-def _cutoff(now: datetime | None) -> datetime:
+def buyback_window_start(now: datetime | None = None) -> datetime:
+    """The earliest payment time a buyback accepts: :data:`BUYBACK_MONTHS` calendar months ago.
+
+    The same day of the month, or the month's last day when it has no such day (29 February
+    2028 reaches back to 28 February 2027).
+    """
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    year, month = moment.year, moment.month - BUYBACK_MONTHS
-    while month < 1:
-        month += 12
-        year -= 1
-    day = min(moment.day, 28)
-    return moment.replace(year=year, month=month, day=day)
+    return moment - relativedelta(months=BUYBACK_MONTHS)
 
 
 def _buyback_target(actor: Actor, distributor_id: int | None) -> int:
@@ -434,7 +435,7 @@ def buyback_candidates(
             col(Order.distributor_id) == target,
             col(Order.customer_id).is_(None),
             col(Order.status).in_(REFUNDABLE_STATUSES),
-            col(Order.paid_at) >= _cutoff(now),
+            col(Order.paid_at) >= buyback_window_start(now),
             col(OrderItem.returned_quantity) < col(OrderItem.quantity),
         )
         .order_by(col(Order.paid_at).desc(), col(OrderItem.id))
@@ -493,7 +494,7 @@ def buyback(
         .with_for_update(of=[Order, OrderItem])
     ).all()
     found = {item.id: (item, order, sku) for item, order, sku in items}
-    cutoff = _cutoff(now)
+    cutoff = buyback_window_start(now)
     by_order: dict[int, list[tuple[OrderItem, int, str]]] = {}
     for item_id, quantity in wanted.items():
         if item_id not in found or found[item_id][1].distributor_id != target:

@@ -193,6 +193,32 @@ def test_buyback_refunds_ninety_percent_of_the_net_paid_for_stated_quantities(
     assert len(_refunds(owner_session, order.id)) == 1
 
 
+def test_the_buyback_window_is_twelve_calendar_months_to_the_day(owner_session, shop, stripe_fake):
+    # On 31 December the window opens on 31 December of the year before, not on the 28th.
+    order = own_order(shop, stripe_fake, [("VIT", 1)])
+    now = datetime(2026, 12, 31, 9, 0, tzinfo=UTC)
+    item = owner_session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).one()
+
+    def paid_on(moment: datetime) -> list[int]:
+        owner_session.execute(
+            text("UPDATE orders SET paid_at = :at WHERE id = :id"), {"at": moment, "id": order.id}
+        )
+        owner_session.commit()
+        with session_scope("app", actor_id=shop.seller.user_id) as session:
+            found = refunds.buyback_candidates(session, actor=shop.seller, now=now)
+        return [c.item_id for c in found]
+
+    assert item.id in paid_on(datetime(2025, 12, 31, 10, 0, tzinfo=UTC))
+    assert item.id not in paid_on(datetime(2025, 12, 29, 10, 0, tzinfo=UTC))
+    with (
+        session_scope("app", actor_id=shop.seller.user_id) as session,
+        pytest.raises(ValidationFailed, match="more than 12 months"),
+    ):
+        refunds.buyback(session, actor=shop.seller, quantities={item.id: "1"}, now=now)
+    leap = datetime(2028, 2, 29, 9, 0, tzinfo=UTC)
+    assert refunds.buyback_window_start(leap) == datetime(2027, 2, 28, 9, 0, tzinfo=UTC)
+
+
 def test_a_customers_order_is_not_bought_back(owner_session, shop, stripe_fake):
     order = paid_order(shop, stripe_fake, [("VIT", 1)])
     item = owner_session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).one()
