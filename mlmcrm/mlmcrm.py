@@ -47,6 +47,7 @@ from mlmcrm.state.auth import AuthState
 
 app = rx.App(
     api_transformer=[create_api(), with_session_reference, with_security_headers],
+    stylesheets=["/app.css"],
     head_components=[
         rx.el.meta(name="theme-color", content="#0d9488"),
         rx.el.link(rel="manifest", href="/manifest.webmanifest"),
@@ -138,7 +139,7 @@ PAGES = [
         customers_page,
         routes.DISTRIBUTOR_CUSTOMERS,
         "Customers",
-        [AuthState.guard_distributor, CustomersState.load],
+        [AuthState.guard_distributor, CustomersState.load_list],
     ),
     (
         admin_orders_page,

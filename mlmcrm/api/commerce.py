@@ -1,7 +1,7 @@
-"""``/api/v1`` products and orders, scoped by role.
+"""``/api/v1`` products, orders and customers, scoped by role.
 
-``/api/v1/products``
-and ``/api/v1/orders`` answer personal API tokens (scopes ``products:read``, ``orders:read``),
+``/api/v1/products``, ``/api/v1/orders`` and ``/api/v1/customers`` answer personal API tokens
+(scopes ``products:read``, ``orders:read``, ``customers:read``),
 scoped like the pages: a distributor sees the orders credited to them, staff who read orders
 see all, and an order the token's user may not see answers 404.
 """
@@ -14,8 +14,9 @@ from sqlmodel import Session
 
 from mlmcrm.api.token_auth import token_session
 from mlmcrm.services.accounts.api_tokens import TokenActor
-from mlmcrm.services.commerce import catalog, orders
+from mlmcrm.services.commerce import catalog, customers, orders
 from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.listing import ListQuery
 
 router = APIRouter(tags=["v1"])
 
@@ -161,3 +162,27 @@ def get_order(
             for i in detail.items
         ],
     )
+
+
+@router.get("/customers", response_model=list[customers.CustomerPublic])
+def list_customers(
+    context: tuple[Session, TokenActor] = Depends(token_session),  # noqa: B008
+    search: str = Query("", max_length=100),
+    sort: str = Query("", max_length=40),
+    descending: bool = False,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> list[customers.CustomerPublic]:
+    """The customers the token's user may see (scope ``customers:read``), newest first.
+
+    The same shape the customers page shows; ``sort`` is ``name``, ``email`` or ``created_at``.
+    """
+    session, who = context
+    actor = who.require_scope("customers:read")
+    rows, _total = customers.list_customers(
+        session,
+        actor=actor,
+        search=search,
+        query=ListQuery(sort=sort, descending=descending, limit=limit, offset=offset),
+    )
+    return rows

@@ -163,15 +163,20 @@ def app_shell(content: rx.Component, *, title: str, nav: Sequence[NavItem] | Non
             _nav(nav),
             rx.spacer(),
             _user_block(),
-            height="100vh",
+            height="100%",
             width="15rem",
             padding="1.25rem",
-            position="sticky",
-            top="0",
             border_right=f"1px solid {rx.color('gray', 5)}",
             background=rx.color("gray", 2),
             spacing="4",
-        )
+        ),
+        # The sidebar stays in view the whole height of the window however long the page is:
+        # the sticky box is the one in the row, so it is not held inside a box of its own height.
+        position="sticky",
+        top="0",
+        height="100vh",
+        align_self="flex-start",
+        id="sidebar",
     )
     topbar = rx.mobile_and_tablet(
         rx.hstack(
@@ -229,6 +234,7 @@ def app_shell(content: rx.Component, *, title: str, nav: Sequence[NavItem] | Non
                 content,
                 padding=["1rem", "1rem", "1.5rem", "2rem"],
                 max_width="80rem",
+                class_name="app-content",
             ),
             flex="1",
             min_width="0",

@@ -27,6 +27,7 @@ from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.client_address import from_request
 from mlmcrm.session_cookie import REFERENCE_HEADER
+from mlmcrm.state import money  # noqa: F401  # registers the exact Decimal serialiser
 
 _SHOWN_ONCE: dict[type[rx.State], tuple[str, ...]] = {}
 

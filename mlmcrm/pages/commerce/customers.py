@@ -2,83 +2,60 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from typing import ClassVar
 
 import reflex as rx
+from sqlmodel import Session
 
+from mlmcrm.components.data_table import data_table, export_button
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.errors import PermissionDenied
 from mlmcrm.services.commerce import customers
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import guarded
+from mlmcrm.state.paged_list import Column, PagedListState
 
 
-class CustomersState(AuthState):
-    """The distributor's customers and the add form."""
+class CustomersState(PagedListState, AuthState):
+    """The distributor's customers (a paged list) and the add form."""
 
-    rows: list[dict[str, str]] = []
-    query: str = ""
-    error: str = ""
     notice: str = ""
 
-    def _reload(self) -> None:
-        actor = self.actor_for("crm.own")
-        if actor is None:
-            self.rows = []
-            return
-        with session_scope("app", actor_id=actor.user_id) as session:
-            found = customers.list_customers(session, actor=actor, search=self.query)
-        self.rows = [{k: str(v) for k, v in asdict(row).items()} for row in found]
+    list_permission: ClassVar[str] = "crm.own"
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("name", "Name", sortable=True),
+        Column("email", "Email", sortable=True),
+        Column("phone", "Phone"),
+        Column("created_at", "Since", sortable=True),
+    )
+    filter_names: ClassVar[tuple[str, ...]] = ("q",)
+    export_name: ClassVar[str] = "customers"
+
+    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
+        return customers.list_customers(
+            session, actor=actor, search=self.filters.get("q", ""), query=query
+        )
 
     @rx.event
-    def load(self) -> None:
-        """The newest customers."""
-        self.error = self.notice = self.query = ""
-        self._reload()
-
-    @rx.event
-    def search(self, form_data: dict) -> None:
-        """Customers whose name or email contains the text."""
-        self.error = self.notice = ""
-        self.query = str(form_data.get("q", ""))[:100]
-        self._reload()
-
-    @rx.event
-    def add(self, form_data: dict) -> None:
+    @guarded("crm.own")
+    def add(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Add a customer of the signed-in distributor (audited)."""
-        self.error = self.notice = ""
-        actor = self.actor_for("crm.own")
-        if actor is None or actor.distributor_id is None:
-            self.error = "You do not have access to this."
-            return
+        if actor.distributor_id is None:
+            raise PermissionDenied("Only distributors have customers.")
         data = customers.CustomerInput(
             first_name=str(form_data.get("first_name", "")),
             last_name=str(form_data.get("last_name", "")),
             email=str(form_data.get("email", "")),
             phone=str(form_data.get("phone", "")),
         )
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                customer = customers.create_customer(
-                    session, actor=actor, distributor_id=actor.distributor_id, data=data
-                )
-                name = f"{customer.first_name} {customer.last_name}"
-        except DomainError as exc:
-            self.error = str(exc)
-            return
-        self.notice = f"{name} is one of your customers."
-        self._reload()
-
-
-def _row(row: rx.Var) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(row["name"]),
-        rx.table.cell(row["email"]),
-        rx.table.cell(row["phone"]),
-        rx.table.cell(row["created_at"]),
-        id="customer-row-" + row["id"],
-    )
+        customer = customers.create_customer(
+            session, actor=actor, distributor_id=actor.distributor_id, data=data
+        )
+        self._reload_list(actor=actor, session=session)
+        self.notice = f"{customer.first_name} {customer.last_name} is one of your customers."
 
 
 def customers_page() -> rx.Component:
@@ -109,30 +86,18 @@ def customers_page() -> rx.Component:
             rx.form(
                 rx.hstack(
                     labelled_input("Search customers", "q", id="customer-search"),
-                    rx.button("Search", type="submit"),
+                    rx.button("Search", type="submit", class_name="touch-target"),
+                    export_button(CustomersState),
                     align="end",
+                    wrap="wrap",
                 ),
-                on_submit=CustomersState.search,
+                on_submit=CustomersState.apply_filters,
                 reset_on_submit=False,
             ),
-            rx.scroll_area(
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            *[
-                                rx.table.column_header_cell(h)
-                                for h in ("Name", "Email", "Phone", "Since")
-                            ]
-                        )
-                    ),
-                    rx.table.body(rx.foreach(CustomersState.rows, _row)),
-                    variant="surface",
-                    size="1",
-                    width="100%",
-                ),
-                type="auto",
-                scrollbars="horizontal",
-                width="100%",
+            data_table(
+                CustomersState,
+                row_id="customer-row-",
+                empty_text="No customers yet: add one above, or share your shop link.",
             ),
             spacing="4",
             width="100%",

@@ -11,12 +11,15 @@ import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Distributor
-from mlmcrm.services.platform import audit, permissions, scoping
+from mlmcrm.services.platform import audit, listing, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -31,9 +34,10 @@ class CustomerInput:
     phone: str = ""
 
 
-@dataclass(frozen=True)
-class CustomerPublic:
-    """What lists show of a customer."""
+class CustomerPublic(BaseModel):
+    """A customer as ``/api/v1/customers`` and the customers page show them."""
+
+    model_config = PUBLIC_CONFIG
 
     id: int
     distributor_id: int
@@ -60,7 +64,7 @@ def _clean(data: CustomerInput) -> dict:
 
 def _public(customer: Customer) -> CustomerPublic:
     return CustomerPublic(
-        id=customer.id,  # type: ignore[arg-type]  # a stored row has an id
+        id=customer.id,
         distributor_id=customer.distributor_id,
         name=f"{customer.first_name or ''} {customer.last_name or ''}".strip(),
         email=customer.email or "",
@@ -118,18 +122,38 @@ def create_customer(
     return customer
 
 
+CUSTOMER_SORTS = {
+    "name": sa.func.lower(col(Customer.first_name) + " " + col(Customer.last_name)),
+    "email": col(Customer.email),
+    "created_at": col(Customer.created_at),
+}
+"""The columns a customers list may be sorted by."""
+
+
 def list_customers(
-    session: Session, *, actor: Actor, search: str = "", limit: int = 200
-) -> list[CustomerPublic]:
-    """The customers the actor may see (a distributor: their own), newest first."""
-    statement = scoping.restrict(select(Customer), actor=actor, entity="customer")
+    session: Session, *, actor: Actor, search: str = "", query: ListQuery | None = None
+) -> tuple[list[CustomerPublic], int]:
+    """One page of the customers the actor may see (a distributor: their own), and the count.
+
+    The default order is newest first; ``search`` matches a name or an email, literally.
+
+    Raises:
+        ValidationFailed: An unknown sort column, or an export of too many rows.
+    """
+    statement = scoping.restrict(sa.select(Customer), actor=actor, entity="customer")
     needle = search.strip()
     if needle:
-        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         statement = statement.where(
-            col(Customer.first_name).ilike(pattern)
-            | col(Customer.last_name).ilike(pattern)
-            | col(Customer.email).ilike(pattern)
+            col(Customer.first_name).icontains(needle, autoescape=True)
+            | col(Customer.last_name).icontains(needle, autoescape=True)
+            | col(Customer.email).icontains(needle, autoescape=True)
         )
-    rows = session.exec(statement.order_by(col(Customer.id).desc()).limit(limit)).all()
-    return [_public(c) for c in rows]
+    rows, total = listing.page(
+        session,
+        statement,
+        query or ListQuery(),
+        sort_columns=CUSTOMER_SORTS,
+        default=[col(Customer.created_at).desc(), col(Customer.id).desc()],
+        tie_break=col(Customer.id),
+    )
+    return [_public(row[0]) for row in rows], total

@@ -85,6 +85,7 @@ API_SCOPES: dict[str, str] = {
     "tasks:write": "Add, complete and change your tasks",
     "products:read": "Read the product catalogue",
     "orders:read": "Read the orders you may see",
+    "customers:read": "Read the customers you may see",
     "genealogy:read": "Read your downline: upline, downline pages and cards",
     "tokens:manage": "List and revoke your API tokens",
 }

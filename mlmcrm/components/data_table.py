@@ -1,0 +1,162 @@
+"""The one data table: sortable headings, a pager, CSV export; cards on a phone.
+
+It shows a :class:`~mlmcrm.state.paged_list.PagedListState`. On a wide screen it is a table that
+scrolls sideways within its own box; below 768 px each row becomes a card whose cells carry
+their column's label (``assets/app.css``). Buttons and links in it are at least 44 px tall on
+phones and touch screens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import reflex as rx
+
+from mlmcrm.state.paged_list import Column, PagedListState
+
+RowActions = Callable[[rx.Var], rx.Component]
+
+
+def _heading(state: type[PagedListState], column: Column) -> rx.Component:
+    justify = "end" if column.numeric else "start"
+    if not column.sortable:
+        return rx.table.column_header_cell(column.label, justify=justify)
+    active = state.sort == column.key
+    arrow = rx.cond(
+        active,
+        rx.cond(state.descending, rx.icon("arrow-down", size=14), rx.icon("arrow-up", size=14)),
+        rx.icon("arrow-up-down", size=14, opacity="0.4"),
+    )
+    return rx.table.column_header_cell(
+        rx.button(
+            column.label,
+            arrow,
+            variant="ghost",
+            size="1",
+            on_click=state.sort_by(column.key),
+            aria_label=f"Sort by {column.label}",
+            class_name="touch-target",
+        ),
+        justify=justify,
+        aria_sort=rx.cond(active, rx.cond(state.descending, "descending", "ascending"), "none"),
+    )
+
+
+def _row(
+    state: type[PagedListState],
+    row: rx.Var,
+    *,
+    row_id: str,
+    actions: RowActions | None,
+    actions_label: str,
+) -> rx.Component:
+    cells = [
+        rx.table.cell(
+            row[column.key],
+            justify="end" if column.numeric else "start",
+            custom_attrs={"data-label": column.label},
+        )
+        for column in state.columns
+    ]
+    if actions is not None:
+        cells.append(rx.table.cell(actions(row), custom_attrs={"data-label": actions_label or " "}))
+    props = {"id": row_id + row["id"]} if row_id else {}
+    return rx.table.row(*cells, **props)
+
+
+def pager(state: type[PagedListState]) -> rx.Component:
+    """Which rows show ("1–50 of 312"), and the Previous and Next buttons."""
+    first = state.offset + 1
+    last = rx.cond(
+        state.offset + state.page_size < state.total, state.offset + state.page_size, state.total
+    )
+    return rx.hstack(
+        rx.text(
+            rx.cond(state.total > 0, f"{first}–{last} of {state.total}", "No rows"),
+            size="2",
+            color=rx.color("gray", 11),
+        ),
+        rx.spacer(),
+        rx.button(
+            "Previous",
+            variant="soft",
+            on_click=state.previous_page,
+            disabled=state.offset == 0,
+            class_name="touch-target",
+        ),
+        rx.button(
+            "Next",
+            variant="soft",
+            on_click=state.next_page,
+            disabled=state.offset + state.page_size >= state.total,
+            class_name="touch-target",
+        ),
+        align="center",
+        width="100%",
+        wrap="wrap",
+    )
+
+
+def export_button(state: type[PagedListState], *, label: str = "Export CSV") -> rx.Component:
+    """Download exactly what the list shows, every page of it."""
+    return rx.button(
+        rx.icon("download", size=14),
+        label,
+        variant="soft",
+        on_click=state.export_csv,
+        class_name="touch-target",
+        id=f"{state.export_name}-export",
+    )
+
+
+def data_table(
+    state: type[PagedListState],
+    *,
+    row_id: str = "",
+    actions: RowActions | None = None,
+    actions_label: str = "",
+    empty_text: str = "Nothing to show yet.",
+    table_id: str = "",
+) -> rx.Component:
+    """The rows of ``state`` as a table (cards on a phone) with its pager.
+
+    Args:
+        state: The list page's state.
+        row_id: A prefix for each row's element id (the row's ``id`` field follows).
+        actions: Buttons for a row (open, delete …), given the row.
+        actions_label: The heading of the actions column.
+        empty_text: What shows when no row matches.
+        table_id: The table's element id.
+    """
+    headings = [_heading(state, column) for column in state.columns]
+    if actions is not None:
+        headings.append(rx.table.column_header_cell(actions_label))
+    table = rx.box(
+        rx.table.root(
+            rx.table.header(rx.table.row(*headings)),
+            rx.table.body(
+                rx.foreach(
+                    state.rows,
+                    lambda row: _row(
+                        state, row, row_id=row_id, actions=actions, actions_label=actions_label
+                    ),
+                )
+            ),
+            variant="surface",
+            size="2",
+            width="100%",
+            **({"id": table_id} if table_id else {}),
+        ),
+        class_name="data-table",
+        width="100%",
+    )
+    return rx.vstack(
+        rx.cond(
+            state.total > 0,
+            table,
+            rx.text(empty_text, color=rx.color("gray", 11)),
+        ),
+        pager(state),
+        spacing="3",
+        width="100%",
+    )
