@@ -8,7 +8,7 @@ phones and touch screens.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import reflex as rx
 
@@ -43,7 +43,7 @@ def _heading(state: type[PagedListState], column: Column) -> rx.Component:
 
 
 def _row(
-    state: type[PagedListState],
+    columns: Sequence[Column],
     row: rx.Var,
     *,
     row_id: str,
@@ -56,12 +56,86 @@ def _row(
             justify="end" if column.numeric else "start",
             custom_attrs={"data-label": column.label},
         )
-        for column in state.columns
+        for column in columns
     ]
     if actions is not None:
         cells.append(rx.table.cell(actions(row), custom_attrs={"data-label": actions_label or " "}))
     props = {"id": row_id + row["id"]} if row_id else {}
     return rx.table.row(*cells, **props)
+
+
+def _table(
+    columns: Sequence[Column],
+    headings: list[rx.Component],
+    rows: rx.Var,
+    *,
+    row_id: str,
+    actions: RowActions | None,
+    actions_label: str,
+    table_id: str,
+) -> rx.Component:
+    if actions is not None:
+        headings = [*headings, rx.table.column_header_cell(actions_label)]
+    return rx.box(
+        rx.table.root(
+            rx.table.header(rx.table.row(*headings)),
+            rx.table.body(
+                rx.foreach(
+                    rows,
+                    lambda row: _row(
+                        columns, row, row_id=row_id, actions=actions, actions_label=actions_label
+                    ),
+                )
+            ),
+            variant="surface",
+            size="2",
+            width="100%",
+            **({"id": table_id} if table_id else {}),
+        ),
+        class_name="data-table",
+        width="100%",
+    )
+
+
+def simple_table(
+    columns: Sequence[Column],
+    rows: rx.Var,
+    *,
+    row_id: str = "",
+    actions: RowActions | None = None,
+    actions_label: str = "",
+    empty_text: str = "Nothing to show yet.",
+    table_id: str = "",
+) -> rx.Component:
+    """A short list that needs no paging (an order's lines, a period's runs): the same table.
+
+    Args:
+        columns: What it shows; ``rows`` is a list var of dicts holding those keys (and
+            ``id`` when ``row_id`` is given).
+        rows: The rows.
+        row_id: A prefix for each row's element id.
+        actions: Buttons for a row, given the row.
+        actions_label: The heading of the actions column.
+        empty_text: What shows when there is no row.
+        table_id: The table's element id.
+    """
+    headings = [
+        rx.table.column_header_cell(c.label, justify="end" if c.numeric else "start")
+        for c in columns
+    ]
+    return rx.cond(
+        rows.length() > 0,  # type: ignore[attr-defined]  # a list Var has length() at run time
+        _table(
+            columns,
+            headings,
+            rows,
+            row_id=row_id,
+            actions=actions,
+            actions_label=actions_label,
+            table_id=table_id,
+        ),
+        rx.text(empty_text, color=rx.color("gray", 11)),
+    )
 
 
 def pager(state: type[PagedListState]) -> rx.Component:
@@ -128,27 +202,14 @@ def data_table(
         empty_text: What shows when no row matches.
         table_id: The table's element id.
     """
-    headings = [_heading(state, column) for column in state.columns]
-    if actions is not None:
-        headings.append(rx.table.column_header_cell(actions_label))
-    table = rx.box(
-        rx.table.root(
-            rx.table.header(rx.table.row(*headings)),
-            rx.table.body(
-                rx.foreach(
-                    state.rows,
-                    lambda row: _row(
-                        state, row, row_id=row_id, actions=actions, actions_label=actions_label
-                    ),
-                )
-            ),
-            variant="surface",
-            size="2",
-            width="100%",
-            **({"id": table_id} if table_id else {}),
-        ),
-        class_name="data-table",
-        width="100%",
+    table = _table(
+        state.columns,
+        [_heading(state, column) for column in state.columns],
+        state.rows,
+        row_id=row_id,
+        actions=actions,
+        actions_label=actions_label,
+        table_id=table_id,
     )
     return rx.vstack(
         rx.cond(
