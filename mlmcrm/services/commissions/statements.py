@@ -11,16 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+import sqlalchemy as sa
+import sqlalchemy.orm
+from pydantic import BaseModel
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mlmcrm.engine import Plan, load_plan
 from mlmcrm.errors import NotFound, PermissionDenied
-from mlmcrm.models import CommissionPeriod, CompPlan, Distributor
+from mlmcrm.models import CommissionLedger, CommissionPeriod, CompPlan, Distributor, UserProfile
 from mlmcrm.services.commissions.commission_periods import period_label
 from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS
-from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform import listing, permissions
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money, exact_amount
 
 BONUS_NAMES = {
     "retail": "Retail bonus",
@@ -53,27 +58,51 @@ class LineFacts:
     note: str = ""
 
 
-@dataclass(frozen=True)
-class StatementLine:
-    """One line of a statement."""
+class StatementLinePublic(BaseModel):
+    """One line of a statement, as the statement page and its export show it."""
 
+    model_config = PUBLIC_CONFIG
+
+    id: int
     bonus: str
     title: str
-    amount: str
+    amount: Money
     explanation: str
 
 
-@dataclass(frozen=True)
-class Statement:
-    """A distributor's pay for one period."""
+class BonusTotalPublic(BaseModel):
+    """What one bonus paid in a period."""
+
+    model_config = PUBLIC_CONFIG
+
+    title: str
+    amount: Money
+
+
+class StatementTotals(BaseModel):
+    """A distributor's pay for one period: the total and what each bonus paid."""
+
+    model_config = PUBLIC_CONFIG
 
     period_id: int
     period: str
     status: str
     distributor_id: int
-    lines: list[StatementLine]
-    total: str
-    by_bonus: list[tuple[str, str]]
+    total: Money
+    by_bonus: list[BonusTotalPublic]
+
+
+class Statement(StatementTotals):
+    """A distributor's pay for one period: the totals and every line."""
+
+    lines: list[StatementLinePublic]
+
+
+LINE_SORTS = {
+    "title": col(CommissionLedger.bonus),
+    "amount": col(CommissionLedger.amount),
+}
+"""The columns a statement's lines may be sorted by."""
 
 
 def _number(value: Decimal | None, places: int = 2) -> str:
@@ -250,13 +279,63 @@ def statement_periods(session: Session, *, actor: Actor) -> list[PeriodChoice]:
     ]
 
 
-def statement(
-    session: Session, *, actor: Actor, period_id: int, distributor_id: int | None = None
-) -> Statement:
-    """A distributor's lines of a period, explained.
+def _lines_select(period_id: int, who: int) -> sa.Select:
+    source = sa.orm.aliased(Distributor)
+    return (
+        sa.select(
+            CommissionLedger,
+            sa.func.concat_ws(" ", UserProfile.first_name, UserProfile.last_name).label(
+                "source_name"
+            ),
+            col(source.code).label("source_code"),
+        )
+        .outerjoin(source, col(source.id) == col(CommissionLedger.source_distributor_id))
+        .outerjoin(UserProfile, col(UserProfile.user_id) == col(source.user_id))
+        .where(col(CommissionLedger.period_id) == period_id)
+        .where(col(CommissionLedger.distributor_id) == who)
+    )
 
-    Distributors see their own statement of closed periods; staff with ``commissions.read`` see
-    anyone's, previews included.
+
+def _line(row: sa.Row, plan: Plan | None, amounts_bonuses: set[str]) -> StatementLinePublic:
+    line: CommissionLedger = row[0]
+    facts = LineFacts(
+        bonus=line.bonus,
+        amount=line.amount,
+        source_order_id=line.source_order_id,
+        source_name=(row.source_name or row.source_code or "").strip(),
+        level=line.level,
+        basis=line.basis,
+        rate=None if line.rate_micros is None else Decimal(line.rate_micros).scaleb(-6),
+        skipped_inactive=line.skipped_inactive,
+        skipped_suspended=line.skipped_suspended,
+        skipped_terminated=line.skipped_terminated,
+        note=line.note or "",
+    )
+    return StatementLinePublic(
+        id=line.id or 0,
+        bonus=line.bonus,
+        title=title_of(plan, line.bonus),
+        amount=exact_amount(line.amount),
+        explanation=explain(facts, plan, uses_amounts=line.bonus in amounts_bonuses),
+    )
+
+
+def _amount_bonuses(plan: Plan | None) -> set[str]:
+    return {bonus.id for bonus in (plan.bonuses if plan else ()) if bonus.amounts or bonus.per_pair}
+
+
+_DEFAULT_ORDER = (
+    col(CommissionLedger.bonus),
+    col(CommissionLedger.source_order_id).asc().nulls_first(),
+    col(CommissionLedger.level).asc().nulls_first(),
+    col(CommissionLedger.id),
+)
+
+
+def statement_totals(
+    session: Session, *, actor: Actor, period_id: int, distributor_id: int | None = None
+) -> StatementTotals:
+    """What a distributor earned in a period, in all and by bonus (summed in the database).
 
     Raises:
         NotFound: No such period or distributor.
@@ -265,57 +344,90 @@ def statement(
     who = _own_distributor(session, actor, distributor_id)
     period = _visible_period(session, actor, period_id)
     plan = _plan_of(session, period)
-    amounts_bonuses = {
-        bonus.id for bonus in (plan.bonuses if plan else ()) if bonus.amounts or bonus.per_pair
-    }
-    rows = session.execute(
-        text(
-            "SELECT l.bonus, l.amount, l.source_order_id, l.level, l.basis, l.rate_micros,"
-            " l.skipped_inactive, l.skipped_suspended, l.skipped_terminated, l.note,"
-            " concat_ws(' ', p.first_name, p.last_name) AS source_name, s.code AS source_code"
-            " FROM commission_ledger l"
-            " LEFT JOIN distributors s ON s.id = l.source_distributor_id"
-            " LEFT JOIN user_profiles p ON p.user_id = s.user_id"
-            " WHERE l.period_id = :period AND l.distributor_id = :who"
-            " ORDER BY l.bonus, l.source_order_id NULLS FIRST, l.level NULLS FIRST, l.id"
-        ),
-        {"period": period_id, "who": who},
+    sums = session.execute(
+        sa.select(col(CommissionLedger.bonus), sa.func.sum(col(CommissionLedger.amount)))
+        .where(col(CommissionLedger.period_id) == period_id)
+        .where(col(CommissionLedger.distributor_id) == who)
+        .group_by(col(CommissionLedger.bonus))
+        .order_by(col(CommissionLedger.bonus))
     ).all()
-    lines = []
     totals: dict[str, Decimal] = {}
-    for row in rows:
-        facts = LineFacts(
-            bonus=row.bonus,
-            amount=row.amount,
-            source_order_id=row.source_order_id,
-            source_name=(row.source_name or row.source_code or "").strip(),
-            level=row.level,
-            basis=row.basis,
-            rate=None if row.rate_micros is None else Decimal(row.rate_micros).scaleb(-6),
-            skipped_inactive=row.skipped_inactive,
-            skipped_suspended=row.skipped_suspended,
-            skipped_terminated=row.skipped_terminated,
-            note=row.note or "",
-        )
-        title = title_of(plan, row.bonus)
-        lines.append(
-            StatementLine(
-                bonus=row.bonus,
-                title=title,
-                amount=_number(row.amount),
-                explanation=explain(facts, plan, uses_amounts=row.bonus in amounts_bonuses),
-            )
-        )
-        totals[title] = totals.get(title, Decimal(0)) + row.amount
-    return Statement(
+    for bonus, amount in sums:
+        title = title_of(plan, bonus)
+        totals[title] = totals.get(title, Decimal(0)) + amount
+    return StatementTotals(
         period_id=period_id,
         period=period_label(period.starts_at, period.ends_at),
         status=period.status,
         distributor_id=who,
-        lines=lines,
-        total=_number(sum(totals.values(), Decimal(0))),
-        by_bonus=[(title, _number(amount)) for title, amount in totals.items()],
+        total=exact_amount(sum(totals.values(), Decimal(0))),
+        by_bonus=[
+            BonusTotalPublic(title=title, amount=exact_amount(amount))
+            for title, amount in totals.items()
+        ],
     )
+
+
+def statement(
+    session: Session, *, actor: Actor, period_id: int, distributor_id: int | None = None
+) -> Statement:
+    """A distributor's lines of a period, explained, with the totals by bonus.
+
+    Distributors see their own statement of closed periods; staff with ``commissions.read`` see
+    anyone's, previews included.
+
+    Raises:
+        NotFound: No such period or distributor.
+        PermissionDenied: Another distributor's statement.
+    """
+    totals = statement_totals(
+        session, actor=actor, period_id=period_id, distributor_id=distributor_id
+    )
+    lines, _count = statement_lines(
+        session,
+        actor=actor,
+        period_id=period_id,
+        distributor_id=distributor_id,
+        query=ListQuery.for_export(),
+    )
+    return Statement(
+        **totals.model_dump(exclude={"by_bonus", "total"}),
+        total=totals.total,
+        by_bonus=totals.by_bonus,
+        lines=lines,
+    )
+
+
+def statement_lines(
+    session: Session,
+    *,
+    actor: Actor,
+    period_id: int,
+    query: ListQuery | None = None,
+    distributor_id: int | None = None,
+) -> tuple[list[StatementLinePublic], int]:
+    """One page of a statement's lines, explained, and how many there are.
+
+    The default order is by bonus, then order and level, as :func:`statement` lists them.
+
+    Raises:
+        NotFound: No such period or distributor.
+        PermissionDenied: Another distributor's statement.
+        ValidationFailed: An unknown sort column.
+    """
+    who = _own_distributor(session, actor, distributor_id)
+    period = _visible_period(session, actor, period_id)
+    plan = _plan_of(session, period)
+    uses_amounts = _amount_bonuses(plan)
+    rows, total = listing.page(
+        session,
+        _lines_select(period_id, who),
+        query or ListQuery(),
+        sort_columns=LINE_SORTS,
+        default=_DEFAULT_ORDER,
+        tie_break=col(CommissionLedger.id),
+    )
+    return [_line(row, plan, uses_amounts) for row in rows], total
 
 
 @dataclass(frozen=True)

@@ -19,5 +19,18 @@ Money = Annotated[
 ]
 """An exact amount; serialised as a decimal string such as ``"12.50"``."""
 
+
+def exact_amount(value: Decimal) -> Decimal:
+    """``value`` with cents always shown and no trailing zeros beyond them.
+
+    ``Decimal("10.000000")`` becomes ``10.00`` and ``Decimal("0.123400")`` becomes ``0.1234``:
+    the same number, written as a person reads an amount.
+    """
+    cents = value.quantize(Decimal("0.01"))
+    if cents == value:
+        return cents
+    return value.normalize()
+
+
 PUBLIC_CONFIG = ConfigDict(frozen=True, from_attributes=True)
 """The configuration every public model uses: immutable, buildable from a row."""
