@@ -303,14 +303,14 @@ def test_a_distributor_cannot_open_a_statement_of_a_period_not_closed(
     client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/statement")
     with unchanged(owner_session, *COMMISSION_TABLES):
         call = client.call(StatementState.choose, period_id=str(plan_and_period["period_id"]))
-    assert call.state.error and call.state.lines == [] and call.state.period_label == ""
+    assert call.state.error and call.state.rows == [] and call.state.period_label == ""
 
 
 @pytest.mark.parametrize("bad_id", ["", "abc", "-3", "99999999999999999999"])
 def test_a_malformed_period_gets_a_message(owner_session, bad_id):
     client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/statement")
     call = client.call(StatementState.choose, period_id=bad_id)
-    assert call.state.error == "That period does not exist." and call.state.lines == []
+    assert call.state.error == "That period does not exist." and call.state.rows == []
 
 
 @pytest.mark.parametrize("bad_id", ["", "abc", "-1", "²", "99999999999999999999"])

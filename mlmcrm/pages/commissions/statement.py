@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-import reflex as rx
+from typing import Any, ClassVar
 
+import reflex as rx
+from sqlmodel import Session
+
+from mlmcrm.components.data_table import data_table, export_button
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
 from mlmcrm.services.commissions import statements
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import Column, PagedListState
 
 
-class StatementState(AuthState):
-    """The chosen period's statement and rank progress."""
+class StatementState(PagedListState, AuthState):
+    """The chosen period's statement: its lines (a paged list), totals and rank progress."""
 
-    error: str = ""
     period_options: list[dict[str, str]] = []
     period_id: str = ""
     period_label: str = ""
-    total: str = "0.00"
-    lines: list[dict[str, str]] = []
+    statement_total: str = "0.00"
     by_bonus: list[dict[str, str]] = []
     paid_as: str = ""
     title_rank: str = ""
@@ -31,16 +35,34 @@ class StatementState(AuthState):
     met: list[str] = []
     missing: list[str] = []
 
-    def _show(self) -> None:
-        actor = self.actor_for("back_office.view")
-        if actor is None or not self.period_id:
+    list_permission: ClassVar[str] = "back_office.view"
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("title", "Bonus", sortable=True),
+        Column("explanation", "Why"),
+        Column("amount", "Amount", sortable=True, numeric=True),
+    )
+    page_size: ClassVar[int] = 200
+    export_name: ClassVar[str] = "commission_statement"
+
+    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session) -> tuple[Any, int]:
+        if not self.period_id:
+            return [], 0
+        return statements.statement_lines(
+            session, actor=actor, period_id=int(self.period_id), query=query
+        )
+
+    def _show(self, *, actor: Actor, session: Session) -> None:
+        if not self.period_id:
             return
-        with session_scope("app", actor_id=actor.user_id) as session:
-            mine = statements.statement(session, actor=actor, period_id=int(self.period_id))
-            progress = statements.rank_progress(session, actor=actor, period_id=int(self.period_id))
-        self.period_label, self.total = mine.period, mine.total
-        self.lines = [line.__dict__ for line in mine.lines]
-        self.by_bonus = [{"title": title, "amount": amount} for title, amount in mine.by_bonus]
+        period_id = int(self.period_id)
+        mine = statements.statement(session, actor=actor, period_id=period_id, with_lines=False)
+        progress = statements.rank_progress(session, actor=actor, period_id=period_id)
+        self.offset = 0
+        self._reload_list(actor=actor, session=session)
+        self.period_label, self.statement_total = mine.period, format(mine.total, "f")
+        self.by_bonus = [
+            {"title": title, "amount": format(amount, "f")} for title, amount in mine.by_bonus
+        ]
         self.paid_as, self.title_rank, self.next_rank = (
             progress.paid_as,
             progress.title,
@@ -50,58 +72,24 @@ class StatementState(AuthState):
         self.met, self.missing = progress.met, progress.missing
 
     @rx.event
-    def load(self) -> None:
-        """Load the periods and the latest statement (the role is checked again here)."""
-        actor = self.actor_for("back_office.view")
-        if actor is None:
-            return
-        self.error = ""
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                choices = statements.statement_periods(session, actor=actor)
-            self.period_options = [{"id": str(c.id), "label": c.label} for c in choices]
-            if choices and self.period_id not in {str(c.id) for c in choices}:
-                self.period_id = str(choices[0].id)
-            self._show()
-        except DomainError as exc:
-            self.error = str(exc)
+    @guarded("back_office.view")
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """Load the periods and the latest statement (the permission is checked again here)."""
+        choices = statements.statement_periods(session, actor=actor)
+        self.period_options = [{"id": str(c.id), "label": c.label} for c in choices]
+        if choices and self.period_id not in {str(c.id) for c in choices}:
+            self.period_id = str(choices[0].id)
+        self._show(actor=actor, session=session)
 
     @rx.event
-    def choose(self, period_id: str) -> None:
+    @guarded("back_office.view")
+    def choose(self, period_id: str, *, actor: Actor, session: Session) -> None:
         """Show another period."""
-        self.error = ""
         if parse_id(period_id) is None:
             self.error = "That period does not exist."
             return
         self.period_id = period_id
-        try:
-            self._show()
-        except DomainError as exc:
-            self.error = str(exc)
-
-
-def _lines_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Bonus"),
-                rx.table.column_header_cell("Why"),
-                rx.table.column_header_cell("Amount", justify="end"),
-            )
-        ),
-        rx.table.body(
-            rx.foreach(
-                StatementState.lines,
-                lambda line: rx.table.row(
-                    rx.table.cell(line["title"]),
-                    rx.table.cell(line["explanation"]),
-                    rx.table.cell(line["amount"], justify="end"),
-                ),
-            )
-        ),
-        size="1",
-        width="100%",
-    )
+        self._show(actor=actor, session=session)
 
 
 def _progress_card() -> rx.Component:
@@ -164,7 +152,9 @@ def statement_page() -> rx.Component:
             spacing="3",
         ),
         rx.grid(
-            stat_card("Total", StatementState.total, StatementState.period_label, "banknote"),
+            stat_card(
+                "Total", StatementState.statement_total, StatementState.period_label, "banknote"
+            ),
             rx.foreach(
                 StatementState.by_bonus,
                 lambda row: stat_card(row["title"], row["amount"], "", ""),
@@ -173,10 +163,11 @@ def statement_page() -> rx.Component:
             spacing="4",
             width="100%",
         ),
-        rx.cond(
-            StatementState.lines.length() > 0,
-            _lines_table(),
-            rx.text("No commission was earned in this period.", color=rx.color("gray", 11)),
+        rx.hstack(rx.spacer(), export_button(StatementState), width="100%"),
+        data_table(
+            StatementState,
+            empty_text="No commission was earned in this period.",
+            table_id="statement-lines",
         ),
         _progress_card(),
         spacing="4",

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.engine import Plan, load_plan
 from mlmcrm.errors import NotFound, PermissionDenied
-from mlmcrm.models import CommissionPeriod, CompPlan, Distributor
-from mlmcrm.services.commissions.commission_periods import period_label
+from mlmcrm.models import CommissionLedger, CommissionPeriod, CompPlan, Distributor, UserProfile
+from mlmcrm.services.commissions.commission_periods import exact_amount, period_label
 from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS
-from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform import listing, permissions
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
 
 BONUS_NAMES = {
     "retail": "Retail bonus",
@@ -53,27 +58,29 @@ class LineFacts:
     note: str = ""
 
 
-@dataclass(frozen=True)
-class StatementLine:
-    """One line of a statement."""
+class StatementLine(BaseModel):
+    """One line of a statement: the bonus, its title, the exact amount and why it was paid."""
+
+    model_config = PUBLIC_CONFIG
 
     bonus: str
     title: str
-    amount: str
+    amount: Money
     explanation: str
 
 
-@dataclass(frozen=True)
-class Statement:
-    """A distributor's pay for one period."""
+class Statement(BaseModel):
+    """A distributor's pay for one period (``lines`` empty when not asked for)."""
+
+    model_config = PUBLIC_CONFIG
 
     period_id: int
     period: str
     status: str
     distributor_id: int
     lines: list[StatementLine]
-    total: str
-    by_bonus: list[tuple[str, str]]
+    total: Money
+    by_bonus: list[tuple[str, Money]]
 
 
 def _number(value: Decimal | None, places: int = 2) -> str:
@@ -250,13 +257,76 @@ def statement_periods(session: Session, *, actor: Actor) -> list[PeriodChoice]:
     ]
 
 
-def statement(
-    session: Session, *, actor: Actor, period_id: int, distributor_id: int | None = None
-) -> Statement:
-    """A distributor's lines of a period, explained.
+_LEDGER: sa.Table = CommissionLedger.__table__  # type: ignore[attr-defined]  # a SQLModel table is a Table
+_SOURCE = Distributor.__table__.alias("s")  # type: ignore[attr-defined]  # a SQLModel table is a Table
+_PROFILE = UserProfile.__table__.alias("p")  # type: ignore[attr-defined]  # a SQLModel table is a Table
 
-    Distributors see their own statement of closed periods; staff with ``commissions.read`` see
-    anyone's, previews included.
+
+def _lines_select(period_id: int, who: int) -> sa.Select:
+    ledger, source, profile = _LEDGER.c, _SOURCE.c, _PROFILE.c
+    return (
+        sa.select(
+            ledger.id,
+            ledger.bonus,
+            ledger.amount,
+            ledger.source_order_id,
+            ledger.level,
+            ledger.basis,
+            ledger.rate_micros,
+            ledger.skipped_inactive,
+            ledger.skipped_suspended,
+            ledger.skipped_terminated,
+            ledger.note,
+            sa.func.concat_ws(" ", profile.first_name, profile.last_name).label("source_name"),
+            source.code.label("source_code"),
+        )
+        .select_from(
+            _LEDGER.outerjoin(_SOURCE, source.id == ledger.source_distributor_id).outerjoin(
+                _PROFILE, profile.user_id == source.user_id
+            )
+        )
+        .where(ledger.period_id == period_id, ledger.distributor_id == who)
+    )
+
+
+def _line(row: Any, plan: Plan | None, amounts_bonuses: set[str]) -> StatementLine:
+    facts = LineFacts(
+        bonus=row.bonus,
+        amount=row.amount,
+        source_order_id=row.source_order_id,
+        source_name=(row.source_name or row.source_code or "").strip(),
+        level=row.level,
+        basis=row.basis,
+        rate=None if row.rate_micros is None else Decimal(row.rate_micros).scaleb(-6),
+        skipped_inactive=row.skipped_inactive,
+        skipped_suspended=row.skipped_suspended,
+        skipped_terminated=row.skipped_terminated,
+        note=row.note or "",
+    )
+    return StatementLine(
+        bonus=row.bonus,
+        title=title_of(plan, row.bonus),
+        amount=exact_amount(row.amount),
+        explanation=explain(facts, plan, uses_amounts=row.bonus in amounts_bonuses),
+    )
+
+
+def _amounts_bonuses(plan: Plan | None) -> set[str]:
+    return {bonus.id for bonus in (plan.bonuses if plan else ()) if bonus.amounts or bonus.per_pair}
+
+
+def statement_lines(
+    session: Session,
+    *,
+    actor: Actor,
+    period_id: int,
+    distributor_id: int | None = None,
+    query: ListQuery | None = None,
+) -> tuple[list[StatementLine], int]:
+    """A page of a distributor's lines of a period, explained, and how many there are.
+
+    In the statement's order (by bonus, order and level) unless sorted by ``title`` (the bonus)
+    or ``amount``. Who may read which statement is as for :func:`statement`.
 
     Raises:
         NotFound: No such period or distributor.
@@ -265,56 +335,79 @@ def statement(
     who = _own_distributor(session, actor, distributor_id)
     period = _visible_period(session, actor, period_id)
     plan = _plan_of(session, period)
-    amounts_bonuses = {
-        bonus.id for bonus in (plan.bonuses if plan else ()) if bonus.amounts or bonus.per_pair
-    }
-    rows = session.execute(
+    ledger = _LEDGER.c
+    rows, total = listing.page(
+        session,
+        _lines_select(period_id, who),
+        query or ListQuery(),
+        sort_columns={"title": ledger.bonus, "amount": ledger.amount},
+        default=[
+            ledger.bonus,
+            ledger.source_order_id.asc().nulls_first(),
+            ledger.level.asc().nulls_first(),
+            ledger.id,
+        ],
+        tie_break=ledger.id,
+    )
+    amounts_bonuses = _amounts_bonuses(plan)
+    return [_line(row, plan, amounts_bonuses) for row in rows], total
+
+
+def statement(
+    session: Session,
+    *,
+    actor: Actor,
+    period_id: int,
+    distributor_id: int | None = None,
+    with_lines: bool = True,
+) -> Statement:
+    """A distributor's pay of a period: the total, the total per bonus and the lines explained.
+
+    Distributors see their own statement of closed periods; staff with ``commissions.read`` see
+    anyone's, previews included.
+
+    Args:
+        session: The unit of work.
+        actor: Who reads it.
+        period_id: The period.
+        distributor_id: Whose statement (staff only; a distributor reads their own).
+        with_lines: Include every line (a page lists them with :func:`statement_lines`).
+
+    Raises:
+        NotFound: No such period or distributor.
+        PermissionDenied: Another distributor's statement.
+    """
+    who = _own_distributor(session, actor, distributor_id)
+    period = _visible_period(session, actor, period_id)
+    plan = _plan_of(session, period)
+    sums = session.execute(
         text(
-            "SELECT l.bonus, l.amount, l.source_order_id, l.level, l.basis, l.rate_micros,"
-            " l.skipped_inactive, l.skipped_suspended, l.skipped_terminated, l.note,"
-            " concat_ws(' ', p.first_name, p.last_name) AS source_name, s.code AS source_code"
-            " FROM commission_ledger l"
-            " LEFT JOIN distributors s ON s.id = l.source_distributor_id"
-            " LEFT JOIN user_profiles p ON p.user_id = s.user_id"
-            " WHERE l.period_id = :period AND l.distributor_id = :who"
-            " ORDER BY l.bonus, l.source_order_id NULLS FIRST, l.level NULLS FIRST, l.id"
+            "SELECT bonus, sum(amount) AS amount FROM commission_ledger"
+            " WHERE period_id = :period AND distributor_id = :who GROUP BY bonus ORDER BY bonus"
         ),
         {"period": period_id, "who": who},
     ).all()
-    lines = []
     totals: dict[str, Decimal] = {}
-    for row in rows:
-        facts = LineFacts(
-            bonus=row.bonus,
-            amount=row.amount,
-            source_order_id=row.source_order_id,
-            source_name=(row.source_name or row.source_code or "").strip(),
-            level=row.level,
-            basis=row.basis,
-            rate=None if row.rate_micros is None else Decimal(row.rate_micros).scaleb(-6),
-            skipped_inactive=row.skipped_inactive,
-            skipped_suspended=row.skipped_suspended,
-            skipped_terminated=row.skipped_terminated,
-            note=row.note or "",
-        )
+    for row in sums:
         title = title_of(plan, row.bonus)
-        lines.append(
-            StatementLine(
-                bonus=row.bonus,
-                title=title,
-                amount=_number(row.amount),
-                explanation=explain(facts, plan, uses_amounts=row.bonus in amounts_bonuses),
-            )
-        )
         totals[title] = totals.get(title, Decimal(0)) + row.amount
+    lines: list[StatementLine] = []
+    if with_lines:
+        lines, _ = statement_lines(
+            session,
+            actor=actor,
+            period_id=period_id,
+            distributor_id=distributor_id,
+            query=ListQuery.for_export(),
+        )
     return Statement(
         period_id=period_id,
         period=period_label(period.starts_at, period.ends_at),
         status=period.status,
         distributor_id=who,
         lines=lines,
-        total=_number(sum(totals.values(), Decimal(0))),
-        by_bonus=[(title, _number(amount)) for title, amount in totals.items()],
+        total=exact_amount(sum(totals.values(), Decimal(0))),
+        by_bonus=[(title, exact_amount(amount)) for title, amount in totals.items()],
     )
 
 
