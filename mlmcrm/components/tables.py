@@ -2,45 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
+
+from mlmcrm.components.data_table import simple_table
+from mlmcrm.state.paged_list import Column
+
+ORDER_COLUMNS = (
+    Column("order", "Order"),
+    Column("created_at", "Date (UTC)"),
+    Column("buyer", "Buyer"),
+    Column("status", "Status"),
+    Column("amount", "Total", numeric=True),
+    Column("pv", "PV", numeric=True),
+)
+"""The columns of a short list of orders."""
+
+
+def order_cells(row: Any) -> dict[str, str]:
+    """An order row as :func:`orders_table` shows it.
+
+    Args:
+        row: An order (``id``, ``created_at``, ``buyer``, ``status``, ``total``, ``currency``,
+            ``pv``), such as the dashboard's ``OrderRow``.
+    """
+    return {
+        "id": str(row.id),
+        "order": f"#{row.id}",
+        "created_at": row.created_at,
+        "buyer": row.buyer,
+        "status": row.status,
+        "amount": f"{row.total} {row.currency}",
+        "pv": row.pv,
+    }
 
 
 def orders_table(rows: rx.Var, empty_text: str) -> rx.Component:
-    """A table of orders (id, date, buyer, status, total, PV) that scrolls sideways on phones."""
-    return rx.cond(
-        rows.length() > 0,  # type: ignore[attr-defined]  # a list Var has length() at run time
-        rx.scroll_area(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("Order"),
-                        rx.table.column_header_cell("Date (UTC)"),
-                        rx.table.column_header_cell("Buyer"),
-                        rx.table.column_header_cell("Status"),
-                        rx.table.column_header_cell("Total", justify="end"),
-                        rx.table.column_header_cell("PV", justify="end"),
-                    )
-                ),
-                rx.table.body(
-                    rx.foreach(
-                        rows,
-                        lambda row: rx.table.row(
-                            rx.table.cell("#" + row["id"]),
-                            rx.table.cell(row["created_at"]),
-                            rx.table.cell(row["buyer"]),
-                            rx.table.cell(rx.badge(row["status"], variant="soft")),
-                            rx.table.cell(row["total"] + " " + row["currency"], justify="end"),
-                            rx.table.cell(row["pv"], justify="end"),
-                        ),
-                    )
-                ),
-                variant="surface",
-                size="2",
-                width="100%",
-            ),
-            type="auto",
-            scrollbars="horizontal",
-            width="100%",
-        ),
-        rx.text(empty_text, color=rx.color("gray", 11)),
-    )
+    """A short list of orders (rows from :func:`order_cells`): a table, cards on phones."""
+    return simple_table(ORDER_COLUMNS, rows, row_id="recent-order-", empty_text=empty_text)

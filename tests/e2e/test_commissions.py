@@ -4,6 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
+from mlmcrm.pages.commissions.statement import StatementState
+
 from tests.e2e.conftest import ADMIN_EMAIL, owner_query, sign_in
 
 
@@ -63,9 +65,10 @@ def test_admin_previews_compares_and_closes_then_a_distributor_reads_the_stateme
         page.get_by_role("link", name="Statement").first.click()
         expect(page).to_have_url(re.compile(r"/statement"))
         expect(page.get_by_role("heading", name="Rank progress")).to_be_visible()
-        # One page of lines (50) under the heading row; the pager says how many in all.
-        expect(page.get_by_role("row")).to_have_count(min(lines, 50) + 1)
-        expect(page.get_by_text(f"of {lines}")).to_be_visible()
+        # One page of lines under the heading row; the pager says how many in all.
+        shown = min(lines, StatementState.page_size)
+        expect(page.get_by_role("row")).to_have_count(shown + 1)
+        expect(page.get_by_text(f"1–{shown} of {lines}")).to_be_visible()
         expect(
             page.get_by_role(
                 "cell", name=re.compile(r"^\d+(\.\d+)?% of order #\d+ from .+, level \d")

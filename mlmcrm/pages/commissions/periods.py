@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import ClassVar
 
 import plotly.graph_objects as go
 import reflex as rx
+from sqlmodel import Session
 
+from mlmcrm.components.data_table import data_table, export_button, simple_table
 from mlmcrm.components.forms import error_message, notice_message
+from mlmcrm.components.job_progress import job_progress
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
 from mlmcrm.services.commissions import commission_periods as periods
-from mlmcrm.services.platform import jobs as job_service
+from mlmcrm.services.commissions.commission_run import RunSummary
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import NO_ACCESS, guarded
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.job_poller import JobPollerState
+from mlmcrm.state.paged_list import Column, PagedListState, cells
 
-_FINISHED = ("succeeded", "failed", "cancelled")
+BONUS_COLUMNS = (
+    Column("bonus", "Bonus"),
+    Column("total", "Total", numeric=True),
+    Column("lines", "Lines", numeric=True),
+)
+"""The selected period's totals per bonus."""
 
 
-class CommissionsState(AuthState):
-    """The periods list and the selected period's figures."""
+def _comparison_columns(what: str) -> tuple[Column, ...]:
+    return (
+        Column("label", what),
+        Column("before", "Before", numeric=True),
+        Column("after", "Now", numeric=True),
+        Column("change", "Change", numeric=True),
+    )
 
-    error: str = ""
+
+class CommissionsState(PagedListState, JobPollerState, AuthState):
+    """The periods (a paged list) and the selected period's figures."""
+
     notice: str = ""
     can_run: bool = False
-    periods: list[dict[str, str]] = []
     selected_id: str = ""
     selected_label: str = ""
     selected_status: str = ""
@@ -39,64 +56,58 @@ class CommissionsState(AuthState):
     compare_people: list[dict[str, str]] = []
     earners_figure: go.Figure = go.Figure()
     has_earners: bool = False
-    run_active: bool = False
-    run_progress: int = 0
-    run_message: str = ""
     adjust_distributor: str = ""
     adjust_amount: str = ""
     adjust_reason: str = ""
     adjust_error: str = ""
+    _run_job_id: int = 0
 
-    def _reload(self) -> None:
-        actor = self.actor_for("commissions.read")
-        if actor is None:
-            return
-        self.can_run = self.actor_for("commissions.run") is not None
-        with session_scope("app", actor_id=actor.user_id) as session:
-            rows = periods.list_periods(session, actor=actor)
-        self.periods = [
-            {
-                "id": str(row.id),
-                "label": row.label,
-                "status": row.status,
-                "runs": str(row.runs),
-                "total": row.total,
-                "lines": f"{row.lines:,}",
-            }
-            for row in rows
-        ]
-        if not self.selected_id and rows:
-            self.selected_id = str(rows[0].id)
-        self._load_selected()
+    list_permission: ClassVar[str] = "commissions.read"
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("label", "Period", sortable=True),
+        Column("status", "Status", sortable=True),
+        Column("runs", "Runs", sortable=True, numeric=True),
+        Column("total", "Total", numeric=True),
+    )
+    export_name: ClassVar[str] = "commission_periods"
 
-    def _load_selected(self) -> None:
-        actor = self.actor_for("commissions.read")
-        if actor is None or not self.selected_id:
+    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
+        return periods.list_periods(session, actor=actor, query=query)
+
+    def _load_selected(self, *, actor: Actor, session: Session) -> None:
+        if not self.selected_id:
             return
         period_id = int(self.selected_id)
-        with session_scope("app", actor_id=actor.user_id) as session:
-            period = periods.get_period(session, actor=actor, period_id=period_id)
-            totals = periods.bonus_totals(session, actor=actor, period_id=period_id)
-            comparison = periods.compare_runs(session, actor=actor, period_id=period_id)
-            earners = periods.top_earners(session, actor=actor, period_id=period_id)
+        period = periods.get_period(session, actor=actor, period_id=period_id)
+        totals = periods.bonus_totals(session, actor=actor, period_id=period_id)
+        comparison = periods.compare_runs(session, actor=actor, period_id=period_id)
+        earners = periods.top_earners(session, actor=actor, period_id=period_id)
         self.selected_label, self.selected_status = period.label, period.status
-        self.selected_total, self.selected_lines = period.total, f"{period.lines:,}"
+        self.selected_total, self.selected_lines = format(period.total, "f"), f"{period.lines:,}"
         self.selected_runs = str(period.runs)
         self.by_bonus = [
-            {"bonus": bonus, "total": f"{total:,.2f}", "lines": f"{lines:,}"}
+            {
+                "bonus": bonus,
+                "total": format(periods.exact_amount(total), "f"),
+                "lines": f"{lines:,}",
+            }
             for bonus, total, lines in totals
         ]
         if comparison is None:
             self.compare_against, self.compare_bonus, self.compare_people = "", [], []
         else:
             self.compare_against = comparison.against
-            self.compare_bonus = [row.__dict__ for row in comparison.by_bonus]
-            self.compare_people = [row.__dict__ for row in comparison.by_distributor]
+            self.compare_bonus = [cells(row) for row in comparison.by_bonus]
+            self.compare_people = [cells(row) for row in comparison.by_distributor]
         self.has_earners = bool(earners)
+        shown = list(reversed(earners))
         self.earners_figure = go.Figure(
             go.Bar(
-                x=[float(earner.total) for earner in reversed(earners)],
-                y=[f"{earner.name} (#{earner.distributor_id})" for earner in reversed(earners)],
+                # The bar's length is a float; its label is the exact amount.
+                x=[float(earner.total) for earner in shown],
+                y=[f"{earner.name} (#{earner.distributor_id})" for earner in shown],
+                text=[format(periods.exact_amount(earner.total), "f") for earner in shown],
+                hovertemplate="%{y}: %{text}<extra></extra>",
                 orientation="h",
                 marker_color="#0d9488",
             ),
@@ -105,67 +116,62 @@ class CommissionsState(AuthState):
             ),
         )
 
+    def _refresh(self, *, actor: Actor, session: Session) -> None:
+        self._reload_list(actor=actor, session=session)
+        self._load_selected(actor=actor, session=session)
+
     @rx.event
     def guard(self) -> rx.event.EventSpec | None:
         """Page guard: signed in with access to commissions."""
         return self._guard("commissions.read")
 
     @rx.event
-    def load(self) -> None:
-        """Load the periods (the permission is checked again here)."""
-        self.error = self.notice = ""
-        try:
-            self._reload()
-        except DomainError as exc:
-            self.error = str(exc)
+    @guarded("commissions.read")
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """Load the periods and show the newest (the permission is checked again here)."""
+        self.can_run = self.actor_for("commissions.run") is not None
+        self._reset_list()
+        self._reload_list(actor=actor, session=session)
+        if not self.selected_id and self.rows:
+            self.selected_id = self.rows[0]["id"]
+        self._load_selected(actor=actor, session=session)
 
     @rx.event
-    def select(self, period_id: str) -> None:
+    @guarded("commissions.read", clear=())
+    def refresh(self, *, actor: Actor, session: Session) -> None:
+        """Read the list and the selected period again (after a run), keeping the messages."""
+        self._refresh(actor=actor, session=session)
+
+    @rx.event
+    @guarded("commissions.read")
+    def select(self, period_id: str, *, actor: Actor, session: Session) -> None:
         """Show another period."""
-        self.error = self.notice = ""
         if parse_id(period_id) is None:
             self.error = "That period does not exist."
             return
         self.selected_id = period_id
-        try:
-            self._load_selected()
-        except DomainError as exc:
-            self.error = str(exc)
+        self._load_selected(actor=actor, session=session)
 
     @rx.event
-    def open_next(self) -> None:
+    @guarded("commissions.run")
+    def open_next(self, *, actor: Actor, session: Session) -> None:
         """Open the period after the latest one."""
-        actor = self.actor_for("commissions.run")
-        if actor is None:
-            self.error = "You do not have access to this."
-            return
-        self.error = self.notice = ""
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                period = periods.create_next_period(session, actor=actor)
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        period = periods.create_next_period(session, actor=actor)
         self.selected_id = str(period.id)
         self.notice = f"Opened {period.label}."
-        self._reload()
+        self._refresh(actor=actor, session=session)
 
     @rx.event
-    def close_selected(self) -> None:
+    @guarded("commissions.run")
+    def close_selected(self, *, actor: Actor, session: Session) -> None:
         """Close the selected period (after the confirmation dialog)."""
-        actor = self.actor_for("commissions.run")
-        if actor is None or not self.selected_id:
-            self.error = "You do not have access to this."
+        if not self.selected_id:
+            self.error = "Choose a period first."
             return
-        self.error = self.notice = ""
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                period = periods.close_period(session, actor=actor, period_id=int(self.selected_id))
-        except DomainError as exc:
-            self.error = str(exc)
-            return
-        self.notice = f"{period.label} is closed: {period.total} paid in {period.lines:,} lines."
-        self._reload()
+        period = periods.close_period(session, actor=actor, period_id=int(self.selected_id))
+        total = format(period.total, "f")
+        self.notice = f"{period.label} is closed: {total} paid in {period.lines:,} lines."
+        self._refresh(actor=actor, session=session)
 
     @rx.event
     def set_adjust_distributor(self, value: str) -> None:
@@ -183,87 +189,61 @@ class CommissionsState(AuthState):
         self.adjust_reason = value
 
     @rx.event
-    def add_adjustment(self) -> None:
+    @guarded("commissions.run", error="adjust_error", clear=("adjust_error", "notice"))
+    def add_adjustment(self, *, actor: Actor, session: Session) -> None:
         """Add a manual line with its reason to the selected period."""
-        actor = self.actor_for("commissions.run")
-        if actor is None or not self.selected_id:
-            self.adjust_error = "You do not have access to this."
+        if not self.selected_id:
+            self.adjust_error = "Choose a period first."
             return
-        self.adjust_error = self.notice = ""
-        if not self.adjust_distributor.strip().lstrip("#").isdigit():
+        number = self.adjust_distributor.strip().lstrip("#")
+        if not number.isdigit() or parse_id(number) is None:
             self.adjust_error = "Enter the distributor's number, such as 1042."
             return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                periods.adjust(
-                    session,
-                    actor=actor,
-                    period_id=int(self.selected_id),
-                    distributor_id=int(self.adjust_distributor.strip().lstrip("#")),
-                    amount=self.adjust_amount,
-                    reason=self.adjust_reason,
-                )
-        except DomainError as exc:
-            self.adjust_error = str(exc)
-            return
+        periods.adjust(
+            session,
+            actor=actor,
+            period_id=int(self.selected_id),
+            distributor_id=int(number),
+            amount=self.adjust_amount,
+            reason=self.adjust_reason,
+        )
         self.notice = "Adjustment added; it stays through every re-run."
         self.adjust_distributor = self.adjust_amount = self.adjust_reason = ""
-        self._reload()
+        self._refresh(actor=actor, session=session)
+
+    @rx.event
+    @guarded("commissions.run")
+    def run_preview(self, *, actor: Actor, session: Session) -> rx.event.EventSpec | None:
+        """Queue a run of the selected period, then follow it on its job row."""
+        if self.job_active or not self.selected_id:
+            return None
+        self._run_job_id = periods.start_run(session, actor=actor, period_id=int(self.selected_id))
+        return CommissionsState.follow_run  # type: ignore[return-value]  # Reflex turns a handler into its event
 
     @rx.event(background=True)
-    async def run_preview(self) -> None:
-        """Queue a run of the selected period and follow it on its job row."""
+    async def follow_run(self) -> rx.event.EventSpec | None:
+        """Follow the queued run on its job row and say how it ended."""
         async with self:
             actor = self.actor_for("commissions.run")
-            if actor is None or self.run_active or not self.selected_id:
-                return
-            period_id = int(self.selected_id)
-            self.run_active, self.run_progress, self.run_message = True, 0, "Queued"
-            self.error = self.notice = ""
-        try:
-            try:
-                job_id = await asyncio.to_thread(self._start, actor, period_id)
-            except DomainError as exc:
-                async with self:
-                    self.error = str(exc)
-                return
-            for _ in range(1200):
-                await asyncio.sleep(0.5)
-                job = await asyncio.to_thread(self._read_job, actor, job_id)
-                async with self:
-                    self.run_progress = int(job.progress)
-                    self.run_message = job.error or job.message
-                if job.status in _FINISHED:
-                    async with self:
-                        if job.status == "succeeded":
-                            self.notice = (
-                                f"Run {job.result.get('run')} stored: "
-                                f"{job.result.get('ledger_lines', 0):,} lines, "
-                                f"total {job.result.get('total')}."
-                            )
-                        else:
-                            self.error = job.error or "The run failed."
-                    break
+            job_id, self._run_job_id = self._run_job_id, 0
+            if actor is None:
+                self.error = NO_ACCESS
+                return None
+        if not job_id:
+            return None
+        job = await self._follow_job(actor=actor, job_id=job_id)
+        async with self:
+            if job is None:
+                self.error = "No worker picked the run up; is the worker running?"
+            elif job.status == "succeeded" and job.result is not None:
+                run = RunSummary.model_validate(job.result)
+                self.notice = (
+                    f"Run {run.run} stored: {run.ledger_lines:,} lines, "
+                    f"total {format(run.total, 'f')}."
+                )
             else:
-                async with self:
-                    self.error = "No worker picked the run up; is the worker running?"
-        finally:
-            async with self:
-                self.run_active = False
-                try:
-                    self._reload()
-                except DomainError as exc:
-                    self.error = str(exc)
-
-    @staticmethod
-    def _start(actor, period_id: int) -> int:
-        with session_scope("app", actor_id=actor.user_id) as session:
-            return periods.start_run(session, actor=actor, period_id=period_id)
-
-    @staticmethod
-    def _read_job(actor: Actor, job_id: int) -> job_service.JobPublic:
-        with session_scope("app") as session:
-            return job_service.get_job(session, actor=actor, job_id=job_id)
+                self.error = job.error or "The run failed."
+        return CommissionsState.refresh  # type: ignore[return-value]  # Reflex turns a handler into its event
 
 
 def _status_badge(status: rx.Var) -> rx.Component:
@@ -279,36 +259,13 @@ def _label(text: str, field_id: str) -> rx.Component:
     )
 
 
-def _simple_table(headers: list[str], rows: rx.Var, keys: list[str], empty: str) -> rx.Component:
-    return rx.cond(
-        rows.length() > 0,  # type: ignore[attr-defined]  # a list Var has length() at run time
-        rx.scroll_area(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(*[rx.table.column_header_cell(header) for header in headers])
-                ),
-                rx.table.body(
-                    rx.foreach(
-                        rows,
-                        lambda row: rx.table.row(*[rx.table.cell(row[key]) for key in keys]),
-                    )
-                ),
-                size="1",
-                width="100%",
-            ),
-            type="auto",
-            scrollbars="horizontal",
-        ),
-        rx.text(empty, size="2", color=rx.color("gray", 11)),
-    )
-
-
 def _periods_card() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
                 rx.heading("Periods", size="4"),
                 rx.spacer(),
+                export_button(CommissionsState),
                 rx.cond(
                     CommissionsState.can_run,
                     rx.button(
@@ -321,38 +278,18 @@ def _periods_card() -> rx.Component:
                 width="100%",
                 align="center",
             ),
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("Period"),
-                        rx.table.column_header_cell("Status"),
-                        rx.table.column_header_cell("Runs"),
-                        rx.table.column_header_cell("Total"),
-                        rx.table.column_header_cell(""),
-                    )
+            data_table(
+                CommissionsState,
+                row_id="period-row-",
+                actions=lambda row: rx.button(
+                    "Open",
+                    size="1",
+                    variant="ghost",
+                    on_click=CommissionsState.select(row["id"]),
+                    aria_label="Open " + row["label"],
+                    class_name="touch-target",
                 ),
-                rx.table.body(
-                    rx.foreach(
-                        CommissionsState.periods,
-                        lambda row: rx.table.row(
-                            rx.table.cell(row["label"]),
-                            rx.table.cell(_status_badge(row["status"])),
-                            rx.table.cell(row["runs"]),
-                            rx.table.cell(row["total"]),
-                            rx.table.cell(
-                                rx.button(
-                                    "Open",
-                                    size="1",
-                                    variant="ghost",
-                                    on_click=CommissionsState.select(row["id"]),
-                                    aria_label="Open " + row["label"],
-                                )
-                            ),
-                        ),
-                    )
-                ),
-                size="1",
-                width="100%",
+                empty_text="No commission period yet: open the first one.",
             ),
             width="100%",
         ),
@@ -401,7 +338,7 @@ def _actions() -> rx.Component:
             rx.icon("play", size=16),
             rx.cond(CommissionsState.selected_runs == "0", "Run preview", "Run again"),
             on_click=CommissionsState.run_preview,
-            loading=CommissionsState.run_active,
+            loading=CommissionsState.job_active,
             disabled=CommissionsState.selected_status == "closed",
         ),
         close_dialog,
@@ -460,14 +397,7 @@ def _selected() -> rx.Component:
             spacing="3",
         ),
         rx.cond(CommissionsState.can_run, _actions()),
-        rx.cond(
-            CommissionsState.run_active,
-            rx.vstack(
-                rx.progress(value=CommissionsState.run_progress, width="100%"),
-                rx.text(CommissionsState.run_message, size="2"),
-                width="100%",
-            ),
-        ),
+        job_progress(CommissionsState, element_id="run-progress"),
         rx.grid(
             stat_card("Total", CommissionsState.selected_total, "all bonuses", "banknote"),
             stat_card("Ledger lines", CommissionsState.selected_lines, "", "list"),
@@ -477,28 +407,21 @@ def _selected() -> rx.Component:
             width="100%",
         ),
         rx.heading("Totals per bonus", size="4"),
-        _simple_table(
-            ["Bonus", "Total", "Lines"],
-            CommissionsState.by_bonus,
-            ["bonus", "total", "lines"],
-            "Not run yet.",
-        ),
+        simple_table(BONUS_COLUMNS, CommissionsState.by_bonus, empty_text="Not run yet."),
         rx.cond(
             CommissionsState.compare_against != "",
             rx.vstack(
                 rx.heading("Compared with " + CommissionsState.compare_against, size="4"),
-                _simple_table(
-                    ["Bonus", "Before", "Now", "Change"],
+                simple_table(
+                    _comparison_columns("Bonus"),
                     CommissionsState.compare_bonus,
-                    ["label", "before", "after", "change"],
-                    "",
+                    empty_text="Neither paid any bonus.",
                 ),
                 rx.text("Distributors whose pay changed", weight="bold", size="2"),
-                _simple_table(
-                    ["Distributor", "Before", "Now", "Change"],
+                simple_table(
+                    _comparison_columns("Distributor"),
                     CommissionsState.compare_people,
-                    ["label", "before", "after", "change"],
-                    "No distributor's pay changed.",
+                    empty_text="No distributor's pay changed.",
                 ),
                 width="100%",
             ),

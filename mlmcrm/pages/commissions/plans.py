@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
+from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message, notice_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
 from mlmcrm.services.commissions import commission_plans as plans
+from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import Column
+
+VERSION_COLUMNS = (
+    Column("label", "Version"),
+    Column("status", "Status"),
+    Column("created_at", "Uploaded (UTC)"),
+    Column("summary", "Contents"),
+)
+"""The plan versions table (a short list: one row per uploaded version)."""
 
 
 class PlansState(AuthState):
@@ -22,20 +33,14 @@ class PlansState(AuthState):
     versions: list[dict[str, str]] = []
     yaml_text: str = ""
     upload_error: str = ""
-    upload_path: str = ""
     compare_old: str = ""
     compare_new: str = ""
     diff: str = ""
     changes: list[str] = []
     shown_yaml: str = ""
 
-    def _reload(self) -> None:
-        actor = self.actor_for("commissions.read")
-        if actor is None:
-            return
+    def _reload(self, *, actor: Actor, session: Session) -> None:
         self.can_manage = self.actor_for("commissions.run") is not None
-        with session_scope("app", actor_id=actor.user_id) as session:
-            rows = plans.list_plans(session, actor=actor)
         self.versions = [
             {
                 "id": str(row.id),
@@ -44,7 +49,7 @@ class PlansState(AuthState):
                 "created_at": row.created_at[:16].replace("T", " "),
                 "summary": f"{row.ranks} ranks, {row.bonuses} bonuses",
             }
-            for row in rows
+            for row in plans.list_plans(session, actor=actor)
         ]
 
     @rx.event
@@ -53,13 +58,10 @@ class PlansState(AuthState):
         return self._guard("commissions.read")
 
     @rx.event
-    def load(self) -> None:
+    @guarded("commissions.read")
+    def load(self, *, actor: Actor, session: Session) -> None:
         """Load the versions (the permission is checked again here)."""
-        self.error = self.notice = ""
-        try:
-            self._reload()
-        except DomainError as exc:
-            self.error = str(exc)
+        self._reload(actor=actor, session=session)
 
     @rx.event
     def set_yaml_text(self, value: str) -> None:
@@ -84,78 +86,37 @@ class PlansState(AuthState):
             self.yaml_text = data[: plans.MAX_PLAN_BYTES + 1].decode("utf-8", errors="replace")
 
     @rx.event
-    def upload(self) -> None:
-        """Validate and store the YAML as a new draft version."""
-        actor = self.actor_for("commissions.run")
-        if actor is None:
-            self.upload_error = "You do not have access to this."
-            return
-        self.upload_error = self.upload_path = self.notice = ""
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                version = plans.upload_plan(session, actor=actor, yaml_text=self.yaml_text)
-        except plans.PlanInvalid as exc:
-            self.upload_error, self.upload_path = str(exc), exc.path
-            return
-        except DomainError as exc:
-            self.upload_error = str(exc)
-            return
+    @guarded("commissions.run", error="upload_error", clear=("upload_error", "notice"))
+    def upload(self, *, actor: Actor, session: Session) -> None:
+        """Validate and store the YAML as a new draft version (an invalid plan names its field)."""
+        version = plans.upload_plan(session, actor=actor, yaml_text=self.yaml_text)
         self.notice = f"Stored {version.name} v{version.version} as a draft."
         self.yaml_text = ""
-        self._reload()
+        self._reload(actor=actor, session=session)
 
     @rx.event
-    def activate(self, plan_id: str) -> None:
+    @guarded("commissions.run")
+    def activate(self, plan_id: str, *, actor: Actor, session: Session) -> None:
         """Make a version the active plan."""
-        actor = self.actor_for("commissions.run")
-        if actor is None:
-            self.error = "You do not have access to this."
-            return
-        self.error = self.notice = ""
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                version = plans.activate_plan(session, actor=actor, plan_id=parse_id(plan_id) or 0)
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        version = plans.activate_plan(session, actor=actor, plan_id=parse_id(plan_id) or 0)
         self.notice = f"{version.name} v{version.version} is now the active plan."
-        self._reload()
+        self._reload(actor=actor, session=session)
 
     @rx.event
-    def show(self, plan_id: str) -> None:
+    @guarded("commissions.read", clear=("error",))
+    def show(self, plan_id: str, *, actor: Actor, session: Session) -> None:
         """Show a version's YAML."""
-        actor = self.actor_for("commissions.read")
-        if actor is None:
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                _, self.shown_yaml = plans.get_plan(
-                    session, actor=actor, plan_id=parse_id(plan_id) or 0
-                )
-        except DomainError as exc:
-            self.error = str(exc)
+        _, self.shown_yaml = plans.get_plan(session, actor=actor, plan_id=parse_id(plan_id) or 0)
 
     @rx.event
-    def compare(self) -> None:
+    @guarded("commissions.read", clear=("error",))
+    def compare(self, *, actor: Actor, session: Session) -> None:
         """Compare the two chosen versions."""
-        actor = self.actor_for("commissions.read")
-        if actor is None:
-            return
-        self.error = ""
-        if not self.compare_old or not self.compare_new:
+        old_id, new_id = parse_id(self.compare_old), parse_id(self.compare_new)
+        if old_id is None or new_id is None:
             self.error = "Choose two versions to compare."
             return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                result = plans.compare_plans(
-                    session,
-                    actor=actor,
-                    old_id=int(self.compare_old),
-                    new_id=int(self.compare_new),
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        result = plans.compare_plans(session, actor=actor, old_id=old_id, new_id=new_id)
         self.diff = result.yaml_diff or "The YAML is identical."
         self.changes = result.changes or ["No setting differs."]
 
@@ -166,57 +127,37 @@ def _label(text: str, field_id: str) -> rx.Component:
     )
 
 
+def _version_actions(row: rx.Var) -> rx.Component:
+    return rx.hstack(
+        rx.button(
+            "View",
+            size="1",
+            variant="ghost",
+            on_click=PlansState.show(row["id"]),
+            aria_label="View " + row["label"],
+            class_name="touch-target",
+        ),
+        rx.cond(
+            PlansState.can_manage & (row["status"] != "active"),
+            rx.button(
+                "Activate",
+                size="1",
+                variant="soft",
+                on_click=PlansState.activate(row["id"]),
+                aria_label="Activate " + row["label"],
+                class_name="touch-target",
+            ),
+        ),
+    )
+
+
 def _versions_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Version"),
-                rx.table.column_header_cell("Status"),
-                rx.table.column_header_cell("Uploaded (UTC)"),
-                rx.table.column_header_cell("Contents"),
-                rx.table.column_header_cell(""),
-            )
-        ),
-        rx.table.body(
-            rx.foreach(
-                PlansState.versions,
-                lambda row: rx.table.row(
-                    rx.table.cell(row["label"]),
-                    rx.table.cell(
-                        rx.badge(
-                            row["status"],
-                            color_scheme=rx.match(
-                                row["status"], ("active", "green"), ("draft", "blue"), "gray"
-                            ),
-                        )
-                    ),
-                    rx.table.cell(row["created_at"]),
-                    rx.table.cell(row["summary"]),
-                    rx.table.cell(
-                        rx.hstack(
-                            rx.button(
-                                "View",
-                                size="1",
-                                variant="ghost",
-                                on_click=PlansState.show(row["id"]),
-                            ),
-                            rx.cond(
-                                PlansState.can_manage & (row["status"] != "active"),
-                                rx.button(
-                                    "Activate",
-                                    size="1",
-                                    variant="soft",
-                                    on_click=PlansState.activate(row["id"]),
-                                    aria_label="Activate " + row["label"],
-                                ),
-                            ),
-                        )
-                    ),
-                ),
-            )
-        ),
-        size="1",
-        width="100%",
+    return simple_table(
+        VERSION_COLUMNS,
+        PlansState.versions,
+        row_id="plan-row-",
+        actions=_version_actions,
+        empty_text="No plan has been uploaded yet.",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import reflex as rx
 from sqlmodel import Session
@@ -10,23 +10,22 @@ from sqlmodel import Session
 from mlmcrm.components.data_table import data_table, export_button
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
-from mlmcrm.errors import NotFound
 from mlmcrm.services.commissions import statements
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
-from mlmcrm.state.paged_list import Column, PagedListState, cells
+from mlmcrm.state.paged_list import Column, PagedListState
 
 
 class StatementState(PagedListState, AuthState):
-    """The chosen period's statement (its lines are a paged list) and rank progress."""
+    """The chosen period's statement: its lines (a paged list), totals and rank progress."""
 
     period_options: list[dict[str, str]] = []
     period_id: str = ""
     period_label: str = ""
-    total_pay: str = "0.00"
+    statement_total: str = "0.00"
     by_bonus: list[dict[str, str]] = []
     paid_as: str = ""
     title_rank: str = ""
@@ -42,30 +41,28 @@ class StatementState(PagedListState, AuthState):
         Column("explanation", "Why"),
         Column("amount", "Amount", sortable=True, numeric=True),
     )
-    export_name: ClassVar[str] = "statement"
+    page_size: ClassVar[int] = 200
+    export_name: ClassVar[str] = "commission_statement"
 
-    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
-        period_id = parse_id(self.period_id)
-        if period_id is None:
+    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session) -> tuple[Any, int]:
+        if not self.period_id:
             return [], 0
-        return statements.statement_lines(session, actor=actor, period_id=period_id, query=query)
-
-    def _clear(self) -> None:
-        self.period_label, self.total_pay, self.by_bonus = "", "0.00", []
-        self.paid_as = self.title_rank = self.next_rank = ""
-        self.met, self.missing, self.rows, self.total = [], [], [], 0
+        return statements.statement_lines(
+            session, actor=actor, period_id=int(self.period_id), query=query
+        )
 
     def _show(self, *, actor: Actor, session: Session) -> None:
-        self._clear()
         if not self.period_id:
             return
         period_id = int(self.period_id)
-        totals = statements.statement_totals(session, actor=actor, period_id=period_id)
+        mine = statements.statement(session, actor=actor, period_id=period_id, with_lines=False)
         progress = statements.rank_progress(session, actor=actor, period_id=period_id)
-        self._reset_list()
+        self.offset = 0
         self._reload_list(actor=actor, session=session)
-        self.period_label, self.total_pay = totals.period, cells(totals)["total"]
-        self.by_bonus = [cells(row) for row in totals.by_bonus]
+        self.period_label, self.statement_total = mine.period, format(mine.total, "f")
+        self.by_bonus = [
+            {"title": title, "amount": format(amount, "f")} for title, amount in mine.by_bonus
+        ]
         self.paid_as, self.title_rank, self.next_rank = (
             progress.paid_as,
             progress.title,
@@ -77,7 +74,7 @@ class StatementState(PagedListState, AuthState):
     @rx.event
     @guarded("back_office.view")
     def load(self, *, actor: Actor, session: Session) -> None:
-        """Load the periods and the latest statement (the role is checked again here)."""
+        """Load the periods and the latest statement (the permission is checked again here)."""
         choices = statements.statement_periods(session, actor=actor)
         self.period_options = [{"id": str(c.id), "label": c.label} for c in choices]
         if choices and self.period_id not in {str(c.id) for c in choices}:
@@ -89,10 +86,9 @@ class StatementState(PagedListState, AuthState):
     def choose(self, period_id: str, *, actor: Actor, session: Session) -> None:
         """Show another period."""
         if parse_id(period_id) is None:
-            self._clear()
-            raise NotFound("That period does not exist.")
+            self.error = "That period does not exist."
+            return
         self.period_id = period_id
-        self._clear()
         self._show(actor=actor, session=session)
 
 
@@ -156,7 +152,9 @@ def statement_page() -> rx.Component:
             spacing="3",
         ),
         rx.grid(
-            stat_card("Total", StatementState.total_pay, StatementState.period_label, "banknote"),
+            stat_card(
+                "Total", StatementState.statement_total, StatementState.period_label, "banknote"
+            ),
             rx.foreach(
                 StatementState.by_bonus,
                 lambda row: stat_card(row["title"], row["amount"], "", ""),
@@ -168,8 +166,8 @@ def statement_page() -> rx.Component:
         rx.hstack(rx.spacer(), export_button(StatementState), width="100%"),
         data_table(
             StatementState,
-            row_id="statement-line-",
             empty_text="No commission was earned in this period.",
+            table_id="statement-lines",
         ),
         _progress_card(),
         spacing="4",

@@ -5,19 +5,50 @@ from __future__ import annotations
 import asyncio
 
 import reflex as rx
+from sqlmodel import Session
 
+from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message
+from mlmcrm.components.job_progress import job_progress
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
-from mlmcrm.components.tables import orders_table
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.components.tables import order_cells, orders_table
 from mlmcrm.services.platform import jobs as job_service
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import dashboard
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import NO_ACCESS, guarded, unit_of_work
+from mlmcrm.state.job_poller import JobPollerState
+from mlmcrm.state.paged_list import Column
+
+JOB_COLUMNS = (
+    Column("job", "Job"),
+    Column("kind", "Kind"),
+    Column("status", "Status"),
+    Column("progress", "Progress", numeric=True),
+    Column("message", "Message"),
+    Column("created_at", "Queued (UTC)"),
+)
+"""The recent background jobs."""
 
 
-class AdminHomeState(AuthState):
+def _job_cells(job: job_service.JobPublic) -> dict[str, str]:
+    return {
+        "id": str(job.id),
+        "job": f"#{job.id}",
+        "kind": job.kind,
+        "status": job.status,
+        "progress": f"{job.progress:.0f}%",
+        "message": job.error or job.message,
+        "created_at": job.created_at[:19].replace("T", " "),
+    }
+
+
+def _recent_jobs(actor: Actor) -> list[dict[str, str]]:
+    with unit_of_work(actor) as session:
+        return [_job_cells(job) for job in job_service.recent_jobs(session, actor=actor, limit=8)]
+
+
+class AdminHomeState(JobPollerState, AuthState):
     """What the company overview shows."""
 
     error: str = ""
@@ -32,36 +63,12 @@ class AdminHomeState(AuthState):
     open_period: str = ""
     recent_orders: list[dict[str, str]] = []
     jobs: list[dict[str, str]] = []
-    check_running: bool = False
-    check_progress: int = 0
-    check_message: str = ""
-
-    def _load_jobs(self, actor: Actor) -> None:
-        with session_scope("app") as session:
-            self.jobs = [
-                {
-                    "id": str(job.id),
-                    "kind": job.kind,
-                    "status": job.status,
-                    "progress": f"{job.progress:.0f}%",
-                    "message": job.error or job.message,
-                    "created_at": job.created_at[:19].replace("T", " "),
-                }
-                for job in job_service.recent_jobs(session, actor=actor, limit=8)
-            ]
 
     @rx.event
-    def load(self) -> None:
-        """Load the company summary (the role is checked again here)."""
-        actor = self.actor_for("company.summary")
-        if actor is None:
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                summary = dashboard.company_summary(session, actor=actor)
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+    @guarded("company.summary")
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """Load the company summary (the permission is checked again here)."""
+        summary = dashboard.company_summary(session, actor=actor)
         self.month_label = summary.month_label
         self.distributors = f"{summary.distributors:,}"
         self.active_distributors = f"{summary.active_distributors:,}"
@@ -76,44 +83,30 @@ class AdminHomeState(AuthState):
         )
         self.pv_this_month = f"{summary.pv_this_month:,.2f}"
         self.open_period = summary.open_period
-        self.recent_orders = [row.__dict__ | {"id": str(row.id)} for row in summary.recent_orders]
+        self.recent_orders = [order_cells(row) for row in summary.recent_orders]
         if (reader := self.actor_for("jobs.read")) is not None:
-            self._load_jobs(reader)
+            self.jobs = [
+                _job_cells(job) for job in job_service.recent_jobs(session, actor=reader, limit=8)
+            ]
 
     @rx.event(background=True)
     async def run_system_check(self) -> None:
         """Queue a system check on the worker and follow its progress from the job row."""
         async with self:
             actor = self.actor_for("jobs.read")
-            if actor is None or self.check_running:
+            if actor is None:
+                self.error = NO_ACCESS
                 return
-            self.check_running = True
-            self.check_progress = 0
-            self.check_message = "Queued"
-        try:
-            job = await asyncio.to_thread(
-                job_service.enqueue_job, actor=actor, kind=job_service.SYSTEM_CHECK_JOB
-            )
-            for _ in range(600):
-                await asyncio.sleep(0.5)
-                job = await asyncio.to_thread(self._read_job, actor, job.id)
-                async with self:
-                    self.check_progress = int(job.progress)
-                    self.check_message = job.error or job.message
-                if job.status in ("succeeded", "failed", "cancelled"):
-                    break
-            else:
-                async with self:
-                    self.check_message = "No worker picked the job up; is the worker running?"
-        finally:
-            async with self:
-                self.check_running = False
-                self._load_jobs(actor)
-
-    @staticmethod
-    def _read_job(actor: Actor, job_id: int) -> job_service.JobPublic:
-        with session_scope("app") as session:
-            return job_service.get_job(session, actor=actor, job_id=job_id)
+            if self.job_active:
+                return
+            self.error = ""
+        job = await asyncio.to_thread(
+            job_service.enqueue_job, actor=actor, kind=job_service.SYSTEM_CHECK_JOB
+        )
+        await self._follow_job(actor=actor, job_id=job.id)
+        jobs = await asyncio.to_thread(_recent_jobs, actor)
+        async with self:
+            self.jobs = jobs
 
 
 def _jobs_card() -> rx.Component:
@@ -126,66 +119,20 @@ def _jobs_card() -> rx.Component:
                     rx.icon("activity", size=16),
                     "Run a system check",
                     on_click=AdminHomeState.run_system_check,
-                    loading=AdminHomeState.check_running,
+                    loading=AdminHomeState.job_active,
                     variant="soft",
+                    class_name="touch-target",
                 ),
                 width="100%",
                 wrap="wrap",
                 align="center",
             ),
-            rx.cond(
-                AdminHomeState.check_running,
-                rx.vstack(
-                    rx.progress(value=AdminHomeState.check_progress, width="100%"),
-                    rx.text(AdminHomeState.check_message, size="2"),
-                    width="100%",
-                ),
-            ),
-            rx.cond(
-                AdminHomeState.jobs.length() > 0,
-                rx.scroll_area(
-                    rx.table.root(
-                        rx.table.header(
-                            rx.table.row(
-                                rx.table.column_header_cell("Job"),
-                                rx.table.column_header_cell("Kind"),
-                                rx.table.column_header_cell("Status"),
-                                rx.table.column_header_cell("Progress"),
-                                rx.table.column_header_cell("Message"),
-                                rx.table.column_header_cell("Queued (UTC)"),
-                            )
-                        ),
-                        rx.table.body(
-                            rx.foreach(
-                                AdminHomeState.jobs,
-                                lambda job: rx.table.row(
-                                    rx.table.cell("#" + job["id"]),
-                                    rx.table.cell(job["kind"]),
-                                    rx.table.cell(
-                                        rx.badge(
-                                            job["status"],
-                                            color_scheme=rx.match(
-                                                job["status"],
-                                                ("succeeded", "green"),
-                                                ("failed", "red"),
-                                                ("running", "blue"),
-                                                "gray",
-                                            ),
-                                        )
-                                    ),
-                                    rx.table.cell(job["progress"]),
-                                    rx.table.cell(job["message"]),
-                                    rx.table.cell(job["created_at"]),
-                                ),
-                            )
-                        ),
-                        size="1",
-                        width="100%",
-                    ),
-                    type="auto",
-                    scrollbars="horizontal",
-                ),
-                rx.text("No background jobs have run yet.", size="2", color=rx.color("gray", 11)),
+            job_progress(AdminHomeState, element_id="system-check-progress"),
+            simple_table(
+                JOB_COLUMNS,
+                AdminHomeState.jobs,
+                row_id="job-row-",
+                empty_text="No background jobs have run yet.",
             ),
             spacing="3",
             width="100%",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
-from mlmcrm.components.tables import orders_table
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.components.tables import order_cells, orders_table
+from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import dashboard
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import guarded
 
 
 class DistributorHomeState(AuthState):
@@ -39,19 +40,14 @@ class DistributorHomeState(AuthState):
     growth_figure: go.Figure = go.Figure()
 
     @rx.event
-    def load(self) -> None:
-        """Load the signed-in distributor's summary (the role is checked again here)."""
-        actor = self.actor_for("back_office.view")
-        if actor is None or actor.distributor_id is None:
+    @guarded("back_office.view")
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """Load the signed-in distributor's summary (the permission is checked again here)."""
+        if actor.distributor_id is None:
             return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                summary = dashboard.distributor_summary(
-                    session, actor=actor, distributor_id=actor.distributor_id
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        summary = dashboard.distributor_summary(
+            session, actor=actor, distributor_id=actor.distributor_id
+        )
         self.name, self.code, self.rank = summary.name, summary.code, summary.rank
         self.month_label = summary.month_label
         self.pv, self.gv = f"{summary.pv:,.2f}", f"{summary.gv:,.2f}"
@@ -61,7 +57,7 @@ class DistributorHomeState(AuthState):
         )
         self.personally_sponsored, self.team_size = summary.personally_sponsored, summary.team_size
         self.new_this_month, self.customers = summary.new_this_month, summary.customers
-        self.recent_orders = [row.__dict__ | {"id": str(row.id)} for row in summary.recent_orders]
+        self.recent_orders = [order_cells(row) for row in summary.recent_orders]
         self.paid_as_rank, self.title_rank = summary.paid_as_rank, summary.title_rank
         self.active_share = f"{summary.active_share}"
         layout = go.Layout(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
@@ -22,17 +23,21 @@ from mlmcrm.models import CommissionAdjustment, CommissionPeriod, Distributor, J
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.commissions import ledger_partition_name
 from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS, RUN_LOCK_CLASS, RunRefused
-from mlmcrm.services.platform import audit, permissions
+from mlmcrm.services.platform import audit, listing, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.jobs import declare_job
+from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money, exact_amount
 
 RUN_JOB_KIND = declare_job("commissions.run", queue="commissions")
 MAX_ADJUSTMENT = Decimal("1000000")
+CENT = Decimal("0.01")
 
 
-@dataclass(frozen=True)
-class PeriodPublic:
+class PeriodPublic(BaseModel):
     """What the screens show of a period."""
+
+    model_config = PUBLIC_CONFIG
 
     id: int
     label: str
@@ -43,14 +48,14 @@ class PeriodPublic:
     runs: int
     last_run_at: str
     closed_at: str
-    total: str
+    total: Money
     lines: int
 
     @classmethod
     def from_row(cls, row: CommissionPeriod, total: Decimal, lines: int) -> PeriodPublic:
         """Build from a ``commission_periods`` row and its ledger totals."""
         return cls(
-            id=row.id,  # type: ignore[arg-type]  # a stored row has an id
+            id=row.id,
             label=period_label(row.starts_at, row.ends_at),
             starts_at=row.starts_at.isoformat(),
             ends_at=row.ends_at.isoformat(),
@@ -59,7 +64,7 @@ class PeriodPublic:
             runs=row.runs,
             last_run_at=row.last_run_at.isoformat() if row.last_run_at else "",
             closed_at=row.closed_at.isoformat() if row.closed_at else "",
-            total=f"{total:,.2f}",
+            total=exact_amount(Decimal(total)),
             lines=lines,
         )
 
@@ -85,14 +90,30 @@ def _totals(session: Session) -> dict[int, tuple[Decimal, int]]:
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def list_periods(session: Session, *, actor: Actor) -> list[PeriodPublic]:
-    """Every period, newest first, with its ledger total."""
+def list_periods(
+    session: Session, *, actor: Actor, query: ListQuery | None = None
+) -> tuple[list[PeriodPublic], int]:
+    """A page of the periods (newest first unless sorted) with their ledger totals, and how many.
+
+    Sortable by ``label`` (the start), ``status`` and ``runs``.
+    """
     permissions.require(actor, "commissions.read")
+    rows, total = listing.page(
+        session,
+        select(CommissionPeriod),
+        query or ListQuery(),
+        sort_columns={
+            "label": col(CommissionPeriod.starts_at),
+            "status": col(CommissionPeriod.status),
+            "runs": col(CommissionPeriod.runs),
+        },
+        default=[col(CommissionPeriod.starts_at).desc(), col(CommissionPeriod.id).desc()],
+        tie_break=col(CommissionPeriod.id),
+    )
     totals = _totals(session)
-    rows = session.exec(
-        select(CommissionPeriod).order_by(col(CommissionPeriod.starts_at).desc())
-    ).all()
-    return [PeriodPublic.from_row(row, *totals.get(row.id, (Decimal(0), 0))) for row in rows]  # type: ignore[arg-type]  # a flushed row has an id
+    return [
+        PeriodPublic.from_row(row[0], *totals.get(row[0].id, (Decimal(0), 0))) for row in rows
+    ], total
 
 
 def get_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPublic:

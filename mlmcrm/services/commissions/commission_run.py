@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from mlmcrm.db import get_engine
@@ -58,6 +59,7 @@ from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models.commissions import ledger_partition_name, stats_partition_name
 from mlmcrm.services.platform import pgcopy
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
 
 RUN_LOCK_CLASS = 0x436F6D6D  # "Comm": advisory locks (RUN_LOCK_CLASS, period id)
 COUNTED_ORDER_STATUSES = ("paid", "fulfilled", "refunded", "partially_refunded")
@@ -96,9 +98,10 @@ class PeriodInputs:
     seen: dict[str, int] | None = None
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """What a finished run reports (also the job's result)."""
+class RunSummary(BaseModel):
+    """What a finished run reports (also the job's result, and what the page says of it)."""
+
+    model_config = PUBLIC_CONFIG
 
     period_id: int
     run: int
@@ -107,15 +110,15 @@ class RunSummary:
     orders: int
     period_orders: int
     ledger_lines: int
-    total: str
+    total: Money
     load_s: float
     engine_s: float
     write_s: float
     write_steps: dict[str, float]
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-able dict."""
-        return dict(self.__dict__)
+        """A JSON-able dict (the total as its exact decimal text)."""
+        return self.model_dump(mode="json")
 
 
 def try_run_lock(connection: Any, period_id: int) -> bool:
@@ -185,7 +188,7 @@ def run_period(*, actor: Actor, period_id: int, progress: Progress | None = None
         orders=inputs.orders.size,
         period_orders=int(in_period.sum()),
         ledger_lines=int(result.ledger.size),
-        total=str(total),
+        total=total,
         load_s=round(loaded - started, 3),
         engine_s=round(computed - loaded, 3),
         write_s=round(written - computed, 3),

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
-import sqlalchemy.orm
 from pydantic import BaseModel
 from sqlalchemy import text
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from mlmcrm.engine import Plan, load_plan
 from mlmcrm.errors import NotFound, PermissionDenied
 from mlmcrm.models import CommissionLedger, CommissionPeriod, CompPlan, Distributor, UserProfile
-from mlmcrm.services.commissions.commission_periods import period_label
+from mlmcrm.services.commissions.commission_periods import exact_amount, period_label
 from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS
 from mlmcrm.services.platform import listing, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
-from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money, exact_amount
+from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
 
 BONUS_NAMES = {
     "retail": "Retail bonus",
@@ -58,29 +58,19 @@ class LineFacts:
     note: str = ""
 
 
-class StatementLinePublic(BaseModel):
-    """One line of a statement, as the statement page and its export show it."""
+class StatementLine(BaseModel):
+    """One line of a statement: the bonus, its title, the exact amount and why it was paid."""
 
     model_config = PUBLIC_CONFIG
 
-    id: int
     bonus: str
     title: str
     amount: Money
     explanation: str
 
 
-class BonusTotalPublic(BaseModel):
-    """What one bonus paid in a period."""
-
-    model_config = PUBLIC_CONFIG
-
-    title: str
-    amount: Money
-
-
-class StatementTotals(BaseModel):
-    """A distributor's pay for one period: the total and what each bonus paid."""
+class Statement(BaseModel):
+    """A distributor's pay for one period (``lines`` empty when not asked for)."""
 
     model_config = PUBLIC_CONFIG
 
@@ -88,21 +78,9 @@ class StatementTotals(BaseModel):
     period: str
     status: str
     distributor_id: int
+    lines: list[StatementLine]
     total: Money
-    by_bonus: list[BonusTotalPublic]
-
-
-class Statement(StatementTotals):
-    """A distributor's pay for one period: the totals and every line."""
-
-    lines: list[StatementLinePublic]
-
-
-LINE_SORTS = {
-    "title": col(CommissionLedger.bonus),
-    "amount": col(CommissionLedger.amount),
-}
-"""The columns a statement's lines may be sorted by."""
+    by_bonus: list[tuple[str, Money]]
 
 
 def _number(value: Decimal | None, places: int = 2) -> str:
@@ -279,63 +257,121 @@ def statement_periods(session: Session, *, actor: Actor) -> list[PeriodChoice]:
     ]
 
 
+_LEDGER: sa.Table = CommissionLedger.__table__  # type: ignore[attr-defined]  # a SQLModel table is a Table
+_SOURCE = Distributor.__table__.alias("s")  # type: ignore[attr-defined]  # a SQLModel table is a Table
+_PROFILE = UserProfile.__table__.alias("p")  # type: ignore[attr-defined]  # a SQLModel table is a Table
+
+
 def _lines_select(period_id: int, who: int) -> sa.Select:
-    source = sa.orm.aliased(Distributor)
+    ledger, source, profile = _LEDGER.c, _SOURCE.c, _PROFILE.c
     return (
         sa.select(
-            CommissionLedger,
-            sa.func.concat_ws(" ", UserProfile.first_name, UserProfile.last_name).label(
-                "source_name"
-            ),
-            col(source.code).label("source_code"),
+            ledger.id,
+            ledger.bonus,
+            ledger.amount,
+            ledger.source_order_id,
+            ledger.level,
+            ledger.basis,
+            ledger.rate_micros,
+            ledger.skipped_inactive,
+            ledger.skipped_suspended,
+            ledger.skipped_terminated,
+            ledger.note,
+            sa.func.concat_ws(" ", profile.first_name, profile.last_name).label("source_name"),
+            source.code.label("source_code"),
         )
-        .outerjoin(source, col(source.id) == col(CommissionLedger.source_distributor_id))
-        .outerjoin(UserProfile, col(UserProfile.user_id) == col(source.user_id))
-        .where(col(CommissionLedger.period_id) == period_id)
-        .where(col(CommissionLedger.distributor_id) == who)
+        .select_from(
+            _LEDGER.outerjoin(_SOURCE, source.id == ledger.source_distributor_id).outerjoin(
+                _PROFILE, profile.user_id == source.user_id
+            )
+        )
+        .where(ledger.period_id == period_id, ledger.distributor_id == who)
     )
 
 
-def _line(row: sa.Row, plan: Plan | None, amounts_bonuses: set[str]) -> StatementLinePublic:
-    line: CommissionLedger = row[0]
+def _line(row: Any, plan: Plan | None, amounts_bonuses: set[str]) -> StatementLine:
     facts = LineFacts(
-        bonus=line.bonus,
-        amount=line.amount,
-        source_order_id=line.source_order_id,
+        bonus=row.bonus,
+        amount=row.amount,
+        source_order_id=row.source_order_id,
         source_name=(row.source_name or row.source_code or "").strip(),
-        level=line.level,
-        basis=line.basis,
-        rate=None if line.rate_micros is None else Decimal(line.rate_micros).scaleb(-6),
-        skipped_inactive=line.skipped_inactive,
-        skipped_suspended=line.skipped_suspended,
-        skipped_terminated=line.skipped_terminated,
-        note=line.note or "",
+        level=row.level,
+        basis=row.basis,
+        rate=None if row.rate_micros is None else Decimal(row.rate_micros).scaleb(-6),
+        skipped_inactive=row.skipped_inactive,
+        skipped_suspended=row.skipped_suspended,
+        skipped_terminated=row.skipped_terminated,
+        note=row.note or "",
     )
-    return StatementLinePublic(
-        id=line.id or 0,
-        bonus=line.bonus,
-        title=title_of(plan, line.bonus),
-        amount=exact_amount(line.amount),
-        explanation=explain(facts, plan, uses_amounts=line.bonus in amounts_bonuses),
+    return StatementLine(
+        bonus=row.bonus,
+        title=title_of(plan, row.bonus),
+        amount=exact_amount(row.amount),
+        explanation=explain(facts, plan, uses_amounts=row.bonus in amounts_bonuses),
     )
 
 
-def _amount_bonuses(plan: Plan | None) -> set[str]:
+def _amounts_bonuses(plan: Plan | None) -> set[str]:
     return {bonus.id for bonus in (plan.bonuses if plan else ()) if bonus.amounts or bonus.per_pair}
 
 
-_DEFAULT_ORDER = (
-    col(CommissionLedger.bonus),
-    col(CommissionLedger.source_order_id).asc().nulls_first(),
-    col(CommissionLedger.level).asc().nulls_first(),
-    col(CommissionLedger.id),
-)
+def statement_lines(
+    session: Session,
+    *,
+    actor: Actor,
+    period_id: int,
+    distributor_id: int | None = None,
+    query: ListQuery | None = None,
+) -> tuple[list[StatementLine], int]:
+    """A page of a distributor's lines of a period, explained, and how many there are.
+
+    In the statement's order (by bonus, order and level) unless sorted by ``title`` (the bonus)
+    or ``amount``. Who may read which statement is as for :func:`statement`.
+
+    Raises:
+        NotFound: No such period or distributor.
+        PermissionDenied: Another distributor's statement.
+    """
+    who = _own_distributor(session, actor, distributor_id)
+    period = _visible_period(session, actor, period_id)
+    plan = _plan_of(session, period)
+    ledger = _LEDGER.c
+    rows, total = listing.page(
+        session,
+        _lines_select(period_id, who),
+        query or ListQuery(),
+        sort_columns={"title": ledger.bonus, "amount": ledger.amount},
+        default=[
+            ledger.bonus,
+            ledger.source_order_id.asc().nulls_first(),
+            ledger.level.asc().nulls_first(),
+            ledger.id,
+        ],
+        tie_break=ledger.id,
+    )
+    amounts_bonuses = _amounts_bonuses(plan)
+    return [_line(row, plan, amounts_bonuses) for row in rows], total
 
 
-def statement_totals(
-    session: Session, *, actor: Actor, period_id: int, distributor_id: int | None = None
-) -> StatementTotals:
-    """What a distributor earned in a period, in all and by bonus (summed in the database).
+def statement(
+    session: Session,
+    *,
+    actor: Actor,
+    period_id: int,
+    distributor_id: int | None = None,
+    with_lines: bool = True,
+) -> Statement:
+    """A distributor's pay of a period: the total, the total per bonus and the lines explained.
+
+    Distributors see their own statement of closed periods; staff with ``commissions.read`` see
+    anyone's, previews included.
+
+    Args:
+        session: The unit of work.
+        actor: Who reads it.
+        period_id: The period.
+        distributor_id: Whose statement (staff only; a distributor reads their own).
+        with_lines: Include every line (a page lists them with :func:`statement_lines`).
 
     Raises:
         NotFound: No such period or distributor.
@@ -345,89 +381,34 @@ def statement_totals(
     period = _visible_period(session, actor, period_id)
     plan = _plan_of(session, period)
     sums = session.execute(
-        sa.select(col(CommissionLedger.bonus), sa.func.sum(col(CommissionLedger.amount)))
-        .where(col(CommissionLedger.period_id) == period_id)
-        .where(col(CommissionLedger.distributor_id) == who)
-        .group_by(col(CommissionLedger.bonus))
-        .order_by(col(CommissionLedger.bonus))
+        text(
+            "SELECT bonus, sum(amount) AS amount FROM commission_ledger"
+            " WHERE period_id = :period AND distributor_id = :who GROUP BY bonus ORDER BY bonus"
+        ),
+        {"period": period_id, "who": who},
     ).all()
     totals: dict[str, Decimal] = {}
-    for bonus, amount in sums:
-        title = title_of(plan, bonus)
-        totals[title] = totals.get(title, Decimal(0)) + amount
-    return StatementTotals(
+    for row in sums:
+        title = title_of(plan, row.bonus)
+        totals[title] = totals.get(title, Decimal(0)) + row.amount
+    lines: list[StatementLine] = []
+    if with_lines:
+        lines, _ = statement_lines(
+            session,
+            actor=actor,
+            period_id=period_id,
+            distributor_id=distributor_id,
+            query=ListQuery.for_export(),
+        )
+    return Statement(
         period_id=period_id,
         period=period_label(period.starts_at, period.ends_at),
         status=period.status,
         distributor_id=who,
-        total=exact_amount(sum(totals.values(), Decimal(0))),
-        by_bonus=[
-            BonusTotalPublic(title=title, amount=exact_amount(amount))
-            for title, amount in totals.items()
-        ],
-    )
-
-
-def statement(
-    session: Session, *, actor: Actor, period_id: int, distributor_id: int | None = None
-) -> Statement:
-    """A distributor's lines of a period, explained, with the totals by bonus.
-
-    Distributors see their own statement of closed periods; staff with ``commissions.read`` see
-    anyone's, previews included.
-
-    Raises:
-        NotFound: No such period or distributor.
-        PermissionDenied: Another distributor's statement.
-    """
-    totals = statement_totals(
-        session, actor=actor, period_id=period_id, distributor_id=distributor_id
-    )
-    lines, _count = statement_lines(
-        session,
-        actor=actor,
-        period_id=period_id,
-        distributor_id=distributor_id,
-        query=ListQuery.for_export(),
-    )
-    return Statement(
-        **totals.model_dump(exclude={"by_bonus", "total"}),
-        total=totals.total,
-        by_bonus=totals.by_bonus,
         lines=lines,
+        total=exact_amount(sum(totals.values(), Decimal(0))),
+        by_bonus=[(title, exact_amount(amount)) for title, amount in totals.items()],
     )
-
-
-def statement_lines(
-    session: Session,
-    *,
-    actor: Actor,
-    period_id: int,
-    query: ListQuery | None = None,
-    distributor_id: int | None = None,
-) -> tuple[list[StatementLinePublic], int]:
-    """One page of a statement's lines, explained, and how many there are.
-
-    The default order is by bonus, then order and level, as :func:`statement` lists them.
-
-    Raises:
-        NotFound: No such period or distributor.
-        PermissionDenied: Another distributor's statement.
-        ValidationFailed: An unknown sort column.
-    """
-    who = _own_distributor(session, actor, distributor_id)
-    period = _visible_period(session, actor, period_id)
-    plan = _plan_of(session, period)
-    uses_amounts = _amount_bonuses(plan)
-    rows, total = listing.page(
-        session,
-        _lines_select(period_id, who),
-        query or ListQuery(),
-        sort_columns=LINE_SORTS,
-        default=_DEFAULT_ORDER,
-        tie_break=col(CommissionLedger.id),
-    )
-    return [_line(row, plan, uses_amounts) for row in rows], total
 
 
 @dataclass(frozen=True)

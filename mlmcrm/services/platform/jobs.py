@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
@@ -23,14 +23,16 @@ from mlmcrm.models import Job
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.platform import scoping
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 QUEUES = ("commissions", "default", "messages")
 JOB_TIMEOUT_SECONDS = 3600
 
 
-@dataclass(frozen=True)
-class JobPublic:
+class JobPublic(BaseModel):
     """What the UI shows of a job."""
+
+    model_config = PUBLIC_CONFIG
 
     id: int
     kind: str
@@ -46,7 +48,7 @@ class JobPublic:
     def from_row(cls, job: Job) -> JobPublic:
         """Build from a ``jobs`` row."""
         return cls(
-            id=job.id,  # type: ignore[arg-type]  # a stored row has an id
+            id=job.id,
             kind=job.kind,
             status=job.status,
             progress=float(job.progress or 0),

@@ -1,0 +1,217 @@
+"""The commission pages through their handlers: what the browser gets, sorting, export, refusals.
+
+They run on the small test company (a database of its own) with the handler helper, so what is
+checked is what a signed-in user's browser receives.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from decimal import Decimal
+
+import pytest
+from reflex_base.utils.format import json_dumps
+from sqlalchemy import text
+
+from mlmcrm.db import session_scope
+from mlmcrm.models import Distributor, Job, User
+from mlmcrm.pages.commissions.periods import CommissionsState
+from mlmcrm.pages.commissions.plans import PlansState
+from mlmcrm.pages.commissions.statement import StatementState
+from mlmcrm.services.commissions import commission_periods as periods
+from mlmcrm.services.commissions.commission_run import RunSummary, run_period
+from mlmcrm.state.handlers import NO_ACCESS
+from tests.factories import make_user
+from tests.handlers import HandlerClient, nothing_changes, unchanged
+
+
+def _csv(call) -> list[list[str]]:
+    (event,) = call.events
+    url = dict((str(k), v) for k, v in event.args)["url"]._var_value
+    return list(csv.reader(io.StringIO(base64.b64decode(url.split(",", 1)[1]).decode())))
+
+
+def _user_of(owner, company, letter: str) -> User:
+    distributor = owner.get(Distributor, company.people[letter])
+    return owner.get(User, distributor.user_id)
+
+
+@pytest.fixture()
+def closed_with_cents(owner, company):
+    """January run, adjusted for Ben by 0.10 and 0.20, and closed."""
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        for amount in ("0.10", "0.20"):
+            periods.adjust(
+                session,
+                actor=company.admin,
+                period_id=company.period_id,
+                distributor_id=company.people["B"],
+                amount=amount,
+                reason="Late enrolment fix",
+            )
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+    return company
+
+
+def test_the_statement_sends_ledger_amounts_as_exact_decimal_text(owner, closed_with_cents):
+    ben = HandlerClient.sign_in(owner, _user_of(owner, closed_with_cents, "B"), path="/statement")
+    state = ben.call(StatementState.load).state
+    assert state.error == ""
+    sent = json.loads(
+        json_dumps({"rows": state.rows, "by_bonus": state.by_bonus, "total": state.statement_total})
+    )
+    amounts = [row["amount"] for row in sent["rows"]]
+    assert amounts == ["0.10", "0.20", "100.00", "10.00"]
+    assert all(isinstance(amount, str) for amount in amounts), "never a float"
+    by_bonus = {row["title"]: row["amount"] for row in sent["by_bonus"]}
+    # 0.1 + 0.2 as floats is 0.30000000000000004
+    assert by_bonus["Manual adjustment"] == "0.30"
+    assert sent["total"] == "110.30"
+    assert '"amount":0.' not in json_dumps(state.rows).replace(" ", "")
+
+
+def test_the_statement_lines_sort_and_export_exactly_what_is_shown(owner, closed_with_cents):
+    ben = _user_of(owner, closed_with_cents, "B")
+    client = HandlerClient.sign_in(owner, ben, path="/statement")
+    client.call(StatementState.load)
+    state = client.call(StatementState.sort_by, key="amount").state
+    assert [row["amount"] for row in state.rows] == ["0.10", "0.20", "10.00", "100.00"]
+    state = client.call(StatementState.sort_by, key="amount").state
+    assert state.descending and state.rows[0]["amount"] == "100.00"
+    refused = client.call(StatementState.sort_by, key="explanation").state
+    assert refused.error == "The list cannot be sorted by that column."
+    table = _csv(client.call(StatementState.export_csv))
+    assert table[0] == ["Bonus", "Why", "Amount"]
+    keys = [column.key for column in StatementState.columns]
+    assert table[1:] == [[row[k] for k in keys] for row in state.rows]
+    assert table[1][2] == "100.00" and table[-1] == [
+        "Manual adjustment",
+        "Manual adjustment: Late enrolment fix",
+        "0.10",
+    ]
+    logged = owner.execute(
+        text(
+            "SELECT after FROM audit_logs WHERE action = 'commission_statement.exported'"
+            " AND actor_id = :u"
+        ),
+        {"u": ben.id},
+    ).scalar_one()
+    assert logged["rows"] == 4 and logged["sort"] == "amount" and logged["descending"] is True
+
+
+def test_another_distributor_sees_only_their_own_statement(owner, closed_with_cents):
+    cara = HandlerClient.sign_in(owner, _user_of(owner, closed_with_cents, "C"), path="/statement")
+    state = cara.call(StatementState.load).state
+    assert "Late enrolment fix" not in repr(state.rows)
+    assert "Late enrolment fix" not in repr(_csv(cara.call(StatementState.export_csv)))
+
+
+def _admin(owner, company) -> HandlerClient:
+    return HandlerClient.sign_in(
+        owner, owner.get(User, company.admin_id), path="/admin/commissions"
+    )
+
+
+def test_the_periods_list_sorts_exports_and_shows_the_newest(owner, company):
+    client = _admin(owner, company)
+    state = client.call(CommissionsState.load).state
+    assert state.error == "" and state.total == 1
+    assert state.rows[0]["label"] == "January 2026" and state.rows[0]["total"] == "0.00"
+    assert state.selected_label == "January 2026" and state.can_run
+    state = client.call(CommissionsState.open_next).state
+    assert "not closed yet" in state.error, "January is still open"
+    state = client.call(CommissionsState.sort_by, key="label").state
+    assert state.rows[0]["label"] == "January 2026"
+    table = _csv(client.call(CommissionsState.export_csv))
+    assert table == [["Period", "Status", "Runs", "Total"], ["January 2026", "open", "0", "0.00"]]
+
+
+def test_periods_are_refused_in_place_to_a_role_without_commission_access(owner, company):
+    support = HandlerClient.sign_in(
+        owner, make_user(owner, role="support"), path="/admin/commissions"
+    )
+    with nothing_changes(owner):
+        for handler, payload in (
+            (CommissionsState.load, {}),
+            (CommissionsState.export_csv, {}),
+            (CommissionsState.run_preview, {}),
+        ):
+            call = support.call(handler, **payload)
+            assert call.state.error == NO_ACCESS and call.events == []
+            assert call.state.rows == [] and call.state.selected_label == ""
+
+
+def test_a_bad_adjustment_and_an_early_close_are_shown_in_place(owner, company):
+    client = _admin(owner, company)
+    client.call(CommissionsState.load)
+    state = client.state(CommissionsState)
+    state.adjust_distributor = str(company.people["B"])
+    state.adjust_amount, state.adjust_reason = "ten euros", "Late enrolment fix"
+    with unchanged(owner, "commission_adjustments", "commission_ledger", "audit_logs"):
+        adjusted = client.call(CommissionsState.add_adjustment).state
+        closed = client.call(CommissionsState.close_selected).state
+    assert adjusted.adjust_error == "Enter the amount as a number, such as 25.00 or -10."
+    assert closed.error == "Run a preview of this period before closing it."
+    state = client.state(CommissionsState)
+    state.adjust_amount = "-0.05"
+    state = client.call(CommissionsState.add_adjustment).state
+    assert state.adjust_error == "" and state.notice.startswith("Adjustment added")
+    assert state.rows[0]["total"] == "-0.05" and state.selected_total == "-0.05"
+
+
+def test_a_finished_run_is_reported_from_its_job_row(owner, company, monkeypatch):
+    summary = RunSummary(
+        period_id=company.period_id,
+        run=3,
+        plan_id=company.plan_id,
+        distributors=5,
+        orders=4,
+        period_orders=4,
+        ledger_lines=1234,
+        total=Decimal("0.30"),
+        load_s=0.1,
+        engine_s=0.1,
+        write_s=0.1,
+        write_steps={},
+    )
+    job = Job(
+        kind=periods.RUN_JOB_KIND,
+        status="succeeded",
+        progress=Decimal(100),
+        params={"period_id": company.period_id},
+        result=summary.as_dict(),
+        created_by=company.admin_id,
+    )
+    owner.add(job)
+    owner.commit()
+    assert summary.as_dict()["total"] == "0.30"
+    client = _admin(owner, company)
+    client.call(CommissionsState.load)
+    state = client.state(CommissionsState)
+    state._run_job_id = job.id
+    monkeypatch.setattr(CommissionsState, "poll_interval", 0.01)
+    call = client.call(CommissionsState.follow_run)
+    assert call.state.notice == "Run 3 stored: 1,234 lines, total 0.30."
+    assert call.state.job_status == "succeeded" and call.state.job_active is False
+    assert [spec.handler.fn.__name__ for spec in call.events] == ["refresh"]
+
+
+def test_an_invalid_plan_upload_is_shown_in_place_and_stores_nothing(owner, company):
+    client = HandlerClient.sign_in(
+        owner, owner.get(User, company.admin_id), path="/admin/commissions/plans"
+    )
+    state = client.call(PlansState.load).state
+    assert [row["label"] for row in state.versions] == ["Test plan v1"]
+    state.yaml_text = "name: x\nranks: []\nbonuses: []\n"
+    state.compare_old, state.compare_new = "1", "abc"
+    with unchanged(owner, "comp_plans", "audit_logs"):
+        uploaded = client.call(PlansState.upload).state
+        compared = client.call(PlansState.compare).state
+    assert uploaded.upload_error.startswith("The plan is not valid") and uploaded.notice == ""
+    assert uploaded.yaml_text, "the text stays in the editor to be fixed"
+    assert compared.error == "Choose two versions to compare."
