@@ -5,7 +5,6 @@ import re
 from playwright.sync_api import expect
 
 from mlmcrm.pages.commissions.statement import StatementState
-
 from tests.e2e.conftest import ADMIN_EMAIL, owner_query, sign_in
 
 
