@@ -104,7 +104,7 @@ def _create_admin(monkeypatch, email: str, password: str) -> int:
 def test_create_admin_makes_an_admin_who_must_enrol_two_factor_first(
     owner_session, redis_url, monkeypatch, capsys
 ):
-    email = f"first-admin-{uuid.uuid4().hex[:8]}@company.test"
+    email = f"first-admin-{uuid.uuid4().hex[:8]}@example.org"
     assert _create_admin(monkeypatch, email, STRONG_PASSWORD) == 0
     assert "two-factor" in capsys.readouterr().out
     user = owner_session.exec(select(User).where(User.email == email)).one()
@@ -133,7 +133,7 @@ def test_create_admin_makes_an_admin_who_must_enrol_two_factor_first(
 def test_create_admin_refuses_a_weak_password(
     owner_session, redis_url, monkeypatch, capsys, password, message
 ):
-    email = f"weak-admin-{uuid.uuid4().hex[:8]}@company.test"
+    email = f"weak-admin-{uuid.uuid4().hex[:8]}@example.org"
     assert _create_admin(monkeypatch, email, password) == 2
     error = capsys.readouterr().err
     assert message in error.lower() and "nothing was created" in error.lower()
@@ -157,12 +157,12 @@ def test_create_admin_is_only_for_the_system(owner_session, redis_url):
     actor = Actor(user_id=intruder.id, role="admin", label=intruder.email)
     with pytest.raises(PermissionDenied):
         create_admin(
-            owner_session, actor=actor, email="sneaky@company.test", password=STRONG_PASSWORD
+            owner_session, actor=actor, email="sneaky@example.org", password=STRONG_PASSWORD
         )
     owner_session.rollback()
     assert (
         owner_session.exec(
-            select(func.count()).select_from(User).where(User.email == "sneaky@company.test")
+            select(func.count()).select_from(User).where(User.email == "sneaky@example.org")
         ).one()
         == 0
     )
@@ -170,7 +170,7 @@ def test_create_admin_is_only_for_the_system(owner_session, redis_url):
 
 def test_create_admin_without_a_terminal_asks_for_password_stdin(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    assert main(["create-admin", "nobody@company.test"]) == 2
+    assert main(["create-admin", "nobody@example.org"]) == 2
     assert "--password-stdin" in capsys.readouterr().err
 
 

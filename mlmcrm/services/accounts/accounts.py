@@ -18,7 +18,6 @@ The public forms are throttled per client and per email address
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,7 +35,7 @@ from mlmcrm.models.users import USER_ROLES
 from mlmcrm.services.accounts import account_notices, api_tokens, auth
 from mlmcrm.services.accounts.passwords import hash_password, password_problem
 from mlmcrm.services.network import genealogy
-from mlmcrm.services.platform import audit, crypto, mail, permissions, throttle
+from mlmcrm.services.platform import audit, contact_points, crypto, mail, permissions, throttle
 from mlmcrm.services.platform.actor import Actor, valid_ip
 from mlmcrm.services.platform.jobs import declare_job
 from mlmcrm.settings import get_settings
@@ -64,16 +63,7 @@ RESET_REQUESTED_MESSAGE = (
     "If an account uses that email, we sent it a link to choose a new password. "
     "The link works once, for one hour."
 )
-_EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
-
-
-def normalize_email(raw: str) -> str:
-    """Return the trimmed email, or raise :class:`ValidationFailed` if it is not one."""
-    value = (raw or "").strip()
-    if len(value) > 254 or not _EMAIL_PATTERN.match(value):
-        raise ValidationFailed("Enter a valid email address.")
-    return value
 
 
 def _find_user_by_email(session: Session, email: str) -> User | None:
@@ -181,8 +171,10 @@ class Application:
     placement_preference: str = "auto"
 
 
-def _validate_application(application: Application) -> tuple[str, str, str, str, str]:
-    email = normalize_email(application.email)
+def _validate_application(
+    session: Session, application: Application
+) -> tuple[str, str, str, str, str | None]:
+    email = contact_points.email_address(application.email)
     first = (application.first_name or "").strip()
     last = (application.last_name or "").strip()
     if not first or not last or len(first) > 100 or len(last) > 100:
@@ -195,9 +187,9 @@ def _validate_application(application: Application) -> tuple[str, str, str, str,
     country = (application.country or "").strip().upper()
     if country and (len(country) != 2 or not country.isalpha()):
         raise ValidationFailed("Enter the country as a two-letter code, such as US or GB.")
-    phone = (application.phone or "").strip()
-    if phone and (len(phone) > 32 or not re.fullmatch(r"\+?[0-9 ()\-.]{6,32}", phone)):
-        raise ValidationFailed("Enter a phone number with digits only, such as +1 555 123 4567.")
+    phone = contact_points.phone_number(
+        application.phone, country or contact_points.phone_region(session)
+    )
     return email, first, last, country, phone
 
 
@@ -298,7 +290,7 @@ def enroll_through_link(
         ValidationFailed: A field breaks a rule; nothing is written.
         TooManyRequests: Too many sign-ups from this client; nothing is written.
     """
-    email, first, last, country, phone = _validate_application(application)
+    email, first, last, country, phone = _validate_application(session, application)
     sponsor = session.exec(select(Distributor).where(Distributor.code == sponsor_code)).first()
     if sponsor is None or sponsor.status != "active":
         raise NotFound("This enrolment link is not valid. Ask your sponsor for a new one.")
@@ -311,7 +303,7 @@ def enroll_through_link(
             "password_hash": hash_password(application.password),
             "first_name": first,
             "last_name": last,
-            "phone": phone,
+            "phone": phone or "",
             "country": country,
             "placement_preference": application.placement_preference,
             "sponsor_id": sponsor.id,
@@ -665,7 +657,7 @@ def request_password_reset(session: Session, *, email: str, ip_address: str | No
         ValidationFailed: ``email`` is not an email address.
         TooManyRequests: Too many requests from this client; nothing is sent.
     """
-    email = normalize_email(email)
+    email = contact_points.email_address(email)
     throttle.check_client(session, throttle.PASSWORD_RESET_PER_CLIENT, ip_address)
     _queue_sealed(
         session,
@@ -800,7 +792,7 @@ def change_email(session: Session, *, actor: Actor, new_email: str) -> str:
     """
     user = _self(session, actor)
     auth.require_fresh_authentication(session, actor=actor)
-    email = normalize_email(new_email)
+    email = contact_points.email_address(new_email)
     if email.lower() == user.email.lower():
         raise ValidationFailed("That is already your email.")
     if _find_user_by_email(session, email) is not None:
@@ -846,10 +838,7 @@ def change_phone(session: Session, *, actor: Actor, phone: str) -> None:
     """
     user = _self(session, actor)
     auth.require_fresh_authentication(session, actor=actor)
-    value = (phone or "").strip()
-    if value and (len(value) > 32 or not re.fullmatch(r"\+?[0-9 ()\-.]{6,32}", value)):
-        raise ValidationFailed("Enter a phone number with digits only, such as +1 555 123 4567.")
-    user.phone = value or None
+    user.phone = contact_points.phone_number(phone, contact_points.phone_region(session))
     session.add(user)
     audit.record(
         session,

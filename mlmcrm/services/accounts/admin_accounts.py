@@ -13,9 +13,9 @@ from sqlmodel import Session
 from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.models import User, UserProfile
 from mlmcrm.models.base import utcnow
-from mlmcrm.services.accounts.accounts import _find_user_by_email, normalize_email
+from mlmcrm.services.accounts.accounts import _find_user_by_email
 from mlmcrm.services.accounts.passwords import hash_password, password_problem
-from mlmcrm.services.platform import audit, permissions
+from mlmcrm.services.platform import audit, contact_points, permissions
 from mlmcrm.services.platform.actor import Actor
 
 
@@ -38,7 +38,7 @@ def create_admin(session: Session, *, actor: Actor, email: str, password: str) -
     """
     if not permissions.can(actor, "admins.bootstrap"):
         raise PermissionDenied("Only the command line creates an admin this way.")
-    email = normalize_email(email)
+    email = contact_points.email_address(email)
     if _find_user_by_email(session, email) is not None:
         raise ValidationFailed(f"An account with the email {email} already exists.")
     problem = password_problem(password, email=email)

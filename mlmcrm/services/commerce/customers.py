@@ -7,7 +7,6 @@ must be the distributor's user (or an admin).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -16,12 +15,10 @@ from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Distributor
-from mlmcrm.services.platform import audit, listing, permissions, scoping
+from mlmcrm.services.platform import audit, contact_points, listing, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
-
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -47,19 +44,15 @@ class CustomerPublic(BaseModel):
     created_at: str
 
 
-def _clean(data: CustomerInput) -> dict:
+def _clean(session: Session, data: CustomerInput) -> dict:
     first, last = data.first_name.strip(), data.last_name.strip()
     if not first or not last:
         raise ValidationFailed("Enter the customer's first and last name.")
     if len(first) > 100 or len(last) > 100:
         raise ValidationFailed("Names have at most 100 characters.")
-    email = data.email.strip().lower()
-    if not EMAIL_PATTERN.match(email) or len(email) > 254:
-        raise ValidationFailed("Enter a valid email address, such as ann@example.com.")
-    phone = data.phone.strip()
-    if phone and not re.fullmatch(r"\+?[0-9 ()-]{6,20}", phone):
-        raise ValidationFailed("Enter the phone number with digits only, such as +1 555 0100.")
-    return {"first_name": first, "last_name": last, "email": email, "phone": phone or None}
+    email = contact_points.email_address(data.email, lower=True)
+    phone = contact_points.phone_number(data.phone, contact_points.phone_region(session))
+    return {"first_name": first, "last_name": last, "email": email, "phone": phone}
 
 
 def _public(customer: Customer) -> CustomerPublic:
@@ -91,7 +84,7 @@ def create_customer(
         NotFound: No such distributor.
         ValidationFailed: A missing name or a malformed email or phone.
     """
-    fields = _clean(data)
+    fields = _clean(session, data)
     if not permissions.can(actor, "customers.add_any"):
         permissions.require(actor, "crm.own")
         if actor.distributor_id != distributor_id:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 import stripe
@@ -30,10 +31,18 @@ from sqlmodel import Session, col, select
 from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.integrations import stripe_gateway
 from mlmcrm.integrations.stripe_gateway import PaymentFailed
-from mlmcrm.models import CompanySetting, Order, OrderItem, OrderRefund, Product
+from mlmcrm.models import (
+    CompanySetting,
+    Distributor,
+    Order,
+    OrderItem,
+    OrderRefund,
+    Product,
+    UserProfile,
+)
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.commerce import orders
-from mlmcrm.services.platform import audit, permissions
+from mlmcrm.services.platform import audit, business_days, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.money import from_minor, parse_decimal, round_money, to_minor
 
@@ -305,14 +314,19 @@ def cooling_off_days(session: Session) -> int:
         return DEFAULT_COOLING_OFF_DAYS
 
 
-def business_days_after(start: date, end: date) -> int:
-    """Business days (Monday to Friday) after ``start`` up to and including ``end``."""
-    days, current = 0, start
-    while current < end:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            days += 1
-    return days
+def buyer_time_zone(session: Session, order: Order) -> tzinfo:
+    """The time zone the buyer of ``order`` counts days in.
+
+    A distributor's own order: the time zone of their profile. A retail customer has no time
+    zone on record, so their order counts in their distributor's. UTC when the profile names
+    none that exists.
+    """
+    distributor = session.get(Distributor, order.distributor_id)
+    profile = session.get(UserProfile, distributor.user_id) if distributor is not None else None
+    try:
+        return ZoneInfo(profile.timezone) if profile is not None and profile.timezone else UTC
+    except (ValueError, ZoneInfoNotFoundError):
+        return UTC
 
 
 def _starter_kit(session: Session, order_id: int) -> bool:
@@ -338,6 +352,9 @@ def cancel_starter_kit(
     """Cancel a starter-kit order within the cooling-off days, refunding all that is left.
 
     The distributor who bought it may do this for their own order; so may staff who refund.
+    The days are business days of the company's calendar
+    (:mod:`mlmcrm.services.platform.business_days`) after the day of payment, both days taken in
+    the buyer's time zone (:func:`buyer_time_zone`).
 
     Raises:
         PermissionDenied: Someone else's order, for a distributor.
@@ -357,8 +374,11 @@ def cancel_starter_kit(
     if order.paid_at is None:
         raise ValidationFailed("This order has not been paid.")
     limit = cooling_off_days(session)
-    today = (now or datetime.now(UTC)).astimezone(UTC).date()
-    if business_days_after(order.paid_at.astimezone(UTC).date(), today) > limit:
+    zone = buyer_time_zone(session, order)
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    paid_on = order.paid_at.astimezone(zone).date()
+    calendar = business_days.get_calendar(session)
+    if business_days.business_days_after(paid_on, today, calendar) > limit:
         raise ValidationFailed(
             f"The cooling-off period of {limit} business days after payment is over."
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,6 +27,7 @@ from mlmcrm.services.platform import audit, listing, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.jobs import declare_job
 from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.money import parse_decimal
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money, exact_amount
 
 RUN_JOB_KIND = declare_job("commissions.run", queue="commissions")
@@ -410,19 +411,14 @@ def close_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPub
 
 
 def parse_amount(value: str | Decimal) -> Decimal:
-    """An adjustment amount: a non-zero number with at most 2 decimal places.
+    """An adjustment amount: a non-zero number with at most 2 decimal places, negative or not.
 
     Raises:
         ValidationFailed: Anything else.
     """
-    try:
-        amount = Decimal(str(value).strip().replace(",", ""))
-    except InvalidOperation:
-        raise ValidationFailed("Enter the amount as a number, such as 25.00 or -10.") from None
-    if not amount.is_finite() or amount == 0:
+    amount = parse_decimal(value, "The amount", minimum=None)
+    if amount == 0:
         raise ValidationFailed("Enter an amount other than 0.")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ValidationFailed("Enter the amount with at most 2 decimal places.")
     if abs(amount) > MAX_ADJUSTMENT:
         raise ValidationFailed(f"An adjustment is at most {MAX_ADJUSTMENT:,} either way.")
     return amount

@@ -16,7 +16,7 @@ from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Contact, ContactActivity, Customer, Distributor, Order, Task
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.crm import crm
-from mlmcrm.services.platform import audit, scoping
+from mlmcrm.services.platform import audit, contact_points, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.crypto import DecryptionError, decrypt_field, encrypt_field
 
@@ -79,11 +79,9 @@ def _text(value: str | None, label: str, limit: int = MAX_NAME) -> str | None:
 
 
 def _clean(session: Session, data: ContactInput) -> dict[str, Any]:
-    email = crm.normalize_email(data.email)
+    email = contact_points.optional_email_address(data.email, lower=True)
     phone = _text(data.phone, "The phone number", 40)
-    phone_e164 = crm.normalize_phone(phone, crm.phone_region(session)) if phone else None
-    if phone and phone_e164 is None:
-        raise ValidationFailed(f"{phone!r} is not a phone number.")
+    phone_e164 = contact_points.phone_number(phone, contact_points.phone_region(session))
     values = {
         "first_name": _text(data.first_name, "The first name"),
         "last_name": _text(data.last_name, "The last name"),

@@ -1,4 +1,4 @@
-"""The CRM's shared rules: the pipeline's stages, normalising emails and phones, finding records.
+"""The CRM's shared rules: the pipeline's stages, tags, finding records.
 
 A distributor works their own contacts and tasks. Staff with ``crm.read_any`` see counts, and
 open one record only by giving a reason, which is audited (:func:`open_contact_as_staff`).
@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import phonenumbers
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -23,8 +22,6 @@ from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
 
 STAGES_SETTING = "crm.stages"
-PHONE_REGION_SETTING = "crm.phone_region"
-DEFAULT_PHONE_REGION = "US"
 DEFAULT_STAGE_LABELS = {
     "new": "New",
     "contacted": "Contacted",
@@ -37,7 +34,6 @@ CLOSED_STAGES = frozenset({"customer", "distributor", "not_interested"})
 """Stages in which a contact is no longer a lead (it is not brought back when untouched)."""
 MAX_STAGES = 20
 _STAGE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 MAX_TAGS = 30
 MAX_TAG_LENGTH = 40
 
@@ -130,43 +126,6 @@ def set_stages(session: Session, *, actor: Actor, new_stages: list[tuple[str, st
         before={"stages": before},
         after={"stages": cleaned},
     )
-
-
-def phone_region(session: Session) -> str:
-    """The region phones without a ``+country`` prefix are read in (``crm.phone_region``)."""
-    row = session.get(CompanySetting, PHONE_REGION_SETTING)
-    value = row.value if row is not None else None
-    return value.upper() if isinstance(value, str) and len(value) == 2 else DEFAULT_PHONE_REGION
-
-
-def normalize_phone(raw: str | None, region: str = DEFAULT_PHONE_REGION) -> str | None:
-    """``raw`` in E.164 (``+14155550123``), or None when it is not a possible phone number."""
-    text = (raw or "").strip()
-    if not text:
-        return None
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalize_email(raw: str | None) -> str | None:
-    """``raw`` trimmed and lower-cased, None when empty.
-
-    Raises:
-        ValidationFailed: It does not look like an email address.
-    """
-    text = (raw or "").strip().lower()
-    if not text:
-        return None
-    if len(text) > 254 or not _EMAIL.match(text):
-        raise ValidationFailed(f"{raw!r} is not an email address.")
-    return text
 
 
 def normalize_tags(raw: list[str] | str | None) -> list[str]:

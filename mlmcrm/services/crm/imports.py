@@ -31,7 +31,7 @@ from mlmcrm.services.crm.imports_parse import (
     parse_csv,
     parse_vcard,
 )
-from mlmcrm.services.platform import audit
+from mlmcrm.services.platform import audit, contact_points
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.jobs import declare_job
 
@@ -125,7 +125,7 @@ def plan_import(
         PermissionDenied: The actor keeps no CRM.
     """
     crm.require_owner(actor)
-    region = crm.phone_region(session)
+    region = contact_points.phone_region(session)
     stages = set(crm.stage_keys(session))
     first_stage = crm.stage_keys(session)[0]
     existing: dict[int, dict[str, Any]] = {}
@@ -170,10 +170,14 @@ def _plan_row(
 ) -> RowOutcome:
     name = _name(row)[:100]
     try:
-        emails = [e for e in (crm.normalize_email(e) for e in row.emails) if e]
+        emails = [
+            e
+            for e in (contact_points.optional_email_address(e, lower=True) for e in row.emails)
+            if e
+        ]
     except ValidationFailed as exc:
         return RowOutcome(row.line, "skipped", name, str(exc))
-    phones = [(p, crm.normalize_phone(p, region)) for p in row.phones]
+    phones = [(p, contact_points.normalize_phone(p, region)) for p in row.phones]
     e164s = [e for _, e in phones if e]
     if not (row.first_name or row.last_name or emails or phones):
         return RowOutcome(row.line, "skipped", name, "No name, email or phone.")

@@ -1,8 +1,9 @@
-"""Exact money helpers shared by the commerce services: parsing, rounding, minor units."""
+"""Exact money helpers: reading amounts people type, rounding, minor units."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 from mlmcrm.errors import ValidationFailed
 
@@ -16,23 +17,52 @@ def round_money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d*)(?:\.\d*)?")
+"""Digits with an optional point for the decimals; commas only between groups of three digits."""
+_NUMBER_WITH_COMMAS = re.compile(r"[+-]?[\d,]*\.?[\d,]*")
+
+
 def parse_decimal(
-    value: str | Decimal | int, label: str, *, places: int = 2, minimum: Decimal = Decimal(0)
+    value: str | Decimal | int,
+    label: str,
+    *,
+    places: int = 2,
+    minimum: Decimal | None = Decimal(0),
 ) -> Decimal:
-    """Read a decimal typed by a person; refuse more than ``places`` decimals or below ``minimum``.
+    """Read a number typed by a person (an amount, a rate, a volume): one strict reading.
+
+    A point separates the decimals and a comma may only group thousands (``1,250.00``), so that
+    text such as ``12,50`` or ``1,2345``, which people in many countries write for twelve and a
+    half or one and a bit, is refused rather than read as 1250 or 12345.
+
+    Args:
+        value: What was typed (or an exact number already).
+        label: The field's name as the message starts it (``The refund amount``).
+        places: The most decimal places allowed (2 for money in every shop currency).
+        minimum: The smallest value allowed; None allows any, negative amounts included.
+
+    Returns:
+        The number, exactly as written.
 
     Raises:
-        ValidationFailed: Not a number, too many decimals, or below the minimum.
+        ValidationFailed: Not a plain number, a comma that could be a decimal comma, too many
+            decimals, or below the minimum.
     """
-    text = str(value).strip().replace(",", "") if not isinstance(value, Decimal) else None
-    try:
-        number = Decimal(text) if text is not None else value
-    except InvalidOperation as exc:
-        raise ValidationFailed(f"{label} must be a number, such as 12.50.") from exc
-    assert isinstance(number, Decimal)
+    if isinstance(value, Decimal):
+        number = value
+    else:
+        text = str(value).strip()
+        if not _PLAIN_NUMBER.fullmatch(text) or not any(c.isdigit() for c in text):
+            if "," in text and _NUMBER_WITH_COMMAS.fullmatch(text):
+                raise ValidationFailed(
+                    f"{label}: {text[:40]!r} is unclear. Use a point for the decimals, such as "
+                    "12.50; a comma may only separate thousands, as in 1,250.00."
+                )
+            raise ValidationFailed(f"{label} must be a number, such as 12.50.")
+        number = Decimal(text.replace(",", ""))
     if not number.is_finite():
         raise ValidationFailed(f"{label} must be a number, such as 12.50.")
-    if number < minimum:
+    if minimum is not None and number < minimum:
         raise ValidationFailed(f"{label} may not be below {minimum}.")
     if -number.as_tuple().exponent > places:  # type: ignore[operator]  # finite: an int exponent
         raise ValidationFailed(f"{label} has at most {places} decimal places.")

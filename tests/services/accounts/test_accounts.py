@@ -260,6 +260,7 @@ def test_email_and_phone_changes_need_reauthentication(owner_session, smtp):
     assert "confirm" in message
     owner_session.refresh(user)
     assert user.email == "moved@example.org" and user.email_verified_at is None
+    assert user.phone == "+442079460000"
     deliver_emails()
     assert smtp.to("moved@example.org") and smtp.to(user.email)
     confirm = _link_token(smtp.to("moved@example.org")[-1])

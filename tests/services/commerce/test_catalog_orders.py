@@ -215,6 +215,47 @@ def test_a_shop_order_credits_the_distributor_and_freezes_pv_per_line(owner_sess
     assert count == 1
 
 
+@pytest.mark.parametrize("phone", ["123456", "((((((", "+99 1234 5678"])
+def test_a_customer_with_a_phone_that_is_not_one_is_refused(owner_session, shop, phone):
+    before = _count(owner_session, "customers")
+    data = customers.CustomerInput(
+        first_name="Pia", last_name="Phone", email="pia@example.com", phone=phone
+    )
+    with (
+        session_scope("app", actor_id=shop.seller.user_id) as session,
+        pytest.raises(ValidationFailed, match="is not a phone number"),
+    ):
+        customers.create_customer(
+            session, actor=shop.seller, distributor_id=shop.distributor.id, data=data
+        )
+    assert _count(owner_session, "customers") == before
+
+
+def test_a_customer_is_stored_with_a_checked_email_and_the_phone_in_e164(owner_session, shop):
+    data = customers.CustomerInput(
+        first_name="Ola", last_name="Nordmann", email=" Ola@Example.NO ", phone="(415) 555-0123"
+    )
+    with session_scope("app", actor_id=shop.seller.user_id) as session:
+        customer = customers.create_customer(
+            session,
+            actor=shop.seller,
+            distributor_id=shop.distributor.id,
+            data=data,
+            reuse_existing=False,
+        )
+        assert (customer.email, customer.phone) == ("ola@example.no", "+14155550123")
+    with (
+        session_scope("app", actor_id=shop.seller.user_id) as session,
+        pytest.raises(ValidationFailed, match="valid email address"),
+    ):
+        customers.create_customer(
+            session,
+            actor=shop.seller,
+            distributor_id=shop.distributor.id,
+            data=customers.CustomerInput(first_name="No", last_name="Mail", email="no@mail"),
+        )
+
+
 def test_an_unknown_shop_is_not_found(owner_session, shop):
     with session_scope("app") as session, pytest.raises(Exception, match="shop does not exist"):
         orders.shop_owner(session, "no-such-code")

@@ -17,6 +17,7 @@ from mlmcrm.services.commerce import refunds
 from mlmcrm.services.commissions import commission_periods
 from mlmcrm.services.commissions.commission_plans import activate_plan, upload_plan
 from mlmcrm.services.commissions.commission_run import run_period
+from mlmcrm.services.platform import business_days
 from tests.services.commerce.conftest import Shop
 from tests.services.commerce.helpers import own_order, paid_order
 from tests.services.commissions.builders import TEST_PLAN, ledger
@@ -141,11 +142,83 @@ def test_a_starter_kit_is_cancelled_for_a_full_refund_within_the_cooling_off_day
         refunds.cancel_starter_kit(session, actor=shop.seller, order_id=plain.id)
 
 
-def test_business_days_skip_weekends():
-    friday = datetime(2026, 11, 20).date()
-    assert refunds.business_days_after(friday, friday + timedelta(days=3)) == 1  # Monday
-    assert refunds.business_days_after(friday, friday + timedelta(days=5)) == 3  # Wednesday
-    assert refunds.business_days_after(friday, friday + timedelta(days=6)) == 4
+def _kit_paid_at(owner_session, shop, stripe_fake, paid_at, zone="UTC"):
+    """A starter-kit order of the seller paid at ``paid_at``, the seller living in ``zone``."""
+    order = own_order(shop, stripe_fake, [("KIT", 1)])
+    owner_session.execute(
+        text("UPDATE orders SET paid_at = :at WHERE id = :id"), {"at": paid_at, "id": order.id}
+    )
+    owner_session.execute(
+        text("UPDATE user_profiles SET timezone = :zone WHERE user_id = :user"),
+        {"zone": zone, "user": shop.seller.user_id},
+    )
+    owner_session.commit()
+    return order
+
+
+def _cancel(shop, order, now):
+    with session_scope("app", actor_id=shop.seller.user_id) as session:
+        return refunds.cancel_starter_kit(
+            session, actor=shop.seller, order_id=order.id, now=now, request_token=uuid.uuid4().hex
+        )
+
+
+def _refused(shop, order, now):
+    with pytest.raises(ValidationFailed, match="cooling-off period of 3 business days"):
+        _cancel(shop, order, now)
+
+
+def test_cooling_off_counts_saturday_but_not_sunday(owner_session, shop, stripe_fake):
+    # Paid on Wednesday 9 July 2025: Thursday, Friday and Saturday are the three days.
+    order = _kit_paid_at(owner_session, shop, stripe_fake, datetime(2025, 7, 9, 15, tzinfo=UTC))
+    _refused(shop, order, datetime(2025, 7, 14, 12, tzinfo=UTC))  # Monday is the fourth
+    assert _cancel(shop, order, datetime(2025, 7, 13, 12, tzinfo=UTC)).order_status == "refunded"
+
+
+def test_cooling_off_skips_independence_day(owner_session, shop, stripe_fake):
+    # Paid on Thursday 3 July 2025: Friday 4 July is a holiday; Saturday, Monday, Tuesday count.
+    order = _kit_paid_at(owner_session, shop, stripe_fake, datetime(2025, 7, 3, 15, tzinfo=UTC))
+    _refused(shop, order, datetime(2025, 7, 9, 12, tzinfo=UTC))
+    assert _cancel(shop, order, datetime(2025, 7, 8, 12, tzinfo=UTC)).order_status == "refunded"
+
+
+def test_cooling_off_follows_the_company_calendar_across_thanksgiving(
+    owner_session, shop, stripe_fake
+):
+    with session_scope("app", actor_id=shop.admin_id) as session:
+        business_days.set_calendar(
+            session, actor=shop.admin, holidays="US", weekdays="Mon,Tue,Wed,Thu,Fri"
+        )
+    try:
+        # Paid on Wednesday 26 November 2025: Thanksgiving and the weekend do not count, so
+        # Friday, Monday and Tuesday are the three days.
+        order = _kit_paid_at(
+            owner_session, shop, stripe_fake, datetime(2025, 11, 26, 15, tzinfo=UTC)
+        )
+        _refused(shop, order, datetime(2025, 12, 3, 12, tzinfo=UTC))
+        result = _cancel(shop, order, datetime(2025, 12, 2, 12, tzinfo=UTC))
+        assert result.order_status == "refunded"
+    finally:
+        owner_session.execute(
+            text("DELETE FROM company_settings WHERE key = :key"),
+            {"key": business_days.BUSINESS_DAYS_SETTING},
+        )
+        owner_session.commit()
+
+
+def test_cooling_off_counts_days_in_the_buyers_time_zone(owner_session, shop, stripe_fake):
+    # 03:00 UTC on Thursday 10 July is 20:00 on Wednesday 9 July in Los Angeles: Thursday,
+    # Friday and Saturday count, and Monday 14 July (still Monday in UTC) is too late.
+    late_evening = datetime(2025, 7, 10, 3, tzinfo=UTC)
+    order = _kit_paid_at(owner_session, shop, stripe_fake, late_evening, "America/Los_Angeles")
+    _refused(shop, order, datetime(2025, 7, 14, 19, tzinfo=UTC))
+    # 16:00 UTC on Wednesday 9 July is 01:00 on Thursday 10 July in Tokyo: Friday, Saturday
+    # and Monday count, so on Monday 14 July the buyer may still cancel, though counted from
+    # the UTC date four business days have passed.
+    order = _kit_paid_at(
+        owner_session, shop, stripe_fake, datetime(2025, 7, 9, 16, tzinfo=UTC), "Asia/Tokyo"
+    )
+    assert _cancel(shop, order, datetime(2025, 7, 14, 1, tzinfo=UTC)).order_status == "refunded"
 
 
 def test_buyback_refunds_ninety_percent_of_the_net_paid_for_stated_quantities(

@@ -347,7 +347,8 @@ def test_adjustments_are_audited_lines_that_survive_reruns(owner, company):
 @pytest.mark.parametrize(
     ("amount", "reason", "message"),
     [
-        ("abc", "A good reason", "as a number"),
+        ("abc", "A good reason", "must be a number"),
+        ("12,50", "A good reason", "Use a point for the decimals"),
         ("0", "A good reason", "other than 0"),
         ("1.005", "A good reason", "2 decimal places"),
         ("10", "  ", "Say why"),
