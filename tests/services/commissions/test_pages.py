@@ -155,7 +155,7 @@ def test_a_bad_adjustment_and_an_early_close_are_shown_in_place(owner, company):
     with unchanged(owner, "commission_adjustments", "commission_ledger", "audit_logs"):
         adjusted = client.call(CommissionsState.add_adjustment).state
         closed = client.call(CommissionsState.close_selected).state
-    assert adjusted.adjust_error == "Enter the amount as a number, such as 25.00 or -10."
+    assert adjusted.adjust_error == "The amount must be a number, such as 12.50."
     assert closed.error == "Run a preview of this period before closing it."
     state = client.state(CommissionsState)
     state.adjust_amount = "-0.05"
