@@ -125,11 +125,10 @@ def list_customers(
     statement = scoping.restrict(select(Customer), actor=actor, entity="customer")
     needle = search.strip()
     if needle:
-        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         statement = statement.where(
-            col(Customer.first_name).ilike(pattern)
-            | col(Customer.last_name).ilike(pattern)
-            | col(Customer.email).ilike(pattern)
+            col(Customer.first_name).icontains(needle, autoescape=True)
+            | col(Customer.last_name).icontains(needle, autoescape=True)
+            | col(Customer.email).icontains(needle, autoescape=True)
         )
     rows = session.exec(statement.order_by(col(Customer.id).desc()).limit(limit)).all()
     return [_public(c) for c in rows]

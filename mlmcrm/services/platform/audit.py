@@ -149,10 +149,12 @@ def _filtered(filters: AuditFilter, *, actor: Actor) -> Any:
         if needle.isdigit():
             statement = statement.where(AuditLog.actor_id == int(needle))
         else:
-            statement = statement.where(col(AuditLog.actor_label).ilike(f"%{_like(needle)}%"))
+            statement = statement.where(
+                col(AuditLog.actor_label).icontains(needle, autoescape=True)
+            )
     if filters.action.strip():
         statement = statement.where(
-            col(AuditLog.action).ilike(f"%{_like(filters.action.strip())}%")
+            col(AuditLog.action).icontains(filters.action.strip(), autoescape=True)
         )
     if filters.entity_type.strip():
         statement = statement.where(AuditLog.entity_type == filters.entity_type.strip())
@@ -168,10 +170,6 @@ def _filtered(filters: AuditFilter, *, actor: Actor) -> Any:
             AuditLog.created_at < datetime.combine(until + timedelta(days=1), time(), UTC)
         )
     return statement
-
-
-def _like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _row(log: AuditLog) -> AuditRow:
