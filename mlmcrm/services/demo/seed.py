@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from dateutil.relativedelta import relativedelta
 
 from mlmcrm.services.demo import seed_data as data
 from mlmcrm.services.demo import seed_tables as tables
@@ -288,7 +289,7 @@ def _insert_small_tables(conn: psycopg.Connection, company: tables.Company, mont
         starts = window_start
         periods = 0
         for index in range(months):
-            ends = tables.add_month(starts)
+            ends = starts + relativedelta(months=1)
             is_current = index == months - 1
             closed_at = None if is_current else min(ends + timedelta(days=3), now)
             cursor.execute(

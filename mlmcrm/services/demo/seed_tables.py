@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from dateutil.relativedelta import relativedelta
 
 from mlmcrm.services.demo import seed_copy as sc
 from mlmcrm.services.demo import seed_data as data
@@ -41,18 +42,7 @@ COUNTRIES = tuple(data.COUNTRY_WEIGHTS)
 
 def month_start(moment: datetime, months_back: int) -> datetime:
     """The first instant (UTC) of the calendar month ``months_back`` months before ``moment``."""
-    year, month = moment.year, moment.month - months_back
-    while month < 1:
-        month += 12
-        year -= 1
-    return datetime(year, month, 1, tzinfo=UTC)
-
-
-def add_month(moment: datetime) -> datetime:
-    """The same day and time one calendar month later (used on first days of months)."""
-    if moment.month == 12:
-        return moment.replace(year=moment.year + 1, month=1)
-    return moment.replace(month=moment.month + 1)
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC) - relativedelta(months=months_back)
 
 
 def to_us(moment: datetime) -> int:

@@ -481,3 +481,13 @@ def test_a_period_of_billions_with_a_third_refunded_is_stored_exactly(owner, com
     rest = Decimal(10_000_000_000) * Decimal("0.666667")
     assert {row[4] for row in unilevel} == {rest}
     assert (company.people["B"], "unilevel", Decimal("333333500.000000"), e1, rest) in stored
+
+
+def test_period_labels_name_calendar_months_only():
+    def at(year: int, month: int, day: int) -> datetime:
+        return datetime(year, month, day, tzinfo=UTC)
+
+    assert periods.period_label(at(2026, 12, 1), at(2027, 1, 1)) == "December 2026"
+    assert periods.period_label(at(2026, 2, 1), at(2026, 3, 1)) == "February 2026"
+    assert periods.period_label(at(2026, 1, 1), at(2026, 3, 1)) == "2026-01-01 – 2026-02-28"
+    assert periods.period_label(at(2026, 1, 15), at(2026, 2, 15)) == "2026-01-15 – 2026-02-14"

@@ -383,3 +383,12 @@ def test_refuses_while_another_seed_holds_the_lock(server_url):
         assert not demo_company_exists(url)
     finally:
         drop_database(server_url, name)
+
+
+def test_seed_history_months_start_on_first_days_across_years():
+    from mlmcrm.services.demo.seed_tables import month_start
+
+    now = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    assert month_start(now, 0) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert month_start(now, 4) == datetime(2025, 11, 1, tzinfo=UTC)
+    assert month_start(now, 27) == datetime(2023, 12, 1, tzinfo=UTC)
