@@ -56,7 +56,7 @@ from mlmcrm.engine.money import multiply
 from mlmcrm.engine.plan import Plan
 from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models.commissions import ledger_partition_name, stats_partition_name
-from mlmcrm.services.platform import pgcopy
+from mlmcrm.services.platform import audit, pgcopy
 from mlmcrm.services.platform.actor import Actor
 
 RUN_LOCK_CLASS = 0x436F6D6D  # "Comm": advisory locks (RUN_LOCK_CLASS, period id)
@@ -829,10 +829,11 @@ def _swap(
                 "seen": json.dumps(inputs.seen) if inputs.seen is not None else None,
             },
         )
-        _audit(
+        audit.record(
             connection,
-            actor,
+            actor=actor,
             action="commission_period.previewed",
+            entity_type="commission_period",
             entity_id=period_id,
             after={
                 "run": run,
@@ -842,32 +843,6 @@ def _swap(
             },
         )
     return total
-
-
-def _audit(
-    connection: Any,
-    actor: Actor,
-    *,
-    action: str,
-    entity_id: int,
-    after: dict[str, Any],
-    reason: str | None = None,
-) -> None:
-    connection.execute(
-        text(
-            "INSERT INTO audit_logs (actor_id, actor_label, action, entity_type, entity_id,"
-            " after, reason) VALUES (:actor_id, :label, :action, 'commission_period', :entity,"
-            " CAST(:after AS jsonb), :reason)"
-        ),
-        {
-            "actor_id": actor.user_id,
-            "label": actor.label or actor.role,
-            "action": action,
-            "entity": str(entity_id),
-            "after": json.dumps(after),
-            "reason": reason,
-        },
-    )
 
 
 def _copy_ledger(

@@ -38,6 +38,8 @@ from mlmcrm.services.demo import seed_data as data
 from mlmcrm.services.demo import seed_tables as tables
 from mlmcrm.services.demo.seed_data import ADMIN_EMAIL, DEMO_PASSWORD, DISTRIBUTOR_EMAIL
 from mlmcrm.services.demo.seed_tree import build_network
+from mlmcrm.services.platform import audit
+from mlmcrm.services.platform.actor import Actor
 
 SEED_ACTOR_LABEL = "cli"
 SEED_LOCK_KEY = 0x6D6C6D736565  # held while seeding, so two seeds cannot fill one database
@@ -392,14 +394,13 @@ def _reset_identities(conn: psycopg.Connection) -> None:
 
 
 def _record_audit(conn: psycopg.Connection, counts: dict[str, int], months: int, seed: int):
-    conn.execute(
-        "INSERT INTO audit_logs (actor_id, actor_label, action, entity_type, entity_id, after,"
-        " reason) VALUES (NULL, %s, 'company.seed', 'company', NULL, %s, %s)",
-        (
-            SEED_ACTOR_LABEL,
-            json.dumps({**counts, "months": months, "seed": seed}),
-            "demo company seeded into an empty database",
-        ),
+    audit.record(
+        conn,
+        actor=Actor.system(SEED_ACTOR_LABEL),
+        action="company.seed",
+        entity_type="company",
+        after={**counts, "months": months, "seed": seed},
+        reason="demo company seeded into an empty database",
     )
     conn.commit()
 

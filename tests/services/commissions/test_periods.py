@@ -257,12 +257,20 @@ def test_the_job_runs_through_rq_with_a_burst_worker(owner, company, private_red
     assert job.result["ledger_lines"] == 8 and job.result["total"] == "250.00"
     audit = owner.execute(
         text(
-            "SELECT actor_id FROM audit_logs WHERE action = 'commission_period.previewed'"
-            " AND entity_id = :id"
+            "SELECT actor_id, actor_label, entity_type, before, after, reason, ip_address"
+            " FROM audit_logs WHERE action = 'commission_period.previewed' AND entity_id = :id"
         ),
         {"id": str(company.period_id)},
-    ).scalar_one()
-    assert audit == company.admin_id
+    ).one()
+    assert audit.actor_id == company.admin_id and audit.actor_label == company.admin.label
+    assert audit.entity_type == "commission_period"
+    assert (audit.before, audit.reason, audit.ip_address) == (None, None, None)
+    assert audit.after == {
+        "run": 1,
+        "plan_id": audit.after["plan_id"],
+        "ledger_lines": 8,
+        "total": "250.00",
+    }
 
 
 def test_closing_moves_ranks_and_carry_into_the_next_period(owner, company):

@@ -257,10 +257,15 @@ def test_every_seeded_account_is_a_demo_account(seeded):
 
 def test_exactly_one_audit_row_records_the_seeding(seeded):
     conn, *_ = seeded
-    rows = conn.execute("SELECT actor_id, actor_label, action, after FROM audit_logs").fetchall()
+    rows = conn.execute(
+        "SELECT actor_id, actor_label, action, after, entity_type, entity_id, before, reason,"
+        " ip_address FROM audit_logs"
+    ).fetchall()
     assert len(rows) == 1
-    actor_id, label, action, after = rows[0]
+    actor_id, label, action, after, *rest = rows[0]
     assert (actor_id, label, action) == (None, "cli", "company.seed")
+    assert rest == ["company", None, None, "demo company seeded into an empty database", None]
+    assert after["months"] >= 1 and isinstance(after["seed"], int)
     assert after["distributors"] == DISTRIBUTORS and after["orders"] == ORDERS
 
 
