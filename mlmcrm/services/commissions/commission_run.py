@@ -891,22 +891,14 @@ def _copy_ledger(
         source_distributor = ledger.source_distributor[rows].astype(np.int64)
         level = ledger.level[rows].astype(np.int64)
         columns = [
-            pgcopy.Column("int8", recipients),
-            pgcopy.Column("text", ledger.bonus[rows].astype(np.int64), texts=result.bonus_names),
-            pgcopy.Column("numeric", ledger.amount[rows], scale=result.places),
-            pgcopy.Column(
-                "int8",
-                inputs.order_ids[np.maximum(source_order, 0)],
-                null=source_order < 0,
-            ),
-            pgcopy.Column(
-                "int8",
-                ids[np.maximum(source_distributor, 0)],
-                null=source_distributor < 0,
-            ),
-            pgcopy.Column("int4", level, null=level < 0),
-            pgcopy.Column("numeric", basis_at[rows], scale=result.volume_places),
-            pgcopy.Column("int8", ledger.rate[rows]),
+            pgcopy.int8(recipients),
+            pgcopy.words(ledger.bonus[rows].astype(np.int64), result.bonus_names),
+            pgcopy.numeric(ledger.amount[rows], result.places),
+            pgcopy.int8(inputs.order_ids[np.maximum(source_order, 0)], nulls=source_order < 0),
+            pgcopy.int8(ids[np.maximum(source_distributor, 0)], nulls=source_distributor < 0),
+            pgcopy.int4(level, nulls=level < 0),
+            pgcopy.numeric(basis_at[rows], result.volume_places),
+            pgcopy.int8(ledger.rate[rows]),
         ]
         names = [
             "id",
@@ -921,14 +913,14 @@ def _copy_ledger(
         ]
         if explained:
             columns += [
-                pgcopy.Column("int4", ledger.skipped_inactive[rows]),
-                pgcopy.Column("int4", ledger.skipped_suspended[rows]),
-                pgcopy.Column("int4", ledger.skipped_terminated[rows]),
-                pgcopy.Column("text", ledger.note[rows].astype(np.int64), texts=result.notes),
+                pgcopy.int4(ledger.skipped_inactive[rows]),
+                pgcopy.int4(ledger.skipped_suspended[rows]),
+                pgcopy.int4(ledger.skipped_terminated[rows]),
+                pgcopy.words(ledger.note[rows].astype(np.int64), result.notes),
             ]
             names += ["skipped_inactive", "skipped_suspended", "skipped_terminated", "note"]
         columns = [
-            pgcopy.Column("int8", np.arange(next_id, next_id + rows.size, dtype=np.int64)),
+            pgcopy.int8(np.arange(next_id, next_id + rows.size, dtype=np.int64)),
             *columns,
         ]
         pgcopy.write(cursor, table, names, columns, rows.size, freeze=True)
@@ -978,17 +970,17 @@ def _copy_stats(
     zero = np.zeros(size, dtype=np.int64)
     ranks = inputs.rank_db_ids
     columns = [
-        pgcopy.Column("int8", int(period_id)),
-        pgcopy.Column("int8", inputs.distributor_ids),
-        pgcopy.Column("numeric", state.pv, scale=places),
-        pgcopy.Column("numeric", state.gv, scale=places),
-        pgcopy.Column("bool", state.active.astype(np.uint8)),
-        pgcopy.Column("int2", ranks[state.paid_as_rank]),
-        pgcopy.Column("int2", ranks[state.title_rank]),
-        pgcopy.Column("int2", ranks[state.bonus_rank]),
+        pgcopy.int8(int(period_id)),
+        pgcopy.int8(inputs.distributor_ids),
+        pgcopy.numeric(state.pv, places),
+        pgcopy.numeric(state.gv, places),
+        pgcopy.boolean(state.active),
+        pgcopy.int2(ranks[state.paid_as_rank]),
+        pgcopy.int2(ranks[state.title_rank]),
+        pgcopy.int2(ranks[state.bonus_rank]),
     ]
     for values in (state.left_volume, state.right_volume, state.carry_left, state.carry_right):
-        columns.append(pgcopy.Column("numeric", values if binary else zero, scale=places))
+        columns.append(pgcopy.numeric(values if binary else zero, places))
     names = [
         "period_id",
         "distributor_id",

@@ -2,8 +2,8 @@
 
 ``seed_demo_company`` fills an empty, migrated database as the owner role. It builds every table
 as numpy arrays (``seed_tree`` grows the two trees, ``seed_data`` holds the names, catalogue and
-plan) and streams them with binary COPY (``seed_copy``), which loads a million distributors and
-five million orders in a few minutes on a small machine:
+plan) and streams them with the app's binary COPY encoder (``platform.pgcopy``), which loads a
+million distributors and five million orders in a few minutes on a small machine:
 
 - secondary indexes, unique constraints and foreign keys of the loaded tables are dropped for the
   load and rebuilt afterwards (foreign keys are added NOT VALID and then validated, so every row
