@@ -3,15 +3,34 @@
 Every number of the plan becomes a :class:`~decimal.Decimal` read from the YAML text itself (never
 through a binary float), so ``0.1`` means exactly one tenth. Every error raises :class:`PlanError`
 naming the field path, such as ``bonuses[2].levels[0]``.
+
+The document's schema is a set of Pydantic models, one per mapping of the plan and one per type
+of bonus. Their field types validate with the functions below, which raise :class:`PlanError`
+with a path relative to the field (``""`` for the field itself); the first of Pydantic's errors
+becomes the :class:`PlanError` of the whole plan. Checks across items (duplicate ids, the lowest
+rank's requirements, each bonus's id and type) run on the raw list before its items are read,
+and references to ranks and bonuses are looked up in the ids the document defines. The engine
+gets plain frozen dataclasses, with ranks as indices into :attr:`Plan.ranks`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 MAX_PLACES = 6
 ROUNDING_MODES = ("half_up", "half_even", "down", "up")
@@ -28,7 +47,6 @@ BONUS_TYPES = (
     "pool",
 )
 ORDER_BASED_TYPES = ("retail", "fast_start", "unilevel", "matrix", "differential")
-_FREE_TEXT_KEYS = ("name", "description")
 
 
 class PlanError(ValueError):
@@ -174,306 +192,537 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _number(value: Any, path: str, *, minimum: Decimal | None = Decimal(0)) -> Decimal:
+def _number(value: Any, *, minimum: Decimal | None = Decimal(0)) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise PlanError(path, f"expected a number, got {_kind(value)}")
+        raise PlanError("", f"expected a number, got {_kind(value)}")
     number = Decimal(value)
     if number != number.quantize(Decimal(1).scaleb(-MAX_PLACES), rounding="ROUND_DOWN"):
-        raise PlanError(path, f"more than {MAX_PLACES} decimal places in {value}")
+        raise PlanError("", f"more than {MAX_PLACES} decimal places in {value}")
     if minimum is not None and number < minimum:
-        raise PlanError(path, f"must be at least {minimum}, got {value}")
+        raise PlanError("", f"must be at least {minimum}, got {value}")
     return number
 
 
-def _positive(value: Any, path: str) -> Decimal:
-    number = _number(value, path)
+def _signed(value: Any) -> Decimal:
+    return _number(value, minimum=None)
+
+
+def _positive(value: Any) -> Decimal:
+    number = _number(value)
     if number <= 0:
-        raise PlanError(path, f"must be above 0, got {value}")
+        raise PlanError("", f"must be above 0, got {value}")
     return number
 
 
-def _integer(value: Any, path: str, *, minimum: int = 0) -> int:
+def _whole(value: Any, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise PlanError(path, f"expected a whole number, got {_kind(value)}")
+        raise PlanError("", f"expected a whole number, got {_kind(value)}")
     if value < minimum:
-        raise PlanError(path, f"must be at least {minimum}, got {value}")
+        raise PlanError("", f"must be at least {minimum}, got {value}")
     return value
 
 
-def _text(value: Any, path: str) -> str:
+def _count(value: Any) -> int:
+    return _whole(value, minimum=1)
+
+
+def _places(value: Any) -> int:
+    places = _whole(value)
+    if places > MAX_PLACES:
+        raise PlanError("", f"at most {MAX_PLACES}, got {places}")
+    return places
+
+
+def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise PlanError(path, f"expected a non-empty text, got {_kind(value)}")
+        raise PlanError("", f"expected a non-empty text, got {_kind(value)}")
     return value
 
 
-def _boolean(value: Any, path: str) -> bool:
+def _plan_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PlanError("", f"expected a text, got {_kind(value)}")
+    return value
+
+
+def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise PlanError(path, f"expected true or false, got {_kind(value)}")
+        raise PlanError("", f"expected true or false, got {_kind(value)}")
     return value
 
 
-def _choice(value: Any, path: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise PlanError(path, f"expected one of {', '.join(choices)}, got {_kind(value)}")
-    return value
+def _choice(*choices: str) -> PlainValidator:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise PlanError("", f"expected one of {', '.join(choices)}, got {_kind(value)}")
+        return str(value)
+
+    return PlainValidator(check)
 
 
-def _mapping(value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+def _rank(value: Any, info: ValidationInfo) -> int:
+    """A rank id, as its index in the plan's ranks (known from the document beforehand)."""
+    rank_ids: dict[str, int] = (info.context or {}).get("ranks", {})
+    if not isinstance(value, str) or value not in rank_ids:
+        raise PlanError("", f"unknown rank {_kind(value)}")
+    return rank_ids[value]
+
+
+def _rank_mapping(value: Any) -> Any:
     if not isinstance(value, dict):
-        raise PlanError(path, f"expected a mapping, got {_kind(value)}")
-    for key in value:
-        if not isinstance(key, str) or key not in allowed + _FREE_TEXT_KEYS:
-            prefix = f"{path}." if path else ""
-            raise PlanError(f"{prefix}{key}", "unknown field")
+        raise PlanError("", f"expected a mapping of rank to value, got {_kind(value)}")
     return value
 
 
-def _list(value: Any, path: str, *, non_empty: bool = True) -> list[Any]:
+def _bonus_reference(value: Any, info: ValidationInfo) -> str:
+    kinds: dict[str, str] = (info.context or {}).get("bonuses", {})
+    if not isinstance(value, str) or value not in kinds:
+        raise PlanError("", f"unknown bonus {_kind(value)}")
+    if kinds[value] == "matching":
+        raise PlanError("", "a matching bonus may not match a matching bonus")
+    return value
+
+
+def _not_null(expected: str) -> BeforeValidator:
+    """Refuse an explicit ``null`` for a field that may be left out."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            raise PlanError("", f"expected {expected}, got nothing")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _ratio(value: Any) -> Any:
+    if isinstance(value, list) and not value:
+        raise PlanError("", "must not be empty")
+    if isinstance(value, list) and len(value) != 2:
+        raise PlanError("", "expected two numbers [strong, weak]")
+    return value
+
+
+Number = Annotated[Decimal, PlainValidator(_number)]
+OptionalNumber = Annotated[Decimal | None, PlainValidator(_number)]
+Signed = Annotated[Decimal, PlainValidator(_signed)]
+Positive = Annotated[Decimal, PlainValidator(_positive)]
+OptionalPositive = Annotated[Decimal | None, PlainValidator(_positive)]
+Whole = Annotated[int, PlainValidator(_whole)]
+OptionalWhole = Annotated[int | None, PlainValidator(_whole)]
+Count = Annotated[int, PlainValidator(_count)]
+Text = Annotated[str, PlainValidator(_text)]
+Flag = Annotated[bool, PlainValidator(_flag)]
+RankIndex = Annotated[int, PlainValidator(_rank)]
+Numbers = Annotated[list[Number], Field(min_length=1)]
+OptionalNumbers = Annotated[list[Number] | None, _not_null("a list"), Field(min_length=1)]
+RankWholes = Annotated[dict[RankIndex, Whole], BeforeValidator(_rank_mapping)]
+RankNumbers = Annotated[dict[RankIndex, Number], BeforeValidator(_rank_mapping)]
+Compression = Annotated[str, _choice("none", "dynamic")]
+# Tables keyed by rank id: an error in one names the key as a field (``percents.gold``).
+_RANK_TABLES = ("rank_levels", "percents", "cap_by_rank", "rank_generations", "shares")
+
+
+class _Mapping(BaseModel):
+    """A mapping of the plan: unknown keys are refused; ``name`` and ``description`` are notes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Any = None
+    description: Any = None
+
+
+class _Tier(_Mapping):
+    min: Signed
+    percent: Number
+
+
+def _distinct_minimums(tiers: list[_Tier]) -> list[_Tier]:
+    seen: set[Decimal] = set()
+    for index, tier in enumerate(tiers):
+        if tier.min in seen:
+            raise PlanError(f"[{index}].min", f"two tiers with min {tier.min}")
+        seen.add(tier.min)
+    return tiers
+
+
+Tiers = Annotated[list[_Tier], Field(min_length=1), AfterValidator(_distinct_minimums)]
+
+
+def _sorted_tiers(tiers: list[_Tier] | None) -> tuple[Tier, ...]:
+    return tuple(sorted((Tier(t.min, t.percent) for t in tiers or ()), key=lambda t: t.min))
+
+
+class _Leg(_Mapping):
+    count: Count
+    rank: RankIndex
+
+
+class _Rank(_Mapping):
+    id: Text
+    min_pv: OptionalNumber = None
+    min_gv: OptionalNumber = None
+    max_leg_pct: OptionalPositive = None
+    legs: Annotated[list[_Leg], _not_null("a list"), Field(min_length=1)] = []
+    active_personal: OptionalWhole = None
+
+    @model_validator(mode="after")
+    def _leg_share_needs_group_volume(self) -> _Rank:
+        if self.max_leg_pct is not None and self.min_gv is None:
+            raise PlanError("max_leg_pct", "needs min_gv")
+        return self
+
+    def rank(self) -> Rank:
+        legs = tuple(LegRequirement(leg.count, leg.rank) for leg in self.legs)
+        return Rank(self.id, self.min_pv, self.min_gv, self.max_leg_pct, legs, self.active_personal)
+
+
+_RANK_REQUIREMENTS = ("min_pv", "min_gv", "max_leg_pct", "legs", "active_personal")
+
+
+def _read_ranks(value: Any) -> Any:
+    """Duplicate ids and requirements of the lowest rank, checked before each rank is read."""
     if not isinstance(value, list):
-        raise PlanError(path, f"expected a list, got {_kind(value)}")
-    if non_empty and not value:
-        raise PlanError(path, "must not be empty")
+        return value
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        if item["id"] in seen:
+            raise PlanError(f"[{index}].id", f"duplicate rank id {item['id']!r}")
+        seen.add(item["id"])
+        for key in _RANK_REQUIREMENTS if index == 0 else ():
+            if key in item:
+                raise PlanError(f"[{index}].{key}", "the lowest rank may have no requirements")
     return value
 
 
-class _Reader:
-    """Validates one plan document; knows the ranks once they are read."""
+class _Bonus(_Mapping):
+    id: str
 
-    def __init__(self) -> None:
-        self.rank_ids: dict[str, int] = {}
+    def bonus(self) -> Bonus:
+        """The engine's bonus: the fields of this type, the rest at their defaults."""
+        arguments: dict[str, Any] = {}
+        for key in type(self).model_fields:
+            value = getattr(self, key)
+            if key not in ("name", "description") and value is not None:
+                arguments[key] = tuple(value) if isinstance(value, list) else value
+        return Bonus(**arguments)
 
-    def rank(self, value: Any, path: str) -> int:
-        if not isinstance(value, str) or value not in self.rank_ids:
-            raise PlanError(path, f"unknown rank {_kind(value)}")
-        return self.rank_ids[value]
 
-    def rank_table(self, value: Any, path: str, convert: Any) -> dict[int, Any]:
-        if not isinstance(value, dict):
-            raise PlanError(path, f"expected a mapping of rank to value, got {_kind(value)}")
-        table: dict[int, Any] = {}
-        for key, item in value.items():
-            table[self.rank(key, f"{path}.{key}")] = convert(item, f"{path}.{key}")
-        return table
+def _one_of_levels_and_amounts(data: Any) -> Any:
+    if isinstance(data, dict) and ("levels" in data) == ("amounts" in data):
+        raise PlanError("", "give exactly one of levels and amounts")
+    return data
 
-    def tiers(self, value: Any, path: str) -> tuple[Tier, ...]:
-        tiers = []
-        seen: set[Decimal] = set()
-        for i, item in enumerate(_list(value, path)):
-            tier_path = f"{path}[{i}]"
-            item = _mapping(item, tier_path, ("min", "percent"))
-            for key in ("min", "percent"):
-                if key not in item:
-                    raise PlanError(f"{tier_path}.{key}", "required")
-            minimum = _number(item["min"], f"{tier_path}.min", minimum=None)
-            if minimum in seen:
-                raise PlanError(f"{tier_path}.min", f"two tiers with min {item['min']}")
-            seen.add(minimum)
-            tiers.append(Tier(minimum, _number(item["percent"], f"{tier_path}.percent")))
-        return tuple(sorted(tiers, key=lambda tier: tier.min))
 
-    def numbers(self, value: Any, path: str) -> tuple[Decimal, ...]:
-        return tuple(_number(item, f"{path}[{i}]") for i, item in enumerate(_list(value, path)))
+class _Retail(_Bonus):
+    type: Literal["retail"]
+    percent: Number
 
-    def read_rank(self, value: Any, path: str, index: int) -> Rank:
-        keys = ("id", "min_pv", "min_gv", "max_leg_pct", "legs", "active_personal")
-        data = _mapping(value, path, keys)
-        if "id" not in data:
-            raise PlanError(f"{path}.id", "required")
-        rank_id = _text(data["id"], f"{path}.id")
-        if rank_id in self.rank_ids:
-            raise PlanError(f"{path}.id", f"duplicate rank id {rank_id!r}")
-        if index == 0:
-            for key in keys[1:]:
-                if key in data:
-                    raise PlanError(f"{path}.{key}", "the lowest rank may have no requirements")
-        self.rank_ids[rank_id] = index
-        return Rank(id=rank_id)
 
-    def fill_rank(self, rank: Rank, value: dict[str, Any], path: str) -> Rank:
-        min_pv = min_gv = max_leg = None
-        if "min_pv" in value:
-            min_pv = _number(value["min_pv"], f"{path}.min_pv")
-        if "min_gv" in value:
-            min_gv = _number(value["min_gv"], f"{path}.min_gv")
-        if "max_leg_pct" in value:
-            max_leg = _positive(value["max_leg_pct"], f"{path}.max_leg_pct")
-            if min_gv is None:
-                raise PlanError(f"{path}.max_leg_pct", "needs min_gv")
-        legs = []
-        if "legs" in value:
-            for i, item in enumerate(_list(value["legs"], f"{path}.legs")):
-                leg_path = f"{path}.legs[{i}]"
-                item = _mapping(item, leg_path, ("count", "rank"))
-                for key in ("count", "rank"):
-                    if key not in item:
-                        raise PlanError(f"{leg_path}.{key}", "required")
-                legs.append(
-                    LegRequirement(
-                        _integer(item["count"], f"{leg_path}.count", minimum=1),
-                        self.rank(item["rank"], f"{leg_path}.rank"),
-                    )
-                )
-        active_personal = None
-        if "active_personal" in value:
-            active_personal = _integer(value["active_personal"], f"{path}.active_personal")
-        return Rank(rank.id, min_pv, min_gv, max_leg, tuple(legs), active_personal)
+class _Tiered(_Bonus):
+    type: Literal["tiered"]
+    tier_by: Annotated[str, _choice("pv", "gv")] = "pv"
+    basis: Annotated[str, _choice("pv", "cv")] = "cv"
+    tiers: Tiers
 
-    def read_bonus(self, value: Any, path: str, kind: str, all_ids: dict[str, str]) -> Bonus:
-        allowed = {
-            "retail": ("percent",),
-            "tiered": ("tier_by", "basis", "tiers"),
-            "fast_start": ("days", "levels", "exclusive"),
-            "unilevel": ("levels", "amounts", "compression", "rank_levels"),
-            "matrix": ("width", "levels", "amounts", "compression"),
-            "differential": ("percent_by", "percents", "tiers", "include_self", "breakaway_rank"),
-            "binary": (
-                "basis",
-                "percent",
-                "pair_unit",
-                "per_pair",
-                "ratio",
-                "cap",
-                "cap_by_rank",
-                "carryover",
-                "max_carry",
-                "unqualified",
-                "requires_sponsored_each_leg",
-            ),
-            "matching": ("of", "generations", "rank_generations", "compression"),
-            "rank_advancement": ("amounts", "skipped"),
-            "pool": ("percent", "shares"),
-        }[kind]
-        data = _mapping(value, path, ("id", "type") + allowed)
-        args: dict[str, Any] = {"id": data["id"], "type": kind}
+    def bonus(self) -> Bonus:
+        return Bonus(
+            self.id,
+            self.type,
+            tier_by=self.tier_by,
+            basis=self.basis,
+            tiers=_sorted_tiers(self.tiers),
+        )
 
-        def need(key: str) -> Any:
-            if key not in data:
-                raise PlanError(f"{path}.{key}", "required")
-            return data[key]
 
-        def compression() -> None:
-            if "compression" in data:
-                args["compression"] = _choice(
-                    data["compression"], f"{path}.compression", ("none", "dynamic")
-                )
+class _FastStart(_Bonus):
+    type: Literal["fast_start"]
+    days: Positive
+    levels: Numbers
+    exclusive: Flag = False
 
-        def levels_or_amounts() -> None:
-            if ("levels" in data) == ("amounts" in data):
-                raise PlanError(path, "give exactly one of levels and amounts")
-            key = "levels" if "levels" in data else "amounts"
-            args[key] = self.numbers(data[key], f"{path}.{key}")
 
-        if kind == "retail":
-            args["percent"] = _number(need("percent"), f"{path}.percent")
-        elif kind == "tiered":
-            if "tier_by" in data:
-                args["tier_by"] = _choice(data["tier_by"], f"{path}.tier_by", ("pv", "gv"))
-            if "basis" in data:
-                args["basis"] = _choice(data["basis"], f"{path}.basis", ("pv", "cv"))
-            args["tiers"] = self.tiers(need("tiers"), f"{path}.tiers")
-        elif kind == "fast_start":
-            args["days"] = _positive(need("days"), f"{path}.days")
-            args["levels"] = self.numbers(need("levels"), f"{path}.levels")
-            if "exclusive" in data:
-                args["exclusive"] = _boolean(data["exclusive"], f"{path}.exclusive")
-        elif kind in ("unilevel", "matrix"):
-            levels_or_amounts()
-            compression()
-            if kind == "unilevel" and "rank_levels" in data:
-                args["rank_levels"] = self.rank_table(
-                    data["rank_levels"], f"{path}.rank_levels", _integer
-                )
-            if kind == "matrix":
-                args["width"] = _integer(need("width"), f"{path}.width", minimum=1)
-        elif kind == "differential":
-            default = "gv" if "tiers" in data else "rank"
-            percent_by = data.get("percent_by", default)
-            args["percent_by"] = _choice(percent_by, f"{path}.percent_by", ("rank", "gv"))
-            if args["percent_by"] == "gv":
-                args["tiers"] = self.tiers(need("tiers"), f"{path}.tiers")
-                if "percents" in data:
-                    raise PlanError(f"{path}.percents", "not used with percent_by: gv")
-            else:
-                args["percents"] = self.rank_table(need("percents"), f"{path}.percents", _number)
-                if "tiers" in data:
-                    raise PlanError(f"{path}.tiers", "not used with percent_by: rank")
-            if "include_self" in data:
-                args["include_self"] = _boolean(data["include_self"], f"{path}.include_self")
-            if "breakaway_rank" in data:
-                args["breakaway_rank"] = self.rank(data["breakaway_rank"], f"{path}.breakaway_rank")
-        elif kind == "binary":
-            if "basis" in data:
-                args["basis"] = _choice(data["basis"], f"{path}.basis", ("pv", "cv"))
-            else:
-                args["basis"] = "pv"
-            if "percent" in data:
-                args["percent"] = _number(data["percent"], f"{path}.percent")
-            if "pair_unit" in data:
-                args["pair_unit"] = _positive(data["pair_unit"], f"{path}.pair_unit")
-            if "per_pair" in data:
-                args["per_pair"] = _number(data["per_pair"], f"{path}.per_pair")
-                if "pair_unit" not in data:
-                    raise PlanError(f"{path}.per_pair", "needs pair_unit")
-                if "percent" in data:
-                    raise PlanError(f"{path}.per_pair", "give per_pair or percent, not both")
-            if "percent" not in data and "per_pair" not in data:
-                raise PlanError(f"{path}.percent", "required (or pair_unit and per_pair)")
-            if "ratio" in data:
-                ratio = _list(data["ratio"], f"{path}.ratio")
-                if len(ratio) != 2:
-                    raise PlanError(f"{path}.ratio", "expected two numbers [strong, weak]")
-                args["ratio"] = (
-                    _integer(ratio[0], f"{path}.ratio[0]", minimum=1),
-                    _integer(ratio[1], f"{path}.ratio[1]", minimum=1),
-                )
-            if "cap" in data:
-                args["cap"] = _number(data["cap"], f"{path}.cap")
-            if "cap_by_rank" in data:
-                args["cap_by_rank"] = self.rank_table(
-                    data["cap_by_rank"], f"{path}.cap_by_rank", _number
-                )
-            if "carryover" in data:
-                args["carryover"] = _boolean(data["carryover"], f"{path}.carryover")
-            if "max_carry" in data:
-                args["max_carry"] = _number(data["max_carry"], f"{path}.max_carry")
-            if "unqualified" in data:
-                args["unqualified"] = _choice(
-                    data["unqualified"], f"{path}.unqualified", ("carry", "flush")
-                )
-            if "requires_sponsored_each_leg" in data:
-                args["requires_sponsored_each_leg"] = _integer(
-                    data["requires_sponsored_each_leg"], f"{path}.requires_sponsored_each_leg"
-                )
-        elif kind == "matching":
-            of = []
-            for i, item in enumerate(_list(need("of"), f"{path}.of")):
-                item_path = f"{path}.of[{i}]"
-                if not isinstance(item, str) or item not in all_ids:
-                    raise PlanError(item_path, f"unknown bonus {_kind(item)}")
-                if all_ids[item] == "matching":
-                    raise PlanError(item_path, "a matching bonus may not match a matching bonus")
-                of.append(item)
-            args["of"] = tuple(of)
-            args["generations"] = self.numbers(need("generations"), f"{path}.generations")
-            if "rank_generations" in data:
-                args["rank_generations"] = self.rank_table(
-                    data["rank_generations"], f"{path}.rank_generations", _integer
-                )
-            compression()
-        elif kind == "rank_advancement":
-            args["amounts_by_rank"] = self.rank_table(need("amounts"), f"{path}.amounts", _number)
-            if "skipped" in data:
-                args["skipped"] = _choice(
-                    data["skipped"], f"{path}.skipped", ("pay_all", "one_per_period")
-                )
-        elif kind == "pool":
-            args["percent"] = _number(need("percent"), f"{path}.percent")
-            args["shares"] = self.rank_table(need("shares"), f"{path}.shares", _number)
-        return Bonus(**args)
+class _Unilevel(_Bonus):
+    type: Literal["unilevel"]
+    levels: OptionalNumbers = None
+    amounts: OptionalNumbers = None
+    compression: Compression = "none"
+    rank_levels: RankWholes = {}
+
+    _exactly_one = model_validator(mode="before")(_one_of_levels_and_amounts)
+
+
+class _Matrix(_Bonus):
+    type: Literal["matrix"]
+    levels: OptionalNumbers = None
+    amounts: OptionalNumbers = None
+    compression: Compression = "none"
+    width: Count
+
+    _exactly_one = model_validator(mode="before")(_one_of_levels_and_amounts)
+
+
+class _Differential(_Bonus):
+    type: Literal["differential"]
+    percent_by: Annotated[str, _choice("rank", "gv")] = "rank"
+    tiers: Annotated[
+        list[_Tier] | None,
+        _not_null("a list"),
+        Field(min_length=1),
+        AfterValidator(_distinct_minimums),
+    ] = None
+    percents: RankNumbers = {}
+    include_self: Flag = False
+    breakaway_rank: Annotated[int | None, PlainValidator(_rank)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _percents_or_tiers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        by = data.get("percent_by", "gv" if "tiers" in data else "rank")
+        if by not in ("rank", "gv"):
+            raise PlanError("percent_by", f"expected one of rank, gv, got {_kind(by)}")
+        needed, unused = ("tiers", "percents") if by == "gv" else ("percents", "tiers")
+        if needed not in data:
+            raise PlanError(needed, "required")
+        if unused in data:
+            raise PlanError(unused, f"not used with percent_by: {by}")
+        return {**data, "percent_by": by}
+
+    def bonus(self) -> Bonus:
+        return Bonus(
+            self.id,
+            self.type,
+            percent_by=self.percent_by,
+            percents=self.percents,
+            tiers=_sorted_tiers(self.tiers),
+            include_self=self.include_self,
+            breakaway_rank=self.breakaway_rank,
+        )
+
+
+class _Binary(_Bonus):
+    type: Literal["binary"]
+    basis: Annotated[str, _choice("pv", "cv")] = "pv"
+    percent: OptionalNumber = None
+    pair_unit: OptionalPositive = None
+    per_pair: OptionalNumber = None
+    ratio: Annotated[tuple[Count, Count], BeforeValidator(_ratio), Field(min_length=1)] = (1, 1)
+    cap: OptionalNumber = None
+    cap_by_rank: RankNumbers = {}
+    carryover: Flag = True
+    max_carry: OptionalNumber = None
+    unqualified: Annotated[str, _choice("carry", "flush")] = "carry"
+    requires_sponsored_each_leg: Whole = 0
+
+    @model_validator(mode="after")
+    def _percent_or_pairs(self) -> _Binary:
+        if self.per_pair is not None and self.pair_unit is None:
+            raise PlanError("per_pair", "needs pair_unit")
+        if self.per_pair is not None and self.percent is not None:
+            raise PlanError("per_pair", "give per_pair or percent, not both")
+        if self.percent is None and self.per_pair is None:
+            raise PlanError("percent", "required (or pair_unit and per_pair)")
+        return self
+
+
+class _Matching(_Bonus):
+    type: Literal["matching"]
+    of: Annotated[list[Annotated[str, PlainValidator(_bonus_reference)]], Field(min_length=1)]
+    generations: Numbers
+    rank_generations: RankWholes = {}
+    compression: Compression = "none"
+
+
+class _RankAdvancement(_Bonus):
+    type: Literal["rank_advancement"]
+    amounts: RankNumbers
+    skipped: Annotated[str, _choice("pay_all", "one_per_period")] = "pay_all"
+
+    def bonus(self) -> Bonus:
+        return Bonus(self.id, self.type, amounts_by_rank=self.amounts, skipped=self.skipped)
+
+
+class _Pool(_Bonus):
+    type: Literal["pool"]
+    percent: Number
+    shares: RankNumbers
+
+
+_BonusDocument = Annotated[
+    _Retail
+    | _Tiered
+    | _FastStart
+    | _Unilevel
+    | _Matrix
+    | _Differential
+    | _Binary
+    | _Matching
+    | _RankAdvancement
+    | _Pool,
+    Field(discriminator="type"),
+]
+
+
+def _read_bonuses(value: Any) -> Any:
+    """Each bonus's id and type, checked for all bonuses before any is read."""
+    if not isinstance(value, list):
+        return value
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise PlanError(f"[{index}]", f"expected a mapping, got {_kind(item)}")
+        for key in ("id", "type"):
+            if key not in item:
+                raise PlanError(f"[{index}].{key}", "required")
+        try:
+            bonus_id = _text(item["id"])
+        except PlanError as error:
+            raise PlanError(f"[{index}].id", error.message) from None
+        if bonus_id.startswith("clawback:"):
+            raise PlanError(f"[{index}].id", "bonus ids may not start with 'clawback:'")
+        if bonus_id in seen:
+            raise PlanError(f"[{index}].id", f"duplicate bonus id {bonus_id!r}")
+        seen.add(bonus_id)
+        if item["type"] not in BONUS_TYPES:
+            expected = ", ".join(BONUS_TYPES)
+            raise PlanError(
+                f"[{index}].type", f"expected one of {expected}, got {_kind(item['type'])}"
+            )
+    return value
+
+
+def _one_bonus_per_kind(bonuses: list[Any]) -> list[Any]:
+    for kind in ("binary", "matrix", "rank_advancement"):
+        found = [i for i, bonus in enumerate(bonuses) if bonus.type == kind]
+        if len(found) > 1:
+            raise PlanError(f"[{found[1]}].type", f"a plan has at most one {kind} bonus")
+    types = [bonus.type for bonus in bonuses]
+    if "binary" in types and "matrix" in types:
+        raise PlanError(f"[{types.index('matrix')}].type", "a plan with both binary and matrix")
+    return bonuses
+
+
+class _Rounding(_Mapping):
+    places: Annotated[int, PlainValidator(_places)] = 2
+    mode: Annotated[str, _choice(*ROUNDING_MODES)] = "half_up"
+
+
+class _Active(_Mapping):
+    min_pv: Number = Decimal(0)
+
+
+class _Refunds(_Mapping):
+    volume: Annotated[str, _choice("ignore", "deduct_in_refund_period")] = "ignore"
+
+
+class _PlanDocument(_Mapping):
+    name: Annotated[str, PlainValidator(_plan_name)] = ""
+    rounding: _Rounding = _Rounding()
+    active: _Active = _Active()
+    refunds: _Refunds = _Refunds()
+    ranks: Annotated[list[_Rank], BeforeValidator(_read_ranks), Field(min_length=1)]
+    bonuses: Annotated[
+        list[_BonusDocument], BeforeValidator(_read_bonuses), AfterValidator(_one_bonus_per_kind)
+    ] = []
+
+    def plan(self) -> Plan:
+        return Plan(
+            name=self.name,
+            places=self.rounding.places,
+            rounding_mode=self.rounding.mode,
+            active_min_pv=self.active.min_pv,
+            refund_volume=self.refunds.volume,
+            ranks=tuple(rank.rank() for rank in self.ranks),
+            bonuses=tuple(bonus.bonus() for bonus in self.bonuses),
+        )
+
+
+def _references(document: Any) -> dict[str, Any]:
+    """The rank and bonus ids a plan defines, which its fields may refer to."""
+    ranks: dict[str, int] = {}
+    bonuses: dict[str, str] = {}
+    if isinstance(document, dict):
+        for index, rank in enumerate(document.get("ranks") or ()):
+            if isinstance(rank, dict) and isinstance(rank.get("id"), str):
+                ranks.setdefault(rank["id"], index)
+        for bonus in document.get("bonuses") or ():
+            if isinstance(bonus, dict) and isinstance(bonus.get("id"), str):
+                bonuses.setdefault(bonus["id"], str(bonus.get("type")))
+    return {"ranks": ranks, "bonuses": bonuses}
+
+
+_MESSAGES = {
+    "missing": "required",
+    "extra_forbidden": "unknown field",
+    "invalid_key": "unknown field",
+    "too_short": "must not be empty",
+}
+
+
+def _path(location: tuple[Any, ...], *, key_last: bool = False) -> str:
+    """``("bonuses", 2, "unilevel", "levels", 0)`` as ``bonuses[2].levels[0]``."""
+    path = ""
+    previous: Any = None
+    for index, part in enumerate(location):
+        if part == "[key]" or (index == 2 and location[0] == "bonuses"):
+            continue  # a dict key's own error, or the bonus's type (the union's tag)
+        is_key = (
+            (key_last and index == len(location) - 1)
+            or previous in _RANK_TABLES
+            or (previous == "amounts" and location[2:3] == ("rank_advancement",))
+        )
+        if isinstance(part, int) and not isinstance(part, bool) and not is_key:
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+        previous = part
+    return path
+
+
+def _join(path: str, inner: str) -> str:
+    if not inner:
+        return path
+    if inner.startswith("[") or not path:
+        return path + inner
+    return f"{path}.{inner}"
+
+
+def _plan_error(error: ValidationError) -> PlanError:
+    """The first of Pydantic's errors as a :class:`PlanError` naming the field path.
+
+    An unknown key of a mapping is reported before anything inside that mapping, as the plan
+    is read mapping by mapping.
+    """
+    errors = error.errors()
+    first = errors[0]
+    for candidate in errors:
+        if candidate["type"] in ("extra_forbidden", "invalid_key"):
+            parent = candidate["loc"][:-1]
+            if first["loc"][: len(parent)] == parent:
+                first = candidate
+                break
+    kind, location = first["type"], tuple(first["loc"])
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, PlanError):
+        return PlanError(_join(_path(location), cause.path), cause.message)
+    path = _path(location, key_last=kind in ("extra_forbidden", "invalid_key"))
+    if kind in _MESSAGES:
+        return PlanError(path, _MESSAGES[kind])
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return PlanError(path, f"expected a mapping, got {_kind(first['input'])}")
+    if kind in ("list_type", "tuple_type"):
+        return PlanError(path, f"expected a list, got {_kind(first['input'])}")
+    return PlanError(path, first["msg"])
 
 
 def load_plan(text: str) -> Plan:
     """Parse and validate a plan written in YAML (COMP_PLAN.md section 8).
+
+    The schema is a set of Pydantic models; their errors become a :class:`PlanError` naming
+    the first offending field.
 
     Args:
         text: The YAML document.
@@ -490,70 +739,8 @@ def load_plan(text: str) -> Plan:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise PlanError("", f"not valid YAML{where}") from exc
-    top = _mapping(document, "", ("rounding", "active", "refunds", "ranks", "bonuses"))
-    name = top.get("name", "")
-    if not isinstance(name, str):
-        raise PlanError("name", f"expected a text, got {_kind(name)}")
-    places, mode = 2, "half_up"
-    if "rounding" in top:
-        rounding = _mapping(top["rounding"], "rounding", ("places", "mode"))
-        if "places" in rounding:
-            places = _integer(rounding["places"], "rounding.places")
-            if places > MAX_PLACES:
-                raise PlanError("rounding.places", f"at most {MAX_PLACES}, got {places}")
-        if "mode" in rounding:
-            mode = _choice(rounding["mode"], "rounding.mode", ROUNDING_MODES)
-    active_min_pv = Decimal(0)
-    if "active" in top:
-        active = _mapping(top["active"], "active", ("min_pv",))
-        if "min_pv" in active:
-            active_min_pv = _number(active["min_pv"], "active.min_pv")
-    refund_volume = "ignore"
-    if "refunds" in top:
-        refunds = _mapping(top["refunds"], "refunds", ("volume",))
-        if "volume" in refunds:
-            refund_volume = _choice(
-                refunds["volume"], "refunds.volume", ("ignore", "deduct_in_refund_period")
-            )
-    if "ranks" not in top:
-        raise PlanError("ranks", "required")
-    reader = _Reader()
-    raw_ranks = _list(top["ranks"], "ranks")
-    ranks = [reader.read_rank(item, f"ranks[{i}]", i) for i, item in enumerate(raw_ranks)]
-    ranks = [reader.fill_rank(r, raw_ranks[i], f"ranks[{i}]") for i, r in enumerate(ranks)]
-    raw_bonuses = _list(top.get("bonuses", []), "bonuses", non_empty=False)
-    kinds: dict[str, str] = {}
-    for i, item in enumerate(raw_bonuses):
-        path = f"bonuses[{i}]"
-        if not isinstance(item, dict):
-            raise PlanError(path, f"expected a mapping, got {_kind(item)}")
-        for key in ("id", "type"):
-            if key not in item:
-                raise PlanError(f"{path}.{key}", "required")
-        bonus_id = _text(item["id"], f"{path}.id")
-        if bonus_id.startswith("clawback:"):
-            raise PlanError(f"{path}.id", "bonus ids may not start with 'clawback:'")
-        if bonus_id in kinds:
-            raise PlanError(f"{path}.id", f"duplicate bonus id {bonus_id!r}")
-        kinds[bonus_id] = _choice(item["type"], f"{path}.type", BONUS_TYPES)
-    bonuses = []
-    for i, item in enumerate(raw_bonuses):
-        bonuses.append(reader.read_bonus(item, f"bonuses[{i}]", kinds[item["id"]], kinds))
-    for kind in ("binary", "matrix", "rank_advancement"):
-        found = [i for i, b in enumerate(bonuses) if b.type == kind]
-        if len(found) > 1:
-            raise PlanError(f"bonuses[{found[1]}].type", f"a plan has at most one {kind} bonus")
-    types = [b.type for b in bonuses]
-    if "binary" in types and "matrix" in types:
-        raise PlanError(
-            f"bonuses[{types.index('matrix')}].type", "a plan with both binary and matrix"
-        )
-    return Plan(
-        name=name,
-        places=places,
-        rounding_mode=mode,
-        active_min_pv=active_min_pv,
-        refund_volume=refund_volume,
-        ranks=tuple(ranks),
-        bonuses=tuple(bonuses),
-    )
+    try:
+        parsed = _PlanDocument.model_validate(document, context=_references(document))
+    except ValidationError as error:
+        raise _plan_error(error) from None
+    return parsed.plan()

@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
+from dateutil.relativedelta import relativedelta
 from sqlmodel import Session, col, select
 
 from mlmcrm.db import session_scope, set_actor
@@ -63,8 +64,7 @@ def next_run_date(day_of_month: int, after: date) -> date:
     candidate = after.replace(day=day_of_month)
     if candidate > after:
         return candidate
-    year, month = (after.year + 1, 1) if after.month == 12 else (after.year, after.month + 1)
-    return date(year, month, day_of_month)
+    return candidate + relativedelta(months=1)
 
 
 def _field(obj: Any, key: str) -> Any:

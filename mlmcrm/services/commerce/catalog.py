@@ -331,9 +331,9 @@ def list_products(
         statement = statement.where(Product.status == "active")
     needle = search.strip()
     if needle:
-        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         statement = statement.where(
-            col(Product.sku).ilike(pattern) | col(Product.name).ilike(pattern)
+            col(Product.sku).icontains(needle, autoescape=True)
+            | col(Product.name).icontains(needle, autoescape=True)
         )
     return _rows(session, statement)
 

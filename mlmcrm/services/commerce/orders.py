@@ -484,11 +484,10 @@ def _filtered(actor: Actor, filters: OrderFilter) -> Any:
         statement = statement.where(col(Order.id) == int(number))
     buyer = filters.buyer.strip()
     if buyer:
-        pattern = "%" + buyer.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         statement = statement.where(
-            col(Customer.first_name).ilike(pattern)
-            | col(Customer.last_name).ilike(pattern)
-            | col(Customer.email).ilike(pattern)
+            col(Customer.first_name).icontains(buyer, autoescape=True)
+            | col(Customer.last_name).icontains(buyer, autoescape=True)
+            | col(Customer.email).icontains(buyer, autoescape=True)
         )
     return statement
 

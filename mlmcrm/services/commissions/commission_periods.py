@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session, col, select
@@ -73,10 +74,12 @@ class PeriodPublic(BaseModel):
 def period_label(starts_at: datetime, ends_at: datetime) -> str:
     """``January 2026`` for a calendar month, else ``2026-01-01 – 2026-01-15``."""
     start, end = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
-    if start.day == 1 and start.time() == end.time() == datetime.min.time() and end.day == 1:
-        months = (end.year - start.year) * 12 + end.month - start.month
-        if months == 1:
-            return f"{calendar.month_name[start.month]} {start.year}"
+    if (
+        start.day == 1
+        and start.time() == datetime.min.time()
+        and end == start + relativedelta(months=1)
+    ):
+        return f"{calendar.month_name[start.month]} {start.year}"
     last = end - timedelta(microseconds=1)
     return f"{start:%Y-%m-%d} – {last:%Y-%m-%d}"
 
@@ -136,11 +139,6 @@ def get_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPubli
     return PeriodPublic.from_row(row, total, lines)
 
 
-def _next_month(moment: datetime) -> datetime:
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    return moment.replace(year=year, month=month, day=1)
-
-
 def create_next_period(
     session: Session, *, actor: Actor, starts_at: datetime | None = None
 ) -> PeriodPublic:
@@ -164,7 +162,9 @@ def create_next_period(
     else:
         base = (starts_at or utcnow()).astimezone(UTC)
         start = datetime(base.year, base.month, 1, tzinfo=UTC)
-    row = CommissionPeriod(starts_at=start, ends_at=_next_month(start), status="open")
+    row = CommissionPeriod(
+        starts_at=start, ends_at=start + relativedelta(months=1, day=1), status="open"
+    )
     session.add(row)
     session.flush()
     audit.record(

@@ -57,7 +57,7 @@ from mlmcrm.engine.money import multiply
 from mlmcrm.engine.plan import Plan
 from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models.commissions import ledger_partition_name, stats_partition_name
-from mlmcrm.services.platform import pgcopy
+from mlmcrm.services.platform import audit, pgcopy
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
 
@@ -832,10 +832,11 @@ def _swap(
                 "seen": json.dumps(inputs.seen) if inputs.seen is not None else None,
             },
         )
-        _audit(
+        audit.record(
             connection,
-            actor,
+            actor=actor,
             action="commission_period.previewed",
+            entity_type="commission_period",
             entity_id=period_id,
             after={
                 "run": run,
@@ -845,32 +846,6 @@ def _swap(
             },
         )
     return total
-
-
-def _audit(
-    connection: Any,
-    actor: Actor,
-    *,
-    action: str,
-    entity_id: int,
-    after: dict[str, Any],
-    reason: str | None = None,
-) -> None:
-    connection.execute(
-        text(
-            "INSERT INTO audit_logs (actor_id, actor_label, action, entity_type, entity_id,"
-            " after, reason) VALUES (:actor_id, :label, :action, 'commission_period', :entity,"
-            " CAST(:after AS jsonb), :reason)"
-        ),
-        {
-            "actor_id": actor.user_id,
-            "label": actor.label or actor.role,
-            "action": action,
-            "entity": str(entity_id),
-            "after": json.dumps(after),
-            "reason": reason,
-        },
-    )
 
 
 def _copy_ledger(
@@ -919,22 +894,14 @@ def _copy_ledger(
         source_distributor = ledger.source_distributor[rows].astype(np.int64)
         level = ledger.level[rows].astype(np.int64)
         columns = [
-            pgcopy.Column("int8", recipients),
-            pgcopy.Column("text", ledger.bonus[rows].astype(np.int64), texts=result.bonus_names),
-            pgcopy.Column("numeric", ledger.amount[rows], scale=result.places),
-            pgcopy.Column(
-                "int8",
-                inputs.order_ids[np.maximum(source_order, 0)],
-                null=source_order < 0,
-            ),
-            pgcopy.Column(
-                "int8",
-                ids[np.maximum(source_distributor, 0)],
-                null=source_distributor < 0,
-            ),
-            pgcopy.Column("int4", level, null=level < 0),
-            pgcopy.Column("numeric", basis_at[rows], scale=result.volume_places),
-            pgcopy.Column("int8", ledger.rate[rows]),
+            pgcopy.int8(recipients),
+            pgcopy.words(ledger.bonus[rows].astype(np.int64), result.bonus_names),
+            pgcopy.numeric(ledger.amount[rows], result.places),
+            pgcopy.int8(inputs.order_ids[np.maximum(source_order, 0)], nulls=source_order < 0),
+            pgcopy.int8(ids[np.maximum(source_distributor, 0)], nulls=source_distributor < 0),
+            pgcopy.int4(level, nulls=level < 0),
+            pgcopy.numeric(basis_at[rows], result.volume_places),
+            pgcopy.int8(ledger.rate[rows]),
         ]
         names = [
             "id",
@@ -949,14 +916,14 @@ def _copy_ledger(
         ]
         if explained:
             columns += [
-                pgcopy.Column("int4", ledger.skipped_inactive[rows]),
-                pgcopy.Column("int4", ledger.skipped_suspended[rows]),
-                pgcopy.Column("int4", ledger.skipped_terminated[rows]),
-                pgcopy.Column("text", ledger.note[rows].astype(np.int64), texts=result.notes),
+                pgcopy.int4(ledger.skipped_inactive[rows]),
+                pgcopy.int4(ledger.skipped_suspended[rows]),
+                pgcopy.int4(ledger.skipped_terminated[rows]),
+                pgcopy.words(ledger.note[rows].astype(np.int64), result.notes),
             ]
             names += ["skipped_inactive", "skipped_suspended", "skipped_terminated", "note"]
         columns = [
-            pgcopy.Column("int8", np.arange(next_id, next_id + rows.size, dtype=np.int64)),
+            pgcopy.int8(np.arange(next_id, next_id + rows.size, dtype=np.int64)),
             *columns,
         ]
         pgcopy.write(cursor, table, names, columns, rows.size, freeze=True)
@@ -1006,17 +973,17 @@ def _copy_stats(
     zero = np.zeros(size, dtype=np.int64)
     ranks = inputs.rank_db_ids
     columns = [
-        pgcopy.Column("int8", int(period_id)),
-        pgcopy.Column("int8", inputs.distributor_ids),
-        pgcopy.Column("numeric", state.pv, scale=places),
-        pgcopy.Column("numeric", state.gv, scale=places),
-        pgcopy.Column("bool", state.active.astype(np.uint8)),
-        pgcopy.Column("int2", ranks[state.paid_as_rank]),
-        pgcopy.Column("int2", ranks[state.title_rank]),
-        pgcopy.Column("int2", ranks[state.bonus_rank]),
+        pgcopy.int8(int(period_id)),
+        pgcopy.int8(inputs.distributor_ids),
+        pgcopy.numeric(state.pv, places),
+        pgcopy.numeric(state.gv, places),
+        pgcopy.boolean(state.active),
+        pgcopy.int2(ranks[state.paid_as_rank]),
+        pgcopy.int2(ranks[state.title_rank]),
+        pgcopy.int2(ranks[state.bonus_rank]),
     ]
     for values in (state.left_volume, state.right_volume, state.carry_left, state.carry_right):
-        columns.append(pgcopy.Column("numeric", values if binary else zero, scale=places))
+        columns.append(pgcopy.numeric(values if binary else zero, places))
     names = [
         "period_id",
         "distributor_id",

@@ -2,8 +2,8 @@
 
 ``seed_demo_company`` fills an empty, migrated database as the owner role. It builds every table
 as numpy arrays (``seed_tree`` grows the two trees, ``seed_data`` holds the names, catalogue and
-plan) and streams them with binary COPY (``seed_copy``), which loads a million distributors and
-five million orders in a few minutes on a small machine:
+plan) and streams them with the app's binary COPY encoder (``platform.pgcopy``), which loads a
+million distributors and five million orders in a few minutes on a small machine:
 
 - secondary indexes, unique constraints and foreign keys of the loaded tables are dropped for the
   load and rebuilt afterwards (foreign keys are added NOT VALID and then validated, so every row
@@ -32,11 +32,14 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from dateutil.relativedelta import relativedelta
 
 from mlmcrm.services.demo import seed_data as data
 from mlmcrm.services.demo import seed_tables as tables
 from mlmcrm.services.demo.seed_data import ADMIN_EMAIL, DEMO_PASSWORD, DISTRIBUTOR_EMAIL
 from mlmcrm.services.demo.seed_tree import build_network
+from mlmcrm.services.platform import audit
+from mlmcrm.services.platform.actor import Actor
 
 SEED_ACTOR_LABEL = "cli"
 SEED_LOCK_KEY = 0x6D6C6D736565  # held while seeding, so two seeds cannot fill one database
@@ -288,7 +291,7 @@ def _insert_small_tables(conn: psycopg.Connection, company: tables.Company, mont
         starts = window_start
         periods = 0
         for index in range(months):
-            ends = tables.add_month(starts)
+            ends = starts + relativedelta(months=1)
             is_current = index == months - 1
             closed_at = None if is_current else min(ends + timedelta(days=3), now)
             cursor.execute(
@@ -391,14 +394,13 @@ def _reset_identities(conn: psycopg.Connection) -> None:
 
 
 def _record_audit(conn: psycopg.Connection, counts: dict[str, int], months: int, seed: int):
-    conn.execute(
-        "INSERT INTO audit_logs (actor_id, actor_label, action, entity_type, entity_id, after,"
-        " reason) VALUES (NULL, %s, 'company.seed', 'company', NULL, %s, %s)",
-        (
-            SEED_ACTOR_LABEL,
-            json.dumps({**counts, "months": months, "seed": seed}),
-            "demo company seeded into an empty database",
-        ),
+    audit.record(
+        conn,
+        actor=Actor.system(SEED_ACTOR_LABEL),
+        action="company.seed",
+        entity_type="company",
+        after={**counts, "months": months, "seed": seed},
+        reason="demo company seeded into an empty database",
     )
     conn.commit()
 

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from dateutil.relativedelta import relativedelta
 
-from mlmcrm.services.demo import seed_copy as sc
 from mlmcrm.services.demo import seed_data as data
 from mlmcrm.services.demo.seed_data import COMPANY_EMAIL, DISTRIBUTOR_EMAIL, STAFF
 from mlmcrm.services.demo.seed_tree import Network
+from mlmcrm.services.platform import pgcopy
 
 CHUNK_ROWS = 200_000
 DAY_US = 86_400 * 1_000_000
@@ -41,18 +42,7 @@ COUNTRIES = tuple(data.COUNTRY_WEIGHTS)
 
 def month_start(moment: datetime, months_back: int) -> datetime:
     """The first instant (UTC) of the calendar month ``months_back`` months before ``moment``."""
-    year, month = moment.year, moment.month - months_back
-    while month < 1:
-        month += 12
-        year -= 1
-    return datetime(year, month, 1, tzinfo=UTC)
-
-
-def add_month(moment: datetime) -> datetime:
-    """The same day and time one calendar month later (used on first days of months)."""
-    if moment.month == 12:
-        return moment.replace(year=moment.year + 1, month=1)
-    return moment.replace(month=moment.month + 1)
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC) - relativedelta(months=months_back)
 
 
 def to_us(moment: datetime) -> int:
@@ -95,10 +85,10 @@ def _vocabularies() -> dict[str, Any]:
     first = [*data.FIRST_NAMES, "Evergreen"]
     last = [*data.LAST_NAMES, "Company"]
     return {
-        "first": sc.Vocabulary.of(first),
-        "last": sc.Vocabulary.of(last),
-        "first_lower": sc.Vocabulary.of([w.lower() for w in first]),
-        "last_lower": sc.Vocabulary.of([w.lower() for w in last]),
+        "first": pgcopy.Vocabulary.of(first),
+        "last": pgcopy.Vocabulary.of(last),
+        "first_lower": pgcopy.Vocabulary.of([w.lower() for w in first]),
+        "last_lower": pgcopy.Vocabulary.of([w.lower() for w in last]),
         "first_names": first,
         "last_names": last,
     }
@@ -189,7 +179,7 @@ def add_customers(company: Company, rng: np.random.Generator) -> None:
     company.counts["customers"] = count
 
 
-Builder = Callable[[int, int], list[sc.Column]]
+Builder = Callable[[int, int], list[pgcopy.Column]]
 COPY_STATS: dict[str, tuple[float, float]] = {}
 """Per table: seconds spent building rows in Python and seconds of the whole COPY."""
 _COPY_STATS_LOCK = threading.Lock()
@@ -210,46 +200,33 @@ def copy_rows(
         column_list = ", ".join(columns)
         statement = f"COPY {table} ({column_list}) FROM STDIN (FORMAT binary, FREEZE)"
         with cursor.copy(statement) as copy:
-            copy.write(sc.COPY_HEADER)
+            copy.write(pgcopy.HEADER)
             for rows, build in blocks:
                 for low in range(0, rows, CHUNK_ROWS):
                     high = min(rows, low + CHUNK_ROWS)
                     since = time.perf_counter()
-                    chunk = sc.encode_rows(build(low, high), high - low)
+                    chunk = pgcopy.encode_rows(build(low, high), high - low)
                     encoding += time.perf_counter() - since
                     copy.write(chunk)
                 total += rows
-            copy.write(sc.COPY_TRAILER)
+            copy.write(pgcopy.TRAILER)
     conn.commit()
     with _COPY_STATS_LOCK:
         COPY_STATS[table] = (round(encoding, 2), round(time.perf_counter() - started, 2))
     return total
 
 
-def _jsonb_vocabulary(values: Sequence[bytes]) -> sc.Vocabulary:
-    return sc.Vocabulary.of([b"\x01" + value for value in values])
+ADDRESSES = pgcopy.Vocabulary.of([pgcopy.jsonb(data.address_json(i)) for i in range(200)])
+SHIPPING = pgcopy.Vocabulary.of(
+    [pgcopy.jsonb(b"[" + data.address_json(i) + b"]") for i in range(200)]
+)
+TAGS = pgcopy.Vocabulary.of([pgcopy.text_array(tags) for tags in data.TAG_SETS])
 
 
-def _text_array(words: Sequence[str]) -> bytes:
-    """A ``text[]`` value in binary format."""
-    if not words:
-        return (0).to_bytes(4, "big") + (0).to_bytes(4, "big") + (25).to_bytes(4, "big")
-    out = bytearray()
-    out += (1).to_bytes(4, "big") + (0).to_bytes(4, "big") + (25).to_bytes(4, "big")
-    out += len(words).to_bytes(4, "big") + (1).to_bytes(4, "big")
-    for item in words:
-        encoded = item.encode()
-        out += len(encoded).to_bytes(4, "big") + encoded
-    return bytes(out)
-
-
-ADDRESSES = _jsonb_vocabulary([data.address_json(i) for i in range(200)])
-SHIPPING = _jsonb_vocabulary([b"[" + data.address_json(i) + b"]" for i in range(200)])
-TAGS = sc.Vocabulary.of([_text_array(tags) for tags in data.TAG_SETS])
-
-
-def _phone(rng: np.random.Generator, rows: int) -> sc.Column:
-    return sc.text(sc.const("+1555"), sc.number(rng.integers(1_000_000, 9_999_999, rows)))
+def _phone(rng: np.random.Generator, rows: int) -> pgcopy.Column:
+    return pgcopy.text(
+        pgcopy.const("+1555"), pgcopy.number(rng.integers(1_000_000, 9_999_999, rows))
+    )
 
 
 def load_users(
@@ -270,31 +247,31 @@ def load_users(
     staff_created = company.window_start_us - 90 * DAY_US
     names = ["id", "created_at", "updated_at", "failed_logins", "role", "status"]
     names += ["password_hash", "email", "phone", "email_verified_at", "last_login_at", "is_demo"]
-    role_vocab = sc.Vocabulary.of(USER_ROLES)
-    status_vocab = sc.Vocabulary.of(USER_STATUSES)
-    special_vocab = sc.Vocabulary.of(special_emails)
+    role_vocab = pgcopy.Vocabulary.of(USER_ROLES)
+    status_vocab = pgcopy.Vocabulary.of(USER_STATUSES)
+    special_vocab = pgcopy.Vocabulary.of(special_emails)
 
-    def special(low: int, high: int) -> list[sc.Column]:
+    def special(low: int, high: int) -> list[pgcopy.Column]:
         rows = 6
         ids = np.array([1, 2, 3, 4, user_id_of(0), user_id_of(company.demo)])
         created = np.array([staff_created] * 4 + [company.joined_us[0]] * 2)
         created[5] = company.joined_us[company.demo]
         return [
-            sc.int8(ids),
-            sc.timestamptz(created),
-            sc.timestamptz(created),
-            sc.int4(np.zeros(rows)),
-            sc.text(sc.word(np.array([0, 1, 2, 3, 4, 4]), role_vocab)),
-            sc.text(sc.word(np.zeros(rows, dtype=np.int64), status_vocab)),
-            sc.constant_text(password_hash, rows),
-            sc.text(sc.word(np.arange(rows), special_vocab)),
+            pgcopy.int8(ids),
+            pgcopy.timestamptz(created),
+            pgcopy.timestamptz(created),
+            pgcopy.int4(np.zeros(rows)),
+            pgcopy.text(pgcopy.word(np.array([0, 1, 2, 3, 4, 4]), role_vocab)),
+            pgcopy.text(pgcopy.word(np.zeros(rows, dtype=np.int64), status_vocab)),
+            pgcopy.text(pgcopy.const(password_hash)),
+            pgcopy.text(pgcopy.word(np.arange(rows), special_vocab)),
             _phone(rng, rows),
-            sc.timestamptz(created),
-            sc.timestamptz(created, nulls=np.ones(rows, dtype=bool)),
-            sc.boolean(np.ones(rows, dtype=bool)),
+            pgcopy.timestamptz(created),
+            pgcopy.timestamptz(created, nulls=np.ones(rows, dtype=bool)),
+            pgcopy.boolean(np.ones(rows, dtype=bool)),
         ]
 
-    def regular_rows(low: int, high: int) -> list[sc.Column]:
+    def regular_rows(low: int, high: int) -> list[pgcopy.Column]:
         k = regular[low:high]
         rows = len(k)
         user_ids = user_id_of(k)
@@ -302,25 +279,25 @@ def load_users(
         status = np.where(pending[k], 1, 0)
         login = np.maximum(last_login[k], joined)
         return [
-            sc.int8(user_ids),  # type: ignore[arg-type]  # filled by the earlier step
-            sc.timestamptz(joined),
-            sc.timestamptz(joined),
-            sc.int4(np.zeros(rows)),
-            sc.text(sc.word(np.full(rows, 4), role_vocab)),
-            sc.text(sc.word(status, status_vocab)),
-            sc.constant_text(password_hash, rows),
-            sc.text(
-                sc.word(company.first[k], VOCAB["first_lower"]),
-                sc.const("."),
-                sc.word(company.last[k], VOCAB["last_lower"]),
-                sc.const("."),
-                sc.number(user_ids),  # type: ignore[arg-type]  # filled by the earlier step
-                sc.const("@example.com"),
+            pgcopy.int8(user_ids),
+            pgcopy.timestamptz(joined),
+            pgcopy.timestamptz(joined),
+            pgcopy.int4(np.zeros(rows)),
+            pgcopy.text(pgcopy.word(np.full(rows, 4), role_vocab)),
+            pgcopy.text(pgcopy.word(status, status_vocab)),
+            pgcopy.text(pgcopy.const(password_hash)),
+            pgcopy.text(
+                pgcopy.word(company.first[k], VOCAB["first_lower"]),
+                pgcopy.const("."),
+                pgcopy.word(company.last[k], VOCAB["last_lower"]),
+                pgcopy.const("."),
+                pgcopy.number(user_ids),  # type: ignore[arg-type]  # filled by the earlier step
+                pgcopy.const("@example.com"),
             ),
             _phone(rng, rows),
-            sc.timestamptz(joined, nulls=pending[k]),
-            sc.timestamptz(login, nulls=never_logged_in[k] | pending[k]),
-            sc.boolean(np.ones(rows, dtype=bool)),
+            pgcopy.timestamptz(joined, nulls=pending[k]),
+            pgcopy.timestamptz(login, nulls=never_logged_in[k] | pending[k]),
+            pgcopy.boolean(np.ones(rows, dtype=bool)),
         ]
 
     return copy_rows(conn, "users", names, [(6, special), (len(regular), regular_rows)])
@@ -340,9 +317,9 @@ def load_profiles(conn: psycopg.Connection, company: Company, rng: np.random.Gen
                 zone_names.append(zone)
             codes.append(zone_names.index(zone))
         zone_of_country.append(codes)
-    zone_vocab = sc.Vocabulary.of([*zone_names, "America/Chicago"])
+    zone_vocab = pgcopy.Vocabulary.of([*zone_names, "America/Chicago"])
     locales = sorted(set(data.LOCALE_BY_COUNTRY.values()))
-    locale_vocab = sc.Vocabulary.of(locales)
+    locale_vocab = pgcopy.Vocabulary.of(locales)
     locale_of_country = np.array([locales.index(data.LOCALE_BY_COUNTRY[c]) for c in COUNTRIES])
     zone_table = np.zeros((len(COUNTRIES), max(map(len, zone_of_country))), dtype=np.int64)
     for c, codes in enumerate(zone_of_country):
@@ -353,25 +330,25 @@ def load_profiles(conn: psycopg.Connection, company: Company, rng: np.random.Gen
     address = rng.integers(0, 200, n)
     names = ["user_id", "first_name", "last_name", "timezone", "locale", "address"]
 
-    def staff(low: int, high: int) -> list[sc.Column]:
+    def staff(low: int, high: int) -> list[pgcopy.Column]:
         return [
-            sc.int8(np.arange(1, STAFF_COUNT + 1)),
-            sc.text(sc.word(staff_first, VOCAB["first"])),
-            sc.text(sc.word(staff_last, VOCAB["last"])),
-            sc.text(sc.word(np.full(STAFF_COUNT, len(zone_names)), zone_vocab)),
-            sc.text(sc.word(np.zeros(STAFF_COUNT, dtype=np.int64), locale_vocab)),
-            sc.text(sc.word(np.zeros(STAFF_COUNT, dtype=np.int64), ADDRESSES)),
+            pgcopy.int8(np.arange(1, STAFF_COUNT + 1)),
+            pgcopy.text(pgcopy.word(staff_first, VOCAB["first"])),
+            pgcopy.text(pgcopy.word(staff_last, VOCAB["last"])),
+            pgcopy.text(pgcopy.word(np.full(STAFF_COUNT, len(zone_names)), zone_vocab)),
+            pgcopy.text(pgcopy.word(np.zeros(STAFF_COUNT, dtype=np.int64), locale_vocab)),
+            pgcopy.text(pgcopy.word(np.zeros(STAFF_COUNT, dtype=np.int64), ADDRESSES)),
         ]
 
-    def people(low: int, high: int) -> list[sc.Column]:
+    def people(low: int, high: int) -> list[pgcopy.Column]:
         k = np.arange(low, high)
         return [
-            sc.int8(user_id_of(k)),  # type: ignore[arg-type]  # filled by the earlier step
-            sc.text(sc.word(company.first[k], VOCAB["first"])),
-            sc.text(sc.word(company.last[k], VOCAB["last"])),
-            sc.text(sc.word(zone[k], zone_vocab)),
-            sc.text(sc.word(locale_of_country[company.country[k]], locale_vocab)),
-            sc.text(sc.word(address[k], ADDRESSES)),
+            pgcopy.int8(user_id_of(k)),
+            pgcopy.text(pgcopy.word(company.first[k], VOCAB["first"])),
+            pgcopy.text(pgcopy.word(company.last[k], VOCAB["last"])),
+            pgcopy.text(pgcopy.word(zone[k], zone_vocab)),
+            pgcopy.text(pgcopy.word(locale_of_country[company.country[k]], locale_vocab)),
+            pgcopy.text(pgcopy.word(address[k], ADDRESSES)),
         ]
 
     return copy_rows(conn, "user_profiles", names, [(STAFF_COUNT, staff), (n, people)])
@@ -381,28 +358,28 @@ def load_distributors(conn: psycopg.Connection, company: Company) -> int:
     """Load the distributors with their sponsor, placement slot, title rank and status."""
     net = company.network
     assert net is not None and company.rank is not None
-    country_vocab = sc.Vocabulary.of(COUNTRIES)
-    status_vocab = sc.Vocabulary.of(DISTRIBUTOR_STATUSES)
+    country_vocab = pgcopy.Vocabulary.of(COUNTRIES)
+    status_vocab = pgcopy.Vocabulary.of(DISTRIBUTOR_STATUSES)
     names = ["id", "user_id", "joined_at", "created_at", "updated_at", "rank_id", "status"]
     names += ["country", "code", "sponsor_id", "placement_id", "position"]
 
-    def build(low: int, high: int) -> list[sc.Column]:
+    def build(low: int, high: int) -> list[pgcopy.Column]:
         k = np.arange(low, high)
         root = k == 0
         joined = company.joined_us[k]
         return [
-            sc.int8(k + 1),
-            sc.int8(user_id_of(k)),  # type: ignore[arg-type]  # filled by the earlier step
-            sc.timestamptz(joined),
-            sc.timestamptz(joined),
-            sc.timestamptz(joined),
-            sc.int2(company.rank[k]),  # type: ignore[index]  # filled by the earlier step
-            sc.text(sc.word(company.status[k], status_vocab)),
-            sc.text(sc.word(company.country[k], country_vocab)),
-            sc.text(sc.word(company.first[k], VOCAB["first_lower"]), sc.number(k + 1)),
-            sc.int8(net.sponsor[k] + 1, nulls=root),
-            sc.int8(net.placement[k] + 1, nulls=root),
-            sc.int2(net.position[k], nulls=root),
+            pgcopy.int8(k + 1),
+            pgcopy.int8(user_id_of(k)),
+            pgcopy.timestamptz(joined),
+            pgcopy.timestamptz(joined),
+            pgcopy.timestamptz(joined),
+            pgcopy.int2(company.rank[k]),  # type: ignore[index]  # filled by the earlier step
+            pgcopy.text(pgcopy.word(company.status[k], status_vocab)),
+            pgcopy.text(pgcopy.word(company.country[k], country_vocab)),
+            pgcopy.text(pgcopy.word(company.first[k], VOCAB["first_lower"]), pgcopy.number(k + 1)),
+            pgcopy.int8(net.sponsor[k] + 1, nulls=root),
+            pgcopy.int8(net.placement[k] + 1, nulls=root),
+            pgcopy.int2(net.position[k], nulls=root),
         ]
 
     return copy_rows(conn, "distributors", names, [(company.n, build)])
@@ -430,19 +407,19 @@ def load_genealogy(conn: psycopg.Connection, company: Company) -> int:
         trees.append((number, parent, depth, slot, pre, post))
 
     def builder(number, parent, depth, slot, pre, post):
-        def build(low: int, high: int) -> list[sc.Column]:
+        def build(low: int, high: int) -> list[pgcopy.Column]:
             k = np.arange(low, high)
             return [
-                sc.int2(np.full(high - low, number)),
-                sc.int8(k + 1),
-                sc.int8(parent[k] + 1, nulls=parent[k] < 0),
-                sc.int4(depth[k]),
-                sc.int2(slot[k], nulls=slot[k] == 0),
-                sc.int8(pre[k]),
-                sc.int8(post[k]),
-                sc.boolean(company.status[k] == active_code),
-                sc.int2(company.rank[k]),  # type: ignore[index]  # filled by the earlier step
-                sc.timestamptz(company.joined_us[k]),
+                pgcopy.int2(np.full(high - low, number)),
+                pgcopy.int8(k + 1),
+                pgcopy.int8(parent[k] + 1, nulls=parent[k] < 0),
+                pgcopy.int4(depth[k]),
+                pgcopy.int2(slot[k], nulls=slot[k] == 0),
+                pgcopy.int8(pre[k]),
+                pgcopy.int8(post[k]),
+                pgcopy.boolean(company.status[k] == active_code),
+                pgcopy.int2(company.rank[k]),  # type: ignore[index]  # filled by the earlier step
+                pgcopy.timestamptz(company.joined_us[k]),
             ]
 
         return build
@@ -460,28 +437,28 @@ def load_customers(conn: psycopg.Connection, company: Company, rng: np.random.Ge
     names = ["id", "distributor_id", "created_at", "first_name", "last_name", "email"]
     names += ["billing_address", "shipping_addresses", "phone"]
 
-    def build(low: int, high: int) -> list[sc.Column]:
+    def build(low: int, high: int) -> list[pgcopy.Column]:
         k = np.arange(low, high)
         rows = high - low
         return [
-            sc.int8(k + 1),
-            sc.int8(company.customer_distributor[k] + 1),  # type: ignore[index]  # filled by the earlier step
-            sc.timestamptz(company.customer_created_us[k]),  # type: ignore[index]  # filled by the earlier step
-            sc.text(sc.word(company.customer_first[k], VOCAB["first"])),  # type: ignore[index]  # filled by the earlier step
-            sc.text(sc.word(company.customer_last[k], VOCAB["last"])),  # type: ignore[index]  # filled by the earlier step
-            sc.text(
-                sc.word(company.customer_first[k], VOCAB["first_lower"]),  # type: ignore[index]  # filled by the earlier step
-                sc.const("."),
-                sc.word(company.customer_last[k], VOCAB["last_lower"]),  # type: ignore[index]  # filled by the earlier step
-                sc.const(".c"),
-                sc.number(k + 1),
-                sc.const("@example.com"),
+            pgcopy.int8(k + 1),
+            pgcopy.int8(company.customer_distributor[k] + 1),  # type: ignore[index]  # filled by the earlier step
+            pgcopy.timestamptz(company.customer_created_us[k]),  # type: ignore[index]  # filled by the earlier step
+            pgcopy.text(pgcopy.word(company.customer_first[k], VOCAB["first"])),  # type: ignore[index]  # filled by the earlier step
+            pgcopy.text(pgcopy.word(company.customer_last[k], VOCAB["last"])),  # type: ignore[index]  # filled by the earlier step
+            pgcopy.text(
+                pgcopy.word(company.customer_first[k], VOCAB["first_lower"]),  # type: ignore[index]  # filled by the earlier step
+                pgcopy.const("."),
+                pgcopy.word(company.customer_last[k], VOCAB["last_lower"]),  # type: ignore[index]  # filled by the earlier step
+                pgcopy.const(".c"),
+                pgcopy.number(k + 1),
+                pgcopy.const("@example.com"),
             ),
-            sc.text(sc.word(address[k], ADDRESSES)),
-            sc.text(sc.word(address[k], SHIPPING)),
-            sc.text(
-                sc.const("+1555"),
-                sc.number(rng.integers(1_000_000, 9_999_999, rows)),
+            pgcopy.text(pgcopy.word(address[k], ADDRESSES)),
+            pgcopy.text(pgcopy.word(address[k], SHIPPING)),
+            pgcopy.text(
+                pgcopy.const("+1555"),
+                pgcopy.number(rng.integers(1_000_000, 9_999_999, rows)),
                 nulls=~with_phone[k],
             ),
         ]
@@ -509,8 +486,8 @@ def load_contacts(
     lead_created = company.joined_us[lead_owner] + (
         rng.random(leads) * np.maximum(company.now_us - company.joined_us[lead_owner], MINUTE_US)
     ).astype(np.int64)
-    source_vocab = sc.Vocabulary.of(data.CONTACT_SOURCES)
-    stage_vocab = sc.Vocabulary.of(CONTACT_STAGES)
+    source_vocab = pgcopy.Vocabulary.of(data.CONTACT_SOURCES)
+    stage_vocab = pgcopy.Vocabulary.of(CONTACT_STAGES)
     names = ["id", "owner_id", "created_at", "updated_at", "stage", "tags", "source"]
     names += ["first_name", "last_name", "email", "phone", "customer_id", "distributor_id"]
     names += ["last_touched_at"]
@@ -519,29 +496,31 @@ def load_contacts(
     def common(ids, owner_user, created, stage, rows):
         touched = np.minimum(created + touched_gap[:rows], company.now_us)
         return [
-            sc.int8(ids),
-            sc.int8(owner_user),
-            sc.timestamptz(created),
-            sc.timestamptz(touched),
-            sc.text(sc.word(stage, stage_vocab)),
-            sc.text(sc.word(rng.integers(0, len(data.TAG_SETS), rows), TAGS)),
-            sc.text(sc.word(rng.integers(0, len(data.CONTACT_SOURCES), rows), source_vocab)),
+            pgcopy.int8(ids),
+            pgcopy.int8(owner_user),
+            pgcopy.timestamptz(created),
+            pgcopy.timestamptz(touched),
+            pgcopy.text(pgcopy.word(stage, stage_vocab)),
+            pgcopy.text(pgcopy.word(rng.integers(0, len(data.TAG_SETS), rows), TAGS)),
+            pgcopy.text(
+                pgcopy.word(rng.integers(0, len(data.CONTACT_SOURCES), rows), source_vocab)
+            ),
         ], touched
 
     def email(first, last, suffix_numbers, marker):
-        return sc.text(
-            sc.word(first, VOCAB["first_lower"]),
-            sc.const("."),
-            sc.word(last, VOCAB["last_lower"]),
-            sc.const(marker),
-            sc.number(suffix_numbers),
-            sc.const("@example.com"),
+        return pgcopy.text(
+            pgcopy.word(first, VOCAB["first_lower"]),
+            pgcopy.const("."),
+            pgcopy.word(last, VOCAB["last_lower"]),
+            pgcopy.const(marker),
+            pgcopy.number(suffix_numbers),
+            pgcopy.const("@example.com"),
         )
 
     offset_customers = len(enrolled)
     offset_leads = offset_customers + len(as_contact)
 
-    def enrolled_rows(low: int, high: int) -> list[sc.Column]:
+    def enrolled_rows(low: int, high: int) -> list[pgcopy.Column]:
         d = enrolled[low:high]
         rows = len(d)
         created = company.joined_us[d] - rng.integers(DAY_US, 20 * DAY_US, rows)
@@ -549,16 +528,16 @@ def load_contacts(
             np.arange(low, high) + 1, user_id_of(net.sponsor[d]), created, np.full(rows, 5), rows
         )
         return columns + [
-            sc.text(sc.word(company.first[d], VOCAB["first"])),
-            sc.text(sc.word(company.last[d], VOCAB["last"])),
+            pgcopy.text(pgcopy.word(company.first[d], VOCAB["first"])),
+            pgcopy.text(pgcopy.word(company.last[d], VOCAB["last"])),
             email(company.first[d], company.last[d], user_id_of(d), "."),
             _phone(rng, rows),
-            sc.int8(np.zeros(rows), nulls=np.ones(rows, dtype=bool)),
-            sc.int8(d + 1),
-            sc.timestamptz(touched),
+            pgcopy.int8(np.zeros(rows), nulls=np.ones(rows, dtype=bool)),
+            pgcopy.int8(d + 1),
+            pgcopy.timestamptz(touched),
         ]
 
-    def customer_rows(low: int, high: int) -> list[sc.Column]:
+    def customer_rows(low: int, high: int) -> list[pgcopy.Column]:
         c = as_contact[low:high]
         rows = len(c)
         created = company.customer_created_us[c] - rng.integers(DAY_US, 10 * DAY_US, rows)  # type: ignore[index]  # filled by the earlier step
@@ -566,16 +545,16 @@ def load_contacts(
         ids = offset_customers + np.arange(low, high) + 1
         columns, touched = common(ids, owner, created, np.full(rows, 4), rows)
         return columns + [
-            sc.text(sc.word(company.customer_first[c], VOCAB["first"])),  # type: ignore[index]  # filled by the earlier step
-            sc.text(sc.word(company.customer_last[c], VOCAB["last"])),  # type: ignore[index]  # filled by the earlier step
+            pgcopy.text(pgcopy.word(company.customer_first[c], VOCAB["first"])),  # type: ignore[index]  # filled by the earlier step
+            pgcopy.text(pgcopy.word(company.customer_last[c], VOCAB["last"])),  # type: ignore[index]  # filled by the earlier step
             email(company.customer_first[c], company.customer_last[c], c + 1, ".c"),  # type: ignore[index]  # filled by the earlier step
             _phone(rng, rows),
-            sc.int8(c + 1),
-            sc.int8(np.zeros(rows), nulls=np.ones(rows, dtype=bool)),
-            sc.timestamptz(touched),
+            pgcopy.int8(c + 1),
+            pgcopy.int8(np.zeros(rows), nulls=np.ones(rows, dtype=bool)),
+            pgcopy.timestamptz(touched),
         ]
 
-    def lead_rows(low: int, high: int) -> list[sc.Column]:
+    def lead_rows(low: int, high: int) -> list[pgcopy.Column]:
         rows = high - low
         ids = offset_leads + np.arange(low, high) + 1
         stage = rng.choice(len(data.LEAD_STAGES), rows, p=data.LEAD_STAGE_WEIGHTS)
@@ -586,25 +565,25 @@ def load_contacts(
         no_phone = rng.random(rows) < 0.2
         no_touch = stage == 0
         return columns + [
-            sc.text(sc.word(lead_first[low:high], VOCAB["first"])),
-            sc.text(sc.word(lead_last[low:high], VOCAB["last"])),
-            sc.text(
-                sc.word(lead_first[low:high], VOCAB["first_lower"]),
-                sc.const("."),
-                sc.word(lead_last[low:high], VOCAB["last_lower"]),
-                sc.const(".l"),
-                sc.number(ids),
-                sc.const("@example.com"),
+            pgcopy.text(pgcopy.word(lead_first[low:high], VOCAB["first"])),
+            pgcopy.text(pgcopy.word(lead_last[low:high], VOCAB["last"])),
+            pgcopy.text(
+                pgcopy.word(lead_first[low:high], VOCAB["first_lower"]),
+                pgcopy.const("."),
+                pgcopy.word(lead_last[low:high], VOCAB["last_lower"]),
+                pgcopy.const(".l"),
+                pgcopy.number(ids),
+                pgcopy.const("@example.com"),
                 nulls=no_email,
             ),
-            sc.text(
-                sc.const("+1555"),
-                sc.number(rng.integers(1_000_000, 9_999_999, rows)),
+            pgcopy.text(
+                pgcopy.const("+1555"),
+                pgcopy.number(rng.integers(1_000_000, 9_999_999, rows)),
                 nulls=no_phone,
             ),
-            sc.int8(np.zeros(rows), nulls=np.ones(rows, dtype=bool)),
-            sc.int8(np.zeros(rows), nulls=np.ones(rows, dtype=bool)),
-            sc.timestamptz(touched, nulls=no_touch),
+            pgcopy.int8(np.zeros(rows), nulls=np.ones(rows, dtype=bool)),
+            pgcopy.int8(np.zeros(rows), nulls=np.ones(rows, dtype=bool)),
+            pgcopy.timestamptz(touched, nulls=no_touch),
         ]
 
     total = copy_rows(
@@ -636,25 +615,27 @@ def load_tasks(
     status = np.where(past, rng.choice(3, count, p=[0.25, 0.70, 0.05]), 0)
     completed = np.minimum(due - rng.integers(0, 2 * DAY_US, count), company.now_us)
     completed = np.maximum(completed, created)
-    type_vocab = sc.Vocabulary.of(data.TASK_TYPES)
-    status_vocab = sc.Vocabulary.of(TASK_STATUSES)
-    description_vocab = sc.Vocabulary.of(data.TASK_DESCRIPTIONS)
+    type_vocab = pgcopy.Vocabulary.of(data.TASK_TYPES)
+    status_vocab = pgcopy.Vocabulary.of(TASK_STATUSES)
+    description_vocab = pgcopy.Vocabulary.of(data.TASK_DESCRIPTIONS)
     names = ["id", "assignee_id", "contact_id", "due_at", "created_at", "type", "status"]
     names += ["description", "completed_at"]
 
-    def build(low: int, high: int) -> list[sc.Column]:
+    def build(low: int, high: int) -> list[pgcopy.Column]:
         rows = high - low
         sl = slice(low, high)
         return [
-            sc.int8(np.arange(low, high) + 1),
-            sc.int8(owners[contact[sl]]),
-            sc.int8(contact[sl] + 1),
-            sc.timestamptz(due[sl]),
-            sc.timestamptz(created[sl]),
-            sc.text(sc.word(rng.integers(0, len(data.TASK_TYPES), rows), type_vocab)),
-            sc.text(sc.word(status[sl], status_vocab)),
-            sc.text(sc.word(rng.integers(0, len(data.TASK_DESCRIPTIONS), rows), description_vocab)),
-            sc.timestamptz(completed[sl], nulls=status[sl] != 1),
+            pgcopy.int8(np.arange(low, high) + 1),
+            pgcopy.int8(owners[contact[sl]]),
+            pgcopy.int8(contact[sl] + 1),
+            pgcopy.timestamptz(due[sl]),
+            pgcopy.timestamptz(created[sl]),
+            pgcopy.text(pgcopy.word(rng.integers(0, len(data.TASK_TYPES), rows), type_vocab)),
+            pgcopy.text(pgcopy.word(status[sl], status_vocab)),
+            pgcopy.text(
+                pgcopy.word(rng.integers(0, len(data.TASK_DESCRIPTIONS), rows), description_vocab)
+            ),
+            pgcopy.timestamptz(completed[sl], nulls=status[sl] != 1),
         ]
 
     return copy_rows(conn, "tasks", names, [(count, build)])
@@ -763,62 +744,61 @@ def load_orders(
     refunded_total = np.zeros(count, dtype=np.int64)
     refunded_total[refunded] = refund_amount
 
-    status_vocab = sc.Vocabulary.of(ORDER_STATUSES)
+    status_vocab = pgcopy.Vocabulary.of(ORDER_STATUSES)
     names = ["id", "distributor_id", "created_at", "subtotal", "tax_total", "total"]
     names += ["pv_total", "cv_total", "refunded_total", "currency", "status", "customer_id"]
     names += ["paid_at"]
 
-    def orders(low: int, high: int) -> list[sc.Column]:
+    def orders(low: int, high: int) -> list[pgcopy.Column]:
         sl = slice(low, high)
-        rows = high - low
         return [
-            sc.int8(np.arange(low, high) + 1),
-            sc.int8(distributor[sl] + 1),
-            sc.timestamptz(created[sl]),
-            sc.numeric(subtotal[sl], 2),
-            sc.numeric(tax[sl], 2),
-            sc.numeric(total[sl], 2),
-            sc.numeric(pv_total[sl], 6),
-            sc.numeric(cv_total[sl], 6),
-            sc.numeric(refunded_total[sl], 2),
-            sc.constant_text("USD", rows),
-            sc.text(sc.word(status[sl], status_vocab)),
-            sc.int8(customer[sl] + 1, nulls=customer[sl] < 0),
-            sc.timestamptz(paid_at[sl], nulls=unpaid[sl]),
+            pgcopy.int8(np.arange(low, high) + 1),
+            pgcopy.int8(distributor[sl] + 1),
+            pgcopy.timestamptz(created[sl]),
+            pgcopy.numeric(subtotal[sl], 2),
+            pgcopy.numeric(tax[sl], 2),
+            pgcopy.numeric(total[sl], 2),
+            pgcopy.numeric(pv_total[sl], 6),
+            pgcopy.numeric(cv_total[sl], 6),
+            pgcopy.numeric(refunded_total[sl], 2),
+            pgcopy.text(pgcopy.const("USD")),
+            pgcopy.text(pgcopy.word(status[sl], status_vocab)),
+            pgcopy.int8(customer[sl] + 1, nulls=customer[sl] < 0),
+            pgcopy.timestamptz(paid_at[sl], nulls=unpaid[sl]),
         ]
 
     loaded_orders = copy_rows(conn, "orders", names, [(count, orders)])
     item_order = np.repeat(np.arange(count, dtype=np.int64), item_counts)
 
-    def items(low: int, high: int) -> list[sc.Column]:
+    def items(low: int, high: int) -> list[pgcopy.Column]:
         sl = slice(low, high)
         p = product[sl]
         return [
-            sc.int8(np.arange(low, high) + 1),
-            sc.int8(item_order[sl] + 1),
-            sc.int8(p + 1),
-            sc.int4(quantity[sl]),
-            sc.numeric(catalogue.price_cents[p], 2),
-            sc.numeric(catalogue.pv_micro[p], 6),
-            sc.numeric(catalogue.cv_micro[p], 6),
+            pgcopy.int8(np.arange(low, high) + 1),
+            pgcopy.int8(item_order[sl] + 1),
+            pgcopy.int8(p + 1),
+            pgcopy.int4(quantity[sl]),
+            pgcopy.numeric(catalogue.price_cents[p], 2),
+            pgcopy.numeric(catalogue.pv_micro[p], 6),
+            pgcopy.numeric(catalogue.cv_micro[p], 6),
         ]
 
     item_names = ["id", "order_id", "product_id", "quantity", "unit_price", "pv", "cv"]
     loaded_items = copy_rows(conn, "order_items", item_names, [(items_total, items)])
-    reason_vocab = sc.Vocabulary.of(
+    reason_vocab = pgcopy.Vocabulary.of(
         ["Customer changed their mind", "Damaged in transit", "Cooling-off cancellation"]
     )
 
-    def refunds(low: int, high: int) -> list[sc.Column]:
+    def refunds(low: int, high: int) -> list[pgcopy.Column]:
         sl = slice(low, high)
         rows = high - low
         return [
-            sc.int8(np.arange(low, high) + 1),
-            sc.int8(refunded[sl] + 1),
-            sc.numeric(refund_amount[sl], 2),
-            sc.numeric(ratio_scaled[sl], 10, integer_digits=2),
-            sc.timestamptz(refunded_at[sl]),
-            sc.text(sc.word(rng.integers(0, 3, rows), reason_vocab)),
+            pgcopy.int8(np.arange(low, high) + 1),
+            pgcopy.int8(refunded[sl] + 1),
+            pgcopy.numeric(refund_amount[sl], 2),
+            pgcopy.numeric(ratio_scaled[sl], 10),
+            pgcopy.timestamptz(refunded_at[sl]),
+            pgcopy.text(pgcopy.word(rng.integers(0, 3, rows), reason_vocab)),
         ]
 
     refund_names = ["id", "order_id", "amount", "ratio", "refunded_at", "reason"]

@@ -33,7 +33,8 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import Text, literal_column, text
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlmodel import Session
 
 from mlmcrm.models.genealogy import PLACEMENT_TREE, SPONSOR_TREE
@@ -327,6 +328,12 @@ ROW_COLUMNS = (
 )
 
 
+PERSON_NAME = literal_column(
+    "lower(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, ''))", Text
+).label("name")
+_TEXT_DIALECT = PGDialect(paramstyle="named")
+
+
 def _filter_sql(filters: DownlineFilters, params: dict[str, Any]) -> str:
     clauses = []
     if filters.rank_id is not None:
@@ -341,11 +348,13 @@ def _filter_sql(filters: DownlineFilters, params: dict[str, Any]) -> str:
         clauses.append("g.joined_at < :joined_to")
         params["joined_to"] = filters.joined_to
     if filters.name:
-        clauses.append(
-            "lower(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) LIKE :name"
+        # Compiled to text for the hand-written queries; SQLAlchemy escapes the name's ``%``
+        # and ``_``. The expression is the one the trigram index is built on.
+        condition = PERSON_NAME.icontains(filters.name.strip(), autoescape=True).compile(
+            dialect=_TEXT_DIALECT
         )
-        escaped = filters.name.strip().lower().replace("\\", "\\\\")
-        params["name"] = "%" + escaped.replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append(str(condition))
+        params.update(condition.params)
     return "".join(f" AND {clause}" for clause in clauses)
 
 

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, text
+import psycopg
+from sqlalchemy import Connection, func
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import ValidationFailed
@@ -30,8 +31,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+_INSERT = (
+    "INSERT INTO audit_logs (actor_id, actor_label, action, entity_type, entity_id,"
+    " before, after, reason, ip_address)"
+    " VALUES (%(actor_id)s, %(actor_label)s, %(action)s, %(entity_type)s, %(entity_id)s,"
+    " CAST(%(before)s AS jsonb), CAST(%(after)s AS jsonb), %(reason)s, CAST(%(ip)s AS inet))"
+)
+
+
 def record(
-    session: Session,
+    session: Session | Connection | psycopg.Connection,
     *,
     actor: Actor,
     action: str,
@@ -41,13 +50,15 @@ def record(
     after: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> None:
-    """Add an audit row in the session's transaction.
+    """Add an audit row in the transaction of ``session``; the one writer of audit rows.
 
     Never pass the plaintext of a sensitive field in ``before``/``after``: record that it
     changed (for example ``{"tax_id": "changed"}``).
 
     Args:
-        session: The unit of work the audited change belongs to.
+        session: The unit of work the audited change belongs to: a session, or the
+            SQLAlchemy or psycopg connection of work done below the ORM (the commission run,
+            the demo seed).
         actor: Who acted.
         action: What was done, as ``noun.verb`` (``user.login``, ``distributor.move``).
         entity_type: The kind of record changed.
@@ -56,25 +67,22 @@ def record(
         after: The changed fields after.
         reason: Why, when the person had to say.
     """
-    session.execute(
-        text(
-            "INSERT INTO audit_logs (actor_id, actor_label, action, entity_type, entity_id,"
-            " before, after, reason, ip_address)"
-            " VALUES (:actor_id, :actor_label, :action, :entity_type, :entity_id,"
-            " CAST(:before AS jsonb), CAST(:after AS jsonb), :reason, CAST(:ip AS inet))"
-        ),
-        {
-            "actor_id": actor.user_id,
-            "actor_label": actor.label or actor.role,
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": None if entity_id is None else str(entity_id),
-            "before": None if before is None else json.dumps(_jsonable(before)),
-            "after": None if after is None else json.dumps(_jsonable(after)),
-            "reason": reason,
-            "ip": valid_ip(actor.ip_address),
-        },
-    )
+    values = {
+        "actor_id": actor.user_id,
+        "actor_label": actor.label or actor.role,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": None if entity_id is None else str(entity_id),
+        "before": None if before is None else json.dumps(_jsonable(before)),
+        "after": None if after is None else json.dumps(_jsonable(after)),
+        "reason": reason,
+        "ip": valid_ip(actor.ip_address),
+    }
+    if isinstance(session, psycopg.Connection):
+        session.execute(_INSERT, values)
+    else:
+        connection = session.connection() if isinstance(session, Session) else session
+        connection.exec_driver_sql(_INSERT, values)
 
 
 @dataclass(frozen=True)
@@ -149,10 +157,12 @@ def _filtered(filters: AuditFilter, *, actor: Actor) -> Any:
         if needle.isdigit():
             statement = statement.where(AuditLog.actor_id == int(needle))
         else:
-            statement = statement.where(col(AuditLog.actor_label).ilike(f"%{_like(needle)}%"))
+            statement = statement.where(
+                col(AuditLog.actor_label).icontains(needle, autoescape=True)
+            )
     if filters.action.strip():
         statement = statement.where(
-            col(AuditLog.action).ilike(f"%{_like(filters.action.strip())}%")
+            col(AuditLog.action).icontains(filters.action.strip(), autoescape=True)
         )
     if filters.entity_type.strip():
         statement = statement.where(AuditLog.entity_type == filters.entity_type.strip())
@@ -168,10 +178,6 @@ def _filtered(filters: AuditFilter, *, actor: Actor) -> Any:
             AuditLog.created_at < datetime.combine(until + timedelta(days=1), time(), UTC)
         )
     return statement
-
-
-def _like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _row(log: AuditLog) -> AuditRow:

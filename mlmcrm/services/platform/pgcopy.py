@@ -1,11 +1,19 @@
 """PostgreSQL binary COPY to and from numpy columns, without a Python loop per row.
 
+Writing: a table is a list of columns built by the functions here (:func:`int8`,
+:func:`numeric`, :func:`text` of :func:`word`, :func:`number` and :func:`const` parts, ...),
+and :func:`encode_rows` turns a block of rows into binary COPY rows. When every row of a block
+has the same width (no NULL that varies, texts of one length), the block is one numpy
+structured array: fields equal in every row are written once and the row copied, the others
+field by field. Otherwise runs of fixed-width fields are laid out that way and each
+variable-length field is scattered to its row's offset. :func:`write` sends whole columns and
+groups rows of equal width (same NULLs, same words) so that most blocks take the first path;
+the order of rows in a COPY does not matter.
+
+NUMERIC values are integers scaled by ``10**scale``, sent in PostgreSQL's base-10000 form with
+one number of digits per block; the server normalises them.
+
 Reading aggregates each column into one array, sent as a single COPY row that numpy parses.
-Writing relies on binary COPY rows of fixed-width fields all having the same length, so a
-block of rows is one numpy structured array (``ndarray.tobytes``). Rows whose widths differ (a
-NULL, another text) are written in groups of equal width; the order of rows in a COPY does not
-matter. Numerics are sent in PostgreSQL's base-10000 form with a fixed number
-of digits per column; the server normalises them.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import dataclasses
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,10 +30,12 @@ import numpy as np
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 HEADER = SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
+POSTGRES_EPOCH_MICROS = 946_684_800_000_000  # 2000-01-01 UTC, the zero of binary timestamps
 _NUMERIC_NEGATIVE = 0x4000
 _NBASE = 10_000
-# Rows encoded per block: small enough that a block (a few MB) stays in the CPU caches while
-# each of its fields is written (half the CPU time of 200,000-row blocks).
+_TEXT_OID = 25
+# Rows encoded per block by :func:`write`: small enough that a block (a few MB) stays in the
+# CPU caches while each of its fields is written (half the CPU time of 200,000-row blocks).
 CHUNK_ROWS = 16_384
 
 
@@ -85,96 +95,356 @@ def read_int64(cursor: Any, query: str, params: Any, columns: int) -> np.ndarray
 
 
 @dataclass
+class Vocabulary:
+    """Byte strings addressed by code, padded into a matrix for vectorised lookups."""
+
+    matrix: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def of(cls, words: Sequence[bytes | str]) -> Vocabulary:
+        """Build a vocabulary from words (str is encoded as UTF-8)."""
+        encoded = [w.encode() if isinstance(w, str) else bytes(w) for w in words]
+        width = max(1, max((len(w) for w in encoded), default=1))
+        matrix = np.zeros((len(encoded), width), dtype=np.uint8)
+        for index, item in enumerate(encoded):
+            matrix[index, : len(item)] = np.frombuffer(item, dtype=np.uint8)
+        return cls(matrix, np.array([len(w) for w in encoded], dtype=np.int64))
+
+    def word(self, code: int) -> bytes:
+        """The bytes of the word at ``code``."""
+        return self.matrix[code, : self.lengths[code]].tobytes()
+
+
+@dataclass
+class Part:
+    """A piece of a text value: a vocabulary word, a decimal number or a constant."""
+
+    kind: str
+    codes: np.ndarray | None = None
+    vocabulary: Vocabulary | None = None
+    constant: bytes = b""
+
+    def take(self, rows: np.ndarray) -> Part:
+        """The part for the given rows only."""
+        if self.codes is None:
+            return self
+        return dataclasses.replace(self, codes=self.codes[rows])
+
+
+def word(codes: np.ndarray, vocabulary: Vocabulary) -> Part:
+    """The word of ``vocabulary`` at each row's code."""
+    return Part("word", codes=np.asarray(codes, dtype=np.int64), vocabulary=vocabulary)
+
+
+def number(values: np.ndarray) -> Part:
+    """Each row's non-negative integer in decimal."""
+    return Part("number", codes=np.asarray(values, dtype=np.int64))
+
+
+def const(value: bytes | str) -> Part:
+    """The same bytes on every row."""
+    return Part("const", constant=value.encode() if isinstance(value, str) else value)
+
+
+@dataclass
 class Column:
-    """One column to write.
+    """One column to write; build it with :func:`int8`, :func:`numeric`, :func:`text`, ...
 
     Attributes:
-        kind: ``int8``, ``int4``, ``int2``, ``bool``, ``timestamptz``, ``numeric`` or ``text``.
-        values: The values (integers of ``10**-scale`` for numerics, microseconds since 1970
-            for timestamps, codes into ``texts`` for text columns); a scalar repeats for every
-            row.
+        kind: ``fixed`` (a big-endian number of ``dtype``), ``numeric`` or ``text``.
+        values: Fixed and numeric columns: one value per row, or a scalar for every row
+            (numerics as integers of ``10**-scale``).
+        dtype: The big-endian numpy type of a fixed column.
         scale: Decimal places of a numeric column.
-        texts: The distinct strings of a text column.
-        null: Rows that are NULL, or None.
+        parts: The pieces a text value is made of.
+        nulls: Rows that are NULL, or None.
     """
 
     kind: str
-    values: Any
+    values: Any = None
+    dtype: str = ""
     scale: int = 0
-    texts: Sequence[str] = ()
-    null: np.ndarray | None = None
-    _digits: int = field(default=0, repr=False)
-    _fraction_groups: int = field(default=0, repr=False)
+    parts: tuple[Part, ...] = ()
+    nulls: np.ndarray | None = None
+
+    def take(self, rows: np.ndarray) -> Column:
+        """The column for the given rows only."""
+        return dataclasses.replace(
+            self,
+            values=self.values[rows] if np.ndim(self.values) else self.values,
+            parts=tuple(part.take(rows) for part in self.parts),
+            nulls=None if self.nulls is None else self.nulls[rows],
+        )
 
 
-_INT_TYPES = {"int8": ">i8", "int4": ">i4", "int2": ">i2", "bool": "u1", "timestamptz": ">i8"}
-POSTGRES_EPOCH_MICROS = 946_684_800_000_000  # 2000-01-01 UTC, the zero of binary timestamps
+def _fixed(values: Any, dtype: str, nulls: np.ndarray | None) -> Column:
+    return Column("fixed", values=values, dtype=dtype, nulls=nulls)
 
 
-def _prepare_numeric(column: Column, rows: int) -> np.ndarray:
+def int8(values: Any, nulls: np.ndarray | None = None) -> Column:
+    """A ``bigint`` column (an array, or one value for every row)."""
+    return _fixed(values, ">i8", nulls)
+
+
+def int4(values: Any, nulls: np.ndarray | None = None) -> Column:
+    """An ``integer`` column."""
+    return _fixed(values, ">i4", nulls)
+
+
+def int2(values: Any, nulls: np.ndarray | None = None) -> Column:
+    """A ``smallint`` column."""
+    return _fixed(values, ">i2", nulls)
+
+
+def boolean(values: Any, nulls: np.ndarray | None = None) -> Column:
+    """A ``boolean`` column."""
+    return _fixed(np.asarray(values, dtype=bool), "u1", nulls)
+
+
+def timestamptz(unix_us: Any, nulls: np.ndarray | None = None) -> Column:
+    """A ``timestamptz`` column from microseconds since the Unix epoch."""
+    return _fixed(np.asarray(unix_us, dtype=np.int64) - POSTGRES_EPOCH_MICROS, ">i8", nulls)
+
+
+def numeric(scaled: Any, scale: int, nulls: np.ndarray | None = None) -> Column:
+    """A ``numeric`` column from integers scaled by ``10**scale`` (exact at any size)."""
+    return Column("numeric", values=scaled, scale=scale, nulls=nulls)
+
+
+def text(*parts: Part, nulls: np.ndarray | None = None) -> Column:
+    """A text-like column (``text``, ``char(n)``, ``jsonb``, ``text[]``) from parts."""
+    return Column("text", parts=parts, nulls=nulls)
+
+
+def words(codes: np.ndarray, texts: Sequence[str], nulls: np.ndarray | None = None) -> Column:
+    """A text column holding ``texts[code]`` on each row."""
+    return text(word(codes, Vocabulary.of(texts)), nulls=nulls)
+
+
+def jsonb(document: bytes) -> bytes:
+    """The binary form of a ``jsonb`` value (a version byte, then the JSON text)."""
+    return b"\x01" + document
+
+
+def text_array(items: Sequence[str]) -> bytes:
+    """The binary form of a one-dimensional ``text[]`` value."""
+    header = [1 if items else 0, 0, _TEXT_OID]
+    if items:
+        header += [len(items), 1]
+    out = bytearray(b"".join(value.to_bytes(4, "big") for value in header))
+    for item in items:
+        encoded = item.encode()
+        out += len(encoded).to_bytes(4, "big") + encoded
+    return bytes(out)
+
+
+# A block of fixed-width fields: (numpy type, a scalar for every row or one value per row).
+Fields = list[tuple[Any, Any]]
+# A piece of a variable-length field: bytes per row (n, width) and the length used per row.
+Piece = tuple[np.ndarray, "np.ndarray | int"]
+
+
+def _numeric_fields(column: Column, n: int) -> Fields:
     raw = np.asarray(column.values)
     if raw.dtype != object:
         raw = raw.astype(np.int64, copy=False)
-    values = np.broadcast_to(raw, (rows,))
+    values = np.broadcast_to(raw, (n,))
     fraction_groups = -(-column.scale // 4)
     factor = 10 ** (4 * fraction_groups - column.scale)
-    largest = int(np.abs(values).max()) if rows else 0
+    magnitude = np.abs(values)
+    largest = int(magnitude.max()) if n else 0
     if largest * factor >= 2**63:
-        values = values.astype(object)  # Python integers: exact at any size, only slower
-    scaled = np.abs(values) * factor
-    integer_groups = 1
-    while largest * factor >= _NBASE ** (integer_groups + fraction_groups):
-        integer_groups += 1
-    column._fraction_groups = fraction_groups
-    column._digits = integer_groups + fraction_groups
-    return scaled
-
-
-def _numeric_payload(scaled: np.ndarray, negative: np.ndarray, column: Column) -> dict:
-    digits = column._digits
-    payload = {
-        "ndigits": digits,
-        "weight": digits - column._fraction_groups - 1,
-        "sign": np.where(negative, _NUMERIC_NEGATIVE, 0) if negative.any() else 0,
-        "dscale": column.scale,
-    }
+        magnitude = magnitude.astype(object)  # Python integers: exact at any size, only slower
+    scaled = magnitude * factor
+    digits = fraction_groups + 1
+    while largest * factor >= _NBASE**digits:
+        digits += 1
+    negative = values < 0
+    fields: Fields = [
+        (">i4", 8 + 2 * digits),
+        (">i2", digits),
+        (">i2", digits - fraction_groups - 1),
+        (">u2", np.where(negative, _NUMERIC_NEGATIVE, 0) if negative.any() else 0),
+        (">i2", column.scale),
+    ]
     for index in range(digits):
-        payload[f"d{index}"] = (scaled // _NBASE ** (digits - 1 - index)) % _NBASE
-    return payload
+        fields.append((">i2", (scaled // _NBASE ** (digits - 1 - index)) % _NBASE))
+    return fields
+
+
+def _digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Left-aligned ASCII digits of non-negative integers and their lengths."""
+    values = np.asarray(values, dtype=np.int64)
+    width = max(1, len(str(int(values.max())))) if len(values) else 1
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    right_aligned = (values[:, None] // powers) % 10
+    lengths = np.ones(len(values), dtype=np.int64)
+    for k in range(1, width):
+        lengths += values >= 10**k
+    columns = (width - lengths)[:, None] + np.arange(width)
+    np.minimum(columns, width - 1, out=columns)
+    matrix = np.take_along_axis(right_aligned, columns, axis=1).astype(np.uint8) + 48
+    return matrix, lengths
+
+
+def _part_bytes(part: Part, n: int) -> tuple[np.ndarray | bytes, np.ndarray | int]:
+    """A part's bytes: one string for every row, or a matrix with a width or lengths per row."""
+    if part.kind == "const":
+        return part.constant, len(part.constant)
+    assert part.codes is not None
+    if part.kind == "word":
+        vocabulary = part.vocabulary
+        assert vocabulary is not None
+        codes = part.codes
+        if int(codes.min()) == int(codes.max()):
+            text_bytes = vocabulary.word(int(codes[0]))
+            return text_bytes, len(text_bytes)
+        lengths = vocabulary.lengths[codes]
+        width = int(lengths.max())
+        if int(lengths.min()) == width:
+            return vocabulary.matrix[codes, :width], width
+        return vocabulary.matrix[codes], lengths
+    matrix, lengths = _digits(part.codes)
+    if int(lengths.min()) == matrix.shape[1]:
+        return matrix, matrix.shape[1]
+    return matrix, lengths
+
+
+def _layout(column: Column, n: int) -> Fields | tuple[np.ndarray, list[Piece]]:
+    """The column's fields when every row has one width, else (lengths, pieces)."""
+    nulls = column.nulls
+    if nulls is not None and not nulls.any():
+        nulls = None
+    if nulls is not None and nulls.all():
+        return [(">i4", -1)]
+    fields: Fields = []
+    pieces: list[Piece] = []
+    total: np.ndarray | int = 0
+    if column.kind == "fixed":
+        fields = [(">i4", np.dtype(column.dtype).itemsize), (column.dtype, column.values)]
+    elif column.kind == "numeric":
+        fields = _numeric_fields(column, n)
+    elif column.kind == "text":
+        parts = [_part_bytes(part, n) for part in column.parts]
+        if all(np.ndim(length) == 0 for _, length in parts):
+            fields = [(">i4", sum(int(length) for _, length in parts))]
+            for value, length in parts:
+                if isinstance(value, bytes):
+                    if value:
+                        fields.append((f"S{len(value)}", value))
+                elif length:
+                    fields.append((("u1", (int(length),)), value))
+        else:
+            for value, length in parts:
+                if isinstance(value, bytes):
+                    value = np.broadcast_to(np.frombuffer(value, dtype=np.uint8), (n, len(value)))
+                pieces.append((value, length))
+                total = total + length
+    else:
+        raise ValueError(f"unknown column kind {column.kind!r}")
+    if fields and nulls is None:
+        return fields
+    if fields:
+        matrix = _block(fields[1:], n) if len(fields) > 1 else np.zeros((n, 0), dtype=np.uint8)
+        pieces = [(matrix, matrix.shape[1])]
+        total = matrix.shape[1]
+    if nulls is not None:
+        pieces = [(matrix, np.where(nulls, 0, length)) for matrix, length in pieces]
+        total = np.where(nulls, -1, total)
+    return np.broadcast_to(np.asarray(total, dtype=np.int64), (n,)), pieces
+
+
+def _block(fields: Fields, n: int) -> np.ndarray:
+    """``n`` rows of the fixed-width ``fields`` side by side, as an ``(n, width)`` byte matrix.
+
+    Fields equal in every row (field counts, lengths, numeric headers, a group's text) are
+    written once into one row, which is then copied whole; the others field by field.
+    """
+    dtype = np.dtype([(f"f{index}", kind) for index, (kind, _) in enumerate(fields)])
+    template = np.zeros(1, dtype=dtype)
+    varying = []
+    for index, (_, value) in enumerate(fields):
+        if np.ndim(value) == 0:
+            template[f"f{index}"] = value
+        else:
+            varying.append((f"f{index}", value))
+    block = np.repeat(template, n)
+    for name, value in varying:
+        block[name] = value
+    return block.view(np.uint8).reshape(n, dtype.itemsize)
+
+
+def _scatter(buffer: np.ndarray, starts: np.ndarray, matrix: np.ndarray, lengths: Any) -> None:
+    width = matrix.shape[1]
+    if width == 0:
+        return
+    index = starts[:, None] + np.arange(width, dtype=np.int64)
+    if np.ndim(lengths) == 0:
+        buffer[index] = matrix
+    else:
+        mask = np.arange(width) < np.asarray(lengths)[:, None]
+        buffer[index[mask]] = matrix[mask]
+
+
+def encode_rows(columns: Sequence[Column], n: int) -> bytes:
+    """Encode ``n`` rows (without the COPY header and trailer) in binary COPY format.
+
+    Args:
+        columns: The columns, in the order of the COPY statement's column list; each holds
+            ``n`` values or one for every row.
+        n: The number of rows.
+
+    Returns:
+        The bytes to pass to ``copy.write``.
+    """
+    if n == 0:
+        return b""
+    fields: Fields = [(">i2", len(columns))]
+    segments: list[Piece] = []
+    for column in columns:
+        layout = _layout(column, n)
+        if isinstance(layout, list):
+            fields += layout
+            continue
+        lengths, pieces = layout
+        fields.append((">i4", lengths))
+        segments.append((_block(fields, n), 0))
+        fields = []
+        segments.extend(pieces)
+    if not segments:
+        return _block(fields, n).tobytes()
+    if fields:
+        segments.append((_block(fields, n), 0))
+    widths = [matrix.shape[1] if np.ndim(length) == 0 else length for matrix, length in segments]
+    row_lengths = np.zeros(n, dtype=np.int64)
+    for width in widths:
+        row_lengths += width
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(row_lengths[:-1], out=starts[1:])
+    buffer = np.empty(int(row_lengths.sum()), dtype=np.uint8)
+    position = starts
+    for (matrix, length), width in zip(segments, widths, strict=True):
+        _scatter(buffer, position, matrix, length)
+        position = position + width
+    return buffer.tobytes()
 
 
 def group_key(columns: Sequence[Column], rows: int) -> np.ndarray | None:
-    """The key that groups rows of equal width (same NULLs, same texts), or None if all are."""
+    """The key that groups rows of equal width (same NULLs, same words), or None if all are."""
     key_parts = []
     for column in columns:
-        if column.null is not None:
-            key_parts.append(np.asarray(column.null, dtype=np.int64))
-        if column.kind == "text" and np.ndim(column.values):
-            key_parts.append(np.asarray(column.values, dtype=np.int64) + 1)
+        if column.nulls is not None:
+            key_parts.append(np.asarray(column.nulls, dtype=np.int64))
+        for part in column.parts:
+            if part.kind == "word" and part.codes is not None:
+                key_parts.append(part.codes + 1)
     if not key_parts:
         return None
     key = np.zeros(rows, dtype=np.int64)
-    for part in key_parts:
-        key = key * (int(part.max(initial=0)) + 1) + part
+    for part_key in key_parts:
+        key = key * (int(part_key.max(initial=0)) + 1) + part_key
     return key
-
-
-def sort_rows(columns: Sequence[Column], rows: int, within: np.ndarray) -> list[Column]:
-    """The columns with their rows in the order COPY will send them.
-
-    Inside each group of equal width the rows are in ``within`` order, so an index built later
-    on ``within`` sorts presorted runs.
-    """
-    key = group_key(columns, rows)
-    order = np.argsort(within, kind="stable") if key is None else np.lexsort((within, key))
-    return [
-        dataclasses.replace(
-            column,
-            values=column.values[order] if np.ndim(column.values) else column.values,
-            null=None if column.null is None else column.null[order],
-        )
-        for column in columns
-    ]
 
 
 def binary_copy_data(columns: Sequence[Column], rows: int) -> Iterator[bytes]:
@@ -183,9 +453,6 @@ def binary_copy_data(columns: Sequence[Column], rows: int) -> Iterator[bytes]:
     Yields:
         Byte blocks to send in order, each encoded when asked for.
     """
-    prepared: list[np.ndarray | None] = []
-    for column in columns:
-        prepared.append(_prepare_numeric(column, rows) if column.kind == "numeric" else None)
     key = group_key(columns, rows)
     if key is None:
         groups = [np.arange(rows)]
@@ -196,73 +463,9 @@ def binary_copy_data(columns: Sequence[Column], rows: int) -> Iterator[bytes]:
     yield HEADER
     for group in groups:
         for start in range(0, group.size, CHUNK_ROWS):
-            yield _encode_group(columns, prepared, group[start : start + CHUNK_ROWS])
+            chunk = group[start : start + CHUNK_ROWS]
+            yield encode_rows([column.take(chunk) for column in columns], chunk.size)
     yield TRAILER
-
-
-def _at(values: Any, rows: np.ndarray) -> Any:
-    return values[rows] if np.ndim(values) else values
-
-
-def _encode_group(
-    columns: Sequence[Column], prepared: list[np.ndarray | None], rows: np.ndarray
-) -> bytes:
-    first = int(rows[0])
-    fields: list[tuple[str, str]] = [("count", ">i2")]
-    values: dict[str, Any] = {"count": len(columns)}
-    for index, column in enumerate(columns):
-        name = f"c{index}"
-        if column.null is not None and column.null[first]:
-            fields.append((f"{name}len", ">i4"))
-            values[f"{name}len"] = -1
-            continue
-        if column.kind in _INT_TYPES:
-            kind = _INT_TYPES[column.kind]
-            fields += [(f"{name}len", ">i4"), (name, kind)]
-            values[f"{name}len"] = np.dtype(kind).itemsize
-            raw = _at(column.values, rows)
-            values[name] = raw - POSTGRES_EPOCH_MICROS if column.kind == "timestamptz" else raw
-        elif column.kind == "text":
-            code = int(column.values[first]) if np.ndim(column.values) else int(column.values)
-            text = column.texts[code].encode()
-            fields.append((f"{name}len", ">i4"))
-            values[f"{name}len"] = len(text)
-            if text:
-                fields.append((name, f"S{len(text)}"))
-                values[name] = text
-        elif column.kind == "numeric":
-            digits = column._digits
-            fields += [
-                (f"{name}len", ">i4"),
-                (f"{name}ndigits", ">i2"),
-                (f"{name}weight", ">i2"),
-                (f"{name}sign", ">u2"),
-                (f"{name}dscale", ">i2"),
-            ]
-            fields += [(f"{name}d{i}", ">i2") for i in range(digits)]
-            values[f"{name}len"] = 8 + 2 * digits
-            raw = _at(np.asarray(column.values), rows) if np.ndim(column.values) else column.values
-            scaled = prepared[index]
-            assert scaled is not None
-            payload = _numeric_payload(_at(scaled, rows), np.asarray(raw) < 0, column)
-            for key, value in payload.items():
-                values[f"{name}{key}"] = value
-        else:
-            raise ValueError(f"unknown column kind {column.kind!r}")
-    dtype = np.dtype(fields)
-    # Fields equal in every row (field counts, lengths, numeric headers, a group's text) are
-    # written once into one row, which is then copied whole; the others field by field.
-    template = np.zeros(1, dtype=dtype)
-    varying = {}
-    for name, value in values.items():
-        if np.ndim(value) == 0:
-            template[name] = value
-        else:
-            varying[name] = value
-    block = np.repeat(template, rows.size)
-    for name, value in varying.items():
-        block[name] = value
-    return block.tobytes()
 
 
 def write(
@@ -283,7 +486,7 @@ def write(
         cursor: A psycopg 3 cursor.
         table: The table.
         names: Its columns, in the order of ``columns``.
-        columns: The data.
+        columns: The data, ``rows`` values each (or one for every row).
         rows: The number of rows.
         freeze: Load the rows frozen (the table must be created or truncated in this
             transaction); later readers then do not rewrite every page to set hint bits.

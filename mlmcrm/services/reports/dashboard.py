@@ -7,9 +7,10 @@ refunded of them, credited in the current calendar month (UTC).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -27,12 +28,7 @@ def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """The first instant of the current month and of the next one, in UTC."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = (
-        start.replace(year=start.year + 1, month=1)
-        if start.month == 12
-        else start.replace(month=start.month + 1)
-    )
-    return start, end
+    return start, start + relativedelta(months=1)
 
 
 @dataclass(frozen=True)
@@ -185,9 +181,7 @@ def distributor_summary(
         ),
         params,
     ).first()
-    history_start = start
-    for _ in range(HISTORY_MONTHS - 1):
-        history_start = (history_start - timedelta(days=1)).replace(day=1)
+    history_start = start - relativedelta(months=HISTORY_MONTHS - 1)
     by_month = session.execute(
         text(
             "SELECT date_trunc('month', o.created_at AT TIME ZONE 'UTC') AS month,"
@@ -209,7 +203,7 @@ def distributor_summary(
         ),
         {**params, "history": history_start},
     ).all()
-    months = _months(history_start, HISTORY_MONTHS)
+    months = month_labels(history_start, HISTORY_MONTHS)
     volume = {r.month.strftime("%Y-%m"): (Decimal(r.pv), Decimal(r.gv)) for r in by_month}
     joined = {r.month.strftime("%Y-%m"): int(r.joined) for r in growth}
     size_before = int(team.size) - sum(joined.values())
@@ -253,14 +247,18 @@ def distributor_summary(
 HISTORY_MONTHS = 6
 
 
-def _months(first: datetime, count: int) -> list[tuple[str, str]]:
-    """(label, ``YYYY-MM``) of ``count`` calendar months from ``first``."""
-    out = []
-    month = first
-    for _ in range(count):
-        out.append((month.strftime("%b %Y"), month.strftime("%Y-%m")))
-        month = (month + timedelta(days=32)).replace(day=1)
-    return out
+def month_labels(first: datetime, count: int) -> list[tuple[str, str]]:
+    """(label, ``YYYY-MM``) of ``count`` calendar months from the month of ``first``.
+
+    Args:
+        first: Any moment of the first month.
+        count: How many months.
+
+    Returns:
+        Such as ``[("Jan 2026", "2026-01"), ("Feb 2026", "2026-02")]``.
+    """
+    months = (first + relativedelta(months=index) for index in range(count))
+    return [(month.strftime("%b %Y"), month.strftime("%Y-%m")) for month in months]
 
 
 def company_summary(

@@ -2,6 +2,7 @@ import base64
 import csv
 import io
 import os
+import uuid
 
 import psycopg
 import pytest
@@ -241,3 +242,33 @@ def test_audit_search_filters_and_csv_export_for_admin_and_compliance(owner_sess
     assert owner_session.exec(
         select(AuditLog).where(AuditLog.action == "audit.exported", AuditLog.actor_id == user.id)
     ).first()
+
+
+def test_audit_search_takes_wildcards_literally(owner_session):
+    user = make_user(owner_session)
+    label = f"{uuid.uuid4().hex[:8]}_x@example.com"
+    for action in ("thing.50%_off", "thing.500 off", "thing.a_b", "thing.axb"):
+        audit.record(
+            owner_session,
+            actor=Actor(user_id=user.id, role="distributor", label=label),
+            action=action,
+            entity_type="widget",
+            entity_id=action,
+        )
+    owner_session.commit()
+    compliance = Actor(user_id=user.id, role="compliance")
+
+    def actions(**filters: str) -> list[str]:
+        rows, _ = audit.search(
+            owner_session, actor=compliance, filters=audit.AuditFilter(actor=label, **filters)
+        )
+        return sorted(r.action for r in rows)
+
+    assert actions(action="50%") == ["thing.50%_off"]
+    assert actions(action="a_b") == ["thing.a_b"]
+    assert actions(action="%_") == ["thing.50%_off"]
+    assert len(actions()) == 4
+    rows, _ = audit.search(
+        owner_session, actor=compliance, filters=audit.AuditFilter(actor=label[:8] + "%x")
+    )
+    assert rows == []

@@ -257,12 +257,20 @@ def test_the_job_runs_through_rq_with_a_burst_worker(owner, company, private_red
     assert job.result["ledger_lines"] == 8 and job.result["total"] == "250.00"
     audit = owner.execute(
         text(
-            "SELECT actor_id FROM audit_logs WHERE action = 'commission_period.previewed'"
-            " AND entity_id = :id"
+            "SELECT actor_id, actor_label, entity_type, before, after, reason, ip_address"
+            " FROM audit_logs WHERE action = 'commission_period.previewed' AND entity_id = :id"
         ),
         {"id": str(company.period_id)},
-    ).scalar_one()
-    assert audit == company.admin_id
+    ).one()
+    assert audit.actor_id == company.admin_id and audit.actor_label == company.admin.label
+    assert audit.entity_type == "commission_period"
+    assert (audit.before, audit.reason, audit.ip_address) == (None, None, None)
+    assert audit.after == {
+        "run": 1,
+        "plan_id": audit.after["plan_id"],
+        "ledger_lines": 8,
+        "total": "250.00",
+    }
 
 
 def test_closing_moves_ranks_and_carry_into_the_next_period(owner, company):
@@ -486,3 +494,13 @@ def test_a_period_of_billions_with_a_third_refunded_is_stored_exactly(owner, com
     rest = Decimal(10_000_000_000) * Decimal("0.666667")
     assert {row[4] for row in unilevel} == {rest}
     assert (company.people["B"], "unilevel", Decimal("333333500.000000"), e1, rest) in stored
+
+
+def test_period_labels_name_calendar_months_only():
+    def at(year: int, month: int, day: int) -> datetime:
+        return datetime(year, month, day, tzinfo=UTC)
+
+    assert periods.period_label(at(2026, 12, 1), at(2027, 1, 1)) == "December 2026"
+    assert periods.period_label(at(2026, 2, 1), at(2026, 3, 1)) == "February 2026"
+    assert periods.period_label(at(2026, 1, 1), at(2026, 3, 1)) == "2026-01-01 – 2026-02-28"
+    assert periods.period_label(at(2026, 1, 15), at(2026, 2, 15)) == "2026-01-15 – 2026-02-14"

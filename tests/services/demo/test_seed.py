@@ -9,7 +9,6 @@ import pytest
 from mlmcrm.db import libpq_url
 from mlmcrm.migrations import upgrade_to_head
 from mlmcrm.services.accounts.passwords import verify_password
-from mlmcrm.services.demo import seed_copy as sc
 from mlmcrm.services.demo.seed import (
     ADMIN_EMAIL,
     DEMO_PASSWORD,
@@ -257,10 +256,15 @@ def test_every_seeded_account_is_a_demo_account(seeded):
 
 def test_exactly_one_audit_row_records_the_seeding(seeded):
     conn, *_ = seeded
-    rows = conn.execute("SELECT actor_id, actor_label, action, after FROM audit_logs").fetchall()
+    rows = conn.execute(
+        "SELECT actor_id, actor_label, action, after, entity_type, entity_id, before, reason,"
+        " ip_address FROM audit_logs"
+    ).fetchall()
     assert len(rows) == 1
-    actor_id, label, action, after = rows[0]
+    actor_id, label, action, after, *rest = rows[0]
     assert (actor_id, label, action) == (None, "cli", "company.seed")
+    assert rest == ["company", None, None, "demo company seeded into an empty database", None]
+    assert after["months"] >= 1 and isinstance(after["seed"], int)
     assert after["distributors"] == DISTRIBUTORS and after["orders"] == ORDERS
 
 
@@ -303,32 +307,6 @@ def test_a_freshly_migrated_database_has_no_company(server_url):
         assert not demo_company_exists(url)
     finally:
         drop_database(server_url, name)
-
-
-def test_binary_copy_encodes_exact_values(database_url):
-    values = np.array([0, 1, 5, 12_345, 99_999_999_999_999, -250], dtype=np.int64)
-    n = len(values)
-    columns = [
-        sc.int8(np.arange(n)),
-        sc.numeric(values, 2),
-        sc.numeric(values, 6),
-        sc.timestamptz(np.full(n, 946_684_800_000_000)),
-        sc.text(sc.word(np.arange(n) % 2, sc.Vocabulary.of(["ä", "bc"])), sc.number(values * 0)),
-        sc.int4(values % 7, nulls=values == 5),
-    ]
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        conn.execute(
-            "CREATE TEMP TABLE t (id bigint, a numeric(16,2), b numeric(20,6), ts timestamptz,"
-            " s text, i int)"
-        )
-        with conn.cursor().copy("COPY t FROM STDIN (FORMAT binary)") as copy:
-            copy.write(sc.COPY_HEADER + sc.encode_rows(columns, n) + sc.COPY_TRAILER)
-        rows = conn.execute("SELECT a, b, ts, s, i FROM t ORDER BY id").fetchall()
-    assert [r[0] for r in rows] == [Decimal(v) / 100 for v in values.tolist()]
-    assert [r[1] for r in rows] == [Decimal(v) / 1_000_000 for v in values.tolist()]
-    assert rows[0][2] == datetime(2000, 1, 1, tzinfo=UTC)
-    assert [r[3] for r in rows] == ["ä0", "bc0"] * 3
-    assert [r[4] for r in rows] == [0, 1, None, 4, 99_999_999_999_999 % 7, -250 % 7]
 
 
 def test_a_failed_load_leaves_an_empty_database_with_every_constraint(server_url, monkeypatch):
@@ -383,3 +361,12 @@ def test_refuses_while_another_seed_holds_the_lock(server_url):
         assert not demo_company_exists(url)
     finally:
         drop_database(server_url, name)
+
+
+def test_seed_history_months_start_on_first_days_across_years():
+    from mlmcrm.services.demo.seed_tables import month_start
+
+    now = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    assert month_start(now, 0) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert month_start(now, 4) == datetime(2025, 11, 1, tzinfo=UTC)
+    assert month_start(now, 27) == datetime(2023, 12, 1, tzinfo=UTC)

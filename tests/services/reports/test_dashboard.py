@@ -67,3 +67,16 @@ def test_team_figures_ranks_and_monthly_charts(owner_session):
     assert [(j, n) for _, j, n in summary.team_growth][2:] == [(1, 1), (0, 1), (0, 1), (2, 3)]
     with pytest.raises(NotFound):
         dashboard.distributor_summary(s, actor=actor, distributor_id=outsider, now=NOW)
+
+
+def test_month_labels_from_a_month_end_keep_every_month():
+    assert dashboard.month_labels(datetime(2026, 1, 31, 23, tzinfo=UTC), 4) == [
+        ("Jan 2026", "2026-01"),
+        ("Feb 2026", "2026-02"),
+        ("Mar 2026", "2026-03"),
+        ("Apr 2026", "2026-04"),
+    ]
+    assert dashboard.month_bounds(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == (
+        datetime(2026, 12, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
+    )
