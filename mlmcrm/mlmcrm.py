@@ -104,7 +104,12 @@ PAGES = [
         [AuthState.guard_account, SessionsState.load],
     ),
     (tokens_page, routes.ACCOUNT_TOKENS, "API tokens", [AuthState.guard_account, TokensState.load]),
-    (audit_log_page, routes.ADMIN_AUDIT, "Audit log", [AuthState.guard_audit, AuditLogState.load]),
+    (
+        audit_log_page,
+        routes.ADMIN_AUDIT,
+        "Audit log",
+        [AuthState.guard_audit, AuditLogState.load_list],
+    ),
     (people_page, routes.ADMIN_PEOPLE, "People", [AuthState.guard_people, PeopleState.load]),
     (
         team_page,

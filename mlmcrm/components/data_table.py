@@ -34,7 +34,6 @@ def _heading(state: type[PagedListState], column: Column) -> rx.Component:
             variant="ghost",
             size="1",
             on_click=state.sort_by(column.key),
-            aria_label=f"Sort by {column.label}",
             class_name="touch-target",
         ),
         justify=justify,

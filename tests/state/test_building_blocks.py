@@ -168,3 +168,43 @@ def test_money_reaches_the_browser_as_exact_decimal_text():
     )
     assert sent == {"price": "12.10", "big": "12345678901234567.89"}
     assert isinstance(rx.Var.create(Decimal("0.1")), rx.Var)
+
+
+def test_the_audit_log_is_a_paged_list_for_compliance_only(owner_session):
+    from mlmcrm.pages.compliance.audit import AuditLogState
+    from mlmcrm.services.platform import audit
+    from mlmcrm.services.platform.actor import Actor
+
+    officer = make_user(owner_session, role="compliance")
+    for n in range(3):
+        audit.record(
+            owner_session,
+            actor=Actor(user_id=officer.id, role="compliance", label=officer.email),
+            action=f"probe.{'cba'[n]}",
+            entity_type="probe",
+            entity_id=str(n),
+            reason='=HYPERLINK("x")' if n == 0 else None,
+        )
+    owner_session.commit()
+    client = HandlerClient.sign_in(owner_session, officer)
+    state = client.call(
+        AuditLogState.apply_filters, form_data={"action": "probe.", "actor": officer.email}
+    ).state
+    assert state.error == "" and [r["action"] for r in state.rows] == [
+        "probe.a",
+        "probe.b",
+        "probe.c",
+    ]
+    state = client.call(AuditLogState.sort_by, key="action").state
+    assert [r["action"] for r in state.rows] == ["probe.a", "probe.b", "probe.c"]
+    bad = client.call(AuditLogState.apply_filters, form_data={"since": "yesterday"}).state
+    assert "YYYY-MM-DD" in bad.error and bad.rows == []
+    client.call(AuditLogState.apply_filters, form_data={"action": "probe.", "actor": officer.email})
+    table = _csv(client.call(AuditLogState.export_csv))
+    assert table[0][:3] == ["When (UTC)", "Actor", "Action"]
+    assert [row[2] for row in table[1:]] == ["probe.a", "probe.b", "probe.c"], "still sorted"
+    assert table[3][6].startswith("'="), "a formula in a cell is neutralised"
+    finance = HandlerClient.sign_in(owner_session, make_user(owner_session, role="finance"))
+    with nothing_changes(owner_session):
+        refused = finance.call(AuditLogState.load_list).state
+    assert refused.error == NO_ACCESS and refused.rows == []

@@ -27,7 +27,7 @@ from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Distributor, Order, OrderItem, OrderRefund, Product, UserProfile
 from mlmcrm.models.orders import ORDER_STATUSES
 from mlmcrm.services.commerce import customers, tax
-from mlmcrm.services.platform import audit, permissions, scoping, throttle
+from mlmcrm.services.platform import audit, exports, permissions, scoping, throttle
 from mlmcrm.services.platform.actor import Actor
 
 MAX_QUANTITY = 999
@@ -563,7 +563,7 @@ def export_csv(session: Session, *, actor: Actor, filters: OrderFilter) -> str:
     writer.writerow(CSV_COLUMNS)
     for order, code, buyer in session.execute(statement.order_by(Order.id)).all():
         row = asdict(_row(order, code, buyer))
-        writer.writerow([audit._csv_safe(str(row[column])) for column in CSV_COLUMNS])
+        writer.writerow([exports.csv_safe(str(row[column])) for column in CSV_COLUMNS])
     audit.record(
         session,
         actor=actor,

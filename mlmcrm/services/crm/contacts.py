@@ -16,7 +16,7 @@ from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Contact, ContactActivity, Customer, Distributor, Order, Task
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.crm import crm
-from mlmcrm.services.platform import audit, contact_points, scoping
+from mlmcrm.services.platform import audit, contact_points, exports, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.crypto import DecryptionError, decrypt_field, encrypt_field
 
@@ -489,7 +489,7 @@ def export_csv(session: Session, *, actor: Actor, filters: ContactFilter) -> str
     for contact in session.exec(statement.order_by(Contact.id)).all():
         values = crm.contact_dict(contact)
         values["tags"] = ", ".join(values["tags"])
-        writer.writerow([audit._csv_safe(str(values[column])) for column in EXPORT_COLUMNS])
+        writer.writerow([exports.csv_safe(str(values[column])) for column in EXPORT_COLUMNS])
     return buffer.getvalue()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,12 +9,16 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from pydantic import BaseModel
 from sqlalchemy import Connection, func
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.models import AuditLog
 from mlmcrm.services.platform.actor import Actor, valid_ip
+from mlmcrm.services.platform.exports import csv_text
+from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 
 def _jsonable(value: Any) -> Any:
@@ -106,9 +108,10 @@ class AuditFilter:
     until: str = ""
 
 
-@dataclass(frozen=True)
-class AuditRow:
-    """One audit row as the viewer and the CSV show it."""
+class AuditPublic(BaseModel):
+    """One audit row as the audit log page and its CSV show it."""
+
+    model_config = PUBLIC_CONFIG
 
     id: int
     created_at: str
@@ -180,9 +183,9 @@ def _filtered(filters: AuditFilter, *, actor: Actor) -> Any:
     return statement
 
 
-def _row(log: AuditLog) -> AuditRow:
-    return AuditRow(
-        id=log.id,  # type: ignore[arg-type]  # a stored row has an id
+def _row(log: AuditLog) -> AuditPublic:
+    return AuditPublic(
+        id=log.id or 0,
         created_at=log.created_at.isoformat(),
         actor_id="" if log.actor_id is None else str(log.actor_id),
         actor=log.actor_label or "",
@@ -196,26 +199,40 @@ def _row(log: AuditLog) -> AuditRow:
     )
 
 
+AUDIT_SORTS = {
+    "created_at": col(AuditLog.id),
+    "actor": col(AuditLog.actor_label),
+    "action": col(AuditLog.action),
+    "entity": col(AuditLog.entity_type),
+}
+"""The columns the audit log may be sorted by (time sorts by id: ids grow with time)."""
+
+
 def search(
-    session: Session, *, actor: Actor, filters: AuditFilter, limit: int = 50, offset: int = 0
-) -> tuple[list[AuditRow], int]:
+    session: Session,
+    *,
+    actor: Actor,
+    filters: AuditFilter,
+    query: ListQuery | None = None,
+) -> tuple[list[AuditPublic], int]:
     """One page of audit rows, newest first, and how many match; admin and compliance only.
 
     Raises:
         PermissionDenied: The actor may not read the audit log.
-        ValidationFailed: A malformed date.
+        ValidationFailed: A malformed date or an unknown sort column.
     """
-    from mlmcrm.services.platform import permissions
+    from mlmcrm.services.platform import listing, permissions
 
     permissions.require(actor, "audit.read")
-    statement = _filtered(filters, actor=actor)
-    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    rows = session.exec(
-        statement.order_by(col(AuditLog.id).desc())
-        .limit(max(1, min(limit, 500)))
-        .offset(max(0, offset))
-    ).all()
-    return [_row(log) for log in rows], int(total)
+    rows, total = listing.page(
+        session,
+        _filtered(filters, actor=actor),
+        query or ListQuery(),
+        sort_columns=AUDIT_SORTS,
+        default=[col(AuditLog.id).desc()],
+        tie_break=col(AuditLog.id),
+    )
+    return [_row(row[0]) for row in rows], total
 
 
 def export_csv(session: Session, *, actor: Actor, filters: AuditFilter) -> str:
@@ -234,12 +251,10 @@ def export_csv(session: Session, *, actor: Actor, filters: AuditFilter) -> str:
         raise ValidationFailed(
             f"{total:,} rows match; narrow the filters to at most {MAX_EXPORT_ROWS:,}."
         )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for log in session.exec(statement.order_by(AuditLog.id)).all():
-        row = _row(log)
-        writer.writerow([_csv_safe(str(getattr(row, column))) for column in CSV_COLUMNS])
+    logs = session.exec(statement.order_by(AuditLog.id)).all()
+    data = csv_text(
+        CSV_COLUMNS, ([getattr(_row(log), column) for column in CSV_COLUMNS] for log in logs)
+    )
     record(
         session,
         actor=actor,
@@ -247,9 +262,4 @@ def export_csv(session: Session, *, actor: Actor, filters: AuditFilter) -> str:
         entity_type="audit_log",
         after={"rows": int(total), "filters": asdict(filters)},
     )
-    return buffer.getvalue()
-
-
-def _csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formulas (CSV injection) in a cell."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return data

@@ -57,9 +57,9 @@ def test_customer_and_order_buyer_search_match_wildcards_literally(owner_session
         key: pending_order(shop, [("TEA", 1)], buyer=buyer) for key, buyer in buyers.items()
     }
     with session_scope("app", actor_id=shop.seller.user_id) as session:
-        found = customers.list_customers(session, actor=shop.seller, search=f"L_{tag}")
+        found, _ = customers.list_customers(session, actor=shop.seller, search=f"L_{tag}")
         assert [c.name for c in found] == [f"Ann L_{tag}"]
-        found = customers.list_customers(session, actor=shop.seller, search=f"%{tag}")
+        found, _ = customers.list_customers(session, actor=shop.seller, search=f"%{tag}")
         assert [c.name for c in found] == [f"Ann P%{tag}"]
         rows, total = orders.search_orders(
             session, actor=shop.seller, filters=orders.OrderFilter(buyer=f"l_{tag}")
