@@ -106,13 +106,15 @@ def _run(args: argparse.Namespace) -> int:
     def search(actor: Actor, **filters: str):
         def run() -> None:
             with session_scope("app", actor_id=actor.user_id) as session:
-                orders.search_orders(session, actor=actor, filters=orders.OrderFilter(**filters))
+                orders.search_orders(
+                    session=session, actor=actor, filters=orders.OrderFilter(**filters)
+                )
 
         return run
 
     def export() -> None:
         with session_scope("app", actor_id=staff.user_id) as session:
-            data = orders.export_csv(session, actor=staff, filters=orders.OrderFilter())
+            data = orders.export_csv(session=session, actor=staff, filters=orders.OrderFilter())
         assert data.count("\n") > args.orders
 
     results = {
@@ -127,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     for _ in range(args.place):
         with session_scope("app", actor_id=own.user_id) as session:
             orders.place_order(
-                session,
+                session=session,
                 actor=own,
                 distributor_id=distributor.id,  # type: ignore[arg-type]  # a loaded row has an id
                 lines=[(sku, 2) for sku in skus],

@@ -106,8 +106,8 @@ def build(url: str, distributors: int, period_orders: int, earlier_orders: int) 
 
     admin = Actor(user_id=None, role="admin", label="benchmark")
     with Session(get_engine("owner")) as session:
-        plan = upload_plan(session, actor=admin, yaml_text=EXAMPLE_PLAN)
-        activate_plan(session, actor=admin, plan_id=plan.id)
+        plan = upload_plan(session=session, actor=admin, yaml_text=EXAMPLE_PLAN)
+        activate_plan(session=session, actor=admin, plan_id=plan.id)
         session.commit()
 
     started = time.perf_counter()

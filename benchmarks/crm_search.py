@@ -268,7 +268,7 @@ def measure_search(actor, rng: random.Random, runs: int) -> list[float]:
         extra = rng.choice(filters)
         started = time.perf_counter()
         with session_scope("app", actor_id=actor.user_id) as session:
-            hits = crm_search.search(session, actor=actor, typed=query, **extra)
+            hits = crm_search.search(session=session, actor=actor, typed=query, **extra)
         timings.append((time.perf_counter() - started) * 1000)
         assert all(hit.rank >= 0 for hit in hits)
     return timings
@@ -294,7 +294,7 @@ def measure_job(data: bytes) -> float:
     SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
     seconds = time.perf_counter() - started
     with session_scope("app") as session:
-        job = jobs.get_job(session, actor=actor, job_id=job_id)
+        job = jobs.get_job(session=session, actor=actor, job_id=job_id)
     if job.status != "succeeded":
         raise SystemExit(f"the import job {job.status}: {job.error}")
     print(

@@ -93,7 +93,7 @@ def _enrol_ms(session: Session, sponsor_id: int, actor: Actor) -> float:
     def work() -> None:
         user_id = _new_user(session, tag)
         genealogy.enroll(
-            session, user_id=user_id, code=f"b{tag}", sponsor_id=sponsor_id, actor=actor
+            session=session, user_id=user_id, code=f"b{tag}", sponsor_id=sponsor_id, actor=actor
         )
         session.commit()
 
@@ -121,7 +121,7 @@ def _move_10k_s(session: Session, tree: int) -> tuple[float, int]:
         candidates = ids[np.argsort(np.abs(sizes - 10_000))[:1]]
     mover = int(candidates[0])
     size = int(sizes[ids == mover][0])
-    me = store.node(session, tree, mover)
+    me = store.node(tree, mover, session=session)
     assert me is not None
     if tree == 1:
         target = session.execute(
@@ -202,22 +202,28 @@ def main() -> int:  # noqa: PLR0915
             counts: dict[str, float] = {}
             for tree in TREES:
                 for probe in people[:20]:  # warm the cache
-                    store.upline(session, tree, probe)
+                    store.upline(tree, probe, session=session)
                 upline[tree] = _p95(
-                    [_timed(lambda p=p, t=tree: store.upline(session, t, p)) for p in people]
+                    [
+                        _timed(lambda p=p, t=tree: store.upline(t, p, session=session))
+                        for p in people
+                    ]
                 )
                 page[tree] = _p95(
                     [
                         _timed(
                             lambda p=p, i=i, t=tree: store.downline_page(
-                                session, t, p, filters=filter_kinds[i % len(filter_kinds)]
+                                t, p, session=session, filters=filter_kinds[i % len(filter_kinds)]
                             )
                         )
                         for i, p in enumerate(people)
                     ]
                 )
                 counts[tree] = _p95(
-                    [_timed(lambda p=p, t=tree: store.level_counts(session, t, p)) for p in people]
+                    [
+                        _timed(lambda p=p, t=tree: store.level_counts(t, p, session=session))
+                        for p in people
+                    ]
                 )
                 print(
                     f"{tree:>9}: upline p95 {upline[tree]:.2f} ms, downline page p95"
@@ -229,7 +235,10 @@ def main() -> int:  # noqa: PLR0915
                 tree: statistics.median(
                     _timed(
                         lambda t=tree: store.downline_page(
-                            session, t, root, filters=store.DownlineFilters(name=name_filter)
+                            t,
+                            root,
+                            session=session,
+                            filters=store.DownlineFilters(name=name_filter),
                         )
                     )
                     for _ in range(5)
@@ -238,7 +247,8 @@ def main() -> int:  # noqa: PLR0915
             }
             root_counts = {
                 tree: statistics.median(
-                    _timed(lambda t=tree: store.level_counts(session, t, root)) for _ in range(3)
+                    _timed(lambda t=tree: store.level_counts(t, root, session=session))
+                    for _ in range(3)
                 )
                 for tree in TREES
             }
@@ -271,7 +281,7 @@ def main() -> int:  # noqa: PLR0915
                     )
                 )
             ]
-            max_depth = store.max_depth(session, "placement")
+            max_depth = store.max_depth("placement", session=session)
             enrol_deep = [_enrol_ms(session, sponsor, actor) for sponsor in deep_leg]
             print(
                 f"enrolment p95 {_p95(enrol):.2f} ms, at the bottom of the deep leg (depth"
@@ -290,9 +300,9 @@ def main() -> int:  # noqa: PLR0915
                     " 'genealogy_compressions', 'ix_user_profiles_name_trgm')"
                 )
             ).scalar_one()
-            problems = store.check_consistency(session, "sponsor") + store.check_consistency(
-                session, "placement"
-            )
+            problems = store.check_consistency(
+                "sponsor", session=session
+            ) + store.check_consistency("placement", session=session)
             print(f"consistency after the writes: {problems[:5] or 'ok'}", flush=True)
             figures = {
                 "upline_p95_ms": round(max(upline.values()), 2),

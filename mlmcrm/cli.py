@@ -103,7 +103,7 @@ def _cmd_totp_code(args: argparse.Namespace) -> int:
     prepare_services()
     try:
         with session_scope("owner") as session:
-            print(current_code(session, email=args.email))
+            print(current_code(session=session, email=args.email))
     except DomainError as exc:
         raise CommandError(str(exc)) from exc
     return 0
@@ -136,7 +136,7 @@ def _cmd_create_admin(args: argparse.Namespace) -> int:
     try:
         with session_scope("owner") as session:
             user = create_admin(
-                session,
+                session=session,
                 actor=Actor.system("cli create-admin"),
                 email=args.email,
                 password=password,
@@ -165,7 +165,7 @@ def _cmd_rotate_keys(args: argparse.Namespace) -> int:
     upgrade_to_head()
     try:
         with session_scope("owner") as session:
-            counts = rotate_keys(session, actor=Actor.system("cli rotate-keys"))
+            counts = rotate_keys(session=session, actor=Actor.system("cli rotate-keys"))
     except crypto.DecryptionError as exc:
         raise CommandError(f"nothing was changed: {exc}") from exc
     for column, count in counts.items():

@@ -73,7 +73,7 @@ def refuse_demo_accounts_in_production() -> None:
     from mlmcrm.services.demo.demo_accounts import refuse_active_demo_accounts
 
     with session_scope("owner") as session:
-        refuse_active_demo_accounts(session)
+        refuse_active_demo_accounts(session=session)
 
 
 def prepare_database(*, seed: bool = True) -> list[tuple[str, str, str]] | None:

@@ -69,7 +69,11 @@ def make_api_token(
     from mlmcrm.services.accounts import api_tokens, auth, totp, two_factor
 
     who, _session_token = auth.login(
-        session, email=user.email, password=PASSWORD, ip_address="198.51.100.9", user_agent="t"
+        session=session,
+        email=user.email,
+        password=PASSWORD,
+        ip_address="198.51.100.9",
+        user_agent="t",
     )
     session.commit()
     actor = who.actor("198.51.100.9")
@@ -83,13 +87,17 @@ def make_api_token(
                 {"now": utcnow(), "id": actor.session_id},
             )
         else:
-            shown = two_factor.begin_enrolment(session, actor=actor)
+            shown = two_factor.begin_enrolment(session=session, actor=actor)
             two_factor.confirm_enrolment(
-                session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
+                session=session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
             )
         session.commit()
     public, raw = api_tokens.create_token(
-        session, actor=actor, name=name, scopes=list(scopes), expires_in_days=expires_in_days
+        session=session,
+        actor=actor,
+        name=name,
+        scopes=list(scopes),
+        expires_in_days=expires_in_days,
     )
     session.commit()
     return public, raw

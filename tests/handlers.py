@@ -134,17 +134,17 @@ class HandlerClient:
         counts as having answered the challenge, as it does in the app.
         """
         who, token = auth.login(
-            session, email=user.email, password=password, ip_address=ip, user_agent="pytest"
+            session=session, email=user.email, password=password, ip_address=ip, user_agent="pytest"
         )
         session.commit()
         if who.role in STAFF_ROLES and not who.fully_signed_in:
             actor = who.actor(ip)
-            shown = two_factor.begin_enrolment(session, actor=actor)
+            shown = two_factor.begin_enrolment(session=session, actor=actor)
             two_factor.confirm_enrolment(
-                session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
+                session=session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
             )
             session.commit()
-        resolved = auth.resolve_session(session, token)
+        resolved = auth.resolve_session(token, session=session)
         session.commit()
         assert resolved is not None and resolved.fully_signed_in, f"{user.email} is not signed in"
         return cls(token, ip=ip, path=path, params=params)

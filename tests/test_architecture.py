@@ -3,10 +3,17 @@ a reason fails it. Each check runs on a copy of the code with one such mistake p
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import inspect
+import pkgutil
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -160,3 +167,78 @@ def test_tables_and_pollers_outside_pages_are_only_the_shared_ones():
         if any(n in path.read_text(encoding="utf-8") for n in ("rx.table.root", "asyncio.sleep"))
     }
     assert found == {"mlmcrm/components/data_table.py", "mlmcrm/state/job_poller.py"}
+
+
+KEYWORD_ONLY = ("session", "actor")
+
+
+def _functions_of(module: ModuleType) -> Iterator[tuple[str, Any]]:
+    """Every function and method defined in ``module``, by qualified name."""
+
+    def members(owner: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+        for name, value in vars(owner).items():
+            if name == "__init__" and dataclasses.is_dataclass(owner):
+                continue  # generated from the fields of a record, not a service function
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            elif isinstance(value, property):
+                value = value.fget
+            if inspect.isclass(value) and value.__module__ == module.__name__:
+                if value.__qualname__ == f"{prefix}{name}":
+                    yield from members(value, f"{prefix}{name}.")
+            elif inspect.isfunction(value) and value.__module__ == module.__name__:
+                yield f"{module.__name__}.{value.__qualname__}", value
+
+    yield from members(module, "")
+
+
+def _positional_session_or_actor(module: ModuleType) -> list[str]:
+    offenders = []
+    for name, function in _functions_of(module):
+        for parameter in inspect.signature(function).parameters.values():
+            if parameter.name in KEYWORD_ONLY and parameter.kind not in (
+                inspect.Parameter.KEYWORD_ONLY,
+                inspect.Parameter.VAR_KEYWORD,
+            ):
+                offenders.append(f"{name} ({parameter.name})")
+    return offenders
+
+
+def _service_modules() -> Iterator[ModuleType]:
+    import mlmcrm.services
+
+    yield mlmcrm.services
+    for info in pkgutil.walk_packages(mlmcrm.services.__path__, "mlmcrm.services."):
+        yield importlib.import_module(info.name)
+
+
+def test_service_functions_take_session_and_actor_by_keyword_only():
+    modules = list(_service_modules())
+    assert len(modules) > 40
+    offenders = [name for module in modules for name in _positional_session_or_actor(module)]
+    assert not offenders, (
+        "session and actor are keyword-only in service functions (after `*`): "
+        + ", ".join(offenders)
+    )
+
+
+def test_a_positional_session_or_actor_is_named(monkeypatch):
+    module = ModuleType("sample_service")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(  # noqa: S102 - a fixed sample
+        "import dataclasses\n"
+        "@dataclasses.dataclass\n"
+        "class Row:\n"
+        "    actor: str\n"
+        "class Box:\n"
+        "    def put(self, session, item): ...\n"
+        "    @staticmethod\n"
+        "    def take(item, *, session, actor): ...\n"
+        "def find(actor, item_id, *, session): ...\n"
+        "def count(*, session, actor): ...\n",
+        module.__dict__,
+    )
+    assert _positional_session_or_actor(module) == [
+        "sample_service.Box.put (session)",
+        "sample_service.find (actor)",
+    ]

@@ -78,7 +78,7 @@ def test_totp_helpers_refuse_outside_development(
         with pytest.raises(DomainError):
             ensure_demo_staff_totp()
         with pytest.raises(DomainError):
-            current_code(owner_session, email=staff.email)
+            current_code(session=owner_session, email=staff.email)
 
 
 def test_totp_code_never_prints_a_real_accounts_code(owner_session, redis_url, capsys):
@@ -93,7 +93,7 @@ def test_totp_code_never_prints_a_real_accounts_code(owner_session, redis_url, c
     assert real.email not in {email for _role, email, _secret in ensure_demo_staff_totp()}
     owner_session.refresh(real)
     with pytest.raises(DomainError):
-        current_code(owner_session, email=real.email)
+        current_code(session=owner_session, email=real.email)
 
 
 def _create_admin(monkeypatch, email: str, password: str) -> int:
@@ -118,7 +118,7 @@ def test_create_admin_makes_an_admin_who_must_enrol_two_factor_first(
     assert audit.actor_id is None and audit.actor_label == "cli create-admin"
     assert STRONG_PASSWORD not in str(audit.after)
 
-    who, token = auth.login(owner_session, email=email, password=STRONG_PASSWORD)
+    who, token = auth.login(session=owner_session, email=email, password=STRONG_PASSWORD)
     owner_session.commit()
     assert who.must_enrol_two_factor and not who.fully_signed_in
     tab = HandlerClient(token, path=routes.ADMIN_PEOPLE)
@@ -157,7 +157,7 @@ def test_create_admin_is_only_for_the_system(owner_session, redis_url):
     actor = Actor(user_id=intruder.id, role="admin", label=intruder.email)
     with pytest.raises(PermissionDenied):
         create_admin(
-            owner_session, actor=actor, email="sneaky@example.org", password=STRONG_PASSWORD
+            session=owner_session, actor=actor, email="sneaky@example.org", password=STRONG_PASSWORD
         )
     owner_session.rollback()
     assert (

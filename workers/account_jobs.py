@@ -48,12 +48,12 @@ def clean_up() -> dict[str, int]:
     expired = 0
     while True:
         with session_scope("batch") as session:
-            batch = accounts.expire_applications(session, limit=BATCH)
+            batch = accounts.expire_applications(session=session, limit=BATCH)
         expired += batch
         if batch < BATCH:
             break
     with session_scope("batch") as session:
-        counters = throttle.purge(session)
+        counters = throttle.purge(session=session)
     return {"applications_expired": expired, "throttle_counters_deleted": counters}
 
 
@@ -77,7 +77,9 @@ def _run_sealed(kind: str, sealed: str | None) -> dict[str, Any]:
     from mlmcrm.services.platform.jobs import CURRENT_JOB_ID
 
     with session_scope("app") as session:
-        accounts.run_sealed_job(session, kind=kind, sealed=sealed, job_id=CURRENT_JOB_ID.get())
+        accounts.run_sealed_job(
+            session=session, kind=kind, sealed=sealed, job_id=CURRENT_JOB_ID.get()
+        )
     return {}
 
 

@@ -18,7 +18,7 @@ def place_expired_enrolees(
     placed = 0
     while True:
         with session_scope("batch") as session:
-            batch = place_expired(session, limit=500)
+            batch = place_expired(session=session, limit=500)
         placed += batch
         progress(50, f"Placed {placed} people")
         if batch < 500:

@@ -97,9 +97,9 @@ def list_products(
     session, who = context
     actor = who.require_scope("products:read")
     rows = catalog.list_products(
-        session,
+        session=session,
         actor=actor,
-        include_all=permissions.can(actor, "catalog.manage"),
+        include_all=permissions.can("catalog.manage", actor=actor),
         search=search,
     )
     return [_product(p) for p in rows]
@@ -113,7 +113,7 @@ def get_product(
     """One product (scope ``products:read``)."""
     session, who = context
     actor = who.require_scope("products:read")
-    return _product(catalog.get_product(session, actor=actor, product_id=product_id))
+    return _product(catalog.get_product(session=session, actor=actor, product_id=product_id))
 
 
 @router.get("/orders", response_model=list[OrderOut])
@@ -129,7 +129,7 @@ def list_orders(
     session, who = context
     actor = who.require_scope("orders:read")
     rows, _total = orders.search_orders(
-        session,
+        session=session,
         actor=actor,
         filters=orders.OrderFilter(status=status, since=since, until=until),
         limit=limit,
@@ -146,7 +146,7 @@ def get_order(
     """One order with its lines (scope ``orders:read``); 404 for one the user may not see."""
     session, who = context
     actor = who.require_scope("orders:read")
-    detail = orders.get_order(session, actor=actor, order_id=order_id)
+    detail = orders.get_order(session=session, actor=actor, order_id=order_id)
     return OrderOut(
         **vars(detail.order),
         items=[
@@ -180,7 +180,7 @@ def list_customers(
     session, who = context
     actor = who.require_scope("customers:read")
     rows, _total = customers.list_customers(
-        session,
+        session=session,
         actor=actor,
         search=search,
         query=ListQuery(sort=sort, descending=descending, limit=limit, offset=offset),

@@ -166,7 +166,7 @@ def list_contacts(
     session, who = context
     actor = who.require_scope("contacts:read")
     rows, total = contacts.list_contacts(
-        session,
+        session=session,
         actor=actor,
         filters=ContactFilter(query=q, stage=stage, tag=tag, source=source),
         limit=limit,
@@ -180,7 +180,7 @@ def create_contact(body: ContactIn, context: Context = TOKEN) -> ContactOut:
     """Add a contact (scope ``contacts:write``)."""
     session, who = context
     actor = who.require_scope("contacts:write")
-    return _contact_out(contacts.create_contact(session, actor=actor, data=_input(body)))
+    return _contact_out(contacts.create_contact(session=session, actor=actor, data=_input(body)))
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut)
@@ -195,11 +195,15 @@ def get_contact(
     """
     session, who = context
     actor = who.require_scope("contacts:read")
-    if permissions.can(actor, "crm.own"):
-        return _contact_out(contacts.get_contact(session, actor=actor, contact_id=contact_id))
-    if not permissions.can(actor, "crm.read_any"):
+    if permissions.can("crm.own", actor=actor):
+        return _contact_out(
+            contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
+        )
+    if not permissions.can("crm.read_any", actor=actor):
         raise NotFound("That contact does not exist.")
-    contact = crm.open_contact_as_staff(session, actor=actor, contact_id=contact_id, reason=reason)
+    contact = crm.open_contact_as_staff(
+        session=session, actor=actor, contact_id=contact_id, reason=reason
+    )
     return _contact_out(contact)
 
 
@@ -212,16 +216,18 @@ def update_contact(
     """Change a contact's details and/or move it to another stage (scope ``contacts:write``)."""
     session, who = context
     actor = who.require_scope("contacts:write")
-    current = contacts.get_contact(session, actor=actor, contact_id=contact_id)
+    current = contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
     data = _input(body, current)
     contact = contacts.update_contact(
-        session,
+        session=session,
         actor=actor,
         contact_id=contact_id,
         data=ContactInput(**{**data.__dict__, "stage": ""}),
     )
     if body.stage:
-        contact = contacts.move_stage(session, actor=actor, contact_id=contact_id, stage=body.stage)
+        contact = contacts.move_stage(
+            session=session, actor=actor, contact_id=contact_id, stage=body.stage
+        )
     return _contact_out(contact)
 
 
@@ -230,7 +236,7 @@ def delete_contact(contact_id: int, context: Context = TOKEN) -> None:
     """Delete a contact and its timeline (scope ``contacts:write``)."""
     session, who = context
     actor = who.require_scope("contacts:write")
-    contacts.delete_contact(session, actor=actor, contact_id=contact_id)
+    contacts.delete_contact(session=session, actor=actor, contact_id=contact_id)
 
 
 @router.post("/contacts/{contact_id}/link", response_model=ContactOut)
@@ -239,7 +245,7 @@ def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> Con
     session, who = context
     actor = who.require_scope("contacts:write")
     contact = contacts.link_contact(
-        session,
+        session=session,
         actor=actor,
         contact_id=contact_id,
         customer_id=body.customer_id,
@@ -257,9 +263,9 @@ def contact_timeline(contact_id: int, context: Context = TOKEN) -> list[Timeline
     """
     session, who = context
     actor = who.require_scope("contacts:read")
-    contact = contacts.get_contact(session, actor=actor, contact_id=contact_id)
+    contact = contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
     lines = contacts.timeline(
-        session,
+        session=session,
         actor=actor,
         contact=contact,
         include_tasks="tasks:read" in who.scopes,
@@ -286,7 +292,7 @@ def add_activity(
     session, who = context
     actor = who.require_scope("contacts:write")
     entry = contacts.add_activity(
-        session,
+        session=session,
         actor=actor,
         contact_id=contact_id,
         kind=body.kind,
@@ -313,8 +319,8 @@ def list_tasks(
     if status not in ("", "open", "done", "cancelled"):
         raise ValidationFailed("status is open, done, cancelled or empty (all).")
     if contact_id is not None:
-        contacts.get_contact(session, actor=actor, contact_id=contact_id)
-    rows = tasks.list_tasks(session, actor=actor, status=status, contact_id=contact_id)
+        contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
+    rows = tasks.list_tasks(session=session, actor=actor, status=status, contact_id=contact_id)
     return [_task_out(task) for task in rows]
 
 
@@ -324,7 +330,7 @@ def create_task(body: TaskIn, context: Context = TOKEN) -> TaskOut:
     session, who = context
     actor = who.require_scope("tasks:write")
     task = tasks.create_task(
-        session,
+        session=session,
         actor=actor,
         data=TaskInput(
             type=body.type or "follow_up",
@@ -341,7 +347,7 @@ def get_task(task_id: int, context: Context = TOKEN) -> TaskOut:
     """One of the token user's tasks (scope ``tasks:read``); 404 for anyone else's."""
     session, who = context
     actor = who.require_scope("tasks:read")
-    return _task_out(crm.own_task(session, actor=actor, task_id=task_id))
+    return _task_out(crm.own_task(session=session, actor=actor, task_id=task_id))
 
 
 @router.patch("/tasks/{task_id}", response_model=TaskOut)
@@ -349,11 +355,11 @@ def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskOut
     """Change a task, or complete, cancel or reopen it with ``status`` (scope ``tasks:write``)."""
     session, who = context
     actor = who.require_scope("tasks:write")
-    task = crm.own_task(session, actor=actor, task_id=task_id)
+    task = crm.own_task(session=session, actor=actor, task_id=task_id)
     fields = body.model_fields_set - {"status"}
     if fields:
         task = tasks.update_task(
-            session,
+            session=session,
             actor=actor,
             task_id=task_id,
             data=TaskInput(
@@ -366,7 +372,7 @@ def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskOut
             ),
         )
     if body.status is not None:
-        task = tasks.set_status(session, actor=actor, task_id=task_id, status=body.status)
+        task = tasks.set_status(session=session, actor=actor, task_id=task_id, status=body.status)
     return _task_out(task)
 
 
@@ -386,7 +392,7 @@ def search(
     session, who = context
     actor = who.require_scope("contacts:read")
     hits = crm_search.search(
-        session,
+        session=session,
         actor=actor,
         typed=q,
         stage=stage,

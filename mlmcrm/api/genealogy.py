@@ -79,7 +79,7 @@ def get_card(distributor_id: int, tree: str = TREE, context: Context = TOKEN) ->
     """A person's card."""
     session, who = context
     actor = who.require_scope("genealogy:read")
-    found = views.card(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    found = views.card(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
     return CardOut(**found.as_dict())
 
 
@@ -88,7 +88,9 @@ def get_upline(distributor_id: int, tree: str = TREE, context: Context = TOKEN) 
     """The nearest 50 ancestors, the depth and the root (of what the token may see)."""
     session, who = context
     actor = who.require_scope("genealogy:read")
-    return UplineOut(**views.upline(session, actor=actor, tree=tree, distributor_id=distributor_id))
+    return UplineOut(
+        **views.upline(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
+    )
 
 
 def _cursor(value: str | None) -> tuple[int, int] | None:
@@ -131,7 +133,7 @@ def get_downline(  # noqa: PLR0913 - one query parameter per filter
         name=name,
     )
     rows = views.downline(
-        session,
+        session=session,
         actor=actor,
         tree=tree,
         distributor_id=distributor_id,

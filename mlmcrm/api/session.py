@@ -159,7 +159,7 @@ async def two_factor(request: Request) -> Response:
             return _with_error(routes.LOGIN, code_name, next_path)
         return _with_error(routes.TWO_FACTOR_CHALLENGE, code_name, next_path)
     with session_scope("app") as session:
-        fresh = auth.rotate_session_token(session, token=token)
+        fresh = auth.rotate_session_token(session=session, token=token)
     if fresh is None:
         return _with_error(routes.LOGIN, "expired", next_path)
     response = _see_other(next_path or permissions.home_path(user.role))
@@ -175,7 +175,7 @@ async def logout(request: Request) -> Response:
     token = request.cookies.get(cookie_name(), "")
     if token:
         with session_scope("app") as session:
-            auth.logout(session, token, ip_address=client_ip(request))
+            auth.logout(token, session=session, ip_address=client_ip(request))
     response = _see_other(f"{routes.LOGIN}?signed_out=1")
     _clear_cookie(response)
     return response

@@ -34,6 +34,6 @@ def token_session(request: Request) -> Iterator[tuple[Session, TokenActor]]:
     raw = _bearer(request)
     ip_address = client_ip(request)
     with session_scope("app") as session:
-        who = api_tokens.authenticate(session, raw=raw, ip_address=ip_address)
+        who = api_tokens.authenticate(session=session, raw=raw, ip_address=ip_address)
         set_actor(session, who.actor.user_id)
         yield session, who

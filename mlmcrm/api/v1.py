@@ -60,7 +60,7 @@ def list_tokens(
     """The user's live API tokens (scope ``tokens:manage``)."""
     session, who = context
     actor = who.require_scope("tokens:manage")
-    return [TokenOut(**vars(t)) for t in api_tokens.list_tokens(session, actor=actor)]
+    return [TokenOut(**vars(t)) for t in api_tokens.list_tokens(session=session, actor=actor)]
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
@@ -71,4 +71,4 @@ def revoke_token(
     """Revoke one of the user's own tokens (scope ``tokens:manage``); 404 for others'."""
     session, who = context
     actor = who.require_scope("tokens:manage")
-    api_tokens.revoke_token(session, actor=actor, token_id=token_id)
+    api_tokens.revoke_token(session=session, actor=actor, token_id=token_id)

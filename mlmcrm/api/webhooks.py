@@ -31,7 +31,7 @@ async def stripe_webhook(request: Request) -> WebhookAnswer:
     payload = await request.body()
     signature = request.headers.get("stripe-signature", "")
     with session_scope("app") as session:
-        result = payments.handle_webhook(session, payload=payload, signature=signature)
+        result = payments.handle_webhook(session=session, payload=payload, signature=signature)
     return WebhookAnswer(received=True, applied=result.applied, detail=result.detail)
 
 

@@ -3,7 +3,7 @@
 Pages, the ``/api`` routers, the workers and the CLI all call these functions. One use case is one
 function taking a SQLModel ``Session`` (or opening its own unit of work), an :class:`Actor` and
 keyword arguments; it checks the permission map, scopes every query, and writes one audit row for
-every change it makes.
+every change it makes. ``session`` and ``actor`` are keyword-only in every service function.
 
 - :mod:`~mlmcrm.services.platform`: what every domain stands on.
 - :mod:`~mlmcrm.services.accounts`: people's accounts and how they sign in.

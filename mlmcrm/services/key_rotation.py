@@ -25,7 +25,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
 BATCH_SIZE = 500
 
 
-def rotate_keys(session: Session, *, actor: Actor) -> dict[str, int]:
+def rotate_keys(*, session: Session, actor: Actor) -> dict[str, int]:
     """Re-encrypt, with the current key, every value encrypted with another one.
 
     Run it as the schema owner (it reads every owner's rows). Values are read in batches by key
@@ -66,9 +66,9 @@ def rotate_keys(session: Session, *, actor: Actor) -> dict[str, int]:
             moved += len(rows)
             last_key = rows[-1].k
         counts[f"{table}.{column}"] = moved
-    counts.update(_rotate_job_values(session, current))
+    counts.update(_rotate_job_values(current, session=session))
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="keys.rotated",
         entity_type="encryption_key",
@@ -106,7 +106,7 @@ def _on_old_keys(param: str) -> str:
     )
 
 
-def _rotate_job_values(session: Session, current: str) -> dict[str, int]:
+def _rotate_job_values(current: str, *, session: Session) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name, (kinds, param, field) in _job_values().items():
         rows = session.execute(
@@ -127,7 +127,7 @@ def _rotate_job_values(session: Session, current: str) -> dict[str, int]:
     return counts
 
 
-def values_on_old_keys(session: Session) -> int:
+def values_on_old_keys(*, session: Session) -> int:
     """How many encrypted values are not on the current key."""
     current = crypto.current_key_id()
     waiting_jobs = sum(

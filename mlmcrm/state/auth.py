@@ -94,7 +94,7 @@ class AuthState(rx.State):
             self.user_permissions = []
             return None
         with session_scope("app") as session:
-            user = auth_service.resolve_session(session, ref)
+            user = auth_service.resolve_session(ref, session=session)
         if user is None:
             self.user_email = self.user_name = self.user_role = ""
             self.user_permissions = []
@@ -113,7 +113,7 @@ class AuthState(rx.State):
         if user is None or not user.fully_signed_in:
             return None
         actor = user.actor(self._client_ip())
-        return actor if permissions.can(actor, permission) else None
+        return actor if permissions.can(permission, actor=actor) else None
 
     def _here(self) -> str:
         path = self.router.url.path or "/"
@@ -128,7 +128,7 @@ class AuthState(rx.State):
             return rx.redirect(routes.with_next(routes.TWO_FACTOR_CHALLENGE, self._here()))
         if user.must_enrol_two_factor:
             return rx.redirect(routes.with_next(routes.TWO_FACTOR_SETUP, self._here()))
-        if not permissions.can(user.actor(), permission):
+        if not permissions.can(permission, actor=user.actor()):
             return rx.redirect(routes.FORBIDDEN)
         return None
 

@@ -47,7 +47,7 @@ class JobPollerState(rx.State, mixin=True):
     @staticmethod
     def _read_job(actor: Actor, job_id: int) -> job_service.JobPublic:
         with session_scope("app", actor_id=actor.user_id) as session:
-            return job_service.get_job(session, actor=actor, job_id=job_id)
+            return job_service.get_job(session=session, actor=actor, job_id=job_id)
 
     async def _follow_job(self, *, actor: Actor, job_id: int) -> job_service.JobPublic | None:
         """Follow ``job_id`` until it ends; call it in a background handler, outside ``async with``.

@@ -200,7 +200,7 @@ class PagedListState(rx.State, mixin=True):
         rows = [self._cells(item) for item in found]
         data = csv_text(header, ([row.get(c.key, "") for c in self.columns] for row in rows))
         audit.record(
-            session,
+            session=session,
             actor=actor,
             action=f"{self.export_name}.exported",
             entity_type=self.export_name,

@@ -73,7 +73,7 @@ def test_sign_in_sets_an_httponly_strict_cookie_and_goes_on(client, owner_sessio
     for attribute in ("HttpOnly", "SameSite=strict", "Path=/"):
         assert attribute.lower() in cookie.lower()
     token = response.cookies[cookie_name()]
-    assert auth.resolve_session(owner_session, token).user_id == user.id
+    assert auth.resolve_session(token, session=owner_session).user_id == user.id
 
 
 def test_over_https_the_cookie_is_secure_and_host_prefixed(owner_session, monkeypatch):
@@ -161,7 +161,7 @@ def test_the_token_seen_before_the_second_factor_is_useless_after_it(
     )
     assert first.headers["location"].startswith(routes.TWO_FACTOR_CHALLENGE)
     early = first.cookies[cookie_name()]
-    assert auth.resolve_session(owner_session, early).needs_two_factor
+    assert auth.resolve_session(early, session=owner_session).needs_two_factor
     client.cookies.set(cookie_name(), early)
     second = _post(
         client,
@@ -173,8 +173,8 @@ def test_the_token_seen_before_the_second_factor_is_useless_after_it(
     fresh = second.cookies[cookie_name()]
     owner_session.rollback()
     assert fresh != early
-    assert auth.resolve_session(owner_session, early) is None
-    assert auth.resolve_session(owner_session, fresh).fully_signed_in
+    assert auth.resolve_session(early, session=owner_session) is None
+    assert auth.resolve_session(fresh, session=owner_session).fully_signed_in
 
 
 def test_a_wrong_code_goes_back_to_the_challenge_and_keeps_the_cookie(
@@ -201,13 +201,13 @@ def test_sign_out_revokes_the_session_and_clears_the_cookie(client, owner_sessio
     client.cookies.set(cookie_name(), token)
     assert _post(client, routes.API_SESSION_LOGOUT, {}, "https://evil.example").status_code == 403
     owner_session.rollback()
-    assert auth.resolve_session(owner_session, token) is not None
+    assert auth.resolve_session(token, session=owner_session) is not None
     out = _post(client, routes.API_SESSION_LOGOUT, {}, app_url)
     assert out.status_code == 303 and out.headers["location"].startswith(routes.LOGIN)
     cleared = out.headers["set-cookie"]
     assert cleared.startswith(f"{cookie_name()}=") and "max-age=0" in cleared.lower()
     owner_session.rollback()
-    assert auth.resolve_session(owner_session, token) is None
+    assert auth.resolve_session(token, session=owner_session) is None
 
 
 def test_the_handshake_carries_a_reference_never_the_token_and_never_a_forged_one():

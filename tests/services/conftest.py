@@ -34,7 +34,7 @@ def smtp(monkeypatch, redis_url):
 def signed_in(session, user, *, ip="10.9.8.7", user_agent="pytest"):
     """Log ``user`` in (password only) and return ``(actor, token)``."""
     who, token = auth.login(
-        session, email=user.email, password=PASSWORD, ip_address=ip, user_agent=user_agent
+        session=session, email=user.email, password=PASSWORD, ip_address=ip, user_agent=user_agent
     )
     session.commit()
     return who.actor(ip), token

@@ -178,7 +178,7 @@ def test_the_audit_log_is_a_paged_list_for_compliance_only(owner_session):
     officer = make_user(owner_session, role="compliance")
     for n in range(3):
         audit.record(
-            owner_session,
+            session=owner_session,
             actor=Actor(user_id=officer.id, role="compliance", label=officer.email),
             action=f"probe.{'cba'[n]}",
             entity_type="probe",

@@ -131,7 +131,7 @@ def test_reflex_does_not_believe_forwarded_for_on_its_own():
 
 
 def _age_reauthentication(session, token, minutes):
-    row = session.get(UserSession, auth.resolve_session(session, token).session_id)
+    row = session.get(UserSession, auth.resolve_session(token, session=session).session_id)
     row.reauthenticated_at = utcnow() - timedelta(minutes=minutes)
     session.add(row)
     session.commit()

@@ -41,9 +41,9 @@ def victim(owner_session):
     user = make_user(owner_session)
     actor, _token = signed_in(owner_session, user)
     token, _raw = api_tokens.create_token(
-        owner_session, actor=actor, name="victim", scopes=["me:read"]
+        session=owner_session, actor=actor, name="victim", scopes=["me:read"]
     )
-    profile.update_payout_details(owner_session, actor=actor, tax_id="123456789")
+    profile.update_payout_details(session=owner_session, actor=actor, tax_id="123456789")
     owner_session.commit()
     return {"user": user, "session_id": actor.session_id, "token_id": token.id}
 
@@ -124,7 +124,7 @@ def test_a_revoked_session_cookie_reaches_nothing(owner_session, victim):
     owner_session.exec(select(UserSession).where(UserSession.user_id == intruder.id)).one()
     from mlmcrm.services.accounts import auth
 
-    auth.revoke_all_sessions(owner_session, user_id=intruder.id, reason="test")
+    auth.revoke_all_sessions(session=owner_session, user_id=intruder.id, reason="test")
     owner_session.commit()
     own = client.call(TokensState.load)
     assert own.state.rows == []
@@ -197,7 +197,7 @@ def plan_and_period(owner_session):
     from mlmcrm.services.platform.actor import Actor
 
     plan = upload_plan(
-        owner_session,
+        session=owner_session,
         actor=Actor(user_id=admin.id, role="admin", distributor_id=None),
         yaml_text=TEST_PLAN.replace("Test plan", f"Access plan {uuid.uuid4().hex[:6]}"),
     )

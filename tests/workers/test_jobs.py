@@ -32,7 +32,7 @@ def test_job_round_trip_through_redis_and_a_worker(connection):
     worker.work(burst=True)
 
     with session_scope("app") as session:
-        done = job_service.get_job(session, actor=STAFF, job_id=queued.id)
+        done = job_service.get_job(session=session, actor=STAFF, job_id=queued.id)
     assert done.status == "succeeded", done.error
     assert done.progress == 100
     assert done.result["postgresql"]
@@ -53,7 +53,7 @@ def test_a_failing_job_records_its_error(connection):
     )
     SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
     with session_scope("app") as session:
-        failed = job_service.get_job(session, actor=STAFF, job_id=queued.id)
+        failed = job_service.get_job(session=session, actor=STAFF, job_id=queued.id)
     assert failed.status == "failed"
     assert failed.error == "The period is already closed."
 
@@ -113,7 +113,7 @@ def test_a_job_whose_kind_has_no_function_fails_with_a_message(connection):
     )
     SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
     with session_scope("app") as session:
-        failed = job_service.get_job(session, actor=STAFF, job_id=queued.id)
+        failed = job_service.get_job(session=session, actor=STAFF, job_id=queued.id)
     assert failed.status == "failed"
     assert "no function for job kind 'test.no_function'" in failed.error
 
@@ -127,12 +127,14 @@ def test_a_job_is_read_by_its_creator_and_by_staff_who_read_jobs_only(connection
     mine = Actor(user_id=owner.id, role="distributor", label=owner.email)
     queued = job_service.enqueue_job(actor=mine, kind="system.check", connection=connection)
     with session_scope("app") as session:
-        assert job_service.get_job(session, actor=mine, job_id=queued.id).id == queued.id
-        assert job_service.get_job(session, actor=STAFF, job_id=queued.id).id == queued.id
-        assert queued.id in [j.id for j in job_service.recent_jobs(session, actor=mine)]
+        assert job_service.get_job(session=session, actor=mine, job_id=queued.id).id == queued.id
+        assert job_service.get_job(session=session, actor=STAFF, job_id=queued.id).id == queued.id
+        assert queued.id in [j.id for j in job_service.recent_jobs(session=session, actor=mine)]
         someone = Actor(user_id=other.id, role="distributor", label=other.email)
         with pytest.raises(NotFound):
-            job_service.get_job(session, actor=someone, job_id=queued.id)
-        assert queued.id not in [j.id for j in job_service.recent_jobs(session, actor=someone)]
+            job_service.get_job(session=session, actor=someone, job_id=queued.id)
+        assert queued.id not in [
+            j.id for j in job_service.recent_jobs(session=session, actor=someone)
+        ]
         with pytest.raises(NotFound):
-            job_service.get_job(session, actor=Actor.system("x"), job_id=queued.id)
+            job_service.get_job(session=session, actor=Actor.system("x"), job_id=queued.id)

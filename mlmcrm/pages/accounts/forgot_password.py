@@ -30,7 +30,7 @@ class ForgotPasswordState(AuthState):
         try:
             with session_scope("app") as session:
                 self.message = accounts.request_password_reset(
-                    session,
+                    session=session,
                     email=str(form_data.get("email", "")),
                     ip_address=self._client_ip() or None,
                 )

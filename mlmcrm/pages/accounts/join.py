@@ -30,7 +30,7 @@ class JoinState(AuthState):
         self.error = self.done_message = self.link_error = ""
         try:
             with session_scope("app") as session:
-                sponsor = accounts.sponsor_for_link(session, code=self._sponsor_code())
+                sponsor = accounts.sponsor_for_link(session=session, code=self._sponsor_code())
             self.sponsor_name = sponsor.name
         except DomainError as exc:
             self.link_error = str(exc)
@@ -51,7 +51,7 @@ class JoinState(AuthState):
         try:
             with session_scope("app") as session:
                 self.done_message = accounts.enroll_through_link(
-                    session,
+                    session=session,
                     sponsor_code=self._sponsor_code(),
                     application=application,
                     ip_address=self._client_ip() or None,

@@ -36,7 +36,7 @@ class PeopleState(AuthState):
         self.can_manage = self.actor_for("users.manage") is not None
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                found = profile.find_person(session, actor=actor, email=email)
+                found = profile.find_person(session=session, actor=actor, email=email)
         except DomainError as exc:
             self.person = {}
             self.error = str(exc)
@@ -83,7 +83,7 @@ class PeopleState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 value = profile.reveal_sensitive_field(
-                    session,
+                    session=session,
                     actor=actor,
                     user_id=self._target(),
                     field=str(form_data.get("field", "")),
@@ -106,7 +106,7 @@ class PeopleState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 accounts.set_account_disabled(
-                    session,
+                    session=session,
                     actor=actor,
                     user_id=self._target(),
                     disabled=disable,
@@ -131,7 +131,7 @@ class PeopleState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 accounts.change_role(
-                    session,
+                    session=session,
                     actor=actor,
                     user_id=self._target(),
                     role=str(form_data.get("role", "")),

@@ -34,7 +34,7 @@ class ProfileState(AccountState):
         if actor is None:
             return
         with session_scope("app", actor_id=actor.user_id) as session:
-            shown = profile.get_profile(session, actor=actor, user_id=actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
+            shown = profile.get_profile(session=session, actor=actor, user_id=actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
         self.email, self.phone = shown.email, shown.phone
         self.name = f"{shown.first_name} {shown.last_name}".strip()
         self.tax_id_last4 = shown.tax_id_last4
@@ -63,7 +63,8 @@ class ProfileState(AccountState):
         """Change the login email (needs re-authentication)."""
         new_email = str(form_data.get("new_email", ""))
         return self._run(
-            lambda s, a: accounts.change_email(s, actor=a, new_email=new_email), "Email changed."
+            lambda s, a: accounts.change_email(session=s, actor=a, new_email=new_email),
+            "Email changed.",
         )
 
     @rx.event
@@ -71,7 +72,8 @@ class ProfileState(AccountState):
         """Change the phone number (needs re-authentication)."""
         phone = str(form_data.get("phone", ""))
         return self._run(
-            lambda s, a: accounts.change_phone(s, actor=a, phone=phone), "Phone number saved."
+            lambda s, a: accounts.change_phone(session=s, actor=a, phone=phone),
+            "Phone number saved.",
         )
 
     @rx.event
@@ -82,7 +84,8 @@ class ProfileState(AccountState):
             self.error = "The two passwords are not the same."
             return None
         outcome = self._run(
-            lambda s, a: accounts.change_password(s, actor=a, new_password=password), "changed"
+            lambda s, a: accounts.change_password(session=s, actor=a, new_password=password),
+            "changed",
         )
         if outcome is None and not self.error:
             # Every session is revoked; the login page then forgets this tab's state.
@@ -96,7 +99,7 @@ class ProfileState(AccountState):
         bank = str(form_data.get("bank_account", "")).strip() or None
         return self._run(
             lambda s, a: profile.update_payout_details(
-                s, actor=a, tax_id=tax_id, bank_account=bank
+                session=s, actor=a, tax_id=tax_id, bank_account=bank
             ),
             "Payout details saved.",
         )
@@ -106,7 +109,7 @@ class ProfileState(AccountState):
         """Save the date of birth, encrypted."""
         value = str(form_data.get("date_of_birth", ""))
         return self._run(
-            lambda s, a: profile.update_date_of_birth(s, actor=a, date_of_birth=value),
+            lambda s, a: profile.update_date_of_birth(session=s, actor=a, date_of_birth=value),
             "Date of birth saved.",
         )
 

@@ -35,7 +35,7 @@ class ResetPasswordState(AuthState):
         try:
             with session_scope("app") as session:
                 accounts.reset_password(
-                    session,
+                    session=session,
                     token=str(token),
                     new_password=password,
                     ip_address=self._client_ip() or None,

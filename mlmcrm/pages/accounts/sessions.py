@@ -30,7 +30,7 @@ class SessionsState(AccountState):
             self.rows = []
             return
         with session_scope("app", actor_id=actor.user_id) as session:
-            listed = sessions.list_sessions(session, actor=actor)
+            listed = sessions.list_sessions(session=session, actor=actor)
         self.rows = [
             {
                 "id": str(s.id),
@@ -56,7 +56,7 @@ class SessionsState(AccountState):
             return None
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                sessions.revoke_session(session, actor=actor, session_id=wanted)
+                sessions.revoke_session(session=session, actor=actor, session_id=wanted)
         except DomainError as exc:
             self.error = str(exc)
             return None
@@ -72,7 +72,7 @@ class SessionsState(AccountState):
         if actor is None:
             return self._signed_out()
         with session_scope("app", actor_id=actor.user_id) as session:
-            count = sessions.revoke_other_sessions(session, actor=actor)
+            count = sessions.revoke_other_sessions(session=session, actor=actor)
         self.message = (
             f"Signed out {count} other browser{'s' if count != 1 else ''}; "
             "your API tokens no longer work."

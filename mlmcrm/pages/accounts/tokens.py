@@ -34,7 +34,7 @@ class TokensState(AccountState):
             self.rows = []
             return
         with session_scope("app", actor_id=actor.user_id) as session:
-            listed = api_tokens.list_tokens(session, actor=actor)
+            listed = api_tokens.list_tokens(session=session, actor=actor)
         self.rows = [
             {
                 "id": str(t.id),
@@ -65,7 +65,7 @@ class TokensState(AccountState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 _public, raw = api_tokens.create_token(
-                    session,
+                    session=session,
                     actor=actor,
                     name=str(form_data.get("name", "")),
                     scopes=scopes,
@@ -92,7 +92,7 @@ class TokensState(AccountState):
             if wanted is None:
                 raise NotFound("That token does not exist or was already revoked.")
             with session_scope("app", actor_id=actor.user_id) as session:
-                api_tokens.revoke_token(session, actor=actor, token_id=wanted)
+                api_tokens.revoke_token(session=session, actor=actor, token_id=wanted)
         except DomainError:
             self.error = "That token does not exist or was already revoked."
             return None

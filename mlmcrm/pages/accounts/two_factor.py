@@ -47,13 +47,15 @@ class TwoFactorState(AccountState):
 
     def _refresh(self, actor: Actor) -> None:
         with session_scope("app", actor_id=actor.user_id) as session:
-            self.enabled, self.recovery_left = two_factor.two_factor_status(session, actor=actor)
+            self.enabled, self.recovery_left = two_factor.two_factor_status(
+                session=session, actor=actor
+            )
         self.is_staff = actor.is_staff
 
     def _begin(self, actor: Actor) -> rx.event.EventSpec | None:
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                shown = two_factor.begin_enrolment(session, actor=actor)
+                shown = two_factor.begin_enrolment(session=session, actor=actor)
         except ReauthenticationRequired:
             return self._confirm_first()
         self.secret = shown.secret
@@ -99,7 +101,7 @@ class TwoFactorState(AccountState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 codes = two_factor.confirm_enrolment(
-                    session, actor=actor, code=str(form_data.get("code", ""))
+                    session=session, actor=actor, code=str(form_data.get("code", ""))
                 )
         except ReauthenticationRequired:
             return self._confirm_first()
@@ -121,7 +123,9 @@ class TwoFactorState(AccountState):
             return self._signed_out()
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                self.recovery_codes = two_factor.regenerate_recovery_codes(session, actor=actor)
+                self.recovery_codes = two_factor.regenerate_recovery_codes(
+                    session=session, actor=actor
+                )
         except ReauthenticationRequired:
             return self._confirm_first()
         except DomainError as exc:
@@ -139,7 +143,7 @@ class TwoFactorState(AccountState):
             return self._signed_out()
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                two_factor.disable(session, actor=actor)
+                two_factor.disable(session=session, actor=actor)
         except ReauthenticationRequired:
             return self._confirm_first()
         except DomainError as exc:

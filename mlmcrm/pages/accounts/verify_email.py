@@ -39,7 +39,7 @@ class VerifyEmailState(AuthState):
         self.needs_agreement = False
         try:
             with session_scope("app") as session:
-                link = accounts.open_verification_link(session, token=self._token())
+                link = accounts.open_verification_link(session=session, token=self._token())
             if link.needs_agreement:
                 self.needs_agreement = True
                 self.first_name = link.first_name
@@ -47,7 +47,7 @@ class VerifyEmailState(AuthState):
                 return
             with session_scope("app") as session:
                 email = accounts.verify_email(
-                    session, token=self._token(), ip_address=self._client_ip() or None
+                    session=session, token=self._token(), ip_address=self._client_ip() or None
                 )
             self.message = f"Thanks, {email} is confirmed. You can sign in now."
         except DomainError as exc:
@@ -60,7 +60,7 @@ class VerifyEmailState(AuthState):
         try:
             with session_scope("app") as session:
                 email = accounts.verify_email(
-                    session,
+                    session=session,
                     token=self._token(),
                     ip_address=self._client_ip() or None,
                     accept_agreement=form_data.get("agreement") in ("on", True, "true"),

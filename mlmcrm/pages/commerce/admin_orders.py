@@ -52,7 +52,7 @@ class AdminOrdersState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 found, self.total = orders.search_orders(
-                    session,
+                    session=session,
                     actor=actor,
                     filters=self._filter(),
                     limit=PAGE_SIZE,
@@ -102,7 +102,7 @@ class AdminOrdersState(AuthState):
             return None
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                data = orders.export_csv(session, actor=actor, filters=self._filter())
+                data = orders.export_csv(session=session, actor=actor, filters=self._filter())
         except DomainError as exc:
             self.error = str(exc)
             return None
@@ -114,7 +114,7 @@ class AdminOrdersState(AuthState):
         if actor is None:
             return
         with session_scope("app", actor_id=actor.user_id) as session:
-            detail = orders.get_order(session, actor=actor, order_id=order_id)
+            detail = orders.get_order(session=session, actor=actor, order_id=order_id)
         self.detail = {k: str(v) for k, v in asdict(detail.order).items()}
         self.items = [{k: str(v) for k, v in asdict(item).items()} for item in detail.items]
         self.refund_rows = detail.refunds
@@ -141,7 +141,7 @@ class AdminOrdersState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 result = refunds.refund_order(
-                    session,
+                    session=session,
                     actor=actor,
                     order_id=order_id,
                     amount=str(form_data.get("amount", "")),
@@ -165,7 +165,7 @@ class AdminOrdersState(AuthState):
             return
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                orders.mark_fulfilled(session, actor=actor, order_id=int(self.detail["id"]))
+                orders.mark_fulfilled(session=session, actor=actor, order_id=int(self.detail["id"]))
         except DomainError as exc:
             self.error = str(exc)
             return

@@ -57,7 +57,9 @@ class AutoshipManageState(rx.State):
         try:
             with session_scope("app") as session:
                 self._owner(session, subscription_id)
-                self._show(autoship.get_subscription_row(session, subscription_id=subscription_id))
+                self._show(
+                    autoship.get_subscription_row(session=session, subscription_id=subscription_id)
+                )
         except DomainError as exc:
             self.error = str(exc)
 
@@ -78,7 +80,7 @@ class AutoshipManageState(rx.State):
             with session_scope("app") as session:
                 self._owner(session, subscription_id)
                 row = autoship.change(
-                    session,
+                    session=session,
                     actor=actor,
                     subscription_id=subscription_id,
                     action=action,

@@ -40,7 +40,7 @@ class CheckoutDoneState(rx.State):
         try:
             with session_scope("app") as session:
                 self.status = payments.sync_checkout(
-                    session, order_id=int(order_id), checkout_session_id=session_id
+                    session=session, order_id=int(order_id), checkout_session_id=session_id
                 )
             with session_scope("app") as session:
                 order = session.get(Order, int(order_id))

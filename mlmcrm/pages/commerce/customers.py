@@ -36,7 +36,7 @@ class CustomersState(PagedListState, AuthState):
 
     def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
         return customers.list_customers(
-            session, actor=actor, search=self.filters.get("q", ""), query=query
+            session=session, actor=actor, search=self.filters.get("q", ""), query=query
         )
 
     @rx.event
@@ -52,7 +52,7 @@ class CustomersState(PagedListState, AuthState):
             phone=str(form_data.get("phone", "")),
         )
         customer = customers.create_customer(
-            session, actor=actor, distributor_id=actor.distributor_id, data=data
+            session=session, actor=actor, distributor_id=actor.distributor_id, data=data
         )
         self._reload_list(actor=actor, session=session)
         self.notice = f"{customer.first_name} {customer.last_name} is one of your customers."

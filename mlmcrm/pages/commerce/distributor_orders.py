@@ -49,13 +49,13 @@ class DistributorOrdersState(AuthState):
             with session_scope("app", actor_id=actor.user_id) as session:
                 distributor = session.get(Distributor, actor.distributor_id)
                 found, self.total = orders.search_orders(
-                    session,
+                    session=session,
                     actor=actor,
                     filters=orders.OrderFilter(status=self.status_filter),
                     limit=100,
                 )
-                subs = autoship.list_subscriptions(session, actor=actor)
-                items = refunds.buyback_candidates(session, actor=actor)
+                subs = autoship.list_subscriptions(session=session, actor=actor)
+                items = refunds.buyback_candidates(session=session, actor=actor)
         except DomainError as exc:
             self.error = str(exc)
             return
@@ -95,11 +95,11 @@ class DistributorOrdersState(AuthState):
                     f"{p.pv.normalize():f} PV",
                     "field": f"qty_{p.sku}",
                 }
-                for p in catalog.list_products(session, actor=None)
+                for p in catalog.list_products(session=session, actor=None)
             ]
             self.regions = [
                 [r.region, "Other region" if r.region == tax.DEFAULT_REGION else r.region]
-                for r in tax.list_rates(session)
+                for r in tax.list_rates(session=session)
             ]
 
     @rx.event
@@ -119,7 +119,7 @@ class DistributorOrdersState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 order = orders.place_order(
-                    session,
+                    session=session,
                     actor=actor,
                     distributor_id=actor.distributor_id,
                     lines=lines,
@@ -129,7 +129,7 @@ class DistributorOrdersState(AuthState):
                 )
                 order_id = order.id
                 url = payments.start_checkout(
-                    session,
+                    session=session,
                     order_id=order_id,  # type: ignore[arg-type]  # a flushed row has an id
                     success_url=f"{app_url}{routes.CHECKOUT_DONE}?order={order_id}"
                     "&session_id={CHECKOUT_SESSION_ID}",
@@ -157,7 +157,7 @@ class DistributorOrdersState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 autoship.change(
-                    session,
+                    session=session,
                     actor=actor,
                     subscription_id=parse_id(subscription_id) or 0,
                     action=action,
@@ -178,7 +178,7 @@ class DistributorOrdersState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 result = refunds.cancel_starter_kit(
-                    session,
+                    session=session,
                     actor=actor,
                     order_id=parse_id(order_id) or 0,
                     request_token=self.request_token,
@@ -205,7 +205,10 @@ class DistributorOrdersState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 results = refunds.buyback(
-                    session, actor=actor, quantities=quantities, request_token=self.request_token
+                    session=session,
+                    actor=actor,
+                    quantities=quantities,
+                    request_token=self.request_token,
                 )
         except DomainError as exc:
             self.error = str(exc)

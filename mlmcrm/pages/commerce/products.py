@@ -50,8 +50,8 @@ class ProductsState(AuthState):
             self.products, self.rates = [], []
             return
         with session_scope("app", actor_id=actor.user_id) as session:
-            rows = catalog.list_products(session, actor=actor, include_all=True)
-            rates = tax.list_rates(session)
+            rows = catalog.list_products(session=session, actor=actor, include_all=True)
+            rates = tax.list_rates(session=session)
         self.products = [
             {
                 "id": str(p.id),
@@ -127,10 +127,10 @@ class ProductsState(AuthState):
             with session_scope("app", actor_id=actor.user_id) as session:
                 if self.editing_id:
                     saved = catalog.update_product(
-                        session, actor=actor, product_id=self.editing_id, data=data
+                        session=session, actor=actor, product_id=self.editing_id, data=data
                     )
                 else:
-                    saved = catalog.create_product(session, actor=actor, data=data)
+                    saved = catalog.create_product(session=session, actor=actor, data=data)
         except DomainError as exc:
             self.error = str(exc)
             return
@@ -148,7 +148,7 @@ class ProductsState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 product = catalog.retire_product(
-                    session, actor=actor, product_id=parse_id(product_id) or 0
+                    session=session, actor=actor, product_id=parse_id(product_id) or 0
                 )
         except (DomainError, ValueError) as exc:
             self.error = str(exc)
@@ -169,7 +169,7 @@ class ProductsState(AuthState):
             try:
                 with session_scope("app", actor_id=actor.user_id) as session:
                     catalog.set_image(
-                        session,
+                        session=session,
                         actor=actor,
                         product_id=self.editing_id,
                         filename=upload.name or "image",
@@ -191,7 +191,7 @@ class ProductsState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 tax.set_rate(
-                    session,
+                    session=session,
                     actor=actor,
                     region=str(form_data.get("region", "")),
                     name=str(form_data.get("rate_name", "")),

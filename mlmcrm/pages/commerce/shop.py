@@ -45,9 +45,9 @@ class ShopState(rx.State):
         self.checkout_token = uuid.uuid4().hex
         try:
             with session_scope("app") as session:
-                owner = orders.shop_owner(session, self._code())
-                products = catalog.list_products(session, actor=None)
-                rates = tax.list_rates(session)
+                owner = orders.shop_owner(self._code(), session=session)
+                products = catalog.list_products(session=session, actor=None)
+                rates = tax.list_rates(session=session)
         except DomainError as exc:
             self.link_error = str(exc)
             self.products = []
@@ -89,7 +89,7 @@ class ShopState(rx.State):
         try:
             with session_scope("app") as session:
                 order = orders.place_shop_order(
-                    session,
+                    session=session,
                     code=self._code(),
                     buyer=buyer,
                     lines=lines,
@@ -100,7 +100,7 @@ class ShopState(rx.State):
                 )
                 order_id = order.id
                 url = payments.start_checkout(
-                    session,
+                    session=session,
                     order_id=order_id,  # type: ignore[arg-type]  # a flushed row has an id
                     success_url=f"{app_url}{routes.CHECKOUT_DONE}?order={order_id}"
                     "&session_id={CHECKOUT_SESSION_ID}",

@@ -72,16 +72,16 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
     export_name: ClassVar[str] = "commission_periods"
 
     def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
-        return periods.list_periods(session, actor=actor, query=query)
+        return periods.list_periods(session=session, actor=actor, query=query)
 
     def _load_selected(self, *, actor: Actor, session: Session) -> None:
         if not self.selected_id:
             return
         period_id = int(self.selected_id)
-        period = periods.get_period(session, actor=actor, period_id=period_id)
-        totals = periods.bonus_totals(session, actor=actor, period_id=period_id)
-        comparison = periods.compare_runs(session, actor=actor, period_id=period_id)
-        earners = periods.top_earners(session, actor=actor, period_id=period_id)
+        period = periods.get_period(session=session, actor=actor, period_id=period_id)
+        totals = periods.bonus_totals(session=session, actor=actor, period_id=period_id)
+        comparison = periods.compare_runs(session=session, actor=actor, period_id=period_id)
+        earners = periods.top_earners(session=session, actor=actor, period_id=period_id)
         self.selected_label, self.selected_status = period.label, period.status
         self.selected_total, self.selected_lines = format(period.total, "f"), f"{period.lines:,}"
         self.selected_runs = str(period.runs)
@@ -156,7 +156,7 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
     @guarded("commissions.run")
     def open_next(self, *, actor: Actor, session: Session) -> None:
         """Open the period after the latest one."""
-        period = periods.create_next_period(session, actor=actor)
+        period = periods.create_next_period(session=session, actor=actor)
         self.selected_id = str(period.id)
         self.notice = f"Opened {period.label}."
         self._refresh(actor=actor, session=session)
@@ -168,7 +168,7 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
         if not self.selected_id:
             self.error = "Choose a period first."
             return
-        period = periods.close_period(session, actor=actor, period_id=int(self.selected_id))
+        period = periods.close_period(session=session, actor=actor, period_id=int(self.selected_id))
         total = format(period.total, "f")
         self.notice = f"{period.label} is closed: {total} paid in {period.lines:,} lines."
         self._refresh(actor=actor, session=session)
@@ -200,7 +200,7 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
             self.adjust_error = "Enter the distributor's number, such as 1042."
             return
         periods.adjust(
-            session,
+            session=session,
             actor=actor,
             period_id=int(self.selected_id),
             distributor_id=int(number),
@@ -217,7 +217,9 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
         """Queue a run of the selected period, then follow it on its job row."""
         if self.job_active or not self.selected_id:
             return None
-        self._run_job_id = periods.start_run(session, actor=actor, period_id=int(self.selected_id))
+        self._run_job_id = periods.start_run(
+            session=session, actor=actor, period_id=int(self.selected_id)
+        )
         return CommissionsState.follow_run  # type: ignore[return-value]  # Reflex turns a handler into its event
 
     @rx.event(background=True)

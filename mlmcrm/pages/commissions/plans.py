@@ -49,7 +49,7 @@ class PlansState(AuthState):
                 "created_at": row.created_at[:16].replace("T", " "),
                 "summary": f"{row.ranks} ranks, {row.bonuses} bonuses",
             }
-            for row in plans.list_plans(session, actor=actor)
+            for row in plans.list_plans(session=session, actor=actor)
         ]
 
     @rx.event
@@ -89,7 +89,7 @@ class PlansState(AuthState):
     @guarded("commissions.run", error="upload_error", clear=("upload_error", "notice"))
     def upload(self, *, actor: Actor, session: Session) -> None:
         """Validate and store the YAML as a new draft version (an invalid plan names its field)."""
-        version = plans.upload_plan(session, actor=actor, yaml_text=self.yaml_text)
+        version = plans.upload_plan(session=session, actor=actor, yaml_text=self.yaml_text)
         self.notice = f"Stored {version.name} v{version.version} as a draft."
         self.yaml_text = ""
         self._reload(actor=actor, session=session)
@@ -98,7 +98,7 @@ class PlansState(AuthState):
     @guarded("commissions.run")
     def activate(self, plan_id: str, *, actor: Actor, session: Session) -> None:
         """Make a version the active plan."""
-        version = plans.activate_plan(session, actor=actor, plan_id=parse_id(plan_id) or 0)
+        version = plans.activate_plan(session=session, actor=actor, plan_id=parse_id(plan_id) or 0)
         self.notice = f"{version.name} v{version.version} is now the active plan."
         self._reload(actor=actor, session=session)
 
@@ -106,7 +106,9 @@ class PlansState(AuthState):
     @guarded("commissions.read", clear=("error",))
     def show(self, plan_id: str, *, actor: Actor, session: Session) -> None:
         """Show a version's YAML."""
-        _, self.shown_yaml = plans.get_plan(session, actor=actor, plan_id=parse_id(plan_id) or 0)
+        _, self.shown_yaml = plans.get_plan(
+            session=session, actor=actor, plan_id=parse_id(plan_id) or 0
+        )
 
     @rx.event
     @guarded("commissions.read", clear=("error",))
@@ -116,7 +118,7 @@ class PlansState(AuthState):
         if old_id is None or new_id is None:
             self.error = "Choose two versions to compare."
             return
-        result = plans.compare_plans(session, actor=actor, old_id=old_id, new_id=new_id)
+        result = plans.compare_plans(session=session, actor=actor, old_id=old_id, new_id=new_id)
         self.diff = result.yaml_diff or "The YAML is identical."
         self.changes = result.changes or ["No setting differs."]
 

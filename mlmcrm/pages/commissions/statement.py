@@ -48,15 +48,17 @@ class StatementState(PagedListState, AuthState):
         if not self.period_id:
             return [], 0
         return statements.statement_lines(
-            session, actor=actor, period_id=int(self.period_id), query=query
+            session=session, actor=actor, period_id=int(self.period_id), query=query
         )
 
     def _show(self, *, actor: Actor, session: Session) -> None:
         if not self.period_id:
             return
         period_id = int(self.period_id)
-        mine = statements.statement(session, actor=actor, period_id=period_id, with_lines=False)
-        progress = statements.rank_progress(session, actor=actor, period_id=period_id)
+        mine = statements.statement(
+            session=session, actor=actor, period_id=period_id, with_lines=False
+        )
+        progress = statements.rank_progress(session=session, actor=actor, period_id=period_id)
         self.offset = 0
         self._reload_list(actor=actor, session=session)
         self.period_label, self.statement_total = mine.period, format(mine.total, "f")
@@ -75,7 +77,7 @@ class StatementState(PagedListState, AuthState):
     @guarded("back_office.view")
     def load(self, *, actor: Actor, session: Session) -> None:
         """Load the periods and the latest statement (the permission is checked again here)."""
-        choices = statements.statement_periods(session, actor=actor)
+        choices = statements.statement_periods(session=session, actor=actor)
         self.period_options = [{"id": str(c.id), "label": c.label} for c in choices]
         if choices and self.period_id not in {str(c.id) for c in choices}:
             self.period_id = str(choices[0].id)

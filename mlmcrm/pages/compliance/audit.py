@@ -40,7 +40,7 @@ class AuditLogState(PagedListState, AuthState):
         )
         sort = {"when": "created_at"}.get(query.sort, query.sort)
         return audit.search(
-            session,
+            session=session,
             actor=actor,
             filters=filters,
             query=ListQuery(

@@ -50,7 +50,7 @@ class CrmState(AuthState):
 
     def _refresh_badge(self, actor: Actor) -> None:
         with session_scope("app", actor_id=actor.user_id) as session:
-            badge = tasks.reminders(session, actor=actor)
+            badge = tasks.reminders(session=session, actor=actor)
         self.overdue, self.due_today = badge.overdue, badge.due_today
 
     def _fail(self, exc: DomainError) -> None:

@@ -75,12 +75,12 @@ class ContactState(CrmState):
         if contact.distributor_id:
             parts.append(f"distributor #{contact.distributor_id}")
         self.linked = " and ".join(parts)
-        self.stages = [StageOption(s.key, s.label) for s in crm.stages(session)]
+        self.stages = [StageOption(s.key, s.label) for s in crm.stages(session=session)]
         self.timeline = [
             Line(
                 line.at[:16].replace("T", " "), line.kind.replace("_", " "), line.text, line.private
             )
-            for line in contacts.timeline(session, actor=actor, contact=contact)  # type: ignore[arg-type]  # a loaded row has an id
+            for line in contacts.timeline(session=session, actor=actor, contact=contact)  # type: ignore[arg-type]  # a loaded row has an id
         ]
         self.open_tasks = [
             TaskRow(
@@ -91,7 +91,7 @@ class ContactState(CrmState):
                 task.status,
             )
             for task in tasks.list_tasks(
-                session,
+                session=session,
                 actor=actor,
                 status="open",
                 contact_id=contact.id,  # type: ignore[arg-type]  # a loaded row has an id
@@ -108,7 +108,7 @@ class ContactState(CrmState):
             if contact_id is None:
                 raise NotFound("That contact does not exist.")
             with session_scope("app", actor_id=actor.user_id) as session:
-                contact = contacts.get_contact(session, actor=actor, contact_id=contact_id)
+                contact = contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
                 self._show(contact, session)
             self._refresh_badge(actor)
         except DomainError as exc:
@@ -149,7 +149,9 @@ class ContactState(CrmState):
             tags=str(form_data.get("tags", "")),
         )
         self._act(
-            lambda s, a, cid: contacts.update_contact(s, actor=a, contact_id=cid, data=data),
+            lambda s, a, cid: contacts.update_contact(
+                session=s, actor=a, contact_id=cid, data=data
+            ),
             "Saved.",
         )
 
@@ -157,7 +159,7 @@ class ContactState(CrmState):
     def move(self, stage: str) -> None:
         """Move the contact to another stage."""
         self._act(
-            lambda s, a, cid: contacts.move_stage(s, actor=a, contact_id=cid, stage=stage),
+            lambda s, a, cid: contacts.move_stage(session=s, actor=a, contact_id=cid, stage=stage),
             "Stage changed.",
         )
 
@@ -169,7 +171,7 @@ class ContactState(CrmState):
         private = bool(form_data.get("private"))
         self._act(
             lambda s, a, cid: contacts.add_activity(
-                s, actor=a, contact_id=cid, kind=kind, body=body, private=private
+                session=s, actor=a, contact_id=cid, kind=kind, body=body, private=private
             ),
             "Added to the timeline.",
         )
@@ -183,7 +185,7 @@ class ContactState(CrmState):
 
         def run(s, a, cid):
             tasks.create_task(
-                s,
+                session=s,
                 actor=a,
                 data=TaskInput(
                     type=kind, description=description, due_at=tasks.parse_due(due), contact_id=cid
@@ -200,7 +202,7 @@ class ContactState(CrmState):
         def run(s, a, _cid):
             if parsed is None:
                 raise NotFound("That task does not exist.")
-            tasks.set_status(s, actor=a, task_id=parsed, status="done")
+            tasks.set_status(session=s, actor=a, task_id=parsed, status="done")
 
         self._act(run, "Task done.")
 
@@ -214,9 +216,9 @@ class ContactState(CrmState):
             if target is None:
                 raise NotFound(f"That {kind} does not exist.")
             if kind == "distributor":
-                contacts.link_contact(s, actor=a, contact_id=cid, distributor_id=target)
+                contacts.link_contact(session=s, actor=a, contact_id=cid, distributor_id=target)
             else:
-                contacts.link_contact(s, actor=a, contact_id=cid, customer_id=target)
+                contacts.link_contact(session=s, actor=a, contact_id=cid, customer_id=target)
 
         self._act(run, "Linked.")
 

@@ -103,20 +103,20 @@ class ContactsState(CrmState):
             return
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                self.stages = [StageOption(s.key, s.label) for s in crm.stages(session)]
-                board = contacts.board(session, actor=actor, filters=self._filters())
+                self.stages = [StageOption(s.key, s.label) for s in crm.stages(session=session)]
+                board = contacts.board(session=session, actor=actor, filters=self._filters())
                 self.columns = [
                     Column(stage.key, stage.label, count, [_card(c) for c in cards])
                     for stage, count, cards in board
                 ]
                 rows, self.total = contacts.list_contacts(
-                    session, actor=actor, filters=self._filters(), limit=200
+                    session=session, actor=actor, filters=self._filters(), limit=200
                 )
                 self.rows = [_card(c) for c in rows]
                 self.hits = []
                 if self.query.strip():
                     found = crm_search.search(
-                        session,
+                        session=session,
                         actor=actor,
                         typed=self.query,
                         stage=self.stage_filter,
@@ -202,9 +202,11 @@ class ContactsState(CrmState):
                 raise NotFound("That contact does not exist.")
             with session_scope("app", actor_id=actor.user_id) as session:
                 moved = contacts.move_stage(
-                    session, actor=actor, contact_id=contact_id, stage=stage
+                    session=session, actor=actor, contact_id=contact_id, stage=stage
                 )
-                label = next((s.label for s in crm.stages(session) if s.key == stage), stage)
+                label = next(
+                    (s.label for s in crm.stages(session=session) if s.key == stage), stage
+                )
                 self.notice = f"{crm.display_name(moved)} moved to {label}."
         except DomainError as exc:
             self._fail(exc)
@@ -226,7 +228,7 @@ class ContactsState(CrmState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 contact = contacts.create_contact(
-                    session,
+                    session=session,
                     actor=actor,
                     data=ContactInput(
                         first_name=str(form_data.get("first_name", "")),
@@ -258,7 +260,7 @@ class ContactsState(CrmState):
                 source=self.source_filter,
             )
             with session_scope("app", actor_id=actor.user_id) as session:
-                data = contacts.export_csv(session, actor=actor, filters=filters)
+                data = contacts.export_csv(session=session, actor=actor, filters=filters)
         except DomainError as exc:
             self._fail(exc)
             return None

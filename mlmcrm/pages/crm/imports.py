@@ -96,7 +96,7 @@ class ImportState(CrmState):
                     f" {row.skipped_count:,} skipped",
                     undone=row.status == "undone",
                 )
-                for row in imports.list_imports(session, actor=actor)
+                for row in imports.list_imports(session=session, actor=actor)
             ]
         self._refresh_badge(actor)
 
@@ -261,7 +261,7 @@ class ImportState(CrmState):
             if parsed is None:
                 raise NotFound("That import does not exist.")
             with session_scope("app", actor_id=actor.user_id) as session:
-                done = imports.undo_import(session, actor=actor, import_id=parsed)
+                done = imports.undo_import(session=session, actor=actor, import_id=parsed)
         except DomainError as exc:
             self._fail(exc)
             return

@@ -63,12 +63,12 @@ class StaffCrmState(AuthState):
             return
         self.error = ""
         with session_scope("app", actor_id=actor.user_id) as session:
-            counts = crm.staff_counts(session, actor=actor)
-            self.stages_text = "\n".join(f"{s.key}: {s.label}" for s in crm.stages(session))
+            counts = crm.staff_counts(session=session, actor=actor)
+            self.stages_text = "\n".join(f"{s.key}: {s.label}" for s in crm.stages(session=session))
         self.contacts_total, self.owners = f"{counts.contacts:,}", f"{counts.owners:,}"
         self.open_tasks, self.overdue_tasks = f"{counts.open_tasks:,}", f"{counts.overdue_tasks:,}"
         self.by_stage = [StageCount(k, f"{v:,}") for k, v in sorted(counts.by_stage.items())]
-        self.can_configure = permissions.can(actor, "crm.configure")
+        self.can_configure = permissions.can("crm.configure", actor=actor)
 
     @rx.event
     def save_stages(self, form_data: dict) -> None:
@@ -87,7 +87,7 @@ class StaffCrmState(AuthState):
                 pairs.append((key.strip(), label.strip() or key.strip()))
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                crm.set_stages(session, actor=actor, new_stages=pairs)
+                crm.set_stages(session=session, actor=actor, new_stages=pairs)
         except DomainError as exc:
             self.error = str(exc)
             return
@@ -110,7 +110,7 @@ class StaffCrmState(AuthState):
                 raise NotFound("That contact does not exist.")
             with session_scope("app", actor_id=actor.user_id) as session:
                 contact = crm.open_contact_as_staff(
-                    session,
+                    session=session,
                     actor=actor,
                     contact_id=contact_id,
                     reason=str(form_data.get("reason", "")),
@@ -121,7 +121,7 @@ class StaffCrmState(AuthState):
                 )
                 self.opened_lines = [
                     OpenedLine(line.at[:16].replace("T", " "), line.kind, line.text)
-                    for line in contacts.timeline(session, actor=actor, contact=contact)
+                    for line in contacts.timeline(session=session, actor=actor, contact=contact)
                 ]
         except DomainError as exc:
             self.error = str(exc)

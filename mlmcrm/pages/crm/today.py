@@ -63,7 +63,7 @@ class TodayState(CrmState):
         now = utcnow()
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                view = tasks.today(session, actor=actor, now=now)
+                view = tasks.today(session=session, actor=actor, now=now)
                 self.stale = [
                     Lead(
                         id=str(c.id),
@@ -98,7 +98,7 @@ class TodayState(CrmState):
             if parsed is None:
                 raise NotFound("That task does not exist.")
             with session_scope("app", actor_id=actor.user_id) as session:
-                tasks.set_status(session, actor=actor, task_id=parsed, status="done")
+                tasks.set_status(session=session, actor=actor, task_id=parsed, status="done")
         except DomainError as exc:
             self._fail(exc)
             return
@@ -115,7 +115,7 @@ class TodayState(CrmState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 tasks.create_task(
-                    session,
+                    session=session,
                     actor=actor,
                     data=TaskInput(
                         type=str(form_data.get("type", "follow_up")),

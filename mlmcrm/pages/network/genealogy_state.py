@@ -103,31 +103,33 @@ class GenealogyState(AuthState):
         actor = self._actor()
         if actor is None:
             return
-        self.staff = permissions.can(actor, "genealogy.read_any")
-        self.can_manage = permissions.can(actor, "genealogy.manage")
+        self.staff = permissions.can("genealogy.read_any", actor=actor)
+        self.can_manage = permissions.can("genealogy.manage", actor=actor)
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                top = views.top_of(session, actor=actor, tree=self.tree)
+                top = views.top_of(session=session, actor=actor, tree=self.tree)
             self._show(actor, top)
             self._load_tank(actor)
             if self.can_manage:
                 with session_scope("app", actor_id=actor.user_id) as session:
-                    current = genealogy.get_settings(session)
+                    current = genealogy.get_settings(session=session)
                 self.settings = {k: str(v) for k, v in current.__dict__.items()}
         except DomainError as exc:
             self.error = str(exc)
 
     def _show(self, actor: Actor, distributor_id: int) -> None:
         with session_scope("app", actor_id=actor.user_id) as session:
-            card = views.card(session, actor=actor, tree=self.tree, distributor_id=distributor_id)
+            card = views.card(
+                session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
+            )
             kids = views.children(
-                session, actor=actor, tree=self.tree, distributor_id=distributor_id
+                session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
             )
             crumbs = views.breadcrumbs(
-                session, actor=actor, tree=self.tree, distributor_id=distributor_id
+                session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
             )
             counts = views.level_counts(
-                session, actor=actor, tree=self.tree, distributor_id=distributor_id
+                session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
             )
         self.focus = _card_row(card, 0)
         top = _card_row(card, 0)
@@ -183,7 +185,7 @@ class GenealogyState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 kids = views.children(
-                    session, actor=actor, tree=self.tree, distributor_id=int(distributor_id)
+                    session=session, actor=actor, tree=self.tree, distributor_id=int(distributor_id)
                 )
         except (DomainError, ValueError) as exc:
             self.error = str(exc) if isinstance(exc, DomainError) else "Not found."
@@ -206,7 +208,10 @@ class GenealogyState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 hits = views.search(
-                    session, actor=actor, tree=self.tree, query=str(form_data.get("query", ""))
+                    session=session,
+                    actor=actor,
+                    tree=self.tree,
+                    query=str(form_data.get("query", "")),
                 )
         except DomainError as exc:
             self.error = str(exc)
@@ -238,7 +243,7 @@ class GenealogyState(AuthState):
     def _page(self, actor: Actor, after: tuple[int, int] | None) -> None:
         with session_scope("app", actor_id=actor.user_id) as session:
             rows = views.downline(
-                session,
+                session=session,
                 actor=actor,
                 tree=self.tree,
                 distributor_id=int(self.focus.get("id", "0") or 0),
@@ -304,7 +309,7 @@ class GenealogyState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 data = views.downline_csv(
-                    session,
+                    session=session,
                     actor=actor,
                     tree=self.tree,
                     distributor_id=int(self.focus.get("id", "0") or 0),
@@ -321,7 +326,7 @@ class GenealogyState(AuthState):
     def _load_tank(self, actor: Actor) -> None:
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
-                waiting = genealogy.holding_tank(session, actor=actor)
+                waiting = genealogy.holding_tank(session=session, actor=actor)
         except DomainError:
             self.tank = []
             return
@@ -352,7 +357,7 @@ class GenealogyState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 genealogy.place_from_tank(
-                    session, actor=actor, distributor_id=who, parent_id=parent, slot=slot
+                    session=session, actor=actor, distributor_id=who, parent_id=parent, slot=slot
                 )
         except DomainError as exc:
             self.error = str(exc)
@@ -385,7 +390,7 @@ class GenealogyState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 found = genealogy.preview_move(
-                    session,
+                    session=session,
                     actor=actor,
                     tree=tree,
                     distributor_id=who,
@@ -423,7 +428,7 @@ class GenealogyState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 genealogy.move(
-                    session,
+                    session=session,
                     actor=actor,
                     tree=move["tree"],
                     distributor_id=int(move["person"]),
@@ -453,12 +458,12 @@ class GenealogyState(AuthState):
             with session_scope("app", actor_id=actor.user_id) as session:
                 if form_data.get("action") == "reinstate":
                     moved = genealogy.reinstate(
-                        session, actor=actor, distributor_id=who, reason=reason
+                        session=session, actor=actor, distributor_id=who, reason=reason
                     )
                     self.message = f"Reinstated; {moved} people returned to them."
                 else:
                     moved = genealogy.terminate(
-                        session, actor=actor, distributor_id=who, reason=reason
+                        session=session, actor=actor, distributor_id=who, reason=reason
                     )
                     self.message = (
                         f"Terminated; {moved} people moved up to their sponsor. In the"
@@ -480,7 +485,7 @@ class GenealogyState(AuthState):
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
                 saved = genealogy.update_settings(
-                    session,
+                    session=session,
                     actor=actor,
                     placement_tree=str(form_data.get("placement_tree", "binary")),
                     matrix_width=width if width is not None else 3,

@@ -45,7 +45,10 @@ def _job_cells(job: job_service.JobPublic) -> dict[str, str]:
 
 def _recent_jobs(actor: Actor) -> list[dict[str, str]]:
     with unit_of_work(actor) as session:
-        return [_job_cells(job) for job in job_service.recent_jobs(session, actor=actor, limit=8)]
+        return [
+            _job_cells(job)
+            for job in job_service.recent_jobs(session=session, actor=actor, limit=8)
+        ]
 
 
 class AdminHomeState(JobPollerState, AuthState):
@@ -68,7 +71,7 @@ class AdminHomeState(JobPollerState, AuthState):
     @guarded("company.summary")
     def load(self, *, actor: Actor, session: Session) -> None:
         """Load the company summary (the permission is checked again here)."""
-        summary = dashboard.company_summary(session, actor=actor)
+        summary = dashboard.company_summary(session=session, actor=actor)
         self.month_label = summary.month_label
         self.distributors = f"{summary.distributors:,}"
         self.active_distributors = f"{summary.active_distributors:,}"
@@ -86,7 +89,8 @@ class AdminHomeState(JobPollerState, AuthState):
         self.recent_orders = [order_cells(row) for row in summary.recent_orders]
         if (reader := self.actor_for("jobs.read")) is not None:
             self.jobs = [
-                _job_cells(job) for job in job_service.recent_jobs(session, actor=reader, limit=8)
+                _job_cells(job)
+                for job in job_service.recent_jobs(session=session, actor=reader, limit=8)
             ]
 
     @rx.event(background=True)

@@ -46,7 +46,7 @@ class DistributorHomeState(AuthState):
         if actor.distributor_id is None:
             return
         summary = dashboard.distributor_summary(
-            session, actor=actor, distributor_id=actor.distributor_id
+            session=session, actor=actor, distributor_id=actor.distributor_id
         )
         self.name, self.code, self.rank = summary.name, summary.code, summary.rank
         self.month_label = summary.month_label

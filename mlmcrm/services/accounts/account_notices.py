@@ -110,8 +110,8 @@ NOTICES: dict[str, _Notice] = {
 
 
 def notify_account_change(
-    session: Session,
     *,
+    session: Session,
     user: User,
     change: str,
     details: list[str] | None = None,
@@ -155,8 +155,8 @@ def notify_account_change(
         notice.if_not_you.format(**links),
     ]
     return mail.queue_email(
-        session,
         email_adapter.OutgoingEmail(
             to=to or user.email, subject=notice.subject, body="\n".join(lines) + "\n"
         ),
+        session=session,
     )

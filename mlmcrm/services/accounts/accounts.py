@@ -66,7 +66,7 @@ RESET_REQUESTED_MESSAGE = (
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 
-def _find_user_by_email(session: Session, email: str) -> User | None:
+def _find_user_by_email(email: str, *, session: Session) -> User | None:
     return session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
 
 
@@ -74,7 +74,7 @@ def _token_hash(raw: str) -> str:
     return crypto.keyed_hash(raw, purpose="account-token")
 
 
-def _issue_token(session: Session, *, user_id: int, purpose: str, ttl: timedelta) -> str:
+def _issue_token(*, session: Session, user_id: int, purpose: str, ttl: timedelta) -> str:
     """A new link of ``purpose`` for the user; the earlier unused ones stop working."""
     raw = secrets.token_urlsafe(32)
     now = utcnow()
@@ -100,7 +100,7 @@ def _issue_token(session: Session, *, user_id: int, purpose: str, ttl: timedelta
     return raw
 
 
-def _redeem_token(session: Session, *, raw: str, purpose: str) -> AccountToken:
+def _redeem_token(*, session: Session, raw: str, purpose: str) -> AccountToken:
     # The row lock makes a parallel redemption of the same link wait for this transaction and
     # then read ``used_at`` afresh: a link works once however many requests race with it.
     row = None
@@ -132,7 +132,7 @@ class SponsorPublic:
     name: str
 
 
-def sponsor_for_link(session: Session, *, code: str) -> SponsorPublic:
+def sponsor_for_link(*, session: Session, code: str) -> SponsorPublic:
     """The active distributor whose enrolment link carries ``code``.
 
     Raises:
@@ -172,7 +172,7 @@ class Application:
 
 
 def _validate_application(
-    session: Session, application: Application
+    application: Application, *, session: Session
 ) -> tuple[str, str, str, str, str | None]:
     email = contact_points.email_address(application.email)
     first = (application.first_name or "").strip()
@@ -188,12 +188,12 @@ def _validate_application(
     if country and (len(country) != 2 or not country.isalpha()):
         raise ValidationFailed("Enter the country as a two-letter code, such as US or GB.")
     phone = contact_points.phone_number(
-        application.phone, country or contact_points.phone_region(session)
+        application.phone, country or contact_points.phone_region(session=session)
     )
     return email, first, last, country, phone
 
 
-def _new_distributor_code(session: Session) -> str:
+def _new_distributor_code(*, session: Session) -> str:
     while True:
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
         if session.exec(select(Distributor.id).where(Distributor.code == code)).first() is None:
@@ -213,7 +213,7 @@ def _confirmation_email(to: str, first_name: str, raw: str) -> email_adapter.Out
 
 
 def _pending_application(
-    session: Session, user_id: int, *, lock: bool = False
+    user_id: int, *, session: Session, lock: bool = False
 ) -> EnrolmentApplication | None:
     query = select(EnrolmentApplication).where(EnrolmentApplication.user_id == user_id)
     if lock:
@@ -227,7 +227,7 @@ PASSWORD_RESET_JOB = declare_job("accounts.password_reset", queue=mail.EMAIL_QUE
 SEALED_FIELD = "jobs.account_request"
 
 
-def _queue_sealed(session: Session, *, kind: str, payload: dict[str, Any]) -> None:
+def _queue_sealed(*, session: Session, kind: str, payload: dict[str, Any]) -> None:
     """Hand the rest of a public request to the worker, its personal data encrypted.
 
     The page does the same work whether or not the email has an account (this, and nothing
@@ -235,13 +235,13 @@ def _queue_sealed(session: Session, *, kind: str, payload: dict[str, Any]) -> No
     up, applies the per-address email limit, and writes or sends what is needed.
     """
     mail.queue_after_commit(
-        session,
+        session=session,
         kind=kind,
         params={"sealed": crypto.encrypt_field(json.dumps(payload), field=SEALED_FIELD)},
     )
 
 
-def run_sealed_job(session: Session, *, kind: str, sealed: str | None, job_id: int | None) -> None:
+def run_sealed_job(*, session: Session, kind: str, sealed: str | None, job_id: int | None) -> None:
     """The worker's side of :func:`_queue_sealed`: do the work, then forget the payload.
 
     Raises:
@@ -251,9 +251,9 @@ def run_sealed_job(session: Session, *, kind: str, sealed: str | None, job_id: i
         raise DomainError("This request was already handled.")
     payload = json.loads(crypto.decrypt_field(sealed, field=SEALED_FIELD))
     if kind == SIGNUP_JOB:
-        record_application(session, **payload)
+        record_application(session=session, **payload)
     elif kind == PASSWORD_RESET_JOB:
-        send_password_reset(session, **payload)
+        send_password_reset(session=session, **payload)
     else:
         raise DomainError(f"Unknown account request {kind!r}.")
     if job_id is not None:
@@ -263,8 +263,8 @@ def run_sealed_job(session: Session, *, kind: str, sealed: str | None, job_id: i
 
 
 def enroll_through_link(
-    session: Session,
     *,
+    session: Session,
     sponsor_code: str,
     application: Application,
     ip_address: str | None = None,
@@ -290,13 +290,13 @@ def enroll_through_link(
         ValidationFailed: A field breaks a rule; nothing is written.
         TooManyRequests: Too many sign-ups from this client; nothing is written.
     """
-    email, first, last, country, phone = _validate_application(session, application)
+    email, first, last, country, phone = _validate_application(application, session=session)
     sponsor = session.exec(select(Distributor).where(Distributor.code == sponsor_code)).first()
     if sponsor is None or sponsor.status != "active":
         raise NotFound("This enrolment link is not valid. Ask your sponsor for a new one.")
-    throttle.check_client(session, throttle.JOIN_PER_CLIENT, ip_address)
+    throttle.check_client(throttle.JOIN_PER_CLIENT, ip_address, session=session)
     _queue_sealed(
-        session,
+        session=session,
         kind=SIGNUP_JOB,
         payload={
             "email": email,
@@ -314,8 +314,8 @@ def enroll_through_link(
 
 
 def record_application(
-    session: Session,
     *,
+    session: Session,
     email: str,
     password_hash: str,
     first_name: str,
@@ -337,30 +337,29 @@ def record_application(
     session.execute(
         text("SELECT pg_advisory_xact_lock(hashtext('signup:' || lower(:e)))"), {"e": email}
     )
-    may_email = throttle.email_allowed(session, email)
-    existing = _find_user_by_email(session, email)
+    may_email = throttle.email_allowed(email, session=session)
+    existing = _find_user_by_email(email, session=session)
     if existing is not None:
         if not may_email:
             return
         waiting = (
-            _pending_application(session, existing.id)  # type: ignore[arg-type]  # a stored row has an id
+            _pending_application(existing.id, session=session)  # type: ignore[arg-type]  # a stored row has an id
             if existing.status == "pending"
             else None
         )
         if waiting is not None:
             # The applicant lost the first email: a fresh link (the earlier one dies).
             raw = _issue_token(
-                session,
+                session=session,
                 user_id=existing.id,  # type: ignore[arg-type]  # a stored row has an id
                 purpose="verify_email",
                 ttl=VERIFY_EMAIL_TTL,
             )
             mail.queue_email(
-                session, _confirmation_email(existing.email, waiting.first_name or "", raw)
+                _confirmation_email(existing.email, waiting.first_name or "", raw), session=session
             )
             return
         mail.queue_email(
-            session,
             email_adapter.OutgoingEmail(
                 to=existing.email,
                 subject="Someone tried to sign up with your email",
@@ -371,6 +370,7 @@ def record_application(
                     "this message."
                 ),
             ),
+            session=session,
         )
         return
     user = User(email=email, password_hash=password_hash, role="distributor", status="pending")
@@ -390,9 +390,14 @@ def record_application(
         )
     )
     session.flush()
-    raw = _issue_token(session, user_id=user.id, purpose="verify_email", ttl=VERIFY_EMAIL_TTL)  # type: ignore[arg-type]  # a stored row has an id
+    raw = _issue_token(
+        session=session,
+        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
+        purpose="verify_email",
+        ttl=VERIFY_EMAIL_TTL,
+    )
     audit.record(
-        session,
+        session=session,
         # Not labelled with the email: the audit row outlives an application that expires.
         actor=Actor(user_id=user.id, role="distributor", label="applicant", ip_address=ip_address),
         action="distributor.signup",
@@ -405,10 +410,10 @@ def record_application(
         },
     )
     if may_email:
-        mail.queue_email(session, _confirmation_email(email, first_name, raw))
+        mail.queue_email(_confirmation_email(email, first_name, raw), session=session)
 
 
-def _token_row(session: Session, *, raw: str, purpose: str) -> AccountToken:
+def _token_row(*, session: Session, raw: str, purpose: str) -> AccountToken:
     """The live token of a link, without using it up."""
     row = None
     if raw and len(raw) <= 200:
@@ -439,18 +444,18 @@ class VerificationLink:
     agreement_version: str = AGREEMENT_VERSION
 
 
-def open_verification_link(session: Session, *, token: str) -> VerificationLink:
+def open_verification_link(*, session: Session, token: str) -> VerificationLink:
     """Check an emailed confirmation link without using it up.
 
     Raises:
         DomainError: The link is unknown, used or expired.
     """
-    row = _token_row(session, raw=token, purpose="verify_email")
+    row = _token_row(session=session, raw=token, purpose="verify_email")
     user = session.get(User, row.user_id)
     if user is None or user.status == "disabled":
         raise DomainError("This link is not valid or was already used. Ask for a new one.")
     application = (
-        _pending_application(session, user.id)  # type: ignore[arg-type]  # a stored row has an id
+        _pending_application(user.id, session=session)  # type: ignore[arg-type]  # a stored row has an id
         if user.status == "pending"
         else None
     )
@@ -467,8 +472,8 @@ def open_verification_link(session: Session, *, token: str) -> VerificationLink:
 
 
 def verify_email(
-    session: Session,
     *,
+    session: Session,
     token: str,
     ip_address: str | None = None,
     accept_agreement: bool = False,
@@ -490,7 +495,7 @@ def verify_email(
         ValidationFailed: An applicant did not accept the agreement (the link stays usable).
         DomainError: The link is unknown, used or expired.
     """
-    row = _token_row(session, raw=token, purpose="verify_email")
+    row = _token_row(session=session, raw=token, purpose="verify_email")
     user = session.get(User, row.user_id)
     if user is None or user.status == "disabled":
         raise DomainError("This link is not valid or was already used. Ask for a new one.")
@@ -506,17 +511,19 @@ def verify_email(
                 raise DomainError("This link is not valid or was already used. Ask for a new one.")
             if not accept_agreement:
                 raise ValidationFailed("Read and accept the distributor agreement to finish.")
-            _redeem_token(session, raw=token, purpose="verify_email")
-            _accept_application(session, user=user, application=locked, ip_address=ip_address)
+            _redeem_token(session=session, raw=token, purpose="verify_email")
+            _accept_application(
+                session=session, user=user, application=locked, ip_address=ip_address
+            )
             return user.email
-    _redeem_token(session, raw=token, purpose="verify_email")
+    _redeem_token(session=session, raw=token, purpose="verify_email")
     before = {"status": user.status, "email_verified": user.email_verified_at is not None}
     user.email_verified_at = utcnow()
     if user.status == "pending":
         user.status = "active"
     session.add(user)
     audit.record(
-        session,
+        session=session,
         actor=Actor(user_id=user.id, role=user.role, label=user.email, ip_address=ip_address),
         action="user.email_verified",
         entity_type="user",
@@ -528,7 +535,7 @@ def verify_email(
 
 
 def _accept_application(
-    session: Session, *, user: User, application: EnrolmentApplication, ip_address: str | None
+    *, session: Session, user: User, application: EnrolmentApplication, ip_address: str | None
 ) -> None:
     now = utcnow()
     # Held until commit: the sponsor cannot be terminated between this check and the enrolment.
@@ -539,9 +546,9 @@ def _accept_application(
     sponsor_id = application.sponsor_id if sponsor_status == "active" else None
     actor = Actor(user_id=user.id, role="distributor", label=user.email, ip_address=ip_address)
     enrolment = genealogy.enroll(
-        session,
+        session=session,
         user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
-        code=_new_distributor_code(session),
+        code=_new_distributor_code(session=session),
         sponsor_id=sponsor_id,
         actor=actor,
         preference=application.placement_preference,
@@ -567,7 +574,7 @@ def _accept_application(
     application.country = None
     session.add(application)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="distributor.application_accepted",
         entity_type="user",
@@ -583,7 +590,7 @@ def _accept_application(
     )
 
 
-def expire_applications(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+def expire_applications(*, session: Session, now: datetime | None = None, limit: int = 500) -> int:
     """Anonymise applications whose link was not opened within :data:`APPLICATION_TTL`.
 
     The pending account keeps no email, phone, name or password hash; its links are deleted;
@@ -632,7 +639,7 @@ def expire_applications(session: Session, *, now: datetime | None = None, limit:
         application.ip_address = None
         session.add(application)
         audit.record(
-            session,
+            session=session,
             actor=actor,
             action="distributor.application_expired",
             entity_type="user",
@@ -644,7 +651,7 @@ def expire_applications(session: Session, *, now: datetime | None = None, limit:
     return len(rows)
 
 
-def request_password_reset(session: Session, *, email: str, ip_address: str | None = None) -> str:
+def request_password_reset(*, session: Session, email: str, ip_address: str | None = None) -> str:
     """Ask for a reset link for ``email``; answer the same, in the same time, either way.
 
     The page checks the address and counts the client against its throttle; the worker sends
@@ -658,36 +665,40 @@ def request_password_reset(session: Session, *, email: str, ip_address: str | No
         TooManyRequests: Too many requests from this client; nothing is sent.
     """
     email = contact_points.email_address(email)
-    throttle.check_client(session, throttle.PASSWORD_RESET_PER_CLIENT, ip_address)
+    throttle.check_client(throttle.PASSWORD_RESET_PER_CLIENT, ip_address, session=session)
     _queue_sealed(
-        session,
+        session=session,
         kind=PASSWORD_RESET_JOB,
         payload={"email": email, "ip_address": valid_ip(ip_address)},
     )
     return RESET_REQUESTED_MESSAGE
 
 
-def send_password_reset(session: Session, *, email: str, ip_address: str | None = None) -> None:
+def send_password_reset(*, session: Session, email: str, ip_address: str | None = None) -> None:
     """Email a one-time reset link when an active account uses ``email`` (the worker's part).
 
     The account's earlier reset links stop working. A pending applicant finishes with the
     confirmation link instead, and nothing is sent once the address had its share of emails
     this hour. The caller commits.
     """
-    may_email = throttle.email_allowed(session, email)
-    user = _find_user_by_email(session, email)
+    may_email = throttle.email_allowed(email, session=session)
+    user = _find_user_by_email(email, session=session)
     if user is None or user.status != "active" or not may_email:
         return
-    raw = _issue_token(session, user_id=user.id, purpose="reset_password", ttl=RESET_PASSWORD_TTL)  # type: ignore[arg-type]  # a stored row has an id
+    raw = _issue_token(
+        session=session,
+        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
+        purpose="reset_password",
+        ttl=RESET_PASSWORD_TTL,
+    )
     audit.record(
-        session,
+        session=session,
         actor=Actor(user_id=None, role="anonymous", label=email, ip_address=ip_address),
         action="user.password_reset_requested",
         entity_type="user",
         entity_id=user.id,
     )
     mail.queue_email(
-        session,
         email_adapter.OutgoingEmail(
             to=user.email,
             subject="Reset your password",
@@ -697,11 +708,12 @@ def send_password_reset(session: Session, *, email: str, ip_address: str | None 
                 "If it was not you, ignore this message: your password stays as it is."
             ),
         ),
+        session=session,
     )
 
 
 def reset_password(
-    session: Session, *, token: str, new_password: str, ip_address: str | None = None
+    *, session: Session, token: str, new_password: str, ip_address: str | None = None
 ) -> None:
     """Set a new password with a reset link's token, and sign every browser out.
 
@@ -716,38 +728,43 @@ def reset_password(
     problem = password_problem(new_password, email=user.email if user else None)
     if problem:
         raise ValidationFailed(problem)
-    row = _redeem_token(session, raw=token, purpose="reset_password")
+    row = _redeem_token(session=session, raw=token, purpose="reset_password")
     if user is None or user.status == "disabled":
         raise DomainError("This link is not valid or was already used. Ask for a new one.")
     user.password_hash = hash_password(new_password)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
     session.add(user)
-    revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]  # a stored row has an id
+    revoked = auth.revoke_all_sessions(session=session, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]  # a stored row has an id
     actor = Actor(user_id=user.id, role=user.role, label=user.email, ip_address=ip_address)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.password_reset",
         entity_type="user",
         entity_id=user.id,
         after={"password": "changed", "sessions_revoked": revoked},
     )
-    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]  # a stored row has an id
+    api_tokens.revoke_all_tokens(
+        session=session,
+        actor=actor,
+        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
+        reason="password_reset",
+    )
     account_notices.notify_account_change(
-        session, user=user, change="password_reset", ip_address=actor.ip_address
+        session=session, user=user, change="password_reset", ip_address=actor.ip_address
     )
 
 
-def _self(session: Session, actor: Actor) -> User:
-    permissions.require(actor, "account.self")
+def _self(*, session: Session, actor: Actor) -> User:
+    permissions.require("account.self", actor=actor)
     user = session.get(User, actor.user_id) if actor.user_id else None
     if user is None:
         raise NotFound("Your account was not found.")
     return user
 
 
-def change_password(session: Session, *, actor: Actor, new_password: str) -> int:
+def change_password(*, session: Session, actor: Actor, new_password: str) -> int:
     """Change the actor's password after re-authentication and revoke all their sessions.
 
     Returns:
@@ -757,30 +774,35 @@ def change_password(session: Session, *, actor: Actor, new_password: str) -> int
         ReauthenticationRequired: Not re-authenticated in the last 5 minutes.
         ValidationFailed: The new password breaks a rule; nothing is changed.
     """
-    user = _self(session, actor)
-    auth.require_fresh_authentication(session, actor=actor)
+    user = _self(session=session, actor=actor)
+    auth.require_fresh_authentication(session=session, actor=actor)
     problem = password_problem(new_password, email=user.email)
     if problem:
         raise ValidationFailed(problem)
     user.password_hash = hash_password(new_password)
     session.add(user)
-    revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="password_changed")  # type: ignore[arg-type]  # a stored row has an id
+    revoked = auth.revoke_all_sessions(session=session, user_id=user.id, reason="password_changed")  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.password_changed",
         entity_type="user",
         entity_id=user.id,
         after={"password": "changed", "sessions_revoked": revoked},
     )
-    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="password_changed")  # type: ignore[arg-type]  # a stored row has an id
+    api_tokens.revoke_all_tokens(
+        session=session,
+        actor=actor,
+        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
+        reason="password_changed",
+    )
     account_notices.notify_account_change(
-        session, user=user, change="password_changed", ip_address=actor.ip_address
+        session=session, user=user, change="password_changed", ip_address=actor.ip_address
     )
     return revoked
 
 
-def change_email(session: Session, *, actor: Actor, new_email: str) -> str:
+def change_email(*, session: Session, actor: Actor, new_email: str) -> str:
     """Change the actor's login email after re-authentication; the new address must confirm.
 
     Returns:
@@ -790,20 +812,25 @@ def change_email(session: Session, *, actor: Actor, new_email: str) -> str:
         ReauthenticationRequired: Not re-authenticated in the last 5 minutes.
         ValidationFailed: Not an email, or another account uses it; nothing is changed.
     """
-    user = _self(session, actor)
-    auth.require_fresh_authentication(session, actor=actor)
+    user = _self(session=session, actor=actor)
+    auth.require_fresh_authentication(session=session, actor=actor)
     email = contact_points.email_address(new_email)
     if email.lower() == user.email.lower():
         raise ValidationFailed("That is already your email.")
-    if _find_user_by_email(session, email) is not None:
+    if _find_user_by_email(email, session=session) is not None:
         raise ValidationFailed("Another account uses that email.")
     old = user.email
     user.email = email
     user.email_verified_at = None
     session.add(user)
-    raw = _issue_token(session, user_id=user.id, purpose="verify_email", ttl=VERIFY_EMAIL_TTL)  # type: ignore[arg-type]  # a stored row has an id
+    raw = _issue_token(
+        session=session,
+        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
+        purpose="verify_email",
+        ttl=VERIFY_EMAIL_TTL,
+    )
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.email_changed",
         entity_type="user",
@@ -811,7 +838,7 @@ def change_email(session: Session, *, actor: Actor, new_email: str) -> str:
         after={"email": "changed", "verified": False},
     )
     account_notices.notify_account_change(
-        session,
+        session=session,
         user=user,
         change="email_changed",
         details=[f"The new login email is {email}."],
@@ -819,29 +846,29 @@ def change_email(session: Session, *, actor: Actor, new_email: str) -> str:
         to=old,
     )
     mail.queue_email(
-        session,
         email_adapter.OutgoingEmail(
             to=email,
             subject="Confirm your new email",
             body=f"Open this link to confirm your new email:\n\n{_link('/verify-email', raw)}",
         ),
+        session=session,
     )
     return "Your email was changed. Open the link we sent to the new address to confirm it."
 
 
-def change_phone(session: Session, *, actor: Actor, phone: str) -> None:
+def change_phone(*, session: Session, actor: Actor, phone: str) -> None:
     """Change (or clear) the actor's phone number after re-authentication.
 
     Raises:
         ReauthenticationRequired: Not re-authenticated in the last 5 minutes.
         ValidationFailed: Not a phone number; nothing is changed.
     """
-    user = _self(session, actor)
-    auth.require_fresh_authentication(session, actor=actor)
-    user.phone = contact_points.phone_number(phone, contact_points.phone_region(session))
+    user = _self(session=session, actor=actor)
+    auth.require_fresh_authentication(session=session, actor=actor)
+    user.phone = contact_points.phone_number(phone, contact_points.phone_region(session=session))
     session.add(user)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.phone_changed",
         entity_type="user",
@@ -850,8 +877,8 @@ def change_phone(session: Session, *, actor: Actor, phone: str) -> None:
     )
 
 
-def _managed_user(session: Session, actor: Actor, user_id: int) -> User:
-    permissions.require(actor, "users.manage")
+def _managed_user(user_id: int, *, session: Session, actor: Actor) -> User:
+    permissions.require("users.manage", actor=actor)
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("That account does not exist.")
@@ -859,7 +886,7 @@ def _managed_user(session: Session, actor: Actor, user_id: int) -> User:
 
 
 def set_account_disabled(
-    session: Session, *, actor: Actor, user_id: int, disabled: bool, reason: str
+    *, session: Session, actor: Actor, user_id: int, disabled: bool, reason: str
 ) -> None:
     """Disable (signing every browser out) or re-enable an account; admin only, with a reason.
 
@@ -867,7 +894,7 @@ def set_account_disabled(
         PermissionDenied: The actor may not manage accounts.
         ValidationFailed: No reason, or the admin tries to disable themselves.
     """
-    user = _managed_user(session, actor, user_id)
+    user = _managed_user(user_id, session=session, actor=actor)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("Say why, for the audit log.")
@@ -877,12 +904,12 @@ def set_account_disabled(
     user.status = "disabled" if disabled else "active"
     session.add(user)
     revoked = (
-        auth.revoke_all_sessions(session, user_id=user.id, reason="account_disabled")  # type: ignore[arg-type]  # a stored row has an id
+        auth.revoke_all_sessions(session=session, user_id=user.id, reason="account_disabled")  # type: ignore[arg-type]  # a stored row has an id
         if disabled
         else 0
     )
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.disabled" if disabled else "user.enabled",
         entity_type="user",
@@ -893,21 +920,21 @@ def set_account_disabled(
     )
     if disabled:
         api_tokens.revoke_all_tokens(
-            session,
+            session=session,
             actor=actor,
             user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
             reason="account_disabled",
         )
 
 
-def change_role(session: Session, *, actor: Actor, user_id: int, role: str, reason: str) -> None:
+def change_role(*, session: Session, actor: Actor, user_id: int, role: str, reason: str) -> None:
     """Give an account another role (signing it out everywhere); admin only, with a reason.
 
     Raises:
         PermissionDenied: The actor may not manage accounts.
         ValidationFailed: Unknown role, no reason, or an admin demoting themselves.
     """
-    user = _managed_user(session, actor, user_id)
+    user = _managed_user(user_id, session=session, actor=actor)
     reason = (reason or "").strip()
     if role not in USER_ROLES:
         raise ValidationFailed(f"Choose one of the roles: {', '.join(USER_ROLES)}.")
@@ -920,9 +947,9 @@ def change_role(session: Session, *, actor: Actor, user_id: int, role: str, reas
     before = user.role
     user.role = role
     session.add(user)
-    revoked = auth.revoke_all_sessions(session, user_id=user.id, reason="role_changed")  # type: ignore[arg-type]  # a stored row has an id
+    revoked = auth.revoke_all_sessions(session=session, user_id=user.id, reason="role_changed")  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.role_changed",
         entity_type="user",
@@ -931,7 +958,12 @@ def change_role(session: Session, *, actor: Actor, user_id: int, role: str, reas
         after={"role": role, "sessions_revoked": revoked},
         reason=reason,
     )
-    api_tokens.revoke_all_tokens(session, actor=actor, user_id=user.id, reason="role_changed")  # type: ignore[arg-type]  # a stored row has an id
+    api_tokens.revoke_all_tokens(
+        session=session,
+        actor=actor,
+        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
+        reason="role_changed",
+    )
     account_notices.notify_account_change(
-        session, user=user, change="role_changed", details=[f"Your role is now {role}."]
+        session=session, user=user, change="role_changed", details=[f"Your role is now {role}."]
     )

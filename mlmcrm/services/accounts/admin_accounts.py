@@ -19,7 +19,7 @@ from mlmcrm.services.platform import audit, contact_points, permissions
 from mlmcrm.services.platform.actor import Actor
 
 
-def create_admin(session: Session, *, actor: Actor, email: str, password: str) -> User:
+def create_admin(*, session: Session, actor: Actor, email: str, password: str) -> User:
     """Create an active admin account with ``password`` and no 2FA (enrolled at first sign-in).
 
     Args:
@@ -36,10 +36,10 @@ def create_admin(session: Session, *, actor: Actor, email: str, password: str) -
         ValidationFailed: Not an email, the email is taken, or the password breaks a rule;
             nothing is written.
     """
-    if not permissions.can(actor, "admins.bootstrap"):
+    if not permissions.can("admins.bootstrap", actor=actor):
         raise PermissionDenied("Only the command line creates an admin this way.")
     email = contact_points.email_address(email)
-    if _find_user_by_email(session, email) is not None:
+    if _find_user_by_email(email, session=session) is not None:
         raise ValidationFailed(f"An account with the email {email} already exists.")
     problem = password_problem(password, email=email)
     if problem:
@@ -56,7 +56,7 @@ def create_admin(session: Session, *, actor: Actor, email: str, password: str) -
     session.flush()
     session.add(UserProfile(user_id=user.id))  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.created",
         entity_type="user",

@@ -72,8 +72,8 @@ def hash_api_token(raw: str) -> str:
 
 
 def create_token(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     name: str,
     scopes: list[str],
@@ -92,8 +92,8 @@ def create_token(
         ValidationFailed: No name, unknown or no scopes, a lifetime outside 1 to 90 days, or
             too many tokens; nothing is written.
     """
-    permissions.require(actor, "account.self")
-    auth.require_fresh_authentication(session, actor=actor)
+    permissions.require("account.self", actor=actor)
+    auth.require_fresh_authentication(session=session, actor=actor)
     user = session.get(User, actor.user_id) if actor.user_id else None
     if user is None or user.role != actor.role:
         raise PermissionDenied("You do not have access to this.")
@@ -135,7 +135,7 @@ def create_token(
     session.add(row)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="api_token.created",
         entity_type="api_token",
@@ -143,7 +143,7 @@ def create_token(
         after={"name": name, "scopes": chosen, "expires_at": row.expires_at.isoformat()},
     )
     account_notices.notify_account_change(
-        session,
+        session=session,
         user=user,
         change="api_token_created",
         details=[
@@ -156,9 +156,9 @@ def create_token(
     return _public(row), raw
 
 
-def list_tokens(session: Session, *, actor: Actor) -> list[ApiTokenPublic]:
+def list_tokens(*, session: Session, actor: Actor) -> list[ApiTokenPublic]:
     """The actor's tokens that are not revoked, newest first."""
-    permissions.require(actor, "account.self")
+    permissions.require("account.self", actor=actor)
     rows = session.exec(
         scoping.restrict(
             select(ApiToken).where(col(ApiToken.revoked_at).is_(None)),
@@ -169,13 +169,13 @@ def list_tokens(session: Session, *, actor: Actor) -> list[ApiTokenPublic]:
     return [_public(row) for row in rows]
 
 
-def revoke_token(session: Session, *, actor: Actor, token_id: int) -> None:
+def revoke_token(*, session: Session, actor: Actor, token_id: int) -> None:
     """Revoke one of the actor's own tokens at once.
 
     Raises:
         NotFound: Not a live token of the actor (another user's looks the same).
     """
-    permissions.require(actor, "account.self")
+    permissions.require("account.self", actor=actor)
     row = session.exec(
         scoping.restrict(
             select(ApiToken).where(ApiToken.id == token_id), actor=actor, entity="api_token"
@@ -186,7 +186,7 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> None:
     row.revoked_at = utcnow()
     session.add(row)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="api_token.revoked",
         entity_type="api_token",
@@ -196,7 +196,7 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> None:
     user = session.get(User, row.user_id)
     if user is not None:
         account_notices.notify_account_change(
-            session,
+            session=session,
             user=user,
             change="api_token_revoked",
             details=[f"Token name: {row.name}."],
@@ -204,7 +204,7 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> None:
         )
 
 
-def revoke_all_tokens(session: Session, *, actor: Actor, user_id: int, reason: str) -> int:
+def revoke_all_tokens(*, session: Session, actor: Actor, user_id: int, reason: str) -> int:
     """Revoke every live token of ``user_id`` at once; return how many.
 
     Called where a user is signed out everywhere (a password change or reset, the account
@@ -230,7 +230,7 @@ def revoke_all_tokens(session: Session, *, actor: Actor, user_id: int, reason: s
         row.revoked_at = now
         session.add(row)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="api_token.revoked_all",
         entity_type="user",
@@ -241,7 +241,7 @@ def revoke_all_tokens(session: Session, *, actor: Actor, user_id: int, reason: s
     user = session.get(User, user_id)
     if user is not None:
         account_notices.notify_account_change(
-            session,
+            session=session,
             user=user,
             change="api_tokens_revoked_all",
             details=[f"Tokens revoked: {', '.join(sorted(row.name for row in rows))}."],
@@ -269,7 +269,7 @@ class TokenActor:
 
 
 def authenticate(
-    session: Session, *, raw: str, ip_address: str | None = None, now: datetime | None = None
+    *, session: Session, raw: str, ip_address: str | None = None, now: datetime | None = None
 ) -> TokenActor:
     """Resolve a bearer token to its user.
 

@@ -217,7 +217,7 @@ def idle_timeout_for(role: str) -> timedelta:
     return STAFF_IDLE_TIMEOUT if permissions.is_staff(role) else DISTRIBUTOR_IDLE_TIMEOUT
 
 
-def _session_user(session: Session, user: User, row: UserSession | None = None) -> SessionUser:
+def _session_user(user: User, row: UserSession | None = None, *, session: Session) -> SessionUser:
     profile = session.get(UserProfile, user.id)
     distributor_id = session.exec(
         select(Distributor.id).where(Distributor.user_id == user.id)
@@ -236,7 +236,7 @@ def _session_user(session: Session, user: User, row: UserSession | None = None) 
     )
 
 
-def _lock_throttles(session: Session, *, email: str, ip_address: str | None) -> None:
+def _lock_throttles(*, session: Session, email: str, ip_address: str | None) -> None:
     """Hold the email's and the client's throttle until this transaction ends (that order)."""
     keys = [f"login:email:{(email or '').strip()[:320].lower()}"]
     client_key = throttle_key(ip_address)
@@ -248,7 +248,7 @@ def _lock_throttles(session: Session, *, email: str, ip_address: str | None) -> 
         )
 
 
-def _lock_user(session: Session, user_id: int) -> User:
+def _lock_user(user_id: int, *, session: Session) -> User:
     """The user's row, locked until this transaction ends and read afresh."""
     return session.exec(
         select(User)
@@ -258,7 +258,7 @@ def _lock_user(session: Session, user_id: int) -> User:
     ).one()
 
 
-def _failures_since(session: Session, *, email: str, ip_address: str | None, since: datetime):
+def _failures_since(*, session: Session, email: str, ip_address: str | None, since: datetime):
     by_email = session.execute(
         text("SELECT count(*) FROM login_attempts WHERE email = :email AND created_at > :since"),
         {"email": email.lower(), "since": since},
@@ -276,7 +276,7 @@ def _failures_since(session: Session, *, email: str, ip_address: str | None, sin
     return by_email, by_client
 
 
-def _two_factor_failures_since(session: Session, *, user_id: int, since: datetime) -> int:
+def _two_factor_failures_since(*, session: Session, user_id: int, since: datetime) -> int:
     return session.execute(
         text(
             "SELECT count(*) FROM two_factor_failures"
@@ -286,7 +286,7 @@ def _two_factor_failures_since(session: Session, *, user_id: int, since: datetim
     ).scalar_one()
 
 
-def _find_user(session: Session, email: str) -> User | None:
+def _find_user(email: str, *, session: Session) -> User | None:
     email = (email or "").strip()
     if not email or len(email) > 320:
         return None
@@ -294,7 +294,7 @@ def _find_user(session: Session, email: str) -> User | None:
 
 
 def is_locked(
-    session: Session, *, email: str, ip_address: str | None, now: datetime | None = None
+    *, session: Session, email: str, ip_address: str | None, now: datetime | None = None
 ) -> bool:
     """True when sign-in is locked for this email or client.
 
@@ -305,20 +305,22 @@ def is_locked(
     since = now - LOCKOUT_WINDOW
     ip_address = valid_ip(ip_address)
     email = (email or "").strip()[:320]
-    by_email, by_client = _failures_since(session, email=email, ip_address=ip_address, since=since)
+    by_email, by_client = _failures_since(
+        session=session, email=email, ip_address=ip_address, since=since
+    )
     if by_email >= LOCKOUT_THRESHOLD or by_client >= LOCKOUT_THRESHOLD:
         return True
-    user = _find_user(session, email)
+    user = _find_user(email, session=session)
     return (
         user is not None
-        and _two_factor_failures_since(session, user_id=user.id, since=since)  # type: ignore[arg-type]  # a stored row has an id
+        and _two_factor_failures_since(session=session, user_id=user.id, since=since)  # type: ignore[arg-type]  # a stored row has an id
         >= LOCKOUT_THRESHOLD
     )
 
 
 def login(
-    session: Session,
     *,
+    session: Session,
     email: str,
     password: str,
     ip_address: str | None = None,
@@ -344,14 +346,14 @@ def login(
     email = (email or "").strip()
     password = password or ""
     ip_address = valid_ip(ip_address)
-    _lock_throttles(session, email=email, ip_address=ip_address)
+    _lock_throttles(session=session, email=email, ip_address=ip_address)
     user = None
     if email and len(email) <= 320 and len(password) <= 1024:
         user = session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
     password_ok = verify_password(
         user.password_hash if user and user.password_hash else _DUMMY_HASH, password
     )
-    if is_locked(session, email=email, ip_address=ip_address):
+    if is_locked(session=session, email=email, ip_address=ip_address):
         raise AccountLocked(LOCKED_MESSAGE)
     if user is None or not password_ok or user.status == "disabled":
         raise AuthenticationFailed(LOGIN_FAILED_MESSAGE)
@@ -380,9 +382,9 @@ def login(
     )
     session.add(row)
     session.flush()
-    signed_in = _session_user(session, user, row)
+    signed_in = _session_user(user, row, session=session)
     audit.record(
-        session,
+        session=session,
         actor=signed_in.actor(ip_address),
         action="user.login",
         entity_type="user",
@@ -393,8 +395,8 @@ def login(
 
 
 def record_failed_login(
-    session: Session,
     *,
+    session: Session,
     email: str,
     ip_address: str | None = None,
     reason: str = "password",
@@ -418,7 +420,7 @@ def record_failed_login(
     now = now or utcnow()
     ip_address = valid_ip(ip_address)
     email = (email or "").strip()[:320]
-    _lock_throttles(session, email=email, ip_address=ip_address)
+    _lock_throttles(session=session, email=email, ip_address=ip_address)
     user = (
         session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
         if email
@@ -430,7 +432,7 @@ def record_failed_login(
         label=email or "anonymous",
         ip_address=ip_address,
     )
-    was_locked = is_locked(session, email=email, ip_address=ip_address, now=now)
+    was_locked = is_locked(session=session, email=email, ip_address=ip_address, now=now)
     client_key = throttle_key(ip_address)
     session.add(
         LoginAttempt(
@@ -442,7 +444,7 @@ def record_failed_login(
     )
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.login_failed",
         entity_type="user",
@@ -450,7 +452,7 @@ def record_failed_login(
         after={"factor": reason},
     )
     by_email, by_ip = _failures_since(
-        session, email=email, ip_address=ip_address, since=now - LOCKOUT_WINDOW
+        session=session, email=email, ip_address=ip_address, since=now - LOCKOUT_WINDOW
     )
     if user is not None:
         user.failed_logins = min(by_email, 1_000_000)
@@ -461,7 +463,7 @@ def record_failed_login(
         user.locked_until = now + LOCKOUT_WINDOW
         session.add(user)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.locked" if by_email >= LOCKOUT_THRESHOLD else "ip.locked",
         entity_type="user" if by_email >= LOCKOUT_THRESHOLD else "ip_address",
@@ -475,7 +477,7 @@ def record_failed_login(
     return True
 
 
-def record_locked_attempt(session: Session, *, email: str, ip_address: str | None = None) -> None:
+def record_locked_attempt(*, session: Session, email: str, ip_address: str | None = None) -> None:
     """Audit an attempt refused because of a lock (it does not count as a new failure)."""
     email = (email or "").strip()[:320]
     user = (
@@ -484,7 +486,7 @@ def record_locked_attempt(session: Session, *, email: str, ip_address: str | Non
         else None
     )
     audit.record(
-        session,
+        session=session,
         actor=Actor(
             user_id=user.id if user else None,
             role=user.role if user else "anonymous",
@@ -498,14 +500,14 @@ def record_locked_attempt(session: Session, *, email: str, ip_address: str | Non
 
 
 def resolve_session(
-    session: Session, token: SessionKey, *, now: datetime | None = None
+    token: SessionKey, *, session: Session, now: datetime | None = None
 ) -> SessionUser | None:
     """Return the user of a live session token, refreshing its last-seen time.
 
     A token that is unknown, revoked, idle too long, past its absolute expiry, or whose user is
     no longer active resolves to None. The result says whether the 2FA challenge is still due.
     """
-    found = _live_session(session, token, now=now)
+    found = _live_session(token, session=session, now=now)
     if found is None:
         return None
     user, row = found
@@ -513,11 +515,11 @@ def resolve_session(
     if now - row.last_seen_at > timedelta(seconds=30):  # type: ignore[operator]  # set at sign-in
         row.last_seen_at = now
         session.add(row)
-    return _session_user(session, user, row)
+    return _session_user(user, row, session=session)
 
 
 def _live_session(
-    session: Session, token: SessionKey, *, now: datetime | None = None
+    token: SessionKey, *, session: Session, now: datetime | None = None
 ) -> tuple[User, UserSession] | None:
     digest = _digest(token)
     if digest is None:
@@ -534,7 +536,7 @@ def _live_session(
     return user, row
 
 
-def _check_second_factor(session: Session, user: User, code: str) -> str | None:
+def _check_second_factor(user: User, code: str, *, session: Session) -> str | None:
     """Accept a TOTP code (once) or an unused recovery code; return which, or None.
 
     The caller holds the user's row lock (:func:`_lock_user`), so the last step read here is
@@ -566,7 +568,7 @@ def _check_second_factor(session: Session, user: User, code: str) -> str | None:
 
 
 def verify_second_factor(
-    session: Session, *, token: SessionKey, code: str, ip_address: str | None = None
+    *, session: Session, token: SessionKey, code: str, ip_address: str | None = None
 ) -> SessionUser:
     """Answer the 2FA challenge of a session that passed the password step.
 
@@ -584,23 +586,23 @@ def verify_second_factor(
             is written; pages and endpoints call :func:`attempt_second_factor`, which counts
             the wrong code under the same row lock.
     """
-    found = _live_session(session, token)
+    found = _live_session(token, session=session)
     if found is None:
         raise AuthenticationFailed(EXPIRED_MESSAGE)
     user, row = found
-    user = _lock_user(session, user.id)  # type: ignore[arg-type]  # a stored row has an id
-    if is_locked(session, email=user.email, ip_address=ip_address):
+    user = _lock_user(user.id, session=session)  # type: ignore[arg-type]  # a stored row has an id
+    if is_locked(session=session, email=user.email, ip_address=ip_address):
         raise AccountLocked(LOCKED_MESSAGE)
-    used = _check_second_factor(session, user, code)
+    used = _check_second_factor(user, code, session=session)
     if used is None:
         raise _SecondFactorRejected(CODE_FAILED_MESSAGE, user_id=user.id)  # type: ignore[arg-type]  # a stored row has an id
     now = utcnow()
     row.two_factor_at = now
     row.reauthenticated_at = now
     session.add(row)
-    signed_in = _session_user(session, user, row)
+    signed_in = _session_user(user, row, session=session)
     audit.record(
-        session,
+        session=session,
         actor=signed_in.actor(ip_address),
         action="user.2fa_passed" if used == "totp" else "user.recovery_code_used",
         entity_type="user",
@@ -611,8 +613,8 @@ def verify_second_factor(
 
 
 def reauthenticate(
-    session: Session,
     *,
+    session: Session,
     token: SessionKey,
     password: str,
     code: str = "",
@@ -635,24 +637,27 @@ def reauthenticate(
             is gone. Nothing is written; pages and endpoints call
             :func:`attempt_reauthentication`, which counts the failure under the same locks.
     """
-    found = _live_session(session, token)
+    found = _live_session(token, session=session)
     if found is None:
         raise AuthenticationFailed("Your session expired. Sign in again.")
     user, row = found
     ip_address = valid_ip(ip_address)
-    _lock_throttles(session, email=user.email, ip_address=ip_address)
-    user = _lock_user(session, user.id)  # type: ignore[arg-type]  # a stored row has an id
-    if is_locked(session, email=user.email, ip_address=ip_address):
+    _lock_throttles(session=session, email=user.email, ip_address=ip_address)
+    user = _lock_user(user.id, session=session)  # type: ignore[arg-type]  # a stored row has an id
+    if is_locked(session=session, email=user.email, ip_address=ip_address):
         raise AccountLocked(LOCKED_MESSAGE)
     if not verify_password(user.password_hash or _DUMMY_HASH, password or ""):
         raise _PasswordRejected("That password is not correct.")
-    if user.totp_secret_enc is not None and _check_second_factor(session, user, code) is None:
+    if (
+        user.totp_secret_enc is not None
+        and _check_second_factor(user, code, session=session) is None
+    ):
         raise _SecondFactorRejected(CODE_FAILED_MESSAGE, user_id=user.id)  # type: ignore[arg-type]  # a stored row has an id
     row.reauthenticated_at = utcnow()
     session.add(row)
-    signed_in = _session_user(session, user, row)
+    signed_in = _session_user(user, row, session=session)
     audit.record(
-        session,
+        session=session,
         actor=signed_in.actor(ip_address),
         action="user.reauthenticated",
         entity_type="user",
@@ -663,8 +668,8 @@ def reauthenticate(
 
 
 def record_two_factor_failure(
-    session: Session,
     *,
+    session: Session,
     user_id: int,
     ip_address: str | None = None,
     context: str = "challenge",
@@ -687,15 +692,15 @@ def record_two_factor_failure(
     """
     now = now or utcnow()
     ip_address = valid_ip(ip_address)
-    user = _lock_user(session, user_id)
+    user = _lock_user(user_id, session=session)
     since = now - LOCKOUT_WINDOW
-    before = _two_factor_failures_since(session, user_id=user_id, since=since)
+    before = _two_factor_failures_since(session=session, user_id=user_id, since=since)
     session.add(TwoFactorFailure(user_id=user_id, ip_address=ip_address, created_at=now))
     session.flush()
     failures = before + 1
     actor = Actor(user_id=user.id, role=user.role, label=user.email, ip_address=ip_address)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.2fa_failed",
         entity_type="user",
@@ -707,7 +712,7 @@ def record_two_factor_failure(
     user.locked_until = now + LOCKOUT_WINDOW
     session.add(user)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.2fa_locked",
         entity_type="user",
@@ -753,17 +758,17 @@ def attempt_login(
     with session_scope("app") as session:
         try:
             return login(
-                session,
+                session=session,
                 email=email,
                 password=password,
                 ip_address=ip_address,
                 user_agent=user_agent,
             )
         except AccountLocked as exc:
-            record_locked_attempt(session, email=email, ip_address=ip_address)
+            record_locked_attempt(session=session, email=email, ip_address=ip_address)
             failure = exc
         except AuthenticationFailed as exc:
-            record_failed_login(session, email=email, ip_address=ip_address)
+            record_failed_login(session=session, email=email, ip_address=ip_address)
             failure = exc
     raise failure
 
@@ -790,14 +795,16 @@ def attempt_second_factor(
     failure: AuthenticationFailed
     with session_scope("app") as session:
         try:
-            return verify_second_factor(session, token=token, code=code, ip_address=ip_address)
+            return verify_second_factor(
+                session=session, token=token, code=code, ip_address=ip_address
+            )
         except _SecondFactorRejected as exc:
             record_two_factor_failure(
-                session, user_id=exc.user_id, ip_address=ip_address, context="challenge"
+                session=session, user_id=exc.user_id, ip_address=ip_address, context="challenge"
             )
             failure = exc
         except AccountLocked as exc:
-            _record_locked_session(session, token=token, ip_address=ip_address)
+            _record_locked_session(session=session, token=token, ip_address=ip_address)
             failure = exc
     raise failure
 
@@ -826,33 +833,39 @@ def attempt_reauthentication(
     with session_scope("app") as session:
         try:
             return reauthenticate(
-                session, token=token, password=password, code=code, ip_address=ip_address
+                session=session, token=token, password=password, code=code, ip_address=ip_address
             )
         except _PasswordRejected as exc:
-            user = resolve_session(session, token)
+            user = resolve_session(token, session=session)
             if user is not None:
                 record_failed_login(
-                    session, email=user.email, ip_address=ip_address, reason="reauthentication"
+                    session=session,
+                    email=user.email,
+                    ip_address=ip_address,
+                    reason="reauthentication",
                 )
             failure = exc
         except _SecondFactorRejected as exc:
             record_two_factor_failure(
-                session, user_id=exc.user_id, ip_address=ip_address, context="reauthentication"
+                session=session,
+                user_id=exc.user_id,
+                ip_address=ip_address,
+                context="reauthentication",
             )
             failure = exc
         except AccountLocked as exc:
-            _record_locked_session(session, token=token, ip_address=ip_address)
+            _record_locked_session(session=session, token=token, ip_address=ip_address)
             failure = exc
     raise failure
 
 
-def _record_locked_session(session: Session, *, token: SessionKey, ip_address: str | None) -> None:
-    found = _live_session(session, token)
+def _record_locked_session(*, session: Session, token: SessionKey, ip_address: str | None) -> None:
+    found = _live_session(token, session=session)
     if found is not None:
-        record_locked_attempt(session, email=found[0].email, ip_address=ip_address)
+        record_locked_attempt(session=session, email=found[0].email, ip_address=ip_address)
 
 
-def rotate_session_token(session: Session, *, token: SessionKey) -> str | None:
+def rotate_session_token(*, session: Session, token: SessionKey) -> str | None:
     """Give a live session a new token (after the 2FA step); the old one stops working at once.
 
     A token seen before the second factor may have been watched (a shared computer, a proxy's
@@ -861,7 +874,7 @@ def rotate_session_token(session: Session, *, token: SessionKey) -> str | None:
     Returns:
         The new token for the browser, or None when ``token`` is not a live session.
     """
-    found = _live_session(session, token)
+    found = _live_session(token, session=session)
     if found is None:
         return None
     _user, row = found
@@ -873,7 +886,7 @@ def rotate_session_token(session: Session, *, token: SessionKey) -> str | None:
 
 
 def require_fresh_authentication(
-    session: Session, *, actor: Actor, now: datetime | None = None
+    *, session: Session, actor: Actor, now: datetime | None = None
 ) -> None:
     """Refuse a sensitive change unless the actor's session re-authenticated in the last 5 min.
 
@@ -896,7 +909,7 @@ def require_fresh_authentication(
 
 
 def revoke_all_sessions(
-    session: Session, *, user_id: int, reason: str, except_session_id: int | None = None
+    *, session: Session, user_id: int, reason: str, except_session_id: int | None = None
 ) -> int:
     """Revoke every live session of ``user_id`` (but ``except_session_id``); return how many.
 
@@ -920,7 +933,7 @@ def revoke_all_sessions(
     return count
 
 
-def logout(session: Session, token: SessionKey, *, ip_address: str | None = None) -> None:
+def logout(token: SessionKey, *, session: Session, ip_address: str | None = None) -> None:
     """Sign the user of ``token`` out everywhere: every live session of theirs is revoked.
 
     Nothing happens for an unknown or already revoked token.
@@ -931,10 +944,10 @@ def logout(session: Session, token: SessionKey, *, ip_address: str | None = None
     row = session.exec(select(UserSession).where(UserSession.token_hash == digest)).first()
     if row is None or row.revoked_at is not None:
         return
-    revoked = revoke_all_sessions(session, user_id=row.user_id, reason="logout")
+    revoked = revoke_all_sessions(session=session, user_id=row.user_id, reason="logout")
     user = session.get(User, row.user_id)
     audit.record(
-        session,
+        session=session,
         actor=Actor(
             user_id=row.user_id,
             role=user.role if user else "distributor",

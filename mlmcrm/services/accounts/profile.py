@@ -46,23 +46,23 @@ class ProfilePublic:
     date_of_birth_on_file: bool
 
 
-def _visible_user(session: Session, actor: Actor, user_id: int) -> User:
+def _visible_user(user_id: int, *, session: Session, actor: Actor) -> User:
     if actor.user_id != user_id:
-        permissions.require(actor, "distributors.read")
+        permissions.require("distributors.read", actor=actor)
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("That person does not exist.")
     return user
 
 
-def get_profile(session: Session, *, actor: Actor, user_id: int) -> ProfilePublic:
+def get_profile(*, session: Session, actor: Actor, user_id: int) -> ProfilePublic:
     """The profile of ``user_id``: the actor's own, or anyone's for staff who read distributors.
 
     Raises:
         PermissionDenied: Another person's profile without the permission.
         NotFound: No such user.
     """
-    user = _visible_user(session, actor, user_id)
+    user = _visible_user(user_id, session=session, actor=actor)
     profile = session.get(UserProfile, user_id) or UserProfile(user_id=user_id)
     return ProfilePublic(
         user_id=user_id,
@@ -77,7 +77,7 @@ def get_profile(session: Session, *, actor: Actor, user_id: int) -> ProfilePubli
     )
 
 
-def _profile_row(session: Session, user_id: int) -> UserProfile:
+def _profile_row(user_id: int, *, session: Session) -> UserProfile:
     profile = session.get(UserProfile, user_id)
     if profile is None:
         profile = UserProfile(user_id=user_id)
@@ -86,7 +86,7 @@ def _profile_row(session: Session, user_id: int) -> UserProfile:
 
 
 def update_payout_details(
-    session: Session, *, actor: Actor, tax_id: str | None = None, bank_account: str | None = None
+    *, session: Session, actor: Actor, tax_id: str | None = None, bank_account: str | None = None
 ) -> None:
     """Store the actor's tax id and/or bank account, encrypted; needs a fresh re-authentication.
 
@@ -100,8 +100,8 @@ def update_payout_details(
         ReauthenticationRequired: Not re-authenticated in the last 5 minutes.
         ValidationFailed: A value is malformed; nothing is changed.
     """
-    permissions.require(actor, "account.self")
-    auth.require_fresh_authentication(session, actor=actor)
+    permissions.require("account.self", actor=actor)
+    auth.require_fresh_authentication(session=session, actor=actor)
     changes: dict[str, str] = {}
     if tax_id is not None:
         value = re.sub(r"[\s\-]", "", tax_id)
@@ -117,13 +117,13 @@ def update_payout_details(
         changes["bank_account"] = value
     if not changes:
         raise ValidationFailed("Enter a tax id or a bank account to save.")
-    profile = _profile_row(session, actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
+    profile = _profile_row(actor.user_id, session=session)  # type: ignore[arg-type]  # a signed-in actor has a user id
     for name, value in changes.items():
         setattr(profile, f"{name}_enc", crypto.encrypt_field(value, field=SENSITIVE_FIELDS[name]))
         setattr(profile, f"{name}_last4", crypto.last4(value))
     session.add(profile)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="profile.payout_details_changed",
         entity_type="user_profile",
@@ -132,26 +132,26 @@ def update_payout_details(
     )
 
 
-def update_date_of_birth(session: Session, *, actor: Actor, date_of_birth: str) -> None:
+def update_date_of_birth(*, session: Session, actor: Actor, date_of_birth: str) -> None:
     """Store the actor's date of birth (``YYYY-MM-DD``), encrypted.
 
     Raises:
         ValidationFailed: Not a date, or not a plausible birth date; nothing is changed.
     """
-    permissions.require(actor, "account.self")
+    permissions.require("account.self", actor=actor)
     try:
         born = date.fromisoformat((date_of_birth or "").strip())
     except ValueError as exc:
         raise ValidationFailed("Enter the date of birth as YYYY-MM-DD.") from exc
     if not date(1900, 1, 1) <= born <= date.today():
         raise ValidationFailed("Enter a date of birth between 1900 and today.")
-    profile = _profile_row(session, actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
+    profile = _profile_row(actor.user_id, session=session)  # type: ignore[arg-type]  # a signed-in actor has a user id
     profile.date_of_birth_enc = crypto.encrypt_field(
         born.isoformat(), field=SENSITIVE_FIELDS["date_of_birth"]
     )
     session.add(profile)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="profile.date_of_birth_changed",
         entity_type="user_profile",
@@ -161,7 +161,7 @@ def update_date_of_birth(session: Session, *, actor: Actor, date_of_birth: str) 
 
 
 def reveal_sensitive_field(
-    session: Session, *, actor: Actor, user_id: int, field: str, reason: str
+    *, session: Session, actor: Actor, user_id: int, field: str, reason: str
 ) -> str:
     """Return the full value of a sensitive field: finance only, with a reason, audited.
 
@@ -170,7 +170,7 @@ def reveal_sensitive_field(
         ValidationFailed: Unknown field or no reason.
         NotFound: No such user or nothing on file.
     """
-    permissions.require(actor, "sensitive.reveal")
+    permissions.require("sensitive.reveal", actor=actor)
     if field not in SENSITIVE_FIELDS:
         raise ValidationFailed("Choose the tax id, the bank account or the date of birth.")
     reason = (reason or "").strip()
@@ -182,7 +182,7 @@ def reveal_sensitive_field(
         raise NotFound("Nothing is on file for that field.")
     value = crypto.decrypt_field(stored, field=SENSITIVE_FIELDS[field])
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="profile.sensitive_revealed",
         entity_type="user_profile",
@@ -193,7 +193,7 @@ def reveal_sensitive_field(
     return value
 
 
-def _visible_contact(session: Session, actor: Actor, contact_id: int) -> Contact:
+def _visible_contact(contact_id: int, *, session: Session, actor: Actor) -> Contact:
     contact = session.exec(
         scoping.restrict(
             select(Contact).where(Contact.id == contact_id), actor=actor, entity="contact"
@@ -205,7 +205,7 @@ def _visible_contact(session: Session, actor: Actor, contact_id: int) -> Contact
 
 
 def set_contact_private_notes(
-    session: Session, *, actor: Actor, contact_id: int, notes: str
+    *, session: Session, actor: Actor, contact_id: int, notes: str
 ) -> None:
     """Replace the private notes of one of the actor's own contacts (stored encrypted).
 
@@ -213,8 +213,8 @@ def set_contact_private_notes(
         NotFound: Not one of the actor's contacts (others' look the same).
         ValidationFailed: Notes longer than 10,000 characters.
     """
-    permissions.require(actor, "account.self")
-    contact = _visible_contact(session, actor, contact_id)
+    permissions.require("account.self", actor=actor)
+    contact = _visible_contact(contact_id, session=session, actor=actor)
     if contact.owner_id != actor.user_id:
         raise PermissionDenied("Only the contact's owner can write its private notes.")
     if len(notes or "") > MAX_NOTES:
@@ -224,7 +224,7 @@ def set_contact_private_notes(
     )
     session.add(contact)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="contact.private_notes_changed",
         entity_type="contact",
@@ -234,7 +234,7 @@ def set_contact_private_notes(
 
 
 def read_contact_private_notes(
-    session: Session, *, actor: Actor, contact_id: int, reason: str = ""
+    *, session: Session, actor: Actor, contact_id: int, reason: str = ""
 ) -> str:
     """The private notes of a contact: its owner freely, staff who read CRM only with a reason.
 
@@ -242,13 +242,13 @@ def read_contact_private_notes(
         NotFound: The actor may not see the contact.
         ValidationFailed: Staff without a reason.
     """
-    contact = _visible_contact(session, actor, contact_id)
+    contact = _visible_contact(contact_id, session=session, actor=actor)
     if contact.owner_id != actor.user_id:
         reason = (reason or "").strip()
         if not reason:
             raise ValidationFailed("Say why you are opening this person's private notes.")
         audit.record(
-            session,
+            session=session,
             actor=actor,
             action="contact.private_notes_read",
             entity_type="contact",
@@ -269,14 +269,14 @@ class PersonPublic:
     two_factor: bool
 
 
-def find_person(session: Session, *, actor: Actor, email: str) -> PersonPublic:
+def find_person(*, session: Session, actor: Actor, email: str) -> PersonPublic:
     """Look an account up by its email, for staff who read distributors' accounts.
 
     Raises:
         PermissionDenied: The actor may not read other people's accounts.
         NotFound: No account has that email.
     """
-    permissions.require(actor, "distributors.read")
+    permissions.require("distributors.read", actor=actor)
     needle = (email or "").strip().lower()
     user = (
         session.exec(
@@ -292,7 +292,7 @@ def find_person(session: Session, *, actor: Actor, email: str) -> PersonPublic:
     if user is None:
         raise NotFound("No account has that email.")
     return PersonPublic(
-        profile=get_profile(session, actor=actor, user_id=user.id),  # type: ignore[arg-type]  # a flushed row has an id
+        profile=get_profile(session=session, actor=actor, user_id=user.id),  # type: ignore[arg-type]  # a flushed row has an id
         status=user.status,
         two_factor=user.totp_secret_enc is not None,
     )

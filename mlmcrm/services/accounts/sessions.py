@@ -60,9 +60,9 @@ def describe_device(user_agent: str | None) -> str:
     return f"{browser} on {system}" if system else browser
 
 
-def list_sessions(session: Session, *, actor: Actor) -> list[SessionPublic]:
+def list_sessions(*, session: Session, actor: Actor) -> list[SessionPublic]:
     """The actor's live sessions, most recently seen first."""
-    permissions.require(actor, "account.self")
+    permissions.require("account.self", actor=actor)
     now = utcnow()
     statement = scoping.restrict(
         select(UserSession).where(
@@ -88,13 +88,13 @@ def list_sessions(session: Session, *, actor: Actor) -> list[SessionPublic]:
     ]
 
 
-def revoke_session(session: Session, *, actor: Actor, session_id: int) -> None:
+def revoke_session(*, session: Session, actor: Actor, session_id: int) -> None:
     """Sign one of the actor's own browsers out.
 
     Raises:
         NotFound: No such live session of the actor (another user's looks the same).
     """
-    permissions.require(actor, "account.self")
+    permissions.require("account.self", actor=actor)
     row = session.exec(
         scoping.restrict(
             select(UserSession).where(UserSession.id == session_id),
@@ -108,7 +108,7 @@ def revoke_session(session: Session, *, actor: Actor, session_id: int) -> None:
     row.revoked_reason = "revoked_by_user"
     session.add(row)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="session.revoked",
         entity_type="user_session",
@@ -117,7 +117,7 @@ def revoke_session(session: Session, *, actor: Actor, session_id: int) -> None:
     )
 
 
-def revoke_other_sessions(session: Session, *, actor: Actor) -> int:
+def revoke_other_sessions(*, session: Session, actor: Actor) -> int:
     """Sign out everywhere else: every other browser of the actor, and every API token.
 
     This is the explicit "sign out everywhere" of the sessions page, so it revokes the API
@@ -126,18 +126,18 @@ def revoke_other_sessions(session: Session, *, actor: Actor) -> int:
     Returns:
         How many browsers were signed out.
     """
-    permissions.require(actor, "account.self")
+    permissions.require("account.self", actor=actor)
     from mlmcrm.services.accounts.api_tokens import revoke_all_tokens
     from mlmcrm.services.accounts.auth import revoke_all_sessions
 
     count = revoke_all_sessions(
-        session,
+        session=session,
         user_id=actor.user_id,  # type: ignore[arg-type]  # a signed-in actor has a user id
         reason="revoked_by_user",
         except_session_id=actor.session_id,
     )
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="session.revoked_others",
         entity_type="user",
@@ -145,7 +145,7 @@ def revoke_other_sessions(session: Session, *, actor: Actor) -> int:
         after={"sessions_revoked": count},
     )
     revoke_all_tokens(
-        session,
+        session=session,
         actor=actor,
         user_id=actor.user_id,  # type: ignore[arg-type]  # a signed-in actor has a user id
         reason="signed_out_everywhere",

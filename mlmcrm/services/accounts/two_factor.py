@@ -38,17 +38,17 @@ class EnrolmentPublic:
     qr_svg: str
 
 
-def _user(session: Session, actor: Actor) -> User:
-    permissions.require(actor, "account.self")
+def _user(*, session: Session, actor: Actor) -> User:
+    permissions.require("account.self", actor=actor)
     user = session.get(User, actor.user_id) if actor.user_id else None
     if user is None:
         raise NotFound("Your account was not found.")
     return user
 
 
-def two_factor_status(session: Session, *, actor: Actor) -> tuple[bool, int]:
+def two_factor_status(*, session: Session, actor: Actor) -> tuple[bool, int]:
     """Whether the actor has 2FA and how many unused recovery codes they hold."""
-    user = _user(session, actor)
+    user = _user(session=session, actor=actor)
     unused = session.exec(
         select(func.count())
         .select_from(RecoveryCode)
@@ -57,7 +57,7 @@ def two_factor_status(session: Session, *, actor: Actor) -> tuple[bool, int]:
     return user.totp_secret_enc is not None, int(unused)
 
 
-def begin_enrolment(session: Session, *, actor: Actor) -> EnrolmentPublic:
+def begin_enrolment(*, session: Session, actor: Actor) -> EnrolmentPublic:
     """Show the pending secret the actor scans into an authenticator app.
 
     A secret started less than 15 minutes ago is shown again (reloading the page must not
@@ -66,8 +66,8 @@ def begin_enrolment(session: Session, *, actor: Actor) -> EnrolmentPublic:
     Raises:
         ReauthenticationRequired: The session did not re-authenticate in the last 5 minutes.
     """
-    user = _user(session, actor)
-    auth.require_fresh_authentication(session, actor=actor)
+    user = _user(session=session, actor=actor)
+    auth.require_fresh_authentication(session=session, actor=actor)
     pending = session.get(TotpEnrolment, user.id)
     if pending is not None and utcnow() - pending.created_at < PENDING_LIFETIME:
         secret = crypto.decrypt_field(pending.secret_enc, field=PENDING_FIELD)
@@ -84,7 +84,7 @@ def begin_enrolment(session: Session, *, actor: Actor) -> EnrolmentPublic:
     return EnrolmentPublic(secret=secret, uri=uri, qr_svg=totp.qr_svg(uri))
 
 
-def _new_recovery_codes(session: Session, user_id: int) -> list[str]:
+def _new_recovery_codes(user_id: int, *, session: Session) -> list[str]:
     session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
     codes = totp.new_recovery_codes()
     for code in codes:
@@ -96,7 +96,7 @@ def _new_recovery_codes(session: Session, user_id: int) -> list[str]:
     return codes
 
 
-def confirm_enrolment(session: Session, *, actor: Actor, code: str) -> list[str]:
+def confirm_enrolment(*, session: Session, actor: Actor, code: str) -> list[str]:
     """Turn 2FA on with the pending secret once ``code`` proves the app has it.
 
     Returns:
@@ -107,8 +107,8 @@ def confirm_enrolment(session: Session, *, actor: Actor, code: str) -> list[str]
         ValidationFailed: The code is wrong; nothing changes.
         ReauthenticationRequired: The session did not re-authenticate in the last 5 minutes.
     """
-    user = _user(session, actor)
-    auth.require_fresh_authentication(session, actor=actor)
+    user = _user(session=session, actor=actor)
+    auth.require_fresh_authentication(session=session, actor=actor)
     pending = session.get(TotpEnrolment, user.id)
     if pending is None:
         raise DomainError("Start the set-up again: no QR code is waiting for a code.")
@@ -123,7 +123,7 @@ def confirm_enrolment(session: Session, *, actor: Actor, code: str) -> list[str]
     user.totp_last_step = step
     session.add(user)
     session.delete(pending)
-    codes = _new_recovery_codes(session, user.id)  # type: ignore[arg-type]  # a stored row has an id
+    codes = _new_recovery_codes(user.id, session=session)  # type: ignore[arg-type]  # a stored row has an id
     row = session.get(UserSession, actor.session_id) if actor.session_id else None
     if row is not None and row.user_id == user.id:
         now = utcnow()
@@ -131,7 +131,7 @@ def confirm_enrolment(session: Session, *, actor: Actor, code: str) -> list[str]
         row.reauthenticated_at = now
         session.add(row)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.2fa_replaced" if replacing else "user.2fa_enabled",
         entity_type="user",
@@ -139,7 +139,7 @@ def confirm_enrolment(session: Session, *, actor: Actor, code: str) -> list[str]
         after={"totp_secret": "changed", "recovery_codes": "issued"},
     )
     account_notices.notify_account_change(
-        session,
+        session=session,
         user=user,
         change="two_factor_replaced" if replacing else "two_factor_enabled",
         ip_address=actor.ip_address,
@@ -147,15 +147,15 @@ def confirm_enrolment(session: Session, *, actor: Actor, code: str) -> list[str]
     return codes
 
 
-def regenerate_recovery_codes(session: Session, *, actor: Actor) -> list[str]:
+def regenerate_recovery_codes(*, session: Session, actor: Actor) -> list[str]:
     """Replace the actor's recovery codes (the old ones stop working) after re-authentication."""
-    user = _user(session, actor)
+    user = _user(session=session, actor=actor)
     if user.totp_secret_enc is None:
         raise DomainError("Turn on two-factor authentication first.")
-    auth.require_fresh_authentication(session, actor=actor)
-    codes = _new_recovery_codes(session, user.id)  # type: ignore[arg-type]  # a stored row has an id
+    auth.require_fresh_authentication(session=session, actor=actor)
+    codes = _new_recovery_codes(user.id, session=session)  # type: ignore[arg-type]  # a stored row has an id
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.recovery_codes_regenerated",
         entity_type="user",
@@ -163,30 +163,30 @@ def regenerate_recovery_codes(session: Session, *, actor: Actor) -> list[str]:
         after={"recovery_codes": "issued"},
     )
     account_notices.notify_account_change(
-        session, user=user, change="recovery_codes_regenerated", ip_address=actor.ip_address
+        session=session, user=user, change="recovery_codes_regenerated", ip_address=actor.ip_address
     )
     return codes
 
 
-def disable(session: Session, *, actor: Actor) -> None:
+def disable(*, session: Session, actor: Actor) -> None:
     """Turn the actor's 2FA off after re-authentication (distributors only: staff must keep it).
 
     Raises:
         DomainError: A staff member, or 2FA is not on.
         ReauthenticationRequired: The session did not re-authenticate in the last 5 minutes.
     """
-    user = _user(session, actor)
+    user = _user(session=session, actor=actor)
     if permissions.role_holds(user.role, "two_factor.required"):
         raise DomainError("Two-factor authentication is required for company staff.")
     if user.totp_secret_enc is None:
         raise DomainError("Two-factor authentication is not on.")
-    auth.require_fresh_authentication(session, actor=actor)
+    auth.require_fresh_authentication(session=session, actor=actor)
     user.totp_secret_enc = None
     user.totp_last_step = None
     session.add(user)
     session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="user.2fa_disabled",
         entity_type="user",
@@ -195,5 +195,5 @@ def disable(session: Session, *, actor: Actor) -> None:
         after={"totp_secret": None},
     )
     account_notices.notify_account_change(
-        session, user=user, change="two_factor_disabled", ip_address=actor.ip_address
+        session=session, user=user, change="two_factor_disabled", ip_address=actor.ip_address
     )

@@ -99,7 +99,7 @@ def manage_url(subscription_id: int) -> str:
 
 
 def subscribe_from_order(
-    session: Session, *, order: Order, stripe_customer_id: str | None, actor: Actor
+    *, session: Session, order: Order, stripe_customer_id: str | None, actor: Actor
 ) -> AutoshipSubscription:
     """Start a subscription with the products of a paid order that asked for autoship; audited.
 
@@ -142,7 +142,7 @@ def subscribe_from_order(
     session.add(order)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="autoship.create",
         entity_type="autoship_subscription",
@@ -175,7 +175,7 @@ class SubscriptionRow:
     items: str
 
 
-def _rows(session: Session, subscriptions: list[AutoshipSubscription]) -> list[SubscriptionRow]:
+def _rows(subscriptions: list[AutoshipSubscription], *, session: Session) -> list[SubscriptionRow]:
     ids = [s.id for s in subscriptions]
     items: dict[int, list[str]] = {}
     for item, sku in session.execute(
@@ -211,23 +211,23 @@ def _rows(session: Session, subscriptions: list[AutoshipSubscription]) -> list[S
     ]
 
 
-def list_subscriptions(session: Session, *, actor: Actor) -> list[SubscriptionRow]:
+def list_subscriptions(*, session: Session, actor: Actor) -> list[SubscriptionRow]:
     """The subscriptions the actor may see: a distributor's own, or all for staff who read orders.
 
     Raises:
         PermissionDenied: The actor reads no orders.
     """
     statement = select(AutoshipSubscription).order_by(col(AutoshipSubscription.id).desc())
-    if permissions.can(actor, "orders.read"):
+    if permissions.can("orders.read", actor=actor):
         pass
-    elif permissions.can(actor, "back_office.view") and actor.distributor_id is not None:
+    elif permissions.can("back_office.view", actor=actor) and actor.distributor_id is not None:
         statement = statement.where(AutoshipSubscription.distributor_id == actor.distributor_id)
     else:
         raise PermissionDenied("You do not have access to this.")
-    return _rows(session, list(session.exec(statement.limit(500)).all()))
+    return _rows(list(session.exec(statement.limit(500)).all()), session=session)
 
 
-def get_subscription_row(session: Session, *, subscription_id: int) -> SubscriptionRow:
+def get_subscription_row(*, session: Session, subscription_id: int) -> SubscriptionRow:
     """One subscription (for the customer's manage page, after the token was checked).
 
     Raises:
@@ -236,12 +236,12 @@ def get_subscription_row(session: Session, *, subscription_id: int) -> Subscript
     subscription = session.get(AutoshipSubscription, subscription_id)
     if subscription is None:
         raise NotFound("That subscription does not exist.")
-    return _rows(session, [subscription])[0]
+    return _rows([subscription], session=session)[0]
 
 
 def change(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     subscription_id: int,
     action: str,
@@ -267,8 +267,8 @@ def change(
     ).first()
     if subscription is None:
         raise NotFound("That subscription does not exist.")
-    if not by_customer and not permissions.can(actor, "orders.manage"):
-        permissions.require(actor, "back_office.view")
+    if not by_customer and not permissions.can("orders.manage", actor=actor):
+        permissions.require("back_office.view", actor=actor)
         if actor.distributor_id != subscription.distributor_id:
             raise NotFound("That subscription does not exist.")
     if subscription.status == "cancelled":
@@ -296,11 +296,11 @@ def change(
     else:
         subscription.status = "cancelled"
     if action in ("pause", "cancel", "skip"):
-        _cancel_open_order(session, subscription, actor, f"autoship {action}")
+        _cancel_open_order(subscription, f"autoship {action}", session=session, actor=actor)
     session.add(subscription)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action=f"autoship.{action}",
         entity_type="autoship_subscription",
@@ -309,10 +309,10 @@ def change(
         after={"status": subscription.status, "next_run_on": subscription.next_run_on},
         reason="by the customer" if by_customer else None,
     )
-    return _rows(session, [subscription])[0]
+    return _rows([subscription], session=session)[0]
 
 
-def _open_order(session: Session, subscription: AutoshipSubscription) -> Order | None:
+def _open_order(subscription: AutoshipSubscription, *, session: Session) -> Order | None:
     return session.exec(
         select(Order)
         .where(Order.autoship_id == subscription.id, Order.status == "pending")
@@ -322,15 +322,15 @@ def _open_order(session: Session, subscription: AutoshipSubscription) -> Order |
 
 
 def _cancel_open_order(
-    session: Session, subscription: AutoshipSubscription, actor: Actor, reason: str
+    subscription: AutoshipSubscription, reason: str, *, session: Session, actor: Actor
 ) -> None:
-    order = _open_order(session, subscription)
+    order = _open_order(subscription, session=session)
     if order is None:
         return
     order.status = "cancelled"
     session.add(order)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="order.cancel",
         entity_type="order",
@@ -354,7 +354,7 @@ class RunOutcome:
     message: str = ""
 
 
-def due_ids(session: Session, now: datetime) -> list[int]:
+def due_ids(now: datetime, *, session: Session) -> list[int]:
     """Active subscriptions whose order is due (or whose retry is due) at ``now``."""
     today = now.astimezone(UTC).date()
     rows = session.execute(
@@ -374,7 +374,9 @@ def due_ids(session: Session, now: datetime) -> list[int]:
     return [row.id for row in rows]
 
 
-def _notify(session: Session, subscription: AutoshipSubscription, subject: str, body: str) -> None:
+def _notify(
+    subscription: AutoshipSubscription, subject: str, body: str, *, session: Session
+) -> None:
     recipients = []
     if subscription.customer_id is not None:
         customer = session.get(Customer, subscription.customer_id)
@@ -391,11 +393,11 @@ def _notify(session: Session, subscription: AutoshipSubscription, subject: str, 
     for address, text in recipients:
         # Sent by the worker once this transaction commits, retried if the mail server is down.
         mail.queue_email(
-            session, email_service.OutgoingEmail(to=address, subject=subject, body=text)
+            email_service.OutgoingEmail(to=address, subject=subject, body=text), session=session
         )
 
 
-def run_subscription(session: Session, *, subscription_id: int, now: datetime) -> RunOutcome:
+def run_subscription(*, session: Session, subscription_id: int, now: datetime) -> RunOutcome:
     """Place (or reuse) the due order of one subscription and charge it off-session.
 
     Runs in the caller's transaction; the row is locked (``SKIP LOCKED``), so two schedulers
@@ -406,11 +408,11 @@ def run_subscription(session: Session, *, subscription_id: int, now: datetime) -
         .where(AutoshipSubscription.id == subscription_id)
         .with_for_update(skip_locked=True)
     ).first()
-    if subscription is None or subscription_id not in due_ids(session, now):
+    if subscription is None or subscription_id not in due_ids(now, session=session):
         return RunOutcome(subscription_id, "not due")
     distributor = session.get(Distributor, subscription.distributor_id)
     set_actor(session, distributor.user_id if distributor else None)
-    order = _open_order(session, subscription)
+    order = _open_order(subscription, session=session)
     if order is None:
         lines = [
             (sku, item.quantity)
@@ -423,7 +425,7 @@ def run_subscription(session: Session, *, subscription_id: int, now: datetime) -
         try:
             with session.begin_nested():
                 order = orders.place_order(
-                    session,
+                    session=session,
                     actor=SCHEDULER,
                     distributor_id=subscription.distributor_id,
                     customer_id=subscription.customer_id,
@@ -432,9 +434,9 @@ def run_subscription(session: Session, *, subscription_id: int, now: datetime) -
                     autoship_id=subscription.id,
                 )
         except DomainError as exc:
-            return _give_up(session, subscription, f"The order could not be placed: {exc}")
+            return _give_up(subscription, f"The order could not be placed: {exc}", session=session)
     if not subscription.stripe_customer_id or not subscription.stripe_payment_method_id:
-        return _give_up(session, subscription, "No saved card to charge.", order)
+        return _give_up(subscription, "No saved card to charge.", order, session=session)
     attempt = subscription.failed_attempts
     try:
         intent = stripe_gateway.client().v1.payment_intents.create(
@@ -450,12 +452,16 @@ def run_subscription(session: Session, *, subscription_id: int, now: datetime) -
             options={"idempotency_key": f"mlmcrm-autoship-order-{order.id}-attempt-{attempt}"},
         )
     except stripe.CardError as exc:
-        return _failed(session, subscription, order, stripe_gateway.failure_message(exc), now)
+        return _failed(
+            subscription, order, stripe_gateway.failure_message(exc), now, session=session
+        )
     except stripe.StripeError as exc:
         # The service could not be asked (not a decline): try again at the next run.
         return RunOutcome(subscription.id, "error", order.id, stripe_gateway.failure_message(exc))  # type: ignore[arg-type]  # a stored row has an id
     if intent.status != "succeeded":
-        return _failed(session, subscription, order, f"The payment is {intent.status}.", now)
+        return _failed(
+            subscription, order, f"The payment is {intent.status}.", now, session=session
+        )
     order.status, order.paid_at, order.stripe_payment_intent_id = "paid", utcnow(), intent.id
     session.add(order)
     cycle = subscription.next_run_on
@@ -464,7 +470,7 @@ def run_subscription(session: Session, *, subscription_id: int, now: datetime) -
     session.add(subscription)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=SCHEDULER,
         action="order.paid",
         entity_type="order",
@@ -473,7 +479,7 @@ def run_subscription(session: Session, *, subscription_id: int, now: datetime) -
         after={"status": "paid", "total": order.total, "payment_intent": intent.id},
     )
     audit.record(
-        session,
+        session=session,
         actor=SCHEDULER,
         action="autoship.charged",
         entity_type="autoship_subscription",
@@ -484,21 +490,22 @@ def run_subscription(session: Session, *, subscription_id: int, now: datetime) -
 
 
 def _failed(
-    session: Session,
     subscription: AutoshipSubscription,
     order: Order,
     message: str,
     now: datetime,
+    *,
+    session: Session,
 ) -> RunOutcome:
     subscription.failed_attempts += 1
     subscription.last_error = message
     if subscription.failed_attempts > len(RETRY_DELAYS):
-        return _give_up(session, subscription, message, order)
+        return _give_up(subscription, message, order, session=session)
     subscription.retry_at = now + RETRY_DELAYS[subscription.failed_attempts - 1]
     session.add(subscription)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=SCHEDULER,
         action="autoship.payment_failed",
         entity_type="autoship_subscription",
@@ -512,31 +519,32 @@ def _failed(
     )
     when = subscription.retry_at.strftime("%Y-%m-%d %H:%M UTC")
     _notify(
-        session,
         subscription,
         "Your autoship payment did not go through",
         f"We could not charge your card for autoship order #{order.id}: {message}\n"
         f"We will try again on {when}. If your card has changed, cancel this autoship and "
         "start a new one from your distributor's shop with the new card.",
+        session=session,
     )
     return RunOutcome(subscription.id, "retry", order.id, message)  # type: ignore[arg-type]  # a stored row has an id
 
 
 def _give_up(
-    session: Session,
     subscription: AutoshipSubscription,
     message: str,
     order: Order | None = None,
+    *,
+    session: Session,
 ) -> RunOutcome:
     subscription.status = "paused"
     subscription.retry_at = None
     subscription.last_error = message
     session.add(subscription)
     if order is not None and order.status == "pending":
-        _cancel_open_order(session, subscription, SCHEDULER, message)
+        _cancel_open_order(subscription, message, session=session, actor=SCHEDULER)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=SCHEDULER,
         action="autoship.pause",
         entity_type="autoship_subscription",
@@ -546,12 +554,12 @@ def _give_up(
         reason=message,
     )
     _notify(
-        session,
         subscription,
         "Your autoship is paused",
         f"Your autoship #{subscription.id} is paused: {message}\n"
         "Resume it once the card can be charged again, or start a new autoship from your "
         "distributor's shop with another card.",
+        session=session,
     )
     return RunOutcome(subscription.id, "paused", order.id if order else None, message)  # type: ignore[arg-type]  # a flushed row has an id
 
@@ -560,13 +568,15 @@ def run_due(now: datetime | None = None) -> dict[str, Any]:
     """Run every due subscription, each in a transaction of its own; what happened, counted."""
     moment = now or datetime.now(UTC)
     with session_scope("app") as session:
-        ids = due_ids(session, moment)
+        ids = due_ids(moment, session=session)
     counts: dict[str, int] = {}
     outcomes = []
     for subscription_id in ids:
         try:
             with session_scope("app") as session:
-                outcome = run_subscription(session, subscription_id=subscription_id, now=moment)
+                outcome = run_subscription(
+                    session=session, subscription_id=subscription_id, now=moment
+                )
         except Exception:  # one subscription's failure must not stop the others
             log.exception("autoship %s failed", subscription_id)
             outcome = RunOutcome(subscription_id, "error")

@@ -132,7 +132,7 @@ def _clean(data: ProductInput) -> dict:
     }
 
 
-def _category_id(session: Session, name: str) -> int | None:
+def _category_id(name: str, *, session: Session) -> int | None:
     name = name.strip()
     if not name:
         return None
@@ -144,14 +144,14 @@ def _category_id(session: Session, name: str) -> int | None:
     return row.id
 
 
-def _category_name(session: Session, category_id: int | None) -> str:
+def _category_name(category_id: int | None, *, session: Session) -> str:
     if category_id is None:
         return ""
     row = session.get(ProductCategory, category_id)
     return row.name if row else ""
 
 
-def _sku_taken(session: Session, sku: str, product_id: int | None) -> bool:
+def _sku_taken(sku: str, product_id: int | None, *, session: Session) -> bool:
     row = session.exec(select(Product.id).where(Product.sku == sku)).first()
     return row is not None and row != product_id
 
@@ -160,32 +160,32 @@ def _snapshot(product: Product) -> dict:
     return {name: getattr(product, name) for name in AUDITED_FIELDS}
 
 
-def create_product(session: Session, *, actor: Actor, data: ProductInput) -> ProductPublic:
+def create_product(*, session: Session, actor: Actor, data: ProductInput) -> ProductPublic:
     """Add a product; audited.
 
     Raises:
         PermissionDenied: The actor may not manage the catalogue.
         ValidationFailed: A malformed field or a SKU already in use.
     """
-    permissions.require(actor, "catalog.manage")
+    permissions.require("catalog.manage", actor=actor)
     fields = _clean(data)
-    if _sku_taken(session, fields["sku"], None):
+    if _sku_taken(fields["sku"], None, session=session):
         raise ValidationFailed(f"The SKU {fields['sku']} is already in use.")
-    product = Product(**fields, category_id=_category_id(session, data.category))
+    product = Product(**fields, category_id=_category_id(data.category, session=session))
     session.add(product)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="product.create",
         entity_type="product",
         entity_id=product.id,
         after=_snapshot(product),
     )
-    return ProductPublic.from_row(product, _category_name(session, product.category_id))
+    return ProductPublic.from_row(product, _category_name(product.category_id, session=session))
 
 
-def _locked(session: Session, product_id: int) -> Product:
+def _locked(product_id: int, *, session: Session) -> Product:
     product = session.exec(
         select(Product).where(Product.id == product_id).with_for_update()
     ).first()
@@ -195,7 +195,7 @@ def _locked(session: Session, product_id: int) -> Product:
 
 
 def update_product(
-    session: Session, *, actor: Actor, product_id: int, data: ProductInput
+    *, session: Session, actor: Actor, product_id: int, data: ProductInput
 ) -> ProductPublic:
     """Change a product; orders already placed keep the price, PV and CV of their lines.
 
@@ -204,22 +204,22 @@ def update_product(
         NotFound: No such product.
         ValidationFailed: A malformed field or a SKU already in use.
     """
-    permissions.require(actor, "catalog.manage")
+    permissions.require("catalog.manage", actor=actor)
     fields = _clean(data)
-    product = _locked(session, product_id)
-    if _sku_taken(session, fields["sku"], product_id):
+    product = _locked(product_id, session=session)
+    if _sku_taken(fields["sku"], product_id, session=session):
         raise ValidationFailed(f"The SKU {fields['sku']} is already in use.")
     before = _snapshot(product)
     for name, value in fields.items():
         setattr(product, name, value)
-    product.category_id = _category_id(session, data.category)
+    product.category_id = _category_id(data.category, session=session)
     session.add(product)
     session.flush()
     after = _snapshot(product)
     changed = [name for name in AUDITED_FIELDS if before[name] != after[name]]
     if changed:
         audit.record(
-            session,
+            session=session,
             actor=actor,
             action="product.update",
             entity_type="product",
@@ -227,25 +227,25 @@ def update_product(
             before={name: before[name] for name in changed},
             after={name: after[name] for name in changed},
         )
-    return ProductPublic.from_row(product, _category_name(session, product.category_id))
+    return ProductPublic.from_row(product, _category_name(product.category_id, session=session))
 
 
-def retire_product(session: Session, *, actor: Actor, product_id: int) -> ProductPublic:
+def retire_product(*, session: Session, actor: Actor, product_id: int) -> ProductPublic:
     """Take a product out of the shop for good (past orders are untouched); audited.
 
     Raises:
         PermissionDenied: The actor may not manage the catalogue.
         NotFound: No such product.
     """
-    permissions.require(actor, "catalog.manage")
-    product = _locked(session, product_id)
+    permissions.require("catalog.manage", actor=actor)
+    product = _locked(product_id, session=session)
     if product.status != "retired":
         before = product.status
         product.status = "retired"
         session.add(product)
         session.flush()
         audit.record(
-            session,
+            session=session,
             actor=actor,
             action="product.retire",
             entity_type="product",
@@ -253,11 +253,11 @@ def retire_product(session: Session, *, actor: Actor, product_id: int) -> Produc
             before={"status": before},
             after={"status": "retired"},
         )
-    return ProductPublic.from_row(product, _category_name(session, product.category_id))
+    return ProductPublic.from_row(product, _category_name(product.category_id, session=session))
 
 
 def set_image(
-    session: Session, *, actor: Actor, product_id: int, filename: str, data: bytes
+    *, session: Session, actor: Actor, product_id: int, filename: str, data: bytes
 ) -> ProductPublic:
     """Store an image (PNG, JPEG, GIF or WebP, at most 5 MB) and attach it to the product.
 
@@ -266,7 +266,7 @@ def set_image(
         NotFound: No such product.
         ValidationFailed: Not an image of an accepted kind, or too large.
     """
-    permissions.require(actor, "catalog.manage")
+    permissions.require("catalog.manage", actor=actor)
     if not data:
         raise ValidationFailed("The image file is empty.")
     if len(data) > MAX_IMAGE_BYTES:
@@ -274,7 +274,7 @@ def set_image(
     suffix = next((ext for magic, ext in IMAGE_TYPES.items() if data.startswith(magic)), None)
     if suffix is None or (suffix == ".webp" and data[8:12] != b"WEBP"):
         raise ValidationFailed("Upload a PNG, JPEG, GIF or WebP image.")
-    product = _locked(session, product_id)
+    product = _locked(product_id, session=session)
     name = f"{product_id}-{secrets.token_hex(8)}{suffix}"
     storage.put(IMAGE_FOLDER, name, data, CONTENT_TYPES[suffix])
     before = product.image_path
@@ -282,7 +282,7 @@ def set_image(
     session.add(product)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="product.image",
         entity_type="product",
@@ -290,7 +290,7 @@ def set_image(
         before={"image_path": before},
         after={"image_path": name, "uploaded_as": filename[:200]},
     )
-    return ProductPublic.from_row(product, _category_name(session, product.category_id))
+    return ProductPublic.from_row(product, _category_name(product.category_id, session=session))
 
 
 def image_file(name: str) -> tuple[bytes, str]:
@@ -308,7 +308,7 @@ def image_file(name: str) -> tuple[bytes, str]:
     return data, CONTENT_TYPES["." + name.rsplit(".", 1)[1]]
 
 
-def _rows(session: Session, statement) -> list[ProductPublic]:
+def _rows(statement, *, session: Session) -> list[ProductPublic]:
     categories = {c.id: c.name for c in session.exec(select(ProductCategory)).all()}
     return [
         ProductPublic.from_row(p, categories.get(p.category_id, "") if p.category_id else "")
@@ -317,7 +317,7 @@ def _rows(session: Session, statement) -> list[ProductPublic]:
 
 
 def list_products(
-    session: Session, *, actor: Actor | None, include_all: bool = False, search: str = ""
+    *, session: Session, actor: Actor | None, include_all: bool = False, search: str = ""
 ) -> list[ProductPublic]:
     """Products by SKU: the shop's active ones, or every product for catalogue managers.
 
@@ -326,7 +326,7 @@ def list_products(
     """
     statement = select(Product).order_by(Product.sku)
     if include_all:
-        permissions.require(actor, "catalog.manage")
+        permissions.require("catalog.manage", actor=actor)
     else:
         statement = statement.where(Product.status == "active")
     needle = search.strip()
@@ -335,10 +335,10 @@ def list_products(
             col(Product.sku).icontains(needle, autoescape=True)
             | col(Product.name).icontains(needle, autoescape=True)
         )
-    return _rows(session, statement)
+    return _rows(statement, session=session)
 
 
-def get_product(session: Session, *, actor: Actor | None, product_id: int) -> ProductPublic:
+def get_product(*, session: Session, actor: Actor | None, product_id: int) -> ProductPublic:
     """One product: active ones for anyone, any product for catalogue managers.
 
     Raises:
@@ -346,7 +346,7 @@ def get_product(session: Session, *, actor: Actor | None, product_id: int) -> Pr
     """
     product = session.get(Product, product_id)
     if product is None or (
-        product.status != "active" and not permissions.can(actor, "catalog.manage")
+        product.status != "active" and not permissions.can("catalog.manage", actor=actor)
     ):
         raise NotFound("That product does not exist.")
-    return ProductPublic.from_row(product, _category_name(session, product.category_id))
+    return ProductPublic.from_row(product, _category_name(product.category_id, session=session))

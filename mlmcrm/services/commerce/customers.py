@@ -44,14 +44,14 @@ class CustomerPublic(BaseModel):
     created_at: str
 
 
-def _clean(session: Session, data: CustomerInput) -> dict:
+def _clean(data: CustomerInput, *, session: Session) -> dict:
     first, last = data.first_name.strip(), data.last_name.strip()
     if not first or not last:
         raise ValidationFailed("Enter the customer's first and last name.")
     if len(first) > 100 or len(last) > 100:
         raise ValidationFailed("Names have at most 100 characters.")
     email = contact_points.email_address(data.email, lower=True)
-    phone = contact_points.phone_number(data.phone, contact_points.phone_region(session))
+    phone = contact_points.phone_number(data.phone, contact_points.phone_region(session=session))
     return {"first_name": first, "last_name": last, "email": email, "phone": phone}
 
 
@@ -67,8 +67,8 @@ def _public(customer: Customer) -> CustomerPublic:
 
 
 def create_customer(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     distributor_id: int,
     data: CustomerInput,
@@ -84,9 +84,9 @@ def create_customer(
         NotFound: No such distributor.
         ValidationFailed: A missing name or a malformed email or phone.
     """
-    fields = _clean(session, data)
-    if not permissions.can(actor, "customers.add_any"):
-        permissions.require(actor, "crm.own")
+    fields = _clean(data, session=session)
+    if not permissions.can("customers.add_any", actor=actor):
+        permissions.require("crm.own", actor=actor)
         if actor.distributor_id != distributor_id:
             raise PermissionDenied("You can only add customers of your own.")
     distributor = session.get(Distributor, distributor_id)
@@ -105,7 +105,7 @@ def create_customer(
     session.add(customer)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="customer.create",
         entity_type="customer",
@@ -124,7 +124,7 @@ CUSTOMER_SORTS = {
 
 
 def list_customers(
-    session: Session, *, actor: Actor, search: str = "", query: ListQuery | None = None
+    *, session: Session, actor: Actor, search: str = "", query: ListQuery | None = None
 ) -> tuple[list[CustomerPublic], int]:
     """One page of the customers the actor may see (a distributor: their own), and the count.
 
@@ -142,9 +142,9 @@ def list_customers(
             | col(Customer.email).icontains(needle, autoescape=True)
         )
     rows, total = listing.page(
-        session,
         statement,
         query or ListQuery(),
+        session=session,
         sort_columns=CUSTOMER_SORTS,
         default=[col(Customer.created_at).desc(), col(Customer.id).desc()],
         tie_break=col(Customer.id),

@@ -104,7 +104,7 @@ def normalise_lines(lines: list[tuple[str, Any]]) -> list[tuple[str, int]]:
     return list(merged.items())
 
 
-def quote(session: Session, *, lines: list[tuple[str, Any]], region: str) -> Quote:
+def quote(*, session: Session, lines: list[tuple[str, Any]], region: str) -> Quote:
     """Price a cart with today's catalogue and the region's tax rate.
 
     Raises:
@@ -127,7 +127,7 @@ def quote(session: Session, *, lines: list[tuple[str, Any]], region: str) -> Quo
         raise ValidationFailed(
             f"An order is paid in one currency; this cart mixes {', '.join(currencies)}."
         )
-    rate = tax.rate_for(session, region)
+    rate = tax.rate_for(region, session=session)
     priced = []
     for sku, quantity in wanted:
         product = products[sku]
@@ -158,19 +158,19 @@ def quote(session: Session, *, lines: list[tuple[str, Any]], region: str) -> Quo
     )
 
 
-def _token_lock(session: Session, token: str) -> None:
+def _token_lock(token: str, *, session: Session) -> None:
     session.execute(
         sa.text("SELECT pg_advisory_xact_lock(hashtext('checkout:' || :token))"), {"token": token}
     )
 
 
-def _by_token(session: Session, token: str) -> Order | None:
+def _by_token(token: str, *, session: Session) -> Order | None:
     return session.exec(select(Order).where(Order.checkout_token == token)).first()
 
 
 def place_order(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     distributor_id: int,
     lines: list[tuple[str, Any]],
@@ -190,16 +190,16 @@ def place_order(
         ValidationFailed: Bad cart or region (see :func:`quote`), an inactive distributor, or a
             customer of another distributor.
     """
-    if not permissions.can(actor, "orders.place_any"):
-        permissions.require(actor, "back_office.view")
+    if not permissions.can("orders.place_any", actor=actor):
+        permissions.require("back_office.view", actor=actor)
         if actor.distributor_id != distributor_id:
             raise PermissionDenied("You can only order for yourself and your own customers.")
     if checkout_token:
         token = checkout_token.strip()
         if not 16 <= len(token) <= 100:
             raise ValidationFailed("The cart's checkout token is malformed; reload the page.")
-        _token_lock(session, token)
-        existing = _by_token(session, token)
+        _token_lock(token, session=session)
+        existing = _by_token(token, session=session)
         if existing is not None:
             if existing.distributor_id != distributor_id:
                 raise ValidationFailed("This cart belongs to another shop; reload the page.")
@@ -215,7 +215,7 @@ def place_order(
             raise ValidationFailed("That customer does not buy through this distributor.")
     if autoship_day is not None and not 1 <= int(autoship_day) <= 28:
         raise ValidationFailed("Choose an autoship day from 1 to 28.")
-    priced = quote(session, lines=lines, region=region)
+    priced = quote(session=session, lines=lines, region=region)
     order = Order(
         distributor_id=distributor_id,
         customer_id=customer_id,
@@ -247,7 +247,7 @@ def place_order(
         )
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="order.create",
         entity_type="order",
@@ -274,7 +274,7 @@ class ShopOwner:
     name: str
 
 
-def shop_owner(session: Session, code: str) -> ShopOwner:
+def shop_owner(code: str, *, session: Session) -> ShopOwner:
     """The active distributor whose shop link is ``/shop/<code>``.
 
     Raises:
@@ -299,8 +299,8 @@ def shop_owner(session: Session, code: str) -> ShopOwner:
 
 
 def place_shop_order(
-    session: Session,
     *,
+    session: Session,
     code: str,
     buyer: customers.CustomerInput,
     lines: list[tuple[str, Any]],
@@ -321,7 +321,7 @@ def place_shop_order(
         NotFound: An unknown shop.
         ValidationFailed: Bad buyer details, cart or region; nothing is written.
     """
-    owner = shop_owner(session, code)
+    owner = shop_owner(code, session=session)
     set_actor(session, owner.user_id)
     actor = Actor(
         user_id=None,
@@ -330,18 +330,18 @@ def place_shop_order(
         ip_address=ip_address,
     )
     if checkout_token:
-        _token_lock(session, checkout_token.strip())
-        existing = _by_token(session, checkout_token.strip())
+        _token_lock(checkout_token.strip(), session=session)
+        existing = _by_token(checkout_token.strip(), session=session)
         if existing is not None and existing.distributor_id == owner.distributor_id:
             return existing
     # Counted only when a new order would be made: pressing "Pay" again on one cart is free.
-    throttle.check_client(session, throttle.CHECKOUT_PER_CLIENT, ip_address)
-    quote(session, lines=lines, region=region)  # refuse a bad cart before adding a customer
+    throttle.check_client(throttle.CHECKOUT_PER_CLIENT, ip_address, session=session)
+    quote(session=session, lines=lines, region=region)  # refuse a bad cart before adding a customer
     customer = customers.create_customer(
-        session, actor=actor, distributor_id=owner.distributor_id, data=buyer
+        session=session, actor=actor, distributor_id=owner.distributor_id, data=buyer
     )
     return place_order(
-        session,
+        session=session,
         actor=actor,
         distributor_id=owner.distributor_id,
         customer_id=customer.id,
@@ -416,9 +416,10 @@ class OrderDetail:
 CSV_COLUMNS = tuple(OrderRow.__dataclass_fields__)
 
 
-def _require_reader(actor: Actor | None) -> Actor:
+def _require_reader(*, actor: Actor | None) -> Actor:
     if actor is not None and (
-        permissions.can(actor, "orders.read") or permissions.can(actor, "back_office.view")
+        permissions.can("orders.read", actor=actor)
+        or permissions.can("back_office.view", actor=actor)
     ):
         return actor
     raise PermissionDenied("You do not have access to this.")
@@ -450,7 +451,7 @@ def _buyer_name() -> Any:
     )
 
 
-def _filtered(actor: Actor, filters: OrderFilter) -> Any:
+def _filtered(filters: OrderFilter, *, actor: Actor) -> Any:
     statement = (
         sa.select(Order, col(Distributor.code), _buyer_name().label("buyer"))
         .join(Distributor, col(Distributor.id) == col(Order.distributor_id))
@@ -518,8 +519,8 @@ def _row(order: Order, code: str, buyer: str) -> OrderRow:
 
 
 def search_orders(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     filters: OrderFilter | None = None,
     limit: int = 50,
@@ -533,8 +534,8 @@ def search_orders(
         PermissionDenied: The actor reads no orders.
         ValidationFailed: A malformed filter.
     """
-    _require_reader(actor)
-    statement = _filtered(actor, filters or OrderFilter())
+    _require_reader(actor=actor)
+    statement = _filtered(filters or OrderFilter(), actor=actor)
     total = session.execute(sa.select(func.count()).select_from(statement.subquery())).scalar_one()
     rows = session.execute(
         statement.order_by(col(Order.id).desc())
@@ -544,15 +545,15 @@ def search_orders(
     return [_row(order, code, buyer) for order, code, buyer in rows], int(total)
 
 
-def export_csv(session: Session, *, actor: Actor, filters: OrderFilter) -> str:
+def export_csv(*, session: Session, actor: Actor, filters: OrderFilter) -> str:
     """Every matching order as CSV (oldest first); the export is audited.
 
     Raises:
         PermissionDenied: The actor may not read the company's orders.
         ValidationFailed: A malformed filter, or more than 100,000 rows.
     """
-    permissions.require(actor, "orders.read")
-    statement = _filtered(actor, filters)
+    permissions.require("orders.read", actor=actor)
+    statement = _filtered(filters, actor=actor)
     total = session.execute(sa.select(func.count()).select_from(statement.subquery())).scalar_one()
     if total > MAX_EXPORT_ROWS:
         raise ValidationFailed(
@@ -565,7 +566,7 @@ def export_csv(session: Session, *, actor: Actor, filters: OrderFilter) -> str:
         row = asdict(_row(order, code, buyer))
         writer.writerow([exports.csv_safe(str(row[column])) for column in CSV_COLUMNS])
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="orders.exported",
         entity_type="order",
@@ -574,7 +575,7 @@ def export_csv(session: Session, *, actor: Actor, filters: OrderFilter) -> str:
     return buffer.getvalue()
 
 
-def visible_order(session: Session, *, actor: Actor, order_id: int, lock: bool = False) -> Order:
+def visible_order(*, session: Session, actor: Actor, order_id: int, lock: bool = False) -> Order:
     """The order ``order_id`` if the actor may see it.
 
     Raises:
@@ -591,15 +592,15 @@ def visible_order(session: Session, *, actor: Actor, order_id: int, lock: bool =
     return order
 
 
-def get_order(session: Session, *, actor: Actor, order_id: int) -> OrderDetail:
+def get_order(*, session: Session, actor: Actor, order_id: int) -> OrderDetail:
     """An order with its frozen lines and its refunds.
 
     Raises:
         PermissionDenied: The actor reads no orders.
         NotFound: No such order, or one the actor may not see.
     """
-    _require_reader(actor)
-    order = visible_order(session, actor=actor, order_id=order_id)
+    _require_reader(actor=actor)
+    order = visible_order(session=session, actor=actor, order_id=order_id)
     code = session.get(Distributor, order.distributor_id).code  # type: ignore[union-attr]  # a foreign key
     buyer = "Personal order"
     if order.customer_id is not None:
@@ -648,7 +649,7 @@ def get_order(session: Session, *, actor: Actor, order_id: int) -> OrderDetail:
     )
 
 
-def mark_fulfilled(session: Session, *, actor: Actor, order_id: int) -> Order:
+def mark_fulfilled(*, session: Session, actor: Actor, order_id: int) -> Order:
     """Record that a paid order has shipped; audited.
 
     Raises:
@@ -656,15 +657,15 @@ def mark_fulfilled(session: Session, *, actor: Actor, order_id: int) -> Order:
         NotFound: No such order.
         ValidationFailed: The order is not paid.
     """
-    permissions.require(actor, "orders.manage")
-    order = visible_order(session, actor=actor, order_id=order_id, lock=True)
+    permissions.require("orders.manage", actor=actor)
+    order = visible_order(session=session, actor=actor, order_id=order_id, lock=True)
     if order.status != "paid":
         raise ValidationFailed(f"Only a paid order can be fulfilled; this one is {order.status}.")
     order.status = "fulfilled"
     session.add(order)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="order.fulfil",
         entity_type="order",

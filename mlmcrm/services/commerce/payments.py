@@ -44,14 +44,14 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def _lock_order(session: Session, order_id: int) -> Order:
+def _lock_order(order_id: int, *, session: Session) -> Order:
     order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
     if order is None:
         raise NotFound("That order does not exist.")
     return order
 
 
-def _line_items(session: Session, order: Order) -> list[dict[str, Any]]:
+def _line_items(order: Order, *, session: Session) -> list[dict[str, Any]]:
     currency = order.currency.lower()
     rows = session.execute(
         sa.select(OrderItem, col(Product.name), col(Product.sku))
@@ -85,7 +85,7 @@ def _line_items(session: Session, order: Order) -> list[dict[str, Any]]:
     return items
 
 
-def start_checkout(session: Session, *, order_id: int, success_url: str, cancel_url: str) -> str:
+def start_checkout(*, session: Session, order_id: int, success_url: str, cancel_url: str) -> str:
     """The Stripe Checkout URL of a pending order, creating its session on the first call.
 
     Every later call (a double click, a reload) returns the same URL: one order, one session,
@@ -104,7 +104,7 @@ def start_checkout(session: Session, *, order_id: int, success_url: str, cancel_
         PaymentsNotConfigured: No Stripe key.
         PaymentFailed: Stripe refused or could not be reached (nothing is recorded).
     """
-    order = _lock_order(session, order_id)
+    order = _lock_order(order_id, session=session)
     if order.status != "pending":
         raise ValidationFailed(f"Order #{order.id} is {order.status.replace('_', ' ')} already.")
     if order.stripe_checkout_session_id and order.stripe_checkout_url:
@@ -117,7 +117,7 @@ def start_checkout(session: Session, *, order_id: int, success_url: str, cancel_
         email = customer.email if customer else None
     params: dict[str, Any] = {
         "mode": "payment",
-        "line_items": _line_items(session, order),
+        "line_items": _line_items(order, session=session),
         "client_reference_id": str(order.id),
         "metadata": {"order_id": str(order.id)},
         "payment_intent_data": {"metadata": {"order_id": str(order.id)}},
@@ -157,7 +157,7 @@ class PaymentOutcome:
 
 
 def apply_checkout_session(
-    session: Session, checkout: Any, *, actor: Actor = WEBHOOK_ACTOR
+    checkout: Any, *, session: Session, actor: Actor = WEBHOOK_ACTOR
 ) -> PaymentOutcome:
     """Mark the order of a paid Checkout Session paid (once); audited.
 
@@ -187,7 +187,7 @@ def apply_checkout_session(
     session.add(order)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="order.paid",
         entity_type="order",
@@ -204,7 +204,7 @@ def apply_checkout_session(
         from mlmcrm.services.commerce import autoship
 
         autoship.subscribe_from_order(
-            session,
+            session=session,
             order=order,
             stripe_customer_id=_get(checkout, "customer"),
             actor=actor,
@@ -212,7 +212,7 @@ def apply_checkout_session(
     return PaymentOutcome(order.id, order.status, True)  # type: ignore[arg-type]  # a stored row has an id
 
 
-def sync_checkout(session: Session, *, order_id: int, checkout_session_id: str) -> str:
+def sync_checkout(*, session: Session, order_id: int, checkout_session_id: str) -> str:
     """On the buyer's return: ask Stripe about the order's session and apply it; the status.
 
     Raises:
@@ -232,10 +232,12 @@ def sync_checkout(session: Session, *, order_id: int, checkout_session_id: str) 
         checkout = stripe_gateway.client().v1.checkout.sessions.retrieve(checkout_session_id)
     except stripe.StripeError as exc:
         raise PaymentFailed(stripe_gateway.failure_message(exc)) from exc
-    return apply_checkout_session(session, checkout, actor=Actor.system("checkout return")).status
+    return apply_checkout_session(
+        checkout, session=session, actor=Actor.system("checkout return")
+    ).status
 
 
-def _expire(session: Session, checkout: Any) -> None:
+def _expire(checkout: Any, *, session: Session) -> None:
     order = session.exec(
         select(Order)
         .where(Order.stripe_checkout_session_id == _get(checkout, "id", ""))
@@ -247,7 +249,7 @@ def _expire(session: Session, checkout: Any) -> None:
     session.add(order)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=WEBHOOK_ACTOR,
         action="order.cancel",
         entity_type="order",
@@ -286,7 +288,7 @@ def verify_event(payload: bytes, signature: str) -> Any:
         raise ValidationFailed("The webhook payload is not valid JSON.") from exc
 
 
-def handle_webhook(session: Session, *, payload: bytes, signature: str) -> WebhookResult:
+def handle_webhook(*, session: Session, payload: bytes, signature: str) -> WebhookResult:
     """Verify and apply one Stripe webhook; the same event id twice changes nothing.
 
     Raises:
@@ -309,7 +311,7 @@ def handle_webhook(session: Session, *, payload: bytes, signature: str) -> Webho
     detail = "ignored"
     if event_type in PAID_EVENTS:
         try:
-            outcome = apply_checkout_session(session, obj)
+            outcome = apply_checkout_session(obj, session=session)
         except NotFound:
             # A checkout of another system on the same Stripe account: nothing of ours.
             return WebhookResult(event_id, event_type, False, "no order of this app")
@@ -319,11 +321,11 @@ def handle_webhook(session: Session, *, payload: bytes, signature: str) -> Webho
         )
         detail = f"order {outcome.order_id} {outcome.status}"
     elif event_type == "checkout.session.expired":
-        _expire(session, obj)
+        _expire(obj, session=session)
         detail = "expired"
     elif event_type == "refund.created":
         from mlmcrm.services.commerce import refunds
 
-        recorded = refunds.record_stripe_refund(session, obj, actor=WEBHOOK_ACTOR)
+        recorded = refunds.record_stripe_refund(obj, session=session, actor=WEBHOOK_ACTOR)
         detail = f"order {recorded.order_id} {recorded.order_status}" if recorded else "known"
     return WebhookResult(event_id, event_type, True, detail)

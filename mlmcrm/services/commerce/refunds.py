@@ -90,8 +90,8 @@ def _request_key(token: str | None) -> str:
 
 
 def _refund(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     order: Order,
     amount: Decimal,
@@ -148,7 +148,7 @@ def _refund(
     if from_minor(refund.amount) != amount or refund.status not in ("succeeded", "pending"):
         raise PaymentFailed("The payment service did not refund the amount asked for.")
     return _record(
-        session,
+        session=session,
         actor=actor,
         order=order,
         amount=amount,
@@ -161,8 +161,8 @@ def _refund(
 
 
 def _record(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     order: Order,
     amount: Decimal,
@@ -188,7 +188,7 @@ def _record(
     session.add(order)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action=f"order.{action}",
         entity_type="order",
@@ -214,7 +214,7 @@ def _record(
     )
 
 
-def record_stripe_refund(session: Session, refund: Any, *, actor: Actor) -> RefundResult | None:
+def record_stripe_refund(refund: Any, *, session: Session, actor: Actor) -> RefundResult | None:
     """Record a refund made at Stripe (its dashboard), as the ``refund.created`` webhook tells.
 
     A refund the app made itself is recorded already and changes nothing; so does a refund of a
@@ -254,7 +254,7 @@ def record_stripe_refund(session: Session, refund: Any, *, actor: Actor) -> Refu
         )
     ).scalar_one()
     return _record(
-        session,
+        session=session,
         actor=actor,
         order=order,
         amount=amount,
@@ -266,8 +266,8 @@ def record_stripe_refund(session: Session, refund: Any, *, actor: Actor) -> Refu
 
 
 def refund_order(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     order_id: int,
     amount: str | Decimal | None = None,
@@ -282,26 +282,32 @@ def refund_order(
         ValidationFailed: Not paid, already refunded, a bad amount or no reason.
         PaymentFailed: Stripe refused; nothing is recorded.
     """
-    permissions.require(actor, "orders.refund")
+    permissions.require("orders.refund", actor=actor)
     key = _request_key(request_token)
     why = reason.strip()
     if not why:
         raise ValidationFailed("Say why the order is refunded.")
-    order = orders.visible_order(session, actor=actor, order_id=order_id, lock=True)
+    order = orders.visible_order(session=session, actor=actor, order_id=order_id, lock=True)
     value = (
         order.total - order.refunded_total
         if amount is None or str(amount).strip() == ""
         else parse_decimal(amount, "The refund amount")
     )
     return _refund(
-        session, actor=actor, order=order, amount=value, reason=why[:500], action="refund", key=key
+        session=session,
+        actor=actor,
+        order=order,
+        amount=value,
+        reason=why[:500],
+        action="refund",
+        key=key,
     )
 
 
 # --- cooling-off -----------------------------------------------------------------------------
 
 
-def cooling_off_days(session: Session) -> int:
+def cooling_off_days(*, session: Session) -> int:
     """The company's cooling-off period in business days (setting, default 3)."""
     row = session.get(CompanySetting, COOLING_OFF_SETTING)
     try:
@@ -314,7 +320,7 @@ def cooling_off_days(session: Session) -> int:
         return DEFAULT_COOLING_OFF_DAYS
 
 
-def buyer_time_zone(session: Session, order: Order) -> tzinfo:
+def buyer_time_zone(order: Order, *, session: Session) -> tzinfo:
     """The time zone the buyer of ``order`` counts days in.
 
     A distributor's own order: the time zone of their profile. A retail customer has no time
@@ -329,7 +335,7 @@ def buyer_time_zone(session: Session, order: Order) -> tzinfo:
         return UTC
 
 
-def _starter_kit(session: Session, order_id: int) -> bool:
+def _starter_kit(order_id: int, *, session: Session) -> bool:
     return (
         session.execute(
             sa.select(col(OrderItem.id))
@@ -342,8 +348,8 @@ def _starter_kit(session: Session, order_id: int) -> bool:
 
 
 def cancel_starter_kit(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     order_id: int,
     request_token: str | None = None,
@@ -363,27 +369,27 @@ def cancel_starter_kit(
         PaymentFailed: Stripe refused; nothing is recorded.
     """
     key = _request_key(request_token)
-    staff = permissions.can(actor, "orders.refund")
+    staff = permissions.can("orders.refund", actor=actor)
     if not staff:
-        permissions.require(actor, "back_office.view")
-    order = orders.visible_order(session, actor=actor, order_id=order_id, lock=True)
+        permissions.require("back_office.view", actor=actor)
+    order = orders.visible_order(session=session, actor=actor, order_id=order_id, lock=True)
     if not staff and order.customer_id is not None:
         raise PermissionDenied("Only the distributor's own starter-kit order can be cancelled.")
-    if not _starter_kit(session, order.id):  # type: ignore[arg-type]  # a stored row has an id
+    if not _starter_kit(order.id, session=session):  # type: ignore[arg-type]  # a stored row has an id
         raise ValidationFailed("Only an order with a starter kit can be cancelled this way.")
     if order.paid_at is None:
         raise ValidationFailed("This order has not been paid.")
-    limit = cooling_off_days(session)
-    zone = buyer_time_zone(session, order)
+    limit = cooling_off_days(session=session)
+    zone = buyer_time_zone(order, session=session)
     today = (now or datetime.now(UTC)).astimezone(zone).date()
     paid_on = order.paid_at.astimezone(zone).date()
-    calendar = business_days.get_calendar(session)
+    calendar = business_days.get_calendar(session=session)
     if business_days.business_days_after(paid_on, today, calendar) > limit:
         raise ValidationFailed(
             f"The cooling-off period of {limit} business days after payment is over."
         )
     return _refund(
-        session,
+        session=session,
         actor=actor,
         order=order,
         amount=order.total - order.refunded_total,
@@ -427,9 +433,9 @@ def buyback_window_start(now: datetime | None = None) -> datetime:
     return moment - relativedelta(months=BUYBACK_MONTHS)
 
 
-def _buyback_target(actor: Actor, distributor_id: int | None) -> int:
-    if not permissions.can(actor, "orders.refund"):
-        permissions.require(actor, "back_office.view")
+def _buyback_target(distributor_id: int | None, *, actor: Actor) -> int:
+    if not permissions.can("orders.refund", actor=actor):
+        permissions.require("back_office.view", actor=actor)
         if distributor_id not in (None, actor.distributor_id):
             raise PermissionDenied("You can only return your own purchases.")
         return actor.distributor_id  # type: ignore[return-value]  # checked: the actor is a distributor
@@ -439,14 +445,14 @@ def _buyback_target(actor: Actor, distributor_id: int | None) -> int:
 
 
 def buyback_candidates(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     distributor_id: int | None = None,
     now: datetime | None = None,
 ) -> list[BuybackLine]:
     """The distributor's own items of the last 12 months that can still be returned."""
-    target = _buyback_target(actor, distributor_id)
+    target = _buyback_target(distributor_id, actor=actor)
     rows = session.execute(
         sa.select(OrderItem, Order, col(Product.sku), col(Product.name))
         .join(Order, col(Order.id) == col(OrderItem.order_id))
@@ -476,8 +482,8 @@ def buyback_candidates(
 
 
 def buyback(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     quantities: dict[int, Any],
     distributor_id: int | None = None,
@@ -496,7 +502,7 @@ def buyback(
             older than 12 months.
         PaymentFailed: Stripe refused (retrying with the same ``request_token`` is safe).
     """
-    target = _buyback_target(actor, distributor_id)
+    target = _buyback_target(distributor_id, actor=actor)
     key = _request_key(request_token)
     wanted: dict[int, int] = {}
     for item_id, quantity in quantities.items():
@@ -545,7 +551,7 @@ def buyback(
         returned = {sku: qty for _, qty, sku in lines}
         results.append(
             _refund(
-                session,
+                session=session,
                 actor=actor,
                 order=order,
                 amount=amount,

@@ -46,7 +46,7 @@ def normalise_region(value: str) -> str:
     return region
 
 
-def rate_for(session: Session, region: str) -> Rate:
+def rate_for(region: str, *, session: Session) -> Rate:
     """The tax rate of ``region`` (or of ``*`` when the region has none of its own).
 
     Raises:
@@ -70,20 +70,20 @@ def tax_on(subtotal: Decimal, rate: Decimal) -> Decimal:
     return round_money(subtotal * rate)
 
 
-def list_rates(session: Session) -> list[Rate]:
+def list_rates(*, session: Session) -> list[Rate]:
     """Every rate, by region."""
     rows = session.exec(select(TaxRate).order_by(TaxRate.region)).all()
     return [Rate(region=r.region, name=r.name, rate=r.rate) for r in rows]
 
 
-def set_rate(session: Session, *, actor: Actor, region: str, name: str, percent: str) -> Rate:
+def set_rate(*, session: Session, actor: Actor, region: str, name: str, percent: str) -> Rate:
     """Create or change the rate of ``region`` (``percent`` such as ``7.25``); audited.
 
     Raises:
         PermissionDenied: The actor may not manage the catalogue.
         ValidationFailed: A malformed region or rate, or a rate of 100 % or more.
     """
-    permissions.require(actor, "catalog.manage")
+    permissions.require("catalog.manage", actor=actor)
     code = normalise_region(region)
     value = parse_decimal(percent, "The tax rate", places=4)
     if value >= 100:
@@ -99,7 +99,7 @@ def set_rate(session: Session, *, actor: Actor, region: str, name: str, percent:
     session.add(row)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="tax_rate.set",
         entity_type="tax_rate",

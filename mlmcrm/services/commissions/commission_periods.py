@@ -84,7 +84,7 @@ def period_label(starts_at: datetime, ends_at: datetime) -> str:
     return f"{start:%Y-%m-%d} – {last:%Y-%m-%d}"
 
 
-def _totals(session: Session) -> dict[int, tuple[Decimal, int]]:
+def _totals(*, session: Session) -> dict[int, tuple[Decimal, int]]:
     rows = session.execute(
         text(
             "SELECT period_id, COALESCE(sum(amount), 0), count(*) FROM commission_ledger"
@@ -95,17 +95,17 @@ def _totals(session: Session) -> dict[int, tuple[Decimal, int]]:
 
 
 def list_periods(
-    session: Session, *, actor: Actor, query: ListQuery | None = None
+    *, session: Session, actor: Actor, query: ListQuery | None = None
 ) -> tuple[list[PeriodPublic], int]:
     """A page of the periods (newest first unless sorted) with their ledger totals, and how many.
 
     Sortable by ``label`` (the start), ``status`` and ``runs``.
     """
-    permissions.require(actor, "commissions.read")
+    permissions.require("commissions.read", actor=actor)
     rows, total = listing.page(
-        session,
         select(CommissionPeriod),
         query or ListQuery(),
+        session=session,
         sort_columns={
             "label": col(CommissionPeriod.starts_at),
             "status": col(CommissionPeriod.status),
@@ -114,19 +114,19 @@ def list_periods(
         default=[col(CommissionPeriod.starts_at).desc(), col(CommissionPeriod.id).desc()],
         tie_break=col(CommissionPeriod.id),
     )
-    totals = _totals(session)
+    totals = _totals(session=session)
     return [
         PeriodPublic.from_row(row[0], *totals.get(row[0].id, (Decimal(0), 0))) for row in rows
     ], total
 
 
-def get_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPublic:
+def get_period(*, session: Session, actor: Actor, period_id: int) -> PeriodPublic:
     """One period.
 
     Raises:
         NotFound: No such period.
     """
-    permissions.require(actor, "commissions.read")
+    permissions.require("commissions.read", actor=actor)
     row = session.get(CommissionPeriod, period_id)
     if row is None:
         raise NotFound("That commission period does not exist.")
@@ -140,7 +140,7 @@ def get_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPubli
 
 
 def create_next_period(
-    session: Session, *, actor: Actor, starts_at: datetime | None = None
+    *, session: Session, actor: Actor, starts_at: datetime | None = None
 ) -> PeriodPublic:
     """Open the calendar month after the latest period (or the month of ``starts_at``).
 
@@ -148,7 +148,7 @@ def create_next_period(
         PermissionDenied: The actor may not run commissions.
         DomainError: A period is still open, or ``starts_at`` is given when periods exist.
     """
-    permissions.require(actor, "commissions.run")
+    permissions.require("commissions.run", actor=actor)
     latest = session.exec(
         select(CommissionPeriod).order_by(col(CommissionPeriod.starts_at).desc())
     ).first()
@@ -168,7 +168,7 @@ def create_next_period(
     session.add(row)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="commission_period.opened",
         entity_type="commission_period",
@@ -178,7 +178,7 @@ def create_next_period(
     return PeriodPublic.from_row(row, Decimal(0), 0)
 
 
-def running_job(session: Session, period_id: int) -> Job | None:
+def running_job(period_id: int, *, session: Session) -> Job | None:
     """The queued or running run job of the period, if any."""
     return session.exec(
         select(Job).where(
@@ -189,7 +189,7 @@ def running_job(session: Session, period_id: int) -> Job | None:
     ).first()
 
 
-def start_run(session: Session, *, actor: Actor, period_id: int, connection: Any = None) -> int:
+def start_run(*, session: Session, actor: Actor, period_id: int, connection: Any = None) -> int:
     """Queue a run of the period on the ``commissions`` queue; returns the job id.
 
     Raises:
@@ -199,13 +199,13 @@ def start_run(session: Session, *, actor: Actor, period_id: int, connection: Any
     """
     from mlmcrm.services.platform import jobs as job_service
 
-    permissions.require(actor, "commissions.run")
+    permissions.require("commissions.run", actor=actor)
     row = session.get(CommissionPeriod, period_id)
     if row is None:
         raise NotFound("That commission period does not exist.")
     if row.status == "closed":
         raise RunRefused("This period is closed; a closed period never changes.")
-    if running_job(session, period_id) is not None:
+    if running_job(period_id, session=session) is not None:
         raise RunRefused("A run of this period is already queued or running.")
     job = job_service.enqueue_job(
         actor=actor,
@@ -216,7 +216,7 @@ def start_run(session: Session, *, actor: Actor, period_id: int, connection: Any
     return job.id
 
 
-def _take_period_lock(session: Session, period_id: int) -> None:
+def _take_period_lock(period_id: int, *, session: Session) -> None:
     taken = session.execute(
         text("SELECT pg_try_advisory_xact_lock(:cls, :period)"),
         {"cls": RUN_LOCK_CLASS, "period": period_id},
@@ -260,7 +260,7 @@ class Changes:
         return f"{what} changed since the preview at {at}; preview again before closing."
 
 
-def changes_since_preview(session: Session, period: CommissionPeriod) -> Changes | None:
+def changes_since_preview(period: CommissionPeriod, *, session: Session) -> Changes | None:
     """Count the period's orders, refunds and adjustments the last preview did not see.
 
     The preview stored its snapshot (which transactions it saw) and how many orders and refunds
@@ -333,7 +333,7 @@ def changes_since_preview(session: Session, period: CommissionPeriod) -> Changes
     )
 
 
-def close_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPublic:
+def close_period(*, session: Session, actor: Actor, period_id: int) -> PeriodPublic:
     """Close a previewed period: its ledger is final and its ranks move onto the distributors.
 
     Title ranks (``distributors.rank_id``) and bonus ranks (``bonus_rank_id``) take the values of
@@ -345,8 +345,8 @@ def close_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPub
         RunRefused: The period is already closed, has never been run, is being run, or an
             earlier period is still open.
     """
-    permissions.require(actor, "commissions.run")
-    _take_period_lock(session, period_id)
+    permissions.require("commissions.run", actor=actor)
+    _take_period_lock(period_id, session=session)
     row = session.exec(
         select(CommissionPeriod).where(CommissionPeriod.id == period_id).with_for_update()
     ).first()
@@ -363,9 +363,9 @@ def close_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPub
     ).first()
     if earlier is not None:
         raise RunRefused("An earlier period is still open; close it first.")
-    if running_job(session, period_id) is not None:
+    if running_job(period_id, session=session) is not None:
         raise RunRefused("A run of this period is queued; wait for it before closing.")
-    changes = changes_since_preview(session, row)
+    changes = changes_since_preview(row, session=session)
     if changes is None:
         raise RunRefused("This period's preview predates change tracking; preview it again.")
     if changes.orders or changes.refunds or changes.adjustments:
@@ -393,7 +393,7 @@ def close_period(session: Session, *, actor: Actor, period_id: int) -> PeriodPub
     session.add(row)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="commission_period.closed",
         entity_type="commission_period",
@@ -425,8 +425,8 @@ def parse_amount(value: str | Decimal) -> Decimal:
 
 
 def adjust(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     period_id: int,
     distributor_id: int,
@@ -441,14 +441,14 @@ def adjust(
         NotFound: No such period.
         RunRefused: The period is closed or being run.
     """
-    permissions.require(actor, "commissions.run")
+    permissions.require("commissions.run", actor=actor)
     value = parse_amount(amount)
     reason = (reason or "").strip()
     if len(reason) < 5:
         raise ValidationFailed("Say why (at least 5 characters); the reason is shown and audited.")
     if len(reason) > 500:
         raise ValidationFailed("Keep the reason under 500 characters.")
-    _take_period_lock(session, period_id)
+    _take_period_lock(period_id, session=session)
     period = session.exec(
         select(CommissionPeriod).where(CommissionPeriod.id == period_id).with_for_update()
     ).first()
@@ -485,7 +485,7 @@ def adjust(
         },
     )
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="commission.adjusted",
         entity_type="commission_period",
@@ -519,7 +519,7 @@ class RunComparison:
     distributors_changed: int
 
 
-def _ledger_source(session: Session, period: CommissionPeriod) -> tuple[str, str] | None:
+def _ledger_source(period: CommissionPeriod, *, session: Session) -> tuple[str, str] | None:
     previous = f"{ledger_partition_name(period.id)}_prev"  # type: ignore[arg-type]  # a stored row has an id
     if session.execute(text(f"SELECT to_regclass('{previous}')")).scalar():
         return previous, f"run {period.runs - 1} of this period"
@@ -542,7 +542,7 @@ def _change(before: Decimal, after: Decimal) -> str:
 
 
 def compare_runs(
-    session: Session, *, actor: Actor, period_id: int, limit: int = 50
+    *, session: Session, actor: Actor, period_id: int, limit: int = 50
 ) -> RunComparison | None:
     """Compare the period's ledger with the run before it, per bonus and per distributor.
 
@@ -554,11 +554,11 @@ def compare_runs(
     Raises:
         NotFound: No such period.
     """
-    permissions.require(actor, "commissions.read")
+    permissions.require("commissions.read", actor=actor)
     period = session.get(CommissionPeriod, period_id)
     if period is None:
         raise NotFound("That commission period does not exist.")
-    source = _ledger_source(session, period)
+    source = _ledger_source(period, session=session)
     if source is None:
         return None
     previous, against = source
@@ -631,9 +631,9 @@ class Earner:
     total: Decimal
 
 
-def top_earners(session: Session, *, actor: Actor, period_id: int, limit: int = 10) -> list[Earner]:
+def top_earners(*, session: Session, actor: Actor, period_id: int, limit: int = 10) -> list[Earner]:
     """The period's highest totals, highest first."""
-    permissions.require(actor, "commissions.read")
+    permissions.require("commissions.read", actor=actor)
     rows = session.execute(
         text(
             "SELECT l.distributor_id, sum(l.amount) AS total,"
@@ -651,10 +651,10 @@ def top_earners(session: Session, *, actor: Actor, period_id: int, limit: int = 
 
 
 def bonus_totals(
-    session: Session, *, actor: Actor, period_id: int
+    *, session: Session, actor: Actor, period_id: int
 ) -> list[tuple[str, Decimal, int]]:
     """``(bonus, total, lines)`` of the period, by bonus id."""
-    permissions.require(actor, "commissions.read")
+    permissions.require("commissions.read", actor=actor)
     rows = session.execute(
         text(
             "SELECT bonus, sum(amount), count(*) FROM commission_ledger WHERE period_id = :id"

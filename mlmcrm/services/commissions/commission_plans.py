@@ -93,7 +93,7 @@ def parse_plan(yaml_text: str) -> Plan:
         raise PlanInvalid(exc.path, exc.message) from None
 
 
-def upload_plan(session: Session, *, actor: Actor, yaml_text: str) -> PlanVersion:
+def upload_plan(*, session: Session, actor: Actor, yaml_text: str) -> PlanVersion:
     """Store a new draft version of the plan named in the YAML.
 
     The version number is one above the highest stored for that name.
@@ -102,7 +102,7 @@ def upload_plan(session: Session, *, actor: Actor, yaml_text: str) -> PlanVersio
         PermissionDenied: The actor may not manage commissions.
         PlanInvalid: The YAML is not a valid plan (nothing is stored).
     """
-    permissions.require(actor, "commissions.run")
+    permissions.require("commissions.run", actor=actor)
     plan = parse_plan(yaml_text)
     name = plan.name.strip() or "Compensation plan"
     latest = session.exec(select(func.max(CompPlan.version)).where(CompPlan.name == name)).one()
@@ -116,7 +116,7 @@ def upload_plan(session: Session, *, actor: Actor, yaml_text: str) -> PlanVersio
     session.add(row)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="comp_plan.uploaded",
         entity_type="comp_plan",
@@ -126,27 +126,27 @@ def upload_plan(session: Session, *, actor: Actor, yaml_text: str) -> PlanVersio
     return PlanVersion.from_row(row)
 
 
-def list_plans(session: Session, *, actor: Actor) -> list[PlanVersion]:
+def list_plans(*, session: Session, actor: Actor) -> list[PlanVersion]:
     """Every stored version, newest first."""
-    permissions.require(actor, "commissions.read")
+    permissions.require("commissions.read", actor=actor)
     rows = session.exec(select(CompPlan).order_by(col(CompPlan.id).desc())).all()
     return [PlanVersion.from_row(row) for row in rows]
 
 
-def get_plan(session: Session, *, actor: Actor, plan_id: int) -> tuple[PlanVersion, str]:
+def get_plan(*, session: Session, actor: Actor, plan_id: int) -> tuple[PlanVersion, str]:
     """One version and its YAML.
 
     Raises:
         NotFound: No such version.
     """
-    permissions.require(actor, "commissions.read")
+    permissions.require("commissions.read", actor=actor)
     row = session.get(CompPlan, plan_id)
     if row is None:
         raise NotFound("That plan version does not exist.")
     return PlanVersion.from_row(row), row.yaml
 
 
-def active_plan(session: Session) -> CompPlan:
+def active_plan(*, session: Session) -> CompPlan:
     """The active plan version (no permission check: callers have made theirs).
 
     Raises:
@@ -158,7 +158,7 @@ def active_plan(session: Session) -> CompPlan:
     return row
 
 
-def activate_plan(session: Session, *, actor: Actor, plan_id: int) -> PlanVersion:
+def activate_plan(*, session: Session, actor: Actor, plan_id: int) -> PlanVersion:
     """Make a version the active plan; the previous active version is retired.
 
     The ``ranks`` table follows the plan: its ranks are inserted or updated by code, lowest
@@ -169,7 +169,7 @@ def activate_plan(session: Session, *, actor: Actor, plan_id: int) -> PlanVersio
         NotFound: No such version.
         DomainError: The version is already active.
     """
-    permissions.require(actor, "commissions.run")
+    permissions.require("commissions.run", actor=actor)
     row = session.exec(select(CompPlan).where(CompPlan.id == plan_id).with_for_update()).first()
     if row is None:
         raise NotFound("That plan version does not exist.")
@@ -186,10 +186,10 @@ def activate_plan(session: Session, *, actor: Actor, plan_id: int) -> PlanVersio
     row.status = "active"
     row.activated_at = utcnow()
     session.add(row)
-    sync_ranks(session, plan)
+    sync_ranks(plan, session=session)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="comp_plan.activated",
         entity_type="comp_plan",
@@ -200,7 +200,7 @@ def activate_plan(session: Session, *, actor: Actor, plan_id: int) -> PlanVersio
     return PlanVersion.from_row(row)
 
 
-def sync_ranks(session: Session, plan: Plan) -> None:
+def sync_ranks(plan: Plan, *, session: Session) -> None:
     """Insert or update the ``ranks`` rows of the plan's ranks (``level`` = plan order)."""
     session.execute(text("UPDATE ranks SET level = -1 - id"))
     for level, rank in enumerate(plan.ranks):
@@ -242,13 +242,13 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
-def compare_plans(session: Session, *, actor: Actor, old_id: int, new_id: int) -> PlanComparison:
+def compare_plans(*, session: Session, actor: Actor, old_id: int, new_id: int) -> PlanComparison:
     """Compare two versions: a unified diff of the YAML and a list of changed settings.
 
     Raises:
         NotFound: Either version does not exist.
     """
-    permissions.require(actor, "commissions.read")
+    permissions.require("commissions.read", actor=actor)
     old_row, new_row = session.get(CompPlan, old_id), session.get(CompPlan, new_id)
     if old_row is None or new_row is None:
         raise NotFound("That plan version does not exist.")

@@ -588,7 +588,7 @@ def write_result(
         leaves = _stage(period_id, run, int(first_id), inputs, result, steps)
         mark("ledger and stats load")
         report(92, "Swapping in the new ledger and stats")
-        total = _swap(actor, period_id, run, inputs, result, leaves, report)
+        total = _swap(period_id, run, inputs, result, leaves, report, actor=actor)
         mark("swap")
     except BaseException:
         try:
@@ -739,13 +739,14 @@ def _stage(
 
 
 def _swap(
-    actor: Actor,
     period_id: int,
     run: int,
     inputs: PeriodInputs,
     result: Result,
     leaves: list[_Leaf],
     report: Progress,
+    *,
+    actor: Actor,
 ) -> Decimal:
     """The one transaction that makes the run the period's preview; returns the total."""
     ledger_stage, stats_stage = _stage_names(period_id, run)
@@ -833,7 +834,7 @@ def _swap(
             },
         )
         audit.record(
-            connection,
+            session=connection,
             actor=actor,
             action="commission_period.previewed",
             entity_type="commission_period",

@@ -197,19 +197,19 @@ def explain(facts: LineFacts, plan: Plan | None, *, uses_amounts: bool = False) 
     return facts.note or facts.bonus
 
 
-def _plan_of(session: Session, period: CommissionPeriod) -> Plan | None:
+def _plan_of(period: CommissionPeriod, *, session: Session) -> Plan | None:
     if period.plan_id is None:
         return None
     row = session.get(CompPlan, period.plan_id)
     return load_plan(row.yaml) if row is not None else None
 
 
-def _own_distributor(session: Session, actor: Actor, distributor_id: int | None) -> int:
-    if permissions.can(actor, "commissions.read"):
+def _own_distributor(distributor_id: int | None, *, session: Session, actor: Actor) -> int:
+    if permissions.can("commissions.read", actor=actor):
         if distributor_id is None or session.get(Distributor, distributor_id) is None:
             raise NotFound("That distributor does not exist.")
         return distributor_id
-    permissions.require(actor, "back_office.view")
+    permissions.require("back_office.view", actor=actor)
     if actor.distributor_id is None:
         raise NotFound("You have no distributor record.")
     if distributor_id not in (None, actor.distributor_id):
@@ -217,9 +217,9 @@ def _own_distributor(session: Session, actor: Actor, distributor_id: int | None)
     return actor.distributor_id
 
 
-def _visible_period(session: Session, actor: Actor, period_id: int) -> CommissionPeriod:
+def _visible_period(period_id: int, *, session: Session, actor: Actor) -> CommissionPeriod:
     period = session.get(CommissionPeriod, period_id)
-    staff = permissions.can(actor, "commissions.read")
+    staff = permissions.can("commissions.read", actor=actor)
     if period is None or (not staff and period.status != "closed"):
         raise NotFound("That commission period does not exist or is not closed yet.")
     return period
@@ -234,15 +234,15 @@ class PeriodChoice:
     status: str
 
 
-def statement_periods(session: Session, *, actor: Actor) -> list[PeriodChoice]:
+def statement_periods(*, session: Session, actor: Actor) -> list[PeriodChoice]:
     """The periods whose statements the actor may read, newest first.
 
     Distributors see closed periods; staff see every period that has been run.
     """
-    if permissions.can(actor, "commissions.read"):
+    if permissions.can("commissions.read", actor=actor):
         statuses: tuple[str, ...] = ("previewed", "closed")
     else:
-        permissions.require(actor, "back_office.view")
+        permissions.require("back_office.view", actor=actor)
         statuses = ("closed",)
     rows = session.execute(
         text(
@@ -316,8 +316,8 @@ def _amounts_bonuses(plan: Plan | None) -> set[str]:
 
 
 def statement_lines(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     period_id: int,
     distributor_id: int | None = None,
@@ -332,14 +332,14 @@ def statement_lines(
         NotFound: No such period or distributor.
         PermissionDenied: Another distributor's statement.
     """
-    who = _own_distributor(session, actor, distributor_id)
-    period = _visible_period(session, actor, period_id)
-    plan = _plan_of(session, period)
+    who = _own_distributor(distributor_id, session=session, actor=actor)
+    period = _visible_period(period_id, session=session, actor=actor)
+    plan = _plan_of(period, session=session)
     ledger = _LEDGER.c
     rows, total = listing.page(
-        session,
         _lines_select(period_id, who),
         query or ListQuery(),
+        session=session,
         sort_columns={"title": ledger.bonus, "amount": ledger.amount},
         default=[
             ledger.bonus,
@@ -354,8 +354,8 @@ def statement_lines(
 
 
 def statement(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     period_id: int,
     distributor_id: int | None = None,
@@ -377,9 +377,9 @@ def statement(
         NotFound: No such period or distributor.
         PermissionDenied: Another distributor's statement.
     """
-    who = _own_distributor(session, actor, distributor_id)
-    period = _visible_period(session, actor, period_id)
-    plan = _plan_of(session, period)
+    who = _own_distributor(distributor_id, session=session, actor=actor)
+    period = _visible_period(period_id, session=session, actor=actor)
+    plan = _plan_of(period, session=session)
     sums = session.execute(
         text(
             "SELECT bonus, sum(amount) AS amount FROM commission_ledger"
@@ -394,7 +394,7 @@ def statement(
     lines: list[StatementLine] = []
     if with_lines:
         lines, _ = statement_lines(
-            session,
+            session=session,
             actor=actor,
             period_id=period_id,
             distributor_id=distributor_id,
@@ -433,7 +433,7 @@ def _amount(value: Decimal) -> str:
 
 
 def rank_progress(
-    session: Session, *, actor: Actor, period_id: int, distributor_id: int | None = None
+    *, session: Session, actor: Actor, period_id: int, distributor_id: int | None = None
 ) -> RankProgress:
     """What the distributor has and lacks for the rank above their paid-as rank in a period.
 
@@ -443,9 +443,9 @@ def rank_progress(
         NotFound: No such period, no run of it yet, or no such distributor.
         PermissionDenied: Another distributor's progress.
     """
-    who = _own_distributor(session, actor, distributor_id)
-    period = _visible_period(session, actor, period_id)
-    plan = _plan_of(session, period)
+    who = _own_distributor(distributor_id, session=session, actor=actor)
+    period = _visible_period(period_id, session=session, actor=actor)
+    plan = _plan_of(period, session=session)
     stats = session.execute(
         text(
             "SELECT s.pv, s.gv, s.active, pr.code AS paid_as, tr.code AS title"
@@ -524,7 +524,7 @@ def rank_progress(
                     )
     for requirement in target.legs:
         rank_code = plan.ranks[requirement.rank].id
-        qualified = _legs_holding(session, period_id, who, rank_ids[requirement.rank :])
+        qualified = _legs_holding(period_id, who, rank_ids[requirement.rank :], session=session)
         rank_name = rank_code.replace("_", " ").title()
         if qualified >= requirement.count:
             met.append(f"{_plural(qualified, 'leg')} with a {rank_name} or higher")
@@ -560,7 +560,7 @@ def rank_progress(
     )
 
 
-def _legs_holding(session: Session, period_id: int, who: int, rank_codes: list[str]) -> int:
+def _legs_holding(period_id: int, who: int, rank_codes: list[str], *, session: Session) -> int:
     """How many legs of ``who`` hold someone paid as one of ``rank_codes`` this period."""
     return session.execute(
         text(

@@ -78,10 +78,10 @@ def _text(value: str | None, label: str, limit: int = MAX_NAME) -> str | None:
     return value or None
 
 
-def _clean(session: Session, data: ContactInput) -> dict[str, Any]:
+def _clean(data: ContactInput, *, session: Session) -> dict[str, Any]:
     email = contact_points.optional_email_address(data.email, lower=True)
     phone = _text(data.phone, "The phone number", 40)
-    phone_e164 = contact_points.phone_number(phone, contact_points.phone_region(session))
+    phone_e164 = contact_points.phone_number(phone, contact_points.phone_region(session=session))
     values = {
         "first_name": _text(data.first_name, "The first name"),
         "last_name": _text(data.last_name, "The last name"),
@@ -96,16 +96,20 @@ def _clean(session: Session, data: ContactInput) -> dict[str, Any]:
     return values
 
 
-def create_contact(session: Session, *, actor: Actor, data: ContactInput) -> Contact:
+def create_contact(*, session: Session, actor: Actor, data: ContactInput) -> Contact:
     """Add a contact to the actor's own list.
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
         ValidationFailed: No name, email or phone; a malformed email, phone, stage or tag.
     """
-    crm.require_owner(actor)
-    values = _clean(session, data)
-    stage = crm.check_stage(session, data.stage) if data.stage else crm.stage_keys(session)[0]
+    crm.require_owner(actor=actor)
+    values = _clean(data, session=session)
+    stage = (
+        crm.check_stage(data.stage, session=session)
+        if data.stage
+        else crm.stage_keys(session=session)[0]
+    )
     now = utcnow()
     contact = Contact(owner_id=actor.user_id, stage=stage, stage_changed_at=now, **values)  # type: ignore[arg-type]  # a signed-in actor has a user id
     session.add(contact)
@@ -115,7 +119,7 @@ def create_contact(session: Session, *, actor: Actor, data: ContactInput) -> Con
 
 
 def update_contact(
-    session: Session, *, actor: Actor, contact_id: int, data: ContactInput
+    *, session: Session, actor: Actor, contact_id: int, data: ContactInput
 ) -> Contact:
     """Change a contact's details (the stage moves with :func:`move_stage`).
 
@@ -124,8 +128,8 @@ def update_contact(
         NotFound: Not one of the actor's contacts.
         ValidationFailed: As :func:`create_contact`.
     """
-    contact = crm.own_contact(session, actor=actor, contact_id=contact_id)
-    values = _clean(session, data)
+    contact = crm.own_contact(session=session, actor=actor, contact_id=contact_id)
+    values = _clean(data, session=session)
     for name, value in values.items():
         setattr(contact, name, value)
     session.add(contact)
@@ -134,21 +138,21 @@ def update_contact(
     return contact
 
 
-def delete_contact(session: Session, *, actor: Actor, contact_id: int) -> None:
+def delete_contact(*, session: Session, actor: Actor, contact_id: int) -> None:
     """Delete one of the actor's contacts with its timeline (its tasks stay, unlinked).
 
     Raises:
         NotFound: Not one of the actor's contacts.
     """
-    contact = crm.own_contact(session, actor=actor, contact_id=contact_id)
+    contact = crm.own_contact(session=session, actor=actor, contact_id=contact_id)
     session.delete(contact)
     session.flush()
 
 
 def _log(
-    session: Session,
     contact: Contact,
     *,
+    session: Session,
     actor: Actor,
     kind: str,
     body: str | None = None,
@@ -166,7 +170,7 @@ def _log(
     return entry
 
 
-def move_stage(session: Session, *, actor: Actor, contact_id: int, stage: str) -> Contact:
+def move_stage(*, session: Session, actor: Actor, contact_id: int, stage: str) -> Contact:
     """Move a contact to another stage of the pipeline (the board's drag, the "move to" menu).
 
     The move is on the contact's timeline and counts as a touch.
@@ -175,8 +179,8 @@ def move_stage(session: Session, *, actor: Actor, contact_id: int, stage: str) -
         NotFound: Not one of the actor's contacts.
         ValidationFailed: Not a stage of the company's pipeline.
     """
-    contact = crm.own_contact(session, actor=actor, contact_id=contact_id)
-    stage = crm.check_stage(session, stage)
+    contact = crm.own_contact(session=session, actor=actor, contact_id=contact_id)
+    stage = crm.check_stage(stage, session=session)
     if stage == contact.stage:
         return contact
     before = contact.stage
@@ -184,8 +188,8 @@ def move_stage(session: Session, *, actor: Actor, contact_id: int, stage: str) -
     contact.stage, contact.stage_changed_at, contact.last_touched_at = stage, now, now
     session.add(contact)
     _log(
-        session,
         contact,
+        session=session,
         actor=actor,
         kind="stage_change",
         body=f"{before} → {stage}",
@@ -196,8 +200,8 @@ def move_stage(session: Session, *, actor: Actor, contact_id: int, stage: str) -
 
 
 def link_contact(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     contact_id: int,
     customer_id: int | None = None,
@@ -212,10 +216,10 @@ def link_contact(
         NotFound: The contact, customer or distributor is not one the actor may link.
         ValidationFailed: Neither or both given.
     """
-    contact = crm.own_contact(session, actor=actor, contact_id=contact_id)
+    contact = crm.own_contact(session=session, actor=actor, contact_id=contact_id)
     if (customer_id is None) == (distributor_id is None):
         raise ValidationFailed("Link the contact to one customer or one distributor.")
-    keys = crm.stage_keys(session)
+    keys = crm.stage_keys(session=session)
     if customer_id is not None:
         found = session.exec(
             scoping.restrict(
@@ -239,8 +243,8 @@ def link_contact(
             raise NotFound("That distributor is not in your team.")
         contact.distributor_id, target = distributor_id, "distributor"
     _log(
-        session,
         contact,
+        session=session,
         actor=actor,
         kind="linked",
         body=f"Linked to {target} {customer_id or distributor_id}",
@@ -249,13 +253,13 @@ def link_contact(
     session.add(contact)
     session.flush()
     if target in keys and contact.stage != target:
-        return move_stage(session, actor=actor, contact_id=contact_id, stage=target)
+        return move_stage(session=session, actor=actor, contact_id=contact_id, stage=target)
     return contact
 
 
 def add_activity(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     contact_id: int,
     kind: str,
@@ -271,7 +275,7 @@ def add_activity(
         NotFound: Not one of the actor's contacts.
         ValidationFailed: Unknown kind, empty or over-long text.
     """
-    contact = crm.own_contact(session, actor=actor, contact_id=contact_id)
+    contact = crm.own_contact(session=session, actor=actor, contact_id=contact_id)
     if kind not in LOGGED_KINDS:
         raise ValidationFailed(f"Choose one of: {', '.join(LOGGED_KINDS)}.")
     body = (body or "").strip()
@@ -280,7 +284,7 @@ def add_activity(
     if len(body) > MAX_NOTE:
         raise ValidationFailed(f"Keep it under {MAX_NOTE:,} characters.")
     private = bool(private) and kind == "note"
-    entry = _log(session, contact, actor=actor, kind=kind, body=None if private else body)
+    entry = _log(contact, session=session, actor=actor, kind=kind, body=None if private else body)
     if private:
         entry.is_private = True
         entry.body_enc = encrypt_field(body, field=PRIVATE_NOTE_FIELD)
@@ -289,7 +293,7 @@ def add_activity(
     session.flush()
     if private:
         audit.record(
-            session,
+            session=session,
             actor=actor,
             action="contact.private_note_added",
             entity_type="contact",
@@ -315,8 +319,8 @@ def _fmt(value: datetime | None) -> str:
 
 
 def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     contact: Contact,
     limit: int = 200,
@@ -405,10 +409,10 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
     return [entry for _, entry in entries[:limit]]
 
 
-def _filtered(session: Session, *, actor: Actor, filters: ContactFilter) -> Any:
+def _filtered(*, session: Session, actor: Actor, filters: ContactFilter) -> Any:
     from mlmcrm.services.crm import crm_search
 
-    crm.require_owner(actor)
+    crm.require_owner(actor=actor)
     statement = scoping.restrict(select(Contact), actor=actor, entity="contact").where(
         Contact.owner_id == actor.user_id
     )
@@ -427,8 +431,8 @@ def _filtered(session: Session, *, actor: Actor, filters: ContactFilter) -> Any:
 
 
 def list_contacts(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     filters: ContactFilter | None = None,
     limit: int = 50,
@@ -440,7 +444,7 @@ def list_contacts(
         PermissionDenied: The actor keeps no CRM.
     """
     filters = filters or ContactFilter()
-    statement = _filtered(session, actor=actor, filters=filters)
+    statement = _filtered(session=session, actor=actor, filters=filters)
     total = session.exec(select(func.count()).select_from(statement.subquery())).one()
     order = SORTS.get(filters.sort, SORTS["recent"])
     rows = session.exec(
@@ -450,7 +454,7 @@ def list_contacts(
 
 
 def board(
-    session: Session, *, actor: Actor, filters: ContactFilter | None = None, per_stage: int = 50
+    *, session: Session, actor: Actor, filters: ContactFilter | None = None, per_stage: int = 50
 ) -> list[tuple[crm.Stage, int, list[Contact]]]:
     """The pipeline as columns: each stage, how many contacts it holds, the latest of them.
 
@@ -458,11 +462,11 @@ def board(
         PermissionDenied: The actor keeps no CRM.
     """
     filters = filters or ContactFilter()
-    statement = _filtered(session, actor=actor, filters=filters)
+    statement = _filtered(session=session, actor=actor, filters=filters)
     sub = statement.subquery()
     counts = dict(session.exec(select(sub.c.stage, func.count()).group_by(sub.c.stage)).all())
     columns = []
-    for stage in crm.stages(session):
+    for stage in crm.stages(session=session):
         rows = session.exec(
             statement.where(Contact.stage == stage.key)
             .order_by(sa.desc(col(Contact.updated_at)), sa.desc(col(Contact.id)))
@@ -472,14 +476,14 @@ def board(
     return columns
 
 
-def export_csv(session: Session, *, actor: Actor, filters: ContactFilter) -> str:
+def export_csv(*, session: Session, actor: Actor, filters: ContactFilter) -> str:
     """The actor's contacts matching ``filters`` as CSV (what the list shows, all pages).
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
         ValidationFailed: More rows than one export holds.
     """
-    statement = _filtered(session, actor=actor, filters=filters)
+    statement = _filtered(session=session, actor=actor, filters=filters)
     total = session.exec(select(func.count()).select_from(statement.subquery())).one()
     if total > MAX_EXPORT_ROWS:
         raise ValidationFailed(f"{total:,} contacts match; narrow the filters.")
@@ -493,16 +497,16 @@ def export_csv(session: Session, *, actor: Actor, filters: ContactFilter) -> str
     return buffer.getvalue()
 
 
-def get_contact(session: Session, *, actor: Actor, contact_id: int) -> Contact:
+def get_contact(*, session: Session, actor: Actor, contact_id: int) -> Contact:
     """The actor's own contact (pages and the API).
 
     Raises:
         NotFound: Not one of the actor's contacts.
     """
-    return crm.own_contact(session, actor=actor, contact_id=contact_id)
+    return crm.own_contact(session=session, actor=actor, contact_id=contact_id)
 
 
-def customer_contact_ids(session: Session, customer_id: int) -> list[int]:
+def customer_contact_ids(customer_id: int, *, session: Session) -> list[int]:
     """The contacts linked to a customer (visible to the acting user)."""
     statement = select(col(Contact.id)).where(Contact.customer_id == customer_id)
     return [contact_id for contact_id in session.exec(statement).all() if contact_id is not None]

@@ -46,7 +46,7 @@ class Stage:
     label: str
 
 
-def stages(session: Session) -> list[Stage]:
+def stages(*, session: Session) -> list[Stage]:
     """The company's pipeline, in order (the defaults when the company has not changed it)."""
     row = session.get(CompanySetting, STAGES_SETTING)
     value = row.value if row is not None else None
@@ -55,25 +55,25 @@ def stages(session: Session) -> list[Stage]:
     return [Stage(str(item["key"]), str(item.get("label") or item["key"])) for item in value]
 
 
-def stage_keys(session: Session) -> list[str]:
+def stage_keys(*, session: Session) -> list[str]:
     """The keys of the company's stages, in order."""
-    return [stage.key for stage in stages(session)]
+    return [stage.key for stage in stages(session=session)]
 
 
-def check_stage(session: Session, stage: str) -> str:
+def check_stage(stage: str, *, session: Session) -> str:
     """Return ``stage`` when it is one of the company's stages.
 
     Raises:
         ValidationFailed: It is not.
     """
     stage = (stage or "").strip()
-    keys = stage_keys(session)
+    keys = stage_keys(session=session)
     if stage not in keys:
         raise ValidationFailed(f"Unknown stage {stage!r}; the stages are: {', '.join(keys)}.")
     return stage
 
 
-def set_stages(session: Session, *, actor: Actor, new_stages: list[tuple[str, str]]) -> None:
+def set_stages(*, session: Session, actor: Actor, new_stages: list[tuple[str, str]]) -> None:
     """Replace the company's pipeline (admin only); a stage still in use cannot be removed.
 
     Args:
@@ -86,7 +86,7 @@ def set_stages(session: Session, *, actor: Actor, new_stages: list[tuple[str, st
         ValidationFailed: Empty, too many, a malformed or repeated key, an empty label, or a
             removed stage that contacts are still in.
     """
-    permissions.require(actor, "crm.configure")
+    permissions.require("crm.configure", actor=actor)
     if not new_stages:
         raise ValidationFailed("Keep at least one stage.")
     if len(new_stages) > MAX_STAGES:
@@ -103,7 +103,7 @@ def set_stages(session: Session, *, actor: Actor, new_stages: list[tuple[str, st
         if any(item["key"] == key for item in cleaned):
             raise ValidationFailed(f"Stage {key!r} is listed twice.")
         cleaned.append({"key": key, "label": label})
-    before = [{"key": s.key, "label": s.label} for s in stages(session)]
+    before = [{"key": s.key, "label": s.label} for s in stages(session=session)]
     removed = {item["key"] for item in before} - {item["key"] for item in cleaned}
     if removed:
         in_use = session.exec(
@@ -118,7 +118,7 @@ def set_stages(session: Session, *, actor: Actor, new_stages: list[tuple[str, st
     row.value = cleaned
     session.add(row)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="crm.stages_changed",
         entity_type="company_setting",
@@ -148,26 +148,26 @@ def normalize_tags(raw: list[str] | str | None) -> list[str]:
     return tags
 
 
-def require_owner(actor: Actor | None) -> Actor:
+def require_owner(*, actor: Actor | None) -> Actor:
     """The actor when they keep a CRM of their own (distributors).
 
     Raises:
         PermissionDenied: Anyone else.
     """
-    actor = permissions.require(actor, "crm.own")
+    actor = permissions.require("crm.own", actor=actor)
     if actor.user_id is None:
         raise PermissionDenied("You do not have access to this.")
     return actor
 
 
-def own_contact(session: Session, *, actor: Actor, contact_id: int) -> Contact:
+def own_contact(*, session: Session, actor: Actor, contact_id: int) -> Contact:
     """The actor's own contact ``contact_id``, for reading or changing.
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
         NotFound: No such contact among the actor's own (another owner's is not revealed).
     """
-    require_owner(actor)
+    require_owner(actor=actor)
     contact = session.exec(
         scoping.restrict(
             select(Contact).where(Contact.id == contact_id), actor=actor, entity="contact"
@@ -178,14 +178,14 @@ def own_contact(session: Session, *, actor: Actor, contact_id: int) -> Contact:
     return contact
 
 
-def own_task(session: Session, *, actor: Actor, task_id: int) -> Task:
+def own_task(*, session: Session, actor: Actor, task_id: int) -> Task:
     """The actor's own task ``task_id``.
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
         NotFound: No such task among the actor's own.
     """
-    require_owner(actor)
+    require_owner(actor=actor)
     task = session.exec(
         scoping.restrict(select(Task).where(Task.id == task_id), actor=actor, entity="task")
     ).first()
@@ -195,7 +195,7 @@ def own_task(session: Session, *, actor: Actor, task_id: int) -> Task:
 
 
 def open_contact_as_staff(
-    session: Session, *, actor: Actor, contact_id: int, reason: str
+    *, session: Session, actor: Actor, contact_id: int, reason: str
 ) -> Contact:
     """Open another owner's contact as staff, giving a reason that is audited.
 
@@ -204,7 +204,7 @@ def open_contact_as_staff(
         ValidationFailed: No reason (at least 5 characters) or an over-long one.
         NotFound: No such contact.
     """
-    permissions.require(actor, "crm.read_any")
+    permissions.require("crm.read_any", actor=actor)
     reason = " ".join((reason or "").split())
     if len(reason) < 5:
         raise ValidationFailed("Say why you open this record (at least 5 characters).")
@@ -218,7 +218,7 @@ def open_contact_as_staff(
     if contact is None:
         raise NotFound("That contact does not exist.")
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="contact.opened",
         entity_type="contact",
@@ -240,13 +240,13 @@ class CrmCounts:
     owners: int
 
 
-def staff_counts(session: Session, *, actor: Actor) -> CrmCounts:
+def staff_counts(*, session: Session, actor: Actor) -> CrmCounts:
     """Company-wide CRM counts for staff.
 
     Raises:
         PermissionDenied: The actor's role may not read other owners' CRM records.
     """
-    permissions.require(actor, "crm.read_any")
+    permissions.require("crm.read_any", actor=actor)
     contacts = scoping.restrict(select(Contact), actor=actor, entity="contact").subquery()
     by_stage = dict(
         session.exec(select(contacts.c.stage, func.count()).group_by(contacts.c.stage)).all()

@@ -102,8 +102,8 @@ LIMIT :limit
 
 
 def search(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     typed: str,
     stage: str = "",
@@ -120,7 +120,7 @@ def search(
     Raises:
         PermissionDenied: The actor keeps no CRM.
     """
-    crm.require_owner(actor)
+    crm.require_owner(actor=actor)
     query = prefix_query(typed)
     if query is None:
         return []

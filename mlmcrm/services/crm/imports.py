@@ -112,8 +112,8 @@ _TEXT_COLUMNS = ("first_name", "last_name", "email", "phone", "phone_e164", "sou
 
 
 def plan_import(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     kind: str,
     rows: list[ImportRow],
@@ -124,10 +124,10 @@ def plan_import(
     Raises:
         PermissionDenied: The actor keeps no CRM.
     """
-    crm.require_owner(actor)
-    region = contact_points.phone_region(session)
-    stages = set(crm.stage_keys(session))
-    first_stage = crm.stage_keys(session)[0]
+    crm.require_owner(actor=actor)
+    region = contact_points.phone_region(session=session)
+    stages = set(crm.stage_keys(session=session))
+    first_stage = crm.stage_keys(session=session)[0]
     existing: dict[int, dict[str, Any]] = {}
     by_email: dict[str, int | str] = {}
     by_phone: dict[str, int | str] = {}
@@ -265,8 +265,8 @@ def _merge(record: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_plan(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     plan: Plan,
     filename: str,
@@ -278,7 +278,7 @@ def apply_plan(
     Raises:
         PermissionDenied: The actor keeps no CRM.
     """
-    crm.require_owner(actor)
+    crm.require_owner(actor=actor)
     record = ContactImport(
         owner_id=actor.user_id,  # type: ignore[arg-type]  # a signed-in actor has a user id
         filename=filename[:200],
@@ -337,9 +337,16 @@ def apply_plan(
                 "sep": TAG_SEPARATOR,
             },
         )
-        _record_changes(session, record.id, actor, list(ids), "created", [None] * len(ids))  # type: ignore[arg-type]  # a stored row has an id
+        _record_changes(
+            record.id,  # type: ignore[arg-type]  # a stored row has an id
+            list(ids),
+            "created",
+            [None] * len(ids),
+            session=session,
+            actor=actor,
+        )
         notes = [(i, r["note"]) for i, r in zip(ids, chunk, strict=True) if r.get("note")]
-        _add_notes(session, actor, notes)
+        _add_notes(notes, session=session, actor=actor)
         done += len(chunk)
         if progress:
             progress(30 + 70 * done / max(total, 1), f"Imported {done:,} of {total:,} contacts")
@@ -374,18 +381,18 @@ def apply_plan(
             },
         )
         _record_changes(
-            session,
             record.id,  # type: ignore[arg-type]  # a stored row has an id
-            actor,
             chunk_ids,
             "updated",
             [{column: plan.befores[i][column] for column in plan.updates[i]} for i in chunk_ids],
+            session=session,
+            actor=actor,
         )
         done += len(chunk_ids)
         if progress:
             progress(30 + 70 * done / max(total, 1), f"Imported {done:,} of {total:,} contacts")
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="contacts.imported",
         entity_type="contact_import",
@@ -401,12 +408,13 @@ def apply_plan(
 
 
 def _record_changes(
-    session: Session,
     import_id: int,
-    actor: Actor,
     ids: list[int],
     action: str,
     befores: list[dict[str, Any] | None],
+    *,
+    session: Session,
+    actor: Actor,
 ) -> None:
     if not ids:
         return
@@ -426,7 +434,7 @@ def _record_changes(
     )
 
 
-def _add_notes(session: Session, actor: Actor, notes: list[tuple[int, str]]) -> None:
+def _add_notes(notes: list[tuple[int, str]], *, session: Session, actor: Actor) -> None:
     if not notes:
         return
     session.execute(
@@ -456,16 +464,21 @@ def import_file(
         PermissionDenied: The actor keeps no CRM.
         ValidationFailed: The file cannot be read; nothing was written.
     """
-    crm.require_owner(actor)
+    crm.require_owner(actor=actor)
     kind, rows = read_file(data, filename=filename, encoding=encoding, mapping=mapping)
     with session_scope("app", actor_id=actor.user_id) as session:
-        plan = plan_import(session, actor=actor, kind=kind, rows=rows, progress=progress)
+        plan = plan_import(session=session, actor=actor, kind=kind, rows=rows, progress=progress)
         report = plan.summary()
         report["dry_run"] = dry_run
         if dry_run:
             return report
         record = apply_plan(
-            session, actor=actor, plan=plan, filename=filename, job_id=job_id, progress=progress
+            session=session,
+            actor=actor,
+            plan=plan,
+            filename=filename,
+            job_id=job_id,
+            progress=progress,
         )
         report["import_id"] = record.id
     return report
@@ -516,14 +529,14 @@ def preview(
     return Preview(kind, columns, dict(used), shown, len(rows))
 
 
-def undo_import(session: Session, *, actor: Actor, import_id: int) -> dict[str, int]:
+def undo_import(*, session: Session, actor: Actor, import_id: int) -> dict[str, int]:
     """Undo a whole import: delete the contacts it created, restore the ones it updated.
 
     Raises:
         NotFound: Not one of the actor's imports.
         ValidationFailed: It was undone already.
     """
-    crm.require_owner(actor)
+    crm.require_owner(actor=actor)
     record = session.exec(
         select(ContactImport).where(
             ContactImport.id == import_id, ContactImport.owner_id == actor.user_id
@@ -579,7 +592,7 @@ def undo_import(session: Session, *, actor: Actor, import_id: int) -> dict[str, 
     record.status, record.undone_at = "undone", utcnow()
     session.add(record)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="contacts.import_undone",
         entity_type="contact_import",
@@ -589,9 +602,9 @@ def undo_import(session: Session, *, actor: Actor, import_id: int) -> dict[str, 
     return {"deleted": deleted, "restored": restored}
 
 
-def list_imports(session: Session, *, actor: Actor, limit: int = 20) -> list[ContactImport]:
+def list_imports(*, session: Session, actor: Actor, limit: int = 20) -> list[ContactImport]:
     """The actor's latest imports."""
-    crm.require_owner(actor)
+    crm.require_owner(actor=actor)
     return list(
         session.exec(
             select(ContactImport)
@@ -626,7 +639,7 @@ def queue_import(
     """
     from mlmcrm.services.platform import jobs
 
-    crm.require_owner(actor)
+    crm.require_owner(actor=actor)
     read_file(data, filename=filename, encoding=encoding, mapping=mapping)
     redis = connection or jobs.redis_connection()
     token = uuid.uuid4().hex

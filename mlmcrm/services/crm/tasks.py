@@ -61,7 +61,7 @@ def parse_due(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _check(session: Session, actor: Actor, data: TaskInput) -> tuple[str, str, int | None]:
+def _check(data: TaskInput, *, session: Session, actor: Actor) -> tuple[str, str, int | None]:
     if data.type not in TASK_TYPES:
         raise ValidationFailed(f"Choose a task type: {', '.join(TASK_TYPES)}.")
     description = " ".join((data.description or "").split())
@@ -71,11 +71,11 @@ def _check(session: Session, actor: Actor, data: TaskInput) -> tuple[str, str, i
         raise ValidationFailed(f"Keep the task under {MAX_DESCRIPTION:,} characters.")
     contact_id = None
     if data.contact_id is not None:
-        contact_id = crm.own_contact(session, actor=actor, contact_id=data.contact_id).id
+        contact_id = crm.own_contact(session=session, actor=actor, contact_id=data.contact_id).id
     return data.type, description, contact_id
 
 
-def create_task(session: Session, *, actor: Actor, data: TaskInput) -> Task:
+def create_task(*, session: Session, actor: Actor, data: TaskInput) -> Task:
     """Add a task for the actor, optionally about one of their contacts.
 
     Raises:
@@ -83,8 +83,8 @@ def create_task(session: Session, *, actor: Actor, data: TaskInput) -> Task:
         NotFound: The contact is not one of the actor's.
         ValidationFailed: Unknown type, no or over-long description.
     """
-    crm.require_owner(actor)
-    kind, description, contact_id = _check(session, actor, data)
+    crm.require_owner(actor=actor)
+    kind, description, contact_id = _check(data, session=session, actor=actor)
     task = Task(
         assignee_id=actor.user_id,  # type: ignore[arg-type]  # a signed-in actor has a user id
         contact_id=contact_id,
@@ -98,29 +98,29 @@ def create_task(session: Session, *, actor: Actor, data: TaskInput) -> Task:
     return task
 
 
-def update_task(session: Session, *, actor: Actor, task_id: int, data: TaskInput) -> Task:
+def update_task(*, session: Session, actor: Actor, task_id: int, data: TaskInput) -> Task:
     """Change a task's type, description, due date or contact.
 
     Raises:
         NotFound: Not one of the actor's tasks (or contacts).
         ValidationFailed: As :func:`create_task`.
     """
-    task = crm.own_task(session, actor=actor, task_id=task_id)
-    task.type, task.description, task.contact_id = _check(session, actor, data)
+    task = crm.own_task(session=session, actor=actor, task_id=task_id)
+    task.type, task.description, task.contact_id = _check(data, session=session, actor=actor)
     task.due_at = data.due_at
     session.add(task)
     session.flush()
     return task
 
 
-def set_status(session: Session, *, actor: Actor, task_id: int, status: str) -> Task:
+def set_status(*, session: Session, actor: Actor, task_id: int, status: str) -> Task:
     """Complete, cancel or reopen a task; completing one touches its contact.
 
     Raises:
         NotFound: Not one of the actor's tasks.
         ValidationFailed: Unknown status.
     """
-    task = crm.own_task(session, actor=actor, task_id=task_id)
+    task = crm.own_task(session=session, actor=actor, task_id=task_id)
     if status not in ("open", "done", "cancelled"):
         raise ValidationFailed("A task is open, done or cancelled.")
     if task.status == status:
@@ -148,14 +148,14 @@ def set_status(session: Session, *, actor: Actor, task_id: int, status: str) -> 
 
 
 def list_tasks(
-    session: Session, *, actor: Actor, status: str = "open", contact_id: int | None = None
+    *, session: Session, actor: Actor, status: str = "open", contact_id: int | None = None
 ) -> list[Task]:
     """The actor's tasks of ``status`` (all when empty), soonest due first.
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
     """
-    crm.require_owner(actor)
+    crm.require_owner(actor=actor)
     statement = scoping.restrict(select(Task), actor=actor, entity="task").where(
         Task.assignee_id == actor.user_id
     )
@@ -185,9 +185,9 @@ class Reminders:
         return self.overdue + self.due_today
 
 
-def reminders(session: Session, *, actor: Actor, now: datetime | None = None) -> Reminders:
+def reminders(*, session: Session, actor: Actor, now: datetime | None = None) -> Reminders:
     """How many of the actor's open tasks are overdue, and how many are due later today."""
-    crm.require_owner(actor)
+    crm.require_owner(actor=actor)
     now = now or utcnow()
     _, end = _day_bounds(now)
     base = scoping.restrict(
@@ -209,16 +209,16 @@ class Today:
     due_today: list[Task]
 
 
-def today(session: Session, *, actor: Actor, now: datetime | None = None) -> Today:
+def today(*, session: Session, actor: Actor, now: datetime | None = None) -> Today:
     """Leads untouched for 14 days (longest first), overdue tasks, then today's tasks.
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
     """
-    crm.require_owner(actor)
+    crm.require_owner(actor=actor)
     now = now or utcnow()
     _, end = _day_bounds(now)
-    open_stages = [key for key in crm.stage_keys(session) if key not in crm.CLOSED_STAGES]
+    open_stages = [key for key in crm.stage_keys(session=session) if key not in crm.CLOSED_STAGES]
     touched = func.coalesce(Contact.last_touched_at, Contact.created_at)
     stale = session.exec(
         scoping.restrict(select(Contact), actor=actor, entity="contact")

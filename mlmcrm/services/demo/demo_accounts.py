@@ -60,7 +60,7 @@ def ensure_demo_staff_totp() -> list[tuple[str, str, str]]:
                 user.totp_secret_enc = crypto.encrypt_field(secret, field=SECRET_FIELD)
                 session.add(user)
                 audit.record(
-                    session,
+                    session=session,
                     actor=Actor.system("demo-setup"),
                     action="user.2fa_enabled",
                     entity_type="user",
@@ -73,7 +73,7 @@ def ensure_demo_staff_totp() -> list[tuple[str, str, str]]:
     return result
 
 
-def current_code(session: Session, *, email: str) -> str:
+def current_code(*, session: Session, email: str) -> str:
     """The current TOTP code of ``email``'s demo account (development helper).
 
     Raises:
@@ -94,7 +94,7 @@ def current_code(session: Session, *, email: str) -> str:
     return totp.code_at(secret, totp.current_step())
 
 
-def active_demo_accounts(session: Session) -> tuple[list[str], int]:
+def active_demo_accounts(*, session: Session) -> tuple[list[str], int]:
     """The first few active demo accounts' emails, and how many there are in all."""
     condition = (User.is_demo, User.status == "active")
     total = session.exec(select(func.count()).select_from(User).where(*condition)).one()
@@ -104,7 +104,7 @@ def active_demo_accounts(session: Session) -> tuple[list[str], int]:
     return list(emails), int(total)
 
 
-def refuse_active_demo_accounts(session: Session) -> None:
+def refuse_active_demo_accounts(*, session: Session) -> None:
     """In production, refuse to go on while an active demo account exists, and name them.
 
     Demo accounts share a password printed in the README; one left active in production is an
@@ -115,7 +115,7 @@ def refuse_active_demo_accounts(session: Session) -> None:
     """
     if not get_settings().is_production:
         return
-    emails, total = active_demo_accounts(session)
+    emails, total = active_demo_accounts(session=session)
     if not total:
         return
     named = ", ".join(emails)

@@ -395,7 +395,7 @@ def _reset_identities(conn: psycopg.Connection) -> None:
 
 def _record_audit(conn: psycopg.Connection, counts: dict[str, int], months: int, seed: int):
     audit.record(
-        conn,
+        session=conn,
         actor=Actor.system(SEED_ACTOR_LABEL),
         action="company.seed",
         entity_type="company",

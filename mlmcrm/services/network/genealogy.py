@@ -65,7 +65,7 @@ class GenealogySettings:
         return 2 if self.placement_tree == "binary" else self.matrix_width
 
 
-def get_settings(session: Session) -> GenealogySettings:
+def get_settings(*, session: Session) -> GenealogySettings:
     """The company's genealogy settings, with defaults for what is not set."""
     row = session.get(CompanySetting, SETTINGS_KEY)
     values = row.value if row is not None and isinstance(row.value, dict) else {}
@@ -90,15 +90,15 @@ def _validated(settings: GenealogySettings) -> GenealogySettings:
     return settings
 
 
-def update_settings(session: Session, *, actor: Actor, **changes: Any) -> GenealogySettings:
+def update_settings(*, session: Session, actor: Actor, **changes: Any) -> GenealogySettings:
     """Change the genealogy settings (admins); audited. The caller commits.
 
     Raises:
         PermissionDenied: The actor may not change company settings.
         ValidationFailed: A value is out of range or the company sponsor code is unknown.
     """
-    permissions.require(actor, "genealogy.settings")
-    before = get_settings(session)
+    permissions.require("genealogy.settings", actor=actor)
+    before = get_settings(session=session)
     unknown = set(changes) - set(GenealogySettings.__dataclass_fields__)
     if unknown:
         raise ValidationFailed(f"Unknown genealogy setting: {', '.join(sorted(unknown))}.")
@@ -111,13 +111,13 @@ def update_settings(session: Session, *, actor: Actor, **changes: Any) -> Geneal
             raise ValidationFailed(
                 f"{taken} people sit in slots beyond {after.width}; move them before narrowing."
             )
-    if after.company_sponsor_code and _by_code(session, after.company_sponsor_code) is None:
+    if after.company_sponsor_code and _by_code(after.company_sponsor_code, session=session) is None:
         raise ValidationFailed("No distributor has that code.")
     row = session.get(CompanySetting, SETTINGS_KEY) or CompanySetting(key=SETTINGS_KEY)
     row.value = asdict(after)
     session.add(row)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="genealogy.settings",
         entity_type="company_setting",
@@ -128,22 +128,22 @@ def update_settings(session: Session, *, actor: Actor, **changes: Any) -> Geneal
     return after
 
 
-def _by_code(session: Session, code: str) -> int | None:
+def _by_code(code: str, *, session: Session) -> int | None:
     row = session.execute(
         text("SELECT id FROM distributors WHERE code = :c AND status = 'active'"), {"c": code}
     ).first()
     return None if row is None else int(row[0])
 
 
-def company_sponsor_id(session: Session, settings: GenealogySettings | None = None) -> int:
+def company_sponsor_id(settings: GenealogySettings | None = None, *, session: Session) -> int:
     """The distributor who sponsors sign-ups that came without a sponsor.
 
     Raises:
         NotFound: The company has no root distributor yet.
     """
-    settings = settings or get_settings(session)
+    settings = settings or get_settings(session=session)
     if settings.company_sponsor_code:
-        found = _by_code(session, settings.company_sponsor_code)
+        found = _by_code(settings.company_sponsor_code, session=session)
         if found is not None:
             return found
     row = session.execute(
@@ -157,14 +157,14 @@ def company_sponsor_id(session: Session, settings: GenealogySettings | None = No
     return int(row[0])
 
 
-def lock_placement_tree(session: Session) -> None:
+def lock_placement_tree(*, session: Session) -> None:
     """Serialise placement decisions until the transaction ends (the index's own lock)."""
     session.execute(
         text("SELECT pg_advisory_xact_lock(:k, :t)"), {"k": store.LOCK_KEY, "t": PLACEMENT_TREE}
     )
 
 
-def _free_slots(session: Session, parent_id: int, width: int) -> list[int]:
+def _free_slots(parent_id: int, width: int, *, session: Session) -> list[int]:
     taken = {
         int(r[0])
         for r in session.execute(
@@ -174,7 +174,7 @@ def _free_slots(session: Session, parent_id: int, width: int) -> list[int]:
     return [slot for slot in range(1, width + 1) if slot not in taken]
 
 
-def _weaker_side(session: Session, sponsor_id: int) -> int:
+def _weaker_side(sponsor_id: int, *, session: Session) -> int:
     row = session.execute(
         text(
             """
@@ -190,9 +190,9 @@ def _weaker_side(session: Session, sponsor_id: int) -> int:
     return RIGHT if row[1] < row[0] else LEFT
 
 
-def _matrix_slot(session: Session, top_id: int, width: int) -> tuple[int, int]:
+def _matrix_slot(top_id: int, width: int, *, session: Session) -> tuple[int, int]:
     """Breadth first, left to right: the first node below ``top_id`` with a free slot."""
-    me = store.node(session, PLACEMENT_TREE, top_id)
+    me = store.node(PLACEMENT_TREE, top_id, session=session)
     if me is None:
         raise NotFound("The sponsor is not placed yet.")
     level = me.depth
@@ -211,14 +211,14 @@ def _matrix_slot(session: Session, top_id: int, width: int) -> tuple[int, int]:
         ).first()
         if row is not None:
             parent = int(row[0])
-            return parent, _free_slots(session, parent, width)[0]
+            return parent, _free_slots(parent, width, session=session)[0]
         level += 1
 
 
 def automatic_slot(
-    session: Session,
     sponsor_id: int,
     *,
+    session: Session,
     preference: str = "auto",
     settings: GenealogySettings | None = None,
 ) -> tuple[int, int]:
@@ -231,26 +231,26 @@ def automatic_slot(
     Raises:
         NotFound: The sponsor is not placed (is in the holding tank).
     """
-    settings = settings or get_settings(session)
+    settings = settings or get_settings(session=session)
     if settings.placement_tree == "matrix":
-        return _matrix_slot(session, sponsor_id, settings.matrix_width)
+        return _matrix_slot(sponsor_id, settings.matrix_width, session=session)
     if preference == "left":
         side = LEFT
     elif preference == "right" or settings.spillover == "outer_right":
         side = RIGHT
     elif settings.spillover == "weaker_leg":
-        side = _weaker_side(session, sponsor_id)
+        side = _weaker_side(sponsor_id, session=session)
     else:
         side = LEFT
     try:
-        return store.outer_leg_bottom(session, sponsor_id, side), side
+        return store.outer_leg_bottom(sponsor_id, side, session=session), side
     except LookupError as error:
         raise NotFound(
             "The sponsor is not placed yet, so nobody can be placed below them."
         ) from error
 
 
-def _lock_parent(session: Session, parent_id: int) -> Distributor:
+def _lock_parent(parent_id: int, *, session: Session) -> Distributor:
     parent = session.execute(
         text("SELECT id, status FROM distributors WHERE id = :p FOR UPDATE"), {"p": parent_id}
     ).first()
@@ -260,7 +260,7 @@ def _lock_parent(session: Session, parent_id: int) -> Distributor:
 
 
 def validate_slot(
-    session: Session, *, parent_id: int, slot: int, settings: GenealogySettings | None = None
+    *, session: Session, parent_id: int, slot: int, settings: GenealogySettings | None = None
 ) -> None:
     """Check that ``slot`` under ``parent_id`` exists in the plan and is free (parent locked).
 
@@ -268,18 +268,18 @@ def validate_slot(
         NotFound: The parent does not exist or is not placed.
         ValidationFailed: The slot is out of range or taken.
     """
-    settings = settings or get_settings(session)
+    settings = settings or get_settings(session=session)
     if not isinstance(slot, int) or not 1 <= slot <= settings.width:
         sides = "left or right" if settings.placement_tree == "binary" else f"1 to {settings.width}"
         raise ValidationFailed(f"Choose a slot: {sides}.")
-    _lock_parent(session, parent_id)
-    if store.node(session, PLACEMENT_TREE, parent_id) is None:
+    _lock_parent(parent_id, session=session)
+    if store.node(PLACEMENT_TREE, parent_id, session=session) is None:
         raise NotFound("That placement parent is not placed in the tree yet.")
-    if slot not in _free_slots(session, parent_id, settings.width):
+    if slot not in _free_slots(parent_id, settings.width, session=session):
         raise ValidationFailed("That slot is already taken. Choose a free one.")
 
 
-def _set_placement(session: Session, distributor_id: int, parent_id: int, slot: int) -> None:
+def _set_placement(distributor_id: int, parent_id: int, slot: int, *, session: Session) -> None:
     try:
         with session.begin_nested():
             session.execute(
@@ -302,8 +302,8 @@ class Enrolment:
 
 
 def enroll(
-    session: Session,
     *,
+    session: Session,
     user_id: int,
     code: str,
     sponsor_id: int | None,
@@ -324,30 +324,33 @@ def enroll(
         NotFound: The sponsor or the parent does not exist or is not active/placed.
         ValidationFailed: The slot is out of range, taken, or outside the sponsor's downline.
     """
-    settings = get_settings(session)
+    settings = get_settings(session=session)
     if sponsor_id is None:
-        sponsor_id = company_sponsor_id(session, settings)
+        sponsor_id = company_sponsor_id(settings, session=session)
     sponsor = session.get(Distributor, sponsor_id)
     if sponsor is None or sponsor.status != "active":
         raise NotFound("The sponsor does not exist or is not active.")
-    lock_placement_tree(session)
+    lock_placement_tree(session=session)
     parent_id: int | None = None
     slot: int | None = None
     holding_until: datetime | None = None
     if placement is not None:
         parent_id, slot = placement
-        validate_slot(session, parent_id=parent_id, slot=slot, settings=settings)
-        if not store.is_below(session, PLACEMENT_TREE, sponsor_id, parent_id):
+        validate_slot(session=session, parent_id=parent_id, slot=slot, settings=settings)
+        if not store.is_below(PLACEMENT_TREE, sponsor_id, parent_id, session=session):
             raise ValidationFailed("Place new people only in your own placement downline.")
-    elif settings.holding_tank_days > 0 or store.node(session, PLACEMENT_TREE, sponsor_id) is None:
+    elif (
+        settings.holding_tank_days > 0
+        or store.node(PLACEMENT_TREE, sponsor_id, session=session) is None
+    ):
         # A sponsor still waiting to be placed cannot take anyone below them yet: the newcomer
         # waits too, and the scheduled job places them once their time is up.
         holding_until = (joined_at or utcnow()) + timedelta(days=settings.holding_tank_days)
     else:
         parent_id, slot = automatic_slot(
-            session, sponsor_id, preference=preference, settings=settings
+            sponsor_id, session=session, preference=preference, settings=settings
         )
-        _lock_parent(session, parent_id)
+        _lock_parent(parent_id, session=session)
     distributor = Distributor(
         user_id=user_id,
         code=code,
@@ -373,7 +376,7 @@ def enroll(
         )
         schedule_placement(holding_until)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="genealogy.enrol",
         entity_type="distributor",
@@ -398,13 +401,13 @@ def enroll(
 # The holding tank
 
 
-def holding_tank(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
+def holding_tank(*, session: Session, actor: Actor) -> list[dict[str, Any]]:
     """The enrolees waiting to be placed: the actor's own (distributors) or everyone's (staff).
 
     Raises:
         PermissionDenied: The actor may see neither.
     """
-    where, params = _tank_scope(actor)
+    where, params = _tank_scope(actor=actor)
     rows = session.execute(
         text(
             f"""
@@ -432,17 +435,17 @@ def holding_tank(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
     ]
 
 
-def _tank_scope(actor: Actor) -> tuple[str, dict[str, Any]]:
-    if permissions.can(actor, "genealogy.manage"):
+def _tank_scope(*, actor: Actor) -> tuple[str, dict[str, Any]]:
+    if permissions.can("genealogy.manage", actor=actor):
         return "true", {}
-    permissions.require(actor, "genealogy.own")
+    permissions.require("genealogy.own", actor=actor)
     if actor.distributor_id is None:
         return "false", {}
     return "t.sponsor_id = :me", {"me": actor.distributor_id}
 
 
 def place_from_tank(
-    session: Session, *, actor: Actor, distributor_id: int, parent_id: int, slot: int
+    *, session: Session, actor: Actor, distributor_id: int, parent_id: int, slot: int
 ) -> None:
     """The sponsor (or an admin) places a waiting enrolee in a free slot; audited.
 
@@ -450,7 +453,7 @@ def place_from_tank(
         NotFound: The person is not waiting for this actor.
         ValidationFailed: The slot is taken, out of range or outside the sponsor's downline.
     """
-    where, params = _tank_scope(actor)
+    where, params = _tank_scope(actor=actor)
     entry = session.execute(
         text(
             f"SELECT t.sponsor_id FROM genealogy_holding_tank t"
@@ -460,18 +463,18 @@ def place_from_tank(
     ).first()
     if entry is None:
         raise NotFound("That person is not waiting in your holding tank.")
-    lock_placement_tree(session)
-    validate_slot(session, parent_id=parent_id, slot=slot)
-    if not permissions.can(actor, "genealogy.manage") and not store.is_below(
-        session, PLACEMENT_TREE, int(entry[0]), parent_id
+    lock_placement_tree(session=session)
+    validate_slot(session=session, parent_id=parent_id, slot=slot)
+    if not permissions.can("genealogy.manage", actor=actor) and not store.is_below(
+        PLACEMENT_TREE, int(entry[0]), parent_id, session=session
     ):
         raise ValidationFailed("Place new people only in your own placement downline.")
-    _set_placement(session, distributor_id, parent_id, slot)
+    _set_placement(distributor_id, parent_id, slot, session=session)
     session.execute(
         text("DELETE FROM genealogy_holding_tank WHERE distributor_id = :d"), {"d": distributor_id}
     )
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="genealogy.place",
         entity_type="distributor",
@@ -495,7 +498,7 @@ def schedule_placement(at: datetime) -> None:
         log.warning("could not schedule the holding-tank job for %s", at, exc_info=True)
 
 
-def place_expired(session: Session, *, now: datetime | None = None, limit: int = 1000) -> int:
+def place_expired(*, session: Session, now: datetime | None = None, limit: int = 1000) -> int:
     """Place automatically everyone whose time in the holding tank is up (the scheduled job).
 
     A waiting person whose sponsor is not placed either is placed below the sponsor's nearest
@@ -505,7 +508,7 @@ def place_expired(session: Session, *, now: datetime | None = None, limit: int =
         How many people were placed.
     """
     actor = Actor.system("holding-tank")
-    settings = get_settings(session)
+    settings = get_settings(session=session)
     rows = session.execute(
         text(
             "SELECT distributor_id, sponsor_id FROM genealogy_holding_tank WHERE place_by <= :now"
@@ -514,9 +517,9 @@ def place_expired(session: Session, *, now: datetime | None = None, limit: int =
         {"now": now or utcnow(), "limit": limit},
     ).all()
     placed = 0
-    lock_placement_tree(session)
+    lock_placement_tree(session=session)
     for distributor_id, sponsor_id in rows:
-        anchor = _placed_sponsor(session, int(sponsor_id))
+        anchor = _placed_sponsor(int(sponsor_id), session=session)
         preference = session.execute(
             text(
                 "SELECT a.placement_preference FROM enrolment_applications a"
@@ -525,16 +528,16 @@ def place_expired(session: Session, *, now: datetime | None = None, limit: int =
             {"d": distributor_id},
         ).scalar()
         parent_id, slot = automatic_slot(
-            session, anchor, preference=preference or "auto", settings=settings
+            anchor, session=session, preference=preference or "auto", settings=settings
         )
-        _lock_parent(session, parent_id)
-        _set_placement(session, int(distributor_id), parent_id, slot)
+        _lock_parent(parent_id, session=session)
+        _set_placement(int(distributor_id), parent_id, slot, session=session)
         session.execute(
             text("DELETE FROM genealogy_holding_tank WHERE distributor_id = :d"),
             {"d": distributor_id},
         )
         audit.record(
-            session,
+            session=session,
             actor=actor,
             action="genealogy.place",
             entity_type="distributor",
@@ -547,13 +550,16 @@ def place_expired(session: Session, *, now: datetime | None = None, limit: int =
     return placed
 
 
-def _placed_sponsor(session: Session, sponsor_id: int) -> int:
+def _placed_sponsor(sponsor_id: int, *, session: Session) -> int:
     """``sponsor_id``, or its nearest sponsor-tree ancestor that is placed."""
-    candidates = [sponsor_id, *store.upline(session, "sponsor", sponsor_id, limit=1000).ancestors]
+    candidates = [
+        sponsor_id,
+        *store.upline("sponsor", sponsor_id, session=session, limit=1000).ancestors,
+    ]
     for candidate in candidates:
-        if store.node(session, PLACEMENT_TREE, candidate) is not None:
+        if store.node(PLACEMENT_TREE, candidate, session=session) is not None:
             return candidate
-    return company_sponsor_id(session)
+    return company_sponsor_id(session=session)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -593,7 +599,7 @@ class MovePreview:
     common_ancestor_id: int | None
 
 
-def _ancestor_at(session: Session, tree: int, of: store.Node, depth: int) -> int | None:
+def _ancestor_at(tree: int, of: store.Node, depth: int, *, session: Session) -> int | None:
     row = session.execute(
         text(
             "SELECT distributor_id FROM genealogy_nodes WHERE tree = :t AND depth = :d"
@@ -605,15 +611,15 @@ def _ancestor_at(session: Session, tree: int, of: store.Node, depth: int) -> int
 
 
 def _common_ancestor(
-    session: Session, tree: int, a: store.Node, b: store.Node
+    tree: int, a: store.Node, b: store.Node, *, session: Session
 ) -> store.Node | None:
     """The deepest node whose subtree holds both (binary search on depth, one probe a step)."""
     lo, hi = 0, min(a.depth, b.depth)
     best: store.Node | None = None
     while lo <= hi:
         mid = (lo + hi) // 2
-        anc = _ancestor_at(session, tree, a, mid)
-        found = store.node(session, tree, anc) if anc is not None else None
+        anc = _ancestor_at(tree, a, mid, session=session)
+        found = store.node(tree, anc, session=session) if anc is not None else None
         if found is not None and found.pre <= b.pre <= found.post:
             best = found
             lo = mid + 1
@@ -622,7 +628,7 @@ def _common_ancestor(
     return best
 
 
-def _open_period_volume(session: Session, tree: int, top: store.Node) -> Any:
+def _open_period_volume(tree: int, top: store.Node, *, session: Session) -> Any:
     return session.execute(
         text(
             """
@@ -639,8 +645,8 @@ def _open_period_volume(session: Session, tree: int, top: store.Node) -> Any:
 
 
 def preview_move(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     tree: str,
     distributor_id: int,
@@ -654,10 +660,10 @@ def preview_move(
         NotFound: The person or the new parent is not in the tree.
         ValidationFailed: A cycle, the same place, the root, or a slot taken or out of range.
     """
-    permissions.require(actor, "genealogy.manage")
+    permissions.require("genealogy.manage", actor=actor)
     number = _tree(tree)
-    me = store.node(session, number, distributor_id)
-    target = store.node(session, number, new_parent_id)
+    me = store.node(number, distributor_id, session=session)
+    target = store.node(number, new_parent_id, session=session)
     if me is None:
         raise NotFound("That person is not in this tree.")
     if target is None:
@@ -669,10 +675,10 @@ def preview_move(
     if number == PLACEMENT_TREE:
         if slot is None:
             raise ValidationFailed("Choose the slot under the new parent.")
-        settings = get_settings(session)
+        settings = get_settings(session=session)
         if not isinstance(slot, int) or not 1 <= slot <= settings.width:
             raise ValidationFailed(f"Choose a slot from 1 to {settings.width}.")
-        if slot not in _free_slots(session, new_parent_id, settings.width):
+        if slot not in _free_slots(new_parent_id, settings.width, session=session):
             raise ValidationFailed("That slot is already taken. Choose a free one.")
     else:
         slot = None
@@ -684,17 +690,17 @@ def preview_move(
         losing_count = gaining_count = 0
         common: store.Node | None = target
     else:
-        old_parent = store.node(session, number, me.parent_id)
+        old_parent = store.node(number, me.parent_id, session=session)
         assert old_parent is not None
-        common = _common_ancestor(session, number, old_parent, target)
+        common = _common_ancestor(number, old_parent, target, session=session)
         stop = common.depth if common is not None else -1
         losing_count = old_parent.depth - stop
         gaining_count = target.depth - stop
         losing = [old_parent.distributor_id] + store.upline(
-            session, number, old_parent.distributor_id, limit=49
+            number, old_parent.distributor_id, session=session, limit=49
         ).ancestors
         gaining = [target.distributor_id] + store.upline(
-            session, number, target.distributor_id, limit=49
+            number, target.distributor_id, session=session, limit=49
         ).ancestors
         losing = losing[: min(50, losing_count)]
         gaining = gaining[: min(50, gaining_count)]
@@ -704,8 +710,8 @@ def preview_move(
         old_parent_id=me.parent_id,
         new_parent_id=new_parent_id,
         slot=slot,
-        subtree_size=store.subtree_size(session, number, distributor_id),
-        period_volume=str(_open_period_volume(session, number, me)),
+        subtree_size=store.subtree_size(number, distributor_id, session=session),
+        period_volume=str(_open_period_volume(number, me, session=session)),
         losing=losing,
         losing_count=losing_count,
         gaining=gaining,
@@ -722,8 +728,8 @@ def _tree(tree: str) -> int:
 
 
 def move(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     tree: str,
     distributor_id: int,
@@ -738,16 +744,16 @@ def move(
         NotFound: The person or the new parent is not in the tree.
         ValidationFailed: No reason, a cycle, the root, or a slot taken or out of range.
     """
-    permissions.require(actor, "genealogy.manage")
+    permissions.require("genealogy.manage", actor=actor)
     reason = (reason or "").strip()
     if len(reason) < 3 or len(reason) > 1000:
         raise ValidationFailed("Give the reason for the move (3 to 1,000 characters).")
     number = _tree(tree)
     if number == PLACEMENT_TREE:
-        lock_placement_tree(session)
-        _lock_parent(session, new_parent_id)
+        lock_placement_tree(session=session)
+        _lock_parent(new_parent_id, session=session)
     preview = preview_move(
-        session,
+        session=session,
         actor=actor,
         tree=tree,
         distributor_id=distributor_id,
@@ -759,7 +765,7 @@ def move(
         {"d": distributor_id},
     ).one()
     if number == PLACEMENT_TREE:
-        _set_placement(session, distributor_id, new_parent_id, slot)  # type: ignore[arg-type]  # checked above
+        _set_placement(distributor_id, new_parent_id, slot, session=session)  # type: ignore[arg-type]  # checked above
         changed_before = {"placement_id": before[1], "position": before[2]}
         changed_after = {"placement_id": new_parent_id, "position": slot}
     else:
@@ -774,7 +780,7 @@ def move(
         changed_before = {"sponsor_id": before[0]}
         changed_after = {"sponsor_id": new_parent_id}
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action=f"genealogy.move_{tree}",
         entity_type="distributor",
@@ -796,7 +802,7 @@ def move(
 # Termination and reinstatement
 
 
-def terminate(session: Session, *, actor: Actor, distributor_id: int, reason: str) -> int:
+def terminate(*, session: Session, actor: Actor, distributor_id: int, reason: str) -> int:
     """Terminate a distributor: compress the sponsor tree, keep a placeholder in the placement tree.
 
     The terminated person's personally sponsored distributors move up to the terminated
@@ -812,7 +818,7 @@ def terminate(session: Session, *, actor: Actor, distributor_id: int, reason: st
         NotFound: No such distributor.
         ValidationFailed: No reason, already terminated, or the company's root.
     """
-    permissions.require(actor, "genealogy.manage")
+    permissions.require("genealogy.manage", actor=actor)
     reason = (reason or "").strip()
     if len(reason) < 3 or len(reason) > 1000:
         raise ValidationFailed("Give the reason for the termination (3 to 1,000 characters).")
@@ -853,7 +859,7 @@ def terminate(session: Session, *, actor: Actor, distributor_id: int, reason: st
         {"d": distributor_id},
     )
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="distributor.terminate",
         entity_type="distributor",
@@ -870,7 +876,7 @@ def terminate(session: Session, *, actor: Actor, distributor_id: int, reason: st
     return len(children)
 
 
-def reinstate(session: Session, *, actor: Actor, distributor_id: int, reason: str) -> int:
+def reinstate(*, session: Session, actor: Actor, distributor_id: int, reason: str) -> int:
     """Reinstate a terminated distributor and undo the sponsor-tree compression; audited.
 
     The people who moved up return under the reinstated person, except those an admin has
@@ -884,7 +890,7 @@ def reinstate(session: Session, *, actor: Actor, distributor_id: int, reason: st
         NotFound: No such distributor.
         ValidationFailed: No reason, or not terminated.
     """
-    permissions.require(actor, "genealogy.manage")
+    permissions.require("genealogy.manage", actor=actor)
     reason = (reason or "").strip()
     if len(reason) < 3 or len(reason) > 1000:
         raise ValidationFailed("Give the reason for the reinstatement (3 to 1,000 characters).")
@@ -909,11 +915,11 @@ def reinstate(session: Session, *, actor: Actor, distributor_id: int, reason: st
             {"d": distributor_id},
         )
     ]
-    me = store.node(session, "sponsor", distributor_id)
+    me = store.node("sponsor", distributor_id, session=session)
     safe = [
         child
         for child in returning
-        if me is None or not store.is_below(session, "sponsor", child, distributor_id)
+        if me is None or not store.is_below("sponsor", child, distributor_id, session=session)
     ]
     for child in safe:
         session.execute(
@@ -928,7 +934,7 @@ def reinstate(session: Session, *, actor: Actor, distributor_id: int, reason: st
         {"d": distributor_id},
     )
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="distributor.reinstate",
         entity_type="distributor",

@@ -214,7 +214,7 @@ class Node:
     post: int
 
 
-def node(session: Session, tree: str | int, distributor_id: int) -> Node | None:
+def node(tree: str | int, distributor_id: int, *, session: Session) -> Node | None:
     """The node of ``distributor_id`` in ``tree``, or None when it is not in that tree."""
     row = session.execute(
         text(
@@ -226,7 +226,7 @@ def node(session: Session, tree: str | int, distributor_id: int) -> Node | None:
     return None if row is None else Node(*row)
 
 
-def is_below(session: Session, tree: str | int, ancestor_id: int, distributor_id: int) -> bool:
+def is_below(tree: str | int, ancestor_id: int, distributor_id: int, *, session: Session) -> bool:
     """True when ``distributor_id`` is ``ancestor_id`` or in its subtree in ``tree``."""
     row = session.execute(
         text(
@@ -262,7 +262,7 @@ class Upline:
 
 
 def upline(
-    session: Session, tree: str | int, distributor_id: int, *, limit: int = UPLINE_LIMIT
+    tree: str | int, distributor_id: int, *, session: Session, limit: int = UPLINE_LIMIT
 ) -> Upline:
     """The nearest ``limit`` ancestors of ``distributor_id``, its depth and the root of its tree.
 
@@ -270,7 +270,7 @@ def upline(
         LookupError: The distributor is not in the tree.
     """
     number = tree_number(tree)
-    me = node(session, number, distributor_id)
+    me = node(number, distributor_id, session=session)
     if me is None:
         raise LookupError(f"distributor {distributor_id} is not in the {tree} tree")
     if me.depth == 0:
@@ -358,7 +358,7 @@ def _filter_sql(filters: DownlineFilters, params: dict[str, Any]) -> str:
     return "".join(f" AND {clause}" for clause in clauses)
 
 
-def max_depth(session: Session, tree: str | int) -> int:
+def max_depth(tree: str | int, *, session: Session) -> int:
     """The depth of the deepest node of ``tree`` (one index probe)."""
     row = session.execute(
         text("SELECT max(depth) FROM genealogy_nodes WHERE tree = :t"), {"t": tree_number(tree)}
@@ -367,10 +367,10 @@ def max_depth(session: Session, tree: str | int) -> int:
 
 
 def downline_page(
-    session: Session,
     tree: str | int,
     distributor_id: int,
     *,
+    session: Session,
     filters: DownlineFilters | None = None,
     after: tuple[int, int] | None = None,
     limit: int = PAGE_SIZE,
@@ -397,7 +397,7 @@ def downline_page(
     """
     number = tree_number(tree)
     filters = filters or DownlineFilters()
-    me = node(session, number, distributor_id)
+    me = node(number, distributor_id, session=session)
     if me is None:
         raise LookupError(f"distributor {distributor_id} is not in the {tree} tree")
     limit = max(1, min(limit, 1000))
@@ -405,7 +405,7 @@ def downline_page(
     last = (
         me.depth + filters.level_to
         if filters.level_to is not None
-        else max(me.depth, max_depth(session, number))
+        else max(me.depth, max_depth(number, session=session))
     )
     after_depth, after_pre = (me.depth + after[0], after[1]) if after else (first - 1, me.pre)
     first = max(first, after_depth)
@@ -500,7 +500,7 @@ def downline_page(
 
 
 def level_counts(
-    session: Session, tree: str | int, distributor_id: int, *, levels: int = 10
+    tree: str | int, distributor_id: int, *, session: Session, levels: int = 10
 ) -> list[int]:
     """How many people are on each of the first ``levels`` levels below ``distributor_id``.
 
@@ -508,7 +508,7 @@ def level_counts(
         LookupError: The distributor is not in the tree.
     """
     number = tree_number(tree)
-    me = node(session, number, distributor_id)
+    me = node(number, distributor_id, session=session)
     if me is None:
         raise LookupError(f"distributor {distributor_id} is not in the {tree} tree")
     rows = session.execute(
@@ -525,9 +525,9 @@ def level_counts(
     return [int(r[1]) for r in rows]
 
 
-def subtree_size(session: Session, tree: str | int, distributor_id: int) -> int:
+def subtree_size(tree: str | int, distributor_id: int, *, session: Session) -> int:
     """How many people are in the subtree of ``distributor_id``, the person included."""
-    me = node(session, tree, distributor_id)
+    me = node(tree, distributor_id, session=session)
     if me is None:
         return 0
     row = session.execute(
@@ -537,9 +537,9 @@ def subtree_size(session: Session, tree: str | int, distributor_id: int) -> int:
     return int(row[0]) if row else 0
 
 
-def children(session: Session, tree: str | int, distributor_id: int) -> list[int]:
+def children(tree: str | int, distributor_id: int, *, session: Session) -> list[int]:
     """The direct children of ``distributor_id`` in tree order."""
-    me = node(session, tree, distributor_id)
+    me = node(tree, distributor_id, session=session)
     if me is None:
         return []
     return [
@@ -554,7 +554,7 @@ def children(session: Session, tree: str | int, distributor_id: int) -> list[int
     ]
 
 
-def outer_leg_bottom(session: Session, distributor_id: int, side: int) -> int:
+def outer_leg_bottom(distributor_id: int, side: int, *, session: Session) -> int:
     """The last node of ``distributor_id``'s outer left (side 1) or outer right (side 2) leg.
 
     Children are in slot order in the tour, so the outer-left leg is the first-child chain down
@@ -565,7 +565,7 @@ def outer_leg_bottom(session: Session, distributor_id: int, side: int) -> int:
     Raises:
         LookupError: The distributor is not in the placement tree.
     """
-    me = node(session, PLACEMENT_TREE, distributor_id)
+    me = node(PLACEMENT_TREE, distributor_id, session=session)
     if me is None:
         raise LookupError(f"distributor {distributor_id} is not in the placement tree")
     # Separate statements with the labels bound as values: a single statement would let the
@@ -608,7 +608,7 @@ def outer_leg_bottom(session: Session, distributor_id: int, side: int) -> int:
     return int(cut[0]) if cut is not None else int(leaf[0])
 
 
-def check_consistency(session: Session, tree: str | int) -> list[str]:
+def check_consistency(tree: str | int, *, session: Session) -> list[str]:
     """Compare the index of ``tree`` with ``distributors``; return the problems found (none: []).
 
     Checks that every node's parent and depth match the adjacency, that each node's labels lie

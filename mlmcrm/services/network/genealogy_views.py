@@ -34,7 +34,7 @@ def _tree(tree: str) -> int:
         raise ValidationFailed("Choose the sponsor tree or the placement tree.") from error
 
 
-def top_of(session: Session, *, actor: Actor, tree: str) -> int:
+def top_of(*, session: Session, actor: Actor, tree: str) -> int:
     """Where the actor's view of ``tree`` starts: their own node, or the company's root (staff).
 
     Raises:
@@ -42,7 +42,7 @@ def top_of(session: Session, *, actor: Actor, tree: str) -> int:
         NotFound: The actor is not (yet) in that tree.
     """
     number = _tree(tree)
-    if scoping.sees_whole_network(actor):
+    if scoping.sees_whole_network(actor=actor):
         row = session.execute(
             text(
                 "SELECT distributor_id FROM genealogy_nodes WHERE tree = :t AND depth = 0"
@@ -53,14 +53,14 @@ def top_of(session: Session, *, actor: Actor, tree: str) -> int:
         if row is None:
             raise NotFound("The network is empty.")
         return int(row[0])
-    if not permissions.can(actor, "genealogy.own") or actor.distributor_id is None:
+    if not permissions.can("genealogy.own", actor=actor) or actor.distributor_id is None:
         raise PermissionDenied("You do not have access to this.")
-    if store.node(session, number, actor.distributor_id) is None:
+    if store.node(number, actor.distributor_id, session=session) is None:
         raise NotFound("You are not placed in this tree yet: your sponsor places you soon.")
     return actor.distributor_id
 
 
-def require_visible(session: Session, *, actor: Actor, tree: str, distributor_id: int) -> None:
+def require_visible(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> None:
     """Raise unless ``actor`` may see ``distributor_id`` in ``tree``.
 
     Raises:
@@ -70,12 +70,12 @@ def require_visible(session: Session, *, actor: Actor, tree: str, distributor_id
     number = _tree(tree)
     if not isinstance(distributor_id, int) or distributor_id <= 0:
         raise NotFound(NOT_VISIBLE)
-    if scoping.sees_whole_network(actor):
-        if store.node(session, number, distributor_id) is None:
+    if scoping.sees_whole_network(actor=actor):
+        if store.node(number, distributor_id, session=session) is None:
             raise NotFound("That person is not in this tree.")
         return
-    top = top_of(session, actor=actor, tree=tree)
-    if not store.is_below(session, number, top, distributor_id):
+    top = top_of(session=session, actor=actor, tree=tree)
+    if not store.is_below(number, top, distributor_id, session=session):
         raise NotFound(NOT_VISIBLE)
 
 
@@ -134,7 +134,7 @@ def _money(value: Any) -> str:
     return f"{Decimal(value or 0):,.2f}"
 
 
-def _cards(session: Session, number: int, ids: list[int], top_depth: int) -> list[Card]:
+def _cards(number: int, ids: list[int], top_depth: int, *, session: Session) -> list[Card]:
     if not ids:
         return []
     rows = session.execute(text(CARD_SQL), {"t": number, "ids": ids}).all()
@@ -162,53 +162,60 @@ def _cards(session: Session, number: int, ids: list[int], top_depth: int) -> lis
     return [by_id[i] for i in ids if i in by_id]
 
 
-def _top_depth(session: Session, actor: Actor, tree: str) -> int:
-    top = store.node(session, tree, top_of(session, actor=actor, tree=tree))
+def _top_depth(tree: str, *, session: Session, actor: Actor) -> int:
+    top = store.node(tree, top_of(session=session, actor=actor, tree=tree), session=session)
     return top.depth if top is not None else 0
 
 
-def card(session: Session, *, actor: Actor, tree: str, distributor_id: int) -> Card:
+def card(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> Card:
     """The card of one person in the actor's view.
 
     Raises:
         NotFound: Not in the actor's view.
     """
-    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
-    cards = _cards(session, _tree(tree), [distributor_id], _top_depth(session, actor, tree))
+    require_visible(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
+    cards = _cards(
+        _tree(tree),
+        [distributor_id],
+        _top_depth(tree, session=session, actor=actor),
+        session=session,
+    )
     if not cards:
         raise NotFound(NOT_VISIBLE)
     return cards[0]
 
 
-def children(session: Session, *, actor: Actor, tree: str, distributor_id: int) -> list[Card]:
+def children(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> list[Card]:
     """The cards of a person's direct children (lazy expand), in slot / tour order.
 
     Raises:
         NotFound: The person is not in the actor's view.
     """
-    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    require_visible(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
     number = _tree(tree)
-    ids = store.children(session, number, distributor_id)[:500]
-    return _cards(session, number, ids, _top_depth(session, actor, tree))
+    ids = store.children(number, distributor_id, session=session)[:500]
+    return _cards(number, ids, _top_depth(tree, session=session, actor=actor), session=session)
 
 
 def breadcrumbs(
-    session: Session, *, actor: Actor, tree: str, distributor_id: int
+    *, session: Session, actor: Actor, tree: str, distributor_id: int
 ) -> list[dict[str, Any]]:
     """The upline from the top of the actor's view down to the person (at most 50 steps).
 
     Raises:
         NotFound: The person is not in the actor's view.
     """
-    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    require_visible(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
     number = _tree(tree)
-    top = top_of(session, actor=actor, tree=tree)
-    me = store.node(session, number, distributor_id)
-    top_node = store.node(session, number, top)
+    top = top_of(session=session, actor=actor, tree=tree)
+    me = store.node(number, distributor_id, session=session)
+    top_node = store.node(number, top, session=session)
     assert me is not None and top_node is not None
     steps = min(store.UPLINE_LIMIT, me.depth - top_node.depth)
     ancestors = (
-        store.upline(session, number, distributor_id, limit=steps).ancestors if steps else []
+        store.upline(number, distributor_id, session=session, limit=steps).ancestors
+        if steps
+        else []
     )
     chain = [*reversed(ancestors), distributor_id]
     names = dict(
@@ -224,21 +231,23 @@ def breadcrumbs(
     return [{"distributor_id": i, "name": (names.get(i) or "").strip() or str(i)} for i in chain]
 
 
-def upline(session: Session, *, actor: Actor, tree: str, distributor_id: int) -> dict[str, Any]:
+def upline(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> dict[str, Any]:
     """The nearest 50 ancestors within the actor's view, the depth and the root of the view.
 
     Raises:
         NotFound: The person is not in the actor's view.
     """
-    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    require_visible(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
     number = _tree(tree)
-    top = top_of(session, actor=actor, tree=tree)
-    top_node = store.node(session, number, top)
-    me = store.node(session, number, distributor_id)
+    top = top_of(session=session, actor=actor, tree=tree)
+    top_node = store.node(number, top, session=session)
+    me = store.node(number, distributor_id, session=session)
     assert me is not None and top_node is not None
     steps = min(store.UPLINE_LIMIT, me.depth - top_node.depth)
     ancestors = (
-        store.upline(session, number, distributor_id, limit=steps).ancestors if steps else []
+        store.upline(number, distributor_id, session=session, limit=steps).ancestors
+        if steps
+        else []
     )
     return {
         "distributor_id": distributor_id,
@@ -248,7 +257,7 @@ def upline(session: Session, *, actor: Actor, tree: str, distributor_id: int) ->
     }
 
 
-def search(session: Session, *, actor: Actor, tree: str, query: str) -> list[dict[str, Any]]:
+def search(*, session: Session, actor: Actor, tree: str, query: str) -> list[dict[str, Any]]:
     """People in the actor's view whose name or code contains ``query`` (at most 20).
 
     Raises:
@@ -258,7 +267,7 @@ def search(session: Session, *, actor: Actor, tree: str, query: str) -> list[dic
     if len(query) < 2 or len(query) > 100:
         raise ValidationFailed("Type at least 2 characters of a name or code.")
     number = _tree(tree)
-    top = top_of(session, actor=actor, tree=tree)
+    top = top_of(session=session, actor=actor, tree=tree)
     code = session.execute(
         text(
             "SELECT d.id FROM distributors d JOIN genealogy_nodes g ON g.tree = :t"
@@ -268,7 +277,7 @@ def search(session: Session, *, actor: Actor, tree: str, query: str) -> list[dic
         {"t": number, "top": top, "q": query},
     ).first()
     rows = store.downline_page(
-        session, number, top, filters=store.DownlineFilters(name=query), limit=20
+        number, top, session=session, filters=store.DownlineFilters(name=query), limit=20
     )
     found = [{"distributor_id": r.distributor_id, "name": r.name, "code": r.code} for r in rows]
     if code is not None and all(f["distributor_id"] != code[0] for f in found):
@@ -277,8 +286,8 @@ def search(session: Session, *, actor: Actor, tree: str, query: str) -> list[dic
 
 
 def downline(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     tree: str,
     distributor_id: int,
@@ -292,7 +301,7 @@ def downline(
         NotFound: The person is not in the actor's view.
         ValidationFailed: A filter is out of range.
     """
-    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
+    require_visible(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
     filters = filters or store.DownlineFilters()
     for value in (filters.level_from, filters.level_to):
         if value is not None and not 1 <= value <= 1_000_000:
@@ -302,13 +311,13 @@ def downline(
     if filters.name is not None and len(filters.name) > 100:
         raise ValidationFailed("Search a name of at most 100 characters.")
     return store.downline_page(
-        session, _tree(tree), distributor_id, filters=filters, after=after, limit=limit
+        _tree(tree), distributor_id, session=session, filters=filters, after=after, limit=limit
     )
 
 
 def downline_csv(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     tree: str,
     distributor_id: int,
@@ -326,7 +335,7 @@ def downline_csv(
     written = 0
     while written < EXPORT_LIMIT:
         rows = downline(
-            session,
+            session=session,
             actor=actor,
             tree=tree,
             distributor_id=distributor_id,
@@ -358,14 +367,14 @@ def _safe_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
-def level_counts(session: Session, *, actor: Actor, tree: str, distributor_id: int) -> list[int]:
+def level_counts(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> list[int]:
     """People on each of the first 10 levels below a person in the actor's view.
 
     Raises:
         NotFound: The person is not in the actor's view.
     """
-    require_visible(session, actor=actor, tree=tree, distributor_id=distributor_id)
-    return store.level_counts(session, _tree(tree), distributor_id)
+    require_visible(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
+    return store.level_counts(_tree(tree), distributor_id, session=session)
 
 
 def is_binary(tree: str) -> bool:

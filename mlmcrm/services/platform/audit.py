@@ -42,8 +42,8 @@ _INSERT = (
 
 
 def record(
-    session: Session | Connection | psycopg.Connection,
     *,
+    session: Session | Connection | psycopg.Connection,
     actor: Actor,
     action: str,
     entity_type: str,
@@ -209,8 +209,8 @@ AUDIT_SORTS = {
 
 
 def search(
-    session: Session,
     *,
+    session: Session,
     actor: Actor,
     filters: AuditFilter,
     query: ListQuery | None = None,
@@ -223,11 +223,11 @@ def search(
     """
     from mlmcrm.services.platform import listing, permissions
 
-    permissions.require(actor, "audit.read")
+    permissions.require("audit.read", actor=actor)
     rows, total = listing.page(
-        session,
         _filtered(filters, actor=actor),
         query or ListQuery(),
+        session=session,
         sort_columns=AUDIT_SORTS,
         default=[col(AuditLog.id).desc()],
         tie_break=col(AuditLog.id),
@@ -235,7 +235,7 @@ def search(
     return [_row(row[0]) for row in rows], total
 
 
-def export_csv(session: Session, *, actor: Actor, filters: AuditFilter) -> str:
+def export_csv(*, session: Session, actor: Actor, filters: AuditFilter) -> str:
     """Every matching audit row as CSV (oldest first); the export itself is audited.
 
     Raises:
@@ -244,7 +244,7 @@ def export_csv(session: Session, *, actor: Actor, filters: AuditFilter) -> str:
     """
     from mlmcrm.services.platform import permissions
 
-    permissions.require(actor, "audit.read")
+    permissions.require("audit.read", actor=actor)
     statement = _filtered(filters, actor=actor)
     total = session.exec(select(func.count()).select_from(statement.subquery())).one()
     if total > MAX_EXPORT_ROWS:
@@ -256,7 +256,7 @@ def export_csv(session: Session, *, actor: Actor, filters: AuditFilter) -> str:
         CSV_COLUMNS, ([getattr(_row(log), column) for column in CSV_COLUMNS] for log in logs)
     )
     record(
-        session,
+        session=session,
         actor=actor,
         action="audit.exported",
         entity_type="audit_log",

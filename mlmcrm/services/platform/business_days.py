@@ -160,7 +160,7 @@ def checked_calendar(holidays: str, weekdays: Sequence[str] | str) -> BusinessCa
     )
 
 
-def get_calendar(session: Session) -> BusinessCalendar:
+def get_calendar(*, session: Session) -> BusinessCalendar:
     """The company's business calendar (the default when it is not set or no longer valid)."""
     row = session.get(CompanySetting, BUSINESS_DAYS_SETTING)
     value = row.value if row is not None and isinstance(row.value, dict) else None
@@ -176,7 +176,7 @@ def get_calendar(session: Session) -> BusinessCalendar:
 
 
 def set_calendar(
-    session: Session, *, actor: Actor, holidays: str, weekdays: Sequence[str] | str
+    *, session: Session, actor: Actor, holidays: str, weekdays: Sequence[str] | str
 ) -> BusinessCalendar:
     """Change the company's business calendar; audited. The caller commits.
 
@@ -193,16 +193,16 @@ def set_calendar(
         PermissionDenied: The actor may not manage compliance.
         ValidationFailed: A value is not valid; nothing is changed.
     """
-    permissions.require(actor, "compliance.manage")
+    permissions.require("compliance.manage", actor=actor)
     after = checked_calendar(holidays, weekdays)
-    before = get_calendar(session)
+    before = get_calendar(session=session)
     row = session.get(CompanySetting, BUSINESS_DAYS_SETTING) or CompanySetting(
         key=BUSINESS_DAYS_SETTING
     )
     row.value = {"holidays": after.holidays, "weekdays": list(after.weekdays)}
     session.add(row)
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="company.business_days_changed",
         entity_type="company_setting",

@@ -64,7 +64,7 @@ def optional_email_address(raw: str | None, *, lower: bool = False) -> str | Non
     return email_address(raw, lower=lower) if (raw or "").strip() else None
 
 
-def phone_region(session: Session) -> str:
+def phone_region(*, session: Session) -> str:
     """The region phones without a ``+country`` prefix are read in (company setting)."""
     row = session.get(CompanySetting, PHONE_REGION_SETTING)
     value = row.value if row is not None else None

@@ -329,7 +329,7 @@ def _record_retry(job_id: int, exc: RetryLater) -> None:
         )
 
 
-def get_job(session: Session, *, actor: Actor, job_id: int) -> JobPublic:
+def get_job(*, session: Session, actor: Actor, job_id: int) -> JobPublic:
     """Return job ``job_id`` when ``actor`` may read it: their own, or any for ``jobs.read``.
 
     Raises:
@@ -342,7 +342,7 @@ def get_job(session: Session, *, actor: Actor, job_id: int) -> JobPublic:
     return JobPublic.from_row(job)
 
 
-def recent_jobs(session: Session, *, actor: Actor, limit: int = 10) -> list[JobPublic]:
+def recent_jobs(*, session: Session, actor: Actor, limit: int = 10) -> list[JobPublic]:
     """The latest jobs ``actor`` may read, newest first."""
     statement = scoping.restrict(select(Job), actor=actor, entity="job")
     rows = session.exec(statement.order_by(col(Job.id).desc()).limit(limit)).all()

@@ -53,10 +53,10 @@ class ListQuery:
 
 
 def page(
-    session: Session,
     statement: sa.Select,
     query: ListQuery,
     *,
+    session: Session,
     sort_columns: Mapping[str, Any],
     default: Sequence[Any],
     tie_break: Any,

@@ -43,7 +43,7 @@ _HOOKED = "mlmcrm.mail.hooked"
 
 
 def queue_email(
-    session: Session, message: email_adapter.OutgoingEmail, *, created_by: int | None = None
+    message: email_adapter.OutgoingEmail, *, session: Session, created_by: int | None = None
 ) -> int:
     """Queue ``message`` to be sent by the worker once ``session`` commits.
 
@@ -57,7 +57,7 @@ def queue_email(
         The id of the message's ``jobs`` row.
     """
     return queue_after_commit(
-        session,
+        session=session,
         kind=EMAIL_JOB_KIND,
         params={
             "to": message.to,
@@ -69,7 +69,7 @@ def queue_email(
 
 
 def queue_after_commit(
-    session: Session, *, kind: str, params: dict[str, Any], created_by: int | None = None
+    *, session: Session, kind: str, params: dict[str, Any], created_by: int | None = None
 ) -> int:
     """Add a ``jobs`` row of ``kind`` (a job of the ``messages`` queue) in ``session``.
 
@@ -91,16 +91,17 @@ def queue_after_commit(
     session.info.setdefault(_PENDING, []).append(job.id)
     if not session.info.get(_HOOKED):
         session.info[_HOOKED] = True
-        event.listen(session, "after_commit", _hand_pending_to_worker)
-        event.listen(session, "after_rollback", _forget_pending)
+        # named=True: SQLAlchemy passes the session by keyword, as service functions take it.
+        event.listen(session, "after_commit", _hand_pending_to_worker, named=True)
+        event.listen(session, "after_rollback", _forget_pending, named=True)
     return job.id  # type: ignore[return-value]  # a stored row has an id
 
 
-def _forget_pending(session: Session) -> None:
+def _forget_pending(*, session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-def _hand_pending_to_worker(session: Session) -> None:
+def _hand_pending_to_worker(*, session: Session) -> None:
     for job_id in session.info.pop(_PENDING, []):
         hand_to_worker(job_id)
 

@@ -92,7 +92,7 @@ API_SCOPES: dict[str, str] = {
 """Scopes a personal API token can hold; a token never grants more than its user's role."""
 
 
-def can(actor: Actor | None, permission: str) -> bool:
+def can(permission: str, *, actor: Actor | None) -> bool:
     """Return True when ``actor``'s role holds ``permission``.
 
     Args:
@@ -125,9 +125,9 @@ def is_staff(role: str) -> bool:
     return role in STAFF_ROLES
 
 
-def require(actor: Actor | None, permission: str) -> Actor:
+def require(permission: str, *, actor: Actor | None) -> Actor:
     """Return ``actor`` when it holds ``permission``; raise :class:`PermissionDenied` if not."""
-    if actor is None or not can(actor, permission):
+    if actor is None or not can(permission, actor=actor):
         raise PermissionDenied("You do not have access to this.")
     return actor
 

@@ -82,9 +82,9 @@ def downline_ids(distributor_id: int, tree: int = SPONSOR_TREE) -> sa.Select:
     )
 
 
-def sees_whole_network(actor: Actor | None) -> bool:
+def sees_whole_network(*, actor: Actor | None) -> bool:
     """True for staff whose role reads every distributor (and so the whole genealogy)."""
-    return permissions.can(actor, "genealogy.read_any")
+    return permissions.can("genealogy.read_any", actor=actor)
 
 
 def condition(*, actor: Actor | None, entity: str) -> sa.ColumnElement[bool]:
@@ -92,14 +92,14 @@ def condition(*, actor: Actor | None, entity: str) -> sa.ColumnElement[bool]:
     rule = _RULES[entity]
     if actor is None or actor.user_id is None:
         return sa.false()
-    if rule.everything is not None and permissions.can(actor, rule.everything):
+    if rule.everything is not None and permissions.can(rule.everything, actor=actor):
         return sa.true()
     if rule.own_column is None:
         return sa.false()
     column = getattr(rule.model, rule.own_column)
     if rule.own_by == "user":
         return column == actor.user_id
-    if actor.distributor_id is None or not permissions.can(actor, "back_office.view"):
+    if actor.distributor_id is None or not permissions.can("back_office.view", actor=actor):
         return sa.false()
     if rule.own_by == "distributor":
         return column == actor.distributor_id

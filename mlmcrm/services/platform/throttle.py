@@ -66,8 +66,8 @@ def _window_start(now: datetime, window: timedelta) -> datetime:
 
 
 def hit(
-    session: Session,
     *,
+    session: Session,
     bucket: str,
     key: str,
     limit: int,
@@ -97,14 +97,16 @@ def hit(
     return int(count) <= limit
 
 
-def allow(session: Session, bucket: str, key: str, *, now: datetime | None = None) -> bool:
+def allow(bucket: str, key: str, *, session: Session, now: datetime | None = None) -> bool:
     """:func:`hit` with the limit of ``bucket`` in :data:`LIMITS`."""
     limit = LIMITS[bucket]
-    return hit(session, bucket=bucket, key=key, limit=limit.hits, window=limit.window, now=now)
+    return hit(
+        session=session, bucket=bucket, key=key, limit=limit.hits, window=limit.window, now=now
+    )
 
 
 def check_client(
-    session: Session, bucket: str, ip_address: str | None, *, now: datetime | None = None
+    bucket: str, ip_address: str | None, *, session: Session, now: datetime | None = None
 ) -> None:
     """Count one request of the client at ``ip_address``; refuse it over the limit.
 
@@ -112,16 +114,16 @@ def check_client(
         TooManyRequests: The client used up the bucket's limit in this window.
     """
     key = throttle_key(ip_address)
-    if key is not None and not allow(session, bucket, key, now=now):
+    if key is not None and not allow(bucket, key, session=session, now=now):
         raise TooManyRequests(WAIT_MESSAGE)
 
 
-def email_allowed(session: Session, address: str, *, now: datetime | None = None) -> bool:
+def email_allowed(address: str, *, session: Session, now: datetime | None = None) -> bool:
     """Count one email to ``address``; False once the address had its share this hour."""
-    return allow(session, EMAILS_PER_ADDRESS, address.strip().lower(), now=now)
+    return allow(EMAILS_PER_ADDRESS, address.strip().lower(), session=session, now=now)
 
 
-def purge(session: Session, *, now: datetime | None = None) -> int:
+def purge(*, session: Session, now: datetime | None = None) -> int:
     """Delete counters of windows that ended long ago; the caller commits.
 
     Returns:

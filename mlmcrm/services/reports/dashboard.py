@@ -87,7 +87,7 @@ class CompanySummary:
     recent_orders: list[OrderRow] = field(default_factory=list)
 
 
-def _order_rows(session: Session, where: str, params: dict, limit: int = 10) -> list[OrderRow]:
+def _order_rows(where: str, params: dict, limit: int = 10, *, session: Session) -> list[OrderRow]:
     rows = session.execute(
         text(
             "SELECT o.id, o.created_at, o.status, o.total, o.currency, o.pv_total,"
@@ -113,7 +113,7 @@ def _order_rows(session: Session, where: str, params: dict, limit: int = 10) -> 
 
 
 def distributor_summary(
-    session: Session, *, actor: Actor, distributor_id: int, now: datetime | None = None
+    *, session: Session, actor: Actor, distributor_id: int, now: datetime | None = None
 ) -> DistributorSummary:
     """Return the month of ``distributor_id``: volumes, team and recent orders.
 
@@ -122,8 +122,8 @@ def distributor_summary(
     Raises:
         NotFound: No such distributor, or not one the actor may see.
     """
-    if not permissions.can(actor, "distributors.read"):
-        permissions.require(actor, "back_office.view")
+    if not permissions.can("distributors.read", actor=actor):
+        permissions.require("back_office.view", actor=actor)
         if actor.distributor_id != distributor_id:
             raise NotFound("That distributor does not exist.")
     start, end = month_bounds(now)
@@ -231,7 +231,9 @@ def distributor_summary(
         team_size=team.size,
         new_this_month=team.new_members,
         customers=customers,
-        recent_orders=_order_rows(session, "o.distributor_id = :id", {"id": distributor_id}),
+        recent_orders=_order_rows(
+            "o.distributor_id = :id", {"id": distributor_id}, session=session
+        ),
         paid_as_rank=(ranks[0] if ranks and ranks[0] else "not run yet"),
         title_rank=(ranks[1] if ranks and ranks[1] else head.rank),
         active_share=(Decimal(team.active_share) * 100).quantize(Decimal("0.1")),
@@ -262,14 +264,14 @@ def month_labels(first: datetime, count: int) -> list[tuple[str, str]]:
 
 
 def company_summary(
-    session: Session, *, actor: Actor, now: datetime | None = None
+    *, session: Session, actor: Actor, now: datetime | None = None
 ) -> CompanySummary:
     """Return the company's month: people, orders, revenue, volume and the open period.
 
     Raises:
         PermissionDenied: The actor has no company role.
     """
-    permissions.require(actor, "company.summary")
+    permissions.require("company.summary", actor=actor)
     start, end = month_bounds(now)
     params = {"start": start, "end": end}
     people = session.execute(
@@ -314,5 +316,5 @@ def company_summary(
             Decimal("0.01")
         ),
         open_period=open_period,
-        recent_orders=_order_rows(session, "TRUE", {}),
+        recent_orders=_order_rows("TRUE", {}, session=session),
     )

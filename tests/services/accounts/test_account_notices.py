@@ -46,27 +46,27 @@ class Change:
 
 def _with_2fa(session, user):
     actor, _ = signed_in(session, user)
-    shown = two_factor.begin_enrolment(session, actor=actor)
+    shown = two_factor.begin_enrolment(session=session, actor=actor)
     code = totp.code_at(shown.secret, totp.current_step())
-    codes = two_factor.confirm_enrolment(session, actor=actor, code=code)
+    codes = two_factor.confirm_enrolment(session=session, actor=actor, code=code)
     session.commit()
     return actor, shown.secret, code, codes
 
 
 def _password_changed(session, smtp, user):
     actor, _ = signed_in(session, user)
-    accounts.change_password(session, actor=actor, new_password=NEW_PASSWORD)
+    accounts.change_password(session=session, actor=actor, new_password=NEW_PASSWORD)
     return Change(user.email, "Your password was changed", [NEW_PASSWORD])
 
 
 def _password_reset(session, smtp, user):
-    accounts.request_password_reset(session, email=user.email)
+    accounts.request_password_reset(session=session, email=user.email)
     session.commit()
     deliver_emails()
     (link,) = smtp.to(user.email)
     token = re.search(r"token=([A-Za-z0-9_\-]+)", link.get_content()).group(1)
     smtp.messages.clear()
-    accounts.reset_password(session, token=token, new_password=NEW_PASSWORD)
+    accounts.reset_password(session=session, token=token, new_password=NEW_PASSWORD)
     return Change(user.email, "Your password was reset", [NEW_PASSWORD, token])
 
 
@@ -80,9 +80,9 @@ def _two_factor_replaced(session, smtp, user):
     deliver_emails()
     smtp.messages.clear()
     _stamp_fresh(session, actor)
-    shown = two_factor.begin_enrolment(session, actor=actor)
+    shown = two_factor.begin_enrolment(session=session, actor=actor)
     code = totp.code_at(shown.secret, totp.current_step())
-    codes = two_factor.confirm_enrolment(session, actor=actor, code=code)
+    codes = two_factor.confirm_enrolment(session=session, actor=actor, code=code)
     return Change(
         user.email, "Your authenticator app was replaced", [old_secret, shown.secret, *codes]
     )
@@ -92,7 +92,7 @@ def _recovery_codes_regenerated(session, smtp, user):
     actor, secret, _code, _codes = _with_2fa(session, user)
     deliver_emails()
     smtp.messages.clear()
-    codes = two_factor.regenerate_recovery_codes(session, actor=actor)
+    codes = two_factor.regenerate_recovery_codes(session=session, actor=actor)
     return Change(user.email, "New recovery codes were made", [secret, *codes])
 
 
@@ -100,14 +100,14 @@ def _two_factor_disabled(session, smtp, user):
     actor, secret, _code, _codes = _with_2fa(session, user)
     deliver_emails()
     smtp.messages.clear()
-    two_factor.disable(session, actor=actor)
+    two_factor.disable(session=session, actor=actor)
     return Change(user.email, "Two-factor authentication was turned off", [secret])
 
 
 def _api_token_created(session, smtp, user):
     actor, _ = signed_in(session, user)
     _public, raw = api_tokens.create_token(
-        session, actor=actor, name="Sheets sync", scopes=["contacts:read"]
+        session=session, actor=actor, name="Sheets sync", scopes=["contacts:read"]
     )
     return Change(user.email, "A new API token was created", [raw, raw[:10], raw[4:]])
 
@@ -115,39 +115,39 @@ def _api_token_created(session, smtp, user):
 def _api_token_revoked(session, smtp, user):
     actor, _ = signed_in(session, user)
     public, raw = api_tokens.create_token(
-        session, actor=actor, name="Sheets sync", scopes=["contacts:read"]
+        session=session, actor=actor, name="Sheets sync", scopes=["contacts:read"]
     )
     session.commit()
     deliver_emails()
     smtp.messages.clear()
-    api_tokens.revoke_token(session, actor=actor, token_id=public.id)
+    api_tokens.revoke_token(session=session, actor=actor, token_id=public.id)
     return Change(user.email, "An API token was revoked", [raw, raw[:10]])
 
 
 def _api_tokens_revoked_all(session, smtp, user):
     actor, _ = signed_in(session, user)
     raws = [
-        api_tokens.create_token(session, actor=actor, name=f"t{i}", scopes=["me:read"])[1]
+        api_tokens.create_token(session=session, actor=actor, name=f"t{i}", scopes=["me:read"])[1]
         for i in range(2)
     ]
     session.commit()
     deliver_emails()
     smtp.messages.clear()
-    sessions.revoke_other_sessions(session, actor=actor)
+    sessions.revoke_other_sessions(session=session, actor=actor)
     return Change(user.email, "Your API tokens were revoked", raws)
 
 
 def _email_changed(session, smtp, user):
     actor, _ = signed_in(session, user)
     old, new = user.email, f"new-{user.email}"
-    accounts.change_email(session, actor=actor, new_email=new)
+    accounts.change_email(session=session, actor=actor, new_email=new)
     return Change(old, "Your login email was changed", ["token="], also_to=new)
 
 
 def _role_changed(session, smtp, user):
     admin = make_user(session, role="admin")
     accounts.change_role(
-        session,
+        session=session,
         actor=Actor(user_id=admin.id, role="admin", label=admin.email),
         user_id=user.id,
         role="support",
@@ -212,7 +212,7 @@ def test_a_refused_change_tells_nobody(owner_session, smtp):
     )
     owner_session.commit()
     with pytest.raises(ReauthenticationRequired):
-        api_tokens.create_token(owner_session, actor=actor, name="x", scopes=["me:read"])
+        api_tokens.create_token(session=owner_session, actor=actor, name="x", scopes=["me:read"])
     owner_session.rollback()
     deliver_emails()
     assert smtp.messages == []

@@ -86,7 +86,7 @@ def test_long_unusual_passwords_with_no_composition_rules_are_fine():
 def test_signup_through_a_link_records_the_application_and_emails_a_link(owner_session, smtp):
     sponsor = _sponsor(owner_session)
     message = accounts.enroll_through_link(
-        owner_session,
+        session=owner_session,
         sponsor_code=sponsor.code,
         application=_application("nia.signup@example.org"),
         ip_address="192.0.2.10",
@@ -107,14 +107,14 @@ def test_signup_through_a_link_records_the_application_and_emails_a_link(owner_s
     assert str(application.ip_address) == "192.0.2.10"
 
     with pytest.raises(AuthenticationFailed, match="Confirm your email"):
-        auth.login(owner_session, email=user.email, password=NEW_PASSWORD)
+        auth.login(session=owner_session, email=user.email, password=NEW_PASSWORD)
     owner_session.rollback()
 
     (mail,) = smtp.to("nia.signup@example.org")
     token = _link_token(mail)
     stored = owner_session.exec(select(AccountToken).where(AccountToken.user_id == user.id)).one()
     assert token not in stored.token_hash
-    assert accounts.verify_email(owner_session, token=token, accept_agreement=True) == (
+    assert accounts.verify_email(session=owner_session, token=token, accept_agreement=True) == (
         "nia.signup@example.org"
     )
     owner_session.commit()
@@ -128,9 +128,9 @@ def test_signup_through_a_link_records_the_application_and_emails_a_link(owner_s
     assert application.agreement_version == accounts.AGREEMENT_VERSION
     assert application.agreement_accepted_at is not None
     with pytest.raises(DomainError, match="already used"):
-        accounts.verify_email(owner_session, token=token, accept_agreement=True)
+        accounts.verify_email(session=owner_session, token=token, accept_agreement=True)
     owner_session.rollback()
-    who, _ = auth.login(owner_session, email=user.email, password=NEW_PASSWORD)
+    who, _ = auth.login(session=owner_session, email=user.email, password=NEW_PASSWORD)
     assert who.user_id == user.id
     assert "distributor.signup" in _audit_actions(owner_session, user.id)
     assert "distributor.application_accepted" in _audit_actions(owner_session, user.id)
@@ -155,7 +155,7 @@ def test_bad_signup_input_gets_a_clear_message_and_changes_nothing(
     before = owner_session.execute(text("SELECT count(*) FROM users")).scalar_one()
     with pytest.raises(ValidationFailed, match=message):
         accounts.enroll_through_link(
-            owner_session,
+            session=owner_session,
             sponsor_code=sponsor.code,
             application=_application("bad.input@example.org", **changes),
         )
@@ -168,7 +168,7 @@ def test_bad_signup_input_gets_a_clear_message_and_changes_nothing(
 def test_signup_with_an_unknown_link_is_refused(owner_session, smtp):
     with pytest.raises(NotFound, match="enrolment link"):
         accounts.enroll_through_link(
-            owner_session, sponsor_code="nope", application=_application("x1@example.org")
+            session=owner_session, sponsor_code="nope", application=_application("x1@example.org")
         )
 
 
@@ -176,7 +176,9 @@ def test_signup_with_a_taken_email_answers_the_same_and_warns_the_owner(owner_se
     sponsor = _sponsor(owner_session)
     existing = make_user(owner_session)
     message = accounts.enroll_through_link(
-        owner_session, sponsor_code=sponsor.code, application=_application(existing.email.upper())
+        session=owner_session,
+        sponsor_code=sponsor.code,
+        application=_application(existing.email.upper()),
     )
     assert message == accounts.SIGNUP_RECEIVED_MESSAGE
     owner_session.commit()
@@ -188,8 +190,8 @@ def test_signup_with_a_taken_email_answers_the_same_and_warns_the_owner(owner_se
 def test_password_reset_by_emailed_one_time_token(owner_session, smtp):
     user = make_user(owner_session)
     _actor, token = signed_in(owner_session, user)
-    unknown = accounts.request_password_reset(owner_session, email="nobody@example.org")
-    known = accounts.request_password_reset(owner_session, email=user.email)
+    unknown = accounts.request_password_reset(session=owner_session, email="nobody@example.org")
+    known = accounts.request_password_reset(session=owner_session, email=user.email)
     owner_session.commit()
     assert unknown == known == accounts.RESET_REQUESTED_MESSAGE
     deliver_emails()
@@ -197,22 +199,26 @@ def test_password_reset_by_emailed_one_time_token(owner_session, smtp):
     reset_token = _link_token(mail)
 
     with pytest.raises(ValidationFailed, match="at least 8"):
-        accounts.reset_password(owner_session, token=reset_token, new_password="short")
+        accounts.reset_password(session=owner_session, token=reset_token, new_password="short")
     owner_session.rollback()
-    accounts.reset_password(owner_session, token=reset_token, new_password=NEW_PASSWORD)
+    accounts.reset_password(session=owner_session, token=reset_token, new_password=NEW_PASSWORD)
     owner_session.commit()
     owner_session.refresh(user)
     assert verify_password(user.password_hash, NEW_PASSWORD)
-    assert auth.resolve_session(owner_session, token) is None, "reset signs every browser out"
+    assert auth.resolve_session(token, session=owner_session) is None, (
+        "reset signs every browser out"
+    )
     with pytest.raises(DomainError, match="already used"):
-        accounts.reset_password(owner_session, token=reset_token, new_password="another fine one")
+        accounts.reset_password(
+            session=owner_session, token=reset_token, new_password="another fine one"
+        )
     owner_session.rollback()
     assert "user.password_reset" in _audit_actions(owner_session, user.id)
 
 
 def test_an_expired_reset_link_is_refused(owner_session, smtp):
     user = make_user(owner_session)
-    accounts.request_password_reset(owner_session, email=user.email)
+    accounts.request_password_reset(session=owner_session, email=user.email)
     owner_session.commit()
     deliver_emails()
     reset_token = _link_token(smtp.to(user.email)[0])
@@ -221,7 +227,7 @@ def test_an_expired_reset_link_is_refused(owner_session, smtp):
     owner_session.add(row)
     owner_session.commit()
     with pytest.raises(DomainError, match="expired"):
-        accounts.reset_password(owner_session, token=reset_token, new_password=NEW_PASSWORD)
+        accounts.reset_password(session=owner_session, token=reset_token, new_password=NEW_PASSWORD)
 
 
 def test_password_change_needs_reauthentication_and_revokes_every_session(owner_session):
@@ -233,20 +239,22 @@ def test_password_change_needs_reauthentication_and_revokes_every_session(owner_
     owner_session.add(row)
     owner_session.commit()
     with pytest.raises(ReauthenticationRequired):
-        accounts.change_password(owner_session, actor=actor, new_password=NEW_PASSWORD)
+        accounts.change_password(session=owner_session, actor=actor, new_password=NEW_PASSWORD)
     owner_session.rollback()
     with pytest.raises(AuthenticationFailed):
-        auth.reauthenticate(owner_session, token=token, password="wrong password here")
+        auth.reauthenticate(session=owner_session, token=token, password="wrong password here")
     owner_session.rollback()
-    auth.reauthenticate(owner_session, token=token, password=PASSWORD)
+    auth.reauthenticate(session=owner_session, token=token, password=PASSWORD)
     with pytest.raises(ValidationFailed, match="most common"):
-        accounts.change_password(owner_session, actor=actor, new_password="password123")
+        accounts.change_password(session=owner_session, actor=actor, new_password="password123")
     owner_session.rollback()
-    auth.reauthenticate(owner_session, token=token, password=PASSWORD)
-    assert accounts.change_password(owner_session, actor=actor, new_password=NEW_PASSWORD) == 2
+    auth.reauthenticate(session=owner_session, token=token, password=PASSWORD)
+    assert (
+        accounts.change_password(session=owner_session, actor=actor, new_password=NEW_PASSWORD) == 2
+    )
     owner_session.commit()
-    assert auth.resolve_session(owner_session, token) is None
-    assert auth.resolve_session(owner_session, other_token) is None
+    assert auth.resolve_session(token, session=owner_session) is None
+    assert auth.resolve_session(other_token, session=owner_session) is None
     owner_session.refresh(user)
     assert verify_password(user.password_hash, NEW_PASSWORD)
 
@@ -254,8 +262,10 @@ def test_password_change_needs_reauthentication_and_revokes_every_session(owner_
 def test_email_and_phone_changes_need_reauthentication(owner_session, smtp):
     user = make_user(owner_session)
     actor, _token = signed_in(owner_session, user)
-    accounts.change_phone(owner_session, actor=actor, phone="+44 20 7946 0000")
-    message = accounts.change_email(owner_session, actor=actor, new_email="moved@example.org")
+    accounts.change_phone(session=owner_session, actor=actor, phone="+44 20 7946 0000")
+    message = accounts.change_email(
+        session=owner_session, actor=actor, new_email="moved@example.org"
+    )
     owner_session.commit()
     assert "confirm" in message
     owner_session.refresh(user)
@@ -264,19 +274,19 @@ def test_email_and_phone_changes_need_reauthentication(owner_session, smtp):
     deliver_emails()
     assert smtp.to("moved@example.org") and smtp.to(user.email)
     confirm = _link_token(smtp.to("moved@example.org")[-1])
-    assert not accounts.open_verification_link(owner_session, token=confirm).needs_agreement
-    assert accounts.verify_email(owner_session, token=confirm) == "moved@example.org"
+    assert not accounts.open_verification_link(session=owner_session, token=confirm).needs_agreement
+    assert accounts.verify_email(session=owner_session, token=confirm) == "moved@example.org"
     owner_session.commit()
     owner_session.refresh(user)
     assert user.status == "active" and user.email_verified_at is not None
     with pytest.raises(ValidationFailed, match="phone"):
-        accounts.change_phone(owner_session, actor=actor, phone="not a phone")
+        accounts.change_phone(session=owner_session, actor=actor, phone="not a phone")
     row = owner_session.get(UserSession, actor.session_id)
     row.reauthenticated_at = None
     owner_session.add(row)
     owner_session.commit()
     with pytest.raises(ReauthenticationRequired):
-        accounts.change_phone(owner_session, actor=actor, phone="+1 555 000 1111")
+        accounts.change_phone(session=owner_session, actor=actor, phone="+1 555 000 1111")
 
 
 def test_admin_disables_an_account_which_revokes_its_sessions(owner_session):
@@ -286,23 +296,31 @@ def test_admin_disables_an_account_which_revokes_its_sessions(owner_session):
     _actor, token = signed_in(owner_session, target)
     with pytest.raises(ValidationFailed, match="why"):
         accounts.set_account_disabled(
-            owner_session, actor=admin_actor, user_id=target.id, disabled=True, reason=" "
+            session=owner_session, actor=admin_actor, user_id=target.id, disabled=True, reason=" "
         )
     owner_session.rollback()
     accounts.set_account_disabled(
-        owner_session, actor=admin_actor, user_id=target.id, disabled=True, reason="fraud check"
+        session=owner_session,
+        actor=admin_actor,
+        user_id=target.id,
+        disabled=True,
+        reason="fraud check",
     )
     owner_session.commit()
-    assert auth.resolve_session(owner_session, token) is None
+    assert auth.resolve_session(token, session=owner_session) is None
     row = owner_session.exec(select(UserSession).where(UserSession.user_id == target.id)).one()
     assert row.revoked_reason == "account_disabled"
     with pytest.raises(AuthenticationFailed, match="incorrect"):
-        auth.login(owner_session, email=target.email, password=PASSWORD)
+        auth.login(session=owner_session, email=target.email, password=PASSWORD)
     owner_session.rollback()
     distributor_actor = auth.SessionUser(target.id, target.email, "distributor", "T", None).actor()
     with pytest.raises(PermissionDenied):
         accounts.set_account_disabled(
-            owner_session, actor=distributor_actor, user_id=admin.id, disabled=True, reason="x"
+            session=owner_session,
+            actor=distributor_actor,
+            user_id=admin.id,
+            disabled=True,
+            reason="x",
         )
 
 
@@ -312,10 +330,14 @@ def test_role_changes_are_admin_only_and_audited(owner_session):
     admin_actor = auth.SessionUser(admin.id, admin.email, "admin", "A", None).actor()
     with pytest.raises(ValidationFailed, match="roles"):
         accounts.change_role(
-            owner_session, actor=admin_actor, user_id=target.id, role="root", reason="x"
+            session=owner_session, actor=admin_actor, user_id=target.id, role="root", reason="x"
         )
     accounts.change_role(
-        owner_session, actor=admin_actor, user_id=target.id, role="finance", reason="moved team"
+        session=owner_session,
+        actor=admin_actor,
+        user_id=target.id,
+        role="finance",
+        reason="moved team",
     )
     owner_session.commit()
     log = owner_session.exec(
@@ -330,8 +352,8 @@ def test_role_changes_are_admin_only_and_audited(owner_session):
 def test_audit_rows_record_that_contact_details_changed_not_their_values(owner_session, smtp):
     user = make_user(owner_session)
     actor, _token = signed_in(owner_session, user)
-    accounts.change_phone(owner_session, actor=actor, phone="+1 555 222 3333")
-    accounts.change_email(owner_session, actor=actor, new_email="private-new@example.org")
+    accounts.change_phone(session=owner_session, actor=actor, phone="+1 555 222 3333")
+    accounts.change_email(session=owner_session, actor=actor, new_email="private-new@example.org")
     owner_session.commit()
     rows = owner_session.exec(
         select(AuditLog).where(

@@ -48,7 +48,7 @@ def _works(session, raw: str) -> bool:
     session.commit()
     try:
         with session_scope("app") as request:
-            api_tokens.authenticate(request, raw=raw)
+            api_tokens.authenticate(session=request, raw=raw)
     except AuthenticationFailed:
         return False
     return True
@@ -59,13 +59,15 @@ def test_a_browser_left_signed_in_cannot_make_a_token(owner_session):
     actor, _ = signed_in(owner_session, user)
     _stale(owner_session, actor.session_id)
     with unchanged(owner_session, "api_tokens"), pytest.raises(ReauthenticationRequired):
-        api_tokens.create_token(owner_session, actor=actor, name="x", scopes=["me:read"])
+        api_tokens.create_token(session=owner_session, actor=actor, name="x", scopes=["me:read"])
     owner_session.rollback()
     token_actor = api_tokens.authenticate(
-        owner_session, raw=make_api_token(owner_session, user, ["me:read"])[1]
+        session=owner_session, raw=make_api_token(owner_session, user, ["me:read"])[1]
     ).actor
     with pytest.raises(ReauthenticationRequired):
-        api_tokens.create_token(owner_session, actor=token_actor, name="y", scopes=["me:read"])
+        api_tokens.create_token(
+            session=owner_session, actor=token_actor, name="y", scopes=["me:read"]
+        )
     owner_session.rollback()
 
 
@@ -82,30 +84,34 @@ def test_the_tokens_page_sends_a_stale_user_to_confirm_and_back(owner_session):
         call = client.call(TokensState.create, form_data=form)
     assert call.redirect == "/account/confirm?next=/account/tokens"
     assert call.state.new_token == ""
-    auth.reauthenticate(owner_session, token=client.session_token, password=PASSWORD)
+    auth.reauthenticate(session=owner_session, token=client.session_token, password=PASSWORD)
     owner_session.commit()
     call = client.call(TokensState.create, form_data=form)
     assert call.state.error == "" and call.state.new_token.startswith("mlm_")
 
 
 def _reset_by_email(session, smtp, user):
-    accounts.request_password_reset(session, email=user.email)
+    accounts.request_password_reset(session=session, email=user.email)
     session.commit()
     deliver_emails()
     link = next(m for m in smtp.to(user.email) if m["Subject"] == "Reset your password")
     token = re.search(r"token=([A-Za-z0-9_\-]+)", link.get_content()).group(1)
-    accounts.reset_password(session, token=token, new_password=NEW_PASSWORD)
+    accounts.reset_password(session=session, token=token, new_password=NEW_PASSWORD)
 
 
 def _disable(session, user, admin_actor):
     accounts.set_account_disabled(
-        session, actor=admin_actor, user_id=user.id, disabled=True, reason="Fraud ticket 12"
+        session=session, actor=admin_actor, user_id=user.id, disabled=True, reason="Fraud ticket 12"
     )
 
 
 def _change_role(session, user, admin_actor):
     accounts.change_role(
-        session, actor=admin_actor, user_id=user.id, role="support", reason="Hired as support"
+        session=session,
+        actor=admin_actor,
+        user_id=user.id,
+        role="support",
+        reason="Hired as support",
     )
 
 
@@ -115,7 +121,7 @@ def _change_role(session, user, admin_actor):
         (
             "password_changed",
             lambda s, user, actor, _admin, _smtp: accounts.change_password(
-                s, actor=actor, new_password=NEW_PASSWORD
+                session=s, actor=actor, new_password=NEW_PASSWORD
             ),
         ),
         ("password_reset", lambda s, user, _actor, _admin, smtp: _reset_by_email(s, smtp, user)),
@@ -123,7 +129,9 @@ def _change_role(session, user, admin_actor):
         ("role_changed", lambda s, user, _actor, admin, _smtp: _change_role(s, user, admin)),
         (
             "signed_out_everywhere",
-            lambda s, _user, actor, _admin, _smtp: sessions.revoke_other_sessions(s, actor=actor),
+            lambda s, _user, actor, _admin, _smtp: sessions.revoke_other_sessions(
+                session=s, actor=actor
+            ),
         ),
     ],
 )
@@ -153,9 +161,9 @@ def test_an_ordinary_sign_out_keeps_the_integrations_working(owner_session):
     user = make_user(owner_session)
     _public, raw = make_api_token(owner_session, user, ["me:read"])
     _actor, session_token = signed_in(owner_session, user)
-    auth.logout(owner_session, session_token)
+    auth.logout(session_token, session=owner_session)
     owner_session.commit()
-    assert auth.resolve_session(owner_session, session_token) is None
+    assert auth.resolve_session(session_token, session=owner_session) is None
     assert _works(owner_session, raw)
 
 
@@ -203,13 +211,13 @@ def test_a_distributor_token_does_not_need_2fa(owner_session):
 def test_a_distributor_who_turns_2fa_off_keeps_their_tokens(owner_session):
     user = make_user(owner_session)
     actor, _ = signed_in(owner_session, user)
-    shown = two_factor.begin_enrolment(owner_session, actor=actor)
+    shown = two_factor.begin_enrolment(session=owner_session, actor=actor)
     two_factor.confirm_enrolment(
-        owner_session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
+        session=owner_session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
     )
     owner_session.commit()
     _public, raw = make_api_token(owner_session, user, ["me:read"])
-    two_factor.disable(owner_session, actor=actor)
+    two_factor.disable(session=owner_session, actor=actor)
     owner_session.commit()
     assert _works(owner_session, raw)
 
@@ -219,10 +227,10 @@ def test_tokens_expire_after_30_days_by_default_and_90_at_most(owner_session):
     actor, _ = signed_in(owner_session, user)
     before = utcnow()
     default, raw = api_tokens.create_token(
-        owner_session, actor=actor, name="default", scopes=["me:read"]
+        session=owner_session, actor=actor, name="default", scopes=["me:read"]
     )
     longest, _ = api_tokens.create_token(
-        owner_session, actor=actor, name="longest", scopes=["me:read"], expires_in_days=90
+        session=owner_session, actor=actor, name="longest", scopes=["me:read"], expires_in_days=90
     )
     owner_session.commit()
     assert (
@@ -234,9 +242,11 @@ def test_tokens_expire_after_30_days_by_default_and_90_at_most(owner_session):
         days=90, minutes=1
     )
     now = utcnow()
-    assert api_tokens.authenticate(owner_session, raw=raw, now=now + timedelta(days=29))
+    assert api_tokens.authenticate(session=owner_session, raw=raw, now=now + timedelta(days=29))
     with pytest.raises(AuthenticationFailed):
-        api_tokens.authenticate(owner_session, raw=raw, now=now + timedelta(days=30, minutes=1))
+        api_tokens.authenticate(
+            session=owner_session, raw=raw, now=now + timedelta(days=30, minutes=1)
+        )
     owner_session.rollback()
 
 
@@ -246,7 +256,7 @@ def test_a_token_cannot_live_longer_than_90_days_or_forever(owner_session, days)
     actor, _ = signed_in(owner_session, user)
     with unchanged(owner_session, "api_tokens"), pytest.raises(ValidationFailed, match="90 days"):
         api_tokens.create_token(
-            owner_session, actor=actor, name="x", scopes=["me:read"], expires_in_days=days
+            session=owner_session, actor=actor, name="x", scopes=["me:read"], expires_in_days=days
         )
     owner_session.rollback()
 

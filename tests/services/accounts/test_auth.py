@@ -16,7 +16,7 @@ from tests.factories import PASSWORD, make_user
 def test_login_opens_a_session_stored_only_as_a_hash(owner_session):
     user = make_user(owner_session, role="distributor")
     signed_in, token = auth.login(
-        owner_session, email=user.email.upper(), password=PASSWORD, ip_address="10.1.2.3"
+        session=owner_session, email=user.email.upper(), password=PASSWORD, ip_address="10.1.2.3"
     )
     owner_session.commit()
     assert signed_in.user_id == user.id and signed_in.role == "distributor"
@@ -27,15 +27,17 @@ def test_login_opens_a_session_stored_only_as_a_hash(owner_session):
     assert rows[0].token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert token not in rows[0].token_hash
     assert str(rows[0].ip_address) == "10.1.2.3"
-    assert auth.resolve_session(owner_session, token).user_id == user.id
+    assert auth.resolve_session(token, session=owner_session).user_id == user.id
 
 
 def test_wrong_password_and_unknown_email_get_the_same_message(owner_session):
     user = make_user(owner_session)
     with pytest.raises(AuthenticationFailed) as wrong:
-        auth.login(owner_session, email=user.email, password="not the password")
+        auth.login(session=owner_session, email=user.email, password="not the password")
     with pytest.raises(AuthenticationFailed) as unknown:
-        auth.login(owner_session, email="nobody-here@example.com", password="whatever it is")
+        auth.login(
+            session=owner_session, email="nobody-here@example.com", password="whatever it is"
+        )
     assert str(wrong.value) == str(unknown.value) == auth.LOGIN_FAILED_MESSAGE
 
 
@@ -45,7 +47,7 @@ def test_unknown_email_costs_about_as_much_as_a_wrong_password(owner_session):
     def timed(email: str) -> float:
         start = time.perf_counter()
         with pytest.raises(AuthenticationFailed):
-            auth.login(owner_session, email=email, password="not the password")
+            auth.login(session=owner_session, email=email, password="not the password")
         return time.perf_counter() - start
 
     wrong = min(timed(user.email) for _ in range(3))
@@ -56,12 +58,12 @@ def test_unknown_email_costs_about_as_much_as_a_wrong_password(owner_session):
 def test_disabled_account_cannot_log_in(owner_session):
     user = make_user(owner_session, status="disabled")
     with pytest.raises(AuthenticationFailed):
-        auth.login(owner_session, email=user.email, password=PASSWORD)
+        auth.login(session=owner_session, email=user.email, password=PASSWORD)
 
 
 def test_failed_login_is_audited(owner_session):
     user = make_user(owner_session)
-    auth.record_failed_login(owner_session, email=user.email, ip_address="10.9.9.9")
+    auth.record_failed_login(session=owner_session, email=user.email, ip_address="10.9.9.9")
     owner_session.commit()
     row = owner_session.execute(
         text(
@@ -75,39 +77,47 @@ def test_failed_login_is_audited(owner_session):
 
 def test_idle_and_absolute_timeouts_end_a_session(owner_session):
     staff = make_user(owner_session, role="admin")
-    _, token = auth.login(owner_session, email=staff.email, password=PASSWORD)
+    _, token = auth.login(session=owner_session, email=staff.email, password=PASSWORD)
     owner_session.commit()
     now = utcnow()
-    assert auth.resolve_session(owner_session, token, now=now + timedelta(minutes=29)) is not None
-    assert auth.resolve_session(owner_session, token, now=now + timedelta(minutes=61)) is None
+    assert (
+        auth.resolve_session(token, session=owner_session, now=now + timedelta(minutes=29))
+        is not None
+    )
+    assert (
+        auth.resolve_session(token, session=owner_session, now=now + timedelta(minutes=61)) is None
+    )
 
     distributor = make_user(owner_session)
-    _, token = auth.login(owner_session, email=distributor.email, password=PASSWORD)
+    _, token = auth.login(session=owner_session, email=distributor.email, password=PASSWORD)
     owner_session.commit()
-    assert auth.resolve_session(owner_session, token, now=now + timedelta(hours=11)) is not None
-    assert auth.resolve_session(owner_session, token, now=now + timedelta(days=8)) is None
+    assert (
+        auth.resolve_session(token, session=owner_session, now=now + timedelta(hours=11))
+        is not None
+    )
+    assert auth.resolve_session(token, session=owner_session, now=now + timedelta(days=8)) is None
 
 
 def test_logout_revokes_the_session(owner_session):
     user = make_user(owner_session)
-    _, token = auth.login(owner_session, email=user.email, password=PASSWORD)
+    _, token = auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.commit()
-    auth.logout(owner_session, token)
+    auth.logout(token, session=owner_session)
     owner_session.commit()
-    assert auth.resolve_session(owner_session, token) is None
-    assert auth.resolve_session(owner_session, "made-up-token") is None
-    assert auth.resolve_session(owner_session, "") is None
+    assert auth.resolve_session(token, session=owner_session) is None
+    assert auth.resolve_session("made-up-token", session=owner_session) is None
+    assert auth.resolve_session("", session=owner_session) is None
 
 
 def test_logout_revokes_every_session_of_the_user(owner_session):
     user = make_user(owner_session)
-    _, laptop = auth.login(owner_session, email=user.email, password=PASSWORD)
-    _, phone = auth.login(owner_session, email=user.email, password=PASSWORD)
+    _, laptop = auth.login(session=owner_session, email=user.email, password=PASSWORD)
+    _, phone = auth.login(session=owner_session, email=user.email, password=PASSWORD)
     other = make_user(owner_session)
-    _, someone_else = auth.login(owner_session, email=other.email, password=PASSWORD)
+    _, someone_else = auth.login(session=owner_session, email=other.email, password=PASSWORD)
     owner_session.commit()
-    auth.logout(owner_session, laptop)
+    auth.logout(laptop, session=owner_session)
     owner_session.commit()
-    assert auth.resolve_session(owner_session, laptop) is None
-    assert auth.resolve_session(owner_session, phone) is None
-    assert auth.resolve_session(owner_session, someone_else) is not None
+    assert auth.resolve_session(laptop, session=owner_session) is None
+    assert auth.resolve_session(phone, session=owner_session) is None
+    assert auth.resolve_session(someone_else, session=owner_session) is not None

@@ -50,9 +50,9 @@ def _actions(session, user_id):
 
 def _with_2fa(session, user):
     actor, _token = signed_in(session, user)
-    shown = two_factor.begin_enrolment(session, actor=actor)
+    shown = two_factor.begin_enrolment(session=session, actor=actor)
     codes = two_factor.confirm_enrolment(
-        session, actor=actor, code=totp.code_at(shown.secret, totp.current_step() - 1)
+        session=session, actor=actor, code=totp.code_at(shown.secret, totp.current_step() - 1)
     )
     session.commit()
     return shown.secret, codes
@@ -93,7 +93,7 @@ def test_a_known_password_cannot_reset_the_count_of_wrong_2fa_codes(owner_sessio
     assert actions.count("user.2fa_locked") == 1
     assert "user.2fa_passed" not in actions
     later = utcnow() + timedelta(minutes=16)
-    assert not auth.is_locked(owner_session, email=user.email, ip_address=None, now=later)
+    assert not auth.is_locked(session=owner_session, email=user.email, ip_address=None, now=later)
 
 
 def test_wrong_codes_at_reauthentication_count_the_same_and_lock_it(owner_session):
@@ -173,7 +173,9 @@ def test_the_same_totp_code_from_two_browsers_at_once_is_accepted_once(owner_ses
         select(UserSession).where(
             UserSession.user_id == user.id,
             UserSession.two_factor_at.is_not(None),  # type: ignore[union-attr]  # a column here
-            UserSession.id.in_([auth.resolve_session(owner_session, t).session_id for t in tokens]),  # type: ignore[union-attr]  # a column here
+            UserSession.id.in_(  # type: ignore[union-attr]  # a column here
+                [auth.resolve_session(t, session=owner_session).session_id for t in tokens]
+            ),
         )
     ).all()
     assert len(verified) == 1
@@ -204,7 +206,7 @@ def test_one_recovery_code_used_in_parallel_works_once(owner_session):
 def test_a_one_time_link_redeemed_in_parallel_works_once(owner_session):
     user = make_user(owner_session)
     raw = accounts._issue_token(
-        owner_session,
+        session=owner_session,
         user_id=user.id,
         purpose="reset_password",
         ttl=accounts.RESET_PASSWORD_TTL,
@@ -214,7 +216,7 @@ def test_a_one_time_link_redeemed_in_parallel_works_once(owner_session):
     def redeem(i):
         with session_scope("app") as session:
             accounts.reset_password(
-                session, token=raw, new_password=f"a new pass phrase {uuid.uuid4().hex}"
+                session=session, token=raw, new_password=f"a new pass phrase {uuid.uuid4().hex}"
             )
 
     results = _race(4, redeem)

@@ -31,8 +31,8 @@ BANK = "GB82 WEST 1234 5698 7654 32"
 def _with_payout_details(session):
     user = make_user(session)
     actor, _ = signed_in(session, user)
-    profile.update_payout_details(session, actor=actor, tax_id=TAX_ID, bank_account=BANK)
-    profile.update_date_of_birth(session, actor=actor, date_of_birth="1984-02-29")
+    profile.update_payout_details(session=session, actor=actor, tax_id=TAX_ID, bank_account=BANK)
+    profile.update_date_of_birth(session=session, actor=actor, date_of_birth="1984-02-29")
     session.commit()
     return user, actor
 
@@ -53,7 +53,7 @@ def test_sensitive_fields_are_ciphertext_at_rest_and_shown_as_last_4(owner_sessi
     ):
         assert stored.startswith(f"v1:{crypto.current_key_id()}:") and plain not in stored
     assert (raw.tax_id_last4, raw.bank_account_last4) == ("6789", "5432")
-    shown = profile.get_profile(owner_session, actor=actor, user_id=user.id)
+    shown = profile.get_profile(session=owner_session, actor=actor, user_id=user.id)
     assert (shown.tax_id_last4, shown.bank_account_last4) == ("6789", "5432")
     assert shown.date_of_birth_on_file
     assert TAX_ID.replace("-", "") not in repr(shown)
@@ -65,12 +65,12 @@ def test_payout_details_need_reauthentication_and_valid_input(owner_session):
     user = make_user(owner_session)
     actor, _ = signed_in(owner_session, user)
     with pytest.raises(ValidationFailed, match="tax id"):
-        profile.update_payout_details(owner_session, actor=actor, tax_id="12")
+        profile.update_payout_details(session=owner_session, actor=actor, tax_id="12")
     owner_session.rollback()
     assert owner_session.get(UserProfile, user.id).tax_id_enc is None
     no_session = Actor(user_id=user.id, role="distributor")
     with pytest.raises(ReauthenticationRequired):
-        profile.update_payout_details(owner_session, actor=no_session, tax_id=TAX_ID)
+        profile.update_payout_details(session=owner_session, actor=no_session, tax_id=TAX_ID)
 
 
 def test_only_finance_reveals_a_full_value_with_a_reason_and_it_is_audited(owner_session):
@@ -80,7 +80,7 @@ def test_only_finance_reveals_a_full_value_with_a_reason_and_it_is_audited(owner
     for role in ("admin", "support", "compliance", "distributor"):
         with pytest.raises(PermissionDenied):
             profile.reveal_sensitive_field(
-                owner_session,
+                session=owner_session,
                 actor=Actor(user_id=finance.id, role=role),
                 user_id=user.id,
                 field="tax_id",
@@ -88,14 +88,18 @@ def test_only_finance_reveals_a_full_value_with_a_reason_and_it_is_audited(owner
             )
     with pytest.raises(PermissionDenied):
         profile.reveal_sensitive_field(
-            owner_session, actor=actor, user_id=user.id, field="tax_id", reason="mine"
+            session=owner_session, actor=actor, user_id=user.id, field="tax_id", reason="mine"
         )
     with pytest.raises(ValidationFailed, match="why"):
         profile.reveal_sensitive_field(
-            owner_session, actor=finance_actor, user_id=user.id, field="tax_id", reason=""
+            session=owner_session, actor=finance_actor, user_id=user.id, field="tax_id", reason=""
         )
     value = profile.reveal_sensitive_field(
-        owner_session, actor=finance_actor, user_id=user.id, field="tax_id", reason="1099 check"
+        session=owner_session,
+        actor=finance_actor,
+        user_id=user.id,
+        field="tax_id",
+        reason="1099 check",
     )
     owner_session.commit()
     assert value == "123456789"
@@ -113,7 +117,7 @@ def test_a_distributor_cannot_read_another_distributors_profile(owner_session):
     other = make_user(owner_session)
     other_actor = Actor(user_id=other.id, role="distributor")
     with pytest.raises(PermissionDenied):
-        profile.get_profile(owner_session, actor=other_actor, user_id=user.id)
+        profile.get_profile(session=owner_session, actor=other_actor, user_id=user.id)
 
 
 def test_contact_private_notes_are_encrypted_and_private_to_the_owner(owner_session):
@@ -125,7 +129,10 @@ def test_contact_private_notes_are_encrypted_and_private_to_the_owner(owner_sess
     owner_session.commit()
     owner_actor = Actor(user_id=owner.id, role="distributor")
     profile.set_contact_private_notes(
-        owner_session, actor=owner_actor, contact_id=contact.id, notes="going through a divorce"
+        session=owner_session,
+        actor=owner_actor,
+        contact_id=contact.id,
+        notes="going through a divorce",
     )
     owner_session.commit()
     raw = owner_session.execute(
@@ -133,25 +140,27 @@ def test_contact_private_notes_are_encrypted_and_private_to_the_owner(owner_sess
     ).scalar_one()
     assert "divorce" not in raw
     assert (
-        profile.read_contact_private_notes(owner_session, actor=owner_actor, contact_id=contact.id)
+        profile.read_contact_private_notes(
+            session=owner_session, actor=owner_actor, contact_id=contact.id
+        )
         == "going through a divorce"
     )
     stranger_actor = Actor(user_id=stranger.id, role="distributor", distributor_id=1)
     with pytest.raises(NotFound):
         profile.read_contact_private_notes(
-            owner_session, actor=stranger_actor, contact_id=contact.id
+            session=owner_session, actor=stranger_actor, contact_id=contact.id
         )
     with pytest.raises(NotFound):
         profile.set_contact_private_notes(
-            owner_session, actor=stranger_actor, contact_id=contact.id, notes="x"
+            session=owner_session, actor=stranger_actor, contact_id=contact.id, notes="x"
         )
     support_actor = Actor(user_id=support.id, role="support")
     with pytest.raises(ValidationFailed, match="why"):
         profile.read_contact_private_notes(
-            owner_session, actor=support_actor, contact_id=contact.id
+            session=owner_session, actor=support_actor, contact_id=contact.id
         )
     assert profile.read_contact_private_notes(
-        owner_session, actor=support_actor, contact_id=contact.id, reason="ticket 42"
+        session=owner_session, actor=support_actor, contact_id=contact.id, reason="ticket 42"
     )
 
 
@@ -163,11 +172,11 @@ def test_rotate_keys_reencrypts_every_encrypted_column(owner_session, monkeypatc
     monkeypatch.setenv("FIELD_ENCRYPTION_KEY", f"{new},{old}")
     settings.get_settings.cache_clear()
     try:
-        assert key_rotation.values_on_old_keys(owner_session) > 0
-        counts = key_rotation.rotate_keys(owner_session, actor=Actor.system("cli"))
+        assert key_rotation.values_on_old_keys(session=owner_session) > 0
+        counts = key_rotation.rotate_keys(session=owner_session, actor=Actor.system("cli"))
         owner_session.commit()
         assert counts["user_profiles.tax_id_enc"] >= 1
-        assert key_rotation.values_on_old_keys(owner_session) == 0
+        assert key_rotation.values_on_old_keys(session=owner_session) == 0
         stored = owner_session.execute(
             text("SELECT tax_id_enc FROM user_profiles WHERE user_id = :id"), {"id": user.id}
         ).scalar_one()
@@ -177,14 +186,16 @@ def test_rotate_keys_reencrypts_every_encrypted_column(owner_session, monkeypatc
         # Rotate back so the rest of the run's data stays readable with the run's key.
         monkeypatch.setenv("FIELD_ENCRYPTION_KEY", f"{old},{new}")
         settings.get_settings.cache_clear()
-        key_rotation.rotate_keys(owner_session, actor=Actor.system("cli"))
+        key_rotation.rotate_keys(session=owner_session, actor=Actor.system("cli"))
         owner_session.commit()
         monkeypatch.undo()
         settings.get_settings.cache_clear()
 
 
 def test_audit_rows_cannot_be_changed_or_deleted(database_url, owner_session):
-    audit.record(owner_session, actor=Actor.system("test"), action="x.y", entity_type="thing")
+    audit.record(
+        session=owner_session, actor=Actor.system("test"), action="x.y", entity_type="thing"
+    )
     owner_session.commit()
     libpq = database_url.replace("postgresql+psycopg", "postgresql")
     with psycopg.connect(libpq) as conn:
@@ -201,7 +212,7 @@ def test_audit_search_filters_and_csv_export_for_admin_and_compliance(owner_sess
     user = make_user(owner_session)
     for i in range(3):
         audit.record(
-            owner_session,
+            session=owner_session,
             actor=Actor(
                 user_id=user.id, role="distributor", label=user.email, ip_address="10.1.1.1"
             ),
@@ -215,20 +226,22 @@ def test_audit_search_filters_and_csv_export_for_admin_and_compliance(owner_sess
     owner_session.commit()
     compliance = Actor(user_id=user.id, role="compliance")
     rows, total = audit.search(
-        owner_session,
+        session=owner_session,
         actor=compliance,
         filters=audit.AuditFilter(actor=user.email, action="thing", entity_type="widget"),
     )
     assert total == 3 and [r.entity_id for r in rows] == ["w2", "w1", "w0"]
     assert rows[0].ip_address == "10.1.1.1" and rows[0].after == '{"n": 3}'
     rows, total = audit.search(
-        owner_session, actor=compliance, filters=audit.AuditFilter(entity_id="w1")
+        session=owner_session, actor=compliance, filters=audit.AuditFilter(entity_id="w1")
     )
     assert total == 1
     with pytest.raises(ValidationFailed, match="YYYY-MM-DD"):
-        audit.search(owner_session, actor=compliance, filters=audit.AuditFilter(since="yesterday"))
+        audit.search(
+            session=owner_session, actor=compliance, filters=audit.AuditFilter(since="yesterday")
+        )
     exported = audit.export_csv(
-        owner_session, actor=compliance, filters=audit.AuditFilter(actor=user.email)
+        session=owner_session, actor=compliance, filters=audit.AuditFilter(actor=user.email)
     )
     owner_session.commit()
     table = list(csv.DictReader(io.StringIO(exported)))
@@ -237,7 +250,9 @@ def test_audit_search_filters_and_csv_export_for_admin_and_compliance(owner_sess
     for role in ("finance", "support", "distributor"):
         with pytest.raises(PermissionDenied):
             audit.search(
-                owner_session, actor=Actor(user_id=user.id, role=role), filters=audit.AuditFilter()
+                session=owner_session,
+                actor=Actor(user_id=user.id, role=role),
+                filters=audit.AuditFilter(),
             )
     assert owner_session.exec(
         select(AuditLog).where(AuditLog.action == "audit.exported", AuditLog.actor_id == user.id)
@@ -249,7 +264,7 @@ def test_audit_search_takes_wildcards_literally(owner_session):
     label = f"{uuid.uuid4().hex[:8]}_x@example.com"
     for action in ("thing.50%_off", "thing.500 off", "thing.a_b", "thing.axb"):
         audit.record(
-            owner_session,
+            session=owner_session,
             actor=Actor(user_id=user.id, role="distributor", label=label),
             action=action,
             entity_type="widget",
@@ -260,7 +275,9 @@ def test_audit_search_takes_wildcards_literally(owner_session):
 
     def actions(**filters: str) -> list[str]:
         rows, _ = audit.search(
-            owner_session, actor=compliance, filters=audit.AuditFilter(actor=label, **filters)
+            session=owner_session,
+            actor=compliance,
+            filters=audit.AuditFilter(actor=label, **filters),
         )
         return sorted(r.action for r in rows)
 
@@ -269,6 +286,6 @@ def test_audit_search_takes_wildcards_literally(owner_session):
     assert actions(action="%_") == ["thing.50%_off"]
     assert len(actions()) == 4
     rows, _ = audit.search(
-        owner_session, actor=compliance, filters=audit.AuditFilter(actor=label[:8] + "%x")
+        session=owner_session, actor=compliance, filters=audit.AuditFilter(actor=label[:8] + "%x")
     )
     assert rows == []

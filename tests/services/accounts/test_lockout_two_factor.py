@@ -19,9 +19,9 @@ from tests.services.conftest import signed_in
 
 def _fail(session, email, ip, now=None):
     with pytest.raises(AuthenticationFailed):
-        auth.login(session, email=email, password="not the password!", ip_address=ip)
+        auth.login(session=session, email=email, password="not the password!", ip_address=ip)
     session.rollback()
-    locked = auth.record_failed_login(session, email=email, ip_address=ip, now=now)
+    locked = auth.record_failed_login(session=session, email=email, ip_address=ip, now=now)
     session.commit()
     return locked
 
@@ -38,14 +38,16 @@ def test_ten_failures_lock_the_account_for_15_minutes_and_are_audited(owner_sess
     locks = [_fail(owner_session, user.email, f"198.51.100.{i}") for i in range(10)]
     assert locks == [False] * 9 + [True]
     with pytest.raises(auth.AccountLocked, match="15 minutes"):
-        auth.login(owner_session, email=user.email, password=PASSWORD, ip_address="203.0.113.1")
+        auth.login(
+            session=owner_session, email=user.email, password=PASSWORD, ip_address="203.0.113.1"
+        )
     owner_session.rollback()
     actions = _actions(owner_session, entity_id=str(user.id))
     assert actions.count("user.login_failed") == 10 and actions.count("user.locked") == 1
     owner_session.refresh(user)
     assert user.locked_until is not None and user.failed_logins == 10
     later = utcnow() + timedelta(minutes=16)
-    assert not auth.is_locked(owner_session, email=user.email, ip_address=None, now=later)
+    assert not auth.is_locked(session=owner_session, email=user.email, ip_address=None, now=later)
 
 
 def test_an_unknown_email_locks_the_same_way_so_nothing_is_revealed(owner_session):
@@ -53,7 +55,7 @@ def test_an_unknown_email_locks_the_same_way_so_nothing_is_revealed(owner_sessio
     for i in range(10):
         _fail(owner_session, email, f"198.51.101.{i}")
     with pytest.raises(auth.AccountLocked):
-        auth.login(owner_session, email=email, password="anything at all")
+        auth.login(session=owner_session, email=email, password="anything at all")
 
 
 def test_ten_failures_from_one_ip_lock_that_ip_for_every_account(owner_session):
@@ -62,10 +64,12 @@ def test_ten_failures_from_one_ip_lock_that_ip_for_every_account(owner_session):
         _fail(owner_session, user.email, "192.0.2.77")
     fresh = make_user(owner_session)
     with pytest.raises(auth.AccountLocked):
-        auth.login(owner_session, email=fresh.email, password=PASSWORD, ip_address="192.0.2.77")
+        auth.login(
+            session=owner_session, email=fresh.email, password=PASSWORD, ip_address="192.0.2.77"
+        )
     owner_session.rollback()
     who, _ = auth.login(
-        owner_session, email=fresh.email, password=PASSWORD, ip_address="192.0.2.78"
+        session=owner_session, email=fresh.email, password=PASSWORD, ip_address="192.0.2.78"
     )
     assert who.user_id == fresh.id
     assert "ip.locked" in _actions(owner_session, entity_id="192.0.2.77")
@@ -75,24 +79,24 @@ def test_a_successful_login_clears_the_account_failures(owner_session):
     user = make_user(owner_session)
     for i in range(5):
         _fail(owner_session, user.email, f"198.51.102.{i}")
-    auth.login(owner_session, email=user.email, password=PASSWORD)
+    auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.commit()
     for i in range(9):
         _fail(owner_session, user.email, f"198.51.103.{i}")
-    auth.login(owner_session, email=user.email, password=PASSWORD)
+    auth.login(session=owner_session, email=user.email, password=PASSWORD)
 
 
 def _enrol(session, user):
     actor, token = signed_in(session, user)
-    shown = two_factor.begin_enrolment(session, actor=actor)
+    shown = two_factor.begin_enrolment(session=session, actor=actor)
     session.commit()
     assert shown.qr_svg.startswith("<?xml") or "<svg" in shown.qr_svg
     assert shown.uri.startswith("otpauth://totp/")
     with pytest.raises(ValidationFailed):
-        two_factor.confirm_enrolment(session, actor=actor, code="000000")
+        two_factor.confirm_enrolment(session=session, actor=actor, code="000000")
     session.rollback()
     codes = two_factor.confirm_enrolment(
-        session, actor=actor, code=totp.code_at(shown.secret, totp.current_step() - 1)
+        session=session, actor=actor, code=totp.code_at(shown.secret, totp.current_step() - 1)
     )
     session.commit()
     return shown.secret, codes, actor, token
@@ -107,9 +111,9 @@ def test_enrolment_stores_the_secret_encrypted_and_recovery_codes_hashed(owner_s
     stored = owner_session.exec(select(RecoveryCode).where(RecoveryCode.user_id == user.id)).all()
     assert len(stored) == 10
     assert not {row.code_hash for row in stored} & set(codes)
-    resolved = auth.resolve_session(owner_session, token)
+    resolved = auth.resolve_session(token, session=owner_session)
     assert resolved.fully_signed_in, "the enrolling session counts as verified"
-    assert two_factor.two_factor_status(owner_session, actor=actor) == (True, 10)
+    assert two_factor.two_factor_status(session=owner_session, actor=actor) == (True, 10)
 
 
 def test_staff_without_2fa_must_enrol_before_anything_else():
@@ -122,30 +126,30 @@ def test_staff_without_2fa_must_enrol_before_anything_else():
 def test_login_with_2fa_needs_a_code_which_is_accepted_only_once(owner_session):
     user = make_user(owner_session, role="admin")
     secret, codes, _actor, _token = _enrol(owner_session, user)
-    who, token = auth.login(owner_session, email=user.email, password=PASSWORD)
+    who, token = auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.commit()
     assert who.needs_two_factor and not who.fully_signed_in
-    assert auth.resolve_session(owner_session, token).needs_two_factor
+    assert auth.resolve_session(token, session=owner_session).needs_two_factor
     # the enrolment used the previous step; the current step's code is still unused
     code = totp.code_at(secret, totp.current_step())
-    done = auth.verify_second_factor(owner_session, token=token, code=code)
+    done = auth.verify_second_factor(session=owner_session, token=token, code=code)
     owner_session.commit()
     assert done.fully_signed_in
-    _who2, token2 = auth.login(owner_session, email=user.email, password=PASSWORD)
+    _who2, token2 = auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.commit()
     with pytest.raises(AuthenticationFailed, match="not valid"):
-        auth.verify_second_factor(owner_session, token=token2, code=code)
+        auth.verify_second_factor(session=owner_session, token=token2, code=code)
     owner_session.rollback()
     older = totp.code_at(secret, totp.current_step() - 1)
     with pytest.raises(AuthenticationFailed):
-        auth.verify_second_factor(owner_session, token=token2, code=older)
+        auth.verify_second_factor(session=owner_session, token=token2, code=older)
     owner_session.rollback()
-    assert auth.verify_second_factor(owner_session, token=token2, code=codes[0].upper())
+    assert auth.verify_second_factor(session=owner_session, token=token2, code=codes[0].upper())
     owner_session.commit()
-    _who3, token3 = auth.login(owner_session, email=user.email, password=PASSWORD)
+    _who3, token3 = auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.commit()
     with pytest.raises(AuthenticationFailed):
-        auth.verify_second_factor(owner_session, token=token3, code=codes[0])
+        auth.verify_second_factor(session=owner_session, token=token3, code=codes[0])
     owner_session.rollback()
     used = owner_session.exec(
         select(AuditLog.action).where(
@@ -174,17 +178,17 @@ def test_reauthentication_needs_the_code_when_2fa_is_on(owner_session):
     owner_session.add(row)
     owner_session.commit()
     with pytest.raises(ReauthenticationRequired):
-        two_factor.disable(owner_session, actor=actor)
+        two_factor.disable(session=owner_session, actor=actor)
     with pytest.raises(AuthenticationFailed):
-        auth.reauthenticate(owner_session, token=token, password=PASSWORD, code="")
+        auth.reauthenticate(session=owner_session, token=token, password=PASSWORD, code="")
     owner_session.rollback()
     auth.reauthenticate(
-        owner_session,
+        session=owner_session,
         token=token,
         password=PASSWORD,
         code=totp.code_at(secret, totp.current_step() + 1),
     )
-    two_factor.disable(owner_session, actor=actor)
+    two_factor.disable(session=owner_session, actor=actor)
     owner_session.commit()
     owner_session.refresh(user)
     assert user.totp_secret_enc is None
@@ -194,7 +198,7 @@ def test_staff_cannot_turn_2fa_off(owner_session):
     user = make_user(owner_session, role="compliance")
     _secret, _codes, actor, _token = _enrol(owner_session, user)
     with pytest.raises(DomainError, match="required for company staff"):
-        two_factor.disable(owner_session, actor=actor)
+        two_factor.disable(session=owner_session, actor=actor)
 
 
 def test_totp_secret_at_rest_is_ciphertext_bound_to_its_column(owner_session):
@@ -210,9 +214,9 @@ def test_totp_secret_at_rest_is_ciphertext_bound_to_its_column(owner_session):
 def test_reopening_the_enrolment_page_shows_the_same_pending_secret(owner_session):
     user = make_user(owner_session, role="finance")
     actor, _token = signed_in(owner_session, user)
-    first = two_factor.begin_enrolment(owner_session, actor=actor)
+    first = two_factor.begin_enrolment(session=owner_session, actor=actor)
     owner_session.commit()
-    again = two_factor.begin_enrolment(owner_session, actor=actor)
+    again = two_factor.begin_enrolment(session=owner_session, actor=actor)
     assert again.secret == first.secret
 
 
@@ -220,7 +224,7 @@ def test_attempts_during_a_lock_are_audited_without_extending_it(owner_session):
     user = make_user(owner_session)
     for i in range(10):
         _fail(owner_session, user.email, f"198.51.104.{i}")
-    auth.record_locked_attempt(owner_session, email=user.email, ip_address="198.51.104.99")
+    auth.record_locked_attempt(session=owner_session, email=user.email, ip_address="198.51.104.99")
     owner_session.commit()
     assert "user.login_refused_locked" in _actions(owner_session, entity_id=str(user.id))
     owner_session.refresh(user)
@@ -239,17 +243,17 @@ def test_turning_2fa_on_from_a_stale_session_needs_reauthentication(owner_sessio
     actor, _token = signed_in(owner_session, user)
     _aged(owner_session, actor, 6)
     with pytest.raises(ReauthenticationRequired):
-        two_factor.begin_enrolment(owner_session, actor=actor)
+        two_factor.begin_enrolment(session=owner_session, actor=actor)
     owner_session.rollback()
     assert owner_session.get(TotpEnrolment, user.id) is None
     # a QR code shown while the session was fresh cannot be confirmed once it is stale
     _aged(owner_session, actor, 4)
-    shown = two_factor.begin_enrolment(owner_session, actor=actor)
+    shown = two_factor.begin_enrolment(session=owner_session, actor=actor)
     owner_session.commit()
     _aged(owner_session, actor, 6)
     with pytest.raises(ReauthenticationRequired):
         two_factor.confirm_enrolment(
-            owner_session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
+            session=owner_session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
         )
     owner_session.rollback()
     owner_session.refresh(user)
@@ -258,7 +262,7 @@ def test_turning_2fa_on_from_a_stale_session_needs_reauthentication(owner_sessio
     assert not owner_session.exec(select(RecoveryCode).where(RecoveryCode.user_id == user.id)).all()
     _aged(owner_session, actor, 4)
     two_factor.confirm_enrolment(
-        owner_session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
+        session=owner_session, actor=actor, code=totp.code_at(shown.secret, totp.current_step())
     )
     owner_session.commit()
     owner_session.refresh(user)

@@ -56,7 +56,7 @@ def _join(session, sponsor, email, *, ip=None, **changes):
     )
     values.update(changes)
     return accounts.enroll_through_link(
-        session,
+        session=session,
         sponsor_code=sponsor.code,
         application=accounts.Application(**values),
         ip_address=ip,
@@ -128,7 +128,7 @@ def test_a_script_rotating_ipv6_addresses_of_one_64_is_refused_by_forgot_passwor
     targets = [make_user(owner_session) for _ in range(limit + 2)]
     for n, user in enumerate(targets[:limit]):
         accounts.request_password_reset(
-            owner_session, email=user.email, ip_address=f"2001:db8:5:7::{n + 1:x}"
+            session=owner_session, email=user.email, ip_address=f"2001:db8:5:7::{n + 1:x}"
         )
         owner_session.commit()
     deliver_emails()
@@ -136,7 +136,7 @@ def test_a_script_rotating_ipv6_addresses_of_one_64_is_refused_by_forgot_passwor
     for user in targets[limit:]:
         with pytest.raises(TooManyRequests, match="Wait"):
             accounts.request_password_reset(
-                owner_session, email=user.email, ip_address="2001:db8:5:7:ffff::9"
+                session=owner_session, email=user.email, ip_address="2001:db8:5:7:ffff::9"
             )
         owner_session.rollback()
     deliver_emails()
@@ -145,7 +145,7 @@ def test_a_script_rotating_ipv6_addresses_of_one_64_is_refused_by_forgot_passwor
     assert not smtp.to(targets[-1].email)
     # The next /64 is another client.
     accounts.request_password_reset(
-        owner_session, email=targets[-1].email, ip_address="2001:db8:5:8::1"
+        session=owner_session, email=targets[-1].email, ip_address="2001:db8:5:8::1"
     )
     owner_session.commit()
     deliver_emails()
@@ -156,10 +156,10 @@ def test_a_fourth_email_to_one_address_in_an_hour_is_not_sent(owner_session, smt
     sponsor = _sponsor(owner_session)
     user = make_user(owner_session)
     answers = [
-        accounts.request_password_reset(owner_session, email=user.email),
+        accounts.request_password_reset(session=owner_session, email=user.email),
         _join(owner_session, sponsor, user.email),
-        accounts.request_password_reset(owner_session, email=user.email.upper()),
-        accounts.request_password_reset(owner_session, email=user.email),
+        accounts.request_password_reset(session=owner_session, email=user.email.upper()),
+        accounts.request_password_reset(session=owner_session, email=user.email),
         _join(owner_session, sponsor, user.email),
     ]
     owner_session.commit()
@@ -168,7 +168,9 @@ def test_a_fourth_email_to_one_address_in_an_hour_is_not_sent(owner_session, smt
     deliver_emails()
     assert len(smtp.to(user.email)) == 3
     # An hour later the address may be written to again.
-    assert throttle.email_allowed(owner_session, user.email, now=utcnow() + timedelta(hours=1))
+    assert throttle.email_allowed(
+        user.email, session=owner_session, now=utcnow() + timedelta(hours=1)
+    )
     owner_session.rollback()
 
 
@@ -181,7 +183,9 @@ def test_parallel_requests_never_slip_past_the_limit(owner_session, database_url
         with Session(get_engine("owner")) as session:
             barrier.wait()
             allowed.append(
-                throttle.hit(session, bucket="test", key=key, limit=3, window=timedelta(minutes=5))
+                throttle.hit(
+                    session=session, bucket="test", key=key, limit=3, window=timedelta(minutes=5)
+                )
             )
             session.commit()
 
@@ -198,18 +202,20 @@ def test_parallel_requests_never_slip_past_the_limit(owner_session, database_url
 
 def test_an_earlier_reset_link_stops_working_when_a_new_one_is_sent(owner_session, smtp):
     user = make_user(owner_session)
-    accounts.request_password_reset(owner_session, email=user.email)
+    accounts.request_password_reset(session=owner_session, email=user.email)
     owner_session.commit()
     deliver_emails()
     first = _token(smtp.to(user.email)[0])
-    accounts.request_password_reset(owner_session, email=user.email)
+    accounts.request_password_reset(session=owner_session, email=user.email)
     owner_session.commit()
     deliver_emails()
     second = _token(smtp.to(user.email)[1])
     with pytest.raises(DomainError, match="not valid or was already used"):
-        accounts.reset_password(owner_session, token=first, new_password="orchard in the rain")
+        accounts.reset_password(
+            session=owner_session, token=first, new_password="orchard in the rain"
+        )
     owner_session.rollback()
-    accounts.reset_password(owner_session, token=second, new_password="orchard in the rain")
+    accounts.reset_password(session=owner_session, token=second, new_password="orchard in the rain")
     owner_session.commit()
 
 
@@ -244,7 +250,7 @@ def test_forgot_password_answers_in_the_same_time_whether_the_email_exists(owner
 
     def reset(email):
         def call():
-            accounts.request_password_reset(owner_session, email=email)
+            accounts.request_password_reset(session=owner_session, email=email)
             owner_session.commit()
 
         return call
@@ -266,19 +272,21 @@ def test_a_join_never_creates_a_distributor_until_the_link_is_opened(owner_sessi
     assert _count(owner_session, "distributors") == distributors
     assert owner_session.get(UserProfile, user.id) is None
     with pytest.raises(AuthenticationFailed):
-        auth.login(owner_session, email=user.email, password=PASSWORD)
+        auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.rollback()
 
-    link = accounts.open_verification_link(owner_session, token=token)
+    link = accounts.open_verification_link(session=owner_session, token=token)
     assert link.needs_agreement and link.first_name == "Nia"
     assert link.agreement_version == accounts.AGREEMENT_VERSION
     with pytest.raises(ValidationFailed, match="accept the distributor agreement"):
-        accounts.verify_email(owner_session, token=token, accept_agreement=False)
+        accounts.verify_email(session=owner_session, token=token, accept_agreement=False)
     owner_session.rollback()
     assert _distributors_of(owner_session, user.id) == 0
 
     opened = utcnow()
-    accounts.verify_email(owner_session, token=token, accept_agreement=True, ip_address="192.0.2.8")
+    accounts.verify_email(
+        session=owner_session, token=token, accept_agreement=True, ip_address="192.0.2.8"
+    )
     owner_session.commit()
     distributor = owner_session.exec(
         select(Distributor).where(Distributor.user_id == user.id)
@@ -297,13 +305,13 @@ def test_a_join_never_creates_a_distributor_until_the_link_is_opened(owner_sessi
     assert (profile.first_name, profile.last_name) == ("Nia", "Okafor")
     owner_session.refresh(user)
     assert user.status == "active"
-    auth.login(owner_session, email=user.email, password=PASSWORD)
+    auth.login(session=owner_session, email=user.email, password=PASSWORD)
 
 
 def test_a_pending_applicant_cannot_activate_through_a_password_reset(owner_session, smtp):
     sponsor = _sponsor(owner_session)
     user, _token_ = _applied(owner_session, smtp, sponsor)
-    accounts.request_password_reset(owner_session, email=user.email)
+    accounts.request_password_reset(session=owner_session, email=user.email)
     owner_session.commit()
     deliver_emails()
     assert len(smtp.to(user.email)) == 1, "only the confirmation link"
@@ -319,8 +327,8 @@ def test_signing_up_again_sends_a_fresh_link_and_the_old_one_dies(owner_session,
     deliver_emails()
     second = _token(smtp.to(user.email)[1])
     with pytest.raises(DomainError, match="already used"):
-        accounts.open_verification_link(owner_session, token=first)
-    accounts.verify_email(owner_session, token=second, accept_agreement=True)
+        accounts.open_verification_link(session=owner_session, token=first)
+    accounts.verify_email(session=owner_session, token=second, accept_agreement=True)
     owner_session.commit()
     assert _distributors_of(owner_session, user.id) == 1
 
@@ -337,15 +345,18 @@ def test_an_application_whose_sponsor_was_terminated_lands_under_the_company_spo
     saved_value = None if saved is None else dict(saved.value)
     try:
         genealogy.update_settings(
-            owner_session, actor=admin_actor, company_sponsor_code=company.code
+            session=owner_session, actor=admin_actor, company_sponsor_code=company.code
         )
         owner_session.commit()
         user, token = _applied(owner_session, smtp, sponsor)
         genealogy.terminate(
-            owner_session, actor=admin_actor, distributor_id=sponsor.id, reason="policy breach"
+            session=owner_session,
+            actor=admin_actor,
+            distributor_id=sponsor.id,
+            reason="policy breach",
         )
         owner_session.commit()
-        accounts.verify_email(owner_session, token=token, accept_agreement=True)
+        accounts.verify_email(session=owner_session, token=token, accept_agreement=True)
         owner_session.commit()
     finally:
         row = owner_session.get(CompanySetting, genealogy.SETTINGS_KEY)
@@ -379,7 +390,7 @@ def test_parallel_openings_of_one_link_make_one_distributor(owner_session, smtp)
         with Session(get_engine("owner")) as session:
             barrier.wait()
             try:
-                accounts.verify_email(session, token=token, accept_agreement=True)
+                accounts.verify_email(session=session, token=token, accept_agreement=True)
                 session.commit()
                 outcomes.append("joined")
             except DomainError:
@@ -399,9 +410,9 @@ def test_parallel_openings_of_one_link_make_one_distributor(owner_session, smtp)
 def test_a_bad_link_gets_a_clear_message_and_changes_nothing(owner_session, token):
     distributors, users = _count(owner_session, "distributors"), _count(owner_session, "users")
     with pytest.raises(DomainError, match="not valid"):
-        accounts.open_verification_link(owner_session, token=token)
+        accounts.open_verification_link(session=owner_session, token=token)
     with pytest.raises(DomainError, match="not valid"):
-        accounts.verify_email(owner_session, token=token, accept_agreement=True)
+        accounts.verify_email(session=owner_session, token=token, accept_agreement=True)
     owner_session.rollback()
     assert _count(owner_session, "distributors") == distributors
     assert _count(owner_session, "users") == users
@@ -435,7 +446,7 @@ def test_the_expiry_job_anonymises_a_week_old_application_and_keeps_audit_rows(o
         text("SELECT count(*) FROM audit_logs WHERE entity_id = :u"), {"u": str(old.id)}
     ).scalar_one()
 
-    assert accounts.expire_applications(owner_session) >= 1
+    assert accounts.expire_applications(session=owner_session) >= 1
     owner_session.commit()
 
     owner_session.refresh(old)
@@ -460,7 +471,7 @@ def test_the_expiry_job_anonymises_a_week_old_application_and_keeps_audit_rows(o
     assert rows[-1].actor_id is None and rows[-1].actor_label == "application-expiry"
     assert all(old_email not in str(row.model_dump()) for row in rows)
     with pytest.raises(DomainError, match="not valid"):
-        accounts.verify_email(owner_session, token=old_token, accept_agreement=True)
+        accounts.verify_email(session=owner_session, token=old_token, accept_agreement=True)
     owner_session.rollback()
 
     owner_session.refresh(fresh)
@@ -543,7 +554,7 @@ def test_a_waiting_request_is_rotated_to_the_new_key_and_still_handled(owner_ses
     from mlmcrm.services.platform.actor import Actor
 
     user = make_user(owner_session)
-    accounts.request_password_reset(owner_session, email=user.email)
+    accounts.request_password_reset(session=owner_session, email=user.email)
     owner_session.commit()
     job = owner_session.exec(
         select(Job).where(Job.kind == accounts.PASSWORD_RESET_JOB).order_by(Job.id.desc())
@@ -553,12 +564,12 @@ def test_a_waiting_request_is_rotated_to_the_new_key_and_still_handled(owner_ses
     try:
         os.environ["FIELD_ENCRYPTION_KEY"] = f"{new},{old}"
         settings.get_settings.cache_clear()
-        counts = key_rotation.rotate_keys(owner_session, actor=Actor.system("test"))
+        counts = key_rotation.rotate_keys(session=owner_session, actor=Actor.system("test"))
         owner_session.commit()
         assert counts[key_rotation.SEALED_REQUESTS] >= 1
         owner_session.refresh(job)
         assert crypto.key_id_of(job.params["sealed"]) == "reqkey"
-        assert key_rotation.values_on_old_keys(owner_session) == 0
+        assert key_rotation.values_on_old_keys(session=owner_session) == 0
         os.environ["FIELD_ENCRYPTION_KEY"] = new  # the old key is dropped
         settings.get_settings.cache_clear()
         deliver_emails()
@@ -568,7 +579,7 @@ def test_a_waiting_request_is_rotated_to_the_new_key_and_still_handled(owner_ses
     finally:
         os.environ["FIELD_ENCRYPTION_KEY"] = f"{old},{new}"
         settings.get_settings.cache_clear()
-        key_rotation.rotate_keys(owner_session, actor=Actor.system("test"))
+        key_rotation.rotate_keys(session=owner_session, actor=Actor.system("test"))
         owner_session.commit()
         os.environ["FIELD_ENCRYPTION_KEY"] = old
         settings.get_settings.cache_clear()

@@ -40,7 +40,7 @@ def test_a_hash_made_with_weaker_parameters_is_upgraded_at_the_next_login(owner_
     owner_session.commit()
     old_hash = user.password_hash
 
-    auth.login(owner_session, email=user.email, password=PASSWORD)
+    auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.commit()
 
     owner_session.refresh(user)
@@ -48,7 +48,7 @@ def test_a_hash_made_with_weaker_parameters_is_upgraded_at_the_next_login(owner_
     assert "m=19456,t=2,p=1" in user.password_hash
     assert verify_password(user.password_hash, PASSWORD)
     current = user.password_hash
-    auth.login(owner_session, email=user.email, password=PASSWORD)
+    auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.commit()
     owner_session.refresh(user)
     assert user.password_hash == current, "a current hash is left alone"
@@ -59,41 +59,49 @@ def test_a_hash_made_with_weaker_parameters_is_upgraded_at_the_next_login(owner_
 
 def test_staff_sessions_end_after_30_idle_minutes(owner_session):
     staff = make_user(owner_session, role="support")
-    _, token = auth.login(owner_session, email=staff.email, password=PASSWORD)
+    _, token = auth.login(session=owner_session, email=staff.email, password=PASSWORD)
     owner_session.commit()
     start = utcnow()
-    assert auth.resolve_session(owner_session, token, now=start + timedelta(minutes=29))
+    assert auth.resolve_session(token, session=owner_session, now=start + timedelta(minutes=29))
     owner_session.commit()  # last seen is now start + 29 min
     later = start + timedelta(minutes=29)
-    assert auth.resolve_session(owner_session, token, now=later + timedelta(minutes=29))
+    assert auth.resolve_session(token, session=owner_session, now=later + timedelta(minutes=29))
     owner_session.commit()
     later += timedelta(minutes=29)
-    assert auth.resolve_session(owner_session, token, now=later + timedelta(minutes=30)) is None
+    assert (
+        auth.resolve_session(token, session=owner_session, now=later + timedelta(minutes=30))
+        is None
+    )
 
 
 def test_distributor_sessions_end_after_12_idle_hours(owner_session):
     user = make_user(owner_session)
-    _, token = auth.login(owner_session, email=user.email, password=PASSWORD)
+    _, token = auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.commit()
     start = utcnow()
-    assert auth.resolve_session(owner_session, token, now=start + timedelta(hours=11, minutes=59))
+    assert auth.resolve_session(
+        token, session=owner_session, now=start + timedelta(hours=11, minutes=59)
+    )
     owner_session.commit()
-    _, idle = auth.login(owner_session, email=user.email, password=PASSWORD)
+    _, idle = auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.commit()
-    assert auth.resolve_session(owner_session, idle, now=utcnow() + timedelta(hours=12)) is None
+    assert (
+        auth.resolve_session(idle, session=owner_session, now=utcnow() + timedelta(hours=12))
+        is None
+    )
 
 
 def test_a_session_in_use_ends_7_days_after_sign_in(owner_session):
     user = make_user(owner_session)
-    _, token = auth.login(owner_session, email=user.email, password=PASSWORD)
+    _, token = auth.login(session=owner_session, email=user.email, password=PASSWORD)
     owner_session.commit()
     start = utcnow()
     moment = start
     while moment < start + timedelta(days=6, hours=23):
         moment = min(moment + timedelta(hours=11), start + timedelta(days=6, hours=23))
-        assert auth.resolve_session(owner_session, token, now=moment), moment - start
+        assert auth.resolve_session(token, session=owner_session, now=moment), moment - start
         owner_session.commit()
-    assert auth.resolve_session(owner_session, token, now=start + timedelta(days=7)) is None
+    assert auth.resolve_session(token, session=owner_session, now=start + timedelta(days=7)) is None
 
 
 # -- re-authentication ------------------------------------------------------------------------
@@ -101,27 +109,29 @@ def test_a_session_in_use_ends_7_days_after_sign_in(owner_session):
 
 def _enrolled(session, user):
     actor, token = signed_in(session, user)
-    shown = two_factor.begin_enrolment(session, actor=actor)
+    shown = two_factor.begin_enrolment(session=session, actor=actor)
     two_factor.confirm_enrolment(
-        session, actor=actor, code=totp.code_at(shown.secret, totp.current_step() - 1)
+        session=session, actor=actor, code=totp.code_at(shown.secret, totp.current_step() - 1)
     )
     session.commit()
     return actor, token
 
 
 SENSITIVE_CHANGES = {
-    "email": lambda s, a: accounts.change_email(s, actor=a, new_email=f"new-{a.user_id}@ex.org"),
-    "phone": lambda s, a: accounts.change_phone(s, actor=a, phone="+1 555 010 9999"),
+    "email": lambda s, a: accounts.change_email(
+        session=s, actor=a, new_email=f"new-{a.user_id}@ex.org"
+    ),
+    "phone": lambda s, a: accounts.change_phone(session=s, actor=a, phone="+1 555 010 9999"),
     "password": lambda s, a: accounts.change_password(
-        s, actor=a, new_password="a brand new passphrase"
+        session=s, actor=a, new_password="a brand new passphrase"
     ),
-    "tax id": lambda s, a: profile.update_payout_details(s, actor=a, tax_id="987-65-4321"),
+    "tax id": lambda s, a: profile.update_payout_details(session=s, actor=a, tax_id="987-65-4321"),
     "bank account": lambda s, a: profile.update_payout_details(
-        s, actor=a, bank_account="GB29NWBK60161331926819"
+        session=s, actor=a, bank_account="GB29NWBK60161331926819"
     ),
-    "replace 2FA": lambda s, a: two_factor.begin_enrolment(s, actor=a),
-    "new recovery codes": lambda s, a: two_factor.regenerate_recovery_codes(s, actor=a),
-    "turn 2FA off": lambda s, a: two_factor.disable(s, actor=a),
+    "replace 2FA": lambda s, a: two_factor.begin_enrolment(session=s, actor=a),
+    "new recovery codes": lambda s, a: two_factor.regenerate_recovery_codes(session=s, actor=a),
+    "turn 2FA off": lambda s, a: two_factor.disable(session=s, actor=a),
 }
 WATCHED = ("users", "user_profiles", "recovery_codes", "totp_enrolments", "account_tokens")
 
@@ -155,7 +165,7 @@ def test_an_api_token_or_a_session_of_another_user_never_counts_as_fresh(owner_s
     no_session = Actor(user_id=user.id, role="distributor")
     for actor in (borrowed, no_session):
         with pytest.raises(ReauthenticationRequired):
-            accounts.change_phone(owner_session, actor=actor, phone="+1 555 010 1234")
+            accounts.change_phone(session=owner_session, actor=actor, phone="+1 555 010 1234")
         owner_session.rollback()
 
 
@@ -177,28 +187,34 @@ def test_audit_rows_never_hold_a_sensitive_value_and_record_who_what_why_and_whe
     first_audit_id = owner_session.execute(text("SELECT coalesce(max(id), 0) FROM audit_logs"))
     first_audit_id = first_audit_id.scalar_one()
     profile.update_payout_details(
-        owner_session, actor=actor, tax_id="111-22-3333", bank_account="NL91ABNA0417164300"
+        session=owner_session, actor=actor, tax_id="111-22-3333", bank_account="NL91ABNA0417164300"
     )
     profile.update_payout_details(
-        owner_session,
+        session=owner_session,
         actor=actor,
         tax_id=SECRETS["tax id"],
         bank_account=SECRETS["bank account"],
     )
-    profile.update_date_of_birth(owner_session, actor=actor, date_of_birth="1970-01-01")
-    profile.update_date_of_birth(owner_session, actor=actor, date_of_birth=SECRETS["date of birth"])
+    profile.update_date_of_birth(session=owner_session, actor=actor, date_of_birth="1970-01-01")
+    profile.update_date_of_birth(
+        session=owner_session, actor=actor, date_of_birth=SECRETS["date of birth"]
+    )
     contact = Contact(owner_id=user.id, first_name="Lead")
     owner_session.add(contact)
     owner_session.commit()
     profile.set_contact_private_notes(
-        owner_session, actor=actor, contact_id=contact.id, notes=SECRETS["private notes"]
+        session=owner_session, actor=actor, contact_id=contact.id, notes=SECRETS["private notes"]
     )
     _enrolled(owner_session, user)
     finance = make_user(owner_session, role="finance")
     finance_actor = Actor(user_id=finance.id, role="finance", ip_address="198.51.100.4")
     for field in ("tax_id", "bank_account", "date_of_birth"):
         profile.reveal_sensitive_field(
-            owner_session, actor=finance_actor, user_id=user.id, field=field, reason="KYC check"
+            session=owner_session,
+            actor=finance_actor,
+            user_id=user.id,
+            field=field,
+            reason="KYC check",
         )
     owner_session.commit()
 
@@ -319,7 +335,7 @@ def test_a_private_timeline_note_is_rotated_to_the_new_key(owner_session, monkey
     monkeypatch.setenv("FIELD_ENCRYPTION_KEY", f"{new},{old}")
     settings.get_settings.cache_clear()
     try:
-        key_rotation.rotate_keys(owner_session, actor=Actor.system("cli"))
+        key_rotation.rotate_keys(session=owner_session, actor=Actor.system("cli"))
         owner_session.commit()
         stored = owner_session.execute(
             text("SELECT body_enc FROM contact_activities WHERE contact_id = :id"),
@@ -331,7 +347,7 @@ def test_a_private_timeline_note_is_rotated_to_the_new_key(owner_session, monkey
         # Rotate back so the rest of the run's data stays readable with the run's key.
         monkeypatch.setenv("FIELD_ENCRYPTION_KEY", f"{old},{new}")
         settings.get_settings.cache_clear()
-        key_rotation.rotate_keys(owner_session, actor=Actor.system("cli"))
+        key_rotation.rotate_keys(session=owner_session, actor=Actor.system("cli"))
         owner_session.commit()
         monkeypatch.undo()
         settings.get_settings.cache_clear()

@@ -86,7 +86,7 @@ class Shop:
             ("KIT", "99.00", "USD", "50", True),
         ):
             product = catalog.create_product(
-                session,
+                session=session,
                 actor=self.admin,
                 data=catalog.ProductInput(
                     sku=f"{key}-{tag}",

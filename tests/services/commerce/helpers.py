@@ -17,7 +17,7 @@ def pending_order(shop, lines, *, code=None, autoship_day=None, buyer=BUYER) -> 
     """A pending shop order of ``lines`` (keys of ``shop.skus``); its id."""
     with session_scope("app") as session:
         order = orders.place_shop_order(
-            session,
+            session=session,
             code=code or shop.distributor.code,
             buyer=buyer,
             lines=[(shop.skus.get(key, key), quantity) for key, quantity in lines],
@@ -32,7 +32,7 @@ def checkout(order_id: int) -> str:
     """Start (or repeat) the order's checkout; the Stripe URL."""
     with session_scope("app") as session:
         return payments.start_checkout(
-            session, order_id=order_id, success_url=SUCCESS, cancel_url=CANCEL
+            session=session, order_id=order_id, success_url=SUCCESS, cancel_url=CANCEL
         )
 
 
@@ -51,7 +51,7 @@ def own_order(shop, fake, lines) -> Order:
     """The distributor's own order (no customer), paid through Stripe."""
     with session_scope("app", actor_id=shop.seller.user_id) as session:
         order = orders.place_order(
-            session,
+            session=session,
             actor=shop.seller,
             distributor_id=shop.distributor.id,
             lines=[(shop.skus.get(key, key), quantity) for key, quantity in lines],

@@ -52,7 +52,7 @@ def _at(day, hour=6):
 
 def _run(sub_id, now):
     with session_scope("app") as session:
-        return autoship.run_subscription(session, subscription_id=sub_id, now=now)
+        return autoship.run_subscription(session=session, subscription_id=sub_id, now=now)
 
 
 def test_next_run_dates():
@@ -168,14 +168,16 @@ def test_pause_skip_resume_and_cancel_in_one_click_audited(owner_session, shop, 
     sub = _subscription(owner_session, first.id)
     start = sub.next_run_on
     with session_scope("app", actor_id=shop.seller.user_id) as session:
-        row = autoship.change(session, actor=shop.seller, subscription_id=sub.id, action="skip")
+        row = autoship.change(
+            session=session, actor=shop.seller, subscription_id=sub.id, action="skip"
+        )
     assert row.next_run_on == autoship.next_run_date(20, start).isoformat()
     with session_scope("app", actor_id=shop.other.user_id) as session, pytest.raises(NotFound):
-        autoship.change(session, actor=shop.other, subscription_id=sub.id, action="pause")
+        autoship.change(session=session, actor=shop.other, subscription_id=sub.id, action="pause")
     with session_scope("app", actor_id=shop.seller.user_id) as session:
         assert (
             autoship.change(
-                session, actor=shop.seller, subscription_id=sub.id, action="pause"
+                session=session, actor=shop.seller, subscription_id=sub.id, action="pause"
             ).status
             == "paused"
         )
@@ -187,16 +189,28 @@ def test_pause_skip_resume_and_cancel_in_one_click_audited(owner_session, shop, 
     customer = autoship.Actor.system("customer link")
     with session_scope("app") as session:
         row = autoship.change(
-            session, actor=customer, subscription_id=sub.id, action="resume", by_customer=True
+            session=session,
+            actor=customer,
+            subscription_id=sub.id,
+            action="resume",
+            by_customer=True,
         )
     assert row.status == "active"
     with session_scope("app") as session:
         autoship.change(
-            session, actor=customer, subscription_id=sub.id, action="cancel", by_customer=True
+            session=session,
+            actor=customer,
+            subscription_id=sub.id,
+            action="cancel",
+            by_customer=True,
         )
     with session_scope("app") as session, pytest.raises(ValidationFailed, match="cancelled"):
         autoship.change(
-            session, actor=customer, subscription_id=sub.id, action="resume", by_customer=True
+            session=session,
+            actor=customer,
+            subscription_id=sub.id,
+            action="resume",
+            by_customer=True,
         )
     actions = (
         owner_session.execute(
@@ -217,10 +231,12 @@ def test_pause_skip_resume_and_cancel_in_one_click_audited(owner_session, shop, 
         "autoship.cancel",
     ]
     with session_scope("app", actor_id=shop.seller.user_id) as session:
-        mine = autoship.list_subscriptions(session, actor=shop.seller)
+        mine = autoship.list_subscriptions(session=session, actor=shop.seller)
     assert [r.id for r in mine if r.id == sub.id] == [sub.id]
     with session_scope("app", actor_id=shop.other.user_id) as session:
-        assert sub.id not in [r.id for r in autoship.list_subscriptions(session, actor=shop.other)]
+        assert sub.id not in [
+            r.id for r in autoship.list_subscriptions(session=session, actor=shop.other)
+        ]
 
 
 def test_the_worker_schedule_runs_the_tick_through_rq(owner_session, shop, stripe_fake, redis_url):

@@ -23,7 +23,7 @@ def _count(session, table):
 
 def test_admin_creates_edits_and_retires_a_product_with_audit(owner_session, shop):
     product = catalog.create_product(
-        owner_session,
+        session=owner_session,
         actor=shop.admin,
         data=catalog.ProductInput(
             sku=f"new-{uuid.uuid4().hex[:6]}",
@@ -37,13 +37,13 @@ def test_admin_creates_edits_and_retires_a_product_with_audit(owner_session, sho
     assert product.sku.startswith("NEW-") and product.price == Decimal("12.50")
     assert product.category == "Nutrition" and product.status == "active"
     changed = catalog.update_product(
-        owner_session,
+        session=owner_session,
         actor=shop.admin,
         product_id=product.id,
         data=catalog.ProductInput(sku=product.sku, name="Shake XL", price="14.00", pv="12"),
     )
     assert changed.name == "Shake XL" and changed.pv == Decimal("12")
-    retired = catalog.retire_product(owner_session, actor=shop.admin, product_id=product.id)
+    retired = catalog.retire_product(session=owner_session, actor=shop.admin, product_id=product.id)
     assert retired.status == "retired"
     owner_session.commit()
     actions = (
@@ -58,7 +58,9 @@ def test_admin_creates_edits_and_retires_a_product_with_audit(owner_session, sho
         .all()
     )
     assert actions == ["product.create", "product.update", "product.retire"]
-    assert product.sku not in [p.sku for p in catalog.list_products(owner_session, actor=None)]
+    assert product.sku not in [
+        p.sku for p in catalog.list_products(session=owner_session, actor=None)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -80,7 +82,9 @@ def test_bad_product_input_is_refused_and_changes_nothing(
     fields[field] = value
     before = _count(owner_session, "products")
     with pytest.raises(ValidationFailed, match=message):
-        catalog.create_product(owner_session, actor=shop.admin, data=catalog.ProductInput(**fields))
+        catalog.create_product(
+            session=owner_session, actor=shop.admin, data=catalog.ProductInput(**fields)
+        )
     owner_session.rollback()
     assert _count(owner_session, "products") == before
 
@@ -88,13 +92,13 @@ def test_bad_product_input_is_refused_and_changes_nothing(
 def test_a_duplicate_sku_and_a_distributor_are_refused(owner_session, shop):
     with pytest.raises(ValidationFailed, match="already in use"):
         catalog.create_product(
-            owner_session,
+            session=owner_session,
             actor=shop.admin,
             data=catalog.ProductInput(sku=shop.skus["VIT"].lower(), name="Again", price="1"),
         )
     with pytest.raises(PermissionDenied):
         catalog.create_product(
-            owner_session,
+            session=owner_session,
             actor=shop.seller,
             data=catalog.ProductInput(sku="MINE-1", name="Mine", price="1"),
         )
@@ -104,14 +108,18 @@ def test_images_are_stored_locally_and_only_images_are_accepted(owner_session, s
     product = owner_session.exec(select(Product).where(Product.sku == shop.skus["VIT"])).one()
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
     stored = catalog.set_image(
-        owner_session, actor=shop.admin, product_id=product.id, filename="v.png", data=png
+        session=owner_session, actor=shop.admin, product_id=product.id, filename="v.png", data=png
     )
     assert stored.image_url.startswith(catalog.IMAGE_URL_PREFIX)
     name = stored.image_url.rsplit("/", 1)[1]
     assert catalog.image_file(name) == (png, "image/png")
     with pytest.raises(ValidationFailed, match="PNG, JPEG"):
         catalog.set_image(
-            owner_session, actor=shop.admin, product_id=product.id, filename="x.exe", data=b"MZ.."
+            session=owner_session,
+            actor=shop.admin,
+            product_id=product.id,
+            filename="x.exe",
+            data=b"MZ..",
         )
     with pytest.raises(Exception, match="No such image"):
         catalog.image_file("../../secrets.json")
@@ -119,7 +127,7 @@ def test_images_are_stored_locally_and_only_images_are_accepted(owner_session, s
 
 def test_a_quote_has_exact_totals_and_tax_by_region(owner_session, shop):
     priced = orders.quote(
-        owner_session,
+        session=owner_session,
         lines=[(shop.skus["VIT"], "3"), (shop.skus["TEA"], 1), (shop.skus["VIT"].lower(), "1")],
         region=shop.region.lower(),
     )
@@ -128,7 +136,9 @@ def test_a_quote_has_exact_totals_and_tax_by_region(owner_session, shop):
     assert priced.tax_total == Decimal("6.16")
     assert priced.total == Decimal("91.12")
     assert priced.pv_total == Decimal("84.5") and priced.currency == "USD"
-    untaxed = orders.quote(owner_session, lines=[(shop.skus["TEA"], 2)], region="ZZ-UNLISTED")
+    untaxed = orders.quote(
+        session=owner_session, lines=[(shop.skus["TEA"], 2)], region="ZZ-UNLISTED"
+    )
     assert untaxed.tax_total == Decimal("0.00") and untaxed.total == Decimal("10.00")
 
 
@@ -152,7 +162,7 @@ def test_bad_carts_get_a_clear_message_and_write_nothing(
     before = (_count(owner_session, "orders"), _count(owner_session, "customers"))
     with session_scope("app") as session, pytest.raises(ValidationFailed, match=message):
         orders.place_shop_order(
-            session,
+            session=session,
             code=shop.distributor.code,
             buyer=BUYER,
             lines=real,
@@ -164,17 +174,17 @@ def test_bad_carts_get_a_clear_message_and_write_nothing(
 
 def test_a_retired_product_cannot_be_ordered(owner_session, shop):
     product = owner_session.exec(select(Product).where(Product.sku == shop.skus["TEA"])).one()
-    catalog.retire_product(owner_session, actor=shop.admin, product_id=product.id)
+    catalog.retire_product(session=owner_session, actor=shop.admin, product_id=product.id)
     owner_session.commit()
     with pytest.raises(ValidationFailed, match="No longer sold"):
-        orders.quote(owner_session, lines=[(shop.skus["TEA"], 1)], region=shop.region)
+        orders.quote(session=owner_session, lines=[(shop.skus["TEA"], 1)], region=shop.region)
 
 
 def test_a_shop_order_credits_the_distributor_and_freezes_pv_per_line(owner_session, shop):
     token = uuid.uuid4().hex
     with session_scope("app") as session:
         order = orders.place_shop_order(
-            session,
+            session=session,
             code=shop.distributor.code,
             buyer=BUYER,
             lines=[(shop.skus["VIT"], 2)],
@@ -188,7 +198,7 @@ def test_a_shop_order_credits_the_distributor_and_freezes_pv_per_line(owner_sess
     # Changing the product later leaves the order's line as it was.
     product = owner_session.exec(select(Product).where(Product.sku == shop.skus["VIT"])).one()
     catalog.update_product(
-        owner_session,
+        session=owner_session,
         actor=shop.admin,
         product_id=product.id,
         data=catalog.ProductInput(sku=product.sku, name=product.name, price="25.00", pv="30"),
@@ -200,7 +210,7 @@ def test_a_shop_order_credits_the_distributor_and_freezes_pv_per_line(owner_sess
     # The same cart again (a double click) gives back the same order and no new customer.
     with session_scope("app") as session:
         again = orders.place_shop_order(
-            session,
+            session=session,
             code=shop.distributor.code,
             buyer=BUYER,
             lines=[(shop.skus["VIT"], 2)],
@@ -226,7 +236,7 @@ def test_a_customer_with_a_phone_that_is_not_one_is_refused(owner_session, shop,
         pytest.raises(ValidationFailed, match="is not a phone number"),
     ):
         customers.create_customer(
-            session, actor=shop.seller, distributor_id=shop.distributor.id, data=data
+            session=session, actor=shop.seller, distributor_id=shop.distributor.id, data=data
         )
     assert _count(owner_session, "customers") == before
 
@@ -237,7 +247,7 @@ def test_a_customer_is_stored_with_a_checked_email_and_the_phone_in_e164(owner_s
     )
     with session_scope("app", actor_id=shop.seller.user_id) as session:
         customer = customers.create_customer(
-            session,
+            session=session,
             actor=shop.seller,
             distributor_id=shop.distributor.id,
             data=data,
@@ -249,7 +259,7 @@ def test_a_customer_is_stored_with_a_checked_email_and_the_phone_in_e164(owner_s
         pytest.raises(ValidationFailed, match="valid email address"),
     ):
         customers.create_customer(
-            session,
+            session=session,
             actor=shop.seller,
             distributor_id=shop.distributor.id,
             data=customers.CustomerInput(first_name="No", last_name="Mail", email="no@mail"),
@@ -258,13 +268,13 @@ def test_a_customer_is_stored_with_a_checked_email_and_the_phone_in_e164(owner_s
 
 def test_an_unknown_shop_is_not_found(owner_session, shop):
     with session_scope("app") as session, pytest.raises(Exception, match="shop does not exist"):
-        orders.shop_owner(session, "no-such-code")
+        orders.shop_owner("no-such-code", session=session)
 
 
 def test_order_lists_are_scoped_by_role(owner_session, shop):
     with session_scope("app") as session:
         mine = orders.place_shop_order(
-            session,
+            session=session,
             code=shop.distributor.code,
             buyer=BUYER,
             lines=[(shop.skus["TEA"], 1)],
@@ -272,7 +282,7 @@ def test_order_lists_are_scoped_by_role(owner_session, shop):
             checkout_token=uuid.uuid4().hex,
         )
         theirs = orders.place_shop_order(
-            session,
+            session=session,
             code=shop.other_distributor.code,
             buyer=BUYER,
             lines=[(shop.skus["TEA"], 1)],
@@ -280,22 +290,22 @@ def test_order_lists_are_scoped_by_role(owner_session, shop):
             checkout_token=uuid.uuid4().hex,
         )
     with session_scope("app", actor_id=shop.seller.user_id) as session:
-        rows, total = orders.search_orders(session, actor=shop.seller)
+        rows, total = orders.search_orders(session=session, actor=shop.seller)
         ids = {row.id for row in rows}
         assert mine.id in ids and theirs.id not in ids
         with pytest.raises(Exception, match="does not exist"):
-            orders.get_order(session, actor=shop.seller, order_id=theirs.id)
-        detail = orders.get_order(session, actor=shop.seller, order_id=mine.id)
+            orders.get_order(session=session, actor=shop.seller, order_id=theirs.id)
+        detail = orders.get_order(session=session, actor=shop.seller, order_id=mine.id)
         assert detail.order.buyer == "Carl Buyer" and detail.items[0].sku == shop.skus["TEA"]
     with session_scope("app", actor_id=shop.finance.user_id) as session:
         rows, _ = orders.search_orders(
-            session,
+            session=session,
             actor=shop.finance,
             filters=orders.OrderFilter(distributor=shop.other_distributor.code),
         )
         assert [row.id for row in rows] == [theirs.id]
         data = orders.export_csv(
-            session, actor=shop.finance, filters=orders.OrderFilter(order_id=str(mine.id))
+            session=session, actor=shop.finance, filters=orders.OrderFilter(order_id=str(mine.id))
         )
     lines = data.strip().splitlines()
     assert lines[0].startswith("id,created_at") and lines[1].startswith(f"{mine.id},")
@@ -303,19 +313,23 @@ def test_order_lists_are_scoped_by_role(owner_session, shop):
         session_scope("app", actor_id=shop.seller.user_id) as session,
         pytest.raises(PermissionDenied),
     ):
-        orders.export_csv(session, actor=shop.seller, filters=orders.OrderFilter())
+        orders.export_csv(session=session, actor=shop.seller, filters=orders.OrderFilter())
     with (
         session_scope("app", actor_id=shop.finance.user_id) as session,
         pytest.raises(ValidationFailed, match="Status must be one of"),
     ):
-        orders.search_orders(session, actor=shop.finance, filters=orders.OrderFilter(status="lost"))
+        orders.search_orders(
+            session=session, actor=shop.finance, filters=orders.OrderFilter(status="lost")
+        )
 
 
 def test_tax_rates_are_set_by_the_catalogue_manager(owner_session, shop):
-    rate = tax.set_rate(owner_session, actor=shop.admin, region="de", name="VAT", percent="19")
+    rate = tax.set_rate(
+        session=owner_session, actor=shop.admin, region="de", name="VAT", percent="19"
+    )
     assert rate.rate == Decimal("0.19") and rate.region == "DE"
     with pytest.raises(ValidationFailed, match="below 100"):
-        tax.set_rate(owner_session, actor=shop.admin, region="XX", name="", percent="100")
+        tax.set_rate(session=owner_session, actor=shop.admin, region="XX", name="", percent="100")
     with pytest.raises(PermissionDenied):
-        tax.set_rate(owner_session, actor=shop.seller, region="XX", name="", percent="1")
+        tax.set_rate(session=owner_session, actor=shop.seller, region="XX", name="", percent="1")
     owner_session.rollback()

@@ -96,7 +96,7 @@ def test_the_same_cart_sent_concurrently_places_one_order(owner_session, shop, s
         barrier.wait()
         with session_scope("app") as session:
             order = orders.place_shop_order(
-                session,
+                session=session,
                 code=shop.distributor.code,
                 buyer=BUYER,
                 lines=[(shop.skus["TEA"], 1)],
@@ -144,7 +144,7 @@ def test_a_forged_a_stale_and_a_replayed_webhook_change_nothing(owner_session, s
     paid_at = order.paid_at
     with session_scope("app") as session:
         result = payments.handle_webhook(
-            session,
+            session=session,
             payload=payload,
             signature=sign(payload, stripe_fake.webhook_secret),
         )
@@ -176,17 +176,21 @@ def test_the_return_page_confirms_payment_without_the_webhook(owner_session, sho
     session_id = checkout(order_id).rsplit("/", 1)[1]
     with session_scope("app") as session:
         assert (
-            payments.sync_checkout(session, order_id=order_id, checkout_session_id=session_id)
+            payments.sync_checkout(
+                session=session, order_id=order_id, checkout_session_id=session_id
+            )
             == "pending"
         )
     stripe_fake.pay(session_id)
     with session_scope("app") as session:
         assert (
-            payments.sync_checkout(session, order_id=order_id, checkout_session_id=session_id)
+            payments.sync_checkout(
+                session=session, order_id=order_id, checkout_session_id=session_id
+            )
             == "paid"
         )
     with session_scope("app") as session, pytest.raises(DomainError, match="does not exist"):
-        payments.sync_checkout(session, order_id=order_id, checkout_session_id="cs_other")
+        payments.sync_checkout(session=session, order_id=order_id, checkout_session_id="cs_other")
     assert _order(owner_session, order_id).total == Decimal("16.09")
 
 

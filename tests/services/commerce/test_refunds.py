@@ -42,13 +42,13 @@ def test_partial_then_full_refunds_go_through_stripe_and_add_up_to_one(
     assert order.total == Decimal("26.80")
     with session_scope("app", actor_id=shop.finance.user_id) as session:
         first = refunds.refund_order(
-            session, actor=shop.finance, order_id=order.id, amount="10.00", reason="damaged"
+            session=session, actor=shop.finance, order_id=order.id, amount="10.00", reason="damaged"
         )
     assert first.order_status == "partially_refunded"
     assert first.ratio == Decimal("0.3731343283")  # 10 / 26.80 rounded down to 10 places
     with session_scope("app", actor_id=shop.finance.user_id) as session:
         second = refunds.refund_order(
-            session, actor=shop.finance, order_id=order.id, reason="returned the rest"
+            session=session, actor=shop.finance, order_id=order.id, reason="returned the rest"
         )
     assert second.amount == Decimal("16.80") and second.order_status == "refunded"
     rows = _refunds(owner_session, order.id)
@@ -82,7 +82,7 @@ def test_bad_refunds_change_nothing(owner_session, shop, stripe_fake, amount, re
         pytest.raises(ValidationFailed, match=message),
     ):
         refunds.refund_order(
-            session, actor=shop.admin, order_id=order.id, amount=amount, reason=reason
+            session=session, actor=shop.admin, order_id=order.id, amount=amount, reason=reason
         )
     assert _refunds(owner_session, order.id) == []
     assert stripe_fake.refunds == {}
@@ -94,7 +94,7 @@ def test_a_repeated_refund_request_refunds_once(owner_session, shop, stripe_fake
     for _ in range(2):
         with session_scope("app", actor_id=shop.admin_id) as session:
             result = refunds.refund_order(
-                session,
+                session=session,
                 actor=shop.admin,
                 order_id=order.id,
                 amount="5.00",
@@ -108,12 +108,15 @@ def test_a_repeated_refund_request_refunds_once(owner_session, shop, stripe_fake
 def test_distributors_and_support_may_not_refund(owner_session, shop, stripe_fake):
     order = paid_order(shop, stripe_fake, [("VIT", 1)])
     with session_scope("app") as session, pytest.raises(PermissionDenied):
-        refunds.refund_order(session, actor=shop.seller, order_id=order.id, reason="mine")
+        refunds.refund_order(session=session, actor=shop.seller, order_id=order.id, reason="mine")
     with session_scope("app") as session, pytest.raises(ValidationFailed, match="pending"):
         from tests.services.commerce.helpers import pending_order
 
         refunds.refund_order(
-            session, actor=shop.admin, order_id=pending_order(shop, [("TEA", 1)]), reason="x"
+            session=session,
+            actor=shop.admin,
+            order_id=pending_order(shop, [("TEA", 1)]),
+            reason="x",
         )
 
 
@@ -123,15 +126,15 @@ def test_a_starter_kit_is_cancelled_for_a_full_refund_within_the_cooling_off_day
     order = own_order(shop, stripe_fake, [("KIT", 1)])
     paid_at = order.paid_at
     with session_scope("app", actor_id=shop.other.user_id) as session, pytest.raises(DomainError):
-        refunds.cancel_starter_kit(session, actor=shop.other, order_id=order.id)
+        refunds.cancel_starter_kit(session=session, actor=shop.other, order_id=order.id)
     late = paid_at + timedelta(days=10)
     with (
         session_scope("app", actor_id=shop.seller.user_id) as session,
         pytest.raises(ValidationFailed, match="cooling-off period of 3 business days"),
     ):
-        refunds.cancel_starter_kit(session, actor=shop.seller, order_id=order.id, now=late)
+        refunds.cancel_starter_kit(session=session, actor=shop.seller, order_id=order.id, now=late)
     with session_scope("app", actor_id=shop.seller.user_id) as session:
-        result = refunds.cancel_starter_kit(session, actor=shop.seller, order_id=order.id)
+        result = refunds.cancel_starter_kit(session=session, actor=shop.seller, order_id=order.id)
     assert result.order_status == "refunded" and result.amount == order.total
     assert result.ratio == Decimal(1)
     plain = own_order(shop, stripe_fake, [("TEA", 1)])
@@ -139,7 +142,7 @@ def test_a_starter_kit_is_cancelled_for_a_full_refund_within_the_cooling_off_day
         session_scope("app", actor_id=shop.seller.user_id) as session,
         pytest.raises(ValidationFailed, match="starter kit"),
     ):
-        refunds.cancel_starter_kit(session, actor=shop.seller, order_id=plain.id)
+        refunds.cancel_starter_kit(session=session, actor=shop.seller, order_id=plain.id)
 
 
 def _kit_paid_at(owner_session, shop, stripe_fake, paid_at, zone="UTC"):
@@ -159,7 +162,11 @@ def _kit_paid_at(owner_session, shop, stripe_fake, paid_at, zone="UTC"):
 def _cancel(shop, order, now):
     with session_scope("app", actor_id=shop.seller.user_id) as session:
         return refunds.cancel_starter_kit(
-            session, actor=shop.seller, order_id=order.id, now=now, request_token=uuid.uuid4().hex
+            session=session,
+            actor=shop.seller,
+            order_id=order.id,
+            now=now,
+            request_token=uuid.uuid4().hex,
         )
 
 
@@ -187,7 +194,7 @@ def test_cooling_off_follows_the_company_calendar_across_thanksgiving(
 ):
     with session_scope("app", actor_id=shop.admin_id) as session:
         business_days.set_calendar(
-            session, actor=shop.admin, holidays="US", weekdays="Mon,Tue,Wed,Thu,Fri"
+            session=session, actor=shop.admin, holidays="US", weekdays="Mon,Tue,Wed,Thu,Fri"
         )
     try:
         # Paid on Wednesday 26 November 2025: Thanksgiving and the weekend do not count, so
@@ -228,12 +235,12 @@ def test_buyback_refunds_ninety_percent_of_the_net_paid_for_stated_quantities(
     # 59.97 + 10.00 = 69.97, tax 5.072825 → 5.07, total 75.04
     assert order.total == Decimal("75.04")
     with session_scope("app", actor_id=shop.seller.user_id) as session:
-        candidates = refunds.buyback_candidates(session, actor=shop.seller)
+        candidates = refunds.buyback_candidates(session=session, actor=shop.seller)
     vit = next(c for c in candidates if c.sku == shop.skus["VIT"])
     assert vit.returnable == 3
     with session_scope("app", actor_id=shop.seller.user_id) as session:
         results = refunds.buyback(
-            session,
+            session=session,
             actor=shop.seller,
             quantities={vit.item_id: "2"},
             request_token=uuid.uuid4().hex,
@@ -246,23 +253,23 @@ def test_buyback_refunds_ninety_percent_of_the_net_paid_for_stated_quantities(
         session_scope("app", actor_id=shop.seller.user_id) as session,
         pytest.raises(ValidationFailed, match="Only 1 of"),
     ):
-        refunds.buyback(session, actor=shop.seller, quantities={vit.item_id: "2"})
+        refunds.buyback(session=session, actor=shop.seller, quantities={vit.item_id: "2"})
     with (
         session_scope("app", actor_id=shop.seller.user_id) as session,
         pytest.raises(ValidationFailed, match="at least 1"),
     ):
-        refunds.buyback(session, actor=shop.seller, quantities={vit.item_id: "-1"})
+        refunds.buyback(session=session, actor=shop.seller, quantities={vit.item_id: "-1"})
     with (
         session_scope("app", actor_id=shop.other.user_id) as session,
         pytest.raises(ValidationFailed, match="not one of your purchases"),
     ):
-        refunds.buyback(session, actor=shop.other, quantities={vit.item_id: "1"})
+        refunds.buyback(session=session, actor=shop.other, quantities={vit.item_id: "1"})
     old = datetime.now(UTC) + timedelta(days=400)
     with (
         session_scope("app", actor_id=shop.seller.user_id) as session,
         pytest.raises(ValidationFailed, match="more than 12 months"),
     ):
-        refunds.buyback(session, actor=shop.seller, quantities={vit.item_id: "1"}, now=old)
+        refunds.buyback(session=session, actor=shop.seller, quantities={vit.item_id: "1"}, now=old)
     assert len(_refunds(owner_session, order.id)) == 1
 
 
@@ -278,7 +285,7 @@ def test_the_buyback_window_is_twelve_calendar_months_to_the_day(owner_session, 
         )
         owner_session.commit()
         with session_scope("app", actor_id=shop.seller.user_id) as session:
-            found = refunds.buyback_candidates(session, actor=shop.seller, now=now)
+            found = refunds.buyback_candidates(session=session, actor=shop.seller, now=now)
         return [c.item_id for c in found]
 
     assert item.id in paid_on(datetime(2025, 12, 31, 10, 0, tzinfo=UTC))
@@ -287,7 +294,7 @@ def test_the_buyback_window_is_twelve_calendar_months_to_the_day(owner_session, 
         session_scope("app", actor_id=shop.seller.user_id) as session,
         pytest.raises(ValidationFailed, match="more than 12 months"),
     ):
-        refunds.buyback(session, actor=shop.seller, quantities={item.id: "1"}, now=now)
+        refunds.buyback(session=session, actor=shop.seller, quantities={item.id: "1"}, now=now)
     leap = datetime(2028, 2, 29, 9, 0, tzinfo=UTC)
     assert refunds.buyback_window_start(leap) == datetime(2027, 2, 28, 9, 0, tzinfo=UTC)
 
@@ -299,7 +306,7 @@ def test_a_customers_order_is_not_bought_back(owner_session, shop, stripe_fake):
         session_scope("app", actor_id=shop.seller.user_id) as session,
         pytest.raises(ValidationFailed, match="bought by a customer"),
     ):
-        refunds.buyback(session, actor=shop.seller, quantities={item.id: "1"})
+        refunds.buyback(session=session, actor=shop.seller, quantities={item.id: "1"})
 
 
 def _month_start(moment: datetime) -> datetime:
@@ -309,8 +316,8 @@ def _month_start(moment: datetime) -> datetime:
 def test_a_refund_through_stripe_is_clawed_back_in_the_open_period(owner, stripe_fake):  # noqa: F811
     """Paid last month, commissions run and closed; refunded now → negative lines this month."""
     shop = Shop(owner)
-    plan = upload_plan(owner, actor=shop.admin, yaml_text=TEST_PLAN)
-    activate_plan(owner, actor=shop.admin, plan_id=plan.id)
+    plan = upload_plan(session=owner, actor=shop.admin, yaml_text=TEST_PLAN)
+    activate_plan(session=owner, actor=shop.admin, plan_id=plan.id)
     this_month = _month_start(datetime.now(UTC))
     last_month = _month_start(this_month - timedelta(days=1))
     period = CommissionPeriod(starts_at=last_month, ends_at=this_month)
@@ -329,11 +336,15 @@ def test_a_refund_through_stripe_is_clawed_back_in_the_open_period(owner, stripe
     paid_lines = [line for line in ledger(owner, period_id) if line[3] == order_id]
     assert paid_lines, "the order earned commissions last month"
     with session_scope("app", actor_id=shop.admin_id) as session:
-        commission_periods.close_period(session, actor=shop.admin, period_id=period_id)
-        current = commission_periods.create_next_period(session, actor=shop.admin)
+        commission_periods.close_period(session=session, actor=shop.admin, period_id=period_id)
+        current = commission_periods.create_next_period(session=session, actor=shop.admin)
     with session_scope("app", actor_id=shop.admin_id) as session:
         result = refunds.refund_order(
-            session, actor=shop.admin, order_id=order_id, amount="53.60", reason="half returned"
+            session=session,
+            actor=shop.admin,
+            order_id=order_id,
+            amount="53.60",
+            reason="half returned",
         )
     assert result.ratio == Decimal("0.5")
     run_period(actor=shop.admin, period_id=current.id)
@@ -364,7 +375,9 @@ def test_a_refund_made_at_stripe_reaches_the_order_once_through_the_webhook(
     assert owner_session.get(Order, order.id).status == "partially_refunded"
     # The app's own refunds are announced by Stripe too, and are not counted twice.
     with session_scope("app", actor_id=shop.admin_id) as session:
-        own = refunds.refund_order(session, actor=shop.admin, order_id=order.id, reason="rest")
+        own = refunds.refund_order(
+            session=session, actor=shop.admin, order_id=order.id, reason="rest"
+        )
     assert (
         stripe_fake.post_event(
             stripe_fake.event("refund.created", stripe_fake.refunds[own.stripe_refund_id])

@@ -25,14 +25,16 @@ def test_product_search_matches_percent_and_underscore_literally(owner_session, 
     }
     for key, name in names.items():
         catalog.create_product(
-            owner_session,
+            session=owner_session,
             actor=shop.admin,
             data=catalog.ProductInput(sku=f"W{key[:3]}-{tag}", name=name, price="1.00", pv="1"),
         )
     owner_session.commit()
 
     def found(search: str) -> list[str]:
-        return [p.name for p in catalog.list_products(owner_session, actor=None, search=search)]
+        return [
+            p.name for p in catalog.list_products(session=owner_session, actor=None, search=search)
+        ]
 
     assert found(f"{tag} 100%") == [names["percent"]]
     assert found(f"{tag}_A") == [names["underscore"]]
@@ -57,15 +59,15 @@ def test_customer_and_order_buyer_search_match_wildcards_literally(owner_session
         key: pending_order(shop, [("TEA", 1)], buyer=buyer) for key, buyer in buyers.items()
     }
     with session_scope("app", actor_id=shop.seller.user_id) as session:
-        found, _ = customers.list_customers(session, actor=shop.seller, search=f"L_{tag}")
+        found, _ = customers.list_customers(session=session, actor=shop.seller, search=f"L_{tag}")
         assert [c.name for c in found] == [f"Ann L_{tag}"]
-        found, _ = customers.list_customers(session, actor=shop.seller, search=f"%{tag}")
+        found, _ = customers.list_customers(session=session, actor=shop.seller, search=f"%{tag}")
         assert [c.name for c in found] == [f"Ann P%{tag}"]
         rows, total = orders.search_orders(
-            session, actor=shop.seller, filters=orders.OrderFilter(buyer=f"l_{tag}")
+            session=session, actor=shop.seller, filters=orders.OrderFilter(buyer=f"l_{tag}")
         )
         assert total == 1 and [r.id for r in rows] == [order_of["underscore"]]
         rows, total = orders.search_orders(
-            session, actor=shop.seller, filters=orders.OrderFilter(buyer=f"%{tag}")
+            session=session, actor=shop.seller, filters=orders.OrderFilter(buyer=f"%{tag}")
         )
         assert total == 1 and [r.id for r in rows] == [order_of["percent"]]

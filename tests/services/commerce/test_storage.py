@@ -61,7 +61,11 @@ def test_images_go_to_the_bucket_and_are_served_by_the_app(
     product = owner_session.exec(select(Product).where(Product.sku == shop.skus["TEA"])).one()
     jpeg = b"\xff\xd8\xff\xe0" + b"\x01" * 100
     stored = catalog.set_image(
-        owner_session, actor=shop.admin, product_id=product.id, filename="tea.jpg", data=jpeg
+        session=owner_session,
+        actor=shop.admin,
+        product_id=product.id,
+        filename="tea.jpg",
+        data=jpeg,
     )
     owner_session.commit()
     name = stored.image_url.rsplit("/", 1)[1]

@@ -99,8 +99,8 @@ def build_company(session: Session, plan_yaml: str = TEST_PLAN) -> Company:
         )
     add_order(session, company.people["C"], "999", datetime(2025, 12, 30, tzinfo=UTC))
     session.commit()
-    company.plan_id = upload_plan(session, actor=admin, yaml_text=plan_yaml).id
-    activate_plan(session, actor=admin, plan_id=company.plan_id)
+    company.plan_id = upload_plan(session=session, actor=admin, yaml_text=plan_yaml).id
+    activate_plan(session=session, actor=admin, plan_id=company.plan_id)
     period = CommissionPeriod(starts_at=JANUARY, ends_at=FEBRUARY)
     session.add(period)
     session.commit()

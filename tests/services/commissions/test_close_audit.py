@@ -13,7 +13,7 @@ def test_closing_a_period_audits_who_closed_it_and_how_many_ranks_changed(owner,
     run_period(actor=company.admin, period_id=company.period_id)
     before = owner.execute(text("SELECT id, rank_id FROM distributors ORDER BY id")).all()
     with session_scope("app", actor_id=company.admin_id) as session:
-        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
     after = owner.execute(text("SELECT id, rank_id FROM distributors ORDER BY id")).all()
     changed = sum(1 for old, new in zip(before, after, strict=True) if old != new)
     assert changed >= 1, "the test company's ranks move when the period closes"

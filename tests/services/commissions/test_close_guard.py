@@ -20,7 +20,9 @@ from tests.services.commissions.builders import JANUARY, add_order, ledger, refu
 
 def _close(company):
     with session_scope("app", actor_id=company.admin_id) as session:
-        return periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        return periods.close_period(
+            session=session, actor=company.admin, period_id=company.period_id
+        )
 
 
 def _status(owner, company):
@@ -107,7 +109,7 @@ def test_adjustments_are_lines_of_the_preview_and_do_not_block(owner, company):
     run_period(actor=company.admin, period_id=company.period_id)
     with session_scope("app", actor_id=company.admin_id) as session:
         periods.adjust(
-            session,
+            session=session,
             actor=company.admin,
             period_id=company.period_id,
             distributor_id=company.people["C"],
@@ -159,7 +161,9 @@ def test_replaced_ledgers_are_dropped_after_the_next_replace_and_at_close(owner,
     _close(company)
     assert _leftovers(owner, company.period_id) == []
     with session_scope("app", actor_id=company.admin_id) as session:
-        comparison = periods.compare_runs(session, actor=company.admin, period_id=company.period_id)
+        comparison = periods.compare_runs(
+            session=session, actor=company.admin, period_id=company.period_id
+        )
     assert comparison is None  # nothing left to compare a closed first period with
 
 

@@ -46,7 +46,7 @@ def closed_with_cents(owner, company):
     with session_scope("app", actor_id=company.admin_id) as session:
         for amount in ("0.10", "0.20"):
             periods.adjust(
-                session,
+                session=session,
                 actor=company.admin,
                 period_id=company.period_id,
                 distributor_id=company.people["B"],
@@ -54,7 +54,7 @@ def closed_with_cents(owner, company):
                 reason="Late enrolment fix",
             )
     with session_scope("app", actor_id=company.admin_id) as session:
-        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
     return company
 
 

@@ -143,7 +143,9 @@ def test_a_rerun_replaces_the_preview_exactly_and_keeps_the_last_for_comparison(
     run_period(actor=company.admin, period_id=company.period_id)
     assert ledger(owner, company.period_id) == after
     with session_scope("app", actor_id=company.admin_id) as session:
-        comparison = periods.compare_runs(session, actor=company.admin, period_id=company.period_id)
+        comparison = periods.compare_runs(
+            session=session, actor=company.admin, period_id=company.period_id
+        )
     assert comparison.against == "run 2 of this period"
     assert all(row.change == "0.00" for row in comparison.by_bonus)
     stats = owner.execute(
@@ -159,7 +161,9 @@ def test_compare_with_the_previous_run_per_bonus_and_per_distributor(owner, comp
     owner.commit()
     run_period(actor=company.admin, period_id=company.period_id)
     with session_scope("app", actor_id=company.admin_id) as session:
-        comparison = periods.compare_runs(session, actor=company.admin, period_id=company.period_id)
+        comparison = periods.compare_runs(
+            session=session, actor=company.admin, period_id=company.period_id
+        )
     by_bonus = {row.key: row for row in comparison.by_bonus}
     # C's new 300 CV: A gets 5% more unilevel (15.00); binary right leg grows from 60 to 300.
     assert by_bonus["unilevel"].change == "+15.00"
@@ -172,7 +176,7 @@ def test_compare_with_the_previous_run_per_bonus_and_per_distributor(owner, comp
 def test_a_closed_period_is_refused_and_never_changes(owner, company):
     run_period(actor=company.admin, period_id=company.period_id)
     with session_scope("app", actor_id=company.admin_id) as session:
-        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
     before = ledger(owner, company.period_id)
     with pytest.raises(RunRefused, match="closed period never changes"):
         run_period(actor=company.admin, period_id=company.period_id)
@@ -180,10 +184,10 @@ def test_a_closed_period_is_refused_and_never_changes(owner, company):
         session_scope("app", actor_id=company.admin_id) as session,
         pytest.raises(RunRefused, match="already closed"),
     ):
-        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
         with pytest.raises(RunRefused, match="closed"):
             periods.adjust(
-                session,
+                session=session,
                 actor=company.admin,
                 period_id=company.period_id,
                 distributor_id=company.people["A"],
@@ -202,7 +206,7 @@ def test_two_runs_of_one_period_at_the_same_time_are_refused(owner, company):
             session_scope("app", actor_id=company.admin_id) as session,
             pytest.raises(RunRefused, match="being run"),
         ):
-            periods.close_period(session, actor=company.admin, period_id=company.period_id)
+            periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
         other.rollback()
         other.execute(text("SELECT pg_advisory_unlock_all()"))
     results, errors = [], []
@@ -228,13 +232,13 @@ def test_queueing_a_second_run_while_one_is_queued_is_refused(owner, company, pr
     connection = private_redis
     with session_scope("app", actor_id=company.admin_id) as session:
         periods.start_run(
-            session, actor=company.admin, period_id=company.period_id, connection=connection
+            session=session, actor=company.admin, period_id=company.period_id, connection=connection
         )
     with (
         session_scope("app", actor_id=company.admin_id) as session,
         pytest.raises(RunRefused, match="already queued"),
     ):
-        periods.start_run(session, actor=company.admin, period_id=company.period_id)
+        periods.start_run(session=session, actor=company.admin, period_id=company.period_id)
     assert Queue("commissions", connection=connection).count == 1
     Queue("commissions", connection=connection).empty()
 
@@ -248,11 +252,11 @@ def test_the_job_runs_through_rq_with_a_burst_worker(owner, company, private_red
     queue = Queue("commissions", connection=connection)
     with session_scope("app", actor_id=company.admin_id) as session:
         job_id = periods.start_run(
-            session, actor=company.admin, period_id=company.period_id, connection=connection
+            session=session, actor=company.admin, period_id=company.period_id, connection=connection
         )
     SimpleWorker([queue], connection=connection).work(burst=True)
     with session_scope("app") as session:
-        job = job_service.get_job(session, actor=company.admin, job_id=job_id)
+        job = job_service.get_job(session=session, actor=company.admin, job_id=job_id)
     assert job.status == "succeeded", job.error
     assert job.result["ledger_lines"] == 8 and job.result["total"] == "250.00"
     audit = owner.execute(
@@ -280,16 +284,16 @@ def test_closing_moves_ranks_and_carry_into_the_next_period(owner, company):
         session_scope("app", actor_id=company.admin_id) as session,
         pytest.raises(DomainError, match="not closed"),
     ):
-        periods.create_next_period(session, actor=company.admin)
+        periods.create_next_period(session=session, actor=company.admin)
     with session_scope("app", actor_id=company.admin_id) as session:
-        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
     leader = owner.execute(text("SELECT id FROM ranks WHERE code = 'leader'")).scalar_one()
     owner.expire_all()
     assert owner.get(Distributor, p["A"]).rank_id == leader
     assert owner.get(Distributor, p["A"]).bonus_rank_id is None
     assert owner.get(Distributor, p["C"]).rank_id is not None
     with session_scope("app", actor_id=company.admin_id) as session:
-        february = periods.create_next_period(session, actor=company.admin)
+        february = periods.create_next_period(session=session, actor=company.admin)
     assert february.label == "February 2026"
     add_order(owner, p["A"], "100", datetime(2026, 2, 3, tzinfo=UTC))
     c2 = add_order(owner, p["C"], "100", datetime(2026, 2, 3, tzinfo=UTC))
@@ -318,8 +322,8 @@ def test_a_refund_after_close_is_clawed_back_in_the_open_period(owner, company):
     p, o = company.people, company.orders
     run_period(actor=company.admin, period_id=company.period_id)
     with session_scope("app", actor_id=company.admin_id) as session:
-        periods.close_period(session, actor=company.admin, period_id=company.period_id)
-        february = periods.create_next_period(session, actor=company.admin)
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
+        february = periods.create_next_period(session=session, actor=company.admin)
     refund(owner, o["e1"], "0.5", datetime(2026, 2, 10, tzinfo=UTC))
     run_period(actor=company.admin, period_id=february.id)
     assert ledger(owner, february.id) == sorted(
@@ -334,7 +338,7 @@ def test_a_refund_after_close_is_clawed_back_in_the_open_period(owner, company):
 def test_adjustments_are_audited_lines_that_survive_reruns(owner, company):
     with session_scope("app", actor_id=company.admin_id) as session:
         adjustment = periods.adjust(
-            session,
+            session=session,
             actor=company.admin,
             period_id=company.period_id,
             distributor_id=company.people["C"],
@@ -368,7 +372,7 @@ def test_bad_adjustments_change_nothing(owner, company, amount, reason, message)
         pytest.raises(ValidationFailed, match=message),
     ):
         periods.adjust(
-            session,
+            session=session,
             actor=company.admin,
             period_id=company.period_id,
             distributor_id=company.people["C"],
@@ -384,9 +388,9 @@ def test_a_distributor_may_not_run_or_close(owner, company):
 
     someone = Actor(user_id=None, role="distributor", distributor_id=company.people["A"])
     with session_scope("app") as session, pytest.raises(PermissionDenied):
-        periods.close_period(session, actor=someone, period_id=company.period_id)
+        periods.close_period(session=session, actor=someone, period_id=company.period_id)
         with pytest.raises(PermissionDenied):
-            periods.start_run(session, actor=someone, period_id=company.period_id)
+            periods.start_run(session=session, actor=someone, period_id=company.period_id)
 
 
 def test_an_earlier_open_period_blocks_the_run(owner, company):
@@ -416,7 +420,7 @@ def test_a_period_without_orders_runs_to_an_empty_ledger(owner, company):
     owner.commit()
     run_period(actor=company.admin, period_id=company.period_id)
     with session_scope("app", actor_id=company.admin_id) as session:
-        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
     summary = run_period(actor=company.admin, period_id=later.id)
     assert (summary.ledger_lines, summary.period_orders, summary.as_dict()["total"]) == (
         0,

@@ -40,7 +40,7 @@ def test_an_invalid_plan_names_the_field_and_stores_nothing(
         session_scope("app", actor_id=company.admin_id) as session,
         pytest.raises(plans.PlanInvalid) as caught,
     ):
-        plans.upload_plan(session, actor=company.admin, yaml_text=yaml_text)
+        plans.upload_plan(session=session, actor=company.admin, yaml_text=yaml_text)
     assert caught.value.path.startswith(path)
     assert str(caught.value).startswith("The plan is not valid")
     assert detail in str(caught.value)
@@ -52,11 +52,11 @@ def test_upload_compare_and_activate_versions(owner, company):
         "min_gv: 300", "min_gv: 400"
     )
     with session_scope("app", actor_id=company.admin_id) as session:
-        second = plans.upload_plan(session, actor=company.admin, yaml_text=changed)
+        second = plans.upload_plan(session=session, actor=company.admin, yaml_text=changed)
     assert (second.name, second.version, second.status) == ("Test plan", 2, "draft")
     with session_scope("app", actor_id=company.admin_id) as session:
         comparison = plans.compare_plans(
-            session, actor=company.admin, old_id=company.plan_id, new_id=second.id
+            session=session, actor=company.admin, old_id=company.plan_id, new_id=second.id
         )
     assert "-  - {id: unilevel, type: unilevel, compression: dynamic, levels: [5, 3]}" in (
         comparison.yaml_diff
@@ -64,7 +64,7 @@ def test_upload_compare_and_activate_versions(owner, company):
     assert "bonuses.unilevel.levels: [5, 3] → [6, 3]" in comparison.changes
     assert "ranks.leader.min_gv: 300 → 400" in comparison.changes
     with session_scope("app", actor_id=company.admin_id) as session:
-        plans.activate_plan(session, actor=company.admin, plan_id=second.id)
+        plans.activate_plan(session=session, actor=company.admin, plan_id=second.id)
     owner.expire_all()
     assert owner.get(CompPlan, company.plan_id).status == "retired"
     assert owner.get(CompPlan, second.id).status == "active"
@@ -79,33 +79,33 @@ def test_upload_compare_and_activate_versions(owner, company):
     )
     assert actions == ["comp_plan.uploaded", "comp_plan.activated"] * 2
     with session_scope("app", actor_id=company.admin_id) as session:
-        listed = plans.list_plans(session, actor=company.admin)
+        listed = plans.list_plans(session=session, actor=company.admin)
     assert [(p.version, p.status) for p in listed] == [(2, "active"), (1, "retired")]
 
 
 def test_compliance_reads_plans_but_may_not_upload(owner, company):
     reader = Actor(user_id=company.admin_id, role="compliance")
     with session_scope("app") as session:
-        assert plans.list_plans(session, actor=reader)
+        assert plans.list_plans(session=session, actor=reader)
         with pytest.raises(PermissionDenied):
-            plans.upload_plan(session, actor=reader, yaml_text=TEST_PLAN)
+            plans.upload_plan(session=session, actor=reader, yaml_text=TEST_PLAN)
 
 
 def test_a_statement_explains_every_line_in_words(owner, company):
     run_period(actor=company.admin, period_id=company.period_id)
     ben = Actor(user_id=None, role="distributor", distributor_id=company.people["B"])
     with session_scope("app") as session, pytest.raises(NotFound, match="not closed yet"):
-        statements.statement(session, actor=ben, period_id=company.period_id)
+        statements.statement(session=session, actor=ben, period_id=company.period_id)
     with session_scope("app", actor_id=company.admin_id) as session:
-        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
     with session_scope("app") as session:
-        assert [p.label for p in statements.statement_periods(session, actor=ben)] == [
+        assert [p.label for p in statements.statement_periods(session=session, actor=ben)] == [
             "January 2026"
         ]
     p, o = company.people, company.orders
     ben = Actor(user_id=None, role="distributor", distributor_id=p["B"])
     with session_scope("app") as session:
-        mine = statements.statement(session, actor=ben, period_id=company.period_id)
+        mine = statements.statement(session=session, actor=ben, period_id=company.period_id)
     words = [(line.title, format(line.amount, "f"), line.explanation) for line in mine.lines]
     assert words == [
         ("Rank advancement bonus", "100.00", "Bonus for reaching a new rank"),
@@ -119,10 +119,10 @@ def test_a_statement_explains_every_line_in_words(owner, company):
     assert mine.model_dump(mode="json")["total"] == "110.00"
     anna = Actor(user_id=None, role="distributor", distributor_id=p["A"])
     with session_scope("app") as session:
-        lines = statements.statement(session, actor=anna, period_id=company.period_id).lines
+        lines = statements.statement(session=session, actor=anna, period_id=company.period_id).lines
         with pytest.raises(PermissionDenied):
             statements.statement(
-                session, actor=anna, period_id=company.period_id, distributor_id=p["B"]
+                session=session, actor=anna, period_id=company.period_id, distributor_id=p["B"]
             )
     assert "6% of 60.00 matched volume" not in [line.explanation for line in lines]
     assert "10% of 60.00 matched volume in your weaker leg" in [line.explanation for line in lines]
@@ -153,16 +153,18 @@ def test_rank_progress_says_exactly_what_is_missing(owner, company):
         " max_leg_pct: 50, legs: [{count: 2, rank: leader}]}",
     )
     with session_scope("app", actor_id=company.admin_id) as session:
-        version = plans.upload_plan(session, actor=company.admin, yaml_text=capped)
-        plans.activate_plan(session, actor=company.admin, plan_id=version.id)
+        version = plans.upload_plan(session=session, actor=company.admin, yaml_text=capped)
+        plans.activate_plan(session=session, actor=company.admin, plan_id=version.id)
     add_order(owner, company.people["B"], "700", datetime(2026, 1, 7, tzinfo=UTC))
     owner.commit()
     run_period(actor=company.admin, period_id=company.period_id)
     with session_scope("app", actor_id=company.admin_id) as session:
-        periods.close_period(session, actor=company.admin, period_id=company.period_id)
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
     anna = Actor(user_id=None, role="distributor", distributor_id=company.people["A"])
     with session_scope("app") as session:
-        progress = statements.rank_progress(session, actor=anna, period_id=company.period_id)
+        progress = statements.rank_progress(
+            session=session, actor=anna, period_id=company.period_id
+        )
     # A: PV 100; legs B (GV 1000, counts 500) and C (60): 660 of 1000 qualifying volume.
     assert (progress.paid_as, progress.next_rank) == ("Leader", "Star")
     assert progress.missing == [
@@ -176,11 +178,11 @@ def test_staff_without_commission_access_cannot_read_statements(owner, company):
     support = Actor(user_id=company.admin_id, role="support")
     with session_scope("app") as session, pytest.raises(PermissionDenied):
         statements.statement(
-            session,
+            session=session,
             actor=support,
             period_id=company.period_id,
             distributor_id=company.people["A"],
         )
     with session_scope("app", actor_id=company.admin_id) as session:
-        listed, count = periods.list_periods(session, actor=company.admin)
+        listed, count = periods.list_periods(session=session, actor=company.admin)
         assert (listed[0].label, count) == ("January 2026", 1)

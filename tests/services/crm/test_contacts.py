@@ -19,12 +19,12 @@ from mlmcrm.services.crm.contacts import ContactFilter, ContactInput
 
 def _add(acting, actor, **fields):
     with acting(actor) as session:
-        return contacts.create_contact(session, actor=actor, data=ContactInput(**fields))
+        return contacts.create_contact(session=session, actor=actor, data=ContactInput(**fields))
 
 
 def test_default_stages_are_the_issue_pipeline(acting, distributor):
     with acting(distributor) as session:
-        assert crm.stage_keys(session) == [
+        assert crm.stage_keys(session=session) == [
             "new",
             "contacted",
             "interested",
@@ -62,56 +62,59 @@ def test_a_contact_is_normalised_and_starts_in_the_first_stage(acting, distribut
 )
 def test_bad_input_is_refused_and_nothing_is_written(acting, distributor, fields, message):
     with pytest.raises(ValidationFailed, match=message), acting(distributor) as session:
-        contacts.create_contact(session, actor=distributor, data=ContactInput(**fields))
+        contacts.create_contact(session=session, actor=distributor, data=ContactInput(**fields))
     with acting(distributor) as session:
-        assert contacts.list_contacts(session, actor=distributor)[1] == 0
+        assert contacts.list_contacts(session=session, actor=distributor)[1] == 0
 
 
 def test_moving_a_stage_is_on_the_timeline_and_touches_the_contact(acting, distributor):
     contact = _add(acting, distributor, first_name="Bo")
     with acting(distributor) as session:
         moved = contacts.move_stage(
-            session, actor=distributor, contact_id=contact.id, stage="interested"
+            session=session, actor=distributor, contact_id=contact.id, stage="interested"
         )
         assert moved.stage == "interested" and moved.last_touched_at is not None
-        lines = contacts.timeline(session, actor=distributor, contact=moved)
+        lines = contacts.timeline(session=session, actor=distributor, contact=moved)
     assert [(line.kind, line.text) for line in lines] == [("stage_change", "new → interested")]
 
 
 def test_moving_to_an_unknown_stage_changes_nothing(acting, distributor):
     contact = _add(acting, distributor, first_name="Bo")
     with pytest.raises(ValidationFailed), acting(distributor) as session:
-        contacts.move_stage(session, actor=distributor, contact_id=contact.id, stage="won")
+        contacts.move_stage(session=session, actor=distributor, contact_id=contact.id, stage="won")
     with acting(distributor) as session:
         assert (
-            contacts.get_contact(session, actor=distributor, contact_id=contact.id).stage == "new"
+            contacts.get_contact(session=session, actor=distributor, contact_id=contact.id).stage
+            == "new"
         )
 
 
 def test_another_distributors_contact_is_not_found(acting, distributor, other_distributor):
     contact = _add(acting, other_distributor, first_name="Theirs")
     for call in (
-        lambda s: contacts.get_contact(s, actor=distributor, contact_id=contact.id),
-        lambda s: contacts.move_stage(s, actor=distributor, contact_id=contact.id, stage="new"),
+        lambda s: contacts.get_contact(session=s, actor=distributor, contact_id=contact.id),
+        lambda s: contacts.move_stage(
+            session=s, actor=distributor, contact_id=contact.id, stage="new"
+        ),
         lambda s: contacts.update_contact(
-            s, actor=distributor, contact_id=contact.id, data=ContactInput(first_name="X")
+            session=s, actor=distributor, contact_id=contact.id, data=ContactInput(first_name="X")
         ),
         lambda s: contacts.add_activity(
-            s, actor=distributor, contact_id=contact.id, kind="note", body="hi"
+            session=s, actor=distributor, contact_id=contact.id, kind="note", body="hi"
         ),
-        lambda s: contacts.delete_contact(s, actor=distributor, contact_id=contact.id),
+        lambda s: contacts.delete_contact(session=s, actor=distributor, contact_id=contact.id),
     ):
         with pytest.raises(NotFound), acting(distributor) as session:
             call(session)
     with acting(distributor) as session:
-        assert contacts.list_contacts(session, actor=distributor)[1] == 0
+        assert contacts.list_contacts(session=session, actor=distributor)[1] == 0
 
 
 def test_staff_cannot_work_a_distributors_crm(acting, make_actor, distributor):
     contact = _add(acting, distributor, first_name="Mine")
     admin = make_actor("admin")
     with pytest.raises(PermissionDenied), acting(admin) as session:
-        contacts.move_stage(session, actor=admin, contact_id=contact.id, stage="contacted")
+        contacts.move_stage(session=session, actor=admin, contact_id=contact.id, stage="contacted")
 
 
 def test_private_notes_are_encrypted_audited_and_shown_only_to_the_owner(
@@ -120,7 +123,7 @@ def test_private_notes_are_encrypted_audited_and_shown_only_to_the_owner(
     contact = _add(acting, distributor, first_name="Cy")
     with acting(distributor) as session:
         contacts.add_activity(
-            session,
+            session=session,
             actor=distributor,
             contact_id=contact.id,
             kind="note",
@@ -128,9 +131,13 @@ def test_private_notes_are_encrypted_audited_and_shown_only_to_the_owner(
             private=True,
         )
         contacts.add_activity(
-            session, actor=distributor, contact_id=contact.id, kind="call", body="Left a message"
+            session=session,
+            actor=distributor,
+            contact_id=contact.id,
+            kind="call",
+            body="Left a message",
         )
-        lines = contacts.timeline(session, actor=distributor, contact=contact)
+        lines = contacts.timeline(session=session, actor=distributor, contact=contact)
     assert {line.text for line in lines} == {"Going through a divorce", "Left a message"}
     stored = owner_session.exec(
         select(ContactActivity).where(ContactActivity.contact_id == contact.id)
@@ -165,11 +172,12 @@ def test_link_to_own_customer_moves_to_customer_and_shows_its_orders(
     contact = _add(acting, distributor, first_name="Dee")
     with acting(distributor) as session:
         linked = contacts.link_contact(
-            session, actor=distributor, contact_id=contact.id, customer_id=customer.id
+            session=session, actor=distributor, contact_id=contact.id, customer_id=customer.id
         )
         assert linked.customer_id == customer.id and linked.stage == "customer"
         kinds = [
-            line.kind for line in contacts.timeline(session, actor=distributor, contact=linked)
+            line.kind
+            for line in contacts.timeline(session=session, actor=distributor, contact=linked)
         ]
     assert "order" in kinds and "linked" in kinds and "stage_change" in kinds
 
@@ -183,11 +191,11 @@ def test_link_to_someone_elses_customer_or_a_stranger_is_not_found(
     contact = _add(acting, distributor, first_name="Ed")
     with pytest.raises(NotFound), acting(distributor) as session:
         contacts.link_contact(
-            session, actor=distributor, contact_id=contact.id, customer_id=theirs.id
+            session=session, actor=distributor, contact_id=contact.id, customer_id=theirs.id
         )
     with pytest.raises(NotFound), acting(distributor) as session:
         contacts.link_contact(
-            session,
+            session=session,
             actor=distributor,
             contact_id=contact.id,
             distributor_id=other_distributor.distributor_id,
@@ -204,7 +212,7 @@ def test_link_to_a_recruit_moves_to_distributor(acting, distributor, owner_sessi
     contact = _add(acting, distributor, first_name="Fay")
     with acting(distributor) as session:
         linked = contacts.link_contact(
-            session, actor=distributor, contact_id=contact.id, distributor_id=recruit_id
+            session=session, actor=distributor, contact_id=contact.id, distributor_id=recruit_id
         )
     assert linked.distributor_id == recruit_id and linked.stage == "distributor"
 
@@ -215,19 +223,19 @@ def test_filters_and_csv_export(acting, distributor):
     _add(acting, distributor, first_name="=cmd()", tags=["yoga"], source="referral")
     with acting(distributor) as session:
         rows, total = contacts.list_contacts(
-            session, actor=distributor, filters=ContactFilter(tag="Yoga")
+            session=session, actor=distributor, filters=ContactFilter(tag="Yoga")
         )
         assert total == 2
         rows, total = contacts.list_contacts(
-            session, actor=distributor, filters=ContactFilter(source="referral", tag="golf")
+            session=session, actor=distributor, filters=ContactFilter(source="referral", tag="golf")
         )
         assert [row.first_name for row in rows] == ["Hal"]
         rows, total = contacts.list_contacts(
-            session, actor=distributor, filters=ContactFilter(query="gi")
+            session=session, actor=distributor, filters=ContactFilter(query="gi")
         )
         assert [row.first_name for row in rows] == ["Gina"]
         exported = contacts.export_csv(
-            session, actor=distributor, filters=ContactFilter(tag="yoga")
+            session=session, actor=distributor, filters=ContactFilter(tag="yoga")
         )
     table = list(csv.DictReader(io.StringIO(exported)))
     assert sorted(row["first_name"] for row in table) == ["'=cmd()", "Gina"]
@@ -238,24 +246,26 @@ def test_board_columns_follow_the_configured_stages(acting, distributor, make_ac
     admin = make_actor("admin")
     _add(acting, distributor, first_name="Ida")
     with acting(admin) as session:
-        before = crm.stages(session)
+        before = crm.stages(session=session)
         crm.set_stages(
-            session,
+            session=session,
             actor=admin,
             new_stages=[(s.key, s.label) for s in before] + [("vip", "VIP")],
         )
     try:
         with acting(distributor) as session:
-            columns = contacts.board(session, actor=distributor)
+            columns = contacts.board(session=session, actor=distributor)
             assert [stage.key for stage, _, _ in columns][-1] == "vip"
             assert columns[0][1] == 1 and columns[0][2][0].first_name == "Ida"
         with pytest.raises(ValidationFailed, match="Move the contacts"), acting(admin) as session:
-            crm.set_stages(session, actor=admin, new_stages=[("vip", "VIP")])
+            crm.set_stages(session=session, actor=admin, new_stages=[("vip", "VIP")])
         with pytest.raises(PermissionDenied), acting(distributor) as session:
-            crm.set_stages(session, actor=distributor, new_stages=[("a", "A")])
+            crm.set_stages(session=session, actor=distributor, new_stages=[("a", "A")])
     finally:
         with acting(admin) as session:
-            crm.set_stages(session, actor=admin, new_stages=[(s.key, s.label) for s in before])
+            crm.set_stages(
+                session=session, actor=admin, new_stages=[(s.key, s.label) for s in before]
+            )
 
 
 def test_staff_open_a_record_only_with_a_reason_which_is_audited(
@@ -264,13 +274,13 @@ def test_staff_open_a_record_only_with_a_reason_which_is_audited(
     contact = _add(acting, distributor, first_name="Jo")
     support = make_actor("support")
     with pytest.raises(ValidationFailed), acting(support) as session:
-        crm.open_contact_as_staff(session, actor=support, contact_id=contact.id, reason=" ")
+        crm.open_contact_as_staff(session=session, actor=support, contact_id=contact.id, reason=" ")
     with acting(support) as session:
         opened = crm.open_contact_as_staff(
-            session, actor=support, contact_id=contact.id, reason="Ticket 4411: duplicate"
+            session=session, actor=support, contact_id=contact.id, reason="Ticket 4411: duplicate"
         )
         assert opened.first_name == "Jo"
-        counts = crm.staff_counts(session, actor=support)
+        counts = crm.staff_counts(session=session, actor=support)
     assert counts.contacts >= 1 and counts.by_stage.get("new", 0) >= 1
     row = owner_session.exec(
         select(AuditLog).where(
@@ -280,9 +290,11 @@ def test_staff_open_a_record_only_with_a_reason_which_is_audited(
     assert row.reason == "Ticket 4411: duplicate" and row.actor_id == support.user_id
     finance = make_actor("finance")
     with pytest.raises(PermissionDenied), acting(finance) as session:
-        crm.open_contact_as_staff(session, actor=finance, contact_id=contact.id, reason="curious")
+        crm.open_contact_as_staff(
+            session=session, actor=finance, contact_id=contact.id, reason="curious"
+        )
     with pytest.raises(PermissionDenied), acting(distributor) as session:
-        crm.staff_counts(session, actor=distributor)
+        crm.staff_counts(session=session, actor=distributor)
 
 
 def test_untouched_since_sort(acting, distributor, owner_session):
@@ -295,6 +307,6 @@ def test_untouched_since_sort(acting, distributor, owner_session):
     owner_session.commit()
     with acting(distributor) as session:
         rows, _ = contacts.list_contacts(
-            session, actor=distributor, filters=ContactFilter(sort="untouched")
+            session=session, actor=distributor, filters=ContactFilter(sort="untouched")
         )
     assert rows[0].first_name == "Old"

@@ -192,7 +192,7 @@ def test_only_an_admin_changes_the_pipeline_and_bad_input_changes_nothing(owner_
     from mlmcrm.services.crm import crm
 
     with session_scope("owner") as session:
-        before = "\n".join(f"{s.key}: {s.label}" for s in crm.stages(session))
+        before = "\n".join(f"{s.key}: {s.label}" for s in crm.stages(session=session))
     support = HandlerClient.sign_in(
         owner_session, make_user(owner_session, role="support"), path="/admin/crm"
     )
@@ -209,6 +209,6 @@ def test_only_an_admin_changes_the_pipeline_and_bad_input_changes_nothing(owner_
         ok = admin.call(StaffCrmState.save_stages, form_data={"stages": before + "\nvip: VIP"})
         assert ok.state.error == "" and ok.state.stages_notice
         with session_scope("owner") as session:
-            assert crm.stage_keys(session)[-1] == "vip"
+            assert crm.stage_keys(session=session)[-1] == "vip"
     finally:
         admin.call(StaffCrmState.save_stages, form_data={"stages": before})

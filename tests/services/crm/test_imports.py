@@ -122,7 +122,7 @@ def test_missing_columns_and_bad_mappings_are_explained():
 
 def _count(acting, actor):
     with acting(actor) as session:
-        return contacts.list_contacts(session, actor=actor)[1]
+        return contacts.list_contacts(session=session, actor=actor)[1]
 
 
 def test_upsert_by_email_and_phone_with_a_report_dry_run_and_undo(
@@ -130,12 +130,14 @@ def test_upsert_by_email_and_phone_with_a_report_dry_run_and_undo(
 ):
     with acting(distributor) as session:
         ngozi = contacts.create_contact(
-            session,
+            session=session,
             actor=distributor,
             data=ContactInput(first_name="Ngozi", email="NGOZI@example.com", tags=["friend"]),
         )
         kai = contacts.create_contact(
-            session, actor=distributor, data=ContactInput(first_name="K", phone="+81 90 1234 5678")
+            session=session,
+            actor=distributor,
+            data=ContactInput(first_name="K", phone="+81 90 1234 5678"),
         )
     bad = "BEGIN:VCARD\nVERSION:3.0\nFN:Bad Mail\nEMAIL:not-an-email\nEND:VCARD\n"
     empty = "BEGIN:VCARD\nVERSION:3.0\nNOTE:nobody\nEND:VCARD\n"
@@ -153,10 +155,10 @@ def test_upsert_by_email_and_phone_with_a_report_dry_run_and_undo(
     assert any(r == "No name, email or phone." for r in reasons.values())
     assert any(r.startswith("Same person as line 1") for r in reasons.values())
     with acting(distributor) as session:
-        merged = contacts.get_contact(session, actor=distributor, contact_id=ngozi.id)
+        merged = contacts.get_contact(session=session, actor=distributor, contact_id=ngozi.id)
         assert merged.phone_e164 == "+14155550199" and merged.first_name == "Ngozi"
         assert merged.tags == ["friend", "yoga", "referral"]
-        kai_now = contacts.get_contact(session, actor=distributor, contact_id=kai.id)
+        kai_now = contacts.get_contact(session=session, actor=distributor, contact_id=kai.id)
         assert kai_now.email == "kai@example.jp" and kai_now.first_name == "K"
         jurgen = session.exec(select(Contact).where(Contact.email == "juergen@example.de")).one()
         assert jurgen.phone_e164 == "+4915123456789" and jurgen.import_id == report["import_id"]
@@ -172,15 +174,20 @@ def test_upsert_by_email_and_phone_with_a_report_dry_run_and_undo(
     assert (second["created"], second["updated"]) == (0, 0)
     # Undo puts everything back, once.
     with acting(distributor) as session:
-        undone = imports.undo_import(session, actor=distributor, import_id=report["import_id"])
+        undone = imports.undo_import(
+            session=session, actor=distributor, import_id=report["import_id"]
+        )
     assert undone == {"deleted": 1, "restored": 2}
     with acting(distributor) as session:
-        restored = contacts.get_contact(session, actor=distributor, contact_id=ngozi.id)
+        restored = contacts.get_contact(session=session, actor=distributor, contact_id=ngozi.id)
         assert restored.phone_e164 is None and restored.tags == ["friend"]
-        assert contacts.get_contact(session, actor=distributor, contact_id=kai.id).email is None
+        assert (
+            contacts.get_contact(session=session, actor=distributor, contact_id=kai.id).email
+            is None
+        )
     assert _count(acting, distributor) == 2
     with pytest.raises(ValidationFailed, match="undone already"), acting(distributor) as session:
-        imports.undo_import(session, actor=distributor, import_id=report["import_id"])
+        imports.undo_import(session=session, actor=distributor, import_id=report["import_id"])
     assert (
         owner_session.exec(
             select(func.count()).where(AuditLog.action == "contacts.import_undone")
@@ -197,7 +204,7 @@ def test_a_broken_file_never_half_imports(acting, distributor):
         imports.import_file(actor=distributor, data=OUTLOOK_CSV, filename="outlook.csv")
     assert _count(acting, distributor) == 0
     with acting(distributor) as session:
-        assert imports.list_imports(session, actor=distributor) == []
+        assert imports.list_imports(session=session, actor=distributor) == []
 
 
 def test_someone_elses_import_cannot_be_undone(acting, distributor, other_distributor):
@@ -205,7 +212,7 @@ def test_someone_elses_import_cannot_be_undone(acting, distributor, other_distri
         actor=other_distributor, data=GOOGLE_CSV.encode(), filename="google.csv"
     )
     with pytest.raises(NotFound), acting(distributor) as session:
-        imports.undo_import(session, actor=distributor, import_id=report["import_id"])
+        imports.undo_import(session=session, actor=distributor, import_id=report["import_id"])
     assert _count(acting, other_distributor) == 1
 
 
@@ -228,7 +235,7 @@ def test_a_large_import_runs_as_a_job_with_progress(connection, acting, distribu
     )
     SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
     with session_scope("app") as session:
-        job = job_service.get_job(session, actor=distributor, job_id=job_id)
+        job = job_service.get_job(session=session, actor=distributor, job_id=job_id)
     assert job.status == "succeeded", job.error
     assert job.result["created"] == 6000 and job.result["import_id"]
     assert _count(acting, distributor) == 6000
@@ -264,7 +271,7 @@ def test_rls_keeps_import_records_to_their_owner(acting, distributor, other_dist
 def test_an_update_keeps_every_existing_tag_and_field(acting, distributor):
     with acting(distributor) as session:
         kept = contacts.create_contact(
-            session,
+            session=session,
             actor=distributor,
             data=ContactInput(
                 first_name="Ida", email="ida@example.com", source="Expo", tags=["a,b", "c"]
@@ -277,7 +284,7 @@ def test_an_update_keeps_every_existing_tag_and_field(acting, distributor):
     report = imports.import_file(actor=distributor, data=data, filename="x.csv")
     assert (report["created"], report["updated"]) == (0, 1)
     with acting(distributor) as session:
-        ida = contacts.get_contact(session, actor=distributor, contact_id=kept.id)
+        ida = contacts.get_contact(session=session, actor=distributor, contact_id=kept.id)
     # Blanks are filled (the last name), nothing typed by hand is overwritten (the first name).
     assert (ida.first_name, ida.last_name, ida.source) == ("Ida", "Else", "Expo")
     assert ida.tags == ["a,b", "c", "new"] and ida.phone_e164 == "+12125550199"
@@ -286,14 +293,18 @@ def test_an_update_keeps_every_existing_tag_and_field(acting, distributor):
 def test_undo_puts_back_only_what_the_import_changed(acting, distributor):
     with acting(distributor) as session:
         lee = contacts.create_contact(
-            session, actor=distributor, data=ContactInput(first_name="Lee", email="lee@x.io")
+            session=session,
+            actor=distributor,
+            data=ContactInput(first_name="Lee", email="lee@x.io"),
         )
     data = b"First Name,E-mail Address,Mobile Phone,Categories\nLee,lee@x.io,+1 212 555 0142,vip\n"
     report = imports.import_file(actor=distributor, data=data, filename="x.csv")
     with acting(distributor) as session:
-        contacts.move_stage(session, actor=distributor, contact_id=lee.id, stage="interested")
+        contacts.move_stage(
+            session=session, actor=distributor, contact_id=lee.id, stage="interested"
+        )
         contacts.update_contact(
-            session,
+            session=session,
             actor=distributor,
             contact_id=lee.id,
             data=ContactInput(
@@ -304,8 +315,8 @@ def test_undo_puts_back_only_what_the_import_changed(acting, distributor):
                 tags=["vip"],
             ),
         )
-        imports.undo_import(session, actor=distributor, import_id=report["import_id"])
+        imports.undo_import(session=session, actor=distributor, import_id=report["import_id"])
     with acting(distributor) as session:
-        back = contacts.get_contact(session, actor=distributor, contact_id=lee.id)
+        back = contacts.get_contact(session=session, actor=distributor, contact_id=lee.id)
     assert (back.phone, back.phone_e164, back.tags) == (None, None, [])
     assert (back.stage, back.source, back.first_name) == ("interested", "Expo", "Lee")

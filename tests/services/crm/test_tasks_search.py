@@ -19,12 +19,12 @@ from mlmcrm.services.crm.tasks import TaskInput
 
 def _contact(acting, actor, **fields):
     with acting(actor) as session:
-        return contacts.create_contact(session, actor=actor, data=ContactInput(**fields))
+        return contacts.create_contact(session=session, actor=actor, data=ContactInput(**fields))
 
 
 def _task(acting, actor, **fields):
     with acting(actor) as session:
-        return tasks.create_task(session, actor=actor, data=TaskInput(**fields))
+        return tasks.create_task(session=session, actor=actor, data=TaskInput(**fields))
 
 
 def test_task_validation_changes_nothing(acting, distributor, other_distributor):
@@ -35,9 +35,9 @@ def test_task_validation_changes_nothing(acting, distributor, other_distributor)
         ({"description": "x", "contact_id": theirs.id}, NotFound),
     ):
         with pytest.raises(error), acting(distributor) as session:
-            tasks.create_task(session, actor=distributor, data=TaskInput(**fields))
+            tasks.create_task(session=session, actor=distributor, data=TaskInput(**fields))
     with acting(distributor) as session:
-        assert tasks.list_tasks(session, actor=distributor, status="") == []
+        assert tasks.list_tasks(session=session, actor=distributor, status="") == []
     with pytest.raises(ValidationFailed):
         tasks.parse_due("tomorrow")
     assert tasks.parse_due("2026-12-01") == datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -59,18 +59,18 @@ def test_today_view_puts_stale_leads_first_then_overdue_then_today(
     soon = _task(acting, distributor, description="soon", due_at=now + timedelta(hours=2))
     _task(acting, distributor, description="next week", due_at=now + timedelta(days=7))
     with acting(distributor) as session:
-        view = tasks.today(session, actor=distributor, now=now)
+        view = tasks.today(session=session, actor=distributor, now=now)
         assert [c.id for c in view.stale_leads] == [stale.id]
         assert [t.id for t in view.overdue] == [late.id]
         assert [t.id for t in view.due_today] == [soon.id]
-        badge = tasks.reminders(session, actor=distributor, now=now)
+        badge = tasks.reminders(session=session, actor=distributor, now=now)
         assert (badge.overdue, badge.due_today, badge.total) == (1, 1, 2)
         # A touch takes the lead off the top of the list.
         contacts.add_activity(
-            session, actor=distributor, contact_id=stale.id, kind="call", body="Rang"
+            session=session, actor=distributor, contact_id=stale.id, kind="call", body="Rang"
         )
     with acting(distributor) as session:
-        assert tasks.today(session, actor=distributor, now=now).stale_leads == []
+        assert tasks.today(session=session, actor=distributor, now=now).stale_leads == []
     assert fresh.id != stale.id
 
 
@@ -78,21 +78,21 @@ def test_completing_a_task_touches_the_contact_and_reaches_the_timeline(acting, 
     contact = _contact(acting, distributor, first_name="Kim")
     task = _task(acting, distributor, description="Send samples", contact_id=contact.id)
     with acting(distributor) as session:
-        done = tasks.set_status(session, actor=distributor, task_id=task.id, status="done")
+        done = tasks.set_status(session=session, actor=distributor, task_id=task.id, status="done")
         assert done.completed_at is not None
-        reloaded = contacts.get_contact(session, actor=distributor, contact_id=contact.id)
+        reloaded = contacts.get_contact(session=session, actor=distributor, contact_id=contact.id)
         assert reloaded.last_touched_at is not None
-        lines = contacts.timeline(session, actor=distributor, contact=reloaded)
+        lines = contacts.timeline(session=session, actor=distributor, contact=reloaded)
     assert any(line.text == "Done: Send samples" for line in lines)
 
 
 def test_another_distributors_task_is_not_found(acting, distributor, other_distributor):
     task = _task(acting, other_distributor, description="theirs")
     with pytest.raises(NotFound), acting(distributor) as session:
-        tasks.set_status(session, actor=distributor, task_id=task.id, status="done")
+        tasks.set_status(session=session, actor=distributor, task_id=task.id, status="done")
     with pytest.raises(NotFound), acting(distributor) as session:
         tasks.update_task(
-            session, actor=distributor, task_id=task.id, data=TaskInput(description="mine")
+            session=session, actor=distributor, task_id=task.id, data=TaskInput(description="mine")
         )
 
 
@@ -141,10 +141,14 @@ def test_search_finds_contacts_notes_and_tasks_ranked_and_filtered(
     _contact(acting, other_distributor, first_name="John", last_name="Smithson")
     with acting(distributor) as session:
         contacts.add_activity(
-            session, actor=distributor, contact_id=smythe.id, kind="note", body="met john at expo"
+            session=session,
+            actor=distributor,
+            contact_id=smythe.id,
+            kind="note",
+            body="met john at expo",
         )
         contacts.add_activity(
-            session,
+            session=session,
             actor=distributor,
             contact_id=smythe.id,
             kind="note",
@@ -152,28 +156,28 @@ def test_search_finds_contacts_notes_and_tasks_ranked_and_filtered(
             private=True,
         )
         tasks.create_task(
-            session,
+            session=session,
             actor=distributor,
             data=TaskInput(description="Call Johnny about samples", contact_id=smith.id),
         )
     with acting(distributor) as session:
-        hits = crm_search.search(session, actor=distributor, typed="joh")
+        hits = crm_search.search(session=session, actor=distributor, typed="joh")
         assert hits[0] == next(h for h in hits if h.kind == "contact")
         assert {(h.kind, h.contact_id) for h in hits} == {
             ("contact", smith.id),
             ("note", smythe.id),
             ("task", smith.id),
         }
-        both = crm_search.search(session, actor=distributor, typed="jo sm")
+        both = crm_search.search(session=session, actor=distributor, typed="jo sm")
         assert {h.id for h in both if h.kind == "contact"} == {smythe.id, smith.id}
-        assert crm_search.search(session, actor=distributor, typed="secret") == []
-        filtered = crm_search.search(session, actor=distributor, typed="jo", tag="VIP")
+        assert crm_search.search(session=session, actor=distributor, typed="secret") == []
+        filtered = crm_search.search(session=session, actor=distributor, typed="jo", tag="VIP")
         assert {(h.kind, h.contact_id) for h in filtered} == {
             ("contact", smith.id),
             ("task", smith.id),
         }
         assert [
             h.contact_id
-            for h in crm_search.search(session, actor=distributor, typed="js x", source="")
+            for h in crm_search.search(session=session, actor=distributor, typed="js x", source="")
         ] == [smythe.id]
-        assert crm_search.search(session, actor=distributor, typed="smithson") == []
+        assert crm_search.search(session=session, actor=distributor, typed="smithson") == []

@@ -34,5 +34,7 @@ def test_downline_name_filter_matches_wildcards_literally(owner_session, needle,
         ("Dee", "\\ Four"),
     ):
         add_distributor(session, sponsor_id=root, first_name=first, last_name=last)
-    rows = store.downline_page(session, "sponsor", root, filters=store.DownlineFilters(name=needle))
+    rows = store.downline_page(
+        "sponsor", root, session=session, filters=store.DownlineFilters(name=needle)
+    )
     assert sorted(r.name for r in rows) == expected

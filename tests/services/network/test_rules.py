@@ -35,7 +35,7 @@ def _user(session: Session) -> int:
 
 def _enrol(session: Session, sponsor: int | None, actor: Actor, **kwargs) -> genealogy.Enrolment:
     return genealogy.enroll(
-        session,
+        session=session,
         user_id=_user(session),
         code=f"e{uuid.uuid4().hex[:10]}",
         sponsor_id=sponsor,
@@ -45,7 +45,7 @@ def _enrol(session: Session, sponsor: int | None, actor: Actor, **kwargs) -> gen
 
 
 def _settings(session: Session, admin: Actor, **values) -> None:
-    genealogy.update_settings(session, actor=admin, **values)
+    genealogy.update_settings(session=session, actor=admin, **values)
 
 
 def _audit_count(session: Session, action: str, entity_id: int) -> int:
@@ -69,7 +69,7 @@ def test_binary_spillover_outer_left_outer_right_and_preferences(owner_session, 
     assert (again.placement_id, again.position) == (right.distributor_id, 2)
     left = _enrol(s, root, admin, preference="left")
     assert (left.placement_id, left.position) == (second.distributor_id, 1)
-    assert store.check_consistency(s, "placement") == []
+    assert store.check_consistency("placement", session=s) == []
     assert _audit_count(s, "genealogy.enrol", left.distributor_id) == 1
 
 
@@ -158,8 +158,8 @@ def test_settings_refuse_bad_values_and_non_admins(owner_session, admin):
             _settings(s, admin, **bad)
     support = Actor(user_id=admin.user_id, role="support")
     with pytest.raises(PermissionDenied):
-        genealogy.update_settings(s, actor=support, holding_tank_days=3)
-    assert genealogy.get_settings(s) == genealogy.GenealogySettings()
+        genealogy.update_settings(session=s, actor=support, holding_tank_days=3)
+    assert genealogy.get_settings(session=s) == genealogy.GenealogySettings()
 
 
 def test_holding_tank_then_sponsor_places_or_the_job_does(owner_session, admin, redis_url):
@@ -170,32 +170,32 @@ def test_holding_tank_then_sponsor_places_or_the_job_does(owner_session, admin, 
     waiting = _enrol(s, sponsor, admin)
     later = _enrol(s, sponsor, admin)
     assert waiting.placement_id is None and waiting.holding_until is not None
-    assert store.node(s, "placement", waiting.distributor_id) is None
+    assert store.node("placement", waiting.distributor_id, session=s) is None
     me = Actor(user_id=None, role="distributor", distributor_id=sponsor)
-    assert [w["distributor_id"] for w in genealogy.holding_tank(s, actor=me)] == [
+    assert [w["distributor_id"] for w in genealogy.holding_tank(session=s, actor=me)] == [
         waiting.distributor_id,
         later.distributor_id,
     ]
     stranger = Actor(user_id=None, role="distributor", distributor_id=root)
     with pytest.raises(NotFound):
         genealogy.place_from_tank(
-            s, actor=stranger, distributor_id=waiting.distributor_id, parent_id=root, slot=2
+            session=s, actor=stranger, distributor_id=waiting.distributor_id, parent_id=root, slot=2
         )
     with pytest.raises(ValidationFailed, match="own placement downline"):
         genealogy.place_from_tank(
-            s, actor=me, distributor_id=waiting.distributor_id, parent_id=root, slot=2
+            session=s, actor=me, distributor_id=waiting.distributor_id, parent_id=root, slot=2
         )
     genealogy.place_from_tank(
-        s, actor=me, distributor_id=waiting.distributor_id, parent_id=sponsor, slot=2
+        session=s, actor=me, distributor_id=waiting.distributor_id, parent_id=sponsor, slot=2
     )
-    assert store.node(s, "placement", waiting.distributor_id).parent_id == sponsor
-    assert genealogy.place_expired(s) == 0
-    placed = genealogy.place_expired(s, now=utcnow() + timedelta(days=6))
+    assert store.node("placement", waiting.distributor_id, session=s).parent_id == sponsor
+    assert genealogy.place_expired(session=s) == 0
+    placed = genealogy.place_expired(session=s, now=utcnow() + timedelta(days=6))
     assert placed == 1
-    node = store.node(s, "placement", later.distributor_id)
+    node = store.node("placement", later.distributor_id, session=s)
     assert node is not None and node.parent_id == sponsor
-    assert genealogy.holding_tank(s, actor=me) == []
-    assert store.check_consistency(s, "placement") == []
+    assert genealogy.holding_tank(session=s, actor=me) == []
+    assert store.check_consistency("placement", session=s) == []
     assert _audit_count(s, "genealogy.place", later.distributor_id) == 1
 
 
@@ -236,7 +236,7 @@ def test_concurrent_enrolments_under_one_parent_never_share_a_slot(database_url,
             {"r": root},
         ).all()
         assert len(slots) == len(set(slots)) == len(results)
-        assert store.check_consistency(s, "placement") == []
+        assert store.check_consistency("placement", session=s) == []
     # Four explicit requests for one slot: one wins (or an automatic one took it first).
     assert len(results) + len(errors) == 8
     assert len(errors) >= 3
@@ -257,29 +257,35 @@ def test_move_validation_preview_reason_and_audit(owner_session, admin):
     s = owner_session
     root, a, b, c, d = _tree(s)
     with pytest.raises(ValidationFailed, match="own downline"):
-        genealogy.preview_move(s, actor=admin, tree="sponsor", distributor_id=a, new_parent_id=c)
+        genealogy.preview_move(
+            session=s, actor=admin, tree="sponsor", distributor_id=a, new_parent_id=c
+        )
     with pytest.raises(ValidationFailed, match="root"):
-        genealogy.preview_move(s, actor=admin, tree="sponsor", distributor_id=root, new_parent_id=d)
+        genealogy.preview_move(
+            session=s, actor=admin, tree="sponsor", distributor_id=root, new_parent_id=d
+        )
     with pytest.raises(ValidationFailed, match="already taken"):
         genealogy.preview_move(
-            s, actor=admin, tree="placement", distributor_id=c, new_parent_id=root, slot=2
+            session=s, actor=admin, tree="placement", distributor_id=c, new_parent_id=root, slot=2
         )
     with pytest.raises(ValidationFailed, match="slot"):
         genealogy.preview_move(
-            s, actor=admin, tree="placement", distributor_id=c, new_parent_id=d, slot=7
+            session=s, actor=admin, tree="placement", distributor_id=c, new_parent_id=d, slot=7
         )
     with pytest.raises(ValidationFailed, match="tree"):
-        genealogy.preview_move(s, actor=admin, tree="family", distributor_id=c, new_parent_id=d)
+        genealogy.preview_move(
+            session=s, actor=admin, tree="family", distributor_id=c, new_parent_id=d
+        )
     with pytest.raises(PermissionDenied):
         genealogy.preview_move(
-            s,
+            session=s,
             actor=Actor(user_id=None, role="support"),
             tree="sponsor",
             distributor_id=b,
             new_parent_id=d,
         )
     preview = genealogy.preview_move(
-        s, actor=admin, tree="sponsor", distributor_id=b, new_parent_id=d
+        session=s, actor=admin, tree="sponsor", distributor_id=b, new_parent_id=d
     )
     assert preview.subtree_size == 2
     assert preview.losing == [a] and preview.losing_count == 1
@@ -287,17 +293,22 @@ def test_move_validation_preview_reason_and_audit(owner_session, admin):
     assert preview.common_ancestor_id == root
     with pytest.raises(ValidationFailed, match="reason"):
         genealogy.move(
-            s, actor=admin, tree="sponsor", distributor_id=b, new_parent_id=d, reason=" "
+            session=s, actor=admin, tree="sponsor", distributor_id=b, new_parent_id=d, reason=" "
         )
     genealogy.move(
-        s, actor=admin, tree="sponsor", distributor_id=b, new_parent_id=d, reason="wrong sponsor"
+        session=s,
+        actor=admin,
+        tree="sponsor",
+        distributor_id=b,
+        new_parent_id=d,
+        reason="wrong sponsor",
     )
     assert (
         s.execute(text("SELECT sponsor_id FROM distributors WHERE id = :b"), {"b": b}).scalar() == d
     )
-    assert store.is_below(s, "sponsor", d, c)
+    assert store.is_below("sponsor", d, c, session=s)
     genealogy.move(
-        s,
+        session=s,
         actor=admin,
         tree="placement",
         distributor_id=b,
@@ -305,9 +316,9 @@ def test_move_validation_preview_reason_and_audit(owner_session, admin):
         slot=2,
         reason="placement fix",
     )
-    assert store.node(s, "placement", c).depth == 3
-    assert store.check_consistency(s, "sponsor") == []
-    assert store.check_consistency(s, "placement") == []
+    assert store.node("placement", c, session=s).depth == 3
+    assert store.check_consistency("sponsor", session=s) == []
+    assert store.check_consistency("placement", session=s) == []
     row = s.execute(
         text(
             "SELECT reason, after->>'subtree_size' FROM audit_logs"
@@ -323,21 +334,27 @@ def test_termination_compresses_sponsor_tree_keeps_placeholder_and_reinstates(ow
     root, a, b, c, d = _tree(s)
     e = add_distributor(s, sponsor_id=a, placement_id=b, position=2)
     with pytest.raises(ValidationFailed, match="reason"):
-        genealogy.terminate(s, actor=admin, distributor_id=a, reason="")
-    assert genealogy.terminate(s, actor=admin, distributor_id=a, reason="policy breach") == 2
+        genealogy.terminate(session=s, actor=admin, distributor_id=a, reason="")
+    assert (
+        genealogy.terminate(session=s, actor=admin, distributor_id=a, reason="policy breach") == 2
+    )
     sponsors = dict(
         s.execute(
             text("SELECT id, sponsor_id FROM distributors WHERE id IN (:b, :e)"), {"b": b, "e": e}
         ).all()
     )
     assert sponsors == {b: root, e: root}
-    assert store.node(s, "placement", a).parent_id == root  # placeholder stays
-    assert store.children(s, "placement", a) == [b]
+    assert store.node("placement", a, session=s).parent_id == root  # placeholder stays
+    assert store.children("placement", a, session=s) == [b]
     with pytest.raises(ValidationFailed, match="already terminated"):
-        genealogy.terminate(s, actor=admin, distributor_id=a, reason="again")
+        genealogy.terminate(session=s, actor=admin, distributor_id=a, reason="again")
     # An admin moves e elsewhere meanwhile: that move stands on reinstatement.
-    genealogy.move(s, actor=admin, tree="sponsor", distributor_id=e, new_parent_id=d, reason="fix")
-    assert genealogy.reinstate(s, actor=admin, distributor_id=a, reason="appeal upheld") == 1
+    genealogy.move(
+        session=s, actor=admin, tree="sponsor", distributor_id=e, new_parent_id=d, reason="fix"
+    )
+    assert (
+        genealogy.reinstate(session=s, actor=admin, distributor_id=a, reason="appeal upheld") == 1
+    )
     assert (
         s.execute(text("SELECT sponsor_id FROM distributors WHERE id = :b"), {"b": b}).scalar() == a
     )
@@ -349,12 +366,12 @@ def test_termination_compresses_sponsor_tree_keeps_placeholder_and_reinstates(ow
         == "active"
     )
     with pytest.raises(ValidationFailed, match="Only a terminated"):
-        genealogy.reinstate(s, actor=admin, distributor_id=a, reason="twice")
+        genealogy.reinstate(session=s, actor=admin, distributor_id=a, reason="twice")
     with pytest.raises(ValidationFailed, match="root"):
-        genealogy.terminate(s, actor=admin, distributor_id=root, reason="not allowed")
+        genealogy.terminate(session=s, actor=admin, distributor_id=root, reason="not allowed")
     assert _audit_count(s, "distributor.terminate", a) == 1
     assert _audit_count(s, "distributor.reinstate", a) == 1
-    assert store.check_consistency(s, "sponsor") == []
+    assert store.check_consistency("sponsor", session=s) == []
 
 
 def test_an_unplaced_sponsors_enrolee_waits_then_lands_below_the_nearest_placed_upline(
@@ -365,10 +382,10 @@ def test_an_unplaced_sponsors_enrolee_waits_then_lands_below_the_nearest_placed_
     waiting_sponsor = add_distributor(s, sponsor_id=root)  # sponsor tree only: not placed yet
     newcomer = _enrol(s, waiting_sponsor, admin)
     assert newcomer.placement_id is None and newcomer.holding_until is not None
-    assert genealogy.place_expired(s, now=utcnow() + timedelta(seconds=1)) == 1
-    node = store.node(s, "placement", newcomer.distributor_id)
+    assert genealogy.place_expired(session=s, now=utcnow() + timedelta(seconds=1)) == 1
+    node = store.node("placement", newcomer.distributor_id, session=s)
     assert node is not None and node.parent_id == root
-    assert store.check_consistency(s, "placement") == []
+    assert store.check_consistency("placement", session=s) == []
 
 
 def test_a_placed_person_with_a_downline_cannot_be_unplaced(owner_session):
@@ -385,4 +402,4 @@ def test_a_placed_person_with_a_downline_cannot_be_unplaced(owner_session):
             {"a": a},
         )
     s.rollback()
-    assert store.check_consistency(s, "placement") == []
+    assert store.check_consistency("placement", session=s) == []

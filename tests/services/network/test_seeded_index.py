@@ -37,8 +37,8 @@ def seeded_session(server_url):
 
 def test_seeded_index_matches_both_trees(seeded_session):
     session = seeded_session
-    assert store.check_consistency(session, "sponsor") == []
-    assert store.check_consistency(session, "placement") == []
+    assert store.check_consistency("sponsor", session=session) == []
+    assert store.check_consistency("placement", session=session) == []
     for tree, column in ((1, "sponsor_id"), (2, "placement_id")):
         for probe in (1, 2, 3, 50, 777, 2999):
             assert subtree_by_labels(session, tree, probe) == subtree_by_adjacency(
@@ -54,8 +54,8 @@ def test_trigger_is_back_on_after_the_seed(seeded_session):
         )
     ).scalar_one()
     newcomer = add_distributor(session, sponsor_id=1, placement_id=deepest, position=1)
-    assert store.node(session, "placement", newcomer).depth == (
-        store.node(session, "placement", deepest).depth + 1
+    assert store.node("placement", newcomer, session=session).depth == (
+        store.node("placement", deepest, session=session).depth + 1
     )
-    assert store.check_consistency(session, "placement") == []
+    assert store.check_consistency("placement", session=session) == []
     session.rollback()

@@ -98,13 +98,13 @@ def test_deep_chain_relabels_and_stays_consistent(owner_session):
     # Siblings hanging off the chain, inserted in between, force windows with mixed tokens.
     for parent in chain[::7]:
         add_distributor(session, sponsor_id=parent, placement_id=parent, position=2)
-    assert store.check_consistency(session, "sponsor") == []
-    assert store.check_consistency(session, "placement") == []
-    assert store.node(session, "placement", last).depth == 200
+    assert store.check_consistency("sponsor", session=session) == []
+    assert store.check_consistency("placement", session=session) == []
+    assert store.node("placement", last, session=session).depth == 200
     assert subtree_by_labels(session, 2, chain[100]) == subtree_by_adjacency(
         session, "placement_id", chain[100]
     )
-    up = store.upline(session, "placement", last)
+    up = store.upline("placement", last, session=session)
     assert up.ancestors == chain[-2::-1][:50]
     assert up.depth == 200
     assert up.root_id == root
@@ -126,13 +126,13 @@ def test_random_inserts_and_moves_keep_every_subtree_exact(owner_session):
             text("UPDATE distributors SET sponsor_id = :s WHERE id = :d"),
             {"s": target, "d": mover},
         )
-    assert store.check_consistency(session, "sponsor") == []
+    assert store.check_consistency("sponsor", session=session) == []
     for probe in rng.sample(people, 25):
         assert subtree_by_labels(session, 1, probe) == subtree_by_adjacency(
             session, "sponsor_id", probe
         )
-        depth = store.node(session, "sponsor", probe).depth
-        assert len(store.upline(session, "sponsor", probe, limit=1000).ancestors) == depth
+        depth = store.node("sponsor", probe, session=session).depth
+        assert len(store.upline("sponsor", probe, session=session, limit=1000).ancestors) == depth
 
 
 def test_moving_below_own_downline_is_refused_by_the_database(owner_session):
@@ -146,8 +146,8 @@ def test_moving_below_own_downline_is_refused_by_the_database(owner_session):
             text("UPDATE distributors SET sponsor_id = :s WHERE id = :d"), {"s": c, "d": b}
         )
     session.rollback()
-    assert store.node(session, "sponsor", b).parent_id == a
-    assert store.check_consistency(session, "sponsor") == []
+    assert store.node("sponsor", b, session=session).parent_id == a
+    assert store.check_consistency("sponsor", session=session) == []
 
 
 def test_downline_page_level_order_filters_and_counts(owner_session):
@@ -168,29 +168,33 @@ def test_downline_page_level_order_filters_and_counts(owner_session):
         for i in range(6)
     ]
     level3 = add_distributor(session, sponsor_id=level2[0], first_name="Deep", last_name="Three")
-    rows = store.downline_page(session, "sponsor", root)
+    rows = store.downline_page("sponsor", root, session=session)
     assert [r.level for r in rows] == [1, 1, 1, 2, 2, 2, 2, 2, 2, 3]
     assert {r.distributor_id for r in rows} == set(level1 + level2 + [level3])
-    assert store.level_counts(session, "sponsor", root, levels=4) == [3, 6, 1, 0]
-    assert store.level_counts(session, "sponsor", level1[0], levels=2) == [2, 1]
-    page = store.downline_page(session, "sponsor", root, limit=4)
-    rest = store.downline_page(session, "sponsor", root, after=(page[-1].level, page[-1].pre))
+    assert store.level_counts("sponsor", root, session=session, levels=4) == [3, 6, 1, 0]
+    assert store.level_counts("sponsor", level1[0], session=session, levels=2) == [2, 1]
+    page = store.downline_page("sponsor", root, session=session, limit=4)
+    rest = store.downline_page(
+        "sponsor", root, session=session, after=(page[-1].level, page[-1].pre)
+    )
     assert [r.distributor_id for r in page + rest] == [r.distributor_id for r in rows]
     only2 = store.downline_page(
-        session, "sponsor", root, filters=store.DownlineFilters(level_from=2, level_to=2)
+        "sponsor", root, session=session, filters=store.DownlineFilters(level_from=2, level_to=2)
     )
     assert {r.distributor_id for r in only2} == set(level2)
     inactive = store.downline_page(
-        session, "sponsor", root, filters=store.DownlineFilters(active=False)
+        "sponsor", root, session=session, filters=store.DownlineFilters(active=False)
     )
     assert [r.distributor_id for r in inactive] == [level2[4]]
     zelda = store.downline_page(
-        session, "sponsor", root, filters=store.DownlineFilters(name="zeLDa")
+        "sponsor", root, session=session, filters=store.DownlineFilters(name="zeLDa")
     )
     assert [r.name for r in zelda] == ["Zelda Two"]
-    short = store.downline_page(session, "sponsor", root, filters=store.DownlineFilters(name="ee"))
+    short = store.downline_page(
+        "sponsor", root, session=session, filters=store.DownlineFilters(name="ee")
+    )
     assert [r.name for r in short] == ["Deep Three"]
-    mine = store.downline_page(session, "sponsor", level1[1])
+    mine = store.downline_page("sponsor", level1[1], session=session)
     assert {r.distributor_id for r in mine} == {level2[1], level2[4]}
 
 
@@ -218,15 +222,15 @@ def test_children_follow_slot_order_and_outer_legs_are_found_without_walking(own
         child = add_distributor(session, sponsor_id=root, placement_id=parent, position=slot)
         people.append(child)
         free += [(child, 2), (child, 1)]
-    assert store.check_consistency(session, "placement") == []
+    assert store.check_consistency("placement", session=session) == []
     for probe in rng.sample(people, 40) + [root]:
         for side in (1, 2):
-            assert store.outer_leg_bottom(session, probe, side) == _outer_by_walking(
+            assert store.outer_leg_bottom(probe, side, session=session) == _outer_by_walking(
                 session, probe, side
             )
     # A change of slot under the same parent reorders the tour.
-    kids = store.children(session, "placement", root)
+    kids = store.children("placement", root, session=session)
     left, right = kids
     session.execute(text("UPDATE distributors SET position = 3 WHERE id = :d"), {"d": left})
-    assert store.children(session, "placement", root) == [right, left]
-    assert store.check_consistency(session, "placement") == []
+    assert store.children("placement", root, session=session) == [right, left]
+    assert store.check_consistency("placement", session=session) == []

@@ -70,22 +70,26 @@ def test_a_bad_calendar_is_refused_and_nothing_changes(owner_session, holidays, 
     before = owner_session.get(CompanySetting, business_days.BUSINESS_DAYS_SETTING)
     audited = _audit_rows(owner_session)
     with pytest.raises(ValidationFailed, match=message):
-        business_days.set_calendar(owner_session, actor=admin, holidays=holidays, weekdays=weekdays)
+        business_days.set_calendar(
+            session=owner_session, actor=admin, holidays=holidays, weekdays=weekdays
+        )
     assert owner_session.get(CompanySetting, business_days.BUSINESS_DAYS_SETTING) is before
     assert _audit_rows(owner_session) == audited
-    assert business_days.get_calendar(owner_session) == business_days.DEFAULT_CALENDAR
+    assert business_days.get_calendar(session=owner_session) == business_days.DEFAULT_CALENDAR
 
 
 def test_compliance_sets_the_calendar_with_the_names_spelled_as_stored(owner_session):
     distributor = _admin(owner_session, role="distributor")
     with pytest.raises(PermissionDenied):
-        business_days.set_calendar(owner_session, actor=distributor, holidays="US", weekdays="Mon")
+        business_days.set_calendar(
+            session=owner_session, actor=distributor, holidays="US", weekdays="Mon"
+        )
     compliance = _admin(owner_session, role="compliance")
     saved = business_days.set_calendar(
-        owner_session, actor=compliance, holidays=" us-ca ", weekdays="friday, Mon,TUE"
+        session=owner_session, actor=compliance, holidays=" us-ca ", weekdays="friday, Mon,TUE"
     )
     assert saved == BusinessCalendar(holidays="US-CA", weekdays=("Mon", "Tue", "Fri"))
-    assert business_days.get_calendar(owner_session) == saved
+    assert business_days.get_calendar(session=owner_session) == saved
     after = owner_session.execute(
         text(
             "SELECT after FROM audit_logs WHERE action = 'company.business_days_changed'"

@@ -53,7 +53,7 @@ def fast_retries(monkeypatch):
 
 def test_the_request_records_the_email_and_the_worker_sends_it(owner_session, smtp):
     user = make_user(owner_session)
-    accounts.send_password_reset(owner_session, email=user.email)
+    accounts.send_password_reset(session=owner_session, email=user.email)
     queue = Queue(mail.EMAIL_QUEUE, connection=redis_connection())
     assert queue.count == 0, "nothing is queued before the transaction commits"
     owner_session.commit()
@@ -73,7 +73,7 @@ def test_the_request_records_the_email_and_the_worker_sends_it(owner_session, sm
 
 def test_a_rolled_back_request_sends_nothing(owner_session, smtp):
     user = make_user(owner_session)
-    accounts.send_password_reset(owner_session, email=user.email)
+    accounts.send_password_reset(session=owner_session, email=user.email)
     owner_session.rollback()
     assert _email_jobs(owner_session, user.email) == []
     assert Queue(mail.EMAIL_QUEUE, connection=redis_connection()).count == 0
@@ -136,7 +136,7 @@ def test_after_the_last_retry_the_failure_stays_in_the_jobs_table(
 ):
     _point_smtp_at(monkeypatch, f"smtp://127.0.0.1:{closed_port}")
     user = make_user(owner_session)
-    accounts.send_password_reset(owner_session, email=user.email)
+    accounts.send_password_reset(session=owner_session, email=user.email)
     owner_session.commit()
     deliver_emails()
     for _retry in mail.RETRY_INTERVALS_SECONDS:
@@ -155,7 +155,7 @@ def test_an_email_committed_while_redis_is_down_is_sent_by_the_next_worker(
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
     settings.get_settings.cache_clear()
     try:
-        accounts.send_password_reset(owner_session, email=user.email)
+        accounts.send_password_reset(session=owner_session, email=user.email)
         owner_session.commit()  # the queue is unreachable: the commit still succeeds
     finally:
         monkeypatch.setenv("REDIS_URL", redis_url)
@@ -180,7 +180,7 @@ def test_a_waiting_email_is_rotated_to_the_new_key_and_still_delivered(owner_ses
     from mlmcrm.services.platform.actor import Actor
 
     user = make_user(owner_session)
-    accounts.send_password_reset(owner_session, email=user.email)
+    accounts.send_password_reset(session=owner_session, email=user.email)
     owner_session.commit()
     (job,) = _email_jobs(owner_session, user.email)
     old = os.environ["FIELD_ENCRYPTION_KEY"]
@@ -188,8 +188,8 @@ def test_a_waiting_email_is_rotated_to_the_new_key_and_still_delivered(owner_ses
     try:
         os.environ["FIELD_ENCRYPTION_KEY"] = f"{new},{old}"
         settings.get_settings.cache_clear()
-        assert key_rotation.values_on_old_keys(owner_session) >= 1
-        counts = key_rotation.rotate_keys(owner_session, actor=Actor.system("test"))
+        assert key_rotation.values_on_old_keys(session=owner_session) >= 1
+        counts = key_rotation.rotate_keys(session=owner_session, actor=Actor.system("test"))
         owner_session.commit()
         assert counts[key_rotation.EMAIL_BODIES] >= 1
         owner_session.refresh(job)
@@ -201,7 +201,7 @@ def test_a_waiting_email_is_rotated_to_the_new_key_and_still_delivered(owner_ses
     finally:
         os.environ["FIELD_ENCRYPTION_KEY"] = f"{old},{new}"
         settings.get_settings.cache_clear()
-        key_rotation.rotate_keys(owner_session, actor=Actor.system("test"))
+        key_rotation.rotate_keys(session=owner_session, actor=Actor.system("test"))
         owner_session.commit()
         os.environ["FIELD_ENCRYPTION_KEY"] = old
         settings.get_settings.cache_clear()

@@ -17,9 +17,9 @@ def victim(owner_session):
     user = make_user(owner_session)
     actor, _token = signed_in(owner_session, user)
     token, _raw = api_tokens.create_token(
-        owner_session, actor=actor, name="victim", scopes=["me:read"]
+        session=owner_session, actor=actor, name="victim", scopes=["me:read"]
     )
-    profile.update_payout_details(owner_session, actor=actor, tax_id="123456789")
+    profile.update_payout_details(session=owner_session, actor=actor, tax_id="123456789")
     contact = Contact(owner_id=user.id, first_name="Private")
     owner_session.add(contact)
     owner_session.commit()
@@ -48,26 +48,28 @@ def intruder(owner_session):
 
 ATTEMPTS = {
     "revoke_session": lambda s, a, v: sessions.revoke_session(
-        s, actor=a, session_id=v["session_id"]
+        session=s, actor=a, session_id=v["session_id"]
     ),
-    "revoke_api_token": lambda s, a, v: api_tokens.revoke_token(s, actor=a, token_id=v["token_id"]),
-    "get_profile": lambda s, a, v: profile.get_profile(s, actor=a, user_id=v["user_id"]),
+    "revoke_api_token": lambda s, a, v: api_tokens.revoke_token(
+        session=s, actor=a, token_id=v["token_id"]
+    ),
+    "get_profile": lambda s, a, v: profile.get_profile(session=s, actor=a, user_id=v["user_id"]),
     "reveal_tax_id": lambda s, a, v: profile.reveal_sensitive_field(
-        s, actor=a, user_id=v["user_id"], field="tax_id", reason="curious"
+        session=s, actor=a, user_id=v["user_id"], field="tax_id", reason="curious"
     ),
     "read_private_notes": lambda s, a, v: profile.read_contact_private_notes(
-        s, actor=a, contact_id=v["contact_id"], reason="curious"
+        session=s, actor=a, contact_id=v["contact_id"], reason="curious"
     ),
     "write_private_notes": lambda s, a, v: profile.set_contact_private_notes(
-        s, actor=a, contact_id=v["contact_id"], notes="planted"
+        session=s, actor=a, contact_id=v["contact_id"], notes="planted"
     ),
     "disable_account": lambda s, a, v: accounts.set_account_disabled(
-        s, actor=a, user_id=v["user_id"], disabled=True, reason="x"
+        session=s, actor=a, user_id=v["user_id"], disabled=True, reason="x"
     ),
     "change_role": lambda s, a, v: accounts.change_role(
-        s, actor=a, user_id=v["user_id"], role="admin", reason="x"
+        session=s, actor=a, user_id=v["user_id"], role="admin", reason="x"
     ),
-    "find_person": lambda s, a, v: profile.find_person(s, actor=a, email="x@example.com"),
+    "find_person": lambda s, a, v: profile.find_person(session=s, actor=a, email="x@example.com"),
 }
 
 

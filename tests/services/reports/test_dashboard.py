@@ -48,7 +48,7 @@ def test_team_figures_ranks_and_monthly_charts(owner_session):
     _order(s, me, "10", datetime(2026, 4, 20, tzinfo=UTC))
     _order(s, outsider, "999", datetime(2026, 6, 5, tzinfo=UTC))
     actor = Actor(user_id=None, role="distributor", distributor_id=me)
-    summary = dashboard.distributor_summary(s, actor=actor, distributor_id=me, now=NOW)
+    summary = dashboard.distributor_summary(session=s, actor=actor, distributor_id=me, now=NOW)
     assert summary.team_size == 3 and summary.new_this_month == 2
     assert summary.pv == Decimal("40.00") and summary.gv == Decimal("100.00")
     assert summary.active_share == Decimal("66.7")
@@ -66,7 +66,7 @@ def test_team_figures_ranks_and_monthly_charts(owner_session):
     assert summary.volume_by_month[5][1:] == (Decimal("40.00"), Decimal("100.00"))
     assert [(j, n) for _, j, n in summary.team_growth][2:] == [(1, 1), (0, 1), (0, 1), (2, 3)]
     with pytest.raises(NotFound):
-        dashboard.distributor_summary(s, actor=actor, distributor_id=outsider, now=NOW)
+        dashboard.distributor_summary(session=s, actor=actor, distributor_id=outsider, now=NOW)
 
 
 def test_month_labels_from_a_month_end_keep_every_month():
