@@ -18,6 +18,10 @@ class NotFound(DomainError):
     status_code = 404
 
 
+NO_ACCESS = "You do not have access to this."
+"""What a person is told when their role does not allow what they asked (pages and services)."""
+
+
 class PermissionDenied(DomainError):
     """The actor's role does not allow this."""
 

@@ -34,15 +34,13 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.errors import NO_ACCESS, DomainError
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
     from mlmcrm.services.platform.actor import Actor
 
-NO_ACCESS = "You do not have access to this."
-"""What a handler shows a user who may not do what it does."""
 
 _INJECTED = ("actor", "session")
 

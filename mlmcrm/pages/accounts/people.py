@@ -11,7 +11,7 @@ import reflex as rx
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.errors import NO_ACCESS, DomainError
 from mlmcrm.models.users import USER_ROLES
 from mlmcrm.services.accounts import accounts, profile
 from mlmcrm.state.auth import AuthState, shows_once
@@ -78,7 +78,7 @@ class PeopleState(AuthState):
         self.error = self.revealed = ""
         actor = self.actor_for("sensitive.reveal")
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         try:
             with session_scope("app", actor_id=actor.user_id) as session:
@@ -100,7 +100,7 @@ class PeopleState(AuthState):
         self.error = self.message = ""
         actor = self.actor_for("users.manage")
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         disable = self.person.get("status") != "disabled"
         try:
@@ -126,7 +126,7 @@ class PeopleState(AuthState):
         self.error = self.message = ""
         actor = self.actor_for("users.manage")
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         try:
             with session_scope("app", actor_id=actor.user_id) as session:

@@ -11,7 +11,7 @@ import reflex as rx
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.errors import NO_ACCESS, DomainError
 from mlmcrm.services.commerce import orders, refunds
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.ids import parse_id
@@ -135,7 +135,7 @@ class AdminOrdersState(AuthState):
         self.error = self.notice = ""
         actor = self.actor_for("orders.refund")
         if actor is None or not self.detail:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         order_id = int(self.detail["id"])
         try:
@@ -161,7 +161,7 @@ class AdminOrdersState(AuthState):
         self.error = self.notice = ""
         actor = self.actor_for("orders.manage")
         if actor is None or not self.detail:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         try:
             with session_scope("app", actor_id=actor.user_id) as session:

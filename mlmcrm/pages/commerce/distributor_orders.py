@@ -14,7 +14,7 @@ from mlmcrm import routes
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError, ValidationFailed
+from mlmcrm.errors import NO_ACCESS, DomainError, ValidationFailed
 from mlmcrm.models import Distributor
 from mlmcrm.pages.commerce.cart_form import cart_from_form
 from mlmcrm.services.commerce import autoship, catalog, orders, payments, refunds, tax
@@ -108,7 +108,7 @@ class DistributorOrdersState(AuthState):
         self.order_error = ""
         actor = self.actor_for("back_office.view")
         if actor is None or actor.distributor_id is None:
-            self.order_error = "You do not have access to this."
+            self.order_error = NO_ACCESS
             return None
         try:
             lines, autoship_day = cart_from_form(form_data)

@@ -7,7 +7,7 @@ import reflex as rx
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.errors import NO_ACCESS, DomainError
 from mlmcrm.services.commerce import catalog, tax
 from mlmcrm.services.platform.money import CURRENCIES
 from mlmcrm.state.auth import AuthState
@@ -93,7 +93,7 @@ class ProductsState(AuthState):
         """Put a product into the form."""
         self.error = self.notice = ""
         if self.actor_for("catalog.manage") is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         for product in self.products:
             if product["id"] == product_id:
@@ -109,7 +109,7 @@ class ProductsState(AuthState):
         self.error = self.notice = ""
         actor = self.actor_for("catalog.manage")
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         data = catalog.ProductInput(
             sku=str(form_data.get("sku", "")),

@@ -13,7 +13,7 @@ from reflex_base.event import EventHandler, no_args_event_spec
 from mlmcrm import routes
 from mlmcrm.components.forms import error_message, notice_message
 from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.errors import NO_ACCESS, DomainError
 from mlmcrm.services.crm import tasks
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import AuthState
@@ -45,7 +45,7 @@ class CrmState(AuthState):
     def _crm_actor(self) -> Actor | None:
         actor = self.actor_for("crm.own")
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
         return actor
 
     def _refresh_badge(self, actor: Actor) -> None:

@@ -9,7 +9,7 @@ import reflex as rx
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
 from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError, NotFound
+from mlmcrm.errors import NO_ACCESS, DomainError, NotFound
 from mlmcrm.services.crm import contacts, crm
 from mlmcrm.services.platform import permissions
 from mlmcrm.state.auth import AuthState
@@ -59,7 +59,7 @@ class StaffCrmState(AuthState):
         """Load the counts."""
         actor = self.actor_for("crm.read_any")
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         self.error = ""
         with session_scope("app", actor_id=actor.user_id) as session:
@@ -76,7 +76,7 @@ class StaffCrmState(AuthState):
         actor = self.actor_for("crm.configure")
         self.stages_notice = ""
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         self.error = ""
         text = str(form_data.get("stages", ""))
@@ -101,7 +101,7 @@ class StaffCrmState(AuthState):
         self.opened_name = self.opened_detail = ""
         self.opened_lines = []
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         self.error = ""
         try:

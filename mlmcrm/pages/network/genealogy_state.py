@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import reflex as rx
 
 from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.errors import NO_ACCESS, DomainError
 from mlmcrm.services.network import genealogy
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.network import genealogy_views as views
@@ -92,7 +92,7 @@ class GenealogyState(AuthState):
     def _actor(self) -> Actor | None:
         actor = self.actor_for("genealogy.read_any") or self.actor_for("genealogy.own")
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
         return actor
 
     @rx.event
@@ -370,7 +370,7 @@ class GenealogyState(AuthState):
     def _manager(self) -> Actor | None:
         actor = self.actor_for("genealogy.manage")
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
         return actor
 
     @rx.event
@@ -479,7 +479,7 @@ class GenealogyState(AuthState):
         self.error = self.message = ""
         actor = self.actor_for("genealogy.settings")
         if actor is None:
-            self.error = "You do not have access to this."
+            self.error = NO_ACCESS
             return
         width, days = _int(form_data.get("matrix_width")), _int(form_data.get("holding_tank_days"))
         try:

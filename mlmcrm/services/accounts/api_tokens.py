@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import (
+    NO_ACCESS,
     AuthenticationFailed,
     NotFound,
     PermissionDenied,
@@ -96,7 +97,7 @@ def create_token(
     auth.require_fresh_authentication(session=session, actor=actor)
     user = session.get(User, actor.user_id) if actor.user_id else None
     if user is None or user.role != actor.role:
-        raise PermissionDenied("You do not have access to this.")
+        raise PermissionDenied(NO_ACCESS)
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationFailed("Name the token (up to 100 characters), such as 'Zapier'.")

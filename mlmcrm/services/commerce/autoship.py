@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from mlmcrm.db import session_scope, set_actor
 from mlmcrm.errors import (
+    NO_ACCESS,
     DomainError,
     NotFound,
     PermissionDenied,
@@ -223,7 +224,7 @@ def list_subscriptions(*, session: Session, actor: Actor) -> list[SubscriptionRo
     elif permissions.can("back_office.view", actor=actor) and actor.distributor_id is not None:
         statement = statement.where(AutoshipSubscription.distributor_id == actor.distributor_id)
     else:
-        raise PermissionDenied("You do not have access to this.")
+        raise PermissionDenied(NO_ACCESS)
     return _rows(list(session.exec(statement.limit(500)).all()), session=session)
 
 

@@ -23,16 +23,16 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from mlmcrm.db import set_actor
-from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
+from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Distributor, Order, OrderItem, OrderRefund, Product, UserProfile
 from mlmcrm.models.orders import ORDER_STATUSES
 from mlmcrm.services.commerce import customers, tax
 from mlmcrm.services.platform import audit, exports, permissions, scoping, throttle
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import MAX_EXPORT_ROWS
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
-MAX_EXPORT_ROWS = 100_000
 PAID_STATUSES = ("paid", "fulfilled", "partially_refunded", "refunded")
 
 
@@ -422,7 +422,7 @@ def _require_reader(*, actor: Actor | None) -> Actor:
         or permissions.can("back_office.view", actor=actor)
     ):
         return actor
-    raise PermissionDenied("You do not have access to this.")
+    raise PermissionDenied(NO_ACCESS)
 
 
 def _day(value: str, label: str) -> date | None:

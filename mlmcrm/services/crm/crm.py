@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
+from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import CompanySetting, Contact, Task
 from mlmcrm.models.crm import CONTACT_STAGES
 from mlmcrm.services.platform import audit, permissions, scoping
@@ -156,7 +156,7 @@ def require_owner(*, actor: Actor | None) -> Actor:
     """
     actor = permissions.require("crm.own", actor=actor)
     if actor.user_id is None:
-        raise PermissionDenied("You do not have access to this.")
+        raise PermissionDenied(NO_ACCESS)
     return actor
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
-from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
+from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models.genealogy import PLACEMENT_TREE
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.platform import permissions, scoping
@@ -54,7 +54,7 @@ def top_of(*, session: Session, actor: Actor, tree: str) -> int:
             raise NotFound("The network is empty.")
         return int(row[0])
     if not permissions.can("genealogy.own", actor=actor) or actor.distributor_id is None:
-        raise PermissionDenied("You do not have access to this.")
+        raise PermissionDenied(NO_ACCESS)
     if store.node(number, actor.distributor_id, session=session) is None:
         raise NotFound("You are not placed in this tree yet: your sponsor places you soon.")
     return actor.distributor_id

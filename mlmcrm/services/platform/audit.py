@@ -17,7 +17,7 @@ from mlmcrm.errors import ValidationFailed
 from mlmcrm.models import AuditLog
 from mlmcrm.services.platform.actor import Actor, valid_ip
 from mlmcrm.services.platform.exports import csv_text
-from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.listing import MAX_EXPORT_ROWS, ListQuery
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 
@@ -139,7 +139,6 @@ CSV_COLUMNS = (
     "reason",
     "ip_address",
 )
-MAX_EXPORT_ROWS = 100_000
 
 
 def _day(value: str, label: str) -> date | None:

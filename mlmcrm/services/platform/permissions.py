@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mlmcrm.errors import PermissionDenied
+from mlmcrm.errors import NO_ACCESS, PermissionDenied
 from mlmcrm.models.users import STAFF_ROLES as STAFF_ROLE_NAMES
 from mlmcrm.models.users import USER_ROLES
 
@@ -128,7 +128,7 @@ def is_staff(role: str) -> bool:
 def require(permission: str, *, actor: Actor | None) -> Actor:
     """Return ``actor`` when it holds ``permission``; raise :class:`PermissionDenied` if not."""
     if actor is None or not can(permission, actor=actor):
-        raise PermissionDenied("You do not have access to this.")
+        raise PermissionDenied(NO_ACCESS)
     return actor
 
 
