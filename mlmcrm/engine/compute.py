@@ -524,10 +524,10 @@ class _Run:
     def level_bonus(self, index: int, bonus: Bonus, excluded: np.ndarray) -> None:
         rows = np.flatnonzero(~excluded)
         if bonus.type == "matrix":
-            tree, name, limits = self.net.placement_tree(), "placement", {}
+            tree, name = self.net.placement_tree(), "placement"
         else:
-            tree, name, limits = self.sponsor, "sponsor", bonus.rank_levels
-        self._order_levels(index, bonus, rows, tree, name, bonus.compression, limits)
+            tree, name = self.sponsor, "sponsor"
+        self._order_levels(index, bonus, rows, tree, name, bonus.compression, bonus.rank_levels)
 
     def _order_levels(
         self,

@@ -458,6 +458,7 @@ class _Matrix(_Bonus):
     levels: OptionalNumbers = None
     amounts: OptionalNumbers = None
     compression: Compression = "none"
+    rank_levels: RankWholes = {}
     width: Count
 
     _exactly_one = model_validator(mode="before")(_one_of_levels_and_amounts)

@@ -253,6 +253,28 @@ def test_matrix_walks_the_placement_tree():
     ]
 
 
+def test_matrix_rank_levels_limit_the_placement_upline():
+    plan = plan_of(
+        """
+        ranks: [{id: a}, {id: b, min_pv: 100}]
+        bonuses:
+          - {id: mx, type: matrix, width: 2, levels: [10, 5, 2], compression: dynamic,
+             rank_levels: {a: 1}}
+        """
+    )
+    # Sponsor line is all S; placement line is D -> C -> B -> A.
+    net = network(
+        plan,
+        [("A",), ("S",), ("B", "S", "A", 1), ("C", "S", "B", 1), ("D", "S", "C", 2)],
+    )
+    orders = orders_of(net, [("a", "A", "2026-01-02", 100, 0), ("d", "D", "2026-01-02", 0, 100)])
+    # C level 1 (10), B level 2 but rank a is limited to 1, A level 3 (rank b): 2%.
+    assert run(plan, net, orders).lines() == [
+        ("A", "mx", "2.00", "d", "D", 3),
+        ("C", "mx", "10.00", "d", "D", 1),
+    ]
+
+
 DIFFERENTIAL = """
 active: {{min_pv: 1}}
 ranks: [{{id: r0}}, {{id: r1, min_pv: 10}}, {{id: r2, min_pv: 20}}, {{id: r3, min_pv: 30}}]

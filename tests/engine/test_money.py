@@ -175,3 +175,30 @@ def test_keeping_freed_memory_applies_on_linux_and_arrays_still_work():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.split() == [str(sys.platform.startswith("linux")), "5000000"]
+
+
+def test_carry_out_after_a_partial_refund_is_truncated_to_six_places():
+    from tests.engine.helpers import refunds_of
+
+    plan = plan_of(
+        """
+        ranks: [{id: a}]
+        bonuses: [{id: bin, type: binary, percent: 10}]
+        """
+    )
+    net = network(plan, [("A",), ("L", "A", "A", "L"), ("R", "A", "A", "R")])
+    orders = orders_of(
+        net,
+        [
+            ("a", "A", "2026-01-02", 10, 0),
+            ("l", "L", "2026-01-05", "100.000001", 0),
+            ("r", "R", "2026-01-05", 10, 0),
+        ],
+    )
+    result = run(plan, net, orders, refunds_of(orders, [("l", "2026-01-10", "0.5")]))
+    state = result.state("A")
+    # The left leg holds 50.0000005 after the refund: 10 pairs off against the right leg and
+    # 40.0000005 carries out, truncated (not rounded) to 40.000000.
+    assert state["left_volume"] == Decimal("50.0000005")
+    assert state["carry_left"] == Decimal("40")
+    assert state["carry_right"] == 0

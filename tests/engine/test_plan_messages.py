@@ -152,9 +152,9 @@ def _error(text: str) -> tuple[str, str]:
         ("{id: x, type: matrix, levels: [1]}", "bonuses[0].width", "required"),
         ("{id: x, type: matrix, width: 2}", "bonuses[0]", "give exactly one of levels and amounts"),
         (
-            "{id: x, type: matrix, width: 2, levels: [1], rank_levels: {a: 1}}",
-            "bonuses[0].rank_levels",
-            "unknown field",
+            "{id: x, type: matrix, width: 2, levels: [1], rank_levels: {z: 1}}",
+            "bonuses[0].rank_levels.z",
+            "unknown rank the text 'z'",
         ),
         (
             "{id: x, type: matrix, width: '2', levels: [1]}",

@@ -92,9 +92,8 @@ def plans(draw) -> dict:
             else:
                 bonus["amounts"] = draw(st.lists(AMOUNTS, min_size=1, max_size=4))
             bonus["compression"] = draw(st.sampled_from(["none", "dynamic"]))
-            if kind == "unilevel":
-                bonus["rank_levels"] = rank_table(st.integers(0, 3))
-            else:
+            bonus["rank_levels"] = rank_table(st.integers(0, 3))
+            if kind == "matrix":
                 bonus["width"] = draw(st.integers(2, 3))
         elif kind == "differential":
             if draw(st.booleans()):
