@@ -7,8 +7,10 @@ period that is run, and a few refunds; the example plan of COMP_PLAN.md section 
 Then, in a fresh Python process (so its peak memory is the run's own), it runs the period as the
 RQ job does (binary COPY out, dense ids, the engine, binary COPY of the ledger into a new table,
 its indexes, the per-distributor stats, the partition swap, one transaction) and times the
-engine alone on the same inputs. Last comes the slow reference implementation
-(``tests/engine/reference.py``) against the engine on 10,000 distributors.
+engine alone on the same inputs, and the live estimate of the period (twice, with its CPU
+time and the WAL it wrote; then once more with nothing changed, which is skipped). Last comes
+the slow reference implementation (``tests/engine/reference.py``) against the engine on 10,000
+distributors.
 
 The last line of output is one JSON object. The database is dropped at the end (``--keep`` keeps
 it). The server is ``DATABASE_URL``'s, else a PostgreSQL on 127.0.0.1:5432, else the embedded one.
@@ -290,6 +292,8 @@ def child(period_id: int) -> None:
     peak = _peak_rss_mb()
     client_cpu = _own_cpu_s() - cpu_before
     server_cpu = _server_cpu_s()
+    estimates_run = [_estimate(period_id, force=True) for _ in range(2)]
+    skipped = _estimate(period_id, force=False)
     inputs = load_inputs(period_id)
     engine_times = []
     for _ in range(2):
@@ -325,9 +329,39 @@ def child(period_id: int) -> None:
                 "engine_alone_s": min(engine_times),
                 "client_cpu_s": client_cpu,
                 "server_cpu_s": server_cpu,
+                "estimates": estimates_run,
+                "estimate_skipped": skipped,
             }
         )
     )
+
+
+def _wal_lsn() -> int:
+    import psycopg
+
+    with psycopg.connect(_libpq(os.environ["DATABASE_URL"])) as connection:
+        return int(connection.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0])
+
+
+def _estimate(period_id: int, *, force: bool) -> dict:
+    """One live estimate of the period: wall and CPU seconds and the WAL it wrote."""
+    from mlmcrm.services.commissions.estimates import estimate_period
+    from mlmcrm.services.platform.actor import Actor
+
+    wal_before, cpu_before, server_before = _wal_lsn(), _own_cpu_s(), _server_cpu_s()
+    started = time.perf_counter()
+    outcome = estimate_period(actor=Actor.system("benchmark"), period_id=period_id, force=force)
+    wall = time.perf_counter() - started
+    server_after = _server_cpu_s()
+    return {
+        "computed": outcome.computed,
+        "wall_s": round(wall, 3),
+        "client_cpu_s": round(_own_cpu_s() - cpu_before, 3),
+        "server_cpu_s": None
+        if server_before is None or server_after is None
+        else round(server_after - server_before, 3),
+        "wal_mb": round((_wal_lsn() - wal_before) / 2**20, 1),
+    }
 
 
 def reference_comparison(size: int) -> tuple[float, float, bool]:
@@ -459,6 +493,19 @@ def main() -> int:
         + ("unknown (the server is elsewhere)" if server_cpu is None else f"{server_cpu:.2f} s"),
         flush=True,
     )
+    for index, estimate in enumerate(run["estimates"], start=1):
+        print(
+            f"live estimate {index}: {estimate['wall_s']:.2f} s; CPU this process "
+            f"{estimate['client_cpu_s']:.2f} s, PostgreSQL backends {estimate['server_cpu_s']} s;"
+            f" WAL {estimate['wal_mb']:.1f} MB",
+            flush=True,
+        )
+    skipped = run["estimate_skipped"]
+    print(
+        f"live estimate with nothing changed: skipped={not skipped['computed']} in "
+        f"{skipped['wall_s']:.2f} s",
+        flush=True,
+    )
     reference_s, engine_small_s = 0.0, 0.0
     if args.small:  # --small 0 skips the comparison
         reference_s, engine_small_s, identical = reference_comparison(args.small)
@@ -479,6 +526,9 @@ def main() -> int:
                 "load_s": summary["load_s"],
                 "write_s": summary["write_s"],
                 "total_s": round(run["total_s"], 3),
+                "estimate_s": min(e["wall_s"] for e in run["estimates"]),
+                "estimate_wal_mb": run["estimates"][-1]["wal_mb"],
+                "estimate_skip_s": run["estimate_skipped"]["wall_s"],
                 "peak_rss_mb": round(run["peak_rss_mb"]),
                 "reference_10k_s": round(reference_s, 3),
                 "engine_10k_s": round(engine_small_s, 4),

@@ -16,7 +16,11 @@ from sqlalchemy.engine import Connection
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATION_LOCK_KEY = 0x6D6C6D63726D  # "mlmcrm" as an integer: the advisory lock of migrations.
 LEDGER_PARTITION_PREFIX = "commission_ledger_p"
-PARTITION_PREFIXES = (LEDGER_PARTITION_PREFIX, "commission_period_stats_p")
+PARTITION_PREFIXES = (
+    LEDGER_PARTITION_PREFIX,
+    "commission_period_stats_p",
+    "commission_estimate_stats_p",
+)
 OPTIONAL_INDEXES = ("ix_user_profiles_name_trgm",)
 """Indexes a migration creates only when the server has the extension they need (pg_trgm)."""
 

@@ -10,6 +10,7 @@ from mlmcrm.engine.memory import keep_freed_memory
 from mlmcrm.models import User
 from mlmcrm.services.commissions.commission_periods import RUN_JOB_KIND
 from mlmcrm.services.commissions.commission_run import run_period
+from mlmcrm.services.commissions.estimates import ESTIMATE_JOB_KIND, estimate_period
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.jobs import job_kind
 
@@ -37,3 +38,19 @@ def run_commissions(
     summary = run_period(actor=_requester(requested_by), period_id=period_id, progress=progress)
     progress(99, f"Stored run {summary.run}: {summary.ledger_lines:,} lines")
     return summary.as_dict()
+
+
+@job_kind(ESTIMATE_JOB_KIND)
+def estimate_commissions(
+    progress: Callable[[float, str], None],
+    *,
+    period_id: int | None = None,
+    force: bool = True,
+    requested_by: int | None = None,
+) -> dict[str, Any]:
+    """Compute the live estimate of a period (the newest open one by default), on demand."""
+    keep_freed_memory()
+    actor = _requester(requested_by)
+    outcome = estimate_period(actor=actor, period_id=period_id, force=force, progress=progress)
+    progress(99, "Estimate stored" if outcome.computed else outcome.reason)
+    return outcome.as_dict()

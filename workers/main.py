@@ -43,6 +43,9 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     from workers.account_jobs import schedule_clean_up
 
     schedule_clean_up(connection)
+    from workers.estimate_jobs import schedule_estimate
+
+    schedule_estimate(connection)
     log.info("worker listening on %s", ", ".join(names))
     worker.work(burst=burst, with_scheduler=True)
     return 0

@@ -18,6 +18,8 @@ from mlmcrm.models.catalog import Product, ProductCategory
 from mlmcrm.models.commerce import AutoshipItem, AutoshipSubscription, StripeEvent, TaxRate
 from mlmcrm.models.commissions import (
     CommissionAdjustment,
+    CommissionEstimate,
+    CommissionEstimateStat,
     CommissionLedger,
     CommissionPeriod,
     CommissionPeriodStat,
@@ -52,6 +54,8 @@ __all__ = [
     "AutoshipItem",
     "AutoshipSubscription",
     "CommissionAdjustment",
+    "CommissionEstimate",
+    "CommissionEstimateStat",
     "CommissionLedger",
     "CommissionPeriod",
     "CommissionPeriodStat",

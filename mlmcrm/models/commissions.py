@@ -44,6 +44,7 @@ PERIOD_STATUSES = ("open", "previewed", "closed")
 LEDGER_SEQUENCE = sa.Sequence("commission_ledger_id_seq", metadata=SQLModel.metadata)
 LEDGER_PARTITION_PREFIX = "commission_ledger_p"
 STATS_PARTITION_PREFIX = "commission_period_stats_p"
+ESTIMATE_PARTITION_PREFIX = "commission_estimate_stats_p"
 
 
 class CompPlan(SQLModel, table=True):
@@ -180,6 +181,76 @@ class CommissionPeriodStat(SQLModel, table=True):
     )
 
 
+class CommissionEstimate(SQLModel, table=True):
+    """The live estimate of an open period: when it was computed, from what, and its totals.
+
+    One row per period that has an estimate; the per-distributor figures are in
+    :class:`CommissionEstimateStat`. Replaced as a whole by each estimate, never by a run.
+    """
+
+    __tablename__ = "commission_estimates"
+
+    period_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger,
+            sa.ForeignKey("commission_periods.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    computed_at: datetime = timestamp_field(nullable=False)
+    snapshot_at: datetime = timestamp_field(nullable=False)
+    plan_id: int = column_field(sa.BigInteger, nullable=False)
+    provisional: bool = column_field(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    fingerprint: str = column_field(sa.Text, nullable=False)
+    bonus_ids: list[str] = column_field(sa.ARRAY(sa.Text), nullable=False)
+    places: int = column_field(sa.SmallInteger, nullable=False)
+    distributors: int = column_field(sa.Integer, nullable=False)
+    total: Decimal = column_field(VOLUME, nullable=False)
+    seconds: float = column_field(sa.Float, nullable=False)
+
+
+class CommissionEstimateStat(SQLModel, table=True):
+    """A distributor's estimated state and earnings in an open period.
+
+    The same columns as :class:`CommissionPeriodStat`, plus ``earnings``: the estimated amount
+    of each bonus of the estimate's ``bonus_ids`` (same order), in units of
+    ``10**-places`` of the plan's currency, and their sum. Partitioned by LIST (``period_id``);
+    each estimate loads a fresh table and swaps it in as ``commission_estimate_stats_p<id>``.
+    """
+
+    __tablename__ = "commission_estimate_stats"
+    __table_args__ = ({"postgresql_partition_by": "LIST (period_id)"},)
+
+    period_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    distributor_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    pv: Decimal = column_field(VOLUME, nullable=False, default=Decimal(0), server_default="0")
+    gv: Decimal = column_field(VOLUME, nullable=False, default=Decimal(0), server_default="0")
+    active: bool = column_field(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    paid_as_rank_id: int | None = column_field(sa.SmallInteger)
+    title_rank_id: int | None = column_field(sa.SmallInteger)
+    bonus_rank_id: int | None = column_field(sa.SmallInteger)
+    left_volume: Decimal = column_field(
+        VOLUME, nullable=False, default=Decimal(0), server_default="0"
+    )
+    right_volume: Decimal = column_field(
+        VOLUME, nullable=False, default=Decimal(0), server_default="0"
+    )
+    carry_left: Decimal = column_field(
+        VOLUME, nullable=False, default=Decimal(0), server_default="0"
+    )
+    carry_right: Decimal = column_field(
+        VOLUME, nullable=False, default=Decimal(0), server_default="0"
+    )
+    earnings: list[int] = column_field(sa.ARRAY(sa.BigInteger), nullable=False)
+    earnings_total: Decimal = column_field(
+        VOLUME, nullable=False, default=Decimal(0), server_default="0"
+    )
+
+
 class CommissionAdjustment(SQLModel, table=True):
     """A manual ledger line of a period, with the reason; every run of the period repeats it."""
 
@@ -207,6 +278,11 @@ def ledger_partition_name(period_id: int) -> str:
 def stats_partition_name(period_id: int) -> str:
     """The name of the stats partition of a period."""
     return f"{STATS_PARTITION_PREFIX}{int(period_id)}"
+
+
+def estimate_partition_name(period_id: int) -> str:
+    """The name of the estimate stats partition of a period."""
+    return f"{ESTIMATE_PARTITION_PREFIX}{int(period_id)}"
 
 
 def create_ledger_partition(connection: Connection, period_id: int) -> str:

@@ -13,6 +13,7 @@ from mlmcrm.components.forms import error_message, notice_message
 from mlmcrm.components.job_progress import job_progress
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
 from mlmcrm.services.commissions import commission_periods as periods
+from mlmcrm.services.commissions import estimates
 from mlmcrm.services.commissions.commission_run import RunSummary
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
@@ -60,6 +61,9 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
     adjust_amount: str = ""
     adjust_reason: str = ""
     adjust_error: str = ""
+    estimate_text: str = ""
+    estimate_every: str = ""
+    can_estimate: bool = False
     _run_job_id: int = 0
 
     list_permission: ClassVar[str] = "commissions.read"
@@ -85,6 +89,7 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
         self.selected_label, self.selected_status = period.label, period.status
         self.selected_total, self.selected_lines = format(period.total, "f"), f"{period.lines:,}"
         self.selected_runs = str(period.runs)
+        self._load_estimate(period_id, actor=actor, session=session)
         self.by_bonus = [
             {
                 "bonus": bonus,
@@ -116,6 +121,19 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
             ),
         )
 
+    def _load_estimate(self, period_id: int, *, actor: Actor, session: Session) -> None:
+        self.estimate_every = str(int(estimates.estimate_every(session=session).seconds // 60))
+        estimate = estimates.get_estimate(session=session, actor=actor, period_id=period_id)
+        if estimate is None or self.selected_status == "closed":
+            self.estimate_text = ""
+            return
+        kind = "Provisional estimate" if estimate.provisional else "Live estimate"
+        self.estimate_text = (
+            f"{kind}: {format(estimate.total, 'f')} if the period closed now, for "
+            f"{estimate.distributors:,} distributors, as of "
+            f"{estimate.snapshot_at:%Y-%m-%d %H:%M} UTC."
+        )
+
     def _refresh(self, *, actor: Actor, session: Session) -> None:
         self._reload_list(actor=actor, session=session)
         self._load_selected(actor=actor, session=session)
@@ -130,6 +148,7 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
     def load(self, *, actor: Actor, session: Session) -> None:
         """Load the periods and show the newest (the permission is checked again here)."""
         self.can_run = self.actor_for("commissions.run") is not None
+        self.can_estimate = self.actor_for("commissions.estimate") is not None
         self._reset_list()
         self._reload_list(actor=actor, session=session)
         if not self.selected_id and self.rows:
@@ -160,6 +179,26 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
         self.selected_id = str(period.id)
         self.notice = f"Opened {period.label}."
         self._refresh(actor=actor, session=session)
+
+    @rx.event
+    @guarded("commissions.estimate")
+    def estimate_now(self, *, actor: Actor, session: Session) -> None:
+        """Queue a live estimate of the selected open period now."""
+        if not self.selected_id or self.selected_status == "closed":
+            self.error = "Choose an open period first."
+            return
+        estimates.start_estimate(session=session, actor=actor, period_id=int(self.selected_id))
+        self.notice = "Estimate queued; its figures show here when it is stored."
+
+    @rx.event
+    @guarded("commissions.run")
+    def save_estimate_every(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Change how often the live estimate runs (minutes, audited)."""
+        every = estimates.set_estimate_every(
+            session=session, actor=actor, minutes=form_data.get("every_minutes", "")
+        )
+        self.estimate_every = str(int(every.seconds // 60))
+        self.notice = f"The live estimate now runs every {self.estimate_every} minutes."
 
     @rx.event
     @guarded("commissions.run")
@@ -344,8 +383,54 @@ def _actions() -> rx.Component:
             disabled=CommissionsState.selected_status == "closed",
         ),
         close_dialog,
+        rx.cond(
+            CommissionsState.can_estimate,
+            rx.button(
+                rx.icon("gauge", size=16),
+                "Estimate now",
+                variant="soft",
+                on_click=CommissionsState.estimate_now,
+                disabled=CommissionsState.selected_status == "closed",
+            ),
+        ),
         spacing="3",
         wrap="wrap",
+    )
+
+
+def _estimate_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Live estimate", size="3"),
+            rx.text(
+                rx.cond(
+                    CommissionsState.estimate_text != "",
+                    CommissionsState.estimate_text,
+                    "No estimate of this period yet.",
+                ),
+                id="estimate-text",
+            ),
+            rx.form(
+                rx.hstack(
+                    _label("Estimate every (minutes)", "estimate-every"),
+                    rx.input(
+                        id="estimate-every",
+                        name="every_minutes",
+                        default_value=CommissionsState.estimate_every,
+                        key=CommissionsState.estimate_every,
+                        width="6rem",
+                        input_mode="numeric",
+                    ),
+                    rx.button("Save", type="submit", variant="soft", class_name="touch-target"),
+                    align="center",
+                    wrap="wrap",
+                ),
+                on_submit=CommissionsState.save_estimate_every,
+                reset_on_submit=False,
+            ),
+            width="100%",
+        ),
+        width="100%",
     )
 
 
@@ -407,6 +492,10 @@ def _selected() -> rx.Component:
             columns=rx.breakpoints(initial="1", sm="3"),
             spacing="4",
             width="100%",
+        ),
+        rx.cond(
+            CommissionsState.can_run & (CommissionsState.selected_status != "closed"),
+            _estimate_card(),
         ),
         rx.heading("Totals per bonus", size="4"),
         simple_table(BONUS_COLUMNS, CommissionsState.by_bonus, empty_text="Not run yet."),

@@ -144,19 +144,28 @@ def create_next_period(
 ) -> PeriodPublic:
     """Open the calendar month after the latest period (or the month of ``starts_at``).
 
+    The next period opens as soon as the latest one has ended, closed or not: the new month's
+    orders count from its first day while finance checks and closes the last one. At most one
+    ended period waits for its close.
+
     Raises:
-        PermissionDenied: The actor may not run commissions.
-        DomainError: A period is still open, or ``starts_at`` is given when periods exist.
+        PermissionDenied: The actor may not open periods.
+        DomainError: The latest period has not ended, or an older one is still not closed.
     """
-    permissions.require("commissions.run", actor=actor)
-    latest = session.exec(
-        select(CommissionPeriod).order_by(col(CommissionPeriod.starts_at).desc())
-    ).first()
+    permissions.require("commissions.open_period", actor=actor)
+    periods = session.exec(
+        select(CommissionPeriod).order_by(col(CommissionPeriod.starts_at).desc()).limit(2)
+    ).all()
+    latest = periods[0] if periods else None
     if latest is not None:
-        if latest.status != "closed":
+        label = period_label(latest.starts_at, latest.ends_at)
+        if latest.status != "closed" and latest.ends_at.astimezone(UTC) > utcnow():
+            raise DomainError(f"{label} has not ended yet; the next period opens when it ends.")
+        if latest.status != "closed" and len(periods) > 1 and periods[1].status != "closed":
+            earlier = periods[1]
             raise DomainError(
-                f"{period_label(latest.starts_at, latest.ends_at)} is not closed yet; "
-                "close it before opening the next period."
+                f"{period_label(earlier.starts_at, earlier.ends_at)} is not closed yet; "
+                "close it before opening another period."
             )
         start = latest.ends_at.astimezone(UTC)
     else:

@@ -22,6 +22,7 @@ from mlmcrm.engine import Plan, PlanError, load_plan
 from mlmcrm.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.models import CompPlan
 from mlmcrm.models.base import utcnow
+from mlmcrm.services.commissions.estimates import estimate_after_commit
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
 
@@ -197,6 +198,7 @@ def activate_plan(*, session: Session, actor: Actor, plan_id: int) -> PlanVersio
         before={"active_plan_id": previous.id if previous else None},
         after={"active_plan_id": row.id, "name": row.name, "version": row.version},
     )
+    estimate_after_commit(session=session, actor=actor)
     return PlanVersion.from_row(row)
 
 

@@ -222,8 +222,14 @@ def _period_row(connection: Any, period_id: int) -> Any:
     return row
 
 
-def check_runnable(connection: Any, period_id: int) -> Any:
+def check_runnable(connection: Any, period_id: int, *, provisional: bool = False) -> Any:
     """The period's row, when it may be run.
+
+    Args:
+        connection: A connection.
+        period_id: The period.
+        provisional: Allow the one period just before it to be still open (a live estimate
+            of the new period while the last one awaits its close).
 
     Raises:
         NotFound: No such period.
@@ -234,21 +240,27 @@ def check_runnable(connection: Any, period_id: int) -> Any:
         raise RunRefused("This period is closed; a closed period never changes.")
     earlier = connection.execute(
         text(
-            "SELECT starts_at FROM commission_periods WHERE starts_at < :start"
-            " AND status <> 'closed' ORDER BY starts_at LIMIT 1"
+            "SELECT starts_at, ends_at FROM commission_periods WHERE starts_at < :start"
+            " AND status <> 'closed' ORDER BY starts_at"
         ),
         {"start": period.starts_at},
-    ).first()
-    if earlier is not None:
+    ).all()
+    allowed = provisional and len(earlier) == 1 and earlier[0].ends_at == period.starts_at
+    if earlier and not allowed:
         raise RunRefused(
-            f"Close the period starting {earlier.starts_at:%Y-%m-%d} first: its carry and ranks "
-            "flow into this one."
+            f"Close the period starting {earlier[0].starts_at:%Y-%m-%d} first: its carry and "
+            "ranks flow into this one."
         )
     return period
 
 
-def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInputs:
+def load_inputs(
+    period_id: int, progress: Progress | None = None, *, provisional: bool = False
+) -> PeriodInputs:
     """Load everything a run of the period needs, from one snapshot, as the ``batch`` role.
+
+    With ``provisional`` (a live estimate) the period just before may still be open: the carry
+    then comes from its latest preview instead of from a closed period.
 
     Raises:
         NotFound: No such period.
@@ -258,7 +270,7 @@ def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInput
     report = progress or (lambda _percent, _message: None)
     with get_engine("batch").connect() as connection:
         connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
-        period = check_runnable(connection, period_id)
+        period = check_runnable(connection, period_id, provisional=provisional)
         # The transaction's snapshot (taken by the first statement): what this run sees.
         snapshot_xids, snapshot_at = connection.execute(
             text("SELECT CAST(pg_current_snapshot() AS text), now()")
@@ -321,10 +333,10 @@ def load_inputs(period_id: int, progress: Progress | None = None) -> PeriodInput
             "SELECT s.distributor_id, (s.carry_left * 1000000)::bigint,"
             " (s.carry_right * 1000000)::bigint FROM commission_period_stats s"
             " WHERE s.period_id = (SELECT p.id FROM commission_periods p"
-            "  WHERE p.status = 'closed' AND p.starts_at < %(start)s"
+            "  WHERE (p.status = 'closed' OR %(provisional)s) AND p.starts_at < %(start)s"
             "  ORDER BY p.starts_at DESC LIMIT 1)"
             " AND (s.carry_left <> 0 OR s.carry_right <> 0)",
-            {"start": start},
+            {"start": start, "provisional": provisional},
             3,
         )
         prior_rows = connection.execute(

@@ -46,6 +46,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "orders.manage": frozenset({"admin", "support"}),
     "commissions.read": frozenset({"admin", "finance", "compliance"}),
     "commissions.run": frozenset({"admin", "finance"}),
+    # The live estimate of the open period: on a schedule (system) and on demand.
+    "commissions.estimate": frozenset({"admin", "finance", SYSTEM_ROLE}),
+    # Open the next period (the scheduler opens it when the last one ends).
+    "commissions.open_period": frozenset({"admin", "finance", SYSTEM_ROLE}),
     "payouts.manage": frozenset({"admin", "finance"}),
     "compliance.manage": frozenset({"admin", "compliance"}),
     "audit.read": frozenset({"admin", "compliance"}),

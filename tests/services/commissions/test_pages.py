@@ -124,11 +124,17 @@ def test_the_periods_list_sorts_exports_and_shows_the_newest(owner, company):
     assert state.rows[0]["label"] == "January 2026" and state.rows[0]["total"] == "0.00"
     assert state.selected_label == "January 2026" and state.can_run
     state = client.call(CommissionsState.open_next).state
-    assert "not closed yet" in state.error, "January is still open"
+    assert state.error == "", "January has ended: February opens before January's close"
+    state = client.call(CommissionsState.open_next).state
+    assert "January 2026 is not closed yet" in state.error, "one ended period waits at most"
     state = client.call(CommissionsState.sort_by, key="label").state
-    assert state.rows[0]["label"] == "January 2026"
+    assert [row["label"] for row in state.rows] == ["January 2026", "February 2026"]
     table = _csv(client.call(CommissionsState.export_csv))
-    assert table == [["Period", "Status", "Runs", "Total"], ["January 2026", "open", "0", "0.00"]]
+    assert table == [
+        ["Period", "Status", "Runs", "Total"],
+        ["January 2026", "open", "0", "0.00"],
+        ["February 2026", "open", "0", "0.00"],
+    ]
 
 
 def test_periods_are_refused_in_place_to_a_role_without_commission_access(owner, company):
@@ -215,3 +221,48 @@ def test_an_invalid_plan_upload_is_shown_in_place_and_stores_nothing(owner, comp
     assert uploaded.upload_error.startswith("The plan is not valid") and uploaded.notice == ""
     assert uploaded.yaml_text, "the text stays in the editor to be fixed"
     assert compared.error == "Choose two versions to compare."
+
+
+def test_the_live_estimate_shows_on_its_period_and_finance_sets_how_often(owner, company):
+    from mlmcrm.services.commissions import estimates
+    from mlmcrm.services.platform.actor import Actor
+
+    outcome = estimates.estimate_period(actor=Actor.system("estimate"))
+    client = _admin(owner, company)
+    state = client.call(CommissionsState.load).state
+    total = format(outcome.total, "f")
+    assert state.estimate_text.startswith(f"Live estimate: {total} if the period closed now")
+    assert "for 5 distributors" in state.estimate_text and state.estimate_every == "15"
+    with unchanged(owner, "company_settings", "audit_logs"):
+        for bad in ("0", "often", "99999"):
+            state = client.call(
+                CommissionsState.save_estimate_every, form_data={"every_minutes": bad}
+            ).state
+            assert state.error.startswith(("The interval must", "Give the interval"))
+    state = client.call(
+        CommissionsState.save_estimate_every, form_data={"every_minutes": "5"}
+    ).state
+    assert state.error == "" and state.estimate_every == "5"
+    state = client.call(CommissionsState.estimate_now).state
+    assert state.error == "" and state.notice.startswith("Estimate queued")
+    owner.expire_all()
+    queued = owner.execute(
+        text("SELECT params FROM jobs WHERE kind = 'commissions.estimate' ORDER BY id DESC")
+    ).scalars()
+    assert next(iter(queued))["period_id"] == company.period_id
+
+
+def test_support_and_distributors_cannot_estimate_or_change_the_interval(owner, company):
+    support = HandlerClient.sign_in(
+        owner, make_user(owner, role="support"), path="/admin/commissions"
+    )
+    distributor = HandlerClient.sign_in(owner, _user_of(owner, company, "A"), path="/commissions")
+    with nothing_changes(owner):
+        for client in (support, distributor):
+            client.state(CommissionsState).selected_id = str(company.period_id)
+            for handler, payload in (
+                (CommissionsState.estimate_now, {}),
+                (CommissionsState.save_estimate_every, {"form_data": {"every_minutes": "1"}}),
+            ):
+                call = client.call(handler, **payload)
+                assert call.state.error == NO_ACCESS and call.events == []

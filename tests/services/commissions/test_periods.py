@@ -280,9 +280,14 @@ def test_the_job_runs_through_rq_with_a_burst_worker(owner, company, private_red
 def test_closing_moves_ranks_and_carry_into_the_next_period(owner, company):
     p = company.people
     run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        # January has ended: February opens at once, but is not run before January closes.
+        february = periods.create_next_period(session=session, actor=company.admin)
+    with pytest.raises(RunRefused, match="Close the period starting 2026-01-01 first"):
+        run_period(actor=company.admin, period_id=february.id)
     with (
         session_scope("app", actor_id=company.admin_id) as session,
-        pytest.raises(DomainError, match="not closed"),
+        pytest.raises(DomainError, match="January 2026 is not closed yet"),
     ):
         periods.create_next_period(session=session, actor=company.admin)
     with session_scope("app", actor_id=company.admin_id) as session:
@@ -292,8 +297,6 @@ def test_closing_moves_ranks_and_carry_into_the_next_period(owner, company):
     assert owner.get(Distributor, p["A"]).rank_id == leader
     assert owner.get(Distributor, p["A"]).bonus_rank_id is None
     assert owner.get(Distributor, p["C"]).rank_id is not None
-    with session_scope("app", actor_id=company.admin_id) as session:
-        february = periods.create_next_period(session=session, actor=company.admin)
     assert february.label == "February 2026"
     add_order(owner, p["A"], "100", datetime(2026, 2, 3, tzinfo=UTC))
     c2 = add_order(owner, p["C"], "100", datetime(2026, 2, 3, tzinfo=UTC))

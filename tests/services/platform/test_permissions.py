@@ -60,7 +60,13 @@ def test_the_system_is_an_entry_of_the_map_and_holds_only_what_it_is_granted():
     system = Actor.system("test")
     assert system.role == SYSTEM_ROLE and SYSTEM_ROLE not in ROLES
     held = {permission for permission, roles in PERMISSIONS.items() if SYSTEM_ROLE in roles}
-    assert held == {"orders.place_any", "customers.add_any", "admins.bootstrap"}
+    assert held == {
+        "orders.place_any",
+        "customers.add_any",
+        "admins.bootstrap",
+        "commissions.estimate",
+        "commissions.open_period",
+    }
     assert not can("account.self", actor=system) and not can("back_office.view", actor=system)
 
 

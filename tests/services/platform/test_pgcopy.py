@@ -127,3 +127,18 @@ def test_read_int64_returns_the_columns_as_one_array(cursor):
     assert empty.shape == (0, 1)
     with pytest.raises(ValueError, match="NULLs"):
         pgcopy.read_int64(cursor, "SELECT small::bigint FROM copied", None, 1)
+
+
+def test_bigint_arrays_round_trip_including_empty_ones(database_url):
+    with psycopg.connect(libpq_url(database_url)) as connection, connection.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE arrays (n bigint, a bigint[], b bigint[])")
+        matrix = np.array([[1, -2, 2**62], [0, 0, 0], [-(2**63), 7, 9]], dtype=np.int64)
+        columns = [
+            pgcopy.int8(np.arange(3)),
+            pgcopy.int8_array(matrix),
+            pgcopy.int8_array(np.zeros((3, 0), dtype=np.int64)),
+        ]
+        pgcopy.write(cur, "arrays", ["n", "a", "b"], columns, 3)
+        got = cur.execute("SELECT a, b FROM arrays ORDER BY n").fetchall()
+        connection.rollback()
+    assert got == [([1, -2, 2**62], []), ([0, 0, 0], []), ([-(2**63), 7, 9], [])]
