@@ -70,6 +70,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         orders=args.orders,
         months=args.months,
         progress=None if args.quiet else lambda line: print(line, flush=True),
+        history=not args.no_history,
     )
     print(
         f"seeded {report.get('distributors', args.distributors):,} distributors and "
@@ -242,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--months", type=_positive_int, default=5, help="months of orders")
     seed.add_argument(
         "--if-empty", action="store_true", help="do nothing when a company is already there"
+    )
+    seed.add_argument(
+        "--no-history",
+        action="store_true",
+        help="leave the past periods open instead of running and closing them with the engine",
     )
     seed.add_argument("--quiet", action="store_true", help="print only the summary")
     seed.set_defaults(handler=_cmd_seed)

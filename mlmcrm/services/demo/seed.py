@@ -35,6 +35,7 @@ import psycopg
 from dateutil.relativedelta import relativedelta
 
 from mlmcrm.services.demo import seed_data as data
+from mlmcrm.services.demo import seed_history
 from mlmcrm.services.demo import seed_tables as tables
 from mlmcrm.services.demo.seed_data import ADMIN_EMAIL, DEMO_PASSWORD, DISTRIBUTOR_EMAIL
 from mlmcrm.services.demo.seed_tree import build_network
@@ -234,7 +235,6 @@ def _restore_after_failure(conn: psycopg.Connection, deferred: _Deferred) -> Non
 
 def _insert_small_tables(conn: psycopg.Connection, company: tables.Company, months: int) -> dict:
     window_start = datetime.fromtimestamp(company.window_start_us / tables.MICRO, tz=UTC)
-    now = datetime.fromtimestamp(company.now_us / tables.MICRO, tz=UTC)
     launched = window_start - timedelta(days=120)
     with conn.cursor() as cursor:
         cursor.executemany(
@@ -290,23 +290,13 @@ def _insert_small_tables(conn: psycopg.Connection, company: tables.Company, mont
         ).fetchone()[0]
         starts = window_start
         periods = 0
-        for index in range(months):
+        for _ in range(months):
+            # Every period starts open; the history step runs and closes the past ones.
             ends = starts + relativedelta(months=1)
-            is_current = index == months - 1
-            closed_at = None if is_current else min(ends + timedelta(days=3), now)
             cursor.execute(
-                "INSERT INTO commission_periods (starts_at, ends_at, status, plan_id, closed_at,"
-                " closed_by, last_run_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    starts,
-                    ends,
-                    "open" if is_current else "closed",
-                    plan_id,
-                    closed_at,
-                    None if is_current else 2,
-                    None if closed_at is None else closed_at - timedelta(hours=1),
-                    starts,
-                ),
+                "INSERT INTO commission_periods (starts_at, ends_at, status, plan_id, created_at)"
+                " VALUES (%s, %s, 'open', %s, %s)",
+                (starts, ends, plan_id, starts),
             )
             periods += 1
             starts = ends
@@ -413,6 +403,7 @@ def seed_demo_company(
     seed: int = 42,
     progress: Callable[[str], None] | None = None,
     url: str | None = None,
+    history: bool = True,
 ) -> dict:
     """Fill an empty, migrated database with a believable demo company.
 
@@ -420,7 +411,9 @@ def seed_demo_company(
         distributors: How many distributors, the company's root account included (at least 10).
         orders: How many orders over the ``months`` months ending now.
         months: How many calendar months of history (the current one included); each gets a
-            commission period, closed except the current one.
+            commission period.
+        history: Run and close each past period with the engine and estimate the open one, so
+            the demo shows paid history (False: every period is left open, not yet run).
         seed: The random seed; the same seed gives the same company.
         progress: Called with one line per finished phase.
         url: The owner's database URL; ``mlmcrm.db.database_url()`` when omitted.
@@ -491,6 +484,12 @@ def seed_demo_company(
 
         counts = {key: int(value) for key, value in counts.items()}
         _record_audit(main, counts, months, seed)
+        if history:
+            started = time.perf_counter()
+            with seed_history.database(url):
+                closed = seed_history.close_past_periods(progress=progress)
+            counts["closed_periods"] = closed["closed_periods"]
+            clock.done("history", started, f"{closed['closed_periods']} periods run and closed")
         network = company.network
         assert network is not None
         report: dict[str, Any] = {

@@ -662,6 +662,71 @@ def _catalogue() -> _Catalogue:
     )
 
 
+DEMO_ORDERS_PER_MONTH = 3
+DEMO_TEAM_PER_MONTH = 24
+
+
+def _team_of(network: Network, leader: int, size: int) -> np.ndarray:
+    """Up to ``size`` people of ``leader``'s downline, taken in turn from each frontline leg."""
+    legs = [[int(child)] for child in np.flatnonzero(network.sponsor == leader)]
+    frontier = [list(leg) for leg in legs]
+    while any(frontier) and sum(map(len, legs)) < size * 2:
+        for index, edge in enumerate(frontier):
+            below = np.flatnonzero(np.isin(network.sponsor, edge)) if edge else []
+            frontier[index] = [int(person) for person in below]
+            legs[index] += frontier[index]
+    chosen: list[int] = []
+    while len(chosen) < size and any(legs):
+        for leg in legs:
+            if leg and len(chosen) < size:
+                chosen.append(leg.pop(0))
+    return np.array(chosen, dtype=np.int64)
+
+
+def _busy_demo_team(
+    company: Company,
+    rng: np.random.Generator,
+    distributor: np.ndarray,
+    created: np.ndarray,
+    customer: np.ndarray,
+) -> np.ndarray:
+    """Give some personal orders to the demo distributor and their team (in place).
+
+    Each month the demo distributor orders a few times and people across their legs order too,
+    so the person a visitor signs in as earns in every closed period and stands close to a rank
+    in the open one. The figures come from the engine's runs of these orders; nothing here
+    fixes an amount.
+
+    Returns:
+        Which orders were given (a mask): they are paid, not cancelled or refunded.
+    """
+    network, now = company.network, company.now_us
+    given = np.zeros(distributor.size, dtype=bool)
+    if network is None:
+        return given
+    personal = np.flatnonzero(customer < 0)
+    rng.shuffle(personal)
+    team = _team_of(network, company.demo, DEMO_TEAM_PER_MONTH)
+    taken = 0
+    month = company.window_start_us
+    while month < now and taken < personal.size:
+        following = to_us(datetime.fromtimestamp(month / MICRO, UTC) + relativedelta(months=1))
+        end = min(following, now)
+        people = [company.demo] * DEMO_ORDERS_PER_MONTH + [int(p) for p in team]
+        for person in people:
+            start = max(month, int(company.joined_us[person]))
+            if start >= end or taken >= personal.size:
+                continue
+            row = personal[taken]
+            distributor[row] = person
+            created[row] = start + int(rng.random() * (end - start))
+            given[row] = True
+            taken += 1
+        month = following
+    np.minimum(created, now - 1, out=created)
+    return given
+
+
 def load_orders(
     conn: psycopg.Connection, company: Company, count: int, rng: np.random.Generator
 ) -> dict[str, int]:
@@ -693,8 +758,10 @@ def load_orders(
         created = np.concatenate([created, c_created])
         customer = np.concatenate([customer, chosen])
     np.minimum(created, now - 1, out=created)
+    given = _busy_demo_team(company, rng, distributor, created, customer)
     order = np.argsort(created, kind="stable")
     distributor, created, customer = distributor[order], created[order], customer[order]
+    given = given[order]
     del order
 
     age = now - created
@@ -712,6 +779,7 @@ def load_orders(
         [CANCELLED, REFUNDED, PARTIAL, PAID],
         FULFILLED,
     )
+    status[given] = np.where(old[given], FULFILLED, PAID)  # the demo team's orders count
     paid_at = created + rng.integers(30 * MICRO, 10 * MINUTE_US, count)
     paid_at = np.minimum(paid_at, now)
     unpaid = (status == PENDING) | (status == CANCELLED)

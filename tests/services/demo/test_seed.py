@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from mlmcrm.db import libpq_url
-from mlmcrm.migrations import upgrade_to_head
+from mlmcrm.migrations import PARTITION_PREFIXES, upgrade_to_head
 from mlmcrm.services.accounts.passwords import verify_password
 from mlmcrm.services.demo.seed import (
     ADMIN_EMAIL,
@@ -79,9 +79,36 @@ def test_a_believable_catalogue_plan_and_periods(seeded):
     for earlier, later in zip(periods, periods[1:], strict=False):
         assert earlier[1] == later[0]
     partitions = _one(
-        conn, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'commission_ledger_p%'"
+        conn, "SELECT count(*) FROM pg_tables WHERE tablename ~ '^commission_ledger_p[0-9]+$'"
     )[0]
     assert partitions == 5
+    runs = conn.execute(
+        "SELECT runs, last_run_at IS NOT NULL FROM commission_periods ORDER BY starts_at"
+    ).fetchall()
+    assert runs[:4] == [(1, True)] * 4, "each past period was run (and closed) by the engine"
+    assert runs[4] == (0, False)
+
+
+def test_the_demo_distributor_has_paid_history_and_live_figures(seeded):
+    conn, _url, report, _lines = seeded
+    demo = report["demo_distributor_id"]
+    paid = conn.execute(
+        "SELECT p.starts_at, (SELECT sum(l.amount) FROM commission_ledger l"
+        "  WHERE l.period_id = p.id AND l.distributor_id = %s)"
+        " FROM commission_periods p WHERE p.status = 'closed' ORDER BY p.starts_at",
+        (demo,),
+    ).fetchall()
+    assert len(paid) == 4, paid
+    # The first month may come before the demo distributor's team joined.
+    assert all(total and total > 0 for _, total in paid[1:]), paid
+    estimate = _one(
+        conn,
+        "SELECT e.provisional, s.active, s.pv > 0, s.earnings_total > 0"
+        " FROM commission_estimates e JOIN commission_estimate_stats s"
+        " ON s.period_id = e.period_id AND s.distributor_id = %s",
+        demo,
+    )
+    assert estimate == (False, True, True, True)
 
 
 def test_one_root_and_no_cycles_in_either_tree(seeded):
@@ -254,11 +281,16 @@ def test_every_seeded_account_is_a_demo_account(seeded):
     assert _one(conn, "SELECT count(*) FROM users WHERE is_demo")[0] >= DISTRIBUTORS
 
 
-def test_exactly_one_audit_row_records_the_seeding(seeded):
+def test_one_audit_row_records_the_seeding_and_each_run_and_close_its_own(seeded):
     conn, *_ = seeded
+    actions = [row[0] for row in conn.execute("SELECT action FROM audit_logs ORDER BY id")]
+    assert (
+        actions
+        == ["company.seed"] + ["commission_period.previewed", "commission_period.closed"] * 4
+    )
     rows = conn.execute(
         "SELECT actor_id, actor_label, action, after, entity_type, entity_id, before, reason,"
-        " ip_address FROM audit_logs"
+        " ip_address FROM audit_logs WHERE action = 'company.seed'"
     ).fetchall()
     assert len(rows) == 1
     actor_id, label, action, after, *rest = rows[0]
@@ -274,15 +306,15 @@ def test_indexes_and_constraints_are_all_back(seeded, database_url):
         "SELECT conname, convalidated FROM pg_constraint JOIN pg_class c ON c.oid = conrelid"
         " WHERE connamespace = 'public'::regnamespace AND NOT c.relispartition"
         " UNION ALL SELECT indexname, true FROM pg_indexes WHERE schemaname = 'public'"
-        " AND tablename NOT LIKE 'commission_ledger_p%%'"
     )
+    # The per-period partitions (and their keys) are made by runs and estimates, not by the seed.
     seeded_names = sorted(
-        (row for row in conn.execute(query) if not row[0].startswith("commission_ledger_p")),
+        (row for row in conn.execute(query) if not row[0].startswith(PARTITION_PREFIXES)),
         key=str,
     )
     with psycopg.connect(libpq_url(database_url)) as fresh:
         fresh_names = sorted(
-            (row for row in fresh.execute(query) if not row[0].startswith("commission_ledger_p")),
+            (row for row in fresh.execute(query) if not row[0].startswith(PARTITION_PREFIXES)),
             key=str,
         )
     assert seeded_names == fresh_names
@@ -293,10 +325,11 @@ def test_indexes_and_constraints_are_all_back(seeded, database_url):
 def test_refuses_a_database_that_holds_distributors(seeded):
     conn, url, *_ = seeded
     assert demo_company_exists(url)
+    audit_rows = _one(conn, "SELECT count(*) FROM audit_logs")[0]
     with pytest.raises(ValueError, match="already holds distributors"):
         seed_demo_company(distributors=50, orders=10, url=url)
     assert _one(conn, "SELECT count(*) FROM distributors")[0] == DISTRIBUTORS
-    assert _one(conn, "SELECT count(*) FROM audit_logs")[0] == 1
+    assert _one(conn, "SELECT count(*) FROM audit_logs")[0] == audit_rows
 
 
 def test_a_freshly_migrated_database_has_no_company(server_url):
