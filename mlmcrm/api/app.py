@@ -6,7 +6,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from mlmcrm import routes
-from mlmcrm.api import commerce, crm, genealogy, health, security_headers, session, v1, webhooks
+from mlmcrm.api import (
+    commerce,
+    commissions,
+    crm,
+    genealogy,
+    health,
+    security_headers,
+    session,
+    v1,
+    webhooks,
+)
 from mlmcrm.errors import DomainError
 from mlmcrm.settings import get_settings
 
@@ -35,6 +45,6 @@ def create_api() -> FastAPI:
         api.include_router(router)
     # /api/v1: the token's user and tokens, then each domain's routes under the same prefix.
     api.include_router(v1.router, prefix=routes.API_V1)
-    for router in (commerce.router, crm.router, genealogy.router):
+    for router in (commerce.router, commissions.router, crm.router, genealogy.router):
         api.include_router(router, prefix=routes.API_V1)
     return api

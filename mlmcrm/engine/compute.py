@@ -19,6 +19,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from mlmcrm.engine import ranks
 from mlmcrm.engine.inputs import (
     ACTIVE,
     LEFT,
@@ -364,24 +365,28 @@ class _Run:
     # ranks -----------------------------------------------------------------------------
 
     def compute_ranks(self) -> None:
+        """Paid-as and title ranks, by the rank rules of :mod:`mlmcrm.engine.ranks`."""
         plan, tree, n = self.plan, self.sponsor, self.n
-        pv, gv, qualified = self.pv, self.gv, self.qualified
+        unit = MICRO * self.vs
         nonroot = np.flatnonzero(tree.parent >= 0)
         leg_parent = tree.parent[nonroot]
-        active_personal = sum_by(leg_parent, qualified[nonroot], n)
+        active_personal = sum_by(leg_parent, self.qualified[nonroot], n)
+        leg_gv = self.gv[nonroot]
+        shares = {
+            cap: ranks.leg_shares(leg_gv, leg_parent, n, cap) for cap in ranks.caps(plan, unit)
+        }
         base = [np.ones(n, dtype=bool)]
         for rank in plan.ranks[1:]:
-            ok = qualified.copy()
-            if rank.min_pv is not None:
-                ok &= pv >= self.volume(rank.min_pv)
-            if rank.active_personal is not None:
-                ok &= active_personal >= rank.active_personal
-            if rank.min_gv is not None:
-                target = self.volume(rank.min_gv)
-                ok &= gv >= target
-                if rank.max_leg_pct is not None:
-                    ok &= self._capped_volume_reaches(ok, target, rank.max_leg_pct)
-            base.append(ok)
+            checks = ranks.base_checks(
+                rank,
+                qualified=self.qualified,
+                pv=self.pv,
+                gv=self.gv,
+                active_personal=active_personal,
+                shares=shares,
+                unit=unit,
+            )
+            base.append(np.logical_and.reduce(list(checks.values())))
         leg_ranks = sorted({leg.rank for rank in plan.ranks for leg in rank.legs})
         paid = np.zeros(n, dtype=np.int64)
         while True:
@@ -392,8 +397,8 @@ class _Run:
             new = np.zeros(n, dtype=np.int64)
             for index in range(1, len(plan.ranks)):
                 ok = base[index]
-                for leg in plan.ranks[index].legs:
-                    ok = ok & (legs_with[leg.rank] >= leg.count)
+                for met in ranks.leg_checks(plan.ranks[index], legs_with).values():
+                    ok = ok & met
                 new[ok] = index
             if np.array_equal(new, paid) or not leg_ranks:
                 paid = new
@@ -401,28 +406,6 @@ class _Run:
             paid = new
         self.paid = paid
         self.title = np.maximum(self.net.rank, paid)
-
-    def _capped_volume_reaches(
-        self, candidates: np.ndarray, target: int, pct: Decimal
-    ) -> np.ndarray:
-        tree, n = self.sponsor, self.n
-        nonroot = np.flatnonzero(tree.parent >= 0)
-        parent = tree.parent[nonroot]
-        leg = self.gv[nonroot]
-        numerator = int(pct * MICRO) * target
-        denominator = 100 * MICRO
-        cap_ceiling = -(-numerator // denominator)
-        capped = leg >= cap_ceiling
-        uncapped_sum = sum_by(parent, np.where(capped, 0, leg), n)
-        capped_count = sum_by(parent, capped, n)
-        idx = np.flatnonzero(candidates)
-        shortfall = target - (self.pv[idx] + uncapped_sum[idx])
-        count = capped_count[idx]
-        # count * numerator / denominator >= shortfall, exactly.
-        reaches = multiply(count, numerator) >= multiply(shortfall, denominator)
-        out = np.zeros(n, dtype=bool)
-        out[idx] = np.asarray(reaches, dtype=bool)
-        return out
 
     # walking up ------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from mlmcrm.components.data_table import data_table, export_button
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
-from mlmcrm.services.commissions import statements
+from mlmcrm.services.commissions import standing, statements
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.auth import AuthState
@@ -30,10 +30,11 @@ class StatementState(PagedListState, AuthState):
     paid_as: str = ""
     title_rank: str = ""
     next_rank: str = ""
+    next_rank_sentence: str = ""
+    closest: str = ""
     pv: str = "0"
     gv: str = "0"
     met: list[str] = []
-    missing: list[str] = []
 
     list_permission: ClassVar[str] = "back_office.view"
     columns: ClassVar[tuple[Column, ...]] = (
@@ -58,20 +59,21 @@ class StatementState(PagedListState, AuthState):
         mine = statements.statement(
             session=session, actor=actor, period_id=period_id, with_lines=False
         )
-        progress = statements.rank_progress(session=session, actor=actor, period_id=period_id)
+        progress = standing.standing(session=session, actor=actor, period_id=period_id, live=False)
         self.offset = 0
         self._reload_list(actor=actor, session=session)
         self.period_label, self.statement_total = mine.period, format(mine.total, "f")
         self.by_bonus = [
             {"title": title, "amount": format(amount, "f")} for title, amount in mine.by_bonus
         ]
-        self.paid_as, self.title_rank, self.next_rank = (
-            progress.paid_as,
-            progress.title,
-            progress.next_rank,
+        self.paid_as, self.title_rank = progress.paid_as, progress.title
+        self.next_rank, self.next_rank_sentence = (
+            progress.next_rank.rank,
+            progress.next_rank.sentence,
         )
-        self.pv, self.gv = progress.pv, progress.gv
-        self.met, self.missing = progress.met, progress.missing
+        self.closest = progress.next_rank.closest
+        self.pv, self.gv = f"{progress.pv:,}", f"{progress.gv:,}"
+        self.met = progress.next_rank.met
 
     @rx.event
     @guarded("back_office.view")
@@ -109,24 +111,17 @@ def _progress_card() -> rx.Component:
                 StatementState.gv,
                 size="2",
             ),
+            rx.text(StatementState.next_rank_sentence, id="next-rank-sentence"),
+            rx.cond(StatementState.closest != "", rx.text(StatementState.closest, size="2")),
             rx.cond(
-                StatementState.next_rank != "",
+                StatementState.met.length() > 0,
                 rx.vstack(
-                    rx.text("For ", rx.text.strong(StatementState.next_rank), " you still need:"),
-                    rx.cond(
-                        StatementState.missing.length() > 0,
-                        rx.unordered_list(
-                            rx.foreach(StatementState.missing, lambda item: rx.list_item(item))
-                        ),
-                        rx.text("Nothing: keep it up next period.", size="2"),
-                    ),
                     rx.text("Already met:", size="2", color=rx.color("gray", 11)),
                     rx.unordered_list(
                         rx.foreach(StatementState.met, lambda item: rx.list_item(item))
                     ),
-                    spacing="2",
+                    spacing="1",
                 ),
-                rx.foreach(StatementState.met, lambda item: rx.text(item, size="2")),
             ),
             width="100%",
         ),

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
 from mlmcrm.components.tables import order_cells, orders_table
+from mlmcrm.services.commissions import standing
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import dashboard
 from mlmcrm.state.auth import AuthState
@@ -36,6 +37,12 @@ class DistributorHomeState(AuthState):
     paid_as_rank: str = ""
     title_rank: str = ""
     active_share: str = "0"
+    figures_label: str = ""
+    figures_period: str = ""
+    estimated_total: str = ""
+    earnings: list[dict[str, str]] = []
+    next_rank_sentence: str = ""
+    closest: str = ""
     volume_figure: go.Figure = go.Figure()
     growth_figure: go.Figure = go.Figure()
 
@@ -60,6 +67,7 @@ class DistributorHomeState(AuthState):
         self.recent_orders = [order_cells(row) for row in summary.recent_orders]
         self.paid_as_rank, self.title_rank = summary.paid_as_rank, summary.title_rank
         self.active_share = f"{summary.active_share}"
+        self._load_standing(actor=actor, session=session)
         layout = go.Layout(
             height=260,
             margin={"l": 40, "r": 10, "t": 30, "b": 40},
@@ -102,6 +110,63 @@ class DistributorHomeState(AuthState):
         )
         self.loaded = True
 
+    def _load_standing(self, *, actor: Actor, session: Session) -> None:
+        """PV, GV, ranks, earnings and the next rank: the engine's newest output."""
+        mine = standing.current_standing(session=session, actor=actor)
+        if mine is None:
+            self.figures_label, self.figures_period = "", ""
+            self.pv, self.gv, self.paid_as_rank = "0", "0", "—"
+            self.estimated_total, self.earnings = "", []
+            self.next_rank_sentence = "Your figures appear once this period's first estimate runs."
+            self.closest = ""
+            return
+        self.figures_label, self.figures_period = mine.label, mine.period
+        self.pv, self.gv = f"{mine.pv:,}", f"{mine.gv:,}"
+        self.paid_as_rank, self.title_rank = mine.paid_as, mine.title
+        self.estimated_total = format(mine.total, ",")
+        self.earnings = [{"title": e.title, "amount": format(e.amount, ",")} for e in mine.earnings]
+        self.next_rank_sentence = mine.next_rank.sentence
+        self.closest = mine.next_rank.closest
+
+
+def _standing_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("This period", size="4"),
+                rx.badge(DistributorHomeState.figures_label, variant="soft", id="figures-label"),
+                align="center",
+                wrap="wrap",
+            ),
+            rx.text(
+                DistributorHomeState.figures_period,
+                ": you would earn ",
+                rx.text.strong(DistributorHomeState.estimated_total, id="estimated-total"),
+                " if the period closed now.",
+                size="2",
+            ),
+            rx.foreach(
+                DistributorHomeState.earnings,
+                lambda row: rx.hstack(
+                    rx.text(row["title"], size="2"),
+                    rx.spacer(),
+                    rx.text(row["amount"], size="2", class_name="numeric"),
+                    width="100%",
+                ),
+            ),
+            rx.text(
+                DistributorHomeState.next_rank_sentence, id="next-rank-sentence", weight="medium"
+            ),
+            rx.cond(
+                DistributorHomeState.closest != "",
+                rx.text(DistributorHomeState.closest, size="2", color=rx.color("gray", 11)),
+            ),
+            width="100%",
+            spacing="2",
+        ),
+        width="100%",
+    )
+
 
 def distributor_home() -> rx.Component:
     """The page."""
@@ -123,9 +188,20 @@ def distributor_home() -> rx.Component:
             color=rx.color("gray", 11),
             size="2",
         ),
+        _standing_card(),
         rx.grid(
-            stat_card("Personal volume (PV)", DistributorHomeState.pv, "this month", "user"),
-            stat_card("Group volume (GV)", DistributorHomeState.gv, "you and your team", "users"),
+            stat_card(
+                "Personal volume (PV)",
+                DistributorHomeState.pv,
+                DistributorHomeState.figures_label,
+                "user",
+            ),
+            stat_card(
+                "Group volume (GV)",
+                DistributorHomeState.gv,
+                DistributorHomeState.figures_label,
+                "users",
+            ),
             stat_card(
                 "Team",
                 DistributorHomeState.team_size.to_string(),

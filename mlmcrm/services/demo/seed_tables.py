@@ -672,7 +672,7 @@ def _team_of(network: Network, leader: int, size: int) -> np.ndarray:
     frontier = [list(leg) for leg in legs]
     while any(frontier) and sum(map(len, legs)) < size * 2:
         for index, edge in enumerate(frontier):
-            below = np.flatnonzero(np.isin(network.sponsor, edge)) if edge else []
+            below = np.flatnonzero(np.isin(network.sponsor, edge)) if edge else np.zeros(0, int)
             frontier[index] = [int(person) for person in below]
             legs[index] += frontier[index]
     chosen: list[int] = []

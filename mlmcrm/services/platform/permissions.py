@@ -91,6 +91,7 @@ API_SCOPES: dict[str, str] = {
     "orders:read": "Read the orders you may see",
     "customers:read": "Read the customers you may see",
     "genealogy:read": "Read your downline: upline, downline pages and cards",
+    "commissions:read": "Read your period figures: volumes, ranks, estimated earnings",
     "tokens:manage": "List and revoke your API tokens",
 }
 """Scopes a personal API token can hold; a token never grants more than its user's role."""

@@ -266,3 +266,36 @@ def test_support_and_distributors_cannot_estimate_or_change_the_interval(owner, 
             ):
                 call = client.call(handler, **payload)
                 assert call.state.error == NO_ACCESS and call.events == []
+
+
+def test_home_and_statement_show_the_engines_figures_and_the_next_rank(owner, company):
+    from mlmcrm.pages.reports.distributor_home import DistributorHomeState
+    from mlmcrm.services.commissions import estimates
+    from mlmcrm.services.platform.actor import Actor
+
+    dan = HandlerClient.sign_in(owner, _user_of(owner, company, "D"), path="/home")
+    before = dan.call(DistributorHomeState.load).state
+    assert before.figures_label == "" and before.next_rank_sentence.startswith("Your figures")
+    estimates.estimate_period(actor=Actor.system("estimate"))
+    home = dan.call(DistributorHomeState.load).state
+    assert home.figures_label.startswith("as of ") and home.figures_period == "January 2026"
+    # D: 0 PV of their own, E's 200 below: inactive, so nothing is paid.
+    assert (home.pv, home.gv, home.paid_as_rank) == ("0.00", "200.00", "Member")
+    assert home.estimated_total == "0.00" and home.earnings == []
+    assert home.next_rank_sentence == (
+        "You need 50 more PV to be active, 50 more PV and 100 more GV to be paid as Leader."
+    )
+
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
+    anna = HandlerClient.sign_in(owner, _user_of(owner, company, "A"), path="/home")
+    home = anna.call(DistributorHomeState.load).state
+    statement = HandlerClient.sign_in(
+        owner, _user_of(owner, company, "A"), path="/statement"
+    ).call(StatementState.load).state
+    assert home.figures_label == "closed"
+    assert (home.pv, home.gv) == (statement.pv, statement.gv) == ("100.00", "460.00")
+    assert home.paid_as_rank == statement.paid_as == "Leader"
+    assert home.estimated_total == statement.statement_total == "120.00"
+    assert statement.next_rank_sentence == "You are paid as the highest rank of the plan."

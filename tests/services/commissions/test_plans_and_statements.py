@@ -9,7 +9,7 @@ from mlmcrm.errors import NotFound, PermissionDenied
 from mlmcrm.models import CompPlan
 from mlmcrm.services.commissions import commission_periods as periods
 from mlmcrm.services.commissions import commission_plans as plans
-from mlmcrm.services.commissions import statements
+from mlmcrm.services.commissions import standing, statements
 from mlmcrm.services.commissions.commission_run import run_period
 from mlmcrm.services.commissions.statements import LineFacts, explain
 from mlmcrm.services.platform.actor import Actor
@@ -146,7 +146,7 @@ def test_clawback_and_adjustment_lines_in_words():
     assert explain(adjustment, None) == "Manual adjustment: Late enrolment fix"
 
 
-def test_rank_progress_says_exactly_what_is_missing(owner, company):
+def test_the_statements_rank_progress_reads_the_closed_run(owner, company):
     capped = TEST_PLAN.replace(
         "{id: leader, min_pv: 50, min_gv: 300}",
         "{id: leader, min_pv: 50, min_gv: 300}\n  - {id: star, min_pv: 100, min_gv: 1000,"
@@ -162,16 +162,20 @@ def test_rank_progress_says_exactly_what_is_missing(owner, company):
         periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
     anna = Actor(user_id=None, role="distributor", distributor_id=company.people["A"])
     with session_scope("app") as session:
-        progress = statements.rank_progress(
-            session=session, actor=anna, period_id=company.period_id
+        progress = standing.standing(
+            session=session, actor=anna, period_id=company.period_id, live=False
         )
     # A: PV 100; legs B (GV 1000, counts 500) and C (60): 660 of 1000 qualifying volume.
-    assert (progress.paid_as, progress.next_rank) == ("Leader", "Star")
-    assert progress.missing == [
-        "340 more GV outside your largest leg (at most 500 counts from any one leg)",
-        "1 more leg with a Leader or higher (you have 1 of 2)",
+    assert (progress.source, progress.paid_as, progress.next_rank.rank) == (
+        "closed",
+        "Leader",
+        "Star",
+    )
+    assert progress.next_rank.missing == [
+        "340 more GV (at most 500 counts from any one leg)",
+        "one more Leader leg (you have 1 of 2)",
     ]
-    assert "PV 100 of 100" in progress.met
+    assert "PV 100 of 100" in progress.next_rank.met
 
 
 def test_staff_without_commission_access_cannot_read_statements(owner, company):

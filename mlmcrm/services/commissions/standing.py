@@ -1,0 +1,457 @@
+"""Where a distributor stands in a period, read from the engine's newest output, and the next rank.
+
+One definition of every period figure: PV, GV, activity (the plan's, not the account status),
+ranks and earnings come from what the engine stored, never from SQL of their own:
+
+- the **live estimate** of the open period (``commission_estimate_stats``), "as of" its time,
+  "provisional" while the last period awaits its close;
+- otherwise the period's **stored run** (``commission_period_stats`` and the ledger): its
+  "preview" for staff, or the newest "closed" period for distributors.
+
+"What is missing for the next rank" evaluates the rank above this period's paid-as rank with the
+engine's own rank rules (:mod:`mlmcrm.engine.ranks`) on the same stored figures, and names the
+people in the distributor's team closest to the rank a missing leg needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from mlmcrm.engine import Plan, load_plan, ranks
+from mlmcrm.errors import NotFound, PermissionDenied
+from mlmcrm.models import CompPlan, Distributor
+from mlmcrm.services.commissions.commission_periods import period_label
+from mlmcrm.services.commissions.statements import title_of
+from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money, exact_amount
+
+MICRO = ranks.MICRO
+_ESTIMATE, _STATS = "commission_estimate_stats", "commission_period_stats"
+_COUNT_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+CLOSEST_SHOWN = 3
+
+
+class BonusEarning(BaseModel):
+    """What one bonus pays the distributor in the period (estimated or stored)."""
+
+    model_config = PUBLIC_CONFIG
+
+    bonus: str
+    title: str
+    amount: Money
+
+
+class NextRankPublic(BaseModel):
+    """The rank above this period's paid-as rank and what is missing for it, in words."""
+
+    model_config = PUBLIC_CONFIG
+
+    rank: str
+    sentence: str
+    missing: list[str]
+    met: list[str]
+    closest: str
+
+
+class StandingPublic(BaseModel):
+    """A distributor's figures in a period, from the engine's newest output for it."""
+
+    model_config = PUBLIC_CONFIG
+
+    distributor_id: int
+    period_id: int
+    period: str
+    source: str
+    """``estimate``, ``preview`` or ``closed``."""
+    as_of: datetime | None
+    label: str
+    """How a screen says where the figures come from: "as of 14:15 UTC", "preview", "closed"."""
+    provisional: bool
+    pv: Money
+    gv: Money
+    active: bool
+    paid_as: str
+    title: str
+    earnings: list[BonusEarning]
+    total: Money
+    next_rank: NextRankPublic
+
+
+@dataclass(frozen=True)
+class _Source:
+    kind: str
+    table: str
+    period_id: int
+    period: str
+    plan_id: int | None
+    as_of: datetime | None
+    provisional: bool
+    bonus_ids: list[str]
+    places: int
+
+
+def _amount(value: Decimal) -> str:
+    value = value.quantize(Decimal("0.01")).normalize()
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+def _count(number: int, word: str) -> str:
+    spoken = _COUNT_WORDS[number] if 0 <= number < len(_COUNT_WORDS) else f"{number:,}"
+    return f"{spoken} {word}" if number == 1 else f"{spoken} {word}s"
+
+
+def _joined(parts: list[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _rank_name(code: str) -> str:
+    return code.replace("_", " ").title()
+
+
+def _who(distributor_id: int | None, *, session: Session, actor: Actor) -> int:
+    if permissions.can("commissions.read", actor=actor):
+        if distributor_id is None or session.get(Distributor, distributor_id) is None:
+            raise NotFound("That distributor does not exist.")
+        return distributor_id
+    permissions.require("back_office.view", actor=actor)
+    if actor.distributor_id is None:
+        raise NotFound("You have no distributor record.")
+    if distributor_id not in (None, actor.distributor_id):
+        raise PermissionDenied("You can only see your own figures.")
+    return actor.distributor_id
+
+
+def _source(*, session: Session, staff: bool, period_id: int | None, live: bool) -> _Source:
+    """The newest engine output (of ``period_id`` when given) the actor may read."""
+    estimate = None
+    if live:
+        estimate = session.execute(
+            text(
+                "SELECT e.period_id, e.plan_id, e.snapshot_at, e.provisional, e.bonus_ids,"
+                " e.places, p.starts_at, p.ends_at FROM commission_estimates e"
+                " JOIN commission_periods p ON p.id = e.period_id WHERE p.status <> 'closed'"
+                " AND (CAST(:period AS bigint) IS NULL OR p.id = :period)"
+                " ORDER BY p.starts_at DESC LIMIT 1"
+            ),
+            {"period": period_id},
+        ).first()
+    if estimate is not None:
+        return _Source(
+            "estimate",
+            _ESTIMATE,
+            estimate.period_id,
+            period_label(estimate.starts_at, estimate.ends_at),
+            estimate.plan_id,
+            estimate.snapshot_at,
+            estimate.provisional,
+            list(estimate.bonus_ids),
+            estimate.places,
+        )
+    run = session.execute(
+        text(
+            "SELECT p.id, p.plan_id, p.status, p.last_run_at, p.starts_at, p.ends_at"
+            " FROM commission_periods p WHERE p.runs > 0"
+            " AND (p.status = 'closed' OR :staff)"
+            " AND (CAST(:period AS bigint) IS NULL OR p.id = :period)"
+            " ORDER BY p.starts_at DESC LIMIT 1"
+        ),
+        {"period": period_id, "staff": staff},
+    ).first()
+    if run is None:
+        raise NotFound("No figures yet: the engine has not run this period.")
+    return _Source(
+        "closed" if run.status == "closed" else "preview",
+        _STATS,
+        run.id,
+        period_label(run.starts_at, run.ends_at),
+        run.plan_id,
+        run.last_run_at,
+        False,
+        [],
+        2,
+    )
+
+
+def _plan(plan_id: int | None, *, session: Session) -> Plan:
+    row = session.get(CompPlan, plan_id) if plan_id is not None else None
+    if row is None:
+        row = session.exec(select(CompPlan).where(CompPlan.status == "active")).first()
+    if row is None:
+        raise NotFound("No compensation plan is active.")
+    return load_plan(row.yaml)
+
+
+def _earnings(
+    plan: Plan, source: _Source, who: int, row: Any, *, session: Session
+) -> list[BonusEarning]:
+    if source.kind == "estimate":
+        unit = Decimal(1).scaleb(-source.places)
+        pairs = [
+            (bonus, Decimal(amount) * unit)
+            for bonus, amount in zip(source.bonus_ids, row.earnings, strict=True)
+            if amount
+        ]
+    else:
+        pairs = [
+            (r.bonus, r.total)
+            for r in session.execute(
+                text(
+                    "SELECT bonus, sum(amount) AS total FROM commission_ledger"
+                    " WHERE period_id = :period AND distributor_id = :who"
+                    " GROUP BY bonus ORDER BY bonus"
+                ),
+                {"period": source.period_id, "who": who},
+            )
+        ]
+    return [
+        BonusEarning(
+            bonus=bonus, title=title_of(plan, bonus), amount=amount.quantize(Decimal("0.01"))
+        )
+        for bonus, amount in pairs
+    ]
+
+
+def _micro(value: Decimal) -> int:
+    return int(value * MICRO)
+
+
+def _next_rank(
+    plan: Plan, source: _Source, who: int, row: Any, paid_index: int, *, session: Session
+) -> NextRankPublic:
+    if paid_index + 1 >= len(plan.ranks):
+        return NextRankPublic(
+            rank="",
+            sentence="You are paid as the highest rank of the plan.",
+            missing=[],
+            met=[],
+            closest="",
+        )
+    target = plan.ranks[paid_index + 1]
+    name = _rank_name(target.id)
+    table, period = source.table, source.period_id
+    children = session.execute(
+        text(
+            f"SELECT d.id, COALESCE(s.gv, 0) AS gv, COALESCE(s.active, false) AS active"
+            f" FROM distributors d LEFT JOIN {table} s ON s.distributor_id = d.id"
+            f" AND s.period_id = :period WHERE d.sponsor_id = :who"
+        ),
+        {"period": period, "who": who},
+    ).all()
+    pv, gv = _micro(row.pv), _micro(row.gv)
+    leg_gv = np.array([_micro(c.gv) for c in children], dtype=np.int64)
+    shares = None
+    cap_value = Decimal(0)
+    if target.min_gv is not None and target.max_leg_pct is not None:
+        cap = ranks.cap_ceiling(ranks.volume(target.min_gv, MICRO), target.max_leg_pct)
+        capped = leg_gv >= cap
+        split = ranks.LegShares(
+            uncapped_sum=np.array([int(leg_gv[~capped].sum())]),
+            capped_count=np.array([int(capped.sum())]),
+        )
+        shares = {cap: split}
+        cap_value = target.min_gv * target.max_leg_pct / 100
+    checks = ranks.base_checks(
+        target,
+        qualified=np.array([bool(row.active)]),
+        pv=np.array([pv]),
+        gv=np.array([gv]),
+        active_personal=np.array([sum(1 for c in children if c.active)]),
+        shares=shares,
+        unit=MICRO,
+    )
+    holding: dict[int, list[int]] = {}
+    for leg in target.legs:
+        holding[leg.rank] = [
+            r.id
+            for r in session.execute(
+                text(
+                    f"SELECT c.distributor_id AS id FROM genealogy_nodes c"
+                    f" JOIN distributors d ON d.id = c.distributor_id"
+                    f" WHERE c.tree = 1 AND d.sponsor_id = :who AND EXISTS ("
+                    f"  SELECT 1 FROM genealogy_nodes n JOIN {table} s"
+                    f"  ON s.distributor_id = n.distributor_id AND s.period_id = :period"
+                    f"  JOIN ranks r ON r.id = s.paid_as_rank_id"
+                    f"  WHERE n.tree = 1 AND n.pre >= c.pre AND n.pre < c.post"
+                    f"  AND r.level >= :level)"
+                ),
+                {"who": who, "period": period, "level": leg.rank},
+            )
+        ]
+    checks.update(ranks.leg_checks(target, {r: np.array([len(ids)]) for r, ids in holding.items()}))
+    missing: list[str] = []
+    met: list[str] = []
+    if checks["active"][0]:
+        met.append("Active this period")
+    else:
+        need = plan.active_min_pv - row.pv
+        missing.append(f"{_amount(need)} more PV to be active" if need > 0 else "an active account")
+    if "min_pv" in checks and target.min_pv is not None:
+        if checks["min_pv"][0]:
+            met.append(f"PV {_amount(row.pv)} of {_amount(target.min_pv)}")
+        else:
+            missing.append(f"{_amount(target.min_pv - row.pv)} more PV")
+    if "active_personal" in checks and target.active_personal is not None:
+        active = sum(1 for c in children if c.active)
+        if checks["active_personal"][0]:
+            met.append(_count(active, "active personal recruit").capitalize())
+        else:
+            missing.append(_count(target.active_personal - active, "more active personal recruit"))
+    if "min_gv" in checks and target.min_gv is not None:
+        if checks["min_gv"][0]:
+            met.append(f"GV {_amount(row.gv)} of {_amount(target.min_gv)}")
+        elif shares is None:
+            missing.append(f"{_amount(target.min_gv - row.gv)} more GV")
+        else:
+            qualifying = row.pv + sum((min(Decimal(c.gv), cap_value) for c in children), Decimal(0))
+            short = max(target.min_gv - qualifying, target.min_gv - row.gv)
+            missing.append(
+                f"{_amount(short)} more GV (at most {_amount(cap_value)} counts from any one leg)"
+            )
+    closest = ""
+    for leg in target.legs:
+        have = len(holding[leg.rank])
+        leg_name = _rank_name(plan.ranks[leg.rank].id)
+        if checks[f"legs:{leg.rank}"][0]:
+            met.append(f"{_count(have, f'{leg_name} leg')}".capitalize())
+            continue
+        missing.append(
+            f"{_count(leg.count - have, f'more {leg_name} leg')} (you have {have} of {leg.count})"
+        )
+        if not closest:
+            closest = _closest(plan, source, who, leg.rank, holding[leg.rank], session=session)
+    if missing:
+        sentence = f"You need {_joined(missing)} to be paid as {name}."
+    else:
+        sentence = f"You meet every requirement of {name}."
+    return NextRankPublic(rank=name, sentence=sentence, missing=missing, met=met, closest=closest)
+
+
+def _closest(
+    plan: Plan, source: _Source, who: int, rank: int, holding: list[int], *, session: Session
+) -> str:
+    """The people in legs without the rank who are closest to it (by its GV, else its PV)."""
+    wanted = plan.ranks[rank]
+    by, threshold = ("gv", wanted.min_gv) if wanted.min_gv is not None else ("pv", wanted.min_pv)
+    if threshold is None:
+        return ""
+    rows = session.execute(
+        text(
+            f"SELECT trim(concat_ws(' ', p.first_name, p.last_name)) AS name, s.{by} AS value"
+            f" FROM genealogy_nodes c JOIN distributors cd ON cd.id = c.distributor_id"
+            f" JOIN genealogy_nodes n ON n.tree = 1 AND n.pre >= c.pre AND n.pre < c.post"
+            f" JOIN {source.table} s"
+            f" ON s.period_id = :period AND s.distributor_id = n.distributor_id"
+            f" JOIN ranks r ON r.id = s.paid_as_rank_id"
+            f" JOIN distributors d ON d.id = n.distributor_id"
+            f" LEFT JOIN user_profiles p ON p.user_id = d.user_id"
+            f" WHERE c.tree = 1 AND cd.sponsor_id = :who AND NOT (c.distributor_id = ANY(:holding))"
+            f" AND r.level < :rank ORDER BY s.{by} DESC, n.distributor_id LIMIT :shown"
+        ),
+        {
+            "period": source.period_id,
+            "who": who,
+            "holding": holding,
+            "rank": rank,
+            "shown": CLOSEST_SHOWN,
+        },
+    ).all()
+    if not rows:
+        return ""
+    unit = by.upper()
+    parts = [f"{rows[0].name} ({_amount(rows[0].value)} of {_amount(threshold)} {unit})"]
+    parts += [f"{row.name} ({_amount(row.value)} {unit})" for row in rows[1:]]
+    verb = "is" if len(parts) == 1 else "are"
+    return f"{_joined(parts)} {verb} the closest to {_rank_name(wanted.id)} in your team."
+
+
+def standing(
+    *,
+    session: Session,
+    actor: Actor,
+    distributor_id: int | None = None,
+    period_id: int | None = None,
+    live: bool = True,
+) -> StandingPublic:
+    """A distributor's PV, GV, activity, ranks, earnings and next rank, from the engine.
+
+    Args:
+        session: The unit of work.
+        actor: The distributor themselves, or staff who read commissions.
+        distributor_id: Whose figures (a distributor: their own; omitted means their own).
+        period_id: Which period (default: the newest with engine output the actor may read).
+        live: Prefer the live estimate of an open period; False reads the stored run, as the
+            statement (whose lines are the run's) does.
+
+    Raises:
+        NotFound: No engine output yet, or no such distributor.
+        PermissionDenied: Another distributor's figures.
+    """
+    who = _who(distributor_id, session=session, actor=actor)
+    staff = permissions.can("commissions.read", actor=actor)
+    source = _source(session=session, staff=staff, period_id=period_id, live=live)
+    columns = "s.pv, s.gv, s.active, pr.code AS paid_as, pr.level AS paid_level, tr.code AS title"
+    if source.kind == "estimate":
+        columns += ", s.earnings, s.earnings_total"
+    row = session.execute(
+        text(
+            f"SELECT {columns} FROM {source.table} s"
+            " LEFT JOIN ranks pr ON pr.id = s.paid_as_rank_id"
+            " LEFT JOIN ranks tr ON tr.id = s.title_rank_id"
+            " WHERE s.period_id = :period AND s.distributor_id = :who"
+        ),
+        {"period": source.period_id, "who": who},
+    ).first()
+    if row is None:
+        raise NotFound("No figures yet for this distributor in this period.")
+    plan = _plan(source.plan_id, session=session)
+    codes = [rank.id for rank in plan.ranks]
+    paid_index = codes.index(row.paid_as) if row.paid_as in codes else 0
+    earnings = _earnings(plan, source, who, row, session=session)
+    if source.kind == "estimate":
+        label = f"as of {source.as_of:%H:%M} UTC" if source.as_of else "estimate"
+        label = f"provisional, {label}" if source.provisional else label
+    else:
+        label = source.kind
+    return StandingPublic(
+        distributor_id=who,
+        period_id=source.period_id,
+        period=source.period,
+        source=source.kind,
+        as_of=source.as_of,
+        label=label,
+        provisional=source.provisional,
+        pv=exact_amount(row.pv),
+        gv=exact_amount(row.gv),
+        active=bool(row.active),
+        paid_as=_rank_name(codes[paid_index]),
+        title=_rank_name(row.title) if row.title else _rank_name(codes[0]),
+        earnings=earnings,
+        total=sum((e.amount for e in earnings), Decimal("0.00")),
+        next_rank=_next_rank(plan, source, who, row, paid_index, session=session),
+    )
+
+
+def current_standing(*, session: Session, actor: Actor) -> StandingPublic | None:
+    """The signed-in distributor's standing in the newest period, or None before any output.
+
+    Raises:
+        PermissionDenied: The actor is not a distributor.
+    """
+    permissions.require("back_office.view", actor=actor)
+    try:
+        return standing(session=session, actor=actor)
+    except NotFound:
+        return None

@@ -1,0 +1,148 @@
+"""A distributor's standing from the engine's newest output, and the next rank in words."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from mlmcrm.db import session_scope
+from mlmcrm.errors import NotFound, PermissionDenied
+from mlmcrm.services.commissions import commission_periods as periods
+from mlmcrm.services.commissions import commission_plans as plans
+from mlmcrm.services.commissions import estimates, standing
+from mlmcrm.services.commissions.commission_run import run_period
+from mlmcrm.services.platform.actor import Actor
+from tests.services.commissions.builders import TEST_PLAN, add_order
+
+SYSTEM = Actor.system("estimate")
+STAR = TEST_PLAN.replace(
+    "{id: leader, min_pv: 50, min_gv: 300}",
+    "{id: leader, min_pv: 50, min_gv: 300}\n  - {id: star, min_pv: 100, min_gv: 1000,"
+    " max_leg_pct: 50, legs: [{count: 2, rank: leader}]}",
+)
+
+
+def _as(company, letter: str) -> Actor:
+    return Actor(user_id=None, role="distributor", distributor_id=company.people[letter])
+
+
+def _standing(actor: Actor, **kwargs) -> standing.StandingPublic:
+    with session_scope("app") as session:
+        return standing.standing(session=session, actor=actor, **kwargs)
+
+
+def test_no_engine_output_yet_is_said_plainly(owner, company):
+    with pytest.raises(NotFound, match="the engine has not run this period"):
+        _standing(_as(company, "A"))
+
+
+def test_figures_come_from_the_estimate_then_the_preview_then_the_close(owner, company):
+    anna = _as(company, "A")
+    estimates.estimate_period(actor=SYSTEM)
+    live = _standing(anna)
+    assert live.source == "estimate" and live.label.startswith("as of ")
+    assert live.label.endswith(" UTC") and live.as_of is not None
+    # A: 100 PV; B 100 and C 60 below, E's 200 customer order two levels down (D inactive).
+    assert (live.pv, live.gv, live.active) == (D("100.00"), D("460.00"), True)
+    assert live.paid_as == "Leader"
+    # Unilevel 5% of B's 100 and C's 60, 3% of E's 200 (D skipped); binary 10% of the weaker
+    # leg (C, 60); the rank bonus for reaching Leader.
+    assert {e.bonus: e.amount for e in live.earnings} == {
+        "binary": D("6.00"),
+        "rank_bonus": D("100.00"),
+        "unilevel": D("14.00"),
+    }
+    assert live.total == D("120.00")
+
+    run_period(actor=company.admin, period_id=company.period_id)
+    admin_view = _standing(company.admin, distributor_id=company.people["A"])
+    assert admin_view.source == "estimate", "the open period's estimate is the newest output"
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
+    closed = _standing(anna)
+    assert closed.source == "closed" and closed.label == "closed"
+    assert (closed.pv, closed.gv, closed.paid_as) == (live.pv, live.gv, live.paid_as)
+    assert {e.bonus: e.amount for e in closed.earnings} == {
+        e.bonus: e.amount for e in live.earnings
+    }
+
+
+def test_a_distributor_reads_only_their_own_figures_and_staff_need_commission_access(
+    owner, company
+):
+    estimates.estimate_period(actor=SYSTEM)
+    with pytest.raises(PermissionDenied):
+        _standing(_as(company, "B"), distributor_id=company.people["A"])
+    with pytest.raises(PermissionDenied):
+        _standing(Actor(user_id=None, role="support"), distributor_id=company.people["A"])
+    assert _standing(_as(company, "B")).distributor_id == company.people["B"]
+
+
+def test_the_next_rank_says_what_is_missing_with_the_engines_own_rules(owner, company):
+    with session_scope("app", actor_id=company.admin_id) as session:
+        version = plans.upload_plan(session=session, actor=company.admin, yaml_text=STAR)
+        plans.activate_plan(session=session, actor=company.admin, plan_id=version.id)
+    add_order(owner, company.people["B"], "700", datetime(2026, 1, 7, tzinfo=UTC))
+    add_order(owner, company.people["D"], "40", datetime(2026, 1, 8, tzinfo=UTC))
+    owner.commit()
+    estimates.estimate_period(actor=SYSTEM)
+    anna = _standing(_as(company, "A"))
+    # A: PV 100; legs B (GV 1040, counts 500) and C (60): 660 of 1000 qualifying volume;
+    # B's leg holds a Leader (B), C's does not.
+    assert (anna.paid_as, anna.next_rank.rank) == ("Leader", "Star")
+    assert anna.next_rank.missing == [
+        "340 more GV (at most 500 counts from any one leg)",
+        "one more Leader leg (you have 1 of 2)",
+    ]
+    assert anna.next_rank.sentence == (
+        "You need 340 more GV (at most 500 counts from any one leg) and one more Leader leg"
+        " (you have 1 of 2) to be paid as Star."
+    )
+    assert anna.next_rank.met == ["Active this period", "PV 100 of 100"]
+    assert anna.next_rank.closest == (
+        "Cara Cole (60 of 300 GV) is the closest to Leader in your team."
+    )
+
+    dan = _standing(_as(company, "D"))
+    assert (dan.active, dan.paid_as, dan.next_rank.rank) == (False, "Member", "Leader")
+    assert dan.next_rank.missing == ["10 more PV to be active", "10 more PV", "60 more GV"]
+
+
+def _user_of(owner, company, letter: str):
+    from mlmcrm.models import Distributor, User
+
+    return owner.get(User, owner.get(Distributor, company.people[letter]).user_id)
+
+
+def test_the_api_serves_the_same_standing_with_exact_decimal_strings(owner, company):
+    from fastapi.testclient import TestClient
+
+    from mlmcrm.api import create_api
+    from tests.factories import make_api_token
+
+    estimates.estimate_period(actor=SYSTEM)
+    _, raw = make_api_token(owner, _user_of(owner, company, "A"), ["commissions:read"])
+    _, other_scope = make_api_token(owner, _user_of(owner, company, "A"), ["me:read"], name="x")
+    owner.commit()
+    client = TestClient(create_api())
+    response = client.get(
+        "/api/v1/commissions/standing", headers={"Authorization": f"Bearer {raw}"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    screen = _standing(_as(company, "A"))
+    assert (body["pv"], body["gv"], body["total"]) == ("100.00", "460.00", "120.00")
+    assert body["pv"] == format(screen.pv, "f") and body["paid_as"] == screen.paid_as
+    assert body["next_rank"]["sentence"] == screen.next_rank.sentence
+    assert {e["bonus"]: e["amount"] for e in body["earnings"]}["unilevel"] == "14.00"
+    someone_else = client.get(
+        f"/api/v1/commissions/standing?distributor_id={company.people['B']}",
+        headers={"Authorization": f"Bearer {raw}"},
+    )
+    assert someone_else.status_code == 403
+    refused = client.get(
+        "/api/v1/commissions/standing", headers={"Authorization": f"Bearer {other_scope}"}
+    )
+    assert refused.status_code == 403 and "commissions:read" in refused.text
