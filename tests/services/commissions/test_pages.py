@@ -291,9 +291,11 @@ def test_home_and_statement_show_the_engines_figures_and_the_next_rank(owner, co
         periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
     anna = HandlerClient.sign_in(owner, _user_of(owner, company, "A"), path="/home")
     home = anna.call(DistributorHomeState.load).state
-    statement = HandlerClient.sign_in(
-        owner, _user_of(owner, company, "A"), path="/statement"
-    ).call(StatementState.load).state
+    statement = (
+        HandlerClient.sign_in(owner, _user_of(owner, company, "A"), path="/statement")
+        .call(StatementState.load)
+        .state
+    )
     assert home.figures_label == "closed"
     assert (home.pv, home.gv) == (statement.pv, statement.gv) == ("100.00", "460.00")
     assert home.paid_as_rank == statement.paid_as == "Leader"
