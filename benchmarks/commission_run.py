@@ -8,9 +8,10 @@ Then, in a fresh Python process (so its peak memory is the run's own), it runs t
 RQ job does (binary COPY out, dense ids, the engine, binary COPY of the ledger into a new table,
 its indexes, the per-distributor stats, the partition swap, one transaction) and times the
 engine alone on the same inputs, and the live estimate of the period (twice, with its CPU
-time and the WAL it wrote; then once more with nothing changed, which is skipped). Last comes
-the slow reference implementation (``tests/engine/reference.py``) against the engine on 10,000
-distributors.
+time and the WAL it wrote; then once more with nothing changed, which is skipped), and a plan
+what-if: a draft plan run on the inputs the run kept (the period is marked closed for it;
+``--reuse`` opens it again). Last comes the slow reference implementation
+(``tests/engine/reference.py``) against the engine on 10,000 distributors.
 
 The last line of output is one JSON object. The database is dropped at the end (``--keep`` keeps
 it). The server is ``DATABASE_URL``'s, else a PostgreSQL on 127.0.0.1:5432, else the embedded one.
@@ -320,6 +321,7 @@ def child(period_id: int) -> None:
             period_end=inputs.period_end,
         )
         engine_times.append(time.perf_counter() - began)
+    whatif = _whatif(period_id)  # last: it marks the period closed
     print(
         json.dumps(
             {
@@ -331,9 +333,49 @@ def child(period_id: int) -> None:
                 "server_cpu_s": server_cpu,
                 "estimates": estimates_run,
                 "estimate_skipped": skipped,
+                "whatif": whatif,
             }
         )
     )
+
+
+DRAFT_PLAN = EXAMPLE_PLAN.replace("levels: [5, 5, 5, 3, 2]", "levels: [6, 5, 4, 3, 2]").replace(
+    "name: Example hybrid plan", "name: Example hybrid plan (draft)"
+)
+
+
+def _whatif(period_id: int) -> dict:
+    """A draft plan run on the period's stored inputs, as the what-if job does.
+
+    The period is marked closed first (what-ifs run on closed periods); ``--reuse`` opens it
+    again.
+    """
+    import psycopg
+
+    from mlmcrm.db import session_scope
+    from mlmcrm.services.commissions.commission_plans import upload_plan
+    from mlmcrm.services.commissions.whatif import run_whatif
+    from mlmcrm.services.platform.actor import Actor
+
+    admin = Actor(user_id=None, role="admin", label="benchmark")
+    with session_scope("app") as session:
+        plan_id = upload_plan(session=session, actor=admin, yaml_text=DRAFT_PLAN).id
+    with psycopg.connect(_libpq(os.environ["DATABASE_URL"])) as connection:
+        connection.execute(
+            "UPDATE commission_periods SET status = 'closed' WHERE id = %s", (period_id,)
+        )
+        size = connection.execute(
+            "SELECT size_bytes FROM commission_period_inputs WHERE period_id = %s", (period_id,)
+        ).fetchone()[0]
+    cpu_before = _own_cpu_s()
+    started = time.perf_counter()
+    summary = run_whatif(actor=admin, period_id=period_id, plan_id=plan_id)
+    return {
+        "wall_s": round(time.perf_counter() - started, 3),
+        "cpu_s": round(_own_cpu_s() - cpu_before, 3),
+        "changed_pay": summary.changed_pay,
+        "inputs_mb": round(size / 2**20, 1),
+    }
 
 
 def _wal_lsn() -> int:
@@ -500,6 +542,13 @@ def main() -> int:
             f" WAL {estimate['wal_mb']:.1f} MB",
             flush=True,
         )
+    whatif = run["whatif"]
+    print(
+        f"what-if (draft plan on the stored inputs, {whatif['inputs_mb']} MB compressed): "
+        f"{whatif['wall_s']:.2f} s, CPU {whatif['cpu_s']:.2f} s; "
+        f"{whatif['changed_pay']:,} distributors paid differently",
+        flush=True,
+    )
     skipped = run["estimate_skipped"]
     print(
         f"live estimate with nothing changed: skipped={not skipped['computed']} in "
@@ -529,6 +578,8 @@ def main() -> int:
                 "estimate_s": min(e["wall_s"] for e in run["estimates"]),
                 "estimate_wal_mb": run["estimates"][-1]["wal_mb"],
                 "estimate_skip_s": run["estimate_skipped"]["wall_s"],
+                "whatif_s": run["whatif"]["wall_s"],
+                "inputs_mb": run["whatif"]["inputs_mb"],
                 "peak_rss_mb": round(run["peak_rss_mb"]),
                 "reference_10k_s": round(reference_s, 3),
                 "engine_10k_s": round(engine_small_s, 4),

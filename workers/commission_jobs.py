@@ -11,6 +11,7 @@ from mlmcrm.models import User
 from mlmcrm.services.commissions.commission_periods import RUN_JOB_KIND
 from mlmcrm.services.commissions.commission_run import run_period
 from mlmcrm.services.commissions.estimates import ESTIMATE_JOB_KIND, estimate_period
+from mlmcrm.services.commissions.whatif import WHATIF_JOB_KIND, run_whatif
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.jobs import job_kind
 
@@ -54,3 +55,20 @@ def estimate_commissions(
     outcome = estimate_period(actor=actor, period_id=period_id, force=force, progress=progress)
     progress(99, "Estimate stored" if outcome.computed else outcome.reason)
     return outcome.as_dict()
+
+
+@job_kind(WHATIF_JOB_KIND)
+def whatif_commissions(
+    progress: Callable[[float, str], None],
+    *,
+    period_id: int,
+    plan_id: int,
+    requested_by: int | None = None,
+) -> dict[str, Any]:
+    """Run a draft plan on a closed period's stored inputs (nothing reaches the ledger)."""
+    keep_freed_memory()
+    summary = run_whatif(
+        actor=_requester(requested_by), period_id=period_id, plan_id=plan_id, progress=progress
+    )
+    progress(99, f"What-if stored: {summary.changed_pay:,} distributors paid differently")
+    return summary.model_dump(mode="json")

@@ -251,6 +251,53 @@ class CommissionEstimateStat(SQLModel, table=True):
     )
 
 
+class CommissionPeriodInputs(SQLModel, table=True):
+    """The compressed engine inputs of a period's latest run (kept at the close), for what-ifs."""
+
+    __tablename__ = "commission_period_inputs"
+
+    period_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger,
+            sa.ForeignKey("commission_periods.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    run: int = column_field(sa.Integer, nullable=False)
+    plan_id: int = column_field(sa.BigInteger, nullable=False)
+    codec: str = column_field(sa.Text, nullable=False)
+    size_bytes: int = column_field(sa.BigInteger, nullable=False)
+    data: bytes = column_field(sa.LargeBinary, nullable=False)
+    created_at: datetime = created_at_field()
+
+
+class CommissionWhatIf(SQLModel, table=True):
+    """A draft plan run on a closed period's stored inputs: its summary and differences."""
+
+    __tablename__ = "commission_whatifs"
+    __table_args__ = (
+        sa.Index("ix_commission_whatifs_period_id_created_at", "period_id", "created_at"),
+    )
+
+    id: int | None = id_field()
+    period_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger,
+            sa.ForeignKey("commission_periods.id", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    plan_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger, sa.ForeignKey("comp_plans.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    created_by: int | None = fk_field("users.id", nullable=True)
+    created_at: datetime = created_at_field()
+    summary: dict[str, Any] = column_field(JSONB, nullable=False)
+    differences: bytes = column_field(sa.LargeBinary, nullable=False)
+
+
 class CommissionAdjustment(SQLModel, table=True):
     """A manual ledger line of a period, with the reason; every run of the period repeats it."""
 

@@ -57,6 +57,7 @@ from mlmcrm.engine.money import multiply
 from mlmcrm.engine.plan import Plan
 from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models.commissions import ledger_partition_name, stats_partition_name
+from mlmcrm.services.commissions import period_inputs
 from mlmcrm.services.platform import audit, pgcopy
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
@@ -163,14 +164,18 @@ def run_period(*, actor: Actor, period_id: int, progress: Progress | None = None
             computed = time.perf_counter()
             report(65, f"Writing {result.ledger.size:,} ledger lines")
             write_steps: dict[str, float] = {}
-            run, total = write_result(
-                actor=actor,
-                period_id=period_id,
-                inputs=inputs,
-                result=result,
-                steps=write_steps,
-                progress=report,
-            )
+            with ThreadPoolExecutor(max_workers=1) as packer:
+                # The inputs are compressed while the ledger is written, and kept with the run.
+                packed = packer.submit(pack_inputs, inputs)
+                run, total = write_result(
+                    actor=actor,
+                    period_id=period_id,
+                    inputs=inputs,
+                    result=result,
+                    steps=write_steps,
+                    progress=report,
+                    packed=packed.result,
+                )
             written = time.perf_counter()
         finally:
             lock_connection.execute(
@@ -193,6 +198,23 @@ def run_period(*, actor: Actor, period_id: int, progress: Progress | None = None
         engine_s=round(computed - loaded, 3),
         write_s=round(written - computed, 3),
         write_steps=write_steps,
+    )
+
+
+def pack_inputs(inputs: PeriodInputs) -> bytes:
+    """The run's inputs as one compressed blob (what a what-if runs a draft plan on)."""
+    return period_inputs.pack(
+        plan=inputs.plan,
+        plan_id=inputs.plan_id,
+        network=inputs.network,
+        orders=inputs.orders,
+        refunds=inputs.refunds,
+        carry=inputs.carry,
+        prior=inputs.prior,
+        distributor_ids=inputs.distributor_ids,
+        order_ids=inputs.order_ids,
+        period_start=inputs.period_start,
+        period_end=inputs.period_end,
     )
 
 
@@ -552,6 +574,7 @@ def write_result(
     result: Result,
     steps: dict[str, float] | None = None,
     progress: Progress | None = None,
+    packed: Callable[[], bytes] | None = None,
 ) -> tuple[int, Decimal]:
     """Store a run's ledger and stats as the period's preview; readers see it in one step.
 
@@ -561,6 +584,8 @@ def write_result(
     If anything fails, the new tables are dropped and the period keeps its last preview.
 
     ``steps``, when given, receives the seconds each step took; ``progress`` hears of each.
+    ``packed``, when given, returns the run's compressed inputs (see :func:`pack_inputs`); the
+    swap keeps them as the period's inputs for what-ifs.
 
     Returns:
         The run number and the total paid (adjustments included).
@@ -600,7 +625,9 @@ def write_result(
         leaves = _stage(period_id, run, int(first_id), inputs, result, steps)
         mark("ledger and stats load")
         report(92, "Swapping in the new ledger and stats")
-        total = _swap(period_id, run, inputs, result, leaves, report, actor=actor)
+        blob = packed() if packed is not None else None
+        mark("inputs packed")
+        total = _swap(period_id, run, inputs, result, leaves, report, actor=actor, packed=blob)
         mark("swap")
     except BaseException:
         try:
@@ -759,6 +786,7 @@ def _swap(
     report: Progress,
     *,
     actor: Actor,
+    packed: bytes | None = None,
 ) -> Decimal:
     """The one transaction that makes the run the period's preview; returns the total."""
     ledger_stage, stats_stage = _stage_names(period_id, run)
@@ -816,6 +844,24 @@ def _swap(
             period_id,
             keep=False,
         )
+        if packed is not None:
+            connection.execute(
+                text(
+                    "INSERT INTO commission_period_inputs (period_id, run, plan_id, codec,"
+                    " size_bytes, data) VALUES (:period, :run, :plan, :codec, :size, :data)"
+                    " ON CONFLICT (period_id) DO UPDATE SET run = EXCLUDED.run,"
+                    " plan_id = EXCLUDED.plan_id, codec = EXCLUDED.codec,"
+                    " size_bytes = EXCLUDED.size_bytes, data = EXCLUDED.data, created_at = now()"
+                ),
+                {
+                    "period": period_id,
+                    "run": run,
+                    "plan": inputs.plan_id,
+                    "codec": period_inputs.CODEC,
+                    "size": len(packed),
+                    "data": packed,
+                },
+            )
         report(97, "Recording the run")
         adjusted = connection.execute(
             text(
