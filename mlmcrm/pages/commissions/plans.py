@@ -7,12 +7,15 @@ from sqlmodel import Session
 
 from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message, notice_message
+from mlmcrm.components.job_progress import job_progress
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.services.commissions import commission_plans as plans
+from mlmcrm.services.commissions import whatif
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import AuthState
-from mlmcrm.state.handlers import guarded
+from mlmcrm.state.handlers import NO_ACCESS, guarded
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.job_poller import JobPollerState
 from mlmcrm.state.paged_list import Column
 
 VERSION_COLUMNS = (
@@ -23,8 +26,22 @@ VERSION_COLUMNS = (
 )
 """The plan versions table (a short list: one row per uploaded version)."""
 
+WHATIF_TOTAL_COLUMNS = (
+    Column("bonus", "Bonus"),
+    Column("closed", "As closed", numeric=True),
+    Column("draft", "With the draft", numeric=True),
+)
+WHATIF_CHANGE_COLUMNS = (
+    Column("distributor_id", "Distributor"),
+    Column("closed", "As closed", numeric=True),
+    Column("draft", "With the draft", numeric=True),
+    Column("change", "Change", numeric=True),
+    Column("rank_closed", "Rank as closed"),
+    Column("rank_draft", "Rank with the draft"),
+)
 
-class PlansState(AuthState):
+
+class PlansState(JobPollerState, AuthState):
     """The versions, the upload form and a comparison."""
 
     error: str = ""
@@ -38,6 +55,15 @@ class PlansState(AuthState):
     diff: str = ""
     changes: list[str] = []
     shown_yaml: str = ""
+    whatif_periods: list[dict[str, str]] = []
+    whatif_period: str = ""
+    whatif_plan: str = ""
+    whatif_id: str = ""
+    whatif_headline: str = ""
+    whatif_shares: str = ""
+    whatif_totals: list[dict[str, str]] = []
+    whatif_largest: list[dict[str, str]] = []
+    _whatif_job_id: int = 0
 
     def _reload(self, *, actor: Actor, session: Session) -> None:
         self.can_manage = self.actor_for("commissions.run") is not None
@@ -50,6 +76,10 @@ class PlansState(AuthState):
                 "summary": f"{row.ranks} ranks, {row.bonuses} bonuses",
             }
             for row in plans.list_plans(session=session, actor=actor)
+        ]
+        self.whatif_periods = [
+            {"id": str(period_id), "label": label}
+            for period_id, label in whatif.periods_with_inputs(session=session, actor=actor)
         ]
 
     @rx.event
@@ -109,6 +139,77 @@ class PlansState(AuthState):
         _, self.shown_yaml = plans.get_plan(
             session=session, actor=actor, plan_id=parse_id(plan_id) or 0
         )
+
+    @rx.event
+    def set_whatif_period(self, value: str) -> None:
+        """Form field."""
+        self.whatif_period = value
+
+    @rx.event
+    def set_whatif_plan(self, value: str) -> None:
+        """Form field."""
+        self.whatif_plan = value
+
+    @rx.event
+    @guarded("commissions.run")
+    def start_whatif(self, *, actor: Actor, session: Session) -> rx.event.EventSpec | None:
+        """Queue the chosen draft on the chosen closed period, then follow the job."""
+        period_id, plan_id = parse_id(self.whatif_period), parse_id(self.whatif_plan)
+        if period_id is None or plan_id is None:
+            self.error = "Choose a closed period and a plan version."
+            return None
+        if self.job_active:
+            return None
+        self._whatif_job_id = whatif.start_whatif(
+            session=session, actor=actor, period_id=period_id, plan_id=plan_id
+        )
+        return PlansState.follow_whatif  # type: ignore[return-value]  # Reflex turns a handler into its event
+
+    @rx.event(background=True)
+    async def follow_whatif(self) -> None:
+        """Follow the what-if job and show what it found."""
+        async with self:
+            actor = self.actor_for("commissions.run")
+            job_id, self._whatif_job_id = self._whatif_job_id, 0
+            if actor is None:
+                self.error = NO_ACCESS
+                return
+        if not job_id:
+            return
+        job = await self._follow_job(actor=actor, job_id=job_id)
+        async with self:
+            if job is None:
+                self.error = "No worker picked the what-if up; is the worker running?"
+            elif job.status == "succeeded" and job.result is not None:
+                self._show_whatif(whatif.WhatIfSummary.model_validate(job.result))
+            else:
+                self.error = job.error or "The what-if failed."
+
+    def _show_whatif(self, summary: whatif.WhatIfSummary) -> None:
+        self.whatif_id = str(summary.whatif_id)
+        self.whatif_headline = (
+            f"{summary.plan} on {summary.period}: {summary.total_draft} instead of "
+            f"{summary.total_closed}; {summary.changed_pay:,} of {summary.distributors:,} "
+            f"distributors paid differently, {summary.changed_rank:,} at another rank."
+        )
+        self.whatif_shares = (
+            f"Payout as a share of CV: {summary.share_of_cv_draft} (closed: "
+            f"{summary.share_of_cv_closed}); of net sales: {summary.share_of_sales_draft} "
+            f"(closed: {summary.share_of_sales_closed})."
+        )
+        self.whatif_totals = summary.totals
+        self.whatif_largest = summary.largest
+
+    @rx.event
+    @guarded("commissions.read")
+    def download_whatif(self, *, actor: Actor, session: Session) -> rx.event.EventSpec | None:
+        """Download every distributor whose pay or rank the draft changes (audited)."""
+        whatif_id = parse_id(self.whatif_id)
+        if whatif_id is None:
+            self.error = "Run a what-if first."
+            return None
+        data = whatif.differences_csv(session=session, actor=actor, whatif_id=whatif_id)
+        return rx.download(data=data, filename=f"whatif-{whatif_id}.csv", mime_type="text/csv")
 
     @rx.event
     @guarded("commissions.read", clear=("error",))
@@ -232,6 +333,76 @@ def _compare_card() -> rx.Component:
     )
 
 
+def _whatif_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("What if: a draft on a closed period", size="4"),
+            rx.text(
+                "Runs a plan version on exactly what a closed period was computed from. "
+                "Nothing is paid or written to the ledger.",
+                size="2",
+                color=rx.color("gray", 11),
+            ),
+            rx.hstack(
+                rx.select.root(
+                    rx.select.trigger(placeholder="Closed period", aria_label="Closed period"),
+                    rx.select.content(
+                        rx.foreach(
+                            PlansState.whatif_periods,
+                            lambda row: rx.select.item(row["label"], value=row["id"]),
+                        )
+                    ),
+                    value=PlansState.whatif_period,
+                    on_change=PlansState.set_whatif_period,
+                ),
+                rx.select.root(
+                    rx.select.trigger(placeholder="Plan version", aria_label="Plan version"),
+                    rx.select.content(
+                        rx.foreach(
+                            PlansState.versions,
+                            lambda row: rx.select.item(row["label"], value=row["id"]),
+                        )
+                    ),
+                    value=PlansState.whatif_plan,
+                    on_change=PlansState.set_whatif_plan,
+                ),
+                rx.button(
+                    "Run what-if",
+                    on_click=PlansState.start_whatif,
+                    loading=PlansState.job_active,
+                    class_name="touch-target",
+                ),
+                wrap="wrap",
+                spacing="3",
+            ),
+            job_progress(PlansState, element_id="whatif-progress"),
+            rx.cond(
+                PlansState.whatif_id != "",
+                rx.vstack(
+                    rx.text(PlansState.whatif_headline, weight="medium", id="whatif-headline"),
+                    rx.text(PlansState.whatif_shares, size="2"),
+                    simple_table(WHATIF_TOTAL_COLUMNS, PlansState.whatif_totals),
+                    rx.text("Largest changes", weight="bold", size="2"),
+                    simple_table(
+                        WHATIF_CHANGE_COLUMNS,
+                        PlansState.whatif_largest,
+                        empty_text="Nobody's pay or rank changes.",
+                    ),
+                    rx.button(
+                        "Download every difference (CSV)",
+                        on_click=PlansState.download_whatif,
+                        variant="soft",
+                        class_name="touch-target",
+                    ),
+                    width="100%",
+                ),
+            ),
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
 def plans_page() -> rx.Component:
     """The page."""
     content = rx.vstack(
@@ -243,6 +414,7 @@ def plans_page() -> rx.Component:
             rx.code_block(PlansState.shown_yaml, language="yaml", width="100%"),
         ),
         _compare_card(),
+        rx.cond(PlansState.can_manage, _whatif_card()),
         rx.cond(PlansState.can_manage, _upload_card()),
         spacing="4",
         width="100%",

@@ -38,6 +38,7 @@ from mlmcrm.services.commissions.commission_periods import period_label
 from mlmcrm.services.commissions.period_inputs import StoredInputs, unpack
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.exports import csv_safe
 from mlmcrm.services.platform.jobs import declare_job
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
@@ -291,8 +292,8 @@ def _compare(
                 Decimal(int(a[i])) * unit,
                 Decimal(int(b[i])) * unit,
                 Decimal(int(b[i] - a[i])) * unit,
-                paid_before[i],
-                paid_after[i],
+                csv_safe(str(paid_before[i])),
+                csv_safe(str(paid_after[i])),
             ]
         )
     summary = {
@@ -367,3 +368,16 @@ def differences_csv(*, session: Session, actor: Actor, whatif_id: int) -> str:
         after={"whatif_id": whatif_id},
     )
     return zstandard.ZstdDecompressor().decompress(row.differences).decode()
+
+
+def periods_with_inputs(*, session: Session, actor: Actor) -> list[tuple[int, str]]:
+    """Closed periods a what-if can run on (their inputs were kept), newest first."""
+    permissions.require("commissions.read", actor=actor)
+    rows = session.execute(
+        text(
+            "SELECT p.id, p.starts_at, p.ends_at FROM commission_periods p"
+            " JOIN commission_period_inputs i ON i.period_id = p.id"
+            " WHERE p.status = 'closed' ORDER BY p.starts_at DESC"
+        )
+    ).all()
+    return [(row.id, period_label(row.starts_at, row.ends_at)) for row in rows]

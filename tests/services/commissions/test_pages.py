@@ -301,3 +301,56 @@ def test_home_and_statement_show_the_engines_figures_and_the_next_rank(owner, co
     assert home.paid_as_rank == statement.paid_as == "Leader"
     assert home.estimated_total == statement.statement_total == "120.00"
     assert statement.next_rank_sentence == "You are paid as the highest rank of the plan."
+
+
+def test_a_whatif_is_queued_shown_and_downloaded_from_the_plans_page(owner, company):
+    from mlmcrm.services.commissions import commission_plans as plans
+    from mlmcrm.services.commissions import whatif
+    from tests.services.commissions.builders import TEST_PLAN
+
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
+        draft = plans.upload_plan(
+            session=session,
+            actor=company.admin,
+            yaml_text=TEST_PLAN.replace("percent: 10}", "percent: 20}", 1),
+        )
+    client = HandlerClient.sign_in(
+        owner, owner.get(User, company.admin_id), path="/admin/commissions/plans"
+    )
+    state = client.call(PlansState.load).state
+    assert state.whatif_periods == [{"id": str(company.period_id), "label": "January 2026"}]
+    with unchanged(owner, "jobs"):
+        state = client.call(PlansState.start_whatif).state
+    assert state.error == "Choose a closed period and a plan version."
+    state.whatif_period, state.whatif_plan = str(company.period_id), str(draft.id)
+    call = client.call(PlansState.start_whatif)
+    assert call.state.error == "" and len(call.events) == 1
+    owner.expire_all()
+    params = owner.execute(
+        text("SELECT params FROM jobs WHERE kind = 'commissions.whatif'")
+    ).scalar_one()
+    assert params["plan_id"] == draft.id and params["period_id"] == company.period_id
+
+    summary = whatif.run_whatif(
+        actor=company.admin, period_id=company.period_id, plan_id=draft.id
+    )
+    state = client.state(PlansState)
+    state._show_whatif(summary)
+    assert state.whatif_headline.startswith("Test plan v2 on January 2026: ")
+    assert "1 of 5 distributors paid differently" in state.whatif_headline
+    table = _csv(client.call(PlansState.download_whatif))
+    assert table[1][:4] == [str(company.people["E"]), "20.00", "40.00", "20.00"]
+
+
+def test_support_cannot_run_or_download_a_whatif(owner, company):
+    support = HandlerClient.sign_in(
+        owner, make_user(owner, role="support"), path="/admin/commissions/plans"
+    )
+    state = support.state(PlansState)
+    state.whatif_period, state.whatif_plan, state.whatif_id = "1", "1", "1"
+    with nothing_changes(owner):
+        for handler in (PlansState.start_whatif, PlansState.download_whatif):
+            call = support.call(handler)
+            assert call.state.error == NO_ACCESS and call.events == []
