@@ -333,9 +333,7 @@ def test_a_whatif_is_queued_shown_and_downloaded_from_the_plans_page(owner, comp
     ).scalar_one()
     assert params["plan_id"] == draft.id and params["period_id"] == company.period_id
 
-    summary = whatif.run_whatif(
-        actor=company.admin, period_id=company.period_id, plan_id=draft.id
-    )
+    summary = whatif.run_whatif(actor=company.admin, period_id=company.period_id, plan_id=draft.id)
     state = client.state(PlansState)
     state._show_whatif(summary)
     assert state.whatif_headline.startswith("Test plan v2 on January 2026: ")
