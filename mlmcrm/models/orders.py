@@ -34,6 +34,20 @@ ORDER_STATUSES = (
     "partially_refunded",
 )
 
+COUNTED_STATUSES = ("paid", "fulfilled", "partially_refunded", "refunded")
+"""The orders whose volume counts for commissions and reports: every order that was paid.
+
+A refunded order stays counted: its refunds (``order_refunds``, with their ratios and dates)
+take its volume and pay back in the period they happen, as the commission engine does. The
+one definition: the engine's load, closing checks, what-ifs, dashboards and the genealogy use it.
+"""
+
+
+def counted_sql(alias: str = "o") -> str:
+    """The SQL condition ``<alias>.status IN (...counted...)`` (a fixed text, no parameters)."""
+    statuses = ", ".join(f"'{status}'" for status in COUNTED_STATUSES)
+    return f"{alias}.status IN ({statuses})"
+
 
 class Order(SQLModel, table=True):
     """An order credited to a distributor; ``customer_id`` NULL is the distributor's own order."""

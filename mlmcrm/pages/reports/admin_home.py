@@ -12,6 +12,7 @@ from mlmcrm.components.forms import error_message
 from mlmcrm.components.job_progress import job_progress
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
 from mlmcrm.components.tables import order_cells, orders_table
+from mlmcrm.services.commissions import standing
 from mlmcrm.services.platform import jobs as job_service
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import dashboard
@@ -57,7 +58,11 @@ class AdminHomeState(JobPollerState, AuthState):
     error: str = ""
     month_label: str = ""
     distributors: str = "0"
-    active_distributors: str = "0"
+    accounts_active: str = "0"
+    engine_label: str = ""
+    engine_period: str = ""
+    engine_active: str = "0"
+    engine_payout: str = "0.00"
     new_distributors: str = "0"
     customers: str = "0"
     orders_this_month: str = "0"
@@ -74,7 +79,7 @@ class AdminHomeState(JobPollerState, AuthState):
         summary = dashboard.company_summary(session=session, actor=actor)
         self.month_label = summary.month_label
         self.distributors = f"{summary.distributors:,}"
-        self.active_distributors = f"{summary.active_distributors:,}"
+        self.accounts_active = f"{summary.accounts_active:,}"
         self.new_distributors = f"{summary.new_distributors:,}"
         self.customers = f"{summary.customers:,}"
         self.orders_this_month = f"{summary.orders_this_month:,}"
@@ -84,7 +89,15 @@ class AdminHomeState(JobPollerState, AuthState):
             )
             or "0.00"
         )
-        self.pv_this_month = f"{summary.pv_this_month:,.2f}"
+        figures = standing.company_figures(session=session, actor=actor)
+        if figures is None:
+            self.engine_label, self.engine_period = "not run yet", ""
+            self.engine_active, self.pv_this_month, self.engine_payout = "0", "0", "0.00"
+        else:
+            self.engine_label, self.engine_period = figures.label, figures.period
+            self.engine_active = f"{figures.active:,} of {figures.distributors:,}"
+            self.pv_this_month = f"{figures.pv:,}"
+            self.engine_payout = f"{figures.payout:,}"
         self.open_period = summary.open_period
         self.recent_orders = [order_cells(row) for row in summary.recent_orders]
         if (reader := self.actor_for("jobs.read")) is not None:
@@ -154,7 +167,7 @@ def admin_home() -> rx.Component:
             stat_card(
                 "Distributors",
                 AdminHomeState.distributors,
-                AdminHomeState.active_distributors + " active",
+                AdminHomeState.accounts_active + " accounts in good standing",
                 "users",
             ),
             stat_card(
@@ -167,7 +180,24 @@ def admin_home() -> rx.Component:
             stat_card(
                 "Revenue", AdminHomeState.revenue, "paid this month, net of refunds", "banknote"
             ),
-            stat_card("Volume (PV)", AdminHomeState.pv_this_month, "this month", "bar-chart-3"),
+            stat_card(
+                "Active this period",
+                AdminHomeState.engine_active,
+                AdminHomeState.engine_period + " · " + AdminHomeState.engine_label,
+                "activity",
+            ),
+            stat_card(
+                "Volume (PV)",
+                AdminHomeState.pv_this_month,
+                AdminHomeState.engine_period + " · " + AdminHomeState.engine_label,
+                "bar-chart-3",
+            ),
+            stat_card(
+                "Commissions",
+                AdminHomeState.engine_payout,
+                "if the period closed now · " + AdminHomeState.engine_label,
+                "hand-coins",
+            ),
             columns=rx.breakpoints(initial="1", xs="2", md="3"),
             spacing="4",
             width="100%",

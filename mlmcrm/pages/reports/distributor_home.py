@@ -57,7 +57,6 @@ class DistributorHomeState(AuthState):
         )
         self.name, self.code, self.rank = summary.name, summary.code, summary.rank
         self.month_label = summary.month_label
-        self.pv, self.gv = f"{summary.pv:,.2f}", f"{summary.gv:,.2f}"
         self.personal_orders, self.customer_orders = (
             summary.personal_orders,
             summary.customer_orders,
@@ -65,29 +64,30 @@ class DistributorHomeState(AuthState):
         self.personally_sponsored, self.team_size = summary.personally_sponsored, summary.team_size
         self.new_this_month, self.customers = summary.new_this_month, summary.customers
         self.recent_orders = [order_cells(row) for row in summary.recent_orders]
-        self.paid_as_rank, self.title_rank = summary.paid_as_rank, summary.title_rank
-        self.active_share = f"{summary.active_share}"
         self._load_standing(actor=actor, session=session)
+        share = standing.team_activity(session=session, actor=actor)
+        self.active_share = "—" if share is None else f"{share}"
+        history = standing.volume_history(session=session, actor=actor)
         layout = go.Layout(
             height=260,
             margin={"l": 40, "r": 10, "t": 30, "b": 40},
             legend={"orientation": "h"},
         )
-        months = [m for m, _, _ in summary.volume_by_month]
+        months = [f"{row.period} ({row.label})" for row in history]
         self.volume_figure = go.Figure(
             [
                 go.Bar(
                     name="Personal PV",
                     x=months,
-                    y=[float(p) for _, p, _ in summary.volume_by_month],
+                    y=[float(row.pv) for row in history],
                 ),
                 go.Bar(
                     name="Group volume",
                     x=months,
-                    y=[float(g) for _, _, g in summary.volume_by_month],
+                    y=[float(row.gv) for row in history],
                 ),
             ],
-            layout=layout.update(title="Volume by month"),
+            layout=layout.update(title="Volume by period (the engine's figures)"),
         )
         growth_months = [m for m, _, _ in summary.team_growth]
         self.growth_figure = go.Figure(

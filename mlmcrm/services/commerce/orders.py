@@ -33,7 +33,6 @@ from mlmcrm.services.platform.listing import MAX_EXPORT_ROWS
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
-PAID_STATUSES = ("paid", "fulfilled", "partially_refunded", "refunded")
 
 
 @dataclass(frozen=True)

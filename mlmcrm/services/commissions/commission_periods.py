@@ -23,6 +23,7 @@ from mlmcrm.errors import DomainError, NotFound, ValidationFailed
 from mlmcrm.models import CommissionAdjustment, CommissionPeriod, Distributor, Job
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.commissions import ledger_partition_name
+from mlmcrm.models.orders import counted_sql
 from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS, RUN_LOCK_CLASS, RunRefused
 from mlmcrm.services.platform import audit, listing, permissions
 from mlmcrm.services.platform.actor import Actor
@@ -243,7 +244,6 @@ _FULL_XMIN = (
     " % 4294967296 - CAST(CAST({row}.xmin AS text) AS bigint) + 4294967296) % 4294967296)"
     " AS text) AS xid8), CAST(:snapshot AS pg_snapshot)) END"
 )
-_COUNTED = "('paid', 'fulfilled', 'refunded', 'partially_refunded')"
 
 
 @dataclass(frozen=True)
@@ -301,7 +301,7 @@ def changes_since_preview(period: CommissionPeriod, *, session: Session) -> Chan
             " count(*) FILTER (WHERE v.seen)"
             f" FROM (SELECT o.id, {_FULL_XMIN.format(row='o')} AS seen FROM orders o"
             f"  WHERE o.created_at >= :start AND o.created_at < :end"
-            f"  AND o.status IN {_COUNTED}) v"
+            f"  AND {counted_sql('o')}) v"
         ),
         {**params, "max_id": seen.get("orders_max_id", 0)},
     ).one()
@@ -312,7 +312,7 @@ def changes_since_preview(period: CommissionPeriod, *, session: Session) -> Chan
             " count(*) FILTER (WHERE v.seen)"
             f" FROM (SELECT r.id, {_FULL_XMIN.format(row='r')} AS seen"
             "  FROM order_refunds r JOIN orders o ON o.id = r.order_id"
-            f"  WHERE o.status IN {_COUNTED} AND r.refunded_at < :end"
+            f"  WHERE {counted_sql('o')} AND r.refunded_at < :end"
             "  AND ((o.created_at >= :start AND o.created_at < :end)"
             "   OR r.refunded_at >= :start)) v"
         ),

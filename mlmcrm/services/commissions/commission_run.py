@@ -57,13 +57,13 @@ from mlmcrm.engine.money import multiply
 from mlmcrm.engine.plan import Plan
 from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models.commissions import ledger_partition_name, stats_partition_name
+from mlmcrm.models.orders import counted_sql
 from mlmcrm.services.commissions import period_inputs
 from mlmcrm.services.platform import audit, pgcopy
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
 
 RUN_LOCK_CLASS = 0x436F6D6D  # "Comm": advisory locks (RUN_LOCK_CLASS, period id)
-COUNTED_ORDER_STATUSES = ("paid", "fulfilled", "refunded", "partially_refunded")
 ADJUSTMENT_BONUS = "adjustment"
 SWAP_LOCK_TIMEOUT = "15s"  # readers of the ledger hold the swap back at most this long
 INDEX_BUILD_MEMORY = "512MB"  # in-memory sorts for the indexes built after the load
@@ -336,14 +336,13 @@ def load_inputs(
             distributors[:, 4] += pgcopy.POSTGRES_EPOCH_MICROS
             report(20, f"Loaded {distributors.shape[0]:,} distributors")
             orders = pending_orders.result()
-        statuses = ", ".join(f"'{status}'" for status in COUNTED_ORDER_STATUSES)
         report(35, f"Loaded {orders.shape[0]:,} orders; loading refunds and carry")
         refunds = pgcopy.read_int64(
             cursor,
             "SELECT r.order_id, r.refunded_at, (r.ratio * 1000000)::bigint,"
             " (r.ratio * 1000000 <> trunc(r.ratio * 1000000))::int::bigint, r.id"
             " FROM order_refunds r JOIN orders o ON o.id = r.order_id"
-            f" WHERE o.status IN ({statuses}) AND r.refunded_at < %(end)s AND ("
+            f" WHERE {counted_sql('o')} AND r.refunded_at < %(end)s AND ("
             " (o.created_at >= %(start)s AND o.created_at < %(end)s)"
             " OR r.refunded_at >= %(start)s)",
             {"start": start, "end": end},
@@ -404,11 +403,10 @@ def load_inputs(
 
 def _load_orders(snapshot: str, start: datetime, end: datetime) -> np.ndarray:
     """The period's orders and the earlier orders refunded in it, from ``snapshot``."""
-    statuses = ", ".join(f"'{status}'" for status in COUNTED_ORDER_STATUSES)
     order_columns = (
         "SELECT o.id, o.distributor_id, (o.customer_id IS NOT NULL)::int::bigint,"
         " o.created_at, (o.pv_total * 1000000)::bigint, (o.cv_total * 1000000)::bigint"
-        f" FROM orders o WHERE o.status IN ({statuses})"
+        f" FROM orders o WHERE {counted_sql('o')}"
     )
     with get_engine("batch").connect() as connection:
         connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))

@@ -185,6 +185,14 @@ def _source(*, session: Session, staff: bool, period_id: int | None, live: bool)
     )
 
 
+def _label(source: _Source) -> str:
+    """How a screen says where figures come from: "as of 14:15 UTC", "preview", "closed"."""
+    if source.kind != "estimate":
+        return source.kind
+    label = f"as of {source.as_of:%H:%M} UTC" if source.as_of else "estimate"
+    return f"provisional, {label}" if source.provisional else label
+
+
 def _plan(plan_id: int | None, *, session: Session) -> Plan:
     row = session.get(CompPlan, plan_id) if plan_id is not None else None
     if row is None:
@@ -420,18 +428,13 @@ def standing(
     codes = [rank.id for rank in plan.ranks]
     paid_index = codes.index(row.paid_as) if row.paid_as in codes else 0
     earnings = _earnings(plan, source, who, row, session=session)
-    if source.kind == "estimate":
-        label = f"as of {source.as_of:%H:%M} UTC" if source.as_of else "estimate"
-        label = f"provisional, {label}" if source.provisional else label
-    else:
-        label = source.kind
     return StandingPublic(
         distributor_id=who,
         period_id=source.period_id,
         period=source.period,
         source=source.kind,
         as_of=source.as_of,
-        label=label,
+        label=_label(source),
         provisional=source.provisional,
         pv=exact_amount(row.pv),
         gv=exact_amount(row.gv),
@@ -455,3 +458,129 @@ def current_standing(*, session: Session, actor: Actor) -> StandingPublic | None
         return standing(session=session, actor=actor)
     except NotFound:
         return None
+
+
+class PeriodVolume(BaseModel):
+    """A distributor's PV and GV in one period, as the engine computed them."""
+
+    model_config = PUBLIC_CONFIG
+
+    period: str
+    label: str
+    pv: Money
+    gv: Money
+    paid_as: str
+
+
+def volume_history(
+    *, session: Session, actor: Actor, distributor_id: int | None = None, periods: int = 6
+) -> list[PeriodVolume]:
+    """PV and GV of the last closed periods and the live estimate, oldest first.
+
+    Raises:
+        PermissionDenied: Another distributor's figures.
+    """
+    who = _who(distributor_id, session=session, actor=actor)
+    rows = session.execute(
+        text(
+            "(SELECT p.starts_at, p.ends_at, 'closed' AS label, s.pv, s.gv, r.code"
+            " FROM commission_periods p JOIN commission_period_stats s"
+            " ON s.period_id = p.id AND s.distributor_id = :who"
+            " LEFT JOIN ranks r ON r.id = s.paid_as_rank_id WHERE p.status = 'closed'"
+            " ORDER BY p.starts_at DESC LIMIT :n)"
+            " UNION ALL (SELECT p.starts_at, p.ends_at, 'estimate', s.pv, s.gv, r.code"
+            " FROM commission_periods p JOIN commission_estimate_stats s"
+            " ON s.period_id = p.id AND s.distributor_id = :who"
+            " LEFT JOIN ranks r ON r.id = s.paid_as_rank_id WHERE p.status <> 'closed')"
+            " ORDER BY 1"
+        ),
+        {"who": who, "n": periods},
+    ).all()
+    return [
+        PeriodVolume(
+            period=period_label(row.starts_at, row.ends_at),
+            label=row.label,
+            pv=exact_amount(row.pv),
+            gv=exact_amount(row.gv),
+            paid_as=_rank_name(row.code) if row.code else "",
+        )
+        for row in rows[-periods:]
+    ]
+
+
+def team_activity(*, session: Session, actor: Actor) -> Decimal | None:
+    """The share (in %) of the signed-in distributor's downline active under the plan now.
+
+    Active as the engine says (the plan's activity rule), in the newest output; None before any.
+    """
+    permissions.require("back_office.view", actor=actor)
+    if actor.distributor_id is None:
+        return None
+    try:
+        source = _source(session=session, staff=False, period_id=None, live=True)
+    except NotFound:
+        return None
+    share = session.execute(
+        text(
+            f"SELECT avg(CASE WHEN s.active THEN 1.0 ELSE 0 END) FROM genealogy_nodes me"
+            f" JOIN genealogy_nodes n ON n.tree = 1 AND n.pre > me.pre AND n.pre < me.post"
+            f" JOIN {source.table} s ON s.period_id = :period"
+            f" AND s.distributor_id = n.distributor_id"
+            f" WHERE me.tree = 1 AND me.distributor_id = :who"
+        ),
+        {"period": source.period_id, "who": actor.distributor_id},
+    ).scalar_one()
+    return None if share is None else (Decimal(share) * 100).quantize(Decimal("0.1"))
+
+
+class CompanyFiguresPublic(BaseModel):
+    """The company's period from the engine: who is active, the volume and what it would pay."""
+
+    model_config = PUBLIC_CONFIG
+
+    period: str
+    source: str
+    label: str
+    active: int
+    distributors: int
+    pv: Money
+    payout: Money
+
+
+def company_figures(*, session: Session, actor: Actor) -> CompanyFiguresPublic | None:
+    """The newest engine output for the whole company (estimate, preview or closed), or None.
+
+    Raises:
+        PermissionDenied: The actor has no company role.
+    """
+    permissions.require("company.summary", actor=actor)
+    try:
+        source = _source(session=session, staff=True, period_id=None, live=True)
+    except NotFound:
+        return None
+    totals = session.execute(
+        text(
+            f"SELECT count(*) FILTER (WHERE s.active) AS active, count(*) AS everyone,"
+            f" COALESCE(sum(s.pv), 0) AS pv FROM {source.table} s WHERE s.period_id = :period"
+        ),
+        {"period": source.period_id},
+    ).one()
+    if source.kind == "estimate":
+        payout = session.execute(
+            text("SELECT total FROM commission_estimates WHERE period_id = :period"),
+            {"period": source.period_id},
+        ).scalar_one()
+    else:
+        payout = session.execute(
+            text("SELECT COALESCE(sum(amount), 0) FROM commission_ledger WHERE period_id = :p"),
+            {"p": source.period_id},
+        ).scalar_one()
+    return CompanyFiguresPublic(
+        period=source.period,
+        source=source.kind,
+        label=_label(source),
+        active=totals.active,
+        distributors=totals.everyone,
+        pv=exact_amount(Decimal(totals.pv)),
+        payout=Decimal(payout).quantize(Decimal("0.01")),
+    )

@@ -34,6 +34,7 @@ from mlmcrm.engine.compute import Result
 from mlmcrm.engine.plan import Plan
 from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import CommissionPeriod, CommissionWhatIf, CompPlan
+from mlmcrm.models.orders import counted_sql
 from mlmcrm.services.commissions.commission_periods import period_label
 from mlmcrm.services.commissions.period_inputs import StoredInputs, unpack
 from mlmcrm.services.platform import audit, permissions
@@ -115,8 +116,6 @@ def _run(plan: Plan, stored: StoredInputs) -> Result:
 
 def _net_sales(starts_at: Any, ends_at: Any) -> Decimal:
     """The period's sales before tax less what was refunded of them (orders the run counts)."""
-    from mlmcrm.services.commissions.commission_run import COUNTED_ORDER_STATUSES
-
     with get_engine("batch").connect() as connection:
         return Decimal(
             connection.execute(
@@ -124,9 +123,9 @@ def _net_sales(starts_at: Any, ends_at: Any) -> Decimal:
                     "SELECT COALESCE(sum(o.subtotal * (1 - COALESCE((SELECT sum(r.ratio)"
                     "  FROM order_refunds r WHERE r.order_id = o.id AND r.refunded_at < :end),"
                     "  0))), 0) FROM orders o WHERE o.created_at >= :start"
-                    " AND o.created_at < :end AND o.status = ANY(:statuses)"
+                    f" AND o.created_at < :end AND {counted_sql('o')}"
                 ),
-                {"start": starts_at, "end": ends_at, "statuses": list(COUNTED_ORDER_STATUSES)},
+                {"start": starts_at, "end": ends_at},
             ).scalar_one()
         )
 

@@ -793,6 +793,10 @@ def load_orders(
     quantity = rng.choice([1, 2, 3], items_total, p=[0.85, 0.12, 0.03])
     first_item = np.zeros(count, dtype=np.int64)
     np.cumsum(item_counts[:-1], out=first_item[1:])
+    # The demo distributor's own orders start with the best seller (40 PV), so that their
+    # orders of each month make them active under the plan (100 PV) every month.
+    own = np.flatnonzero(given & (distributor == company.demo))
+    product[first_item[own]] = int(np.argmax(catalogue.popularity))
     subtotal = np.add.reduceat(quantity * catalogue.price_cents[product], first_item)
     pv_total = np.add.reduceat(quantity * catalogue.pv_micro[product], first_item)
     cv_total = np.add.reduceat(quantity * catalogue.cv_micro[product], first_item)

@@ -1,7 +1,8 @@
-"""The figures of the two home pages: a distributor's month and the company's month.
+"""The figures of the two home pages that are not the commission engine's: orders, team, sales.
 
-Volumes count orders that were paid (paid, fulfilled or partially refunded), less what was
-refunded of them, credited in the current calendar month (UTC).
+Volumes, activity and ranks are the engine's alone (``mlmcrm.services.commissions.standing``);
+this module counts orders (the counted statuses of ``mlmcrm.models.orders``) and sales in the
+current calendar month (UTC), the team and its growth, and customers.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.errors import NotFound
+from mlmcrm.models.orders import counted_sql
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 
-COUNTED_STATUSES = ("paid", "fulfilled", "partially_refunded")
-_COUNTED_SQL = "('paid', 'fulfilled', 'partially_refunded')"
-# The share of an order's volume that still counts after refunds.
-_KEPT_SQL = "(CASE WHEN o.total > 0 THEN 1 - o.refunded_total / o.total ELSE 1 END)"
+_COUNTED_SQL = counted_sql("o")
 
 
 def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -53,8 +52,6 @@ class DistributorSummary:
     rank: str
     status: str
     month_label: str
-    pv: Decimal
-    gv: Decimal
     personal_orders: int
     customer_orders: int
     personally_sponsored: int
@@ -62,11 +59,6 @@ class DistributorSummary:
     new_this_month: int
     customers: int
     recent_orders: list[OrderRow] = field(default_factory=list)
-    paid_as_rank: str = ""
-    title_rank: str = ""
-    active_share: Decimal = Decimal(0)
-    volume_by_month: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)
-    """(month, personal PV, group volume) for the last months, oldest first."""
     team_growth: list[tuple[str, int, int]] = field(default_factory=list)
     """(month, people who joined the team that month, team size at its end), oldest first."""
 
@@ -77,12 +69,12 @@ class CompanySummary:
 
     month_label: str
     distributors: int
-    active_distributors: int
+    accounts_active: int
+    """Accounts whose status is active (not suspended or terminated): not the plan's activity."""
     new_distributors: int
     customers: int
     orders_this_month: int
     revenue_this_month: list[tuple[str, Decimal]]
-    pv_this_month: Decimal
     open_period: str
     recent_orders: list[OrderRow] = field(default_factory=list)
 
@@ -115,7 +107,7 @@ def _order_rows(where: str, params: dict, limit: int = 10, *, session: Session) 
 def distributor_summary(
     *, session: Session, actor: Actor, distributor_id: int, now: datetime | None = None
 ) -> DistributorSummary:
-    """Return the month of ``distributor_id``: volumes, team and recent orders.
+    """Return the month of ``distributor_id``: orders, team and recent orders.
 
     A distributor may see only their own summary; staff may see anyone's.
 
@@ -143,11 +135,10 @@ def distributor_summary(
     params = {"id": distributor_id, "start": start, "end": end}
     own = session.execute(
         text(
-            f"SELECT coalesce(sum(o.pv_total * {_KEPT_SQL}), 0) AS pv,"
-            " count(*) FILTER (WHERE o.customer_id IS NULL) AS personal,"
+            "SELECT count(*) FILTER (WHERE o.customer_id IS NULL) AS personal,"
             " count(*) FILTER (WHERE o.customer_id IS NOT NULL) AS customer"
             " FROM orders o WHERE o.distributor_id = :id"
-            f" AND o.created_at >= :start AND o.created_at < :end AND o.status IN {_COUNTED_SQL}"
+            f" AND o.created_at >= :start AND o.created_at < :end AND {_COUNTED_SQL}"
         ),
         params,
     ).one()
@@ -159,42 +150,12 @@ def distributor_summary(
     team = session.execute(
         text(
             "SELECT count(*) AS size,"
-            " count(*) FILTER (WHERE t.joined_at >= :start AND t.joined_at < :end) AS new_members,"
-            " coalesce(avg(CASE WHEN t.active THEN 1 ELSE 0 END), 0) AS active_share,"
-            " (SELECT coalesce(sum(o.pv_total * "
-            f"{_KEPT_SQL}), 0) FROM genealogy_nodes me JOIN genealogy_nodes t ON t.tree = 1"
-            " AND t.pre > me.pre AND t.pre < me.post"
-            " JOIN orders o ON o.distributor_id = t.distributor_id"
-            " WHERE me.tree = 1 AND me.distributor_id = :id"
-            f" AND o.created_at >= :start AND o.created_at < :end AND o.status IN {_COUNTED_SQL})"
-            f" AS team_pv {team_range}"
+            " count(*) FILTER (WHERE t.joined_at >= :start AND t.joined_at < :end) AS new_members"
+            f" {team_range}"
         ),
         params,
     ).one()
-    ranks = session.execute(
-        text(
-            "SELECT pr.name, tr.name FROM commission_periods cp"
-            " JOIN commission_period_stats s ON s.period_id = cp.id AND s.distributor_id = :id"
-            " LEFT JOIN ranks pr ON pr.id = s.paid_as_rank_id"
-            " LEFT JOIN ranks tr ON tr.id = s.title_rank_id"
-            " WHERE cp.starts_at < :end AND cp.ends_at > :start ORDER BY cp.starts_at DESC LIMIT 1"
-        ),
-        params,
-    ).first()
     history_start = start - relativedelta(months=HISTORY_MONTHS - 1)
-    by_month = session.execute(
-        text(
-            "SELECT date_trunc('month', o.created_at AT TIME ZONE 'UTC') AS month,"
-            f" coalesce(sum(o.pv_total * {_KEPT_SQL})"
-            " FILTER (WHERE o.distributor_id = :id), 0) AS pv,"
-            f" coalesce(sum(o.pv_total * {_KEPT_SQL}), 0) AS gv"
-            " FROM orders o WHERE o.distributor_id IN (SELECT t.distributor_id"
-            f" {team_range} UNION ALL SELECT CAST(:id AS bigint))"
-            f" AND o.created_at >= :history AND o.created_at < :end AND o.status IN {_COUNTED_SQL}"
-            " GROUP BY 1"
-        ),
-        {**params, "history": history_start},
-    ).all()
     growth = session.execute(
         text(
             "SELECT date_trunc('month', t.joined_at AT TIME ZONE 'UTC') AS month,"
@@ -204,7 +165,6 @@ def distributor_summary(
         {**params, "history": history_start},
     ).all()
     months = month_labels(history_start, HISTORY_MONTHS)
-    volume = {r.month.strftime("%Y-%m"): (Decimal(r.pv), Decimal(r.gv)) for r in by_month}
     joined = {r.month.strftime("%Y-%m"): int(r.joined) for r in growth}
     size_before = int(team.size) - sum(joined.values())
     team_growth = []
@@ -223,8 +183,6 @@ def distributor_summary(
         rank=head.rank,
         status=head.status,
         month_label=start.strftime("%B %Y"),
-        pv=Decimal(own.pv).quantize(Decimal("0.01")),
-        gv=(Decimal(own.pv) + Decimal(team.team_pv)).quantize(Decimal("0.01")),
         personal_orders=own.personal,
         customer_orders=own.customer,
         personally_sponsored=sponsored,
@@ -234,14 +192,6 @@ def distributor_summary(
         recent_orders=_order_rows(
             "o.distributor_id = :id", {"id": distributor_id}, session=session
         ),
-        paid_as_rank=(ranks[0] if ranks and ranks[0] else "not run yet"),
-        title_rank=(ranks[1] if ranks and ranks[1] else head.rank),
-        active_share=(Decimal(team.active_share) * 100).quantize(Decimal("0.1")),
-        volume_by_month=[
-            (label, pv.quantize(Decimal("0.01")), gv.quantize(Decimal("0.01")))
-            for label, key in months
-            for pv, gv in [volume.get(key, (Decimal(0), Decimal(0)))]
-        ],
         team_growth=team_growth,
     )
 
@@ -286,10 +236,9 @@ def company_summary(
     month_orders = session.execute(
         text(
             "SELECT o.currency, count(*) AS n,"
-            " coalesce(sum(o.total - o.refunded_total), 0) AS revenue,"
-            f" coalesce(sum(o.pv_total * {_KEPT_SQL}), 0) AS pv"
+            " coalesce(sum(o.total - o.refunded_total), 0) AS revenue"
             " FROM orders o WHERE o.created_at >= :start AND o.created_at < :end"
-            f" AND o.status IN {_COUNTED_SQL} GROUP BY o.currency ORDER BY o.currency"
+            f" AND {_COUNTED_SQL} GROUP BY o.currency ORDER BY o.currency"
         ),
         params,
     ).all()
@@ -307,14 +256,11 @@ def company_summary(
     return CompanySummary(
         month_label=start.strftime("%B %Y"),
         distributors=people.total,
-        active_distributors=people.active,
+        accounts_active=people.active,
         new_distributors=people.new_members,
         customers=customers,
         orders_this_month=sum(r.n for r in month_orders),
         revenue_this_month=[(r.currency, Decimal(r.revenue)) for r in month_orders],
-        pv_this_month=sum((Decimal(r.pv) for r in month_orders), Decimal(0)).quantize(
-            Decimal("0.01")
-        ),
         open_period=open_period,
         recent_orders=_order_rows("TRUE", {}, session=session),
     )

@@ -146,3 +146,30 @@ def test_the_api_serves_the_same_standing_with_exact_decimal_strings(owner, comp
         "/api/v1/commissions/standing", headers={"Authorization": f"Bearer {other_scope}"}
     )
     assert refused.status_code == 403 and "commissions:read" in refused.text
+
+
+def test_history_team_activity_and_company_figures_come_from_the_engine(owner, company):
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
+        february = periods.create_next_period(session=session, actor=company.admin)
+    add_order(owner, company.people["A"], "30", datetime(2026, 2, 3, tzinfo=UTC))
+    owner.commit()
+    estimates.estimate_period(actor=SYSTEM)
+    anna = _as(company, "A")
+    with session_scope("app") as session:
+        history = standing.volume_history(session=session, actor=anna)
+        share = standing.team_activity(session=session, actor=anna)
+        figures = standing.company_figures(session=session, actor=company.admin)
+        with pytest.raises(PermissionDenied):
+            standing.company_figures(session=session, actor=anna)
+    assert [(h.period, h.label, h.pv, h.gv) for h in history] == [
+        ("January 2026", "closed", D("100"), D("460")),
+        ("February 2026", "estimate", D("30"), D("30")),
+    ]
+    # February: nobody below A has ordered yet, so no one in A's team is active.
+    assert share == D("0.0")
+    assert figures is not None and figures.period == "February 2026"
+    assert figures.label.startswith("as of ") and figures.source == "estimate"
+    assert (figures.active, figures.distributors, figures.pv) == (0, 5, D("30"))
+    assert february.label == "February 2026"
