@@ -43,6 +43,8 @@ class CardOut(BaseModel):
     slot: int | None
     children: int
     joined: str
+    figures: str = ""
+    """Where the volumes come from: "as of 14:15 UTC", "preview", "closed" ("" before any run)."""
 
 
 class UplineOut(BaseModel):

@@ -317,6 +317,38 @@ class CommissionAdjustment(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
+NEWEST_FIGURES_CTE = """
+newest_source AS (
+    SELECT period_id, kind, as_of, provisional FROM (
+        SELECT e.period_id, 'estimate' AS kind, e.snapshot_at AS as_of, e.provisional,
+               p.starts_at, 0 AS preference
+        FROM commission_estimates e JOIN commission_periods p ON p.id = e.period_id
+        WHERE p.status <> 'closed'
+        UNION ALL
+        SELECT p.id, CASE WHEN p.status = 'closed' THEN 'closed' ELSE 'preview' END,
+               p.last_run_at, false, p.starts_at, 1
+        FROM commission_periods p WHERE p.runs > 0
+    ) candidates ORDER BY starts_at DESC, preference LIMIT 1
+),
+newest_figures AS (
+    SELECT s.period_id, s.distributor_id, s.pv, s.gv, s.active, s.paid_as_rank_id,
+           s.title_rank_id, s.left_volume, s.right_volume, s.carry_left, s.carry_right
+    FROM commission_estimate_stats s
+    JOIN newest_source n ON n.kind = 'estimate' AND n.period_id = s.period_id
+    UNION ALL
+    SELECT s.period_id, s.distributor_id, s.pv, s.gv, s.active, s.paid_as_rank_id,
+           s.title_rank_id, s.left_volume, s.right_volume, s.carry_left, s.carry_right
+    FROM commission_period_stats s
+    JOIN newest_source n ON n.kind <> 'estimate' AND n.period_id = s.period_id
+)
+"""
+"""The engine's newest figures, for a ``WITH`` clause: ``newest_source`` (one row: the
+period, ``estimate``/``preview``/``closed``, its time, provisional or not) and
+``newest_figures`` (that output's per-distributor state). The newest period wins; within a
+period the live estimate comes before the stored run. Screens below the commissions package
+(the genealogy) read figures through it; nothing recomputes a volume from orders."""
+
+
 def ledger_partition_name(period_id: int) -> str:
     """The name of the ledger partition of a period."""
     return f"{LEDGER_PARTITION_PREFIX}{int(period_id)}"

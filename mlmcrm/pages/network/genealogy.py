@@ -72,6 +72,7 @@ def _node(row: rx.Var) -> rx.Component:
                     ),
                 ),
                 _figure("Team below", row["children"]),
+                rx.text(row["figures"], size="1", color=rx.color("gray", 10)),
                 wrap="wrap",
                 spacing="3",
             ),

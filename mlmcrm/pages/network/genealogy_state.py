@@ -34,6 +34,7 @@ def _card_row(card: views.Card, indent: int) -> dict[str, str]:
         "gv": card.gv,
         "active": "active" if card.active else "inactive",
         "status": card.status,
+        "figures": card.figures,
         "left": card.left_volume,
         "right": card.right_volume,
         "carry_left": card.carry_left,

@@ -24,6 +24,7 @@ from sqlmodel import Session
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import CompanySetting, Distributor
 from mlmcrm.models.base import utcnow
+from mlmcrm.models.commissions import NEWEST_FIGURES_CTE
 from mlmcrm.models.genealogy import PLACEMENT_TREE, HoldingTankEntry
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.platform import audit, permissions
@@ -629,16 +630,13 @@ def _common_ancestor(
 
 
 def _open_period_volume(tree: int, top: store.Node, *, session: Session) -> Any:
+    """The PV of the subtree under ``top`` in the engine's newest figures (what would move)."""
     return session.execute(
         text(
-            """
-            SELECT coalesce(sum(o.pv_total), 0) FROM genealogy_nodes g
-            JOIN orders o ON o.distributor_id = g.distributor_id
-            JOIN commission_periods cp ON cp.status <> 'closed'
-                 AND o.created_at >= cp.starts_at AND o.created_at < cp.ends_at
-            WHERE g.tree = :t AND g.pre BETWEEN :lo AND :hi
-              AND o.status IN ('paid', 'fulfilled', 'partially_refunded')
-            """
+            f"WITH {NEWEST_FIGURES_CTE}"
+            " SELECT coalesce(sum(f.pv), 0) FROM genealogy_nodes g"
+            " JOIN newest_figures f ON f.distributor_id = g.distributor_id"
+            " WHERE g.tree = :t AND g.pre BETWEEN :lo AND :hi"
         ),
         {"t": tree, "lo": top.pre, "hi": top.post},
     ).scalar_one()

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFailed
+from mlmcrm.models.commissions import NEWEST_FIGURES_CTE
 from mlmcrm.models.genealogy import PLACEMENT_TREE
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.platform import permissions, scoping
@@ -81,7 +82,10 @@ def require_visible(*, session: Session, actor: Actor, tree: str, distributor_id
 
 @dataclass(frozen=True)
 class Card:
-    """A node card: who, rank, this period's volumes and activity, binary legs and carry."""
+    """A node card: who, rank, this period's volumes and activity, binary legs and carry.
+
+    ``active`` is the plan's activity as the engine computed it, not the account ``status``.
+    """
 
     distributor_id: int
     code: str
@@ -99,35 +103,41 @@ class Card:
     slot: int | None
     children: int
     joined: str
+    figures: str = ""
+    """Where ``active``, the volumes and the carry come from: "as of 14:15 UTC", "closed"..."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for pages and JSON."""
         return asdict(self)
 
 
-CARD_SQL = """
-WITH period AS (
-    SELECT id, starts_at, ends_at FROM commission_periods
-    WHERE status <> 'closed' ORDER BY starts_at LIMIT 1
-)
+CARD_SQL = f"""
+WITH {NEWEST_FIGURES_CTE}
 SELECT d.id, d.code, coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, ''),
        coalesce(r.name, ''), d.status, s.active, s.pv, s.gv, s.left_volume, s.right_volume,
        s.carry_left, s.carry_right, g.depth, g.slot,
        (SELECT count(*) FROM distributors c WHERE c.sponsor_id = d.id AND :t = 1)
        + (SELECT count(*) FROM distributors c WHERE c.placement_id = d.id AND :t = 2),
-       d.joined_at,
-       (SELECT coalesce(sum(o.pv_total), 0) FROM orders o, period
-        WHERE o.distributor_id = d.id AND o.created_at >= period.starts_at
-          AND o.created_at < period.ends_at
-          AND o.status IN ('paid', 'fulfilled', 'partially_refunded'))
+       d.joined_at, n.kind, n.as_of, n.provisional
 FROM distributors d
 JOIN genealogy_nodes g ON g.tree = :t AND g.distributor_id = d.id
 LEFT JOIN user_profiles p ON p.user_id = d.user_id
 LEFT JOIN ranks r ON r.id = d.rank_id
-LEFT JOIN period ON true
-LEFT JOIN commission_period_stats s ON s.period_id = period.id AND s.distributor_id = d.id
+LEFT JOIN newest_source n ON true
+LEFT JOIN newest_figures s ON s.distributor_id = d.id
 WHERE d.id = ANY(:ids)
 """
+"""Cards read the engine's newest figures (see ``NEWEST_FIGURES_CTE``), never orders."""
+
+
+def figures_label(kind: str | None, as_of: Any, provisional: bool) -> str:
+    """Where figures come from, in words: "as of 14:15 UTC", "preview", "closed", or ""."""
+    if kind is None:
+        return ""
+    if kind != "estimate":
+        return str(kind)
+    label = f"as of {as_of:%H:%M} UTC" if as_of is not None else "estimate"
+    return f"provisional, {label}" if provisional else label
 
 
 def _money(value: Any) -> str:
@@ -147,8 +157,8 @@ def _cards(number: int, ids: list[int], top_depth: int, *, session: Session) -> 
             name=r[2].strip() or r[1],
             rank=r[3],
             status=r[4],
-            active=bool(r[5]) if has_stats else r[4] == "active",
-            pv=_money(r[6] if has_stats else r[16]),
+            active=bool(r[5]) if has_stats else False,
+            pv=_money(r[6]) if has_stats else "—",
             gv=_money(r[7]) if has_stats else "—",
             left_volume=_money(r[8]) if has_stats else "—",
             right_volume=_money(r[9]) if has_stats else "—",
@@ -158,6 +168,7 @@ def _cards(number: int, ids: list[int], top_depth: int, *, session: Session) -> 
             slot=r[13],
             children=int(r[14]),
             joined=f"{r[15]:%Y-%m-%d}" if r[15] else "",
+            figures=figures_label(r[16], r[17], bool(r[18])) if has_stats else "",
         )
     return [by_id[i] for i in ids if i in by_id]
 

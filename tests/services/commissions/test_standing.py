@@ -173,3 +173,29 @@ def test_history_team_activity_and_company_figures_come_from_the_engine(owner, c
     assert figures.label.startswith("as of ") and figures.source == "estimate"
     assert (figures.active, figures.distributors, figures.pv) == (0, 5, D("30"))
     assert february.label == "February 2026"
+
+
+def test_the_genealogy_card_shows_the_same_engine_figures_with_their_time(owner, company):
+    from mlmcrm.services.network import genealogy_views
+
+    anna = _as(company, "A")
+
+    def card(letter: str):
+        with session_scope("app") as session:
+            return genealogy_views.card(
+                session=session, actor=anna, tree="sponsor", distributor_id=company.people[letter]
+            )
+
+    before = card("A")
+    assert (before.pv, before.gv, before.active, before.figures) == ("—", "—", False, "")
+    estimates.estimate_period(actor=SYSTEM)
+    mine, dan = card("A"), card("D")
+    screen = _standing(anna)
+    assert (mine.pv, mine.gv) == (f"{screen.pv:,.2f}", f"{screen.gv:,.2f}") == ("100.00", "460.00")
+    assert mine.figures == screen.label and mine.figures.startswith("as of ")
+    # D's account is active, but under the plan D is not (no PV of their own).
+    assert dan.status == "active" and dan.active is False
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
+    assert card("A").figures == "closed" and card("A").pv == "100.00"
