@@ -245,9 +245,14 @@ def app_shell(content: rx.Component, *, title: str, nav: Sequence[NavItem] | Non
 
 
 def stat_card(
-    label: str, value: rx.Var | str, hint: rx.Var | str = "", icon: str = ""
+    label: str,
+    value: rx.Var | str,
+    hint: rx.Var | str = "",
+    icon: str = "",
+    *,
+    value_id: str | None = None,
 ) -> rx.Component:
-    """A card with one figure."""
+    """A card with one figure (``value_id`` names the figure's element for tests and links)."""
     return rx.card(
         rx.vstack(
             rx.hstack(
@@ -256,7 +261,7 @@ def stat_card(
                 rx.icon(icon, size=16, color=rx.color("gray", 10)) if icon else rx.fragment(),
                 width="100%",
             ),
-            rx.text(value, size="6", weight="bold"),
+            rx.text(value, size="6", weight="bold", id=value_id),
             rx.text(hint, size="1", color=rx.color("gray", 10)),
             spacing="1",
             align="start",

@@ -5,7 +5,13 @@ import re
 from playwright.sync_api import expect
 
 from mlmcrm.pages.commissions.statement import StatementState
-from tests.e2e.conftest import ADMIN_EMAIL, owner_query, sign_in
+from tests.e2e.conftest import (
+    ADMIN_EMAIL,
+    DISTRIBUTOR_EMAIL,
+    owner_query,
+    sign_in,
+    wait_until_live,
+)
 
 
 def test_admin_previews_compares_and_closes_then_a_distributor_reads_the_statement(browser, app):
@@ -75,3 +81,36 @@ def test_admin_previews_compares_and_closes_then_a_distributor_reads_the_stateme
         ).not_to_have_count(0)
     finally:
         distributor.close()
+
+
+def test_the_demo_distributor_sees_one_pv_on_home_team_and_statement(browser, app):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    try:
+        sign_in(page, app, DISTRIBUTOR_EMAIL)
+        expect(page).to_have_url(re.compile(r"/home"))
+        sentence = page.locator("#next-rank-sentence")
+        expect(sentence).to_have_text(
+            re.compile(
+                r"^(You need .+ to be paid as [A-Z][a-z]+"
+                r"|You meet every requirement of [A-Z][a-z]+"
+                r"|You are paid as the highest rank of the plan)\.$"
+            )
+        )
+        pv = page.locator("#home-pv")
+        expect(pv).to_have_text(re.compile(r"^\d[\d,]*\.\d\d+$"))
+        home_pv, home_sentence = pv.inner_text(), sentence.inner_text()
+        expect(page.locator("#figures-label")).to_have_text(re.compile(r"^(as of|closed|preview)"))
+
+        page.goto(app.url + "/team")
+        wait_until_live(page)
+        mine = page.locator("#genealogy-tree .genealogy-node").first
+        expect(mine).to_contain_text("PV" + home_pv)
+
+        page.goto(app.url + "/statement")
+        wait_until_live(page)
+        expect(page.locator("#statement-pv")).to_have_text(home_pv)
+        expect(page.locator("#next-rank-sentence")).to_have_text(home_sentence)
+    finally:
+        context.close()

@@ -18,6 +18,9 @@ from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column, PagedListState
 
+ESTIMATE = "estimate-"
+"""The period choice of the open period's live estimate: ``estimate-<period id>``."""
+
 
 class StatementState(PagedListState, AuthState):
     """The chosen period's statement: its lines (a paged list), totals and rank progress."""
@@ -31,6 +34,7 @@ class StatementState(PagedListState, AuthState):
     title_rank: str = ""
     next_rank: str = ""
     next_rank_sentence: str = ""
+    figures_label: str = ""
     closest: str = ""
     pv: str = "0"
     gv: str = "0"
@@ -46,7 +50,7 @@ class StatementState(PagedListState, AuthState):
     export_name: ClassVar[str] = "commission_statement"
 
     def _fetch(self, query: ListQuery, *, actor: Actor, session: Session) -> tuple[Any, int]:
-        if not self.period_id:
+        if not self.period_id or self.period_id.startswith(ESTIMATE):
             return [], 0
         return statements.statement_lines(
             session=session, actor=actor, period_id=int(self.period_id), query=query
@@ -55,6 +59,12 @@ class StatementState(PagedListState, AuthState):
     def _show(self, *, actor: Actor, session: Session) -> None:
         if not self.period_id:
             return
+        if self.period_id.startswith(ESTIMATE):
+            self._show_estimate(
+                int(self.period_id.removeprefix(ESTIMATE)), actor=actor, session=session
+            )
+            return
+        self.figures_label = ""
         period_id = int(self.period_id)
         mine = statements.statement(
             session=session, actor=actor, period_id=period_id, with_lines=False
@@ -66,6 +76,20 @@ class StatementState(PagedListState, AuthState):
         self.by_bonus = [
             {"title": title, "amount": format(amount, "f")} for title, amount in mine.by_bonus
         ]
+        self._show_progress(progress)
+
+    def _show_estimate(self, period_id: int, *, actor: Actor, session: Session) -> None:
+        """The open period from its live estimate: totals per bonus, no lines yet."""
+        live = standing.standing(session=session, actor=actor, period_id=period_id)
+        self.offset = 0
+        self._reload_list(actor=actor, session=session)
+        self.period_label = f"{live.period}, {live.label}"
+        self.figures_label = live.label
+        self.statement_total = format(live.total, "f")
+        self.by_bonus = [{"title": e.title, "amount": format(e.amount, "f")} for e in live.earnings]
+        self._show_progress(live)
+
+    def _show_progress(self, progress: standing.StandingPublic) -> None:
         self.paid_as, self.title_rank = progress.paid_as, progress.title
         self.next_rank, self.next_rank_sentence = (
             progress.next_rank.rank,
@@ -80,16 +104,21 @@ class StatementState(PagedListState, AuthState):
     def load(self, *, actor: Actor, session: Session) -> None:
         """Load the periods and the latest statement (the permission is checked again here)."""
         choices = statements.statement_periods(session=session, actor=actor)
-        self.period_options = [{"id": str(c.id), "label": c.label} for c in choices]
-        if choices and self.period_id not in {str(c.id) for c in choices}:
-            self.period_id = str(choices[0].id)
+        self.period_options = [
+            {"id": f"{ESTIMATE}{c.id}" if c.status == "estimate" else str(c.id), "label": c.label}
+            for c in choices
+        ]
+        if self.period_options and self.period_id not in {
+            option["id"] for option in self.period_options
+        }:
+            self.period_id = self.period_options[0]["id"]
         self._show(actor=actor, session=session)
 
     @rx.event
     @guarded("back_office.view")
     def choose(self, period_id: str, *, actor: Actor, session: Session) -> None:
-        """Show another period."""
-        if parse_id(period_id) is None:
+        """Show another period (a period id, or the open period's live estimate)."""
+        if parse_id(period_id.removeprefix(ESTIMATE)) is None:
             self.error = "That period does not exist."
             return
         self.period_id = period_id
@@ -106,7 +135,7 @@ def _progress_card() -> rx.Component:
                 " · title ",
                 rx.text.strong(StatementState.title_rank),
                 " · PV ",
-                StatementState.pv,
+                rx.text.span(StatementState.pv, id="statement-pv"),
                 " · GV ",
                 StatementState.gv,
                 size="2",
@@ -163,7 +192,12 @@ def statement_page() -> rx.Component:
         rx.hstack(rx.spacer(), export_button(StatementState), width="100%"),
         data_table(
             StatementState,
-            empty_text="No commission was earned in this period.",
+            empty_text=rx.cond(
+                StatementState.figures_label != "",
+                "Lines are written when the period is run; until then, the totals above are "
+                "the live estimate.",
+                "No commission was earned in this period.",
+            ),
             table_id="statement-lines",
         ),
         _progress_card(),

@@ -195,6 +195,7 @@ def distributor_home() -> rx.Component:
                 DistributorHomeState.pv,
                 DistributorHomeState.figures_label,
                 "user",
+                value_id="home-pv",
             ),
             stat_card(
                 "Group volume (GV)",

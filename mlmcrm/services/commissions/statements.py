@@ -237,7 +237,9 @@ class PeriodChoice:
 def statement_periods(*, session: Session, actor: Actor) -> list[PeriodChoice]:
     """The periods whose statements the actor may read, newest first.
 
-    Distributors see closed periods; staff see every period that has been run.
+    Distributors see closed periods; staff see every period that has been run. The open period
+    with a live estimate comes first (status ``estimate``): its figures are the estimate's, and
+    it has no lines until it is run.
     """
     if permissions.can("commissions.read", actor=actor):
         statuses: tuple[str, ...] = ("previewed", "closed")
@@ -251,10 +253,21 @@ def statement_periods(*, session: Session, actor: Actor) -> list[PeriodChoice]:
         ),
         {"statuses": list(statuses)},
     ).all()
-    return [
+    choices = [
         PeriodChoice(id=row.id, label=period_label(row.starts_at, row.ends_at), status=row.status)
         for row in rows
     ]
+    live = session.execute(
+        text(
+            "SELECT p.id, p.starts_at, p.ends_at FROM commission_estimates e"
+            " JOIN commission_periods p ON p.id = e.period_id WHERE p.status <> 'closed'"
+            " ORDER BY p.starts_at DESC LIMIT 1"
+        )
+    ).first()
+    if live is not None:
+        label = f"{period_label(live.starts_at, live.ends_at)} (estimate)"
+        choices.insert(0, PeriodChoice(id=live.id, label=label, status="estimate"))
+    return choices
 
 
 _LEDGER: sa.Table = CommissionLedger.__table__  # type: ignore[attr-defined]  # a SQLModel table is a Table

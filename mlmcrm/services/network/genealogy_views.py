@@ -23,6 +23,7 @@ from mlmcrm.models.genealogy import PLACEMENT_TREE
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.platform import permissions, scoping
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.public import exact_amount
 
 EXPORT_LIMIT = 100_000
 NOT_VISIBLE = "That person is not in your downline."
@@ -141,7 +142,8 @@ def figures_label(kind: str | None, as_of: Any, provisional: bool) -> str:
 
 
 def _money(value: Any) -> str:
-    return f"{Decimal(value or 0):,.2f}"
+    """A volume as every screen writes it: cents always, further places only when there."""
+    return f"{exact_amount(Decimal(value or 0)):,}"
 
 
 def _cards(number: int, ids: list[int], top_depth: int, *, session: Session) -> list[Card]:

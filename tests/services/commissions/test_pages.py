@@ -352,3 +352,26 @@ def test_support_cannot_run_or_download_a_whatif(owner, company):
         for handler in (PlansState.start_whatif, PlansState.download_whatif):
             call = support.call(handler)
             assert call.state.error == NO_ACCESS and call.events == []
+
+
+def test_the_statement_opens_on_the_live_estimate_with_the_homes_figures(owner, company):
+    from mlmcrm.pages.reports.distributor_home import DistributorHomeState
+    from mlmcrm.services.commissions import estimates
+    from mlmcrm.services.platform.actor import Actor
+
+    estimates.estimate_period(actor=Actor.system("estimate"))
+    user = _user_of(owner, company, "A")
+    home = HandlerClient.sign_in(owner, user, path="/home").call(DistributorHomeState.load).state
+    client = HandlerClient.sign_in(owner, user, path="/statement")
+    statement = client.call(StatementState.load).state
+    assert statement.period_options[0]["label"] == "January 2026 (estimate)"
+    assert statement.period_id == f"estimate-{company.period_id}"
+    assert statement.period_label.startswith("January 2026, as of ")
+    assert (statement.pv, statement.gv, statement.paid_as) == (home.pv, home.gv, home.paid_as_rank)
+    assert statement.statement_total == "120.00" == home.estimated_total
+    assert statement.rows == [] and statement.total == 0
+    with unchanged(owner, "audit_logs"):
+        refused = client.call(StatementState.choose, period_id=str(company.period_id)).state
+    assert "not closed yet" in refused.error, "an open period's lines are not a distributor's"
+    bad = client.call(StatementState.choose, period_id="estimate-999999").state
+    assert bad.error != "" and "Traceback" not in bad.error
