@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
+from sqlalchemy import text
 
 from mlmcrm.db import session_scope
 from mlmcrm.errors import NotFound, PermissionDenied
+from mlmcrm.models import User
 from mlmcrm.services.commissions import commission_periods as periods
 from mlmcrm.services.commissions import commission_plans as plans
 from mlmcrm.services.commissions import estimates, standing
@@ -199,3 +201,159 @@ def test_the_genealogy_card_shows_the_same_engine_figures_with_their_time(owner,
     with session_scope("app", actor_id=company.admin_id) as session:
         periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
     assert card("A").figures == "closed" and card("A").pv == "100.00"
+
+
+def _csv_file(path, header: list[str], rows) -> None:
+    import csv as csv_module
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv_module.writer(handle)
+        writer.writerow(header)
+        writer.writerows(["" if value is None else value for value in row] for row in rows)
+
+
+def _simulate(owner, tmp_path, plan_yaml: str, start: datetime, end: datetime, prior_period: int):
+    """The same company as CSV files, through ``commissions simulate``: its state.csv by id."""
+    import argparse
+    import csv as csv_module
+
+    from mlmcrm.engine import simulate
+
+    sql = text
+
+    q = owner.execute
+    _csv_file(
+        tmp_path / "distributors.csv",
+        [
+            "id",
+            "sponsor_id",
+            "placement_id",
+            "position",
+            "joined_at",
+            "status",
+            "rank",
+            "bonus_rank",
+        ],
+        q(
+            sql(
+                "SELECT d.id, d.sponsor_id, d.placement_id,"
+                " CASE d.position WHEN 1 THEN 'L' WHEN 2 THEN 'R' END, d.joined_at, d.status,"
+                " r.code, b.code FROM distributors d LEFT JOIN ranks r ON r.id = d.rank_id"
+                " LEFT JOIN ranks b ON b.id = d.bonus_rank_id ORDER BY d.id"
+            )
+        ).all(),
+    )
+    _csv_file(
+        tmp_path / "orders.csv",
+        ["id", "distributor_id", "customer_id", "created_at", "pv", "cv"],
+        q(
+            sql(
+                "SELECT id, distributor_id, customer_id, created_at, pv_total, cv_total"
+                " FROM orders ORDER BY id"
+            )
+        ).all(),
+    )
+    _csv_file(
+        tmp_path / "refunds.csv",
+        ["order_id", "refunded_at", "ratio"],
+        q(sql("SELECT order_id, refunded_at, ratio FROM order_refunds ORDER BY id")).all(),
+    )
+    _csv_file(
+        tmp_path / "carry.csv",
+        ["distributor_id", "left", "right"],
+        q(
+            sql(
+                "SELECT distributor_id, carry_left, carry_right FROM commission_period_stats"
+                " WHERE period_id = :p"
+            ),
+            {"p": prior_period},
+        ).all(),
+    )
+    _csv_file(
+        tmp_path / "prior.csv",
+        ["distributor_id", "bonus", "amount", "source_order_id", "source_distributor_id", "level"],
+        q(
+            sql(
+                "SELECT distributor_id, bonus, amount, source_order_id, source_distributor_id,"
+                " level FROM commission_ledger WHERE period_id = :p"
+            ),
+            {"p": prior_period},
+        ).all(),
+    )
+    owner.rollback()
+    (tmp_path / "plan.yaml").write_text(plan_yaml, encoding="utf-8")
+    args = argparse.Namespace(
+        plan=tmp_path / "plan.yaml",
+        distributors=tmp_path / "distributors.csv",
+        orders=tmp_path / "orders.csv",
+        refunds=tmp_path / "refunds.csv",
+        carry=tmp_path / "carry.csv",
+        prior_ledger=tmp_path / "prior.csv",
+        period_start=start.isoformat(),
+        period_end=end.isoformat(),
+        out=tmp_path / "out",
+    )
+    assert simulate.main(args) == 0
+    with (tmp_path / "out" / "state.csv").open(encoding="utf-8") as handle:
+        return {int(row["distributor_id"]): row for row in csv_module.DictReader(handle)}
+
+
+def test_every_screen_the_api_and_simulate_agree_on_pv_gv_and_rank(owner, company, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from mlmcrm.api import create_api
+    from mlmcrm.services.network import genealogy_views
+    from tests.factories import make_api_token
+    from tests.services.commissions.builders import refund
+
+    p, o = company.people, company.orders
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
+        february = periods.create_next_period(session=session, actor=company.admin)
+    feb = datetime(2026, 2, 1, tzinfo=UTC)
+    partly = add_order(owner, p["A"], "100", datetime(2026, 2, 3, tzinfo=UTC))
+    add_order(owner, p["C"], "60", datetime(2026, 2, 4, tzinfo=UTC))
+    add_order(owner, p["E"], "200", datetime(2026, 2, 6, tzinfo=UTC))
+    owner.commit()
+    refund(owner, partly, "0.25", datetime(2026, 2, 10, tzinfo=UTC))  # partly refunded now
+    refund(owner, o["b1"], "0.5", datetime(2026, 2, 11, tzinfo=UTC))  # last period's order
+    owner.execute(
+        text("UPDATE distributors SET status = 'terminated' WHERE id = :d"), {"d": p["B"]}
+    )
+    owner.commit()
+    estimates.estimate_period(actor=SYSTEM)
+
+    plan_yaml = owner.execute(
+        text("SELECT yaml FROM comp_plans WHERE status = 'active'")
+    ).scalar_one()
+    owner.rollback()
+    engine_state = _simulate(
+        owner, tmp_path, plan_yaml, feb, datetime(2026, 3, 1, tzinfo=UTC), company.period_id
+    )
+
+    _, raw = make_api_token(owner, owner.get(User, company.admin_id), ["commissions:read"])
+    client = TestClient(create_api())
+    for letter in "ABCDE":
+        who = p[letter]
+        with session_scope("app") as session:
+            mine = standing.standing(session=session, actor=company.admin, distributor_id=who)
+            card = genealogy_views.card(
+                session=session, actor=company.admin, tree="sponsor", distributor_id=who
+            )
+        api = client.get(
+            f"/api/v1/commissions/standing?distributor_id={who}",
+            headers={"Authorization": f"Bearer {raw}"},
+        ).json()
+        sim = engine_state[who]
+        assert mine.period_id == february.id
+        pv, gv = D(sim["pv"]), D(sim["gv"])
+        assert (mine.pv, mine.gv) == (pv, gv), letter
+        assert (card.pv, card.gv) == (f"{mine.pv:,}", f"{mine.gv:,}"), letter
+        assert (D(api["pv"]), D(api["gv"]), api["paid_as"]) == (pv, gv, mine.paid_as), letter
+        assert mine.paid_as.lower() == sim["paid_as_rank"], letter
+        assert mine.active == (sim["active"] == "true") == card.active, letter
+    # A's own PV is 75 (a quarter of 100 refunded); the terminated B's volume still counts.
+    with session_scope("app") as session:
+        anna = standing.standing(session=session, actor=company.admin, distributor_id=p["A"])
+    assert anna.pv == D("75.00")
