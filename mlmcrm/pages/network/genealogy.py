@@ -161,11 +161,11 @@ def _table() -> rx.Component:
             labelled_input("To level", "level_to", id="f-level-to", type="number"),
             labelled_input("Rank id", "rank", id="f-rank", type="number"),
             rx.vstack(
-                rx.el.label("Active", html_for="f-active"),
+                rx.el.label("Account", html_for="f-active"),
                 rx.el.select(
                     rx.el.option("Any", value=""),
-                    rx.el.option("Active", value="yes"),
-                    rx.el.option("Not active", value="no"),
+                    rx.el.option("Account active", value="yes"),
+                    rx.el.option("Suspended or terminated", value="no"),
                     name="active",
                     id="f-active",
                 ),
