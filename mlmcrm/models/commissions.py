@@ -327,7 +327,7 @@ newest_source AS (
         UNION ALL
         SELECT p.id, CASE WHEN p.status = 'closed' THEN 'closed' ELSE 'preview' END,
                p.last_run_at, false, p.starts_at, 1
-        FROM commission_periods p WHERE p.runs > 0
+        FROM commission_periods p WHERE p.runs > 0 AND (p.status = 'closed' OR :with_previews)
     ) candidates ORDER BY starts_at DESC, preference LIMIT 1
 ),
 newest_figures AS (
@@ -345,8 +345,10 @@ newest_figures AS (
 """The engine's newest figures, for a ``WITH`` clause: ``newest_source`` (one row: the
 period, ``estimate``/``preview``/``closed``, its time, provisional or not) and
 ``newest_figures`` (that output's per-distributor state). The newest period wins; within a
-period the live estimate comes before the stored run. Screens below the commissions package
-(the genealogy) read figures through it; nothing recomputes a volume from orders."""
+period the live estimate comes before the stored run. ``:with_previews`` says whether a
+preview may be shown (staff) or only closed periods (distributors). The standing of the
+commissions package and the genealogy below it both choose their figures with it; nothing
+recomputes a volume from orders."""
 
 
 def ledger_partition_name(period_id: int) -> str:

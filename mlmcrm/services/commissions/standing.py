@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 from mlmcrm.engine import Plan, load_plan, ranks
 from mlmcrm.errors import NotFound, PermissionDenied
 from mlmcrm.models import CompPlan, Distributor
+from mlmcrm.models.commissions import NEWEST_FIGURES_CTE
 from mlmcrm.services.commissions.commission_periods import period_label
 from mlmcrm.services.commissions.statements import title_of
 from mlmcrm.services.platform import permissions
@@ -135,7 +136,18 @@ def _who(distributor_id: int | None, *, session: Session, actor: Actor) -> int:
 
 
 def _source(*, session: Session, staff: bool, period_id: int | None, live: bool) -> _Source:
-    """The newest engine output (of ``period_id`` when given) the actor may read."""
+    """The newest engine output (of ``period_id`` when given) the actor may read.
+
+    Without a period it is ``NEWEST_FIGURES_CTE``'s choice, the one the genealogy uses too.
+    """
+    if period_id is None and live:
+        row = session.execute(
+            text(f"WITH {NEWEST_FIGURES_CTE} SELECT period_id, kind FROM newest_source"),
+            {"with_previews": staff},
+        ).first()
+        if row is None:
+            raise NotFound("No figures yet: the engine has not run this period.")
+        period_id, live = row.period_id, row.kind == "estimate"
     estimate = None
     if live:
         estimate = session.execute(

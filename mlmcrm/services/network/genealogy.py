@@ -638,7 +638,7 @@ def _open_period_volume(tree: int, top: store.Node, *, session: Session) -> Any:
             " JOIN newest_figures f ON f.distributor_id = g.distributor_id"
             " WHERE g.tree = :t AND g.pre BETWEEN :lo AND :hi"
         ),
-        {"t": tree, "lo": top.pre, "hi": top.post},
+        {"t": tree, "lo": top.pre, "hi": top.post, "with_previews": True},
     ).scalar_one()
 
 

@@ -146,10 +146,12 @@ def _money(value: Any) -> str:
     return f"{exact_amount(Decimal(value or 0)):,}"
 
 
-def _cards(number: int, ids: list[int], top_depth: int, *, session: Session) -> list[Card]:
+def _cards(
+    number: int, ids: list[int], top_depth: int, *, session: Session, staff: bool
+) -> list[Card]:
     if not ids:
         return []
-    rows = session.execute(text(CARD_SQL), {"t": number, "ids": ids}).all()
+    rows = session.execute(text(CARD_SQL), {"t": number, "ids": ids, "with_previews": staff}).all()
     by_id = {}
     for r in rows:
         has_stats = r[6] is not None
@@ -192,6 +194,7 @@ def card(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> C
         [distributor_id],
         _top_depth(tree, session=session, actor=actor),
         session=session,
+        staff=permissions.can("commissions.read", actor=actor),
     )
     if not cards:
         raise NotFound(NOT_VISIBLE)
@@ -207,7 +210,13 @@ def children(*, session: Session, actor: Actor, tree: str, distributor_id: int) 
     require_visible(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
     number = _tree(tree)
     ids = store.children(number, distributor_id, session=session)[:500]
-    return _cards(number, ids, _top_depth(tree, session=session, actor=actor), session=session)
+    return _cards(
+        number,
+        ids,
+        _top_depth(tree, session=session, actor=actor),
+        session=session,
+        staff=permissions.can("commissions.read", actor=actor),
+    )
 
 
 def breadcrumbs(
