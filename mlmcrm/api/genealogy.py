@@ -67,6 +67,10 @@ class DownlineRowOut(BaseModel):
     status: str
     joined_at: datetime
     position: int | None
+    pv: str = ""
+    gv: str = ""
+    active: bool | None = None
+    """The plan's activity in the engine's newest figures (not the account ``status``)."""
 
 
 class DownlineOut(BaseModel):
@@ -155,6 +159,9 @@ def get_downline(  # noqa: PLR0913 - one query parameter per filter
                 status=r.status,
                 joined_at=r.joined_at,
                 position=r.position,
+                pv=r.pv,
+                gv=r.gv,
+                active=r.active,
             )
             for r in rows
         ],

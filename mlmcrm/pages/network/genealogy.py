@@ -192,7 +192,18 @@ def _table() -> rx.Component:
                 rx.table.row(
                     *[
                         rx.table.column_header_cell(h)
-                        for h in ("Level", "Name", "Code", "Rank", "Status", "Joined", "Slot")
+                        for h in (
+                            "Level",
+                            "Name",
+                            "Code",
+                            "Rank",
+                            "Account",
+                            "PV",
+                            "GV",
+                            "Active",
+                            "Joined",
+                            "Slot",
+                        )
                     ]
                 )
             ),
@@ -207,6 +218,9 @@ def _table() -> rx.Component:
                         rx.table.cell(r["code"]),
                         rx.table.cell(r["rank"]),
                         rx.table.cell(r["status"]),
+                        rx.table.cell(r["pv"]),
+                        rx.table.cell(r["gv"]),
+                        rx.table.cell(r["active"]),
                         rx.table.cell(r["joined"]),
                         rx.table.cell(r["position"]),
                     ),

@@ -260,6 +260,9 @@ class GenealogyState(AuthState):
                 "code": r.code,
                 "rank": str(r.rank_id or ""),
                 "status": r.status,
+                "pv": r.pv or "—",
+                "gv": r.gv or "—",
+                "active": "—" if r.active is None else ("yes" if r.active else "no"),
                 "joined": f"{r.joined_at:%Y-%m-%d}",
                 "position": {1: "L", 2: "R"}.get(r.position or 0, str(r.position or "")),
             }

@@ -319,6 +319,10 @@ class DownlineRow:
     status: str
     joined_at: datetime
     position: int | None
+    pv: str = ""
+    gv: str = ""
+    active: bool | None = None
+    """The plan's activity in the engine's newest figures (None before any run)."""
 
 
 ROW_COLUMNS = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -332,9 +332,40 @@ def downline(
         raise ValidationFailed("The first level is after the last one.")
     if filters.name is not None and len(filters.name) > 100:
         raise ValidationFailed("Search a name of at most 100 characters.")
-    return store.downline_page(
+    rows = store.downline_page(
         _tree(tree), distributor_id, session=session, filters=filters, after=after, limit=limit
     )
+    return _with_figures(
+        rows, session=session, staff=permissions.can("commissions.read", actor=actor)
+    )
+
+
+def _with_figures(
+    rows: list[store.DownlineRow], *, session: Session, staff: bool
+) -> list[store.DownlineRow]:
+    """The rows with their PV, GV and activity from the engine's newest figures."""
+    if not rows:
+        return rows
+    figures = {
+        r.distributor_id: r
+        for r in session.execute(
+            text(
+                f"WITH {NEWEST_FIGURES_CTE} SELECT distributor_id, pv, gv, active"
+                " FROM newest_figures WHERE distributor_id = ANY(:ids)"
+            ),
+            {"ids": [row.distributor_id for row in rows], "with_previews": staff},
+        )
+    }
+    out = []
+    for row in rows:
+        found = figures.get(row.distributor_id)
+        if found is None:
+            out.append(row)
+        else:
+            out.append(
+                replace(row, pv=_money(found.pv), gv=_money(found.gv), active=bool(found.active))
+            )
+    return out
 
 
 def downline_csv(

@@ -197,6 +197,14 @@ def test_the_genealogy_card_shows_the_same_engine_figures_with_their_time(owner,
     assert mine.figures == screen.label and mine.figures.startswith("as of ")
     # D's account is active, but under the plan D is not (no PV of their own).
     assert dan.status == "active" and dan.active is False
+    with session_scope("app") as session:
+        rows = genealogy_views.downline(
+            session=session, actor=anna, tree="sponsor", distributor_id=company.people["A"]
+        )
+    by_id = {row.distributor_id: row for row in rows}
+    d_row = by_id[company.people["D"]]
+    assert (d_row.pv, d_row.gv, d_row.active, d_row.status) == (dan.pv, dan.gv, False, "active")
+    assert all(row.pv != "" for row in rows), "every row has the engine's figures"
     run_period(actor=company.admin, period_id=company.period_id)
     with session_scope("app", actor_id=company.admin_id) as session:
         periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
