@@ -396,6 +396,8 @@ def close_period(*, session: Session, actor: Actor, period_id: int) -> PeriodPub
         {"id": period_id},
     ).one()
     session.execute(text("SELECT drop_replaced_ledger(:id)"), {"id": period_id})
+    # Later runs look up this ledger's lines by source order (clawbacks of refunds).
+    session.execute(text("SELECT index_closed_ledger(:id)"), {"id": period_id})
     row.status = "closed"
     row.closed_at = utcnow()
     row.closed_by = actor.user_id
