@@ -208,3 +208,27 @@ def test_the_audit_log_is_a_paged_list_for_compliance_only(owner_session):
     with nothing_changes(owner_session):
         refused = finance.call(AuditLogState.load_list).state
     assert refused.error == NO_ACCESS and refused.rows == []
+
+
+def test_a_visitor_handler_runs_one_unit_of_work_shows_errors_and_ignores_a_session_argument(
+    owner_session,
+):
+    import inspect
+
+    from mlmcrm.pages.accounts.reset_password import ResetPasswordState
+
+    signature = inspect.signature(ResetPasswordState.submit.fn)
+    assert "session" not in signature.parameters, "the browser cannot pass a unit of work"
+    tab = HandlerClient("", path="/reset-password?token=not-a-real-token")
+    with nothing_changes(owner_session):
+        call = tab.call(
+            ResetPasswordState.submit,
+            form_data={"password": "a long new passphrase", "confirm": "a long new passphrase"},
+            session="an attacker's object",
+        )
+    assert call.state.error != "" and "Traceback" not in call.state.error
+    assert call.state.message == ""
+    mismatch = tab.call(
+        ResetPasswordState.submit, form_data={"password": "one passphrase", "confirm": "other"}
+    ).state
+    assert mismatch.error == "The two passwords are not the same."
