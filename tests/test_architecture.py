@@ -124,7 +124,6 @@ NOT_YET_ON_THE_BLOCKS = {
     "accounts/two_factor.py",
     "commerce/admin_orders.py",
     "commerce/autoship.py",
-    "commerce/checkout_done.py",
     "commerce/distributor_orders.py",
     "commerce/products.py",
     "commerce/shop.py",

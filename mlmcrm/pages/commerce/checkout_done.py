@@ -7,13 +7,12 @@ about the checkout session itself. Either way the order is paid once.
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm.components.forms import centered_card
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
-from mlmcrm.models import Order
 from mlmcrm.services.commerce import payments
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.visitor import visitor
 
 
 class CheckoutDoneState(rx.State):
@@ -30,25 +29,19 @@ class CheckoutDoneState(rx.State):
         return value[0] if isinstance(value, list) and value else str(value or "")
 
     @rx.event
-    def load(self) -> None:
+    @visitor(clear=("error", "status"))
+    def load(self, *, session: Session) -> None:
         """Confirm the payment of the order in the link."""
-        self.error = self.status = ""
         order_id, session_id = self._param("order"), self._param("session_id")
         if parse_id(order_id) is None:
             self.error = "This link has no order in it."
             return
-        try:
-            with session_scope("app") as session:
-                self.status = payments.sync_checkout(
-                    session=session, order_id=int(order_id), checkout_session_id=session_id
-                )
-            with session_scope("app") as session:
-                order = session.get(Order, int(order_id))
-                self.total = f"{order.total:,.2f} {order.currency}"  # type: ignore[union-attr]  # sync_checkout found the order
-                self.pv = f"{order.pv_total.normalize():f}"  # type: ignore[union-attr]  # sync_checkout found the order
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        order = payments.checkout_return(
+            session=session, order_id=int(order_id), checkout_session_id=session_id
+        )
+        self.status = order.status
+        self.total = f"{order.total:,.2f} {order.currency}"
+        self.pv = format(order.pv, "f")
         self.order_id = order_id
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, ValidationFailed
@@ -29,6 +30,7 @@ from mlmcrm.models.base import utcnow
 from mlmcrm.services.platform import audit
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.money import to_minor
+from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
 
 log = logging.getLogger(__name__)
 WEBHOOK_ACTOR = Actor.system("stripe webhook")
@@ -235,6 +237,44 @@ def sync_checkout(*, session: Session, order_id: int, checkout_session_id: str) 
     return apply_checkout_session(
         checkout, session=session, actor=Actor.system("checkout return")
     ).status
+
+
+class CheckoutReturnPublic(BaseModel):
+    """What the returning buyer sees of their order."""
+
+    model_config = PUBLIC_CONFIG
+
+    order_id: int
+    status: str
+    total: Money
+    currency: str
+    pv: Money
+
+
+def checkout_return(
+    *, session: Session, order_id: int, checkout_session_id: str
+) -> CheckoutReturnPublic:
+    """The buyer is back from Stripe: confirm the payment (:func:`sync_checkout`) and say so.
+
+    Only the holder of the order's checkout session id learns anything of the order.
+
+    Raises:
+        NotFound: No such order, or the session is not the order's.
+        PaymentFailed: Stripe could not be reached.
+    """
+    status = sync_checkout(
+        session=session, order_id=order_id, checkout_session_id=checkout_session_id
+    )
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound("That order does not exist.")
+    return CheckoutReturnPublic(
+        order_id=order_id,
+        status=status,
+        total=order.total,
+        currency=order.currency,
+        pv=order.pv_total.normalize(),
+    )
 
 
 def _expire(checkout: Any, *, session: Session) -> None:
