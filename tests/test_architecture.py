@@ -123,7 +123,6 @@ NOT_YET_ON_THE_BLOCKS = {
     "accounts/tokens.py",
     "accounts/two_factor.py",
     "commerce/admin_orders.py",
-    "commerce/autoship.py",
     "commerce/distributor_orders.py",
     "commerce/products.py",
     "commerce/shop.py",

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm.components.forms import centered_card, error_message, notice_message
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
-from mlmcrm.models import AutoshipSubscription, Distributor
 from mlmcrm.services.commerce import autoship
-from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import client_ip
+from mlmcrm.state.visitor import visitor
 
 
 class AutoshipManageState(rx.State):
@@ -20,13 +18,9 @@ class AutoshipManageState(rx.State):
     error: str = ""
     notice: str = ""
 
-    def _subscription_id(self) -> int | None:
+    def _token(self) -> str:
         token = self.router.page.params.get("token", "")
-        try:
-            return autoship.subscription_for_token(token if isinstance(token, str) else "")
-        except DomainError as exc:
-            self.error = str(exc)
-            return None
+        return token if isinstance(token, str) else ""
 
     def _show(self, row: autoship.SubscriptionRow) -> None:
         self.row = {
@@ -37,58 +31,23 @@ class AutoshipManageState(rx.State):
             "day": str(row.day_of_month),
         }
 
-    def _owner(self, session, subscription_id: int) -> None:
-        from mlmcrm.db import set_actor
-
-        subscription = session.get(AutoshipSubscription, subscription_id)
-        distributor = (
-            session.get(Distributor, subscription.distributor_id) if subscription else None
-        )
-        set_actor(session, distributor.user_id if distributor else None)
-
     @rx.event
-    def load(self) -> None:
+    @visitor(clear=("error", "notice"))
+    def load(self, *, session: Session) -> None:
         """Show the subscription of the link."""
-        self.error = self.notice = ""
         self.row = {}
-        subscription_id = self._subscription_id()
-        if subscription_id is None:
-            return
-        try:
-            with session_scope("app") as session:
-                self._owner(session, subscription_id)
-                self._show(
-                    autoship.get_subscription_row(session=session, subscription_id=subscription_id)
-                )
-        except DomainError as exc:
-            self.error = str(exc)
+        self._show(autoship.subscription_by_link(session=session, token=self._token()))
 
     @rx.event
-    def act(self, action: str) -> None:
+    @visitor(clear=("error", "notice"))
+    def act(self, action: str, *, session: Session) -> None:
         """Pause, resume, skip or cancel."""
-        self.error = self.notice = ""
-        subscription_id = self._subscription_id()
-        if subscription_id is None:
-            return
-        actor = Actor(
-            user_id=None,
-            role="system",
-            label="customer (manage link)",
+        row = autoship.change_by_link(
+            session=session,
+            token=self._token(),
+            action=str(action),
             ip_address=client_ip(self) or None,
         )
-        try:
-            with session_scope("app") as session:
-                self._owner(session, subscription_id)
-                row = autoship.change(
-                    session=session,
-                    actor=actor,
-                    subscription_id=subscription_id,
-                    action=action,
-                    by_customer=True,
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
         self._show(row)
         self.notice = "Done."
 

@@ -240,6 +240,51 @@ def get_subscription_row(*, session: Session, subscription_id: int) -> Subscript
     return _rows([subscription], session=session)[0]
 
 
+LINK_ACTOR_LABEL = "customer (manage link)"
+
+
+def _as_link_owner(subscription_id: int, *, session: Session) -> None:
+    """Act (for row-level security) as the distributor whose customer holds the link."""
+    subscription = session.get(AutoshipSubscription, subscription_id)
+    distributor = session.get(Distributor, subscription.distributor_id) if subscription else None
+    set_actor(session, distributor.user_id if distributor else None)
+
+
+def subscription_by_link(*, session: Session, token: str) -> SubscriptionRow:
+    """The subscription a customer's manage link stands for.
+
+    Raises:
+        NotFound: A malformed or forged token, or no such subscription.
+    """
+    subscription_id = subscription_for_token(token)
+    _as_link_owner(subscription_id, session=session)
+    return get_subscription_row(session=session, subscription_id=subscription_id)
+
+
+def change_by_link(
+    *, session: Session, token: str, action: str, ip_address: str | None = None
+) -> SubscriptionRow:
+    """Pause, resume, skip or cancel through the customer's manage link (audited).
+
+    The link's token is the customer's authority: the change is recorded as made by the
+    customer through their link.
+
+    Raises:
+        NotFound: A malformed or forged token, or no such subscription.
+        ValidationFailed: An unknown action, or one that does not apply.
+    """
+    subscription_id = subscription_for_token(token)
+    _as_link_owner(subscription_id, session=session)
+    actor = Actor(user_id=None, role="system", label=LINK_ACTOR_LABEL, ip_address=ip_address)
+    return change(
+        session=session,
+        actor=actor,
+        subscription_id=subscription_id,
+        action=action,
+        by_customer=True,
+    )
+
+
 def change(
     *,
     session: Session,
