@@ -596,11 +596,14 @@ def _load_everything(
     order_rng = np.random.default_rng([seed, 1])
     people_rng = np.random.default_rng([seed, 2])
     index_work = _IndexWork(producers=2)
+    network_ready = threading.Event()
 
     def orders_side() -> None:
         try:
             started = time.perf_counter()
-            orders_result.update(tables.load_orders(helper, company, orders, order_rng))
+            orders_result.update(
+                tables.load_orders(helper, company, orders, order_rng, network_ready)
+            )
             clock.done(
                 "load orders",
                 started,
@@ -625,6 +628,7 @@ def _load_everything(
             company.activity[company.demo] = max(company.activity[company.demo], 3.0)
             company.status[company.demo] = 0
             company.rank[company.demo] = max(company.rank[company.demo], 2)
+            network_ready.set()
             clock.done("network", started, f"{company.n:,} distributors")
             loads: list[tuple[str, Callable[[], int]]] = [
                 ("users", lambda: tables.load_users(main, company, password_hash, people_rng)),
@@ -646,6 +650,7 @@ def _load_everything(
             del owners
             counts["compliance_cases"] = _insert_compliance_cases(main, company, people_rng)
         except BaseException:
+            network_ready.set()  # never leave the orders side waiting for a network
             index_work.give_up()
             orders_future.exception()
             raise

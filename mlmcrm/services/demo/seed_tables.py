@@ -728,9 +728,17 @@ def _busy_demo_team(
 
 
 def load_orders(
-    conn: psycopg.Connection, company: Company, count: int, rng: np.random.Generator
+    conn: psycopg.Connection,
+    company: Company,
+    count: int,
+    rng: np.random.Generator,
+    network_ready: threading.Event | None = None,
 ) -> dict[str, int]:
-    """Generate and load orders, their items and refunds; returns the counts."""
+    """Generate and load orders, their items and refunds; returns the counts.
+
+    The orders are drawn while the other side builds the network; ``network_ready`` is set once
+    ``company.network`` and ``company.demo`` are, before the demo team's orders are chosen.
+    """
     if count == 0:
         return {"orders": 0, "order_items": 0, "order_refunds": 0}
     n, now = company.n, company.now_us
@@ -758,6 +766,8 @@ def load_orders(
         created = np.concatenate([created, c_created])
         customer = np.concatenate([customer, chosen])
     np.minimum(created, now - 1, out=created)
+    if network_ready is not None:
+        network_ready.wait()
     given = _busy_demo_team(company, rng, distributor, created, customer)
     order = np.argsort(created, kind="stable")
     distributor, created, customer = distributor[order], created[order], customer[order]

@@ -108,7 +108,14 @@ def test_the_demo_distributor_has_paid_history_and_live_figures(seeded):
         " ON s.period_id = e.period_id AND s.distributor_id = %s",
         demo,
     )
-    assert estimate == (False, True, True, True)
+    context = conn.execute(
+        "SELECT e.period_id, p.starts_at, e.snapshot_at, e.distributors,"
+        " (SELECT count(*) FROM orders o WHERE o.distributor_id = %s"
+        "  AND o.created_at >= p.starts_at), now()"
+        " FROM commission_estimates e JOIN commission_periods p ON p.id = e.period_id",
+        (demo,),
+    ).fetchall()
+    assert estimate == (False, True, True, True), context
 
 
 def test_one_root_and_no_cycles_in_either_tree(seeded):
