@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
 from mlmcrm.services.accounts import accounts
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.visitor import visitor
 
 
 class ForgotPasswordState(AuthState):
@@ -24,18 +24,14 @@ class ForgotPasswordState(AuthState):
         self.error = self.message = ""
 
     @rx.event
-    def submit(self, form_data: dict) -> None:
+    @visitor()
+    def submit(self, form_data: dict, *, session: Session) -> None:
         """Email a link when the account exists; say the same thing either way."""
-        self.error = self.message = ""
-        try:
-            with session_scope("app") as session:
-                self.message = accounts.request_password_reset(
-                    session=session,
-                    email=str(form_data.get("email", "")),
-                    ip_address=self._client_ip() or None,
-                )
-        except DomainError as exc:
-            self.error = str(exc)
+        self.message = accounts.request_password_reset(
+            session=session,
+            email=str(form_data.get("email", "")),
+            ip_address=self._client_ip() or None,
+        )
 
 
 def forgot_password_page() -> rx.Component:

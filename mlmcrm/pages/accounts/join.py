@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
 from mlmcrm.services.accounts import accounts
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.visitor import visitor
 
 
 class JoinState(AuthState):
@@ -25,20 +25,16 @@ class JoinState(AuthState):
         return value if isinstance(value, str) else ""
 
     @rx.event
-    def load(self) -> None:
+    @visitor(error="link_error", clear=("error", "done_message", "link_error"))
+    def load(self, *, session: Session) -> None:
         """Look the sponsor up (an invalid link says so instead of showing the form)."""
-        self.error = self.done_message = self.link_error = ""
-        try:
-            with session_scope("app") as session:
-                sponsor = accounts.sponsor_for_link(session=session, code=self._sponsor_code())
-            self.sponsor_name = sponsor.name
-        except DomainError as exc:
-            self.link_error = str(exc)
+        sponsor = accounts.sponsor_for_link(session=session, code=self._sponsor_code())
+        self.sponsor_name = sponsor.name
 
     @rx.event
-    def submit(self, form_data: dict) -> None:
+    @visitor(clear=("error",))
+    def submit(self, form_data: dict, *, session: Session) -> None:
         """Record the application and email the confirmation link (throttled per client)."""
-        self.error = ""
         application = accounts.Application(
             email=str(form_data.get("email", "")),
             password=str(form_data.get("password", "")),
@@ -48,16 +44,12 @@ class JoinState(AuthState):
             country=str(form_data.get("country", "")),
             placement_preference=str(form_data.get("placement_preference", "auto") or "auto"),
         )
-        try:
-            with session_scope("app") as session:
-                self.done_message = accounts.enroll_through_link(
-                    session=session,
-                    sponsor_code=self._sponsor_code(),
-                    application=application,
-                    ip_address=self._client_ip() or None,
-                )
-        except DomainError as exc:
-            self.error = str(exc)
+        self.done_message = accounts.enroll_through_link(
+            session=session,
+            sponsor_code=self._sponsor_code(),
+            application=application,
+            ip_address=self._client_ip() or None,
+        )
 
 
 def _form() -> rx.Component:

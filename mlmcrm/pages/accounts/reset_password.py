@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.accounts import accounts
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.visitor import visitor
 
 
 class ResetPasswordState(AuthState):
@@ -24,25 +25,20 @@ class ResetPasswordState(AuthState):
         self.error = self.message = ""
 
     @rx.event
-    def submit(self, form_data: dict) -> None:
+    @visitor()
+    def submit(self, form_data: dict, *, session: Session) -> None:
         """Set the new password; every browser of the account is signed out."""
-        self.error = self.message = ""
         password = str(form_data.get("password", ""))
         if password != str(form_data.get("confirm", "")):
-            self.error = "The two passwords are not the same."
-            return
+            raise ValidationFailed("The two passwords are not the same.")
         token = self.router.url.query_parameters.get("token", "")
-        try:
-            with session_scope("app") as session:
-                accounts.reset_password(
-                    session=session,
-                    token=str(token),
-                    new_password=password,
-                    ip_address=self._client_ip() or None,
-                )
-            self.message = "Your password was changed. Sign in with the new one."
-        except DomainError as exc:
-            self.error = str(exc)
+        accounts.reset_password(
+            session=session,
+            token=str(token),
+            new_password=password,
+            ip_address=self._client_ip() or None,
+        )
+        self.message = "Your password was changed. Sign in with the new one."
 
 
 def reset_password_page() -> rx.Component:

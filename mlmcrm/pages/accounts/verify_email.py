@@ -7,13 +7,13 @@ distributor. For an existing account whose email changed, opening it confirms th
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, notice_message
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
 from mlmcrm.services.accounts import accounts
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.visitor import visitor
 
 
 class VerifyEmailState(AuthState):
@@ -33,41 +33,31 @@ class VerifyEmailState(AuthState):
         return value if isinstance(value, str) else ""
 
     @rx.event
-    def load(self) -> None:
+    @visitor()
+    def load(self, *, session: Session) -> None:
         """Check the link: show the agreement to an applicant, confirm a changed email."""
-        self.error = self.message = ""
         self.needs_agreement = False
-        try:
-            with session_scope("app") as session:
-                link = accounts.open_verification_link(session=session, token=self._token())
-            if link.needs_agreement:
-                self.needs_agreement = True
-                self.first_name = link.first_name
-                self.sponsor_name = link.sponsor_name
-                return
-            with session_scope("app") as session:
-                email = accounts.verify_email(
-                    session=session, token=self._token(), ip_address=self._client_ip() or None
-                )
-            self.message = f"Thanks, {email} is confirmed. You can sign in now."
-        except DomainError as exc:
-            self.error = str(exc)
+        link = accounts.open_verification_link(session=session, token=self._token())
+        if link.needs_agreement:
+            self.needs_agreement = True
+            self.first_name = link.first_name
+            self.sponsor_name = link.sponsor_name
+            return
+        email = accounts.verify_email(
+            session=session, token=self._token(), ip_address=self._client_ip() or None
+        )
+        self.message = f"Thanks, {email} is confirmed. You can sign in now."
 
     @rx.event
-    def accept(self, form_data: dict) -> None:
+    @visitor(clear=("error",))
+    def accept(self, form_data: dict, *, session: Session) -> None:
         """Accept the agreement and become a distributor."""
-        self.error = ""
-        try:
-            with session_scope("app") as session:
-                email = accounts.verify_email(
-                    session=session,
-                    token=self._token(),
-                    ip_address=self._client_ip() or None,
-                    accept_agreement=form_data.get("agreement") in ("on", True, "true"),
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        email = accounts.verify_email(
+            session=session,
+            token=self._token(),
+            ip_address=self._client_ip() or None,
+            accept_agreement=form_data.get("agreement") in ("on", True, "true"),
+        )
         self.needs_agreement = False
         self.message = f"Welcome! {email} is confirmed and you are now a distributor. Sign in."
 
