@@ -117,15 +117,6 @@ def test_an_ignore_without_a_reason_is_refused(tmp_path):
 NOT_YET_ON_THE_BLOCKS = {
     # Pages still opening their own unit of work or building their own table; each leaves this
     # list when it moves to @guarded, PagedListState and data_table (see docs/pages.md).
-    "accounts/forgot_password.py",
-    "accounts/join.py",
-    "accounts/people.py",
-    "accounts/profile.py",
-    "accounts/reset_password.py",
-    "accounts/sessions.py",
-    "accounts/tokens.py",
-    "accounts/two_factor.py",
-    "accounts/verify_email.py",
     "commerce/admin_orders.py",
     "commerce/autoship.py",
     "commerce/checkout_done.py",
