@@ -117,11 +117,6 @@ def test_an_ignore_without_a_reason_is_refused(tmp_path):
 NOT_YET_ON_THE_BLOCKS = {
     # Pages still opening their own unit of work or building their own table; each leaves this
     # list when it moves to @guarded, PagedListState and data_table (see docs/pages.md).
-    "accounts/people.py",
-    "accounts/profile.py",
-    "accounts/sessions.py",
-    "accounts/tokens.py",
-    "accounts/two_factor.py",
     "commerce/admin_orders.py",
     "commerce/distributor_orders.py",
     "commerce/products.py",

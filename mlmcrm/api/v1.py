@@ -6,61 +6,31 @@ The REST API for integrations is authenticated by personal API tokens (:mod:`.to
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 from sqlmodel import Session
 
 from mlmcrm.api.token_auth import token_session
 from mlmcrm.services.accounts import api_tokens
-from mlmcrm.services.accounts.api_tokens import TokenActor
+from mlmcrm.services.accounts.api_tokens import ApiTokenPublic, MePublic, TokenActor
 
 router = APIRouter(tags=["v1"])
 
 
-class Me(BaseModel):
-    """The token's user."""
-
-    id: int
-    email: str
-    role: str
-    distributor_id: int | None
-    scopes: list[str]
-
-
-class TokenOut(BaseModel):
-    """One of the user's API tokens (never the token itself)."""
-
-    id: int
-    name: str
-    prefix: str
-    scopes: list[str]
-    created_at: str
-    last_used_at: str
-    expires_at: str
-
-
-@router.get("/me", response_model=Me)
-def me(context: tuple[Session, TokenActor] = Depends(token_session)) -> Me:  # noqa: B008
+@router.get("/me", response_model=MePublic)
+def me(context: tuple[Session, TokenActor] = Depends(token_session)) -> MePublic:  # noqa: B008
     """The user the token belongs to (scope ``me:read``)."""
-    _session, who = context
-    actor = who.require_scope("me:read")
-    email = actor.label.split(" (api token", 1)[0]
-    return Me(
-        id=actor.user_id,
-        email=email,
-        role=actor.role,
-        distributor_id=actor.distributor_id,
-        scopes=sorted(who.scopes),
-    )
+    session, who = context
+    who.require_scope("me:read")
+    return api_tokens.token_user(session=session, who=who)
 
 
-@router.get("/tokens", response_model=list[TokenOut])
+@router.get("/tokens", response_model=list[ApiTokenPublic])
 def list_tokens(
     context: tuple[Session, TokenActor] = Depends(token_session),  # noqa: B008
-) -> list[TokenOut]:
+) -> list[ApiTokenPublic]:
     """The user's live API tokens (scope ``tokens:manage``)."""
     session, who = context
     actor = who.require_scope("tokens:manage")
-    return [TokenOut(**vars(t)) for t in api_tokens.list_tokens(session=session, actor=actor)]
+    return api_tokens.list_tokens(session=session, actor=actor)
 
 
 @router.delete("/tokens/{token_id}", status_code=204)

@@ -59,6 +59,7 @@ def guarded(
     error: str = "error",
     clear: tuple[str, ...] = ("error", "notice"),
     unit_of_work: bool = True,
+    refused: Callable[[Any], Any] | None = None,
 ) -> Callable[[F], F]:
     """Make a state method a guarded handler for ``permission``.
 
@@ -68,6 +69,8 @@ def guarded(
         error: The state var that shows a refusal or a :class:`DomainError`.
         clear: State vars emptied before the handler runs (those the state has).
         unit_of_work: Open a unit of work and pass it as ``session`` (False: only ``actor``).
+        refused: A function of the state whose result the handler returns when the acting
+            user is refused (such as a redirect to the login page); None: return None.
 
     Returns:
         The decorator. The decorated handler returns what the method returns, or None when
@@ -95,7 +98,7 @@ def guarded(
             async def run_async(state: Any, *args: Any, **kwargs: Any) -> Any:
                 actor = _prepare(state, kwargs)
                 if actor is None:
-                    return None
+                    return refused(state) if refused is not None else None
                 try:
                     if not wants_session:
                         return await fn(state, *args, actor=actor, **kwargs)
@@ -112,7 +115,7 @@ def guarded(
             def run(state: Any, *args: Any, **kwargs: Any) -> Any:
                 actor = _prepare(state, kwargs)
                 if actor is None:
-                    return None
+                    return refused(state) if refused is not None else None
                 try:
                     if not wants_session:
                         return fn(state, *args, actor=actor, **kwargs)

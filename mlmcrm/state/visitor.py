@@ -1,17 +1,19 @@
-"""Handlers of pages open to visitors who are not signed in (sign-up, password reset, ...).
+"""Handlers of the pages open to visitors who are not signed in (join, password reset …).
 
-They have no actor to resolve: :func:`visitor` gives them the other two steps of
-:func:`mlmcrm.state.handlers.guarded`, so no page writes them itself: one unit of work
-(committed when the handler returns, rolled back when it raises) passed as ``session``, and a
-:class:`~mlmcrm.errors.DomainError` shown in place (the state's ``error`` var, or the one named)
-after the rollback. The services behind them throttle and check what a visitor may do.
+Such a page has no acting user; its handler still reads and writes through one unit of work
+and shows a :class:`~mlmcrm.errors.DomainError` in place, the same way a guarded handler does::
 
-Example::
+    class ForgotPasswordState(AuthState):
+        error: str = ""
 
-    @rx.event
-    @visitor()
-    def submit(self, form_data: dict, *, session: Session) -> None:
-        self.message = accounts.request_password_reset(session=session, ...)
+        @rx.event
+        @visitor()
+        def submit(self, form_data: dict, *, session: Session) -> None:
+            self.message = accounts.request_password_reset(session=session, ...)
+
+The handler declares ``session`` as a keyword-only parameter; the browser never sees it and
+cannot pass it. The services such a handler calls take no actor: each checks what the visitor
+brings (a link's token, a sponsor's code) itself.
 """
 
 from __future__ import annotations
@@ -30,37 +32,45 @@ F = TypeVar("F", bound=Callable[..., Any])
 def visitor(
     *, error: str = "error", clear: tuple[str, ...] = ("error", "message")
 ) -> Callable[[F], F]:
-    """Make a state method a visitor's handler: one unit of work, errors shown in place.
+    """Make a state method a handler of a page open to visitors.
 
     Args:
         error: The state var that shows a :class:`DomainError`.
         clear: State vars emptied before the handler runs (those the state has).
 
     Returns:
-        The decorator; the handler's public signature loses ``session`` (a client cannot pass it).
+        The decorator. The decorated handler opens one unit of work without an acting user,
+        committed when the method returns and rolled back when it raises; it returns what the
+        method returns, or None after a :class:`DomainError`.
     """
 
     def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+        wants_session = "session" in signature.parameters
+
         @functools.wraps(fn)
         def run(state: Any, *args: Any, **kwargs: Any) -> Any:
-            kwargs.pop("session", None)  # a client naming it gets its own unit of work
+            kwargs.pop("session", None)  # a client naming it gets nothing
+            kwargs.pop("actor", None)
             for name in clear:
                 if hasattr(state, name):
                     setattr(state, name, "")
             try:
+                if not wants_session:
+                    return fn(state, *args, **kwargs)
                 with session_scope("app") as session:
                     return fn(state, *args, session=session, **kwargs)
             except DomainError as exc:
                 setattr(state, error, str(exc))
                 return None
 
-        signature = inspect.signature(fn)
-        run.__signature__ = signature.replace(  # type: ignore[attr-defined]  # read by Reflex
+        wrapper: Any = run
+        wrapper.__signature__ = signature.replace(
             parameters=[p for name, p in signature.parameters.items() if name != "session"]
         )
-        run.__annotations__ = {
-            name: value for name, value in fn.__annotations__.items() if name != "session"
-        }
-        return run  # type: ignore[return-value]  # the wrapper keeps fn's public call shape
+        annotations = dict(getattr(fn, "__annotations__", {}))
+        annotations.pop("session", None)
+        wrapper.__annotations__ = annotations
+        return wrapper  # type: ignore[no-any-return]  # the wrapper keeps fn's public call shape
 
     return decorate

@@ -146,7 +146,7 @@ def _people_tab(session, role: str, victim_user: User) -> HandlerClient:
 
 def test_a_distributor_cannot_look_anyone_up(owner_session, victim):
     client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/admin/people")
-    call = client.call(PeopleState.search, form_data={"email": victim["user"].email})
+    call = client.call(PeopleState.search, form_data={"q": victim["user"].email})
     assert call.state.person == {}
 
 
@@ -185,6 +185,60 @@ def test_admin_disables_an_account_and_it_is_signed_out(owner_session, victim):
     row = owner_session.get(UserSession, victim["session_id"])
     owner_session.refresh(row)
     assert row.revoked_at is not None
+
+
+@pytest.mark.parametrize("bad_id", ["", "abc", "-1", "1.5", "99999999999999999999", "0"])
+def test_opening_a_malformed_or_unknown_person_gets_a_message(owner_session, bad_id):
+    client = HandlerClient.sign_in(
+        owner_session, make_user(owner_session, role="support"), path="/admin/people"
+    )
+    call = client.call(PeopleState.open_person, user_id=bad_id)
+    assert call.state.error == "That person does not exist." and call.state.person == {}
+
+
+def test_a_distributor_neither_lists_nor_opens_anyone(owner_session, victim):
+    client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/admin/people")
+    with unchanged(owner_session, *ACCOUNT_TABLES):
+        opened = client.call(PeopleState.open_person, user_id=str(victim["user"].id))
+        listed = client.call(PeopleState.load)
+        exported = client.call(PeopleState.export_csv)
+    assert opened.state.person == {} and opened.state.error == "You do not have access to this."
+    assert listed.state.rows == [] and listed.state.total == 0
+    assert exported.events == []
+
+
+@pytest.mark.parametrize("role", ["admin", "finance", "compliance", "support"])
+def test_staff_who_read_accounts_list_and_open_a_person(owner_session, victim, role):
+    client = HandlerClient.sign_in(
+        owner_session, make_user(owner_session, role=role), path="/admin/people"
+    )
+    email = victim["user"].email
+    listed = client.call(PeopleState.search, form_data={"q": email[:-4]}).state
+    assert [row["email"] for row in listed.rows] == [email] and listed.total == 1
+    with unchanged(owner_session, *ACCOUNT_TABLES):
+        call = client.call(PeopleState.open_person, user_id=str(victim["user"].id))
+    assert call.state.error == "" and call.state.person["email"] == email
+    assert call.state.person["tax_id"] == "•••• 6789", "only the last 4"
+    assert "123456789" not in repr(call.state.dict())
+    assert call.state.can_reveal is False, "set when the page loads"
+    loaded = client.call(PeopleState.load).state
+    assert loaded.person == {} and loaded.can_reveal is (role == "finance")
+    assert loaded.can_manage is (role == "admin") and loaded.total >= 2
+
+
+def test_the_people_list_filters_by_role_and_status_and_refuses_others(owner_session, victim):
+    client = HandlerClient.sign_in(
+        owner_session, make_user(owner_session, role="admin"), path="/admin/people"
+    )
+    email = victim["user"].email
+    state = client.call(PeopleState.search, form_data={"q": email, "role": "finance"}).state
+    assert state.total == 0 and state.person == {}
+    state = client.call(PeopleState.search, form_data={"q": email, "role": "distributor"}).state
+    assert state.total == 1 and state.person["email"] == email, "one match opens it"
+    state = client.call(PeopleState.search, form_data={"q": email, "status": "disabled"}).state
+    assert state.total == 0
+    state = client.call(PeopleState.search, form_data={"q": email, "role": "owner"}).state
+    assert "Choose one of the roles" in state.error and state.rows == []
 
 
 # -- commission plans and periods: staff with the commission permissions only ---------------

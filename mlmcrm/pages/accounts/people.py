@@ -1,147 +1,169 @@
-"""``/admin/people``: look an account up, reveal a sensitive value, disable, change a role.
+"""``/admin/people``: the accounts as a list; open one to reveal, disable or change its role.
 
-Finance may reveal a full sensitive value; admin may disable an account or change its role.
-Each of those needs a reason and writes an audit row.
+The list pages, sorts, filters and exports like every list. Finance may reveal a full
+sensitive value; admin may disable an account or change its role. Each of those needs a reason
+and writes an audit row.
 """
 
 from __future__ import annotations
 
-import reflex as rx
+from typing import ClassVar
 
+import reflex as rx
+from sqlmodel import Session
+
+from mlmcrm.components.data_table import data_table, export_button
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import NO_ACCESS, DomainError
-from mlmcrm.models.users import USER_ROLES
+from mlmcrm.errors import NotFound
+from mlmcrm.models.users import USER_ROLES, USER_STATUSES
 from mlmcrm.services.accounts import accounts, profile
+from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.auth import AuthState, shows_once
+from mlmcrm.state.handlers import guarded
+from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import MAX_FILTER_LENGTH, Column, PagedListState
+
+READ = "distributors.read"
+
+
+def _masked(last4: str) -> str:
+    return "•••• " + last4 if last4 else "not on file"
 
 
 @shows_once("revealed")
-class PeopleState(AuthState):
-    """The account found and what the staff member may do with it."""
+class PeopleState(PagedListState, AuthState):
+    """The accounts (a paged list), the one opened, and what the staff member may do with it."""
 
     person: dict[str, str] = {}
     revealed: str = ""
-    error: str = ""
     message: str = ""
     can_reveal: bool = False
     can_manage: bool = False
 
-    def _find(self, email: str) -> None:
-        actor = self.actor_for("distributors.read")
-        if actor is None:
-            return
-        self.can_reveal = self.actor_for("sensitive.reveal") is not None
-        self.can_manage = self.actor_for("users.manage") is not None
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                found = profile.find_person(session=session, actor=actor, email=email)
-        except DomainError as exc:
-            self.person = {}
-            self.error = str(exc)
-            return
-        shown = found.profile
+    list_permission: ClassVar[str] = READ
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("name", "Name", sortable=True),
+        Column("email", "Email", sortable=True),
+        Column("role", "Role", sortable=True),
+        Column("status", "Status", sortable=True),
+        Column("created_at", "Since", sortable=True),
+    )
+    filter_names: ClassVar[tuple[str, ...]] = ("q", "role", "status")
+    export_name: ClassVar[str] = "people"
+
+    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
+        return profile.list_people(
+            session=session,
+            actor=actor,
+            search=self.filters.get("q", ""),
+            role=self.filters.get("role", ""),
+            status=self.filters.get("status", ""),
+            query=query,
+        )
+
+    def _show(self, found: profile.PersonPublic) -> None:
         self.person = {
-            "user_id": str(shown.user_id),
-            "email": shown.email,
-            "name": f"{shown.first_name} {shown.last_name}".strip(),
-            "role": shown.role,
+            "user_id": str(found.id),
+            "email": found.email,
+            "name": found.name,
+            "role": found.role,
             "status": found.status,
             "two_factor": "on" if found.two_factor else "off",
-            "tax_id": shown.tax_id_last4 and "•••• " + shown.tax_id_last4 or "not on file",
-            "bank_account": shown.bank_account_last4
-            and "•••• " + shown.bank_account_last4
-            or "not on file",
-            "date_of_birth": "on file" if shown.date_of_birth_on_file else "not on file",
+            "tax_id": _masked(found.tax_id_last4),
+            "bank_account": _masked(found.bank_account_last4),
+            "date_of_birth": "on file" if found.date_of_birth_on_file else "not on file",
         }
 
-    @rx.event
-    def load(self) -> None:
-        """Start empty (the role is checked again in every handler)."""
-        self.person, self.revealed, self.error, self.message = {}, "", "", ""
-        self.can_reveal = self.actor_for("sensitive.reveal") is not None
-        self.can_manage = self.actor_for("users.manage") is not None
-
-    @rx.event
-    def search(self, form_data: dict) -> None:
-        """Find the account with the email typed."""
-        self.error = self.message = self.revealed = ""
-        self._find(str(form_data.get("email", "")))
+    def _open(self, user_id: int, *, actor: Actor, session: Session) -> None:
+        self.person = {}
+        self._show(profile.get_person(session=session, actor=actor, user_id=user_id))
 
     def _target(self) -> int:
-        return int(self.person.get("user_id", "0") or 0)
+        return parse_id(self.person.get("user_id", "")) or 0
 
     @rx.event
-    def reveal(self, form_data: dict) -> None:
+    @guarded(READ, clear=("error", "message", "revealed"))
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """The newest accounts, none opened, and what this staff member may do."""
+        self.person = {}
+        self.can_reveal = permissions.can("sensitive.reveal", actor=actor)
+        self.can_manage = permissions.can("users.manage", actor=actor)
+        self._reset_list()
+        self._reload_list(actor=actor, session=session)
+
+    @rx.event
+    @guarded(READ, clear=("error", "message", "revealed"))
+    def search(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Filter the list by the form; open the account when one matches (or its exact email)."""
+        data = form_data if isinstance(form_data, dict) else {}
+        self.filters = {
+            name: str(data.get(name, "") or "").strip()[:MAX_FILTER_LENGTH]
+            for name in self.filter_names
+        }
+        self.offset, self.person = 0, {}
+        self._reload_list(actor=actor, session=session)
+        wanted = self.filters["q"].lower()
+        exact = [row for row in self.rows if row.get("email", "").lower() == wanted]
+        if len(self.rows) == 1 or len(exact) == 1:
+            self._open(int((exact or self.rows)[0]["id"]), actor=actor, session=session)
+
+    @rx.event
+    @guarded(READ, clear=("error", "message", "revealed"))
+    def open_person(self, user_id: str, *, actor: Actor, session: Session) -> None:
+        """Open one account of the list."""
+        wanted = parse_id(user_id)
+        if wanted is None:
+            self.person = {}
+            raise NotFound("That person does not exist.")
+        self._open(wanted, actor=actor, session=session)
+
+    @rx.event
+    @guarded("sensitive.reveal", clear=("error", "revealed"))
+    def reveal(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Show one full sensitive value (finance only, with a reason; audited)."""
-        self.error = self.revealed = ""
-        actor = self.actor_for("sensitive.reveal")
-        if actor is None:
-            self.error = NO_ACCESS
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                value = profile.reveal_sensitive_field(
-                    session=session,
-                    actor=actor,
-                    user_id=self._target(),
-                    field=str(form_data.get("field", "")),
-                    reason=str(form_data.get("reason", "")),
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
-        self.revealed = value
-
-    @rx.event
-    def set_disabled(self, form_data: dict) -> None:
-        """Disable or re-enable the account (admin only, with a reason)."""
-        self.error = self.message = ""
-        actor = self.actor_for("users.manage")
-        if actor is None:
-            self.error = NO_ACCESS
-            return
-        disable = self.person.get("status") != "disabled"
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                accounts.set_account_disabled(
-                    session=session,
-                    actor=actor,
-                    user_id=self._target(),
-                    disabled=disable,
-                    reason=str(form_data.get("reason", "")),
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
-        self.message = (
-            "Account disabled; it was signed out everywhere." if disable else ("Account enabled.")
+        self.revealed = profile.reveal_sensitive_field(
+            session=session,
+            actor=actor,
+            user_id=self._target(),
+            field=str(form_data.get("field", "")),
+            reason=str(form_data.get("reason", "")),
         )
-        self._find(self.person.get("email", ""))
 
     @rx.event
-    def change_role(self, form_data: dict) -> None:
+    @guarded("users.manage", clear=("error", "message"))
+    def set_disabled(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Disable or re-enable the account (admin only, with a reason)."""
+        disable = self.person.get("status") != "disabled"
+        accounts.set_account_disabled(
+            session=session,
+            actor=actor,
+            user_id=self._target(),
+            disabled=disable,
+            reason=str(form_data.get("reason", "")),
+        )
+        self.message = (
+            "Account disabled; it was signed out everywhere." if disable else "Account enabled."
+        )
+        self._open(self._target(), actor=actor, session=session)
+        self._reload_list(actor=actor, session=session)
+
+    @rx.event
+    @guarded("users.manage", clear=("error", "message"))
+    def change_role(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Give the account another role (admin only, with a reason)."""
-        self.error = self.message = ""
-        actor = self.actor_for("users.manage")
-        if actor is None:
-            self.error = NO_ACCESS
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                accounts.change_role(
-                    session=session,
-                    actor=actor,
-                    user_id=self._target(),
-                    role=str(form_data.get("role", "")),
-                    reason=str(form_data.get("reason", "")),
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        accounts.change_role(
+            session=session,
+            actor=actor,
+            user_id=self._target(),
+            role=str(form_data.get("role", "")),
+            reason=str(form_data.get("reason", "")),
+        )
         self.message = "Role changed; the account was signed out everywhere."
-        self._find(self.person.get("email", ""))
+        self._open(self._target(), actor=actor, session=session)
+        self._reload_list(actor=actor, session=session)
 
 
 def _details() -> rx.Component:
@@ -226,13 +248,38 @@ def _manage() -> rx.Component:
     )
 
 
+def _select(name: str, label: str, values: tuple[str, ...]) -> rx.Component:
+    return rx.el.select(
+        rx.el.option(f"Any {label.lower()}", value=""),
+        *[rx.el.option(value, value=value) for value in values],
+        name=name,
+        aria_label=f"Filter by {label.lower()}",
+        style={"padding": "0.4rem"},
+        class_name="touch-target",
+    )
+
+
+def _open_button(row: rx.Var) -> rx.Component:
+    return rx.button(
+        "Open",
+        on_click=PeopleState.open_person(row["id"]),
+        size="1",
+        variant="soft",
+        class_name="touch-target",
+    )
+
+
 def _content() -> rx.Component:
     return rx.vstack(
         rx.form(
             rx.hstack(
-                labelled_input("Email", "email", type="email", id="person-email", required=True),
-                rx.button("Find", type="submit"),
+                labelled_input("Name or email", "q", id="person-email"),
+                _select("role", "Role", USER_ROLES),
+                _select("status", "Status", USER_STATUSES),
+                rx.button("Find", type="submit", class_name="touch-target"),
+                export_button(PeopleState),
                 align="end",
+                wrap="wrap",
                 width="100%",
             ),
             on_submit=PeopleState.search,
@@ -250,9 +297,14 @@ def _content() -> rx.Component:
                 width="100%",
             ),
         ),
+        data_table(
+            PeopleState,
+            row_id="person-row-",
+            actions=_open_button,
+            empty_text="No account matches.",
+        ),
         spacing="4",
         width="100%",
-        max_width="44rem",
     )
 
 

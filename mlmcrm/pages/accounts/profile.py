@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError, ReauthenticationRequired
+from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.accounts import accounts, profile
-from mlmcrm.state.account import AccountState
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.state.account import AccountState, account_handler
 
 
 class ProfileState(AccountState):
@@ -23,95 +24,72 @@ class ProfileState(AccountState):
     bank_account_last4: str = ""
     date_of_birth_on_file: bool = False
 
-    @rx.event
-    def load(self) -> None:
-        """Read the profile (the role is checked again here)."""
-        self.error = self.message = ""
-        self._load()
-
-    def _load(self) -> None:
-        actor = self._account_actor()
-        if actor is None:
-            return
-        with session_scope("app", actor_id=actor.user_id) as session:
-            shown = profile.get_profile(session=session, actor=actor, user_id=actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
+    def _load(self, *, actor: Actor, session: Session) -> None:
+        shown = profile.get_profile(session=session, actor=actor, user_id=actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
         self.email, self.phone = shown.email, shown.phone
         self.name = f"{shown.first_name} {shown.last_name}".strip()
         self.tax_id_last4 = shown.tax_id_last4
         self.bank_account_last4 = shown.bank_account_last4
         self.date_of_birth_on_file = shown.date_of_birth_on_file
 
-    def _run(self, change, success: str) -> rx.event.EventSpec | None:
-        self.error = self.message = ""
-        actor = self._account_actor()
-        if actor is None:
-            return self._signed_out()
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                result = change(session, actor)
-        except ReauthenticationRequired:
-            return self._confirm_first()
-        except DomainError as exc:
-            self.error = str(exc)
-            return None
-        self.message = result if isinstance(result, str) else success
-        self._load()
-        return None
+    @rx.event
+    @account_handler()
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """Read the profile."""
+        self._load(actor=actor, session=session)
 
     @rx.event
-    def change_email(self, form_data: dict) -> rx.event.EventSpec | None:
+    @account_handler()
+    def change_email(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Change the login email (needs re-authentication)."""
-        new_email = str(form_data.get("new_email", ""))
-        return self._run(
-            lambda s, a: accounts.change_email(session=s, actor=a, new_email=new_email),
-            "Email changed.",
+        self.message = accounts.change_email(
+            session=session, actor=actor, new_email=str(form_data.get("new_email", ""))
         )
+        self._load(actor=actor, session=session)
 
     @rx.event
-    def change_phone(self, form_data: dict) -> rx.event.EventSpec | None:
+    @account_handler()
+    def change_phone(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Change the phone number (needs re-authentication)."""
-        phone = str(form_data.get("phone", ""))
-        return self._run(
-            lambda s, a: accounts.change_phone(session=s, actor=a, phone=phone),
-            "Phone number saved.",
-        )
+        accounts.change_phone(session=session, actor=actor, phone=str(form_data.get("phone", "")))
+        self.message = "Phone number saved."
+        self._load(actor=actor, session=session)
 
     @rx.event
-    def change_password(self, form_data: dict) -> rx.event.EventSpec | None:
+    @account_handler()
+    def change_password(
+        self, form_data: dict, *, actor: Actor, session: Session
+    ) -> rx.event.EventSpec:
         """Change the password (needs re-authentication); every browser is signed out."""
         password = str(form_data.get("new_password", ""))
         if password != str(form_data.get("confirm_password", "")):
-            self.error = "The two passwords are not the same."
-            return None
-        outcome = self._run(
-            lambda s, a: accounts.change_password(session=s, actor=a, new_password=password),
-            "changed",
-        )
-        if outcome is None and not self.error:
-            # Every session is revoked; the login page then forgets this tab's state.
-            return rx.redirect(routes.LOGIN)
-        return outcome
+            raise ValidationFailed("The two passwords are not the same.")
+        accounts.change_password(session=session, actor=actor, new_password=password)
+        # Every session is revoked; the login page then forgets this tab's state.
+        return rx.redirect(routes.LOGIN)
 
     @rx.event
-    def save_payout_details(self, form_data: dict) -> rx.event.EventSpec | None:
+    @account_handler()
+    def save_payout_details(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Save the tax id and/or bank account, encrypted (needs re-authentication)."""
-        tax_id = str(form_data.get("tax_id", "")).strip() or None
-        bank = str(form_data.get("bank_account", "")).strip() or None
-        return self._run(
-            lambda s, a: profile.update_payout_details(
-                session=s, actor=a, tax_id=tax_id, bank_account=bank
-            ),
-            "Payout details saved.",
+        profile.update_payout_details(
+            session=session,
+            actor=actor,
+            tax_id=str(form_data.get("tax_id", "")).strip() or None,
+            bank_account=str(form_data.get("bank_account", "")).strip() or None,
         )
+        self.message = "Payout details saved."
+        self._load(actor=actor, session=session)
 
     @rx.event
-    def save_date_of_birth(self, form_data: dict) -> rx.event.EventSpec | None:
+    @account_handler()
+    def save_date_of_birth(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Save the date of birth, encrypted."""
-        value = str(form_data.get("date_of_birth", ""))
-        return self._run(
-            lambda s, a: profile.update_date_of_birth(session=s, actor=a, date_of_birth=value),
-            "Date of birth saved.",
+        profile.update_date_of_birth(
+            session=session, actor=actor, date_of_birth=str(form_data.get("date_of_birth", ""))
         )
+        self.message = "Date of birth saved."
+        self._load(actor=actor, session=session)
 
 
 def _masked(last4: rx.Var) -> rx.Component:

@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
+from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.accounts import accounts
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.visitor import visitor
@@ -29,8 +30,7 @@ class ResetPasswordState(AuthState):
         """Set the new password; every browser of the account is signed out."""
         password = str(form_data.get("password", ""))
         if password != str(form_data.get("confirm", "")):
-            self.error = "The two passwords are not the same."
-            return
+            raise ValidationFailed("The two passwords are not the same.")
         token = self.router.url.query_parameters.get("token", "")
         accounts.reset_password(
             session=session,

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
+from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message, notice_message
 from mlmcrm.components.layout import app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
+from mlmcrm.errors import NotFound
 from mlmcrm.services.accounts import sessions
-from mlmcrm.state.account import AccountState
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.state.account import AccountState, account_handler
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import Column
+
+COLUMNS = (
+    Column("device", "Device"),
+    Column("ip", "IP address"),
+    Column("created", "Signed in (UTC)"),
+    Column("last_seen", "Last seen (UTC)"),
+)
 
 
 class SessionsState(AccountState):
@@ -18,19 +28,7 @@ class SessionsState(AccountState):
 
     rows: list[dict[str, str]] = []
 
-    @rx.event
-    def load(self) -> None:
-        """Read the live sessions (the role is checked again here)."""
-        self.error = self.message = ""
-        self._load()
-
-    def _load(self) -> None:
-        actor = self._account_actor()
-        if actor is None:
-            self.rows = []
-            return
-        with session_scope("app", actor_id=actor.user_id) as session:
-            listed = sessions.list_sessions(session=session, actor=actor)
+    def _load(self, *, actor: Actor, session: Session) -> None:
         self.rows = [
             {
                 "id": str(s.id),
@@ -40,70 +38,50 @@ class SessionsState(AccountState):
                 "last_seen": s.last_seen_at[:16].replace("T", " "),
                 "current": "yes" if s.current else "",
             }
-            for s in listed
+            for s in sessions.list_sessions(session=session, actor=actor)
         ]
 
     @rx.event
-    def revoke(self, session_id: str) -> rx.event.EventSpec | None:
-        """Sign one browser out (only the user's own; another's is 'not found')."""
-        self.error = self.message = ""
-        actor = self._account_actor()
-        if actor is None:
-            return self._signed_out()
-        wanted = parse_id(session_id)
-        if wanted is None:
-            self.error = "That session does not exist or has already ended."
-            return None
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                sessions.revoke_session(session=session, actor=actor, session_id=wanted)
-        except DomainError as exc:
-            self.error = str(exc)
-            return None
-        self.message = "That browser is signed out."
-        self._load()
-        return None
+    @account_handler()
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """Read the live sessions."""
+        self._load(actor=actor, session=session)
 
     @rx.event
-    def revoke_others(self) -> rx.event.EventSpec | None:
+    @account_handler()
+    def revoke(self, session_id: str, *, actor: Actor, session: Session) -> None:
+        """Sign one browser out (only the user's own; another's is 'not found')."""
+        wanted = parse_id(session_id)
+        if wanted is None:
+            raise NotFound("That session does not exist or has already ended.")
+        sessions.revoke_session(session=session, actor=actor, session_id=wanted)
+        self.message = "That browser is signed out."
+        self._load(actor=actor, session=session)
+
+    @rx.event
+    @account_handler()
+    def revoke_others(self, *, actor: Actor, session: Session) -> None:
         """Sign out everywhere else: every other browser, and every API token."""
-        self.error = self.message = ""
-        actor = self._account_actor()
-        if actor is None:
-            return self._signed_out()
-        with session_scope("app", actor_id=actor.user_id) as session:
-            count = sessions.revoke_other_sessions(session=session, actor=actor)
+        count = sessions.revoke_other_sessions(session=session, actor=actor)
         self.message = (
             f"Signed out {count} other browser{'s' if count != 1 else ''}; "
             "your API tokens no longer work."
         )
-        self._load()
-        return None
+        self._load(actor=actor, session=session)
 
 
-def _row(row: rx.Var) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(
-            rx.hstack(
-                rx.text(row["device"]),
-                rx.cond(row["current"] != "", rx.badge("This browser", color_scheme="green")),
-            )
+def _actions(row: rx.Var) -> rx.Component:
+    return rx.cond(
+        row["current"] == "",
+        rx.button(
+            "Sign out",
+            on_click=SessionsState.revoke(row["id"]),
+            size="1",
+            variant="soft",
+            color_scheme="red",
+            class_name="touch-target",
         ),
-        rx.table.cell(row["ip"]),
-        rx.table.cell(row["created"]),
-        rx.table.cell(row["last_seen"]),
-        rx.table.cell(
-            rx.cond(
-                row["current"] == "",
-                rx.button(
-                    "Sign out",
-                    on_click=SessionsState.revoke(row["id"]),
-                    size="1",
-                    variant="soft",
-                    color_scheme="red",
-                ),
-            )
-        ),
+        rx.badge("This browser", color_scheme="green"),
     )
 
 
@@ -111,24 +89,12 @@ def _content() -> rx.Component:
     return rx.vstack(
         error_message(SessionsState.error),
         notice_message(SessionsState.message),
-        rx.scroll_area(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("Device"),
-                        rx.table.column_header_cell("IP address"),
-                        rx.table.column_header_cell("Signed in (UTC)"),
-                        rx.table.column_header_cell("Last seen (UTC)"),
-                        rx.table.column_header_cell(""),
-                    )
-                ),
-                rx.table.body(rx.foreach(SessionsState.rows, _row)),
-                variant="surface",
-                width="100%",
-            ),
-            type="auto",
-            scrollbars="horizontal",
-            width="100%",
+        simple_table(
+            COLUMNS,
+            SessionsState.rows,
+            row_id="session-row-",
+            actions=_actions,
+            empty_text="No browser is signed in.",
         ),
         rx.button(
             "Sign out all other browsers",

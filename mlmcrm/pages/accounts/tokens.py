@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
+from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError, NotFound, ReauthenticationRequired
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.services.accounts import api_tokens
 from mlmcrm.services.platform import permissions
-from mlmcrm.state.account import AccountState
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.state.account import AccountState, account_handler
 from mlmcrm.state.auth import shows_once
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import Column
+
+COLUMNS = (
+    Column("name", "Name"),
+    Column("prefix", "Token"),
+    Column("scopes", "Scopes"),
+    Column("created", "Created"),
+    Column("last_used", "Last used"),
+    Column("expires", "Expires"),
+)
+GONE = "That token does not exist or was already revoked."
 
 
 @shows_once("new_token")
@@ -22,19 +35,7 @@ class TokensState(AccountState):
     rows: list[dict[str, str]] = []
     new_token: str = ""
 
-    @rx.event
-    def load(self) -> None:
-        """List the live tokens (the role is checked again here)."""
-        self.new_token = self.error = self.message = ""
-        self._list()
-
-    def _list(self) -> None:
-        actor = self._account_actor()
-        if actor is None:
-            self.rows = []
-            return
-        with session_scope("app", actor_id=actor.user_id) as session:
-            listed = api_tokens.list_tokens(session=session, actor=actor)
+    def _list(self, *, actor: Actor, session: Session) -> None:
         self.rows = [
             {
                 "id": str(t.id),
@@ -45,79 +46,56 @@ class TokensState(AccountState):
                 "last_used": t.last_used_at[:16].replace("T", " ") or "never",
                 "expires": t.expires_at[:10],
             }
-            for t in listed
+            for t in api_tokens.list_tokens(session=session, actor=actor)
         ]
 
     @rx.event
-    def create(self, form_data: dict) -> rx.event.EventSpec | None:
-        """Create a token and show it once."""
-        self.error = self.message = self.new_token = ""
-        actor = self._account_actor()
-        if actor is None:
-            return self._signed_out()
+    @account_handler(clear=("error", "message", "new_token"))
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """List the live tokens."""
+        self._list(actor=actor, session=session)
+
+    @rx.event
+    @account_handler(clear=("error", "message", "new_token"))
+    def create(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Create a token and show it once (needs re-authentication)."""
         scopes = [scope for scope in permissions.API_SCOPES if form_data.get(f"scope_{scope}")]
         lifetime = str(form_data.get("expires_in_days", "") or api_tokens.DEFAULT_LIFETIME_DAYS)
         if lifetime not in {str(days) for days in api_tokens.LIFETIME_CHOICES}:
-            self.error = "Choose how long the token lives: " + ", ".join(
-                f"{days} days" for days in api_tokens.LIFETIME_CHOICES
+            raise ValidationFailed(
+                "Choose how long the token lives: "
+                + ", ".join(f"{days} days" for days in api_tokens.LIFETIME_CHOICES)
             )
-            return None
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                _public, raw = api_tokens.create_token(
-                    session=session,
-                    actor=actor,
-                    name=str(form_data.get("name", "")),
-                    scopes=scopes,
-                    expires_in_days=int(lifetime),
-                )
-        except ReauthenticationRequired:
-            return self._confirm_first()
-        except DomainError as exc:
-            self.error = str(exc)
-            return None
+        _public, raw = api_tokens.create_token(
+            session=session,
+            actor=actor,
+            name=str(form_data.get("name", "")),
+            scopes=scopes,
+            expires_in_days=int(lifetime),
+        )
         self.new_token = raw
-        self._list()
-        return None
+        self._list(actor=actor, session=session)
 
     @rx.event
-    def revoke(self, token_id: str) -> rx.event.EventSpec | None:
-        """Revoke one of the user's tokens."""
-        self.error = self.message = ""
-        actor = self._account_actor()
-        if actor is None:
-            return self._signed_out()
+    @account_handler()
+    def revoke(self, token_id: str, *, actor: Actor, session: Session) -> None:
+        """Revoke one of the user's tokens (another's is 'not found')."""
         wanted = parse_id(token_id)
-        try:
-            if wanted is None:
-                raise NotFound("That token does not exist or was already revoked.")
-            with session_scope("app", actor_id=actor.user_id) as session:
-                api_tokens.revoke_token(session=session, actor=actor, token_id=wanted)
-        except DomainError:
-            self.error = "That token does not exist or was already revoked."
-            return None
+        if wanted is None:
+            raise NotFound(GONE)
+        api_tokens.revoke_token(session=session, actor=actor, token_id=wanted)
         self.message = "The token was revoked."
-        self._list()
-        return None
+        self._list(actor=actor, session=session)
 
 
-def _row(row: rx.Var) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(row["name"]),
-        rx.table.cell(rx.code(row["prefix"])),
-        rx.table.cell(row["scopes"]),
-        rx.table.cell(row["created"]),
-        rx.table.cell(row["last_used"]),
-        rx.table.cell(row["expires"]),
-        rx.table.cell(
-            rx.button(
-                "Revoke",
-                on_click=TokensState.revoke(row["id"]),
-                size="1",
-                color_scheme="red",
-                variant="soft",
-            )
-        ),
+def _revoke_button(row: rx.Var) -> rx.Component:
+    return rx.button(
+        "Revoke",
+        on_click=TokensState.revoke(row["id"]),
+        size="1",
+        color_scheme="red",
+        variant="soft",
+        class_name="touch-target",
     )
 
 
@@ -168,31 +146,12 @@ def _content() -> rx.Component:
                 reset_on_submit=True,
             ),
         ),
-        rx.scroll_area(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[
-                            rx.table.column_header_cell(h)
-                            for h in (
-                                "Name",
-                                "Token",
-                                "Scopes",
-                                "Created",
-                                "Last used",
-                                "Expires",
-                                "",
-                            )
-                        ]
-                    )
-                ),
-                rx.table.body(rx.foreach(TokensState.rows, _row)),
-                variant="surface",
-                width="100%",
-            ),
-            type="auto",
-            scrollbars="horizontal",
-            width="100%",
+        simple_table(
+            COLUMNS,
+            TokensState.rows,
+            row_id="token-row-",
+            actions=_revoke_button,
+            empty_text="No API tokens yet.",
         ),
         rx.text(
             "Send a token as 'Authorization: Bearer <token>' to /api/v1 (see /api/docs).",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.forms import (
@@ -18,13 +19,14 @@ from mlmcrm.components.forms import (
     section,
 )
 from mlmcrm.components.layout import sign_out_form
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError, ReauthenticationRequired
 from mlmcrm.services.accounts import two_factor
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.state.account import AccountState
+from mlmcrm.state.account import AccountState, account_handler
 from mlmcrm.state.auth import shows_once
+
+ENROL = "two_factor.enrol"
+"""The permission of the enrolment handlers: staff who must still set up 2FA hold it too."""
 
 
 @shows_once("secret", "qr_data_uri", "recovery_codes")
@@ -38,120 +40,85 @@ class TwoFactorState(AccountState):
     qr_data_uri: str = ""
     recovery_codes: list[str] = []
 
-    def _enrolment_actor(self) -> Actor | None:
-        """Signed in and past the 2FA challenge; staff who must enrol are let in here."""
+    def actor_for(self, permission: str) -> Actor | None:
+        """As everywhere, except that enrolling needs only a password and an answered challenge.
+
+        Staff land here right after their password, before they have a second factor; this is
+        the one page whose handlers act for them then.
+        """
+        if permission != ENROL:
+            return super().actor_for(permission)
         user = self._current_user()
         if user is None or user.needs_two_factor:
             return None
-        return user.actor(self._client_ip())
+        actor = user.actor(self._client_ip())
+        return actor if permissions.can(ENROL, actor=actor) else None
 
-    def _refresh(self, actor: Actor) -> None:
-        with session_scope("app", actor_id=actor.user_id) as session:
-            self.enabled, self.recovery_left = two_factor.two_factor_status(
-                session=session, actor=actor
+    def _refused(self) -> rx.event.EventSpec:
+        user = self._current_user()
+        if user is not None and user.needs_two_factor:
+            return rx.redirect(
+                routes.with_next(routes.TWO_FACTOR_CHALLENGE, routes.TWO_FACTOR_SETUP)
             )
+        return self._signed_out()
+
+    def _refresh(self, *, actor: Actor, session: Session) -> None:
+        self.enabled, self.recovery_left = two_factor.two_factor_status(
+            session=session, actor=actor
+        )
         self.is_staff = actor.is_staff
 
-    def _begin(self, actor: Actor) -> rx.event.EventSpec | None:
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                shown = two_factor.begin_enrolment(session=session, actor=actor)
-        except ReauthenticationRequired:
-            return self._confirm_first()
+    def _begin(self, *, actor: Actor, session: Session) -> None:
+        shown = two_factor.begin_enrolment(session=session, actor=actor)
         self.secret = shown.secret
         self.qr_data_uri = "data:image/svg+xml;base64," + base64.b64encode(
             shown.qr_svg.encode()
         ).decode("ascii")
-        return None
 
     @rx.event
-    def load(self) -> rx.event.EventSpec | None:
+    @account_handler(
+        ENROL,
+        clear=("error", "message", "secret", "qr_data_uri"),
+        refused=lambda state: state._refused(),
+    )
+    def load(self, *, actor: Actor, session: Session) -> None:
         """Show the QR code at once when 2FA is off; the status when it is on."""
-        self.error = self.message = ""
         self.recovery_codes = []
-        self.secret = self.qr_data_uri = ""
-        user = self._current_user()
-        if user is None:
-            return self._signed_out()
-        if user.needs_two_factor:
-            return rx.redirect(
-                routes.with_next(routes.TWO_FACTOR_CHALLENGE, routes.TWO_FACTOR_SETUP)
-            )
-        actor = user.actor(self._client_ip())
-        self._refresh(actor)
+        self._refresh(actor=actor, session=session)
         if not self.enabled:
-            return self._begin(actor)
-        return None
+            self._begin(actor=actor, session=session)
 
     @rx.event
-    def replace(self) -> rx.event.EventSpec | None:
+    @account_handler(ENROL, clear=())
+    def replace(self, *, actor: Actor, session: Session) -> None:
         """Start moving 2FA to a new authenticator app (needs re-authentication)."""
-        actor = self._enrolment_actor()
-        if actor is None:
-            return self._signed_out()
-        return self._begin(actor)
+        self._begin(actor=actor, session=session)
 
     @rx.event
-    def confirm(self, form_data: dict) -> rx.event.EventSpec | None:
+    @account_handler(ENROL, clear=("error",))
+    def confirm(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Turn 2FA on with a code from the app; show the recovery codes once."""
-        self.error = ""
-        actor = self._enrolment_actor()
-        if actor is None:
-            return self._signed_out()
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                codes = two_factor.confirm_enrolment(
-                    session=session, actor=actor, code=str(form_data.get("code", ""))
-                )
-        except ReauthenticationRequired:
-            return self._confirm_first()
-        except DomainError as exc:
-            self.error = str(exc)
-            return None
-        self.recovery_codes = codes
+        self.recovery_codes = two_factor.confirm_enrolment(
+            session=session, actor=actor, code=str(form_data.get("code", ""))
+        )
         self.secret = self.qr_data_uri = ""
-        self._refresh(actor)
+        self._refresh(actor=actor, session=session)
         self.message = "Two-factor authentication is on."
-        return None
 
     @rx.event
-    def new_recovery_codes(self) -> rx.event.EventSpec | None:
+    @account_handler(clear=("error",))
+    def new_recovery_codes(self, *, actor: Actor, session: Session) -> None:
         """Replace the recovery codes (needs re-authentication)."""
-        self.error = ""
-        actor = self.actor_for("account.self")
-        if actor is None:
-            return self._signed_out()
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                self.recovery_codes = two_factor.regenerate_recovery_codes(
-                    session=session, actor=actor
-                )
-        except ReauthenticationRequired:
-            return self._confirm_first()
-        except DomainError as exc:
-            self.error = str(exc)
-            return None
-        self._refresh(actor)
-        return None
+        self.recovery_codes = two_factor.regenerate_recovery_codes(session=session, actor=actor)
+        self._refresh(actor=actor, session=session)
 
     @rx.event
-    def turn_off(self) -> rx.event.EventSpec | None:
+    @account_handler(clear=("error",))
+    def turn_off(self, *, actor: Actor, session: Session) -> None:
         """Turn 2FA off (distributors only; needs re-authentication)."""
-        self.error = ""
-        actor = self.actor_for("account.self")
-        if actor is None:
-            return self._signed_out()
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                two_factor.disable(session=session, actor=actor)
-        except ReauthenticationRequired:
-            return self._confirm_first()
-        except DomainError as exc:
-            self.error = str(exc)
-            return None
-        self._refresh(actor)
+        two_factor.disable(session=session, actor=actor)
+        self._refresh(actor=actor, session=session)
         self.message = "Two-factor authentication is off."
-        return None
 
     @rx.event
     def done(self) -> rx.event.EventSpec:

@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import (
@@ -32,6 +33,7 @@ from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import account_notices, auth
 from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 TOKEN_PREFIX = "mlm_"
 MAX_TOKENS_PER_USER = 20
@@ -42,9 +44,10 @@ LIFETIME_CHOICES = (7, 30, 60, 90)
 REFUSED_MESSAGE = "The API token is missing, revoked or expired."
 
 
-@dataclass(frozen=True)
-class ApiTokenPublic:
-    """A token as the tokens page lists it (never the token itself)."""
+class ApiTokenPublic(BaseModel):
+    """A token as ``/api/v1/tokens`` and the tokens page list it (never the token itself)."""
+
+    model_config = PUBLIC_CONFIG
 
     id: int
     name: str
@@ -57,7 +60,7 @@ class ApiTokenPublic:
 
 def _public(row: ApiToken) -> ApiTokenPublic:
     return ApiTokenPublic(
-        id=row.id,  # type: ignore[arg-type]  # a stored row has an id
+        id=row.id,
         name=row.name,
         prefix=row.token_prefix,
         scopes=list(row.scopes),
@@ -267,6 +270,37 @@ class TokenActor:
         if scope not in self.scopes:
             raise PermissionDenied(f"This token does not have the {scope} scope.")
         return self.actor
+
+
+class MePublic(BaseModel):
+    """The user an API token acts as, as ``/api/v1/me`` shows them."""
+
+    model_config = PUBLIC_CONFIG
+
+    id: int
+    email: str
+    role: str
+    distributor_id: int | None
+    scopes: list[str]
+
+
+def token_user(*, session: Session, who: TokenActor) -> MePublic:
+    """The user ``who`` acts as, with the token's scopes (the caller checked ``me:read``).
+
+    Raises:
+        AuthenticationFailed: The token's user no longer exists.
+    """
+    actor = who.actor
+    user = session.get(User, actor.user_id) if actor.user_id else None
+    if user is None:
+        raise AuthenticationFailed(REFUSED_MESSAGE)
+    return MePublic(
+        id=user.id,
+        email=user.email,
+        role=actor.role,
+        distributor_id=actor.distributor_id,
+        scopes=sorted(who.scopes),
+    )
 
 
 def authenticate(

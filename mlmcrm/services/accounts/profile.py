@@ -10,17 +10,20 @@ after a fresh re-authentication.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Contact, User, UserProfile
+from mlmcrm.models.users import USER_ROLES, USER_STATUSES
 from mlmcrm.services.accounts import auth
-from mlmcrm.services.platform import audit, crypto, permissions, scoping
+from mlmcrm.services.platform import audit, crypto, listing, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 SENSITIVE_FIELDS = {
     "tax_id": "user_profiles.tax_id",
@@ -31,9 +34,10 @@ CONTACT_NOTES_FIELD = "contacts.private_notes"
 MAX_NOTES = 10_000
 
 
-@dataclass(frozen=True)
-class ProfilePublic:
+class ProfilePublic(BaseModel):
     """A profile as pages show it: sensitive values only as their last 4 characters."""
+
+    model_config = PUBLIC_CONFIG
 
     user_id: int
     email: str
@@ -260,13 +264,119 @@ def read_contact_private_notes(
     return crypto.decrypt_field(contact.private_notes_enc, field=CONTACT_NOTES_FIELD)
 
 
-@dataclass(frozen=True)
-class PersonPublic:
-    """An account as the staff's people page shows it (sensitive values as last 4 only)."""
+class PersonPublic(BaseModel):
+    """An account as the staff's people page lists and shows it (sensitive values as last 4)."""
 
-    profile: ProfilePublic
+    model_config = PUBLIC_CONFIG
+
+    id: int
+    email: str
+    name: str
+    role: str
     status: str
     two_factor: bool
+    created_at: str
+    tax_id_last4: str
+    bank_account_last4: str
+    date_of_birth_on_file: bool
+
+
+def _person(user: User, profile: UserProfile | None) -> PersonPublic:
+    first = (profile.first_name if profile else "") or ""
+    last = (profile.last_name if profile else "") or ""
+    return PersonPublic(
+        id=user.id,
+        email=user.email,
+        name=f"{first} {last}".strip(),
+        role=user.role,
+        status=user.status,
+        two_factor=user.totp_secret_enc is not None,
+        created_at=user.created_at.strftime("%Y-%m-%d"),
+        tax_id_last4=((profile.tax_id_last4 if profile else "") or "").strip(),
+        bank_account_last4=((profile.bank_account_last4 if profile else "") or "").strip(),
+        date_of_birth_on_file=profile is not None and profile.date_of_birth_enc is not None,
+    )
+
+
+def _people() -> sa.Select:
+    return sa.select(User, UserProfile).outerjoin(
+        UserProfile, col(UserProfile.user_id) == col(User.id)
+    )
+
+
+PEOPLE_SORTS = {
+    "name": sa.func.lower(
+        sa.func.coalesce(col(UserProfile.first_name), "")
+        + " "
+        + sa.func.coalesce(col(UserProfile.last_name), "")
+    ),
+    "email": sa.func.lower(col(User.email)),
+    "role": col(User.role),
+    "status": col(User.status),
+    "created_at": col(User.created_at),
+}
+"""The columns a people list may be sorted by."""
+
+
+def list_people(
+    *,
+    session: Session,
+    actor: Actor,
+    search: str = "",
+    role: str = "",
+    status: str = "",
+    query: ListQuery | None = None,
+) -> tuple[list[PersonPublic], int]:
+    """One page of the accounts, for staff who read distributors' accounts, and the count.
+
+    The default order is newest first; ``search`` matches a name or an email, literally.
+
+    Raises:
+        PermissionDenied: The actor may not read other people's accounts.
+        ValidationFailed: An unknown role, status or sort column, or an export of too many rows.
+    """
+    permissions.require("distributors.read", actor=actor)
+    statement = scoping.restrict(_people(), actor=actor, entity="user")
+    needle = (search or "").strip()
+    if needle:
+        statement = statement.where(
+            col(User.email).icontains(needle, autoescape=True)
+            | col(UserProfile.first_name).icontains(needle, autoescape=True)
+            | col(UserProfile.last_name).icontains(needle, autoescape=True)
+        )
+    if role:
+        if role not in USER_ROLES:
+            raise ValidationFailed("Choose one of the roles: " + ", ".join(USER_ROLES) + ".")
+        statement = statement.where(col(User.role) == role)
+    if status:
+        if status not in USER_STATUSES:
+            raise ValidationFailed("Choose one of the statuses: " + ", ".join(USER_STATUSES) + ".")
+        statement = statement.where(col(User.status) == status)
+    rows, total = listing.page(
+        statement,
+        query or ListQuery(),
+        session=session,
+        sort_columns=PEOPLE_SORTS,
+        default=[col(User.created_at).desc(), col(User.id).desc()],
+        tie_break=col(User.id),
+    )
+    return [_person(row[0], row[1]) for row in rows], total
+
+
+def get_person(*, session: Session, actor: Actor, user_id: int) -> PersonPublic:
+    """One account, for staff who read distributors' accounts.
+
+    Raises:
+        PermissionDenied: The actor may not read other people's accounts.
+        NotFound: No such account (or one the actor may not see).
+    """
+    permissions.require("distributors.read", actor=actor)
+    row = session.execute(
+        scoping.restrict(_people(), actor=actor, entity="user").where(col(User.id) == user_id)
+    ).first()
+    if row is None:
+        raise NotFound("That person does not exist.")
+    return _person(row[0], row[1])
 
 
 def find_person(*, session: Session, actor: Actor, email: str) -> PersonPublic:
@@ -278,21 +388,15 @@ def find_person(*, session: Session, actor: Actor, email: str) -> PersonPublic:
     """
     permissions.require("distributors.read", actor=actor)
     needle = (email or "").strip().lower()
-    user = (
-        session.exec(
-            scoping.restrict(
-                select(User).where(sa.func.lower(User.email) == needle),
-                actor=actor,
-                entity="user",
+    row = (
+        session.execute(
+            scoping.restrict(_people(), actor=actor, entity="user").where(
+                sa.func.lower(col(User.email)) == needle
             )
         ).first()
         if needle
         else None
     )
-    if user is None:
+    if row is None:
         raise NotFound("No account has that email.")
-    return PersonPublic(
-        profile=get_profile(session=session, actor=actor, user_id=user.id),  # type: ignore[arg-type]  # a flushed row has an id
-        status=user.status,
-        two_factor=user.totp_secret_enc is not None,
-    )
+    return _person(row[0], row[1])

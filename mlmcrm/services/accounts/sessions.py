@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound
@@ -11,11 +10,13 @@ from mlmcrm.models import UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 
-@dataclass(frozen=True)
-class SessionPublic:
+class SessionPublic(BaseModel):
     """One signed-in browser as the sessions page shows it."""
+
+    model_config = PUBLIC_CONFIG
 
     id: int
     device: str
@@ -75,7 +76,7 @@ def list_sessions(*, session: Session, actor: Actor) -> list[SessionPublic]:
     rows = session.exec(statement).all()
     return [
         SessionPublic(
-            id=row.id,  # type: ignore[arg-type]  # a flushed row has an id
+            id=row.id,
             device=describe_device(row.user_agent),
             ip_address=str(row.ip_address or ""),
             created_at=row.created_at.isoformat(),

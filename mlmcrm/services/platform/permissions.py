@@ -57,6 +57,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "jobs.read": frozenset({"admin", "finance", "compliance", "support"}),
     # Every signed-in person: their own profile, password, 2FA, sessions and API tokens.
     "account.self": frozenset(ROLES),
+    # Set up 2FA: every person, staff too before they have it (the one page open to them then).
+    "two_factor.enrol": frozenset(ROLES),
     # Full value of an encrypted field (tax id, bank account, date of birth); audited.
     "sensitive.reveal": frozenset({"finance"}),
     # A distributor's own CRM (contacts, customers, tasks).
