@@ -1020,9 +1020,25 @@ class _BasisColumn:
         return multiply(self.basis[rows], factor)
 
 
-def _copy_stats(
-    cursor: Any, table: str, period_id: int, inputs: PeriodInputs, result: Result
-) -> None:
+STATS_COLUMNS = (
+    "period_id",
+    "distributor_id",
+    "pv",
+    "gv",
+    "active",
+    "paid_as_rank_id",
+    "title_rank_id",
+    "bonus_rank_id",
+    "left_volume",
+    "right_volume",
+    "carry_left",
+    "carry_right",
+)
+"""The engine's per-distributor state as stored (the stats, and the estimate's stats)."""
+
+
+def stats_columns(period_id: int, inputs: PeriodInputs, result: Result) -> list[pgcopy.Column]:
+    """The binary COPY columns of :data:`STATS_COLUMNS` for a computed period."""
     state = result.state
     size = state.pv.size
     places = result.volume_places
@@ -1041,21 +1057,14 @@ def _copy_stats(
     ]
     for values in (state.left_volume, state.right_volume, state.carry_left, state.carry_right):
         columns.append(pgcopy.numeric(values if binary else zero, places))
-    names = [
-        "period_id",
-        "distributor_id",
-        "pv",
-        "gv",
-        "active",
-        "paid_as_rank_id",
-        "title_rank_id",
-        "bonus_rank_id",
-        "left_volume",
-        "right_volume",
-        "carry_left",
-        "carry_right",
-    ]
-    pgcopy.write(cursor, table, names, columns, size, freeze=True)
+    return columns
+
+
+def _copy_stats(
+    cursor: Any, table: str, period_id: int, inputs: PeriodInputs, result: Result
+) -> None:
+    columns = stats_columns(period_id, inputs, result)
+    pgcopy.write(cursor, table, STATS_COLUMNS, columns, result.state.pv.size, freeze=True)
 
 
 def _swap_partition(

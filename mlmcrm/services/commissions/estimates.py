@@ -41,6 +41,7 @@ from mlmcrm.models.commissions import estimate_partition_name
 from mlmcrm.services.commissions import commission_periods
 from mlmcrm.services.commissions.commission_run import (
     RUN_LOCK_CLASS,
+    STATS_COLUMNS,
     SWAP_LOCK_TIMEOUT,
     PeriodInputs,
     Progress,
@@ -48,6 +49,7 @@ from mlmcrm.services.commissions.commission_run import (
     _compute,
     _swap_partition,
     load_inputs,
+    stats_columns,
     try_run_lock,
 )
 from mlmcrm.services.platform import audit, permissions, pgcopy
@@ -217,43 +219,12 @@ def _earnings(inputs: PeriodInputs, result: Result) -> np.ndarray:
 def _copy(
     cursor: Any, table: str, period_id: int, inputs: PeriodInputs, result: Result
 ) -> np.ndarray:
-    state, places = result.state, result.volume_places
-    size = state.pv.size
-    binary = inputs.plan.binary is not None
-    zero = np.zeros(size, dtype=np.int64)
-    ranks = inputs.rank_db_ids
     earnings = _earnings(inputs, result)
     totals = earnings.sum(axis=1)
-    columns = [
-        pgcopy.int8(int(period_id)),
-        pgcopy.int8(inputs.distributor_ids),
-        pgcopy.numeric(state.pv, places),
-        pgcopy.numeric(state.gv, places),
-        pgcopy.boolean(state.active),
-        pgcopy.int2(ranks[state.paid_as_rank]),
-        pgcopy.int2(ranks[state.title_rank]),
-        pgcopy.int2(ranks[state.bonus_rank]),
-    ]
-    for values in (state.left_volume, state.right_volume, state.carry_left, state.carry_right):
-        columns.append(pgcopy.numeric(values if binary else zero, places))
+    columns = stats_columns(period_id, inputs, result)
     columns += [pgcopy.int8_array(earnings), pgcopy.numeric(totals, result.places)]
-    names = [
-        "period_id",
-        "distributor_id",
-        "pv",
-        "gv",
-        "active",
-        "paid_as_rank_id",
-        "title_rank_id",
-        "bonus_rank_id",
-        "left_volume",
-        "right_volume",
-        "carry_left",
-        "carry_right",
-        "earnings",
-        "earnings_total",
-    ]
-    pgcopy.write(cursor, table, names, columns, size, freeze=True)
+    names = [*STATS_COLUMNS, "earnings", "earnings_total"]
+    pgcopy.write(cursor, table, names, columns, result.state.pv.size, freeze=True)
     return totals
 
 

@@ -26,11 +26,11 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from mlmcrm.engine import Plan, load_plan, ranks
-from mlmcrm.errors import NotFound, PermissionDenied
-from mlmcrm.models import CompPlan, Distributor
+from mlmcrm.errors import NotFound
+from mlmcrm.models import CompPlan
 from mlmcrm.models.commissions import NEWEST_FIGURES_CTE
 from mlmcrm.services.commissions.commission_periods import period_label
-from mlmcrm.services.commissions.statements import title_of
+from mlmcrm.services.commissions.statements import own_distributor, title_of
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money, exact_amount
@@ -120,19 +120,6 @@ def _joined(parts: list[str]) -> str:
 
 def _rank_name(code: str) -> str:
     return code.replace("_", " ").title()
-
-
-def _who(distributor_id: int | None, *, session: Session, actor: Actor) -> int:
-    if permissions.can("commissions.read", actor=actor):
-        if distributor_id is None or session.get(Distributor, distributor_id) is None:
-            raise NotFound("That distributor does not exist.")
-        return distributor_id
-    permissions.require("back_office.view", actor=actor)
-    if actor.distributor_id is None:
-        raise NotFound("You have no distributor record.")
-    if distributor_id not in (None, actor.distributor_id):
-        raise PermissionDenied("You can only see your own figures.")
-    return actor.distributor_id
 
 
 def _source(*, session: Session, staff: bool, period_id: int | None, live: bool) -> _Source:
@@ -419,7 +406,7 @@ def standing(
         NotFound: No engine output yet, or no such distributor.
         PermissionDenied: Another distributor's figures.
     """
-    who = _who(distributor_id, session=session, actor=actor)
+    who = own_distributor(distributor_id, session=session, actor=actor)
     staff = permissions.can("commissions.read", actor=actor)
     source = _source(session=session, staff=staff, period_id=period_id, live=live)
     columns = "s.pv, s.gv, s.active, pr.code AS paid_as, pr.level AS paid_level, tr.code AS title"
@@ -492,7 +479,7 @@ def volume_history(
     Raises:
         PermissionDenied: Another distributor's figures.
     """
-    who = _who(distributor_id, session=session, actor=actor)
+    who = own_distributor(distributor_id, session=session, actor=actor)
     rows = session.execute(
         text(
             "(SELECT p.starts_at, p.ends_at, 'closed' AS label, s.pv, s.gv, r.code"

@@ -204,7 +204,13 @@ def _plan_of(period: CommissionPeriod, *, session: Session) -> Plan | None:
     return load_plan(row.yaml) if row is not None else None
 
 
-def _own_distributor(distributor_id: int | None, *, session: Session, actor: Actor) -> int:
+def own_distributor(distributor_id: int | None, *, session: Session, actor: Actor) -> int:
+    """Whose commission figures ``actor`` asks for: staff anyone's, a distributor their own.
+
+    Raises:
+        NotFound: No such distributor (staff), or the actor has no distributor record.
+        PermissionDenied: A distributor asking for someone else's.
+    """
     if permissions.can("commissions.read", actor=actor):
         if distributor_id is None or session.get(Distributor, distributor_id) is None:
             raise NotFound("That distributor does not exist.")
@@ -345,7 +351,7 @@ def statement_lines(
         NotFound: No such period or distributor.
         PermissionDenied: Another distributor's statement.
     """
-    who = _own_distributor(distributor_id, session=session, actor=actor)
+    who = own_distributor(distributor_id, session=session, actor=actor)
     period = _visible_period(period_id, session=session, actor=actor)
     plan = _plan_of(period, session=session)
     ledger = _LEDGER.c
@@ -390,7 +396,7 @@ def statement(
         NotFound: No such period or distributor.
         PermissionDenied: Another distributor's statement.
     """
-    who = _own_distributor(distributor_id, session=session, actor=actor)
+    who = own_distributor(distributor_id, session=session, actor=actor)
     period = _visible_period(period_id, session=session, actor=actor)
     plan = _plan_of(period, session=session)
     sums = session.execute(
