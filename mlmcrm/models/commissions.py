@@ -351,6 +351,16 @@ commissions package and the genealogy below it both choose their figures with it
 recomputes a volume from orders."""
 
 
+def figures_label(kind: str | None, as_of: datetime | None, provisional: bool) -> str:
+    """How a screen says where engine figures come from: "as of 14:15 UTC", "closed", or ""."""
+    if kind is None:
+        return ""
+    if kind != "estimate":
+        return str(kind)
+    label = f"as of {as_of:%H:%M} UTC" if as_of is not None else "estimate"
+    return f"provisional, {label}" if provisional else label
+
+
 def ledger_partition_name(period_id: int) -> str:
     """The name of the ledger partition of a period."""
     return f"{LEDGER_PARTITION_PREFIX}{int(period_id)}"

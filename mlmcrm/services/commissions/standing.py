@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 from mlmcrm.engine import Plan, load_plan, ranks
 from mlmcrm.errors import NotFound
 from mlmcrm.models import CompPlan
-from mlmcrm.models.commissions import NEWEST_FIGURES_CTE
+from mlmcrm.models.commissions import NEWEST_FIGURES_CTE, figures_label
 from mlmcrm.services.commissions.commission_periods import period_label
 from mlmcrm.services.commissions.statements import own_distributor, title_of
 from mlmcrm.services.platform import permissions
@@ -185,11 +185,7 @@ def _source(*, session: Session, staff: bool, period_id: int | None, live: bool)
 
 
 def _label(source: _Source) -> str:
-    """How a screen says where figures come from: "as of 14:15 UTC", "preview", "closed"."""
-    if source.kind != "estimate":
-        return source.kind
-    label = f"as of {source.as_of:%H:%M} UTC" if source.as_of else "estimate"
-    return f"provisional, {label}" if source.provisional else label
+    return figures_label(source.kind, source.as_of, source.provisional)
 
 
 def _plan(plan_id: int | None, *, session: Session) -> Plan:

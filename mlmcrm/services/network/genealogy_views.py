@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFailed
-from mlmcrm.models.commissions import NEWEST_FIGURES_CTE
+from mlmcrm.models.commissions import NEWEST_FIGURES_CTE, figures_label
 from mlmcrm.models.genealogy import PLACEMENT_TREE
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.platform import permissions, scoping
@@ -129,16 +129,6 @@ LEFT JOIN newest_figures s ON s.distributor_id = d.id
 WHERE d.id = ANY(:ids)
 """
 """Cards read the engine's newest figures (see ``NEWEST_FIGURES_CTE``), never orders."""
-
-
-def figures_label(kind: str | None, as_of: Any, provisional: bool) -> str:
-    """Where figures come from, in words: "as of 14:15 UTC", "preview", "closed", or ""."""
-    if kind is None:
-        return ""
-    if kind != "estimate":
-        return str(kind)
-    label = f"as of {as_of:%H:%M} UTC" if as_of is not None else "estimate"
-    return f"provisional, {label}" if provisional else label
 
 
 def _money(value: Any) -> str:
