@@ -7,10 +7,11 @@ from mlmcrm.api import create_api
 from mlmcrm.api.security_headers import with_security_headers
 from mlmcrm.api.session import with_session_reference
 from mlmcrm.pages.accounts.confirm import ConfirmState, confirm_page
+from mlmcrm.pages.accounts.enrol import EnrolState, enrol_page
 from mlmcrm.pages.accounts.forgot_password import ForgotPasswordState, forgot_password_page
+from mlmcrm.pages.accounts.invite import InviteState, invite_page
 from mlmcrm.pages.accounts.join import JoinState, join_page
 from mlmcrm.pages.accounts.login import LoginState, login_page
-from mlmcrm.pages.accounts.people import PeopleState, people_page
 from mlmcrm.pages.accounts.profile import ProfileState, profile_page
 from mlmcrm.pages.accounts.reset_password import ResetPasswordState, reset_password_page
 from mlmcrm.pages.accounts.sessions import SessionsState, sessions_page
@@ -20,6 +21,7 @@ from mlmcrm.pages.accounts.two_factor_challenge import (
     TwoFactorChallengeState,
     two_factor_challenge_page,
 )
+from mlmcrm.pages.accounts.users import UsersState, users_page
 from mlmcrm.pages.accounts.verify_email import VerifyEmailState, verify_email_page
 from mlmcrm.pages.commerce.admin_orders import AdminOrdersState, admin_orders_page
 from mlmcrm.pages.commerce.autoship import AutoshipManageState, autoship_manage_page
@@ -110,7 +112,14 @@ PAGES = [
         "Audit log",
         [AuthState.guard_audit, AuditLogState.load_list],
     ),
-    (people_page, routes.ADMIN_PEOPLE, "People", [AuthState.guard_people, PeopleState.load]),
+    (users_page, routes.ADMIN_USERS, "Users", [AuthState.guard_people, UsersState.load]),
+    (
+        enrol_page,
+        routes.ADMIN_ENROL,
+        "Enrol a distributor",
+        [AuthState.guard_assist, EnrolState.load],
+    ),
+    (invite_page, routes.STAFF_INVITE, "Join the back office", [InviteState.load]),
     (
         team_page,
         routes.DISTRIBUTOR_TEAM,

@@ -121,7 +121,7 @@ def test_create_admin_makes_an_admin_who_must_enrol_two_factor_first(
     who, token = auth.login(session=owner_session, email=email, password=STRONG_PASSWORD)
     owner_session.commit()
     assert who.must_enrol_two_factor and not who.fully_signed_in
-    tab = HandlerClient(token, path=routes.ADMIN_PEOPLE)
+    tab = HandlerClient(token, path=routes.ADMIN_USERS)
     assert tab.call(AuthState.guard_staff).redirect.startswith(routes.TWO_FACTOR_SETUP)
     assert tab.call(AuthState.guard_people).redirect.startswith(routes.TWO_FACTOR_SETUP)
 

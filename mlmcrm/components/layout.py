@@ -41,7 +41,7 @@ STAFF_NAV = (
     NavItem("Overview", "building-2", routes.ADMIN_HOME),
     NavItem("Commissions", "hand-coins", routes.ADMIN_COMMISSIONS, permission="commissions.read"),
     NavItem("Plan", "file-cog", routes.ADMIN_PLANS, permission="commissions.read"),
-    NavItem("People", "users", routes.ADMIN_PEOPLE),
+    NavItem("Users", "users", routes.ADMIN_USERS, permission="distributors.read"),
     NavItem("Genealogy", "network", routes.ADMIN_GENEALOGY),
     NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, permission="orders.read"),
     NavItem("Products", "package", routes.ADMIN_PRODUCTS, permission="catalog.manage"),

@@ -22,7 +22,7 @@ from mlmcrm.models.base import (
     timestamp_field,
 )
 
-ACCOUNT_TOKEN_PURPOSES = ("verify_email", "reset_password")
+ACCOUNT_TOKEN_PURPOSES = ("verify_email", "reset_password", "staff_invite")
 PLACEMENT_PREFERENCES = ("auto", "left", "right")
 APPLICATION_STATUSES = ("pending", "accepted", "expired")
 
@@ -34,7 +34,9 @@ class EnrolmentApplication(SQLModel, table=True):
     the applicant becomes a distributor when the emailed link is opened and the agreement
     accepted (``accepted``: the agreement's version and acceptance time are kept as evidence).
     An application nobody confirmed in 7 days is anonymised (``expired``).
-    ``placement_preference`` is read by the genealogy's placement step.
+    ``placement_preference`` is read by the genealogy's placement step; an admin enrolling
+    someone may instead choose the slot (``placement_parent_id``, ``placement_slot``), taken when
+    the agreement is accepted (or, if it was filled meanwhile, the preference's automatic rule).
     """
 
     __tablename__ = "enrolment_applications"
@@ -57,6 +59,8 @@ class EnrolmentApplication(SQLModel, table=True):
     placement_preference: str = column_field(
         sa.Text, nullable=False, default="auto", server_default="auto"
     )
+    placement_parent_id: int | None = fk_field("distributors.id", nullable=True)
+    placement_slot: int | None = column_field(sa.SmallInteger)
     agreement_version: str | None = column_field(sa.Text)
     agreement_accepted_at: datetime | None = timestamp_field()
     ip_address: str | None = column_field(INET)
@@ -78,7 +82,10 @@ class ThrottleHit(SQLModel, table=True):
 
 
 class AccountToken(SQLModel, table=True):
-    """A one-time emailed token (email verification, password reset), stored as a keyed hash."""
+    """A one-time emailed token, stored as a keyed hash.
+
+    Its purposes: email verification, password reset, staff invitation.
+    """
 
     __tablename__ = "account_tokens"
     __table_args__ = (

@@ -166,6 +166,11 @@ class AuthState(rx.State):
         return self._guard("distributors.read")
 
     @rx.event
+    def guard_assist(self) -> rx.event.EventSpec | None:
+        """Page guard: signed in with a role that helps distributors with their accounts."""
+        return self._guard("accounts.assist")
+
+    @rx.event
     def route_home(self) -> rx.event.EventSpec:
         """Send the visitor to their home page, or to the login page."""
         user = self._current_user()

@@ -166,10 +166,10 @@ def test_the_token_seen_before_the_second_factor_is_useless_after_it(
     second = _post(
         client,
         routes.API_SESSION_TWO_FACTOR,
-        {"code": totp.code_at(secret, totp.current_step()), "next": "/admin/people"},
+        {"code": totp.code_at(secret, totp.current_step()), "next": "/admin/users"},
         app_url,
     )
-    assert second.status_code == 303 and second.headers["location"] == "/admin/people"
+    assert second.status_code == 303 and second.headers["location"] == "/admin/users"
     fresh = second.cookies[cookie_name()]
     owner_session.rollback()
     assert fresh != early

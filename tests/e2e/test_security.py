@@ -202,7 +202,7 @@ def test_distributor_saves_payout_details_and_sees_only_the_last_4(page, app):
 def test_distributor_cannot_open_staff_pages(page, app):
     sign_in(page, app, DISTRIBUTOR_EMAIL)
     expect(page).to_have_url(re.compile(r"/home"))
-    for path in ("/admin/audit", "/admin/people", "/admin"):
+    for path in ("/admin/audit", "/admin/users", "/admin"):
         page.goto(app.url + path)
         expect(page).to_have_url(re.compile(r"/forbidden"))
     expect(page.get_by_role("link", name="Audit log")).to_have_count(0)
@@ -240,8 +240,8 @@ def test_compliance_reads_the_audit_log_but_finance_and_support_do_not(browser, 
                 expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
             else:
                 expect(page).to_have_url(re.compile(r"/forbidden"))
-            page.goto(app.url + "/admin/people")
-            expect(page.get_by_role("heading", name="People")).to_be_visible()
+            page.goto(app.url + "/admin/users")
+            expect(page.get_by_role("heading", name="Users")).to_be_visible()
         finally:
             context.close()
 
@@ -258,7 +258,7 @@ def test_finance_reveals_a_tax_id_with_a_reason_and_it_is_audited(page, app):
 
     sign_in(page, app, FINANCE_EMAIL)
     expect(page).to_have_url(re.compile(r"/admin"))
-    page.goto(app.url + "/admin/people")
+    page.goto(app.url + "/admin/users")
     page.get_by_label("Email").fill(DISTRIBUTOR_EMAIL)
     page.get_by_role("button", name="Find").click()
     expect(page.get_by_text("•••• 3333")).to_be_visible()

@@ -89,7 +89,7 @@ def test_a_revealed_tax_id_and_the_staff_totp_secret_leave_the_state(page, app):
     sign_in(page, app, FINANCE_EMAIL)
     expect(page).to_have_url(re.compile(r"/admin"))
     session_token = _session_cookie(page)
-    page.goto(app.url + "/admin/people")
+    page.goto(app.url + "/admin/users")
     page.get_by_label("Email").fill(DISTRIBUTOR_EMAIL)
     page.get_by_role("button", name="Find").click()
     page.get_by_label("Reason").fill("state store check")

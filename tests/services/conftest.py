@@ -40,6 +40,13 @@ def signed_in(session, user, *, ip="10.9.8.7", user_agent="pytest"):
     return who.actor(ip), token
 
 
+def fresh_admin(session):
+    """A newly signed-in admin (password only, so re-authenticated just now) as an actor."""
+    from tests.factories import make_user
+
+    return signed_in(session, make_user(session, role="admin"))[0]
+
+
 def deliver_emails() -> None:
     """Run the worker on the email queue until it is empty, as ``python -m mlmcrm worker`` does."""
     from workers.main import run_worker

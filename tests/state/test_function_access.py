@@ -103,7 +103,7 @@ STAFF_PAGES = [(cls, name) for cls, name in HANDLERS if cls in STAFF_STATES]
 
 def test_the_walk_finds_the_handlers():
     names = {f"{cls.__name__}.{name}" for cls, name in HANDLERS}
-    assert {"SessionsState.revoke", "PeopleState.reveal", "ProfileState.change_email"} <= names
+    assert {"SessionsState.revoke", "UsersState.reveal", "ProfileState.change_email"} <= names
 
 
 @pytest.mark.parametrize(("state", "name"), ALL, ids=[f"{c.__name__}.{n}" for c, n in ALL])

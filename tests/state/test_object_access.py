@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from mlmcrm.models import ApiToken, AuditLog, CommissionPeriod, User, UserSession
-from mlmcrm.pages.accounts.people import PeopleState
 from mlmcrm.pages.accounts.sessions import SessionsState
 from mlmcrm.pages.accounts.tokens import TokensState
+from mlmcrm.pages.accounts.users import UsersState
 from mlmcrm.pages.commissions.periods import CommissionsState
 from mlmcrm.pages.commissions.plans import PlansState
 from mlmcrm.pages.commissions.statement import StatementState
@@ -130,13 +131,13 @@ def test_a_revoked_session_cookie_reaches_nothing(owner_session, victim):
     assert own.state.rows == []
 
 
-# -- /admin/people: the person shown comes from the page state, which a client controls -----
+# -- /admin/users: the person shown comes from the page state, which a client controls -----
 
 
 def _people_tab(session, role: str, victim_user: User) -> HandlerClient:
-    """A tab of ``/admin/people`` whose state names the victim, as a tampered client could."""
-    client = HandlerClient.sign_in(session, make_user(session, role=role), path="/admin/people")
-    client.state(PeopleState).person = {
+    """A tab of ``/admin/users`` whose state names the victim, as a tampered client could."""
+    client = HandlerClient.sign_in(session, make_user(session, role=role), path="/admin/users")
+    client.state(UsersState).person = {
         "user_id": str(victim_user.id),
         "email": victim_user.email,
         "status": "active",
@@ -145,8 +146,8 @@ def _people_tab(session, role: str, victim_user: User) -> HandlerClient:
 
 
 def test_a_distributor_cannot_look_anyone_up(owner_session, victim):
-    client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/admin/people")
-    call = client.call(PeopleState.search, form_data={"q": victim["user"].email})
+    client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/admin/users")
+    call = client.call(UsersState.search, form_data={"q": victim["user"].email})
     assert call.state.person == {}
 
 
@@ -154,31 +155,73 @@ def test_a_distributor_cannot_look_anyone_up(owner_session, victim):
 def test_only_finance_reveals_a_full_value(owner_session, victim, role):
     client = _people_tab(owner_session, role, victim["user"])
     with unchanged(owner_session, *ACCOUNT_TABLES):
-        call = client.call(PeopleState.reveal, form_data={"field": "tax_id", "reason": "curious"})
+        call = client.call(UsersState.reveal, form_data={"field": "tax_id", "reason": "curious"})
     assert call.state.revealed == "" and call.state.error
 
 
 def test_finance_reveals_with_a_reason_and_it_is_audited(owner_session, victim):
     client = _people_tab(owner_session, "finance", victim["user"])
     before = _audit_rows(owner_session, "profile.sensitive_revealed", victim["user"].id)
-    call = client.call(PeopleState.reveal, form_data={"field": "tax_id", "reason": "1099 check"})
+    call = client.call(UsersState.reveal, form_data={"field": "tax_id", "reason": "1099 check"})
     assert call.state.error == "" and call.state.revealed == "123456789"
     after = _audit_rows(owner_session, "profile.sensitive_revealed", victim["user"].id)
     assert after == before + 1
 
 
 @pytest.mark.parametrize("role", ["distributor", "finance", "compliance", "support"])
-@pytest.mark.parametrize("handler", [PeopleState.set_disabled, PeopleState.change_role])
-def test_only_admin_disables_an_account_or_changes_a_role(owner_session, victim, role, handler):
+@pytest.mark.parametrize(
+    "handler",
+    [
+        UsersState.set_disabled,
+        UsersState.change_role,
+        UsersState.reset_two_factor,
+        UsersState.invite,
+    ],
+)
+def test_only_admin_manages_accounts(owner_session, victim, role, handler):
     client = _people_tab(owner_session, role, victim["user"])
-    with unchanged(owner_session, *ACCOUNT_TABLES):
-        call = client.call(handler, form_data={"role": "admin", "reason": "takeover"})
+    form = {"role": "admin", "reason": "takeover", "email": "mole@example.org"}
+    with unchanged(owner_session, *ACCOUNT_TABLES, "account_tokens"):
+        call = client.call(handler, form_data=form)
     assert call.state.error == "You do not have access to this."
+    assert call.redirect is None
+
+
+@pytest.mark.parametrize("role", ["distributor", "finance", "compliance"])
+@pytest.mark.parametrize(
+    "handler", [UsersState.unlock, UsersState.send_reset, UsersState.send_verification]
+)
+def test_only_support_and_admin_help_a_person(owner_session, victim, role, handler):
+    client = _people_tab(owner_session, role, victim["user"])
+    with unchanged(owner_session, *ACCOUNT_TABLES, "account_tokens", "jobs"):
+        call = client.call(handler, form_data={"reason": "social engineering"})
+    assert call.state.error == "You do not have access to this."
+
+
+def test_a_role_change_from_a_stale_session_asks_for_the_password(owner_session, victim):
+    staff = make_user(owner_session, role="support")
+    client = _people_tab(owner_session, "admin", staff)
+    owner_session.execute(
+        text("UPDATE user_sessions SET reauthenticated_at = now() - interval '6 minutes'")
+    )
+    owner_session.commit()
+    with unchanged(owner_session, *ACCOUNT_TABLES):
+        call = client.call(UsersState.change_role, form_data={"role": "finance", "reason": "team"})
+    assert call.redirect == "/account/confirm?next=/admin/users"
+
+
+def test_support_unlocks_and_sends_a_reset_from_the_page(owner_session, victim):
+    client = _people_tab(owner_session, "support", victim["user"])
+    call = client.call(UsersState.send_reset, form_data={"reason": "Ticket 12"})
+    assert call.state.error == "" and victim["user"].email in call.state.message
+    call = client.call(UsersState.unlock, form_data={"reason": "Ticket 12"})
+    assert call.state.error == "" and call.state.message == "The account is unlocked."
+    assert _audit_rows(owner_session, "user.unlocked", victim["user"].id) == 1
 
 
 def test_admin_disables_an_account_and_it_is_signed_out(owner_session, victim):
     client = _people_tab(owner_session, "admin", victim["user"])
-    call = client.call(PeopleState.set_disabled, form_data={"reason": "fraud review"})
+    call = client.call(UsersState.set_disabled, form_data={"reason": "fraud review"})
     assert call.state.error == ""
     owner_session.refresh(victim["user"])
     assert victim["user"].status == "disabled"
@@ -190,18 +233,18 @@ def test_admin_disables_an_account_and_it_is_signed_out(owner_session, victim):
 @pytest.mark.parametrize("bad_id", ["", "abc", "-1", "1.5", "99999999999999999999", "0"])
 def test_opening_a_malformed_or_unknown_person_gets_a_message(owner_session, bad_id):
     client = HandlerClient.sign_in(
-        owner_session, make_user(owner_session, role="support"), path="/admin/people"
+        owner_session, make_user(owner_session, role="support"), path="/admin/users"
     )
-    call = client.call(PeopleState.open_person, user_id=bad_id)
+    call = client.call(UsersState.open_person, user_id=bad_id)
     assert call.state.error == "That person does not exist." and call.state.person == {}
 
 
 def test_a_distributor_neither_lists_nor_opens_anyone(owner_session, victim):
-    client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/admin/people")
+    client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/admin/users")
     with unchanged(owner_session, *ACCOUNT_TABLES):
-        opened = client.call(PeopleState.open_person, user_id=str(victim["user"].id))
-        listed = client.call(PeopleState.load)
-        exported = client.call(PeopleState.export_csv)
+        opened = client.call(UsersState.open_person, user_id=str(victim["user"].id))
+        listed = client.call(UsersState.load)
+        exported = client.call(UsersState.export_csv)
     assert opened.state.person == {} and opened.state.error == "You do not have access to this."
     assert listed.state.rows == [] and listed.state.total == 0
     assert exported.events == []
@@ -210,34 +253,34 @@ def test_a_distributor_neither_lists_nor_opens_anyone(owner_session, victim):
 @pytest.mark.parametrize("role", ["admin", "finance", "compliance", "support"])
 def test_staff_who_read_accounts_list_and_open_a_person(owner_session, victim, role):
     client = HandlerClient.sign_in(
-        owner_session, make_user(owner_session, role=role), path="/admin/people"
+        owner_session, make_user(owner_session, role=role), path="/admin/users"
     )
     email = victim["user"].email
-    listed = client.call(PeopleState.search, form_data={"q": email[:-4]}).state
+    listed = client.call(UsersState.search, form_data={"q": email[:-4]}).state
     assert [row["email"] for row in listed.rows] == [email] and listed.total == 1
     with unchanged(owner_session, *ACCOUNT_TABLES):
-        call = client.call(PeopleState.open_person, user_id=str(victim["user"].id))
+        call = client.call(UsersState.open_person, user_id=str(victim["user"].id))
     assert call.state.error == "" and call.state.person["email"] == email
     assert call.state.person["tax_id"] == "•••• 6789", "only the last 4"
     assert "123456789" not in repr(call.state.dict())
     assert call.state.can_reveal is False, "set when the page loads"
-    loaded = client.call(PeopleState.load).state
+    loaded = client.call(UsersState.load).state
     assert loaded.person == {} and loaded.can_reveal is (role == "finance")
     assert loaded.can_manage is (role == "admin") and loaded.total >= 2
 
 
 def test_the_people_list_filters_by_role_and_status_and_refuses_others(owner_session, victim):
     client = HandlerClient.sign_in(
-        owner_session, make_user(owner_session, role="admin"), path="/admin/people"
+        owner_session, make_user(owner_session, role="admin"), path="/admin/users"
     )
     email = victim["user"].email
-    state = client.call(PeopleState.search, form_data={"q": email, "role": "finance"}).state
+    state = client.call(UsersState.search, form_data={"q": email, "role": "finance"}).state
     assert state.total == 0 and state.person == {}
-    state = client.call(PeopleState.search, form_data={"q": email, "role": "distributor"}).state
+    state = client.call(UsersState.search, form_data={"q": email, "role": "distributor"}).state
     assert state.total == 1 and state.person["email"] == email, "one match opens it"
-    state = client.call(PeopleState.search, form_data={"q": email, "status": "disabled"}).state
+    state = client.call(UsersState.search, form_data={"q": email, "status": "disabled"}).state
     assert state.total == 0
-    state = client.call(PeopleState.search, form_data={"q": email, "role": "owner"}).state
+    state = client.call(UsersState.search, form_data={"q": email, "role": "owner"}).state
     assert "Choose one of the roles" in state.error and state.rows == []
 
 

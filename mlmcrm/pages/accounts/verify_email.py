@@ -10,7 +10,8 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm import routes
-from mlmcrm.components.forms import centered_card, error_message, notice_message
+from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
+from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.accounts import accounts
 from mlmcrm.state.auth import AuthState
 from mlmcrm.state.visitor import visitor
@@ -27,6 +28,7 @@ class VerifyEmailState(AuthState):
     needs_agreement: bool = False
     first_name: str = ""
     sponsor_name: str = ""
+    needs_password: bool = False
 
     def _token(self) -> str:
         value = self.router.url.query_parameters.get("token", "")
@@ -42,6 +44,7 @@ class VerifyEmailState(AuthState):
             self.needs_agreement = True
             self.first_name = link.first_name
             self.sponsor_name = link.sponsor_name
+            self.needs_password = link.needs_password
             return
         email = accounts.verify_email(
             session=session, token=self._token(), ip_address=self._client_ip() or None
@@ -51,12 +54,16 @@ class VerifyEmailState(AuthState):
     @rx.event
     @visitor(clear=("error",))
     def accept(self, form_data: dict, *, session: Session) -> None:
-        """Accept the agreement and become a distributor."""
+        """Accept the agreement (and choose a password, when staff enrolled them); join."""
+        password = str(form_data.get("password", "") or "")
+        if self.needs_password and password != str(form_data.get("confirm", "") or ""):
+            raise ValidationFailed("The two passwords are not the same.")
         email = accounts.verify_email(
             session=session,
             token=self._token(),
             ip_address=self._client_ip() or None,
             accept_agreement=form_data.get("agreement") in ("on", True, "true"),
+            password=password,
         )
         self.needs_agreement = False
         self.message = f"Welcome! {email} is confirmed and you are now a distributor. Sign in."
@@ -76,6 +83,22 @@ def _agreement() -> rx.Component:
             rx.el.ul(
                 *[rx.el.li(point) for point in accounts.AGREEMENT_POINTS],
                 style={"paddingLeft": "1.2rem"},
+            ),
+            rx.cond(
+                VerifyEmailState.needs_password,
+                rx.vstack(
+                    rx.text("Choose the password you will sign in with."),
+                    labelled_input(
+                        "Password (8 to 128 characters)",
+                        "password",
+                        type="password",
+                        auto_complete="new-password",
+                    ),
+                    labelled_input(
+                        "Password again", "confirm", type="password", auto_complete="new-password"
+                    ),
+                    width="100%",
+                ),
             ),
             rx.hstack(
                 rx.el.input(type="checkbox", id="agreement", name="agreement"),

@@ -105,6 +105,15 @@ NOTICES: dict[str, _Notice] = {
         "your API tokens were revoked; sign in again to see what you may now do.",
         "If you did not expect this, ask your administrator or tell support.",
     ),
+    "two_factor_reset": _Notice(
+        "Your two-factor authentication was reset",
+        "An administrator turned off the two-factor authentication of your account, as you "
+        "asked after losing your authenticator. Every browser was signed out. Set it up again "
+        "from your account page when you next sign in (company staff must, before anything "
+        "else opens).",
+        "If you did not expect this, tell support at once: someone may be trying to take over "
+        "your account.",
+    ),
 }
 """Every kind of notice: its subject, what happened, and what to do if it was not them."""
 

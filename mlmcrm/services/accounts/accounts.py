@@ -31,7 +31,6 @@ from mlmcrm.integrations import email as email_adapter
 from mlmcrm.models import AccountToken, Distributor, EnrolmentApplication, User, UserProfile
 from mlmcrm.models.accounts import PLACEMENT_PREFERENCES
 from mlmcrm.models.base import utcnow
-from mlmcrm.models.users import USER_ROLES
 from mlmcrm.services.accounts import account_notices, api_tokens, auth
 from mlmcrm.services.accounts.passwords import hash_password, password_problem
 from mlmcrm.services.network import genealogy
@@ -74,7 +73,7 @@ def _token_hash(raw: str) -> str:
     return crypto.keyed_hash(raw, purpose="account-token")
 
 
-def _issue_token(*, session: Session, user_id: int, purpose: str, ttl: timedelta) -> str:
+def issue_link(*, session: Session, user_id: int, purpose: str, ttl: timedelta) -> str:
     """A new link of ``purpose`` for the user; the earlier unused ones stop working."""
     raw = secrets.token_urlsafe(32)
     now = utcnow()
@@ -100,7 +99,12 @@ def _issue_token(*, session: Session, user_id: int, purpose: str, ttl: timedelta
     return raw
 
 
-def _redeem_token(*, session: Session, raw: str, purpose: str) -> AccountToken:
+def use_link(*, session: Session, raw: str, purpose: str) -> AccountToken:
+    """Use up an emailed link of ``purpose``: it works once, until it expires.
+
+    Raises:
+        DomainError: The link is unknown, of another purpose, used or expired.
+    """
     # The row lock makes a parallel redemption of the same link wait for this transaction and
     # then read ``used_at`` afresh: a link works once however many requests race with it.
     row = None
@@ -171,15 +175,26 @@ class Application:
     placement_preference: str = "auto"
 
 
-def _validate_application(
-    application: Application, *, session: Session
+def validate_application(
+    application: Application, *, session: Session, with_password: bool = True
 ) -> tuple[str, str, str, str, str | None]:
+    """The sign-up form's values, checked and normalised: email, names, country, E.164 phone.
+
+    Args:
+        application: The form.
+        session: The unit of work (the company's phone region).
+        with_password: Check the password too (staff enrolling someone leave it to the
+            applicant, who chooses it through the emailed link).
+
+    Raises:
+        ValidationFailed: A field breaks a rule.
+    """
     email = contact_points.email_address(application.email)
     first = (application.first_name or "").strip()
     last = (application.last_name or "").strip()
     if not first or not last or len(first) > 100 or len(last) > 100:
-        raise ValidationFailed("Enter your first and last name (up to 100 characters each).")
-    problem = password_problem(application.password, email=email)
+        raise ValidationFailed("Enter the first and last name (up to 100 characters each).")
+    problem = password_problem(application.password, email=email) if with_password else None
     if problem:
         raise ValidationFailed(problem)
     if application.placement_preference not in PLACEMENT_PREFERENCES:
@@ -200,7 +215,8 @@ def _new_distributor_code(*, session: Session) -> str:
             return code
 
 
-def _confirmation_email(to: str, first_name: str, raw: str) -> email_adapter.OutgoingEmail:
+def confirmation_email(to: str, first_name: str, raw: str) -> email_adapter.OutgoingEmail:
+    """The email with an applicant's confirmation link."""
     return email_adapter.OutgoingEmail(
         to=to,
         subject="Confirm your email to finish signing up",
@@ -290,7 +306,7 @@ def enroll_through_link(
         ValidationFailed: A field breaks a rule; nothing is written.
         TooManyRequests: Too many sign-ups from this client; nothing is written.
     """
-    email, first, last, country, phone = _validate_application(application, session=session)
+    email, first, last, country, phone = validate_application(application, session=session)
     sponsor = session.exec(select(Distributor).where(Distributor.code == sponsor_code)).first()
     if sponsor is None or sponsor.status != "active":
         raise NotFound("This enrolment link is not valid. Ask your sponsor for a new one.")
@@ -317,7 +333,7 @@ def record_application(
     *,
     session: Session,
     email: str,
-    password_hash: str,
+    password_hash: str | None,
     first_name: str,
     last_name: str,
     phone: str,
@@ -325,23 +341,43 @@ def record_application(
     placement_preference: str,
     sponsor_id: int,
     ip_address: str | None,
-) -> None:
+    throttled: bool = True,
+    placement: tuple[int, int] | None = None,
+) -> int | None:
     """Record a checked sign-up (the worker's part of :func:`enroll_through_link`).
 
     A new email gets a ``pending`` account, an application holding what the form gave, and the
     confirmation link. An email with a pending application gets a fresh link (the earlier one
     dies); any other account is warned by email that someone tried. Nothing is sent once the
-    address had its share of emails this hour. The caller commits.
+    address had its share of emails this hour (unless ``throttled`` is False: staff enrolling
+    someone by phone). The caller commits.
+
+    Args:
+        session: The unit of work.
+        email: The checked login email.
+        password_hash: None when staff enrol the applicant: they choose it at the link.
+        first_name: Given name.
+        last_name: Family name.
+        phone: E.164 phone, or empty.
+        country: Two-letter country code, or empty.
+        placement_preference: ``auto``, ``left`` or ``right``.
+        sponsor_id: The sponsor's distributor id.
+        ip_address: The applicant's (or the staff member's) address.
+        throttled: Count the email against the per-address hourly limit.
+        placement: The slot (parent, slot) an admin chose, taken when the agreement is accepted.
+
+    Returns:
+        The new pending account's id, or None when the email already had an account.
     """
     # One sign-up of an address at a time, even with several workers.
     session.execute(
         text("SELECT pg_advisory_xact_lock(hashtext('signup:' || lower(:e)))"), {"e": email}
     )
-    may_email = throttle.email_allowed(email, session=session)
+    may_email = throttle.email_allowed(email, session=session) if throttled else True
     existing = _find_user_by_email(email, session=session)
     if existing is not None:
         if not may_email:
-            return
+            return None
         waiting = (
             _pending_application(existing.id, session=session)  # type: ignore[arg-type]  # a stored row has an id
             if existing.status == "pending"
@@ -349,16 +385,16 @@ def record_application(
         )
         if waiting is not None:
             # The applicant lost the first email: a fresh link (the earlier one dies).
-            raw = _issue_token(
+            raw = issue_link(
                 session=session,
                 user_id=existing.id,  # type: ignore[arg-type]  # a stored row has an id
                 purpose="verify_email",
                 ttl=VERIFY_EMAIL_TTL,
             )
             mail.queue_email(
-                _confirmation_email(existing.email, waiting.first_name or "", raw), session=session
+                confirmation_email(existing.email, waiting.first_name or "", raw), session=session
             )
-            return
+            return None
         mail.queue_email(
             email_adapter.OutgoingEmail(
                 to=existing.email,
@@ -372,7 +408,7 @@ def record_application(
             ),
             session=session,
         )
-        return
+        return None
     user = User(email=email, password_hash=password_hash, role="distributor", status="pending")
     session.add(user)
     session.flush()
@@ -386,11 +422,13 @@ def record_application(
             phone=phone or None,
             country=country or None,
             placement_preference=placement_preference,
+            placement_parent_id=placement[0] if placement else None,
+            placement_slot=placement[1] if placement else None,
             ip_address=ip_address,
         )
     )
     session.flush()
-    raw = _issue_token(
+    raw = issue_link(
         session=session,
         user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
         purpose="verify_email",
@@ -410,11 +448,16 @@ def record_application(
         },
     )
     if may_email:
-        mail.queue_email(_confirmation_email(email, first_name, raw), session=session)
+        mail.queue_email(confirmation_email(email, first_name, raw), session=session)
+    return user.id
 
 
-def _token_row(*, session: Session, raw: str, purpose: str) -> AccountToken:
-    """The live token of a link, without using it up."""
+def live_link(*, session: Session, raw: str, purpose: str) -> AccountToken:
+    """The live token of a link, without using it up.
+
+    Raises:
+        DomainError: The link is unknown, of another purpose, used or expired.
+    """
     row = None
     if raw and len(raw) <= 200:
         row = session.exec(
@@ -436,12 +479,14 @@ class VerificationLink:
         first_name: The applicant's given name (sign-ups only).
         sponsor_name: Who the applicant joins under at sign-up (sign-ups only).
         agreement_version: The version of the agreement to accept.
+        needs_password: Staff enrolled the applicant: they choose their password here.
     """
 
     needs_agreement: bool
     first_name: str = ""
     sponsor_name: str = ""
     agreement_version: str = AGREEMENT_VERSION
+    needs_password: bool = False
 
 
 def open_verification_link(*, session: Session, token: str) -> VerificationLink:
@@ -450,7 +495,7 @@ def open_verification_link(*, session: Session, token: str) -> VerificationLink:
     Raises:
         DomainError: The link is unknown, used or expired.
     """
-    row = _token_row(session=session, raw=token, purpose="verify_email")
+    row = live_link(session=session, raw=token, purpose="verify_email")
     user = session.get(User, row.user_id)
     if user is None or user.status == "disabled":
         raise DomainError("This link is not valid or was already used. Ask for a new one.")
@@ -468,6 +513,7 @@ def open_verification_link(*, session: Session, token: str) -> VerificationLink:
         needs_agreement=True,
         first_name=application.first_name or "",
         sponsor_name=name or "your sponsor",
+        needs_password=not user.password_hash,
     )
 
 
@@ -477,6 +523,7 @@ def verify_email(
     token: str,
     ip_address: str | None = None,
     accept_agreement: bool = False,
+    password: str = "",
 ) -> str:
     """Confirm the email of the token's account; for an applicant, make them a distributor.
 
@@ -495,7 +542,7 @@ def verify_email(
         ValidationFailed: An applicant did not accept the agreement (the link stays usable).
         DomainError: The link is unknown, used or expired.
     """
-    row = _token_row(session=session, raw=token, purpose="verify_email")
+    row = live_link(session=session, raw=token, purpose="verify_email")
     user = session.get(User, row.user_id)
     if user is None or user.status == "disabled":
         raise DomainError("This link is not valid or was already used. Ask for a new one.")
@@ -511,12 +558,18 @@ def verify_email(
                 raise DomainError("This link is not valid or was already used. Ask for a new one.")
             if not accept_agreement:
                 raise ValidationFailed("Read and accept the distributor agreement to finish.")
-            _redeem_token(session=session, raw=token, purpose="verify_email")
+            if not user.password_hash:
+                # Enrolled by staff: the applicant chooses the password only they know.
+                problem = password_problem(password, email=user.email)
+                if problem:
+                    raise ValidationFailed(problem)
+                user.password_hash = hash_password(password)
+            use_link(session=session, raw=token, purpose="verify_email")
             _accept_application(
                 session=session, user=user, application=locked, ip_address=ip_address
             )
             return user.email
-    _redeem_token(session=session, raw=token, purpose="verify_email")
+    use_link(session=session, raw=token, purpose="verify_email")
     before = {"status": user.status, "email_verified": user.email_verified_at is not None}
     user.email_verified_at = utcnow()
     if user.status == "pending":
@@ -545,16 +598,43 @@ def _accept_application(
     ).scalar()
     sponsor_id = application.sponsor_id if sponsor_status == "active" else None
     actor = Actor(user_id=user.id, role="distributor", label=user.email, ip_address=ip_address)
-    enrolment = genealogy.enroll(
-        session=session,
-        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
-        code=_new_distributor_code(session=session),
-        sponsor_id=sponsor_id,
-        actor=actor,
-        preference=application.placement_preference,
-        country=application.country,
-        joined_at=now,
+    code = _new_distributor_code(session=session)
+    chosen = (
+        (application.placement_parent_id, application.placement_slot)
+        if application.placement_parent_id is not None
+        and application.placement_slot is not None
+        and sponsor_id is not None
+        else None
     )
+    enrolment = None
+    if chosen is not None:
+        # The slot an admin chose at enrolment; if it was filled (or left the sponsor's
+        # downline) meanwhile, the preference's automatic rule places them instead.
+        try:
+            with session.begin_nested():
+                enrolment = genealogy.enroll(
+                    session=session,
+                    user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
+                    code=code,
+                    sponsor_id=sponsor_id,
+                    actor=actor,
+                    placement=chosen,
+                    country=application.country,
+                    joined_at=now,
+                )
+        except DomainError:
+            enrolment = None
+    if enrolment is None:
+        enrolment = genealogy.enroll(
+            session=session,
+            user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
+            code=code,
+            sponsor_id=sponsor_id,
+            actor=actor,
+            preference=application.placement_preference,
+            country=application.country,
+            joined_at=now,
+        )
     session.add(
         UserProfile(
             user_id=user.id,  # type: ignore[arg-type]  # a flushed row has an id
@@ -585,6 +665,10 @@ def _accept_application(
             "distributor_id": enrolment.distributor_id,
             "sponsor_id": enrolment.sponsor_id,
             "sponsor_at_signup": application.sponsor_id,
+            "chosen_slot": list(chosen) if chosen else None,
+            "placed_in_chosen_slot": bool(
+                chosen and (enrolment.placement_id, enrolment.position) == tuple(chosen)
+            ),
             "agreement_version": AGREEMENT_VERSION,
         },
     )
@@ -685,7 +769,7 @@ def send_password_reset(*, session: Session, email: str, ip_address: str | None 
     user = _find_user_by_email(email, session=session)
     if user is None or user.status != "active" or not may_email:
         return
-    raw = _issue_token(
+    raw = issue_link(
         session=session,
         user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
         purpose="reset_password",
@@ -728,7 +812,7 @@ def reset_password(
     problem = password_problem(new_password, email=user.email if user else None)
     if problem:
         raise ValidationFailed(problem)
-    row = _redeem_token(session=session, raw=token, purpose="reset_password")
+    row = use_link(session=session, raw=token, purpose="reset_password")
     if user is None or user.status == "disabled":
         raise DomainError("This link is not valid or was already used. Ask for a new one.")
     user.password_hash = hash_password(new_password)
@@ -823,7 +907,7 @@ def change_email(*, session: Session, actor: Actor, new_email: str) -> str:
     user.email = email
     user.email_verified_at = None
     session.add(user)
-    raw = _issue_token(
+    raw = issue_link(
         session=session,
         user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
         purpose="verify_email",
@@ -874,96 +958,4 @@ def change_phone(*, session: Session, actor: Actor, phone: str) -> None:
         entity_type="user",
         entity_id=user.id,
         after={"phone": "changed" if user.phone else "removed"},
-    )
-
-
-def _managed_user(user_id: int, *, session: Session, actor: Actor) -> User:
-    permissions.require("users.manage", actor=actor)
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound("That account does not exist.")
-    return user
-
-
-def set_account_disabled(
-    *, session: Session, actor: Actor, user_id: int, disabled: bool, reason: str
-) -> None:
-    """Disable (signing every browser out) or re-enable an account; admin only, with a reason.
-
-    Raises:
-        PermissionDenied: The actor may not manage accounts.
-        ValidationFailed: No reason, or the admin tries to disable themselves.
-    """
-    user = _managed_user(user_id, session=session, actor=actor)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed("Say why, for the audit log.")
-    if disabled and user.id == actor.user_id:
-        raise ValidationFailed("You cannot disable your own account.")
-    before = user.status
-    user.status = "disabled" if disabled else "active"
-    session.add(user)
-    revoked = (
-        auth.revoke_all_sessions(session=session, user_id=user.id, reason="account_disabled")  # type: ignore[arg-type]  # a stored row has an id
-        if disabled
-        else 0
-    )
-    audit.record(
-        session=session,
-        actor=actor,
-        action="user.disabled" if disabled else "user.enabled",
-        entity_type="user",
-        entity_id=user.id,
-        before={"status": before},
-        after={"status": user.status, "sessions_revoked": revoked},
-        reason=reason,
-    )
-    if disabled:
-        api_tokens.revoke_all_tokens(
-            session=session,
-            actor=actor,
-            user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
-            reason="account_disabled",
-        )
-
-
-def change_role(*, session: Session, actor: Actor, user_id: int, role: str, reason: str) -> None:
-    """Give an account another role (signing it out everywhere); admin only, with a reason.
-
-    Raises:
-        PermissionDenied: The actor may not manage accounts.
-        ValidationFailed: Unknown role, no reason, or an admin demoting themselves.
-    """
-    user = _managed_user(user_id, session=session, actor=actor)
-    reason = (reason or "").strip()
-    if role not in USER_ROLES:
-        raise ValidationFailed(f"Choose one of the roles: {', '.join(USER_ROLES)}.")
-    if not reason:
-        raise ValidationFailed("Say why, for the audit log.")
-    if user.id == actor.user_id:
-        raise ValidationFailed("You cannot change your own role.")
-    if user.role == role:
-        return
-    before = user.role
-    user.role = role
-    session.add(user)
-    revoked = auth.revoke_all_sessions(session=session, user_id=user.id, reason="role_changed")  # type: ignore[arg-type]  # a stored row has an id
-    audit.record(
-        session=session,
-        actor=actor,
-        action="user.role_changed",
-        entity_type="user",
-        entity_id=user.id,
-        before={"role": before},
-        after={"role": role, "sessions_revoked": revoked},
-        reason=reason,
-    )
-    api_tokens.revoke_all_tokens(
-        session=session,
-        actor=actor,
-        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
-        reason="role_changed",
-    )
-    account_notices.notify_account_change(
-        session=session, user=user, change="role_changed", details=[f"Your role is now {role}."]
     )

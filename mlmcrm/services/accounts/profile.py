@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
-from mlmcrm.models import Contact, User, UserProfile
+from mlmcrm.models import Contact, Distributor, User, UserProfile
+from mlmcrm.models.base import utcnow
 from mlmcrm.models.users import USER_ROLES, USER_STATUSES
 from mlmcrm.services.accounts import auth
 from mlmcrm.services.platform import audit, crypto, listing, permissions, scoping
@@ -276,12 +277,16 @@ class PersonPublic(BaseModel):
     status: str
     two_factor: bool
     created_at: str
+    last_sign_in: str
+    phone: str
+    distributor_code: str
+    locked: bool
     tax_id_last4: str
     bank_account_last4: str
     date_of_birth_on_file: bool
 
 
-def _person(user: User, profile: UserProfile | None) -> PersonPublic:
+def _person(user: User, profile: UserProfile | None, code: str | None) -> PersonPublic:
     first = (profile.first_name if profile else "") or ""
     last = (profile.last_name if profile else "") or ""
     return PersonPublic(
@@ -292,6 +297,12 @@ def _person(user: User, profile: UserProfile | None) -> PersonPublic:
         status=user.status,
         two_factor=user.totp_secret_enc is not None,
         created_at=user.created_at.strftime("%Y-%m-%d"),
+        last_sign_in=(
+            user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "never"
+        ),
+        phone=user.phone or "",
+        distributor_code=code or "",
+        locked=user.locked_until is not None and user.locked_until > utcnow(),
         tax_id_last4=((profile.tax_id_last4 if profile else "") or "").strip(),
         bank_account_last4=((profile.bank_account_last4 if profile else "") or "").strip(),
         date_of_birth_on_file=profile is not None and profile.date_of_birth_enc is not None,
@@ -299,9 +310,19 @@ def _person(user: User, profile: UserProfile | None) -> PersonPublic:
 
 
 def _people() -> sa.Select:
-    return sa.select(User, UserProfile).outerjoin(
-        UserProfile, col(UserProfile.user_id) == col(User.id)
+    return (
+        sa.select(User, UserProfile, col(Distributor.code))
+        .outerjoin(UserProfile, col(UserProfile.user_id) == col(User.id))
+        .outerjoin(Distributor, col(Distributor.user_id) == col(User.id))
     )
+
+
+def _phone_needle(needle: str) -> str:
+    """A typed phone as stored (E.164 digits with ``+``); other text as typed."""
+    digits = "".join(ch for ch in needle if ch.isdigit())
+    if len(digits) >= 4 and not re.search(r"[^\d\s()+.-]", needle):
+        return ("+" if needle.lstrip().startswith("+") else "") + digits
+    return needle
 
 
 PEOPLE_SORTS = {
@@ -314,6 +335,8 @@ PEOPLE_SORTS = {
     "role": col(User.role),
     "status": col(User.status),
     "created_at": col(User.created_at),
+    "last_sign_in": col(User.last_login_at),
+    "distributor_code": col(Distributor.code),
 }
 """The columns a people list may be sorted by."""
 
@@ -329,7 +352,8 @@ def list_people(
 ) -> tuple[list[PersonPublic], int]:
     """One page of the accounts, for staff who read distributors' accounts, and the count.
 
-    The default order is newest first; ``search`` matches a name or an email, literally.
+    The default order is newest first; ``search`` matches a name, an email, a phone (as typed
+    or in E.164) or a distributor code, literally.
 
     Raises:
         PermissionDenied: The actor may not read other people's accounts.
@@ -343,6 +367,13 @@ def list_people(
             col(User.email).icontains(needle, autoescape=True)
             | col(UserProfile.first_name).icontains(needle, autoescape=True)
             | col(UserProfile.last_name).icontains(needle, autoescape=True)
+            | (
+                sa.func.coalesce(col(UserProfile.first_name), "")
+                + " "
+                + sa.func.coalesce(col(UserProfile.last_name), "")
+            ).icontains(needle, autoescape=True)
+            | col(User.phone).icontains(_phone_needle(needle), autoescape=True)
+            | (sa.func.lower(col(Distributor.code)) == needle.lower())
         )
     if role:
         if role not in USER_ROLES:
@@ -360,7 +391,7 @@ def list_people(
         default=[col(User.created_at).desc(), col(User.id).desc()],
         tie_break=col(User.id),
     )
-    return [_person(row[0], row[1]) for row in rows], total
+    return [_person(row[0], row[1], row[2]) for row in rows], total
 
 
 def get_person(*, session: Session, actor: Actor, user_id: int) -> PersonPublic:
@@ -376,7 +407,7 @@ def get_person(*, session: Session, actor: Actor, user_id: int) -> PersonPublic:
     ).first()
     if row is None:
         raise NotFound("That person does not exist.")
-    return _person(row[0], row[1])
+    return _person(row[0], row[1], row[2])
 
 
 def find_person(*, session: Session, actor: Actor, email: str) -> PersonPublic:
@@ -399,4 +430,4 @@ def find_person(*, session: Session, actor: Actor, email: str) -> PersonPublic:
     )
     if row is None:
         raise NotFound("No account has that email.")
-    return _person(row[0], row[1])
+    return _person(row[0], row[1], row[2])

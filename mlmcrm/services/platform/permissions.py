@@ -53,7 +53,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "payouts.manage": frozenset({"admin", "finance"}),
     "compliance.manage": frozenset({"admin", "compliance"}),
     "audit.read": frozenset({"admin", "compliance"}),
+    # Staff accounts: invite, change roles, disable, reset a lost 2FA.
     "users.manage": frozenset({"admin"}),
+    # Help a distributor: unlock, send a reset or confirmation email, enrol on their behalf.
+    "accounts.assist": frozenset({"admin", "support"}),
     "jobs.read": frozenset({"admin", "finance", "compliance", "support"}),
     # Every signed-in person: their own profile, password, 2FA, sessions and API tokens.
     "account.self": frozenset(ROLES),

@@ -25,9 +25,9 @@ from mlmcrm.services.accounts import (
     sessions,
     totp,
     two_factor,
+    user_admin,
 )
 from mlmcrm.services.platform import mail
-from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
 from tests.services.conftest import deliver_emails, signed_in
 
@@ -144,16 +144,37 @@ def _email_changed(session, smtp, user):
     return Change(old, "Your login email was changed", ["token="], also_to=new)
 
 
+def _fresh_admin(session):
+    actor, _ = signed_in(session, make_user(session, role="admin"))
+    _stamp_fresh(session, actor)
+    return actor
+
+
 def _role_changed(session, smtp, user):
-    admin = make_user(session, role="admin")
-    accounts.change_role(
+    user.role = "finance"
+    session.add(user)
+    session.commit()
+    user_admin.change_role(
         session=session,
-        actor=Actor(user_id=admin.id, role="admin", label=admin.email),
+        actor=_fresh_admin(session),
         user_id=user.id,
         role="support",
         reason="Moved to the support team",
     )
     return Change(user.email, "Your role was changed")
+
+
+def _two_factor_reset(session, smtp, user):
+    _actor, secret, _code, _codes = _with_2fa(session, user)
+    deliver_emails()
+    smtp.messages.clear()
+    user_admin.reset_two_factor(
+        session=session,
+        actor=_fresh_admin(session),
+        user_id=user.id,
+        reason="Lost phone, identity checked by video call",
+    )
+    return Change(user.email, "Your two-factor authentication was reset", [secret])
 
 
 def _stamp_fresh(session, actor):
@@ -176,6 +197,7 @@ CHANGES = {
     "api_tokens_revoked_all": _api_tokens_revoked_all,
     "email_changed": _email_changed,
     "role_changed": _role_changed,
+    "two_factor_reset": _two_factor_reset,
 }
 
 

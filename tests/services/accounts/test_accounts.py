@@ -21,10 +21,10 @@ from mlmcrm.models import (
     User,
     UserSession,
 )
-from mlmcrm.services.accounts import accounts, auth
+from mlmcrm.services.accounts import accounts, auth, user_admin
 from mlmcrm.services.accounts.passwords import password_problem, verify_password
 from tests.factories import PASSWORD, make_user
-from tests.services.conftest import deliver_emails, signed_in
+from tests.services.conftest import deliver_emails, fresh_admin, signed_in
 
 NEW_PASSWORD = "plum tree in the yard"
 
@@ -295,11 +295,11 @@ def test_admin_disables_an_account_which_revokes_its_sessions(owner_session):
     admin_actor = auth.SessionUser(admin.id, admin.email, "admin", "A", None).actor()
     _actor, token = signed_in(owner_session, target)
     with pytest.raises(ValidationFailed, match="why"):
-        accounts.set_account_disabled(
+        user_admin.set_account_disabled(
             session=owner_session, actor=admin_actor, user_id=target.id, disabled=True, reason=" "
         )
     owner_session.rollback()
-    accounts.set_account_disabled(
+    user_admin.set_account_disabled(
         session=owner_session,
         actor=admin_actor,
         user_id=target.id,
@@ -315,7 +315,7 @@ def test_admin_disables_an_account_which_revokes_its_sessions(owner_session):
     owner_session.rollback()
     distributor_actor = auth.SessionUser(target.id, target.email, "distributor", "T", None).actor()
     with pytest.raises(PermissionDenied):
-        accounts.set_account_disabled(
+        user_admin.set_account_disabled(
             session=owner_session,
             actor=distributor_actor,
             user_id=admin.id,
@@ -325,14 +325,14 @@ def test_admin_disables_an_account_which_revokes_its_sessions(owner_session):
 
 
 def test_role_changes_are_admin_only_and_audited(owner_session):
-    admin = make_user(owner_session, role="admin")
     target = make_user(owner_session, role="support")
-    admin_actor = auth.SessionUser(admin.id, admin.email, "admin", "A", None).actor()
+    admin_actor = fresh_admin(owner_session)
+    admin = owner_session.get(User, admin_actor.user_id)
     with pytest.raises(ValidationFailed, match="roles"):
-        accounts.change_role(
+        user_admin.change_role(
             session=owner_session, actor=admin_actor, user_id=target.id, role="root", reason="x"
         )
-    accounts.change_role(
+    user_admin.change_role(
         session=owner_session,
         actor=admin_actor,
         user_id=target.id,

@@ -23,13 +23,21 @@ from mlmcrm.errors import (
 from mlmcrm.models import ApiToken, AuditLog, User
 from mlmcrm.models.base import utcnow
 from mlmcrm.pages.accounts.tokens import TokensState
-from mlmcrm.services.accounts import accounts, api_tokens, auth, sessions, totp, two_factor
+from mlmcrm.services.accounts import (
+    accounts,
+    api_tokens,
+    auth,
+    sessions,
+    totp,
+    two_factor,
+    user_admin,
+)
 from mlmcrm.services.accounts.two_factor import SECRET_FIELD
 from mlmcrm.services.platform import crypto
 from mlmcrm.services.platform.actor import Actor
 from tests.factories import PASSWORD, make_api_token, make_user
 from tests.handlers import HandlerClient, unchanged
-from tests.services.conftest import deliver_emails, signed_in
+from tests.services.conftest import deliver_emails, fresh_admin, signed_in
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -100,15 +108,18 @@ def _reset_by_email(session, smtp, user):
 
 
 def _disable(session, user, admin_actor):
-    accounts.set_account_disabled(
+    user_admin.set_account_disabled(
         session=session, actor=admin_actor, user_id=user.id, disabled=True, reason="Fraud ticket 12"
     )
 
 
-def _change_role(session, user, admin_actor):
-    accounts.change_role(
+def _change_role(session, user, _admin_actor):
+    user.role = "finance"
+    session.add(user)
+    session.commit()
+    user_admin.change_role(
         session=session,
-        actor=admin_actor,
+        actor=fresh_admin(session),
         user_id=user.id,
         role="support",
         reason="Hired as support",

@@ -205,7 +205,7 @@ def test_one_recovery_code_used_in_parallel_works_once(owner_session):
 
 def test_a_one_time_link_redeemed_in_parallel_works_once(owner_session):
     user = make_user(owner_session)
-    raw = accounts._issue_token(
+    raw = accounts.issue_link(
         session=owner_session,
         user_id=user.id,
         purpose="reset_password",

@@ -5,7 +5,7 @@ from sqlmodel import select
 
 from mlmcrm.errors import NotFound, PermissionDenied
 from mlmcrm.models import ApiToken, Contact, Distributor, User, UserProfile, UserSession
-from mlmcrm.services.accounts import accounts, api_tokens, profile, sessions
+from mlmcrm.services.accounts import api_tokens, profile, sessions, user_admin
 from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
 from tests.services.conftest import signed_in
@@ -63,10 +63,10 @@ ATTEMPTS = {
     "write_private_notes": lambda s, a, v: profile.set_contact_private_notes(
         session=s, actor=a, contact_id=v["contact_id"], notes="planted"
     ),
-    "disable_account": lambda s, a, v: accounts.set_account_disabled(
+    "disable_account": lambda s, a, v: user_admin.set_account_disabled(
         session=s, actor=a, user_id=v["user_id"], disabled=True, reason="x"
     ),
-    "change_role": lambda s, a, v: accounts.change_role(
+    "change_role": lambda s, a, v: user_admin.change_role(
         session=s, actor=a, user_id=v["user_id"], role="admin", reason="x"
     ),
     "find_person": lambda s, a, v: profile.find_person(session=s, actor=a, email="x@example.com"),
