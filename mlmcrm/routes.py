@@ -49,6 +49,7 @@ API_V1 = "/api/v1"
 API_SESSION_LOGIN = "/api/session/login"
 API_SESSION_TWO_FACTOR = "/api/session/two-factor"
 API_SESSION_LOGOUT = "/api/session/logout"
+API_UNSUBSCRIBE = "/api/unsubscribe"
 
 
 def login_url(next_path: str | None = None) -> str:

@@ -71,6 +71,13 @@ class Settings:
         twilio_from_number: The sender number of SMS.
         smtp_url: ``smtp://user:password@host:port`` for outgoing email; empty logs email instead.
         email_from: The From address of outgoing email.
+        dkim_selector: DKIM selector of the signing key (empty: mail is not signed here).
+        dkim_domain: The domain the DKIM signature speaks for.
+        dkim_private_key: The PEM private key that signs outgoing mail.
+        twilio_api_base: Override of the Twilio API base URL (a local server in tests).
+        vapid_private_key: The VAPID private key (PEM or base64url) that signs web pushes.
+        vapid_public_key: Its public key (base64url, uncompressed point), given to browsers.
+        vapid_subject: The contact the push services see (``mailto:`` or an https URL).
         chromium_path: The Chromium binary the browser tests drive.
         s3_bucket: The bucket of uploaded files; empty keeps them under the data dir.
         s3_endpoint_url: The S3-compatible endpoint (empty for AWS).
@@ -101,6 +108,13 @@ class Settings:
     twilio_from_number: str = ""
     smtp_url: str = field(default="", repr=False)
     email_from: str = "mlmcrm <no-reply@localhost>"
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_private_key: str = field(default="", repr=False)
+    twilio_api_base: str = ""
+    vapid_private_key: str = field(default="", repr=False)
+    vapid_public_key: str = ""
+    vapid_subject: str = ""
     chromium_path: str = "/usr/bin/chromium"
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
@@ -355,6 +369,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         twilio_from_number=env.get("TWILIO_FROM_NUMBER", ""),
         smtp_url=env.get("SMTP_URL", ""),
         email_from=env.get("EMAIL_FROM", "mlmcrm <no-reply@localhost>"),
+        dkim_selector=env.get("DKIM_SELECTOR", "").strip(),
+        dkim_domain=env.get("DKIM_DOMAIN", "").strip(),
+        dkim_private_key=env.get("DKIM_PRIVATE_KEY", "").replace("\\n", "\n").strip(),
+        twilio_api_base=env.get("TWILIO_API_BASE", "").strip().rstrip("/"),
+        vapid_private_key=env.get("VAPID_PRIVATE_KEY", "").replace("\\n", "\n").strip(),
+        vapid_public_key=env.get("VAPID_PUBLIC_KEY", "").strip(),
+        vapid_subject=env.get("VAPID_SUBJECT", "").strip(),
         chromium_path=env.get("CHROMIUM_PATH", "/usr/bin/chromium"),
         s3_bucket=env.get("S3_BUCKET", "").strip(),
         s3_endpoint_url=env.get("S3_ENDPOINT_URL", "").strip(),

@@ -14,6 +14,7 @@ class _Handler(socketserver.StreamRequestHandler):
         self.wfile.write(f"{line}\r\n".encode())
 
     def handle(self) -> None:
+        self.server.connections += 1  # type: ignore[attr-defined]  # our server class counts them
         self._reply("220 sink ready")
         recipients: list[str] = []
         while True:
@@ -28,7 +29,11 @@ class _Handler(socketserver.StreamRequestHandler):
                 recipients = []
                 self._reply("250 OK")
             elif verb == "RCPT":
-                recipients.append(command[8:].strip("<> "))
+                recipient = command[8:].strip("<> ")
+                if recipient.lower() in self.server.refused:  # type: ignore[attr-defined]
+                    self._reply("550 5.1.1 no such user")
+                    continue
+                recipients.append(recipient)
                 self._reply("250 OK")
             elif verb == "DATA":
                 self._reply("354 end with <CRLF>.<CRLF>")
@@ -59,6 +64,9 @@ class SmtpSink(socketserver.ThreadingTCPServer):
     def __init__(self, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.messages: list[EmailMessage] = []
+        self.refused: set[str] = set()
+        """Addresses answered with ``550`` at RCPT (a hard bounce)."""
+        self.connections = 0
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property

@@ -52,5 +52,4 @@ def system_check(progress: Callable[[float, str], None], **_params: Any) -> dict
 import workers.account_jobs  # noqa: E402, F401 - registers accounts.signup, accounts.password_reset
 import workers.commission_jobs  # noqa: E402, F401 - registers commissions.run
 import workers.crm_jobs  # noqa: E402, F401 - registers crm.import_contacts
-import workers.email_jobs  # noqa: E402, F401 - registers email.send
 import workers.genealogy_jobs  # noqa: E402, F401 - registers genealogy.place_expired

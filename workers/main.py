@@ -27,8 +27,14 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
 
     connection = redis_connection()
     names = queues or list(QUEUES)
-    if mail.EMAIL_QUEUE in names and (waiting := mail.queue_waiting(connection=connection)):
-        log.info("queued %d email(s) that were waiting for the queue", waiting)
+    if mail.EMAIL_QUEUE in names:
+        if waiting := mail.queue_waiting(connection=connection):
+            log.info("queued %d account request(s) that were waiting for the queue", waiting)
+        from mlmcrm.services.messaging import delivery
+
+        woken = delivery.tick(connection=connection)
+        if woken["jobs"]:
+            log.info("woke delivery of the messages waiting: %s", woken)
     worker = Worker(
         [Queue(name, connection=connection) for name in names],
         connection=connection,
@@ -46,6 +52,9 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     from workers.estimate_jobs import schedule_estimate
 
     schedule_estimate(connection)
+    from workers.message_jobs import schedule_tick
+
+    schedule_tick(connection)
     log.info("worker listening on %s", ", ".join(names))
     worker.work(burst=burst, with_scheduler=True)
     return 0

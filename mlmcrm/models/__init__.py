@@ -40,6 +40,17 @@ from mlmcrm.models.crm import (
 )
 from mlmcrm.models.genealogy import GenealogyNode, HoldingTankEntry, SponsorCompression
 from mlmcrm.models.jobs import Job
+from mlmcrm.models.messaging import (
+    EmailSuppression,
+    Message,
+    MessageAttempt,
+    MessagePreference,
+    MessageTemplate,
+    PushSubscription,
+    SmsConsent,
+    SmsInbound,
+    SmsOptOut,
+)
 from mlmcrm.models.network import Distributor, Rank
 from mlmcrm.models.orders import Order, OrderItem, OrderRefund
 from mlmcrm.models.payouts import Payout
@@ -72,21 +83,30 @@ __all__ = [
     "ContactImportChange",
     "Customer",
     "Distributor",
+    "EmailSuppression",
     "EnrolmentApplication",
     "GenealogyNode",
     "HoldingTankEntry",
     "Job",
     "LoginAttempt",
+    "Message",
+    "MessageAttempt",
+    "MessagePreference",
+    "MessageTemplate",
     "Order",
     "OrderItem",
     "OrderRefund",
     "Payout",
     "Product",
     "ProductCategory",
+    "PushSubscription",
     "Rank",
-    "StripeEvent",
     "RecoveryCode",
+    "SmsConsent",
+    "SmsInbound",
+    "SmsOptOut",
     "SponsorCompression",
+    "StripeEvent",
     "Task",
     "TaxRate",
     "ThrottleHit",

@@ -21,6 +21,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("user_profiles", "user_id", "date_of_birth_enc", "user_profiles.date_of_birth"),
     ("contacts", "id", "private_notes_enc", "contacts.private_notes"),
     ("contact_activities", "id", "body_enc", "contact_activities.body_enc"),
+    ("messages", "id", "body_enc", "messages.body"),
 )
 BATCH_SIZE = 500
 
@@ -78,8 +79,6 @@ def rotate_keys(*, session: Session, actor: Actor) -> dict[str, int]:
     return counts
 
 
-EMAIL_BODIES = "jobs.params.body"
-"""Emails waiting for the worker keep their body encrypted in the job's parameters."""
 SEALED_REQUESTS = "jobs.params.sealed"
 """Sign-ups and reset requests waiting for the worker keep their data encrypted likewise."""
 
@@ -87,10 +86,8 @@ SEALED_REQUESTS = "jobs.params.sealed"
 def _job_values() -> dict[str, tuple[tuple[str, ...], str, str]]:
     """Encrypted job parameters: name → (job kinds, parameter, field bound to the ciphertext)."""
     from mlmcrm.services.accounts import accounts
-    from mlmcrm.services.platform import mail
 
     return {
-        EMAIL_BODIES: ((mail.EMAIL_JOB_KIND,), "body", mail.BODY_FIELD),
         SEALED_REQUESTS: (
             (accounts.SIGNUP_JOB, accounts.PASSWORD_RESET_JOB),
             "sealed",

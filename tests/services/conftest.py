@@ -12,14 +12,21 @@ from tests.smtp_sink import SmtpSink
 def smtp(monkeypatch, redis_url):
     """A local SMTP server that the app sends to; the test reads what arrived.
 
-    Emails go out through the worker: call :func:`deliver_emails` after the commit.
+    Emails go out through the worker: call :func:`deliver_emails` after the commit. Messages
+    earlier tests left waiting are forgotten, so the worker sends only this test's.
     """
     from rq import Queue
+    from sqlalchemy import text
 
+    from mlmcrm.db import get_engine
     from mlmcrm.services.platform.jobs import redis_connection
     from mlmcrm.services.platform.mail import EMAIL_QUEUE
 
     Queue(EMAIL_QUEUE, connection=redis_connection()).empty()
+    with get_engine("owner").begin() as connection:
+        connection.execute(
+            text("DELETE FROM messages WHERE status IN ('queued', 'held', 'sending')")
+        )
     sink = SmtpSink().start()
     monkeypatch.setenv("SMTP_URL", sink.url)
     settings.get_settings.cache_clear()

@@ -3,8 +3,8 @@
 Every change that an attacker who took over an account would make (a new password, 2FA turned
 off or replaced, an API token made, the email or the role changed) is told to the address on
 the account, so the owner learns of it even when they did not make it. The message goes through
-:func:`mail.queue_email`: it is sent by the worker once the change commits, and never if the
-change rolls back.
+the messaging outbox (``outbox.queue_email``): it is sent by the worker once the change
+commits, and never if the change rolls back.
 
 The messages name what changed, when and from which address, and never carry a secret: no
 token, no code, no link that does something.
@@ -20,7 +20,7 @@ from mlmcrm import routes
 from mlmcrm.integrations import email as email_adapter
 from mlmcrm.models import User
 from mlmcrm.models.base import utcnow
-from mlmcrm.services.platform import mail
+from mlmcrm.services.messaging import outbox
 from mlmcrm.settings import get_settings
 
 
@@ -163,9 +163,10 @@ def notify_account_change(
         "If this was you, there is nothing to do.",
         notice.if_not_you.format(**links),
     ]
-    return mail.queue_email(
+    return outbox.queue_email(
         email_adapter.OutgoingEmail(
             to=to or user.email, subject=notice.subject, body="\n".join(lines) + "\n"
         ),
         session=session,
+        user_id=user.id,
     )

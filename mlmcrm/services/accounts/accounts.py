@@ -33,6 +33,7 @@ from mlmcrm.models.accounts import PLACEMENT_PREFERENCES
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import account_notices, api_tokens, auth
 from mlmcrm.services.accounts.passwords import hash_password, password_problem
+from mlmcrm.services.messaging import outbox
 from mlmcrm.services.network import genealogy
 from mlmcrm.services.platform import audit, contact_points, crypto, mail, permissions, throttle
 from mlmcrm.services.platform.actor import Actor, valid_ip
@@ -391,11 +392,11 @@ def record_application(
                 purpose="verify_email",
                 ttl=VERIFY_EMAIL_TTL,
             )
-            mail.queue_email(
+            outbox.queue_email(
                 confirmation_email(existing.email, waiting.first_name or "", raw), session=session
             )
             return None
-        mail.queue_email(
+        outbox.queue_email(
             email_adapter.OutgoingEmail(
                 to=existing.email,
                 subject="Someone tried to sign up with your email",
@@ -448,7 +449,7 @@ def record_application(
         },
     )
     if may_email:
-        mail.queue_email(confirmation_email(email, first_name, raw), session=session)
+        outbox.queue_email(confirmation_email(email, first_name, raw), session=session)
     return user.id
 
 
@@ -708,14 +709,13 @@ def expire_applications(*, session: Session, now: datetime | None = None, limit:
             session.add(user)
             session.execute(text("DELETE FROM account_tokens WHERE user_id = :u"), {"u": user.id})
             session.execute(text("DELETE FROM user_profiles WHERE user_id = :u"), {"u": user.id})
-            # The confirmation emails' rows name the address; their bodies are already gone.
+            # The confirmation emails name the address; their one-time links go with it.
             session.execute(
                 text(
-                    "UPDATE jobs SET params = (params - 'body' - 'to')"
-                    " || jsonb_build_object('to', 'removed')"
-                    " WHERE kind = :kind AND lower(params ->> 'to') = lower(:email)"
+                    "UPDATE messages SET to_address = 'removed', body_enc = NULL"
+                    " WHERE lower(to_address) = lower(:email)"
                 ),
-                {"kind": mail.EMAIL_JOB_KIND, "email": old_email},
+                {"email": old_email},
             )
         application.status = "expired"
         application.first_name = application.last_name = application.phone = None
@@ -782,7 +782,7 @@ def send_password_reset(*, session: Session, email: str, ip_address: str | None 
         entity_type="user",
         entity_id=user.id,
     )
-    mail.queue_email(
+    outbox.queue_email(
         email_adapter.OutgoingEmail(
             to=user.email,
             subject="Reset your password",
@@ -929,7 +929,7 @@ def change_email(*, session: Session, actor: Actor, new_email: str) -> str:
         ip_address=actor.ip_address,
         to=old,
     )
-    mail.queue_email(
+    outbox.queue_email(
         email_adapter.OutgoingEmail(
             to=email,
             subject="Confirm your new email",

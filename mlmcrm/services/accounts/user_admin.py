@@ -40,8 +40,9 @@ from mlmcrm.models.genealogy import PLACEMENT_TREE
 from mlmcrm.models.users import STAFF_ROLES
 from mlmcrm.services.accounts import account_notices, accounts, api_tokens, auth, profile
 from mlmcrm.services.accounts.passwords import hash_password, password_problem
+from mlmcrm.services.messaging import outbox
 from mlmcrm.services.network import genealogy, genealogy_store
-from mlmcrm.services.platform import audit, contact_points, mail, permissions, scoping
+from mlmcrm.services.platform import audit, contact_points, permissions, scoping
 from mlmcrm.services.platform.actor import Actor, valid_ip
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
 from mlmcrm.settings import get_settings
@@ -180,7 +181,7 @@ def invite_staff(
         entity_id=existing.id,
         after={"role": role, "status": "pending", "renewed": renewed},
     )
-    mail.queue_email(_invite_email(address, first, role, raw), session=session)
+    outbox.queue_email(_invite_email(address, first, role, raw), session=session)
     return existing.id  # type: ignore[return-value]  # a stored row has an id
 
 
@@ -669,7 +670,7 @@ def resend_verification(*, session: Session, actor: Actor, user_id: int, reason:
         purpose="verify_email",
         ttl=accounts.VERIFY_EMAIL_TTL,
     )
-    mail.queue_email(
+    outbox.queue_email(
         accounts.confirmation_email(
             user.email, (application.first_name if application else "") or "", raw
         ),

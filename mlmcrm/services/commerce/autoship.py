@@ -48,7 +48,8 @@ from mlmcrm.models import (
 )
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.commerce import orders
-from mlmcrm.services.platform import audit, mail, permissions
+from mlmcrm.services.messaging import outbox
+from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.crypto import keyed_hash
 from mlmcrm.services.platform.money import to_minor
@@ -438,8 +439,10 @@ def _notify(
         )
     for address, text in recipients:
         # Sent by the worker once this transaction commits, retried if the mail server is down.
-        mail.queue_email(
-            email_service.OutgoingEmail(to=address, subject=subject, body=text), session=session
+        outbox.queue_email(
+            email_service.OutgoingEmail(to=address, subject=subject, body=text),
+            session=session,
+            kind="autoship.failed",
         )
 
 

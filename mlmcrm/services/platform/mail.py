@@ -1,18 +1,11 @@
-"""Outgoing email goes through the worker, never inside a request.
+"""Work of the ``messages`` queue that is committed with a request and run by the worker.
 
-:func:`queue_email` adds an ``email.send`` row to ``jobs`` in the caller's transaction, so the
-message exists exactly when the change that asked for it (a new account, a reset token) is
-committed; once that transaction commits, the row is handed to the ``messages`` RQ queue. A
-request therefore never waits for, or fails because of, the mail server.
-
-The worker's :func:`deliver` sends it over SMTP. When the server is down or refuses, the job is
-retried after 30 s, 2, 10 and 30 minutes and then hourly (:data:`RETRY_INTERVALS_SECONDS`);
-meanwhile the row is ``queued`` with the error and when the next attempt is due, and after the
-last attempt it is ``failed``. If Redis cannot take the job when the transaction commits, the
-row keeps an error saying so and the next worker to start queues it (:func:`queue_waiting`).
-
-The body (which may hold a one-time link) is stored encrypted in the row's parameters and
-removed once the message is delivered or given up on.
+:func:`queue_after_commit` adds a ``jobs`` row in the caller's transaction and hands it to the
+``messages`` RQ queue once that transaction commits (the public pages' sign-ups and reset
+requests, which must answer in the same time whatever the email). If Redis cannot take the job
+then, the row keeps an error saying so and the next worker to start queues it
+(:func:`queue_waiting`). Messages themselves are written and delivered by
+:mod:`mlmcrm.services.messaging`.
 """
 
 from __future__ import annotations
@@ -24,48 +17,18 @@ from sqlalchemy import event, text
 from sqlmodel import Session, col, select
 
 from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError
-from mlmcrm.integrations import email as email_adapter
 from mlmcrm.models import Job
-from mlmcrm.services.platform import crypto
 from mlmcrm.services.platform import jobs as job_service
 
 logger = logging.getLogger("mlmcrm.mail")
 
 EMAIL_QUEUE = "messages"
-EMAIL_JOB_KIND = job_service.declare_job("email.send", queue=EMAIL_QUEUE)
+"""The queue of message delivery and of the public pages' deferred requests."""
 RETRY_INTERVALS_SECONDS: tuple[int, ...] = (30, 120, 600, 1800, 3600, 3600)
-"""Wait before each retry: 6 retries over about 2 hours 40 minutes."""
+"""Wait before each retry of a deferred request."""
 ATTEMPT_TIMEOUT_SECONDS = 120
-BODY_FIELD = "jobs.email_body"
 _PENDING = "mlmcrm.mail.pending"
 _HOOKED = "mlmcrm.mail.hooked"
-
-
-def queue_email(
-    message: email_adapter.OutgoingEmail, *, session: Session, created_by: int | None = None
-) -> int:
-    """Queue ``message`` to be sent by the worker once ``session`` commits.
-
-    Args:
-        session: The unit of work of the change the message is about; the caller commits. If
-            it rolls back, the message is never sent.
-        message: The email.
-        created_by: The user whose action sent it, if signed in.
-
-    Returns:
-        The id of the message's ``jobs`` row.
-    """
-    return queue_after_commit(
-        session=session,
-        kind=EMAIL_JOB_KIND,
-        params={
-            "to": message.to,
-            "subject": message.subject,
-            "body": crypto.encrypt_field(message.body, field=BODY_FIELD),
-        },
-        created_by=created_by,
-    )
 
 
 def queue_after_commit(
@@ -107,7 +70,7 @@ def _hand_pending_to_worker(*, session: Session) -> None:
 
 
 def hand_to_worker(job_id: int, *, connection: Any = None) -> bool:
-    """Put the committed email job ``job_id`` on the ``messages`` queue.
+    """Put the committed job ``job_id`` on the ``messages`` queue.
 
     Never raises: when Redis is unavailable the row records it and stays ``queued`` for
     :func:`queue_waiting`.
@@ -124,7 +87,7 @@ def hand_to_worker(job_id: int, *, connection: Any = None) -> bool:
             connection=connection,
         )
     except Exception as exc:  # noqa: BLE001 - the request that sent the email must not fail
-        logger.warning("email job %s not queued: %s", job_id, exc)
+        logger.warning("job %s not queued: %s", job_id, exc)
         try:
             with session_scope("app") as session:
                 session.execute(
@@ -132,17 +95,17 @@ def hand_to_worker(job_id: int, *, connection: Any = None) -> bool:
                     {
                         "id": job_id,
                         "error": f"Not queued yet (the queue is unavailable: {exc}); "
-                        "the next worker to start sends it."[:2000],
+                        "the next worker to start runs it."[:2000],
                     },
                 )
         except Exception:  # noqa: BLE001
-            logger.exception("email job %s: could not record that it was not queued", job_id)
+            logger.exception("job %s: could not record that it was not queued", job_id)
         return False
     return True
 
 
 def queue_waiting(*, connection: Any = None) -> int:
-    """Queue the ``messages`` jobs (emails above all) committed but never put on RQ.
+    """Queue the ``messages`` jobs committed but never put on RQ.
 
     Run at worker start.
 
@@ -158,43 +121,3 @@ def queue_waiting(*, connection: Any = None) -> int:
             )
         ).all()
     return sum(hand_to_worker(job_id, connection=connection) for job_id in waiting)  # type: ignore[arg-type]  # a flushed row has an id
-
-
-def _forget_body(job_id: int | None) -> None:
-    if job_id is None:
-        return
-    with session_scope("app") as session:
-        session.execute(
-            text("UPDATE jobs SET params = params - 'body' WHERE id = :id"), {"id": job_id}
-        )
-
-
-def deliver(
-    progress, *, to: str, subject: str, body: str | None = None, **_: Any
-) -> dict[str, Any]:
-    """The ``email.send`` job: send one message over SMTP (the worker calls it).
-
-    Raises:
-        jobs.RetryLater: The mail server could not be reached or refused the message.
-    """
-    from rq import get_current_job
-
-    job_id = job_service.CURRENT_JOB_ID.get()
-    if body is None:
-        raise DomainError("The message was already delivered or given up on; it is not sent again.")
-    rq_job = get_current_job()
-    attempt = 1
-    if rq_job is not None and rq_job.retries_left is not None:
-        attempt = len(RETRY_INTERVALS_SECONDS) - rq_job.retries_left + 1
-    progress(10, f"Sending (attempt {attempt})")
-    message = email_adapter.OutgoingEmail(
-        to=to, subject=subject, body=crypto.decrypt_field(body, field=BODY_FIELD)
-    )
-    try:
-        email_adapter.send(message)
-    except email_adapter.EmailNotSent as exc:
-        if rq_job is None or not rq_job.should_retry:
-            _forget_body(job_id)
-        raise job_service.RetryLater(str(exc)) from exc
-    _forget_body(job_id)
-    return {"to": to, "attempts": attempt}

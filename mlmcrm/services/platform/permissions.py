@@ -58,6 +58,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Help a distributor: unlock, send a reset or confirmation email, enrol on their behalf.
     "accounts.assist": frozenset({"admin", "support"}),
     "jobs.read": frozenset({"admin", "finance", "compliance", "support"}),
+    # Messaging: the words of each message, and the deliveries (failed ones retried).
+    "messaging.templates": frozenset({"admin"}),
+    "messaging.deliveries": frozenset({"admin", "support"}),
+    # Announcements to distributors by rank or status.
+    "messaging.announce": frozenset({"admin"}),
     # Every signed-in person: their own profile, password, 2FA, sessions and API tokens.
     "account.self": frozenset(ROLES),
     # Set up 2FA: every person, staff too before they have it (the one page open to them then).

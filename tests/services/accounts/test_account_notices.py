@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from mlmcrm.errors import ReauthenticationRequired
-from mlmcrm.models import Job
 from mlmcrm.models.base import utcnow
+from mlmcrm.models.messaging import Message
 from mlmcrm.services.accounts import (
     account_notices,
     accounts,
@@ -27,7 +27,6 @@ from mlmcrm.services.accounts import (
     two_factor,
     user_admin,
 )
-from mlmcrm.services.platform import mail
 from tests.factories import make_user
 from tests.services.conftest import deliver_emails, signed_in
 
@@ -238,5 +237,4 @@ def test_a_refused_change_tells_nobody(owner_session, smtp):
     owner_session.rollback()
     deliver_emails()
     assert smtp.messages == []
-    jobs = owner_session.exec(select(Job).where(Job.kind == mail.EMAIL_JOB_KIND)).all()
-    assert [j for j in jobs if (j.params or {}).get("to") == user.email] == []
+    assert owner_session.exec(select(Message).where(Message.to_address == user.email)).all() == []

@@ -1,0 +1,477 @@
+"""Writing messages: who gets what on which channel, and the rules that decide whether it may go.
+
+Every message the product sends is written here, as a ``messages`` row in the caller's
+transaction (so it exists exactly when the change it is about commits), after the rules of its
+channel:
+
+- **email**: never to an address that bounced hard or complained; marketing never to an
+  address that unsubscribed, and it carries the company's postal address and a one-click
+  unsubscribe (added when it is sent).
+- **SMS**: only to a number with recorded consent for that sender and no company-wide opt-out;
+  only approved templates whose category may go by SMS, without income or recruiting wording;
+  anything but security and transactional messages waits for the recipient's daytime window
+  (quiet hours, stricter per US state as a setting).
+- **push**: only to the person's live subscriptions.
+- **in-app**: delivered at once (the bell).
+
+A message the rules refuse is still written, as ``refused`` with the reason, so a sender sees
+who was excluded and why. Once the transaction commits, the worker is asked to deliver.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import event, func, insert
+from sqlmodel import Session, col, select
+
+from mlmcrm.integrations import email as email_adapter
+from mlmcrm.models import CompanySetting, User, UserProfile
+from mlmcrm.models.base import utcnow
+from mlmcrm.models.messaging import (
+    EmailSuppression,
+    Message,
+    MessagePreference,
+    PushSubscription,
+    SmsConsent,
+    SmsOptOut,
+)
+from mlmcrm.services.messaging import templates
+from mlmcrm.services.messaging.kinds import MessageKind, get_kind
+from mlmcrm.services.platform import crypto
+from mlmcrm.settings import get_settings
+
+logger = logging.getLogger("mlmcrm.messaging")
+
+BODY_FIELD = "messages.body"
+QUIET_HOURS_SETTING = "sms.quiet_hours"
+"""When SMS that is neither a security nor a transactional message may arrive, in the recipient's
+time zone: ``{"start": "08:00", "end": "21:00", "states": {"TX": ["09:00", "21:00"]}}``."""
+DEFAULT_WINDOW = (time(8, 0), time(21, 0))
+NOT_HELD = frozenset({"security", "transactional"})
+"""Categories that reach a phone at any hour (a sign-in code, an order confirmation)."""
+BATCH_SIZE = 500
+"""Messages one worker job takes at a time (one SMTP connection for all of them)."""
+MAX_PARALLEL_JOBS = 4
+_PENDING = "mlmcrm.messaging.pending"
+_HOOKED = "mlmcrm.messaging.hooked"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where a person can be reached and how to speak to them.
+
+    Attributes:
+        user_id: Their account, if they have one (preferences, in-app, push).
+        contact_id: Their CRM contact, for a distributor's campaign.
+        email: Their email address.
+        phone: Their phone in E.164.
+        timezone: Their IANA time zone (quiet hours).
+        region: Their US state (or other region) code, for a stricter SMS window.
+        locale: The language of the words.
+        first_name: How to greet them.
+    """
+
+    user_id: int | None = None
+    contact_id: int | None = None
+    email: str | None = None
+    phone: str | None = None
+    timezone: str = "UTC"
+    region: str = ""
+    locale: str = "en"
+    first_name: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message: its row, channel, status and, when refused, why."""
+
+    message_id: int | None
+    channel: str
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class _Row:
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def recipient_for_user(user_id: int, *, session: Session) -> Recipient:
+    """The recipient behind an account.
+
+    Raises:
+        KeyError: No such account (a programming error: callers pass a stored user).
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise KeyError(user_id)
+    profile = session.get(UserProfile, user_id)
+    address = profile.address if profile and isinstance(profile.address, dict) else {}
+    return Recipient(
+        user_id=user_id,
+        email=user.email,
+        phone=user.phone,
+        timezone=(profile.timezone if profile else "UTC") or "UTC",
+        region=str(address.get("state") or address.get("region") or "")[:10].upper(),
+        locale=(profile.locale if profile else "en") or "en",
+        first_name=(profile.first_name if profile else "") or "",
+    )
+
+
+def channels_for(kind: MessageKind, *, user_id: int | None, session: Session) -> tuple[str, ...]:
+    """The channels ``kind`` goes on for this person: their choice, or the kind's defaults.
+
+    A message the account needs keeps its email whatever the choice.
+    """
+    chosen: tuple[str, ...] = kind.default_channels
+    if user_id is not None:
+        row = session.get(MessagePreference, (user_id, kind.key))
+        if row is not None:
+            chosen = tuple(c for c in kind.channels if c in row.channels)
+    if not kind.switchable and "email" in kind.channels and "email" not in chosen:
+        chosen = ("email", *chosen)
+    return chosen
+
+
+def _setting(key: str, *, session: Session) -> Any:
+    row = session.get(CompanySetting, key)
+    return row.value if row is not None else None
+
+
+def _clock(text: Any, fallback: time) -> time:
+    try:
+        hours, minutes = str(text).split(":")
+        return time(int(hours), int(minutes))
+    except (ValueError, TypeError):
+        return fallback
+
+
+def sms_window(region: str, *, session: Session) -> tuple[time, time]:
+    """When SMS other than security and transactional messages may arrive (recipient's time).
+
+    The company's window, or the stricter one of the recipient's state.
+    """
+    raw = _setting(QUIET_HOURS_SETTING, session=session)
+    value: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    start = _clock(value.get("start"), DEFAULT_WINDOW[0])
+    end = _clock(value.get("end"), DEFAULT_WINDOW[1])
+    states_raw = value.get("states")
+    states: dict[str, Any] = states_raw if isinstance(states_raw, dict) else {}
+    special = states.get(region) if region else None
+    if isinstance(special, list) and len(special) == 2:
+        start = max(start, _clock(special[0], start))
+        end = min(end, _clock(special[1], end))
+    return start, end
+
+
+def next_allowed(now: datetime, *, zone: str, window: tuple[time, time]) -> datetime | None:
+    """None when ``now`` is inside the window in ``zone``; else the next moment it opens (UTC)."""
+    try:
+        tz = ZoneInfo(zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    local = now.astimezone(tz)
+    start, end = window
+    if start <= local.time() < end:
+        return None
+    day = local.date() if local.time() < start else local.date() + timedelta(days=1)
+    return datetime.combine(day, start, tzinfo=tz).astimezone(UTC)
+
+
+def _email_refusal(address: str, category: str, *, session: Session) -> str | None:
+    row = session.get(EmailSuppression, address.lower())
+    if row is None:
+        return None
+    if row.scope == "all":
+        return f"This address gets no more mail ({row.reason})."
+    if category == "marketing":
+        return "This address unsubscribed from marketing mail."
+    return None
+
+
+def sms_consent_refusal(phone: str, *, sender_id: int | None, session: Session) -> str | None:
+    """Why no SMS may go to ``phone`` from ``sender_id`` (None: the company), or None."""
+    if session.get(SmsOptOut, phone) is not None:
+        return "This number opted out of SMS (it can text START to opt back in)."
+    consent = session.exec(
+        select(SmsConsent.id).where(
+            SmsConsent.phone == phone,
+            func.coalesce(SmsConsent.sender_id, 0) == (sender_id or 0),
+            col(SmsConsent.revoked_at).is_(None),
+        )
+    ).first()
+    if consent is None:
+        return "No recorded consent to SMS from this sender."
+    return None
+
+
+def _decide(
+    channel: str,
+    recipient: Recipient,
+    words: templates.Rendered,
+    *,
+    sender_id: int | None,
+    session: Session,
+    now: datetime,
+) -> tuple[str, str, datetime | None, str]:
+    """(status, address, hold_until, reason) of one message on one channel."""
+    if channel == "email":
+        if not recipient.email:
+            return "refused", "", None, "No email address."
+        refusal = _email_refusal(recipient.email, words.category, session=session)
+        return (
+            ("refused", recipient.email, None, refusal)
+            if refusal
+            else ("queued", recipient.email, None, "")
+        )
+    if channel == "sms":
+        if not recipient.phone:
+            return "refused", "", None, "No mobile number."
+        refusal = templates.sms_refusal(
+            category=words.category, approved=words.sms_approved, body=words.body
+        ) or sms_consent_refusal(recipient.phone, sender_id=sender_id, session=session)
+        if refusal:
+            return "refused", recipient.phone, None, refusal
+        if words.category not in NOT_HELD:
+            opens = next_allowed(
+                now, zone=recipient.timezone, window=sms_window(recipient.region, session=session)
+            )
+            if opens is not None:
+                return "held", recipient.phone, opens, "Quiet hours: held until the window opens."
+        return "queued", recipient.phone, None, ""
+    if channel == "push":
+        if recipient.user_id is None:
+            return "refused", "", None, "Web push reaches only people with an account."
+        live = session.exec(
+            select(func.count())
+            .select_from(PushSubscription)
+            .where(
+                PushSubscription.user_id == recipient.user_id,
+                col(PushSubscription.expired_at).is_(None),
+            )
+        ).one()
+        if not live:
+            return "refused", "", None, "No device is subscribed to notifications."
+        return "queued", f"user:{recipient.user_id}", None, ""
+    if channel == "in_app":
+        if recipient.user_id is None:
+            return "refused", "", None, "In-app messages reach only people with an account."
+        return "delivered", f"user:{recipient.user_id}", None, ""
+    return "refused", "", None, f"Unknown channel {channel}."
+
+
+def send(
+    *,
+    session: Session,
+    kind: str,
+    recipient: Recipient,
+    params: dict[str, Any] | None = None,
+    channels: tuple[str, ...] | None = None,
+    sender_id: int | None = None,
+    campaign_id: int | None = None,
+    now: datetime | None = None,
+) -> list[Outcome]:
+    """Write the messages of ``kind`` to ``recipient`` on each channel, after the rules.
+
+    Args:
+        session: The unit of work of the change the message is about; the caller commits.
+        kind: A declared kind (see :mod:`kinds`).
+        recipient: Who gets it.
+        params: The template's variables (``first_name`` and ``app_url`` are added).
+        channels: The channels (by default the person's choice or the kind's defaults).
+        sender_id: The distributor sending (SMS consent is per sender); None: the company.
+        campaign_id: The campaign it belongs to.
+        now: The clock (quiet hours).
+
+    Returns:
+        One outcome per channel: queued, held (with when), delivered (in-app) or refused (why).
+
+    Raises:
+        KeyError: An unknown kind (a programming error).
+        ValidationFailed: The template uses a variable ``params`` lacks.
+    """
+    the_kind = get_kind(kind)
+    now = now or utcnow()
+    wanted = (
+        channels
+        if channels is not None
+        else channels_for(the_kind, user_id=recipient.user_id, session=session)
+    )
+    values = {
+        "first_name": recipient.first_name or "there",
+        "app_url": get_settings().app_url.rstrip("/"),
+        **(params or {}),
+    }
+    outcomes: list[Outcome] = []
+    for channel in wanted:
+        if channel not in the_kind.channels:
+            outcomes.append(Outcome(None, channel, "refused", f"{kind} does not go by {channel}."))
+            continue
+        words = templates.render(
+            session=session, key=kind, channel=channel, params=values, locale=recipient.locale
+        )
+        status, address, hold_until, reason = _decide(
+            channel, recipient, words, sender_id=sender_id, session=session, now=now
+        )
+        message = Message(
+            kind=kind,
+            channel=channel,
+            category=words.category,
+            user_id=recipient.user_id,
+            contact_id=recipient.contact_id,
+            sender_id=sender_id,
+            campaign_id=campaign_id,
+            to_address=address,
+            locale=recipient.locale,
+            subject=words.subject,
+            body_enc=crypto.encrypt_field(words.body, field=BODY_FIELD),
+            status=status,
+            hold_until=hold_until,
+            error=reason or None,
+            created_at=now,
+            sent_at=now if status == "delivered" else None,
+        )
+        session.add(message)
+        session.flush()
+        if status == "queued":
+            _pending(channel, session=session)
+        outcomes.append(Outcome(message.id, channel, status, reason))
+    return outcomes
+
+
+def notify(
+    *,
+    session: Session,
+    kind: str,
+    user_id: int,
+    params: dict[str, Any] | None = None,
+    sender_id: int | None = None,
+    now: datetime | None = None,
+) -> list[Outcome]:
+    """Tell the person of ``user_id`` about something, on the channels they chose for ``kind``.
+
+    Raises:
+        KeyError: An unknown kind or account (a programming error).
+        ValidationFailed: The template uses a variable ``params`` lacks.
+    """
+    return send(
+        session=session,
+        kind=kind,
+        recipient=recipient_for_user(user_id, session=session),
+        params=params,
+        sender_id=sender_id,
+        now=now,
+    )
+
+
+def queue_email(
+    message: email_adapter.OutgoingEmail,
+    *,
+    session: Session,
+    user_id: int | None = None,
+    kind: str = "account.security",
+) -> int:
+    """Write an email whose words the caller wrote (sign-in links, security notices).
+
+    It cannot be switched off and ignores marketing unsubscribes; an address that bounced or
+    complained still gets nothing (the row says so). The body is stored encrypted and, for
+    security messages, forgotten once sent.
+
+    Returns:
+        The id of the message's row.
+    """
+    the_kind = get_kind(kind)
+    refusal = _email_refusal(message.to, the_kind.category, session=session)
+    row = Message(
+        kind=kind,
+        channel="email",
+        category=the_kind.category,
+        user_id=user_id,
+        to_address=message.to,
+        subject=message.subject,
+        body_enc=crypto.encrypt_field(message.body, field=BODY_FIELD),
+        status="refused" if refusal else "queued",
+        error=refusal,
+    )
+    session.add(row)
+    session.flush()
+    if not refusal:
+        _pending("email", session=session)
+    return row.id  # type: ignore[return-value]  # a flushed row has an id
+
+
+def insert_many(rows: list[dict[str, Any]], *, session: Session) -> None:
+    """Write many prepared message rows at once (a campaign), and ask for their delivery.
+
+    Each dict holds :class:`Message` column values; ``body_enc`` encrypted with
+    :data:`BODY_FIELD`.
+    """
+    if not rows:
+        return
+    session.execute(insert(Message), rows)
+    for channel in {r["channel"] for r in rows if r.get("status") == "queued"}:
+        count = sum(1 for r in rows if r["channel"] == channel and r.get("status") == "queued")
+        _pending(channel, count, session=session)
+
+
+# --- Handing committed messages to the worker -----------------------------------------------
+
+
+def wake_after_commit(channel: str, count: int = 1, *, session: Session) -> None:
+    """Wake the worker for ``count`` messages of ``channel`` once ``session`` commits."""
+    _pending(channel, count, session=session)
+
+
+def _pending(channel: str, count: int = 1, *, session: Session) -> None:
+    pending: dict[str, int] = session.info.setdefault(_PENDING, {})
+    pending[channel] = pending.get(channel, 0) + count
+    if not session.info.get(_HOOKED):
+        session.info[_HOOKED] = True
+        event.listen(session, "after_commit", _after_commit, named=True)
+        event.listen(session, "after_rollback", _after_rollback, named=True)
+
+
+def _after_rollback(*, session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _after_commit(*, session: Session) -> None:
+    for channel, count in session.info.pop(_PENDING, {}).items():
+        wake_workers(channel, count)
+
+
+def wake_workers(channel: str, count: int = 1, *, connection: Any = None) -> int:
+    """Ask the worker to deliver ``count`` new messages of ``channel`` (a few jobs share them).
+
+    Never raises: when Redis is down the messages wait in the table and the worker's tick (every
+    minute) delivers them.
+
+    Returns:
+        How many delivery jobs were queued.
+    """
+    jobs = max(1, min(MAX_PARALLEL_JOBS, math.ceil(count / BATCH_SIZE)))
+    try:
+        from rq import Queue
+
+        from mlmcrm.services.platform.jobs import redis_connection
+        from mlmcrm.services.platform.mail import EMAIL_QUEUE
+
+        queue = Queue(EMAIL_QUEUE, connection=connection or redis_connection())
+        for _ in range(jobs):
+            queue.enqueue(
+                "workers.message_jobs.deliver",
+                channel,
+                job_timeout=30 * 60,
+                result_ttl=600,
+                failure_ttl=7 * 24 * 3600,
+            )
+    except Exception as exc:  # noqa: BLE001 - the request that sent the message must not fail
+        logger.warning("%s messages not handed to the worker yet (the tick will): %s", channel, exc)
+        return 0
+    return jobs
