@@ -30,7 +30,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 self._reply("250 OK")
             elif verb == "RCPT":
                 recipient = command[8:].strip("<> ")
-                if recipient.lower() in self.server.refused:  # type: ignore[attr-defined]
+                if recipient.lower() in self.server.refused:  # type: ignore[attr-defined]  # our server class keeps the set
                     self._reply("550 5.1.1 no such user")
                     continue
                 recipients.append(recipient)

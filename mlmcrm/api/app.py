@@ -14,6 +14,7 @@ from mlmcrm.api import (
     health,
     security_headers,
     session,
+    unsubscribe,
     v1,
     webhooks,
 )
@@ -41,7 +42,13 @@ def create_api() -> FastAPI:
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content={"error": str(exc)})
 
-    for router in (health.router, webhooks.router, security_headers.router, session.router):
+    for router in (
+        health.router,
+        webhooks.router,
+        security_headers.router,
+        session.router,
+        unsubscribe.router,
+    ):
         api.include_router(router)
     # /api/v1: the token's user and tokens, then each domain's routes under the same prefix.
     api.include_router(v1.router, prefix=routes.API_V1)

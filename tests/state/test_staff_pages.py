@@ -121,14 +121,11 @@ def test_an_invitation_page_sets_the_password_once(owner_session, smtp):
     assert done.state.error == "" and "is ready" in done.state.message
     again = HandlerClient("", path=f"/invite?token={token}").call(InviteState.load)
     assert "already used" in again.state.error and again.state.email == ""
-    assert (
-        owner_session.exec(
-            select(AccountToken).where(
-                AccountToken.purpose == "staff_invite", AccountToken.used_at.is_(None)
-            )
-        ).all()
-        == []
+    hire = owner_session.exec(select(User).where(User.email == "page.hire@example.org")).one()
+    unused = select(AccountToken).where(
+        AccountToken.user_id == hire.id, AccountToken.used_at.is_(None)
     )
+    assert owner_session.exec(unused).all() == []
 
 
 def test_a_forged_invitation_token_gets_a_message(owner_session):

@@ -47,6 +47,8 @@ from mlmcrm.services.platform.actor import Actor, valid_ip
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
 from mlmcrm.settings import get_settings
 
+ADMIN_PERMISSION = "users.manage"
+"""What makes an admin here: the company keeps at least one active account holding it."""
 INVITE_TTL = timedelta(hours=72)
 """How long a staff invitation link works."""
 INVITE_PURPOSE = "staff_invite"
@@ -82,7 +84,11 @@ def _other_active_admins(user_id: int, *, session: Session) -> int:
     """
     ids = session.exec(
         select(User.id)
-        .where(User.role == "admin", User.status == "active", User.id != user_id)
+        .where(
+            col(User.role).in_(sorted(permissions.PERMISSIONS[ADMIN_PERMISSION])),
+            User.status == "active",
+            User.id != user_id,
+        )
         .with_for_update()
     ).all()
     return len(ids)
@@ -94,9 +100,9 @@ def keep_one_admin(user: User, *, session: Session, new_role: str, new_status: s
     Raises:
         ValidationFailed: ``user`` is the last active admin and would stop being one.
     """
-    stays_admin = new_role == "admin" and new_status == "active"
+    stays_admin = permissions.role_holds(new_role, ADMIN_PERMISSION) and new_status == "active"
     if (
-        user.role == "admin"
+        permissions.role_holds(user.role, ADMIN_PERMISSION)
         and user.status == "active"
         and not stays_admin
         and _other_active_admins(user.id, session=session) == 0  # type: ignore[arg-type]  # a stored row has an id
@@ -144,7 +150,7 @@ def invite_staff(
         ValidationFailed: Not a staff role, a bad email or name, or the email has an account.
     """
     permissions.require("users.manage", actor=actor)
-    if role not in STAFF_ROLES:
+    if role not in permissions.ROLES or not permissions.role_holds(role, "two_factor.required"):
         raise ValidationFailed("Choose one of the staff roles: " + ", ".join(STAFF_ROLES) + ".")
     address = contact_points.email_address(email)
     first, last = (first_name or "").strip(), (last_name or "").strip()
@@ -154,7 +160,9 @@ def invite_staff(
         select(User).where(sa.func.lower(User.email) == address.lower()).with_for_update()
     ).first()
     if existing is not None and not (
-        existing.status == "pending" and existing.role in STAFF_ROLES and not existing.password_hash
+        existing.status == "pending"
+        and permissions.role_holds(existing.role, "two_factor.required")
+        and not existing.password_hash
     ):
         raise ValidationFailed("An account already uses that email.")
     renewed = existing is not None
@@ -288,7 +296,9 @@ def change_role(*, session: Session, actor: Actor, user_id: int, role: str, reas
     keep_one_admin(user, session=session, new_role=role, new_status=user.status)
     if user.id == actor.user_id:
         raise ValidationFailed("You cannot change your own role: ask another admin.")
-    if role == "distributor" or user.role == "distributor":
+    if permissions.role_holds(role, "back_office.view") or permissions.role_holds(
+        user.role, "back_office.view"
+    ):
         raise ValidationFailed(
             "A distributor's account and a staff account are different people: invite the "
             "staff member with their own email instead."
