@@ -12,6 +12,7 @@ from mlmcrm.pages.accounts.forgot_password import ForgotPasswordState, forgot_pa
 from mlmcrm.pages.accounts.invite import InviteState, invite_page
 from mlmcrm.pages.accounts.join import JoinState, join_page
 from mlmcrm.pages.accounts.login import LoginState, login_page
+from mlmcrm.pages.accounts.notifications import NotificationsState, notifications_page
 from mlmcrm.pages.accounts.profile import ProfileState, profile_page
 from mlmcrm.pages.accounts.reset_password import ResetPasswordState, reset_password_page
 from mlmcrm.pages.accounts.sessions import SessionsState, sessions_page
@@ -40,6 +41,7 @@ from mlmcrm.pages.crm.imports import ImportState, import_page
 from mlmcrm.pages.crm.staff import StaffCrmState, staff_crm_page
 from mlmcrm.pages.crm.today import TodayState, today_page
 from mlmcrm.pages.forbidden import forbidden_page, index_page
+from mlmcrm.pages.messaging.messages import MessagesState, messages_page
 from mlmcrm.pages.network.genealogy import admin_genealogy_page, team_page
 from mlmcrm.pages.network.genealogy_state import GenealogyState
 from mlmcrm.pages.reports.admin_home import AdminHomeState, admin_home
@@ -107,12 +109,24 @@ PAGES = [
     ),
     (tokens_page, routes.ACCOUNT_TOKENS, "API tokens", [AuthState.guard_account, TokensState.load]),
     (
+        notifications_page,
+        routes.ACCOUNT_NOTIFICATIONS,
+        "Notifications",
+        [AuthState.guard_account, NotificationsState.load],
+    ),
+    (
         audit_log_page,
         routes.ADMIN_AUDIT,
         "Audit log",
         [AuthState.guard_audit, AuditLogState.load_list],
     ),
     (users_page, routes.ADMIN_USERS, "Users", [AuthState.guard_people, UsersState.load]),
+    (
+        messages_page,
+        routes.ADMIN_MESSAGES,
+        "Messages",
+        [AuthState.guard_messages, MessagesState.load],
+    ),
     (
         enrol_page,
         routes.ADMIN_ENROL,

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import reflex as rx
 
 from mlmcrm import routes
+from mlmcrm.components.bell import bell
 from mlmcrm.components.post_form import post_form
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.bell import BellState
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class NavItem:
 
 ACCOUNT_NAV = (
     NavItem("My account", "user-round", routes.ACCOUNT),
+    NavItem("Notifications", "bell", routes.ACCOUNT_NOTIFICATIONS),
     NavItem("Devices", "monitor-smartphone", routes.ACCOUNT_SESSIONS),
     NavItem("API tokens", "key-round", routes.ACCOUNT_TOKENS),
 )
@@ -46,6 +49,7 @@ STAFF_NAV = (
     NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, permission="orders.read"),
     NavItem("Products", "package", routes.ADMIN_PRODUCTS, permission="catalog.manage"),
     NavItem("Audit log", "scroll-text", routes.ADMIN_AUDIT, permission="audit.read"),
+    NavItem("Messages", "mail", routes.ADMIN_MESSAGES, permission="messaging.deliveries"),
     NavItem("CRM", "contact", routes.ADMIN_CRM, permission="crm.read_any"),
     *ACCOUNT_NAV,
 )
@@ -230,7 +234,17 @@ def app_shell(content: rx.Component, *, title: str, nav: Sequence[NavItem] | Non
         rx.box(
             topbar,
             rx.box(
-                rx.heading(title, size="7", margin_bottom="1.25rem"),
+                rx.hstack(
+                    rx.heading(title, size="7"),
+                    rx.spacer(),
+                    rx.cond(
+                        AuthState.user_permissions.contains("account.self"),
+                        rx.box(bell(), on_mount=BellState.load),
+                    ),
+                    align="center",
+                    width="100%",
+                    margin_bottom="1.25rem",
+                ),
                 content,
                 padding=["1rem", "1rem", "1.5rem", "2rem"],
                 max_width="80rem",

@@ -171,6 +171,11 @@ class AuthState(rx.State):
         return self._guard("accounts.assist")
 
     @rx.event
+    def guard_messages(self) -> rx.event.EventSpec | None:
+        """Page guard: signed in with a role that follows message deliveries."""
+        return self._guard("messaging.deliveries")
+
+    @rx.event
     def route_home(self) -> rx.event.EventSpec:
         """Send the visitor to their home page, or to the login page."""
         user = self._current_user()

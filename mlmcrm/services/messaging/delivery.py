@@ -454,3 +454,40 @@ def retry(*, session: Session, actor: Actor, message_ids: Sequence[int], reason:
         reason=why,
     )
     return len(retried)
+
+
+def postal_address(*, session: Session, actor: Actor) -> str:
+    """The company's postal address, printed in every marketing email.
+
+    Raises:
+        PermissionDenied: The actor may not manage templates.
+    """
+    permissions.require("messaging.templates", actor=actor)
+    row = session.get(CompanySetting, POSTAL_ADDRESS_SETTING)
+    return row.value if row is not None and isinstance(row.value, str) else ""
+
+
+def set_postal_address(*, session: Session, actor: Actor, address: str) -> str:
+    """Set the postal address marketing email carries (audited).
+
+    Raises:
+        PermissionDenied: The actor may not manage templates.
+        ValidationFailed: Empty, or too long to be an address.
+    """
+    permissions.require("messaging.templates", actor=actor)
+    value = " ".join((address or "").split())
+    if not 10 <= len(value) <= 300:
+        raise ValidationFailed("Write the company's full postal address (10 to 300 characters).")
+    row = session.get(CompanySetting, POSTAL_ADDRESS_SETTING)
+    before = row.value if row is not None else None
+    session.merge(CompanySetting(key=POSTAL_ADDRESS_SETTING, value=value, updated_at=utcnow()))
+    audit.record(
+        session=session,
+        actor=actor,
+        action="setting.changed",
+        entity_type="company_setting",
+        entity_id=POSTAL_ADDRESS_SETTING,
+        before={"value": before},
+        after={"value": value},
+    )
+    return value

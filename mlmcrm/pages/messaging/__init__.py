@@ -1,0 +1,1 @@
+"""Pages of messaging: the admin screens of templates and deliveries."""

@@ -1,0 +1,397 @@
+"""``/admin/messages``: what the company sends, and what became of it.
+
+Deliveries: every message with its status, filtered by status, channel or address; a failed
+message (or one a stopped worker left ``unknown``) is sent again after a person checked it, with
+a reason. Templates: the words of each kind of message per channel and language, with a preview
+on sample data; an SMS template must be approved for SMS. The postal address marketing email
+carries.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import reflex as rx
+from sqlmodel import Session
+
+from mlmcrm.components.data_table import data_table, export_button, simple_table
+from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.layout import STAFF_NAV, app_shell
+from mlmcrm.models.messaging import MESSAGE_CHANNELS, MESSAGE_STATUSES
+from mlmcrm.services.messaging import delivery, templates
+from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import guarded
+from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import MAX_FILTER_LENGTH, Column, PagedListState
+
+DELIVERIES = "messaging.deliveries"
+TEMPLATES = "messaging.templates"
+TEMPLATE_COLUMNS = (
+    Column("label", "Message"),
+    Column("channel", "Channel"),
+    Column("category", "Category"),
+    Column("customised", "Words"),
+    Column("sms", "SMS approved"),
+)
+
+
+class MessagesState(PagedListState, AuthState):
+    """The deliveries list, the template being edited, and the postal address."""
+
+    message: str = ""
+    can_edit: bool = False
+    retry_id: str = ""
+    templates_rows: list[dict[str, str]] = []
+    editing: dict[str, str] = {}
+    draft_subject: str = ""
+    draft_body: str = ""
+    preview_subject: str = ""
+    preview_body: str = ""
+    postal: str = ""
+
+    list_permission: ClassVar[str] = DELIVERIES
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("created_at", "When (UTC)", sortable=True),
+        Column("kind", "Message", sortable=True),
+        Column("channel", "Channel", sortable=True),
+        Column("to_address", "To"),
+        Column("status", "Status", sortable=True),
+        Column("attempts", "Tries", numeric=True),
+        Column("error", "Why"),
+    )
+    filter_names: ClassVar[tuple[str, ...]] = ("q", "status", "channel")
+    export_name: ClassVar[str] = "messages"
+
+    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
+        return delivery.list_messages(
+            session=session,
+            actor=actor,
+            status=self.filters.get("status", ""),
+            channel=self.filters.get("channel", ""),
+            search=self.filters.get("q", ""),
+            query=query,
+        )
+
+    def _load_templates(self, *, actor: Actor, session: Session) -> None:
+        self.templates_rows = [
+            {
+                "id": f"{t.key}|{t.channel}",
+                "key": t.key,
+                "label": t.label,
+                "channel": t.channel,
+                "category": t.category,
+                "customised": "the company's" if t.customised else "default",
+                "sms": ("yes" if t.sms_approved else "no") if t.channel == "sms" else "",
+                "subject": t.subject,
+                "body": t.body,
+                "variables": ", ".join(t.variables),
+                "approved": "yes" if t.sms_approved else "",
+            }
+            for t in templates.list_templates(session=session, actor=actor)
+        ]
+
+    @rx.event
+    @guarded(DELIVERIES, clear=("error", "message"))
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """The newest messages; the templates and the postal address for admins."""
+        self._reset_list()
+        self.retry_id, self.editing = "", {}
+        self._reload_list(actor=actor, session=session)
+        self.can_edit = permissions.can(TEMPLATES, actor=actor)
+        if self.can_edit:
+            self._load_templates(actor=actor, session=session)
+            self.postal = delivery.postal_address(session=session, actor=actor)
+
+    @rx.event
+    @guarded(DELIVERIES, clear=("error", "message"))
+    def search(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Filter the deliveries."""
+        data = form_data if isinstance(form_data, dict) else {}
+        self.filters = {
+            name: str(data.get(name, "") or "").strip()[:MAX_FILTER_LENGTH]
+            for name in self.filter_names
+        }
+        self.offset = 0
+        self._reload_list(actor=actor, session=session)
+
+    @rx.event
+    @guarded(DELIVERIES, clear=("error", "message"), unit_of_work=False)
+    def choose_retry(self, message_id: str, *, actor: Actor) -> None:
+        """Open the retry form of one message (nothing is sent until it is confirmed)."""
+        wanted = parse_id(str(message_id))
+        self.retry_id = str(wanted) if wanted is not None else ""
+
+    @rx.event
+    @guarded(DELIVERIES, clear=("error", "message"))
+    def retry(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Send the chosen message again, with a reason (audited)."""
+        wanted = parse_id(self.retry_id)
+        data = form_data if isinstance(form_data, dict) else {}
+        count = delivery.retry(
+            session=session,
+            actor=actor,
+            message_ids=[wanted] if wanted is not None else [],
+            reason=str(data.get("reason", "")),
+        )
+        self.message = (
+            "Queued again." if count else "Only a failed or unknown message can be sent again."
+        )
+        self.retry_id = ""
+        self._reload_list(actor=actor, session=session)
+
+    @rx.event
+    @guarded(TEMPLATES, clear=("error", "message"))
+    def edit(self, template_id: str, *, actor: Actor, session: Session) -> None:
+        """Open one template in the editor."""
+        self._load_templates(actor=actor, session=session)
+        found = [row for row in self.templates_rows if row["id"] == str(template_id)]
+        self.editing = found[0] if found else {}
+        self.draft_subject = self.editing.get("subject", "")
+        self.draft_body = self.editing.get("body", "")
+        self.preview_subject = self.preview_body = ""
+
+    @rx.event
+    def set_draft_subject(self, value: str) -> None:
+        """Keep the subject as it is typed (for the preview)."""
+        self.draft_subject = str(value)[: templates.MAX_SUBJECT * 2]
+
+    @rx.event
+    def set_draft_body(self, value: str) -> None:
+        """Keep the body as it is typed (for the preview)."""
+        self.draft_body = str(value)[: templates.MAX_BODY * 2]
+
+    @rx.event
+    @guarded(TEMPLATES, clear=("error", "message"))
+    def preview(self, *, actor: Actor, session: Session) -> None:
+        """Show the words being written with the sample data, without saving them."""
+        self.preview_subject, self.preview_body = templates.preview(
+            session=session,
+            actor=actor,
+            key=self.editing.get("key", ""),
+            channel=self.editing.get("channel", ""),
+            subject=self.draft_subject,
+            body=self.draft_body,
+        )
+
+    @rx.event
+    @guarded(TEMPLATES, clear=("error", "message"))
+    def save(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Save the words (and the SMS approval) of the open template (audited)."""
+        data = form_data if isinstance(form_data, dict) else {}
+        saved = templates.save_template(
+            session=session,
+            actor=actor,
+            key=self.editing.get("key", ""),
+            channel=self.editing.get("channel", ""),
+            subject=self.draft_subject,
+            body=self.draft_body,
+            locale=str(data.get("locale", "") or "en").strip(),
+            sms_approved=data.get("sms_approved") in ("on", True, "true"),
+        )
+        self.message = f"Saved the {saved.channel} words of {saved.label} ({saved.locale})."
+        self._load_templates(actor=actor, session=session)
+        self.editing = {}
+
+    @rx.event
+    @guarded(TEMPLATES, clear=("error", "message"))
+    def save_postal(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Set the postal address of marketing email (audited)."""
+        data = form_data if isinstance(form_data, dict) else {}
+        self.postal = delivery.set_postal_address(
+            session=session, actor=actor, address=str(data.get("postal", ""))
+        )
+        self.message = "The postal address is saved."
+
+
+def _select(name: str, label: str, values: tuple[str, ...]) -> rx.Component:
+    return rx.el.select(
+        rx.el.option(f"Any {label.lower()}", value=""),
+        *[rx.el.option(value, value=value) for value in values],
+        name=name,
+        aria_label=f"Filter by {label.lower()}",
+        style={"padding": "0.4rem"},
+        class_name="touch-target",
+    )
+
+
+def _retry_button(row: rx.Var) -> rx.Component:
+    return rx.cond(
+        (row["status"] == "failed") | (row["status"] == "unknown"),
+        rx.button(
+            "Retry",
+            on_click=MessagesState.choose_retry(row["id"]),
+            size="1",
+            variant="soft",
+            class_name="touch-target",
+        ),
+    )
+
+
+def _deliveries() -> rx.Component:
+    return section(
+        "Deliveries",
+        rx.form(
+            rx.hstack(
+                labelled_input("Address", "q", id="message-address"),
+                _select("status", "Status", MESSAGE_STATUSES),
+                _select("channel", "Channel", MESSAGE_CHANNELS),
+                rx.button("Find", type="submit", class_name="touch-target"),
+                export_button(MessagesState),
+                align="end",
+                wrap="wrap",
+                width="100%",
+            ),
+            on_submit=MessagesState.search,
+            reset_on_submit=False,
+        ),
+        rx.cond(
+            MessagesState.retry_id != "",
+            rx.form(
+                rx.hstack(
+                    rx.text("Send message #", MessagesState.retry_id, " again?"),
+                    labelled_input("Reason", "reason", id="retry-reason", required=True),
+                    rx.button("Send again", type="submit", class_name="touch-target"),
+                    align="end",
+                    wrap="wrap",
+                ),
+                on_submit=MessagesState.retry,
+                reset_on_submit=True,
+            ),
+        ),
+        data_table(
+            MessagesState,
+            row_id="message-row-",
+            actions=_retry_button,
+            empty_text="No message matches.",
+        ),
+    )
+
+
+def _edit_button(row: rx.Var) -> rx.Component:
+    return rx.button(
+        "Edit",
+        on_click=MessagesState.edit(row["id"]),
+        size="1",
+        variant="soft",
+        class_name="touch-target",
+    )
+
+
+def _editor() -> rx.Component:
+    e = MessagesState.editing
+    return rx.form(
+        rx.vstack(
+            rx.heading(e["label"], " (", e["channel"], ")", size="3"),
+            rx.text("Variables: ", e["variables"], size="2", color=rx.color("gray", 11)),
+            labelled_input("Language", "locale", id="template-locale", placeholder="en"),
+            rx.vstack(
+                rx.el.label("Subject", html_for="template-subject"),
+                rx.input(
+                    id="template-subject",
+                    value=MessagesState.draft_subject,
+                    on_change=MessagesState.set_draft_subject,
+                    width="100%",
+                ),
+                width="100%",
+                spacing="1",
+            ),
+            rx.vstack(
+                rx.el.label("Body", html_for="template-body"),
+                rx.text_area(
+                    id="template-body",
+                    value=MessagesState.draft_body,
+                    on_change=MessagesState.set_draft_body,
+                    rows="8",
+                    width="100%",
+                ),
+                width="100%",
+                spacing="1",
+            ),
+            rx.cond(
+                e["channel"] == "sms",
+                rx.el.label(
+                    rx.el.input(
+                        type="checkbox", name="sms_approved", default_checked=e["approved"] != ""
+                    ),
+                    " Approved for SMS (transactional, customer care or product information)",
+                ),
+            ),
+            rx.hstack(
+                rx.button("Save", type="submit", class_name="touch-target"),
+                rx.button(
+                    "Preview",
+                    type="button",
+                    variant="soft",
+                    class_name="touch-target",
+                    on_click=MessagesState.preview,
+                ),
+            ),
+            rx.cond(
+                MessagesState.preview_body != "",
+                rx.card(
+                    rx.text(rx.text.strong(MessagesState.preview_subject)),
+                    rx.text(MessagesState.preview_body, white_space="pre-wrap"),
+                    id="template-preview",
+                    width="100%",
+                ),
+            ),
+            width="100%",
+        ),
+        on_submit=MessagesState.save,
+        reset_on_submit=False,
+        key=e["id"],
+        width="100%",
+    )
+
+
+def _templates() -> rx.Component:
+    return section(
+        "Templates",
+        rx.cond(MessagesState.editing.contains("key"), _editor()),
+        simple_table(
+            TEMPLATE_COLUMNS,
+            MessagesState.templates_rows,
+            row_id="template-",
+            actions=_edit_button,
+        ),
+    )
+
+
+def _postal() -> rx.Component:
+    return section(
+        "Postal address in marketing email",
+        rx.form(
+            rx.hstack(
+                rx.input(
+                    name="postal",
+                    default_value=MessagesState.postal,
+                    key=MessagesState.postal,
+                    aria_label="Postal address",
+                    width="100%",
+                ),
+                rx.button("Save address", type="submit", class_name="touch-target"),
+                width="100%",
+            ),
+            on_submit=MessagesState.save_postal,
+            reset_on_submit=False,
+        ),
+    )
+
+
+def messages_page() -> rx.Component:
+    """The page."""
+    return app_shell(
+        rx.vstack(
+            error_message(MessagesState.error),
+            notice_message(MessagesState.message),
+            _deliveries(),
+            rx.cond(MessagesState.can_edit, rx.vstack(_postal(), _templates(), width="100%")),
+            spacing="4",
+            width="100%",
+        ),
+        title="Messages",
+        nav=STAFF_NAV,
+    )
