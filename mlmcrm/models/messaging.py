@@ -9,12 +9,14 @@ made.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from mlmcrm.models.base import (
+    JSONB,
     column_field,
     created_at_field,
     fk_field,
@@ -239,3 +241,29 @@ class PushSubscription(SQLModel, table=True):
     created_at: datetime = created_at_field()
     last_sent_at: datetime | None = timestamp_field()
     expired_at: datetime | None = timestamp_field()
+
+
+class MessageCampaign(SQLModel, table=True):
+    """One send of a template to many people.
+
+    A distributor's message to their contacts, or the company's announcement to distributors;
+    its messages point to it (``messages.campaign_id``).
+    """
+
+    __tablename__ = "message_campaigns"
+    __table_args__ = (
+        sa.CheckConstraint(in_values("channel", MESSAGE_CHANNELS), name="channel"),
+        sa.Index("ix_message_campaigns_sender_id_created_at", "sender_id", "created_at"),
+    )
+
+    id: int | None = id_field()
+    sender_id: int | None = fk_field("users.id", nullable=True, ondelete="SET NULL")
+    template_key: str = column_field(sa.Text, nullable=False)
+    channel: str = column_field(sa.Text, nullable=False)
+    audience: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(JSONB, nullable=False, server_default="{}")
+    )
+    counts: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(JSONB, nullable=False, server_default="{}")
+    )
+    created_at: datetime = created_at_field()

@@ -40,6 +40,8 @@ class MessageKind:
         default_channels: Those it uses until the person chooses.
         words: Default words per channel (email words serve a channel without its own).
         sample: Sample values of its variables, for the preview.
+        editable: Admins change its words on the templates screen (not for the frames of
+            words written elsewhere: account notices, campaign templates).
     """
 
     key: str
@@ -50,6 +52,7 @@ class MessageKind:
     default_channels: tuple[str, ...] = ("email", "in_app")
     words: dict[str, Words] = field(default_factory=dict)
     sample: dict[str, Any] = field(default_factory=dict)
+    editable: bool = True
 
     def default_words(self, channel: str) -> Words:
         """The default words of ``channel`` (the email words when it has none of its own)."""
@@ -79,12 +82,18 @@ def declare_kind(kind: MessageKind) -> MessageKind:
     return kind
 
 
+CAMPAIGN_PREFIX = "campaign."
+"""Keys of the company's campaign templates (``campaign.<name>``): they follow ``crm.campaign``."""
+
+
 def get_kind(key: str) -> MessageKind:
-    """The kind called ``key``.
+    """The kind called ``key`` (a campaign template's key gives the campaign kind).
 
     Raises:
         KeyError: No such kind (a programming error, never user input).
     """
+    if key.startswith(CAMPAIGN_PREFIX):
+        return _KINDS["crm.campaign"]
     return _KINDS[key]
 
 
@@ -105,6 +114,7 @@ ACCOUNT_SECURITY = declare_kind(
         # frame of the preview.
         words={"email": Words("{{ subject }}", "{{ body }}")},
         sample={"subject": "Reset your password", "body": "Open this link: https://…"},
+        editable=False,
     )
 )
 WELCOME = declare_kind(
@@ -288,7 +298,16 @@ CAMPAIGN = declare_kind(
         category="marketing",
         channels=("email", "sms"),
         default_channels=("email",),
-        words={"email": Words("{{ subject }}", "{{ body }}")},
-        sample={"subject": "Samples are here", "body": "Hello Ben, the samples arrived."},
+        # Campaigns send the company's campaign templates (``campaign.<name>``), never these
+        # words: they only frame the variables a campaign template may use.
+        words={"email": Words("{{ sender_name }}", "{{ first_name }}")},
+        sample={
+            "first_name": "Ben",
+            "sender_name": "Ada Obi",
+            "app_url": "https://backoffice.example.com",
+        },
+        editable=False,
     )
 )
+CAMPAIGN_CATEGORIES = ("marketing", "product_info", "customer_care")
+"""What a campaign template may be about (it decides the SMS and unsubscribe rules)."""

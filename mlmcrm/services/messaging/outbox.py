@@ -475,3 +475,211 @@ def wake_workers(channel: str, count: int = 1, *, connection: Any = None) -> int
         logger.warning("%s messages not handed to the worker yet (the tick will): %s", channel, exc)
         return 0
     return jobs
+
+
+# --- Many recipients at once (campaigns, announcements) ---------------------------------------
+
+_US_STATES = {
+    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
+    "Colorado": "CO", "Connecticut": "CT", "Delaware": "DE", "District of Columbia": "DC",
+    "Florida": "FL", "Georgia": "GA", "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL",
+    "Indiana": "IN", "Iowa": "IA", "Kansas": "KS", "Kentucky": "KY", "Louisiana": "LA",
+    "Maine": "ME", "Maryland": "MD", "Massachusetts": "MA", "Michigan": "MI", "Minnesota": "MN",
+    "Mississippi": "MS", "Missouri": "MO", "Montana": "MT", "Nebraska": "NE", "Nevada": "NV",
+    "New Hampshire": "NH", "New Jersey": "NJ", "New Mexico": "NM", "New York": "NY",
+    "North Carolina": "NC", "North Dakota": "ND", "Ohio": "OH", "Oklahoma": "OK", "Oregon": "OR",
+    "Pennsylvania": "PA", "Rhode Island": "RI", "South Carolina": "SC", "South Dakota": "SD",
+    "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT", "Virginia": "VA",
+    "Washington": "WA", "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY",
+}  # fmt: skip
+"""US state names as the phone geocoder writes them, to their codes (for state SMS windows)."""
+
+
+def where_is_phone(phone: str) -> tuple[str, str]:
+    """The time zone and US state of a phone number, as far as its number tells (``phonenumbers``).
+
+    Returns:
+        ``(zone, state)``: an IANA zone (``UTC`` when unknown) and a state code (or ``""``).
+    """
+    import phonenumbers
+    from phonenumbers import geocoder
+    from phonenumbers import timezone as phone_zones
+
+    try:
+        number = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return "UTC", ""
+    zones = [z for z in phone_zones.time_zones_for_number(number) if "/" in z]
+    state = ""
+    if number.country_code == 1:
+        place = geocoder.description_for_number(number, "en")
+        tail = place.rsplit(", ", 1)[-1]
+        state = tail if len(tail) == 2 and tail.isupper() else _US_STATES.get(place, "")
+    return (zones[0] if zones else "UTC"), state
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    """What a message to many people would do, before (or after) it is written.
+
+    Attributes:
+        queued: How many go now.
+        held: How many wait for the recipient's daytime window (SMS quiet hours).
+        refused: How many the rules exclude, by reason.
+        examples: A few excluded recipients with their reason (``label``, ``reason``).
+    """
+
+    queued: int
+    held: int
+    refused: dict[str, int]
+    examples: list[tuple[str, str]]
+
+
+def send_bulk(
+    *,
+    session: Session,
+    kind: str,
+    channel: str,
+    recipients: list[Recipient],
+    params: dict[str, Any],
+    labels: list[str] | None = None,
+    sender_id: int | None = None,
+    campaign_id: int | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> BulkPlan:
+    """Write one message of ``kind`` on ``channel`` to each recipient, after the rules of ``send``.
+
+    The rules are checked for all of them at once (one query per rule, not per person).
+
+    Args:
+        session: The unit of work; the caller commits.
+        kind: A declared kind.
+        channel: ``email`` or ``sms`` (in-app: use :func:`send`).
+        recipients: Who gets it.
+        params: The template's variables (``first_name`` is each recipient's).
+        labels: How to name each recipient among the examples of excluded people.
+        sender_id: The distributor sending (SMS consent is per sender).
+        campaign_id: The campaign the rows belong to.
+        now: The clock (quiet hours).
+        dry_run: Only count: write nothing.
+
+    Returns:
+        What was (or would be) done.
+
+    Raises:
+        KeyError: An unknown kind (a programming error).
+        ValidationFailed: The template uses a variable ``params`` lacks.
+    """
+    get_kind(kind)  # an unknown kind is a programming error: fail before writing anything
+    now = now or utcnow()
+    app_url = get_settings().app_url.rstrip("/")
+    emails = [r.email.lower() for r in recipients if r.email]
+    phones = [r.phone for r in recipients if r.phone]
+    suppressed: dict[str, str] = {}
+    opted_out: set[str] = set()
+    consented: set[str] = set()
+    if channel == "email" and emails:
+        suppressed = {
+            row.address: row.scope
+            for row in session.exec(
+                select(EmailSuppression).where(col(EmailSuppression.address).in_(emails))
+            )
+        }
+    if channel == "sms" and phones:
+        opted_out = set(
+            session.exec(select(SmsOptOut.phone).where(col(SmsOptOut.phone).in_(phones)))
+        )
+        consented = set(
+            session.exec(
+                select(SmsConsent.phone).where(
+                    col(SmsConsent.phone).in_(phones),
+                    func.coalesce(SmsConsent.sender_id, 0) == (sender_id or 0),
+                    col(SmsConsent.revoked_at).is_(None),
+                )
+            )
+        )
+    windows: dict[str, tuple[time, time]] = {}
+    compiled: dict[str, templates.Source] = {}
+    rows: list[dict[str, Any]] = []
+    refused: dict[str, int] = {}
+    examples: list[tuple[str, str]] = []
+    queued = held = 0
+    for index, recipient in enumerate(recipients):
+        values = {"first_name": recipient.first_name or "there", "app_url": app_url, **params}
+        locale = recipient.locale or "en"
+        if locale not in compiled:
+            compiled[locale] = templates.source(
+                session=session, key=kind, channel=channel, locale=locale
+            )
+        words = compiled[locale].fill(values)
+        status, address, hold_until, reason = "queued", "", None, ""
+        if channel == "email":
+            address = recipient.email or ""
+            scope = suppressed.get(address.lower())
+            if not address:
+                status, reason = "refused", "No email address."
+            elif scope == "all":
+                status, reason = "refused", "The address bounced or complained."
+            elif scope == "marketing" and words.category == "marketing":
+                status, reason = "refused", "Unsubscribed from marketing mail."
+        elif channel == "sms":
+            address = recipient.phone or ""
+            refusal = templates.sms_refusal(
+                category=words.category, approved=words.sms_approved, body=words.body
+            )
+            if not address:
+                status, reason = "refused", "No mobile number."
+            elif refusal:
+                status, reason = "refused", refusal
+            elif address in opted_out:
+                status, reason = "refused", "Opted out of SMS."
+            elif address not in consented:
+                status, reason = "refused", "No recorded consent to SMS from this sender."
+            elif words.category not in NOT_HELD:
+                zone, state = (
+                    (recipient.timezone, recipient.region)
+                    if recipient.timezone != "UTC"
+                    else where_is_phone(address)
+                )
+                if state not in windows:
+                    windows[state] = sms_window(state, session=session)
+                hold_until = next_allowed(now, zone=zone, window=windows[state])
+                if hold_until is not None:
+                    status = "held"
+        else:
+            raise ValueError(f"send_bulk takes email or sms, not {channel}")
+        if status == "refused":
+            refused[reason] = refused.get(reason, 0) + 1
+            if len(examples) < 20:
+                name = labels[index] if labels else (recipient.email or recipient.phone or "")
+                examples.append((name, reason))
+        elif status == "held":
+            held += 1
+        else:
+            queued += 1
+        if dry_run:
+            continue
+        rows.append(
+            {
+                "kind": kind,
+                "channel": channel,
+                "category": words.category,
+                "user_id": recipient.user_id,
+                "contact_id": recipient.contact_id,
+                "sender_id": sender_id,
+                "campaign_id": campaign_id,
+                "to_address": address,
+                "locale": locale,
+                "subject": words.subject,
+                "body_enc": crypto.encrypt_field(words.body, field=BODY_FIELD),
+                "status": status,
+                "hold_until": hold_until,
+                "error": reason or None,
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
+    if rows:
+        insert_many(rows, session=session)
+    return BulkPlan(queued=queued, held=held, refused=refused, examples=examples)

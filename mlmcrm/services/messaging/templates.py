@@ -20,11 +20,17 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.models.messaging import MESSAGE_CHANNELS, MessageTemplate
-from mlmcrm.services.messaging.kinds import SMS_CATEGORIES, all_kinds, get_kind
+from mlmcrm.services.messaging.kinds import (
+    CAMPAIGN_CATEGORIES,
+    CAMPAIGN_PREFIX,
+    SMS_CATEGORIES,
+    all_kinds,
+    get_kind,
+)
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
@@ -126,6 +132,66 @@ def _fill(text: str, params: dict[str, Any], where: str) -> str:
         raise ValidationFailed(f"The {where} tries something templates may not do.") from None
 
 
+@dataclass(frozen=True)
+class Source:
+    """A template's words, compiled once and filled for each recipient."""
+
+    subject: jinja2.Template
+    body: jinja2.Template
+    category: str
+    sms_approved: bool
+
+    def fill(self, params: dict[str, Any]) -> Rendered:
+        """The words with ``params``.
+
+        Raises:
+            ValidationFailed: The template uses a variable ``params`` lacks, or tries
+                something templates may not do.
+        """
+        return Rendered(
+            subject=_run(self.subject, params, "subject").strip()[:MAX_SUBJECT],
+            body=_run(self.body, params, "body"),
+            category=self.category,
+            sms_approved=self.sms_approved,
+        )
+
+
+def _run(template: jinja2.Template, params: dict[str, Any], where: str) -> str:
+    try:
+        return template.render(**params)
+    except jinja2.UndefinedError as exc:
+        raise ValidationFailed(
+            f"The {where} uses a value this message does not have: {exc.message}."
+        ) from None
+    except jinja2.exceptions.SecurityError:
+        raise ValidationFailed(f"The {where} tries something templates may not do.") from None
+
+
+def source(*, session: Session, key: str, channel: str, locale: str = DEFAULT_LOCALE) -> Source:
+    """The words of kind ``key`` on ``channel`` in ``locale``, compiled.
+
+    Raises:
+        KeyError: An unknown kind (a programming error).
+        ValidationFailed: A stored template is broken.
+    """
+    kind = get_kind(key)
+    row = _stored(key, channel, locale, session=session)
+    if row is not None:
+        subject, body, category, approved = row.subject, row.body, row.category, row.sms_approved
+    elif key.startswith(CAMPAIGN_PREFIX):
+        raise ValidationFailed("That campaign template does not exist (any more) on this channel.")
+    else:
+        words = kind.default_words(channel)
+        subject, body, category = words.subject, words.body, kind.category
+        approved = category in SMS_CATEGORIES
+    return Source(
+        subject=_compile(subject, "subject"),
+        body=_compile(body, "body"),
+        category=category,
+        sms_approved=approved,
+    )
+
+
 def render(
     *,
     session: Session,
@@ -140,20 +206,7 @@ def render(
         KeyError: An unknown kind (a programming error).
         ValidationFailed: The template uses a variable ``params`` lacks, or is broken.
     """
-    kind = get_kind(key)
-    row = _stored(key, channel, locale, session=session)
-    if row is not None:
-        subject, body, category, approved = row.subject, row.body, row.category, row.sms_approved
-    else:
-        words = kind.default_words(channel)
-        subject, body, category = words.subject, words.body, kind.category
-        approved = category in SMS_CATEGORIES
-    return Rendered(
-        subject=_fill(subject, params, "subject").strip()[:MAX_SUBJECT],
-        body=_fill(body, params, "body"),
-        category=category,
-        sms_approved=approved,
-    )
+    return source(session=session, key=key, channel=channel, locale=locale).fill(params)
 
 
 class TemplatePublic(BaseModel):
@@ -184,6 +237,8 @@ def list_templates(
     permissions.require("messaging.templates", actor=actor)
     found: list[TemplatePublic] = []
     for kind in all_kinds().values():
+        if not kind.editable:
+            continue
         for channel in kind.channels:
             if channel not in MESSAGE_CHANNELS:
                 continue
@@ -244,7 +299,7 @@ def save_template(
     """
     permissions.require("messaging.templates", actor=actor)
     kind = all_kinds().get(key)
-    if kind is None or channel not in kind.channels:
+    if kind is None or not kind.editable or channel not in kind.channels:
         raise ValidationFailed("Choose one of the messages and one of its channels.")
     if not _LOCALE.match(locale or ""):
         raise ValidationFailed("Write the language as a code such as en, fr or pt-BR.")
@@ -307,3 +362,99 @@ def preview(
         raise ValidationFailed("Choose one of the messages.")
     _check_words(subject or "", body or "", set(kind.sample))
     return _fill(subject or "", kind.sample, "subject"), _fill(body or "", kind.sample, "body")
+
+
+class CampaignTemplatePublic(BaseModel):
+    """A campaign template as distributors choose it and admins list it."""
+
+    model_config = PUBLIC_CONFIG
+
+    key: str
+    name: str
+    channel: str
+    category: str
+    subject: str
+    body: str
+    sms_approved: bool
+
+
+def campaign_templates(*, session: Session, channel: str = "") -> list[CampaignTemplatePublic]:
+    """The company's campaign templates (English words), optionally of one channel."""
+    statement = select(MessageTemplate).where(
+        col(MessageTemplate.key).startswith(CAMPAIGN_PREFIX, autoescape=True),
+        MessageTemplate.locale == DEFAULT_LOCALE,
+    )
+    if channel:
+        statement = statement.where(MessageTemplate.channel == channel)
+    return [
+        CampaignTemplatePublic(
+            key=row.key,
+            name=row.name,
+            channel=row.channel,
+            category=row.category,
+            subject=row.subject,
+            body=row.body,
+            sms_approved=row.sms_approved,
+        )
+        for row in session.exec(statement.order_by(MessageTemplate.name, MessageTemplate.channel))
+    ]
+
+
+def save_campaign_template(
+    *,
+    session: Session,
+    actor: Actor,
+    name: str,
+    channel: str,
+    category: str,
+    subject: str,
+    body: str,
+    sms_approved: bool = False,
+) -> CampaignTemplatePublic:
+    """Write one of the company's campaign templates (a new name, or new words for one).
+
+    Raises:
+        PermissionDenied: The actor may not manage templates.
+        ValidationFailed: No name, an unknown channel or category, broken words, or an SMS
+            approval the content does not allow.
+    """
+    permissions.require("messaging.templates", actor=actor)
+    title = " ".join((name or "").split())[:80]
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    if not slug:
+        raise ValidationFailed("Name the template (letters or digits).")
+    if channel not in ("email", "sms"):
+        raise ValidationFailed("A campaign goes by email or SMS.")
+    if category not in CAMPAIGN_CATEGORIES:
+        raise ValidationFailed("Choose what it is about: " + ", ".join(CAMPAIGN_CATEGORIES) + ".")
+    subject, body = (subject or "").strip(), (body or "").replace("\r\n", "\n")
+    _check_words(subject, body, set(get_kind("crm.campaign").sample))
+    if channel == "sms" and sms_approved:
+        refusal = sms_refusal(category=category, approved=True, body=body)
+        if refusal:
+            raise ValidationFailed(refusal)
+    key = CAMPAIGN_PREFIX + slug
+    row = _stored(key, channel, DEFAULT_LOCALE, session=session) or MessageTemplate(
+        key=key, channel=channel, locale=DEFAULT_LOCALE, category=category, body=body
+    )
+    before = {"body": row.body, "sms_approved": row.sms_approved} if row.id else None
+    row.name, row.category, row.subject, row.body = title, category, subject, body
+    row.sms_approved = channel == "sms" and sms_approved
+    row.updated_by = actor.user_id
+    session.add(row)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="message_template.saved",
+        entity_type="message_template",
+        entity_id=row.id,
+        before=before,
+        after={
+            "key": key,
+            "channel": channel,
+            "category": category,
+            "sms_approved": row.sms_approved,
+        },
+    )
+    return next(t for t in campaign_templates(session=session, channel=channel) if t.key == key)

@@ -1,0 +1,74 @@
+"""Campaigns: one send of a template to many people, with what the rules did.
+
+A distributor's message to a filtered set of their contacts, or the company's announcement to
+distributors by rank or status. The campaign keeps its audience (the filters) and its counts
+(sent, held, excluded by reason); its messages point to it.
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-05 16:47:58.903785+00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from alembic import op
+
+revision: str = "0018"
+down_revision: str | Sequence[str] | None = "0017"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Create the campaigns table."""
+    op.create_table(
+        "message_campaigns",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("sender_id", sa.BigInteger(), nullable=True),
+        sa.Column("template_key", sa.Text(), nullable=False),
+        sa.Column("channel", sa.Text(), nullable=False),
+        sa.Column(
+            "audience",
+            postgresql.JSONB(none_as_null=True, astext_type=sa.Text()),
+            server_default="{}",
+            nullable=False,
+        ),
+        sa.Column(
+            "counts",
+            postgresql.JSONB(none_as_null=True, astext_type=sa.Text()),
+            server_default="{}",
+            nullable=False,
+        ),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "channel IN ('email', 'sms', 'in_app', 'push')",
+            name=op.f("ck_message_campaigns_channel"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["sender_id"],
+            ["users.id"],
+            name=op.f("fk_message_campaigns_sender_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_message_campaigns")),
+    )
+    op.create_index(
+        "ix_message_campaigns_sender_id_created_at",
+        "message_campaigns",
+        ["sender_id", "created_at"],
+        unique=False,
+    )
+
+
+def downgrade() -> None:
+    """Drop the campaigns table."""
+    op.drop_index("ix_message_campaigns_sender_id_created_at", table_name="message_campaigns")
+    op.drop_table("message_campaigns")
