@@ -160,7 +160,6 @@ def test_only_admins_change_templates(owner_session, role):
 @pytest.mark.parametrize(
     ("key", "body", "reason"),
     [
-        ("crm.campaign", "Hello", "not marketing content"),
         ("order.confirmed", "Make money from home with us", "'make money'"),
         ("order.confirmed", "x" * 700, "at most 612"),
     ],
@@ -309,11 +308,20 @@ def test_quiet_hours_hold_care_messages_until_the_window_opens(owner_session):
 def test_marketing_and_income_wording_never_go_by_sms(owner_session):
     user = _person(owner_session)
     _consent(owner_session, user.phone)
+    marketing = templates.save_campaign_template(
+        session=owner_session,
+        actor=fresh_admin(owner_session),
+        name=f"Offer {uuid.uuid4().hex[:6]}",
+        channel="sms",
+        category="marketing",
+        subject="",
+        body="20% off this week, {{ first_name }}",
+    )
     (campaign,) = outbox.send(
         session=owner_session,
-        kind="crm.campaign",
+        kind=marketing.key,
         recipient=outbox.recipient_for_user(user.id, session=owner_session),
-        params={"subject": "x", "body": "Samples are here"},
+        params={"sender_name": "Ada"},
         channels=("sms",),
         now=NOON_NY,
     )
