@@ -673,6 +673,39 @@ def _accept_application(
             "agreement_version": AGREEMENT_VERSION,
         },
     )
+    _welcome(
+        session=session,
+        user=user,
+        distributor_id=enrolment.distributor_id,
+        sponsor_id=enrolment.sponsor_id,
+    )
+
+
+def _welcome(*, session: Session, user: User, distributor_id: int, sponsor_id: int | None) -> None:
+    """Welcome the new distributor, and tell their sponsor someone joined the team."""
+    me = session.get(Distributor, distributor_id)
+    sponsor = session.get(Distributor, sponsor_id) if sponsor_id else None
+    names = session.get(UserProfile, sponsor.user_id) if sponsor is not None else None
+    sponsor_name = " ".join(p for p in ((names.first_name, names.last_name) if names else ()) if p)
+    outbox.notify(
+        session=session,
+        kind="distributor.welcome",
+        user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
+        params={"code": me.code if me else "", "sponsor_name": sponsor_name or "the company"},
+    )
+    if sponsor is not None and sponsor.user_id != user.id:
+        mine = session.get(UserProfile, user.id)
+        outbox.notify(
+            session=session,
+            kind="network.new_team_member",
+            user_id=sponsor.user_id,
+            params={
+                "member_name": " ".join(
+                    p for p in ((mine.first_name, mine.last_name) if mine else ()) if p
+                )
+                or "A new distributor"
+            },
+        )
 
 
 def expire_applications(*, session: Session, now: datetime | None = None, limit: int = 500) -> int:

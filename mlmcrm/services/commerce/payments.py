@@ -20,13 +20,16 @@ from typing import Any
 import sqlalchemy as sa
 import stripe
 from pydantic import BaseModel
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from mlmcrm.db import set_actor
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.integrations import stripe_gateway
 from mlmcrm.integrations.stripe_gateway import PaymentFailed
-from mlmcrm.models import Customer, Order, OrderItem, Product
+from mlmcrm.models import Customer, Distributor, Order, OrderItem, Product
 from mlmcrm.models.base import utcnow
+from mlmcrm.services.messaging import outbox
 from mlmcrm.services.platform import audit
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.money import to_minor
@@ -158,6 +161,37 @@ class PaymentOutcome:
     changed: bool
 
 
+def _confirm(order: Order, *, session: Session) -> None:
+    """Tell the buyer their order is paid: a customer by email, a distributor their way."""
+    params = {
+        "order_number": str(order.id),
+        "total": f"{order.total} {order.currency}",
+    }
+    distributor = session.get(Distributor, order.distributor_id)
+    if order.customer_id is not None:
+        # The customer is the distributor's: read them acting (for row-level security) as the
+        # distributor, as the shop does, then act as whoever acted before.
+        before = session.execute(text("SELECT current_setting('mlmcrm.user_id', true)")).scalar()
+        set_actor(session, distributor.user_id if distributor else None)
+        customer = session.get(Customer, order.customer_id)
+        set_actor(session, int(before) if before else None)
+        if customer is not None and customer.email:
+            outbox.send(
+                session=session,
+                kind="order.confirmed",
+                recipient=outbox.Recipient(
+                    email=customer.email, first_name=customer.first_name or ""
+                ),
+                params=params,
+                channels=("email",),
+            )
+        return
+    if distributor is not None:
+        outbox.notify(
+            session=session, kind="order.confirmed", user_id=distributor.user_id, params=params
+        )
+
+
 def apply_checkout_session(
     checkout: Any, *, session: Session, actor: Actor = WEBHOOK_ACTOR
 ) -> PaymentOutcome:
@@ -202,6 +236,7 @@ def apply_checkout_session(
             "payment_intent": order.stripe_payment_intent_id,
         },
     )
+    _confirm(order, session=session)
     if order.autoship_day is not None and order.autoship_id is None:
         from mlmcrm.services.commerce import autoship
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import event, func, insert
+from sqlalchemy import event, func, insert, text
 from sqlmodel import Session, col, select
 
 from mlmcrm.integrations import email as email_adapter
@@ -579,25 +579,32 @@ def send_bulk(
     suppressed: dict[str, str] = {}
     opted_out: set[str] = set()
     consented: set[str] = set()
+    # One array parameter per lookup: an IN list of 100,000 values exceeds the protocol's limit.
     if channel == "email" and emails:
-        suppressed = {
-            row.address: row.scope
-            for row in session.exec(
-                select(EmailSuppression).where(col(EmailSuppression.address).in_(emails))
-            )
-        }
+        suppressed = dict(
+            session.execute(
+                text(
+                    "SELECT address, scope FROM email_suppressions"
+                    " WHERE address = ANY(CAST(:addresses AS text[]))"
+                ),
+                {"addresses": emails},
+            ).all()
+        )
     if channel == "sms" and phones:
         opted_out = set(
-            session.exec(select(SmsOptOut.phone).where(col(SmsOptOut.phone).in_(phones)))
+            session.execute(
+                text("SELECT phone FROM sms_opt_outs WHERE phone = ANY(CAST(:phones AS text[]))"),
+                {"phones": phones},
+            ).scalars()
         )
         consented = set(
-            session.exec(
-                select(SmsConsent.phone).where(
-                    col(SmsConsent.phone).in_(phones),
-                    func.coalesce(SmsConsent.sender_id, 0) == (sender_id or 0),
-                    col(SmsConsent.revoked_at).is_(None),
-                )
-            )
+            session.execute(
+                text(
+                    "SELECT phone FROM sms_consents WHERE phone = ANY(CAST(:phones AS text[]))"
+                    " AND coalesce(sender_id, 0) = :sender AND revoked_at IS NULL"
+                ),
+                {"phones": phones, "sender": sender_id or 0},
+            ).scalars()
         )
     windows: dict[str, tuple[time, time]] = {}
     compiled: dict[str, templates.Source] = {}

@@ -599,3 +599,24 @@ def test_support_enrols_but_only_admins_choose_the_slot(owner_session):
     support, _ = signed_in(owner_session, make_user(owner_session, role="support"))
     with pytest.raises(PermissionDenied):
         _enrol_with_slot(owner_session, support, sponsor, sponsor.code, 1, "s@example.org")
+
+
+def test_a_new_distributor_is_welcomed_and_the_sponsor_told(owner_session, smtp):
+    from mlmcrm.models.messaging import Message
+
+    sponsor = _placed_sponsor(owner_session)
+    admin = fresh_admin(owner_session)
+    _enrol_with_slot(owner_session, admin, sponsor, "", None, "welcome.me@example.org")
+    owner_session.commit()
+    placed = _accept(owner_session, smtp, "welcome.me@example.org")
+    kinds = {
+        (m.kind, m.channel, m.user_id)
+        for m in owner_session.exec(
+            select(Message).where(
+                Message.kind.in_(["distributor.welcome", "network.new_team_member"])
+            )
+        )
+    }
+    assert ("distributor.welcome", "email", placed.user_id) in kinds
+    assert ("distributor.welcome", "in_app", placed.user_id) in kinds
+    assert ("network.new_team_member", "in_app", sponsor.user_id) in kinds
