@@ -35,6 +35,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,7 +51,9 @@ OPEN_AT_CLOCK = {"212", "312"}
 # --- An SMTP sink in its own process: it counts messages and reports the last one's time -----
 
 
-async def _sink_session(reader, writer, counter) -> None:  # type: ignore[no-untyped-def]
+async def _sink_session(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counter: Any
+) -> None:
     writer.write(b"220 sink\r\n")
     while True:
         line = await reader.readline()
@@ -77,7 +80,7 @@ async def _sink_session(reader, writer, counter) -> None:  # type: ignore[no-unt
     writer.close()
 
 
-def _sink(port_value, counter, ready) -> None:  # type: ignore[no-untyped-def]
+def _sink(port_value: Any, counter: Any, ready: Any) -> None:
     async def main() -> None:
         server = await asyncio.start_server(
             lambda r, w: _sink_session(r, w, counter), "127.0.0.1", 0
@@ -90,7 +93,7 @@ def _sink(port_value, counter, ready) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(main())
 
 
-def _wait_for(counter, expected: int, timeout: float) -> float:  # type: ignore[no-untyped-def]
+def _wait_for(counter: Any, expected: int, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     while counter.value < expected:
         if time.monotonic() > deadline:
@@ -219,7 +222,7 @@ def _bare_loop(port: int, count: int, size: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def _run(args: argparse.Namespace, counter, port: int) -> int:  # type: ignore[no-untyped-def]
+def _run(args: argparse.Namespace, counter: Any, port: int) -> int:
     from rq import Queue
     from sqlmodel import select
 

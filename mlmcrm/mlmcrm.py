@@ -35,6 +35,7 @@ from mlmcrm.pages.commissions.periods import CommissionsState, commissions_page
 from mlmcrm.pages.commissions.plans import PlansState, plans_page
 from mlmcrm.pages.commissions.statement import StatementState, statement_page
 from mlmcrm.pages.compliance.audit import AuditLogState, audit_log_page
+from mlmcrm.pages.crm.campaigns import CampaignsState, campaigns_page
 from mlmcrm.pages.crm.contact import ContactState, contact_page
 from mlmcrm.pages.crm.contacts import ContactsState, contacts_page
 from mlmcrm.pages.crm.imports import ImportState, import_page
@@ -121,6 +122,12 @@ PAGES = [
         [AuthState.guard_audit, AuditLogState.load_list],
     ),
     (users_page, routes.ADMIN_USERS, "Users", [AuthState.guard_people, UsersState.load]),
+    (
+        campaigns_page,
+        routes.CRM_CAMPAIGNS,
+        "Campaigns",
+        [AuthState.guard_distributor, CampaignsState.load],
+    ),
     (
         messages_page,
         routes.ADMIN_MESSAGES,

@@ -38,6 +38,7 @@ DISTRIBUTOR_NAV = (
     NavItem("Customers", "contact", routes.DISTRIBUTOR_CUSTOMERS),
     NavItem("Today", "bell", routes.CRM_TODAY),
     NavItem("Contacts", "contact", routes.CRM),
+    NavItem("Campaigns", "send", routes.CRM_CAMPAIGNS),
     *ACCOUNT_NAV,
 )
 STAFF_NAV = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import text
 
@@ -118,3 +120,103 @@ def test_an_admin_edits_previews_and_saves_a_template(owner_session):
     assert ("Order {{ order_number }} is paid!", True) in [tuple(r) for r in rows]
     forged = tab.call(MessagesState.edit, template_id="nope|email")
     assert forged.state.editing == {}
+
+
+def _campaign_template(session):
+    from mlmcrm.services.messaging import templates
+    from tests.services.conftest import fresh_admin
+
+    return templates.save_campaign_template(
+        session=session,
+        actor=fresh_admin(session),
+        name=f"Launch {uuid.uuid4().hex[:6]}",
+        channel="email",
+        category="product_info",
+        subject="News from {{ sender_name }}",
+        body="Hello {{ first_name }}",
+    )
+
+
+def test_a_distributor_checks_then_sends_a_campaign_to_their_contacts(owner_session):
+    from mlmcrm.models import Contact
+    from mlmcrm.pages.crm.campaigns import CampaignsState
+
+    owner = make_user(owner_session)
+    for i in range(3):
+        owner_session.add(
+            Contact(
+                owner_id=owner.id,
+                first_name=f"P{i}",
+                email=f"p{i}-{uuid.uuid4().hex[:6]}@example.org" if i else None,
+            )
+        )
+    owner_session.commit()
+    template = _campaign_template(owner_session)
+    tab = HandlerClient.sign_in(owner_session, owner, path="/crm/campaigns")
+    loaded = tab.call(CampaignsState.load)
+    assert [template.key, f"{template.name} (email)"] in loaded.state.choices
+    with unchanged(owner_session, "messages", "message_campaigns"):
+        checked = tab.call(CampaignsState.check, form_data={"template": template.key})
+    assert checked.state.plan == {"total": "3", "queued": "2", "held": "0", "refused": "1"}
+    assert checked.state.excluded == [{"reason": "No email address.", "count": "1"}]
+    sent = tab.call(CampaignsState.send, form_data={"template": template.key})
+    assert sent.state.message == "Sent to 2 contacts." and sent.state.history[0]["queued"] == "2"
+    with unchanged(owner_session, "messages", "message_campaigns"):
+        for form in (
+            {"template": "campaign.nope"},
+            {"template": template.key, "search": "zzz"},
+            "x",
+        ):
+            assert tab.call(CampaignsState.send, form_data=form).state.error
+
+
+@pytest.mark.parametrize("role", ["support", "admin", "finance"])
+def test_staff_cannot_send_a_distributors_campaign(owner_session, role):
+    from mlmcrm.pages.crm.campaigns import CampaignsState
+
+    template = _campaign_template(owner_session)
+    tab = HandlerClient.sign_in(
+        owner_session, make_user(owner_session, role=role), path="/crm/campaigns"
+    )
+    with unchanged(owner_session, "messages", "message_campaigns"):
+        call = tab.call(CampaignsState.send, form_data={"template": template.key})
+    assert call.state.error == "You do not have access to this."
+
+
+def test_only_admins_announce_and_write_campaign_templates_from_the_page(owner_session):
+    support = HandlerClient.sign_in(
+        owner_session, make_user(owner_session, role="support"), path="/admin/messages"
+    )
+    with unchanged(owner_session, "messages", "message_templates", "message_campaigns"):
+        for handler, form in (
+            (MessagesState.send_announcement, {"subject": "Hi", "body": "x"}),
+            (MessagesState.check_announcement, {"subject": "Hi", "body": "x"}),
+            (
+                MessagesState.save_campaign_template,
+                {"name": "x", "channel": "email", "category": "marketing", "body": "y"},
+            ),
+        ):
+            assert (
+                support.call(handler, form_data=form).state.error
+                == "You do not have access to this."
+            )
+    admin = HandlerClient.sign_in(
+        owner_session, make_user(owner_session, role="admin"), path="/admin/messages"
+    )
+    admin.call(MessagesState.load)
+    checked = admin.call(
+        MessagesState.check_announcement,
+        form_data={"subject": "Hi", "body": "x", "status_active": "on", "ranks": ""},
+    )
+    assert checked.state.error == "" and "distributors:" in checked.state.announcement_plan
+    saved = admin.call(
+        MessagesState.save_campaign_template,
+        form_data={
+            "name": "Spring",
+            "channel": "sms",
+            "category": "marketing",
+            "body": "Hi",
+            "sms_approved": "on",
+        },
+    )
+    assert "carriers block" in saved.state.error

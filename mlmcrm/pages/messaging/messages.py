@@ -18,7 +18,8 @@ from mlmcrm.components.data_table import data_table, export_button, simple_table
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.models.messaging import MESSAGE_CHANNELS, MESSAGE_STATUSES
-from mlmcrm.services.messaging import delivery, templates
+from mlmcrm.models.network import DISTRIBUTOR_STATUSES
+from mlmcrm.services.messaging import announcements, delivery, templates
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
@@ -28,6 +29,7 @@ from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import MAX_FILTER_LENGTH, Column, PagedListState
 
 DELIVERIES = "messaging.deliveries"
+ANNOUNCE = "messaging.announce"
 TEMPLATES = "messaging.templates"
 TEMPLATE_COLUMNS = (
     Column("label", "Message"),
@@ -51,6 +53,9 @@ class MessagesState(PagedListState, AuthState):
     preview_subject: str = ""
     preview_body: str = ""
     postal: str = ""
+    can_announce: bool = False
+    announcement_plan: str = ""
+    campaign_rows: list[dict[str, str]] = []
 
     list_permission: ClassVar[str] = DELIVERIES
     columns: ClassVar[tuple[Column, ...]] = (
@@ -101,9 +106,78 @@ class MessagesState(PagedListState, AuthState):
         self.retry_id, self.editing = "", {}
         self._reload_list(actor=actor, session=session)
         self.can_edit = permissions.can(TEMPLATES, actor=actor)
+        self.can_announce = permissions.can(ANNOUNCE, actor=actor)
+        self.announcement_plan = ""
         if self.can_edit:
             self._load_templates(actor=actor, session=session)
+            self._load_campaign_templates(session=session)
             self.postal = delivery.postal_address(session=session, actor=actor)
+
+    def _load_campaign_templates(self, *, session: Session) -> None:
+        self.campaign_rows = [
+            {
+                "name": t.name,
+                "channel": t.channel,
+                "category": t.category,
+                "sms": ("yes" if t.sms_approved else "no") if t.channel == "sms" else "",
+            }
+            for t in templates.campaign_templates(session=session)
+        ]
+
+    @rx.event
+    @guarded(TEMPLATES, clear=("error", "message"))
+    def save_campaign_template(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Save one of the company's campaign templates (audited)."""
+        data = form_data if isinstance(form_data, dict) else {}
+        saved = templates.save_campaign_template(
+            session=session,
+            actor=actor,
+            name=str(data.get("name", "")),
+            channel=str(data.get("channel", "")),
+            category=str(data.get("category", "")),
+            subject=str(data.get("subject", "")),
+            body=str(data.get("body", "")),
+            sms_approved=data.get("sms_approved") in ("on", True, "true"),
+        )
+        self.message = f"Saved the campaign template {saved.name} ({saved.channel})."
+        self._load_campaign_templates(session=session)
+
+    def _announcement(
+        self, data: dict, *, actor: Actor, session: Session, dry_run: bool
+    ) -> announcements.AnnouncementPlan:
+        ranks = [r.strip() for r in str(data.get("ranks", "") or "").split(",") if r.strip()]
+        statuses = [s for s in DISTRIBUTOR_STATUSES if data.get(f"status_{s}") in ("on", True)]
+        return announcements.announce(
+            session=session,
+            actor=actor,
+            subject=str(data.get("subject", "")),
+            body=str(data.get("body", "")),
+            ranks=ranks[:50],
+            statuses=statuses,
+            dry_run=dry_run,
+        )
+
+    @rx.event
+    @guarded(ANNOUNCE, clear=("error", "message"))
+    def check_announcement(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Show how many distributors an announcement reaches, sending nothing."""
+        data = form_data if isinstance(form_data, dict) else {}
+        plan = self._announcement(data, actor=actor, session=session, dry_run=True)
+        excluded = "; ".join(f"{reason} ({count})" for reason, count in plan.refused.items())
+        self.announcement_plan = (
+            f"{plan.total} distributors: {plan.emails} by email, all in the app."
+            + (f" Not by email: {excluded}." if excluded else "")
+        )
+
+    @rx.event
+    @guarded(ANNOUNCE, clear=("error", "message"))
+    def send_announcement(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Send the announcement (audited)."""
+        data = form_data if isinstance(form_data, dict) else {}
+        plan = self._announcement(data, actor=actor, session=session, dry_run=False)
+        self.message = f"Announcement sent: {plan.emails} emails, {plan.in_app} in the app."
+        self.announcement_plan = ""
+        self._reload_list(actor=actor, session=session)
 
     @rx.event
     @guarded(DELIVERIES, clear=("error", "message"))
@@ -381,6 +455,113 @@ def _postal() -> rx.Component:
     )
 
 
+CATEGORY_CHOICES = ("product_info", "customer_care", "marketing")
+
+
+def _campaign_templates() -> rx.Component:
+    return section(
+        "Campaign templates (what distributors may send their contacts)",
+        simple_table(
+            (
+                Column("name", "Name"),
+                Column("channel", "Channel"),
+                Column("category", "About"),
+                Column("sms", "SMS approved"),
+            ),
+            MessagesState.campaign_rows,
+            empty_text="No campaign template yet.",
+        ),
+        rx.form(
+            rx.vstack(
+                rx.hstack(
+                    labelled_input("Name", "name", id="campaign-name", required=True),
+                    rx.el.select(
+                        rx.el.option("Email", value="email"),
+                        rx.el.option("SMS", value="sms"),
+                        name="channel",
+                        aria_label="Channel",
+                        style={"padding": "0.4rem"},
+                        class_name="touch-target",
+                    ),
+                    rx.el.select(
+                        *[rx.el.option(c, value=c) for c in CATEGORY_CHOICES],
+                        name="category",
+                        aria_label="About",
+                        style={"padding": "0.4rem"},
+                        class_name="touch-target",
+                    ),
+                    wrap="wrap",
+                    align="end",
+                    width="100%",
+                ),
+                labelled_input("Subject (email)", "subject", id="campaign-subject"),
+                rx.text_area(
+                    name="body",
+                    aria_label="Words",
+                    placeholder="Hello {{ first_name }}, … {{ sender_name }}",
+                    rows="4",
+                    width="100%",
+                ),
+                rx.el.label(
+                    rx.el.input(type="checkbox", name="sms_approved"),
+                    " Approved for SMS",
+                ),
+                rx.button("Save campaign template", type="submit", class_name="touch-target"),
+                width="100%",
+            ),
+            on_submit=MessagesState.save_campaign_template,
+            reset_on_submit=True,
+        ),
+    )
+
+
+def _announce() -> rx.Component:
+    return section(
+        "Announce to distributors",
+        rx.form(
+            rx.vstack(
+                labelled_input("Subject", "subject", id="announce-subject", required=True),
+                rx.text_area(name="body", aria_label="Announcement", rows="5", width="100%"),
+                labelled_input(
+                    "Ranks (codes, comma-separated; empty: all)", "ranks", id="announce-ranks"
+                ),
+                rx.hstack(
+                    *[
+                        rx.el.label(
+                            rx.el.input(type="checkbox", name=f"status_{status}"),
+                            f" {status}",
+                            class_name="touch-target",
+                        )
+                        for status in DISTRIBUTOR_STATUSES
+                    ],
+                    wrap="wrap",
+                ),
+                rx.hstack(
+                    rx.button("Check", type="submit", variant="soft", class_name="touch-target"),
+                    rx.button(
+                        "Send announcement",
+                        type="button",
+                        class_name="touch-target",
+                        on_click=rx.call_script(
+                            "(() => { const f = document.getElementById('announce-form');"
+                            " return Object.fromEntries(new FormData(f)); })()",
+                            callback=MessagesState.send_announcement,
+                        ),
+                    ),
+                ),
+                rx.cond(
+                    MessagesState.announcement_plan != "",
+                    rx.text(MessagesState.announcement_plan, id="announcement-plan"),
+                ),
+                width="100%",
+            ),
+            id="announce-form",
+            on_submit=MessagesState.check_announcement,
+            reset_on_submit=False,
+        ),
+    )
+
+
 def messages_page() -> rx.Component:
     """The page."""
     return app_shell(
@@ -388,7 +569,11 @@ def messages_page() -> rx.Component:
             error_message(MessagesState.error),
             notice_message(MessagesState.message),
             _deliveries(),
-            rx.cond(MessagesState.can_edit, rx.vstack(_postal(), _templates(), width="100%")),
+            rx.cond(MessagesState.can_announce, _announce()),
+            rx.cond(
+                MessagesState.can_edit,
+                rx.vstack(_postal(), _campaign_templates(), _templates(), width="100%"),
+            ),
             spacing="4",
             width="100%",
         ),

@@ -189,3 +189,41 @@ def send(*, session: Session, actor: Actor, template_key: str, audience: Audienc
         examples=result.examples,
         campaign_id=campaign.id,
     )
+
+
+class CampaignPublic(BaseModel):
+    """One of the distributor's campaigns, as their list shows it."""
+
+    model_config = PUBLIC_CONFIG
+
+    id: int
+    sent_at: str
+    template: str
+    channel: str
+    queued: int
+    held: int
+    refused: int
+
+
+def recent(*, session: Session, actor: Actor, limit: int = 20) -> list[CampaignPublic]:
+    """The actor's newest campaigns."""
+    permissions.require(SEND_PERMISSION, actor=actor)
+    names = {t.key: t.name for t in templates.campaign_templates(session=session)}
+    rows = session.exec(
+        select(MessageCampaign)
+        .where(MessageCampaign.sender_id == actor.user_id)
+        .order_by(col(MessageCampaign.created_at).desc(), col(MessageCampaign.id).desc())
+        .limit(max(1, min(limit, 100)))
+    ).all()
+    return [
+        CampaignPublic(
+            id=row.id,
+            sent_at=row.created_at.strftime("%Y-%m-%d %H:%M"),
+            template=names.get(row.template_key, row.template_key),
+            channel=row.channel,
+            queued=int(row.counts.get("queued", 0)),
+            held=int(row.counts.get("held", 0)),
+            refused=sum(int(v) for v in (row.counts.get("refused") or {}).values()),
+        )
+        for row in rows
+    ]
