@@ -11,6 +11,7 @@ from mlmcrm.models import User
 from mlmcrm.services.commissions.commission_periods import RUN_JOB_KIND
 from mlmcrm.services.commissions.commission_run import run_period
 from mlmcrm.services.commissions.estimates import ESTIMATE_JOB_KIND, estimate_period
+from mlmcrm.services.commissions.period_messages import NOTIFY_CLOSED_JOB, notify_closed
 from mlmcrm.services.commissions.whatif import WHATIF_JOB_KIND, run_whatif
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.jobs import job_kind
@@ -72,3 +73,7 @@ def whatif_commissions(
     )
     progress(99, f"What-if stored: {summary.changed_pay:,} distributors paid differently")
     return summary.model_dump(mode="json")
+
+
+notify_period_closed = job_kind(NOTIFY_CLOSED_JOB)(notify_closed)
+"""``commissions.notify_closed``: new ranks and statements ready, after a close."""

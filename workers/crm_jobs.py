@@ -1,4 +1,4 @@
-"""CRM jobs: contact imports (with progress) and the hourly customer follow-up scan."""
+"""CRM jobs: contact imports, the hourly follow-up scan, the morning task summaries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from mlmcrm.services.crm import imports, tasks
+from mlmcrm.services.crm import imports, task_summary, tasks
 from mlmcrm.services.platform.jobs import job_kind
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ def follow_ups_tick() -> int:
     try:
         added = tasks.create_customer_follow_ups()
         log.info("customer follow-ups: %s tasks added", added)
+        told = task_summary.send_summaries()
+        if told:
+            log.info("task summaries: %s people told", told)
         return added
     finally:
         schedule_follow_ups(redis_connection(), delay=FOLLOW_UPS_EVERY)

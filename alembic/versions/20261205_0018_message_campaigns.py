@@ -1,8 +1,11 @@
-"""Campaigns: one send of a template to many people, with what the rules did.
+"""Campaigns, and the daily digest.
+
+Campaigns: one send of a template to many people, with what the rules did.
 
 A distributor's message to a filtered set of their contacts, or the company's announcement to
 distributors by rank or status. The campaign keeps its audience (the filters) and its counts
-(sent, held, excluded by reason); its messages point to it.
+(sent, held, excluded by reason); its messages point to it. A message a person chose to get in
+their daily digest waits as ``held`` with ``digest`` set.
 
 Revision ID: 0018
 Revises: 0017
@@ -23,7 +26,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Create the campaigns table."""
+    """Create the campaigns table; mark digest messages."""
+    op.add_column(
+        "messages",
+        sa.Column("digest", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
     op.create_table(
         "message_campaigns",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -69,6 +76,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the campaigns table."""
+    """Drop the campaigns table and the digest mark."""
+    op.drop_column("messages", "digest")
     op.drop_index("ix_message_campaigns_sender_id_created_at", table_name="message_campaigns")
     op.drop_table("message_campaigns")

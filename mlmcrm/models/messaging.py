@@ -118,6 +118,10 @@ class Message(SQLModel, table=True):
     next_attempt_at: datetime | None = timestamp_field()
     claimed_at: datetime | None = timestamp_field()
     hold_until: datetime | None = timestamp_field()
+    digest: bool = column_field(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    """Held for the person's daily digest instead of going on its own."""
     provider_id: str | None = column_field(sa.Text)
     error: str | None = column_field(sa.Text)
     created_at: datetime = created_at_field()

@@ -24,6 +24,7 @@ from mlmcrm.models import CommissionAdjustment, CommissionPeriod, Distributor, J
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.commissions import ledger_partition_name
 from mlmcrm.models.orders import counted_sql
+from mlmcrm.services.commissions import period_messages
 from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS, RUN_LOCK_CLASS, RunRefused
 from mlmcrm.services.platform import audit, listing, permissions
 from mlmcrm.services.platform.actor import Actor
@@ -379,6 +380,7 @@ def close_period(*, session: Session, actor: Actor, period_id: int) -> PeriodPub
         raise RunRefused("This period's preview predates change tracking; preview it again.")
     if changes.orders or changes.refunds or changes.adjustments:
         raise RunRefused(changes.message(row.snapshot_at or utcnow()))
+    advanced_to = period_messages.advanced(session=session, period_id=period_id)
     changed = session.execute(  # type: ignore[attr-defined]  # a DML statement's result is a CursorResult
         text(
             "UPDATE distributors d SET rank_id = s.title_rank_id,"
@@ -417,6 +419,12 @@ def close_period(*, session: Session, actor: Actor, period_id: int) -> PeriodPub
             "ledger_lines": lines,
             "ranks_changed": changed,
         },
+    )
+    period_messages.queue_after_close(
+        session=session,
+        period_id=period_id,
+        label=period_label(row.starts_at, row.ends_at),
+        advanced_to=advanced_to,
     )
     return PeriodPublic.from_row(row, total, lines)
 

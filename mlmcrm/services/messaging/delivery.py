@@ -308,7 +308,7 @@ def tick(*, now: datetime | None = None, connection: Any = None) -> dict[str, in
         released = session.execute(
             text(
                 "UPDATE messages SET status = 'queued', hold_until = NULL, error = NULL"
-                " WHERE status = 'held' AND hold_until <= :now RETURNING id"
+                " WHERE status = 'held' AND NOT digest AND hold_until <= :now RETURNING id"
             ),
             {"now": now},
         ).all()
@@ -320,6 +320,7 @@ def tick(*, now: datetime | None = None, connection: Any = None) -> dict[str, in
             ),
             {"before": now - STALE_SENDING},
         ).all()
+        digests = compose_digests(session=session, now=now)
         due = session.execute(
             text(
                 "SELECT channel, count(*) FROM messages WHERE status = 'queued'"
@@ -330,7 +331,61 @@ def tick(*, now: datetime | None = None, connection: Any = None) -> dict[str, in
     woken = sum(
         outbox.wake_workers(channel, count, connection=connection) for channel, count in due
     )
-    return {"released": len(released), "unknown": len(stale), "jobs": woken}
+    return {
+        "released": len(released),
+        "unknown": len(stale),
+        "digests": digests,
+        "jobs": woken,
+    }
+
+
+def compose_digests(*, session: Session, now: datetime) -> int:
+    """Fold each person's digest messages that are due into one email (the rest wait).
+
+    The folded messages become ``delivered`` and name the digest that carried them.
+
+    Returns:
+        How many digests were written.
+    """
+    rows = session.execute(
+        text(
+            "SELECT id, user_id, to_address, subject, body_enc FROM messages"
+            " WHERE status = 'held' AND digest AND hold_until <= :now"
+            " ORDER BY user_id, id FOR UPDATE SKIP LOCKED"
+        ),
+        {"now": now},
+    ).all()
+    by_person: dict[tuple[int | None, str], list[Any]] = {}
+    for row in rows:
+        by_person.setdefault((row.user_id, row.to_address), []).append(row)
+    for (user_id, address), items in by_person.items():
+        parts = [
+            f"{item.subject}\n"
+            + (
+                crypto.decrypt_field(item.body_enc, field=outbox.BODY_FIELD)
+                if item.body_enc
+                else ""
+            )
+            for item in items
+        ]
+        digest_id = outbox.queue_email(
+            email_adapter.OutgoingEmail(
+                to=address,
+                subject=f"Your daily digest: {len(items)} update{'s' if len(items) != 1 else ''}",
+                body="\n\n---\n\n".join(parts) + "\n",
+            ),
+            session=session,
+            user_id=user_id,
+            kind="account.digest",
+        )
+        session.execute(
+            text(
+                "UPDATE messages SET status = 'delivered', sent_at = :now, hold_until = NULL,"
+                " error = NULL, provider_id = :digest WHERE id = ANY(CAST(:ids AS bigint[]))"
+            ),
+            {"now": now, "digest": f"digest:{digest_id}", "ids": [item.id for item in items]},
+        )
+    return len(by_person)
 
 
 # --- What admins see and retry ----------------------------------------------------------------

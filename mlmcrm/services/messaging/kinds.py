@@ -117,6 +117,22 @@ ACCOUNT_SECURITY = declare_kind(
         editable=False,
     )
 )
+DIGEST = declare_kind(
+    MessageKind(
+        key="account.digest",
+        label="Your daily digest",
+        category="transactional",
+        required=True,
+        channels=("email",),
+        default_channels=("email",),
+        # Written by the digest itself from the day's messages.
+        words={"email": Words("{{ subject }}", "{{ body }}")},
+        sample={"subject": "Your daily digest", "body": "New on your team: …"},
+        editable=False,
+    )
+)
+DIGEST_HOUR = 7
+"""The local hour the daily digest goes out."""
 WELCOME = declare_kind(
     MessageKind(
         key="distributor.welcome",

@@ -511,3 +511,36 @@ def test_period_labels_name_calendar_months_only():
     assert periods.period_label(at(2026, 2, 1), at(2026, 3, 1)) == "February 2026"
     assert periods.period_label(at(2026, 1, 1), at(2026, 3, 1)) == "2026-01-01 – 2026-02-28"
     assert periods.period_label(at(2026, 1, 15), at(2026, 2, 15)) == "2026-01-15 – 2026-02-14"
+
+
+def test_closing_tells_who_advanced_and_that_statements_are_ready(owner, company):
+    from mlmcrm.services.commissions import period_messages
+
+    p = company.people
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
+    owner.expire_all()
+    job = owner.execute(
+        text("SELECT params FROM jobs WHERE kind = :k ORDER BY id DESC LIMIT 1"),
+        {"k": period_messages.NOTIFY_CLOSED_JOB},
+    ).scalar_one()
+    leader_user = owner.get(Distributor, p["A"]).user_id
+    assert [leader_user, "Leader"] in [list(row) for row in job["advanced"]] or any(
+        row[0] == leader_user for row in job["advanced"]
+    )
+    assert job["label"] == "January 2026"
+    done = period_messages.notify_closed(lambda *_: None, **job)
+    assert done["ranks"] == len(job["advanced"]) and done["statements"] > 0
+    told = owner.execute(
+        text(
+            "SELECT kind, channel, user_id, subject FROM messages"
+            " WHERE kind IN ('commissions.rank_advanced', 'commissions.statement_ready')"
+        )
+    ).all()
+    assert ("commissions.rank_advanced", "email", leader_user) in [(k, c, u) for k, c, u, _ in told]
+    statements = {u for k, c, u, _ in told if k == "commissions.statement_ready" and c == "in_app"}
+    assert leader_user in statements and len(statements) == done["statements"]
+    assert all("January 2026" in s for k, c, u, s in told if k == "commissions.statement_ready")
+    again = period_messages.notify_closed(lambda *_: None, period_id=10**9)
+    assert again == {"ranks": 0, "statements": 0}

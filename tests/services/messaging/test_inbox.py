@@ -61,3 +61,45 @@ def test_bad_choices_get_a_message(owner_session, kind, channels):
     actor, _ = signed_in(owner_session, make_user(owner_session))
     with pytest.raises(ValidationFailed):
         inbox.set_preference(session=owner_session, actor=actor, kind=kind, channels=channels)
+
+
+def test_a_daily_digest_replaces_the_single_emails(owner_session, smtp):
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from mlmcrm.models.base import utcnow
+    from mlmcrm.models.messaging import Message
+    from mlmcrm.services.messaging import delivery
+    from tests.services.conftest import deliver_emails
+
+    user = make_user(owner_session)
+    actor, _ = signed_in(owner_session, user)
+    inbox.set_preference(
+        session=owner_session,
+        actor=actor,
+        kind="network.new_team_member",
+        channels=["email", "in_app"],
+        digest=True,
+    )
+    owner_session.commit()
+    _tell(owner_session, user, "Ben Ode")
+    _tell(owner_session, user, "Chi Eze")
+    emails = owner_session.exec(
+        select(Message).where(Message.user_id == user.id, Message.channel == "email")
+    ).all()
+    assert [(m.status, m.digest) for m in emails] == [("held", True), ("held", True)]
+    assert inbox.unread_count(session=owner_session, actor=actor) == 2, "in-app is not held"
+    deliver_emails()
+    assert smtp.to(user.email) == [], "nothing goes before the digest hour"
+
+    assert delivery.tick(now=utcnow() + timedelta(days=1, hours=1))["digests"] == 1
+    deliver_emails()
+    (digest,) = smtp.to(user.email)
+    assert digest["Subject"] == "Your daily digest: 2 updates"
+    body = digest.get_content()
+    assert "Ben Ode joined your team" in body and "Chi Eze joined your team" in body
+    owner_session.expire_all()
+    folded = owner_session.exec(select(Message).where(Message.id.in_([m.id for m in emails]))).all()
+    assert {m.status for m in folded} == {"delivered"}
+    assert delivery.tick(now=utcnow() + timedelta(days=1, hours=1))["digests"] == 0
