@@ -1,7 +1,8 @@
 """The autoship schedule: every 15 minutes the RQ scheduler runs :func:`autoship_tick`.
 
 There is only ever one tick scheduled (a fixed RQ job id); each tick places and charges the due
-autoship orders (:func:`mlmcrm.services.commerce.autoship.run_due`) and schedules the next one.
+autoship orders (:func:`mlmcrm.services.commerce.autoship.run_due`), reminds the buyers of runs
+3 days away, and schedules the next one.
 Running a tick twice is harmless: a subscription is charged only while it is due, under a row lock.
 """
 
@@ -33,12 +34,13 @@ def schedule_autoship(connection: Any, *, delay: timedelta = timedelta(seconds=1
 def autoship_tick() -> dict[str, Any]:
     """Run the due autoship orders, then schedule the next tick."""
     from mlmcrm.db import dispose_engines
-    from mlmcrm.services.commerce import autoship
+    from mlmcrm.services.commerce import autoship, autoship_reminders
     from mlmcrm.services.platform.jobs import redis_connection
 
     dispose_engines()
     try:
         outcome = autoship.run_due()
+        outcome["reminded"] = autoship_reminders.send_due()
         log.info("autoship: %s", outcome)
         return outcome
     finally:

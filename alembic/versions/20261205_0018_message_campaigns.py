@@ -5,7 +5,8 @@ Campaigns: one send of a template to many people, with what the rules did.
 A distributor's message to a filtered set of their contacts, or the company's announcement to
 distributors by rank or status. The campaign keeps its audience (the filters) and its counts
 (sent, held, excluded by reason); its messages point to it. A message a person chose to get in
-their daily digest waits as ``held`` with ``digest`` set.
+their daily digest waits as ``held`` with ``digest`` set. An autoship subscription remembers the
+run date its buyer was reminded of (``reminded_for``), so a reminder goes once.
 
 Revision ID: 0018
 Revises: 0017
@@ -26,7 +27,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Create the campaigns table; mark digest messages."""
+    """Create the campaigns table; mark digest messages and autoship reminders."""
+    op.add_column("autoship_subscriptions", sa.Column("reminded_for", sa.Date(), nullable=True))
     op.add_column(
         "messages",
         sa.Column("digest", sa.Boolean(), server_default=sa.text("false"), nullable=False),
@@ -76,7 +78,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the campaigns table and the digest mark."""
+    """Drop the campaigns table, the digest mark and the reminder date."""
+    op.drop_column("autoship_subscriptions", "reminded_for")
     op.drop_column("messages", "digest")
     op.drop_index("ix_message_campaigns_sender_id_created_at", table_name="message_campaigns")
     op.drop_table("message_campaigns")

@@ -65,6 +65,8 @@ class AutoshipSubscription(SQLModel, table=True):
     region: str = column_field(sa.Text, nullable=False)
     currency: str = column_field(sa.CHAR(3), nullable=False)
     next_run_on: date = column_field(sa.Date, nullable=False)
+    reminded_for: date | None = column_field(sa.Date)
+    """The run date the buyer was last reminded of (3 days before)."""
     stripe_customer_id: str | None = column_field(sa.Text)
     stripe_payment_method_id: str | None = column_field(sa.Text)
     failed_attempts: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")

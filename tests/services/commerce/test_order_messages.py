@@ -37,3 +37,37 @@ def test_a_distributors_own_order_is_confirmed_on_their_channels(owner_session, 
         if m.user_id == distributor.user_id and f"Order {order.id} " in m.subject
     }
     assert channels == {"email", "in_app"}
+
+
+def test_an_autoship_buyer_is_reminded_three_days_before_once(owner_session, shop, stripe_fake):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    from mlmcrm.models import AutoshipSubscription
+    from mlmcrm.services.commerce import autoship_reminders
+
+    first = paid_order(shop, stripe_fake, [("VIT", 2)], autoship_day=5)
+    owner_session.expire_all()
+    subscription = owner_session.exec(
+        select(AutoshipSubscription).where(AutoshipSubscription.id == first.autoship_id)
+    ).one()
+    now = datetime.combine(subscription.next_run_on - timedelta(days=3), datetime.min.time(), UTC)
+    before = now - timedelta(days=1)
+    customer = owner_session.get(Customer, subscription.customer_id)
+
+    def reminders():
+        return owner_session.execute(
+            text(
+                "SELECT subject FROM messages WHERE kind = 'autoship.reminder'"
+                " AND to_address = :a AND subject LIKE :s"
+            ),
+            {"a": customer.email, "s": f"%{subscription.next_run_on.isoformat()}%"},
+        ).all()
+
+    autoship_reminders.send_due(now=before)
+    assert reminders() == [], "not 4 days before"
+    assert autoship_reminders.send_due(now=now) >= 1
+    assert autoship_reminders.send_due(now=now + timedelta(hours=1)) == 0, "once per run date"
+    (row,) = reminders()
+    assert row[0] == f"Your autoship ships on {subscription.next_run_on.isoformat()}"
