@@ -122,10 +122,6 @@ def test_an_ignore_without_a_reason_is_refused(tmp_path):
 NOT_YET_ON_THE_BLOCKS = {
     # Pages still opening their own unit of work or building their own table; each leaves this
     # list when it moves to @guarded, PagedListState and data_table (see docs/pages.md).
-    "commerce/admin_orders.py",
-    "commerce/distributor_orders.py",
-    "commerce/products.py",
-    "commerce/shop.py",
     "crm/common.py",
     "crm/contact.py",
     "crm/contacts.py",

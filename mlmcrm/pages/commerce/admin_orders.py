@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
-from datetime import UTC, datetime
+from typing import ClassVar
 
 import reflex as rx
+from sqlmodel import Session
 
+from mlmcrm.components.data_table import data_table, export_button
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import NO_ACCESS, DomainError
+from mlmcrm.errors import NotFound
+from mlmcrm.models.orders import ORDER_STATUSES
 from mlmcrm.services.commerce import orders, refunds
+from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import Column, PagedListState, cells
 
-PAGE_SIZE = 50
+READ = "orders.read"
 
 
-class AdminOrdersState(AuthState):
-    """The filters, one page of orders and the order opened below them."""
+class AdminOrdersState(PagedListState, AuthState):
+    """The filters, one page of orders and the order opened above them."""
 
-    filters: dict[str, str] = {}
-    rows: list[dict[str, str]] = []
-    total: int = 0
-    offset: int = 0
-    error: str = ""
     notice: str = ""
     detail: dict[str, str] = {}
     items: list[dict[str, str]] = []
@@ -34,159 +35,125 @@ class AdminOrdersState(AuthState):
     refund_token: str = ""
     can_refund: bool = False
 
+    list_permission: ClassVar[str] = READ
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("id", "Order", sortable=True),
+        Column("created_at", "Date (UTC)", sortable=True),
+        Column("distributor_code", "Distributor", sortable=True),
+        Column("buyer", "Buyer", sortable=True),
+        Column("status", "Status", sortable=True),
+        Column("total", "Total", sortable=True, numeric=True),
+        Column("currency", "Currency"),
+        Column("refunded_total", "Refunded", sortable=True, numeric=True),
+        Column("pv_total", "PV", sortable=True, numeric=True),
+        Column("region", "Region", sortable=True),
+    )
+    filter_names: ClassVar[tuple[str, ...]] = (
+        "order_id",
+        "status",
+        "distributor",
+        "buyer",
+        "since",
+        "until",
+    )
+    export_name: ClassVar[str] = "orders"
+
     @rx.event
     def guard(self) -> rx.event.EventSpec | None:
         """Page guard: staff who read orders."""
-        return self._guard("orders.read")
+        return self._guard(READ)
 
-    def _filter(self) -> orders.OrderFilter:
-        return orders.OrderFilter(
-            **{name: str(self.filters.get(name, "")) for name in orders.OrderFilter.__annotations__}
+    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
+        return orders.list_orders(
+            session=session,
+            actor=actor,
+            filters=orders.OrderFilter(
+                **{name: self.filters.get(name, "") for name in self.filter_names}
+            ),
+            query=query,
         )
 
-    def _search(self) -> None:
-        actor = self.actor_for("orders.read")
-        if actor is None:
-            self.rows, self.total = [], 0
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                found, self.total = orders.search_orders(
-                    session=session,
-                    actor=actor,
-                    filters=self._filter(),
-                    limit=PAGE_SIZE,
-                    offset=self.offset,
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            self.rows, self.total = [], 0
-            return
-        self.rows = [{k: str(v) for k, v in asdict(row).items()} for row in found]
-
-    @rx.event
-    def load(self) -> None:
-        """The newest orders."""
-        self.error = self.notice = ""
-        self.filters, self.offset, self.detail = {}, 0, {}
-        self.can_refund = self.actor_for("orders.refund") is not None
-        self._search()
-
-    @rx.event
-    def apply(self, form_data: dict) -> None:
-        """Filter by the form."""
-        self.error = self.notice = ""
-        self.filters = {name: str(value) for name, value in form_data.items()}
-        self.offset = 0
-        self._search()
-
-    @rx.event
-    def next_page(self) -> None:
-        """Older orders."""
-        if self.offset + PAGE_SIZE < self.total:
-            self.offset += PAGE_SIZE
-            self._search()
-
-    @rx.event
-    def previous_page(self) -> None:
-        """Newer orders."""
-        self.offset = max(0, self.offset - PAGE_SIZE)
-        self._search()
-
-    @rx.event
-    def export(self) -> rx.event.EventSpec | None:
-        """Every order matching the filters as CSV (audited)."""
-        self.error = ""
-        actor = self.actor_for("orders.read")
-        if actor is None:
-            return None
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                data = orders.export_csv(session=session, actor=actor, filters=self._filter())
-        except DomainError as exc:
-            self.error = str(exc)
-            return None
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        return rx.download(data=data, filename=f"orders-{stamp}.csv", mime_type="text/csv")
-
-    def _open(self, order_id: int) -> None:
-        actor = self.actor_for("orders.read")
-        if actor is None:
-            return
-        with session_scope("app", actor_id=actor.user_id) as session:
-            detail = orders.get_order(session=session, actor=actor, order_id=order_id)
-        self.detail = {k: str(v) for k, v in asdict(detail.order).items()}
-        self.items = [{k: str(v) for k, v in asdict(item).items()} for item in detail.items]
-        self.refund_rows = detail.refunds
+    def _open(self, order_id: int, *, actor: Actor, session: Session) -> None:
+        order = orders.get_order(session=session, actor=actor, order_id=order_id)
+        self.detail = cells(order.model_copy(update={"items": None}))
+        self.items = [cells(line) for line in order.items or []]
+        self.refund_rows = orders.order_refunds(session=session, actor=actor, order_id=order_id)
         self.refund_token = uuid.uuid4().hex
 
+    def _opened(self) -> int:
+        return parse_id(self.detail.get("id", "")) or 0
+
     @rx.event
-    def open_order(self, order_id: str) -> None:
+    @guarded(READ)
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """The newest orders, none opened."""
+        self.detail, self.items, self.refund_rows = {}, [], []
+        self.can_refund = permissions.can("orders.refund", actor=actor)
+        self._reset_list()
+        self._reload_list(actor=actor, session=session)
+
+    @rx.event
+    @guarded(READ)
+    def open_order(self, order_id: str, *, actor: Actor, session: Session) -> None:
         """Show an order's lines and refunds, with the refund form."""
-        self.error = self.notice = ""
-        try:
-            self._open(parse_id(order_id) or 0)
-        except (DomainError, ValueError) as exc:
-            self.error = str(exc)
+        wanted = parse_id(order_id)
+        if wanted is None:
+            raise NotFound("That order does not exist.")
+        self._open(wanted, actor=actor, session=session)
 
     @rx.event
-    def refund(self, form_data: dict) -> None:
+    @guarded("orders.refund")
+    def refund(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Refund the open order in full (no amount) or in part, through Stripe."""
-        self.error = self.notice = ""
-        actor = self.actor_for("orders.refund")
-        if actor is None or not self.detail:
-            self.error = NO_ACCESS
-            return
-        order_id = int(self.detail["id"])
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                result = refunds.refund_order(
-                    session=session,
-                    actor=actor,
-                    order_id=order_id,
-                    amount=str(form_data.get("amount", "")),
-                    reason=str(form_data.get("reason", "")),
-                    request_token=self.refund_token,
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        order_id = self._opened()
+        if not order_id:
+            raise NotFound("Open an order first.")
+        result = refunds.refund_order(
+            session=session,
+            actor=actor,
+            order_id=order_id,
+            amount=str(form_data.get("amount", "")),
+            reason=str(form_data.get("reason", "")),
+            request_token=self.refund_token,
+        )
         self.notice = f"Refunded {result.amount:.2f}; order #{order_id} is {result.order_status}."
-        self._open(order_id)
-        self._search()
+        self._open(order_id, actor=actor, session=session)
+        self._reload_list(actor=actor, session=session)
 
     @rx.event
-    def fulfil(self) -> None:
+    @guarded("orders.manage")
+    def fulfil(self, *, actor: Actor, session: Session) -> None:
         """Mark the open order as shipped."""
-        self.error = self.notice = ""
-        actor = self.actor_for("orders.manage")
-        if actor is None or not self.detail:
-            self.error = NO_ACCESS
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                orders.mark_fulfilled(session=session, actor=actor, order_id=int(self.detail["id"]))
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        order_id = self._opened()
+        if not order_id:
+            raise NotFound("Open an order first.")
+        orders.mark_fulfilled(session=session, actor=actor, order_id=order_id)
         self.notice = "Marked as fulfilled."
-        self._open(int(self.detail["id"]))
-        self._search()
-
-    @rx.var
-    def range_text(self) -> str:
-        """Which rows are shown."""
-        if self.total == 0:
-            return "No orders match."
-        last = min(self.offset + PAGE_SIZE, self.total)
-        return f"{self.offset + 1:,}–{last:,} of {self.total:,}"
+        self._open(order_id, actor=actor, session=session)
+        self._reload_list(actor=actor, session=session)
 
 
 def _filters() -> rx.Component:
     return rx.form(
         rx.grid(
             labelled_input("Order #", "order_id", id="filter-order"),
-            labelled_input("Status", "status", id="filter-status", placeholder="paid"),
+            rx.vstack(
+                rx.el.label(
+                    "Status",
+                    html_for="filter-status",
+                    style={"fontSize": "var(--font-size-2)", "fontWeight": "500"},
+                ),
+                rx.el.select(
+                    rx.el.option("Any status", value=""),
+                    *[rx.el.option(value, value=value) for value in ORDER_STATUSES],
+                    id="filter-status",
+                    name="status",
+                    style={"padding": "0.4rem"},
+                    class_name="touch-target",
+                ),
+                spacing="1",
+                width="100%",
+            ),
             labelled_input("Distributor (id or code)", "distributor", id="filter-distributor"),
             labelled_input("Buyer", "buyer", id="filter-buyer"),
             labelled_input("From (UTC)", "since", type="date", id="filter-since"),
@@ -196,57 +163,23 @@ def _filters() -> rx.Component:
             width="100%",
         ),
         rx.hstack(
-            rx.button("Filter", type="submit"),
-            rx.button(
-                "Export CSV", type="button", variant="soft", on_click=AdminOrdersState.export
-            ),
+            rx.button("Filter", type="submit", class_name="touch-target"),
+            export_button(AdminOrdersState),
             margin_top="0.75rem",
+            wrap="wrap",
         ),
-        on_submit=AdminOrdersState.apply,
+        on_submit=AdminOrdersState.apply_filters,
         reset_on_submit=False,
     )
 
 
-def _row(row: rx.Var) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(
-            rx.link("#" + row["id"], on_click=AdminOrdersState.open_order(row["id"]), href="#")
-        ),
-        rx.table.cell(row["created_at"], white_space="nowrap"),
-        rx.table.cell(row["distributor_code"]),
-        rx.table.cell(row["buyer"]),
-        rx.table.cell(rx.badge(row["status"], variant="soft")),
-        rx.table.cell(row["total"] + " " + row["currency"], justify="end"),
-        rx.table.cell(row["refunded_total"], justify="end"),
-        rx.table.cell(row["pv_total"], justify="end"),
-        rx.table.cell(row["region"]),
-        id="order-row-" + row["id"],
-    )
-
-
-def _table() -> rx.Component:
-    headers = (
-        "Order",
-        "Date (UTC)",
-        "Distributor",
-        "Buyer",
-        "Status",
-        "Total",
-        "Refunded",
-        "PV",
-        "Region",
-    )
-    return rx.scroll_area(
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-            rx.table.body(rx.foreach(AdminOrdersState.rows, _row)),
-            variant="surface",
-            size="1",
-            width="100%",
-        ),
-        type="auto",
-        scrollbars="horizontal",
-        width="100%",
+def _open_button(row: rx.Var) -> rx.Component:
+    return rx.button(
+        "Open",
+        on_click=AdminOrdersState.open_order(row["id"]),
+        size="1",
+        variant="soft",
+        class_name="touch-target",
     )
 
 
@@ -335,17 +268,12 @@ def admin_orders_page() -> rx.Component:
             error_message(AdminOrdersState.error),
             notice_message(AdminOrdersState.notice),
             _detail(),
-            rx.hstack(
-                rx.text(AdminOrdersState.range_text, size="2"),
-                rx.spacer(),
-                rx.button(
-                    "Newer", on_click=AdminOrdersState.previous_page, variant="soft", size="1"
-                ),
-                rx.button("Older", on_click=AdminOrdersState.next_page, variant="soft", size="1"),
-                width="100%",
-                align="center",
+            data_table(
+                AdminOrdersState,
+                row_id="order-row-",
+                actions=_open_button,
+                empty_text="No orders match.",
             ),
-            _table(),
             spacing="4",
             width="100%",
         ),

@@ -7,63 +7,72 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from typing import ClassVar
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
+from mlmcrm.components.data_table import data_table, export_button
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import NO_ACCESS, DomainError, ValidationFailed
+from mlmcrm.errors import PermissionDenied
 from mlmcrm.models import Distributor
+from mlmcrm.models.orders import ORDER_STATUSES
 from mlmcrm.pages.commerce.cart_form import cart_from_form
 from mlmcrm.services.commerce import autoship, catalog, orders, payments, refunds, tax
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.settings import get_settings
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import Column, PagedListState
+
+OWN = "back_office.view"
 
 
-class DistributorOrdersState(AuthState):
-    """The distributor's orders, autoships and returnable items."""
+class DistributorOrdersState(PagedListState, AuthState):
+    """The distributor's orders (a paged list), autoships and returnable items."""
 
     shop_link: str = ""
-    status_filter: str = ""
-    rows: list[dict[str, str]] = []
-    total: int = 0
     subscriptions: list[dict[str, str]] = []
     returnable: list[dict[str, str]] = []
     request_token: str = ""
     cart_token: str = ""
     products: list[dict[str, str]] = []
     regions: list[list[str]] = []
-    error: str = ""
     notice: str = ""
     order_error: str = ""
 
-    def _reload(self) -> None:
-        actor = self.actor_for("back_office.view")
-        if actor is None:
-            self.rows, self.subscriptions, self.returnable = [], [], []
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                distributor = session.get(Distributor, actor.distributor_id)
-                found, self.total = orders.search_orders(
-                    session=session,
-                    actor=actor,
-                    filters=orders.OrderFilter(status=self.status_filter),
-                    limit=100,
-                )
-                subs = autoship.list_subscriptions(session=session, actor=actor)
-                items = refunds.buyback_candidates(session=session, actor=actor)
-        except DomainError as exc:
-            self.error = str(exc)
-            return
-        self.shop_link = (
-            get_settings().app_url + routes.shop_url(distributor.code) if distributor else ""
+    list_permission: ClassVar[str] = OWN
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("id", "Order", sortable=True),
+        Column("created_at", "Date (UTC)", sortable=True),
+        Column("buyer", "Buyer", sortable=True),
+        Column("status", "Status", sortable=True),
+        Column("total", "Total", sortable=True, numeric=True),
+        Column("currency", "Currency"),
+        Column("pv_total", "PV", sortable=True, numeric=True),
+    )
+    filter_names: ClassVar[tuple[str, ...]] = ("status", "search")
+    export_name: ClassVar[str] = "orders"
+
+    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
+        return orders.list_orders(
+            session=session,
+            actor=actor,
+            filters=orders.OrderFilter(
+                status=self.filters.get("status", ""), search=self.filters.get("search", "")
+            ),
+            query=query,
         )
-        self.rows = [{k: str(v) for k, v in asdict(row).items()} for row in found]
-        self.subscriptions = [{k: str(v) for k, v in asdict(s).items()} for s in subs]
+
+    def _reload_extras(self, *, actor: Actor, session: Session) -> None:
+        self.subscriptions = [
+            {k: str(v) for k, v in asdict(s).items()}
+            for s in autoship.list_subscriptions(session=session, actor=actor)
+        ]
         self.returnable = [
             {
                 "item_id": str(i.item_id),
@@ -75,148 +84,114 @@ class DistributorOrdersState(AuthState):
                 "refund": f"{i.refund_per_unit:.2f} {i.currency}",
                 "field": f"return_{i.item_id}",
             }
-            for i in items
+            for i in refunds.buyback_candidates(session=session, actor=actor)
+        ]
+
+    def _reload_all(self, *, actor: Actor, session: Session) -> None:
+        self._reload_list(actor=actor, session=session)
+        self._reload_extras(actor=actor, session=session)
+
+    @rx.event
+    @guarded(OWN, clear=("error", "notice", "order_error"))
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """The newest orders, autoships, returnable items and the own-order form."""
+        self.request_token = uuid.uuid4().hex
+        self.cart_token = uuid.uuid4().hex
+        distributor = session.get(Distributor, actor.distributor_id)
+        self.shop_link = (
+            get_settings().app_url + routes.shop_url(distributor.code) if distributor else ""
+        )
+        self._reset_list()
+        self._reload_all(actor=actor, session=session)
+        self.products = [
+            {
+                "sku": p.sku,
+                "label": f"{p.sku} {p.name}: {p.price:,.2f} {p.currency}, {format(p.pv, 'f')} PV",
+                "field": f"qty_{p.sku}",
+            }
+            for p in catalog.catalogue(session=session, actor=None)
+        ]
+        self.regions = [
+            [r.region, "Other region" if r.region == tax.DEFAULT_REGION else r.region]
+            for r in tax.list_rates(session=session)
         ]
 
     @rx.event
-    def load(self) -> None:
-        """The newest orders, autoships and returnable items."""
-        self.error = self.notice = self.status_filter = self.order_error = ""
-        self.request_token = uuid.uuid4().hex
-        self.cart_token = uuid.uuid4().hex
-        self._reload()
-        if self.actor_for("back_office.view") is None:
-            return
-        with session_scope("app") as session:
-            self.products = [
-                {
-                    "sku": p.sku,
-                    "label": f"{p.sku} {p.name}: {p.price:,.2f} {p.currency}, "
-                    f"{p.pv.normalize():f} PV",
-                    "field": f"qty_{p.sku}",
-                }
-                for p in catalog.list_products(session=session, actor=None)
-            ]
-            self.regions = [
-                [r.region, "Other region" if r.region == tax.DEFAULT_REGION else r.region]
-                for r in tax.list_rates(session=session)
-            ]
-
-    @rx.event
-    def order_for_myself(self, form_data: dict) -> rx.event.EventSpec | None:
+    @guarded(OWN, error="order_error", clear=("order_error",))
+    def order_for_myself(
+        self, form_data: dict, *, actor: Actor, session: Session
+    ) -> rx.event.EventSpec | None:
         """Place the distributor's own order (once per form) and go to Stripe's payment page."""
-        self.order_error = ""
-        actor = self.actor_for("back_office.view")
-        if actor is None or actor.distributor_id is None:
-            self.order_error = NO_ACCESS
-            return None
-        try:
-            lines, autoship_day = cart_from_form(form_data)
-        except ValidationFailed as exc:
-            self.order_error = str(exc)
-            return None
+        if actor.distributor_id is None:
+            raise PermissionDenied("Only distributors order for themselves here.")
+        lines, autoship_day = cart_from_form(form_data)
         app_url = get_settings().app_url
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                order = orders.place_order(
-                    session=session,
-                    actor=actor,
-                    distributor_id=actor.distributor_id,
-                    lines=lines,
-                    region=str(form_data.get("region", "")),
-                    checkout_token=self.cart_token,
-                    autoship_day=autoship_day,
-                )
-                order_id = order.id
-                url = payments.start_checkout(
-                    session=session,
-                    order_id=order_id,  # type: ignore[arg-type]  # a flushed row has an id
-                    success_url=f"{app_url}{routes.CHECKOUT_DONE}?order={order_id}"
-                    "&session_id={CHECKOUT_SESSION_ID}",
-                    cancel_url=f"{app_url}{routes.DISTRIBUTOR_ORDERS}",
-                )
-        except DomainError as exc:
-            self.order_error = str(exc)
-            return None
+        order = orders.place_order(
+            session=session,
+            actor=actor,
+            distributor_id=actor.distributor_id,
+            lines=lines,
+            region=str(form_data.get("region", "")),
+            checkout_token=self.cart_token,
+            autoship_day=autoship_day,
+        )
+        url = payments.start_checkout(
+            session=session,
+            order_id=order.id,  # type: ignore[arg-type]  # a flushed row has an id
+            success_url=f"{app_url}{routes.CHECKOUT_DONE}?order={order.id}"
+            "&session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=f"{app_url}{routes.DISTRIBUTOR_ORDERS}",
+        )
         return rx.redirect(url)
 
     @rx.event
-    def filter_status(self, form_data: dict) -> None:
-        """Narrow the orders by status."""
-        self.error = ""
-        self.status_filter = str(form_data.get("status", ""))
-        self._reload()
-
-    @rx.event
-    def autoship_action(self, subscription_id: str, action: str) -> None:
+    @guarded(OWN)
+    def autoship_action(
+        self, subscription_id: str, action: str, *, actor: Actor, session: Session
+    ) -> None:
         """Pause, resume, skip or cancel an autoship in one click."""
-        self.error = self.notice = ""
-        actor = self.actor_for("back_office.view")
-        if actor is None:
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                autoship.change(
-                    session=session,
-                    actor=actor,
-                    subscription_id=parse_id(subscription_id) or 0,
-                    action=action,
-                )
-        except (DomainError, ValueError) as exc:
-            self.error = str(exc)
-            return
+        autoship.change(
+            session=session,
+            actor=actor,
+            subscription_id=parse_id(subscription_id) or 0,
+            action=str(action),
+        )
         self.notice = f"Autoship #{subscription_id}: {action} done."
-        self._reload()
+        self._reload_all(actor=actor, session=session)
 
     @rx.event
-    def cancel_kit(self, order_id: str) -> None:
+    @guarded(OWN)
+    def cancel_kit(self, order_id: str, *, actor: Actor, session: Session) -> None:
         """Cancel a starter-kit order within the cooling-off days (full refund)."""
-        self.error = self.notice = ""
-        actor = self.actor_for("back_office.view")
-        if actor is None:
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                result = refunds.cancel_starter_kit(
-                    session=session,
-                    actor=actor,
-                    order_id=parse_id(order_id) or 0,
-                    request_token=self.request_token,
-                )
-        except (DomainError, ValueError) as exc:
-            self.error = str(exc)
-            return
+        result = refunds.cancel_starter_kit(
+            session=session,
+            actor=actor,
+            order_id=parse_id(order_id) or 0,
+            request_token=self.request_token,
+        )
         self.request_token = uuid.uuid4().hex
         self.notice = f"Order #{order_id} is cancelled; {result.amount:.2f} is refunded."
-        self._reload()
+        self._reload_all(actor=actor, session=session)
 
     @rx.event
-    def buyback(self, form_data: dict) -> None:
+    @guarded(OWN)
+    def buyback(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Return the stated quantities of unopened items for 90 % of the net price paid."""
-        self.error = self.notice = ""
-        actor = self.actor_for("back_office.view")
-        if actor is None:
-            return
         quantities = {
             int(name.removeprefix("return_")): str(value)
             for name, value in form_data.items()
             if name.startswith("return_") and name.removeprefix("return_").isdigit()
         }
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                results = refunds.buyback(
-                    session=session,
-                    actor=actor,
-                    quantities=quantities,
-                    request_token=self.request_token,
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        results = refunds.buyback(
+            session=session,
+            actor=actor,
+            quantities=quantities,
+            request_token=self.request_token,
+        )
         self.request_token = uuid.uuid4().hex
         refunded = sum(r.amount for r in results)
         self.notice = f"Bought back: {refunded:.2f} refunded to your card."
-        self._reload()
+        self._reload_all(actor=actor, session=session)
 
 
 def _order_for_myself() -> rx.Component:
@@ -269,54 +244,55 @@ def _order_for_myself() -> rx.Component:
     )
 
 
-def _order_row(row: rx.Var) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell("#" + row["id"]),
-        rx.table.cell(row["created_at"], white_space="nowrap"),
-        rx.table.cell(row["buyer"]),
-        rx.table.cell(rx.badge(row["status"], variant="soft")),
-        rx.table.cell(row["total"] + " " + row["currency"], justify="end"),
-        rx.table.cell(row["pv_total"], justify="end"),
-        rx.table.cell(
-            rx.cond(
-                (row["buyer"] == "Personal order")
-                & ((row["status"] == "paid") | (row["status"] == "fulfilled")),
-                rx.button(
-                    "Cancel (cooling-off)",
-                    size="1",
-                    variant="ghost",
-                    on_click=DistributorOrdersState.cancel_kit(row["id"]),
-                ),
-            )
+def _cancel_button(row: rx.Var) -> rx.Component:
+    return rx.cond(
+        (row["buyer"] == "Personal order")
+        & ((row["status"] == "paid") | (row["status"] == "fulfilled")),
+        rx.button(
+            "Cancel (cooling-off)",
+            size="1",
+            variant="ghost",
+            on_click=DistributorOrdersState.cancel_kit(row["id"]),
+            class_name="touch-target",
         ),
-        id="order-row-" + row["id"],
     )
 
 
 def _orders() -> rx.Component:
-    headers = ("Order", "Date (UTC)", "Buyer", "Status", "Total", "PV", "")
     return section(
         "Orders",
         rx.form(
             rx.hstack(
-                labelled_input("Status", "status", id="orders-status", placeholder="paid"),
-                rx.button("Filter", type="submit"),
+                rx.vstack(
+                    rx.el.label(
+                        "Status",
+                        html_for="orders-status",
+                        style={"fontSize": "var(--font-size-2)", "fontWeight": "500"},
+                    ),
+                    rx.el.select(
+                        rx.el.option("Any status", value=""),
+                        *[rx.el.option(value, value=value) for value in ORDER_STATUSES],
+                        id="orders-status",
+                        name="status",
+                        style={"padding": "0.4rem"},
+                        class_name="touch-target",
+                    ),
+                    spacing="1",
+                ),
+                labelled_input("Buyer or order #", "search", id="orders-search"),
+                rx.button("Filter", type="submit", class_name="touch-target"),
+                export_button(DistributorOrdersState),
                 align="end",
+                wrap="wrap",
             ),
-            on_submit=DistributorOrdersState.filter_status,
+            on_submit=DistributorOrdersState.apply_filters,
             reset_on_submit=False,
         ),
-        rx.scroll_area(
-            rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-                rx.table.body(rx.foreach(DistributorOrdersState.rows, _order_row)),
-                variant="surface",
-                size="1",
-                width="100%",
-            ),
-            type="auto",
-            scrollbars="horizontal",
-            width="100%",
+        data_table(
+            DistributorOrdersState,
+            row_id="order-row-",
+            actions=_cancel_button,
+            empty_text="No orders yet: share your shop link.",
         ),
         rx.text(
             "A starter kit can be cancelled for a full refund within the cooling-off days.",

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import reflex as rx
+from typing import ClassVar
 
+import reflex as rx
+from sqlmodel import Session
+
+from mlmcrm.components.data_table import data_table, export_button
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import NO_ACCESS, DomainError
+from mlmcrm.errors import NotFound, ValidationFailed
+from mlmcrm.models.catalog import PRODUCT_STATUSES
 from mlmcrm.services.commerce import catalog, tax
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.money import CURRENCIES
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import guarded, unit_of_work
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import Column, PagedListState, cells
+
+MANAGE = "catalog.manage"
 
 EMPTY_FORM = {
     "sku": "",
@@ -27,90 +37,94 @@ EMPTY_FORM = {
 }
 
 
-class ProductsState(AuthState):
-    """Every product, the product being edited and the tax rates."""
+class ProductsState(PagedListState, AuthState):
+    """Every product (a paged list), the product being edited and the tax rates."""
 
-    products: list[dict[str, str]] = []
     editing_id: int = 0
     form: dict[str, str] = dict(EMPTY_FORM)
     form_key: int = 0
     rates: list[dict[str, str]] = []
-    error: str = ""
     notice: str = ""
     rate_error: str = ""
+
+    list_permission: ClassVar[str] = MANAGE
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("sku", "SKU", sortable=True),
+        Column("name", "Name", sortable=True),
+        Column("price", "Price", sortable=True, numeric=True),
+        Column("currency", "Currency"),
+        Column("pv", "PV", sortable=True, numeric=True),
+        Column("cv", "CV", sortable=True, numeric=True),
+        Column("category", "Category", sortable=True),
+        Column("status", "Status", sortable=True),
+        Column("kit", "Starter kit"),
+    )
+    filter_names: ClassVar[tuple[str, ...]] = ("q", "status")
+    export_name: ClassVar[str] = "products"
+
+    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
+        return catalog.list_products(
+            session=session,
+            actor=actor,
+            search=self.filters.get("q", ""),
+            status=self.filters.get("status", ""),
+            query=query,
+        )
+
+    def _cells(self, item: catalog.ProductPublic) -> dict[str, str]:  # type: ignore[override]  # rows are products
+        row = cells(item)
+        row["kit"] = "Starter kit" if item.is_starter_kit else ""
+        return row
 
     @rx.event
     def guard(self) -> rx.event.EventSpec | None:
         """Page guard: the catalogue is the admin's."""
-        return self._guard("catalog.manage")
+        return self._guard(MANAGE)
 
-    def _reload(self) -> None:
-        actor = self.actor_for("catalog.manage")
-        if actor is None:
-            self.products, self.rates = [], []
-            return
-        with session_scope("app", actor_id=actor.user_id) as session:
-            rows = catalog.list_products(session=session, actor=actor, include_all=True)
-            rates = tax.list_rates(session=session)
-        self.products = [
-            {
-                "id": str(p.id),
-                "sku": p.sku,
-                "name": p.name,
-                "description": p.description,
-                "price": f"{p.price:.2f}",
-                "currency": p.currency,
-                "pv": f"{p.pv.normalize():f}",
-                "cv": f"{p.cv.normalize():f}",
-                "category": p.category,
-                "status": p.status,
-                "is_starter_kit": "yes" if p.is_starter_kit else "",
-                "image_url": p.image_url,
-            }
-            for p in rows
-        ]
+    def _reload_rates(self, *, session: Session) -> None:
         self.rates = [
             {"region": r.region, "name": r.name, "percent": f"{(r.rate * 100).normalize():f}"}
-            for r in rates
+            for r in tax.list_rates(session=session)
         ]
 
-    @rx.event
-    def load(self) -> None:
-        """List the catalogue."""
-        self.error = self.notice = self.rate_error = ""
-        self.new_product()
-        self._reload()
-
-    @rx.event
-    def new_product(self) -> None:
-        """Empty the form for a new product."""
+    def _empty_form(self) -> None:
         self.editing_id = 0
         self.form = dict(EMPTY_FORM)
         self.form_key += 1
 
     @rx.event
-    def edit(self, product_id: str) -> None:
-        """Put a product into the form."""
-        self.error = self.notice = ""
-        if self.actor_for("catalog.manage") is None:
-            self.error = NO_ACCESS
-            return
-        for product in self.products:
-            if product["id"] == product_id:
-                self.editing_id = int(product_id)
-                self.form = {key: product.get(key, "") for key in EMPTY_FORM}
-                self.form_key += 1
-                return
-        self.error = "That product does not exist."
+    @guarded(MANAGE, clear=("error", "notice", "rate_error"))
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """The catalogue's first page, an empty form and the tax rates."""
+        self._empty_form()
+        self._reset_list()
+        self._reload_list(actor=actor, session=session)
+        self._reload_rates(session=session)
 
     @rx.event
-    def save(self, form_data: dict) -> None:
+    @guarded(MANAGE, unit_of_work=False)
+    def new_product(self, *, actor: Actor) -> None:
+        """Empty the form for a new product."""
+        self._empty_form()
+
+    @rx.event
+    @guarded(MANAGE)
+    def edit(self, product_id: str, *, actor: Actor, session: Session) -> None:
+        """Put a product into the form."""
+        wanted = parse_id(product_id)
+        if wanted is None:
+            raise NotFound("That product does not exist.")
+        product = catalog.get_product(session=session, actor=actor, product_id=wanted)
+        shown = cells(product)
+        shown["is_starter_kit"] = "yes" if product.is_starter_kit else ""
+        self.editing_id = product.id
+        self.form = {key: shown.get(key, "") for key in EMPTY_FORM}
+        self.form_key += 1
+
+    @rx.event
+    @guarded(MANAGE)
+    def save(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Create the product, or save the one being edited."""
-        self.error = self.notice = ""
-        actor = self.actor_for("catalog.manage")
-        if actor is None:
-            self.error = NO_ACCESS
-            return
         data = catalog.ProductInput(
             sku=str(form_data.get("sku", "")),
             name=str(form_data.get("name", "")),
@@ -123,84 +137,57 @@ class ProductsState(AuthState):
             status=str(form_data.get("status", "active")),
             is_starter_kit=form_data.get("is_starter_kit") in ("on", True, "true"),
         )
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                if self.editing_id:
-                    saved = catalog.update_product(
-                        session=session, actor=actor, product_id=self.editing_id, data=data
-                    )
-                else:
-                    saved = catalog.create_product(session=session, actor=actor, data=data)
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        if self.editing_id:
+            saved = catalog.update_product(
+                session=session, actor=actor, product_id=self.editing_id, data=data
+            )
+        else:
+            saved = catalog.create_product(session=session, actor=actor, data=data)
         self.notice = f"Saved {saved.sku}."
         self.editing_id = saved.id
-        self._reload()
+        self._reload_list(actor=actor, session=session)
 
     @rx.event
-    def retire(self, product_id: str) -> None:
+    @guarded(MANAGE)
+    def retire(self, product_id: str, *, actor: Actor, session: Session) -> None:
         """Take a product out of the shop."""
-        self.error = self.notice = ""
-        actor = self.actor_for("catalog.manage")
-        if actor is None:
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                product = catalog.retire_product(
-                    session=session, actor=actor, product_id=parse_id(product_id) or 0
-                )
-        except (DomainError, ValueError) as exc:
-            self.error = str(exc)
-            return
+        product = catalog.retire_product(
+            session=session, actor=actor, product_id=parse_id(product_id) or 0
+        )
         self.notice = f"{product.sku} is retired."
-        self._reload()
+        self._reload_list(actor=actor, session=session)
 
     @rx.event
-    async def upload_image(self, files: list[rx.UploadFile]) -> None:
+    @guarded(MANAGE, unit_of_work=False)
+    async def upload_image(self, files: list[rx.UploadFile], *, actor: Actor) -> None:
         """Attach an image to the product being edited."""
-        self.error = self.notice = ""
-        actor = self.actor_for("catalog.manage")
-        if actor is None or not self.editing_id:
-            self.error = "Save the product first, then add its image."
-            return
+        if not self.editing_id:
+            raise ValidationFailed("Save the product first, then add its image.")
         for upload in files[:1]:
             data = await upload.read(catalog.MAX_IMAGE_BYTES + 1)
-            try:
-                with session_scope("app", actor_id=actor.user_id) as session:
-                    catalog.set_image(
-                        session=session,
-                        actor=actor,
-                        product_id=self.editing_id,
-                        filename=upload.name or "image",
-                        data=data,
-                    )
-            except DomainError as exc:
-                self.error = str(exc)
-                return
-        self.notice = "Image saved."
-        self._reload()
-
-    @rx.event
-    def save_rate(self, form_data: dict) -> None:
-        """Create or change a region's tax rate."""
-        self.rate_error = ""
-        actor = self.actor_for("catalog.manage")
-        if actor is None:
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                tax.set_rate(
+            with unit_of_work(actor) as session:
+                catalog.set_image(
                     session=session,
                     actor=actor,
-                    region=str(form_data.get("region", "")),
-                    name=str(form_data.get("rate_name", "")),
-                    percent=str(form_data.get("percent", "")),
+                    product_id=self.editing_id,
+                    filename=upload.name or "image",
+                    data=data,
                 )
-        except DomainError as exc:
-            self.rate_error = str(exc)
-            return
-        self._reload()
+                self._reload_list(actor=actor, session=session)
+        self.notice = "Image saved."
+
+    @rx.event
+    @guarded(MANAGE, error="rate_error", clear=("rate_error",))
+    def save_rate(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Create or change a region's tax rate."""
+        tax.set_rate(
+            session=session,
+            actor=actor,
+            region=str(form_data.get("region", "")),
+            name=str(form_data.get("rate_name", "")),
+            percent=str(form_data.get("percent", "")),
+        )
+        self._reload_rates(session=session)
 
 
 def _select(label: str, name: str, options: list[str], value: rx.Var) -> rx.Component:
@@ -290,51 +277,60 @@ def _form() -> rx.Component:
     )
 
 
-def _row(product: rx.Var) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(
-            rx.cond(product["image_url"] != "", rx.image(src=product["image_url"], height="2rem"))
+def _actions(product: rx.Var) -> rx.Component:
+    return rx.hstack(
+        rx.cond(product["image_url"] != "", rx.image(src=product["image_url"], height="2rem")),
+        rx.button(
+            "Edit",
+            size="1",
+            variant="soft",
+            on_click=ProductsState.edit(product["id"]),
+            class_name="touch-target",
         ),
-        rx.table.cell(rx.code(product["sku"])),
-        rx.table.cell(product["name"]),
-        rx.table.cell(product["price"] + " " + product["currency"], justify="end"),
-        rx.table.cell(product["pv"], justify="end"),
-        rx.table.cell(product["cv"], justify="end"),
-        rx.table.cell(product["category"]),
-        rx.table.cell(rx.badge(product["status"], variant="soft")),
-        rx.table.cell(rx.cond(product["is_starter_kit"] != "", "Starter kit", "")),
-        rx.table.cell(
-            rx.hstack(
-                rx.button(
-                    "Edit", size="1", variant="soft", on_click=ProductsState.edit(product["id"])
-                ),
-                rx.cond(
-                    product["status"] != "retired",
-                    rx.button(
-                        "Retire",
-                        size="1",
-                        variant="soft",
-                        color_scheme="red",
-                        on_click=ProductsState.retire(product["id"]),
-                    ),
-                ),
-            )
+        rx.cond(
+            product["status"] != "retired",
+            rx.button(
+                "Retire",
+                size="1",
+                variant="soft",
+                color_scheme="red",
+                on_click=ProductsState.retire(product["id"]),
+                class_name="touch-target",
+            ),
         ),
+        align="center",
     )
 
 
-def _table() -> rx.Component:
-    headers = ("", "SKU", "Name", "Price", "PV", "CV", "Category", "Status", "", "")
-    return rx.scroll_area(
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-            rx.table.body(rx.foreach(ProductsState.products, _row)),
-            variant="surface",
-            size="1",
-            width="100%",
+def _list() -> rx.Component:
+    return rx.vstack(
+        rx.form(
+            rx.hstack(
+                labelled_input("SKU or name", "q", id="product-search"),
+                rx.el.select(
+                    rx.el.option("Any status", value=""),
+                    *[rx.el.option(value, value=value) for value in PRODUCT_STATUSES],
+                    name="status",
+                    aria_label="Filter by status",
+                    style={"padding": "0.4rem"},
+                    class_name="touch-target",
+                ),
+                rx.button("Find", type="submit", class_name="touch-target"),
+                export_button(ProductsState),
+                align="end",
+                wrap="wrap",
+                width="100%",
+            ),
+            on_submit=ProductsState.apply_filters,
+            reset_on_submit=False,
         ),
-        type="auto",
-        scrollbars="horizontal",
+        data_table(
+            ProductsState,
+            row_id="product-row-",
+            actions=_actions,
+            empty_text="No product matches.",
+        ),
+        spacing="3",
         width="100%",
     )
 
@@ -371,7 +367,7 @@ def _rates() -> rx.Component:
 def products_page() -> rx.Component:
     """The page."""
     return app_shell(
-        rx.vstack(_form(), _table(), _rates(), spacing="4", width="100%"),
+        rx.vstack(_form(), _list(), _rates(), spacing="4", width="100%"),
         title="Products",
         nav=STAFF_NAV,
     )

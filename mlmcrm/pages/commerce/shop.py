@@ -10,16 +10,16 @@ from __future__ import annotations
 import uuid
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.forms import error_message, labelled_input
 from mlmcrm.components.layout import brand, ready_marker
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError, ValidationFailed
 from mlmcrm.pages.commerce.cart_form import cart_from_form
 from mlmcrm.services.commerce import catalog, customers, orders, payments, tax
 from mlmcrm.settings import get_settings
 from mlmcrm.state.auth import client_ip
+from mlmcrm.state.visitor import visitor
 
 
 class ShopState(rx.State):
@@ -38,20 +38,15 @@ class ShopState(rx.State):
         return value if isinstance(value, str) else ""
 
     @rx.event
-    def load(self) -> None:
+    @visitor(error="link_error", clear=("error", "link_error"))
+    def load(self, *, session: Session) -> None:
         """Look the shop up and list what it sells."""
-        self.error = self.link_error = ""
         self.paying = False
         self.checkout_token = uuid.uuid4().hex
-        try:
-            with session_scope("app") as session:
-                owner = orders.shop_owner(self._code(), session=session)
-                products = catalog.list_products(session=session, actor=None)
-                rates = tax.list_rates(session=session)
-        except DomainError as exc:
-            self.link_error = str(exc)
-            self.products = []
-            return
+        self.products = []
+        owner = orders.shop_owner(self._code(), session=session)
+        products = catalog.catalogue(session=session, actor=None)
+        rates = tax.list_rates(session=session)
         self.shop_name = owner.name
         self.products = [
             {
@@ -59,7 +54,7 @@ class ShopState(rx.State):
                 "name": p.name,
                 "description": p.description,
                 "price": f"{p.price:,.2f} {p.currency}",
-                "pv": f"{p.pv.normalize():f}",
+                "pv": format(p.pv, "f"),
                 "image_url": p.image_url,
                 "field": f"qty_{p.sku}",
             }
@@ -71,14 +66,10 @@ class ShopState(rx.State):
         ]
 
     @rx.event
-    def pay(self, form_data: dict) -> rx.event.EventSpec | None:
+    @visitor(clear=("error",))
+    def pay(self, form_data: dict, *, session: Session) -> rx.event.EventSpec | None:
         """Place the order (once per cart) and go to Stripe's payment page."""
-        self.error = ""
-        try:
-            lines, autoship_day = cart_from_form(form_data)
-        except ValidationFailed as exc:
-            self.error = str(exc)
-            return None
+        lines, autoship_day = cart_from_form(form_data)
         buyer = customers.CustomerInput(
             first_name=str(form_data.get("first_name", "")),
             last_name=str(form_data.get("last_name", "")),
@@ -86,29 +77,23 @@ class ShopState(rx.State):
             phone=str(form_data.get("phone", "")),
         )
         app_url = get_settings().app_url
-        try:
-            with session_scope("app") as session:
-                order = orders.place_shop_order(
-                    session=session,
-                    code=self._code(),
-                    buyer=buyer,
-                    lines=lines,
-                    region=str(form_data.get("region", "")),
-                    checkout_token=self.checkout_token,
-                    autoship_day=autoship_day,
-                    ip_address=client_ip(self) or None,
-                )
-                order_id = order.id
-                url = payments.start_checkout(
-                    session=session,
-                    order_id=order_id,  # type: ignore[arg-type]  # a flushed row has an id
-                    success_url=f"{app_url}{routes.CHECKOUT_DONE}?order={order_id}"
-                    "&session_id={CHECKOUT_SESSION_ID}",
-                    cancel_url=f"{app_url}{routes.shop_url(self._code())}",
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return None
+        order = orders.place_shop_order(
+            session=session,
+            code=self._code(),
+            buyer=buyer,
+            lines=lines,
+            region=str(form_data.get("region", "")),
+            checkout_token=self.checkout_token,
+            autoship_day=autoship_day,
+            ip_address=client_ip(self) or None,
+        )
+        url = payments.start_checkout(
+            session=session,
+            order_id=order.id,  # type: ignore[arg-type]  # a flushed row has an id
+            success_url=f"{app_url}{routes.CHECKOUT_DONE}?order={order.id}"
+            "&session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=f"{app_url}{routes.shop_url(self._code())}",
+        )
         self.paying = True
         return rx.redirect(url)
 

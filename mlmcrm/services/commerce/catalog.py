@@ -13,16 +13,21 @@ import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.integrations import storage
 from mlmcrm.models import Product, ProductCategory
 from mlmcrm.models.catalog import PRODUCT_STATUSES
-from mlmcrm.services.platform import audit, permissions
+from mlmcrm.services.platform import audit, listing, permissions
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.money import currency_code, parse_decimal
+from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
 
 SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
 IMAGE_TYPES = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}
@@ -35,6 +40,7 @@ CONTENT_TYPES = {
 IMAGE_FOLDER = "products"
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_URL_PREFIX = "/api/files/products/"
+CENT = Decimal("0.01")
 AUDITED_FIELDS = (
     "sku",
     "name",
@@ -66,18 +72,22 @@ class ProductInput:
     is_starter_kit: bool = False
 
 
-@dataclass(frozen=True)
-class ProductPublic:
-    """What screens and the API show of a product."""
+class ProductPublic(BaseModel):
+    """A product as ``/api/v1/products``, the products page and the shop show it.
+
+    The price is exact to the cent; PV and CV are exact, without trailing zeros.
+    """
+
+    model_config = PUBLIC_CONFIG
 
     id: int
     sku: str
     name: str
     description: str
-    price: Decimal
+    price: Money
     currency: str
-    pv: Decimal
-    cv: Decimal
+    pv: Money
+    cv: Money
     status: str
     category: str
     is_starter_kit: bool
@@ -87,19 +97,27 @@ class ProductPublic:
     def from_row(cls, product: Product, category: str = "") -> ProductPublic:
         """Build from a ``products`` row and its category's name."""
         return cls(
-            id=product.id,  # type: ignore[arg-type]  # a stored row has an id
+            id=product.id,
             sku=product.sku,
             name=product.name,
             description=product.description or "",
-            price=product.price,
+            price=Decimal(product.price).quantize(CENT),
             currency=product.currency,
-            pv=product.pv,
-            cv=product.cv,
+            pv=volume(product.pv),
+            cv=volume(product.cv),
             status=product.status,
             category=category,
             is_starter_kit=product.is_starter_kit,
             image_url=image_url(product.image_path),
         )
+
+
+def volume(value: Decimal | int) -> Decimal:
+    """PV or CV as a person reads it: exact, without trailing zeros (``20``, ``2.5``)."""
+    number = Decimal(value)
+    return (
+        number.to_integral_value() if number == number.to_integral_value() else number.normalize()
+    )
 
 
 def image_url(image_path: str | None) -> str:
@@ -308,18 +326,26 @@ def image_file(name: str) -> tuple[bytes, str]:
     return data, CONTENT_TYPES["." + name.rsplit(".", 1)[1]]
 
 
-def _rows(statement, *, session: Session) -> list[ProductPublic]:
-    categories = {c.id: c.name for c in session.exec(select(ProductCategory)).all()}
-    return [
-        ProductPublic.from_row(p, categories.get(p.category_id, "") if p.category_id else "")
-        for p in session.exec(statement).all()
-    ]
+def _categories(*, session: Session) -> dict[int, str]:
+    return {c.id: c.name for c in session.exec(select(ProductCategory)).all() if c.id is not None}
 
 
-def list_products(
+def _searched(statement: Any, search: str) -> Any:
+    needle = search.strip()
+    if not needle:
+        return statement
+    return statement.where(
+        col(Product.sku).icontains(needle, autoescape=True)
+        | col(Product.name).icontains(needle, autoescape=True)
+    )
+
+
+def catalogue(
     *, session: Session, actor: Actor | None, include_all: bool = False, search: str = ""
 ) -> list[ProductPublic]:
-    """Products by SKU: the shop's active ones, or every product for catalogue managers.
+    """Every product by SKU: the shop's active ones, or every product for catalogue managers.
+
+    ``search`` matches a SKU or a name, literally.
 
     Raises:
         PermissionDenied: ``include_all`` for an actor who may not manage the catalogue.
@@ -329,13 +355,59 @@ def list_products(
         permissions.require("catalog.manage", actor=actor)
     else:
         statement = statement.where(Product.status == "active")
-    needle = search.strip()
-    if needle:
-        statement = statement.where(
-            col(Product.sku).icontains(needle, autoescape=True)
-            | col(Product.name).icontains(needle, autoescape=True)
-        )
-    return _rows(statement, session=session)
+    categories = _categories(session=session)
+    return [
+        ProductPublic.from_row(p, categories.get(p.category_id or 0, ""))
+        for p in session.exec(_searched(statement, search)).all()
+    ]
+
+
+PRODUCT_SORTS = {
+    "sku": col(Product.sku),
+    "name": sa.func.lower(col(Product.name)),
+    "price": col(Product.price),
+    "pv": col(Product.pv),
+    "cv": col(Product.cv),
+    "category": sa.func.lower(col(ProductCategory.name)),
+    "status": col(Product.status),
+}
+"""The columns the products list may be sorted by."""
+
+
+def list_products(
+    *,
+    session: Session,
+    actor: Actor,
+    search: str = "",
+    status: str = "",
+    query: ListQuery | None = None,
+) -> tuple[list[ProductPublic], int]:
+    """One page of every product (any status), by SKU, and the count: the catalogue manager's list.
+
+    ``search`` matches a SKU or a name, literally; ``status`` narrows to one status.
+
+    Raises:
+        PermissionDenied: The actor may not manage the catalogue.
+        ValidationFailed: An unknown status or sort column, or an export of too many rows.
+    """
+    permissions.require("catalog.manage", actor=actor)
+    statement = sa.select(Product, col(ProductCategory.name)).join(
+        ProductCategory, col(ProductCategory.id) == col(Product.category_id), isouter=True
+    )
+    wanted = status.strip().lower()
+    if wanted:
+        if wanted not in PRODUCT_STATUSES:
+            raise ValidationFailed(f"Status must be one of {', '.join(PRODUCT_STATUSES)}.")
+        statement = statement.where(col(Product.status) == wanted)
+    rows, total = listing.page(
+        _searched(statement, search),
+        query or ListQuery(),
+        session=session,
+        sort_columns=PRODUCT_SORTS,
+        default=[col(Product.sku).asc(), col(Product.id).asc()],
+        tie_break=col(Product.id),
+    )
+    return [ProductPublic.from_row(product, name or "") for product, name in rows], total
 
 
 def get_product(*, session: Session, actor: Actor | None, product_id: int) -> ProductPublic:

@@ -12,24 +12,25 @@ resubmitted form, two tabs) gives back the first order instead of a second one.
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, func, select
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
 
 from mlmcrm.db import set_actor
 from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Distributor, Order, OrderItem, OrderRefund, Product, UserProfile
 from mlmcrm.models.orders import ORDER_STATUSES
 from mlmcrm.services.commerce import customers, tax
-from mlmcrm.services.platform import audit, exports, permissions, scoping, throttle
+from mlmcrm.services.commerce.catalog import CENT, volume
+from mlmcrm.services.platform import audit, exports, listing, permissions, scoping, throttle
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.listing import MAX_EXPORT_ROWS
+from mlmcrm.services.platform.listing import MAX_PAGE_SIZE, ListQuery
+from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
@@ -364,11 +365,31 @@ class OrderFilter:
     distributor: str = ""
     buyer: str = ""
     order_id: str = ""
+    search: str = ""
 
 
-@dataclass(frozen=True)
-class OrderRow:
-    """One order in a list or a CSV row."""
+class OrderLinePublic(BaseModel):
+    """A line of an order as it was frozen when the order was placed."""
+
+    model_config = PUBLIC_CONFIG
+
+    sku: str
+    name: str
+    quantity: int
+    returned_quantity: int
+    unit_price: Money
+    pv: Money
+    cv: Money
+
+
+class OrderPublic(BaseModel):
+    """An order as ``/api/v1/orders`` and the order pages show it; ``items`` only when opened.
+
+    Times are UTC, ``YYYY-MM-DD HH:MM``; ``buyer`` is the customer's name, or "Personal order"
+    for the distributor's own.
+    """
+
+    model_config = PUBLIC_CONFIG
 
     id: int
     created_at: str
@@ -378,41 +399,14 @@ class OrderRow:
     buyer: str
     status: str
     currency: str
-    subtotal: str
-    tax_total: str
-    total: str
-    refunded_total: str
-    pv_total: str
-    cv_total: str
+    subtotal: Money
+    tax_total: Money
+    total: Money
+    refunded_total: Money
+    pv_total: Money
+    cv_total: Money
     region: str
-
-
-@dataclass(frozen=True)
-class ItemRow:
-    """A line of an order as it was frozen."""
-
-    id: int
-    product_id: int
-    sku: str
-    name: str
-    quantity: int
-    returned_quantity: int
-    unit_price: str
-    pv: str
-    cv: str
-    is_starter_kit: bool
-
-
-@dataclass(frozen=True)
-class OrderDetail:
-    """An order with its lines and refunds."""
-
-    order: OrderRow
-    items: list[ItemRow] = field(default_factory=list)
-    refunds: list[dict[str, str]] = field(default_factory=list)
-
-
-CSV_COLUMNS = tuple(OrderRow.__dataclass_fields__)
+    items: list[OrderLinePublic] | None = None
 
 
 def _require_reader(*, actor: Actor | None) -> Actor:
@@ -481,6 +475,8 @@ def _filtered(filters: OrderFilter, *, actor: Actor) -> Any:
         number = filters.order_id.strip().lstrip("#")
         if not number.isdigit():
             raise ValidationFailed("An order number is digits only.")
+        if len(number) > 18:
+            raise ValidationFailed("No order has that number.")
         statement = statement.where(col(Order.id) == int(number))
     buyer = filters.buyer.strip()
     if buyer:
@@ -489,17 +485,29 @@ def _filtered(filters: OrderFilter, *, actor: Actor) -> Any:
             | col(Customer.last_name).icontains(buyer, autoescape=True)
             | col(Customer.email).icontains(buyer, autoescape=True)
         )
+    needle = filters.search.strip()
+    if needle:
+        number = needle.lstrip("#")
+        matches = (
+            col(Customer.first_name).icontains(needle, autoescape=True)
+            | col(Customer.last_name).icontains(needle, autoescape=True)
+            | col(Customer.email).icontains(needle, autoescape=True)
+        )
+        if number.isdigit() and len(number) <= 18:
+            matches = matches | (col(Order.id) == int(number))
+        statement = statement.where(matches)
     return statement
 
 
-def _volume(value: Decimal) -> str:
-    text = f"{value.normalize():f}"
-    return text
+def _cents(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(CENT)
 
 
-def _row(order: Order, code: str, buyer: str) -> OrderRow:
-    return OrderRow(
-        id=order.id,  # type: ignore[arg-type]  # a stored row has an id
+def _public(
+    order: Order, code: str, buyer: str, items: list[OrderLinePublic] | None = None
+) -> OrderPublic:
+    return OrderPublic(
+        id=order.id,
         created_at=order.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         paid_at=order.paid_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if order.paid_at else "",
         distributor_id=order.distributor_id,
@@ -507,14 +515,57 @@ def _row(order: Order, code: str, buyer: str) -> OrderRow:
         buyer=buyer,
         status=order.status,
         currency=order.currency,
-        subtotal=f"{order.subtotal:.2f}",
-        tax_total=f"{order.tax_total:.2f}",
-        total=f"{order.total:.2f}",
-        refunded_total=f"{order.refunded_total:.2f}",
-        pv_total=_volume(order.pv_total),
-        cv_total=_volume(order.cv_total),
+        subtotal=_cents(order.subtotal),
+        tax_total=_cents(order.tax_total),
+        total=_cents(order.total),
+        refunded_total=_cents(order.refunded_total),
+        pv_total=volume(order.pv_total),
+        cv_total=volume(order.cv_total),
         region=order.region or "",
+        items=items,
     )
+
+
+ORDER_SORTS = {
+    "id": col(Order.id),
+    "created_at": col(Order.created_at),
+    "distributor_code": col(Distributor.code),
+    "buyer": sa.func.lower(_buyer_name()),
+    "status": col(Order.status),
+    "total": col(Order.total),
+    "refunded_total": col(Order.refunded_total),
+    "pv_total": col(Order.pv_total),
+    "region": col(Order.region),
+}
+"""The columns an orders list may be sorted by."""
+
+
+def list_orders(
+    *,
+    session: Session,
+    actor: Actor,
+    filters: OrderFilter | None = None,
+    query: ListQuery | None = None,
+) -> tuple[list[OrderPublic], int]:
+    """One page of the orders the actor may see (newest first by default), and the count.
+
+    A distributor sees the orders credited to them: their own and their customers'.
+
+    Raises:
+        PermissionDenied: The actor reads no orders.
+        ValidationFailed: A malformed filter, an unknown sort column, or an export of too many
+            rows.
+    """
+    _require_reader(actor=actor)
+    rows, total = listing.page(
+        _filtered(filters or OrderFilter(), actor=actor),
+        query or ListQuery(),
+        session=session,
+        sort_columns=ORDER_SORTS,
+        default=[col(Order.id).desc()],
+        tie_break=col(Order.id),
+    )
+    return [_public(order, code, buyer) for order, code, buyer in rows], total
 
 
 def search_orders(
@@ -524,24 +575,22 @@ def search_orders(
     filters: OrderFilter | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[OrderRow], int]:
+) -> tuple[list[OrderPublic], int]:
     """One page of the orders the actor may see, newest first, and how many match.
-
-    A distributor sees the orders credited to them: their own and their customers'.
 
     Raises:
         PermissionDenied: The actor reads no orders.
         ValidationFailed: A malformed filter.
     """
-    _require_reader(actor=actor)
-    statement = _filtered(filters or OrderFilter(), actor=actor)
-    total = session.execute(sa.select(func.count()).select_from(statement.subquery())).scalar_one()
-    rows = session.execute(
-        statement.order_by(col(Order.id).desc())
-        .limit(max(1, min(limit, 500)))
-        .offset(max(0, offset))
-    ).all()
-    return [_row(order, code, buyer) for order, code, buyer in rows], int(total)
+    return list_orders(
+        session=session,
+        actor=actor,
+        filters=filters,
+        query=ListQuery(limit=max(1, min(limit, MAX_PAGE_SIZE)), offset=max(0, offset)),
+    )
+
+
+CSV_COLUMNS = tuple(name for name in OrderPublic.model_fields if name != "items")
 
 
 def export_csv(*, session: Session, actor: Actor, filters: OrderFilter) -> str:
@@ -552,18 +601,13 @@ def export_csv(*, session: Session, actor: Actor, filters: OrderFilter) -> str:
         ValidationFailed: A malformed filter, or more than 100,000 rows.
     """
     permissions.require("orders.read", actor=actor)
-    statement = _filtered(filters, actor=actor)
-    total = session.execute(sa.select(func.count()).select_from(statement.subquery())).scalar_one()
-    if total > MAX_EXPORT_ROWS:
-        raise ValidationFailed(
-            f"{total:,} orders match; narrow the filters to at most {MAX_EXPORT_ROWS:,}."
-        )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for order, code, buyer in session.execute(statement.order_by(Order.id)).all():
-        row = asdict(_row(order, code, buyer))
-        writer.writerow([exports.csv_safe(str(row[column])) for column in CSV_COLUMNS])
+    found, total = list_orders(
+        session=session, actor=actor, filters=filters, query=ListQuery.for_export("id")
+    )
+    data = exports.csv_text(
+        CSV_COLUMNS,
+        ([str(row[c]) for c in CSV_COLUMNS] for row in (o.model_dump(mode="json") for o in found)),
+    )
     audit.record(
         session=session,
         actor=actor,
@@ -571,7 +615,7 @@ def export_csv(*, session: Session, actor: Actor, filters: OrderFilter) -> str:
         entity_type="order",
         after={"rows": int(total), "filters": asdict(filters)},
     )
-    return buffer.getvalue()
+    return data
 
 
 def visible_order(*, session: Session, actor: Actor, order_id: int, lock: bool = False) -> Order:
@@ -591,8 +635,16 @@ def visible_order(*, session: Session, actor: Actor, order_id: int, lock: bool =
     return order
 
 
-def get_order(*, session: Session, actor: Actor, order_id: int) -> OrderDetail:
-    """An order with its frozen lines and its refunds.
+def _buyer_of(order: Order, *, session: Session) -> str:
+    if order.customer_id is None:
+        return "Personal order"
+    customer = session.get(Customer, order.customer_id)
+    name = f"{customer.first_name or ''} {customer.last_name or ''}".strip() if customer else ""
+    return name or "Customer"
+
+
+def get_order(*, session: Session, actor: Actor, order_id: int) -> OrderPublic:
+    """An order with its frozen lines.
 
     Raises:
         PermissionDenied: The actor reads no orders.
@@ -601,51 +653,51 @@ def get_order(*, session: Session, actor: Actor, order_id: int) -> OrderDetail:
     _require_reader(actor=actor)
     order = visible_order(session=session, actor=actor, order_id=order_id)
     code = session.get(Distributor, order.distributor_id).code  # type: ignore[union-attr]  # a foreign key
-    buyer = "Personal order"
-    if order.customer_id is not None:
-        customer = session.get(Customer, order.customer_id)
-        buyer = (
-            f"{customer.first_name or ''} {customer.last_name or ''}".strip() if customer else ""
-        ) or "Customer"
     items = session.execute(
-        sa.select(OrderItem, col(Product.sku), col(Product.name), col(Product.is_starter_kit))
+        sa.select(OrderItem, col(Product.sku), col(Product.name))
         .join(Product, col(Product.id) == col(OrderItem.product_id))
         .where(col(OrderItem.order_id) == order_id)
         .order_by(col(OrderItem.id))
     ).all()
+    lines = [
+        OrderLinePublic(
+            sku=sku,
+            name=name,
+            quantity=item.quantity,
+            returned_quantity=item.returned_quantity,
+            unit_price=_cents(item.unit_price),
+            pv=volume(item.pv),
+            cv=volume(item.cv),
+        )
+        for item, sku, name in items
+    ]
+    return _public(order, code, _buyer_of(order, session=session), lines)
+
+
+def order_refunds(*, session: Session, actor: Actor, order_id: int) -> list[dict[str, str]]:
+    """The refunds of an order the actor may see, oldest first (time, amount, ratio, reason).
+
+    Raises:
+        PermissionDenied: The actor reads no orders.
+        NotFound: No such order, or one the actor may not see.
+    """
+    _require_reader(actor=actor)
+    visible_order(session=session, actor=actor, order_id=order_id)
     refunds = session.exec(
         select(OrderRefund)
         .where(col(OrderRefund.order_id) == order_id)
         .order_by(col(OrderRefund.id))
     ).all()
-    return OrderDetail(
-        order=_row(order, code, buyer),
-        items=[
-            ItemRow(
-                id=item.id,
-                product_id=item.product_id,
-                sku=sku,
-                name=name,
-                quantity=item.quantity,
-                returned_quantity=item.returned_quantity,
-                unit_price=f"{item.unit_price:.2f}",
-                pv=_volume(item.pv),
-                cv=_volume(item.cv),
-                is_starter_kit=starter,
-            )
-            for item, sku, name, starter in items
-        ],
-        refunds=[
-            {
-                "id": str(r.id),
-                "refunded_at": r.refunded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
-                "amount": f"{r.amount:.2f}",
-                "ratio": f"{r.ratio.normalize():f}",
-                "reason": r.reason or "",
-            }
-            for r in refunds
-        ],
-    )
+    return [
+        {
+            "id": str(r.id),
+            "refunded_at": r.refunded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            "amount": f"{r.amount:.2f}",
+            "ratio": f"{r.ratio.normalize():f}",
+            "reason": r.reason or "",
+        }
+        for r in refunds
+    ]
 
 
 def mark_fulfilled(*, session: Session, actor: Actor, order_id: int) -> Order:

@@ -114,7 +114,7 @@ def test_only_admin_edits_or_retires_a_product(owner_session, shop, role):
         client.call(ProductsState.load)
         edited = client.call(ProductsState.edit, product_id=str(product.id))
         retired = client.call(ProductsState.retire, product_id=str(product.id))
-    assert edited.state.editing_id in (0, None) and edited.state.products == []
+    assert edited.state.editing_id in (0, None) and edited.state.rows == []
     assert retired.state.notice == ""
 
 

@@ -197,7 +197,7 @@ def test_admin_refunds_and_exports_from_the_orders_page(owner_session, shop, str
     order = paid_order(shop, stripe_fake, [("VIT", 1)])
     admin = HandlerClient.sign_in(owner_session, _user(owner_session, shop.admin_id))
     admin.call(AdminOrdersState.load)
-    admin.call(AdminOrdersState.apply, form_data={"order_id": str(order.id)})
+    admin.call(AdminOrdersState.apply_filters, form_data={"order_id": str(order.id)})
     state = admin.call(AdminOrdersState.open_order, order_id=str(order.id)).state
     assert state.detail["id"] == str(order.id) and state.items[0]["sku"] == shop.skus["VIT"]
     state = admin.call(AdminOrdersState.refund, form_data={"amount": "999", "reason": "x"}).state
@@ -207,7 +207,7 @@ def test_admin_refunds_and_exports_from_the_orders_page(owner_session, shop, str
     ).state
     assert state.error == "" and state.detail["status"] == "partially_refunded"
     assert state.refund_rows[0]["amount"] == "5.00"
-    call = admin.call(AdminOrdersState.export)
+    call = admin.call(AdminOrdersState.export_csv)
     assert call.events and call.state.error == ""
 
 
@@ -226,13 +226,14 @@ def test_the_products_page_creates_edits_and_retires(owner_session, shop):
         "category": "",
         "description": "",
     }
+    admin.call(ProductsState.apply_filters, form_data={"q": sku})
     state = admin.call(ProductsState.save, form_data=form).state
     assert state.error == "" and sku.upper() in state.notice
-    created = next(p for p in state.products if p["sku"] == sku.upper())
+    created = next(p for p in state.rows if p["sku"] == sku.upper())
     state = admin.call(ProductsState.save, form_data={**form, "price": "-1"}).state
     assert "may not be below 0" in state.error
     state = admin.call(ProductsState.retire, product_id=created["id"]).state
-    assert next(p for p in state.products if p["id"] == created["id"])["status"] == "retired"
+    assert next(p for p in state.rows if p["id"] == created["id"])["status"] == "retired"
     seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
     with unchanged(owner_session, "products"):
         call = seller.call(ProductsState.save, form_data={**form, "sku": "INTRUDER-1"})
@@ -241,8 +242,9 @@ def test_the_products_page_creates_edits_and_retires(owner_session, shop):
 
 def test_the_product_form_opens_only_for_the_catalogue_manager(owner_session, shop):
     admin = HandlerClient.sign_in(owner_session, _user(owner_session, shop.admin_id))
-    state = admin.call(ProductsState.load).state
-    product = next(p for p in state.products if p["sku"] == shop.skus["VIT"])
+    admin.call(ProductsState.load)
+    state = admin.call(ProductsState.apply_filters, form_data={"q": shop.skus["VIT"]}).state
+    product = next(p for p in state.rows if p["sku"] == shop.skus["VIT"])
     state = admin.call(ProductsState.edit, product_id=product["id"]).state
     assert state.editing_id == int(product["id"]) and state.form["price"] == "19.99"
     assert "does not exist" in admin.call(ProductsState.edit, product_id="abc").state.error

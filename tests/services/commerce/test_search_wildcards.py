@@ -32,9 +32,7 @@ def test_product_search_matches_percent_and_underscore_literally(owner_session, 
     owner_session.commit()
 
     def found(search: str) -> list[str]:
-        return [
-            p.name for p in catalog.list_products(session=owner_session, actor=None, search=search)
-        ]
+        return [p.name for p in catalog.catalogue(session=owner_session, actor=None, search=search)]
 
     assert found(f"{tag} 100%") == [names["percent"]]
     assert found(f"{tag}_A") == [names["underscore"]]
