@@ -16,7 +16,13 @@ def _confirmations(session, order_id):
     ).all()
 
 
+def _last_id(session):
+    session.expire_all()
+    return session.exec(select(Message.id).order_by(Message.id.desc())).first() or 0
+
+
 def test_a_customer_is_confirmed_by_email_once(owner_session, shop, stripe_fake):
+    before = _last_id(owner_session)
     order = paid_order(shop, stripe_fake, [("VIT", 1)])
     customer = owner_session.get(Customer, order.customer_id)
     found = _confirmations(owner_session, order.id)
