@@ -128,8 +128,6 @@ NOT_YET_ON_THE_BLOCKS = {
     "crm/imports.py",
     "crm/staff.py",
     "crm/today.py",
-    "network/genealogy.py",
-    "network/genealogy_state.py",
 }
 _HAND_BUILT = ("session_scope", "except DomainError", "rx.table.root", "asyncio.sleep")
 

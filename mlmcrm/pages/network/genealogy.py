@@ -1,17 +1,19 @@
 """The genealogy pages: ``/team`` for distributors, ``/admin/genealogy`` for staff.
 
 A tree viewer (sponsor/unilevel and placement/binary views, lazy expand and collapse, node
-cards, search and jump, upline breadcrumbs), a downline table with filters and CSV export, the
-holding tank, and for admins moves, terminations and the placement settings.
+cards, search and jump, upline breadcrumbs), a downline table with filters, "More" rows in
+level order and an audited CSV export, the holding tank, and for admins moves, terminations and
+the placement settings.
 """
 
 from __future__ import annotations
 
 import reflex as rx
 
+from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, STAFF_NAV, app_shell
-from mlmcrm.pages.network.genealogy_state import GenealogyState
+from mlmcrm.pages.network.genealogy_state import DOWNLINE_COLUMNS, GenealogyState
 
 S = GenealogyState
 
@@ -180,64 +182,44 @@ def _table() -> rx.Component:
         ),
         rx.hstack(
             rx.button("Show downline", type="submit"),
-            rx.button("Export CSV", type="button", variant="soft", on_click=S.export),
+            rx.button(
+                rx.icon("download", size=14),
+                "Export CSV",
+                type="button",
+                variant="soft",
+                on_click=S.export,
+                class_name="touch-target",
+            ),
             margin_top="0.75rem",
         ),
         on_submit=S.filter_table,
         reset_on_submit=False,
     )
-    table = rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *[
-                        rx.table.column_header_cell(h)
-                        for h in (
-                            "Level",
-                            "Name",
-                            "Code",
-                            "Rank",
-                            "Account",
-                            "PV",
-                            "GV",
-                            "Active",
-                            "Joined",
-                            "Slot",
-                        )
-                    ]
-                )
-            ),
-            rx.table.body(
-                rx.foreach(
-                    S.table,
-                    lambda r: rx.table.row(
-                        rx.table.cell(r["level"]),
-                        rx.table.cell(
-                            rx.link(r["name"], on_click=S.jump(r["id"]), cursor="pointer")
-                        ),
-                        rx.table.cell(r["code"]),
-                        rx.table.cell(r["rank"]),
-                        rx.table.cell(r["status"]),
-                        rx.table.cell(r["pv"]),
-                        rx.table.cell(r["gv"]),
-                        rx.table.cell(r["active"]),
-                        rx.table.cell(r["joined"]),
-                        rx.table.cell(r["position"]),
-                    ),
-                )
-            ),
-            width="100%",
-            id="downline-table",
+    table = simple_table(
+        DOWNLINE_COLUMNS,
+        S.table,
+        row_id="downline-row-",
+        actions=lambda r: rx.button(
+            "Show",
+            size="1",
+            variant="soft",
+            on_click=S.jump(r["id"]),
+            class_name="touch-target",
+            aria_label="Show " + r["name"] + " in the tree",
         ),
-        overflow_x="auto",
-        width="100%",
+        actions_label="In the tree",
+        empty_text="Nobody to show yet: choose the filters and show the downline.",
+        table_id="downline-table",
     )
     return section(
         "Downline",
         rx.text("Below ", rx.text.strong(S.focus["name"]), ", in level order.", size="2"),
         filters,
         table,
-        rx.cond(S.more, rx.button("More", variant="soft", on_click=S.next_page)),
+        rx.cond(
+            S.more,
+            rx.button("More", variant="soft", on_click=S.next_page, class_name="touch-target"),
+        ),
     )
 
 

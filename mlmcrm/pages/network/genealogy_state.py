@@ -1,8 +1,12 @@
 """The genealogy screens' state: tree viewer, downline table, and the admin's tree changes.
 
 Distributors see their own downline (``/team``), staff anyone (``/admin/genealogy``). Every
-handler asks the services again, which scope by the actor: an id that is not in the actor's
-view is answered "not found" and changes nothing.
+handler is guarded and asks the services again, which scope by the actor: an id that is not in
+the actor's view is answered "not found" and changes nothing.
+
+The downline table follows the levels with the service's cursor ("More" adds the next 50 rows)
+rather than numbered pages: a page of it costs the same below the company's root as below a
+newcomer, at any depth, where a count and an offset would read the whole downline each time.
 """
 
 from __future__ import annotations
@@ -10,20 +14,39 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import reflex as rx
+from sqlmodel import Session
 
-from mlmcrm.db import session_scope
-from mlmcrm.errors import NO_ACCESS, DomainError
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.services.network import genealogy
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.network import genealogy_views as views
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import guarded
+from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import Column
 
 PAGE = 50
+VIEW = "genealogy.view"
+MANAGE = "genealogy.manage"
+
+DOWNLINE_COLUMNS = (
+    Column("level", "Level", numeric=True),
+    Column("name", "Name"),
+    Column("code", "Code"),
+    Column("rank", "Rank"),
+    Column("status", "Account"),
+    Column("pv", "PV", numeric=True),
+    Column("gv", "GV", numeric=True),
+    Column("active", "Active"),
+    Column("joined", "Joined"),
+    Column("position", "Slot"),
+)
+"""What the downline table shows: the engine's PV, GV and activity next to the account."""
 
 
-def _card_row(card: views.Card, indent: int) -> dict[str, str]:
+def _card_row(card: views.CardPublic, indent: int) -> dict[str, str]:
     slot = {1: "L", 2: "R"}.get(card.slot or 0, str(card.slot or ""))
     return {
         "id": str(card.distributor_id),
@@ -90,48 +113,37 @@ class GenealogyState(AuthState):
     tank: list[dict[str, str]] = []
     settings: dict[str, str] = {}
 
-    def _actor(self) -> Actor | None:
-        actor = self.actor_for("genealogy.read_any") or self.actor_for("genealogy.own")
-        if actor is None:
-            self.error = NO_ACCESS
-        return actor
+    def _open_viewer(self, *, actor: Actor, session: Session) -> None:
+        """The top of the actor's view of the tree, the holding tank and the settings."""
+        self.preview, self.pending_move, self.found, self.table = {}, {}, [], []
+        self.staff = permissions.can("genealogy.read_any", actor=actor)
+        self.can_manage = permissions.can(MANAGE, actor=actor)
+        top = views.top_of(session=session, actor=actor, tree=self.tree)
+        self._show(top, actor=actor, session=session)
+        self._load_tank(actor=actor, session=session)
+        if self.can_manage:
+            current = genealogy.get_settings(session=session)
+            self.settings = {k: str(v) for k, v in current.__dict__.items()}
 
     @rx.event
-    def load(self) -> None:
+    @guarded(VIEW, clear=("error", "message"))
+    def load(self, *, actor: Actor, session: Session) -> None:
         """Open the viewer at the top of the actor's view (their own node, or the root)."""
-        self.error = self.message = ""
-        self.preview, self.pending_move, self.found, self.table = {}, {}, [], []
-        actor = self._actor()
-        if actor is None:
-            return
-        self.staff = permissions.can("genealogy.read_any", actor=actor)
-        self.can_manage = permissions.can("genealogy.manage", actor=actor)
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                top = views.top_of(session=session, actor=actor, tree=self.tree)
-            self._show(actor, top)
-            self._load_tank(actor)
-            if self.can_manage:
-                with session_scope("app", actor_id=actor.user_id) as session:
-                    current = genealogy.get_settings(session=session)
-                self.settings = {k: str(v) for k, v in current.__dict__.items()}
-        except DomainError as exc:
-            self.error = str(exc)
+        self._open_viewer(actor=actor, session=session)
 
-    def _show(self, actor: Actor, distributor_id: int) -> None:
-        with session_scope("app", actor_id=actor.user_id) as session:
-            card = views.card(
-                session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
-            )
-            kids = views.children(
-                session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
-            )
-            crumbs = views.breadcrumbs(
-                session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
-            )
-            counts = views.level_counts(
-                session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
-            )
+    def _show(self, distributor_id: int, *, actor: Actor, session: Session) -> None:
+        card = views.card(
+            session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
+        )
+        kids = views.children(
+            session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
+        )
+        crumbs = views.breadcrumbs(
+            session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
+        )
+        counts = views.level_counts(
+            session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
+        )
         self.focus = _card_row(card, 0)
         top = _card_row(card, 0)
         top["expanded"] = "1" if kids else ""
@@ -141,34 +153,30 @@ class GenealogyState(AuthState):
         self.table, self.cursor, self.more = [], "", False
 
     @rx.event
-    def set_tree(self, value: str | list[str]) -> None:
+    @guarded(VIEW, clear=("error", "message"))
+    def set_tree(self, value: str | list[str], *, actor: Actor, session: Session) -> None:
         """Switch between the sponsor (unilevel) view and the placement (binary) view."""
         if isinstance(value, list):
             value = value[0] if value else ""
         if value in ("sponsor", "placement"):
             self.tree = value
-        self.load()
+        self._open_viewer(actor=actor, session=session)
 
     @rx.event
-    def jump(self, distributor_id: str) -> None:
+    @guarded(VIEW, clear=("error", "message"))
+    def jump(self, distributor_id: str, *, actor: Actor, session: Session) -> None:
         """Show a person (in the actor's view) at the top of the viewer."""
-        self.error = self.message = ""
-        actor = self._actor()
-        target = _int(distributor_id)
-        if actor is None or target is None:
+        if not str(distributor_id or "").strip():
             return
-        try:
-            self._show(actor, target)
-        except DomainError as exc:
-            self.error = str(exc)
+        target = parse_id(distributor_id)
+        if target is None:
+            raise NotFound(views.NOT_VISIBLE)
+        self._show(target, actor=actor, session=session)
 
     @rx.event
-    def toggle(self, distributor_id: str) -> None:
+    @guarded(VIEW, clear=("error",))
+    def toggle(self, distributor_id: str, *, actor: Actor, session: Session) -> None:
         """Expand a node (load its children) or collapse it."""
-        self.error = ""
-        actor = self._actor()
-        if actor is None:
-            return
         index = next((i for i, r in enumerate(self.rows) if r["id"] == distributor_id), None)
         if index is None:
             self.error = "That person is not shown here."
@@ -183,14 +191,10 @@ class GenealogyState(AuthState):
             self.rows = self.rows[: index + 1] + self.rows[end:]
             self.rows[index] = row
             return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                kids = views.children(
-                    session=session, actor=actor, tree=self.tree, distributor_id=int(distributor_id)
-                )
-        except (DomainError, ValueError) as exc:
-            self.error = str(exc) if isinstance(exc, DomainError) else "Not found."
-            return
+        shown = parse_id(distributor_id)
+        if shown is None:
+            raise NotFound("Not found.")
+        kids = views.children(session=session, actor=actor, tree=self.tree, distributor_id=shown)
         row["expanded"] = "1"
         self.rows = (
             self.rows[:index]
@@ -200,23 +204,13 @@ class GenealogyState(AuthState):
         )
 
     @rx.event
-    def search(self, form_data: dict) -> None:
+    @guarded(VIEW, clear=("error",))
+    def search(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Find people in the actor's view by name or code."""
-        self.error, self.found = "", []
-        actor = self._actor()
-        if actor is None:
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                hits = views.search(
-                    session=session,
-                    actor=actor,
-                    tree=self.tree,
-                    query=str(form_data.get("query", "")),
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        self.found = []
+        hits = views.search(
+            session=session, actor=actor, tree=self.tree, query=str(form_data.get("query", ""))
+        )
         self.found = [
             {"id": str(h["distributor_id"]), "name": h["name"], "code": h["code"]} for h in hits
         ]
@@ -241,17 +235,16 @@ class GenealogyState(AuthState):
             name=str(f.get("name", "")).strip() or None,
         )
 
-    def _page(self, actor: Actor, after: tuple[int, int] | None) -> None:
-        with session_scope("app", actor_id=actor.user_id) as session:
-            rows = views.downline(
-                session=session,
-                actor=actor,
-                tree=self.tree,
-                distributor_id=int(self.focus.get("id", "0") or 0),
-                filters=self._filters(),
-                after=after,
-                limit=PAGE,
-            )
+    def _page(self, cursor: str, *, actor: Actor, session: Session) -> None:
+        found = views.downline_page(
+            session=session,
+            actor=actor,
+            tree=self.tree,
+            distributor_id=int(self.focus.get("id", "0") or 0),
+            filters=self._filters(),
+            cursor=cursor or None,
+            limit=PAGE,
+        )
         page = [
             {
                 "id": str(r.distributor_id),
@@ -266,72 +259,49 @@ class GenealogyState(AuthState):
                 "joined": f"{r.joined_at:%Y-%m-%d}",
                 "position": {1: "L", 2: "R"}.get(r.position or 0, str(r.position or "")),
             }
-            for r in rows
+            for r in found.rows
         ]
-        self.table = self.table + page if after else page
-        self.more = len(rows) == PAGE
-        self.cursor = f"{rows[-1].level}:{rows[-1].pre}" if rows else ""
+        self.table = self.table + page if cursor else page
+        self.more = found.next_cursor is not None
+        self.cursor = found.next_cursor or ""
 
     @rx.event
-    def filter_table(self, form_data: dict) -> None:
+    @guarded(VIEW, clear=("error",))
+    def filter_table(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """List the focused person's downline with the filters, in level order."""
-        self.error = ""
         self.filters = {k: str(v) for k, v in form_data.items()}
-        actor = self._actor()
-        if actor is None:
-            return
         if any(
             v == -1
             for v in (_int(self.filters.get("level_from")), _int(self.filters.get("level_to")))
         ):
-            self.error = "Levels are whole numbers."
-            return
-        try:
-            self._page(actor, None)
-        except DomainError as exc:
-            self.error = str(exc)
+            raise ValidationFailed("Levels are whole numbers.")
+        self._page("", actor=actor, session=session)
 
     @rx.event
-    def next_page(self) -> None:
+    @guarded(VIEW, clear=("error",))
+    def next_page(self, *, actor: Actor, session: Session) -> None:
         """The next 50 rows."""
-        actor = self._actor()
-        if actor is None or not self.cursor:
-            return
-        level, _, pre = self.cursor.partition(":")
-        try:
-            self._page(actor, (int(level), int(pre)))
-        except (DomainError, ValueError) as exc:
-            self.error = str(exc)
+        if self.cursor:
+            self._page(self.cursor, actor=actor, session=session)
 
     @rx.event
-    def export(self) -> rx.event.EventSpec | None:
-        """Download the filtered downline as CSV."""
-        self.error = ""
-        actor = self._actor()
-        if actor is None:
-            return None
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                data = views.downline_csv(
-                    session=session,
-                    actor=actor,
-                    tree=self.tree,
-                    distributor_id=int(self.focus.get("id", "0") or 0),
-                    filters=self._filters(),
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return None
+    @guarded(VIEW, clear=("error",))
+    def export(self, *, actor: Actor, session: Session) -> rx.event.EventSpec:
+        """Download the filtered downline as CSV (audited)."""
+        data = views.downline_csv(
+            session=session,
+            actor=actor,
+            tree=self.tree,
+            distributor_id=int(self.focus.get("id", "0") or 0),
+            filters=self._filters(),
+        )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         return rx.download(data=data, filename=f"downline-{stamp}.csv", mime_type="text/csv")
 
     # -- the holding tank ------------------------------------------------------------------------
 
-    def _load_tank(self, actor: Actor) -> None:
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                waiting = genealogy.holding_tank(session=session, actor=actor)
-        except DomainError:
+    def _load_tank(self, *, actor: Actor, session: Session) -> None:
+        if not genealogy.sees_holding_tank(actor=actor):
             self.tank = []
             return
         self.tank = [
@@ -341,69 +311,45 @@ class GenealogyState(AuthState):
                 "code": w["code"],
                 "place_by": f"{w['place_by']:%Y-%m-%d %H:%M} UTC",
             }
-            for w in waiting
+            for w in genealogy.holding_tank(session=session, actor=actor)
         ]
 
     @rx.event
-    def place(self, form_data: dict) -> None:
+    @guarded(VIEW, clear=("error", "message"))
+    def place(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Place a waiting enrolee in a free slot of the sponsor's placement downline."""
-        self.error = self.message = ""
-        actor = self._actor()
-        if actor is None:
-            return
         who, parent = _int(form_data.get("person")), _int(form_data.get("parent"))
         slot = {"left": 1, "right": 2}.get(
             str(form_data.get("slot", "")), _int(form_data.get("slot"))
         )
         if not who or not parent or not slot or -1 in (who, parent, slot):
-            self.error = "Choose the person, the parent (an id) and the slot."
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                genealogy.place_from_tank(
-                    session=session, actor=actor, distributor_id=who, parent_id=parent, slot=slot
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+            raise ValidationFailed("Choose the person, the parent (an id) and the slot.")
+        genealogy.place_from_tank(
+            session=session, actor=actor, distributor_id=who, parent_id=parent, slot=slot
+        )
         self.message = "Placed."
-        self._load_tank(actor)
+        self._load_tank(actor=actor, session=session)
 
     # -- the admin's changes ---------------------------------------------------------------------
 
-    def _manager(self) -> Actor | None:
-        actor = self.actor_for("genealogy.manage")
-        if actor is None:
-            self.error = NO_ACCESS
-        return actor
-
     @rx.event
-    def preview_move(self, form_data: dict) -> None:
+    @guarded(MANAGE, clear=("error", "message"))
+    def preview_move(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Check a move and show who gains or loses volume before it is confirmed."""
-        self.error = self.message = ""
         self.preview, self.pending_move = {}, {}
-        actor = self._manager()
-        if actor is None:
-            return
         tree = str(form_data.get("tree", "sponsor"))
         who, parent = _int(form_data.get("person")), _int(form_data.get("new_parent"))
         slot = _int(form_data.get("slot")) if tree == "placement" else None
         if not who or not parent or who < 0 or parent < 0 or (slot is not None and slot < 0):
-            self.error = "Enter the person's id and the new parent's id (whole numbers)."
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                found = genealogy.preview_move(
-                    session=session,
-                    actor=actor,
-                    tree=tree,
-                    distributor_id=who,
-                    new_parent_id=parent,
-                    slot=slot,
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+            raise ValidationFailed("Enter the person's id and the new parent's id (whole numbers).")
+        found = genealogy.preview_move(
+            session=session,
+            actor=actor,
+            tree=tree,
+            distributor_id=who,
+            new_parent_id=parent,
+            slot=slot,
+        )
         self.preview = {
             "people": f"{found.subtree_size:,}",
             "volume": found.period_volume,
@@ -422,83 +368,59 @@ class GenealogyState(AuthState):
         }
 
     @rx.event
-    def confirm_move(self, form_data: dict) -> None:
+    @guarded(MANAGE, clear=("error", "message"))
+    def confirm_move(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Carry out the previewed move with the reason given (audited)."""
-        self.error = self.message = ""
-        actor = self._manager()
-        if actor is None or not self.pending_move:
+        if not self.pending_move:
             return
         move = self.pending_move
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                genealogy.move(
-                    session=session,
-                    actor=actor,
-                    tree=move["tree"],
-                    distributor_id=int(move["person"]),
-                    new_parent_id=int(move["new_parent"]),
-                    slot=int(move["slot"]) if move["slot"] else None,
-                    reason=str(form_data.get("reason", "")),
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        genealogy.move(
+            session=session,
+            actor=actor,
+            tree=move["tree"],
+            distributor_id=int(move["person"]),
+            new_parent_id=int(move["new_parent"]),
+            slot=int(move["slot"]) if move["slot"] else None,
+            reason=str(form_data.get("reason", "")),
+        )
         self.message = "Moved. The change is in the audit log."
         self.preview, self.pending_move = {}, {}
 
     @rx.event
-    def change_status(self, form_data: dict) -> None:
+    @guarded(MANAGE, clear=("error", "message"))
+    def change_status(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Terminate or reinstate a distributor, with a reason (audited)."""
-        self.error = self.message = ""
-        actor = self._manager()
-        if actor is None:
-            return
         who = _int(form_data.get("person"))
         if not who or who < 0:
-            self.error = "Enter the distributor's id."
-            return
+            raise ValidationFailed("Enter the distributor's id.")
         reason = str(form_data.get("reason", ""))
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                if form_data.get("action") == "reinstate":
-                    moved = genealogy.reinstate(
-                        session=session, actor=actor, distributor_id=who, reason=reason
-                    )
-                    self.message = f"Reinstated; {moved} people returned to them."
-                else:
-                    moved = genealogy.terminate(
-                        session=session, actor=actor, distributor_id=who, reason=reason
-                    )
-                    self.message = (
-                        f"Terminated; {moved} people moved up to their sponsor. In the"
-                        " placement tree they stay as a placeholder."
-                    )
-        except DomainError as exc:
-            self.error = str(exc)
-            self.message = ""
+        if form_data.get("action") == "reinstate":
+            moved = genealogy.reinstate(
+                session=session, actor=actor, distributor_id=who, reason=reason
+            )
+            self.message = f"Reinstated; {moved} people returned to them."
+        else:
+            moved = genealogy.terminate(
+                session=session, actor=actor, distributor_id=who, reason=reason
+            )
+            self.message = (
+                f"Terminated; {moved} people moved up to their sponsor. In the"
+                " placement tree they stay as a placeholder."
+            )
 
     @rx.event
-    def save_settings(self, form_data: dict) -> None:
+    @guarded("genealogy.settings", clear=("error", "message"))
+    def save_settings(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Change the placement settings (admins; audited)."""
-        self.error = self.message = ""
-        actor = self.actor_for("genealogy.settings")
-        if actor is None:
-            self.error = NO_ACCESS
-            return
         width, days = _int(form_data.get("matrix_width")), _int(form_data.get("holding_tank_days"))
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                saved = genealogy.update_settings(
-                    session=session,
-                    actor=actor,
-                    placement_tree=str(form_data.get("placement_tree", "binary")),
-                    matrix_width=width if width is not None else 3,
-                    spillover=str(form_data.get("spillover", "outer_left")),
-                    holding_tank_days=days if days is not None else 0,
-                    company_sponsor_code=str(form_data.get("company_sponsor_code", "")).strip(),
-                )
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        saved = genealogy.update_settings(
+            session=session,
+            actor=actor,
+            placement_tree=str(form_data.get("placement_tree", "binary")),
+            matrix_width=width if width is not None else 3,
+            spillover=str(form_data.get("spillover", "outer_left")),
+            holding_tank_days=days if days is not None else 0,
+            company_sponsor_code=str(form_data.get("company_sponsor_code", "")).strip(),
+        )
         self.settings = {k: str(v) for k, v in saved.__dict__.items()}
         self.message = "Settings saved."

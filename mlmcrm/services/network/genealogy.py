@@ -402,6 +402,13 @@ def enroll(
 # The holding tank
 
 
+def sees_holding_tank(*, actor: Actor) -> bool:
+    """Whether ``actor`` has a holding tank to see: their own enrolees', or everyone's."""
+    return permissions.can("genealogy.manage", actor=actor) or permissions.can(
+        "genealogy.own", actor=actor
+    )
+
+
 def holding_tank(*, session: Session, actor: Actor) -> list[dict[str, Any]]:
     """The enrolees waiting to be placed: the actor's own (distributors) or everyone's (staff).
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -21,9 +23,9 @@ from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFaile
 from mlmcrm.models.commissions import NEWEST_FIGURES_CTE, figures_label
 from mlmcrm.models.genealogy import PLACEMENT_TREE
 from mlmcrm.services.network import genealogy_store as store
-from mlmcrm.services.platform import permissions, scoping
+from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.services.platform.public import exact_amount
+from mlmcrm.services.platform.public import PUBLIC_CONFIG, exact_amount
 
 EXPORT_LIMIT = 100_000
 NOT_VISIBLE = "That person is not in your downline."
@@ -81,12 +83,15 @@ def require_visible(*, session: Session, actor: Actor, tree: str, distributor_id
         raise NotFound(NOT_VISIBLE)
 
 
-@dataclass(frozen=True)
-class Card:
+class CardPublic(BaseModel):
     """A node card: who, rank, this period's volumes and activity, binary legs and carry.
 
-    ``active`` is the plan's activity as the engine computed it, not the account ``status``.
+    The genealogy screens and ``/api/v1/genealogy/{id}/card`` show it. ``active`` is the plan's
+    activity as the engine computed it, not the account ``status``; the volumes are the
+    engine's figures written as every screen writes them ("1,234.50", "—" before any run).
     """
+
+    model_config = PUBLIC_CONFIG
 
     distributor_id: int
     code: str
@@ -107,9 +112,44 @@ class Card:
     figures: str = ""
     """Where ``active``, the volumes and the carry come from: "as of 14:15 UTC", "closed"..."""
 
-    def as_dict(self) -> dict[str, Any]:
-        """Plain values for pages and JSON."""
-        return asdict(self)
+
+class UplinePublic(BaseModel):
+    """The nearest 50 ancestors within the actor's view (nearest first), depth and root."""
+
+    model_config = PUBLIC_CONFIG
+
+    distributor_id: int
+    depth: int
+    root_id: int
+    ancestors: list[int]
+
+
+class DownlineRowPublic(BaseModel):
+    """One row of a downline page, with the engine's figures (empty before any run)."""
+
+    model_config = PUBLIC_CONFIG
+
+    distributor_id: int
+    level: int
+    code: str
+    name: str
+    rank_id: int | None
+    status: str
+    joined_at: datetime
+    position: int | None
+    pv: str = ""
+    gv: str = ""
+    active: bool | None = None
+    """The plan's activity in the engine's newest figures (not the account ``status``)."""
+
+
+class DownlinePublic(BaseModel):
+    """A page of a downline in level order; ``next_cursor`` asks for the page after it."""
+
+    model_config = PUBLIC_CONFIG
+
+    rows: list[DownlineRowPublic]
+    next_cursor: str | None
 
 
 CARD_SQL = f"""
@@ -138,14 +178,14 @@ def _money(value: Any) -> str:
 
 def _cards(
     number: int, ids: list[int], top_depth: int, *, session: Session, staff: bool
-) -> list[Card]:
+) -> list[CardPublic]:
     if not ids:
         return []
     rows = session.execute(text(CARD_SQL), {"t": number, "ids": ids, "with_previews": staff}).all()
     by_id = {}
     for r in rows:
         has_stats = r[6] is not None
-        by_id[int(r[0])] = Card(
+        by_id[int(r[0])] = CardPublic(
             distributor_id=int(r[0]),
             code=r[1],
             name=r[2].strip() or r[1],
@@ -172,7 +212,7 @@ def _top_depth(tree: str, *, session: Session, actor: Actor) -> int:
     return top.depth if top is not None else 0
 
 
-def card(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> Card:
+def card(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> CardPublic:
     """The card of one person in the actor's view.
 
     Raises:
@@ -191,7 +231,7 @@ def card(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> C
     return cards[0]
 
 
-def children(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> list[Card]:
+def children(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> list[CardPublic]:
     """The cards of a person's direct children (lazy expand), in slot / tour order.
 
     Raises:
@@ -243,7 +283,7 @@ def breadcrumbs(
     return [{"distributor_id": i, "name": (names.get(i) or "").strip() or str(i)} for i in chain]
 
 
-def upline(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> dict[str, Any]:
+def upline(*, session: Session, actor: Actor, tree: str, distributor_id: int) -> UplinePublic:
     """The nearest 50 ancestors within the actor's view, the depth and the root of the view.
 
     Raises:
@@ -261,12 +301,12 @@ def upline(*, session: Session, actor: Actor, tree: str, distributor_id: int) ->
         if steps
         else []
     )
-    return {
-        "distributor_id": distributor_id,
-        "depth": me.depth - top_node.depth,
-        "root_id": top,
-        "ancestors": ancestors,
-    }
+    return UplinePublic(
+        distributor_id=distributor_id,
+        depth=me.depth - top_node.depth,
+        root_id=top,
+        ancestors=ancestors,
+    )
 
 
 def search(*, session: Session, actor: Actor, tree: str, query: str) -> list[dict[str, Any]]:
@@ -330,6 +370,67 @@ def downline(
     )
 
 
+def _cursor(value: str | None) -> tuple[int, int] | None:
+    """The ``(level, pre)`` of a page's last row from the cursor a page handed out."""
+    if not value:
+        return None
+    level, _, pre = value.partition(":")
+    try:
+        return int(level), int(pre)
+    except ValueError as error:
+        raise ValidationFailed("The cursor is not one this API gave out.") from error
+
+
+def downline_page(
+    *,
+    session: Session,
+    actor: Actor,
+    tree: str,
+    distributor_id: int,
+    filters: store.DownlineFilters | None = None,
+    cursor: str | None = None,
+    limit: int = store.PAGE_SIZE,
+) -> DownlinePublic:
+    """A page of a person's downline in level order, and the cursor of the page after it.
+
+    Pages follow the levels with a cursor (the last row's level and place in the tree), so a
+    page costs the same at any depth of any size of network; ``next_cursor`` is None on the
+    last page.
+
+    Raises:
+        NotFound: The person is not in the actor's view.
+        ValidationFailed: A filter is out of range or the cursor is not one a page gave out.
+    """
+    rows = downline(
+        session=session,
+        actor=actor,
+        tree=tree,
+        distributor_id=distributor_id,
+        filters=filters,
+        after=_cursor(cursor),
+        limit=limit,
+    )
+    return DownlinePublic(
+        rows=[
+            DownlineRowPublic(
+                distributor_id=r.distributor_id,
+                level=r.level,
+                code=r.code,
+                name=r.name,
+                rank_id=r.rank_id,
+                status=r.status,
+                joined_at=r.joined_at,
+                position=r.position,
+                pv=r.pv,
+                gv=r.gv,
+                active=r.active,
+            )
+            for r in rows
+        ],
+        next_cursor=f"{rows[-1].level}:{rows[-1].pre}" if rows and len(rows) == limit else None,
+    )
+
+
 def _with_figures(
     rows: list[store.DownlineRow], *, session: Session, staff: bool
 ) -> list[store.DownlineRow]:
@@ -366,7 +467,7 @@ def downline_csv(
     distributor_id: int,
     filters: store.DownlineFilters | None = None,
 ) -> str:
-    """The filtered downline as CSV, in level order (at most 100,000 rows).
+    """The filtered downline as CSV, in level order (at most 100,000 rows); audited.
 
     Raises:
         NotFound: The person is not in the actor's view.
@@ -402,7 +503,26 @@ def downline_csv(
         if len(rows) < 1000:
             break
         after = (rows[-1].level, rows[-1].pre)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="downline.exported",
+        entity_type="downline",
+        entity_id=distributor_id,
+        after={"tree": tree, "rows": written, "filters": _filters_record(filters)},
+    )
     return out.getvalue()
+
+
+def _filters_record(filters: store.DownlineFilters | None) -> dict[str, Any]:
+    """The filters of an export as the audit log keeps them (only those set)."""
+    if filters is None:
+        return {}
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in asdict(filters).items()
+        if value is not None
+    }
 
 
 def _safe_cell(value: str) -> str:

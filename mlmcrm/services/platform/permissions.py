@@ -79,6 +79,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Genealogy: a distributor their own downline; staff anyone's; admins change the trees.
     "genealogy.own": frozenset({"distributor"}),
     "genealogy.read_any": frozenset({"admin", "finance", "compliance", "support"}),
+    # The genealogy pages: whoever holds one of the two above (the services scope what shows).
+    "genealogy.view": frozenset({"distributor", "admin", "finance", "compliance", "support"}),
     "genealogy.manage": frozenset({"admin"}),
     "genealogy.settings": frozenset({"admin"}),
     # Place an order for any distributor or their customers (a distributor orders for their own).

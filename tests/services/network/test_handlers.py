@@ -6,6 +6,10 @@ call by someone allowed, so a handler that refused everybody would fail.
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
+
 import pytest
 from sqlalchemy import text
 from sqlmodel import select
@@ -16,6 +20,13 @@ from tests.factories import make_user
 from tests.handlers import HandlerClient, unchanged
 
 TREE_TABLES = ("distributors", "genealogy_nodes", "genealogy_holding_tank", "audit_logs")
+
+
+def _csv(call) -> list[list[str]]:
+    (event,) = call.events
+    url = dict((str(k), v) for k, v in event.args)["url"]._var_value
+    assert url.startswith("data:text/csv;base64,")
+    return list(csv.reader(io.StringIO(base64.b64decode(url.split(",", 1)[1]).decode())))
 
 
 def _did(session, user) -> int:
@@ -120,3 +131,101 @@ def test_an_admin_previews_and_moves_with_a_reason(owner_session, network):
     assert call.state.error == "" and call.state.message.startswith("Moved")
     owner_session.expire_all()
     assert owner_session.get(Distributor, member).sponsor_id == outsider
+
+
+def test_every_genealogy_handler_is_guarded():
+    for name, handler in GenealogyState.event_handlers.items():
+        if name != "setvar" and handler.fn.__module__ == GenealogyState.__module__:
+            assert getattr(handler.fn, "__guarded_permission__", None), name
+
+
+def test_the_downline_table_adds_rows_with_more_and_the_export_is_audited(
+    owner_session, network, monkeypatch
+):
+    from mlmcrm.pages.network import genealogy_state
+
+    monkeypatch.setattr(genealogy_state, "PAGE", 1)
+    admin = make_user(owner_session, role="admin")
+    client = HandlerClient.sign_in(owner_session, admin, path="/admin/genealogy")
+    client.call(GenealogyState.load)
+    client.call(GenealogyState.jump, distributor_id=str(network["root"][1]))
+    call = client.call(GenealogyState.filter_table, form_data={"name": ""})
+    assert call.state.error == "" and len(call.state.table) == 1 and call.state.more
+    for _ in range(3):
+        call = client.call(GenealogyState.next_page)
+    assert call.state.error == "" and not call.state.more
+    assert [r["name"] for r in call.state.table] == ["Leader Z", "Outsider Z", "Member Z"]
+    assert [r["level"] for r in call.state.table] == ["1", "1", "2"]
+    assert all(r["pv"] == "—" and r["active"] == "—" for r in call.state.table)
+    call = client.call(GenealogyState.filter_table, form_data={"level_from": "two"})
+    assert call.state.error == "Levels are whole numbers."
+    call = client.call(GenealogyState.filter_table, form_data={"name": "memb"})
+    assert [r["name"] for r in call.state.table] == ["Member Z"]
+    call = client.call(GenealogyState.export)
+    assert call.state.error == "" and len(call.events) == 1
+    exported = owner_session.execute(
+        text(
+            "SELECT entity_id, after FROM audit_logs WHERE action = 'downline.exported'"
+            " AND actor_id = :a"
+        ),
+        {"a": admin.id},
+    ).all()
+    assert [(row[0], row[1]["rows"], row[1]["filters"]) for row in exported] == [
+        (str(network["root"][1]), 1, {"name": "memb"})
+    ]
+
+
+def test_a_distributor_exports_only_their_own_downline(owner_session, network):
+    leader_user, leader = network["leader"]
+    client = HandlerClient.sign_in(owner_session, leader_user, path="/team")
+    client.call(GenealogyState.load)
+    call = client.call(GenealogyState.export)
+    assert call.state.error == ""
+    assert [row[2] for row in _csv(call)] == ["name", "Member Z"]
+    for hidden in ("root", "outsider"):
+        with unchanged(owner_session, *TREE_TABLES):
+            call = client.call(GenealogyState.jump, distributor_id=str(network[hidden][1]))
+            assert call.state.error and call.state.focus["id"] == str(leader)
+    # A client that rewrites the focused person itself is answered by the service.
+    client.state(GenealogyState).focus = {"id": str(network["root"][1])}
+    with unchanged(owner_session, *TREE_TABLES):
+        for handler, payload in (
+            (GenealogyState.filter_table, {"form_data": {"name": ""}}),
+            (GenealogyState.export, {}),
+        ):
+            call = client.call(handler, **payload)
+            assert call.state.error == "That person is not in your downline.", handler
+            assert call.events == [] and call.state.table == []
+
+
+@pytest.mark.parametrize("bad_id", ["", "x", "-3", "1.5", str(2**70)])
+def test_malformed_ids_change_nothing(owner_session, network, bad_id):
+    client = HandlerClient.sign_in(owner_session, network["leader"][0], path="/team")
+    client.call(GenealogyState.load)
+    with unchanged(owner_session, *TREE_TABLES):
+        call = client.call(GenealogyState.jump, distributor_id=bad_id)
+        assert call.state.focus["name"] == "Leader Z"
+        assert (call.state.error != "") == (bad_id != "")
+        call = client.call(GenealogyState.toggle, distributor_id=bad_id)
+        assert call.state.error == "That person is not shown here."
+
+
+@pytest.mark.parametrize("role", ["support", "finance", "compliance"])
+def test_staff_who_do_not_manage_read_the_tree_without_the_tools(owner_session, network, role):
+    staff = make_user(owner_session, role=role)
+    client = HandlerClient.sign_in(owner_session, staff, path="/admin/genealogy")
+    call = client.call(GenealogyState.load)
+    assert call.state.error == "" and call.state.staff and not call.state.can_manage
+    assert call.state.tank == [] and call.state.settings == {}
+    call = client.call(GenealogyState.jump, distributor_id=str(network["root"][1]))
+    assert [r["name"] for r in call.state.rows] == ["Rita Root", "Leader Z", "Outsider Z"]
+    with unchanged(owner_session, *TREE_TABLES, "company_settings"):
+        call = client.call(
+            GenealogyState.preview_move,
+            form_data={
+                "tree": "sponsor",
+                "person": str(network["member"][1]),
+                "new_parent": str(network["outsider"][1]),
+            },
+        )
+        assert call.state.error == "You do not have access to this." and call.state.preview == {}
