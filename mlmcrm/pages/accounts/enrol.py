@@ -188,6 +188,7 @@ def _form() -> rx.Component:
                 spacing="1",
                 width="100%",
             ),
+            rx.cond(EnrolState.can_place, _slot_choice()),
             labelled_input(
                 "Reason (for the audit log)", "reason", id="enrol-reason", required=True
             ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from mlmcrm import routes
 from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, STAFF_NAV, app_shell
@@ -389,7 +390,38 @@ def _admin_tools() -> rx.Component:
             reset_on_submit=False,
         ),
     )
-    return rx.cond(S.can_manage, rx.vstack(move, status, settings, spacing="4", width="100%"))
+    enrol = section(
+        "Enrol a distributor here",
+        rx.text(
+            "Enrol someone under the person shown, choosing the slot; they confirm by email "
+            "and are placed then.",
+            size="2",
+            color=rx.color("gray", 11),
+        ),
+        rx.hstack(
+            *[
+                rx.link(
+                    rx.button(label, variant="soft", class_name="touch-target"),
+                    href=rx.Var.create(routes.ADMIN_ENROL)
+                    + "?sponsor="
+                    + S.focus["code"].to(str)
+                    + "&parent="
+                    + S.focus["code"].to(str)
+                    + ("&slot=" + slot if slot else ""),
+                    id=f"enrol-here-{slot or 'auto'}",
+                )
+                for label, slot in (
+                    ("Left (slot 1)", "1"),
+                    ("Right (slot 2)", "2"),
+                    ("Automatic", ""),
+                )
+            ],
+            wrap="wrap",
+        ),
+    )
+    return rx.cond(
+        S.can_manage, rx.vstack(enrol, move, status, settings, spacing="4", width="100%")
+    )
 
 
 def _content() -> rx.Component:
