@@ -19,9 +19,15 @@ from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Contact, Task
 from mlmcrm.services.accounts.api_tokens import TokenActor
 from mlmcrm.services.crm import contacts, crm, crm_search, tasks
-from mlmcrm.services.crm.contacts import ContactFilter, ContactInput
+from mlmcrm.services.crm.contacts import (
+    ContactFilter,
+    ContactInput,
+    ContactPublic,
+    contact_public,
+)
 from mlmcrm.services.crm.tasks import TaskInput
 from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.listing import ListQuery
 
 router = APIRouter(tags=["crm"])
 Context = tuple[Session, TokenActor]
@@ -29,29 +35,11 @@ TOKEN = Depends(token_session)
 """The unit of work of every route: acting as the token's user."""
 
 
-class ContactOut(BaseModel):
-    """A CRM contact (private notes are never served by the API)."""
-
-    id: int
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    phone: str | None
-    phone_e164: str | None = None
-    source: str | None = None
-    stage: str
-    tags: list[str]
-    customer_id: int | None = None
-    distributor_id: int | None = None
-    last_touched_at: datetime | None = None
-    created_at: datetime | None = None
-
-
 class ContactPage(BaseModel):
     """One page of contacts and how many match."""
 
     total: int
-    items: list[ContactOut]
+    items: list[ContactPublic]
 
 
 class ContactIn(BaseModel):
@@ -125,10 +113,6 @@ class SearchHitOut(BaseModel):
     rank: float
 
 
-def _contact_out(contact: Contact) -> ContactOut:
-    return ContactOut.model_validate(contact, from_attributes=True)
-
-
 def _task_out(task: Task) -> TaskOut:
     return TaskOut.model_validate(task, from_attributes=True)
 
@@ -169,26 +153,25 @@ def list_contacts(
         session=session,
         actor=actor,
         filters=ContactFilter(query=q, stage=stage, tag=tag, source=source),
-        limit=limit,
-        offset=offset,
+        query=ListQuery(limit=limit, offset=offset),
     )
-    return ContactPage(total=total, items=[_contact_out(row) for row in rows])
+    return ContactPage(total=total, items=rows)
 
 
-@router.post("/contacts", response_model=ContactOut, status_code=201)
-def create_contact(body: ContactIn, context: Context = TOKEN) -> ContactOut:
+@router.post("/contacts", response_model=ContactPublic, status_code=201)
+def create_contact(body: ContactIn, context: Context = TOKEN) -> ContactPublic:
     """Add a contact (scope ``contacts:write``)."""
     session, who = context
     actor = who.require_scope("contacts:write")
-    return _contact_out(contacts.create_contact(session=session, actor=actor, data=_input(body)))
+    return contact_public(contacts.create_contact(session=session, actor=actor, data=_input(body)))
 
 
-@router.get("/contacts/{contact_id}", response_model=ContactOut)
+@router.get("/contacts/{contact_id}", response_model=ContactPublic)
 def get_contact(
     contact_id: int,
     context: Context = TOKEN,
     reason: str = "",
-) -> ContactOut:
+) -> ContactPublic:
     """One contact (scope ``contacts:read``): the owner's own, or staff's with ``?reason=``.
 
     Anyone else's contact answers 404, like one that does not exist.
@@ -196,7 +179,7 @@ def get_contact(
     session, who = context
     actor = who.require_scope("contacts:read")
     if permissions.can("crm.own", actor=actor):
-        return _contact_out(
+        return contact_public(
             contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
         )
     if not permissions.can("crm.read_any", actor=actor):
@@ -204,15 +187,15 @@ def get_contact(
     contact = crm.open_contact_as_staff(
         session=session, actor=actor, contact_id=contact_id, reason=reason
     )
-    return _contact_out(contact)
+    return contact_public(contact)
 
 
-@router.patch("/contacts/{contact_id}", response_model=ContactOut)
+@router.patch("/contacts/{contact_id}", response_model=ContactPublic)
 def update_contact(
     contact_id: int,
     body: ContactIn,
     context: Context = TOKEN,
-) -> ContactOut:
+) -> ContactPublic:
     """Change a contact's details and/or move it to another stage (scope ``contacts:write``)."""
     session, who = context
     actor = who.require_scope("contacts:write")
@@ -228,7 +211,7 @@ def update_contact(
         contact = contacts.move_stage(
             session=session, actor=actor, contact_id=contact_id, stage=body.stage
         )
-    return _contact_out(contact)
+    return contact_public(contact)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)
@@ -239,8 +222,8 @@ def delete_contact(contact_id: int, context: Context = TOKEN) -> None:
     contacts.delete_contact(session=session, actor=actor, contact_id=contact_id)
 
 
-@router.post("/contacts/{contact_id}/link", response_model=ContactOut)
-def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> ContactOut:
+@router.post("/contacts/{contact_id}/link", response_model=ContactPublic)
+def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> ContactPublic:
     """Link a contact to the customer or team member it became (scope ``contacts:write``)."""
     session, who = context
     actor = who.require_scope("contacts:write")
@@ -251,7 +234,7 @@ def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> Con
         customer_id=body.customer_id,
         distributor_id=body.distributor_id,
     )
-    return _contact_out(contact)
+    return contact_public(contact)
 
 
 @router.get("/contacts/{contact_id}/timeline", response_model=list[TimelineOut])

@@ -110,7 +110,7 @@ class ContactState(CrmState):
             with session_scope("app", actor_id=actor.user_id) as session:
                 contact = contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
                 self._show(contact, session)
-            self._refresh_badge(actor)
+                self._refresh_badge(actor=actor, session=session)
         except DomainError as exc:
             self._fail(exc)
 

@@ -98,7 +98,7 @@ class ImportState(CrmState):
                 )
                 for row in imports.list_imports(session=session, actor=actor)
             ]
-        self._refresh_badge(actor)
+            self._refresh_badge(actor=actor, session=session)
 
     @rx.event
     def load(self) -> None:

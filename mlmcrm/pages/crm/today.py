@@ -76,7 +76,7 @@ class TodayState(CrmState):
                 ]
                 self.overdue_tasks = [_task(t) for t in view.overdue]
                 self.due_tasks = [_task(t) for t in view.due_today]
-            self._refresh_badge(actor)
+                self._refresh_badge(actor=actor, session=session)
         except DomainError as exc:
             self._fail(exc)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -287,7 +287,31 @@ def contact_dict(contact: Contact) -> dict[str, Any]:
     }
 
 
-def display_name(contact: Contact) -> str:
+class Named(Protocol):
+    """What a contact's name is made of (a stored row or its public shape)."""
+
+    @property
+    def id(self) -> int | None:
+        """The contact's id."""
+
+    @property
+    def first_name(self) -> str | None:
+        """Its first name."""
+
+    @property
+    def last_name(self) -> str | None:
+        """Its last name."""
+
+    @property
+    def email(self) -> str | None:
+        """Its email address."""
+
+    @property
+    def phone(self) -> str | None:
+        """Its phone number."""
+
+
+def display_name(contact: Named) -> str:
     """A contact's name, or its email or phone when it has none."""
     name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
     return name or contact.email or contact.phone or f"Contact {contact.id}"
