@@ -123,7 +123,6 @@ NOT_YET_ON_THE_BLOCKS = {
     "commerce/shop.py",
     "crm/contact.py",
     "crm/staff.py",
-    "crm/today.py",
     "network/genealogy.py",
     "network/genealogy_state.py",
 }

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from mlmcrm.api.token_auth import token_session
 from mlmcrm.errors import NotFound, ValidationFailed
-from mlmcrm.models import Contact, Task
+from mlmcrm.models import Contact
 from mlmcrm.services.accounts.api_tokens import TokenActor
 from mlmcrm.services.crm import contacts, crm, crm_search, tasks
 from mlmcrm.services.crm.contacts import (
@@ -25,7 +25,7 @@ from mlmcrm.services.crm.contacts import (
     ContactPublic,
     contact_public,
 )
-from mlmcrm.services.crm.tasks import TaskInput
+from mlmcrm.services.crm.tasks import TaskInput, TaskPublic, task_public
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.listing import ListQuery
 
@@ -78,20 +78,6 @@ class TimelineOut(BaseModel):
     private: bool
 
 
-class TaskOut(BaseModel):
-    """A task."""
-
-    id: int
-    type: str
-    status: str
-    description: str | None
-    due_at: datetime | None
-    contact_id: int | None
-    customer_id: int | None
-    completed_at: datetime | None
-    created_at: datetime | None
-
-
 class TaskIn(BaseModel):
     """A task to add or change; on a change, fields left out stay as they are."""
 
@@ -111,10 +97,6 @@ class SearchHitOut(BaseModel):
     title: str
     detail: str
     rank: float
-
-
-def _task_out(task: Task) -> TaskOut:
-    return TaskOut.model_validate(task, from_attributes=True)
 
 
 def _input(body: ContactIn, current: Contact | None = None) -> ContactInput:
@@ -290,12 +272,12 @@ def add_activity(
     )
 
 
-@router.get("/tasks", response_model=list[TaskOut])
+@router.get("/tasks", response_model=list[TaskPublic])
 def list_tasks(
     context: Context = TOKEN,
     status: str = "open",
     contact_id: int | None = None,
-) -> list[TaskOut]:
+) -> list[TaskPublic]:
     """The token user's tasks, soonest due first (scope ``tasks:read``)."""
     session, who = context
     actor = who.require_scope("tasks:read")
@@ -304,11 +286,11 @@ def list_tasks(
     if contact_id is not None:
         contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
     rows = tasks.list_tasks(session=session, actor=actor, status=status, contact_id=contact_id)
-    return [_task_out(task) for task in rows]
+    return rows
 
 
-@router.post("/tasks", response_model=TaskOut, status_code=201)
-def create_task(body: TaskIn, context: Context = TOKEN) -> TaskOut:
+@router.post("/tasks", response_model=TaskPublic, status_code=201)
+def create_task(body: TaskIn, context: Context = TOKEN) -> TaskPublic:
     """Add a task (scope ``tasks:write``)."""
     session, who = context
     actor = who.require_scope("tasks:write")
@@ -322,19 +304,19 @@ def create_task(body: TaskIn, context: Context = TOKEN) -> TaskOut:
             contact_id=body.contact_id,
         ),
     )
-    return _task_out(task)
+    return task_public(task)
 
 
-@router.get("/tasks/{task_id}", response_model=TaskOut)
-def get_task(task_id: int, context: Context = TOKEN) -> TaskOut:
+@router.get("/tasks/{task_id}", response_model=TaskPublic)
+def get_task(task_id: int, context: Context = TOKEN) -> TaskPublic:
     """One of the token user's tasks (scope ``tasks:read``); 404 for anyone else's."""
     session, who = context
     actor = who.require_scope("tasks:read")
-    return _task_out(crm.own_task(session=session, actor=actor, task_id=task_id))
+    return task_public(crm.own_task(session=session, actor=actor, task_id=task_id))
 
 
-@router.patch("/tasks/{task_id}", response_model=TaskOut)
-def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskOut:
+@router.patch("/tasks/{task_id}", response_model=TaskPublic)
+def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskPublic:
     """Change a task, or complete, cancel or reopen it with ``status`` (scope ``tasks:write``)."""
     session, who = context
     actor = who.require_scope("tasks:write")
@@ -356,7 +338,7 @@ def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskOut
         )
     if body.status is not None:
         task = tasks.set_status(session=session, actor=actor, task_id=task_id, status=body.status)
-    return _task_out(task)
+    return task_public(task)
 
 
 @router.get("/crm/search", response_model=list[SearchHitOut])
