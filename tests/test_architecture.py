@@ -122,7 +122,6 @@ NOT_YET_ON_THE_BLOCKS = {
     "commerce/products.py",
     "commerce/shop.py",
     "crm/contact.py",
-    "crm/staff.py",
     "network/genealogy.py",
     "network/genealogy_state.py",
 }

@@ -23,6 +23,7 @@ from mlmcrm.services.crm.contacts import (
     ContactFilter,
     ContactInput,
     ContactPublic,
+    TimelineEntryPublic,
     contact_public,
 )
 from mlmcrm.services.crm.tasks import TaskInput, TaskPublic, task_public
@@ -67,15 +68,6 @@ class LinkIn(BaseModel):
 
     customer_id: int | None = None
     distributor_id: int | None = None
-
-
-class TimelineOut(BaseModel):
-    """One line of a contact's timeline."""
-
-    at: str
-    kind: str
-    text: str
-    private: bool
 
 
 class TaskIn(BaseModel):
@@ -219,8 +211,8 @@ def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> Con
     return contact_public(contact)
 
 
-@router.get("/contacts/{contact_id}/timeline", response_model=list[TimelineOut])
-def contact_timeline(contact_id: int, context: Context = TOKEN) -> list[TimelineOut]:
+@router.get("/contacts/{contact_id}/timeline", response_model=list[TimelineEntryPublic])
+def contact_timeline(contact_id: int, context: Context = TOKEN) -> list[TimelineEntryPublic]:
     """A contact's timeline, newest first; private notes show only that they exist.
 
     Scope ``contacts:read``; its tasks only with ``tasks:read`` and the orders of its customer
@@ -236,23 +228,17 @@ def contact_timeline(contact_id: int, context: Context = TOKEN) -> list[Timeline
         include_tasks="tasks:read" in who.scopes,
         include_orders="orders:read" in who.scopes,
     )
-    return [
-        TimelineOut(
-            at=line.at,
-            kind=line.kind,
-            text="Private note" if line.private else line.text,
-            private=line.private,
-        )
-        for line in lines
-    ]
+    return [line.shown_to_a_token() for line in lines]
 
 
-@router.post("/contacts/{contact_id}/activities", response_model=TimelineOut, status_code=201)
+@router.post(
+    "/contacts/{contact_id}/activities", response_model=TimelineEntryPublic, status_code=201
+)
 def add_activity(
     contact_id: int,
     body: ActivityIn,
     context: Context = TOKEN,
-) -> TimelineOut:
+) -> TimelineEntryPublic:
     """Add a note (private ones are stored encrypted) or log a call, message or meeting."""
     session, who = context
     actor = who.require_scope("contacts:write")
@@ -264,12 +250,7 @@ def add_activity(
         body=body.body,
         private=body.private,
     )
-    return TimelineOut(
-        at=entry.created_at.isoformat(),
-        kind=entry.kind,
-        text="Private note" if entry.is_private else entry.body or "",
-        private=entry.is_private,
-    )
+    return contacts.activity_entry(entry)
 
 
 @router.get("/tasks", response_model=list[TaskPublic])

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -336,15 +336,29 @@ def add_activity(
     return entry
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
-    """One line of a contact's timeline."""
+class TimelineEntryPublic(BaseModel):
+    """One line of a contact's timeline, as ``/api/v1`` and the contact pages show it."""
+
+    model_config = PUBLIC_CONFIG
 
     at: str
     kind: str
     text: str
     private: bool = False
-    ref: str = ""
+    ref: str = Field("", exclude=True)
+    """The task or order the line is about (pages only; the API does not serve it)."""
+
+    def shown_to_a_token(self) -> TimelineEntryPublic:
+        """The line as the API serves it: a private note shows only that it is there."""
+        return self.model_copy(update={"text": "Private note"}) if self.private else self
+
+
+def activity_entry(entry: ContactActivity) -> TimelineEntryPublic:
+    """A logged note, call, message or meeting as a timeline line."""
+    text = "Private note" if entry.is_private else entry.body or ""
+    return TimelineEntryPublic(
+        at=_fmt(entry.created_at), kind=entry.kind, text=text, private=entry.is_private
+    )
 
 
 def _fmt(value: datetime | None) -> str:
@@ -359,14 +373,14 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
     limit: int = 200,
     include_tasks: bool = True,
     include_orders: bool = True,
-) -> list[TimelineEntry]:
+) -> list[TimelineEntryPublic]:
     """Notes, calls, stage changes, tasks and the linked customer's orders, newest first.
 
     The owner reads their private notes; anyone else sees that a private note is there.
     ``include_tasks`` and ``include_orders`` leave those out (an API token without the
     ``tasks:read`` or ``orders:read`` scope).
     """
-    entries: list[tuple[datetime, TimelineEntry]] = []
+    entries: list[tuple[datetime, TimelineEntryPublic]] = []
     is_owner = actor.user_id == contact.owner_id
     activity_filter = [ContactActivity.contact_id == contact.id]
     if not include_tasks:  # a completed task is logged as a "task" activity
@@ -389,7 +403,9 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
         entries.append(
             (
                 entry.created_at,
-                TimelineEntry(_fmt(entry.created_at), entry.kind, text, entry.is_private),
+                TimelineEntryPublic(
+                    at=_fmt(entry.created_at), kind=entry.kind, text=text, private=entry.is_private
+                ),
             )
         )
     tasks = (
@@ -408,10 +424,11 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
         entries.append(
             (
                 task.created_at,
-                TimelineEntry(
-                    _fmt(task.created_at),
-                    "task",
-                    f"{task.type.replace('_', '-')} ({task.status}): {task.description or ''}{due}",
+                TimelineEntryPublic(
+                    at=_fmt(task.created_at),
+                    kind="task",
+                    text=f"{task.type.replace('_', '-')} ({task.status}): "
+                    f"{task.description or ''}{due}",
                     ref=str(task.id),
                 ),
             )
@@ -430,10 +447,11 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
             entries.append(
                 (
                     order.created_at,
-                    TimelineEntry(
-                        _fmt(order.created_at),
-                        "order",
-                        f"Order #{order.id} · {order.currency} {order.total:,.2f} · {order.status}",
+                    TimelineEntryPublic(
+                        at=_fmt(order.created_at),
+                        kind="order",
+                        text=f"Order #{order.id} · {order.currency} {order.total:,.2f}"
+                        f" · {order.status}",
                         ref=str(order.id),
                     ),
                 )
