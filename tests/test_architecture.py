@@ -121,7 +121,6 @@ NOT_YET_ON_THE_BLOCKS = {
     "commerce/distributor_orders.py",
     "commerce/products.py",
     "commerce/shop.py",
-    "crm/contact.py",
     "network/genealogy.py",
     "network/genealogy_state.py",
 }

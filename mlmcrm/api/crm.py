@@ -26,6 +26,7 @@ from mlmcrm.services.crm.contacts import (
     TimelineEntryPublic,
     contact_public,
 )
+from mlmcrm.services.crm.crm_search import SearchHitPublic
 from mlmcrm.services.crm.tasks import TaskInput, TaskPublic, task_public
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.listing import ListQuery
@@ -78,17 +79,6 @@ class TaskIn(BaseModel):
     due_at: datetime | None = None
     contact_id: int | None = None
     status: str | None = None
-
-
-class SearchHitOut(BaseModel):
-    """A search result."""
-
-    kind: str
-    id: int
-    contact_id: int | None
-    title: str
-    detail: str
-    rank: float
 
 
 def _input(body: ContactIn, current: Contact | None = None) -> ContactInput:
@@ -322,7 +312,7 @@ def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskPub
     return task_public(task)
 
 
-@router.get("/crm/search", response_model=list[SearchHitOut])
+@router.get("/crm/search", response_model=list[SearchHitPublic])
 def search(
     context: Context = TOKEN,
     q: str = "",
@@ -330,7 +320,7 @@ def search(
     tag: str = "",
     source: str = "",
     limit: int = Query(20, ge=1, le=50),
-) -> list[SearchHitOut]:
+) -> list[SearchHitPublic]:
     """Contacts, notes and tasks matching ``q`` as prefixes, best first (``contacts:read``).
 
     Tasks are searched only when the token also holds ``tasks:read``.
@@ -347,4 +337,4 @@ def search(
         limit=limit,
         include_tasks="tasks:read" in who.scopes,
     )
-    return [SearchHitOut(**hit.__dict__) for hit in hits]
+    return hits

@@ -13,7 +13,6 @@ from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.forms import error_message, notice_message
-from mlmcrm.errors import NO_ACCESS, DomainError
 from mlmcrm.services.crm import tasks
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import AuthState
@@ -42,18 +41,9 @@ class CrmState(AuthState):
     overdue: int = 0
     due_today: int = 0
 
-    def _crm_actor(self) -> Actor | None:
-        actor = self.actor_for("crm.own")
-        if actor is None:
-            self.error = NO_ACCESS
-        return actor
-
     def _refresh_badge(self, *, actor: Actor, session: Session) -> None:
         badge = tasks.reminders(session=session, actor=actor)
         self.overdue, self.due_today = badge.overdue, badge.due_today
-
-    def _fail(self, exc: DomainError) -> None:
-        self.error, self.notice = str(exc), ""
 
     @staticmethod
     def _id(raw: str | int) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -266,25 +266,6 @@ def staff_counts(*, session: Session, actor: Actor) -> CrmCounts:
         overdue_tasks=int(overdue),
         owners=int(owners),
     )
-
-
-def contact_dict(contact: Contact) -> dict[str, Any]:
-    """The fields of a contact that lists, the API and exports show (never private notes)."""
-    return {
-        "id": contact.id,
-        "first_name": contact.first_name or "",
-        "last_name": contact.last_name or "",
-        "email": contact.email or "",
-        "phone": contact.phone or "",
-        "phone_e164": contact.phone_e164 or "",
-        "source": contact.source or "",
-        "stage": contact.stage,
-        "tags": list(contact.tags or []),
-        "customer_id": contact.customer_id,
-        "distributor_id": contact.distributor_id,
-        "last_touched_at": contact.last_touched_at.isoformat() if contact.last_touched_at else "",
-        "created_at": contact.created_at.isoformat() if contact.created_at else "",
-    }
 
 
 class Named(Protocol):
