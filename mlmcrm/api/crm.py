@@ -16,12 +16,20 @@ from sqlmodel import Session
 
 from mlmcrm.api.token_auth import token_session
 from mlmcrm.errors import NotFound, ValidationFailed
-from mlmcrm.models import Contact, Task
+from mlmcrm.models import Contact
 from mlmcrm.services.accounts.api_tokens import TokenActor
 from mlmcrm.services.crm import contacts, crm, crm_search, tasks
-from mlmcrm.services.crm.contacts import ContactFilter, ContactInput
-from mlmcrm.services.crm.tasks import TaskInput
+from mlmcrm.services.crm.contacts import (
+    ContactFilter,
+    ContactInput,
+    ContactPublic,
+    TimelineEntryPublic,
+    contact_public,
+)
+from mlmcrm.services.crm.crm_search import SearchHitPublic
+from mlmcrm.services.crm.tasks import TaskInput, TaskPublic, task_public
 from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.listing import ListQuery
 
 router = APIRouter(tags=["crm"])
 Context = tuple[Session, TokenActor]
@@ -29,29 +37,11 @@ TOKEN = Depends(token_session)
 """The unit of work of every route: acting as the token's user."""
 
 
-class ContactOut(BaseModel):
-    """A CRM contact (private notes are never served by the API)."""
-
-    id: int
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    phone: str | None
-    phone_e164: str | None = None
-    source: str | None = None
-    stage: str
-    tags: list[str]
-    customer_id: int | None = None
-    distributor_id: int | None = None
-    last_touched_at: datetime | None = None
-    created_at: datetime | None = None
-
-
 class ContactPage(BaseModel):
     """One page of contacts and how many match."""
 
     total: int
-    items: list[ContactOut]
+    items: list[ContactPublic]
 
 
 class ContactIn(BaseModel):
@@ -81,29 +71,6 @@ class LinkIn(BaseModel):
     distributor_id: int | None = None
 
 
-class TimelineOut(BaseModel):
-    """One line of a contact's timeline."""
-
-    at: str
-    kind: str
-    text: str
-    private: bool
-
-
-class TaskOut(BaseModel):
-    """A task."""
-
-    id: int
-    type: str
-    status: str
-    description: str | None
-    due_at: datetime | None
-    contact_id: int | None
-    customer_id: int | None
-    completed_at: datetime | None
-    created_at: datetime | None
-
-
 class TaskIn(BaseModel):
     """A task to add or change; on a change, fields left out stay as they are."""
 
@@ -112,25 +79,6 @@ class TaskIn(BaseModel):
     due_at: datetime | None = None
     contact_id: int | None = None
     status: str | None = None
-
-
-class SearchHitOut(BaseModel):
-    """A search result."""
-
-    kind: str
-    id: int
-    contact_id: int | None
-    title: str
-    detail: str
-    rank: float
-
-
-def _contact_out(contact: Contact) -> ContactOut:
-    return ContactOut.model_validate(contact, from_attributes=True)
-
-
-def _task_out(task: Task) -> TaskOut:
-    return TaskOut.model_validate(task, from_attributes=True)
 
 
 def _input(body: ContactIn, current: Contact | None = None) -> ContactInput:
@@ -169,26 +117,25 @@ def list_contacts(
         session=session,
         actor=actor,
         filters=ContactFilter(query=q, stage=stage, tag=tag, source=source),
-        limit=limit,
-        offset=offset,
+        query=ListQuery(limit=limit, offset=offset),
     )
-    return ContactPage(total=total, items=[_contact_out(row) for row in rows])
+    return ContactPage(total=total, items=rows)
 
 
-@router.post("/contacts", response_model=ContactOut, status_code=201)
-def create_contact(body: ContactIn, context: Context = TOKEN) -> ContactOut:
+@router.post("/contacts", response_model=ContactPublic, status_code=201)
+def create_contact(body: ContactIn, context: Context = TOKEN) -> ContactPublic:
     """Add a contact (scope ``contacts:write``)."""
     session, who = context
     actor = who.require_scope("contacts:write")
-    return _contact_out(contacts.create_contact(session=session, actor=actor, data=_input(body)))
+    return contact_public(contacts.create_contact(session=session, actor=actor, data=_input(body)))
 
 
-@router.get("/contacts/{contact_id}", response_model=ContactOut)
+@router.get("/contacts/{contact_id}", response_model=ContactPublic)
 def get_contact(
     contact_id: int,
     context: Context = TOKEN,
     reason: str = "",
-) -> ContactOut:
+) -> ContactPublic:
     """One contact (scope ``contacts:read``): the owner's own, or staff's with ``?reason=``.
 
     Anyone else's contact answers 404, like one that does not exist.
@@ -196,7 +143,7 @@ def get_contact(
     session, who = context
     actor = who.require_scope("contacts:read")
     if permissions.can("crm.own", actor=actor):
-        return _contact_out(
+        return contact_public(
             contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
         )
     if not permissions.can("crm.read_any", actor=actor):
@@ -204,15 +151,15 @@ def get_contact(
     contact = crm.open_contact_as_staff(
         session=session, actor=actor, contact_id=contact_id, reason=reason
     )
-    return _contact_out(contact)
+    return contact_public(contact)
 
 
-@router.patch("/contacts/{contact_id}", response_model=ContactOut)
+@router.patch("/contacts/{contact_id}", response_model=ContactPublic)
 def update_contact(
     contact_id: int,
     body: ContactIn,
     context: Context = TOKEN,
-) -> ContactOut:
+) -> ContactPublic:
     """Change a contact's details and/or move it to another stage (scope ``contacts:write``)."""
     session, who = context
     actor = who.require_scope("contacts:write")
@@ -228,7 +175,7 @@ def update_contact(
         contact = contacts.move_stage(
             session=session, actor=actor, contact_id=contact_id, stage=body.stage
         )
-    return _contact_out(contact)
+    return contact_public(contact)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)
@@ -239,8 +186,8 @@ def delete_contact(contact_id: int, context: Context = TOKEN) -> None:
     contacts.delete_contact(session=session, actor=actor, contact_id=contact_id)
 
 
-@router.post("/contacts/{contact_id}/link", response_model=ContactOut)
-def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> ContactOut:
+@router.post("/contacts/{contact_id}/link", response_model=ContactPublic)
+def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> ContactPublic:
     """Link a contact to the customer or team member it became (scope ``contacts:write``)."""
     session, who = context
     actor = who.require_scope("contacts:write")
@@ -251,11 +198,11 @@ def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> Con
         customer_id=body.customer_id,
         distributor_id=body.distributor_id,
     )
-    return _contact_out(contact)
+    return contact_public(contact)
 
 
-@router.get("/contacts/{contact_id}/timeline", response_model=list[TimelineOut])
-def contact_timeline(contact_id: int, context: Context = TOKEN) -> list[TimelineOut]:
+@router.get("/contacts/{contact_id}/timeline", response_model=list[TimelineEntryPublic])
+def contact_timeline(contact_id: int, context: Context = TOKEN) -> list[TimelineEntryPublic]:
     """A contact's timeline, newest first; private notes show only that they exist.
 
     Scope ``contacts:read``; its tasks only with ``tasks:read`` and the orders of its customer
@@ -271,23 +218,17 @@ def contact_timeline(contact_id: int, context: Context = TOKEN) -> list[Timeline
         include_tasks="tasks:read" in who.scopes,
         include_orders="orders:read" in who.scopes,
     )
-    return [
-        TimelineOut(
-            at=line.at,
-            kind=line.kind,
-            text="Private note" if line.private else line.text,
-            private=line.private,
-        )
-        for line in lines
-    ]
+    return [line.shown_to_a_token() for line in lines]
 
 
-@router.post("/contacts/{contact_id}/activities", response_model=TimelineOut, status_code=201)
+@router.post(
+    "/contacts/{contact_id}/activities", response_model=TimelineEntryPublic, status_code=201
+)
 def add_activity(
     contact_id: int,
     body: ActivityIn,
     context: Context = TOKEN,
-) -> TimelineOut:
+) -> TimelineEntryPublic:
     """Add a note (private ones are stored encrypted) or log a call, message or meeting."""
     session, who = context
     actor = who.require_scope("contacts:write")
@@ -299,20 +240,15 @@ def add_activity(
         body=body.body,
         private=body.private,
     )
-    return TimelineOut(
-        at=entry.created_at.isoformat(),
-        kind=entry.kind,
-        text="Private note" if entry.is_private else entry.body or "",
-        private=entry.is_private,
-    )
+    return contacts.activity_entry(entry)
 
 
-@router.get("/tasks", response_model=list[TaskOut])
+@router.get("/tasks", response_model=list[TaskPublic])
 def list_tasks(
     context: Context = TOKEN,
     status: str = "open",
     contact_id: int | None = None,
-) -> list[TaskOut]:
+) -> list[TaskPublic]:
     """The token user's tasks, soonest due first (scope ``tasks:read``)."""
     session, who = context
     actor = who.require_scope("tasks:read")
@@ -321,11 +257,11 @@ def list_tasks(
     if contact_id is not None:
         contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
     rows = tasks.list_tasks(session=session, actor=actor, status=status, contact_id=contact_id)
-    return [_task_out(task) for task in rows]
+    return rows
 
 
-@router.post("/tasks", response_model=TaskOut, status_code=201)
-def create_task(body: TaskIn, context: Context = TOKEN) -> TaskOut:
+@router.post("/tasks", response_model=TaskPublic, status_code=201)
+def create_task(body: TaskIn, context: Context = TOKEN) -> TaskPublic:
     """Add a task (scope ``tasks:write``)."""
     session, who = context
     actor = who.require_scope("tasks:write")
@@ -339,19 +275,19 @@ def create_task(body: TaskIn, context: Context = TOKEN) -> TaskOut:
             contact_id=body.contact_id,
         ),
     )
-    return _task_out(task)
+    return task_public(task)
 
 
-@router.get("/tasks/{task_id}", response_model=TaskOut)
-def get_task(task_id: int, context: Context = TOKEN) -> TaskOut:
+@router.get("/tasks/{task_id}", response_model=TaskPublic)
+def get_task(task_id: int, context: Context = TOKEN) -> TaskPublic:
     """One of the token user's tasks (scope ``tasks:read``); 404 for anyone else's."""
     session, who = context
     actor = who.require_scope("tasks:read")
-    return _task_out(crm.own_task(session=session, actor=actor, task_id=task_id))
+    return task_public(crm.own_task(session=session, actor=actor, task_id=task_id))
 
 
-@router.patch("/tasks/{task_id}", response_model=TaskOut)
-def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskOut:
+@router.patch("/tasks/{task_id}", response_model=TaskPublic)
+def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskPublic:
     """Change a task, or complete, cancel or reopen it with ``status`` (scope ``tasks:write``)."""
     session, who = context
     actor = who.require_scope("tasks:write")
@@ -373,10 +309,10 @@ def update_task(task_id: int, body: TaskIn, context: Context = TOKEN) -> TaskOut
         )
     if body.status is not None:
         task = tasks.set_status(session=session, actor=actor, task_id=task_id, status=body.status)
-    return _task_out(task)
+    return task_public(task)
 
 
-@router.get("/crm/search", response_model=list[SearchHitOut])
+@router.get("/crm/search", response_model=list[SearchHitPublic])
 def search(
     context: Context = TOKEN,
     q: str = "",
@@ -384,7 +320,7 @@ def search(
     tag: str = "",
     source: str = "",
     limit: int = Query(20, ge=1, le=50),
-) -> list[SearchHitOut]:
+) -> list[SearchHitPublic]:
     """Contacts, notes and tasks matching ``q`` as prefixes, best first (``contacts:read``).
 
     Tasks are searched only when the token also holds ``tasks:read``.
@@ -401,4 +337,4 @@ def search(
         limit=limit,
         include_tasks="tasks:read" in who.scopes,
     )
-    return [SearchHitOut(**hit.__dict__) for hit in hits]
+    return hits

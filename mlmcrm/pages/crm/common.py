@@ -9,11 +9,10 @@ from __future__ import annotations
 import reflex as rx
 from reflex_base.components.component import field
 from reflex_base.event import EventHandler, no_args_event_spec
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.forms import error_message, notice_message
-from mlmcrm.db import session_scope
-from mlmcrm.errors import NO_ACCESS, DomainError
 from mlmcrm.services.crm import tasks
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import AuthState
@@ -42,19 +41,9 @@ class CrmState(AuthState):
     overdue: int = 0
     due_today: int = 0
 
-    def _crm_actor(self) -> Actor | None:
-        actor = self.actor_for("crm.own")
-        if actor is None:
-            self.error = NO_ACCESS
-        return actor
-
-    def _refresh_badge(self, actor: Actor) -> None:
-        with session_scope("app", actor_id=actor.user_id) as session:
-            badge = tasks.reminders(session=session, actor=actor)
+    def _refresh_badge(self, *, actor: Actor, session: Session) -> None:
+        badge = tasks.reminders(session=session, actor=actor)
         self.overdue, self.due_today = badge.overdue, badge.due_today
-
-    def _fail(self, exc: DomainError) -> None:
-        self.error, self.notice = str(exc), ""
 
     @staticmethod
     def _id(raw: str | int) -> int | None:

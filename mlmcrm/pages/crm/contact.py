@@ -5,17 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError, NotFound
+from mlmcrm.errors import NotFound
 from mlmcrm.models import Contact
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
 from mlmcrm.pages.crm.contacts import StageOption
 from mlmcrm.services.crm import contacts, crm, tasks
 from mlmcrm.services.crm.contacts import ContactInput
 from mlmcrm.services.crm.tasks import TaskInput
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.state.handlers import guarded
+
+PERMISSION = "crm.own"
 
 
 @dataclass
@@ -57,13 +61,21 @@ class ContactState(CrmState):
     timeline: list[Line] = []
     open_tasks: list[TaskRow] = []
 
-    def _current_id(self) -> int | None:
-        return self._id(self.router.page.params.get("contact_id", ""))
+    def _current_id(self) -> int:
+        """The contact of the URL.
 
-    def _show(self, contact: Contact, session) -> None:
-        actor = self._crm_actor()
+        Raises:
+            NotFound: The URL names no contact.
+        """
+        contact_id = self._id(self.router.page.params.get("contact_id", ""))
+        if contact_id is None:
+            raise NotFound("That contact does not exist.")
+        return contact_id
+
+    def _show(self, contact: Contact, *, actor: Actor, session: Session) -> None:
+        contact_id = self._current_id()
         self.found = True
-        self.contact_id = str(contact.id)
+        self.contact_id = str(contact_id)
         self.name = crm.display_name(contact)
         self.first_name, self.last_name = contact.first_name or "", contact.last_name or ""
         self.email, self.phone = contact.email or "", contact.phone or ""
@@ -80,7 +92,7 @@ class ContactState(CrmState):
             Line(
                 line.at[:16].replace("T", " "), line.kind.replace("_", " "), line.text, line.private
             )
-            for line in contacts.timeline(session=session, actor=actor, contact=contact)  # type: ignore[arg-type]  # a loaded row has an id
+            for line in contacts.timeline(session=session, actor=actor, contact=contact)
         ]
         self.open_tasks = [
             TaskRow(
@@ -91,54 +103,30 @@ class ContactState(CrmState):
                 task.status,
             )
             for task in tasks.list_tasks(
-                session=session,
-                actor=actor,
-                status="open",
-                contact_id=contact.id,  # type: ignore[arg-type]  # a loaded row has an id
+                session=session, actor=actor, status="open", contact_id=contact_id
             )
         ]
 
-    def _reload(self) -> None:
-        actor = self._crm_actor()
-        if actor is None:
-            return
+    def _reload(self, *, actor: Actor, session: Session) -> None:
         self.found = False
-        try:
-            contact_id = self._current_id()
-            if contact_id is None:
-                raise NotFound("That contact does not exist.")
-            with session_scope("app", actor_id=actor.user_id) as session:
-                contact = contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
-                self._show(contact, session)
-            self._refresh_badge(actor)
-        except DomainError as exc:
-            self._fail(exc)
+        contact = contacts.get_contact(session=session, actor=actor, contact_id=self._current_id())
+        self._show(contact, actor=actor, session=session)
+        self._refresh_badge(actor=actor, session=session)
 
-    @rx.event
-    def load(self) -> None:
-        """Load the contact of the URL."""
-        self.error = self.notice = ""
-        self._reload()
-
-    def _act(self, fn, notice: str) -> None:
-        actor = self._crm_actor()
-        if actor is None:
-            return
-        self.error = self.notice = ""
-        contact_id = self._current_id()
-        try:
-            if contact_id is None:
-                raise NotFound("That contact does not exist.")
-            with session_scope("app", actor_id=actor.user_id) as session:
-                fn(session, actor, contact_id)
-        except DomainError as exc:
-            self._fail(exc)
-            return
-        self._reload()
+    def _done(self, notice: str, *, actor: Actor, session: Session) -> None:
+        self._reload(actor=actor, session=session)
         self.notice = notice
 
     @rx.event
-    def save(self, form_data: dict) -> None:
+    @guarded(PERMISSION)
+    def load(self, *, actor: Actor, session: Session) -> None:
+        """Load the contact of the URL."""
+        self.found = False
+        self._reload(actor=actor, session=session)
+
+    @rx.event
+    @guarded(PERMISSION)
+    def save(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Save the details."""
         data = ContactInput(
             first_name=str(form_data.get("first_name", "")),
@@ -148,79 +136,79 @@ class ContactState(CrmState):
             source=str(form_data.get("source", "")),
             tags=str(form_data.get("tags", "")),
         )
-        self._act(
-            lambda s, a, cid: contacts.update_contact(
-                session=s, actor=a, contact_id=cid, data=data
-            ),
-            "Saved.",
+        contacts.update_contact(
+            session=session, actor=actor, contact_id=self._current_id(), data=data
         )
+        self._done("Saved.", actor=actor, session=session)
 
     @rx.event
-    def move(self, stage: str) -> None:
+    @guarded(PERMISSION)
+    def move(self, stage: str, *, actor: Actor, session: Session) -> None:
         """Move the contact to another stage."""
-        self._act(
-            lambda s, a, cid: contacts.move_stage(session=s, actor=a, contact_id=cid, stage=stage),
-            "Stage changed.",
+        contacts.move_stage(
+            session=session, actor=actor, contact_id=self._current_id(), stage=str(stage)
         )
+        self._done("Stage changed.", actor=actor, session=session)
 
     @rx.event
-    def log(self, form_data: dict) -> None:
+    @guarded(PERMISSION)
+    def log(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Add a note or log a call, message or meeting."""
-        kind = str(form_data.get("kind", "note"))
-        body = str(form_data.get("body", ""))
-        private = bool(form_data.get("private"))
-        self._act(
-            lambda s, a, cid: contacts.add_activity(
-                session=s, actor=a, contact_id=cid, kind=kind, body=body, private=private
-            ),
-            "Added to the timeline.",
+        contacts.add_activity(
+            session=session,
+            actor=actor,
+            contact_id=self._current_id(),
+            kind=str(form_data.get("kind", "note")),
+            body=str(form_data.get("body", "")),
+            private=bool(form_data.get("private")),
         )
+        self._done("Added to the timeline.", actor=actor, session=session)
 
     @rx.event
-    def add_task(self, form_data: dict) -> None:
+    @guarded(PERMISSION)
+    def add_task(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Add a task about the contact."""
-        kind = str(form_data.get("type", "follow_up"))
-        description = str(form_data.get("description", ""))
-        due = str(form_data.get("due", ""))
-
-        def run(s, a, cid):
-            tasks.create_task(
-                session=s,
-                actor=a,
-                data=TaskInput(
-                    type=kind, description=description, due_at=tasks.parse_due(due), contact_id=cid
-                ),
-            )
-
-        self._act(run, "Task added.")
+        tasks.create_task(
+            session=session,
+            actor=actor,
+            data=TaskInput(
+                type=str(form_data.get("type", "follow_up")),
+                description=str(form_data.get("description", "")),
+                due_at=tasks.parse_due(str(form_data.get("due", ""))),
+                contact_id=self._current_id(),
+            ),
+        )
+        self._done("Task added.", actor=actor, session=session)
 
     @rx.event
-    def complete(self, task_id: str) -> None:
+    @guarded(PERMISSION)
+    def complete(self, task_id: str, *, actor: Actor, session: Session) -> None:
         """Mark one of the contact's tasks done."""
+        self._current_id()
         parsed = self._id(task_id)
-
-        def run(s, a, _cid):
-            if parsed is None:
-                raise NotFound("That task does not exist.")
-            tasks.set_status(session=s, actor=a, task_id=parsed, status="done")
-
-        self._act(run, "Task done.")
+        if parsed is None:
+            raise NotFound("That task does not exist.")
+        tasks.set_status(session=session, actor=actor, task_id=parsed, status="done")
+        self._done("Task done.", actor=actor, session=session)
 
     @rx.event
-    def link(self, form_data: dict) -> None:
+    @guarded(PERMISSION)
+    def link(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Link the contact to the customer or distributor record it became."""
         kind = str(form_data.get("kind", "customer"))
+        contact_id = self._current_id()
         target = self._id(str(form_data.get("record_id", "")))
-
-        def run(s, a, cid):
-            if target is None:
-                raise NotFound(f"That {kind} does not exist.")
-            if kind == "distributor":
-                contacts.link_contact(session=s, actor=a, contact_id=cid, distributor_id=target)
-            else:
-                contacts.link_contact(session=s, actor=a, contact_id=cid, customer_id=target)
-
-        self._act(run, "Linked.")
+        if target is None:
+            raise NotFound(f"That {kind} does not exist.")
+        if kind == "distributor":
+            contacts.link_contact(
+                session=session, actor=actor, contact_id=contact_id, distributor_id=target
+            )
+        else:
+            contacts.link_contact(
+                session=session, actor=actor, contact_id=contact_id, customer_id=target
+            )
+        self._done("Linked.", actor=actor, session=session)
 
 
 def _input(label: str, name: str, value: rx.Var, **props) -> rx.Component:

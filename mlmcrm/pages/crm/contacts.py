@@ -1,29 +1,39 @@
 """The distributor's contacts: the pipeline as a board or a list.
 
 Drag a card to another stage (or use "move to", which works on phones), search as you type,
-filter by stage, tag and source, add a contact and export the filtered list as CSV.
+filter by stage, tag and source, add a contact and export what the board and the list show as
+CSV. The search and the filters narrow the board, the list and the export alike.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import ClassVar
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
+from mlmcrm.components.data_table import data_table, export_button
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError, NotFound
-from mlmcrm.models import Contact
+from mlmcrm.errors import NotFound
 from mlmcrm.pages.crm.common import CrmState, Draggable, DropZone, crm_tabs, messages
 from mlmcrm.services.crm import contacts, crm, crm_search
-from mlmcrm.services.crm.contacts import ContactFilter, ContactInput
+from mlmcrm.services.crm.contacts import ContactFilter, ContactInput, ContactPublic
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.state.handlers import guarded
+from mlmcrm.state.paged_list import Column, PagedListState
+
+PERMISSION = "crm.own"
+FILTER_LIMITS = {"q": 200, "stage": 40, "tag": 40, "source": 60}
+"""The filters of the page and the longest value each keeps."""
 
 
 @dataclass
 class Card:
-    """A contact as the board and the list show it."""
+    """A contact as the board shows it."""
 
     id: str
     name: str
@@ -34,7 +44,7 @@ class Card:
 
 
 @dataclass
-class Column:
+class StageColumn:
     """A stage of the board."""
 
     key: str
@@ -61,88 +71,123 @@ class Hit:
     href: str
 
 
-def _card(contact: Contact) -> Card:
+def _card(contact: ContactPublic) -> Card:
     detail = " · ".join(p for p in (contact.email, contact.phone, contact.source) if p)
     return Card(
         id=str(contact.id),
-        name=crm.display_name(contact),
+        name=contact.name,
         detail=detail,
-        tags=", ".join(contact.tags or []),
+        tags=", ".join(contact.tags),
         stage=contact.stage,
-        href=routes.crm_contact_url(contact.id),  # type: ignore[arg-type]  # a loaded row has an id
+        href=routes.crm_contact_url(contact.id),
     )
 
 
-class ContactsState(CrmState):
-    """The contacts page."""
+def _day(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d}" if value else ""
+
+
+class ContactsState(PagedListState, CrmState):
+    """The contacts page: the board, the list (a paged list) and the search."""
 
     view: str = "board"
     query: str = ""
     stage_filter: str = ""
-    tag_filter: str = ""
-    source_filter: str = ""
-    columns: list[Column] = []
-    rows: list[Card] = []
-    total: int = 0
+    board_columns: list[StageColumn] = []
     hits: list[Hit] = []
     stages: list[StageOption] = []
     dragging: str = ""
     show_add: bool = False
 
-    def _filters(self) -> ContactFilter:
+    list_permission: ClassVar[str] = PERMISSION
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("name", "Name", sortable=True),
+        Column("email", "Email", sortable=True),
+        Column("phone", "Phone", sortable=True),
+        Column("source", "Source", sortable=True),
+        Column("stage", "Stage", sortable=True),
+        Column("tags", "Tags"),
+        Column("created_at", "Added", sortable=True),
+        Column("last_touched_at", "Last touched", sortable=True),
+    )
+    filter_names: ClassVar[tuple[str, ...]] = tuple(FILTER_LIMITS)
+    export_name: ClassVar[str] = "contacts"
+
+    def _contact_filter(self) -> ContactFilter:
         return ContactFilter(
-            query="",
-            stage=self.stage_filter,
-            tag=self.tag_filter,
-            source=self.source_filter,
+            query=self.filters.get("q", ""),
+            stage=self.filters.get("stage", ""),
+            tag=self.filters.get("tag", ""),
+            source=self.filters.get("source", ""),
         )
 
-    def _reload(self) -> None:
-        actor = self._crm_actor()
-        if actor is None:
-            return
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                self.stages = [StageOption(s.key, s.label) for s in crm.stages(session=session)]
-                board = contacts.board(session=session, actor=actor, filters=self._filters())
-                self.columns = [
-                    Column(stage.key, stage.label, count, [_card(c) for c in cards])
-                    for stage, count, cards in board
-                ]
-                rows, self.total = contacts.list_contacts(
-                    session=session, actor=actor, filters=self._filters(), limit=200
+    def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
+        return contacts.list_contacts(
+            session=session, actor=actor, filters=self._contact_filter(), query=query
+        )
+
+    def _cells(self, item: ContactPublic) -> dict[str, str]:  # type: ignore[override]  # the rows are contacts
+        labels = {option.key: option.label for option in self.stages}
+        return {
+            "id": str(item.id),
+            "name": item.name,
+            "email": item.email or "",
+            "phone": item.phone or "",
+            "source": item.source or "",
+            "stage": labels.get(item.stage, item.stage),
+            "stage_key": item.stage,
+            "tags": ", ".join(item.tags),
+            "created_at": _day(item.created_at),
+            "last_touched_at": _day(item.last_touched_at),
+            "href": routes.crm_contact_url(item.id),
+        }
+
+    def _narrow(self, **changes: str) -> None:
+        merged = {**{name: self.filters.get(name, "") for name in FILTER_LIMITS}, **changes}
+        self.filters = {
+            name: " ".join(str(merged.get(name, "") or "").split())[:limit]
+            if name != "q"
+            else str(merged.get(name, "") or "")[:limit]
+            for name, limit in FILTER_LIMITS.items()
+        }
+        self.query, self.stage_filter = self.filters["q"], self.filters["stage"]
+        self.offset = 0
+
+    def _reload(self, *, actor: Actor, session: Session) -> None:
+        self.stages = [StageOption(s.key, s.label) for s in crm.stages(session=session)]
+        filters = self._contact_filter()
+        self.board_columns = [
+            StageColumn(stage.key, stage.label, count, [_card(c) for c in cards])
+            for stage, count, cards in contacts.board(session=session, actor=actor, filters=filters)
+        ]
+        self._reload_list(actor=actor, session=session)
+        self.hits = []
+        if filters.query.strip():
+            self.hits = [
+                Hit(
+                    kind=hit.kind,
+                    title=hit.title,
+                    detail=hit.detail,
+                    href=routes.crm_contact_url(hit.contact_id)
+                    if hit.contact_id
+                    else routes.CRM_TODAY,
                 )
-                self.rows = [_card(c) for c in rows]
-                self.hits = []
-                if self.query.strip():
-                    found = crm_search.search(
-                        session=session,
-                        actor=actor,
-                        typed=self.query,
-                        stage=self.stage_filter,
-                        tag=self.tag_filter,
-                        source=self.source_filter,
-                    )
-                    self.hits = [
-                        Hit(
-                            kind=hit.kind,
-                            title=hit.title,
-                            detail=hit.detail,
-                            href=routes.crm_contact_url(hit.contact_id)
-                            if hit.contact_id
-                            else routes.CRM_TODAY,
-                        )
-                        for hit in found
-                    ]
-            self._refresh_badge(actor)
-        except DomainError as exc:
-            self._fail(exc)
+                for hit in crm_search.search(
+                    session=session,
+                    actor=actor,
+                    typed=filters.query,
+                    stage=filters.stage,
+                    tag=filters.tag,
+                    source=filters.source,
+                )
+            ]
+        self._refresh_badge(actor=actor, session=session)
 
     @rx.event
-    def load(self) -> None:
+    @guarded(PERMISSION)
+    def load(self, *, actor: Actor, session: Session) -> None:
         """Load the board, the list and the badge."""
-        self.error = self.notice = ""
-        self._reload()
+        self._reload(actor=actor, session=session)
 
     @rx.event
     def set_view(self, view: str | list[str]) -> None:
@@ -150,29 +195,33 @@ class ContactsState(CrmState):
         self.view = "list" if view == "list" else "board"
 
     @rx.event
-    def search(self, value: str) -> None:
-        """Search as the person types."""
-        self.query = value[:200]
-        self._reload()
+    @guarded(PERMISSION)
+    def search(self, value: str, *, actor: Actor, session: Session) -> None:
+        """Search as the person types: the board, the list and the export follow."""
+        self._narrow(q=str(value))
+        self._reload(actor=actor, session=session)
 
     @rx.event
-    def filter_stage(self, value: str) -> None:
+    @guarded(PERMISSION)
+    def filter_stage(self, value: str, *, actor: Actor, session: Session) -> None:
         """Narrow by stage (``all`` clears)."""
-        self.stage_filter = "" if value == "all" else value
-        self._reload()
+        self._narrow(stage="" if value == "all" else str(value))
+        self._reload(actor=actor, session=session)
 
     @rx.event
-    def apply_filters(self, form_data: dict) -> None:
-        """Narrow by tag and source."""
-        self.tag_filter = str(form_data.get("tag", "")).strip()[:40]
-        self.source_filter = str(form_data.get("source", "")).strip()[:60]
-        self._reload()
+    @guarded(PERMISSION)
+    def apply_filters(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Narrow by the fields of the form (tag and source); the search and stage stay."""
+        data = form_data if isinstance(form_data, dict) else {}
+        self._narrow(**{name: str(data[name]) for name in FILTER_LIMITS if name in data})
+        self._reload(actor=actor, session=session)
 
     @rx.event
-    def clear_filters(self) -> None:
+    @guarded(PERMISSION)
+    def clear_filters(self, *, actor: Actor, session: Session) -> None:
         """Show every contact again."""
-        self.stage_filter = self.tag_filter = self.source_filter = self.query = ""
-        self._reload()
+        self._narrow(q="", stage="", tag="", source="")
+        self._reload(actor=actor, session=session)
 
     @rx.event
     def start_drag(self, contact_id: str) -> None:
@@ -180,38 +229,29 @@ class ContactsState(CrmState):
         self.dragging = str(contact_id)
 
     @rx.event
-    def drop_on(self, stage: str) -> None:
+    @guarded(PERMISSION)
+    def drop_on(self, stage: str, *, actor: Actor, session: Session) -> None:
         """Move the dragged card to the stage it was dropped on."""
         dragged, self.dragging = self.dragging, ""
         if dragged:
-            self._move(dragged, stage)
+            self._move(dragged, stage, actor=actor, session=session)
 
     @rx.event
-    def move(self, contact_id: str, stage: str) -> None:
+    @guarded(PERMISSION)
+    def move(self, contact_id: str, stage: str, *, actor: Actor, session: Session) -> None:
         """Move a contact with the "move to" menu."""
-        self._move(contact_id, stage)
+        self._move(contact_id, stage, actor=actor, session=session)
 
-    def _move(self, raw_id: str, stage: str) -> None:
-        actor = self._crm_actor()
-        if actor is None:
-            return
-        self.error = self.notice = ""
-        try:
-            contact_id = self._id(raw_id)
-            if contact_id is None:
-                raise NotFound("That contact does not exist.")
-            with session_scope("app", actor_id=actor.user_id) as session:
-                moved = contacts.move_stage(
-                    session=session, actor=actor, contact_id=contact_id, stage=stage
-                )
-                label = next(
-                    (s.label for s in crm.stages(session=session) if s.key == stage), stage
-                )
-                self.notice = f"{crm.display_name(moved)} moved to {label}."
-        except DomainError as exc:
-            self._fail(exc)
-            return
-        self._reload()
+    def _move(self, raw_id: str, stage: str, *, actor: Actor, session: Session) -> None:
+        contact_id = self._id(raw_id)
+        if contact_id is None:
+            raise NotFound("That contact does not exist.")
+        moved = contacts.move_stage(
+            session=session, actor=actor, contact_id=contact_id, stage=stage
+        )
+        label = next((s.label for s in crm.stages(session=session) if s.key == stage), stage)
+        self._reload(actor=actor, session=session)
+        self.notice = f"{crm.display_name(moved)} moved to {label}."
 
     @rx.event
     def toggle_add(self) -> None:
@@ -219,64 +259,35 @@ class ContactsState(CrmState):
         self.show_add = not self.show_add
 
     @rx.event
-    def add(self, form_data: dict) -> None:
+    @guarded(PERMISSION)
+    def add(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Add a contact from the quick-add form."""
-        actor = self._crm_actor()
-        if actor is None:
-            return
-        self.error = self.notice = ""
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                contact = contacts.create_contact(
-                    session=session,
-                    actor=actor,
-                    data=ContactInput(
-                        first_name=str(form_data.get("first_name", "")),
-                        last_name=str(form_data.get("last_name", "")),
-                        email=str(form_data.get("email", "")),
-                        phone=str(form_data.get("phone", "")),
-                        source=str(form_data.get("source", "")),
-                        tags=str(form_data.get("tags", "")),
-                    ),
-                )
-                self.notice = f"Added {crm.display_name(contact)}."
-        except DomainError as exc:
-            self._fail(exc)
-            return
+        contact = contacts.create_contact(
+            session=session,
+            actor=actor,
+            data=ContactInput(
+                first_name=str(form_data.get("first_name", "")),
+                last_name=str(form_data.get("last_name", "")),
+                email=str(form_data.get("email", "")),
+                phone=str(form_data.get("phone", "")),
+                source=str(form_data.get("source", "")),
+                tags=str(form_data.get("tags", "")),
+            ),
+        )
         self.show_add = False
-        self._reload()
-
-    @rx.event
-    def export(self) -> rx.event.EventSpec | None:
-        """Download the filtered contacts as CSV."""
-        actor = self._crm_actor()
-        if actor is None:
-            return None
-        try:
-            filters = ContactFilter(
-                query=self.query,
-                stage=self.stage_filter,
-                tag=self.tag_filter,
-                source=self.source_filter,
-            )
-            with session_scope("app", actor_id=actor.user_id) as session:
-                data = contacts.export_csv(session=session, actor=actor, filters=filters)
-        except DomainError as exc:
-            self._fail(exc)
-            return None
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
-        return rx.download(data=data, filename=f"contacts-{stamp}.csv", mime_type="text/csv")
+        self._reload(actor=actor, session=session)
+        self.notice = f"Added {crm.display_name(contact)}."
 
 
-def _move_menu(card: Card) -> rx.Component:
+def _move_menu(contact_id: rx.Var, stage: rx.Var, name: rx.Var) -> rx.Component:
     return rx.el.select(
         rx.foreach(
             ContactsState.stages,
             lambda option: rx.el.option(option.label, value=option.key),
         ),
-        value=card.stage,
-        on_change=lambda value: ContactsState.move(card.id, value),
-        aria_label="Move " + card.name + " to",
+        value=stage,
+        on_change=lambda value: ContactsState.move(contact_id, value),
+        aria_label="Move " + name + " to",
         class_name="crm-move",
         style={
             "fontSize": "var(--font-size-1)",
@@ -295,7 +306,12 @@ def _card_view(card: Card) -> rx.Component:
             rx.link(rx.text(card.name, weight="medium", size="2"), href=card.href),
             rx.cond(card.detail != "", rx.text(card.detail, size="1", color=rx.color("gray", 11))),
             rx.cond(card.tags != "", rx.text(card.tags, size="1", color=rx.color("accent", 11))),
-            rx.hstack(rx.text("Move to", size="1"), _move_menu(card), align="center", spacing="1"),
+            rx.hstack(
+                rx.text("Move to", size="1"),
+                _move_menu(card.id, card.stage, card.name),
+                align="center",
+                spacing="1",
+            ),
             spacing="1",
             align="start",
         ),
@@ -314,7 +330,7 @@ def _card_view(card: Card) -> rx.Component:
     )
 
 
-def _column(column: Column) -> rx.Component:
+def _column(column: StageColumn) -> rx.Component:
     return DropZone.create(
         rx.vstack(
             rx.hstack(
@@ -346,7 +362,7 @@ def _column(column: Column) -> rx.Component:
 def _board() -> rx.Component:
     return rx.box(
         rx.hstack(
-            rx.foreach(ContactsState.columns, _column),
+            rx.foreach(ContactsState.board_columns, _column),
             align="start",
             spacing="3",
         ),
@@ -356,34 +372,23 @@ def _board() -> rx.Component:
     )
 
 
-def _list() -> rx.Component:
-    return rx.vstack(
-        rx.text(
-            ContactsState.total.to_string() + " contacts", size="2", color=rx.color("gray", 11)
-        ),
-        rx.foreach(
-            ContactsState.rows,
-            lambda card: rx.card(
-                rx.flex(
-                    rx.vstack(
-                        rx.link(rx.text(card.name, weight="medium"), href=card.href),
-                        rx.text(card.detail, size="1", color=rx.color("gray", 11)),
-                        rx.cond(card.tags != "", rx.text(card.tags, size="1")),
-                        spacing="1",
-                        align="start",
-                    ),
-                    rx.spacer(),
-                    _move_menu(card),
-                    direction=rx.breakpoints(initial="column", sm="row"),
-                    gap="2",
-                    width="100%",
-                ),
-                width="100%",
-                class_name="crm-row",
-            ),
-        ),
+def _row_actions(row: rx.Var) -> rx.Component:
+    return rx.hstack(
+        rx.link("Open", href=row["href"], class_name="touch-target"),
+        _move_menu(row["id"], row["stage_key"], row["name"]),
+        align="center",
         spacing="2",
-        width="100%",
+        wrap="wrap",
+    )
+
+
+def _list() -> rx.Component:
+    return data_table(
+        ContactsState,
+        row_id="crm-row-",
+        actions=_row_actions,
+        actions_label="Move to",
+        empty_text="No contacts match.",
     )
 
 
@@ -516,12 +521,7 @@ def contacts_page() -> rx.Component:
             ),
             rx.spacer(),
             rx.button(rx.icon("user-plus", size=14), "Add", on_click=ContactsState.toggle_add),
-            rx.button(
-                rx.icon("download", size=14),
-                "Export CSV",
-                variant="soft",
-                on_click=ContactsState.export,
-            ),
+            export_button(ContactsState),
             gap="2",
             wrap="wrap",
             width="100%",

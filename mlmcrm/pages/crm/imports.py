@@ -6,18 +6,23 @@ and undo a whole import.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import reflex as rx
+from sqlmodel import Session
 
+from mlmcrm.components.job_progress import job_progress
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError, NotFound
-from mlmcrm.models import Job
+from mlmcrm.errors import NO_ACCESS, NotFound
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
 from mlmcrm.services.crm import imports
 from mlmcrm.services.crm.imports_parse import ENCODINGS, FIELDS
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.state.handlers import guarded, unit_of_work
+from mlmcrm.state.job_poller import JobPollerState
+
+PERMISSION = "crm.own"
+IMPORTED = "Imported. You can undo the whole import below."
 
 
 @dataclass
@@ -59,7 +64,7 @@ class PastImport:
     undone: bool
 
 
-class ImportState(CrmState):
+class ImportState(JobPollerState, CrmState):
     """The import page."""
 
     filename: str = ""
@@ -71,43 +76,34 @@ class ImportState(CrmState):
     report_title: str = ""
     report_counts: str = ""
     skipped: list[Skipped] = []
-    job_id: str = ""
-    progress: float = 0
-    progress_message: str = ""
     history: list[PastImport] = []
     _upload: str = ""
+    _job_id: int = 0
 
     def _mapping(self) -> dict[str, str] | None:
         if self.format != "csv":
             return None
         return {row.column: row.target for row in self.mapping}
 
-    def _load_history(self) -> None:
-        actor = self._crm_actor()
-        if actor is None:
-            return
-        with session_scope("app", actor_id=actor.user_id) as session:
-            self.history = [
-                PastImport(
-                    id=str(row.id),
-                    when=f"{row.created_at:%Y-%m-%d %H:%M}",
-                    filename=row.filename,
-                    summary=f"{row.created_count:,} created, {row.updated_count:,} updated,"
-                    f" {row.skipped_count:,} skipped",
-                    undone=row.status == "undone",
-                )
-                for row in imports.list_imports(session=session, actor=actor)
-            ]
-        self._refresh_badge(actor)
+    def _load_history(self, *, actor: Actor, session: Session) -> None:
+        self.history = [
+            PastImport(
+                id=str(row.id),
+                when=f"{row.created_at:%Y-%m-%d %H:%M}",
+                filename=row.filename,
+                summary=f"{row.created_count:,} created, {row.updated_count:,} updated,"
+                f" {row.skipped_count:,} skipped",
+                undone=row.status == "undone",
+            )
+            for row in imports.list_imports(session=session, actor=actor)
+        ]
+        self._refresh_badge(actor=actor, session=session)
 
     @rx.event
-    def load(self) -> None:
+    @guarded(PERMISSION)
+    def load(self, *, actor: Actor, session: Session) -> None:
         """Show the history."""
-        self.error = self.notice = ""
-        try:
-            self._load_history()
-        except DomainError as exc:
-            self._fail(exc)
+        self._load_history(actor=actor, session=session)
 
     def _preview(self, *, guess: bool) -> None:
         data = imports.stashed_upload(self._upload)
@@ -125,44 +121,33 @@ class ImportState(CrmState):
         ]
 
     @rx.event
-    async def receive(self, files: list[rx.UploadFile]) -> None:
+    @guarded(PERMISSION, unit_of_work=False, clear=("error", "notice", "report_title"))
+    async def receive(self, files: list[rx.UploadFile], *, actor: Actor) -> None:
         """Keep the dropped file and preview it with the columns guessed."""
-        if self._crm_actor() is None:
-            return
-        self.error = self.notice = self.report_title = ""
         self.preview_rows, self.mapping, self.skipped = [], [], []
         for upload in files[:1]:
             data = await upload.read()
             self.filename = (upload.name or "contacts").rsplit("/", 1)[-1][:200]
-            try:
-                self._upload = imports.stash_upload(data)
-                self._preview(guess=True)
-            except DomainError as exc:
-                self._fail(exc)
+            self._upload = imports.stash_upload(data)
+            self._preview(guess=True)
 
     @rx.event
-    def set_encoding(self, value: str) -> None:
+    @guarded(PERMISSION, unit_of_work=False, clear=("error",))
+    def set_encoding(self, value: str, *, actor: Actor) -> None:
         """Read the file in another encoding."""
         self.encoding = value if value in ENCODINGS else "auto"
         if self._upload:
-            self.error = ""
-            try:
-                self._preview(guess=True)
-            except DomainError as exc:
-                self._fail(exc)
+            self._preview(guess=True)
 
     @rx.event
-    def set_target(self, column: str, target: str) -> None:
+    @guarded(PERMISSION, unit_of_work=False, clear=("error",))
+    def set_target(self, column: str, target: str, *, actor: Actor) -> None:
         """Map a CSV column to a field (empty: leave it out)."""
         self.mapping = [
             MapRow(row.column, target if row.column == column else row.target)
             for row in self.mapping
         ]
-        self.error = ""
-        try:
-            self._preview(guess=False)
-        except DomainError as exc:
-            self._fail(exc)
+        self._preview(guess=False)
 
     def _show_report(self, report: dict, title: str) -> None:
         self.report_title = title
@@ -174,101 +159,86 @@ class ImportState(CrmState):
             Skipped(str(r["line"]), r["name"], r["reason"]) for r in report["skipped_rows"][:200]
         ]
 
+    def _imported(self, report: dict, *, actor: Actor, session: Session) -> None:
+        self._show_report(report, "Imported")
+        self.notice = IMPORTED
+        self._upload = ""
+        self.preview_rows, self.mapping = [], []
+        self._load_history(actor=actor, session=session)
+
     @rx.event
-    def dry_run(self) -> None:
+    @guarded(PERMISSION)
+    def dry_run(self, *, actor: Actor) -> None:
         """Show what an import would do, writing nothing."""
-        self._run(dry=True)
+        report = imports.import_file(
+            actor=actor,
+            data=imports.stashed_upload(self._upload),
+            filename=self.filename,
+            encoding=self.encoding,
+            mapping=self._mapping(),
+            dry_run=True,
+        )
+        self._show_report(report, "Dry run: nothing was written")
 
     @rx.event
-    def start(self):
+    @guarded(PERMISSION)
+    def start(self, *, actor: Actor, session: Session) -> rx.event.EventSpec | None:
         """Import now (small files) or as a background job (large ones)."""
-        return self._run(dry=False)
-
-    def _run(self, *, dry: bool):
-        actor = self._crm_actor()
-        if actor is None:
+        if self.job_active:
             return None
-        self.error = self.notice = ""
-        try:
-            data = imports.stashed_upload(self._upload)
-            if not dry and self.total_rows > imports.INLINE_ROWS:
-                job_id = imports.queue_import(
-                    actor=actor,
-                    data=data,
-                    filename=self.filename,
-                    encoding=self.encoding,
-                    mapping=self._mapping(),
-                )
-                self.job_id, self.progress = str(job_id), 0
-                self.progress_message = "Queued"
-                return ImportState.follow_job
-            report = imports.import_file(
+        data = imports.stashed_upload(self._upload)
+        if self.total_rows > imports.INLINE_ROWS:
+            self._job_id = imports.queue_import(
                 actor=actor,
                 data=data,
                 filename=self.filename,
                 encoding=self.encoding,
                 mapping=self._mapping(),
-                dry_run=dry,
             )
-        except DomainError as exc:
-            self._fail(exc)
-            return None
-        self._show_report(report, "Dry run: nothing was written" if dry else "Imported")
-        if not dry:
-            self.notice = "Imported. You can undo the whole import below."
-            self._upload = ""
-            self.preview_rows, self.mapping = [], []
-            self._load_history()
+            return ImportState.follow_job  # type: ignore[return-value]  # Reflex turns a handler into its event
+        report = imports.import_file(
+            actor=actor,
+            data=data,
+            filename=self.filename,
+            encoding=self.encoding,
+            mapping=self._mapping(),
+        )
+        self._imported(report, actor=actor, session=session)
         return None
 
     @rx.event(background=True)
     async def follow_job(self) -> None:
-        """Poll the background import until it finishes."""
-        for _ in range(1800):
-            async with self:
-                actor = self._crm_actor()
-                job_id = self._id(self.job_id)
-                if actor is None or job_id is None:
-                    return
-                with session_scope("app", actor_id=actor.user_id) as session:
-                    job = session.get(Job, job_id)
-                    if job is None or job.created_by != actor.user_id:
-                        self._fail(NotFound("That import does not exist."))
-                        return
-                    status, result, error = job.status, job.result, job.error
-                    self.progress = float(job.progress or 0)
-                    self.progress_message = job.message or ""
-                if status == "succeeded" and result:
-                    self._show_report(result, "Imported")
-                    self.notice = "Imported. You can undo the whole import below."
-                    self.job_id = ""
-                    self._load_history()
-                    return
-                if status == "failed":
-                    self.error, self.job_id = error or "The import failed.", ""
-                    return
-            await asyncio.sleep(1)
+        """Follow the background import until it finishes, then show its report."""
+        async with self:
+            actor = self.actor_for(PERMISSION)
+            job_id, self._job_id = self._job_id, 0
+            if actor is None:
+                self.error = NO_ACCESS
+                return
+        if not job_id:
+            return
+        job = await self._follow_job(actor=actor, job_id=job_id)
+        async with self:
+            if job is None:
+                self.error = "No worker picked the import up; is the worker running?"
+            elif job.status == "succeeded" and job.result:
+                with unit_of_work(actor) as session:
+                    self._imported(job.result, actor=actor, session=session)
+            else:
+                self.error = job.error or "The import failed."
 
     @rx.event
-    def undo(self, import_id: str) -> None:
+    @guarded(PERMISSION)
+    def undo(self, import_id: str, *, actor: Actor, session: Session) -> None:
         """Undo a whole import."""
-        actor = self._crm_actor()
-        if actor is None:
-            return
-        self.error = self.notice = ""
-        try:
-            parsed = self._id(import_id)
-            if parsed is None:
-                raise NotFound("That import does not exist.")
-            with session_scope("app", actor_id=actor.user_id) as session:
-                done = imports.undo_import(session=session, actor=actor, import_id=parsed)
-        except DomainError as exc:
-            self._fail(exc)
-            return
+        parsed = self._id(import_id)
+        if parsed is None:
+            raise NotFound("That import does not exist.")
+        done = imports.undo_import(session=session, actor=actor, import_id=parsed)
+        self._load_history(actor=actor, session=session)
         self.notice = (
             f"Undone: {done['deleted']:,} contacts removed, {done['restored']:,} restored."
         )
-        self._load_history()
 
 
 def _mapping_editor() -> rx.Component:
@@ -345,17 +315,10 @@ def _preview() -> rx.Component:
 def _report() -> rx.Component:
     return rx.fragment(
         rx.cond(
-            ImportState.job_id != "",
-            rx.card(
-                rx.vstack(
-                    rx.text("Importing in the background…", weight="bold", size="2"),
-                    rx.progress(value=ImportState.progress.to(int), max=100),
-                    rx.text(ImportState.progress_message, size="1"),
-                    width="100%",
-                ),
-                width="100%",
-            ),
+            ImportState.job_active,
+            rx.text("Importing in the background…", weight="bold", size="2"),
         ),
+        job_progress(ImportState, element_id="import-progress"),
         rx.cond(
             ImportState.report_title != "",
             rx.card(

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import reflex as rx
+from sqlmodel import Session
 
+from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell, stat_card
-from mlmcrm.db import session_scope
-from mlmcrm.errors import NO_ACCESS, DomainError, NotFound
+from mlmcrm.errors import NotFound
 from mlmcrm.services.crm import contacts, crm
 from mlmcrm.services.platform import permissions
+from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
+from mlmcrm.state.paged_list import Column
 
-
-@dataclass
-class StageCount:
-    """How many contacts a stage holds."""
-
-    stage: str
-    count: str
-
-
-@dataclass
-class OpenedLine:
-    """A timeline line of the opened record."""
-
-    at: str
-    kind: str
-    text: str
+READ = "crm.read_any"
 
 
 class StaffCrmState(AuthState):
@@ -41,90 +30,78 @@ class StaffCrmState(AuthState):
     owners: str = "0"
     open_tasks: str = "0"
     overdue_tasks: str = "0"
-    by_stage: list[StageCount] = []
+    by_stage: list[dict[str, str]] = []
     opened_name: str = ""
     opened_detail: str = ""
-    opened_lines: list[OpenedLine] = []
+    opened_lines: list[dict[str, str]] = []
     can_configure: bool = False
     stages_text: str = ""
     stages_notice: str = ""
 
+    stage_columns: ClassVar[tuple[Column, ...]] = (
+        Column("stage", "Stage"),
+        Column("count", "Contacts", numeric=True),
+    )
+    line_columns: ClassVar[tuple[Column, ...]] = (
+        Column("at", "When"),
+        Column("kind", "What"),
+        Column("text", "Details"),
+    )
+
     @rx.event
     def guard(self) -> rx.event.EventSpec | None:
         """Page guard: staff who may read other owners' CRM records."""
-        return self._guard("crm.read_any")
+        return self._guard(READ)
 
     @rx.event
-    def load(self) -> None:
+    @guarded(READ)
+    def load(self, *, actor: Actor, session: Session) -> None:
         """Load the counts."""
-        actor = self.actor_for("crm.read_any")
-        if actor is None:
-            self.error = NO_ACCESS
-            return
-        self.error = ""
-        with session_scope("app", actor_id=actor.user_id) as session:
-            counts = crm.staff_counts(session=session, actor=actor)
-            self.stages_text = "\n".join(f"{s.key}: {s.label}" for s in crm.stages(session=session))
+        counts = crm.staff_counts(session=session, actor=actor)
+        self.stages_text = "\n".join(f"{s.key}: {s.label}" for s in crm.stages(session=session))
         self.contacts_total, self.owners = f"{counts.contacts:,}", f"{counts.owners:,}"
         self.open_tasks, self.overdue_tasks = f"{counts.open_tasks:,}", f"{counts.overdue_tasks:,}"
-        self.by_stage = [StageCount(k, f"{v:,}") for k, v in sorted(counts.by_stage.items())]
+        self.by_stage = [
+            {"stage": key, "count": f"{value:,}"} for key, value in sorted(counts.by_stage.items())
+        ]
         self.can_configure = permissions.can("crm.configure", actor=actor)
 
     @rx.event
-    def save_stages(self, form_data: dict) -> None:
+    @guarded("crm.configure", clear=("error", "stages_notice"))
+    def save_stages(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Replace the pipeline's stages (admins): one ``key: label`` per line, in order."""
-        actor = self.actor_for("crm.configure")
-        self.stages_notice = ""
-        if actor is None:
-            self.error = NO_ACCESS
-            return
-        self.error = ""
         text = str(form_data.get("stages", ""))
         pairs = []
         for line in text.splitlines():
             if line.strip():
                 key, _, label = line.partition(":")
                 pairs.append((key.strip(), label.strip() or key.strip()))
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                crm.set_stages(session=session, actor=actor, new_stages=pairs)
-        except DomainError as exc:
-            self.error = str(exc)
-            return
+        crm.set_stages(session=session, actor=actor, new_stages=pairs)
         self.stages_text = text.strip()
         self.stages_notice = "The pipeline was saved."
 
     @rx.event
-    def open_record(self, form_data: dict) -> None:
+    @guarded(READ, clear=("error", "opened_name", "opened_detail"))
+    def open_record(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Open one contact, giving the reason that is audited."""
-        actor = self.actor_for("crm.read_any")
-        self.opened_name = self.opened_detail = ""
         self.opened_lines = []
-        if actor is None:
-            self.error = NO_ACCESS
-            return
-        self.error = ""
-        try:
-            contact_id = parse_id(form_data.get("contact_id", ""))
-            if contact_id is None:
-                raise NotFound("That contact does not exist.")
-            with session_scope("app", actor_id=actor.user_id) as session:
-                contact = crm.open_contact_as_staff(
-                    session=session,
-                    actor=actor,
-                    contact_id=contact_id,
-                    reason=str(form_data.get("reason", "")),
-                )
-                self.opened_name = crm.display_name(contact)
-                self.opened_detail = " · ".join(
-                    p for p in (contact.email, contact.phone, contact.stage) if p
-                )
-                self.opened_lines = [
-                    OpenedLine(line.at[:16].replace("T", " "), line.kind, line.text)
-                    for line in contacts.timeline(session=session, actor=actor, contact=contact)
-                ]
-        except DomainError as exc:
-            self.error = str(exc)
+        contact_id = parse_id(form_data.get("contact_id", ""))
+        if contact_id is None:
+            raise NotFound("That contact does not exist.")
+        contact = crm.open_contact_as_staff(
+            session=session,
+            actor=actor,
+            contact_id=contact_id,
+            reason=str(form_data.get("reason", "")),
+        )
+        self.opened_name = crm.display_name(contact)
+        self.opened_detail = " · ".join(
+            p for p in (contact.email, contact.phone, contact.stage) if p
+        )
+        self.opened_lines = [
+            {"at": line.at[:16].replace("T", " "), "kind": line.kind, "text": line.text}
+            for line in contacts.timeline(session=session, actor=actor, contact=contact)
+        ]
 
 
 def staff_crm_page() -> rx.Component:
@@ -143,11 +120,10 @@ def staff_crm_page() -> rx.Component:
         rx.card(
             rx.vstack(
                 rx.text("Contacts by stage", weight="bold", size="2"),
-                rx.foreach(
+                simple_table(
+                    StaffCrmState.stage_columns,
                     StaffCrmState.by_stage,
-                    lambda row: rx.hstack(
-                        rx.text(row.stage, size="2"), rx.spacer(), rx.text(row.count)
-                    ),
+                    empty_text="No contacts yet.",
                 ),
                 width="100%",
             ),
@@ -212,14 +188,10 @@ def staff_crm_page() -> rx.Component:
                 rx.vstack(
                     rx.heading(StaffCrmState.opened_name, size="4"),
                     rx.text(StaffCrmState.opened_detail, size="2"),
-                    rx.foreach(
+                    simple_table(
+                        StaffCrmState.line_columns,
                         StaffCrmState.opened_lines,
-                        lambda line: rx.hstack(
-                            rx.text(line.at, size="1"),
-                            rx.badge(line.kind),
-                            rx.text(line.text, size="2"),
-                            wrap="wrap",
-                        ),
+                        empty_text="Nothing on the timeline yet.",
                     ),
                     width="100%",
                 ),

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import reflex as rx
+from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
-from mlmcrm.db import session_scope
-from mlmcrm.errors import DomainError, NotFound
-from mlmcrm.models import Task
+from mlmcrm.errors import NotFound
 from mlmcrm.models.base import utcnow
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
-from mlmcrm.services.crm import crm, tasks
-from mlmcrm.services.crm.tasks import TaskInput
+from mlmcrm.services.crm import tasks
+from mlmcrm.services.crm.contacts import ContactPublic
+from mlmcrm.services.crm.tasks import TaskInput, TaskPublic
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.state.handlers import guarded
+
+PERMISSION = "crm.own"
 
 
 @dataclass
@@ -39,13 +44,24 @@ class TodayTask:
     href: str
 
 
-def _task(task: Task) -> TodayTask:
+def _task(task: TaskPublic) -> TodayTask:
     return TodayTask(
         id=str(task.id),
         type=task.type.replace("_", "-"),
         description=task.description or "",
         due=f"{task.due_at:%Y-%m-%d %H:%M}" if task.due_at else "",
         href=routes.crm_contact_url(task.contact_id) if task.contact_id else "",
+    )
+
+
+def _lead(contact: ContactPublic, now: datetime) -> Lead:
+    touched = contact.last_touched_at or contact.created_at or now
+    return Lead(
+        id=str(contact.id),
+        name=contact.name,
+        stage=contact.stage.replace("_", " "),
+        idle=f"{(now - touched).days} days untouched",
+        href=routes.crm_contact_url(contact.id),
     )
 
 
@@ -56,77 +72,45 @@ class TodayState(CrmState):
     overdue_tasks: list[TodayTask] = []
     due_tasks: list[TodayTask] = []
 
-    def _reload(self) -> None:
-        actor = self._crm_actor()
-        if actor is None:
-            return
+    def _reload(self, *, actor: Actor, session: Session) -> None:
         now = utcnow()
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                view = tasks.today(session=session, actor=actor, now=now)
-                self.stale = [
-                    Lead(
-                        id=str(c.id),
-                        name=crm.display_name(c),
-                        stage=c.stage.replace("_", " "),
-                        idle=f"{(now - (c.last_touched_at or c.created_at)).days} days untouched",
-                        href=routes.crm_contact_url(c.id),  # type: ignore[arg-type]  # a loaded row has an id
-                    )
-                    for c in view.stale_leads
-                ]
-                self.overdue_tasks = [_task(t) for t in view.overdue]
-                self.due_tasks = [_task(t) for t in view.due_today]
-            self._refresh_badge(actor)
-        except DomainError as exc:
-            self._fail(exc)
+        view = tasks.today(session=session, actor=actor, now=now)
+        self.stale = [_lead(contact, now) for contact in view.stale_leads]
+        self.overdue_tasks = [_task(t) for t in view.overdue]
+        self.due_tasks = [_task(t) for t in view.due_today]
+        self._refresh_badge(actor=actor, session=session)
 
     @rx.event
-    def load(self) -> None:
+    @guarded(PERMISSION)
+    def load(self, *, actor: Actor, session: Session) -> None:
         """Load the view."""
-        self.error = self.notice = ""
-        self._reload()
+        self._reload(actor=actor, session=session)
 
     @rx.event
-    def complete(self, task_id: str) -> None:
+    @guarded(PERMISSION)
+    def complete(self, task_id: str, *, actor: Actor, session: Session) -> None:
         """Mark a task done."""
-        actor = self._crm_actor()
-        if actor is None:
-            return
-        self.error = self.notice = ""
-        try:
-            parsed = self._id(task_id)
-            if parsed is None:
-                raise NotFound("That task does not exist.")
-            with session_scope("app", actor_id=actor.user_id) as session:
-                tasks.set_status(session=session, actor=actor, task_id=parsed, status="done")
-        except DomainError as exc:
-            self._fail(exc)
-            return
-        self._reload()
+        parsed = self._id(task_id)
+        if parsed is None:
+            raise NotFound("That task does not exist.")
+        tasks.set_status(session=session, actor=actor, task_id=parsed, status="done")
+        self._reload(actor=actor, session=session)
         self.notice = "Done."
 
     @rx.event
-    def add(self, form_data: dict) -> None:
+    @guarded(PERMISSION)
+    def add(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Add a task (not about a contact)."""
-        actor = self._crm_actor()
-        if actor is None:
-            return
-        self.error = self.notice = ""
-        try:
-            with session_scope("app", actor_id=actor.user_id) as session:
-                tasks.create_task(
-                    session=session,
-                    actor=actor,
-                    data=TaskInput(
-                        type=str(form_data.get("type", "follow_up")),
-                        description=str(form_data.get("description", "")),
-                        due_at=tasks.parse_due(str(form_data.get("due", ""))),
-                    ),
-                )
-        except DomainError as exc:
-            self._fail(exc)
-            return
-        self._reload()
+        tasks.create_task(
+            session=session,
+            actor=actor,
+            data=TaskInput(
+                type=str(form_data.get("type", "follow_up")),
+                description=str(form_data.get("description", "")),
+                due_at=tasks.parse_due(str(form_data.get("due", ""))),
+            ),
+        )
+        self._reload(actor=actor, session=session)
         self.notice = "Task added."
 
 

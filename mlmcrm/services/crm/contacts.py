@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -16,27 +15,17 @@ from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Contact, ContactActivity, Customer, Distributor, Order, Task
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.crm import crm
-from mlmcrm.services.platform import audit, contact_points, exports, scoping
+from mlmcrm.services.platform import audit, contact_points, listing, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.crypto import DecryptionError, decrypt_field, encrypt_field
+from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 PRIVATE_NOTE_FIELD = "contact_activities.body_enc"
 LOGGED_KINDS = ("note", "call", "message", "meeting")
 """What a person adds to a timeline by hand."""
 MAX_NAME = 100
 MAX_NOTE = 5000
-MAX_EXPORT_ROWS = 200_000
-EXPORT_COLUMNS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "source",
-    "stage",
-    "tags",
-    "created_at",
-    "last_touched_at",
-)
 SORTS = {
     "recent": (sa.desc(col(Contact.updated_at)), sa.desc(col(Contact.id))),
     "name": (Contact.first_name, Contact.last_name, Contact.id),
@@ -45,6 +34,50 @@ SORTS = {
         Contact.id,
     ),
 }
+"""The default orders a contact list may ask for by name (``ContactFilter.sort``)."""
+CONTACT_SORTS = {
+    "name": sa.func.lower(sa.func.concat_ws(" ", col(Contact.first_name), col(Contact.last_name))),
+    "email": col(Contact.email),
+    "phone": col(Contact.phone),
+    "source": sa.func.lower(col(Contact.source)),
+    "stage": col(Contact.stage),
+    "created_at": col(Contact.created_at),
+    "last_touched_at": col(Contact.last_touched_at),
+}
+"""The columns a contacts list may be sorted by."""
+
+
+class ContactPublic(BaseModel):
+    """A CRM contact as ``/api/v1/contacts``, the board and the list show it.
+
+    Private notes are never part of it.
+    """
+
+    model_config = PUBLIC_CONFIG
+
+    id: int
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    phone_e164: str | None = None
+    source: str | None = None
+    stage: str
+    tags: list[str]
+    customer_id: int | None = None
+    distributor_id: int | None = None
+    last_touched_at: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        """The contact's name, or its email or phone when it has none."""
+        return crm.display_name(self)
+
+
+def contact_public(contact: Contact) -> ContactPublic:
+    """The public shape of a contact row."""
+    return ContactPublic.model_validate(contact, from_attributes=True)
 
 
 @dataclass(frozen=True)
@@ -303,15 +336,29 @@ def add_activity(
     return entry
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
-    """One line of a contact's timeline."""
+class TimelineEntryPublic(BaseModel):
+    """One line of a contact's timeline, as ``/api/v1`` and the contact pages show it."""
+
+    model_config = PUBLIC_CONFIG
 
     at: str
     kind: str
     text: str
     private: bool = False
-    ref: str = ""
+    ref: str = Field("", exclude=True)
+    """The task or order the line is about (pages only; the API does not serve it)."""
+
+    def shown_to_a_token(self) -> TimelineEntryPublic:
+        """The line as the API serves it: a private note shows only that it is there."""
+        return self.model_copy(update={"text": "Private note"}) if self.private else self
+
+
+def activity_entry(entry: ContactActivity) -> TimelineEntryPublic:
+    """A logged note, call, message or meeting as a timeline line."""
+    text = "Private note" if entry.is_private else entry.body or ""
+    return TimelineEntryPublic(
+        at=_fmt(entry.created_at), kind=entry.kind, text=text, private=entry.is_private
+    )
 
 
 def _fmt(value: datetime | None) -> str:
@@ -326,14 +373,14 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
     limit: int = 200,
     include_tasks: bool = True,
     include_orders: bool = True,
-) -> list[TimelineEntry]:
+) -> list[TimelineEntryPublic]:
     """Notes, calls, stage changes, tasks and the linked customer's orders, newest first.
 
     The owner reads their private notes; anyone else sees that a private note is there.
     ``include_tasks`` and ``include_orders`` leave those out (an API token without the
     ``tasks:read`` or ``orders:read`` scope).
     """
-    entries: list[tuple[datetime, TimelineEntry]] = []
+    entries: list[tuple[datetime, TimelineEntryPublic]] = []
     is_owner = actor.user_id == contact.owner_id
     activity_filter = [ContactActivity.contact_id == contact.id]
     if not include_tasks:  # a completed task is logged as a "task" activity
@@ -356,7 +403,9 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
         entries.append(
             (
                 entry.created_at,
-                TimelineEntry(_fmt(entry.created_at), entry.kind, text, entry.is_private),
+                TimelineEntryPublic(
+                    at=_fmt(entry.created_at), kind=entry.kind, text=text, private=entry.is_private
+                ),
             )
         )
     tasks = (
@@ -375,10 +424,11 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
         entries.append(
             (
                 task.created_at,
-                TimelineEntry(
-                    _fmt(task.created_at),
-                    "task",
-                    f"{task.type.replace('_', '-')} ({task.status}): {task.description or ''}{due}",
+                TimelineEntryPublic(
+                    at=_fmt(task.created_at),
+                    kind="task",
+                    text=f"{task.type.replace('_', '-')} ({task.status}): "
+                    f"{task.description or ''}{due}",
                     ref=str(task.id),
                 ),
             )
@@ -397,10 +447,11 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
             entries.append(
                 (
                     order.created_at,
-                    TimelineEntry(
-                        _fmt(order.created_at),
-                        "order",
-                        f"Order #{order.id} · {order.currency} {order.total:,.2f} · {order.status}",
+                    TimelineEntryPublic(
+                        at=_fmt(order.created_at),
+                        kind="order",
+                        text=f"Order #{order.id} · {order.currency} {order.total:,.2f}"
+                        f" · {order.status}",
                         ref=str(order.id),
                     ),
                 )
@@ -435,28 +486,36 @@ def list_contacts(
     session: Session,
     actor: Actor,
     filters: ContactFilter | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[Contact], int]:
+    query: ListQuery | None = None,
+) -> tuple[list[ContactPublic], int]:
     """One page of the actor's contacts matching ``filters``, and how many match.
+
+    Without a sort in ``query`` the order is ``filters.sort`` (most recently changed first by
+    default).
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
+        ValidationFailed: An unknown sort column, or an export of too many rows.
     """
     filters = filters or ContactFilter()
     statement = _filtered(session=session, actor=actor, filters=filters)
-    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    order = SORTS.get(filters.sort, SORTS["recent"])
-    rows = session.exec(
-        statement.order_by(*order).limit(max(1, min(limit, 500))).offset(max(0, offset))
-    ).all()
-    return list(rows), int(total)
+    rows, total = listing.page(
+        statement,
+        query or ListQuery(),
+        session=session,
+        sort_columns=CONTACT_SORTS,
+        default=list(SORTS.get(filters.sort, SORTS["recent"])),
+        tie_break=col(Contact.id),
+    )
+    return [contact_public(row[0]) for row in rows], total
 
 
 def board(
     *, session: Session, actor: Actor, filters: ContactFilter | None = None, per_stage: int = 50
-) -> list[tuple[crm.Stage, int, list[Contact]]]:
-    """The pipeline as columns: each stage, how many contacts it holds, the latest of them.
+) -> list[tuple[crm.Stage, int, list[ContactPublic]]]:
+    """The pipeline as columns: each stage, how many contacts match, the latest of them.
+
+    ``filters`` narrow it exactly as they narrow :func:`list_contacts`, search included.
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
@@ -472,29 +531,10 @@ def board(
             .order_by(sa.desc(col(Contact.updated_at)), sa.desc(col(Contact.id)))
             .limit(per_stage)
         ).all()
-        columns.append((stage, int(counts.get(stage.key, 0)), list(rows)))
+        columns.append(
+            (stage, int(counts.get(stage.key, 0)), [contact_public(row) for row in rows])
+        )
     return columns
-
-
-def export_csv(*, session: Session, actor: Actor, filters: ContactFilter) -> str:
-    """The actor's contacts matching ``filters`` as CSV (what the list shows, all pages).
-
-    Raises:
-        PermissionDenied: The actor keeps no CRM.
-        ValidationFailed: More rows than one export holds.
-    """
-    statement = _filtered(session=session, actor=actor, filters=filters)
-    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    if total > MAX_EXPORT_ROWS:
-        raise ValidationFailed(f"{total:,} contacts match; narrow the filters.")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    for contact in session.exec(statement.order_by(Contact.id)).all():
-        values = crm.contact_dict(contact)
-        values["tags"] = ", ".join(values["tags"])
-        writer.writerow([exports.csv_safe(str(values[column])) for column in EXPORT_COLUMNS])
-    return buffer.getvalue()
 
 
 def get_contact(*, session: Session, actor: Actor, contact_id: int) -> Contact:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -268,26 +268,31 @@ def staff_counts(*, session: Session, actor: Actor) -> CrmCounts:
     )
 
 
-def contact_dict(contact: Contact) -> dict[str, Any]:
-    """The fields of a contact that lists, the API and exports show (never private notes)."""
-    return {
-        "id": contact.id,
-        "first_name": contact.first_name or "",
-        "last_name": contact.last_name or "",
-        "email": contact.email or "",
-        "phone": contact.phone or "",
-        "phone_e164": contact.phone_e164 or "",
-        "source": contact.source or "",
-        "stage": contact.stage,
-        "tags": list(contact.tags or []),
-        "customer_id": contact.customer_id,
-        "distributor_id": contact.distributor_id,
-        "last_touched_at": contact.last_touched_at.isoformat() if contact.last_touched_at else "",
-        "created_at": contact.created_at.isoformat() if contact.created_at else "",
-    }
+class Named(Protocol):
+    """What a contact's name is made of (a stored row or its public shape)."""
+
+    @property
+    def id(self) -> int | None:
+        """The contact's id."""
+
+    @property
+    def first_name(self) -> str | None:
+        """Its first name."""
+
+    @property
+    def last_name(self) -> str | None:
+        """Its last name."""
+
+    @property
+    def email(self) -> str | None:
+        """Its email address."""
+
+    @property
+    def phone(self) -> str | None:
+        """Its phone number."""
 
 
-def display_name(contact: Contact) -> str:
+def display_name(contact: Named) -> str:
     """A contact's name, or its email or phone when it has none."""
     name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
     return name or contact.email or contact.phone or f"Contact {contact.id}"

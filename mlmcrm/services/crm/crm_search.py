@@ -8,13 +8,14 @@ outranks a tag) and narrowed by the contact's stage, tag and source.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.services.crm import crm
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORDS = 8
@@ -38,9 +39,13 @@ def prefix_query(typed: str | None) -> str | None:
     return " & ".join(f"{word}:*" for word in words)
 
 
-@dataclass(frozen=True)
-class SearchHit:
-    """One search result: a contact, a note (or other timeline entry) on one, or a task."""
+class SearchHitPublic(BaseModel):
+    """One search result: a contact, a note (or other timeline entry) on one, or a task.
+
+    ``/api/v1/crm/search`` and the contacts page show it; ``rank`` orders the results.
+    """
+
+    model_config = PUBLIC_CONFIG
 
     kind: str
     id: int
@@ -111,7 +116,7 @@ def search(
     source: str = "",
     limit: int = 20,
     include_tasks: bool = True,
-) -> list[SearchHit]:
+) -> list[SearchHitPublic]:
     """The actor's contacts, notes and tasks matching what they typed, best first.
 
     Private notes are never searched. Row-level security narrows the same rows again.
@@ -153,7 +158,7 @@ def search(
     )
     rows = session.execute(text(sql), params).all()
     return [
-        SearchHit(
+        SearchHitPublic(
             kind=row.kind,
             id=int(row.id),
             contact_id=None if row.contact_id is None else int(row.contact_id),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from pydantic import BaseModel
 from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
@@ -23,14 +24,37 @@ from mlmcrm.models import Contact, ContactActivity, Task
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.crm import TASK_TYPES
 from mlmcrm.services.crm import crm
+from mlmcrm.services.crm.contacts import ContactPublic, contact_public
 from mlmcrm.services.platform import scoping
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 STALE_AFTER = timedelta(days=14)
 CHECK_IN_DAYS = (6, 21)
 FOLLOW_UP_LOOKBACK = timedelta(days=30)
 """How far back the follow-up job looks for customers (longer than any worker outage)."""
 MAX_DESCRIPTION = 1000
+
+
+class TaskPublic(BaseModel):
+    """A task as ``/api/v1/tasks`` and the CRM pages show it."""
+
+    model_config = PUBLIC_CONFIG
+
+    id: int
+    type: str
+    status: str
+    description: str | None
+    due_at: datetime | None
+    contact_id: int | None
+    customer_id: int | None
+    completed_at: datetime | None
+    created_at: datetime | None
+
+
+def task_public(task: Task) -> TaskPublic:
+    """The public shape of a task row."""
+    return TaskPublic.model_validate(task, from_attributes=True)
 
 
 @dataclass(frozen=True)
@@ -149,7 +173,7 @@ def set_status(*, session: Session, actor: Actor, task_id: int, status: str) -> 
 
 def list_tasks(
     *, session: Session, actor: Actor, status: str = "open", contact_id: int | None = None
-) -> list[Task]:
+) -> list[TaskPublic]:
     """The actor's tasks of ``status`` (all when empty), soonest due first.
 
     Raises:
@@ -164,7 +188,7 @@ def list_tasks(
     if contact_id is not None:
         statement = statement.where(Task.contact_id == contact_id)
     statement = statement.order_by(col(Task.due_at).asc().nulls_last(), col(Task.id)).limit(500)
-    return list(session.exec(statement).all())
+    return [task_public(task) for task in session.exec(statement).all()]
 
 
 def _day_bounds(now: datetime) -> tuple[datetime, datetime]:
@@ -204,9 +228,9 @@ def reminders(*, session: Session, actor: Actor, now: datetime | None = None) ->
 class Today:
     """The "today" view."""
 
-    stale_leads: list[Contact]
-    overdue: list[Task]
-    due_today: list[Task]
+    stale_leads: list[ContactPublic]
+    overdue: list[TaskPublic]
+    due_today: list[TaskPublic]
 
 
 def today(*, session: Session, actor: Actor, now: datetime | None = None) -> Today:
@@ -241,7 +265,11 @@ def today(*, session: Session, actor: Actor, now: datetime | None = None) -> Tod
             col(Task.due_at), col(Task.id)
         )
     ).all()
-    return Today(list(stale), list(overdue), list(due))
+    return Today(
+        [contact_public(contact) for contact in stale],
+        [task_public(task) for task in overdue],
+        [task_public(task) for task in due],
+    )
 
 
 _NEW_CUSTOMERS_SQL = """

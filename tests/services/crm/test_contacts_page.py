@@ -1,0 +1,121 @@
+"""The contacts page: the board, the list and the export show the same contacts.
+
+The search and the filters narrow the board, the paged list and the CSV export alike, so the
+export holds exactly what the board shows; the export is audited and holds only the person's
+own contacts.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+
+import pytest
+from sqlmodel import select
+
+from mlmcrm.models import AuditLog, Contact
+from mlmcrm.pages.crm.contacts import ContactsState
+from mlmcrm.services.platform.permissions import ROLES
+from tests.factories import make_user
+from tests.handlers import HandlerClient, unchanged
+
+CRM_TABLES = ("contacts", "tasks", "contact_activities", "contact_imports")
+
+
+def _csv(call) -> list[dict[str, str]]:
+    (event,) = call.events
+    url = dict((str(k), v) for k, v in event.args)["url"]._var_value
+    assert url.startswith("data:text/csv;base64,")
+    return list(csv.DictReader(io.StringIO(base64.b64decode(url.split(",", 1)[1]).decode())))
+
+
+def _board_names(state) -> set[str]:
+    return {card.name for column in state.board_columns for card in column.cards}
+
+
+@pytest.fixture()
+def book(owner_session):
+    """A distributor with four contacts, and a stranger with one of their own."""
+    user = make_user(owner_session)
+    for first, tags, source, stage in (
+        ("Gina", ["yoga"], "Instagram", "new"),
+        ("Ginny", ["golf"], "Referral", "contacted"),
+        ("Hal", ["yoga"], "Referral", "new"),
+        ("=cmd()", ["yoga"], "referral", "new"),
+    ):
+        owner_session.add(
+            Contact(owner_id=user.id, first_name=first, tags=tags, source=source, stage=stage)
+        )
+    stranger = make_user(owner_session)
+    owner_session.add(Contact(owner_id=stranger.id, first_name="Ginevra", tags=["yoga"]))
+    owner_session.commit()
+    return user
+
+
+def test_the_export_holds_exactly_what_the_searched_board_shows(owner_session, book):
+    client = HandlerClient.sign_in(owner_session, book, path="/crm")
+    loaded = client.call(ContactsState.load).state
+    assert _board_names(loaded) == {"Gina", "Ginny", "Hal", "=cmd()"}
+    state = client.call(ContactsState.search, value="gin").state
+    assert state.error == ""
+    assert _board_names(state) == {"Gina", "Ginny"}, "the board follows the search"
+    assert {row["name"] for row in state.rows} == {"Gina", "Ginny"}
+    assert {hit.title for hit in state.hits} >= {"Gina", "Ginny"}
+    exported = _csv(client.call(ContactsState.export_csv))
+    assert {row["Name"] for row in exported} == _board_names(state)
+    state = client.call(ContactsState.filter_stage, value="contacted").state
+    assert _board_names(state) == {"Ginny"}
+    assert [row["Name"] for row in _csv(client.call(ContactsState.export_csv))] == ["Ginny"]
+
+
+def test_filters_keep_the_search_sort_and_export_as_csv_safe_text(owner_session, book):
+    client = HandlerClient.sign_in(owner_session, book, path="/crm")
+    client.call(ContactsState.load)
+    state = client.call(ContactsState.apply_filters, form_data={"tag": "Yoga", "owner": "1"}).state
+    assert state.filters == {"q": "", "stage": "", "tag": "Yoga", "source": ""}
+    assert _board_names(state) == {"Gina", "Hal", "=cmd()"}
+    state = client.call(ContactsState.search, value="ha").state
+    assert state.filters["tag"] == "Yoga" and _board_names(state) == {"Hal"}
+    state = client.call(ContactsState.clear_filters).state
+    client.call(ContactsState.apply_filters, form_data={"source": "referral", "tag": "yoga"})
+    state = client.call(ContactsState.sort_by, key="name").state
+    assert [row["name"] for row in state.rows] == ["=cmd()", "Hal"]
+    assert state.rows[0]["tags"] == "yoga" and state.rows[0]["stage"] == "New"
+    exported = _csv(client.call(ContactsState.export_csv))
+    assert [row["Name"] for row in exported] == ["'=cmd()", "Hal"]
+    assert list(exported[0]) == [column.label for column in ContactsState.columns]
+    owner_session.commit()
+    audited = owner_session.exec(
+        select(AuditLog).where(AuditLog.action == "contacts.exported", AuditLog.actor_id == book.id)
+    ).all()
+    assert len(audited) == 1 and audited[0].after["rows"] == 2
+
+
+def test_another_distributor_lists_searches_and_exports_only_their_own(owner_session, book):
+    intruder = make_user(owner_session)
+    client = HandlerClient.sign_in(owner_session, intruder, path="/crm")
+    with unchanged(owner_session, *CRM_TABLES):
+        state = client.call(ContactsState.load).state
+        state = client.call(ContactsState.search, value="gin").state
+        exported = _csv(client.call(ContactsState.export_csv))
+    assert state.error == "" and state.total == 0 and _board_names(state) == set()
+    assert state.hits == [] and exported == []
+    assert "Gina" not in repr(state.dict())
+
+
+@pytest.mark.parametrize("role", [role for role in ROLES if role != "distributor"])
+def test_staff_cannot_list_search_or_export_a_distributors_contacts(owner_session, book, role):
+    client = HandlerClient.sign_in(owner_session, make_user(owner_session, role=role), path="/crm")
+    with unchanged(owner_session, *CRM_TABLES, "audit_logs"):
+        for handler, payload in (
+            (ContactsState.load, {}),
+            (ContactsState.search, {"value": "gin"}),
+            (ContactsState.apply_filters, {"form_data": {"tag": "yoga"}}),
+            (ContactsState.clear_filters, {}),
+            (ContactsState.export_csv, {}),
+            (ContactsState.add, {"form_data": {"first_name": "Planted"}}),
+        ):
+            call = client.call(handler, **payload)
+            assert call.state.error and call.events == [], (role, handler)
+            assert "Gina" not in repr(call.state.dict())
