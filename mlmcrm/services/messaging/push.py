@@ -161,7 +161,7 @@ def checked_keys(p256dh: object, auth: object) -> tuple[str, str]:
     return webpush.b64url_encode(key), webpush.b64url_encode(secret)
 
 
-def _require_person(actor: Actor) -> int:
+def _require_person(*, actor: Actor) -> int:
     permissions.require("account.self", actor=actor)
     if actor.user_id is None:
         raise PermissionDenied(NO_ACCESS)
@@ -182,7 +182,7 @@ def subscribe(
         ValidationFailed: The endpoint or a key is not acceptable (nothing is changed).
         PushUnavailable: Web push is not set up on this server.
     """
-    user_id = _require_person(actor)
+    user_id = _require_person(actor=actor)
     url = checked_endpoint(endpoint)
     key, secret = checked_keys(p256dh, auth)
     vapid_public_key()
@@ -255,7 +255,7 @@ def unsubscribe(*, session: Session, actor: Actor, endpoint: object) -> None:
         ValidationFailed: No endpoint, or one too long.
         NotFound: The actor has no subscription with this endpoint.
     """
-    user_id = _require_person(actor)
+    user_id = _require_person(actor=actor)
     url = _string(endpoint, "endpoint", MAX_ENDPOINT_LENGTH)
     removed = session.execute(
         text(
