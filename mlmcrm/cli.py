@@ -2,8 +2,8 @@
 
 Commands: ``run`` (the whole app: services, migrations, demo data in development, worker and
 web app), ``worker``, ``migrate``, ``seed`` (development only), ``create-admin``, ``totp-code``
-(development only), ``rotate-keys`` and ``commissions simulate``. Errors a person can cause
-print one line on stderr and exit with status 2.
+(development only), ``rotate-keys``, ``vapid-keys`` and ``commissions simulate``. Errors a
+person can cause print one line on stderr and exit with status 2.
 """
 
 from __future__ import annotations
@@ -175,6 +175,15 @@ def _cmd_rotate_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_vapid_keys(args: argparse.Namespace) -> int:
+    from mlmcrm.settings import new_vapid_keys
+
+    private, public = new_vapid_keys()
+    print(f"VAPID_PRIVATE_KEY={private}")
+    print(f"VAPID_PUBLIC_KEY={public}")
+    return 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from mlmcrm.engine import simulate
 
@@ -292,6 +301,19 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     rotate.set_defaults(handler=_cmd_rotate_keys)
+
+    vapid = commands.add_parser(
+        "vapid-keys",
+        help="print a new VAPID key pair for web push",
+        description=(
+            "Print a new P-256 key pair that signs web pushes, as the two environment "
+            "variables VAPID_PRIVATE_KEY and VAPID_PUBLIC_KEY (base64url). Set both, and "
+            "VAPID_SUBJECT (a mailto: address or https URL), on every process of the app. "
+            "Changing the pair later cuts off every browser that subscribed with the old one. "
+            "A development machine makes its own pair once and keeps it under the data dir."
+        ),
+    )
+    vapid.set_defaults(handler=_cmd_vapid_keys)
 
     commissions = commands.add_parser(
         "commissions",

@@ -53,6 +53,8 @@ API_SESSION_LOGIN = "/api/session/login"
 API_SESSION_TWO_FACTOR = "/api/session/two-factor"
 API_SESSION_LOGOUT = "/api/session/logout"
 API_UNSUBSCRIBE = "/api/unsubscribe"
+API_PUSH_KEY = "/api/push/key"
+API_PUSH_SUBSCRIPTIONS = "/api/push/subscriptions"
 
 
 def login_url(next_path: str | None = None) -> str:

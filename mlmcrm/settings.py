@@ -75,7 +75,8 @@ class Settings:
         dkim_domain: The domain the DKIM signature speaks for.
         dkim_private_key: The PEM private key that signs outgoing mail.
         twilio_api_base: Override of the Twilio API base URL (a local server in tests).
-        vapid_private_key: The VAPID private key (PEM or base64url) that signs web pushes.
+        vapid_private_key: The VAPID private key (PEM or base64url) that signs web pushes;
+            generated once in development, and web push is off elsewhere while it is empty.
         vapid_public_key: Its public key (base64url, uncompressed point), given to browsers.
         vapid_subject: The contact the push services see (``mailto:`` or an https URL).
         chromium_path: The Chromium binary the browser tests drive.
@@ -189,6 +190,26 @@ def parse_encryption_keys(raw: str) -> dict[str, bytes]:
     return keys
 
 
+def new_vapid_keys() -> tuple[str, str]:
+    """A new VAPID key pair as ``VAPID_PRIVATE_KEY`` and ``VAPID_PUBLIC_KEY`` read it.
+
+    Returns:
+        The private key (the 32-byte P-256 scalar) and the public key (the 65-byte uncompressed
+        point), both base64url without padding.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from py_vapid import Vapid
+
+    vapid = Vapid()
+    vapid.generate_keys()
+    scalar = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
+    point = vapid.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    private, public = (base64.urlsafe_b64encode(k).rstrip(b"=").decode() for k in (scalar, point))
+    return private, public
+
+
 def _development_secrets(data_dir: Path) -> dict[str, str]:
     """Load, or create once, the secrets a development machine keeps in its data dir."""
     path = data_dir / "secrets.json"
@@ -200,6 +221,9 @@ def _development_secrets(data_dir: Path) -> dict[str, str]:
     if "FIELD_ENCRYPTION_KEY" not in stored:
         key = base64.b64encode(secrets.token_bytes(32)).decode()
         stored["FIELD_ENCRYPTION_KEY"] = f"dev1:{key}"
+        changed = True
+    if "VAPID_PRIVATE_KEY" not in stored:
+        stored["VAPID_PRIVATE_KEY"], stored["VAPID_PUBLIC_KEY"] = new_vapid_keys()
         changed = True
     if changed:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -325,10 +349,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 
     secret_key = env.get("SECRET_KEY", "")
     encryption_raw = env.get("FIELD_ENCRYPTION_KEY", "")
+    vapid_private = env.get("VAPID_PRIVATE_KEY", "").replace("\\n", "\n").strip()
+    vapid_public = env.get("VAPID_PUBLIC_KEY", "").strip()
     if environment == "development":
         generated = _development_secrets(data_dir)
         secret_key = secret_key or generated["SECRET_KEY"]
         encryption_raw = encryption_raw or generated["FIELD_ENCRYPTION_KEY"]
+        if not vapid_private and not vapid_public:
+            vapid_private = generated["VAPID_PRIVATE_KEY"]
+            vapid_public = generated["VAPID_PUBLIC_KEY"]
     else:
         problems = []
         for name, value in (("SECRET_KEY", secret_key), ("FIELD_ENCRYPTION_KEY", encryption_raw)):
@@ -336,7 +365,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                 problems.append(f"{name} is not set")
             elif _is_placeholder(value):
                 problems.append(f"{name} is a placeholder")
-        for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN"):
+        for name in (
+            "STRIPE_SECRET_KEY",
+            "STRIPE_WEBHOOK_SECRET",
+            "TWILIO_AUTH_TOKEN",
+            "VAPID_PRIVATE_KEY",
+        ):
             value = env.get(name, "")
             if value and _is_placeholder(value):
                 problems.append(f"{name} is a placeholder")
@@ -373,8 +407,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         dkim_domain=env.get("DKIM_DOMAIN", "").strip(),
         dkim_private_key=env.get("DKIM_PRIVATE_KEY", "").replace("\\n", "\n").strip(),
         twilio_api_base=env.get("TWILIO_API_BASE", "").strip().rstrip("/"),
-        vapid_private_key=env.get("VAPID_PRIVATE_KEY", "").replace("\\n", "\n").strip(),
-        vapid_public_key=env.get("VAPID_PUBLIC_KEY", "").strip(),
+        vapid_private_key=vapid_private,
+        vapid_public_key=vapid_public,
         vapid_subject=env.get("VAPID_SUBJECT", "").strip(),
         chromium_path=env.get("CHROMIUM_PATH", "/usr/bin/chromium"),
         s3_bucket=env.get("S3_BUCKET", "").strip(),

@@ -12,6 +12,7 @@ from mlmcrm.api import (
     crm,
     genealogy,
     health,
+    push,
     security_headers,
     session,
     unsubscribe,
@@ -50,6 +51,7 @@ def create_api() -> FastAPI:
         unsubscribe.router,
     ):
         api.include_router(router)
+    api.include_router(push.router)
     # /api/v1: the token's user and tokens, then each domain's routes under the same prefix.
     api.include_router(v1.router, prefix=routes.API_V1)
     for router in (commerce.router, commissions.router, crm.router, genealogy.router):
