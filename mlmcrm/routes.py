@@ -50,6 +50,8 @@ API_SESSION_LOGIN = "/api/session/login"
 API_SESSION_TWO_FACTOR = "/api/session/two-factor"
 API_SESSION_LOGOUT = "/api/session/logout"
 API_UNSUBSCRIBE = "/api/unsubscribe"
+API_TWILIO_INBOUND = "/api/twilio/inbound"
+API_TWILIO_STATUS = "/api/twilio/status"
 
 
 def login_url(next_path: str | None = None) -> str:

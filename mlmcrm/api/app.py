@@ -14,6 +14,7 @@ from mlmcrm.api import (
     health,
     security_headers,
     session,
+    twilio,
     v1,
     webhooks,
 )
@@ -43,6 +44,7 @@ def create_api() -> FastAPI:
 
     for router in (health.router, webhooks.router, security_headers.router, session.router):
         api.include_router(router)
+    api.include_router(twilio.router)
     # /api/v1: the token's user and tokens, then each domain's routes under the same prefix.
     api.include_router(v1.router, prefix=routes.API_V1)
     for router in (commerce.router, commissions.router, crm.router, genealogy.router):

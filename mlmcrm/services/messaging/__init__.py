@@ -6,3 +6,5 @@ channel and locale; :mod:`outbox` decides, for each person and channel, whether 
 :mod:`delivery` is the worker's side, which sends rows in batches exactly once; :mod:`inbox` is the
 in-app bell.
 """
+
+from mlmcrm.services.messaging import sms  # noqa: E402, F401 - registers the SMS sender
