@@ -14,7 +14,9 @@ used: behind a proxy it differs, and an attacker chooses it.
 **Answers go back as TwiML** in the webhook's response, which is how Twilio expects a reply to an
 inbound SMS: it goes at once, from the number the person texted, in the same conversation, and
 without an outbound API call. Above all, the confirmation of STOP must reach a number that has
-just opted out, which the outbox rightly refuses to write to.
+just opted out, which the outbox rightly refuses to write to. (When Twilio's own opt-out handling
+is left on for the number, Twilio answers STOP itself and drops replies to opted-out numbers, so
+the person still gets one confirmation; turning it off leaves the words to the company.)
 """
 
 from __future__ import annotations
