@@ -19,7 +19,7 @@ from mlmcrm.api import create_api
 from mlmcrm.models import AuditLog, CompanySetting
 from mlmcrm.models.messaging import Message, SmsInbound, SmsOptOut
 from mlmcrm.services.messaging import outbox, sms
-from mlmcrm.services.platform.actor import Actor
+from tests.services.conftest import fresh_admin
 from tests.twilio_server import AUTH_TOKEN, FROM_NUMBER, signature
 
 BACKEND_URL = "https://crm.example.org"
@@ -119,7 +119,7 @@ def test_stop_is_company_wide_and_start_opts_back_in(client, owner_session):
     for sender in (None, distributor.id):
         sms.record_consent(
             session=owner_session,
-            actor=Actor.system("test"),
+            actor=fresh_admin(owner_session),
             phone=phone,
             sender_id=sender,
             **distributor_consent,

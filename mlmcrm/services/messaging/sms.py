@@ -106,13 +106,46 @@ def _carrier_opt_out(phone: str) -> None:
         logger.exception("the opt-out of %s (Twilio error 21610) was not written", phone)
 
 
+def _no_longer_allowed(batch: Sequence[Outgoing], *, connection: Connection) -> dict[int, str]:
+    """Why messages of ``batch`` may no longer go, by id.
+
+    Their number opted out, or its consent was withdrawn, since they were written (a message
+    held for quiet hours, a retry).
+    """
+    rows = connection.execute(
+        text(
+            "SELECT m.id, EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.phone = m.to_address),"
+            " EXISTS (SELECT 1 FROM sms_consents c WHERE c.phone = m.to_address"
+            "  AND coalesce(c.sender_id, 0) = coalesce(m.sender_id, 0) AND c.revoked_at IS NULL)"
+            " FROM messages m WHERE m.id = ANY(CAST(:ids AS bigint[]))"
+        ),
+        {"ids": [m.id for m in batch]},
+    ).all()
+    connection.commit()
+    refused: dict[int, str] = {}
+    for message_id, opted_out, consented in rows:
+        if opted_out:
+            refused[message_id] = "This number opted out of SMS (it can text START to opt back in)."
+        elif not consented:
+            refused[message_id] = "The consent to SMS from this sender was withdrawn."
+    return refused
+
+
 @channel_sender("sms")
 def send_sms(batch: Sequence[Outgoing]) -> list[Result]:
-    """Send a batch of SMS with one Twilio client."""
+    """Send a batch of SMS with one Twilio client.
+
+    The rules are read again first: a number that opted out (or withdrew its consent) since
+    its message was written gets nothing, and the message is ``refused``.
+    """
     results: list[Result] = []
     try:
         with sms_adapter.SmsBatch() as twilio, get_engine("app").connect() as connection:
+            refused = _no_longer_allowed(batch, connection=connection)
             for message in batch:
+                if message.id in refused:
+                    results.append(Result(message.id, "refused", error=refused[message.id]))
+                    continue
                 try:
                     sid = twilio.send(message.to, message.body)
                 except sms_adapter.SmsNotSent as exc:
@@ -150,7 +183,7 @@ def _may_manage_consent(
 ) -> None:
     """Refuse unless ``actor`` may record or withdraw consent of ``phone`` to ``sender_id``.
 
-    Staff (and the system) may for any sender; a distributor for their own messages; a person
+    Staff may for any sender; a distributor for their own messages; a person
     for their own number.
 
     Raises:

@@ -18,13 +18,11 @@ from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.models import AuditLog
 from mlmcrm.models.messaging import Message, MessageAttempt, SmsConsent, SmsOptOut
 from mlmcrm.services.messaging import delivery, outbox, sms
-from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
 from tests.services.conftest import deliver_emails, fresh_admin, signed_in
 from tests.services.messaging.conftest import BACKEND_URL
 from tests.twilio_server import FROM_NUMBER
 
-SYSTEM = Actor.system("test")
 CONSENT_TEXT = "Text me about my orders. Msg & data rates may apply. Reply STOP to opt out."
 
 
@@ -36,7 +34,7 @@ def new_phone() -> str:
 def _consented(session, phone: str, sender_id: int | None = None) -> None:
     sms.record_consent(
         session=session,
-        actor=SYSTEM,
+        actor=fresh_admin(session),
         phone=phone,
         sender_id=sender_id,
         source="checkout form",
@@ -147,6 +145,36 @@ def test_an_unreachable_twilio_is_a_temporary_failure(owner_session, twilio, mon
     assert row.status == "queued" and "could not be reached" in row.error
 
 
+def test_a_number_that_says_stop_before_its_message_goes_gets_nothing(owner_session, twilio):
+    stopped, withdrawn = new_phone(), new_phone()
+    for phone in (stopped, withdrawn):
+        _consented(owner_session, phone)
+        assert _order_sms(owner_session, phone).status == "queued"
+    # Before the worker runs: one number texts STOP, the other withdraws its consent.
+    assert (
+        sms.receive(
+            session=owner_session,
+            message_sid="SM" + secrets.token_hex(16),
+            from_phone=stopped,
+            body="STOP",
+        )
+        == sms.STOP_CONFIRMATION
+    )
+    assert sms.revoke_consent(
+        session=owner_session,
+        actor=fresh_admin(owner_session),
+        phone=withdrawn,
+        sender_id=None,
+        source="call",
+    )
+    owner_session.commit()
+    deliver_emails()
+    assert twilio.requests_to(stopped) == [] and twilio.requests_to(withdrawn) == []
+    ((out,), (revoked,)) = _rows(owner_session, stopped), _rows(owner_session, withdrawn)
+    assert out.status == "refused" and "opted out" in out.error
+    assert revoked.status == "refused" and "withdrawn" in revoked.error
+
+
 def test_error_21610_opts_the_number_out_and_fails_the_message(owner_session, twilio):
     phone = new_phone()
     twilio.unsubscribed.add(phone)
@@ -252,7 +280,7 @@ def test_consent_without_its_evidence_is_refused(owner_session, phone, source, t
     with pytest.raises(ValidationFailed, match=message):
         sms.record_consent(
             session=owner_session,
-            actor=SYSTEM,
+            actor=fresh_admin(owner_session),
             phone=phone,
             sender_id=None,
             source=source,
@@ -303,7 +331,7 @@ def test_consent_is_per_sender_and_a_revoked_one_stops_sms(owner_session, twilio
 
     assert sms.revoke_consent(
         session=owner_session,
-        actor=SYSTEM,
+        actor=fresh_admin(owner_session),
         phone=phone,
         sender_id=distributor.id,
         source="asked on the phone",
@@ -311,7 +339,7 @@ def test_consent_is_per_sender_and_a_revoked_one_stops_sms(owner_session, twilio
     owner_session.commit()
     assert not sms.revoke_consent(
         session=owner_session,
-        actor=SYSTEM,
+        actor=fresh_admin(owner_session),
         phone=phone,
         sender_id=distributor.id,
         source="again",
