@@ -7,4 +7,4 @@ channel and locale; :mod:`outbox` decides, for each person and channel, whether 
 in-app bell.
 """
 
-from mlmcrm.services.messaging import sms  # noqa: E402, F401 - registers the SMS sender
+from mlmcrm.services.messaging import sms  # noqa: F401 - registers the SMS sender
