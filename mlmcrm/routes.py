@@ -55,6 +55,8 @@ API_SESSION_LOGOUT = "/api/session/logout"
 API_UNSUBSCRIBE = "/api/unsubscribe"
 API_PUSH_KEY = "/api/push/key"
 API_PUSH_SUBSCRIPTIONS = "/api/push/subscriptions"
+API_TWILIO_INBOUND = "/api/twilio/inbound"
+API_TWILIO_STATUS = "/api/twilio/status"
 
 
 def login_url(next_path: str | None = None) -> str:

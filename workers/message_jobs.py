@@ -23,7 +23,9 @@ TICK_EVERY = timedelta(minutes=1)
 def deliver(channel: str) -> dict[str, int]:
     """Send the due messages of ``channel`` (the RQ entry point)."""
     from mlmcrm.db import dispose_engines
-    from mlmcrm.services.messaging import delivery, push  # noqa: F401 - push registers its sender
+
+    # The channels' senders register themselves with delivery when imported.
+    from mlmcrm.services.messaging import delivery, push, sms  # noqa: F401
 
     dispose_engines()
     totals = delivery.deliver(channel)

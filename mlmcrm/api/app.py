@@ -15,6 +15,7 @@ from mlmcrm.api import (
     push,
     security_headers,
     session,
+    twilio,
     unsubscribe,
     v1,
     webhooks,
@@ -52,6 +53,7 @@ def create_api() -> FastAPI:
     ):
         api.include_router(router)
     api.include_router(push.router)
+    api.include_router(twilio.router)
     # /api/v1: the token's user and tokens, then each domain's routes under the same prefix.
     api.include_router(v1.router, prefix=routes.API_V1)
     for router in (commerce.router, commissions.router, crm.router, genealogy.router):

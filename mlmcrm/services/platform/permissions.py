@@ -61,6 +61,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Messaging: the words of each message, and the deliveries (failed ones retried).
     "messaging.templates": frozenset({"admin"}),
     "messaging.deliveries": frozenset({"admin", "support"}),
+    # SMS consent for any sender (a distributor records it for their own, a person for theirs).
+    "messaging.sms_consent_any": frozenset({"admin", "support"}),
     # Announcements to distributors by rank or status.
     "messaging.announce": frozenset({"admin"}),
     # Every signed-in person: their own profile, password, 2FA, sessions and API tokens.
