@@ -307,6 +307,18 @@ def _run(args: argparse.Namespace, counter: Any, port: int) -> int:
     }
     print(f"SMS plan of {len(contacts):,} contacts in {sms_plan_s:.1f} s: {sms_counts}", flush=True)
 
+    # A local Twilio that counts the texts it takes (the real client is pointed at it).
+    from tests.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+
+    twilio = FakeTwilio().start()
+    os.environ.update(
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_FROM_NUMBER=FROM_NUMBER,
+        TWILIO_API_BASE=twilio.url,
+    )
+    get_settings.cache_clear()
+
     # The email campaign: written in one transaction, then delivered by the workers.
     workers = [
         subprocess.Popen(
@@ -334,16 +346,40 @@ def _run(args: argparse.Namespace, counter: Any, port: int) -> int:
         print(f"campaign written in {written_s:.1f} s: {sent.queued:,} to send", flush=True)
         finished = _wait_for(counter, before + sent.queued, timeout=1800)
         emails_s = finished - first_enqueue
+
+        # The SMS: the plan's queued texts written at the fixed clock, then sent to Twilio.
+        with session_scope("app", actor_id=own.user_id) as session:
+            written = outbox.send_bulk(
+                session=session,
+                kind=sms_template.key,
+                channel="sms",
+                recipients=[
+                    outbox.Recipient(contact_id=c.id, phone=c.phone_e164) for c in contacts
+                ],
+                params={"sender_name": "Ada Obi"},
+                sender_id=own.user_id,
+                now=CLOCK,
+            )
+        sms_started = time.perf_counter()
+        deadline = time.monotonic() + 1800
+        while len(twilio.messages) < written.queued:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {len(twilio.messages)} of {written.queued} texts arrived")
+            time.sleep(0.01)
+        sms_s = time.perf_counter() - sms_started
     finally:
         for worker in workers:
             worker.terminate()
         for worker in workers:
             worker.wait(30)
         Queue("messages", connection=connection).empty()
+    twilio.stop()
     emails_per_s = sent.queued / emails_s
+    sms_per_s = written.queued / sms_s
     print(
         f"{sent.queued:,} emails delivered in {emails_s:.1f} s: {emails_per_s:,.0f}/s", flush=True
     )
+    print(f"{written.queued:,} texts delivered in {sms_s:.1f} s: {sms_per_s:,.0f}/s", flush=True)
 
     bare = _bare_loop(port, sent.queued, size=420)
     print(f"bare loop over one connection: {bare:,.0f}/s", flush=True)
@@ -353,6 +389,9 @@ def _run(args: argparse.Namespace, counter: Any, port: int) -> int:
         "email_refused": sum(sent.refused.values()),
         **sms_counts,
     }
+    if (written.queued, written.held) != (sms_counts["sms_queued"], sms_counts["sms_held"]):
+        print(f"the texts written differ from the plan: {written}", flush=True)
+        got["sms_queued"], got["sms_held"] = written.queued, written.held
     if got != expected:
         print(f"the rules' counts differ from the expected ones: {got} != {expected}", flush=True)
     result = {
@@ -360,6 +399,7 @@ def _run(args: argparse.Namespace, counter: Any, port: int) -> int:
         "workers": args.workers,
         "emails_per_s": round(emails_per_s),
         "bare_smtp_per_s": round(bare),
+        "sms_per_s": round(sms_per_s),
         "ratio": round(emails_per_s / bare, 2),
         "campaign_written_s": round(written_s, 1),
         "sms_plan_s": round(sms_plan_s, 1),
