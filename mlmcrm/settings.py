@@ -71,6 +71,7 @@ class Settings:
         twilio_from_number: The sender number of SMS.
         smtp_url: ``smtp://user:password@host:port`` for outgoing email; empty logs email instead.
         email_from: The From address of outgoing email.
+        email_webhook_secret: Shared secret of the mail provider's bounce and complaint events.
         dkim_selector: DKIM selector of the signing key (empty: mail is not signed here).
         dkim_domain: The domain the DKIM signature speaks for.
         dkim_private_key: The PEM private key that signs outgoing mail.
@@ -109,6 +110,7 @@ class Settings:
     twilio_from_number: str = ""
     smtp_url: str = field(default="", repr=False)
     email_from: str = "mlmcrm <no-reply@localhost>"
+    email_webhook_secret: str = field(default="", repr=False)
     dkim_selector: str = ""
     dkim_domain: str = ""
     dkim_private_key: str = field(default="", repr=False)
@@ -403,6 +405,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         twilio_from_number=env.get("TWILIO_FROM_NUMBER", ""),
         smtp_url=env.get("SMTP_URL", ""),
         email_from=env.get("EMAIL_FROM", "mlmcrm <no-reply@localhost>"),
+        email_webhook_secret=env.get("EMAIL_WEBHOOK_SECRET", "").strip(),
         dkim_selector=env.get("DKIM_SELECTOR", "").strip(),
         dkim_domain=env.get("DKIM_DOMAIN", "").strip(),
         dkim_private_key=env.get("DKIM_PRIVATE_KEY", "").replace("\\n", "\n").strip(),

@@ -3,13 +3,13 @@
 Both verify ``X-Twilio-Signature`` (HMAC of the address and the form fields with the account's
 auth token) before anything else; a forged or missing signature gets 403 and changes nothing.
 
-**Which address is signed.** Twilio signs the exact URL it calls. The issue names "the public
-``APP_URL`` address"; in this app ``/api`` is served by the backend, whose public address is
-``BACKEND_URL`` (the same as ``APP_URL`` when one host serves both, as in production behind one
-proxy). So the address checked is ``BACKEND_URL`` + the route's path, which is the URL to enter
-in Twilio's console for the number (``/api/twilio/inbound``) and the one every outgoing message
-names as its status callback (``/api/twilio/status``). The request's own ``Host`` header is never
-used: behind a proxy it differs, and an attacker chooses it.
+**Which address is signed.** Twilio signs the exact URL it calls, which is one of the app's public
+addresses: ``APP_URL`` + the route's path when one proxy serves the pages and ``/api`` on one
+host, or ``BACKEND_URL`` + the path when ``/api`` has a host of its own (every outgoing message
+names ``BACKEND_URL`` + ``/api/twilio/status`` as its status callback). A signature is accepted
+when it matches one of those two addresses; the request's own ``Host`` header is never used:
+behind a proxy it differs, and an attacker chooses it. Enter ``<public address>/api/twilio/inbound``
+as the number's webhook in Twilio's console.
 
 **Answers go back as TwiML** in the webhook's response, which is how Twilio expects a reply to an
 inbound SMS: it goes at once, from the number the person texted, in the same conversation, and
@@ -64,8 +64,12 @@ async def _signed_form(request: Request, path: str) -> FormData:
     except (UnicodeDecodeError, ValueError):
         raise _Refused(400, "The request is not a form.") from None
     form = FormData(fields)
-    url = get_settings().backend_url.rstrip("/") + path
-    if not sms_adapter.signature_valid(url, form, request.headers.get("x-twilio-signature", "")):
+    settings = get_settings()
+    signed = request.headers.get("x-twilio-signature", "")
+    addresses = dict.fromkeys(
+        base.rstrip("/") + path for base in (settings.app_url, settings.backend_url)
+    )
+    if not any(sms_adapter.signature_valid(url, form, signed) for url in addresses):
         raise _Refused(403, "The Twilio signature does not match.")
     return form
 

@@ -1,4 +1,4 @@
-"""The Stripe webhook and product images, under ``/api``.
+"""The Stripe webhook, the mail provider's bounce and complaint events, and product images.
 
 ``POST /api/webhooks/stripe`` verifies ``Stripe-Signature`` with the webhook secret and applies
 each event id once; a forged, stale or replayed request changes nothing.
@@ -7,12 +7,14 @@ each event id once; a forged, stale or replayed request changes nothing.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from mlmcrm import routes
 from mlmcrm.db import session_scope
+from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.services.commerce import catalog, payments
+from mlmcrm.services.messaging import bounces
 
 router = APIRouter(prefix=routes.API_PREFIX, tags=["webhooks"])
 
@@ -33,6 +35,23 @@ async def stripe_webhook(request: Request) -> WebhookAnswer:
     with session_scope("app") as session:
         result = payments.handle_webhook(session=session, payload=payload, signature=signature)
     return WebhookAnswer(received=True, applied=result.applied, detail=result.detail)
+
+
+@router.post("/webhooks/email", response_model=WebhookAnswer)
+async def email_events(request: Request) -> Response | WebhookAnswer:
+    """Apply a signed bounce or complaint: no more mail to that address."""
+    body = await request.body()
+    if len(body) > 64 * 1024:
+        return JSONResponse({"detail": "The request is too large."}, status_code=413)
+    try:
+        event = bounces.verify(body, request.headers.get("x-mlmcrm-signature", ""))
+    except PermissionDenied as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+    except ValidationFailed as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+    with session_scope("app") as session:
+        bounces.apply(event, session=session)
+    return WebhookAnswer(received=True, applied=True, detail=f"{event.kind} recorded")
 
 
 @router.get("/files/products/{name}")

@@ -344,3 +344,16 @@ def test_unknown_statuses_and_messages_change_nothing(client, owner_session):
     owner_session.commit()
     _callback(client, email, "failed")
     assert _status(owner_session, email).status == "sent", "only SMS rows follow Twilio"
+
+
+def test_a_signature_for_the_public_app_address_is_accepted(client, owner_session, monkeypatch):
+    monkeypatch.setenv("APP_URL", "https://app.example.org")
+    settings.get_settings.cache_clear()
+    phone = new_phone()
+    params = _stop_params(phone)
+    signed = signature("https://app.example.org" + routes.API_TWILIO_INBOUND, params)
+    response = client.post(
+        routes.API_TWILIO_INBOUND, data=params, headers={"X-Twilio-Signature": signed}
+    )
+    assert response.status_code == 200
+    assert _opted_out(owner_session, phone) is not None
