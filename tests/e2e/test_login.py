@@ -37,7 +37,7 @@ def test_distributor_sees_their_home_and_not_the_admin_pages(page, app):
     expect(page.get_by_text("Welcome back")).to_be_visible()
     expect(page.get_by_text("Personal volume (PV)")).to_be_visible()
     page.goto(app.url + "/admin")
-    expect(page).to_have_url(re.compile(r"/forbidden"))
+    expect(page).to_have_url(re.compile(r"/forbidden"), timeout=15_000)
     expect(page.get_by_text("You don't have access to that page")).to_be_visible()
 
 
@@ -45,7 +45,7 @@ def test_staff_cannot_open_the_distributor_back_office(page, app):
     sign_in(page, app, ADMIN_EMAIL)
     expect(page).to_have_url(re.compile(r"/admin"))
     page.goto(app.url + "/home")
-    expect(page).to_have_url(re.compile(r"/forbidden"))
+    expect(page).to_have_url(re.compile(r"/forbidden"), timeout=15_000)
 
 
 def test_wrong_password_is_refused_in_place(page, app):

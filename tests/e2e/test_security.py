@@ -204,7 +204,7 @@ def test_distributor_cannot_open_staff_pages(page, app):
     expect(page).to_have_url(re.compile(r"/home"))
     for path in ("/admin/audit", "/admin/users", "/admin"):
         page.goto(app.url + path)
-        expect(page).to_have_url(re.compile(r"/forbidden"))
+        expect(page).to_have_url(re.compile(r"/forbidden"), timeout=15_000)
     expect(page.get_by_role("link", name="Audit log")).to_have_count(0)
 
 
@@ -239,7 +239,7 @@ def test_compliance_reads_the_audit_log_but_finance_and_support_do_not(browser, 
             if allowed:
                 expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
             else:
-                expect(page).to_have_url(re.compile(r"/forbidden"))
+                expect(page).to_have_url(re.compile(r"/forbidden"), timeout=15_000)
             page.goto(app.url + "/admin/users")
             expect(page.get_by_role("heading", name="Users")).to_be_visible()
         finally:
