@@ -1,0 +1,1 @@
+"""Payouts: wallets, holds, payout methods, batches and their execution."""
