@@ -53,3 +53,4 @@ import workers.account_jobs  # noqa: E402, F401 - registers accounts.signup, acc
 import workers.commission_jobs  # noqa: E402, F401 - registers commissions.run
 import workers.crm_jobs  # noqa: E402, F401 - registers crm.import_contacts
 import workers.genealogy_jobs  # noqa: E402, F401 - registers genealogy.place_expired
+import workers.payout_jobs  # noqa: E402, F401 - registers payouts.execute

@@ -54,7 +54,15 @@ from mlmcrm.models.messaging import (
 )
 from mlmcrm.models.network import Distributor, Rank
 from mlmcrm.models.orders import Order, OrderItem, OrderRefund
-from mlmcrm.models.payouts import Payout
+from mlmcrm.models.payouts import (
+    Payout,
+    PayoutBatch,
+    PayoutBatchHold,
+    PayoutHold,
+    PayoutMethod,
+    SanctionsEntry,
+    WalletEntry,
+)
 from mlmcrm.models.settings import CompanySetting
 from mlmcrm.models.users import User, UserProfile, UserSession
 
@@ -99,6 +107,12 @@ __all__ = [
     "OrderItem",
     "OrderRefund",
     "Payout",
+    "PayoutBatch",
+    "PayoutBatchHold",
+    "PayoutHold",
+    "PayoutMethod",
+    "SanctionsEntry",
+    "WalletEntry",
     "Product",
     "ProductCategory",
     "PushSubscription",

@@ -78,6 +78,9 @@ class UserProfile(SQLModel, table=True):
     bank_account_enc: str | None = column_field(sa.Text)
     bank_account_last4: str | None = column_field(sa.CHAR(4))
     address: dict[str, Any] | None = column_field(JSONB)
+    # When the person's identity was verified (the payout hold lifts), and by whom.
+    identity_verified_at: datetime | None = timestamp_field()
+    identity_verified_by: int | None = fk_field("users.id", nullable=True)
 
 
 class UserSession(SQLModel, table=True):

@@ -403,4 +403,13 @@ def handle_webhook(*, session: Session, payload: bytes, signature: str) -> Webho
 
         recorded = refunds.record_stripe_refund(obj, session=session, actor=WEBHOOK_ACTOR)
         detail = f"order {recorded.order_id} {recorded.order_status}" if recorded else "known"
+    elif event_type == "transfer.reversed":
+        from mlmcrm.services.payouts import returns
+
+        detail = returns.transfer_reversed(session=session, transfer=obj)
+    elif event_type == "account.updated":
+        from mlmcrm.services.payouts import methods
+
+        ready = methods.refresh_stripe(session=session, stripe_account_id=str(_get(obj, "id", "")))
+        detail = "no payout method" if ready is None else f"ready: {ready}"
     return WebhookResult(event_id, event_type, True, detail)

@@ -26,6 +26,7 @@ from mlmcrm.models.commissions import ledger_partition_name
 from mlmcrm.models.orders import counted_sql
 from mlmcrm.services.commissions import period_messages
 from mlmcrm.services.commissions.commission_run import ADJUSTMENT_BONUS, RUN_LOCK_CLASS, RunRefused
+from mlmcrm.services.payouts import wallet
 from mlmcrm.services.platform import audit, listing, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.jobs import declare_job
@@ -405,6 +406,12 @@ def close_period(*, session: Session, actor: Actor, period_id: int) -> PeriodPub
     row.closed_by = actor.user_id
     session.add(row)
     session.flush()
+    wallet.post_period(
+        session=session,
+        actor=actor,
+        period_id=period_id,
+        label=period_label(row.starts_at, row.ends_at),
+    )
     audit.record(
         session=session,
         actor=actor,

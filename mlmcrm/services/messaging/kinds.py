@@ -273,6 +273,72 @@ STATEMENT_READY = declare_kind(
         },
     )
 )
+PAYOUT_METHOD_CHANGED = declare_kind(
+    MessageKind(
+        key="payouts.method_changed",
+        label="Your payout method changed",
+        category="security",
+        default_channels=("email", "in_app"),
+        words={
+            "email": Words(
+                "Your payout method changed",
+                "Hello {{ first_name }},\n\nYour commissions will now be paid to: {{ method }} "
+                "(changed {{ changed_at }}). The next payout waits for the company's cooling "
+                "period.\n\nIf you did not make this change, contact support at once and "
+                "change your password.\n",
+            ),
+        },
+        sample={
+            "first_name": "Ada",
+            "method": "bank account ending 6789",
+            "changed_at": "2026-12-05 10:00 UTC",
+        },
+    )
+)
+PAYOUT_SENT = declare_kind(
+    MessageKind(
+        key="payouts.sent",
+        label="Payout sent",
+        category="transactional",
+        words={
+            "email": Words(
+                "Your payout of {{ amount }} is on its way",
+                "Hello {{ first_name }},\n\nWe sent {{ amount }} to {{ method }} "
+                "(payout #{{ payout_id }}). See your wallet: {{ app_url }}/wallet\n",
+            ),
+        },
+        sample={
+            "first_name": "Ada",
+            "amount": "125.40 USD",
+            "method": "Stripe",
+            "payout_id": 42,
+            "app_url": "https://backoffice.example.com",
+        },
+    )
+)
+PAYOUT_FAILED = declare_kind(
+    MessageKind(
+        key="payouts.failed",
+        label="Payout failed",
+        category="transactional",
+        required=True,
+        words={
+            "email": Words(
+                "Your payout of {{ amount }} did not go through",
+                "Hello {{ first_name }},\n\nPayout #{{ payout_id }} of {{ amount }} failed: "
+                "{{ reason }}. The money is back in your wallet; check your payout method: "
+                "{{ app_url }}/wallet\n",
+            ),
+        },
+        sample={
+            "first_name": "Ada",
+            "amount": "125.40 USD",
+            "payout_id": 42,
+            "reason": "the bank account is closed (R02)",
+            "app_url": "https://backoffice.example.com",
+        },
+    )
+)
 TASK_SUMMARY = declare_kind(
     MessageKind(
         key="crm.task_summary",

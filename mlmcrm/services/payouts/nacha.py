@@ -88,6 +88,10 @@ _ROUTING_WEIGHTS = (3, 7, 1, 3, 7, 1, 3, 7, 1)
 _ROUTING_MESSAGE = "That routing number is not valid: check the 9 digits on your cheque."
 
 
+TRACE_SEQUENCES = 9_999_999
+"""Trace numbers end with a 7-digit sequence; it wraps after this many."""
+
+
 def routing_number_valid(value: str) -> bool:
     """Whether ``value`` (spaces allowed) is nine digits that pass the ABA checksum.
 
@@ -480,6 +484,7 @@ def write_file(
     effective_date: date,
     created_at: datetime,
     file_id_modifier: str = "A",
+    first_sequence: int = 1,
 ) -> AchFile:
     """Write the ACH credit file that pays ``credits``.
 
@@ -497,6 +502,9 @@ def write_file(
         file_id_modifier: ``A`` for the day's first file, then ``B``…``Z``, ``0``…``9``, so
             the bank can tell files made the same day apart.
 
+        first_sequence: The trace sequence of the file's first entry (1 to 9,999,999), so that
+            trace numbers stay distinct from one file to the next; after 9,999,999 it wraps to 1.
+
     Returns:
         The file's text and its totals.
 
@@ -507,6 +515,8 @@ def write_file(
     """
     if not credits:
         raise ValidationFailed("There are no payouts to put in the ACH file.")
+    if not 1 <= first_sequence <= TRACE_SEQUENCES:
+        raise ValidationFailed("The first trace sequence must be from 1 to 9,999,999.")
     if (
         len(file_id_modifier) != 1
         or not file_id_modifier.isascii()
@@ -554,7 +564,8 @@ def write_file(
     for batch_number, (sec_code, members) in enumerate(batches, start=1):
         records.append(_batch_header(originator, sec_code, effective_date, batch_number))
         for credit in members:
-            trace = originator.odfi_routing + _number(len(traces) + 1, 7)
+            sequence = (first_sequence - 1 + len(traces)) % TRACE_SEQUENCES + 1
+            trace = originator.odfi_routing + _number(sequence, 7)
             traces[credit.payout_id] = trace
             records.append(_entry(credit, trace))
         batch_hash = _entry_hash(members)

@@ -1,0 +1,48 @@
+"""Payout tests run on a company of their own (a fresh database per test), like commissions."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from mlmcrm.db import session_scope
+from mlmcrm.services.commissions import commission_periods as periods
+from mlmcrm.services.commissions.commission_run import run_period
+from tests.factories import make_user
+from tests.services.commissions.conftest import (  # noqa: F401 - fixtures used by these tests
+    commission_template,
+    company,
+    company_url,
+    owner,
+    private_redis,
+)
+from tests.services.conftest import signed_in
+
+
+@pytest.fixture()
+def closed(company, owner):
+    """The company with January run and closed (its earnings posted to the wallets)."""
+    run_period(actor=company.admin, period_id=company.period_id)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.close_period(session=session, actor=company.admin, period_id=company.period_id)
+    return company
+
+
+@pytest.fixture()
+def finance(owner):
+    """Two finance users, signed in just now (re-authenticated): the builder and the approver."""
+    first = signed_in(owner, make_user(owner, role="finance"))[0]
+    second = signed_in(owner, make_user(owner, role="finance"))[0]
+    return first, second
+
+
+def verify_everyone(owner, company) -> None:
+    """Identity verified for every distributor of the company (the identity hold lifts)."""
+    owner.execute(
+        text(
+            "UPDATE user_profiles SET identity_verified_at = now() WHERE user_id IN"
+            " (SELECT user_id FROM distributors WHERE id = ANY(:ids))"
+        ),
+        {"ids": list(company.people.values())},
+    )
+    owner.commit()
