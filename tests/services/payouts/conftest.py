@@ -20,7 +20,7 @@ from tests.services.conftest import signed_in
 
 
 @pytest.fixture()
-def closed(company, owner):
+def closed(company, owner):  # noqa: F811 - the fixtures imported above
     """The company with January run and closed (its earnings posted to the wallets)."""
     run_period(actor=company.admin, period_id=company.period_id)
     with session_scope("app", actor_id=company.admin_id) as session:
@@ -29,14 +29,14 @@ def closed(company, owner):
 
 
 @pytest.fixture()
-def finance(owner):
+def finance(owner):  # noqa: F811 - the fixture imported above
     """Two finance users, signed in just now (re-authenticated): the builder and the approver."""
     first = signed_in(owner, make_user(owner, role="finance"))[0]
     second = signed_in(owner, make_user(owner, role="finance"))[0]
     return first, second
 
 
-def verify_everyone(owner, company) -> None:
+def verify_everyone(owner, company) -> None:  # noqa: F811 - plain arguments
     """Identity verified for every distributor of the company (the identity hold lifts)."""
     owner.execute(
         text(

@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from mlmcrm.db import session_scope
 from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.models import CommissionPeriod
 from mlmcrm.services.payouts import batches, holds, payout_settings, sanctions, wallet
@@ -55,7 +54,8 @@ def test_closing_a_period_posts_each_persons_earnings_which_trace_to_the_ledger(
     # A tampered entry is found by the reconciliation.
     owner.execute(
         text(
-            "UPDATE wallet_entries SET amount = amount + 1 WHERE period_id = :p AND distributor_id = :d"
+            "UPDATE wallet_entries SET amount = amount + 1"
+            " WHERE period_id = :p AND distributor_id = :d"
         ),
         {"p": closed.period_id, "d": someone},
     )
@@ -281,9 +281,9 @@ def test_a_sanctions_match_holds_the_payee_for_review_once(owner, closed, financ
     builder, approver = finance
     _payable(owner, closed, "A", "E", builder=builder)
     # E is "Jane Doe" in the test company; the list has "DOE, Jane".
+    empty = ',"-0- "' * 8
     sdn = (
-        '36,"DOE, Jane","individual","SDGT","-0- ","-0- ","-0- ","-0- ","-0- ","-0- ","-0- ","-0- "\r\n'
-        '37,"ACME TRADING","-0- ","IRAN","-0- ","-0- ","-0- ","-0- ","-0- ","-0- ","-0- ","-0- "\r\n'
+        f'36,"DOE, Jane","individual","SDGT"{empty}\r\n37,"ACME TRADING","-0- ","IRAN"{empty}\r\n'
     ).encode()
     info = sanctions.import_list(session=owner, actor=builder, sdn_csv=sdn)
     owner.commit()
