@@ -45,6 +45,7 @@ from mlmcrm.pages.forbidden import forbidden_page, index_page
 from mlmcrm.pages.messaging.messages import MessagesState, messages_page
 from mlmcrm.pages.network.genealogy import admin_genealogy_page, team_page
 from mlmcrm.pages.network.genealogy_state import GenealogyState
+from mlmcrm.pages.payouts.wallet import WalletState, wallet_page
 from mlmcrm.pages.reports.admin_home import AdminHomeState, admin_home
 from mlmcrm.pages.reports.distributor_home import DistributorHomeState, distributor_home
 from mlmcrm.runtime import refuse_demo_accounts_in_production
@@ -99,6 +100,12 @@ PAGES = [
         routes.DISTRIBUTOR_STATEMENT,
         "Commission statement",
         [AuthState.guard_distributor, StatementState.load],
+    ),
+    (
+        wallet_page,
+        routes.DISTRIBUTOR_WALLET,
+        "Wallet",
+        [AuthState.guard_distributor, WalletState.load],
     ),
     (admin_home, routes.ADMIN_HOME, "Overview", [AuthState.guard_staff, AdminHomeState.load]),
     (profile_page, routes.ACCOUNT, "My account", [AuthState.guard_account, ProfileState.load]),

@@ -9,6 +9,7 @@ ADMIN_HOME = "/admin"
 ADMIN_COMMISSIONS = "/admin/commissions"
 ADMIN_PLANS = "/admin/plans"
 DISTRIBUTOR_STATEMENT = "/statement"
+DISTRIBUTOR_WALLET = "/wallet"
 
 JOIN = "/join/[sponsor_code]"
 VERIFY_EMAIL = "/verify-email"

@@ -12,6 +12,7 @@ from mlmcrm.api import (
     crm,
     genealogy,
     health,
+    payouts,
     push,
     security_headers,
     session,
@@ -56,6 +57,12 @@ def create_api() -> FastAPI:
     api.include_router(twilio.router)
     # /api/v1: the token's user and tokens, then each domain's routes under the same prefix.
     api.include_router(v1.router, prefix=routes.API_V1)
-    for router in (commerce.router, commissions.router, crm.router, genealogy.router):
+    for router in (
+        commerce.router,
+        commissions.router,
+        crm.router,
+        genealogy.router,
+        payouts.router,
+    ):
         api.include_router(router, prefix=routes.API_V1)
     return api

@@ -34,6 +34,7 @@ DISTRIBUTOR_NAV = (
     NavItem("Home", "layout-dashboard", routes.DISTRIBUTOR_HOME),
     NavItem("My team", "network", routes.DISTRIBUTOR_TEAM),
     NavItem("Statement", "receipt-text", routes.DISTRIBUTOR_STATEMENT),
+    NavItem("Wallet", "wallet", routes.DISTRIBUTOR_WALLET),
     NavItem("Orders", "shopping-bag", routes.DISTRIBUTOR_ORDERS),
     NavItem("Customers", "contact", routes.DISTRIBUTOR_CUSTOMERS),
     NavItem("Today", "bell", routes.CRM_TODAY),

@@ -236,3 +236,12 @@ def refresh_stripe(*, session: Session, stripe_account_id: str) -> bool | None:
             after={"ready": status.ready},
         )
     return status.ready
+
+
+def refresh_own_stripe(*, session: Session, actor: Actor) -> bool | None:
+    """Back from Stripe's onboarding: ask Stripe whether the actor's account is ready now."""
+    distributor_id = _own_distributor(actor)
+    row = session.get(PayoutMethod, distributor_id)
+    if row is None or row.kind != "stripe" or not row.stripe_account_id:
+        return None
+    return refresh_stripe(session=session, stripe_account_id=row.stripe_account_id)

@@ -106,6 +106,8 @@ API_SCOPES: dict[str, str] = {
     "customers:read": "Read the customers you may see",
     "genealogy:read": "Read your downline: upline, downline pages and cards",
     "commissions:read": "Read your period figures: volumes, ranks, estimated earnings",
+    "wallet:read": "Read your wallet: balance, entries and what holds a payout",
+    "payouts:read": "Read your payouts and their status",
     "tokens:manage": "List and revoke your API tokens",
 }
 """Scopes a personal API token can hold; a token never grants more than its user's role."""

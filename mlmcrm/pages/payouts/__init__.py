@@ -1,0 +1,1 @@
+"""Payout pages: the distributor's wallet and finance's batches."""
