@@ -121,25 +121,31 @@ REASONS: dict[str, Reason] = {
 }
 
 
-def payee_rules_sql(*, entry_filter: str = "true", payee_filter: str = "true") -> str:
+def payee_rules_sql(
+    *, entry_filter: str = "true", payee_filter: str = "true", one_payee: bool = False
+) -> str:
     """The rules as one query: ``distributor_id, balance, method, fee, reasons`` per payee.
 
     Args:
         entry_filter: Which wallet entries count (alias ``e``), such as the periods of a batch.
         payee_filter: Which payees (alias ``b`` for the balances, ``d`` for distributors).
+        one_payee: Only the payee ``:who`` (the wallet page): the sums read that person's
+            entries and holds alone, through their indexes.
 
     The query takes ``:threshold``, ``:fee_stripe``, ``:fee_ach`` and ``:forfeit`` (from the
     policy: :func:`rule_params`) and leaves out everyone whose balance is zero.
     """
+    who_e = " AND e.distributor_id = :who" if one_payee else ""
+    who_h = " AND h.distributor_id = :who" if one_payee else ""
     return f"""
 WITH bal AS (
     SELECT e.distributor_id, sum(e.amount) AS balance FROM wallet_entries e
-    WHERE {entry_filter} GROUP BY e.distributor_id
+    WHERE ({entry_filter}){who_e} GROUP BY e.distributor_id
 ),
 active_holds AS (
     SELECT h.distributor_id, array_agg(DISTINCT CASE WHEN h.kind = 'method_change'
            THEN 'cooling' ELSE 'hold_' || h.kind END) AS kinds
-    FROM payout_holds h WHERE h.released_at IS NULL AND (h.until IS NULL OR h.until > now())
+    FROM payout_holds h WHERE h.released_at IS NULL AND (h.until IS NULL OR h.until > now()){who_h}
     GROUP BY h.distributor_id
 )
 SELECT b.distributor_id, b.balance, m.kind AS method, m.stripe_account_id,
@@ -221,7 +227,7 @@ def blockers(
     policy = policy or get_policy(session=session)
     row = (
         session.execute(
-            text(payee_rules_sql(payee_filter="b.distributor_id = :who")),
+            text(payee_rules_sql(one_payee=True)),
             {**rule_params(policy), "who": distributor_id},
         )
         .mappings()

@@ -9,6 +9,7 @@ as returned: the next payout waits until the person enters their bank details ag
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -19,6 +20,7 @@ from mlmcrm.services.messaging import outbox
 from mlmcrm.services.payouts import nacha
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.money import from_minor, to_minor
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 ACCOUNT_RETURNS = frozenset({"R02", "R03", "R04", "R12", "R14", "R15", "R16", "R20", "R23"})
@@ -95,6 +97,8 @@ def import_return_file(*, session: Session, actor: Actor, content: bytes) -> Ret
         raise ValidationFailed(
             "This is not an ACH return file: it holds characters other than plain ASCII."
         ) from exc
+    if any(ord(c) < 32 and c not in "\r\n" for c in decoded):
+        raise ValidationFailed("This is not an ACH return file: it is not plain text.")
     returns = nacha.parse_return_file(decoded)
     traces = [r.original_trace for r in returns]
     found = {
@@ -121,6 +125,12 @@ def import_return_file(*, session: Session, actor: Actor, content: bytes) -> Ret
         if payout.status == "returned":
             already += 1
             continue
+        if item.amount_cents != to_minor(Decimal(payout.amount)):
+            raise ValidationFailed(
+                f"Trace {item.original_trace} returns {from_minor(item.amount_cents)} but payout "
+                f"#{payout.id} was {payout.amount}. Nothing was applied; check the file with the "
+                "bank."
+            )
         if payout.status != "sent":
             raise ValidationFailed(
                 f"Payout #{payout.id} (trace {item.original_trace}) was not sent; its return "
