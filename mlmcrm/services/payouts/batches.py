@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from mlmcrm.errors import NotFound, ValidationFailed
+from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import CommissionPeriod, PayoutBatch
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import auth
@@ -177,6 +177,8 @@ def build(*, session: Session, actor: Actor, period_ids: list[int]) -> BatchPubl
         params,
     ).scalars()
     screened = sanctions.screen(session=session, actor=actor, distributor_ids=list(with_money))
+    if actor.user_id is None:
+        raise PermissionDenied("A batch is built by a person: the second one approves it.")
     row = PayoutBatch(
         status="draft", period_ids=chosen, currency=policy.currency, created_by=actor.user_id
     )

@@ -277,7 +277,7 @@ def set_hold(
     elif kind == "finance":
         permissions.require("payouts.manage", actor=actor)
     elif kind in ("sanctions", "method_change"):
-        if not (actor.role == permissions.SYSTEM_ROLE or permissions.can("payouts.manage", actor)):
+        if actor.role != permissions.SYSTEM_ROLE:
             permissions.require("payouts.manage", actor=actor)
     else:
         raise ValidationFailed("Choose a finance or a compliance hold.")

@@ -206,7 +206,7 @@ def start_stripe_onboarding(
         )
         _announce_change(session, actor, distributor, "Stripe")
     return stripe_connect.account_link(
-        account_id=row.stripe_account_id,  # type: ignore[arg-type]  # set above
+        account_id=row.stripe_account_id,
         refresh_url=refresh_url,
         return_url=return_url,
     )

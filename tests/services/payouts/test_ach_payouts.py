@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import text
 
 from mlmcrm import settings
-from mlmcrm.db import session_scope
 from mlmcrm.errors import ReauthenticationRequired, ValidationFailed
 from mlmcrm.integrations import storage
 from mlmcrm.models import User
