@@ -87,7 +87,7 @@ def paid_periods_filter(period_ids: list[int]) -> str:
     )
 
 
-def _check_periods(session: Session, period_ids: list[int]) -> list[int]:
+def _check_periods(period_ids: list[int], *, session: Session) -> list[int]:
     chosen = sorted({int(p) for p in period_ids})
     if not chosen:
         raise ValidationFailed("Choose at least one closed period to pay.")
@@ -164,7 +164,7 @@ def build(*, session: Session, actor: Actor, period_ids: list[int]) -> BatchPubl
             f"Batch #{current.id} is {current.status}: execute or cancel it before building "
             "another."
         )
-    chosen = _check_periods(session, period_ids)
+    chosen = _check_periods(period_ids, session=session)
     policy = get_policy(session=session)
     entry_filter = paid_periods_filter(chosen)
     params = {**holds.rule_params(policy), "periods": chosen}
@@ -209,7 +209,7 @@ def build(*, session: Session, actor: Actor, period_ids: list[int]) -> BatchPubl
         ),
         {"batch": row.id},
     )
-    row.totals = _totals(session, row.id, screened)  # type: ignore[arg-type]  # flushed
+    row.totals = _totals(row.id, screened, session=session)  # type: ignore[arg-type]  # flushed
     session.add(row)
     session.execute(text("DROP TABLE payout_candidates"))
     audit.record(
@@ -223,7 +223,7 @@ def build(*, session: Session, actor: Actor, period_ids: list[int]) -> BatchPubl
     return _public(row)
 
 
-def _totals(session: Session, batch_id: int, screened: int) -> dict[str, Any]:
+def _totals(batch_id: int, screened: int, *, session: Session) -> dict[str, Any]:
     paid = session.execute(
         text(
             "SELECT method, count(*) AS n, COALESCE(sum(amount), 0) AS amount,"
@@ -263,7 +263,7 @@ def _totals(session: Session, batch_id: int, screened: int) -> dict[str, Any]:
     }
 
 
-def _locked(session: Session, batch_id: int) -> PayoutBatch:
+def _locked(batch_id: int, *, session: Session) -> PayoutBatch:
     row = session.exec(
         select(PayoutBatch).where(PayoutBatch.id == batch_id).with_for_update()
     ).first()
@@ -284,7 +284,7 @@ def approve(*, session: Session, actor: Actor, batch_id: int) -> BatchPublic:
         NotFound: No such batch.
     """
     permissions.require("payouts.manage", actor=actor)
-    row = _locked(session, batch_id)
+    row = _locked(batch_id, session=session)
     if row.created_by == actor.user_id:
         raise BatchRefused(
             "You built this batch: another finance user must approve it (two people agree on "
@@ -333,7 +333,7 @@ def cancel(*, session: Session, actor: Actor, batch_id: int, reason: str) -> Bat
     reason = (reason or "").strip()
     if len(reason) < 5:
         raise ValidationFailed("Say why the batch is cancelled (at least 5 characters).")
-    row = _locked(session, batch_id)
+    row = _locked(batch_id, session=session)
     if row.status not in ("draft", "approved"):
         raise BatchRefused(f"Batch #{batch_id} is {row.status}; it can no longer be cancelled.")
     before = row.status

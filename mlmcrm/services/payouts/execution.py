@@ -99,7 +99,7 @@ def start(*, session: Session, actor: Actor, batch_id: int) -> JobPublic:
     return job
 
 
-def _recheck(session: Session, batch: PayoutBatch) -> int:
+def _recheck(batch: PayoutBatch, *, session: Session) -> int:
     """Cancel the payouts that a hold or a lower balance now stops; returns how many."""
     policy = get_policy(session=session)
     rules = holds.payee_rules_sql(
@@ -155,7 +155,7 @@ def _send_one(row: Any, currency: str) -> _Outcome:
     return _Outcome(row.id, transfer_id=transfer.id)
 
 
-def _record_sent(session: Session, sent: list[tuple[int, str | None]]) -> None:
+def _record_sent(sent: list[tuple[int, str | None]], *, session: Session) -> None:
     """Mark payouts sent (with their transfer ids) and take them out of the wallets."""
     if not sent:
         return
@@ -218,7 +218,8 @@ def _send_stripe(batch_id: int, currency: str, progress: Callable[[float, str], 
                 raise RetryLater(f"Stripe could not be reached: {exc}") from exc
             with session_scope("app") as session:
                 _record_sent(
-                    session, [(o.payout_id, o.transfer_id) for o in outcomes if o.failure is None]
+                    [(o.payout_id, o.transfer_id) for o in outcomes if o.failure is None],
+                    session=session,
                 )
                 failed = [o for o in outcomes if o.failure is not None]
                 if failed:
@@ -293,7 +294,7 @@ def _write_ach(batch_id: int) -> int:
             ),
             {"ids": list(ach.traces), "traces": list(ach.traces.values())},
         )
-        _record_sent(session, [(payout_id, None) for payout_id in ach.traces])
+        _record_sent([(payout_id, None) for payout_id in ach.traces], session=session)
         batch.ach_file_sha256 = hashlib.sha256(data).hexdigest()
         session.add(batch)
         return len(ach.traces)
@@ -317,7 +318,7 @@ def execute_batch(
         row = session.get(PayoutBatch, batch_id)
         assert row is not None  # locked above
         if row.rechecked_at is None:
-            cancelled = _recheck(session, row)
+            cancelled = _recheck(row, session=session)
             row.rechecked_at = utcnow()
             row.ach_effective_date = nacha.effective_entry_date(utcnow().date())
             audit.record(
@@ -356,12 +357,12 @@ def execute_batch(
             entity_id=batch_id,
             after={"outcome": counts},
         )
-        _notify(session, batch_id)
+        _notify(batch_id, session=session)
     progress(99, f"{stripe_sent:,} Stripe transfers and {ach_sent:,} bank transfers")
     return {"batch_id": batch_id, "stripe": stripe_sent, "ach": ach_sent, "outcome": counts}
 
 
-def _notify(session: Session, batch_id: int) -> None:
+def _notify(batch_id: int, *, session: Session) -> None:
     rows = session.execute(
         text(
             "SELECT p.id, p.status, p.amount, p.currency, p.method, p.failure_reason, d.user_id"

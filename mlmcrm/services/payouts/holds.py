@@ -238,7 +238,7 @@ def blockers(
     return [REASONS[code] for code in row["reasons"]], dict(row)
 
 
-def _distributor(session: Session, distributor_id: int) -> Distributor:
+def _distributor(distributor_id: int, *, session: Session) -> Distributor:
     row = session.get(Distributor, distributor_id)
     if row is None:
         raise NotFound(f"There is no distributor #{distributor_id}.")
@@ -286,7 +286,7 @@ def set_hold(
         raise ValidationFailed("Say why payouts are held (at least 5 characters).")
     if len(reason) > 500:
         raise ValidationFailed("Keep the reason under 500 characters.")
-    _distributor(session, distributor_id)
+    _distributor(distributor_id, session=session)
     row = PayoutHold(
         distributor_id=distributor_id,
         kind=kind,
@@ -387,7 +387,7 @@ def mark_identity_verified(
     note = (note or "").strip()
     if len(note) < 5:
         raise ValidationFailed("Say what was checked (at least 5 characters).")
-    distributor = _distributor(session, distributor_id)
+    distributor = _distributor(distributor_id, session=session)
     session.execute(
         text(
             "INSERT INTO user_profiles (user_id, identity_verified_at, identity_verified_by)"

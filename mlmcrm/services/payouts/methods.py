@@ -44,7 +44,7 @@ class MethodPublic:
     changed_at: datetime | None
 
 
-def _own_distributor(actor: Actor) -> int:
+def _own_distributor(*, actor: Actor) -> int:
     permissions.require("back_office.view", actor=actor)
     if actor.distributor_id is None:
         raise PermissionDenied("Only distributors have a payout method.")
@@ -74,7 +74,7 @@ def view(*, session: Session, distributor_id: int) -> MethodPublic | None:
     )
 
 
-def _announce_change(session: Session, actor: Actor, distributor: Distributor, what: str) -> None:
+def _announce_change(distributor: Distributor, what: str, *, session: Session) -> None:
     user = session.get(User, distributor.user_id)
     if user is not None:
         outbox.notify(
@@ -103,7 +103,7 @@ def set_bank_account(
         ValidationFailed: A routing number failing its checksum, a malformed account number,
             no holder name or an unknown account type; nothing is changed.
     """
-    distributor_id = _own_distributor(actor)
+    distributor_id = _own_distributor(actor=actor)
     auth.require_fresh_authentication(session=session, actor=actor)
     name = " ".join((holder_name or "").split())
     if not 2 <= len(name) <= 100:
@@ -152,7 +152,7 @@ def set_bank_account(
             "cooling_until": until,
         },
     )
-    _announce_change(session, actor, distributor, f"bank account ending {row.account_last4}")
+    _announce_change(distributor, f"bank account ending {row.account_last4}", session=session)
     return view(session=session, distributor_id=distributor_id)  # type: ignore[return-value]  # just stored
 
 
@@ -166,7 +166,7 @@ def start_stripe_onboarding(
         ReauthenticationRequired: Switching from a bank account without re-authenticating.
         PaymentsNotConfigured, PaymentFailed: Stripe is not set up or refused.
     """
-    distributor_id = _own_distributor(actor)
+    distributor_id = _own_distributor(actor=actor)
     distributor = session.get(Distributor, distributor_id)
     user = session.get(User, distributor.user_id) if distributor else None
     if distributor is None or user is None:
@@ -204,7 +204,7 @@ def start_stripe_onboarding(
             distributor_id=distributor_id,
             policy=get_policy(session=session),
         )
-        _announce_change(session, actor, distributor, "Stripe")
+        _announce_change(distributor, "Stripe", session=session)
     return stripe_connect.account_link(
         account_id=row.stripe_account_id,
         refresh_url=refresh_url,
@@ -240,7 +240,7 @@ def refresh_stripe(*, session: Session, stripe_account_id: str) -> bool | None:
 
 def refresh_own_stripe(*, session: Session, actor: Actor) -> bool | None:
     """Back from Stripe's onboarding: ask Stripe whether the actor's account is ready now."""
-    distributor_id = _own_distributor(actor)
+    distributor_id = _own_distributor(actor=actor)
     row = session.get(PayoutMethod, distributor_id)
     if row is None or row.kind != "stripe" or not row.stripe_account_id:
         return None

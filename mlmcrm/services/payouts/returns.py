@@ -36,7 +36,7 @@ class ReturnsImported:
 
 
 def _give_back(
-    session: Session, payout: Any, *, kind: str, status: str, code: str | None, reason: str
+    payout: Any, *, session: Session, kind: str, status: str, code: str | None, reason: str
 ) -> None:
     session.execute(
         text(
@@ -141,7 +141,9 @@ def import_return_file(*, session: Session, actor: Actor, content: bytes) -> Ret
         if payout.status == "returned":
             continue
         reason = f"{item.reason} ({item.code})"
-        _give_back(session, payout, kind="return", status="returned", code=item.code, reason=reason)
+        _give_back(
+            payout, session=session, kind="return", status="returned", code=item.code, reason=reason
+        )
         if item.code in ACCOUNT_RETURNS:
             session.execute(
                 text(
@@ -175,7 +177,9 @@ def transfer_reversed(*, session: Session, transfer: Any) -> str:
     if payout.status == "reversed":
         return "known"
     reason = "Stripe reversed the transfer"
-    _give_back(session, payout, kind="reversal", status="reversed", code=None, reason=reason)
+    _give_back(
+        payout, session=session, kind="reversal", status="reversed", code=None, reason=reason
+    )
     audit.record(
         session=session,
         actor=Actor.system("stripe"),

@@ -104,7 +104,7 @@ ENTRY_WORDS = {
 }
 
 
-def _own_or_finance(actor: Actor, distributor_id: int) -> None:
+def _own_or_finance(distributor_id: int, *, actor: Actor) -> None:
     if actor.distributor_id == distributor_id and permissions.can("back_office.view", actor=actor):
         return
     if permissions.can("payouts.manage", actor=actor) or permissions.can(
@@ -136,7 +136,7 @@ def entries(
     Raises:
         PermissionDenied: Not the distributor, finance or a reader of commissions.
     """
-    _own_or_finance(actor, distributor_id)
+    _own_or_finance(distributor_id, actor=actor)
     rows = session.execute(
         text(
             "SELECT e.id, e.created_at, e.kind, e.amount, e.note, e.period_id, e.payout_id"

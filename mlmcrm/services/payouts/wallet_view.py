@@ -72,7 +72,7 @@ class WalletPublic(BaseModel):
     entries: list[EntryPublic]
 
 
-def _distributor_of(actor: Actor) -> int:
+def _distributor_of(*, actor: Actor) -> int:
     permissions.require("back_office.view", actor=actor)
     if actor.distributor_id is None:
         raise PermissionDenied("Only distributors have a wallet.")
@@ -85,7 +85,7 @@ def my_wallet(*, session: Session, actor: Actor, limit: int = 50) -> WalletPubli
     Raises:
         PermissionDenied: Not a distributor.
     """
-    distributor_id = _distributor_of(actor)
+    distributor_id = _distributor_of(actor=actor)
     policy = get_policy(session=session)
     balance = wallet.balance(session=session, distributor_id=distributor_id)
     reasons, _row = holds.blockers(session=session, distributor_id=distributor_id, policy=policy)
@@ -120,7 +120,7 @@ def my_payouts(*, session: Session, actor: Actor, limit: int = 50) -> list[Payou
     Raises:
         PermissionDenied: Not a distributor.
     """
-    distributor_id = _distributor_of(actor)
+    distributor_id = _distributor_of(actor=actor)
     rows = session.execute(
         text(
             "SELECT id, batch_id, amount, fee, currency, method, status, sent_at, failure_reason"
