@@ -45,6 +45,7 @@ from mlmcrm.pages.forbidden import forbidden_page, index_page
 from mlmcrm.pages.messaging.messages import MessagesState, messages_page
 from mlmcrm.pages.network.genealogy import admin_genealogy_page, team_page
 from mlmcrm.pages.network.genealogy_state import GenealogyState
+from mlmcrm.pages.payouts.admin import PayoutAdminState, payouts_admin_page
 from mlmcrm.pages.payouts.wallet import WalletState, wallet_page
 from mlmcrm.pages.reports.admin_home import AdminHomeState, admin_home
 from mlmcrm.pages.reports.distributor_home import DistributorHomeState, distributor_home
@@ -167,6 +168,12 @@ PAGES = [
         [CommissionsState.guard, CommissionsState.load],
     ),
     (plans_page, routes.ADMIN_PLANS, "Compensation plan", [PlansState.guard, PlansState.load]),
+    (
+        payouts_admin_page,
+        routes.ADMIN_PAYOUTS,
+        "Payouts",
+        [AuthState.guard_payouts, PayoutAdminState.load],
+    ),
     # Commerce
     (shop_page, routes.SHOP, "Shop", ShopState.load),
     (checkout_done_page, routes.CHECKOUT_DONE, "Thank you", CheckoutDoneState.load),

@@ -10,6 +10,7 @@ ADMIN_COMMISSIONS = "/admin/commissions"
 ADMIN_PLANS = "/admin/plans"
 DISTRIBUTOR_STATEMENT = "/statement"
 DISTRIBUTOR_WALLET = "/wallet"
+ADMIN_PAYOUTS = "/admin/payouts"
 
 JOIN = "/join/[sponsor_code]"
 VERIFY_EMAIL = "/verify-email"

@@ -46,6 +46,7 @@ STAFF_NAV = (
     NavItem("Overview", "building-2", routes.ADMIN_HOME),
     NavItem("Commissions", "hand-coins", routes.ADMIN_COMMISSIONS, permission="commissions.read"),
     NavItem("Plan", "file-cog", routes.ADMIN_PLANS, permission="commissions.read"),
+    NavItem("Payouts", "banknote", routes.ADMIN_PAYOUTS, permission="payouts.manage"),
     NavItem("Users", "users", routes.ADMIN_USERS, permission="distributors.read"),
     NavItem("Genealogy", "network", routes.ADMIN_GENEALOGY),
     NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, permission="orders.read"),

@@ -176,6 +176,11 @@ class AuthState(rx.State):
         return self._guard("messaging.deliveries")
 
     @rx.event
+    def guard_payouts(self) -> rx.event.EventSpec | None:
+        """Page guard: signed in with a role that manages payouts (finance, admins)."""
+        return self._guard("payouts.manage")
+
+    @rx.event
     def route_home(self) -> rx.event.EventSpec:
         """Send the visitor to their home page, or to the login page."""
         user = self._current_user()
