@@ -181,7 +181,13 @@ def build(url: str, n: int, stripe_payees: int, ach_payees: int, fake) -> dict:
         accounts = []
         for i in range(1, stripe_payees + 1):
             _status, account = fake.create_account(
-                {"type": "express", "email": f"d{i}@bench.example", "country": "CA"}
+                {
+                    "type": "express",
+                    "email": f"d{i}@bench.example",
+                    "country": "CA",
+                    "business_type": "individual",
+                    "capabilities": {"transfers": {"requested": "true"}},
+                }
             )
             fake.complete_onboarding(account["id"])
             accounts.append((i, "stripe", account["id"], "t"))
@@ -282,6 +288,7 @@ def main() -> int:
         connection.execute(f'CREATE DATABASE "{name}"')
     url = _database_url(server, name)
     fake = FakeStripe("whsec_benchmark").start()
+    fake.webhook_post = lambda _payload, _headers: 200
     files = tempfile.TemporaryDirectory()
     os.environ.update(
         DATABASE_URL=url,
@@ -296,7 +303,14 @@ def main() -> int:
     try:
         upgrade_to_head(url)
         facts = build(url, args.distributors, args.stripe, args.ach, fake)
-        from mlmcrm.services.payouts import batches, execution, sanctions, wallet, wallet_view
+        from mlmcrm.services.payouts import (
+            batches,
+            execution,
+            payout_settings,
+            sanctions,
+            wallet,
+            wallet_view,
+        )
         from mlmcrm.services.platform.actor import Actor
 
         system = Actor.system("benchmark")
@@ -311,17 +325,30 @@ def main() -> int:
         with Session(get_engine("app")) as session:
             builder = _actor(session, facts["finance"][0])
             approver = _actor(session, facts["finance"][1])
+            # 20 bank payees have names of their own, which the list names.
             matches = session.execute(
                 text(
-                    "SELECT p.first_name, p.last_name FROM user_profiles p"
-                    " WHERE p.user_id BETWEEN :a AND :b LIMIT 1"
+                    "UPDATE user_profiles SET first_name = 'Listed', last_name = 'Payee' || user_id"
+                    " WHERE user_id BETWEEN :a AND :a + 19 RETURNING first_name, last_name"
                 ),
-                {"a": args.stripe + 1, "b": args.stripe + args.ach},
+                {"a": args.stripe + 1},
             ).all()
             sanctions.import_list(
                 session=session,
                 actor=builder,
                 sdn_csv=sanctions_file(2_000, [(m.first_name, m.last_name) for m in matches]),
+            )
+            session.commit()
+            payout_settings.set_originator(
+                session=session,
+                actor=builder,
+                company_name="Bench Wellness",
+                company_id="1234567890",
+                immediate_destination="021000021",
+                immediate_destination_name="JPMorgan Chase",
+                immediate_origin="1234567890",
+                immediate_origin_name="Bench Wellness Inc",
+                odfi_routing="011000015",
             )
             session.commit()
             started = time.perf_counter()
@@ -332,8 +359,14 @@ def main() -> int:
             batches.approve(session=session, actor=approver, batch_id=batch.id)
             session.commit()
         started = time.perf_counter()
+
+        def progress(percent: float, message: str) -> None:
+            print(
+                f"  {time.perf_counter() - started:7.2f} s  {percent:5.1f}%  {message}", flush=True
+            )
+
         outcome = execution.execute_batch(
-            batch.id, progress=lambda *_: None, actor=Actor.system("benchmark")
+            batch.id, progress=progress, actor=Actor.system("benchmark")
         )
         result["batch_execute_s"] = round(time.perf_counter() - started, 2)
         print(f"executed: {outcome}", flush=True)

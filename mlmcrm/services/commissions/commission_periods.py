@@ -8,9 +8,8 @@ next period's run.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +31,7 @@ from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.jobs import declare_job
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.money import parse_decimal
+from mlmcrm.services.platform.period_labels import period_label
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money, exact_amount
 
 RUN_JOB_KIND = declare_job("commissions.run", queue="commissions")
@@ -72,19 +72,6 @@ class PeriodPublic(BaseModel):
             total=exact_amount(Decimal(total)),
             lines=lines,
         )
-
-
-def period_label(starts_at: datetime, ends_at: datetime) -> str:
-    """``January 2026`` for a calendar month, else ``2026-01-01 – 2026-01-15``."""
-    start, end = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
-    if (
-        start.day == 1
-        and start.time() == datetime.min.time()
-        and end == start + relativedelta(months=1)
-    ):
-        return f"{calendar.month_name[start.month]} {start.year}"
-    last = end - timedelta(microseconds=1)
-    return f"{start:%Y-%m-%d} – {last:%Y-%m-%d}"
 
 
 def _totals(*, session: Session) -> dict[int, tuple[Decimal, int]]:

@@ -568,6 +568,7 @@ def send_bulk(
     now: datetime | None = None,
     dry_run: bool = False,
     digest_users: frozenset[int] = frozenset(),
+    each: dict[int, dict[str, Any]] | None = None,
 ) -> BulkPlan:
     """Write one message of ``kind`` on ``channel`` to each recipient, after the rules of ``send``.
 
@@ -585,6 +586,7 @@ def send_bulk(
         now: The clock (quiet hours).
         dry_run: Only count: write nothing.
         digest_users: People who get this kind in their daily digest (email waits for it).
+        each: Each recipient's own variables, by user id (over ``params``).
 
     Returns:
         What was (or would be) done.
@@ -635,7 +637,12 @@ def send_bulk(
     examples: list[tuple[str, str]] = []
     queued = held = 0
     for index, recipient in enumerate(recipients):
-        values = {"first_name": recipient.first_name or "there", "app_url": app_url, **params}
+        values = {
+            "first_name": recipient.first_name or "there",
+            "app_url": app_url,
+            **params,
+            **((each or {}).get(recipient.user_id or 0) or {}),
+        }
         locale = recipient.locale or "en"
         if locale not in compiled:
             compiled[locale] = templates.source(
@@ -804,20 +811,15 @@ def notify_many(
                 )
             written[channel] = len(recipients)
             continue
-        groups: dict[str, list[Recipient]] = {}
-        for recipient in recipients:
-            key = repr(sorted(((params or {}).get(recipient.user_id or 0) or {}).items()))
-            groups.setdefault(key, []).append(recipient)
-        for group in groups.values():
-            own = (params or {}).get(group[0].user_id or 0, {})
-            send_bulk(
-                session=session,
-                kind=kind,
-                channel=channel,
-                recipients=group,
-                params={**(common or {}), **own},
-                now=now,
-                digest_users=frozenset(digest_users),
-            )
+        send_bulk(
+            session=session,
+            kind=kind,
+            channel=channel,
+            recipients=recipients,
+            params=dict(common or {}),
+            each=params,
+            now=now,
+            digest_users=frozenset(digest_users),
+        )
         written[channel] = len(recipients)
     return written

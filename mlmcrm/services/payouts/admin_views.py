@@ -9,15 +9,13 @@ download writes an audit row.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from dateutil.relativedelta import relativedelta
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session, col, select
@@ -31,6 +29,7 @@ from mlmcrm.services.payouts.execution import ACH_FOLDER, ach_file_name
 from mlmcrm.services.platform import audit, listing, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.period_labels import period_label
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
 
 MANAGE = "payouts.manage"
@@ -41,23 +40,6 @@ METHOD_WORDS = {"stripe": "Stripe", "ach": "Bank transfer"}
 
 def _stamp(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else ""
-
-
-def period_label(starts_at: datetime, ends_at: datetime) -> str:
-    """``January 2026`` for a calendar month, else ``2026-01-01 – 2026-01-15``.
-
-    The same words as the commission screens. Written out here because the commissions domain
-    sits above payouts (payouts may not import it).
-    """
-    start, end = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
-    if (
-        start.day == 1
-        and start.time() == datetime.min.time()
-        and end == start + relativedelta(months=1)
-    ):
-        return f"{calendar.month_name[start.month]} {start.year}"
-    last = end - timedelta(microseconds=1)
-    return f"{start:%Y-%m-%d} – {last:%Y-%m-%d}"
 
 
 def _money(value: Any) -> Decimal:

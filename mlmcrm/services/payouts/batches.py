@@ -157,6 +157,8 @@ def build(*, session: Session, actor: Actor, period_ids: list[int]) -> BatchPubl
         BatchRefused: Another batch is open, or a period is in another batch.
     """
     permissions.require("payouts.manage", actor=actor)
+    if actor.user_id is None:
+        raise PermissionDenied("A batch is built by a person: the second one approves it.")
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('payout_batches'))"))
     current = open_batch(session=session)
     if current is not None:
@@ -177,8 +179,6 @@ def build(*, session: Session, actor: Actor, period_ids: list[int]) -> BatchPubl
         params,
     ).scalars()
     screened = sanctions.screen(session=session, actor=actor, distributor_ids=list(with_money))
-    if actor.user_id is None:
-        raise PermissionDenied("A batch is built by a person: the second one approves it.")
     row = PayoutBatch(
         status="draft", period_ids=chosen, currency=policy.currency, created_by=actor.user_id
     )
@@ -379,7 +379,11 @@ def get(*, session: Session, actor: Actor, batch_id: int) -> BatchPublic:
 
 
 def recent(*, session: Session, actor: Actor, limit: int = 20) -> list[BatchPublic]:
-    """The newest batches first."""
+    """The newest batches first.
+
+    Raises:
+        PermissionDenied: The actor may not manage payouts.
+    """
     permissions.require("payouts.manage", actor=actor)
     rows = session.exec(select(PayoutBatch).order_by(col(PayoutBatch.id).desc()).limit(limit)).all()
     return [_public(row) for row in rows]

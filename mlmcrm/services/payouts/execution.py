@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from mlmcrm.db import session_scope
 from mlmcrm.errors import DomainError
@@ -59,10 +59,12 @@ def start(*, session: Session, actor: Actor, batch_id: int) -> JobPublic:
         BatchRefused: The batch is not approved (or is already being executed).
     """
     permissions.require("payouts.manage", actor=actor)
-    row = session.get(PayoutBatch, batch_id)
+    row = session.exec(
+        select(PayoutBatch).where(PayoutBatch.id == batch_id).with_for_update()
+    ).first()
     if row is None or row.status not in ("approved", "executing"):
         raise BatchRefused("Only an approved batch can be executed.")
-    if row.status == "executing" and row.job_id is not None:
+    if row.job_id is not None:
         status = session.execute(
             text("SELECT status FROM jobs WHERE id = :id"), {"id": row.job_id}
         ).scalar()
@@ -107,21 +109,26 @@ def _recheck(batch: PayoutBatch, *, session: Session) -> int:
         payee_filter="b.distributor_id IN (SELECT distributor_id FROM payouts"
         " WHERE batch_id = :batch AND status = 'pending')",
     )
+    params = {**holds.rule_params(policy), "periods": list(batch.period_ids), "batch": batch.id}
+    # The rules' answers for the batch's payees first, then the update: as one statement the
+    # planner would re-aggregate the balances for each payout.
+    session.execute(text("DROP TABLE IF EXISTS payout_recheck"))
+    session.execute(text(f"CREATE TEMP TABLE payout_recheck ON COMMIT DROP AS {rules}"), params)
+    session.execute(text("ANALYZE payout_recheck"))
     stopped = session.execute(
         text(
-            f"WITH now_rules AS ({rules}) "
             "UPDATE payouts p SET status = 'cancelled', finished_at = now(),"
             " failure_reason = CASE WHEN r.distributor_id IS NULL"
             " THEN 'The balance is now zero.'"
             " WHEN cardinality(r.reasons) > 0 THEN 'Held since the batch was built: '"
             " || array_to_string(r.reasons, ', ')"
             " ELSE 'The balance fell below the payout since the batch was built.' END"
-            " FROM payouts p2 LEFT JOIN now_rules r ON r.distributor_id = p2.distributor_id"
+            " FROM payouts p2 LEFT JOIN payout_recheck r ON r.distributor_id = p2.distributor_id"
             " WHERE p.id = p2.id AND p2.batch_id = :batch AND p2.status = 'pending'"
             " AND (r.distributor_id IS NULL OR cardinality(r.reasons) > 0"
             " OR r.balance < p2.amount + p2.fee OR r.method IS DISTINCT FROM p2.method)"
         ),
-        {**holds.rule_params(policy), "periods": list(batch.period_ids), "batch": batch.id},
+        {"batch": batch.id},
     )
     return int(stopped.rowcount)  # type: ignore[attr-defined]  # a DML statement's result is a CursorResult
 
@@ -336,6 +343,7 @@ def execute_batch(
     stripe_sent = _send_stripe(batch_id, currency, progress)
     progress(88, "Writing the ACH file")
     ach_sent = _write_ach(batch_id)
+    progress(92, f"ACH file written: {ach_sent:,} bank transfers; telling the payees")
     with session_scope("app") as session:
         row = session.get(PayoutBatch, batch_id)
         assert row is not None
