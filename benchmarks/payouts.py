@@ -79,6 +79,7 @@ def build(url: str, n: int, stripe_payees: int, ach_payees: int, fake) -> dict:
     import psycopg
 
     from mlmcrm.services.accounts.passwords import hash_password
+    from mlmcrm.services.payouts import methods
     from mlmcrm.services.platform import crypto
 
     rng = np.random.default_rng(7)
@@ -197,7 +198,7 @@ def build(url: str, n: int, stripe_payees: int, ach_payees: int, fake) -> dict:
             "distributor_id, kind, stripe_account_id, stripe_ready",
             accounts,
         )
-        routing = crypto.encrypt_field("021000021", field="payout_methods.routing")
+        routing = crypto.encrypt_field("021000021", field=methods.ROUTING_FIELD)
         _copy(
             cursor,
             "payout_methods",
@@ -211,7 +212,7 @@ def build(url: str, n: int, stripe_payees: int, ach_payees: int, fake) -> dict:
                     "f",
                     routing,
                     "0021",
-                    crypto.encrypt_field(f"{100000000 + i}", field="payout_methods.account"),
+                    crypto.encrypt_field(f"{100000000 + i}", field=methods.ACCOUNT_FIELD),
                     f"{i % 10000:04d}",
                     "checking",
                 )
@@ -360,7 +361,12 @@ def main() -> int:
             session.commit()
         started = time.perf_counter()
 
+        shown: list[int] = []
+
         def progress(percent: float, message: str) -> None:
+            if shown and int(percent) // 10 == shown[-1] and "Stripe" in message:
+                return  # one line per tenth of the way
+            shown.append(int(percent) // 10)
             print(
                 f"  {time.perf_counter() - started:7.2f} s  {percent:5.1f}%  {message}", flush=True
             )

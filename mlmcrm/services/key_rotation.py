@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
+from mlmcrm.services.payouts import methods
 from mlmcrm.services.platform import audit, crypto
 from mlmcrm.services.platform.actor import Actor
 
@@ -22,6 +23,8 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("contacts", "id", "private_notes_enc", "contacts.private_notes"),
     ("contact_activities", "id", "body_enc", "contact_activities.body_enc"),
     ("messages", "id", "body_enc", "messages.body"),
+    ("payout_methods", "distributor_id", "routing_enc", methods.ROUTING_FIELD),
+    ("payout_methods", "distributor_id", "account_enc", methods.ACCOUNT_FIELD),
 )
 BATCH_SIZE = 500
 

@@ -111,3 +111,15 @@ def test_stripe_onboarding_opens_stripe_and_coming_back_marks_the_account_ready(
     back = _tab(owner, closed, "B", path=f"{PAGE}?stripe=return")
     shown = back.call(WalletState.load).state
     assert shown.method == "Stripe"
+
+
+def test_a_wallet_entry_links_to_the_statement_of_its_period(owner, closed):  # noqa: F811
+    tab = _tab(owner, closed, "A")
+    entries = tab.call(WalletState.load).state.entries
+    link = next(e["statement"] for e in entries if e["statement"])
+    assert link == f"{routes.DISTRIBUTOR_STATEMENT}?period={closed.period_id}"
+    from mlmcrm.pages.commissions.statement import StatementState
+
+    statement = _tab(owner, closed, "A", path=link)
+    shown = statement.call(StatementState.load).state
+    assert shown.error == "" and shown.period_id == str(closed.period_id)

@@ -108,9 +108,11 @@ class StatementState(PagedListState, AuthState):
             {"id": f"{ESTIMATE}{c.id}" if c.status == "estimate" else str(c.id), "label": c.label}
             for c in choices
         ]
-        if self.period_options and self.period_id not in {
-            option["id"] for option in self.period_options
-        }:
+        offered = {option["id"] for option in self.period_options}
+        asked = str(self.router.page.params.get("period", ""))
+        if asked in offered:  # a link from the wallet names the period of an entry
+            self.period_id = asked
+        if self.period_options and self.period_id not in offered:
             self.period_id = self.period_options[0]["id"]
         self._show(actor=actor, session=session)
 

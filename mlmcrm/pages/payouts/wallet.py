@@ -196,6 +196,12 @@ def _content() -> rx.Component:
                 ENTRY_COLUMNS,
                 WalletState.entries,
                 row_id="entry",
+                actions=lambda row: rx.cond(
+                    row["statement"] != "",
+                    rx.link("Statement lines", href=row["statement"]),
+                    rx.fragment(),
+                ),
+                actions_label="Where from",
                 empty_text="No entries yet: earnings arrive when a period closes.",
                 table_id="wallet-entries",
             ),

@@ -38,7 +38,7 @@ from mlmcrm.integrations import storage, stripe_connect
 from mlmcrm.models import PayoutBatch
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.messaging import outbox
-from mlmcrm.services.payouts import holds, nacha
+from mlmcrm.services.payouts import holds, methods, nacha
 from mlmcrm.services.payouts.batches import BatchRefused, paid_periods_filter
 from mlmcrm.services.payouts.payout_settings import get_originator, get_policy
 from mlmcrm.services.platform import audit, crypto, permissions
@@ -276,8 +276,8 @@ def _write_ach(batch_id: int) -> int:
             nacha.AchCredit(
                 payout_id=row.id,
                 name=row.holder_name,
-                routing=crypto.decrypt_field(row.routing_enc, field="payout_methods.routing"),
-                account=crypto.decrypt_field(row.account_enc, field="payout_methods.account"),
+                routing=crypto.decrypt_field(row.routing_enc, field=methods.ROUTING_FIELD),
+                account=crypto.decrypt_field(row.account_enc, field=methods.ACCOUNT_FIELD),
                 account_type=row.account_type,
                 amount_cents=to_minor(Decimal(row.amount)),
                 business=row.business,

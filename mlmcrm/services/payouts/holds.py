@@ -364,7 +364,9 @@ def start_cooling(
     until = utcnow() + timedelta(days=policy.cooling_days)
     set_hold(
         session=session,
-        actor=Actor.system("payout method change") if actor.role == "distributor" else actor,
+        actor=actor
+        if permissions.can("payouts.manage", actor=actor)
+        else Actor.system("payout method change"),
         distributor_id=distributor_id,
         kind="method_change",
         reason=f"Bank details changed; payouts wait {policy.cooling_days} days.",

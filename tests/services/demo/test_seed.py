@@ -99,8 +99,10 @@ def test_the_demo_distributor_has_paid_history_and_live_figures(seeded):
         (demo,),
     ).fetchall()
     assert len(paid) == 4, paid
-    # The first month may come before the demo distributor's team joined.
-    assert all(total and total > 0 for _, total in paid[1:]), paid
+    # The first month may come before the demo distributor's team joined; a later month can net
+    # below zero when refunds of the team's earlier orders claw back more than it earned.
+    assert all(total is not None for _, total in paid[1:]), paid
+    assert sum(total for _, total in paid[1:]) > 0, paid
     estimate = _one(
         conn,
         "SELECT e.provisional, s.active, s.pv > 0, s.earnings_total > 0"
@@ -288,12 +290,13 @@ def test_every_seeded_account_is_a_demo_account(seeded):
     assert _one(conn, "SELECT count(*) FROM users WHERE is_demo")[0] >= DISTRIBUTORS
 
 
-def test_one_audit_row_records_the_seeding_and_each_run_and_close_its_own(seeded):
+def test_one_audit_row_records_the_seeding_and_each_run_close_and_wallet_posting(seeded):
     conn, *_ = seeded
     actions = [row[0] for row in conn.execute("SELECT action FROM audit_logs ORDER BY id")]
     assert (
         actions
-        == ["company.seed"] + ["commission_period.previewed", "commission_period.closed"] * 4
+        == ["company.seed"]
+        + ["commission_period.previewed", "wallet.period_posted", "commission_period.closed"] * 4
     )
     rows = conn.execute(
         "SELECT actor_id, actor_label, action, after, entity_type, entity_id, before, reason,"
