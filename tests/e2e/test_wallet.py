@@ -8,13 +8,30 @@ from tests.e2e.conftest import DISTRIBUTOR_EMAIL, owner_query, sign_in
 
 
 def test_a_distributor_sees_the_wallet_sets_a_bank_account_and_follows_an_entry(page, app):
+    # The small demo company's random history may leave this distributor without earnings:
+    # give them an adjustment and, for the newest closed period, an earnings entry.
+    owner_query(
+        app,
+        "INSERT INTO wallet_entries (distributor_id, kind, amount, note)"
+        " SELECT d.id, 'adjustment', 40.00, 'Test earnings' FROM distributors d"
+        " JOIN users u ON u.id = d.user_id WHERE u.email = %s",
+        DISTRIBUTOR_EMAIL,
+    )
+    owner_query(
+        app,
+        "INSERT INTO wallet_entries (distributor_id, kind, amount, period_id, note)"
+        " SELECT d.id, 'earnings', 12.34, (SELECT max(id) FROM commission_periods"
+        " WHERE status = 'closed'), 'test' FROM distributors d JOIN users u ON u.id = d.user_id"
+        " WHERE u.email = %s ON CONFLICT DO NOTHING",
+        DISTRIBUTOR_EMAIL,
+    )
     sign_in(page, app, DISTRIBUTOR_EMAIL)
     expect(page).to_have_url(re.compile(r"/home"))
     page.get_by_role("link", name="Wallet").first.click()
     expect(page).to_have_url(re.compile(r"/wallet"))
     holds = page.locator("#payout-holds")
     expect(holds).to_contain_text("Identity is not verified yet.")
-    expect(page.locator("#wallet-entries")).to_contain_text("Commissions")
+    expect(page.locator("#wallet-entries")).to_contain_text("Adjustment: Test earnings")
 
     page.get_by_label("Account holder").fill("Demo Distributor")
     page.get_by_label("Routing number (9 digits)").fill("021000022")
