@@ -231,6 +231,14 @@ class Payout(SQLModel, table=True):
     status: str = column_field(sa.Text, nullable=False, default="pending", server_default="pending")
     stripe_account_id: str | None = column_field(sa.Text)
     stripe_transfer_id: str | None = column_field(sa.Text)
+    # The bank account a bank payout goes to, copied from the payout method (still encrypted)
+    # when the batch's execution checks it, so that the ACH file pays the account that was
+    # checked, and a second run writes the same file whatever changed since.
+    ach_holder_name: str | None = column_field(sa.Text)
+    ach_routing_enc: str | None = column_field(sa.Text)
+    ach_account_enc: str | None = column_field(sa.Text)
+    ach_account_type: str | None = column_field(sa.Text)
+    ach_business: bool | None = column_field(sa.Boolean)
     attempted_at: datetime | None = timestamp_field()
     ach_trace: str | None = column_field(sa.Text)
     sent_at: datetime | None = timestamp_field()

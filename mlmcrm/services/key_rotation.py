@@ -25,6 +25,8 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("messages", "id", "body_enc", "messages.body"),
     ("payout_methods", "distributor_id", "routing_enc", methods.ROUTING_FIELD),
     ("payout_methods", "distributor_id", "account_enc", methods.ACCOUNT_FIELD),
+    ("payouts", "id", "ach_routing_enc", methods.ROUTING_FIELD),
+    ("payouts", "id", "ach_account_enc", methods.ACCOUNT_FIELD),
 )
 BATCH_SIZE = 500
 

@@ -3,8 +3,9 @@
 The worker runs :func:`execute_batch`; it can be killed at any instant and run again:
 
 1. Once per batch, the payouts are checked again (a hold set or a balance that fell since the
-   build cancels that payout, with the reason) and the ACH effective date is fixed. Committed
-   before anything is sent, so a second run sees the same batch.
+   build cancels that payout, with the reason), the ACH effective date is fixed and each bank
+   payout keeps a copy of the (encrypted) account it pays. Committed before anything is sent,
+   so a second run sees the same batch, whatever changed since.
 2. Stripe payouts go in chunks. Each chunk is marked ``attempted`` and committed before its
    transfers are sent; each transfer carries the idempotency key and ``transfer_group``
    ``payout-<id>``. A payout attempted by an earlier run is first looked up by its transfer group
@@ -127,6 +128,17 @@ def _recheck(batch: PayoutBatch, *, session: Session) -> int:
             " WHERE p.id = p2.id AND p2.batch_id = :batch AND p2.status = 'pending'"
             " AND (r.distributor_id IS NULL OR cardinality(r.reasons) > 0"
             " OR r.balance < p2.amount + p2.fee OR r.method IS DISTINCT FROM p2.method)"
+        ),
+        {"batch": batch.id},
+    )
+    # The bank accounts the file will pay are the ones checked now.
+    session.execute(
+        text(
+            "UPDATE payouts p SET ach_holder_name = m.holder_name, ach_routing_enc = m.routing_enc,"
+            " ach_account_enc = m.account_enc, ach_account_type = m.account_type,"
+            " ach_business = m.business FROM payout_methods m"
+            " WHERE m.distributor_id = p.distributor_id AND p.batch_id = :batch"
+            " AND p.method = 'ach' AND p.status = 'pending'"
         ),
         {"batch": batch.id},
     )
@@ -256,9 +268,9 @@ def _write_ach(batch_id: int) -> int:
         assert batch is not None and batch.approved_at is not None  # checked by the caller
         rows = session.execute(
             text(
-                "SELECT p.id, p.amount, m.holder_name, m.routing_enc, m.account_enc,"
-                " m.account_type, m.business FROM payouts p"
-                " JOIN payout_methods m ON m.distributor_id = p.distributor_id"
+                "SELECT p.id, p.amount, p.ach_holder_name AS holder_name,"
+                " p.ach_routing_enc AS routing_enc, p.ach_account_enc AS account_enc,"
+                " p.ach_account_type AS account_type, p.ach_business AS business FROM payouts p"
                 " WHERE p.batch_id = :b AND p.method = 'ach' AND p.status = 'pending'"
                 " ORDER BY p.id"
             ),

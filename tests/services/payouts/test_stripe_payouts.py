@@ -18,6 +18,7 @@ from mlmcrm import settings
 from mlmcrm.integrations import storage
 from mlmcrm.services.commerce import payments
 from mlmcrm.services.payouts import batches, execution, methods, payout_settings, wallet
+from mlmcrm.services.platform import crypto
 from tests.services.payouts.conftest import verify_everyone
 from tests.services.payouts.test_ach_payouts import ORIGINATOR, _bank, _distributor_actor
 from tests.stripe_server import FakeStripe, sign
@@ -240,6 +241,18 @@ def test_a_worker_killed_after_writing_the_ach_file_writes_the_same_file_again(
     first = storage.get("ach", execution.ach_file_name(batch.id))
     owner.commit()
     assert _payout_entries(owner, batch.id) == []
+    # The bank details change in between: the file still pays the account that was checked.
+    owner.execute(
+        text(
+            "UPDATE payout_methods SET account_enc = :enc, account_last4 = '9999'"
+            " WHERE distributor_id = :d"
+        ),
+        {
+            "enc": crypto.encrypt_field("999999999", field=methods.ACCOUNT_FIELD),
+            "d": closed.people["A"],
+        },
+    )
+    owner.commit()
     again = _run(batch.id)
     assert again.returncode == 0, again.stderr.decode()[-2000:]
     assert storage.get("ach", execution.ach_file_name(batch.id)) == first
