@@ -79,3 +79,15 @@ def section(title: str, *children: rx.Component) -> rx.Component:
         rx.vstack(rx.heading(title, size="4"), *children, spacing="3", width="100%"),
         width="100%",
     )
+
+
+def filter_select(name: str, label: str, values: tuple[str, ...]) -> rx.Component:
+    """A list filter's drop-down: "Any <label>" or one of ``values`` (submitted as ``name``)."""
+    return rx.el.select(
+        rx.el.option(f"Any {label.lower()}", value=""),
+        *[rx.el.option(value, value=value) for value in values],
+        name=name,
+        aria_label=f"Filter by {label.lower()}",
+        style={"padding": "0.4rem"},
+        class_name="touch-target",
+    )

@@ -17,7 +17,13 @@ from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.data_table import data_table, export_button, simple_table
-from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.forms import (
+    error_message,
+    filter_select,
+    labelled_input,
+    notice_message,
+    section,
+)
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.errors import NotFound
 from mlmcrm.models.users import STAFF_ROLES, USER_ROLES, USER_STATUSES
@@ -503,17 +509,6 @@ def _invite() -> rx.Component:
     )
 
 
-def _select(name: str, label: str, values: tuple[str, ...]) -> rx.Component:
-    return rx.el.select(
-        rx.el.option(f"Any {label.lower()}", value=""),
-        *[rx.el.option(value, value=value) for value in values],
-        name=name,
-        aria_label=f"Filter by {label.lower()}",
-        style={"padding": "0.4rem"},
-        class_name="touch-target",
-    )
-
-
 def _open_button(row: rx.Var) -> rx.Component:
     return rx.button(
         "Open",
@@ -529,8 +524,8 @@ def _content() -> rx.Component:
         rx.form(
             rx.hstack(
                 labelled_input("Name, email, phone or code", "q", id="person-email"),
-                _select("role", "Role", USER_ROLES),
-                _select("status", "Status", USER_STATUSES),
+                filter_select("role", "Role", USER_ROLES),
+                filter_select("status", "Status", USER_STATUSES),
                 rx.button("Find", type="submit", class_name="touch-target"),
                 export_button(UsersState),
                 rx.cond(

@@ -15,7 +15,13 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm.components.data_table import data_table, export_button, simple_table
-from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.forms import (
+    error_message,
+    filter_select,
+    labelled_input,
+    notice_message,
+    section,
+)
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.models.messaging import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from mlmcrm.models.network import DISTRIBUTOR_STATUSES
@@ -280,17 +286,6 @@ class MessagesState(PagedListState, AuthState):
         self.message = "The postal address is saved."
 
 
-def _select(name: str, label: str, values: tuple[str, ...]) -> rx.Component:
-    return rx.el.select(
-        rx.el.option(f"Any {label.lower()}", value=""),
-        *[rx.el.option(value, value=value) for value in values],
-        name=name,
-        aria_label=f"Filter by {label.lower()}",
-        style={"padding": "0.4rem"},
-        class_name="touch-target",
-    )
-
-
 def _retry_button(row: rx.Var) -> rx.Component:
     return rx.cond(
         (row["status"] == "failed") | (row["status"] == "unknown"),
@@ -310,8 +305,8 @@ def _deliveries() -> rx.Component:
         rx.form(
             rx.hstack(
                 labelled_input("Address", "q", id="message-address"),
-                _select("status", "Status", MESSAGE_STATUSES),
-                _select("channel", "Channel", MESSAGE_CHANNELS),
+                filter_select("status", "Status", MESSAGE_STATUSES),
+                filter_select("channel", "Channel", MESSAGE_CHANNELS),
                 rx.button("Find", type="submit", class_name="touch-target"),
                 export_button(MessagesState),
                 align="end",

@@ -19,7 +19,13 @@ from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.data_table import data_table, export_button, simple_table
-from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.forms import (
+    error_message,
+    filter_select,
+    labelled_input,
+    notice_message,
+    section,
+)
 from mlmcrm.components.job_progress import job_progress
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.errors import NotFound, ValidationFailed
@@ -612,17 +618,6 @@ def _hint(*parts: rx.Component | rx.Var | str) -> rx.Component:
     return rx.text(*parts, size="2", color=rx.color("gray", 11))
 
 
-def _select(name: str, label: str, values: tuple[str, ...]) -> rx.Component:
-    return rx.el.select(
-        rx.el.option(f"Any {label.lower()}", value=""),
-        *[rx.el.option(value, value=value) for value in values],
-        name=name,
-        aria_label=f"Filter by {label.lower()}",
-        style={"padding": "0.4rem"},
-        class_name="touch-target",
-    )
-
-
 def _open_button(row: rx.Var) -> rx.Component:
     return rx.button(
         "Open",
@@ -782,8 +777,8 @@ def _payouts_filter() -> rx.Component:
         rx.hstack(
             rx.el.input(type="hidden", name="batch", value=PayoutAdminState.batch_id),
             labelled_input("Code or name", "q", id="payout-search"),
-            _select("status", "Status", PAYOUT_STATUSES),
-            _select("method", "Method", PAYOUT_METHODS),
+            filter_select("status", "Status", PAYOUT_STATUSES),
+            filter_select("method", "Method", PAYOUT_METHODS),
             rx.button("Find", type="submit", class_name="touch-target"),
             export_button(PayoutAdminState),
             align="end",

@@ -73,18 +73,16 @@ def _public(row: PayoutBatch) -> BatchPublic:
     )
 
 
-def paid_periods_filter(period_ids: list[int]) -> str:
-    """The wallet entries a batch of ``period_ids`` pays (for :func:`holds.payee_rules_sql`).
+PAID_ENTRIES = (
+    "(e.period_id IS NULL OR e.period_id = ANY(:periods) OR e.period_id IN ("
+    "SELECT unnest(pb.period_ids) FROM payout_batches pb"
+    " WHERE pb.status IN ('executing', 'executed')))"
+)
+"""The wallet entries a batch pays (for :func:`holds.payee_rules_sql`; takes ``:periods``).
 
-    Entries not tied to a period, and those of the batch's periods or of periods an earlier,
-    not cancelled batch paid. Takes ``:periods``.
-    """
-    del period_ids  # the periods are a parameter; the text is the same for every batch
-    return (
-        "(e.period_id IS NULL OR e.period_id = ANY(:periods) OR e.period_id IN ("
-        "SELECT unnest(pb.period_ids) FROM payout_batches pb"
-        " WHERE pb.status IN ('executing', 'executed')))"
-    )
+Entries not tied to a period, and those of the batch's periods or of periods an earlier, not
+cancelled batch paid.
+"""
 
 
 def _check_periods(period_ids: list[int], *, session: Session) -> list[int]:
@@ -168,7 +166,7 @@ def build(*, session: Session, actor: Actor, period_ids: list[int]) -> BatchPubl
         )
     chosen = _check_periods(period_ids, session=session)
     policy = get_policy(session=session)
-    entry_filter = paid_periods_filter(chosen)
+    entry_filter = PAID_ENTRIES
     params = {**holds.rule_params(policy), "periods": chosen}
     with_money = session.execute(
         text(
@@ -362,31 +360,6 @@ def cancel(*, session: Session, actor: Actor, batch_id: int, reason: str) -> Bat
         reason=reason,
     )
     return _public(row)
-
-
-def get(*, session: Session, actor: Actor, batch_id: int) -> BatchPublic:
-    """One batch.
-
-    Raises:
-        PermissionDenied: The actor may not manage payouts.
-        NotFound: No such batch.
-    """
-    permissions.require("payouts.manage", actor=actor)
-    row = session.get(PayoutBatch, batch_id)
-    if row is None:
-        raise NotFound("That payout batch does not exist.")
-    return _public(row)
-
-
-def recent(*, session: Session, actor: Actor, limit: int = 20) -> list[BatchPublic]:
-    """The newest batches first.
-
-    Raises:
-        PermissionDenied: The actor may not manage payouts.
-    """
-    permissions.require("payouts.manage", actor=actor)
-    rows = session.exec(select(PayoutBatch).order_by(col(PayoutBatch.id).desc()).limit(limit)).all()
-    return [_public(row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from mlmcrm.models import PayoutBatch
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.messaging import outbox
 from mlmcrm.services.payouts import holds, methods, nacha
-from mlmcrm.services.payouts.batches import BatchRefused, paid_periods_filter
+from mlmcrm.services.payouts.batches import PAID_ENTRIES, BatchRefused
 from mlmcrm.services.payouts.payout_settings import get_originator, get_policy
 from mlmcrm.services.platform import audit, crypto, permissions
 from mlmcrm.services.platform.actor import Actor
@@ -106,7 +106,7 @@ def _recheck(batch: PayoutBatch, *, session: Session) -> int:
     """Cancel the payouts that a hold or a lower balance now stops; returns how many."""
     policy = get_policy(session=session)
     rules = holds.payee_rules_sql(
-        entry_filter=paid_periods_filter(batch.period_ids),
+        entry_filter=PAID_ENTRIES,
         payee_filter="b.distributor_id IN (SELECT distributor_id FROM payouts"
         " WHERE batch_id = :batch AND status = 'pending')",
     )

@@ -12,19 +12,19 @@ sum per person is exact in cents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Distributor
-from mlmcrm.services.payouts.payout_settings import get_policy
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.money import parse_decimal
+from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 MAX_ADJUSTMENT = Decimal("100000")
 
@@ -79,12 +79,13 @@ def reconcile(*, session: Session, actor: Actor, period_id: int) -> list[int]:
     return [int(value) for value in rows]
 
 
-@dataclass(frozen=True)
-class EntryPublic:
-    """One wallet entry as people see it."""
+class EntryPublic(BaseModel):
+    """One wallet entry as people see it (the wallet page and ``/api/v1/wallet``)."""
+
+    model_config = PUBLIC_CONFIG
 
     id: int
-    created_at: datetime
+    at: datetime
     kind: str
     amount: Decimal
     description: str
@@ -149,7 +150,7 @@ def entries(
     return [
         EntryPublic(
             id=row.id,
-            created_at=row.created_at,
+            at=row.created_at,
             kind=row.kind,
             amount=Decimal(row.amount),
             description=_describe(row.kind, row.note, row.payout_id),
@@ -207,8 +208,3 @@ def adjust(
         reason=reason,
     )
     return int(entry_id)
-
-
-def currency(*, session: Session) -> str:
-    """The company's payout currency."""
-    return get_policy(session=session).currency

@@ -27,20 +27,6 @@ class HoldReasonPublic(BaseModel):
     what_to_do: str
 
 
-class EntryPublic(BaseModel):
-    """One wallet entry."""
-
-    model_config = PUBLIC_CONFIG
-
-    id: int
-    at: datetime
-    kind: str
-    amount: Decimal
-    description: str
-    period_id: int | None
-    payout_id: int | None
-
-
 class PayoutPublic(BaseModel):
     """One payout of the person."""
 
@@ -69,7 +55,7 @@ class WalletPublic(BaseModel):
     payable: bool
     holds: list[HoldReasonPublic]
     method: str
-    entries: list[EntryPublic]
+    entries: list[wallet.EntryPublic]
 
 
 def _distributor_of(*, actor: Actor) -> int:
@@ -99,18 +85,7 @@ def my_wallet(*, session: Session, actor: Actor, limit: int = 50) -> WalletPubli
         payable=balance > 0 and not reasons,
         holds=[HoldReasonPublic(code=r.code, reason=r.label, what_to_do=r.remedy) for r in reasons],
         method=method.label if method else "",
-        entries=[
-            EntryPublic(
-                id=e.id,
-                at=e.created_at,
-                kind=e.kind,
-                amount=e.amount,
-                description=e.description,
-                period_id=e.period_id,
-                payout_id=e.payout_id,
-            )
-            for e in rows
-        ],
+        entries=rows,
     )
 
 
