@@ -81,6 +81,11 @@ class Settings:
         vapid_public_key: Its public key (base64url, uncompressed point), given to browsers.
         vapid_subject: The contact the push services see (``mailto:`` or an https URL).
         chromium_path: The Chromium binary the browser tests drive.
+        kyc_provider_url: The hosted identity verification provider's API base URL; empty
+            keeps identity checks manual (a document reviewed by compliance).
+        kyc_api_key: The provider's API key.
+        kyc_webhook_secret: The secret the provider signs its webhooks with.
+        kyc_template: The provider's verification flow (template) to start.
         s3_bucket: The bucket of uploaded files; empty keeps them under the data dir.
         s3_endpoint_url: The S3-compatible endpoint (empty for AWS).
         s3_region: The bucket's region.
@@ -119,6 +124,10 @@ class Settings:
     vapid_public_key: str = ""
     vapid_subject: str = ""
     chromium_path: str = "/usr/bin/chromium"
+    kyc_provider_url: str = ""
+    kyc_api_key: str = field(default="", repr=False)
+    kyc_webhook_secret: str = field(default="", repr=False)
+    kyc_template: str = ""
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = ""
@@ -414,6 +423,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         vapid_public_key=vapid_public,
         vapid_subject=env.get("VAPID_SUBJECT", "").strip(),
         chromium_path=env.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+        kyc_provider_url=env.get("KYC_PROVIDER_URL", "").strip().rstrip("/"),
+        kyc_api_key=env.get("KYC_API_KEY", "").strip(),
+        kyc_webhook_secret=env.get("KYC_WEBHOOK_SECRET", "").strip(),
+        kyc_template=env.get("KYC_TEMPLATE", "").strip(),
         s3_bucket=env.get("S3_BUCKET", "").strip(),
         s3_endpoint_url=env.get("S3_ENDPOINT_URL", "").strip(),
         s3_region=env.get("S3_REGION", "").strip(),
