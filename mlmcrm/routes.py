@@ -11,6 +11,9 @@ ADMIN_PLANS = "/admin/plans"
 DISTRIBUTOR_STATEMENT = "/statement"
 DISTRIBUTOR_WALLET = "/wallet"
 ADMIN_PAYOUTS = "/admin/payouts"
+DISTRIBUTOR_TAX = "/tax"
+ADMIN_IDENTITY = "/admin/identity"
+ADMIN_TAX = "/admin/tax"
 
 JOIN = "/join/[sponsor_code]"
 VERIFY_EMAIL = "/verify-email"
@@ -59,6 +62,7 @@ API_PUSH_KEY = "/api/push/key"
 API_PUSH_SUBSCRIPTIONS = "/api/push/subscriptions"
 API_TWILIO_INBOUND = "/api/twilio/inbound"
 API_TWILIO_STATUS = "/api/twilio/status"
+API_IDENTITY_WEBHOOK = "/api/webhooks/identity"
 
 
 def login_url(next_path: str | None = None) -> str:

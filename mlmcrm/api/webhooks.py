@@ -1,7 +1,8 @@
-"""The Stripe webhook, the mail provider's bounce and complaint events, and product images.
+"""Webhooks (Stripe, the mail provider, the identity provider) and product images.
 
 ``POST /api/webhooks/stripe`` verifies ``Stripe-Signature`` with the webhook secret and applies
-each event id once; a forged, stale or replayed request changes nothing.
+each event id once; a forged, stale or replayed request changes nothing. ``POST
+/api/webhooks/identity`` does the same for the identity provider (``Persona-Signature``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from mlmcrm.db import session_scope
 from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.services.commerce import catalog, payments
 from mlmcrm.services.messaging import bounces
+from mlmcrm.services.payouts import identity
+
+MAX_IDENTITY_EVENT = 256 * 1024
+"""An identity provider's event is a few kilobytes; anything this large is not one."""
 
 router = APIRouter(prefix=routes.API_PREFIX, tags=["webhooks"])
 
@@ -52,6 +57,18 @@ async def email_events(request: Request) -> Response | WebhookAnswer:
     with session_scope("app") as session:
         bounces.apply(event, session=session)
     return WebhookAnswer(received=True, applied=True, detail=f"{event.kind} recorded")
+
+
+@router.post("/webhooks/identity", response_model=WebhookAnswer)
+async def identity_webhook(request: Request) -> Response | WebhookAnswer:
+    """Apply one result of the identity provider (signature verified; each event once)."""
+    body = await request.body()
+    if len(body) > MAX_IDENTITY_EVENT:
+        return JSONResponse({"detail": "The request is too large."}, status_code=413)
+    signature = request.headers.get("persona-signature", "")
+    with session_scope("app") as session:
+        detail = identity.apply_provider_webhook(session=session, body=body, signature=signature)
+    return WebhookAnswer(received=True, applied=detail != "already applied", detail=detail)
 
 
 @router.get("/files/products/{name}")

@@ -64,6 +64,7 @@ from mlmcrm.models.payouts import (
     WalletEntry,
 )
 from mlmcrm.models.settings import CompanySetting
+from mlmcrm.models.tax import IdentityCheck, IdentityProviderEvent, TaxCertification, TaxForm1099
 from mlmcrm.models.users import User, UserProfile, UserSession
 
 metadata = SQLModel.metadata
@@ -73,6 +74,10 @@ __all__ = [
     "AccountToken",
     "ApiToken",
     "AuditLog",
+    "IdentityCheck",
+    "IdentityProviderEvent",
+    "TaxCertification",
+    "TaxForm1099",
     "AutoshipItem",
     "AutoshipSubscription",
     "CommissionAdjustment",

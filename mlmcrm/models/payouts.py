@@ -36,6 +36,8 @@ WALLET_ENTRY_KINDS = (
     "reversal",
     "return",
     "forfeit",
+    "withholding",
+    "withholding_refund",
 )
 PAYOUT_METHODS = ("stripe", "ach")
 PAYOUT_STATUSES = ("pending", "sent", "failed", "cancelled", "returned", "reversed")
@@ -55,7 +57,8 @@ class WalletEntry(SQLModel, table=True):
             "(kind IN ('earnings', 'clawback')) = (period_id IS NOT NULL)", name="period_source"
         ),
         sa.CheckConstraint(
-            "(kind IN ('payout', 'fee', 'reversal', 'return', 'forfeit')) = "
+            "(kind IN ('payout', 'fee', 'reversal', 'return', 'forfeit', 'withholding',"
+            " 'withholding_refund')) = "
             "(payout_id IS NOT NULL OR (kind = 'forfeit' AND batch_id IS NOT NULL))",
             name="payout_source",
         ),
@@ -213,6 +216,7 @@ class Payout(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint("fee >= 0", name="fee_nonnegative"),
+        sa.CheckConstraint("withheld >= 0", name="withheld_nonnegative"),
         sa.CheckConstraint(in_values("method", PAYOUT_METHODS), name="method"),
         sa.CheckConstraint(in_values("status", PAYOUT_STATUSES), name="status"),
         sa.UniqueConstraint("batch_id", "distributor_id"),
@@ -226,6 +230,9 @@ class Payout(SQLModel, table=True):
     distributor_id: int = fk_field("distributors.id")
     amount: Decimal = column_field(MONEY, nullable=False)
     fee: Decimal = column_field(MONEY, nullable=False, default=Decimal(0), server_default="0")
+    # Backup withholding kept from the payment (a payee without a tax id, when the policy
+    # withholds rather than holds); the payee receives ``amount``.
+    withheld: Decimal = column_field(MONEY, nullable=False, default=Decimal(0), server_default="0")
     currency: str = column_field(sa.CHAR(3), nullable=False)
     method: str = column_field(sa.Text, nullable=False)
     status: str = column_field(sa.Text, nullable=False, default="pending", server_default="pending")

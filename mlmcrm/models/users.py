@@ -73,14 +73,20 @@ class UserProfile(SQLModel, table=True):
     timezone: str = column_field(sa.Text, nullable=False, default="UTC", server_default="UTC")
     locale: str = column_field(sa.Text, nullable=False, default="en", server_default="en")
     date_of_birth_enc: str | None = column_field(sa.Text)
+    # The tax id: set only by a tax certification (W-9: an SSN or EIN; W-8BEN: a foreign one).
     tax_id_enc: str | None = column_field(sa.Text)
     tax_id_last4: str | None = column_field(sa.CHAR(4))
+    tax_id_kind: str | None = column_field(sa.Text)
     bank_account_enc: str | None = column_field(sa.Text)
     bank_account_last4: str | None = column_field(sa.CHAR(4))
     address: dict[str, Any] | None = column_field(JSONB)
     # When the person's identity was verified (the payout hold lifts), and by whom.
     identity_verified_at: datetime | None = timestamp_field()
     identity_verified_by: int | None = fk_field("users.id", nullable=True)
+    # Why identity must be checked again (``legal_name``, ``payout_method``), until it is.
+    identity_recheck: str | None = column_field(sa.Text)
+    # Consent to receive tax forms (1099-NEC) electronically; None: on paper.
+    tax_edelivery_consent_at: datetime | None = timestamp_field()
 
 
 class UserSession(SQLModel, table=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
-from mlmcrm.services.payouts import methods
+from mlmcrm.services.payouts import identity, methods
 from mlmcrm.services.platform import audit, crypto
 from mlmcrm.services.platform.actor import Actor
 
@@ -73,6 +73,9 @@ def rotate_keys(*, session: Session, actor: Actor) -> dict[str, int]:
             last_key = rows[-1].k
         counts[f"{table}.{column}"] = moved
     counts.update(_rotate_job_values(current, session=session))
+    counts["identity_checks.documents"] = identity.rotate_documents(
+        session=session, current_key=current
+    )
     audit.record(
         session=session,
         actor=actor,

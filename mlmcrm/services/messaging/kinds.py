@@ -339,6 +339,89 @@ PAYOUT_FAILED = declare_kind(
         },
     )
 )
+IDENTITY_APPROVED = declare_kind(
+    MessageKind(
+        key="identity.approved",
+        label="Identity verified",
+        category="transactional",
+        required=True,
+        default_channels=("email", "in_app"),
+        words={
+            "email": Words(
+                "Your identity is verified",
+                "Hello {{ first_name }},\n\nThank you: your identity is verified, so nothing "
+                "about it holds your payouts any more. See your wallet: {{ app_url }}/wallet\n",
+            ),
+        },
+        sample={"first_name": "Ada", "app_url": "https://backoffice.example.com"},
+    )
+)
+IDENTITY_REJECTED = declare_kind(
+    MessageKind(
+        key="identity.rejected",
+        label="Identity document not accepted",
+        category="transactional",
+        required=True,
+        default_channels=("email", "in_app"),
+        words={
+            "email": Words(
+                "We could not verify your identity",
+                "Hello {{ first_name }},\n\nWe could not accept your identity check: "
+                "{{ reason }}\n\nPlease try again: {{ app_url }}/tax\n",
+            ),
+        },
+        sample={
+            "first_name": "Ada",
+            "reason": "the photo of the document is blurred",
+            "app_url": "https://backoffice.example.com",
+        },
+    )
+)
+IDENTITY_RECHECK = declare_kind(
+    MessageKind(
+        key="identity.recheck",
+        label="Identity to verify again",
+        category="security",
+        required=True,
+        default_channels=("email", "in_app"),
+        words={
+            "email": Words(
+                "Please verify your identity again",
+                "Hello {{ first_name }},\n\n{{ change }}, so we need to verify your identity "
+                "again before the next payout: {{ app_url }}/tax\n\nIf you did not make this "
+                "change, contact support at once and change your password.\n",
+            ),
+        },
+        sample={
+            "first_name": "Ada",
+            "change": "Your payout method changed",
+            "app_url": "https://backoffice.example.com",
+        },
+    )
+)
+TAX_FORM_AVAILABLE = declare_kind(
+    MessageKind(
+        key="tax.form_available",
+        label="Tax form available",
+        category="transactional",
+        required=True,
+        default_channels=("email", "in_app"),
+        words={
+            "email": Words(
+                "Your {{ form }} for {{ year }} is available",
+                "Hello {{ first_name }},\n\nYour {{ form }} for {{ year }} is ready. Sign in "
+                "to download it: {{ app_url }}/tax\n\nFor your security the form is not "
+                "attached to this email.\n",
+            ),
+        },
+        sample={
+            "first_name": "Ada",
+            "form": "Form 1099-NEC",
+            "year": 2026,
+            "app_url": "https://backoffice.example.com",
+        },
+    )
+)
 TASK_SUMMARY = declare_kind(
     MessageKind(
         key="crm.task_summary",

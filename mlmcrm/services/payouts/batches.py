@@ -192,10 +192,11 @@ def build(*, session: Session, actor: Actor, period_ids: list[int]) -> BatchPubl
     )
     session.execute(
         text(
-            "INSERT INTO payouts (batch_id, distributor_id, amount, fee, currency, method,"
-            " stripe_account_id)"
-            " SELECT :batch, distributor_id, balance - fee, fee, :currency, method,"
-            " stripe_account_id FROM payout_candidates WHERE cardinality(reasons) = 0"
+            "INSERT INTO payouts (batch_id, distributor_id, amount, fee, withheld, currency,"
+            " method, stripe_account_id)"
+            " SELECT :batch, distributor_id, balance - fee - withholding, fee, withholding,"
+            " :currency, method, stripe_account_id FROM payout_candidates"
+            " WHERE cardinality(reasons) = 0"
         ),
         {"batch": row.id, "currency": policy.currency},
     )
@@ -225,7 +226,8 @@ def _totals(batch_id: int, screened: int, *, session: Session) -> dict[str, Any]
     paid = session.execute(
         text(
             "SELECT method, count(*) AS n, COALESCE(sum(amount), 0) AS amount,"
-            " COALESCE(sum(fee), 0) AS fees FROM payouts WHERE batch_id = :b GROUP BY method"
+            " COALESCE(sum(fee), 0) AS fees, COALESCE(sum(withheld), 0) AS withheld"
+            " FROM payouts WHERE batch_id = :b GROUP BY method"
         ),
         {"b": batch_id},
     ).all()
@@ -251,6 +253,7 @@ def _totals(batch_id: int, screened: int, *, session: Session) -> dict[str, Any]
         "payees": sum(row.n for row in paid),
         "amount": str(sum((Decimal(row.amount) for row in paid), Decimal("0.00"))),
         "fees": str(sum((Decimal(row.fees) for row in paid), Decimal("0.00"))),
+        "withheld": str(sum((Decimal(row.withheld) for row in paid), Decimal("0.00"))),
         "by_method": by_method,
         "held": held_people[0],
         "held_amount": str(held_people[1]),

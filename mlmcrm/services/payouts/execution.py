@@ -123,11 +123,14 @@ def _recheck(batch: PayoutBatch, *, session: Session) -> int:
             " THEN 'The balance is now zero.'"
             " WHEN cardinality(r.reasons) > 0 THEN 'Held since the batch was built: '"
             " || array_to_string(r.reasons, ', ')"
+            " WHEN r.withhold <> (p2.withheld > 0)"
+            " THEN 'The tax status changed since the batch was built.'"
             " ELSE 'The balance fell below the payout since the batch was built.' END"
             " FROM payouts p2 LEFT JOIN payout_recheck r ON r.distributor_id = p2.distributor_id"
             " WHERE p.id = p2.id AND p2.batch_id = :batch AND p2.status = 'pending'"
             " AND (r.distributor_id IS NULL OR cardinality(r.reasons) > 0"
-            " OR r.balance < p2.amount + p2.fee OR r.method IS DISTINCT FROM p2.method)"
+            " OR r.balance < p2.amount + p2.fee + p2.withheld"
+            " OR r.method IS DISTINCT FROM p2.method OR r.withhold <> (p2.withheld > 0))"
         ),
         {"batch": batch.id},
     )
@@ -191,10 +194,12 @@ def _record_sent(sent: list[tuple[int, str | None]], *, session: Session) -> Non
         text(
             "INSERT INTO wallet_entries (distributor_id, kind, amount, payout_id, batch_id, note)"
             " SELECT p.distributor_id, k.kind, -CASE k.kind WHEN 'payout' THEN p.amount"
-            " ELSE p.fee END, p.id, p.batch_id, CASE p.method WHEN 'stripe' THEN 'Stripe'"
-            " ELSE 'bank transfer' END"
-            " FROM payouts p CROSS JOIN (VALUES ('payout'), ('fee')) AS k(kind)"
-            " WHERE p.id = ANY(:ids) AND (k.kind = 'payout' OR p.fee > 0)"
+            " WHEN 'fee' THEN p.fee ELSE p.withheld END, p.id, p.batch_id,"
+            " CASE WHEN k.kind = 'withholding' THEN 'US backup withholding (no tax id)'"
+            " WHEN p.method = 'stripe' THEN 'Stripe' ELSE 'bank transfer' END"
+            " FROM payouts p CROSS JOIN (VALUES ('payout'), ('fee'), ('withholding')) AS k(kind)"
+            " WHERE p.id = ANY(:ids) AND (k.kind = 'payout' OR (k.kind = 'fee' AND p.fee > 0)"
+            " OR (k.kind = 'withholding' AND p.withheld > 0))"
             " ON CONFLICT (payout_id, kind) WHERE payout_id IS NOT NULL DO NOTHING"
         ),
         {"ids": [i for i, _ in sent]},

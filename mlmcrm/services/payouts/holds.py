@@ -9,7 +9,10 @@ with what the person can do. Reasons:
 - ``fee``: the payout method's fee would take the whole amount.
 - ``no_method``, ``method_incomplete`` (Stripe onboarding unfinished), ``method_returned`` (the
   bank returned the last ACH payment: the details must be entered again).
-- ``identity``: identity not verified; ``tax_id``: a US payee without a tax id on file.
+- ``identity``: identity not verified (:mod:`identity`).
+- ``tax_id``: a US payee without a certified W-9 (and so no tax id), unless the policy applies
+  backup withholding instead (the row's ``withhold`` is then true); ``tax_form``: a payee
+  outside the US without a certified W-8BEN (:mod:`tax_status`).
 - ``suspended``: the account is suspended; ``forfeited``: terminated, and the policy forfeits.
 - ``hold_finance``, ``hold_compliance``, ``hold_sanctions``: a hold a person or a rule set.
 - ``cooling``: the bank details changed less than the cooling period ago.
@@ -27,7 +30,11 @@ from sqlmodel import Session, col, select
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Distributor, PayoutHold
 from mlmcrm.models.base import utcnow
-from mlmcrm.services.payouts.payout_settings import PayoutPolicy, get_policy
+from mlmcrm.services.payouts.payout_settings import (
+    BACKUP_WITHHOLDING_RATE,
+    PayoutPolicy,
+    get_policy,
+)
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
 
@@ -80,12 +87,17 @@ REASONS: dict[str, Reason] = {
         Reason(
             "identity",
             "Identity is not verified yet.",
-            "Verify your identity: the company's support team tells you how.",
+            "Verify your identity on the Identity and tax page.",
         ),
         Reason(
             "tax_id",
-            "No tax id (SSN or EIN) is on file; US payees need one.",
-            "Add your tax id under Payout and tax details on your profile.",
+            "No tax id (SSN or EIN) is certified; US payees need a signed Form W-9.",
+            "Certify Form W-9 with your SSN or EIN on the Identity and tax page.",
+        ),
+        Reason(
+            "tax_form",
+            "No tax form is on file; payees outside the US sign Form W-8BEN.",
+            "Certify Form W-8BEN (or W-9 if you are a US person) on the Identity and tax page.",
         ),
         Reason(
             "suspended",
@@ -132,8 +144,10 @@ def payee_rules_sql(
         one_payee: Only the payee ``:who`` (the wallet page): the sums read that person's
             entries and holds alone, through their indexes.
 
-    The query takes ``:threshold``, ``:fee_stripe``, ``:fee_ach`` and ``:forfeit`` (from the
-    policy: :func:`rule_params`) and leaves out everyone whose balance is zero.
+    The query takes ``:threshold``, ``:fee_stripe``, ``:fee_ach``, ``:forfeit``,
+    ``:backup_withholding`` and ``:withholding_rate`` (from the policy: :func:`rule_params`)
+    and leaves out everyone whose balance is zero. ``withholding`` is the backup withholding a
+    payment would keep (zero unless ``withhold``).
     """
     who_e = " AND e.distributor_id = :who" if one_payee else ""
     who_h = " AND h.distributor_id = :who" if one_payee else ""
@@ -147,31 +161,49 @@ active_holds AS (
            THEN 'cooling' ELSE 'hold_' || h.kind END) AS kinds
     FROM payout_holds h WHERE h.released_at IS NULL AND (h.until IS NULL OR h.until > now()){who_h}
     GROUP BY h.distributor_id
+),
+facts AS (
+    SELECT b.distributor_id, b.balance, d.status, d.user_id, m.kind AS method,
+           m.distributor_id IS NOT NULL AS has_method, m.stripe_ready, m.returned_code,
+           m.stripe_account_id,
+           CASE m.kind WHEN 'stripe' THEN CAST(:fee_stripe AS numeric)
+                       WHEN 'ach' THEN CAST(:fee_ach AS numeric) ELSE 0 END AS fee,
+           t.id IS NOT NULL AS certified,
+           COALESCE(NULLIF(btrim(d.country), ''), 'US') = 'US' AS us_payee,
+           h.kinds AS hold_kinds
+    FROM bal b
+    JOIN distributors d ON d.id = b.distributor_id
+    LEFT JOIN payout_methods m ON m.distributor_id = b.distributor_id
+    LEFT JOIN tax_certifications t ON t.distributor_id = b.distributor_id
+         AND t.superseded_at IS NULL
+    LEFT JOIN active_holds h ON h.distributor_id = b.distributor_id
+    WHERE b.balance <> 0 AND ({payee_filter})
+),
+withheld AS (
+    SELECT f.*, (NOT f.certified AND f.us_payee AND :backup_withholding) AS withhold,
+           CASE WHEN NOT f.certified AND f.us_payee AND :backup_withholding AND f.balance > 0
+                THEN round(f.balance * CAST(:withholding_rate AS numeric), 2)
+                ELSE 0 END AS withholding
+    FROM facts f
 )
-SELECT b.distributor_id, b.balance, m.kind AS method, m.stripe_account_id,
-       CASE m.kind WHEN 'stripe' THEN CAST(:fee_stripe AS numeric)
-                   WHEN 'ach' THEN CAST(:fee_ach AS numeric) ELSE 0 END AS fee,
+SELECT w.distributor_id, w.balance, w.method, w.stripe_account_id, w.fee, w.withhold,
+       w.withholding,
        array_remove(ARRAY[
-           CASE WHEN b.balance < 0 THEN 'negative' END,
-           CASE WHEN b.balance > 0 AND b.balance < :threshold THEN 'below_threshold' END,
-           CASE WHEN b.balance >= :threshold AND b.balance > 0 AND b.balance <=
-                CASE m.kind WHEN 'stripe' THEN CAST(:fee_stripe AS numeric)
-                            WHEN 'ach' THEN CAST(:fee_ach AS numeric) ELSE -1 END
-                THEN 'fee' END,
-           CASE WHEN m.distributor_id IS NULL THEN 'no_method' END,
-           CASE WHEN m.kind = 'stripe' AND NOT m.stripe_ready THEN 'method_incomplete' END,
-           CASE WHEN m.returned_code IS NOT NULL THEN 'method_returned' END,
+           CASE WHEN w.balance < 0 THEN 'negative' END,
+           CASE WHEN w.balance > 0 AND w.balance < :threshold THEN 'below_threshold' END,
+           CASE WHEN w.balance >= :threshold AND w.balance > 0 AND w.has_method
+                AND w.balance <= w.fee + w.withholding THEN 'fee' END,
+           CASE WHEN NOT w.has_method THEN 'no_method' END,
+           CASE WHEN w.method = 'stripe' AND NOT w.stripe_ready THEN 'method_incomplete' END,
+           CASE WHEN w.returned_code IS NOT NULL THEN 'method_returned' END,
            CASE WHEN p.identity_verified_at IS NULL THEN 'identity' END,
-           CASE WHEN d.country = 'US' AND p.tax_id_enc IS NULL THEN 'tax_id' END,
-           CASE WHEN d.status = 'suspended' THEN 'suspended' END,
-           CASE WHEN d.status = 'terminated' AND :forfeit THEN 'forfeited' END
-       ] || COALESCE(h.kinds, CAST('{{}}' AS text[])), NULL) AS reasons
-FROM bal b
-JOIN distributors d ON d.id = b.distributor_id
-LEFT JOIN user_profiles p ON p.user_id = d.user_id
-LEFT JOIN payout_methods m ON m.distributor_id = b.distributor_id
-LEFT JOIN active_holds h ON h.distributor_id = b.distributor_id
-WHERE b.balance <> 0 AND ({payee_filter})
+           CASE WHEN NOT w.certified AND w.us_payee AND NOT w.withhold THEN 'tax_id' END,
+           CASE WHEN NOT w.certified AND NOT w.us_payee THEN 'tax_form' END,
+           CASE WHEN w.status = 'suspended' THEN 'suspended' END,
+           CASE WHEN w.status = 'terminated' AND :forfeit THEN 'forfeited' END
+       ] || COALESCE(w.hold_kinds, CAST('{{}}' AS text[])), NULL) AS reasons
+FROM withheld w
+LEFT JOIN user_profiles p ON p.user_id = w.user_id
 """
 
 
@@ -182,6 +214,8 @@ def rule_params(policy: PayoutPolicy) -> dict[str, Any]:
         "fee_stripe": policy.fee_stripe,
         "fee_ach": policy.fee_ach,
         "forfeit": policy.forfeit_terminated,
+        "backup_withholding": policy.backup_withholding,
+        "withholding_rate": BACKUP_WITHHOLDING_RATE,
     }
 
 

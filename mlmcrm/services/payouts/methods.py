@@ -19,7 +19,7 @@ from mlmcrm.models import Distributor, PayoutMethod, User
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import auth
 from mlmcrm.services.messaging import outbox
-from mlmcrm.services.payouts import holds, nacha
+from mlmcrm.services.payouts import holds, identity, nacha
 from mlmcrm.services.payouts.payout_settings import get_policy
 from mlmcrm.services.platform import audit, crypto, permissions
 from mlmcrm.services.platform.actor import Actor
@@ -115,10 +115,9 @@ def set_bank_account(
     distributor = session.get(Distributor, distributor_id)
     if distributor is None:
         raise NotFound("Your distributor record is missing.")
-    row = session.get(PayoutMethod, distributor_id) or PayoutMethod(
-        distributor_id=distributor_id, kind="ach"
-    )
-    before = {"kind": row.kind, "account_last4": row.account_last4} if row.kind else None
+    existing = session.get(PayoutMethod, distributor_id)
+    row = existing or PayoutMethod(distributor_id=distributor_id, kind="ach")
+    before = {"kind": row.kind, "account_last4": row.account_last4} if existing else None
     row.kind = "ach"
     row.holder_name = name
     row.business = bool(business)
@@ -153,6 +152,10 @@ def set_bank_account(
         },
     )
     _announce_change(distributor, f"bank account ending {row.account_last4}", session=session)
+    if before is not None:
+        identity.require_again(
+            session=session, actor=actor, distributor_id=distributor_id, trigger="payout_method"
+        )
     return view(session=session, distributor_id=distributor_id)  # type: ignore[return-value]  # just stored
 
 
@@ -172,7 +175,8 @@ def start_stripe_onboarding(
     if distributor is None or user is None:
         raise NotFound("Your distributor record is missing.")
     row = session.get(PayoutMethod, distributor_id)
-    if row is not None and row.kind == "ach":
+    replaced = row is not None and row.kind == "ach"
+    if replaced:
         auth.require_fresh_authentication(session=session, actor=actor)
     if row is None or not row.stripe_account_id:
         account_id = stripe_connect.create_account(
@@ -205,6 +209,13 @@ def start_stripe_onboarding(
             policy=get_policy(session=session),
         )
         _announce_change(distributor, "Stripe", session=session)
+        if replaced:
+            identity.require_again(
+                session=session,
+                actor=actor,
+                distributor_id=distributor_id,
+                trigger="payout_method",
+            )
     return stripe_connect.account_link(
         account_id=row.stripe_account_id,
         refresh_url=refresh_url,

@@ -24,6 +24,8 @@ DEFAULT_THRESHOLD = Decimal("25.00")
 DEFAULT_COOLING_DAYS = 3
 MAX_COOLING_DAYS = 60
 MAX_FEE = Decimal("100.00")
+BACKUP_WITHHOLDING_RATE = Decimal("0.24")
+"""The US backup withholding rate (26 U.S.C. § 3406(a)(1): the fourth-lowest income tax rate)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class PayoutPolicy:
         forfeit_terminated: A terminated account's balance is forfeited instead of paid.
         fee_stripe: Charged per payout sent through Stripe (an entry of the wallet).
         fee_ach: Charged per payout sent by bank transfer.
+        backup_withholding: A US payee without a certified tax id is paid less the backup
+            withholding (:data:`BACKUP_WITHHOLDING_RATE`) instead of being held.
     """
 
     currency: str = "USD"
@@ -45,6 +49,7 @@ class PayoutPolicy:
     forfeit_terminated: bool = False
     fee_stripe: Decimal = Decimal("0.00")
     fee_ach: Decimal = Decimal("0.00")
+    backup_withholding: bool = False
 
     def fee(self, method: str) -> Decimal:
         """The fee of payout method ``method`` (``stripe`` or ``ach``)."""
@@ -71,6 +76,7 @@ def get_policy(*, session: Session) -> PayoutPolicy:
         forfeit_terminated=bool(value.get("forfeit_terminated", False)),
         fee_stripe=Decimal(str(value.get("fee_stripe", "0.00"))),
         fee_ach=Decimal(str(value.get("fee_ach", "0.00"))),
+        backup_withholding=bool(value.get("backup_withholding", False)),
     )
 
 
@@ -84,6 +90,7 @@ def set_policy(
     forfeit_terminated: bool,
     fee_stripe: str | Decimal,
     fee_ach: str | Decimal,
+    backup_withholding: bool = False,
 ) -> PayoutPolicy:
     """Change the payout policy (audited).
 
@@ -105,6 +112,7 @@ def set_policy(
         forfeit_terminated=bool(forfeit_terminated),
         fee_stripe=parse_decimal(fee_stripe, "The Stripe payout fee"),
         fee_ach=parse_decimal(fee_ach, "The bank transfer fee"),
+        backup_withholding=bool(backup_withholding),
     )
     if policy.threshold > Decimal("10000"):
         raise ValidationFailed("The payout threshold is at most 10,000.")

@@ -60,6 +60,22 @@ def _give_back(
             "note": reason,
         },
     )
+    if payout.withheld > 0:
+        # No payment was made, so nothing is withheld from it: the next payout withholds anew.
+        session.execute(
+            text(
+                "INSERT INTO wallet_entries (distributor_id, kind, amount, payout_id, batch_id,"
+                " note) VALUES (:d, 'withholding_refund', :amount, :id, :batch, :note)"
+                " ON CONFLICT (payout_id, kind) WHERE payout_id IS NOT NULL DO NOTHING"
+            ),
+            {
+                "d": payout.distributor_id,
+                "amount": payout.withheld,
+                "id": payout.id,
+                "batch": payout.batch_id,
+                "note": "Backup withholding of a payment that did not go through",
+            },
+        )
     outbox.notify(
         session=session,
         kind="payouts.failed",
@@ -73,7 +89,8 @@ def _give_back(
 
 
 _PAYOUT = (
-    "SELECT p.id, p.distributor_id, p.amount, p.currency, p.batch_id, p.status, d.user_id"
+    "SELECT p.id, p.distributor_id, p.amount, p.withheld, p.currency, p.batch_id, p.status,"
+    " d.user_id"
     " FROM payouts p JOIN distributors d ON d.id = p.distributor_id"
 )
 

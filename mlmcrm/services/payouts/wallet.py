@@ -102,6 +102,8 @@ ENTRY_WORDS = {
     "reversal": "Payout reversed",
     "return": "Payout returned by the bank",
     "forfeit": "Forfeited",
+    "withholding": "Backup withholding",
+    "withholding_refund": "Backup withholding returned",
 }
 
 

@@ -99,9 +99,15 @@ def test_each_payout_rule_says_what_holds_a_payout(owner, closed, finance):
     )
     owner.commit()
     assert _reasons(owner, who) == []
+    owner.execute(
+        text("UPDATE tax_certifications SET superseded_at = now() WHERE distributor_id = :d"),
+        {"d": who},
+    )
     owner.execute(text("UPDATE distributors SET country = 'US' WHERE id = :d"), {"d": who})
     assert _reasons(owner, who) == ["tax_id"]
     owner.execute(text("UPDATE distributors SET country = 'CA' WHERE id = :d"), {"d": who})
+    assert _reasons(owner, who) == ["tax_form"]
+    verify_everyone(owner, closed)
     hold = holds.set_hold(
         session=owner, actor=builder, distributor_id=who, kind="finance", reason="Chargeback review"
     )
