@@ -35,6 +35,7 @@ from mlmcrm.pages.commissions.periods import CommissionsState, commissions_page
 from mlmcrm.pages.commissions.plans import PlansState, plans_page
 from mlmcrm.pages.commissions.statement import StatementState, statement_page
 from mlmcrm.pages.compliance.audit import AuditLogState, audit_log_page
+from mlmcrm.pages.compliance.identity import IdentityQueueState, identity_queue_page
 from mlmcrm.pages.crm.campaigns import CampaignsState, campaigns_page
 from mlmcrm.pages.crm.contact import ContactState, contact_page
 from mlmcrm.pages.crm.contacts import ContactsState, contacts_page
@@ -46,6 +47,8 @@ from mlmcrm.pages.messaging.messages import MessagesState, messages_page
 from mlmcrm.pages.network.genealogy import admin_genealogy_page, team_page
 from mlmcrm.pages.network.genealogy_state import GenealogyState
 from mlmcrm.pages.payouts.admin import PayoutAdminState, payouts_admin_page
+from mlmcrm.pages.payouts.tax import TaxState, tax_page
+from mlmcrm.pages.payouts.tax_admin import TaxAdminState, tax_admin_page
 from mlmcrm.pages.payouts.wallet import WalletState, wallet_page
 from mlmcrm.pages.reports.admin_home import AdminHomeState, admin_home
 from mlmcrm.pages.reports.distributor_home import DistributorHomeState, distributor_home
@@ -107,6 +110,12 @@ PAGES = [
         routes.DISTRIBUTOR_WALLET,
         "Wallet",
         [AuthState.guard_distributor, WalletState.load],
+    ),
+    (
+        tax_page,
+        routes.DISTRIBUTOR_TAX,
+        "Identity and tax",
+        [AuthState.guard_distributor, TaxState.load],
     ),
     (admin_home, routes.ADMIN_HOME, "Overview", [AuthState.guard_staff, AdminHomeState.load]),
     (profile_page, routes.ACCOUNT, "My account", [AuthState.guard_account, ProfileState.load]),
@@ -173,6 +182,18 @@ PAGES = [
         routes.ADMIN_PAYOUTS,
         "Payouts",
         [AuthState.guard_payouts, PayoutAdminState.load],
+    ),
+    (
+        tax_admin_page,
+        routes.ADMIN_TAX,
+        "Tax forms",
+        [AuthState.guard_payouts, TaxAdminState.load],
+    ),
+    (
+        identity_queue_page,
+        routes.ADMIN_IDENTITY,
+        "Identity checks",
+        [AuthState.guard_compliance, IdentityQueueState.load],
     ),
     # Commerce
     (shop_page, routes.SHOP, "Shop", ShopState.load),

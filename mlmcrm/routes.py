@@ -63,6 +63,7 @@ API_PUSH_SUBSCRIPTIONS = "/api/push/subscriptions"
 API_TWILIO_INBOUND = "/api/twilio/inbound"
 API_TWILIO_STATUS = "/api/twilio/status"
 API_IDENTITY_WEBHOOK = "/api/webhooks/identity"
+API_IDENTITY_DOCUMENT = "/api/identity/documents"
 
 
 def login_url(next_path: str | None = None) -> str:

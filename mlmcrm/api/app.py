@@ -12,6 +12,7 @@ from mlmcrm.api import (
     crm,
     genealogy,
     health,
+    identity_documents,
     payouts,
     push,
     security_headers,
@@ -54,6 +55,7 @@ def create_api() -> FastAPI:
     ):
         api.include_router(router)
     api.include_router(push.router)
+    api.include_router(identity_documents.router)
     api.include_router(twilio.router)
     # /api/v1: the token's user and tokens, then each domain's routes under the same prefix.
     api.include_router(v1.router, prefix=routes.API_V1)

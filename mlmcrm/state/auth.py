@@ -181,6 +181,11 @@ class AuthState(rx.State):
         return self._guard("payouts.manage")
 
     @rx.event
+    def guard_compliance(self) -> rx.event.EventSpec | None:
+        """Page guard: signed in with a role that reviews identity and compliance (admins too)."""
+        return self._guard("compliance.manage")
+
+    @rx.event
     def route_home(self) -> rx.event.EventSpec:
         """Send the visitor to their home page, or to the login page."""
         user = self._current_user()

@@ -213,7 +213,6 @@ def test_a_distributor_or_support_is_refused_and_nothing_changes(
             (PayoutAdminState.hold_distributor, {"form_data": form}),
             (PayoutAdminState.choose_release, {"hold_id": hold}),
             (PayoutAdminState.release_hold, {"form_data": form}),
-            (PayoutAdminState.verify_identity, {"form_data": form}),
             (PayoutAdminState.import_sanctions, {"files": [_upload(SDN.encode(), "sdn.csv")]}),
             (PayoutAdminState.save_policy, {"form_data": form}),
             (PayoutAdminState.save_originator, {"form_data": form}),
@@ -251,7 +250,6 @@ def test_finance_builds_a_batch_the_builder_cannot_approve_it_a_second_person_do
         (str(closed.period_id), "January 2026")
     ]
     assert Decimal(loaded.periods[0]["ledger_total"]) == Decimal(ledger).quantize(Decimal("0.01"))
-    assert loaded.can_verify_identity is False, "finance does not verify identities"
 
     with unchanged(owner, *MONEY_TABLES, "audit_logs"):
         refused = builder.call(PayoutAdminState.build_batch, form_data={}).state
@@ -522,7 +520,7 @@ def test_an_ach_batch_is_executed_followed_downloaded_and_its_returns_applied(
     assert again.returns_result == "0 payout(s) returned to the wallets; 1 already applied before."
 
 
-def test_finance_holds_and_releases_payouts_and_only_compliance_or_admins_verify_identity(
+def test_finance_holds_and_releases_payouts(
     owner,  # noqa: F811 - the fixture imported above
     closed,  # noqa: F811
     payout_env,
@@ -566,32 +564,6 @@ def test_finance_holds_and_releases_payouts_and_only_compliance_or_admins_verify
     assert released.error == "" and released.holds_rows == [] and released.release_id == ""
     assert _audits(owner, "payout_hold.released") == 1
     assert tab.call(PayoutAdminState.choose_release, hold_id="abc").state.release_id == ""
-
-    profile = text(
-        "SELECT identity_verified_at FROM user_profiles WHERE user_id ="
-        " (SELECT user_id FROM distributors WHERE id = :d)"
-    )
-    with unchanged(owner, "user_profiles", "audit_logs"):
-        refused = tab.call(
-            PayoutAdminState.verify_identity, form_data={"code": code, "note": "Passport seen"}
-        ).state
-    assert refused.error == NO_ACCESS
-    admin = _tab(owner, "admin")
-    assert admin.call(PayoutAdminState.load).state.can_verify_identity is True
-    with unchanged(owner, "user_profiles", "audit_logs"):
-        short = admin.call(
-            PayoutAdminState.verify_identity, form_data={"code": code, "note": "ok"}
-        ).state
-        assert short.error == "Say what was checked (at least 5 characters)."
-        unknown = admin.call(
-            PayoutAdminState.verify_identity, form_data={"code": "zz-none", "note": "Passport"}
-        ).state
-        assert unknown.error == "No distributor has the code 'zz-none'."
-    done = admin.call(
-        PayoutAdminState.verify_identity, form_data={"code": code, "note": "Passport seen"}
-    ).state
-    assert done.error == "" and done.message == f"The identity of {code} (Cara Cole) is verified."
-    assert owner.execute(profile, {"d": closed.people["C"]}).scalar() is not None
 
 
 def test_finance_imports_the_sanctions_list_and_a_bad_file_keeps_the_old_one(

@@ -146,7 +146,6 @@ class PayoutAdminState(PagedListState, JobPollerState, AccountState):
     holds_total: int = 0
     holds_search: str = ""
     release_id: str = ""
-    can_verify_identity: bool = False
     returns_result: str = ""
     sanctions_info: str = ""
     policy: dict[str, str] = {}
@@ -233,6 +232,7 @@ class PayoutAdminState(PagedListState, JobPollerState, AccountState):
             "forfeit_terminated": "yes" if policy.forfeit_terminated else "",
             "fee_stripe": format(policy.fee_stripe, "f"),
             "fee_ach": format(policy.fee_ach, "f"),
+            "backup_withholding": "yes" if policy.backup_withholding else "",
         }
         originator = payout_settings.get_originator(session=session)
         self.originator = {
@@ -327,7 +327,6 @@ class PayoutAdminState(PagedListState, JobPollerState, AccountState):
     @guarded(MANAGE, clear=(*CLEAR, "returns_result"))
     def load(self, *, actor: Actor, session: Session) -> None:
         """Everything the page shows; the batch in ``?batch=`` (else the open one) opened."""
-        self.can_verify_identity = permissions.can(COMPLIANCE, actor=actor)
         self.release_id, self.holds_search = "", ""
         self._load_batches(actor=actor, session=session)
         self._load_holds(actor=actor, session=session)
@@ -536,19 +535,6 @@ class PayoutAdminState(PagedListState, JobPollerState, AccountState):
         self.message = "The hold is released."
         self._load_holds(actor=actor, session=session)
 
-    @rx.event
-    @guarded(COMPLIANCE, clear=CLEAR)
-    def verify_identity(self, form_data: dict, *, actor: Actor, session: Session) -> None:
-        """Record that a distributor's identity was checked by hand (compliance and admins)."""
-        data = form_data if isinstance(form_data, dict) else {}
-        who = admin_views.find_distributor(
-            session=session, actor=actor, code=str(data.get("code", ""))
-        )
-        holds.mark_identity_verified(
-            session=session, actor=actor, distributor_id=who.id, note=str(data.get("note", ""))
-        )
-        self.message = f"The identity of {who.code} ({who.name or 'no name'}) is verified."
-
     # --- sanctions list and settings -------------------------------------------------------
 
     @rx.event
@@ -593,6 +579,7 @@ class PayoutAdminState(PagedListState, JobPollerState, AccountState):
             forfeit_terminated=_ticked(data.get("forfeit_terminated")),
             fee_stripe=str(data.get("fee_stripe", "")),
             fee_ach=str(data.get("fee_ach", "")),
+            backup_withholding=_ticked(data.get("backup_withholding")),
         )
         self.message = "The payout policy is saved; the next batch follows it."
         self._load_settings(session=session)
@@ -960,28 +947,13 @@ def _holds() -> rx.Component:
             on_submit=PayoutAdminState.hold_distributor,
             reset_on_submit=True,
         ),
-        rx.cond(
-            PayoutAdminState.can_verify_identity,
-            rx.vstack(
-                rx.heading("Mark identity verified", size="3"),
-                rx.form(
-                    rx.hstack(
-                        labelled_input(
-                            "Distributor code", "code", id="identity-code", required=True
-                        ),
-                        labelled_input(
-                            "What was checked", "note", id="identity-note", required=True
-                        ),
-                        rx.button("Mark verified", type="submit", class_name="touch-target"),
-                        align="end",
-                        wrap="wrap",
-                        width="100%",
-                    ),
-                    on_submit=PayoutAdminState.verify_identity,
-                    reset_on_submit=True,
-                ),
-                width="100%",
-            ),
+        rx.text(
+            "Identity documents are reviewed in the ",
+            rx.link("identity checks queue", href=routes.ADMIN_IDENTITY),
+            " (compliance); a payee's tax forms and 1099-NEC are under ",
+            rx.link("Tax forms", href=routes.ADMIN_TAX),
+            ".",
+            size="2",
         ),
     )
 
@@ -1058,6 +1030,16 @@ def _policy() -> rx.Component:
                     default_checked=p["forfeit_terminated"] != "",
                 ),
                 " Terminated accounts forfeit their unpaid balance",
+                class_name="touch-target",
+            ),
+            rx.el.label(
+                rx.el.input(
+                    type="checkbox",
+                    name="backup_withholding",
+                    default_checked=p["backup_withholding"] != "",
+                ),
+                " US payees without a tax id are paid less 24% backup withholding (instead of"
+                " being held)",
                 class_name="touch-target",
             ),
             rx.button("Save policy", type="submit", class_name="touch-target"),

@@ -407,37 +407,3 @@ def start_cooling(
         until=until,
     )
     return until
-
-
-def mark_identity_verified(
-    *, session: Session, actor: Actor, distributor_id: int, note: str
-) -> None:
-    """Record that a person's identity was checked by hand (audited); lifts the identity hold.
-
-    Raises:
-        PermissionDenied: Not compliance or an admin.
-        ValidationFailed: No note saying what was checked.
-        NotFound: No such distributor.
-    """
-    permissions.require("compliance.manage", actor=actor)
-    note = (note or "").strip()
-    if len(note) < 5:
-        raise ValidationFailed("Say what was checked (at least 5 characters).")
-    distributor = _distributor(distributor_id, session=session)
-    session.execute(
-        text(
-            "INSERT INTO user_profiles (user_id, identity_verified_at, identity_verified_by)"
-            " VALUES (:user, now(), :by) ON CONFLICT (user_id) DO UPDATE SET"
-            " identity_verified_at = now(), identity_verified_by = :by"
-        ),
-        {"user": distributor.user_id, "by": actor.user_id},
-    )
-    audit.record(
-        session=session,
-        actor=actor,
-        action="identity.verified",
-        entity_type="distributor",
-        entity_id=distributor_id,
-        after={"identity_verified": True},
-        reason=note,
-    )

@@ -51,8 +51,8 @@ def verify_everyone(owner, company) -> None:  # noqa: F811 - plain arguments
             "INSERT INTO tax_certifications (distributor_id, form, classification, legal_name,"
             " tin_kind, tin_last4, address, country, signature)"
             " SELECT d.id, 'W-9', 'individual', 'Payee ' || d.code, 'ssn', '6789',"
-            " CAST('{\"street\": \"1 Main St\", \"city\": \"Austin\", \"region\": \"TX\","
-            " \"postcode\": \"78701\", \"country\": \"US\"}' AS jsonb), 'US',"
+            ' CAST(\'{"street": "1 Main St", "city": "Austin", "region": "TX",'
+            ' "postcode": "78701", "country": "US"}\' AS jsonb), \'US\','
             " 'Payee ' || d.code FROM distributors d WHERE d.id = ANY(:ids)"
             " AND NOT EXISTS (SELECT 1 FROM tax_certifications t WHERE t.distributor_id = d.id"
             " AND t.superseded_at IS NULL)"
