@@ -89,7 +89,7 @@ def build(url: str, n: int, stripe_payees: int, ach_payees: int, fake) -> dict:
     last = rng.integers(0, len(LAST), n)
     verified = rng.random(n) < 0.97
     us = rng.random(n) < 0.6
-    tax = ~us | (rng.random(n) < 0.97)
+    tax = rng.random(n) < 0.97
     status = np.where(rng.random(n) < 0.01, "terminated", "active")
     # The Stripe payees (the first ids) and the bank payees (the next ones) are all payable.
     payable = ids <= stripe_payees + ach_payees
@@ -130,6 +130,28 @@ def build(url: str, n: int, stripe_payees: int, ach_payees: int, fake) -> dict:
             (
                 (i, i, f"b{i}", s, "US" if u else "CA")
                 for i, s, u in zip(ids.tolist(), status.tolist(), us.tolist(), strict=True)
+            ),
+        )
+        # A W-9 (US) or W-8BEN (others) certified by those whose tax status is settled.
+        _copy(
+            cursor,
+            "tax_certifications",
+            "distributor_id, form, classification, legal_name, tin_kind, tin_last4, address,"
+            " country, signature",
+            (
+                (
+                    i,
+                    "W-9" if u else "W-8BEN",
+                    "individual",
+                    f"Payee {i}",
+                    "ssn" if u else "foreign",
+                    "1234",
+                    '{"street": "1 Main St", "city": "Austin", "country": "US"}',
+                    "US" if u else "CA",
+                    f"Payee {i}",
+                )
+                for i, u, t in zip(ids.tolist(), us.tolist(), tax.tolist(), strict=True)
+                if t
             ),
         )
         hashed = hash_password(PASSWORD)

@@ -122,7 +122,15 @@ def _holds() -> rx.Component:
             rx.foreach(
                 WalletState.holds,
                 lambda h: rx.callout(
-                    rx.text(rx.text.strong(h["reason"]), " ", h["what_to_do"]),
+                    rx.text(
+                        rx.text.strong(h["reason"]),
+                        " ",
+                        h["what_to_do"],
+                        rx.cond(
+                            h["what_to_do"].contains("Identity and tax page"),
+                            rx.link(" Open it.", href=routes.DISTRIBUTOR_TAX),
+                        ),
+                    ),
                     color_scheme="amber",
                     icon="circle-alert",
                     width="100%",
