@@ -355,7 +355,7 @@ def _w9() -> rx.Component:
                 id="tin-kind",
                 class_name="touch-target",
             ),
-            labelled_input("Number", "tin", required=True, id="tin"),
+            labelled_input("SSN or EIN (9 digits)", "tin", required=True, id="tin"),
             *_address_fields(True),
             *_sign(tax_status.W9_PERJURY),
             rx.button("Certify Form W-9", type="submit", class_name="touch-target"),

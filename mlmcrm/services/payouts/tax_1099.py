@@ -30,7 +30,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, ValidationFailed
@@ -339,8 +339,11 @@ def issue_year(*, session: Session, actor: Actor, year: int) -> IssueResult:
             )
         ).all()
     }
-    issued = corrected = unchanged = delivered = paper = 0
     now = utcnow()
+    fresh: list[dict[str, Any]] = []
+    superseded: list[int] = []
+    told: dict[str, list[int]] = {"Form 1099-NEC": [], "Corrected Form 1099-NEC": []}
+    unchanged = 0
     for payee in payees:
         if payee.state != "ready":
             continue
@@ -355,38 +358,44 @@ def issue_year(*, session: Session, actor: Actor, year: int) -> IssueResult:
             unchanged += 1
             continue
         if old is not None:
-            old.superseded_at = now
-            session.add(old)
-            session.flush()
-        form = TaxForm1099(
-            distributor_id=payee.distributor_id,
-            year=year,
-            certification_id=payee.certification_id,  # type: ignore[arg-type]  # ready: W-9
-            box1=payee.box1,
-            box2=payee.box2,
-            box4=payee.box4,
-            corrected=old is not None,
-            issued_by=actor.user_id,
-            delivered_at=now if payee.consented else None,
+            superseded.append(old.id)  # type: ignore[arg-type]  # a stored row has an id
+        fresh.append(
+            {
+                "distributor_id": payee.distributor_id,
+                "year": year,
+                "certification_id": payee.certification_id,
+                "box1": payee.box1,
+                "box2": payee.box2,
+                "box4": payee.box4,
+                "corrected": old is not None,
+                "issued_at": now,
+                "issued_by": actor.user_id,
+                "delivered_at": now if payee.consented else None,
+            }
         )
-        session.add(form)
-        if old is None:
-            issued += 1
-        else:
-            corrected += 1
         if payee.consented:
-            delivered += 1
-            outbox.notify(
-                session=session,
-                kind="tax.form_available",
-                user_id=payee.row["user_id"],
-                params={
-                    "form": "Corrected Form 1099-NEC" if old is not None else "Form 1099-NEC",
-                    "year": year,
-                },
+            told["Corrected Form 1099-NEC" if old is not None else "Form 1099-NEC"].append(
+                payee.row["user_id"]
             )
-        else:
-            paper += 1
+    # Set-based: a company's January run writes tens of thousands of forms in one go.
+    if superseded:
+        session.execute(
+            text("UPDATE tax_forms_1099 SET superseded_at = :now WHERE id = ANY(:ids)"),
+            {"now": now, "ids": superseded},
+        )
+    if fresh:
+        session.execute(insert(TaxForm1099), fresh)
+    for form_name, user_ids in told.items():
+        outbox.notify_many(
+            session=session,
+            kind="tax.form_available",
+            user_ids=user_ids,
+            common={"form": form_name, "year": year},
+        )
+    delivered = sum(len(ids) for ids in told.values())
+    issued = sum(1 for row in fresh if not row["corrected"])
+    corrected = len(fresh) - issued
+    paper = len(fresh) - delivered
     session.flush()
     result = IssueResult(
         issued=issued,
