@@ -23,11 +23,12 @@ from mlmcrm.pages.accounts.users import UsersState
 from mlmcrm.pages.commissions.periods import CommissionsState
 from mlmcrm.pages.commissions.plans import PlansState
 from mlmcrm.pages.commissions.statement import StatementState
-from mlmcrm.services.accounts import api_tokens, profile
+from mlmcrm.services.accounts import api_tokens
 from mlmcrm.services.commissions.commission_plans import upload_plan
 from mlmcrm.services.platform.permissions import ROLES
 from tests.factories import make_user
 from tests.handlers import HandlerClient, unchanged
+from tests.services.accounts.test_data_protection import certify_w9
 from tests.services.commissions.builders import TEST_PLAN
 from tests.services.conftest import signed_in
 
@@ -38,13 +39,13 @@ STAFF = [role for role in ROLES if role != "distributor"]
 
 @pytest.fixture()
 def victim(owner_session):
-    """A distributor signed in on one browser, with an API token and a tax id on file."""
+    """A distributor signed in on one browser, with an API token and a tax id (Form W-9) on file."""
     user = make_user(owner_session)
     actor, _token = signed_in(owner_session, user)
     token, _raw = api_tokens.create_token(
         session=owner_session, actor=actor, name="victim", scopes=["me:read"]
     )
-    profile.update_payout_details(session=owner_session, actor=actor, tax_id="123456789")
+    certify_w9(owner_session, actor, "123-45-6789")
     owner_session.commit()
     return {"user": user, "session_id": actor.session_id, "token_id": token.id}
 

@@ -1,4 +1,9 @@
-"""``/account``: the user's own details, sign-in settings and payout details (last 4 only)."""
+"""``/account``: the user's own details and sign-in settings.
+
+A distributor also sees the last 4 of their tax id, with links to where payout details are kept:
+the Identity and tax page (the tax id, set by certifying Form W-9 or W-8BEN) and the wallet (the
+bank account payouts go to).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from mlmcrm.components.forms import error_message, labelled_input, notice_messag
 from mlmcrm.components.layout import app_shell
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.accounts import accounts, profile
+from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.account import AccountState, account_handler
 
@@ -21,16 +27,18 @@ class ProfileState(AccountState):
     phone: str = ""
     name: str = ""
     tax_id_last4: str = ""
-    bank_account_last4: str = ""
     date_of_birth_on_file: bool = False
+    payouts_card: bool = False
 
     def _load(self, *, actor: Actor, session: Session) -> None:
         shown = profile.get_profile(session=session, actor=actor, user_id=actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
         self.email, self.phone = shown.email, shown.phone
         self.name = f"{shown.first_name} {shown.last_name}".strip()
         self.tax_id_last4 = shown.tax_id_last4
-        self.bank_account_last4 = shown.bank_account_last4
         self.date_of_birth_on_file = shown.date_of_birth_on_file
+        self.payouts_card = actor.distributor_id is not None and permissions.can(
+            "back_office.view", actor=actor
+        )
 
     @rx.event
     @account_handler()
@@ -70,19 +78,6 @@ class ProfileState(AccountState):
 
     @rx.event
     @account_handler()
-    def save_payout_details(self, form_data: dict, *, actor: Actor, session: Session) -> None:
-        """Save the tax id and/or bank account, encrypted (needs re-authentication)."""
-        profile.update_payout_details(
-            session=session,
-            actor=actor,
-            tax_id=str(form_data.get("tax_id", "")).strip() or None,
-            bank_account=str(form_data.get("bank_account", "")).strip() or None,
-        )
-        self.message = "Payout details saved."
-        self._load(actor=actor, session=session)
-
-    @rx.event
-    @account_handler()
     def save_date_of_birth(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Save the date of birth, encrypted."""
         profile.update_date_of_birth(
@@ -106,6 +101,26 @@ def _one_field_form(label: str, name: str, handler, button: str, **props) -> rx.
         ),
         on_submit=handler,
         reset_on_submit=True,
+    )
+
+
+def _payouts_card() -> rx.Component:
+    """Where a distributor's tax id and payout bank account are kept, with the tax id's last 4."""
+    return section(
+        "Payouts and taxes",
+        rx.hstack(rx.text.strong("Tax id: "), _masked(ProfileState.tax_id_last4)),
+        rx.text(
+            "Your tax id comes from the tax form you certify (Form W-9, or W-8BEN outside the "
+            "US); your payouts go to the bank account in your wallet.",
+            size="2",
+            color=rx.color("gray", 10),
+        ),
+        rx.hstack(
+            rx.link("Identity and tax", href=routes.DISTRIBUTOR_TAX),
+            rx.link("Wallet", href=routes.DISTRIBUTOR_WALLET),
+            spacing="4",
+            wrap="wrap",
+        ),
     )
 
 
@@ -151,25 +166,14 @@ def _content() -> rx.Component:
                 reset_on_submit=True,
             ),
         ),
+        rx.cond(ProfileState.payouts_card, _payouts_card()),
         section(
-            "Payout and tax details",
-            rx.hstack(rx.text.strong("Tax id: "), _masked(ProfileState.tax_id_last4)),
-            rx.hstack(rx.text.strong("Bank account: "), _masked(ProfileState.bank_account_last4)),
+            "Date of birth",
             rx.hstack(
                 rx.text.strong("Date of birth: "),
                 rx.cond(
                     ProfileState.date_of_birth_on_file, rx.text("On file"), rx.text("Not on file")
                 ),
-            ),
-            rx.form(
-                rx.vstack(
-                    labelled_input("New tax id", "tax_id"),
-                    labelled_input("New bank account or IBAN", "bank_account"),
-                    rx.button("Save payout details", type="submit"),
-                    width="100%",
-                ),
-                on_submit=ProfileState.save_payout_details,
-                reset_on_submit=True,
             ),
             _one_field_form(
                 "Date of birth",

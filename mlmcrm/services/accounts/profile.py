@@ -3,8 +3,12 @@
 Sensitive values are encrypted in the application (AES-256-GCM, see :mod:`crypto`) before they
 reach the database; pages get only the last 4 characters. The full value is revealed only to
 the finance role, with a reason, and every reveal writes an audit row. Audit rows record that
-a sensitive field changed, never its value. Payout details (tax id, bank account) change only
-after a fresh re-authentication.
+a sensitive field changed, never its value.
+
+The tax id is written only by certifying a tax form, Form W-9 or W-8BEN
+(:mod:`mlmcrm.services.payouts.tax_status`). ``bank_account`` is a legacy, read-only field:
+nothing writes it any more, and values already stored stay revealable to finance. Payout bank
+accounts live in ``payout_methods`` (:mod:`mlmcrm.services.payouts.methods`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Contact, Distributor, User, UserProfile
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.users import USER_ROLES, USER_STATUSES
-from mlmcrm.services.accounts import auth
 from mlmcrm.services.platform import audit, crypto, listing, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
@@ -28,7 +31,7 @@ from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 SENSITIVE_FIELDS = {
     "tax_id": "user_profiles.tax_id",
-    "bank_account": "user_profiles.bank_account",
+    "bank_account": "user_profiles.bank_account",  # legacy, read-only: see the module docstring
     "date_of_birth": "user_profiles.date_of_birth",
 }
 CONTACT_NOTES_FIELD = "contacts.private_notes"
@@ -88,53 +91,6 @@ def _profile_row(user_id: int, *, session: Session) -> UserProfile:
         profile = UserProfile(user_id=user_id)
         session.add(profile)
     return profile
-
-
-def update_payout_details(
-    *, session: Session, actor: Actor, tax_id: str | None = None, bank_account: str | None = None
-) -> None:
-    """Store the actor's tax id and/or bank account, encrypted; needs a fresh re-authentication.
-
-    Args:
-        session: The unit of work; the caller commits.
-        actor: The owner of the details.
-        tax_id: The new tax id (SSN, EIN or a national id), or None to keep it.
-        bank_account: The new account number or IBAN, or None to keep it.
-
-    Raises:
-        ReauthenticationRequired: Not re-authenticated in the last 5 minutes.
-        ValidationFailed: A value is malformed; nothing is changed.
-    """
-    permissions.require("account.self", actor=actor)
-    auth.require_fresh_authentication(session=session, actor=actor)
-    changes: dict[str, str] = {}
-    if tax_id is not None:
-        value = re.sub(r"[\s\-]", "", tax_id)
-        if not re.fullmatch(r"[A-Za-z0-9]{4,20}", value):
-            raise ValidationFailed("Enter the tax id with 4 to 20 letters or digits.")
-        changes["tax_id"] = value
-    if bank_account is not None:
-        value = re.sub(r"\s", "", bank_account).upper()
-        if not re.fullmatch(r"[A-Z0-9\-]{6,34}", value):
-            raise ValidationFailed(
-                "Enter the bank account (or IBAN) with 6 to 34 letters or digits."
-            )
-        changes["bank_account"] = value
-    if not changes:
-        raise ValidationFailed("Enter a tax id or a bank account to save.")
-    profile = _profile_row(actor.user_id, session=session)  # type: ignore[arg-type]  # a signed-in actor has a user id
-    for name, value in changes.items():
-        setattr(profile, f"{name}_enc", crypto.encrypt_field(value, field=SENSITIVE_FIELDS[name]))
-        setattr(profile, f"{name}_last4", crypto.last4(value))
-    session.add(profile)
-    audit.record(
-        session=session,
-        actor=actor,
-        action="profile.payout_details_changed",
-        entity_type="user_profile",
-        entity_id=actor.user_id,
-        after={name: "changed" for name in changes},
-    )
 
 
 def update_date_of_birth(*, session: Session, actor: Actor, date_of_birth: str) -> None:

@@ -19,26 +19,60 @@ from mlmcrm.errors import (
 from mlmcrm.models import AuditLog, Contact, UserProfile
 from mlmcrm.services import key_rotation
 from mlmcrm.services.accounts import profile
+from mlmcrm.services.payouts import tax_status
 from mlmcrm.services.platform import audit, crypto
 from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
+from tests.handlers import unchanged
 from tests.services.conftest import signed_in
 
 TAX_ID = "123-45-6789"
-BANK = "GB82 WEST 1234 5698 7654 32"
+BANK = "GB82WEST12345698765432"
 
 
-def _with_payout_details(session):
+def certify_w9(session, actor, tin: str = TAX_ID, *, legal_name: str = "Test Person"):
+    """Put ``tin`` on file as the actor's tax id the way it is set: by certifying Form W-9."""
+    return tax_status.certify_w9(
+        session=session,
+        actor=actor,
+        classification="individual",
+        legal_name=legal_name,
+        business_name="",
+        tin_kind="ssn",
+        tin=tin,
+        address=tax_status.Address("1 Main St", "Austin", "TX", "78701", "US"),
+        signature=legal_name,
+        certified=True,
+    )
+
+
+def legacy_bank_account(session, user_id: int, account: str = BANK) -> None:
+    """A bank account in the profile's legacy column, as the retired profile form stored it."""
+    session.execute(
+        text(
+            "UPDATE user_profiles SET bank_account_enc = :stored, bank_account_last4 = :last4"
+            " WHERE user_id = :id"
+        ),
+        {
+            "stored": crypto.encrypt_field(account, field="user_profiles.bank_account"),
+            "last4": crypto.last4(account),
+            "id": user_id,
+        },
+    )
+
+
+def _with_sensitive_details(session):
     user = make_user(session)
     actor, _ = signed_in(session, user)
-    profile.update_payout_details(session=session, actor=actor, tax_id=TAX_ID, bank_account=BANK)
+    certify_w9(session, actor)
+    legacy_bank_account(session, user.id)
     profile.update_date_of_birth(session=session, actor=actor, date_of_birth="1984-02-29")
     session.commit()
     return user, actor
 
 
 def test_sensitive_fields_are_ciphertext_at_rest_and_shown_as_last_4(owner_session):
-    user, actor = _with_payout_details(owner_session)
+    user, actor = _with_sensitive_details(owner_session)
     raw = owner_session.execute(
         text(
             "SELECT tax_id_enc, bank_account_enc, date_of_birth_enc, tax_id_last4,"
@@ -53,39 +87,54 @@ def test_sensitive_fields_are_ciphertext_at_rest_and_shown_as_last_4(owner_sessi
     ):
         assert stored.startswith(f"v1:{crypto.current_key_id()}:") and plain not in stored
     assert (raw.tax_id_last4, raw.bank_account_last4) == ("6789", "5432")
+    certification = owner_session.execute(
+        text("SELECT * FROM tax_certifications WHERE distributor_id = :d"),
+        {"d": actor.distributor_id},
+    ).one()
+    assert certification.tin_last4 == "6789"
+    assert "123456789" not in repr(tuple(certification)).replace("-", "")
     shown = profile.get_profile(session=owner_session, actor=actor, user_id=user.id)
     assert (shown.tax_id_last4, shown.bank_account_last4) == ("6789", "5432")
     assert shown.date_of_birth_on_file
     assert TAX_ID.replace("-", "") not in repr(shown)
-    logs = owner_session.exec(select(AuditLog).where(AuditLog.entity_id == str(user.id))).all()
-    assert all("123456789" not in str(log.after) for log in logs)
+    logs = owner_session.exec(select(AuditLog).where(AuditLog.actor_id == user.id)).all()
+    assert {"tax.certified", "profile.date_of_birth_changed"} <= {log.action for log in logs}
+    assert all("123456789" not in str(log.after).replace("-", "") for log in logs)
 
 
-def test_payout_details_need_reauthentication_and_valid_input(owner_session):
+def test_a_tax_id_needs_reauthentication_and_a_malformed_one_changes_nothing(owner_session):
     user = make_user(owner_session)
     actor, _ = signed_in(owner_session, user)
-    with pytest.raises(ValidationFailed, match="tax id"):
-        profile.update_payout_details(session=owner_session, actor=actor, tax_id="12")
+    with (
+        unchanged(owner_session, "user_profiles", "tax_certifications", "audit_logs"),
+        pytest.raises(ValidationFailed, match="9 digits"),
+    ):
+        certify_w9(owner_session, actor, "12")
     owner_session.rollback()
     assert owner_session.get(UserProfile, user.id).tax_id_enc is None
-    no_session = Actor(user_id=user.id, role="distributor")
-    with pytest.raises(ReauthenticationRequired):
-        profile.update_payout_details(session=owner_session, actor=no_session, tax_id=TAX_ID)
+    no_session = Actor(user_id=user.id, role="distributor", distributor_id=actor.distributor_id)
+    with (
+        unchanged(owner_session, "user_profiles", "tax_certifications"),
+        pytest.raises(ReauthenticationRequired),
+    ):
+        certify_w9(owner_session, no_session)
+    owner_session.rollback()
 
 
 def test_only_finance_reveals_a_full_value_with_a_reason_and_it_is_audited(owner_session):
-    user, actor = _with_payout_details(owner_session)
+    user, actor = _with_sensitive_details(owner_session)
     finance = make_user(owner_session, role="finance")
     finance_actor = Actor(user_id=finance.id, role="finance", label=finance.email)
     for role in ("admin", "support", "compliance", "distributor"):
-        with pytest.raises(PermissionDenied):
-            profile.reveal_sensitive_field(
-                session=owner_session,
-                actor=Actor(user_id=finance.id, role=role),
-                user_id=user.id,
-                field="tax_id",
-                reason="why",
-            )
+        for field in ("tax_id", "bank_account"):
+            with pytest.raises(PermissionDenied):
+                profile.reveal_sensitive_field(
+                    session=owner_session,
+                    actor=Actor(user_id=finance.id, role=role),
+                    user_id=user.id,
+                    field=field,
+                    reason="why",
+                )
     with pytest.raises(PermissionDenied):
         profile.reveal_sensitive_field(
             session=owner_session, actor=actor, user_id=user.id, field="tax_id", reason="mine"
@@ -101,19 +150,29 @@ def test_only_finance_reveals_a_full_value_with_a_reason_and_it_is_audited(owner
         field="tax_id",
         reason="1099 check",
     )
+    bank = profile.reveal_sensitive_field(
+        session=owner_session,
+        actor=finance_actor,
+        user_id=user.id,
+        field="bank_account",
+        reason="old payout records",
+    )
     owner_session.commit()
     assert value == "123456789"
-    log = owner_session.exec(
-        select(AuditLog).where(
-            AuditLog.action == "profile.sensitive_revealed", AuditLog.entity_id == str(user.id)
-        )
-    ).one()
-    assert log.actor_id == finance.id and log.reason == "1099 check"
-    assert log.after == {"field": "tax_id"}
+    assert bank == BANK, "a bank account stored before stays revealable"
+    logs = owner_session.exec(
+        select(AuditLog)
+        .where(AuditLog.action == "profile.sensitive_revealed", AuditLog.entity_id == str(user.id))
+        .order_by(AuditLog.id)
+    ).all()
+    assert [(log.actor_id, log.reason, log.after) for log in logs] == [
+        (finance.id, "1099 check", {"field": "tax_id"}),
+        (finance.id, "old payout records", {"field": "bank_account"}),
+    ]
 
 
 def test_a_distributor_cannot_read_another_distributors_profile(owner_session):
-    user, _ = _with_payout_details(owner_session)
+    user, _ = _with_sensitive_details(owner_session)
     other = make_user(owner_session)
     other_actor = Actor(user_id=other.id, role="distributor")
     with pytest.raises(PermissionDenied):
@@ -165,7 +224,7 @@ def test_contact_private_notes_are_encrypted_and_private_to_the_owner(owner_sess
 
 
 def test_rotate_keys_reencrypts_every_encrypted_column(owner_session, monkeypatch):
-    user, _ = _with_payout_details(owner_session)
+    user, _ = _with_sensitive_details(owner_session)
     old_key_id = crypto.current_key_id()
     old = os.environ["FIELD_ENCRYPTION_KEY"]
     new = "rotated:" + base64.b64encode(b"r" * 32).decode()

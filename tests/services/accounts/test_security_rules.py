@@ -15,10 +15,12 @@ from mlmcrm.models import AuditLog, Contact, User, UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import accounts, auth, profile, totp, two_factor
 from mlmcrm.services.accounts.passwords import hash_password, verify_password
+from mlmcrm.services.payouts import methods
 from mlmcrm.services.platform import crypto
 from mlmcrm.services.platform.actor import Actor
 from tests.factories import PASSWORD, make_user
 from tests.handlers import unchanged
+from tests.services.accounts.test_data_protection import certify_w9, legacy_bank_account
 from tests.services.conftest import signed_in
 
 # -- passwords --------------------------------------------------------------------------------
@@ -125,15 +127,28 @@ SENSITIVE_CHANGES = {
     "password": lambda s, a: accounts.change_password(
         session=s, actor=a, new_password="a brand new passphrase"
     ),
-    "tax id": lambda s, a: profile.update_payout_details(session=s, actor=a, tax_id="987-65-4321"),
-    "bank account": lambda s, a: profile.update_payout_details(
-        session=s, actor=a, bank_account="GB29NWBK60161331926819"
+    "tax id": lambda s, a: certify_w9(s, a, "234-56-7890"),
+    "payout bank account": lambda s, a: methods.set_bank_account(
+        session=s,
+        actor=a,
+        holder_name="Test Person",
+        routing_number="021000021",
+        account_number="000123456789",
+        account_type="checking",
     ),
     "replace 2FA": lambda s, a: two_factor.begin_enrolment(session=s, actor=a),
     "new recovery codes": lambda s, a: two_factor.regenerate_recovery_codes(session=s, actor=a),
     "turn 2FA off": lambda s, a: two_factor.disable(session=s, actor=a),
 }
-WATCHED = ("users", "user_profiles", "recovery_codes", "totp_enrolments", "account_tokens")
+WATCHED = (
+    "users",
+    "user_profiles",
+    "recovery_codes",
+    "totp_enrolments",
+    "account_tokens",
+    "tax_certifications",
+    "payout_methods",
+)
 
 
 def _age_reauthentication(session, actor: Actor, minutes: float) -> None:
@@ -174,6 +189,7 @@ def test_an_api_token_or_a_session_of_another_user_never_counts_as_fresh(owner_s
 SECRETS = {
     "tax id": "321-54-9876",
     "bank account": "DE89370400440532013000",
+    "payout account": "000987654321",
     "date of birth": "1971-07-14",
     "private notes": "asked not to be called before noon",
 }
@@ -186,14 +202,16 @@ def test_audit_rows_never_hold_a_sensitive_value_and_record_who_what_why_and_whe
     actor, _ = signed_in(owner_session, user, ip="203.0.113.9")
     first_audit_id = owner_session.execute(text("SELECT coalesce(max(id), 0) FROM audit_logs"))
     first_audit_id = first_audit_id.scalar_one()
-    profile.update_payout_details(
-        session=owner_session, actor=actor, tax_id="111-22-3333", bank_account="NL91ABNA0417164300"
-    )
-    profile.update_payout_details(
+    certify_w9(owner_session, actor, "111-22-3333")
+    certify_w9(owner_session, actor, SECRETS["tax id"])
+    legacy_bank_account(owner_session, user.id, SECRETS["bank account"])
+    methods.set_bank_account(
         session=owner_session,
         actor=actor,
-        tax_id=SECRETS["tax id"],
-        bank_account=SECRETS["bank account"],
+        holder_name="Test Person",
+        routing_number="021000021",
+        account_number=SECRETS["payout account"],
+        account_type="checking",
     )
     profile.update_date_of_birth(session=owner_session, actor=actor, date_of_birth="1970-01-01")
     profile.update_date_of_birth(
@@ -233,11 +251,9 @@ def test_audit_rows_never_hold_a_sensitive_value_and_record_who_what_why_and_whe
         assert row.actor_id == finance.id and row.reason == "KYC check"
         assert str(row.ip_address) == "198.51.100.4" and row.created_at is not None
         assert row.entity_type == "user_profile" and row.entity_id == str(user.id)
-    changes = [row for row in rows if row.actor_id == user.id and row.action.startswith("profile.")]
-    assert {row.action for row in changes} >= {
-        "profile.payout_details_changed",
-        "profile.date_of_birth_changed",
-    }
+    changed = {"tax.certified", "payout_method.bank_account_set", "profile.date_of_birth_changed"}
+    changes = [row for row in rows if row.actor_id == user.id and row.action in changed]
+    assert {row.action for row in changes} == changed
     assert all(str(row.ip_address) == "203.0.113.9" for row in changes)
 
 

@@ -8,18 +8,19 @@ from mlmcrm.models import ApiToken, Contact, Distributor, User, UserProfile, Use
 from mlmcrm.services.accounts import api_tokens, profile, sessions, user_admin
 from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
+from tests.services.accounts.test_data_protection import certify_w9
 from tests.services.conftest import signed_in
 
 
 @pytest.fixture()
 def victim(owner_session):
-    """A distributor with a session, an API token, a contact and payout details."""
+    """A distributor with a session, an API token, a contact and a tax id (Form W-9) on file."""
     user = make_user(owner_session)
     actor, _token = signed_in(owner_session, user)
     token, _raw = api_tokens.create_token(
         session=owner_session, actor=actor, name="victim", scopes=["me:read"]
     )
-    profile.update_payout_details(session=owner_session, actor=actor, tax_id="123456789")
+    certify_w9(owner_session, actor, "123-45-6789")
     contact = Contact(owner_id=user.id, first_name="Private")
     owner_session.add(contact)
     owner_session.commit()

@@ -1,0 +1,76 @@
+"""``/account`` as a browser calls it: payout details are no longer typed here.
+
+A distributor sees the last 4 of the tax id their tax form put on file and links to the pages
+that keep payout details (Identity and tax, the wallet); staff do not see that card.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mlmcrm import routes
+from mlmcrm.pages.accounts import profile as profile_page
+from mlmcrm.pages.accounts.profile import ProfileState
+from mlmcrm.services.accounts import profile
+from tests.factories import make_user
+from tests.handlers import HandlerClient, unchanged
+from tests.services.accounts.test_data_protection import certify_w9, legacy_bank_account
+from tests.services.conftest import signed_in
+
+
+def test_a_distributor_sees_the_tax_ids_last_4_and_where_payout_details_live(owner_session):
+    user = make_user(owner_session)
+    actor, _ = signed_in(owner_session, user)
+    certify_w9(owner_session, actor, "123-45-6789")
+    legacy_bank_account(owner_session, user.id)
+    owner_session.commit()
+    tab = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT)
+    with unchanged(owner_session, "user_profiles", "tax_certifications", "payout_methods"):
+        shown = tab.call(ProfileState.load).state
+    assert shown.error == "" and shown.payouts_card is True
+    assert shown.tax_id_last4 == "6789"
+    state = repr(shown.dict())
+    assert "123456789" not in state and "123-45-6789" not in state
+    assert not hasattr(shown, "bank_account_last4"), "the legacy bank account is not shown"
+
+
+def test_a_distributor_without_a_tax_form_sees_the_card_with_nothing_on_file(owner_session):
+    tab = HandlerClient.sign_in(owner_session, make_user(owner_session), path=routes.ACCOUNT)
+    shown = tab.call(ProfileState.load).state
+    assert shown.payouts_card is True and shown.tax_id_last4 == ""
+
+
+@pytest.mark.parametrize("role", ["admin", "finance", "compliance", "support"])
+def test_staff_profiles_do_not_show_the_payouts_card(owner_session, role):
+    tab = HandlerClient.sign_in(
+        owner_session, make_user(owner_session, role=role), path=routes.ACCOUNT
+    )
+    shown = tab.call(ProfileState.load).state
+    assert shown.error == "" and shown.payouts_card is False
+
+
+def test_the_page_has_no_payout_form_and_links_to_identity_and_tax_and_the_wallet():
+    assert "save_payout_details" not in ProfileState.event_handlers
+    assert not hasattr(profile, "update_payout_details")
+    page = str(profile_page._content())
+    assert "New tax id" not in page and "bank account or IBAN" not in page
+    card = str(profile_page._payouts_card())
+    assert "Payouts and taxes" in card
+    # Each rendered link reads {to:"<href>"},"<text>".
+    links = {label: href for href, label in re.findall(r'to:"([^"]+)"\},"([^"]+)"', card)}
+    assert links == {
+        "Identity and tax": routes.DISTRIBUTOR_TAX,
+        "Wallet": routes.DISTRIBUTOR_WALLET,
+    }
+
+
+def test_the_date_of_birth_is_still_saved_from_the_page(owner_session):
+    user = make_user(owner_session)
+    tab = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT)
+    bad = tab.call(ProfileState.save_date_of_birth, form_data={"date_of_birth": "1984-13-40"})
+    assert "YYYY-MM-DD" in bad.state.error and bad.state.date_of_birth_on_file is False
+    saved = tab.call(ProfileState.save_date_of_birth, form_data={"date_of_birth": "1984-02-29"})
+    assert saved.state.error == "" and saved.state.message == "Date of birth saved."
+    assert saved.state.date_of_birth_on_file is True
