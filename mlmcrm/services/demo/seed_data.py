@@ -490,6 +490,13 @@ COMPANY_SETTINGS = {
         "currency": "USD",
         "timezone": "America/Chicago",
     },
+    # The company as the payer on its 1099-NEC forms (a made-up EIN with a valid prefix).
+    "tax.payer": {
+        "name": "Evergreen Wellness Company LLC",
+        "address_lines": ["100 Congress Avenue, Suite 400", "Austin, TX 78701"],
+        "phone": "+1 512 555 0100",
+        "tin": "742345678",
+    },
 }
 
 
