@@ -54,11 +54,15 @@ FORM_COLUMNS = (
 COUNT_COLUMNS = (Column("label", "Form"), Column("people", "Payees", numeric=True))
 
 
-def _year(value: object) -> int:
+def _year_number(value: object) -> int:
     try:
-        year = int(str(value).strip())
+        return int(str(value).strip())
     except ValueError as exc:
         raise ValidationFailed("Enter the year as four digits, such as 2026.") from exc
+
+
+def _year(value: object) -> int:
+    year = _year_number(value)
     if not 2000 <= year <= date.today().year:
         raise ValidationFailed(f"Choose a calendar year between 2000 and {date.today().year}.")
     return year
@@ -206,7 +210,8 @@ class TaxAdminState(AccountState):
         figure = tax_1099.set_threshold(
             session=session,
             actor=actor,
-            year=_year(data.get("threshold_year", "")),
+            # A future year: the IRS announces a year's figure before it starts.
+            year=_year_number(data.get("threshold_year", "")),
             amount=str(data.get("amount", "")),
         )
         self.message = f"The threshold is {figure:,.2f}."
