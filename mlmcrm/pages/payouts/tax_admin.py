@@ -140,8 +140,13 @@ class TaxAdminState(AccountState):
     @rx.event
     @guarded(MANAGE, clear=CLEAR)
     def load(self, *, actor: Actor, session: Session) -> None:
-        """Show last year (the one whose forms are due)."""
+        """Show last year (the one whose forms are due), every payee of it.
+
+        The kind of payee is not kept from an earlier visit: the page's drop-down starts at
+        "Every payee", and the list must match it.
+        """
         self.issue_result = ""
+        self.state_filter = ""
         self._load(actor=actor, session=session)
 
     @rx.event
