@@ -54,11 +54,15 @@ FORM_COLUMNS = (
 COUNT_COLUMNS = (Column("label", "Form"), Column("people", "Payees", numeric=True))
 
 
-def _year(value: object) -> int:
+def _year_number(value: object) -> int:
     try:
-        year = int(str(value).strip())
+        return int(str(value).strip())
     except ValueError as exc:
         raise ValidationFailed("Enter the year as four digits, such as 2026.") from exc
+
+
+def _year(value: object) -> int:
+    year = _year_number(value)
     if not 2000 <= year <= date.today().year:
         raise ValidationFailed(f"Choose a calendar year between 2000 and {date.today().year}.")
     return year
@@ -136,8 +140,13 @@ class TaxAdminState(AccountState):
     @rx.event
     @guarded(MANAGE, clear=CLEAR)
     def load(self, *, actor: Actor, session: Session) -> None:
-        """Show last year (the one whose forms are due)."""
+        """Show last year (the one whose forms are due), every payee of it.
+
+        The kind of payee is not kept from an earlier visit: the page's drop-down starts at
+        "Every payee", and the list must match it.
+        """
         self.issue_result = ""
+        self.state_filter = ""
         self._load(actor=actor, session=session)
 
     @rx.event
@@ -206,7 +215,8 @@ class TaxAdminState(AccountState):
         figure = tax_1099.set_threshold(
             session=session,
             actor=actor,
-            year=_year(data.get("threshold_year", "")),
+            # A future year: the IRS announces a year's figure before it starts.
+            year=_year_number(data.get("threshold_year", "")),
             amount=str(data.get("amount", "")),
         )
         self.message = f"The threshold is {figure:,.2f}."
