@@ -133,6 +133,8 @@ def check_document(file_name: str, data: bytes) -> str:
             image.verify()
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
+            # verify() reads the structure only: decoding finds a file cut off halfway.
+            image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValidationFailed(
             f"This {type_name} is damaged and cannot be read: take the photo again."
