@@ -92,8 +92,9 @@ def check_document(file_name: str, data: bytes) -> str:
 
     Raises:
         ValidationFailed: Empty, too small or too large; not a JPEG, PNG, WebP or PDF; a name
-            whose ending says another type; an image that does not decode or is too small to
-            read; a PDF that is damaged or carries scripts, actions or embedded files.
+            whose ending says another type; an image that does not decode (a JPEG cut short
+            included), claims more pixels than a photo has, or is too small to read; a PDF
+            that is damaged or carries scripts, actions or embedded files.
     """
     if not data:
         raise ValidationFailed("The file is empty: choose the photo or scan of your document.")
@@ -130,9 +131,19 @@ def check_document(file_name: str, data: bytes) -> str:
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-        with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
+            image.verify()
+        if content_type == "image/jpeg":
+            # verify() reads a JPEG's headers only: decoding it (at 1/8 scale, which is cheap)
+            # finds a photo cut short or damaged.
+            with Image.open(io.BytesIO(data)) as image:
+                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+                image.load()
+    except Image.DecompressionBombError as exc:
+        raise ValidationFailed(
+            "This image has too many pixels to be a photo of a document: upload the photo as "
+            "the camera saved it."
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValidationFailed(
             f"This {type_name} is damaged and cannot be read: take the photo again."
