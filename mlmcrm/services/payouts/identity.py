@@ -21,6 +21,8 @@ import hashlib
 import io
 import re
 import secrets
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,7 +72,18 @@ _TYPES = {
     "image/webp": ("WebP image", (".webp",)),
     "application/pdf": ("PDF", (".pdf",)),
 }
-_PDF_ACTIVE = re.compile(rb"/(JavaScript|JS|Launch|EmbeddedFile|OpenAction|AA|RichMedia)\b")
+_PDF_NAME_END = rb"(?=[\x00\t\n\x0c\r ()<>\[\]{}/%]|\Z)"
+_PDF_ACTIVE = re.compile(
+    rb"/(?:JavaScript|JS|Launch|EmbeddedFiles?|EF|FileAttachment|RichMedia|AA"
+    # An open action that is a destination (``[3 0 R /FitH null]``: which page, what zoom)
+    # only sets the first view, as many PDF makers write; any other one is an action.
+    rb"|OpenAction(?!\s*\[))" + _PDF_NAME_END
+)
+_PDF_ENCRYPTED = re.compile(rb"/Encrypt" + _PDF_NAME_END)
+_PDF_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+_PDF_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
+MAX_PDF_INFLATED = 64 * 1024 * 1024
+"""How much a PDF's compressed streams may hold in all, to be read through for scripts."""
 
 PROVIDER_ACTOR = Actor.system("identity provider")
 
@@ -87,6 +100,48 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
+def _pdf_names(data: bytes) -> bytes:
+    """``data`` with the ``#xx`` escapes of PDF names undone (``/J#61vaScript`` is a script)."""
+    return _PDF_NAME_ESCAPE.sub(lambda match: bytes([int(match[1], 16)]), data)
+
+
+def _pdf_parts(data: bytes) -> Iterator[bytes]:
+    """The PDF's bytes, then each of its Flate-compressed streams inflated.
+
+    Objects (the catalog, actions) may be kept compressed in object streams, so those are read
+    too. A stream is inflated up to its own end, through any ``endstream`` look-alike inside it.
+
+    Raises:
+        ValidationFailed: The compressed streams hold more than :data:`MAX_PDF_INFLATED`.
+    """
+    yield data
+    budget = MAX_PDF_INFLATED
+    view = memoryview(data)
+    for match in _PDF_STREAM.finditer(data):
+        position = match.end()
+        head = data[position : position + 2]
+        if len(head) < 2 or head[0] & 0x0F != 8 or ((head[0] << 8) | head[1]) % 31:
+            continue  # not zlib data (the bytes themselves were searched already)
+        inflater = zlib.decompressobj()
+        parts = []
+        while position < len(data) and not inflater.eof:
+            end = data.find(b"endstream", position)
+            end = len(data) if end < 0 else end + len(b"endstream")
+            try:
+                part = inflater.decompress(view[position:end], budget + 1)
+            except zlib.error:
+                break
+            budget -= len(part)
+            if budget < 0:
+                raise ValidationFailed(
+                    "This PDF holds too much compressed content to be checked: upload a photo "
+                    "of the document instead."
+                )
+            parts.append(part)
+            position = end
+        yield b"".join(parts)
+
+
 def check_document(file_name: str, data: bytes) -> str:
     """The content type of an identity document's bytes, or a clear refusal.
 
@@ -94,7 +149,8 @@ def check_document(file_name: str, data: bytes) -> str:
         ValidationFailed: Empty, too small or too large; not a JPEG, PNG, WebP or PDF; a name
             whose ending says another type; an image that does not decode (a JPEG cut short
             included), claims more pixels than a photo has, or is too small to read; a PDF
-            that is damaged or carries scripts, actions or embedded files.
+            that is damaged, encrypted, or carries scripts, actions or embedded files (in its
+            plain or its compressed objects).
     """
     if not data:
         raise ValidationFailed("The file is empty: choose the photo or scan of your document.")
@@ -121,7 +177,12 @@ def check_document(file_name: str, data: bytes) -> str:
     if content_type == "application/pdf":
         if b"%%EOF" not in data[-2048:]:
             raise ValidationFailed("This PDF is damaged or incomplete: save or scan it again.")
-        if _PDF_ACTIVE.search(data):
+        if _PDF_ENCRYPTED.search(_pdf_names(data)):
+            raise ValidationFailed(
+                "This PDF is encrypted or password-protected, so it cannot be checked: print it "
+                "to a plain PDF or upload a photo of the document instead."
+            )
+        if any(_PDF_ACTIVE.search(_pdf_names(part)) for part in _pdf_parts(data)):
             raise ValidationFailed(
                 "This PDF contains scripts, actions or attached files: print it to a plain PDF "
                 "or upload a photo of the document instead."
