@@ -538,7 +538,8 @@ def open_document(*, session: Session, actor: Actor, check_id: int) -> tuple[byt
 
     Raises:
         PermissionDenied: Not a reviewer.
-        NotFound: No such check, a check without a document, or a file missing from storage.
+        NotFound: No such check, a check without a document, or a file missing from storage
+            or that does not decrypt as this check's (altered, or moved from another record).
     """
     permissions.require("compliance.manage", actor=actor)
     row = _check(check_id, session=session)
@@ -548,9 +549,15 @@ def open_document(*, session: Session, actor: Actor, check_id: int) -> tuple[byt
         sealed = storage.get(DOCUMENT_FOLDER, row.file_name)
     except storage.StoredFileMissing as exc:
         raise NotFound("The document is missing from the file storage.") from exc
-    data = crypto.decrypt_bytes(
-        sealed, label=_label(row.distributor_id, row.file_name), key_id=row.key_id
-    )
+    try:
+        data = crypto.decrypt_bytes(
+            sealed, label=_label(row.distributor_id, row.file_name), key_id=row.key_id
+        )
+    except crypto.DecryptionError as exc:
+        raise NotFound(
+            "The stored document cannot be opened: it was altered or belongs to another record "
+            "(or its encryption key is no longer configured). Ask the person to upload it again."
+        ) from exc
     audit.record(
         session=session,
         actor=actor,
