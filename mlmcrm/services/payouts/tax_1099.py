@@ -26,7 +26,7 @@ file holds full tax ids: it is finance's alone, and every export is audited.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -297,8 +297,15 @@ def year_payees(*, session: Session, actor: Actor, year: int, state: str = "") -
 
 
 def filing_deadline(year: int) -> date:
-    """The day the forms for ``year`` are due to recipients and the IRS: January 31 after it."""
-    return date(year + 1, 1, 31)
+    """The day the forms for ``year`` are due to recipients and the IRS.
+
+    January 31 after the year; when that is a Saturday or a Sunday, the next Monday (a form
+    due on a weekend is on time the next business day, and no legal holiday falls then).
+    """
+    due = date(year + 1, 1, 31)
+    if due.weekday() >= 5:  # Saturday or Sunday
+        due += timedelta(days=7 - due.weekday())
+    return due
 
 
 @dataclass(frozen=True)
