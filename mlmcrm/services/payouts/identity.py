@@ -21,6 +21,8 @@ import hashlib
 import io
 import re
 import secrets
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,7 +72,18 @@ _TYPES = {
     "image/webp": ("WebP image", (".webp",)),
     "application/pdf": ("PDF", (".pdf",)),
 }
-_PDF_ACTIVE = re.compile(rb"/(JavaScript|JS|Launch|EmbeddedFile|OpenAction|AA|RichMedia)\b")
+_PDF_NAME_END = rb"(?=[\x00\t\n\x0c\r ()<>\[\]{}/%]|\Z)"
+_PDF_ACTIVE = re.compile(
+    rb"/(?:JavaScript|JS|Launch|EmbeddedFiles?|EF|FileAttachment|RichMedia|AA"
+    # An open action that is a destination (``[3 0 R /FitH null]``: which page, what zoom)
+    # only sets the first view, as many PDF makers write; any other one is an action.
+    rb"|OpenAction(?!\s*\[))" + _PDF_NAME_END
+)
+_PDF_ENCRYPTED = re.compile(rb"/Encrypt" + _PDF_NAME_END)
+_PDF_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+_PDF_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
+MAX_PDF_INFLATED = 64 * 1024 * 1024
+"""How much a PDF's compressed streams may hold in all, to be read through for scripts."""
 
 PROVIDER_ACTOR = Actor.system("identity provider")
 
@@ -87,13 +100,57 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
+def _pdf_names(data: bytes) -> bytes:
+    """``data`` with the ``#xx`` escapes of PDF names undone (``/J#61vaScript`` is a script)."""
+    return _PDF_NAME_ESCAPE.sub(lambda match: bytes([int(match[1], 16)]), data)
+
+
+def _pdf_parts(data: bytes) -> Iterator[bytes]:
+    """The PDF's bytes, then each of its Flate-compressed streams inflated.
+
+    Objects (the catalog, actions) may be kept compressed in object streams, so those are read
+    too. A stream is inflated up to its own end, through any ``endstream`` look-alike inside it.
+
+    Raises:
+        ValidationFailed: The compressed streams hold more than :data:`MAX_PDF_INFLATED`.
+    """
+    yield data
+    budget = MAX_PDF_INFLATED
+    view = memoryview(data)
+    for match in _PDF_STREAM.finditer(data):
+        position = match.end()
+        head = data[position : position + 2]
+        if len(head) < 2 or head[0] & 0x0F != 8 or ((head[0] << 8) | head[1]) % 31:
+            continue  # not zlib data (the bytes themselves were searched already)
+        inflater = zlib.decompressobj()
+        parts = []
+        while position < len(data) and not inflater.eof:
+            end = data.find(b"endstream", position)
+            end = len(data) if end < 0 else end + len(b"endstream")
+            try:
+                part = inflater.decompress(view[position:end], budget + 1)
+            except zlib.error:
+                break
+            budget -= len(part)
+            if budget < 0:
+                raise ValidationFailed(
+                    "This PDF holds too much compressed content to be checked: upload a photo "
+                    "of the document instead."
+                )
+            parts.append(part)
+            position = end
+        yield b"".join(parts)
+
+
 def check_document(file_name: str, data: bytes) -> str:
     """The content type of an identity document's bytes, or a clear refusal.
 
     Raises:
         ValidationFailed: Empty, too small or too large; not a JPEG, PNG, WebP or PDF; a name
-            whose ending says another type; an image that does not decode or is too small to
-            read; a PDF that is damaged or carries scripts, actions or embedded files.
+            whose ending says another type; an image that does not decode (a JPEG cut short
+            included), claims more pixels than a photo has, or is too small to read; a PDF
+            that is damaged, encrypted, or carries scripts, actions or embedded files (in its
+            plain or its compressed objects).
     """
     if not data:
         raise ValidationFailed("The file is empty: choose the photo or scan of your document.")
@@ -120,7 +177,12 @@ def check_document(file_name: str, data: bytes) -> str:
     if content_type == "application/pdf":
         if b"%%EOF" not in data[-2048:]:
             raise ValidationFailed("This PDF is damaged or incomplete: save or scan it again.")
-        if _PDF_ACTIVE.search(data):
+        if _PDF_ENCRYPTED.search(_pdf_names(data)):
+            raise ValidationFailed(
+                "This PDF is encrypted or password-protected, so it cannot be checked: print it "
+                "to a plain PDF or upload a photo of the document instead."
+            )
+        if any(_PDF_ACTIVE.search(_pdf_names(part)) for part in _pdf_parts(data)):
             raise ValidationFailed(
                 "This PDF contains scripts, actions or attached files: print it to a plain PDF "
                 "or upload a photo of the document instead."
@@ -130,11 +192,19 @@ def check_document(file_name: str, data: bytes) -> str:
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-        with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-            # verify() reads the structure only: decoding finds a file cut off halfway.
-            image.load()
+            image.verify()
+        if content_type == "image/jpeg":
+            # verify() reads a JPEG's headers only: decoding it (at 1/8 scale, which is cheap)
+            # finds a photo cut short or damaged.
+            with Image.open(io.BytesIO(data)) as image:
+                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+                image.load()
+    except Image.DecompressionBombError as exc:
+        raise ValidationFailed(
+            "This image has too many pixels to be a photo of a document: upload the photo as "
+            "the camera saved it."
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValidationFailed(
             f"This {type_name} is damaged and cannot be read: take the photo again."
@@ -468,7 +538,8 @@ def open_document(*, session: Session, actor: Actor, check_id: int) -> tuple[byt
 
     Raises:
         PermissionDenied: Not a reviewer.
-        NotFound: No such check, a check without a document, or a file missing from storage.
+        NotFound: No such check, a check without a document, or a file missing from storage
+            or that does not decrypt as this check's (altered, or moved from another record).
     """
     permissions.require("compliance.manage", actor=actor)
     row = _check(check_id, session=session)
@@ -478,9 +549,15 @@ def open_document(*, session: Session, actor: Actor, check_id: int) -> tuple[byt
         sealed = storage.get(DOCUMENT_FOLDER, row.file_name)
     except storage.StoredFileMissing as exc:
         raise NotFound("The document is missing from the file storage.") from exc
-    data = crypto.decrypt_bytes(
-        sealed, label=_label(row.distributor_id, row.file_name), key_id=row.key_id
-    )
+    try:
+        data = crypto.decrypt_bytes(
+            sealed, label=_label(row.distributor_id, row.file_name), key_id=row.key_id
+        )
+    except crypto.DecryptionError as exc:
+        raise NotFound(
+            "The stored document cannot be opened: it was altered or belongs to another record "
+            "(or its encryption key is no longer configured). Ask the person to upload it again."
+        ) from exc
     audit.record(
         session=session,
         actor=actor,

@@ -26,7 +26,7 @@ file holds full tax ids: it is finance's alone, and every export is audited.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -174,14 +174,21 @@ WITH paid AS (
     GROUP BY p.distributor_id
 ),
 bought AS (
-    SELECT o.distributor_id, sum(GREATEST(o.subtotal - o.refunded_total, 0)) AS purchases
+    SELECT o.distributor_id, sum(net.purchase) AS purchases
     FROM orders o
+    -- A refund is of the total, tax included (its share of the order, as commissions count
+    -- it): the same share of the subtotal is what was refunded before tax.
+    CROSS JOIN LATERAL (
+        SELECT GREATEST(o.subtotal - CASE WHEN o.total > 0
+                        THEN round(o.subtotal * o.refunded_total / o.total, 2) ELSE 0 END,
+                        0) AS purchase
+    ) AS net
     WHERE o.customer_id IS NULL AND o.paid_at IS NOT NULL
       AND o.status IN ('paid', 'fulfilled', 'partially_refunded', 'refunded')
       AND o.paid_at >= CAST(:start AS timestamp) AT TIME ZONE :zone
       AND o.paid_at < CAST(:stop AS timestamp) AT TIME ZONE :zone
     GROUP BY o.distributor_id
-    HAVING sum(GREATEST(o.subtotal - o.refunded_total, 0)) >= :direct_sales
+    HAVING sum(net.purchase) >= :direct_sales
 ),
 payees AS (
     SELECT distributor_id FROM paid UNION SELECT distributor_id FROM bought
@@ -297,8 +304,15 @@ def year_payees(*, session: Session, actor: Actor, year: int, state: str = "") -
 
 
 def filing_deadline(year: int) -> date:
-    """The day the forms for ``year`` are due to recipients and the IRS: January 31 after it."""
-    return date(year + 1, 1, 31)
+    """The day the forms for ``year`` are due to recipients and the IRS.
+
+    January 31 after the year; when that is a Saturday or a Sunday, the next Monday (a form
+    due on a weekend is on time the next business day, and no legal holiday falls then).
+    """
+    due = date(year + 1, 1, 31)
+    if due.weekday() >= 5:  # Saturday or Sunday
+        due += timedelta(days=7 - due.weekday())
+    return due
 
 
 @dataclass(frozen=True)
