@@ -89,7 +89,7 @@ def test_finance_sees_last_years_payees_and_issues_the_forms(owner, company):  #
         tax_1099.STATES["below"]: "1",
     }
     assert shown.missing == 1
-    assert shown.deadline == date(LAST_YEAR + 1, 1, 31).strftime("%B %d, %Y")
+    assert shown.deadline == tax_1099.filing_deadline(LAST_YEAR).strftime("%B %d, %Y")
     figure, _known = tax_1099.threshold(session=owner, year=LAST_YEAR)
     assert shown.threshold == f"{figure:,.2f}"
     rows = {row["code"]: row for row in shown.payees}
@@ -116,15 +116,15 @@ def test_finance_sees_last_years_payees_and_issues_the_forms(owner, company):  #
     issued = finance.call(TaxAdminState.issue).state
     assert issued.error == ""
     assert issued.issue_result == (
-        "2 issued, 0 corrected, 0 unchanged; 1 delivered electronically, 1 to mail on paper;"
-        " 1 payee(s) still missing a tax id."
+        "2 issued, 0 corrected, 0 voided, 0 unchanged; 1 delivered electronically,"
+        " 1 to mail on paper; 1 payee(s) still missing a tax id."
     )
     forms = {row["code"]: row for row in issued.forms}
     assert set(forms) == {_code(owner, company, "A"), _code(owner, company, "E")}
     assert forms[_code(owner, company, "A")]["box1"] == "2,650.50"
     assert forms[_code(owner, company, "E")]["delivery"] == "paper"
     again = finance.call(TaxAdminState.issue).state
-    assert again.issue_result.startswith("0 issued, 0 corrected, 2 unchanged;")
+    assert again.issue_result.startswith("0 issued, 0 corrected, 0 voided, 2 unchanged;")
 
     paper = forms[_code(owner, company, "E")]["id"]
     name, content_type, data = downloaded(finance.call(TaxAdminState.download_copy, form_id=paper))

@@ -168,7 +168,8 @@ class TaxAdminState(AccountState):
         """Issue (or correct) the year's forms and deliver the electronic copies."""
         result = tax_1099.issue_year(session=session, actor=actor, year=_year(self.year))
         self.issue_result = (
-            f"{result.issued} issued, {result.corrected} corrected, {result.unchanged} unchanged;"
+            f"{result.issued} issued, {result.corrected} corrected, {result.voided} voided,"
+            f" {result.unchanged} unchanged;"
             f" {result.delivered} delivered electronically, {result.paper} to mail on paper;"
             f" {result.missing_tin} payee(s) still missing a tax id."
         )

@@ -296,11 +296,22 @@ def _profile(user_id: int, *, session: Session) -> UserProfile:
     return profile
 
 
-def _legal_name(distributor: Distributor, *, session: Session) -> str:
+PERSONAL_CLASSIFICATIONS = ("individual",)
+"""Certifications whose legal name is the person's own (an entity's W-9 names the entity)."""
+
+
+def legal_name_of(*, session: Session, distributor: Distributor) -> str:
+    """The name a person's identity document must match.
+
+    The legal name of their tax certification when it is a person's (an individual's W-9 or a
+    W-8BEN), otherwise the name on their profile: a company's W-9 names the company, not the
+    person whose document is checked.
+    """
     certified = session.exec(
         select(TaxCertification.legal_name).where(
             TaxCertification.distributor_id == distributor.id,
             col(TaxCertification.superseded_at).is_(None),
+            col(TaxCertification.classification).in_(PERSONAL_CLASSIFICATIONS),
         )
     ).first()
     if certified:
@@ -355,7 +366,7 @@ def _open_check(distributor: Distributor, method: str, *, session: Session) -> I
         distributor_id=distributor.id,  # type: ignore[arg-type]  # a stored row has an id
         method=method,
         trigger=(profile.identity_recheck if profile else None) or "first",
-        legal_name=_legal_name(distributor, session=session),
+        legal_name=legal_name_of(session=session, distributor=distributor),
     )
 
 

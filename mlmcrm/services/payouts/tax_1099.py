@@ -325,13 +325,16 @@ class IssueResult:
     delivered: int
     paper: int
     missing_tin: int
+    voided: int = 0
 
 
 def issue_year(*, session: Session, actor: Actor, year: int) -> IssueResult:
     """Issue (or correct) the year's 1099-NEC forms and deliver the copies of consenting payees.
 
     A form whose figures did not change stays; one that changed is superseded by a corrected
-    form. Payees missing a tax id get no form until they certify a W-9; issuing again then
+    form, and one no longer due (the payments fell below the threshold, the payee is exempt or
+    foreign now) by a corrected form of zeros, which voids it.
+    Payees missing a tax id get no form until they certify a W-9; issuing again then
     adds theirs.
 
     Raises:
@@ -391,6 +394,38 @@ def issue_year(*, session: Session, actor: Actor, year: int) -> IssueResult:
             told["Corrected Form 1099-NEC" if old is not None else "Form 1099-NEC"].append(
                 payee.row["user_id"]
             )
+    # A form issued to someone no longer due one (a payment returned below the threshold, an
+    # exempt or foreign payee since) is corrected to zero, the IRS's way of voiding it.
+    ready = {payee.distributor_id for payee in payees if payee.state == "ready"}
+    consenting = {payee.distributor_id for payee in payees if payee.consented}
+    voided = 0
+    for distributor_id, old in current.items():
+        if distributor_id in ready or (old.box1 == 0 and not old.box2 and old.box4 == 0):
+            continue
+        voided += 1
+        superseded.append(old.id)  # type: ignore[arg-type]  # a stored row has an id
+        deliver = distributor_id in consenting or (
+            distributor_id not in {p.distributor_id for p in payees}
+            and old.delivered_at is not None
+        )
+        fresh.append(
+            {
+                "distributor_id": distributor_id,
+                "year": year,
+                "certification_id": old.certification_id,
+                "box1": Decimal("0.00"),
+                "box2": False,
+                "box4": Decimal("0.00"),
+                "corrected": True,
+                "issued_at": now,
+                "issued_by": actor.user_id,
+                "delivered_at": now if deliver else None,
+            }
+        )
+        if deliver:
+            told["Corrected Form 1099-NEC"].append(
+                session.get(Distributor, distributor_id).user_id  # type: ignore[union-attr]  # forms point to distributors
+            )
     # Set-based: a company's January run writes tens of thousands of forms in one go.
     if superseded:
         session.execute(
@@ -408,7 +443,7 @@ def issue_year(*, session: Session, actor: Actor, year: int) -> IssueResult:
         )
     delivered = sum(len(ids) for ids in told.values())
     issued = sum(1 for row in fresh if not row["corrected"])
-    corrected = len(fresh) - issued
+    corrected = len(fresh) - issued - voided
     paper = len(fresh) - delivered
     session.flush()
     result = IssueResult(
@@ -418,6 +453,7 @@ def issue_year(*, session: Session, actor: Actor, year: int) -> IssueResult:
         delivered=delivered,
         paper=paper,
         missing_tin=sum(1 for p in payees if p.state == "missing_tin"),
+        voided=voided,
     )
     audit.record(
         session=session,

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
@@ -321,12 +322,22 @@ def _store(
             ),
         },
     )
+    # The identity is checked against the person's legal name: a check waiting for review
+    # follows the new name, and a verified identity is checked again when the name changed.
+    name = identity.legal_name_of(session=session, distributor=distributor)
+    session.execute(
+        text(
+            "UPDATE identity_checks SET legal_name = :name"
+            " WHERE distributor_id = :d AND status = 'pending'"
+        ),
+        {"name": name, "d": distributor_id},
+    )
     approved = session.exec(
         select(IdentityCheck.legal_name)
         .where(IdentityCheck.distributor_id == distributor_id, IdentityCheck.status == "approved")
         .order_by(col(IdentityCheck.id).desc())
     ).first()
-    if approved is not None and _name_key(approved) != _name_key(cert.legal_name):
+    if approved is not None and _name_key(approved) != _name_key(name):
         identity.require_again(
             session=session, actor=actor, distributor_id=distributor_id, trigger="legal_name"
         )

@@ -478,6 +478,30 @@ def test_issuing_makes_forms_for_ready_payees_and_delivers_to_those_who_consente
     assert len(tax_1099.issued_forms(session=owner, actor=finance[0], year=2025)) == 3
 
 
+def test_a_form_no_longer_due_is_voided_by_a_corrected_form_of_zeros(owner, company, finance):
+    year = payees_2025(owner, company)
+    a, f = year.people["A"], year.people["F"]
+    _issued(owner, year, finance)
+    owner.execute(
+        text("UPDATE payouts SET status = 'returned' WHERE distributor_id = :d AND amount = 500"),
+        {"d": a},
+    )
+    result = tax_1099.issue_year(session=owner, actor=finance[0], year=2025)
+    owner.commit()
+    assert (result.issued, result.corrected, result.voided, result.unchanged) == (0, 0, 1, 1)
+    assert result.delivered == 1, "Anna consented: the void reaches her like the form did"
+    old, void = [r for r in forms(owner) if r.distributor_id == a]
+    assert old.superseded_at is not None
+    assert (void.box1, void.box2, void.box4, void.corrected) == (0, False, 0, True)
+    assert [m.subject for m in form_messages(owner)][-1] == (
+        "Your Corrected Form 1099-NEC for 2025 is available"
+    )
+    again = tax_1099.issue_year(session=owner, actor=finance[0], year=2025)
+    owner.commit()
+    assert (again.voided, again.unchanged) == (0, 1), "a void is not voided again"
+    assert {r.distributor_id for r in forms(owner) if r.superseded_at is None} == {a, f}
+
+
 # --- copies and the filing file -----------------------------------------------------------------
 
 
