@@ -303,16 +303,17 @@ PERSONAL_CLASSIFICATIONS = ("individual",)
 def legal_name_of(*, session: Session, distributor: Distributor) -> str:
     """The name a person's identity document must match.
 
-    The legal name of their tax certification when it is a person's (an individual's W-9 or a
-    W-8BEN), otherwise the name on their profile: a company's W-9 names the company, not the
-    person whose document is checked.
+    The legal name of their latest tax certification that is a person's (an individual's W-9
+    or a W-8BEN), otherwise the name on their profile: a company's W-9 names the company, not
+    the person whose document is checked.
     """
     certified = session.exec(
-        select(TaxCertification.legal_name).where(
+        select(TaxCertification.legal_name)
+        .where(
             TaxCertification.distributor_id == distributor.id,
-            col(TaxCertification.superseded_at).is_(None),
             col(TaxCertification.classification).in_(PERSONAL_CLASSIFICATIONS),
         )
+        .order_by(col(TaxCertification.id).desc())
     ).first()
     if certified:
         return certified

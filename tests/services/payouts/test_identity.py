@@ -841,6 +841,39 @@ def test_a_w9_with_another_legal_name_sends_identity_back(owner, company, files)
     assert again.trigger == "legal_name" and again.legal_name == "Anna Smith"
 
 
+def test_a_company_w9_does_not_rename_the_person_and_a_waiting_check_follows_a_new_name(
+    owner, company, files
+):
+    anna = person(owner, company, "A")
+    waiting = upload(owner, anna)
+    assert waiting.legal_name == "Anna Root", "the profile's name until a W-9 says otherwise"
+
+    def certify(name: str, **changes) -> None:
+        values = {
+            "classification": "individual",
+            "legal_name": name,
+            "business_name": "",
+            "tin_kind": "ssn",
+            "tin": "536-90-4399",
+            "address": HOME,
+            "signature": name,
+            "certified": True,
+        }
+        values.update(changes)
+        tax_status.certify_w9(session=owner, actor=anna, **values)
+        owner.commit()
+
+    certify("Anna Smith")
+    assert check_row(owner, waiting.id).legal_name == "Anna Smith", "the reviewer checks this"
+    reviewer = staff(owner, "compliance")
+    identity.approve(session=owner, actor=reviewer, check_id=waiting.id, note="Passport 1234")
+    owner.commit()
+    certify("Root Holdings Inc", classification="c_corporation", tin_kind="ein", tin="91-1144442")
+    after = profile(owner, anna)
+    assert after.identity_verified_at is not None, "a company's W-9 names the company"
+    assert after.identity_recheck is None
+
+
 # --- key rotation -------------------------------------------------------------------------------
 
 
