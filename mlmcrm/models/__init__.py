@@ -29,7 +29,12 @@ from mlmcrm.models.commissions import (
     create_ledger_partition,
     ledger_partition_name,
 )
-from mlmcrm.models.compliance import ComplianceCase
+from mlmcrm.models.compliance import (
+    ComplianceCase,
+    ComplianceCaseEvent,
+    Erasure,
+    PrivacyRequest,
+)
 from mlmcrm.models.crm import (
     Contact,
     ContactActivity,
@@ -74,6 +79,9 @@ __all__ = [
     "AccountToken",
     "ApiToken",
     "AuditLog",
+    "ComplianceCaseEvent",
+    "Erasure",
+    "PrivacyRequest",
     "IdentityCheck",
     "IdentityProviderEvent",
     "TaxCertification",

@@ -94,6 +94,10 @@ class Order(SQLModel, table=True):
     stripe_checkout_url: str | None = column_field(sa.Text)
     autoship_day: int | None = column_field(sa.SmallInteger)
     autoship_id: int | None = fk_field("autoship_subscriptions.id", nullable=True)
+    # A distributor's own reorder: when they certified that at least 70% of what they bought
+    # before is sold or used (RULES.md, the 70% rule); None when not asked (a customer's order,
+    # a first order).
+    resale_certified_at: datetime | None = timestamp_field()
 
 
 class OrderItem(SQLModel, table=True):

@@ -1,0 +1,1 @@
+"""Compliance: the rule checks that open cases, case work, and privacy rights."""
