@@ -422,6 +422,26 @@ TAX_FORM_AVAILABLE = declare_kind(
         },
     )
 )
+COMPLIANCE_NOTICE = declare_kind(
+    MessageKind(
+        key="compliance.notice",
+        label="A message from the compliance team",
+        category="transactional",
+        required=True,
+        default_channels=("email", "in_app"),
+        words={
+            "email": Words(
+                "{{ subject }}",
+                "Hello {{ first_name }},\n\n{{ body }}\n\nThe compliance team\n",
+            ),
+        },
+        sample={
+            "first_name": "Ada",
+            "subject": "About your recent orders",
+            "body": "Please certify that you sold or used most of your last order.",
+        },
+    )
+)
 TASK_SUMMARY = declare_kind(
     MessageKind(
         key="crm.task_summary",

@@ -804,6 +804,50 @@ def move(
 
 
 # ----------------------------------------------------------------------------------------------
+# Suspension
+
+
+def set_suspended(
+    *, session: Session, actor: Actor, distributor_id: int, suspended: bool, reason: str
+) -> None:
+    """Suspend a distributor (no pay, no rank, the trees unchanged) or lift it; audited.
+
+    Raises:
+        PermissionDenied: The actor may not suspend distributors.
+        NotFound: No such distributor.
+        ValidationFailed: No reason, or not in a state to change (terminated, or already so).
+    """
+    permissions.require("distributors.suspend", actor=actor)
+    reason = (reason or "").strip()
+    if len(reason) < 3 or len(reason) > 1000:
+        raise ValidationFailed("Give the reason (3 to 1,000 characters).")
+    row = session.execute(
+        text("SELECT status FROM distributors WHERE id = :d FOR UPDATE"), {"d": distributor_id}
+    ).first()
+    if row is None:
+        raise NotFound("No such distributor.")
+    wanted = "suspended" if suspended else "active"
+    if row[0] == "terminated":
+        raise ValidationFailed("This distributor is terminated: reinstate them first.")
+    if row[0] == wanted:
+        raise ValidationFailed(f"This distributor is {wanted} already.")
+    session.execute(
+        text("UPDATE distributors SET status = :s, updated_at = now() WHERE id = :d"),
+        {"s": wanted, "d": distributor_id},
+    )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="distributor.suspend" if suspended else "distributor.suspension_lifted",
+        entity_type="distributor",
+        entity_id=distributor_id,
+        before={"status": row[0]},
+        after={"status": wanted},
+        reason=reason,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
 # Termination and reinstatement
 
 

@@ -52,6 +52,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "commissions.open_period": frozenset({"admin", "finance", SYSTEM_ROLE}),
     "payouts.manage": frozenset({"admin", "finance"}),
     "compliance.manage": frozenset({"admin", "compliance"}),
+    # Suspend a distributor (no pay, no rank) and lift it, e.g. from a compliance case.
+    "distributors.suspend": frozenset({"admin", "compliance"}),
     "audit.read": frozenset({"admin", "compliance"}),
     # Staff accounts: invite, change roles, disable, reset a lost 2FA.
     "users.manage": frozenset({"admin"}),
