@@ -35,6 +35,7 @@ from mlmcrm.pages.commissions.periods import CommissionsState, commissions_page
 from mlmcrm.pages.commissions.plans import PlansState, plans_page
 from mlmcrm.pages.commissions.statement import StatementState, statement_page
 from mlmcrm.pages.compliance.audit import AuditLogState, audit_log_page
+from mlmcrm.pages.compliance.cases import CasesState, cases_page
 from mlmcrm.pages.compliance.identity import IdentityQueueState, identity_queue_page
 from mlmcrm.pages.crm.campaigns import CampaignsState, campaigns_page
 from mlmcrm.pages.crm.contact import ContactState, contact_page
@@ -194,6 +195,12 @@ PAGES = [
         routes.ADMIN_IDENTITY,
         "Identity checks",
         [AuthState.guard_compliance, IdentityQueueState.load],
+    ),
+    (
+        cases_page,
+        routes.ADMIN_COMPLIANCE,
+        "Compliance cases",
+        [AuthState.guard_compliance, CasesState.load],
     ),
     # Commerce
     (shop_page, routes.SHOP, "Shop", ShopState.load),

@@ -13,6 +13,7 @@ DISTRIBUTOR_WALLET = "/wallet"
 ADMIN_PAYOUTS = "/admin/payouts"
 DISTRIBUTOR_TAX = "/tax"
 ADMIN_IDENTITY = "/admin/identity"
+ADMIN_COMPLIANCE = "/admin/compliance"
 ADMIN_TAX = "/admin/tax"
 
 JOIN = "/join/[sponsor_code]"
