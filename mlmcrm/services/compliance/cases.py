@@ -106,7 +106,7 @@ def open_findings(*, session: Session, actor: Actor, findings: list[Finding]) ->
             "INSERT INTO compliance_cases (subject_type, subject_id, rule, severity, status,"
             " description, title, dedupe_key, evidence, period_id, opened_by)"
             " SELECT f.subject_type, f.subject_id, f.rule, f.severity, 'open', f.title, f.title,"
-            " f.dedupe_key, CAST(f.evidence AS jsonb), f.period_id, :by"
+            " f.dedupe_key, CAST(f.evidence AS jsonb), f.period_id, CAST(:by AS bigint)"
             " FROM unnest(CAST(:types AS text[]), CAST(:ids AS bigint[]), CAST(:rules AS text[]),"
             " CAST(:severities AS text[]), CAST(:titles AS text[]), CAST(:keys AS text[]),"
             " CAST(:evidence AS text[]), CAST(:periods AS bigint[]))"
@@ -132,11 +132,14 @@ def open_findings(*, session: Session, actor: Actor, findings: list[Finding]) ->
         session.execute(
             text(
                 "INSERT INTO compliance_case_events (case_id, kind, body, actor_id)"
-                " SELECT id, 'opened', CASE WHEN :by IS NULL THEN 'Opened by the rule check'"
-                " ELSE 'Opened by hand' END, CAST(:by AS bigint)"
+                " SELECT id, 'opened', :body, CAST(:by AS bigint)"
                 " FROM unnest(CAST(:ids AS bigint[])) AS t(id)"
             ),
-            {"ids": ids, "by": actor.user_id},
+            {
+                "ids": ids,
+                "by": actor.user_id,
+                "body": "Opened by the rule check" if actor.user_id is None else "Opened by hand",
+            },
         )
     return len(ids)
 
@@ -606,6 +609,15 @@ def act(
             after={"case_id": case_id, "subject": title[:200]},
         )
     elif action == "payout_hold":
+        held = session.execute(
+            text("SELECT 1 FROM payout_holds WHERE distributor_id = :d AND source = :s"),
+            {"d": distributor.id, "s": f"case:{case_id}"},
+        ).first()
+        if held is not None:
+            raise ValidationFailed(
+                "This case has held the payouts already: release that hold on the payouts "
+                "page first to hold them again."
+            )
         holds.set_hold(
             session=session,
             actor=actor,
@@ -625,10 +637,6 @@ def act(
         )
         done = "Distributor suspended"
     _event(case, "action", body, session=session, actor=actor, data={"action": action})
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise ValidationFailed("This case has held the payouts already.") from exc
     return done
 
 
