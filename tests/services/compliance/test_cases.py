@@ -171,13 +171,11 @@ def test_a_case_is_worked_to_an_outcome_with_its_history(owner, company):  # noq
         session=owner, actor=reviewer, case_id=case_id, action="payout_hold", note="Until receipts"
     )
     owner.commit()
-    assert (
-        "hold_compliance" in [r.code for r in holds.blockers(session=owner, distributor_id=a)[0]]
-        or holds.blockers(session=owner, distributor_id=a)[1] is None
-    )
-    assert (
-        count(owner, "SELECT count(*) FROM payout_holds WHERE source = :s", s=f"case:{case_id}")
-        == 1
+    (hold,) = holds.holds_of(session=owner, distributor_id=a)
+    assert (hold.kind, hold.active, hold.reason) == (
+        "compliance",
+        True,
+        f"Case #{case_id}: Until receipts",
     )
     with pytest.raises(ValidationFailed, match="held the payouts already"):
         cases.act(
