@@ -315,8 +315,8 @@ def _insert_compliance_cases(conn: psycopg.Connection, company: tables.Company, 
         ("inventory_loading", "high", "Personal orders above $500 this month"),
         ("retail_share", "medium", "Less than 50% of volume bought by customers"),
         ("duplicate_account", "high", "Same phone number as another distributor"),
-        ("income_claim", "critical", "Social media post with an income claim"),
-        ("seventy_percent_rule", "low", "Reorder before 70% of earlier purchases were sold"),
+        ("claims", "critical", "Social media post with an income claim"),
+        ("seventy_percent", "low", "Reorder before 70% of earlier purchases were sold"),
     )
     subjects = rng.integers(2, company.n + 1, count)
     now = datetime.fromtimestamp(company.now_us / tables.MICRO, tz=UTC)
@@ -325,7 +325,7 @@ def _insert_compliance_cases(conn: psycopg.Connection, company: tables.Company, 
         rule, severity, description = rules[i % len(rules)]
         status = ("open", "investigating", "resolved", "dismissed")[i % 4]
         created = now - timedelta(days=int(rng.integers(1, 60)))
-        resolved = created + timedelta(days=2) if status in ("resolved", "dismissed") else None
+        closed = status in ("resolved", "dismissed")
         rows.append(
             (
                 "distributor",
@@ -334,17 +334,25 @@ def _insert_compliance_cases(conn: psycopg.Connection, company: tables.Company, 
                 severity,
                 status,
                 description,
+                description,
+                f"demo:{rule}:{i}",
                 3,
                 created,
-                resolved,
+                created + timedelta(days=2) if closed else None,
+                ("warning" if status == "resolved" else "no_breach") if closed else None,
+                "Reviewed with the distributor" if closed else None,
             )
         )
     with conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO compliance_cases (subject_type, subject_id, rule, severity, status,"
-            " description, assigned_to, created_at, resolved_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " description, title, dedupe_key, assigned_to, created_at, resolved_at, outcome,"
+            " resolution_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             rows,
+        )
+        cursor.execute(
+            "INSERT INTO compliance_case_events (case_id, kind, body, created_at)"
+            " SELECT id, 'opened', 'Opened by the rule check', created_at FROM compliance_cases"
         )
     conn.commit()
     return count
