@@ -150,11 +150,17 @@ class PagedListState(rx.State, mixin=True):
     def apply_filters(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Filter by the form (unknown fields are ignored); back to the first page."""
         data = form_data if isinstance(form_data, dict) else {}
+        previous, previous_offset = dict(self.filters), self.offset
         self.filters = {
             name: str(data.get(name, "") or "")[:MAX_FILTER_LENGTH] for name in self.filter_names
         }
         self.offset = 0
-        self._reload_list(actor=actor, session=session)
+        try:
+            self._reload_list(actor=actor, session=session)
+        except ValidationFailed:
+            # A refused filter is not kept: the list and every later reload stay as they were.
+            self.filters, self.offset = previous, previous_offset
+            raise
 
     @rx.event
     @guarded(_permission)

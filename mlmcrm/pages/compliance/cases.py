@@ -171,10 +171,10 @@ class CasesState(PagedListState, AccountState):
         return wanted
 
     def _after(self, message: str, *, actor: Actor, session: Session) -> None:
-        self.message = message
         self._open(self._case_id(), actor=actor, session=session)
         self._reload_list(actor=actor, session=session)
         self._load_stats(actor=actor, session=session)
+        self.message = message
 
     @rx.event
     @guarded(MANAGE, clear=CLEAR)
