@@ -356,7 +356,7 @@ def _status_form() -> rx.Component:
             width="100%",
         ),
         on_submit=CasesState.change_status,
-        reset_on_submit=True,
+        reset_on_submit=False,
     )
 
 
