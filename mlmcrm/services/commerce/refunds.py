@@ -42,6 +42,7 @@ from mlmcrm.models import (
 )
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.commerce import orders
+from mlmcrm.services.network import genealogy
 from mlmcrm.services.platform import audit, business_days, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.money import from_minor, parse_decimal, round_money, to_minor
@@ -357,6 +358,9 @@ def cancel_starter_kit(
 ) -> RefundResult:
     """Cancel a starter-kit order within the cooling-off days, refunding all that is left.
 
+    A distributor's own starter kit: the distributorship ends too, as a termination does (the
+    sponsor tree compressed, see :func:`genealogy.end_within_cooling_off`).
+
     The distributor who bought it may do this for their own order; so may staff who refund.
     The days are business days of the company's calendar
     (:mod:`mlmcrm.services.platform.business_days`) after the day of payment, both days taken in
@@ -388,7 +392,7 @@ def cancel_starter_kit(
         raise ValidationFailed(
             f"The cooling-off period of {limit} business days after payment is over."
         )
-    return _refund(
+    result = _refund(
         session=session,
         actor=actor,
         order=order,
@@ -397,6 +401,18 @@ def cancel_starter_kit(
         action="cooling_off_cancel",
         key=key,
     )
+    if order.customer_id is None:
+        # The distributor's own starter kit: cancelling it ends the distributorship too.
+        who = session.execute(
+            sa.text("SELECT status, sponsor_id FROM distributors WHERE id = :d"),
+            {"d": order.distributor_id},
+        ).first()
+        # The company's own root account has no distributorship to end.
+        if who is not None and who.status != "terminated" and who.sponsor_id is not None:
+            genealogy.end_within_cooling_off(
+                session=session, actor=actor, distributor_id=order.distributor_id
+            )
+    return result
 
 
 # --- buyback ---------------------------------------------------------------------------------

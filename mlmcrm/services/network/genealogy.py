@@ -868,6 +868,42 @@ def terminate(*, session: Session, actor: Actor, distributor_id: int, reason: st
         ValidationFailed: No reason, already terminated, or the company's root.
     """
     permissions.require("genealogy.manage", actor=actor)
+    return _terminate(session=session, actor=actor, distributor_id=distributor_id, reason=reason)
+
+
+def end_within_cooling_off(*, session: Session, actor: Actor, distributor_id: int) -> int:
+    """End a distributorship cancelled within the cooling-off period, as a termination does.
+
+    The person themselves (their starter kit refunded) or staff who refund orders; the sponsor
+    tree is compressed and the placement kept as a placeholder, exactly as :func:`terminate`.
+
+    Returns:
+        How many people moved up in the sponsor tree.
+
+    Raises:
+        PermissionDenied: Neither the person nor staff who refund.
+        NotFound: No such distributor.
+        ValidationFailed: Already terminated, or the company's root.
+    """
+    if actor.distributor_id != distributor_id:
+        permissions.require("orders.refund", actor=actor)
+    return _terminate(
+        session=session,
+        actor=actor,
+        distributor_id=distributor_id,
+        reason="Cancelled within the cooling-off period (starter kit refunded).",
+        action="distributor.cooling_off_cancelled",
+    )
+
+
+def _terminate(
+    *,
+    session: Session,
+    actor: Actor,
+    distributor_id: int,
+    reason: str,
+    action: str = "distributor.terminate",
+) -> int:
     reason = (reason or "").strip()
     if len(reason) < 3 or len(reason) > 1000:
         raise ValidationFailed("Give the reason for the termination (3 to 1,000 characters).")
@@ -910,7 +946,7 @@ def terminate(*, session: Session, actor: Actor, distributor_id: int, reason: st
     audit.record(
         session=session,
         actor=actor,
-        action="distributor.terminate",
+        action=action,
         entity_type="distributor",
         entity_id=distributor_id,
         before={"status": status},

@@ -13,13 +13,14 @@ from sqlmodel import select
 from mlmcrm.db import session_scope
 from mlmcrm.errors import DomainError, PermissionDenied, ValidationFailed
 from mlmcrm.models import CommissionPeriod, Order, OrderItem, OrderRefund
-from mlmcrm.services.commerce import refunds
+from mlmcrm.services.commerce import orders, refunds
 from mlmcrm.services.commissions import commission_periods
 from mlmcrm.services.commissions.commission_plans import activate_plan, upload_plan
 from mlmcrm.services.commissions.commission_run import run_period
 from mlmcrm.services.platform import business_days
+from tests.factories import make_user
 from tests.services.commerce.conftest import Shop
-from tests.services.commerce.helpers import own_order, paid_order
+from tests.services.commerce.helpers import checkout, own_order, paid_order
 from tests.services.commissions.builders import TEST_PLAN, ledger
 from tests.services.commissions.conftest import (  # noqa: F401 - fixtures
     commission_template,
@@ -143,6 +144,54 @@ def test_a_starter_kit_is_cancelled_for_a_full_refund_within_the_cooling_off_day
         pytest.raises(ValidationFailed, match="starter kit"),
     ):
         refunds.cancel_starter_kit(session=session, actor=shop.seller, order_id=plain.id)
+
+
+def test_cancelling_a_starter_kit_ends_the_distributorship_and_compresses_the_tree(
+    owner_session, shop, stripe_fake
+):
+    newcomer, recruit = shop.other_distributor.id, make_user(owner_session, role="distributor")
+    recruit_id = owner_session.execute(
+        text("SELECT id FROM distributors WHERE user_id = :u"), {"u": recruit.id}
+    ).scalar()
+    owner_session.execute(
+        text("UPDATE distributors SET sponsor_id = :s WHERE id = :d"),
+        {"s": shop.distributor.id, "d": newcomer},
+    )
+    owner_session.execute(
+        text("UPDATE distributors SET sponsor_id = :s WHERE id = :d"),
+        {"s": newcomer, "d": recruit_id},
+    )
+    owner_session.commit()
+    with session_scope("app", actor_id=shop.other.user_id) as session:
+        order = orders.place_order(
+            session=session,
+            actor=shop.other,
+            distributor_id=newcomer,
+            lines=[(shop.skus["KIT"], 1)],
+            region=shop.region,
+        )
+        order_id = order.id
+    stripe_fake.pay(checkout(order_id).rsplit("/", 1)[1])
+    with session_scope("app", actor_id=shop.other.user_id) as session:
+        result = refunds.cancel_starter_kit(session=session, actor=shop.other, order_id=order_id)
+    assert result.order_status == "refunded"
+    owner_session.expire_all()
+    status, moved_to = owner_session.execute(
+        text(
+            "SELECT (SELECT status FROM distributors WHERE id = :n),"
+            " (SELECT sponsor_id FROM distributors WHERE id = :r)"
+        ),
+        {"n": newcomer, "r": recruit_id},
+    ).one()
+    assert (status, moved_to) == ("terminated", shop.distributor.id), "compressed upward"
+    (row,) = owner_session.execute(
+        text(
+            "SELECT actor_id, reason FROM audit_logs WHERE action ="
+            " 'distributor.cooling_off_cancelled' AND entity_id = :n"
+        ),
+        {"n": str(newcomer)},
+    ).all()
+    assert row.actor_id == shop.other.user_id and "cooling-off" in row.reason
 
 
 def _kit_paid_at(owner_session, shop, stripe_fake, paid_at, zone="UTC"):
