@@ -170,7 +170,10 @@ class DistributorOrdersState(PagedListState, AuthState):
             request_token=self.request_token,
         )
         self.request_token = uuid.uuid4().hex
-        self.notice = f"Order #{order_id} is cancelled; {result.amount:.2f} is refunded."
+        self.notice = (
+            f"Order #{order_id} is cancelled; {result.amount:.2f} is refunded. If it held your"
+            " starter kit, your distributorship has ended."
+        )
         self._reload_all(actor=actor, session=session)
 
     @rx.event
@@ -248,12 +251,37 @@ def _cancel_button(row: rx.Var) -> rx.Component:
     return rx.cond(
         (row["buyer"] == "Personal order")
         & ((row["status"] == "paid") | (row["status"] == "fulfilled")),
-        rx.button(
-            "Cancel (cooling-off)",
-            size="1",
-            variant="ghost",
-            on_click=DistributorOrdersState.cancel_kit(row["id"]),
-            class_name="touch-target",
+        rx.alert_dialog.root(
+            rx.alert_dialog.trigger(
+                rx.button(
+                    "Cancel (cooling-off)",
+                    size="1",
+                    variant="ghost",
+                    class_name="touch-target",
+                )
+            ),
+            rx.alert_dialog.content(
+                rx.alert_dialog.title("Cancel your starter kit?"),
+                rx.alert_dialog.description(
+                    "The order is refunded in full, and cancelling your starter kit within the "
+                    "cooling-off days ends your distributorship: your team moves up to your "
+                    "sponsor. Only an order with a starter kit can be cancelled this way."
+                ),
+                rx.hstack(
+                    rx.alert_dialog.cancel(
+                        rx.button("Keep it", variant="soft", color_scheme="gray")
+                    ),
+                    rx.alert_dialog.action(
+                        rx.button(
+                            "Cancel and end my distributorship",
+                            color_scheme="red",
+                            on_click=DistributorOrdersState.cancel_kit(row["id"]),
+                        )
+                    ),
+                    spacing="3",
+                    justify="end",
+                ),
+            ),
         ),
     )
 
@@ -295,7 +323,8 @@ def _orders() -> rx.Component:
             empty_text="No orders yet: share your shop link.",
         ),
         rx.text(
-            "A starter kit can be cancelled for a full refund within the cooling-off days.",
+            "A starter kit can be cancelled for a full refund within the cooling-off days;"
+            " that ends the distributorship.",
             size="1",
             color=rx.color("gray", 11),
         ),
