@@ -36,6 +36,7 @@ from mlmcrm.pages.commissions.plans import PlansState, plans_page
 from mlmcrm.pages.commissions.statement import StatementState, statement_page
 from mlmcrm.pages.compliance.audit import AuditLogState, audit_log_page
 from mlmcrm.pages.compliance.identity import IdentityQueueState, identity_queue_page
+from mlmcrm.pages.compliance.privacy import PrivacyRequestsState, privacy_requests_page
 from mlmcrm.pages.crm.campaigns import CampaignsState, campaigns_page
 from mlmcrm.pages.crm.contact import ContactState, contact_page
 from mlmcrm.pages.crm.contacts import ContactsState, contacts_page
@@ -194,6 +195,12 @@ PAGES = [
         routes.ADMIN_IDENTITY,
         "Identity checks",
         [AuthState.guard_compliance, IdentityQueueState.load],
+    ),
+    (
+        privacy_requests_page,
+        routes.ADMIN_PRIVACY,
+        "Privacy requests",
+        [AuthState.guard_compliance, PrivacyRequestsState.load],
     ),
     # Commerce
     (shop_page, routes.SHOP, "Shop", ShopState.load),
