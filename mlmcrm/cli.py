@@ -4,6 +4,7 @@ Commands: ``run`` (the whole app: services, migrations, demo data in development
 web app), ``worker``, ``migrate``, ``seed`` (development only), ``create-admin``, ``totp-code``
 (development only), ``rotate-keys``, ``vapid-keys`` and ``commissions simulate``. Errors a
 person can cause print one line on stderr and exit with status 2.
+``reapply-erasures`` runs after every restore from a backup (see its help).
 """
 
 from __future__ import annotations
@@ -175,6 +176,25 @@ def _cmd_rotate_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reapply_erasures(args: argparse.Namespace) -> int:
+    from mlmcrm.db import session_scope
+    from mlmcrm.errors import DomainError
+    from mlmcrm.migrations import upgrade_to_head
+    from mlmcrm.runtime import prepare_services
+    from mlmcrm.services.compliance.privacy import reapply_erasures
+    from mlmcrm.services.platform.actor import Actor
+
+    prepare_services()
+    upgrade_to_head()
+    try:
+        with session_scope("owner") as session:
+            again = reapply_erasures(session=session, actor=Actor.system("cli reapply-erasures"))
+    except DomainError as exc:
+        raise CommandError(f"nothing was changed: {exc}") from exc
+    print(f"{again:,} erasure(s) re-applied; every logged erasure is in force")
+    return 0
+
+
 def _cmd_vapid_keys(args: argparse.Namespace) -> int:
     from mlmcrm.settings import new_vapid_keys
 
@@ -301,6 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     rotate.set_defaults(handler=_cmd_rotate_keys)
+
+    reapply = commands.add_parser(
+        "reapply-erasures",
+        help="erase again the people whose erasure a restored backup undid (after every restore)",
+        description=(
+            "Run after every restore from a backup, once the database is migrated. A backup "
+            "taken before a person was erased brings their data back; the erasures log "
+            "(the erasures table: ids and dates only, carry it over from the live database "
+            "when restoring an older backup) names everyone erased, and this command erases "
+            "again each one whose account holds personal data. Safe to run any time: all or "
+            "nothing, and a second run changes nothing."
+        ),
+    )
+    reapply.set_defaults(handler=_cmd_reapply_erasures)
 
     vapid = commands.add_parser(
         "vapid-keys",

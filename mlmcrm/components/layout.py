@@ -58,6 +58,9 @@ STAFF_NAV = (
     NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, permission="orders.read"),
     NavItem("Products", "package", routes.ADMIN_PRODUCTS, permission="catalog.manage"),
     NavItem("Audit log", "scroll-text", routes.ADMIN_AUDIT, permission="audit.read"),
+    NavItem(
+        "Privacy requests", "shield-check", routes.ADMIN_PRIVACY, permission="compliance.manage"
+    ),
     NavItem("Messages", "mail", routes.ADMIN_MESSAGES, permission="messaging.deliveries"),
     NavItem("CRM", "contact", routes.ADMIN_CRM, permission="crm.read_any"),
     *ACCOUNT_NAV,

@@ -3,21 +3,39 @@
 A distributor also sees the last 4 of their tax id, with links to where payout details are kept:
 the Identity and tax page (the tax id, set by certifying Form W-9 or W-8BEN) and the wallet (the
 bank account payouts go to).
+
+Everyone has the "Your data" card: download a copy of everything held about them (JSON), ask for
+their account to be erased (the law and its deadline are shown), and follow their requests. Both
+need the password again (the re-authentication page, then back here).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm import routes
+from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import app_shell
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.accounts import accounts, profile
+from mlmcrm.services.compliance import privacy
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.account import AccountState, account_handler
+from mlmcrm.state.paged_list import Column
+
+PRIVACY_COLUMNS = (
+    Column("kind", "Request"),
+    Column("requested_at", "Asked (UTC)"),
+    Column("regime", "Law"),
+    Column("deadline", "Deadline (UTC)"),
+    Column("status", "Status"),
+    Column("note", "Why"),
+)
 
 
 class ProfileState(AccountState):
@@ -29,6 +47,31 @@ class ProfileState(AccountState):
     tax_id_last4: str = ""
     date_of_birth_on_file: bool = False
     payouts_card: bool = False
+    privacy_requests: list[dict[str, str]] = []
+    erasure_waiting: bool = False
+    default_regime: str = ""
+
+    def _load_privacy(self, *, actor: Actor, session: Session) -> None:
+        mine = privacy.my_requests(session=session, actor=actor)
+        self.privacy_requests = [
+            {
+                "id": str(item.id),
+                "kind": item.kind_label,
+                "requested_at": item.requested_at.strftime("%Y-%m-%d"),
+                "regime": item.regime_name,
+                "deadline": (
+                    item.deadline.strftime("%Y-%m-%d")
+                    if item.waiting or item.completed_at is None
+                    else item.completed_at.strftime("answered %Y-%m-%d")
+                ),
+                "status": item.status_label,
+                "note": item.note or item.extension_reason,
+            }
+            for item in mine
+        ]
+        self.erasure_waiting = any(item.kind == "erasure" and item.waiting for item in mine)
+        regime = privacy.regime_for(session=session, user_id=actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
+        self.default_regime = privacy.REGIME_LABELS[regime]
 
     def _load(self, *, actor: Actor, session: Session) -> None:
         shown = profile.get_profile(session=session, actor=actor, user_id=actor.user_id)  # type: ignore[arg-type]  # a signed-in actor has a user id
@@ -39,6 +82,7 @@ class ProfileState(AccountState):
         self.payouts_card = actor.distributor_id is not None and permissions.can(
             "back_office.view", actor=actor
         )
+        self._load_privacy(actor=actor, session=session)
 
     @rx.event
     @account_handler()
@@ -86,6 +130,35 @@ class ProfileState(AccountState):
         self.message = "Date of birth saved."
         self._load(actor=actor, session=session)
 
+    @rx.event
+    @account_handler()
+    def download_my_data(self, *, actor: Actor, session: Session) -> rx.event.EventSpec:
+        """A copy of everything held about the person, as JSON (needs re-authentication)."""
+        data = privacy.export_json(session=session, actor=actor)
+        self._load_privacy(actor=actor, session=session)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        return rx.download(
+            data=data, filename=f"my-data-{stamp}.json", mime_type="application/json"
+        )
+
+    @rx.event
+    @account_handler()
+    def ask_erasure(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Ask for the erasure of the account (needs re-authentication and the box ticked)."""
+        data = form_data if isinstance(form_data, dict) else {}
+        if not data.get("confirm"):
+            raise ValidationFailed(
+                "Tick the box to confirm that you want your account and personal data erased."
+            )
+        shown = privacy.request_erasure(
+            session=session, actor=actor, regime=str(data.get("regime", "") or "")
+        )
+        self.message = (
+            f"Your request is recorded. Under {shown.regime_name} we answer by "
+            f"{shown.deadline:%Y-%m-%d}; we will email you."
+        )
+        self._load_privacy(actor=actor, session=session)
+
 
 def _masked(last4: rx.Var) -> rx.Component:
     return rx.cond(last4 != "", rx.text("•••• " + last4), rx.text("Not on file"))
@@ -120,6 +193,76 @@ def _payouts_card() -> rx.Component:
             rx.link("Wallet", href=routes.DISTRIBUTOR_WALLET),
             spacing="4",
             wrap="wrap",
+        ),
+    )
+
+
+def _your_data_card() -> rx.Component:
+    """Download a copy of one's data, ask for erasure, and follow the requests."""
+    return section(
+        "Your data",
+        rx.text(
+            "Download everything we hold about you as a JSON file. Your tax id, bank details "
+            "and date of birth appear only as their last 4 characters.",
+            size="2",
+        ),
+        rx.button(
+            rx.icon("download", size=14),
+            "Download my data",
+            on_click=ProfileState.download_my_data,
+            variant="soft",
+            id="download-my-data",
+            class_name="touch-target",
+        ),
+        rx.cond(
+            ProfileState.erasure_waiting,
+            rx.text(
+                "Your request to erase your account is being handled; see its deadline below.",
+                size="2",
+            ),
+            rx.form(
+                rx.vstack(
+                    rx.text(
+                        "Ask to erase your account: your personal data is removed and you can no "
+                        "longer sign in. We keep what the law requires (orders and payments, "
+                        "commission and tax records, the audit trail).",
+                        size="2",
+                    ),
+                    rx.text("The law for your country: ", ProfileState.default_regime, size="2"),
+                    rx.el.select(
+                        rx.el.option("The law for my country", value=""),
+                        rx.el.option("GDPR (one month)", value="gdpr"),
+                        rx.el.option("CCPA (45 days)", value="ccpa"),
+                        name="regime",
+                        aria_label="The law your request is made under",
+                        style={"padding": "0.4rem"},
+                        class_name="touch-target",
+                    ),
+                    rx.el.label(
+                        rx.checkbox(name="confirm", id="erasure-confirm"),
+                        " I want my account and personal data erased",
+                        html_for="erasure-confirm",
+                        style={"display": "flex", "gap": "0.5rem", "alignItems": "center"},
+                    ),
+                    rx.button(
+                        "Ask to erase my account",
+                        type="submit",
+                        color_scheme="red",
+                        variant="soft",
+                        class_name="touch-target",
+                    ),
+                    width="100%",
+                ),
+                on_submit=ProfileState.ask_erasure,
+                reset_on_submit=True,
+            ),
+        ),
+        simple_table(
+            PRIVACY_COLUMNS,
+            ProfileState.privacy_requests,
+            row_id="privacy-request",
+            empty_text="You have made no privacy request.",
+            table_id="my-privacy-requests",
         ),
     )
 
@@ -183,6 +326,7 @@ def _content() -> rx.Component:
                 type="date",
             ),
         ),
+        _your_data_card(),
         section(
             "Security",
             rx.hstack(

@@ -399,6 +399,102 @@ IDENTITY_RECHECK = declare_kind(
         },
     )
 )
+PRIVACY_ERASURE_RECEIVED = declare_kind(
+    MessageKind(
+        key="privacy.erasure_received",
+        label="Your request to erase your account",
+        category="transactional",
+        required=True,
+        channels=("email", "in_app"),
+        default_channels=("email", "in_app"),
+        words={
+            "email": Words(
+                "We received your request to erase your account",
+                "Hello {{ first_name }},\n\nWe received your request of {{ requested }} to "
+                "erase your account. Under {{ regime }} we answer by {{ due }}. You can follow "
+                "it on your account page: {{ app_url }}/account\n\nIf you did not ask for "
+                "this, contact support at once and change your password.\n",
+            ),
+            "in_app": Words(
+                "Erasure requested", "We received your request; we answer by {{ due }}."
+            ),
+        },
+        sample={
+            "first_name": "Ada",
+            "requested": "2026-12-05",
+            "regime": "GDPR",
+            "due": "2027-01-05",
+            "app_url": "https://backoffice.example.com",
+        },
+    )
+)
+PRIVACY_ERASURE_EXTENDED = declare_kind(
+    MessageKind(
+        key="privacy.erasure_extended",
+        label="More time for your erasure request",
+        category="transactional",
+        required=True,
+        channels=("email", "in_app"),
+        default_channels=("email", "in_app"),
+        words={
+            "email": Words(
+                "We need more time to erase your account",
+                "Hello {{ first_name }},\n\nWe need more time to answer your request to erase "
+                "your account: {{ reason }}\n\nAs {{ regime }} allows, we now answer by "
+                "{{ due }}.\n",
+            ),
+        },
+        sample={
+            "first_name": "Ada",
+            "reason": "Your last commission period is still being closed.",
+            "regime": "GDPR",
+            "due": "2027-03-05",
+        },
+    )
+)
+PRIVACY_ERASURE_REFUSED = declare_kind(
+    MessageKind(
+        key="privacy.erasure_refused",
+        label="Your privacy request was refused",
+        category="transactional",
+        required=True,
+        channels=("email", "in_app"),
+        default_channels=("email", "in_app"),
+        words={
+            "email": Words(
+                "We cannot carry out your privacy request",
+                "Hello {{ first_name }},\n\nWe cannot carry out your request of "
+                "{{ requested }}: {{ reason }}\n\nIf you disagree, reply to this message; you "
+                "may also complain to your data protection authority.\n",
+            ),
+        },
+        sample={
+            "first_name": "Ada",
+            "requested": "2026-12-05",
+            "reason": "A payout to you is still in progress; ask again once it has arrived.",
+        },
+    )
+)
+PRIVACY_ERASURE_DONE = declare_kind(
+    MessageKind(
+        key="privacy.erasure_done",
+        label="Your account was erased",
+        category="transactional",
+        required=True,
+        channels=("email",),
+        default_channels=("email",),
+        words={
+            "email": Words(
+                "Your account is erased",
+                "Hello {{ first_name }},\n\nAs you asked on {{ requested }}, your account and "
+                "your personal data are erased. We keep only what the law requires: your "
+                "orders and payments, commission and tax records, and the audit trail.\n\n"
+                "This is the last message we send you.\n",
+            ),
+        },
+        sample={"first_name": "Ada", "requested": "2026-12-05"},
+    )
+)
 TAX_FORM_AVAILABLE = declare_kind(
     MessageKind(
         key="tax.form_available",
