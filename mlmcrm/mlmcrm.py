@@ -54,6 +54,10 @@ from mlmcrm.pages.payouts.tax_admin import TaxAdminState, tax_admin_page
 from mlmcrm.pages.payouts.wallet import WalletState, wallet_page
 from mlmcrm.pages.reports.admin_home import AdminHomeState, admin_home
 from mlmcrm.pages.reports.distributor_home import DistributorHomeState, distributor_home
+from mlmcrm.pages.reports.income_disclosure import (
+    IncomeDisclosureState,
+    income_disclosure_page,
+)
 from mlmcrm.runtime import refuse_demo_accounts_in_production
 from mlmcrm.state.auth import AuthState
 
@@ -190,6 +194,12 @@ PAGES = [
         routes.ADMIN_TAX,
         "Tax forms",
         [AuthState.guard_payouts, TaxAdminState.load],
+    ),
+    (
+        income_disclosure_page,
+        routes.ADMIN_INCOME_DISCLOSURE,
+        "Income disclosure",
+        [IncomeDisclosureState.guard, IncomeDisclosureState.load],
     ),
     (
         identity_queue_page,

@@ -15,6 +15,7 @@ DISTRIBUTOR_TAX = "/tax"
 ADMIN_IDENTITY = "/admin/identity"
 ADMIN_COMPLIANCE = "/admin/compliance"
 ADMIN_TAX = "/admin/tax"
+ADMIN_INCOME_DISCLOSURE = "/admin/reports/income-disclosure"
 
 JOIN = "/join/[sponsor_code]"
 VERIFY_EMAIL = "/verify-email"

@@ -48,6 +48,12 @@ STAFF_NAV = (
     NavItem("Commissions", "hand-coins", routes.ADMIN_COMMISSIONS, permission="commissions.read"),
     NavItem("Plan", "file-cog", routes.ADMIN_PLANS, permission="commissions.read"),
     NavItem("Payouts", "banknote", routes.ADMIN_PAYOUTS, permission="payouts.manage"),
+    NavItem(
+        "Income disclosure",
+        "chart-column",
+        routes.ADMIN_INCOME_DISCLOSURE,
+        permission="commissions.read",
+    ),
     NavItem("Tax forms", "file-text", routes.ADMIN_TAX, permission="payouts.manage"),
     NavItem("Identity checks", "id-card", routes.ADMIN_IDENTITY, permission="compliance.manage"),
     NavItem(
