@@ -186,6 +186,9 @@ def app_shell(content: rx.Component, *, title: str, nav: Sequence[NavItem] | Non
             rx.spacer(),
             _user_block(),
             height="100%",
+            # A long navigation (staff with many permissions) scrolls inside the sidebar, so
+            # the sign-out block at its foot is always reachable.
+            overflow_y="auto",
             width="15rem",
             padding="1.25rem",
             border_right=f"1px solid {rx.color('gray', 5)}",
