@@ -37,6 +37,7 @@ from mlmcrm.pages.commissions.statement import StatementState, statement_page
 from mlmcrm.pages.compliance.audit import AuditLogState, audit_log_page
 from mlmcrm.pages.compliance.cases import CasesState, cases_page
 from mlmcrm.pages.compliance.identity import IdentityQueueState, identity_queue_page
+from mlmcrm.pages.compliance.rules import ComplianceRulesState, compliance_rules_page
 from mlmcrm.pages.crm.campaigns import CampaignsState, campaigns_page
 from mlmcrm.pages.crm.contact import ContactState, contact_page
 from mlmcrm.pages.crm.contacts import ContactsState, contacts_page
@@ -201,6 +202,12 @@ PAGES = [
         routes.ADMIN_COMPLIANCE,
         "Compliance cases",
         [AuthState.guard_compliance, CasesState.load],
+    ),
+    (
+        compliance_rules_page,
+        routes.ADMIN_COMPLIANCE_RULES,
+        "Compliance rules",
+        [AuthState.guard_compliance, ComplianceRulesState.load],
     ),
     # Commerce
     (shop_page, routes.SHOP, "Shop", ShopState.load),

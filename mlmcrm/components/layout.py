@@ -50,6 +50,12 @@ STAFF_NAV = (
     NavItem("Payouts", "banknote", routes.ADMIN_PAYOUTS, permission="payouts.manage"),
     NavItem("Tax forms", "file-text", routes.ADMIN_TAX, permission="payouts.manage"),
     NavItem("Identity checks", "id-card", routes.ADMIN_IDENTITY, permission="compliance.manage"),
+    NavItem(
+        "Compliance rules",
+        "list-checks",
+        routes.ADMIN_COMPLIANCE_RULES,
+        permission="compliance.manage",
+    ),
     NavItem("Users", "users", routes.ADMIN_USERS, permission="distributors.read"),
     NavItem("Genealogy", "network", routes.ADMIN_GENEALOGY),
     NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, permission="orders.read"),
