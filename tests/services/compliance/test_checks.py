@@ -456,7 +456,7 @@ def test_claims_in_a_note_a_private_note_a_message_a_campaign_and_a_template_ope
     flagged = found[f"claims:note:{note.id}"]
     assert (flagged.subject_type, flagged.subject_id) == ("distributor", company.people["A"])
     assert flagged.evidence["phrases"] == ["quit your job"]
-    assert "quit your job within a year" in flagged.evidence["excerpt"]
+    assert flagged.evidence["excerpt"] == "Told her she could QUIT your job within a year."
     assert flagged.evidence["author"] == code_of(owner, company, "A")
     assert flagged.evidence["where"] == f"/crm/contacts/{contact.id}"
     assert found[f"claims:note:{secret.id}"].evidence["phrases"] == ["cures"]

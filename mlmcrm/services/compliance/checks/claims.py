@@ -29,6 +29,7 @@ from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.services.compliance.cases import Finding
+from mlmcrm.services.compliance.checks import rows
 from mlmcrm.services.compliance.checks.policy import ComplianceRules, normalise_phrase
 from mlmcrm.services.crm.contacts import PRIVATE_NOTE_FIELD
 from mlmcrm.services.messaging.outbox import BODY_FIELD
@@ -37,7 +38,6 @@ from mlmcrm.services.platform import crypto
 CONTACT_NOTES_FIELD = "contacts.private_notes"
 EXCERPT = 60
 """Characters of context on each side of the first phrase found."""
-BATCH = 5_000
 
 SOURCES = {
     "note": "CRM note",
@@ -52,25 +52,29 @@ class ClaimMatcher:
     """Finds the company's claim phrases in a text, as whole words."""
 
     def __init__(self, phrases: Iterable[str]) -> None:
-        """Compile the phrases (normalised; longest first, so the longest match wins)."""
+        """Compile the phrases: any spacing between their words, longest phrase first."""
         kept = sorted({normalise_phrase(p) for p in phrases if normalise_phrase(p)}, key=len)
-        alternatives = "|".join(re.escape(p) for p in reversed(kept))
-        self._pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if kept else None
+        alternatives = "|".join(
+            r"\s+".join(re.escape(word) for word in phrase.split()) for phrase in reversed(kept)
+        )
+        self._pattern = (
+            re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE) if kept else None
+        )
 
     def find(self, words: str | None) -> tuple[list[str], str]:
         """The distinct phrases found in ``words`` (in order) and an excerpt around the first."""
         if not words or self._pattern is None:
             return [], ""
-        flat = " ".join(words.casefold().split())
-        found: dict[str, None] = {}
-        first = None
-        for match in self._pattern.finditer(flat):
-            found[match.group(0)] = None
-            first = first or match
+        first = self._pattern.search(words)
         if first is None:
             return [], ""
-        start, end = max(0, first.start() - EXCERPT), min(len(flat), first.end() + EXCERPT)
-        excerpt = ("…" if start else "") + flat[start:end] + ("…" if end < len(flat) else "")
+        found = {normalise_phrase(m.group(0)): None for m in self._pattern.finditer(words)}
+        start, end = max(0, first.start() - EXCERPT), min(len(words), first.end() + EXCERPT)
+        excerpt = (
+            ("…" if start else "")
+            + " ".join(words[start:end].split())
+            + ("…" if end < len(words) else "")
+        )
         return list(found), excerpt
 
 
@@ -81,7 +85,10 @@ class _Text:
     author: int | None
     link: str
     written_at: datetime | None
-    words: str
+
+
+Hit = tuple[_Text, list[str], str]
+"""A text with a claim, the phrases found and an excerpt around the first."""
 
 
 def _decrypted(stored: str | None, field: str) -> str:
@@ -97,74 +104,62 @@ def _contact_link(contact_id: int) -> str:
     return routes.CRM_CONTACT.replace("[contact_id]", str(contact_id))
 
 
-def _stream(session: Session, sql: str, since: datetime) -> Iterator[Any]:
-    yield from session.execute(text(sql).execution_options(yield_per=BATCH), {"since": since})
+def _message_link(source: str, key: int | str) -> str:
+    return f"{routes.ADMIN_MESSAGES}?{urlencode({source: key})}"
 
 
-def _texts(session: Session, since: datetime) -> Iterator[_Text]:
-    for row in _stream(
-        session,
-        "SELECT id, contact_id, COALESCE(created_by, owner_id) AS author, created_at, body,"
-        " body_enc FROM contact_activities WHERE created_at >= :since"
+def _hits(matcher: ClaimMatcher, since: datetime, *, session: Session) -> Iterator[Hit]:
+    """Every text with a claim: what it is, the phrases found and an excerpt."""
+    since_param = {"since": since}
+    for row_id, contact_id, author, written_at, body, body_enc in rows.stream(
+        "SELECT id, contact_id, COALESCE(created_by, owner_id), created_at, body, body_enc"
+        " FROM contact_activities WHERE created_at >= %(since)s"
         " AND (body IS NOT NULL OR body_enc IS NOT NULL)",
-        since,
+        since_param,
+        session=session,
     ):
-        words = " ".join(filter(None, (row.body, _decrypted(row.body_enc, PRIVATE_NOTE_FIELD))))
-        yield _Text(
-            "note", row.id, row.author, _contact_link(row.contact_id), row.created_at, words
-        )
-    for row in _stream(
-        session,
+        words = body or ""
+        if body_enc:
+            words = f"{words}\n{_decrypted(body_enc, PRIVATE_NOTE_FIELD)}"
+        phrases, excerpt = matcher.find(words)
+        if phrases:
+            link = _contact_link(contact_id)
+            yield _Text("note", row_id, author, link, written_at), phrases, excerpt
+    for row_id, author, written_at, notes_enc in rows.stream(
         "SELECT id, owner_id, updated_at, private_notes_enc FROM contacts"
-        " WHERE updated_at >= :since AND private_notes_enc IS NOT NULL",
-        since,
+        " WHERE updated_at >= %(since)s AND private_notes_enc IS NOT NULL",
+        since_param,
+        session=session,
     ):
-        yield _Text(
-            "contact",
-            row.id,
-            row.owner_id,
-            _contact_link(row.id),
-            row.updated_at,
-            _decrypted(row.private_notes_enc, CONTACT_NOTES_FIELD),
-        )
-    for row in _stream(
-        session,
+        phrases, excerpt = matcher.find(_decrypted(notes_enc, CONTACT_NOTES_FIELD))
+        if phrases:
+            link = _contact_link(row_id)
+            yield _Text("contact", row_id, author, link, written_at), phrases, excerpt
+    for row_id, campaign_id, author, written_at, subject, body_enc in rows.stream(
         "SELECT DISTINCT ON (COALESCE(campaign_id, -id)) id, campaign_id, sender_id,"
         " created_at, subject, body_enc FROM messages"
-        " WHERE created_at >= :since AND sender_id IS NOT NULL"
+        " WHERE created_at >= %(since)s AND sender_id IS NOT NULL"
         " ORDER BY COALESCE(campaign_id, -id), id",
-        since,
+        since_param,
+        session=session,
     ):
-        source, key = ("campaign", row.campaign_id) if row.campaign_id else ("message", row.id)
-        yield _Text(
-            source,
-            key,
-            row.sender_id,
-            f"{routes.ADMIN_MESSAGES}?{urlencode({source: key})}",
-            row.created_at,
-            f"{row.subject}\n{_decrypted(row.body_enc, BODY_FIELD)}",
-        )
-    for row in session.execute(
-        text("SELECT id, key, channel, locale, updated_at, subject, body FROM message_templates")
+        phrases, excerpt = matcher.find(f"{subject}\n{_decrypted(body_enc, BODY_FIELD)}")
+        if phrases:
+            source, key = ("campaign", campaign_id) if campaign_id else ("message", row_id)
+            link = _message_link(source, key)
+            yield _Text(source, key, author, link, written_at), phrases, excerpt
+    for row_id, key, written_at, subject, body in rows.stream(
+        "SELECT id, key, updated_at, subject, body FROM message_templates", session=session
     ):
-        yield _Text(
-            "template",
-            row.id,
-            None,
-            f"{routes.ADMIN_MESSAGES}?{urlencode({'template': row.key})}",
-            row.updated_at,
-            f"{row.subject}\n{row.body}",
-        )
+        phrases, excerpt = matcher.find(f"{subject}\n{body}")
+        if phrases:
+            link = _message_link("template", key)
+            yield _Text("template", row_id, None, link, written_at), phrases, excerpt
 
 
 def claims(*, session: Session, rules: ComplianceRules, since: datetime) -> list[Finding]:
     """One finding per text written since ``since`` (every template) that makes a claim."""
-    matcher = ClaimMatcher(rules.claim_phrases)
-    hits: list[tuple[_Text, list[str], str]] = []
-    for written in _texts(session, since):
-        phrases, excerpt = matcher.find(written.words)
-        if phrases:
-            hits.append((written, phrases, excerpt))
+    hits = list(_hits(ClaimMatcher(rules.claim_phrases), since, session=session))
     authors = sorted({t.author for t, _p, _e in hits if t.author is not None})
     distributors: dict[int, tuple[int, str]] = {}
     if authors:

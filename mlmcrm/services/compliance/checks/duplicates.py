@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from mlmcrm.services.compliance.cases import Finding
+from mlmcrm.services.compliance.checks import rows
 from mlmcrm.services.compliance.checks.period import genealogy_link
 from mlmcrm.services.payouts import methods
 from mlmcrm.services.platform import contact_points, crypto
@@ -38,7 +39,6 @@ KINDS = {
 LISTED_CODES = 50
 """At most this many distributor codes in a finding's evidence (its count gives them all)."""
 HASH_PREFIX = 16
-BATCH = 20_000
 
 ADDRESS_WORDS = {
     "street": "st",
@@ -127,37 +127,32 @@ def _decrypted(stored: str | None, field: str) -> str | None:
         return None  # an unreadable value cannot match another; key rotation reports it
 
 
-def _accounts(session: Session) -> Iterator[Any]:
-    result = session.execute(
-        text(
-            "SELECT d.id, d.code, d.country, u.phone, p.address, p.tax_id_enc,"
-            " m.routing_enc, m.account_enc"
-            " FROM distributors d JOIN users u ON u.id = d.user_id"
-            " LEFT JOIN user_profiles p ON p.user_id = d.user_id"
-            " LEFT JOIN payout_methods m ON m.distributor_id = d.id AND m.kind = 'ach'"
-        ).execution_options(yield_per=BATCH)
-    )
-    yield from result
+ACCOUNTS_SQL = (
+    "SELECT d.id, d.country, u.phone, p.address, p.tax_id_enc, m.routing_enc, m.account_enc"
+    " FROM distributors d JOIN users u ON u.id = d.user_id"
+    " LEFT JOIN user_profiles p ON p.user_id = d.user_id"
+    " LEFT JOIN payout_methods m ON m.distributor_id = d.id AND m.kind = 'ach'"
+)
+"""Every distributor's values that identify a person, one row each."""
 
 
-def _values(session: Session) -> dict[str, Callable[[Any], str | None]]:
-    region = contact_points.phone_region(session=session)
-
-    def tax_id(row: Any) -> str | None:
-        return normalise_identifier(_decrypted(row.tax_id_enc, TAX_ID_FIELD))
-
-    def bank_account(row: Any) -> str | None:
-        routing = normalise_identifier(_decrypted(row.routing_enc, methods.ROUTING_FIELD))
-        account = normalise_identifier(_decrypted(row.account_enc, methods.ACCOUNT_FIELD))
-        return f"{routing}:{account}" if routing and account else None
-
-    def phone(row: Any) -> str | None:
-        return normalise_phone(row.phone, (row.country or region).strip().upper())
-
-    def address(row: Any) -> str | None:
-        return normalise_address(row.address)
-
-    return {"tax_id": tax_id, "bank_account": bank_account, "phone": phone, "address": address}
+def _values(row: tuple, region: str) -> Iterator[tuple[str, str]]:
+    """The ``(kind, normalised value)`` pairs of an :data:`ACCOUNTS_SQL` row."""
+    _id, country, phone, address, tax_id_enc, routing_enc, account_enc = row
+    tax_id = normalise_identifier(_decrypted(tax_id_enc, TAX_ID_FIELD))
+    if tax_id:
+        yield "tax_id", tax_id
+    if routing_enc and account_enc:
+        routing = normalise_identifier(_decrypted(routing_enc, methods.ROUTING_FIELD))
+        account = normalise_identifier(_decrypted(account_enc, methods.ACCOUNT_FIELD))
+        if routing and account:
+            yield "bank_account", f"{routing}:{account}"
+    e164 = normalise_phone(phone, (country or region).strip().upper())
+    if e164:
+        yield "phone", e164
+    street = normalise_address(address)
+    if street:
+        yield "address", street
 
 
 def _groups(hashes: array[int], ids: array[int]) -> Iterator[tuple[int, list[int]]]:
@@ -189,16 +184,14 @@ def duplicate_accounts(*, session: Session) -> list[Finding]:
     bits of each keyed hash and the distributor's id (16 bytes a value), sorted at the end to
     find the values shared.
     """
-    extractors = _values(session)
+    region = contact_points.phone_region(session=session)
     hashes: dict[str, array[int]] = {kind: array("Q") for kind in KINDS}
     ids: dict[str, array[int]] = {kind: array("q") for kind in KINDS}
-    for row in _accounts(session):
-        for kind, extract in extractors.items():
-            value = extract(row)
-            if value is not None:
-                digest = crypto.keyed_hash(value, purpose=f"compliance:{kind}")
-                hashes[kind].append(int(digest[:HASH_PREFIX], 16))
-                ids[kind].append(row.id)
+    for row in rows.stream(ACCOUNTS_SQL, session=session):
+        for kind, value in _values(row, region):
+            digest = crypto.keyed_hash(value, purpose=f"compliance:{kind}")
+            hashes[kind].append(int(digest[:HASH_PREFIX], 16))
+            ids[kind].append(row[0])
     found = {kind: list(_groups(hashes[kind], ids[kind])) for kind in KINDS}
     wanted = sorted({i for groups in found.values() for _value, group in groups for i in group})
     codes: dict[int, str] = {}
