@@ -1,10 +1,14 @@
 """Duplicate and shell accounts: the same tax id, bank account, phone or address.
 
 Every distributor's values are normalised (tax ids and bank accounts to their letters and
-digits, phones to E.164, addresses by :func:`normalise_address`) and compared as keyed hashes
-(:func:`mlmcrm.services.platform.crypto.keyed_hash`, one purpose per kind): the encrypted values
-are decrypted one at a time in memory, and no plaintext is grouped, stored or logged. A group
-of two or more distributors sharing a value is one finding
+digits, phones to E.164, addresses by :func:`normalise_address`) and compared as keyed hashes,
+never as plaintext: the encrypted values are decrypted one at a time in memory, and no value is
+grouped, stored or logged. Two passes keep a million distributors cheap: the first keeps, per
+kind, each value's in-memory hash (Python's SipHash, keyed by a secret of the process and never
+stored) with the distributor's id, and finds the values that may be shared; the second reads
+only those distributors again and groups their values by the app's keyed HMAC
+(:func:`mlmcrm.services.platform.crypto.keyed_hash`, one purpose per kind), which names the
+group. A group of two or more distributors sharing a value is one finding
 (``duplicate_account:<kind>:<hash prefix>``), about the group's newest account, its evidence
 listing the group's distributor codes; a group that grows is a new finding once a reviewer has
 closed the case about the smaller one.
@@ -155,9 +159,9 @@ def _values(row: tuple, region: str) -> Iterator[tuple[str, str]]:
         yield "address", street
 
 
-def _groups(hashes: array[int], ids: array[int]) -> Iterator[tuple[int, list[int]]]:
-    """The runs of equal hashes shared by two or more distributors: ``(hash, ids)``."""
-    values = np.frombuffer(hashes, dtype=np.uint64)
+def _shared(hashes: array[int], ids: array[int]) -> Iterator[list[int]]:
+    """The ids of each run of equal hashes held by two or more distributors."""
+    values = np.frombuffer(hashes, dtype=np.int64)
     owners = np.frombuffer(ids, dtype=np.int64)
     order = np.argsort(values, kind="stable")
     values, owners = values[order], owners[order]
@@ -169,31 +173,52 @@ def _groups(hashes: array[int], ids: array[int]) -> Iterator[tuple[int, list[int
     current = None
     for value, owner in zip(values[shared].tolist(), owners[shared].tolist(), strict=True):
         if value != current and group:
-            yield current, group  # type: ignore[misc]  # set with the group's first member
+            yield group
             group = []
         current = value
         group.append(owner)
     if group:
-        yield current, group  # type: ignore[misc]  # set with the group's first member
+        yield group
+
+
+def _candidates(*, session: Session, region: str) -> dict[str, set[int]]:
+    """Per kind, the distributors whose value's in-memory hash another distributor's matches."""
+    hashes: dict[str, array[int]] = {kind: array("q") for kind in KINDS}
+    ids: dict[str, array[int]] = {kind: array("q") for kind in KINDS}
+    for row in rows.stream(ACCOUNTS_SQL, session=session):
+        for kind, value in _values(row, region):
+            hashes[kind].append(hash(value))
+            ids[kind].append(row[0])
+    return {
+        kind: {i for group in _shared(hashes[kind], ids[kind]) for i in group} for kind in KINDS
+    }
+
+
+def _groups(*, session: Session, region: str) -> dict[str, dict[str, list[int]]]:
+    """Per kind, the distributors sharing a value, by the value's keyed hash."""
+    candidates = _candidates(session=session, region=region)
+    wanted = sorted(set().union(*candidates.values()))
+    groups: dict[str, dict[str, list[int]]] = {kind: {} for kind in KINDS}
+    if not wanted:
+        return groups
+    for row in rows.stream(
+        ACCOUNTS_SQL + " WHERE d.id = ANY(%(ids)s)", {"ids": wanted}, session=session
+    ):
+        for kind, value in _values(row, region):
+            if row[0] in candidates[kind]:
+                digest = crypto.keyed_hash(value, purpose=f"compliance:{kind}")
+                groups[kind].setdefault(digest[:HASH_PREFIX], []).append(row[0])
+    return groups
 
 
 def duplicate_accounts(*, session: Session) -> list[Finding]:
     """One finding per group of distributors sharing a tax id, bank account, phone or address.
 
-    Reads every distributor once (streamed); what is kept in memory is, per kind, the first 64
-    bits of each keyed hash and the distributor's id (16 bytes a value), sorted at the end to
-    find the values shared.
+    Reads every distributor once and the few who may share a value a second time (see the
+    module docstring); what is kept in memory for the first pass is 16 bytes a value.
     """
-    region = contact_points.phone_region(session=session)
-    hashes: dict[str, array[int]] = {kind: array("Q") for kind in KINDS}
-    ids: dict[str, array[int]] = {kind: array("q") for kind in KINDS}
-    for row in rows.stream(ACCOUNTS_SQL, session=session):
-        for kind, value in _values(row, region):
-            digest = crypto.keyed_hash(value, purpose=f"compliance:{kind}")
-            hashes[kind].append(int(digest[:HASH_PREFIX], 16))
-            ids[kind].append(row[0])
-    found = {kind: list(_groups(hashes[kind], ids[kind])) for kind in KINDS}
-    wanted = sorted({i for groups in found.values() for _value, group in groups for i in group})
+    groups = _groups(session=session, region=contact_points.phone_region(session=session))
+    wanted = sorted({i for by_hash in groups.values() for ids in by_hash.values() for i in ids})
     codes: dict[int, str] = {}
     if wanted:
         codes = dict(
@@ -203,7 +228,7 @@ def duplicate_accounts(*, session: Session) -> list[Finding]:
         )
     findings = []
     for kind, (label, severity) in KINDS.items():
-        for shared, members in found[kind]:
+        for prefix, members in sorted(groups[kind].items()):
             group = sorted(set(members))
             if len(group) < 2:
                 continue
@@ -215,7 +240,7 @@ def duplicate_accounts(*, session: Session) -> list[Finding]:
                     subject_id=newest,
                     severity=severity,
                     title=f"{len(group)} distributors share one {label}",
-                    dedupe_key=f"duplicate_account:{kind}:{shared:0{HASH_PREFIX}x}",
+                    dedupe_key=f"duplicate_account:{kind}:{prefix}",
                     evidence={
                         "shared": label,
                         "distributors": str(len(group)),

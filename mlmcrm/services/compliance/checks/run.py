@@ -39,6 +39,7 @@ SYSTEM = Actor.system("compliance checks")
 RUN_LOCK = 740_001
 """The advisory lock key that keeps two runs from working at once."""
 OPEN_BATCH = 20_000
+WORK_MEMORY = "256MB"
 RULE_ORDER = (
     "retail_share",
     "retail_share_company",
@@ -60,31 +61,45 @@ def _comparable(evidence: dict[str, Any]) -> Any:
     return json.loads(json.dumps(evidence, default=str))
 
 
-def _not_decided(findings: list[Finding], *, session: Session) -> list[Finding]:
-    """The findings, less those identical to one whose case a reviewer closed."""
+def _new(findings: list[Finding], *, session: Session) -> list[Finding]:
+    """The findings that open a case: none open with their key, none closed identical.
+
+    One query for the whole list (its keys hashed by the server), whatever its length; the
+    case service guards against duplicates again (a run at the same moment).
+    """
     if not findings:
         return []
+    open_keys: set[str] = set()
     closed: dict[str, list[Any]] = {}
     rows = session.execute(
         text(
-            "SELECT dedupe_key, evidence FROM compliance_cases"
-            " WHERE status IN ('resolved', 'dismissed') AND dedupe_key = ANY(:keys)"
+            "SELECT dedupe_key, status IN ('open', 'investigating'),"
+            " CASE WHEN status IN ('resolved', 'dismissed') THEN evidence END"
+            " FROM compliance_cases WHERE dedupe_key = ANY(:keys)"
         ),
         {"keys": [finding.dedupe_key for finding in findings]},
     ).all()
-    for key, evidence in rows:
-        closed.setdefault(key, []).append(evidence)
+    for key, is_open, evidence in rows:
+        if is_open:
+            open_keys.add(key)
+        else:
+            closed.setdefault(key, []).append(evidence)
     return [
         finding
         for finding in findings
-        if _comparable(finding.evidence) not in closed.get(finding.dedupe_key, [])
+        if finding.dedupe_key not in open_keys
+        and (
+            finding.dedupe_key not in closed
+            or _comparable(finding.evidence) not in closed[finding.dedupe_key]
+        )
     ]
 
 
 def _open(findings: list[Finding], *, session: Session) -> int:
+    fresh = _new(findings, session=session)
     opened = 0
-    for start in range(0, len(findings), OPEN_BATCH):
-        batch = _not_decided(findings[start : start + OPEN_BATCH], session=session)
+    for start in range(0, len(fresh), OPEN_BATCH):
+        batch = fresh[start : start + OPEN_BATCH]
         opened += cases.open_findings(session=session, actor=SYSTEM, findings=batch)
     return opened
 
@@ -122,6 +137,8 @@ def run_checks(
         text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RUN_LOCK}
     ).scalar():
         raise ValidationFailed("The checks are running already: wait for that run to finish.")
+    # Whole-company aggregates (a million distributors' volumes) in memory, not on disk.
+    session.execute(text(f"SET LOCAL work_mem = '{WORK_MEMORY}'"))
     period = checked_period(session=session, period_id=period_id)
     rules = get_rules(session=session)
     company = volume.company_retail_volume(session=session, period=period)
