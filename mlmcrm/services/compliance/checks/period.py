@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from sqlmodel import Session, col, select
 
@@ -27,22 +27,20 @@ class CheckedPeriod:
     def orders_link(self, code: str, *, since: datetime | None = None) -> str:
         """The orders page narrowed to a distributor's orders of the period (or its end)."""
         last = self.ends_at - timedelta(microseconds=1)
-        query = {
-            "distributor": code,
-            "since": f"{since or self.starts_at:%Y-%m-%d}",
-            "until": f"{last:%Y-%m-%d}",
-        }
-        return f"{routes.ADMIN_ORDERS}?{urlencode(query)}"
+        return (
+            f"{routes.ADMIN_ORDERS}?distributor={quote_plus(code)}"
+            f"&since={since or self.starts_at:%Y-%m-%d}&until={last:%Y-%m-%d}"
+        )
 
 
 def genealogy_link(code: str) -> str:
     """The genealogy page on a distributor."""
-    return f"{routes.ADMIN_GENEALOGY}?{urlencode({'code': code})}"
+    return f"{routes.ADMIN_GENEALOGY}?code={quote_plus(code)}"
 
 
 def order_link(order_id: int) -> str:
     """The orders page on one order."""
-    return f"{routes.ADMIN_ORDERS}?{urlencode({'order_id': order_id})}"
+    return f"{routes.ADMIN_ORDERS}?order_id={int(order_id)}"
 
 
 def percent(value: Decimal) -> str:

@@ -34,8 +34,8 @@ LISTED_ORDERS = 20
 
 _PERIOD_ORDERS = (
     "SELECT o.id, o.distributor_id, o.customer_id, o.created_at,"
-    " o.pv_total * (1 - COALESCE(f.ratio, 0)) AS pv,"
-    " o.subtotal * (1 - COALESCE(f.ratio, 0)) AS amount"
+    " CASE WHEN f.ratio IS NULL THEN o.pv_total ELSE o.pv_total * (1 - f.ratio) END AS pv,"
+    " CASE WHEN f.ratio IS NULL THEN o.subtotal ELSE o.subtotal * (1 - f.ratio) END AS amount"
     " FROM orders o LEFT JOIN ("
     "  SELECT r.order_id, sum(r.ratio) AS ratio FROM order_refunds r"
     "  WHERE r.refunded_at >= :start AND r.refunded_at < :end GROUP BY r.order_id"
