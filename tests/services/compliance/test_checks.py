@@ -548,6 +548,11 @@ def test_a_run_checks_the_latest_closed_period_and_is_recorded(owner, company): 
             refused()
     assert run(actor=compliance)["opened_total"] == 0
 
+    owner.execute(text("SELECT pg_advisory_xact_lock(:cls, 1)"), {"cls": checks.run.RUN_LOCK_CLASS})
+    with pytest.raises(ValidationFailed, match="running already"):
+        run()
+    owner.rollback()
+
 
 # --- settings ------------------------------------------------------------------------------
 

@@ -36,8 +36,8 @@ RUN_ENTITY = "compliance_checks"
 RUN_ACTION = "compliance.checks_run"
 SYSTEM = Actor.system("compliance checks")
 """Who opens the cases, whoever started the run (their events read "Opened by the rule check")."""
-RUN_LOCK = 740_001
-"""The advisory lock key that keeps two runs from working at once."""
+RUN_LOCK_CLASS = 0x436F6D70  # "Comp": the advisory lock (RUN_LOCK_CLASS, 1) of a run
+"""The advisory lock's first key; held by a run, so two runs never work at once."""
 OPEN_BATCH = 20_000
 WORK_MEMORY = "256MB"
 RULE_ORDER = (
@@ -134,7 +134,7 @@ def run_checks(
     started = time.perf_counter()
     report = progress or _silent
     if not session.execute(
-        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RUN_LOCK}
+        text("SELECT pg_try_advisory_xact_lock(:cls, 1)"), {"cls": RUN_LOCK_CLASS}
     ).scalar():
         raise ValidationFailed("The checks are running already: wait for that run to finish.")
     # Whole-company aggregates (a million distributors' volumes) in memory, not on disk.
