@@ -38,6 +38,7 @@ from mlmcrm.pages.compliance.audit import AuditLogState, audit_log_page
 from mlmcrm.pages.compliance.cases import CasesState, cases_page
 from mlmcrm.pages.compliance.identity import IdentityQueueState, identity_queue_page
 from mlmcrm.pages.compliance.privacy import PrivacyRequestsState, privacy_requests_page
+from mlmcrm.pages.compliance.rules import ComplianceRulesState, compliance_rules_page
 from mlmcrm.pages.crm.campaigns import CampaignsState, campaigns_page
 from mlmcrm.pages.crm.contact import ContactState, contact_page
 from mlmcrm.pages.crm.contacts import ContactsState, contacts_page
@@ -218,6 +219,12 @@ PAGES = [
         routes.ADMIN_PRIVACY,
         "Privacy requests",
         [AuthState.guard_compliance, PrivacyRequestsState.load],
+    ),
+    (
+        compliance_rules_page,
+        routes.ADMIN_COMPLIANCE_RULES,
+        "Compliance rules",
+        [AuthState.guard_compliance, ComplianceRulesState.load],
     ),
     # Commerce
     (shop_page, routes.SHOP, "Shop", ShopState.load),

@@ -14,6 +14,7 @@ ADMIN_PAYOUTS = "/admin/payouts"
 DISTRIBUTOR_TAX = "/tax"
 ADMIN_IDENTITY = "/admin/identity"
 ADMIN_COMPLIANCE = "/admin/compliance"
+ADMIN_COMPLIANCE_RULES = "/admin/compliance/rules"
 ADMIN_TAX = "/admin/tax"
 ADMIN_INCOME_DISCLOSURE = "/admin/reports/income-disclosure"
 

@@ -51,6 +51,7 @@ def system_check(progress: Callable[[float, str], None], **_params: Any) -> dict
 
 import workers.account_jobs  # noqa: E402, F401 - registers accounts.signup, accounts.password_reset
 import workers.commission_jobs  # noqa: E402, F401 - registers commissions.run
+import workers.compliance_jobs  # noqa: E402, F401 - registers compliance.checks
 import workers.crm_jobs  # noqa: E402, F401 - registers crm.import_contacts
 import workers.genealogy_jobs  # noqa: E402, F401 - registers genealogy.place_expired
 import workers.payout_jobs  # noqa: E402, F401 - registers payouts.execute

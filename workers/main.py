@@ -55,6 +55,9 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     from workers.message_jobs import schedule_tick
 
     schedule_tick(connection)
+    from workers.compliance_jobs import schedule_checks
+
+    schedule_checks(connection)
     log.info("worker listening on %s", ", ".join(names))
     worker.work(burst=burst, with_scheduler=True)
     return 0

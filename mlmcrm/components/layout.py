@@ -59,6 +59,12 @@ STAFF_NAV = (
     NavItem(
         "Compliance cases", "shield-alert", routes.ADMIN_COMPLIANCE, permission="compliance.manage"
     ),
+    NavItem(
+        "Compliance rules",
+        "list-checks",
+        routes.ADMIN_COMPLIANCE_RULES,
+        permission="compliance.manage",
+    ),
     NavItem("Users", "users", routes.ADMIN_USERS, permission="distributors.read"),
     NavItem("Genealogy", "network", routes.ADMIN_GENEALOGY),
     NavItem("Orders", "shopping-bag", routes.ADMIN_ORDERS, permission="orders.read"),

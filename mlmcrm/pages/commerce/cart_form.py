@@ -22,9 +22,14 @@ def cart_from_form(form_data: dict[str, Any]) -> tuple[list[tuple[str, str]], in
         if name.startswith("qty_") and str(value).strip() not in ("", "0")
     ]
     autoship_day = None
-    if form_data.get("autoship") in ("on", True, "true"):
+    if is_ticked(form_data, "autoship"):
         day = str(form_data.get("autoship_day", "")).strip()
         if not day.isdigit():
             raise ValidationFailed("Choose the day of the month for your autoship (1 to 28).")
         autoship_day = int(day)
     return lines, autoship_day
+
+
+def is_ticked(form_data: dict[str, Any], name: str) -> bool:
+    """Whether the form's checkbox ``name`` was ticked (browsers send ``on``)."""
+    return form_data.get(name) in ("on", True, "true")

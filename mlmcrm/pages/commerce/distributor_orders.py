@@ -19,7 +19,7 @@ from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.errors import PermissionDenied
 from mlmcrm.models import Distributor
 from mlmcrm.models.orders import ORDER_STATUSES
-from mlmcrm.pages.commerce.cart_form import cart_from_form
+from mlmcrm.pages.commerce.cart_form import cart_from_form, is_ticked
 from mlmcrm.services.commerce import autoship, catalog, orders, payments, refunds, tax
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
@@ -44,6 +44,8 @@ class DistributorOrdersState(PagedListState, AuthState):
     regions: list[list[str]] = []
     notice: str = ""
     order_error: str = ""
+    reorder: bool = False
+    certification: str = orders.REORDER_CERTIFICATION
 
     list_permission: ClassVar[str] = OWN
     columns: ClassVar[tuple[Column, ...]] = (
@@ -101,6 +103,10 @@ class DistributorOrdersState(PagedListState, AuthState):
         self.shop_link = (
             get_settings().app_url + routes.shop_url(distributor.code) if distributor else ""
         )
+        self.reorder = distributor is not None and orders.is_reorder(
+            session=session,
+            distributor_id=distributor.id,  # type: ignore[arg-type]  # a stored row has an id
+        )
         self._reset_list()
         self._reload_all(actor=actor, session=session)
         self.products = [
@@ -121,7 +127,11 @@ class DistributorOrdersState(PagedListState, AuthState):
     def order_for_myself(
         self, form_data: dict, *, actor: Actor, session: Session
     ) -> rx.event.EventSpec | None:
-        """Place the distributor's own order (once per form) and go to Stripe's payment page."""
+        """Place the distributor's own order (once per form) and go to Stripe's payment page.
+
+        A reorder needs the 70% self-certification ticked (the order service refuses it
+        otherwise).
+        """
         if actor.distributor_id is None:
             raise PermissionDenied("Only distributors order for themselves here.")
         lines, autoship_day = cart_from_form(form_data)
@@ -134,6 +144,7 @@ class DistributorOrdersState(PagedListState, AuthState):
             region=str(form_data.get("region", "")),
             checkout_token=self.cart_token,
             autoship_day=autoship_day,
+            resale_certified=is_ticked(form_data, "resale_certified"),
         )
         url = payments.start_checkout(
             session=session,
@@ -238,6 +249,19 @@ def _order_for_myself() -> rx.Component:
                 align="center",
                 wrap="wrap",
                 margin_top="0.5rem",
+            ),
+            rx.cond(
+                DistributorOrdersState.reorder,
+                rx.hstack(
+                    rx.el.input(
+                        type="checkbox", id="own-resale-certified", name="resale_certified"
+                    ),
+                    rx.el.label(
+                        DistributorOrdersState.certification, html_for="own-resale-certified"
+                    ),
+                    align="center",
+                    margin_top="0.5rem",
+                ),
             ),
             error_message(DistributorOrdersState.order_error),
             rx.button("Pay", type="submit", id="pay-own-order", margin_top="0.5rem"),

@@ -24,7 +24,8 @@ from sqlmodel import Session, col, select
 from mlmcrm.db import set_actor
 from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Distributor, Order, OrderItem, OrderRefund, Product, UserProfile
-from mlmcrm.models.orders import ORDER_STATUSES
+from mlmcrm.models.base import utcnow
+from mlmcrm.models.orders import ORDER_STATUSES, counted_sql
 from mlmcrm.services.commerce import customers, tax
 from mlmcrm.services.commerce.catalog import CENT, volume
 from mlmcrm.services.platform import audit, exports, listing, permissions, scoping, throttle
@@ -168,6 +169,32 @@ def _by_token(token: str, *, session: Session) -> Order | None:
     return session.exec(select(Order).where(Order.checkout_token == token)).first()
 
 
+REORDER_CERTIFICATION = "I have sold or used at least 70% of the products I bought before."
+"""What a distributor ticks before a reorder (RULES.md, the 70% rule)."""
+REORDER_CERTIFICATION_NEEDED = (
+    "Before you reorder, confirm that you have sold or used at least 70% of the products you "
+    "bought before."
+)
+
+
+def is_reorder(*, session: Session, distributor_id: int) -> bool:
+    """Whether the distributor's next own order is a reorder: an own order of theirs was paid.
+
+    Counted statuses only (``COUNTED_STATUSES``): an order never paid, or cancelled, is no
+    earlier purchase; one refunded since still is.
+    """
+    return (
+        session.execute(
+            sa.text(
+                "SELECT 1 FROM orders o WHERE o.distributor_id = :d AND o.customer_id IS NULL"
+                f" AND {counted_sql('o')} LIMIT 1"
+            ),
+            {"d": distributor_id},
+        ).first()
+        is not None
+    )
+
+
 def place_order(
     *,
     session: Session,
@@ -179,16 +206,24 @@ def place_order(
     checkout_token: str | None = None,
     autoship_day: int | None = None,
     autoship_id: int | None = None,
+    resale_certified: bool = False,
 ) -> Order:
     """Place a pending order with the prices, PV and CV of today frozen on its lines; audited.
 
     With a ``checkout_token`` already used, the order placed with it is returned unchanged.
 
+    A distributor's own reorder (see :func:`is_reorder`) that they place themselves needs
+    ``resale_certified``: their statement that they have sold or used at least 70% of the
+    products they bought before (RULES.md, the 70% rule), stored as
+    ``orders.resale_certified_at``. Staff ordering for a distributor, and the orders an autoship
+    places, are not asked; the compliance checks flag staff's uncertified reorders.
+
     Raises:
         PermissionDenied: A distributor ordering for another distributor or their customers.
         NotFound: No such distributor or customer.
-        ValidationFailed: Bad cart or region (see :func:`quote`), an inactive distributor, or a
-            customer of another distributor.
+        ValidationFailed: Bad cart or region (see :func:`quote`), an inactive distributor, a
+            customer of another distributor, a distributor's own reorder without the 70%
+            self-certification, or a certification by someone else than the distributor.
     """
     if not permissions.can("orders.place_any", actor=actor):
         permissions.require("back_office.view", actor=actor)
@@ -215,6 +250,15 @@ def place_order(
             raise ValidationFailed("That customer does not buy through this distributor.")
     if autoship_day is not None and not 1 <= int(autoship_day) <= 28:
         raise ValidationFailed("Choose an autoship day from 1 to 28.")
+    own_order = customer_id is None and autoship_id is None
+    by_distributor = actor.distributor_id == distributor_id
+    if resale_certified and not (own_order and by_distributor):
+        raise ValidationFailed("Only the distributor certifies their own reorder.")
+    certified_at = None
+    if own_order and by_distributor and is_reorder(session=session, distributor_id=distributor_id):
+        if not resale_certified:
+            raise ValidationFailed(REORDER_CERTIFICATION_NEEDED)
+        certified_at = utcnow()
     priced = quote(session=session, lines=lines, region=region)
     order = Order(
         distributor_id=distributor_id,
@@ -231,6 +275,7 @@ def place_order(
         checkout_token=checkout_token.strip() if checkout_token else None,
         autoship_day=autoship_day,
         autoship_id=autoship_id,
+        resale_certified_at=certified_at,
     )
     session.add(order)
     session.flush()
@@ -259,6 +304,7 @@ def place_order(
             "currency": order.currency,
             "pv_total": order.pv_total,
             "lines": [[line.sku, line.quantity] for line in priced.lines],
+            **({"resale_certified": True} if certified_at else {}),
         },
     )
     return order

@@ -48,7 +48,7 @@ def paid_order(shop, fake, lines, **kwargs) -> Order:
 
 
 def own_order(shop, fake, lines) -> Order:
-    """The distributor's own order (no customer), paid through Stripe."""
+    """The distributor's own order (no customer; a reorder self-certified), paid through Stripe."""
     with session_scope("app", actor_id=shop.seller.user_id) as session:
         order = orders.place_order(
             session=session,
@@ -56,6 +56,7 @@ def own_order(shop, fake, lines) -> Order:
             distributor_id=shop.distributor.id,
             lines=[(shop.skus.get(key, key), quantity) for key, quantity in lines],
             region=shop.region,
+            resale_certified=True,
         )
         order_id = order.id
     url = checkout(order_id)  # type: ignore[arg-type]  # a flushed row has an id
