@@ -12,7 +12,7 @@ earned $50 or more, and about 3,000,000 own orders and 1,200,000 customer orders
 - ``ids_s``: the income disclosure statement of 2025 (``statement``: every participant grouped
   by the highest paid-as rank reached, mean and exact median earnings, the shares at $0 and at
   most $1,000, mean purchases and fees; target 60 s), then the CSV and PDF made from it;
-- ``checks_s``: the compliance checks, once they exist (see :func:`time_checks`).
+- ``checks_s``: every compliance check over one period (see :func:`time_checks`).
 
 The last line of output is one JSON object. The database is dropped at the end (``--keep`` keeps
 it). The server is ``DATABASE_URL``'s, else a PostgreSQL on 127.0.0.1:5432.
@@ -441,14 +441,31 @@ def time_ids(facts: dict) -> dict:
     return result
 
 
-def time_checks(facts: dict) -> dict:
-    """The compliance checks' timing: ``checks_s`` goes here when the checks exist.
+def time_checks(distributors: int) -> dict:
+    """``checks_s``: every compliance check over one period, on a company of the same size.
 
-    Run the checks over the same company (``facts`` has the periods and the admin's user id)
-    and return ``{"checks_s": seconds}`` with whatever they found, as :func:`time_ids` does.
+    The checks read what the statement does not (phones, addresses, tax ids, bank accounts, notes
+    and messages, last-day orders), so ``benchmarks/compliance_checks.py`` builds its own company
+    for them; it runs here as a child process and its last line is read back.
     """
-    del facts
-    return {}
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("compliance_checks.py")
+    done = subprocess.run(
+        [sys.executable, str(script), "--distributors", str(distributors), "--runs", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(done.stdout, end="")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        print(done.stderr[-3000:])
+        return {"checks_s": None}
+    checks = json.loads(lines[-1])
+    return {"checks_s": checks.get("checks_s"), "checks_cases": checks.get("cases")}
 
 
 def main() -> int:
@@ -483,7 +500,7 @@ def main() -> int:
         result.update(facts["counts"])
         result["load_average_before"] = round(os.getloadavg()[0], 2)
         result.update(time_ids(facts))
-        result.update(time_checks(facts))
+        result.update(time_checks(args.distributors))
         result["load_average"] = round(os.getloadavg()[0], 2)
         if args.keep:
             result["database"] = name
@@ -492,7 +509,9 @@ def main() -> int:
         if not args.keep:
             with psycopg.connect(_libpq(server), autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    result["targets_met"] = result.get("ids_s", 1e9) <= 60
+    result["targets_met"] = (
+        result.get("ids_s", 1e9) <= 60 and (result.get("checks_s") or 1e9) <= 120
+    )
     print(json.dumps(result))
     return 0
 
