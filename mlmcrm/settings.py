@@ -324,8 +324,10 @@ def _deployment_problems(env: dict[str, str], database_url: str | None) -> list[
             "(row-level security does not bind the owner)"
         )
     replica_database_url = env.get("REPLICA_DATABASE_URL", "").strip()
-    if replica_database_url and database_url and _user_of(replica_database_url) == _user_of(
-        database_url
+    if (
+        replica_database_url
+        and database_url
+        and _user_of(replica_database_url) == _user_of(database_url)
     ):
         problems.append(
             "REPLICA_DATABASE_URL logs in as the owner of DATABASE_URL "
