@@ -52,6 +52,7 @@ from mlmcrm.pages.payouts.tax import TaxState, tax_page
 from mlmcrm.pages.payouts.tax_admin import TaxAdminState, tax_admin_page
 from mlmcrm.pages.payouts.wallet import WalletState, wallet_page
 from mlmcrm.pages.reports.admin_home import AdminHomeState, admin_home
+from mlmcrm.pages.reports.business import ReportsState, reports_page
 from mlmcrm.pages.reports.distributor_home import DistributorHomeState, distributor_home
 from mlmcrm.runtime import refuse_demo_accounts_in_production
 from mlmcrm.state.auth import AuthState
@@ -119,6 +120,7 @@ PAGES = [
         [AuthState.guard_distributor, TaxState.load],
     ),
     (admin_home, routes.ADMIN_HOME, "Overview", [AuthState.guard_staff, AdminHomeState.load]),
+    (reports_page, routes.ADMIN_REPORTS, "Reports", [ReportsState.guard, ReportsState.load]),
     (profile_page, routes.ACCOUNT, "My account", [AuthState.guard_account, ProfileState.load]),
     (
         sessions_page,
