@@ -117,6 +117,10 @@ def _chart(
     return figure
 
 
+def _months(count: int) -> str:
+    return "1 month" if count == 1 else f"{count} months"
+
+
 def _month(row: Any) -> str:
     return str(row.month.strftime("%b %Y"))
 
@@ -145,7 +149,7 @@ def _figure(key: str, rows: Sequence[Any]) -> go.Figure:
             [_month(row) for row in rows],
             [("Enrolled", column("enrolled"))],
             [
-                (f"Active after {months} months %", column(f"retention_after_{months}"))
+                (f"Active after {_months(months)} %", column(f"retention_after_{months}"))
                 for months in business.RETENTION_MONTHS
             ],
         )

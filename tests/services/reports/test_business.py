@@ -686,3 +686,54 @@ def test_reports_read_through_a_read_only_connection_that_row_level_security_bin
         assert [r.visits for r in rows] == [0]
     with pytest.raises(Exception, match="read-only"), db.session_scope("replica") as session:
         shop_visits.count_shop_visit(session=session, distributor_id=1, day=date(2001, 1, 1))
+
+
+def test_a_replica_login_is_its_own_and_never_the_owner(tmp_path):
+    from mlmcrm.settings import ConfigError, load_settings
+    from tests.test_settings import production_env
+
+    replica = "postgresql://mlmcrm_app_login:pw@replica/x"
+    settings = load_settings(production_env(tmp_path, REPLICA_DATABASE_URL=replica))
+    assert settings.replica_database_url == replica and replica not in repr(settings)
+    assert load_settings(production_env(tmp_path)).replica_database_url is None
+    with pytest.raises(ConfigError, match="REPLICA_DATABASE_URL logs in as the owner"):
+        load_settings(
+            production_env(tmp_path, REPLICA_DATABASE_URL="postgresql://owner:pw@replica/x")
+        )
+
+
+def test_a_replica_login_reads_as_itself_and_one_that_passes_row_level_security_is_refused(
+    database_url, owner_session, monkeypatch
+):
+    from sqlalchemy.engine import make_url
+
+    from mlmcrm import settings
+    from mlmcrm.settings import ConfigError
+
+    def use(url) -> None:
+        monkeypatch.setenv("REPLICA_DATABASE_URL", url.render_as_string(hide_password=False))
+        settings.get_settings.cache_clear()
+        db.dispose_engines()
+
+    login = f"mlmcrm_replica_{uuid.uuid4().hex[:8]}"
+    owner_session.execute(text(f"CREATE ROLE {login} LOGIN IN ROLE mlmcrm_app"))
+    owner_session.commit()
+    try:
+        use(make_url(database_url).set(username=login, password=None))
+        with db.session_scope("replica") as session:
+            assert session.execute(text("SELECT current_user")).scalar() == login
+            assert session.execute(text("SHOW transaction_read_only")).scalar() == "on"
+            assert session.execute(text("SELECT count(*) FROM contacts")).scalar() == 0
+        is_super = owner_session.execute(
+            text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        ).scalar()
+        if is_super:
+            use(make_url(database_url))
+            with pytest.raises(ConfigError, match="REPLICA_DATABASE_URL logs in as a superuser"):
+                db.get_engine("replica").connect()
+    finally:
+        monkeypatch.delenv("REPLICA_DATABASE_URL")
+        settings.get_settings.cache_clear()
+        db.dispose_engines()
+        owner_session.execute(text(f"DROP ROLE {login}"))
+        owner_session.commit()
