@@ -22,6 +22,12 @@ from mlmcrm.services.commerce import shop_visits
 from mlmcrm.services.commissions.commission_periods import RUN_JOB_KIND
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import business
+from tests.services.commissions.conftest import (  # noqa: F401 - fixtures used by a test
+    commission_template,
+    company_url,
+    owner,
+)
+from tests.services.commissions.conftest import company as commission_company  # noqa: F401
 from tests.services.network.helpers import add_distributor
 
 SINCE, UNTIL = date(2001, 1, 1), date(2001, 3, 31)
@@ -737,3 +743,41 @@ def test_a_replica_login_reads_as_itself_and_one_that_passes_row_level_security_
         db.dispose_engines()
         owner_session.execute(text(f"DROP ROLE {login}"))
         owner_session.commit()
+
+
+def test_closing_a_period_through_the_service_stores_what_the_reports_read(
+    owner,  # noqa: F811 - the fixture imported above
+    commission_company,  # noqa: F811
+):
+    from mlmcrm.services.commissions import commission_periods
+    from mlmcrm.services.commissions.commission_run import run_period
+
+    company = commission_company
+    run_period(actor=company.admin, period_id=company.period_id)
+    january = (date(2026, 1, 1), date(2026, 1, 31))
+    with db.session_scope("replica") as session:
+        previewed = _run(business.active_distributors, session, *(ADMIN, *january))
+    with db.session_scope("app", actor_id=company.admin_id) as session:
+        closed = commission_periods.close_period(
+            session=session, actor=company.admin, period_id=company.period_id
+        )
+    stored = owner.execute(
+        text("SELECT commissions FROM report_periods WHERE period_id = :p"),
+        {"p": company.period_id},
+    ).scalar_one()
+    assert stored == closed.total
+    stats = owner.execute(
+        text(
+            "SELECT count(*), count(*) FILTER (WHERE active) FROM commission_period_stats"
+            " WHERE period_id = :p"
+        ),
+        {"p": company.period_id},
+    ).one()
+    with db.session_scope("replica") as session:
+        active = _run(business.active_distributors, session, *(ADMIN, *january))
+        share = _run(business.commission_share, session, *(FINANCE, *january))
+    assert [(r.status, r.distributors, r.active) for r in previewed] == [
+        ("previewed", *tuple(stats))
+    ]
+    assert [(r.status, r.distributors, r.active) for r in active] == [("closed", *tuple(stats))]
+    assert [r.commissions for r in share] == [closed.total.quantize(Decimal("0.01"))]
