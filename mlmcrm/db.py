@@ -14,6 +14,11 @@ owner. Either way an app connection that would act with superuser, BYPASSRLS or 
 rights is refused.
 A session scope sets the acting user for its transaction (``mlmcrm.user_id``), which the
 row-level security policies read.
+
+The ``replica`` role is the app role on a read replica, for reports: its connections log in with
+``REPLICA_DATABASE_URL`` when that is set (a login of ``mlmcrm_app`` on the replica, refused like
+the app's own login when it could bypass row-level security), else exactly as the app does, and
+every transaction on them is read-only.
 """
 
 from __future__ import annotations
@@ -35,8 +40,13 @@ warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 APP_ROLE = "mlmcrm_app"
 BATCH_ROLE = "mlmcrm_batch"
-Role = Literal["owner", "app", "batch"]
-_ROLE_NAMES: dict[str, str | None] = {"owner": None, "app": APP_ROLE, "batch": BATCH_ROLE}
+Role = Literal["owner", "app", "batch", "replica"]
+_ROLE_NAMES: dict[str, str | None] = {
+    "owner": None,
+    "app": APP_ROLE,
+    "batch": BATCH_ROLE,
+    "replica": APP_ROLE,
+}
 
 
 def normalize_url(url: str) -> str:
@@ -81,7 +91,8 @@ def get_engine(role: Role = "app") -> Engine:
 
     Args:
         role: ``owner`` for migrations and bulk loads, ``app`` for everything done for a person,
-            ``batch`` for jobs that read across owners.
+            ``batch`` for jobs that read across owners, ``replica`` for reports (the app role,
+            read-only, on the read replica when there is one).
 
     Returns:
         A SQLAlchemy engine; cached per role.
@@ -89,7 +100,11 @@ def get_engine(role: Role = "app") -> Engine:
     if role in _engines:
         return _engines[role]
     settings = get_settings()
-    own_login = {"app": settings.app_database_url, "batch": settings.batch_database_url}.get(role)
+    own_login = {
+        "app": settings.app_database_url,
+        "batch": settings.batch_database_url,
+        "replica": settings.replica_database_url or settings.app_database_url,
+    }.get(role)
     engine = create_engine(
         normalize_url(own_login) if own_login else database_url(),
         pool_pre_ping=True,
@@ -107,13 +122,22 @@ def get_engine(role: Role = "app") -> Engine:
             with dbapi_connection.cursor() as cursor:
                 if not own_login:
                     cursor.execute(f"SET ROLE {role_name}")
+                if role == "replica":
+                    # Reports never write: not even by mistake on the primary when there is
+                    # no replica.
+                    cursor.execute("SET default_transaction_read_only = on")
                 cursor.execute(_PRIVILEGED_SQL)
                 (privileged,) = cursor.fetchone()
             dbapi_connection.autocommit = autocommit
-            if privileged and role == "app":
+            if privileged and role in ("app", "replica"):
                 dbapi_connection.close()
+                variable = (
+                    "REPLICA_DATABASE_URL"
+                    if role == "replica" and settings.replica_database_url
+                    else "APP_DATABASE_URL"
+                )
                 raise ConfigError(
-                    "APP_DATABASE_URL logs in as a superuser, a role with BYPASSRLS or the "
+                    f"{variable} logs in as a superuser, a role with BYPASSRLS or the "
                     "owner of the tables; row-level security would not apply"
                 )
 

@@ -54,6 +54,7 @@ from mlmcrm.pages.payouts.tax import TaxState, tax_page
 from mlmcrm.pages.payouts.tax_admin import TaxAdminState, tax_admin_page
 from mlmcrm.pages.payouts.wallet import WalletState, wallet_page
 from mlmcrm.pages.reports.admin_home import AdminHomeState, admin_home
+from mlmcrm.pages.reports.business import ReportsState, reports_page
 from mlmcrm.pages.reports.distributor_home import DistributorHomeState, distributor_home
 from mlmcrm.pages.reports.income_disclosure import (
     IncomeDisclosureState,
@@ -125,6 +126,7 @@ PAGES = [
         [AuthState.guard_distributor, TaxState.load],
     ),
     (admin_home, routes.ADMIN_HOME, "Overview", [AuthState.guard_staff, AdminHomeState.load]),
+    (reports_page, routes.ADMIN_REPORTS, "Reports", [ReportsState.guard, ReportsState.load]),
     (profile_page, routes.ACCOUNT, "My account", [AuthState.guard_account, ProfileState.load]),
     (
         sessions_page,

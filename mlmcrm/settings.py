@@ -59,6 +59,8 @@ class Settings:
         redis_url: The Redis URL, or None for the embedded server.
         app_database_url: A login of the runtime role for the app (no ``SET ROLE``), or None.
         batch_database_url: A login of the batch role for cross-owner jobs, or None.
+        replica_database_url: A login of the runtime role on a read replica, where the reports
+            run; None reads them from the app's own database as the app role.
         secret_key: Signs tokens; at least 32 characters.
         field_encryption_keys: Key id to 32-byte AES key; the first one encrypts new values.
         app_url: The public URL of the frontend, used in emails and links.
@@ -135,6 +137,7 @@ class Settings:
     s3_secret_access_key: str = field(default="", repr=False)
     trusted_proxies: tuple[IPNetwork, ...] = ()
     bind_host: str = DEFAULT_BIND_HOST
+    replica_database_url: str | None = field(default=None, repr=False)
 
     @property
     def is_production(self) -> bool:
@@ -320,6 +323,16 @@ def _deployment_problems(env: dict[str, str], database_url: str | None) -> list[
             "APP_DATABASE_URL logs in as the owner of DATABASE_URL "
             "(row-level security does not bind the owner)"
         )
+    replica_database_url = env.get("REPLICA_DATABASE_URL", "").strip()
+    if (
+        replica_database_url
+        and database_url
+        and _user_of(replica_database_url) == _user_of(database_url)
+    ):
+        problems.append(
+            "REPLICA_DATABASE_URL logs in as the owner of DATABASE_URL "
+            "(row-level security does not bind the owner)"
+        )
     redis_url = env.get("REDIS_URL", "").strip()
     if redis_url:
         parts = urlsplit(redis_url)
@@ -434,6 +447,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         s3_secret_access_key=env.get("S3_SECRET_ACCESS_KEY", ""),
         trusted_proxies=parse_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
         bind_host=bind_host,
+        replica_database_url=env.get("REPLICA_DATABASE_URL", "").strip() or None,
     )
 
 

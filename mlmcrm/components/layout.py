@@ -45,6 +45,7 @@ DISTRIBUTOR_NAV = (
 )
 STAFF_NAV = (
     NavItem("Overview", "building-2", routes.ADMIN_HOME),
+    NavItem("Reports", "chart-line", routes.ADMIN_REPORTS, permission="reports.view"),
     NavItem("Commissions", "hand-coins", routes.ADMIN_COMMISSIONS, permission="commissions.read"),
     NavItem("Plan", "file-cog", routes.ADMIN_PLANS, permission="commissions.read"),
     NavItem("Payouts", "banknote", routes.ADMIN_PAYOUTS, permission="payouts.manage"),

@@ -15,7 +15,13 @@ from mlmcrm.models.accounts import (
 from mlmcrm.models.audit import AuditLog
 from mlmcrm.models.base import NAMING_CONVENTION
 from mlmcrm.models.catalog import Product, ProductCategory
-from mlmcrm.models.commerce import AutoshipItem, AutoshipSubscription, StripeEvent, TaxRate
+from mlmcrm.models.commerce import (
+    AutoshipItem,
+    AutoshipSubscription,
+    ShopVisit,
+    StripeEvent,
+    TaxRate,
+)
 from mlmcrm.models.commissions import (
     CommissionAdjustment,
     CommissionEstimate,
@@ -68,6 +74,7 @@ from mlmcrm.models.payouts import (
     SanctionsEntry,
     WalletEntry,
 )
+from mlmcrm.models.reports import ReportPeriod, ReportPeriodNetwork, ReportPeriodOrders
 from mlmcrm.models.settings import CompanySetting
 from mlmcrm.models.tax import IdentityCheck, IdentityProviderEvent, TaxCertification, TaxForm1099
 from mlmcrm.models.users import User, UserProfile, UserSession
@@ -131,6 +138,10 @@ __all__ = [
     "PushSubscription",
     "Rank",
     "RecoveryCode",
+    "ReportPeriod",
+    "ReportPeriodNetwork",
+    "ReportPeriodOrders",
+    "ShopVisit",
     "SmsConsent",
     "SmsInbound",
     "SmsOptOut",

@@ -1,4 +1,4 @@
-"""Commerce beside orders: tax rates, received Stripe events and autoship subscriptions."""
+"""Commerce beside orders: tax rates, Stripe events, autoship subscriptions, shop visits."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 from mlmcrm.models.base import (
     column_field,
@@ -89,3 +89,23 @@ class AutoshipItem(SQLModel, table=True):
     subscription_id: int = fk_field("autoship_subscriptions.id", ondelete="CASCADE")
     product_id: int = fk_field("products.id")
     quantity: int = column_field(sa.Integer, nullable=False)
+
+
+class ShopVisit(SQLModel, table=True):
+    """How many times a distributor's shop page was opened on a day (UTC): one row a shop a day.
+
+    The reports set the visits of a month against the orders placed through the shops.
+    """
+
+    __tablename__ = "shop_visits"
+    __table_args__ = (sa.CheckConstraint("visits > 0", name="visits_positive"),)
+
+    day: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    distributor_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger,
+            sa.ForeignKey("distributors.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    visits: int = column_field(sa.Integer, nullable=False, default=1, server_default="1")

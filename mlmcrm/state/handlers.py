@@ -144,3 +144,12 @@ def unit_of_work(actor: Actor) -> AbstractContextManager[Session]:
     ``async with self`` blocks; they open one per step with this.
     """
     return session_scope("app", actor_id=actor.user_id)
+
+
+def read_only_unit_of_work(actor: Actor) -> AbstractContextManager[Session]:
+    """A read-only unit of work as ``actor`` on the read replica (the primary when there is none).
+
+    For reports: their queries leave the primary to the app's own work. Row-level security sees
+    the actor there too. Writes (an export's audit row) go through :func:`unit_of_work`.
+    """
+    return session_scope("replica", actor_id=actor.user_id)

@@ -16,7 +16,7 @@ from mlmcrm import routes
 from mlmcrm.components.forms import error_message, labelled_input
 from mlmcrm.components.layout import brand, ready_marker
 from mlmcrm.pages.commerce.cart_form import cart_from_form
-from mlmcrm.services.commerce import catalog, customers, orders, payments, tax
+from mlmcrm.services.commerce import catalog, customers, orders, payments, shop_visits, tax
 from mlmcrm.settings import get_settings
 from mlmcrm.state.auth import client_ip
 from mlmcrm.state.visitor import visitor
@@ -40,11 +40,12 @@ class ShopState(rx.State):
     @rx.event
     @visitor(error="link_error", clear=("error", "link_error"))
     def load(self, *, session: Session) -> None:
-        """Look the shop up and list what it sells."""
+        """Look the shop up, count the visit and list what it sells."""
         self.paying = False
         self.checkout_token = uuid.uuid4().hex
         self.products = []
         owner = orders.shop_owner(self._code(), session=session)
+        shop_visits.count_shop_visit(session=session, distributor_id=owner.distributor_id)
         products = catalog.catalogue(session=session, actor=None)
         rates = tax.list_rates(session=session)
         self.shop_name = owner.name

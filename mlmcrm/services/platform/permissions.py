@@ -60,6 +60,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Help a distributor: unlock, send a reset or confirmation email, enrol on their behalf.
     "accounts.assist": frozenset({"admin", "support"}),
     "jobs.read": frozenset({"admin", "finance", "compliance", "support"}),
+    # The company's reports: the network's figures; money (sales, commissions, payouts) and
+    # compliance (retail share, cases) each to the roles that answer for them.
+    "reports.view": frozenset({"admin", "finance", "compliance"}),
+    "reports.money": frozenset({"admin", "finance"}),
+    "reports.compliance": frozenset({"admin", "compliance"}),
     # Messaging: the words of each message, and the deliveries (failed ones retried).
     "messaging.templates": frozenset({"admin"}),
     "messaging.deliveries": frozenset({"admin", "support"}),
