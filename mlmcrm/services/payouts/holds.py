@@ -32,6 +32,7 @@ from mlmcrm.models import Distributor, PayoutHold
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.payouts.payout_settings import (
     BACKUP_WITHHOLDING_RATE,
+    PAYEE_COUNTRY_SQL,
     PayoutPolicy,
     get_policy,
 )
@@ -169,7 +170,7 @@ facts AS (
            CASE m.kind WHEN 'stripe' THEN CAST(:fee_stripe AS numeric)
                        WHEN 'ach' THEN CAST(:fee_ach AS numeric) ELSE 0 END AS fee,
            t.id IS NOT NULL AS certified,
-           COALESCE(NULLIF(btrim(d.country), ''), 'US') = 'US' AS us_payee,
+           {PAYEE_COUNTRY_SQL} = 'US' AS us_payee,
            h.kinds AS hold_kinds
     FROM bal b
     JOIN distributors d ON d.id = b.distributor_id

@@ -24,6 +24,15 @@ DEFAULT_THRESHOLD = Decimal("25.00")
 DEFAULT_COOLING_DAYS = 3
 MAX_COOLING_DAYS = 60
 MAX_FEE = Decimal("100.00")
+PAYEE_COUNTRY_SQL = "COALESCE(NULLIF(btrim(d.country), ''), 'US')"
+"""A payee's country for the tax rules, in SQL over ``distributors d``: none on file is the US."""
+
+
+def payee_country(country: str | None) -> str:
+    """A payee's country for the tax rules (:data:`PAYEE_COUNTRY_SQL` in Python)."""
+    return (country or "").strip() or "US"
+
+
 BACKUP_WITHHOLDING_RATE = Decimal("0.24")
 """The US backup withholding rate (26 U.S.C. § 3406(a)(1): the fourth-lowest income tax rate)."""
 

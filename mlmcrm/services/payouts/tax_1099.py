@@ -36,8 +36,10 @@ from sqlmodel import Session, col, select
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import CompanySetting, Distributor, TaxCertification, TaxForm1099, UserProfile
 from mlmcrm.models.base import utcnow
+from mlmcrm.models.orders import COUNTED_STATUSES
 from mlmcrm.services.messaging import outbox
 from mlmcrm.services.payouts import tax_forms, tax_status
+from mlmcrm.services.payouts.payout_settings import PAYEE_COUNTRY_SQL
 from mlmcrm.services.platform import audit, crypto, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.money import parse_decimal
@@ -164,7 +166,7 @@ def _zone(*, session: Session) -> str:
     return "UTC"
 
 
-_FIGURES = """
+_FIGURES = f"""
 WITH paid AS (
     SELECT p.distributor_id, sum(p.amount + p.fee + p.withheld) AS box1, sum(p.withheld) AS box4
     FROM payouts p
@@ -184,7 +186,7 @@ bought AS (
                         0) AS purchase
     ) AS net
     WHERE o.customer_id IS NULL AND o.paid_at IS NOT NULL
-      AND o.status IN ('paid', 'fulfilled', 'partially_refunded', 'refunded')
+      AND o.status = ANY(:counted)
       AND o.paid_at >= CAST(:start AS timestamp) AT TIME ZONE :zone
       AND o.paid_at < CAST(:stop AS timestamp) AT TIME ZONE :zone
     GROUP BY o.distributor_id
@@ -195,7 +197,7 @@ payees AS (
 )
 SELECT d.id AS distributor_id, d.code, d.user_id,
        concat_ws(' ', pr.first_name, pr.last_name) AS name,
-       COALESCE(NULLIF(btrim(d.country), ''), 'US') AS country,
+       {PAYEE_COUNTRY_SQL} AS country,
        t.id AS certification_id, t.form, t.classification, t.legal_name, t.business_name,
        t.tin_kind, t.tin_last4, t.address,
        COALESCE(paid.box1, 0) AS box1, COALESCE(paid.box4, 0) AS box4,
@@ -271,6 +273,7 @@ def year_payees(*, session: Session, actor: Actor, year: int, state: str = "") -
             "stop": datetime(year + 1, 1, 1),
             "zone": _zone(session=session),
             "direct_sales": DIRECT_SALES_FIGURE,
+            "counted": list(COUNTED_STATUSES),
         },
     ).mappings()
     result = []

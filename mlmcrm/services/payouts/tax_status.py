@@ -26,7 +26,7 @@ from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Distributor, IdentityCheck, TaxCertification, UserProfile
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import auth, profile
-from mlmcrm.services.payouts import identity, tax_forms
+from mlmcrm.services.payouts import identity, payout_settings, tax_forms
 from mlmcrm.services.platform import audit, crypto, permissions
 from mlmcrm.services.platform.actor import Actor
 
@@ -178,7 +178,7 @@ def status_of(*, session: Session, distributor_id: int) -> TaxStatus:
         raise NotFound(f"There is no distributor #{distributor_id}.")
     cert = current_certification(session=session, distributor_id=distributor_id)
     person = session.get(UserProfile, distributor.user_id)
-    country = (distributor.country or "").strip() or "US"
+    country = payout_settings.payee_country(distributor.country)
     if cert is None:
         needs = (
             "Certify Form W-9 with your SSN or EIN."
