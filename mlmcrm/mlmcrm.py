@@ -68,7 +68,21 @@ app = rx.App(
     stylesheets=["/app.css"],
     head_components=[
         rx.el.meta(name="theme-color", content="#0d9488"),
+        rx.el.meta(
+            name="description",
+            content="Back office and CRM for direct-selling companies and their distributors.",
+        ),
         rx.el.link(rel="manifest", href="/manifest.webmanifest"),
+        # Installed on a phone: iOS reads these rather than the manifest.
+        rx.el.link(rel="apple-touch-icon", href="/icons/apple-touch-icon.png"),
+        rx.el.meta(name="mobile-web-app-capable", content="yes"),
+        rx.el.meta(name="apple-mobile-web-app-capable", content="yes"),
+        rx.el.meta(name="apple-mobile-web-app-title", content="mlmcrm"),
+        rx.el.meta(name="apple-mobile-web-app-status-bar-style", content="default"),
+        # The service worker, the offline CRM's store and the notifications switch (plain
+        # scripts of this origin: the Content-Security-Policy allows no inline code).
+        rx.el.script(src="/offline/store.js", defer=True),
+        rx.el.script(src="/pwa.js", defer=True),
     ],
 )
 # Before the server takes a request (a failed startup stops it), not at import: building the

@@ -19,6 +19,11 @@ ADMIN_COMPLIANCE_RULES = "/admin/compliance/rules"
 ADMIN_TAX = "/admin/tax"
 ADMIN_INCOME_DISCLOSURE = "/admin/reports/income-disclosure"
 
+# The installed app: its service worker (root scope) and the static pages that work offline.
+SERVICE_WORKER = "/sw.js"
+OFFLINE_PAGE = "/offline/"
+OFFLINE_CRM = "/offline/crm.html"
+
 JOIN = "/join/[sponsor_code]"
 VERIFY_EMAIL = "/verify-email"
 FORGOT_PASSWORD = "/forgot-password"

@@ -16,6 +16,7 @@ from mlmcrm.api import (
     payouts,
     push,
     security_headers,
+    service_worker,
     session,
     twilio,
     unsubscribe,
@@ -50,6 +51,7 @@ def create_api() -> FastAPI:
         health.router,
         webhooks.router,
         security_headers.router,
+        service_worker.router,
         session.router,
         unsubscribe.router,
     ):

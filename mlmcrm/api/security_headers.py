@@ -99,6 +99,9 @@ def content_security_policy(app_url: str, script_hashes: tuple[str, ...]) -> str
         "img-src 'self' data: blob:",
         "font-src 'self' data:",
         f"connect-src {connect}",
+        # The installed app: its service worker and manifest come from this origin only.
+        "worker-src 'self'",
+        "manifest-src 'self'",
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",

@@ -38,6 +38,7 @@ TWO_FACTOR_PATH = routes.API_SESSION_TWO_FACTOR
 LOGOUT_PATH = routes.API_SESSION_LOGOUT
 MAX_FORM_BYTES = 8 * 1024
 EVENT_PATH = "/_event"
+CLEAR_SITE_DATA = '"cache", "storage"'
 
 router = APIRouter(include_in_schema=False)
 
@@ -178,6 +179,9 @@ async def logout(request: Request) -> Response:
             auth.logout(token, session=session, ip_address=client_ip(request))
     response = _see_other(f"{routes.LOGIN}?signed_out=1")
     _clear_cookie(response)
+    # What this browser keeps for the installed app goes too: the offline CRM's copy and
+    # queued changes (IndexedDB), the caches, the service worker and its push subscription.
+    response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
     return response
 
 

@@ -64,6 +64,8 @@ def test_the_policy_names_each_inline_script_of_the_build_and_nothing_unsafe(bui
     assert "frame-ancestors 'none'" in policy
     assert "connect-src 'self' wss://app.example.org" in policy
     assert "object-src 'none'" in policy
+    # The installed app: its service worker and manifest from this origin only.
+    assert "worker-src 'self'" in policy and "manifest-src 'self'" in policy
 
 
 @pytest.mark.parametrize("path", ["/api/no-such-route", REPORT_PATH])

@@ -206,6 +206,8 @@ def test_sign_out_revokes_the_session_and_clears_the_cookie(client, owner_sessio
     assert out.status_code == 303 and out.headers["location"].startswith(routes.LOGIN)
     cleared = out.headers["set-cookie"]
     assert cleared.startswith(f"{cookie_name()}=") and "max-age=0" in cleared.lower()
+    # The installed app's copy of the CRM, its queue, caches and worker go with the session.
+    assert out.headers["clear-site-data"] == '"cache", "storage"'
     owner_session.rollback()
     assert auth.resolve_session(token, session=owner_session) is None
 

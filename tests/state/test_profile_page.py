@@ -40,6 +40,7 @@ def test_a_distributor_without_a_tax_form_sees_the_card_with_nothing_on_file(own
     tab = HandlerClient.sign_in(owner_session, make_user(owner_session), path=routes.ACCOUNT)
     shown = tab.call(ProfileState.load).state
     assert shown.payouts_card is True and shown.tax_id_last4 == ""
+    assert shown.keeps_crm is True, "a distributor is pointed to the offline CRM"
 
 
 @pytest.mark.parametrize("role", ["admin", "finance", "compliance", "support"])
@@ -49,6 +50,7 @@ def test_staff_profiles_do_not_show_the_payouts_card(owner_session, role):
     )
     shown = tab.call(ProfileState.load).state
     assert shown.error == "" and shown.payouts_card is False
+    assert shown.keeps_crm is False
 
 
 def test_the_page_has_no_payout_form_and_links_to_identity_and_tax_and_the_wallet():
@@ -74,3 +76,12 @@ def test_the_date_of_birth_is_still_saved_from_the_page(owner_session):
     saved = tab.call(ProfileState.save_date_of_birth, form_data={"date_of_birth": "1984-02-29"})
     assert saved.state.error == "" and saved.state.message == "Date of birth saved."
     assert saved.state.date_of_birth_on_file is True
+
+
+def test_the_device_card_has_the_notification_switch_the_page_script_works():
+    card = str(profile_page._device_card())
+    for element_id in ("push-on", "push-off", "push-status", "offline-crm-link"):
+        assert f'id:"{element_id}"' in card, element_id
+    assert routes.OFFLINE_CRM in card
+    # The page asks for nothing itself: the browser's permission is asked on the click only.
+    assert "requestPermission" not in card

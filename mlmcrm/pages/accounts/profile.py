@@ -47,6 +47,7 @@ class ProfileState(AccountState):
     tax_id_last4: str = ""
     date_of_birth_on_file: bool = False
     payouts_card: bool = False
+    keeps_crm: bool = False
     privacy_requests: list[dict[str, str]] = []
     erasure_waiting: bool = False
     default_regime: str = ""
@@ -82,6 +83,7 @@ class ProfileState(AccountState):
         self.payouts_card = actor.distributor_id is not None and permissions.can(
             "back_office.view", actor=actor
         )
+        self.keeps_crm = actor.distributor_id is not None
         self._load_privacy(actor=actor, session=session)
 
     @rx.event
@@ -193,6 +195,52 @@ def _payouts_card() -> rx.Component:
             rx.link("Wallet", href=routes.DISTRIBUTOR_WALLET),
             spacing="4",
             wrap="wrap",
+        ),
+    )
+
+
+def _device_card() -> rx.Component:
+    """Push notifications on this device, and the CRM kept on it for when there is no signal.
+
+    The buttons and the status line are worked by ``assets/pwa.js`` (the browser asks for the
+    permission only when "Turn on notifications" is pressed); the page renders them only.
+    """
+    return section(
+        "This device",
+        rx.text(
+            "Get a notification on this phone or computer when something needs you: a new "
+            "order, your commission statement, a payout, a reminder.",
+            size="2",
+        ),
+        rx.hstack(
+            rx.button(
+                rx.icon("bell-ring", size=14),
+                "Turn on notifications",
+                id="push-on",
+                type="button",
+                class_name="touch-target",
+            ),
+            rx.button(
+                "Turn off",
+                id="push-off",
+                type="button",
+                variant="soft",
+                color_scheme="gray",
+                class_name="touch-target",
+            ),
+            spacing="3",
+            wrap="wrap",
+        ),
+        rx.text("", id="push-status", role="status", size="2", color=rx.color("gray", 11)),
+        rx.cond(
+            ProfileState.keeps_crm,
+            rx.text(
+                "Your today list, tasks and contacts are also kept on this device, for when "
+                "you have no signal: ",
+                rx.el.a("open the offline CRM", href=routes.OFFLINE_CRM, id="offline-crm-link"),
+                ". Notes, calls and completed tasks made there are sent when the signal is back.",
+                size="2",
+            ),
         ),
     )
 
@@ -326,6 +374,7 @@ def _content() -> rx.Component:
                 type="date",
             ),
         ),
+        _device_card(),
         _your_data_card(),
         section(
             "Security",

@@ -1,0 +1,301 @@
+"""The installed app: installable, an offline shell, "update available", and push notifications.
+
+Each test runs Chromium with a persistent profile (``launch_persistent_context``), as an
+installed app runs: an incognito profile is never installable and keeps no service worker.
+Chromium itself is asked, through the DevTools protocol, whether the app is installable, and a
+push is delivered to the service worker through it (``ServiceWorker.deliverPushMessage``): no
+push service can be reached from here, so the browser's subscription is a local one whose
+endpoint is a push service the test runs (``tests/push_server.py``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import (
+    CHROMIUM_ARGS,
+    DISTRIBUTOR_EMAIL,
+    owner_query,
+    sign_in,
+    wait_until_live,
+)
+
+WAIT_CONTROLLED = """async () => {
+  await navigator.serviceWorker.ready;
+  if (!navigator.serviceWorker.controller) {
+    await new Promise((resolve) =>
+      navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
+  }
+  return navigator.serviceWorker.controller.scriptURL;
+}"""
+# The browser's subscription when no push service can be reached: a local one.
+LOCAL_SUBSCRIPTION = """(() => {
+  const json = SUBSCRIPTION;
+  const subscription = {
+    endpoint: json.endpoint, expirationTime: null, options: {},
+    toJSON: () => json, unsubscribe: async () => true,
+  };
+  let subscribed = false;
+  PushManager.prototype.getSubscription = async function () {
+    return subscribed ? subscription : null;
+  };
+  PushManager.prototype.subscribe = async function () {
+    subscribed = true;
+    return subscription;
+  };
+})();"""
+CLICK_FIRST_NOTIFICATION = """self.registration.getNotifications().then(([notification]) =>
+  self.dispatchEvent(new NotificationEvent("notificationclick", { notification })))"""
+CACHED_PATHS = """async () => {
+  const out = {};
+  for (const name of await caches.keys()) {
+    const cache = await caches.open(name);
+    out[name] = (await cache.keys()).map((r) => new URL(r.url).pathname);
+  }
+  return out;
+}"""
+
+
+@pytest.fixture()
+def installed(browser, app, tmp_path):
+    """A persistent Chromium profile (as an installed app has) and its first page."""
+    context = browser.browser_type.launch_persistent_context(
+        str(tmp_path / "profile"),
+        executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+        args=CHROMIUM_ARGS,
+        viewport={"width": 412, "height": 860},
+    )
+    context.set_default_timeout(30_000)
+    page = context.pages[0] if context.pages else context.new_page()
+    yield context, page
+    context.close()
+
+
+def _controlled(page) -> str:
+    """Wait until the service worker controls the page; its script URL."""
+    return page.evaluate(WAIT_CONTROLLED)
+
+
+def _precache(app, page) -> list[str]:
+    text = page.request.get(f"{app.url}/sw.js").text()
+    found = re.search(r"const PRECACHE = (\[.*?\]);", text, re.DOTALL)
+    assert found, "the served worker carries its precache list"
+    return json.loads(found.group(1))
+
+
+def test_chromium_reports_the_app_installable(installed, app):
+    from PIL import Image
+
+    context, page = installed
+    response = page.goto(f"{app.url}/login")
+    policy = response.headers["content-security-policy"]
+    assert "worker-src 'self'" in policy and "manifest-src 'self'" in policy
+    assert _controlled(page).endswith("/sw.js")
+
+    cdp = context.new_cdp_session(page)
+    assert cdp.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
+    manifest = cdp.send("Page.getAppManifest")
+    assert manifest["errors"] == []
+    assert manifest["url"] == f"{app.url}/manifest.webmanifest"
+    data = json.loads(manifest["data"])
+    for field in ("name", "short_name", "description", "id", "start_url", "scope"):
+        assert data[field], field
+    assert data["display"] == "standalone"
+    assert data["theme_color"] and data["background_color"]
+
+    def image(url: str) -> Image.Image:
+        fetched = page.request.get(f"{app.url}{url}")
+        assert fetched.status == 200, url
+        assert fetched.headers["content-type"].startswith("image/png"), url
+        return Image.open(io.BytesIO(fetched.body()))
+
+    pngs = {(i["sizes"], i["purpose"]): i["src"] for i in data["icons"] if i["type"] == "image/png"}
+    assert {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")} <= set(pngs)
+    for (sizes, _purpose), src in pngs.items():
+        assert "x".join(map(str, image(src).size)) == sizes, src
+    assert {shot["form_factor"] for shot in data["screenshots"]} == {"wide", "narrow"}
+    for shot in data["screenshots"]:
+        assert "x".join(map(str, image(shot["src"]).size)) == shot["sizes"], shot["src"]
+
+    head = page.locator("head")
+    touch_icon = head.locator("link[rel=apple-touch-icon]").get_attribute("href")
+    assert image(touch_icon).size == (180, 180)
+    assert head.locator("meta[name=apple-mobile-web-app-capable]").get_attribute("content") == "yes"
+    assert head.locator("meta[name=apple-mobile-web-app-title]").count() == 1
+
+
+def test_the_shell_is_precached_and_a_page_without_signal_says_what_still_works(installed, app):
+    context, page = installed
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    page.wait_for_url(re.compile(r"/home"))
+    _controlled(page)
+    precache = _precache(app, page)
+    hashed = [url for url in precache if re.match(r"/assets/.+-[A-Za-z0-9_-]{8}\.(js|css)$", url)]
+    assert hashed, "the built frontend's hashed files are precached"
+    assert {"/offline/", "/offline/crm.html", "/offline/store.js", "/home", "/crm/today"} <= set(
+        precache
+    )
+    # The app in use: pages, the websocket, API calls. None of it lands in a cache.
+    for path in ("/crm", "/account"):
+        page.goto(f"{app.url}{path}")
+        wait_until_live(page)
+    caches = page.evaluate(CACHED_PATHS)
+    assert len(caches) == 1, caches
+    ((name, cached),) = caches.items()
+    assert name.startswith("mlmcrm-shell-")
+    assert sorted(cached) == sorted(precache)
+    assert not [p for p in cached if p.startswith(("/api", "/_event", "/_upload"))]
+
+    context.set_offline(True)
+    try:
+        page.goto(f"{app.url}/statement", wait_until="load")
+        expect(page.get_by_role("heading", name="You are offline")).to_be_visible()
+        expect(page.get_by_text("What still works on this device")).to_be_visible()
+        expect(page.get_by_role("link", name="Open your offline CRM")).to_be_visible()
+        page.goto(f"{app.url}/crm/today", wait_until="load")
+        expect(page.get_by_role("heading", name="Your CRM")).to_be_visible()
+        expect(page.locator("#connection")).to_have_text("Offline")
+    finally:
+        context.set_offline(False)
+
+
+def test_a_new_version_is_offered_and_old_caches_go(installed, app):
+    context, page = installed
+    page.goto(f"{app.url}/login")
+    wait_until_live(page)
+    _controlled(page)
+    page.evaluate(
+        "caches.open('mlmcrm-shell-0000000000000000').then((c) => c.put('/x', new Response('old')))"
+    )
+    # A new worker for the same scope (as a new build makes one): it installs and waits.
+    page.evaluate("navigator.serviceWorker.register('/sw.js?build=next', { scope: '/' })")
+    banner = page.locator("#pwa-update")
+    expect(banner).to_contain_text("A new version of mlmcrm is available")
+    with page.expect_event("load"):
+        banner.get_by_role("button", name="Reload").click()
+    wait_until_live(page)
+    assert _controlled(page).endswith("/sw.js?build=next")
+    names = page.evaluate("caches.keys()")
+    assert "mlmcrm-shell-0000000000000000" not in names
+    assert len(names) == 1 and names[0].startswith("mlmcrm-shell-")
+
+
+def _push_payload(app, title: str, path: str) -> str:
+    """The push the app sends for a message whose text links to ``path`` of the app."""
+    from mlmcrm import settings
+    from mlmcrm.services.messaging.push import payload
+
+    previous = os.environ.get("APP_URL")
+    os.environ["APP_URL"] = app.url
+    settings.get_settings.cache_clear()
+    try:
+        return payload(title, f"Hello,\n\nSee it here: {app.url}{path}\n").decode()
+    finally:
+        if previous is None:
+            os.environ.pop("APP_URL", None)
+        else:
+            os.environ["APP_URL"] = previous
+        settings.get_settings.cache_clear()
+
+
+def _worker(context, page):
+    """The app's service worker as Playwright sees it."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for worker in context.service_workers:
+            if worker.url.split("?")[0].endswith("/sw.js"):
+                return worker
+        page.wait_for_timeout(200)
+    raise AssertionError("no service worker")
+
+
+def _registration_id(cdp, app, page) -> str:
+    found: dict[str, str] = {}
+
+    def seen(event):
+        for registration in event["registrations"]:
+            if registration["scopeURL"].startswith(app.url) and not registration["isDeleted"]:
+                found["id"] = registration["registrationId"]
+
+    cdp.on("ServiceWorker.workerRegistrationUpdated", seen)
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 15
+    while "id" not in found and time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # lets Playwright deliver the protocol's events
+    assert "id" in found, "the worker's registration"
+    return found["id"]
+
+
+def test_notifications_turned_on_then_a_push_opens_its_screen(installed, app):
+    from tests.push_server import PushService
+
+    context, page = installed
+    context.grant_permissions(["notifications"], origin=app.url)
+    key = page.request.get(f"{app.url}/api/push/key").json()["public_key"]
+    service = PushService(vapid_public_key=key).start()
+    try:
+        device = service.new_subscription()
+        # No push service is reachable from here: the browser's subscription is the local one.
+        subscription = {
+            "endpoint": device.endpoint,
+            "expirationTime": None,
+            "keys": {"p256dh": device.p256dh, "auth": device.auth},
+        }
+        context.add_init_script(
+            LOCAL_SUBSCRIPTION.replace("SUBSCRIPTION", json.dumps(subscription))
+        )
+        sign_in(page, app, DISTRIBUTOR_EMAIL)
+        page.wait_for_url(re.compile(r"/home"))
+        page.goto(f"{app.url}/account")
+        wait_until_live(page)
+        status = page.locator("#push-status")
+        expect(status).to_have_text("Notifications are off for this device.")
+        page.get_by_role("button", name="Turn on notifications").click()
+        expect(status).to_have_text("Notifications are on for this device.")
+        rows = owner_query(
+            app,
+            "SELECT u.email FROM push_subscriptions s JOIN users u ON u.id = s.user_id"
+            " WHERE s.endpoint = %s AND s.expired_at IS NULL",
+            device.endpoint,
+        )
+        assert rows == [(DISTRIBUTOR_EMAIL,)]
+
+        # What the app's push sender puts in a push (tested against a push service in
+        # tests/services/messaging/test_push.py): a statement-ready message with its link.
+        delivered = _push_payload(app, "Your statement for November is ready", "/statement")
+        pushed = json.loads(delivered)
+        assert pushed["url"] == f"{app.url}/statement"
+
+        # The push service delivers it to the browser's service worker.
+        cdp = context.new_cdp_session(page)
+        registration = _registration_id(cdp, app, page)
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": app.url, "registrationId": registration, "data": delivered},
+        )
+        worker = _worker(context, page)
+        shown = None
+        deadline = time.monotonic() + 15
+        while not shown and time.monotonic() < deadline:
+            shown = worker.evaluate(
+                "self.registration.getNotifications().then((all) =>"
+                " all.map((n) => ({ title: n.title, body: n.body, url: n.data && n.data.url })))"
+            )
+            page.wait_for_timeout(200)
+        assert shown == [{"title": pushed["title"], "body": pushed["body"], "url": pushed["url"]}]
+
+        # A click on it opens its screen.
+        worker.evaluate(CLICK_FIRST_NOTIFICATION)
+        page.wait_for_url(re.compile(re.escape(pushed["url"]) + "/?$"))
+        assert (
+            worker.evaluate("self.registration.getNotifications().then((all) => all.length)") == 0
+        )
+    finally:
+        service.stop()
