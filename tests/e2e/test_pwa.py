@@ -299,3 +299,171 @@ def test_notifications_turned_on_then_a_push_opens_its_screen(installed, app):
         )
     finally:
         service.stop()
+
+
+LOAD_DEVICE_COPY = "window.MlmOffline.load()"
+POST_AGAIN = """async (changes) => {
+  const { snapshot } = await window.MlmOffline.load();
+  const answer = await fetch("/api/offline/changes", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": snapshot.csrf },
+    body: JSON.stringify({ changes }),
+  });
+  return { status: answer.status, body: await answer.json() };
+}"""
+
+
+def _distributor_crm(app, marker: str) -> dict[str, int]:
+    """A contact of the demo distributor with two overdue tasks about it."""
+    user_id = owner_query(app, "SELECT id FROM users WHERE email = %s", DISTRIBUTOR_EMAIL)[0][0]
+    contact = owner_query(
+        app,
+        "INSERT INTO contacts (owner_id, first_name, last_name, phone, email, stage)"
+        " VALUES (%s, 'Olga', %s, '+15555550142', %s, 'new') RETURNING id",
+        user_id,
+        f"Offline {marker}",
+        f"olga.{marker}@example.com",
+    )[0][0]
+    tasks = [
+        owner_query(
+            app,
+            "INSERT INTO tasks (assignee_id, contact_id, due_at, type, description)"
+            " VALUES (%s, %s, now() - interval '2 hours', 'call', %s) RETURNING id",
+            user_id,
+            contact,
+            f"{what} {marker}",
+        )[0][0]
+        for what in ("Call Olga", "Send the brochure to Olga")
+    ]
+    return {"user": user_id, "contact": contact, "call": tasks[0], "brochure": tasks[1]}
+
+
+def _open_offline_crm(page, app) -> None:
+    page.goto(f"{app.url}/offline/crm.html#today", wait_until="load")
+    expect(page.get_by_role("heading", name="Your CRM")).to_be_visible()
+
+
+def test_without_signal_the_crm_is_read_and_written_and_reaches_the_server_once(installed, app):
+    context, page = installed
+    marker = os.urandom(4).hex()
+    ids = _distributor_crm(app, marker)
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    page.wait_for_url(re.compile(r"/home"))
+    _controlled(page)
+    _open_offline_crm(page, app)
+    expect(page.get_by_text(f"Call Olga {marker}")).to_be_visible()
+
+    context.set_offline(True)
+    try:
+        # No signal: the page, today's list and the contact come from the device.
+        page.reload(wait_until="load")
+        expect(page.locator("#connection")).to_have_text("Offline")
+        overdue = page.locator("section.block", has=page.get_by_role("heading", name="Overdue"))
+        expect(overdue.get_by_text(f"Call Olga {marker}")).to_be_visible()
+        page.get_by_role("link", name="Contacts", exact=True).click()
+        page.get_by_label("Search contacts").fill(f"offline {marker}")
+        page.get_by_role("link", name=re.compile(f"Olga Offline {marker}")).click()
+        expect(page.get_by_role("link", name="Call +15555550142")).to_be_visible()
+
+        page.get_by_label("Note").fill(f"Met Olga at the fair {marker}")
+        page.get_by_role("button", name="Save note").click()
+        expect(page.locator("#note-feedback")).to_contain_text("sent when the signal is back")
+        page.get_by_label("Note").fill(f"Olga wants the starter kit {marker}")
+        page.get_by_role("button", name="Log call").click()
+        expect(page.locator("#notes")).to_contain_text(f"Olga wants the starter kit {marker}")
+        page.get_by_label("Stage").select_option(index=1)
+        moved_to = page.get_by_label("Stage").input_value()
+        page.get_by_role("button", name="Move").click()
+
+        page.get_by_role("link", name="Tasks", exact=True).click()
+        for what in ("Call Olga", "Send the brochure to Olga"):
+            row = page.locator("li.task", has_text=f"{what} {marker}")
+            row.get_by_role("button", name="Done").click()
+            expect(row).to_contain_text("waiting to be sent")
+        expect(page.locator("#pending-text")).to_have_text("5 changes waiting to be sent.")
+        queued = page.evaluate(LOAD_DEVICE_COPY)["outbox"]
+        assert [c["kind"] for c in queued] == ["note", "call", "stage", "complete_task"] + [
+            "complete_task"
+        ]
+        assert len({c["key"] for c in queued}) == 5
+
+        # Meanwhile the brochure task is moved to tomorrow on another device.
+        owner_query(
+            app,
+            "UPDATE tasks SET due_at = now() + interval '1 day' WHERE id = %s",
+            ids["brochure"],
+        )
+    finally:
+        context.set_offline(False)
+
+    # The signal is back: the queue is sent (Background Sync, or the page on reconnect).
+    expect(page.locator("#pending")).to_be_hidden(timeout=30_000)
+    expect(page.locator("#notices")).to_contain_text(f"Send the brochure to Olga {marker}")
+    expect(page.locator("#notices")).to_contain_text("server")
+
+    def server_state():
+        timeline = owner_query(
+            app,
+            "SELECT kind, body FROM contact_activities WHERE contact_id = %s"
+            " AND kind IN ('note', 'call') ORDER BY id",
+            ids["contact"],
+        )
+        tasks = owner_query(
+            app,
+            "SELECT id, status, due_at > now() FROM tasks WHERE id IN (%s, %s) ORDER BY id",
+            ids["call"],
+            ids["brochure"],
+        )
+        stage = owner_query(app, "SELECT stage FROM contacts WHERE id = %s", ids["contact"])
+        return timeline, tasks, stage
+
+    state = server_state()
+    assert state == (
+        [
+            ("note", f"Met Olga at the fair {marker}"),
+            ("call", f"Olga wants the starter kit {marker}"),
+        ],
+        sorted([(ids["call"], "done", False), (ids["brochure"], "open", True)]),
+        [(moved_to,)],
+    )
+
+    # The same changes sent again, twice (a lost answer, a second device's sync): applied once.
+    changes = [{k: v for k, v in c.items() if k not in ("seq", "user_id")} for c in queued]
+    for _ in range(2):
+        again = page.evaluate(POST_AGAIN, changes)
+        assert again["status"] == 200
+        assert [r["replayed"] for r in again["body"]["results"]] == [True] * 5
+    assert server_state() == state
+
+    # Signing out removes the device's copy.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{app.url}/account")
+    wait_until_live(page)
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/login\?signed_out=1"))
+    copy = page.evaluate(LOAD_DEVICE_COPY)
+    assert copy["snapshot"] is None and copy["outbox"] == [] and copy["notices"] == []
+
+
+def test_a_revoked_session_clears_the_device_copy(installed, app):
+    context, page = installed
+    marker = os.urandom(4).hex()
+    _distributor_crm(app, marker)
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    page.wait_for_url(re.compile(r"/home"))
+    _open_offline_crm(page, app)
+    expect(page.get_by_text(f"Call Olga {marker}")).to_be_visible()
+    assert page.evaluate(LOAD_DEVICE_COPY)["snapshot"] is not None
+
+    # The session is revoked from another device ("Signed-in devices", or an admin).
+    owner_query(
+        app,
+        "UPDATE user_sessions SET revoked_at = now() WHERE revoked_at IS NULL AND user_id ="
+        " (SELECT id FROM users WHERE email = %s)",
+        DISTRIBUTOR_EMAIL,
+    )
+    _open_offline_crm(page, app)
+    expect(page.locator("#nothing-saved")).to_contain_text("copy on this device was removed")
+    assert page.evaluate(LOAD_DEVICE_COPY)["snapshot"] is None
+    assert not page.get_by_text(f"Call Olga {marker}").is_visible()
