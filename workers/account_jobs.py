@@ -4,9 +4,11 @@ Sign-ups and reset requests run on the ``messages`` queue: the page only checks 
 queues them, so it answers in the same time whether or not the email has an account.
 
 The clean-up runs on the RQ scheduler: each tick anonymises the applications nobody confirmed
-within :data:`mlmcrm.services.accounts.accounts.APPLICATION_TTL` and deletes throttle counters of
-windows long over, then schedules the next tick. There is only ever one tick scheduled (a fixed
-RQ job id); running it twice is harmless (an application is anonymised once, under a row lock).
+within :data:`mlmcrm.services.accounts.accounts.APPLICATION_TTL`, deletes throttle counters of
+windows long over and the outcomes of changes made offline received more than
+:data:`mlmcrm.services.crm.offline.KEEP_CHANGES` ago, then schedules the next tick. There is
+only ever one tick scheduled (a fixed RQ job id); running it twice is harmless (an application is
+anonymised once, under a row lock).
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ def schedule_clean_up(connection: Any, *, delay: timedelta = timedelta(seconds=3
 
 
 def clean_up() -> dict[str, int]:
-    """Anonymise expired applications (in batches) and delete old throttle counters."""
+    """Anonymise expired applications (in batches); delete old throttle counters and outcomes."""
     from mlmcrm.db import session_scope
     from mlmcrm.services.accounts import accounts
+    from mlmcrm.services.crm import offline
     from mlmcrm.services.platform import throttle
 
     expired = 0
@@ -54,7 +57,13 @@ def clean_up() -> dict[str, int]:
             break
     with session_scope("batch") as session:
         counters = throttle.purge(session=session)
-    return {"applications_expired": expired, "throttle_counters_deleted": counters}
+    with session_scope("batch") as session:
+        offline_changes = offline.purge(session=session)
+    return {
+        "applications_expired": expired,
+        "throttle_counters_deleted": counters,
+        "offline_changes_deleted": offline_changes,
+    }
 
 
 def clean_up_tick() -> dict[str, int]:

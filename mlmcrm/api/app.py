@@ -13,6 +13,7 @@ from mlmcrm.api import (
     genealogy,
     health,
     identity_documents,
+    offline,
     payouts,
     push,
     security_headers,
@@ -57,6 +58,7 @@ def create_api() -> FastAPI:
     ):
         api.include_router(router)
     api.include_router(push.router)
+    api.include_router(offline.router)
     api.include_router(identity_documents.router)
     api.include_router(twilio.router)
     # /api/v1: the token's user and tokens, then each domain's routes under the same prefix.

@@ -25,13 +25,13 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from mlmcrm import routes
+from mlmcrm.api.browser_session import same_origin
 from mlmcrm.api.request_address import client_ip
 from mlmcrm.db import session_scope
 from mlmcrm.errors import AuthenticationFailed
 from mlmcrm.services.accounts import auth
 from mlmcrm.services.platform import permissions
 from mlmcrm.session_cookie import REFERENCE_HEADER, cookie_name, uses_https
-from mlmcrm.settings import get_settings
 
 LOGIN_PATH = routes.API_SESSION_LOGIN
 TWO_FACTOR_PATH = routes.API_SESSION_TWO_FACTOR
@@ -41,11 +41,6 @@ EVENT_PATH = "/_event"
 CLEAR_SITE_DATA = '"cache", "storage"'
 
 router = APIRouter(include_in_schema=False)
-
-
-def _same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin", "")
-    return bool(origin) and origin in get_settings().allowed_origins
 
 
 def _refused() -> JSONResponse:
@@ -119,7 +114,7 @@ def _after_password(user: auth.SessionUser, next_path: str | None) -> str:
 @router.post(LOGIN_PATH)
 async def login(request: Request) -> Response:
     """Check an email and password; set the session cookie and go on, or back with an error."""
-    if not _same_origin(request):
+    if not same_origin(request):
         return _refused()
     form = await _form(request)
     next_path = _next_path(form, "") or None
@@ -144,7 +139,7 @@ async def login(request: Request) -> Response:
 @router.post(TWO_FACTOR_PATH)
 async def two_factor(request: Request) -> Response:
     """Answer the 2FA challenge; on success the session gets a new token (the cookie changes)."""
-    if not _same_origin(request):
+    if not same_origin(request):
         return _refused()
     form = await _form(request)
     next_path = _next_path(form, "") or None
@@ -171,7 +166,7 @@ async def two_factor(request: Request) -> Response:
 @router.post(LOGOUT_PATH)
 async def logout(request: Request) -> Response:
     """Sign the user out everywhere and clear the cookie; the login page then clears the tab."""
-    if not _same_origin(request):
+    if not same_origin(request):
         return _refused()
     token = request.cookies.get(cookie_name(), "")
     if token:

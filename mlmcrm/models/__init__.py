@@ -47,6 +47,7 @@ from mlmcrm.models.crm import (
     ContactImport,
     ContactImportChange,
     Customer,
+    OfflineChange,
     Task,
 )
 from mlmcrm.models.genealogy import GenealogyNode, HoldingTankEntry, SponsorCompression
@@ -119,6 +120,7 @@ __all__ = [
     "Job",
     "LoginAttempt",
     "Message",
+    "OfflineChange",
     "MessageAttempt",
     "MessageCampaign",
     "MessagePreference",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 from mlmcrm.models.base import (
     JSONB,
@@ -26,6 +27,9 @@ TASK_TYPES = ("call", "message", "meeting", "follow_up")
 TASK_STATUSES = ("open", "done", "cancelled")
 ACTIVITY_KINDS = ("note", "call", "message", "meeting", "stage_change", "task", "linked")
 """What a timeline entry records (orders of a linked customer are read from ``orders``)."""
+OFFLINE_CHANGE_KINDS = ("note", "call", "complete_task", "stage")
+"""What a phone may change in the CRM while it is offline."""
+OFFLINE_CHANGE_STATUSES = ("applied", "conflict", "refused")
 IMPORT_FORMATS = ("vcard", "csv")
 IMPORT_STATUSES = ("imported", "undone")
 
@@ -197,3 +201,30 @@ class ContactImportChange(SQLModel, table=True):
     contact_id: int = fk_field("contacts.id", ondelete="CASCADE")
     action: str = column_field(sa.Text, nullable=False)
     before: dict[str, Any] | None = column_field(JSONB)
+
+
+class OfflineChange(SQLModel, table=True):
+    """A change made on a phone without a network, by the key the phone gave it.
+
+    The row is written first, in the transaction that applies the change: a key is applied once,
+    however often (or however concurrently) the phone sends it, and a key sent again gets the
+    outcome stored here. The key is unique across everybody, so a key of another person is
+    refused. Rows older than 90 days are deleted by the clean-up job.
+    """
+
+    __tablename__ = "offline_changes"
+    __table_args__ = (
+        sa.CheckConstraint(in_values("kind", OFFLINE_CHANGE_KINDS), name="kind"),
+        sa.CheckConstraint(in_values("status", OFFLINE_CHANGE_STATUSES), name="status"),
+        sa.Index("ix_offline_changes_user_id", "user_id"),
+        sa.Index("ix_offline_changes_received_at", "received_at"),
+    )
+
+    key: uuid.UUID = Field(sa_column=sa.Column(postgresql.UUID(as_uuid=True), primary_key=True))
+    user_id: int = fk_field("users.id", ondelete="CASCADE")
+    kind: str = column_field(sa.Text, nullable=False)
+    status: str = column_field(sa.Text, nullable=False)
+    message: str = column_field(sa.Text, nullable=False, default="", server_default="")
+    result: dict[str, Any] | None = column_field(JSONB)
+    """What the phone is told besides the status and message (``current`` of a conflict)."""
+    received_at: datetime = created_at_field()

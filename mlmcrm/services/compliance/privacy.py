@@ -30,8 +30,9 @@ complete it. Every step is audited and the person is told.
   failures are deleted; every session is ended (and forgets its address and browser); every API
   token is revoked; push subscriptions, message preferences and SMS consents are deleted; the
   account is disabled;
-- the person's CRM: the distributor's contacts, their timelines and private notes, tasks and
-  contact imports are *deleted*: they are other people's data the distributor held. Retail
+- the person's CRM: the distributor's contacts, their timelines and private notes, tasks,
+  contact imports and the outcomes of changes made offline are *deleted*: they are other
+  people's data the distributor held. Retail
   customers stay as rows (their orders point to them) with every personal field emptied: the
   name, email, phone and addresses, which are also the orders' contact and shipping details;
 - messages: those sent to the person and those the person sent to their contacts lose their
@@ -549,6 +550,12 @@ def _crm(user_id: int, distributor_id: int | None, *, session: Session) -> dict[
         {"u": user_id},
         session=session,
     )
+    offline_changes = _rows(
+        "SELECT key, kind, status, message, received_at FROM offline_changes"
+        " WHERE user_id = :u ORDER BY received_at, key",
+        {"u": user_id},
+        session=session,
+    )
     consents_received = _rows(
         "SELECT phone, granted_at, source, text_shown, revoked_at FROM sms_consents"
         " WHERE sender_id = :u ORDER BY id",
@@ -561,6 +568,7 @@ def _crm(user_id: int, distributor_id: int | None, *, session: Session) -> dict[
         "activities": activities,
         "tasks": tasks,
         "imports": imports,
+        "changes_made_offline": offline_changes,
         "sms_consents_given_to_you": consents_received,
     }
 
@@ -1306,6 +1314,9 @@ def _erase_crm(user_id: int, distributor_id: int | None, *, session: Session) ->
         ),
         "tasks": _count("DELETE FROM tasks WHERE assignee_id = :u", u, session=session),
         "contacts": _count("DELETE FROM contacts WHERE owner_id = :u", u, session=session),
+        "offline_changes": _count(
+            "DELETE FROM offline_changes WHERE user_id = :u", u, session=session
+        ),
     }
     counts["customers"] = (
         _count(

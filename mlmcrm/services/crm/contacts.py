@@ -203,10 +203,18 @@ def _log(
     return entry
 
 
-def move_stage(*, session: Session, actor: Actor, contact_id: int, stage: str) -> Contact:
+def move_stage(
+    *,
+    session: Session,
+    actor: Actor,
+    contact_id: int,
+    stage: str,
+    details: dict[str, Any] | None = None,
+) -> Contact:
     """Move a contact to another stage of the pipeline (the board's drag, the "move to" menu).
 
-    The move is on the contact's timeline and counts as a touch.
+    The move is on the contact's timeline and counts as a touch. ``details`` are kept with the
+    timeline entry besides the stages (``made_offline_at`` of a move made offline).
 
     Raises:
         NotFound: Not one of the actor's contacts.
@@ -226,7 +234,7 @@ def move_stage(*, session: Session, actor: Actor, contact_id: int, stage: str) -
         actor=actor,
         kind="stage_change",
         body=f"{before} → {stage}",
-        details={"from": before, "to": stage},
+        details={**(details or {}), "from": before, "to": stage},
     )
     session.flush()
     return contact
@@ -298,11 +306,13 @@ def add_activity(
     kind: str,
     body: str,
     private: bool = False,
+    details: dict[str, Any] | None = None,
 ) -> ContactActivity:
     """Add a note, or log a call, message or meeting, on a contact's timeline (a touch).
 
     A private note is stored encrypted only, is never searched or served by the API, and its
-    addition is audited (without its text).
+    addition is audited (without its text). ``details`` are kept with the entry
+    (``made_offline_at`` of a note written offline).
 
     Raises:
         NotFound: Not one of the actor's contacts.
@@ -317,7 +327,14 @@ def add_activity(
     if len(body) > MAX_NOTE:
         raise ValidationFailed(f"Keep it under {MAX_NOTE:,} characters.")
     private = bool(private) and kind == "note"
-    entry = _log(contact, session=session, actor=actor, kind=kind, body=None if private else body)
+    entry = _log(
+        contact,
+        session=session,
+        actor=actor,
+        kind=kind,
+        body=None if private else body,
+        details=details or None,
+    )
     if private:
         entry.is_private = True
         entry.body_enc = encrypt_field(body, field=PRIVATE_NOTE_FIELD)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, text
@@ -34,6 +35,8 @@ CHECK_IN_DAYS = (6, 21)
 FOLLOW_UP_LOOKBACK = timedelta(days=30)
 """How far back the follow-up job looks for customers (longer than any worker outage)."""
 MAX_DESCRIPTION = 1000
+MAX_LISTED = 500
+"""The most tasks one list returns."""
 
 
 class TaskPublic(BaseModel):
@@ -137,8 +140,18 @@ def update_task(*, session: Session, actor: Actor, task_id: int, data: TaskInput
     return task
 
 
-def set_status(*, session: Session, actor: Actor, task_id: int, status: str) -> Task:
+def set_status(
+    *,
+    session: Session,
+    actor: Actor,
+    task_id: int,
+    status: str,
+    details: dict[str, Any] | None = None,
+) -> Task:
     """Complete, cancel or reopen a task; completing one touches its contact.
+
+    ``details`` are kept with the timeline entry of a completion besides the task's id
+    (``made_offline_at`` of a task completed offline).
 
     Raises:
         NotFound: Not one of the actor's tasks.
@@ -163,7 +176,7 @@ def set_status(*, session: Session, actor: Actor, task_id: int, status: str) -> 
                     contact_id=contact.id,  # type: ignore[arg-type]  # a stored row has an id
                     kind="task",
                     body=f"Done: {task.description or task.type}",
-                    details={"task_id": task.id},
+                    details={**(details or {}), "task_id": task.id},
                     created_by=actor.user_id,
                 )
             )
@@ -172,9 +185,14 @@ def set_status(*, session: Session, actor: Actor, task_id: int, status: str) -> 
 
 
 def list_tasks(
-    *, session: Session, actor: Actor, status: str = "open", contact_id: int | None = None
+    *,
+    session: Session,
+    actor: Actor,
+    status: str = "open",
+    contact_id: int | None = None,
+    limit: int = MAX_LISTED,
 ) -> list[TaskPublic]:
-    """The actor's tasks of ``status`` (all when empty), soonest due first.
+    """The actor's tasks of ``status`` (all when empty), soonest due first; at most ``limit``.
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
@@ -187,7 +205,9 @@ def list_tasks(
         statement = statement.where(Task.status == status)
     if contact_id is not None:
         statement = statement.where(Task.contact_id == contact_id)
-    statement = statement.order_by(col(Task.due_at).asc().nulls_last(), col(Task.id)).limit(500)
+    statement = statement.order_by(col(Task.due_at).asc().nulls_last(), col(Task.id)).limit(
+        min(limit, MAX_LISTED)
+    )
     return [task_public(task) for task in session.exec(statement).all()]
 
 

@@ -494,7 +494,11 @@ def test_the_worker_start_schedules_the_clean_up(owner_session, redis_url):
     assert registry.get_job_ids().count(CLEAN_UP_RQ_ID) == 1
     registry.remove(CLEAN_UP_RQ_ID)
     outcome = clean_up()
-    assert set(outcome) == {"applications_expired", "throttle_counters_deleted"}
+    assert set(outcome) == {
+        "applications_expired",
+        "throttle_counters_deleted",
+        "offline_changes_deleted",
+    }
 
 
 # --- the pages ---------------------------------------------------------------------------------
