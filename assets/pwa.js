@@ -86,7 +86,8 @@
       return;
     }
     const params = new URLSearchParams(window.location.search);
-    if (window.location.pathname === "/login" && params.has("signed_out")) {
+    const path = window.location.pathname.replace(/\/+$/, "");
+    if (path === "/login" && params.has("signed_out")) {
       await offline.clearAll().catch(() => undefined);
       await forgetPushSubscription();
       return;

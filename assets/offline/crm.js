@@ -216,7 +216,6 @@
     );
     const note = el("textarea", { id: "note-body", rows: 3, maxlength: 5000, placeholder: "What was said, what comes next", "aria-label": "Note" });
     const feedback = el("p", { class: "small", id: "note-feedback", role: "status", text: flash });
-    flash = "";
     const send = (kind) => async () => {
       const body = note.value.trim();
       if (!body) {
@@ -369,7 +368,10 @@
     if (sendNow) {
       sendNow.addEventListener("click", syncNow);
     }
-    window.addEventListener("hashchange", render);
+    window.addEventListener("hashchange", () => {
+      flash = "";
+      render();
+    });
     window.addEventListener("online", () => syncNow());
     window.addEventListener("offline", render);
     window.addEventListener("mlmcrm-offline-changed", reload);

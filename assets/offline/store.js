@@ -21,7 +21,8 @@
   const SYNC_TAG = "crm-outbox";
   const LOCK_NAME = "mlmcrm-offline-outbox";
   const REFRESH_EVERY_MS = 5 * 60 * 1000;
-  const BATCH = 100;
+  const BATCH = 100; // the server takes at most 100 changes per request…
+  const BATCH_BYTES = 192 * 1024; // …and at most 256 KB: long notes go in smaller batches
   const KINDS = ["note", "call", "complete_task", "stage"];
   const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel("mlmcrm-offline") : null;
 
@@ -295,15 +296,22 @@
       let retried = false;
       let sent = 0;
       while (state.outbox.length) {
-        const batch = state.outbox.slice(0, BATCH);
-        const body = JSON.stringify({
-          changes: batch.map((c) => {
-            const out = Object.assign({}, c);
-            delete out.seq;
-            delete out.user_id;
-            return out;
-          }),
-        });
+        const batch = [];
+        const sendable = [];
+        let size = 0;
+        for (const change of state.outbox.slice(0, BATCH)) {
+          const out = Object.assign({}, change);
+          delete out.seq;
+          delete out.user_id;
+          const bytes = new TextEncoder().encode(JSON.stringify(out)).length + 1;
+          if (batch.length && size + bytes > BATCH_BYTES) {
+            break;
+          }
+          batch.push(change);
+          sendable.push(out);
+          size += bytes;
+        }
+        const body = JSON.stringify({ changes: sendable });
         const response = await fetch(CHANGES_URL, {
           method: "POST",
           credentials: "same-origin",
