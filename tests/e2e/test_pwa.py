@@ -273,7 +273,8 @@ def test_notifications_turned_on_then_a_push_opens_its_screen(installed, app):
         pushed = json.loads(delivered)
         assert pushed["url"] == f"{app.url}/statement"
 
-        # The push service delivers it to the browser's service worker.
+        # The push service delivers it to the browser's (active) service worker.
+        _controlled(page)
         cdp = context.new_cdp_session(page)
         registration = _registration_id(cdp, app, page)
         cdp.send(
@@ -282,7 +283,7 @@ def test_notifications_turned_on_then_a_push_opens_its_screen(installed, app):
         )
         worker = _worker(context, page)
         shown = None
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while not shown and time.monotonic() < deadline:
             shown = worker.evaluate(
                 "self.registration.getNotifications().then((all) =>"

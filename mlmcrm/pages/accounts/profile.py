@@ -231,7 +231,8 @@ def _device_card() -> rx.Component:
             spacing="3",
             wrap="wrap",
         ),
-        rx.text("", id="push-status", role="status", size="2", color=rx.color("gray", 11)),
+        # A live region, not role="status": the page's own notices are the status.
+        rx.text("", id="push-status", aria_live="polite", size="2", color=rx.color("gray", 11)),
         rx.cond(
             ProfileState.keeps_crm,
             rx.text(
