@@ -4,7 +4,9 @@ Commands: ``run`` (the whole app: services, migrations, demo data in development
 web app), ``worker``, ``migrate``, ``seed`` (development only), ``create-admin``, ``totp-code``
 (development only), ``rotate-keys``, ``vapid-keys`` and ``commissions simulate``. Errors a
 person can cause print one line on stderr and exit with status 2.
-``reapply-erasures`` runs after every restore from a backup (see its help).
+``reapply-erasures`` runs after every restore from a backup (see its help). ``backup`` and
+``restore`` copy the whole company (roles, database, uploaded files) to a folder or a bucket
+and back.
 """
 
 from __future__ import annotations
@@ -195,6 +197,74 @@ def _cmd_reapply_erasures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from mlmcrm.services.platform.backup import BackupError, create_backup
+
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    try:
+        report = create_backup(
+            args.to, role_passwords=args.role_passwords, progress=lambda line: print(line)
+        )
+    except BackupError as exc:
+        raise CommandError(str(exc)) from exc
+    manifest = report.manifest
+    if report.files_left_out:
+        print(
+            f"left out {len(report.files_left_out):,} object(s) of the bucket whose keys are not "
+            f"file names: {', '.join(report.files_left_out[:5])}"
+        )
+    if manifest["role_passwords"]:
+        print(
+            "warning: roles.sql holds the roles' password hashes; keep this backup as safe "
+            "as the passwords themselves"
+        )
+    print(
+        f"backed up {manifest['database']} at revision {manifest['alembic_revision']} "
+        f"({len(manifest['files']):,} files); the encryption keys are not in it: keep "
+        "FIELD_ENCRYPTION_KEY and SECRET_KEY apart, they are needed to use it"
+    )
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from mlmcrm.services.platform.backup import BackupError, restore_backup
+
+    for name in ("alembic", "botocore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        report = restore_backup(args.source, progress=lambda line: print(line))
+    except BackupError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"restored the backup of {report.backup_created_at} from {report.source}")
+    print(f"  database:  {report.database}, {report.tables:,} tables")
+    print(f"  server:    PostgreSQL {report.target_server}")
+    print(f"  backup of: PostgreSQL {report.backup_server}")
+    if report.migrated:
+        print(f"  schema:    migrated from revision {report.backup_revision} to {report.revision}")
+    else:
+        print(f"  schema:    revision {report.revision}, as the code expects")
+    print(f"  roles:     {', '.join(report.roles_created) or 'none'} created")
+    print(
+        f"  files:     {report.files_restored:,} copied to {report.storage}"
+        + (f", {report.files_already_there:,} already there" if report.files_already_there else "")
+    )
+    print(f"  took {report.seconds:.1f} s")
+    if report.roles_without_password:
+        print(
+            "set the passwords of the login roles created without one (ALTER ROLE ... PASSWORD): "
+            + ", ".join(report.roles_without_password)
+        )
+    if report.missing_key_ids:
+        print(
+            "warning: FIELD_ENCRYPTION_KEY lacks the key(s) "
+            f"{', '.join(report.missing_key_ids)} in use when the backup was taken (or has "
+            "another key under that id); encrypted fields (2FA secrets, tax ids, bank details) "
+            "will not decrypt until they are set"
+        )
+    print("next: python -m mlmcrm reapply-erasures (after every restore), then start the app")
+    return 0
+
+
 def _cmd_vapid_keys(args: argparse.Namespace) -> int:
     from mlmcrm.settings import new_vapid_keys
 
@@ -335,6 +405,44 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     reapply.set_defaults(handler=_cmd_reapply_erasures)
+
+    backup = commands.add_parser(
+        "backup",
+        help="back up the roles, the database and the uploaded files to a folder or a bucket",
+        description=(
+            "Write a backup to DEST: a new or empty folder, or s3://bucket/prefix (an empty "
+            "prefix; credentials and endpoint from the AWS_* variables). It holds the roles "
+            "the database needs (roles.sql), pg_dump's custom-format archive made by the "
+            "pg_dump of the server's major version (database.dump), the uploaded files "
+            "(files/) and manifest.json with each file's SHA-256. SECRET_KEY, "
+            "FIELD_ENCRYPTION_KEY and the other secrets are never in it: keep them apart."
+        ),
+    )
+    backup.add_argument("--to", required=True, metavar="DEST", help="folder or s3://bucket/prefix")
+    backup.add_argument(
+        "--role-passwords",
+        action="store_true",
+        help="also copy the login roles' password hashes (needs a superuser; off by default)",
+    )
+    backup.set_defaults(handler=_cmd_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup into the empty database of DATABASE_URL",
+        description=(
+            "Restore the backup at SRC (a folder or s3://bucket/prefix) into the database of "
+            "DATABASE_URL, which must exist and be empty. Every checksum is verified first; "
+            "a damaged or changed backup, a backup from a newer mlmcrm or PostgreSQL, or a "
+            "database that holds tables is refused before anything changes. Missing roles "
+            "are created, the uploaded files copied, the dump restored in one transaction "
+            "(owned by the role of DATABASE_URL) and the schema migrated forward when the "
+            "backup is older than the code. Stop the app first; run reapply-erasures after."
+        ),
+    )
+    restore.add_argument(
+        "--from", dest="source", required=True, metavar="SRC", help="folder or s3://bucket/prefix"
+    )
+    restore.set_defaults(handler=_cmd_restore)
 
     vapid = commands.add_parser(
         "vapid-keys",

@@ -61,6 +61,9 @@ class Settings:
         batch_database_url: A login of the batch role for cross-owner jobs, or None.
         replica_database_url: A login of the runtime role on a read replica, where the reports
             run; None reads them from the app's own database as the app role.
+        pg_bin_dir: The folder of ``pg_dump``, ``pg_dumpall`` and ``pg_restore`` for backups
+            (``PG_BIN_DIR``); empty searches the usual places. Their major version must match
+            the server's either way.
         secret_key: Signs tokens; at least 32 characters.
         field_encryption_keys: Key id to 32-byte AES key; the first one encrypts new values.
         app_url: The public URL of the frontend, used in emails and links.
@@ -138,6 +141,7 @@ class Settings:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     bind_host: str = DEFAULT_BIND_HOST
     replica_database_url: str | None = field(default=None, repr=False)
+    pg_bin_dir: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -448,6 +452,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         trusted_proxies=parse_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
         bind_host=bind_host,
         replica_database_url=env.get("REPLICA_DATABASE_URL", "").strip() or None,
+        pg_bin_dir=env.get("PG_BIN_DIR", "").strip(),
     )
 
 
