@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -482,11 +481,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from mlmcrm.services.platform.logs import setup_logging
+
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
+        setup_logging("worker" if args.command == "worker" else "cli")
         return handler(args)
     except (CommandError, ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

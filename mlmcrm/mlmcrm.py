@@ -4,6 +4,7 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.api import create_api
+from mlmcrm.api.request_id import with_request_id
 from mlmcrm.api.security_headers import with_security_headers
 from mlmcrm.api.session import with_session_reference
 from mlmcrm.pages.accounts.confirm import ConfirmState, confirm_page
@@ -62,9 +63,17 @@ from mlmcrm.pages.reports.income_disclosure import (
 )
 from mlmcrm.runtime import refuse_demo_accounts_in_production
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.observability import (
+    EventRequestIds,
+    handle_backend_exception,
+    route_server_logs,
+    start_web_logging,
+)
 
+start_web_logging()
 app = rx.App(
-    api_transformer=[create_api(), with_session_reference, with_security_headers],
+    api_transformer=[create_api(), with_session_reference, with_security_headers, with_request_id],
+    backend_exception_handler=handle_backend_exception,
     stylesheets=["/app.css"],
     head_components=[
         rx.el.meta(name="theme-color", content="#0d9488"),
@@ -87,7 +96,10 @@ app = rx.App(
 )
 # Before the server takes a request (a failed startup stops it), not at import: building the
 # frontend imports this module too and needs no database.
+app.register_lifespan_task(route_server_logs)
 app.register_lifespan_task(refuse_demo_accounts_in_production)
+# A request id for each event, before any other middleware can answer the event.
+app.add_middleware(EventRequestIds(), index=0)
 # (page, route, title, on_load): guards first, then the page's own load.
 PAGES = [
     (index_page, routes.INDEX, "mlmcrm", AuthState.route_home),

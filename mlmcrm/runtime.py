@@ -18,7 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mlmcrm.settings import PROJECT_ROOT, get_settings
+from mlmcrm.settings import PROJECT_ROOT, get_settings, log_options
 
 DEMO_LOGINS = (
     ("admin", "admin@example.com", "mlmcrm-demo"),
@@ -46,12 +46,18 @@ def prepare_services() -> tuple[str, str]:
 
 
 def child_environment() -> dict[str, str]:
-    """The environment for the Reflex and worker processes: the venv's Node.js first on PATH."""
+    """The environment for the Reflex and worker processes: the venv's Node.js first on PATH.
+
+    With JSON logs (``LOG_FORMAT``), Reflex writes JSON records too (``REFLEX_LOG_JSON``): its
+    own messages, the frontend build's output and anything the server prints become records.
+    """
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env.setdefault("REFLEX_USE_NPM", "1")
     env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+    if log_options(env)[0] == "json":
+        env.setdefault("REFLEX_LOG_JSON", "true")
     env["PYTHONPATH"] = str(PROJECT_ROOT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +87,9 @@ class Settings:
         vapid_public_key: Its public key (base64url, uncompressed point), given to browsers.
         vapid_subject: The contact the push services see (``mailto:`` or an https URL).
         chromium_path: The Chromium binary the browser tests drive.
+        log_format: ``json`` (one JSON object per line) or ``text``; see :func:`log_options`.
+        log_level: The lowest level written (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``).
+        sentry_dsn: The Sentry project's DSN; empty sends no error reports.
         kyc_provider_url: The hosted identity verification provider's API base URL; empty
             keeps identity checks manual (a document reviewed by compliance).
         kyc_api_key: The provider's API key.
@@ -129,6 +133,9 @@ class Settings:
     vapid_public_key: str = ""
     vapid_subject: str = ""
     chromium_path: str = "/usr/bin/chromium"
+    log_format: str = "text"
+    log_level: str = "INFO"
+    sentry_dsn: str = field(default="", repr=False)
     kyc_provider_url: str = ""
     kyc_api_key: str = field(default="", repr=False)
     kyc_webhook_secret: str = field(default="", repr=False)
@@ -307,6 +314,62 @@ def _environment_from(env: dict[str, str], bind_host: str) -> str:
     return "development"
 
 
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_options(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """``LOG_FORMAT`` and ``LOG_LEVEL``, read on their own so logging starts before the rest.
+
+    ``LOG_FORMAT`` is ``json`` (one JSON object per line, for a log pipeline) or ``text`` (for
+    a person at a terminal); unset, it is ``text`` in development (``ENVIRONMENT`` unset or
+    ``development``) and ``json`` elsewhere. ``LOG_LEVEL`` is a level name, ``INFO`` when unset.
+
+    Args:
+        env: The variables to read; the process environment when omitted.
+
+    Returns:
+        ``(log_format, log_level)``, the level in capitals.
+
+    Raises:
+        ConfigError: Either value is not one of the accepted ones.
+    """
+    env = os.environ if env is None else env
+    log_format = env.get("LOG_FORMAT", "").strip().lower()
+    if not log_format:
+        environment = env.get("ENVIRONMENT", "").strip().lower()
+        log_format = "text" if environment in ("", "development") else "json"
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be json or text, not {log_format!r}")
+    log_level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+    return log_format, log_level
+
+
+def parse_sentry_dsn(raw: str) -> str:
+    """Check ``SENTRY_DSN``: empty, or ``https://<public key>@<host>/<project id>``.
+
+    Raises:
+        ConfigError: The value is not a DSN (the message does not repeat it: it holds a key).
+    """
+    dsn = raw.strip()
+    if not dsn:
+        return ""
+    shape = "SENTRY_DSN must look like https://<public key>@<host>/<project id>"
+    try:
+        parts = urlsplit(dsn)
+        has_host = bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        raise ConfigError(shape) from None
+    project = parts.path.rstrip("/").rpartition("/")[2]
+    if parts.scheme not in ("http", "https") or not parts.username or not has_host:
+        raise ConfigError(shape)
+    if not project.isdigit():
+        raise ConfigError("SENTRY_DSN must end with the project id (a number)")
+    return dsn
+
+
 def _user_of(url: str) -> str:
     return (urlsplit(url).username or "").lower()
 
@@ -369,6 +432,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ConfigError: A variable is missing, malformed or a placeholder where that is refused.
     """
     env = dict(os.environ if env is None else env)
+    log_format, log_level = log_options(env)
     bind_host = bind_host_from(env)
     environment = _environment_from(env, bind_host)
     data_dir = Path(env.get("DATA_DIR") or PROJECT_ROOT / ".data").resolve()
@@ -440,6 +504,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         vapid_public_key=vapid_public,
         vapid_subject=env.get("VAPID_SUBJECT", "").strip(),
         chromium_path=env.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+        log_format=log_format,
+        log_level=log_level,
+        sentry_dsn=parse_sentry_dsn(env.get("SENTRY_DSN", "")),
         kyc_provider_url=env.get("KYC_PROVIDER_URL", "").strip().rstrip("/"),
         kyc_api_key=env.get("KYC_API_KEY", "").strip(),
         kyc_webhook_secret=env.get("KYC_WEBHOOK_SECRET", "").strip(),

@@ -20,10 +20,13 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     Returns:
         The exit status.
     """
-    from rq import Queue, Worker
+    from rq import Queue
 
     import workers.jobs  # noqa: F401 - registers job functions before the first fork
-    from mlmcrm.services.platform import mail
+    from mlmcrm.services.platform import error_reports, mail
+    from workers.log_context import LogContextWorker
+
+    error_reports.init_error_reports("worker")
 
     connection = redis_connection()
     names = queues or list(QUEUES)
@@ -35,7 +38,7 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
         woken = delivery.tick(connection=connection)
         if woken["jobs"]:
             log.info("woke delivery of the messages waiting: %s", woken)
-    worker = Worker(
+    worker = LogContextWorker(
         [Queue(name, connection=connection) for name in names],
         connection=connection,
         name=f"mlmcrm-{socket.gethostname()}-{__import__('os').getpid()}",

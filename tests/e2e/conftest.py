@@ -2,9 +2,10 @@
 
 The app runs as ``make run`` runs it, against a fresh database seeded with a small demo company,
 and Playwright drives the system Chromium (``CHROMIUM_PATH``, default ``/usr/bin/chromium``).
-A test fails when the app logged an error or a traceback while it ran. The app sends email to a
-local SMTP server (``smtp_sink``) that tests read, and the demo staff have TOTP secrets, which
-:func:`sign_in` uses to answer the 2FA challenge as a person with an authenticator app would.
+A test fails when the app logged an error or a traceback while it ran, in text or JSON logs (see
+:mod:`tests.app_log`). The app sends email to a local SMTP server (``smtp_sink``) that tests
+read, and the demo staff have TOTP secrets, which :func:`sign_in` uses to answer the 2FA
+challenge as a person with an authenticator app would.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.app_log import errors_in_log
 from tests.conftest import PROJECT_ROOT, create_database, drop_database, redis_url_with_db
 from tests.smtp_sink import SmtpSink
 
@@ -201,11 +203,7 @@ def app(running_app: RunningApp) -> Iterator[RunningApp]:
     offset = running_app.log_size()
     yield running_app
     logged = running_app.log_since(offset)
-    problems = [
-        line
-        for line in logged.splitlines()
-        if "Traceback" in line or " ERROR " in line or line.startswith("ERROR")
-    ]
+    problems = errors_in_log(logged)
     assert not problems, "the app logged errors:\n" + logged[-5000:]
 
 

@@ -477,16 +477,16 @@ def wake_workers(channel: str, count: int = 1, *, connection: Any = None) -> int
     """
     jobs = max(1, min(MAX_PARALLEL_JOBS, math.ceil(count / BATCH_SIZE)))
     try:
-        from rq import Queue
-
-        from mlmcrm.services.platform.jobs import redis_connection
+        from mlmcrm.services.platform.jobs import queue_call, redis_connection
         from mlmcrm.services.platform.mail import EMAIL_QUEUE
 
-        queue = Queue(EMAIL_QUEUE, connection=connection or redis_connection())
+        connection = connection or redis_connection()
         for _ in range(jobs):
-            queue.enqueue(
+            queue_call(
+                EMAIL_QUEUE,
                 "workers.message_jobs.deliver",
                 channel,
+                connection=connection,
                 job_timeout=30 * 60,
                 result_ttl=600,
                 failure_ttl=7 * 24 * 3600,

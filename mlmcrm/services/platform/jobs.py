@@ -7,6 +7,8 @@ progress while the job's main work is still running.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
@@ -21,12 +23,14 @@ from mlmcrm.db import session_scope
 from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import Job
 from mlmcrm.models.base import utcnow
-from mlmcrm.services.platform import scoping
+from mlmcrm.services.platform import logs, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
 QUEUES = ("commissions", "default", "messages")
 JOB_TIMEOUT_SECONDS = 3600
+
+logger = logging.getLogger(__name__)
 
 
 class JobPublic(BaseModel):
@@ -148,6 +152,43 @@ def redis_connection():
     return redis.Redis.from_url(url)
 
 
+def queue_call(
+    queue: str,
+    function: str,
+    *args: Any,
+    connection: Any = None,
+    at: datetime | None = None,
+    **options: Any,
+) -> Any:
+    """Put a call of ``function`` on RQ queue ``queue``: how the app queues all its work.
+
+    The request id of the current request (see :mod:`mlmcrm.services.platform.logs`) goes into
+    the job's meta as ``request_id``; the worker binds it again while it runs the job, so the
+    job's log records carry the id of the request that queued it.
+
+    Args:
+        queue: The RQ queue's name.
+        function: The dotted name of the function the worker runs.
+        *args: Its positional arguments.
+        connection: The Redis connection (the configured Redis when omitted).
+        at: Queue it at this time (the worker's scheduler does) instead of now.
+        **options: RQ's options (``job_id``, ``job_timeout``, ``result_ttl``, ``meta``, ...).
+
+    Returns:
+        The RQ job.
+    """
+    from rq import Queue
+
+    meta = dict(options.pop("meta", None) or {})
+    request_id = logs.current_request_id()
+    if request_id is not None:
+        meta.setdefault("request_id", request_id)
+    rq_queue = Queue(queue, connection=connection or redis_connection())
+    if at is None:
+        return rq_queue.enqueue(function, *args, meta=meta, **options)
+    return rq_queue.enqueue_at(at, function, *args, meta=meta, **options)
+
+
 def enqueue_job(
     *,
     actor: Actor,
@@ -213,10 +254,9 @@ def hand_to_worker(
     Returns:
         The queued job.
     """
-    from rq import Queue, Retry
+    from rq import Retry
 
     rq_id = f"mlmcrm-job-{job_id}"
-    queue_ = Queue(queue, connection=connection or redis_connection())
     options: dict[str, Any] = {
         "job_id": rq_id,
         "job_timeout": timeout_seconds,
@@ -226,10 +266,7 @@ def hand_to_worker(
         if retry_intervals
         else None,
     }
-    if at is None:
-        queue_.enqueue("workers.jobs.execute", job_id, **options)
-    else:
-        queue_.enqueue_at(at, "workers.jobs.execute", job_id, **options)
+    queue_call(queue, "workers.jobs.execute", job_id, connection=connection, at=at, **options)
     with session_scope("app") as session:
         row = session.get(Job, job_id)
         row.rq_job_id = rq_id  # type: ignore[union-attr]  # committed before
@@ -248,14 +285,18 @@ def _update(job_id: int, **values: Any) -> None:
 
 def execute(job_id: int) -> dict[str, Any] | None:
     """Run the job of row ``job_id`` (called by the worker), recording status and outcome."""
-    import json
-    import traceback
-
     with session_scope("app") as session:
         job = session.get(Job, job_id)
         if job is None:
             raise NotFound(f"Job {job_id} does not exist.")
         kind, params = job.kind, dict(job.params or {})
+    with logs.bound(job_kind=kind):
+        return _execute(job_id, kind, params)
+
+
+def _execute(job_id: int, kind: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    import json
+
     fn = _FUNCTIONS.get(kind)
     if fn is None:
         _update(
@@ -272,13 +313,17 @@ def execute(job_id: int) -> dict[str, Any] | None:
         _update(job_id, progress=max(0.0, min(100.0, round(percent, 2))), message=message[:500])
 
     marker = CURRENT_JOB_ID.set(job_id)
+    started = time.perf_counter()
+    logger.info("job %s (%s) started", job_id, kind)
     try:
         result = fn(progress, **params)
     except RetryLater as exc:
         _record_retry(job_id, exc)
+        logger.warning("job %s (%s) failed for now: %s", job_id, kind, exc)
         raise
     except DomainError as exc:
         _update(job_id, status="failed", finished_at=utcnow(), error=str(exc), message="Failed")
+        logger.info("job %s (%s) failed: %s", job_id, kind, exc)
         return None
     except Exception as exc:
         _update(
@@ -288,7 +333,7 @@ def execute(job_id: int) -> dict[str, Any] | None:
             error=f"{type(exc).__name__}: {exc}",
             message="Failed",
         )
-        traceback.print_exc()
+        logger.exception("job %s (%s) failed", job_id, kind)
         raise
     finally:
         CURRENT_JOB_ID.reset(marker)
@@ -303,6 +348,10 @@ def execute(job_id: int) -> dict[str, Any] | None:
             ),
             {"id": job_id, "result": payload},
         )
+    seconds = round(time.perf_counter() - started, 3)
+    logger.info(
+        "job %s (%s) succeeded in %.3f s", job_id, kind, seconds, extra={"seconds": seconds}
+    )
     return result
 
 
