@@ -62,6 +62,7 @@ from mlmcrm.pages.reports.income_disclosure import (
 )
 from mlmcrm.runtime import refuse_demo_accounts_in_production
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.event_metrics import instrument_events
 
 app = rx.App(
     api_transformer=[create_api(), with_session_reference, with_security_headers],
@@ -88,6 +89,8 @@ app = rx.App(
 # Before the server takes a request (a failed startup stops it), not at import: building the
 # frontend imports this module too and needs no database.
 app.register_lifespan_task(refuse_demo_accounts_in_production)
+# Once Reflex's event processor has started (its own lifespan task comes first): time each event.
+app.register_lifespan_task(instrument_events)
 # (page, route, title, on_load): guards first, then the page's own load.
 PAGES = [
     (index_page, routes.INDEX, "mlmcrm", AuthState.route_home),
