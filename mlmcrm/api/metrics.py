@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.routing import Mount
 
 from mlmcrm import routes
@@ -41,26 +42,42 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 UNMATCHED_ROUTE = "unmatched"
 """The route label of a request no route matched (a 404): never the path a client sent."""
 
-# Headers a reverse proxy adds to say whom it forwards for.
-_FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
-
 router = APIRouter()
 
 
 def _is_loopback(address: str | None) -> bool:
+    """True for a loopback address, also written with a port or in brackets, or quoted."""
+    text = (address or "").strip().strip('"')
+    if text.startswith("[") and "]" in text:  # "[::1]:4711"
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # "127.0.0.1:4711"
+        text = text.split(":", 1)[0]
     try:
-        return address is not None and ipaddress.ip_address(address).is_loopback
-    except ValueError:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:  # a name, "unknown", an obfuscated identifier: not known to be local
         return False
+
+
+def _forwarded_for(request: Request) -> list[str]:
+    """Every client a forwarding header names: ``X-Forwarded-For``, ``X-Real-IP``, ``Forwarded``."""
+    named = [
+        hop
+        for header in ("x-forwarded-for", "x-real-ip")
+        for value in request.headers.getlist(header)
+        for hop in value.split(",")
+    ]
+    for value in request.headers.getlist("forwarded"):  # for=192.0.2.60;proto=http, for=...
+        for element in value.split(","):
+            for pair in element.split(";"):
+                name, _, hop = pair.strip().partition("=")
+                if name.strip().lower() == "for":
+                    named.append(hop)
+    return [hop.strip() for hop in named if hop.strip()]
 
 
 def _only_local_forwarding(request: Request) -> bool:
     """True when no forwarding header names a client that is not on this machine."""
-    if request.headers.get("forwarded") is not None or request.headers.get("x-real-ip"):
-        return False
-    hops = ",".join(request.headers.getlist("x-forwarded-for"))
-    entries = [hop.strip() for hop in hops.split(",") if hop.strip()]
-    return all(_is_loopback(entry) for entry in entries)
+    return all(_is_loopback(hop) for hop in _forwarded_for(request))
 
 
 def _token_matches(request: Request, expected: str) -> bool:
@@ -77,20 +94,16 @@ def may_scrape(request: Request) -> bool:
     """Whether ``request`` may read the metrics: the scrape token, or this machine."""
     if _token_matches(request, get_settings().metrics_token):
         return True
-    has_forwarding = any(request.headers.get(name) is not None for name in _FORWARDING_HEADERS)
-    return _is_loopback(client_ip(request)) and (
-        not has_forwarding or _only_local_forwarding(request)
-    )
+    return _is_loopback(client_ip(request)) and _only_local_forwarding(request)
 
 
 @router.get(routes.API_METRICS, include_in_schema=False)
 def metrics_endpoint(request: Request) -> Response:
     """The metrics in Prometheus's text format (or OpenMetrics, when the scraper asks for it)."""
     if not may_scrape(request):
-        return Response(
+        return JSONResponse(
             status_code=401,
-            content='{"error":"Not authorised."}',
-            media_type="application/json",
+            content={"error": "Not authorised."},
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
     body, content_type = metrics.render(

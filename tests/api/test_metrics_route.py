@@ -90,9 +90,25 @@ def test_a_local_proxy_missing_from_trusted_proxies_does_not_make_everyone_local
     local = client_from(api, LOCAL)
     _refused(local.get("/api/metrics", headers={"X-Forwarded-For": "203.0.113.9"}))
     _refused(local.get("/api/metrics", headers={"X-Forwarded-For": "garbage"}))
-    _refused(local.get("/api/metrics", headers={"Forwarded": "for=203.0.113.9"}))
+    _refused(local.get("/api/metrics", headers={"X-Forwarded-For": "127.0.0.1, 203.0.113.9"}))
+    for forwarded in (
+        "for=203.0.113.9",
+        'for="[2001:db8::17]:4711"',
+        "for=127.0.0.1, for=203.0.113.9",
+        "proto=https;for=unknown",
+        "for=_hidden",
+    ):
+        _refused(local.get("/api/metrics", headers={"Forwarded": forwarded}))
     _refused(local.get("/api/metrics", headers={"X-Real-IP": "203.0.113.9"}))
-    assert local.get("/api/metrics", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 200
+    # a proxy on this machine forwarding for a client on this machine
+    for headers in (
+        {"X-Forwarded-For": "127.0.0.1"},
+        {"X-Forwarded-For": "127.0.0.1:4711, ::1"},
+        {"Forwarded": 'for="[::1]:4711";proto=http'},
+        {"Forwarded": "proto=https"},
+        {"X-Real-IP": "127.0.0.1"},
+    ):
+        assert local.get("/api/metrics", headers=headers).status_code == 200, headers
 
 
 def test_the_scrape_token_opens_it_from_anywhere(api, env):
@@ -247,3 +263,33 @@ def test_requests_are_counted_by_route_template_method_and_status_class(api):
     refused = count("GET", "/api/metrics", "4xx")
     client_from(api, REMOTE).get("/api/metrics")
     assert count("GET", "/api/metrics", "4xx") == refused + 1
+
+
+def test_requests_the_mounted_reflex_app_answers_are_named_by_their_mount(api, tmp_path):
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    (tmp_path / "file.txt").write_text("x")
+    # As Reflex mounts itself into the API app: its own routes, uploads, the built pages.
+    reflex_like = Starlette(
+        routes=[
+            Route("/ping", lambda request: PlainTextResponse("pong")),
+            Mount("/_upload", StaticFiles(directory=tmp_path)),
+        ]
+    )
+    api.mount("", reflex_like)
+    local = client_from(api, LOCAL)
+
+    def count(route, status_class="2xx"):
+        labels = {"method": "GET", "route": route, "status_class": status_class}
+        return REGISTRY.get_sample_value("mlmcrm_http_requests_total", labels) or 0.0
+
+    ping, upload = count("/ping"), count("/_upload/{path}")
+    assert local.get("/ping").text == "pong"
+    assert local.get("/_upload/file.txt").status_code == 200
+    assert local.get(f"/_upload/{secrets.token_hex(4)}.txt").status_code == 404
+    assert count("/ping") == ping + 1
+    assert count("/_upload/{path}") == upload + 1
+    assert count("/_upload/{path}", "4xx") >= 1
