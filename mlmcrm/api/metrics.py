@@ -200,6 +200,7 @@ class RequestMetricsMiddleware:
 
 def install(api: FastAPI) -> None:
     """Serve ``/api/metrics``, time every request, and count the database's connections."""
+    metrics.ensure_directory()
     api.include_router(router)
     api.add_middleware(RequestMetricsMiddleware, api=api)
     metrics.instrument_database()

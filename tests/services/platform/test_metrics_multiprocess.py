@@ -140,3 +140,46 @@ def test_run_gives_the_web_app_an_emptied_folder(tmp_path, monkeypatch):
 def test_the_folder_defaults_to_the_data_dir(tmp_path):
     loaded = settings.load_settings({"ENVIRONMENT": "development", "DATA_DIR": str(tmp_path)})
     assert loaded.metrics_dir == (tmp_path / "metrics").resolve()
+
+
+def _run_script(script, directory):
+    env = {**os.environ, metrics.MULTIPROCESS_ENV: str(directory), "PYTHONPATH": str(PROJECT_ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), str(directory)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_missing_or_removed_folder_never_fails_a_request(tmp_path):
+    # Missing: the web app creates it as it starts.
+    result = _run_script(
+        """
+        import shutil, sys
+        from mlmcrm.services.platform import metrics
+        metrics.ensure_directory()
+        metrics.record_request(method="GET", route="/a", status=200, seconds=0.1)
+        shutil.rmtree(sys.argv[1])  # someone empties /tmp while the app runs
+        metrics.record_request(method="GET", route="/b", status=200, seconds=0.1)
+        metrics.record_event(handler="ExampleState.save", seconds=0.1, failed=False)
+        print("still serving")
+        """,
+        tmp_path / "gone",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "still serving"
+    # Missing and never created: the values are lost, said once, and the request goes on.
+    result = _run_script(
+        """
+        from mlmcrm.services.platform import metrics
+        for _ in range(3):
+            metrics.record_request(method="GET", route="/a", status=200, seconds=0.1)
+        print("still serving")
+        """,
+        tmp_path / "never",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "still serving"
+    assert result.stderr.count("recording a request failed") == 1

@@ -33,6 +33,7 @@ from __future__ import annotations
 from mlmcrm.services.platform.metrics.database import instrument_database
 from mlmcrm.services.platform.metrics.exposition import (
     MULTIPROCESS_ENV,
+    ensure_directory,
     forget_dead_processes,
     multiprocess_directory,
     prepare_directory,
@@ -46,6 +47,7 @@ from mlmcrm.services.platform.metrics.instruments import (
     HTTP_REQUESTS,
     REGISTRY,
     method_label,
+    safely,
     status_class,
 )
 
@@ -53,6 +55,7 @@ __all__ = [
     "MULTIPROCESS_ENV",
     "REGISTRY",
     "FiguresCollector",
+    "ensure_directory",
     "figures_collector",
     "forget_dead_processes",
     "instrument_database",
@@ -74,8 +77,12 @@ def record_request(*, method: str, route: str, status: int, seconds: float) -> N
         seconds: From the request's arrival to the end of its response.
     """
     method = method_label(method)
-    HTTP_REQUESTS.labels(method, route, status_class(status)).inc()
-    HTTP_REQUEST_DURATION.labels(method, route).observe(max(0.0, seconds))
+
+    def record() -> None:
+        HTTP_REQUESTS.labels(method, route, status_class(status)).inc()
+        HTTP_REQUEST_DURATION.labels(method, route).observe(max(0.0, seconds))
+
+    safely("a request", record)
 
 
 def record_event(*, handler: str, seconds: float, failed: bool) -> None:
@@ -86,5 +93,9 @@ def record_event(*, handler: str, seconds: float, failed: bool) -> None:
         seconds: How long processing it took.
         failed: True when the handler raised.
     """
-    EVENTS.labels(handler, "error" if failed else "ok").inc()
-    EVENT_DURATION.labels(handler).observe(max(0.0, seconds))
+
+    def record() -> None:
+        EVENTS.labels(handler, "error" if failed else "ok").inc()
+        EVENT_DURATION.labels(handler).observe(max(0.0, seconds))
+
+    safely("an event", record)

@@ -28,6 +28,7 @@ from mlmcrm.services.platform.metrics.instruments import (
     DB_POOL_MAX,
     DB_POOL_OPEN,
     DB_POOL_SIZE,
+    safely,
 )
 
 _instrumented: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -46,11 +47,16 @@ def failure_kind(context: ExceptionContext) -> str | None:
 def instrument_engine(role: str, engine: Engine) -> None:
     """Record the pool use and the connection failures of ``engine``, which acts as ``role``.
 
-    Idempotent: an engine is instrumented once.
+    Idempotent: an engine is instrumented once. Should the metrics not be writable, the engine
+    works without them.
     """
     if engine in _instrumented:
         return
     _instrumented.add(engine)
+    safely("the database pools", lambda: _instrument(role, engine))
+
+
+def _instrument(role: str, engine: Engine) -> None:
     pool: Any = engine.pool
     size = pool.size() if hasattr(pool, "size") else 0
     DB_POOL_SIZE.labels(role).set(size)
@@ -66,25 +72,25 @@ def instrument_engine(role: str, engine: Engine) -> None:
     }
 
     def _connected(*_args: Any) -> None:
-        opened.inc()
+        safely("a database connection", opened.inc)
 
     def _closed(*_args: Any) -> None:
-        opened.dec()
+        safely("a database connection", opened.dec)
 
     def _detached(*_args: Any) -> None:
-        opened.dec()
-        in_use.dec()
+        safely("a database connection", opened.dec)
+        safely("a database connection", in_use.dec)
 
     def _checked_out(*_args: Any) -> None:
-        in_use.inc()
+        safely("a database connection", in_use.inc)
 
     def _checked_in(*_args: Any) -> None:
-        in_use.dec()
+        safely("a database connection", in_use.dec)
 
     def _error(context: ExceptionContext) -> None:
         kind = failure_kind(context)
         if kind is not None:
-            failures[kind].inc()
+            safely("a failed database connection", failures[kind].inc)
 
     event.listen(pool, "connect", _connected)
     event.listen(pool, "close", _closed)

@@ -50,6 +50,13 @@ def multiprocess_directory() -> Path | None:
     return Path(value) if value else None
 
 
+def ensure_directory() -> None:
+    """Create this process's shared folder if it is set and missing (a value could not be kept)."""
+    directory = multiprocess_directory()
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+
+
 def prepare_directory(path: Path) -> Path:
     """Create ``path``, or empty it of the value files a previous run left there.
 

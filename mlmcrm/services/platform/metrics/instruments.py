@@ -12,7 +12,12 @@ event handler is a registered handler's name, a database role one of :data:`mlmc
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+logger = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The registry of the metrics this process records (not prometheus_client's global one)."""
@@ -97,3 +102,19 @@ def method_label(method: str) -> str:
     """The method as a label: a standard method, else ``OTHER``."""
     method = (method or "").upper()
     return method if method in HTTP_METHODS else "OTHER"
+
+
+_reported: set[str] = set()
+
+
+def safely(what: str, record: Callable[[], None]) -> None:
+    """Run ``record``; should it fail (the shared folder was removed), log it once and go on.
+
+    Metrics must never fail a request, an event or a database connection.
+    """
+    try:
+        record()
+    except Exception:  # noqa: BLE001 - logged once, never raised
+        if what not in _reported:
+            _reported.add(what)
+            logger.warning("metrics: recording %s failed; going on without it", what, exc_info=True)
