@@ -55,6 +55,7 @@ def child_environment() -> dict[str, str]:
     env["PYTHONPATH"] = str(PROJECT_ROOT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the web app's alone: see web_environment()
     return env
 
 

@@ -137,6 +137,11 @@ def test_run_gives_the_web_app_an_emptied_folder(tmp_path, monkeypatch):
     assert not list(folder.iterdir())
 
 
+def test_the_worker_does_not_get_the_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert "PROMETHEUS_MULTIPROC_DIR" not in runtime.child_environment()
+
+
 def test_the_folder_defaults_to_the_data_dir(tmp_path):
     loaded = settings.load_settings({"ENVIRONMENT": "development", "DATA_DIR": str(tmp_path)})
     assert loaded.metrics_dir == (tmp_path / "metrics").resolve()
