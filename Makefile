@@ -9,12 +9,12 @@ export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test lint format browser venv benchmarks
+.PHONY: run test lint format browser promtool venv benchmarks
 
 run: $(STAMP)
 	$(PY) -m mlmcrm run
 
-test: $(STAMP) browser lint
+test: $(STAMP) browser promtool lint
 	$(PY) -m pytest
 
 venv: $(STAMP)
@@ -36,6 +36,21 @@ browser:
 	else \
 		echo "The browser tests need Chromium at $(CHROMIUM_PATH)."; \
 		echo "Install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH."; \
+		exit 1; \
+	fi
+
+# promtool for the alert rule tests (Debian's prometheus package): installed with apt-get when
+# running as root.
+promtool:
+	@if command -v promtool >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "installing promtool (the prometheus package) for the alert rule tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends prometheus >/dev/null; \
+	else \
+		echo "The alert rule tests need promtool, Prometheus's rule checker."; \
+		echo "Install it (Debian/Ubuntu: sudo apt-get install prometheus) or put the promtool"; \
+		echo "of a Prometheus release (prometheus.io/download) on PATH."; \
 		exit 1; \
 	fi
 

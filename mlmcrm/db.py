@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Literal
@@ -74,7 +74,13 @@ def libpq_url(url: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-_engines: dict[str, Engine] = {}
+POOL_SIZE = 10
+"""Connections each engine's pool keeps open."""
+MAX_OVERFLOW = 20
+"""Connections a pool may open beyond :data:`POOL_SIZE` while busy."""
+
+_engines: dict[Role, Engine] = {}
+_engine_hooks: list[Callable[[Role, Engine], None]] = []
 
 # A table's owner (and any role that acts as it) is not bound by its row-level security.
 _PRIVILEGED_SQL = """
@@ -108,8 +114,8 @@ def get_engine(role: Role = "app") -> Engine:
     engine = create_engine(
         normalize_url(own_login) if own_login else database_url(),
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
         connect_args={"application_name": f"mlmcrm-{role}"},
     )
     role_name = _ROLE_NAMES[role]
@@ -142,7 +148,22 @@ def get_engine(role: Role = "app") -> Engine:
                 )
 
     _engines[role] = engine
+    for hook in _engine_hooks:
+        hook(role, engine)
     return engine
+
+
+def on_new_engine(hook: Callable[[Role, Engine], None]) -> None:
+    """Call ``hook(role, engine)`` for each engine of this process: those to come and those made.
+
+    How instrumentation (the metrics of the pools) follows engines that are created lazily.
+    Registering the same hook twice has no effect.
+    """
+    if hook in _engine_hooks:
+        return
+    _engine_hooks.append(hook)
+    for role, engine in list(_engines.items()):
+        hook(role, engine)
 
 
 def dispose_engines() -> None:

@@ -63,6 +63,7 @@ from mlmcrm.pages.reports.income_disclosure import (
 )
 from mlmcrm.runtime import refuse_demo_accounts_in_production
 from mlmcrm.state.auth import AuthState
+from mlmcrm.state.event_metrics import instrument_events
 from mlmcrm.state.observability import (
     EventRequestIds,
     handle_backend_exception,
@@ -100,6 +101,8 @@ app.register_lifespan_task(route_server_logs)
 app.register_lifespan_task(refuse_demo_accounts_in_production)
 # A request id for each event, before any other middleware can answer the event.
 app.add_middleware(EventRequestIds(), index=0)
+# Once Reflex's event processor has started (its own lifespan task comes first): time each event.
+app.register_lifespan_task(instrument_events)
 # (page, route, title, on_load): guards first, then the page's own load.
 PAGES = [
     (index_page, routes.INDEX, "mlmcrm", AuthState.route_home),

@@ -76,6 +76,7 @@ API_TWILIO_INBOUND = "/api/twilio/inbound"
 API_TWILIO_STATUS = "/api/twilio/status"
 API_IDENTITY_WEBHOOK = "/api/webhooks/identity"
 API_IDENTITY_DOCUMENT = "/api/identity/documents"
+API_METRICS = "/api/metrics"
 
 
 def login_url(next_path: str | None = None) -> str:

@@ -61,7 +61,22 @@ def child_environment() -> dict[str, str]:
     env["PYTHONPATH"] = str(PROJECT_ROOT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the web app's alone: see web_environment()
     return env
+
+
+def web_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for the web app: its processes share their metrics in an emptied folder.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` (default ``<DATA_DIR>/metrics``) is emptied of the values a
+    previous run left, then given to the web app only: the worker forks a process per job, and
+    each would leave a file there (see ``mlmcrm.services.platform.metrics``).
+    """
+    from mlmcrm.services.platform import metrics
+
+    directory = get_settings().metrics_dir or get_settings().data_dir / "metrics"
+    metrics.prepare_directory(directory)
+    return {**env, metrics.MULTIPROCESS_ENV: str(directory)}
 
 
 def refuse_demo_accounts_in_production() -> None:
@@ -212,7 +227,10 @@ def run_app(*, port: int = 3000, env: str = "prod", seed: bool = True) -> int:
     )
     print("starting the web app (the first start builds the frontend: a few minutes)…", flush=True)
     web = subprocess.Popen(
-        reflex_command(port, env), cwd=PROJECT_ROOT, env=child_env, start_new_session=True
+        reflex_command(port, env),
+        cwd=PROJECT_ROOT,
+        env=web_environment(child_env),
+        start_new_session=True,
     )
     status = 0
     try:

@@ -104,6 +104,10 @@ class Settings:
             only from them.
         bind_host: The address the web app listens on (``BIND_HOST``, or the Reflex backend
             host when that is set).
+        metrics_token: The bearer token Prometheus scrapes ``/api/metrics`` with
+            (``METRICS_TOKEN``, at least 32 characters); empty: only the loopback may scrape.
+        metrics_dir: Where the web workers share their metrics (``PROMETHEUS_MULTIPROC_DIR``,
+            else ``<data dir>/metrics``); emptied each time ``run`` starts the web app.
     """
 
     environment: str
@@ -149,6 +153,8 @@ class Settings:
     bind_host: str = DEFAULT_BIND_HOST
     replica_database_url: str | None = field(default=None, repr=False)
     pg_bin_dir: str = ""
+    metrics_token: str = field(default="", repr=False)
+    metrics_dir: Path | None = None
 
     @property
     def is_production(self) -> bool:
@@ -520,7 +526,35 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         bind_host=bind_host,
         replica_database_url=env.get("REPLICA_DATABASE_URL", "").strip() or None,
         pg_bin_dir=env.get("PG_BIN_DIR", "").strip(),
+        metrics_token=parse_metrics_token(env.get("METRICS_TOKEN", "")),
+        metrics_dir=Path(
+            env.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or data_dir / "metrics"
+        ).resolve(),
     )
+
+
+METRICS_TOKEN_MIN_LENGTH = 32
+
+
+def parse_metrics_token(raw: str) -> str:
+    """Check ``METRICS_TOKEN``: empty (no token scrapes), or a secret of 32 characters or more.
+
+    Raises:
+        ConfigError: The token is a placeholder or too short to resist guessing.
+    """
+    token = (raw or "").strip()
+    if not token:
+        return ""
+    if _is_placeholder(token):
+        raise ConfigError("METRICS_TOKEN is a placeholder")
+    if len(token) < METRICS_TOKEN_MIN_LENGTH:
+        raise ConfigError(
+            f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} characters"
+            " (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if any(ch.isspace() or not ch.isprintable() for ch in token):
+        raise ConfigError("METRICS_TOKEN must not contain spaces or control characters")
+    return token
 
 
 @lru_cache(maxsize=1)

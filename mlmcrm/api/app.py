@@ -13,6 +13,7 @@ from mlmcrm.api import (
     genealogy,
     health,
     identity_documents,
+    metrics,
     offline,
     payouts,
     push,
@@ -71,4 +72,6 @@ def create_api() -> FastAPI:
         payouts.router,
     ):
         api.include_router(router, prefix=routes.API_V1)
+    # /api/metrics, the timing of every request and the database pools' metrics.
+    metrics.install(api)
     return api
