@@ -66,22 +66,34 @@ def test_sql_errors_are_not_connection_failures(instrumented):
 
 
 def test_the_pool_gauges_follow_connections_in_use_and_open(instrumented):
-    engine = db.get_engine("owner")
-    assert _value("mlmcrm_db_pool_open_connections", role="owner") == (
-        engine.pool.checkedin() + engine.pool.checkedout()
+    # An engine of its own (a role label no other test uses): earlier tests that dispose the
+    # shared engines while a session still holds a connection leave those gauges behind.
+    from sqlalchemy import create_engine
+
+    from mlmcrm.services.platform.metrics.database import instrument_engine
+
+    engine = create_engine(
+        db.get_engine("owner").url, pool_size=db.POOL_SIZE, max_overflow=db.MAX_OVERFLOW
     )
-    assert _value("mlmcrm_db_pool_size", role="owner") == db.POOL_SIZE
-    assert _value("mlmcrm_db_pool_max_connections", role="owner") == db.POOL_SIZE + db.MAX_OVERFLOW
-    in_use = _value("mlmcrm_db_pool_checked_out_connections", role="owner")
-    first, second = engine.connect(), engine.connect()
+    role = "owner_gauges_test"
+    instrument_engine(role, engine)
     try:
-        for connection in (first, second):
-            connection.execute(text("SELECT 1"))
-        assert _value("mlmcrm_db_pool_checked_out_connections", role="owner") == in_use + 2
-        assert _value("mlmcrm_db_pool_open_connections", role="owner") >= 2
+        assert _value("mlmcrm_db_pool_open_connections", role=role) == 0
+        assert _value("mlmcrm_db_pool_size", role=role) == db.POOL_SIZE
+        assert _value("mlmcrm_db_pool_max_connections", role=role) == (
+            db.POOL_SIZE + db.MAX_OVERFLOW
+        )
+        first, second = engine.connect(), engine.connect()
+        try:
+            for connection in (first, second):
+                connection.execute(text("SELECT 1"))
+            assert _value("mlmcrm_db_pool_checked_out_connections", role=role) == 2
+            assert _value("mlmcrm_db_pool_open_connections", role=role) == 2
+        finally:
+            first.close()
+            second.close()
+        assert _value("mlmcrm_db_pool_checked_out_connections", role=role) == 0
+        assert _value("mlmcrm_db_pool_open_connections", role=role) == 2
     finally:
-        first.close()
-        second.close()
-    assert _value("mlmcrm_db_pool_checked_out_connections", role="owner") == in_use
-    db.dispose_engines()
-    assert _value("mlmcrm_db_pool_open_connections", role="owner") == 0
+        engine.dispose()
+    assert _value("mlmcrm_db_pool_open_connections", role=role) == 0
