@@ -4,6 +4,7 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.api import create_api
+from mlmcrm.api.outage import backend_exception_handler, with_outage_guard
 from mlmcrm.api.security_headers import with_security_headers
 from mlmcrm.api.session import with_session_reference
 from mlmcrm.pages.accounts.confirm import ConfirmState, confirm_page
@@ -64,7 +65,14 @@ from mlmcrm.runtime import refuse_demo_accounts_in_production
 from mlmcrm.state.auth import AuthState
 
 app = rx.App(
-    api_transformer=[create_api(), with_session_reference, with_security_headers],
+    # Outermost last: the security headers reach every answer, the outage page included.
+    api_transformer=[
+        create_api(),
+        with_session_reference,
+        with_outage_guard,
+        with_security_headers,
+    ],
+    backend_exception_handler=backend_exception_handler,
     stylesheets=["/app.css"],
     head_components=[
         rx.el.meta(name="theme-color", content="#0d9488"),
