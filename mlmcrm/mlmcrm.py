@@ -4,7 +4,7 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.api import create_api
-from mlmcrm.api.outage import backend_exception_handler, with_outage_guard
+from mlmcrm.api.outage import backend_exception_handler, quiet_stopped_tasks, with_outage_guard
 from mlmcrm.api.security_headers import with_security_headers
 from mlmcrm.api.session import with_session_reference
 from mlmcrm.pages.accounts.confirm import ConfirmState, confirm_page
@@ -96,6 +96,7 @@ app = rx.App(
 # Before the server takes a request (a failed startup stops it), not at import: building the
 # frontend imports this module too and needs no database.
 app.register_lifespan_task(refuse_demo_accounts_in_production)
+app.register_lifespan_task(quiet_stopped_tasks)
 # (page, route, title, on_load): guards first, then the page's own load.
 PAGES = [
     (index_page, routes.INDEX, "mlmcrm", AuthState.route_home),

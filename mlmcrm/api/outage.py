@@ -14,7 +14,8 @@ Three places meet an outage:
   they do, and every two seconds while they do not.
 - **Events of pages already open** (:func:`backend_exception_handler`): the person sees a
   message saying the service is briefly unavailable and nothing was changed, instead of
-  "An error occurred"; other errors keep Reflex's handling.
+  "An error occurred"; other errors keep Reflex's handling. Reflex's own tasks listening to
+  Redis that the outage stopped are reported in one line too (:func:`quiet_stopped_tasks`).
 
 Each is logged as one line (at most every :data:`LOG_EVERY_SECONDS` per service and process),
 not as a traceback per request; going down and coming back are logged as they are noticed.
@@ -178,6 +179,33 @@ PROBE_UP_SECONDS = 0.5
 """How long a process trusts that a service answered (an outage is noticed this fast)."""
 PROBE_DOWN_SECONDS = 2.0
 """How long a process trusts that a service did not answer (pages retrying cost nothing)."""
+
+
+def quiet_stopped_tasks() -> None:
+    """Report the app's background tasks that an outage stopped in one line, not a traceback.
+
+    Reflex keeps a few tasks listening to Redis in each process; one that fails five times in a
+    minute (Redis down) ends, and is started again when a page next connects, whereupon asyncio
+    reports the old one with its traceback ("Task exception was never retrieved"). Registered as
+    a lifespan task: it sets the handler of the loop that serves the requests.
+    """
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if (
+            isinstance(exc, BaseException)
+            and (service := unavailable_service(exc)) is not None
+            and "never retrieved" in str(context.get("message", ""))
+        ):
+            _told.warn(service, "a background task stopped (it restarts when needed)", exc)
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
 
 
 class _Probe:

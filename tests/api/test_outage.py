@@ -200,3 +200,24 @@ def test_a_service_is_asked_again_once_the_last_answer_is_old(monkeypatch):
     clock[0] += outage.PROBE_DOWN_SECONDS
     assert asyncio.run(_call(guard, _http("/")))[0]["status"] == 200
     assert len(calls) == 2
+
+
+def test_a_background_task_stopped_by_an_outage_is_reported_in_one_line(caplog):
+    async def scenario():
+        outage.quiet_stopped_tasks()
+        loop = asyncio.get_running_loop()
+        with caplog.at_level("WARNING"):
+            loop.call_exception_handler(
+                {
+                    "message": "Task exception was never retrieved",
+                    "exception": redis.ConnectionError("Error 111 connecting"),
+                }
+            )
+            loop.call_exception_handler(
+                {"message": "Task exception was never retrieved", "exception": ValueError("bug")}
+            )
+
+    asyncio.run(scenario())
+    assert "Redis unavailable: a background task stopped" in caplog.text
+    assert [r.name for r in caplog.records] == ["mlmcrm.api.outage", "asyncio"]
+    assert "ValueError: bug" in caplog.text
