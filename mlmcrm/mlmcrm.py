@@ -4,6 +4,7 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.api import create_api
+from mlmcrm.api.outage import outage_toast, quiet_stopped_tasks, with_outage_guard
 from mlmcrm.api.request_id import with_request_id
 from mlmcrm.api.security_headers import with_security_headers
 from mlmcrm.api.session import with_session_reference
@@ -71,10 +72,24 @@ from mlmcrm.state.observability import (
     start_web_logging,
 )
 
+
+def _event_error(exception: Exception) -> rx.event.EventSpec:
+    """An event handler's error: an outage told plainly, anything else logged and reported."""
+    return outage_toast(exception) or handle_backend_exception(exception)
+
+
 start_web_logging()
 app = rx.App(
-    api_transformer=[create_api(), with_session_reference, with_security_headers, with_request_id],
-    backend_exception_handler=handle_backend_exception,
+    # Outermost last: the security headers reach every answer, the outage page included, and
+    # every answer carries its request id.
+    api_transformer=[
+        create_api(),
+        with_session_reference,
+        with_outage_guard,
+        with_security_headers,
+        with_request_id,
+    ],
+    backend_exception_handler=_event_error,
     stylesheets=["/app.css"],
     head_components=[
         rx.el.meta(name="theme-color", content="#0d9488"),
@@ -103,6 +118,7 @@ app.register_lifespan_task(refuse_demo_accounts_in_production)
 app.add_middleware(EventRequestIds(), index=0)
 # Once Reflex's event processor has started (its own lifespan task comes first): time each event.
 app.register_lifespan_task(instrument_events)
+app.register_lifespan_task(quiet_stopped_tasks)
 # (page, route, title, on_load): guards first, then the page's own load.
 PAGES = [
     (index_page, routes.INDEX, "mlmcrm", AuthState.route_home),

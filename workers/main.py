@@ -1,13 +1,82 @@
-"""The RQ worker: ``python -m mlmcrm worker``."""
+"""The RQ worker: ``python -m mlmcrm worker``.
+
+The worker rides out a Redis outage by itself: started while Redis is down, it waits for it
+instead of exiting; running when Redis goes away, it retries every few seconds and, once Redis
+is back, restarts the scheduler process that RQ runs beside it (the scheduler stops at the
+first Redis error, and RQ alone would start it again only at its next maintenance, up to ten
+minutes later: no retry, periodic tick or job queued for later would run meanwhile).
+"""
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
+from collections.abc import Callable
+from typing import Any
 
 from mlmcrm.services.platform.jobs import QUEUES, redis_connection
+from workers.log_context import LogContextWorker
 
 log = logging.getLogger(__name__)
+
+REDIS_RETRY_SECONDS = 5.0
+"""The longest wait between two attempts to reach Redis while it is down."""
+
+
+class ResilientWorker(LogContextWorker):
+    """RQ's worker, back at work within seconds of Redis coming back after an outage."""
+
+    max_connection_wait_time = REDIS_RETRY_SECONDS  # RQ backs off to a minute between attempts
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """Send RQ's heartbeat; once it gets through, restart a scheduler that Redis stopped."""
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and not self._stop_requested:
+            self.restart_stopped_scheduler()
+
+    def restart_stopped_scheduler(self) -> None:
+        """Start the scheduler process again when it has exited (RQ stops it on a Redis error).
+
+        RQ checks the same private handle in its own maintenance; the scheduler's lock (taken
+        again under the same name, or once another worker's has expired) keeps a single
+        scheduler per queue.
+        """
+        scheduler = self.scheduler
+        process = getattr(scheduler, "_process", None)
+        if scheduler is None or process is None or process.is_alive():
+            return
+        log.info("restarting the job scheduler, stopped while Redis was unavailable")
+        scheduler.acquire_locks(auto_start=True)
+
+
+def wait_for_redis(
+    connection: Any,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    max_wait: float = REDIS_RETRY_SECONDS,
+) -> None:
+    """Return once Redis answers; while it does not, say so once and try again every few seconds.
+
+    A worker started during an outage (by a supervisor restarting it, say) thus waits for
+    Redis rather than exiting with a traceback and being restarted over and over.
+    """
+    import redis
+
+    wait = 0.5
+    told = False
+    while True:
+        try:
+            connection.ping()
+            if told:
+                log.info("Redis answers again; starting")
+            return
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if not told:
+                log.warning("Redis does not answer (%s); waiting for it", exc)
+                told = True
+        sleep(wait)
+        wait = min(wait * 2, max_wait)
 
 
 def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
@@ -24,11 +93,11 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
 
     import workers.jobs  # noqa: F401 - registers job functions before the first fork
     from mlmcrm.services.platform import error_reports, mail
-    from workers.log_context import LogContextWorker
 
     error_reports.init_error_reports("worker")
 
     connection = redis_connection()
+    wait_for_redis(connection)
     names = queues or list(QUEUES)
     if mail.EMAIL_QUEUE in names:
         if waiting := mail.queue_waiting(connection=connection):
@@ -38,7 +107,7 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
         woken = delivery.tick(connection=connection)
         if woken["jobs"]:
             log.info("woke delivery of the messages waiting: %s", woken)
-    worker = LogContextWorker(
+    worker = ResilientWorker(
         [Queue(name, connection=connection) for name in names],
         connection=connection,
         name=f"mlmcrm-{socket.gethostname()}-{__import__('os').getpid()}",

@@ -15,6 +15,7 @@ from mlmcrm.api import (
     identity_documents,
     metrics,
     offline,
+    outage,
     payouts,
     push,
     security_headers,
@@ -48,6 +49,9 @@ def create_api() -> FastAPI:
     @api.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content={"error": str(exc)})
+
+    # The database or Redis down: 503 with Retry-After (senders of webhooks retry), no traceback.
+    outage.add_exception_handlers(api)
 
     for router in (
         health.router,

@@ -12,9 +12,9 @@ is processed: the event's Reflex transaction id, which Reflex also writes in its
 that event. Reflex runs each event in an asyncio task of its own, so the id holds for the
 handler and what it calls (log records, error reports, the jobs it queues) and for nothing else.
 
-:func:`handle_backend_exception` is the app's ``backend_exception_handler``: it binds the failed
-event's id, reports the exception to Sentry (when reports are on) and then does what Reflex
-does by default (log the traceback, show the person an error toast).
+:func:`handle_backend_exception` handles the app's event errors that are not an outage: it
+binds the failed event's id, reports the exception to Sentry (when reports are on) and then does
+what Reflex does by default (log the traceback, show the person an error toast).
 """
 
 import logging

@@ -76,9 +76,10 @@ def test_a_handler_failure_is_logged_with_the_events_request_id_and_shown_as_a_t
 
 def test_the_app_wires_the_request_ids_and_the_error_handler():
     from mlmcrm.api.request_id import with_request_id
-    from mlmcrm.mlmcrm import app
+    from mlmcrm.mlmcrm import _event_error, app
 
     assert isinstance(app._middlewares[0], EventRequestIds)
-    assert app.backend_exception_handler is handle_backend_exception
+    # An outage's toast (mlmcrm.api.outage), else this module's handler.
+    assert app.backend_exception_handler is _event_error
     assert route_server_logs in app.get_lifespan_tasks()
     assert app.api_transformer[-1] is with_request_id  # the outermost: every HTTP request

@@ -8,8 +8,9 @@ next period's run.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,8 @@ from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.money import parse_decimal
 from mlmcrm.services.platform.period_labels import period_label
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money, exact_amount
+
+log = logging.getLogger(__name__)
 
 RUN_JOB_KIND = declare_job("commissions.run", queue="commissions")
 MAX_ADJUSTMENT = Decimal("1000000")
@@ -178,14 +181,73 @@ def create_next_period(
 
 
 def running_job(period_id: int, *, session: Session) -> Job | None:
-    """The queued or running run job of the period, if any."""
-    return session.exec(
-        select(Job).where(
+    """The queued or running run job of the period, if any; a dead run is marked failed first.
+
+    A worker killed in the middle of a run (or lost with its machine) leaves its job
+    ``running`` for ever, and that row alone would refuse every later run and the close. The
+    run itself changed nothing the period shows (see :mod:`commission_run`), and while it was
+    alive it held the period's run lock, a session lock that PostgreSQL releases when the
+    worker's connection goes. So a ``running`` run job is dead when nobody else holds the lock
+    and it has shown no sign of life (progress) for :data:`DEAD_RUN_AFTER`: the row is marked
+    failed, saying why, and the period can be run again. Taking a live run for dead by mistake
+    is harmless: the lock still keeps two runs of a period from overlapping.
+    """
+    jobs = session.exec(
+        select(Job)
+        .where(
             Job.kind == RUN_JOB_KIND,
             col(Job.status).in_(("queued", "running")),
             Job.params["period_id"].astext == str(period_id),  # type: ignore[index]  # a JSONB column
         )
-    ).first()
+        .order_by(col(Job.id))
+    ).all()
+    for job in jobs:
+        if job.status == "running" and _run_is_dead(job, period_id, session=session):
+            _record_dead_run(job, session=session)
+            continue
+        return job
+    return None
+
+
+DEAD_RUN_AFTER = timedelta(seconds=10)
+"""How long a ``running`` run job whose period lock is free may go without progress before it
+is taken for dead (a live run holds the lock but for a moment as it starts and ends)."""
+
+_DEAD_RUN_SQL = """
+SELECT coalesce(heartbeat_at, started_at, created_at) < now() - make_interval(secs => :grace)
+   AND NOT EXISTS (
+       SELECT 1 FROM pg_locks
+       WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND pid <> pg_backend_pid()
+         AND CAST(classid AS bigint) = :cls AND CAST(objid AS bigint) = :period)
+FROM jobs WHERE id = :id
+"""
+
+
+def _run_is_dead(job: Job, period_id: int, *, session: Session) -> bool:
+    return bool(
+        session.execute(
+            text(_DEAD_RUN_SQL),
+            {
+                "grace": DEAD_RUN_AFTER.total_seconds(),
+                "cls": RUN_LOCK_CLASS,
+                "period": period_id,
+                "id": job.id,
+            },
+        ).scalar_one()
+    )
+
+
+def _record_dead_run(job: Job, *, session: Session) -> None:
+    log.warning("commission run job %s of a worker that stopped: marked failed", job.id)
+    job.status = "failed"
+    job.message = "Failed"
+    job.error = (
+        "The worker running this job stopped before the run finished (killed, or its machine"
+        " lost); nothing of the run was kept."
+    )
+    job.finished_at = utcnow()
+    session.add(job)
+    session.flush()
 
 
 def start_run(*, session: Session, actor: Actor, period_id: int, connection: Any = None) -> int:

@@ -27,6 +27,8 @@ from mlmcrm.services.platform import logs, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
+log = logging.getLogger(__name__)
+
 QUEUES = ("commissions", "default", "messages")
 JOB_TIMEOUT_SECONDS = 3600
 
@@ -199,7 +201,10 @@ def enqueue_job(
 ) -> JobPublic:
     """Record a job and queue it for a worker.
 
-    The row is committed before the job is queued, so the worker always finds it.
+    The row is committed before the job is queued, so the worker always finds it. When the job
+    cannot be queued (Redis unavailable), the row is marked failed, saying so, before the error
+    goes up: a row left ``queued`` would wait for ever, and the period of a commission run
+    would refuse every later run.
 
     Args:
         actor: Who asked for the job.
@@ -227,8 +232,18 @@ def enqueue_job(
         )
         session.add(job)
         session.flush()
-        job_id = job.id
-    return hand_to_worker(job_id, queue=queue_name, connection=connection, at=at)  # type: ignore[arg-type]  # flushed
+        job_id: int = job.id  # type: ignore[assignment]  # flushed: the row has its id
+    try:
+        return hand_to_worker(job_id, queue=queue_name, connection=connection, at=at)
+    except Exception as exc:
+        error = f"Not queued: the queue is unavailable ({type(exc).__name__}: {exc})"
+        try:
+            _update(
+                job_id, status="failed", finished_at=utcnow(), message="Failed", error=error[:2000]
+            )
+        except Exception:  # noqa: BLE001 - keep the cause; the database may be down too
+            log.warning("job %s: could not record that it was not queued", job_id)
+        raise
 
 
 def hand_to_worker(
