@@ -96,7 +96,8 @@ def test_the_demo_distributor_sees_one_pv_on_home_team_and_statement(browser, ap
                 r"^(You need .+ to be paid as [A-Z][a-z]+"
                 r"|You meet every requirement of [A-Z][a-z]+"
                 r"|You are paid as the highest rank of the plan)\.$"
-            )
+            ),
+            timeout=20_000,  # the home page's first load reads the period's figures and charts
         )
         pv = page.locator("#home-pv")
         expect(pv).to_have_text(re.compile(r"^\d[\d,]*\.\d\d+$"))
