@@ -32,10 +32,20 @@ function neverCached(path) {
 }
 
 self.addEventListener("install", (event) => {
+  // Each file on its own: a shell file the server could not give now (a busy moment, a file of
+  // an older build) is fetched from the network when needed; the offline pages must be stored,
+  // else this version is not installed and the one before stays.
   event.waitUntil(
-    caches.open(SHELL_CACHE).then((cache) =>
-      cache.addAll(PRECACHE.map((url) => new Request(url, { cache: "reload", credentials: "same-origin" })))
-    )
+    (async () => {
+      const cache = await caches.open(SHELL_CACHE);
+      const stored = await Promise.allSettled(
+        PRECACHE.map((url) => cache.add(new Request(url, { cache: "reload", credentials: "same-origin" })))
+      );
+      const missing = PRECACHE.filter((url, i) => stored[i].status === "rejected");
+      if (missing.some((url) => url.startsWith("/offline/"))) {
+        throw new Error("The offline pages could not be stored: " + missing.join(", "));
+      }
+    })()
   );
 });
 

@@ -28,12 +28,17 @@ from tests.e2e.conftest import (
 )
 
 WAIT_CONTROLLED = """async () => {
-  await navigator.serviceWorker.ready;
-  if (!navigator.serviceWorker.controller) {
-    await new Promise((resolve) =>
-      navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
-  }
-  return navigator.serviceWorker.controller.scriptURL;
+  const controlled = (async () => {
+    await navigator.serviceWorker.ready;
+    if (!navigator.serviceWorker.controller) {
+      await new Promise((resolve) =>
+        navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
+    }
+    return navigator.serviceWorker.controller.scriptURL;
+  })();
+  const late = new Promise((_, reject) =>
+    setTimeout(() => reject(new Error("no service worker controls the page after 60 s")), 60000));
+  return Promise.race([controlled, late]);
 }"""
 # The browser's subscription when no push service can be reached: a local one.
 LOCAL_SUBSCRIPTION = """(() => {
