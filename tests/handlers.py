@@ -41,8 +41,6 @@ parameter arrives as ``7``; a value that does not convert arrives unchanged, as 
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import inspect
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -58,6 +56,7 @@ from mlmcrm.models import User
 from mlmcrm.services.accounts import auth, totp, two_factor
 from mlmcrm.services.platform.permissions import STAFF_ROLES
 from mlmcrm.session_cookie import REFERENCE_HEADER
+from tests import aio
 from tests.factories import PASSWORD
 
 DEFAULT_IP = "198.51.100.77"
@@ -199,29 +198,15 @@ class HandlerClient:
         value = handler.fn(state, **_as_dispatched(handler, payload))
         events: list[EventSpec] = []
         if inspect.iscoroutine(value):
-            value = _run(value)
+            value = aio.run(value)
         elif inspect.isasyncgen(value):
-            value = _run(_drain_async(value, events))
+            value = aio.run(_drain_async(value, events))
         elif inspect.isgenerator(value):
             for item in value:
                 events.extend(_as_events(item))
             value = None
         events.extend(_as_events(value))
         return HandlerCall(state=state, events=events, value=value)
-
-
-def _run(coroutine: Any) -> Any:
-    """Run ``coroutine`` to its end, on a thread of its own when this one has a running loop.
-
-    The browser tests' Playwright keeps an event loop running in the main thread for the whole
-    test session, and ``asyncio.run`` refuses to start a second one there.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _as_dispatched(handler: EventHandler, payload: dict[str, Any]) -> dict[str, Any]:

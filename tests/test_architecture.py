@@ -224,3 +224,13 @@ def test_a_positional_session_or_actor_is_named(monkeypatch):
         "sample_service.Box.put (session)",
         "sample_service.find (actor)",
     ]
+
+
+def test_tests_run_coroutines_through_the_shared_helper():
+    """``asyncio.run`` fails in any test collected after the browser tests (their loop runs on)."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if path.name != "aio.py" and "asyncio" + ".run(" in path.read_text(encoding="utf-8")
+    ]
+    assert not offenders, f"use tests.aio.run instead of asyncio.run in {offenders}"

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from mlmcrm.api import outage
+from tests import aio
 
 CONNECTION_REFUSED = psycopg.OperationalError(
     'connection failed: connection to server at "127.0.0.1", port 5432 failed: Connection refused'
@@ -152,12 +153,12 @@ def test_pages_wait_for_redis_and_the_database_but_the_api_and_files_do_not():
     inner = _Recorder()
     guard = outage.OutageGuard(inner, database=_up, redis=_down)
     for path in ("/", "/home/", "/admin/commissions"):
-        sent = asyncio.run(_call(guard, _http(path)))
+        sent = aio.run(_call(guard, _http(path)))
         assert sent[0]["status"] == 503, path
         assert outage.MESSAGES[outage.REDIS].encode() in sent[1]["body"]
     for path in ("/api/health", "/api/webhooks/stripe", "/ping", "/assets/app.js", "/sw.js"):
-        assert asyncio.run(_call(guard, _http(path)))[0]["status"] == 200, path
-    assert asyncio.run(_call(guard, _http("/home/", method="POST")))[0]["status"] == 200
+        assert aio.run(_call(guard, _http(path)))[0]["status"] == 200, path
+    assert aio.run(_call(guard, _http("/home/", method="POST")))[0]["status"] == 200
     assert inner.calls == [
         "/api/health",
         "/api/webhooks/stripe",
@@ -168,7 +169,7 @@ def test_pages_wait_for_redis_and_the_database_but_the_api_and_files_do_not():
     ]
 
     database_down = outage.OutageGuard(_Recorder(), database=_down, redis=_up)
-    sent = asyncio.run(_call(database_down, _http("/home/")))
+    sent = aio.run(_call(database_down, _http("/home/")))
     assert sent[0]["status"] == 503
     assert outage.MESSAGES[outage.DATABASE].encode() in sent[1]["body"]
 
@@ -176,11 +177,11 @@ def test_pages_wait_for_redis_and_the_database_but_the_api_and_files_do_not():
 def test_the_websocket_is_refused_while_redis_is_down():
     websocket = {"type": "websocket", "path": "/_event/", "headers": []}
     inner = _Recorder()
-    sent = asyncio.run(_call(outage.OutageGuard(inner, database=_down, redis=_down), websocket))
+    sent = aio.run(_call(outage.OutageGuard(inner, database=_down, redis=_down), websocket))
     assert sent == [{"type": "websocket.close", "code": 1013}] and inner.calls == []
     inner = _Recorder()
     # The database down does not keep the websocket out: open pages are told per event.
-    asyncio.run(_call(outage.OutageGuard(inner, database=_down, redis=_up), websocket))
+    aio.run(_call(outage.OutageGuard(inner, database=_down, redis=_up), websocket))
     assert inner.calls == ["/_event/"]
 
 
@@ -197,11 +198,11 @@ def test_a_service_is_asked_again_once_the_last_answer_is_old(monkeypatch):
     monkeypatch.setattr(outage.time, "monotonic", lambda: clock[0])
     guard = outage.OutageGuard(_Recorder(), database=_up, redis=check)
     for _ in range(3):
-        assert asyncio.run(_call(guard, _http("/")))[0]["status"] == 503
+        assert aio.run(_call(guard, _http("/")))[0]["status"] == 503
     assert len(calls) == 1
     state["down"] = False
     clock[0] += outage.PROBE_DOWN_SECONDS
-    assert asyncio.run(_call(guard, _http("/")))[0]["status"] == 200
+    assert aio.run(_call(guard, _http("/")))[0]["status"] == 200
     assert len(calls) == 2
 
 
@@ -220,7 +221,7 @@ def test_a_background_task_stopped_by_an_outage_is_reported_in_one_line(caplog):
                 {"message": "Task exception was never retrieved", "exception": ValueError("bug")}
             )
 
-    asyncio.run(scenario())
+    aio.run(scenario())
     assert "Redis unavailable: a background task stopped" in caplog.text
     assert [r.name for r in caplog.records] == ["mlmcrm.api.outage", "asyncio"]
     assert "ValueError: bug" in caplog.text

@@ -19,6 +19,7 @@ from mlmcrm.models import UserSession
 from mlmcrm.services.accounts import auth, totp
 from mlmcrm.services.platform import crypto
 from mlmcrm.session_cookie import REFERENCE_HEADER, cookie_name
+from tests import aio
 from tests.factories import PASSWORD, make_user
 
 
@@ -240,8 +241,6 @@ def test_the_middleware_rewrites_the_websocket_and_polling_requests():
     async def app(scope, receive, send):
         seen[scope["path"]] = dict(scope["headers"])
 
-    import asyncio
-
     middleware = SessionReferenceMiddleware(app)
     for path, kind in (("/_event/", "websocket"), ("/_event", "http"), ("/api/x", "http")):
         scope = {
@@ -249,7 +248,7 @@ def test_the_middleware_rewrites_the_websocket_and_polling_requests():
             "path": path,
             "headers": [(b"cookie", b"mlmcrm_session=tok"), (REFERENCE_HEADER.encode(), b"f")],
         }
-        asyncio.run(middleware(scope, None, None))
+        aio.run(middleware(scope, None, None))
     reference = REFERENCE_HEADER.encode()
     assert seen["/_event/"][reference] == auth.SessionRef.of_token("tok").digest.encode()
     assert seen["/_event"][reference] == auth.SessionRef.of_token("tok").digest.encode()

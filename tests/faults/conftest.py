@@ -33,6 +33,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests import aio
 from tests.conftest import PROJECT_ROOT
 from tests.faults.servers import OwnPostgres, OwnValkey, free_port
 from tests.stripe_server import FakeStripe
@@ -179,7 +180,7 @@ def socket_events(
         while time.monotonic() < deadline and not _hydrated(updates):
             await asyncio.sleep(0.1)
 
-    return asyncio.run(talk())
+    return aio.run(talk())
 
 
 def _hydrated(updates: list[dict[str, Any]]) -> bool:

@@ -14,6 +14,7 @@ from reflex_base.registry import RegisteredEventHandler
 
 from mlmcrm.services.platform.metrics.instruments import REGISTRY
 from mlmcrm.state import event_metrics
+from tests import aio
 
 
 class ExampleState:
@@ -42,7 +43,7 @@ def _run(processor, name, **payload):
         handler=EventHandler(fn=lambda state: None), states=(ExampleState,)
     )
     # Reflex's own entry point, which calls ``self._execute_event``.
-    asyncio.run(processor._process_event_queue_entry(entry=entry, registered_handler=handler))
+    aio.run(processor._process_event_queue_entry(entry=entry, registered_handler=handler))
 
 
 def _count(handler, outcome):

@@ -18,6 +18,7 @@ from mlmcrm.state.observability import (
     handle_backend_exception,
     route_server_logs,
 )
+from tests import aio
 
 
 @pytest.fixture()
@@ -49,7 +50,7 @@ def test_each_event_gets_its_transaction_id_as_request_id_for_its_own_task(json_
     async def two_events() -> list[str | None]:
         return list(await asyncio.gather(process("a1b2c3d4e5f6"), process("0f0e0d0c0b0a")))
 
-    assert asyncio.run(two_events()) == ["a1b2c3d4e5f6", "0f0e0d0c0b0a"]
+    assert aio.run(two_events()) == ["a1b2c3d4e5f6", "0f0e0d0c0b0a"]
     handled = [r["request_id"] for r in json_log() if r["message"] == "handled"]
     assert sorted(handled) == ["0f0e0d0c0b0a", "a1b2c3d4e5f6"]
     assert logs.current_request_id() is None
