@@ -9,12 +9,12 @@ export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test lint format browser promtool venv benchmarks
+.PHONY: run test lint format browser promtool nginx venv benchmarks
 
 run: $(STAMP)
 	$(PY) -m mlmcrm run
 
-test: $(STAMP) browser promtool lint
+test: $(STAMP) browser promtool nginx lint
 	$(PY) -m pytest
 
 venv: $(STAMP)
@@ -51,6 +51,19 @@ promtool:
 		echo "The alert rule tests need promtool, Prometheus's rule checker."; \
 		echo "Install it (Debian/Ubuntu: sudo apt-get install prometheus) or put the promtool"; \
 		echo "of a Prometheus release (prometheus.io/download) on PATH."; \
+		exit 1; \
+	fi
+
+# nginx for the several-machines tests (the reverse proxy of the guide's recipe): installed with
+# apt-get when running as root.
+nginx:
+	@if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "installing nginx for the several-machines tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends nginx-light >/dev/null; \
+	else \
+		echo "The several-machines tests need nginx (Debian/Ubuntu: sudo apt-get install nginx-light)."; \
 		exit 1; \
 	fi
 

@@ -97,6 +97,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_app(port=args.port, env=args.env, seed=not args.no_seed)
 
 
+def _cmd_web(args: argparse.Namespace) -> int:
+    from mlmcrm.runtime import WebConfigError, run_web
+
+    try:
+        return run_web(port=args.port)
+    except WebConfigError as exc:
+        raise CommandError(str(exc)) from exc
+
+
 def _cmd_totp_code(args: argparse.Namespace) -> int:
     from mlmcrm.db import session_scope
     from mlmcrm.errors import DomainError
@@ -311,6 +320,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-seed", action="store_true", help="do not seed a demo company (development)"
     )
     run.set_defaults(handler=_cmd_run)
+
+    web = commands.add_parser(
+        "web",
+        help="start the web app alone: one of several behind a reverse proxy",
+        description=(
+            "Start the web app alone (the built frontend and the backend on one port), as one "
+            "of several behind a reverse proxy whose public address is APP_URL. Needs "
+            "DATABASE_URL and REDIS_URL (the shared servers) and a migrated database; starts "
+            "no worker and seeds nothing. See docs/operations/several-machines.md."
+        ),
+    )
+    web.add_argument("--port", type=_positive_int, default=3000, help="web port (default 3000)")
+    web.set_defaults(handler=_cmd_web)
 
     worker = commands.add_parser(
         "worker",

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import NoReturn
 
 from mlmcrm.settings import PROJECT_ROOT, get_settings, log_options
 
@@ -65,18 +66,27 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def web_environment(env: dict[str, str]) -> dict[str, str]:
+def web_environment(env: dict[str, str], *, public: bool = False) -> dict[str, str]:
     """``env`` for the web app: its processes share their metrics in an emptied folder.
 
     ``PROMETHEUS_MULTIPROC_DIR`` (default ``<DATA_DIR>/metrics``) is emptied of the values a
     previous run left, then given to the web app only: the worker forks a process per job, and
     each would leave a file there (see ``mlmcrm.services.platform.metrics``).
+
+    Args:
+        env: The environment of the app's processes (see :func:`child_environment`).
+        public: The app is one of several behind a reverse proxy: the pages it serves open their
+            websocket to ``APP_URL`` (the proxy) rather than to the port this process listens
+            on (Reflex's ``api_url``, which the frontend build carries).
     """
     from mlmcrm.services.platform import metrics
 
     directory = get_settings().metrics_dir or get_settings().data_dir / "metrics"
     metrics.prepare_directory(directory)
-    return {**env, metrics.MULTIPROCESS_ENV: str(directory)}
+    web = {**env, metrics.MULTIPROCESS_ENV: str(directory)}
+    if public:
+        web["REFLEX_API_URL"] = get_settings().app_url
+    return web
 
 
 def refuse_demo_accounts_in_production() -> None:
@@ -189,6 +199,64 @@ def _print_banner(url: str, staff_totp: list[tuple[str, str, str]] | None = None
         lines.append("")
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
+
+
+class WebConfigError(RuntimeError):
+    """The web app alone cannot start as configured (the message says what to set)."""
+
+
+def check_web_alone() -> None:
+    """Refuse to start one web app of several unless the shared services are set and migrated.
+
+    Raises:
+        WebConfigError: ``DATABASE_URL``, ``REDIS_URL`` or ``APP_URL`` is unset, or the
+            database's schema is not the one this code expects.
+    """
+    from mlmcrm.migrations import current_revision, head_revision
+
+    missing = [
+        name for name in ("DATABASE_URL", "REDIS_URL", "APP_URL") if not os.environ.get(name)
+    ]
+    if missing:
+        raise WebConfigError(
+            f"{', '.join(missing)} not set: `web` runs one web app of several, against the shared "
+            "PostgreSQL and Redis, behind the proxy whose public address is APP_URL (for one "
+            "machine, use `run`)"
+        )
+    if not get_settings().s3_bucket:
+        print(
+            "warning: uploaded files (product images, identity documents, bank files) are kept "
+            "on this machine's disk; with several web apps set S3_BUCKET so that every one "
+            "finds them",
+            file=sys.stderr,
+            flush=True,
+        )
+    current, head = current_revision(), head_revision()
+    if current != head:
+        raise WebConfigError(
+            f"the database's schema is at {current or 'nothing'}, this code needs {head}: run "
+            "`python -m mlmcrm migrate` once (from one machine) before starting the web apps"
+        )
+
+
+def run_web(*, port: int = 3000) -> NoReturn:
+    """Run the web app alone (built frontend, one port), as one of several behind a proxy.
+
+    Nothing is started besides it: no embedded server, no worker, no migration, no seed. The
+    pages open their websocket to ``APP_URL``, the proxy. See the guide "Running on several
+    machines" (``docs/operations/several-machines.md``).
+
+    Args:
+        port: The port the app listens on (``BIND_HOST`` is the address).
+
+    The process becomes the web server (``exec``): it does not return.
+    """
+    check_web_alone()
+    refuse_demo_accounts_in_production()
+    command = reflex_command(port, "prod")
+    os.chdir(PROJECT_ROOT)
+    # The process becomes the web server: a process manager's signals reach it directly.
+    os.execve(command[0], command, web_environment(child_environment(), public=True))
 
 
 def run_app(*, port: int = 3000, env: str = "prod", seed: bool = True) -> int:
