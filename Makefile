@@ -9,12 +9,12 @@ export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test lint format browser promtool nginx venv benchmarks
+.PHONY: run test lint format browser promtool pgbouncer nginx venv benchmarks
 
 run: $(STAMP)
 	$(PY) -m mlmcrm run
 
-test: $(STAMP) browser promtool nginx lint
+test: $(STAMP) browser promtool pgbouncer nginx lint
 	$(PY) -m pytest
 
 venv: $(STAMP)
@@ -64,6 +64,20 @@ nginx:
 			--no-install-recommends nginx-light >/dev/null; \
 	else \
 		echo "The several-machines tests need nginx (Debian/Ubuntu: sudo apt-get install nginx-light)."; \
+		exit 1; \
+	fi
+
+# PgBouncer for the tests of the app behind a transaction pooler (Debian's pgbouncer package):
+# installed with apt-get when running as root. Debian puts it in /usr/sbin.
+pgbouncer:
+	@if command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "installing PgBouncer for the tests behind a transaction pooler"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends pgbouncer >/dev/null; \
+	else \
+		echo "The pooler tests need PgBouncer 1.18 or newer."; \
+		echo "Install it (Debian/Ubuntu: sudo apt-get install pgbouncer) or put pgbouncer on PATH."; \
 		exit 1; \
 	fi
 

@@ -18,7 +18,15 @@ row-level security policies read.
 The ``replica`` role is the app role on a read replica, for reports: its connections log in with
 ``REPLICA_DATABASE_URL`` when that is set (a login of ``mlmcrm_app`` on the replica, refused like
 the app's own login when it could bypass row-level security), else exactly as the app does, and
-every transaction on them is read-only.
+every transaction on them begins ``READ ONLY`` (per transaction, never for the whole connection).
+
+The ``locks`` engine holds the session-level advisory locks that outlive a transaction (a
+commission run's, a live estimate's): it connects with ``DATABASE_URL``, which is always a
+direct connection. Behind a transaction-mode pooler (``DATABASE_POOLER=pgbouncer``) a server
+connection passes from client to client between transactions, so anything kept for a session
+there (a ``SET``, a session lock, a prepared statement) would reach other people's work: the
+pooled engines (``app``, ``batch``, ``replica``) then log in as their own logins, never switch
+role, and never prepare statements.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from functools import lru_cache
 from typing import Literal
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, create_engine
 
 from mlmcrm.settings import ConfigError, get_settings
@@ -40,13 +48,16 @@ warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 APP_ROLE = "mlmcrm_app"
 BATCH_ROLE = "mlmcrm_batch"
-Role = Literal["owner", "app", "batch", "replica"]
+Role = Literal["owner", "app", "batch", "replica", "locks"]
 _ROLE_NAMES: dict[str, str | None] = {
     "owner": None,
     "app": APP_ROLE,
     "batch": BATCH_ROLE,
     "replica": APP_ROLE,
+    "locks": None,
 }
+_POOLED_ROLES = ("app", "batch", "replica")
+"""The roles whose URLs go through the pooler when ``DATABASE_POOLER`` is set."""
 
 
 def normalize_url(url: str) -> str:
@@ -78,6 +89,8 @@ POOL_SIZE = 10
 """Connections each engine's pool keeps open."""
 MAX_OVERFLOW = 20
 """Connections a pool may open beyond :data:`POOL_SIZE` while busy."""
+LOCKS_POOL_SIZE = 2
+"""Connections the ``locks`` engine keeps open: one per run or estimate under way."""
 
 _engines: dict[Role, Engine] = {}
 _engine_hooks: list[Callable[[Role, Engine], None]] = []
@@ -98,7 +111,9 @@ def get_engine(role: Role = "app") -> Engine:
     Args:
         role: ``owner`` for migrations and bulk loads, ``app`` for everything done for a person,
             ``batch`` for jobs that read across owners, ``replica`` for reports (the app role,
-            read-only, on the read replica when there is one).
+            read-only, on the read replica when there is one), ``locks`` for session-level
+            advisory locks (a direct connection with ``DATABASE_URL``, see
+            :func:`lock_connection`).
 
     Returns:
         A SQLAlchemy engine; cached per role.
@@ -111,12 +126,20 @@ def get_engine(role: Role = "app") -> Engine:
         "batch": settings.batch_database_url,
         "replica": settings.replica_database_url or settings.app_database_url,
     }.get(role)
+    connect_args: dict[str, object] = {"application_name": f"mlmcrm-{role}"}
+    if settings.database_pooler and role in _POOLED_ROLES:
+        # A transaction pooler hands the next transaction to any server connection, where a
+        # statement psycopg prepared on another one does not exist.
+        connect_args["prepare_threshold"] = None
     engine = create_engine(
         normalize_url(own_login) if own_login else database_url(),
         pool_pre_ping=True,
-        pool_size=POOL_SIZE,
+        pool_size=LOCKS_POOL_SIZE if role == "locks" else POOL_SIZE,
         max_overflow=MAX_OVERFLOW,
-        connect_args={"application_name": f"mlmcrm-{role}"},
+        connect_args=connect_args,
+        # Reports never write, not even by mistake on the primary when there is no replica;
+        # psycopg begins each of their transactions with BEGIN READ ONLY.
+        execution_options={"postgresql_readonly": True} if role == "replica" else {},
     )
     role_name = _ROLE_NAMES[role]
     if role_name is not None:
@@ -128,10 +151,6 @@ def get_engine(role: Role = "app") -> Engine:
             with dbapi_connection.cursor() as cursor:
                 if not own_login:
                     cursor.execute(f"SET ROLE {role_name}")
-                if role == "replica":
-                    # Reports never write: not even by mistake on the primary when there is
-                    # no replica.
-                    cursor.execute("SET default_transaction_read_only = on")
                 cursor.execute(_PRIVILEGED_SQL)
                 (privileged,) = cursor.fetchone()
             dbapi_connection.autocommit = autocommit
@@ -151,6 +170,23 @@ def get_engine(role: Role = "app") -> Engine:
     for hook in _engine_hooks:
         hook(role, engine)
     return engine
+
+
+@contextmanager
+def lock_connection() -> Iterator[Connection]:
+    """A direct connection (``DATABASE_URL``) for session-level advisory locks.
+
+    A session lock belongs to a server connection: taken through a transaction pooler it would
+    stay on a server connection that other clients use next, and its unlock could run on
+    another. This connection is never pooled by PgBouncer, so the lock lives exactly as long as
+    the holder keeps it (or its connection). Commit after taking and after releasing, so the
+    connection does not sit in an open transaction meanwhile.
+
+    Yields:
+        A connection of the ``locks`` engine.
+    """
+    with get_engine("locks").connect() as connection:
+        yield connection
 
 
 def on_new_engine(hook: Callable[[Role, Engine], None]) -> None:

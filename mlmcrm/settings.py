@@ -62,6 +62,9 @@ class Settings:
         batch_database_url: A login of the batch role for cross-owner jobs, or None.
         replica_database_url: A login of the runtime role on a read replica, where the reports
             run; None reads them from the app's own database as the app role.
+        database_pooler: ``pgbouncer`` when ``APP_DATABASE_URL``, ``BATCH_DATABASE_URL`` and
+            ``REPLICA_DATABASE_URL`` go through a transaction-mode pooler (``DATABASE_URL``
+            stays a direct connection); empty when every URL reaches PostgreSQL directly.
         pg_bin_dir: The folder of ``pg_dump``, ``pg_dumpall`` and ``pg_restore`` for backups
             (``PG_BIN_DIR``); empty searches the usual places. Their major version must match
             the server's either way.
@@ -152,6 +155,7 @@ class Settings:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     bind_host: str = DEFAULT_BIND_HOST
     replica_database_url: str | None = field(default=None, repr=False)
+    database_pooler: str = ""
     pg_bin_dir: str = ""
     metrics_token: str = field(default="", repr=False)
     metrics_dir: Path | None = None
@@ -318,6 +322,43 @@ def _environment_from(env: dict[str, str], bind_host: str) -> str:
             "ENVIRONMENT=development to run the demo on a network on purpose"
         )
     return "development"
+
+
+DATABASE_POOLERS = ("pgbouncer",)
+
+
+def parse_database_pooler(env: Mapping[str, str]) -> str:
+    """Check ``DATABASE_POOLER``: empty (direct connections) or ``pgbouncer``.
+
+    Behind a transaction-mode pooler a server connection serves many clients one transaction
+    at a time, so nothing may be set for a whole connection: the app and batch work must log in
+    as logins of their own (no ``SET ROLE`` at connect).
+
+    Args:
+        env: The variables to read.
+
+    Returns:
+        ``pgbouncer`` or the empty string.
+
+    Raises:
+        ConfigError: An unknown pooler, or a pooler without ``APP_DATABASE_URL`` and
+            ``BATCH_DATABASE_URL`` (the message names the missing ones).
+    """
+    pooler = env.get("DATABASE_POOLER", "").strip().lower()
+    if pooler in ("", "none"):
+        return ""
+    if pooler not in DATABASE_POOLERS:
+        raise ConfigError(f"DATABASE_POOLER must be pgbouncer or empty, not {pooler!r}")
+    missing = [
+        name for name in ("APP_DATABASE_URL", "BATCH_DATABASE_URL") if not env.get(name, "").strip()
+    ]
+    if missing:
+        raise ConfigError(
+            f"DATABASE_POOLER={pooler} needs {' and '.join(missing)}: behind a transaction "
+            "pooler the app cannot switch role with SET ROLE on each connection, so it must "
+            "log in as members of mlmcrm_app and mlmcrm_batch"
+        )
+    return pooler
 
 
 LOG_FORMATS = ("json", "text")
@@ -525,6 +566,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         trusted_proxies=parse_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
         bind_host=bind_host,
         replica_database_url=env.get("REPLICA_DATABASE_URL", "").strip() or None,
+        database_pooler=parse_database_pooler(env),
         pg_bin_dir=env.get("PG_BIN_DIR", "").strip(),
         metrics_token=parse_metrics_token(env.get("METRICS_TOKEN", "")),
         metrics_dir=Path(

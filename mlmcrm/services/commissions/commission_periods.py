@@ -188,9 +188,11 @@ def running_job(period_id: int, *, session: Session) -> Job | None:
     run itself changed nothing the period shows (see :mod:`commission_run`), and while it was
     alive it held the period's run lock, a session lock that PostgreSQL releases when the
     worker's connection goes. So a ``running`` run job is dead when nobody else holds the lock
-    and it has shown no sign of life (progress) for :data:`DEAD_RUN_AFTER`: the row is marked
-    failed, saying why, and the period can be run again. Taking a live run for dead by mistake
-    is harmless: the lock still keeps two runs of a period from overlapping.
+    in this database (another database on the same server has advisory locks of its own, on the
+    same keys; the run holds it on a direct connection even behind a transaction pooler) and it
+    has shown no sign of life (progress) for :data:`DEAD_RUN_AFTER`: the row is marked failed,
+    saying why, and the period can be run again. Taking a live run for dead by mistake is
+    harmless: the lock still keeps two runs of a period from overlapping.
     """
     jobs = session.exec(
         select(Job)
@@ -218,6 +220,7 @@ SELECT coalesce(heartbeat_at, started_at, created_at) < now() - make_interval(se
    AND NOT EXISTS (
        SELECT 1 FROM pg_locks
        WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND pid <> pg_backend_pid()
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
          AND CAST(classid AS bigint) = :cls AND CAST(objid AS bigint) = :period)
 FROM jobs WHERE id = :id
 """

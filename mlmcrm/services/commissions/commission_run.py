@@ -19,8 +19,10 @@
    stays.
 
 A session-level advisory lock keyed by the period makes a second run of the same period fail
-at once; closing a period and adjusting it take the same lock. Readers of the ledger hold the
-swap back at most ``SWAP_LOCK_TIMEOUT``; then the run fails and changes nothing.
+at once; closing a period and adjusting it take the same lock. The run holds it on a direct
+connection (:func:`mlmcrm.db.lock_connection`), never through a transaction pooler. Readers of
+the ledger hold the swap back at most ``SWAP_LOCK_TIMEOUT``; then the run fails and changes
+nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy as np
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from mlmcrm.db import get_engine
+from mlmcrm.db import get_engine, lock_connection
 from mlmcrm.engine import (
     Carry,
     EngineError,
@@ -150,10 +152,10 @@ def run_period(*, actor: Actor, period_id: int, progress: Progress | None = None
         DomainError: No active plan, or the data breaks the plan's rules (named by id).
     """
     report = progress or (lambda _percent, _message: None)
-    with get_engine("batch").connect() as lock_connection:
-        if not try_run_lock(lock_connection, period_id):
+    with lock_connection() as lock:
+        if not try_run_lock(lock, period_id):
             raise RunRefused("This period is already being run or closed; try again shortly.")
-        lock_connection.commit()
+        lock.commit()
         try:
             started = time.perf_counter()
             report(2, "Loading the period from the database")
@@ -178,11 +180,11 @@ def run_period(*, actor: Actor, period_id: int, progress: Progress | None = None
                 )
             written = time.perf_counter()
         finally:
-            lock_connection.execute(
+            lock.execute(
                 text("SELECT pg_advisory_unlock(:cls, :period)"),
                 {"cls": RUN_LOCK_CLASS, "period": int(period_id)},
             )
-            lock_connection.commit()
+            lock.commit()
     start, end = to_micros(inputs.period_start), to_micros(inputs.period_end)
     in_period = (inputs.orders.created_at >= start) & (inputs.orders.created_at < end)
     return RunSummary(

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from sqlalchemy import event, text
 from sqlmodel import Session, col, select
 
-from mlmcrm.db import get_engine
+from mlmcrm.db import get_engine, lock_connection
 from mlmcrm.engine.compute import Result
 from mlmcrm.errors import DomainError, NotFound
 from mlmcrm.models import CommissionEstimate, CommissionPeriod, CompanySetting
@@ -368,15 +368,15 @@ def estimate_period(
             ).scalar_one_or_none()
         if period_id is None:
             return EstimateOutcome(period_id=None, computed=False, reason="No period is open.")
-    with get_engine("batch").connect() as lock_connection:
-        if not try_run_lock(lock_connection, period_id):
-            lock_connection.rollback()
+    with lock_connection() as lock:
+        if not try_run_lock(lock, period_id):
+            lock.rollback()
             return EstimateOutcome(
                 period_id=period_id,
                 computed=False,
                 reason="A commission run or close of this period is under way.",
             )
-        lock_connection.commit()
+        lock.commit()
         try:
             report(5, "Loading the period")
             provisional = _previous_open(period_id)
@@ -401,11 +401,11 @@ def estimate_period(
                 started=started,
             )
         finally:
-            lock_connection.execute(
+            lock.execute(
                 text("SELECT pg_advisory_unlock(:cls, :period)"),
                 {"cls": RUN_LOCK_CLASS, "period": int(period_id)},
             )
-            lock_connection.commit()
+            lock.commit()
     return EstimateOutcome(
         period_id=period_id,
         computed=True,

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from mlmcrm.db import get_engine, session_scope
 from mlmcrm.models import Job
@@ -60,6 +60,21 @@ def test_a_run_holding_the_period_lock_is_alive_however_quiet(owner, company, pr
             _start(company, private_redis)
         worker_connection.execute(text("SELECT pg_advisory_unlock_all()"))
     assert _status(owner, alive) == ("running", None)
+
+
+def test_the_same_lock_held_in_another_database_does_not_keep_a_dead_run_alive(
+    owner, company, private_redis, database_url
+):
+    dead = _running_job(owner, company.period_id, last_sign_of_life=timedelta(minutes=5))
+    elsewhere = create_engine(database_url)
+    try:
+        with elsewhere.connect() as other_database:
+            assert commission_run.try_run_lock(other_database, company.period_id)
+            _start(company, private_redis)
+            other_database.execute(text("SELECT pg_advisory_unlock_all()"))
+    finally:
+        elsewhere.dispose()
+    assert _status(owner, dead)[0] == "failed"
 
 
 def test_a_run_that_just_started_is_not_taken_for_dead(owner, company, private_redis):
