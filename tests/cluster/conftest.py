@@ -2,13 +2,16 @@
 
 ``docs/operations/several-machines.md`` describes mlmcrm on several machines: web apps
 (``python -m mlmcrm web``) behind nginx, several workers (``python -m mlmcrm worker``), one
-PostgreSQL and one Redis shared by all. This package starts exactly that on the loopback: a
-database of its own on the test server (migrated, with a small demo company), two web apps on
-two ports, two workers, and nginx in front of the web apps with the guide's own
-``mlmcrm-proxy.conf``. Every process gets the same secrets, as the guide asks; each web app has
-its own metrics folder, as separate machines would.
+PostgreSQL reached through PgBouncer in transaction mode, and one Redis shared by all. This
+package starts exactly that on the loopback: a database of its own on the test server
+(migrated, with a small demo company) and logins of its own for the app and the batch jobs,
+a PgBouncer in front of it, two web apps on two ports, two workers, and nginx in front of the
+web apps with the guide's own ``mlmcrm-proxy.conf``. Every process gets the same settings and
+secrets, as the guide asks; each web app has its own metrics folder, as separate machines
+would.
 
-nginx comes from the operating system (``make test`` installs Debian's ``nginx-light``).
+nginx and PgBouncer come from the operating system (``make test`` installs Debian's
+``nginx-light`` and ``pgbouncer``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, create_database, drop_database, redis_url_with_db
 from tests.live_app import Answer, http, wait_for
+from tests.pgbouncer import PgBouncer, require_pgbouncer
 from tests.smtp_sink import SmtpSink
 
 CLUSTER_REDIS_DB = int(os.environ.get("TEST_CLUSTER_REDIS_DB", "8"))
@@ -150,9 +154,19 @@ class Machine:
 class Cluster:
     """Two web apps behind nginx, two workers, one database and one Redis."""
 
-    def __init__(self, root: Path, database_url: str, redis_url: str, smtp: SmtpSink) -> None:
+    def __init__(
+        self,
+        root: Path,
+        database_url: str,
+        redis_url: str,
+        smtp: SmtpSink,
+        bouncer: PgBouncer,
+        logins: dict[str, str],
+    ) -> None:
         self.root = root
         self.database_url = database_url
+        self.bouncer = bouncer
+        self.logins = logins
         self.redis_url = redis_url
         self.smtp = smtp
         self.proxy_port = _free_port()
@@ -162,6 +176,8 @@ class Cluster:
             "SECRET_KEY": secrets.token_urlsafe(48),
             "FIELD_ENCRYPTION_KEY": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         }
+        self.pooled: dict[str, str] = {}
+        """The app's logins through PgBouncer (set once it listens)."""
         self.webs: list[Machine] = []
         self.workers: list[Machine] = []
         self.nginx: subprocess.Popen | None = None
@@ -182,6 +198,7 @@ class Cluster:
                 "APP_URL": self.url,
                 "TRUSTED_PROXIES": "127.0.0.1/32",
                 "SMTP_URL": self.smtp.url,
+                **self.pooled,
                 **self.secrets,
                 **extra,
             }
@@ -357,18 +374,24 @@ def cluster(server_url: str, redis_url: str) -> Iterator[Cluster]:
     """The cluster, started once for the package's tests (migrated, with a small company)."""
     import redis
 
+    from mlmcrm.db import libpq_url
     from mlmcrm.migrations import upgrade_to_head
     from mlmcrm.services.demo.seed import seed_demo_company
 
     nginx_binary()
+    require_pgbouncer()
     root = Path(tempfile.mkdtemp(prefix="mlmcrm-cluster-"))
     root.chmod(0o755)
-    name = f"mlmcrm_cluster_{uuid.uuid4().hex[:10]}"
+    suffix = uuid.uuid4().hex[:10]
+    name = f"mlmcrm_cluster_{suffix}"
+    logins = {"app": f"mlmcrm_app_cluster_{suffix}", "batch": f"mlmcrm_batch_cluster_{suffix}"}
     database_url = create_database(server_url, name)
     cluster_redis = redis_url_with_db(redis_url, CLUSTER_REDIS_DB)
     redis.Redis.from_url(cluster_redis).flushdb()
     smtp = SmtpSink().start()
-    started = Cluster(root, database_url, cluster_redis, smtp)
+    # Enough server connections for two web apps and two workers to take turns on.
+    bouncer = PgBouncer(server_url, users=list(logins.values()), pool_size=5)
+    started = Cluster(root, database_url, cluster_redis, smtp, bouncer, logins)
     # This process acts as one more machine of the cluster (it queues jobs as a web app does).
     own = {
         "DATABASE_URL": database_url,
@@ -376,19 +399,34 @@ def cluster(server_url: str, redis_url: str) -> Iterator[Cluster]:
         "APP_URL": started.url,
         **started.secrets,
     }
-    saved = {n: os.environ.get(n) for n in own}
+    pooled_names = ("APP_DATABASE_URL", "BATCH_DATABASE_URL", "DATABASE_POOLER")
+    saved = {n: os.environ.get(n) for n in [*own, *pooled_names]}
     try:
-        _use(own)
         upgrade_to_head(database_url)
+        with psycopg.connect(libpq_url(database_url), autocommit=True) as owner:
+            owner.execute(f"CREATE ROLE {logins['app']} LOGIN IN ROLE mlmcrm_app")
+            owner.execute(f"CREATE ROLE {logins['batch']} LOGIN IN ROLE mlmcrm_batch")
+        _use(own)
         seed_demo_company(distributors=SEED_DISTRIBUTORS, orders=SEED_ORDERS)
+        bouncer.start()
+        started.pooled = {
+            "APP_DATABASE_URL": bouncer.url_for(logins["app"], name),
+            "BATCH_DATABASE_URL": bouncer.url_for(logins["batch"], name),
+            "DATABASE_POOLER": "pgbouncer",
+        }
+        _use({**own, **started.pooled})
         started.start_workers()
         started.start_webs()
         started.start_proxy()
         yield started
     finally:
         started.stop()
+        bouncer.stop()
         smtp.stop()
         _use(saved)
         redis.Redis.from_url(cluster_redis).flushdb()
         drop_database(server_url, name)
+        with psycopg.connect(libpq_url(server_url), autocommit=True) as server:
+            for login in logins.values():
+                server.execute(f"DROP ROLE IF EXISTS {login}")
         shutil.rmtree(root, ignore_errors=True)

@@ -104,3 +104,38 @@ def test_a_web_app_that_dies_is_routed_around(cluster: Cluster):
     finally:
         dead.start()
         cluster.wait_for_web(1)
+
+
+def test_every_machine_reaches_postgresql_through_pgbouncer_with_row_level_security(
+    cluster: Cluster,
+):
+    cookie = cluster.sign_in(DISTRIBUTOR_EMAIL, DEMO_PASSWORD)
+    connected, updates = socket_events(cluster.url, "/crm", cookie=cookie)
+    assert connected
+    shown = {
+        int(card["id"])
+        for columns in state_values(updates, "board_columns")
+        for column in columns
+        for card in column["cards"]
+    }
+    (owner_id,) = cluster.query("SELECT id FROM users WHERE email = %s", DISTRIBUTOR_EMAIL)[0]
+    own = {row[0] for row in cluster.query("SELECT id FROM contacts WHERE owner_id = %s", owner_id)}
+    others = cluster.query("SELECT count(*) FROM contacts WHERE owner_id <> %s", owner_id)[0][0]
+    assert shown and others, "the demo company should give contacts to several people"
+    assert shown <= own, "a distributor was shown contacts of someone else"
+    # The web apps and the workers (a job reads as the batch login) are PgBouncer's clients.
+    job_id = job_service.enqueue_job(actor=Actor.system("cluster test"), kind="system.check").id
+    wait_for(
+        lambda: cluster.query("SELECT status FROM jobs WHERE id = %s", job_id)[0][0] == "succeeded",
+        timeout=180,
+        what=f"job {job_id}",
+    )
+    pools = {row[1] for row in cluster.bouncer.admin("SHOW POOLS")}
+    assert {cluster.logins["app"], cluster.logins["batch"]} <= pools, pools
+    # Nothing logs in to PostgreSQL as those logins except PgBouncer (one pool per login).
+    servers = cluster.query(
+        "SELECT usename, count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND usename = ANY(%s) GROUP BY usename",
+        list(cluster.logins.values()),
+    )
+    assert all(count <= cluster.bouncer.pool_size for _user, count in servers), servers
