@@ -247,8 +247,7 @@ class Cluster:
             f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=30s;"
             for port in self.web_ports
         )
-        for folder in ("nginx-body", "nginx-proxy", "nginx-fastcgi", "nginx-uwsgi", "nginx-scgi"):
-            (self.root / folder).mkdir(exist_ok=True)
+        # nginx makes its folders for buffered bodies itself, owned by its worker's user.
         config = self.root / "nginx.conf"
         config.write_text(
             _NGINX_TEMPLATE.format(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -16,6 +17,7 @@ from tests.cluster.conftest import Cluster
 from tests.live_app import (
     DEMO_PASSWORD,
     DISTRIBUTOR_EMAIL,
+    http,
     socket_events,
     state_values,
     wait_for,
@@ -53,6 +55,13 @@ def test_pages_and_their_headers_come_through_the_proxy(cluster: Cluster):
     policy = login.headers["Content-Security-Policy"]
     assert "connect-src" in policy and "frame-ancestors 'none'" in policy, policy
     assert cluster.get("/api/health").json()["database"] == "ok"
+    # The frontend's scripts (the largest a few hundred kilobytes) come through whole.
+    scripts = sorted(set(re.findall(r'/assets/[^"\'?#]+\.js', login.text)))
+    assert scripts, login.text[:2000]
+    direct = f"http://127.0.0.1:{cluster.web_ports[0]}"
+    for script in scripts:
+        proxied = cluster.get(script)
+        assert proxied.status == 200 and proxied.body == http("GET", direct + script).body, script
 
 
 def test_jobs_queued_on_any_machine_run_once_on_one_of_the_workers(cluster: Cluster):
