@@ -496,10 +496,14 @@ async def _order(person: Person, plan: Plan, http_session: Any) -> None:
     pay_url, session_id = found.groups()
     person.results.checkout_sessions.append(session_id)
     started = time.perf_counter()
-    try:
-        async with http_session.get(pay_url, allow_redirects=False) as answer:
+    try:  # the payment page, then its form (the stand-in pays and sends the webhook)
+        async with http_session.get(pay_url) as answer:
+            await answer.read()
+        async with http_session.post(
+            pay_url, data={"card": "4242 4242 4242 4242"}, allow_redirects=False
+        ) as answer:
             if answer.status not in (302, 303):
-                person.results.error("pay", f"payment page answered {answer.status}")
+                person.results.error("pay", f"payment form answered {answer.status}")
                 return
     except Exception as exc:  # noqa: BLE001 - a failed payment is the run's error
         person.results.error("pay", repr(exc))
@@ -644,23 +648,22 @@ def check_orders(app: App, sessions: list[str]) -> tuple[int, int]:
 
 
 def _people(database_url: str, users: int) -> list[str]:
-    """The demo distributor, leaders near the top of the tree and a random sample of the rest."""
+    """The demo distributor (a downline of about 10,000), a quarter leaders (the plan's top
+    rank, downlines of hundreds to a few thousand), the rest anyone: a sample of the company.
+    """
+    sample = (
+        "SELECT u.email FROM distributors d TABLESAMPLE SYSTEM ({share}) REPEATABLE (42)"
+        " JOIN users u ON u.id = d.user_id"
+        " WHERE d.status = 'active' AND u.status = 'active' AND u.role = 'distributor'"
+        " AND d.sponsor_id IS NOT NULL AND u.email <> %s {rank} LIMIT %s"
+    )
     leaders = _query(
         database_url,
-        "SELECT u.email FROM distributors d JOIN users u ON u.id = d.user_id"
-        " WHERE d.status = 'active' AND u.status = 'active' AND u.email <> %s"
-        " ORDER BY d.id LIMIT %s",
+        sample.format(share=20, rank="AND d.rank_id = (SELECT max(rank_id) FROM distributors)"),
         DEMO_DISTRIBUTOR,
         users // 4,
     )
-    others = _query(
-        database_url,
-        "SELECT u.email FROM distributors d TABLESAMPLE SYSTEM (1) REPEATABLE (42)"
-        " JOIN users u ON u.id = d.user_id"
-        " WHERE d.status = 'active' AND u.status = 'active' AND u.email <> %s LIMIT %s",
-        DEMO_DISTRIBUTOR,
-        users,
-    )
+    others = _query(database_url, sample.format(share=1, rank=""), DEMO_DISTRIBUTOR, users)
     emails = [DEMO_DISTRIBUTOR] + [row[0] for row in leaders]
     emails += [row[0] for row in others if row[0] not in emails]
     return emails[:users]
