@@ -149,19 +149,24 @@ class App:
 
     def start(self) -> None:
         """Start Stripe's stand-in, the worker and the web app; wait until the app answers."""
-        from mlmcrm.runtime import reflex_command, wait_for_http
+        from mlmcrm.runtime import reflex_command, wait_for_http, web_environment
 
         self.stripe.start()
         self.stripe.webhook_url = f"{self.url}/api/webhooks/stripe"
         env = self.environment()
         os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "APP_URL")})
+        commands = [
+            ([sys.executable, "-m", "mlmcrm", "worker"], env),
+            # The web app's processes share their metrics, as under `python -m mlmcrm run`.
+            (reflex_command(self.port, "prod"), web_environment(env)),
+        ]
         with self.log.open("ab") as log:
-            for command in ([sys.executable, "-m", "mlmcrm", "worker"], None):
+            for command, environment in commands:
                 self.processes.append(
                     subprocess.Popen(
-                        command or reflex_command(self.port, "prod"),
+                        command,
                         cwd=ROOT,
-                        env=env,
+                        env=environment,
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
