@@ -207,6 +207,20 @@ class App:
         except RuntimeError:
             return cookie  # the same session, now answered
 
+    def cpu_seconds(self) -> float:
+        """CPU time the web app's processes have used (all of them, children included)."""
+        import psutil
+
+        total = 0.0
+        try:
+            web = psutil.Process(self.processes[-1].pid)
+            for process in [web, *web.children(recursive=True)]:
+                times = process.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:  # a process that ended between listing and reading
+            pass
+        return total
+
     def metrics(self) -> dict[str, tuple[float, int]]:
         """The server's total seconds and count per event handler (``/api/metrics``)."""
         with urllib.request.urlopen(f"{self.url}/api/metrics", timeout=30) as response:  # noqa: S310 - loopback
@@ -775,6 +789,7 @@ def main() -> int:
         )
         started = time.monotonic()
         cpu_before = os.times()
+        web_cpu_before = app.cpu_seconds()
         from tests import aio
 
         results = aio.run(
@@ -790,6 +805,7 @@ def main() -> int:
         )
         elapsed = time.monotonic() - started
         cpu = os.times()
+        web_cpu = app.cpu_seconds() - web_cpu_before
         load_after = _load_average()
         after = app.metrics()
         server = {
@@ -801,6 +817,13 @@ def main() -> int:
         print(
             f"\n{len(results.checkout_sessions)} orders placed, {orders_lost} not paid exactly"
             f" once; {refused} webhook deliveries refused (sent again)"
+        )
+        answered = sum(len(v) for v in results.times.values())
+        events = sum(count for _, count in server.values())
+        print(
+            f"web app CPU: {web_cpu:.0f} s in {elapsed:.0f} s,"
+            f" {1000 * web_cpu / max(1, answered):.0f} ms per action,"
+            f" {1000 * web_cpu / max(1, events):.0f} ms per event ({events} events)"
         )
         print(
             f"load generator CPU: {cpu.user - cpu_before.user + cpu.system - cpu_before.system:.0f}"
@@ -819,6 +842,7 @@ def main() -> int:
             "page_load_p95_ms": round(_percentile(page_loads, 0.95)),
             "page_loads": len(page_loads),
             "errors": sum(results.errors.values()),
+            "web_cpu_ms_per_action": round(1000 * web_cpu / max(1, answered)),
             "orders": len(results.checkout_sessions),
             "orders_lost": orders_lost,
             "load_average": load_after,
