@@ -362,13 +362,17 @@ def load_inputs(
         )
         prior_rows = connection.execute(
             text(
-                "SELECT l.distributor_id, l.bonus, (l.amount * 1000000)::bigint AS amount,"
-                " l.source_order_id, l.source_distributor_id, l.level"
-                " FROM commission_ledger l JOIN commission_periods p ON p.id = l.period_id"
-                " WHERE p.status = 'closed' AND l.source_order_id IN ("
+                # The refunded orders first, then each closed ledger's source index: as a
+                # semi-join the planner read every closed line (minutes for 18 million).
+                "WITH refunded AS MATERIALIZED ("
                 "  SELECT r.order_id FROM order_refunds r JOIN orders o ON o.id = r.order_id"
                 "  WHERE r.refunded_at >= :start AND r.refunded_at < :end"
                 "  AND o.created_at < :start)"
+                " SELECT l.distributor_id, l.bonus, (l.amount * 1000000)::bigint AS amount,"
+                " l.source_order_id, l.source_distributor_id, l.level"
+                " FROM commission_ledger l JOIN commission_periods p ON p.id = l.period_id"
+                " WHERE p.status = 'closed'"
+                " AND l.source_order_id = ANY(ARRAY(SELECT order_id FROM refunded))"
             ),
             {"start": start, "end": end},
         ).all()
