@@ -8,7 +8,7 @@ from typing import Any
 from mlmcrm.db import session_scope
 from mlmcrm.engine.memory import keep_freed_memory
 from mlmcrm.models import User
-from mlmcrm.services.commissions.commission_periods import RUN_JOB_KIND
+from mlmcrm.services.commissions.commission_periods import RUN_JOB_KIND, store_period_figures
 from mlmcrm.services.commissions.commission_run import run_period
 from mlmcrm.services.commissions.estimates import ESTIMATE_JOB_KIND, estimate_period
 from mlmcrm.services.commissions.period_messages import NOTIFY_CLOSED_JOB, notify_closed
@@ -31,7 +31,7 @@ def _requester(user_id: int | None) -> Actor:
 def run_commissions(
     progress: Callable[[float, str], None], *, period_id: int, requested_by: int | None = None
 ) -> dict[str, Any]:
-    """Run a period's commissions and store the result as its preview.
+    """Run a period's commissions, store the result as its preview, then its page figures.
 
     The job runs in a work horse the worker forks for it, so keeping freed memory for reuse
     (fewer page faults in the engine and the write) lasts only as long as the job.
@@ -39,6 +39,8 @@ def run_commissions(
     keep_freed_memory()
     summary = run_period(actor=_requester(requested_by), period_id=period_id, progress=progress)
     progress(99, f"Stored run {summary.run}: {summary.ledger_lines:,} lines")
+    with session_scope("batch") as session:  # the Commissions page's figures of the new ledger
+        store_period_figures(session=session, period_id=period_id)
     return summary.as_dict()
 
 

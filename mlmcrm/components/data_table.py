@@ -138,14 +138,25 @@ def simple_table(
 
 
 def pager(state: type[PagedListState]) -> rx.Component:
-    """Which rows show ("1–50 of 312"), and the Previous and Next buttons."""
+    """Which rows show ("1–50 of 312"), and the Previous and Next buttons.
+
+    A list that stops counting (``count_limit``) shows "1–50 of more than 1050".
+    """
     first = state.offset + 1
     last = rx.cond(
         state.offset + state.page_size < state.total, state.offset + state.page_size, state.total
     )
     return rx.hstack(
         rx.text(
-            rx.cond(state.total > 0, f"{first}–{last} of {state.total}", "No rows"),
+            rx.cond(
+                state.total > 0,
+                rx.cond(
+                    state.total_more,
+                    f"{first}–{last} of more than {state.total}",
+                    f"{first}–{last} of {state.total}",
+                ),
+                "No rows",
+            ),
             size="2",
             color=rx.color("gray", 11),
         ),
@@ -161,7 +172,7 @@ def pager(state: type[PagedListState]) -> rx.Component:
             "Next",
             variant="soft",
             on_click=state.next_page,
-            disabled=state.offset + state.page_size >= state.total,
+            disabled=(state.offset + state.page_size >= state.total) & ~state.total_more,
             class_name="touch-target",
         ),
         align="center",

@@ -211,6 +211,30 @@ class CommissionEstimate(SQLModel, table=True):
     seconds: float = column_field(sa.Float, nullable=False)
 
 
+class CommissionPeriodFigures(SQLModel, table=True):
+    """A period's figures as the Commissions page shows them, kept until its ledger changes.
+
+    Summing a period's millions of ledger lines takes seconds, and the figures change only
+    when the ledger does: ``stamp`` names the ledger they were computed from (the period's
+    runs, status and adjustments, and what it was compared with); a view whose stamp differs
+    computes them again and replaces the row. See
+    :func:`mlmcrm.services.commissions.commission_periods.period_figures`.
+    """
+
+    __tablename__ = "commission_period_figures"
+
+    period_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger,
+            sa.ForeignKey("commission_periods.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    stamp: str = column_field(sa.Text, nullable=False)
+    figures: dict[str, Any] = column_field(JSONB, nullable=False)
+    computed_at: datetime = created_at_field()
+
+
 class CommissionEstimateStat(SQLModel, table=True):
     """A distributor's estimated state and earnings in an open period.
 

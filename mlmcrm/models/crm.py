@@ -67,6 +67,11 @@ class Contact(SQLModel, table=True):
         sa.Index("ix_contacts_owner_id_phone_e164", "owner_id", "phone_e164"),
         sa.Index("ix_contacts_import_id", "import_id"),
         sa.Index("ix_contacts_search_vector", "search_vector", postgresql_using="gin"),
+        sa.Index(
+            "ix_contacts_customer_id",
+            "customer_id",
+            postgresql_where=sa.text("customer_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = id_field()
@@ -106,6 +111,11 @@ class Task(SQLModel, table=True):
         sa.CheckConstraint(in_values("status", TASK_STATUSES), name="status"),
         sa.Index("ix_tasks_assignee_id_status_due_at", "assignee_id", "status", "due_at"),
         sa.Index("ix_tasks_contact_id", "contact_id"),
+        sa.Index(
+            "ix_tasks_customer_id",
+            "customer_id",
+            postgresql_where=sa.text("customer_id IS NOT NULL"),
+        ),
         sa.Index("ix_tasks_search_vector", "search_vector", postgresql_using="gin"),
         sa.UniqueConstraint("auto_key"),
     )

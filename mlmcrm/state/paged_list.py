@@ -89,6 +89,7 @@ class PagedListState(rx.State, mixin=True):
 
     rows: list[dict[str, str]] = []
     total: int = 0
+    total_more: bool = False
     offset: int = 0
     sort: str = ""
     descending: bool = False
@@ -103,6 +104,12 @@ class PagedListState(rx.State, mixin=True):
     """The filter form's field names (others are ignored)."""
     page_size: ClassVar[int] = 50
     """Rows per page."""
+    count_limit: ClassVar[int] = 0
+    """How far past the page's start the list counts; 0: every matching row.
+
+    A list of millions then says "more than 1050" instead of counting them all on every view;
+    :attr:`total_more` says the total is that lower bound.
+    """
     export_name: ClassVar[str] = ""
     """The CSV file's name stem and the audited entity; empty: no export."""
 
@@ -122,7 +129,11 @@ class PagedListState(rx.State, mixin=True):
 
     def _query(self) -> ListQuery:
         return ListQuery(
-            sort=self.sort, descending=self.descending, limit=self.page_size, offset=self.offset
+            sort=self.sort,
+            descending=self.descending,
+            limit=self.page_size,
+            offset=self.offset,
+            count_limit=type(self).count_limit,
         )
 
     def _reload_list(self, *, actor: Actor, session: Session) -> None:
@@ -130,10 +141,12 @@ class PagedListState(rx.State, mixin=True):
         try:
             found, total = self._fetch(self._query(), actor=actor, session=session)
         except ValidationFailed:
-            self.rows, self.total = [], 0
+            self.rows, self.total, self.total_more = [], 0, False
             raise
         self.rows = [self._cells(item) for item in found]
-        self.total = int(total)
+        limit = type(self).count_limit
+        self.total_more = limit > 0 and int(total) > self.offset + limit
+        self.total = int(total) - 1 if self.total_more else int(total)
 
     def _reset_list(self) -> None:
         self.filters, self.offset, self.sort, self.descending = {}, 0, "", False
@@ -166,7 +179,7 @@ class PagedListState(rx.State, mixin=True):
     @guarded(_permission)
     def next_page(self, *, actor: Actor, session: Session) -> None:
         """The next page, if there is one."""
-        if self.offset + self.page_size < self.total:
+        if self.total_more or self.offset + self.page_size < self.total:
             self.offset += self.page_size
             self._reload_list(actor=actor, session=session)
 

@@ -57,6 +57,8 @@ class AdminOrdersState(PagedListState, AuthState):
         "until",
     )
     export_name: ClassVar[str] = "orders"
+    count_limit: ClassVar[int] = 1000
+    """The company has millions of orders: the pager counts at most 1,000 past the page."""
 
     @rx.event
     def guard(self) -> rx.event.EventSpec | None:

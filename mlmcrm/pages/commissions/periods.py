@@ -83,9 +83,9 @@ class CommissionsState(PagedListState, JobPollerState, AuthState):
             return
         period_id = int(self.selected_id)
         period = periods.get_period(session=session, actor=actor, period_id=period_id)
-        totals = periods.bonus_totals(session=session, actor=actor, period_id=period_id)
-        comparison = periods.compare_runs(session=session, actor=actor, period_id=period_id)
-        earners = periods.top_earners(session=session, actor=actor, period_id=period_id)
+        figures = periods.period_figures(session=session, actor=actor, period_id=period_id)
+        totals, comparison = figures.by_bonus, figures.comparison
+        earners = figures.top_earners
         self.selected_label, self.selected_status = period.label, period.status
         self.selected_total, self.selected_lines = format(period.total, "f"), f"{period.lines:,}"
         self.selected_runs = str(period.runs)

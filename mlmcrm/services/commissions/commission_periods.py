@@ -8,6 +8,8 @@ next period's run.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 RUN_JOB_KIND = declare_job("commissions.run", queue="commissions")
 MAX_ADJUSTMENT = Decimal("1000000")
 CENT = Decimal("0.01")
+FIGURES_TOP_EARNERS = 10
+"""How many top earners a period's stored figures keep."""
+FIGURES_COMPARED = 50
+"""How many distributors' changes a period's stored comparison keeps (largest first)."""
 
 
 class PeriodPublic(BaseModel):
@@ -77,20 +83,12 @@ class PeriodPublic(BaseModel):
         )
 
 
-def _totals(*, session: Session) -> dict[int, tuple[Decimal, int]]:
-    rows = session.execute(
-        text(
-            "SELECT period_id, COALESCE(sum(amount), 0), count(*) FROM commission_ledger"
-            " GROUP BY period_id"
-        )
-    ).all()
-    return {row[0]: (row[1], row[2]) for row in rows}
-
-
 def list_periods(
     *, session: Session, actor: Actor, query: ListQuery | None = None
 ) -> tuple[list[PeriodPublic], int]:
     """A page of the periods (newest first unless sorted) with their ledger totals, and how many.
+
+    The totals are the periods' stored figures (see :func:`period_figures`).
 
     Sortable by ``label`` (the start), ``status`` and ``runs``.
     """
@@ -107,10 +105,11 @@ def list_periods(
         default=[col(CommissionPeriod.starts_at).desc(), col(CommissionPeriod.id).desc()],
         tie_break=col(CommissionPeriod.id),
     )
-    totals = _totals(session=session)
-    return [
-        PeriodPublic.from_row(row[0], *totals.get(row[0].id, (Decimal(0), 0))) for row in rows
-    ], total
+    shown = []
+    for row in rows:
+        figures = period_figures(session=session, actor=actor, period_id=row[0].id)
+        shown.append(PeriodPublic.from_row(row[0], figures.total, figures.lines))
+    return shown, total
 
 
 def get_period(*, session: Session, actor: Actor, period_id: int) -> PeriodPublic:
@@ -123,13 +122,8 @@ def get_period(*, session: Session, actor: Actor, period_id: int) -> PeriodPubli
     row = session.get(CommissionPeriod, period_id)
     if row is None:
         raise NotFound("That commission period does not exist.")
-    total, lines = session.execute(
-        text(
-            "SELECT COALESCE(sum(amount), 0), count(*) FROM commission_ledger WHERE period_id = :id"
-        ),
-        {"id": period_id},
-    ).one()
-    return PeriodPublic.from_row(row, total, lines)
+    figures = period_figures(session=session, actor=actor, period_id=period_id)
+    return PeriodPublic.from_row(row, figures.total, figures.lines)
 
 
 def create_next_period(
@@ -458,6 +452,7 @@ def close_period(*, session: Session, actor: Actor, period_id: int) -> PeriodPub
     row.closed_by = actor.user_id
     session.add(row)
     session.flush()
+    _period_figures(period_id, session=session)  # the closed ledger's, before the first view
     wallet.post_period(
         session=session,
         actor=actor,
@@ -633,6 +628,10 @@ def compare_runs(
         NotFound: No such period.
     """
     permissions.require("commissions.read", actor=actor)
+    return _compare_runs(period_id, limit, session=session)
+
+
+def _compare_runs(period_id: int, limit: int, *, session: Session) -> RunComparison | None:
     period = session.get(CommissionPeriod, period_id)
     if period is None:
         raise NotFound("That commission period does not exist.")
@@ -712,6 +711,10 @@ class Earner:
 def top_earners(*, session: Session, actor: Actor, period_id: int, limit: int = 10) -> list[Earner]:
     """The period's highest totals, highest first."""
     permissions.require("commissions.read", actor=actor)
+    return _top_earners(period_id, limit, session=session)
+
+
+def _top_earners(period_id: int, limit: int, *, session: Session) -> list[Earner]:
     rows = session.execute(
         text(
             "SELECT l.distributor_id, sum(l.amount) AS total,"
@@ -733,6 +736,10 @@ def bonus_totals(
 ) -> list[tuple[str, Decimal, int]]:
     """``(bonus, total, lines)`` of the period, by bonus id."""
     permissions.require("commissions.read", actor=actor)
+    return _bonus_totals(period_id, session=session)
+
+
+def _bonus_totals(period_id: int, *, session: Session) -> list[tuple[str, Decimal, int]]:
     rows = session.execute(
         text(
             "SELECT bonus, sum(amount), count(*) FROM commission_ledger WHERE period_id = :id"
@@ -741,3 +748,151 @@ def bonus_totals(
         {"id": period_id},
     ).all()
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    """What the Commissions page shows of a period's ledger.
+
+    Attributes:
+        total: The sum of the period's ledger lines.
+        lines: How many lines.
+        by_bonus: ``(bonus, total, lines)`` by bonus id.
+        top_earners: The highest totals, highest first.
+        comparison: Against the run before (or the last closed period); None without one.
+    """
+
+    total: Decimal
+    lines: int
+    by_bonus: list[tuple[str, Decimal, int]]
+    top_earners: list[Earner]
+    comparison: RunComparison | None
+
+
+def _figures_stamp(period: CommissionPeriod, *, session: Session) -> str:
+    """What a period's figures depend on: its runs, status, adjustments and comparison.
+
+    A run replaces the ledger (and counts in ``runs``), an adjustment adds a line (and a row in
+    ``commission_adjustments``), a close drops the run before it (and changes ``status``), and
+    the comparison is with the run before or the last closed period before this one.
+    """
+    adjustments, last_adjustment = session.execute(
+        text(
+            "SELECT count(*), COALESCE(max(id), 0) FROM commission_adjustments"
+            " WHERE period_id = :id"
+        ),
+        {"id": period.id},
+    ).one()
+    source = _ledger_source(period, session=session)
+    return "|".join(
+        (
+            str(period.runs),
+            period.status,
+            period.last_run_at.isoformat() if period.last_run_at else "",
+            period.closed_at.isoformat() if period.closed_at else "",
+            f"{adjustments}:{last_adjustment}",
+            source[0] if source else "",
+        )
+    )
+
+
+def _figures_json(figures: PeriodFigures) -> dict[str, Any]:
+    comparison = figures.comparison
+    return {
+        "total": str(figures.total),
+        "lines": figures.lines,
+        "by_bonus": [[bonus, str(total), lines] for bonus, total, lines in figures.by_bonus],
+        "top_earners": [[e.distributor_id, e.name, str(e.total)] for e in figures.top_earners],
+        "comparison": None
+        if comparison is None
+        else {
+            "against": comparison.against,
+            "before_total": comparison.before_total,
+            "after_total": comparison.after_total,
+            "by_bonus": [dataclasses.asdict(row) for row in comparison.by_bonus],
+            "by_distributor": [dataclasses.asdict(row) for row in comparison.by_distributor],
+            "distributors_changed": comparison.distributors_changed,
+        },
+    }
+
+
+def _figures_from_json(data: dict[str, Any]) -> PeriodFigures:
+    stored = data.get("comparison")
+    return PeriodFigures(
+        total=Decimal(data["total"]),
+        lines=int(data["lines"]),
+        by_bonus=[(bonus, Decimal(total), int(lines)) for bonus, total, lines in data["by_bonus"]],
+        top_earners=[
+            Earner(distributor_id=int(d), name=name, total=Decimal(total))
+            for d, name, total in data["top_earners"]
+        ],
+        comparison=None
+        if stored is None
+        else RunComparison(
+            against=stored["against"],
+            before_total=stored["before_total"],
+            after_total=stored["after_total"],
+            by_bonus=[ComparisonRow(**row) for row in stored["by_bonus"]],
+            by_distributor=[ComparisonRow(**row) for row in stored["by_distributor"]],
+            distributors_changed=int(stored["distributors_changed"]),
+        ),
+    )
+
+
+def period_figures(*, session: Session, actor: Actor, period_id: int) -> PeriodFigures:
+    """The period's total, lines, totals per bonus, top earners and comparison.
+
+    They are computed from the ledger once and kept in ``commission_period_figures`` until the
+    ledger they came from changes (see :func:`_figures_stamp`): a view after that computes and
+    stores them again. The run job and the close store them ahead of the first view
+    (:func:`store_period_figures`).
+
+    Raises:
+        NotFound: No such period.
+    """
+    permissions.require("commissions.read", actor=actor)
+    return _period_figures(period_id, session=session)
+
+
+def store_period_figures(*, session: Session, period_id: int) -> None:
+    """Compute and store the period's figures now unless they are current (after a run).
+
+    Raises:
+        NotFound: No such period.
+    """
+    _period_figures(period_id, session=session)
+
+
+def _period_figures(period_id: int, *, session: Session) -> PeriodFigures:
+    period = session.get(CommissionPeriod, period_id)
+    if period is None:
+        raise NotFound("That commission period does not exist.")
+    stamp = _figures_stamp(period, session=session)
+    stored = session.execute(
+        text("SELECT figures FROM commission_period_figures WHERE period_id = :id AND stamp = :s"),
+        {"id": period_id, "s": stamp},
+    ).scalar()
+    if stored is not None:
+        return _figures_from_json(stored)
+    total, lines = session.execute(
+        text(
+            "SELECT COALESCE(sum(amount), 0), count(*) FROM commission_ledger WHERE period_id = :id"
+        ),
+        {"id": period_id},
+    ).one()
+    figures = PeriodFigures(
+        total=total,
+        lines=int(lines),
+        by_bonus=_bonus_totals(period_id, session=session),
+        top_earners=_top_earners(period_id, FIGURES_TOP_EARNERS, session=session),
+        comparison=_compare_runs(period_id, FIGURES_COMPARED, session=session),
+    )
+    session.execute(
+        text(
+            "INSERT INTO commission_period_figures (period_id, stamp, figures)"
+            " VALUES (:id, :s, CAST(:f AS jsonb)) ON CONFLICT (period_id) DO UPDATE"
+            " SET stamp = EXCLUDED.stamp, figures = EXCLUDED.figures, computed_at = now()"
+        ),
+        {"id": period_id, "s": stamp, "f": json.dumps(_figures_json(figures))},
+    )
+    return figures

@@ -48,6 +48,7 @@ from mlmcrm.services.commissions.commission_run import (
     RunRefused,
     _compute,
     _swap_partition,
+    analyze_swapped,
     load_inputs,
     stats_columns,
     try_run_lock,
@@ -307,6 +308,7 @@ def _store(
             connection.execute(
                 text("DELETE FROM commission_estimates WHERE period_id = :id"), {"id": closed_id}
             )
+    analyze_swapped(partition)
     return _Stored(provisional, total)
 
 

@@ -503,10 +503,19 @@ def volume_history(
     ]
 
 
+TEAM_ACTIVITY_CACHE_SIZE = 20_000
+"""How many distributors' team activity a process keeps (see :func:`team_activity`)."""
+
+_team_activity_cache: dict[tuple[Any, ...], Decimal | None] = {}
+
+
 def team_activity(*, session: Session, actor: Actor) -> Decimal | None:
     """The share (in %) of the signed-in distributor's downline active under the plan now.
 
     Active as the engine says (the plan's activity rule), in the newest output; None before any.
+    The share reads every member's figures (a second for a downline of a million), and it
+    changes only with that output: each process keeps it per distributor and output (the
+    estimate's or run's time), so the next estimate or run is read afresh.
     """
     permissions.require("back_office.view", actor=actor)
     if actor.distributor_id is None:
@@ -515,6 +524,15 @@ def team_activity(*, session: Session, actor: Actor) -> Decimal | None:
         source = _source(session=session, staff=False, period_id=None, live=True)
     except NotFound:
         return None
+    key = (
+        str(session.get_bind().engine.url),
+        source.table,
+        source.period_id,
+        source.as_of,
+        actor.distributor_id,
+    )
+    if key in _team_activity_cache:
+        return _team_activity_cache[key]
     share = session.execute(
         text(
             f"SELECT avg(CASE WHEN s.active THEN 1.0 ELSE 0 END) FROM genealogy_nodes me"
@@ -525,7 +543,11 @@ def team_activity(*, session: Session, actor: Actor) -> Decimal | None:
         ),
         {"period": source.period_id, "who": actor.distributor_id},
     ).scalar_one()
-    return None if share is None else (Decimal(share) * 100).quantize(Decimal("0.1"))
+    value = None if share is None else (Decimal(share) * 100).quantize(Decimal("0.1"))
+    if len(_team_activity_cache) >= TEAM_ACTIVITY_CACHE_SIZE:
+        _team_activity_cache.pop(next(iter(_team_activity_cache)))  # the oldest
+    _team_activity_cache[key] = value
+    return value
 
 
 class CompanyFiguresPublic(BaseModel):

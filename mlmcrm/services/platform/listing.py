@@ -34,12 +34,17 @@ class ListQuery:
         limit: Rows per page (1 to :data:`MAX_PAGE_SIZE`, or :data:`MAX_EXPORT_ROWS` + 1 for an
             export, which :func:`page` refuses when more rows match).
         offset: Rows skipped.
+        count_limit: 0 counts every matching row. Otherwise the count stops once it passes
+            ``offset + count_limit`` rows (a list of millions is not counted for its pager):
+            a total above that means "more than ``offset + count_limit``". An export always
+            counts every row.
     """
 
     sort: str = ""
     descending: bool = False
     limit: int = 50
     offset: int = 0
+    count_limit: int = 0
 
     @classmethod
     def for_export(cls, sort: str = "", descending: bool = False) -> ListQuery:
@@ -63,6 +68,9 @@ def page(
 ) -> tuple[list[sa.Row], int]:
     """One page of ``statement`` in the asked order, and how many rows match in all.
 
+    With ``query.count_limit``, the count stops at ``offset + count_limit + 1`` (see
+    :class:`ListQuery`).
+
     Args:
         session: The unit of work.
         statement: The filtered, scoped select.
@@ -78,8 +86,11 @@ def page(
     """
     if query.sort and query.sort not in sort_columns:
         raise ValidationFailed(f"The list cannot be sorted by {query.sort[:40]!r}.")
+    counted = statement
+    if query.count_limit > 0 and not query.is_export:
+        counted = statement.limit(max(0, query.offset) + query.count_limit + 1)
     total = int(
-        session.execute(sa.select(sa.func.count()).select_from(statement.subquery())).scalar_one()
+        session.execute(sa.select(sa.func.count()).select_from(counted.subquery())).scalar_one()
     )
     if query.is_export and total > MAX_EXPORT_ROWS:
         raise ValidationFailed(

@@ -209,3 +209,26 @@ def test_only_the_catalogue_manager_attaches_an_image_to_the_product_opened(owne
     assert state.error == "" and state.notice == "Image saved."
     [after] = catalog.catalogue(session=owner_session, actor=None, search=shop.skus["VIT"])
     assert after.image_url.startswith(catalog.IMAGE_URL_PREFIX)
+
+
+def test_the_admin_list_stops_counting_past_its_limit_and_still_pages_on(
+    owner_session, shop, book, monkeypatch
+):
+    """Millions of orders are not counted per view: "more than" a bound, and Next still works."""
+    monkeypatch.setattr(AdminOrdersState, "page_size", 1)
+    monkeypatch.setattr(AdminOrdersState, "count_limit", 1)
+    finance = HandlerClient.sign_in(owner_session, _user(owner_session, shop.finance.user_id))
+    finance.call(AdminOrdersState.load)
+    mine = {"distributor": shop.distributor.code}  # the paid and the pending order
+    state = finance.call(AdminOrdersState.apply_filters, form_data=mine).state
+    assert [row["id"] for row in state.rows] == [str(book["pending"])]
+    assert state.total_more and state.total == 1  # "1–1 of more than 1"
+    state = finance.call(AdminOrdersState.next_page).state
+    assert [row["id"] for row in state.rows] == [str(book["paid"])]
+    assert not state.total_more and state.total == 2  # the end of the list: counted exactly
+    assert finance.call(AdminOrdersState.next_page).state.offset == 1
+    table = _csv(finance.call(AdminOrdersState.export_csv))  # an export counts every row
+    assert len(table) == 3
+    monkeypatch.setattr(AdminOrdersState, "count_limit", 0)
+    state = finance.call(AdminOrdersState.apply_filters, form_data=mine).state
+    assert not state.total_more and state.total == 2

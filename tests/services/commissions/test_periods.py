@@ -544,3 +544,95 @@ def test_closing_tells_who_advanced_and_that_statements_are_ready(owner, company
     assert all("January 2026" in s for k, c, u, s in told if k == "commissions.statement_ready")
     again = period_messages.notify_closed(lambda *_: None, period_id=10**9)
     assert again == {"ranks": 0, "statements": 0}
+
+
+def _figures(company):
+    with session_scope("app", actor_id=company.admin_id) as session:
+        return periods.period_figures(
+            session=session, actor=company.admin, period_id=company.period_id
+        )
+
+
+def _stored_figures(owner, company):
+    return owner.execute(
+        text("SELECT stamp, figures FROM commission_period_figures WHERE period_id = :id"),
+        {"id": company.period_id},
+    ).one_or_none()
+
+
+def test_period_figures_are_stored_and_follow_every_change_of_the_ledger(owner, company):
+    """The page's figures are read back until a run, an adjustment or the close changes them."""
+    p = company.people
+    run_period(actor=company.admin, period_id=company.period_id)
+    first = _figures(company)
+    assert (first.total, first.lines) == (D("250.00"), 8)
+    assert dict((b, t) for b, t, _ in first.by_bonus)["rank_bonus"] == D("200.00")
+    assert first.top_earners[0].distributor_id == p["A"] and first.comparison is None
+    stamp, stored = _stored_figures(owner, company)
+    # Read back as stored: a changed stored value shows (nothing recomputes while it is current).
+    owner.execute(
+        text(
+            "UPDATE commission_period_figures SET figures = jsonb_set(figures, '{lines}', '9')"
+            " WHERE period_id = :id"
+        ),
+        {"id": company.period_id},
+    )
+    owner.commit()
+    assert _figures(company).lines == 9
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.adjust(
+            session=session,
+            actor=company.admin,
+            period_id=company.period_id,
+            distributor_id=p["C"],
+            amount="-12.50",
+            reason="Duplicate payment in December",
+        )
+    adjusted = _figures(company)
+    assert (adjusted.total, adjusted.lines) == (D("237.50"), 9)
+    assert _stored_figures(owner, company).stamp != stamp
+    add_order(owner, p["C"], "300", datetime(2026, 1, 9, tzinfo=UTC))
+    owner.commit()
+    run_period(actor=company.admin, period_id=company.period_id)
+    rerun = _figures(company)
+    assert rerun.comparison.against == "run 1 of this period"
+    assert {row.key: row.change for row in rerun.comparison.by_bonus}["unilevel"] == "+15.00"
+    with session_scope("app", actor_id=company.admin_id) as session:
+        closed = periods.close_period(
+            session=session, actor=company.admin, period_id=company.period_id
+        )
+    stamp, stored = _stored_figures(owner, company)  # stored by the close itself
+    assert "closed" in stamp and stored["lines"] == closed.lines
+    after_close = _figures(company)
+    assert (after_close.total, after_close.lines) == (closed.total, closed.lines)
+    assert after_close.comparison is None  # the run before went with the close
+    with session_scope("app", actor_id=company.admin_id) as session:
+        listed, _ = periods.list_periods(session=session, actor=company.admin)
+    assert [(row.total, row.lines) for row in listed if row.id == company.period_id] == [
+        (closed.total, closed.lines)
+    ]
+
+
+def test_the_run_job_stores_the_figures_and_a_run_analyzes_what_it_swapped_in(
+    owner, company, private_redis
+):
+    from rq import Queue, SimpleWorker
+
+    queue = Queue("commissions", connection=private_redis)
+    with session_scope("app", actor_id=company.admin_id) as session:
+        periods.start_run(
+            session=session,
+            actor=company.admin,
+            period_id=company.period_id,
+            connection=private_redis,
+        )
+    SimpleWorker([queue], connection=private_redis).work(burst=True)
+    assert _stored_figures(owner, company).figures["total"] == "250.000000"
+    analyzed = owner.execute(
+        text(
+            "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+            " AND relname LIKE :stats"
+        ),
+        {"stats": f"commission_period_stats_p{company.period_id}"},
+    ).scalars()
+    assert list(analyzed) == [f"commission_period_stats_p{company.period_id}"]

@@ -175,6 +175,12 @@ def test_history_team_activity_and_company_figures_come_from_the_engine(owner, c
     assert figures.label.startswith("as of ") and figures.source == "estimate"
     assert (figures.active, figures.distributors, figures.pv) == (0, 5, D("30"))
     assert february.label == "February 2026"
+    # Kept per output: the next estimate, with a member of A's team active, is read afresh.
+    add_order(owner, company.people["B"], "200", datetime(2026, 2, 4, tzinfo=UTC))
+    owner.commit()
+    estimates.estimate_period(actor=SYSTEM)
+    with session_scope("app") as session:
+        assert standing.team_activity(session=session, actor=anna) > D("0")
 
 
 def test_the_genealogy_card_shows_the_same_engine_figures_with_their_time(owner, company):
