@@ -186,8 +186,11 @@ def running_app(
 @pytest.fixture(scope="session")
 def browser():
     """The system Chromium, driven by Playwright."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # A page's first data can take seconds on a busy machine (CI shares its cores): every
+    # expectation waits up to 20 s for what a person would see, instead of Playwright's 5 s.
+    expect.set_options(timeout=20_000)
     executable = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
     if not Path(executable).exists():
         pytest.fail(f"Chromium is not installed at {executable}; set CHROMIUM_PATH")
