@@ -177,6 +177,11 @@ def _plan_row(
         ]
     except ValidationFailed as exc:
         return RowOutcome(row.line, "skipped", name, str(exc))
+    for phone in row.phones:
+        if contact_points.is_scientific_notation(phone):
+            return RowOutcome(
+                row.line, "skipped", name, contact_points.scientific_notation_message(phone)
+            )
     phones = [(p, contact_points.normalize_phone(p, region)) for p in row.phones]
     e164s = [e for _, e in phones if e]
     if not (row.first_name or row.last_name or emails or phones):

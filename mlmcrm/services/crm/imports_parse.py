@@ -42,8 +42,27 @@ FIELDS = (
 
 _KNOWN_HEADERS: dict[str, str] = {}
 for _field, _names in {
-    "first_name": ("first name", "given name", "firstname", "first", "vorname", "prénom"),
-    "last_name": ("last name", "family name", "surname", "lastname", "last", "nachname", "nom"),
+    "first_name": (
+        "first name",
+        "given name",
+        "firstname",
+        "first",
+        "vorname",
+        "prénom",
+        "nombre",
+        "voornaam",
+    ),
+    "last_name": (
+        "last name",
+        "family name",
+        "surname",
+        "lastname",
+        "last",
+        "nachname",
+        "nom",
+        "apellidos",
+        "achternaam",
+    ),
     "full_name": ("name", "full name", "display name", "fullname"),
     "email": (
         "email",
@@ -57,6 +76,10 @@ for _field, _names in {
         "e-mail 3 - value",
         "email 1 - value",
         "email 2 - value",
+        "e-mail-adresse",
+        "adresse e-mail",
+        "courriel",
+        "correo electrónico",
     ),
     "phone": (
         "phone",
@@ -74,11 +97,19 @@ for _field, _names in {
         "phone 1 - value",
         "phone 2 - value",
         "phone 3 - value",
+        "telefon",
+        "telefonnummer",
+        "mobiltelefon",
+        "handy",
+        "téléphone",
+        "portable",
+        "teléfono",
+        "móvil",
     ),
     "source": ("source", "lead source"),
     "tags": ("tags", "labels", "group membership", "categories"),
     "stage": ("stage", "status"),
-    "note": ("notes", "note"),
+    "note": ("notes", "note", "notizen", "notiz", "bemerkungen", "remarques", "notas"),
 }.items():
     for _name in _names:
         _KNOWN_HEADERS[_name] = _field
@@ -99,11 +130,54 @@ class ImportRow:
     note: str = ""
 
 
-def decode(data: bytes, encoding: str = "auto") -> str:
-    """The text of an uploaded file.
+_SIGNATURES = (
+    (b"PK\x03\x04", "it is a ZIP archive, such as an Excel .xlsx workbook"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "it is an old Excel .xls or Word document"),
+    (b"%PDF", "it is a PDF document"),
+    (b"\xff\xd8\xff", "it is a JPEG picture"),
+    (b"\x89PNG", "it is a PNG picture"),
+    (b"GIF8", "it is a GIF picture"),
+    (b"\x1f\x8b", "it is a gzip archive"),
+)
+_CONTROL_BYTES = frozenset(
+    [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0x81, 0x8D, 0x8F, 0x90, 0x9D]
+)
+"""Bytes no text file holds: control characters, and the bytes Windows-1252 leaves undefined."""
+BINARY_SHARE = 0.05
+"""A file whose first 64 KB hold more than this share of :data:`_CONTROL_BYTES` is not text."""
+_NOT_TEXT = "This is not a text file ({}). Export your contacts as CSV or vCard."
+
+
+def _refuse_binary(data: bytes) -> None:
+    """Raise when ``data`` is plainly not text (a known signature, NUL bytes, control bytes).
+
+    UTF-16 with a byte-order mark holds NUL bytes and is text, so it is not checked here.
 
     Raises:
-        ValidationFailed: Empty, too large, binary, or not in the chosen encoding.
+        ValidationFailed: The file is a workbook, a document, a picture or other binary data.
+    """
+    for signature, what in _SIGNATURES:
+        if data.startswith(signature):
+            raise ValidationFailed(_NOT_TEXT.format(what))
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return
+    head = data[:65536]
+    if b"\x00" in head:
+        raise ValidationFailed(_NOT_TEXT.format("it holds binary data"))
+    controls = sum(1 for byte in head if byte in _CONTROL_BYTES)
+    if controls > BINARY_SHARE * len(head):
+        raise ValidationFailed(_NOT_TEXT.format("most of it cannot be printed"))
+
+
+def decode(data: bytes, encoding: str = "auto") -> str:
+    """The text of an uploaded file, without a byte-order mark.
+
+    A byte-order mark is honoured whatever encoding was chosen (Excel's "CSV UTF-8" starts
+    with one), so it never ends up glued to the first column's name.
+
+    Raises:
+        ValidationFailed: Empty, too large, not text (a workbook, a PDF, a picture, binary
+            data), or not in the chosen encoding.
     """
     if not data:
         raise ValidationFailed("The file is empty.")
@@ -111,14 +185,14 @@ def decode(data: bytes, encoding: str = "auto") -> str:
         raise ValidationFailed(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
     if encoding not in ENCODINGS:
         raise ValidationFailed(f"Choose an encoding: {', '.join(ENCODINGS)}.")
+    _refuse_binary(data)
     codec = ENCODINGS[encoding]
-    if not codec:
-        if data.startswith(codecs.BOM_UTF8):
-            codec = "utf-8-sig"
-        elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            codec = "utf-16"
-        else:
-            codec = "utf-8"
+    if data.startswith(codecs.BOM_UTF8):
+        codec = "utf-8-sig"
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        codec = "utf-16"
+    elif not codec:
+        codec = "utf-8"
     try:
         text = data.decode(codec)
     except UnicodeDecodeError as exc:
@@ -128,7 +202,7 @@ def decode(data: bytes, encoding: str = "auto") -> str:
             "choose the Windows-1252 encoding and try again."
         ) from exc
     if "\x00" in text:
-        raise ValidationFailed("This is not a text file (it holds binary data).")
+        raise ValidationFailed(_NOT_TEXT.format("it holds binary data"))
     return text.lstrip("\ufeff")
 
 
@@ -300,25 +374,58 @@ def _finish_card(row: ImportRow, preferred: dict[str, str]) -> None:
 # CSV -----------------------------------------------------------------------------------------
 
 
+DELIMITERS = (",", ";", "\t")
+"""The separators a CSV file may use; :func:`detect_delimiter` chooses among them."""
+
+
+def detect_delimiter(text: str) -> str:
+    """The separator of a CSV file: comma, semicolon or tab.
+
+    The header is read with each candidate (quotes respected) and the one that splits it into
+    the most known column names wins; then the one whose first rows split into as many cells
+    as the header; then the one giving the header the most columns; comma on a tie. This holds
+    where :class:`csv.Sniffer` fails: its quoted-field test does not accept CRLF line ends, and
+    its frequency test picks a comma that only appears inside values (``1,40856E+10``).
+    """
+    sample = text[:65536]
+    best, best_score = ",", (-1, -1, -1)
+    for delimiter in DELIMITERS:
+        try:
+            rows = []
+            for row in csv.reader(io.StringIO(sample), delimiter=delimiter):
+                if any(cell.strip() for cell in row):
+                    rows.append(row)
+                if len(rows) > 20:
+                    break
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        header = [cell.strip() for cell in rows[0]]
+        known = len(guess_mapping(header))
+        consistent = sum(1 for row in rows[1:] if len(row) == len(header)) if len(header) > 1 else 0
+        score = (known, consistent, len(header))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
 def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
     """The header and data rows of a CSV file (comma, semicolon or tab separated).
 
     Raises:
         ValidationFailed: No header, repeated empty header, or unreadable CSV.
     """
-    sample = text[:20000]
+    text = text.lstrip("\ufeff")
+    delimiter = detect_delimiter(text)
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        reader = csv.reader(io.StringIO(text), dialect)
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter)
         rows = [row for row in reader if any(cell.strip() for cell in row)]
     except csv.Error as exc:
         raise ValidationFailed(f"The CSV file cannot be read: {exc}.") from exc
     if not rows:
         raise ValidationFailed("The file is empty.")
-    header = [cell.strip() for cell in rows[0]]
+    header = [cell.strip().lstrip("\ufeff") for cell in rows[0]]
     if not any(header):
         raise ValidationFailed("The first line must name the columns.")
     return header, rows[1:]
