@@ -49,6 +49,8 @@ class ContactIn(BaseModel):
 
     first_name: str | None = None
     last_name: str | None = None
+    display_name: str | None = None
+    """The name as the contact writes it; left out, it stays unless the names change."""
     email: str | None = None
     phone: str | None = None
     source: str | None = None
@@ -92,6 +94,7 @@ def _input(body: ContactIn, current: Contact | None = None) -> ContactInput:
     return ContactInput(
         first_name=pick("first_name"),
         last_name=pick("last_name"),
+        display_name=body.display_name,
         email=pick("email"),
         phone=pick("phone"),
         source=pick("source"),

@@ -73,6 +73,8 @@ class Contact(SQLModel, table=True):
     owner_id: int = fk_field("users.id")
     first_name: str | None = column_field(sa.Text)
     last_name: str | None = column_field(sa.Text)
+    display_name: str | None = column_field(sa.Text)
+    """The name as its source formats it (vCard ``FN``, a CSV "Name" column); shown when set."""
     email: str | None = column_field(sa.Text)
     phone: str | None = column_field(sa.Text)
     source: str | None = column_field(sa.Text)
@@ -92,7 +94,8 @@ class Contact(SQLModel, table=True):
     stage_changed_at: datetime | None = timestamp_field()
     import_id: int | None = fk_field("contact_imports.id", nullable=True, ondelete="SET NULL")
     search_vector: Any = column_field(postgresql.TSVECTOR)
-    """Kept by a trigger from names, email, phone, source and tags (prefix search)."""
+    """Kept by a trigger from names, email, phone, source and tags (prefix search; typographic
+    apostrophes read as straight ones)."""
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

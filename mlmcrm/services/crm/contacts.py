@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -36,7 +36,12 @@ SORTS = {
 }
 """The default orders a contact list may ask for by name (``ContactFilter.sort``)."""
 CONTACT_SORTS = {
-    "name": sa.func.lower(sa.func.concat_ws(" ", col(Contact.first_name), col(Contact.last_name))),
+    "name": sa.func.lower(
+        sa.func.coalesce(
+            col(Contact.display_name),
+            sa.func.concat_ws(" ", col(Contact.first_name), col(Contact.last_name)),
+        )
+    ),
     "email": col(Contact.email),
     "phone": col(Contact.phone),
     "source": sa.func.lower(col(Contact.source)),
@@ -58,6 +63,7 @@ class ContactPublic(BaseModel):
     id: int
     first_name: str | None
     last_name: str | None
+    display_name: str | None = None
     email: str | None
     phone: str | None
     phone_e164: str | None = None
@@ -69,9 +75,10 @@ class ContactPublic(BaseModel):
     last_touched_at: datetime | None = None
     created_at: datetime | None = None
 
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented use
     @property
     def name(self) -> str:
-        """The contact's name, or its email or phone when it has none."""
+        """The contact's displayed name (:func:`mlmcrm.services.crm.crm.display_name`)."""
         return crm.display_name(self)
 
 
@@ -82,10 +89,15 @@ def contact_public(contact: Contact) -> ContactPublic:
 
 @dataclass(frozen=True)
 class ContactInput:
-    """What a person types for a contact; empty strings clear a field."""
+    """What a person types for a contact; empty strings clear a field.
+
+    ``display_name`` None keeps the formatted name the contact came with, unless the first or
+    last name changes (then the names typed are shown).
+    """
 
     first_name: str = ""
     last_name: str = ""
+    display_name: str | None = None
     email: str = ""
     phone: str = ""
     source: str = ""
@@ -118,13 +130,18 @@ def _clean(data: ContactInput, *, session: Session) -> dict[str, Any]:
     values = {
         "first_name": _text(data.first_name, "The first name"),
         "last_name": _text(data.last_name, "The last name"),
+        "display_name": (
+            None if data.display_name is None else _text(data.display_name, "The name", 200)
+        ),
         "email": email,
         "phone": phone,
         "phone_e164": phone_e164,
         "source": _text(data.source, "The source", 60),
         "tags": crm.normalize_tags(data.tags),
     }
-    if not (values["first_name"] or values["last_name"] or email or phone):
+    if not (
+        values["first_name"] or values["last_name"] or values["display_name"] or email or phone
+    ):
         raise ValidationFailed("Give the contact a name, an email or a phone number.")
     return values
 
@@ -163,6 +180,12 @@ def update_contact(
     """
     contact = crm.own_contact(session=session, actor=actor, contact_id=contact_id)
     values = _clean(data, session=session)
+    if data.display_name is None:
+        renamed = (values["first_name"], values["last_name"]) != (
+            contact.first_name,
+            contact.last_name,
+        )
+        values["display_name"] = None if renamed else contact.display_name
     for name, value in values.items():
         setattr(contact, name, value)
     session.add(contact)
@@ -490,11 +513,20 @@ def _filtered(*, session: Session, actor: Actor, filters: ContactFilter) -> Any:
         statement = statement.where(col(Contact.tags).contains([filters.tag.strip().lower()]))
     if filters.source.strip():
         statement = statement.where(func.lower(Contact.source) == filters.source.strip().lower())
-    query = crm_search.prefix_query(filters.query)
+    query, needles = crm_search.contact_terms(filters.query)
     if query is not None:
         statement = statement.where(
             col(Contact.search_vector).op("@@")(func.to_tsquery("simple", query))
         )
+    names_text = func.concat_ws(
+        " ",
+        Contact.display_name,
+        func.concat(Contact.last_name, Contact.first_name),
+        Contact.last_name,
+        Contact.first_name,
+    )
+    for needle in needles:
+        statement = statement.where(func.strpos(names_text, needle) > 0)
     return statement
 
 

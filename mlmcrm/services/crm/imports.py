@@ -2,9 +2,10 @@
 
 An import reads the whole file first (:mod:`mlmcrm.services.crm.imports_parse`), then plans what
 each row does: **create** a contact, **update** the one it matches (by any of its emails, then
-any of its phones in E.164; blanks are filled and tags added, nothing typed by hand is
-overwritten) or **skip** it, with the reason. A dry run stops there. A real import writes the
-plan in one transaction, so it is all or nothing, and keeps what it changed so that
+any of its phones in E.164, then by the same name — apostrophes, case and spaces aside — when
+the two hold no different email or phone; blanks are filled and tags added, nothing typed by
+hand is overwritten) or **skip** it, with the reason. A dry run stops there. A real import
+writes the plan in one transaction, so it is all or nothing, and keeps what it changed so that
 :func:`undo_import` can put everything back. Large files run as a background job with progress.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import ContactImport, User
 from mlmcrm.models.base import utcnow
-from mlmcrm.services.crm import crm
+from mlmcrm.services.crm import crm, names
 from mlmcrm.services.crm.imports_parse import (
     ImportRow,
     decode,
@@ -103,12 +104,27 @@ def read_file(
 
 
 def _name(row: ImportRow) -> str:
-    name = " ".join(p for p in (row.first_name, row.last_name) if p)
+    name = row.display_name or names.compose(row.first_name, row.last_name)
     return name or (row.emails[0] if row.emails else "") or (row.phones[0] if row.phones else "")
 
 
-_COLUMNS = ("first_name", "last_name", "email", "phone", "phone_e164", "source", "stage", "tags")
-_TEXT_COLUMNS = ("first_name", "last_name", "email", "phone", "phone_e164", "source")
+_TEXT_COLUMNS = (
+    "first_name",
+    "last_name",
+    "display_name",
+    "email",
+    "phone",
+    "phone_e164",
+    "source",
+)
+_COLUMNS = (*_TEXT_COLUMNS, "stage", "tags")
+
+
+def _name_key(record: Mapping[str, Any]) -> str:
+    return names.key(
+        record.get("display_name")
+        or names.compose(record.get("first_name"), record.get("last_name"))
+    )
 
 
 def plan_import(
@@ -131,10 +147,11 @@ def plan_import(
     existing: dict[int, dict[str, Any]] = {}
     by_email: dict[str, int | str] = {}
     by_phone: dict[str, int | str] = {}
+    by_name: dict[str, int | str] = {}
     result = session.execute(
         text(
-            "SELECT id, first_name, last_name, email, phone, phone_e164, source, stage, tags"
-            " FROM contacts WHERE owner_id = :owner"
+            "SELECT id, first_name, last_name, display_name, email, phone, phone_e164, source,"
+            " stage, tags FROM contacts WHERE owner_id = :owner"
         ),
         {"owner": actor.user_id},
     )
@@ -144,13 +161,23 @@ def plan_import(
             by_email.setdefault(record["email"].lower(), record["id"])
         if record["phone_e164"]:
             by_phone.setdefault(record["phone_e164"], record["id"])
+        name_key = _name_key(existing[record["id"]])
+        if name_key:
+            by_name.setdefault(name_key, record["id"])
     plan = Plan(format=kind, rows=len(rows))
     new_rows: dict[str, dict[str, Any]] = {}
     for index, row in enumerate(rows):
         if progress and index % 20_000 == 0 and index:
             progress(30 * index / len(rows), f"Checked {index:,} of {len(rows):,} rows")
         outcome = _plan_row(
-            row, plan, existing, new_rows, by_email, by_phone, region, stages, first_stage
+            row,
+            plan,
+            existing,
+            new_rows,
+            (by_email, by_phone, by_name),
+            region,
+            stages,
+            first_stage,
         )
         plan.outcomes.append(outcome)
         setattr(plan, outcome.action, getattr(plan, outcome.action) + 1)
@@ -162,12 +189,12 @@ def _plan_row(
     plan: Plan,
     existing: dict[int, dict[str, Any]],
     new_rows: dict[str, dict[str, Any]],
-    by_email: dict[str, int | str],
-    by_phone: dict[str, int | str],
+    keys: tuple[dict[str, int | str], dict[str, int | str], dict[str, int | str]],
     region: str,
     stages: set[str],
     first_stage: str,
 ) -> RowOutcome:
+    by_email, by_phone, by_name = keys
     name = _name(row)[:100]
     try:
         emails = [
@@ -184,7 +211,7 @@ def _plan_row(
             )
     phones = [(p, contact_points.normalize_phone(p, region)) for p in row.phones]
     e164s = [e for _, e in phones if e]
-    if not (row.first_name or row.last_name or emails or phones):
+    if not (row.first_name or row.last_name or row.display_name or emails or phones):
         return RowOutcome(row.line, "skipped", name, "No name, email or phone.")
     try:
         tags = [t for t in crm.normalize_tags(row.tags) if t not in _IGNORED_TAGS]
@@ -196,6 +223,7 @@ def _plan_row(
     for label, value, limit in (
         ("first name", row.first_name, 100),
         ("last name", row.last_name, 100),
+        ("name", row.display_name, 200),
         ("source", row.source, 60),
     ):
         if len(value) > limit:
@@ -203,6 +231,7 @@ def _plan_row(
     values = {
         "first_name": row.first_name or None,
         "last_name": row.last_name or None,
+        "display_name": row.display_name or None,
         "email": emails[0] if emails else None,
         "phone": phones[0][0][:40] if phones else None,
         "phone_e164": phones[0][1] if phones else None,
@@ -221,6 +250,18 @@ def _plan_row(
             match = by_phone.get(e164)
             if match is not None:
                 break
+    name_key = _name_key(values)
+    if match is None and name_key:
+        candidate = by_name.get(name_key)
+        other = (
+            None
+            if candidate is None
+            else new_rows[candidate]
+            if isinstance(candidate, str)
+            else dict(existing[candidate], **plan.updates.get(candidate, {}))
+        )
+        if other is not None and not _contradicts(other, values):
+            match = candidate
     if match is None:
         key = f"new:{len(plan.creates)}"
         record = dict(values, stage=values["stage"] or first_stage, key=key, line=row.line)
@@ -230,6 +271,8 @@ def _plan_row(
             by_email.setdefault(email, key)
         for e164 in e164s:
             by_phone.setdefault(e164, key)
+        if name_key:
+            by_name.setdefault(name_key, key)
         return RowOutcome(row.line, "created", name)
     if isinstance(match, str):  # an earlier row of the same file: merge into it
         record = new_rows[match]
@@ -256,10 +299,18 @@ def _plan_row(
     return RowOutcome(row.line, "updated", name)
 
 
+def _contradicts(record: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether two records of the same name hold different emails or phones (two people)."""
+    return any(
+        record.get(column) and values.get(column) and record[column] != values[column]
+        for column in ("email", "phone_e164")
+    )
+
+
 def _merge(record: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """Fill ``record``'s blanks from ``values`` and add tags; return the changed fields."""
     changed: dict[str, Any] = {}
-    for column in ("first_name", "last_name", "email", "phone", "phone_e164", "source"):
+    for column in _TEXT_COLUMNS:
         if not record.get(column) and values.get(column):
             record[column] = changed[column] = values[column]
     tags = list(record.get("tags") or [])
@@ -314,17 +365,18 @@ def apply_plan(
         )
         session.execute(
             text(
-                "INSERT INTO contacts (id, owner_id, first_name, last_name, email, phone,"
-                " phone_e164, source, stage, tags, import_id, stage_changed_at, created_at,"
-                " updated_at)"
-                " SELECT u.id, :owner, u.first_name, u.last_name, u.email, u.phone, u.phone_e164,"
-                " u.source, u.stage, CASE WHEN u.tags = '' THEN '{}'::text[]"
-                " ELSE string_to_array(u.tags, :sep) END, :import, :now, :now, :now"
+                "INSERT INTO contacts (id, owner_id, first_name, last_name, display_name, email,"
+                " phone, phone_e164, source, stage, tags, import_id, stage_changed_at,"
+                " created_at, updated_at)"
+                " SELECT u.id, :owner, u.first_name, u.last_name, u.display_name, u.email,"
+                " u.phone, u.phone_e164, u.source, u.stage, CASE WHEN u.tags = '' THEN"
+                " '{}'::text[] ELSE string_to_array(u.tags, :sep) END, :import, :now, :now, :now"
                 " FROM unnest(CAST(:ids AS bigint[]), CAST(:first AS text[]),"
-                " CAST(:last AS text[]), CAST(:email AS text[]), CAST(:phone AS text[]),"
-                " CAST(:e164 AS text[]), CAST(:source AS text[]), CAST(:stage AS text[]),"
-                " CAST(:tags AS text[]))"
-                " AS u(id, first_name, last_name, email, phone, phone_e164, source, stage, tags)"
+                " CAST(:last AS text[]), CAST(:display AS text[]), CAST(:email AS text[]),"
+                " CAST(:phone AS text[]), CAST(:e164 AS text[]), CAST(:source AS text[]),"
+                " CAST(:stage AS text[]), CAST(:tags AS text[]))"
+                " AS u(id, first_name, last_name, display_name, email, phone, phone_e164, source,"
+                " stage, tags)"
             ),
             {
                 "owner": actor.user_id,
@@ -333,6 +385,7 @@ def apply_plan(
                 "ids": list(ids),
                 "first": [r["first_name"] for r in chunk],
                 "last": [r["last_name"] for r in chunk],
+                "display": [r["display_name"] for r in chunk],
                 "email": [r["email"] for r in chunk],
                 "phone": [r["phone"] for r in chunk],
                 "e164": [r["phone_e164"] for r in chunk],
@@ -362,13 +415,15 @@ def apply_plan(
         session.execute(
             text(
                 "UPDATE contacts c SET first_name = u.first_name, last_name = u.last_name,"
-                " email = u.email, phone = u.phone, phone_e164 = u.phone_e164,"
-                " source = u.source, tags = CASE WHEN u.tags = '' THEN '{}'::text[]"
-                " ELSE string_to_array(u.tags, :sep) END, updated_at = :now"
+                " display_name = u.display_name, email = u.email, phone = u.phone,"
+                " phone_e164 = u.phone_e164, source = u.source, tags = CASE WHEN u.tags = ''"
+                " THEN '{}'::text[] ELSE string_to_array(u.tags, :sep) END, updated_at = :now"
                 " FROM unnest(CAST(:ids AS bigint[]), CAST(:first AS text[]),"
-                " CAST(:last AS text[]), CAST(:email AS text[]), CAST(:phone AS text[]),"
-                " CAST(:e164 AS text[]), CAST(:source AS text[]), CAST(:tags AS text[]))"
-                " AS u(id, first_name, last_name, email, phone, phone_e164, source, tags)"
+                " CAST(:last AS text[]), CAST(:display AS text[]), CAST(:email AS text[]),"
+                " CAST(:phone AS text[]), CAST(:e164 AS text[]), CAST(:source AS text[]),"
+                " CAST(:tags AS text[]))"
+                " AS u(id, first_name, last_name, display_name, email, phone, phone_e164, source,"
+                " tags)"
                 " WHERE c.id = u.id AND c.owner_id = :owner"
             ),
             {
@@ -378,6 +433,7 @@ def apply_plan(
                 "ids": chunk_ids,
                 "first": [r["first_name"] for r in rows],
                 "last": [r["last_name"] for r in rows],
+                "display": [r["display_name"] for r in rows],
                 "email": [r["email"] for r in rows],
                 "phone": [r["phone"] for r in rows],
                 "e164": [r["phone_e164"] for r in rows],
@@ -523,7 +579,7 @@ def preview(
     shown = [
         {
             "line": str(row.line),
-            "name": " ".join(p for p in (row.first_name, row.last_name) if p),
+            "name": _name(row) if (row.display_name or row.first_name or row.last_name) else "",
             "email": ", ".join(row.emails),
             "phone": ", ".join(row.phones),
             "tags": ", ".join(row.tags),

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from mlmcrm.errors import ValidationFailed
+from mlmcrm.services.crm import names
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 ENCODINGS = {
@@ -31,6 +32,7 @@ FIELDS = (
     "first_name",
     "last_name",
     "full_name",
+    "display_name",
     "email",
     "phone",
     "source",
@@ -38,7 +40,11 @@ FIELDS = (
     "stage",
     "note",
 )
-"""What a CSV column can be mapped to (``email`` and ``phone`` may take several columns)."""
+"""What a CSV column can be mapped to (``email`` and ``phone`` may take several columns).
+
+``full_name`` is the name as written (shown as it is, and split into given and family names
+when no column gives those); ``display_name`` ("File As") is shown only when no column gives
+a full name."""
 
 _KNOWN_HEADERS: dict[str, str] = {}
 for _field, _names in {
@@ -64,6 +70,7 @@ for _field, _names in {
         "achternaam",
     ),
     "full_name": ("name", "full name", "display name", "fullname"),
+    "display_name": ("file as",),
     "email": (
         "email",
         "e-mail",
@@ -122,6 +129,8 @@ class ImportRow:
     line: int
     first_name: str = ""
     last_name: str = ""
+    display_name: str = ""
+    """The name as the source formats it (vCard ``FN``, a CSV "Name" column)."""
     emails: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
     source: str = ""
@@ -365,10 +374,10 @@ def _apply_property(
 
 
 def _finish_card(row: ImportRow, preferred: dict[str, str]) -> None:
+    row.display_name = preferred.get("fn", "")
     if not (row.first_name or row.last_name):
         full = preferred.get("fn") or preferred.get("org") or ""
-        first, _, last = full.partition(" ")
-        row.first_name, row.last_name = first, last
+        row.first_name, row.last_name = names.split(full)
 
 
 # CSV -----------------------------------------------------------------------------------------
@@ -457,10 +466,10 @@ def check_mapping(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
             raise ValidationFailed(f"The file has no column {column!r}.")
         if target not in FIELDS:
             raise ValidationFailed(f"Column {column!r}: unknown field {target!r}.")
-    for single in ("first_name", "last_name", "full_name", "source", "stage"):
+    for single in ("first_name", "last_name", "full_name", "display_name", "source", "stage"):
         if list(cleaned.values()).count(single) > 1:
             raise ValidationFailed(f"Map only one column to {single.replace('_', ' ')}.")
-    identity = {"first_name", "last_name", "full_name", "email", "phone"}
+    identity = {"first_name", "last_name", "full_name", "display_name", "email", "phone"}
     if not identity & set(cleaned.values()):
         raise ValidationFailed(
             "Missing columns: map at least one column to a name, an email or a phone "
@@ -481,6 +490,7 @@ def parse_csv(text: str, mapping: dict[str, str] | None = None) -> list[ImportRo
     rows = []
     for number, cells in enumerate(data, start=2):
         row = ImportRow(line=number)
+        full_name = file_as = ""
         for index, target in positions:
             value = cells[index].strip() if index < len(cells) else ""
             if not value:
@@ -488,8 +498,9 @@ def parse_csv(text: str, mapping: dict[str, str] | None = None) -> list[ImportRo
             if target in ("first_name", "last_name", "source", "stage"):
                 setattr(row, target, value)
             elif target == "full_name":
-                first, _, last = value.partition(" ")
-                row.first_name, row.last_name = row.first_name or first, row.last_name or last
+                full_name = value
+            elif target == "display_name":
+                file_as = value
             elif target == "email":
                 row.emails.extend(e.strip() for e in re.split(r"\s*:::\s*|;", value) if e.strip())
             elif target == "phone":
@@ -499,5 +510,8 @@ def parse_csv(text: str, mapping: dict[str, str] | None = None) -> list[ImportRo
                 row.tags.extend(p.strip().lstrip("* ") for p in parts if p.strip())
             elif target == "note":
                 row.note = (row.note + "\n" + value).strip()
+        row.display_name = full_name or file_as
+        if full_name and not (row.first_name or row.last_name):
+            row.first_name, row.last_name = names.split(full_name)
         rows.append(row)
     return rows
