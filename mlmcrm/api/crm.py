@@ -51,6 +51,8 @@ class ContactIn(BaseModel):
     last_name: str | None = None
     display_name: str | None = None
     """The name as the contact writes it; left out, it stays unless the names change."""
+    organization: str | None = None
+    title: str | None = None
     email: str | None = None
     phone: str | None = None
     source: str | None = None
@@ -95,6 +97,8 @@ def _input(body: ContactIn, current: Contact | None = None) -> ContactInput:
         first_name=pick("first_name"),
         last_name=pick("last_name"),
         display_name=body.display_name,
+        organization=pick("organization"),
+        title=pick("title"),
         email=pick("email"),
         phone=pick("phone"),
         source=pick("source"),

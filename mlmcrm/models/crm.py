@@ -75,6 +75,10 @@ class Contact(SQLModel, table=True):
     last_name: str | None = column_field(sa.Text)
     display_name: str | None = column_field(sa.Text)
     """The name as its source formats it (vCard ``FN``, a CSV "Name" column); shown when set."""
+    organization: str | None = column_field(sa.Text)
+    """The organisation the person works for, or the contact itself when it has no person name."""
+    title: str | None = column_field(sa.Text)
+    """The person's job title."""
     email: str | None = column_field(sa.Text)
     phone: str | None = column_field(sa.Text)
     source: str | None = column_field(sa.Text)

@@ -51,6 +51,9 @@ class ContactState(CrmState):
     name: str = ""
     first_name: str = ""
     last_name: str = ""
+    organization: str = ""
+    title: str = ""
+    works_as: str = ""
     email: str = ""
     phone: str = ""
     source: str = ""
@@ -78,6 +81,9 @@ class ContactState(CrmState):
         self.contact_id = str(contact_id)
         self.name = crm.display_name(contact)
         self.first_name, self.last_name = contact.first_name or "", contact.last_name or ""
+        self.organization, self.title = contact.organization or "", contact.title or ""
+        named = self.name != self.organization
+        self.works_as = ", ".join(p for p in (self.title, self.organization if named else "") if p)
         self.email, self.phone = contact.email or "", contact.phone or ""
         self.source, self.tags = contact.source or "", ", ".join(contact.tags or [])
         self.stage = contact.stage
@@ -131,6 +137,8 @@ class ContactState(CrmState):
         data = ContactInput(
             first_name=str(form_data.get("first_name", "")),
             last_name=str(form_data.get("last_name", "")),
+            organization=str(form_data.get("organization", "")),
+            title=str(form_data.get("title", "")),
             email=str(form_data.get("email", "")),
             phone=str(form_data.get("phone", "")),
             source=str(form_data.get("source", "")),
@@ -226,6 +234,8 @@ def _details() -> rx.Component:
             rx.grid(
                 _input("First name", "first_name", ContactState.first_name),
                 _input("Last name", "last_name", ContactState.last_name),
+                _input("Organisation", "organization", ContactState.organization),
+                _input("Job title", "title", ContactState.title),
                 _input("Email", "email", ContactState.email, type="email"),
                 _input("Phone", "phone", ContactState.phone, type="tel"),
                 _input("Source", "source", ContactState.source),
@@ -408,6 +418,10 @@ def contact_page() -> rx.Component:
             ContactState.found,
             rx.vstack(
                 rx.heading(ContactState.name, size="5", id="contact-name"),
+                rx.cond(
+                    ContactState.works_as != "",
+                    rx.text(ContactState.works_as, size="2", color_scheme="gray", id="works-as"),
+                ),
                 _stage(),
                 _tasks(),
                 _timeline(),

@@ -64,6 +64,7 @@ def _contacts(*, session: Session, actor: Actor, audience: Audience) -> list[Con
     if needle:
         statement = statement.where(
             col(Contact.display_name).icontains(needle, autoescape=True)
+            | col(Contact.organization).icontains(needle, autoescape=True)
             | col(Contact.first_name).icontains(needle, autoescape=True)
             | col(Contact.last_name).icontains(needle, autoescape=True)
             | col(Contact.email).icontains(needle, autoescape=True)

@@ -64,6 +64,8 @@ class ContactPublic(BaseModel):
     first_name: str | None
     last_name: str | None
     display_name: str | None = None
+    organization: str | None = None
+    title: str | None = None
     email: str | None
     phone: str | None
     phone_e164: str | None = None
@@ -98,6 +100,8 @@ class ContactInput:
     first_name: str = ""
     last_name: str = ""
     display_name: str | None = None
+    organization: str = ""
+    title: str = ""
     email: str = ""
     phone: str = ""
     source: str = ""
@@ -133,16 +137,19 @@ def _clean(data: ContactInput, *, session: Session) -> dict[str, Any]:
         "display_name": (
             None if data.display_name is None else _text(data.display_name, "The name", 200)
         ),
+        "organization": _text(data.organization, "The organisation", 200),
+        "title": _text(data.title, "The job title", 200),
         "email": email,
         "phone": phone,
         "phone_e164": phone_e164,
         "source": _text(data.source, "The source", 60),
         "tags": crm.normalize_tags(data.tags),
     }
-    if not (
-        values["first_name"] or values["last_name"] or values["display_name"] or email or phone
-    ):
-        raise ValidationFailed("Give the contact a name, an email or a phone number.")
+    named = values["first_name"] or values["last_name"] or values["display_name"]
+    if not (named or values["organization"] or email or phone):
+        raise ValidationFailed(
+            "Give the contact a name, an organisation, an email or a phone number."
+        )
     return values
 
 
@@ -524,6 +531,7 @@ def _filtered(*, session: Session, actor: Actor, filters: ContactFilter) -> Any:
         func.concat(Contact.last_name, Contact.first_name),
         Contact.last_name,
         Contact.first_name,
+        Contact.organization,
     )
     for needle in needles:
         statement = statement.where(func.strpos(names_text, needle) > 0)

@@ -281,6 +281,10 @@ class Named(Protocol):
         """Its name as its source formats it (vCard ``FN``, a CSV "Name" column), if any."""
 
     @property
+    def organization(self) -> str | None:
+        """The organisation (the contact's name when it has no person's name)."""
+
+    @property
     def first_name(self) -> str | None:
         """Its first name."""
 
@@ -301,10 +305,16 @@ def display_name(contact: Named) -> str:
     """A contact's name as every page, the API and the offline app show it.
 
     The source's formatted name when it has one, else the given and family names in the order
-    their script writes them (:func:`mlmcrm.services.crm.names.compose`), else its email or
-    phone.
+    their script writes them (:func:`mlmcrm.services.crm.names.compose`), else the
+    organisation (a contact that is an organisation alone), else its email or phone.
     """
     name = (contact.display_name or "").strip() or names.compose(
         contact.first_name, contact.last_name
     )
-    return name or contact.email or contact.phone or f"Contact {contact.id}"
+    return (
+        name
+        or (contact.organization or "").strip()
+        or contact.email
+        or contact.phone
+        or f"Contact {contact.id}"
+    )

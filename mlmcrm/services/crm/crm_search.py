@@ -62,10 +62,12 @@ def contact_terms(typed: str | None) -> tuple[str | None, list[str]]:
 
 
 CONTACT_NAMES_SQL = (
-    "concat_ws(' ', c.display_name, c.last_name || c.first_name, c.last_name, c.first_name)"
+    "concat_ws(' ', c.display_name, c.last_name || c.first_name, c.last_name, c.first_name,"
+    " c.organization)"
 )
 """The text a needle of :func:`contact_terms` is looked for in (``c`` is ``contacts``): the
-displayed name, the family and given names written together (王小明) and each alone."""
+displayed name, the family and given names written together (王小明) and each alone, and the
+organisation."""
 
 
 class SearchHitPublic(BaseModel):
@@ -87,8 +89,8 @@ class SearchHitPublic(BaseModel):
 _SEARCH_SQL = """
 WITH q AS (SELECT CAST(:query AS tsquery) AS q),
 contact_hits AS (
-  SELECT c.id, c.display_name, c.first_name, c.last_name, c.email, c.phone, c.stage,
-         c.search_vector
+  SELECT c.id, c.display_name, c.first_name, c.last_name, c.organization, c.title, c.email,
+         c.phone, c.stage, c.search_vector
   FROM contacts c
   WHERE c.owner_id = :owner AND {contact_match} {contact_filters}
   LIMIT :cap
@@ -108,15 +110,17 @@ task_hits AS (
 )
 (
   SELECT 'contact' AS kind, h.id, h.id AS contact_id, '' AS title,
-         h.display_name, h.first_name, h.last_name, h.email, h.phone,
-         concat_ws(' · ', h.email, h.phone, h.stage) AS detail,
+         h.display_name, h.first_name, h.last_name, h.organization, h.email, h.phone,
+         concat_ws(' · ', nullif(concat_ws(', ', h.title, h.organization), ''), h.email, h.phone,
+                   h.stage) AS detail,
          ts_rank(h.search_vector, q.q) * 2 + :needle_rank AS rank
   FROM contact_hits h, q ORDER BY rank DESC, h.id DESC LIMIT :limit
 )
 UNION ALL
 (
   SELECT CASE WHEN h.kind = 'note' THEN 'note' ELSE 'activity' END AS kind, h.id, h.contact_id,
-         '' AS title, c.display_name, c.first_name, c.last_name, c.email, c.phone,
+         '' AS title, c.display_name, c.first_name, c.last_name, c.organization, c.email,
+         c.phone,
          left(h.body, 160) AS detail,
          ts_rank(h.search_vector, q.q) AS rank
   FROM note_hits h JOIN contacts c ON c.id = h.contact_id, q
@@ -126,8 +130,8 @@ UNION ALL
 (
   SELECT 'task' AS kind, h.id, h.contact_id,
          coalesce(h.description, '') AS title,
-         NULL AS display_name, NULL AS first_name, NULL AS last_name, NULL AS email,
-         NULL AS phone,
+         NULL AS display_name, NULL AS first_name, NULL AS last_name, NULL AS organization,
+         NULL AS email, NULL AS phone,
          concat_ws(' · ', replace(h.type, '_', '-'), h.status,
                    to_char(h.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')) AS detail,
          ts_rank(h.search_vector, q.q) AS rank
@@ -223,5 +227,6 @@ class _Named:
         self.display_name: str | None = row.display_name
         self.first_name: str | None = row.first_name
         self.last_name: str | None = row.last_name
+        self.organization: str | None = row.organization
         self.email: str | None = row.email
         self.phone: str | None = row.phone

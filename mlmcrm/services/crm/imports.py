@@ -104,7 +104,7 @@ def read_file(
 
 
 def _name(row: ImportRow) -> str:
-    name = row.display_name or names.compose(row.first_name, row.last_name)
+    name = row.display_name or names.compose(row.first_name, row.last_name) or row.organization
     return name or (row.emails[0] if row.emails else "") or (row.phones[0] if row.phones else "")
 
 
@@ -112,12 +112,33 @@ _TEXT_COLUMNS = (
     "first_name",
     "last_name",
     "display_name",
+    "organization",
+    "title",
     "email",
     "phone",
     "phone_e164",
     "source",
 )
 _COLUMNS = (*_TEXT_COLUMNS, "stage", "tags")
+_UNNEST = ", ".join(f"CAST(:{column} AS text[])" for column in _TEXT_COLUMNS)
+_INSERT_SQL = (
+    f"INSERT INTO contacts (id, owner_id, {', '.join(_TEXT_COLUMNS)}, stage, tags, import_id,"
+    " stage_changed_at, created_at, updated_at)"
+    f" SELECT u.id, :owner, {', '.join(f'u.{column}' for column in _TEXT_COLUMNS)}, u.stage,"
+    " CASE WHEN u.tags = '' THEN '{}'::text[] ELSE string_to_array(u.tags, :sep) END,"
+    " :import, :now, :now, :now"
+    f" FROM unnest(CAST(:ids AS bigint[]), {_UNNEST}, CAST(:stage AS text[]),"
+    " CAST(:tags AS text[]))"
+    f" AS u(id, {', '.join(_TEXT_COLUMNS)}, stage, tags)"
+)
+_UPDATE_SQL = (
+    f"UPDATE contacts c SET {', '.join(f'{column} = u.{column}' for column in _TEXT_COLUMNS)},"
+    " tags = CASE WHEN u.tags = '' THEN '{}'::text[] ELSE string_to_array(u.tags, :sep) END,"
+    " updated_at = :now"
+    f" FROM unnest(CAST(:ids AS bigint[]), {_UNNEST}, CAST(:tags AS text[]))"
+    f" AS u(id, {', '.join(_TEXT_COLUMNS)}, tags)"
+    " WHERE c.id = u.id AND c.owner_id = :owner"
+)
 
 
 def _name_key(record: Mapping[str, Any]) -> str:
@@ -149,10 +170,7 @@ def plan_import(
     by_phone: dict[str, int | str] = {}
     by_name: dict[str, int | str] = {}
     result = session.execute(
-        text(
-            "SELECT id, first_name, last_name, display_name, email, phone, phone_e164, source,"
-            " stage, tags FROM contacts WHERE owner_id = :owner"
-        ),
+        text(f"SELECT id, {', '.join(_COLUMNS)} FROM contacts WHERE owner_id = :owner"),
         {"owner": actor.user_id},
     )
     for record in result.mappings():
@@ -211,7 +229,9 @@ def _plan_row(
             )
     phones = [(p, contact_points.normalize_phone(p, region)) for p in row.phones]
     e164s = [e for _, e in phones if e]
-    if not (row.first_name or row.last_name or row.display_name or emails or phones):
+    if not (
+        row.first_name or row.last_name or row.display_name or row.organization or emails or phones
+    ):
         return RowOutcome(row.line, "skipped", name, "No name, email or phone.")
     try:
         tags = [t for t in crm.normalize_tags(row.tags) if t not in _IGNORED_TAGS]
@@ -224,6 +244,8 @@ def _plan_row(
         ("first name", row.first_name, 100),
         ("last name", row.last_name, 100),
         ("name", row.display_name, 200),
+        ("organisation", row.organization, 200),
+        ("job title", row.title, 200),
         ("source", row.source, 60),
     ):
         if len(value) > limit:
@@ -232,6 +254,8 @@ def _plan_row(
         "first_name": row.first_name or None,
         "last_name": row.last_name or None,
         "display_name": row.display_name or None,
+        "organization": row.organization or None,
+        "title": row.title or None,
         "email": emails[0] if emails else None,
         "phone": phones[0][0][:40] if phones else None,
         "phone_e164": phones[0][1] if phones else None,
@@ -364,35 +388,16 @@ def apply_plan(
             .all()
         )
         session.execute(
-            text(
-                "INSERT INTO contacts (id, owner_id, first_name, last_name, display_name, email,"
-                " phone, phone_e164, source, stage, tags, import_id, stage_changed_at,"
-                " created_at, updated_at)"
-                " SELECT u.id, :owner, u.first_name, u.last_name, u.display_name, u.email,"
-                " u.phone, u.phone_e164, u.source, u.stage, CASE WHEN u.tags = '' THEN"
-                " '{}'::text[] ELSE string_to_array(u.tags, :sep) END, :import, :now, :now, :now"
-                " FROM unnest(CAST(:ids AS bigint[]), CAST(:first AS text[]),"
-                " CAST(:last AS text[]), CAST(:display AS text[]), CAST(:email AS text[]),"
-                " CAST(:phone AS text[]), CAST(:e164 AS text[]), CAST(:source AS text[]),"
-                " CAST(:stage AS text[]), CAST(:tags AS text[]))"
-                " AS u(id, first_name, last_name, display_name, email, phone, phone_e164, source,"
-                " stage, tags)"
-            ),
+            text(_INSERT_SQL),
             {
                 "owner": actor.user_id,
                 "import": record.id,
                 "now": now,
                 "ids": list(ids),
-                "first": [r["first_name"] for r in chunk],
-                "last": [r["last_name"] for r in chunk],
-                "display": [r["display_name"] for r in chunk],
-                "email": [r["email"] for r in chunk],
-                "phone": [r["phone"] for r in chunk],
-                "e164": [r["phone_e164"] for r in chunk],
-                "source": [r["source"] for r in chunk],
                 "stage": [r["stage"] for r in chunk],
                 "tags": [TAG_SEPARATOR.join(r["tags"]) for r in chunk],
                 "sep": TAG_SEPARATOR,
+                **{column: [r[column] for r in chunk] for column in _TEXT_COLUMNS},
             },
         )
         _record_changes(
@@ -413,32 +418,14 @@ def apply_plan(
         chunk_ids = update_ids[start : start + BATCH]
         rows = [{**plan.befores[i], **plan.updates[i]} for i in chunk_ids]
         session.execute(
-            text(
-                "UPDATE contacts c SET first_name = u.first_name, last_name = u.last_name,"
-                " display_name = u.display_name, email = u.email, phone = u.phone,"
-                " phone_e164 = u.phone_e164, source = u.source, tags = CASE WHEN u.tags = ''"
-                " THEN '{}'::text[] ELSE string_to_array(u.tags, :sep) END, updated_at = :now"
-                " FROM unnest(CAST(:ids AS bigint[]), CAST(:first AS text[]),"
-                " CAST(:last AS text[]), CAST(:display AS text[]), CAST(:email AS text[]),"
-                " CAST(:phone AS text[]), CAST(:e164 AS text[]), CAST(:source AS text[]),"
-                " CAST(:tags AS text[]))"
-                " AS u(id, first_name, last_name, display_name, email, phone, phone_e164, source,"
-                " tags)"
-                " WHERE c.id = u.id AND c.owner_id = :owner"
-            ),
+            text(_UPDATE_SQL),
             {
                 "owner": actor.user_id,
                 "now": now,
                 "sep": TAG_SEPARATOR,
                 "ids": chunk_ids,
-                "first": [r["first_name"] for r in rows],
-                "last": [r["last_name"] for r in rows],
-                "display": [r["display_name"] for r in rows],
-                "email": [r["email"] for r in rows],
-                "phone": [r["phone"] for r in rows],
-                "e164": [r["phone_e164"] for r in rows],
-                "source": [r["source"] for r in rows],
                 "tags": [TAG_SEPARATOR.join(r["tags"] or []) for r in rows],
+                **{column: [r[column] for r in rows] for column in _TEXT_COLUMNS},
             },
         )
         _record_changes(
@@ -579,7 +566,11 @@ def preview(
     shown = [
         {
             "line": str(row.line),
-            "name": _name(row) if (row.display_name or row.first_name or row.last_name) else "",
+            "name": (
+                _name(row)
+                if (row.display_name or row.first_name or row.last_name or row.organization)
+                else ""
+            ),
             "email": ", ".join(row.emails),
             "phone": ", ".join(row.phones),
             "tags": ", ".join(row.tags),

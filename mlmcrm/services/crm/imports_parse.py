@@ -33,6 +33,8 @@ FIELDS = (
     "last_name",
     "full_name",
     "display_name",
+    "organization",
+    "title",
     "email",
     "phone",
     "source",
@@ -71,6 +73,28 @@ for _field, _names in {
     ),
     "full_name": ("name", "full name", "display name", "fullname"),
     "display_name": ("file as",),
+    "organization": (
+        "company",
+        "organization",
+        "organisation",
+        "organization name",
+        "organization 1 - name",
+        "firma",
+        "entreprise",
+        "société",
+        "empresa",
+    ),
+    "title": (
+        "job title",
+        "title",
+        "organization title",
+        "organization 1 - title",
+        "position",
+        "position (job title)",
+        "funktion",
+        "fonction",
+        "cargo",
+    ),
     "email": (
         "email",
         "e-mail",
@@ -101,6 +125,8 @@ for _field, _names in {
         "other phone",
         "home phone 2",
         "business phone 2",
+        "company main phone",
+        "work phone",
         "phone 1 - value",
         "phone 2 - value",
         "phone 3 - value",
@@ -131,6 +157,8 @@ class ImportRow:
     last_name: str = ""
     display_name: str = ""
     """The name as the source formats it (vCard ``FN``, a CSV "Name" column)."""
+    organization: str = ""
+    title: str = ""
     emails: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
     source: str = ""
@@ -370,14 +398,31 @@ def _apply_property(
     elif name == "NOTE":
         row.note = (row.note + "\n" + _unescape(value)).strip()
     elif name == "ORG":
-        preferred.setdefault("org", _split(value, ";")[0])
+        row.organization = row.organization or _split(value, ";")[0]
+    elif name == "TITLE":
+        row.title = row.title or _unescape(value).strip()
+    elif name == "X-ABSHOWAS":
+        preferred["show_as"] = value.strip().upper()
 
 
 def _finish_card(row: ImportRow, preferred: dict[str, str]) -> None:
-    row.display_name = preferred.get("fn", "")
+    """The names of a finished card.
+
+    A card of an organisation alone (Apple's ``X-ABShowAs:COMPANY``, or no ``N`` and an ``FN``
+    that is the ``ORG``) keeps no person's name: it is shown by the organisation's name.
+    """
+    fn = preferred.get("fn", "")
+    company = preferred.get("show_as") == "COMPANY" or (
+        not (row.first_name or row.last_name)
+        and bool(row.organization)
+        and fn in ("", row.organization)
+    )
+    if company and row.organization:
+        row.display_name = row.first_name = row.last_name = ""
+        return
+    row.display_name = fn
     if not (row.first_name or row.last_name):
-        full = preferred.get("fn") or preferred.get("org") or ""
-        row.first_name, row.last_name = names.split(full)
+        row.first_name, row.last_name = names.split(fn)
 
 
 # CSV -----------------------------------------------------------------------------------------
@@ -466,13 +511,31 @@ def check_mapping(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
             raise ValidationFailed(f"The file has no column {column!r}.")
         if target not in FIELDS:
             raise ValidationFailed(f"Column {column!r}: unknown field {target!r}.")
-    for single in ("first_name", "last_name", "full_name", "display_name", "source", "stage"):
+    for single in (
+        "first_name",
+        "last_name",
+        "full_name",
+        "display_name",
+        "organization",
+        "title",
+        "source",
+        "stage",
+    ):
         if list(cleaned.values()).count(single) > 1:
             raise ValidationFailed(f"Map only one column to {single.replace('_', ' ')}.")
-    identity = {"first_name", "last_name", "full_name", "display_name", "email", "phone"}
+    identity = {
+        "first_name",
+        "last_name",
+        "full_name",
+        "display_name",
+        "organization",
+        "email",
+        "phone",
+    }
     if not identity & set(cleaned.values()):
         raise ValidationFailed(
-            "Missing columns: map at least one column to a name, an email or a phone "
+            "Missing columns: map at least one column to a name, an organisation, an email or a "
+            "phone "
             f"(the file has: {', '.join(h for h in header if h)[:300]})."
         )
     return cleaned
@@ -495,7 +558,7 @@ def parse_csv(text: str, mapping: dict[str, str] | None = None) -> list[ImportRo
             value = cells[index].strip() if index < len(cells) else ""
             if not value:
                 continue
-            if target in ("first_name", "last_name", "source", "stage"):
+            if target in ("first_name", "last_name", "organization", "title", "source", "stage"):
                 setattr(row, target, value)
             elif target == "full_name":
                 full_name = value

@@ -152,6 +152,7 @@ _CONTACT_COLUMNS = (
     col(Contact.first_name),
     col(Contact.last_name),
     col(Contact.display_name),
+    col(Contact.organization),
     col(Contact.email),
     col(Contact.phone),
     col(Contact.stage),
@@ -166,6 +167,7 @@ class _ContactRow:
     first_name: str | None
     last_name: str | None
     display_name: str | None
+    organization: str | None
     email: str | None
     phone: str | None
     stage: str
