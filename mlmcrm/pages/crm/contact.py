@@ -13,7 +13,7 @@ from mlmcrm.errors import NotFound
 from mlmcrm.models import Contact
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
 from mlmcrm.pages.crm.contacts import StageOption
-from mlmcrm.services.crm import contacts, crm, tasks
+from mlmcrm.services.crm import contacts, crm, points, tasks
 from mlmcrm.services.crm.contacts import ContactInput
 from mlmcrm.services.crm.tasks import TaskInput
 from mlmcrm.services.platform.actor import Actor
@@ -43,6 +43,15 @@ class TaskRow:
     status: str
 
 
+@dataclass
+class PointRow:
+    """A phone, email or address besides the primary ones."""
+
+    kind: str
+    label: str
+    value: str
+
+
 class ContactState(CrmState):
     """The contact page."""
 
@@ -54,6 +63,7 @@ class ContactState(CrmState):
     organization: str = ""
     title: str = ""
     works_as: str = ""
+    other_points: list[PointRow] = []
     email: str = ""
     phone: str = ""
     source: str = ""
@@ -85,6 +95,8 @@ class ContactState(CrmState):
         named = self.name != self.organization
         self.works_as = ", ".join(p for p in (self.title, self.organization if named else "") if p)
         self.email, self.phone = contact.email or "", contact.phone or ""
+        stored = points.of_contacts(session=session, contact_ids=[contact_id])[contact_id]
+        self.other_points = [PointRow(p.kind, p.label, p.value) for p in stored if not p.is_primary]
         self.source, self.tags = contact.source or "", ", ".join(contact.tags or [])
         self.stage = contact.stage
         parts = []
@@ -421,6 +433,19 @@ def contact_page() -> rx.Component:
                 rx.cond(
                     ContactState.works_as != "",
                     rx.text(ContactState.works_as, size="2", color_scheme="gray", id="works-as"),
+                ),
+                rx.cond(
+                    ContactState.other_points.length() > 0,  # type: ignore[attr-defined]  # a list var
+                    rx.vstack(
+                        rx.foreach(
+                            ContactState.other_points,
+                            lambda p: rx.text(
+                                p.kind, " (", p.label, "): ", p.value, size="2", as_="div"
+                            ),
+                        ),
+                        spacing="0",
+                        id="other-points",
+                    ),
                 ),
                 _stage(),
                 _tasks(),

@@ -59,6 +59,17 @@ class RowOutcome:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Point:
+    """A phone, email or address an import adds to a contact."""
+
+    kind: str
+    label: str
+    value: str
+    key: str
+    primary: bool = False
+
+
 @dataclass
 class Plan:
     """What an import will do (a dry run shows it; an import writes it)."""
@@ -73,6 +84,12 @@ class Plan:
     updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Existing contact id → the changed fields."""
     befores: dict[int, dict[str, Any]] = field(default_factory=dict)
+    points: dict[int | str, list[Point]] = field(default_factory=dict)
+    """Contact (id, or the key of a new one) → the phones, emails and addresses to add."""
+    held: dict[int | str, set[tuple[str, str]]] = field(default_factory=dict)
+    """Contact → the (kind, key) of its points, stored and planned."""
+    primaries: dict[int | str, set[str]] = field(default_factory=dict)
+    """Contact → the kinds it has a primary point of, stored and planned."""
 
     def summary(self, limit: int = REPORT_LIMIT) -> dict[str, Any]:
         """Counts and the skipped rows with their reasons (the report)."""
@@ -173,8 +190,30 @@ def plan_import(
         text(f"SELECT id, {', '.join(_COLUMNS)} FROM contacts WHERE owner_id = :owner"),
         {"owner": actor.user_id},
     )
+    plan = Plan(format=kind, rows=len(rows))
+    stored = session.execute(
+        text(
+            "SELECT p.contact_id, p.kind, p.key, p.is_primary FROM contact_points p"
+            " JOIN contacts c ON c.id = p.contact_id WHERE c.owner_id = :owner"
+        ),
+        {"owner": actor.user_id},
+    )
+    for contact_id, point_kind, key, is_primary in stored:
+        plan.held.setdefault(contact_id, set()).add((point_kind, key))
+        if is_primary:
+            plan.primaries.setdefault(contact_id, set()).add(point_kind)
+        if point_kind == "email":
+            by_email.setdefault(key, contact_id)
+        elif point_kind == "phone":
+            by_phone.setdefault(key, contact_id)
     for record in result.mappings():
         existing[record["id"]] = dict(record)
+        # A contact loaded without points (the demo data) still holds its primary values.
+        for point_kind, key in (("email", record["email"]), ("phone", record["phone_e164"])):
+            primaries = plan.primaries.setdefault(record["id"], set())
+            if key and point_kind not in primaries:
+                primaries.add(point_kind)
+                plan.held.setdefault(record["id"], set()).add((point_kind, key.lower()))
         if record["email"]:
             by_email.setdefault(record["email"].lower(), record["id"])
         if record["phone_e164"]:
@@ -182,7 +221,6 @@ def plan_import(
         name_key = _name_key(existing[record["id"]])
         if name_key:
             by_name.setdefault(name_key, record["id"])
-    plan = Plan(format=kind, rows=len(rows))
     new_rows: dict[str, dict[str, Any]] = {}
     for index, row in enumerate(rows):
         if progress and index % 20_000 == 0 and index:
@@ -229,6 +267,23 @@ def _plan_row(
             )
     phones = [(p, contact_points.normalize_phone(p, region)) for p in row.phones]
     e164s = [e for _, e in phones if e]
+    addresses = [a.strip()[:500] for a in row.addresses if a.strip()]
+    found = (
+        [
+            Point("email", row.labels.get(("email", raw), "other"), e, e)
+            for raw, e in zip(row.emails, emails, strict=False)
+        ]
+        + [
+            Point("phone", row.labels.get(("phone", raw), "other"), raw[:40], e164 or raw.lower())
+            for raw, e164 in phones
+        ]
+        + [
+            Point(
+                "address", row.labels.get(("address", a), "other"), a, " ".join(a.lower().split())
+            )
+            for a in addresses
+        ]
+    )
     if not (
         row.first_name or row.last_name or row.display_name or row.organization or emails or phones
     ):
@@ -291,16 +346,14 @@ def _plan_row(
         record = dict(values, stage=values["stage"] or first_stage, key=key, line=row.line)
         plan.creates.append(record)
         new_rows[key] = record
-        for email in emails:
-            by_email.setdefault(email, key)
-        for e164 in e164s:
-            by_phone.setdefault(e164, key)
+        _plan_points(plan, key, found, by_email, by_phone)
         if name_key:
             by_name.setdefault(name_key, key)
         return RowOutcome(row.line, "created", name)
+    added = _plan_points(plan, match, found, by_email, by_phone)
     if isinstance(match, str):  # an earlier row of the same file: merge into it
         record = new_rows[match]
-        changed = _merge(record, values)
+        changed = _merge(record, values) or added
         return RowOutcome(
             row.line,
             "skipped",
@@ -313,7 +366,7 @@ def _plan_row(
         for column, value in _merge(dict(current), values).items()
         if current.get(column) != value
     }
-    if not changes:
+    if not (changes or added):
         return RowOutcome(row.line, "skipped", name, "Already in your contacts, nothing new.")
     if match in plan.updates:
         plan.updates[match].update(changes)
@@ -321,6 +374,34 @@ def _plan_row(
     plan.befores[match] = {column: existing[match][column] for column in _COLUMNS}
     plan.updates[match] = changes
     return RowOutcome(row.line, "updated", name)
+
+
+def _plan_points(
+    plan: Plan,
+    contact: int | str,
+    found: list[Point],
+    by_email: dict[str, int | str],
+    by_phone: dict[str, int | str],
+) -> bool:
+    """Plan the points of ``found`` that ``contact`` lacks (each key once); whether any."""
+    held = plan.held.setdefault(contact, set())
+    primaries = plan.primaries.setdefault(contact, set())
+    added = False
+    for point in found:
+        if (point.kind, point.key) in held:
+            continue
+        held.add((point.kind, point.key))
+        primary = point.kind not in primaries
+        primaries.add(point.kind)
+        plan.points.setdefault(contact, []).append(
+            Point(point.kind, point.label, point.value, point.key, primary)
+        )
+        if point.kind == "email":
+            by_email.setdefault(point.key, contact)
+        elif point.kind == "phone":
+            by_phone.setdefault(point.key, contact)
+        added = True
+    return added
 
 
 def _contradicts(record: dict[str, Any], values: dict[str, Any]) -> bool:
@@ -410,9 +491,23 @@ def apply_plan(
         )
         notes = [(i, r["note"]) for i, r in zip(ids, chunk, strict=True) if r.get("note")]
         _add_notes(notes, session=session, actor=actor)
+        _add_points(
+            [
+                (i, p)
+                for i, r in zip(ids, chunk, strict=True)
+                for p in plan.points.get(r["key"], [])
+            ],
+            import_id=record.id,  # type: ignore[arg-type]  # a stored row has an id
+            session=session,
+        )
         done += len(chunk)
         if progress:
             progress(30 + 70 * done / max(total, 1), f"Imported {done:,} of {total:,} contacts")
+    _add_points(
+        [(i, p) for i in plan.updates for p in plan.points.get(i, [])],
+        import_id=record.id,  # type: ignore[arg-type]  # a stored row has an id
+        session=session,
+    )
     update_ids = list(plan.updates)
     for start in range(0, len(update_ids), BATCH):
         chunk_ids = update_ids[start : start + BATCH]
@@ -478,6 +573,33 @@ def _record_changes(
             "action": action,
             "ids": ids,
             "befores": [None if b is None else json.dumps(b) for b in befores],
+        },
+    )
+
+
+def _add_points(points: list[tuple[int, Point]], *, import_id: int, session: Session) -> None:
+    """Store the points an import adds (after the contacts' own, primaries first)."""
+    if not points:
+        return
+    session.execute(
+        text(
+            "INSERT INTO contact_points (contact_id, kind, label, value, key, is_primary,"
+            " position, import_id)"
+            " SELECT u.contact_id, u.kind, u.label, u.value, u.key, u.is_primary,"
+            " 1000 + u.ord, :import"
+            " FROM unnest(CAST(:ids AS bigint[]), CAST(:kinds AS text[]),"
+            " CAST(:labels AS text[]), CAST(:vals AS text[]), CAST(:keys AS text[]),"
+            " CAST(:primary AS boolean[])) WITH ORDINALITY"
+            " AS u(contact_id, kind, label, value, key, is_primary, ord)"
+        ),
+        {
+            "import": import_id,
+            "ids": [i for i, _ in points],
+            "kinds": [p.kind for _, p in points],
+            "labels": [p.label for _, p in points],
+            "vals": [p.value for _, p in points],
+            "keys": [p.key for _, p in points],
+            "primary": [p.primary for _, p in points],
         },
     )
 
@@ -599,6 +721,15 @@ def undo_import(*, session: Session, actor: Actor, import_id: int) -> dict[str, 
     if record.status == "undone":
         raise ValidationFailed("This import was undone already.")
     restored = 0
+    # The phones, emails and addresses the import added go first (those of the contacts it
+    # created go with them).
+    session.execute(
+        text(
+            "DELETE FROM contact_points p USING contacts c"
+            " WHERE p.import_id = :import AND c.id = p.contact_id AND c.owner_id = :owner"
+        ),
+        {"import": import_id, "owner": actor.user_id},
+    )
     befores = session.execute(
         text(
             "SELECT contact_id, before FROM contact_import_changes"

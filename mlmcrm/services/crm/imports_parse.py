@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.crm import names
+from mlmcrm.services.crm.points import label_of
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 ENCODINGS = {
@@ -37,12 +38,14 @@ FIELDS = (
     "title",
     "email",
     "phone",
+    "address",
     "source",
     "tags",
     "stage",
     "note",
 )
-"""What a CSV column can be mapped to (``email`` and ``phone`` may take several columns).
+"""What a CSV column can be mapped to (``email``, ``phone`` and ``address`` may take several
+columns).
 
 ``full_name`` is the name as written (shown as it is, and split into given and family names
 when no column gives those); ``display_name`` ("File As") is shown only when no column gives
@@ -139,6 +142,16 @@ for _field, _names in {
         "teléfono",
         "móvil",
     ),
+    "address": (
+        "address",
+        "home address",
+        "business address",
+        "other address",
+        "address 1 - formatted",
+        "address 2 - formatted",
+        "address 3 - formatted",
+        "adresse",
+    ),
     "source": ("source", "lead source"),
     "tags": ("tags", "labels", "group membership", "categories"),
     "stage": ("stage", "status"),
@@ -161,6 +174,9 @@ class ImportRow:
     title: str = ""
     emails: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)
+    labels: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(kind, value) → its label in the file (``mobile``, ``work``, ``home`` …)."""
     source: str = ""
     tags: list[str] = field(default_factory=list)
     stage: str = ""
@@ -389,10 +405,18 @@ def _apply_property(
         email = _unescape(value).strip().removeprefix("mailto:")
         if email and email not in row.emails:
             row.emails.insert(0, email) if pref else row.emails.append(email)
+            row.labels[("email", email)] = label_of(" ".join(types))
     elif name == "TEL":
         phone = _unescape(value).strip().removeprefix("tel:")
         if phone and phone not in row.phones:
             row.phones.insert(0, phone) if pref else row.phones.append(phone)
+            row.labels[("phone", phone)] = label_of(" ".join(types))
+    elif name == "ADR":
+        parts = [p for p in _split(value, ";") if p]
+        address = ", ".join(" ".join(p.split()) for p in parts)
+        if address and address not in row.addresses:
+            row.addresses.insert(0, address) if pref else row.addresses.append(address)
+            row.labels[("address", address)] = label_of(" ".join(types))
     elif name == "CATEGORIES":
         row.tags.extend(tag for tag in _split(value, ",") if tag)
     elif name == "NOTE":
@@ -550,6 +574,7 @@ def parse_csv(text: str, mapping: dict[str, str] | None = None) -> list[ImportRo
     header, data = read_csv(text)
     mapping = check_mapping(header, guess_mapping(header) if mapping is None else mapping)
     positions = [(header.index(column), target) for column, target in mapping.items()]
+    label_columns = _label_columns(header)
     rows = []
     for number, cells in enumerate(data, start=2):
         row = ImportRow(line=number)
@@ -564,10 +589,13 @@ def parse_csv(text: str, mapping: dict[str, str] | None = None) -> list[ImportRo
                 full_name = value
             elif target == "display_name":
                 file_as = value
-            elif target == "email":
-                row.emails.extend(e.strip() for e in re.split(r"\s*:::\s*|;", value) if e.strip())
-            elif target == "phone":
-                row.phones.extend(p.strip() for p in value.split(" ::: ") if p.strip())
+            elif target in ("email", "phone", "address"):
+                label = _label(header[index], cells, label_columns)
+                split = r"\s*:::\s*|;" if target == "email" else r"\s+:::\s+"
+                values = [v.strip() for v in re.split(split, value) if v.strip()]
+                getattr(row, target + "es" if target == "address" else target + "s").extend(values)
+                for one in values:
+                    row.labels.setdefault((target, one), label)
             elif target == "tags":
                 parts = re.split(r"\s*:::\s*|[;,]", value)
                 row.tags.extend(p.strip().lstrip("* ") for p in parts if p.strip())
@@ -578,3 +606,23 @@ def parse_csv(text: str, mapping: dict[str, str] | None = None) -> list[ImportRo
             row.first_name, row.last_name = names.split(full_name)
         rows.append(row)
     return rows
+
+
+def _label_columns(header: list[str]) -> dict[str, int]:
+    """Google's "Phone 1 - Value" → the position of its "Phone 1 - Label" (or "- Type")."""
+    found: dict[str, int] = {}
+    lowered = [column.strip().lower() for column in header]
+    for index, column in enumerate(lowered):
+        match = re.fullmatch(r"(.+ \d+) - (?:label|type)", column)
+        if match:
+            found[match.group(1) + " - value"] = index
+            found[match.group(1) + " - formatted"] = index
+    return found
+
+
+def _label(column: str, cells: list[str], label_columns: dict[str, int]) -> str:
+    """The label of a value of ``column``: its label column's cell, else the column's name."""
+    index = label_columns.get(column.strip().lower())
+    if index is not None and index < len(cells) and cells[index].strip():
+        return label_of(cells[index])
+    return label_of(column)
