@@ -13,8 +13,9 @@
   reaches the points of the contacts the acting user owns, staff read them, admins write them;
   ``mlmcrm_batch`` reads every row. The runtime roles get their privileges from the schema's
   default privileges.
-- The contacts' search trigger reads every point (weight B); a statement-level trigger on
-  ``contact_points`` makes the contacts whose points changed compute their vector again.
+- ``contacts.points_search``: the search text of a contact's points, kept by a statement-level
+  trigger on ``contact_points`` (one join per statement); the contacts' search trigger reads it
+  (weight B), so search finds every value.
 
 Revision ID: 0027
 Revises: 0026
@@ -50,13 +51,16 @@ ROW_LEVEL_SECURITY = (
 )
 STRAIGHT = "'\u2019\u2018\u02bc\u2032', ''''''''''"
 
-POINTS_TEXT = r"""
-  || ' ' || coalesce((SELECT string_agg(CASE p.kind
-        WHEN 'email' THEN p.key || ' ' || regexp_replace(p.key, '[@._+-]', ' ', 'g')
-        WHEN 'phone' THEN regexp_replace(p.key, '\D', '', 'g') || ' '
-          || regexp_replace(p.value, '\D', '', 'g')
-        ELSE p.value END, ' ')
-      FROM contact_points p WHERE p.contact_id = NEW.id), '')"""
+POINTS_TEXT = " || ' ' || coalesce(NEW.points_search, '')"
+POINT_SEARCH = r"""
+  SELECT d.contact_id, coalesce(string_agg(CASE p.kind
+      WHEN 'email' THEN p.key || ' ' || regexp_replace(p.key, '[@._+-]', ' ', 'g')
+      WHEN 'phone' THEN regexp_replace(p.key, '\D', '', 'g') || ' '
+        || regexp_replace(p.value, '\D', '', 'g')
+      ELSE p.value END, ' '), '') AS text
+  FROM (SELECT DISTINCT contact_id FROM {ids}) d
+  LEFT JOIN contact_points p ON p.contact_id = d.contact_id
+  GROUP BY d.contact_id"""
 
 
 def _search_function(points: str) -> str:
@@ -81,11 +85,16 @@ END $$;
 """
 
 
-POINT_TRIGGERS = """
-CREATE FUNCTION crm_contact_points_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+# Set-based (one join per statement, never a look-up per contact), and as the schema owner: it
+# only recomputes the search text of the contacts whose points the statement changed, which the
+# acting user could change.
+POINT_TRIGGERS = f"""
+CREATE FUNCTION crm_contact_points_changed() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
-  UPDATE contacts SET search_vector = NULL
-  WHERE id IN (SELECT DISTINCT contact_id FROM changed);
+  UPDATE contacts c SET points_search = s.text
+  FROM ({POINT_SEARCH.format(ids="changed")}) s
+  WHERE c.id = s.contact_id;
   RETURN NULL;
 END $$;
 
@@ -161,9 +170,14 @@ def upgrade() -> None:
         " SELECT id, 'phone', 'other', phone, coalesce(phone_e164, phone), true FROM contacts"
         " WHERE coalesce(phone, '') <> ''"
     )
+    op.add_column("contacts", sa.Column("points_search", sa.Text(), nullable=True))
     op.execute(_search_function(POINTS_TEXT))
     op.execute(POINT_TRIGGERS)
-    op.execute("UPDATE contacts SET search_vector = NULL")
+    op.execute(
+        "UPDATE contacts c SET points_search = s.text"
+        f" FROM ({POINT_SEARCH.format(ids='contact_points')}) s WHERE c.id = s.contact_id"
+    )
+    op.execute("UPDATE contacts SET search_vector = NULL WHERE points_search IS NULL")
 
 
 def downgrade() -> None:
@@ -177,4 +191,5 @@ def downgrade() -> None:
     op.drop_index("ix_contact_points_import_id", table_name="contact_points")
     op.drop_index("ix_contact_points_kind_key", table_name="contact_points")
     op.drop_table("contact_points")
+    op.drop_column("contacts", "points_search")
     op.execute("UPDATE contacts SET search_vector = NULL")

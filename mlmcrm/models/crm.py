@@ -101,6 +101,9 @@ class Contact(SQLModel, table=True):
     """``phone`` normalised to E.164 (``+14155550123``), the key imports match phones by."""
     stage_changed_at: datetime | None = timestamp_field()
     import_id: int | None = fk_field("contact_imports.id", nullable=True, ondelete="SET NULL")
+    points_search: str | None = column_field(sa.Text)
+    """The search text of the contact's phones, emails and addresses (kept by a trigger on
+    ``contact_points``; read by the one keeping ``search_vector``)."""
     search_vector: Any = column_field(postgresql.TSVECTOR)
     """Kept by a trigger from names, email, phone, source and tags (prefix search; typographic
     apostrophes read as straight ones)."""
