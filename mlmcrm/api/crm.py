@@ -24,9 +24,9 @@ from mlmcrm.services.crm.contacts import (
     ContactInput,
     ContactPublic,
     TimelineEntryPublic,
-    contact_public,
 )
 from mlmcrm.services.crm.crm_search import SearchHitPublic
+from mlmcrm.services.crm.points import PointInput
 from mlmcrm.services.crm.tasks import TaskInput, TaskPublic, task_public
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.listing import ListQuery
@@ -44,16 +44,41 @@ class ContactPage(BaseModel):
     items: list[ContactPublic]
 
 
+class PointIn(BaseModel):
+    """A phone, email or address of a contact, with its label (mobile, work, home, other …)."""
+
+    kind: str
+    value: str = Field(max_length=500)
+    label: str = ""
+
+
+class MergeIn(BaseModel):
+    """The contact to merge into this one (it is deleted).
+
+    ``other_id`` is required, though typed optional so that a request without it is answered
+    after the token's scope is checked.
+    """
+
+    other_id: int | None = None
+
+
 class ContactIn(BaseModel):
     """A contact to add or change; on a change, fields left out stay as they are."""
 
     first_name: str | None = None
     last_name: str | None = None
+    display_name: str | None = None
+    """The name as the contact writes it; left out, it stays unless the names change."""
+    organization: str | None = None
+    title: str | None = None
     email: str | None = None
     phone: str | None = None
     source: str | None = None
     tags: list[str] | None = None
     stage: str | None = None
+    points: list[PointIn] | None = Field(None, max_length=50)
+    """The other phones, emails and addresses (``email`` and ``phone`` are the primary ones);
+    left out, those there stay."""
 
 
 class ActivityIn(BaseModel):
@@ -92,11 +117,19 @@ def _input(body: ContactIn, current: Contact | None = None) -> ContactInput:
     return ContactInput(
         first_name=pick("first_name"),
         last_name=pick("last_name"),
+        display_name=body.display_name,
+        organization=pick("organization"),
+        title=pick("title"),
         email=pick("email"),
         phone=pick("phone"),
         source=pick("source"),
         tags=tags,
         stage=body.stage or "",
+        points=(
+            None
+            if body.points is None
+            else tuple(PointInput(p.kind, p.value, p.label) for p in body.points)
+        ),
     )
 
 
@@ -127,7 +160,8 @@ def create_contact(body: ContactIn, context: Context = TOKEN) -> ContactPublic:
     """Add a contact (scope ``contacts:write``)."""
     session, who = context
     actor = who.require_scope("contacts:write")
-    return contact_public(contacts.create_contact(session=session, actor=actor, data=_input(body)))
+    contact = contacts.create_contact(session=session, actor=actor, data=_input(body))
+    return contacts.contact_with_points(contact, session=session)
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactPublic)
@@ -143,15 +177,16 @@ def get_contact(
     session, who = context
     actor = who.require_scope("contacts:read")
     if permissions.can("crm.own", actor=actor):
-        return contact_public(
-            contacts.get_contact(session=session, actor=actor, contact_id=contact_id)
+        return contacts.contact_with_points(
+            contacts.get_contact(session=session, actor=actor, contact_id=contact_id),
+            session=session,
         )
     if not permissions.can("crm.read_any", actor=actor):
         raise NotFound("That contact does not exist.")
     contact = crm.open_contact_as_staff(
         session=session, actor=actor, contact_id=contact_id, reason=reason
     )
-    return contact_public(contact)
+    return contacts.contact_with_points(contact, session=session)
 
 
 @router.patch("/contacts/{contact_id}", response_model=ContactPublic)
@@ -175,7 +210,23 @@ def update_contact(
         contact = contacts.move_stage(
             session=session, actor=actor, contact_id=contact_id, stage=body.stage
         )
-    return contact_public(contact)
+    return contacts.contact_with_points(contact, session=session)
+
+
+@router.post("/contacts/{contact_id}/merge", response_model=ContactPublic)
+def merge_contact(contact_id: int, body: MergeIn, context: Context = TOKEN) -> ContactPublic:
+    """Merge another of the token user's contacts into this one (scope ``contacts:write``).
+
+    Every phone, email and address of both is kept once; the other contact is deleted.
+    """
+    session, who = context
+    actor = who.require_scope("contacts:write")
+    if body.other_id is None:
+        raise ValidationFailed("Give other_id: the contact to merge into this one.")
+    contact = contacts.merge_contacts(
+        session=session, actor=actor, keep_id=contact_id, other_id=body.other_id
+    )
+    return contacts.contact_with_points(contact, session=session)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)
@@ -198,7 +249,7 @@ def link_contact(contact_id: int, body: LinkIn, context: Context = TOKEN) -> Con
         customer_id=body.customer_id,
         distributor_id=body.distributor_id,
     )
-    return contact_public(contact)
+    return contacts.contact_with_points(contact, session=session)
 
 
 @router.get("/contacts/{contact_id}/timeline", response_model=list[TimelineEntryPublic])

@@ -30,6 +30,10 @@ ACTIVITY_KINDS = ("note", "call", "message", "meeting", "stage_change", "task", 
 OFFLINE_CHANGE_KINDS = ("note", "call", "complete_task", "stage")
 """What a phone may change in the CRM while it is offline."""
 OFFLINE_CHANGE_STATUSES = ("applied", "conflict", "refused")
+POINT_KINDS = ("phone", "email", "address")
+"""What a contact point is: a phone number, an email address or a postal address."""
+POINT_LABELS = ("mobile", "work", "home", "main", "other")
+"""The labels the app offers; a point may carry another label from the file it came from."""
 IMPORT_FORMATS = ("vcard", "csv")
 IMPORT_STATUSES = ("imported", "undone")
 
@@ -78,6 +82,12 @@ class Contact(SQLModel, table=True):
     owner_id: int = fk_field("users.id")
     first_name: str | None = column_field(sa.Text)
     last_name: str | None = column_field(sa.Text)
+    display_name: str | None = column_field(sa.Text)
+    """The name as its source formats it (vCard ``FN``, a CSV "Name" column); shown when set."""
+    organization: str | None = column_field(sa.Text)
+    """The organisation the person works for, or the contact itself when it has no person name."""
+    title: str | None = column_field(sa.Text)
+    """The person's job title."""
     email: str | None = column_field(sa.Text)
     phone: str | None = column_field(sa.Text)
     source: str | None = column_field(sa.Text)
@@ -96,10 +106,54 @@ class Contact(SQLModel, table=True):
     """``phone`` normalised to E.164 (``+14155550123``), the key imports match phones by."""
     stage_changed_at: datetime | None = timestamp_field()
     import_id: int | None = fk_field("contact_imports.id", nullable=True, ondelete="SET NULL")
+    points_search: str | None = column_field(sa.Text)
+    """The search text of the contact's phones, emails and addresses (kept by a trigger on
+    ``contact_points``; read by the one keeping ``search_vector``)."""
     search_vector: Any = column_field(postgresql.TSVECTOR)
-    """Kept by a trigger from names, email, phone, source and tags (prefix search)."""
+    """Kept by a trigger from names, email, phone, source and tags (prefix search; typographic
+    apostrophes read as straight ones)."""
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+
+
+class ContactPoint(SQLModel, table=True):
+    """One phone, email or address of a contact, with its label (mobile, work, home …).
+
+    ``key`` is how values compare: E.164 for a phone, the lower-cased address for an email,
+    the lower-cased text with spaces collapsed for an address; a contact holds each key of a
+    kind once. One point of each kind may be primary: its value is also kept in
+    ``contacts.email`` or ``contacts.phone``/``phone_e164``, which messaging, compliance and
+    the offline app read. Row-level security shows a point to whoever may see its contact.
+    """
+
+    __tablename__ = "contact_points"
+    __table_args__ = (
+        sa.CheckConstraint(in_values("kind", POINT_KINDS), name="kind"),
+        sa.UniqueConstraint("contact_id", "kind", "key"),
+        sa.Index("ix_contact_points_kind_key", "kind", "key"),
+        sa.Index("ix_contact_points_import_id", "import_id"),
+        sa.Index(
+            "uq_contact_points_contact_id_kind_primary",
+            "contact_id",
+            "kind",
+            unique=True,
+            postgresql_where=sa.text("is_primary"),
+        ),
+    )
+
+    id: int | None = id_field()
+    contact_id: int = fk_field("contacts.id", ondelete="CASCADE")
+    kind: str = column_field(sa.Text, nullable=False)
+    label: str = column_field(sa.Text, nullable=False, default="other", server_default="other")
+    value: str = column_field(sa.Text, nullable=False)
+    key: str = column_field(sa.Text, nullable=False)
+    is_primary: bool = column_field(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    position: int = column_field(sa.Integer, nullable=False, default=0, server_default="0")
+    import_id: int | None = fk_field("contact_imports.id", nullable=True, ondelete="SET NULL")
+    """The import that added the point (undoing the import removes it)."""
+    created_at: datetime = created_at_field()
 
 
 class Task(SQLModel, table=True):

@@ -13,7 +13,7 @@ from mlmcrm.errors import NotFound
 from mlmcrm.models import Contact
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
 from mlmcrm.pages.crm.contacts import StageOption
-from mlmcrm.services.crm import contacts, crm, tasks
+from mlmcrm.services.crm import contacts, crm, points, tasks
 from mlmcrm.services.crm.contacts import ContactInput
 from mlmcrm.services.crm.tasks import TaskInput
 from mlmcrm.services.platform.actor import Actor
@@ -43,6 +43,15 @@ class TaskRow:
     status: str
 
 
+@dataclass
+class PointRow:
+    """A phone, email or address besides the primary ones."""
+
+    kind: str
+    label: str
+    value: str
+
+
 class ContactState(CrmState):
     """The contact page."""
 
@@ -51,6 +60,10 @@ class ContactState(CrmState):
     name: str = ""
     first_name: str = ""
     last_name: str = ""
+    organization: str = ""
+    title: str = ""
+    works_as: str = ""
+    other_points: list[PointRow] = []
     email: str = ""
     phone: str = ""
     source: str = ""
@@ -78,7 +91,12 @@ class ContactState(CrmState):
         self.contact_id = str(contact_id)
         self.name = crm.display_name(contact)
         self.first_name, self.last_name = contact.first_name or "", contact.last_name or ""
+        self.organization, self.title = contact.organization or "", contact.title or ""
+        named = self.name != self.organization
+        self.works_as = ", ".join(p for p in (self.title, self.organization if named else "") if p)
         self.email, self.phone = contact.email or "", contact.phone or ""
+        stored = points.of_contacts(session=session, contact_ids=[contact_id])[contact_id]
+        self.other_points = [PointRow(p.kind, p.label, p.value) for p in stored if not p.is_primary]
         self.source, self.tags = contact.source or "", ", ".join(contact.tags or [])
         self.stage = contact.stage
         parts = []
@@ -131,6 +149,8 @@ class ContactState(CrmState):
         data = ContactInput(
             first_name=str(form_data.get("first_name", "")),
             last_name=str(form_data.get("last_name", "")),
+            organization=str(form_data.get("organization", "")),
+            title=str(form_data.get("title", "")),
             email=str(form_data.get("email", "")),
             phone=str(form_data.get("phone", "")),
             source=str(form_data.get("source", "")),
@@ -226,6 +246,8 @@ def _details() -> rx.Component:
             rx.grid(
                 _input("First name", "first_name", ContactState.first_name),
                 _input("Last name", "last_name", ContactState.last_name),
+                _input("Organisation", "organization", ContactState.organization),
+                _input("Job title", "title", ContactState.title),
                 _input("Email", "email", ContactState.email, type="email"),
                 _input("Phone", "phone", ContactState.phone, type="tel"),
                 _input("Source", "source", ContactState.source),
@@ -408,6 +430,23 @@ def contact_page() -> rx.Component:
             ContactState.found,
             rx.vstack(
                 rx.heading(ContactState.name, size="5", id="contact-name"),
+                rx.cond(
+                    ContactState.works_as != "",
+                    rx.text(ContactState.works_as, size="2", color_scheme="gray", id="works-as"),
+                ),
+                rx.cond(
+                    ContactState.other_points.length() > 0,  # type: ignore[attr-defined]  # a list var
+                    rx.vstack(
+                        rx.foreach(
+                            ContactState.other_points,
+                            lambda p: rx.text(
+                                p.kind, " (", p.label, "): ", p.value, size="2", as_="div"
+                            ),
+                        ),
+                        spacing="0",
+                        id="other-points",
+                    ),
+                ),
                 _stage(),
                 _tasks(),
                 _timeline(),

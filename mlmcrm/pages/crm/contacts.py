@@ -72,7 +72,12 @@ class Hit:
 
 
 def _card(contact: ContactPublic) -> Card:
-    detail = " · ".join(p for p in (contact.email, contact.phone, contact.source) if p)
+    organization = contact.organization if contact.organization != contact.name else None
+    others = sum(1 for p in contact.points if not p.is_primary)
+    more = f"+{others} more" if others else None
+    detail = " · ".join(
+        p for p in (organization, contact.email, contact.phone, more, contact.source) if p
+    )
     return Card(
         id=str(contact.id),
         name=contact.name,

@@ -518,16 +518,28 @@ def _crm(user_id: int, distributor_id: int | None, *, session: Session) -> dict[
         else []
     )
     contacts = _rows(
-        "SELECT id, first_name, last_name, email, phone, source, stage, tags, customer_id,"
-        " last_touched_at, stage_changed_at, private_notes_enc, created_at, updated_at"
+        "SELECT id, first_name, last_name, display_name, organization, title, email, phone,"
+        " source, stage, tags, customer_id, last_touched_at, stage_changed_at,"
+        " private_notes_enc, created_at, updated_at"
         " FROM contacts WHERE owner_id = :u ORDER BY id",
         {"u": user_id},
         session=session,
     )
+    contact_points = _rows(
+        "SELECT p.contact_id, p.kind, p.label, p.value, p.is_primary FROM contact_points p"
+        " JOIN contacts c ON c.id = p.contact_id WHERE c.owner_id = :u"
+        " ORDER BY p.contact_id, p.kind, p.position, p.id",
+        {"u": user_id},
+        session=session,
+    )
+    points_of: dict[Any, list[dict[str, Any]]] = {}
+    for point in contact_points:
+        points_of.setdefault(point.pop("contact_id"), []).append(point)
     for contact in contacts:
         contact["private_notes"] = _decrypted(
             contact.pop("private_notes_enc"), field=CONTACT_NOTES_FIELD
         )
+        contact["phones_emails_addresses"] = points_of.get(contact["id"], [])
     activities = _rows(
         "SELECT id, contact_id, kind, body, body_enc, is_private, details, created_at"
         " FROM contact_activities WHERE owner_id = :u ORDER BY id",

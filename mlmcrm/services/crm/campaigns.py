@@ -18,6 +18,7 @@ from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Contact, UserProfile
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.messaging import MessageCampaign
+from mlmcrm.services.crm import crm
 from mlmcrm.services.messaging import outbox, templates
 from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
@@ -62,7 +63,9 @@ def _contacts(*, session: Session, actor: Actor, audience: Audience) -> list[Con
     needle = audience.search.strip()[:200]
     if needle:
         statement = statement.where(
-            col(Contact.first_name).icontains(needle, autoescape=True)
+            col(Contact.display_name).icontains(needle, autoescape=True)
+            | col(Contact.organization).icontains(needle, autoescape=True)
+            | col(Contact.first_name).icontains(needle, autoescape=True)
             | col(Contact.last_name).icontains(needle, autoescape=True)
             | col(Contact.email).icontains(needle, autoescape=True)
         )
@@ -91,10 +94,7 @@ def _recipients(contacts: list[Contact]) -> tuple[list[outbox.Recipient], list[s
         )
         for contact in contacts
     ]
-    labels = [
-        " ".join(p for p in (c.first_name, c.last_name) if p) or c.email or c.phone or "?"
-        for c in contacts
-    ]
+    labels = [crm.display_name(c) for c in contacts]
     return recipients, labels
 
 

@@ -7,14 +7,15 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import Contact, ContactActivity, Customer, Distributor, Order, Task
 from mlmcrm.models.base import utcnow
-from mlmcrm.services.crm import crm
+from mlmcrm.services.crm import crm, points
+from mlmcrm.services.crm.points import ContactPointPublic, PointInput
 from mlmcrm.services.platform import audit, contact_points, listing, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.crypto import DecryptionError, decrypt_field, encrypt_field
@@ -36,7 +37,12 @@ SORTS = {
 }
 """The default orders a contact list may ask for by name (``ContactFilter.sort``)."""
 CONTACT_SORTS = {
-    "name": sa.func.lower(sa.func.concat_ws(" ", col(Contact.first_name), col(Contact.last_name))),
+    "name": sa.func.lower(
+        sa.func.coalesce(
+            col(Contact.display_name),
+            sa.func.concat_ws(" ", col(Contact.first_name), col(Contact.last_name)),
+        )
+    ),
     "email": col(Contact.email),
     "phone": col(Contact.phone),
     "source": sa.func.lower(col(Contact.source)),
@@ -58,6 +64,9 @@ class ContactPublic(BaseModel):
     id: int
     first_name: str | None
     last_name: str | None
+    display_name: str | None = None
+    organization: str | None = None
+    title: str | None = None
     email: str | None
     phone: str | None
     phone_e164: str | None = None
@@ -68,29 +77,59 @@ class ContactPublic(BaseModel):
     distributor_id: int | None = None
     last_touched_at: datetime | None = None
     created_at: datetime | None = None
+    points: list[ContactPointPublic] = []
+    """Every phone, email and address, primary first (``email`` and ``phone`` are the
+    primaries)."""
 
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented use
     @property
     def name(self) -> str:
-        """The contact's name, or its email or phone when it has none."""
+        """The contact's displayed name (:func:`mlmcrm.services.crm.crm.display_name`)."""
         return crm.display_name(self)
 
 
-def contact_public(contact: Contact) -> ContactPublic:
-    """The public shape of a contact row."""
-    return ContactPublic.model_validate(contact, from_attributes=True)
+def contact_public(contact: Contact, stored: list[Any] | None = None) -> ContactPublic:
+    """The public shape of a contact row, with its points when given."""
+    shown = ContactPublic.model_validate(contact, from_attributes=True)
+    if stored:
+        shown = shown.model_copy(update={"points": points.public(stored)})
+    return shown
+
+
+def contact_with_points(contact: Contact, *, session: Session) -> ContactPublic:
+    """The public shape of one contact with every phone, email and address it has."""
+    stored = points.of_contacts(session=session, contact_ids=[contact.id])  # type: ignore[list-item]  # a stored row has an id
+    return contact_public(contact, stored.get(contact.id))  # type: ignore[arg-type]  # a stored row has an id
+
+
+def _with_points(rows: list[Contact], *, session: Session) -> list[ContactPublic]:
+    stored = points.of_contacts(
+        session=session,
+        contact_ids=[row.id for row in rows],  # type: ignore[misc]  # stored rows have ids
+    )
+    return [contact_public(row, stored.get(row.id)) for row in rows]  # type: ignore[arg-type]  # stored rows have ids
 
 
 @dataclass(frozen=True)
 class ContactInput:
-    """What a person types for a contact; empty strings clear a field."""
+    """What a person types for a contact; empty strings clear a field.
+
+    ``display_name`` None keeps the formatted name the contact came with, unless the first or
+    last name changes (then the names typed are shown). ``email`` and ``phone`` are the primary
+    ones; ``points`` are the other phones, emails and addresses (None keeps those there).
+    """
 
     first_name: str = ""
     last_name: str = ""
+    display_name: str | None = None
+    organization: str = ""
+    title: str = ""
     email: str = ""
     phone: str = ""
     source: str = ""
     tags: list[str] | str = field(default_factory=list)
     stage: str = ""
+    points: tuple[PointInput, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,14 +157,22 @@ def _clean(data: ContactInput, *, session: Session) -> dict[str, Any]:
     values = {
         "first_name": _text(data.first_name, "The first name"),
         "last_name": _text(data.last_name, "The last name"),
+        "display_name": (
+            None if data.display_name is None else _text(data.display_name, "The name", 200)
+        ),
+        "organization": _text(data.organization, "The organisation", 200),
+        "title": _text(data.title, "The job title", 200),
         "email": email,
         "phone": phone,
         "phone_e164": phone_e164,
         "source": _text(data.source, "The source", 60),
         "tags": crm.normalize_tags(data.tags),
     }
-    if not (values["first_name"] or values["last_name"] or email or phone):
-        raise ValidationFailed("Give the contact a name, an email or a phone number.")
+    named = values["first_name"] or values["last_name"] or values["display_name"]
+    if not (named or values["organization"] or email or phone):
+        raise ValidationFailed(
+            "Give the contact a name, an organisation, an email or a phone number."
+        )
     return values
 
 
@@ -147,8 +194,34 @@ def create_contact(*, session: Session, actor: Actor, data: ContactInput) -> Con
     contact = Contact(owner_id=actor.user_id, stage=stage, stage_changed_at=now, **values)  # type: ignore[arg-type]  # a signed-in actor has a user id
     session.add(contact)
     session.flush()
+    _store_points(contact, data, kept=[], session=session)
     session.refresh(contact)
     return contact
+
+
+def _store_points(
+    contact: Contact, data: ContactInput, *, kept: list[Any], session: Session
+) -> None:
+    """The primary email and phone typed, then the other points (given, or ``kept``)."""
+    labels = {(p.kind, p.key): p.label for p in kept}
+    typed = []
+    region = contact_points.phone_region(session=session)
+    for kind, value in (("email", contact.email), ("phone", contact.phone)):
+        if value:
+            key = points.point_key(kind, value, region)
+            typed.append(PointInput(kind, value, labels.get((kind, key), "other"), primary=True))
+    others = (
+        list(data.points)
+        if data.points is not None
+        else [
+            PointInput(p.kind, p.value, p.label, p.is_primary, stored=True)
+            for p in kept
+            if not (p.is_primary and p.kind in ("email", "phone"))
+        ]
+    )
+    points.replace(
+        session=session, contact=contact, points=points.clean(typed + others, region=region)
+    )
 
 
 def update_contact(
@@ -163,12 +236,112 @@ def update_contact(
     """
     contact = crm.own_contact(session=session, actor=actor, contact_id=contact_id)
     values = _clean(data, session=session)
+    if data.display_name is None:
+        renamed = (values["first_name"], values["last_name"]) != (
+            contact.first_name,
+            contact.last_name,
+        )
+        values["display_name"] = None if renamed else contact.display_name
+    kept = points.of_contacts(session=session, contact_ids=[contact_id])[contact_id]
     for name, value in values.items():
         setattr(contact, name, value)
     session.add(contact)
     session.flush()
+    _store_points(contact, data, kept=kept, session=session)
     session.refresh(contact)
     return contact
+
+
+_MERGED_FIELDS = (
+    "first_name",
+    "last_name",
+    "display_name",
+    "organization",
+    "title",
+    "source",
+    "customer_id",
+    "distributor_id",
+    "private_notes_enc",
+)
+
+
+def merge_contacts(*, session: Session, actor: Actor, keep_id: int, other_id: int) -> Contact:
+    """Merge contact ``other_id`` into ``keep_id`` (two records of one person) and delete it.
+
+    The kept contact keeps what it has and gains what only the other had: blank fields are
+    filled, tags added, and every phone, email and address is kept exactly once (the kept
+    contact's primaries stay primary). The other's timeline and tasks move to the kept one.
+    The merge is audited with both records as they were.
+
+    Raises:
+        NotFound: Either is not one of the actor's contacts.
+        ValidationFailed: The same contact twice.
+    """
+    if keep_id == other_id:
+        raise ValidationFailed("Choose two different contacts to merge.")
+    keep = crm.own_contact(session=session, actor=actor, contact_id=keep_id)
+    other = crm.own_contact(session=session, actor=actor, contact_id=other_id)
+    stored = points.of_contacts(session=session, contact_ids=[keep_id, other_id])
+    before = {
+        "kept": _audited(keep, stored.get(keep_id, [])),
+        "merged": _audited(other, stored.get(other_id, [])),
+    }
+    for name in _MERGED_FIELDS:
+        if getattr(keep, name) is None and getattr(other, name) is not None:
+            setattr(keep, name, getattr(other, name))
+    keep.tags = list(dict.fromkeys([*(keep.tags or []), *(other.tags or [])]))
+    if other.last_touched_at and (
+        keep.last_touched_at is None or other.last_touched_at > keep.last_touched_at
+    ):
+        keep.last_touched_at = other.last_touched_at
+    # The kept contact's points first (its primaries stay), then the other's, each key once.
+    every = [
+        PointInput(p.kind, p.value, p.label, p.is_primary, stored=True)
+        for p in stored.get(keep_id, [])
+    ]
+    for kind, value in (("email", keep.email), ("phone", keep.phone)):
+        if value:  # a contact loaded without points still holds its primary values
+            every.append(PointInput(kind, value, "other", primary=True, stored=True))
+    every += [PointInput(p.kind, p.value, p.label, stored=True) for p in stored.get(other_id, [])]
+    every += [
+        PointInput(kind, value, "other", stored=True)
+        for kind, value in (("email", other.email), ("phone", other.phone))
+        if value
+    ]
+    merged_points = points.clean(every, region=contact_points.phone_region(session=session))
+    session.execute(
+        sa.update(ContactActivity)
+        .where(col(ContactActivity.contact_id) == other_id)
+        .values(contact_id=keep_id)
+    )
+    session.execute(
+        sa.update(Task).where(col(Task.contact_id) == other_id).values(contact_id=keep_id)
+    )
+    session.delete(other)
+    session.flush()
+    points.replace(session=session, contact=keep, points=merged_points)
+    session.refresh(keep)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="contacts.merged",
+        entity_type="contact",
+        entity_id=keep_id,
+        before=before,
+        after=_audited(keep, points.of_contacts(session=session, contact_ids=[keep_id])[keep_id]),
+    )
+    return keep
+
+
+def _audited(contact: Contact, stored: list[Any]) -> dict[str, Any]:
+    """A contact as an audit row keeps it (never a private note's text)."""
+    return {
+        "id": contact.id,
+        "name": crm.display_name(contact),
+        "organization": contact.organization,
+        "tags": list(contact.tags or []),
+        "points": [f"{p.kind}:{p.label}:{p.value}" for p in stored],
+    }
 
 
 def delete_contact(*, session: Session, actor: Actor, contact_id: int) -> None:
@@ -490,11 +663,21 @@ def _filtered(*, session: Session, actor: Actor, filters: ContactFilter) -> Any:
         statement = statement.where(col(Contact.tags).contains([filters.tag.strip().lower()]))
     if filters.source.strip():
         statement = statement.where(func.lower(Contact.source) == filters.source.strip().lower())
-    query = crm_search.prefix_query(filters.query)
+    query, needles = crm_search.contact_terms(filters.query)
     if query is not None:
         statement = statement.where(
             col(Contact.search_vector).op("@@")(func.to_tsquery("simple", query))
         )
+    names_text = func.concat_ws(
+        " ",
+        Contact.display_name,
+        func.concat(Contact.last_name, Contact.first_name),
+        Contact.last_name,
+        Contact.first_name,
+        Contact.organization,
+    )
+    for needle in needles:
+        statement = statement.where(func.strpos(names_text, needle) > 0)
     return statement
 
 
@@ -524,7 +707,7 @@ def list_contacts(
         default=list(SORTS.get(filters.sort, SORTS["recent"])),
         tie_break=col(Contact.id),
     )
-    return [contact_public(row[0]) for row in rows], total
+    return _with_points([row[0] for row in rows], session=session), total
 
 
 def board(
@@ -549,7 +732,7 @@ def board(
             .limit(per_stage)
         ).all()
         columns.append(
-            (stage, int(counts.get(stage.key, 0)), [contact_public(row) for row in rows])
+            (stage, int(counts.get(stage.key, 0)), _with_points(list(rows), session=session))
         )
     return columns
 

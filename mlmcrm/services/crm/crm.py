@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import CompanySetting, Contact, Task
 from mlmcrm.models.crm import CONTACT_STAGES
+from mlmcrm.services.crm import names
 from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
 
@@ -276,6 +277,14 @@ class Named(Protocol):
         """The contact's id."""
 
     @property
+    def display_name(self) -> str | None:
+        """Its name as its source formats it (vCard ``FN``, a CSV "Name" column), if any."""
+
+    @property
+    def organization(self) -> str | None:
+        """The organisation (the contact's name when it has no person's name)."""
+
+    @property
     def first_name(self) -> str | None:
         """Its first name."""
 
@@ -293,6 +302,19 @@ class Named(Protocol):
 
 
 def display_name(contact: Named) -> str:
-    """A contact's name, or its email or phone when it has none."""
-    name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
-    return name or contact.email or contact.phone or f"Contact {contact.id}"
+    """A contact's name as every page, the API and the offline app show it.
+
+    The source's formatted name when it has one, else the given and family names in the order
+    their script writes them (:func:`mlmcrm.services.crm.names.compose`), else the
+    organisation (a contact that is an organisation alone), else its email or phone.
+    """
+    name = (contact.display_name or "").strip() or names.compose(
+        contact.first_name, contact.last_name
+    )
+    return (
+        name
+        or (contact.organization or "").strip()
+        or contact.email
+        or contact.phone
+        or f"Contact {contact.id}"
+    )

@@ -3,17 +3,24 @@
 Every word typed is matched as a prefix (``jo sm`` finds John Smith) against PostgreSQL
 ``tsvector`` columns that triggers keep up to date; hits are ranked with ``ts_rank`` (a name
 outranks a tag) and narrowed by the contact's stage, tag and source.
+
+Typographic apostrophes count as straight ones (:func:`mlmcrm.services.crm.names.normalize`,
+which the search trigger mirrors). PostgreSQL's parser does not split words of scripts written
+without spaces (王小明 is one word to it), so a typed word in Han, Kana or Hangul is looked for
+anywhere in a contact's names instead (``strpos`` over the owner's rows, which the owner index
+already narrows to one person's contacts).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session
 
-from mlmcrm.services.crm import crm
+from mlmcrm.services.crm import crm, names
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
 
@@ -31,12 +38,36 @@ def prefix_query(typed: str | None) -> str | None:
 
     Only letters, digits and underscores reach the query, so nothing typed can break its syntax.
     """
-    words = _WORD.findall((typed or "").lower())[:MAX_WORDS]
-    words = [word.replace("_", "") for word in words]
-    words = [word for word in words if word]
-    if not words:
-        return None
-    return " & ".join(f"{word}:*" for word in words)
+    return _tsquery(_words(typed))
+
+
+def _words(typed: str | None) -> list[str]:
+    words = _WORD.findall(names.normalize(typed).lower())[:MAX_WORDS]
+    return [word for word in (word.replace("_", "") for word in words) if word]
+
+
+def _tsquery(words: list[str]) -> str | None:
+    return " & ".join(f"{word}:*" for word in words) if words else None
+
+
+def contact_terms(typed: str | None) -> tuple[str | None, list[str]]:
+    """How contacts are matched: a tsquery of the words PostgreSQL splits, and the needles.
+
+    The needles are the words in Han, Kana or Hangul, looked for anywhere in the contact's
+    names (:data:`CONTACT_NAMES_SQL`); the tsquery holds every other word as a prefix.
+    """
+    words = _words(typed)
+    needles = [word for word in words if names.has_family_first_script(word)]
+    return _tsquery([word for word in words if word not in needles]), needles
+
+
+CONTACT_NAMES_SQL = (
+    "concat_ws(' ', c.display_name, c.last_name || c.first_name, c.last_name, c.first_name,"
+    " c.organization)"
+)
+"""The text a needle of :func:`contact_terms` is looked for in (``c`` is ``contacts``): the
+displayed name, the family and given names written together (王小明) and each alone, and the
+organisation."""
 
 
 class SearchHitPublic(BaseModel):
@@ -58,9 +89,10 @@ class SearchHitPublic(BaseModel):
 _SEARCH_SQL = """
 WITH q AS (SELECT CAST(:query AS tsquery) AS q),
 contact_hits AS (
-  SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.stage, c.search_vector
+  SELECT c.id, c.display_name, c.first_name, c.last_name, c.organization, c.title, c.email,
+         c.phone, c.stage, c.search_vector
   FROM contacts c
-  WHERE c.owner_id = :owner AND c.search_vector @@ CAST(:query AS tsquery) {contact_filters}
+  WHERE c.owner_id = :owner AND {contact_match} {contact_filters}
   LIMIT :cap
 ),
 note_hits AS (
@@ -77,16 +109,18 @@ task_hits AS (
   LIMIT :cap
 )
 (
-  SELECT 'contact' AS kind, h.id, h.id AS contact_id,
-         concat_ws(' ', h.first_name, h.last_name) AS title,
-         concat_ws(' · ', h.email, h.phone, h.stage) AS detail,
-         ts_rank(h.search_vector, q.q) * 2 AS rank
+  SELECT 'contact' AS kind, h.id, h.id AS contact_id, '' AS title,
+         h.display_name, h.first_name, h.last_name, h.organization, h.email, h.phone,
+         concat_ws(' · ', nullif(concat_ws(', ', h.title, h.organization), ''), h.email, h.phone,
+                   h.stage) AS detail,
+         ts_rank(h.search_vector, q.q) * 2 + :needle_rank AS rank
   FROM contact_hits h, q ORDER BY rank DESC, h.id DESC LIMIT :limit
 )
 UNION ALL
 (
   SELECT CASE WHEN h.kind = 'note' THEN 'note' ELSE 'activity' END AS kind, h.id, h.contact_id,
-         concat_ws(' ', c.first_name, c.last_name) AS title,
+         '' AS title, c.display_name, c.first_name, c.last_name, c.organization, c.email,
+         c.phone,
          left(h.body, 160) AS detail,
          ts_rank(h.search_vector, q.q) AS rank
   FROM note_hits h JOIN contacts c ON c.id = h.contact_id, q
@@ -96,6 +130,8 @@ UNION ALL
 (
   SELECT 'task' AS kind, h.id, h.contact_id,
          coalesce(h.description, '') AS title,
+         NULL AS display_name, NULL AS first_name, NULL AS last_name, NULL AS organization,
+         NULL AS email, NULL AS phone,
          concat_ws(' · ', replace(h.type, '_', '-'), h.status,
                    to_char(h.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')) AS detail,
          ts_rank(h.search_vector, q.q) AS rank
@@ -129,8 +165,16 @@ def search(
     query = prefix_query(typed)
     if query is None:
         return []
+    contact_query, needles = contact_terms(typed)
+    matches = (
+        [] if contact_query is None else ["c.search_vector @@ CAST(:contact_query AS tsquery)"]
+    )
+    matches += [f"strpos({CONTACT_NAMES_SQL}, :needle{i}) > 0" for i in range(len(needles))]
     params: dict[str, object] = {
         "query": query,
+        "contact_query": contact_query,
+        "needle_rank": 0.5 if needles else 0.0,
+        **{f"needle{i}": needle for i, needle in enumerate(needles)},
         "owner": actor.user_id,
         "limit": max(1, min(limit, MAX_RESULTS)),
         "cap": RANKED_CANDIDATES,
@@ -152,6 +196,7 @@ def search(
     # Without tasks, a completed task's line on the timeline (kind "task") is left out too.
     activity_filters = "" if include_tasks else " AND a.kind <> 'task'"
     sql = _SEARCH_SQL.format(
+        contact_match=" AND ".join(matches),
         contact_filters=contact_filters,
         task_filters=task_filters,
         activity_filters=activity_filters,
@@ -162,9 +207,26 @@ def search(
             kind=row.kind,
             id=int(row.id),
             contact_id=None if row.contact_id is None else int(row.contact_id),
-            title=(row.title or "").strip() or "(no name)",
+            title=(
+                (row.title or "").strip() or "(no name)"
+                if row.kind == "task"
+                else crm.display_name(_Named(row.contact_id, row))
+            ),
             detail=row.detail or "",
             rank=float(row.rank),
         )
         for row in rows
     ]
+
+
+class _Named:
+    """The name columns of a search row, as :func:`crm.display_name` reads a contact."""
+
+    def __init__(self, contact_id: int | None, row: Any) -> None:
+        self.id = contact_id
+        self.display_name: str | None = row.display_name
+        self.first_name: str | None = row.first_name
+        self.last_name: str | None = row.last_name
+        self.organization: str | None = row.organization
+        self.email: str | None = row.email
+        self.phone: str | None = row.phone

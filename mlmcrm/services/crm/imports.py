@@ -2,9 +2,10 @@
 
 An import reads the whole file first (:mod:`mlmcrm.services.crm.imports_parse`), then plans what
 each row does: **create** a contact, **update** the one it matches (by any of its emails, then
-any of its phones in E.164; blanks are filled and tags added, nothing typed by hand is
-overwritten) or **skip** it, with the reason. A dry run stops there. A real import writes the
-plan in one transaction, so it is all or nothing, and keeps what it changed so that
+any of its phones in E.164, then by the same name — apostrophes, case and spaces aside — when
+the two hold no different email or phone; blanks are filled and tags added, nothing typed by
+hand is overwritten) or **skip** it, with the reason. A dry run stops there. A real import
+writes the plan in one transaction, so it is all or nothing, and keeps what it changed so that
 :func:`undo_import` can put everything back. Large files run as a background job with progress.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models import ContactImport, User
 from mlmcrm.models.base import utcnow
-from mlmcrm.services.crm import crm
+from mlmcrm.services.crm import crm, names
 from mlmcrm.services.crm.imports_parse import (
     ImportRow,
     decode,
@@ -58,6 +59,17 @@ class RowOutcome:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Point:
+    """A phone, email or address an import adds to a contact."""
+
+    kind: str
+    label: str
+    value: str
+    key: str
+    primary: bool = False
+
+
 @dataclass
 class Plan:
     """What an import will do (a dry run shows it; an import writes it)."""
@@ -72,6 +84,12 @@ class Plan:
     updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Existing contact id → the changed fields."""
     befores: dict[int, dict[str, Any]] = field(default_factory=dict)
+    points: dict[int | str, list[Point]] = field(default_factory=dict)
+    """Contact (id, or the key of a new one) → the phones, emails and addresses to add."""
+    held: dict[int | str, set[tuple[str, str]]] = field(default_factory=dict)
+    """Contact → the (kind, key) of its points, stored and planned."""
+    primaries: dict[int | str, set[str]] = field(default_factory=dict)
+    """Contact → the kinds it has a primary point of, stored and planned."""
 
     def summary(self, limit: int = REPORT_LIMIT) -> dict[str, Any]:
         """Counts and the skipped rows with their reasons (the report)."""
@@ -103,12 +121,48 @@ def read_file(
 
 
 def _name(row: ImportRow) -> str:
-    name = " ".join(p for p in (row.first_name, row.last_name) if p)
+    name = row.display_name or names.compose(row.first_name, row.last_name) or row.organization
     return name or (row.emails[0] if row.emails else "") or (row.phones[0] if row.phones else "")
 
 
-_COLUMNS = ("first_name", "last_name", "email", "phone", "phone_e164", "source", "stage", "tags")
-_TEXT_COLUMNS = ("first_name", "last_name", "email", "phone", "phone_e164", "source")
+_TEXT_COLUMNS = (
+    "first_name",
+    "last_name",
+    "display_name",
+    "organization",
+    "title",
+    "email",
+    "phone",
+    "phone_e164",
+    "source",
+)
+_COLUMNS = (*_TEXT_COLUMNS, "stage", "tags")
+_UNNEST = ", ".join(f"CAST(:{column} AS text[])" for column in _TEXT_COLUMNS)
+_INSERT_SQL = (
+    f"INSERT INTO contacts (id, owner_id, {', '.join(_TEXT_COLUMNS)}, stage, tags, import_id,"
+    " stage_changed_at, created_at, updated_at)"
+    f" SELECT u.id, :owner, {', '.join(f'u.{column}' for column in _TEXT_COLUMNS)}, u.stage,"
+    " CASE WHEN u.tags = '' THEN '{}'::text[] ELSE string_to_array(u.tags, :sep) END,"
+    " :import, :now, :now, :now"
+    f" FROM unnest(CAST(:ids AS bigint[]), {_UNNEST}, CAST(:stage AS text[]),"
+    " CAST(:tags AS text[]))"
+    f" AS u(id, {', '.join(_TEXT_COLUMNS)}, stage, tags)"
+)
+_UPDATE_SQL = (
+    f"UPDATE contacts c SET {', '.join(f'{column} = u.{column}' for column in _TEXT_COLUMNS)},"
+    " tags = CASE WHEN u.tags = '' THEN '{}'::text[] ELSE string_to_array(u.tags, :sep) END,"
+    " updated_at = :now"
+    f" FROM unnest(CAST(:ids AS bigint[]), {_UNNEST}, CAST(:tags AS text[]))"
+    f" AS u(id, {', '.join(_TEXT_COLUMNS)}, tags)"
+    " WHERE c.id = u.id AND c.owner_id = :owner"
+)
+
+
+def _name_key(record: Mapping[str, Any]) -> str:
+    return names.key(
+        record.get("display_name")
+        or names.compose(record.get("first_name"), record.get("last_name"))
+    )
 
 
 def plan_import(
@@ -131,26 +185,55 @@ def plan_import(
     existing: dict[int, dict[str, Any]] = {}
     by_email: dict[str, int | str] = {}
     by_phone: dict[str, int | str] = {}
+    by_name: dict[str, int | str] = {}
     result = session.execute(
+        text(f"SELECT id, {', '.join(_COLUMNS)} FROM contacts WHERE owner_id = :owner"),
+        {"owner": actor.user_id},
+    )
+    plan = Plan(format=kind, rows=len(rows))
+    stored = session.execute(
         text(
-            "SELECT id, first_name, last_name, email, phone, phone_e164, source, stage, tags"
-            " FROM contacts WHERE owner_id = :owner"
+            "SELECT p.contact_id, p.kind, p.key, p.is_primary FROM contact_points p"
+            " JOIN contacts c ON c.id = p.contact_id WHERE c.owner_id = :owner"
         ),
         {"owner": actor.user_id},
     )
+    for contact_id, point_kind, key, is_primary in stored:
+        plan.held.setdefault(contact_id, set()).add((point_kind, key))
+        if is_primary:
+            plan.primaries.setdefault(contact_id, set()).add(point_kind)
+        if point_kind == "email":
+            by_email.setdefault(key, contact_id)
+        elif point_kind == "phone":
+            by_phone.setdefault(key, contact_id)
     for record in result.mappings():
         existing[record["id"]] = dict(record)
+        # A contact loaded without points (the demo data) still holds its primary values.
+        for point_kind, key in (("email", record["email"]), ("phone", record["phone_e164"])):
+            primaries = plan.primaries.setdefault(record["id"], set())
+            if key and point_kind not in primaries:
+                primaries.add(point_kind)
+                plan.held.setdefault(record["id"], set()).add((point_kind, key.lower()))
         if record["email"]:
             by_email.setdefault(record["email"].lower(), record["id"])
         if record["phone_e164"]:
             by_phone.setdefault(record["phone_e164"], record["id"])
-    plan = Plan(format=kind, rows=len(rows))
+        name_key = _name_key(existing[record["id"]])
+        if name_key:
+            by_name.setdefault(name_key, record["id"])
     new_rows: dict[str, dict[str, Any]] = {}
     for index, row in enumerate(rows):
         if progress and index % 20_000 == 0 and index:
             progress(30 * index / len(rows), f"Checked {index:,} of {len(rows):,} rows")
         outcome = _plan_row(
-            row, plan, existing, new_rows, by_email, by_phone, region, stages, first_stage
+            row,
+            plan,
+            existing,
+            new_rows,
+            (by_email, by_phone, by_name),
+            region,
+            stages,
+            first_stage,
         )
         plan.outcomes.append(outcome)
         setattr(plan, outcome.action, getattr(plan, outcome.action) + 1)
@@ -162,12 +245,12 @@ def _plan_row(
     plan: Plan,
     existing: dict[int, dict[str, Any]],
     new_rows: dict[str, dict[str, Any]],
-    by_email: dict[str, int | str],
-    by_phone: dict[str, int | str],
+    keys: tuple[dict[str, int | str], dict[str, int | str], dict[str, int | str]],
     region: str,
     stages: set[str],
     first_stage: str,
 ) -> RowOutcome:
+    by_email, by_phone, by_name = keys
     name = _name(row)[:100]
     try:
         emails = [
@@ -177,9 +260,33 @@ def _plan_row(
         ]
     except ValidationFailed as exc:
         return RowOutcome(row.line, "skipped", name, str(exc))
+    for phone in row.phones:
+        if contact_points.is_scientific_notation(phone):
+            return RowOutcome(
+                row.line, "skipped", name, contact_points.scientific_notation_message(phone)
+            )
     phones = [(p, contact_points.normalize_phone(p, region)) for p in row.phones]
     e164s = [e for _, e in phones if e]
-    if not (row.first_name or row.last_name or emails or phones):
+    addresses = [a.strip()[:500] for a in row.addresses if a.strip()]
+    found = (
+        [
+            Point("email", row.labels.get(("email", raw), "other"), e, e)
+            for raw, e in zip(row.emails, emails, strict=False)
+        ]
+        + [
+            Point("phone", row.labels.get(("phone", raw), "other"), raw[:40], e164 or raw.lower())
+            for raw, e164 in phones
+        ]
+        + [
+            Point(
+                "address", row.labels.get(("address", a), "other"), a, " ".join(a.lower().split())
+            )
+            for a in addresses
+        ]
+    )
+    if not (
+        row.first_name or row.last_name or row.display_name or row.organization or emails or phones
+    ):
         return RowOutcome(row.line, "skipped", name, "No name, email or phone.")
     try:
         tags = [t for t in crm.normalize_tags(row.tags) if t not in _IGNORED_TAGS]
@@ -191,6 +298,9 @@ def _plan_row(
     for label, value, limit in (
         ("first name", row.first_name, 100),
         ("last name", row.last_name, 100),
+        ("name", row.display_name, 200),
+        ("organisation", row.organization, 200),
+        ("job title", row.title, 200),
         ("source", row.source, 60),
     ):
         if len(value) > limit:
@@ -198,6 +308,9 @@ def _plan_row(
     values = {
         "first_name": row.first_name or None,
         "last_name": row.last_name or None,
+        "display_name": row.display_name or None,
+        "organization": row.organization or None,
+        "title": row.title or None,
         "email": emails[0] if emails else None,
         "phone": phones[0][0][:40] if phones else None,
         "phone_e164": phones[0][1] if phones else None,
@@ -216,19 +329,31 @@ def _plan_row(
             match = by_phone.get(e164)
             if match is not None:
                 break
+    name_key = _name_key(values)
+    if match is None and name_key:
+        candidate = by_name.get(name_key)
+        other = (
+            None
+            if candidate is None
+            else new_rows[candidate]
+            if isinstance(candidate, str)
+            else dict(existing[candidate], **plan.updates.get(candidate, {}))
+        )
+        if other is not None and not _contradicts(other, values):
+            match = candidate
     if match is None:
         key = f"new:{len(plan.creates)}"
         record = dict(values, stage=values["stage"] or first_stage, key=key, line=row.line)
         plan.creates.append(record)
         new_rows[key] = record
-        for email in emails:
-            by_email.setdefault(email, key)
-        for e164 in e164s:
-            by_phone.setdefault(e164, key)
+        _plan_points(plan, key, found, by_email, by_phone)
+        if name_key:
+            by_name.setdefault(name_key, key)
         return RowOutcome(row.line, "created", name)
+    added = _plan_points(plan, match, found, by_email, by_phone)
     if isinstance(match, str):  # an earlier row of the same file: merge into it
         record = new_rows[match]
-        changed = _merge(record, values)
+        changed = _merge(record, values) or added
         return RowOutcome(
             row.line,
             "skipped",
@@ -241,7 +366,7 @@ def _plan_row(
         for column, value in _merge(dict(current), values).items()
         if current.get(column) != value
     }
-    if not changes:
+    if not (changes or added):
         return RowOutcome(row.line, "skipped", name, "Already in your contacts, nothing new.")
     if match in plan.updates:
         plan.updates[match].update(changes)
@@ -251,10 +376,46 @@ def _plan_row(
     return RowOutcome(row.line, "updated", name)
 
 
+def _plan_points(
+    plan: Plan,
+    contact: int | str,
+    found: list[Point],
+    by_email: dict[str, int | str],
+    by_phone: dict[str, int | str],
+) -> bool:
+    """Plan the points of ``found`` that ``contact`` lacks (each key once); whether any."""
+    held = plan.held.setdefault(contact, set())
+    primaries = plan.primaries.setdefault(contact, set())
+    added = False
+    for point in found:
+        if (point.kind, point.key) in held:
+            continue
+        held.add((point.kind, point.key))
+        primary = point.kind not in primaries
+        primaries.add(point.kind)
+        plan.points.setdefault(contact, []).append(
+            Point(point.kind, point.label, point.value, point.key, primary)
+        )
+        if point.kind == "email":
+            by_email.setdefault(point.key, contact)
+        elif point.kind == "phone":
+            by_phone.setdefault(point.key, contact)
+        added = True
+    return added
+
+
+def _contradicts(record: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether two records of the same name hold different emails or phones (two people)."""
+    return any(
+        record.get(column) and values.get(column) and record[column] != values[column]
+        for column in ("email", "phone_e164")
+    )
+
+
 def _merge(record: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """Fill ``record``'s blanks from ``values`` and add tags; return the changed fields."""
     changed: dict[str, Any] = {}
-    for column in ("first_name", "last_name", "email", "phone", "phone_e164", "source"):
+    for column in _TEXT_COLUMNS:
         if not record.get(column) and values.get(column):
             record[column] = changed[column] = values[column]
     tags = list(record.get("tags") or [])
@@ -308,33 +469,16 @@ def apply_plan(
             .all()
         )
         session.execute(
-            text(
-                "INSERT INTO contacts (id, owner_id, first_name, last_name, email, phone,"
-                " phone_e164, source, stage, tags, import_id, stage_changed_at, created_at,"
-                " updated_at)"
-                " SELECT u.id, :owner, u.first_name, u.last_name, u.email, u.phone, u.phone_e164,"
-                " u.source, u.stage, CASE WHEN u.tags = '' THEN '{}'::text[]"
-                " ELSE string_to_array(u.tags, :sep) END, :import, :now, :now, :now"
-                " FROM unnest(CAST(:ids AS bigint[]), CAST(:first AS text[]),"
-                " CAST(:last AS text[]), CAST(:email AS text[]), CAST(:phone AS text[]),"
-                " CAST(:e164 AS text[]), CAST(:source AS text[]), CAST(:stage AS text[]),"
-                " CAST(:tags AS text[]))"
-                " AS u(id, first_name, last_name, email, phone, phone_e164, source, stage, tags)"
-            ),
+            text(_INSERT_SQL),
             {
                 "owner": actor.user_id,
                 "import": record.id,
                 "now": now,
                 "ids": list(ids),
-                "first": [r["first_name"] for r in chunk],
-                "last": [r["last_name"] for r in chunk],
-                "email": [r["email"] for r in chunk],
-                "phone": [r["phone"] for r in chunk],
-                "e164": [r["phone_e164"] for r in chunk],
-                "source": [r["source"] for r in chunk],
                 "stage": [r["stage"] for r in chunk],
                 "tags": [TAG_SEPARATOR.join(r["tags"]) for r in chunk],
                 "sep": TAG_SEPARATOR,
+                **{column: [r[column] for r in chunk] for column in _TEXT_COLUMNS},
             },
         )
         _record_changes(
@@ -347,37 +491,36 @@ def apply_plan(
         )
         notes = [(i, r["note"]) for i, r in zip(ids, chunk, strict=True) if r.get("note")]
         _add_notes(notes, session=session, actor=actor)
+        _add_points(
+            [
+                (i, p)
+                for i, r in zip(ids, chunk, strict=True)
+                for p in plan.points.get(r["key"], [])
+            ],
+            import_id=record.id,  # type: ignore[arg-type]  # a stored row has an id
+            session=session,
+        )
         done += len(chunk)
         if progress:
             progress(30 + 70 * done / max(total, 1), f"Imported {done:,} of {total:,} contacts")
+    _add_points(
+        [(i, p) for i in plan.updates for p in plan.points.get(i, [])],
+        import_id=record.id,  # type: ignore[arg-type]  # a stored row has an id
+        session=session,
+    )
     update_ids = list(plan.updates)
     for start in range(0, len(update_ids), BATCH):
         chunk_ids = update_ids[start : start + BATCH]
         rows = [{**plan.befores[i], **plan.updates[i]} for i in chunk_ids]
         session.execute(
-            text(
-                "UPDATE contacts c SET first_name = u.first_name, last_name = u.last_name,"
-                " email = u.email, phone = u.phone, phone_e164 = u.phone_e164,"
-                " source = u.source, tags = CASE WHEN u.tags = '' THEN '{}'::text[]"
-                " ELSE string_to_array(u.tags, :sep) END, updated_at = :now"
-                " FROM unnest(CAST(:ids AS bigint[]), CAST(:first AS text[]),"
-                " CAST(:last AS text[]), CAST(:email AS text[]), CAST(:phone AS text[]),"
-                " CAST(:e164 AS text[]), CAST(:source AS text[]), CAST(:tags AS text[]))"
-                " AS u(id, first_name, last_name, email, phone, phone_e164, source, tags)"
-                " WHERE c.id = u.id AND c.owner_id = :owner"
-            ),
+            text(_UPDATE_SQL),
             {
                 "owner": actor.user_id,
                 "now": now,
                 "sep": TAG_SEPARATOR,
                 "ids": chunk_ids,
-                "first": [r["first_name"] for r in rows],
-                "last": [r["last_name"] for r in rows],
-                "email": [r["email"] for r in rows],
-                "phone": [r["phone"] for r in rows],
-                "e164": [r["phone_e164"] for r in rows],
-                "source": [r["source"] for r in rows],
                 "tags": [TAG_SEPARATOR.join(r["tags"] or []) for r in rows],
+                **{column: [r[column] for r in rows] for column in _TEXT_COLUMNS},
             },
         )
         _record_changes(
@@ -430,6 +573,33 @@ def _record_changes(
             "action": action,
             "ids": ids,
             "befores": [None if b is None else json.dumps(b) for b in befores],
+        },
+    )
+
+
+def _add_points(points: list[tuple[int, Point]], *, import_id: int, session: Session) -> None:
+    """Store the points an import adds (after the contacts' own, primaries first)."""
+    if not points:
+        return
+    session.execute(
+        text(
+            "INSERT INTO contact_points (contact_id, kind, label, value, key, is_primary,"
+            " position, import_id)"
+            " SELECT u.contact_id, u.kind, u.label, u.value, u.key, u.is_primary,"
+            " 1000 + u.ord, :import"
+            " FROM unnest(CAST(:ids AS bigint[]), CAST(:kinds AS text[]),"
+            " CAST(:labels AS text[]), CAST(:vals AS text[]), CAST(:keys AS text[]),"
+            " CAST(:primary AS boolean[])) WITH ORDINALITY"
+            " AS u(contact_id, kind, label, value, key, is_primary, ord)"
+        ),
+        {
+            "import": import_id,
+            "ids": [i for i, _ in points],
+            "kinds": [p.kind for _, p in points],
+            "labels": [p.label for _, p in points],
+            "vals": [p.value for _, p in points],
+            "keys": [p.key for _, p in points],
+            "primary": [p.primary for _, p in points],
         },
     )
 
@@ -518,7 +688,11 @@ def preview(
     shown = [
         {
             "line": str(row.line),
-            "name": " ".join(p for p in (row.first_name, row.last_name) if p),
+            "name": (
+                _name(row)
+                if (row.display_name or row.first_name or row.last_name or row.organization)
+                else ""
+            ),
             "email": ", ".join(row.emails),
             "phone": ", ".join(row.phones),
             "tags": ", ".join(row.tags),
@@ -547,6 +721,15 @@ def undo_import(*, session: Session, actor: Actor, import_id: int) -> dict[str, 
     if record.status == "undone":
         raise ValidationFailed("This import was undone already.")
     restored = 0
+    # The phones, emails and addresses the import added go first (those of the contacts it
+    # created go with them).
+    session.execute(
+        text(
+            "DELETE FROM contact_points p USING contacts c"
+            " WHERE p.import_id = :import AND c.id = p.contact_id AND c.owner_id = :owner"
+        ),
+        {"import": import_id, "owner": actor.user_id},
+    )
     befores = session.execute(
         text(
             "SELECT contact_id, before FROM contact_import_changes"

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 
 from mlmcrm.errors import ValidationFailed
+from mlmcrm.services.crm import names
+from mlmcrm.services.crm.points import label_of
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 ENCODINGS = {
@@ -31,20 +33,71 @@ FIELDS = (
     "first_name",
     "last_name",
     "full_name",
+    "display_name",
+    "organization",
+    "title",
     "email",
     "phone",
+    "address",
     "source",
     "tags",
     "stage",
     "note",
 )
-"""What a CSV column can be mapped to (``email`` and ``phone`` may take several columns)."""
+"""What a CSV column can be mapped to (``email``, ``phone`` and ``address`` may take several
+columns).
+
+``full_name`` is the name as written (shown as it is, and split into given and family names
+when no column gives those); ``display_name`` ("File As") is shown only when no column gives
+a full name."""
 
 _KNOWN_HEADERS: dict[str, str] = {}
 for _field, _names in {
-    "first_name": ("first name", "given name", "firstname", "first", "vorname", "prénom"),
-    "last_name": ("last name", "family name", "surname", "lastname", "last", "nachname", "nom"),
+    "first_name": (
+        "first name",
+        "given name",
+        "firstname",
+        "first",
+        "vorname",
+        "prénom",
+        "nombre",
+        "voornaam",
+    ),
+    "last_name": (
+        "last name",
+        "family name",
+        "surname",
+        "lastname",
+        "last",
+        "nachname",
+        "nom",
+        "apellidos",
+        "achternaam",
+    ),
     "full_name": ("name", "full name", "display name", "fullname"),
+    "display_name": ("file as",),
+    "organization": (
+        "company",
+        "organization",
+        "organisation",
+        "organization name",
+        "organization 1 - name",
+        "firma",
+        "entreprise",
+        "société",
+        "empresa",
+    ),
+    "title": (
+        "job title",
+        "title",
+        "organization title",
+        "organization 1 - title",
+        "position",
+        "position (job title)",
+        "funktion",
+        "fonction",
+        "cargo",
+    ),
     "email": (
         "email",
         "e-mail",
@@ -57,6 +110,10 @@ for _field, _names in {
         "e-mail 3 - value",
         "email 1 - value",
         "email 2 - value",
+        "e-mail-adresse",
+        "adresse e-mail",
+        "courriel",
+        "correo electrónico",
     ),
     "phone": (
         "phone",
@@ -71,14 +128,34 @@ for _field, _names in {
         "other phone",
         "home phone 2",
         "business phone 2",
+        "company main phone",
+        "work phone",
         "phone 1 - value",
         "phone 2 - value",
         "phone 3 - value",
+        "telefon",
+        "telefonnummer",
+        "mobiltelefon",
+        "handy",
+        "téléphone",
+        "portable",
+        "teléfono",
+        "móvil",
+    ),
+    "address": (
+        "address",
+        "home address",
+        "business address",
+        "other address",
+        "address 1 - formatted",
+        "address 2 - formatted",
+        "address 3 - formatted",
+        "adresse",
     ),
     "source": ("source", "lead source"),
     "tags": ("tags", "labels", "group membership", "categories"),
     "stage": ("stage", "status"),
-    "note": ("notes", "note"),
+    "note": ("notes", "note", "notizen", "notiz", "bemerkungen", "remarques", "notas"),
 }.items():
     for _name in _names:
         _KNOWN_HEADERS[_name] = _field
@@ -91,19 +168,69 @@ class ImportRow:
     line: int
     first_name: str = ""
     last_name: str = ""
+    display_name: str = ""
+    """The name as the source formats it (vCard ``FN``, a CSV "Name" column)."""
+    organization: str = ""
+    title: str = ""
     emails: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)
+    labels: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(kind, value) → its label in the file (``mobile``, ``work``, ``home`` …)."""
     source: str = ""
     tags: list[str] = field(default_factory=list)
     stage: str = ""
     note: str = ""
 
 
-def decode(data: bytes, encoding: str = "auto") -> str:
-    """The text of an uploaded file.
+_SIGNATURES = (
+    (b"PK\x03\x04", "it is a ZIP archive, such as an Excel .xlsx workbook"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "it is an old Excel .xls or Word document"),
+    (b"%PDF", "it is a PDF document"),
+    (b"\xff\xd8\xff", "it is a JPEG picture"),
+    (b"\x89PNG", "it is a PNG picture"),
+    (b"GIF8", "it is a GIF picture"),
+    (b"\x1f\x8b", "it is a gzip archive"),
+)
+_CONTROL_BYTES = frozenset(
+    [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0x81, 0x8D, 0x8F, 0x90, 0x9D]
+)
+"""Bytes no text file holds: control characters, and the bytes Windows-1252 leaves undefined."""
+BINARY_SHARE = 0.05
+"""A file whose first 64 KB hold more than this share of :data:`_CONTROL_BYTES` is not text."""
+_NOT_TEXT = "This is not a text file ({}). Export your contacts as CSV or vCard."
+
+
+def _refuse_binary(data: bytes) -> None:
+    """Raise when ``data`` is plainly not text (a known signature, NUL bytes, control bytes).
+
+    UTF-16 with a byte-order mark holds NUL bytes and is text, so it is not checked here.
 
     Raises:
-        ValidationFailed: Empty, too large, binary, or not in the chosen encoding.
+        ValidationFailed: The file is a workbook, a document, a picture or other binary data.
+    """
+    for signature, what in _SIGNATURES:
+        if data.startswith(signature):
+            raise ValidationFailed(_NOT_TEXT.format(what))
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return
+    head = data[:65536]
+    if b"\x00" in head:
+        raise ValidationFailed(_NOT_TEXT.format("it holds binary data"))
+    controls = sum(1 for byte in head if byte in _CONTROL_BYTES)
+    if controls > BINARY_SHARE * len(head):
+        raise ValidationFailed(_NOT_TEXT.format("most of it cannot be printed"))
+
+
+def decode(data: bytes, encoding: str = "auto") -> str:
+    """The text of an uploaded file, without a byte-order mark.
+
+    A byte-order mark is honoured whatever encoding was chosen (Excel's "CSV UTF-8" starts
+    with one), so it never ends up glued to the first column's name.
+
+    Raises:
+        ValidationFailed: Empty, too large, not text (a workbook, a PDF, a picture, binary
+            data), or not in the chosen encoding.
     """
     if not data:
         raise ValidationFailed("The file is empty.")
@@ -111,14 +238,14 @@ def decode(data: bytes, encoding: str = "auto") -> str:
         raise ValidationFailed(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
     if encoding not in ENCODINGS:
         raise ValidationFailed(f"Choose an encoding: {', '.join(ENCODINGS)}.")
+    _refuse_binary(data)
     codec = ENCODINGS[encoding]
-    if not codec:
-        if data.startswith(codecs.BOM_UTF8):
-            codec = "utf-8-sig"
-        elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            codec = "utf-16"
-        else:
-            codec = "utf-8"
+    if data.startswith(codecs.BOM_UTF8):
+        codec = "utf-8-sig"
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        codec = "utf-16"
+    elif not codec:
+        codec = "utf-8"
     try:
         text = data.decode(codec)
     except UnicodeDecodeError as exc:
@@ -128,7 +255,7 @@ def decode(data: bytes, encoding: str = "auto") -> str:
             "choose the Windows-1252 encoding and try again."
         ) from exc
     if "\x00" in text:
-        raise ValidationFailed("This is not a text file (it holds binary data).")
+        raise ValidationFailed(_NOT_TEXT.format("it holds binary data"))
     return text.lstrip("\ufeff")
 
 
@@ -278,26 +405,87 @@ def _apply_property(
         email = _unescape(value).strip().removeprefix("mailto:")
         if email and email not in row.emails:
             row.emails.insert(0, email) if pref else row.emails.append(email)
+            row.labels[("email", email)] = label_of(" ".join(types))
     elif name == "TEL":
         phone = _unescape(value).strip().removeprefix("tel:")
         if phone and phone not in row.phones:
             row.phones.insert(0, phone) if pref else row.phones.append(phone)
+            row.labels[("phone", phone)] = label_of(" ".join(types))
+    elif name == "ADR":
+        parts = [p for p in _split(value, ";") if p]
+        address = ", ".join(" ".join(p.split()) for p in parts)
+        if address and address not in row.addresses:
+            row.addresses.insert(0, address) if pref else row.addresses.append(address)
+            row.labels[("address", address)] = label_of(" ".join(types))
     elif name == "CATEGORIES":
         row.tags.extend(tag for tag in _split(value, ",") if tag)
     elif name == "NOTE":
         row.note = (row.note + "\n" + _unescape(value)).strip()
     elif name == "ORG":
-        preferred.setdefault("org", _split(value, ";")[0])
+        row.organization = row.organization or _split(value, ";")[0]
+    elif name == "TITLE":
+        row.title = row.title or _unescape(value).strip()
+    elif name == "X-ABSHOWAS":
+        preferred["show_as"] = value.strip().upper()
 
 
 def _finish_card(row: ImportRow, preferred: dict[str, str]) -> None:
+    """The names of a finished card.
+
+    A card of an organisation alone (Apple's ``X-ABShowAs:COMPANY``, or no ``N`` and an ``FN``
+    that is the ``ORG``) keeps no person's name: it is shown by the organisation's name.
+    """
+    fn = preferred.get("fn", "")
+    company = preferred.get("show_as") == "COMPANY" or (
+        not (row.first_name or row.last_name)
+        and bool(row.organization)
+        and fn in ("", row.organization)
+    )
+    if company and row.organization:
+        row.display_name = row.first_name = row.last_name = ""
+        return
+    row.display_name = fn
     if not (row.first_name or row.last_name):
-        full = preferred.get("fn") or preferred.get("org") or ""
-        first, _, last = full.partition(" ")
-        row.first_name, row.last_name = first, last
+        row.first_name, row.last_name = names.split(fn)
 
 
 # CSV -----------------------------------------------------------------------------------------
+
+
+DELIMITERS = (",", ";", "\t")
+"""The separators a CSV file may use; :func:`detect_delimiter` chooses among them."""
+
+
+def detect_delimiter(text: str) -> str:
+    """The separator of a CSV file: comma, semicolon or tab.
+
+    The header is read with each candidate (quotes respected) and the one that splits it into
+    the most known column names wins; then the one whose first rows split into as many cells
+    as the header; then the one giving the header the most columns; comma on a tie. This holds
+    where :class:`csv.Sniffer` fails: its quoted-field test does not accept CRLF line ends, and
+    its frequency test picks a comma that only appears inside values (``1,40856E+10``).
+    """
+    sample = text[:65536]
+    best, best_score = ",", (-1, -1, -1)
+    for delimiter in DELIMITERS:
+        try:
+            rows = []
+            for row in csv.reader(io.StringIO(sample), delimiter=delimiter):
+                if any(cell.strip() for cell in row):
+                    rows.append(row)
+                if len(rows) > 20:
+                    break
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        header = [cell.strip() for cell in rows[0]]
+        known = len(guess_mapping(header))
+        consistent = sum(1 for row in rows[1:] if len(row) == len(header)) if len(header) > 1 else 0
+        score = (known, consistent, len(header))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
 
 
 def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
@@ -306,19 +494,16 @@ def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
     Raises:
         ValidationFailed: No header, repeated empty header, or unreadable CSV.
     """
-    sample = text[:20000]
+    text = text.lstrip("\ufeff")
+    delimiter = detect_delimiter(text)
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        reader = csv.reader(io.StringIO(text), dialect)
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter)
         rows = [row for row in reader if any(cell.strip() for cell in row)]
     except csv.Error as exc:
         raise ValidationFailed(f"The CSV file cannot be read: {exc}.") from exc
     if not rows:
         raise ValidationFailed("The file is empty.")
-    header = [cell.strip() for cell in rows[0]]
+    header = [cell.strip().lstrip("\ufeff") for cell in rows[0]]
     if not any(header):
         raise ValidationFailed("The first line must name the columns.")
     return header, rows[1:]
@@ -350,13 +535,31 @@ def check_mapping(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
             raise ValidationFailed(f"The file has no column {column!r}.")
         if target not in FIELDS:
             raise ValidationFailed(f"Column {column!r}: unknown field {target!r}.")
-    for single in ("first_name", "last_name", "full_name", "source", "stage"):
+    for single in (
+        "first_name",
+        "last_name",
+        "full_name",
+        "display_name",
+        "organization",
+        "title",
+        "source",
+        "stage",
+    ):
         if list(cleaned.values()).count(single) > 1:
             raise ValidationFailed(f"Map only one column to {single.replace('_', ' ')}.")
-    identity = {"first_name", "last_name", "full_name", "email", "phone"}
+    identity = {
+        "first_name",
+        "last_name",
+        "full_name",
+        "display_name",
+        "organization",
+        "email",
+        "phone",
+    }
     if not identity & set(cleaned.values()):
         raise ValidationFailed(
-            "Missing columns: map at least one column to a name, an email or a phone "
+            "Missing columns: map at least one column to a name, an organisation, an email or a "
+            "phone "
             f"(the file has: {', '.join(h for h in header if h)[:300]})."
         )
     return cleaned
@@ -371,26 +574,55 @@ def parse_csv(text: str, mapping: dict[str, str] | None = None) -> list[ImportRo
     header, data = read_csv(text)
     mapping = check_mapping(header, guess_mapping(header) if mapping is None else mapping)
     positions = [(header.index(column), target) for column, target in mapping.items()]
+    label_columns = _label_columns(header)
     rows = []
     for number, cells in enumerate(data, start=2):
         row = ImportRow(line=number)
+        full_name = file_as = ""
         for index, target in positions:
             value = cells[index].strip() if index < len(cells) else ""
             if not value:
                 continue
-            if target in ("first_name", "last_name", "source", "stage"):
+            if target in ("first_name", "last_name", "organization", "title", "source", "stage"):
                 setattr(row, target, value)
             elif target == "full_name":
-                first, _, last = value.partition(" ")
-                row.first_name, row.last_name = row.first_name or first, row.last_name or last
-            elif target == "email":
-                row.emails.extend(e.strip() for e in re.split(r"\s*:::\s*|;", value) if e.strip())
-            elif target == "phone":
-                row.phones.extend(p.strip() for p in value.split(" ::: ") if p.strip())
+                full_name = value
+            elif target == "display_name":
+                file_as = value
+            elif target in ("email", "phone", "address"):
+                label = _label(header[index], cells, label_columns)
+                split = r"\s*:::\s*|;" if target == "email" else r"\s+:::\s+"
+                values = [v.strip() for v in re.split(split, value) if v.strip()]
+                getattr(row, target + "es" if target == "address" else target + "s").extend(values)
+                for one in values:
+                    row.labels.setdefault((target, one), label)
             elif target == "tags":
                 parts = re.split(r"\s*:::\s*|[;,]", value)
                 row.tags.extend(p.strip().lstrip("* ") for p in parts if p.strip())
             elif target == "note":
                 row.note = (row.note + "\n" + value).strip()
+        row.display_name = full_name or file_as
+        if full_name and not (row.first_name or row.last_name):
+            row.first_name, row.last_name = names.split(full_name)
         rows.append(row)
     return rows
+
+
+def _label_columns(header: list[str]) -> dict[str, int]:
+    """Google's "Phone 1 - Value" → the position of its "Phone 1 - Label" (or "- Type")."""
+    found: dict[str, int] = {}
+    lowered = [column.strip().lower() for column in header]
+    for index, column in enumerate(lowered):
+        match = re.fullmatch(r"(.+ \d+) - (?:label|type)", column)
+        if match:
+            found[match.group(1) + " - value"] = index
+            found[match.group(1) + " - formatted"] = index
+    return found
+
+
+def _label(column: str, cells: list[str], label_columns: dict[str, int]) -> str:
+    """The label of a value of ``column``: its label column's cell, else the column's name."""
+    index = label_columns.get(column.strip().lower())
+    if index is not None and index < len(cells) and cells[index].strip():
+        return label_of(cells[index])
+    return label_of(column)

@@ -151,6 +151,8 @@ _CONTACT_COLUMNS = (
     col(Contact.id),
     col(Contact.first_name),
     col(Contact.last_name),
+    col(Contact.display_name),
+    col(Contact.organization),
     col(Contact.email),
     col(Contact.phone),
     col(Contact.stage),
@@ -164,6 +166,8 @@ class _ContactRow:
     id: int
     first_name: str | None
     last_name: str | None
+    display_name: str | None
+    organization: str | None
     email: str | None
     phone: str | None
     stage: str

@@ -9,6 +9,8 @@ address or a number accepted in one place is accepted in every other.
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session
@@ -21,6 +23,26 @@ PHONE_REGION_SETTING = "crm.phone_region"
 DEFAULT_PHONE_REGION = "US"
 EMAIL_EXAMPLE = "ann@example.com"
 PHONE_EXAMPLE = "+1 415 555 0123"
+
+
+_SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
+
+
+def is_scientific_notation(raw: str | None) -> bool:
+    """Whether ``raw`` is a number a spreadsheet wrote in scientific notation (``1,40856E+10``).
+
+    Such a value has lost its last digits, so it is never stored as a phone number.
+    """
+    return bool(_SCIENTIFIC.fullmatch((raw or "").strip()))
+
+
+def scientific_notation_message(raw: str) -> str:
+    """Why a phone number in scientific notation is refused, and what to do."""
+    return (
+        f"The phone {_shown(raw.strip())} was turned into a number in scientific notation by a "
+        "spreadsheet and has lost digits. Format the phone column as text, type the numbers "
+        "again and export the file again."
+    )
 
 
 def _shown(text: str) -> str:
@@ -79,7 +101,7 @@ def normalize_phone(raw: str | None, region: str = DEFAULT_PHONE_REGION) -> str 
         region: The region (ISO 3166 alpha-2) of a number typed without ``+``.
     """
     text = (raw or "").strip()
-    if not text:
+    if not text or is_scientific_notation(text):
         return None
     if text.startswith("00"):
         text = "+" + text[2:]
@@ -105,6 +127,8 @@ def phone_number(raw: str | None, region: str = DEFAULT_PHONE_REGION) -> str | N
     text = (raw or "").strip()
     if not text:
         return None
+    if is_scientific_notation(text):
+        raise ValidationFailed(scientific_notation_message(text))
     e164 = normalize_phone(text, region) if len(text) <= 40 else None
     if e164 is None:
         raise ValidationFailed(

@@ -49,3 +49,47 @@ def test_a_page_without_a_contact_id_changes_nothing(owner_session):
             call = client.call(handler, **payload)
             assert call.state.error == "That contact does not exist.", handler
             assert not call.state.found
+
+
+def test_the_page_shows_the_organisation_and_lists_the_other_values(owner_session):
+    from mlmcrm.models import ContactPoint
+
+    user = make_user(owner_session)
+    contact = Contact(
+        owner_id=user.id,
+        first_name="Ann",
+        organization="Casa Verde",
+        title="Buyer",
+        email="ann@example.com",
+    )
+    owner_session.add(contact)
+    owner_session.flush()
+    for kind, label, value, primary in (
+        ("email", "other", "ann@example.com", True),
+        ("email", "work", "ann@casaverde.example", False),
+        ("phone", "mobile", "+1 415 555 0100", False),
+    ):
+        owner_session.add(
+            ContactPoint(
+                contact_id=contact.id,
+                kind=kind,
+                label=label,
+                value=value,
+                key=value.replace(" ", ""),
+                is_primary=primary,
+            )
+        )
+    owner_session.commit()
+    client = _open(owner_session, user, contact.id)
+    state = client.call(ContactState.load).state
+    assert (state.name, state.works_as) == ("Ann", "Buyer, Casa Verde")
+    assert [(p.kind, p.label, p.value) for p in state.other_points] == [
+        ("email", "work", "ann@casaverde.example"),
+        ("phone", "mobile", "+1 415 555 0100"),
+    ]
+    form = {"first_name": "Ann", "organization": "Casa Verde", "title": "Owner"}
+    state = client.call(ContactState.save, form_data={**form, "email": "ann@example.com"}).state
+    assert state.works_as == "Owner, Casa Verde"
+    # The only phone, which was no primary, became the primary one; the work email stays.
+    assert state.phone == "+1 415 555 0100"
+    assert [p.value for p in state.other_points] == ["ann@casaverde.example"]

@@ -52,7 +52,7 @@ def test_a_contact_is_normalised_and_starts_in_the_first_stage(acting, distribut
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({}, "name, an email or a phone"),
+        ({}, "name, an organisation, an email or a phone"),
         ({"first_name": "A", "email": "not-an-email"}, "not an email"),
         ({"first_name": "A", "phone": "12"}, "not a phone"),
         ({"first_name": "A", "stage": "nowhere"}, "Unknown stage"),

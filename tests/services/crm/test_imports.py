@@ -113,7 +113,7 @@ def test_google_and_outlook_exports_are_mapped_without_help():
 
 def test_missing_columns_and_bad_mappings_are_explained():
     with pytest.raises(ValidationFailed, match="Missing columns"):
-        parse_csv("Company,Notes\nAcme,hello\n")
+        parse_csv("Birthday,Notes\n1990-01-01,hello\n")
     with pytest.raises(ValidationFailed, match="no column"):
         parse_csv("Who,Mail\nA,a@x.io\n", {"Nope": "email"})
     rows = parse_csv("Who;Mail\nAnn Lee;ann@x.io\n", {"Who": "full_name", "Mail": "email"})
@@ -244,7 +244,10 @@ def test_a_large_import_runs_as_a_job_with_progress(connection, acting, distribu
 def test_a_broken_file_is_refused_before_it_is_queued(connection, distributor):
     with pytest.raises(ValidationFailed):
         imports.queue_import(
-            actor=distributor, data=b"Company\nAcme\n", filename="x.csv", connection=connection
+            actor=distributor,
+            data=b"Birthday\n1990-01-01\n",
+            filename="x.csv",
+            connection=connection,
         )
     assert Queue("default", connection=connection).count == 0
 
