@@ -273,6 +273,8 @@ class ContactsState(PagedListState, CrmState):
             data=ContactInput(
                 first_name=str(form_data.get("first_name", "")),
                 last_name=str(form_data.get("last_name", "")),
+                organization=str(form_data.get("organization", "")),
+                title=str(form_data.get("title", "")),
                 email=str(form_data.get("email", "")),
                 phone=str(form_data.get("phone", "")),
                 source=str(form_data.get("source", "")),
@@ -413,6 +415,8 @@ def _add_form() -> rx.Component:
                 rx.grid(
                     field_("First name", "first_name"),
                     field_("Last name", "last_name"),
+                    field_("Organisation", "organization", placeholder="A company alone is fine"),
+                    field_("Job title", "title"),
                     field_("Email", "email", type="email"),
                     field_("Phone", "phone", type="tel"),
                     field_("Source", "source", placeholder="Instagram, referral…"),

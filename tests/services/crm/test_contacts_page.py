@@ -119,3 +119,19 @@ def test_staff_cannot_list_search_or_export_a_distributors_contacts(owner_sessio
             call = client.call(handler, **payload)
             assert call.state.error and call.events == [], (role, handler)
             assert "Gina" not in repr(call.state.dict())
+
+
+def test_the_quick_add_form_takes_an_organisation_alone_and_a_job_title(owner_session, book):
+    client = HandlerClient.sign_in(owner_session, book, path="/crm")
+    client.call(ContactsState.load)
+    form = {"organization": "Northside Plumbing", "title": "", "phone": "+1 415 555 0199"}
+    state = client.call(ContactsState.add, form_data=form).state
+    assert state.notice == "Added Northside Plumbing."
+    assert "Northside Plumbing" in _board_names(state)
+    found = client.call(ContactsState.search, value="northside").state
+    assert _board_names(found) == {"Northside Plumbing"}
+    person = {"first_name": "Ada", "organization": "Acme", "title": "Buyer"}
+    client.call(ContactsState.add, form_data=person)
+    owner_session.expire_all()
+    ada = owner_session.exec(select(Contact).where(Contact.first_name == "Ada")).one()
+    assert (ada.organization, ada.title) == ("Acme", "Buyer")
