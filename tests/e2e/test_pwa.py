@@ -17,6 +17,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import (
@@ -84,8 +85,18 @@ def installed(browser, app, tmp_path):
 
 
 def _controlled(page) -> str:
-    """Wait until the service worker controls the page; its script URL."""
-    return page.evaluate(WAIT_CONTROLLED)
+    """Wait until the service worker controls the page; its script URL.
+
+    On a busy machine the first install can fail (a shell file the server was too slow to
+    give): the browser then drops that worker and registers again at the next visit, so the
+    test opens the page again once, as the person would.
+    """
+    try:
+        return page.evaluate(WAIT_CONTROLLED)
+    except PlaywrightError:
+        page.reload()
+        wait_until_live(page)
+        return page.evaluate(WAIT_CONTROLLED)
 
 
 def _precache(app, page) -> list[str]:
