@@ -11,10 +11,12 @@ from mlmcrm import routes
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.errors import NotFound
 from mlmcrm.models import Contact
+from mlmcrm.models.crm import POINT_KINDS
 from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
 from mlmcrm.pages.crm.contacts import StageOption
 from mlmcrm.services.crm import contacts, crm, points, tasks
 from mlmcrm.services.crm.contacts import ContactInput
+from mlmcrm.services.crm.points import PointInput
 from mlmcrm.services.crm.tasks import TaskInput
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.handlers import guarded
@@ -45,11 +47,12 @@ class TaskRow:
 
 @dataclass
 class PointRow:
-    """A phone, email or address besides the primary ones."""
+    """A phone, email or address of the contact."""
 
     kind: str
     label: str
     value: str
+    primary: bool = False
 
 
 class ContactState(CrmState):
@@ -64,6 +67,9 @@ class ContactState(CrmState):
     title: str = ""
     works_as: str = ""
     other_points: list[PointRow] = []
+    all_points: list[PointRow] = []
+    point_kinds: list[str] = list(POINT_KINDS)
+    point_labels: list[str] = list(points.POINT_LABELS)
     email: str = ""
     phone: str = ""
     source: str = ""
@@ -97,6 +103,7 @@ class ContactState(CrmState):
         self.email, self.phone = contact.email or "", contact.phone or ""
         stored = points.of_contacts(session=session, contact_ids=[contact_id])[contact_id]
         self.other_points = [PointRow(p.kind, p.label, p.value) for p in stored if not p.is_primary]
+        self.all_points = [PointRow(p.kind, p.label, p.value, p.is_primary) for p in stored]
         self.source, self.tags = contact.source or "", ", ".join(contact.tags or [])
         self.stage = contact.stage
         parts = []
@@ -160,6 +167,44 @@ class ContactState(CrmState):
             session=session, actor=actor, contact_id=self._current_id(), data=data
         )
         self._done("Saved.", actor=actor, session=session)
+
+    @rx.event
+    @guarded(PERMISSION)
+    def add_point(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Add a phone, email or address (kind, label and value from the form)."""
+        added = PointInput(
+            kind=str(form_data.get("kind", "")),
+            value=str(form_data.get("value", ""))[:600],
+            label=str(form_data.get("label", "")),
+        )
+        contacts.change_points(
+            session=session, actor=actor, contact_id=self._current_id(), add=added
+        )
+        self._done(f"Added the {added.kind}.", actor=actor, session=session)
+
+    @rx.event
+    @guarded(PERMISSION)
+    def remove_point(self, kind: str, value: str, *, actor: Actor, session: Session) -> None:
+        """Remove a phone, email or address."""
+        contacts.change_points(
+            session=session,
+            actor=actor,
+            contact_id=self._current_id(),
+            remove=(str(kind), str(value)),
+        )
+        self._done(f"Removed the {kind}.", actor=actor, session=session)
+
+    @rx.event
+    @guarded(PERMISSION)
+    def make_primary(self, kind: str, value: str, *, actor: Actor, session: Session) -> None:
+        """Make a phone or email the one messages go to (an address, the one shown first)."""
+        contacts.change_points(
+            session=session,
+            actor=actor,
+            contact_id=self._current_id(),
+            primary=(str(kind), str(value)),
+        )
+        self._done(f"{value} is now the primary {kind}.", actor=actor, session=session)
 
     @rx.event
     @guarded(PERMISSION)
@@ -262,6 +307,82 @@ def _details() -> rx.Component:
             key=ContactState.contact_id,
         ),
         width="100%",
+    )
+
+
+def _point_row(point: rx.Var) -> rx.Component:
+    return rx.hstack(
+        rx.text(point.kind, " (", point.label, "): ", rx.text.strong(point.value), size="2"),
+        rx.cond(
+            point.primary,
+            rx.badge("primary", color_scheme="teal", variant="soft"),
+            rx.button(
+                "Make primary",
+                size="1",
+                variant="soft",
+                on_click=ContactState.make_primary(point.kind, point.value),
+                aria_label="Make " + point.value + " the primary " + point.kind,
+            ),
+        ),
+        rx.button(
+            "Remove",
+            size="1",
+            variant="ghost",
+            color_scheme="red",
+            on_click=ContactState.remove_point(point.kind, point.value),
+            aria_label="Remove " + point.value,
+        ),
+        align="center",
+        spacing="2",
+        wrap="wrap",
+    )
+
+
+def _points() -> rx.Component:
+    """Every phone, email and address, labelled, and a form to add one."""
+    return rx.card(
+        rx.vstack(
+            rx.text("Phones, emails and addresses", weight="bold", size="2"),
+            rx.cond(
+                ContactState.all_points.length() > 0,  # type: ignore[attr-defined]  # a list var
+                rx.vstack(rx.foreach(ContactState.all_points, _point_row), spacing="1"),
+                rx.text("None yet: add a phone, an email or an address.", size="2"),
+            ),
+            rx.form(
+                rx.hstack(
+                    rx.el.select(
+                        rx.foreach(ContactState.point_kinds, lambda k: rx.el.option(k, value=k)),
+                        name="kind",
+                        aria_label="Kind",
+                        id="new-point-kind",
+                    ),
+                    rx.el.select(
+                        rx.foreach(ContactState.point_labels, lambda k: rx.el.option(k, value=k)),
+                        name="label",
+                        aria_label="Label",
+                        id="new-point-label",
+                    ),
+                    rx.input(
+                        name="value",
+                        id="new-point-value",
+                        aria_label="Phone, email or address",
+                        placeholder="+1 415 555 0100, ann@example.com…",
+                        flex="1",
+                        min_width="12rem",
+                    ),
+                    rx.button("Add", type="submit"),
+                    spacing="2",
+                    wrap="wrap",
+                    width="100%",
+                ),
+                on_submit=ContactState.add_point,
+                reset_on_submit=True,
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+        id="contact-points",
     )
 
 
@@ -451,6 +572,7 @@ def contact_page() -> rx.Component:
                 _tasks(),
                 _timeline(),
                 _details(),
+                _points(),
                 spacing="3",
                 width="100%",
             ),

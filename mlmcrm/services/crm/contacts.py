@@ -750,3 +750,27 @@ def customer_contact_ids(customer_id: int, *, session: Session) -> list[int]:
     """The contacts linked to a customer (visible to the acting user)."""
     statement = select(col(Contact.id)).where(Contact.customer_id == customer_id)
     return [contact_id for contact_id in session.exec(statement).all() if contact_id is not None]
+
+
+def change_points(
+    *,
+    session: Session,
+    actor: Actor,
+    contact_id: int,
+    add: PointInput | None = None,
+    remove: tuple[str, str] | None = None,
+    primary: tuple[str, str] | None = None,
+) -> Contact:
+    """Add a phone, email or address to a contact, remove one, or make one its primary.
+
+    The primary phone and email go back on the contact (what messages are sent to).
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+        NotFound: Not one of the actor's contacts.
+        ValidationFailed: See :func:`mlmcrm.services.crm.points.change`.
+    """
+    contact = crm.own_contact(session=session, actor=actor, contact_id=contact_id)
+    points.change(session=session, contact=contact, add=add, remove=remove, primary=primary)
+    session.refresh(contact)
+    return contact

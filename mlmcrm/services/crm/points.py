@@ -237,3 +237,69 @@ def sync_primaries(*, session: Session, contact: Contact) -> None:
     contact.phone_e164 = phone.key if phone and _E164.fullmatch(phone.key) else None
     session.add(contact)
     session.flush()
+
+
+POINT_LABELS = ("mobile", "work", "home", "main", "other")
+"""The labels a person chooses from for a phone, email or address they type."""
+
+
+def change(
+    *,
+    session: Session,
+    contact: Contact,
+    add: PointInput | None = None,
+    remove: tuple[str, str] | None = None,
+    primary: tuple[str, str] | None = None,
+) -> None:
+    """Add a point, remove one or make one the primary of its kind, keeping the others as stored.
+
+    ``remove`` and ``primary`` name a point by its kind and value as shown. The caller has
+    checked that the contact is the actor's.
+
+    Raises:
+        ValidationFailed: An empty, malformed or over-long value, an unknown kind or label, or a
+            point the contact does not hold.
+    """
+    region = contact_points.phone_region(session=session)
+    contact_id: int = contact.id  # type: ignore[assignment]  # a stored row has an id
+    stored = of_contacts(session=session, contact_ids=[contact_id])[contact_id]
+    wanted = [PointInput(p.kind, p.value, p.label, p.is_primary, stored=True) for p in stored]
+    # A contact written before it had points (or loaded in bulk) holds its email and phone on
+    # the contact alone: they are its primaries, kept whatever is changed.
+    held = {p.kind for p in stored}
+    for kind, value in (("email", contact.email), ("phone", contact.phone)):
+        if value and kind not in held:
+            wanted.insert(0, PointInput(kind, value, "other", True, stored=True))
+    for named in (remove, primary):
+        if named is not None and not any((p.kind, p.value) == named for p in wanted):
+            raise ValidationFailed("This contact has no such phone, email or address.")
+    if remove is not None:
+        wanted = [p for p in wanted if (p.kind, p.value) != remove]
+    if primary is not None:
+        wanted = [
+            PointInput(p.kind, p.value, p.label, (p.kind, p.value) == primary, stored=True)
+            if p.kind == primary[0]
+            else p
+            for p in wanted
+        ]
+    if add is not None:
+        if add.kind not in POINT_KINDS:
+            raise ValidationFailed(f"Choose one of: {', '.join(POINT_KINDS)}.")
+        if add.label not in POINT_LABELS:
+            raise ValidationFailed(f"Choose a label: {', '.join(POINT_LABELS)}.")
+        if not " ".join((add.value or "").split()):
+            raise ValidationFailed(f"Type the {add.kind} to add.")
+        if add.kind == "phone":
+            key = contact_points.phone_number(add.value, region)  # refuses a malformed number
+        else:
+            key = point_key(add.kind, add.value, region)
+        known = {(p.kind, point_key(p.kind, p.value, region)) for p in wanted if p.kind != "phone"}
+        known |= {
+            ("phone", contact_points.normalize_phone(p.value, region) or p.value.lower())
+            for p in wanted
+            if p.kind == "phone"
+        }
+        if (add.kind, key) in known:
+            raise ValidationFailed(f"This contact already has the {add.kind} {add.value.strip()}.")
+        wanted.append(add)
+    replace(session=session, contact=contact, points=clean(wanted, region=region))
