@@ -177,3 +177,38 @@ def test_staff_see_counts_and_open_a_record_only_with_a_reason(phone, app):
         str(rows[0][0]),
     )
     assert ("Support ticket 5521",) in [tuple(r) for r in audited]
+
+
+def test_a_contact_keeps_several_phones_and_emails_with_labels_on_a_phone(phone, app):
+    page = phone
+    marker = uuid.uuid4().hex[:6]
+    (owner_id,) = owner_query(app, "SELECT id FROM users WHERE email = %s", DISTRIBUTOR_EMAIL)[0]
+    (contact_id,) = owner_query(
+        app,
+        "INSERT INTO contacts (owner_id, first_name, last_name, email)"
+        " VALUES (%s, 'Lena', %s, %s) RETURNING id",
+        owner_id,
+        f"Points{marker}",
+        f"lena.{marker}@home.example",
+    )[0]
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    expect(page).to_have_url(re.compile(r"/home"))
+    _open(page, f"{app.url}/crm/contacts/{contact_id}")
+    points = page.locator("#contact-points")
+    expect(points.get_by_text(f"lena.{marker}@home.example")).to_be_visible()
+    for kind, label, value in (
+        ("phone", "mobile", "+1 415 555 0142"),
+        ("email", "work", f"lena.{marker}@work.example"),
+    ):
+        page.locator("#new-point-kind").select_option(kind)
+        page.locator("#new-point-label").select_option(label)
+        page.locator("#new-point-value").fill(value)
+        points.get_by_role("button", name="Add value").click()
+        expect(page.get_by_text(f"Added the {kind}.")).to_be_visible()
+        expect(points.get_by_text(value)).to_be_visible()
+    _fits(page)
+    work = f"lena.{marker}@work.example"
+    points.get_by_role("button", name=f"Make {work} the primary email").click()
+    expect(page.get_by_text(f"{work} is now the primary email.")).to_be_visible()
+    stored = owner_query(app, "SELECT email, phone_e164 FROM contacts WHERE id = %s", contact_id)
+    assert stored == [(work, "+14155550142")]

@@ -103,7 +103,9 @@ class ContactState(CrmState):
         self.email, self.phone = contact.email or "", contact.phone or ""
         stored = points.of_contacts(session=session, contact_ids=[contact_id])[contact_id]
         self.other_points = [PointRow(p.kind, p.label, p.value) for p in stored if not p.is_primary]
-        self.all_points = [PointRow(p.kind, p.label, p.value, p.is_primary) for p in stored]
+        self.all_points = [
+            PointRow(p.kind, p.label, p.value, p.primary) for p in points.held(contact, stored)
+        ]
         self.source, self.tags = contact.source or "", ", ".join(contact.tags or [])
         self.stage = contact.stage
         parts = []
@@ -370,7 +372,7 @@ def _points() -> rx.Component:
                         flex="1",
                         min_width="12rem",
                     ),
-                    rx.button("Add", type="submit"),
+                    rx.button("Add value", type="submit"),
                     spacing="2",
                     wrap="wrap",
                     width="100%",

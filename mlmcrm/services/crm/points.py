@@ -239,6 +239,20 @@ def sync_primaries(*, session: Session, contact: Contact) -> None:
     session.flush()
 
 
+def held(contact: Contact, stored: list[ContactPoint]) -> list[PointInput]:
+    """Every phone, email and address the contact holds, primary first within each kind.
+
+    A contact written before it had points (or loaded in bulk) holds its email and phone on the
+    contact alone: they are its primaries, shown and kept whatever else is changed.
+    """
+    found = [PointInput(p.kind, p.value, p.label, p.is_primary, stored=True) for p in stored]
+    kinds = {p.kind for p in stored}
+    for kind, value in (("phone", contact.phone), ("email", contact.email)):
+        if value and kind not in kinds:
+            found.insert(0, PointInput(kind, value, "other", True, stored=True))
+    return found
+
+
 POINT_LABELS = ("mobile", "work", "home", "main", "other")
 """The labels a person chooses from for a phone, email or address they type."""
 
@@ -263,13 +277,7 @@ def change(
     region = contact_points.phone_region(session=session)
     contact_id: int = contact.id  # type: ignore[assignment]  # a stored row has an id
     stored = of_contacts(session=session, contact_ids=[contact_id])[contact_id]
-    wanted = [PointInput(p.kind, p.value, p.label, p.is_primary, stored=True) for p in stored]
-    # A contact written before it had points (or loaded in bulk) holds its email and phone on
-    # the contact alone: they are its primaries, kept whatever is changed.
-    held = {p.kind for p in stored}
-    for kind, value in (("email", contact.email), ("phone", contact.phone)):
-        if value and kind not in held:
-            wanted.insert(0, PointInput(kind, value, "other", True, stored=True))
+    wanted = held(contact, stored)
     for named in (remove, primary):
         if named is not None and not any((p.kind, p.value) == named for p in wanted):
             raise ValidationFailed("This contact has no such phone, email or address.")
