@@ -133,5 +133,7 @@ def test_the_quick_add_form_takes_an_organisation_alone_and_a_job_title(owner_se
     person = {"first_name": "Ada", "organization": "Acme", "title": "Buyer"}
     client.call(ContactsState.add, form_data=person)
     owner_session.expire_all()
-    ada = owner_session.exec(select(Contact).where(Contact.first_name == "Ada")).one()
+    ada = owner_session.exec(
+        select(Contact).where(Contact.owner_id == book.id, Contact.first_name == "Ada")
+    ).one()
     assert (ada.organization, ada.title) == ("Acme", "Buyer")
