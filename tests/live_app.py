@@ -185,3 +185,38 @@ def state_values(updates: list[dict[str, Any]], name: str) -> list[Any]:
         for values in (update.get("delta") or {}).values()
         if key in values
     ]
+
+
+def sign_in(url: str, email: str, password: str) -> str:
+    """Sign in to the app at ``url`` with the login form; the session's ``Cookie`` header."""
+    from urllib.parse import urlencode
+
+    answer = http(
+        "POST",
+        url + "/api/session/login",
+        urlencode({"email": email, "password": password}).encode(),
+        {"Origin": url, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status == 303, answer
+    cookies = [
+        value.split(";", 1)[0]
+        for name, value in answer.headers.items()
+        if name.lower() == "set-cookie" and "session" in value.split("=", 1)[0]
+    ]
+    assert cookies, answer.headers
+    return cookies[0]
+
+
+def use_environment(variables: dict[str, str | None]) -> None:
+    """Set (or, for None, remove) environment variables, then re-read settings and engines."""
+    import os
+
+    from mlmcrm import db, settings
+
+    for name, value in variables.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    settings.get_settings.cache_clear()
+    db.dispose_engines()

@@ -34,7 +34,7 @@ import psycopg
 import pytest
 
 from tests.conftest import PROJECT_ROOT, create_database, drop_database, redis_url_with_db
-from tests.live_app import Answer, http, wait_for
+from tests.live_app import Answer, http, sign_in, use_environment, wait_for
 from tests.pgbouncer import PgBouncer, require_pgbouncer
 from tests.smtp_sink import SmtpSink
 
@@ -317,22 +317,7 @@ class Cluster:
 
     def sign_in(self, email: str, password: str) -> str:
         """Sign in through the proxy with the login form; the session's ``Cookie`` header."""
-        from urllib.parse import urlencode
-
-        answer = http(
-            "POST",
-            self.url + "/api/session/login",
-            urlencode({"email": email, "password": password}).encode(),
-            {"Origin": self.url, "Content-Type": "application/x-www-form-urlencoded"},
-        )
-        assert answer.status == 303, answer
-        cookies = [
-            value.split(";", 1)[0]
-            for name, value in answer.headers.items()
-            if name.lower() == "set-cookie" and "session" in value.split("=", 1)[0]
-        ]
-        assert cookies, answer.headers
-        return cookies[0]
+        return sign_in(self.url, email, password)
 
     def upstreams_of(self, path_prefix: str) -> list[str]:
         """The web app (``127.0.0.1:port``) nginx sent each request under ``path_prefix`` to."""
@@ -353,19 +338,6 @@ class Cluster:
         with psycopg.connect(libpq_url(self.database_url), autocommit=True) as conn:
             cursor = conn.execute(sql, params)  # type: ignore[arg-type]  # a test's literal SQL
             return cursor.fetchall() if cursor.description else []
-
-
-def _use(variables: dict[str, str | None]) -> None:
-    """Set (or, for None, remove) environment variables, then re-read settings and engines."""
-    from mlmcrm import db, settings
-
-    for name, value in variables.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    settings.get_settings.cache_clear()
-    db.dispose_engines()
 
 
 @pytest.fixture(scope="package")
@@ -405,7 +377,7 @@ def cluster(server_url: str, redis_url: str) -> Iterator[Cluster]:
         with psycopg.connect(libpq_url(database_url), autocommit=True) as owner:
             owner.execute(f"CREATE ROLE {logins['app']} LOGIN IN ROLE mlmcrm_app")
             owner.execute(f"CREATE ROLE {logins['batch']} LOGIN IN ROLE mlmcrm_batch")
-        _use(own)
+        use_environment(own)
         seed_demo_company(distributors=SEED_DISTRIBUTORS, orders=SEED_ORDERS)
         bouncer.start()
         started.pooled = {
@@ -413,7 +385,7 @@ def cluster(server_url: str, redis_url: str) -> Iterator[Cluster]:
             "BATCH_DATABASE_URL": bouncer.url_for(logins["batch"], name),
             "DATABASE_POOLER": "pgbouncer",
         }
-        _use({**own, **started.pooled})
+        use_environment({**own, **started.pooled})
         started.start_workers()
         started.start_webs()
         started.start_proxy()
@@ -422,7 +394,7 @@ def cluster(server_url: str, redis_url: str) -> Iterator[Cluster]:
         started.stop()
         bouncer.stop()
         smtp.stop()
-        _use(saved)
+        use_environment(saved)
         redis.Redis.from_url(cluster_redis).flushdb()
         drop_database(server_url, name)
         with psycopg.connect(libpq_url(server_url), autocommit=True) as server:

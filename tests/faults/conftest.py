@@ -37,9 +37,11 @@ from tests.live_app import (  # noqa: F401 - the fault tests import them from he
     DISTRIBUTOR_EMAIL,
     Answer,
     http,
+    sign_in,
     socket_events,
     state_values,
     toasts,
+    use_environment,
     wait_for,
 )
 from tests.stripe_server import FakeStripe
@@ -174,22 +176,7 @@ class Stack:
 
     def sign_in(self, email: str = DISTRIBUTOR_EMAIL, password: str = DEMO_PASSWORD) -> str:
         """Sign in with the login form; the session's ``Cookie`` header."""
-        from urllib.parse import urlencode
-
-        answer = http(
-            "POST",
-            self.url + "/api/session/login",
-            urlencode({"email": email, "password": password}).encode(),
-            {"Origin": self.url, "Content-Type": "application/x-www-form-urlencoded"},
-        )
-        assert answer.status == 303, answer
-        cookies = [
-            value.split(";", 1)[0]
-            for name, value in answer.headers.items()
-            if name.lower() == "set-cookie" and "session" in value.split("=", 1)[0]
-        ]
-        assert cookies, answer.headers
-        return cookies[0]
+        return sign_in(self.url, email, password)
 
     def health(self) -> Answer:
         """``/api/health``."""
@@ -233,19 +220,6 @@ class Stack:
             self.start_worker()
 
 
-def _use(variables: dict[str, str | None]) -> None:
-    """Set (or, for None, remove) environment variables, then re-read settings and engines."""
-    from mlmcrm import db, settings
-
-    for name, value in variables.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    settings.get_settings.cache_clear()
-    db.dispose_engines()
-
-
 @contextmanager
 def running_stack() -> Iterator[Stack]:
     """Start the servers (migrated, with a small demo company), the worker and the web app."""
@@ -263,7 +237,7 @@ def running_stack() -> Iterator[Stack]:
     try:
         pg.create()
         valkey.start()
-        _use(
+        use_environment(
             {
                 "DATABASE_URL": pg.url,
                 "REDIS_URL": valkey.url,
@@ -284,7 +258,7 @@ def running_stack() -> Iterator[Stack]:
         stack.stop_web()
         stack.stop_worker()
         stripe.stop()
-        _use(saved)
+        use_environment(saved)
         valkey.destroy()
         pg.destroy()
         shutil.rmtree(root, ignore_errors=True)
