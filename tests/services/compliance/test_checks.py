@@ -347,6 +347,9 @@ def test_accounts_sharing_a_phone_address_tax_id_or_bank_account_are_one_case_pe
     assert by_kind["tax_id"].subject_id == company.people["D"], "about the newest account"
     assert (by_kind["tax_id"].severity, by_kind["address"].severity) == ("high", "low")
     stored = json.dumps([[row.dedupe_key, row.evidence] for row in rows]).casefold()
+    # Codes and key hashes are random hex and may hold these digits by chance.
+    for token in [*codes.values(), *(row.dedupe_key.rsplit(":", 1)[1] for row in rows)]:
+        stored = stored.replace(token.casefold(), "<token>")
     for plaintext in ("6789", "555", "main", "austin", "0110"):
         assert plaintext not in stored, f"{plaintext!r} is stored in a case"
 
