@@ -63,7 +63,7 @@ from mlmcrm.pages.reports.income_disclosure import (
     income_disclosure_page,
 )
 from mlmcrm.runtime import refuse_demo_accounts_in_production
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, page_load
 from mlmcrm.state.event_metrics import instrument_events
 from mlmcrm.state.observability import (
     EventRequestIds,
@@ -313,9 +313,4 @@ for component, route, title, on_load in PAGES:
     full_title = title if route == routes.INDEX else f"{title} · mlmcrm"
     # Values shown once (a new token, recovery codes) leave the state when the tab moves on.
     loads = on_load if isinstance(on_load, list) else [on_load]
-    app.add_page(
-        component,
-        route=route,
-        title=full_title,
-        on_load=[AuthState.forget_one_time_values, *loads],
-    )
+    app.add_page(component, route=route, title=full_title, on_load=page_load(route, loads))

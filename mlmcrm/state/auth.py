@@ -17,7 +17,13 @@ challenge), 2FA set up for staff (else the enrolment page), then the role (else 
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
 import reflex as rx
+from reflex.event import EventHandler, EventSpec
 
 from mlmcrm import routes
 from mlmcrm.db import session_scope
@@ -41,6 +47,16 @@ def shows_once(*names: str):  # type: ignore[no-untyped-def]  # a class decorato
 
     def register(cls: type[rx.State]) -> type[rx.State]:
         _SHOWN_ONCE[cls] = names
+        assign = cls.__setattr__
+
+        def __setattr__(self: rx.State, name: str, value: object) -> None:
+            assign(self, name, value)
+            if value and name in names:
+                # Marks the tab (on AuthState, which every page event loads) so that opening
+                # a page fetches this state to forget the value only when there is one.
+                assign(self, "_shown_once", True)
+
+        cls.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]  # marks, then sets
         return cls
 
     return register
@@ -78,6 +94,8 @@ class AuthState(rx.State):
     user_name: str = ""
     user_role: str = ""
     user_permissions: list[str] = []
+    _shown_once: bool = False
+    """Whether a page of this tab showed a one-time value that is not forgotten yet."""
 
     def _client_ip(self) -> str:
         return client_ip(self)
@@ -205,15 +223,89 @@ class AuthState(rx.State):
     @rx.event
     async def forget_one_time_values(self) -> None:
         """Clear the values pages show once (see :func:`shows_once`); runs on every page load."""
+        await self._forget_one_time_values()
+
+    async def _forget_one_time_values(self) -> None:
+        if not self._shown_once:
+            return
         for cls, names in _SHOWN_ONCE.items():
             state = await self.get_state(cls)
             for name in names:
                 current = getattr(state, name)
                 if current:
                     setattr(state, name, type(current)())
+        self._shown_once = False
 
     async def _forget_tab(self) -> None:
         """Reset every state of this tab to its defaults (after sign-out, or without a session)."""
         for cls in _app_state_classes():
             state = await self.get_state(cls)
             state.reset()
+
+
+@dataclass(frozen=True)
+class _Opening:
+    """What opening one page runs, in order: its guards, then its load (the last step)."""
+
+    state: type[rx.State]
+    steps: tuple[Callable[..., Any], ...]
+
+
+_OPENINGS: dict[str, _Opening] = {}
+
+
+class PageOpener(rx.State, mixin=True):
+    """Opens its page in one event: forget one-time values, guard, load.
+
+    Reflex runs each of a page's ``on_load`` handlers as an event of its own, and an event
+    addressed to :class:`AuthState` loads every page state of the tab from the state store
+    (Reflex fetches a state's substates with it). Opening a page through the page's own state
+    instead loads that state and its parents only, in one round trip (see :func:`page_load`).
+    """
+
+    @rx.event
+    async def open_route(self, route: str) -> Any:
+        """Open the page at ``route`` (a client may name any page: it gets that page's guard)."""
+        opening = _OPENINGS.get(route) if isinstance(route, str) else None
+        if opening is None or type(self) is not opening.state:
+            return None
+        auth = cast("AuthState", self)
+        await auth._forget_one_time_values()
+        *guards, load = opening.steps
+        for guard in guards:
+            refusal = await _settled(guard(self))
+            if refusal is not None:
+                return refusal
+        return await _settled(load(self))
+
+
+async def _settled(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
+
+
+def page_load(route: str, handlers: Sequence[EventHandler]) -> list[EventHandler | EventSpec]:
+    """The ``on_load`` of the page at ``route``, given its guards and load in order.
+
+    When they all belong to one page state (a subclass of :class:`AuthState` with
+    :class:`PageOpener`) or to :class:`AuthState` itself, the page opens in that state's one
+    ``open_route`` event; otherwise each runs as an event of its own after the one-time values
+    are forgotten.
+
+    Raises:
+        TypeError: A page state that subclasses :class:`AuthState` lacks :class:`PageOpener`.
+    """
+    leaves = {handler.state for handler in handlers} - {AuthState}
+    if len(leaves) == 1:
+        (leaf,) = leaves
+        if issubclass(leaf, AuthState):
+            opener = leaf.event_handlers.get("open_route")
+            if opener is None or opener.fn.__code__.co_qualname != "PageOpener.open_route":
+                msg = f"{leaf.__name__} opens {route}: give it PageOpener as its first base"
+                raise TypeError(msg)
+            steps = tuple(handler.fn for handler in handlers)
+            if any(inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f) for f in steps):
+                msg = f"{route}: a page's guard and load return their events, they do not yield"
+                raise TypeError(msg)
+            _OPENINGS[route] = _Opening(state=leaf, steps=steps)
+            return [opener(route)]
+    return [AuthState.forget_one_time_values, *handlers]

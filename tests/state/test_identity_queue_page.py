@@ -170,7 +170,10 @@ def test_other_roles_are_refused_and_nothing_changes(owner, company, role):  # n
         (IdentityQueueState.approve, {"form_data": {"note": "I checked it myself"}}),
         (IdentityQueueState.reject, {"form_data": {"reason": "I do not like it"}}),
     )
-    tried = {handler.fn.__name__ for handler, _ in reads + decisions}
+    with nothing_changes(owner):
+        opened = intruder.call(IdentityQueueState.open_route, route=PAGE)
+    assert opened.redirect == routes.FORBIDDEN and opened.state.error == "", role
+    tried = {handler.fn.__name__ for handler, _ in reads + decisions} | {"open_route"}
     assert tried == set(IdentityQueueState.event_handlers) - {"setvar"}, "every handler is tried"
     with nothing_changes(owner):
         for handler, payload in reads:

@@ -287,7 +287,10 @@ def test_other_roles_are_refused_and_nothing_changes(owner_session, redis_url, r
         (PrivacyRequestsState.refuse, {"form_data": {"reason": "I do not like it."}}),
         (PrivacyRequestsState.complete, {"form_data": {"confirm": "ERASE"}}),
     )
-    tried = {handler.fn.__name__ for handler, _ in reads + answers}
+    with nothing_changes(owner_session):
+        opened = intruder.call(PrivacyRequestsState.open_route, route=PAGE)
+    assert opened.redirect == routes.FORBIDDEN and opened.state.error == "", role
+    tried = {handler.fn.__name__ for handler, _ in reads + answers} | {"open_route"}
     assert tried == set(PrivacyRequestsState.event_handlers) - {"setvar"}, "every handler"
     with nothing_changes(owner_session):
         for handler, payload in reads:

@@ -260,7 +260,10 @@ def test_other_roles_are_refused_and_nothing_changes(owner, company, role):  # n
             {"form_data": {"threshold_year": "2027", "amount": "9999"}},
         ),
     )
-    tried = {handler.fn.__name__ for handler, _ in calls}
+    with nothing_changes(owner):
+        opened = intruder.call(TaxAdminState.open_route, route=PAGE)
+    assert opened.redirect == routes.FORBIDDEN and opened.state.error == "", role
+    tried = {handler.fn.__name__ for handler, _ in calls} | {"open_route"}
     assert tried == set(TaxAdminState.event_handlers) - {"setvar"}, "every handler is tried"
     with nothing_changes(owner):
         for handler, payload in calls:

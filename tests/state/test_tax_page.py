@@ -462,9 +462,12 @@ def test_staff_and_visitors_are_refused_and_nothing_changes(owner, company, role
         (TaxState.set_consent, {"checked": False}),
         (TaxState.download_form, {"form_id": str(form_id)}),
     )
-    assert {handler.fn.__name__ for handler, _ in calls} == set(TaxState.event_handlers) - {
-        "setvar"
-    }, "every handler of the page is tried"
+    with nothing_changes(owner):
+        opened = visitor.call(TaxState.open_route, route=PAGE)
+    wanted = routes.login_url(PAGE) if role is None else routes.FORBIDDEN
+    assert opened.redirect == wanted and opened.state.error == "", role
+    tried = {handler.fn.__name__ for handler, _ in calls} | {"open_route"}
+    assert tried == set(TaxState.event_handlers) - {"setvar"}, "every handler of the page is tried"
     with nothing_changes(owner):
         for handler, payload in calls:
             call = visitor.call(handler, **payload)

@@ -8,10 +8,10 @@ from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input
 from mlmcrm.errors import AuthenticationFailed
 from mlmcrm.services.accounts import auth as auth_service
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 
 
-class ConfirmState(AuthState):
+class ConfirmState(PageOpener, AuthState):
     """The re-authentication form."""
 
     error: str = ""

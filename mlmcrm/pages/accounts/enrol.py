@@ -19,14 +19,14 @@ from mlmcrm.services.accounts import accounts, user_admin
 from mlmcrm.services.network import genealogy
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 
 ASSIST = "accounts.assist"
 
 
-class EnrolState(AuthState):
+class EnrolState(PageOpener, AuthState):
     """The enrolment form."""
 
     error: str = ""

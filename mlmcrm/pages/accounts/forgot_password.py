@@ -8,11 +8,11 @@ from sqlmodel import Session
 from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
 from mlmcrm.services.accounts import accounts
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.visitor import visitor
 
 
-class ForgotPasswordState(AuthState):
+class ForgotPasswordState(PageOpener, AuthState):
     """The reset request form."""
 
     error: str = ""

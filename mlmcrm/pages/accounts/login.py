@@ -9,10 +9,10 @@ from mlmcrm.components.layout import brand, ready_marker
 from mlmcrm.components.post_form import post_form
 from mlmcrm.services.accounts import auth as auth_service
 from mlmcrm.services.platform import permissions
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 
 
-class LoginState(AuthState):
+class LoginState(PageOpener, AuthState):
     """The login form: a plain form that posts to ``/api/session/login``.
 
     The endpoint sets the HttpOnly cookie and sends the browser on, or back here with an error

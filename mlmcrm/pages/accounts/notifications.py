@@ -14,11 +14,12 @@ from mlmcrm.components.layout import app_shell
 from mlmcrm.services.messaging import inbox
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.account import AccountState, account_handler
+from mlmcrm.state.auth import PageOpener
 
 CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "in_app": "In the app", "push": "Push"}
 
 
-class NotificationsState(AccountState):
+class NotificationsState(PageOpener, AccountState):
     """The person's choices, one row per kind of message."""
 
     rows: list[dict[str, str]] = []

@@ -26,6 +26,7 @@ from mlmcrm.services.compliance import privacy
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.account import AccountState, account_handler
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.paged_list import Column
 
 PRIVACY_COLUMNS = (
@@ -38,7 +39,7 @@ PRIVACY_COLUMNS = (
 )
 
 
-class ProfileState(AccountState):
+class ProfileState(PageOpener, AccountState):
     """The profile page."""
 
     email: str = ""

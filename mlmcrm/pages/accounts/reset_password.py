@@ -9,11 +9,11 @@ from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.accounts import accounts
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.visitor import visitor
 
 
-class ResetPasswordState(AuthState):
+class ResetPasswordState(PageOpener, AuthState):
     """The new-password form."""
 
     error: str = ""

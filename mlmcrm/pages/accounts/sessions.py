@@ -12,6 +12,7 @@ from mlmcrm.errors import NotFound
 from mlmcrm.services.accounts import sessions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.account import AccountState, account_handler
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column
 
@@ -23,7 +24,7 @@ COLUMNS = (
 )
 
 
-class SessionsState(AccountState):
+class SessionsState(PageOpener, AccountState):
     """The list of live sessions."""
 
     rows: list[dict[str, str]] = []

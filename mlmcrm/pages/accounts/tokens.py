@@ -13,7 +13,7 @@ from mlmcrm.services.accounts import api_tokens
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.account import AccountState, account_handler
-from mlmcrm.state.auth import shows_once
+from mlmcrm.state.auth import PageOpener, shows_once
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column
 
@@ -29,7 +29,7 @@ GONE = "That token does not exist or was already revoked."
 
 
 @shows_once("new_token")
-class TokensState(AccountState):
+class TokensState(PageOpener, AccountState):
     """The tokens page."""
 
     rows: list[dict[str, str]] = []

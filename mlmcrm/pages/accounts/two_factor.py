@@ -23,14 +23,14 @@ from mlmcrm.services.accounts import two_factor
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.account import AccountState, account_handler
-from mlmcrm.state.auth import shows_once
+from mlmcrm.state.auth import PageOpener, shows_once
 
 ENROL = "two_factor.enrol"
 """The permission of the enrolment handlers: staff who must still set up 2FA hold it too."""
 
 
 @shows_once("secret", "qr_data_uri", "recovery_codes")
-class TwoFactorState(AccountState):
+class TwoFactorState(PageOpener, AccountState):
     """Enrolment and management of 2FA."""
 
     enabled: bool = False

@@ -10,10 +10,10 @@ from mlmcrm.components.layout import sign_out_form
 from mlmcrm.components.post_form import post_form
 from mlmcrm.services.accounts import auth as auth_service
 from mlmcrm.services.platform import permissions
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 
 
-class TwoFactorChallengeState(AuthState):
+class TwoFactorChallengeState(PageOpener, AuthState):
     """The code form: a plain form that posts to ``/api/session/two-factor``."""
 
     error: str = ""

@@ -32,7 +32,7 @@ from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.account import AccountState, account_handler
-from mlmcrm.state.auth import shows_once
+from mlmcrm.state.auth import PageOpener, shows_once
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import MAX_FILTER_LENGTH, Column, PagedListState
@@ -72,7 +72,7 @@ CASE_COLUMNS = (
 
 
 @shows_once("revealed")
-class UsersState(PagedListState, AccountState):
+class UsersState(PageOpener, PagedListState, AccountState):
     """The accounts (a paged list), the one opened, and what the staff member may do with it."""
 
     person: dict[str, str] = {}

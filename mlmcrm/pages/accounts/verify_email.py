@@ -13,11 +13,11 @@ from mlmcrm import routes
 from mlmcrm.components.forms import centered_card, error_message, labelled_input, notice_message
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.accounts import accounts
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.visitor import visitor
 
 
-class VerifyEmailState(AuthState):
+class VerifyEmailState(PageOpener, AuthState):
     """The outcome of opening a confirmation link, or the agreement it asks to accept.
 
     The token is read from the URL by each handler and never kept in the state.

@@ -17,7 +17,7 @@ from mlmcrm.services.commerce import orders, refunds
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column, PagedListState, cells
@@ -25,7 +25,7 @@ from mlmcrm.state.paged_list import Column, PagedListState, cells
 READ = "orders.read"
 
 
-class AdminOrdersState(PagedListState, AuthState):
+class AdminOrdersState(PageOpener, PagedListState, AuthState):
     """The filters, one page of orders and the order opened above them."""
 
     notice: str = ""

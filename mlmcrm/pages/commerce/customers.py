@@ -14,12 +14,12 @@ from mlmcrm.errors import PermissionDenied
 from mlmcrm.services.commerce import customers
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.paged_list import Column, PagedListState
 
 
-class CustomersState(PagedListState, AuthState):
+class CustomersState(PageOpener, PagedListState, AuthState):
     """The distributor's customers (a paged list) and the add form."""
 
     notice: str = ""

@@ -24,7 +24,7 @@ from mlmcrm.services.commerce import autoship, catalog, orders, payments, refund
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.settings import get_settings
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column, PagedListState
@@ -32,7 +32,7 @@ from mlmcrm.state.paged_list import Column, PagedListState
 OWN = "back_office.view"
 
 
-class DistributorOrdersState(PagedListState, AuthState):
+class DistributorOrdersState(PageOpener, PagedListState, AuthState):
     """The distributor's orders (a paged list), autoships and returnable items."""
 
     shop_link: str = ""

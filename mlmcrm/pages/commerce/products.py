@@ -16,7 +16,7 @@ from mlmcrm.services.commerce import catalog, tax
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.money import CURRENCIES
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded, unit_of_work
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column, PagedListState, cells
@@ -37,7 +37,7 @@ EMPTY_FORM = {
 }
 
 
-class ProductsState(PagedListState, AuthState):
+class ProductsState(PageOpener, PagedListState, AuthState):
     """Every product (a paged list), the product being edited and the tax rates."""
 
     editing_id: int = 0

@@ -17,7 +17,7 @@ from mlmcrm.services.commissions import estimates
 from mlmcrm.services.commissions.commission_run import RunSummary
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import NO_ACCESS, guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.job_poller import JobPollerState
@@ -40,7 +40,7 @@ def _comparison_columns(what: str) -> tuple[Column, ...]:
     )
 
 
-class CommissionsState(PagedListState, JobPollerState, AuthState):
+class CommissionsState(PageOpener, PagedListState, JobPollerState, AuthState):
     """The periods (a paged list) and the selected period's figures."""
 
     notice: str = ""

@@ -12,7 +12,7 @@ from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.services.commissions import commission_plans as plans
 from mlmcrm.services.commissions import whatif
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import NO_ACCESS, guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.job_poller import JobPollerState
@@ -41,7 +41,7 @@ WHATIF_CHANGE_COLUMNS = (
 )
 
 
-class PlansState(JobPollerState, AuthState):
+class PlansState(PageOpener, JobPollerState, AuthState):
     """The versions, the upload form and a comparison."""
 
     error: str = ""

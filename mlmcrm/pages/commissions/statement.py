@@ -13,7 +13,7 @@ from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
 from mlmcrm.services.commissions import standing, statements
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column, PagedListState
@@ -22,7 +22,7 @@ ESTIMATE = "estimate-"
 """The period choice of the open period's live estimate: ``estimate-<period id>``."""
 
 
-class StatementState(PagedListState, AuthState):
+class StatementState(PageOpener, PagedListState, AuthState):
     """The chosen period's statement: its lines (a paged list), totals and rank progress."""
 
     period_options: list[dict[str, str]] = []

@@ -13,11 +13,11 @@ from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.services.platform import audit
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.paged_list import Column, PagedListState
 
 
-class AuditLogState(PagedListState, AuthState):
+class AuditLogState(PageOpener, PagedListState, AuthState):
     """The filters and one page of audit rows (a paged list)."""
 
     list_permission: ClassVar[str] = "audit.read"

@@ -30,6 +30,7 @@ from mlmcrm.services.payouts import admin_views
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.account import AccountState
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column, PagedListState
@@ -55,7 +56,7 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-class CasesState(PagedListState, AccountState):
+class CasesState(PageOpener, PagedListState, AccountState):
     """The queue (a paged list) and the case opened."""
 
     list_permission: ClassVar[str] = MANAGE

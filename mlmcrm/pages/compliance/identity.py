@@ -28,6 +28,7 @@ from mlmcrm.services.payouts import identity
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.account import AccountState
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column, PagedListState
@@ -36,7 +37,7 @@ REVIEW = "compliance.manage"
 CLEAR = ("error", "message")
 
 
-class IdentityQueueState(PagedListState, AccountState):
+class IdentityQueueState(PageOpener, PagedListState, AccountState):
     """The queue (a paged list, waiting checks first) and the check opened for review."""
 
     list_permission: ClassVar[str] = REVIEW

@@ -22,6 +22,7 @@ from mlmcrm.services.compliance import privacy
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.account import AccountState, account_handler
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column, PagedListState
@@ -51,7 +52,7 @@ def days_left_text(item: privacy.PrivacyRequestPublic) -> str:
     return f"{item.days_left} day{'s' if item.days_left != 1 else ''}"
 
 
-class PrivacyRequestsState(PagedListState, AccountState):
+class PrivacyRequestsState(PageOpener, PagedListState, AccountState):
     """The requests (a paged list, nearest deadline first) and the one opened to answer."""
 
     list_permission: ClassVar[str] = MANAGE

@@ -24,6 +24,7 @@ from mlmcrm.services.compliance import cases, checks
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.money import parse_decimal
 from mlmcrm.state.account import AccountState
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.job_poller import JobPollerState
 from mlmcrm.state.paged_list import Column
@@ -41,7 +42,7 @@ def _percent(fraction: Decimal) -> str:
     return format((fraction * 100).normalize(), "f")
 
 
-class ComplianceRulesState(JobPollerState, AccountState):
+class ComplianceRulesState(PageOpener, JobPollerState, AccountState):
     """The settings form, the run on demand and the last run's counts."""
 
     rules: dict[str, str] = {}

@@ -16,7 +16,7 @@ from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.services.crm import campaigns
 from mlmcrm.services.messaging import templates
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.paged_list import MAX_FILTER_LENGTH, Column
 
@@ -40,7 +40,7 @@ def _audience(data: dict) -> campaigns.Audience:
     )
 
 
-class CampaignsState(AuthState):
+class CampaignsState(PageOpener, AuthState):
     """The templates, the plan of the current choice, and the history."""
 
     error: str = ""

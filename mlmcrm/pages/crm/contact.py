@@ -19,6 +19,7 @@ from mlmcrm.services.crm.contacts import ContactInput
 from mlmcrm.services.crm.points import PointInput
 from mlmcrm.services.crm.tasks import TaskInput
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded
 
 PERMISSION = "crm.own"
@@ -55,7 +56,7 @@ class PointRow:
     primary: bool = False
 
 
-class ContactState(CrmState):
+class ContactState(PageOpener, CrmState):
     """The contact page."""
 
     found: bool = False

@@ -23,6 +23,7 @@ from mlmcrm.services.crm import contacts, crm, crm_search
 from mlmcrm.services.crm.contacts import ContactFilter, ContactInput, ContactPublic
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.paged_list import Column, PagedListState
 
@@ -92,7 +93,7 @@ def _day(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d}" if value else ""
 
 
-class ContactsState(PagedListState, CrmState):
+class ContactsState(PageOpener, PagedListState, CrmState):
     """The contacts page: the board, the list (a paged list) and the search."""
 
     view: str = "board"

@@ -18,6 +18,7 @@ from mlmcrm.pages.crm.common import CrmState, crm_tabs, messages
 from mlmcrm.services.crm import imports
 from mlmcrm.services.crm.imports_parse import ENCODINGS, FIELDS
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded, unit_of_work
 from mlmcrm.state.job_poller import JobPollerState
 
@@ -64,7 +65,7 @@ class PastImport:
     undone: bool
 
 
-class ImportState(JobPollerState, CrmState):
+class ImportState(PageOpener, JobPollerState, CrmState):
     """The import page."""
 
     filename: str = ""

@@ -14,7 +14,7 @@ from mlmcrm.errors import NotFound
 from mlmcrm.services.crm import contacts, crm
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column
@@ -22,7 +22,7 @@ from mlmcrm.state.paged_list import Column
 READ = "crm.read_any"
 
 
-class StaffCrmState(AuthState):
+class StaffCrmState(PageOpener, AuthState):
     """The staff CRM page."""
 
     error: str = ""

@@ -17,6 +17,7 @@ from mlmcrm.services.crm import tasks
 from mlmcrm.services.crm.contacts import ContactPublic
 from mlmcrm.services.crm.tasks import TaskInput, TaskPublic
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded
 
 PERMISSION = "crm.own"
@@ -65,7 +66,7 @@ def _lead(contact: ContactPublic, now: datetime) -> Lead:
     )
 
 
-class TodayState(CrmState):
+class TodayState(PageOpener, CrmState):
     """The today view."""
 
     stale: list[Lead] = []

@@ -29,7 +29,7 @@ from mlmcrm.services.messaging import announcements, delivery, templates
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import MAX_FILTER_LENGTH, Column, PagedListState
@@ -46,7 +46,7 @@ TEMPLATE_COLUMNS = (
 )
 
 
-class MessagesState(PagedListState, AuthState):
+class MessagesState(PageOpener, PagedListState, AuthState):
     """The deliveries list, the template being edited, and the postal address."""
 
     message: str = ""

@@ -22,7 +22,7 @@ from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.network import genealogy_views as views
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column
@@ -91,7 +91,7 @@ def _date(value: object) -> datetime | None:
         return None
 
 
-class GenealogyState(AuthState):
+class GenealogyState(PageOpener, AuthState):
     """Everything the genealogy pages show."""
 
     tree: str = "sponsor"

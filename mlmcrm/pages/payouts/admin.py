@@ -43,6 +43,7 @@ from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.account import AccountState, account_handler
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import NO_ACCESS, guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.job_poller import JobPollerState
@@ -130,7 +131,7 @@ def _amount(value: Any) -> str:
     return f"{Decimal(str(value)):,.2f}"
 
 
-class PayoutAdminState(PagedListState, JobPollerState, AccountState):
+class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState):
     """The batches, the batch opened (with its payouts as a paged list), holds and settings."""
 
     batches: list[dict[str, str]] = []

@@ -21,6 +21,7 @@ from mlmcrm.services.payouts import identity, tax_1099, tax_status
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.settings import get_settings
 from mlmcrm.state.account import AccountState, account_handler
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded, unit_of_work
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column
@@ -35,7 +36,7 @@ FORM_COLUMNS = (
 )
 
 
-class TaxState(AccountState):
+class TaxState(PageOpener, AccountState):
     """The identity and tax page."""
 
     verified: bool = False

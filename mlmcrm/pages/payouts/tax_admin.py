@@ -23,6 +23,7 @@ from mlmcrm.services.payouts import tax_1099
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.account import AccountState
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.paged_list import Column
@@ -68,7 +69,7 @@ def _year(value: object) -> int:
     return year
 
 
-class TaxAdminState(AccountState):
+class TaxAdminState(PageOpener, AccountState):
     """The year shown, its payees and forms, and the settings."""
 
     year: str = ""

@@ -13,6 +13,7 @@ from mlmcrm.services.payouts import methods, wallet_view
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.settings import get_settings
 from mlmcrm.state.account import AccountState, account_handler
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.paged_list import Column
 
 ENTRY_COLUMNS = (
@@ -30,7 +31,7 @@ PAYOUT_COLUMNS = (
 )
 
 
-class WalletState(AccountState):
+class WalletState(PageOpener, AccountState):
     """The wallet page."""
 
     balance: str = ""

@@ -16,7 +16,7 @@ from mlmcrm.services.commissions import standing
 from mlmcrm.services.platform import jobs as job_service
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import dashboard
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import NO_ACCESS, guarded, unit_of_work
 from mlmcrm.state.job_poller import JobPollerState
 from mlmcrm.state.paged_list import Column
@@ -52,7 +52,7 @@ def _recent_jobs(actor: Actor) -> list[dict[str, str]]:
         ]
 
 
-class AdminHomeState(JobPollerState, AuthState):
+class AdminHomeState(PageOpener, JobPollerState, AuthState):
     """What the company overview shows."""
 
     error: str = ""

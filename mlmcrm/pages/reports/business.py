@@ -20,7 +20,7 @@ from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import business
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded, read_only_unit_of_work, unit_of_work
 from mlmcrm.state.paged_list import Column
 
@@ -219,7 +219,7 @@ def _figure(key: str, rows: Sequence[Any]) -> go.Figure:
     return go.Figure()
 
 
-class ReportsState(AuthState):
+class ReportsState(PageOpener, AuthState):
     """The chosen report over the chosen dates: its chart and its rows."""
 
     error: str = ""

@@ -12,11 +12,11 @@ from mlmcrm.components.tables import order_cells, orders_table
 from mlmcrm.services.commissions import standing
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import dashboard
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 
 
-class DistributorHomeState(AuthState):
+class DistributorHomeState(PageOpener, AuthState):
     """What the distributor's home page shows."""
 
     loaded: bool = False

@@ -20,6 +20,7 @@ from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import income_disclosure as ids
 from mlmcrm.state.account import AccountState
+from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.paged_list import Column
 
@@ -63,7 +64,7 @@ def _cells(row: ids.RankRow) -> dict[str, str]:
     }
 
 
-class IncomeDisclosureState(AccountState):
+class IncomeDisclosureState(PageOpener, AccountState):
     """The year shown and its statement."""
 
     year: str = ""

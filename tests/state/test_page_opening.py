@@ -1,0 +1,116 @@
+"""A page opens in one event of its own state: one-time values forgotten, guard, load.
+
+``open_route`` is a public handler like any other: a client may send it to any page state with
+any route. It runs only the guard and load registered for that route and that state.
+"""
+
+from __future__ import annotations
+
+import pytest
+import reflex as rx
+
+import mlmcrm.mlmcrm as app_module
+from mlmcrm import routes
+from mlmcrm.pages.accounts.tokens import TokensState
+from mlmcrm.pages.commerce.admin_orders import AdminOrdersState
+from mlmcrm.pages.crm.contacts import ContactsState
+from mlmcrm.state.auth import AuthState, PageOpener, page_load
+from tests.factories import make_user
+from tests.handlers import HandlerClient, nothing_changes
+
+
+def test_every_signed_in_page_opens_in_one_event_of_its_own_state():
+    folded = 0
+    for _component, route, _title, on_load in app_module.PAGES:
+        handlers = on_load if isinstance(on_load, list) else [on_load]
+        leaves = {handler.state for handler in handlers} - {AuthState}
+        if len(leaves) != 1 or not issubclass(next(iter(leaves)), AuthState):
+            continue
+        events = app_module.app.get_load_events(route)
+        assert len(events) == 1, route
+        (spec,) = events
+        assert spec.handler.fn.__name__ == "open_route" and spec.handler.state in leaves, route
+        folded += 1
+    assert folded >= 40
+
+
+def test_a_page_state_without_the_opener_is_refused_when_the_page_is_added():
+    class LonelyState(AuthState):
+        @rx.event
+        def load(self) -> None:
+            """Nothing to load."""
+
+    with pytest.raises(TypeError, match="PageOpener"):
+        page_load("/lonely", [AuthState.guard_distributor, LonelyState.load])
+
+
+def test_a_visitor_opening_a_signed_in_page_is_sent_to_sign_in_and_nothing_is_loaded(
+    owner_session,
+):
+    client = HandlerClient("", path=routes.ACCOUNT_TOKENS)
+    with nothing_changes(owner_session):
+        call = client.call(TokensState.open_route, route=routes.ACCOUNT_TOKENS)
+    assert call.redirect == routes.login_url(routes.ACCOUNT_TOKENS)
+    assert call.state.rows == []
+
+
+def test_the_owner_opening_the_page_gets_its_data(owner_session):
+    user = make_user(owner_session)
+    client = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT_TOKENS)
+    created = client.call(TokensState.create, form_data={"name": "laptop", "scope_me:read": "on"})
+    assert created.state.error == "" and created.state.new_token
+    call = client.call(TokensState.open_route, route=routes.ACCOUNT_TOKENS)
+    assert call.redirect is None
+    assert [row["name"] for row in call.state.rows] == ["laptop"]
+
+
+def test_a_distributor_naming_a_staff_page_is_refused_before_its_load(owner_session):
+    client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/admin/orders")
+    with nothing_changes(owner_session):
+        call = client.call(AdminOrdersState.open_route, route=routes.ADMIN_ORDERS)
+    assert call.redirect == routes.FORBIDDEN
+    assert call.state.rows == []
+
+
+@pytest.mark.parametrize(
+    ("handler", "route"),
+    [
+        (ContactsState.open_route, routes.ADMIN_ORDERS),  # another state's page
+        (AdminOrdersState.open_route, routes.CRM),  # the staff state with a page it does not serve
+        (ContactsState.open_route, "/nowhere"),
+        (ContactsState.open_route, ["/crm"]),
+        (ContactsState.open_route, None),
+    ],
+)
+def test_a_route_that_is_not_the_states_own_page_runs_nothing(owner_session, handler, route):
+    client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/crm")
+    with nothing_changes(owner_session):
+        call = client.call(handler, route=route)
+    assert call.value is None and call.events == []
+    assert call.state.rows == []
+
+
+def test_a_value_shown_once_is_forgotten_when_the_tab_opens_another_page(owner_session):
+    user = make_user(owner_session)
+    client = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT_TOKENS)
+    auth = client.state(AuthState)
+    assert auth._shown_once is False
+    created = client.call(TokensState.create, form_data={"name": "phone", "scope_me:read": "on"})
+    assert created.state.new_token
+    assert auth._shown_once is True, "showing the token marks the tab"
+
+    client.navigate(routes.CRM)
+    client.call(ContactsState.open_route, route=routes.CRM)
+    assert client.state(TokensState).new_token == ""
+    assert auth._shown_once is False
+
+
+def test_the_opener_is_a_mixin_every_page_state_names_first():
+    for opening_state in {spec.state for spec in _openings()}:
+        assert opening_state.__mro__[1] is PageOpener, opening_state.__name__
+
+
+def _openings():
+    from mlmcrm.state import auth
+
+    return list(auth._OPENINGS.values())
