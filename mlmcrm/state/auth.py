@@ -17,6 +17,7 @@ challenge), 2FA set up for staff (else the enrolment page), then the role (else 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -273,14 +274,22 @@ class PageOpener(rx.State, mixin=True):
         await auth._forget_one_time_values()
         *guards, load = opening.steps
         for guard in guards:
-            refusal = await _settled(guard(self))
+            refusal = await _run(guard, self)
             if refusal is not None:
                 return refusal
-        return await _settled(load(self))
+        return await _run(load, self)
 
 
-async def _settled(result: Any) -> Any:
-    return await result if inspect.isawaitable(result) else result
+async def _run(step: Callable[..., Any], state: rx.State) -> Any:
+    """Run a guard or load; a synchronous one in a thread, so the server's loop goes on.
+
+    Reflex runs a synchronous handler on the event loop of its process: while PostgreSQL
+    answers a page's load, no other tab of that process gets an event through. The tab's
+    state lock is held meanwhile, so no other event touches ``state``.
+    """
+    if inspect.iscoroutinefunction(step):
+        return await step(state)
+    return await asyncio.to_thread(step, state)
 
 
 def page_load(route: str, handlers: Sequence[EventHandler]) -> list[EventHandler | EventSpec]:
