@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import plotly.graph_objects as go
 import reflex as rx
 from sqlmodel import Session
 
+from mlmcrm.components.charts import chart, figure_data
 from mlmcrm.components.data_table import data_table, export_button, simple_table
 from mlmcrm.components.forms import error_message, notice_message
 from mlmcrm.components.job_progress import job_progress
@@ -55,7 +56,7 @@ class CommissionsState(PageOpener, PagedListState, JobPollerState, AuthState):
     compare_against: str = ""
     compare_bonus: list[dict[str, str]] = []
     compare_people: list[dict[str, str]] = []
-    earners_figure: go.Figure = go.Figure()
+    earners_figure: dict[str, Any] = {}
     has_earners: bool = False
     adjust_distributor: str = ""
     adjust_amount: str = ""
@@ -106,19 +107,21 @@ class CommissionsState(PageOpener, PagedListState, JobPollerState, AuthState):
             self.compare_people = [cells(row) for row in comparison.by_distributor]
         self.has_earners = bool(earners)
         shown = list(reversed(earners))
-        self.earners_figure = go.Figure(
-            go.Bar(
-                # The bar's length is a float; its label is the exact amount.
-                x=[float(earner.total) for earner in shown],
-                y=[f"{earner.name} (#{earner.distributor_id})" for earner in shown],
-                text=[format(periods.exact_amount(earner.total), "f") for earner in shown],
-                hovertemplate="%{y}: %{text}<extra></extra>",
-                orientation="h",
-                marker_color="#0d9488",
-            ),
-            layout=go.Layout(
-                height=360, margin={"l": 10, "r": 10, "t": 10, "b": 30}, xaxis_title="Total"
-            ),
+        self.earners_figure = figure_data(
+            go.Figure(
+                go.Bar(
+                    # The bar's length is a float; its label is the exact amount.
+                    x=[float(earner.total) for earner in shown],
+                    y=[f"{earner.name} (#{earner.distributor_id})" for earner in shown],
+                    text=[format(periods.exact_amount(earner.total), "f") for earner in shown],
+                    hovertemplate="%{y}: %{text}<extra></extra>",
+                    orientation="h",
+                    marker_color="#0d9488",
+                ),
+                layout=go.Layout(
+                    height=360, margin={"l": 10, "r": 10, "t": 10, "b": 30}, xaxis_title="Total"
+                ),
+            )
         )
 
     def _load_estimate(self, period_id: int, *, actor: Actor, session: Session) -> None:
@@ -521,7 +524,7 @@ def _selected() -> rx.Component:
             CommissionsState.has_earners,
             rx.vstack(
                 rx.heading("Top earners", size="4"),
-                rx.plotly(data=CommissionsState.earners_figure, width="100%"),
+                chart(CommissionsState.earners_figure),
                 width="100%",
             ),
         ),

@@ -15,6 +15,7 @@ from typing import Any
 import plotly.graph_objects as go
 import reflex as rx
 
+from mlmcrm.components.charts import chart, figure_data
 from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell
@@ -230,7 +231,7 @@ class ReportsState(PageOpener, AuthState):
     title: str = ""
     counts: str = ""
     rows: list[dict[str, str]] = []
-    figure: go.Figure = go.Figure()
+    figure: dict[str, Any] = {}
 
     def _show(self, actor: Actor, span: business.DateRange, key: str) -> None:
         """Run report ``key`` over ``span`` on the replica; the state changes only if it ran."""
@@ -244,7 +245,7 @@ class ReportsState(PageOpener, AuthState):
         self.rows = [
             {name: _shown(name, getattr(row, name)) for name, _ in report.columns} for row in rows
         ]
-        self.figure = _figure(report.key, rows)
+        self.figure = figure_data(_figure(report.key, rows))
 
     @rx.event
     def guard(self) -> rx.event.EventSpec | None:
@@ -380,7 +381,7 @@ def _report() -> rx.Component:
             rx.text(ReportsState.counts, size="2", color=rx.color("gray", 11)),
             rx.cond(
                 ReportsState.rows.length() > 0,  # type: ignore[attr-defined]  # a list Var has length() at run time
-                rx.plotly(data=ReportsState.figure, width="100%"),
+                chart(ReportsState.figure),
             ),
             _table(),
             spacing="3",

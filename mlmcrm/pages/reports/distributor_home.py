@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import plotly.graph_objects as go
 import reflex as rx
 from sqlmodel import Session
 
+from mlmcrm.components.charts import chart, figure_data
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
 from mlmcrm.components.tables import order_cells, orders_table
@@ -43,8 +46,8 @@ class DistributorHomeState(PageOpener, AuthState):
     earnings: list[dict[str, str]] = []
     next_rank_sentence: str = ""
     closest: str = ""
-    volume_figure: go.Figure = go.Figure()
-    growth_figure: go.Figure = go.Figure()
+    volume_figure: dict[str, Any] = {}
+    growth_figure: dict[str, Any] = {}
 
     @rx.event
     @guarded("back_office.view")
@@ -74,39 +77,45 @@ class DistributorHomeState(PageOpener, AuthState):
             legend={"orientation": "h"},
         )
         months = [f"{row.period} ({row.label})" for row in history]
-        self.volume_figure = go.Figure(
-            [
-                go.Bar(
-                    name="Personal PV",
-                    x=months,
-                    y=[float(row.pv) for row in history],
-                ),
-                go.Bar(
-                    name="Group volume",
-                    x=months,
-                    y=[float(row.gv) for row in history],
-                ),
-            ],
-            layout=layout.update(title="Volume by period (the engine's figures)"),
+        self.volume_figure = figure_data(
+            go.Figure(
+                [
+                    go.Bar(
+                        name="Personal PV",
+                        x=months,
+                        y=[float(row.pv) for row in history],
+                    ),
+                    go.Bar(
+                        name="Group volume",
+                        x=months,
+                        y=[float(row.gv) for row in history],
+                    ),
+                ],
+                layout=layout.update(title="Volume by period (the engine's figures)"),
+            )
         )
         growth_months = [m for m, _, _ in summary.team_growth]
-        self.growth_figure = go.Figure(
-            [
-                go.Bar(name="Joined", x=growth_months, y=[j for _, j, _ in summary.team_growth]),
-                go.Scatter(
-                    name="Team size",
-                    x=growth_months,
-                    y=[n for _, _, n in summary.team_growth],
-                    yaxis="y2",
+        self.growth_figure = figure_data(
+            go.Figure(
+                [
+                    go.Bar(
+                        name="Joined", x=growth_months, y=[j for _, j, _ in summary.team_growth]
+                    ),
+                    go.Scatter(
+                        name="Team size",
+                        x=growth_months,
+                        y=[n for _, _, n in summary.team_growth],
+                        yaxis="y2",
+                    ),
+                ],
+                layout=go.Layout(
+                    height=260,
+                    margin={"l": 40, "r": 40, "t": 30, "b": 40},
+                    legend={"orientation": "h"},
+                    title="Team growth",
+                    yaxis2={"overlaying": "y", "side": "right"},
                 ),
-            ],
-            layout=go.Layout(
-                height=260,
-                margin={"l": 40, "r": 40, "t": 30, "b": 40},
-                legend={"orientation": "h"},
-                title="Team growth",
-                yaxis2={"overlaying": "y", "side": "right"},
-            ),
+            )
         )
         self.loaded = True
 
@@ -247,8 +256,8 @@ def distributor_home() -> rx.Component:
             width="100%",
         ),
         rx.grid(
-            rx.card(rx.plotly(data=DistributorHomeState.volume_figure, width="100%")),
-            rx.card(rx.plotly(data=DistributorHomeState.growth_figure, width="100%")),
+            rx.card(chart(DistributorHomeState.volume_figure)),
+            rx.card(chart(DistributorHomeState.growth_figure)),
             columns=rx.breakpoints(initial="1", lg="2"),
             spacing="4",
             width="100%",

@@ -337,6 +337,8 @@ def create_customer_follow_ups(*, now: datetime | None = None) -> int:
                         auto_key=f"customer:{row.id}:checkin:{days}",
                     )
                     .on_conflict_do_nothing(index_elements=["auto_key"])
+                    .returning(col(Task.id))
                 )
-                added += inserted.rowcount or 0  # type: ignore[attr-defined]  # a DML statement's result is a CursorResult
+                # The rows returned, not ``rowcount``: an ORM insert's is -1.
+                added += len(inserted.all())
     return added
