@@ -484,11 +484,23 @@ def seed_demo_company(
         _reset_identities(main)
         main.autocommit = True
         helper.autocommit = True
+        # The genealogy is VACUUMed, not only analysed: the team pages count a subtree with an
+        # index-only scan, which reads every row's heap page (a 760,000-person team: 470 ms,
+        # not 230) until a vacuum marks the freshly loaded pages all-visible, as autovacuum
+        # does on a company's own database.
         _run_parallel(
-            [main, helper], [[f"ANALYZE {table}"] for table in (*SEEDED_TABLES, "audit_logs")]
+            [main, helper],
+            [
+                [
+                    "VACUUM (ANALYZE) genealogy_nodes"
+                    if table == "genealogy_nodes"
+                    else f"ANALYZE {table}"
+                ]
+                for table in (*SEEDED_TABLES, "audit_logs")
+            ],
         )
         main.autocommit = False
-        clock.done("analyze", started)
+        clock.done("analyze", started, "the genealogy vacuumed")
 
         counts = {key: int(value) for key, value in counts.items()}
         _record_audit(main, counts, months, seed)

@@ -147,26 +147,22 @@ def distributor_summary(
         "FROM genealogy_nodes me JOIN genealogy_nodes t ON t.tree = 1"
         " AND t.pre > me.pre AND t.pre < me.post WHERE me.tree = 1 AND me.distributor_id = :id"
     )
-    team = session.execute(
-        text(
-            "SELECT count(*) AS size,"
-            " count(*) FILTER (WHERE t.joined_at >= :start AND t.joined_at < :end) AS new_members"
-            f" {team_range}"
-        ),
-        params,
-    ).one()
     history_start = start - relativedelta(months=HISTORY_MONTHS - 1)
-    growth = session.execute(
+    # One pass over the subtree (a leader's can hold most of the company): every member counts
+    # toward the size, and those who joined in the months shown are grouped by month.
+    by_month = session.execute(
         text(
-            "SELECT date_trunc('month', t.joined_at AT TIME ZONE 'UTC') AS month,"
-            " count(*) AS joined"
-            f" {team_range} AND t.joined_at >= :history AND t.joined_at < :end GROUP BY 1"
+            "SELECT CASE WHEN t.joined_at >= :history AND t.joined_at < :end"
+            " THEN date_trunc('month', t.joined_at AT TIME ZONE 'UTC') END AS month,"
+            f" count(*) AS members {team_range} GROUP BY 1"
         ),
         {**params, "history": history_start},
     ).all()
     months = month_labels(history_start, HISTORY_MONTHS)
-    joined = {r.month.strftime("%Y-%m"): int(r.joined) for r in growth}
-    size_before = int(team.size) - sum(joined.values())
+    joined = {r.month.strftime("%Y-%m"): int(r.members) for r in by_month if r.month is not None}
+    team_size = sum(int(r.members) for r in by_month)
+    new_members = joined.get(start.strftime("%Y-%m"), 0)
+    size_before = team_size - sum(joined.values())
     team_growth = []
     for label, key in months:
         size_before += joined.get(key, 0)
@@ -186,8 +182,8 @@ def distributor_summary(
         personal_orders=own.personal,
         customer_orders=own.customer,
         personally_sponsored=sponsored,
-        team_size=team.size,
-        new_this_month=team.new_members,
+        team_size=team_size,
+        new_this_month=new_members,
         customers=customers,
         recent_orders=_order_rows(
             "o.distributor_id = :id", {"id": distributor_id}, session=session
