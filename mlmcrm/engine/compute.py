@@ -118,6 +118,10 @@ class State:
     right_volume: np.ndarray
     carry_left: np.ndarray
     carry_right: np.ndarray
+    team_size: np.ndarray
+    """People in each distributor's sponsor downline (not counting themselves)."""
+    team_active: np.ndarray
+    """Of them, those ``active`` (qualified) in the period."""
 
 
 @dataclass
@@ -937,6 +941,8 @@ class _Run:
             right_volume=self.right_volume,
             carry_left=self.carry_left,
             carry_right=self.carry_right,
+            team_size=self.sponsor.subtree_sum(np.ones(self.pv.size, dtype=np.int64)) - 1,
+            team_active=self.sponsor.subtree_sum(self.qualified) - self.qualified,
         )
         basis_places = [
             {"matching": self.places, "rank_advancement": 6}.get(b.type, self.volume_places)

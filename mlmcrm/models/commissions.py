@@ -179,6 +179,11 @@ class CommissionPeriodStat(SQLModel, table=True):
     carry_right: Decimal = column_field(
         VOLUME, nullable=False, default=Decimal(0), server_default="0"
     )
+    team_size: int | None = column_field(sa.Integer)
+    """People in the distributor's sponsor downline (themselves not counted); None in figures
+    stored before the engine counted them."""
+    team_active: int | None = column_field(sa.Integer)
+    """Of them, those active (qualified) in the period; None like ``team_size``."""
 
 
 class CommissionEstimate(SQLModel, table=True):
@@ -269,6 +274,11 @@ class CommissionEstimateStat(SQLModel, table=True):
     carry_right: Decimal = column_field(
         VOLUME, nullable=False, default=Decimal(0), server_default="0"
     )
+    team_size: int | None = column_field(sa.Integer)
+    """People in the distributor's sponsor downline (themselves not counted); None in figures
+    stored before the engine counted them."""
+    team_active: int | None = column_field(sa.Integer)
+    """Of them, those active (qualified) in the period; None like ``team_size``."""
     earnings: list[int] = column_field(sa.ARRAY(sa.BigInteger), nullable=False)
     earnings_total: Decimal = column_field(
         VOLUME, nullable=False, default=Decimal(0), server_default="0"

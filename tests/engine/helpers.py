@@ -224,6 +224,16 @@ def assert_matches_reference(
                 assert Decimal(int(column[i])).scaleb(-vp) == value, (field, i)
             else:
                 assert column[i] == value, (field, i)
+    # Each distributor's team: everyone below them in the sponsor tree, found by walking up.
+    size, active = [0] * len(net.sponsor), [0] * len(net.sponsor)
+    for member in range(len(net.sponsor)):
+        above = int(net.sponsor[member])
+        while above >= 0:
+            size[above] += 1
+            active[above] += int(result.state.active[member])
+            above = int(net.sponsor[above])
+    assert result.state.team_size.tolist() == size
+    assert result.state.team_active.tolist() == active
 
 
 def tuple_of(line: Line) -> tuple:

@@ -1040,6 +1040,8 @@ STATS_COLUMNS = (
     "right_volume",
     "carry_left",
     "carry_right",
+    "team_size",
+    "team_active",
 )
 """The engine's per-distributor state as stored (the stats, and the estimate's stats)."""
 
@@ -1064,6 +1066,8 @@ def stats_columns(period_id: int, inputs: PeriodInputs, result: Result) -> list[
     ]
     for values in (state.left_volume, state.right_volume, state.carry_left, state.carry_right):
         columns.append(pgcopy.numeric(values if binary else zero, places))
+    columns.append(pgcopy.int4(state.team_size))
+    columns.append(pgcopy.int4(state.team_active))
     return columns
 
 

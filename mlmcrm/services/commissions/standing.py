@@ -512,10 +512,11 @@ _team_activity_cache: dict[tuple[Any, ...], Decimal | None] = {}
 def team_activity(*, session: Session, actor: Actor) -> Decimal | None:
     """The share (in %) of the signed-in distributor's downline active under the plan now.
 
-    Active as the engine says (the plan's activity rule), in the newest output; None before any.
-    The share reads every member's figures (a second for a downline of a million), and it
-    changes only with that output: each process keeps it per distributor and output (the
-    estimate's or run's time), so the next estimate or run is read afresh.
+    Active as the engine says (the plan's activity rule), in the newest output; None before any
+    or without a downline. The engine counts each distributor's team and its active members
+    with the figures (``team_size``, ``team_active``), so this is one row's lookup. Outputs
+    stored before it counted them are counted here from every member's figures (a second for
+    a downline of a million), and each process keeps that share per distributor and output.
     """
     permissions.require("back_office.view", actor=actor)
     if actor.distributor_id is None:
@@ -524,13 +525,27 @@ def team_activity(*, session: Session, actor: Actor) -> Decimal | None:
         source = _source(session=session, staff=False, period_id=None, live=True)
     except NotFound:
         return None
-    key = (
-        str(session.get_bind().engine.url),
-        source.table,
-        source.period_id,
-        source.as_of,
-        actor.distributor_id,
-    )
+    counts = session.execute(
+        text(
+            f"SELECT team_size, team_active FROM {source.table}"
+            " WHERE period_id = :period AND distributor_id = :who"
+        ),
+        {"period": source.period_id, "who": actor.distributor_id},
+    ).first()
+    if counts is None:
+        return None
+    if counts.team_size is not None:
+        if counts.team_size == 0:
+            return None
+        return (Decimal(counts.team_active) * 100 / Decimal(counts.team_size)).quantize(
+            Decimal("0.1")
+        )
+    return _counted_team_activity(session=session, source=source, who=actor.distributor_id)
+
+
+def _counted_team_activity(*, session: Session, source: _Source, who: int) -> Decimal | None:
+    """The share of an output stored without the engine's team counts, counted and kept."""
+    key = (str(session.get_bind().engine.url), source.table, source.period_id, source.as_of, who)
     if key in _team_activity_cache:
         return _team_activity_cache[key]
     share = session.execute(
@@ -541,7 +556,7 @@ def team_activity(*, session: Session, actor: Actor) -> Decimal | None:
             f" AND s.distributor_id = n.distributor_id"
             f" WHERE me.tree = 1 AND me.distributor_id = :who"
         ),
-        {"period": source.period_id, "who": actor.distributor_id},
+        {"period": source.period_id, "who": who},
     ).scalar_one()
     value = None if share is None else (Decimal(share) * 100).quantize(Decimal("0.1"))
     if len(_team_activity_cache) >= TEAM_ACTIVITY_CACHE_SIZE:

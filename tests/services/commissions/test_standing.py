@@ -180,7 +180,35 @@ def test_history_team_activity_and_company_figures_come_from_the_engine(owner, c
     owner.commit()
     estimates.estimate_period(actor=SYSTEM)
     with session_scope("app") as session:
-        assert standing.team_activity(session=session, actor=anna) > D("0")
+        share = standing.team_activity(session=session, actor=anna)
+    assert share > D("0")
+    # The engine's counts: A's whole sponsor downline, as the genealogy has it, and its active.
+    size, active = owner.execute(
+        text(
+            "SELECT team_size, team_active FROM commission_estimate_stats WHERE distributor_id = :a"
+        ),
+        {"a": company.people["A"]},
+    ).one()
+    downline = owner.execute(
+        text(
+            "SELECT count(*) FROM genealogy_nodes me JOIN genealogy_nodes n ON n.tree = 1"
+            " AND n.pre > me.pre AND n.pre < me.post WHERE me.tree = 1 AND me.distributor_id = :a"
+        ),
+        {"a": company.people["A"]},
+    ).scalar_one()
+    assert (size, active) == (downline, 1), "B is the one active member below A"
+    assert share == (D(100) / D(downline)).quantize(D("0.1"))
+    # Figures stored before the engine counted teams: the members' figures are counted instead.
+    owner.execute(
+        text(
+            "UPDATE commission_estimate_stats SET team_size = NULL, team_active = NULL"
+            " WHERE distributor_id = :a"
+        ),
+        {"a": company.people["A"]},
+    )
+    owner.commit()
+    with session_scope("app") as session:
+        assert standing.team_activity(session=session, actor=anna) == share
 
 
 def test_the_genealogy_card_shows_the_same_engine_figures_with_their_time(owner, company):

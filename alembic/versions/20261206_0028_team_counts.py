@@ -1,0 +1,39 @@
+"""The engine's figures count each distributor's team and how much of it is active.
+
+``team_size`` (people in the sponsor downline) and ``team_active`` (of them, qualified in the
+period) on ``commission_period_stats`` and ``commission_estimate_stats``. The home page read
+them by counting a subtree's figures on every visit (a leader's downline can hold most of the
+company); the engine has them for nothing. Figures stored earlier keep NULL: the page counts
+those as before. Adding nullable columns without a default rewrites no partition.
+
+Revision ID: 0028
+Revises: 0027
+Create Date: 2026-12-06 09:00:00.000000+00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "0028"
+down_revision: str | Sequence[str] | None = "0027"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TABLES = ("commission_period_stats", "commission_estimate_stats")
+
+
+def upgrade() -> None:
+    """Add the two counts to both partitioned tables (their partitions follow)."""
+    for table in TABLES:
+        op.add_column(table, sa.Column("team_size", sa.Integer(), nullable=True))
+        op.add_column(table, sa.Column("team_active", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    """Drop them."""
+    for table in TABLES:
+        op.drop_column(table, "team_active")
+        op.drop_column(table, "team_size")
