@@ -122,6 +122,8 @@ class State:
     """People in each distributor's sponsor downline (not counting themselves)."""
     team_active: np.ndarray
     """Of them, those ``active`` (qualified) in the period."""
+    team_top_rank: np.ndarray
+    """The highest ``paid_as_rank`` in each distributor's sponsor subtree, their own included."""
 
 
 @dataclass
@@ -410,6 +412,13 @@ class _Run:
             paid = new
         self.paid = paid
         self.title = np.maximum(self.net.rank, paid)
+
+    def team_top_rank(self) -> np.ndarray:
+        """The highest paid-as rank in each subtree (one subtree sum per rank that is paid)."""
+        top = np.zeros(self.n, dtype=np.int64)
+        for rank in np.unique(self.paid[self.paid > 0]):
+            top[self.sponsor.subtree_sum(self.paid >= rank) > 0] = rank
+        return top
 
     # walking up ------------------------------------------------------------------------
 
@@ -943,6 +952,7 @@ class _Run:
             carry_right=self.carry_right,
             team_size=self.sponsor.subtree_sum(np.ones(self.pv.size, dtype=np.int64)) - 1,
             team_active=self.sponsor.subtree_sum(self.qualified) - self.qualified,
+            team_top_rank=self.team_top_rank(),
         )
         basis_places = [
             {"matching": self.places, "rank_advancement": 6}.get(b.type, self.volume_places)

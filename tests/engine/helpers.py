@@ -226,14 +226,17 @@ def assert_matches_reference(
                 assert column[i] == value, (field, i)
     # Each distributor's team: everyone below them in the sponsor tree, found by walking up.
     size, active = [0] * len(net.sponsor), [0] * len(net.sponsor)
+    top = [int(rank) for rank in result.state.paid_as_rank]
     for member in range(len(net.sponsor)):
         above = int(net.sponsor[member])
         while above >= 0:
             size[above] += 1
             active[above] += int(result.state.active[member])
+            top[above] = max(top[above], int(result.state.paid_as_rank[member]))
             above = int(net.sponsor[above])
     assert result.state.team_size.tolist() == size
     assert result.state.team_active.tolist() == active
+    assert result.state.team_top_rank.tolist() == top
 
 
 def tuple_of(line: Line) -> tuple:

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from mlmcrm.engine import Plan, load_plan, ranks
+from mlmcrm.engine.plan import Rank
 from mlmcrm.errors import NotFound
 from mlmcrm.models import CompPlan
 from mlmcrm.models.commissions import NEWEST_FIGURES_CTE, figures_label
@@ -231,6 +232,56 @@ def _micro(value: Decimal) -> int:
     return int(value * MICRO)
 
 
+def _legs_holding(
+    target: Rank, source: _Source, who: int, *, session: Session
+) -> dict[int, list[int]]:
+    """Per leg rank of ``target``: the frontline members of ``who`` whose leg holds someone of it.
+
+    The engine stores each distributor's subtree's top rank (``team_top_rank_id``), so this
+    reads the frontline's rows; for figures stored before it did, each leg's subtree is searched.
+    """
+    table, period = source.table, source.period_id
+    if not target.legs:
+        return {}
+    frontline = session.execute(
+        text(
+            f"SELECT d.id, r.level,"
+            f" s.distributor_id IS NOT NULL AND s.team_top_rank_id IS NULL AS old"
+            f" FROM distributors d LEFT JOIN {table} s ON s.distributor_id = d.id"
+            f" AND s.period_id = :period LEFT JOIN ranks r ON r.id = s.team_top_rank_id"
+            f" WHERE d.sponsor_id = :who"
+        ),
+        {"period": period, "who": who},
+    ).all()
+    if not any(row.old for row in frontline):
+        return {
+            leg.rank: [
+                row.id for row in frontline if row.level is not None and row.level >= leg.rank
+            ]
+            for leg in target.legs
+        }
+    return {
+        leg.rank: list(
+            session.execute(
+                text(
+                    f"SELECT c.distributor_id FROM genealogy_nodes c"
+                    f" JOIN distributors d ON d.id = c.distributor_id"
+                    f" WHERE c.tree = 1 AND d.sponsor_id = :who AND EXISTS ("
+                    f"  SELECT 1 FROM genealogy_nodes n JOIN {table} s"
+                    f"  ON s.distributor_id = n.distributor_id AND s.period_id = :period"
+                    f"  JOIN ranks r ON r.id = s.paid_as_rank_id"
+                    f"  WHERE n.tree = 1 AND n.pre >= c.pre AND n.pre < c.post"
+                    f"  AND r.level >= :level)"
+                ),
+                {"who": who, "period": period, "level": leg.rank},
+            )
+            .scalars()
+            .all()
+        )
+        for leg in target.legs
+    }
+
+
 def _next_rank(
     plan: Plan, source: _Source, who: int, row: Any, paid_index: int, *, session: Session
 ) -> NextRankPublic:
@@ -275,24 +326,7 @@ def _next_rank(
         shares=shares,
         unit=MICRO,
     )
-    holding: dict[int, list[int]] = {}
-    for leg in target.legs:
-        holding[leg.rank] = [
-            r.id
-            for r in session.execute(
-                text(
-                    f"SELECT c.distributor_id AS id FROM genealogy_nodes c"
-                    f" JOIN distributors d ON d.id = c.distributor_id"
-                    f" WHERE c.tree = 1 AND d.sponsor_id = :who AND EXISTS ("
-                    f"  SELECT 1 FROM genealogy_nodes n JOIN {table} s"
-                    f"  ON s.distributor_id = n.distributor_id AND s.period_id = :period"
-                    f"  JOIN ranks r ON r.id = s.paid_as_rank_id"
-                    f"  WHERE n.tree = 1 AND n.pre >= c.pre AND n.pre < c.post"
-                    f"  AND r.level >= :level)"
-                ),
-                {"who": who, "period": period, "level": leg.rank},
-            )
-        ]
+    holding = _legs_holding(target, source, who, session=session)
     checks.update(ranks.leg_checks(target, {r: np.array([len(ids)]) for r, ids in holding.items()}))
     missing: list[str] = []
     met: list[str] = []

@@ -111,6 +111,17 @@ def test_the_next_rank_says_what_is_missing_with_the_engines_own_rules(owner, co
     assert (dan.active, dan.paid_as, dan.next_rank.rank) == (False, "Member", "Leader")
     assert dan.next_rank.missing == ["10 more PV to be active", "10 more PV", "60 more GV"]
 
+    # Figures stored before the engine kept each subtree's top rank: the legs are searched.
+    owner.execute(
+        text(
+            "UPDATE commission_estimate_stats SET team_top_rank_id = NULL"
+            " WHERE distributor_id = ANY(:ids)"
+        ),
+        {"ids": list(company.people.values())},
+    )
+    owner.commit()
+    assert _standing(_as(company, "A")).next_rank.missing == anna.next_rank.missing
+
 
 def _user_of(owner, company, letter: str):
     from mlmcrm.models import Distributor, User
