@@ -1,8 +1,9 @@
-"""The engine's figures count each distributor's team, how much of it is active, its top rank.
+"""The engine's figures count each distributor's team and how much of it is active.
 
 ``team_size`` (people in the sponsor downline), ``team_active`` (of them, qualified in the
-period) and ``team_top_rank_id`` (the highest paid-as rank in the subtree, the distributor's
-own included) on ``commission_period_stats`` and ``commission_estimate_stats``. The home page
+period) and ``held_leg_rank_id`` (the highest rank named by the plan's leg requirements that
+someone in the subtree, the distributor included, is paid as or above) on
+``commission_period_stats`` and ``commission_estimate_stats``. The home page
 found them by reading a subtree's figures on every visit (a leader's downline can hold most of
 the company); the engine has them for next to nothing. Figures stored earlier keep NULL: the
 pages count those as before. Adding nullable columns without a default rewrites no partition.
@@ -31,12 +32,12 @@ def upgrade() -> None:
     for table in TABLES:
         op.add_column(table, sa.Column("team_size", sa.Integer(), nullable=True))
         op.add_column(table, sa.Column("team_active", sa.Integer(), nullable=True))
-        op.add_column(table, sa.Column("team_top_rank_id", sa.SmallInteger(), nullable=True))
+        op.add_column(table, sa.Column("held_leg_rank_id", sa.SmallInteger(), nullable=True))
 
 
 def downgrade() -> None:
     """Drop them."""
     for table in TABLES:
-        op.drop_column(table, "team_top_rank_id")
+        op.drop_column(table, "held_leg_rank_id")
         op.drop_column(table, "team_active")
         op.drop_column(table, "team_size")

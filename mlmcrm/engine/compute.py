@@ -122,8 +122,10 @@ class State:
     """People in each distributor's sponsor downline (not counting themselves)."""
     team_active: np.ndarray
     """Of them, those ``active`` (qualified) in the period."""
-    team_top_rank: np.ndarray
-    """The highest ``paid_as_rank`` in each distributor's sponsor subtree, their own included."""
+    held_leg_rank: np.ndarray
+    """The highest rank that a rank's ``legs`` requirement names and that someone in each
+    distributor's sponsor subtree, themselves included, is paid as or above (``0``: none).
+    A frontline member's value says which leg requirements their leg meets."""
 
 
 @dataclass
@@ -395,10 +397,11 @@ class _Run:
             base.append(np.logical_and.reduce(list(checks.values())))
         leg_ranks = sorted({leg.rank for rank in plan.ranks for leg in rank.legs})
         paid = np.zeros(n, dtype=np.int64)
+        held = {}
         while True:
             legs_with = {}
             for wanted in leg_ranks:
-                holds = tree.subtree_sum(paid >= wanted) > 0
+                holds = held[wanted] = tree.subtree_sum(paid >= wanted) > 0
                 legs_with[wanted] = sum_by(leg_parent, holds[nonroot], n)
             new = np.zeros(n, dtype=np.int64)
             for index in range(1, len(plan.ranks)):
@@ -412,13 +415,10 @@ class _Run:
             paid = new
         self.paid = paid
         self.title = np.maximum(self.net.rank, paid)
-
-    def team_top_rank(self) -> np.ndarray:
-        """The highest paid-as rank in each subtree (one subtree sum per rank that is paid)."""
-        top = np.zeros(self.n, dtype=np.int64)
-        for rank in np.unique(self.paid[self.paid > 0]):
-            top[self.sponsor.subtree_sum(self.paid >= rank) > 0] = rank
-        return top
+        # The last round's subtrees were computed from the final ranks (it changed nothing).
+        self.held_leg_rank = np.zeros(n, dtype=np.int64)
+        for wanted in leg_ranks:
+            self.held_leg_rank[held[wanted]] = wanted
 
     # walking up ------------------------------------------------------------------------
 
@@ -950,9 +950,9 @@ class _Run:
             right_volume=self.right_volume,
             carry_left=self.carry_left,
             carry_right=self.carry_right,
-            team_size=self.sponsor.subtree_sum(np.ones(self.pv.size, dtype=np.int64)) - 1,
+            team_size=self.sponsor.end - self.sponsor.pos - 1,  # a subtree's span in the order
             team_active=self.sponsor.subtree_sum(self.qualified) - self.qualified,
-            team_top_rank=self.team_top_rank(),
+            held_leg_rank=self.held_leg_rank,
         )
         basis_places = [
             {"matching": self.places, "rank_advancement": 6}.get(b.type, self.volume_places)

@@ -184,9 +184,9 @@ class CommissionPeriodStat(SQLModel, table=True):
     stored before the engine counted them."""
     team_active: int | None = column_field(sa.Integer)
     """Of them, those active (qualified) in the period; None like ``team_size``."""
-    team_top_rank_id: int | None = column_field(sa.SmallInteger)
-    """The highest paid-as rank in the distributor's sponsor subtree, themselves included
-    (whether a frontline leg holds a rank); None like ``team_size``."""
+    held_leg_rank_id: int | None = column_field(sa.SmallInteger)
+    """The highest rank named by the plan's leg requirements that someone in the distributor's
+    sponsor subtree (themselves included) is paid as or above; None like ``team_size``."""
 
 
 class CommissionEstimate(SQLModel, table=True):
@@ -282,9 +282,9 @@ class CommissionEstimateStat(SQLModel, table=True):
     stored before the engine counted them."""
     team_active: int | None = column_field(sa.Integer)
     """Of them, those active (qualified) in the period; None like ``team_size``."""
-    team_top_rank_id: int | None = column_field(sa.SmallInteger)
-    """The highest paid-as rank in the distributor's sponsor subtree, themselves included
-    (whether a frontline leg holds a rank); None like ``team_size``."""
+    held_leg_rank_id: int | None = column_field(sa.SmallInteger)
+    """The highest rank named by the plan's leg requirements that someone in the distributor's
+    sponsor subtree (themselves included) is paid as or above; None like ``team_size``."""
     earnings: list[int] = column_field(sa.ARRAY(sa.BigInteger), nullable=False)
     earnings_total: Decimal = column_field(
         VOLUME, nullable=False, default=Decimal(0), server_default="0"

@@ -236,7 +236,9 @@ def assert_matches_reference(
             above = int(net.sponsor[above])
     assert result.state.team_size.tolist() == size
     assert result.state.team_active.tolist() == active
-    assert result.state.team_top_rank.tolist() == top
+    leg_ranks = sorted({leg.rank for rank in plan.ranks for leg in rank.legs})
+    held = [max([0, *(r for r in leg_ranks if r <= top[i])]) for i in range(len(top))]
+    assert result.state.held_leg_rank.tolist() == held
 
 
 def tuple_of(line: Line) -> tuple:

@@ -1042,7 +1042,7 @@ STATS_COLUMNS = (
     "carry_right",
     "team_size",
     "team_active",
-    "team_top_rank_id",
+    "held_leg_rank_id",
 )
 """The engine's per-distributor state as stored (the stats, and the estimate's stats)."""
 
@@ -1069,7 +1069,7 @@ def stats_columns(period_id: int, inputs: PeriodInputs, result: Result) -> list[
         columns.append(pgcopy.numeric(values if binary else zero, places))
     columns.append(pgcopy.int4(state.team_size))
     columns.append(pgcopy.int4(state.team_active))
-    columns.append(pgcopy.int2(ranks[state.team_top_rank]))
+    columns.append(pgcopy.int2(ranks[state.held_leg_rank]))
     return columns
 
 

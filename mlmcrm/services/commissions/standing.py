@@ -237,8 +237,9 @@ def _legs_holding(
 ) -> dict[int, list[int]]:
     """Per leg rank of ``target``: the frontline members of ``who`` whose leg holds someone of it.
 
-    The engine stores each distributor's subtree's top rank (``team_top_rank_id``), so this
-    reads the frontline's rows; for figures stored before it did, each leg's subtree is searched.
+    The engine stores the highest leg rank each distributor's subtree holds
+    (``held_leg_rank_id``), so this reads the frontline's rows; for figures stored before it
+    did, each leg's subtree is searched.
     """
     table, period = source.table, source.period_id
     if not target.legs:
@@ -246,9 +247,9 @@ def _legs_holding(
     frontline = session.execute(
         text(
             f"SELECT d.id, r.level,"
-            f" s.distributor_id IS NOT NULL AND s.team_top_rank_id IS NULL AS old"
+            f" s.distributor_id IS NOT NULL AND s.held_leg_rank_id IS NULL AS old"
             f" FROM distributors d LEFT JOIN {table} s ON s.distributor_id = d.id"
-            f" AND s.period_id = :period LEFT JOIN ranks r ON r.id = s.team_top_rank_id"
+            f" AND s.period_id = :period LEFT JOIN ranks r ON r.id = s.held_leg_rank_id"
             f" WHERE d.sponsor_id = :who"
         ),
         {"period": period, "who": who},

@@ -114,7 +114,7 @@ def test_the_next_rank_says_what_is_missing_with_the_engines_own_rules(owner, co
     # Figures stored before the engine kept each subtree's top rank: the legs are searched.
     owner.execute(
         text(
-            "UPDATE commission_estimate_stats SET team_top_rank_id = NULL"
+            "UPDATE commission_estimate_stats SET held_leg_rank_id = NULL"
             " WHERE distributor_id = ANY(:ids)"
         ),
         {"ids": list(company.people.values())},
