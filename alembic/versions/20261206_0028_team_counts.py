@@ -27,8 +27,14 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ("commission_period_stats", "commission_estimate_stats")
 
 
+LOCK_TIMEOUT = "30s"
+"""How long the migration waits for the tables' lock (a long report may hold it) before it
+stops with an error and can be run again, rather than queueing every reader behind it."""
+
+
 def upgrade() -> None:
-    """Add the two counts to both partitioned tables (their partitions follow)."""
+    """Add the columns to both partitioned tables (their partitions follow)."""
+    op.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
     for table in TABLES:
         op.add_column(table, sa.Column("team_size", sa.Integer(), nullable=True))
         op.add_column(table, sa.Column("team_active", sa.Integer(), nullable=True))

@@ -95,8 +95,10 @@ class AuthState(rx.State):
     user_name: str = ""
     user_role: str = ""
     user_permissions: list[str] = []
-    _shown_once: bool = False
-    """Whether a page of this tab showed a one-time value that is not forgotten yet."""
+    _shown_once: bool = True
+    """Whether a page of this tab may hold a one-time value that is not forgotten yet (true
+    until the first page opens, so that a tab's state stored before this flag existed is
+    checked once)."""
 
     def _client_ip(self) -> str:
         return client_ip(self)
@@ -285,20 +287,32 @@ async def _run(step: Callable[..., Any], state: rx.State) -> Any:
 
     Reflex runs a synchronous handler on the event loop of its process: while PostgreSQL
     answers a page's load, no other tab of that process gets an event through. The tab's
-    state lock is held meanwhile, so no other event touches ``state``.
+    state lock is held meanwhile, so no other event touches ``state``. Reflex cancels a page's
+    load when the tab navigates again or disconnects; a thread cannot be stopped, so the
+    cancellation waits for it to end before the lock is given up.
     """
     if inspect.iscoroutinefunction(step):
         return await step(state)
-    return await asyncio.to_thread(step, state)
+    work = asyncio.ensure_future(asyncio.to_thread(step, state))
+    cancelled = False
+    while not work.done():
+        try:
+            await asyncio.wait({work})  # unlike ``await work``, never cancels it
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return work.result()
 
 
 def page_load(route: str, handlers: Sequence[EventHandler]) -> list[EventHandler | EventSpec]:
     """The ``on_load`` of the page at ``route``, given its guards and load in order.
 
-    When they all belong to one page state (a subclass of :class:`AuthState` with
-    :class:`PageOpener`) or to :class:`AuthState` itself, the page opens in that state's one
-    ``open_route`` event; otherwise each runs as an event of its own after the one-time values
-    are forgotten.
+    When they belong to one page state (a subclass of :class:`AuthState` with
+    :class:`PageOpener`), guards of :class:`AuthState` included, the page opens in that state's
+    one ``open_route`` event. Otherwise (only :class:`AuthState`'s own handlers, as on the index
+    and forbidden pages, or a state outside it, as in the public shop) each runs as an event of
+    its own after the one-time values are forgotten.
 
     Raises:
         TypeError: A page state that subclasses :class:`AuthState` lacks :class:`PageOpener`.

@@ -94,6 +94,8 @@ def test_a_value_shown_once_is_forgotten_when_the_tab_opens_another_page(owner_s
     user = make_user(owner_session)
     client = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT_TOKENS)
     auth = client.state(AuthState)
+    assert auth._shown_once is True, "a tab's first page checks, whatever was stored before"
+    client.call(TokensState.open_route, route=routes.ACCOUNT_TOKENS)
     assert auth._shown_once is False
     created = client.call(TokensState.create, form_data={"name": "phone", "scope_me:read": "on"})
     assert created.state.new_token
@@ -114,3 +116,39 @@ def _openings():
     from mlmcrm.state import auth
 
     return list(auth._OPENINGS.values())
+
+
+def test_a_cancelled_page_load_gives_up_the_tab_only_when_its_thread_has_ended():
+    """Reflex cancels a page's load when the tab navigates again; the thread cannot stop."""
+    import asyncio
+    import threading
+    import time
+
+    from mlmcrm.state.auth import _run
+    from tests import aio
+
+    started, ended = threading.Event(), threading.Event()
+
+    def slow_load(_state: object) -> str:
+        started.set()
+        time.sleep(0.3)
+        ended.set()
+        return "loaded"
+
+    async def navigate_away() -> bool:
+        opening = asyncio.ensure_future(_run(slow_load, None))  # type: ignore[arg-type]  # no state: the load ignores it
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        opening.cancel()
+        try:
+            await opening
+        except asyncio.CancelledError:
+            return ended.is_set()
+        raise AssertionError("the cancellation was swallowed")
+
+    assert aio.run(navigate_away()) is True
+
+    async def open_page() -> str:
+        return await _run(slow_load, None)  # type: ignore[arg-type]  # no state: the load ignores it
+
+    assert aio.run(open_page()) == "loaded"
