@@ -225,7 +225,11 @@ class AuthState(rx.State):
 
     @rx.event
     async def forget_one_time_values(self) -> None:
-        """Clear the values pages show once (see :func:`shows_once`); runs on every page load."""
+        """Clear the values pages show once (see :func:`shows_once`).
+
+        The first step of the pages that do not open through :class:`PageOpener` (which
+        forgets them itself).
+        """
         await self._forget_one_time_values()
 
     async def _forget_one_time_values(self) -> None:

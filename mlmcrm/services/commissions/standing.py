@@ -569,13 +569,14 @@ def team_activity(*, session: Session, actor: Actor) -> Decimal | None:
     ).first()
     if counts is None:
         return None
-    if counts.team_size is not None:
-        if counts.team_size == 0:
-            return None
-        return (Decimal(counts.team_active) * 100 / Decimal(counts.team_size)).quantize(
-            Decimal("0.1")
-        )
-    return _counted_team_activity(session=session, source=source, who=actor.distributor_id)
+    if counts.team_size is None:
+        return _counted_team_activity(session=session, source=source, who=actor.distributor_id)
+    return _active_share(counts.team_active, counts.team_size)
+
+
+def _active_share(active: int, members: int) -> Decimal | None:
+    """``active`` of ``members`` in %, to a tenth; None for no members."""
+    return (Decimal(active) * 100 / Decimal(members)).quantize(Decimal("0.1")) if members else None
 
 
 def _counted_team_activity(*, session: Session, source: _Source, who: int) -> Decimal | None:
@@ -583,17 +584,18 @@ def _counted_team_activity(*, session: Session, source: _Source, who: int) -> De
     key = (str(session.get_bind().engine.url), source.table, source.period_id, source.as_of, who)
     if key in _team_activity_cache:
         return _team_activity_cache[key]
-    share = session.execute(
+    counted = session.execute(
         text(
-            f"SELECT avg(CASE WHEN s.active THEN 1.0 ELSE 0 END) FROM genealogy_nodes me"
+            f"SELECT count(*) FILTER (WHERE s.active) AS active, count(*) AS members"
+            f" FROM genealogy_nodes me"
             f" JOIN genealogy_nodes n ON n.tree = 1 AND n.pre > me.pre AND n.pre < me.post"
             f" JOIN {source.table} s ON s.period_id = :period"
             f" AND s.distributor_id = n.distributor_id"
             f" WHERE me.tree = 1 AND me.distributor_id = :who"
         ),
         {"period": source.period_id, "who": who},
-    ).scalar_one()
-    value = None if share is None else (Decimal(share) * 100).quantize(Decimal("0.1"))
+    ).one()
+    value = _active_share(counted.active, counted.members)
     if len(_team_activity_cache) >= TEAM_ACTIVITY_CACHE_SIZE:
         _team_activity_cache.pop(next(iter(_team_activity_cache)))  # the oldest
     _team_activity_cache[key] = value
