@@ -38,6 +38,12 @@ DEMO_PASSWORD = "mlmcrm-demo"
 E2E_REDIS_DB = int(os.environ.get("TEST_E2E_REDIS_DB", "14"))
 ADMIN_EMAIL = "admin@example.com"
 DISTRIBUTOR_EMAIL = "distributor@example.com"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOT_DIR = Path(
+    os.environ.get("SCREENSHOT_DIR", PROJECT_ROOT / "test-artifacts" / "screenshots")
+)
+"""Where :func:`screenshot` saves pictures of pages (CI keeps the folder as an artefact)."""
 
 
 def _free_port() -> int:
@@ -208,6 +214,26 @@ def app(running_app: RunningApp) -> Iterator[RunningApp]:
     logged = running_app.log_since(offset)
     problems = errors_in_log(logged)
     assert not problems, "the app logged errors:\n" + logged[-5000:]
+
+
+def phone_context(browser):
+    """A browser context sized and behaving as a phone (touch, mobile viewport)."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(30_000)
+    return context
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page picture of ``page`` as ``<name>-<width>.png`` for people to look at.
+
+    The pictures are test artefacts: a reviewer sees how a screen looks at desktop and phone
+    sizes without running the app. The file's path is returned.
+    """
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    width = (page.viewport_size or DESKTOP)["width"]
+    path = SCREENSHOT_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{width}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def wait_until_live(page) -> None:
