@@ -238,6 +238,33 @@
     (target.id === ON_ID ? turnOn() : turnOff()).catch(() => say("Something went wrong; try again."));
   });
 
+  // Signing in: the browser's time zone and language go with the form, so that a person who
+  // has not chosen them on their profile reads times in their own zone from the first page.
+  document.addEventListener(
+    "submit",
+    (event) => {
+      const form = event.target;
+      if (!(form instanceof HTMLFormElement) || !form.action.endsWith("/api/session/login")) {
+        return;
+      }
+      const fields = {
+        browser_timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || "",
+        browser_locale: navigator.language || "",
+      };
+      for (const [name, value] of Object.entries(fields)) {
+        let input = form.querySelector(`input[name="${name}"]`);
+        if (!input) {
+          input = document.createElement("input");
+          input.type = "hidden";
+          input.name = name;
+          form.appendChild(input);
+        }
+        input.value = value;
+      }
+    },
+    true,
+  );
+
   // The account page is rendered after this script runs (and again on each visit).
   const watcher = new MutationObserver(() => {
     const status = document.getElementById(STATUS_ID);

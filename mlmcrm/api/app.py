@@ -17,6 +17,7 @@ from mlmcrm.api import (
     offline,
     outage,
     payouts,
+    photos,
     push,
     security_headers,
     service_worker,
@@ -56,6 +57,7 @@ def create_api() -> FastAPI:
     for router in (
         health.router,
         webhooks.router,
+        photos.router,
         security_headers.router,
         service_worker.router,
         session.router,

@@ -16,12 +16,14 @@ session) and drops any copy of that reference header a client sent.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import FormData
 
 from mlmcrm import routes
@@ -29,7 +31,7 @@ from mlmcrm.api.browser_session import same_origin
 from mlmcrm.api.request_address import client_ip
 from mlmcrm.db import session_scope
 from mlmcrm.errors import AuthenticationFailed
-from mlmcrm.services.accounts import auth
+from mlmcrm.services.accounts import auth, profile
 from mlmcrm.services.platform import permissions
 from mlmcrm.session_cookie import REFERENCE_HEADER, cookie_name, uses_https
 
@@ -41,6 +43,7 @@ EVENT_PATH = "/_event"
 CLEAR_SITE_DATA = '"cache", "storage"'
 
 router = APIRouter(include_in_schema=False)
+logger = logging.getLogger(__name__)
 
 
 def _refused() -> JSONResponse:
@@ -131,9 +134,31 @@ async def login(request: Request) -> Response:
         )
     except AuthenticationFailed as exc:
         return _with_error(routes.LOGIN, auth.sign_in_error_code(exc), next_path)
+    _take_browser_reading(user, form, request)
     response = _see_other(_after_password(user, next_path))
     _set_cookie(response, token)
     return response
+
+
+def _take_browser_reading(user: auth.SessionUser, form: FormData | None, request: Request) -> None:
+    """Take the browser's time zone and language as the person's, until they choose their own.
+
+    ``assets/pwa.js`` adds them to the login form; see ``profile.take_browser_reading``. A
+    failure here is logged and never stops the sign-in.
+    """
+    zone, language = _field(form, "browser_timezone", 64), _field(form, "browser_locale", 35)
+    if not zone and not language:
+        return
+    try:
+        with session_scope("app") as session:
+            profile.take_browser_reading(
+                session=session,
+                actor=user.actor(client_ip(request)),
+                timezone=zone,
+                locale=language,
+            )
+    except SQLAlchemyError:
+        logger.warning("could not take the browser's time zone at sign-in", exc_info=True)
 
 
 @router.post(TWO_FACTOR_PATH)

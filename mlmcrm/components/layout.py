@@ -147,7 +147,13 @@ def _nav_anchor(item: NavItem) -> rx.Component:
 def _user_block() -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.avatar(fallback=AuthState.user_name.to(str)[:1], size="2", radius="full"),
+            rx.avatar(
+                src=AuthState.user_photo_url,
+                fallback=AuthState.user_name.to(str)[:1],
+                size="2",
+                radius="full",
+                id="user-avatar",
+            ),
             rx.vstack(
                 rx.text(AuthState.user_name, size="2", weight="medium", trim="both"),
                 rx.badge(AuthState.user_role, variant="soft", size="1"),
@@ -156,6 +162,18 @@ def _user_block() -> rx.Component:
             ),
             align="center",
             spacing="2",
+        ),
+        rx.link(
+            rx.text(
+                "Times in ",
+                AuthState.user_timezone.to(str).replace("_", " "),
+                size="1",
+                color=rx.color("gray", 10),
+                id="reading-zone",
+            ),
+            href=routes.ACCOUNT,
+            underline="hover",
+            title="Change the time zone on your account page",
         ),
         sign_out_form(
             rx.icon("log-out", size=16),

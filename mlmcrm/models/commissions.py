@@ -20,6 +20,7 @@ written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -391,13 +392,25 @@ commissions package and the genealogy below it both choose their figures with it
 recomputes a volume from orders."""
 
 
-def figures_label(kind: str | None, as_of: datetime | None, provisional: bool) -> str:
-    """How a screen says where engine figures come from: "as of 14:15 UTC", "closed", or ""."""
+def figures_label(
+    kind: str | None,
+    as_of: datetime | None,
+    provisional: bool,
+    clock: Callable[[datetime], str] | None = None,
+) -> str:
+    """How a screen says where engine figures come from: "as of 14:15 UTC", "closed", or "".
+
+    ``clock`` writes the estimate's moment as the reader reads it (their zone and locale);
+    without it the time is UTC's.
+    """
     if kind is None:
         return ""
     if kind != "estimate":
         return str(kind)
-    label = f"as of {as_of:%H:%M} UTC" if as_of is not None else "estimate"
+    if as_of is None:
+        label = "estimate"
+    else:
+        label = f"as of {clock(as_of)}" if clock is not None else f"as of {as_of:%H:%M} UTC"
     return f"provisional, {label}" if provisional else label
 
 

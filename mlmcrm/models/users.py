@@ -87,6 +87,8 @@ class UserProfile(SQLModel, table=True):
     identity_recheck: str | None = column_field(sa.Text)
     # Consent to receive tax forms (1099-NEC) electronically; None: on paper.
     tax_edelivery_consent_at: datetime | None = timestamp_field()
+    # When the person chose their time zone and locale; None: each sign-in takes the browser's.
+    reading_chosen_at: datetime | None = timestamp_field()
 
 
 class UserSession(SQLModel, table=True):

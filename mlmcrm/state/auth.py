@@ -33,6 +33,7 @@ from mlmcrm.services.accounts.auth import SessionRef, SessionUser
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.client_address import from_request
+from mlmcrm.services.platform.reader import DEFAULT_LOCALE, DEFAULT_TIMEZONE, Reader
 from mlmcrm.session_cookie import REFERENCE_HEADER
 from mlmcrm.state import money  # noqa: F401  # registers the exact Decimal serialiser
 
@@ -95,6 +96,11 @@ class AuthState(rx.State):
     user_name: str = ""
     user_role: str = ""
     user_permissions: list[str] = []
+    user_timezone: str = DEFAULT_TIMEZONE
+    """The zone the pages show times in (the profile's), named under the navigation."""
+    user_locale: str = DEFAULT_LOCALE
+    user_photo_url: str = ""
+    """The address of the signed-in person's photo, or "" (the navigation shows initials)."""
     _shown_once: bool = True
     """Whether a page of this tab may hold a one-time value that is not forgotten yet (true
     until the first page opens, so that a tab's state stored before this flag existed is
@@ -111,13 +117,13 @@ class AuthState(rx.State):
     def _current_user(self) -> SessionUser | None:
         ref = self._session_ref()
         if ref is None:
-            self.user_email = self.user_name = self.user_role = ""
+            self.user_email = self.user_name = self.user_role = self.user_photo_url = ""
             self.user_permissions = []
             return None
         with session_scope("app") as session:
             user = auth_service.resolve_session(ref, session=session)
         if user is None:
-            self.user_email = self.user_name = self.user_role = ""
+            self.user_email = self.user_name = self.user_role = self.user_photo_url = ""
             self.user_permissions = []
         else:
             self.user_permissions = permissions.held_by(user.role)
@@ -126,7 +132,19 @@ class AuthState(rx.State):
                 user.display_name,
                 user.role,
             )
+            reader = Reader.of(user.timezone, user.locale)
+            if (self.user_timezone, self.user_locale) != (reader.timezone, reader.locale):
+                self.user_timezone, self.user_locale = reader.timezone, reader.locale
+            if self.user_photo_url != user.photo_url:
+                self.user_photo_url = user.photo_url
         return user
+
+    def reader(self) -> Reader:
+        """How the signed-in person reads times and numbers: their zone and locale.
+
+        As the last check of their session found them; UTC and ``en`` before anyone signed in.
+        """
+        return Reader.of(self.user_timezone, self.user_locale)
 
     def actor_for(self, permission: str) -> Actor | None:
         """The acting user when fully signed in (2FA included) and allowed ``permission``."""

@@ -27,7 +27,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import reflex as rx
@@ -37,6 +39,7 @@ from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.platform import audit
 from mlmcrm.services.platform.exports import csv_text
 from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.reader import UTC_READER, Reader
 from mlmcrm.state.handlers import guarded
 
 if TYPE_CHECKING:
@@ -65,19 +68,40 @@ class Column:
     numeric: bool = False
 
 
-def cells(item: Any) -> dict[str, str]:
-    """A row of a list as the browser gets it: every field as text, money as exact decimals.
+def cells(item: Any, reader: Reader = UTC_READER) -> dict[str, str]:
+    """A row of a list as the browser gets it: every field as text, as ``reader`` reads it.
 
-    Public models serialise money as decimal strings (see ``services/platform/public.py``), so a
-    price never travels as a float.
+    A moment is shown in the reader's time zone and a day and an exact amount (a ``Decimal``,
+    every decimal place kept, never a float) as their locale writes them; other values as text.
     """
     if isinstance(item, BaseModel):
+        # Text as JSON writes it, but moments, days and amounts from the model's own values.
         raw: Mapping[str, Any] = item.model_dump(mode="json")
+        typed = {key: getattr(item, key, None) for key in raw}
+        raw = {key: typed[key] if isinstance(typed[key], _READ) else raw[key] for key in raw}
     elif dataclasses.is_dataclass(item) and not isinstance(item, type):
         raw = dataclasses.asdict(item)
     else:
         raw = dict(item)
-    return {key: "" if value is None else str(value) for key, value in raw.items()}
+    return {key: cell_text(value, reader) for key, value in raw.items()}
+
+
+_READ = (datetime, date, Decimal)
+
+
+def cell_text(value: Any, reader: Reader = UTC_READER) -> str:
+    """One value of a row as text for ``reader`` (see :func:`cells`)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return reader.moment(value)
+    if isinstance(value, date):
+        return reader.day(value)
+    if isinstance(value, Decimal):
+        return reader.number(value)
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
 
 
 def _permission(state: Any) -> str:
@@ -124,8 +148,15 @@ class PagedListState(rx.State, mixin=True):
         raise NotImplementedError
 
     def _cells(self, item: Any) -> dict[str, str]:
-        """A row as the page shows it (override to format a field)."""
-        return cells(item)
+        """A row as the page shows it, in the reader's zone and locale.
+
+        Override it to format a field.
+        """
+        return cells(item, self._list_reader())
+
+    def _list_reader(self) -> Reader:
+        reader = getattr(self, "reader", None)
+        return reader() if callable(reader) else UTC_READER
 
     def _query(self) -> ListQuery:
         return ListQuery(

@@ -85,3 +85,98 @@ def test_the_device_card_has_the_notification_switch_the_page_script_works():
     assert routes.OFFLINE_CRM in card
     # The page asks for nothing itself: the browser's permission is asked on the click only.
     assert "requestPermission" not in card
+
+
+def test_a_person_chooses_their_time_zone_and_language_and_pages_use_them_at_once(owner_session):
+    user = make_user(owner_session)
+    tab = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT)
+    shown = tab.call(ProfileState.load).state
+    assert (shown.timezone, shown.locale, shown.reading_chosen) == ("UTC", "en", False)
+    saved = tab.call(
+        ProfileState.save_reading, form_data={"timezone": "Europe/Berlin", "locale": "de"}
+    ).state
+    assert saved.error == "" and "Europe/Berlin" in saved.message
+    assert (saved.timezone, saved.locale, saved.reading_chosen) == ("Europe/Berlin", "de", True)
+    assert (saved.user_timezone, saved.user_locale) == ("Europe/Berlin", "de")
+    assert "1.234,50" in saved.reading_example
+
+
+@pytest.mark.parametrize(
+    "form_data",
+    [
+        {"timezone": "Mars/Olympus", "locale": "de"},
+        {"timezone": "Europe/Berlin", "locale": "klingon"},
+        {"timezone": ["Europe/Berlin"], "locale": "de"},
+        {"timezone": "Europe/Berlin"},
+        {},
+        "Europe/Berlin",
+        None,
+        ["Europe/Berlin", "de"],
+    ],
+)
+def test_a_time_zone_or_language_not_offered_is_refused_and_changes_nothing(
+    owner_session, form_data
+):
+    user = make_user(owner_session)
+    tab = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT)
+    tab.call(ProfileState.load)
+    with unchanged(owner_session, "user_profiles", "audit_logs"):
+        refused = tab.call(ProfileState.save_reading, form_data=form_data).state
+    assert refused.error and refused.message == ""
+    assert (refused.user_timezone, refused.user_locale) == ("UTC", "en")
+
+
+def _file(data: bytes, name: str = "me.png"):
+    import io
+    from pathlib import Path
+
+    import reflex as rx
+    from starlette.datastructures import Headers
+
+    return rx.UploadFile(
+        file=io.BytesIO(data),
+        size=len(data),
+        path=Path(name),
+        headers=Headers({"content-type": "image/png"}),
+    )
+
+
+def test_a_photo_uploaded_on_the_profile_shows_in_the_navigation(owner_session):
+    from tests.services.accounts.test_reading_and_photo import _picture
+
+    user = make_user(owner_session)
+    tab = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT)
+    tab.call(ProfileState.load)
+    saved = tab.call(ProfileState.upload_photo, files=[_file(_picture("PNG"))]).state
+    assert saved.error == "" and saved.message == "Photo saved."
+    assert saved.photo_url.startswith("/api/files/photos/") and saved.user_photo_url == (
+        saved.photo_url
+    )
+    removed = tab.call(ProfileState.remove_photo).state
+    assert removed.photo_url == "" and removed.user_photo_url == ""
+
+
+@pytest.mark.parametrize(
+    "files",
+    [[], None, "me.png", [b"\x89PNG"], "__bytes__"],
+)
+def test_an_upload_that_is_not_a_photo_is_refused_and_changes_nothing(owner_session, files):
+    user = make_user(owner_session)
+    tab = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT)
+    tab.call(ProfileState.load)
+    sent = [_file(b"MZ\x90 not a picture", "evil.exe")] if files == "__bytes__" else files
+    with unchanged(owner_session, "user_profiles", "audit_logs"):
+        refused = tab.call(ProfileState.upload_photo, files=sent).state
+    assert refused.error and refused.photo_url == ""
+
+
+def test_a_signed_out_tab_cannot_change_a_profile(owner_session):
+    from tests.services.accounts.test_reading_and_photo import _picture
+
+    visitor = HandlerClient("", path=routes.ACCOUNT)
+    with unchanged(owner_session, "user_profiles", "audit_logs"):
+        reading = visitor.call(
+            ProfileState.save_reading, form_data={"timezone": "Asia/Tokyo", "locale": "ja"}
+        )
+        photo = visitor.call(ProfileState.upload_photo, files=[_file(_picture("PNG"))])
+    assert reading.state.user_timezone == "UTC" and photo.state.photo_url == ""

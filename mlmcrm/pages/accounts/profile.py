@@ -12,6 +12,7 @@ need the password again (the re-authentication page, then back here).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import reflex as rx
 from sqlmodel import Session
@@ -21,19 +22,31 @@ from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
 from mlmcrm.components.layout import app_shell
 from mlmcrm.errors import ValidationFailed
-from mlmcrm.services.accounts import accounts, profile
+from mlmcrm.services.accounts import accounts, photos, profile
 from mlmcrm.services.compliance import privacy
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.reader import (
+    DEFAULT_LOCALE,
+    DEFAULT_TIMEZONE,
+    LOCALES,
+    Reader,
+    time_zones,
+)
 from mlmcrm.state.account import AccountState, account_handler
 from mlmcrm.state.auth import PageOpener
+from mlmcrm.state.handlers import guarded, unit_of_work
 from mlmcrm.state.paged_list import Column
+
+EXAMPLE_AMOUNT = Decimal("1234.50")
+"""The amount the profile shows to let the person see how their locale writes amounts."""
+PHOTO_UPLOAD = "profile-photo-upload"
 
 PRIVACY_COLUMNS = (
     Column("kind", "Request"),
-    Column("requested_at", "Asked (UTC)"),
+    Column("requested_at", "Asked"),
     Column("regime", "Law"),
-    Column("deadline", "Deadline (UTC)"),
+    Column("deadline", "Deadline"),
     Column("status", "Status"),
     Column("note", "Why"),
 )
@@ -52,6 +65,11 @@ class ProfileState(PageOpener, AccountState):
     privacy_requests: list[dict[str, str]] = []
     erasure_waiting: bool = False
     default_regime: str = ""
+    timezone: str = DEFAULT_TIMEZONE
+    locale: str = DEFAULT_LOCALE
+    reading_chosen: bool = False
+    reading_example: str = ""
+    photo_url: str = ""
 
     def _load_privacy(self, *, actor: Actor, session: Session) -> None:
         mine = privacy.my_requests(session=session, actor=actor)
@@ -59,12 +77,12 @@ class ProfileState(PageOpener, AccountState):
             {
                 "id": str(item.id),
                 "kind": item.kind_label,
-                "requested_at": item.requested_at.strftime("%Y-%m-%d"),
+                "requested_at": self.reader().day(item.requested_at),
                 "regime": item.regime_name,
                 "deadline": (
-                    item.deadline.strftime("%Y-%m-%d")
+                    self.reader().day(item.deadline)
                     if item.waiting or item.completed_at is None
-                    else item.completed_at.strftime("answered %Y-%m-%d")
+                    else "answered " + self.reader().day(item.completed_at)
                 ),
                 "status": item.status_label,
                 "note": item.note or item.extension_reason,
@@ -85,7 +103,17 @@ class ProfileState(PageOpener, AccountState):
             "back_office.view", actor=actor
         )
         self.keeps_crm = actor.distributor_id is not None
+        self.timezone, self.locale = shown.timezone, shown.locale
+        self.reading_chosen, self.photo_url = shown.reading_chosen, shown.photo_url
+        self._show_reading(Reader.of(shown.timezone, shown.locale))
         self._load_privacy(actor=actor, session=session)
+
+    def _show_reading(self, reader: Reader) -> None:
+        """Use ``reader`` on this tab's pages at once, and show how it writes a time."""
+        self.user_timezone, self.user_locale = reader.timezone, reader.locale
+        self.reading_example = (
+            f"{reader.moment(datetime.now(UTC))} · {reader.money(EXAMPLE_AMOUNT, 'USD')}"
+        )
 
     @rx.event
     @account_handler()
@@ -132,6 +160,44 @@ class ProfileState(PageOpener, AccountState):
         )
         self.message = "Date of birth saved."
         self._load(actor=actor, session=session)
+
+    @rx.event
+    @account_handler()
+    def save_reading(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Choose the time zone and the language and region that times and amounts are shown in."""
+        data = form_data if isinstance(form_data, dict) else {}
+        reader = profile.set_reading(
+            session=session,
+            actor=actor,
+            timezone=data.get("timezone"),
+            locale=data.get("locale"),
+        )
+        self.message = f"Times are now shown in {reader.zone_label()}."
+        self._load(actor=actor, session=session)
+
+    @rx.event
+    @guarded("account.self", unit_of_work=False, clear=("error", "message"))
+    async def upload_photo(self, files: list[rx.UploadFile], *, actor: Actor) -> None:
+        """Check, resize and keep the person's photo (shown in the tree and the navigation)."""
+        uploads = files if isinstance(files, list) else []
+        if not uploads or not isinstance(uploads[0], rx.UploadFile):
+            raise ValidationFailed("Choose a photo to upload.")
+        upload = uploads[0]
+        data = await upload.read(photos.MAX_PHOTO_BYTES + 1)
+        with unit_of_work(actor) as session:
+            self.photo_url = photos.set_photo(
+                session=session, actor=actor, data=data, filename=upload.name or "photo"
+            )
+        self.user_photo_url = self.photo_url
+        self.message = "Photo saved."
+
+    @rx.event
+    @account_handler()
+    def remove_photo(self, *, actor: Actor, session: Session) -> None:
+        """Remove the photo: initials are shown instead."""
+        photos.remove_photo(session=session, actor=actor)
+        self.photo_url = self.user_photo_url = ""
+        self.message = "Photo removed."
 
     @rx.event
     @account_handler()
@@ -317,6 +383,105 @@ def _your_data_card() -> rx.Component:
     )
 
 
+def _reading_card() -> rx.Component:
+    """Time zone, and language and region: how times, dates and amounts are written."""
+    return section(
+        "Time and language",
+        rx.text(
+            rx.cond(
+                ProfileState.reading_chosen,
+                "You chose these. ",
+                "Taken from your browser when you sign in, until you choose here. ",
+            ),
+            "Example: ",
+            rx.text.strong(ProfileState.reading_example, id="reading-example"),
+            size="2",
+            color=rx.color("gray", 11),
+        ),
+        rx.form(
+            rx.vstack(
+                rx.el.label("Time zone", html_for="reading-timezone", font_weight="500"),
+                rx.el.select(
+                    *[rx.el.option(zone.replace("_", " "), value=zone) for zone in time_zones()],
+                    id="reading-timezone",
+                    name="timezone",
+                    default_value=ProfileState.timezone,
+                    key=ProfileState.timezone,
+                    style=_SELECT_STYLE,
+                ),
+                rx.el.label("Language and region", html_for="reading-locale", font_weight="500"),
+                rx.el.select(
+                    *[rx.el.option(label, value=tag) for tag, label in LOCALES.items()],
+                    id="reading-locale",
+                    name="locale",
+                    default_value=ProfileState.locale,
+                    key=ProfileState.locale,
+                    style=_SELECT_STYLE,
+                ),
+                rx.button("Save time and language", type="submit"),
+                width="100%",
+            ),
+            on_submit=ProfileState.save_reading,
+        ),
+    )
+
+
+_SELECT_STYLE = {
+    "width": "100%",
+    "padding": "0.4rem",
+    "borderRadius": "var(--radius-2)",
+    "border": "1px solid var(--gray-7)",
+    "background": "var(--color-surface)",
+}
+
+
+def _photo_card() -> rx.Component:
+    """The photo that the tree and the navigation show, with upload and remove."""
+    return section(
+        "Photo",
+        rx.hstack(
+            rx.avatar(
+                src=ProfileState.photo_url,
+                fallback=ProfileState.user_name.to(str)[:1],
+                size="6",
+                radius="full",
+                id="profile-photo",
+            ),
+            rx.vstack(
+                rx.upload(
+                    rx.text(
+                        "Drop a photo here or click to choose (PNG, JPEG, GIF or WebP, up to 5 MB)"
+                    ),
+                    id=PHOTO_UPLOAD,
+                    accept={"image/*": [".png", ".jpg", ".jpeg", ".gif", ".webp"]},
+                    max_files=1,
+                    on_drop=ProfileState.upload_photo(rx.upload_files(upload_id=PHOTO_UPLOAD)),
+                    border="1px dashed var(--gray-7)",
+                    padding="0.75rem",
+                    width="100%",
+                ),
+                rx.cond(
+                    ProfileState.photo_url != "",
+                    rx.button(
+                        "Remove photo",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=ProfileState.remove_photo,
+                    ),
+                ),
+                width="100%",
+            ),
+            align="center",
+            width="100%",
+        ),
+        rx.text(
+            "It is cut to a square and made smaller; its location and camera details are removed.",
+            size="1",
+            color=rx.color("gray", 10),
+        ),
+    )
+
+
 def _content() -> rx.Component:
     return rx.vstack(
         error_message(ProfileState.error),
@@ -331,6 +496,8 @@ def _content() -> rx.Component:
             ),
             _one_field_form("Phone", "phone", ProfileState.change_phone, "Save phone", type="tel"),
         ),
+        _photo_card(),
+        _reading_card(),
         section(
             "Password",
             rx.form(

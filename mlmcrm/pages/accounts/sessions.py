@@ -19,8 +19,8 @@ from mlmcrm.state.paged_list import Column
 COLUMNS = (
     Column("device", "Device"),
     Column("ip", "IP address"),
-    Column("created", "Signed in (UTC)"),
-    Column("last_seen", "Last seen (UTC)"),
+    Column("created", "Signed in"),
+    Column("last_seen", "Last seen"),
 )
 
 
@@ -35,8 +35,8 @@ class SessionsState(PageOpener, AccountState):
                 "id": str(s.id),
                 "device": s.device,
                 "ip": s.ip_address or "unknown",
-                "created": s.created_at[:16].replace("T", " "),
-                "last_seen": s.last_seen_at[:16].replace("T", " "),
+                "created": self.reader().moment(s.created_at),
+                "last_seen": self.reader().moment(s.last_seen_at),
                 "current": "yes" if s.current else "",
             }
             for s in sessions.list_sessions(session=session, actor=actor)

@@ -43,7 +43,7 @@ class TokensState(PageOpener, AccountState):
                 "prefix": t.prefix + "…",
                 "scopes": ", ".join(t.scopes),
                 "created": t.created_at[:10],
-                "last_used": t.last_used_at[:16].replace("T", " ") or "never",
+                "last_used": self.reader().moment(t.last_used_at) or "never",
                 "expires": t.expires_at[:10],
             }
             for t in api_tokens.list_tokens(session=session, actor=actor)

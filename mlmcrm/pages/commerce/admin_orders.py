@@ -38,7 +38,7 @@ class AdminOrdersState(PageOpener, PagedListState, AuthState):
     list_permission: ClassVar[str] = READ
     columns: ClassVar[tuple[Column, ...]] = (
         Column("id", "Order", sortable=True),
-        Column("created_at", "Date (UTC)", sortable=True),
+        Column("created_at", "Date", sortable=True),
         Column("distributor_code", "Distributor", sortable=True),
         Column("buyer", "Buyer", sortable=True),
         Column("status", "Status", sortable=True),
@@ -70,16 +70,21 @@ class AdminOrdersState(PageOpener, PagedListState, AuthState):
             session=session,
             actor=actor,
             filters=orders.OrderFilter(
-                **{name: self.filters.get(name, "") for name in self.filter_names}
+                **{name: self.filters.get(name, "") for name in self.filter_names},
+                zone=self.reader().timezone,
             ),
             query=query,
         )
 
     def _open(self, order_id: int, *, actor: Actor, session: Session) -> None:
         order = orders.get_order(session=session, actor=actor, order_id=order_id)
-        self.detail = cells(order.model_copy(update={"items": None}))
-        self.items = [cells(line) for line in order.items or []]
-        self.refund_rows = orders.order_refunds(session=session, actor=actor, order_id=order_id)
+        reader = self.reader()
+        self.detail = cells(order.model_copy(update={"items": None}), reader)
+        self.items = [cells(line, reader) for line in order.items or []]
+        self.refund_rows = [
+            cells(row, reader)
+            for row in orders.order_refunds(session=session, actor=actor, order_id=order_id)
+        ]
         self.refund_token = uuid.uuid4().hex
 
     def _opened(self) -> int:
@@ -158,8 +163,8 @@ def _filters() -> rx.Component:
             ),
             labelled_input("Distributor (id or code)", "distributor", id="filter-distributor"),
             labelled_input("Buyer", "buyer", id="filter-buyer"),
-            labelled_input("From (UTC)", "since", type="date", id="filter-since"),
-            labelled_input("To (UTC)", "until", type="date", id="filter-until"),
+            labelled_input("From", "since", type="date", id="filter-since"),
+            labelled_input("To", "until", type="date", id="filter-until"),
             columns=rx.breakpoints(initial="1", sm="2", lg="3"),
             spacing="3",
             width="100%",

@@ -50,7 +50,7 @@ class DistributorOrdersState(PageOpener, PagedListState, AuthState):
     list_permission: ClassVar[str] = OWN
     columns: ClassVar[tuple[Column, ...]] = (
         Column("id", "Order", sortable=True),
-        Column("created_at", "Date (UTC)", sortable=True),
+        Column("created_at", "Date", sortable=True),
         Column("buyer", "Buyer", sortable=True),
         Column("status", "Status", sortable=True),
         Column("total", "Total", sortable=True, numeric=True),

@@ -134,7 +134,7 @@ class CommissionsState(PageOpener, PagedListState, JobPollerState, AuthState):
         self.estimate_text = (
             f"{kind}: {format(estimate.total, 'f')} if the period closed now, for "
             f"{estimate.distributors:,} distributors, as of "
-            f"{estimate.snapshot_at:%Y-%m-%d %H:%M} UTC."
+            f"{self.reader().moment(estimate.snapshot_at)}."
         )
 
     def _refresh(self, *, actor: Actor, session: Session) -> None:

@@ -21,7 +21,7 @@ from mlmcrm.state.paged_list import Column
 VERSION_COLUMNS = (
     Column("label", "Version"),
     Column("status", "Status"),
-    Column("created_at", "Uploaded (UTC)"),
+    Column("created_at", "Uploaded"),
     Column("summary", "Contents"),
 )
 """The plan versions table (a short list: one row per uploaded version)."""
@@ -72,7 +72,7 @@ class PlansState(PageOpener, JobPollerState, AuthState):
                 "id": str(row.id),
                 "label": f"{row.name} v{row.version}",
                 "status": row.status,
-                "created_at": row.created_at[:16].replace("T", " "),
+                "created_at": self.reader().moment(row.created_at),
                 "summary": f"{row.ranks} ranks, {row.bonuses} bonuses",
             }
             for row in plans.list_plans(session=session, actor=actor)

@@ -83,8 +83,9 @@ class StatementState(PageOpener, PagedListState, AuthState):
         live = standing.standing(session=session, actor=actor, period_id=period_id)
         self.offset = 0
         self._reload_list(actor=actor, session=session)
-        self.period_label = f"{live.period}, {live.label}"
-        self.figures_label = live.label
+        label = live.label_for(self.reader().moment)
+        self.period_label = f"{live.period}, {label}"
+        self.figures_label = label
         self.statement_total = format(live.total, "f")
         self.by_bonus = [{"title": e.title, "amount": format(e.amount, "f")} for e in live.earnings]
         self._show_progress(live)

@@ -22,7 +22,7 @@ class AuditLogState(PageOpener, PagedListState, AuthState):
 
     list_permission: ClassVar[str] = "audit.read"
     columns: ClassVar[tuple[Column, ...]] = (
-        Column("when", "When (UTC)", sortable=True),
+        Column("when", "When", sortable=True),
         Column("actor", "Actor", sortable=True),
         Column("action", "Action", sortable=True),
         Column("entity", "Entity", sortable=True),
@@ -36,7 +36,8 @@ class AuditLogState(PageOpener, PagedListState, AuthState):
 
     def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
         filters = audit.AuditFilter(
-            **{name: self.filters.get(name, "") for name in self.filter_names}
+            **{name: self.filters.get(name, "") for name in self.filter_names},
+            zone=self.reader().timezone,
         )
         sort = {"when": "created_at"}.get(query.sort, query.sort)
         return audit.search(
@@ -51,7 +52,7 @@ class AuditLogState(PageOpener, PagedListState, AuthState):
     def _cells(self, item: Any) -> dict[str, str]:
         return {
             "id": str(item.id),
-            "when": item.created_at[:19].replace("T", " "),
+            "when": self.reader().moment(item.created_at),
             "actor": item.actor or item.actor_id,
             "action": item.action,
             "entity": f"{item.entity_type} {item.entity_id}".strip(),
@@ -69,8 +70,8 @@ def _filters() -> rx.Component:
             labelled_input("Action", "action", id="filter-action", placeholder="user.login"),
             labelled_input("Entity type", "entity_type", id="filter-entity-type"),
             labelled_input("Entity id", "entity_id", id="filter-entity-id"),
-            labelled_input("From (UTC)", "since", type="date", id="filter-since"),
-            labelled_input("To (UTC)", "until", type="date", id="filter-until"),
+            labelled_input("From", "since", type="date", id="filter-since"),
+            labelled_input("To", "until", type="date", id="filter-until"),
             columns=rx.breakpoints(initial="1", sm="2", lg="3"),
             spacing="3",
             width="100%",

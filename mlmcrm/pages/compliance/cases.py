@@ -38,22 +38,18 @@ from mlmcrm.state.paged_list import Column, PagedListState
 MANAGE = "compliance.manage"
 CLEAR = ("error", "message")
 EVENT_COLUMNS = (
-    Column("at", "When (UTC)"),
+    Column("at", "When"),
     Column("actor", "Who"),
     Column("kind", "What"),
     Column("body", "Note"),
 )
 HISTORY_COLUMNS = (
     Column("id", "Case"),
-    Column("created_at", "Opened (UTC)"),
+    Column("created_at", "Opened"),
     Column("rule", "Rule"),
     Column("status", "Status"),
     Column("outcome", "Outcome"),
 )
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 class CasesState(PageOpener, PagedListState, AccountState):
@@ -68,7 +64,7 @@ class CasesState(PageOpener, PagedListState, AccountState):
         Column("title", "Finding"),
         Column("status", "Status", sortable=True),
         Column("assigned_to", "Assigned to"),
-        Column("created_at", "Opened (UTC)", sortable=True),
+        Column("created_at", "Opened", sortable=True),
         Column("days_open", "Days", numeric=True),
     )
     filter_names: ClassVar[tuple[str, ...]] = ("status", "rule", "severity", "assigned", "q")
@@ -102,7 +98,7 @@ class CasesState(PageOpener, PagedListState, AccountState):
             "title": item.title,
             "status": item.status,
             "assigned_to": item.assigned_to,
-            "created_at": _when(item.created_at),
+            "created_at": self.reader().moment(item.created_at),
             "days_open": str(item.days_open),
         }
 
@@ -131,8 +127,8 @@ class CasesState(PageOpener, PagedListState, AccountState):
             "subject": f"{row.subject_code} {row.subject_name}".strip() or row.subject_type,
             "is_distributor": "yes" if row.subject_type == "distributor" else "",
             "assigned_to": row.assigned_to or "nobody",
-            "created_at": _when(row.created_at),
-            "resolved_at": _when(row.resolved_at),
+            "created_at": self.reader().moment(row.created_at),
+            "resolved_at": self.reader().moment(row.resolved_at),
             "outcome": row.outcome,
             "reason": detail.resolution_reason,
             "days_open": str(row.days_open),
@@ -147,7 +143,7 @@ class CasesState(PageOpener, PagedListState, AccountState):
         ]
         self.events = [
             {
-                "at": _when(event.at),
+                "at": self.reader().moment(event.at),
                 "actor": event.actor,
                 "kind": event.kind,
                 "body": event.body,
@@ -157,7 +153,7 @@ class CasesState(PageOpener, PagedListState, AccountState):
         self.history = [
             {
                 "id": f"#{other.id}",
-                "created_at": _when(other.created_at),
+                "created_at": self.reader().moment(other.created_at),
                 "rule": other.rule_label,
                 "status": other.status,
                 "outcome": other.outcome,

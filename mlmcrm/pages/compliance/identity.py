@@ -42,7 +42,7 @@ class IdentityQueueState(PageOpener, PagedListState, AccountState):
 
     list_permission: ClassVar[str] = REVIEW
     columns: ClassVar[tuple[Column, ...]] = (
-        Column("submitted_at", "Sent (UTC)", sortable=True),
+        Column("submitted_at", "Sent", sortable=True),
         Column("code", "Distributor"),
         Column("name", "Name"),
         Column("legal_name", "Legal name to match"),
@@ -69,7 +69,7 @@ class IdentityQueueState(PageOpener, PagedListState, AccountState):
         check = item.check
         return {
             "id": str(check.id),
-            "submitted_at": check.submitted_at.strftime("%Y-%m-%d %H:%M"),
+            "submitted_at": self.reader().moment(check.submitted_at),
             "code": item.distributor_code,
             "name": item.name,
             "email": item.email,

@@ -57,14 +57,14 @@ class PrivacyRequestsState(PageOpener, PagedListState, AccountState):
 
     list_permission: ClassVar[str] = MANAGE
     columns: ClassVar[tuple[Column, ...]] = (
-        Column("deadline", "Deadline (UTC)", sortable=True),
+        Column("deadline", "Deadline", sortable=True),
         Column("days_left", "Time left"),
         Column("name", "Name"),
         Column("email", "Email"),
         Column("kind", "Request", sortable=True),
         Column("regime", "Law"),
         Column("status", "Status", sortable=True),
-        Column("requested_at", "Asked (UTC)", sortable=True),
+        Column("requested_at", "Asked", sortable=True),
     )
     filter_names: ClassVar[tuple[str, ...]] = ("q", "status")
     export_name: ClassVar[str] = "privacy_requests"
@@ -83,7 +83,7 @@ class PrivacyRequestsState(PageOpener, PagedListState, AccountState):
     def _cells(self, item: Any) -> dict[str, str]:
         return {
             "id": str(item.id),
-            "deadline": item.deadline.strftime("%Y-%m-%d %H:%M"),
+            "deadline": self.reader().moment(item.deadline),
             "days_left": days_left_text(item),
             "overdue": "yes" if item.overdue else "",
             "name": item.name or "—",
@@ -91,12 +91,12 @@ class PrivacyRequestsState(PageOpener, PagedListState, AccountState):
             "kind": item.kind_label,
             "regime": item.regime_name,
             "status": item.status_label,
-            "requested_at": item.requested_at.strftime("%Y-%m-%d %H:%M"),
+            "requested_at": self.reader().moment(item.requested_at),
             "waiting": "yes" if item.waiting else "",
             "erasure": "yes" if item.kind == "erasure" else "",
             "can_extend": "yes" if item.can_extend else "",
             "extended_until": (
-                item.extended_until.strftime("%Y-%m-%d") if item.extended_until else ""
+                self.reader().day(item.extended_until) if item.extended_until else ""
             ),
             "extension_reason": item.extension_reason,
             "note": item.note,

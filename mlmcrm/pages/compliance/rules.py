@@ -70,7 +70,7 @@ class ComplianceRulesState(PageOpener, JobPollerState, AccountState):
         found = dict(outcome.get("found") or {})
         opened = dict(outcome.get("opened") or {})
         self.last_run = {
-            "at": f"{last.at:%Y-%m-%d %H:%M} UTC",
+            "at": self.reader().moment(last.at),
             "by": last.by,
             "period": str(outcome.get("period", "")),
             "opened_total": f"{int(outcome.get('opened_total', 0)):,}",

@@ -22,7 +22,7 @@ from mlmcrm.state.paged_list import MAX_FILTER_LENGTH, Column
 
 OWN = "crm.own"
 HISTORY = (
-    Column("sent_at", "Sent (UTC)"),
+    Column("sent_at", "Sent"),
     Column("template", "Template"),
     Column("channel", "Channel"),
     Column("queued", "Sent", numeric=True),

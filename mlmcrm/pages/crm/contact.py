@@ -118,7 +118,7 @@ class ContactState(PageOpener, CrmState):
         self.stages = [StageOption(s.key, s.label) for s in crm.stages(session=session)]
         self.timeline = [
             Line(
-                line.at[:16].replace("T", " "), line.kind.replace("_", " "), line.text, line.private
+                self.reader().moment(line.at), line.kind.replace("_", " "), line.text, line.private
             )
             for line in contacts.timeline(session=session, actor=actor, contact=contact)
         ]

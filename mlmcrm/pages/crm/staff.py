@@ -99,7 +99,7 @@ class StaffCrmState(PageOpener, AuthState):
             p for p in (contact.email, contact.phone, contact.stage) if p
         )
         self.opened_lines = [
-            {"at": line.at[:16].replace("T", " "), "kind": line.kind, "text": line.text}
+            {"at": self.reader().moment(line.at), "kind": line.kind, "text": line.text}
             for line in contacts.timeline(session=session, actor=actor, contact=contact)
         ]
 

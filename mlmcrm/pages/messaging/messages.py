@@ -65,7 +65,7 @@ class MessagesState(PageOpener, PagedListState, AuthState):
 
     list_permission: ClassVar[str] = DELIVERIES
     columns: ClassVar[tuple[Column, ...]] = (
-        Column("created_at", "When (UTC)", sortable=True),
+        Column("created_at", "When", sortable=True),
         Column("kind", "Message", sortable=True),
         Column("channel", "Channel", sortable=True),
         Column("to_address", "To"),

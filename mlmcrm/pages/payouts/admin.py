@@ -77,12 +77,12 @@ BATCH_COLUMNS = (
     Column("held_amount", "Held amount", numeric=True),
     Column("built_by", "Built by"),
     Column("approved_by", "Approved by"),
-    Column("created_at", "Built (UTC)"),
-    Column("executed_at", "Executed (UTC)"),
+    Column("created_at", "Built"),
+    Column("executed_at", "Executed"),
 )
 PERIOD_COLUMNS = (
     Column("label", "Period"),
-    Column("closed_at", "Closed (UTC)"),
+    Column("closed_at", "Closed"),
     Column("ledger_total", "Ledger total", numeric=True),
     Column("earners", "People", numeric=True),
 )
@@ -113,8 +113,8 @@ HOLD_COLUMNS = (
     Column("name", "Name"),
     Column("kind", "Kind"),
     Column("reason", "Reason"),
-    Column("since", "Since (UTC)"),
-    Column("until", "Until (UTC)"),
+    Column("since", "Since"),
+    Column("until", "Until"),
 )
 
 
@@ -163,7 +163,7 @@ class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState)
         Column("fee", "Fee", numeric=True),
         Column("status", "Status", sortable=True),
         Column("failure_reason", "Why it failed"),
-        Column("sent_at", "Sent (UTC)", sortable=True),
+        Column("sent_at", "Sent", sortable=True),
     )
     filter_names: ClassVar[tuple[str, ...]] = ("batch", "q", "status", "method")
     export_name: ClassVar[str] = "payouts"
@@ -196,11 +196,12 @@ class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState)
 
     def _load_batches(self, *, actor: Actor, session: Session) -> None:
         self.batches = [
-            {**cells(row), "id": str(row.id)}
+            {**cells(row, self.reader()), "id": str(row.id)}
             for row in admin_views.recent_batches(session=session, actor=actor)
         ]
         self.periods = [
-            cells(row) for row in admin_views.payable_periods(session=session, actor=actor)
+            cells(row, self.reader())
+            for row in admin_views.payable_periods(session=session, actor=actor)
         ]
 
     def _load_holds(self, *, actor: Actor, session: Session) -> None:
@@ -210,7 +211,7 @@ class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState)
         compliance = permissions.can(COMPLIANCE, actor=actor)
         self.holds_rows = [
             {
-                **cells(row),
+                **cells(row, self.reader()),
                 "releasable": "yes" if row.kind != "compliance" or compliance else "",
             }
             for row in rows
@@ -220,7 +221,7 @@ class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState)
     def _load_settings(self, *, session: Session) -> None:
         info = sanctions.list_info(session=session)
         self.sanctions_info = (
-            f"Imported {info.imported_at:%Y-%m-%d %H:%M} UTC: {info.entries:,} entries, "
+            f"Imported {self.reader().moment(info.imported_at)}: {info.entries:,} entries, "
             f"{info.names:,} names that payees are screened against."
             if info.imported_at is not None
             else "No sanctions list is imported yet: payees are not screened."
@@ -253,6 +254,7 @@ class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState)
         """Read the batch's figures, held list and current page of payouts again."""
         detail = admin_views.batch_detail(session=session, actor=actor, batch_id=batch_id)
         self.batch_id = str(detail.id)
+        reader = self.reader()
         self.batch = {
             "id": str(detail.id),
             "status": detail.status,
@@ -266,18 +268,18 @@ class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState)
             "built_by": detail.built_by,
             "approved_by": detail.approved_by,
             "cancelled_by": detail.cancelled_by,
-            "created_at": detail.created_at,
-            "approved_at": detail.approved_at,
-            "executed_at": detail.executed_at,
-            "cancelled_at": detail.cancelled_at,
+            "created_at": reader.moment(detail.created_at),
+            "approved_at": reader.moment(detail.approved_at),
+            "executed_at": reader.moment(detail.executed_at),
+            "cancelled_at": reader.moment(detail.cancelled_at),
             "ach": "yes" if detail.has_ach_file else "",
             "effective_date": detail.ach_effective_date,
             "new_sanctions_holds": str(detail.new_sanctions_holds),
             "mine": "yes" if detail.created_by_id == actor.user_id else "",
         }
-        self.by_method = [cells(row) for row in detail.by_method]
-        self.by_status = [cells(row) for row in detail.by_status]
-        self.held_reasons = [cells(row) for row in detail.held_by_reason]
+        self.by_method = [cells(row, self.reader()) for row in detail.by_method]
+        self.by_status = [cells(row, self.reader()) for row in detail.by_status]
+        self.held_reasons = [cells(row, self.reader()) for row in detail.held_by_reason]
         self._load_held(actor=actor, session=session)
         if self.filters.get("batch") != self.batch_id:
             self._reset_list()

@@ -56,12 +56,12 @@ class TaxState(PageOpener, AccountState):
     def _load(self, *, actor: Actor, session: Session) -> None:
         shown = identity.my_status(session=session, actor=actor)
         self.verified = shown.verified
-        self.verified_at = shown.verified_at.strftime("%Y-%m-%d") if shown.verified_at else ""
+        self.verified_at = self.reader().day(shown.verified_at) if shown.verified_at else ""
         self.recheck = shown.recheck
         latest = shown.latest
         self.check_status = latest.status_label if latest else ""
         self.check_reason = latest.reason if latest and latest.status == "rejected" else ""
-        self.check_submitted = latest.submitted_at.strftime("%Y-%m-%d") if latest else ""
+        self.check_submitted = self.reader().day(latest.submitted_at) if latest else ""
         self.check_document = latest.document_label if latest else ""
         self.provider_available = shown.provider_available
         status = tax_status.my_status(session=session, actor=actor)
@@ -71,7 +71,7 @@ class TaxState(PageOpener, AccountState):
             "legal_name": status.legal_name,
             "business_name": status.business_name,
             "tin": status.tin_masked,
-            "certified_at": status.certified_at.strftime("%Y-%m-%d") if status.certified_at else "",
+            "certified_at": self.reader().day(status.certified_at) if status.certified_at else "",
             "exempt": "yes" if status.exempt else "",
             "needs": status.needs,
             "country": status.country,

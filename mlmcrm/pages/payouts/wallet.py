@@ -54,7 +54,7 @@ class WalletState(PageOpener, AccountState):
         self.entries = [
             {
                 "id": str(e.id),
-                "at": e.at.strftime("%Y-%m-%d"),
+                "at": self.reader().day(e.at),
                 "description": e.description,
                 "amount": f"{e.amount:,.2f}",
                 "statement": f"{routes.DISTRIBUTOR_STATEMENT}?period={e.period_id}"
@@ -66,7 +66,7 @@ class WalletState(PageOpener, AccountState):
         self.payouts = [
             {
                 "id": f"#{p.id}",
-                "sent_at": p.sent_at.strftime("%Y-%m-%d") if p.sent_at else "",
+                "sent_at": self.reader().day(p.sent_at) if p.sent_at else "",
                 "method": p.method,
                 "amount": f"{p.amount:,.2f} {p.currency}",
                 "status": p.status,

@@ -15,6 +15,7 @@ from mlmcrm.components.tables import order_cells, orders_table
 from mlmcrm.services.commissions import standing
 from mlmcrm.services.platform import jobs as job_service
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.reader import Reader
 from mlmcrm.services.reports import dashboard
 from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import NO_ACCESS, guarded, unit_of_work
@@ -27,12 +28,12 @@ JOB_COLUMNS = (
     Column("status", "Status"),
     Column("progress", "Progress", numeric=True),
     Column("message", "Message"),
-    Column("created_at", "Queued (UTC)"),
+    Column("created_at", "Queued"),
 )
 """The recent background jobs."""
 
 
-def _job_cells(job: job_service.JobPublic) -> dict[str, str]:
+def _job_cells(job: job_service.JobPublic, reader: Reader) -> dict[str, str]:
     return {
         "id": str(job.id),
         "job": f"#{job.id}",
@@ -40,14 +41,14 @@ def _job_cells(job: job_service.JobPublic) -> dict[str, str]:
         "status": job.status,
         "progress": f"{job.progress:.0f}%",
         "message": job.error or job.message,
-        "created_at": job.created_at[:19].replace("T", " "),
+        "created_at": reader.moment(job.created_at),
     }
 
 
-def _recent_jobs(actor: Actor) -> list[dict[str, str]]:
+def _recent_jobs(actor: Actor, reader: Reader) -> list[dict[str, str]]:
     with unit_of_work(actor) as session:
         return [
-            _job_cells(job)
+            _job_cells(job, reader)
             for job in job_service.recent_jobs(session=session, actor=actor, limit=8)
         ]
 
@@ -99,10 +100,10 @@ class AdminHomeState(PageOpener, JobPollerState, AuthState):
             self.pv_this_month = f"{figures.pv:,}"
             self.engine_payout = f"{figures.payout:,}"
         self.open_period = summary.open_period
-        self.recent_orders = [order_cells(row) for row in summary.recent_orders]
+        self.recent_orders = [order_cells(row, self.reader()) for row in summary.recent_orders]
         if (reader := self.actor_for("jobs.read")) is not None:
             self.jobs = [
-                _job_cells(job)
+                _job_cells(job, self.reader())
                 for job in job_service.recent_jobs(session=session, actor=reader, limit=8)
             ]
 
@@ -121,7 +122,7 @@ class AdminHomeState(PageOpener, JobPollerState, AuthState):
             job_service.enqueue_job, actor=actor, kind=job_service.SYSTEM_CHECK_JOB
         )
         await self._follow_job(actor=actor, job_id=job.id)
-        jobs = await asyncio.to_thread(_recent_jobs, actor)
+        jobs = await asyncio.to_thread(_recent_jobs, actor, self.reader())
         async with self:
             self.jobs = jobs
 

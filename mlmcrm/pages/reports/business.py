@@ -20,6 +20,7 @@ from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.reader import Reader
 from mlmcrm.services.reports import business
 from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded, read_only_unit_of_work, unit_of_work
@@ -50,14 +51,17 @@ def _columns(report: business.Report) -> tuple[Column, ...]:
     )
 
 
-def _shown(name: str, value: Any) -> str:
-    """A figure as the table shows it: thousands grouped, percentages marked, months named."""
+def _shown(name: str, value: Any, reader: Reader) -> str:
+    """A figure as the table shows it.
+
+    Thousands grouped, percentages marked, months named, moments in the reader's zone.
+    """
     if value is None:
         return "–"
     if name in PERCENT_FIELDS:
         return f"{value}%"
     if isinstance(value, datetime):
-        return business.cell(value)
+        return reader.moment(value)
     if isinstance(value, date):
         return value.strftime("%b %Y") if name == "month" else value.isoformat()
     if name.endswith("_id"):
@@ -242,8 +246,10 @@ class ReportsState(PageOpener, AuthState):
             )
         self.report, self.title, self.counts = report.key, report.title, report.counts
         self.since, self.until = span.since.isoformat(), span.until.isoformat()
+        reader = self.reader()
         self.rows = [
-            {name: _shown(name, getattr(row, name)) for name, _ in report.columns} for row in rows
+            {name: _shown(name, getattr(row, name), reader) for name, _ in report.columns}
+            for row in rows
         ]
         self.figure = figure_data(_figure(report.key, rows))
 

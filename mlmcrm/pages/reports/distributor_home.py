@@ -66,7 +66,7 @@ class DistributorHomeState(PageOpener, AuthState):
         )
         self.personally_sponsored, self.team_size = summary.personally_sponsored, summary.team_size
         self.new_this_month, self.customers = summary.new_this_month, summary.customers
-        self.recent_orders = [order_cells(row) for row in summary.recent_orders]
+        self.recent_orders = [order_cells(row, self.reader()) for row in summary.recent_orders]
         self._load_standing(actor=actor, session=session)
         share = standing.team_activity(session=session, actor=actor)
         self.active_share = "—" if share is None else f"{share}"
@@ -129,7 +129,8 @@ class DistributorHomeState(PageOpener, AuthState):
             self.next_rank_sentence = "Your figures appear once this period's first estimate runs."
             self.closest = ""
             return
-        self.figures_label, self.figures_period = mine.label, mine.period
+        self.figures_label = mine.label_for(self.reader().moment)
+        self.figures_period = mine.period
         self.pv, self.gv = f"{mine.pv:,}", f"{mine.gv:,}"
         self.paid_as_rank, self.title_rank = mine.paid_as, mine.title
         self.estimated_total = format(mine.total, ",")

@@ -58,9 +58,11 @@ from mlmcrm.models import (
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import totp
 from mlmcrm.services.accounts.passwords import hash_password, needs_rehash, verify_password
+from mlmcrm.services.accounts.photos import shown_photo
 from mlmcrm.services.platform import audit, crypto, permissions
 from mlmcrm.services.platform.actor import Actor, valid_ip
 from mlmcrm.services.platform.client_address import throttle_key
+from mlmcrm.services.platform.reader import DEFAULT_LOCALE, DEFAULT_TIMEZONE
 
 ABSOLUTE_TIMEOUT = timedelta(days=7)
 STAFF_IDLE_TIMEOUT = timedelta(minutes=30)
@@ -109,6 +111,9 @@ class SessionUser:
         two_factor_enabled: The user has confirmed a TOTP secret.
         two_factor_verified: This session has passed the 2FA challenge.
         reauthenticated_at: When this session last presented full credentials.
+        timezone: The time zone the person reads times in (their profile's).
+        locale: The locale the person reads dates and amounts in (their profile's).
+        photo_url: The address of their profile photo, or "".
     """
 
     user_id: int
@@ -120,6 +125,9 @@ class SessionUser:
     two_factor_enabled: bool = False
     two_factor_verified: bool = False
     reauthenticated_at: datetime | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    locale: str = DEFAULT_LOCALE
+    photo_url: str = ""
 
     @property
     def needs_two_factor(self) -> bool:
@@ -233,6 +241,9 @@ def _session_user(user: User, row: UserSession | None = None, *, session: Sessio
         two_factor_enabled=user.totp_secret_enc is not None,
         two_factor_verified=row is not None and row.two_factor_at is not None,
         reauthenticated_at=row.reauthenticated_at if row is not None else None,
+        timezone=profile.timezone if profile is not None else DEFAULT_TIMEZONE,
+        locale=profile.locale if profile is not None else DEFAULT_LOCALE,
+        photo_url=shown_photo(profile.avatar_url if profile is not None else None),
     )
 
 

@@ -24,10 +24,19 @@ from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Contact, Distributor, User, UserProfile
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.users import USER_ROLES, USER_STATUSES
+from mlmcrm.services.accounts.photos import shown_photo
 from mlmcrm.services.platform import audit, crypto, listing, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
+from mlmcrm.services.platform.reader import (
+    DEFAULT_LOCALE,
+    DEFAULT_TIMEZONE,
+    LOCALES,
+    Reader,
+    locale_tag,
+    timezone_name,
+)
 
 SENSITIVE_FIELDS = {
     "tax_id": "user_profiles.tax_id",
@@ -52,6 +61,10 @@ class ProfilePublic(BaseModel):
     tax_id_last4: str
     bank_account_last4: str
     date_of_birth_on_file: bool
+    timezone: str = DEFAULT_TIMEZONE
+    locale: str = DEFAULT_LOCALE
+    reading_chosen: bool = False
+    photo_url: str = ""
 
 
 def _visible_user(user_id: int, *, session: Session, actor: Actor) -> User:
@@ -82,6 +95,10 @@ def get_profile(*, session: Session, actor: Actor, user_id: int) -> ProfilePubli
         tax_id_last4=(profile.tax_id_last4 or "").strip(),
         bank_account_last4=(profile.bank_account_last4 or "").strip(),
         date_of_birth_on_file=profile.date_of_birth_enc is not None,
+        timezone=profile.timezone or DEFAULT_TIMEZONE,
+        locale=profile.locale or DEFAULT_LOCALE,
+        reading_chosen=profile.reading_chosen_at is not None,
+        photo_url=shown_photo(profile.avatar_url),
     )
 
 
@@ -119,6 +136,69 @@ def update_date_of_birth(*, session: Session, actor: Actor, date_of_birth: str) 
         entity_id=actor.user_id,
         after={"date_of_birth": "changed"},
     )
+
+
+def set_reading(*, session: Session, actor: Actor, timezone: object, locale: object) -> Reader:
+    """The actor chooses the time zone and locale they read the app in.
+
+    From now on only they change them: a sign-in no longer takes the browser's.
+
+    Raises:
+        ValidationFailed: A zone or locale the app does not offer; nothing is changed.
+    """
+    permissions.require("account.self", actor=actor)
+    zone, tag = timezone_name(timezone), locale_tag(locale)
+    if zone is None:
+        raise ValidationFailed("Choose a time zone from the list.")
+    if tag is None or tag not in LOCALES:
+        raise ValidationFailed("Choose a language and region from the list.")
+    profile = _profile_row(actor.user_id, session=session)  # type: ignore[arg-type]  # a signed-in actor has a user id
+    before = {"timezone": profile.timezone, "locale": profile.locale}
+    profile.timezone, profile.locale = zone, tag
+    profile.reading_chosen_at = utcnow()
+    session.add(profile)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="profile.reading_changed",
+        entity_type="user_profile",
+        entity_id=actor.user_id,
+        before=before,
+        after={"timezone": zone, "locale": tag, "chosen": True},
+    )
+    return Reader(zone, tag)
+
+
+def take_browser_reading(
+    *, session: Session, actor: Actor, timezone: object, locale: object
+) -> bool:
+    """At sign-in: take the browser's time zone and locale while the person has not chosen.
+
+    Values the app does not know are ignored (a browser may send anything), and nothing
+    changes once the person chose on their profile. True when the profile changed (audited).
+    """
+    zone, tag = timezone_name(timezone), locale_tag(locale)
+    if actor.user_id is None or (zone is None and tag is None):
+        return False
+    profile = _profile_row(actor.user_id, session=session)
+    if profile.reading_chosen_at is not None:
+        return False
+    before = {"timezone": profile.timezone, "locale": profile.locale}
+    after = {"timezone": zone or profile.timezone, "locale": tag or profile.locale}
+    if after == before:
+        return False
+    profile.timezone, profile.locale = after["timezone"], after["locale"]
+    session.add(profile)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="profile.reading_from_browser",
+        entity_type="user_profile",
+        entity_id=actor.user_id,
+        before=before,
+        after=after,
+    )
+    return True
 
 
 def reveal_sensitive_field(

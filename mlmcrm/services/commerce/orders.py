@@ -13,7 +13,7 @@ resubmitted form, two tabs) gives back the first order instead of a second one.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +32,7 @@ from mlmcrm.services.platform import audit, exports, listing, permissions, scopi
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import MAX_PAGE_SIZE, ListQuery
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
+from mlmcrm.services.platform.reader import DEFAULT_TIMEZONE, Reader
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
@@ -403,13 +404,18 @@ def place_shop_order(
 
 @dataclass(frozen=True)
 class OrderFilter:
-    """What the order lists narrow by; empty values do not narrow."""
+    """What the order lists narrow by; empty values do not narrow.
+
+    ``since`` and ``until`` are days (``YYYY-MM-DD``, both included) of the calendar of
+    ``zone``, the reader's time zone (UTC for the API).
+    """
 
     status: str = ""
     since: str = ""
     until: str = ""
     distributor: str = ""
     buyer: str = ""
+    zone: str = DEFAULT_TIMEZONE
     order_id: str = ""
     search: str = ""
 
@@ -431,15 +437,16 @@ class OrderLinePublic(BaseModel):
 class OrderPublic(BaseModel):
     """An order as ``/api/v1/orders`` and the order pages show it; ``items`` only when opened.
 
-    Times are UTC, ``YYYY-MM-DD HH:MM``; ``buyer`` is the customer's name, or "Personal order"
-    for the distributor's own.
+    Times are moments (UTC in the API's ISO 8601; a page shows them in the reader's zone);
+    ``paid_at`` is None until paid; ``buyer`` is the customer's name, or "Personal order" for
+    the distributor's own.
     """
 
     model_config = PUBLIC_CONFIG
 
     id: int
-    created_at: str
-    paid_at: str
+    created_at: datetime
+    paid_at: datetime | None
     distributor_id: int
     distributor_code: str
     buyer: str
@@ -505,12 +512,11 @@ def _filtered(filters: OrderFilter, *, actor: Actor) -> Any:
     since, until = _day(filters.since, "from"), _day(filters.until, "to")
     if since and until and since > until:
         raise ValidationFailed("The 'from' date is after the 'to' date.")
+    calendar = Reader.of(filters.zone, None)
     if since:
-        statement = statement.where(col(Order.created_at) >= datetime.combine(since, time(), UTC))
+        statement = statement.where(col(Order.created_at) >= calendar.day_start(since))
     if until:
-        statement = statement.where(
-            col(Order.created_at) < datetime.combine(until + timedelta(days=1), time(), UTC)
-        )
+        statement = statement.where(col(Order.created_at) < calendar.day_end(until))
     who = filters.distributor.strip()
     if who:
         if who.isdigit():
@@ -554,8 +560,8 @@ def _public(
 ) -> OrderPublic:
     return OrderPublic(
         id=order.id,
-        created_at=order.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
-        paid_at=order.paid_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if order.paid_at else "",
+        created_at=order.created_at.astimezone(UTC),
+        paid_at=order.paid_at.astimezone(UTC) if order.paid_at else None,
         distributor_id=order.distributor_id,
         distributor_code=code,
         buyer=buyer,
@@ -720,8 +726,11 @@ def get_order(*, session: Session, actor: Actor, order_id: int) -> OrderPublic:
     return _public(order, code, _buyer_of(order, session=session), lines)
 
 
-def order_refunds(*, session: Session, actor: Actor, order_id: int) -> list[dict[str, str]]:
+def order_refunds(*, session: Session, actor: Actor, order_id: int) -> list[dict[str, Any]]:
     """The refunds of an order the actor may see, oldest first (time, amount, ratio, reason).
+
+    ``refunded_at`` is the moment (UTC), ``amount`` and ``ratio`` exact decimals: a page shows
+    them as its reader reads them.
 
     Raises:
         PermissionDenied: The actor reads no orders.
@@ -737,9 +746,9 @@ def order_refunds(*, session: Session, actor: Actor, order_id: int) -> list[dict
     return [
         {
             "id": str(r.id),
-            "refunded_at": r.refunded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
-            "amount": f"{r.amount:.2f}",
-            "ratio": f"{r.ratio.normalize():f}",
+            "refunded_at": r.refunded_at.astimezone(UTC),
+            "amount": Decimal(r.amount).quantize(CENT),
+            "ratio": r.ratio.normalize(),
             "reason": r.reason or "",
         }
         for r in refunds

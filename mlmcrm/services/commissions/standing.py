@@ -15,6 +15,7 @@ people in the distributor's team closest to the rank a missing leg needs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -86,6 +87,10 @@ class StandingPublic(BaseModel):
     earnings: list[BonusEarning]
     total: Money
     next_rank: NextRankPublic
+
+    def label_for(self, clock: Callable[[datetime], str]) -> str:
+        """:attr:`label` with the estimate's moment as ``clock`` writes it (the reader's zone)."""
+        return figures_label(self.source, self.as_of, self.provisional, clock)
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ from mlmcrm.models import (
 )
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.compliance import PRIVACY_REGIMES, PRIVACY_STATUSES
-from mlmcrm.services.accounts import auth, user_admin
+from mlmcrm.services.accounts import auth, photos, user_admin
 from mlmcrm.services.accounts.profile import CONTACT_NOTES_FIELD
 from mlmcrm.services.crm.contacts import PRIVATE_NOTE_FIELD
 from mlmcrm.services.messaging import outbox
@@ -1307,10 +1307,12 @@ def _erase_profile(user_id: int, *, session: Session) -> int:
     profile = session.get(UserProfile, user_id, populate_existing=True)
     if profile is None or all(getattr(profile, name) is None for name in _PROFILE_FIELDS):
         return 0
+    photo = profile.avatar_url
     for name in _PROFILE_FIELDS:
         setattr(profile, name, None)
     session.add(profile)
     session.flush()
+    photos.erase_photo(photo)
     return 1
 
 

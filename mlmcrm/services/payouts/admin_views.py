@@ -38,8 +38,9 @@ MAX_SEARCH_LENGTH = 200
 METHOD_WORDS = {"stripe": "Stripe", "ach": "Bank transfer"}
 
 
-def _stamp(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else ""
+def _stamp(value: datetime | None) -> datetime | None:
+    """A moment in UTC (None when not yet); pages show it in their reader's zone."""
+    return value.astimezone(UTC) if value else None
 
 
 def _money(value: Any) -> Decimal:
@@ -56,7 +57,7 @@ class PayablePeriodPublic(BaseModel):
 
     id: int
     label: str
-    closed_at: str
+    closed_at: datetime | None
     ledger_total: Money
     earners: int
 
@@ -147,9 +148,9 @@ class BatchSummaryPublic(BaseModel):
     held_amount: Money
     built_by: str
     approved_by: str
-    created_at: str
-    approved_at: str
-    executed_at: str
+    created_at: datetime | None
+    approved_at: datetime | None
+    executed_at: datetime | None
 
 
 class BatchDetailPublic(BatchSummaryPublic):
@@ -157,7 +158,7 @@ class BatchDetailPublic(BatchSummaryPublic):
 
     created_by_id: int
     cancelled_by: str
-    cancelled_at: str
+    cancelled_at: datetime | None
     job_id: int | None
     has_ach_file: bool
     ach_effective_date: str
@@ -307,7 +308,7 @@ class BatchPayoutPublic(BaseModel):
     currency: str
     status: str
     failure_reason: str
-    sent_at: str
+    sent_at: datetime | None
 
 
 _NAME = sa.func.concat_ws(" ", col(UserProfile.first_name), col(UserProfile.last_name))
@@ -410,8 +411,8 @@ class ActiveHoldPublic(BaseModel):
     name: str
     kind: str
     reason: str
-    since: str
-    until: str
+    since: datetime | None
+    until: datetime | None
 
 
 def active_holds(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from mlmcrm.services.platform.actor import Actor, valid_ip
 from mlmcrm.services.platform.exports import csv_text
 from mlmcrm.services.platform.listing import MAX_EXPORT_ROWS, ListQuery
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
+from mlmcrm.services.platform.reader import DEFAULT_TIMEZONE, Reader
 
 
 def _jsonable(value: Any) -> Any:
@@ -96,8 +97,9 @@ class AuditFilter:
         action: Part of the action, such as ``login`` or ``user.2fa``.
         entity_type: The exact entity type.
         entity_id: The exact entity id.
-        since: The first day (``YYYY-MM-DD``, UTC) included.
-        until: The last day (``YYYY-MM-DD``, UTC) included.
+        since: The first day (``YYYY-MM-DD``) included, of ``zone``'s calendar.
+        until: The last day (``YYYY-MM-DD``) included, of ``zone``'s calendar.
+        zone: The reader's time zone, whose days ``since`` and ``until`` name.
     """
 
     actor: str = ""
@@ -106,6 +108,7 @@ class AuditFilter:
     entity_id: str = ""
     since: str = ""
     until: str = ""
+    zone: str = DEFAULT_TIMEZONE
 
 
 class AuditPublic(BaseModel):
@@ -173,12 +176,11 @@ def _filtered(filters: AuditFilter, *, actor: Actor) -> Any:
     since, until = _day(filters.since, "from"), _day(filters.until, "to")
     if since and until and since > until:
         raise ValidationFailed("The 'from' date is after the 'to' date.")
+    calendar = Reader.of(filters.zone, None)
     if since:
-        statement = statement.where(AuditLog.created_at >= datetime.combine(since, time(), UTC))
+        statement = statement.where(AuditLog.created_at >= calendar.day_start(since))
     if until:
-        statement = statement.where(
-            AuditLog.created_at < datetime.combine(until + timedelta(days=1), time(), UTC)
-        )
+        statement = statement.where(AuditLog.created_at < calendar.day_end(until))
     return statement
 
 

@@ -1120,7 +1120,7 @@ REPORTS: tuple[Report, ...] = (
         (
             ("job_id", "Job"),
             ("period", "Period"),
-            ("started_at", "Started (UTC)"),
+            ("started_at", "Started"),
             ("status", "Status"),
             ("seconds", "Seconds"),
             ("distributors", "Distributors"),
@@ -1174,8 +1174,8 @@ REPORTS: tuple[Report, ...] = (
             ("currency", "Currency"),
             ("payees", "Payees"),
             ("amount", "Amount"),
-            ("approved_at", "Approved (UTC)"),
-            ("executed_at", "Executed (UTC)"),
+            ("approved_at", "Approved"),
+            ("executed_at", "Executed"),
             ("hours", "Hours"),
         ),
         "Per payout batch executed in the range: the hours from its approval to the end of its "
@@ -1248,11 +1248,15 @@ def run_report(*, session: Session, actor: Actor, key: str, since: date, until: 
 
 
 def cell(value: Any) -> str:
-    """A figure as the CSV and the page's table write it: exact, dates as ``YYYY-MM-DD``."""
+    """A figure as the CSV writes it: exact, days as ``YYYY-MM-DD``.
+
+    Moments are ISO 8601 with their offset from UTC (``2026-12-06T14:15+00:00``), which
+    spreadsheets read whatever zone they are opened in.
+    """
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        return value.astimezone(UTC).isoformat(timespec="minutes")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

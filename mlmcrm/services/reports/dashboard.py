@@ -35,12 +35,12 @@ class OrderRow:
     """An order line in a list."""
 
     id: int
-    created_at: str
+    created_at: datetime
     buyer: str
     status: str
-    total: str
+    total: Decimal
     currency: str
-    pv: str
+    pv: Decimal
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,12 @@ def _order_rows(where: str, params: dict, limit: int = 10, *, session: Session) 
     return [
         OrderRow(
             id=r.id,
-            created_at=r.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            created_at=r.created_at,
             buyer=r.buyer,
             status=r.status.replace("_", " "),
-            total=f"{r.total:,.2f}",
+            total=r.total,
             currency=r.currency,
-            pv=f"{r.pv_total.normalize():,f}",
+            pv=r.pv_total.normalize(),
         )
         for r in rows
     ]

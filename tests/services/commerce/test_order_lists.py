@@ -232,3 +232,58 @@ def test_the_admin_list_stops_counting_past_its_limit_and_still_pages_on(
     monkeypatch.setattr(AdminOrdersState, "count_limit", 0)
     state = finance.call(AdminOrdersState.apply_filters, form_data=mine).state
     assert not state.total_more and state.total == 2
+
+
+def _read_in(session, user_id: int, zone: str, locale: str) -> None:
+    session.execute(
+        text("UPDATE user_profiles SET timezone = :z, locale = :l WHERE user_id = :u"),
+        {"z": zone, "l": locale, "u": user_id},
+    )
+    session.commit()
+
+
+def test_order_times_and_amounts_are_shown_as_the_reader_reads_them(owner_session, shop, book):
+    from mlmcrm.services.platform.reader import Reader
+
+    _read_in(owner_session, shop.seller.user_id, "Asia/Tokyo", "de")
+    placed = owner_session.execute(
+        text("SELECT created_at FROM orders WHERE id = :id"), {"id": book["paid"]}
+    ).scalar_one()
+    seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
+    state = seller.call(DistributorOrdersState.load).state
+    row = next(r for r in state.rows if r["id"] == str(book["paid"]))
+    assert row["created_at"] == Reader("Asia/Tokyo", "de").moment(placed)
+    assert "UTC" not in row["created_at"] and "T" not in row["created_at"]
+    assert row["total"] == "21,44", "German writes a decimal comma"
+    assert all("UTC" not in column.label for column in DistributorOrdersState.columns)
+
+
+def test_a_date_filter_names_days_of_the_readers_calendar(owner_session, shop, book):
+    from mlmcrm.services.platform.reader import Reader
+
+    placed = owner_session.execute(
+        text("SELECT created_at FROM orders WHERE id = :id"), {"id": book["paid"]}
+    ).scalar_one()
+    # A zone whose calendar day differs from UTC's at the moment the order was placed.
+    zone = (
+        "Pacific/Pago_Pago" if placed.astimezone(Reader().zone).hour < 11 else "Pacific/Kiritimati"
+    )
+    admin = make_user(owner_session, role="admin")
+    _read_in(owner_session, admin.id, zone, "en")
+    local_day = placed.astimezone(Reader(zone).zone).date()
+    utc_day = placed.astimezone(Reader().zone).date()
+    assert local_day != utc_day
+    staff = HandlerClient.sign_in(owner_session, admin)
+    staff.call(AdminOrdersState.load)
+    same = staff.call(
+        AdminOrdersState.apply_filters,
+        form_data={"since": local_day.isoformat(), "until": local_day.isoformat()},
+    ).state
+    assert str(book["paid"]) in [r["id"] for r in same.rows]
+    other = staff.call(
+        AdminOrdersState.apply_filters,
+        form_data={"since": utc_day.isoformat(), "until": utc_day.isoformat()},
+    ).state
+    assert str(book["paid"]) not in [r["id"] for r in other.rows]
+    refused = staff.call(AdminOrdersState.apply_filters, form_data={"since": "06/12/2026"}).state
+    assert refused.error and refused.filters == other.filters, "a bad date changes nothing"
