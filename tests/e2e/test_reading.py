@@ -100,14 +100,16 @@ def test_times_follow_the_browser_then_the_profile_and_the_photo_shows(browser, 
 
         page.locator("#profile-photo-upload input[type=file]").set_input_files(_photo(tmp_path))
         expect(page.get_by_text("Photo saved.")).to_be_visible()
-        avatar = page.locator("#user-avatar img")
+        # Radix puts the id on the <img>, which it renders once the picture has loaded.
+        avatar = page.locator("img#user-avatar")
         expect(avatar).to_have_attribute(
             "src", re.compile(r"^/api/files/photos/\d+-[0-9a-f]+\.webp$")
         )
         page.wait_for_function(
-            "() => { const i = document.querySelector('#user-avatar img');"
+            "() => { const i = document.querySelector('img#user-avatar');"
             " return i && i.complete && i.naturalWidth === 256; }"
         )
+        expect(page.locator("img#profile-photo")).to_be_visible()
         screenshot(page, "reading-profile-photo")
     finally:
         context.close()

@@ -6,7 +6,6 @@ The orders are those credited to the distributor: their own and their customers'
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from typing import ClassVar
 
 import reflex as rx
@@ -27,7 +26,7 @@ from mlmcrm.settings import get_settings
 from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
-from mlmcrm.state.paged_list import Column, PagedListState
+from mlmcrm.state.paged_list import Column, PagedListState, cells
 
 OWN = "back_office.view"
 
@@ -72,7 +71,7 @@ class DistributorOrdersState(PageOpener, PagedListState, AuthState):
 
     def _reload_extras(self, *, actor: Actor, session: Session) -> None:
         self.subscriptions = [
-            {k: str(v) for k, v in asdict(s).items()}
+            cells(s, self.reader())
             for s in autoship.list_subscriptions(session=session, actor=actor)
         ]
         self.returnable = [

@@ -42,7 +42,7 @@ class CrmState(AuthState):
     due_today: int = 0
 
     def _refresh_badge(self, *, actor: Actor, session: Session) -> None:
-        badge = tasks.reminders(session=session, actor=actor)
+        badge = tasks.reminders(session=session, actor=actor, zone=self.reader().timezone)
         self.overdue, self.due_today = badge.overdue, badge.due_today
 
     @staticmethod

@@ -127,7 +127,7 @@ class ContactState(PageOpener, CrmState):
                 str(task.id),
                 task.type.replace("_", "-"),
                 task.description or "",
-                f"{task.due_at:%Y-%m-%d %H:%M}" if task.due_at else "",
+                self.reader().moment(task.due_at),
                 task.status,
             )
             for task in tasks.list_tasks(
@@ -242,7 +242,7 @@ class ContactState(PageOpener, CrmState):
             data=TaskInput(
                 type=str(form_data.get("type", "follow_up")),
                 description=str(form_data.get("description", "")),
-                due_at=tasks.parse_due(str(form_data.get("due", ""))),
+                due_at=tasks.parse_due(str(form_data.get("due", "")), self.reader().timezone),
                 contact_id=self._current_id(),
             ),
         )

@@ -17,6 +17,7 @@ from mlmcrm.services.crm import tasks
 from mlmcrm.services.crm.contacts import ContactPublic
 from mlmcrm.services.crm.tasks import TaskInput, TaskPublic
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.reader import Reader
 from mlmcrm.state.auth import PageOpener
 from mlmcrm.state.handlers import guarded
 
@@ -45,12 +46,12 @@ class TodayTask:
     href: str
 
 
-def _task(task: TaskPublic) -> TodayTask:
+def _task(task: TaskPublic, reader: Reader) -> TodayTask:
     return TodayTask(
         id=str(task.id),
         type=task.type.replace("_", "-"),
         description=task.description or "",
-        due=f"{task.due_at:%Y-%m-%d %H:%M}" if task.due_at else "",
+        due=reader.moment(task.due_at),
         href=routes.crm_contact_url(task.contact_id) if task.contact_id else "",
     )
 
@@ -75,10 +76,11 @@ class TodayState(PageOpener, CrmState):
 
     def _reload(self, *, actor: Actor, session: Session) -> None:
         now = utcnow()
-        view = tasks.today(session=session, actor=actor, now=now)
+        reader = self.reader()
+        view = tasks.today(session=session, actor=actor, now=now, zone=reader.timezone)
         self.stale = [_lead(contact, now) for contact in view.stale_leads]
-        self.overdue_tasks = [_task(t) for t in view.overdue]
-        self.due_tasks = [_task(t) for t in view.due_today]
+        self.overdue_tasks = [_task(t, reader) for t in view.overdue]
+        self.due_tasks = [_task(t, reader) for t in view.due_today]
         self._refresh_badge(actor=actor, session=session)
 
     @rx.event
@@ -108,7 +110,7 @@ class TodayState(PageOpener, CrmState):
             data=TaskInput(
                 type=str(form_data.get("type", "follow_up")),
                 description=str(form_data.get("description", "")),
-                due_at=tasks.parse_due(str(form_data.get("due", ""))),
+                due_at=tasks.parse_due(str(form_data.get("due", "")), self.reader().timezone),
             ),
         )
         self._reload(actor=actor, session=session)

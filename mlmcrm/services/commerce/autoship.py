@@ -172,7 +172,7 @@ class SubscriptionRow:
     status: str
     next_run_on: str
     failed_attempts: int
-    retry_at: str
+    retry_at: datetime | None
     last_error: str
     items: str
 
@@ -205,7 +205,7 @@ def _rows(subscriptions: list[AutoshipSubscription], *, session: Session) -> lis
             status=s.status,
             next_run_on=s.next_run_on.isoformat(),
             failed_attempts=s.failed_attempts,
-            retry_at=s.retry_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if s.retry_at else "",
+            retry_at=s.retry_at.astimezone(UTC) if s.retry_at else None,
             last_error=s.last_error or "",
             items=", ".join(items.get(s.id, [])),  # type: ignore[arg-type]  # a stored row has an id
         )

@@ -29,6 +29,7 @@ from mlmcrm.services.crm.contacts import ContactPublic, contact_public
 from mlmcrm.services.platform import scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
+from mlmcrm.services.platform.reader import DEFAULT_TIMEZONE, Reader
 
 STALE_AFTER = timedelta(days=14)
 CHECK_IN_DAYS = (6, 21)
@@ -70,22 +71,26 @@ class TaskInput:
     contact_id: int | None = None
 
 
-def parse_due(value: str) -> datetime | None:
-    """A due date typed as ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM`` (UTC), None when empty.
+def parse_due(value: str, zone: str = DEFAULT_TIMEZONE) -> datetime | None:
+    """A due date typed as ``YYYY-MM-DD`` (9:00 that day) or ``YYYY-MM-DDTHH:MM``.
+
+    It is read in the time zone ``zone`` of the person typing it, unless it names its offset;
+    None when empty.
 
     Raises:
         ValidationFailed: Anything else.
     """
     value = (value or "").strip()
+    local = Reader.of(zone, None).zone
     if not value:
         return None
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(9, 0), UTC)
+            return datetime.combine(date.fromisoformat(value), time(9, 0), local).astimezone(UTC)
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValidationFailed("Enter the due date as YYYY-MM-DD or YYYY-MM-DD HH:MM.") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=local)).astimezone(UTC)
 
 
 def _check(data: TaskInput, *, session: Session, actor: Actor) -> tuple[str, str, int | None]:
@@ -211,9 +216,11 @@ def list_tasks(
     return [task_public(task) for task in session.exec(statement).all()]
 
 
-def _day_bounds(now: datetime) -> tuple[datetime, datetime]:
-    start = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
-    return start, start + timedelta(days=1)
+def _day_bounds(now: datetime, zone: str) -> tuple[datetime, datetime]:
+    """Today in the person's time zone, as UTC moments."""
+    calendar = Reader.of(zone, None)
+    day = now.astimezone(calendar.zone).date()
+    return calendar.day_start(day), calendar.day_end(day)
 
 
 @dataclass(frozen=True)
@@ -229,11 +236,16 @@ class Reminders:
         return self.overdue + self.due_today
 
 
-def reminders(*, session: Session, actor: Actor, now: datetime | None = None) -> Reminders:
-    """How many of the actor's open tasks are overdue, and how many are due later today."""
+def reminders(
+    *, session: Session, actor: Actor, now: datetime | None = None, zone: str = DEFAULT_TIMEZONE
+) -> Reminders:
+    """How many of the actor's open tasks are overdue, and how many are due later today.
+
+    Today is the day of the actor's time zone ``zone``.
+    """
     crm.require_owner(actor=actor)
     now = now or utcnow()
-    _, end = _day_bounds(now)
+    _, end = _day_bounds(now, zone)
     base = scoping.restrict(
         select(func.count()).select_from(Task).where(Task.status == "open"),
         actor=actor,
@@ -253,15 +265,19 @@ class Today:
     due_today: list[TaskPublic]
 
 
-def today(*, session: Session, actor: Actor, now: datetime | None = None) -> Today:
+def today(
+    *, session: Session, actor: Actor, now: datetime | None = None, zone: str = DEFAULT_TIMEZONE
+) -> Today:
     """Leads untouched for 14 days (longest first), overdue tasks, then today's tasks.
+
+    Today is the day of the actor's time zone ``zone``.
 
     Raises:
         PermissionDenied: The actor keeps no CRM.
     """
     crm.require_owner(actor=actor)
     now = now or utcnow()
-    _, end = _day_bounds(now)
+    _, end = _day_bounds(now, zone)
     open_stages = [key for key in crm.stage_keys(session=session) if key not in crm.CLOSED_STAGES]
     touched = func.coalesce(Contact.last_touched_at, Contact.created_at)
     stale = session.exec(

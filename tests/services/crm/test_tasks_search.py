@@ -43,6 +43,37 @@ def test_task_validation_changes_nothing(acting, distributor, other_distributor)
     assert tasks.parse_due("2026-12-01") == datetime(2026, 12, 1, 9, tzinfo=UTC)
 
 
+def test_a_due_date_is_read_in_the_zone_of_the_person_typing_it():
+    assert tasks.parse_due("2026-12-01", "America/Chicago") == datetime(2026, 12, 1, 15, tzinfo=UTC)
+    assert tasks.parse_due("2026-12-01T18:30", "Asia/Tokyo") == datetime(
+        2026, 12, 1, 9, 30, tzinfo=UTC
+    )
+    # A time naming its offset means that moment wherever it is typed.
+    assert tasks.parse_due("2026-12-01T18:30+00:00", "Asia/Tokyo") == datetime(
+        2026, 12, 1, 18, 30, tzinfo=UTC
+    )
+    # An unknown zone (a tampered state) falls back to UTC rather than failing.
+    assert tasks.parse_due("2026-12-01", "Mars/Base") == datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+def test_today_is_the_day_of_the_persons_zone(acting, distributor):
+    # 03:00 UTC is still the evening before in Chicago.
+    now = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    evening = _task(acting, distributor, description="evening", due_at=now + timedelta(hours=2))
+    tomorrow_utc = _task(
+        acting, distributor, description="late tonight in UTC", due_at=now + timedelta(hours=20)
+    )
+    with acting(distributor) as session:
+        utc = tasks.today(session=session, actor=distributor, now=now)
+        chicago = tasks.today(session=session, actor=distributor, now=now, zone="America/Chicago")
+        badge = tasks.reminders(session=session, actor=distributor, now=now, zone="Asia/Tokyo")
+    assert [t.id for t in utc.due_today] == [evening.id, tomorrow_utc.id]
+    # Chicago's Dec 1 ends at 06:00 UTC on Dec 2.
+    assert [t.id for t in chicago.due_today] == [evening.id]
+    # Tokyo's Dec 2 runs until 15:00 UTC: only the first is due today there.
+    assert badge.due_today == 1
+
+
 def test_today_view_puts_stale_leads_first_then_overdue_then_today(
     acting, distributor, owner_session
 ):
