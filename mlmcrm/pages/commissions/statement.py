@@ -72,9 +72,11 @@ class StatementState(PageOpener, PagedListState, AuthState):
         progress = standing.standing(session=session, actor=actor, period_id=period_id, live=False)
         self.offset = 0
         self._reload_list(actor=actor, session=session)
-        self.period_label, self.statement_total = mine.period, format(mine.total, "f")
+        self.period_label = mine.period
+        self.statement_total = self.reader().number(mine.total)
         self.by_bonus = [
-            {"title": title, "amount": format(amount, "f")} for title, amount in mine.by_bonus
+            {"title": title, "amount": self.reader().number(amount)}
+            for title, amount in mine.by_bonus
         ]
         self._show_progress(progress)
 
@@ -86,8 +88,10 @@ class StatementState(PageOpener, PagedListState, AuthState):
         label = live.label_for(self.reader().moment)
         self.period_label = f"{live.period}, {label}"
         self.figures_label = label
-        self.statement_total = format(live.total, "f")
-        self.by_bonus = [{"title": e.title, "amount": format(e.amount, "f")} for e in live.earnings]
+        self.statement_total = self.reader().number(live.total)
+        self.by_bonus = [
+            {"title": e.title, "amount": self.reader().number(e.amount)} for e in live.earnings
+        ]
         self._show_progress(live)
 
     def _show_progress(self, progress: standing.StandingPublic) -> None:
@@ -97,7 +101,7 @@ class StatementState(PageOpener, PagedListState, AuthState):
             progress.next_rank.sentence,
         )
         self.closest = progress.next_rank.closest
-        self.pv, self.gv = f"{progress.pv:,}", f"{progress.gv:,}"
+        self.pv, self.gv = self.reader().number(progress.pv), self.reader().number(progress.gv)
         self.met = progress.next_rank.met
 
     @rx.event

@@ -46,17 +46,18 @@ class WalletState(PageOpener, AccountState):
 
     def _load(self, *, actor: Actor, session: Session) -> None:
         shown = wallet_view.my_wallet(session=session, actor=actor)
-        self.balance, self.currency = f"{shown.balance:,.2f}", shown.currency
+        reader = self.reader()
+        self.balance, self.currency = reader.number(shown.balance), shown.currency
         self.negative, self.payable = shown.negative, shown.payable
-        self.threshold = f"{shown.threshold:,.2f}"
+        self.threshold = reader.number(shown.threshold)
         self.method = shown.method
         self.holds = [{"reason": h.reason, "what_to_do": h.what_to_do} for h in shown.holds]
         self.entries = [
             {
                 "id": str(e.id),
-                "at": self.reader().day(e.at),
+                "at": reader.day(e.at),
                 "description": e.description,
-                "amount": f"{e.amount:,.2f}",
+                "amount": reader.number(e.amount),
                 "statement": f"{routes.DISTRIBUTOR_STATEMENT}?period={e.period_id}"
                 if e.period_id
                 else "",
@@ -66,9 +67,9 @@ class WalletState(PageOpener, AccountState):
         self.payouts = [
             {
                 "id": f"#{p.id}",
-                "sent_at": self.reader().day(p.sent_at) if p.sent_at else "",
+                "sent_at": reader.day(p.sent_at),
                 "method": p.method,
-                "amount": f"{p.amount:,.2f} {p.currency}",
+                "amount": reader.money(p.amount, p.currency),
                 "status": p.status,
                 "failure_reason": p.failure_reason,
             }

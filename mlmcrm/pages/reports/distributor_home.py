@@ -129,12 +129,15 @@ class DistributorHomeState(PageOpener, AuthState):
             self.next_rank_sentence = "Your figures appear once this period's first estimate runs."
             self.closest = ""
             return
-        self.figures_label = mine.label_for(self.reader().moment)
+        reader = self.reader()
+        self.figures_label = mine.label_for(reader.moment)
         self.figures_period = mine.period
-        self.pv, self.gv = f"{mine.pv:,}", f"{mine.gv:,}"
+        self.pv, self.gv = reader.number(mine.pv), reader.number(mine.gv)
         self.paid_as_rank, self.title_rank = mine.paid_as, mine.title
-        self.estimated_total = format(mine.total, ",")
-        self.earnings = [{"title": e.title, "amount": format(e.amount, ",")} for e in mine.earnings]
+        self.estimated_total = reader.number(mine.total)
+        self.earnings = [
+            {"title": e.title, "amount": reader.number(e.amount)} for e in mine.earnings
+        ]
         self.next_rank_sentence = mine.next_rank.sentence
         self.closest = mine.next_rank.closest
 
