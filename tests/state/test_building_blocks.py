@@ -232,3 +232,16 @@ def test_a_visitor_handler_runs_one_unit_of_work_shows_errors_and_ignores_a_sess
         ResetPasswordState.submit, form_data={"password": "one passphrase", "confirm": "other"}
     ).state
     assert mismatch.error == "The two passwords are not the same."
+
+
+def test_a_list_filter_cannot_choose_the_time_zone_its_days_are_read_in(owner_session):
+    from mlmcrm.pages.commerce.admin_orders import AdminOrdersState
+    from mlmcrm.pages.compliance.audit import AuditLogState
+
+    officer = make_user(owner_session, role="admin")
+    client = HandlerClient.sign_in(owner_session, officer)
+    for state_cls in (AuditLogState, AdminOrdersState):
+        state = client.call(
+            state_cls.apply_filters, form_data={"zone": "Pacific/Kiritimati", "since": ""}
+        ).state
+        assert state.error == "" and "zone" not in state.filters

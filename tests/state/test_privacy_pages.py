@@ -21,6 +21,7 @@ from mlmcrm.pages.accounts.profile import ProfileState
 from mlmcrm.pages.compliance import privacy as privacy_page
 from mlmcrm.pages.compliance.privacy import PrivacyRequestsState
 from mlmcrm.services.compliance import privacy
+from mlmcrm.services.platform.reader import UTC_READER
 from tests.factories import make_user
 from tests.handlers import HandlerCall, HandlerClient, nothing_changes, unchanged
 from tests.services.compliance.test_privacy import make_person
@@ -100,7 +101,7 @@ def test_a_person_asks_for_erasure_and_sees_its_deadline(owner_session, redis_ur
     )  # the person's own view of it
     assert request.regime == "gdpr"
     assert asked.message == (
-        f"Your request is recorded. Under GDPR we answer by {request.deadline:%Y-%m-%d}; "
+        f"Your request is recorded. Under GDPR we answer by {UTC_READER.day(request.deadline)}; "
         "we will email you."
     )
     assert asked.erasure_waiting is True
@@ -108,9 +109,9 @@ def test_a_person_asks_for_erasure_and_sees_its_deadline(owner_session, redis_ur
         {
             "id": str(request.id),
             "kind": "Erasure",
-            "requested_at": f"{request.requested_at:%Y-%m-%d}",
+            "requested_at": UTC_READER.day(request.requested_at),
             "regime": "GDPR",
-            "deadline": f"{request.deadline:%Y-%m-%d}",
+            "deadline": UTC_READER.day(request.deadline),
             "status": "Open",
             "note": "",
         }

@@ -224,7 +224,7 @@ class ProfileState(PageOpener, AccountState):
         )
         self.message = (
             f"Your request is recorded. Under {shown.regime_name} we answer by "
-            f"{shown.deadline:%Y-%m-%d}; we will email you."
+            f"{self.reader().day(shown.deadline)}; we will email you."
         )
         self._load_privacy(actor=actor, session=session)
 

@@ -31,7 +31,10 @@ class AuditLogState(PageOpener, PagedListState, AuthState):
         Column("reason", "Reason"),
         Column("ip", "From"),
     )
-    filter_names: ClassVar[tuple[str, ...]] = tuple(audit.AuditFilter.__annotations__)
+    # The form's fields; the zone is the reader's own, never a field a browser sets.
+    filter_names: ClassVar[tuple[str, ...]] = tuple(
+        name for name in audit.AuditFilter.__annotations__ if name != "zone"
+    )
     export_name: ClassVar[str] = "audit"
 
     def _fetch(self, query: ListQuery, *, actor: Actor, session: Session):  # type: ignore[no-untyped-def]  # PagedListState's shape
