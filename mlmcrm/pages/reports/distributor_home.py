@@ -126,7 +126,7 @@ class DistributorHomeState(PageOpener, AuthState):
             self.figures_label, self.figures_period = "", ""
             self.pv, self.gv, self.paid_as_rank = "0", "0", "—"
             self.estimated_total, self.earnings = "", []
-            self.next_rank_sentence = "Your figures appear once this period's first estimate runs."
+            self.next_rank_sentence = standing.figures_schedule(session=session)
             self.closest = ""
             return
         self.figures_label, self.figures_period = mine.label, mine.period
