@@ -560,7 +560,8 @@ def _content() -> rx.Component:
             UsersState,
             row_id="person-row-",
             actions=_open_button,
-            empty_text="No account matches.",
+            empty_text="No account matches: clear the search or choose “Any role” and “Any "
+            "status”; invite a staff member below.",
         ),
         rx.cond(UsersState.can_manage, _invite()),
         spacing="4",

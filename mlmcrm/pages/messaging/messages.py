@@ -334,7 +334,8 @@ def _deliveries() -> rx.Component:
             MessagesState,
             row_id="message-row-",
             actions=_retry_button,
-            empty_text="No message matches.",
+            empty_text="No message matches: clear the search, or choose “Any status” and “Any "
+            "channel”.",
         ),
     )
 

@@ -849,7 +849,8 @@ def _detail() -> rx.Component:
         data_table(
             PayoutAdminState,
             row_id="payout-row-",
-            empty_text="No payout matches.",
+            empty_text="No payout matches: clear the search, or choose “Any status” and “Any "
+            "method”.",
             table_id="batch-payouts",
         ),
     )
