@@ -375,3 +375,27 @@ def test_the_statement_opens_on_the_live_estimate_with_the_homes_figures(owner, 
     assert "not closed yet" in refused.error, "an open period's lines are not a distributor's"
     bad = client.call(StatementState.choose, period_id="estimate-999999").state
     assert bad.error != "" and "Traceback" not in bad.error
+
+
+def test_a_period_not_run_yet_is_information_with_its_schedule_not_an_error(owner, company):
+    from mlmcrm.services.commissions import estimates
+    from mlmcrm.services.platform.actor import Actor
+
+    anna = HandlerClient.sign_in(owner, _user_of(owner, company, "A"), path="/statement")
+    with unchanged(owner, "audit_logs", "commission_periods"):
+        before = anna.call(StatementState.load).state
+    assert before.error == "" and before.period_options == []
+    assert before.info == (
+        "Your figures for January 2026 appear after the engine's next estimate: it estimates the"
+        " open period every 15 minutes. The period ends at 00:00 UTC on 1 February 2026; its"
+        " statement, line by line, comes when finance closes it after that."
+    )
+    estimates.estimate_period(actor=Actor.system("estimate"))
+    shown = anna.call(StatementState.load).state
+    assert shown.error == "" and shown.info == "" and shown.statement_total == "120.00"
+    newcomer = make_user(owner, sponsor_id=company.people["A"])
+    late = HandlerClient.sign_in(owner, newcomer, path="/statement")
+    joined_after = late.call(StatementState.load).state
+    assert joined_after.error == "" and joined_after.period_id.startswith("estimate-")
+    assert joined_after.info.startswith("Your figures for January 2026 appear after")
+    assert joined_after.statement_total == "0.00" and joined_after.paid_as == ""
