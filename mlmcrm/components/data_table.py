@@ -121,6 +121,55 @@ SHOW_FIRST = 50
 """How many rows a short list shows before its "Show more" (the rest open under it)."""
 
 
+def _show_more(rest: rx.Var, shown: rx.Component) -> rx.Component:
+    """A "Show N more" that opens ``shown`` (the rows past the first) under the list."""
+    return rx.el.details(
+        rx.el.summary(
+            rx.text(
+                "Show ",
+                rest.length(),  # type: ignore[attr-defined]  # a list Var has length() at run time
+                " more",
+                as_="span",
+                size="2",
+                weight="medium",
+            ),
+            class_name="touch-target show-more",
+            style={"cursor": "pointer", "padding": "0.5rem 0"},
+        ),
+        shown,
+        width="100%",
+    )
+
+
+def capped_list(
+    items: rx.Var,
+    render: Callable[[rx.Var], rx.Component],
+    *,
+    show_first: int = SHOW_FIRST,
+    **props,
+) -> rx.Component:
+    """Items drawn one by one (cards, lines): the first ``show_first``, then "Show more".
+
+    Args:
+        items: A list var.
+        render: Draws one item.
+        show_first: How many show before "Show more".
+        **props: Passed to the list's box (``id``, ``spacing`` …).
+    """
+    rest = items[show_first:]  # type: ignore[index]  # a list Var slices at run time
+    spacing = props.pop("spacing", "2")
+    return rx.vstack(
+        rx.foreach(items[:show_first], render),  # type: ignore[index]  # a list Var slices at run time
+        rx.cond(
+            items.length() > show_first,  # type: ignore[attr-defined]  # a list Var has length() at run time
+            _show_more(rest, rx.vstack(rx.foreach(rest, render), spacing=spacing, width="100%")),
+        ),
+        spacing=spacing,
+        width="100%",
+        **props,
+    )
+
+
 def simple_table(
     columns: Sequence[Column],
     rows: rx.Var,
@@ -167,22 +216,7 @@ def simple_table(
         )
 
     rest = rows[show_first:]  # type: ignore[index]  # a list Var slices at run time
-    more = rx.el.details(
-        rx.el.summary(
-            rx.text(
-                "Show ",
-                rest.length(),  # type: ignore[attr-defined]  # a list Var has length() at run time
-                " more",
-                as_="span",
-                size="2",
-                weight="medium",
-            ),
-            class_name="touch-target show-more",
-            style={"cursor": "pointer", "padding": "0.5rem 0"},
-        ),
-        table(rest, f"{table_id}-more" if table_id else ""),
-        width="100%",
-    )
+    more = _show_more(rest, table(rest, f"{table_id}-more" if table_id else ""))
     return rx.cond(
         rows.length() > 0,  # type: ignore[attr-defined]  # a list Var has length() at run time
         rx.vstack(

@@ -237,3 +237,12 @@ def test_a_short_list_shows_fifty_rows_then_show_more_and_an_empty_one_guides():
     assert "No tags yet: tag a contact." in shown and "Open a contact" in shown
     assert "tags-empty" in shown
     assert tables.SHOW_FIRST == 50
+
+
+def test_long_task_lists_and_timelines_show_fifty_then_show_more():
+    from mlmcrm.pages.crm import contact as contact_page
+    from mlmcrm.pages.crm import today as today_page
+
+    for page in (str(today_page.today_page()), str(contact_page._timeline())):
+        assert ".slice(undefined, 50)" in page and ".slice(50, undefined)" in page
+        assert "details" in page and " more" in page

@@ -136,7 +136,8 @@ def figures_schedule(*, session: Session, period_id: int | None = None) -> str:
 
     The period is ``period_id``, or the newest open one. Its figures come from the scheduled
     live estimate (every :func:`~mlmcrm.services.commissions.estimates.estimate_every`) while
-    it is open, and its statement lines when finance closes it after it ends.
+    it is open, and its statement lines when finance closes it after it ends. A closed period
+    without the person's figures was run before they joined.
     """
     every = int(estimates.estimate_every(session=session).total_seconds() // 60)
     row = session.execute(
@@ -155,7 +156,10 @@ def figures_schedule(*, session: Session, period_id: int | None = None) -> str:
         )
     label = period_label(row.starts_at, row.ends_at)
     if row.status == "closed":
-        return f"{label} is closed: its statement shows every line its run wrote."
+        return (
+            f"Your figures are not in {label}: it was run before you joined. They start with "
+            f"the open period, which the engine estimates every {every_text}."
+        )
     ends = f"{row.ends_at.astimezone(UTC):%H:%M} UTC on {row.ends_at.astimezone(UTC):%-d %B %Y}"
     return (
         f"Your figures for {label} appear after the engine's next estimate: it estimates the "
