@@ -155,21 +155,16 @@ def labelled_select(
             *_options(choices),
             id=field_id,
             name=name,
-            style={"padding": "0.4rem", "minHeight": "2.5rem"},
+            style={
+                "padding": "0.4rem 0.6rem",
+                "minHeight": "2.5rem",
+                "border": "1px solid var(--gray-a7)",
+                "borderRadius": "var(--radius-2)",
+                "background": "var(--color-surface)",
+                "color": "var(--gray-12)",
+            },
             class_name="touch-target",
             **props,
         ),
         spacing="1",
-    )
-
-
-def filter_select(name: str, label: str, values: tuple[str, ...]) -> rx.Component:
-    """A list filter's drop-down: "Any <label>" or one of ``values`` (submitted as ``name``)."""
-    return rx.el.select(
-        rx.el.option(f"Any {label.lower()}", value=""),
-        *[rx.el.option(value, value=value) for value in values],
-        name=name,
-        aria_label=f"Filter by {label.lower()}",
-        style={"padding": "0.4rem"},
-        class_name="touch-target",
     )

@@ -548,7 +548,7 @@ def _filters() -> rx.Component:
             rx.button("Clear", variant="ghost", on_click=ContactsState.clear_filters),
             wrap="wrap",
             gap="2",
-            align="center",
+            align="end",
         ),
         spacing="2",
         width="100%",

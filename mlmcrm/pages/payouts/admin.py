@@ -21,10 +21,11 @@ from mlmcrm import routes
 from mlmcrm.components.data_table import data_table, export_button, simple_table
 from mlmcrm.components.forms import (
     error_message,
-    filter_select,
     labelled_input,
+    labelled_select,
     notice_message,
     section,
+    value_choices,
 )
 from mlmcrm.components.job_progress import job_progress
 from mlmcrm.components.layout import STAFF_NAV, app_shell
@@ -765,8 +766,20 @@ def _payouts_filter() -> rx.Component:
         rx.hstack(
             rx.el.input(type="hidden", name="batch", value=PayoutAdminState.batch_id),
             labelled_input("Code or name", "q", id="payout-search"),
-            filter_select("status", "Status", PAYOUT_STATUSES),
-            filter_select("method", "Method", PAYOUT_METHODS),
+            labelled_select(
+                "Status",
+                "status",
+                value_choices(PAYOUT_STATUSES),
+                any_label="Any status",
+                id="payout-status",
+            ),
+            labelled_select(
+                "Method",
+                "method",
+                value_choices(PAYOUT_METHODS),
+                any_label="Any method",
+                id="payout-method",
+            ),
             rx.button("Find", type="submit", class_name="touch-target"),
             export_button(PayoutAdminState),
             align="end",
