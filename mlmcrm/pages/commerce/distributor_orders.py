@@ -342,7 +342,16 @@ def _orders() -> rx.Component:
             DistributorOrdersState,
             row_id="order-row-",
             actions=_cancel_button,
-            empty_text="No orders yet: share your shop link.",
+            empty_text="No orders here yet: share your shop link, or choose “Any status” and "
+            "clear the search.",
+            empty_action=rx.cond(
+                DistributorOrdersState.shop_link != "",
+                rx.link(
+                    rx.button("Open your shop", variant="soft", class_name="touch-target"),
+                    href=DistributorOrdersState.shop_link,
+                    is_external=True,
+                ),
+            ),
         ),
         rx.text(
             "A starter kit can be cancelled for a full refund within the cooling-off days;"

@@ -280,19 +280,25 @@ class CasesState(PageOpener, PagedListState, AccountState):
 def _filters() -> rx.Component:
     return rx.form(
         rx.hstack(
-            labelled_select("Status", "status", cases.STATUS_FILTER_CHOICES, id="case-status"),
             labelled_select(
-                "Rule", "rule", list(cases.RULES.items()), any_label="Any rule", id="case-rule"
+                "Status", "status", cases.STATUS_FILTER_CHOICES, id="case-status-filter"
+            ),
+            labelled_select(
+                "Rule",
+                "rule",
+                list(cases.RULES.items()),
+                any_label="Any rule",
+                id="case-rule-filter",
             ),
             labelled_select(
                 "Severity",
                 "severity",
                 [(value, value.capitalize()) for value in CASE_SEVERITIES],
                 any_label="Any severity",
-                id="case-severity",
+                id="case-severity-filter",
             ),
             labelled_select(
-                "Assigned to", "assigned", cases.ASSIGNED_FILTER_CHOICES, id="case-assigned"
+                "Assigned to", "assigned", cases.ASSIGNED_FILTER_CHOICES, id="case-assigned-filter"
             ),
             labelled_input("Distributor code or words", "q", id="case-search"),
             rx.button("Filter", type="submit", class_name="touch-target"),

@@ -155,7 +155,7 @@ def _filters() -> rx.Component:
                 "status",
                 list(identity.STATUS_LABELS.items()),
                 any_label="Any status",
-                id="identity-status",
+                id="identity-status-filter",
             ),
             rx.button("Filter", type="submit", class_name="touch-target"),
             align="end",

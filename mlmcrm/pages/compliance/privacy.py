@@ -183,7 +183,9 @@ def _filters() -> rx.Component:
     return rx.form(
         rx.hstack(
             labelled_input("Search: name, email or user id", "q", id="privacy-search"),
-            labelled_select("Status", "status", privacy.STATUS_FILTER_CHOICES, id="privacy-status"),
+            labelled_select(
+                "Status", "status", privacy.STATUS_FILTER_CHOICES, id="privacy-status-filter"
+            ),
             rx.button("Filter", type="submit", class_name="touch-target"),
             export_button(PrivacyRequestsState),
             align="end",
