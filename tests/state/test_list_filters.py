@@ -246,3 +246,20 @@ def test_long_task_lists_and_timelines_show_fifty_then_show_more():
     for page in (str(today_page.today_page()), str(contact_page._timeline())):
         assert ".slice(undefined, 50)" in page and ".slice(50, undefined)" in page
         assert "details" in page and " more" in page
+
+
+def test_the_disclosure_year_is_a_choice_of_the_years_the_service_accepts(owner_session):
+    from mlmcrm.pages.reports.income_disclosure import IncomeDisclosureState
+    from mlmcrm.services.reports import income_disclosure as ids
+
+    officer = make_user(owner_session, role="compliance")
+    tab = HandlerClient.sign_in(owner_session, officer, path=routes.ADMIN_INCOME_DISCLOSURE)
+    shown = tab.call(IncomeDisclosureState.load).state
+    offered = [option["value"] for option in shown.year_options]
+    assert offered == [str(year) for year in ids.year_choices()]
+    assert offered[-1] == str(ids.FIRST_YEAR)
+    for year in offered[:3] + offered[-1:]:
+        assert ids.check_year(year) == int(year), "every year offered is accepted"
+    refused = tab.call(IncomeDisclosureState.show, form_data={"year": "1999"}).state
+    assert refused.error.startswith("Choose a calendar year between")
+    assert refused.year_options == shown.year_options
