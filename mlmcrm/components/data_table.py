@@ -96,6 +96,80 @@ def _table(
     )
 
 
+def empty_state(
+    text: str | rx.Var, action: rx.Component | None = None, *, state_id: str = ""
+) -> rx.Component:
+    """What an empty list says: what to do next, and the button or link that does it.
+
+    Args:
+        text: The guidance ("No contacts yet: add one or import a CSV.").
+        action: A button or link that starts it, shown under the text.
+        state_id: The element id (tests and help links find it).
+    """
+    return rx.vstack(
+        rx.text(text, color=rx.color("gray", 11)),
+        *([action] if action is not None else []),
+        spacing="2",
+        align="start",
+        width="100%",
+        class_name="empty-state",
+        **({"id": state_id} if state_id else {}),
+    )
+
+
+SHOW_FIRST = 50
+"""How many rows a short list shows before its "Show more" (the rest open under it)."""
+
+
+def _show_more(rest: rx.Var, shown: rx.Component) -> rx.Component:
+    """A "Show N more" that opens ``shown`` (the rows past the first) under the list."""
+    return rx.el.details(
+        rx.el.summary(
+            rx.text(
+                "Show ",
+                rest.length(),  # type: ignore[attr-defined]  # a list Var has length() at run time
+                " more",
+                as_="span",
+                size="2",
+                weight="medium",
+            ),
+            class_name="touch-target show-more",
+            style={"cursor": "pointer", "padding": "0.5rem 0"},
+        ),
+        shown,
+        width="100%",
+    )
+
+
+def capped_list(
+    items: rx.Var,
+    render: Callable[[rx.Var], rx.Component],
+    *,
+    show_first: int = SHOW_FIRST,
+    **props,
+) -> rx.Component:
+    """Items drawn one by one (cards, lines): the first ``show_first``, then "Show more".
+
+    Args:
+        items: A list var.
+        render: Draws one item.
+        show_first: How many show before "Show more".
+        **props: Passed to the list's box (``id``, ``spacing`` …).
+    """
+    rest = items[show_first:]  # type: ignore[index]  # a list Var slices at run time
+    spacing = props.pop("spacing", "2")
+    return rx.vstack(
+        rx.foreach(items[:show_first], render),  # type: ignore[index]  # a list Var slices at run time
+        rx.cond(
+            items.length() > show_first,  # type: ignore[attr-defined]  # a list Var has length() at run time
+            _show_more(rest, rx.vstack(rx.foreach(rest, render), spacing=spacing, width="100%")),
+        ),
+        spacing=spacing,
+        width="100%",
+        **props,
+    )
+
+
 def simple_table(
     columns: Sequence[Column],
     rows: rx.Var,
@@ -103,10 +177,15 @@ def simple_table(
     row_id: str = "",
     actions: RowActions | None = None,
     actions_label: str = "",
-    empty_text: str = "Nothing to show yet.",
+    empty_text: str | rx.Var = "Nothing to show yet.",
+    empty_action: rx.Component | None = None,
     table_id: str = "",
+    show_first: int = SHOW_FIRST,
 ) -> rx.Component:
     """A short list that needs no paging (an order's lines, a period's runs): the same table.
+
+    More than ``show_first`` rows: the first show, and a "Show more" opens the rest under them
+    (a ``<details>``; nothing is fetched again).
 
     Args:
         columns: What it shows; ``rows`` is a list var of dicts holding those keys (and
@@ -115,32 +194,49 @@ def simple_table(
         row_id: A prefix for each row's element id.
         actions: Buttons for a row, given the row.
         actions_label: The heading of the actions column.
-        empty_text: What shows when there is no row.
+        empty_text: What shows when there is no row: say what to do next.
+        empty_action: A button or link under ``empty_text`` that does it.
         table_id: The table's element id.
+        show_first: How many rows show before "Show more".
     """
-    headings = [
-        rx.table.column_header_cell(c.label, justify="end" if c.numeric else "start")
-        for c in columns
-    ]
-    return rx.cond(
-        rows.length() > 0,  # type: ignore[attr-defined]  # a list Var has length() at run time
-        _table(
+
+    def table(shown: rx.Var, element_id: str) -> rx.Component:
+        headings = [
+            rx.table.column_header_cell(c.label, justify="end" if c.numeric else "start")
+            for c in columns
+        ]
+        return _table(
             columns,
             headings,
-            rows,
+            shown,
             row_id=row_id,
             actions=actions,
             actions_label=actions_label,
-            table_id=table_id,
+            table_id=element_id,
+        )
+
+    rest = rows[show_first:]  # type: ignore[index]  # a list Var slices at run time
+    more = _show_more(rest, table(rest, f"{table_id}-more" if table_id else ""))
+    return rx.cond(
+        rows.length() > 0,  # type: ignore[attr-defined]  # a list Var has length() at run time
+        rx.vstack(
+            table(rows[:show_first], table_id),  # type: ignore[index]  # a list Var slices at run time
+            rx.cond(
+                rows.length() > show_first,  # type: ignore[attr-defined]  # a list Var has length() at run time
+                more,
+            ),
+            spacing="2",
+            width="100%",
         ),
-        rx.text(empty_text, color=rx.color("gray", 11)),
+        empty_state(empty_text, empty_action, state_id=f"{table_id}-empty" if table_id else ""),
     )
 
 
 def pager(state: type[PagedListState]) -> rx.Component:
     """Which rows show ("1–50 of 312"), and the Previous and Next buttons.
 
-    A list that stops counting (``count_limit``) shows "1–50 of more than 1050".
+    A list that stops counting (``count_limit``) shows "1–50 of more than 1050"; an empty list
+    shows no pager (:func:`data_table` shows its guidance instead).
     """
     first = state.offset + 1
     last = rx.cond(
@@ -199,7 +295,8 @@ def data_table(
     row_id: str = "",
     actions: RowActions | None = None,
     actions_label: str = "",
-    empty_text: str = "Nothing to show yet.",
+    empty_text: str | rx.Var = "Nothing to show yet.",
+    empty_action: rx.Component | None = None,
     table_id: str = "",
 ) -> rx.Component:
     """The rows of ``state`` as a table (cards on a phone) with its pager.
@@ -209,7 +306,8 @@ def data_table(
         row_id: A prefix for each row's element id (the row's ``id`` field follows).
         actions: Buttons for a row (open, delete …), given the row.
         actions_label: The heading of the actions column.
-        empty_text: What shows when no row matches.
+        empty_text: What shows when no row matches: say what to do next.
+        empty_action: A button or link under ``empty_text`` that does it.
         table_id: The table's element id.
     """
     table = _table(
@@ -225,9 +323,9 @@ def data_table(
         rx.cond(
             state.total > 0,
             table,
-            rx.text(empty_text, color=rx.color("gray", 11)),
+            empty_state(empty_text, empty_action, state_id=f"{table_id}-empty" if table_id else ""),
         ),
-        pager(state),
+        rx.cond((state.total > 0) | (state.offset > 0), pager(state)),
         spacing="3",
         width="100%",
     )

@@ -195,6 +195,7 @@ class PagedListState(rx.State, mixin=True):
         """Filter by the form (unknown fields are ignored); back to the first page."""
         data = form_data if isinstance(form_data, dict) else {}
         previous, previous_offset = dict(self.filters), self.offset
+        shown = (self.rows, self.total, self.total_more)
         self.filters = {
             name: str(data.get(name, "") or "")[:MAX_FILTER_LENGTH] for name in self.filter_names
         }
@@ -204,6 +205,7 @@ class PagedListState(rx.State, mixin=True):
         except ValidationFailed:
             # A refused filter is not kept: the list and every later reload stay as they were.
             self.filters, self.offset = previous, previous_offset
+            self.rows, self.total, self.total_more = shown
             raise
 
     @rx.event

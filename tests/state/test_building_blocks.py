@@ -198,7 +198,7 @@ def test_the_audit_log_is_a_paged_list_for_compliance_only(owner_session):
     state = client.call(AuditLogState.sort_by, key="action").state
     assert [r["action"] for r in state.rows] == ["probe.a", "probe.b", "probe.c"]
     bad = client.call(AuditLogState.apply_filters, form_data={"since": "yesterday"}).state
-    assert "YYYY-MM-DD" in bad.error and bad.rows == []
+    assert "YYYY-MM-DD" in bad.error and bad.rows == state.rows, "a refused filter changes nothing"
     client.call(AuditLogState.apply_filters, form_data={"action": "probe.", "actor": officer.email})
     table = _csv(client.call(AuditLogState.export_csv))
     assert table[0][:3] == ["When", "Actor", "Action"]

@@ -19,10 +19,11 @@ from mlmcrm import routes
 from mlmcrm.components.data_table import data_table, export_button, simple_table
 from mlmcrm.components.forms import (
     error_message,
-    filter_select,
     labelled_input,
+    labelled_select,
     notice_message,
     section,
+    value_choices,
 )
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.errors import NotFound
@@ -524,8 +525,20 @@ def _content() -> rx.Component:
         rx.form(
             rx.hstack(
                 labelled_input("Name, email, phone or code", "q", id="person-email"),
-                filter_select("role", "Role", USER_ROLES),
-                filter_select("status", "Status", USER_STATUSES),
+                labelled_select(
+                    "Role",
+                    "role",
+                    value_choices(USER_ROLES),
+                    any_label="Any role",
+                    id="person-role-filter",
+                ),
+                labelled_select(
+                    "Status",
+                    "status",
+                    value_choices(USER_STATUSES),
+                    any_label="Any status",
+                    id="person-status-filter",
+                ),
                 rx.button("Find", type="submit", class_name="touch-target"),
                 export_button(UsersState),
                 rx.cond(
@@ -560,7 +573,8 @@ def _content() -> rx.Component:
             UsersState,
             row_id="person-row-",
             actions=_open_button,
-            empty_text="No account matches.",
+            empty_text="No account matches: clear the search or choose “Any role” and “Any "
+            "status”; invite a staff member below.",
         ),
         rx.cond(UsersState.can_manage, _invite()),
         spacing="4",

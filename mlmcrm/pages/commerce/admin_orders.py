@@ -9,7 +9,14 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm.components.data_table import data_table, export_button
-from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.forms import (
+    error_message,
+    labelled_input,
+    labelled_select,
+    notice_message,
+    section,
+    value_choices,
+)
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.errors import NotFound
 from mlmcrm.models.orders import ORDER_STATUSES
@@ -144,22 +151,12 @@ def _filters() -> rx.Component:
     return rx.form(
         rx.grid(
             labelled_input("Order #", "order_id", id="filter-order"),
-            rx.vstack(
-                rx.el.label(
-                    "Status",
-                    html_for="filter-status",
-                    style={"fontSize": "var(--font-size-2)", "fontWeight": "500"},
-                ),
-                rx.el.select(
-                    rx.el.option("Any status", value=""),
-                    *[rx.el.option(value, value=value) for value in ORDER_STATUSES],
-                    id="filter-status",
-                    name="status",
-                    style={"padding": "0.4rem"},
-                    class_name="touch-target",
-                ),
-                spacing="1",
-                width="100%",
+            labelled_select(
+                "Status",
+                "status",
+                value_choices(ORDER_STATUSES),
+                any_label="Any status",
+                id="filter-status",
             ),
             labelled_input("Distributor (id or code)", "distributor", id="filter-distributor"),
             labelled_input("Buyer", "buyer", id="filter-buyer"),
@@ -279,7 +276,8 @@ def admin_orders_page() -> rx.Component:
                 AdminOrdersState,
                 row_id="order-row-",
                 actions=_open_button,
-                empty_text="No orders match.",
+                empty_text="No order matches: widen the dates, choose “Any status” or clear a "
+                "field.",
             ),
             spacing="4",
             width="100%",

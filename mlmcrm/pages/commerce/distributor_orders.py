@@ -13,7 +13,14 @@ from sqlmodel import Session
 
 from mlmcrm import routes
 from mlmcrm.components.data_table import data_table, export_button
-from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.forms import (
+    error_message,
+    labelled_input,
+    labelled_select,
+    notice_message,
+    section,
+    value_choices,
+)
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.errors import PermissionDenied
 from mlmcrm.models import Distributor
@@ -314,21 +321,12 @@ def _orders() -> rx.Component:
         "Orders",
         rx.form(
             rx.hstack(
-                rx.vstack(
-                    rx.el.label(
-                        "Status",
-                        html_for="orders-status",
-                        style={"fontSize": "var(--font-size-2)", "fontWeight": "500"},
-                    ),
-                    rx.el.select(
-                        rx.el.option("Any status", value=""),
-                        *[rx.el.option(value, value=value) for value in ORDER_STATUSES],
-                        id="orders-status",
-                        name="status",
-                        style={"padding": "0.4rem"},
-                        class_name="touch-target",
-                    ),
-                    spacing="1",
+                labelled_select(
+                    "Status",
+                    "status",
+                    value_choices(ORDER_STATUSES),
+                    any_label="Any status",
+                    id="orders-status",
                 ),
                 labelled_input("Buyer or order #", "search", id="orders-search"),
                 rx.button("Filter", type="submit", class_name="touch-target"),
@@ -343,7 +341,16 @@ def _orders() -> rx.Component:
             DistributorOrdersState,
             row_id="order-row-",
             actions=_cancel_button,
-            empty_text="No orders yet: share your shop link.",
+            empty_text="No orders here yet: share your shop link, or choose “Any status” and "
+            "clear the search.",
+            empty_action=rx.cond(
+                DistributorOrdersState.shop_link != "",
+                rx.link(
+                    rx.button("Open your shop", variant="soft", class_name="touch-target"),
+                    href=DistributorOrdersState.shop_link,
+                    is_external=True,
+                ),
+            ),
         ),
         rx.text(
             "A starter kit can be cancelled for a full refund within the cooling-off days;"

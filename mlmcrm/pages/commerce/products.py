@@ -8,7 +8,14 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm.components.data_table import data_table, export_button
-from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.forms import (
+    error_message,
+    labelled_input,
+    labelled_select,
+    notice_message,
+    section,
+    value_choices,
+)
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.models.catalog import PRODUCT_STATUSES
@@ -307,13 +314,12 @@ def _list() -> rx.Component:
         rx.form(
             rx.hstack(
                 labelled_input("SKU or name", "q", id="product-search"),
-                rx.el.select(
-                    rx.el.option("Any status", value=""),
-                    *[rx.el.option(value, value=value) for value in PRODUCT_STATUSES],
-                    name="status",
-                    aria_label="Filter by status",
-                    style={"padding": "0.4rem"},
-                    class_name="touch-target",
+                labelled_select(
+                    "Status",
+                    "status",
+                    value_choices(PRODUCT_STATUSES),
+                    any_label="Any status",
+                    id="product-status-filter",
                 ),
                 rx.button("Find", type="submit", class_name="touch-target"),
                 export_button(ProductsState),
@@ -328,7 +334,8 @@ def _list() -> rx.Component:
             ProductsState,
             row_id="product-row-",
             actions=_actions,
-            empty_text="No product matches.",
+            empty_text="No product matches: clear the search or choose “Any status”, or add a "
+            "product with the form below.",
         ),
         spacing="3",
         width="100%",

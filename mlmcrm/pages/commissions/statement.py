@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm.components.data_table import data_table, export_button
-from mlmcrm.components.forms import error_message
+from mlmcrm.components.forms import error_message, info_message
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
 from mlmcrm.services.commissions import standing, statements
 from mlmcrm.services.platform.actor import Actor
@@ -39,6 +40,8 @@ class StatementState(PageOpener, PagedListState, AuthState):
     pv: str = "0"
     gv: str = "0"
     met: list[str] = []
+    info: str = ""
+    """What will happen and when, for a period the engine has not run yet (not an error)."""
 
     list_permission: ClassVar[str] = "back_office.view"
     columns: ClassVar[tuple[Column, ...]] = (
@@ -57,6 +60,7 @@ class StatementState(PageOpener, PagedListState, AuthState):
         )
 
     def _show(self, *, actor: Actor, session: Session) -> None:
+        self.info = ""
         if not self.period_id:
             return
         if self.period_id.startswith(ESTIMATE):
@@ -69,7 +73,6 @@ class StatementState(PageOpener, PagedListState, AuthState):
         mine = statements.statement(
             session=session, actor=actor, period_id=period_id, with_lines=False
         )
-        progress = standing.standing(session=session, actor=actor, period_id=period_id, live=False)
         self.offset = 0
         self._reload_list(actor=actor, session=session)
         self.period_label = mine.period
@@ -78,13 +81,29 @@ class StatementState(PageOpener, PagedListState, AuthState):
             {"title": title, "amount": self.reader().number(amount)}
             for title, amount in mine.by_bonus
         ]
+        try:
+            progress = standing.standing(
+                session=session, actor=actor, period_id=period_id, live=False
+            )
+        except standing.NoFiguresYet as missing:
+            self._not_run_yet(missing, session=session)
+            return
         self._show_progress(progress)
 
     def _show_estimate(self, period_id: int, *, actor: Actor, session: Session) -> None:
         """The open period from its live estimate: totals per bonus, no lines yet."""
-        live = standing.standing(session=session, actor=actor, period_id=period_id)
         self.offset = 0
         self._reload_list(actor=actor, session=session)
+        try:
+            live = standing.standing(session=session, actor=actor, period_id=period_id)
+        except standing.NoFiguresYet as missing:
+            chosen = next(
+                (o["label"] for o in self.period_options if o["id"] == self.period_id), ""
+            )
+            self.period_label, self.figures_label = chosen, ""
+            self.statement_total, self.by_bonus = self.reader().number(Decimal("0.00")), []
+            self._not_run_yet(missing, session=session)
+            return
         label = live.label_for(self.reader().moment)
         self.period_label = f"{live.period}, {label}"
         self.figures_label = label
@@ -93,6 +112,14 @@ class StatementState(PageOpener, PagedListState, AuthState):
             {"title": e.title, "amount": self.reader().number(e.amount)} for e in live.earnings
         ]
         self._show_progress(live)
+
+    def _not_run_yet(self, missing: standing.NoFiguresYet, *, session: Session) -> None:
+        """No figures for this person in the period yet: say when they come, not an error."""
+        self.info = standing.figures_schedule(
+            session=session, period_id=missing.period_id, clock=self.reader().moment
+        )
+        self.paid_as = self.title_rank = self.next_rank = self.next_rank_sentence = ""
+        self.closest, self.pv, self.gv, self.met = "", "0", "0", []
 
     def _show_progress(self, progress: standing.StandingPublic) -> None:
         self.paid_as, self.title_rank = progress.paid_as, progress.title
@@ -120,6 +147,8 @@ class StatementState(PageOpener, PagedListState, AuthState):
         if self.period_options and self.period_id not in offered:
             self.period_id = self.period_options[0]["id"]
         self._show(actor=actor, session=session)
+        if not self.period_options:
+            self.info = standing.figures_schedule(session=session, clock=self.reader().moment)
 
     @rx.event
     @guarded("back_office.view")
@@ -128,11 +157,20 @@ class StatementState(PageOpener, PagedListState, AuthState):
         if parse_id(period_id.removeprefix(ESTIMATE)) is None:
             self.error = "That period does not exist."
             return
+        if period_id.startswith(ESTIMATE) and all(
+            option["id"] != period_id for option in self.period_options
+        ):
+            self.error = "That period has no live estimate: choose one from the list."
+            return
         self.period_id = period_id
         self._show(actor=actor, session=session)
 
 
 def _progress_card() -> rx.Component:
+    return rx.cond(StatementState.info == "", _progress(), rx.fragment())
+
+
+def _progress() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading("Rank progress", size="4"),
@@ -200,7 +238,7 @@ def statement_page() -> rx.Component:
         data_table(
             StatementState,
             empty_text=rx.cond(
-                StatementState.figures_label != "",
+                (StatementState.figures_label != "") | (StatementState.info != ""),
                 "Lines are written when the period is run; until then, the totals above are "
                 "the live estimate.",
                 "No commission was earned in this period.",
@@ -213,11 +251,8 @@ def statement_page() -> rx.Component:
     )
     content = rx.vstack(
         error_message(StatementState.error),
-        rx.cond(
-            StatementState.period_options.length() > 0,
-            body,
-            rx.text("No commission period has been closed yet.", color=rx.color("gray", 11)),
-        ),
+        info_message(StatementState.info, message_id="statement-info"),
+        rx.cond(StatementState.period_options.length() > 0, body),
         spacing="4",
         width="100%",
     )

@@ -98,7 +98,11 @@ def _content() -> rx.Component:
         ),
         _filters(),
         error_message(AuditLogState.error),
-        data_table(AuditLogState, row_id="audit-row-", empty_text="No rows match."),
+        data_table(
+            AuditLogState,
+            row_id="audit-row-",
+            empty_text="No audit row matches: widen the dates or clear a field.",
+        ),
         spacing="4",
         width="100%",
     )

@@ -17,8 +17,8 @@ from sqlmodel import Session
 from mlmcrm.components.data_table import data_table, simple_table
 from mlmcrm.components.forms import (
     error_message,
-    filter_select,
     labelled_input,
+    labelled_select,
     notice_message,
     section,
 )
@@ -276,30 +276,25 @@ class CasesState(PageOpener, PagedListState, AccountState):
 def _filters() -> rx.Component:
     return rx.form(
         rx.hstack(
-            rx.el.select(
-                rx.el.option("Open and investigating", value=""),
-                *[rx.el.option(status, value=status) for status in CASE_STATUSES],
-                rx.el.option("Closed (resolved or dismissed)", value="closed"),
-                rx.el.option("Every case", value="all"),
-                name="status",
-                aria_label="Filter by status",
-                class_name="touch-target",
+            labelled_select(
+                "Status", "status", cases.STATUS_FILTER_CHOICES, id="case-status-filter"
             ),
-            rx.el.select(
-                rx.el.option("Any rule", value=""),
-                *[rx.el.option(label, value=key) for key, label in cases.RULES.items()],
-                name="rule",
-                aria_label="Filter by rule",
-                class_name="touch-target",
+            labelled_select(
+                "Rule",
+                "rule",
+                list(cases.RULES.items()),
+                any_label="Any rule",
+                id="case-rule-filter",
             ),
-            filter_select("severity", "severity", CASE_SEVERITIES),
-            rx.el.select(
-                rx.el.option("Anyone's", value=""),
-                rx.el.option("Mine", value="me"),
-                rx.el.option("Nobody's", value="nobody"),
-                name="assigned",
-                aria_label="Filter by assignee",
-                class_name="touch-target",
+            labelled_select(
+                "Severity",
+                "severity",
+                [(value, value.capitalize()) for value in CASE_SEVERITIES],
+                any_label="Any severity",
+                id="case-severity-filter",
+            ),
+            labelled_select(
+                "Assigned to", "assigned", cases.ASSIGNED_FILTER_CHOICES, id="case-assigned-filter"
             ),
             labelled_input("Distributor code or words", "q", id="case-search"),
             rx.button("Filter", type="submit", class_name="touch-target"),

@@ -17,8 +17,8 @@ from mlmcrm import routes
 from mlmcrm.components.data_table import data_table
 from mlmcrm.components.forms import (
     error_message,
-    filter_select,
     labelled_input,
+    labelled_select,
     notice_message,
     section,
 )
@@ -150,7 +150,13 @@ def _filters() -> rx.Component:
     return rx.form(
         rx.hstack(
             labelled_input("Search: legal name, email or code", "q", id="identity-search"),
-            filter_select("status", "status", tuple(identity.STATUS_LABELS)),
+            labelled_select(
+                "Status",
+                "status",
+                list(identity.STATUS_LABELS.items()),
+                any_label="Any status",
+                id="identity-status-filter",
+            ),
             rx.button("Filter", type="submit", class_name="touch-target"),
             align="end",
             wrap="wrap",

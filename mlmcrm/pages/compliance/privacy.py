@@ -15,7 +15,13 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm.components.data_table import data_table, export_button
-from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.forms import (
+    error_message,
+    labelled_input,
+    labelled_select,
+    notice_message,
+    section,
+)
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.services.compliance import privacy
@@ -30,14 +36,6 @@ from mlmcrm.state.paged_list import Column, PagedListState
 MANAGE = privacy.MANAGE
 CLEAR = ("error", "message")
 CONFIRM_WORD = "ERASE"
-STATUS_CHOICES = (
-    ("", "Waiting for an answer"),
-    ("open", "Open"),
-    ("extended", "Extended"),
-    ("completed", "Completed"),
-    ("refused", "Refused"),
-    ("all", "All"),
-)
 
 
 def days_left_text(item: privacy.PrivacyRequestPublic) -> str:
@@ -185,12 +183,8 @@ def _filters() -> rx.Component:
     return rx.form(
         rx.hstack(
             labelled_input("Search: name, email or user id", "q", id="privacy-search"),
-            rx.el.select(
-                *[rx.el.option(label, value=value) for value, label in STATUS_CHOICES],
-                name="status",
-                aria_label="Filter by status",
-                style={"padding": "0.4rem"},
-                class_name="touch-target",
+            labelled_select(
+                "Status", "status", privacy.STATUS_FILTER_CHOICES, id="privacy-status-filter"
             ),
             rx.button("Filter", type="submit", class_name="touch-target"),
             export_button(PrivacyRequestsState),
@@ -343,7 +337,8 @@ def _content() -> rx.Component:
                 align="center",
             ),
             actions_label="Answer",
-            empty_text="No privacy request waits for an answer.",
+            empty_text="No privacy request matches: choose “All” under Status to see the "
+            "answered ones too.",
             table_id="privacy-requests",
         ),
         _answer(),

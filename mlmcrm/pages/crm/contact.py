@@ -8,6 +8,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm import routes
+from mlmcrm.components.data_table import capped_list
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.errors import NotFound
 from mlmcrm.models import Contact
@@ -524,7 +525,7 @@ def _timeline() -> rx.Component:
         rx.vstack(
             rx.text("Timeline", weight="bold", size="2"),
             _log_form(),
-            rx.foreach(
+            capped_list(
                 ContactState.timeline,
                 lambda line: rx.hstack(
                     rx.text(line.at, size="1", color=rx.color("gray", 10), min_width="7.5rem"),

@@ -15,9 +15,10 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm import routes
-from mlmcrm.components.data_table import data_table, export_button
+from mlmcrm.components.data_table import data_table, empty_state, export_button
+from mlmcrm.components.forms import labelled_select
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
-from mlmcrm.errors import NotFound
+from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.pages.crm.common import CrmState, Draggable, DropZone, crm_tabs, messages
 from mlmcrm.services.crm import contacts, crm, crm_search
 from mlmcrm.services.crm.contacts import ContactFilter, ContactInput, ContactPublic
@@ -102,6 +103,10 @@ class ContactsState(PageOpener, PagedListState, CrmState):
     board_columns: list[StageColumn] = []
     hits: list[Hit] = []
     stages: list[StageOption] = []
+    tag_options: list[dict[str, str]] = []
+    narrowed: bool = False
+    """Whether a search or filter narrows the contacts (the empty list says so)."""
+    source_options: list[dict[str, str]] = []
     dragging: str = ""
     show_add: bool = False
 
@@ -159,14 +164,31 @@ class ContactsState(PageOpener, PagedListState, CrmState):
         self.query, self.stage_filter = self.filters["q"], self.filters["stage"]
         self.offset = 0
 
+    def _narrow_and_reload(self, *, actor: Actor, session: Session, **changes: str) -> None:
+        """Narrow and show; a refused filter (an unknown stage, tag or source) changes nothing."""
+        previous, previous_offset = dict(self.filters), self.offset
+        self._narrow(**changes)
+        try:
+            self._reload(actor=actor, session=session)
+        except ValidationFailed:
+            self.filters, self.offset = previous, previous_offset
+            self.query, self.stage_filter = previous.get("q", ""), previous.get("stage", "")
+            raise
+
     def _reload(self, *, actor: Actor, session: Session) -> None:
         self.stages = [StageOption(s.key, s.label) for s in crm.stages(session=session)]
+        offered = contacts.filter_values(session=session, actor=actor)
+        self.tag_options = [{"value": tag, "label": tag} for tag in offered.tags]
+        self.source_options = [
+            {"value": source, "label": source.capitalize()} for source in offered.sources
+        ]
         filters = self._contact_filter()
         self.board_columns = [
             StageColumn(stage.key, stage.label, count, [_card(c) for c in cards])
             for stage, count, cards in contacts.board(session=session, actor=actor, filters=filters)
         ]
         self._reload_list(actor=actor, session=session)
+        self.narrowed = any(str(value).strip() for value in self.filters.values())
         self.hits = []
         if filters.query.strip():
             self.hits = [
@@ -204,23 +226,38 @@ class ContactsState(PageOpener, PagedListState, CrmState):
     @guarded(PERMISSION)
     def search(self, value: str, *, actor: Actor, session: Session) -> None:
         """Search as the person types: the board, the list and the export follow."""
-        self._narrow(q=str(value))
-        self._reload(actor=actor, session=session)
+        self._narrow_and_reload(actor=actor, session=session, q=str(value))
 
     @rx.event
     @guarded(PERMISSION)
     def filter_stage(self, value: str, *, actor: Actor, session: Session) -> None:
         """Narrow by stage (``all`` clears)."""
-        self._narrow(stage="" if value == "all" else str(value))
-        self._reload(actor=actor, session=session)
+        self._narrow_and_reload(
+            actor=actor, session=session, stage="" if value == "all" else str(value)
+        )
+
+    @rx.event
+    @guarded(PERMISSION)
+    def filter_tag(self, value: str, *, actor: Actor, session: Session) -> None:
+        """Narrow by one of the tags the contacts have (empty clears)."""
+        self._narrow_and_reload(actor=actor, session=session, tag=str(value))
+
+    @rx.event
+    @guarded(PERMISSION)
+    def filter_source(self, value: str, *, actor: Actor, session: Session) -> None:
+        """Narrow by one of the sources the contacts came from (empty clears)."""
+        self._narrow_and_reload(actor=actor, session=session, source=str(value))
 
     @rx.event
     @guarded(PERMISSION)
     def apply_filters(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """Narrow by the fields of the form (tag and source); the search and stage stay."""
         data = form_data if isinstance(form_data, dict) else {}
-        self._narrow(**{name: str(data[name]) for name in FILTER_LIMITS if name in data})
-        self._reload(actor=actor, session=session)
+        self._narrow_and_reload(
+            actor=actor,
+            session=session,
+            **{name: str(data[name]) for name in FILTER_LIMITS if name in data},
+        )
 
     @rx.event
     @guarded(PERMISSION)
@@ -390,13 +427,43 @@ def _row_actions(row: rx.Var) -> rx.Component:
     )
 
 
+def _empty_text() -> rx.Var:
+    return rx.cond(
+        ContactsState.narrowed,
+        "No contact matches: clear the filters, or add a contact.",
+        "No contacts yet: add one, or import a CSV of the people you know.",
+    )
+
+
+def _empty_action() -> rx.Component:
+    return rx.hstack(
+        rx.button("Add a contact", on_click=ContactsState.toggle_add, class_name="touch-target"),
+        rx.link(
+            rx.button("Import a CSV", variant="soft", class_name="touch-target"),
+            href=routes.CRM_IMPORT,
+        ),
+        rx.cond(
+            ContactsState.narrowed,
+            rx.button(
+                "Clear the filters",
+                variant="ghost",
+                on_click=ContactsState.clear_filters,
+                class_name="touch-target",
+            ),
+        ),
+        wrap="wrap",
+    )
+
+
 def _list() -> rx.Component:
     return data_table(
         ContactsState,
         row_id="crm-row-",
         actions=_row_actions,
         actions_label="Move to",
-        empty_text="No contacts match.",
+        empty_text=_empty_text(),
+        empty_action=_empty_action(),
+        table_id="crm-list",
     )
 
 
@@ -460,23 +527,28 @@ def _filters() -> rx.Component:
                 value=rx.cond(ContactsState.stage_filter == "", "all", ContactsState.stage_filter),
                 on_change=ContactsState.filter_stage,
             ),
-            rx.form(
-                rx.hstack(
-                    rx.input(name="tag", placeholder="Tag", aria_label="Tag", width="8rem"),
-                    rx.input(
-                        name="source", placeholder="Source", aria_label="Source", width="8rem"
-                    ),
-                    rx.button("Filter", type="submit", variant="soft"),
-                    spacing="2",
-                    wrap="wrap",
-                ),
-                on_submit=ContactsState.apply_filters,
-                reset_on_submit=False,
+            labelled_select(
+                "Tag",
+                "tag",
+                ContactsState.tag_options,
+                any_label="Any tag",
+                id="crm-tag-filter",
+                value=ContactsState.filters.get("tag", ""),
+                on_change=ContactsState.filter_tag,
+            ),
+            labelled_select(
+                "Source",
+                "source",
+                ContactsState.source_options,
+                any_label="Any source",
+                id="crm-source-filter",
+                value=ContactsState.filters.get("source", ""),
+                on_change=ContactsState.filter_source,
             ),
             rx.button("Clear", variant="ghost", on_click=ContactsState.clear_filters),
             wrap="wrap",
             gap="2",
-            align="center",
+            align="end",
         ),
         spacing="2",
         width="100%",
@@ -540,7 +612,15 @@ def contacts_page() -> rx.Component:
         _add_form(),
         _filters(),
         _hits(),
-        rx.cond(ContactsState.view == "board", _board(), _list()),
+        rx.cond(
+            ContactsState.view == "board",
+            rx.cond(
+                ContactsState.total > 0,
+                _board(),
+                empty_state(_empty_text(), _empty_action(), state_id="crm-board-empty"),
+            ),
+            _list(),
+        ),
         spacing="3",
         width="100%",
     )

@@ -9,6 +9,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm import routes
+from mlmcrm.components.data_table import capped_list
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.errors import NotFound
 from mlmcrm.models.base import utcnow
@@ -172,13 +173,13 @@ def today_page() -> rx.Component:
             TodayState.overdue_tasks.length() == 0,
             rx.text("Nothing overdue.", size="2", color=rx.color("gray", 11)),
         ),
-        rx.foreach(TodayState.overdue_tasks, lambda t: _task_row(t, "red")),
+        capped_list(TodayState.overdue_tasks, lambda t: _task_row(t, "red")),
         rx.heading("Due today", size="4"),
         rx.cond(
             TodayState.due_tasks.length() == 0,
             rx.text("Nothing else due today.", size="2", color=rx.color("gray", 11)),
         ),
-        rx.foreach(TodayState.due_tasks, lambda t: _task_row(t, "amber")),
+        capped_list(TodayState.due_tasks, lambda t: _task_row(t, "amber")),
         rx.card(
             rx.form(
                 rx.flex(

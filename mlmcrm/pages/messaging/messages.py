@@ -17,10 +17,11 @@ from sqlmodel import Session
 from mlmcrm.components.data_table import data_table, export_button, simple_table
 from mlmcrm.components.forms import (
     error_message,
-    filter_select,
     labelled_input,
+    labelled_select,
     notice_message,
     section,
+    value_choices,
 )
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.models.messaging import MESSAGE_CHANNELS, MESSAGE_STATUSES
@@ -305,8 +306,20 @@ def _deliveries() -> rx.Component:
         rx.form(
             rx.hstack(
                 labelled_input("Address", "q", id="message-address"),
-                filter_select("status", "Status", MESSAGE_STATUSES),
-                filter_select("channel", "Channel", MESSAGE_CHANNELS),
+                labelled_select(
+                    "Status",
+                    "status",
+                    value_choices(MESSAGE_STATUSES),
+                    any_label="Any status",
+                    id="message-status-filter",
+                ),
+                labelled_select(
+                    "Channel",
+                    "channel",
+                    value_choices(MESSAGE_CHANNELS),
+                    any_label="Any channel",
+                    id="message-channel-filter",
+                ),
                 rx.button("Find", type="submit", class_name="touch-target"),
                 export_button(MessagesState),
                 align="end",
@@ -334,7 +347,8 @@ def _deliveries() -> rx.Component:
             MessagesState,
             row_id="message-row-",
             actions=_retry_button,
-            empty_text="No message matches.",
+            empty_text="No message matches: clear the search, or choose “Any status” and “Any "
+            "channel”.",
         ),
     )
 

@@ -12,7 +12,13 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.components.data_table import simple_table
-from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.forms import (
+    error_message,
+    labelled_input,
+    labelled_select,
+    notice_message,
+    section,
+)
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, STAFF_NAV, app_shell
 from mlmcrm.pages.network.genealogy_state import DOWNLINE_COLUMNS, GenealogyState
 
@@ -162,17 +168,13 @@ def _table() -> rx.Component:
         rx.grid(
             labelled_input("From level", "level_from", id="f-level-from", type="number"),
             labelled_input("To level", "level_to", id="f-level-to", type="number"),
-            labelled_input("Rank id", "rank", id="f-rank", type="number"),
-            rx.vstack(
-                rx.el.label("Account", html_for="f-active"),
-                rx.el.select(
-                    rx.el.option("Any", value=""),
-                    rx.el.option("Account active", value="yes"),
-                    rx.el.option("Suspended or terminated", value="no"),
-                    name="active",
-                    id="f-active",
-                ),
-                spacing="1",
+            labelled_select("Rank", "rank", S.rank_options, any_label="Any rank", id="f-rank"),
+            labelled_select(
+                "Account",
+                "active",
+                (("yes", "Account active"), ("no", "Suspended or terminated")),
+                any_label="Any",
+                id="f-active",
             ),
             labelled_input("Joined from", "joined_from", id="f-joined-from", type="date"),
             labelled_input("Joined before", "joined_to", id="f-joined-to", type="date"),

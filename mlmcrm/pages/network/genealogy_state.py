@@ -25,10 +25,12 @@ from mlmcrm.services.platform.actor import Actor
 from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
-from mlmcrm.state.paged_list import Column
+from mlmcrm.state.paged_list import MAX_FILTER_LENGTH, Column
 
 PAGE = 50
 VIEW = "genealogy.view"
+FILTERS = ("level_from", "level_to", "rank", "active", "joined_from", "joined_to", "name")
+"""The downline filter form's fields (others are ignored)."""
 MANAGE = "genealogy.manage"
 
 DOWNLINE_COLUMNS = (
@@ -112,6 +114,7 @@ class GenealogyState(PageOpener, AuthState):
     pending_move: dict[str, str] = {}
     tank: list[dict[str, str]] = []
     settings: dict[str, str] = {}
+    rank_options: list[dict[str, str]] = []
 
     def _open_viewer(self, *, actor: Actor, session: Session) -> None:
         """The top of the actor's view of the tree, the holding tank and the settings."""
@@ -121,6 +124,10 @@ class GenealogyState(PageOpener, AuthState):
         top = views.top_of(session=session, actor=actor, tree=self.tree)
         self._show(top, actor=actor, session=session)
         self._load_tank(actor=actor, session=session)
+        self.rank_options = [
+            {"value": str(choice.id), "label": choice.name}
+            for choice in views.rank_choices(session=session)
+        ]
         if self.can_manage:
             current = genealogy.get_settings(session=session)
             self.settings = {k: str(v) for k, v in current.__dict__.items()}
@@ -269,12 +276,12 @@ class GenealogyState(PageOpener, AuthState):
     @guarded(VIEW, clear=("error",))
     def filter_table(self, form_data: dict, *, actor: Actor, session: Session) -> None:
         """List the focused person's downline with the filters, in level order."""
-        self.filters = {k: str(v) for k, v in form_data.items()}
-        if any(
-            v == -1
-            for v in (_int(self.filters.get("level_from")), _int(self.filters.get("level_to")))
-        ):
+        data = form_data if isinstance(form_data, dict) else {}
+        wanted = {name: str(data.get(name, "") or "")[:MAX_FILTER_LENGTH] for name in FILTERS}
+        if any(v == -1 for v in (_int(wanted.get("level_from")), _int(wanted.get("level_to")))):
             raise ValidationFailed("Levels are whole numbers.")
+        views.rank_filter(wanted.get("rank", ""), session=session)
+        self.filters = wanted
         self._page("", actor=actor, session=session)
 
     @rx.event

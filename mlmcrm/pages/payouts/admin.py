@@ -21,10 +21,11 @@ from mlmcrm import routes
 from mlmcrm.components.data_table import data_table, export_button, simple_table
 from mlmcrm.components.forms import (
     error_message,
-    filter_select,
     labelled_input,
+    labelled_select,
     notice_message,
     section,
+    value_choices,
 )
 from mlmcrm.components.job_progress import job_progress
 from mlmcrm.components.layout import STAFF_NAV, app_shell
@@ -767,8 +768,20 @@ def _payouts_filter() -> rx.Component:
         rx.hstack(
             rx.el.input(type="hidden", name="batch", value=PayoutAdminState.batch_id),
             labelled_input("Code or name", "q", id="payout-search"),
-            filter_select("status", "Status", PAYOUT_STATUSES),
-            filter_select("method", "Method", PAYOUT_METHODS),
+            labelled_select(
+                "Status",
+                "status",
+                value_choices(PAYOUT_STATUSES),
+                any_label="Any status",
+                id="payout-status-filter",
+            ),
+            labelled_select(
+                "Method",
+                "method",
+                value_choices(PAYOUT_METHODS),
+                any_label="Any method",
+                id="payout-method-filter",
+            ),
             rx.button("Find", type="submit", class_name="touch-target"),
             export_button(PayoutAdminState),
             align="end",
@@ -851,7 +864,8 @@ def _detail() -> rx.Component:
         data_table(
             PayoutAdminState,
             row_id="payout-row-",
-            empty_text="No payout matches.",
+            empty_text="No payout matches: clear the search, or choose “Any status” and “Any "
+            "method”.",
             table_id="batch-payouts",
         ),
     )

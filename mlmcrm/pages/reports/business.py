@@ -361,7 +361,14 @@ def _controls() -> rx.Component:
 
 def _table() -> rx.Component:
     cases = [
-        (report.key, simple_table(_columns(report), ReportsState.rows, empty_text="No figures."))
+        (
+            report.key,
+            simple_table(
+                _columns(report),
+                ReportsState.rows,
+                empty_text="No figures in these dates: widen them, or choose another report.",
+            ),
+        )
         for report in business.REPORTS
     ]
     return rx.match(ReportsState.report, *cases, rx.fragment())

@@ -126,7 +126,9 @@ class DistributorHomeState(PageOpener, AuthState):
             self.figures_label, self.figures_period = "", ""
             self.pv, self.gv, self.paid_as_rank = "0", "0", "—"
             self.estimated_total, self.earnings = "", []
-            self.next_rank_sentence = "Your figures appear once this period's first estimate runs."
+            self.next_rank_sentence = standing.figures_schedule(
+                session=session, clock=self.reader().moment
+            )
             self.closest = ""
             return
         reader = self.reader()

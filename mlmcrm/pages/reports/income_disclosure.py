@@ -15,7 +15,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm.components.data_table import simple_table
-from mlmcrm.components.forms import error_message, labelled_input, notice_message, section
+from mlmcrm.components.forms import error_message, labelled_select, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import income_disclosure as ids
@@ -68,6 +68,7 @@ class IncomeDisclosureState(PageOpener, AccountState):
     """The year shown and its statement."""
 
     year: str = ""
+    year_options: list[dict[str, str]] = []
     rows: list[dict[str, str]] = []
     periods: str = ""
     not_closed: str = ""
@@ -77,6 +78,9 @@ class IncomeDisclosureState(PageOpener, AccountState):
         self.rows, self.periods, self.not_closed, self.method = [], "", "", []
 
     def _load(self, year: int, *, actor: Actor, session: Session) -> None:
+        self.year_options = [
+            {"value": str(choice), "label": str(choice)} for choice in ids.year_choices()
+        ]
         self.year = str(year)
         self._clear()
         disclosure = ids.statement(session=session, actor=actor, year=year)
@@ -122,8 +126,12 @@ class IncomeDisclosureState(PageOpener, AccountState):
 def _year_form() -> rx.Component:
     return rx.form(
         rx.hstack(
-            labelled_input(
-                "Calendar year", "year", id="ids-year", default_value=IncomeDisclosureState.year
+            labelled_select(
+                "Calendar year",
+                "year",
+                IncomeDisclosureState.year_options,
+                id="ids-year",
+                default_value=IncomeDisclosureState.year,
             ),
             rx.button("Show", type="submit", class_name="touch-target"),
             align="end",

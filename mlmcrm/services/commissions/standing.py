@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,7 @@ from mlmcrm.engine.plan import Rank
 from mlmcrm.errors import NotFound
 from mlmcrm.models import CompPlan
 from mlmcrm.models.commissions import NEWEST_FIGURES_CTE, figures_label
+from mlmcrm.services.commissions import estimates
 from mlmcrm.services.commissions.commission_periods import period_label
 from mlmcrm.services.commissions.statements import own_distributor, title_of
 from mlmcrm.services.platform import permissions
@@ -124,6 +125,64 @@ def _joined(parts: list[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+class NoFiguresYet(NotFound):
+    """The engine has not run (or estimated) a period, or not since this person joined.
+
+    Information, not a fault: :func:`figures_schedule` says when the figures come.
+    """
+
+    def __init__(self, message: str, *, period_id: int | None = None) -> None:
+        super().__init__(message)
+        self.period_id = period_id
+
+
+def figures_schedule(
+    *,
+    session: Session,
+    period_id: int | None = None,
+    clock: Callable[[datetime], str] | None = None,
+) -> str:
+    """When a period's figures come, in words (for a period the engine has not run yet).
+
+    ``clock`` writes the period's end as the reader reads it (their zone); without it in UTC.
+
+    The period is ``period_id``, or the newest open one. Its figures come from the scheduled
+    live estimate (every :func:`~mlmcrm.services.commissions.estimates.estimate_every`) while
+    it is open, and its statement lines when finance closes it after it ends. A closed period
+    without the person's figures was run before they joined.
+    """
+    every = int(estimates.estimate_every(session=session).total_seconds() // 60)
+    row = session.execute(
+        text(
+            "SELECT id, starts_at, ends_at, status FROM commission_periods"
+            " WHERE (CAST(:period AS bigint) IS NULL AND status <> 'closed') OR id = :period"
+            " ORDER BY starts_at DESC LIMIT 1"
+        ),
+        {"period": period_id},
+    ).first()
+    every_text = _count(every, "minute")
+    if row is None:
+        return (
+            "Your figures appear once a commission period is open: the first opens when the "
+            f"company activates its plan, then the engine estimates it every {every_text}."
+        )
+    label = period_label(row.starts_at, row.ends_at)
+    if row.status == "closed":
+        return (
+            f"Your figures are not in {label}: it was run before you joined. They start with "
+            f"the open period, which the engine estimates every {every_text}."
+        )
+    if clock is not None:
+        ends = clock(row.ends_at)
+    else:
+        ends = f"{row.ends_at.astimezone(UTC):%H:%M} UTC on {row.ends_at.astimezone(UTC):%-d %B %Y}"
+    return (
+        f"Your figures for {label} appear after the engine's next estimate: it estimates the "
+        f"open period every {every_text}. The period ends at {ends}; its statement, line by "
+        "line, comes when finance closes it after that."
+    )
+
+
 def _rank_name(code: str) -> str:
     return code.replace("_", " ").title()
 
@@ -139,7 +198,7 @@ def _source(*, session: Session, staff: bool, period_id: int | None, live: bool)
             {"with_previews": staff},
         ).first()
         if row is None:
-            raise NotFound("No figures yet: the engine has not run this period.")
+            raise NoFiguresYet("No figures yet: the engine has not run this period.")
         period_id, live = row.period_id, row.kind == "estimate"
     estimate = None
     if live:
@@ -176,7 +235,9 @@ def _source(*, session: Session, staff: bool, period_id: int | None, live: bool)
         {"period": period_id, "staff": staff},
     ).first()
     if run is None:
-        raise NotFound("No figures yet: the engine has not run this period.")
+        raise NoFiguresYet(
+            "No figures yet: the engine has not run this period.", period_id=period_id
+        )
     return _Source(
         "closed" if run.status == "closed" else "preview",
         _STATS,
@@ -458,7 +519,9 @@ def standing(
         {"period": source.period_id, "who": who},
     ).first()
     if row is None:
-        raise NotFound("No figures yet for this distributor in this period.")
+        raise NoFiguresYet(
+            "No figures yet for this distributor in this period.", period_id=source.period_id
+        )
     plan = _plan(source.plan_id, session=session)
     codes = [rank.id for rank in plan.ranks]
     paid_index = codes.index(row.paid_as) if row.paid_as in codes else 0

@@ -258,6 +258,17 @@ def _row(case: ComplianceCase, code: str | None, name: str | None, email: str | 
     )
 
 
+STATUS_FILTER_CHOICES = (
+    ("", "Open and investigating"),
+    *((status, status.capitalize()) for status in CASE_STATUSES),
+    ("closed", "Closed (resolved or dismissed)"),
+    ("all", "Every case"),
+)
+"""The queue's status filter: ``(value, label)`` pairs :func:`list_cases` accepts."""
+ASSIGNED_FILTER_CHOICES = (("", "Anyone's"), ("me", "Mine"), ("nobody", "Nobody's"))
+"""The queue's assignee filter: ``(value, label)`` pairs :func:`list_cases` accepts."""
+
+
 def list_cases(
     *,
     session: Session,

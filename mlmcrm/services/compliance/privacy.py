@@ -133,6 +133,11 @@ WAITING = ("open", "extended")
 """The statuses of a request still to answer."""
 STATUS_FILTERS = ("", *PRIVACY_STATUSES, "all")
 """What the staff list filters by: "" is every request still to answer."""
+STATUS_FILTER_CHOICES = tuple(
+    (value, {"": "Waiting for an answer", "all": "All"}.get(value) or STATUS_LABELS[value])
+    for value in STATUS_FILTERS
+)
+"""The status filter's ``(value, label)`` choices, in :data:`STATUS_FILTERS`' order."""
 MIN_REASON = 5
 MAX_REASON = 1000
 

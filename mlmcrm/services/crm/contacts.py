@@ -650,19 +650,75 @@ def timeline(  # noqa: PLR0913 - what to include is chosen by the caller
     return [entry for _, entry in entries[:limit]]
 
 
+MAX_FILTER_VALUES = 500
+"""The most tags (and sources) the list's filters offer, the most used first."""
+
+
+@dataclass(frozen=True)
+class FilterValues:
+    """The tags and sources the actor's contacts have: what the list's filters offer."""
+
+    tags: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+def filter_values(*, session: Session, actor: Actor) -> FilterValues:
+    """The tags and the sources (lower case) of the actor's contacts, the most used first.
+
+    Raises:
+        PermissionDenied: The actor keeps no CRM.
+    """
+    crm.require_owner(actor=actor)
+    mine = scoping.restrict(select(Contact.id), actor=actor, entity="contact").where(
+        Contact.owner_id == actor.user_id
+    )
+    tag = func.unnest(Contact.tags).label("tag")
+    tags = select(tag).where(col(Contact.id).in_(mine)).subquery()
+    tag_rows = session.execute(
+        sa.select(tags.c.tag)
+        .group_by(tags.c.tag)
+        .order_by(func.count().desc(), tags.c.tag)
+        .limit(MAX_FILTER_VALUES)
+    ).all()
+    source = func.lower(func.btrim(Contact.source))
+    source_rows = session.execute(
+        sa.select(source)
+        .where(col(Contact.id).in_(mine), source != "")
+        .group_by(source)
+        .order_by(func.count().desc(), source)
+        .limit(MAX_FILTER_VALUES)
+    ).all()
+    return FilterValues(
+        tags=tuple(str(row[0]) for row in tag_rows if row[0]),
+        sources=tuple(str(row[0]) for row in source_rows if row[0]),
+    )
+
+
 def _filtered(*, session: Session, actor: Actor, filters: ContactFilter) -> Any:
     from mlmcrm.services.crm import crm_search
 
     crm.require_owner(actor=actor)
-    statement = scoping.restrict(select(Contact), actor=actor, entity="contact").where(
+    mine = scoping.restrict(select(Contact), actor=actor, entity="contact").where(
         Contact.owner_id == actor.user_id
     )
+    statement = mine
     if filters.stage.strip():
-        statement = statement.where(Contact.stage == filters.stage.strip())
-    if filters.tag.strip():
-        statement = statement.where(col(Contact.tags).contains([filters.tag.strip().lower()]))
-    if filters.source.strip():
-        statement = statement.where(func.lower(Contact.source) == filters.source.strip().lower())
+        statement = statement.where(
+            Contact.stage == crm.check_stage(filters.stage, session=session)
+        )
+    tag, source = filters.tag.strip().lower(), filters.source.strip().lower()
+    for value, what, condition in (
+        (tag, "tag", col(Contact.tags).contains([tag])),
+        (source, "source", func.lower(Contact.source) == source),
+    ):
+        if not value:
+            continue
+        # A tag or source none of the actor's contacts has is not one the filter offers.
+        if not session.execute(sa.select(mine.where(condition).exists())).scalar():
+            raise ValidationFailed(
+                f"Choose a {what} from the list: none of your contacts has {value!r}."
+            )
+        statement = statement.where(condition)
     query, needles = crm_search.contact_terms(filters.query)
     if query is not None:
         statement = statement.where(

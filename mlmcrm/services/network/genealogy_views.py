@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,39 @@ def _tree(tree: str) -> int:
         return store.tree_number(tree)
     except ValueError as error:
         raise ValidationFailed("Choose the sponsor tree or the placement tree.") from error
+
+
+@dataclass(frozen=True)
+class RankChoice:
+    """A rank the downline can be filtered by: the ``ranks`` row's id and its name."""
+
+    id: int
+    name: str
+
+
+def rank_choices(*, session: Session) -> list[RankChoice]:
+    """Every rank a distributor can hold, the plan's order (lowest first).
+
+    The active plan's ranks come first (``ranks.level`` is their order in it); ranks a former plan
+    had follow, since people may still hold them.
+    """
+    rows = session.execute(text("SELECT id, name FROM ranks ORDER BY level")).all()
+    return [RankChoice(id=int(row.id), name=str(row.name)) for row in rows]
+
+
+def rank_filter(value: str, *, session: Session) -> int | None:
+    """The rank id a downline filter names (empty: any rank).
+
+    Raises:
+        ValidationFailed: Not one of :func:`rank_choices`.
+    """
+    text_value = str(value or "").strip()
+    if not text_value:
+        return None
+    known = {str(choice.id): choice.id for choice in rank_choices(session=session)}
+    if text_value not in known:
+        raise ValidationFailed("Choose a rank from the list.")
+    return known[text_value]
 
 
 def top_of(*, session: Session, actor: Actor, tree: str) -> int:

@@ -208,6 +208,11 @@ def _bounds(year: int) -> tuple[datetime, datetime]:
     return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
 
 
+def year_choices() -> list[int]:
+    """The calendar years a statement can be asked for, this year first (:func:`check_year`)."""
+    return list(range(date.today().year, FIRST_YEAR - 1, -1))
+
+
 def check_year(value: object) -> int:
     """The calendar year ``value`` names, from 2000 to this year.
 

@@ -114,7 +114,8 @@ def test_staff_filter_sort_and_export_what_the_admin_list_shows(owner_session, s
     [logged] = _exports(owner_session, shop.finance.user_id)
     assert logged["filters"]["distributor"] == shop.distributor.code and logged["rows"] == 2
     bad = finance.call(AdminOrdersState.apply_filters, form_data={"status": "lost"}).state
-    assert "Status must be one of" in bad.error and bad.rows == []
+    assert "Status must be one of" in bad.error
+    assert bad.rows == shown.rows and bad.filters["status"] == "", "the list stays as it was"
 
 
 @pytest.mark.parametrize("role", ["distributor", "compliance"])
@@ -287,3 +288,24 @@ def test_a_date_filter_names_days_of_the_readers_calendar(owner_session, shop, b
     assert str(book["paid"]) not in [r["id"] for r in other.rows]
     refused = staff.call(AdminOrdersState.apply_filters, form_data={"since": "06/12/2026"}).state
     assert refused.error and refused.filters == other.filters, "a bad date changes nothing"
+
+
+def test_a_status_the_form_never_offered_is_refused_and_changes_nothing(owner_session, shop, book):
+    seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
+    seller.call(DistributorOrdersState.load)
+    paid = seller.call(DistributorOrdersState.apply_filters, form_data={"status": "paid"}).state
+    assert paid.error == "" and [row["id"] for row in paid.rows] == [str(book["paid"])]
+    admin = HandlerClient.sign_in(owner_session, _user(owner_session, shop.admin_id))
+    admin.call(ProductsState.load)
+    active = admin.call(ProductsState.apply_filters, form_data={"status": "active"}).state
+    assert active.error == "" and active.rows and {r["status"] for r in active.rows} == {"active"}
+    with nothing_changes(owner_session):
+        for bad in ("lost", "paid' OR '1'='1", "x" * 500):
+            refused = seller.call(
+                DistributorOrdersState.apply_filters, form_data={"status": bad}
+            ).state
+            assert "Status must be one of" in refused.error
+            assert refused.filters == paid.filters and refused.rows == paid.rows
+            refused = admin.call(ProductsState.apply_filters, form_data={"status": bad}).state
+            assert "Status must be one of" in refused.error
+            assert refused.filters == active.filters and refused.rows == active.rows

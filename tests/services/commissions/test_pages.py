@@ -375,3 +375,32 @@ def test_the_statement_opens_on_the_live_estimate_with_the_homes_figures(owner, 
     assert "not closed yet" in refused.error, "an open period's lines are not a distributor's"
     bad = client.call(StatementState.choose, period_id="estimate-999999").state
     assert bad.error != "" and "Traceback" not in bad.error
+
+
+def test_a_period_not_run_yet_is_information_with_its_schedule_not_an_error(owner, company):
+    from datetime import UTC, datetime
+
+    from mlmcrm.services.commissions import estimates
+    from mlmcrm.services.platform.actor import Actor
+    from mlmcrm.services.platform.reader import UTC_READER
+
+    anna = HandlerClient.sign_in(owner, _user_of(owner, company, "A"), path="/statement")
+    with unchanged(owner, "audit_logs", "commission_periods"):
+        before = anna.call(StatementState.load).state
+    assert before.error == "" and before.period_options == []
+    ends = UTC_READER.moment(datetime(2026, 2, 1, tzinfo=UTC))
+    assert ends == "Feb 1, 2026, 12:00\u202fAM", "the reader's zone (UTC here) and locale"
+    assert before.info == (
+        "Your figures for January 2026 appear after the engine's next estimate: it estimates the"
+        f" open period every 15 minutes. The period ends at {ends}; its"
+        " statement, line by line, comes when finance closes it after that."
+    )
+    estimates.estimate_period(actor=Actor.system("estimate"))
+    shown = anna.call(StatementState.load).state
+    assert shown.error == "" and shown.info == "" and shown.statement_total == "120.00"
+    newcomer = make_user(owner, sponsor_id=company.people["A"])
+    late = HandlerClient.sign_in(owner, newcomer, path="/statement")
+    joined_after = late.call(StatementState.load).state
+    assert joined_after.error == "" and joined_after.period_id.startswith("estimate-")
+    assert joined_after.info.startswith("Your figures for January 2026 appear after")
+    assert joined_after.statement_total == "0.00" and joined_after.paid_as == ""
