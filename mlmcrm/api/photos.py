@@ -18,13 +18,14 @@ from mlmcrm.api import browser_session
 from mlmcrm.errors import DomainError
 from mlmcrm.services.accounts import photos
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.photo_address import PHOTO_URL_PREFIX
 
 router = APIRouter(include_in_schema=False)
 CACHE = "private, max-age=31536000, immutable"
 NOT_FOUND = "No such photo."
 
 
-@router.get(photos.PHOTO_URL_PREFIX + "{name}")
+@router.get(PHOTO_URL_PREFIX + "{name}")
 async def photo(request: Request, name: str) -> Response:
     """The photo ``name`` to a signed-in person; 404 to anyone else or for an unknown name."""
 

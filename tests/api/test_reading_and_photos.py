@@ -9,6 +9,7 @@ from sqlalchemy import text
 from mlmcrm import routes, settings
 from mlmcrm.api import create_api
 from mlmcrm.services.accounts import photos
+from mlmcrm.services.platform import photo_address
 from mlmcrm.session_cookie import cookie_name
 from tests.factories import PASSWORD, make_user
 from tests.services.accounts.test_reading_and_photo import _picture
@@ -96,7 +97,7 @@ def test_a_photo_is_served_to_signed_in_people_only(client, owner_session, app_u
     assert "private" in seen.headers["cache-control"]
     for probe in ("../../secrets.json", "1-0123456789abcdef.png", "%2e%2e%2fsecrets"):
         answer = client.get(
-            photos.PHOTO_URL_PREFIX + probe, headers={"cookie": f"{cookie_name()}={token}"}
+            photo_address.PHOTO_URL_PREFIX + probe, headers={"cookie": f"{cookie_name()}={token}"}
         )
         assert answer.status_code == 404
     revoked = client.get(url, headers={"cookie": f"{cookie_name()}=not-a-session"})

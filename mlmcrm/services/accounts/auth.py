@@ -58,10 +58,10 @@ from mlmcrm.models import (
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import totp
 from mlmcrm.services.accounts.passwords import hash_password, needs_rehash, verify_password
-from mlmcrm.services.accounts.photos import shown_photo
 from mlmcrm.services.platform import audit, crypto, permissions
 from mlmcrm.services.platform.actor import Actor, valid_ip
 from mlmcrm.services.platform.client_address import throttle_key
+from mlmcrm.services.platform.photo_address import shown_photo
 from mlmcrm.services.platform.reader import DEFAULT_LOCALE, DEFAULT_TIMEZONE
 
 ABSOLUTE_TIMEOUT = timedelta(days=7)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -26,9 +25,9 @@ from mlmcrm.integrations import storage
 from mlmcrm.models import UserProfile
 from mlmcrm.services.platform import audit, permissions
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.photo_address import PHOTO_NAME, name_of, photo_url
 
 PHOTO_FOLDER = "photos"
-PHOTO_URL_PREFIX = "/api/files/photos/"
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 """The largest upload taken."""
 MAX_PHOTO_PIXELS = 40_000_000
@@ -37,28 +36,6 @@ PHOTO_SIZE = 256
 """The stored photo's width and height in pixels."""
 ACCEPTED_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
 TOO_MANY_PIXELS = "The photo has too many pixels; upload a smaller one."
-_NAME = re.compile(r"(\d+)-[0-9a-f]{16}\.webp")
-
-
-def photo_url(name: str) -> str:
-    """The address of the stored photo ``name``."""
-    return f"{PHOTO_URL_PREFIX}{name}"
-
-
-def shown_photo(url: str | None) -> str:
-    """``url`` when it is the address of a photo the app stored, else "" (initials are shown).
-
-    Addresses from elsewhere (older data) are not shown: the Content-Security-Policy loads
-    images from the app's own origin only.
-    """
-    return url if url and _name_of(url) else ""
-
-
-def _name_of(url: str | None) -> str | None:
-    if url and url.startswith(PHOTO_URL_PREFIX):
-        name = url[len(PHOTO_URL_PREFIX) :]
-        return name if _NAME.fullmatch(name) else None
-    return None
 
 
 def resized(data: bytes) -> bytes:
@@ -155,7 +132,7 @@ def erase_photo(url: str | None) -> None:
 
 
 def _forget(url: str | None, *, keep: str | None = None) -> None:
-    name = _name_of(url)
+    name = name_of(url)
     if name and name != keep:
         storage.delete(f"{PHOTO_FOLDER}/{name}")
 
@@ -166,7 +143,7 @@ def photo_file(name: str) -> bytes:
     Raises:
         NotFound: Not a photo's name (or one that tries to leave the folder), or none stored.
     """
-    if not _NAME.fullmatch(name or ""):
+    if not PHOTO_NAME.fullmatch(name or ""):
         raise NotFound("No such photo.")
     try:
         return storage.get(PHOTO_FOLDER, name)

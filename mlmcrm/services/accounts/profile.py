@@ -24,10 +24,10 @@ from mlmcrm.errors import NotFound, PermissionDenied, ValidationFailed
 from mlmcrm.models import Contact, Distributor, User, UserProfile
 from mlmcrm.models.base import utcnow
 from mlmcrm.models.users import USER_ROLES, USER_STATUSES
-from mlmcrm.services.accounts.photos import shown_photo
 from mlmcrm.services.platform import audit, crypto, listing, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
+from mlmcrm.services.platform.photo_address import shown_photo
 from mlmcrm.services.platform.public import PUBLIC_CONFIG
 from mlmcrm.services.platform.reader import (
     DEFAULT_LOCALE,

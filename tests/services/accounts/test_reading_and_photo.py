@@ -13,6 +13,7 @@ from mlmcrm.integrations import storage
 from mlmcrm.models import AuditLog, UserProfile
 from mlmcrm.services.accounts import auth, photos, profile
 from mlmcrm.services.compliance import privacy
+from mlmcrm.services.platform import photo_address
 from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
 from tests.handlers import unchanged
@@ -140,7 +141,7 @@ def test_a_photo_is_checked_resized_stored_without_metadata_and_audited(owner_se
         filename="me.jpg",
     )
     owner_session.commit()
-    assert url.startswith(photos.PHOTO_URL_PREFIX) and url.endswith(".webp")
+    assert url.startswith(photo_address.PHOTO_URL_PREFIX) and url.endswith(".webp")
     stored = photos.photo_file(url.rsplit("/", 1)[1])
     with Image.open(io.BytesIO(stored)) as image:
         assert image.format == "WEBP" and image.size == (photos.PHOTO_SIZE, photos.PHOTO_SIZE)
@@ -223,8 +224,8 @@ def test_an_erasure_removes_the_photo_file(owner_session):
 
 
 def test_only_the_apps_own_photo_addresses_are_shown():
-    assert photos.shown_photo("https://avatars.example.com/me.png") == ""
-    assert photos.shown_photo(None) == ""
-    assert photos.shown_photo("/api/files/photos/7-0123456789abcdef.webp") == (
+    assert photo_address.shown_photo("https://avatars.example.com/me.png") == ""
+    assert photo_address.shown_photo(None) == ""
+    assert photo_address.shown_photo("/api/files/photos/7-0123456789abcdef.webp") == (
         "/api/files/photos/7-0123456789abcdef.webp"
     )
