@@ -23,6 +23,7 @@ from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFaile
 from mlmcrm.models.commissions import NEWEST_FIGURES_CTE, figures_label
 from mlmcrm.models.genealogy import PLACEMENT_TREE
 from mlmcrm.services.network import genealogy_store as store
+from mlmcrm.services.network.genealogy import get_settings
 from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, exact_amount
@@ -549,6 +550,25 @@ def level_counts(*, session: Session, actor: Actor, tree: str, distributor_id: i
     """
     require_visible(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
     return store.level_counts(_tree(tree), distributor_id, session=session)
+
+
+def outer_leg_bottom(*, session: Session, actor: Actor, distributor_id: int, side: str) -> int:
+    """The last person down a person's outer ``left`` or ``right`` leg of the placement tree.
+
+    The outer left leg follows the left child from the person down until there is none (the
+    automatic placement's "outer left" spillover puts a newcomer there); the store finds its end
+    with index probes rather than a walk. The person itself when that side is empty.
+
+    Raises:
+        ValidationFailed: ``side`` is neither ``left`` nor ``right``, or the plan is a matrix.
+        NotFound: The person is not in the actor's view of the placement tree.
+    """
+    if side not in ("left", "right"):
+        raise ValidationFailed("Choose the outer left or the outer right leg.")
+    if get_settings(session=session).placement_tree != "binary":
+        raise ValidationFailed("Outer legs belong to a binary placement tree.")
+    require_visible(session=session, actor=actor, tree="placement", distributor_id=distributor_id)
+    return store.outer_leg_bottom(distributor_id, 1 if side == "left" else 2, session=session)
 
 
 def is_binary(tree: str) -> bool:
