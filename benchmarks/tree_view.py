@@ -10,7 +10,8 @@ first levels opened, about 200 people, drawn and laid out (React Flow shows a bo
 measured it). The target is under 1 s.
 
 It prints each load, p50/p95/max and the load average, and last one JSON object with
-``people_shown``, ``p50_ms``, ``p95_ms`` and ``max_ms``.
+``people_shown``, ``p50_ms``, ``p95_ms``, ``max_ms`` and, for comparison, ``page_live_p50_ms``
+(navigation start to the page being live, as every page of the app, before its data).
 
     .venv/bin/python benchmarks/tree_view.py [--distributors 20000] [--samples 10]
         [--database-url URL | --keep] [--redis-db 9]
@@ -71,9 +72,13 @@ def _seed(args: argparse.Namespace) -> tuple[str, str | None]:
     return url, name
 
 
-def _drop(name: str) -> None:
-    with psycopg.connect(libpq_url(_server_url()), autocommit=True) as conn:
+def _drop(name: str, server: str) -> None:
+    with psycopg.connect(libpq_url(server), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+lives: list[float] = []
+"""Navigation start to the page being live (hydrated, its state connected), for comparison."""
 
 
 def _measure(app: App, cookie: str, samples: int, least: int) -> tuple[list[float], int]:
@@ -83,6 +88,7 @@ def _measure(app: App, cookie: str, samples: int, least: int) -> tuple[list[floa
     name, _, value = cookie.partition("=")
     times: list[float] = []
     shown = 0
+    lives.clear()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable, args=["--no-sandbox", "--disable-gpu"]
@@ -94,12 +100,25 @@ def _measure(app: App, cookie: str, samples: int, least: int) -> tuple[list[floa
         for index in range(samples + 1):
             page = context.new_page()
             page.goto(app.url + "/admin/genealogy", wait_until="commit", timeout=60_000)
-            shown = page.wait_for_function(SHOWN, arg=least, timeout=60_000).json_value()
+            try:
+                page.locator("#app-ready").wait_for(state="attached", timeout=60_000)
+                live = page.evaluate("performance.now()")
+                shown = page.wait_for_function(SHOWN, arg=least, timeout=60_000).json_value()
+            except Exception:
+                boxes = page.locator("#genealogy-tree .react-flow__node.genealogy-node").count()
+                print(f"  gave up at {page.url}: {boxes} boxes drawn", flush=True)
+                page.screenshot(path=str(Path(tempfile.gettempdir()) / "tree_view_failed.png"))
+                raise
             elapsed = page.evaluate("performance.now()")
             page.close()
             if index:
                 times.append(float(elapsed))
-                print(f"  load {index}: {elapsed:7.1f} ms, {shown} people shown", flush=True)
+                lives.append(float(live))
+                print(
+                    f"  load {index}: {elapsed:7.1f} ms, {shown} people shown"
+                    f" (the page was live at {live:.1f} ms)",
+                    flush=True,
+                )
         browser.close()
     return times, shown
 
@@ -118,6 +137,7 @@ def main() -> int:
 
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     redis.Redis.from_url(redis_url).flushdb()
+    server = _server_url()
     database_url, own_database = _seed(args)
     app = App(database_url, redis_url, Path(tempfile.mkdtemp(prefix="mlmcrm-tree-")))
     try:
@@ -140,18 +160,20 @@ def main() -> int:
         app.stop()
         redis.Redis.from_url(redis_url).flushdb()
         if own_database and not args.keep:
-            _drop(own_database)
+            _drop(own_database, server)
     summary = {
         "people_shown": shown,
         "samples": len(times),
         "p50_ms": round(_percentile(times, 0.5), 1),
         "p95_ms": round(_percentile(times, 0.95), 1),
         "max_ms": round(max(times), 1),
+        "page_live_p50_ms": round(_percentile(lives, 0.5), 1),
         "target_ms": 1000,
     }
     print(
         f"navigation start to {shown} people shown: p50 {summary['p50_ms']} ms,"
-        f" p95 {summary['p95_ms']} ms, max {summary['max_ms']} ms (target < 1000 ms)"
+        f" p95 {summary['p95_ms']} ms, max {summary['max_ms']} ms (target < 1000 ms);"
+        f" the page itself was live at p50 {summary['page_live_p50_ms']} ms"
     )
     print(json.dumps(summary))
     return 0

@@ -274,3 +274,20 @@ def test_the_layout_keeps_subtrees_apart_and_parents_over_their_children():
     on_a_row = sorted(x[k] for k in ("p4", "p5", "p6", "p7"))
     assert all(b - a >= tree_layout.BOX_WIDTH for a, b in zip(on_a_row, on_a_row[1:], strict=False))
     assert tree_layout.initials("anna maria root") == "AR" and tree_layout.initials("") == "?"
+
+
+def test_the_first_look_opens_levels_up_to_about_200_people(owner_session, network, monkeypatch):
+    leader = network["leader"][1]
+    kids = [
+        make_user(owner_session, sponsor_id=leader, first_name=f"Kid{n:02d}", last_name="W")
+        for n in range(30)
+    ]
+    for i, kid in enumerate(kids[:3]):
+        for n in range(5):
+            make_user(owner_session, sponsor_id=_did(owner_session, kid), first_name=f"G{i}{n}")
+    monkeypatch.setattr(tree_layout, "OPEN_AT_FIRST", 1 + 20 + 5 + 5)
+    state = _leader(owner_session, network).state(GenealogyState)
+    # The leader, the first 20 of 31 children, and the grandchildren of two (a third would
+    # pass the limit); the rest of the children wait behind "show more".
+    assert len(_names(state)) == 1 + 20 + 10
+    assert sum(n["type"] == "more" for n in state.diagram_nodes) == 1

@@ -195,20 +195,22 @@ class GenealogyState(PageOpener, AuthState):
         The first look at a team shows as much of it as is readable at once (about 200 people),
         rather than one row that has to be opened box by box.
         """
-        queue = list(self._children.get(self.focus["id"], []))
+        queue = self._children.get(self.focus["id"], [])[: tree_layout.SHOWN_AT_ONCE]
+        shown = 1 + len(queue)
         while queue:
-            person = queue.pop(0)
+            person, queue = queue[0], queue[1:]
             row = self._people[person]
             below = min(int(row["children"] or 0), tree_layout.SHOWN_AT_ONCE)
             if below == 0:
                 continue
-            if len(self._people) + below > tree_layout.OPEN_AT_FIRST:
+            if shown + below > tree_layout.OPEN_AT_FIRST:
                 break
             kids = views.children(
                 session=session, actor=actor, tree=self.tree, distributor_id=int(person)
             )
             self._open_children(person, kids, session=session)
-            queue.extend(self._children[person][: tree_layout.SHOWN_AT_ONCE])
+            shown += below
+            queue += self._children[person][: tree_layout.SHOWN_AT_ONCE]
 
     def _close(self, parent: str) -> None:
         """Forget a person's open descendants (collapse)."""
