@@ -104,6 +104,8 @@ def build_boxes(
                 "id": pid,
                 "name": card["name"],
                 "initials": initials(card["name"]),
+                # A profile photo's URL when the card carries one; the box shows the initials
+                # until then.
                 "photo": card.get("photo", ""),
                 "rank": card["rank"],
                 "code": card["code"],
