@@ -48,7 +48,7 @@ DOWNLINE_COLUMNS = (
 """What the downline table shows: the engine's PV, GV and activity next to the account."""
 
 
-def _card_row(card: views.CardPublic, indent: int) -> dict[str, str]:
+def _card_row(card: views.CardPublic) -> dict[str, str]:
     slot = {1: "L", 2: "R"}.get(card.slot or 0, str(card.slot or ""))
     return {
         "id": str(card.distributor_id),
@@ -68,9 +68,6 @@ def _card_row(card: views.CardPublic, indent: int) -> dict[str, str]:
         "position": str(card.slot or ""),
         "level": str(card.level),
         "children": str(card.children),
-        "indent": f"{min(indent, 12) * 1.25}rem",
-        "depth": str(indent),
-        "expanded": "",
     }
 
 
@@ -103,7 +100,6 @@ class GenealogyState(PageOpener, AuthState):
     error: str = ""
     message: str = ""
     focus: dict[str, str] = {}
-    rows: list[dict[str, str]] = []
     crumbs: list[dict[str, str]] = []
     counts: list[dict[str, str]] = []
     found: list[dict[str, str]] = []
@@ -162,10 +158,8 @@ class GenealogyState(PageOpener, AuthState):
         counts = views.level_counts(
             session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
         )
-        self.focus = _card_row(card, 0)
-        top = _card_row(card, 0)
-        top["expanded"] = "1" if kids else ""
-        self.rows = [top] + [_card_row(k, 1) for k in kids]
+        self.focus = _card_row(card)
+        top = _card_row(card)
         self.crumbs = [{"id": str(c["distributor_id"]), "name": c["name"]} for c in crumbs]
         self.counts = [{"level": str(i), "count": f"{n:,}"} for i, n in enumerate(counts, start=1)]
         self.table, self.cursor, self.more = [], "", False
@@ -183,7 +177,7 @@ class GenealogyState(PageOpener, AuthState):
     ) -> None:
         """Remember a person's children (cards already scoped by the service) as expanded."""
         for kid in kids:
-            self._people[str(kid.distributor_id)] = _card_row(kid, 0)
+            self._people[str(kid.distributor_id)] = _card_row(kid)
         self._children[parent] = [str(k.distributor_id) for k in kids]
         self._limits[parent] = tree_layout.SHOWN_AT_ONCE
         if self.tree == "placement":
@@ -311,7 +305,7 @@ class GenealogyState(PageOpener, AuthState):
         """Read a changed person's card and children again (after a placement)."""
         shown = int(parent)
         card = views.card(session=session, actor=actor, tree=self.tree, distributor_id=shown)
-        self._people[parent] = _card_row(card, 0)
+        self._people[parent] = _card_row(card)
         self._close(parent)
         kids = views.children(session=session, actor=actor, tree=self.tree, distributor_id=shown)
         self._open_children(parent, kids, session=session)
@@ -378,36 +372,6 @@ class GenealogyState(PageOpener, AuthState):
         if target is None:
             raise NotFound(views.NOT_VISIBLE)
         self._show(target, actor=actor, session=session)
-
-    @rx.event
-    @guarded(VIEW, clear=("error",))
-    def toggle(self, distributor_id: str, *, actor: Actor, session: Session) -> None:
-        """Expand a node (load its children) or collapse it."""
-        index = next((i for i, r in enumerate(self.rows) if r["id"] == distributor_id), None)
-        if index is None:
-            self.error = "That person is not shown here."
-            return
-        row = self.rows[index]
-        depth = int(row["depth"])
-        if row["expanded"]:
-            end = index + 1
-            while end < len(self.rows) and int(self.rows[end]["depth"]) > depth:
-                end += 1
-            row["expanded"] = ""
-            self.rows = self.rows[: index + 1] + self.rows[end:]
-            self.rows[index] = row
-            return
-        shown = parse_id(distributor_id)
-        if shown is None:
-            raise NotFound("Not found.")
-        kids = views.children(session=session, actor=actor, tree=self.tree, distributor_id=shown)
-        row["expanded"] = "1"
-        self.rows = (
-            self.rows[:index]
-            + [row]
-            + [_card_row(k, depth + 1) for k in kids]
-            + self.rows[index + 1 :]
-        )
 
     @rx.event
     @guarded(VIEW, clear=("error",))
