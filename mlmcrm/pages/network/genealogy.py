@@ -1,9 +1,10 @@
 """The genealogy pages: ``/team`` for distributors, ``/admin/genealogy`` for staff.
 
-A tree viewer (sponsor/unilevel and placement/binary views, lazy expand and collapse, node
-cards, search and jump, upline breadcrumbs), a downline table with filters, "More" rows in
-level order and an audited CSV export, the holding tank, and for admins moves, terminations and
-the placement settings.
+A tree diagram (the sponsor tree as an org chart, the placement tree with its legs, volumes,
+carry and open slots; pan and zoom, lazy expand, search that centres a person, the outer legs'
+ends, placing from the holding tank in an open slot; upline breadcrumbs), a downline table
+with filters, "More" rows in level order and an audited CSV export, the holding tank, and for
+admins moves, terminations and the placement settings.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.components.data_table import simple_table
+from mlmcrm.components.diagram import genealogy_diagram
 from mlmcrm.components.forms import (
     error_message,
     labelled_input,
@@ -25,72 +27,61 @@ from mlmcrm.pages.network.genealogy_state import DOWNLINE_COLUMNS, GenealogyStat
 S = GenealogyState
 
 
-def _figure(label: str, value: rx.Var) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="1", color=rx.color("gray", 10)),
-        rx.text(value, size="2", weight="medium"),
-        spacing="0",
-        min_width="4.5rem",
+def _slot_chooser() -> rx.Component:
+    """Whom to place in the open slot the sponsor tapped: the people in their holding tank."""
+    return rx.cond(
+        S.slot_choice.length() > 0,
+        rx.card(
+            rx.vstack(
+                rx.heading("Place someone: " + S.slot_choice["label"], size="3"),
+                rx.text("Who from your holding tank goes in this slot?", size="2"),
+                rx.foreach(
+                    S.tank,
+                    lambda w: rx.hstack(
+                        rx.text(w["name"] + " (" + w["code"] + ")", size="2"),
+                        rx.button(
+                            "Place here",
+                            size="1",
+                            on_click=S.place_in_slot(w["id"]),
+                            aria_label="Place " + w["name"] + " here",
+                            class_name="touch-target",
+                        ),
+                        align="center",
+                        wrap="wrap",
+                    ),
+                ),
+                rx.button("Cancel", variant="soft", on_click=S.cancel_slot),
+                spacing="2",
+            ),
+            id="slot-chooser",
+            width="100%",
+        ),
     )
 
 
-def _node(row: rx.Var) -> rx.Component:
-    """One node card, indented by its depth below the focused person."""
-    return rx.card(
-        rx.vstack(
-            rx.hstack(
-                rx.cond(
-                    row["children"] != "0",
-                    rx.icon_button(
-                        rx.cond(row["expanded"] == "1", rx.icon("minus"), rx.icon("plus")),
-                        size="1",
-                        variant="soft",
-                        aria_label="Expand or collapse",
-                        on_click=S.toggle(row["id"]),
-                    ),
-                    rx.box(width="24px"),
-                ),
-                rx.cond(S.tree == "placement", rx.badge(row["slot"], variant="outline")),
-                rx.link(
-                    rx.text(row["name"], weight="bold"),
-                    on_click=S.jump(row["id"]),
-                    cursor="pointer",
-                ),
-                rx.badge(row["rank"], variant="surface"),
-                rx.badge(
-                    row["active"],
-                    color_scheme=rx.cond(row["active"] == "active", "green", "gray"),
-                ),
-                rx.text(row["code"], size="1", color=rx.color("gray", 10)),
-                wrap="wrap",
-                align="center",
-                spacing="2",
+def _outer_legs() -> rx.Component:
+    return rx.cond(
+        (S.tree == "placement") & S.binary,
+        rx.hstack(
+            rx.button(
+                rx.icon("arrow-down-left", size=14),
+                "Bottom of the outer left leg",
+                variant="soft",
+                size="2",
+                on_click=S.outer_leg("left"),
+                class_name="touch-target",
             ),
-            rx.hstack(
-                _figure("PV", row["pv"]),
-                _figure("GV", row["gv"]),
-                rx.cond(
-                    S.tree == "placement",
-                    rx.hstack(
-                        _figure("Left", row["left"]),
-                        _figure("Right", row["right"]),
-                        _figure("Carry L", row["carry_left"]),
-                        _figure("Carry R", row["carry_right"]),
-                        wrap="wrap",
-                        spacing="3",
-                    ),
-                ),
-                _figure("Team below", row["children"]),
-                rx.text(row["figures"], size="1", color=rx.color("gray", 10)),
-                wrap="wrap",
-                spacing="3",
+            rx.button(
+                rx.icon("arrow-down-right", size=14),
+                "Bottom of the outer right leg",
+                variant="soft",
+                size="2",
+                on_click=S.outer_leg("right"),
+                class_name="touch-target",
             ),
+            wrap="wrap",
             spacing="2",
-            width="100%",
         ),
-        margin_left=row["indent"],
-        width="auto",
-        class_name="genealogy-node",
     )
 
 
@@ -129,7 +120,7 @@ def _viewer() -> rx.Component:
                         f["name"] + " (" + f["code"] + ")",
                         size="1",
                         variant="outline",
-                        on_click=S.jump(f["id"]),
+                        on_click=S.find(f["id"]),
                     ),
                 ),
                 wrap="wrap",
@@ -157,7 +148,25 @@ def _viewer() -> rx.Component:
             wrap="wrap",
             spacing="1",
         ),
-        rx.vstack(rx.foreach(S.rows, _node), spacing="2", width="100%", id="genealogy-tree"),
+        _outer_legs(),
+        _slot_chooser(),
+        rx.text(
+            "Drag to move, pinch or scroll to zoom, tap a person to open their team.",
+            size="1",
+            color=rx.color("gray", 10),
+        ),
+        genealogy_diagram(
+            S.diagram_nodes,
+            S.diagram_edges,
+            S.view,
+            S.tap_node,
+            id="genealogy-tree",
+            width="100%",
+            height=rx.breakpoints(initial="70vh", md="640px"),
+            border=f"1px solid {rx.color('gray', 6)}",
+            border_radius="var(--radius-3)",
+            overflow="hidden",
+        ),
         spacing="3",
         width="100%",
     )

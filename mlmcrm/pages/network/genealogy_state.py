@@ -12,16 +12,19 @@ newcomer, at any depth, where a count and an offset would read the whole downlin
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm.errors import NotFound, ValidationFailed
+from mlmcrm.pages.network import tree_layout
 from mlmcrm.services.network import genealogy
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.network import genealogy_views as views
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.reader import Reader
 from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
@@ -48,7 +51,7 @@ DOWNLINE_COLUMNS = (
 """What the downline table shows: the engine's PV, GV and activity next to the account."""
 
 
-def _card_row(card: views.CardPublic, indent: int) -> dict[str, str]:
+def _card_row(card: views.CardPublic) -> dict[str, str]:
     slot = {1: "L", 2: "R"}.get(card.slot or 0, str(card.slot or ""))
     return {
         "id": str(card.distributor_id),
@@ -60,16 +63,15 @@ def _card_row(card: views.CardPublic, indent: int) -> dict[str, str]:
         "active": "active" if card.active else "inactive",
         "status": card.status,
         "figures": card.figures,
+        "photo": card.photo,
         "left": card.left_volume,
         "right": card.right_volume,
         "carry_left": card.carry_left,
         "carry_right": card.carry_right,
         "slot": slot,
+        "position": str(card.slot or ""),
         "level": str(card.level),
         "children": str(card.children),
-        "indent": f"{min(indent, 12) * 1.25}rem",
-        "depth": str(indent),
-        "expanded": "",
     }
 
 
@@ -83,12 +85,13 @@ def _int(value: object) -> int | None:
         return -1
 
 
-def _date(value: object) -> datetime | None:
+def _date(value: object, reader: Reader) -> datetime | None:
+    """The moment a day typed ``YYYY-MM-DD`` begins in the reader's calendar, or None."""
     text = str(value or "").strip()
     if not text:
         return None
     try:
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        return reader.day_start(datetime.strptime(text, "%Y-%m-%d").date())
     except ValueError:
         return None
 
@@ -102,7 +105,6 @@ class GenealogyState(PageOpener, AuthState):
     error: str = ""
     message: str = ""
     focus: dict[str, str] = {}
-    rows: list[dict[str, str]] = []
     crumbs: list[dict[str, str]] = []
     counts: list[dict[str, str]] = []
     found: list[dict[str, str]] = []
@@ -115,12 +117,27 @@ class GenealogyState(PageOpener, AuthState):
     tank: list[dict[str, str]] = []
     settings: dict[str, str] = {}
     rank_options: list[dict[str, str]] = []
+    diagram_nodes: list[dict[str, Any]] = []
+    diagram_edges: list[dict[str, Any]] = []
+    view: str = ""
+    """Where the diagram should look (see ``GenealogyDiagram.view``)."""
+    slot_choice: dict[str, str] = {}
+    """The open slot a sponsor tapped: its parent, slot and label, while they choose whom."""
+    binary: bool = False
+    """Whether the placement tree is binary (outer-leg buttons) rather than a matrix."""
+    _people: dict[str, dict[str, str]] = {}
+    _children: dict[str, list[str]] = {}
+    _limits: dict[str, int] = {}
+    _slots: dict[str, list[int]] = {}
+    _pinned: list[str] = []
+    _view_requests: int = 0
 
     def _open_viewer(self, *, actor: Actor, session: Session) -> None:
         """The top of the actor's view of the tree, the holding tank and the settings."""
         self.preview, self.pending_move, self.found, self.table = {}, {}, [], []
         self.staff = permissions.can("genealogy.read_any", actor=actor)
         self.can_manage = permissions.can(MANAGE, actor=actor)
+        self.binary = genealogy.get_settings(session=session).placement_tree == "binary"
         top = views.top_of(session=session, actor=actor, tree=self.tree)
         self._show(top, actor=actor, session=session)
         self._load_tank(actor=actor, session=session)
@@ -151,13 +168,199 @@ class GenealogyState(PageOpener, AuthState):
         counts = views.level_counts(
             session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
         )
-        self.focus = _card_row(card, 0)
-        top = _card_row(card, 0)
-        top["expanded"] = "1" if kids else ""
-        self.rows = [top] + [_card_row(k, 1) for k in kids]
+        self.focus = _card_row(card)
+        top = _card_row(card)
         self.crumbs = [{"id": str(c["distributor_id"]), "name": c["name"]} for c in crumbs]
         self.counts = [{"level": str(i), "count": f"{n:,}"} for i, n in enumerate(counts, start=1)]
         self.table, self.cursor, self.more = [], "", False
+        self._people, self._children, self._limits, self._slots, self._pinned = {}, {}, {}, {}, []
+        self.slot_choice = {}
+        self._people[top["id"]] = top
+        self._open_children(top["id"], kids, session=session)
+        self._open_first_levels(actor=actor, session=session)
+        self._draw(("top", top["id"]))
+
+    # -- the diagram -------------------------------------------------------------------------------
+
+    def _open_children(
+        self, parent: str, kids: list[views.CardPublic], *, session: Session
+    ) -> None:
+        """Remember a person's children (cards already scoped by the service) as expanded."""
+        for kid in kids:
+            self._people[str(kid.distributor_id)] = _card_row(kid)
+        self._children[parent] = [str(k.distributor_id) for k in kids]
+        self._limits[parent] = tree_layout.SHOWN_AT_ONCE
+        if self.tree == "placement":
+            self._slots[parent] = genealogy.open_slots(int(parent), session=session)
+
+    def _open_first_levels(self, *, actor: Actor, session: Session) -> None:
+        """Open the levels below the shown person, level by level, while the page stays small.
+
+        The first look at a team shows as much of it as is readable at once (about 200 people),
+        rather than one row that has to be opened box by box.
+        """
+        queue = self._children.get(self.focus["id"], [])[: tree_layout.SHOWN_AT_ONCE]
+        shown = 1 + len(queue)
+        while queue:
+            person, queue = queue[0], queue[1:]
+            row = self._people[person]
+            below = min(int(row["children"] or 0), tree_layout.SHOWN_AT_ONCE)
+            if below == 0:
+                continue
+            if shown + below > tree_layout.OPEN_AT_FIRST:
+                break
+            kids = views.children(
+                session=session, actor=actor, tree=self.tree, distributor_id=int(person)
+            )
+            self._open_children(person, kids, session=session)
+            shown += below
+            queue += self._children[person][: tree_layout.SHOWN_AT_ONCE]
+
+    def _close(self, parent: str) -> None:
+        """Forget a person's open descendants (collapse)."""
+        for kid in self._children.pop(parent, []):
+            self._close(kid)
+            self._people.pop(kid, None)
+        self._limits.pop(parent, None)
+        self._slots.pop(parent, None)
+
+    def _draw(self, look: tuple[str, str] | None = None) -> None:
+        """Lay the open part of the tree out again; ``look`` moves the view to a person."""
+        root = self.focus.get("id", "")
+        if root not in self._people:
+            self.diagram_nodes, self.diagram_edges = [], []
+            return
+        binary = self.tree == "placement"
+        boxes = tree_layout.build_boxes(
+            root,
+            people=self._people,
+            children=self._children,
+            limits=self._limits,
+            open_slots=self._slots,
+            pinned=self._pinned,
+            binary=binary,
+        )
+        self.diagram_nodes, self.diagram_edges = tree_layout.layout(boxes, binary=binary)
+        if look is not None:
+            self._view_requests += 1
+            how, who = look
+            self.view = f"{how}:{tree_layout.person_key(who)}:{self._view_requests}"
+
+    @rx.event
+    @guarded(VIEW, clear=("error", "message"))
+    def tap_node(self, node_key: str, *, actor: Actor, session: Session) -> None:
+        """A box of the diagram was tapped: open or close a person, show more, or pick a slot.
+
+        Only boxes the page drew answer: a person is expanded through the service (which checks
+        the actor's view again), "more" shows the next 20, an open slot starts a placement.
+        """
+        key = str(node_key or "")[:60]
+        kind, rest = key[:1], key[1:]
+        if kind == "p" and rest in self._people:
+            if rest in self._children:
+                self._close(rest)
+                self._draw(("keep", rest))
+                return
+            shown = parse_id(rest)
+            if shown is None:
+                raise NotFound(views.NOT_VISIBLE)
+            kids = views.children(
+                session=session, actor=actor, tree=self.tree, distributor_id=shown
+            )
+            self._open_children(rest, kids, session=session)
+            self._draw(("keep", rest))
+            return
+        if kind == "m" and rest in self._children:
+            self._limits[rest] = min(
+                self._limits.get(rest, 0) + tree_layout.SHOWN_AT_ONCE, len(self._children[rest])
+            )
+            self._draw(("keep", rest))
+            return
+        parent, _, slot = rest.partition("-")
+        if kind == "s" and slot.isdigit() and int(slot) in self._slots.get(parent, []):
+            if not genealogy.sees_holding_tank(actor=actor) or not self.tank:
+                self.message = "Nobody is waiting in your holding tank to be placed."
+                return
+            self.slot_choice = {
+                "parent": parent,
+                "slot": slot,
+                "label": tree_layout.slot_label(int(slot))
+                + " below "
+                + self._people[parent]["name"],
+            }
+            return
+        self.error = "That is not shown here."
+
+    @rx.event
+    @guarded(VIEW, clear=("error", "message"))
+    def place_in_slot(self, person_id: str, *, actor: Actor, session: Session) -> None:
+        """Place a waiting enrolee in the open slot chosen in the diagram (audited)."""
+        choice = self.slot_choice
+        who = parse_id(person_id)
+        if not choice or who is None:
+            raise ValidationFailed("Choose an open slot, then the person to place there.")
+        genealogy.place_from_tank(
+            session=session,
+            actor=actor,
+            distributor_id=who,
+            parent_id=int(choice["parent"]),
+            slot=int(choice["slot"]),
+        )
+        self.slot_choice = {}
+        self.message = "Placed."
+        self._load_tank(actor=actor, session=session)
+        self._refresh(choice["parent"], actor=actor, session=session)
+
+    def _refresh(self, parent: str, *, actor: Actor, session: Session) -> None:
+        """Read a changed person's card and children again (after a placement)."""
+        shown = int(parent)
+        card = views.card(session=session, actor=actor, tree=self.tree, distributor_id=shown)
+        self._people[parent] = _card_row(card)
+        self._close(parent)
+        kids = views.children(session=session, actor=actor, tree=self.tree, distributor_id=shown)
+        self._open_children(parent, kids, session=session)
+        self._draw(("keep", parent))
+
+    @rx.event
+    @guarded(VIEW, clear=("error", "message"))
+    def cancel_slot(self, *, actor: Actor, session: Session) -> None:
+        """Close the slot's chooser without placing anyone."""
+        self.slot_choice = {}
+
+    def _centre_on(self, person: int, *, actor: Actor, session: Session) -> None:
+        """Show a person among their brothers and sisters, below their parent, and centre it."""
+        chain = views.breadcrumbs(
+            session=session, actor=actor, tree=self.tree, distributor_id=person
+        )
+        parent = int(chain[-2]["distributor_id"]) if len(chain) > 1 else person
+        self._show(parent, actor=actor, session=session)
+        found = str(person)
+        if found != self.focus.get("id"):
+            self._pinned = [found]
+        self._draw(("centre", found))
+
+    @rx.event
+    @guarded(VIEW, clear=("error", "message"))
+    def find(self, distributor_id: str, *, actor: Actor, session: Session) -> None:
+        """Centre a person found by search in the diagram (in the actor's view only)."""
+        target = parse_id(distributor_id)
+        if target is None:
+            raise NotFound(views.NOT_VISIBLE)
+        self._centre_on(target, actor=actor, session=session)
+
+    @rx.event
+    @guarded(VIEW, clear=("error", "message"))
+    def outer_leg(self, side: str, *, actor: Actor, session: Session) -> None:
+        """Go to the bottom of the shown person's outer left or right leg (placement tree)."""
+        start = parse_id(self.focus.get("id"))
+        if start is None or self.tree != "placement":
+            raise ValidationFailed("Open the placement tree first.")
+        bottom = views.outer_leg_bottom(
+            session=session, actor=actor, distributor_id=start, side=str(side)
+        )
+        self._centre_on(bottom, actor=actor, session=session)
+        name = self._people.get(str(bottom), {}).get("name", "")
+        self.message = f"The bottom of the outer {side} leg: {name}."
 
     @rx.event
     @guarded(VIEW, clear=("error", "message"))
@@ -179,36 +382,6 @@ class GenealogyState(PageOpener, AuthState):
         if target is None:
             raise NotFound(views.NOT_VISIBLE)
         self._show(target, actor=actor, session=session)
-
-    @rx.event
-    @guarded(VIEW, clear=("error",))
-    def toggle(self, distributor_id: str, *, actor: Actor, session: Session) -> None:
-        """Expand a node (load its children) or collapse it."""
-        index = next((i for i, r in enumerate(self.rows) if r["id"] == distributor_id), None)
-        if index is None:
-            self.error = "That person is not shown here."
-            return
-        row = self.rows[index]
-        depth = int(row["depth"])
-        if row["expanded"]:
-            end = index + 1
-            while end < len(self.rows) and int(self.rows[end]["depth"]) > depth:
-                end += 1
-            row["expanded"] = ""
-            self.rows = self.rows[: index + 1] + self.rows[end:]
-            self.rows[index] = row
-            return
-        shown = parse_id(distributor_id)
-        if shown is None:
-            raise NotFound("Not found.")
-        kids = views.children(session=session, actor=actor, tree=self.tree, distributor_id=shown)
-        row["expanded"] = "1"
-        self.rows = (
-            self.rows[:index]
-            + [row]
-            + [_card_row(k, depth + 1) for k in kids]
-            + self.rows[index + 1 :]
-        )
 
     @rx.event
     @guarded(VIEW, clear=("error",))
@@ -237,8 +410,8 @@ class GenealogyState(PageOpener, AuthState):
             level_to=level_to,
             rank_id=rank,
             active=active,
-            joined_from=_date(f.get("joined_from")),
-            joined_to=_date(f.get("joined_to")),
+            joined_from=_date(f.get("joined_from"), self.reader()),
+            joined_to=_date(f.get("joined_to"), self.reader()),
             name=str(f.get("name", "")).strip() or None,
         )
 
@@ -316,7 +489,7 @@ class GenealogyState(PageOpener, AuthState):
                 "id": str(w["distributor_id"]),
                 "name": w["name"],
                 "code": w["code"],
-                "place_by": f"{w['place_by']:%Y-%m-%d %H:%M} UTC",
+                "place_by": self.reader().moment(w["place_by"]),
             }
             for w in genealogy.holding_tank(session=session, actor=actor)
         ]

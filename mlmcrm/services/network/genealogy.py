@@ -175,6 +175,15 @@ def _free_slots(parent_id: int, width: int, *, session: Session) -> list[int]:
     return [slot for slot in range(1, width + 1) if slot not in taken]
 
 
+def open_slots(parent_id: int, *, session: Session) -> list[int]:
+    """The free slots below ``parent_id`` in the plan's width (1 is left, 2 right in a binary tree).
+
+    The diagram draws them as open positions where a sponsor places someone from the holding
+    tank; :func:`place_from_tank` checks the slot again when it is chosen.
+    """
+    return _free_slots(parent_id, get_settings(session=session).width, session=session)
+
+
 def _weaker_side(sponsor_id: int, *, session: Session) -> int:
     row = session.execute(
         text(

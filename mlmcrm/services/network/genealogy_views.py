@@ -23,8 +23,10 @@ from mlmcrm.errors import NO_ACCESS, NotFound, PermissionDenied, ValidationFaile
 from mlmcrm.models.commissions import NEWEST_FIGURES_CTE, figures_label
 from mlmcrm.models.genealogy import PLACEMENT_TREE
 from mlmcrm.services.network import genealogy_store as store
+from mlmcrm.services.network.genealogy import get_settings
 from mlmcrm.services.platform import audit, permissions, scoping
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.photo_address import shown_photo
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, exact_amount
 
 EXPORT_LIMIT = 100_000
@@ -144,6 +146,8 @@ class CardPublic(BaseModel):
     joined: str
     figures: str = ""
     """Where ``active``, the volumes and the carry come from: "as of 14:15 UTC", "closed"..."""
+    photo: str = ""
+    """The address of the person's profile photo, or "" (their initials are shown)."""
 
 
 class UplinePublic(BaseModel):
@@ -192,7 +196,7 @@ SELECT d.id, d.code, coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, 
        s.carry_left, s.carry_right, g.depth, g.slot,
        (SELECT count(*) FROM distributors c WHERE c.sponsor_id = d.id AND :t = 1)
        + (SELECT count(*) FROM distributors c WHERE c.placement_id = d.id AND :t = 2),
-       d.joined_at, n.kind, n.as_of, n.provisional
+       d.joined_at, n.kind, n.as_of, n.provisional, p.avatar_url
 FROM distributors d
 JOIN genealogy_nodes g ON g.tree = :t AND g.distributor_id = d.id
 LEFT JOIN user_profiles p ON p.user_id = d.user_id
@@ -247,6 +251,7 @@ def _cards(
             children=int(r[14]),
             joined=f"{r[15]:%Y-%m-%d}" if r[15] else "",
             figures=figures_label(r[16], r[17], bool(r[18])) if has_stats else "",
+            photo=shown_photo(r[19]),
         )
     return [by_id[i] for i in ids if i in by_id]
 
@@ -582,6 +587,25 @@ def level_counts(*, session: Session, actor: Actor, tree: str, distributor_id: i
     """
     require_visible(session=session, actor=actor, tree=tree, distributor_id=distributor_id)
     return store.level_counts(_tree(tree), distributor_id, session=session)
+
+
+def outer_leg_bottom(*, session: Session, actor: Actor, distributor_id: int, side: str) -> int:
+    """The last person down a person's outer ``left`` or ``right`` leg of the placement tree.
+
+    The outer left leg follows the left child from the person down until there is none (the
+    automatic placement's "outer left" spillover puts a newcomer there); the store finds its end
+    with index probes rather than a walk. The person itself when that side is empty.
+
+    Raises:
+        ValidationFailed: ``side`` is neither ``left`` nor ``right``, or the plan is a matrix.
+        NotFound: The person is not in the actor's view of the placement tree.
+    """
+    if side not in ("left", "right"):
+        raise ValidationFailed("Choose the outer left or the outer right leg.")
+    if get_settings(session=session).placement_tree != "binary":
+        raise ValidationFailed("Outer legs belong to a binary placement tree.")
+    require_visible(session=session, actor=actor, tree="placement", distributor_id=distributor_id)
+    return store.outer_leg_bottom(distributor_id, 1 if side == "left" else 2, session=session)
 
 
 def is_binary(tree: str) -> bool:

@@ -29,6 +29,11 @@ def _csv(call) -> list[list[str]]:
     return list(csv.reader(io.StringIO(base64.b64decode(url.split(",", 1)[1]).decode())))
 
 
+def _people(state) -> list[str]:
+    """The names of the people the diagram draws, top down."""
+    return [n["data"]["name"] for n in state.diagram_nodes if n["type"] == "person"]
+
+
 def _did(session, user) -> int:
     return session.exec(select(Distributor.id).where(Distributor.user_id == user.id)).one()
 
@@ -60,13 +65,13 @@ def test_a_distributor_opens_only_their_own_downline(owner_session, network):
     client = HandlerClient.sign_in(owner_session, leader_user, path="/team")
     call = client.call(GenealogyState.load)
     assert call.state.error == "" and call.state.focus["id"] == str(leader)
-    assert [r["name"] for r in call.state.rows] == ["Leader Z", "Member Z"]
-    for handler in (GenealogyState.jump, GenealogyState.toggle):
+    assert _people(call.state) == ["Leader Z", "Member Z"]
+    for handler in (GenealogyState.jump, GenealogyState.find):
         for hidden in (network["root"][1], network["outsider"][1]):
             with unchanged(owner_session, *TREE_TABLES):
                 call = client.call(handler, distributor_id=str(hidden))
             assert call.state.error, (handler, hidden)
-            assert all(r["name"] not in ("Rita Root", "Outsider Z") for r in call.state.rows)
+            assert all(name not in ("Rita Root", "Outsider Z") for name in _people(call.state))
     call = client.call(GenealogyState.jump, distributor_id=str(network["member"][1]))
     assert call.state.error == "" and call.state.focus["name"] == "Member Z"
     call = client.call(GenealogyState.search, form_data={"query": "outsider"})
@@ -75,7 +80,8 @@ def test_a_distributor_opens_only_their_own_downline(owner_session, network):
     call = client.call(GenealogyState.filter_table, form_data={"name": ""})
     assert [r["name"] for r in call.state.table] == ["Member Z"]
     call = client.call(GenealogyState.set_tree, value="placement")
-    assert call.state.error == "" and [r["slot"] for r in call.state.rows] == ["L", "L"]
+    slots = [n["data"]["slot"] for n in call.state.diagram_nodes if n["type"] == "person"]
+    assert call.state.error == "" and slots == ["Left", "Left"]
 
 
 def test_a_distributor_cannot_move_terminate_or_change_settings(owner_session, network):
@@ -108,7 +114,7 @@ def test_an_admin_previews_and_moves_with_a_reason(owner_session, network):
     call = client.call(GenealogyState.load)
     assert call.state.error == "" and call.state.can_manage
     call = client.call(GenealogyState.jump, distributor_id=str(network["root"][1]))
-    assert [r["name"] for r in call.state.rows] == ["Rita Root", "Leader Z", "Outsider Z"]
+    assert _people(call.state) == ["Rita Root", "Leader Z", "Member Z", "Outsider Z"]
     member, outsider = network["member"][1], network["outsider"][1]
     with unchanged(owner_session, *TREE_TABLES):
         call = client.call(
@@ -206,8 +212,8 @@ def test_malformed_ids_change_nothing(owner_session, network, bad_id):
         call = client.call(GenealogyState.jump, distributor_id=bad_id)
         assert call.state.focus["name"] == "Leader Z"
         assert (call.state.error != "") == (bad_id != "")
-        call = client.call(GenealogyState.toggle, distributor_id=bad_id)
-        assert call.state.error == "That person is not shown here."
+        call = client.call(GenealogyState.tap_node, node_key="p" + bad_id)
+        assert call.state.error == "That is not shown here."
 
 
 @pytest.mark.parametrize("role", ["support", "finance", "compliance"])
@@ -218,7 +224,7 @@ def test_staff_who_do_not_manage_read_the_tree_without_the_tools(owner_session, 
     assert call.state.error == "" and call.state.staff and not call.state.can_manage
     assert call.state.tank == [] and call.state.settings == {}
     call = client.call(GenealogyState.jump, distributor_id=str(network["root"][1]))
-    assert [r["name"] for r in call.state.rows] == ["Rita Root", "Leader Z", "Outsider Z"]
+    assert _people(call.state) == ["Rita Root", "Leader Z", "Member Z", "Outsider Z"]
     with unchanged(owner_session, *TREE_TABLES, "company_settings"):
         call = client.call(
             GenealogyState.preview_move,

@@ -1,0 +1,316 @@
+"""The genealogy diagram's handlers as a browser calls them, attackers included.
+
+A distributor taps boxes, finds people, goes to the ends of the outer legs and places a waiting
+enrolee in an open slot; every key, id and side arrives from the browser, so each is also sent
+pointing at people outside the distributor's downline, of the wrong type, or absurdly large.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from mlmcrm.models import Distributor
+from mlmcrm.pages.network import tree_layout
+from mlmcrm.pages.network.genealogy_state import GenealogyState
+from mlmcrm.services.network import genealogy
+from mlmcrm.services.platform.actor import Actor
+from tests.factories import make_user
+from tests.handlers import HandlerClient, unchanged
+
+TREE_TABLES = ("distributors", "genealogy_nodes", "genealogy_holding_tank", "audit_logs")
+
+
+def _did(session, user) -> int:
+    return session.exec(select(Distributor.id).where(Distributor.user_id == user.id)).one()
+
+
+@pytest.fixture(autouse=True)
+def _settings_as_they_were(owner_session):
+    """The tests commit genealogy settings and people waiting in the holding tank; later tests
+    expect the default settings and an empty tank: the waiting are placed as the job would."""
+    before = owner_session.execute(
+        text("SELECT value FROM company_settings WHERE key = :k"), {"k": genealogy.SETTINGS_KEY}
+    ).scalar_one_or_none()
+    yield
+    owner_session.rollback()
+    genealogy.place_expired(session=owner_session, now=datetime.now(UTC) + timedelta(days=400))
+    owner_session.execute(
+        text("DELETE FROM company_settings WHERE key = :k"), {"k": genealogy.SETTINGS_KEY}
+    )
+    if before is not None:
+        owner_session.execute(
+            text("INSERT INTO company_settings (key, value) VALUES (:k, CAST(:v AS jsonb))"),
+            {"k": genealogy.SETTINGS_KEY, "v": json.dumps(before)},
+        )
+    owner_session.commit()
+
+
+@pytest.fixture()
+def network(owner_session):
+    """root ─ leader ─ member (left), and an outsider under root (right), in both trees."""
+    s = owner_session
+    people = {"root": make_user(s, first_name="Rita", last_name="Root")}
+    for key, parent, slot in (
+        ("leader", "root", 1),
+        ("member", "leader", 1),
+        ("outsider", "root", 2),
+    ):
+        user = make_user(
+            s, sponsor_id=_did(s, people[parent]), first_name=key.title(), last_name="Z"
+        )
+        s.execute(
+            text("UPDATE distributors SET placement_id = :p, position = :s WHERE user_id = :u"),
+            {"p": _did(s, people[parent]), "s": slot, "u": user.id},
+        )
+        people[key] = user
+    s.commit()
+    return {k: (u, _did(s, u)) for k, u in people.items()}
+
+
+def _waiting(session, sponsor: int, first_name: str) -> int:
+    """An enrolee of ``sponsor`` waiting in the holding tank."""
+    admin = make_user(session, role="admin")
+    actor = Actor(user_id=admin.id, role="admin", label=admin.email)
+    genealogy.update_settings(session=session, actor=actor, holding_tank_days=5)
+    user = make_user(session, first_name=first_name, last_name="New", with_distributor=False)
+    enrolled = genealogy.enroll(
+        session=session,
+        user_id=user.id,
+        code=f"w{uuid.uuid4().hex[:10]}",
+        sponsor_id=sponsor,
+        actor=actor,
+    )
+    session.commit()
+    assert enrolled.placement_id is None
+    return enrolled.distributor_id
+
+
+def _names(state) -> set[str]:
+    return {n["data"]["name"] for n in state.diagram_nodes if n["type"] == "person"}
+
+
+def _leader(owner_session, network, tree: str = "sponsor") -> HandlerClient:
+    client = HandlerClient.sign_in(owner_session, network["leader"][0], path="/team")
+    client.call(GenealogyState.load)
+    if tree != "sponsor":
+        client.call(GenealogyState.set_tree, value=tree)
+    return client
+
+
+def test_the_diagram_draws_the_distributors_own_team_with_lines(owner_session, network):
+    leader, member = network["leader"][1], network["member"][1]
+    state = _leader(owner_session, network).state(GenealogyState)
+    assert state.error == ""
+    assert _names(state) == {"Leader Z", "Member Z"}
+    assert [(e["source"], e["target"]) for e in state.diagram_edges] == [
+        (f"p{leader}", f"p{member}")
+    ]
+    top = next(n for n in state.diagram_nodes if n["id"] == f"p{leader}")
+    assert top["data"]["initials"] == "LZ" and top["data"]["photo"] == ""
+    assert state.view.startswith(f"top:p{leader}:")
+    call = _leader(owner_session, network, "placement").call(
+        GenealogyState.tap_node, node_key=f"p{member}"
+    )
+    kinds = sorted(n["type"] for n in call.state.diagram_nodes)
+    # The leader's free right slot, and the member's two open slots once the member is opened.
+    assert kinds == ["person", "person", "slot", "slot", "slot"]
+    assert call.state.diagram_nodes[0]["data"]["binary"] is True
+
+
+def test_tapping_opens_closes_and_shows_more_of_a_wide_level(owner_session, network):
+    leader_user, leader = network["leader"]
+    for n in range(tree_layout.SHOWN_AT_ONCE + 3):
+        make_user(owner_session, sponsor_id=leader, first_name=f"Kid{n:02d}", last_name="W")
+    client = _leader(owner_session, network)
+    state = client.state(GenealogyState)
+    assert len(_names(state)) == 1 + tree_layout.SHOWN_AT_ONCE
+    assert any(n["type"] == "more" for n in state.diagram_nodes)
+    call = client.call(GenealogyState.tap_node, node_key=f"m{leader}")
+    assert len(_names(call.state)) == 1 + tree_layout.SHOWN_AT_ONCE + 4
+    assert not any(n["type"] == "more" for n in call.state.diagram_nodes)
+    call = client.call(GenealogyState.tap_node, node_key=f"p{leader}")
+    assert _names(call.state) == {"Leader Z"}
+    call = client.call(GenealogyState.tap_node, node_key=f"p{leader}")
+    assert len(_names(call.state)) == 1 + tree_layout.SHOWN_AT_ONCE
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "p{root}",
+        "p{outsider}",
+        "m{root}",
+        "s{root}-2",
+        "s{outsider}-1",
+        "s{leader}-1",
+        "s{leader}-99",
+        "p" + "9" * 500,
+        "",
+        "x",
+    ],
+)
+def test_tapping_a_box_that_was_not_drawn_changes_nothing(owner_session, network, key):
+    client = _leader(owner_session, network, "placement")
+    key = key.format(**{k: v[1] for k, v in network.items()})
+    before = client.state(GenealogyState).diagram_nodes
+    with unchanged(owner_session, *TREE_TABLES):
+        call = client.call(GenealogyState.tap_node, node_key=key)
+    assert call.state.error == "That is not shown here."
+    assert call.state.diagram_nodes == before and call.state.slot_choice == {}
+
+
+@pytest.mark.parametrize("value", [{"id": 1}, ["p1"], 12, None, 1e300])
+def test_tapping_with_wrong_types_changes_nothing(owner_session, network, value):
+    client = _leader(owner_session, network, "placement")
+    with unchanged(owner_session, *TREE_TABLES):
+        call = client.call(GenealogyState.tap_node, node_key=value)
+    assert call.state.error and "Rita Root" not in _names(call.state)
+
+
+def test_a_forged_box_of_someone_else_is_refused_by_the_service(owner_session, network):
+    client = _leader(owner_session, network)
+    root = str(network["root"][1])
+    # A client that writes another person into the page's memory still meets the service.
+    client.state(GenealogyState)._people[root] = dict(
+        client.state(GenealogyState)._people[str(network["leader"][1])], id=root
+    )
+    with unchanged(owner_session, *TREE_TABLES):
+        call = client.call(GenealogyState.tap_node, node_key=f"p{root}")
+    assert call.state.error == "That person is not in your downline."
+    assert "Outsider Z" not in _names(call.state)
+
+
+def test_find_centres_a_person_of_the_team_and_nobody_else(owner_session, network):
+    client = _leader(owner_session, network)
+    member = network["member"][1]
+    call = client.call(GenealogyState.find, distributor_id=str(member))
+    assert call.state.error == "" and call.state.view.startswith(f"centre:p{member}:")
+    assert "Member Z" in _names(call.state)
+    for bad in (str(network["root"][1]), str(network["outsider"][1]), "x", "-3", str(2**70), ""):
+        with unchanged(owner_session, *TREE_TABLES):
+            call = client.call(GenealogyState.find, distributor_id=bad)
+        assert call.state.error, bad
+        assert _names(call.state) & {"Rita Root", "Outsider Z"} == set()
+    call = client.call(GenealogyState.find, distributor_id={"id": member})
+    assert call.state.error
+
+
+def test_outer_legs_end_within_the_view(owner_session, network):
+    member = network["member"][1]
+    client = _leader(owner_session, network, "placement")
+    call = client.call(GenealogyState.outer_leg, side="left")
+    assert call.state.error == "" and call.state.view.startswith(f"centre:p{member}:")
+    assert call.state.message == "The bottom of the outer left leg: Member Z."
+    client = _leader(owner_session, network, "placement")
+    call = client.call(GenealogyState.outer_leg, side="right")
+    assert call.state.view.startswith(f"centre:p{network['leader'][1]}:")
+    for side in ("up", "", {"side": "left"}, "left" * 1000, None):
+        call = client.call(GenealogyState.outer_leg, side=side)
+        assert call.state.error == "Choose the outer left or the outer right leg.", side
+    client.state(GenealogyState).focus = {"id": str(network["root"][1])}
+    call = client.call(GenealogyState.outer_leg, side="right")
+    assert call.state.error == "That person is not in your downline."
+    assert "Outsider Z" not in _names(call.state)
+    sponsor_view = _leader(owner_session, network)
+    call = sponsor_view.call(GenealogyState.outer_leg, side="left")
+    assert call.state.error == "Open the placement tree first."
+
+
+def test_a_sponsor_places_a_waiting_enrolee_in_an_open_slot(owner_session, network):
+    leader = network["leader"][1]
+    waiting = _waiting(owner_session, leader, "Wanda")
+    client = _leader(owner_session, network, "placement")
+    assert [w["id"] for w in client.state(GenealogyState).tank] == [str(waiting)]
+    call = client.call(GenealogyState.tap_node, node_key=f"s{leader}-2")
+    assert call.state.slot_choice["label"] == "Right below Leader Z"
+    call = client.call(GenealogyState.place_in_slot, person_id=str(waiting))
+    assert call.state.error == "" and call.state.message == "Placed."
+    assert call.state.tank == [] and "Wanda New" in _names(call.state)
+    assert f"s{leader}-2" not in {n["id"] for n in call.state.diagram_nodes}
+    row = owner_session.execute(
+        text("SELECT after FROM audit_logs WHERE action = 'genealogy.place' AND entity_id = :e"),
+        {"e": str(waiting)},
+    ).one()
+    assert row[0] == {"placement_id": leader, "position": 2}
+
+
+def test_placing_attacks_change_nothing(owner_session, network):
+    leader, member = network["leader"][1], network["member"][1]
+    mine = _waiting(owner_session, leader, "Mine")
+    theirs = _waiting(owner_session, network["outsider"][1], "Theirs")
+    client = _leader(owner_session, network, "placement")
+    with unchanged(owner_session, *TREE_TABLES):
+        call = client.call(GenealogyState.place_in_slot, person_id=str(mine))
+        assert call.state.error == "Choose an open slot, then the person to place there."
+        client.call(GenealogyState.tap_node, node_key=f"p{member}")
+        client.call(GenealogyState.tap_node, node_key=f"s{member}-1")
+        for who in (str(theirs), str(member), "x", str(2**70), {"id": mine}, "-1"):
+            call = client.call(GenealogyState.place_in_slot, person_id=who)
+            assert call.state.error, who
+        # A forged choice pointing at someone else's slot is refused by the placement rules.
+        client.state(GenealogyState).slot_choice = {
+            "parent": str(network["outsider"][1]),
+            "slot": "1",
+            "label": "x",
+        }
+        call = client.call(GenealogyState.place_in_slot, person_id=str(mine))
+        assert call.state.error == "Place new people only in your own placement downline."
+        client.state(GenealogyState).slot_choice = {"parent": str(leader), "slot": "1", "label": ""}
+        call = client.call(GenealogyState.place_in_slot, person_id=str(mine))
+        assert call.state.error == "That slot is already taken. Choose a free one."
+    assert [w["id"] for w in call.state.tank] == [str(mine)]
+
+
+def test_the_layout_keeps_subtrees_apart_and_parents_over_their_children():
+    people = {
+        str(i): {
+            "name": f"P {i}",
+            "rank": "",
+            "code": str(i),
+            "pv": "—",
+            "gv": "—",
+            "active": "active",
+            "children": "0",
+            "position": "",
+            "left": "",
+            "right": "",
+            "carry_left": "",
+            "carry_right": "",
+        }
+        for i in range(1, 8)
+    }
+    children = {"1": ["2", "3"], "2": ["4", "5", "6"], "3": ["7"]}
+    boxes = tree_layout.build_boxes("1", people=people, children=children, limits={}, open_slots={})
+    nodes, edges = tree_layout.layout(boxes)
+    x = {n["id"]: n["position"]["x"] for n in nodes}
+    y = {n["id"]: n["position"]["y"] for n in nodes}
+    assert nodes[0]["id"] == "p1" and len(edges) == 6
+    assert x["p4"] < x["p5"] < x["p6"] < x["p7"]
+    assert x["p2"] == x["p5"] and x["p1"] == (x["p2"] + x["p3"]) / 2
+    assert y["p1"] < y["p2"] == y["p3"] < y["p4"] == y["p7"]
+    on_a_row = sorted(x[k] for k in ("p4", "p5", "p6", "p7"))
+    assert all(b - a >= tree_layout.BOX_WIDTH for a, b in zip(on_a_row, on_a_row[1:], strict=False))
+    assert tree_layout.initials("anna maria root") == "AR" and tree_layout.initials("") == "?"
+
+
+def test_the_first_look_opens_levels_up_to_about_200_people(owner_session, network, monkeypatch):
+    leader = network["leader"][1]
+    kids = [
+        make_user(owner_session, sponsor_id=leader, first_name=f"Kid{n:02d}", last_name="W")
+        for n in range(30)
+    ]
+    for i, kid in enumerate(kids[:3]):
+        for n in range(5):
+            make_user(owner_session, sponsor_id=_did(owner_session, kid), first_name=f"G{i}{n}")
+    monkeypatch.setattr(tree_layout, "OPEN_AT_FIRST", 1 + 20 + 5 + 5)
+    state = _leader(owner_session, network).state(GenealogyState)
+    # The leader, the first 20 of 31 children, and the grandchildren of two (a third would
+    # pass the limit); the rest of the children wait behind "show more".
+    assert len(_names(state)) == 1 + 20 + 10
+    assert sum(n["type"] == "more" for n in state.diagram_nodes) == 1
