@@ -34,6 +34,7 @@ EMPTY_FORM = {
     "category": "",
     "status": "active",
     "is_starter_kit": "",
+    "image_url": "",
 }
 
 
@@ -166,7 +167,7 @@ class ProductsState(PageOpener, PagedListState, AuthState):
         for upload in files[:1]:
             data = await upload.read(catalog.MAX_IMAGE_BYTES + 1)
             with unit_of_work(actor) as session:
-                catalog.set_image(
+                saved = catalog.set_image(
                     session=session,
                     actor=actor,
                     product_id=self.editing_id,
@@ -174,7 +175,25 @@ class ProductsState(PageOpener, PagedListState, AuthState):
                     data=data,
                 )
                 self._reload_list(actor=actor, session=session)
+                self.form = {**self.form, "image_url": saved.image_url}
         self.notice = "Image saved."
+
+    @rx.event
+    @guarded(MANAGE)
+    def set_picture_url(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Show a picture the app serves itself (empty: no picture) for the product being edited."""
+        if not self.editing_id:
+            raise ValidationFailed("Save the product first, then add its picture.")
+        data = form_data if isinstance(form_data, dict) else {}
+        saved = catalog.set_image_url(
+            session=session,
+            actor=actor,
+            product_id=self.editing_id,
+            url=str(data.get("image_url", "")),
+        )
+        self.form = {**self.form, "image_url": saved.image_url}
+        self.notice = "Picture saved." if saved.image_url else "Picture removed."
+        self._reload_list(actor=actor, session=session)
 
     @rx.event
     @guarded(MANAGE, error="rate_error", clear=("rate_error",))
@@ -263,14 +282,57 @@ def _form() -> rx.Component:
         ),
         rx.cond(
             ProductsState.editing_id > 0,
-            rx.upload(
-                rx.text("Drop the product's image here (PNG, JPEG, GIF or WebP, up to 5 MB)"),
-                id="product-image",
-                accept={"image/*": [".png", ".jpg", ".jpeg", ".gif", ".webp"]},
-                max_files=1,
-                on_drop=ProductsState.upload_image(rx.upload_files(upload_id="product-image")),
-                border="1px dashed var(--gray-7)",
-                padding="1rem",
+            rx.vstack(
+                rx.hstack(
+                    rx.cond(
+                        form["image_url"] != "",
+                        rx.image(
+                            src=form["image_url"],
+                            alt="The product's picture",
+                            height="5rem",
+                            id="product-picture",
+                        ),
+                        rx.text("No picture yet.", size="2", color=rx.color("gray", 11)),
+                    ),
+                    rx.upload(
+                        rx.text(
+                            "Drop the product's image here (PNG, JPEG, GIF or WebP, up to 5 MB;"
+                            " scaled down to 1200 pixels a side)"
+                        ),
+                        id="product-image",
+                        accept={"image/*": [".png", ".jpg", ".jpeg", ".gif", ".webp"]},
+                        max_files=1,
+                        on_drop=ProductsState.upload_image(
+                            rx.upload_files(upload_id="product-image")
+                        ),
+                        border="1px dashed var(--gray-7)",
+                        padding="1rem",
+                        flex="1",
+                    ),
+                    align="center",
+                    width="100%",
+                    wrap="wrap",
+                ),
+                rx.form(
+                    rx.hstack(
+                        labelled_input(
+                            "Or a picture this site serves (path or address)",
+                            "image_url",
+                            id="product-image-url",
+                            default_value=form["image_url"],
+                            placeholder="/product-pictures/nut-001.png",
+                        ),
+                        rx.button("Use picture", type="submit", class_name="touch-target"),
+                        align="end",
+                        wrap="wrap",
+                        width="100%",
+                    ),
+                    key=ProductsState.form_key,
+                    on_submit=ProductsState.set_picture_url,
+                    reset_on_submit=False,
+                    width="100%",
+                ),
+                spacing="3",
                 width="100%",
             ),
         ),
