@@ -248,3 +248,41 @@ def test_a_distributor_orders_for_themself_from_the_same_shelf(
         distributor_id,
     )
     assert after == before + 1
+
+
+def test_staff_give_a_product_a_category_and_a_picture(page, app):
+    ((product_id,),) = owner_query(app, "SELECT id FROM products WHERE sku = 'HOM-003'")
+    sign_in(page, app, ADMIN_EMAIL)
+    expect(page).to_have_url(re.compile(r"/admin"))
+    page.goto(f"{app.url}/admin/products")
+    page.get_by_label("SKU or name").fill("HOM-003")
+    page.get_by_role("button", name="Find").click()
+    page.locator(f"#product-row-{product_id}").get_by_role("button", name="Edit").click()
+    expect(page.get_by_label("Category")).to_have_value("Home")
+    page.get_by_label("Category").fill("Kitchen")
+    page.locator("#save-product").click()
+    expect(page.get_by_text("Saved HOM-003.")).to_be_visible()
+    page.get_by_label("Or a picture this site serves").fill("https://elsewhere.example/x.png")
+    page.get_by_role("button", name="Use picture").click()
+    expect(page.get_by_role("alert")).to_contain_text("serves itself")
+    own_address = f"{app.url}/product-pictures/hom-001.png"
+    page.get_by_label("Or a picture this site serves").fill(own_address)
+    page.get_by_role("button", name="Use picture").click()
+    expect(page.locator("#product-picture")).to_have_attribute(
+        "src", "/product-pictures/hom-001.png"
+    )
+    screenshot(page, "products-picture")
+    ((image_path, category),) = owner_query(
+        app,
+        "SELECT p.image_path, c.name FROM products p JOIN product_categories c"
+        " ON c.id = p.category_id WHERE p.id = %s",
+        product_id,
+    )
+    assert (image_path, category) == ("/product-pictures/hom-001.png", "Kitchen")
+    ((audited,),) = owner_query(
+        app,
+        "SELECT count(*) FROM audit_logs WHERE entity_type = 'product' AND entity_id = %s"
+        " AND action IN ('product.update', 'product.image')",
+        str(product_id),
+    )
+    assert audited == 2

@@ -21,7 +21,7 @@ from mlmcrm.models import Product, User
 from mlmcrm.pages.commerce.distributor_orders import DistributorOrdersState
 from mlmcrm.pages.commerce.products import ProductsState
 from mlmcrm.pages.commerce.shop import ShopState
-from mlmcrm.services.commerce import catalog, orders
+from mlmcrm.services.commerce import catalog, customers, orders
 from tests.handlers import DEFAULT_IP, HandlerClient, nothing_changes, unchanged
 from tests.services.commerce.conftest import api_client, shop, stripe_fake  # noqa: F401
 
@@ -298,6 +298,32 @@ def test_a_product_retired_while_in_the_cart_empties_it_on_the_next_visit(
     owner_session.commit()
     client.call(ShopState.load)
     assert state.cart_rows == [] and f"No longer sold: {extra.sku}" in state.cart_error
+
+
+def test_a_customers_shop_neither_shows_nor_sells_starter_kits(
+    owner_session,
+    shop,  # noqa: F811
+):
+    kit = shop.skus["KIT"]
+    client, state = _shop_tab(shop)
+    assert kit not in [p["sku"] for p in state.products]
+    with nothing_changes(owner_session):
+        client.call(ShopState.add_to_cart, sku=kit)
+    assert f"{kit}: a starter kit is for distributors" in state.cart_error
+    assert state.cart_rows == []
+    with pytest.raises(ValidationFailed, match="a starter kit is for distributors"):
+        orders.place_shop_order(
+            session=owner_session,
+            code=shop.distributor.code,
+            buyer=customers.CustomerInput(first_name="K", last_name="It", email="k@example.com"),
+            lines=[(shop.skus["VIT"], 1), (kit, 1)],
+            region=shop.region,
+            checkout_token=uuid.uuid4().hex,
+        )
+    owner_session.rollback()
+    seller = HandlerClient.sign_in(owner_session, owner_session.get(User, shop.seller.user_id))
+    own = seller.call(DistributorOrdersState.load).state
+    assert kit in [p["sku"] for p in own.products]
 
 
 def test_a_distributor_pays_their_own_cart_once(

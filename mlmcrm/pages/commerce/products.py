@@ -45,6 +45,7 @@ class ProductsState(PageOpener, PagedListState, AuthState):
     form: dict[str, str] = dict(EMPTY_FORM)
     form_key: int = 0
     rates: list[dict[str, str]] = []
+    category_names: list[str] = []
     notice: str = ""
     rate_error: str = ""
 
@@ -101,6 +102,7 @@ class ProductsState(PageOpener, PagedListState, AuthState):
         self._reset_list()
         self._reload_list(actor=actor, session=session)
         self._reload_rates(session=session)
+        self.category_names = catalog.category_names(session=session)
 
     @rx.event
     @guarded(MANAGE, unit_of_work=False)
@@ -146,6 +148,7 @@ class ProductsState(PageOpener, PagedListState, AuthState):
             saved = catalog.create_product(session=session, actor=actor, data=data)
         self.notice = f"Saved {saved.sku}."
         self.editing_id = saved.id
+        self.category_names = catalog.category_names(session=session)
         self._reload_list(actor=actor, session=session)
 
     @rx.event
@@ -244,7 +247,11 @@ def _form() -> rx.Component:
                 labelled_input("PV", "pv", id="product-pv", default_value=form["pv"]),
                 labelled_input("CV", "cv", id="product-cv", default_value=form["cv"]),
                 labelled_input(
-                    "Category", "category", id="product-category", default_value=form["category"]
+                    "Category",
+                    "category",
+                    id="product-category",
+                    default_value=form["category"],
+                    custom_attrs={"list": "product-categories"},
                 ),
                 _select("Status", "status", ["draft", "active", "retired"], form["status"]),
                 columns=rx.breakpoints(initial="1", sm="2", lg="4"),
@@ -274,6 +281,10 @@ def _form() -> rx.Component:
                     "New product", type="button", variant="soft", on_click=ProductsState.new_product
                 ),
                 margin_top="0.75rem",
+            ),
+            rx.el.datalist(
+                rx.foreach(ProductsState.category_names, lambda name: rx.el.option(value=name)),
+                id="product-categories",
             ),
             key=ProductsState.form_key,
             on_submit=ProductsState.save,

@@ -9,6 +9,8 @@ and the same Stripe checkout.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import reflex as rx
 from sqlmodel import Session
 
@@ -37,6 +39,8 @@ class ShopState(ShoppingState, rx.State):
     link_error: str = ""
     error: str = ""
     paying: bool = False
+
+    starter_kits: ClassVar[bool] = False
 
     def _code(self) -> str:
         value = self.router.page.params.get("code", "")

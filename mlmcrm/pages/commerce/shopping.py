@@ -14,7 +14,7 @@ signed-in distributor on their orders page).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 from sqlmodel import Session
@@ -56,6 +56,9 @@ class ShoppingState(rx.State, mixin=True):
     _cart_owner: str = ""
     _placed: bool = False
 
+    starter_kits: ClassVar[bool] = True
+    """Whether the page sells starter kits (a distributor's own order does, a customer's not)."""
+
     def _lines(self) -> list[tuple[str, int]]:
         return list(self._cart.items())
 
@@ -67,7 +70,9 @@ class ShoppingState(rx.State, mixin=True):
         self._placed = False
         self.checkout_token = uuid.uuid4().hex
         self.shelf_category, self.shelf_search = "", ""
-        self.categories = catalog.shop_categories(session=session)
+        self.categories = catalog.shop_categories(
+            session=session, starter_kits=type(self).starter_kits
+        )
         self.regions = [
             [r.region, "Other region" if r.region == tax.DEFAULT_REGION else r.region]
             for r in tax.list_rates(session=session)
@@ -83,7 +88,11 @@ class ShoppingState(rx.State, mixin=True):
 
     def _show_products(self, *, session: Session) -> None:
         found = catalog.catalogue(
-            session=session, actor=None, search=self.shelf_search, category=self.shelf_category
+            session=session,
+            actor=None,
+            search=self.shelf_search,
+            category=self.shelf_category,
+            starter_kits=type(self).starter_kits,
         )
         self.products = [
             {
@@ -108,7 +117,12 @@ class ShoppingState(rx.State, mixin=True):
         rows: list[dict[str, str]] = []
         summary: dict[str, str] = {}
         if cart:
-            quote = orders.quote(session=session, lines=list(cart.items()), region=region)
+            quote = orders.quote(
+                session=session,
+                lines=list(cart.items()),
+                region=region,
+                starter_kits=type(self).starter_kits,
+            )
             rate = tax.rate_for(quote.region, session=session)
             rows = [
                 {
@@ -306,15 +320,17 @@ def _cart_row(state: Any, row: rx.Var) -> rx.Component:
     field = "qty-" + row["sku"]
     return rx.vstack(
         rx.hstack(
-            rx.text(row["name"], weight="medium"),
+            rx.vstack(
+                rx.text(row["name"], weight="medium"),
+                rx.text(row["unit_price"], " each", size="1", color=rx.color("gray", 11)),
+                spacing="0",
+            ),
             rx.spacer(),
             rx.text(row["line_total"], weight="bold"),
             width="100%",
-            align="baseline",
+            align="start",
         ),
         rx.hstack(
-            rx.text(row["unit_price"], " each", size="1", color=rx.color("gray", 11)),
-            rx.spacer(),
             rx.icon_button(
                 rx.icon("minus", size=14),
                 size="1",
@@ -347,6 +363,7 @@ def _cart_row(state: Any, row: rx.Var) -> rx.Component:
                 on_click=state.step_quantity(row["sku"], 1),
                 class_name="touch-target",
             ),
+            rx.spacer(),
             rx.icon_button(
                 rx.icon("trash-2", size=14),
                 size="1",

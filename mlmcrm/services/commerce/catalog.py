@@ -440,11 +440,13 @@ def catalogue(
     include_all: bool = False,
     search: str = "",
     category: str = "",
+    starter_kits: bool = True,
 ) -> list[ProductPublic]:
     """Every product by SKU: the shop's active ones, or every product for catalogue managers.
 
     ``search`` matches a SKU or a name, literally; ``category`` narrows to the products of the
-    category of that name (an unknown one has none).
+    category of that name (an unknown one has none); ``starter_kits=False`` leaves starter kits
+    out (a customer's shop does not sell them).
 
     Raises:
         PermissionDenied: ``include_all`` for an actor who may not manage the catalogue.
@@ -458,23 +460,32 @@ def catalogue(
     if category.strip():
         wanted = [key for key, name in categories.items() if name == category.strip()]
         statement = statement.where(col(Product.category_id).in_(wanted))
+    if not starter_kits:
+        statement = statement.where(col(Product.is_starter_kit).is_(False))
     return [
         ProductPublic.from_row(p, categories.get(p.category_id or 0, ""))
         for p in session.exec(_searched(statement, search)).all()
     ]
 
 
-def shop_categories(*, session: Session) -> list[str]:
-    """The names of the categories that hold a product the shop sells, by name."""
-    return list(
-        session.exec(
-            select(ProductCategory.name)
-            .join(Product, col(Product.category_id) == col(ProductCategory.id))
-            .where(Product.status == "active")
-            .distinct()
-            .order_by(ProductCategory.name)
-        ).all()
+def category_names(*, session: Session) -> list[str]:
+    """Every category's name, by name (what the product form offers)."""
+    return list(session.exec(select(ProductCategory.name).order_by(ProductCategory.name)).all())
+
+
+def shop_categories(*, session: Session, starter_kits: bool = True) -> list[str]:
+    """The names of the categories that hold a product the shop sells, by name.
+
+    ``starter_kits=False``: categories holding only starter kits are left out.
+    """
+    statement = (
+        select(ProductCategory.name)
+        .join(Product, col(Product.category_id) == col(ProductCategory.id))
+        .where(Product.status == "active")
     )
+    if not starter_kits:
+        statement = statement.where(col(Product.is_starter_kit).is_(False))
+    return list(session.exec(statement.distinct().order_by(ProductCategory.name)).all())
 
 
 PRODUCT_SORTS = {
