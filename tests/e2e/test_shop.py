@@ -160,6 +160,16 @@ def test_a_customers_order_shows_up_for_the_distributor_and_the_admin(page, app,
     page.get_by_label("Last name").fill("Shopper")
     page.get_by_label("Email").fill("petra.shopper@example.com")
     page.locator("#pay").click()
+    # Changing their mind on Stripe's page brings the buyer back to the cart they left.
+    page.wait_for_url(re.compile(re.escape(stripe_stub.url) + r"/pay/cs_"))
+    page.locator("#cancel").click()
+    page.wait_for_url(re.compile(r"/shop/.+\?cart=keep"))
+    wait_until_live(page)
+    expect(page.locator("#qty-NUT-001")).to_have_value("2")
+    page.get_by_label("First name").fill("Petra")
+    page.get_by_label("Last name").fill("Shopper")
+    page.get_by_label("Email").fill("petra.shopper@example.com")
+    page.locator("#pay").click()
     order_id = _pay_on_stripe(page, stripe_stub, price * 2)
     pv_text = f"{(pv * 2).normalize():f}"
 
