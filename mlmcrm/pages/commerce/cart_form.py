@@ -1,4 +1,4 @@
-"""Reading a cart form: the shop page and a distributor's own order share one form shape."""
+"""Reading the pay form: the shop page and a distributor's own order share its fields."""
 
 from __future__ import annotations
 
@@ -7,27 +7,20 @@ from typing import Any
 from mlmcrm.errors import ValidationFailed
 
 
-def cart_from_form(form_data: dict[str, Any]) -> tuple[list[tuple[str, str]], int | None]:
-    """The ``(sku, quantity)`` lines and the autoship day of a submitted cart form.
+def autoship_day_from(form_data: dict[str, Any]) -> int | None:
+    """The autoship day of a submitted pay form, or None when autoship is not ticked.
 
-    Quantities are the ``qty_<sku>`` fields as typed (the order service validates them); empty
-    and zero quantities are left out.
+    The order service checks that the day is from 1 to 28.
 
     Raises:
-        ValidationFailed: Autoship is ticked without a day of the month.
+        ValidationFailed: Autoship is ticked without a whole day of the month.
     """
-    lines = [
-        (name.removeprefix("qty_"), str(value).strip())
-        for name, value in form_data.items()
-        if name.startswith("qty_") and str(value).strip() not in ("", "0")
-    ]
-    autoship_day = None
-    if is_ticked(form_data, "autoship"):
-        day = str(form_data.get("autoship_day", "")).strip()
-        if not day.isdigit():
-            raise ValidationFailed("Choose the day of the month for your autoship (1 to 28).")
-        autoship_day = int(day)
-    return lines, autoship_day
+    if not is_ticked(form_data, "autoship"):
+        return None
+    day = str(form_data.get("autoship_day", "")).strip()
+    if not day.isdigit() or len(day) > 2:
+        raise ValidationFailed("Choose the day of the month for your autoship (1 to 28).")
+    return int(day)
 
 
 def is_ticked(form_data: dict[str, Any], name: str) -> bool:

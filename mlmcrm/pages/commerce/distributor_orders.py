@@ -1,6 +1,8 @@
-"""``/orders``: a distributor's orders, shop link, autoships, cooling-off and buyback.
+"""``/orders``: a distributor's orders, shop link, own orders, autoships, cooling-off, buyback.
 
-The orders are those credited to the distributor: their own and their customers'.
+The orders are those credited to the distributor: their own and their customers'. A distributor
+orders for themself from the same shelf and cart as their customers (see
+:mod:`mlmcrm.pages.commerce.shopping`).
 """
 
 from __future__ import annotations
@@ -25,8 +27,16 @@ from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.errors import PermissionDenied
 from mlmcrm.models import Distributor
 from mlmcrm.models.orders import ORDER_STATUSES
-from mlmcrm.pages.commerce.cart_form import cart_from_form, is_ticked
-from mlmcrm.services.commerce import autoship, catalog, orders, payments, refunds, tax
+from mlmcrm.pages.commerce.cart_form import autoship_day_from, is_ticked
+from mlmcrm.pages.commerce.shopping import (
+    KEEP_CART,
+    ShoppingState,
+    autoship_choice,
+    cart_panel,
+    shelf,
+    shop_layout,
+)
+from mlmcrm.services.commerce import autoship, orders, payments, refunds
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.settings import get_settings
@@ -38,16 +48,13 @@ from mlmcrm.state.paged_list import Column, PagedListState, cells
 OWN = "back_office.view"
 
 
-class DistributorOrdersState(PageOpener, PagedListState, AuthState):
-    """The distributor's orders (a paged list), autoships and returnable items."""
+class DistributorOrdersState(PageOpener, PagedListState, ShoppingState, AuthState):
+    """The distributor's orders (a paged list), own cart, autoships and returnable items."""
 
     shop_link: str = ""
     subscriptions: list[dict[str, str]] = []
     returnable: list[dict[str, str]] = []
     request_token: str = ""
-    cart_token: str = ""
-    products: list[dict[str, str]] = []
-    regions: list[list[str]] = []
     notice: str = ""
     order_error: str = ""
     reorder: bool = False
@@ -100,11 +107,10 @@ class DistributorOrdersState(PageOpener, PagedListState, AuthState):
         self._reload_extras(actor=actor, session=session)
 
     @rx.event
-    @guarded(OWN, clear=("error", "notice", "order_error"))
+    @guarded(OWN, clear=("error", "notice", "order_error", "cart_error"))
     def load(self, *, actor: Actor, session: Session) -> None:
-        """The newest orders, autoships, returnable items and the own-order form."""
+        """The newest orders, autoships, returnable items and the shelf; the tab's cart is kept."""
         self.request_token = uuid.uuid4().hex
-        self.cart_token = uuid.uuid4().hex
         distributor = session.get(Distributor, actor.distributor_id)
         self.shop_link = (
             get_settings().app_url + routes.shop_url(distributor.code) if distributor else ""
@@ -115,50 +121,83 @@ class DistributorOrdersState(PageOpener, PagedListState, AuthState):
         )
         self._reset_list()
         self._reload_all(actor=actor, session=session)
-        self.products = [
-            {
-                "sku": p.sku,
-                "label": f"{p.sku} {p.name}: {p.price:,.2f} {p.currency}, {format(p.pv, 'f')} PV",
-                "field": f"qty_{p.sku}",
-            }
-            for p in catalog.catalogue(session=session, actor=None)
-        ]
-        self.regions = [
-            [r.region, "Other region" if r.region == tax.DEFAULT_REGION else r.region]
-            for r in tax.list_rates(session=session)
-        ]
+        self._open_shop(f"own:{actor.user_id}:{actor.distributor_id}", session=session)
+
+    @rx.event
+    @guarded(OWN, error="cart_error", clear=("cart_error",))
+    def browse(self, category: str, *, actor: Actor, session: Session) -> None:
+        """Show one category's products ("" for every product)."""
+        self._browse(category, session=session)
+
+    @rx.event
+    @guarded(OWN, error="cart_error", clear=("cart_error",))
+    def find(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Show the products whose name or SKU contains the search."""
+        self._find(form_data, session=session)
+
+    @rx.event
+    @guarded(OWN, error="cart_error", clear=("cart_error", "order_error"))
+    def add_to_cart(self, sku: str, *, actor: Actor, session: Session) -> None:
+        """Put one more of a product into the cart."""
+        self._add(sku, session=session)
+
+    @rx.event
+    @guarded(OWN, error="cart_error", clear=("cart_error", "order_error"))
+    def set_quantity(self, sku: str, quantity: str, *, actor: Actor, session: Session) -> None:
+        """Change a cart line's quantity (0 takes it out)."""
+        self._set_quantity(sku, quantity, session=session)
+
+    @rx.event
+    @guarded(OWN, error="cart_error", clear=("cart_error", "order_error"))
+    def step_quantity(self, sku: str, step: int, *, actor: Actor, session: Session) -> None:
+        """One more or one less of a cart line."""
+        self._step(sku, step, session=session)
+
+    @rx.event
+    @guarded(OWN, error="cart_error", clear=("cart_error", "order_error"))
+    def remove_from_cart(self, sku: str, *, actor: Actor, session: Session) -> None:
+        """Take a line out of the cart."""
+        self._remove(sku, session=session)
+
+    @rx.event
+    @guarded(OWN, error="cart_error", clear=("cart_error", "order_error"))
+    def choose_region(self, region: str, *, actor: Actor, session: Session) -> None:
+        """Deliver to another region: the tax of that region applies."""
+        self._choose_region(region, session=session)
 
     @rx.event
     @guarded(OWN, error="order_error", clear=("order_error",))
     def order_for_myself(
         self, form_data: dict, *, actor: Actor, session: Session
     ) -> rx.event.EventSpec | None:
-        """Place the distributor's own order (once per form) and go to Stripe's payment page.
+        """Place the distributor's own order of the cart (once per cart) and go to Stripe.
 
-        A reorder needs the 70% self-certification ticked (the order service refuses it
-        otherwise).
+        The lines and the region are the server's cart; the form brings the autoship choice
+        and, for a reorder, the 70% self-certification (the order service refuses a reorder
+        without it).
         """
         if actor.distributor_id is None:
             raise PermissionDenied("Only distributors order for themselves here.")
-        lines, autoship_day = cart_from_form(form_data)
+        data = form_data if isinstance(form_data, dict) else {}
         app_url = get_settings().app_url
         order = orders.place_order(
             session=session,
             actor=actor,
             distributor_id=actor.distributor_id,
-            lines=lines,
-            region=str(form_data.get("region", "")),
-            checkout_token=self.cart_token,
-            autoship_day=autoship_day,
-            resale_certified=is_ticked(form_data, "resale_certified"),
+            lines=self._lines(),
+            region=self.region,
+            checkout_token=self.checkout_token,
+            autoship_day=autoship_day_from(data),
+            resale_certified=is_ticked(data, "resale_certified"),
         )
         url = payments.start_checkout(
             session=session,
             order_id=order.id,  # type: ignore[arg-type]  # a flushed row has an id
             success_url=f"{app_url}{routes.CHECKOUT_DONE}?order={order.id}"
             "&session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=f"{app_url}{routes.DISTRIBUTOR_ORDERS}",
+            cancel_url=f"{app_url}{routes.DISTRIBUTOR_ORDERS}?cart={KEEP_CART}",
         )
+        self._placed = True
         return rx.redirect(url)
 
     @rx.event
@@ -214,48 +253,10 @@ class DistributorOrdersState(PageOpener, PagedListState, AuthState):
         self._reload_all(actor=actor, session=session)
 
 
-def _order_for_myself() -> rx.Component:
-    return section(
-        "Order for yourself",
-        rx.form(
-            rx.foreach(
-                DistributorOrdersState.products,
-                lambda p: rx.hstack(
-                    rx.el.label(p["label"], html_for=p["field"]),
-                    rx.input(
-                        id=p["field"],
-                        name=p["field"],
-                        type="number",
-                        default_value="0",
-                        width="5rem",
-                    ),
-                    align="center",
-                ),
-            ),
-            rx.hstack(
-                rx.el.label("Deliver to", html_for="own-region"),
-                rx.el.select(
-                    rx.foreach(
-                        DistributorOrdersState.regions, lambda r: rx.el.option(r[1], value=r[0])
-                    ),
-                    id="own-region",
-                    name="region",
-                    style={"padding": "0.4rem"},
-                ),
-                rx.el.input(type="checkbox", id="own-autoship", name="autoship"),
-                rx.el.label("Repeat every month on day", html_for="own-autoship"),
-                rx.input(
-                    id="own-autoship-day",
-                    name="autoship_day",
-                    type="number",
-                    default_value="1",
-                    width="4.5rem",
-                    aria_label="Autoship day",
-                ),
-                align="center",
-                wrap="wrap",
-                margin_top="0.5rem",
-            ),
+def _own_checkout() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            autoship_choice("own-"),
             rx.cond(
                 DistributorOrdersState.reorder,
                 rx.hstack(
@@ -266,13 +267,39 @@ def _order_for_myself() -> rx.Component:
                         DistributorOrdersState.certification, html_for="own-resale-certified"
                     ),
                     align="center",
-                    margin_top="0.5rem",
+                ),
+                rx.text(
+                    "Your first order: a starter kit can be cancelled for a full refund within "
+                    "the cooling-off days.",
+                    size="1",
+                    color=rx.color("gray", 11),
                 ),
             ),
             error_message(DistributorOrdersState.order_error),
-            rx.button("Pay", type="submit", id="pay-own-order", margin_top="0.5rem"),
-            on_submit=DistributorOrdersState.order_for_myself,
-            reset_on_submit=False,
+            rx.button(
+                rx.icon("lock", size=16),
+                "Pay",
+                type="submit",
+                id="pay-own-order",
+                size="3",
+                width="100%",
+                disabled=DistributorOrdersState.cart_count == 0,
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=DistributorOrdersState.order_for_myself,
+        reset_on_submit=False,
+        width="100%",
+    )
+
+
+def _order_for_myself() -> rx.Component:
+    return section(
+        "Order for yourself",
+        shop_layout(
+            shelf(DistributorOrdersState),
+            cart_panel(DistributorOrdersState, "own-region", _own_checkout()),
         ),
     )
 

@@ -41,6 +41,7 @@ EMPTY_FORM = {
     "category": "",
     "status": "active",
     "is_starter_kit": "",
+    "image_url": "",
 }
 
 
@@ -51,6 +52,7 @@ class ProductsState(PageOpener, PagedListState, AuthState):
     form: dict[str, str] = dict(EMPTY_FORM)
     form_key: int = 0
     rates: list[dict[str, str]] = []
+    category_names: list[str] = []
     notice: str = ""
     rate_error: str = ""
 
@@ -107,6 +109,7 @@ class ProductsState(PageOpener, PagedListState, AuthState):
         self._reset_list()
         self._reload_list(actor=actor, session=session)
         self._reload_rates(session=session)
+        self.category_names = catalog.category_names(session=session)
 
     @rx.event
     @guarded(MANAGE, unit_of_work=False)
@@ -152,6 +155,7 @@ class ProductsState(PageOpener, PagedListState, AuthState):
             saved = catalog.create_product(session=session, actor=actor, data=data)
         self.notice = f"Saved {saved.sku}."
         self.editing_id = saved.id
+        self.category_names = catalog.category_names(session=session)
         self._reload_list(actor=actor, session=session)
 
     @rx.event
@@ -173,7 +177,7 @@ class ProductsState(PageOpener, PagedListState, AuthState):
         for upload in files[:1]:
             data = await upload.read(catalog.MAX_IMAGE_BYTES + 1)
             with unit_of_work(actor) as session:
-                catalog.set_image(
+                saved = catalog.set_image(
                     session=session,
                     actor=actor,
                     product_id=self.editing_id,
@@ -181,7 +185,25 @@ class ProductsState(PageOpener, PagedListState, AuthState):
                     data=data,
                 )
                 self._reload_list(actor=actor, session=session)
+                self.form = {**self.form, "image_url": saved.image_url}
         self.notice = "Image saved."
+
+    @rx.event
+    @guarded(MANAGE)
+    def set_picture_url(self, form_data: dict, *, actor: Actor, session: Session) -> None:
+        """Show a picture the app serves itself (empty: no picture) for the product being edited."""
+        if not self.editing_id:
+            raise ValidationFailed("Save the product first, then add its picture.")
+        data = form_data if isinstance(form_data, dict) else {}
+        saved = catalog.set_image_url(
+            session=session,
+            actor=actor,
+            product_id=self.editing_id,
+            url=str(data.get("image_url", "")),
+        )
+        self.form = {**self.form, "image_url": saved.image_url}
+        self.notice = "Picture saved." if saved.image_url else "Picture removed."
+        self._reload_list(actor=actor, session=session)
 
     @rx.event
     @guarded(MANAGE, error="rate_error", clear=("rate_error",))
@@ -232,7 +254,11 @@ def _form() -> rx.Component:
                 labelled_input("PV", "pv", id="product-pv", default_value=form["pv"]),
                 labelled_input("CV", "cv", id="product-cv", default_value=form["cv"]),
                 labelled_input(
-                    "Category", "category", id="product-category", default_value=form["category"]
+                    "Category",
+                    "category",
+                    id="product-category",
+                    default_value=form["category"],
+                    custom_attrs={"list": "product-categories"},
                 ),
                 _select("Status", "status", ["draft", "active", "retired"], form["status"]),
                 columns=rx.breakpoints(initial="1", sm="2", lg="4"),
@@ -263,6 +289,10 @@ def _form() -> rx.Component:
                 ),
                 margin_top="0.75rem",
             ),
+            rx.el.datalist(
+                rx.foreach(ProductsState.category_names, lambda name: rx.el.option(value=name)),
+                id="product-categories",
+            ),
             key=ProductsState.form_key,
             on_submit=ProductsState.save,
             reset_on_submit=False,
@@ -270,14 +300,57 @@ def _form() -> rx.Component:
         ),
         rx.cond(
             ProductsState.editing_id > 0,
-            rx.upload(
-                rx.text("Drop the product's image here (PNG, JPEG, GIF or WebP, up to 5 MB)"),
-                id="product-image",
-                accept={"image/*": [".png", ".jpg", ".jpeg", ".gif", ".webp"]},
-                max_files=1,
-                on_drop=ProductsState.upload_image(rx.upload_files(upload_id="product-image")),
-                border="1px dashed var(--gray-7)",
-                padding="1rem",
+            rx.vstack(
+                rx.hstack(
+                    rx.cond(
+                        form["image_url"] != "",
+                        rx.image(
+                            src=form["image_url"],
+                            alt="The product's picture",
+                            height="5rem",
+                            id="product-picture",
+                        ),
+                        rx.text("No picture yet.", size="2", color=rx.color("gray", 11)),
+                    ),
+                    rx.upload(
+                        rx.text(
+                            "Drop the product's image here (PNG, JPEG, GIF or WebP, up to 5 MB;"
+                            " scaled down to 1200 pixels a side)"
+                        ),
+                        id="product-image",
+                        accept={"image/*": [".png", ".jpg", ".jpeg", ".gif", ".webp"]},
+                        max_files=1,
+                        on_drop=ProductsState.upload_image(
+                            rx.upload_files(upload_id="product-image")
+                        ),
+                        border="1px dashed var(--gray-7)",
+                        padding="1rem",
+                        flex="1",
+                    ),
+                    align="center",
+                    width="100%",
+                    wrap="wrap",
+                ),
+                rx.form(
+                    rx.hstack(
+                        labelled_input(
+                            "Or a picture this site serves (path or address)",
+                            "image_url",
+                            id="product-image-url",
+                            default_value=form["image_url"],
+                            placeholder="/product-pictures/nut-001.png",
+                        ),
+                        rx.button("Use picture", type="submit", class_name="touch-target"),
+                        align="end",
+                        wrap="wrap",
+                        width="100%",
+                    ),
+                    key=ProductsState.form_key,
+                    on_submit=ProductsState.set_picture_url,
+                    reset_on_submit=False,
+                    width="100%",
+                ),
+                spacing="3",
                 width="100%",
             ),
         ),

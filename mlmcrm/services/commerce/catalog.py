@@ -2,20 +2,27 @@
 
 Prices are exact decimals in the product's currency; PV and CV are the currency-independent
 units the compensation plan pays on. A product is ``draft`` (not in the shop), ``active`` or
-``retired`` (not sold any more; past orders keep their frozen lines). Images are stored by
-:mod:`mlmcrm.integrations.storage` (a local folder, or an S3-compatible bucket when configured)
-and served by ``/api/files/products/<name>``.
+``retired`` (not sold any more; past orders keep their frozen lines). An uploaded image is
+checked, scaled down to at most 1200 pixels a side and re-encoded (which drops its metadata),
+stored by :mod:`mlmcrm.integrations.storage` (a local folder, or an S3-compatible bucket when
+configured) and served by ``/api/files/products/<name>``. A product may instead show a picture
+the app itself serves, named by its path (``/product-pictures/nut-001.png``), which the
+Content-Security-Policy (``img-src 'self'``) lets every page show.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
+import warnings
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
@@ -28,6 +35,7 @@ from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.money import currency_code, parse_decimal
 from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
+from mlmcrm.settings import get_settings
 
 SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
 IMAGE_TYPES = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}
@@ -39,6 +47,12 @@ CONTENT_TYPES = {
 }
 IMAGE_FOLDER = "products"
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000
+IMAGE_SIDE = 1200
+STORED_FORMATS = {"JPEG": ("JPEG", ".jpg"), "PNG": ("PNG", ".png"), "GIF": ("PNG", ".png")}
+STORED_FORMATS["WEBP"] = ("WEBP", ".webp")
+OWN_PATH = re.compile(r"/(?!/)[A-Za-z0-9._~%/-]*(\?[A-Za-z0-9._~%&=-]*)?")
+MAX_IMAGE_URL = 500
 IMAGE_URL_PREFIX = "/api/files/products/"
 CENT = Decimal("0.01")
 AUDITED_FIELDS = (
@@ -121,8 +135,10 @@ def volume(value: Decimal | int) -> Decimal:
 
 
 def image_url(image_path: str | None) -> str:
-    """The URL of a stored image, or an empty string."""
-    return f"{IMAGE_URL_PREFIX}{image_path}" if image_path else ""
+    """The URL of a product's picture (a stored image, or a path the app serves), or ``""``."""
+    if not image_path:
+        return ""
+    return image_path if image_path.startswith("/") else f"{IMAGE_URL_PREFIX}{image_path}"
 
 
 def _clean(data: ProductInput) -> dict:
@@ -274,10 +290,41 @@ def retire_product(*, session: Session, actor: Actor, product_id: int) -> Produc
     return ProductPublic.from_row(product, _category_name(product.category_id, session=session))
 
 
+def _resized(data: bytes) -> tuple[bytes, str]:
+    """The image re-encoded and scaled down to :data:`IMAGE_SIDE`, and its file suffix.
+
+    Raises:
+        ValidationFailed: Not a PNG, JPEG, GIF or WebP image, a broken one, or too many pixels.
+    """
+    message = "Upload a PNG, JPEG, GIF or WebP image."
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                stored = STORED_FORMATS.get(image.format or "")
+                if stored is None:
+                    raise ValidationFailed(message)
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise ValidationFailed("The image has too many pixels (at most 40 million).")
+                image.seek(0)
+                picture = image.convert("RGB" if stored[0] == "JPEG" else "RGBA")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ValidationFailed(message) from exc
+    except Image.DecompressionBombWarning as exc:
+        raise ValidationFailed("The image has too many pixels (at most 40 million).") from exc
+    picture.thumbnail((IMAGE_SIDE, IMAGE_SIDE))
+    out = io.BytesIO()
+    picture.save(out, format=stored[0], **({"quality": 85} if stored[0] != "PNG" else {}))
+    return out.getvalue(), stored[1]
+
+
 def set_image(
     *, session: Session, actor: Actor, product_id: int, filename: str, data: bytes
 ) -> ProductPublic:
     """Store an image (PNG, JPEG, GIF or WebP, at most 5 MB) and attach it to the product.
+
+    The image is scaled down to at most 1200 pixels a side and re-encoded (a GIF becomes a
+    PNG of its first frame), which also drops whatever metadata it carried.
 
     Raises:
         PermissionDenied: The actor may not manage the catalogue.
@@ -292,11 +339,57 @@ def set_image(
     suffix = next((ext for magic, ext in IMAGE_TYPES.items() if data.startswith(magic)), None)
     if suffix is None or (suffix == ".webp" and data[8:12] != b"WEBP"):
         raise ValidationFailed("Upload a PNG, JPEG, GIF or WebP image.")
+    picture, suffix = _resized(data)
     product = _locked(product_id, session=session)
     name = f"{product_id}-{secrets.token_hex(8)}{suffix}"
-    storage.put(IMAGE_FOLDER, name, data, CONTENT_TYPES[suffix])
+    storage.put(IMAGE_FOLDER, name, picture, CONTENT_TYPES[suffix])
+    return _attach_picture(
+        product, name, {"uploaded_as": filename[:200]}, actor=actor, session=session
+    )
+
+
+def own_image_path(url: str) -> str:
+    """The path of a picture the app serves itself, from its path or its full URL.
+
+    Raises:
+        ValidationFailed: A URL of another site, or not a plain path.
+    """
+    text = (url or "").strip()
+    message = "Give a picture the app serves itself, such as /product-pictures/nut-001.png."
+    if not text or len(text) > MAX_IMAGE_URL:
+        raise ValidationFailed(message)
+    if not text.startswith("/"):
+        own = urlsplit(get_settings().app_url)
+        given = urlsplit(text)
+        if (given.scheme, given.netloc) != (own.scheme, own.netloc) or given.fragment:
+            raise ValidationFailed(message)
+        text = given.path + (f"?{given.query}" if given.query else "")
+    if not OWN_PATH.fullmatch(text) or ".." in text.split("?", 1)[0].split("/"):
+        raise ValidationFailed(message)
+    return text
+
+
+def set_image_url(*, session: Session, actor: Actor, product_id: int, url: str) -> ProductPublic:
+    """Show a picture the app serves itself (a path, or a URL of the app's own origin); audited.
+
+    An empty ``url`` removes the product's picture.
+
+    Raises:
+        PermissionDenied: The actor may not manage the catalogue.
+        NotFound: No such product.
+        ValidationFailed: A URL of another site or a malformed path.
+    """
+    permissions.require("catalog.manage", actor=actor)
+    path = own_image_path(url) if (url or "").strip() else None
+    product = _locked(product_id, session=session)
+    return _attach_picture(product, path, {}, actor=actor, session=session)
+
+
+def _attach_picture(
+    product: Product, image_path: str | None, note: dict, *, actor: Actor, session: Session
+) -> ProductPublic:
     before = product.image_path
-    product.image_path = name
+    product.image_path = image_path
     session.add(product)
     session.flush()
     audit.record(
@@ -304,9 +397,9 @@ def set_image(
         actor=actor,
         action="product.image",
         entity_type="product",
-        entity_id=product_id,
+        entity_id=product.id,
         before={"image_path": before},
-        after={"image_path": name, "uploaded_as": filename[:200]},
+        after={"image_path": image_path, **note},
     )
     return ProductPublic.from_row(product, _category_name(product.category_id, session=session))
 
@@ -341,11 +434,19 @@ def _searched(statement: Any, search: str) -> Any:
 
 
 def catalogue(
-    *, session: Session, actor: Actor | None, include_all: bool = False, search: str = ""
+    *,
+    session: Session,
+    actor: Actor | None,
+    include_all: bool = False,
+    search: str = "",
+    category: str = "",
+    starter_kits: bool = True,
 ) -> list[ProductPublic]:
     """Every product by SKU: the shop's active ones, or every product for catalogue managers.
 
-    ``search`` matches a SKU or a name, literally.
+    ``search`` matches a SKU or a name, literally; ``category`` narrows to the products of the
+    category of that name (an unknown one has none); ``starter_kits=False`` leaves starter kits
+    out (a customer's shop does not sell them).
 
     Raises:
         PermissionDenied: ``include_all`` for an actor who may not manage the catalogue.
@@ -356,10 +457,35 @@ def catalogue(
     else:
         statement = statement.where(Product.status == "active")
     categories = _categories(session=session)
+    if category.strip():
+        wanted = [key for key, name in categories.items() if name == category.strip()]
+        statement = statement.where(col(Product.category_id).in_(wanted))
+    if not starter_kits:
+        statement = statement.where(col(Product.is_starter_kit).is_(False))
     return [
         ProductPublic.from_row(p, categories.get(p.category_id or 0, ""))
         for p in session.exec(_searched(statement, search)).all()
     ]
+
+
+def category_names(*, session: Session) -> list[str]:
+    """Every category's name, by name (what the product form offers)."""
+    return list(session.exec(select(ProductCategory.name).order_by(ProductCategory.name)).all())
+
+
+def shop_categories(*, session: Session, starter_kits: bool = True) -> list[str]:
+    """The names of the categories that hold a product the shop sells, by name.
+
+    ``starter_kits=False``: categories holding only starter kits are left out.
+    """
+    statement = (
+        select(ProductCategory.name)
+        .join(Product, col(Product.category_id) == col(ProductCategory.id))
+        .where(Product.status == "active")
+    )
+    if not starter_kits:
+        statement = statement.where(col(Product.is_starter_kit).is_(False))
+    return list(session.exec(statement.distinct().order_by(ProductCategory.name)).all())
 
 
 PRODUCT_SORTS = {

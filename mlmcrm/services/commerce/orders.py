@@ -106,12 +106,28 @@ def normalise_lines(lines: list[tuple[str, Any]]) -> list[tuple[str, int]]:
     return list(merged.items())
 
 
-def quote(*, session: Session, lines: list[tuple[str, Any]], region: str) -> Quote:
+STARTER_KITS_FOR_DISTRIBUTORS = (
+    "{skus}: a starter kit is for distributors; a customer's shop does not sell it."
+)
+
+
+def quote(
+    *,
+    session: Session,
+    lines: list[tuple[str, Any]],
+    region: str,
+    starter_kits: bool = True,
+) -> Quote:
     """Price a cart with today's catalogue and the region's tax rate.
+
+    A starter kit is a distributor's (it starts their distributorship and only they can cancel
+    it in the cooling-off days); a customer's cart, priced with ``starter_kits=False``, cannot
+    hold one.
 
     Raises:
         ValidationFailed: An empty cart, a bad quantity, an unknown or unavailable SKU,
-            products in different currencies, or a region without a tax rate.
+            products in different currencies, a starter kit in a customer's cart, or a region
+            without a tax rate.
     """
     wanted = normalise_lines(lines)
     skus = [sku for sku, _ in wanted]
@@ -124,6 +140,9 @@ def quote(*, session: Session, lines: list[tuple[str, Any]], region: str) -> Quo
     unavailable = [sku for sku in skus if products[sku].status != "active"]
     if unavailable:
         raise ValidationFailed(f"No longer sold: {', '.join(unavailable)}.")
+    kits = [sku for sku in skus if products[sku].is_starter_kit]
+    if kits and not starter_kits:
+        raise ValidationFailed(STARTER_KITS_FOR_DISTRIBUTORS.format(skus=", ".join(kits)))
     currencies = sorted({products[sku].currency for sku in skus})
     if len(currencies) > 1:
         raise ValidationFailed(
@@ -366,7 +385,8 @@ def place_shop_order(
     Raises:
         TooManyRequests: Too many checkouts from this client; nothing is written.
         NotFound: An unknown shop.
-        ValidationFailed: Bad buyer details, cart or region; nothing is written.
+        ValidationFailed: Bad buyer details, cart (a starter kit among them) or region;
+            nothing is written.
     """
     owner = shop_owner(code, session=session)
     set_actor(session, owner.user_id)
@@ -383,7 +403,8 @@ def place_shop_order(
             return existing
     # Counted only when a new order would be made: pressing "Pay" again on one cart is free.
     throttle.check_client(throttle.CHECKOUT_PER_CLIENT, ip_address, session=session)
-    quote(session=session, lines=lines, region=region)  # refuse a bad cart before adding a customer
+    # Refuse a bad cart (or a starter kit, which is no customer's) before adding a customer.
+    quote(session=session, lines=lines, region=region, starter_kits=False)
     customer = customers.create_customer(
         session=session, actor=actor, distributor_id=owner.distributor_id, data=buyer
     )

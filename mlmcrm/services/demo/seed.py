@@ -37,6 +37,7 @@ from dateutil.relativedelta import relativedelta
 from mlmcrm.services.demo import seed_data as data
 from mlmcrm.services.demo import seed_history
 from mlmcrm.services.demo import seed_tables as tables
+from mlmcrm.services.demo.pictures import picture_path
 from mlmcrm.services.demo.seed_data import ADMIN_EMAIL, DEMO_PASSWORD, DISTRIBUTOR_EMAIL
 from mlmcrm.services.demo.seed_tree import build_network
 from mlmcrm.services.platform import audit
@@ -244,8 +245,8 @@ def _insert_small_tables(conn: psycopg.Connection, company: tables.Company, mont
         category_id = {name: i for i, name in enumerate(data.CATEGORIES, start=1)}
         cursor.executemany(
             "INSERT INTO products (id, sku, name, description, price, currency, pv, cv, status,"
-            " category_id, is_starter_kit, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, 'USD', %s, %s, %s, %s, %s, %s, %s)",
+            " category_id, is_starter_kit, image_path, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, 'USD', %s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (
                     i,
@@ -258,6 +259,7 @@ def _insert_small_tables(conn: psycopg.Connection, company: tables.Company, mont
                     "retired" if sku in data.RETIRED_SKUS else "active",
                     category_id[category],
                     sku in data.STARTER_KIT_SKUS,
+                    picture_path(sku),
                     launched,
                     launched,
                 )

@@ -63,3 +63,14 @@ def own_order(shop, fake, lines) -> Order:
     fake.pay(url.rsplit("/", 1)[1])
     with session_scope("app") as session:
         return session.get(Order, order_id)  # type: ignore[return-value]  # the order exists
+
+
+def picture(kind: str = "PNG", size: tuple[int, int] = (8, 6)) -> bytes:
+    """A small real image of ``kind`` (a Pillow format name), as an uploaded file holds it."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 90, 40)).save(out, format=kind)
+    return out.getvalue()

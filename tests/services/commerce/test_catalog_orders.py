@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from decimal import Decimal
 
 import pytest
+from PIL import Image
 from sqlalchemy import text
 from sqlmodel import select
 
@@ -13,6 +15,7 @@ from mlmcrm.db import session_scope
 from mlmcrm.errors import PermissionDenied, ValidationFailed
 from mlmcrm.models import Customer, Order, OrderItem, Product
 from mlmcrm.services.commerce import catalog, customers, orders, tax
+from tests.services.commerce.helpers import picture
 
 BUYER = customers.CustomerInput(first_name="Carl", last_name="Buyer", email="carl@example.com")
 
@@ -104,13 +107,14 @@ def test_a_duplicate_sku_and_a_distributor_are_refused(owner_session, shop):
 
 def test_images_are_stored_locally_and_only_images_are_accepted(owner_session, shop):
     product = owner_session.exec(select(Product).where(Product.sku == shop.skus["VIT"])).one()
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    png = picture("PNG", (8, 6))
     stored = catalog.set_image(
         session=owner_session, actor=shop.admin, product_id=product.id, filename="v.png", data=png
     )
     assert stored.image_url.startswith(catalog.IMAGE_URL_PREFIX)
     name = stored.image_url.rsplit("/", 1)[1]
-    assert catalog.image_file(name) == (png, "image/png")
+    data, kind = catalog.image_file(name)
+    assert kind == "image/png" and Image.open(io.BytesIO(data)).size == (8, 6)
     with pytest.raises(ValidationFailed, match="PNG, JPEG"):
         catalog.set_image(
             session=owner_session,

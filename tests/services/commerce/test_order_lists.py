@@ -24,7 +24,7 @@ from mlmcrm.pages.commerce.products import ProductsState
 from mlmcrm.services.commerce import catalog, customers, orders
 from tests.factories import make_user
 from tests.handlers import HandlerClient, nothing_changes
-from tests.services.commerce.helpers import paid_order, pending_order
+from tests.services.commerce.helpers import paid_order, pending_order, picture
 
 IDA = customers.CustomerInput(first_name="Ida", last_name="Other", email="ida@example.com")
 
@@ -194,7 +194,7 @@ def _upload(data: bytes) -> rx.UploadFile:
 
 
 def test_only_the_catalogue_manager_attaches_an_image_to_the_product_opened(owner_session, shop):
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    png = picture("PNG")
     [vit] = catalog.catalogue(session=owner_session, actor=None, search=shop.skus["VIT"])
     seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
     with nothing_changes(owner_session):

@@ -211,8 +211,8 @@ def test_without_stripe_keys_payments_say_they_are_not_set_up(owner_session, sho
 
 
 def test_paid_orders_helper_is_paid(owner_session, shop, stripe_fake):
-    order = paid_order(shop, stripe_fake, [("KIT", 1)])
-    assert order.pv_total == Decimal("50")
+    order = paid_order(shop, stripe_fake, [("VIT", 2)])
+    assert order.pv_total == Decimal("40") and order.status == "paid"
 
 
 def test_a_checkout_of_another_system_is_acknowledged_and_changes_nothing(

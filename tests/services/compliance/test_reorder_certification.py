@@ -118,11 +118,10 @@ def test_the_orders_page_asks_for_the_certification_on_a_reorder(
     loaded = tab.call(DistributorOrdersState.load).state
     assert loaded.reorder is True
     assert loaded.certification == orders.REORDER_CERTIFICATION
+    tab.call(DistributorOrdersState.choose_region, region=REGION)
+    assert tab.call(DistributorOrdersState.add_to_cart, sku=shelf).state.cart_rows
     with unchanged(owner, "orders"):
-        refused = tab.call(
-            DistributorOrdersState.order_for_myself,
-            form_data={f"qty_{shelf}": "1", "region": REGION},
-        )
+        refused = tab.call(DistributorOrdersState.order_for_myself, form_data={})
     assert refused.state.order_error == orders.REORDER_CERTIFICATION_NEEDED
     assert refused.redirect is None
 
