@@ -1,9 +1,9 @@
 """Profile photos: checked, resized and stored by the app, shown in the tree and the navigation.
 
-A person uploads a photo on their profile. The app reads it with Pillow, so only a real PNG,
-JPEG, GIF or WebP image of at most :data:`MAX_PHOTO_BYTES` and :data:`MAX_PHOTO_PIXELS` is taken
-(whatever its name or stated type says), turns it upright from its EXIF orientation, crops it to
-a square around the centre and stores a :data:`PHOTO_SIZE` pixel WebP without any metadata
+A person uploads a photo on their profile. The app reads it as every uploaded picture is read
+(:mod:`mlmcrm.services.platform.images`: a real PNG, JPEG, GIF or WebP picture of at most 5 MB
+and 40 megapixels, turned upright from its EXIF orientation), crops it to a square around the
+centre and stores a :data:`PHOTO_SIZE` pixel WebP without any metadata
 (no location or camera data leaves the upload). It goes to the file store
 (:mod:`mlmcrm.integrations.storage`) as ``photos/<user id>-<digest>.webp`` and the profile's
 ``avatar_url`` points at it; a new photo gets a new name, so browsers may keep an old one. The
@@ -15,58 +15,31 @@ from __future__ import annotations
 
 import hashlib
 import io
-import warnings
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from sqlmodel import Session
 
-from mlmcrm.errors import NotFound, ValidationFailed
+from mlmcrm.errors import NotFound
 from mlmcrm.integrations import storage
 from mlmcrm.models import UserProfile
-from mlmcrm.services.platform import audit, permissions
+from mlmcrm.services.platform import audit, images, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.photo_address import PHOTO_NAME, name_of, photo_url
 
 PHOTO_FOLDER = "photos"
-MAX_PHOTO_BYTES = 5 * 1024 * 1024
+MAX_PHOTO_BYTES = images.MAX_UPLOAD_BYTES
 """The largest upload taken."""
-MAX_PHOTO_PIXELS = 40_000_000
-"""The largest picture taken (width times height): a small file may unpack into a huge one."""
 PHOTO_SIZE = 256
 """The stored photo's width and height in pixels."""
-ACCEPTED_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
-TOO_MANY_PIXELS = "The photo has too many pixels; upload a smaller one."
 
 
 def resized(data: bytes) -> bytes:
     """``data`` as the stored photo: upright, square, :data:`PHOTO_SIZE` pixels, WebP.
 
     Raises:
-        ValidationFailed: Empty, too large, not an image of an accepted kind, or broken.
+        ValidationFailed: See :func:`~mlmcrm.services.platform.images.read_picture`.
     """
-    if not data:
-        raise ValidationFailed("The photo file is empty.")
-    if len(data) > MAX_PHOTO_BYTES:
-        raise ValidationFailed(f"The photo is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                if image.format not in ACCEPTED_FORMATS:
-                    raise ValidationFailed("Upload a PNG, JPEG, GIF or WebP photo.")
-                if image.width * image.height > MAX_PHOTO_PIXELS:
-                    raise ValidationFailed(TOO_MANY_PIXELS)
-                image.load()
-                upright = ImageOps.exif_transpose(image).convert("RGB")
-    except ValidationFailed:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValidationFailed(TOO_MANY_PIXELS) from None
-    except UnidentifiedImageError:
-        raise ValidationFailed("Upload a PNG, JPEG, GIF or WebP photo.") from None
-    except (OSError, ValueError, SyntaxError):
-        # Pillow's errors for a truncated or corrupt file.
-        raise ValidationFailed("The photo could not be read; upload another one.") from None
+    upright, _ = images.read_picture(data)
     square = ImageOps.fit(upright, (PHOTO_SIZE, PHOTO_SIZE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     square.save(out, "WEBP", quality=82, method=4)

@@ -15,14 +15,12 @@ from __future__ import annotations
 import io
 import re
 import secrets
-import warnings
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
@@ -30,7 +28,7 @@ from mlmcrm.errors import NotFound, ValidationFailed
 from mlmcrm.integrations import storage
 from mlmcrm.models import Product, ProductCategory
 from mlmcrm.models.catalog import PRODUCT_STATUSES
-from mlmcrm.services.platform import audit, listing, permissions
+from mlmcrm.services.platform import audit, images, listing, permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.money import currency_code, parse_decimal
@@ -38,7 +36,6 @@ from mlmcrm.services.platform.public import PUBLIC_CONFIG, Money
 from mlmcrm.settings import get_settings
 
 SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
-IMAGE_TYPES = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}
 CONTENT_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -46,8 +43,7 @@ CONTENT_TYPES = {
     ".webp": "image/webp",
 }
 IMAGE_FOLDER = "products"
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
-MAX_IMAGE_PIXELS = 40_000_000
+MAX_IMAGE_BYTES = images.MAX_UPLOAD_BYTES
 IMAGE_SIDE = 1200
 STORED_FORMATS = {"JPEG": ("JPEG", ".jpg"), "PNG": ("PNG", ".png"), "GIF": ("PNG", ".png")}
 STORED_FORMATS["WEBP"] = ("WEBP", ".webp")
@@ -294,24 +290,12 @@ def _resized(data: bytes) -> tuple[bytes, str]:
     """The image re-encoded and scaled down to :data:`IMAGE_SIDE`, and its file suffix.
 
     Raises:
-        ValidationFailed: Not a PNG, JPEG, GIF or WebP image, a broken one, or too many pixels.
+        ValidationFailed: See :func:`~mlmcrm.services.platform.images.read_picture`.
     """
-    message = "Upload a PNG, JPEG, GIF or WebP image."
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                stored = STORED_FORMATS.get(image.format or "")
-                if stored is None:
-                    raise ValidationFailed(message)
-                if image.width * image.height > MAX_IMAGE_PIXELS:
-                    raise ValidationFailed("The image has too many pixels (at most 40 million).")
-                image.seek(0)
-                picture = image.convert("RGB" if stored[0] == "JPEG" else "RGBA")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ValidationFailed(message) from exc
-    except Image.DecompressionBombWarning as exc:
-        raise ValidationFailed("The image has too many pixels (at most 40 million).") from exc
+    picture, kind = images.read_picture(data, mode="RGBA")
+    stored = STORED_FORMATS[kind]
+    if stored[0] == "JPEG":
+        picture = picture.convert("RGB")
     picture.thumbnail((IMAGE_SIDE, IMAGE_SIDE))
     out = io.BytesIO()
     picture.save(out, format=stored[0], **({"quality": 85} if stored[0] != "PNG" else {}))
@@ -332,13 +316,6 @@ def set_image(
         ValidationFailed: Not an image of an accepted kind, or too large.
     """
     permissions.require("catalog.manage", actor=actor)
-    if not data:
-        raise ValidationFailed("The image file is empty.")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ValidationFailed("The image is larger than 5 MB.")
-    suffix = next((ext for magic, ext in IMAGE_TYPES.items() if data.startswith(magic)), None)
-    if suffix is None or (suffix == ".webp" and data[8:12] != b"WEBP"):
-        raise ValidationFailed("Upload a PNG, JPEG, GIF or WebP image.")
     picture, suffix = _resized(data)
     product = _locked(product_id, session=session)
     name = f"{product_id}-{secrets.token_hex(8)}{suffix}"
