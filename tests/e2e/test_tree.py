@@ -8,6 +8,7 @@ places a waiting enrolee in an open slot (audited), and pans and pinches on a ph
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import pytest
@@ -95,6 +96,14 @@ def _centred(page, key: str) -> bool:
     )
 
 
+def _wait_centred(page, key: str, timeout: float = 10.0) -> None:
+    """Wait until the box is centred (see :func:`_centred`); fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not _centred(page, key):
+        assert time.monotonic() < deadline, f"{key} was not centred"
+        page.wait_for_timeout(200)
+
+
 def _scale(page) -> float:
     transform = page.locator("#genealogy-tree .react-flow__viewport").evaluate(
         "el => el.style.transform"
@@ -148,8 +157,7 @@ def test_the_team_is_a_diagram_with_lines_that_opens_on_tap_and_centres_a_found_
         '`#genealogy-tree .react-flow__node[data-id="${key}"]`); return !!n; }',
         arg=f"p{found}",
     )
-    page.wait_for_timeout(600)  # the view glides to the person in 300 ms
-    assert _centred(page, f"p{found}")
+    _wait_centred(page, f"p{found}")  # the view glides to the person in 300 ms
     screenshot(page, "tree-found")
 
 
@@ -204,8 +212,8 @@ def test_outer_legs_and_placing_a_waiting_enrolee_in_an_open_slot(desktop, app):
         page.get_by_role("button", name=f"Bottom of the outer {side} leg").click()
         expect(page.get_by_text(re.compile(f"The bottom of the outer {side} leg"))).to_be_visible()
         expect(_box(page, f"p{bottom}")).to_be_visible()
-        page.wait_for_timeout(600)
-        assert _centred(page, f"p{bottom}"), side
+        # The view glides to the person (an animation): wait for it to end there.
+        _wait_centred(page, f"p{bottom}")
     # The bottom of the outer right leg has no right child: its open slot takes the newcomer.
     bottom = _walk(app, me, 2)
     box = _box(page, f"p{bottom}")

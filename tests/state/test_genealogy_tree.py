@@ -192,11 +192,13 @@ def test_find_centres_a_person_of_the_team_and_nobody_else(owner_session, networ
     call = client.call(GenealogyState.find, distributor_id=str(member))
     assert call.state.error == "" and call.state.view.startswith(f"centre:p{member}:")
     assert "Member Z" in _names(call.state)
+    assert call.state.chosen["id"] == str(member), "staff would enrol below the one found"
     for bad in (str(network["root"][1]), str(network["outsider"][1]), "x", "-3", str(2**70), ""):
         with unchanged(owner_session, *TREE_TABLES):
             call = client.call(GenealogyState.find, distributor_id=bad)
         assert call.state.error, bad
         assert _names(call.state) & {"Rita Root", "Outsider Z"} == set()
+        assert call.state.chosen["id"] == str(member), "a refused search chooses nobody else"
     call = client.call(GenealogyState.find, distributor_id={"id": member})
     assert call.state.error
 

@@ -404,8 +404,10 @@ def _admin_tools() -> rx.Component:
     enrol = section(
         "Enrol a distributor here",
         rx.text(
-            "Enrol someone under the person shown, choosing the slot; they confirm by email "
-            "and are placed then.",
+            "Enrol someone under ",
+            rx.text.strong(S.chosen["name"], id="enrol-under"),
+            " (the person last shown or found), choosing the slot; they confirm by email and "
+            "are placed then.",
             size="2",
             color=rx.color("gray", 11),
         ),
@@ -415,9 +417,9 @@ def _admin_tools() -> rx.Component:
                     rx.button(label, variant="soft", class_name="touch-target"),
                     href=rx.Var.create(routes.ADMIN_ENROL)
                     + "?sponsor="
-                    + S.focus["code"].to(str)
+                    + S.chosen["code"].to(str)
                     + "&parent="
-                    + S.focus["code"].to(str)
+                    + S.chosen["code"].to(str)
                     + ("&slot=" + slot if slot else ""),
                     id=f"enrol-here-{slot or 'auto'}",
                 )

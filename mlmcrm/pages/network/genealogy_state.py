@@ -117,6 +117,8 @@ class GenealogyState(PageOpener, AuthState):
     tank: list[dict[str, str]] = []
     settings: dict[str, str] = {}
     rank_options: list[dict[str, str]] = []
+    chosen: dict[str, str] = {}
+    """The person last shown, found or reached (an outer leg's end): staff enrol below them."""
     diagram_nodes: list[dict[str, Any]] = []
     diagram_edges: list[dict[str, Any]] = []
     view: str = ""
@@ -169,6 +171,7 @@ class GenealogyState(PageOpener, AuthState):
             session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
         )
         self.focus = _card_row(card)
+        self.chosen = self.focus
         top = _card_row(card)
         self.crumbs = [{"id": str(c["distributor_id"]), "name": c["name"]} for c in crumbs]
         self.counts = [{"level": str(i), "count": f"{n:,}"} for i, n in enumerate(counts, start=1)]
@@ -338,6 +341,12 @@ class GenealogyState(PageOpener, AuthState):
         if found != self.focus.get("id"):
             self._pinned = [found]
         self._draw(("centre", found))
+        row = self._people.get(found)
+        if row is None:
+            row = _card_row(
+                views.card(session=session, actor=actor, tree=self.tree, distributor_id=person)
+            )
+        self.chosen = row
 
     @rx.event
     @guarded(VIEW, clear=("error", "message"))
