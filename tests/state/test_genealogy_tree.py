@@ -209,13 +209,17 @@ def test_outer_legs_end_within_the_view(owner_session, network):
     call = client.call(GenealogyState.outer_leg, side="left")
     assert call.state.error == "" and call.state.view.startswith(f"centre:p{member}:")
     assert call.state.message == "The bottom of the outer left leg: Member Z."
+    # The right leg after the left one still starts from the person opened, the leader.
+    call = client.call(GenealogyState.outer_leg, side="right")
+    assert call.state.view.startswith(f"centre:p{network['leader'][1]}:")
     client = _leader(owner_session, network, "placement")
     call = client.call(GenealogyState.outer_leg, side="right")
     assert call.state.view.startswith(f"centre:p{network['leader'][1]}:")
     for side in ("up", "", {"side": "left"}, "left" * 1000, None):
         call = client.call(GenealogyState.outer_leg, side=side)
         assert call.state.error == "Choose the outer left or the outer right leg.", side
-    client.state(GenealogyState).focus = {"id": str(network["root"][1])}
+    # A tampered state (the browser cannot set it) still reaches only the actor's downline.
+    client.state(GenealogyState)._legs_from = str(network["root"][1])
     call = client.call(GenealogyState.outer_leg, side="right")
     assert call.state.error == "That person is not in your downline."
     assert "Outsider Z" not in _names(call.state)

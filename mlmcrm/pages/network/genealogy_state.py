@@ -133,6 +133,9 @@ class GenealogyState(PageOpener, AuthState):
     _slots: dict[str, list[int]] = {}
     _pinned: list[str] = []
     _view_requests: int = 0
+    _legs_from: str = ""
+    """Whose outer legs the buttons follow: the person the viewer opened (their own top, or one
+    they jumped to), not whoever a search or a leg's end put at the top of the diagram since."""
 
     def _open_viewer(self, *, actor: Actor, session: Session) -> None:
         """The top of the actor's view of the tree, the holding tank and the settings."""
@@ -142,6 +145,7 @@ class GenealogyState(PageOpener, AuthState):
         self.binary = genealogy.get_settings(session=session).placement_tree == "binary"
         top = views.top_of(session=session, actor=actor, tree=self.tree)
         self._show(top, actor=actor, session=session)
+        self._legs_from = str(top)
         self._load_tank(actor=actor, session=session)
         self.rank_options = [
             {"value": str(choice.id), "label": choice.name}
@@ -360,8 +364,8 @@ class GenealogyState(PageOpener, AuthState):
     @rx.event
     @guarded(VIEW, clear=("error", "message"))
     def outer_leg(self, side: str, *, actor: Actor, session: Session) -> None:
-        """Go to the bottom of the shown person's outer left or right leg (placement tree)."""
-        start = parse_id(self.focus.get("id"))
+        """Go to the bottom of the opened person's outer left or right leg (placement tree)."""
+        start = parse_id(self._legs_from or self.focus.get("id"))
         if start is None or self.tree != "placement":
             raise ValidationFailed("Open the placement tree first.")
         bottom = views.outer_leg_bottom(
@@ -391,6 +395,7 @@ class GenealogyState(PageOpener, AuthState):
         if target is None:
             raise NotFound(views.NOT_VISIBLE)
         self._show(target, actor=actor, session=session)
+        self._legs_from = str(target)
 
     @rx.event
     @guarded(VIEW, clear=("error",))
