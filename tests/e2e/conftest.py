@@ -289,12 +289,14 @@ def totp_secret(app: RunningApp, email: str) -> tuple[str, int | None] | None:
 
 
 def unused_code(secret: str, last_step: int | None) -> str:
-    """A code the server accepts now: within ±1 step and after the last step used."""
+    """A code the server accepts now and for a while: within ±1 step, after the last step used."""
     from mlmcrm.services.accounts import totp
 
     while True:
         step = totp.current_step()
-        usable = [s for s in (step - 1, step, step + 1) if last_step is None or s > last_step]
+        # The latest step first: the code stays good the longest (up to a minute), so a busy
+        # machine's slow form post still arrives within the server's window.
+        usable = [s for s in (step + 1, step, step - 1) if last_step is None or s > last_step]
         if usable:
             return totp.code_at(secret, usable[0])
         time.sleep(1)
