@@ -7,7 +7,11 @@ nobody else uses). An admin (signed in with 2FA) then opens ``/admin/genealogy``
 times in a fresh tab of the system Chromium (``CHROMIUM_PATH``, default ``/usr/bin/chromium``);
 each time is navigation start to the diagram showing its boxes: the company's root with its
 first levels opened, about 200 people, drawn and laid out (React Flow shows a box once it has
-measured it). The target is under 1 s.
+measured it), with the page live. The target is under 1 s.
+
+The time is taken in the page itself (``WATCH``, in the frame the boxes are painted in), not by
+polling from this script: the harness's round trips to a busy page added 0.2 to 0.4 s that no
+person waits for.
 
 It prints each load, p50/p95/max and the load average, and last one JSON object with
 ``people_shown``, ``p50_ms``, ``p95_ms``, ``max_ms`` and, for comparison, ``page_live_p50_ms``
@@ -37,16 +41,36 @@ from load import App, _database_url, _load_average, _percentile, _server_url  # 
 
 from mlmcrm.db import libpq_url  # noqa: E402
 
-SHOWN = """
-(least) => {
-  const boxes = document.querySelectorAll('#genealogy-tree .react-flow__node.genealogy-node');
-  let shown = 0;
-  for (const box of boxes) if (getComputedStyle(box).visibility !== 'hidden') shown++;
-  return boxes.length >= least && shown === boxes.length ? shown : 0;
-}
+WATCH = """
+(() => {
+  // Runs in every document before the app's own scripts. It notes, in the page's own clock, the
+  // first frame at which the page is live (#app-ready) and at least LEAST person boxes are drawn
+  // and visible (React Flow hides a box until it has measured it). The harness reads the note
+  // afterwards: its own round trips to the page are not part of what a person waits for.
+  const least = LEAST;
+  let queued = false;
+  const check = () => {
+    queued = false;
+    if (window.__treeShownAt || !document.getElementById('app-ready')) return;
+    const boxes = document.querySelectorAll('#genealogy-tree .react-flow__node.genealogy-node');
+    if (boxes.length < least) return;
+    for (const box of boxes) if (getComputedStyle(box).visibility === 'hidden') return;
+    window.__treeShownAt = performance.now();
+    window.__treeShown = boxes.length;
+  };
+  const later = () => { if (!queued) { queued = true; requestAnimationFrame(check); } };
+  const ready = () => {
+    if (window.__appLiveAt === undefined && document.getElementById('app-ready')) {
+      window.__appLiveAt = performance.now();
+    }
+  };
+  new MutationObserver(() => { ready(); later(); }).observe(document, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ['style', 'class', 'id'],
+  });
+})();
 """
-"""The number of person boxes once every one drawn is visible (React Flow hides a box until it
-has measured it), else 0."""
+"""The in-page watch: each check runs in an animation frame, just before the frame is painted,
+so the time noted is when the boxes are on screen, not when a harness polled for them."""
 
 
 def _seed(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -95,21 +119,22 @@ def _measure(app: App, cookie: str, samples: int, least: int) -> tuple[list[floa
         )
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.add_cookies([{"name": name, "value": value, "url": app.url}])
+        context.add_init_script(WATCH.replace("LEAST", str(int(least))))
         # One load first, not counted: the browser's cache then holds the app's scripts, as it
         # does for a person who opened any page of the app before.
         for index in range(samples + 1):
             page = context.new_page()
             page.goto(app.url + "/admin/genealogy", wait_until="commit", timeout=60_000)
             try:
-                page.locator("#app-ready").wait_for(state="attached", timeout=60_000)
-                live = page.evaluate("performance.now()")
-                shown = page.wait_for_function(SHOWN, arg=least, timeout=60_000).json_value()
+                page.wait_for_function("() => window.__treeShownAt !== undefined", timeout=60_000)
             except Exception:
                 boxes = page.locator("#genealogy-tree .react-flow__node.genealogy-node").count()
                 print(f"  gave up at {page.url}: {boxes} boxes drawn", flush=True)
                 page.screenshot(path=str(Path(tempfile.gettempdir()) / "tree_view_failed.png"))
                 raise
-            elapsed = page.evaluate("performance.now()")
+            elapsed, live, shown = page.evaluate(
+                "() => [window.__treeShownAt, window.__appLiveAt, window.__treeShown]"
+            )
             page.close()
             if index:
                 times.append(float(elapsed))

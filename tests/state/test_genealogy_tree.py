@@ -114,13 +114,18 @@ def test_the_diagram_draws_the_distributors_own_team_with_lines(owner_session, n
     top = next(n for n in state.diagram_nodes if n["id"] == f"p{leader}")
     assert top["data"]["initials"] == "LZ" and top["data"]["photo"] == ""
     assert state.view.startswith(f"top:p{leader}:")
-    call = _leader(owner_session, network, "placement").call(
-        GenealogyState.tap_node, node_key=f"p{member}"
-    )
+    placement = _leader(owner_session, network, "placement")
+    shown = placement.state(GenealogyState)
+    slots = sorted(n["id"] for n in shown.diagram_nodes if n["type"] == "slot")
+    # The leader's free right slot, and the member's two open slots without a tap: the member
+    # has nobody below them, so both their positions are drawn open at once.
+    assert slots == sorted([f"s{leader}-2", f"s{member}-1", f"s{member}-2"])
+    assert shown.diagram_nodes[0]["data"]["binary"] is True
+    call = placement.call(GenealogyState.tap_node, node_key=f"p{member}")
     kinds = sorted(n["type"] for n in call.state.diagram_nodes)
-    # The leader's free right slot, and the member's two open slots once the member is opened.
-    assert kinds == ["person", "person", "slot", "slot", "slot"]
-    assert call.state.diagram_nodes[0]["data"]["binary"] is True
+    assert kinds == ["person", "person", "slot"]  # tapped again: the member's slots fold away
+    call = placement.call(GenealogyState.tap_node, node_key=f"p{member}")
+    assert sorted(n["type"] for n in call.state.diagram_nodes).count("slot") == 3
 
 
 def test_tapping_opens_closes_and_shows_more_of_a_wide_level(owner_session, network):

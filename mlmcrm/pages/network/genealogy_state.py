@@ -193,35 +193,62 @@ class GenealogyState(PageOpener, AuthState):
         self, parent: str, kids: list[views.CardPublic], *, session: Session
     ) -> None:
         """Remember a person's children (cards already scoped by the service) as expanded."""
-        for kid in kids:
-            self._people[str(kid.distributor_id)] = _card_row(kid)
-        self._children[parent] = [str(k.distributor_id) for k in kids]
-        self._limits[parent] = tree_layout.SHOWN_AT_ONCE
-        if self.tree == "placement":
-            self._slots[parent] = genealogy.open_slots(int(parent), session=session)
+        self._open_many({parent: kids}, session=session)
+
+    def _open_many(self, opened: dict[str, list[views.CardPublic]], *, session: Session) -> None:
+        """Remember several people's children as expanded (cards scoped by the service).
+
+        In the placement view each opened person shows their free slots, and so does every
+        newly shown child with nobody below them: the open positions of the team's edge are
+        drawn without a tap (a person with no children has every slot free).
+        """
+        leaves: list[str] = []
+        for parent, kids in opened.items():
+            for kid in kids:
+                self._people[str(kid.distributor_id)] = _card_row(kid)
+                if kid.children == 0:
+                    leaves.append(str(kid.distributor_id))
+            self._children[parent] = [str(k.distributor_id) for k in kids]
+            self._limits[parent] = tree_layout.SHOWN_AT_ONCE
+        if self.tree != "placement":
+            return
+        for leaf in leaves:
+            self._children.setdefault(leaf, [])
+            self._limits.setdefault(leaf, tree_layout.SHOWN_AT_ONCE)
+        slots = genealogy.open_slots_of([int(p) for p in [*opened, *leaves]], session=session)
+        for person, free in slots.items():
+            self._slots[str(person)] = free
 
     def _open_first_levels(self, *, actor: Actor, session: Session) -> None:
         """Open the levels below the shown person, level by level, while the page stays small.
 
         The first look at a team shows as much of it as is readable at once (about 200 people),
-        rather than one row that has to be opened box by box.
+        rather than one row that has to be opened box by box. Each level is read in one call
+        (:func:`views.children_of`), not one per person.
         """
-        queue = self._children.get(self.focus["id"], [])[: tree_layout.SHOWN_AT_ONCE]
-        shown = 1 + len(queue)
-        while queue:
-            person, queue = queue[0], queue[1:]
-            row = self._people[person]
-            below = min(int(row["children"] or 0), tree_layout.SHOWN_AT_ONCE)
-            if below == 0:
-                continue
-            if shown + below > tree_layout.OPEN_AT_FIRST:
+        level = self._children.get(self.focus["id"], [])[: tree_layout.SHOWN_AT_ONCE]
+        shown = 1 + len(level)
+        while level:
+            opening: list[str] = []
+            full = False
+            for person in level:
+                below = min(int(self._people[person]["children"] or 0), tree_layout.SHOWN_AT_ONCE)
+                if below == 0 or person in self._children:
+                    continue
+                if shown + below > tree_layout.OPEN_AT_FIRST:
+                    full = True
+                    break
+                opening.append(person)
+                shown += below
+            if not opening:
                 break
-            kids = views.children(
-                session=session, actor=actor, tree=self.tree, distributor_id=int(person)
+            found = views.children_of(
+                session=session, actor=actor, tree=self.tree, parents=[int(p) for p in opening]
             )
-            self._open_children(person, kids, session=session)
-            shown += below
-            queue += self._children[person][: tree_layout.SHOWN_AT_ONCE]
+            self._open_many({str(p): kids for p, kids in found.items()}, session=session)
+            if full:
+                break
+            level = [kid for p in opening for kid in self._children[p][: tree_layout.SHOWN_AT_ONCE]]
 
     def _close(self, parent: str) -> None:
         """Forget a person's open descendants (collapse)."""

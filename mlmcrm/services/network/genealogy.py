@@ -165,14 +165,26 @@ def lock_placement_tree(*, session: Session) -> None:
     )
 
 
-def _free_slots(parent_id: int, width: int, *, session: Session) -> list[int]:
-    taken = {
-        int(r[0])
-        for r in session.execute(
-            text("SELECT position FROM distributors WHERE placement_id = :p"), {"p": parent_id}
-        )
+def _free_slots_of(parents: list[int], width: int, *, session: Session) -> dict[int, list[int]]:
+    """The free slots below each of ``parents`` (slots 1..``width`` nobody is placed in)."""
+    taken: dict[int, set[int]] = {parent: set() for parent in parents}
+    if parents:
+        for parent, position in session.execute(
+            text(
+                "SELECT placement_id, position FROM distributors"
+                " WHERE placement_id = ANY(:p) AND position IS NOT NULL"
+            ),
+            {"p": list(taken)},
+        ):
+            taken[int(parent)].add(int(position))
+    return {
+        parent: [slot for slot in range(1, width + 1) if slot not in used]
+        for parent, used in taken.items()
     }
-    return [slot for slot in range(1, width + 1) if slot not in taken]
+
+
+def _free_slots(parent_id: int, width: int, *, session: Session) -> list[int]:
+    return _free_slots_of([parent_id], width, session=session)[parent_id]
 
 
 def open_slots(parent_id: int, *, session: Session) -> list[int]:
@@ -181,7 +193,13 @@ def open_slots(parent_id: int, *, session: Session) -> list[int]:
     The diagram draws them as open positions where a sponsor places someone from the holding
     tank; :func:`place_from_tank` checks the slot again when it is chosen.
     """
-    return _free_slots(parent_id, get_settings(session=session).width, session=session)
+    return open_slots_of([parent_id], session=session)[parent_id]
+
+
+def open_slots_of(parent_ids: list[int], *, session: Session) -> dict[int, list[int]]:
+    """:func:`open_slots` of several people at once (one statement), by person."""
+    width = get_settings(session=session).width
+    return _free_slots_of(list(dict.fromkeys(parent_ids)), width, session=session)
 
 
 def _weaker_side(sponsor_id: int, *, session: Session) -> int:
