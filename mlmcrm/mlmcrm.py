@@ -62,7 +62,7 @@ from mlmcrm.pages.reports.income_disclosure import (
     IncomeDisclosureState,
     income_disclosure_page,
 )
-from mlmcrm.runtime import refuse_demo_accounts_in_production
+from mlmcrm.runtime import refuse_demo_accounts_in_production, warm_up
 from mlmcrm.state.auth import AuthState, page_load
 from mlmcrm.state.event_metrics import instrument_events
 from mlmcrm.state.observability import (
@@ -114,6 +114,7 @@ app = rx.App(
 # frontend imports this module too and needs no database.
 app.register_lifespan_task(route_server_logs)
 app.register_lifespan_task(refuse_demo_accounts_in_production)
+app.register_lifespan_task(warm_up)
 # A request id for each event, before any other middleware can answer the event.
 app.add_middleware(EventRequestIds(), index=0)
 # Once Reflex's event processor has started (its own lifespan task comes first): time each event.

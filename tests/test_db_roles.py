@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from mlmcrm import db, settings
+from mlmcrm import db, runtime, settings
 from mlmcrm.settings import ConfigError
 
 
@@ -83,3 +83,19 @@ def test_an_app_login_that_acts_as_the_owner_is_refused(
         db.dispose_engines()
         owner_session.execute(text(f"DROP ROLE {login}"))
         owner_session.commit()
+
+
+def test_warming_up_opens_a_connection_and_is_quiet_when_the_database_is_away(
+    database_url, monkeypatch, restore_engines
+):
+    from sqlalchemy import inspect as sa_inspect
+
+    from mlmcrm.models import User
+
+    runtime.warm_up()
+    assert sa_inspect(User).configured
+    assert db.get_engine("app").pool.checkedin() >= 1  # the first request finds it open
+    # A web worker starting while PostgreSQL is away still starts (the pages say it is away).
+    away = make_url(database_url).set(host="127.0.0.1", port=1)
+    _use(monkeypatch, DATABASE_URL=away.render_as_string(hide_password=False))
+    runtime.warm_up()
