@@ -373,7 +373,10 @@ def _editor() -> rx.Component:
             rx.vstack(
                 rx.el.label("Subject", html_for="template-subject"),
                 rx.input(
+                    # Kept in the page's state as it is typed (the preview follows it); the name
+                    # only keeps the form's data keyed by name, as Reflex 0.11 requires.
                     id="template-subject",
+                    name="subject",
                     value=MessagesState.draft_subject,
                     on_change=MessagesState.set_draft_subject,
                     width="100%",
@@ -385,6 +388,7 @@ def _editor() -> rx.Component:
                 rx.el.label("Body", html_for="template-body"),
                 rx.text_area(
                     id="template-body",
+                    name="body",
                     value=MessagesState.draft_body,
                     on_change=MessagesState.set_draft_body,
                     rows="8",
