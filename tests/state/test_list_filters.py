@@ -263,3 +263,44 @@ def test_the_disclosure_year_is_a_choice_of_the_years_the_service_accepts(owner_
     refused = tab.call(IncomeDisclosureState.show, form_data={"year": "1999"}).state
     assert refused.error.startswith("Choose a calendar year between")
     assert refused.year_options == shown.year_options
+
+
+# --- the audit log's action and entity type ---------------------------------------------------
+
+
+def test_the_audit_filters_offer_the_registered_actions_and_refuse_others(owner_session):
+    from mlmcrm.pages.compliance import audit as audit_page
+    from mlmcrm.pages.compliance.audit import AuditLogState
+    from mlmcrm.services.platform import audit, audit_actions
+    from mlmcrm.services.platform.actor import Actor
+
+    page = str(audit_page._filters()).replace(" ", "")
+    assert 'name:"action"' in page and 'name:"entity_type"' in page
+    for value in ("user.login", "payout_batch.approved", "autoship_subscription"):
+        assert f'value:"{value}"' in page, value
+    officer = make_user(owner_session, role="compliance")
+    who = Actor(user_id=officer.id, role="compliance", label=officer.email)
+    for action in ("tax.certified", "tax.payer_changed"):
+        audit.record(session=owner_session, actor=who, action=action, entity_type="tax_year")
+    owner_session.commit()
+    client = HandlerClient.sign_in(owner_session, officer, path=routes.ADMIN_AUDIT)
+    shown = client.call(
+        AuditLogState.apply_filters,
+        form_data={"actor": officer.email, "action": "tax.certified", "entity_type": "tax_year"},
+    ).state
+    assert shown.error == "" and [row["action"] for row in shown.rows] == ["tax.certified"]
+    with unchanged(owner_session, "audit_logs"):
+        for field, bad, message in (
+            ("action", "tax.", "Choose an action from the list."),
+            ("action", "tax.certified' OR 1=1", "Choose an action from the list."),
+            ("action", "x" * 5000, "Choose an action from the list."),
+            ("entity_type", "widget", "Choose an entity type from the list."),
+            ("entity_type", "TAX_YEAR", "Choose an entity type from the list."),
+        ):
+            form = {"actor": officer.email, "action": "", "entity_type": "", field: bad}
+            refused = client.call(AuditLogState.apply_filters, form_data=form).state
+            assert refused.error == message, (field, bad)
+            assert refused.filters == shown.filters and refused.rows == shown.rows
+    again = client.call(AuditLogState.next_page).state
+    assert again.filters == shown.filters, "a later reload keeps the filters that were shown"
+    assert set(audit_actions.ACTIONS) >= {"tax.certified", "tax.payer_changed"}
