@@ -304,3 +304,26 @@ def test_the_audit_filters_offer_the_registered_actions_and_refuse_others(owner_
     again = client.call(AuditLogState.next_page).state
     assert again.filters == shown.filters, "a later reload keeps the filters that were shown"
     assert set(audit_actions.ACTIONS) >= {"tax.certified", "tax.payer_changed"}
+
+
+def test_the_downline_table_and_its_csv_name_the_rank(
+    owner_session,
+    network,  # noqa: F811 - the fixture above
+    ranked,
+):
+    from tests.services.network.test_handlers import _csv
+
+    admin = make_user(owner_session, role="admin")
+    client = HandlerClient.sign_in(owner_session, admin, path="/admin/genealogy")
+    client.call(GenealogyState.load)
+    client.call(GenealogyState.jump, distributor_id=str(network["root"][1]))
+    shown = client.call(
+        GenealogyState.filter_table, form_data={"rank": str(ranked["silver_test"])}
+    ).state
+    assert [(row["name"], row["rank"]) for row in shown.table] == [("Member Z", "Silver Test")]
+    every = client.call(GenealogyState.filter_table, form_data={"rank": ""}).state
+    assert {row["rank"] for row in every.table} == {"Silver Test", ""}, "no rank: empty"
+    table = _csv(client.call(GenealogyState.export))
+    assert table[0][3] == "rank"
+    ranks = {row[2]: row[3] for row in table[1:]}
+    assert ranks["Member Z"] == "Silver Test" and str(ranked["silver_test"]) not in ranks.values()
