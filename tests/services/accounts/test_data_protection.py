@@ -287,9 +287,7 @@ def test_audit_search_filters_and_csv_export_for_admin_and_compliance(owner_sess
     rows, total = audit.search(
         session=owner_session,
         actor=compliance,
-        filters=audit.AuditFilter(
-            actor=user.email, action="product.update", entity_type="product"
-        ),
+        filters=audit.AuditFilter(actor=user.email, action="product.update", entity_type="product"),
     )
     assert total == 3 and [r.entity_id for r in rows] == ["w2", "w1", "w0"]
     assert rows[0].ip_address == "10.1.1.1" and rows[0].after == '{"n": 3}'
