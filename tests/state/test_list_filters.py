@@ -327,3 +327,55 @@ def test_the_downline_table_and_its_csv_name_the_rank(
     assert table[0][3] == "rank"
     ranks = {row[2]: row[3] for row in table[1:]}
     assert ranks["Member Z"] == "Silver Test" and str(ranked["silver_test"]) not in ranks.values()
+
+
+# --- short lists capped at 50 with "Show more" -----------------------------------------------
+
+
+def _capped(page: str) -> bool:
+    return ".slice(undefined, 50)" in page and ".slice(50, undefined)" in page and " more" in page
+
+
+def test_the_holding_tank_autoships_and_buyback_show_fifty_then_show_more():
+    from mlmcrm.pages.commerce import distributor_orders as orders_page
+
+    for name, page in (
+        ("holding tank", str(genealogy_page._tank())),
+        ("slot chooser", str(genealogy_page._slot_chooser())),
+        ("autoships", str(orders_page._autoships())),
+        ("buyback", str(orders_page._buyback())),
+    ):
+        assert _capped(page), name
+    assert "No autoship yet" in str(orders_page._autoships())
+    assert "Nothing to return" in str(orders_page._buyback())
+
+
+def test_a_contacts_open_tasks_show_fifty_then_show_more(owner_session):
+    from datetime import UTC, datetime, timedelta
+
+    from mlmcrm.models import Task
+    from mlmcrm.pages.crm import contact as contact_page
+    from mlmcrm.pages.crm.contact import ContactState
+    from tests.services.crm.test_contact_page import _open
+
+    page = str(contact_page._tasks())
+    assert _capped(page) and "No open task: add a follow-up below." in page
+    user = make_user(owner_session)
+    contact = Contact(owner_id=user.id, first_name="Mara")
+    owner_session.add(contact)
+    owner_session.flush()
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    for n in range(53):
+        owner_session.add(
+            Task(
+                assignee_id=user.id,
+                contact_id=contact.id,
+                description=f"Call {n}",
+                due_at=start + timedelta(days=n),
+            )
+        )
+    owner_session.commit()
+    state = _open(owner_session, user, contact.id).call(ContactState.load).state
+    assert [task.description for task in state.open_tasks] == [f"Call {n}" for n in range(53)], (
+        "every open task reaches the page: 50 show, Show more opens the other 3"
+    )
