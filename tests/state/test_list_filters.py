@@ -263,3 +263,119 @@ def test_the_disclosure_year_is_a_choice_of_the_years_the_service_accepts(owner_
     refused = tab.call(IncomeDisclosureState.show, form_data={"year": "1999"}).state
     assert refused.error.startswith("Choose a calendar year between")
     assert refused.year_options == shown.year_options
+
+
+# --- the audit log's action and entity type ---------------------------------------------------
+
+
+def test_the_audit_filters_offer_the_registered_actions_and_refuse_others(owner_session):
+    from mlmcrm.pages.compliance import audit as audit_page
+    from mlmcrm.pages.compliance.audit import AuditLogState
+    from mlmcrm.services.platform import audit, audit_actions
+    from mlmcrm.services.platform.actor import Actor
+
+    page = str(audit_page._filters()).replace(" ", "")
+    assert 'name:"action"' in page and 'name:"entity_type"' in page
+    for value in ("user.login", "payout_batch.approved", "autoship_subscription"):
+        assert f'value:"{value}"' in page, value
+    officer = make_user(owner_session, role="compliance")
+    who = Actor(user_id=officer.id, role="compliance", label=officer.email)
+    for action in ("tax.certified", "tax.payer_changed"):
+        audit.record(session=owner_session, actor=who, action=action, entity_type="tax_year")
+    owner_session.commit()
+    client = HandlerClient.sign_in(owner_session, officer, path=routes.ADMIN_AUDIT)
+    shown = client.call(
+        AuditLogState.apply_filters,
+        form_data={"actor": officer.email, "action": "tax.certified", "entity_type": "tax_year"},
+    ).state
+    assert shown.error == "" and [row["action"] for row in shown.rows] == ["tax.certified"]
+    with unchanged(owner_session, "audit_logs"):
+        for field, bad, message in (
+            ("action", "tax.", "Choose an action from the list."),
+            ("action", "tax.certified' OR 1=1", "Choose an action from the list."),
+            ("action", "x" * 5000, "Choose an action from the list."),
+            ("entity_type", "widget", "Choose an entity type from the list."),
+            ("entity_type", "TAX_YEAR", "Choose an entity type from the list."),
+        ):
+            form = {"actor": officer.email, "action": "", "entity_type": "", field: bad}
+            refused = client.call(AuditLogState.apply_filters, form_data=form).state
+            assert refused.error == message, (field, bad)
+            assert refused.filters == shown.filters and refused.rows == shown.rows
+    again = client.call(AuditLogState.next_page).state
+    assert again.filters == shown.filters, "a later reload keeps the filters that were shown"
+    assert set(audit_actions.ACTIONS) >= {"tax.certified", "tax.payer_changed"}
+
+
+def test_the_downline_table_and_its_csv_name_the_rank(
+    owner_session,
+    network,  # noqa: F811 - the fixture above
+    ranked,
+):
+    from tests.services.network.test_handlers import _csv
+
+    admin = make_user(owner_session, role="admin")
+    client = HandlerClient.sign_in(owner_session, admin, path="/admin/genealogy")
+    client.call(GenealogyState.load)
+    client.call(GenealogyState.jump, distributor_id=str(network["root"][1]))
+    shown = client.call(
+        GenealogyState.filter_table, form_data={"rank": str(ranked["silver_test"])}
+    ).state
+    assert [(row["name"], row["rank"]) for row in shown.table] == [("Member Z", "Silver Test")]
+    every = client.call(GenealogyState.filter_table, form_data={"rank": ""}).state
+    assert {row["rank"] for row in every.table} == {"Silver Test", ""}, "no rank: empty"
+    table = _csv(client.call(GenealogyState.export))
+    assert table[0][3] == "rank"
+    ranks = {row[2]: row[3] for row in table[1:]}
+    assert ranks["Member Z"] == "Silver Test" and str(ranked["silver_test"]) not in ranks.values()
+
+
+# --- short lists capped at 50 with "Show more" -----------------------------------------------
+
+
+def _capped(page: str) -> bool:
+    return ".slice(undefined, 50)" in page and ".slice(50, undefined)" in page and " more" in page
+
+
+def test_the_holding_tank_autoships_and_buyback_show_fifty_then_show_more():
+    from mlmcrm.pages.commerce import distributor_orders as orders_page
+
+    for name, page in (
+        ("holding tank", str(genealogy_page._tank())),
+        ("slot chooser", str(genealogy_page._slot_chooser())),
+        ("autoships", str(orders_page._autoships())),
+        ("buyback", str(orders_page._buyback())),
+    ):
+        assert _capped(page), name
+    assert "No autoship yet" in str(orders_page._autoships())
+    assert "Nothing to return" in str(orders_page._buyback())
+
+
+def test_a_contacts_open_tasks_show_fifty_then_show_more(owner_session):
+    from datetime import UTC, datetime, timedelta
+
+    from mlmcrm.models import Task
+    from mlmcrm.pages.crm import contact as contact_page
+    from mlmcrm.pages.crm.contact import ContactState
+    from tests.services.crm.test_contact_page import _open
+
+    page = str(contact_page._tasks())
+    assert _capped(page) and "No open task: add a follow-up below." in page
+    user = make_user(owner_session)
+    contact = Contact(owner_id=user.id, first_name="Mara")
+    owner_session.add(contact)
+    owner_session.flush()
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    for n in range(53):
+        owner_session.add(
+            Task(
+                assignee_id=user.id,
+                contact_id=contact.id,
+                description=f"Call {n}",
+                due_at=start + timedelta(days=n),
+            )
+        )
+    owner_session.commit()
+    state = _open(owner_session, user, contact.id).call(ContactState.load).state
+    assert [task.description for task in state.open_tasks] == [f"Call {n}" for n in range(53)], (
+        "every open task reaches the page: 50 show, Show more opens the other 3"
+    )

@@ -27,6 +27,7 @@ from mlmcrm.integrations import storage
 from mlmcrm.models import User
 from mlmcrm.pages.payouts.admin import PayoutAdminState
 from mlmcrm.services.payouts import execution, methods, sanctions, wallet
+from mlmcrm.services.platform.reader import UTC_READER
 from mlmcrm.state.auth import AuthState
 from tests.conftest import redis_url_with_db
 from tests.factories import make_user
@@ -283,7 +284,7 @@ def test_finance_builds_a_batch_the_builder_cannot_approve_it_a_second_person_do
         _code(owner, closed, "B"),
     }
     assert sum(Decimal(row["amount"]) for row in built.rows) == sum(paid.values())
-    assert built.batch["amount"] == f"{sum(paid.values()):,.2f}"
+    assert built.batch["amount"] == UTC_READER.money(sum(paid.values()), built.batch["currency"])
     held_codes = {row["code"] for row in built.held_rows}
     assert _code(owner, closed, "A") not in held_codes
     reasons = {row["code"]: row for row in built.held_reasons}

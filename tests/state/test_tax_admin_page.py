@@ -22,6 +22,7 @@ from mlmcrm import routes
 from mlmcrm.errors import NO_ACCESS
 from mlmcrm.pages.payouts.tax_admin import TaxAdminState
 from mlmcrm.services.payouts import tax_1099
+from mlmcrm.services.platform.reader import UTC_READER
 from tests.factories import make_user
 from tests.handlers import HandlerClient, nothing_changes, unchanged
 from tests.services.payouts.conftest import (  # noqa: F401 - fixtures used by these tests
@@ -89,9 +90,9 @@ def test_finance_sees_last_years_payees_and_issues_the_forms(owner, company):  #
         tax_1099.STATES["below"]: "1",
     }
     assert shown.missing == 1
-    assert shown.deadline == tax_1099.filing_deadline(LAST_YEAR).strftime("%B %d, %Y")
+    assert shown.deadline == UTC_READER.day(tax_1099.filing_deadline(LAST_YEAR))
     figure, _known = tax_1099.threshold(session=owner, year=LAST_YEAR)
-    assert shown.threshold == f"{figure:,.2f}"
+    assert shown.threshold == UTC_READER.money(figure, "USD")
     rows = {row["code"]: row for row in shown.payees}
     a, b = rows[_code(owner, company, "A")], rows[_code(owner, company, "B")]
     assert (a["box1"], a["tin"], a["delivery"]) == ("2,650.50", "***-**-4567", "electronic")
@@ -236,7 +237,7 @@ def test_finance_keeps_the_payer_and_the_thresholds(owner, company):  # noqa: F8
     saved = finance.call(
         TaxAdminState.save_threshold, form_data={"threshold_year": "2027", "amount": "2100"}
     ).state
-    assert saved.error == "" and saved.message == "The threshold is 2,100.00."
+    assert saved.error == "" and saved.message == "The threshold is $2,100.00."
     owner.commit()
     assert tax_1099.threshold(session=owner, year=2027) == (Decimal("2100.00"), True)
     assert _audits(owner, "tax.threshold_set") == 1

@@ -8,13 +8,14 @@ orders for themself from the same shelf and cart as their customers (see
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import ClassVar
 
 import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm import routes
-from mlmcrm.components.data_table import data_table, export_button
+from mlmcrm.components.data_table import capped_list, data_table, empty_state, export_button
 from mlmcrm.components.forms import (
     error_message,
     labelled_input,
@@ -84,9 +85,9 @@ class DistributorOrdersState(PageOpener, PagedListState, ShoppingState, AuthStat
         )
 
     def _reload_extras(self, *, actor: Actor, session: Session) -> None:
+        reader = self.reader()
         self.subscriptions = [
-            cells(s, self.reader())
-            for s in autoship.list_subscriptions(session=session, actor=actor)
+            cells(s, reader) for s in autoship.list_subscriptions(session=session, actor=actor)
         ]
         self.returnable = [
             {
@@ -94,9 +95,9 @@ class DistributorOrdersState(PageOpener, PagedListState, ShoppingState, AuthStat
                 "order_id": str(i.order_id),
                 "sku": i.sku,
                 "name": i.name,
-                "bought_at": i.bought_at,
+                "bought_at": reader.day(date.fromisoformat(i.bought_at)),
                 "returnable": str(i.returnable),
-                "refund": f"{i.refund_per_unit:.2f} {i.currency}",
+                "refund": reader.money(i.refund_per_unit, i.currency),
                 "field": f"return_{i.item_id}",
             }
             for i in refunds.buyback_candidates(session=session, actor=actor)
@@ -421,6 +422,21 @@ def _subscription(row: rx.Var) -> rx.Component:
     )
 
 
+def _autoships() -> rx.Component:
+    return section(
+        "Autoships",
+        rx.cond(
+            DistributorOrdersState.subscriptions.length() > 0,
+            capped_list(DistributorOrdersState.subscriptions, _subscription, id="autoships"),
+            empty_state(
+                "No autoship yet: order for yourself or share your shop link, and tick "
+                "“Repeat this order every month”.",
+                state_id="autoships-empty",
+            ),
+        ),
+    )
+
+
 def _buyback() -> rx.Component:
     return section(
         "Return unopened items (buyback)",
@@ -430,39 +446,47 @@ def _buyback() -> rx.Component:
             size="2",
             color=rx.color("gray", 11),
         ),
-        rx.form(
-            rx.foreach(
-                DistributorOrdersState.returnable,
-                lambda i: rx.hstack(
-                    rx.el.label(
-                        i["sku"],
-                        " ",
-                        i["name"],
-                        " (order #",
-                        i["order_id"],
-                        ", ",
-                        i["bought_at"],
-                        "; up to ",
-                        i["returnable"],
-                        ", ",
-                        i["refund"],
-                        " each)",
-                        html_for=i["field"],
-                    ),
-                    rx.input(
-                        id=i["field"],
-                        name=i["field"],
-                        type="number",
-                        min="0",
-                        default_value="0",
-                        width="5rem",
-                    ),
-                    align="center",
-                ),
+        rx.cond(
+            DistributorOrdersState.returnable.length() == 0,
+            empty_state(
+                "Nothing to return: unopened items from your own orders of the last 12 months "
+                "show here.",
+                state_id="buyback-empty",
             ),
-            rx.button("Return for a refund", type="submit", margin_top="0.5rem"),
-            on_submit=DistributorOrdersState.buyback,
-            reset_on_submit=True,
+            rx.form(
+                capped_list(
+                    DistributorOrdersState.returnable,
+                    lambda i: rx.hstack(
+                        rx.el.label(
+                            i["sku"],
+                            " ",
+                            i["name"],
+                            " (order #",
+                            i["order_id"],
+                            ", ",
+                            i["bought_at"],
+                            "; up to ",
+                            i["returnable"],
+                            ", ",
+                            i["refund"],
+                            " each)",
+                            html_for=i["field"],
+                        ),
+                        rx.input(
+                            id=i["field"],
+                            name=i["field"],
+                            type="number",
+                            min="0",
+                            default_value="0",
+                            width="5rem",
+                        ),
+                        align="center",
+                    ),
+                ),
+                rx.button("Return for a refund", type="submit", margin_top="0.5rem"),
+                on_submit=DistributorOrdersState.buyback,
+                reset_on_submit=True,
+            ),
         ),
     )
 
@@ -480,10 +504,7 @@ def distributor_orders_page() -> rx.Component:
             notice_message(DistributorOrdersState.notice),
             _orders(),
             _order_for_myself(),
-            section(
-                "Autoships",
-                rx.foreach(DistributorOrdersState.subscriptions, _subscription),
-            ),
+            _autoships(),
             _buyback(),
             spacing="4",
             width="100%",

@@ -8,9 +8,9 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm.components.data_table import data_table, export_button
-from mlmcrm.components.forms import error_message, labelled_input
+from mlmcrm.components.forms import error_message, labelled_input, labelled_select
 from mlmcrm.components.layout import STAFF_NAV, app_shell
-from mlmcrm.services.platform import audit
+from mlmcrm.services.platform import audit, audit_actions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.state.auth import AuthState, PageOpener
@@ -70,8 +70,20 @@ def _filters() -> rx.Component:
     return rx.form(
         rx.grid(
             labelled_input("Actor (email or id)", "actor", id="filter-actor"),
-            labelled_input("Action", "action", id="filter-action", placeholder="user.login"),
-            labelled_input("Entity type", "entity_type", id="filter-entity-type"),
+            labelled_select(
+                "Action",
+                "action",
+                [(action, action) for action in audit_actions.ACTIONS],
+                any_label="Any action",
+                id="filter-action",
+            ),
+            labelled_select(
+                "Entity type",
+                "entity_type",
+                [(kind, kind) for kind in audit_actions.ENTITY_TYPES],
+                any_label="Any entity type",
+                id="filter-entity-type",
+            ),
             labelled_input("Entity id", "entity_id", id="filter-entity-id"),
             labelled_input("From", "since", type="date", id="filter-since"),
             labelled_input("To", "until", type="date", id="filter-until"),

@@ -8,7 +8,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm import routes
-from mlmcrm.components.data_table import capped_list
+from mlmcrm.components.data_table import capped_list, empty_state
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell
 from mlmcrm.errors import NotFound
 from mlmcrm.models import Contact
@@ -475,7 +475,11 @@ def _tasks() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text("Open tasks", weight="bold", size="2"),
-            rx.foreach(
+            rx.cond(
+                ContactState.open_tasks.length() == 0,
+                empty_state("No open task: add a follow-up below.", state_id="open-tasks-empty"),
+            ),
+            capped_list(
                 ContactState.open_tasks,
                 lambda task: rx.flex(
                     rx.badge(task.type, variant="soft"),

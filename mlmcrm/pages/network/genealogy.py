@@ -12,7 +12,7 @@ from __future__ import annotations
 import reflex as rx
 
 from mlmcrm import routes
-from mlmcrm.components.data_table import simple_table
+from mlmcrm.components.data_table import capped_list, simple_table
 from mlmcrm.components.diagram import genealogy_diagram
 from mlmcrm.components.forms import (
     error_message,
@@ -35,7 +35,7 @@ def _slot_chooser() -> rx.Component:
             rx.vstack(
                 rx.heading("Place someone: " + S.slot_choice["label"], size="3"),
                 rx.text("Who from your holding tank goes in this slot?", size="2"),
-                rx.foreach(
+                capped_list(
                     S.tank,
                     lambda w: rx.hstack(
                         rx.text(w["name"] + " (" + w["code"] + ")", size="2"),
@@ -245,11 +245,12 @@ def _tank() -> rx.Component:
                 " automatically.",
                 size="2",
             ),
-            rx.foreach(
+            capped_list(
                 S.tank,
                 lambda w: rx.text(
                     w["name"] + " — id " + w["id"] + " — until " + w["place_by"], size="2"
                 ),
+                id="holding-tank",
             ),
             rx.form(
                 rx.grid(

@@ -466,18 +466,19 @@ class GenealogyState(PageOpener, AuthState):
             cursor=cursor or None,
             limit=PAGE,
         )
+        reader = self.reader()
         page = [
             {
                 "id": str(r.distributor_id),
                 "level": str(r.level),
                 "name": r.name,
                 "code": r.code,
-                "rank": str(r.rank_id or ""),
+                "rank": r.rank,
                 "status": r.status,
                 "pv": r.pv or "—",
                 "gv": r.gv or "—",
                 "active": "—" if r.active is None else ("yes" if r.active else "no"),
-                "joined": f"{r.joined_at:%Y-%m-%d}",
+                "joined": reader.day(r.joined_at),
                 "position": {1: "L", 2: "R"}.get(r.position or 0, str(r.position or "")),
             }
             for r in found.rows

@@ -128,10 +128,6 @@ def _ticked(value: Any) -> bool:
     return value in ("on", True, "true")
 
 
-def _amount(value: Any) -> str:
-    return f"{Decimal(str(value)):,.2f}"
-
-
 class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState):
     """The batches, the batch opened (with its payouts as a paged list), holds and settings."""
 
@@ -262,10 +258,10 @@ class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState)
             "periods": detail.periods,
             "currency": detail.currency,
             "payees": f"{detail.payees:,}",
-            "amount": _amount(detail.amount),
-            "fees": _amount(detail.fees),
+            "amount": reader.money(Decimal(str(detail.amount)), detail.currency),
+            "fees": reader.money(Decimal(str(detail.fees)), detail.currency),
             "held": f"{detail.held:,}",
-            "held_amount": _amount(detail.held_amount),
+            "held_amount": reader.money(Decimal(str(detail.held_amount)), detail.currency),
             "built_by": detail.built_by,
             "approved_by": detail.approved_by,
             "cancelled_by": detail.cancelled_by,
@@ -295,12 +291,13 @@ class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState)
             reason=self.held_filter,
             limit=HELD_SHOWN,
         )
+        reader = self.reader()
         self.held_rows = [
             {
                 "id": str(row.distributor_id),
                 "code": row.code,
                 "name": row.name,
-                "balance": format(row.balance, "f"),
+                "balance": reader.number(row.balance),
                 "reasons": "; ".join(
                     holds.REASONS[code].label if code in holds.REASONS else code
                     for code in row.reasons
@@ -386,7 +383,7 @@ class PayoutAdminState(PageOpener, PagedListState, JobPollerState, AccountState)
         self.batch_id = str(built.id)
         self._after_batch_change(
             f"Built batch #{built.id}: {totals.get('payees', 0):,} payees, "
-            f"{_amount(totals.get('amount', '0'))} {built.currency}; "
+            f"{self.reader().money(Decimal(str(totals.get('amount', '0'))), built.currency)}; "
             f"{totals.get('held', 0):,} held. Another finance user approves it next.",
             actor=actor,
             session=session,
@@ -805,16 +802,12 @@ def _detail() -> rx.Component:
             b["payees"],
             " payees, ",
             b["amount"],
-            " ",
-            b["currency"],
             " (fees ",
             b["fees"],
             ") · ",
             b["held"],
             " held with ",
             b["held_amount"],
-            " ",
-            b["currency"],
         ),
         _hint(
             "Built by ",

@@ -90,9 +90,10 @@ class TaxAdminState(PageOpener, AccountState):
         year = _year(self.year or date.today().year - 1)
         self.year = str(year)
         figure, known = tax_1099.threshold(session=session, year=year)
-        self.threshold, self.threshold_known = f"{figure:,.2f}", known
+        reader = self.reader()
+        self.threshold, self.threshold_known = reader.money(figure, "USD"), known
         deadline = tax_1099.filing_deadline(year)
-        self.deadline = deadline.strftime("%B %d, %Y")
+        self.deadline = reader.day(deadline)
         self.days_left = (deadline - date.today()).days
         payees = tax_1099.year_payees(session=session, actor=actor, year=year)
         counted = Counter(p.state for p in payees)
@@ -109,9 +110,9 @@ class TaxAdminState(PageOpener, AccountState):
                 "name": p.name,
                 "legal_name": p.legal_name,
                 "tin": p.tin_masked,
-                "box1": f"{p.box1:,.2f}",
+                "box1": reader.number(p.box1),
                 "box2": "X" if p.box2 else "",
-                "box4": f"{p.box4:,.2f}",
+                "box4": reader.number(p.box4),
                 "state": p.state_label,
                 "delivery": "electronic" if p.consented else "paper",
             }
@@ -122,8 +123,8 @@ class TaxAdminState(PageOpener, AccountState):
                 "id": str(f.id),
                 "code": f.code,
                 "name": f.name,
-                "box1": f"{f.box1:,.2f}",
-                "box4": f"{f.box4:,.2f}",
+                "box1": reader.number(f.box1),
+                "box4": reader.number(f.box4),
                 "corrected": "yes" if f.corrected else "",
                 "delivery": "electronic" if f.delivered_at else "paper",
             }
@@ -221,7 +222,7 @@ class TaxAdminState(PageOpener, AccountState):
             year=_year_number(data.get("threshold_year", "")),
             amount=str(data.get("amount", "")),
         )
-        self.message = f"The threshold is {figure:,.2f}."
+        self.message = f"The threshold is {self.reader().money(figure, 'USD')}."
         self._load(actor=actor, session=session)
 
 
@@ -252,7 +253,7 @@ def _summary() -> rx.Component:
     return section(
         "Form 1099-NEC for " + TaxAdminState.year,
         rx.text(
-            "Box 1 threshold: $",
+            "Box 1 threshold: ",
             TaxAdminState.threshold,
             rx.cond(
                 TaxAdminState.threshold_known,

@@ -323,6 +323,8 @@ class DownlineRow:
     gv: str = ""
     active: bool | None = None
     """The plan's activity in the engine's newest figures (None before any run)."""
+    rank: str = ""
+    """The name of the rank ``rank_id`` (empty: no rank)."""
 
 
 ROW_COLUMNS = (

@@ -178,6 +178,8 @@ class DownlineRowPublic(BaseModel):
     gv: str = ""
     active: bool | None = None
     """The plan's activity in the engine's newest figures (not the account ``status``)."""
+    rank: str = ""
+    """The name of the rank ``rank_id`` (empty: no rank)."""
 
 
 class DownlinePublic(BaseModel):
@@ -488,9 +490,20 @@ def downline(
     rows = store.downline_page(
         _tree(tree), distributor_id, session=session, filters=filters, after=after, limit=limit
     )
-    return _with_figures(
-        rows, session=session, staff=permissions.can("commissions.read", actor=actor)
+    return _with_rank_names(
+        _with_figures(
+            rows, session=session, staff=permissions.can("commissions.read", actor=actor)
+        ),
+        session=session,
     )
+
+
+def _with_rank_names(rows: list[store.DownlineRow], *, session: Session) -> list[store.DownlineRow]:
+    """The rows with the names of their ranks (:func:`rank_choices`)."""
+    if not any(row.rank_id for row in rows):
+        return rows
+    names = {choice.id: choice.name for choice in rank_choices(session=session)}
+    return [replace(row, rank=names.get(row.rank_id, "")) if row.rank_id else row for row in rows]
 
 
 def _cursor(value: str | None) -> tuple[int, int] | None:
@@ -547,6 +560,7 @@ def downline_page(
                 pv=r.pv,
                 gv=r.gv,
                 active=r.active,
+                rank=r.rank,
             )
             for r in rows
         ],
@@ -597,7 +611,7 @@ def downline_csv(
     """
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["level", "code", "name", "rank_id", "status", "joined", "position"])
+    writer.writerow(["level", "code", "name", "rank", "status", "joined", "position"])
     after: tuple[int, int] | None = None
     written = 0
     while written < EXPORT_LIMIT:
@@ -616,7 +630,7 @@ def downline_csv(
                     r.level,
                     r.code,
                     _safe_cell(r.name),
-                    r.rank_id or "",
+                    _safe_cell(r.rank),
                     r.status,
                     f"{r.joined_at:%Y-%m-%d}",
                     r.position or "",

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.models import AuditLog
+from mlmcrm.services.platform import audit_actions
 from mlmcrm.services.platform.actor import Actor, valid_ip
 from mlmcrm.services.platform.exports import csv_text
 from mlmcrm.services.platform.listing import MAX_EXPORT_ROWS, ListQuery
@@ -94,8 +95,8 @@ class AuditFilter:
 
     Attributes:
         actor: Part of the actor's label (an email) or an exact actor id.
-        action: Part of the action, such as ``login`` or ``user.2fa``.
-        entity_type: The exact entity type.
+        action: One of :data:`~mlmcrm.services.platform.audit_actions.ACTIONS`.
+        entity_type: One of :data:`~mlmcrm.services.platform.audit_actions.ENTITY_TYPES`.
         entity_id: The exact entity id.
         since: The first day (``YYYY-MM-DD``) included, of ``zone``'s calendar.
         until: The last day (``YYYY-MM-DD``) included, of ``zone``'s calendar.
@@ -165,12 +166,15 @@ def _filtered(filters: AuditFilter, *, actor: Actor) -> Any:
             statement = statement.where(
                 col(AuditLog.actor_label).icontains(needle, autoescape=True)
             )
-    if filters.action.strip():
-        statement = statement.where(
-            col(AuditLog.action).icontains(filters.action.strip(), autoescape=True)
-        )
-    if filters.entity_type.strip():
-        statement = statement.where(AuditLog.entity_type == filters.entity_type.strip())
+    action, entity_type = filters.action.strip(), filters.entity_type.strip()
+    if action:
+        if action not in audit_actions.ACTIONS:
+            raise ValidationFailed("Choose an action from the list.")
+        statement = statement.where(AuditLog.action == action)
+    if entity_type:
+        if entity_type not in audit_actions.ENTITY_TYPES:
+            raise ValidationFailed("Choose an entity type from the list.")
+        statement = statement.where(AuditLog.entity_type == entity_type)
     if filters.entity_id.strip():
         statement = statement.where(AuditLog.entity_id == filters.entity_id.strip())
     since, until = _day(filters.since, "from"), _day(filters.until, "to")
@@ -220,7 +224,8 @@ def search(
 
     Raises:
         PermissionDenied: The actor may not read the audit log.
-        ValidationFailed: A malformed date or an unknown sort column.
+        ValidationFailed: A malformed date, an action or entity type not in the list, or an
+            unknown sort column.
     """
     from mlmcrm.services.platform import listing, permissions
 
@@ -241,7 +246,8 @@ def export_csv(*, session: Session, actor: Actor, filters: AuditFilter) -> str:
 
     Raises:
         PermissionDenied: The actor may not read the audit log.
-        ValidationFailed: A malformed date, or more than 100,000 rows (narrow the filters).
+        ValidationFailed: A malformed date, an action or entity type not in the list, or more
+            than 100,000 rows (narrow the filters).
     """
     from mlmcrm.services.platform import permissions
 
