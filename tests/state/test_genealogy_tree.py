@@ -435,3 +435,19 @@ def test_find_outside_the_downline_changes_nothing(owner_session, network):
             state.chosen,
             state._pinned,
         ) == kept
+
+
+def test_a_second_search_closes_the_path_of_the_first(owner_session, network, monkeypatch):
+    member = network["member"][1]
+    first = _chain(owner_session, member, 5)
+    other = _did(owner_session, make_user(owner_session, sponsor_id=member, first_name="Other"))
+    second = _chain(owner_session, other, 5)
+    monkeypatch.setattr(tree_layout, "OPEN_AT_FIRST", 2)
+    client = _leader(owner_session, network)
+    client.call(GenealogyState.find, distributor_id=str(first[-1]))
+    call = client.call(GenealogyState.find, distributor_id=str(second[-1]))
+    state = call.state
+    assert state.error == "" and state.view.startswith(f"centre:p{second[-1]}:")
+    assert {str(p) for p in second} <= {n["data"]["id"] for n in _boxes(state, "person")}
+    # The first path is closed behind the member's "show more", its cards no longer kept.
+    assert not {str(p) for p in first} & set(state._people)

@@ -125,8 +125,9 @@ class GenealogyState(PageOpener, AuthState):
     """Where the diagram should look (see ``GenealogyDiagram.view``)."""
     slot_choice: dict[str, str] = {}
     """The open slot a sponsor tapped: its parent, slot and label, while they choose whom."""
-    binary: bool = False
-    """Whether the placement tree is binary (outer-leg buttons) rather than a matrix."""
+    binary: bool = True
+    """Whether the placement tree is binary (outer-leg buttons) rather than a matrix (binary,
+    as the settings' default, until the page has read them)."""
     _people: dict[str, dict[str, str]] = {}
     _children: dict[str, list[str]] = {}
     _limits: dict[str, int] = {}
@@ -383,6 +384,7 @@ class GenealogyState(PageOpener, AuthState):
         so a path 100 levels deep adds about 100 boxes, not 100 levels of 20. The path is pinned:
         each of its people shows, highlighted, however far down their parent's list they are.
         """
+        self._forget_old_path(set(path))
         for depth, (parent, kid) in enumerate(zip(path, path[1:], strict=False)):
             if parent not in self._children:
                 kids = views.children(
@@ -403,6 +405,18 @@ class GenealogyState(PageOpener, AuthState):
             if kid not in self._children[parent]:
                 self._children[parent].append(kid)
         self._pinned = path[1:]
+
+    def _forget_old_path(self, keep: set[str]) -> None:
+        """Close what an earlier search opened that its parent no longer shows once unpinned.
+
+        So searches one after another keep the page as small as one search.
+        """
+        hidden = set(self._pinned) - keep
+        for parent, kids in list(self._children.items()):
+            for kid in kids[self._limits.get(parent, 0) :]:
+                if kid in hidden and kid in self._people:
+                    self._close(kid)
+                    self._people.pop(kid, None)
 
     def _centre_on(self, person: int, *, actor: Actor, session: Session) -> None:
         """Open the path from the diagram's top down to a person and centre the view on them.
