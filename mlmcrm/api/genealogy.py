@@ -1,4 +1,6 @@
-"""``/api/v1/genealogy``: upline, downline and a person's card, scoped exactly like the screens.
+"""``/api/v1/genealogy``: upline, downline, a person's card and the ends of their outer legs.
+
+Everything is scoped exactly like the screens.
 
 Scope ``genealogy:read``. A distributor's token sees their own downline (the sponsor tree or
 the placement tree); staff who read distributors see anyone. Anyone else answers 404, exactly
@@ -80,3 +82,15 @@ def get_downline(  # noqa: PLR0913 - one query parameter per filter
         cursor=cursor,
         limit=limit,
     )
+
+
+@router.get("/{distributor_id}/outer-leg/{side}", response_model=views.OuterLegPublic)
+def get_outer_leg(distributor_id: int, side: str, context: Context = TOKEN) -> views.OuterLegPublic:
+    """The bottom of the person's outer ``left`` or ``right`` leg of the binary placement tree.
+
+    The outer left leg follows the left child down until there is none (where the "outer left"
+    spillover places a newcomer). 422 for another side or when the plan is a matrix.
+    """
+    session, who = context
+    actor = who.require_scope("genealogy:read")
+    return views.outer_leg(session=session, actor=actor, distributor_id=distributor_id, side=side)

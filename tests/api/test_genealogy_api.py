@@ -96,3 +96,80 @@ def test_the_scope_is_required(client, owner_session, network):
     headers = _token(owner_session, network["leader"][0], scopes=("me:read",))
     response = client.get(f"/api/v1/genealogy/{network['member'][1]}/card", headers=headers)
     assert response.status_code == 403
+
+
+def _outer_leg(client, headers, person, side):
+    return client.get(f"/api/v1/genealogy/{person}/outer-leg/{side}", headers=headers)
+
+
+def test_the_outer_legs_end_within_the_callers_view(client, owner_session, network):
+    headers = _token(owner_session, network["leader"][0])
+    leader, member = network["leader"][1], network["member"][1]
+    left = _outer_leg(client, headers, leader, "left")
+    assert left.status_code == 200, left.text
+    body = left.json()
+    assert (body["distributor_id"], body["side"], body["levels"]) == (leader, "left", 1)
+    assert body["bottom"]["distributor_id"] == member and body["bottom"]["name"] == "Member X"
+    right = _outer_leg(client, headers, leader, "right").json()
+    assert (right["levels"], right["bottom"]["distributor_id"]) == (0, leader)
+    assert _outer_leg(client, headers, member, "left").json()["bottom"]["level"] == 1
+    admin = make_user(owner_session, role="admin")
+    staff = _outer_leg(client, _token(owner_session, admin), network["root"][1], "right")
+    assert staff.json()["bottom"]["distributor_id"] == network["stranger"][1]
+
+
+def test_outer_leg_attacks_are_refused(client, owner_session, network):
+    headers = _token(owner_session, network["leader"][0])
+    leader = network["leader"][1]
+    # Someone else's legs (above the caller, beside them, or nobody): 404, like the other routes.
+    for hidden in (network["root"][1], network["stranger"][1], 10**9, 0, -1, 2**62, 2**70):
+        for side in ("left", "right"):
+            response = _outer_leg(client, headers, hidden, side)
+            assert response.status_code == 404, (hidden, side, response.text)
+            assert "Stranger" not in response.text
+    for junk in ("up", "LEFT", "left%20", "x" * 500, "1", "%00"):
+        response = _outer_leg(client, headers, leader, junk)
+        assert response.status_code == 422, junk
+        assert response.json() == {"error": "Choose the outer left or the outer right leg."}
+    for junk in ("x", "1.5", "1e3", "%20"):
+        assert _outer_leg(client, headers, junk, "left").status_code == 422, junk
+    assert _outer_leg(client, {}, leader, "left").status_code == 401
+    bad = {"Authorization": "Bearer nonsense"}
+    assert _outer_leg(client, bad, leader, "left").status_code == 401
+    wrong = _token(owner_session, network["leader"][0], scopes=("me:read",))
+    refused = _outer_leg(client, wrong, leader, "left")
+    assert refused.status_code == 403 and "genealogy:read" in refused.json()["error"]
+
+
+def test_a_matrix_plan_has_no_outer_legs(client, owner_session, network):
+    import json
+
+    from mlmcrm.services.network import genealogy
+    from mlmcrm.services.platform.actor import Actor
+
+    before = owner_session.execute(
+        text("SELECT value FROM company_settings WHERE key = :k"), {"k": genealogy.SETTINGS_KEY}
+    ).scalar_one_or_none()
+    admin = make_user(owner_session, role="admin")
+    actor = Actor(user_id=admin.id, role="admin", label=admin.email)
+    genealogy.update_settings(
+        session=owner_session, actor=actor, placement_tree="matrix", matrix_width=3
+    )
+    owner_session.commit()
+    try:
+        headers = _token(owner_session, network["leader"][0])
+        response = _outer_leg(client, headers, network["leader"][1], "left")
+        assert response.status_code == 422
+        assert response.json() == {"error": "Outer legs belong to a binary placement tree."}
+    finally:
+        # Later tests expect the settings as they were (the defaults when none were saved).
+        owner_session.rollback()
+        owner_session.execute(
+            text("DELETE FROM company_settings WHERE key = :k"), {"k": genealogy.SETTINGS_KEY}
+        )
+        if before is not None:
+            owner_session.execute(
+                text("INSERT INTO company_settings (key, value) VALUES (:k, CAST(:v AS jsonb))"),
+                {"k": genealogy.SETTINGS_KEY, "v": json.dumps(before)},
+            )
+        owner_session.commit()

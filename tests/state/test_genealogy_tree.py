@@ -325,3 +325,134 @@ def test_the_first_look_opens_levels_up_to_about_200_people(owner_session, netwo
     # pass the limit); the rest of the children wait behind "show more".
     assert len(_names(state)) == 1 + 20 + 10
     assert sum(n["type"] == "more" for n in state.diagram_nodes) == 1
+
+
+def _chain(session, top: int, length: int) -> list[int]:
+    """``length`` people each below the last (from ``top``), each with a sister beside them."""
+    chain, parent = [], top
+    for n in range(length):
+        make_user(session, sponsor_id=parent, first_name=f"Sister{n:02d}", last_name="S")
+        parent = _did(session, make_user(session, sponsor_id=parent, first_name=f"Deep{n:02d}"))
+        chain.append(parent)
+    return chain
+
+
+def _boxes(state, kind: str) -> list[dict]:
+    return [n for n in state.diagram_nodes if n["type"] == kind]
+
+
+def test_find_opens_the_path_from_the_top_down_to_someone_deep(owner_session, network, monkeypatch):
+    leader, member = network["leader"][1], network["member"][1]
+    chain = _chain(owner_session, member, 60)
+    monkeypatch.setattr(tree_layout, "OPEN_AT_FIRST", 2)
+    client = _leader(owner_session, network)
+    assert len(_names(client.state(GenealogyState))) == 2
+    deepest = chain[-1]
+    call = client.call(GenealogyState.find, distributor_id=str(deepest))
+    state = call.state
+    assert state.error == "" and state.focus["id"] == str(leader), "the top stays"
+    assert state.view.startswith(f"centre:p{deepest}:")
+    assert state.chosen["id"] == str(deepest)
+    shown = {n["data"]["id"] for n in _boxes(state, "person")}
+    # More than 50 levels (two pages of breadcrumbs): the whole path, and beside the person
+    # found only their sister; every other sister waits behind her parent's "show more".
+    assert shown == {str(p) for p in [leader, member, *chain]} | {
+        n["data"]["id"] for n in _boxes(state, "person") if n["data"]["name"] == "Sister59 S"
+    }
+    assert len(shown) == 2 + 60 + 1
+    assert len(_boxes(state, "more")) == 60 - 1
+    pinned = {n["data"]["id"] for n in _boxes(state, "person") if n["data"]["pinned"]}
+    assert pinned == {str(p) for p in [member, *chain]}
+    ys = {n["id"]: n["position"]["y"] for n in state.diagram_nodes}
+    assert ys[f"p{deepest}"] > ys[f"p{chain[0]}"] > ys[f"p{leader}"]
+    # "Show more" below a person on the path reads the sister's card again and shows her.
+    call = client.call(GenealogyState.tap_node, node_key=f"m{member}")
+    assert call.state.error == "" and "Sister00 S" in _names(call.state)
+
+
+def test_find_shows_a_person_beyond_the_first_20_children(owner_session, network):
+    leader = network["leader"][1]
+    kids = [
+        _did(owner_session, make_user(owner_session, sponsor_id=leader, first_name=f"Kid{n:02d}"))
+        for n in range(tree_layout.SHOWN_AT_ONCE + 5)
+    ]
+    client = _leader(owner_session, network)
+    assert "Kid24 Person" not in _names(client.state(GenealogyState))
+    call = client.call(GenealogyState.find, distributor_id=str(kids[-1]))
+    state = call.state
+    assert state.error == "" and state.view.startswith(f"centre:p{kids[-1]}:")
+    below = [n for n in _boxes(state, "person") if n["data"]["id"] in {str(k) for k in kids}]
+    assert "Kid24 Person" in _names(state)
+    assert [n["data"]["pinned"] for n in below if n["data"]["name"] == "Kid24 Person"] == [True]
+    # The first 20 children (the member and 19 kids) and the one found; five behind "more".
+    assert len(_names(state)) == 1 + tree_layout.SHOWN_AT_ONCE + 1
+    (more,) = _boxes(state, "more")
+    assert more["data"]["label"] == "Show more (5 not shown)"
+
+
+def test_find_above_the_top_starts_again_from_the_viewers_own_top(owner_session, network):
+    leader, member = network["leader"][1], network["member"][1]
+    sister = _did(owner_session, make_user(owner_session, sponsor_id=leader, first_name="Sis"))
+    client = _leader(owner_session, network)
+    client.call(GenealogyState.jump, distributor_id=str(member))
+    assert client.state(GenealogyState).focus["id"] == str(member)
+    for person in (leader, sister):
+        call = client.call(GenealogyState.find, distributor_id=str(person))
+        assert call.state.error == "" and call.state.focus["id"] == str(leader)
+        assert call.state.view.startswith(f"centre:p{person}:")
+        client.call(GenealogyState.jump, distributor_id=str(member))
+
+
+def test_find_deeper_than_the_path_allows_shows_the_last_levels(
+    owner_session, network, monkeypatch
+):
+    chain = _chain(owner_session, network["member"][1], 8)
+    monkeypatch.setattr(tree_layout, "PATH_OPENED", 3)
+    call = _leader(owner_session, network).call(GenealogyState.find, distributor_id=str(chain[-1]))
+    state = call.state
+    assert state.error == "" and state.focus["id"] == str(chain[-4])
+    assert {str(p) for p in chain[-4:]} <= {n["data"]["id"] for n in _boxes(state, "person")}
+    assert state.view.startswith(f"centre:p{chain[-1]}:")
+
+
+def test_find_outside_the_downline_changes_nothing(owner_session, network):
+    client = _leader(owner_session, network)
+    client.call(GenealogyState.find, distributor_id=str(network["member"][1]))
+    before = client.state(GenealogyState)
+    kept = (
+        before.diagram_nodes,
+        before.diagram_edges,
+        before.view,
+        dict(before.focus),
+        dict(before.chosen),
+        list(before._pinned),
+    )
+    for bad in (network["root"][1], network["outsider"][1], 2**62, 0):
+        with unchanged(owner_session, *TREE_TABLES):
+            call = client.call(GenealogyState.find, distributor_id=str(bad))
+        state = call.state
+        assert state.error == "That person is not in your downline.", bad
+        assert (
+            state.diagram_nodes,
+            state.diagram_edges,
+            state.view,
+            state.focus,
+            state.chosen,
+            state._pinned,
+        ) == kept
+
+
+def test_a_second_search_closes_the_path_of_the_first(owner_session, network, monkeypatch):
+    member = network["member"][1]
+    first = _chain(owner_session, member, 5)
+    other = _did(owner_session, make_user(owner_session, sponsor_id=member, first_name="Other"))
+    second = _chain(owner_session, other, 5)
+    monkeypatch.setattr(tree_layout, "OPEN_AT_FIRST", 2)
+    client = _leader(owner_session, network)
+    client.call(GenealogyState.find, distributor_id=str(first[-1]))
+    call = client.call(GenealogyState.find, distributor_id=str(second[-1]))
+    state = call.state
+    assert state.error == "" and state.view.startswith(f"centre:p{second[-1]}:")
+    assert {str(p) for p in second} <= {n["data"]["id"] for n in _boxes(state, "person")}
+    # The first path is closed behind the member's "show more", its cards no longer kept.
+    assert not {str(p) for p in first} & set(state._people)

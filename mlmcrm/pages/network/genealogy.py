@@ -90,7 +90,10 @@ def _viewer() -> rx.Component:
         rx.hstack(
             rx.segmented_control.root(
                 rx.segmented_control.item("Sponsor (unilevel)", value="sponsor"),
-                rx.segmented_control.item("Placement (binary)", value="placement"),
+                rx.segmented_control.item(
+                    rx.cond(S.binary, "Placement (binary)", "Placement (matrix)"),
+                    value="placement",
+                ),
                 value=S.tree,
                 on_change=S.set_tree,
             ),

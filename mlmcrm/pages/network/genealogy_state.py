@@ -125,8 +125,9 @@ class GenealogyState(PageOpener, AuthState):
     """Where the diagram should look (see ``GenealogyDiagram.view``)."""
     slot_choice: dict[str, str] = {}
     """The open slot a sponsor tapped: its parent, slot and label, while they choose whom."""
-    binary: bool = False
-    """Whether the placement tree is binary (outer-leg buttons) rather than a matrix."""
+    binary: bool = True
+    """Whether the placement tree is binary (outer-leg buttons) rather than a matrix (binary,
+    as the settings' default, until the page has read them)."""
     _people: dict[str, dict[str, str]] = {}
     _children: dict[str, list[str]] = {}
     _limits: dict[str, int] = {}
@@ -250,6 +251,22 @@ class GenealogyState(PageOpener, AuthState):
                 break
             level = [kid for p in opening for kid in self._children[p][: tree_layout.SHOWN_AT_ONCE]]
 
+    def _load_cards(self, parent: str, *, actor: Actor, session: Session) -> None:
+        """Read again the cards of a person's shown children that were not kept.
+
+        A search's path keeps only the cards it shows; "show more" below it needs the others.
+        """
+        shown = self._children[parent][: self._limits.get(parent, 0)]
+        if all(kid in self._people for kid in shown):
+            return
+        parent_id = parse_id(parent)
+        if parent_id is None:
+            raise NotFound(views.NOT_VISIBLE)
+        for kid in views.children(
+            session=session, actor=actor, tree=self.tree, distributor_id=parent_id
+        ):
+            self._people.setdefault(str(kid.distributor_id), _card_row(kid))
+
     def _close(self, parent: str) -> None:
         """Forget a person's open descendants (collapse)."""
         for kid in self._children.pop(parent, []):
@@ -308,6 +325,7 @@ class GenealogyState(PageOpener, AuthState):
             self._limits[rest] = min(
                 self._limits.get(rest, 0) + tree_layout.SHOWN_AT_ONCE, len(self._children[rest])
             )
+            self._load_cards(rest, actor=actor, session=session)
             self._draw(("keep", rest))
             return
         parent, _, slot = rest.partition("-")
@@ -361,23 +379,86 @@ class GenealogyState(PageOpener, AuthState):
         """Close the slot's chooser without placing anyone."""
         self.slot_choice = {}
 
-    def _centre_on(self, person: int, *, actor: Actor, session: Session) -> None:
-        """Show a person among their brothers and sisters, below their parent, and centre it."""
-        chain = views.breadcrumbs(
-            session=session, actor=actor, tree=self.tree, distributor_id=person
-        )
-        parent = int(chain[-2]["distributor_id"]) if len(chain) > 1 else person
-        self._show(parent, actor=actor, session=session)
-        found = str(person)
-        if found != self.focus.get("id"):
-            self._pinned = [found]
-        self._draw(("centre", found))
-        row = self._people.get(found)
-        if row is None:
-            row = _card_row(
-                views.card(session=session, actor=actor, tree=self.tree, distributor_id=person)
+    def _path_to(self, person: int, *, actor: Actor, session: Session) -> list[str]:
+        """The ids from the diagram's top down to ``person``, or from where it must start again.
+
+        The diagram starts again from the viewer's own top for a person above its top or in
+        another branch, or :data:`tree_layout.PATH_OPENED` levels above a person deeper than that.
+        Asks only the scoped breadcrumbs service, 50 levels at a time, so a person outside the
+        actor's view is refused (not found) before anything is shown.
+        """
+        top = self.focus.get("id", "")
+        own = str(views.top_of(session=session, actor=actor, tree=self.tree))
+
+        def upline(of: int) -> list[str]:
+            chain = views.breadcrumbs(
+                session=session, actor=actor, tree=self.tree, distributor_id=of
             )
-        self.chosen = row
+            return [str(c["distributor_id"]) for c in chain]
+
+        path = upline(person)
+        while top not in path and path[0] != own and len(path) <= tree_layout.PATH_OPENED:
+            path = upline(int(path[0]))[:-1] + path
+        if top in path:
+            path = path[path.index(top) :]
+        return path[-(tree_layout.PATH_OPENED + 1) :]
+
+    def _open_path(self, path: list[str], *, actor: Actor, session: Session) -> None:
+        """Open every person on ``path`` (from the diagram's top down) to show the last one.
+
+        A person opened for the path shows only the next one on it (the others wait behind
+        "show more"), and only the found person's parent shows its first children beside them,
+        so a path 100 levels deep adds about 100 boxes, not 100 levels of 20. The path is pinned:
+        each of its people shows, highlighted, however far down their parent's list they are.
+        """
+        self._forget_old_path(set(path))
+        for depth, (parent, kid) in enumerate(zip(path, path[1:], strict=False)):
+            if parent not in self._children:
+                kids = views.children(
+                    session=session, actor=actor, tree=self.tree, distributor_id=int(parent)
+                )
+                self._open_children(parent, kids, session=session)
+                if depth < len(path) - 2:
+                    self._limits[parent] = 0
+                    for other in self._children[parent]:
+                        if other != kid and other not in self._children:
+                            self._people.pop(other, None)
+            if kid not in self._people:
+                self._people[kid] = _card_row(
+                    views.card(
+                        session=session, actor=actor, tree=self.tree, distributor_id=int(kid)
+                    )
+                )
+            if kid not in self._children[parent]:
+                self._children[parent].append(kid)
+        self._pinned = path[1:]
+
+    def _forget_old_path(self, keep: set[str]) -> None:
+        """Close what an earlier search opened that its parent no longer shows once unpinned.
+
+        So searches one after another keep the page as small as one search.
+        """
+        hidden = set(self._pinned) - keep
+        for parent, kids in list(self._children.items()):
+            for kid in kids[self._limits.get(parent, 0) :]:
+                if kid in hidden and kid in self._people:
+                    self._close(kid)
+                    self._people.pop(kid, None)
+
+    def _centre_on(self, person: int, *, actor: Actor, session: Session) -> None:
+        """Open the path from the diagram's top down to a person and centre the view on them.
+
+        The diagram keeps its top when the person is below it; a person above it or in another
+        branch (of the actor's view) is shown from the viewer's own top. Anyone outside the
+        actor's view is refused before anything changes.
+        """
+        path = self._path_to(person, actor=actor, session=session)
+        if path[0] != self.focus.get("id"):
+            self._show(int(path[0]), actor=actor, session=session)
+        self._open_path(path, actor=actor, session=session)
+        found = str(person)
+        self._draw(("centre", found))
+        self.chosen = self._people[found]
 
     @rx.event
     @guarded(VIEW, clear=("error", "message"))

@@ -28,6 +28,10 @@ SHOWN_AT_ONCE = 20
 OPEN_AT_FIRST = 200
 """A team is first shown opened level by level up to about this many people."""
 
+PATH_OPENED = 100
+"""A person found by search is shown down a path of at most this many levels: one deeper below
+the diagram's top is shown from this many levels above them."""
+
 SIDES = {1: "Left", 2: "Right"}
 
 
@@ -89,9 +93,11 @@ def build_boxes(
         children: The loaded children's ids (in slot order) of each expanded person.
         limits: How many of an expanded person's children are shown (the rest behind "more").
         open_slots: The free slots of each expanded person in the placement view.
-        pinned: Ids shown even beyond their parent's limit (a person found by search).
+        pinned: Ids shown, highlighted, even beyond their parent's limit (the path down to a
+            person found by search).
         binary: Whether the legs' volumes and carry are shown (the placement view).
     """
+    on_path = frozenset(pinned)
 
     def person(pid: str) -> Box:
         card = people[pid]
@@ -119,13 +125,13 @@ def build_boxes(
                 "right": card["right"],
                 "carry_left": card["carry_left"],
                 "carry_right": card["carry_right"],
-                "pinned": pid in pinned,
+                "pinned": pid in on_path,
             },
         )
         if not expanded:
             return box
         limit = limits.get(pid, SHOWN_AT_ONCE)
-        shown = [k for i, k in enumerate(kids) if (i < limit or k in pinned) and k in people]
+        shown = [k for i, k in enumerate(kids) if (i < limit or k in on_path) and k in people]
         box.children = [person(k) for k in shown]
         hidden = len(kids) - len(shown)
         if hidden > 0:

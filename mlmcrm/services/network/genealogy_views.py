@@ -696,6 +696,42 @@ def outer_leg_bottom(*, session: Session, actor: Actor, distributor_id: int, sid
     return store.outer_leg_bottom(distributor_id, 1 if side == "left" else 2, session=session)
 
 
+class OuterLegPublic(BaseModel):
+    """The bottom of a person's outer left or right leg of the binary placement tree.
+
+    ``levels`` is how far below the person the leg ends (0: that side is empty, the bottom is
+    the person); ``bottom`` is the card of the person there.
+    """
+
+    model_config = PUBLIC_CONFIG
+
+    distributor_id: int
+    side: str
+    levels: int
+    bottom: CardPublic
+
+
+def outer_leg(*, session: Session, actor: Actor, distributor_id: int, side: str) -> OuterLegPublic:
+    """Who is at the bottom of a person's outer ``left`` or ``right`` leg, and how deep.
+
+    Raises:
+        ValidationFailed: ``side`` is neither ``left`` nor ``right``, or the plan is a matrix.
+        NotFound: The person is not in the actor's view of the placement tree.
+    """
+    bottom = outer_leg_bottom(
+        session=session, actor=actor, distributor_id=distributor_id, side=side
+    )
+    start = store.node(PLACEMENT_TREE, distributor_id, session=session)
+    end = store.node(PLACEMENT_TREE, bottom, session=session)
+    assert start is not None and end is not None
+    return OuterLegPublic(
+        distributor_id=distributor_id,
+        side=side,
+        levels=end.depth - start.depth,
+        bottom=card(session=session, actor=actor, tree="placement", distributor_id=bottom),
+    )
+
+
 def is_binary(tree: str) -> bool:
     """True for the placement view (binary legs and carry on the cards)."""
     return _tree(tree) == PLACEMENT_TREE
