@@ -128,6 +128,26 @@ def test_the_diagram_draws_the_distributors_own_team_with_lines(owner_session, n
     assert sorted(n["type"] for n in call.state.diagram_nodes).count("slot") == 3
 
 
+def test_a_matrix_placement_view_numbers_its_slots_and_shows_no_legs(owner_session, network):
+    leader, member = network["leader"][1], network["member"][1]
+    admin = make_user(owner_session, role="admin")
+    staff = Actor(user_id=admin.id, role="admin", label=admin.email)
+    genealogy.update_settings(
+        session=owner_session, actor=staff, placement_tree="matrix", matrix_width=3
+    )
+    owner_session.commit()
+    state = _leader(owner_session, network, "placement").state(GenealogyState)
+    assert state.binary is False
+    by_id = {n["id"]: n for n in state.diagram_nodes}
+    assert by_id[f"p{member}"]["data"]["slot"] == "Slot 1"
+    assert all(n["data"]["binary"] is False for n in by_id.values() if n["type"] == "person")
+    # The leader's free slots 2 and 3 and the member's three, numbered in slot order.
+    assert [by_id[f"s{leader}-{n}"]["data"]["label"] for n in (2, 3)] == ["Slot 2", "Slot 3"]
+    assert {f"s{member}-{n}" for n in (1, 2, 3)} <= set(by_id)
+    below_leader = [e["target"] for e in state.diagram_edges if e["source"] == f"p{leader}"]
+    assert below_leader == [f"p{member}", f"s{leader}-2", f"s{leader}-3"]
+
+
 def test_tapping_opens_closes_and_shows_more_of_a_wide_level(owner_session, network):
     leader_user, leader = network["leader"]
     for n in range(tree_layout.SHOWN_AT_ONCE + 3):

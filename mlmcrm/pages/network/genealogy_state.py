@@ -281,7 +281,9 @@ class GenealogyState(PageOpener, AuthState):
         if root not in self._people:
             self.diagram_nodes, self.diagram_edges = [], []
             return
-        binary = self.tree == "placement"
+        placement = self.tree == "placement"
+        # A matrix's placement view shows slots in order, numbered; only a binary plan has legs.
+        binary = placement and self.binary
         boxes = tree_layout.build_boxes(
             root,
             people=self._people,
@@ -290,6 +292,7 @@ class GenealogyState(PageOpener, AuthState):
             open_slots=self._slots,
             pinned=self._pinned,
             binary=binary,
+            placement=placement,
         )
         self.diagram_nodes, self.diagram_edges = tree_layout.layout(boxes, binary=binary)
         if look is not None:
@@ -336,7 +339,7 @@ class GenealogyState(PageOpener, AuthState):
             self.slot_choice = {
                 "parent": parent,
                 "slot": slot,
-                "label": tree_layout.slot_label(int(slot))
+                "label": tree_layout.slot_label(int(slot), binary=self.binary)
                 + " below "
                 + self._people[parent]["name"],
             }
@@ -412,17 +415,19 @@ class GenealogyState(PageOpener, AuthState):
         each of its people shows, highlighted, however far down their parent's list they are.
         """
         self._forget_old_path(set(path))
+        # Every person the path still has to open, read in one call (not one per level).
+        closed = [parent for parent in path[:-1] if parent not in self._children]
+        found = views.children_of(
+            session=session, actor=actor, tree=self.tree, parents=[int(p) for p in closed]
+        )
+        self._open_many({str(parent): kids for parent, kids in found.items()}, session=session)
         for depth, (parent, kid) in enumerate(zip(path, path[1:], strict=False)):
-            if parent not in self._children:
-                kids = views.children(
-                    session=session, actor=actor, tree=self.tree, distributor_id=int(parent)
-                )
-                self._open_children(parent, kids, session=session)
-                if depth < len(path) - 2:
-                    self._limits[parent] = 0
-                    for other in self._children[parent]:
-                        if other != kid and other not in self._children:
-                            self._people.pop(other, None)
+            if parent in closed and depth < len(path) - 2:
+                self._limits[parent] = 0
+                for other in self._children[parent]:
+                    if other != kid and not self._children.get(other):
+                        self._close(other)
+                        self._people.pop(other, None)
             if kid not in self._people:
                 self._people[kid] = _card_row(
                     views.card(

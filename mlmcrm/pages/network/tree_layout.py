@@ -70,9 +70,9 @@ def initials(name: str) -> str:
     return (parts[0][0] + parts[-1][0]).upper()
 
 
-def slot_label(slot: int) -> str:
-    """A slot as people say it: Left, Right, or "Slot 3" in a matrix."""
-    return SIDES.get(slot, f"Slot {slot}")
+def slot_label(slot: int, *, binary: bool = True) -> str:
+    """A slot as people say it: Left or Right in a binary tree, "Slot 3" in a matrix."""
+    return SIDES.get(slot, f"Slot {slot}") if binary else f"Slot {slot}"
 
 
 def build_boxes(
@@ -84,6 +84,7 @@ def build_boxes(
     open_slots: Mapping[str, Sequence[int]],
     pinned: Sequence[str] = (),
     binary: bool = False,
+    placement: bool | None = None,
 ) -> Box:
     """The open part of the tree as boxes, from the people and children the page has loaded.
 
@@ -95,8 +96,12 @@ def build_boxes(
         open_slots: The free slots of each expanded person in the placement view.
         pinned: Ids shown, highlighted, even beyond their parent's limit (the path down to a
             person found by search).
-        binary: Whether the legs' volumes and carry are shown (the placement view).
+        binary: Whether the legs' volumes and carry are shown and slots are Left and Right (the
+            placement view of a binary plan).
+        placement: Whether children and open slots stand in slot order (the placement view,
+            binary or matrix); by default, as ``binary``.
     """
+    in_slot_order = binary if placement is None else placement
     on_path = frozenset(pinned)
 
     def person(pid: str) -> Box:
@@ -120,7 +125,11 @@ def build_boxes(
                 "children": int(card["children"] or 0),
                 "expanded": expanded,
                 "binary": binary,
-                "slot": slot_label(int(card["position"])) if card.get("position") else "",
+                "slot": (
+                    slot_label(int(card["position"]), binary=binary)
+                    if card.get("position") and in_slot_order
+                    else ""
+                ),
                 "left": card["left"],
                 "right": card["right"],
                 "carry_left": card["carry_left"],
@@ -147,10 +156,10 @@ def build_boxes(
                 Box(
                     slot_key(pid, slot),
                     "slot",
-                    {"parent": pid, "slot": slot, "label": slot_label(slot)},
+                    {"parent": pid, "slot": slot, "label": slot_label(slot, binary=binary)},
                 )
             )
-        if binary:
+        if in_slot_order:
             box.children.sort(key=lambda b: _slot_of(b, people))
         return box
 
