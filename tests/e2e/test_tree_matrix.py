@@ -70,12 +70,20 @@ def _check_matrix(page, app) -> None:
     expect(page.get_by_text(f"Slot {WIDTH}").first).to_be_visible()
     for side in ("left", "right"):
         expect(page.get_by_role("button", name=f"Bottom of the outer {side} leg")).to_have_count(0)
-    # Closed and opened again, the top shows just its three slots: the picture shows them all.
+    # Closed and opened again, the top shows just its three slots, and anyone below it with
+    # nobody under them yet shows their own three open slots: the picture shows them all.
+    leaves = [
+        kid
+        for kid in taken.values()
+        if not owner_query(app, "SELECT 1 FROM distributors WHERE placement_id = %s", kid)
+    ]
     nodes = page.locator("#genealogy-tree .react-flow__node")
     press(page, _box(page, f"p{me}"))
     expect(nodes).to_have_count(1)
     press(page, _box(page, f"p{me}"))
-    expect(nodes).to_have_count(1 + WIDTH)
+    expect(nodes).to_have_count(1 + WIDTH + WIDTH * len(leaves))
+    for leaf in leaves:
+        expect(_box(page, f"s{leaf}-{WIDTH}")).to_be_attached()
 
 
 def test_a_matrix_placement_tree_draws_its_slots_and_no_outer_legs(browser, app, matrix_plan):
