@@ -40,6 +40,7 @@ from mlmcrm.services.platform import audit
 from mlmcrm.services.platform.exports import csv_text
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.reader import UTC_READER, Reader
+from mlmcrm.state.auth import reader_of
 from mlmcrm.state.handlers import guarded
 
 if TYPE_CHECKING:
@@ -152,11 +153,7 @@ class PagedListState(rx.State, mixin=True):
 
         Override it to format a field.
         """
-        return cells(item, self._list_reader())
-
-    def _list_reader(self) -> Reader:
-        reader = getattr(self, "reader", None)
-        return reader() if callable(reader) else UTC_READER
+        return cells(item, reader_of(self))
 
     def _query(self) -> ListQuery:
         return ListQuery(
