@@ -101,3 +101,16 @@ def make_api_token(
     )
     session.commit()
     return public, raw
+
+
+def read_in(
+    session: Session, user: User, *, locale: str = "de", timezone: str = "Europe/Berlin"
+) -> User:
+    """Have ``user`` read pages in ``locale`` and ``timezone`` (German by default) and commit."""
+    profile = session.get(UserProfile, user.id)
+    assert profile is not None
+    profile.locale, profile.timezone = locale, timezone
+    profile.reading_chosen_at = datetime.now(UTC)  # kept over what a browser says at sign-in
+    session.add(profile)
+    session.commit()
+    return user

@@ -33,7 +33,7 @@ from mlmcrm.services.accounts.auth import SessionRef, SessionUser
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.client_address import from_request
-from mlmcrm.services.platform.reader import DEFAULT_LOCALE, DEFAULT_TIMEZONE, Reader
+from mlmcrm.services.platform.reader import DEFAULT_LOCALE, DEFAULT_TIMEZONE, UTC_READER, Reader
 from mlmcrm.session_cookie import REFERENCE_HEADER
 from mlmcrm.state import money  # noqa: F401  # registers the exact Decimal serialiser
 
@@ -87,6 +87,17 @@ def client_ip(state: rx.State) -> str:
     raw = router.headers.raw_headers
     peer = router.session.client_ip or raw.get("asgi-scope-client", "")
     return from_request(peer, raw.get("x-forwarded-for")) or ""
+
+
+def reader_of(state: Any) -> Reader:
+    """How the person on ``state``'s page reads times and numbers.
+
+    The signed-in person's reader (:meth:`AuthState.reader`) on a page of theirs;
+    :data:`~mlmcrm.services.platform.reader.UTC_READER` on a page open to visitors, such as a
+    distributor's shop link, where nobody has said how they read.
+    """
+    reader = getattr(state, "reader", None)
+    return reader() if callable(reader) else UTC_READER
 
 
 class AuthState(rx.State):

@@ -40,6 +40,7 @@ from mlmcrm.services.platform import audit
 from mlmcrm.services.platform.exports import csv_text
 from mlmcrm.services.platform.listing import ListQuery
 from mlmcrm.services.platform.reader import UTC_READER, Reader
+from mlmcrm.state.auth import reader_of
 from mlmcrm.state.handlers import guarded
 
 if TYPE_CHECKING:
@@ -152,11 +153,14 @@ class PagedListState(rx.State, mixin=True):
 
         Override it to format a field.
         """
-        return cells(item, self._list_reader())
+        return cells(item, reader_of(self))
 
-    def _list_reader(self) -> Reader:
-        reader = getattr(self, "reader", None)
-        return reader() if callable(reader) else UTC_READER
+    def _export_cells(self, item: Any) -> dict[str, str]:
+        """A row as the CSV export writes it: as the page shows it (:meth:`_cells`).
+
+        Override it to keep a field in a machine format (an ISO day) in the file.
+        """
+        return self._cells(item)
 
     def _query(self) -> ListQuery:
         return ListQuery(
@@ -249,7 +253,7 @@ class PagedListState(rx.State, mixin=True):
             ListQuery.for_export(self.sort, self.descending), actor=actor, session=session
         )
         header = [column.label for column in self.columns]
-        rows = [self._cells(item) for item in found]
+        rows = [self._export_cells(item) for item in found]
         data = csv_text(header, ([row.get(c.key, "") for c in self.columns] for row in rows))
         audit.record(
             session=session,

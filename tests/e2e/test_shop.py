@@ -69,9 +69,10 @@ def _price(app, sku: str) -> tuple[Decimal, Decimal]:
 
 def _expect_totals(page, subtotal: Decimal) -> Decimal:
     tax = (subtotal * RATE).quantize(CENT, rounding=ROUND_HALF_UP)
-    expect(page.locator("#cart-subtotal")).to_have_text(f"{subtotal:,.2f} USD")
-    expect(page.locator("#cart-tax")).to_have_text(f"{tax:,.2f} USD")
-    expect(page.locator("#cart-total")).to_have_text(f"{subtotal + tax:,.2f} USD")
+    # Amounts as an English reader writes them (the browser's locale, and a visitor's default).
+    expect(page.locator("#cart-subtotal")).to_have_text(f"${subtotal:,.2f}")
+    expect(page.locator("#cart-tax")).to_have_text(f"${tax:,.2f}")
+    expect(page.locator("#cart-total")).to_have_text(f"${subtotal + tax:,.2f}")
     return subtotal + tax
 
 

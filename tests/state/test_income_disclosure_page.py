@@ -19,7 +19,7 @@ from mlmcrm import routes
 from mlmcrm.errors import NO_ACCESS
 from mlmcrm.pages.reports.income_disclosure import IncomeDisclosureState
 from mlmcrm.services.reports import income_disclosure as ids
-from tests.factories import make_user
+from tests.factories import make_user, read_in
 from tests.handlers import HandlerClient, nothing_changes
 from tests.services.commissions.conftest import (  # noqa: F401 - fixtures used by these tests
     commission_template,
@@ -40,6 +40,15 @@ def company(owner):  # noqa: F811 - the fixture imported above
 
 def _tab(owner, role: str) -> HandlerClient:  # noqa: F811 - a plain argument
     return HandlerClient.sign_in(owner, make_user(owner, role=role), path=PAGE)
+
+
+def test_a_german_reader_sees_the_figures_with_decimal_commas(owner, company):  # noqa: F811
+    user = read_in(owner, make_user(owner, role="finance"))
+    tab = HandlerClient.sign_in(owner, user, path=PAGE)
+    shown = tab.call(IncomeDisclosureState.show, form_data={"year": str(YEAR)}).state
+    none = shown.rows[0]
+    assert (none["participants"], none["median"], none["mean"]) == ("4", "5,01", "1,26")
+    assert none["at_zero"] == "50,0% (2)" and none["share_of_all"] == "44,4%"
 
 
 def _exports(owner) -> list[str]:  # noqa: F811 - a plain argument

@@ -21,8 +21,8 @@ from mlmcrm.pages.accounts.profile import ProfileState
 from mlmcrm.pages.compliance import privacy as privacy_page
 from mlmcrm.pages.compliance.privacy import PrivacyRequestsState
 from mlmcrm.services.compliance import privacy
-from mlmcrm.services.platform.reader import UTC_READER
-from tests.factories import make_user
+from mlmcrm.services.platform.reader import UTC_READER, Reader
+from tests.factories import make_user, read_in
 from tests.handlers import HandlerCall, HandlerClient, nothing_changes, unchanged
 from tests.services.compliance.test_privacy import make_person
 
@@ -140,8 +140,12 @@ def test_the_card_is_on_every_profile():
 # --- /admin/privacy -------------------------------------------------------------------------
 
 
-def _officer(owner, role: str = "compliance") -> HandlerClient:
-    return HandlerClient.sign_in(owner, make_user(owner, role=role), path=PAGE)
+GERMAN = Reader.of("Europe/Berlin", "de")
+
+
+def _officer(owner, role: str = "compliance", *, german: bool = False) -> HandlerClient:
+    user = make_user(owner, role=role)
+    return HandlerClient.sign_in(owner, read_in(owner, user) if german else user, path=PAGE)
 
 
 def _find(tab: HandlerClient, email: str, status: str = "") -> HandlerCall:
@@ -215,18 +219,18 @@ def test_compliance_extends_and_refuses_with_reasons(owner_session, redis_url):
     first = privacy.request_erasure(session=owner_session, actor=ann.actor)
     second = privacy.request_erasure(session=owner_session, actor=bob.actor)
     owner_session.commit()
-    officer = _officer(owner_session, role="admin")
+    officer = _officer(owner_session, role="admin", german=True)
     officer.call(PrivacyRequestsState.load)
     _find(officer, ann.user.email)
     opened = officer.call(PrivacyRequestsState.open_request, request_id=str(first.id)).state
-    assert opened.opened["can_extend"] == "yes" and opened.opened["wallet_balance"] == "12.34"
+    assert opened.opened["can_extend"] == "yes" and opened.opened["wallet_balance"] == "12,34"
     extended = officer.call(
         PrivacyRequestsState.extend, form_data={"reason": "Your commissions are being closed."}
     ).state
     assert extended.error == ""
     assert extended.message == (
         f"{ann.marks['name']} Lee{ann.marks['name'][3:]}: the deadline is now "
-        f"{privacy.extended_deadline('gdpr', first.due_at):%Y-%m-%d}; they are told why."
+        f"{GERMAN.day(privacy.extended_deadline('gdpr', first.due_at))}; they are told why."
     )
     row = _find(officer, ann.user.email).state.rows[0]
     assert row["status"] == "Extended" and row["extension_reason"].startswith("Your commissions")

@@ -21,7 +21,7 @@ from mlmcrm.components.layout import STAFF_NAV
 from mlmcrm.errors import NO_ACCESS
 from mlmcrm.models import Distributor
 from mlmcrm.pages.reports.business import ReportsState
-from tests.factories import make_user
+from tests.factories import make_user, read_in
 from tests.handlers import HandlerClient, unchanged
 from tests.state.test_tax_page import downloaded
 
@@ -38,8 +38,9 @@ COMPLIANCE = ["retail_share", "compliance_cases"]
 RANGE_2002 = {"since": "2002-01-01", "until": "2002-02-28"}
 
 
-def _tab(owner, role: str) -> HandlerClient:
-    return HandlerClient.sign_in(owner, make_user(owner, role=role), path=PAGE)
+def _tab(owner, role: str, *, german: bool = False) -> HandlerClient:
+    user = make_user(owner, role=role)
+    return HandlerClient.sign_in(owner, read_in(owner, user) if german else user, path=PAGE)
 
 
 def _audits(owner, action: str = "reports.exported") -> int:
@@ -155,29 +156,30 @@ def sales_2002(owner_session):
 def test_a_report_shows_its_chart_and_table_and_its_csv_download_is_audited(
     owner_session, sales_2002
 ):
-    tab = _tab(owner_session, "finance")
+    tab = _tab(owner_session, "finance", german=True)
     tab.call(ReportsState.load)
     tab.call(ReportsState.choose, key="monthly_revenue")
     state = tab.call(ReportsState.show, form_data=RANGE_2002).state
     assert state.error == "" and (state.since, state.until) == ("2002-01-01", "2002-02-28")
     assert state.title == "Revenue and volume" and "before tax" in state.counts
+    # As a German reader writes them; the CSV below keeps machine formats.
     assert state.rows == [
         {
-            "month": "Jan 2002",
+            "month": "Jan. 2002",
             "currency": "USD",
             "orders": "2",
-            "sales": "140.00",
-            "refunds": "0.00",
-            "net_sales": "140.00",
+            "sales": "140,00",
+            "refunds": "0,00",
+            "net_sales": "140,00",
             "pv": "110",
         },
         {
-            "month": "Feb 2002",
+            "month": "Feb. 2002",
             "currency": "USD",
             "orders": "0",
-            "sales": "0.00",
-            "refunds": "25.00",
-            "net_sales": "-25.00",
+            "sales": "0,00",
+            "refunds": "25,00",
+            "net_sales": "-25,00",
             "pv": "-20",
         },
     ]
@@ -185,7 +187,7 @@ def test_a_report_shows_its_chart_and_table_and_its_csv_download_is_audited(
     assert (bars["type"], bars["name"], list(bars["x"])) == (
         "bar",
         "Net sales USD",
-        ["Jan 2002", "Feb 2002"],
+        ["Jan. 2002", "Feb. 2002"],
     )
     assert list(bars["y"]) == [140.0, -25.0]
     assert (line["name"], list(line["y"])) == ("PV", [110.0, -20.0])

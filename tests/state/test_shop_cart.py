@@ -22,6 +22,8 @@ from mlmcrm.pages.commerce.distributor_orders import DistributorOrdersState
 from mlmcrm.pages.commerce.products import ProductsState
 from mlmcrm.pages.commerce.shop import ShopState
 from mlmcrm.services.commerce import catalog, customers, orders
+from mlmcrm.services.platform.reader import UTC_READER
+from tests.factories import read_in
 from tests.handlers import DEFAULT_IP, HandlerClient, nothing_changes, unchanged
 from tests.services.commerce.conftest import api_client, shop, stripe_fake  # noqa: F401
 
@@ -95,9 +97,10 @@ def test_a_customer_browses_fills_the_cart_and_sees_the_services_tax_and_total(
 
     quote = orders.quote(session=owner_session, lines=[(vit, 1), (tea, 3)], region=shop.region)
     assert quote.tax_total == Decimal("2.54")  # 7.25 % of 34.99, half up
-    assert state.summary["subtotal"] == "34.99 USD"
-    assert state.summary["tax"] == "2.54 USD" and "7.25 %" in state.summary["tax_label"]
-    assert state.summary["total"] == f"{quote.total:,.2f} USD" == "37.53 USD"
+    # A visitor on the shop link has not said how they read: the default reader's amounts.
+    assert state.summary["subtotal"] == "$34.99"
+    assert state.summary["tax"] == "$2.54" and "7.25 %" in state.summary["tax_label"]
+    assert state.summary["total"] == UTC_READER.money(quote.total, "USD") == "$37.53"
     assert state.summary["pv"] == "33.5"
 
     client.call(ShopState.remove_from_cart, sku=tea)
@@ -337,7 +340,7 @@ def test_a_distributor_pays_their_own_cart_once(
     assert kit["kit"] == "yes"
     seller.call(DistributorOrdersState.choose_region, region=shop.region)
     seller.call(DistributorOrdersState.add_to_cart, sku=shop.skus["KIT"])
-    assert state.summary["total"] == "106.18 USD"  # 99.00 + 7.25 % tax
+    assert state.summary["total"] == "$106.18"  # 99.00 + 7.25 % tax
     first = seller.call(DistributorOrdersState.order_for_myself, form_data={"total": "1"})
     again = seller.call(DistributorOrdersState.order_for_myself, form_data={"total": "1"})
     assert first.redirect and first.redirect == again.redirect
@@ -451,3 +454,22 @@ def test_demo_products_have_categories_and_pictures_the_app_serves():
         path = PROJECT_ROOT / "assets" / pictures.picture_path(sku).lstrip("/")
         assert path.is_file(), f"run python -m mlmcrm.services.demo.pictures ({sku})"
         assert Image.open(path).size == pictures.SIZE
+
+
+def test_a_distributor_reading_german_sees_the_shelf_and_cart_in_german(
+    owner_session,
+    shop,  # noqa: F811
+):
+    dear = _product(owner_session, shop, "VIT", price=Decimal("1234.50"), pv=Decimal("1500.5"))
+    seller = owner_session.get(User, shop.seller.user_id)
+    client = HandlerClient.sign_in(owner_session, read_in(owner_session, seller))
+    state = client.call(DistributorOrdersState.load).state
+    card = next(p for p in state.products if p["sku"] == dear.sku)
+    assert (card["price"], card["pv"]) == ("1.234,50\xa0$", "1.500,5")
+    client.call(DistributorOrdersState.choose_region, region=shop.region)
+    client.call(DistributorOrdersState.add_to_cart, sku=dear.sku)
+    assert state.cart_rows[0]["line_total"] == "1.234,50\xa0$"
+    assert state.summary["subtotal"] == "1.234,50\xa0$"
+    assert state.summary["tax"] == "89,50\xa0$" and "(7,25 %)" in state.summary["tax_label"]
+    assert state.summary["total"] == "1.324,00\xa0$"
+    assert state.summary["pv"] == "1.500,5"

@@ -24,7 +24,7 @@ from mlmcrm.models import User
 from mlmcrm.pages.payouts.tax import TaxState
 from mlmcrm.services.payouts import tax_1099, tax_status
 from mlmcrm.services.platform.actor import Actor
-from tests.factories import make_user
+from tests.factories import make_user, read_in
 from tests.handlers import HandlerCall, HandlerClient, nothing_changes, unchanged
 from tests.services.conftest import signed_in
 from tests.services.payouts.conftest import (  # noqa: F401 - fixtures used by these tests
@@ -392,6 +392,7 @@ def test_a_distributor_downloads_their_own_delivered_form_only(owner, company): 
     paid(owner, company, "E", "3000.00")
     forms = issue_last_year(owner, company)
 
+    read_in(owner, user_of(owner, company, "A"))  # the boxes as a German reader writes them
     anna = tab(owner, company, "A")
     shown = anna.call(TaxState.load).state
     assert shown.consented is True
@@ -400,8 +401,8 @@ def test_a_distributor_downloads_their_own_delivered_form_only(owner, company): 
             "id": str(forms["A"]),
             "year": str(LAST_YEAR),
             "form": "1099-NEC",
-            "box1": "2,500.00",
-            "box4": "0.00",
+            "box1": "2.500,00",
+            "box4": "0,00",
         }
     ]
     name, content_type, data = downloaded(anna.call(TaxState.download_form, form_id=forms["A"]))

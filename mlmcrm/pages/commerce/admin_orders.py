@@ -130,7 +130,8 @@ class AdminOrdersState(PageOpener, PagedListState, AuthState):
             reason=str(form_data.get("reason", "")),
             request_token=self.refund_token,
         )
-        self.notice = f"Refunded {result.amount:.2f}; order #{order_id} is {result.order_status}."
+        amount = self.reader().money(result.amount, result.currency)
+        self.notice = f"Refunded {amount}; order #{order_id} is {result.order_status}."
         self._open(order_id, actor=actor, session=session)
         self._reload_list(actor=actor, session=session)
 

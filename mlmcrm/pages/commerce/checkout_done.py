@@ -10,7 +10,8 @@ import reflex as rx
 from sqlmodel import Session
 
 from mlmcrm.components.forms import centered_card
-from mlmcrm.services.commerce import payments
+from mlmcrm.services.commerce import catalog, payments
+from mlmcrm.state.auth import reader_of
 from mlmcrm.state.ids import parse_id
 from mlmcrm.state.visitor import visitor
 
@@ -40,8 +41,9 @@ class CheckoutDoneState(rx.State):
             session=session, order_id=int(order_id), checkout_session_id=session_id
         )
         self.status = order.status
-        self.total = f"{order.total:,.2f} {order.currency}"
-        self.pv = format(order.pv, "f")
+        reader = reader_of(self)
+        self.total = reader.money(order.total, order.currency)
+        self.pv = reader.number(catalog.volume(order.pv))
         self.order_id = order_id
 
 

@@ -227,8 +227,9 @@ class DistributorOrdersState(PageOpener, PagedListState, ShoppingState, AuthStat
             request_token=self.request_token,
         )
         self.request_token = uuid.uuid4().hex
+        amount = self.reader().money(result.amount, result.currency)
         self.notice = (
-            f"Order #{order_id} is cancelled; {result.amount:.2f} is refunded. If it held your"
+            f"Order #{order_id} is cancelled; {amount} is refunded. If it held your"
             " starter kit, your distributorship has ended."
         )
         self._reload_all(actor=actor, session=session)
@@ -249,8 +250,12 @@ class DistributorOrdersState(PageOpener, PagedListState, ShoppingState, AuthStat
             request_token=self.request_token,
         )
         self.request_token = uuid.uuid4().hex
-        refunded = sum(r.amount for r in results)
-        self.notice = f"Bought back: {refunded:.2f} refunded to your card."
+        reader = self.reader()
+        refunded = ", ".join(
+            reader.money(sum(r.amount for r in results if r.currency == currency), currency)
+            for currency in sorted({r.currency for r in results})
+        )
+        self.notice = f"Bought back: {refunded} refunded to your card."
         self._reload_all(actor=actor, session=session)
 
 

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from mlmcrm.components.forms import error_message
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.services.commerce import catalog, orders, tax
+from mlmcrm.state.auth import reader_of
 
 MAX_SEARCH = 100
 KEEP_CART = "keep"
@@ -32,10 +33,6 @@ def _sku(value: Any) -> str:
     if not isinstance(value, str) or not 0 < len(value.strip()) <= 40:
         raise ValidationFailed("That product is not sold here.")
     return value.strip().upper()
-
-
-def _money(value: Any, currency: str) -> str:
-    return f"{value:,.2f} {currency}"
 
 
 class ShoppingState(rx.State, mixin=True):
@@ -94,14 +91,15 @@ class ShoppingState(rx.State, mixin=True):
             category=self.shelf_category,
             starter_kits=type(self).starter_kits,
         )
+        reader = reader_of(self)
         self.products = [
             {
                 "sku": p.sku,
                 "name": p.name,
                 "description": p.description,
                 "category": p.category,
-                "price": _money(p.price, p.currency),
-                "pv": format(p.pv, "f"),
+                "price": reader.money(p.price, p.currency),
+                "pv": reader.number(p.pv),
                 "image_url": p.image_url,
                 "kit": "yes" if p.is_starter_kit else "",
             }
@@ -124,22 +122,24 @@ class ShoppingState(rx.State, mixin=True):
                 starter_kits=type(self).starter_kits,
             )
             rate = tax.rate_for(quote.region, session=session)
+            reader = reader_of(self)
+            percent = reader.number((quote.tax_rate * 100).normalize())
             rows = [
                 {
                     "sku": line.sku,
                     "name": line.name,
                     "quantity": str(line.quantity),
-                    "unit_price": _money(line.unit_price, quote.currency),
-                    "line_total": _money(line.line_total, quote.currency),
+                    "unit_price": reader.money(line.unit_price, quote.currency),
+                    "line_total": reader.money(line.line_total, quote.currency),
                 }
                 for line in quote.lines
             ]
             summary = {
-                "subtotal": _money(quote.subtotal, quote.currency),
-                "tax_label": f"{rate.name} ({(quote.tax_rate * 100).normalize():f} %)",
-                "tax": _money(quote.tax_total, quote.currency),
-                "total": _money(quote.total, quote.currency),
-                "pv": format(catalog.volume(quote.pv_total), "f"),
+                "subtotal": reader.money(quote.subtotal, quote.currency),
+                "tax_label": f"{rate.name} ({percent} %)",
+                "tax": reader.money(quote.tax_total, quote.currency),
+                "total": reader.money(quote.total, quote.currency),
+                "pv": reader.number(catalog.volume(quote.pv_total)),
             }
         elif region:
             tax.rate_for(region, session=session)

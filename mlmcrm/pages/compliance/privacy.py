@@ -100,7 +100,7 @@ class PrivacyRequestsState(PageOpener, PagedListState, AccountState):
             "note": item.note,
             "payouts_in_progress": str(item.payouts_in_progress),
             "open_cases": str(item.open_cases),
-            "wallet_balance": format(item.wallet_balance, "f"),
+            "wallet_balance": self.reader().number(item.wallet_balance),
         }
 
     @rx.event
@@ -144,7 +144,8 @@ class PrivacyRequestsState(PageOpener, PagedListState, AccountState):
             session=session, actor=actor, request_id=wanted, reason=str(data.get("reason", ""))
         )
         self._answered(
-            f"{self._who()}: the deadline is now {shown.deadline:%Y-%m-%d}; they are told why.",
+            f"{self._who()}: the deadline is now {self.reader().day(shown.deadline)};"
+            " they are told why.",
             actor=actor,
             session=session,
         )

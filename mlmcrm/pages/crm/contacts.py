@@ -7,6 +7,7 @@ CSV. The search and the filters narrow the board, the list and the export alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
@@ -90,7 +91,7 @@ def _card(contact: ContactPublic) -> Card:
     )
 
 
-def _day(value: datetime | None) -> str:
+def _iso_day(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d}" if value else ""
 
 
@@ -138,6 +139,15 @@ class ContactsState(PageOpener, PagedListState, CrmState):
         )
 
     def _cells(self, item: ContactPublic) -> dict[str, str]:  # type: ignore[override]  # the rows are contacts
+        return self._contact_cells(item, self.reader().day)
+
+    def _export_cells(self, item: ContactPublic) -> dict[str, str]:  # type: ignore[override]  # the rows are contacts
+        # The file keeps ISO days (2026-12-07), which a spreadsheet reads in any locale.
+        return self._contact_cells(item, _iso_day)
+
+    def _contact_cells(
+        self, item: ContactPublic, day: Callable[[datetime | None], str]
+    ) -> dict[str, str]:
         labels = {option.key: option.label for option in self.stages}
         return {
             "id": str(item.id),
@@ -148,8 +158,8 @@ class ContactsState(PageOpener, PagedListState, CrmState):
             "stage": labels.get(item.stage, item.stage),
             "stage_key": item.stage,
             "tags": ", ".join(item.tags),
-            "created_at": _day(item.created_at),
-            "last_touched_at": _day(item.last_touched_at),
+            "created_at": day(item.created_at),
+            "last_touched_at": day(item.last_touched_at),
             "href": routes.crm_contact_url(item.id),
         }
 

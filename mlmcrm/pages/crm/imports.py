@@ -87,13 +87,15 @@ class ImportState(PageOpener, JobPollerState, CrmState):
         return {row.column: row.target for row in self.mapping}
 
     def _load_history(self, *, actor: Actor, session: Session) -> None:
+        reader = self.reader()
         self.history = [
             PastImport(
                 id=str(row.id),
-                when=f"{row.created_at:%Y-%m-%d %H:%M}",
+                when=reader.moment(row.created_at),
                 filename=row.filename,
-                summary=f"{row.created_count:,} created, {row.updated_count:,} updated,"
-                f" {row.skipped_count:,} skipped",
+                summary=f"{reader.number(row.created_count)} created,"
+                f" {reader.number(row.updated_count)} updated,"
+                f" {reader.number(row.skipped_count)} skipped",
                 undone=row.status == "undone",
             )
             for row in imports.list_imports(session=session, actor=actor)
@@ -152,9 +154,10 @@ class ImportState(PageOpener, JobPollerState, CrmState):
 
     def _show_report(self, report: dict, title: str) -> None:
         self.report_title = title
+        count = self.reader().number
         self.report_counts = (
-            f"{report['rows']:,} rows: {report['created']:,} created, "
-            f"{report['updated']:,} updated, {report['skipped']:,} skipped"
+            f"{count(report['rows'])} rows: {count(report['created'])} created, "
+            f"{count(report['updated'])} updated, {count(report['skipped'])} skipped"
         )
         self.skipped = [
             Skipped(str(r["line"]), r["name"], r["reason"]) for r in report["skipped_rows"][:200]
@@ -237,8 +240,10 @@ class ImportState(PageOpener, JobPollerState, CrmState):
             raise NotFound("That import does not exist.")
         done = imports.undo_import(session=session, actor=actor, import_id=parsed)
         self._load_history(actor=actor, session=session)
+        count = self.reader().number
         self.notice = (
-            f"Undone: {done['deleted']:,} contacts removed, {done['restored']:,} restored."
+            f"Undone: {count(done['deleted'])} contacts removed,"
+            f" {count(done['restored'])} restored."
         )
 
 

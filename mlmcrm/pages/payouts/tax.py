@@ -79,13 +79,14 @@ class TaxState(PageOpener, AccountState):
         if not status.form:
             self.form_choice = "W-9" if status.country == "US" else "W-8BEN"
         self.consented = status.edelivery_consent_at is not None
+        reader = self.reader()
         self.forms = [
             {
                 "id": str(form.id),
                 "year": str(form.year),
                 "form": "1099-NEC (corrected)" if form.corrected else "1099-NEC",
-                "box1": f"{form.box1:,.2f}",
-                "box4": f"{form.box4:,.2f}",
+                "box1": reader.number(form.box1),
+                "box4": reader.number(form.box4),
             }
             for form in tax_1099.my_forms(session=session, actor=actor)
         ]

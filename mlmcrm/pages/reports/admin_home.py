@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import reflex as rx
 from sqlmodel import Session
@@ -78,33 +79,37 @@ class AdminHomeState(PageOpener, JobPollerState, AuthState):
     def load(self, *, actor: Actor, session: Session) -> None:
         """Load the company summary (the permission is checked again here)."""
         summary = dashboard.company_summary(session=session, actor=actor)
+        reader = self.reader()
+        nothing = reader.number(Decimal("0.00"))
         self.month_label = summary.month_label
-        self.distributors = f"{summary.distributors:,}"
-        self.accounts_active = f"{summary.accounts_active:,}"
-        self.new_distributors = f"{summary.new_distributors:,}"
-        self.customers = f"{summary.customers:,}"
-        self.orders_this_month = f"{summary.orders_this_month:,}"
+        self.distributors = reader.number(summary.distributors)
+        self.accounts_active = reader.number(summary.accounts_active)
+        self.new_distributors = reader.number(summary.new_distributors)
+        self.customers = reader.number(summary.customers)
+        self.orders_this_month = reader.number(summary.orders_this_month)
         self.revenue = (
             " + ".join(
-                f"{amount:,.2f} {currency}" for currency, amount in summary.revenue_this_month
+                reader.money(amount, currency) for currency, amount in summary.revenue_this_month
             )
-            or "0.00"
+            or nothing
         )
         figures = standing.company_figures(session=session, actor=actor)
         if figures is None:
             self.engine_label, self.engine_period = "not run yet", ""
-            self.engine_active, self.pv_this_month, self.engine_payout = "0", "0", "0.00"
+            self.engine_active, self.pv_this_month, self.engine_payout = "0", "0", nothing
         else:
             self.engine_label, self.engine_period = figures.label, figures.period
-            self.engine_active = f"{figures.active:,} of {figures.distributors:,}"
-            self.pv_this_month = f"{figures.pv:,}"
-            self.engine_payout = f"{figures.payout:,}"
+            self.engine_active = (
+                f"{reader.number(figures.active)} of {reader.number(figures.distributors)}"
+            )
+            self.pv_this_month = reader.number(figures.pv)
+            self.engine_payout = reader.number(figures.payout)
         self.open_period = summary.open_period
-        self.recent_orders = [order_cells(row, self.reader()) for row in summary.recent_orders]
-        if (reader := self.actor_for("jobs.read")) is not None:
+        self.recent_orders = [order_cells(row, reader) for row in summary.recent_orders]
+        if (jobs_reader := self.actor_for("jobs.read")) is not None:
             self.jobs = [
-                _job_cells(job, self.reader())
-                for job in job_service.recent_jobs(session=session, actor=reader, limit=8)
+                _job_cells(job, reader)
+                for job in job_service.recent_jobs(session=session, actor=jobs_reader, limit=8)
             ]
 
     @rx.event(background=True)

@@ -54,20 +54,20 @@ def _columns(report: business.Report) -> tuple[Column, ...]:
 def _shown(name: str, value: Any, reader: Reader) -> str:
     """A figure as the table shows it.
 
-    Thousands grouped, percentages marked, months named, moments in the reader's zone.
+    Numbers, percentages, months, days and moments as ``reader`` writes them.
     """
     if value is None:
         return "–"
     if name in PERCENT_FIELDS:
-        return f"{value}%"
+        return f"{reader.number(value)}%"
     if isinstance(value, datetime):
         return reader.moment(value)
     if isinstance(value, date):
-        return value.strftime("%b %Y") if name == "month" else value.isoformat()
+        return reader.month(value) if name == "month" else reader.day(value)
     if name.endswith("_id"):
         return f"#{value}"
     if isinstance(value, int | Decimal):
-        return f"{value:,}"
+        return reader.number(value)
     return str(value)
 
 
@@ -126,12 +126,12 @@ def _months(count: int) -> str:
     return "1 month" if count == 1 else f"{count} months"
 
 
-def _month(row: Any) -> str:
-    return str(row.month.strftime("%b %Y"))
+def _month(row: Any, reader: Reader) -> str:
+    return reader.month(row.month)
 
 
-def _figure(key: str, rows: Sequence[Any]) -> go.Figure:
-    """The chart of report ``key``."""
+def _figure(key: str, rows: Sequence[Any], reader: Reader) -> go.Figure:
+    """The chart of report ``key``, its months named as ``reader`` names them."""
     if not rows:
         return go.Figure()
 
@@ -151,7 +151,7 @@ def _figure(key: str, rows: Sequence[Any]) -> go.Figure:
         )
     if key == "enrolment_cohorts":
         return _chart(
-            [_month(row) for row in rows],
+            [_month(row, reader) for row in rows],
             [("Enrolled", column("enrolled"))],
             [
                 (f"Active after {_months(months)} %", column(f"retention_after_{months}"))
@@ -160,7 +160,7 @@ def _figure(key: str, rows: Sequence[Any]) -> go.Figure:
         )
     if key == "shop_conversion":
         return _chart(
-            [_month(row) for row in rows],
+            [_month(row, reader) for row in rows],
             [("Shop visits", column("visits"))],
             [("Orders per 100 visits", column("conversion"))],
         )
@@ -177,9 +177,9 @@ def _figure(key: str, rows: Sequence[Any]) -> go.Figure:
             stacked=True,
         )
     if key == "monthly_revenue":
-        months = list(dict.fromkeys(_month(row) for row in rows))
+        months = list(dict.fromkeys(_month(row, reader) for row in rows))
         currencies = list(dict.fromkeys(row.currency for row in rows))
-        by = {(_month(row), row.currency): row for row in rows}
+        by = {(_month(row, reader), row.currency): row for row in rows}
         return _chart(
             months,
             [
@@ -189,7 +189,10 @@ def _figure(key: str, rows: Sequence[Any]) -> go.Figure:
             [
                 (
                     "PV",
-                    [sum((row.pv for row in rows if _month(row) == m), Decimal(0)) for m in months],
+                    [
+                        sum((row.pv for row in rows if _month(row, reader) == m), Decimal(0))
+                        for m in months
+                    ],
                 )
             ],
             lines_title="PV",
@@ -204,14 +207,14 @@ def _figure(key: str, rows: Sequence[Any]) -> go.Figure:
         return _chart([f"Batch #{row.batch_id}" for row in rows], [("Hours", column("hours"))])
     if key == "retail_share":
         return _chart(
-            [_month(row) for row in rows],
+            [_month(row, reader) for row in rows],
             [("Customer PV", column("customer_pv")), ("Own PV", column("own_pv"))],
             [("Retail share %", column("retail_share"))],
             stacked=True,
         )
     if key == "compliance_cases":
         return _chart(
-            [_month(row) for row in rows],
+            [_month(row, reader) for row in rows],
             [
                 ("Opened", column("opened")),
                 ("Resolved", column("resolved")),
@@ -251,7 +254,7 @@ class ReportsState(PageOpener, AuthState):
             {name: _shown(name, getattr(row, name), reader) for name, _ in report.columns}
             for row in rows
         ]
-        self.figure = figure_data(_figure(report.key, rows))
+        self.figure = figure_data(_figure(report.key, rows, reader))
 
     @rx.event
     def guard(self) -> rx.event.EventSpec | None:

@@ -18,6 +18,7 @@ from mlmcrm.components.data_table import simple_table
 from mlmcrm.components.forms import error_message, labelled_select, notice_message, section
 from mlmcrm.components.layout import STAFF_NAV, app_shell
 from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.reader import Reader
 from mlmcrm.services.reports import income_disclosure as ids
 from mlmcrm.state.account import AccountState
 from mlmcrm.state.auth import PageOpener
@@ -40,27 +41,25 @@ COLUMNS = (
 )
 
 
-def _money(value: Decimal | None) -> str:
-    if value is None:
-        return "–"
-    return f"-{-value:,.2f}" if value < 0 else f"{value:,.2f}"
+def _cells(row: ids.RankRow, reader: Reader) -> dict[str, str]:
+    """A row of the statement as ``reader`` reads it: amounts, counts and shares."""
 
+    def amount(value: Decimal | None) -> str:
+        return "–" if value is None else reader.number(value)
 
-def _share(count: int, share: Decimal | None) -> str:
-    return "–" if share is None else f"{share}% ({count:,})"
+    def share(count: int, percent: Decimal | None) -> str:
+        return "–" if percent is None else f"{reader.number(percent)}% ({reader.number(count)})"
 
-
-def _cells(row: ids.RankRow) -> dict[str, str]:
     return {
         "rank": row.rank,
-        "participants": f"{row.participants:,}",
-        "share_of_all": f"{row.share_of_all}%",
-        "mean": _money(row.mean),
-        "median": _money(row.median),
-        "at_zero": _share(row.at_zero, row.share_at_zero),
-        "at_most_1000": _share(row.at_most_1000, row.share_at_most_1000),
-        "mean_purchases": _money(row.mean_purchases),
-        "mean_fees": _money(row.mean_fees),
+        "participants": reader.number(row.participants),
+        "share_of_all": f"{reader.number(row.share_of_all)}%",
+        "mean": amount(row.mean),
+        "median": amount(row.median),
+        "at_zero": share(row.at_zero, row.share_at_zero),
+        "at_most_1000": share(row.at_most_1000, row.share_at_most_1000),
+        "mean_purchases": amount(row.mean_purchases),
+        "mean_fees": amount(row.mean_fees),
     }
 
 
@@ -84,7 +83,8 @@ class IncomeDisclosureState(PageOpener, AccountState):
         self.year = str(year)
         self._clear()
         disclosure = ids.statement(session=session, actor=actor, year=year)
-        self.rows = [_cells(row) for row in (*disclosure.rows, disclosure.everyone)]
+        reader = self.reader()
+        self.rows = [_cells(row, reader) for row in (*disclosure.rows, disclosure.everyone)]
         self.periods = ", ".join(p.label for p in disclosure.periods)
         self.not_closed = ", ".join(disclosure.not_closed)
         self.method = list(disclosure.method)

@@ -65,6 +65,8 @@ class RefundResult:
     ratio: Decimal
     order_status: str
     stripe_refund_id: str
+    currency: str
+    """The order's currency, the refund's too."""
     repeated: bool = False
 
 
@@ -144,6 +146,7 @@ def _refund(
             already.ratio,
             order.status,
             refund.id,
+            order.currency,
             repeated=True,
         )
     if from_minor(refund.amount) != amount or refund.status not in ("succeeded", "pending"):
@@ -212,6 +215,7 @@ def _record(
         ratio,
         order.status,
         refund_id,
+        order.currency,
     )
 
 

@@ -59,7 +59,13 @@ LOADED_TABLES = (
     "order_refunds",
 )
 CATALOGUE_TABLES = ("product_categories", "products", "ranks", "comp_plans", "commission_periods")
-SEEDED_TABLES = LOADED_TABLES + CATALOGUE_TABLES + ("compliance_cases", "company_settings")
+SEEDED_TABLES = (
+    *LOADED_TABLES,
+    *CATALOGUE_TABLES,
+    "compliance_cases",
+    "company_settings",
+    "tax_rates",
+)
 
 
 @dataclass
@@ -307,8 +313,18 @@ def _insert_small_tables(conn: psycopg.Connection, company: tables.Company, mont
             " ON CONFLICT (key) DO NOTHING",
             [(key, json.dumps(value)) for key, value in data.COMPANY_SETTINGS.items()],
         )
+        cursor.executemany(
+            "INSERT INTO tax_rates (region, name, rate) VALUES (%s, %s, %s)"
+            " ON CONFLICT (region) DO NOTHING",
+            [(region, name, rate) for region, (name, rate) in data.TAX_RATES.items()],
+        )
     conn.commit()
-    return {"commission_periods": periods, "comp_plans": 1, "products": len(data.PRODUCTS)}
+    return {
+        "commission_periods": periods,
+        "comp_plans": 1,
+        "products": len(data.PRODUCTS),
+        "tax_rates": len(data.TAX_RATES),
+    }
 
 
 def _insert_compliance_cases(conn: psycopg.Connection, company: tables.Company, rng) -> int:
@@ -468,6 +484,7 @@ def seed_demo_company(
         now = datetime.now(UTC).replace(microsecond=0)
         company = tables.people(distributors, rng, now, months)
         tables.add_customers(company, rng)
+        tables.add_addresses(company, np.random.default_rng([seed, 3]))
         deferred = _defer_constraints(main)
         _set_genealogy_trigger(main, enabled=False)
         counts = _insert_small_tables(main, company, months)

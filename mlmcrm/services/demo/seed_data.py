@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from mlmcrm.engine.synthetic import EXAMPLE_PLAN
 
@@ -84,6 +85,43 @@ CITIES = (
     ("Sydney", "NSW", "AU", "2000"),
     ("Manila", "", "PH", "1000"),
 )
+TAX_RATES: dict[str, tuple[str, Decimal]] = {
+    "US-AZ": ("Arizona transaction privilege tax", Decimal("0.056")),
+    "US-CA": ("California sales tax", Decimal("0.0725")),
+    "US-CO": ("Colorado sales tax", Decimal("0.029")),
+    "US-FL": ("Florida sales tax", Decimal("0.06")),
+    "US-GA": ("Georgia sales tax", Decimal("0.04")),
+    "US-MN": ("Minnesota sales tax", Decimal("0.06875")),
+    "US-NC": ("North Carolina sales tax", Decimal("0.0475")),
+    "US-OH": ("Ohio sales tax", Decimal("0.0575")),
+    "US-OR": ("Oregon: no sales tax", Decimal("0")),
+    "US-TN": ("Tennessee sales tax", Decimal("0.07")),
+    "US-TX": ("Texas sales tax", Decimal("0.0625")),
+    "US-UT": ("Utah sales tax", Decimal("0.0485")),
+    "CA-BC": ("GST and British Columbia PST", Decimal("0.12")),
+    "CA-ON": ("HST Ontario", Decimal("0.13")),
+    "MX": ("IVA", Decimal("0.16")),
+    "GB": ("VAT", Decimal("0.20")),
+    "AU": ("GST", Decimal("0.10")),
+    "PH": ("VAT", Decimal("0.12")),
+}
+"""The demo company's tax rates (region: name, rate), one for each region of :data:`CITIES`.
+
+The state or provincial rate where the tax is charged by state or province (US, Canada), the
+national VAT or GST elsewhere; local sales taxes are left out. Every other region has the
+``*`` rate (0 %) every company starts with.
+"""
+
+
+def tax_region(address_index: int) -> str:
+    """The tax region (a key of :data:`TAX_RATES`, else ``*``) of address ``address_index``."""
+    _, region, country, _ = CITIES[address_index % len(CITIES)]
+    for code in (f"{country}-{region}", country):
+        if code in TAX_RATES:
+            return code
+    return "*"
+
+
 STREETS = (
     "Oak Street",
     "Maple Avenue",

@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import psycopg
 from dateutil.relativedelta import relativedelta
 
+from mlmcrm.services.commerce import tax
 from mlmcrm.services.demo import seed_data as data
 from mlmcrm.services.demo.seed_data import COMPANY_EMAIL, DISTRIBUTOR_EMAIL, STAFF
 from mlmcrm.services.demo.seed_tree import Network
@@ -27,8 +29,8 @@ from mlmcrm.services.platform import pgcopy
 CHUNK_ROWS = 200_000
 DAY_US = 86_400 * 1_000_000
 MINUTE_US = 60 * 1_000_000
-TAX_RATE_BASIS_POINTS = 725
 MICRO = 1_000_000
+ADDRESS_COUNT = 200
 
 ORDER_STATUSES = ("pending", "paid", "fulfilled", "cancelled", "refunded", "partially_refunded")
 PENDING, PAID, FULFILLED, CANCELLED, REFUNDED, PARTIAL = range(6)
@@ -70,6 +72,8 @@ class Company:
     customer_created_us: np.ndarray | None = None
     customer_first: np.ndarray | None = None
     customer_last: np.ndarray | None = None
+    address: np.ndarray | None = None
+    customer_address: np.ndarray | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -179,6 +183,16 @@ def add_customers(company: Company, rng: np.random.Generator) -> None:
     company.counts["customers"] = count
 
 
+def add_addresses(company: Company, rng: np.random.Generator) -> None:
+    """Draw the address (an index into :data:`ADDRESSES`) of each distributor and customer.
+
+    An order ships to its buyer's address and is taxed at that region's rate, so the addresses
+    are drawn before the orders and the people are loaded side by side.
+    """
+    company.address = rng.integers(0, ADDRESS_COUNT, company.n)
+    company.customer_address = rng.integers(0, ADDRESS_COUNT, company.counts["customers"])
+
+
 Builder = Callable[[int, int], list[pgcopy.Column]]
 COPY_STATS: dict[str, tuple[float, float]] = {}
 """Per table: seconds spent building rows in Python and seconds of the whole COPY."""
@@ -216,10 +230,18 @@ def copy_rows(
     return total
 
 
-ADDRESSES = pgcopy.Vocabulary.of([pgcopy.jsonb(data.address_json(i)) for i in range(200)])
+ADDRESSES = pgcopy.Vocabulary.of([pgcopy.jsonb(data.address_json(i)) for i in range(ADDRESS_COUNT)])
 SHIPPING = pgcopy.Vocabulary.of(
-    [pgcopy.jsonb(b"[" + data.address_json(i) + b"]") for i in range(200)]
+    [pgcopy.jsonb(b"[" + data.address_json(i) + b"]") for i in range(ADDRESS_COUNT)]
 )
+TAX_REGIONS = (*data.TAX_RATES, tax.DEFAULT_REGION)
+"""The tax regions an order may ship to; the last one, ``*``, is untaxed (its migrated 0 %)."""
+TAX_RATES = (*(rate for _, rate in data.TAX_RATES.values()), Decimal(0))
+"""The rate of each of :data:`TAX_REGIONS`."""
+ADDRESS_TAX_REGION = np.array(
+    [TAX_REGIONS.index(data.tax_region(i)) for i in range(ADDRESS_COUNT)], dtype=np.int64
+)
+"""The tax region (an index into :data:`TAX_REGIONS`) of each address."""
 TAGS = pgcopy.Vocabulary.of([pgcopy.text_array(tags) for tags in data.TAG_SETS])
 
 
@@ -327,7 +349,8 @@ def load_profiles(conn: psycopg.Connection, company: Company, rng: np.random.Gen
     zone_count = np.array([len(codes) for codes in zone_of_country])
     pick = rng.integers(0, 1 << 30, n)
     zone = zone_table[company.country, pick % zone_count[company.country]]
-    address = rng.integers(0, 200, n)
+    address = company.address
+    assert address is not None
     names = ["user_id", "first_name", "last_name", "timezone", "locale", "address"]
 
     def staff(low: int, high: int) -> list[pgcopy.Column]:
@@ -432,7 +455,8 @@ def load_genealogy(conn: psycopg.Connection, company: Company) -> int:
 def load_customers(conn: psycopg.Connection, company: Company, rng: np.random.Generator) -> int:
     """Load the retail customers drawn by ``add_customers``."""
     count = company.counts["customers"]
-    address = rng.integers(0, 200, count)
+    address = company.customer_address
+    assert address is not None
     with_phone = rng.random(count) < 0.6
     names = ["id", "distributor_id", "created_at", "first_name", "last_name", "email"]
     names += ["billing_address", "shipping_addresses", "phone"]
@@ -727,6 +751,21 @@ def _busy_demo_team(
     return given
 
 
+def taxes(subtotal_cents: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The tax in cents of each order: its subtotal at its region's rate (``TAX_REGIONS``).
+
+    The order service's own rule (:func:`mlmcrm.services.commerce.tax.tax_on`) figures each
+    distinct subtotal and region once; a million orders have a few thousand of them.
+    """
+    regions = len(TAX_REGIONS)
+    distinct, inverse = np.unique(subtotal_cents * regions + region, return_inverse=True)
+    cents = [
+        tax.tax_on(Decimal(int(key) // regions) / 100, TAX_RATES[int(key) % regions]) * 100
+        for key in distinct
+    ]
+    return np.array([int(c) for c in cents], dtype=np.int64)[inverse.reshape(-1)]
+
+
 def load_orders(
     conn: psycopg.Connection,
     company: Company,
@@ -810,8 +849,11 @@ def load_orders(
     subtotal = np.add.reduceat(quantity * catalogue.price_cents[product], first_item)
     pv_total = np.add.reduceat(quantity * catalogue.pv_micro[product], first_item)
     cv_total = np.add.reduceat(quantity * catalogue.cv_micro[product], first_item)
-    tax = (subtotal * TAX_RATE_BASIS_POINTS + 5_000) // 10_000
-    total = subtotal + tax
+    region = ADDRESS_TAX_REGION[
+        np.where(customer < 0, company.address[distributor], company.customer_address[customer])  # type: ignore[index]  # filled by the earlier step
+    ]
+    tax_cents = taxes(subtotal, region)
+    total = subtotal + tax_cents
 
     refunded = np.flatnonzero((status == REFUNDED) | (status == PARTIAL))
     ratio_scaled = np.where(
@@ -829,7 +871,9 @@ def load_orders(
     status_vocab = pgcopy.Vocabulary.of(ORDER_STATUSES)
     names = ["id", "distributor_id", "created_at", "subtotal", "tax_total", "total"]
     names += ["pv_total", "cv_total", "refunded_total", "currency", "status", "customer_id"]
-    names += ["paid_at"]
+    names += ["paid_at", "region", "tax_rate"]
+    region_vocab = pgcopy.Vocabulary.of(TAX_REGIONS)
+    rate_micro = np.array([int(rate * MICRO) for rate in TAX_RATES], dtype=np.int64)
 
     def orders(low: int, high: int) -> list[pgcopy.Column]:
         sl = slice(low, high)
@@ -838,7 +882,7 @@ def load_orders(
             pgcopy.int8(distributor[sl] + 1),
             pgcopy.timestamptz(created[sl]),
             pgcopy.numeric(subtotal[sl], 2),
-            pgcopy.numeric(tax[sl], 2),
+            pgcopy.numeric(tax_cents[sl], 2),
             pgcopy.numeric(total[sl], 2),
             pgcopy.numeric(pv_total[sl], 6),
             pgcopy.numeric(cv_total[sl], 6),
@@ -847,6 +891,8 @@ def load_orders(
             pgcopy.text(pgcopy.word(status[sl], status_vocab)),
             pgcopy.int8(customer[sl] + 1, nulls=customer[sl] < 0),
             pgcopy.timestamptz(paid_at[sl], nulls=unpaid[sl]),
+            pgcopy.text(pgcopy.word(region[sl], region_vocab)),
+            pgcopy.numeric(rate_micro[region[sl]], 6),
         ]
 
     loaded_orders = copy_rows(conn, "orders", names, [(count, orders)])

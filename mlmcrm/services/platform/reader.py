@@ -20,7 +20,7 @@ from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_time, get_datetime_format
+from babel.dates import format_date, format_skeleton, format_time, get_datetime_format
 from babel.numbers import format_currency, format_decimal
 
 DEFAULT_TIMEZONE = "UTC"
@@ -152,6 +152,10 @@ class Reader:
             value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.zone)
             value = value.date()
         return format_date(value, "medium", locale=self.locale)
+
+    def month(self, value: date) -> str:
+        """A calendar month, e.g. ``Dec 2026`` in ``en``, ``Dez. 2026`` in ``de``."""
+        return format_skeleton("yMMM", value, locale=self.locale)
 
     def number(self, value: Decimal | int) -> str:
         """An exact number with the locale's separators, keeping every decimal place.

@@ -17,8 +17,12 @@ from mlmcrm.pages.commerce.products import ProductsState
 from mlmcrm.pages.commerce.shop import ShopState
 from mlmcrm.services.commerce import autoship
 from mlmcrm.services.platform import throttle
+from mlmcrm.services.platform.reader import UTC_READER, Reader
+from tests.factories import read_in
 from tests.handlers import DEFAULT_IP, HandlerClient, unchanged
 from tests.services.commerce.helpers import own_order, paid_order
+
+GERMAN = Reader.of("Europe/Berlin", "de")
 
 
 class Visitor(HandlerClient):
@@ -133,13 +137,15 @@ def test_the_return_page_shows_the_paid_order(owner_session, shop, stripe_fake):
     url = client.call(ShopState.pay, form_data=_shop_form(shop)).redirect
     session_id = url.rsplit("/", 1)[1]
     stripe_fake.pay(session_id)
-    order_id = owner_session.execute(
-        text("SELECT id FROM orders WHERE stripe_checkout_session_id = :s"), {"s": session_id}
-    ).scalar_one()
+    order_id, total = owner_session.execute(
+        text("SELECT id, total FROM orders WHERE stripe_checkout_session_id = :s"),
+        {"s": session_id},
+    ).one()
     done = Visitor(path=f"/checkout/done?order={order_id}&session_id={session_id}")
     call = done.call(CheckoutDoneState.load)
     assert call.state.status == "paid" and call.state.error == ""
-    assert call.state.pv == "20"
+    # The buyer has not signed in: the amount as the default reader writes it.
+    assert call.state.pv == "20" and call.state.total == UTC_READER.money(total, "USD")
     forged = Visitor(path=f"/checkout/done?order={order_id}&session_id=cs_forged")
     assert "does not exist" in forged.call(CheckoutDoneState.load).state.error
 
@@ -185,13 +191,17 @@ def test_the_customers_manage_link_changes_only_its_subscription(owner_session, 
 def test_buyback_and_cooling_off_from_the_distributors_page(owner_session, shop, stripe_fake):
     kit = own_order(shop, stripe_fake, [("KIT", 1)])
     tea = own_order(shop, stripe_fake, [("TEA", 4)])
-    seller = HandlerClient.sign_in(owner_session, _user(owner_session, shop.seller.user_id))
+    seller = read_in(owner_session, _user(owner_session, shop.seller.user_id))
+    seller = HandlerClient.sign_in(owner_session, seller)
     state = seller.call(DistributorOrdersState.load).state
     tea_line = next(r for r in state.returnable if r["order_id"] == str(tea.id))
     call = seller.call(DistributorOrdersState.buyback, form_data={tea_line["field"]: "3"})
-    assert call.state.error == "" and "refunded" in call.state.notice
+    assert call.state.error == ""
+    assert call.state.notice == "Bought back: 14,48\xa0$ refunded to your card."
     call = seller.call(DistributorOrdersState.cancel_kit, order_id=str(kit.id))
-    assert call.state.error == "" and "cancelled" in call.state.notice
+    kit_total = GERMAN.money(owner_session.get(Order, kit.id).total, "USD")
+    assert call.state.error == ""
+    assert call.state.notice.startswith(f"Order #{kit.id} is cancelled; {kit_total} is refunded.")
     owner_session.expire_all()
     assert owner_session.get(Order, kit.id).status == "refunded"
     assert owner_session.get(Order, tea.id).status == "partially_refunded"
@@ -201,7 +211,8 @@ def test_buyback_and_cooling_off_from_the_distributors_page(owner_session, shop,
 
 def test_admin_refunds_and_exports_from_the_orders_page(owner_session, shop, stripe_fake):
     order = paid_order(shop, stripe_fake, [("VIT", 1)])
-    admin = HandlerClient.sign_in(owner_session, _user(owner_session, shop.admin_id))
+    admin = read_in(owner_session, _user(owner_session, shop.admin_id))
+    admin = HandlerClient.sign_in(owner_session, admin)
     admin.call(AdminOrdersState.load)
     admin.call(AdminOrdersState.apply_filters, form_data={"order_id": str(order.id)})
     state = admin.call(AdminOrdersState.open_order, order_id=str(order.id)).state
@@ -212,7 +223,8 @@ def test_admin_refunds_and_exports_from_the_orders_page(owner_session, shop, str
         AdminOrdersState.refund, form_data={"amount": "5.00", "reason": "scratched"}
     ).state
     assert state.error == "" and state.detail["status"] == "partially_refunded"
-    assert state.refund_rows[0]["amount"] == "5.00"
+    assert state.notice == f"Refunded 5,00\xa0$; order #{order.id} is partially_refunded."
+    assert state.refund_rows[0]["amount"] == "5,00"
     call = admin.call(AdminOrdersState.export_csv)
     assert call.events and call.state.error == ""
 

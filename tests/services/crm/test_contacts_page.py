@@ -17,7 +17,8 @@ from sqlmodel import select
 from mlmcrm.models import AuditLog, Contact
 from mlmcrm.pages.crm.contacts import ContactsState
 from mlmcrm.services.platform.permissions import ROLES
-from tests.factories import make_user
+from mlmcrm.services.platform.reader import Reader
+from tests.factories import make_user, read_in
 from tests.handlers import HandlerClient, unchanged
 
 CRM_TABLES = ("contacts", "tasks", "contact_activities", "contact_imports")
@@ -67,6 +68,21 @@ def test_the_export_holds_exactly_what_the_searched_board_shows(owner_session, b
     state = client.call(ContactsState.filter_stage, value="contacted").state
     assert _board_names(state) == {"Ginny"}
     assert [row["Name"] for row in _csv(client.call(ContactsState.export_csv))] == ["Ginny"]
+
+
+def test_the_list_shows_days_as_the_reader_writes_them_and_the_export_keeps_iso_days(
+    owner_session, book
+):
+    client = HandlerClient.sign_in(owner_session, read_in(owner_session, book), path="/crm")
+    state = client.call(ContactsState.search, value="hal").state
+    owner_session.commit()
+    hal = owner_session.exec(
+        select(Contact).where(Contact.owner_id == book.id, Contact.first_name == "Hal")
+    ).one()
+    german = Reader.of("Europe/Berlin", "de")
+    assert state.rows[0]["created_at"] == german.day(hal.created_at)  # 07.12.2026
+    (exported,) = _csv(client.call(ContactsState.export_csv))
+    assert exported["Added"] == f"{hal.created_at:%Y-%m-%d}"
 
 
 def test_filters_keep_the_search_sort_and_export_as_csv_safe_text(owner_session, book):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from mlmcrm.models import Contact, Job
+from mlmcrm.models import Contact, ContactImport, Job
 from mlmcrm.pages.crm.imports import IMPORTED, ImportState
 from mlmcrm.services.crm import imports
 from mlmcrm.services.platform.permissions import ROLES
-from tests.factories import make_user
+from mlmcrm.services.platform.reader import Reader
+from tests.factories import make_user, read_in
 from tests.handlers import HandlerClient, unchanged
 
 CSV = b"First Name,E-mail Address\nAda,ada@example.com\nBea,bea@example.com\n"
@@ -55,6 +56,19 @@ def test_a_distributor_previews_dry_runs_imports_and_undoes(owner_session):
     state = client.call(ImportState.undo, import_id=call.state.history[0].id).state
     assert state.notice.startswith("Undone: 2 contacts removed") and state.history[0].undone
     assert _count(owner_session, user) == 0
+
+
+def test_the_history_shows_when_and_how_many_as_the_reader_writes_them(owner_session):
+    user = read_in(owner_session, make_user(owner_session))
+    client = HandlerClient.sign_in(owner_session, user, path="/crm/import")
+    client.call(ImportState.load)
+    client.call(ImportState.receive, files=[Upload("people.csv", CSV)])
+    shown = client.call(ImportState.start).state.history[0]
+    owner_session.commit()
+    done = owner_session.exec(select(ContactImport).where(ContactImport.owner_id == user.id)).one()
+    assert shown.when == Reader.of("Europe/Berlin", "de").moment(done.created_at)
+    assert "." in shown.when and "-" not in shown.when  # 07.12.2026, 13:05
+    assert shown.summary == "2 created, 0 updated, 0 skipped"
 
 
 def test_a_large_import_is_queued_and_followed_to_its_report(owner_session, monkeypatch):

@@ -9,6 +9,7 @@ import pytest
 from mlmcrm.db import libpq_url
 from mlmcrm.migrations import PARTITION_PREFIXES, upgrade_to_head
 from mlmcrm.services.accounts.passwords import verify_password
+from mlmcrm.services.commerce import tax
 from mlmcrm.services.demo.seed import (
     ADMIN_EMAIL,
     DEMO_PASSWORD,
@@ -16,7 +17,7 @@ from mlmcrm.services.demo.seed import (
     demo_company_exists,
     seed_demo_company,
 )
-from mlmcrm.services.demo.seed_data import PLAN_YAML
+from mlmcrm.services.demo.seed_data import PLAN_YAML, TAX_RATES
 from tests.conftest import create_database, drop_database
 
 DISTRIBUTORS = 2_000
@@ -244,6 +245,30 @@ def test_orders_are_consistent_with_their_items_and_people(seeded):
             assert ratio == 1 and amount == total
         else:
             assert status == "partially_refunded" and 0 < ratio < 1 and amount < total
+
+
+def test_every_order_is_taxed_at_the_rate_of_the_region_it_ships_to(seeded):
+    conn, *_ = seeded
+    rates = dict(conn.execute("SELECT region, rate FROM tax_rates").fetchall())
+    assert rates == {"*": 0, **{region: rate for region, (_, rate) in TAX_RATES.items()}}
+    orders = conn.execute(
+        """
+        SELECT o.region, o.tax_rate, o.subtotal, o.tax_total,
+               coalesce(c.billing_address, p.address) AS address
+        FROM orders o
+        JOIN distributors d ON d.id = o.distributor_id
+        JOIN user_profiles p ON p.user_id = d.user_id
+        LEFT JOIN customers c ON c.id = o.customer_id
+        """
+    ).fetchall()
+    assert len(orders) == ORDERS
+    for region, rate, subtotal, tax_total, address in orders:
+        shipped_to = f"{address['country']}-{address['region']}"
+        assert region == (shipped_to if shipped_to in TAX_RATES else address["country"])
+        assert rate == rates[region]
+        assert tax_total == tax.tax_on(subtotal, rate)
+    regions = {row[0] for row in orders}
+    assert len(regions) > 10 and any(rates[region] for region in regions)
 
 
 def test_demo_logins_share_one_verifying_hash(seeded):

@@ -50,6 +50,13 @@ def test_a_day_of_a_moment_is_the_day_in_the_readers_zone():
 
 
 @pytest.mark.parametrize(
+    ("locale", "shown"), [("en", "Dec 2026"), ("de", "Dez. 2026"), ("ja", "2026年12月")]
+)
+def test_a_month_is_named_as_the_locale_names_it(locale, shown):
+    assert Reader("UTC", locale).month(date(2026, 12, 1)) == shown
+
+
+@pytest.mark.parametrize(
     ("locale", "amount", "number", "money"),
     [
         ("en", "1234.50", "1,234.50", "$1,234.50"),

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from mlmcrm.models import Job
+from sqlmodel import select
+
+from mlmcrm.models import Distributor, Job, Order
 from mlmcrm.pages.reports.admin_home import AdminHomeState
 from mlmcrm.pages.reports.distributor_home import DistributorHomeState
+from mlmcrm.services.platform.actor import Actor
+from mlmcrm.services.platform.reader import Reader
+from mlmcrm.services.reports import dashboard
 from mlmcrm.state.handlers import NO_ACCESS
-from tests.factories import make_user
+from tests.factories import make_user, read_in
 from tests.handlers import HandlerClient, nothing_changes
 
 
@@ -48,3 +54,33 @@ def test_the_distributor_home_loads_for_a_distributor_and_refuses_staff(owner_se
     staff = HandlerClient.sign_in(owner_session, make_user(owner_session, role="support"))
     refused = staff.call(DistributorHomeState.load).state
     assert refused.error == NO_ACCESS and not refused.loaded
+
+
+def test_the_overview_shows_counts_and_revenue_as_a_german_reader_writes_them(owner_session):
+    seller = make_user(owner_session)
+    distributor = owner_session.exec(
+        select(Distributor).where(Distributor.user_id == seller.id)
+    ).one()
+    owner_session.add(
+        Order(
+            distributor_id=distributor.id,
+            status="paid",
+            currency="CHF",
+            subtotal=Decimal("1234.50"),
+            total=Decimal("1234.50"),
+            paid_at=datetime.now(UTC),
+        )
+    )
+    owner_session.commit()
+    admin = read_in(owner_session, make_user(owner_session, role="admin"))
+    state = HandlerClient.sign_in(owner_session, admin, path="/admin").call(AdminHomeState.load)
+    summary = dashboard.company_summary(
+        session=owner_session, actor=Actor(user_id=None, role="admin")
+    )
+    german = Reader.of("Europe/Berlin", "de")
+    shown = state.state
+    assert shown.error == "" and "1.234,50\xa0CHF" in shown.revenue.split(" + ")
+    assert shown.revenue == " + ".join(
+        german.money(amount, currency) for currency, amount in summary.revenue_this_month
+    )
+    assert shown.distributors == german.number(summary.distributors)
