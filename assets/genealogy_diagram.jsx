@@ -187,6 +187,9 @@ function MoreBox({ data }) {
 }
 
 const nodeTypes = { person: PersonBox, slot: SlotBox, more: MoreBox };
+// Every line is drawn the same way, so the server need not say so for each (nor that a box
+// cannot be dragged or connected: the diagram as a whole says that).
+const edgeOptions = { type: "smoothstep" };
 
 function Viewer({ nodes, edges, view, onTap }) {
   const flow = useReactFlow();
@@ -229,6 +232,7 @@ function Viewer({ nodes, edges, view, onTap }) {
         nodes={nodes || []}
         edges={edges || []}
         nodeTypes={nodeTypes}
+        defaultEdgeOptions={edgeOptions}
         onNodeClick={(_event, node) => onTap && onTap(node.id)}
         nodesDraggable={false}
         nodesConnectable={false}

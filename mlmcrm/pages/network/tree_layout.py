@@ -108,35 +108,35 @@ def build_boxes(
         card = people[pid]
         kids = list(children.get(pid, ()))
         expanded = pid in children
-        box = Box(
-            person_key(pid),
-            "person",
-            {
-                "id": pid,
-                "name": card["name"],
-                "initials": initials(card["name"]),
-                # The person's profile photo when they uploaded one; else the box shows initials.
-                "photo": card.get("photo", ""),
-                "rank": card["rank"],
-                "code": card["code"],
-                "pv": card["pv"],
-                "gv": card["gv"],
-                "active": card["active"] == "active",
-                "children": int(card["children"] or 0),
-                "expanded": expanded,
-                "binary": binary,
-                "slot": (
-                    slot_label(int(card["position"]), binary=binary)
-                    if card.get("position") and in_slot_order
-                    else ""
-                ),
-                "left": card["left"],
-                "right": card["right"],
-                "carry_left": card["carry_left"],
-                "carry_right": card["carry_right"],
-                "pinned": pid in on_path,
-            },
-        )
+        data = {
+            "id": pid,
+            "name": card["name"],
+            "initials": initials(card["name"]),
+            # The person's profile photo when they uploaded one; else the box shows initials.
+            "photo": card.get("photo", ""),
+            "rank": card["rank"],
+            "pv": card["pv"],
+            "gv": card["gv"],
+            "active": card["active"] == "active",
+            "children": int(card["children"] or 0),
+            "expanded": expanded,
+            "binary": binary,
+            "slot": (
+                slot_label(int(card["position"]), binary=binary)
+                if card.get("position") and in_slot_order
+                else ""
+            ),
+            "pinned": pid in on_path,
+        }
+        # Only a binary plan's boxes show the legs: the page sends no more than it shows.
+        if binary:
+            data.update(
+                left=card["left"],
+                right=card["right"],
+                carry_left=card["carry_left"],
+                carry_right=card["carry_right"],
+            )
+        box = Box(person_key(pid), "person", data)
         if not expanded:
             return box
         limit = limits.get(pid, SHOWN_AT_ONCE)
@@ -207,8 +207,6 @@ def layout(root: Box, *, binary: bool = False) -> tuple[list[dict[str, Any]], li
                 "width": BOX_WIDTH,
                 "height": height,
                 "className": "genealogy-node" if box.kind == "person" else "genealogy-" + box.kind,
-                "draggable": False,
-                "connectable": False,
             }
         )
         for child in box.children:
@@ -217,7 +215,6 @@ def layout(root: Box, *, binary: bool = False) -> tuple[list[dict[str, Any]], li
                     "id": f"{box.key}>{child.key}",
                     "source": box.key,
                     "target": child.key,
-                    "type": "smoothstep",
                     "className": "genealogy-edge-" + child.kind,
                 }
             )
