@@ -33,7 +33,13 @@ from mlmcrm.services.accounts.auth import SessionRef, SessionUser
 from mlmcrm.services.platform import permissions
 from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.platform.client_address import from_request
-from mlmcrm.services.platform.reader import DEFAULT_LOCALE, DEFAULT_TIMEZONE, UTC_READER, Reader
+from mlmcrm.services.platform.reader import (
+    DEFAULT_LOCALE,
+    DEFAULT_TIMEZONE,
+    UTC_READER,
+    Reader,
+    browser_locale,
+)
 from mlmcrm.session_cookie import REFERENCE_HEADER
 from mlmcrm.state import money  # noqa: F401  # registers the exact Decimal serialiser
 
@@ -92,12 +98,19 @@ def client_ip(state: rx.State) -> str:
 def reader_of(state: Any) -> Reader:
     """How the person on ``state``'s page reads times and numbers.
 
-    The signed-in person's reader (:meth:`AuthState.reader`) on a page of theirs;
-    :data:`~mlmcrm.services.platform.reader.UTC_READER` on a page open to visitors, such as a
-    distributor's shop link, where nobody has said how they read.
+    The signed-in person's reader (:meth:`AuthState.reader`) on a page of theirs. On a page open
+    to visitors, such as a distributor's shop link, nobody has said how they read: amounts and
+    dates follow the language their browser asks for (``Accept-Language``), times stay in UTC.
     """
     reader = getattr(state, "reader", None)
-    return reader() if callable(reader) else UTC_READER
+    if callable(reader):
+        return cast("Reader", reader())
+    try:
+        asked = state.router.headers.accept_language
+    except AttributeError:
+        asked = ""
+    tag = browser_locale(asked)
+    return Reader(locale=tag) if tag else UTC_READER
 
 
 class AuthState(rx.State):

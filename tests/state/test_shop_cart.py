@@ -22,7 +22,7 @@ from mlmcrm.pages.commerce.distributor_orders import DistributorOrdersState
 from mlmcrm.pages.commerce.products import ProductsState
 from mlmcrm.pages.commerce.shop import ShopState
 from mlmcrm.services.commerce import catalog, customers, orders
-from mlmcrm.services.platform.reader import UTC_READER
+from mlmcrm.services.platform.reader import UTC_READER, Reader
 from tests.factories import read_in
 from tests.handlers import DEFAULT_IP, HandlerClient, nothing_changes, unchanged
 from tests.services.commerce.conftest import api_client, shop, stripe_fake  # noqa: F401
@@ -33,15 +33,15 @@ BUYER = {"first_name": "Ines", "last_name": "Cart", "email": "ines.cart@example.
 class Visitor(HandlerClient):
     """A browser tab on the shop link (no session cookie)."""
 
-    def __init__(self, path: str = "/", *, ip: str = DEFAULT_IP) -> None:
-        super().__init__("", path=path, ip=ip)
+    def __init__(self, path: str = "/", *, ip: str = DEFAULT_IP, headers=None) -> None:
+        super().__init__("", path=path, ip=ip, headers=headers)
 
     def state(self, state_cls):
         return self.root.get_substate(state_cls.get_full_name().split("."))
 
 
-def _shop_tab(shop, *, query: str = "") -> tuple[Visitor, ShopState]:  # noqa: F811
-    client = Visitor(path=f"/shop/{shop.distributor.code}{query}")
+def _shop_tab(shop, *, query: str = "", headers=None) -> tuple[Visitor, ShopState]:  # noqa: F811
+    client = Visitor(path=f"/shop/{shop.distributor.code}{query}", headers=headers)
     state = client.state(ShopState)
     state.router.page.params["code"] = shop.distributor.code
     if query:
@@ -49,6 +49,25 @@ def _shop_tab(shop, *, query: str = "") -> tuple[Visitor, ShopState]:  # noqa: F
     client.call(ShopState.load)
     client.call(ShopState.choose_region, region=shop.region)
     return client, state
+
+
+def test_a_visitor_reads_amounts_in_the_language_their_browser_asks_for(
+    owner_session,
+    shop,  # noqa: F811
+):
+    vit = shop.skus["VIT"]
+    total = orders.quote(session=owner_session, lines=[(vit, 1)], region=shop.region).total
+    for asked, locale in (
+        ("de-DE,de;q=0.9,en;q=0.8", "de"),
+        ("xx-YY;q=1, fr-CA;q=0.5", "fr_CA"),
+        ("pt-BR", "pt_BR"),
+        ("en-US", "en"),
+        ("klingon, ;q=x, " + "a" * 5000, "en"),  # junk: the default reader
+    ):
+        client, state = _shop_tab(shop, headers={"accept-language": asked})
+        client.call(ShopState.add_to_cart, sku=vit)
+        assert state.summary["total"] == Reader(locale=locale).money(total, "USD"), asked
+    assert Reader(locale="de").money(total, "USD") == "21,44\xa0$"
 
 
 def _product(session, shop, key: str, **changes) -> Product:  # noqa: F811

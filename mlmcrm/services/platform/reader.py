@@ -99,6 +99,33 @@ def locale_tag(value: object) -> str | None:
     return None
 
 
+def browser_locale(accept_language: object) -> str | None:
+    """The supported locale a browser's ``Accept-Language`` header prefers most, or None.
+
+    ``"de-CH,de;q=0.9,en;q=0.8"`` is ``de``: languages in the order of their weights (the first
+    listed wins a tie), each read by :func:`locale_tag`. A header of junk or of languages the app
+    does not offer is None. At most 20 entries of a header are read.
+    """
+    if not isinstance(accept_language, str):
+        return None
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_language[:1000].split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if tag and weight > 0:
+            ranked.append((-weight, index, tag))
+    for _weight, _index, tag in sorted(ranked):
+        found = locale_tag(tag)
+        if found is not None:
+            return found
+    return None
+
+
 @dataclass(frozen=True)
 class Reader:
     """The time zone and locale a person reads in.

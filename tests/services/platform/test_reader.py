@@ -11,6 +11,7 @@ from mlmcrm.services.platform.reader import (
     LOCALES,
     UTC_READER,
     Reader,
+    browser_locale,
     locale_tag,
     time_zones,
     timezone_name,
@@ -144,3 +145,24 @@ def test_a_browsers_language_becomes_the_nearest_locale_offered(sent, tag):
     assert locale_tag(sent) == tag
     if tag is not None:
         assert tag in LOCALES
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("de-CH,de;q=0.9,en;q=0.8", "de"),
+        ("en;q=0.2, ja;q=0.9", "ja"),
+        ("pt-BR,pt;q=0.9", "pt_BR"),
+        ("xx, fr-CA;q=0.5", "fr_CA"),
+        ("de;q=0, en;q=0.1", "en"),  # q=0 means "not this one"
+        ("de;q=abc, es", "es"),
+        ("*", None),
+        ("", None),
+        (None, None),
+        (42, None),
+        ("a" * 100_000, None),
+        (",".join(["xx"] * 50) + ",de", None),  # only the first 20 entries are read
+    ],
+)
+def test_a_browsers_accept_language_gives_the_supported_locale_it_prefers(header, expected):
+    assert browser_locale(header) == expected
