@@ -228,9 +228,9 @@ def test_admin_reads_and_exports_the_audit_log(page, app):
     expect(page).to_have_url(re.compile(r"/admin"))
     page.get_by_role("link", name="Audit log").first.click()
     expect(page).to_have_url(re.compile(r"/admin/audit"))
-    page.get_by_label("Action").fill("user.login")
+    page.get_by_label("Action").select_option("user.login")
     page.get_by_role("button", name="Filter").click()
-    expect(page.get_by_text("user.login", exact=True).first).to_be_visible()
+    expect(page.get_by_role("cell", name="user.login", exact=True).first).to_be_visible()
     with page.expect_download() as download:
         page.get_by_role("button", name="Export CSV").click()
     content = Path(download.value.path()).read_text(encoding="utf-8")
