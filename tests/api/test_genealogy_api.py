@@ -142,34 +142,19 @@ def test_outer_leg_attacks_are_refused(client, owner_session, network):
 
 
 def test_a_matrix_plan_has_no_outer_legs(client, owner_session, network):
-    import json
-
     from mlmcrm.services.network import genealogy
     from mlmcrm.services.platform.actor import Actor
+    from tests.services.network.helpers import genealogy_settings_kept
 
-    before = owner_session.execute(
-        text("SELECT value FROM company_settings WHERE key = :k"), {"k": genealogy.SETTINGS_KEY}
-    ).scalar_one_or_none()
-    admin = make_user(owner_session, role="admin")
-    actor = Actor(user_id=admin.id, role="admin", label=admin.email)
-    genealogy.update_settings(
-        session=owner_session, actor=actor, placement_tree="matrix", matrix_width=3
-    )
-    owner_session.commit()
-    try:
+    # Later tests expect the settings as they were (the defaults when none were saved).
+    with genealogy_settings_kept(owner_session):
+        admin = make_user(owner_session, role="admin")
+        actor = Actor(user_id=admin.id, role="admin", label=admin.email)
+        genealogy.update_settings(
+            session=owner_session, actor=actor, placement_tree="matrix", matrix_width=3
+        )
+        owner_session.commit()
         headers = _token(owner_session, network["leader"][0])
         response = _outer_leg(client, headers, network["leader"][1], "left")
         assert response.status_code == 422
         assert response.json() == {"error": "Outer legs belong to a binary placement tree."}
-    finally:
-        # Later tests expect the settings as they were (the defaults when none were saved).
-        owner_session.rollback()
-        owner_session.execute(
-            text("DELETE FROM company_settings WHERE key = :k"), {"k": genealogy.SETTINGS_KEY}
-        )
-        if before is not None:
-            owner_session.execute(
-                text("INSERT INTO company_settings (key, value) VALUES (:k, CAST(:v AS jsonb))"),
-                {"k": genealogy.SETTINGS_KEY, "v": json.dumps(before)},
-            )
-        owner_session.commit()

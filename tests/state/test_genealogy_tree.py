@@ -7,7 +7,6 @@ pointing at people outside the distributor's downline, of the wrong type, or abs
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +21,7 @@ from mlmcrm.services.network import genealogy
 from mlmcrm.services.platform.actor import Actor
 from tests.factories import make_user
 from tests.handlers import HandlerClient, unchanged
+from tests.services.network.helpers import genealogy_settings_kept
 
 TREE_TABLES = ("distributors", "genealogy_nodes", "genealogy_holding_tank", "audit_logs")
 
@@ -34,21 +34,11 @@ def _did(session, user) -> int:
 def _settings_as_they_were(owner_session):
     """The tests commit genealogy settings and people waiting in the holding tank; later tests
     expect the default settings and an empty tank: the waiting are placed as the job would."""
-    before = owner_session.execute(
-        text("SELECT value FROM company_settings WHERE key = :k"), {"k": genealogy.SETTINGS_KEY}
-    ).scalar_one_or_none()
-    yield
-    owner_session.rollback()
-    genealogy.place_expired(session=owner_session, now=datetime.now(UTC) + timedelta(days=400))
-    owner_session.execute(
-        text("DELETE FROM company_settings WHERE key = :k"), {"k": genealogy.SETTINGS_KEY}
-    )
-    if before is not None:
-        owner_session.execute(
-            text("INSERT INTO company_settings (key, value) VALUES (:k, CAST(:v AS jsonb))"),
-            {"k": genealogy.SETTINGS_KEY, "v": json.dumps(before)},
-        )
-    owner_session.commit()
+    with genealogy_settings_kept(owner_session):
+        yield
+        owner_session.rollback()
+        genealogy.place_expired(session=owner_session, now=datetime.now(UTC) + timedelta(days=400))
+        owner_session.commit()
 
 
 @pytest.fixture()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import text
 from sqlmodel import Session
+
+from mlmcrm.services.network import genealogy
 
 
 def add_distributor(
@@ -75,3 +80,25 @@ def subtree_by_labels(session: Session, tree: int, root: int) -> set[int]:
         {"t": tree, "r": root},
     )
     return {int(r[0]) for r in rows}
+
+
+@contextmanager
+def genealogy_settings_kept(session: Session) -> Iterator[None]:
+    """Put the company's genealogy settings back as they were (the defaults when none were
+    saved) after a test that commits its own: later tests expect them unchanged."""
+    before = session.execute(
+        text("SELECT value FROM company_settings WHERE key = :k"), {"k": genealogy.SETTINGS_KEY}
+    ).scalar_one_or_none()
+    try:
+        yield
+    finally:
+        session.rollback()
+        session.execute(
+            text("DELETE FROM company_settings WHERE key = :k"), {"k": genealogy.SETTINGS_KEY}
+        )
+        if before is not None:
+            session.execute(
+                text("INSERT INTO company_settings (key, value) VALUES (:k, CAST(:v AS jsonb))"),
+                {"k": genealogy.SETTINGS_KEY, "v": json.dumps(before)},
+            )
+        session.commit()
