@@ -211,16 +211,17 @@ def dispose_engines() -> None:
     database_url.cache_clear()
 
 
+SET_ACTOR_SQL = "SELECT set_config('mlmcrm.user_id', %s, true)"
+"""Sets the acting user for the current transaction (its placeholder left to the driver)."""
+
+
 def set_actor(session: Session, user_id: int | None) -> None:
     """Make ``user_id`` the acting user of the session's current transaction.
 
     Row-level security policies read it with ``current_setting('mlmcrm.user_id', true)``;
     with no acting user they let nothing through.
     """
-    session.execute(
-        text("SELECT set_config('mlmcrm.user_id', :uid, true)"),
-        {"uid": "" if user_id is None else str(user_id)},
-    )
+    session.execute(text(SET_ACTOR_SQL % ":uid"), {"uid": "" if user_id is None else str(user_id)})
 
 
 @contextmanager

@@ -16,10 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
-from mlmcrm.db import session_scope, set_actor
+from mlmcrm.db import SET_ACTOR_SQL, session_scope
 from mlmcrm.errors import ValidationFailed
 from mlmcrm.models import Contact, ContactActivity, Task
 from mlmcrm.models.base import utcnow
@@ -319,12 +318,27 @@ ORDER BY d.user_id, c.id
 """
 
 
+_INSERT_FOLLOW_UPS_SQL = """
+INSERT INTO tasks (assignee_id, customer_id, contact_id, type, description, due_at, auto_key)
+SELECT %s, r.customer_id, r.contact_id, 'follow_up', r.description, r.due_at, r.auto_key
+FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::timestamptz[], %s::text[])
+     AS r(customer_id, contact_id, description, due_at, auto_key)
+ON CONFLICT (auto_key) DO NOTHING
+"""
+FOLLOW_UP_OWNERS_PER_ROUND = 500
+"""Owners whose tasks go to the database in one round trip (a pipeline of their statements)."""
+
+
 def create_customer_follow_ups(*, now: datetime | None = None) -> int:
     """Give each customer of the last 30 days its check-in tasks; returns how many were added.
 
     Customers are read across owners with the batch role; each owner's tasks are written as
     that owner (row-level security applies to the writes), with ``auto_key`` making every
     insert happen at most once.
+
+    Each owner's tasks are one statement, and the statements of
+    :data:`FOLLOW_UP_OWNERS_PER_ROUND` owners travel in one psycopg pipeline: a freshly
+    imported company's first run (250,000 customers) took 12 minutes one insert at a time.
     """
     now = now or utcnow()
     with session_scope("batch") as session:
@@ -332,29 +346,36 @@ def create_customer_follow_ups(*, now: datetime | None = None) -> int:
             text(_NEW_CUSTOMERS_SQL),
             {"since": now - FOLLOW_UP_LOOKBACK, "per": len(CHECK_IN_DAYS)},
         ).all()
+    by_owner: dict[int, list[Any]] = {}
+    for row in customers:
+        by_owner.setdefault(row.owner_id, []).append(row)
+    owners = list(by_owner.items())
     added = 0
-    owner: int | None = None
     with session_scope("app") as session:
-        for row in customers:
-            if row.owner_id != owner:
-                owner = row.owner_id
-                set_actor(session, owner)
-            for days in CHECK_IN_DAYS:
-                name = (row.name or "").strip() or f"customer {row.id}"
-                inserted = session.execute(
-                    insert(Task)
-                    .values(
-                        assignee_id=row.owner_id,
-                        customer_id=row.id,
-                        contact_id=row.contact_id,
-                        type="follow_up",
-                        description=f"Check in with {name} ({days} days as a customer)",
-                        due_at=row.created_at + timedelta(days=days),
-                        auto_key=f"customer:{row.id}:checkin:{days}",
+        raw = session.connection().connection.driver_connection
+        for start in range(0, len(owners), FOLLOW_UP_OWNERS_PER_ROUND):
+            cursors = []
+            with raw.pipeline():  # type: ignore[union-attr]  # psycopg 3's connection
+                for owner, rows in owners[start : start + FOLLOW_UP_OWNERS_PER_ROUND]:
+                    tasks = [_follow_up(row, days) for row in rows for days in CHECK_IN_DAYS]
+                    raw.execute(SET_ACTOR_SQL, (str(owner),))  # type: ignore[union-attr]
+                    cursors.append(
+                        raw.execute(  # type: ignore[union-attr]
+                            _INSERT_FOLLOW_UPS_SQL,
+                            (owner, *(list(column) for column in zip(*tasks, strict=True))),
+                        )
                     )
-                    .on_conflict_do_nothing(index_elements=["auto_key"])
-                    .returning(col(Task.id))
-                )
-                # The rows returned, not ``rowcount``: an ORM insert's is -1.
-                added += len(inserted.all())
+            added += sum(max(cursor.rowcount, 0) for cursor in cursors)
     return added
+
+
+def _follow_up(row: Any, days: int) -> tuple[int, int | None, str, datetime, str]:
+    """One check-in task of a customer: its customer, contact, text, due time and key."""
+    name = (row.name or "").strip() or f"customer {row.id}"
+    return (
+        row.id,
+        row.contact_id,
+        f"Check in with {name} ({days} days as a customer)",
+        row.created_at + timedelta(days=days),
+        f"customer:{row.id}:checkin:{days}",
+    )
