@@ -4,7 +4,11 @@ Starts the app as ``make run`` does (the built frontend, the backend and the wor
 loopback port, against the 1,000,000-distributor company (``--database-url`` of a database
 ``benchmarks/seed.py --keep`` left, else a database of its own, seeded here and dropped at the
 end unless ``--keep``), a local stand-in for Stripe and Redis database ``--redis-db`` (emptied
-before and after: choose one nobody else uses). Then, for ``--seconds``:
+before and after: choose one nobody else uses). The people arrive first: over ``--ramp``
+seconds (30) each one connects, at their own moment, and opens their first page, as people
+who already have the app open at period end did before it began; the ramp is reported apart
+(its first pages' p50 and p95, and its errors, which count). Then, for ``--seconds``, the
+measured phase:
 
 - ``--users`` distributors, each a websocket client speaking the pages' event protocol as the
   browser does (``python-socketio``), act every 3 ± 1 seconds, as at period end: the home
@@ -22,9 +26,10 @@ was placed must be paid exactly once (``orders_lost`` counts those that are not,
 sessions paid twice for one order). It prints p50/p95/p99 per action, the errors, the
 server's mean time per event handler, and last one JSON object with ``users``,
 ``event_p95_ms`` (the worst action's p95), ``page_load_p95_ms``, ``errors`` and
-``orders_lost``.
+``orders_lost`` of the measured phase (``errors`` counts the ramp's too), and
+``ramp_first_page_p95_ms``.
 
-    .venv/bin/python benchmarks/load.py [--users 100] [--staff 5] [--seconds 300]
+    .venv/bin/python benchmarks/load.py [--users 100] [--staff 5] [--ramp 30] [--seconds 300]
         [--database-url URL | --distributors N --orders M [--keep]] [--redis-db 9]
         [--browser-every 10]
 
@@ -72,6 +77,8 @@ DEMO_PASSWORD = "mlmcrm-demo"
 DEMO_DISTRIBUTOR = "distributor@example.com"
 ACTION_TIMEOUT = 30.0
 """Seconds an action may wait for its answer before it counts as an error."""
+WINDOW = 10.0
+"""Seconds of the run per line of the report's timeline."""
 _METRIC = re.compile(r'mlmcrm_event_duration_seconds_(sum|count)\{handler="([^"]+)"\} (\S+)')
 SEARCHES = ("an", "mar", "jo", "smi", "li", "gar", "da", "el", "ro", "ch")
 
@@ -311,10 +318,18 @@ class Results:
     samples: dict[str, str] = field(default_factory=dict)
     checkout_sessions: list[str] = field(default_factory=list)
     page_loads: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    timeline: list[tuple[float, float]] = field(default_factory=list)
+    """(when it was answered, on the monotonic clock; ms) of every action answered."""
 
     def error(self, action: str, why: str) -> None:
         self.errors[action] += 1
         self.samples.setdefault(action, why[:300])
+
+    def answered(self, action: str, started: float) -> None:
+        """Record an action answered now that was sent at ``started`` (``perf_counter``)."""
+        ms = (time.perf_counter() - started) * 1000
+        self.times[action].append(ms)
+        self.timeline.append((time.monotonic(), ms))
 
 
 def _state_name(cls: Any) -> str:
@@ -406,7 +421,7 @@ class Person:
                 self.results.error(action, problems[0])
                 return None
             if done(update):
-                self.results.times[action].append((time.perf_counter() - started) * 1000)
+                self.results.answered(action, started)
                 return update
 
     async def open(self, action: str, path: str, *, first: bool = False) -> bool:
@@ -433,6 +448,8 @@ class Plan:
     orders_state: str
     admin_orders_state: str
     commissions_state: str
+    sku: str
+    region: str
     order_form: dict[str, str]
     period_ids: list[str]
 
@@ -450,19 +467,53 @@ def _plan(database_url: str) -> Plan:
     )
     region = _query(database_url, "SELECT region FROM tax_rates ORDER BY region LIMIT 1")
     periods = _query(database_url, "SELECT id FROM commission_periods ORDER BY id DESC LIMIT 4")
-    form = {
-        f"qty_{sku[0][0]}": "1",
-        "region": region[0][0] if region else "",
-        "resale_certified": "on",
-    }
+    form = {"resale_certified": "on"}
     return Plan(
         contacts_state=_state_name(ContactsState),
         orders_state=_state_name(DistributorOrdersState),
         admin_orders_state=_state_name(AdminOrdersState),
         commissions_state=_state_name(CommissionsState),
+        sku=sku[0][0],
+        region=region[0][0] if region else "",
         order_form=form,
         period_ids=[str(row[0]) for row in periods],
     )
+
+
+@dataclass
+class Phase:
+    """The run's two phases: everyone arrives (the ramp), then everyone acts (measured).
+
+    During the ramp each person connects at their own moment, spread evenly over it, and opens
+    their first page (the tab's hydration); the ramp's figures are reported apart. The measured
+    phase starts for everyone at ``begin_at``, once the ramp is over, and ends at ``stop_at``.
+    """
+
+    ramp: Results
+    measured: Results
+    begin_at: float
+    stop_at: float
+    arrivals: int
+    arrived: int = 0
+
+    async def arrive(self, person: Person, http_session: Any, path: str) -> bool:
+        """Connect ``person`` and open ``path`` in the ramp, then wait for the measured phase.
+
+        Returns False when the person could not connect (an error of the ramp).
+        """
+        ramp_seconds = max(0.0, self.begin_at - time.monotonic())
+        index, self.arrived = self.arrived, self.arrived + 1
+        await asyncio.sleep(ramp_seconds * 0.9 * index / max(1, self.arrivals))
+        person.results = self.ramp
+        try:
+            await person.connect(http_session)
+        except Exception as exc:  # noqa: BLE001 - a refused connection is the run's error
+            self.ramp.error("connect", repr(exc))
+            return False
+        await person.open("first page", path, first=True)
+        await asyncio.sleep(max(0.0, self.begin_at - time.monotonic()))
+        person.results = self.measured
+        return True
 
 
 async def _pause(rng: random.Random, stop_at: float) -> bool:
@@ -471,19 +522,16 @@ async def _pause(rng: random.Random, stop_at: float) -> bool:
     return time.monotonic() < stop_at
 
 
-async def distributor(person: Person, plan: Plan, rng: random.Random, stop_at: float) -> None:
-    """Act every 3 ± 1 s until ``stop_at``: home, team, statement, contacts, an order."""
+async def distributor(person: Person, plan: Plan, rng: random.Random, phase: Phase) -> None:
+    """Open the app, then act every 3 ± 1 s: home, team, statement, contacts, an order."""
     import aiohttp
 
     pages = [("home", "/home"), ("team", "/team"), ("statement", "/statement")]
+    stop_at = phase.stop_at
     async with aiohttp.ClientSession() as http_session:
-        try:
-            await person.connect(http_session)
-        except Exception as exc:  # noqa: BLE001 - a refused connection is the run's error
-            person.results.error("connect", repr(exc))
+        if not await phase.arrive(person, http_session, "/home"):
             return
         try:
-            await person.open("home", "/home", first=True)
             while await _pause(rng, stop_at):
                 roll = rng.random()
                 if roll < 0.66:
@@ -507,6 +555,19 @@ async def distributor(person: Person, plan: Plan, rng: random.Random, stop_at: f
 async def _order(person: Person, plan: Plan, http_session: Any) -> None:
     """Open the orders page, order one item, pay it on Stripe's stand-in page."""
     if not await person.open("orders", "/orders"):
+        return
+    # The cart is the server's: put one item in it and choose where it goes, then order it.
+    if (
+        await person.act("add to cart", f"{plan.orders_state}.add_to_cart", {"sku": plan.sku})
+        is None
+    ):
+        return
+    if plan.region and (
+        await person.act(
+            "choose region", f"{plan.orders_state}.choose_region", {"region": plan.region}
+        )
+        is None
+    ):
         return
     update = await person.act(
         "order",
@@ -535,21 +596,19 @@ async def _order(person: Person, plan: Plan, http_session: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - a failed payment is the run's error
         person.results.error("pay", repr(exc))
         return
-    person.results.times["pay"].append((time.perf_counter() - started) * 1000)
+    person.results.answered("pay", started)
 
 
-async def staff(person: Person, plan: Plan, rng: random.Random, stop_at: float) -> None:
-    """Act every 3 ± 1 s: the order list and its next page, the commissions and a period."""
+async def staff(person: Person, plan: Plan, rng: random.Random, phase: Phase) -> None:
+    """Open the app, then act every 3 ± 1 s: the order list and its next page, the commissions
+    and a period."""
     import aiohttp
 
+    stop_at = phase.stop_at
     async with aiohttp.ClientSession() as http_session:
-        try:
-            await person.connect(http_session)
-        except Exception as exc:  # noqa: BLE001 - a refused connection is the run's error
-            person.results.error("connect", repr(exc))
+        if not await phase.arrive(person, http_session, "/admin/orders"):
             return
         try:
-            await person.open("staff orders", "/admin/orders", first=True)
             while await _pause(rng, stop_at):
                 roll = rng.random()
                 if roll < 0.35:
@@ -614,28 +673,43 @@ async def run_people(
     distributor_cookies: list[str],
     staff_cookies: list[str],
     browser_cookie: str,
-    seconds: float,
-    browser_every: float,
-) -> Results:
-    """Everyone at once, for ``seconds``."""
-    results = Results()
-    stop_at = time.monotonic() + seconds
+    timing: tuple[float, float, float],
+    on_begin: Any,
+) -> Phase:
+    """Everyone arrives over ``ramp`` seconds, then acts for ``seconds``.
+
+    Args:
+        timing: The ramp's and the measured phase's seconds, and the seconds between two
+            Chromium page loads (0: none).
+        on_begin: Called (in a thread) as the measured phase begins.
+    """
+    ramp, seconds, browser_every = timing
+    begin_at = time.monotonic() + ramp
+    phase = Phase(
+        ramp=Results(),
+        measured=Results(),
+        begin_at=begin_at,
+        stop_at=begin_at + seconds,
+        arrivals=len(distributor_cookies) + len(staff_cookies),
+    )
     tasks = []
     for index, cookie in enumerate(distributor_cookies):
         rng = random.Random(index)
-        tasks.append(distributor(Person(app.url, cookie, results), plan, rng, stop_at))
+        tasks.append(distributor(Person(app.url, cookie, phase.ramp), plan, rng, phase))
     for index, cookie in enumerate(staff_cookies):
         rng = random.Random(10_000 + index)
-        tasks.append(staff(Person(app.url, cookie, results), plan, rng, stop_at))
-    if browser_every > 0:
-        tasks.append(browser_sampler(app.url, browser_cookie, results, browser_every, stop_at))
+        tasks.append(staff(Person(app.url, cookie, phase.ramp), plan, rng, phase))
 
-    async def staggered(index: int, job: Any) -> None:
-        await asyncio.sleep(3.0 * index / max(1, len(tasks)))  # the first clicks spread over 3 s
-        await job
+    async def begin() -> None:
+        await asyncio.sleep(max(0.0, begin_at - time.monotonic()))
+        await asyncio.to_thread(on_begin)
+        if browser_every > 0:
+            await browser_sampler(
+                app.url, browser_cookie, phase.measured, browser_every, phase.stop_at
+            )
 
-    await asyncio.gather(*(staggered(i, job) for i, job in enumerate(tasks)))
-    return results
+    await asyncio.gather(begin(), *tasks)
+    return phase
 
 
 # --- orders -------------------------------------------------------------------------------------
@@ -736,6 +810,17 @@ def _report(results: Results, server: dict[str, tuple[float, int]], seconds: flo
         )
     done = sum(len(v) for v in results.times.values())
     print(f"actions answered: {done} ({done / seconds:.1f}/s)")
+    if results.timeline:
+        first = min(at for at, _ in results.timeline)
+        windows: dict[int, list[float]] = defaultdict(list)
+        for at, ms in results.timeline:
+            windows[int((at - first) // WINDOW)].append(ms)
+        print(f"every action, by {WINDOW:.0f} s of the run (p50 / p95 ms, count):")
+        for index, values in sorted(windows.items()):
+            print(
+                f"  {index * WINDOW:>5.0f} s  {_percentile(values, 0.5):>6.0f}"
+                f"  {_percentile(values, 0.95):>6.0f}  {len(values):>6}"
+            )
     for action, why in sorted(results.samples.items()):
         print(f"  first error of {action}: {why}")
     print("\npage loads in Chromium (navigation start to data shown):")
@@ -754,7 +839,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--staff", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--seconds", type=float, default=300, help="the measured phase")
+    parser.add_argument(
+        "--ramp", type=float, default=30, help="seconds over which everyone opens the app"
+    )
     parser.add_argument("--database-url", default="", help="a seeded database (else seed one)")
     parser.add_argument("--distributors", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=5_000_000)
@@ -789,37 +877,55 @@ def main() -> int:
         cookies = [app.sign_in(email) for email in emails]
         staff_emails = ["admin@example.com", "finance@example.com"]
         staff_cookies = [app.sign_in_staff(staff_emails[i % 2]) for i in range(args.staff)]
-        before = app.metrics()
         print(
             f"{len(cookies) - 1} distributors and {len(staff_cookies)} staff signed in;"
-            f" running {args.seconds:.0f} s",
+            f" arriving over {args.ramp:.0f} s, then running {args.seconds:.0f} s",
             flush=True,
         )
-        started = time.monotonic()
-        cpu_before = os.times()
-        web_cpu_before = app.cpu_seconds()
+        begun: dict[str, Any] = {}
+
+        def on_begin() -> None:
+            begun.update(
+                metrics=app.metrics(),
+                at=time.monotonic(),
+                cpu=os.times(),
+                web_cpu=app.cpu_seconds(),
+                load=_load_average(),
+            )
+            print(f"everyone has arrived; load average {begun['load']}", flush=True)
+
         from tests import aio
 
-        results = aio.run(
+        phase = aio.run(
             run_people(
                 app,
                 plan,
                 cookies[1:],
                 staff_cookies,
                 cookies[0],
-                args.seconds,
-                args.browser_every,
+                (args.ramp, args.seconds, args.browser_every),
+                on_begin,
             )
         )
-        elapsed = time.monotonic() - started
-        cpu = os.times()
-        web_cpu = app.cpu_seconds() - web_cpu_before
+        results = phase.measured
+        elapsed = time.monotonic() - begun["at"]
+        cpu, cpu_before = os.times(), begun["cpu"]
+        web_cpu = app.cpu_seconds() - begun["web_cpu"]
         load_after = _load_average()
         after = app.metrics()
+        before = begun["metrics"]
         server = {
             h: (total - before.get(h, (0.0, 0))[0], count - before.get(h, (0.0, 0))[1])
             for h, (total, count) in after.items()
         }
+        first_pages = phase.ramp.times.get("first page", [])
+        print(
+            f"\nthe ramp ({args.ramp:.0f} s): {len(first_pages)} first pages,"
+            f" p50 {_percentile(first_pages, 0.5):.0f} ms, p95 {_percentile(first_pages, 0.95):.0f}"
+            f" ms, {sum(phase.ramp.errors.values())} errors"
+        )
+        for action, why in sorted(phase.ramp.samples.items()):
+            print(f"  first error of {action}: {why}")
         orders_lost, refused = check_orders(app, results.checkout_sessions)
         _report(results, server, elapsed)
         print(
@@ -849,11 +955,12 @@ def main() -> int:
             "event_p95_ms": round(event_p95),
             "page_load_p95_ms": round(_percentile(page_loads, 0.95)),
             "page_loads": len(page_loads),
-            "errors": sum(results.errors.values()),
+            "errors": sum(results.errors.values()) + sum(phase.ramp.errors.values()),
+            "ramp_first_page_p95_ms": round(_percentile(first_pages, 0.95)),
             "web_cpu_ms_per_action": round(1000 * web_cpu / max(1, answered)),
             "orders": len(results.checkout_sessions),
             "orders_lost": orders_lost,
-            "load_average": load_after,
+            "load_average": f"{begun['load']} -> {load_after}",
             "cpus": os.cpu_count(),
         }
     finally:

@@ -10,6 +10,7 @@ minutes later: no retry, periodic tick or job queued for later would run meanwhi
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -22,12 +23,23 @@ log = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 5.0
 """The longest wait between two attempts to reach Redis while it is down."""
+WORK_HORSE_NICENESS = 10
+"""How much lower than the web app's the CPU priority of a job's process is (``nice``).
+
+Jobs are batch work (a commission run or estimate takes a whole core for half a minute on
+1,000,000 distributors); on a machine they share with the web app, the pages get a core first.
+"""
 
 
 class ResilientWorker(LogContextWorker):
     """RQ's worker, back at work within seconds of Redis coming back after an outage."""
 
     max_connection_wait_time = REDIS_RETRY_SECONDS  # RQ backs off to a minute between attempts
+
+    def main_work_horse(self, job: Any, queue: Any) -> None:
+        """Run ``job`` in the forked work horse, at a lower CPU priority than the web app's."""
+        os.nice(WORK_HORSE_NICENESS)
+        super().main_work_horse(job, queue)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         """Send RQ's heartbeat; once it gets through, restart a scheduler that Redis stopped."""

@@ -15,6 +15,7 @@ gets plain frozen dataclasses, with ranks as indices into :attr:`Plan.ranks`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -719,8 +720,13 @@ def _plan_error(error: ValidationError) -> PlanError:
     return PlanError(path, first["msg"])
 
 
+@functools.lru_cache(maxsize=16)
 def load_plan(text: str) -> Plan:
     """Parse and validate a plan written in YAML (COMP_PLAN.md section 8).
+
+    A plan is immutable, so each process keeps the last few it parsed, by their text: the pages
+    that show a distributor's standing read the active plan on every view, and parsing and
+    validating it took 3–4 ms each time. A refused plan is not kept (its error is raised again).
 
     The schema is a set of Pydantic models; their errors become a :class:`PlanError` naming
     the first offending field.

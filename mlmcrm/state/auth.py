@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -139,6 +140,15 @@ class AuthState(rx.State):
         return SessionRef(digest) if digest else None
 
     def _current_user(self) -> SessionUser | None:
+        opening = _OPENING_USER.get()
+        if opening is not None and "user" in opening:
+            return cast("SessionUser | None", opening["user"])
+        user = self._resolve_user()
+        if opening is not None:
+            opening["user"] = user
+        return user
+
+    def _resolve_user(self) -> SessionUser | None:
         ref = self._session_ref()
         if ref is None:
             self.user_email = self.user_name = self.user_role = self.user_photo_url = ""
@@ -301,6 +311,15 @@ class _Opening:
 
 
 _OPENINGS: dict[str, _Opening] = {}
+_OPENING_USER: ContextVar[dict[str, SessionUser | None] | None] = ContextVar(
+    "opening_user", default=None
+)
+"""While a page opens: the session's user as its first check found it.
+
+A page's guard and its load each check the session (a transaction of three statements);
+within one opening, milliseconds apart, the load takes the guard's answer. The threads that run
+a synchronous guard or load see this value (``asyncio.to_thread`` copies the context), and the
+dict they fill is the one the opening set."""
 
 
 class PageOpener(rx.State, mixin=True):
@@ -321,11 +340,15 @@ class PageOpener(rx.State, mixin=True):
         auth = cast("AuthState", self)
         await auth._forget_one_time_values()
         *guards, load = opening.steps
-        for guard in guards:
-            refusal = await _run(guard, self)
-            if refusal is not None:
-                return refusal
-        return await _run(load, self)
+        resolved = _OPENING_USER.set({})  # the guard and the load check one session lookup
+        try:
+            for guard in guards:
+                refusal = await _run(guard, self)
+                if refusal is not None:
+                    return refusal
+            return await _run(load, self)
+        finally:
+            _OPENING_USER.reset(resolved)
 
 
 async def _run(step: Callable[..., Any], state: rx.State) -> Any:

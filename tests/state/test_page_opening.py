@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import pytest
 import reflex as rx
+from sqlmodel import select
 
 import mlmcrm.mlmcrm as app_module
 from mlmcrm import routes
+from mlmcrm.models.base import utcnow
 from mlmcrm.pages.accounts.tokens import TokensState
 from mlmcrm.pages.commerce.admin_orders import AdminOrdersState
 from mlmcrm.pages.crm.contacts import ContactsState
@@ -152,3 +154,39 @@ def test_a_cancelled_page_load_gives_up_the_tab_only_when_its_thread_has_ended()
         return await _run(slow_load, None)  # type: ignore[arg-type]  # no state: the load ignores it
 
     assert aio.run(open_page()) == "loaded"
+
+
+def test_a_page_opening_checks_the_session_once_and_each_event_after_it_again(
+    owner_session, monkeypatch
+):
+    from mlmcrm.services.accounts import auth as auth_service
+
+    looked_up: list[object] = []
+    resolve = auth_service.resolve_session
+
+    def counted(*args: object, **kwargs: object) -> object:
+        looked_up.append(args[0])
+        return resolve(*args, **kwargs)  # type: ignore[arg-type]  # the same arguments
+
+    monkeypatch.setattr(auth_service, "resolve_session", counted)
+    client = HandlerClient.sign_in(owner_session, make_user(owner_session), path="/crm")
+    looked_up.clear()
+    opened = client.call(ContactsState.open_route, route=routes.CRM)
+    assert opened.redirect is None
+    assert len(looked_up) == 1, "the guard's check serves the load"
+    client.call(ContactsState.open_route, route=routes.CRM)
+    assert len(looked_up) == 2, "the next opening checks again"
+
+
+def test_a_session_revoked_between_two_openings_is_refused_at_the_second(owner_session):
+    from mlmcrm.models import UserSession
+
+    user = make_user(owner_session)
+    client = HandlerClient.sign_in(owner_session, user, path="/crm")
+    assert client.call(ContactsState.open_route, route=routes.CRM).redirect is None
+    for row in owner_session.exec(select(UserSession).where(UserSession.user_id == user.id)):
+        row.revoked_at = utcnow()
+        owner_session.add(row)
+    owner_session.commit()
+    refused = client.call(ContactsState.open_route, route=routes.CRM)
+    assert refused.redirect == routes.login_url(routes.CRM)

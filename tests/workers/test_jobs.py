@@ -138,3 +138,20 @@ def test_a_job_is_read_by_its_creator_and_by_staff_who_read_jobs_only(connection
         ]
         with pytest.raises(NotFound):
             job_service.get_job(session=session, actor=Actor.system("x"), job_id=queued.id)
+
+
+def test_a_job_runs_below_the_web_apps_cpu_priority_and_the_worker_stays_where_it_was(
+    connection,
+):
+    import os
+
+    from workers.main import WORK_HORSE_NICENESS, ResilientWorker
+
+    before = os.nice(0)
+    job = Queue("default", connection=connection).enqueue("os.nice", 0)
+    ResilientWorker([Queue("default", connection=connection)], connection=connection).work(
+        burst=True
+    )
+    job.refresh()
+    assert job.return_value() == min(19, before + WORK_HORSE_NICENESS)
+    assert os.nice(0) == before, "only the forked work horse is lowered"

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 from pydantic import BaseModel
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
@@ -352,15 +353,16 @@ def create_customer_follow_ups(*, now: datetime | None = None) -> int:
     owners = list(by_owner.items())
     added = 0
     with session_scope("app") as session:
-        raw = session.connection().connection.driver_connection
+        # psycopg 3's own connection under SQLAlchemy's, for its pipeline
+        raw = cast(psycopg.Connection, session.connection().connection.driver_connection)
         for start in range(0, len(owners), FOLLOW_UP_OWNERS_PER_ROUND):
             cursors = []
-            with raw.pipeline():  # type: ignore[union-attr]  # psycopg 3's connection
+            with raw.pipeline():
                 for owner, rows in owners[start : start + FOLLOW_UP_OWNERS_PER_ROUND]:
                     tasks = [_follow_up(row, days) for row in rows for days in CHECK_IN_DAYS]
-                    raw.execute(SET_ACTOR_SQL, (str(owner),))  # type: ignore[union-attr]
+                    raw.execute(SET_ACTOR_SQL, (str(owner),))
                     cursors.append(
-                        raw.execute(  # type: ignore[union-attr]
+                        raw.execute(
                             _INSERT_FOLLOW_UPS_SQL,
                             (owner, *(list(column) for column in zip(*tasks, strict=True))),
                         )

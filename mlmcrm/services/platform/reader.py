@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, UnknownLocaleError
@@ -82,8 +82,19 @@ def locale_tag(value: object) -> str | None:
     """
     if not isinstance(value, str) or not _TAG.match(value.strip()):
         return None
+    return _nearest_locale(value.strip())
+
+
+@cache
+def _babel_locale(tag: str) -> Locale:
+    return Locale.parse(tag)
+
+
+@lru_cache(maxsize=512)
+def _nearest_locale(value: str) -> str | None:
+    """:func:`locale_tag` of a well-formed tag (kept: every event of a page reads one)."""
     try:
-        parsed = Locale.parse(value.strip().replace("-", "_"))
+        parsed = Locale.parse(value.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
         return None
     for candidate in (
@@ -150,6 +161,11 @@ class Reader:
         """The time zone."""
         return _zone(self.timezone)
 
+    @property
+    def _babel(self) -> Locale:
+        """The locale as Babel's object, parsed once per process (not on every number)."""
+        return _babel_locale(self.locale)
+
     def moment(self, value: datetime | str | None) -> str:
         """A moment (stored in UTC) as a date and time of the reader's zone.
 
@@ -161,10 +177,10 @@ class Reader:
         if value is None:
             return ""
         local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.zone)
-        day = format_date(local.date(), "medium", locale=self.locale)
-        clock = format_time(local, "short", locale=self.locale)
+        day = format_date(local.date(), "medium", locale=self._babel)
+        clock = format_time(local, "short", locale=self._babel)
         # CLDR's pattern joining a time ({0}) and a date ({1}): "{1}, {0}" in English.
-        return str(get_datetime_format("medium", locale=self.locale)).format(clock, day)
+        return str(get_datetime_format("medium", locale=self._babel)).format(clock, day)
 
     def day(self, value: date | datetime | str | None) -> str:
         """A calendar day, e.g. ``Dec 6, 2026``.
@@ -178,11 +194,11 @@ class Reader:
         if isinstance(value, datetime):
             value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.zone)
             value = value.date()
-        return format_date(value, "medium", locale=self.locale)
+        return format_date(value, "medium", locale=self._babel)
 
     def month(self, value: date) -> str:
         """A calendar month, e.g. ``Dec 2026`` in ``en``, ``Dez. 2026`` in ``de``."""
-        return format_skeleton("yMMM", value, locale=self.locale)
+        return format_skeleton("yMMM", value, locale=self._babel)
 
     def number(self, value: Decimal | int) -> str:
         """An exact number with the locale's separators, keeping every decimal place.
@@ -190,19 +206,19 @@ class Reader:
         ``1234.50`` is ``1,234.50`` in ``en`` and ``1.234,50`` in ``de``.
         """
         if isinstance(value, int):
-            return format_decimal(value, format="#,##0", locale=self.locale)
+            return format_decimal(value, format="#,##0", locale=self._babel)
         places = max(0, -int(value.as_tuple().exponent)) if value.is_finite() else 0
         pattern = "#,##0" + ("." + "0" * places if places else "")
         with localcontext() as context:
             # Babel rounds to the pattern in the current context: give it every digit.
             context.prec = max(context.prec, len(value.as_tuple().digits) + 2)
-            return format_decimal(value, format=pattern, locale=self.locale)
+            return format_decimal(value, format=pattern, locale=self._babel)
 
     def money(self, amount: Decimal, currency: str) -> str:
         """An amount with its currency as the locale writes it (``$1,234.50``, ``1.234,50 €``)."""
         with localcontext() as context:
             context.prec = max(context.prec, len(amount.as_tuple().digits) + 2)
-            return format_currency(amount, currency, locale=self.locale, decimal_quantization=False)
+            return format_currency(amount, currency, locale=self._babel, decimal_quantization=False)
 
     def day_start(self, value: date) -> datetime:
         """The UTC moment the reader's calendar day ``value`` begins (a date filter's "from")."""
