@@ -5,10 +5,9 @@ loopback port, against the 1,000,000-distributor company (``--database-url`` of 
 ``benchmarks/seed.py --keep`` left, else a database of its own, seeded here and dropped at the
 end unless ``--keep``), a local stand-in for Stripe and Redis database ``--redis-db`` (emptied
 before and after: choose one nobody else uses). The people arrive first: over ``--ramp``
-seconds (30) each one connects, at their own moment, and opens their first page, as people
-who already have the app open at period end did before it began; the ramp is reported apart
-(its first pages' p50 and p95, and its errors, which count). Then, for ``--seconds``, the
-measured phase:
+seconds (30) each one connects, at their own moment, opens their first page and goes on as
+below, as people who opened the app before period end began; the ramp is reported apart (its
+first pages' p50 and p95; its errors count). Then, for ``--seconds``, the measured phase:
 
 - ``--users`` distributors, each a websocket client speaking the pages' event protocol as the
   browser does (``python-socketio``), act every 3 ± 1 seconds, as at period end: the home
@@ -367,6 +366,7 @@ class Person:
         self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.client: Any = None
         self.path = "/"
+        self.phase: Phase | None = None
 
     async def connect(self, http_session: Any) -> None:
         import socketio
@@ -396,6 +396,8 @@ class Person:
         return {"pathname": path, "asPath": self.path, "query": dict(urllib.parse.parse_qsl(query))}
 
     async def _send(self, name: str, payload: dict[str, Any]) -> None:
+        if self.phase is not None:
+            self.results = self.phase.now()
         while not self.updates.empty():  # anything left over from an earlier action
             self.updates.get_nowait()
         await self.client.emit(
@@ -482,11 +484,12 @@ def _plan(database_url: str) -> Plan:
 
 @dataclass
 class Phase:
-    """The run's two phases: everyone arrives (the ramp), then everyone acts (measured).
+    """The run's two phases: everyone arrives (the ramp), then the measured phase.
 
-    During the ramp each person connects at their own moment, spread evenly over it, and opens
-    their first page (the tab's hydration); the ramp's figures are reported apart. The measured
-    phase starts for everyone at ``begin_at``, once the ramp is over, and ends at ``stop_at``.
+    During the ramp each person connects at their own moment, spread evenly over it, opens
+    their first page (the tab's hydration) and goes on acting; the ramp's figures are reported
+    apart. The measured phase runs from ``begin_at``, once everyone is there and acting at their
+    own pace, to ``stop_at``.
     """
 
     ramp: Results
@@ -496,23 +499,26 @@ class Phase:
     arrivals: int
     arrived: int = 0
 
-    async def arrive(self, person: Person, http_session: Any, path: str) -> bool:
-        """Connect ``person`` and open ``path`` in the ramp, then wait for the measured phase.
+    def now(self) -> Results:
+        """The results an action started now belongs to: the ramp's or the measured phase's."""
+        return self.ramp if time.monotonic() < self.begin_at else self.measured
 
-        Returns False when the person could not connect (an error of the ramp).
+    async def arrive(self, person: Person, http_session: Any, path: str) -> bool:
+        """Connect ``person`` at their moment of the ramp and open ``path``, their first page.
+
+        They go on acting from there; an action started before ``begin_at`` counts in the
+        ramp's results. Returns False when the person could not connect (an error of the ramp).
         """
         ramp_seconds = max(0.0, self.begin_at - time.monotonic())
         index, self.arrived = self.arrived, self.arrived + 1
         await asyncio.sleep(ramp_seconds * 0.9 * index / max(1, self.arrivals))
-        person.results = self.ramp
+        person.phase = self
         try:
             await person.connect(http_session)
         except Exception as exc:  # noqa: BLE001 - a refused connection is the run's error
-            self.ramp.error("connect", repr(exc))
+            self.now().error("connect", repr(exc))
             return False
         await person.open("first page", path, first=True)
-        await asyncio.sleep(max(0.0, self.begin_at - time.monotonic()))
-        person.results = self.measured
         return True
 
 

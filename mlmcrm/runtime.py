@@ -68,7 +68,7 @@ def child_environment() -> dict[str, str]:
 
 
 def web_environment(env: dict[str, str], *, public: bool = False) -> dict[str, str]:
-    """``env`` for the web app: its processes share their metrics in an emptied folder.
+    """``env`` for the web app: ``WEB_WORKERS`` processes that share their metrics.
 
     ``PROMETHEUS_MULTIPROC_DIR`` (default ``<DATA_DIR>/metrics``) is emptied of the values a
     previous run left, then given to the web app only: the worker forks a process per job, and
@@ -85,6 +85,9 @@ def web_environment(env: dict[str, str], *, public: bool = False) -> dict[str, s
     directory = get_settings().metrics_dir or get_settings().data_dir / "metrics"
     metrics.prepare_directory(directory)
     web = {**env, metrics.MULTIPROCESS_ENV: str(directory)}
+    # Reflex's production server (Granian) reads its process count here; its own default is
+    # two per core plus one, which on a small machine queues the processes against each other.
+    web["GRANIAN_WORKERS"] = str(get_settings().web_workers)
     if public:
         web["REFLEX_API_URL"] = get_settings().app_url
     return web

@@ -177,3 +177,16 @@ def test_only_app_url_is_an_allowed_origin_outside_development(tmp_path):
     assert settings.allowed_origins == ("https://crm.example.org",)
     local = load_settings({"DATA_DIR": str(tmp_path), "APP_URL": "http://localhost:3000"})
     assert local.allowed_origins == ("http://localhost:3000", "http://127.0.0.1:3000")
+
+
+def test_web_workers_default_to_one_per_core_and_may_be_set(tmp_path):
+    import os
+
+    assert load_settings({"DATA_DIR": str(tmp_path)}).web_workers == (os.cpu_count() or 1)
+    assert load_settings({"DATA_DIR": str(tmp_path), "WEB_WORKERS": " 3 "}).web_workers == 3
+
+
+@pytest.mark.parametrize("raw", ["0", "65", "-1", "two", "2.5", "1e3", "٣"])
+def test_web_workers_out_of_range_or_junk_get_a_clear_message(tmp_path, raw):
+    with pytest.raises(ConfigError, match="WEB_WORKERS must be a whole number from 1 to 64"):
+        load_settings({"DATA_DIR": str(tmp_path), "WEB_WORKERS": raw})

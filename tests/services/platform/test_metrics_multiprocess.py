@@ -133,7 +133,11 @@ def test_run_gives_the_web_app_an_emptied_folder(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         settings.get_settings.cache_clear()
-    assert env == {"PATH": "/bin", "PROMETHEUS_MULTIPROC_DIR": str(folder.resolve())}
+    assert env == {
+        "PATH": "/bin",
+        "PROMETHEUS_MULTIPROC_DIR": str(folder.resolve()),
+        "GRANIAN_WORKERS": str(os.cpu_count() or 1),
+    }
     assert not list(folder.iterdir())
 
 
