@@ -898,7 +898,12 @@ def main() -> int:
                 web_cpu=app.cpu_seconds(),
                 load=_load_average(),
             )
-            print(f"everyone has arrived; load average {begun['load']}", flush=True)
+            clock = time.strftime("%H:%M:%S", time.gmtime())
+            print(
+                f"everyone has arrived at {clock} UTC (the timeline's 0 s);"
+                f" load average {begun['load']}",
+                flush=True,
+            )
 
         from tests import aio
 
