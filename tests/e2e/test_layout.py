@@ -75,3 +75,17 @@ def test_on_a_phone_the_table_becomes_cards_and_touch_targets_are_44_px(browser,
         assert small == [], small
     finally:
         context.close()
+
+
+def test_the_home_page_draws_its_charts_with_plotlys_basic_bundle(page, app):
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    page.goto(f"{app.url}/home")
+    charts = page.locator(".js-plotly-plot .main-svg")
+    expect(charts.first).to_be_visible(timeout=20_000)
+    expect(page.locator(".js-plotly-plot")).to_have_count(2)
+    scripts = page.evaluate(
+        "performance.getEntriesByType('resource')"
+        ".filter(e => e.initiatorType === 'script' || e.name.endsWith('.js'))"
+        ".map(e => e.decodedBodySize)"
+    )
+    assert scripts and max(scripts) < 2_000_000, "the full Plotly bundle is 4.6 MB"
