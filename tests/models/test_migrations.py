@@ -115,3 +115,16 @@ def test_runtime_roles_exist_without_superuser_or_bypassrls(database_url):
     assert [row.rolname for row in rows] == ["mlmcrm_app", "mlmcrm_batch"]
     for row in rows:
         assert not row.rolsuper and not row.rolbypassrls and not row.rolcanlogin
+
+
+def test_the_genealogy_is_vacuumed_after_a_percent_of_its_rows_change(database_url):
+    engine = create_engine(database_url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        options = connection.execute(
+            text("SELECT reloptions FROM pg_class WHERE oid = 'genealogy_nodes'::regclass")
+        ).scalar_one()
+    engine.dispose()
+    assert sorted(options) == [
+        "autovacuum_vacuum_insert_scale_factor=0.01",
+        "autovacuum_vacuum_scale_factor=0.01",
+    ]

@@ -140,6 +140,10 @@ class GenealogyState(PageOpener, AuthState):
 
     def _open_viewer(self, *, actor: Actor, session: Session) -> None:
         """The top of the actor's view of the tree, the holding tank and the settings."""
+        with store.reading():  # changes no tree: each node is read once
+            self._read_viewer(actor=actor, session=session)
+
+    def _read_viewer(self, *, actor: Actor, session: Session) -> None:
         self.preview, self.pending_move, self.found, self.table = {}, {}, [], []
         self.staff = permissions.can("genealogy.read_any", actor=actor)
         self.can_manage = permissions.can(MANAGE, actor=actor)
@@ -163,6 +167,10 @@ class GenealogyState(PageOpener, AuthState):
         self._open_viewer(actor=actor, session=session)
 
     def _show(self, distributor_id: int, *, actor: Actor, session: Session) -> None:
+        with store.reading():  # changes no tree: each node is read once
+            self._read_show(distributor_id, actor=actor, session=session)
+
+    def _read_show(self, distributor_id: int, *, actor: Actor, session: Session) -> None:
         card = views.card(
             session=session, actor=actor, tree=self.tree, distributor_id=distributor_id
         )

@@ -113,9 +113,14 @@ def require_visible(*, session: Session, actor: Actor, tree: str, distributor_id
         if store.node(number, distributor_id, session=session) is None:
             raise NotFound("That person is not in this tree.")
         return
+    known = store.known_visible(actor.user_id, number)
+    if known is not None and distributor_id in known:
+        return
     top = top_of(session=session, actor=actor, tree=tree)
     if not store.is_below(number, top, distributor_id, session=session):
         raise NotFound(NOT_VISIBLE)
+    if known is not None:
+        known.add(distributor_id)
 
 
 class CardPublic(BaseModel):
@@ -317,6 +322,11 @@ def _require_all_visible(
         if found != len(wanted):
             raise NotFound("That person is not in this tree.")
         return
+    known = store.known_visible(actor.user_id, number)
+    if known is not None:
+        wanted -= known
+        if not wanted:
+            return
     top = top_of(session=session, actor=actor, tree=tree)
     found = session.execute(
         text(
@@ -328,6 +338,8 @@ def _require_all_visible(
     ).scalar_one()
     if found != len(wanted):
         raise NotFound(NOT_VISIBLE)
+    if known is not None:
+        known |= wanted
 
 
 def children_of(
@@ -351,6 +363,9 @@ def children_of(
         text(CHILDREN_SQL), {"t": number, "ids": wanted, "limit": CHILDREN_LIMIT}
     ):
         kids[int(parent)].append(int(child))
+    known = store.known_visible(actor.user_id, number)
+    if known is not None:  # below people in the viewer's view: in it too
+        known.update(child for ids in kids.values() for child in ids)
     cards = _cards(
         number,
         [child for ids in kids.values() for child in ids],
