@@ -230,20 +230,59 @@ def _session_user(user: User, row: UserSession | None = None, *, session: Sessio
     distributor_id = session.exec(
         select(Distributor.id).where(Distributor.user_id == user.id)
     ).first()
-    name = " ".join(p for p in (profile and profile.first_name, profile and profile.last_name) if p)
-    return SessionUser(
+    return _signed_in(
         user_id=user.id,  # type: ignore[arg-type]  # a stored row has an id
         email=user.email,
         role=user.role,
-        display_name=name or user.email,
-        distributor_id=distributor_id,
-        session_id=row.id if row is not None else None,
         two_factor_enabled=user.totp_secret_enc is not None,
-        two_factor_verified=row is not None and row.two_factor_at is not None,
+        distributor_id=distributor_id,
+        profile=None
+        if profile is None
+        else (
+            profile.first_name,
+            profile.last_name,
+            profile.timezone,
+            profile.locale,
+            profile.avatar_url,
+        ),
+        session_id=row.id if row is not None else None,
+        two_factor_at=row.two_factor_at if row is not None else None,
         reauthenticated_at=row.reauthenticated_at if row is not None else None,
-        timezone=profile.timezone if profile is not None else DEFAULT_TIMEZONE,
-        locale=profile.locale if profile is not None else DEFAULT_LOCALE,
-        photo_url=shown_photo(profile.avatar_url if profile is not None else None),
+    )
+
+
+def _signed_in(
+    *,
+    user_id: int,
+    email: str,
+    role: str,
+    two_factor_enabled: bool,
+    distributor_id: int | None,
+    profile: tuple[str | None, str | None, str, str, str | None] | None,
+    session_id: int | None,
+    two_factor_at: datetime | None,
+    reauthenticated_at: datetime | None,
+) -> SessionUser:
+    """The signed-in user from the values of their rows.
+
+    ``profile`` is the first and last name, time zone, locale and photo address, or None for a
+    user without a profile.
+    """
+    first, last, timezone, locale, photo = profile or (None, None, None, None, None)
+    name = " ".join(part for part in (first, last) if part)
+    return SessionUser(
+        user_id=user_id,
+        email=email,
+        role=role,
+        display_name=name or email,
+        distributor_id=distributor_id,
+        session_id=session_id,
+        two_factor_enabled=two_factor_enabled,
+        two_factor_verified=session_id is not None and two_factor_at is not None,
+        reauthenticated_at=reauthenticated_at,
+        timezone=timezone or DEFAULT_TIMEZONE,
+        locale=locale or DEFAULT_LOCALE,
+        photo_url=shown_photo(photo),
     )
 
 
@@ -518,15 +557,82 @@ def resolve_session(
     A token that is unknown, revoked, idle too long, past its absolute expiry, or whose user is
     no longer active resolves to None. The result says whether the 2FA challenge is still due.
     """
-    found = _live_session(token, session=session, now=now)
-    if found is None:
+    digest = _digest(token)
+    if digest is None:
         return None
-    user, row = found
     now = now or utcnow()
-    if now - row.last_seen_at > timedelta(seconds=30):  # type: ignore[operator]  # set at sign-in
-        row.last_seen_at = now
-        session.add(row)
-    return _session_user(user, row, session=session)
+    # Every page event resolves its session: one statement rather than four ORM loads (the
+    # session, the user, the profile and the distributor), about 2 ms of CPU less each time.
+    row = session.execute(text(_RESOLVE_SQL), {"digest": digest}).first()
+    if row is None or not _is_live(
+        revoked_at=row.revoked_at,
+        expires_at=row.expires_at,
+        last_seen_at=row.last_seen_at,
+        idle_timeout_seconds=row.idle_timeout_seconds,
+        user_status=row.status,
+        now=now,
+    ):
+        return None
+    if now - row.last_seen_at > LAST_SEEN_EVERY:
+        session.execute(
+            update(UserSession)
+            .where(col(UserSession.id) == row.id)
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return _signed_in(
+        user_id=row.user_id,
+        email=row.email,
+        role=row.role,
+        two_factor_enabled=row.two_factor_enabled,
+        distributor_id=row.distributor_id,
+        profile=(row.first_name, row.last_name, row.timezone, row.locale, row.avatar_url)
+        if row.has_profile
+        else None,
+        session_id=row.id,
+        two_factor_at=row.two_factor_at,
+        reauthenticated_at=row.reauthenticated_at,
+    )
+
+
+LAST_SEEN_EVERY = timedelta(seconds=30)
+"""How stale a session's last-seen time may get before a request writes it again."""
+
+_RESOLVE_SQL = """
+SELECT s.id, s.user_id, s.revoked_at, s.expires_at, s.last_seen_at, s.idle_timeout_seconds,
+       s.two_factor_at, s.reauthenticated_at, u.email, u.role, u.status,
+       u.totp_secret_enc IS NOT NULL AS two_factor_enabled,
+       p.user_id IS NOT NULL AS has_profile, p.first_name, p.last_name, p.timezone, p.locale,
+       p.avatar_url,
+       (SELECT d.id FROM distributors d WHERE d.user_id = u.id LIMIT 1) AS distributor_id
+FROM user_sessions s
+JOIN users u ON u.id = s.user_id
+LEFT JOIN user_profiles p ON p.user_id = u.id
+WHERE s.token_hash = :digest
+"""
+"""A session with its user, profile and distributor record, by token hash."""
+
+
+def _is_live(
+    *,
+    revoked_at: datetime | None,
+    expires_at: datetime,
+    last_seen_at: datetime,
+    idle_timeout_seconds: int,
+    user_status: str | None,
+    now: datetime,
+) -> bool:
+    """Whether a session still signs its user in.
+
+    It has not been revoked, its absolute expiry is ahead, it was used within its idle timeout,
+    and its user is active.
+    """
+    return (
+        revoked_at is None
+        and expires_at > now
+        and last_seen_at + timedelta(seconds=idle_timeout_seconds) > now
+        and user_status == "active"
+    )
 
 
 def _live_session(
@@ -537,12 +643,17 @@ def _live_session(
         return None
     now = now or utcnow()
     row = session.exec(select(UserSession).where(UserSession.token_hash == digest)).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
-    if row.last_seen_at + timedelta(seconds=row.idle_timeout_seconds) <= now:  # type: ignore[operator]  # set at sign-in
+    if row is None:
         return None
     user = session.get(User, row.user_id)
-    if user is None or user.status != "active":
+    if user is None or not _is_live(
+        revoked_at=row.revoked_at,
+        expires_at=row.expires_at,
+        last_seen_at=row.last_seen_at,  # type: ignore[arg-type]  # set at sign-in
+        idle_timeout_seconds=row.idle_timeout_seconds,
+        user_status=user.status,
+        now=now,
+    ):
         return None
     return user, row
 

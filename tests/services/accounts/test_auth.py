@@ -3,7 +3,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import select
 
 from mlmcrm.errors import AuthenticationFailed
@@ -121,3 +121,69 @@ def test_logout_revokes_every_session_of_the_user(owner_session):
     assert auth.resolve_session(laptop, session=owner_session) is None
     assert auth.resolve_session(phone, session=owner_session) is None
     assert auth.resolve_session(someone_else, session=owner_session) is not None
+
+
+def test_resolving_a_session_is_one_read_and_answers_as_the_sign_in_did(owner_session):
+    s = owner_session
+    user = make_user(s, first_name="Ada", last_name="Lovelace")
+    signed_in, token = auth.login(session=s, email=user.email, password=PASSWORD)
+    bare = make_user(s, role="support", with_distributor=False)
+    s.execute(text("DELETE FROM user_profiles WHERE user_id = :id"), {"id": bare.id})
+    _, bare_token = auth.login(session=s, email=bare.email, password=PASSWORD)
+    s.commit()
+    engine = s.get_bind()
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        resolved = auth.resolve_session(token, session=s)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 1
+    assert resolved == signed_in
+    assert resolved.display_name == "Ada Lovelace" and resolved.distributor_id is not None
+    without_profile = auth.resolve_session(bare_token, session=s)
+    assert without_profile.display_name == bare.email and without_profile.distributor_id is None
+    assert (without_profile.timezone, without_profile.locale) == (
+        auth.DEFAULT_TIMEZONE,
+        auth.DEFAULT_LOCALE,
+    )
+
+
+def test_last_seen_is_written_at_most_every_30_seconds(owner_session):
+    s = owner_session
+    user = make_user(s)
+    _, token = auth.login(session=s, email=user.email, password=PASSWORD)
+    s.commit()
+    (row,) = s.exec(select(UserSession).where(UserSession.user_id == user.id)).all()
+    signed_in_at = row.last_seen_at
+    auth.resolve_session(token, session=s, now=signed_in_at + timedelta(seconds=29))
+    s.commit()
+    s.refresh(row)
+    assert row.last_seen_at == signed_in_at
+    later = signed_in_at + timedelta(seconds=31)
+    auth.resolve_session(token, session=s, now=later)
+    s.commit()
+    s.refresh(row)
+    assert row.last_seen_at == later
+
+
+def test_a_disabled_user_or_a_revoked_session_no_longer_resolves(owner_session):
+    s = owner_session
+    user = make_user(s)
+    _, token = auth.login(session=s, email=user.email, password=PASSWORD)
+    _, other = auth.login(session=s, email=user.email, password=PASSWORD)
+    s.commit()
+    s.execute(
+        text("UPDATE user_sessions SET revoked_at = now() WHERE token_hash = :h"),
+        {"h": auth.hash_token(other)},
+    )
+    s.commit()
+    assert auth.resolve_session(other, session=s) is None
+    assert auth.resolve_session(token, session=s) is not None
+    s.execute(text("UPDATE users SET status = 'disabled' WHERE id = :id"), {"id": user.id})
+    s.commit()
+    assert auth.resolve_session(token, session=s) is None
