@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, computed_field
 from sqlalchemy import func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from mlmcrm.errors import NotFound, ValidationFailed
@@ -780,17 +781,27 @@ def board(
     statement = _filtered(session=session, actor=actor, filters=filters)
     sub = statement.subquery()
     counts = dict(session.exec(select(sub.c.stage, func.count()).group_by(sub.c.stage)).all())
-    columns = []
-    for stage in crm.stages(session=session):
-        rows = session.exec(
-            statement.where(Contact.stage == stage.key)
-            .order_by(sa.desc(col(Contact.updated_at)), sa.desc(col(Contact.id)))
-            .limit(per_stage)
-        ).all()
-        columns.append(
-            (stage, int(counts.get(stage.key, 0)), _with_points(list(rows), session=session))
+    stages = crm.stages(session=session)
+    # Every column in one statement (each stage's own index range, newest first): one
+    # statement per stage cost the page 2 ms of CPU each, on every search.
+    latest = (sa.desc(col(Contact.updated_at)), sa.desc(col(Contact.id)))
+    shown = sa.union_all(
+        *(
+            statement.where(Contact.stage == stage.key).order_by(*latest).limit(per_stage)
+            for stage in stages
         )
-    return columns
+    ).subquery()
+    contact = aliased(Contact, shown)
+    rows = sorted(
+        session.exec(select(contact)).all() if stages else [],
+        key=lambda row: (row.updated_at, row.id),
+        reverse=True,
+    )
+    cards = _with_points(rows, session=session)
+    by_stage: dict[str, list[ContactPublic]] = {stage.key: [] for stage in stages}
+    for row, card in zip(rows, cards, strict=True):
+        by_stage[row.stage].append(card)
+    return [(stage, int(counts.get(stage.key, 0)), by_stage[stage.key]) for stage in stages]
 
 
 def get_contact(*, session: Session, actor: Actor, contact_id: int) -> Contact:

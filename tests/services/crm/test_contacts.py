@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import text
 from sqlmodel import select
 
@@ -270,6 +271,31 @@ def test_board_columns_follow_the_configured_stages(acting, distributor, make_ac
             crm.set_stages(
                 session=session, actor=admin, new_stages=[(s.key, s.label) for s in before]
             )
+
+
+def test_each_board_column_shows_its_newest_contacts_up_to_its_size(acting, distributor):
+    made = [
+        _add(acting, distributor, first_name=f"P{i}", stage="new" if i % 3 else "contacted")
+        for i in range(9)
+    ]
+    with acting(distributor) as session:
+        session.execute(  # distinct change times, newest last made
+            sa.text(
+                "UPDATE contacts SET updated_at = now() - (1000 - id % 1000) * interval '1 minute'"
+                " WHERE id = ANY(:ids)"
+            ),
+            {"ids": [c.id for c in made]},
+        )
+        columns = {
+            stage.key: (count, [card.first_name for card in cards])
+            for stage, count, cards in contacts.board(
+                session=session, actor=distributor, per_stage=4
+            )
+        }
+    newest_first = [c for c in reversed(made)]
+    assert columns["new"] == (6, [c.first_name for c in newest_first if c.stage == "new"][:4])
+    assert columns["contacted"] == (3, [c.first_name for c in newest_first if c.stage != "new"])
+    assert columns["interested"] == (0, [])
 
 
 def test_staff_open_a_record_only_with_a_reason_which_is_audited(
