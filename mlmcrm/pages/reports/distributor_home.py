@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
-import plotly.graph_objects as go
 import reflex as rx
 from sqlmodel import Session
 
-from mlmcrm.components.charts import chart, figure_data
+from mlmcrm.components.charts import chart, plain_figure
 from mlmcrm.components.forms import error_message
 from mlmcrm.components.layout import DISTRIBUTOR_NAV, app_shell, stat_card
 from mlmcrm.components.tables import order_cells, orders_table
@@ -17,6 +18,48 @@ from mlmcrm.services.platform.actor import Actor
 from mlmcrm.services.reports import dashboard
 from mlmcrm.state.auth import AuthState, PageOpener
 from mlmcrm.state.handlers import guarded
+
+
+def volume_figure(
+    periods: list[str], pv: Sequence[Decimal], gv: Sequence[Decimal]
+) -> dict[str, Any]:
+    """The chart of personal and group volume by period (the engine's figures)."""
+    return plain_figure(
+        [
+            {"name": "Personal PV", "x": periods, "y": [float(v) for v in pv], "type": "bar"},
+            {"name": "Group volume", "x": periods, "y": [float(v) for v in gv], "type": "bar"},
+        ],
+        {
+            "height": 260,
+            "margin": {"l": 40, "r": 10, "t": 30, "b": 40},
+            "legend": {"orientation": "h"},
+            "title": {"text": "Volume by period (the engine's figures)"},
+        },
+    )
+
+
+def growth_figure(team_growth: Sequence[tuple[str, int, int]]) -> dict[str, Any]:
+    """The chart of who joined the team each month and the team's size at its end."""
+    months = [month for month, _, _ in team_growth]
+    return plain_figure(
+        [
+            {"name": "Joined", "x": months, "y": [j for _, j, _ in team_growth], "type": "bar"},
+            {
+                "name": "Team size",
+                "x": months,
+                "y": [n for _, _, n in team_growth],
+                "yaxis": "y2",
+                "type": "scatter",
+            },
+        ],
+        {
+            "height": 260,
+            "margin": {"l": 40, "r": 40, "t": 30, "b": 40},
+            "legend": {"orientation": "h"},
+            "title": {"text": "Team growth"},
+            "yaxis2": {"overlaying": "y", "side": "right"},
+        },
+    )
 
 
 class DistributorHomeState(PageOpener, AuthState):
@@ -71,52 +114,12 @@ class DistributorHomeState(PageOpener, AuthState):
         share = standing.team_activity(session=session, actor=actor)
         self.active_share = "—" if share is None else f"{share}"
         history = standing.volume_history(session=session, actor=actor)
-        layout = go.Layout(
-            height=260,
-            margin={"l": 40, "r": 10, "t": 30, "b": 40},
-            legend={"orientation": "h"},
+        self.volume_figure = volume_figure(
+            [f"{row.period} ({row.label})" for row in history],
+            [row.pv for row in history],
+            [row.gv for row in history],
         )
-        months = [f"{row.period} ({row.label})" for row in history]
-        self.volume_figure = figure_data(
-            go.Figure(
-                [
-                    go.Bar(
-                        name="Personal PV",
-                        x=months,
-                        y=[float(row.pv) for row in history],
-                    ),
-                    go.Bar(
-                        name="Group volume",
-                        x=months,
-                        y=[float(row.gv) for row in history],
-                    ),
-                ],
-                layout=layout.update(title="Volume by period (the engine's figures)"),
-            )
-        )
-        growth_months = [m for m, _, _ in summary.team_growth]
-        self.growth_figure = figure_data(
-            go.Figure(
-                [
-                    go.Bar(
-                        name="Joined", x=growth_months, y=[j for _, j, _ in summary.team_growth]
-                    ),
-                    go.Scatter(
-                        name="Team size",
-                        x=growth_months,
-                        y=[n for _, _, n in summary.team_growth],
-                        yaxis="y2",
-                    ),
-                ],
-                layout=go.Layout(
-                    height=260,
-                    margin={"l": 40, "r": 40, "t": 30, "b": 40},
-                    legend={"orientation": "h"},
-                    title="Team growth",
-                    yaxis2={"overlaying": "y", "side": "right"},
-                ),
-            )
-        )
+        self.growth_figure = growth_figure(summary.team_growth)
         self.loaded = True
 
     def _load_standing(self, *, actor: Actor, session: Session) -> None:
