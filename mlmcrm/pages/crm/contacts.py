@@ -179,19 +179,27 @@ class ContactsState(PageOpener, PagedListState, CrmState):
         previous, previous_offset = dict(self.filters), self.offset
         self._narrow(**changes)
         try:
-            self._reload(actor=actor, session=session)
+            # The stages, the tags and sources offered and the badge are as the page read them.
+            self._reload(actor=actor, session=session, everything=False)
         except ValidationFailed:
             self.filters, self.offset = previous, previous_offset
             self.query, self.stage_filter = previous.get("q", ""), previous.get("stage", "")
             raise
 
-    def _reload(self, *, actor: Actor, session: Session) -> None:
-        self.stages = [StageOption(s.key, s.label) for s in crm.stages(session=session)]
-        offered = contacts.filter_values(session=session, actor=actor)
-        self.tag_options = [{"value": tag, "label": tag} for tag in offered.tags]
-        self.source_options = [
-            {"value": source, "label": source.capitalize()} for source in offered.sources
-        ]
+    def _reload(self, *, actor: Actor, session: Session, everything: bool = True) -> None:
+        """Show the board, the list and the search's hits again.
+
+        ``everything`` also reads the stages, the tags and sources a filter offers and the
+        tasks badge again: a search or a filter changes none of them, and a search is sent as
+        the person types (four statements fewer each time).
+        """
+        if everything:
+            self.stages = [StageOption(s.key, s.label) for s in crm.stages(session=session)]
+            offered = contacts.filter_values(session=session, actor=actor)
+            self.tag_options = [{"value": tag, "label": tag} for tag in offered.tags]
+            self.source_options = [
+                {"value": source, "label": source.capitalize()} for source in offered.sources
+            ]
         filters = self._contact_filter()
         self.board_columns = [
             StageColumn(stage.key, stage.label, count, [_card(c) for c in cards])
@@ -219,7 +227,8 @@ class ContactsState(PageOpener, PagedListState, CrmState):
                     source=filters.source,
                 )
             ]
-        self._refresh_badge(actor=actor, session=session)
+        if everything:
+            self._refresh_badge(actor=actor, session=session)
 
     @rx.event
     @guarded(PERMISSION)

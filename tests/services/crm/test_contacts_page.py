@@ -153,3 +153,29 @@ def test_the_quick_add_form_takes_an_organisation_alone_and_a_job_title(owner_se
         select(Contact).where(Contact.owner_id == book.id, Contact.first_name == "Ada")
     ).one()
     assert (ada.organization, ada.title) == ("Acme", "Buyer")
+
+
+def test_a_search_reads_the_contacts_again_not_the_pages_options(owner_session, book):
+    from sqlalchemy import event
+
+    from mlmcrm.db import get_engine
+
+    client = HandlerClient.sign_in(owner_session, book, path="/crm")
+    loaded = client.call(ContactsState.load).state
+    options = (loaded.stages, loaded.tag_options, loaded.source_options)
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    engine = get_engine("app")
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        state = client.call(ContactsState.search, value="gin").state
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert _board_names(state) == {"Gina", "Ginny"}
+    assert (state.stages, state.tag_options, state.source_options) == options
+    offered = [s for s in statements if "unnest(contacts.tags)" in s]
+    badge = [s for s in statements if "FROM tasks" in s and "task_hits" not in s]
+    assert offered == [] and badge == [], statements
