@@ -3,7 +3,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlmodel import select
 
 from mlmcrm.errors import AuthenticationFailed
@@ -11,6 +11,7 @@ from mlmcrm.models import UserSession
 from mlmcrm.models.base import utcnow
 from mlmcrm.services.accounts import auth
 from tests.factories import PASSWORD, make_user
+from tests.statements import statements_sent
 
 
 def test_login_opens_a_session_stored_only_as_a_hash(owner_session):
@@ -131,17 +132,8 @@ def test_resolving_a_session_is_one_read_and_answers_as_the_sign_in_did(owner_se
     s.execute(text("DELETE FROM user_profiles WHERE user_id = :id"), {"id": bare.id})
     _, bare_token = auth.login(session=s, email=bare.email, password=PASSWORD)
     s.commit()
-    engine = s.get_bind()
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_rest) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(s.get_bind()) as statements:
         resolved = auth.resolve_session(token, session=s)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert len(statements) == 1
     assert resolved == signed_in
     assert resolved.display_name == "Ada Lovelace" and resolved.distributor_id is not None

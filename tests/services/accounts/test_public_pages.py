@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from mlmcrm.db import get_engine
@@ -36,6 +36,7 @@ from mlmcrm.services.network import genealogy
 from mlmcrm.services.platform import throttle
 from tests.factories import make_user
 from tests.services.conftest import deliver_emails
+from tests.statements import statements_sent
 
 PASSWORD = "plum tree in the yard"
 
@@ -228,17 +229,8 @@ def _work_of(session, call) -> list[str]:
     time: it does the same work either way. The same statements (and one sealed job, queued
     after the commit) are that same work; timing it instead would measure the machine's load.
     """
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, _params, _context, _executemany) -> None:
-        seen.append(statement)
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(session.get_bind()) as seen:
         call()
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     return seen
 
 

@@ -14,12 +14,14 @@ import io
 import pytest
 from sqlmodel import select
 
+from mlmcrm.db import get_engine
 from mlmcrm.models import AuditLog, Contact
 from mlmcrm.pages.crm.contacts import ContactsState
 from mlmcrm.services.platform.permissions import ROLES
 from mlmcrm.services.platform.reader import Reader
 from tests.factories import make_user, read_in
 from tests.handlers import HandlerClient, unchanged
+from tests.statements import statements_sent
 
 CRM_TABLES = ("contacts", "tasks", "contact_activities", "contact_imports")
 
@@ -156,24 +158,11 @@ def test_the_quick_add_form_takes_an_organisation_alone_and_a_job_title(owner_se
 
 
 def test_a_search_reads_the_contacts_again_not_the_pages_options(owner_session, book):
-    from sqlalchemy import event
-
-    from mlmcrm.db import get_engine
-
     client = HandlerClient.sign_in(owner_session, book, path="/crm")
     loaded = client.call(ContactsState.load).state
     options = (loaded.stages, loaded.tag_options, loaded.source_options)
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_rest) -> None:
-        statements.append(statement)
-
-    engine = get_engine("app")
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(get_engine("app")) as statements:
         state = client.call(ContactsState.search, value="gin").state
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert _board_names(state) == {"Gina", "Ginny"}
     assert (state.stages, state.tag_options, state.source_options) == options
     offered = [s for s in statements if "unnest(contacts.tags)" in s]

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlmodel import select
 
 from mlmcrm.db import get_engine, session_scope
@@ -19,6 +19,7 @@ from mlmcrm.services.crm import contacts, offline, tasks
 from mlmcrm.services.crm.contacts import ContactInput
 from mlmcrm.services.crm.tasks import TaskInput
 from mlmcrm.services.platform.actor import Actor
+from tests.statements import statements_sent
 
 NOON = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 
@@ -265,20 +266,11 @@ def test_a_snapshot_of_a_thousand_contacts_is_a_few_queries_and_fast(
     _many_contacts(owner_session, distributor.user_id, offline.MAX_CONTACTS, 8)
     for n in range(50):
         _task(acting, distributor, description=f"Task {n}", due_at=NOON + timedelta(hours=n))
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    engine = get_engine("app")
     _snapshot(acting, distributor)  # warm up the pool and the caches
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(get_engine("app")) as statements:
         started = time.perf_counter()
         kept = _snapshot(acting, distributor)
         elapsed = time.perf_counter() - started
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert len(kept.contacts) == offline.MAX_CONTACTS
     assert all(len(c.notes) == offline.NOTES_PER_CONTACT for c in kept.contacts)
     assert len(statements) <= 12, statements

@@ -8,31 +8,13 @@ the refusals are the same as outside a block, for every viewer.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
 from mlmcrm.errors import NotFound
 from mlmcrm.services.network import genealogy_store as store
 from mlmcrm.services.network import genealogy_views as views
 from mlmcrm.services.platform.actor import Actor
 from tests.services.network.helpers import add_distributor
-
-
-class _Statements:
-    """Counts the statements a session sends while it is active."""
-
-    def __init__(self, session) -> None:
-        self.count = 0
-        self._engine = session.get_bind()
-
-    def _seen(self, *_args) -> None:
-        self.count += 1
-
-    def __enter__(self) -> _Statements:
-        event.listen(self._engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        event.remove(self._engine, "before_cursor_execute", self._seen)
+from tests.statements import statements_sent
 
 
 @pytest.fixture()
@@ -50,21 +32,21 @@ def team(owner_session):
 
 def test_a_node_is_read_once_within_a_block_and_again_after_it(owner_session, team):
     s = owner_session
-    with _Statements(s) as outside:
+    with statements_sent(s.get_bind()) as outside:
         first = store.node("sponsor", team["me"], session=s)
         store.node("sponsor", team["me"], session=s)
-    assert outside.count == 2
-    with _Statements(s) as inside, store.reading():
+    assert len(outside) == 2
+    with statements_sent(s.get_bind()) as inside, store.reading():
         assert store.node("sponsor", team["me"], session=s) == first
         assert store.node(1, team["me"], session=s) == first
         assert store.node("sponsor", 2**40, session=s) is None
         assert store.node("sponsor", 2**40, session=s) is None
         with store.reading():  # a nested block shares what the outer one read
             assert store.node("sponsor", team["me"], session=s) == first
-    assert inside.count == 2
-    with _Statements(s) as after:
+    assert len(inside) == 2
+    with statements_sent(s.get_bind()) as after:
         store.node("sponsor", team["me"], session=s)
-    assert after.count == 1
+    assert len(after) == 1
     assert store.known_visible(None, 1) is None
 
 
@@ -98,9 +80,9 @@ def test_a_visibility_check_is_made_once_per_viewer_within_a_block(owner_session
     me = Actor(user_id=101, role="distributor", distributor_id=team["me"])
     with store.reading():
         views.children_of(session=s, actor=me, tree="sponsor", parents=[team["me"]])
-        with _Statements(s) as again:
+        with statements_sent(s.get_bind()) as again:
             # Left came back as a child of a person in view: no check of it is sent again.
             views.require_visible(session=s, actor=me, tree="sponsor", distributor_id=team["left"])
-        assert again.count == 0
+        assert len(again) == 0
         assert team["left"] in store.known_visible(101, 1)
         assert store.known_visible(102, 1) == set()
