@@ -69,9 +69,9 @@ def account_handler(
         )(inner)
 
         @functools.wraps(checked)
-        def outer(state: Any, *args: Any, **kwargs: Any) -> Any:
+        async def outer(state: Any, *args: Any, **kwargs: Any) -> Any:
             try:
-                return checked(state, *args, **kwargs)
+                return await checked(state, *args, **kwargs)
             except _Reauthenticate:
                 return state._confirm_first()
 
