@@ -181,6 +181,7 @@ def test_the_contact_filters_offer_the_contacts_own_tags_and_sources(owner_sessi
     assert [o["value"] for o in loaded.tag_options] == ["golf", "yoga"], "the most used first"
     assert [o["value"] for o in loaded.source_options] == ["referral", "instagram"]
     assert "secret" not in str(loaded.tag_options), "another person's tags are not offered"
+    client.call(ContactsState.set_view, view="list")
     assert _names(client.call(ContactsState.filter_tag, value="yoga").state) == ["Gina", "Ivo"]
     both = client.call(ContactsState.filter_source, value="referral").state
     assert _names(both) == ["Ivo"] and both.narrowed
@@ -190,18 +191,21 @@ def test_the_contact_filters_offer_the_contacts_own_tags_and_sources(owner_sessi
     assert _names(shown) == ["Gina", "Hal", "Ivo"] and not shown.narrowed
     shown = client.call(ContactsState.filter_tag, value="golf").state
     with unchanged(owner_session, *CRM_TABLES):
-        for handler, value, message in (
-            (ContactsState.filter_tag, "secret", "Choose a tag from the list"),
-            (ContactsState.filter_tag, "tennis", "Choose a tag from the list"),
-            (ContactsState.filter_source, "Fair", "Choose a source from the list"),
-            (ContactsState.filter_stage, "won' OR 1=1", "Unknown stage"),
-        ):
-            refused = client.call(handler, value=value).state
-            assert refused.error.startswith(message), (value, refused.error)
-            assert refused.filters == shown.filters and refused.rows == shown.rows
-            assert [c.count for c in refused.board_columns] == [
-                c.count for c in shown.board_columns
-            ]
+        for view in ("list", "board"):
+            shown = client.call(ContactsState.set_view, view=view).state
+            rows, counts = list(shown.rows), [c.count for c in shown.board_columns]
+            assert rows if view == "list" else counts
+            for handler, value, message in (
+                (ContactsState.filter_tag, "secret", "Choose a tag from the list"),
+                (ContactsState.filter_tag, "tennis", "Choose a tag from the list"),
+                (ContactsState.filter_source, "Fair", "Choose a source from the list"),
+                (ContactsState.filter_stage, "won' OR 1=1", "Unknown stage"),
+            ):
+                refused = client.call(handler, value=value).state
+                assert refused.error.startswith(message), (value, refused.error)
+                assert refused.filters == shown.filters and refused.rows == rows
+                assert [c.count for c in refused.board_columns] == counts
+        client.call(ContactsState.set_view, view="list")
         refused = client.call(
             ContactsState.apply_filters, form_data={"tag": "secret", "source": "referral"}
         ).state

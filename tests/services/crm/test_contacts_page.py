@@ -63,10 +63,14 @@ def test_the_export_holds_exactly_what_the_searched_board_shows(owner_session, b
     state = client.call(ContactsState.search, value="gin").state
     assert state.error == ""
     assert _board_names(state) == {"Gina", "Ginny"}, "the board follows the search"
-    assert {row["name"] for row in state.rows} == {"Gina", "Ginny"}
     assert {hit.title for hit in state.hits} >= {"Gina", "Ginny"}
     exported = _csv(client.call(ContactsState.export_csv))
     assert {row["Name"] for row in exported} == _board_names(state)
+    assert state.rows == [], "the list is read when it is shown"
+    listed = client.call(ContactsState.set_view, view="list").state
+    assert {row["name"] for row in listed.rows} == {"Gina", "Ginny"}, "the list follows it too"
+    assert listed.board_columns == [] and listed.total == 2
+    state = client.call(ContactsState.set_view, view="board").state
     state = client.call(ContactsState.filter_stage, value="contacted").state
     assert _board_names(state) == {"Ginny"}
     assert [row["Name"] for row in _csv(client.call(ContactsState.export_csv))] == ["Ginny"]
@@ -76,6 +80,7 @@ def test_the_list_shows_days_as_the_reader_writes_them_and_the_export_keeps_iso_
     owner_session, book
 ):
     client = HandlerClient.sign_in(owner_session, read_in(owner_session, book), path="/crm")
+    client.call(ContactsState.set_view, view="list")
     state = client.call(ContactsState.search, value="hal").state
     owner_session.commit()
     hal = owner_session.exec(
