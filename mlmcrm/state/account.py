@@ -69,9 +69,9 @@ def account_handler(
         )(inner)
 
         @functools.wraps(checked)
-        async def outer(state: Any, *args: Any, **kwargs: Any) -> Any:
+        def outer(state: Any, *args: Any, **kwargs: Any) -> Any:
             try:
-                return await checked(state, *args, **kwargs)
+                return checked(state, *args, **kwargs)
             except _Reauthenticate:
                 return state._confirm_first()
 

@@ -17,6 +17,7 @@ challenge), 2FA set up for staff (else the enrolment page), then the role (else 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -42,7 +43,6 @@ from mlmcrm.services.platform.reader import (
 )
 from mlmcrm.session_cookie import REFERENCE_HEADER
 from mlmcrm.state import money  # noqa: F401  # registers the exact Decimal serialiser
-from mlmcrm.state.handlers import in_thread
 
 _SHOWN_ONCE: dict[type[rx.State], tuple[str, ...]] = {}
 
@@ -352,10 +352,26 @@ class PageOpener(rx.State, mixin=True):
 
 
 async def _run(step: Callable[..., Any], state: rx.State) -> Any:
-    """Run a guard or load; a synchronous one in a thread, so the server's loop goes on."""
+    """Run a guard or load; a synchronous one in a thread, so the server's loop goes on.
+
+    Reflex runs a synchronous handler on the event loop of its process: while PostgreSQL
+    answers a page's load, no other tab of that process gets an event through. The tab's
+    state lock is held meanwhile, so no other event touches ``state``. Reflex cancels a page's
+    load when the tab navigates again or disconnects; a thread cannot be stopped, so the
+    cancellation waits for it to end before the lock is given up.
+    """
     if inspect.iscoroutinefunction(step):
         return await step(state)
-    return await in_thread(step, state)
+    work = asyncio.ensure_future(asyncio.to_thread(step, state))
+    cancelled = False
+    while not work.done():
+        try:
+            await asyncio.wait({work})  # unlike ``await work``, never cancels it
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return work.result()
 
 
 def page_load(route: str, handlers: Sequence[EventHandler]) -> list[EventHandler | EventSpec]:

@@ -23,15 +23,10 @@ Example::
 
 The handler declares ``actor`` and ``session`` as keyword-only parameters; the browser never
 sees them (they are removed from the signature Reflex reads) and cannot pass them.
-
-A synchronous handler runs in a thread (:func:`in_thread`): Reflex runs a synchronous handler
-on the event loop of its process, where every wait for PostgreSQL would hold up the events of
-every other tab that process serves.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from collections.abc import Callable
@@ -50,27 +45,6 @@ if TYPE_CHECKING:
 _INJECTED = ("actor", "session")
 
 F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
-
-
-async def in_thread(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``work`` in a thread, so the server's loop goes on with other tabs' events.
-
-    The tab's state lock is held meanwhile, so no other event touches its state; the thread
-    sees this event's context variables (a copy). Reflex cancels an event's work when the tab
-    navigates again or disconnects; a thread cannot be stopped, so the cancellation waits for
-    it to end before the lock is given up.
-    """
-    work_done = asyncio.ensure_future(asyncio.to_thread(work, *args, **kwargs))
-    cancelled = False
-    while not work_done.done():
-        try:
-            await asyncio.wait({work_done})  # unlike ``await work_done``, never cancels it
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return work_done.result()
 
 
 def _public_signature(fn: Callable[..., Any]) -> inspect.Signature:
@@ -137,6 +111,7 @@ def guarded(
             wrapper: Any = run_async
         else:
 
+            @functools.wraps(fn)
             def run(state: Any, *args: Any, **kwargs: Any) -> Any:
                 actor = _prepare(state, kwargs)
                 if actor is None:
@@ -150,11 +125,7 @@ def guarded(
                     setattr(state, error, str(exc))
                     return None
 
-            @functools.wraps(fn)
-            async def run_in_thread(state: Any, *args: Any, **kwargs: Any) -> Any:
-                return await in_thread(run, state, *args, **kwargs)
-
-            wrapper = run_in_thread
+            wrapper = run
         wrapper.__signature__ = _public_signature(fn)
         annotations = dict(getattr(fn, "__annotations__", {}))
         for name in _INJECTED:

@@ -156,43 +156,6 @@ def test_guarded_handlers_name_their_permission():
     assert Probe.act.__guarded_permission__ == "crm.own"
 
 
-def test_a_guarded_handler_waits_for_the_database_off_the_servers_event_loop(owner_session, book):
-    """While one tab's handler waits for PostgreSQL, the process's loop serves other events."""
-    import asyncio
-    import threading
-
-    from tests.aio import run
-
-    class Probe(CustomersState):
-        @rx.event
-        @guarded("crm.own")
-        def wait_for_database(self, *, actor, session):
-            session.execute(text("SELECT pg_sleep(0.3)"))
-            self.error = f"ran on {threading.get_ident()}"
-
-    client = HandlerClient.sign_in(owner_session, book)
-    state = client.state(Probe)
-    assert asyncio.iscoroutinefunction(Probe.wait_for_database.fn)
-
-    async def meanwhile() -> tuple[int, int]:
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        ticker = asyncio.ensure_future(tick())
-        await Probe.wait_for_database.fn(state)
-        ticker.cancel()
-        return ticks, threading.get_ident()
-
-    ticks, loop_thread = run(meanwhile())
-    assert ticks >= 10, "the loop went on while the handler waited"
-    assert state.error.startswith("ran on ") and state.error != f"ran on {loop_thread}"
-
-
 def test_money_reaches_the_browser_as_exact_decimal_text():
     """Reflex's own serialiser sends a Decimal as a float; the app's sends its exact text."""
     from reflex_base.utils.format import json_dumps
