@@ -4,6 +4,7 @@ import reflex as rx
 
 from mlmcrm import routes
 from mlmcrm.api import create_api
+from mlmcrm.api.asset_caching import with_asset_caching
 from mlmcrm.api.outage import outage_toast, quiet_stopped_tasks, with_outage_guard
 from mlmcrm.api.request_id import with_request_id
 from mlmcrm.api.security_headers import with_security_headers
@@ -87,6 +88,7 @@ app = rx.App(
         with_session_reference,
         with_outage_guard,
         with_security_headers,
+        with_asset_caching,
         with_request_id,
     ],
     backend_exception_handler=_event_error,

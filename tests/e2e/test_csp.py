@@ -147,3 +147,19 @@ def test_an_injected_inline_script_is_refused_and_reported(page, app):
     page.wait_for_timeout(200)
     assert page.evaluate("window.__injected === undefined")
     assert any("script-src" in v for v in page.evaluate("window.__cspViolations"))
+
+
+@pytest.mark.e2e
+def test_the_pages_scripts_are_cached_for_good_and_the_page_is_not(page, app):
+    """The live server marks the build's hashed scripts immutable, not the page that names them."""
+    answers = []
+    page.on("response", lambda answer: answers.append(answer))
+    page.goto(f"{app.url}/login")
+    page.wait_for_load_state("load")
+    scripts = [a for a in answers if re.search(r"/assets/[^/]+-[A-Za-z0-9_-]{8}\.js$", a.url)]
+    assert scripts, "the page loads the build's scripts"
+    for answer in scripts:
+        if answer.status == 200:
+            assert "immutable" in answer.headers.get("cache-control", ""), answer.url
+    document = next(a for a in answers if a.url.rstrip("/").endswith("/login"))
+    assert "immutable" not in document.headers.get("cache-control", "")
