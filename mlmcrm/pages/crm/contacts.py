@@ -192,7 +192,7 @@ class ContactsState(PageOpener, PagedListState, CrmState):
         """Show the board or the list, whichever is shown, and the search's hits again.
 
         The hidden one is read when the person switches to it (:meth:`set_view`): reading
-        both cost every opening and every search a third more CPU. ``total`` counts the
+        both cost every opening and every search a fifth more CPU. ``total`` counts the
         matching contacts either way (the board's columns add up to it).
 
         ``everything`` also reads the stages, the tags and sources a filter offers and the
