@@ -70,7 +70,7 @@ def test_the_export_holds_exactly_what_the_searched_board_shows(owner_session, b
     listed = client.call(ContactsState.set_view, view="list").state
     assert {row["name"] for row in listed.rows} == {"Gina", "Ginny"}, "the list follows it too"
     assert listed.board_columns == [] and listed.total == 2
-    state = client.call(ContactsState.set_view, view="board").state
+    client.call(ContactsState.set_view, view="board")
     state = client.call(ContactsState.filter_stage, value="contacted").state
     assert _board_names(state) == {"Ginny"}
     assert [row["Name"] for row in _csv(client.call(ContactsState.export_csv))] == ["Ginny"]
@@ -122,6 +122,10 @@ def test_another_distributor_lists_searches_and_exports_only_their_own(owner_ses
         state = client.call(ContactsState.load).state
         state = client.call(ContactsState.search, value="gin").state
         exported = _csv(client.call(ContactsState.export_csv))
+        for view in ("list", ["list"], "<script>", None, "board"):
+            switched = client.call(ContactsState.set_view, view=view).state
+            assert switched.error == "" and switched.view in ("board", "list")
+            assert switched.total == 0 and "Gina" not in repr(switched.dict())
     assert state.error == "" and state.total == 0 and _board_names(state) == set()
     assert state.hits == [] and exported == []
     assert "Gina" not in repr(state.dict())
@@ -136,6 +140,7 @@ def test_staff_cannot_list_search_or_export_a_distributors_contacts(owner_sessio
             (ContactsState.search, {"value": "gin"}),
             (ContactsState.apply_filters, {"form_data": {"tag": "yoga"}}),
             (ContactsState.clear_filters, {}),
+            (ContactsState.set_view, {"view": "list"}),
             (ContactsState.export_csv, {}),
             (ContactsState.add, {"form_data": {"first_name": "Planted"}}),
         ):
