@@ -209,17 +209,20 @@ class App:
     def sign_in_staff(self, email: str) -> str:
         """Sign in and answer the 2FA challenge with a code from the account's secret."""
         cookie = self.sign_in(email)
-        code = _unused_code(self.database_url, email)
-        answer = _post(
-            f"{self.url}/api/session/two-factor",
-            {"code": code},
-            origin=self.url,
-            cookie=cookie,
-        )
-        try:
-            return _session_cookie(answer, email)
-        except RuntimeError:
-            return cookie  # the same session, now answered
+        for _attempt in range(5):
+            code = _unused_code(self.database_url, email)
+            answer = _post(
+                f"{self.url}/api/session/two-factor",
+                {"code": code},
+                origin=self.url,
+                cookie=cookie,
+            )
+            # An answered challenge gives the session a new token; a refused code (its 30-s
+            # step ended on the way, or another sign-in used it) sends back to the challenge.
+            if "error=" not in (answer.headers.get("Location") or ""):
+                return _session_cookie(answer, email)
+            time.sleep(1)
+        raise RuntimeError(f"{email} could not answer the 2FA challenge")
 
     def cpu_seconds(self) -> float:
         """CPU time the web app's processes have used (all of them, children included)."""
@@ -299,7 +302,8 @@ def _unused_code(database_url: str, email: str) -> str:
         )[0]
         secret = crypto.decrypt_field(secret_enc, field="users.totp_secret")
         step = totp.current_step()
-        usable = [s for s in (step - 1, step, step + 1) if last_step is None or s > last_step]
+        # The current step first: an earlier one may end before the server checks it.
+        usable = [s for s in (step, step + 1) if last_step is None or s > last_step]
         if usable:
             return totp.code_at(secret, usable[0])
         time.sleep(1)
