@@ -64,7 +64,7 @@ from mlmcrm.pages.reports.income_disclosure import (
     income_disclosure_page,
 )
 from mlmcrm.runtime import refuse_demo_accounts_in_production, warm_up
-from mlmcrm.state.auth import AuthState, page_load
+from mlmcrm.state.auth import AuthState, open_in_one_event, page_load
 from mlmcrm.state.event_metrics import instrument_events
 from mlmcrm.state.observability import (
     EventRequestIds,
@@ -122,6 +122,8 @@ app.add_middleware(EventRequestIds(), index=0)
 # Once Reflex's event processor has started (its own lifespan task comes first): time each event.
 app.register_lifespan_task(instrument_events)
 app.register_lifespan_task(quiet_stopped_tasks)
+# A page that opens through its own state's `open_route` is hydrated by it: one event, not two.
+open_in_one_event()
 # (page, route, title, on_load): guards first, then the page's own load.
 PAGES = [
     (index_page, routes.INDEX, "mlmcrm", AuthState.route_home),

@@ -333,15 +333,19 @@ class PageOpener(rx.State, mixin=True):
 
     @rx.event
     async def open_route(self, route: str) -> Any:
-        """Open the page at ``route`` (a client may name any page: it gets that page's guard)."""
+        """Open the page at ``route`` (a client may name any page: it gets that page's guard).
+
+        The tab counts as hydrated when it ends, whatever the guard says (see
+        :func:`open_in_one_event`), as after Reflex's own ``set_is_hydrated`` event.
+        """
         opening = _OPENINGS.get(route) if isinstance(route, str) else None
         if opening is None or type(self) is not opening.state:
             return None
         auth = cast("AuthState", self)
-        await auth._forget_one_time_values()
-        *guards, load = opening.steps
         resolved = _OPENING_USER.set({})  # the guard and the load check one session lookup
         try:
+            await auth._forget_one_time_values()
+            *guards, load = opening.steps
             for guard in guards:
                 refusal = await _run(guard, self)
                 if refusal is not None:
@@ -349,6 +353,7 @@ class PageOpener(rx.State, mixin=True):
             return await _run(load, self)
         finally:
             _OPENING_USER.reset(resolved)
+            self.is_hydrated = True
 
 
 async def _run(step: Callable[..., Any], state: rx.State) -> Any:
@@ -372,6 +377,44 @@ async def _run(step: Callable[..., Any], state: rx.State) -> Any:
     if cancelled:
         raise asyncio.CancelledError
     return work.result()
+
+
+def _opens_in_one_event(load_events: Sequence[Any]) -> bool:
+    """Whether a page's ``on_load`` is the one ``open_route`` event :func:`page_load` made."""
+    if len(load_events) != 1 or not isinstance(load_events[0], EventSpec):
+        return False
+    code = getattr(load_events[0].handler.fn, "__code__", None)
+    return code is not None and code.co_qualname == "PageOpener.open_route"
+
+
+def open_in_one_event() -> None:
+    """Open a :class:`PageOpener` page in one event of the server, not two.
+
+    On navigation Reflex's ``on_load_internal`` queues the page's ``on_load`` events and then
+    ``set_is_hydrated``, an event of its own: on a loaded server each event waits its turn and
+    costs a state lock and a load and save of states, about 5 ms of CPU. ``open_route`` sets
+    the flag itself when it ends, so for its pages the second event is left out; other pages
+    keep Reflex's sequence. Reflex has no setting for this, so its function that lists the
+    events is wrapped (``reflex.state._load_events_for_page``, called by ``on_load_internal``
+    when a page opens or a tab reconnects); ``tests/state/test_page_opening.py`` fails if the
+    pinned Reflex stops calling it. Called once, where the app is made.
+    """
+    import reflex.state as reflex_state
+
+    listing = reflex_state._load_events_for_page
+    if getattr(listing, "_mlmcrm_one_event", False):
+        return
+
+    def load_events_for_page(state: Any) -> Any:
+        app = reflex_state.RegistrationContext.get().app
+        load_events = app.get_load_events(state.rx_router_url.path)
+        if not _opens_in_one_event(load_events):
+            return listing(state)
+        state.is_hydrated = False
+        return reflex_state.Event.from_event_type(load_events)
+
+    load_events_for_page._mlmcrm_one_event = True  # type: ignore[attr-defined]  # a marker
+    reflex_state._load_events_for_page = load_events_for_page
 
 
 def page_load(route: str, handlers: Sequence[EventHandler]) -> list[EventHandler | EventSpec]:

@@ -190,3 +190,83 @@ def test_a_session_revoked_between_two_openings_is_refused_at_the_second(owner_s
     owner_session.commit()
     refused = client.call(ContactsState.open_route, route=routes.CRM)
     assert refused.redirect == routes.login_url(routes.CRM)
+
+
+def _on_load_internal(client: HandlerClient) -> tuple[list, bool]:
+    """What Reflex's navigation event queues for the tab's page, and the hydrated flag after."""
+    from reflex.state import OnLoadInternalState
+
+    state = client.state(OnLoadInternalState)
+    queued = OnLoadInternalState.on_load_internal.fn(state) or []
+    names = [
+        event.name
+        if hasattr(event, "name")
+        else f"{event.handler.state.get_full_name()}.{event.handler.fn.__name__}"
+        for event in queued
+    ]
+    return names, client.root.is_hydrated
+
+
+def test_navigating_to_a_page_with_its_own_opener_queues_that_one_event(owner_session):
+    """Reflex's own ``set_is_hydrated`` event is left out: ``open_route`` sets the flag."""
+    user = make_user(owner_session)
+    client = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT_TOKENS)
+    client.root.is_hydrated = True
+    names, hydrated = _on_load_internal(client)
+    assert names == [TokensState.get_full_name() + ".open_route"]
+    assert hydrated is False
+    call = client.call(TokensState.open_route, route=routes.ACCOUNT_TOKENS)
+    assert call.redirect is None and client.root.is_hydrated is True
+
+
+def test_a_page_without_an_opener_keeps_reflexs_own_sequence():
+    client = HandlerClient("", path=routes.FORBIDDEN)  # AuthState's own handlers
+    names, hydrated = _on_load_internal(client)
+    assert names[-1].endswith("on_load_internal_state.set_is_hydrated"), names
+    assert len(names) >= 2 and hydrated is False
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_refused_opening_still_hydrates_the_tab(owner_session, signed_in):
+    """The guard's redirect is the answer; the tab is not left waiting for a flag."""
+    if signed_in:
+        user = make_user(owner_session)  # a distributor naming a staff page
+        client = HandlerClient.sign_in(owner_session, user, path=routes.ADMIN_ORDERS)
+    else:
+        client = HandlerClient("", path=routes.ADMIN_ORDERS)
+    assert _on_load_internal(client)[1] is False
+    call = client.call(AdminOrdersState.open_route, route=routes.ADMIN_ORDERS)
+    assert call.redirect in {routes.FORBIDDEN, routes.login_url(routes.ADMIN_ORDERS)}
+    assert client.root.is_hydrated is True
+
+
+def test_a_load_that_fails_still_hydrates_the_tab(owner_session, monkeypatch):
+    user = make_user(owner_session)
+    client = HandlerClient.sign_in(owner_session, user, path=routes.ACCOUNT_TOKENS)
+    _on_load_internal(client)
+
+    def broken(_state):
+        raise RuntimeError("the database went away")
+
+    from mlmcrm.state import auth
+
+    opening = auth._OPENINGS[routes.ACCOUNT_TOKENS]
+    monkeypatch.setitem(
+        auth._OPENINGS,
+        routes.ACCOUNT_TOKENS,
+        auth._Opening(state=opening.state, steps=(*opening.steps[:-1], broken)),
+    )
+    with pytest.raises(RuntimeError):
+        client.call(TokensState.open_route, route=routes.ACCOUNT_TOKENS)
+    assert client.root.is_hydrated is True
+
+
+def test_the_app_lists_a_pages_events_through_the_one_event_opening():
+    """The pinned Reflex calls the function that is wrapped; if it stops, this fails."""
+    import inspect
+
+    import reflex.state as reflex_state
+
+    assert getattr(reflex_state._load_events_for_page, "_mlmcrm_one_event", False)
+    source = inspect.getsource(reflex_state.OnLoadInternalState.on_load_internal.fn)
+    assert "_load_events_for_page(self)" in source
