@@ -379,12 +379,19 @@ async def _run(step: Callable[..., Any], state: rx.State) -> Any:
     return work.result()
 
 
+def _is_opener(handler: EventHandler | None) -> bool:
+    """Whether ``handler`` is a page state's :meth:`PageOpener.open_route` (mixins copy it)."""
+    code = getattr(getattr(handler, "fn", None), "__code__", None)
+    return code is not None and code.co_qualname == "PageOpener.open_route"
+
+
 def _opens_in_one_event(load_events: Sequence[Any]) -> bool:
     """Whether a page's ``on_load`` is the one ``open_route`` event :func:`page_load` made."""
-    if len(load_events) != 1 or not isinstance(load_events[0], EventSpec):
-        return False
-    code = getattr(load_events[0].handler.fn, "__code__", None)
-    return code is not None and code.co_qualname == "PageOpener.open_route"
+    return (
+        len(load_events) == 1
+        and isinstance(load_events[0], EventSpec)
+        and _is_opener(load_events[0].handler)
+    )
 
 
 def open_in_one_event() -> None:
@@ -434,7 +441,7 @@ def page_load(route: str, handlers: Sequence[EventHandler]) -> list[EventHandler
         (leaf,) = leaves
         if issubclass(leaf, AuthState):
             opener = leaf.event_handlers.get("open_route")
-            if opener is None or opener.fn.__code__.co_qualname != "PageOpener.open_route":
+            if not _is_opener(opener):
                 msg = f"{leaf.__name__} opens {route}: give it PageOpener as its first base"
                 raise TypeError(msg)
             steps = tuple(handler.fn for handler in handlers)
