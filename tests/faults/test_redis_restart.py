@@ -34,6 +34,12 @@ def _succeeded(stack: Stack, job_id: int, timeout: float = 120) -> None:
     assert status == "succeeded", error
 
 
+def _outage_lines(stack: Stack, offset: int) -> list[str]:
+    """What the web app logged about a service not answering since ``offset``."""
+    logged = stack.log_since(stack.web_log, offset).splitlines()
+    return [line for line in logged if "answer" in line or "unavailable" in line]
+
+
 def test_redis_down_is_told_clearly_and_its_queues_resume_when_it_is_back(stack: Stack):
     cookie = stack.sign_in()
     _succeeded(stack, _queue_check())
@@ -63,7 +69,9 @@ def test_redis_down_is_told_clearly_and_its_queues_resume_when_it_is_back(stack:
     assert health.status == 503 and health.json()["redis"].startswith("down"), health
     assert "redis" in health.json()["down"]
     page = wait_for(lambda: (a := stack.get("/")).status == 503 and a, what="the 503 page")
-    assert OUTAGE_MESSAGE in page.text and page.headers["Retry-After"] == "30"
+    # Should another 503 come first, say which, and what the app logged about the services.
+    assert OUTAGE_MESSAGE in page.text, (page.text, _outage_lines(stack, web_offset))
+    assert page.headers["Retry-After"] == "30"
     # The page's websocket is refused until Redis is back (the page keeps retrying). Each
     # process of the app trusts its last look at Redis for a moment: past it, all have seen.
     time.sleep(outage.PROBE_UP_SECONDS + 0.5)
