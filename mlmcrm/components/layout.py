@@ -11,7 +11,7 @@ from mlmcrm import routes
 from mlmcrm.components.bell import bell
 from mlmcrm.components.post_form import post_form
 from mlmcrm.state.auth import AuthState
-from mlmcrm.state.bell import BellState
+from mlmcrm.state.bell import BELL_PERMISSION, BellState
 
 
 @dataclass(frozen=True)
@@ -284,8 +284,9 @@ def app_shell(content: rx.Component, *, title: str, nav: Sequence[NavItem] | Non
                     rx.heading(title, size="7"),
                     rx.spacer(),
                     rx.cond(
-                        AuthState.user_permissions.contains("account.self"),
-                        rx.box(bell(), on_mount=BellState.load),
+                        AuthState.user_permissions.contains(BELL_PERMISSION),
+                        # Loaded by the page's opening; sent from here only when it was not.
+                        rx.cond(BellState.loaded, bell(), rx.box(bell(), on_mount=BellState.load)),
                     ),
                     align="center",
                     width="100%",

@@ -322,6 +322,21 @@ a synchronous guard or load see this value (``asyncio.to_thread`` copies the con
 dict they fill is the one the opening set."""
 
 
+_WITH_EACH_OPENING: list[tuple[type[rx.State], Callable[[Any], Any]]] = []
+
+
+def open_with_each_page(state: type[rx.State], step: Callable[[Any], Any]) -> None:
+    """Run ``step`` of ``state`` at the end of every page opening that was not refused.
+
+    For a part of the shell that every page shows (the bell): loaded in the opening's own event,
+    it costs no event of its own when the page mounts. ``step`` takes the ``state`` instance; a
+    synchronous one runs in a thread, as the page's load does. Registered once, where ``state``
+    is defined (this module cannot import the states below it).
+    """
+    if (state, step) not in _WITH_EACH_OPENING:
+        _WITH_EACH_OPENING.append((state, step))
+
+
 class PageOpener(rx.State, mixin=True):
     """Opens its page in one event: forget one-time values, guard, load.
 
@@ -336,7 +351,8 @@ class PageOpener(rx.State, mixin=True):
         """Open the page at ``route`` (a client may name any page: it gets that page's guard).
 
         The tab counts as hydrated when it ends, whatever the guard says (see
-        :func:`open_in_one_event`), as after Reflex's own ``set_is_hydrated`` event.
+        :func:`open_in_one_event`), as after Reflex's own ``set_is_hydrated`` event. An opening
+        that was not refused also loads the shell's parts (see :func:`open_with_each_page`).
         """
         opening = _OPENINGS.get(route) if isinstance(route, str) else None
         if opening is None or type(self) is not opening.state:
@@ -350,7 +366,10 @@ class PageOpener(rx.State, mixin=True):
                 refusal = await _run(guard, self)
                 if refusal is not None:
                     return refusal
-            return await _run(load, self)
+            opened = await _run(load, self)
+            for companion, step in _WITH_EACH_OPENING:
+                await _run(step, await self.get_state(companion))
+            return opened
         finally:
             _OPENING_USER.reset(resolved)
             self.is_hydrated = True

@@ -7,17 +7,26 @@ from sqlmodel import Session
 
 from mlmcrm.services.messaging import inbox
 from mlmcrm.services.platform.actor import Actor
-from mlmcrm.state.auth import AuthState
+from mlmcrm.state.auth import AuthState, open_with_each_page
 from mlmcrm.state.handlers import guarded
 from mlmcrm.state.ids import parse_id
 
+BELL_PERMISSION = "account.self"
+"""Who has a bell: the pages show it, and load it, to the people who hold this permission."""
+
 
 class BellState(AuthState):
-    """The bell's count and list (the signed-in person's own messages only)."""
+    """The bell's count and list (the signed-in person's own messages only).
+
+    A page that opens through its state's ``open_route`` loads the bell in that event
+    (:meth:`_open_with_page`); the layout sends :meth:`load` itself only while the tab has not
+    loaded it yet (a page that opens otherwise, first in its tab).
+    """
 
     unread: int = 0
     items: list[dict[str, str]] = []
     error: str = ""
+    loaded: bool = False
 
     def _refresh(self, *, actor: Actor, session: Session) -> None:
         self.unread = inbox.unread_count(session=session, actor=actor)
@@ -31,15 +40,16 @@ class BellState(AuthState):
             }
             for item in inbox.notifications(session=session, actor=actor)
         ]
+        self.loaded = True
 
     @rx.event
-    @guarded("account.self", clear=("error",))
+    @guarded(BELL_PERMISSION, clear=("error",))
     def load(self, *, actor: Actor, session: Session) -> None:
         """Count and list the person's in-app messages."""
         self._refresh(actor=actor, session=session)
 
     @rx.event
-    @guarded("account.self", clear=("error",))
+    @guarded(BELL_PERMISSION, clear=("error",))
     def mark_read(self, message_id: str, *, actor: Actor, session: Session) -> None:
         """Mark one of the person's messages read (another person's is never touched)."""
         wanted = parse_id(message_id)
@@ -48,8 +58,16 @@ class BellState(AuthState):
         self._refresh(actor=actor, session=session)
 
     @rx.event
-    @guarded("account.self", clear=("error",))
+    @guarded(BELL_PERMISSION, clear=("error",))
     def mark_all_read(self, *, actor: Actor, session: Session) -> None:
         """Mark every message of the person read."""
         inbox.mark_read(session=session, actor=actor)
         self._refresh(actor=actor, session=session)
+
+    def _open_with_page(self) -> None:
+        """The bell's load as part of a page's opening, for the people the page shows it to."""
+        if BELL_PERMISSION in self.user_permissions:
+            type(self).load.fn(self)
+
+
+open_with_each_page(BellState, BellState._open_with_page)

@@ -89,3 +89,37 @@ def test_the_home_page_draws_its_charts_with_plotlys_basic_bundle(page, app):
         ".map(e => e.decodedBodySize)"
     )
     assert scripts and max(scripts) < 2_000_000, "the full Plotly bundle is 4.6 MB"
+
+
+def test_a_page_brings_its_bell_in_its_own_opening_not_in_an_event_of_its_own(page, app):
+    """A real browser's page is one server event: the opening loads the bell as well."""
+    ((user_id,),) = owner_query(app, "SELECT id FROM users WHERE email = %s", DISTRIBUTOR_EMAIL)
+    owner_query(
+        app,
+        "INSERT INTO messages (kind, channel, category, user_id, to_address, subject, status)"
+        " VALUES ('network.new_team_member', 'in_app', 'transactional', %s, '', %s, 'sent')",
+        user_id,
+        "Bell check: a new member",
+    )
+    ((unread,),) = owner_query(
+        app,
+        "SELECT count(*) FROM messages WHERE user_id = %s AND channel = 'in_app'"
+        " AND read_at IS NULL",
+        user_id,
+    )
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(str(frame))))
+    sign_in(page, app, DISTRIBUTOR_EMAIL)
+    page.wait_for_url(re.compile(r"/home"))
+    expect(page.locator("#bell-count")).to_have_text(str(unread))
+    sent.clear()
+    page.get_by_role("link", name="My team", exact=True).first.click()
+    page.wait_for_url(re.compile(r"/team"))
+    expect(page.locator("#bell-count")).to_have_text(str(unread))
+    page.wait_for_timeout(500)  # anything the new page would send on mounting
+    assert any("on_load_internal" in frame for frame in sent), sent  # the page opened
+    assert not any("bell_state" in frame for frame in sent), sent
+
+    page.locator("#bell-count").click()  # opening the list (here by its count) asks again
+    expect(page.get_by_text("Bell check: a new member").first).to_be_visible()
+    assert any("bell_state.load" in frame for frame in sent), sent

@@ -270,3 +270,65 @@ def test_the_app_lists_a_pages_events_through_the_one_event_opening():
     assert getattr(reflex_state._load_events_for_page, "_mlmcrm_one_event", False)
     source = inspect.getsource(reflex_state.OnLoadInternalState.on_load_internal.fn)
     assert "_load_events_for_page(self)" in source
+
+
+def _told(session, user) -> None:
+    from mlmcrm.services.messaging import outbox
+
+    outbox.notify(
+        session=session,
+        kind="network.new_team_member",
+        user_id=user.id,
+        params={"member_name": "Ben Ode"},
+    )
+    session.commit()
+
+
+def test_a_page_opening_loads_the_bell_in_its_own_event(owner_session):
+    """The layout sends the bell's load only while the tab has not loaded it: not here."""
+    from mlmcrm.state.bell import BellState
+
+    me, other = make_user(owner_session), make_user(owner_session)
+    _told(owner_session, me)
+    _told(owner_session, other)
+    client = HandlerClient.sign_in(owner_session, me, path=routes.CRM)
+    assert client.state(BellState).loaded is False
+    opened = client.call(ContactsState.open_route, route=routes.CRM)
+    assert opened.redirect is None
+    bell = client.state(BellState)
+    assert bell.loaded is True and bell.unread == 1 and len(bell.items) == 1
+
+    _told(owner_session, me)  # a message arrives; the next page shows it
+    client.navigate(routes.ACCOUNT_TOKENS)
+    client.call(TokensState.open_route, route=routes.ACCOUNT_TOKENS)
+    assert client.state(BellState).unread == 2
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_refused_opening_loads_no_bell(owner_session, signed_in):
+    from mlmcrm.state.bell import BellState
+
+    if signed_in:
+        user = make_user(owner_session)  # a distributor naming a staff page
+        _told(owner_session, user)
+        client = HandlerClient.sign_in(owner_session, user, path=routes.ADMIN_ORDERS)
+    else:
+        client = HandlerClient("", path=routes.ADMIN_ORDERS)
+    call = client.call(AdminOrdersState.open_route, route=routes.ADMIN_ORDERS)
+    assert call.redirect in {routes.FORBIDDEN, routes.login_url(routes.ADMIN_ORDERS)}
+    bell = client.state(BellState)
+    assert bell.loaded is False and bell.items == [] and bell.unread == 0
+
+
+def test_an_opening_for_someone_without_a_bell_leaves_it_alone(owner_session, monkeypatch):
+    """Only the people the layout shows the bell to have it loaded."""
+    from mlmcrm.state import bell as bell_module
+    from mlmcrm.state.bell import BellState
+
+    user = make_user(owner_session)
+    _told(owner_session, user)
+    monkeypatch.setattr(bell_module, "BELL_PERMISSION", "no.such.permission")
+    client = HandlerClient.sign_in(owner_session, user, path=routes.CRM)
+    assert client.call(ContactsState.open_route, route=routes.CRM).redirect is None
+    bell = client.state(BellState)
+    assert bell.loaded is False and bell.error == "" and bell.items == []
