@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import reflex as rx
 from sqlmodel import Session
 
@@ -13,20 +15,28 @@ from mlmcrm.state.ids import parse_id
 
 BELL_PERMISSION = "account.self"
 """Who has a bell: the pages show it, and load it, to the people who hold this permission."""
+BELL_FRESH_SECONDS = 20.0
+"""How long page openings trust the bell the tab last loaded.
+
+A person going from page to page every few seconds would otherwise count and list their
+messages on each page (two statements and a transaction of their own, about a third of a
+light page's opening). A new message shows on a page opened this long after the last look at
+the latest; opening the bell, and marking a message read, always ask again."""
 
 
 class BellState(AuthState):
     """The bell's count and list (the signed-in person's own messages only).
 
     A page that opens through its state's ``open_route`` loads the bell in that event
-    (:meth:`_open_with_page`); the layout sends :meth:`load` itself only while the tab has not
-    loaded it yet (a page that opens otherwise, first in its tab).
+    (:meth:`_open_with_page`) unless it is fresh; the layout sends :meth:`load` itself only
+    while the tab has not loaded it yet (a page that opens otherwise, first in its tab).
     """
 
     unread: int = 0
     items: list[dict[str, str]] = []
     error: str = ""
     loaded: bool = False
+    _loaded_at: float = 0.0  # wall clock: the tab's next event may reach another process
 
     def _refresh(self, *, actor: Actor, session: Session) -> None:
         self.unread = inbox.unread_count(session=session, actor=actor)
@@ -41,6 +51,7 @@ class BellState(AuthState):
             for item in inbox.notifications(session=session, actor=actor)
         ]
         self.loaded = True
+        self._loaded_at = time.time()
 
     @rx.event
     @guarded(BELL_PERMISSION, clear=("error",))
@@ -66,8 +77,11 @@ class BellState(AuthState):
 
     def _open_with_page(self) -> None:
         """The bell's load as part of a page's opening, for the people the page shows it to."""
-        if BELL_PERMISSION in self.user_permissions:
-            type(self).load.fn(self)
+        if BELL_PERMISSION not in self.user_permissions:
+            return
+        if 0 <= time.time() - self._loaded_at < BELL_FRESH_SECONDS:
+            return
+        type(self).load.fn(self)
 
 
 open_with_each_page(BellState, BellState._open_with_page)

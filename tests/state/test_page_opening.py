@@ -286,6 +286,7 @@ def _told(session, user) -> None:
 
 def test_a_page_opening_loads_the_bell_in_its_own_event(owner_session):
     """The layout sends the bell's load only while the tab has not loaded it: not here."""
+    from mlmcrm.state import bell as bell_module
     from mlmcrm.state.bell import BellState
 
     me, other = make_user(owner_session), make_user(owner_session)
@@ -298,10 +299,29 @@ def test_a_page_opening_loads_the_bell_in_its_own_event(owner_session):
     bell = client.state(BellState)
     assert bell.loaded is True and bell.unread == 1 and len(bell.items) == 1
 
-    _told(owner_session, me)  # a message arrives; the next page shows it
+    _told(owner_session, me)  # a message arrives: pages opened soon after trust the bell
     client.navigate(routes.ACCOUNT_TOKENS)
     client.call(TokensState.open_route, route=routes.ACCOUNT_TOKENS)
-    assert client.state(BellState).unread == 2
+    assert client.state(BellState).unread == 1
+    assert client.call(BellState.load).state.unread == 2, "opening the bell asks again"
+
+    _told(owner_session, me)  # the next page opened once the bell is no longer fresh shows it
+    bell._loaded_at -= bell_module.BELL_FRESH_SECONDS
+    client.navigate(routes.CRM)
+    client.call(ContactsState.open_route, route=routes.CRM)
+    assert client.state(BellState).unread == 3
+
+
+def test_a_clock_set_back_does_not_keep_the_bell_fresh(owner_session):
+    from mlmcrm.state.bell import BellState
+
+    me = make_user(owner_session)
+    client = HandlerClient.sign_in(owner_session, me, path=routes.CRM)
+    client.call(ContactsState.open_route, route=routes.CRM)
+    _told(owner_session, me)
+    client.state(BellState)._loaded_at += 3600  # the tab's last look seems to be in the future
+    client.call(ContactsState.open_route, route=routes.CRM)
+    assert client.state(BellState).unread == 1
 
 
 @pytest.mark.parametrize("signed_in", [False, True])
