@@ -322,19 +322,22 @@ a synchronous guard or load see this value (``asyncio.to_thread`` copies the con
 dict they fill is the one the opening set."""
 
 
-_WITH_EACH_OPENING: list[tuple[type[rx.State], Callable[[Any], Any]]] = []
+_WITH_EACH_OPENING: list[tuple[type[rx.State], Callable[[Any], bool], Callable[[Any], Any]]] = []
 
 
-def open_with_each_page(state: type[rx.State], step: Callable[[Any], Any]) -> None:
+def open_with_each_page(
+    state: type[rx.State], step: Callable[[Any], Any], *, due: Callable[[Any], bool]
+) -> None:
     """Run ``step`` of ``state`` at the end of every page opening that was not refused.
 
     For a part of the shell that every page shows (the bell): loaded in the opening's own event,
-    it costs no event of its own when the page mounts. ``step`` takes the ``state`` instance; a
-    synchronous one runs in a thread, as the page's load does. Registered once, where ``state``
-    is defined (this module cannot import the states below it).
+    it costs no event of its own when the page mounts. ``due`` (quick, on the event loop) says
+    whether this opening needs it; ``step`` takes the ``state`` instance, and a synchronous one
+    runs in a thread, as the page's load does. Registered once, where ``state`` is defined (this
+    module cannot import the states below it).
     """
-    if (state, step) not in _WITH_EACH_OPENING:
-        _WITH_EACH_OPENING.append((state, step))
+    if (state, due, step) not in _WITH_EACH_OPENING:
+        _WITH_EACH_OPENING.append((state, due, step))
 
 
 class PageOpener(rx.State, mixin=True):
@@ -367,8 +370,10 @@ class PageOpener(rx.State, mixin=True):
                 if refusal is not None:
                     return refusal
             opened = await _run(load, self)
-            for companion, step in _WITH_EACH_OPENING:
-                await _run(step, await self.get_state(companion))
+            for companion, due, step in _WITH_EACH_OPENING:
+                part = await self.get_state(companion)
+                if due(part):
+                    await _run(step, part)
             return opened
         finally:
             _OPENING_USER.reset(resolved)

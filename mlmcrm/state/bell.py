@@ -75,13 +75,15 @@ class BellState(AuthState):
         inbox.mark_read(session=session, actor=actor)
         self._refresh(actor=actor, session=session)
 
-    def _open_with_page(self) -> None:
-        """The bell's load as part of a page's opening, for the people the page shows it to."""
+    def _due_with_page(self) -> bool:
+        """Whether a page's opening loads the bell: shown to the person, and no longer fresh."""
         if BELL_PERMISSION not in self.user_permissions:
-            return
-        if 0 <= time.time() - self._loaded_at < BELL_FRESH_SECONDS:
-            return
+            return False
+        return not 0 <= time.time() - self._loaded_at < BELL_FRESH_SECONDS
+
+    def _open_with_page(self) -> None:
+        """The bell's load as part of a page's opening (in the opening's thread for loads)."""
         type(self).load.fn(self)
 
 
-open_with_each_page(BellState, BellState._open_with_page)
+open_with_each_page(BellState, BellState._open_with_page, due=BellState._due_with_page)
